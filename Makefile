@@ -1,0 +1,83 @@
+# ngxsockify build and test entry points.
+#
+#   make test   install missing test dependencies (root + apt-get only), go vet,
+#               go test, go test -race on the concurrent packages (and the
+#               black-box routing suite against a -race binary), short fuzz runs
+#   make build  bin/ngxsockify
+#   make bench  Go benchmarks of every package
+#   make run    build, then run bin/ngxsockify $(ARGS)
+#
+# Knobs: FUZZTIME (per fuzz target, default 10s), RACE_PKGS, TEST_TIMEOUT.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+export PATH := /usr/local/go/bin:$(PATH)
+
+GO           ?= go
+FUZZTIME     ?= 10s
+TEST_TIMEOUT ?= 15m
+RACE_PKGS    ?= ./proxy/... ./luahooks/...
+# Debian packages the tests use. Never add `luajit`: it conflicts with
+# libluajit2 and apt silently removes libnginx-mod-http-lua (use luajit2).
+DEB_PKGS     := nginx libnginx-mod-http-lua websockify novnc \
+                tigervnc-standalone-server x11-xserver-utils chromium
+
+.PHONY: test deps vet unit race fuzz build bench run clean
+
+test: deps vet unit race fuzz
+	@echo "make test: all steps passed"
+
+# Installs only what is missing; runs `apt-get update` once, only when an
+# install is needed; skips (tests needing the tools then skip, or fail under
+# CI=true) when not root or without apt-get.
+deps:
+	@missing=""; \
+	for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q 'install ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -z "$$missing" ]; then echo "deps: all present"; \
+	elif [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then \
+	  echo "deps: missing:$$missing (not root or no apt-get: not installing)"; \
+	else \
+	  echo "deps: installing:$$missing"; \
+	  apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+vet:
+	time $(GO) vet ./...
+
+unit:
+	time $(GO) test -timeout $(TEST_TIMEOUT) ./...
+
+# Race detector on the packages with goroutines, plus the routing suite with a
+# -race build of the binary (any race report fails the test via the harness).
+race:
+	@pkgs=""; for p in $(RACE_PKGS); do [ -d "$${p%/...}" ] && pkgs="$$pkgs $$p"; done; \
+	if [ -n "$$pkgs" ]; then echo "race:$$pkgs"; time $(GO) test -race -timeout $(TEST_TIMEOUT) $$pkgs; \
+	else echo "race: none of $(RACE_PKGS) exist yet"; fi
+	time NGX_TEST_BUILDFLAGS=-race $(GO) test -race -timeout $(TEST_TIMEOUT) -run '^TestRouting' ./test
+
+# Every `func FuzzX` in a _test.go file runs for FUZZTIME; the list is
+# discovered, so new targets need no Makefile change.
+fuzz:
+	@dirs=$$({ grep -rl --include='*_test.go' -E '^func Fuzz[A-Z0-9_]' . || true; } | xargs -r -n1 dirname | sort -u); \
+	if [ -z "$$dirs" ]; then echo "fuzz: no fuzz targets"; exit 0; fi; \
+	for d in $$dirs; do \
+	  for f in $$($(GO) test -list '^Fuzz' "$$d" | grep '^Fuzz' || true); do \
+	    echo "fuzz: $$d $$f ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -parallel 2 "$$d"; \
+	  done; \
+	done
+
+build:
+	$(GO) build -o bin/ngxsockify ./cmd/ngxsockify
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+run: build
+	./bin/ngxsockify $(ARGS)
+
+clean:
+	rm -rf bin
