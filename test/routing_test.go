@@ -1,0 +1,365 @@
+package test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// Routing cases live in testdata/routing/*.case, one case per file:
+//
+//	# comment lines (only before the config)
+//	#file www/a.txt some content     <- file created in the server's Dir
+//	#exec www/run.sh                 <- executable file (mode 0755)
+//	#dir www/sub                     <- directory
+//	<http{} body; {{PORT}} and {{DIR}} are expanded>
+//	----
+//	GET /path?x=1 | Host: a.test | X-Y: z | Cookie: a=1   => 200
+//	@2 GET /                                               <- sent to {{PORT2}}
+//
+// Each request line is "METHOD TARGET [VERSION]", then optional headers after
+// "|", then optional "=> STATUS", the status real nginx must give (a guard
+// that the case tests what its author meant; ngxsockify is compared with
+// nginx, not with it). VERSION defaults to HTTP/1.1; "Host: localhost" is
+// added when no Host header is given, unless VERSION is HTTP/1.0.
+// "Connection: close" is always added. Blank lines and lines starting with
+// "#" in the request part are ignored.
+
+const routingDir = "testdata/routing"
+
+// routingTimeout bounds one request (connect, send, whole response).
+const routingTimeout = 3 * time.Second
+
+type routingCase struct {
+	name     string
+	http     string
+	files    []routingFile
+	requests []routingRequest
+}
+
+type routingFile struct {
+	path, content string
+	exec, dir     bool
+}
+
+type routingRequest struct {
+	line       int    // line number in the .test file
+	port       int    // index into Server.Ports (0 = {{PORT}})
+	raw        string // bytes sent
+	show       string // the request as written
+	wantStatus int    // 0 = not pinned
+}
+
+// routingResult is what is compared between the servers.
+type routingResult struct {
+	Status   int
+	Location string
+	Body     string
+}
+
+func loadRoutingCases(t *testing.T) []routingCase {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(routingDir, "*.case"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) == 0 {
+		t.Fatalf("no cases in %s", routingDir)
+	}
+	var cases []routingCase
+	for _, p := range paths {
+		c, err := parseRoutingCase(p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		cases = append(cases, c)
+	}
+	return cases
+}
+
+func parseRoutingCase(path string) (routingCase, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return routingCase{}, err
+	}
+	c := routingCase{name: strings.TrimSuffix(filepath.Base(path), ".case")}
+	lines := strings.Split(string(data), "\n")
+	sep := -1
+	for i, l := range lines {
+		if strings.TrimRight(l, " \t\r") == "----" {
+			sep = i
+			break
+		}
+	}
+	if sep < 0 {
+		return c, errors.New(`no "----" separator line`)
+	}
+	var conf []string
+	header := true
+	for _, l := range lines[:sep] {
+		if header && strings.HasPrefix(l, "#") {
+			fields := strings.SplitN(l, " ", 3)
+			switch fields[0] {
+			case "#file":
+				if len(fields) < 2 {
+					return c, fmt.Errorf("bad line %q", l)
+				}
+				content := ""
+				if len(fields) == 3 {
+					content = fields[2]
+				}
+				c.files = append(c.files, routingFile{path: fields[1], content: content})
+			case "#exec":
+				c.files = append(c.files, routingFile{path: fields[1], content: "#!/bin/sh\n", exec: true})
+			case "#dir":
+				c.files = append(c.files, routingFile{path: fields[1], dir: true})
+			}
+			conf = append(conf, "") // keep line numbers of the config stable
+			continue
+		}
+		header = false
+		conf = append(conf, l)
+	}
+	c.http = strings.Join(conf, "\n")
+	if !strings.Contains(c.http, "{{PORT}}") {
+		return c, errors.New("config does not listen on {{PORT}}")
+	}
+	for i, l := range lines[sep+1:] {
+		l = strings.TrimSpace(l)
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		r, err := parseRoutingRequest(l)
+		if err != nil {
+			return c, fmt.Errorf("line %d: %v", sep+2+i, err)
+		}
+		r.line = sep + 2 + i
+		c.requests = append(c.requests, r)
+	}
+	if len(c.requests) == 0 {
+		return c, errors.New("no requests")
+	}
+	return c, nil
+}
+
+func parseRoutingRequest(l string) (routingRequest, error) {
+	r := routingRequest{show: l}
+	if i := strings.LastIndex(l, "=>"); i >= 0 {
+		st, err := strconv.Atoi(strings.TrimSpace(l[i+2:]))
+		if err != nil {
+			return r, fmt.Errorf("bad expected status in %q", l)
+		}
+		r.wantStatus = st
+		l = strings.TrimSpace(l[:i])
+		r.show = l
+	}
+	if strings.HasPrefix(l, "@") {
+		at, rest, _ := strings.Cut(l, " ")
+		n, err := strconv.Atoi(at[1:])
+		if err != nil || n < 1 || n > 9 {
+			return r, fmt.Errorf("bad port selector %q (want @2 for {{PORT2}})", at)
+		}
+		r.port = n - 1
+		l = rest
+	}
+	parts := strings.Split(l, "|")
+	reqLine := strings.Fields(parts[0])
+	if len(reqLine) < 2 || len(reqLine) > 3 {
+		return r, fmt.Errorf("want METHOD TARGET [VERSION], got %q", parts[0])
+	}
+	version := "HTTP/1.1"
+	if len(reqLine) == 3 {
+		version = reqLine[2]
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s %s\r\n", reqLine[0], reqLine[1], version)
+	hasHost := false
+	for _, h := range parts[1:] {
+		h = strings.TrimSpace(h)
+		if !strings.Contains(h, ":") {
+			return r, fmt.Errorf("bad header %q", h)
+		}
+		if strings.HasPrefix(strings.ToLower(h), "host:") {
+			hasHost = true
+		}
+		b.WriteString(h + "\r\n")
+	}
+	if !hasHost && version != "HTTP/1.0" {
+		b.WriteString("Host: localhost\r\n")
+	}
+	b.WriteString("Connection: close\r\n\r\n")
+	r.raw = b.String()
+	return r, nil
+}
+
+// makeRoutingFiles creates the case's files under dir.
+func makeRoutingFiles(t *testing.T, dir string, files []routingFile) {
+	t.Helper()
+	for _, f := range files {
+		p := filepath.Join(dir, f.path)
+		if f.dir {
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		mode := os.FileMode(0o644)
+		if f.exec {
+			mode = 0o755
+		}
+		if err := os.WriteFile(p, []byte(f.content), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+var nginxVersionRE = regexp.MustCompile(`nginx/[0-9.]+`)
+
+// ask sends r to s and returns the comparable result: the server's own port
+// and Dir become {{PORT}} and {{DIR}}, nginx's version in error pages is
+// dropped. A connection closed without a response (return 444) or a timeout
+// is a result too (Status 0).
+func ask(s *Server, r routingRequest) routingResult {
+	if r.port >= len(s.Ports) {
+		return routingResult{Body: fmt.Sprintf("<case error: no {{PORT%d}}>", r.port+1)}
+	}
+	resp, err := rawRequest(net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Ports[r.port])), r.raw, routingTimeout)
+	if err != nil {
+		var ne net.Error
+		switch {
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return routingResult{Body: "<closed without response>"}
+		case errors.As(err, &ne) && ne.Timeout():
+			return routingResult{Body: "<timeout>"}
+		default:
+			return routingResult{Body: "<error: " + err.Error() + ">"}
+		}
+	}
+	norm := func(v string) string {
+		v = strings.ReplaceAll(v, s.Dir, "{{DIR}}")
+		for i := len(s.Ports) - 1; i >= 0; i-- {
+			name := "{{PORT}}"
+			if i > 0 {
+				name = "{{PORT" + strconv.Itoa(i+1) + "}}"
+			}
+			v = strings.ReplaceAll(v, strconv.Itoa(s.Ports[i]), name)
+		}
+		return nginxVersionRE.ReplaceAllString(v, "nginx")
+	}
+	return routingResult{
+		Status:   resp.Status,
+		Location: norm(resp.Header.Get("Location")),
+		Body:     norm(resp.Body),
+	}
+}
+
+// compareServers sends every request of c to a and b and reports each
+// difference. When pin is set, a's status must also match the "=> STATUS" of
+// the request.
+func compareServers(t *testing.T, c routingCase, a, b *Server, pin bool) {
+	t.Helper()
+	for _, r := range c.requests {
+		ra, rb := ask(a, r), ask(b, r)
+		where := fmt.Sprintf("%s/%s.case:%d %s", routingDir, c.name, r.line, r.show)
+		if os.Getenv("ROUTING_SHOW") != "" {
+			t.Logf("%s\n\t%s: %d %q %q", where, a.Kind, ra.Status, ra.Location, ra.Body)
+		}
+		if pin && r.wantStatus != 0 && ra.Status != r.wantStatus {
+			t.Errorf("%s: %s answered %d, the case expects %d (body %q)", where, a.Kind, ra.Status, r.wantStatus, ra.Body)
+		}
+		if diff := cmp.Diff(ra, rb); diff != "" {
+			t.Errorf("%s: %s and %s differ (-%s +%s):\n%s", where, a.Kind, b.Kind, a.Kind, b.Kind, diff)
+		}
+	}
+}
+
+func startRouting(t *testing.T, kind string, c routingCase) *Server {
+	t.Helper()
+	s := startServer(t, kind, ServerOptions{HTTP: c.http})
+	makeRoutingFiles(t, s.Dir, c.files)
+	return s
+}
+
+// Set ROUTING_SHOW=1 to log every answer (to review what a case exercises).
+
+// TestRoutingOracle runs every case on two nginx instances: nginx must answer
+// each request with the pinned status, and the same way twice (so the cases
+// hold nothing time- or process-dependent that could never match).
+func TestRoutingOracle(t *testing.T) {
+	requireNginx(t)
+	for _, c := range loadRoutingCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			a := startRouting(t, "nginx", c)
+			b := startRouting(t, "nginx", c)
+			compareServers(t, c, a, b, true)
+		})
+	}
+}
+
+// TestRouting is the differential suite: each case runs on nginx and on
+// ngxsockify, and every request must get the same status, Location and body.
+func TestRouting(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	for _, c := range loadRoutingCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			a := startRouting(t, "nginx", c)
+			b := startRouting(t, "ngxsockify", c)
+			compareServers(t, c, a, b, false)
+		})
+	}
+}
+
+// TestRoutingCaseFormat checks the case parser on a small inline case.
+func TestRoutingCaseFormat(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "x.case")
+	text := "#file www/a.txt hello there\n#exec www/run.sh\n" +
+		"server { listen 127.0.0.1:{{PORT}}; }\n----\n\n" +
+		"GET /a?b=1 | Host: h.test | X-Y: z => 404\n@2 HEAD / HTTP/1.0\n"
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseRoutingCase(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []routingRequest{
+		{line: 6, raw: "GET /a?b=1 HTTP/1.1\r\nHost: h.test\r\nX-Y: z\r\nConnection: close\r\n\r\n",
+			show: "GET /a?b=1 | Host: h.test | X-Y: z", wantStatus: 404},
+		{line: 7, port: 1, raw: "HEAD / HTTP/1.0\r\nConnection: close\r\n\r\n", show: "@2 HEAD / HTTP/1.0"},
+	}
+	if diff := cmp.Diff(want, c.requests, cmp.AllowUnexported(routingRequest{})); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+	wantFiles := []routingFile{{path: "www/a.txt", content: "hello there"}, {path: "www/run.sh", content: "#!/bin/sh\n", exec: true}}
+	if diff := cmp.Diff(wantFiles, c.files, cmp.AllowUnexported(routingFile{})); diff != "" {
+		t.Errorf("files (-want +got):\n%s", diff)
+	}
+	if c.http != "\n\nserver { listen 127.0.0.1:{{PORT}}; }" {
+		t.Errorf("config %q", c.http)
+	}
+	for _, bad := range []string{"server {}\n----\nGET /\n", "server { listen {{PORT}}; }\nGET /\n", "server { listen {{PORT}}; }\n----\nGET\n", "server { listen {{PORT}}; }\n----\n@x GET /\n"} {
+		if err := os.WriteFile(p, []byte(bad), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := parseRoutingCase(p); err == nil {
+			t.Errorf("parseRoutingCase(%q) accepted a bad case", bad)
+		}
+	}
+}
