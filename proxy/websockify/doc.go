@@ -1,0 +1,83 @@
+// Package websockify relays WebSocket clients (noVNC and other websockify
+// clients) to TCP targets, as nginx's websockify module does, without its bugs.
+//
+// # Handshake
+//
+// Serve checks the request: GET, an Upgrade header holding the token
+// "websocket", a Connection header holding the token "upgrade" (both token
+// lists, case-insensitive), Sec-WebSocket-Version 13 and a Sec-WebSocket-Key
+// that is the base64 of 16 bytes. A wrong version answers 426 (Serve sets
+// "Sec-WebSocket-Version: 13" in w.Header() for the caller's error page);
+// anything else wrong answers 400. Origin is not checked (nginx does not).
+//
+// Subprotocols: "binary" anywhere in the offered list wins, then "base64".
+// No Sec-WebSocket-Protocol at all (noVNC 1.2 and newer) means binary and the
+// 101 carries no Sec-WebSocket-Protocol header. A list holding neither is 400.
+// List items are trimmed of spaces and tabs.
+//
+// The target is dialled BEFORE the 101 is sent. A refused or unreachable
+// target gives 502, a connect timeout 504.
+//
+// # Who writes the error response
+//
+// Serve never writes an error response: when it returns a Result whose Status
+// is not 101, nothing has been written to w and the caller renders its error
+// page for Result.Status (and logs Result.Err). When Status is 101 the
+// connection was hijacked and the caller must not touch w or r again.
+// Headers the caller set in w.Header() before calling Serve (for example
+// Server, or headers from Lua hooks) are copied into the 101 response, except
+// the ones the handshake owns (Upgrade, Connection, Sec-WebSocket-*,
+// Content-Length, Transfer-Encoding).
+//
+// # Relay
+//
+// Every byte of every data frame from the client goes to the target (text and
+// binary frames alike, continuation frames joined, frames of any length
+// including 64-bit lengths and empty frames), and every byte from the target
+// goes back in binary frames of at most Options.BufferSize bytes. Reads are
+// coalesced: one read from a socket may carry many frames and gives one write
+// to the other socket. Pings are answered at once with a pong carrying the
+// same payload.
+//
+// In base64 mode the frames to the client are text frames holding padded
+// base64; the data frames from the client are base64 text, decoded as they
+// stream in; padding is accepted at the end of any frame or message, and a
+// message may also end without padding. Invalid base64 closes the tunnel with
+// status 1007 (invalid frame payload data). Python websockify 0.10 dropped
+// base64 support, so there is no websockify behaviour to copy here; 1007 is
+// the RFC 6455 code for payload that does not match the message type.
+//
+// Close frames sent to the client: 1000 when the target closes its side,
+// 1001 on Tunnels.Shutdown and on the idle timeout, 1002 on a protocol error
+// from the client, 1007 on invalid base64, 1011 on other errors (a failed
+// write to the target, a send timeout). A close frame from the client is
+// answered with the same status code and ends the tunnel. After the relay
+// sends a close frame it waits up to closeGrace for the client's answer,
+// then closes the socket.
+//
+// # Timeouts and memory
+//
+// ConnectTimeout bounds the dial. ReadTimeout is the idle timeout of the
+// whole tunnel: data in either direction re-arms it; it costs one atomic
+// store per socket read and one timer per tunnel. SendTimeout bounds a write
+// that blocks in either direction (writes that complete at once set no
+// deadline).
+//
+// An idle tunnel holds no data buffer: on Linux sockets (syscall.Conn) the
+// relay waits for readability without a buffer and takes one from a pool only
+// when data arrives, giving it back before it parks again. Connections that
+// are not syscall.Conn (TLS) hold one buffer per direction while blocked.
+// Serve also drops the 8 KiB of bufio buffers that net/http hands over with
+// the hijacked connection. ServeAsync goes further: it returns once the
+// tunnel runs, so the net/http handler goroutine and its request state are
+// freed and an idle tunnel costs two small goroutines and two sockets.
+//
+// # Goroutines
+//
+// Each tunnel has two: copyToBackend (client frames to the target; it owns
+// the frame parser and answers pings and closes) and copyFromBackend (target
+// bytes to client frames). Writes to the client are serialised by a mutex.
+// Serve runs copyToBackend on the caller's goroutine; ServeAsync starts both.
+// The last of the two to finish closes both sockets, removes the tunnel from
+// its Tunnels and reports the Result. No goroutine outlives the tunnel.
+package websockify

@@ -1,0 +1,290 @@
+package websockify
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// closeGrace is how long the relay waits for the client's close frame after
+// sending its own, before it closes the socket.
+const closeGrace = 2 * time.Second
+
+// epoch anchors the monotonic activity clock.
+var epoch = time.Now()
+
+func nanotime() int64 { return int64(time.Since(epoch)) }
+
+// tunnel is one relayed WebSocket connection.
+type tunnel struct {
+	client, target endpoint
+	o              Options
+	b64            bool
+	pool           *sync.Pool
+	ts             *Tunnels
+
+	wmu       sync.Mutex // serialises writes to the client
+	closeSent bool       // guarded by wmu
+	ending    atomic.Bool
+	live      atomic.Int32
+	last      atomic.Int64 // nanotime of the last data read
+	idle      *time.Timer
+
+	sent, recv atomic.Int64
+
+	errMu sync.Mutex
+	err   error
+
+	upstreamAddr string
+	connectTime  time.Duration
+	pending      []byte // client bytes read by net/http before the hijack
+
+	done   chan struct{} // closed at the end (Serve)
+	onDone func(Result)  // called at the end (ServeAsync)
+	result Result
+
+	p parser // client frame parser, owned by copyToBackend
+}
+
+func newTunnel(client, target net.Conn, o Options, b64 bool, ts *Tunnels) *tunnel {
+	t := &tunnel{o: o, b64: b64, pool: poolFor(o.BufferSize), ts: ts}
+	t.client.init(client, t.pool)
+	t.target.init(target, t.pool)
+	return t
+}
+
+// arm starts the idle clock; both copiers must be started after it.
+func (t *tunnel) arm() {
+	t.live.Store(2)
+	t.last.Store(nanotime())
+	t.idle = time.AfterFunc(t.o.ReadTimeout, t.checkIdle)
+}
+
+func (t *tunnel) touch() { t.last.Store(nanotime()) }
+
+// checkIdle runs from the idle timer: it re-arms for the time left, or ends an idle tunnel.
+func (t *tunnel) checkIdle() {
+	idle := time.Duration(nanotime() - t.last.Load())
+	if idle < t.o.ReadTimeout {
+		t.idle.Reset(t.o.ReadTimeout - idle)
+		return
+	}
+	t.closeWith(1001, ErrIdleTimeout, true)
+}
+
+func (t *tunnel) setErr(err error) {
+	if err == nil {
+		return
+	}
+	t.errMu.Lock()
+	if t.err == nil {
+		t.err = err
+	}
+	t.errMu.Unlock()
+}
+
+func (t *tunnel) cause() error {
+	t.errMu.Lock()
+	defer t.errMu.Unlock()
+	return t.err
+}
+
+// sendClose sends a close frame with code unless one was sent already.
+func (t *tunnel) sendClose(code int, _ string) {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if t.closeSent {
+		return
+	}
+	t.closeSent = true
+	frame := [4]byte{0x88, 2, byte(code >> 8), byte(code)}
+	n, _ := t.client.write(frame[:], min(t.o.SendTimeout, closeGrace))
+	t.sent.Add(int64(n))
+}
+
+// closeWith ends the tunnel from any goroutine: it records cause, sends a
+// close frame with code (code 0: none), closes the target and then either
+// closes the client (graceful false) or gives it closeGrace to answer the
+// close frame (copyToBackend then closes it).
+func (t *tunnel) closeWith(code int, cause error, graceful bool) {
+	t.setErr(cause)
+	t.ending.Store(true)
+	if code != 0 {
+		t.sendClose(code, "")
+	}
+	t.target.conn.Close()
+	if graceful {
+		t.client.conn.SetReadDeadline(time.Now().Add(min(closeGrace, t.o.ReadTimeout)))
+	} else {
+		t.client.conn.Close()
+	}
+}
+
+// exit is called by each copier when it returns; the last one finishes the tunnel.
+func (t *tunnel) exit() {
+	if t.live.Add(-1) != 0 {
+		return
+	}
+	t.idle.Stop()
+	t.client.conn.Close()
+	t.target.conn.Close()
+	if t.ts != nil {
+		t.ts.remove(t)
+	}
+	t.result = Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), BytesReceived: t.recv.Load(),
+		UpstreamAddr: t.upstreamAddr, ConnectTime: t.connectTime, Err: t.cause()}
+	if t.o.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		t.o.Logger.Debug("websockify tunnel closed", "upstream", t.upstreamAddr,
+			"sent", t.result.BytesSent, "received", t.result.BytesReceived, "err", t.result.Err)
+	}
+	if t.done != nil {
+		close(t.done)
+	}
+	if t.onDone != nil {
+		t.onDone(t.result)
+	}
+}
+
+// copyFromBackend relays target bytes to the client, one frame per read.
+func (t *tunnel) copyFromBackend() {
+	defer t.exit()
+	var bp *[]byte
+	defer func() {
+		if bp != nil {
+			t.pool.Put(bp)
+		}
+	}()
+	limit := t.o.BufferSize
+	if t.b64 {
+		limit = t.o.BufferSize / 4 * 3
+	}
+	for {
+		n, err := t.target.read(&bp, headroom, headroom+limit)
+		if n > 0 {
+			t.touch()
+			if werr := t.toClient(*bp, n); werr != nil {
+				if !t.ending.Load() {
+					t.closeWith(0, werr, false)
+				}
+				return
+			}
+		}
+		if err != nil {
+			if t.ending.Load() {
+				return
+			}
+			if errors.Is(err, io.EOF) {
+				t.closeWith(1000, nil, true)
+			} else {
+				t.closeWith(1011, err, true)
+			}
+			return
+		}
+	}
+}
+
+// toClient frames buf[headroom:headroom+n] and writes it to the client.
+func (t *tunnel) toClient(buf []byte, n int) error {
+	var frame []byte
+	var ob *[]byte
+	if t.b64 {
+		ob = t.pool.Get().(*[]byte)
+		m := base64.StdEncoding.EncodedLen(n)
+		base64.StdEncoding.Encode((*ob)[headroom:], buf[headroom:headroom+n])
+		start := putHeader((*ob)[:headroom], opText, m)
+		frame = (*ob)[start : headroom+m]
+	} else {
+		start := putHeader(buf[:headroom], opBinary, n)
+		frame = buf[start : headroom+n]
+	}
+	t.wmu.Lock()
+	var err error
+	if t.closeSent {
+		err = net.ErrClosed
+	} else {
+		var w int
+		w, err = t.client.write(frame, t.o.SendTimeout)
+		t.sent.Add(int64(w))
+	}
+	t.wmu.Unlock()
+	if ob != nil {
+		t.pool.Put(ob)
+	}
+	return err
+}
+
+// putHeader writes an unmasked FIN frame header for n payload bytes so that
+// it ends at len(dst) and returns where it starts.
+func putHeader(dst []byte, op byte, n int) int {
+	end := len(dst)
+	switch {
+	case n <= 125:
+		dst[end-2], dst[end-1] = 0x80|op, byte(n)
+		return end - 2
+	case n <= 0xffff:
+		dst[end-4], dst[end-3] = 0x80|op, 126
+		dst[end-2], dst[end-1] = byte(n>>8), byte(n)
+		return end - 4
+	default:
+		s := end - 10
+		dst[s], dst[s+1] = 0x80|op, 127
+		v := uint64(n)
+		for i := 9; i >= 2; i-- {
+			dst[s+i] = byte(v)
+			v >>= 8
+		}
+		return s
+	}
+}
+
+// copyToBackend relays client frames to the target and answers control frames.
+func (t *tunnel) copyToBackend() {
+	defer t.exit()
+	var bp *[]byte
+	defer func() {
+		if bp != nil {
+			t.pool.Put(bp)
+		}
+		t.target.conn.Close()
+		t.client.conn.Close()
+	}()
+	limit := headroom + t.o.BufferSize
+	for {
+		var n int
+		var err error
+		if len(t.pending) > 0 {
+			if bp == nil {
+				bp = t.pool.Get().(*[]byte)
+			}
+			n = copy((*bp)[headroom:limit], t.pending)
+			t.pending = t.pending[n:]
+			if len(t.pending) == 0 {
+				t.pending = nil
+			}
+		} else {
+			n, err = t.client.read(&bp, headroom, limit)
+		}
+		if n > 0 {
+			t.recv.Add(int64(n))
+			t.touch()
+			if stop := t.fromClient(*bp, headroom, headroom+n); stop {
+				return
+			}
+		}
+		if err != nil {
+			// The client went away (EOF, reset) or did not answer our close
+			// frame in time: a normal end unless we were already ending.
+			if !t.ending.Load() && !errors.Is(err, io.EOF) {
+				t.setErr(err)
+			}
+			return
+		}
+	}
+}

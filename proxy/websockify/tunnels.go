@@ -1,0 +1,94 @@
+package websockify
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// Tunnels is the registry of live tunnels, so that a server shutdown can
+// close them (hijacked connections escape http.Server.Shutdown). The zero
+// value is ready to use; one Tunnels is shared by every location.
+type Tunnels struct {
+	mu      sync.Mutex
+	m       map[*tunnel]struct{}
+	closing atomic.Bool
+	empty   chan struct{} // closed when m empties during Shutdown
+}
+
+func (ts *Tunnels) add(t *tunnel) bool {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.closing.Load() {
+		return false
+	}
+	if ts.m == nil {
+		ts.m = make(map[*tunnel]struct{})
+	}
+	ts.m[t] = struct{}{}
+	return true
+}
+
+func (ts *Tunnels) remove(t *tunnel) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	delete(ts.m, t)
+	if len(ts.m) == 0 && ts.empty != nil {
+		close(ts.empty)
+		ts.empty = nil
+	}
+}
+
+// Len returns the number of live tunnels.
+func (ts *Tunnels) Len() int {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return len(ts.m)
+}
+
+func (ts *Tunnels) snapshot() []*tunnel {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	list := make([]*tunnel, 0, len(ts.m))
+	for t := range ts.m {
+		list = append(list, t)
+	}
+	return list
+}
+
+// Shutdown refuses new tunnels (Serve then answers 503), sends every live
+// tunnel a close frame with status 1001, closes its target, and waits for
+// the clients to answer (each gets closeGrace) until all tunnels are gone or
+// ctx ends; then it closes the remaining connections, waits for their
+// goroutines and returns ctx.Err().
+func (ts *Tunnels) Shutdown(ctx context.Context) error {
+	ts.mu.Lock()
+	ts.closing.Store(true)
+	var empty chan struct{}
+	if len(ts.m) > 0 {
+		if ts.empty == nil {
+			ts.empty = make(chan struct{})
+		}
+		empty = ts.empty
+	}
+	ts.mu.Unlock()
+	if empty == nil {
+		return nil
+	}
+	for _, t := range ts.snapshot() {
+		go t.closeWith(1001, ErrShutdown, true)
+	}
+	select {
+	case <-empty:
+		return nil
+	case <-ctx.Done():
+	}
+	for _, t := range ts.snapshot() {
+		t.setErr(ErrShutdown)
+		t.ending.Store(true)
+		t.client.conn.Close()
+		t.target.conn.Close()
+	}
+	<-empty
+	return ctx.Err()
+}

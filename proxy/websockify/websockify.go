@@ -1,0 +1,325 @@
+package websockify
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+)
+
+// Defaults used when an Options field is zero; they are nginx's module defaults.
+const (
+	DefaultTimeout    = 60 * time.Second
+	DefaultBufferSize = 65543
+	// MinBufferSize is the smallest BufferSize honoured; smaller values are raised to it.
+	MinBufferSize = 256
+)
+
+// Options configures one websockify_pass location. The zero value is usable.
+type Options struct {
+	// ConnectTimeout bounds one connect attempt (websockify_connect_timeout). 0 means 60s.
+	ConnectTimeout time.Duration
+	// ReadTimeout is the idle timeout of the whole tunnel (websockify_read_timeout):
+	// data in either direction re-arms it. 0 means 60s.
+	ReadTimeout time.Duration
+	// SendTimeout bounds a blocked write to the client or to the target
+	// (websockify_send_timeout). 0 means 60s.
+	SendTimeout time.Duration
+	// BufferSize (websockify_buffer_size) is the largest payload of a frame sent
+	// to the client and the size of each relay buffer; a tunnel holds at most
+	// two of them, and only while data moves. 0 means 65543; values below
+	// MinBufferSize are raised to it.
+	BufferSize int
+	// Logger receives debug records at tunnel end. nil means slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = DefaultTimeout
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = DefaultTimeout
+	}
+	if o.SendTimeout <= 0 {
+		o.SendTimeout = DefaultTimeout
+	}
+	if o.BufferSize <= 0 {
+		o.BufferSize = DefaultBufferSize
+	}
+	if o.BufferSize < MinBufferSize {
+		o.BufferSize = MinBufferSize
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Dialer opens the TCP (or unix) connection to the target. timeout bounds
+// each connect attempt; ctx ends all of them. addr is the address actually
+// connected (nginx's $upstream_addr), also reported on failure when known.
+// An error that is a timeout (net.Error Timeout, os.ErrDeadlineExceeded or
+// context.DeadlineExceeded) makes Serve answer 504, any other error 502.
+// proxy/upstream implements it.
+type Dialer interface {
+	Dial(ctx context.Context, timeout time.Duration) (net.Conn, string, error)
+}
+
+// Result describes one request handled by Serve.
+type Result struct {
+	// Status is 101 when the tunnel ran; otherwise the status the caller
+	// must answer with (400, 426, 500, 502, 503, 504); nothing was written.
+	Status int
+	// BytesSent counts bytes written to the client connection (101 response
+	// and frames); BytesReceived counts WebSocket bytes read from it after
+	// the request head.
+	BytesSent, BytesReceived int64
+	// UpstreamAddr is the target address connected or last tried.
+	UpstreamAddr string
+	// ConnectTime is how long the dial took.
+	ConnectTime time.Duration
+	// Err says why the handshake failed or why the tunnel ended; nil for a
+	// normal end (either side closed, client close frame).
+	Err error
+}
+
+// Errors reported in Result.Err; callers may branch on them with errors.Is.
+var (
+	ErrBadHandshake = errors.New("websockify: bad websocket handshake")
+	ErrIdleTimeout  = errors.New("websockify: tunnel idle timeout")
+	ErrSendTimeout  = errors.New("websockify: send timeout")
+	ErrShutdown     = errors.New("websockify: server shutting down")
+	ErrProtocol     = errors.New("websockify: websocket protocol error")
+	ErrBadBase64    = errors.New("websockify: invalid base64 from client")
+)
+
+const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+// Serve relays one WebSocket request to the target d dials and returns when
+// the tunnel has ended (see the package doc for who writes what). ts may be
+// nil.
+func Serve(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunnels) Result {
+	t, res := start(w, r, d, o, ts, true)
+	if t == nil {
+		return res
+	}
+	go t.copyFromBackend()
+	t.copyToBackend()
+	<-t.done
+	return t.result
+}
+
+// ServeAsync is Serve that returns as soon as the tunnel runs: it returns
+// the handshake's Result (Status 101, UpstreamAddr, ConnectTime, BytesSent of
+// the 101) and later calls done, once, with the final Result from the
+// tunnel's own goroutine. When the handshake fails it returns that Result and
+// never calls done. Returning early frees the net/http handler goroutine and
+// its request for the tunnel's lifetime, which roughly halves the memory of
+// an idle tunnel.
+func ServeAsync(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunnels, done func(Result)) Result {
+	t, res := start(w, r, d, o, ts, false)
+	if t == nil {
+		return res
+	}
+	t.onDone = done
+	early := Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(),
+		UpstreamAddr: t.upstreamAddr, ConnectTime: t.connectTime}
+	go t.copyFromBackend()
+	go t.copyToBackend()
+	return early
+}
+
+// start does the handshake and returns a running tunnel, or nil and the failure.
+func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunnels, sync bool) (*tunnel, Result) {
+	o = o.withDefaults()
+	proto, key, status, err := checkHandshake(w, r)
+	if err != nil {
+		return nil, Result{Status: status, Err: err}
+	}
+	if ts != nil && ts.closing.Load() {
+		return nil, Result{Status: http.StatusServiceUnavailable, Err: ErrShutdown}
+	}
+
+	begin := time.Now()
+	target, addr, err := d.Dial(r.Context(), o.ConnectTimeout)
+	connectTime := time.Since(begin)
+	if err != nil {
+		return nil, Result{Status: dialStatus(err), UpstreamAddr: addr, ConnectTime: connectTime, Err: err}
+	}
+
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		target.Close()
+		return nil, Result{Status: http.StatusInternalServerError, UpstreamAddr: addr, ConnectTime: connectTime,
+			Err: fmt.Errorf("websockify: %T cannot be hijacked (HTTP/2?)", w)}
+	}
+	head := responseHead(w.Header(), key, proto)
+	client, brw, err := hj.Hijack()
+	if err != nil {
+		target.Close()
+		return nil, Result{Status: http.StatusInternalServerError, UpstreamAddr: addr, ConnectTime: connectTime,
+			Err: fmt.Errorf("websockify: hijack: %w", err)}
+	}
+	// Bytes the client sent after its request head (frames pipelined behind
+	// the handshake) are still in net/http's reader.
+	var early []byte
+	if n := brw.Reader.Buffered(); n > 0 {
+		early, _ = brw.Reader.Peek(n)
+		early = append([]byte(nil), early...)
+	}
+	// net/http will not touch its bufio reader and writer again once the
+	// connection is hijacked; dropping their 8 KiB now keeps idle tunnels
+	// small while this handler goroutine still references the conn.
+	*brw.Reader = bufio.Reader{}
+	*brw.Writer = bufio.Writer{}
+
+	t := newTunnel(client, target, o, proto == "base64", ts)
+	t.upstreamAddr, t.connectTime = addr, connectTime
+	t.pending = early
+	if sync {
+		t.done = make(chan struct{})
+	}
+	client.SetWriteDeadline(time.Now().Add(o.SendTimeout))
+	n, err := client.Write(head)
+	client.SetWriteDeadline(time.Time{})
+	t.sent.Add(int64(n))
+	if err != nil {
+		client.Close()
+		target.Close()
+		return nil, Result{Status: http.StatusSwitchingProtocols, BytesSent: int64(n), UpstreamAddr: addr,
+			ConnectTime: connectTime, Err: fmt.Errorf("websockify: writing 101: %w", err)}
+	}
+	if ts != nil && !ts.add(t) {
+		t.sendClose(1001, "")
+		client.Close()
+		target.Close()
+		return nil, Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), UpstreamAddr: addr,
+			ConnectTime: connectTime, Err: ErrShutdown}
+	}
+	t.arm()
+	return t, Result{}
+}
+
+// dialStatus maps a dial error to nginx's status: 504 for a timeout, else 502.
+func dialStatus(err error) int {
+	var ne net.Error
+	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &ne) && ne.Timeout()) {
+		return http.StatusGatewayTimeout
+	}
+	return http.StatusBadGateway
+}
+
+// checkHandshake validates the upgrade request and picks the subprotocol
+// ("" for none offered, "binary" or "base64").
+func checkHandshake(w http.ResponseWriter, r *http.Request) (proto, key string, status int, err error) {
+	bad := func(format string, args ...any) (string, string, int, error) {
+		return "", "", http.StatusBadRequest, fmt.Errorf("%w: "+format, append([]any{ErrBadHandshake}, args...)...)
+	}
+	if r.Method != http.MethodGet {
+		return bad("method %s", r.Method)
+	}
+	if !hasToken(r.Header["Upgrade"], "websocket") {
+		return bad(`no "Upgrade: websocket"`)
+	}
+	if !hasToken(r.Header["Connection"], "upgrade") {
+		return bad(`no "Connection: upgrade"`)
+	}
+	if v := r.Header["Sec-Websocket-Version"]; len(v) != 1 || strings.TrimSpace(v[0]) != "13" {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		return "", "", http.StatusUpgradeRequired, fmt.Errorf("%w: Sec-WebSocket-Version %q", ErrBadHandshake, v)
+	}
+	k := r.Header["Sec-Websocket-Key"]
+	if len(k) != 1 {
+		return bad("Sec-WebSocket-Key missing or repeated")
+	}
+	key = strings.TrimSpace(k[0])
+	if raw, derr := base64.StdEncoding.DecodeString(key); derr != nil || len(raw) != 16 {
+		return bad("Sec-WebSocket-Key %q", key)
+	}
+	offered, hasBinary, hasBase64 := false, false, false
+	for _, line := range r.Header["Sec-Websocket-Protocol"] {
+		for item := range strings.SplitSeq(line, ",") {
+			item = strings.Trim(item, " \t")
+			if item == "" {
+				continue
+			}
+			offered = true
+			switch item {
+			case "binary":
+				hasBinary = true
+			case "base64":
+				hasBase64 = true
+			}
+		}
+	}
+	switch {
+	case !offered:
+		proto = ""
+	case hasBinary:
+		proto = "binary"
+	case hasBase64:
+		proto = "base64"
+	default:
+		return bad("no binary or base64 in Sec-WebSocket-Protocol %q", r.Header["Sec-Websocket-Protocol"])
+	}
+	return proto, key, 0, nil
+}
+
+// hasToken reports whether a comma-separated header holds token (case-insensitive).
+func hasToken(lines []string, token string) bool {
+	for _, line := range lines {
+		for item := range strings.SplitSeq(line, ",") {
+			if strings.EqualFold(strings.Trim(item, " \t"), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// acceptKey computes Sec-WebSocket-Accept for key.
+func acceptKey(key string) string {
+	h := sha1.New()
+	h.Write([]byte(key))
+	h.Write([]byte(wsGUID))
+	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+}
+
+// responseHead renders the 101 response with the caller's extra headers.
+func responseHead(extra http.Header, key, proto string) []byte {
+	b := make([]byte, 0, 256)
+	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	b = append(b, acceptKey(key)...)
+	b = append(b, "\r\n"...)
+	if proto != "" {
+		b = append(b, "Sec-WebSocket-Protocol: "...)
+		b = append(b, proto...)
+		b = append(b, "\r\n"...)
+	}
+	for name, values := range extra {
+		switch http.CanonicalHeaderKey(name) {
+		case "Upgrade", "Connection", "Content-Length", "Transfer-Encoding":
+			continue
+		}
+		if strings.HasPrefix(http.CanonicalHeaderKey(name), "Sec-Websocket-") {
+			continue
+		}
+		for _, v := range values {
+			b = append(b, name...)
+			b = append(b, ": "...)
+			b = append(b, strings.NewReplacer("\r", " ", "\n", " ").Replace(v)...)
+			b = append(b, "\r\n"...)
+		}
+	}
+	return append(b, "\r\n"...)
+}
