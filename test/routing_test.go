@@ -53,7 +53,7 @@ type routingFile struct {
 }
 
 type routingRequest struct {
-	line       int    // line number in the .test file
+	line       int    // line number in the .case file
 	port       int    // index into Server.Ports (0 = {{PORT}})
 	raw        string // bytes sent
 	show       string // the request as written
