@@ -69,7 +69,10 @@ func (t *tunnel) fromClient(buf []byte, i, end int) (stop bool) {
 			if p.hdrN < need {
 				continue
 			}
-			if need == 2 && frameHeaderLen(p.hdr[1]) > 2 {
+			if need == 2 {
+				if p.hdr[1]&0x80 == 0 {
+					return t.fail(buf, w, 1002, fmt.Errorf("%w: unmasked client frame", ErrProtocol))
+				}
 				continue
 			}
 			if err := p.beginFrame(); err != nil {
