@@ -1,0 +1,478 @@
+package vars
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/dlclark/regexp2"
+	"github.com/dlclark/regexp2/syntax"
+)
+
+// MatchTimeout bounds one regexp2 match, standing in for PCRE's match limit:
+// a pattern that backtracks catastrophically is reported as "no match"
+// instead of holding a request forever.
+const MatchTimeout = 2 * time.Second
+
+// Regex is a compiled nginx regular expression (PCRE syntax, as in
+// `location ~`, `if ($x ~ ...)`, `rewrite`, `map` and `server_name ~`).
+//
+// Matching is byte-wise, like nginx's PCRE without the UTF flag: "." matches
+// one byte and captures are byte ranges of the subject, so subjects that are
+// not valid UTF-8 (a decoded $uri holding %FF) keep their bytes. Groups are
+// numbered left to right, named ones included, as PCRE numbers them.
+//
+// Two engines: github.com/dlclark/regexp2 (backtracking, lookaround,
+// backreferences) always works; Go's regexp is used instead when the pattern
+// compiles under RE2 with the same meaning and the subject is ASCII without a
+// newline (where "$" semantics and byte/rune matching could differ).
+type Regex struct {
+	pattern  string
+	caseless bool
+	std      *regexp.Regexp  // nil when the pattern needs regexp2
+	re       *regexp2.Regexp // always set
+	ncap     int             // number of capturing groups ($1..$ncap)
+	names    []string        // names[i] is the name of group i ("" if unnamed); len ncap+1
+	slots    []int           // slots[i] is the regexp2 group number of PCRE group i
+	named    []string        // named groups in order
+}
+
+// Captures is the result of a successful match: $0 (whole match), $1..$N and
+// named groups. It refers to the subject string without copying it.
+type Captures struct {
+	subject string
+	idx     []int // 2*(N+1) byte offsets, -1 for a group that did not take part
+	re      *Regex
+}
+
+// CompileRegex compiles pattern with PCRE semantics; caseless is nginx's
+// "~*". Errors read like nginx's (Debian nginx 1.22 links PCRE2):
+//
+//	pcre2_compile() failed: missing closing parenthesis in "(abc"
+//	pcre2_compile() failed: range out of order in character class in "[z-a]" at "a]"
+func CompileRegex(pattern string, caseless bool) (*Regex, error) {
+	conv, groups, err := convertPCRE(pattern)
+	if err != nil {
+		return nil, err
+	}
+	opts := regexp2.RegexOptions(regexp2.None)
+	if caseless {
+		opts |= regexp2.IgnoreCase
+	}
+	re2, err := regexp2.Compile(latin1(conv), opts)
+	if err != nil {
+		return nil, pcreError(pattern, err)
+	}
+	re2.MatchTimeout = MatchTimeout
+	x := &Regex{pattern: pattern, caseless: caseless, re: re2, ncap: len(groups)}
+	x.names = make([]string, len(groups)+1)
+	x.slots = make([]int, len(groups)+1)
+	unnamed := 0
+	for i, name := range groups {
+		x.names[i+1] = name
+		if name == "" {
+			unnamed++
+			x.slots[i+1] = unnamed
+		} else {
+			x.slots[i+1] = re2.GroupNumberFromName(name)
+			x.named = append(x.named, name)
+		}
+	}
+	if stdCompatible(conv) {
+		p := conv
+		if caseless {
+			p = "(?i)" + p
+		}
+		if std, err := regexp.Compile(p); err == nil && std.NumSubexp() == len(groups) {
+			x.std = std
+		}
+	}
+	return x, nil
+}
+
+// MustCompileRegex is CompileRegex that panics on error, for tests and
+// built-in patterns.
+func MustCompileRegex(pattern string, caseless bool) *Regex {
+	re, err := CompileRegex(pattern, caseless)
+	if err != nil {
+		panic(err)
+	}
+	return re
+}
+
+// String returns the pattern as written.
+func (re *Regex) String() string { return re.pattern }
+
+// Caseless reports whether the regex was compiled for "~*".
+func (re *Regex) Caseless() bool { return re.caseless }
+
+// NumCaptures returns the number of capturing groups.
+func (re *Regex) NumCaptures() int { return re.ncap }
+
+// Names returns the named groups in order; each becomes a variable $name
+// that a successful match sets (nginx adds them at load time).
+func (re *Regex) Names() []string { return re.named }
+
+// UsesRE2 reports whether matches may run on Go's regexp engine.
+func (re *Regex) UsesRE2() bool { return re.std != nil }
+
+// MatchString reports whether s matches, without building captures.
+func (re *Regex) MatchString(s string) bool {
+	if re.std != nil && plainASCII(s) {
+		return re.std.MatchString(s)
+	}
+	ok, err := re.re.MatchRunes(latin1Runes(s))
+	return err == nil && ok
+}
+
+// Match matches s and returns its captures. A regexp2 match that exceeds
+// MatchTimeout counts as no match.
+func (re *Regex) Match(s string) (*Captures, bool) {
+	if re.std != nil && plainASCII(s) {
+		idx := re.std.FindStringSubmatchIndex(s)
+		if idx == nil {
+			return nil, false
+		}
+		return &Captures{subject: s, idx: idx, re: re}, true
+	}
+	m, err := re.re.FindRunesMatch(latin1Runes(s))
+	if err != nil || m == nil {
+		return nil, false
+	}
+	idx := make([]int, 2*(re.ncap+1))
+	for i := 0; i <= re.ncap; i++ {
+		g := m.GroupByNumber(re.slots[i])
+		if g == nil || len(g.Captures) == 0 {
+			idx[2*i], idx[2*i+1] = -1, -1
+			continue
+		}
+		// latin1 runes map one to one onto bytes: rune offsets are byte offsets.
+		idx[2*i], idx[2*i+1] = g.Index, g.Index+g.Length
+	}
+	return &Captures{subject: s, idx: idx, re: re}, true
+}
+
+// Len returns the number of groups including $0.
+func (c *Captures) Len() int {
+	if c == nil {
+		return 0
+	}
+	return len(c.idx) / 2
+}
+
+// Group returns capture n ($0 is the whole match); false when n is out of
+// range or the group did not take part in the match.
+func (c *Captures) Group(n int) (string, bool) {
+	if c == nil || n < 0 || 2*n+1 >= len(c.idx) || c.idx[2*n] < 0 {
+		return "", false
+	}
+	return c.subject[c.idx[2*n]:c.idx[2*n+1]], true
+}
+
+// Named returns the value of the named group name.
+func (c *Captures) Named(name string) (string, bool) {
+	if c == nil {
+		return "", false
+	}
+	for i, n := range c.re.names {
+		if n == name && n != "" {
+			return c.Group(i)
+		}
+	}
+	return "", false
+}
+
+// Subject returns the string that was matched.
+func (c *Captures) Subject() string { return c.subject }
+
+// plainASCII reports whether s is ASCII without a newline: there Go's
+// regexp and PCRE agree on every construct stdCompatible lets through.
+func plainASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || c == '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+// stdCompatible rejects patterns whose meaning differs between RE2 and PCRE
+// even when RE2 accepts them: non-ASCII literals (bytes vs runes) and
+// backslash-digit (octal in RE2, backreference in PCRE).
+func stdCompatible(p string) bool {
+	for i := 0; i < len(p); i++ {
+		if p[i] >= utf8.RuneSelf {
+			return false
+		}
+		if p[i] == '\\' && i+1 < len(p) {
+			c := p[i+1]
+			if c >= '0' && c <= '9' || c == 'Z' || c == 'G' || c == 'C' || c == 'X' || c == 'R' || c == 'h' || c == 'v' || c == 'H' || c == 'V' {
+				return false
+			}
+			i++
+		}
+	}
+	return true
+}
+
+func latin1(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return string(latin1Runes(s))
+		}
+	}
+	return s
+}
+
+func latin1Runes(s string) []rune {
+	r := make([]rune, len(s))
+	for i := 0; i < len(s); i++ {
+		r[i] = rune(s[i])
+	}
+	return r
+}
+
+// posixClasses maps PCRE's [:name:] (inside a bracket expression) to ASCII
+// ranges; regexp2 does not know them outside its RE2 mode.
+var posixClasses = map[string]string{
+	"alpha":  `a-zA-Z`,
+	"digit":  `0-9`,
+	"alnum":  `a-zA-Z0-9`,
+	"upper":  `A-Z`,
+	"lower":  `a-z`,
+	"space":  `\t\n\v\f\r `,
+	"blank":  `\t `,
+	"xdigit": `0-9A-Fa-f`,
+	"word":   `\w`,
+	"punct":  `!-/:-@\[-` + "`" + `{-~`,
+	"cntrl":  `\x00-\x1f\x7f`,
+	"print":  `\x20-\x7e`,
+	"graph":  `\x21-\x7e`,
+	"ascii":  `\x00-\x7f`,
+}
+
+// convertPCRE rewrites the PCRE constructs regexp2 lacks into equivalents
+// ((?P<n>, (?P=n), \Q..\E, [:class:]) and lists the capturing groups in PCRE
+// order (name or ""). It reports the PCRE errors regexp2 would not.
+func convertPCRE(p string) (string, []string, error) {
+	var b strings.Builder
+	var groups []string
+	seen := map[string]bool{}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch c {
+		case '\\':
+			if i+1 >= len(p) {
+				return "", nil, pcreErrorAt(p, "\\ at end of pattern", len(p))
+			}
+			if p[i+1] == 'Q' {
+				end := strings.Index(p[i+2:], `\E`)
+				lit := p[i+2:]
+				next := len(p)
+				if end >= 0 {
+					lit = p[i+2 : i+2+end]
+					next = i + 2 + end + 2
+				}
+				b.WriteString(regexp.QuoteMeta(lit))
+				i = next - 1
+				continue
+			}
+			if p[i+1] == 'E' { // stray \E is ignored by PCRE
+				i++
+				continue
+			}
+			b.WriteString(p[i : i+2])
+			i++
+		case '[':
+			j, cls, err := convertClass(p, i)
+			if err != nil {
+				return "", nil, err
+			}
+			b.WriteString(cls)
+			i = j
+		case '(':
+			rest := p[i+1:]
+			switch {
+			case strings.HasPrefix(rest, "?P<") || strings.HasPrefix(rest, "?<") && !strings.HasPrefix(rest, "?<=") && !strings.HasPrefix(rest, "?<!") || strings.HasPrefix(rest, "?'"):
+				start := i + 3
+				term := byte('>')
+				if strings.HasPrefix(rest, "?P<") {
+					start = i + 4
+				} else if rest[1] == '\'' {
+					term = '\''
+				}
+				end := strings.IndexByte(p[start:], term)
+				if end < 0 {
+					return "", nil, pcreErrorAt(p, "syntax error in subpattern name (missing terminator?)", len(p))
+				}
+				name := p[start : start+end]
+				if name == "" || name[0] >= '0' && name[0] <= '9' {
+					return "", nil, pcreErrorAt(p, "subpattern name must start with a non-digit", start)
+				}
+				for k := 0; k < len(name); k++ {
+					if !isWordByte(name[k]) {
+						return "", nil, pcreErrorAt(p, "syntax error in subpattern name (missing terminator?)", start+k)
+					}
+				}
+				if seen[name] {
+					return "", nil, pcreErrorAt(p, "two named subpatterns have the same name (PCRE2_DUPNAMES not set)", start+end+2)
+				}
+				seen[name] = true
+				groups = append(groups, name)
+				b.WriteString("(?<" + name + ">")
+				i = start + end
+			case strings.HasPrefix(rest, "?P="):
+				end := strings.IndexByte(p[i+4:], ')')
+				if end < 0 {
+					return "", nil, pcreErrorAt(p, "syntax error in subpattern name (missing terminator?)", len(p))
+				}
+				b.WriteString(`\k<` + p[i+4:i+4+end] + `>`)
+				i = i + 4 + end
+			case strings.HasPrefix(rest, "?"), strings.HasPrefix(rest, "*"):
+				b.WriteByte('(')
+			default:
+				groups = append(groups, "")
+				b.WriteByte('(')
+			}
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String(), groups, nil
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// convertClass copies the bracket expression starting at p[i] == '[' and
+// returns the index of its closing ']'.
+func convertClass(p string, i int) (int, string, error) {
+	var b strings.Builder
+	b.WriteByte('[')
+	j := i + 1
+	if j < len(p) && p[j] == '^' {
+		b.WriteByte('^')
+		j++
+	}
+	if j < len(p) && p[j] == ']' { // a leading ']' is literal
+		b.WriteString(`\]`)
+		j++
+	}
+	for ; j < len(p); j++ {
+		switch c := p[j]; c {
+		case ']':
+			b.WriteByte(']')
+			return j, b.String(), nil
+		case '\\':
+			if j+1 >= len(p) {
+				return 0, "", pcreErrorAt(p, "\\ at end of pattern", len(p))
+			}
+			b.WriteString(p[j : j+2])
+			j++
+		case '[':
+			if j+1 < len(p) && p[j+1] == ':' {
+				end := strings.Index(p[j+2:], ":]")
+				if end >= 0 {
+					name := p[j+2 : j+2+end]
+					neg := strings.HasPrefix(name, "^")
+					if r, ok := posixClasses[strings.TrimPrefix(name, "^")]; ok && !neg {
+						b.WriteString(r)
+						j = j + 2 + end + 1
+						continue
+					} else if !ok {
+						return 0, "", pcreErrorAt(p, "unknown POSIX class name", j+2)
+					}
+				}
+			}
+			b.WriteString(`\[`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return 0, "", pcreErrorAt(p, "missing terminating ] for character class", len(p))
+}
+
+// RegexError is a regex compile error in nginx's wording.
+type RegexError struct {
+	Pattern string
+	Msg     string // PCRE2's message
+	Offset  int    // byte offset PCRE2 reports, or -1 when unknown
+}
+
+func (e *RegexError) Error() string {
+	s := fmt.Sprintf("pcre2_compile() failed: %s in \"%s\"", e.Msg, e.Pattern)
+	if e.Offset >= 0 && e.Offset < len(e.Pattern) {
+		s += fmt.Sprintf(" at \"%s\"", e.Pattern[e.Offset:])
+	}
+	return s
+}
+
+func pcreErrorAt(p, msg string, off int) error {
+	return &RegexError{Pattern: p, Msg: msg, Offset: off}
+}
+
+// pcreError translates a regexp2 parse error into PCRE2's message.
+func pcreError(p string, err error) error {
+	var se *syntax.Error
+	if !errors.As(err, &se) {
+		return &RegexError{Pattern: p, Msg: err.Error(), Offset: -1}
+	}
+	off := -1
+	msg := string(se.Code)
+	switch se.Code {
+	case syntax.ErrMissingParen:
+		msg, off = "missing closing parenthesis", len(p)
+	case syntax.ErrUnexpectedParen:
+		msg = "unmatched closing parenthesis"
+		off = unmatchedParen(p)
+	case syntax.ErrIllegalEndEscape:
+		msg, off = "\\ at end of pattern", len(p)
+	case syntax.ErrInvalidRepeatOp, syntax.ErrMissingRepeatArgument:
+		msg = "quantifier does not follow a repeatable item"
+	case syntax.ErrInvalidRepeatSize:
+		msg = "numbers out of order in {} quantifier"
+	case syntax.ErrReversedCharRange:
+		msg = "range out of order in character class"
+		if len(se.Args) == 2 {
+			if k := strings.Index(p, fmt.Sprintf("%c-%c", se.Args...)); k >= 0 {
+				off = k + 2
+			}
+		}
+	case syntax.ErrUnterminatedBracket:
+		msg, off = "missing terminating ] for character class", len(p)
+	case syntax.ErrUnrecognizedGrouping:
+		msg = "unrecognized character after (? or (?-"
+	case syntax.ErrUndefinedNameRef, syntax.ErrUndefinedBackRef, syntax.ErrUndefinedReference:
+		msg = "reference to non-existent subpattern"
+	default:
+		msg = fmt.Sprintf(msg, se.Args...)
+	}
+	return &RegexError{Pattern: p, Msg: msg, Offset: off}
+}
+
+// unmatchedParen finds the first ')' without an opening partner.
+func unmatchedParen(p string) int {
+	depth := 0
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			i++
+		case '[':
+			if j, _, err := convertClass(p, i); err == nil {
+				i = j
+			}
+		case '(':
+			depth++
+		case ')':
+			if depth == 0 {
+				return i
+			}
+			depth--
+		}
+	}
+	return -1
+}

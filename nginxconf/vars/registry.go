@@ -1,0 +1,449 @@
+package vars
+
+import (
+	"errors"
+	"fmt"
+	"net/textproto"
+	"strings"
+)
+
+type varKind uint8
+
+const (
+	kindBuiltin varKind = iota // value from a getter over the request
+	kindSet                    // `set $x`, named captures: one slot per request
+	kindMap                    // `map ... $x`: evaluated lazily, cached in a slot
+	kindPrefix                 // $http_*, $arg_*, ...: built on first use of a name
+)
+
+// varDef describes one variable known at load time.
+type varDef struct {
+	name       string
+	kind       varKind
+	get        func(r *Request) (string, bool)
+	set        func(r *Request, v string, ok bool) // changeable built-ins ($args)
+	changeable bool
+	slot       int
+	m          *Map
+}
+
+// Registry holds every variable a configuration may use: nginx's built-ins,
+// the prefix families ($http_*, $sent_http_*, $cookie_*, $arg_*,
+// $upstream_http_*, $upstream_cookie_*), `set` variables, regex named
+// captures and `map` variables. Names are case-insensitive, as in nginx.
+//
+// A Registry is built at load time by one goroutine; once templates are
+// compiled it is only read and may be shared by any number of requests.
+type Registry struct {
+	defs   map[string]*varDef
+	nslots int
+}
+
+// NewRegistry returns a registry holding nginx's built-in variables.
+func NewRegistry() *Registry {
+	g := &Registry{defs: make(map[string]*varDef, len(builtins)+16)}
+	for name, b := range builtins {
+		g.defs[name] = &varDef{name: name, kind: kindBuiltin, get: b.get, set: b.set, changeable: b.set != nil}
+	}
+	return g
+}
+
+// Declare declares a variable written by `set $name` (or a regex named
+// capture). Declaring twice is fine. A built-in that is not changeable gives
+// nginx's error `the duplicate "uri" variable`; a changeable built-in
+// ($args, $limit_rate) stays built-in, and a prefix name such as $http_x
+// becomes an ordinary variable that hides the header, as in nginx.
+func (g *Registry) Declare(name string) error {
+	name = strings.ToLower(name)
+	if d, ok := g.defs[name]; ok {
+		if !d.changeable {
+			return fmt.Errorf("the duplicate \"%s\" variable", name)
+		}
+		return nil
+	}
+	g.defs[name] = &varDef{name: name, kind: kindSet, changeable: true, slot: g.nslots}
+	g.nslots++
+	return nil
+}
+
+// DeclareMap makes $name the result of m. The name may have been declared
+// before with Declare (a pre-pass); a built-in name gives `the duplicate
+// "x" variable`.
+func (g *Registry) DeclareMap(name string, m *Map) error {
+	name = strings.ToLower(name)
+	d, ok := g.defs[name]
+	if ok && d.kind == kindBuiltin {
+		return fmt.Errorf("the duplicate \"%s\" variable", name)
+	}
+	if !ok {
+		d = &varDef{name: name, slot: g.nslots}
+		g.nslots++
+		g.defs[name] = d
+	}
+	d.kind, d.m, d.changeable = kindMap, m, true
+	return nil
+}
+
+// lookup returns the definition of name (lower case), creating prefix
+// variables on first use.
+func (g *Registry) lookup(name string) *varDef {
+	if d, ok := g.defs[name]; ok {
+		return d
+	}
+	get := prefixGetter(name)
+	if get == nil {
+		return nil
+	}
+	d := &varDef{name: name, kind: kindPrefix, get: get}
+	g.defs[name] = d
+	return d
+}
+
+// findDef is lookup for request time: it never writes to the registry (which
+// requests share), building a throw-away definition for a prefix name.
+func (g *Registry) findDef(name string) *varDef {
+	if d, ok := g.defs[name]; ok {
+		return d
+	}
+	if get := prefixGetter(name); get != nil {
+		return &varDef{name: name, kind: kindPrefix, get: get}
+	}
+	return nil
+}
+
+// Known reports whether $name may be used in a template.
+func (g *Registry) Known(name string) bool {
+	return g.findDef(strings.ToLower(name)) != nil
+}
+
+// Var returns a compiled reference for `set $name` (and set_by_lua). The name
+// must be declared (or be a changeable built-in such as $args): otherwise the
+// error is `unknown "x" variable`, or `the duplicate "x" variable` for a
+// built-in that cannot be written.
+func (g *Registry) Var(name string) (VarRef, error) {
+	lname := strings.ToLower(name)
+	d := g.lookup(lname)
+	if d == nil {
+		return VarRef{}, fmt.Errorf("unknown \"%s\" variable", lname)
+	}
+	if !d.changeable || d.kind == kindPrefix {
+		return VarRef{}, fmt.Errorf("the duplicate \"%s\" variable", lname)
+	}
+	return VarRef{d: d}, nil
+}
+
+// VarRef is a compiled reference to one writable variable.
+type VarRef struct{ d *varDef }
+
+// Name returns the variable's name (lower case), "" for the zero VarRef.
+func (v VarRef) Name() string {
+	if v.d == nil {
+		return ""
+	}
+	return v.d.name
+}
+
+// Set stores value, as `set $x value` does. A zero VarRef does nothing.
+func (v VarRef) Set(r *Request, value string) {
+	if v.d != nil {
+		r.store(v.d, value, true)
+	}
+}
+
+// Get reads the variable like a template would (not found reads as "").
+func (v VarRef) Get(r *Request) string {
+	if v.d == nil {
+		return ""
+	}
+	s, _ := r.value(v.d)
+	return s
+}
+
+// Template is a compiled nginx value with variables ("$host:$server_port",
+// "${x}y", "$1"). Compile once at load time; Eval does no parsing.
+type Template struct {
+	raw    string
+	parts  []tpart
+	litLen int
+}
+
+type tpart struct {
+	lit     string
+	capture int // 1..9 for $1..$9, 0 for none
+	v       *varDef
+}
+
+// ErrInvalidVariableName is nginx's message for "$" not followed by a name.
+var ErrInvalidVariableName = errors.New("invalid variable name")
+
+// Compile compiles text. Errors use nginx's words: `invalid variable name`,
+// `the closing bracket in "x" variable is missing`, `unknown "x" variable`
+// (nginx prints the last one without a file and line, after reading the
+// whole configuration; declare every `set`/`map`/named capture first).
+func (g *Registry) Compile(text string) (*Template, error) {
+	t := &Template{raw: text}
+	var lit strings.Builder
+	flush := func() {
+		if lit.Len() > 0 {
+			t.parts = append(t.parts, tpart{lit: lit.String()})
+			t.litLen += lit.Len()
+			lit.Reset()
+		}
+	}
+	for i := 0; i < len(text); i++ {
+		c := text[i]
+		if c != '$' {
+			lit.WriteByte(c)
+			continue
+		}
+		i++
+		if i == len(text) {
+			return nil, ErrInvalidVariableName
+		}
+		if text[i] >= '1' && text[i] <= '9' {
+			flush()
+			t.parts = append(t.parts, tpart{capture: int(text[i] - '0')})
+			continue
+		}
+		bracket := false
+		if text[i] == '{' {
+			bracket = true
+			i++
+		}
+		start := i
+		for i < len(text) && isWordByte(text[i]) {
+			i++
+		}
+		name := text[start:i]
+		if bracket {
+			if i >= len(text) || text[i] != '}' {
+				return nil, fmt.Errorf("the closing bracket in \"%s\" variable is missing", name)
+			}
+		}
+		if name == "" {
+			return nil, ErrInvalidVariableName
+		}
+		if !bracket {
+			i-- // the loop's i++ moves to the byte after the name
+		}
+		lname := strings.ToLower(name)
+		d := g.lookup(lname)
+		if d == nil {
+			return nil, fmt.Errorf("unknown \"%s\" variable", lname)
+		}
+		flush()
+		t.parts = append(t.parts, tpart{v: d})
+	}
+	flush()
+	return t, nil
+}
+
+// MustCompile is Compile that panics on error.
+func (g *Registry) MustCompile(text string) *Template {
+	t, err := g.Compile(text)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
+
+// String returns the text the template was compiled from.
+func (t *Template) String() string { return t.raw }
+
+// Const returns the template's value when it holds no variable or capture.
+func (t *Template) Const() (string, bool) {
+	switch len(t.parts) {
+	case 0:
+		return "", true
+	case 1:
+		if t.parts[0].v == nil && t.parts[0].capture == 0 {
+			return t.parts[0].lit, true
+		}
+	}
+	return "", false
+}
+
+// HasCaptures reports whether the template uses $1..$9.
+func (t *Template) HasCaptures() bool {
+	for _, p := range t.parts {
+		if p.capture != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Eval returns the template's value for r. Variables that are not found
+// (and captures that did not take part) read as "", as in nginx.
+func (t *Template) Eval(r *Request) string {
+	switch len(t.parts) {
+	case 0:
+		return ""
+	case 1:
+		return r.part(&t.parts[0])
+	}
+	var b strings.Builder
+	b.Grow(t.litLen + 16*len(t.parts))
+	for i := range t.parts {
+		b.WriteString(r.part(&t.parts[i]))
+	}
+	return b.String()
+}
+
+func (r *Request) part(p *tpart) string {
+	switch {
+	case p.v != nil:
+		s, _ := r.value(p.v)
+		return s
+	case p.capture != 0:
+		s, _ := r.caps.Group(p.capture)
+		return s
+	}
+	return p.lit
+}
+
+// prefixGetter builds the getter of a prefix variable, or nil.
+func prefixGetter(name string) func(r *Request) (string, bool) {
+	switch {
+	case strings.HasPrefix(name, "http_"):
+		return headerGetter(name[5:])
+	case strings.HasPrefix(name, "sent_http_"):
+		key := headerKey(name[10:])
+		return func(r *Request) (string, bool) { return firstHeader(r.RespHeader, key) }
+	case strings.HasPrefix(name, "upstream_http_"):
+		key := headerKey(name[14:])
+		return func(r *Request) (string, bool) { return firstHeader(r.UpstreamHeader, key) }
+	case strings.HasPrefix(name, "cookie_"):
+		c := name[7:]
+		return func(r *Request) (string, bool) {
+			if r.HTTP == nil {
+				return "", false
+			}
+			return cookieValue(r.HTTP.Header["Cookie"], c)
+		}
+	case strings.HasPrefix(name, "upstream_cookie_"):
+		c := name[16:]
+		return func(r *Request) (string, bool) { return setCookieValue(r.UpstreamHeader["Set-Cookie"], c) }
+	case strings.HasPrefix(name, "arg_"):
+		a := name[4:]
+		return func(r *Request) (string, bool) { return Arg(r.Args, a) }
+	case strings.HasPrefix(name, "sent_trailer_"), strings.HasPrefix(name, "upstream_trailer_"):
+		return func(*Request) (string, bool) { return "", false }
+	}
+	return nil
+}
+
+// headerKey maps the part after "http_" to Go's canonical header key:
+// "x_real_ip" -> "X-Real-Ip". Headers whose names hold "_" are dropped by
+// nginx by default (ignore_invalid_headers), so "-" is the only match.
+func headerKey(s string) string {
+	return textproto.CanonicalMIMEHeaderKey(strings.ReplaceAll(s, "_", "-"))
+}
+
+func headerGetter(s string) func(r *Request) (string, bool) {
+	key := headerKey(s)
+	sep := ""
+	switch key {
+	case "Host":
+		return func(r *Request) (string, bool) {
+			if r.HTTP == nil || r.HTTP.Host == "" {
+				return "", false
+			}
+			return r.HTTP.Host, true
+		}
+	case "Cookie":
+		sep = "; "
+	case "X-Forwarded-For":
+		sep = ", "
+	}
+	return func(r *Request) (string, bool) {
+		if r.HTTP == nil {
+			return "", false
+		}
+		vs := r.HTTP.Header[key]
+		switch {
+		case len(vs) == 0:
+			return "", false
+		case len(vs) == 1 || sep == "":
+			return vs[0], true
+		}
+		return strings.Join(vs, sep), true
+	}
+}
+
+func firstHeader(h map[string][]string, key string) (string, bool) {
+	if vs := h[key]; len(vs) > 0 {
+		return vs[0], true
+	}
+	return "", false
+}
+
+// Arg returns the raw (not unescaped) value of argument name in args, like
+// nginx's $arg_name: the name matches case-insensitively, must start the
+// string or follow "&", and be followed by "="; the first match wins.
+func Arg(args, name string) (string, bool) {
+	n := len(name)
+	for i := 0; i+n < len(args); i++ {
+		if (i == 0 || args[i-1] == '&') && args[i+n] == '=' && strings.EqualFold(args[i:i+n], name) {
+			v := args[i+n+1:]
+			if j := strings.IndexByte(v, '&'); j >= 0 {
+				v = v[:j]
+			}
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// cookieValue finds cookie name in Cookie header values like nginx 1.22:
+// name case-insensitive, pairs split on ";" or ",", spaces around "="
+// skipped, the value runs to the next ";" (trailing spaces kept).
+func cookieValue(headers []string, name string) (string, bool) {
+	for _, h := range headers {
+		s := 0
+		for s < len(h) {
+			if len(h)-s >= len(name) && strings.EqualFold(h[s:s+len(name)], name) {
+				p := s + len(name)
+				for p < len(h) && h[p] == ' ' {
+					p++
+				}
+				if p < len(h) && h[p] == '=' {
+					p++
+					for p < len(h) && h[p] == ' ' {
+						p++
+					}
+					e := p
+					for e < len(h) && h[e] != ';' {
+						e++
+					}
+					return h[p:e], true
+				}
+			}
+			for s < len(h) {
+				c := h[s]
+				s++
+				if c == ';' || c == ',' {
+					break
+				}
+			}
+			for s < len(h) && h[s] == ' ' {
+				s++
+			}
+		}
+	}
+	return "", false
+}
+
+// setCookieValue finds cookie name in upstream Set-Cookie headers.
+func setCookieValue(headers []string, name string) (string, bool) {
+	for _, h := range headers {
+		if i := strings.IndexByte(h, '='); i >= 0 && strings.EqualFold(strings.TrimSpace(h[:i]), name) {
+			v := h[i+1:]
+			if j := strings.IndexByte(v, ';'); j >= 0 {
+				v = v[:j]
+			}
+			return v, true
+		}
+	}
+	return "", false
+}

@@ -1,0 +1,500 @@
+package vars
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// NginxVersion is the value of $nginx_version: the nginx we stand in for.
+const NginxVersion = "1.22.1"
+
+// slot states
+const (
+	slotUnset    uint8 = iota // never written in this request
+	slotValue                 // holds a value
+	slotNotFound              // unset through ngx.var.x = nil
+)
+
+type slot struct {
+	v  string
+	st uint8
+}
+
+// Request is one request's variable state. The proxy fills the exported
+// fields as the request goes on (Status, BytesSent, Upstream* ...); the
+// getters read them when a template or ngx.var asks. A Request belongs to
+// the goroutine serving its request.
+type Request struct {
+	HTTP         *http.Request
+	Start        time.Time // request start ($request_time, $msec at log time)
+	ConnStart    time.Time // connection start ($connection_time); zero: Start
+	ConnID       uint64    // $connection
+	ConnRequests int       // $connection_requests; 0 reads as 1
+	// ServerName is the primary server_name of the chosen server, as nginx
+	// stores it (lower case); $host falls back to it.
+	ServerName string
+	URI        string // $uri, $document_uri: decoded and normalised; rewrites change it
+	Args       string // $args, $query_string; "" reads as not found, like nginx
+	// URIErr is ErrBadURI when NewRequest found the request target invalid:
+	// answer 400.
+	URIErr error
+
+	Status               int   // $status; 0 reads as "000"
+	BytesSent            int64 // $bytes_sent
+	BodyBytesSent        int64 // $body_bytes_sent
+	RequestLength        int64 // $request_length; 0: estimated from the request line and headers
+	UpstreamAddr         string
+	UpstreamStatus       int
+	UpstreamConnectTime  time.Duration // < 0: not measured
+	UpstreamResponseTime time.Duration // < 0: not measured
+	UpstreamHeader       http.Header   // $upstream_http_*, $upstream_cookie_*
+	RespHeader           http.Header   // $sent_http_*
+	DocumentRoot         string        // $document_root, $realpath_root
+	RequestFilename      string        // $request_filename
+	RemoteUser           string        // $remote_user once auth_basic accepted it; "" parses Authorization
+	LimitRate            string        // $limit_rate (writable); "" reads as "0"
+
+	g         *Registry
+	caps      *Captures
+	vals      []slot
+	requestID string
+}
+
+// NewRequest starts the variable state of hr. It computes URI and Args from
+// the raw request target (hr.RequestURI, or hr.URL for client-built
+// requests); an invalid target sets URIErr.
+func NewRequest(g *Registry, hr *http.Request) *Request {
+	r := &Request{HTTP: hr, Start: time.Now(), g: g, vals: make([]slot, g.nslots),
+		UpstreamConnectTime: -1, UpstreamResponseTime: -1}
+	raw := hr.RequestURI
+	if raw == "" && hr.URL != nil {
+		raw = hr.URL.RequestURI()
+	}
+	path, args, _ := SplitRequestURI(raw)
+	r.Args = args
+	r.URI, r.URIErr = NormalizeURI(path)
+	return r
+}
+
+// SetCaptures records the captures of a successful regex match (location,
+// if, rewrite, server_name, map): $1..$9 read them and every named group
+// sets its variable, as nginx does. A nil c clears $1..$9.
+func (r *Request) SetCaptures(c *Captures) {
+	r.caps = c
+	if c == nil {
+		return
+	}
+	for i, name := range c.re.names {
+		if name == "" {
+			continue
+		}
+		if d, ok := r.g.defs[name]; ok && d.kind == kindSet {
+			v, _ := c.Group(i)
+			r.vals[d.slot] = slot{v: v, st: slotValue}
+		}
+	}
+}
+
+// Captures returns the captures of the last successful match, or nil.
+func (r *Request) Captures() *Captures { return r.caps }
+
+// Capture returns $n of the last successful match (ngx.var[n]).
+func (r *Request) Capture(n int) (string, bool) { return r.caps.Group(n) }
+
+// Registry returns the registry the request was made from.
+func (r *Request) Registry() *Registry { return r.g }
+
+// value reads a variable; ok is false for "not found" (ngx.var gives nil,
+// templates give "").
+func (r *Request) value(d *varDef) (string, bool) {
+	switch d.kind {
+	case kindSet:
+		s := r.vals[d.slot]
+		switch s.st {
+		case slotValue:
+			return s.v, true
+		case slotNotFound:
+			return "", false
+		}
+		return "", true // nginx: uninitialized variable reads as ""
+	case kindMap:
+		s := &r.vals[d.slot]
+		switch s.st {
+		case slotValue:
+			return s.v, true
+		case slotNotFound:
+			return "", false
+		}
+		v := d.m.eval(r)
+		if !d.m.volatile {
+			*s = slot{v: v, st: slotValue}
+		}
+		return v, true
+	}
+	return d.get(r)
+}
+
+func (r *Request) store(d *varDef, v string, ok bool) {
+	switch {
+	case d.set != nil:
+		d.set(r, v, ok)
+	case d.kind == kindSet || d.kind == kindMap:
+		if ok {
+			r.vals[d.slot] = slot{v: v, st: slotValue}
+		} else {
+			r.vals[d.slot] = slot{st: slotNotFound}
+		}
+	}
+}
+
+// Get reads a variable with ngx.var semantics: an unknown or not-found
+// variable gives false ($arg_x absent, $args empty, an unset `set`
+// variable); a declared `set` variable never written gives "". Names are
+// case-insensitive. An all-digit name reads capture $n.
+func (r *Request) Get(name string) (string, bool) {
+	if n, err := strconv.Atoi(name); err == nil && name[0] != '-' && name[0] != '+' {
+		return r.caps.Group(n)
+	}
+	d := r.g.findDef(lower(name))
+	if d == nil {
+		return "", false
+	}
+	return r.value(d)
+}
+
+// Set writes a variable with ngx.var semantics and lua-nginx-module's
+// errors: `variable "nope" not found for writing; maybe it is a built-in
+// variable that is not changeable or you forgot to use "set $nope '';" in
+// the config file to define it first` for undeclared names and $arg_*,
+// $http_* ..., `variable "uri" not changeable` for read-only built-ins.
+// $args is writable and changes $query_string, $is_args and $arg_*.
+func (r *Request) Set(name, value string) error {
+	d, err := r.writable(name)
+	if err != nil {
+		return err
+	}
+	r.store(d, value, true)
+	return nil
+}
+
+// Unset is ngx.var.x = nil: later reads of the variable give not found.
+func (r *Request) Unset(name string) error {
+	d, err := r.writable(name)
+	if err != nil {
+		return err
+	}
+	r.store(d, "", false)
+	return nil
+}
+
+func (r *Request) writable(name string) (*varDef, error) {
+	if name == "" || strings.Trim(name, "0123456789") == "" {
+		return nil, errors.New("bad variable name")
+	}
+	lname := lower(name)
+	d, ok := r.g.defs[lname]
+	if !ok || d.kind == kindPrefix {
+		return nil, fmt.Errorf("variable \"%s\" not found for writing; maybe it is a built-in variable that is not changeable or you forgot to use \"set $%s '';\" in the config file to define it first", lname, lname)
+	}
+	if !d.changeable {
+		return nil, fmt.Errorf("variable \"%s\" not changeable", lname)
+	}
+	if d.kind == kindMap {
+		return nil, fmt.Errorf("variable \"%s\" cannot be assigned a value", lname)
+	}
+	return d, nil
+}
+
+func lower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
+
+// builtin is one of nginx's named variables.
+type builtin struct {
+	get func(r *Request) (string, bool)
+	set func(r *Request, v string, ok bool)
+}
+
+func found(s string) (string, bool) { return s, true }
+
+func nonEmpty(s string) (string, bool) { return s, s != "" }
+
+var hostname, _ = os.Hostname()
+
+var builtins = map[string]builtin{
+	"uri":          {get: func(r *Request) (string, bool) { return found(r.URI) }},
+	"document_uri": {get: func(r *Request) (string, bool) { return found(r.URI) }},
+	"args":         {get: func(r *Request) (string, bool) { return nonEmpty(r.Args) }, set: setArgs},
+	"query_string": {get: func(r *Request) (string, bool) { return nonEmpty(r.Args) }},
+	"is_args": {get: func(r *Request) (string, bool) {
+		if r.Args != "" {
+			return "?", true
+		}
+		return "", true
+	}},
+	"request_uri":     {get: func(r *Request) (string, bool) { return found(r.requestURI()) }},
+	"request_method":  {get: func(r *Request) (string, bool) { return found(r.HTTP.Method) }},
+	"server_protocol": {get: func(r *Request) (string, bool) { return found(r.HTTP.Proto) }},
+	"request": {get: func(r *Request) (string, bool) {
+		return found(r.HTTP.Method + " " + r.requestURI() + " " + r.HTTP.Proto)
+	}},
+	"host":        {get: func(r *Request) (string, bool) { return found(r.Host()) }},
+	"hostname":    {get: func(*Request) (string, bool) { return found(hostname) }},
+	"server_name": {get: func(r *Request) (string, bool) { return found(r.ServerName) }},
+	"scheme": {get: func(r *Request) (string, bool) {
+		if r.HTTP.TLS != nil {
+			return "https", true
+		}
+		return "http", true
+	}},
+	"https": {get: func(r *Request) (string, bool) {
+		if r.HTTP.TLS != nil {
+			return "on", true
+		}
+		return "", true
+	}},
+	"remote_addr":        {get: func(r *Request) (string, bool) { return found(r.remoteHost()) }},
+	"realip_remote_addr": {get: func(r *Request) (string, bool) { return found(r.remoteHost()) }},
+	"remote_port": {get: func(r *Request) (string, bool) {
+		_, p, _ := net.SplitHostPort(r.HTTP.RemoteAddr)
+		return found(p)
+	}},
+	"binary_remote_addr": {get: func(r *Request) (string, bool) {
+		ip := net.ParseIP(r.remoteHost())
+		if ip == nil {
+			return "", false
+		}
+		if v4 := ip.To4(); v4 != nil {
+			return string(v4), true
+		}
+		return string(ip), true
+	}},
+	"server_addr": {get: func(r *Request) (string, bool) { h, _ := r.local(); return found(h) }},
+	"server_port": {get: func(r *Request) (string, bool) { _, p := r.local(); return found(p) }},
+	"remote_user": {get: func(r *Request) (string, bool) {
+		if r.RemoteUser != "" {
+			return r.RemoteUser, true
+		}
+		u, _, ok := r.HTTP.BasicAuth()
+		return u, ok
+	}},
+	"content_type":   {get: func(r *Request) (string, bool) { return firstHeader(r.HTTP.Header, "Content-Type") }},
+	"content_length": {get: func(r *Request) (string, bool) { return firstHeader(r.HTTP.Header, "Content-Length") }},
+	"request_id": {get: func(r *Request) (string, bool) {
+		if r.requestID == "" {
+			var b [16]byte
+			rand.Read(b[:])
+			r.requestID = hex.EncodeToString(b[:])
+		}
+		return r.requestID, true
+	}},
+	"connection": {get: func(r *Request) (string, bool) { return found(strconv.FormatUint(r.ConnID, 10)) }},
+	"connection_requests": {get: func(r *Request) (string, bool) {
+		return found(strconv.Itoa(max(r.ConnRequests, 1)))
+	}},
+	"connection_time": {get: func(r *Request) (string, bool) {
+		s := r.ConnStart
+		if s.IsZero() {
+			s = r.Start
+		}
+		return found(seconds(time.Since(s)))
+	}},
+	"msec": {get: func(*Request) (string, bool) {
+		now := time.Now()
+		return found(fmt.Sprintf("%d.%03d", now.Unix(), now.Nanosecond()/1e6))
+	}},
+	"time_local": {get: func(*Request) (string, bool) {
+		return found(time.Now().Format("02/Jan/2006:15:04:05 -0700"))
+	}},
+	"time_iso8601": {get: func(*Request) (string, bool) {
+		return found(time.Now().Format("2006-01-02T15:04:05-07:00"))
+	}},
+	"pid":           {get: func(*Request) (string, bool) { return found(strconv.Itoa(os.Getpid())) }},
+	"nginx_version": {get: func(*Request) (string, bool) { return found(NginxVersion) }},
+	"status": {get: func(r *Request) (string, bool) {
+		return found(fmt.Sprintf("%03d", r.Status))
+	}},
+	"bytes_sent":      {get: func(r *Request) (string, bool) { return found(strconv.FormatInt(r.BytesSent, 10)) }},
+	"body_bytes_sent": {get: func(r *Request) (string, bool) { return found(strconv.FormatInt(r.BodyBytesSent, 10)) }},
+	"request_length": {get: func(r *Request) (string, bool) {
+		n := r.RequestLength
+		if n == 0 {
+			n = r.estimateLength()
+		}
+		return found(strconv.FormatInt(n, 10))
+	}},
+	"request_time": {get: func(r *Request) (string, bool) { return found(seconds(time.Since(r.Start))) }},
+	"request_completion": {get: func(r *Request) (string, bool) {
+		return "", true
+	}},
+	"upstream_addr": {get: func(r *Request) (string, bool) { return nonEmpty(r.UpstreamAddr) }},
+	"upstream_status": {get: func(r *Request) (string, bool) {
+		if r.UpstreamStatus == 0 {
+			return "", false
+		}
+		return found(strconv.Itoa(r.UpstreamStatus))
+	}},
+	"upstream_connect_time": {get: func(r *Request) (string, bool) {
+		if r.UpstreamConnectTime < 0 {
+			return "", false
+		}
+		return found(seconds(r.UpstreamConnectTime))
+	}},
+	"upstream_response_time": {get: func(r *Request) (string, bool) {
+		if r.UpstreamResponseTime < 0 {
+			return "", false
+		}
+		return found(seconds(r.UpstreamResponseTime))
+	}},
+	"document_root":    {get: func(r *Request) (string, bool) { return nonEmpty(r.DocumentRoot) }},
+	"realpath_root":    {get: func(r *Request) (string, bool) { return nonEmpty(r.DocumentRoot) }},
+	"request_filename": {get: func(r *Request) (string, bool) { return nonEmpty(r.RequestFilename) }},
+	"request_body":     {get: func(*Request) (string, bool) { return "", false }},
+	"limit_rate": {get: func(r *Request) (string, bool) {
+		if r.LimitRate == "" {
+			return "0", true
+		}
+		return r.LimitRate, true
+	}, set: func(r *Request, v string, _ bool) { r.LimitRate = v }},
+	"proxy_add_x_forwarded_for": {get: func(r *Request) (string, bool) {
+		if xff, ok := xffGetter(r); ok {
+			return xff + ", " + r.remoteHost(), true
+		}
+		return found(r.remoteHost())
+	}},
+}
+
+var xffGetter = headerGetter("x_forwarded_for")
+
+func setArgs(r *Request, v string, ok bool) {
+	if !ok {
+		v = ""
+	}
+	r.Args = v
+}
+
+// seconds formats d like nginx's "%T.%03M": seconds with milliseconds.
+func seconds(d time.Duration) string {
+	if d < 0 {
+		d = 0
+	}
+	ms := d.Milliseconds()
+	return fmt.Sprintf("%d.%03d", ms/1000, ms%1000)
+}
+
+// Host returns $host: the request line's or Host header's host, lower case,
+// without port or trailing dot; the server name when there is none.
+func (r *Request) Host() string {
+	h := ""
+	if r.HTTP != nil {
+		h = r.HTTP.Host
+	}
+	if h == "" {
+		return r.ServerName
+	}
+	if v, ok := ValidateHost(h); ok && v != "" {
+		return v
+	}
+	return r.ServerName
+}
+
+// ValidateHost checks a Host value like nginx (which answers 400 when it
+// fails) and returns it lower case, without port and trailing dot.
+func ValidateHost(h string) (string, bool) {
+	dotPos := -1
+	hostLen := len(h)
+	inBracket := false
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch c {
+		case '.':
+			if dotPos == i-1 {
+				return "", false
+			}
+			dotPos = i
+		case ':':
+			if !inBracket {
+				hostLen = i
+				i = len(h)
+				continue
+			}
+		case '[':
+			if i == 0 {
+				inBracket = true
+			}
+		case ']':
+			inBracket = false
+		case '/', 0:
+			return "", false
+		}
+		if c == '\\' {
+			return "", false
+		}
+	}
+	if dotPos == hostLen-1 {
+		hostLen--
+	}
+	if hostLen <= 0 {
+		return "", false
+	}
+	return strings.ToLower(h[:hostLen]), true
+}
+
+func (r *Request) requestURI() string {
+	if r.HTTP.RequestURI != "" {
+		return r.HTTP.RequestURI
+	}
+	return r.HTTP.URL.RequestURI()
+}
+
+func (r *Request) remoteHost() string {
+	h, _, err := net.SplitHostPort(r.HTTP.RemoteAddr)
+	if err != nil {
+		return r.HTTP.RemoteAddr
+	}
+	return h
+}
+
+func (r *Request) local() (host, port string) {
+	a, ok := r.HTTP.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return "", ""
+	}
+	h, p, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String(), ""
+	}
+	return h, p
+}
+
+// estimateLength approximates $request_length from the request line and
+// headers (net/http does not expose the bytes read).
+func (r *Request) estimateLength() int64 {
+	n := len(r.HTTP.Method) + 1 + len(r.requestURI()) + 1 + len(r.HTTP.Proto) + 2
+	if r.HTTP.Host != "" {
+		n += len("Host: ") + len(r.HTTP.Host) + 2
+	}
+	for k, vs := range r.HTTP.Header {
+		for _, v := range vs {
+			n += len(k) + 2 + len(v) + 2
+		}
+	}
+	n += 2
+	if r.HTTP.ContentLength > 0 {
+		n += int(r.HTTP.ContentLength)
+	}
+	return int64(n)
+}

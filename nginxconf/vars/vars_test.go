@@ -1,0 +1,167 @@
+package vars
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// newTestRequest builds a request as the server would see it.
+func newTestRequest(t *testing.T, g *Registry, target string, hdr map[string][]string) *Request {
+	t.Helper()
+	hr := httptest.NewRequest("GET", target, nil)
+	hr.RemoteAddr = "127.0.0.1:5555"
+	for k, vs := range hdr {
+		if strings.EqualFold(k, "host") {
+			hr.Host = vs[0]
+			continue
+		}
+		for _, v := range vs {
+			hr.Header.Add(k, v)
+		}
+	}
+	ctx := context.WithValue(hr.Context(), http.LocalAddrContextKey, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080})
+	return NewRequest(g, hr.WithContext(ctx))
+}
+
+func TestTemplateEval(t *testing.T) {
+	g := NewRegistry()
+	if err := g.Declare("foo"); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, tmpl, target string
+		hdr                map[string][]string
+		want               string
+	}{
+		{"literal", "plain text", "/", nil, "plain text"},
+		{"uri and args", "[$uri][$args][$is_args]", "/a//b/./c/../d?x=1", nil, "[/a/b/d][x=1][?]"},
+		{"no args", "[$args][$is_args][$query_string]", "/x?", nil, "[][][]"},
+		{"arg case-insensitive first", "$arg_a|$ARG_b|$arg_c", "/?A=1&a=2&b=%20&cc=3", nil, "1|%20|"},
+		{"arg needs equals", "[$arg_a]", "/?a&a=", nil, "[]"},
+		{"braces", "${uri}x$uri-", "/p", nil, "/px/p-"},
+		{"host lowercased without port", "$host", "/", map[string][]string{"Host": {"WWW.Foo.COM.:8080"}}, "www.foo.com"},
+		{"http_host raw", "$http_host", "/", map[string][]string{"Host": {"WWW.Foo.COM.:8080"}}, "WWW.Foo.COM.:8080"},
+		{"header dash", "$http_x_real_ip", "/", map[string][]string{"X-Real-IP": {"1.2.3.4"}}, "1.2.3.4"},
+		{"header first", "$http_x_a", "/", map[string][]string{"X-A": {"a1", "a2"}}, "a1"},
+		{"xff joined", "$http_x_forwarded_for", "/", map[string][]string{"X-Forwarded-For": {"1.1.1.1", "2.2.2.2"}}, "1.1.1.1, 2.2.2.2"},
+		{"cookie joined", "$http_cookie", "/", map[string][]string{"Cookie": {"a=1 ; b=2", "a=3"}}, "a=1 ; b=2; a=3"},
+		{"cookie raw", "[$cookie_a][$cookie_B][$cookie_c]", "/", map[string][]string{"Cookie": {"a=1 ; b=2", "c=%41"}}, "[1 ][2][%41]"},
+		{"remote", "$remote_addr:$remote_port $server_addr:$server_port", "/", nil, "127.0.0.1:5555 127.0.0.1:8080"},
+		{"unset set var", "[$foo]", "/", nil, "[]"},
+		{"missing capture", "[$1]", "/", nil, "[]"},
+		{"version", "$nginx_version", "/", nil, "1.22.1"},
+		{"request", "$request", "/a?b", nil, "GET /a?b HTTP/1.1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tp, err := g.Compile(tc.tmpl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := newTestRequest(t, g, tc.target, tc.hdr)
+			if got := tp.Eval(r); got != tc.want {
+				t.Errorf("Eval(%q) = %q, want %q", tc.tmpl, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	g := NewRegistry()
+	tests := map[string]string{
+		"$nope":   `unknown "nope" variable`,
+		"$0":      `unknown "0" variable`,
+		"${x":     `the closing bracket in "x" variable is missing`,
+		"${x y}":  `the closing bracket in "x" variable is missing`,
+		"a$":      `invalid variable name`,
+		"a${}":    `invalid variable name`,
+		"a$-":     `invalid variable name`,
+		"$NoPe_1": `unknown "nope_1" variable`,
+	}
+	for in, want := range tests {
+		_, err := g.Compile(in)
+		if err == nil || err.Error() != want {
+			t.Errorf("Compile(%q) error = %v, want %q", in, err, want)
+		}
+	}
+	for _, ok := range []string{"$http_anything", "$arg_x", "$cookie_y", "$sent_http_content_type", "$upstream_http_x", "$1$9x"} {
+		if _, err := g.Compile(ok); err != nil {
+			t.Errorf("Compile(%q): %v", ok, err)
+		}
+	}
+}
+
+func TestConst(t *testing.T) {
+	g := NewRegistry()
+	for in, want := range map[string]bool{"": true, "abc": true, "a$uri": false, "$1": false} {
+		if _, got := g.MustCompile(in).Const(); got != want {
+			t.Errorf("Const(%q) = %v, want %v", in, got, want)
+		}
+	}
+}
+
+func TestNgxVar(t *testing.T) {
+	g := NewRegistry()
+	for _, n := range []string{"e", "declared_unset"} {
+		if err := g.Declare(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.Declare("uri"); err == nil || err.Error() != `the duplicate "uri" variable` {
+		t.Errorf("Declare(uri) = %v", err)
+	}
+	if err := g.Declare("args"); err != nil {
+		t.Errorf("Declare(args) = %v", err)
+	}
+	r := newTestRequest(t, g, "/l?A=1&m=xx", nil)
+	get := func(n string) string {
+		v, ok := r.Get(n)
+		if !ok {
+			return "nil"
+		}
+		return "[" + v + "]"
+	}
+	var log []string
+	try := func(err error) {
+		if err != nil {
+			log = append(log, err.Error())
+		}
+	}
+	log = append(log, "undef="+get("nope"), "declared_unset="+get("declared_unset"), "arg_a="+get("ARG_A"), "uri="+get("URI"))
+	try(r.Set("e", ""))
+	log = append(log, "e="+get("e"))
+	try(r.Set("nope", "1"))
+	try(r.Set("arg_a", "1"))
+	try(r.Set("uri", "/x"))
+	try(r.Set("host", "x"))
+	try(r.Set("http_foo", "x"))
+	try(r.Set("1", "x"))
+	try(r.Set("args", "a=5&b"))
+	log = append(log, "args="+get("args")+" arg_a="+get("arg_a")+" qs="+get("query_string")+" is_args="+get("is_args"))
+	try(r.Unset("e"))
+	log = append(log, "e="+get("e"))
+	try(r.Unset("args"))
+	log = append(log, "args="+get("args")+" is_args="+get("is_args"))
+	want := []string{
+		"undef=nil", "declared_unset=[]", "arg_a=[1]", "uri=[/l]",
+		"e=[]",
+		`variable "nope" not found for writing; maybe it is a built-in variable that is not changeable or you forgot to use "set $nope '';" in the config file to define it first`,
+		`variable "arg_a" not found for writing; maybe it is a built-in variable that is not changeable or you forgot to use "set $arg_a '';" in the config file to define it first`,
+		`variable "uri" not changeable`,
+		`variable "host" not changeable`,
+		`variable "http_foo" not found for writing; maybe it is a built-in variable that is not changeable or you forgot to use "set $http_foo '';" in the config file to define it first`,
+		`bad variable name`,
+		"args=[a=5&b] arg_a=[5] qs=[a=5&b] is_args=[?]",
+		"e=nil",
+		"args=nil is_args=[]",
+	}
+	if diff := cmp.Diff(want, log); diff != "" {
+		t.Errorf("ngx.var log (-want +got):\n%s", diff)
+	}
+}
