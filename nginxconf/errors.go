@@ -1,0 +1,90 @@
+package nginxconf
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+)
+
+// Error is one configuration error in nginx's shape. Error() reads
+// "<Msg> in <File>:<Line>"; without a file (the main file itself cannot be
+// opened) it is just Msg, as nginx prints it.
+type Error struct {
+	Msg  string
+	File string
+	Line int
+}
+
+func (e *Error) Error() string {
+	if e.File == "" {
+		return e.Msg
+	}
+	return fmt.Sprintf("%s in %s:%d", e.Msg, e.File, e.Line)
+}
+
+// Errors holds several errors, in file order (ParseOptions.CollectAll).
+// Error() joins them with "\n".
+type Errors []*Error
+
+func (es Errors) Error() string {
+	s := make([]string, len(es))
+	for i, e := range es {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "\n")
+}
+
+// Warning is a note about a directive that is accepted but not acted on in
+// full (see Support). String() reads "<Msg> in <File>:<Line>".
+type Warning struct {
+	File      string
+	Line      int
+	Directive string
+	Msg       string
+}
+
+func (w Warning) String() string {
+	if w.File == "" {
+		return w.Msg
+	}
+	return fmt.Sprintf("%s in %s:%d", w.Msg, w.File, w.Line)
+}
+
+// errnoText renders an OS error the way nginx does after a failed system
+// call: "(2: No such file or directory)", with glibc's strerror wording.
+func errnoText(err error) string {
+	var no syscall.Errno
+	for e := err; e != nil; {
+		if n, ok := e.(syscall.Errno); ok {
+			no = n
+			break
+		}
+		u, ok := e.(interface{ Unwrap() error })
+		if !ok {
+			break
+		}
+		e = u.Unwrap()
+	}
+	if no == 0 {
+		return "(" + err.Error() + ")"
+	}
+	text, ok := glibcStrerror[no]
+	if !ok {
+		text = no.Error()
+		if text != "" {
+			text = strings.ToUpper(text[:1]) + text[1:]
+		}
+	}
+	return fmt.Sprintf("(%d: %s)", int(no), text)
+}
+
+var glibcStrerror = map[syscall.Errno]string{
+	syscall.ENOENT:       "No such file or directory",
+	syscall.EACCES:       "Permission denied",
+	syscall.ENOTDIR:      "Not a directory",
+	syscall.EISDIR:       "Is a directory",
+	syscall.EMFILE:       "Too many open files",
+	syscall.ELOOP:        "Too many levels of symbolic links",
+	syscall.ENAMETOOLONG: "File name too long",
+	syscall.EIO:          "Input/output error",
+}

@@ -1,0 +1,130 @@
+package nginxconf
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// dump renders a tree compactly: one directive per line, indented, args
+// quoted with %q, and the start-end lines.
+func dump(dirs []*Directive, indent string) string {
+	var b strings.Builder
+	for _, d := range dirs {
+		b.WriteString(indent + d.Name)
+		for _, a := range d.Args {
+			b.WriteString(" " + quoteArg(a))
+		}
+		b.WriteString(" @" + strconv.Itoa(d.Line) + "-" + strconv.Itoa(d.EndLine))
+		if d.IsBlock && !strings.HasSuffix(d.Name, "_by_lua_block") {
+			b.WriteString(" {\n" + dump(d.Block, indent+"  ") + indent + "}")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func quoteArg(s string) string {
+	q := strings.NewReplacer(`\`, `\\`, "\n", `\n`, "\t", `\t`, "\r", `\r`, `"`, `\"`).Replace(s)
+	return `"` + q + `"`
+}
+
+// parseErr parses text as /t/nginx.conf and returns the error text ("" for none).
+func parseErr(t *testing.T, text string) (string, *Parsed) {
+	t.Helper()
+	p, err := ParseString("/t/nginx.conf", text, ParseOptions{})
+	if err == nil {
+		return "", p
+	}
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("error of type %T: %v", err, err)
+	}
+	return err.Error(), p
+}
+
+func TestParseTree(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, in, want string
+	}{
+		{"simple", "user a;\nevents {}\n", "user \"a\" @1-1\nevents @2-2 {\n}\n"},
+		{"escapes in quotes", `pid "a\"b\'c\\d\te\nf\qg";`, `pid "a\"b'c\\d\te\nf\\qg" @1-1` + "\n"},
+		{"escapes unquoted", `pid a\tb\"c\\d\qe;`, `pid "a\tb\"c\\d\\qe" @1-1` + "\n"},
+		{"backslash space is one word", `pid a\ b;`, `pid "a\\ b" @1-1` + "\n"},
+		{"backtick is ordinary", "pid a`b;", "pid \"a`b\" @1-1\n"},
+		{"hash inside quotes", `user "a#b" 'c#d';`, `user "a#b" "c#d" @1-1` + "\n"},
+		{"hash inside word", `pid a#b;`, `pid "a#b" @1-1` + "\n"},
+		{"brace inside word", `pid a}b;`, `pid "a}b" @1-1` + "\n"},
+		{"variable brace", `pid ${a}b;`, `pid "${a}b" @1-1` + "\n"},
+		{"multi-line directive", "pid\n  a\n  ;", `pid "a" @1-3` + "\n"},
+		{"comment between words", "pid a # x ; y\n ;", `pid "a" @1-2` + "\n"},
+		{"quote then paren", "http { server { if ($a = \"b\") { return 403; } } }",
+			"http @1-1 {\n  server @1-1 {\n    if \"$a\" \"=\" \"b\" @1-1 {\n      return \"403\" @1-1\n    }\n  }\n}\n"},
+		{"if parens glued", "http { server { location / { if ($x) { } } } }",
+			"http @1-1 {\n  server @1-1 {\n    location \"/\" @1-1 {\n      if \"$x\" @1-1 {\n      }\n    }\n  }\n}\n"},
+		{"lua block verbatim", "http { init_by_lua_block {\n a = #t -- }\n s = \"\\\" }\" .. '{' .. [[ } ]] .. [==[ ]] } ]==]\n --[[ } ]]\n}\n}",
+			"http @1-1 {\n  init_by_lua_block \"\\n a = #t -- }\\n s = \\\"\\\\\\\" }\\\" .. '{' .. [[ } ]] .. [==[ ]] } ]==]\\n --[[ } ]]\\n\" @1-5\n}\n"},
+		{"lua nested braces", "http { init_by_lua_block { t = { a = { } } } }",
+			"http @1-1 {\n  init_by_lua_block \" t = { a = { } } \" @1-1\n}\n"},
+		{"map body", "http { map $a $b { default 0; ~x 1; } }",
+			"http @1-1 {\n  map \"$a\" \"$b\" @1-1 {\n    default \"0\" @1-1\n    ~x \"1\" @1-1\n  }\n}\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			msg, p := parseErr(t, tt.in)
+			if msg != "" {
+				t.Fatalf("unexpected error: %s", msg)
+			}
+			if diff := cmp.Diff(tt.want, dump(p.Directives, "")); diff != "" {
+				t.Errorf("tree (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ name, in, want string }{
+		{"quote then word", `pid "a"b;`, `unexpected "b" in /t/nginx.conf:1`},
+		{"unexpected close", "pid a;\n}", `unexpected "}" in /t/nginx.conf:2`},
+		{"close after words", "pid a }", `unexpected "}" in /t/nginx.conf:1`},
+		{"eof in directive", "pid a", `unexpected end of file, expecting ";" or "}" in /t/nginx.conf:1`},
+		{"eof in directive newline", "pid a\n\n", `unexpected end of file, expecting ";" or "}" in /t/nginx.conf:3`},
+		{"eof in block", "http {\n", `unexpected end of file, expecting "}" in /t/nginx.conf:2`},
+		{"lone semicolon", "pid a;;", `unexpected ";" in /t/nginx.conf:1`},
+		{"unknown", "foo bar;", `unknown directive "foo" in /t/nginx.conf:1`},
+		{"not allowed", "http {\n root /x;\n location / { }\n}", `"location" directive is not allowed here in /t/nginx.conf:3`},
+		{"arity", "pid;", `invalid number of arguments in "pid" directive in /t/nginx.conf:1`},
+		{"arity end line", "pid\n a\n b\n;", `invalid number of arguments in "pid" directive in /t/nginx.conf:4`},
+		{"flag", "http { absolute_redirect maybe; }", `invalid value "maybe" in "absolute_redirect" directive, it must be "on" or "off" in /t/nginx.conf:1`},
+		{"not terminated", "pid a {", `directive "pid" is not terminated by ";" in /t/nginx.conf:1`},
+		{"no opening", "http;", `directive "http" has no opening "{" in /t/nginx.conf:1`},
+		{"duplicate root", "http { server { location / { root /a;\n root /b; } } }", `"root" directive is duplicate in /t/nginx.conf:2`},
+		{"root then alias", "http { server { location / { root /a;\n alias /b; } } }", `"alias" directive is duplicate, "root" directive was specified earlier in /t/nginx.conf:2`},
+		{"two access_by_lua", "http { server { location / { access_by_lua_block { a() }\n access_by_lua_block {\n b() } } } }", `is duplicate in /t/nginx.conf:3`},
+		{"access_by_lua then string", "http { server { location / { access_by_lua_block { a() }\n access_by_lua 'b()'; } } }", `"access_by_lua" directive is duplicate in /t/nginx.conf:2`},
+		{"lua block arity", "http { init_by_lua_block x { } }", `invalid number of arguments in "init_by_lua_block" directive in /t/nginx.conf:1`},
+		{"lua eof", "http { init_by_lua_block {\n a = 1\n", `unexpected end of file, expecting terminating characters for lua code block in /t/nginx.conf:1`},
+		{"lua long bracket", "http { init_by_lua_block {\n a = [==[ } ]] \n}}", `Lua code block missing the closing long bracket "]==]", the inlined Lua code may be too long in /t/nginx.conf:2`},
+		{"lua string newline", "http { init_by_lua_block { a = \"}\n\" } }", `unexpected end of file, expecting ";" or "}" in /t/nginx.conf:2`},
+		{"if without paren", "http { server { if $a { } } }", `invalid condition "$a" in /t/nginx.conf:1`},
+		{"too long word", "pid \"" + strings.Repeat("a", 5000) + "\";", `too long parameter, probably missing terminating """ character in /t/nginx.conf:1`},
+		{"too long comment", "#" + strings.Repeat(" ", 5000) + "\npid a;", `too long parameter "#         ..." started in /t/nginx.conf:1`},
+		{"refused", "http { server { ssl_verify_client on; } }", `"ssl_verify_client" directive is not supported by ngxsockify (TLS client certificates are not checked) in /t/nginx.conf:1`},
+		{"missing include", "include nope.conf;", `open() "/t/nope.conf" failed (2: No such file or directory) in /t/nginx.conf:1`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, _ := parseErr(t, tt.in)
+			if got != tt.want {
+				t.Errorf("error\n got: %s\nwant: %s", got, tt.want)
+			}
+		})
+	}
+}
