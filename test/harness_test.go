@@ -287,12 +287,27 @@ func tryStart(t testing.TB, kind, bin, main string, nports int, o ServerOptions)
 		args = append(args, "-g", "daemon off; master_process off;")
 	}
 	args = append(args, o.Args...)
+	s, err := launch(t, kind, bin, args, dir, ports)
+	if err != nil {
+		return nil, err
+	}
+	s.Conf = conf
+	return s, nil
+}
+
+// launch starts bin with args in dir (its own process group), waits until
+// ports[0] accepts connections on a socket the process holds, and registers
+// the cleanup described at startServer. It is the harness for any server
+// process (nginx, ngxsockify, Xvnc, websockify). A start failure's error
+// holds the command, its output and dir/error.log; it wraps errAddrInUse when
+// the output says the address is in use.
+func launch(t testing.TB, kind, bin string, args []string, dir string, ports []int) (*Server, error) {
+	t.Helper()
 	s := &Server{
 		Addr:  net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0])),
 		Port:  ports[0],
 		Ports: ports,
 		Dir:   dir,
-		Conf:  conf,
 		Kind:  kind,
 		out:   &syncBuffer{},
 		done:  make(chan struct{}),
@@ -313,7 +328,7 @@ func tryStart(t testing.TB, kind, bin, main string, nports int, o ServerOptions)
 		s.Stop()
 		msg := fmt.Sprintf("%s did not start: %v\ncommand: %s %s\n--- output ---\n%s\n--- error.log ---\n%s",
 			kind, err, bin, strings.Join(args, " "), s.Output(), s.ErrorLog())
-		if strings.Contains(s.Output()+s.ErrorLog(), "in use") {
+		if strings.Contains(strings.ToLower(s.Output()+s.ErrorLog()), "in use") {
 			return nil, fmt.Errorf("%w: %s", errAddrInUse, msg)
 		}
 		return nil, errors.New(msg)

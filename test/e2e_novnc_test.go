@@ -1,0 +1,281 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// The end-to-end test: Debian noVNC's vnc_lite.html in headless Debian
+// chromium, served by ngxsockify (static files from /usr/share/novnc), whose
+// websockify_pass relays to a real Xvnc painted #336699 by xsetroot. It
+// checks noVNC's status text and the colour of the canvas pixels.
+//
+// NGX_E2E_TARGET=websockify runs the same browser checks against Python
+// websockify (--web /usr/share/novnc) instead, to validate the test itself.
+
+const (
+	novncDir    = "/usr/share/novnc"
+	chromiumBin = "/usr/bin/chromium"
+	// desktopColour is what `xsetroot -solid '#336699'` paints.
+	desktopColour = "#336699"
+	e2eTimeout    = 90 * time.Second
+)
+
+// startXvnc starts Xvnc on a free display (tried from :51 + pid%40 upwards)
+// listening on 127.0.0.1:5900+N only, with no authentication, and paints its
+// root window desktopColour. It returns the display number and the server.
+func startXvnc(t *testing.T) (int, *Server) {
+	t.Helper()
+	xvnc := requireTool(t, "Xvnc")
+	xsetroot := requireTool(t, "xsetroot")
+	first := 51 + os.Getpid()%40
+	var lastErr error
+	for i := 0; i < 10; i++ {
+		n := 51 + (first-51+i*7)%49
+		if !displayFree(n) {
+			continue
+		}
+		dir := t.TempDir()
+		args := []string{fmt.Sprintf(":%d", n), "-interface", "127.0.0.1", "-nolisten", "tcp",
+			"-SecurityTypes", "None", "-geometry", "800x600", "-depth", "24"}
+		s, err := launch(t, "Xvnc", xvnc, args, dir, []int{5900 + n})
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		out, err := exec.CommandContext(ctx, xsetroot, "-display", fmt.Sprintf(":%d", n), "-solid", desktopColour).CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("xsetroot on :%d: %v\n%s\n--- Xvnc output ---\n%s", n, err, out, s.Output())
+		}
+		return n, s
+	}
+	t.Fatalf("no Xvnc display could start; last error: %v", lastErr)
+	return 0, nil
+}
+
+// displayFree reports whether X display n looks unused: no lock file, no
+// socket, and its VNC port free on 127.0.0.1.
+func displayFree(n int) bool {
+	for _, p := range []string{fmt.Sprintf("/tmp/.X%d-lock", n), fmt.Sprintf("/tmp/.X11-unix/X%d", n)} {
+		if _, err := os.Stat(p); err == nil {
+			return false
+		}
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(5900+n)))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// novncConfig is the http{} body ngxsockify serves: noVNC's files and the
+// websockify endpoint vnc_lite.html connects to by default.
+func novncConfig(vncPort int) string {
+	return fmt.Sprintf(`
+    types {
+        text/html                html;
+        application/javascript   js;
+        text/css                 css;
+        image/svg+xml            svg;
+        image/png                png;
+        application/json         json;
+    }
+    server {
+        listen 127.0.0.1:{{PORT}};
+        location /websockify { websockify_pass 127.0.0.1:%d; }
+        location / { root %s; }
+    }
+`, vncPort, novncDir)
+}
+
+// startPythonWebsockify runs Python websockify serving noVNC and relaying to
+// vncPort: the stand-in target selected by NGX_E2E_TARGET=websockify.
+func startPythonWebsockify(t *testing.T, vncPort int) *Server {
+	t.Helper()
+	bin := requireTool(t, "websockify")
+	var lastErr error
+	for i := 0; i < 3; i++ {
+		port := freePort(t)
+		args := []string{"--web", novncDir, fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", vncPort)}
+		s, err := launch(t, "websockify", bin, args, t.TempDir(), []int{port})
+		if err == nil {
+			return s
+		}
+		lastErr = err
+	}
+	t.Fatal(lastErr)
+	return nil
+}
+
+// newBrowser starts headless chromium with a fresh profile; the browser
+// lives until ctx ends or the test's cleanup runs.
+func newBrowser(t *testing.T, ctx context.Context) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumBin); err != nil {
+		requireTool(t, "chromium")
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumBin),
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1024, 768),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancelBrowser()
+		cancelAlloc()
+	})
+	return bctx
+}
+
+// canvasProbe is the result of the canvas check run in the page.
+type canvasProbe struct {
+	Width, Height int
+	Samples, Hits int
+	First         []int // RGBA of the first sample
+}
+
+// canvasJS samples the noVNC canvas (about 600 pixels on a grid) and
+// reports how many have the desktop colour; false while there is no canvas
+// with a framebuffer yet or under 90% of the samples match.
+const canvasJS = `(() => {
+  const c = document.querySelector('#screen canvas');
+  if (!c || c.width < 100 || c.height < 100) return false;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let samples = 0, hits = 0, first = null;
+  for (let y = 5; y < c.height; y += Math.floor(c.height / 24)) {
+    for (let x = 5; x < c.width; x += Math.floor(c.width / 24)) {
+      const i = (y * c.width + x) * 4;
+      if (first === null) first = [d[i], d[i+1], d[i+2], d[i+3]];
+      samples++;
+      if (d[i] === 0x33 && d[i+1] === 0x66 && d[i+2] === 0x99 && d[i+3] === 255) hits++;
+    }
+  }
+  if (hits < samples * 0.9) return false;
+  return {Width: c.width, Height: c.height, Samples: samples, Hits: hits, First: first};
+})()`
+
+// TestNoVNCEndToEnd drives noVNC through the websockify relay to Xvnc.
+func TestNoVNCEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end browser test skipped in -short mode")
+	}
+	display, xvnc := startXvnc(t)
+	vncPort := 5900 + display
+
+	var front *Server
+	switch target := os.Getenv("NGX_E2E_TARGET"); target {
+	case "", "ngxsockify":
+		front = startNgxsockify(t, novncConfig(vncPort))
+	case "websockify":
+		front = startPythonWebsockify(t, vncPort)
+	default:
+		t.Fatalf("NGX_E2E_TARGET=%q: want ngxsockify or websockify", target)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
+	defer cancel()
+	// The first context owns the browser; the page runs in a tab of its
+	// own, so closing that tab (below) is what a user closing noVNC does.
+	root := newBrowser(t, ctx)
+	if err := chromedp.Do(root); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	browser, closeTab := chromedp.NewContext(root)
+	defer closeTab()
+
+	shot := filepath.Join(os.TempDir(), "ngxsockify-e2e-novnc-"+front.Kind+".png")
+	report := func(what string, err error) {
+		t.Helper()
+		status, _ := chromedp.Run(browser, chromedp.Evaluate[string](`(document.getElementById('status') || {}).textContent || ''`))
+		if png, serr := chromedp.Run(browser, chromedp.CaptureScreenshot()); serr == nil {
+			_ = os.WriteFile(shot, png, 0o644)
+		}
+		t.Fatalf("%s: %v\nnoVNC status: %q (screenshot %s)\n--- %s output ---\n%s\n--- %s error.log ---\n%s\n--- Xvnc output ---\n%s",
+			what, err, status, shot, front.Kind, tail(front.Output(), 40), front.Kind, tail(front.ErrorLog(), 40), tail(xvnc.Output(), 20))
+	}
+
+	url := front.URL("/vnc_lite.html")
+	if err := chromedp.Do(browser, chromedp.Navigate(url)); err != nil {
+		report("navigate to "+url, err)
+	}
+	status, err := chromedp.Run(browser, chromedp.Poll[string](
+		`(() => { const s = document.getElementById('status').textContent; return s.startsWith('Connected') ? s : false; })()`,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
+	if err != nil {
+		report("waiting for noVNC to report Connected", err)
+	}
+	t.Logf("noVNC status: %q", status)
+
+	probe, err := chromedp.Run(browser, chromedp.Poll[canvasProbe](canvasJS,
+		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second)))
+	if err != nil {
+		report("waiting for the canvas to show "+desktopColour, err)
+	}
+	if probe.Width != 800 || probe.Height != 600 {
+		t.Errorf("canvas is %dx%d, want the Xvnc geometry 800x600", probe.Width, probe.Height)
+	}
+	t.Logf("canvas %dx%d: %d of %d samples are %s (first sample RGBA %v)", probe.Width, probe.Height, probe.Hits, probe.Samples, desktopColour, probe.First)
+
+	png, err := chromedp.Run(browser, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", shot)
+
+	// Closing the tab must end the tunnel: no established connection to
+	// the VNC port remains, and the front end keeps running (its cleanup
+	// checks that).
+	if n := establishedTo(vncPort); n == 0 {
+		t.Errorf("no established connection to the VNC port %d while noVNC is connected", vncPort)
+	}
+	closeTab()
+	deadline := time.Now().Add(10 * time.Second)
+	for establishedTo(vncPort) > 0 {
+		if time.Now().After(deadline) {
+			ss, _ := exec.Command("ss", "-tnp").CombinedOutput()
+			t.Fatalf("%d connection(s) to the VNC port still established 10s after the tab closed\n%s", establishedTo(vncPort), ss)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// establishedTo counts ESTABLISHED IPv4 TCP sockets on this host whose
+// remote port is port (the relay's side of each tunnel).
+func establishedTo(port int) int {
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		return -1
+	}
+	suffix := fmt.Sprintf(":%04X", port)
+	n := 0
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		f := strings.Fields(line)
+		if len(f) > 3 && strings.HasSuffix(f[2], suffix) && f[3] == "01" {
+			n++
+		}
+	}
+	return n
+}
