@@ -179,11 +179,15 @@ func TestNoVNCEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end browser test skipped in -short mode")
 	}
+	target := os.Getenv("NGX_E2E_TARGET")
+	if target == "" || target == "ngxsockify" {
+		requireNgxsockify(t) // before starting Xvnc and the browser
+	}
 	display, xvnc := startXvnc(t)
 	vncPort := 5900 + display
 
 	var front *Server
-	switch target := os.Getenv("NGX_E2E_TARGET"); target {
+	switch target {
 	case "", "ngxsockify":
 		front = startNgxsockify(t, novncConfig(vncPort))
 	case "websockify":
