@@ -17,7 +17,7 @@ const maxIncludeDepth = 64
 // directive. A relative name is relative to the main file's directory. A
 // missing plain file is an error; a glob matching nothing is not; a glob
 // skips dotfiles unless the pattern spells the dot.
-func (p *parser) include(s *source, ctx *blockCtx, d *Directive) ([]*Directive, error) {
+func (p *parser) include(s *source, ctx *parseCtx, d *Directive) ([]*Directive, error) {
 	name := d.Args[0]
 	if !strings.HasPrefix(name, "/") {
 		name = p.confPrefix + name
@@ -40,7 +40,7 @@ func (p *parser) include(s *source, ctx *blockCtx, d *Directive) ([]*Directive, 
 	return out, nil
 }
 
-func (p *parser) includeFile(s *source, ctx *blockCtx, d *Directive, path string) ([]*Directive, error) {
+func (p *parser) includeFile(s *source, ctx *parseCtx, d *Directive, path string) ([]*Directive, error) {
 	if slices.Contains(p.stack, path) {
 		return nil, p.fail(s, `include cycle: "%s" includes itself`, path)
 	}

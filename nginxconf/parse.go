@@ -112,7 +112,7 @@ func parseMain(path string, data []byte, opts ParseOptions) (*Parsed, error) {
 	}
 	p.addFile(path, data)
 	p.stack = []string{path}
-	dirs, err := p.parse(newSource(path, data), &blockCtx{mask: ctxMain, slots: map[string]string{}}, parseFile)
+	dirs, err := p.parse(newSource(path, data), &parseCtx{mask: ctxMain, slots: map[string]string{}}, parseFile)
 	p.out.Directives = dirs
 	if err != nil && !errors.Is(err, errAbort) {
 		p.errs = append(p.errs, &Error{Msg: err.Error()})
@@ -136,9 +136,9 @@ const (
 	parseBlock
 )
 
-// blockCtx is where the parser is: nginx's cmd_type for the block, plus
+// parseCtx is where the parser is: nginx's cmd_type for the block, plus
 // state nginx keeps in the module configuration of that block.
-type blockCtx struct {
+type parseCtx struct {
 	mask   uint              // one ctx* bit: which directives are allowed here
 	custom string            // map, types, geo...: body entries are not directives
 	quiet  bool              // inside events{}: accepted tuning, no warnings
@@ -189,7 +189,7 @@ func (p *parser) warn(d *Directive, format string, args ...any) {
 
 // parse is ngx_conf_parse(): it reads directives until the end of the file
 // (parseFile) or the closing brace (parseBlock).
-func (p *parser) parse(s *source, ctx *blockCtx, kind parseKind) ([]*Directive, error) {
+func (p *parser) parse(s *source, ctx *parseCtx, kind parseKind) ([]*Directive, error) {
 	var out []*Directive
 	for {
 		args, line, rc, lerr := s.readToken()
@@ -256,7 +256,7 @@ var customInclude = map[string]bool{"map": true, "types": true, "geo": true}
 
 // directive is ngx_conf_handler() plus the parts of the directive handlers
 // that belong to syntax. It returns what goes into the tree in place of d.
-func (p *parser) directive(s *source, ctx *blockCtx, d *Directive, rc int) ([]*Directive, error) {
+func (p *parser) directive(s *source, ctx *parseCtx, d *Directive, rc int) ([]*Directive, error) {
 	luaBlock := strings.HasSuffix(d.Name, "_by_lua_block")
 	// skip consumes the block of a rejected directive (CollectAll only).
 	skip := func(err error) ([]*Directive, error) {
@@ -417,8 +417,8 @@ func (p *parser) ifCondition(s *source, d *Directive) (bad bool, err error) {
 
 // child returns the context of the block opened by d, or nil for a block
 // that is consumed unread.
-func (ctx *blockCtx) child(d *Directive, info DirectiveInfo) *blockCtx {
-	c := &blockCtx{slots: map[string]string{}}
+func (ctx *parseCtx) child(d *Directive, info DirectiveInfo) *parseCtx {
+	c := &parseCtx{slots: map[string]string{}}
 	switch d.Name {
 	case "events":
 		c.mask, c.quiet = ctxEvent, true
@@ -454,7 +454,7 @@ func (ctx *blockCtx) child(d *Directive, info DirectiveInfo) *blockCtx {
 
 // duplicate returns nginx's "is duplicate" complaint when d sets a value
 // the block already has, and records d otherwise.
-func (ctx *blockCtx) duplicate(d *Directive, mask uint) string {
+func (ctx *parseCtx) duplicate(d *Directive, mask uint) string {
 	slot, ok := dupSlots[d.Name]
 	if !ok {
 		if mask&confFlag == 0 || flagNoDup[d.Name] {
