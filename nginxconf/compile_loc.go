@@ -1,0 +1,375 @@
+package nginxconf
+
+import (
+	"maps"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"ngxsockify/nginxconf/vars"
+)
+
+type blockCtx int
+
+const (
+	ctxHTTP blockCtx = iota
+	ctxServer
+	ctxLocation
+	ctxIf
+	ctxLimitExcept
+)
+
+func defaultLocConf() *LocConf {
+	return &LocConf{
+		DefaultType:       "text/plain",
+		ServerTokens:      true,
+		AbsoluteRedirect:  true,
+		Etag:              true,
+		ClientMaxBodySize: 1 << 20,
+		KeepaliveTimeout:  75 * time.Second,
+		WSBufferSize:      65543,
+		WSConnectTimeout:  60 * time.Second,
+		WSReadTimeout:     60 * time.Second,
+		WSSendTimeout:     60 * time.Second,
+		ResolverTimeout:   30 * time.Second,
+		set:               map[string]bool{},
+	}
+}
+
+// child returns the configuration a nested block starts from: everything
+// inherited, nothing yet set at the new level.
+func (lc *LocConf) child() *LocConf {
+	n := *lc
+	n.set = map[string]bool{}
+	n.Websockify = nil // websockify_pass is not inherited (location-only, like proxy_pass)
+	n.Unsupported = nil
+	n.Internal = false
+	n.LimitExcept = nil
+	if lc.ErrorPages != nil {
+		n.ErrorPages = maps.Clone(lc.ErrorPages)
+	}
+	return &n
+}
+
+// first reports whether field is set for the first time at this level; list
+// directives (allow, add_header, index ...) replace the inherited list then.
+func (lc *LocConf) first(field string) bool {
+	if lc.set[field] {
+		return false
+	}
+	lc.set[field] = true
+	return true
+}
+
+func (c *compiler) locDirective(lc *LocConf, d *Directive, ctx blockCtx) {
+	a := d.Args
+	switch d.Name {
+	case "root", "alias":
+		if d.Name == "alias" && ctx != ctxLocation {
+			c.fail(d, `"alias" directive is not allowed here`)
+		}
+		if lc.set["root"] || lc.set["alias"] {
+			prev := "root"
+			if lc.set["alias"] {
+				prev = "alias"
+			}
+			if prev == d.Name {
+				c.fail(d, `"%s" directive is duplicate`, d.Name)
+			}
+			c.fail(d, `"%s" directive is duplicate, "%s" directive was specified earlier`, d.Name, prev)
+		}
+		lc.set[d.Name] = true
+		t := c.template(d, a[0])
+		if d.Name == "root" {
+			lc.Root, lc.Alias = t, nil
+		} else {
+			lc.Alias, lc.Root = t, nil
+		}
+	case "index":
+		if lc.first("index") {
+			lc.Index = nil
+		}
+		for _, v := range a {
+			if v == "" {
+				c.fail(d, `index "" in "index" directive is invalid`)
+			}
+			lc.Index = append(lc.Index, c.template(d, v))
+		}
+	case "try_files":
+		lc.TryFiles = nil
+		for _, v := range a {
+			lc.TryFiles = append(lc.TryFiles, c.template(d, v))
+		}
+	case "error_page":
+		c.errorPage(lc, d)
+	case "allow", "deny":
+		if lc.first("access") {
+			lc.Access = nil
+		}
+		lc.Access = append(lc.Access, c.accessRule(d))
+	case "auth_basic":
+		if a[0] == "off" {
+			lc.AuthBasic = nil
+		} else {
+			lc.AuthBasic = c.template(d, a[0])
+		}
+	case "auth_basic_user_file":
+		lc.AuthUserFile = c.template(d, a[0])
+	case "satisfy":
+		switch a[0] {
+		case "any":
+			lc.SatisfyAny = true
+		case "all":
+			lc.SatisfyAny = false
+		default:
+			c.fail(d, `invalid value "%s" in "satisfy" directive, it must be "all" or "any"`, a[0])
+		}
+	case "add_header":
+		if lc.first("add_header") {
+			lc.AddHeaders = nil
+		}
+		h := AddHeader{Name: a[0], Value: c.template(d, a[1])}
+		if len(a) == 3 {
+			if a[2] != "always" {
+				c.fail(d, `invalid parameter "%s"`, a[2])
+			}
+			h.Always = true
+		}
+		lc.AddHeaders = append(lc.AddHeaders, h)
+	case "default_type":
+		lc.DefaultType = a[0]
+	case "types":
+		lc.Types = map[string]string{}
+		for _, td := range d.Block {
+			for _, ext := range td.Args {
+				lc.Types[strings.ToLower(ext)] = td.Name
+			}
+		}
+	case "autoindex":
+		lc.Autoindex = a[0] == "on"
+	case "internal":
+		lc.Internal = true
+	case "server_tokens":
+		lc.ServerTokens = a[0] != "off"
+	case "absolute_redirect":
+		lc.AbsoluteRedirect = a[0] == "on"
+	case "etag":
+		lc.Etag = a[0] == "on"
+	case "client_max_body_size":
+		n, err := ParseSize(a[0])
+		if err != nil {
+			c.fail(d, `"client_max_body_size" directive invalid value`)
+		}
+		lc.ClientMaxBodySize = n
+	case "keepalive_timeout":
+		lc.KeepaliveTimeout = c.duration(d, a[0])
+	case "websockify_pass":
+		if lc.Websockify != nil {
+			c.fail(d, `"websockify_pass" directive is duplicate`)
+		}
+		ws := &Websockify{Target: c.template(d, a[0]), File: d.File, Line: d.EndLine}
+		if v, ok := ws.Target.Const(); ok {
+			ws.Upstream = c.cfg.HTTP.Upstreams[v]
+		}
+		lc.Websockify = ws
+	case "websockify_buffer_size":
+		n, err := ParseSize(a[0])
+		if err != nil || n <= 0 {
+			c.fail(d, `"websockify_buffer_size" directive invalid value`)
+		}
+		lc.WSBufferSize = int(n)
+	case "websockify_connect_timeout":
+		lc.WSConnectTimeout = c.duration(d, a[0])
+	case "websockify_read_timeout":
+		lc.WSReadTimeout = c.duration(d, a[0])
+	case "websockify_send_timeout":
+		lc.WSSendTimeout = c.duration(d, a[0])
+	case "rewrite_by_lua", "rewrite_by_lua_block", "rewrite_by_lua_file":
+		lc.RewriteLua = c.luaHook(lc, d, "rewrite")
+	case "access_by_lua", "access_by_lua_block", "access_by_lua_file":
+		lc.AccessLua = c.luaHook(lc, d, "access")
+	case "content_by_lua", "content_by_lua_block", "content_by_lua_file":
+		lc.ContentLua = c.luaHook(lc, d, "content")
+	case "header_filter_by_lua", "header_filter_by_lua_block", "header_filter_by_lua_file":
+		lc.HeaderFilterLua = c.luaHook(lc, d, "header_filter")
+	case "lua_need_request_body":
+		lc.NeedRequestBody = a[0] == "on"
+	case "access_log":
+		c.accessLog(lc, d)
+	case "resolver":
+		lc.Resolver = nil
+		for _, v := range a {
+			if !strings.Contains(v, "=") {
+				lc.Resolver = append(lc.Resolver, defaultPort(v, "53"))
+			}
+		}
+	case "resolver_timeout":
+		lc.ResolverTimeout = c.duration(d, a[0])
+	default:
+		info, ok := Lookup(d.Name)
+		if !ok {
+			return
+		}
+		switch info.Support {
+		case FailClosed:
+			lc.FailClosed = append(lc.FailClosed, Warning{File: d.File, Line: d.EndLine, Directive: d.Name})
+		case UnsupportedContent:
+			lc.Unsupported = &Warning{File: d.File, Line: d.EndLine, Directive: d.Name}
+		}
+	}
+}
+
+func (c *compiler) duration(d *Directive, v string) time.Duration {
+	t, err := ParseTime(v)
+	if err != nil {
+		c.fail(d, `"%s" directive invalid value`, d.Name)
+	}
+	return t
+}
+
+func (c *compiler) luaHook(lc *LocConf, d *Directive, phase string) *LuaCode {
+	if !lc.first(phase + "_by_lua") {
+		c.fail(d, `"%s" directive is duplicate`, d.Name)
+	}
+	return c.luaCode(d, phase, d.Args[0])
+}
+
+func (c *compiler) luaCode(d *Directive, phase, arg string) *LuaCode {
+	code := &LuaCode{Directive: d.Name, Phase: phase, File: d.File, Line: d.EndLine}
+	if strings.HasSuffix(d.Name, "_file") {
+		code.Path = arg
+		code.PathTmpl = c.template(d, arg)
+	} else {
+		code.Source = arg
+	}
+	return code
+}
+
+func (c *compiler) errorPage(lc *LocConf, d *Directive) {
+	if lc.first("error_page") {
+		lc.ErrorPages = map[int]*ErrorPage{}
+	}
+	a := d.Args
+	target := a[len(a)-1]
+	codes := a[:len(a)-1]
+	ep := &ErrorPage{}
+	if len(codes) > 0 && strings.HasPrefix(codes[len(codes)-1], "=") {
+		over := codes[len(codes)-1][1:]
+		codes = codes[:len(codes)-1]
+		if over == "" {
+			ep.Code = -1
+		} else {
+			n, err := strconv.Atoi(over)
+			if err != nil || n < 100 || n > 999 {
+				c.fail(d, `invalid value "=%s"`, over)
+			}
+			ep.Code = n
+		}
+	}
+	if len(codes) == 0 {
+		c.fail(d, `invalid number of arguments in "error_page" directive`)
+	}
+	ep.Target = c.template(d, target)
+	for _, s := range codes {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			c.fail(d, `invalid value "%s"`, s)
+		}
+		if n < 300 || n > 599 {
+			c.fail(d, `value "%s" must be between 300 and 599`, s)
+		}
+		lc.ErrorPages[n] = ep
+	}
+}
+
+func (c *compiler) accessRule(d *Directive) AccessRule {
+	r := AccessRule{Allow: d.Name == "allow"}
+	v := d.Args[0]
+	switch {
+	case v == "all":
+		r.All = true
+	case v == "unix:":
+		r.Unix = true
+	default:
+		if !strings.Contains(v, "/") {
+			ip := net.ParseIP(v)
+			if ip == nil {
+				c.fail(d, `invalid parameter "%s"`, v)
+			}
+			bits := 32
+			if ip.To4() == nil {
+				bits = 128
+			} else {
+				ip = ip.To4()
+			}
+			r.Net = &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)}
+			break
+		}
+		ip, n, err := net.ParseCIDR(v)
+		if err != nil {
+			c.fail(d, `invalid parameter "%s"`, v)
+		}
+		if !ip.Equal(n.IP) {
+			c.warn(d, `low address bits of %s are meaningless`, v)
+		}
+		r.Net = n
+	}
+	return r
+}
+
+func (c *compiler) accessLog(lc *LocConf, d *Directive) {
+	if lc.first("access_log") {
+		lc.AccessLogs = nil
+		lc.AccessLogOff = false
+	}
+	a := d.Args
+	if a[0] == "off" {
+		lc.AccessLogOff = true
+		lc.AccessLogs = nil
+		return
+	}
+	if strings.HasPrefix(a[0], "syslog:") {
+		c.warn(d, `syslog access logs are not supported, "access_log %s" is ignored`, a[0])
+		return
+	}
+	name := "combined"
+	if len(a) > 1 && !strings.Contains(a[1], "=") {
+		name = a[1]
+	}
+	f, ok := c.cfg.HTTP.LogFormats[name]
+	if !ok {
+		// log_format may come later in the http block; nginx requires it earlier.
+		c.fail(d, `unknown log format "%s"`, name)
+	}
+	path := a[0]
+	if path != "/dev/stdout" && path != "/dev/stderr" && !strings.Contains(path, "$") {
+		path = fullName(c.cfg.Prefix, path)
+	}
+	lc.AccessLogs = append(lc.AccessLogs, AccessLog{Path: c.template(d, path), Format: f, File: d.File, Line: d.EndLine})
+}
+
+// template compiles a value that may hold variables.
+func (c *compiler) template(d *Directive, s string) *vars.Template {
+	t, err := c.reg.Compile(s)
+	if err != nil {
+		c.fail(d, "%s", err.Error())
+		return nil
+	}
+	return t
+}
+
+// regex compiles (once) the regex in argument arg of d.
+func (c *compiler) regex(d *Directive, arg int, pattern string, caseless bool) *vars.Regex {
+	k := regexKey{d, arg}
+	if re, ok := c.regexes[k]; ok {
+		return re
+	}
+	re, err := vars.CompileRegex(pattern, caseless)
+	if err != nil {
+		c.fail(d, "%s", err.Error())
+		return nil
+	}
+	c.regexes[k] = re
+	return re
+}

@@ -1,0 +1,338 @@
+package nginxconf
+
+import (
+	"net"
+	"time"
+
+	"ngxsockify/nginxconf/vars"
+)
+
+// Config is a loaded, checked and compiled configuration. Nothing in it is
+// parsed again while requests are served.
+type Config struct {
+	Main   string // absolute path of the main file
+	Prefix string // -p prefix, ending in "/"
+
+	Files    []File    // every file read, in order (for -T)
+	Warnings []Warning // directives accepted but not acted on, and similar notes
+
+	PID      string    // pid file path ("" when none)
+	ErrorLog []LogFile // main-level error_log targets
+	Env      []EnvVar  // env directives, for os.getenv in Lua
+	HTTP     *HTTP     // nil when the config has no http block
+	Default  bool      // true for the embedded default config
+}
+
+// EnvVar is one `env NAME[=VALUE];` directive.
+type EnvVar struct {
+	Name     string
+	Value    string
+	HasValue bool
+}
+
+// LogFile is an error_log target: a path (or "stderr") and a level.
+type LogFile struct {
+	Path  string
+	Level int // nginx levels: 0 stderr .. 8 debug; see LogLevels
+}
+
+// LogLevels maps nginx's error_log level names to their numbers.
+var LogLevels = map[string]int{
+	"emerg": 1, "alert": 2, "crit": 3, "error": 4, "warn": 5, "notice": 6, "info": 7, "debug": 8,
+}
+
+// HTTP is the compiled http block.
+type HTTP struct {
+	Vars       *vars.Registry
+	Servers    []*Server
+	Upstreams  map[string]*Upstream
+	LogFormats map[string]*LogFormat
+	Lua        LuaMain
+}
+
+// LogFormat is a compiled log_format.
+type LogFormat struct {
+	Name     string
+	Template *vars.Template
+}
+
+// LuaMain holds the http-level Lua settings.
+type LuaMain struct {
+	PackagePath  string
+	PackageCPath string
+	SharedDicts  map[string]int64
+	CodeCache    bool
+	Init         *LuaCode
+	InitWorker   *LuaCode
+}
+
+// LuaCode is Lua source attached to a directive; the proxy compiles it at
+// load time through luahooks.
+type LuaCode struct {
+	Directive string // e.g. "access_by_lua_block"
+	Phase     string // "access", "rewrite", "content", "header_filter", "set", "init", "init_worker"
+	Source    string // inline code (already unescaped for the string forms)
+	Path      string // for *_file: the file name as written (may hold variables)
+	PathTmpl  *vars.Template
+	File      string
+	Line      int // the line nginx names the chunk after (where the directive ends)
+}
+
+// Upstream is an `upstream NAME {}` block.
+type Upstream struct {
+	Name    string
+	Servers []UpstreamServer
+	File    string
+	Line    int
+}
+
+// UpstreamServer is one `server` line of an upstream block.
+type UpstreamServer struct {
+	Addr        string // host:port or unix:/path, as written (port defaulted)
+	Weight      int
+	MaxFails    int
+	FailTimeout time.Duration
+	Backup      bool
+	Down        bool
+}
+
+// Listen is one `listen` directive.
+type Listen struct {
+	Network       string // "tcp" or "unix"
+	Addr          string // "127.0.0.1:80", "[::]:80", "*:80" (all addresses), or a socket path
+	Port          int
+	Wildcard      bool // no address given, or 0.0.0.0 / [::] / *
+	DefaultServer bool
+	SSL           bool
+	HTTP2         bool
+	File          string
+	Line          int
+}
+
+// ServerName is one `server_name` value.
+type ServerName struct {
+	Name   string // as written (lowercased)
+	Kind   NameKind
+	Regex  *vars.Regex
+	Suffix string // for *.example.com: ".example.com"; for .example.com also matches example.com
+	Prefix string // for www.example.*: "www.example."
+}
+
+// NameKind tells how a server name matches.
+type NameKind int
+
+// Server name kinds, in nginx's order of precedence.
+const (
+	NameExact NameKind = iota
+	NameWildcardPrefix
+	NameWildcardSuffix
+	NameRegex
+)
+
+// Server is a compiled `server` block.
+type Server struct {
+	Listens []Listen
+	Names   []ServerName
+	Stmts   []Stmt   // server-level rewrite-module statements (set, rewrite, if, return, break)
+	Conf    *LocConf // server-level settings, inherited by locations
+	Root    *LocTree // top-level locations
+	Named   map[string]*Location
+	TLS     *TLS
+	File    string
+	Line    int
+}
+
+// PrimaryName is $server_name: the first name of the server, or "".
+func (s *Server) PrimaryName() string {
+	if len(s.Names) == 0 {
+		return ""
+	}
+	return s.Names[0].Name
+}
+
+// TLS holds a server's certificate settings.
+type TLS struct {
+	Certificates []CertPair
+	Protocols    []string
+	Ciphers      string
+	PreferServer bool
+}
+
+// CertPair is one ssl_certificate with its key.
+type CertPair struct {
+	Cert, Key string
+}
+
+// LocTree holds one level of locations in nginx's search structures.
+type LocTree struct {
+	Exact  map[string]*Location // "=" locations
+	Prefix []*Location          // prefix and "^~" locations, longest path first
+	Regex  []*Location          // "~" and "~*" locations in order of appearance
+}
+
+// Modifier is a location's match modifier.
+type Modifier int
+
+// Location modifiers.
+const (
+	ModPrefix  Modifier = iota // location /x
+	ModExact                   // location = /x
+	ModNoRegex                 // location ^~ /x
+	ModRegex                   // location ~ re
+	ModRegexI                  // location ~* re
+	ModNamed                   // location @x
+)
+
+// Location is a compiled location block (or the pseudo-location of an `if`).
+type Location struct {
+	Modifier Modifier
+	Path     string
+	Regex    *vars.Regex
+	Conf     *LocConf
+	Stmts    []Stmt
+	Nested   *LocTree
+	File     string
+	Line     int
+}
+
+// LocConf is the merged configuration in effect in a location.
+type LocConf struct {
+	Root              *vars.Template // root (nil: "html" under prefix, nginx's default)
+	Alias             *vars.Template // alias, when set instead of root
+	Index             []*vars.Template
+	TryFiles          []*vars.Template
+	ErrorPages        map[int]*ErrorPage
+	Access            []AccessRule
+	AuthBasic         *vars.Template // nil: off
+	AuthUserFile      *vars.Template
+	SatisfyAny        bool
+	LimitExcept       *LimitExcept
+	AddHeaders        []AddHeader
+	DefaultType       string
+	Types             map[string]string // extension -> MIME type (nil: the built-in table)
+	Autoindex         bool
+	Internal          bool
+	ServerTokens      bool
+	AbsoluteRedirect  bool
+	Etag              bool
+	ClientMaxBodySize int64
+	KeepaliveTimeout  time.Duration
+
+	Websockify                                     *Websockify
+	WSBufferSize                                   int
+	WSConnectTimeout, WSReadTimeout, WSSendTimeout time.Duration
+
+	RewriteLua      *LuaCode
+	AccessLua       *LuaCode
+	ContentLua      *LuaCode
+	HeaderFilterLua *LuaCode
+	NeedRequestBody bool
+
+	AccessLogs      []AccessLog // empty and AccessLogOff false: inherit default
+	AccessLogOff    bool
+	Resolver        []string
+	ResolverTimeout time.Duration
+
+	FailClosed  []Warning // access directives we cannot enforce: every request here answers 500
+	Unsupported *Warning  // content directive we do not implement: requests here answer 502
+
+	set map[string]bool // which fields were set at this level (for merging)
+}
+
+// Websockify is a location's websockify_pass.
+type Websockify struct {
+	Target   *vars.Template // host:port, host, unix:/path, [v6]:port, or an upstream name; may hold variables
+	Upstream *Upstream      // set when the constant target names an upstream block
+	File     string
+	Line     int
+}
+
+// ErrorPage is one error_page mapping.
+type ErrorPage struct {
+	Code   int            // replacement status: 0 keeps the original, -1 for "=" (status from the target)
+	Target *vars.Template // URI, @named, or URL
+}
+
+// AccessRule is one allow or deny line.
+type AccessRule struct {
+	Allow bool
+	All   bool
+	Unix  bool
+	Net   *net.IPNet
+}
+
+// LimitExcept is a limit_except block: methods not listed go through its rules.
+type LimitExcept struct {
+	Methods map[string]bool
+	Conf    *LocConf
+}
+
+// AddHeader is one add_header directive.
+type AddHeader struct {
+	Name   string
+	Value  *vars.Template
+	Always bool
+}
+
+// AccessLog is one access_log target.
+type AccessLog struct {
+	Path   *vars.Template // or "syslog:" targets are refused at load
+	Format *LogFormat
+	File   string
+	Line   int
+}
+
+// Stmt is one rewrite-module statement, run in order in the rewrite phases.
+type Stmt interface{ stmt() }
+
+// SetStmt is `set $var value`.
+type SetStmt struct {
+	Var   vars.VarRef
+	Value *vars.Template
+}
+
+// SetLuaStmt is `set_by_lua* $var code args...`.
+type SetLuaStmt struct {
+	Var  vars.VarRef
+	Code *LuaCode
+	Args []*vars.Template
+}
+
+// RewriteStmt is `rewrite regex replacement [flag]`.
+type RewriteStmt struct {
+	Regex       *vars.Regex
+	Replacement *vars.Template
+	Flag        string // "", "last", "break", "redirect", "permanent"
+	Redirect    bool   // replacement starts with http://, https:// or $scheme
+	KeepArgs    bool   // replacement has no "?" at its end
+}
+
+// ReturnStmt is `return code [text|URL]` or `return URL`.
+type ReturnStmt struct {
+	Code int
+	Text *vars.Template // nil when absent
+}
+
+// BreakStmt is `break`.
+type BreakStmt struct{}
+
+// IfStmt is `if (condition) { ... }`.
+type IfStmt struct {
+	Cond Cond
+	Loc  *Location // statements and (in a location) the settings in effect when true
+}
+
+// Cond is a compiled `if` condition.
+type Cond struct {
+	Op    string // "" (variable truthiness), "=", "!=", "~", "~*", "!~", "!~*", "-f", "!-f", "-d", "!-d", "-e", "!-e", "-x", "!-x"
+	Left  *vars.Template
+	Right *vars.Template // for = and !=
+	Regex *vars.Regex    // for regex operators
+}
+
+func (*SetStmt) stmt()     {}
+func (*SetLuaStmt) stmt()  {}
+func (*RewriteStmt) stmt() {}
+func (*ReturnStmt) stmt()  {}
+func (*BreakStmt) stmt()   {}
+func (*IfStmt) stmt()      {}

@@ -1,0 +1,178 @@
+package proxy
+
+import (
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"ngxsockify/nginxconf"
+	"ngxsockify/proxy/basicauth"
+)
+
+// access runs the access phase: directives we cannot enforce (fail closed),
+// limit_except, allow/deny, auth_basic (combined by satisfy), then
+// access_by_lua. It reports whether the request may go on.
+func (rq *request) access() bool {
+	conf := rq.conf
+	if len(conf.FailClosed) > 0 {
+		w := conf.FailClosed[0]
+		rq.logf(LevelErr, `"%s" directive in %s:%d is not supported by ngxsockify, request refused`, w.Directive, w.File, w.Line)
+		rq.finalize(http.StatusInternalServerError)
+		return false
+	}
+	if le := conf.LimitExcept; le != nil && !le.Methods[rq.r.Method] {
+		conf = le.Conf
+	}
+	ruled, allowed := rq.checkRules(conf)
+	authOn := conf.AuthBasic != nil
+	authOK, authCode := false, 0
+	if authOn {
+		authOK, authCode = rq.basicAuth(conf)
+	}
+	if conf.SatisfyAny {
+		pass := (ruled && allowed) || (authOn && authOK) || (!ruled && !authOn)
+		if !pass {
+			code := http.StatusForbidden
+			if authOn && authCode != 0 {
+				code = authCode
+			}
+			rq.finalize(code)
+			return false
+		}
+	} else {
+		if ruled && !allowed {
+			rq.logf(LevelErr, `access forbidden by rule`)
+			rq.finalize(http.StatusForbidden)
+			return false
+		}
+		if authOn && !authOK {
+			rq.finalize(authCode)
+			return false
+		}
+	}
+	if rq.conf.AccessLua != nil {
+		return rq.runLuaPhase(rq.conf.AccessLua)
+	}
+	return true
+}
+
+// checkRules applies allow/deny in order; ruled is false when no rule matched.
+func (rq *request) checkRules(conf *nginxconf.LocConf) (ruled, allowed bool) {
+	if len(conf.Access) == 0 {
+		return false, false
+	}
+	ip := clientIP(rq.r)
+	unix := ip == nil
+	for _, rule := range conf.Access {
+		switch {
+		case rule.All:
+		case rule.Unix:
+			if !unix {
+				continue
+			}
+		case rule.Net != nil:
+			if ip == nil {
+				continue
+			}
+			v := ip
+			if v4 := ip.To4(); v4 != nil && len(rule.Net.IP) == 4 {
+				v = v4
+			}
+			if !rule.Net.Contains(v) {
+				continue
+			}
+		}
+		return true, rule.Allow
+	}
+	return false, false
+}
+
+// basicAuth checks the Authorization header against auth_basic_user_file.
+// It returns the status to answer with when the check fails (401 or 500).
+func (rq *request) basicAuth(conf *nginxconf.LocConf) (bool, int) {
+	realm := conf.AuthBasic.Eval(rq.v)
+	if realm == "off" {
+		return true, 0
+	}
+	challenge := func() (bool, int) {
+		rq.w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
+		return false, http.StatusUnauthorized
+	}
+	user, pass, ok := rq.r.BasicAuth()
+	if !ok {
+		if rq.r.Header.Get("Authorization") != "" {
+			rq.logf(LevelInfo, `client sent invalid "Authorization" header`)
+		}
+		return challenge()
+	}
+	if conf.AuthUserFile == nil {
+		return challenge()
+	}
+	path := rq.st.cfg.FullName(conf.AuthUserFile.Eval(rq.v))
+	f, err := rq.st.auth.load(path)
+	if err != nil {
+		rq.logf(LevelErr, `open() "%s" failed (%v)`, path, err)
+		return false, http.StatusInternalServerError
+	}
+	switch f.Verify(user, pass) {
+	case basicauth.OK:
+		return true, 0
+	case basicauth.NoUser:
+		rq.logf(LevelErr, `user "%s" was not found in "%s"`, user, path)
+	default:
+		rq.logf(LevelErr, `user "%s": password mismatch`, user)
+	}
+	return challenge()
+}
+
+// authCache keeps parsed htpasswd files, reloading one when it changes on
+// disk (nginx reads the file on every request).
+type authCache struct {
+	mu    sync.Mutex
+	files map[string]authEntry
+}
+
+type authEntry struct {
+	mod  time.Time
+	size int64
+	f    *basicauth.File
+}
+
+func newAuthCache() *authCache { return &authCache{files: map[string]authEntry{}} }
+
+func (c *authCache) load(path string) (*basicauth.File, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, unwrapPathErr(err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.files[path]; ok && e.mod.Equal(fi.ModTime()) && e.size == fi.Size() {
+		return e.f, nil
+	}
+	f, err := basicauth.Load(path)
+	if err != nil {
+		return nil, unwrapPathErr(err)
+	}
+	c.files[path] = authEntry{mod: fi.ModTime(), size: fi.Size(), f: f}
+	return f, nil
+}
+
+// unwrapPathErr turns *os.PathError into nginx's "(2: No such file or directory)" shape.
+func unwrapPathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return errnoError{pe.Err}
+	}
+	return err
+}
+
+type errnoError struct{ err error }
+
+func (e errnoError) Error() string {
+	if n, ok := errno(e.err); ok {
+		return strings.TrimSpace(itoa(n) + ": " + capitalize(e.err.Error()))
+	}
+	return e.err.Error()
+}

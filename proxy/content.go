@@ -1,0 +1,211 @@
+package proxy
+
+import (
+	"errors"
+	"io/fs"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"ngxsockify/nginxconf"
+	"ngxsockify/proxy/static"
+)
+
+// content runs the content phase: a directive we do not implement, the
+// websockify relay, content_by_lua, or static files.
+func (rq *request) content() {
+	conf := rq.conf
+	switch {
+	case conf.Unsupported != nil:
+		u := conf.Unsupported
+		rq.logf(LevelErr, `"%s" directive in %s:%d is not supported by ngxsockify`, u.Directive, u.File, u.Line)
+		rq.finalize(http.StatusBadGateway)
+	case conf.Websockify != nil:
+		rq.websockify(conf.Websockify)
+	case conf.ContentLua != nil:
+		rq.runLuaContent(conf.ContentLua)
+	default:
+		rq.static()
+	}
+}
+
+// mapPath turns the current URI into a file-system path with root or alias.
+func (rq *request) mapPath(uri string) string {
+	conf := rq.conf
+	if conf.Alias != nil && rq.loc != nil {
+		alias := conf.Alias.Eval(rq.v)
+		if rq.loc.Regex != nil {
+			return rq.st.cfg.FullName(alias)
+		}
+		rest := strings.TrimPrefix(uri, rq.loc.Path)
+		return rq.st.cfg.FullName(alias + rest)
+	}
+	root := "html"
+	if conf.Root != nil {
+		root = conf.Root.Eval(rq.v)
+	}
+	return rq.st.cfg.FullName(root) + uri
+}
+
+func (rq *request) staticOptions() *static.Options {
+	return &static.Options{
+		Autoindex:   rq.conf.Autoindex,
+		Types:       rq.conf.Types,
+		DefaultType: rq.conf.DefaultType,
+		Etag:        rq.conf.Etag,
+	}
+}
+
+// static serves files: index files for directory URIs (as internal
+// redirects, like nginx's index module), a 301 for a directory without
+// its slash, 404/403 otherwise.
+func (rq *request) static() {
+	if rq.r.Method != http.MethodGet && rq.r.Method != http.MethodHead && rq.r.Method != http.MethodPost {
+		rq.finalize(http.StatusMethodNotAllowed)
+		return
+	}
+	uri := rq.v.URI
+	path := rq.mapPath(uri)
+	if strings.HasSuffix(uri, "/") {
+		index := []string{"index.html"}
+		if len(rq.conf.Index) > 0 {
+			index = index[:0]
+			for _, t := range rq.conf.Index {
+				index = append(index, t.Eval(rq.v))
+			}
+		}
+		for i, name := range index {
+			if strings.HasPrefix(name, "/") {
+				rq.internalRedirect(name)
+				return
+			}
+			fi, err := os.Stat(path + name)
+			if err == nil && !fi.IsDir() {
+				rq.internalRedirect(uri + name)
+				return
+			}
+			if err != nil && i == len(index)-1 && !errors.Is(err, fs.ErrNotExist) {
+				rq.logf(LevelErr, `"%s" is forbidden (%v)`, path+name, errnoError{unwrapErrno(err)})
+				rq.finalize(http.StatusForbidden)
+				return
+			}
+		}
+		fi, err := os.Stat(path)
+		if err != nil || !fi.IsDir() {
+			rq.logf(LevelErr, `"%s" is not found (%v)`, path, errnoError{unwrapErrno(err)})
+			rq.finalize(http.StatusNotFound)
+			return
+		}
+		if rq.conf.Autoindex {
+			if rq.r.Method == http.MethodPost {
+				rq.finalize(http.StatusMethodNotAllowed)
+				return
+			}
+			rq.serveFile(path, uri)
+			return
+		}
+		rq.logf(LevelErr, `directory index of "%s" is forbidden`, path)
+		rq.finalize(http.StatusForbidden)
+		return
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		code := http.StatusNotFound
+		if errors.Is(err, fs.ErrPermission) {
+			code = http.StatusForbidden
+		}
+		rq.logf(LevelErr, `open() "%s" failed (%v)`, path, errnoError{unwrapErrno(err)})
+		rq.finalize(code)
+		return
+	}
+	if fi.IsDir() {
+		loc := uri + "/"
+		if rq.v.Args != "" {
+			loc += "?" + rq.v.Args
+		}
+		rq.redirect(http.StatusMovedPermanently, loc)
+		return
+	}
+	if rq.r.Method == http.MethodPost {
+		rq.finalize(http.StatusMethodNotAllowed)
+		return
+	}
+	rq.serveFile(path, uri)
+}
+
+func (rq *request) serveFile(path, uri string) {
+	if rq.conf.ServerTokens {
+		rq.w.Header().Set("Server", "ngxsockify")
+	}
+	for _, ah := range rq.conf.AddHeaders {
+		if v := ah.Value.Eval(rq.v); v != "" {
+			rq.w.Header().Add(ah.Name, v)
+		}
+	}
+	status, _ := static.Serve(rq.w, rq.r, path, uri, rq.staticOptions())
+	if !rq.w.wrote && status >= 300 {
+		rq.finalize(status)
+	}
+}
+
+// tryFiles runs try_files; it reports whether the request goes on to the
+// content phase (with $uri set to the file found).
+func (rq *request) tryFiles() bool {
+	list := rq.conf.TryFiles
+	for _, t := range list[:len(list)-1] {
+		name := t.Eval(rq.v)
+		dir := strings.HasSuffix(name, "/")
+		path := rq.mapPath(name)
+		fi, err := os.Stat(strings.TrimSuffix(path, "/"))
+		if err != nil || fi.IsDir() != dir {
+			continue
+		}
+		if !dir {
+			rq.v.URI = name
+		}
+		return true
+	}
+	last := list[len(list)-1].Eval(rq.v)
+	switch {
+	case strings.HasPrefix(last, "="):
+		code, err := strconv.Atoi(last[1:])
+		if err != nil {
+			code = http.StatusInternalServerError
+		}
+		rq.finalize(code)
+	case strings.HasPrefix(last, "@"):
+		rq.runNamed(last)
+	default:
+		rq.internalRedirect(last)
+	}
+	return false
+}
+
+func unwrapErrno(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func errno(err error) (int, bool) {
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return int(e), true
+	}
+	return 0, false
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+var _ = nginxconf.ModExact

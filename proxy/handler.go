@@ -1,0 +1,575 @@
+package proxy
+
+import (
+	"bytes"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"ngxsockify/luahooks"
+	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
+)
+
+// maxCycles is nginx's limit on rewrite "last" and internal redirects.
+const maxCycles = 10
+
+// request is one request going through the phases.
+type request struct {
+	s    *Server
+	st   *state
+	w    *respWriter
+	r    *http.Request
+	srv  *nginxconf.Server
+	loc  *nginxconf.Location
+	conf *nginxconf.LocConf
+	v    *vars.Request
+	conn uint64
+
+	lua      *luahooks.Request
+	internal bool // reached through an internal redirect (error_page, try_files, index)
+	cycles   int
+	errPaged bool // an error_page was already applied
+	hijacked bool
+	closed   bool // ngx.exit(444): close without a reply
+	logged   bool
+}
+
+// stmt results.
+type flow int
+
+const (
+	flowNext  flow = iota // go on with the next statement
+	flowBreak             // stop the rewrite statements, stay in this location
+	flowLast              // the URI changed: search the locations again
+	flowDone              // a response was sent
+)
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := s.state.Load()
+	l, _ := r.Context().Value(ctxListener).(*listener)
+	connID, _ := r.Context().Value(ctxConnID).(uint64)
+	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	rw := &respWriter{w: w}
+	if st.cfg.HTTP == nil || l == nil {
+		http.Error(w, "no http block", http.StatusInternalServerError)
+		return
+	}
+	g := st.groupFor(l.spec, local)
+	if g == nil {
+		http.Error(w, "no server", http.StatusInternalServerError)
+		return
+	}
+	srv, caps := g.find(hostOf(r))
+	rq := &request{s: s, st: st, w: rw, r: r, srv: srv, conf: srv.Conf, conn: connID}
+	rq.v = vars.NewRequest(st.cfg.HTTP.Vars, r)
+	rq.v.ConnID = connID
+	rq.v.ServerName = srv.PrimaryName()
+	if caps != nil {
+		rq.v.SetCaptures(caps)
+	}
+	defer rq.finish()
+	rq.run()
+}
+
+// hostOf is the request's host name as nginx uses it for server selection:
+// lowercased, without port or trailing dot.
+func hostOf(r *http.Request) string {
+	h := r.Host
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
+		h = h[:i]
+	}
+	return strings.TrimSuffix(strings.ToLower(h), ".")
+}
+
+func (rq *request) run() {
+	if rq.v.URI == "" || !strings.HasPrefix(rq.v.URI, "/") {
+		rq.finalize(http.StatusBadRequest)
+		return
+	}
+	switch rq.runStmts(rq.srv.Stmts) {
+	case flowDone:
+		return
+	}
+	rq.findAndRun()
+}
+
+// findAndRun searches the location for the current URI and runs the phases
+// from location rewrite on.
+func (rq *request) findAndRun() {
+	for {
+		rq.cycles++
+		if rq.cycles > maxCycles {
+			rq.logf(LevelErr, `rewrite or internal redirection cycle while processing "%s"`, rq.v.URI)
+			rq.finalize(http.StatusInternalServerError)
+			return
+		}
+		loc, caps := findLocation(rq.srv.Root, rq.v.URI)
+		rq.loc = loc
+		rq.conf = rq.srv.Conf
+		if loc == nil {
+			break
+		}
+		rq.conf = loc.Conf
+		if caps != nil {
+			rq.v.SetCaptures(caps)
+		}
+		f := rq.runStmts(loc.Stmts)
+		if f == flowDone {
+			return
+		}
+		if f != flowLast {
+			break
+		}
+	}
+	rq.afterRewrite()
+}
+
+// runNamed runs a named location (try_files, error_page @x).
+func (rq *request) runNamed(name string) {
+	loc, ok := rq.srv.Named[name]
+	if !ok {
+		rq.logf(LevelErr, `could not find named location "%s"`, name)
+		rq.finalize(http.StatusInternalServerError)
+		return
+	}
+	rq.cycles++
+	if rq.cycles > maxCycles {
+		rq.logf(LevelErr, `rewrite or internal redirection cycle while redirect to named location "%s"`, name)
+		rq.finalize(http.StatusInternalServerError)
+		return
+	}
+	rq.internal = true
+	rq.loc, rq.conf = loc, loc.Conf
+	switch rq.runStmts(loc.Stmts) {
+	case flowDone:
+		return
+	case flowLast:
+		rq.findAndRun()
+		return
+	}
+	rq.afterRewrite()
+}
+
+// internalRedirect restarts processing with uri (and args) from the server
+// rewrite phase, as nginx's ngx_http_internal_redirect does.
+func (rq *request) internalRedirect(uri string) {
+	path, args, hasArgs := strings.Cut(uri, "?")
+	rq.v.URI = path
+	if hasArgs {
+		rq.v.Args = args
+	}
+	rq.internal = true
+	if rq.cycles >= maxCycles {
+		rq.logf(LevelErr, `rewrite or internal redirection cycle while internally redirecting to "%s"`, uri)
+		rq.finalize(http.StatusInternalServerError)
+		return
+	}
+	switch rq.runStmts(rq.srv.Stmts) {
+	case flowDone:
+		return
+	}
+	rq.findAndRun()
+}
+
+func (rq *request) runStmts(list []nginxconf.Stmt) flow {
+	for _, s := range list {
+		switch s := s.(type) {
+		case *nginxconf.SetStmt:
+			s.Var.Set(rq.v, s.Value.Eval(rq.v))
+		case *nginxconf.SetLuaStmt:
+			if f := rq.setByLua(s); f != flowNext {
+				return f
+			}
+		case *nginxconf.RewriteStmt:
+			if f := rq.rewrite(s); f != flowNext {
+				return f
+			}
+		case *nginxconf.ReturnStmt:
+			rq.doReturn(s)
+			return flowDone
+		case *nginxconf.BreakStmt:
+			return flowBreak
+		case *nginxconf.IfStmt:
+			if !rq.test(&s.Cond) {
+				continue
+			}
+			if s.Loc.Conf != nil {
+				rq.conf = s.Loc.Conf
+			}
+			if f := rq.runStmts(s.Loc.Stmts); f != flowNext {
+				return f
+			}
+		}
+	}
+	return flowNext
+}
+
+func (rq *request) rewrite(s *nginxconf.RewriteStmt) flow {
+	caps, ok := s.Regex.Match(rq.v.URI)
+	if !ok {
+		return flowNext
+	}
+	rq.v.SetCaptures(caps)
+	target := s.Replacement.Eval(rq.v)
+	if s.Redirect || s.Flag == "redirect" || s.Flag == "permanent" {
+		code := http.StatusFound
+		if s.Flag == "permanent" {
+			code = http.StatusMovedPermanently
+		}
+		if s.KeepArgs && rq.v.Args != "" {
+			if strings.Contains(target, "?") {
+				target += "&" + rq.v.Args
+			} else {
+				target += "?" + rq.v.Args
+			}
+		}
+		rq.redirect(code, target)
+		return flowDone
+	}
+	path, args, hasArgs := strings.Cut(target, "?")
+	switch {
+	case hasArgs && s.KeepArgs && rq.v.Args != "":
+		rq.v.Args = args + "&" + rq.v.Args
+	case hasArgs:
+		rq.v.Args = args
+	case !s.KeepArgs:
+		rq.v.Args = ""
+	}
+	rq.v.URI = path
+	switch s.Flag {
+	case "last":
+		return flowLast
+	case "break":
+		return flowBreak
+	}
+	return flowNext
+}
+
+// test evaluates an `if` condition.
+func (rq *request) test(c *nginxconf.Cond) bool {
+	left := c.Left.Eval(rq.v)
+	switch c.Op {
+	case "":
+		return left != "" && left != "0"
+	case "=":
+		return left == c.Right.Eval(rq.v)
+	case "!=":
+		return left != c.Right.Eval(rq.v)
+	case "~", "~*":
+		caps, ok := c.Regex.Match(left)
+		if ok {
+			rq.v.SetCaptures(caps)
+		}
+		return ok
+	case "!~", "!~*":
+		_, ok := c.Regex.Match(left)
+		return !ok
+	}
+	neg := strings.HasPrefix(c.Op, "!")
+	fi, err := os.Stat(left)
+	var r bool
+	switch strings.TrimPrefix(c.Op, "!") {
+	case "-f":
+		r = err == nil && fi.Mode().IsRegular()
+	case "-d":
+		r = err == nil && fi.IsDir()
+	case "-e":
+		r = err == nil
+	case "-x":
+		r = err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
+	}
+	return r != neg
+}
+
+func (rq *request) doReturn(s *nginxconf.ReturnStmt) {
+	code := s.Code
+	if code == 444 {
+		rq.closeConn()
+		return
+	}
+	text := ""
+	if s.Text != nil {
+		text = s.Text.Eval(rq.v)
+	}
+	switch code {
+	case 301, 302, 303, 307, 308:
+		if s.Text != nil {
+			rq.redirect(code, text)
+			return
+		}
+	}
+	if s.Text == nil {
+		rq.finalize(code)
+		return
+	}
+	rq.send(code, rq.conf.DefaultType, []byte(text))
+}
+
+// redirect answers code with a Location header (made absolute as nginx does
+// with absolute_redirect on).
+func (rq *request) redirect(code int, location string) {
+	rq.w.Header().Set("Location", location)
+	rq.finalize(code)
+}
+
+func (rq *request) absolute(path string) string {
+	scheme := "http"
+	defPort := "80"
+	if rq.r.TLS != nil {
+		scheme, defPort = "https", "443"
+	}
+	host := hostOf(rq.r)
+	if host == "" {
+		host = rq.srv.PrimaryName()
+	}
+	if host == "" {
+		host = "localhost"
+	}
+	port := ""
+	if a, ok := rq.r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if _, p, err := net.SplitHostPort(a.String()); err == nil && p != defPort {
+			port = ":" + p
+		}
+	}
+	return scheme + "://" + host + port + path
+}
+
+// afterRewrite runs rewrite_by_lua, the access phase, try_files and content.
+func (rq *request) afterRewrite() {
+	if rq.conf.RewriteLua != nil {
+		if !rq.runLuaPhase(rq.conf.RewriteLua) {
+			return
+		}
+	}
+	if rq.conf.Internal && !rq.internal {
+		rq.finalize(http.StatusNotFound)
+		return
+	}
+	if !rq.access() {
+		return
+	}
+	if len(rq.conf.TryFiles) > 0 {
+		if !rq.tryFiles() {
+			return
+		}
+	}
+	rq.content()
+}
+
+// send writes a complete response with body.
+func (rq *request) send(code int, ctype string, body []byte) {
+	h := rq.w.Header()
+	if ctype != "" {
+		h.Set("Content-Type", ctype)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	rq.writeHeader(code)
+	if rq.r.Method != http.MethodHead {
+		rq.w.Write(body)
+	}
+}
+
+// writeHeader adds the add_header headers and the Server header, then writes.
+func (rq *request) writeHeader(code int) {
+	h := rq.w.Header()
+	if rq.conf.ServerTokens {
+		h.Set("Server", "ngxsockify")
+	}
+	if loc := h.Get("Location"); strings.HasPrefix(loc, "/") && rq.conf.AbsoluteRedirect {
+		h.Set("Location", rq.absolute(loc))
+	}
+	if len(rq.conf.AddHeaders) > 0 {
+		ok := false
+		switch code {
+		case 200, 201, 204, 206, 301, 302, 303, 304, 307, 308:
+			ok = true
+		}
+		for _, ah := range rq.conf.AddHeaders {
+			if ok || ah.Always {
+				if v := ah.Value.Eval(rq.v); v != "" {
+					h.Add(ah.Name, v)
+				}
+			}
+		}
+	}
+	rq.v.Status = code
+	rq.w.WriteHeader(code)
+}
+
+// finalize ends the request with status: an error_page when one applies,
+// else nginx's built-in page.
+func (rq *request) finalize(code int) {
+	if rq.w.wrote || rq.hijacked || rq.closed {
+		return
+	}
+	if code >= 300 && !rq.errPaged {
+		if ep, ok := rq.conf.ErrorPages[code]; ok {
+			rq.errPaged = true
+			rq.applyErrorPage(code, ep)
+			return
+		}
+	}
+	switch {
+	case code == 204 || code == 304 || (code >= 100 && code < 200):
+		rq.writeHeader(code)
+	case code >= 300:
+		page := errorPage(code, rq.conf.ServerTokens)
+		if code == 401 {
+			// headers set by auth_basic stay
+		}
+		if page == nil {
+			rq.w.Header().Set("Content-Length", "0")
+			rq.writeHeader(code)
+			return
+		}
+		rq.send(code, "text/html", page)
+	default:
+		rq.w.Header().Set("Content-Length", "0")
+		rq.writeHeader(code)
+	}
+}
+
+func (rq *request) applyErrorPage(code int, ep *nginxconf.ErrorPage) {
+	target := ep.Target.Eval(rq.v)
+	status := code
+	if ep.Code > 0 {
+		status = ep.Code
+	}
+	switch {
+	case strings.HasPrefix(target, "@"):
+		if ep.Code > 0 {
+			rq.w.override = ep.Code
+		} else if ep.Code == 0 {
+			rq.w.override = code
+		}
+		rq.runNamed(target)
+	case strings.HasPrefix(target, "/"):
+		if ep.Code == 0 {
+			rq.w.override = code
+		} else if ep.Code > 0 {
+			rq.w.override = ep.Code
+		}
+		if rq.r.Method != http.MethodHead {
+			rq.r.Method = http.MethodGet
+		}
+		rq.internalRedirect(target)
+	default:
+		if status < 301 || status > 308 {
+			status = http.StatusFound
+		}
+		rq.w.Header().Set("Location", target)
+		rq.errPaged = true
+		rq.finalize(status)
+	}
+}
+
+// closeConn closes the connection without a reply (return 444).
+func (rq *request) closeConn() {
+	rq.closed = true
+	rq.v.Status = 444
+	if hj, ok := rq.w.w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			c.Close()
+		}
+	}
+}
+
+func (rq *request) logf(level int, format string, args ...any) {
+	el := rq.st.elog
+	if el == nil || !el.enabled(level) {
+		return
+	}
+	var b bytes.Buffer
+	b.WriteString(format)
+	args = append(args, rq.r.RemoteAddr, rq.srv.PrimaryName(), rq.r.Method, rq.r.RequestURI, rq.r.Proto, rq.r.Host)
+	b.WriteString(`, client: %s, server: %s, request: "%s %s %s", host: "%s"`)
+	el.Logf(level, rq.conn, b.String(), args...)
+}
+
+// clientIP is the request's peer address.
+func clientIP(r *http.Request) net.IP {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return nil
+	}
+	return net.ParseIP(host)
+}
+
+// respWriter records the status and body size for the access log, and
+// applies an error_page status override.
+type respWriter struct {
+	w        http.ResponseWriter
+	status   int
+	bytes    int64
+	wrote    bool
+	override int
+}
+
+func (w *respWriter) Header() http.Header { return w.w.Header() }
+
+func (w *respWriter) WriteHeader(code int) {
+	if w.wrote {
+		return
+	}
+	if w.override != 0 {
+		code = w.override
+	}
+	w.wrote = true
+	w.status = code
+	w.w.WriteHeader(code)
+}
+
+func (w *respWriter) Write(p []byte) (int, error) {
+	if !w.wrote {
+		w.WriteHeader(http.StatusOK)
+	}
+	n, err := w.w.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// finish writes the access-log line.
+func (rq *request) finish() {
+	if rq.hijacked || rq.logged {
+		return
+	}
+	rq.logAccess(rq.w.status, rq.w.bytes)
+}
+
+func (rq *request) logAccess(status int, bodyBytes int64) {
+	rq.logged = true
+	if status == 0 {
+		status = rq.v.Status
+	}
+	rq.v.Status = status
+	rq.v.BodyBytesSent = bodyBytes
+	rq.v.BytesSent = bodyBytes
+	conf := rq.conf
+	if conf == nil || conf.AccessLogOff {
+		return
+	}
+	logs := conf.AccessLogs
+	for i := range logs {
+		al := &logs[i]
+		f := rq.st.access[al]
+		if f == nil {
+			p := al.Path.Eval(rq.v)
+			var err error
+			if f, err = rq.s.logs.open(p); err != nil {
+				rq.logf(LevelErr, "%v", err)
+				continue
+			}
+		}
+		line := al.Format.Template.Eval(rq.v)
+		f.Write([]byte(line + "\n"))
+	}
+}
+
+var _ http.Handler = (*Server)(nil)
+
+// requestTime is $request_time's source.
+func since(t time.Time) time.Duration { return time.Since(t) }

@@ -1,0 +1,286 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"os"
+	"time"
+
+	"ngxsockify/luahooks"
+	"ngxsockify/nginxconf"
+)
+
+var phases = map[string]luahooks.Phase{
+	"set":           luahooks.PhaseSet,
+	"rewrite":       luahooks.PhaseRewrite,
+	"access":        luahooks.PhaseAccess,
+	"content":       luahooks.PhaseContent,
+	"header_filter": luahooks.PhaseHeaderFilter,
+	"init":          luahooks.PhaseInit,
+	"init_worker":   luahooks.PhaseInitWorker,
+}
+
+// luaCodes lists every Lua hook of the http block.
+func luaCodes(h *nginxconf.HTTP) []*nginxconf.LuaCode {
+	var out []*nginxconf.LuaCode
+	seen := map[*nginxconf.LuaCode]bool{}
+	add := func(c *nginxconf.LuaCode) {
+		if c != nil && !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	var stmts func([]nginxconf.Stmt)
+	stmts = func(list []nginxconf.Stmt) {
+		for _, s := range list {
+			switch s := s.(type) {
+			case *nginxconf.SetLuaStmt:
+				add(s.Code)
+			case *nginxconf.IfStmt:
+				stmts(s.Loc.Stmts)
+			}
+		}
+	}
+	walkConfs(h, func(lc *nginxconf.LocConf) {
+		add(lc.RewriteLua)
+		add(lc.AccessLua)
+		add(lc.ContentLua)
+		add(lc.HeaderFilterLua)
+	})
+	walkLocations(h, func(l *nginxconf.Location) { stmts(l.Stmts) })
+	for _, srv := range h.Servers {
+		stmts(srv.Stmts)
+	}
+	return out
+}
+
+// walkLocations calls f for every location, named and if pseudo-locations included.
+func walkLocations(h *nginxconf.HTTP, f func(*nginxconf.Location)) {
+	var loc func(*nginxconf.Location)
+	var tree func(*nginxconf.LocTree)
+	loc = func(l *nginxconf.Location) {
+		f(l)
+		for _, s := range l.Stmts {
+			if is, ok := s.(*nginxconf.IfStmt); ok {
+				loc(is.Loc)
+			}
+		}
+		tree(l.Nested)
+	}
+	tree = func(t *nginxconf.LocTree) {
+		if t == nil {
+			return
+		}
+		for _, l := range t.Exact {
+			loc(l)
+		}
+		for _, l := range t.Prefix {
+			loc(l)
+		}
+		for _, l := range t.Regex {
+			loc(l)
+		}
+	}
+	for _, srv := range h.Servers {
+		for _, s := range srv.Stmts {
+			if is, ok := s.(*nginxconf.IfStmt); ok {
+				loc(is.Loc)
+			}
+		}
+		tree(srv.Root)
+		for _, l := range srv.Named {
+			loc(l)
+		}
+	}
+}
+
+// buildLua starts the Lua runtime when the config has any Lua, compiles
+// every chunk once, and runs init_by_lua.
+func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
+	h := cfg.HTTP
+	codes := luaCodes(h)
+	if len(codes) == 0 && h.Lua.Init == nil && h.Lua.InitWorker == nil {
+		return nil
+	}
+	env := map[string]string{}
+	for _, e := range cfg.Env {
+		if e.HasValue {
+			env[e.Name] = e.Value
+		} else if v, ok := os.LookupEnv(e.Name); ok {
+			env[e.Name] = v
+		}
+	}
+	if timeout == 0 {
+		timeout = time.Second
+	}
+	elog := st.elog
+	rt, err := luahooks.New(luahooks.Options{
+		Prefix:       cfg.Prefix,
+		PackagePath:  h.Lua.PackagePath,
+		PackageCPath: h.Lua.PackageCPath,
+		Env:          env,
+		SharedDicts:  h.Lua.SharedDicts,
+		CodeCache:    h.Lua.CodeCache,
+		Timeout:      timeout,
+		Log:          func(level int, msg string) { elog.Logf(level, 0, "%s", msg) },
+	})
+	if err != nil {
+		return err
+	}
+	st.lua = rt
+	for _, c := range codes {
+		st.compileLua(c)
+	}
+	for _, c := range []*nginxconf.LuaCode{h.Lua.Init, h.Lua.InitWorker} {
+		if c == nil {
+			continue
+		}
+		ch, err := st.compileOne(c)
+		if err != nil {
+			return fmt.Errorf("%s error: %v", c.Directive, err)
+		}
+		if err := rt.RunInit(ch); err != nil {
+			return fmt.Errorf("%s error: %v", c.Directive, err)
+		}
+	}
+	return nil
+}
+
+func (st *state) compileOne(c *nginxconf.LuaCode) (*luahooks.Chunk, error) {
+	if c.PathTmpl != nil {
+		return st.lua.CompileFile(phases[c.Phase], c.Path)
+	}
+	return st.lua.CompileInline(phases[c.Phase], c.Source, c.File, c.Line)
+}
+
+// compileLua compiles c at load. An inline syntax error keeps the chunk (it
+// answers 500 per request, as nginx does) and becomes a warning; a file that
+// cannot be read is tried again per request.
+func (st *state) compileLua(c *nginxconf.LuaCode) {
+	if c.PathTmpl != nil {
+		if _, ok := c.PathTmpl.Const(); !ok {
+			return
+		}
+	}
+	ch, err := st.compileOne(c)
+	if err != nil {
+		st.warnings = append(st.warnings, fmt.Sprintf("%v in %s:%d", err, c.File, c.Line))
+	}
+	if ch != nil {
+		st.chunks[c] = ch
+	}
+}
+
+// chunk returns the compiled chunk of c, loading *_file code now when it
+// could not be loaded before. code is the status to answer on failure.
+func (rq *request) chunk(c *nginxconf.LuaCode) (*luahooks.Chunk, int) {
+	if ch, ok := rq.st.chunks[c]; ok {
+		return ch, 0
+	}
+	if rq.st.lua == nil {
+		return nil, http.StatusInternalServerError
+	}
+	path := c.Path
+	if c.PathTmpl != nil {
+		path = c.PathTmpl.Eval(rq.v)
+	}
+	ch, err := rq.st.lua.CompileFile(phases[c.Phase], path)
+	if err != nil {
+		rq.logf(LevelErr, "failed to load external Lua file \"%s\": %v", rq.st.cfg.FullName(path), err)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, http.StatusNotFound
+		}
+		return nil, http.StatusInternalServerError
+	}
+	return ch, 0
+}
+
+func (rq *request) luaRequest() *luahooks.Request {
+	if rq.lua == nil {
+		rq.lua = &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header()}
+	}
+	return rq.lua
+}
+
+// runLuaPhase runs a rewrite or access hook. It reports whether the request
+// goes on to the next phase.
+func (rq *request) runLuaPhase(c *nginxconf.LuaCode) bool {
+	ch, code := rq.chunk(c)
+	if ch == nil {
+		rq.finalize(code)
+		return false
+	}
+	lr := rq.luaRequest()
+	out := rq.st.lua.Run(rq.r.Context(), ch, lr)
+	if out.Action == luahooks.Continue && out.Err == nil {
+		if lr.Status != 0 {
+			rq.w.override = lr.Status
+		}
+		return true
+	}
+	rq.luaOutcome(out, lr)
+	return false
+}
+
+func (rq *request) runLuaContent(c *nginxconf.LuaCode) {
+	ch, code := rq.chunk(c)
+	if ch == nil {
+		rq.finalize(code)
+		return
+	}
+	lr := rq.luaRequest()
+	out := rq.st.lua.Run(rq.r.Context(), ch, lr)
+	rq.luaOutcome(out, lr)
+}
+
+// luaOutcome sends the response a hook asked for.
+func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
+	if out.Err != nil {
+		rq.logf(LevelErr, "%v", out.Err)
+		rq.finalize(http.StatusInternalServerError)
+		return
+	}
+	status := out.Status
+	if status == 0 {
+		status = lr.Status
+	}
+	if status == 0 {
+		status = http.StatusOK
+	}
+	switch out.Action {
+	case luahooks.Close:
+		rq.closeConn()
+	case luahooks.ErrorPage, luahooks.Redirect:
+		rq.finalize(status)
+	default:
+		h := rq.w.Header()
+		if h.Get("Content-Type") == "" {
+			h.Set("Content-Type", rq.conf.DefaultType)
+		}
+		rq.send(status, "", out.Body)
+	}
+}
+
+// setByLua runs set_by_lua and stores its result.
+func (rq *request) setByLua(s *nginxconf.SetLuaStmt) flow {
+	ch, code := rq.chunk(s.Code)
+	if ch == nil {
+		rq.finalize(code)
+		return flowDone
+	}
+	lr := rq.luaRequest()
+	lr.Args = lr.Args[:0]
+	for _, a := range s.Args {
+		lr.Args = append(lr.Args, a.Eval(rq.v))
+	}
+	out := rq.st.lua.Run(rq.r.Context(), ch, lr)
+	if out.Err != nil {
+		rq.logf(LevelErr, "%v", out.Err)
+		rq.finalize(http.StatusInternalServerError)
+		return flowDone
+	}
+	s.Var.Set(rq.v, out.Value)
+	return flowNext
+}

@@ -1,0 +1,196 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"ngxsockify/nginxconf"
+	"ngxsockify/proxy/upstream"
+	"ngxsockify/proxy/websockify"
+)
+
+// staticDialer builds the dialer of a websockify_pass whose target holds no
+// variables: an upstream block, or one address (a host name is resolved
+// now, every address becoming a server, as nginx does). It returns nil for
+// targets computed per request.
+func (st *state) staticDialer(ws *nginxconf.Websockify) (websockify.Dialer, error) {
+	if ws.Upstream != nil {
+		return st.upstreams[ws.Upstream.Name], nil
+	}
+	v, ok := ws.Target.Const()
+	if !ok {
+		return nil, nil
+	}
+	srv, err := upstream.ParseTarget(v)
+	if err != nil {
+		return nil, err
+	}
+	servers, err := resolveStatic(srv)
+	if err != nil {
+		return nil, err
+	}
+	return upstream.New(v, servers), nil
+}
+
+func upstreamDialer(u *nginxconf.Upstream) websockify.Dialer {
+	servers := make([]upstream.Server, 0, len(u.Servers))
+	for _, s := range u.Servers {
+		servers = append(servers, upstream.Server{
+			Addr: s.Addr, Weight: s.Weight, MaxFails: s.MaxFails,
+			FailTimeout: s.FailTimeout, Backup: s.Backup, Down: s.Down,
+		})
+	}
+	var all []upstream.Server
+	for _, s := range servers {
+		if rs, err := resolveStatic(s); err == nil {
+			all = append(all, rs...)
+		} else {
+			all = append(all, s)
+		}
+	}
+	return upstream.New(u.Name, all)
+}
+
+// resolveStatic resolves a host name at load time into one server per address.
+func resolveStatic(s upstream.Server) ([]upstream.Server, error) {
+	if strings.HasPrefix(s.Addr, "unix:") {
+		return []upstream.Server{s}, nil
+	}
+	host, port, err := net.SplitHostPort(s.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if net.ParseIP(host) != nil {
+		return []upstream.Server{s}, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil || len(addrs) == 0 {
+		return nil, fmt.Errorf(`host not found in upstream "%s"`, s.Addr)
+	}
+	out := make([]upstream.Server, 0, len(addrs))
+	for _, a := range addrs {
+		c := s
+		c.Addr = net.JoinHostPort(a, port)
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// websockify relays the request through websockify_pass.
+func (rq *request) websockify(ws *nginxconf.Websockify) {
+	d, code := rq.dialerFor(ws)
+	if d == nil {
+		rq.finalize(code)
+		return
+	}
+	conf := rq.conf
+	opts := websockify.Options{
+		ConnectTimeout: conf.WSConnectTimeout,
+		ReadTimeout:    conf.WSReadTimeout,
+		SendTimeout:    conf.WSSendTimeout,
+		BufferSize:     conf.WSBufferSize,
+		Logger:         rq.st.elog.Slog().With("conn", rq.conn),
+	}
+	if conf.ServerTokens {
+		rq.w.Header().Set("Server", "ngxsockify")
+	}
+	res := websockify.Serve(rq.w.w, rq.r, d, opts, rq.s.tunnels)
+	rq.v.UpstreamAddr = res.UpstreamAddr
+	rq.v.UpstreamConnectTime = res.ConnectTime
+	if res.Status != http.StatusSwitchingProtocols {
+		rq.logRelayFailure(res)
+		rq.finalize(res.Status)
+		return
+	}
+	rq.hijacked = true
+	if res.Err != nil && !errors.Is(res.Err, websockify.ErrShutdown) {
+		rq.logf(LevelInfo, "websockify tunnel ended: %v, upstream: \"%s\"", res.Err, res.UpstreamAddr)
+	}
+	rq.v.Status = http.StatusSwitchingProtocols
+	rq.logged = false
+	rq.logAccessBytes(http.StatusSwitchingProtocols, res.BytesSent)
+}
+
+func (rq *request) logRelayFailure(res websockify.Result) {
+	switch res.Status {
+	case http.StatusBadGateway:
+		rq.logf(LevelErr, `connect() to %s failed (%v) while connecting to upstream, upstream: "%s"`, res.UpstreamAddr, res.Err, res.UpstreamAddr)
+	case http.StatusGatewayTimeout:
+		rq.logf(LevelErr, `upstream timed out (110: Connection timed out) while connecting to upstream, upstream: "%s"`, res.UpstreamAddr)
+	default:
+		if res.Err != nil {
+			rq.logf(LevelInfo, "%v", res.Err)
+		}
+	}
+}
+
+// dialerFor returns the dialer for this request's target, or the status to
+// answer with when the target is unusable (logged in nginx's words).
+func (rq *request) dialerFor(ws *nginxconf.Websockify) (websockify.Dialer, int) {
+	if d, ok := rq.st.dialers[ws]; ok {
+		return d, 0
+	}
+	v := ws.Target.Eval(rq.v)
+	if u, ok := rq.st.upstreams[v]; ok {
+		return u, 0
+	}
+	srv, err := upstream.ParseTarget(v)
+	if err != nil {
+		rq.logf(LevelErr, "%v", err)
+		return nil, http.StatusInternalServerError
+	}
+	if strings.HasPrefix(srv.Addr, "unix:") {
+		return upstream.New(v, []upstream.Server{srv}), 0
+	}
+	host, port, _ := net.SplitHostPort(srv.Addr)
+	if net.ParseIP(host) != nil {
+		return upstream.New(v, []upstream.Server{srv}), 0
+	}
+	if len(rq.conf.Resolver) == 0 {
+		rq.logf(LevelErr, `no resolver defined to resolve %s`, host)
+		return nil, http.StatusBadGateway
+	}
+	addrs, err := resolveWith(rq.r.Context(), rq.conf.Resolver, rq.conf.ResolverTimeout, host)
+	if err != nil || len(addrs) == 0 {
+		rq.logf(LevelErr, `%s could not be resolved (%v)`, host, err)
+		return nil, http.StatusBadGateway
+	}
+	servers := make([]upstream.Server, 0, len(addrs))
+	for _, a := range addrs {
+		s := srv
+		s.Addr = net.JoinHostPort(a, port)
+		servers = append(servers, s)
+	}
+	return upstream.New(v, servers), 0
+}
+
+// resolveWith looks host up through the configured resolver addresses.
+func resolveWith(ctx context.Context, servers []string, timeout time.Duration, host string) ([]string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var lastErr error
+	for _, addr := range servers {
+		r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}}
+		a, err := r.LookupHost(ctx, host)
+		if err == nil {
+			return a, nil
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+// logAccessBytes writes the access-log line of a tunnel when it ends.
+func (rq *request) logAccessBytes(status int, sent int64) {
+	rq.logAccess(status, sent)
+}

@@ -1,0 +1,165 @@
+package proxy
+
+import (
+	"strings"
+
+	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
+)
+
+// addrGroup is the set of servers listening on one address, with the
+// structures nginx uses to pick one by Host.
+type addrGroup struct {
+	servers []*nginxconf.Server
+	def     *nginxconf.Server
+	exact   map[string]*nginxconf.Server
+	// wildcards and regexes in order of appearance; wildcards are tried longest first
+	prefix []wild
+	suffix []wild
+	regex  []regexName
+}
+
+type wild struct {
+	pattern string
+	srv     *nginxconf.Server
+	dotted  bool // ".example.com" form: also matches example.com
+}
+
+type regexName struct {
+	re  *vars.Regex
+	srv *nginxconf.Server
+}
+
+func newAddrGroup() *addrGroup {
+	return &addrGroup{exact: map[string]*nginxconf.Server{}}
+}
+
+func (g *addrGroup) add(s *nginxconf.Server, isDefault bool) {
+	g.servers = append(g.servers, s)
+	if g.def == nil || isDefault {
+		if isDefault || g.def == nil {
+			g.def = s
+		}
+	}
+	for _, n := range s.Names {
+		switch n.Kind {
+		case nginxconf.NameExact:
+			if _, dup := g.exact[n.Name]; !dup {
+				g.exact[n.Name] = s
+			}
+		case nginxconf.NameWildcardPrefix:
+			dotted := strings.HasPrefix(n.Name, ".")
+			if dotted {
+				if _, dup := g.exact[n.Name[1:]]; !dup {
+					g.exact[n.Name[1:]] = s
+				}
+			}
+			g.prefix = append(g.prefix, wild{pattern: n.Suffix, srv: s, dotted: dotted})
+		case nginxconf.NameWildcardSuffix:
+			g.suffix = append(g.suffix, wild{pattern: n.Prefix, srv: s})
+		case nginxconf.NameRegex:
+			g.regex = append(g.regex, regexName{re: n.Regex, srv: s})
+		}
+	}
+}
+
+// finish orders wildcards longest first, as nginx's hash lookup prefers the
+// most specific wildcard.
+func (g *addrGroup) finish() {
+	longestFirst := func(ws []wild) {
+		for i := 1; i < len(ws); i++ {
+			for j := i; j > 0 && len(ws[j].pattern) > len(ws[j-1].pattern); j-- {
+				ws[j], ws[j-1] = ws[j-1], ws[j]
+			}
+		}
+	}
+	longestFirst(g.prefix)
+	longestFirst(g.suffix)
+}
+
+// find picks the server for host (already lowercased, without port). It
+// returns regex captures when a regex name matched.
+func (g *addrGroup) find(host string) (*nginxconf.Server, *vars.Captures) {
+	if s, ok := g.exact[host]; ok {
+		return s, nil
+	}
+	if host != "" {
+		for _, w := range g.prefix {
+			if strings.HasSuffix(host, w.pattern) && len(host) > len(w.pattern) {
+				return w.srv, nil
+			}
+		}
+		for _, w := range g.suffix {
+			if strings.HasPrefix(host, w.pattern) && len(host) > len(w.pattern) {
+				return w.srv, nil
+			}
+		}
+		for _, r := range g.regex {
+			if caps, ok := r.re.Match(host); ok {
+				return r.srv, caps
+			}
+		}
+	}
+	return g.def, nil
+}
+
+// findLocation runs nginx's location search (ngx_http_core_find_location)
+// over tree for uri. It returns nil when nothing matches.
+func findLocation(tree *nginxconf.LocTree, uri string) (*nginxconf.Location, *vars.Captures) {
+	loc, caps, _ := searchLocations(tree, uri)
+	return loc, caps
+}
+
+// search results, as nginx's NGX_OK / NGX_AGAIN / NGX_DECLINED.
+const (
+	locDeclined = iota // nothing matched at this level
+	locPrefix          // a prefix location matched; regexes may still win
+	locFinal           // an exact or regex location matched
+)
+
+func searchLocations(tree *nginxconf.LocTree, uri string) (*nginxconf.Location, *vars.Captures, int) {
+	if tree == nil {
+		return nil, nil, locDeclined
+	}
+	if loc, ok := tree.Exact[uri]; ok {
+		return loc, nil, locFinal
+	}
+	var cur *nginxconf.Location
+	var caps *vars.Captures
+	rc := locDeclined
+	noregex := false
+	for _, l := range tree.Prefix {
+		if strings.HasPrefix(uri, l.Path) {
+			cur, rc = l, locPrefix
+			noregex = l.Modifier == nginxconf.ModNoRegex
+			break
+		}
+	}
+	if cur != nil && cur.Nested != nil {
+		if l2, c2, rc2 := searchLocations(cur.Nested, uri); rc2 != locDeclined {
+			cur, caps = l2, c2
+			if rc2 == locFinal {
+				return cur, caps, locFinal
+			}
+		}
+	}
+	if noregex {
+		return cur, caps, rc
+	}
+	for _, l := range tree.Regex {
+		m, ok := l.Regex.Match(uri)
+		if !ok {
+			continue
+		}
+		if l.Nested != nil {
+			if l2, c2, rc2 := searchLocations(l.Nested, uri); rc2 != locDeclined {
+				if c2 == nil {
+					c2 = m
+				}
+				return l2, c2, locFinal
+			}
+		}
+		return l, m, locFinal
+	}
+	return cur, caps, rc
+}

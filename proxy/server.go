@@ -1,0 +1,495 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"ngxsockify/luahooks"
+	"ngxsockify/nginxconf"
+	"ngxsockify/proxy/websockify"
+)
+
+// Options are the process-level settings of a Server.
+type Options struct {
+	// ErrorLog receives nginx-style error-log lines. Nil: the config's
+	// error_log, or stderr.
+	ErrorLog *ErrorLog
+	// LuaTimeout bounds one run of a Lua hook (default 1s).
+	LuaTimeout time.Duration
+}
+
+// Server serves one loaded configuration. Reload swaps in a new one while
+// the listeners and the running tunnels stay.
+type Server struct {
+	opts    Options
+	state   atomic.Pointer[state]
+	mu      sync.Mutex
+	ls      map[string]*listener // by bind key
+	servers []*http.Server
+	tunnels *websockify.Tunnels
+	logs    *logFiles
+	connID  atomic.Uint64
+	wg      sync.WaitGroup
+}
+
+// state is everything derived from one Config.
+type state struct {
+	cfg       *nginxconf.Config
+	elog      *ErrorLog
+	groups    map[string]*addrGroup // by listen key (network + addr)
+	binds     map[string]bindSpec
+	lua       *luahooks.Runtime
+	chunks    map[*nginxconf.LuaCode]*luahooks.Chunk
+	dialers   map[*nginxconf.Websockify]websockify.Dialer
+	upstreams map[string]websockify.Dialer
+	auth      *authCache
+	access    map[*nginxconf.AccessLog]*logFile
+	certs     map[*nginxconf.Server][]tls.Certificate
+	warnings  []string // load-time notes, such as Lua syntax errors
+}
+
+// bindSpec is one socket to open and the listen keys it serves.
+type bindSpec struct {
+	network, addr string
+	tls           bool
+}
+
+// New compiles the runtime objects of cfg (Lua chunks, targets, log files,
+// certificates). It opens no socket; call Listen and Serve for that.
+func New(cfg *nginxconf.Config, opts Options) (*Server, error) {
+	s := &Server{opts: opts, ls: map[string]*listener{}, tunnels: &websockify.Tunnels{}, logs: newLogFiles()}
+	st, err := s.build(cfg)
+	if err != nil {
+		s.logs.close()
+		return nil, err
+	}
+	s.state.Store(st)
+	return s, nil
+}
+
+// ErrorLog is the error log in use.
+func (s *Server) ErrorLog() *ErrorLog { return s.state.Load().elog }
+
+// Warnings are load-time notes from compiling the runtime, such as Lua
+// syntax errors (nginx reports those only per request).
+func (s *Server) Warnings() []string { return s.state.Load().warnings }
+
+func (s *Server) build(cfg *nginxconf.Config) (*state, error) {
+	st := &state{
+		cfg:       cfg,
+		groups:    map[string]*addrGroup{},
+		binds:     map[string]bindSpec{},
+		chunks:    map[*nginxconf.LuaCode]*luahooks.Chunk{},
+		dialers:   map[*nginxconf.Websockify]websockify.Dialer{},
+		upstreams: map[string]websockify.Dialer{},
+		auth:      newAuthCache(),
+		access:    map[*nginxconf.AccessLog]*logFile{},
+		certs:     map[*nginxconf.Server][]tls.Certificate{},
+	}
+	st.elog = s.opts.ErrorLog
+	if st.elog == nil {
+		el := &ErrorLog{pid: os.Getpid()}
+		for _, lf := range cfg.ErrorLog {
+			if strings.HasPrefix(lf.Path, "syslog:") || strings.HasPrefix(lf.Path, "memory:") {
+				continue
+			}
+			f, err := s.logs.open(lf.Path)
+			if err != nil {
+				return nil, err
+			}
+			el.targets = append(el.targets, errorTarget{w: f, level: lf.Level})
+		}
+		if len(el.targets) == 0 {
+			el.targets = []errorTarget{{w: os.Stderr, level: LevelErr}}
+		}
+		st.elog = el
+	}
+	h := cfg.HTTP
+	if h == nil {
+		return st, nil
+	}
+	if err := st.buildLua(cfg, s.opts.LuaTimeout); err != nil {
+		return nil, err
+	}
+	if err := st.buildListens(h); err != nil {
+		return nil, err
+	}
+	for _, srv := range h.Servers {
+		if srv.TLS == nil {
+			continue
+		}
+		for _, cp := range srv.TLS.Certificates {
+			c, err := tls.LoadX509KeyPair(cp.Cert, cp.Key)
+			if err != nil {
+				return nil, fmt.Errorf(`cannot load certificate "%s": %w`, cp.Cert, err)
+			}
+			st.certs[srv] = append(st.certs[srv], c)
+		}
+	}
+	for name, u := range h.Upstreams {
+		st.upstreams[name] = upstreamDialer(u)
+	}
+	var werr error
+	walkConfs(h, func(lc *nginxconf.LocConf) {
+		if werr != nil {
+			return
+		}
+		if ws := lc.Websockify; ws != nil {
+			if _, done := st.dialers[ws]; !done {
+				d, err := st.staticDialer(ws)
+				if err != nil {
+					werr = fmt.Errorf("%v in %s:%d", err, ws.File, ws.Line)
+					return
+				}
+				if d != nil {
+					st.dialers[ws] = d
+				}
+			}
+		}
+		for i := range lc.AccessLogs {
+			al := &lc.AccessLogs[i]
+			if _, done := st.access[al]; done {
+				continue
+			}
+			if p, ok := al.Path.Const(); ok {
+				f, err := s.logs.open(p)
+				if err != nil {
+					werr = fmt.Errorf("%v in %s:%d", err, al.File, al.Line)
+					return
+				}
+				st.access[al] = f
+			}
+		}
+	})
+	if werr != nil {
+		return nil, werr
+	}
+	return st, nil
+}
+
+// walkConfs calls f for every LocConf of the http block.
+func walkConfs(h *nginxconf.HTTP, f func(*nginxconf.LocConf)) {
+	var stmts func([]nginxconf.Stmt)
+	var loc func(*nginxconf.Location)
+	var tree func(*nginxconf.LocTree)
+	stmts = func(list []nginxconf.Stmt) {
+		for _, st := range list {
+			if is, ok := st.(*nginxconf.IfStmt); ok {
+				loc(is.Loc)
+			}
+		}
+	}
+	loc = func(l *nginxconf.Location) {
+		if l.Conf != nil {
+			f(l.Conf)
+			if l.Conf.LimitExcept != nil {
+				f(l.Conf.LimitExcept.Conf)
+			}
+		}
+		stmts(l.Stmts)
+		tree(l.Nested)
+	}
+	tree = func(t *nginxconf.LocTree) {
+		if t == nil {
+			return
+		}
+		for _, l := range t.Exact {
+			loc(l)
+		}
+		for _, l := range t.Prefix {
+			loc(l)
+		}
+		for _, l := range t.Regex {
+			loc(l)
+		}
+	}
+	for _, srv := range h.Servers {
+		f(srv.Conf)
+		stmts(srv.Stmts)
+		tree(srv.Root)
+		for _, l := range srv.Named {
+			loc(l)
+		}
+	}
+}
+
+// buildListens groups servers by listen address and decides which sockets
+// to open: a wildcard address on a port serves the specific addresses of
+// that port too, as in nginx.
+func (st *state) buildListens(h *nginxconf.HTTP) error {
+	wildPorts := map[string]bool{}
+	for _, srv := range h.Servers {
+		for _, l := range srv.Listens {
+			if l.Wildcard {
+				wildPorts[family(l)+fmt.Sprint(l.Port)] = true
+			}
+		}
+	}
+	for _, srv := range h.Servers {
+		seen := map[string]bool{}
+		for _, l := range srv.Listens {
+			key := listenKey(l)
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			g := st.groups[key]
+			if g == nil {
+				g = newAddrGroup()
+				st.groups[key] = g
+			}
+			g.add(srv, l.DefaultServer)
+			var b bindSpec
+			switch {
+			case l.Network == "unix":
+				b = bindSpec{network: "unix", addr: l.Addr}
+			case l.Wildcard:
+				b = bindSpec{network: "tcp4", addr: fmt.Sprintf("0.0.0.0:%d", l.Port)}
+				if strings.HasPrefix(l.Addr, "[") {
+					b = bindSpec{network: "tcp6", addr: fmt.Sprintf("[::]:%d", l.Port)}
+				}
+			case wildPorts[family(l)+fmt.Sprint(l.Port)]:
+				continue // served by the wildcard socket
+			default:
+				b = bindSpec{network: "tcp", addr: l.Addr}
+			}
+			bk := b.network + " " + b.addr
+			prev := st.binds[bk]
+			b.tls = prev.tls || l.SSL
+			st.binds[bk] = b
+		}
+	}
+	for _, g := range st.groups {
+		g.finish()
+	}
+	return nil
+}
+
+func family(l nginxconf.Listen) string {
+	if strings.HasPrefix(l.Addr, "[") {
+		return "6:"
+	}
+	return "4:"
+}
+
+func listenKey(l nginxconf.Listen) string {
+	return l.Network + " " + l.Addr
+}
+
+// groupFor returns the servers for a connection accepted on b with local
+// address local.
+func (st *state) groupFor(b bindSpec, local net.Addr) *addrGroup {
+	if b.network == "unix" {
+		return st.groups["unix "+b.addr]
+	}
+	if ta, ok := local.(*net.TCPAddr); ok {
+		ip := ta.IP
+		if v4 := ip.To4(); v4 != nil {
+			ip = v4
+		}
+		if g, ok := st.groups["tcp "+net.JoinHostPort(ip.String(), fmt.Sprint(ta.Port))]; ok {
+			return g
+		}
+		if ip.To4() != nil {
+			if g, ok := st.groups[fmt.Sprintf("tcp *:%d", ta.Port)]; ok {
+				return g
+			}
+		}
+		if g, ok := st.groups[fmt.Sprintf("tcp [::]:%d", ta.Port)]; ok {
+			return g
+		}
+	}
+	return nil
+}
+
+// listener is one open socket.
+type listener struct {
+	spec bindSpec
+	ln   net.Listener
+	srv  *http.Server
+}
+
+// Listen opens every socket the configuration needs (keeping the ones
+// already open from before a reload) and closes those no longer needed.
+func (s *Server) Listen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.state.Load()
+	keys := make([]string, 0, len(st.binds))
+	for k := range st.binds {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var opened []*listener
+	for _, k := range keys {
+		b := st.binds[k]
+		if old, ok := s.ls[k]; ok {
+			old.spec = b
+			continue
+		}
+		if b.network == "unix" {
+			os.Remove(b.addr)
+		}
+		ln, err := net.Listen(b.network, b.addr)
+		if err != nil {
+			for _, l := range opened {
+				l.ln.Close()
+				delete(s.ls, l.spec.network+" "+l.spec.addr)
+			}
+			addr := b.addr
+			return fmt.Errorf("bind() to %s failed (%w)", addr, errors.Unwrap(err))
+		}
+		l := &listener{spec: b, ln: ln}
+		s.ls[k] = l
+		opened = append(opened, l)
+	}
+	for k, l := range s.ls {
+		if _, ok := st.binds[k]; !ok {
+			if l.srv != nil {
+				l.srv.Close()
+			}
+			l.ln.Close()
+			delete(s.ls, k)
+		}
+	}
+	for _, l := range opened {
+		s.startServing(l)
+	}
+	return nil
+}
+
+type ctxKey int
+
+const (
+	ctxListener ctxKey = iota
+	ctxConnID
+)
+
+func (s *Server) startServing(l *listener) {
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 60 * time.Second,
+		IdleTimeout:       75 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          nil,
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			ctx = context.WithValue(ctx, ctxListener, l)
+			return context.WithValue(ctx, ctxConnID, s.connID.Add(1))
+		},
+	}
+	hs.SetKeepAlivesEnabled(true)
+	l.srv = hs
+	ln := l.ln
+	if l.spec.tls {
+		hs.TLSConfig = &tls.Config{
+			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+				return s.certificate(l, hello)
+			},
+			NextProtos: []string{"http/1.1"},
+		}
+		ln = tls.NewListener(ln, hs.TLSConfig)
+	}
+	s.servers = append(s.servers, hs)
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		hs.Serve(ln)
+	}()
+}
+
+// certificate picks the certificate of the server that SNI names.
+func (s *Server) certificate(l *listener, hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	st := s.state.Load()
+	g := st.groupFor(l.spec, hello.Conn.LocalAddr())
+	if g == nil {
+		return nil, errors.New("no server for this address")
+	}
+	srv, _ := g.find(strings.ToLower(strings.TrimSuffix(hello.ServerName, ".")))
+	if certs := st.certs[srv]; len(certs) > 0 {
+		return &certs[0], nil
+	}
+	for _, other := range g.servers {
+		if certs := st.certs[other]; len(certs) > 0 {
+			return &certs[0], nil
+		}
+	}
+	return nil, errors.New(`no "ssl_certificate" is defined`)
+}
+
+// Addrs returns the addresses of the open sockets (for tests and logs).
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []net.Addr
+	for _, l := range s.ls {
+		out = append(out, l.ln.Addr())
+	}
+	return out
+}
+
+// Reload swaps in cfg: new requests use it at once, running tunnels and
+// keep-alive connections go on, listeners are kept, opened or closed.
+func (s *Server) Reload(cfg *nginxconf.Config) error {
+	st, err := s.build(cfg)
+	if err != nil {
+		return err
+	}
+	old := s.state.Swap(st)
+	if err := s.Listen(); err != nil {
+		s.state.Store(old)
+		return err
+	}
+	if old.lua != nil {
+		old.lua.Close()
+	}
+	return nil
+}
+
+// Reopen reopens every log file (-s reopen, SIGUSR1).
+func (s *Server) Reopen() error { return s.logs.reopen() }
+
+// Shutdown stops accepting, ends idle keep-alive connections, sends close
+// frames (1001) to every tunnel, and waits for requests until ctx ends; then
+// it closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	servers := append([]*http.Server(nil), s.servers...)
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, hs := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hs.Shutdown(ctx)
+		}()
+	}
+	s.tunnels.Shutdown(ctx)
+	wg.Wait()
+	for _, hs := range servers {
+		hs.Close()
+	}
+	s.wg.Wait()
+	if st := s.state.Load(); st.lua != nil {
+		st.lua.Close()
+	}
+	s.logs.close()
+	return ctx.Err()
+}
+
+// Close stops at once: every connection and tunnel is closed.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.Shutdown(ctx)
+	return nil
+}
