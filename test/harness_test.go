@@ -52,6 +52,15 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	if bin := os.Getenv("NGX_TEST_BIN"); bin != "" {
+		// A prebuilt binary (e.g. bin/ngxsockify), or a stand-in to test
+		// the harness itself.
+		ngxBin, buildErr = bin, nil
+		if _, err := os.Stat(bin); err != nil {
+			buildErr = fmt.Errorf("NGX_TEST_BIN: %v", err)
+		}
+		return m.Run()
+	}
 	ngxBin = filepath.Join(dir, "ngxsockify")
 	buildErr = buildBinary(ngxBin)
 	return m.Run()
