@@ -165,6 +165,10 @@ type Template struct {
 	raw    string
 	parts  []tpart
 	litLen int
+	// twoPass: the template reads captures and a map; nginx computes every
+	// variable (a map regex may replace the captures) before copying any
+	// capture, so captures read after the variables.
+	twoPass bool
 }
 
 type tpart struct {
@@ -235,6 +239,12 @@ func (g *Registry) Compile(text string) (*Template, error) {
 		t.parts = append(t.parts, tpart{v: d})
 	}
 	flush()
+	var caps, maps bool
+	for _, p := range t.parts {
+		caps = caps || p.capture != 0
+		maps = maps || p.v != nil && p.v.kind != kindBuiltin
+	}
+	t.twoPass = caps && maps
 	return t, nil
 }
 
@@ -282,12 +292,30 @@ func (t *Template) Eval(r *Request) string {
 	case 1:
 		return r.part(&t.parts[0])
 	}
+	if t.twoPass {
+		return t.evalTwoPass(r)
+	}
 	var b strings.Builder
 	b.Grow(t.litLen + 16*len(t.parts))
 	for i := range t.parts {
 		b.WriteString(r.part(&t.parts[i]))
 	}
 	return b.String()
+}
+
+func (t *Template) evalTwoPass(r *Request) string {
+	vals := make([]string, len(t.parts))
+	for i := range t.parts {
+		if t.parts[i].capture == 0 {
+			vals[i] = r.part(&t.parts[i])
+		}
+	}
+	for i := range t.parts {
+		if t.parts[i].capture != 0 {
+			vals[i] = r.part(&t.parts[i])
+		}
+	}
+	return strings.Join(vals, "")
 }
 
 func (r *Request) part(p *tpart) string {

@@ -172,7 +172,7 @@ func (r *Request) Get(name string) (string, bool) {
 
 // Set writes a variable with ngx.var semantics and lua-nginx-module's
 // errors: `variable "nope" not found for writing; maybe it is a built-in
-// variable that is not changeable or you forgot to use "set $nope '';" in
+// variable that is not changeable or you forgot to use "set $nope ”;" in
 // the config file to define it first` for undeclared names and $arg_*,
 // $http_* ..., `variable "uri" not changeable` for read-only built-ins.
 // $args is writable and changes $query_string, $is_args and $arg_*.
@@ -249,7 +249,11 @@ var builtins = map[string]builtin{
 	"request_method":  {get: func(r *Request) (string, bool) { return found(r.HTTP.Method) }},
 	"server_protocol": {get: func(r *Request) (string, bool) { return found(r.HTTP.Proto) }},
 	"request": {get: func(r *Request) (string, bool) {
-		return found(r.HTTP.Method + " " + r.requestURI() + " " + r.HTTP.Proto)
+		u := r.HTTP.RequestURI
+		if u == "" {
+			u = r.HTTP.URL.RequestURI()
+		}
+		return found(r.HTTP.Method + " " + u + " " + r.HTTP.Proto)
 	}},
 	"host":        {get: func(r *Request) (string, bool) { return found(r.Host()) }},
 	"hostname":    {get: func(*Request) (string, bool) { return found(hostname) }},
@@ -414,33 +418,25 @@ func (r *Request) Host() string {
 // ValidateHost checks a Host value like nginx (which answers 400 when it
 // fails) and returns it lower case, without port and trailing dot.
 func ValidateHost(h string) (string, bool) {
-	dotPos := -1
 	hostLen := len(h)
+	dotPos := hostLen // no dot yet
 	inBracket := false
+loop:
 	for i := 0; i < len(h); i++ {
-		c := h[i]
-		switch c {
-		case '.':
+		switch c := h[i]; {
+		case c == '.':
 			if dotPos == i-1 {
 				return "", false
 			}
 			dotPos = i
-		case ':':
-			if !inBracket {
-				hostLen = i
-				i = len(h)
-				continue
-			}
-		case '[':
-			if i == 0 {
-				inBracket = true
-			}
-		case ']':
+		case c == ':' && !inBracket:
+			hostLen = i
+			break loop
+		case c == '[' && i == 0:
+			inBracket = true
+		case c == ']':
 			inBracket = false
-		case '/', 0:
-			return "", false
-		}
-		if c == '\\' {
+		case c == '/' || c <= 0x20 || c == 0x7f:
 			return "", false
 		}
 	}
@@ -453,11 +449,24 @@ func ValidateHost(h string) (string, bool) {
 	return strings.ToLower(h[:hostLen]), true
 }
 
+// requestURI is $request_uri: the raw target, without the scheme and host
+// of an absolute-form target.
 func (r *Request) requestURI() string {
-	if r.HTTP.RequestURI != "" {
-		return r.HTTP.RequestURI
+	u := r.HTTP.RequestURI
+	if u == "" {
+		return r.HTTP.URL.RequestURI()
 	}
-	return r.HTTP.URL.RequestURI()
+	if u[0] != '/' {
+		if i := strings.Index(u, "://"); i > 0 {
+			rest := u[i+3:]
+			j := strings.IndexAny(rest, "/?")
+			if j < 0 {
+				return "/"
+			}
+			return rest[j:]
+		}
+	}
+	return u
 }
 
 func (r *Request) remoteHost() string {
