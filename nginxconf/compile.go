@@ -3,6 +3,7 @@ package nginxconf
 import (
 	"fmt"
 	"net"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -140,6 +141,11 @@ func (c *compiler) http(block *Directive) {
 	h.LogFormats["combined"] = &LogFormat{Name: "combined", Template: combined}
 
 	root := defaultLocConf()
+	// nginx's default is "access_log logs/access.log combined"; we follow it
+	// when that directory exists instead of failing to start.
+	if def := fullName(c.cfg.Prefix, "logs/access.log"); fileExists(filepath.Dir(def)) {
+		root.AccessLogs = []AccessLog{{Path: c.template(block, def), Format: h.LogFormats["combined"], File: block.File, Line: block.EndLine}}
+	}
 	var httpTLS tlsSettings
 	var servers []*Directive
 	for _, d := range block.Block {
