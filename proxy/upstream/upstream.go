@@ -1,0 +1,258 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"ngxsockify/proxy/websockify"
+)
+
+// nginx's defaults for `server` parameters.
+const (
+	DefaultPort        = 5900
+	DefaultWeight      = 1
+	DefaultMaxFails    = 1
+	DefaultFailTimeout = 10 * time.Second
+)
+
+// Server is one `server` of an upstream block, or a single target.
+type Server struct {
+	// Addr is "ip:port", "[ipv6]:port", "unix:/path" or "name:port" (names
+	// must be resolved with ResolveServers before New).
+	Addr string
+	// Weight is the round-robin weight; 0 means 1.
+	Weight int
+	// MaxFails failures within FailTimeout take the server out for
+	// FailTimeout. 0 disables the accounting (nginx's max_fails=0); nginx's
+	// default is 1, which ParseTarget fills in.
+	MaxFails int
+	// FailTimeout; 0 means 10s.
+	FailTimeout time.Duration
+	// Backup servers are used only when the primary ones are unavailable.
+	Backup bool
+	// Down servers are never used.
+	Down bool
+}
+
+// Network returns "unix" or "tcp" and the address to dial.
+func (s Server) Network() (network, address string) {
+	if path, ok := strings.CutPrefix(s.Addr, "unix:"); ok {
+		return "unix", path
+	}
+	return "tcp", s.Addr
+}
+
+// NeedsResolve reports whether Addr holds a host name rather than an IP
+// address or a unix socket.
+func (s Server) NeedsResolve() bool {
+	network, addr := s.Network()
+	if network == "unix" {
+		return false
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	return net.ParseIP(host) == nil
+}
+
+// peer is a server with its balancing state.
+type peer struct {
+	Server
+	network, address   string
+	current, effective int
+	fails              int
+	accessed, checked  time.Time
+}
+
+// Upstream is a group of servers; it implements websockify.Dialer and is
+// safe for concurrent use.
+type Upstream struct {
+	name    string
+	mu      sync.Mutex
+	primary []*peer
+	backup  []*peer
+	single  bool
+	now     func() time.Time
+}
+
+var _ websockify.Dialer = (*Upstream)(nil)
+
+// New returns the upstream group name (used in error texts, may be empty)
+// of servers, whose addresses must be IP addresses or unix sockets.
+func New(name string, servers []Server) *Upstream {
+	u := &Upstream{name: name, now: time.Now}
+	for _, s := range servers {
+		if s.Weight <= 0 {
+			s.Weight = DefaultWeight
+		}
+		if s.FailTimeout <= 0 {
+			s.FailTimeout = DefaultFailTimeout
+		}
+		p := &peer{Server: s, effective: s.Weight}
+		p.network, p.address = s.Network()
+		if s.Backup {
+			u.backup = append(u.backup, p)
+		} else {
+			u.primary = append(u.primary, p)
+		}
+	}
+	u.single = len(u.primary) == 1 && len(u.backup) == 0
+	return u
+}
+
+// Name returns the upstream's name.
+func (u *Upstream) Name() string { return u.name }
+
+// ErrNoLiveUpstreams is returned when every server is down or failed.
+var ErrNoLiveUpstreams = errors.New("no live upstreams while connecting to upstream")
+
+// Dial connects to the next server, trying the others on error or timeout
+// (each connect attempt bounded by timeout, all of them by ctx).
+func (u *Upstream) Dial(ctx context.Context, timeout time.Duration) (net.Conn, string, error) {
+	tried := make(map[*peer]bool, 4)
+	var lastErr error
+	var lastAddr string
+	for {
+		p := u.pick(tried)
+		if p == nil {
+			if lastErr == nil {
+				return nil, lastAddr, ErrNoLiveUpstreams
+			}
+			return nil, lastAddr, lastErr
+		}
+		tried[p] = true
+		lastAddr = p.Addr
+		c, err := dialOne(ctx, p.network, p.address, timeout)
+		u.report(p, err == nil)
+		if err == nil {
+			return c, p.Addr, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			return nil, lastAddr, lastErr
+		}
+	}
+}
+
+// pick chooses a server not tried yet: primaries first, then backups.
+func (u *Upstream) pick(tried map[*peer]bool) *peer {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	now := u.now()
+	if u.single {
+		p := u.primary[0]
+		if p.Down || tried[p] {
+			return nil
+		}
+		return p
+	}
+	if p := u.pickFrom(u.primary, tried, now); p != nil {
+		return p
+	}
+	return u.pickFrom(u.backup, tried, now)
+}
+
+// pickFrom is nginx's ngx_http_upstream_get_peer.
+func (u *Upstream) pickFrom(peers []*peer, tried map[*peer]bool, now time.Time) *peer {
+	var best *peer
+	total := 0
+	for _, p := range peers {
+		if tried[p] || p.Down {
+			continue
+		}
+		if p.MaxFails > 0 && p.fails >= p.MaxFails && now.Sub(p.checked) <= p.FailTimeout {
+			continue
+		}
+		p.current += p.effective
+		total += p.effective
+		if p.effective < p.Weight {
+			p.effective++
+		}
+		if best == nil || p.current > best.current {
+			best = p
+		}
+	}
+	if best == nil {
+		return nil
+	}
+	best.current -= total
+	if now.Sub(best.checked) > best.FailTimeout {
+		best.checked = now
+	}
+	return best
+}
+
+// report is nginx's ngx_http_upstream_free_round_robin_peer.
+func (u *Upstream) report(p *peer, ok bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.single {
+		return
+	}
+	now := u.now()
+	if !ok {
+		p.fails++
+		p.accessed, p.checked = now, now
+		if p.MaxFails > 0 {
+			p.effective -= p.Weight / p.MaxFails
+		}
+		if p.effective < 0 {
+			p.effective = 0
+		}
+		return
+	}
+	if p.accessed.Before(p.checked) {
+		p.fails = 0
+	}
+}
+
+// dialOne makes one connect attempt and words its error as nginx does.
+func dialOne(ctx context.Context, network, address string, timeout time.Duration) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, &DialError{Addr: address, Err: err}
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	return c, nil
+}
+
+// DialError is a failed connect attempt; Error() uses nginx's wording.
+type DialError struct {
+	Addr string
+	Err  error
+}
+
+// Timeout reports whether the attempt timed out.
+func (e *DialError) Timeout() bool {
+	var ne net.Error
+	return errors.Is(e.Err, os.ErrDeadlineExceeded) || errors.Is(e.Err, context.DeadlineExceeded) ||
+		(errors.As(e.Err, &ne) && ne.Timeout())
+}
+
+func (e *DialError) Error() string {
+	if e.Timeout() {
+		return "upstream timed out (110: Connection timed out) while connecting to upstream"
+	}
+	var errno syscall.Errno
+	if errors.As(e.Err, &errno) {
+		msg := errno.Error()
+		if msg != "" {
+			msg = strings.ToUpper(msg[:1]) + msg[1:]
+		}
+		return fmt.Sprintf("connect() failed (%d: %s) while connecting to upstream", int(errno), msg)
+	}
+	return fmt.Sprintf("connect() failed (%v) while connecting to upstream", e.Err)
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
