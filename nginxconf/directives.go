@@ -192,17 +192,13 @@ var offDisarms = map[string]bool{
 	"ssl_stapling":      true,
 	"ssl_early_data":    true,
 	"disable_symlinks":  true,
-	"proxy_pass":        false,
 }
 
-// silentlyIgnored reports ignored directives not worth a warning: flags set
-// to off (ignoring them changes nothing) and the harmless main-level
-// settings every config carries.
+// silentlyIgnored reports ignored directives not worth a warning: flags and
+// features set to off (ignoring them changes nothing).
 func silentlyIgnored(d *Directive, mask uint) bool {
-	if mask&confFlag != 0 && len(d.Args) == 1 && strings.EqualFold(d.Args[0], "off") {
-		return true
-	}
-	return false
+	off := len(d.Args) == 1 && strings.EqualFold(d.Args[0], "off")
+	return off && (mask&confFlag != 0 || offDisarms[d.Name])
 }
 
 func refusedMessage(d *Directive) string {
@@ -264,6 +260,19 @@ func buildTable() map[string]DirectiveInfo {
 	}
 	// nginx 1.25.1's `http2 on;`, common in current configs.
 	add("http2", []uint{ctxHTTPMain | ctxHTTPSrv | confFlag})
+	// headers-more (bundled with OpenResty) and nginx-upload-progress:
+	// third-party modules seen in real configs, accepted and ignored.
+	for _, n := range []string{"more_set_headers", "more_clear_headers", "more_set_input_headers", "more_clear_input_headers"} {
+		if m, ok := crossplane.MatchHeadersMoreLatest(n); ok {
+			add(n, m)
+		}
+	}
+	add("upload_progress", []uint{ctxHTTPMain | confTake2})
+	for _, n := range []string{"track_uploads", "report_uploads", "upload_progress_content_type", "upload_progress_header",
+		"upload_progress_jsonp_parameter", "upload_progress_json_output", "upload_progress_jsonp_output",
+		"upload_progress_template", "upload_progress_java_output"} {
+		add(n, []uint{ctxHTTPAll | ctxHTTPLif | conf1More})
+	}
 	return t
 }
 

@@ -1,11 +1,14 @@
 package nginxconf
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 // maxIncludeDepth bounds nested includes. nginx itself recurses until it
@@ -47,7 +50,7 @@ func (p *parser) includeFile(s *source, ctx *parseCtx, d *Directive, path string
 	if len(p.stack) > maxIncludeDepth {
 		return nil, p.fail(s, `too deeply nested includes at "%s"`, path)
 	}
-	data, err := os.ReadFile(path)
+	data, err := readConf(path)
 	if err != nil {
 		if fi, serr := os.Stat(path); serr == nil && fi.IsDir() {
 			// open() succeeds on a directory, the read fails; nginx logs
@@ -64,6 +67,32 @@ func (p *parser) includeFile(s *source, ctx *parseCtx, d *Directive, path string
 	p.stack = append(p.stack, path)
 	defer func() { p.stack = p.stack[:len(p.stack)-1] }()
 	return p.parse(newSource(path, data), ctx, parseFile)
+}
+
+// readConf reads a config file as nginx does: as many bytes as fstat()
+// reports, so a device or a /proc file reads as empty instead of forever.
+func readConf(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.IsDir() {
+		return nil, &os.PathError{Op: "read", Path: path, Err: syscall.EISDIR}
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil
+	}
+	data := make([]byte, fi.Size())
+	n, err := io.ReadFull(f, data)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
+		return nil, err
+	}
+	return data[:n], nil
 }
 
 // nginxGlob expands pattern like glibc's glob(pattern, 0) as nginx calls

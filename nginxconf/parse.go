@@ -3,7 +3,6 @@ package nginxconf
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -68,9 +67,9 @@ type Parsed struct {
 // With one error the result is a *Error; with several (CollectAll) Errors.
 func Parse(path string, opts ParseOptions) (*Parsed, error) {
 	path = mainPath(path, opts.Prefix)
-	data, err := os.ReadFile(path)
+	data, err := readConf(path)
 	if err != nil {
-		return nil, &Error{Msg: fmt.Sprintf("open() %q failed %s", path, errnoText(err))}
+		return nil, &Error{Msg: fmt.Sprintf(`open() "%s" failed %s`, path, errnoText(err))}
 	}
 	return parseMain(path, data, opts)
 }
@@ -275,25 +274,25 @@ func (p *parser) directive(s *source, ctx *parseCtx, d *Directive, rc int) ([]*D
 
 	info, known := lookup(d.Name)
 	if !known {
-		return skip(p.fail(s, `unknown directive %q`, d.Name))
+		return skip(p.fail(s, `unknown directive "%s"`, d.Name))
 	}
 	mask, ok := info.maskFor(ctx.mask)
 	if !ok {
-		return skip(p.fail(s, `%q directive is not allowed here`, d.Name))
+		return skip(p.fail(s, `"%s" directive is not allowed here`, d.Name))
 	}
 	if mask&confBlock == 0 && rc != tokOK {
-		return skip(p.fail(s, `directive %q is not terminated by ";"`, d.Name))
+		return skip(p.fail(s, `directive "%s" is not terminated by ";"`, d.Name))
 	}
 	if mask&confBlock != 0 && rc != tokBlockStart {
-		return skip(p.fail(s, `directive %q has no opening "{"`, d.Name))
+		return skip(p.fail(s, `directive "%s" has no opening "{"`, d.Name))
 	}
 	if !arityOK(mask, len(d.Args)) {
-		return skip(p.fail(s, `invalid number of arguments in %q directive`, d.Name))
+		return skip(p.fail(s, `invalid number of arguments in "%s" directive`, d.Name))
 	}
 	if mask&confFlag != 0 {
 		v := strings.ToLower(d.Args[0])
 		if v != "on" && v != "off" {
-			return skip(p.fail(s, `invalid value %q in %q directive, it must be "on" or "off"`, d.Args[0], d.Name))
+			return skip(p.fail(s, `invalid value "%s" in "%s" directive, it must be "on" or "off"`, d.Args[0], d.Name))
 		}
 	}
 
@@ -313,7 +312,7 @@ func (p *parser) directive(s *source, ctx *parseCtx, d *Directive, rc int) ([]*D
 		if luaBlock {
 			return skip(p.fail(s, "%s", msg))
 		}
-		return skip(p.fail(s, "%q directive %s", d.Name, msg))
+		return skip(p.fail(s, `"%s" directive %s`, d.Name, msg))
 	}
 
 	switch d.Name {
@@ -331,12 +330,12 @@ func (p *parser) directive(s *source, ctx *parseCtx, d *Directive, rc int) ([]*D
 		return skip(p.fail(s, "%s", refusedMessage(d)))
 	case Ignored:
 		if !ctx.quiet && !silentlyIgnored(d, mask) {
-			p.warn(d, "%q directive is ignored", d.Name)
+			p.warn(d, `"%s" directive is ignored`, d.Name)
 		}
 	case FailClosed:
-		p.warn(d, "%q directive is not supported by ngxsockify: requests it applies to are answered with 500", d.Name)
+		p.warn(d, `"%s" directive is not supported by ngxsockify: requests it applies to are answered with 500`, d.Name)
 	case UnsupportedContent:
-		p.warn(d, "%q directive is not supported by ngxsockify: requests here are answered with 502", d.Name)
+		p.warn(d, `"%s" directive is not supported by ngxsockify: requests here are answered with 502`, d.Name)
 	}
 
 	if rc != tokBlockStart || luaBlock {
@@ -391,7 +390,7 @@ func (p *parser) skipBlock(s *source) error {
 func (p *parser) ifCondition(s *source, d *Directive) (bad bool, err error) {
 	a := d.Args
 	if len(a[0]) < 1 || a[0][0] != '(' {
-		return true, p.fail(s, "invalid condition %q", a[0])
+		return true, p.fail(s, `invalid condition "%s"`, a[0])
 	}
 	if a[0] == "(" {
 		a = a[1:]
@@ -404,7 +403,7 @@ func (p *parser) ifCondition(s *source, d *Directive) (bad bool, err error) {
 	}
 	last := a[len(a)-1]
 	if len(last) < 1 || last[len(last)-1] != ')' {
-		return true, p.fail(s, "invalid condition %q", last)
+		return true, p.fail(s, `invalid condition "%s"`, last)
 	}
 	if last == ")" {
 		a = a[:len(a)-1]
@@ -468,7 +467,7 @@ func (ctx *parseCtx) duplicate(d *Directive, mask uint) string {
 		return ""
 	}
 	if slot == "root/alias" && prev != d.Name {
-		return fmt.Sprintf("is duplicate, %q directive was specified earlier", prev)
+		return fmt.Sprintf(`is duplicate, "%s" directive was specified earlier`, prev)
 	}
 	return "is duplicate"
 }
