@@ -318,7 +318,7 @@ func convertPCRE(p string) (string, []string, error) {
 					}
 				}
 				if seen[name] {
-					return "", nil, pcreErrorAt(p, "two named subpatterns have the same name (PCRE2_DUPNAMES not set)", start+end+2)
+					return "", nil, pcreErrorAt(p, "two named subpatterns have the same name (PCRE2_DUPNAMES not set)", start+end+1)
 				}
 				seen[name] = true
 				groups = append(groups, name)
@@ -446,6 +446,11 @@ func pcreError(p string, err error) error {
 		msg, off = "missing terminating ] for character class", len(p)
 	case syntax.ErrUnrecognizedGrouping:
 		msg = "unrecognized character after (? or (?-"
+		if strings.HasSuffix(p, "(?") {
+			msg, off = "missing closing parenthesis", len(p)
+		} else if k := strings.Index(p, fmt.Sprint("(", se.Args[0])); len(se.Args) == 1 && k >= 0 {
+			off = k + 2
+		}
 	case syntax.ErrUndefinedNameRef, syntax.ErrUndefinedBackRef, syntax.ErrUndefinedReference:
 		msg = "reference to non-existent subpattern"
 	default:

@@ -2,6 +2,7 @@ package vars
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -163,5 +164,109 @@ func TestNgxVar(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, log); diff != "" {
 		t.Errorf("ngx.var log (-want +got):\n%s", diff)
+	}
+}
+
+// TestCompileErrorsNginx checks the recorded template errors on nginx -t.
+func TestCompileErrorsNginx(t *testing.T) {
+	requireNginx(t)
+	for _, in := range []string{"$nope", "$0", "${x", "a$", "a${}", "a$-"} {
+		got := nginxCheck(t, fmt.Sprintf("server { listen 127.0.0.1:1; location / { return 200 %q; } }", in))
+		_, err := NewRegistry().Compile(in)
+		if err == nil || err.Error() != got {
+			t.Errorf("template %q: nginx %q, ours %v", in, got, err)
+		}
+	}
+}
+
+func TestNormalizeURI(t *testing.T) {
+	tests := map[string]string{
+		"/":              "/",
+		"/a//b/./c/../d": "/a/b/d",
+		"/%41%2F..%2Fx":  "/x",
+		"/../x":          "error",
+		"/a/..":          "/",
+		"/a/b/..":        "/a/",
+		"/%zz":           "error",
+		"/%00":           "error",
+		"/%4":            "error",
+		"/a%20b+c":       "/a b+c",
+		"/a/...":         "/a/...",
+		"a":              "error",
+	}
+	for in, want := range tests {
+		got, err := NormalizeURI(in)
+		if err != nil {
+			got = "error"
+		}
+		if got != want {
+			t.Errorf("NormalizeURI(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestMapSemantics(t *testing.T) {
+	g := NewRegistry()
+	m, err := NewMap(g, "$arg_x", []MapEntry{
+		{"Foo", "exact"}, {"~^F(?<n>o+)$", "re-$n-$1"}, {"default", "d"},
+	}, MapOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.DeclareMap("y", m); err != nil {
+		t.Fatal(err)
+	}
+	tp := g.MustCompile("$y")
+	for q, want := range map[string]string{"x=foo": "exact", "x=Fooo": "re-ooo-ooo", "x=z": "d", "": "d"} {
+		if got := tp.Eval(newTestRequest(t, g, "/?"+q, nil)); got != want {
+			t.Errorf("?%s: %q, want %q", q, got, want)
+		}
+	}
+	if _, err := NewMap(g, "$arg_x", []MapEntry{{"a", "1"}, {"A", "2"}}, MapOptions{}); err == nil || err.Error() != `conflicting parameter "A"` {
+		t.Errorf("duplicate key: %v", err)
+	}
+	if err := g.DeclareMap("uri", m); err == nil {
+		t.Error("DeclareMap over a built-in succeeded")
+	}
+	// cached per request unless volatile
+	r := newTestRequest(t, g, "/?x=foo", nil)
+	first := tp.Eval(r)
+	r.Set("args", "x=z")
+	if got := tp.Eval(r); got != first {
+		t.Errorf("non-volatile map re-evaluated: %q then %q", first, got)
+	}
+	vm, _ := NewMap(g, "$arg_x", []MapEntry{{"default", "v-$arg_x"}}, MapOptions{Volatile: true})
+	g.DeclareMap("vol", vm)
+	vt := g.MustCompile("$vol")
+	r = newTestRequest(t, g, "/?x=1", nil)
+	a := vt.Eval(r)
+	r.Set("args", "x=2")
+	if b := vt.Eval(r); a != "v-1" || b != "v-2" {
+		t.Errorf("volatile map: %q then %q", a, b)
+	}
+}
+
+func BenchmarkTemplateEval(b *testing.B) {
+	g := NewRegistry()
+	g.Declare("target")
+	cases := map[string]string{
+		"const":    "127.0.0.1:5901",
+		"one var":  "$arg_port",
+		"upstream": "$target:$arg_port",
+		"log":      `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"`,
+	}
+	hr := httptest.NewRequest("GET", "/websockify?token=abc&port=5901", nil)
+	hr.RemoteAddr = "127.0.0.1:4444"
+	hr.Header.Set("User-Agent", "bench")
+	for name, text := range cases {
+		tp := g.MustCompile(text)
+		r := NewRequest(g, hr)
+		VarRef{g.defs["target"]}.Set(r, "vnc.local")
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				tp.Eval(r)
+			}
+		})
 	}
 }

@@ -1,0 +1,220 @@
+package vars
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func groups(c *Captures) []string {
+	var out []string
+	for i := 0; i < c.Len(); i++ {
+		s, ok := c.Group(i)
+		if !ok {
+			s = "<unset>"
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func TestRegexMatch(t *testing.T) {
+	tests := []struct {
+		name, pattern string
+		caseless      bool
+		subject       string
+		want          []string // nil: no match
+		named         map[string]string
+	}{
+		{"named numbered in order", `(?<a>x)(y)`, false, "xy", []string{"xy", "x", "y"}, map[string]string{"a": "x"}},
+		{"python named", `(?P<a>x)(y)`, false, "xy", []string{"xy", "x", "y"}, map[string]string{"a": "x"}},
+		{"quote named", `(?'a'x)(y)`, false, "xy", []string{"xy", "x", "y"}, map[string]string{"a": "x"}},
+		{"lookahead", `^/(?!private)([^/]+)`, false, "/public/x", []string{"/public", "public"}, nil},
+		{"lookahead miss", `^/(?!private)([^/]+)`, false, "/private/x", nil, nil},
+		{"backreference", `^/(\w+)/\1$`, false, "/ab/ab", []string{"/ab/ab", "ab"}, nil},
+		{"caseless", `^/VNC`, true, "/vnc.html", []string{"/vnc"}, nil},
+		{"case sensitive", `^/VNC`, false, "/vnc.html", nil, nil},
+		{"posix class", `^[[:alpha:]]+([[:digit:]]+)$`, false, "abc123", []string{"abc123", "123"}, nil},
+		{"quoted literal", `^\Qa.b\E$`, false, "a.b", []string{"a.b"}, nil},
+		{"quoted literal no dot", `^\Qa.b\E$`, false, "axb", nil, nil},
+		{"optional group unset", `^(a)?(b)$`, false, "b", []string{"b", "<unset>", "b"}, nil},
+		{"bytes not runes", `^/(.)(.*)$`, false, "/\xc3\xa9x", []string{"/\xc3\xa9x", "\xc3", "\xa9x"}, nil},
+		{"invalid utf8 kept", `^/(.+)$`, false, "/\xff\xfe", []string{"/\xff\xfe", "\xff\xfe"}, nil},
+		{"dollar before final newline", `a$`, false, "a\n", []string{"a"}, nil},
+		{"non-capturing", `(?:a)(b)`, false, "ab", []string{"ab", "b"}, nil},
+		{"escaped paren", `\((a)\)`, false, "(a)", []string{"(a)", "a"}, nil},
+		{"paren in class", `[(](a)`, false, "(a", []string{"(a", "a"}, nil},
+		{"websockify token", `^/websockify/(?<host>[a-z0-9.-]+)/(?<port>\d+)$`, false, "/websockify/vnc1.local/5901",
+			[]string{"/websockify/vnc1.local/5901", "vnc1.local", "5901"}, map[string]string{"host": "vnc1.local", "port": "5901"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			re, err := CompileRegex(tc.pattern, tc.caseless)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, ok := re.Match(tc.subject)
+			if ok != (tc.want != nil) {
+				t.Fatalf("Match(%q) ok = %v, want %v", tc.subject, ok, tc.want != nil)
+			}
+			if ok != re.MatchString(tc.subject) {
+				t.Errorf("MatchString disagrees with Match")
+			}
+			if !ok {
+				return
+			}
+			if diff := cmp.Diff(tc.want, groups(c)); diff != "" {
+				t.Errorf("groups (-want +got):\n%s", diff)
+			}
+			for n, want := range tc.named {
+				if got, _ := c.Named(n); got != want {
+					t.Errorf("Named(%q) = %q, want %q", n, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestRegexEnginesAgree runs every RE2-compatible pattern on both engines.
+func TestRegexEnginesAgree(t *testing.T) {
+	patterns := []string{`^/(\w+)/(.*)$`, `(?<a>[a-z]+)(\d+)?`, `^/websockify`, `\.(js|css|png)$`, `^/(a|ab)(c|bcd)(d*)$`, `x*`}
+	subjects := []string{"/abc/def", "/", "abc123", "/websockify?x", "/app/ui.js", "/abcd", "", "zzz"}
+	for _, p := range patterns {
+		for _, caseless := range []bool{false, true} {
+			re := MustCompileRegex(p, caseless)
+			if !re.UsesRE2() {
+				t.Fatalf("%q should use RE2", p)
+			}
+			slow := *re
+			slow.std = nil
+			for _, s := range subjects {
+				c1, ok1 := re.Match(s)
+				c2, ok2 := slow.Match(s)
+				if ok1 != ok2 || ok1 && !cmp.Equal(groups(c1), groups(c2)) {
+					t.Errorf("%q on %q: std %v %v, regexp2 %v %v", p, s, ok1, groups(c1), ok2, groups(c2))
+				}
+			}
+		}
+	}
+}
+
+// badRegexes are checked against `nginx -t` when nginx is present; the
+// recorded messages come from Debian's nginx 1.22 with PCRE2.
+var badRegexes = map[string]string{
+	"(abc":             `pcre2_compile() failed: missing closing parenthesis in "(abc"`,
+	"a)":               `pcre2_compile() failed: unmatched closing parenthesis in "a)" at ")"`,
+	"[z-a]":            `pcre2_compile() failed: range out of order in character class in "[z-a]" at "a]"`,
+	"(?<n>a)(?<n>b)":   `pcre2_compile() failed: two named subpatterns have the same name (PCRE2_DUPNAMES not set) in "(?<n>a)(?<n>b)" at "b)"`,
+	"(?P<n>a)(?P<n>b)": `pcre2_compile() failed: two named subpatterns have the same name (PCRE2_DUPNAMES not set) in "(?P<n>a)(?P<n>b)" at "b)"`,
+	"(?<1a>x)":         `pcre2_compile() failed: subpattern name must start with a non-digit in "(?<1a>x)" at "1a>x)"`,
+	"[abc":             `pcre2_compile() failed: missing terminating ] for character class in "[abc"`,
+	"(?<n":             `pcre2_compile() failed: syntax error in subpattern name (missing terminator?) in "(?<n"`,
+	"a(?":              `pcre2_compile() failed: missing closing parenthesis in "a(?"`,
+	"[[:foo:]]":        `pcre2_compile() failed: unknown POSIX class name in "[[:foo:]]" at "foo:]]"`,
+	`\`:                `pcre2_compile() failed: \ at end of pattern in "\"`,
+}
+
+func TestRegexErrors(t *testing.T) {
+	for p, want := range badRegexes {
+		_, err := CompileRegex(p, false)
+		if err == nil || err.Error() != want {
+			t.Errorf("CompileRegex(%q) = %v\nwant %s", p, err, want)
+		}
+	}
+}
+
+func TestRegexErrorsNginx(t *testing.T) {
+	requireNginx(t)
+	for p, want := range badRegexes {
+		got := nginxCheck(t, fmt.Sprintf("server { listen 127.0.0.1:1; location ~ %q { return 200; } }", p))
+		if got != want {
+			t.Errorf("nginx -t on %q: %q, recorded %q", p, got, want)
+		}
+	}
+}
+
+// TestRegexDifferential compares captures with nginx: each pattern is a map
+// regex over $uri whose value lists $1..$4.
+func TestRegexDifferential(t *testing.T) {
+	requireNginx(t)
+	patterns := []struct {
+		p        string
+		caseless bool
+	}{
+		{`^/(?<a>x+)(y*)(z)?`, false},
+		{`^/(?!priv)([^/]+)/?(.*)`, false},
+		{`^/(\w+)-\1(.*)`, false},
+		{`^/(.)(.)(.)`, false},
+		{`^/VNC/([[:alpha:]]+)(\d*)`, true},
+		{`(?P<ext>\.[a-z0-9]+)$`, false},
+		{`^/(a|ab)(c|bcd)(d*)`, false},
+		{`^/(.*?)(/+)(.*)$`, false},
+		{`^/\Q.+\E(.*)`, false},
+		{`^(?<whole>/)(?:x(y)|z(w))`, false},
+	}
+	subjects := []string{"/xxyyz", "/x", "/xy", "/priv/a", "/pub/a/b", "/ab-ab!", "/ab-ac", "/%C3%A9%C3%A8x",
+		"/vnc/Lite123", "/VNC/abc", "/app/ui.js", "/abcd", "/a//b", "/.+tail", "/zw", "/xy", "/%ff%fe%fd", "/a%0Ab"}
+	var conf strings.Builder
+	var tmpl strings.Builder
+	g := NewRegistry()
+	for i, p := range patterns {
+		key := "~" + p.p
+		if p.caseless {
+			key = "~*" + p.p
+		}
+		fmt.Fprintf(&conf, "map $uri $r%d { %q \"m|$1|$2|$3|$4\"; default no; }\n", i, key)
+		fmt.Fprintf(&tmpl, "%d=[$r%d]\n", i, i)
+		m, err := NewMap(g, "$uri", []MapEntry{{key, "m|$1|$2|$3|$4"}, {"default", "no"}}, MapOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.DeclareMap(fmt.Sprintf("r%d", i), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fmt.Fprintf(&conf, "server { listen 127.0.0.1:{{PORT}}; location / { return 200 %q; } }", tmpl.String())
+	addr := startNginx(t, conf.String(), false)
+	ours := g.MustCompile(tmpl.String())
+	for _, s := range subjects {
+		status, body := rawGet(t, addr, s, nil)
+		if status != 200 {
+			t.Fatalf("%s: status %d", s, status)
+		}
+		r := newTestRequest(t, g, s, nil)
+		if got := ours.Eval(r); got != body {
+			u, _ := url.PathUnescape(s)
+			t.Errorf("subject %q:\nnginx: %q\nours:  %q", u, body, got)
+		}
+	}
+}
+
+func BenchmarkRegexMatch(b *testing.B) {
+	cases := []struct {
+		name, p, s string
+	}{
+		{"prefix", `^/websockify`, "/websockify?token=abc"},
+		{"captures", `^/vnc/(?<host>[a-z0-9.-]+)/(\d+)$`, "/vnc/host1.example/5901"},
+		{"ext", `\.(js|css|png|svg)$`, "/app/images/icons/novnc-icon.svg"},
+		{"lookahead", `^/(?!private)([^/]+)/(.*)$`, "/public/some/long/path.html"},
+	}
+	for _, c := range cases {
+		re := MustCompileRegex(c.p, false)
+		b.Run(c.name+"/auto", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				re.Match(c.s)
+			}
+		})
+		slow := *re
+		slow.std = nil
+		b.Run(c.name+"/regexp2", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				slow.Match(c.s)
+			}
+		})
+	}
+}
