@@ -1,18 +1,26 @@
 package test
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/gorilla/websocket"
 )
 
 // The end-to-end test: Debian noVNC's vnc_lite.html in headless Debian
@@ -282,4 +290,287 @@ func establishedTo(port int) int {
 		}
 	}
 	return n
+}
+
+// echoServer is a TCP echo server on 127.0.0.1:0 standing in for a VNC
+// server; it counts the connections that are still open.
+type echoServer struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	open  int
+	conns map[net.Conn]bool
+	wg    sync.WaitGroup
+}
+
+func startEcho(t *testing.T) *echoServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &echoServer{ln: ln, conns: map[net.Conn]bool{}}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			e.mu.Lock()
+			e.open++
+			e.conns[c] = true
+			e.mu.Unlock()
+			e.wg.Add(1)
+			go func() {
+				defer e.wg.Done()
+				_, _ = io.Copy(c, c)
+				c.Close()
+				e.mu.Lock()
+				e.open--
+				delete(e.conns, c)
+				e.mu.Unlock()
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		// Connections still open at the end are closed by the relay's stop;
+		// wait for them with a bound.
+		done := make(chan struct{})
+		go func() { e.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("echo server: %d connection(s) still open 10s after the test", e.openConns())
+		}
+	})
+	return e
+}
+
+func (e *echoServer) port() int { return e.ln.Addr().(*net.TCPAddr).Port }
+
+func (e *echoServer) openConns() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.open
+}
+
+// closeAll closes every open connection, as a VNC server that quits.
+func (e *echoServer) closeAll() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for c := range e.conns {
+		c.Close()
+	}
+}
+
+// waitOpen waits up to 10s until the echo server has n open connections.
+func (e *echoServer) waitOpen(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.openConns() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("echo server has %d open connection(s), want %d", e.openConns(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// relayFront starts the websockify front end selected by NGX_E2E_TARGET in
+// front of targetPort: ngxsockify serves /websockify (and /refused, pointing
+// at a closed port); Python websockify relays every path.
+func relayFront(t *testing.T, targetPort int) *Server {
+	t.Helper()
+	switch target := os.Getenv("NGX_E2E_TARGET"); target {
+	case "", "ngxsockify":
+		closed := freePort(t)
+		return startNgxsockify(t, fmt.Sprintf(`
+    server {
+        listen 127.0.0.1:{{PORT}};
+        location /websockify { websockify_pass 127.0.0.1:%d; }
+        location /refused { websockify_pass 127.0.0.1:%d; }
+    }
+`, targetPort, closed))
+	case "websockify":
+		bin := requireTool(t, "websockify")
+		port := freePort(t)
+		s, err := launch(t, "websockify", bin, []string{fmt.Sprintf("127.0.0.1:%d", port), fmt.Sprintf("127.0.0.1:%d", targetPort)}, t.TempDir(), []int{port})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	default:
+		t.Fatalf("NGX_E2E_TARGET=%q: want ngxsockify or websockify", target)
+		return nil
+	}
+}
+
+func wsDial(t *testing.T, s *Server, path string, protocols ...string) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, Subprotocols: protocols}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return d.DialContext(ctx, "ws://"+s.Addr+path, nil)
+}
+
+// TestWebsockifyRelay checks the relay as a client sees it, through the
+// binary: subprotocol choice, every byte of a 256 KiB random payload in
+// messages of many sizes (binary and base64), refused targets, and that a
+// client's close reaches the target.
+func TestWebsockifyRelay(t *testing.T) {
+	echo := startEcho(t)
+	front := relayFront(t, echo.port())
+	payload := make([]byte, 256<<10)
+	if _, err := rand.Read(payload); err != nil {
+		t.Fatal(err)
+	}
+	sizes := []int{1, 2, 125, 126, 1000, 65535, 65536, 70000}
+
+	// roundTrip sends payload in messages cycling through sizes, with a
+	// reader collecting the echo concurrently, and compares the bytes.
+	roundTrip := func(t *testing.T, c *websocket.Conn, encode bool) {
+		t.Helper()
+		got := make(chan []byte, 1)
+		readErr := make(chan error, 1)
+		go func() {
+			var buf bytes.Buffer
+			for buf.Len() < len(payload) {
+				_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				typ, msg, err := c.ReadMessage()
+				if err != nil {
+					readErr <- fmt.Errorf("after %d bytes: %w", buf.Len(), err)
+					return
+				}
+				if encode {
+					if typ != websocket.TextMessage {
+						readErr <- fmt.Errorf("base64: got message type %d, want text", typ)
+						return
+					}
+					dec, err := base64.StdEncoding.DecodeString(string(msg))
+					if err != nil {
+						readErr <- fmt.Errorf("base64 frame from the relay: %v", err)
+						return
+					}
+					msg = dec
+				} else if typ != websocket.BinaryMessage {
+					readErr <- fmt.Errorf("got message type %d, want binary", typ)
+					return
+				}
+				buf.Write(msg)
+			}
+			got <- buf.Bytes()
+		}()
+		for off, i := 0, 0; off < len(payload); i++ {
+			n := min(sizes[i%len(sizes)], len(payload)-off)
+			chunk := payload[off : off+n]
+			_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			var err error
+			if encode {
+				err = c.WriteMessage(websocket.TextMessage, []byte(base64.StdEncoding.EncodeToString(chunk)))
+			} else {
+				err = c.WriteMessage(websocket.BinaryMessage, chunk)
+			}
+			if err != nil {
+				t.Fatalf("write at %d: %v", off, err)
+			}
+			off += n
+		}
+		select {
+		case b := <-got:
+			if !bytes.Equal(b, payload) {
+				t.Fatalf("echoed %d bytes differ from the %d sent", len(b), len(payload))
+			}
+		case err := <-readErr:
+			t.Fatalf("read: %v", err)
+		case <-time.After(20 * time.Second):
+			t.Fatal("echo not complete after 20s")
+		}
+	}
+
+	closeAndCheck := func(t *testing.T, c *websocket.Conn) {
+		t.Helper()
+		_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		c.Close()
+		echo.waitOpen(t, 0)
+	}
+
+	cases := []struct {
+		name      string
+		protocols []string
+		want      string // negotiated subprotocol
+		encode    bool
+		ours      bool // ngxsockify only: Python websockify 0.10 has no
+		// base64 and does not trim "base64, binary"
+	}{
+		{"no subprotocol (noVNC >= 1.2)", nil, "", false, false},
+		{"binary", []string{"binary"}, "binary", false, false},
+		{"base64", []string{"base64"}, "base64", true, true},
+		{"binary wins over base64", []string{"base64", "binary"}, "binary", false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.ours && front.Kind != "ngxsockify" {
+				t.Skip("not supported by Python websockify 0.10")
+			}
+			c, resp, err := wsDial(t, front, "/websockify", tc.protocols...)
+			if err != nil {
+				status := 0
+				if resp != nil {
+					status = resp.StatusCode
+				}
+				t.Fatalf("dial: %v (HTTP %d)\n%s", err, status, tail(front.Output()+front.ErrorLog(), 20))
+			}
+			if got := c.Subprotocol(); got != tc.want {
+				t.Errorf("subprotocol %q, want %q", got, tc.want)
+			}
+			echo.waitOpen(t, 1)
+			roundTrip(t, c, tc.encode)
+			closeAndCheck(t, c)
+		})
+	}
+
+	t.Run("unsupported subprotocol is refused", func(t *testing.T) {
+		c, resp, err := wsDial(t, front, "/websockify", "chat")
+		if err == nil {
+			c.Close()
+			t.Fatal("handshake with only an unknown subprotocol succeeded")
+		}
+		if resp == nil || resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("want HTTP 400, got %v (%v)", resp, err)
+		}
+	})
+
+	t.Run("target closes: client gets close 1000", func(t *testing.T) {
+		if front.Kind != "ngxsockify" {
+			t.Skip("close frames are ngxsockify's improvement over the C module")
+		}
+		c, _, err := wsDial(t, front, "/websockify")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		echo.waitOpen(t, 1)
+		echo.closeAll()
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, _, err = c.ReadMessage()
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != websocket.CloseNormalClosure {
+			t.Fatalf("want a close frame with code 1000, got %v", err)
+		}
+	})
+
+	t.Run("refused target answers 502", func(t *testing.T) {
+		if front.Kind != "ngxsockify" {
+			t.Skip("Python websockify accepts and then closes")
+		}
+		c, resp, err := wsDial(t, front, "/refused")
+		if err == nil {
+			c.Close()
+			t.Fatal("handshake to a refused target succeeded")
+		}
+		if resp == nil || resp.StatusCode != http.StatusBadGateway {
+			t.Fatalf("want HTTP 502, got %v (%v)", resp, err)
+		}
+	})
 }
