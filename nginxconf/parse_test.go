@@ -2,6 +2,8 @@ package nginxconf
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -126,5 +128,95 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("error\n got: %s\nwant: %s", got, tt.want)
 			}
 		})
+	}
+}
+
+// syntaxDir holds the differential syntax cases shared with the black-box
+// suite in ../test (see ../test/syntax_test.go for the format).
+const syntaxDir = "../test/testdata/syntax"
+
+// TestSyntaxCasesParse runs the parse-layer cases of the differential
+// syntax suite through Parse and compares with the outcome recorded from
+// real nginx in each case's "# expect:" line. Compile-layer cases must
+// parse without error (their error is the compiler's to find).
+func TestSyntaxCasesParse(t *testing.T) {
+	t.Parallel()
+	entries, err := os.ReadDir(syntaxDir)
+	if err != nil {
+		t.Skipf("no syntax cases: %v", err)
+	}
+	for _, e := range entries {
+		name := strings.TrimSuffix(e.Name(), ".conf")
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			copyCase(t, filepath.Join(syntaxDir, e.Name()), dir, e.IsDir())
+			main := filepath.Join(dir, "nginx.conf")
+			text, err := os.ReadFile(main)
+			if err != nil {
+				t.Fatal(err)
+			}
+			expect, layer := caseHeader(string(text))
+			_, perr := Parse(main, ParseOptions{Prefix: dir + "/"})
+			got := "ok"
+			if perr != nil {
+				got = strings.ReplaceAll(perr.Error(), dir+"/", "")
+			}
+			if layer == "compile" {
+				expect = "ok"
+			}
+			if got != expect {
+				t.Errorf("\n got: %s\nwant: %s", got, expect)
+			}
+		})
+	}
+}
+
+// caseHeader reads the "# expect:" and "# layer:" lines of a case.
+func caseHeader(text string) (expect, layer string) {
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, "# expect: "); ok {
+			expect = v
+		}
+		if v, ok := strings.CutPrefix(line, "# layer: "); ok {
+			layer = v
+		}
+	}
+	return expect, layer
+}
+
+// copyCase copies a case (one file, or a directory) into dir as
+// dir/nginx.conf (+ its other files), expanding {{DIR}} and {{PORT}}.
+func copyCase(t *testing.T, src, dir string, isDir bool) {
+	t.Helper()
+	expand := func(b []byte) []byte {
+		s := strings.ReplaceAll(string(b), "{{DIR}}", dir)
+		return []byte(strings.ReplaceAll(s, "{{PORT}}", "18080"))
+	}
+	if !isDir {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, "nginx.conf"), string(expand(data)))
+		return
+	}
+	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(dst, expand(data), 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
