@@ -86,7 +86,13 @@ func hostOf(r *http.Request) string {
 }
 
 func (rq *request) run() {
-	if rq.v.URI == "" || !strings.HasPrefix(rq.v.URI, "/") {
+	if rq.r.Host == "" && rq.r.ProtoAtLeast(1, 1) {
+		// net/http answers a missing Host itself: this was an empty one.
+		rq.logf(LevelInfo, "client sent invalid host header while reading client request headers")
+		rq.finalize(http.StatusBadRequest)
+		return
+	}
+	if rq.v.URIErr != nil || !strings.HasPrefix(rq.v.URI, "/") {
 		rq.finalize(http.StatusBadRequest)
 		return
 	}
@@ -117,6 +123,11 @@ func (rq *request) findAndRun() {
 		if caps != nil {
 			rq.v.SetCaptures(caps)
 		}
+		if loc.Conf.Internal && !rq.internal {
+			rq.finalize(http.StatusNotFound)
+			return
+		}
+		rq.setPaths()
 		f := rq.runStmts(loc.Stmts)
 		if f == flowDone {
 			return
@@ -199,6 +210,7 @@ func (rq *request) runStmts(list []nginxconf.Stmt) flow {
 			}
 			if s.Loc.Conf != nil {
 				rq.conf = s.Loc.Conf
+				rq.setPaths()
 			}
 			if f := rq.runStmts(s.Loc.Stmts); f != flowNext {
 				return f
@@ -240,6 +252,7 @@ func (rq *request) rewrite(s *nginxconf.RewriteStmt) flow {
 		rq.v.Args = ""
 	}
 	rq.v.URI = path
+	rq.setPaths()
 	switch s.Flag {
 	case "last":
 		return flowLast
@@ -259,15 +272,12 @@ func (rq *request) test(c *nginxconf.Cond) bool {
 		return left == c.Right.Eval(rq.v)
 	case "!=":
 		return left != c.Right.Eval(rq.v)
-	case "~", "~*":
+	case "~", "~*", "!~", "!~*":
+		// nginx runs the regex with the request's capture vector: a failed
+		// match leaves $1..$9 empty.
 		caps, ok := c.Regex.Match(left)
-		if ok {
-			rq.v.SetCaptures(caps)
-		}
-		return ok
-	case "!~", "!~*":
-		_, ok := c.Regex.Match(left)
-		return !ok
+		rq.v.SetCaptures(caps)
+		return ok == (c.Op[0] == '~')
 	}
 	neg := strings.HasPrefix(c.Op, "!")
 	fi, err := os.Stat(left)
@@ -280,7 +290,7 @@ func (rq *request) test(c *nginxconf.Cond) bool {
 	case "-e":
 		r = err == nil
 	case "-x":
-		r = err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
+		r = err == nil && fi.Mode()&0o111 != 0
 	}
 	return r != neg
 }
@@ -323,16 +333,19 @@ func (rq *request) absolute(path string) string {
 		scheme, defPort = "https", "443"
 	}
 	host := hostOf(rq.r)
-	if host == "" {
-		host = rq.srv.PrimaryName()
-	}
-	if host == "" {
-		host = "localhost"
-	}
 	port := ""
 	if a, ok := rq.r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
-		if _, p, err := net.SplitHostPort(a.String()); err == nil && p != defPort {
-			port = ":" + p
+		if h, p, err := net.SplitHostPort(a.String()); err == nil {
+			if p != defPort {
+				port = ":" + p
+			}
+			if host == "" {
+				// no Host: nginx names the local address
+				host = h
+				if strings.Contains(h, ":") {
+					host = "[" + h + "]"
+				}
+			}
 		}
 	}
 	return scheme + "://" + host + port + path
@@ -344,10 +357,6 @@ func (rq *request) afterRewrite() {
 		if !rq.runLuaPhase(rq.conf.RewriteLua) {
 			return
 		}
-	}
-	if rq.conf.Internal && !rq.internal {
-		rq.finalize(http.StatusNotFound)
-		return
 	}
 	if !rq.access() {
 		return
@@ -409,6 +418,10 @@ func (rq *request) finalize(code int) {
 	if code >= 300 && !rq.errPaged {
 		if ep, ok := rq.conf.ErrorPages[code]; ok {
 			rq.errPaged = true
+			rq.v.Status = code
+			if ep.Code > 0 {
+				rq.v.Status = ep.Code
+			}
 			rq.applyErrorPage(code, ep)
 			return
 		}
@@ -573,3 +586,19 @@ var _ http.Handler = (*Server)(nil)
 
 // requestTime is $request_time's source.
 func since(t time.Time) time.Duration { return time.Since(t) }
+
+// setPaths updates $document_root and $request_filename for the current
+// configuration and URI.
+func (rq *request) setPaths() {
+	conf := rq.conf
+	if conf.Alias != nil {
+		rq.v.DocumentRoot = rq.st.cfg.FullName(conf.Alias.Eval(rq.v))
+	} else {
+		root := "html"
+		if conf.Root != nil {
+			root = conf.Root.Eval(rq.v)
+		}
+		rq.v.DocumentRoot = rq.st.cfg.FullName(root)
+	}
+	rq.v.RequestFilename = rq.mapPath(rq.v.URI)
+}
