@@ -500,3 +500,8 @@ var crossplaneNames = strings.Fields(`
 	worker_cpu_affinity worker_priority worker_processes worker_rlimit_core worker_rlimit_nofile
 	worker_shutdown_timeout working_directory xclient xml_entities xslt_last_modified xslt_param
 	xslt_string_param xslt_stylesheet xslt_types zone`)
+
+func (i DirectiveInfo) allowedIn(ctx uint) bool {
+	_, ok := i.maskFor(ctx)
+	return ok
+}

@@ -497,7 +497,6 @@ var dupSlots = map[string]string{
 	"satisfy":              "satisfy",
 	"auth_basic":           "auth_basic",
 	"auth_basic_user_file": "auth_basic_user_file",
-	"ssl_protocols":        "ssl_protocols",
 	"ssl_ciphers":          "ssl_ciphers",
 	"ssl_session_timeout":  "ssl_session_timeout",
 	"resolver_timeout":     "resolver_timeout",
@@ -507,8 +506,9 @@ var dupSlots = map[string]string{
 }
 
 // flagNoDup lists on/off directives whose handler does not complain when
-// repeated in one block.
-var flagNoDup = map[string]bool{}
+// repeated in one block (checked against nginx by
+// TestFlagDuplicatesMatchNginx).
+var flagNoDup = map[string]bool{"lua_load_resty_core": true}
 
 // confBuffer is NGX_CONF_BUFFER: nginx reads config files through a window
 // of this size, and a word (or a Lua token) that does not fit in it is an

@@ -1,0 +1,227 @@
+package nginxconf
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+func TestLookup(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		known   bool
+		support Support
+		block   bool
+		flag    bool
+	}{
+		{"server", true, Implemented, true, false},
+		{"access_by_lua_block", true, Implemented, true, false},
+		{"websockify_pass", true, Implemented, false, false},
+		{"gzip", true, Ignored, false, true},
+		{"worker_connections", true, Ignored, false, false},
+		{"auth_request", true, FailClosed, false, false},
+		{"proxy_pass", true, UnsupportedContent, false, false},
+		{"ssl_verify_client", true, Refused, false, false},
+		{"ssl_certificate_by_lua_block", true, Refused, true, false},
+		{"http2", true, Implemented, false, true},
+		{"stream", true, Ignored, true, false},
+		{"precontent_by_lua_block", false, 0, false, false}, // newer than lua-nginx-module 0.10.23
+		{"frobnicate", false, 0, false, false},
+	}
+	for _, tt := range tests {
+		info, ok := Lookup(tt.name)
+		if ok != tt.known {
+			t.Errorf("Lookup(%q) known = %v, want %v", tt.name, ok, tt.known)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if info.Support != tt.support || info.Block() != tt.block || info.Flag() != tt.flag {
+			t.Errorf("Lookup(%q) = %v block=%v flag=%v, want %v block=%v flag=%v",
+				tt.name, info.Support, info.Block(), info.Flag(), tt.support, tt.block, tt.flag)
+		}
+	}
+}
+
+func TestDirectiveSupportByArgs(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		want Support
+	}{
+		{"ssl_verify_client", []string{"on"}, Refused},
+		{"ssl_verify_client", []string{"off"}, Ignored},
+		{"auth_request", []string{"/auth"}, FailClosed},
+		{"auth_request", []string{"off"}, Ignored},
+		{"proxy_pass", []string{"http://x"}, UnsupportedContent},
+		{"root", []string{"/srv"}, Implemented},
+	}
+	for _, tt := range tests {
+		d := &Directive{Name: tt.name, Args: tt.args}
+		if got := d.Support(); got != tt.want {
+			t.Errorf("%s %v: Support() = %v, want %v", tt.name, tt.args, got, tt.want)
+		}
+	}
+}
+
+// nginxOracle returns the path of real nginx with the Lua module, or skips.
+func nginxOracle(t *testing.T) string {
+	t.Helper()
+	for _, f := range []string{"/usr/sbin/nginx", "/usr/lib/nginx/modules/ngx_http_lua_module.so", "/usr/lib/nginx/modules/ndk_http_module.so"} {
+		if _, err := os.Stat(f); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s missing and CI=true", f)
+			}
+			t.Skipf("%s missing", f)
+		}
+	}
+	return "/usr/sbin/nginx"
+}
+
+var nginxEmerg = regexp.MustCompile(`\[(?:emerg|crit|alert)\] (?:\d+#\d+: )?(.*)`)
+
+// nginxCheck runs `nginx -t` on text (as dir/nginx.conf) and returns "ok"
+// or its first error, with dir removed.
+func nginxCheck(t *testing.T, nginx, dir, text string) string {
+	t.Helper()
+	main := filepath.Join(dir, "nginx.conf")
+	writeFile(t, main, text)
+	out, err := exec.Command(nginx, "-t", "-p", dir+"/", "-c", main).CombinedOutput()
+	if err == nil {
+		return "ok"
+	}
+	m := nginxEmerg.FindSubmatch(out)
+	if m == nil {
+		return "failed: " + string(out)
+	}
+	return strings.ReplaceAll(string(m[1]), dir+"/", "")
+}
+
+func parseCheck(dir, text string) string {
+	_, err := ParseString(filepath.Join(dir, "nginx.conf"), text, ParseOptions{})
+	if err == nil {
+		return "ok"
+	}
+	return strings.ReplaceAll(err.Error(), dir+"/", "")
+}
+
+// oracleHeader starts every probe config, like the syntax cases.
+const oracleHeader = "pid {{DIR}}/nginx.pid;\nerror_log {{DIR}}/error.log;\n" +
+	"load_module /usr/lib/nginx/modules/ndk_http_module.so;\n" +
+	"load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;\nevents {}\n"
+
+// notInDebianBuild are table entries real nginx here cannot check: modules
+// not built or not loaded, third-party modules, the websockify module, and
+// the newer `http2`.
+func notInDebianBuild(name string) bool {
+	for _, p := range []string{"geoip_", "perl", "xslt_", "image_filter", "upload_progress", "track_uploads",
+		"report_uploads", "more_", "websockify_", "google_perftools"} {
+		if strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return name == "http2" || name == "stream" || name == "mail"
+}
+
+// TestFlagDuplicatesMatchNginx repeats every on/off directive in one block
+// and checks that Parse complains exactly when nginx does, in nginx's words.
+func TestFlagDuplicatesMatchNginx(t *testing.T) {
+	nginx := nginxOracle(t)
+	for _, name := range Directives() {
+		info, _ := Lookup(name)
+		if !info.Flag() || notInDebianBuild(name) || info.Support == Refused {
+			continue
+		}
+		var wrap func(string) string
+		switch {
+		case info.allowedIn(ctxHTTPLoc):
+			wrap = func(s string) string { return "http {\nserver {\nlocation / {\n" + s + "}\n}\n}\n" }
+		case info.allowedIn(ctxHTTPSrv):
+			wrap = func(s string) string { return "http {\nserver {\n" + s + "}\n}\n" }
+		case info.allowedIn(ctxHTTPMain):
+			wrap = func(s string) string { return "http {\n" + s + "}\n" }
+		case info.allowedIn(ctxMain):
+			wrap = func(s string) string { return s }
+		default:
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			text := strings.ReplaceAll(oracleHeader, "{{DIR}}", dir) + wrap(name+" on;\n"+name+" off;\n")
+			want := nginxCheck(t, nginx, dir, text)
+			if !strings.Contains(want, "is duplicate") {
+				// Only the duplicate rule is under test here: other failures
+				// (a directive needing more setup) say nothing about it.
+				want = "ok"
+			}
+			got := parseCheck(dir, text)
+			if strings.Contains(got, "is not supported by ngxsockify") {
+				got = "ok"
+			}
+			if got != want {
+				t.Errorf("\n got: %s\nwant: %s", got, want)
+			}
+		})
+	}
+}
+
+// TestSlotDuplicatesMatchNginx checks the directives Parse reports as
+// duplicate by name (dupSlots) against nginx, in the contexts given.
+func TestSlotDuplicatesMatchNginx(t *testing.T) {
+	nginx := nginxOracle(t)
+	loc := func(s string) string { return "http {\nserver {\nlocation / {\n" + s + "}\n}\n}\n" }
+	srv := func(s string) string { return "http {\nserver {\n" + s + "}\n}\n" }
+	http := func(s string) string { return "http {\n" + s + "}\n" }
+	main := func(s string) string { return s }
+	tests := []struct {
+		name string
+		wrap func(string) string
+		body string
+	}{
+		{"root", loc, "root /a;\nroot /b;\n"},
+		{"alias", loc, "alias /a/;\nalias /b/;\n"},
+		{"alias then root", loc, "alias /a/;\nroot /b;\n"},
+		{"client_max_body_size", loc, "client_max_body_size 1m;\nclient_max_body_size 2m;\n"},
+		{"keepalive_timeout", loc, "keepalive_timeout 5;\nkeepalive_timeout 6;\n"},
+		{"default_type", loc, "default_type a/b;\ndefault_type c/d;\n"},
+		{"server_tokens", loc, "server_tokens on;\nserver_tokens off;\n"},
+		{"satisfy", loc, "satisfy all;\nsatisfy any;\n"},
+		{"auth_basic", loc, "auth_basic x;\nauth_basic y;\n"},
+		{"auth_basic_user_file", loc, "auth_basic_user_file /x;\nauth_basic_user_file /y;\n"},
+		{"ssl_ciphers", srv, "ssl_ciphers HIGH;\nssl_ciphers LOW;\n"},
+		{"ssl_session_timeout", srv, "ssl_session_timeout 5m;\nssl_session_timeout 6m;\n"},
+		{"resolver_timeout", loc, "resolver_timeout 5s;\nresolver_timeout 6s;\n"},
+		{"expires", loc, "expires 1h;\nexpires 2h;\n"},
+		{"lua_package_path", http, "lua_package_path '/a/?.lua;;';\nlua_package_path '/b/?.lua;;';\n"},
+		{"lua_package_cpath", http, "lua_package_cpath '/a/?.so;;';\nlua_package_cpath '/b/?.so;;';\n"},
+		{"init_by_lua", http, "init_by_lua_block { a = 1 }\ninit_by_lua 'b = 2';\n"},
+		{"init_worker_by_lua", http, "init_worker_by_lua 'a = 1';\ninit_worker_by_lua_block { b = 2 }\n"},
+		{"rewrite_by_lua", loc, "rewrite_by_lua_block { a = 1 }\nrewrite_by_lua_file /x.lua;\n"},
+		{"header_filter_by_lua", loc, "header_filter_by_lua 'a = 1';\nheader_filter_by_lua 'b = 2';\n"},
+		{"log_by_lua", loc, "log_by_lua_block { a = 1 }\nlog_by_lua_block { b = 2 }\n"},
+		{"set_by_lua twice is fine", loc, "set_by_lua $a 'return 1';\nset_by_lua $b 'return 2';\n"},
+		{"worker_processes", main, "worker_processes 1;\nworker_processes 2;\n"},
+		{"pid", main, "pid /tmp/a.pid;\n"},
+		{"ssl_protocols twice is fine", srv, "ssl_protocols TLSv1.2;\nssl_protocols TLSv1.3;\n"},
+		{"index twice is fine", loc, "index a;\nindex b;\n"},
+		{"add_header twice is fine", loc, "add_header A b;\nadd_header C d;\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			text := strings.ReplaceAll(oracleHeader, "{{DIR}}", dir) + tt.wrap(tt.body)
+			want := nginxCheck(t, nginx, dir, text)
+			if got := parseCheck(dir, text); got != want {
+				t.Errorf("\n got: %s\nwant: %s", got, want)
+			}
+		})
+	}
+}
