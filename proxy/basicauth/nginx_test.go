@@ -39,7 +39,11 @@ func TestNginxDifferential(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	conf := fmt.Sprintf(`pid %[1]s/pid; error_log %[1]s/error.log; events {}
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;" // workers must read the htpasswd in a 0700 temp dir
+	}
+	conf := user + fmt.Sprintf(`pid %[1]s/pid; error_log %[1]s/error.log; events {}
 http { access_log off; client_body_temp_path %[1]s/t; proxy_temp_path %[1]s/t; fastcgi_temp_path %[1]s/t; uwsgi_temp_path %[1]s/t; scgi_temp_path %[1]s/t;
 server { listen %[2]s; root %[1]s/www; location / { auth_basic "r"; auth_basic_user_file %[3]s; } } }`, dir, addr, htpasswd)
 	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644)
