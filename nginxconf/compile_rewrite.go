@@ -60,7 +60,7 @@ func (c *compiler) declare(dirs []*Directive, depth int) {
 	}
 }
 
-func (c *compiler) declareCaptures(re interface{ Names() []string }) {
+func (c *compiler) declareCaptures(re *vars.Regex) {
 	if re == nil {
 		return
 	}
