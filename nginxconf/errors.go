@@ -8,7 +8,8 @@ import (
 
 // Error is one configuration error in nginx's shape. Error() reads
 // "<Msg> in <File>:<Line>"; without a file (the main file itself cannot be
-// opened) it is just Msg, as nginx prints it.
+// opened) it is just Msg, and without a line (-g directives, File
+// "command line") "<Msg> in <File>", as nginx prints them.
 type Error struct {
 	Msg  string
 	File string
@@ -16,8 +17,11 @@ type Error struct {
 }
 
 func (e *Error) Error() string {
-	if e.File == "" {
+	switch {
+	case e.File == "":
 		return e.Msg
+	case e.Line == 0:
+		return e.Msg + " in " + e.File
 	}
 	return fmt.Sprintf("%s in %s:%d", e.Msg, e.File, e.Line)
 }

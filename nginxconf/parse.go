@@ -99,7 +99,22 @@ func mainPath(path, prefix string) string {
 	return path
 }
 
+// ParseGlobals parses the directives of nginx's -g option, as nginx does:
+// main-level directives only, no blocks, errors reported "in command line"
+// (Error.File "command line", Line 0).
+func ParseGlobals(text string) (*Parsed, error) {
+	return parseSource(&source{path: commandLine, data: []byte(text), line: 1, param: true}, ParseOptions{})
+}
+
+// commandLine is the pseudo file name nginx gives -g directives.
+const commandLine = "command line"
+
 func parseMain(path string, data []byte, opts ParseOptions) (*Parsed, error) {
+	return parseSource(newSource(path, data), opts)
+}
+
+func parseSource(src *source, opts ParseOptions) (*Parsed, error) {
+	path, data := src.path, src.data
 	p := &parser{
 		opts:   opts,
 		out:    &Parsed{Main: path},
@@ -109,12 +124,21 @@ func parseMain(path string, data []byte, opts ParseOptions) (*Parsed, error) {
 	if i := strings.LastIndexByte(path, '/'); i > 0 {
 		p.confPrefix = path[:i+1]
 	}
-	p.addFile(path, data)
+	if !src.param {
+		p.addFile(path, data)
+	}
 	p.stack = []string{path}
-	dirs, err := p.parse(newSource(path, data), &parseCtx{mask: ctxMain, slots: map[string]string{}}, parseFile)
+	dirs, err := p.parse(src, &parseCtx{mask: ctxMain, slots: map[string]string{}}, parseFile)
 	p.out.Directives = dirs
 	if err != nil && !errors.Is(err, errAbort) {
 		p.errs = append(p.errs, &Error{Msg: err.Error()})
+	}
+	if src.param {
+		for _, e := range p.errs {
+			if e.File == commandLine {
+				e.Line = 0
+			}
+		}
 	}
 	switch len(p.errs) {
 	case 0:
@@ -209,6 +233,10 @@ func (p *parser) parse(s *source, ctx *parseCtx, kind parseKind) ([]*Directive, 
 				return out, errAbort
 			}
 			return out, nil
+		}
+		if rc == tokBlockStart && s.param {
+			p.fail(s, "block directives are not supported in -g option")
+			return out, errAbort
 		}
 		d := &Directive{
 			Name:    args[0],
@@ -502,6 +530,8 @@ var dupSlots = map[string]string{
 	"resolver_timeout":     "resolver_timeout",
 	"expires":              "expires",
 	"pid":                  "pid",
+	"events":               "events",
+	"http":                 "http",
 	"worker_processes":     "worker_processes",
 }
 
@@ -530,6 +560,9 @@ type source struct {
 	pos  int // offset of the next byte
 	last int // offset up to which nginx would have read the file
 	line int
+	// param marks -g text, which has no file: its end is the end of a
+	// parameter, and block directives are refused.
+	param bool
 }
 
 func newSource(path string, data []byte) *source {
@@ -557,6 +590,9 @@ func (s *source) readToken() (args []string, firstLine, rc int, err *Error) {
 		if s.pos >= s.last {
 			if s.last >= len(s.data) {
 				if len(args) > 0 || !lastSpace {
+					if s.param {
+						return nil, 0, 0, s.errorf(s.line, `unexpected end of parameter, expecting ";"`)
+					}
 					return nil, 0, 0, s.errorf(s.line, `unexpected end of file, expecting ";" or "}"`)
 				}
 				return nil, 0, tokFileDone, nil

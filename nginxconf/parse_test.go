@@ -220,3 +220,107 @@ func copyCase(t *testing.T, src, dir string, isDir bool) {
 		t.Fatal(err)
 	}
 }
+
+func TestParseGlobals(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"worker_processes 2; daemon off;", ""},
+		{"user x", `unexpected end of parameter, expecting ";" in command line`},
+		{"http {}", `block directives are not supported in -g option in command line`},
+		{"foo x;", `unknown directive "foo" in command line`},
+		{"root /x;", `"root" directive is not allowed here in command line`},
+	}
+	for _, tt := range tests {
+		p, err := ParseGlobals(tt.in)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != tt.want {
+			t.Errorf("ParseGlobals(%q) error %q, want %q", tt.in, got, tt.want)
+		}
+		if err == nil && len(p.Files) != 0 {
+			t.Errorf("ParseGlobals(%q) lists files %v", tt.in, p.Files)
+		}
+	}
+}
+
+func TestParseCollectAll(t *testing.T) {
+	t.Parallel()
+	text := "events {}\nhttp {\n  frob 1;\n  server {\n    listen 80;\n    location / {\n      root /a;\n      root /b;\n      internal x;\n      if (x { }\n    }\n  }\n  nope {\n    inner;\n  }\n}\nworker_processes 1;\n"
+	_, err := ParseString("/t/nginx.conf", text, ParseOptions{CollectAll: true})
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("error %T %v, want Errors", err, err)
+	}
+	want := []string{
+		`unknown directive "frob" in /t/nginx.conf:3`,
+		`"root" directive is duplicate in /t/nginx.conf:8`,
+		`invalid number of arguments in "internal" directive in /t/nginx.conf:9`,
+		`invalid condition "x" in /t/nginx.conf:10`,
+		`unknown directive "nope" in /t/nginx.conf:13`,
+	}
+	var got []string
+	for _, e := range errs {
+		got = append(got, e.Error())
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("errors (-want +got):\n%s", diff)
+	}
+	// Without CollectAll the first error stops the parse.
+	_, err = ParseString("/t/nginx.conf", text, ParseOptions{})
+	var one *Error
+	if !errors.As(err, &one) || one.Error() != want[0] {
+		t.Errorf("first error = %v, want %s", err, want[0])
+	}
+}
+
+func TestParseIncludeSplicesAndFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.MkdirAll(filepath.Join(dir, "conf.d"), 0o755))
+	writeFile(t, filepath.Join(dir, "conf.d", "b.conf"), "location /b { }\n")
+	writeFile(t, filepath.Join(dir, "conf.d", "a.conf"), "location /a {\n  include snip.conf;\n}\n")
+	writeFile(t, filepath.Join(dir, "conf.d", ".c.conf"), "location /c { }\n")
+	writeFile(t, filepath.Join(dir, "snip.conf"), "return 204;\n")
+	writeFile(t, filepath.Join(dir, "self.conf"), "include self.conf;\n")
+	main := filepath.Join(dir, "nginx.conf")
+	writeFile(t, main, "events {}\nhttp {\n  server {\n    include conf.d/*.conf;\n  }\n}\n")
+	p, err := Parse(main, ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := p.Directives[1].Block[0]
+	var got []string
+	for _, d := range srv.Block {
+		got = append(got, d.Name+" "+strings.Join(d.Args, " ")+" "+strings.TrimPrefix(d.File, dir+"/")+":"+strconv.Itoa(d.Line))
+	}
+	want := []string{"location /a conf.d/a.conf:1", "location /b conf.d/b.conf:1"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("server block (-want +got):\n%s", diff)
+	}
+	ret := srv.Block[0].Block[0]
+	if ret.Name != "return" || ret.File != dir+"/snip.conf" || ret.Line != 1 {
+		t.Errorf("spliced include = %s in %s:%d", ret.Name, ret.File, ret.Line)
+	}
+	var files []string
+	for _, f := range p.Files {
+		files = append(files, strings.TrimPrefix(f.Path, dir+"/"))
+	}
+	if diff := cmp.Diff([]string{"nginx.conf", "conf.d/a.conf", "snip.conf", "conf.d/b.conf"}, files); diff != "" {
+		t.Errorf("files (-want +got):\n%s", diff)
+	}
+
+	// A cycle is an error, not a hang.
+	writeFile(t, main, "events {}\ninclude self.conf;\n")
+	_, err = Parse(main, ParseOptions{})
+	if err == nil || !strings.Contains(err.Error(), "include cycle") {
+		t.Errorf("cycle: error %v", err)
+	}
+}
