@@ -100,10 +100,10 @@ func (rq *request) basicAuth(conf *nginxconf.LocConf) (bool, int) {
 		rq.w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
 		return false, http.StatusUnauthorized
 	}
-	user, pass, ok := rq.r.BasicAuth()
+	user, pass, ok := basicauth.ParseAuthorization(rq.r.Header.Get("Authorization"))
 	if !ok {
 		if rq.r.Header.Get("Authorization") != "" {
-			rq.logf(LevelInfo, `client sent invalid "Authorization" header`)
+			rq.logf(LevelInfo, `no user/password was provided for basic authentication`)
 		}
 		return challenge()
 	}
@@ -118,7 +118,11 @@ func (rq *request) basicAuth(conf *nginxconf.LocConf) (bool, int) {
 	}
 	switch f.Verify(user, pass) {
 	case basicauth.OK:
+		rq.v.RemoteUser = user
 		return true, 0
+	case basicauth.Unsupported:
+		rq.logf(LevelErr, `user "%s": the password hash in "%s" uses a scheme ngxsockify cannot check`, user, path)
+		return false, http.StatusInternalServerError
 	case basicauth.NoUser:
 		rq.logf(LevelErr, `user "%s" was not found in "%s"`, user, path)
 	default:
