@@ -239,7 +239,11 @@ func (rq *request) runLuaContent(c *nginxconf.LuaCode) {
 func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 	if out.Err != nil {
 		rq.logf(LevelErr, "%v", out.Err)
-		rq.finalize(http.StatusInternalServerError)
+		code := out.Status
+		if code == 0 {
+			code = http.StatusInternalServerError
+		}
+		rq.finalize(code)
 		return
 	}
 	status := out.Status
