@@ -72,9 +72,10 @@ func echo(c net.Conn) { io.Copy(c, c) }
 
 // relay is an httptest server whose handler calls Serve.
 type relay struct {
-	srv     *httptest.Server
-	tunnels *Tunnels
-	results chan Result
+	addr, target string // set by benchRelay
+	srv          *httptest.Server
+	tunnels      *Tunnels
+	results      chan Result
 }
 
 func newRelay(t *testing.T, d Dialer, o Options) *relay {

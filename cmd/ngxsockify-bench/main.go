@@ -1,0 +1,999 @@
+// Command ngxsockify-bench measures WebSocket-to-TCP relays side by side on
+// loopback: ngxsockify (the binary), Debian's Python websockify, the
+// proxy/websockify package alone (served by this binary in a child process)
+// and raw TCP, in one interleaved run (each round runs every test on every
+// relay, the relay order rotating between rounds). Every byte is checked,
+// every wait is bounded and the run stops by itself. It prints a Markdown
+// table.
+//
+// Usage:
+//
+//	go build ./cmd/ngxsockify ./cmd/ngxsockify-bench
+//	./ngxsockify-bench -ngxsockify ./ngxsockify -rounds 3
+//
+// Relays are reached through one target server (a child process) whose
+// connections start with one command byte: 'E' echo, 'P'+uint64 push that
+// many pattern bytes then close. A relay given with -relay name=ws://...
+// must forward to -target-addr, which then listens on a fixed address.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"ngxsockify/proxy/websockify"
+)
+
+// pattern is the byte stream every test sends and checks: random bytes of a
+// prime length, repeated, so a lost or shifted byte is always seen.
+var pattern = func() []byte {
+	b := make([]byte, 1000003)
+	rand.New(rand.NewSource(1)).Read(b)
+	return b
+}()
+
+// patternAt returns n pattern bytes starting at stream offset off (n <= len(pattern)).
+func patternAt(off int64, n int) []byte {
+	o := int(off % int64(len(pattern)))
+	if o+n <= len(pattern) {
+		return pattern[o : o+n]
+	}
+	b := make([]byte, 0, n)
+	b = append(b, pattern[o:]...)
+	return append(b, pattern[:n-len(b)]...)
+}
+
+// checker verifies a received stream against the pattern.
+type checker struct{ off int64 }
+
+func (c *checker) check(b []byte) error {
+	for len(b) > 0 {
+		o := int(c.off % int64(len(pattern)))
+		n := min(len(b), len(pattern)-o)
+		for i := 0; i < n; i++ {
+			if b[i] != pattern[o+i] {
+				return fmt.Errorf("byte %d differs", c.off+int64(i))
+			}
+		}
+		c.off += int64(n)
+		b = b[n:]
+	}
+	return nil
+}
+
+func main() {
+	mode := flag.String("mode", "bench", "bench | target | relay (internal)")
+	listen := flag.String("listen", "127.0.0.1:0", "relay/target mode: listen address")
+	targetAddr := flag.String("target-addr", "127.0.0.1:0", "target server address (fixed when -relay is used)")
+	ngxBin := flag.String("ngxsockify", "", "path to the ngxsockify binary (empty: skip)")
+	pyBin := flag.String("websockify", "/usr/bin/websockify", "path to Python websockify (empty: skip)")
+	self := flag.Bool("self", true, "also measure the proxy/websockify package alone (this binary as relay)")
+	var extra relayFlags
+	flag.Var(&extra, "relay", "extra relay name=ws://host:port/path[,pid=N] forwarding to -target-addr (repeatable)")
+	rounds := flag.Int("rounds", 3, "interleaved rounds")
+	quick := flag.Bool("quick", false, "smaller sizes and counts (smoke test)")
+	pyMax := flag.Int("py-max-tunnels", 1000, "most idle tunnels to open through Python websockify (it forks one process each)")
+	maxTime := flag.Duration("max-time", 15*time.Minute, "stop after this long")
+	flag.Parse()
+	raiseNofile()
+
+	switch *mode {
+	case "target":
+		runTarget(*listen)
+		return
+	case "relay":
+		runRelay(*listen, *targetAddr)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), *maxTime)
+	defer cancel()
+	b := &bench{ctx: ctx, quick: *quick, pyMax: *pyMax, rounds: *rounds}
+	if err := b.run(*targetAddr, *ngxBin, *pyBin, *self, extra); err != nil {
+		fmt.Fprintln(os.Stderr, "ngxsockify-bench:", err)
+		b.cleanup()
+		os.Exit(1)
+	}
+	b.cleanup()
+}
+
+// raiseNofile raises the open-files soft limit to the hard limit (children inherit it).
+func raiseNofile() {
+	var lim syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	}
+}
+
+type relayFlags []string
+
+func (r *relayFlags) String() string     { return strings.Join(*r, " ") }
+func (r *relayFlags) Set(v string) error { *r = append(*r, v); return nil }
+
+// ---- target server (child process) ----
+
+func runTarget(addr string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(ln.Addr().String())
+	go func() { io.Copy(io.Discard, os.Stdin); os.Exit(0) }() // exit with the parent
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			continue
+		}
+		go serveTarget(c)
+	}
+}
+
+func serveTarget(c net.Conn) {
+	defer c.Close()
+	var cmd [1]byte
+	if _, err := io.ReadFull(c, cmd[:]); err != nil {
+		return
+	}
+	switch cmd[0] {
+	case 'E':
+		buf := make([]byte, 64<<10)
+		io.CopyBuffer(c, c, buf)
+	case 'P':
+		var n uint64
+		if binary.Read(c, binary.BigEndian, &n) != nil {
+			return
+		}
+		var off int64
+		for off < int64(n) {
+			k := int(min(int64(n)-off, 256<<10))
+			if _, err := c.Write(patternAt(off, k)); err != nil {
+				return
+			}
+			off += int64(k)
+		}
+		// Keep the connection open until the client closes it: Python
+		// websockify drops data still queued when the target closes first.
+		c.SetReadDeadline(time.Now().Add(60 * time.Second))
+		io.Copy(io.Discard, c)
+	}
+}
+
+// ---- relay using the package alone (child process) ----
+
+func runRelay(addr, target string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(ln.Addr().String())
+	go func() { io.Copy(io.Discard, os.Stdin); os.Exit(0) }()
+	d := dialAddr(target)
+	var ts websockify.Tunnels
+	srv := &http.Server{ReadHeaderTimeout: 10 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res := websockify.ServeAsync(w, r, d, websockify.Options{}, &ts, func(websockify.Result) {})
+		if res.Status != http.StatusSwitchingProtocols {
+			http.Error(w, http.StatusText(res.Status), res.Status)
+		}
+	})}
+	srv.Serve(ln)
+}
+
+type dialAddr string
+
+func (a dialAddr) Dial(ctx context.Context, timeout time.Duration) (net.Conn, string, error) {
+	c, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, "tcp", string(a))
+	return c, string(a), err
+}
+
+// ---- the bench ----
+
+type relay struct {
+	name    string
+	url     string // ws://...; "" for raw TCP
+	pid     int    // relay process, 0 if unknown
+	pyTree  bool   // measure PSS over the process tree
+	base64  bool
+	maxIdle int
+	cmd     *exec.Cmd
+}
+
+type bench struct {
+	ctx    context.Context
+	quick  bool
+	pyMax  int
+	rounds int
+	target string
+	cmds   []*exec.Cmd
+	dir    string
+	res    map[string]map[string][]float64 // relay -> metric -> samples
+	notes  map[string]map[string]string
+	mu     sync.Mutex
+}
+
+func (b *bench) cleanup() {
+	for _, c := range b.cmds {
+		if c.Process != nil {
+			c.Process.Kill()
+			c.Wait()
+		}
+	}
+	if b.dir != "" {
+		os.RemoveAll(b.dir)
+	}
+}
+
+// startChild starts a command and reads the address it prints first (or waits for want to accept).
+func (b *bench) startChild(name string, args []string, printsAddr bool, want string) (*exec.Cmd, string, error) {
+	cmd := exec.Command(name, args...)
+	cmd.Stderr = nil
+	stdin, _ := cmd.StdinPipe() // children exit when we do
+	_ = stdin
+	var out io.ReadCloser
+	if printsAddr {
+		out, _ = cmd.StdoutPipe()
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	b.cmds = append(b.cmds, cmd)
+	if printsAddr {
+		line, err := bufio.NewReader(out).ReadString('\n')
+		if err != nil {
+			return nil, "", fmt.Errorf("%s: %w", name, err)
+		}
+		return cmd, strings.TrimSpace(line), nil
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.DialTimeout("tcp", want, time.Second); err == nil {
+			c.Close()
+			return cmd, want, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return nil, "", fmt.Errorf("%s did not listen on %s", name, want)
+}
+
+func freePort() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+func (b *bench) run(targetAddr, ngxBin, pyBin string, self bool, extra relayFlags) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	if _, b.target, err = b.startChild(exe, []string{"-mode", "target", "-listen", targetAddr}, true, ""); err != nil {
+		return err
+	}
+	b.dir, _ = os.MkdirTemp("", "ngxsockify-bench")
+	var relays []*relay
+	if ngxBin != "" {
+		addr, _ := freePort()
+		conf := fmt.Sprintf(`worker_processes 1;
+error_log %s/error.log;
+pid %s/ngxsockify.pid;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    server {
+        listen %s;
+        location /websockify { websockify_pass %s; }
+    }
+}
+`, b.dir, b.dir, addr, b.target)
+		os.WriteFile(filepath.Join(b.dir, "nginx.conf"), []byte(conf), 0o644)
+		cmd, _, err := b.startChild(ngxBin, []string{"-p", b.dir, "-c", filepath.Join(b.dir, "nginx.conf")}, false, addr)
+		if err != nil {
+			return fmt.Errorf("ngxsockify: %w (config in %s)", err, b.dir)
+		}
+		relays = append(relays, &relay{name: "ngxsockify", url: "ws://" + addr + "/websockify", pid: cmd.Process.Pid, base64: true, maxIdle: 1 << 30, cmd: cmd})
+	}
+	if self {
+		cmd, addr, err := b.startChild(exe, []string{"-mode", "relay", "-target-addr", b.target}, true, "")
+		if err != nil {
+			return err
+		}
+		relays = append(relays, &relay{name: "websockify pkg", url: "ws://" + addr + "/websockify", pid: cmd.Process.Pid, base64: true, maxIdle: 1 << 30, cmd: cmd})
+	}
+	for _, e := range extra {
+		name, rest, _ := strings.Cut(e, "=")
+		u, opts, _ := strings.Cut(rest, ",")
+		r := &relay{name: name, url: u, base64: true, maxIdle: 1 << 30}
+		if p, ok := strings.CutPrefix(opts, "pid="); ok {
+			r.pid, _ = strconv.Atoi(p)
+		}
+		relays = append(relays, r)
+	}
+	if pyBin != "" {
+		addr, _ := freePort()
+		cmd, _, err := b.startChild(pyBin, []string{addr, b.target}, false, addr)
+		if err != nil {
+			return err
+		}
+		relays = append(relays, &relay{name: "Python websockify", url: "ws://" + addr + "/", pid: cmd.Process.Pid, pyTree: true, maxIdle: b.pyMax, cmd: cmd})
+	}
+	relays = append(relays, &relay{name: "raw TCP"})
+
+	b.res = map[string]map[string][]float64{}
+	b.notes = map[string]map[string]string{}
+	for round := 0; round < max(1, b.roundsFlag()); round++ {
+		for i := range relays {
+			r := relays[(i+round)%len(relays)]
+			if err := b.ctx.Err(); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "round %d: %s\n", round+1, r.name)
+			b.throughputTests(r)
+		}
+	}
+	for i := range relays {
+		r := relays[i]
+		if r.url == "" || b.ctx.Err() != nil {
+			continue
+		}
+		fmt.Fprintf(os.Stderr, "memory: %s\n", r.name)
+		for _, n := range []int{1000, 5000} {
+			if b.quick {
+				n /= 10
+			}
+			b.idleMemory(r, n)
+		}
+	}
+	for _, r := range relays {
+		if r.url == "" || b.ctx.Err() != nil {
+			continue
+		}
+		n := 9000
+		if b.quick {
+			n = 900
+		}
+		fmt.Fprintf(os.Stderr, "concurrency: %s\n", r.name)
+		b.concurrent(r, n)
+	}
+	b.print(relays)
+	return nil
+}
+
+func (b *bench) roundsFlag() int { return b.rounds }
+
+func (b *bench) record(r *relay, metric string, v float64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.res[r.name] == nil {
+		b.res[r.name] = map[string][]float64{}
+	}
+	b.res[r.name][metric] = append(b.res[r.name][metric], v)
+}
+
+func (b *bench) note(r *relay, metric, s string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.notes[r.name] == nil {
+		b.notes[r.name] = map[string]string{}
+	}
+	if b.notes[r.name][metric] == "" {
+		b.notes[r.name][metric] = s
+	}
+	fmt.Fprintf(os.Stderr, "  %s %s: %s\n", r.name, metric, s)
+}
+
+// ---- connections ----
+
+// stream is one tunnel seen as a byte stream.
+type stream interface {
+	send(p []byte) error // one message (or write)
+	recv() ([]byte, error)
+	close()
+}
+
+type wsStream struct {
+	c   *websocket.Conn
+	b64 bool
+}
+
+func (s *wsStream) send(p []byte) error {
+	s.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	if s.b64 {
+		return s.c.WriteMessage(websocket.TextMessage, []byte(base64.StdEncoding.EncodeToString(p)))
+	}
+	return s.c.WriteMessage(websocket.BinaryMessage, p)
+}
+
+func (s *wsStream) recv() ([]byte, error) {
+	s.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	mt, m, err := s.c.ReadMessage()
+	if err != nil {
+		return nil, err
+	}
+	if s.b64 {
+		if mt != websocket.TextMessage {
+			return nil, errors.New("base64 mode: binary frame")
+		}
+		return base64.StdEncoding.DecodeString(string(m))
+	}
+	return m, nil
+}
+
+func (s *wsStream) close() {
+	s.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(time.Second))
+	s.c.Close()
+}
+
+type tcpStream struct {
+	c   net.Conn
+	buf []byte
+}
+
+func (s *tcpStream) send(p []byte) error {
+	s.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	_, err := s.c.Write(p)
+	return err
+}
+
+func (s *tcpStream) recv() ([]byte, error) {
+	s.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	n, err := s.c.Read(s.buf)
+	if n > 0 {
+		return s.buf[:n], nil
+	}
+	return nil, err
+}
+
+func (s *tcpStream) close() { s.c.Close() }
+
+var wsDialer = &websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 64 << 10, WriteBufferSize: 64 << 10}
+var smallDialer = &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 1024, WriteBufferSize: 1024}
+
+// open opens a tunnel and sends the command cmd.
+func (b *bench) open(r *relay, b64 bool, cmd []byte, d *websocket.Dialer) (stream, error) {
+	var s stream
+	if r.url == "" {
+		c, err := net.DialTimeout("tcp", b.target, 10*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		s = &tcpStream{c: c, buf: make([]byte, 256<<10)}
+	} else {
+		var protos []string
+		if b64 {
+			protos = []string{"base64"}
+		} else {
+			protos = []string{"binary"}
+		}
+		c, resp, err := d.DialContext(b.ctx, r.url, http.Header{"Sec-WebSocket-Protocol": protos})
+		if err != nil {
+			if resp != nil {
+				err = fmt.Errorf("%w (HTTP %d)", err, resp.StatusCode)
+			}
+			return nil, err
+		}
+		s = &wsStream{c: c, b64: b64}
+	}
+	if len(cmd) > 0 {
+		if err := s.send(cmd); err != nil {
+			s.close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// ---- CPU and memory of a relay process ----
+
+// cpuSeconds returns the CPU time (utime+stime) of pid; with tree, also
+// the time of its reaped children (cutime+cstime) and of the live ones.
+func cpuSeconds(pid int, tree bool) float64 {
+	fields := func(p int) []string {
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
+		if err != nil {
+			return nil
+		}
+		s := string(data)
+		// Fields after "comm)": state is index 0, utime 11, stime 12, cutime 13, cstime 14.
+		return strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	}
+	sum := func(f []string, idx ...int) float64 {
+		t := 0.0
+		for _, i := range idx {
+			if i < len(f) {
+				v, _ := strconv.ParseFloat(f[i], 64)
+				t += v
+			}
+		}
+		return t
+	}
+	if !tree {
+		return sum(fields(pid), 11, 12) / 100
+	}
+	total := sum(fields(pid), 11, 12, 13, 14)
+	for _, c := range children(pid) {
+		total += sum(fields(c), 11, 12)
+	}
+	return total / 100 // USER_HZ
+}
+
+func children(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, t := range tasks {
+		data, _ := os.ReadFile(t)
+		for _, f := range strings.Fields(string(data)) {
+			c, _ := strconv.Atoi(f)
+			out = append(out, c)
+			out = append(out, children(c)...)
+		}
+	}
+	return out
+}
+
+// memoryKiB returns the RSS of pid, or the PSS summed over its tree.
+func memoryKiB(pid int, tree bool) float64 {
+	if !tree {
+		return statusField(fmt.Sprintf("/proc/%d/status", pid), "VmRSS:")
+	}
+	total := 0.0
+	for _, p := range append([]int{pid}, children(pid)...) {
+		total += statusField(fmt.Sprintf("/proc/%d/smaps_rollup", p), "Pss:")
+	}
+	return total
+}
+
+func statusField(path, key string) float64 {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, key); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				v, _ := strconv.ParseFloat(f[0], 64)
+				return v
+			}
+		}
+	}
+	return 0
+}
+
+// ---- tests ----
+
+func (b *bench) throughputTests(r *relay) {
+	mb := int64(1 << 20)
+	down, echoBig, echoSmall := 64*mb, 32*mb, 4*mb
+	if b.quick {
+		down, echoBig, echoSmall = 8*mb, 4*mb, mb
+	}
+	cpu0 := b.cpu(r)
+	if v, err := b.download(r, down); err != nil {
+		b.note(r, "download", "FAIL: "+err.Error())
+	} else {
+		b.record(r, "download MB/s", v)
+	}
+	if r.pid != 0 {
+		b.record(r, "CPU s/GB (download)", (b.cpu(r)-cpu0)/(float64(down)/1e9))
+	}
+	for _, b64 := range []bool{false, true} {
+		if b64 && (r.url == "" || !r.base64) {
+			continue
+		}
+		kind := "binary"
+		if b64 {
+			kind = "base64"
+		}
+		cpu0 := b.cpu(r)
+		if v, err := b.echo(r, b64, 64<<10, echoBig); err != nil {
+			b.note(r, "echo 64 KiB "+kind, "FAIL: "+err.Error())
+		} else {
+			b.record(r, "echo 64 KiB "+kind+" MB/s", v)
+			if r.pid != 0 && !b64 {
+				b.record(r, "CPU s/GB (echo 64 KiB)", (b.cpu(r)-cpu0)/(2*float64(echoBig)/1e9))
+			}
+		}
+		if v, err := b.echo(r, b64, 1<<10, echoSmall); err != nil {
+			b.note(r, "echo 1 KiB "+kind, "FAIL: "+err.Error())
+		} else {
+			b.record(r, "echo 1 KiB "+kind+" MB/s", v)
+		}
+	}
+	n := 2000
+	if b.quick {
+		n = 300
+	}
+	if p50, p99, err := b.latency(r, n); err != nil {
+		b.note(r, "latency", "FAIL: "+err.Error())
+	} else {
+		b.record(r, "round trip p50 µs", p50)
+		b.record(r, "round trip p99 µs", p99)
+	}
+	dur := 2 * time.Second
+	if b.quick {
+		dur = 500 * time.Millisecond
+	}
+	if v, err := b.handshakes(r, dur); err != nil {
+		b.note(r, "handshakes", "FAIL: "+err.Error())
+	} else {
+		b.record(r, "handshakes/s", v)
+	}
+}
+
+func (b *bench) cpu(r *relay) float64 {
+	if r.pid == 0 {
+		return 0
+	}
+	return cpuSeconds(r.pid, r.pyTree)
+}
+
+func (b *bench) download(r *relay, n int64) (float64, error) {
+	cmd := make([]byte, 9)
+	cmd[0] = 'P'
+	binary.BigEndian.PutUint64(cmd[1:], uint64(n))
+	start := time.Now()
+	s, err := b.open(r, false, cmd, wsDialer)
+	if err != nil {
+		return 0, err
+	}
+	defer s.close()
+	var ck checker
+	for ck.off < n {
+		m, err := s.recv()
+		if err != nil {
+			return 0, fmt.Errorf("after %d bytes: %w", ck.off, err)
+		}
+		if err := ck.check(m); err != nil {
+			return 0, err
+		}
+	}
+	return float64(n) / time.Since(start).Seconds() / 1e6, nil
+}
+
+// echo sends total bytes in messages of size and reads them back; MB/s of payload one way.
+func (b *bench) echo(r *relay, b64 bool, size int, total int64) (float64, error) {
+	s, err := b.open(r, b64, []byte{'E'}, wsDialer)
+	if err != nil {
+		return 0, err
+	}
+	defer s.close()
+	start := time.Now()
+	werr := make(chan error, 1)
+	go func() {
+		var off int64
+		for off < total {
+			k := int(min(int64(size), total-off))
+			if err := s.send(patternAt(off, k)); err != nil {
+				werr <- err
+				return
+			}
+			off += int64(k)
+		}
+		werr <- nil
+	}()
+	var ck checker
+	for ck.off < total {
+		m, err := s.recv()
+		if err != nil {
+			return 0, fmt.Errorf("after %d bytes: %w", ck.off, err)
+		}
+		if err := ck.check(m); err != nil {
+			return 0, err
+		}
+	}
+	if err := <-werr; err != nil {
+		return 0, err
+	}
+	return float64(total) / time.Since(start).Seconds() / 1e6, nil
+}
+
+func (b *bench) latency(r *relay, n int) (p50, p99 float64, err error) {
+	s, err := b.open(r, false, []byte{'E'}, wsDialer)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer s.close()
+	var ck checker
+	var off int64
+	times := make([]float64, 0, n)
+	for i := 0; i < n+50; i++ {
+		msg := patternAt(off, 64)
+		off += 64
+		t0 := time.Now()
+		if err := s.send(msg); err != nil {
+			return 0, 0, err
+		}
+		for ck.off < off {
+			m, err := s.recv()
+			if err != nil {
+				return 0, 0, err
+			}
+			if err := ck.check(m); err != nil {
+				return 0, 0, err
+			}
+		}
+		if i >= 50 { // warm-up
+			times = append(times, float64(time.Since(t0).Microseconds()))
+		}
+	}
+	sort.Float64s(times)
+	return times[len(times)/2], times[len(times)*99/100], nil
+}
+
+func (b *bench) handshakes(r *relay, dur time.Duration) (float64, error) {
+	const workers = 8
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	deadline := time.Now().Add(dur)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) && b.ctx.Err() == nil {
+				s, err := b.open(r, false, nil, smallDialer)
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+					time.Sleep(10 * time.Millisecond)
+					continue
+				}
+				if ws, isWS := s.(*wsStream); isWS {
+					ws.c.Close() // no close handshake: measure the upgrade
+				} else {
+					s.close()
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if f := failed.Load(); f > 0 {
+		b.note(r, "handshakes", fmt.Sprintf("%d failed, first: %v", f, firstErr.Load()))
+	}
+	return float64(ok.Load()) / time.Since(start).Seconds(), nil
+}
+
+// openMany opens n echo tunnels (each checked with one round trip) with bounded concurrency.
+func (b *bench) openMany(r *relay, n int) ([]stream, int, string) {
+	streams := make([]stream, n)
+	var failed atomic.Int64
+	var firstErr atomic.Value
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	for i := 0; i < n && b.ctx.Err() == nil; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(i int) {
+			defer func() { <-sem; wg.Done() }()
+			s, err := b.open(r, false, []byte{'E'}, smallDialer)
+			if err == nil {
+				msg := patternAt(int64(i), 1)
+				if err = s.send(msg); err == nil {
+					var m []byte
+					m, err = s.recv()
+					if err == nil && (len(m) != 1 || m[0] != msg[0]) {
+						err = errors.New("echo differs")
+					}
+				}
+				if err != nil {
+					s.close()
+				}
+			}
+			if err != nil {
+				failed.Add(1)
+				firstErr.CompareAndSwap(nil, err.Error())
+				return
+			}
+			streams[i] = s
+		}(i)
+	}
+	wg.Wait()
+	first, _ := firstErr.Load().(string)
+	return streams, int(failed.Load()), first
+}
+
+func closeAll(streams []stream) {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 64)
+	for _, s := range streams {
+		if s == nil {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() { defer func() { <-sem; wg.Done() }(); s.close() }()
+	}
+	wg.Wait()
+}
+
+func (b *bench) idleMemory(r *relay, n int) {
+	metric := fmt.Sprintf("KiB per idle tunnel (%d)", n)
+	if r.pid == 0 {
+		return
+	}
+	if n > r.maxIdle {
+		b.note(r, metric, fmt.Sprintf("not run (-py-max-tunnels %d)", r.maxIdle))
+		return
+	}
+	time.Sleep(500 * time.Millisecond)
+	base := memoryKiB(r.pid, r.pyTree)
+	streams, failed, first := b.openMany(r, n)
+	defer func() { closeAll(streams); time.Sleep(time.Second) }()
+	time.Sleep(1500 * time.Millisecond)
+	after := memoryKiB(r.pid, r.pyTree)
+	if failed > 0 {
+		b.note(r, metric, fmt.Sprintf("%d of %d tunnels failed (first: %s)", failed, n, first))
+	}
+	if ok := n - failed; ok > 0 {
+		b.record(r, metric, (after-base)/float64(ok))
+	}
+}
+
+func (b *bench) concurrent(r *relay, n int) {
+	metric := fmt.Sprintf("%d concurrent tunnels", n)
+	if n > r.maxIdle {
+		b.note(r, metric, fmt.Sprintf("not run (-py-max-tunnels %d)", r.maxIdle))
+		return
+	}
+	streams, failed, first := b.openMany(r, n)
+	defer closeAll(streams)
+	// Every tunnel moves 1 KiB both ways, all at once.
+	var bad atomic.Int64
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 256)
+	for i, s := range streams {
+		if s == nil {
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			msg := patternAt(int64(i*7), 1024)
+			if err := s.send(msg); err != nil {
+				bad.Add(1)
+				return
+			}
+			got := make([]byte, 0, 1024)
+			for len(got) < 1024 {
+				m, err := s.recv()
+				if err != nil {
+					bad.Add(1)
+					return
+				}
+				got = append(got, m...)
+			}
+			if string(got) != string(msg) {
+				bad.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	errs := failed + int(bad.Load())
+	b.record(r, metric+" errors", float64(errs))
+	if errs > 0 {
+		b.note(r, metric, fmt.Sprintf("%d open failures (first: %s), %d transfer failures", failed, first, bad.Load()))
+	}
+}
+
+// ---- output ----
+
+func median(v []float64) float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s[len(s)/2]
+}
+
+func (b *bench) print(relays []*relay) {
+	metrics := []string{
+		"download MB/s", "echo 64 KiB binary MB/s", "echo 1 KiB binary MB/s", "echo 64 KiB base64 MB/s",
+		"echo 1 KiB base64 MB/s", "round trip p50 µs", "round trip p99 µs", "handshakes/s",
+		"KiB per idle tunnel (1000)", "KiB per idle tunnel (5000)",
+		"KiB per idle tunnel (100)", "KiB per idle tunnel (500)",
+		"CPU s/GB (download)", "CPU s/GB (echo 64 KiB)",
+		"9000 concurrent tunnels errors", "900 concurrent tunnels errors",
+	}
+	noteKey := map[string]string{
+		"download MB/s": "download", "echo 64 KiB binary MB/s": "echo 64 KiB binary", "echo 1 KiB binary MB/s": "echo 1 KiB binary",
+		"echo 64 KiB base64 MB/s": "echo 64 KiB base64", "echo 1 KiB base64 MB/s": "echo 1 KiB base64",
+		"round trip p50 µs": "latency", "round trip p99 µs": "latency", "handshakes/s": "handshakes",
+		"KiB per idle tunnel (1000)": "KiB per idle tunnel (1000)", "KiB per idle tunnel (5000)": "KiB per idle tunnel (5000)",
+		"KiB per idle tunnel (100)": "KiB per idle tunnel (100)", "KiB per idle tunnel (500)": "KiB per idle tunnel (500)",
+		"9000 concurrent tunnels errors": "9000 concurrent tunnels", "900 concurrent tunnels errors": "900 concurrent tunnels",
+	}
+	var sb strings.Builder
+	sb.WriteString("| metric (median of rounds) |")
+	for _, r := range relays {
+		sb.WriteString(" " + r.name + " |")
+	}
+	sb.WriteString("\n|---|")
+	for range relays {
+		sb.WriteString("---:|")
+	}
+	sb.WriteString("\n")
+	for _, m := range metrics {
+		any := false
+		row := "| " + m + " |"
+		for _, r := range relays {
+			cell := ""
+			if v := b.res[r.name][m]; len(v) > 0 {
+				any = true
+				x := median(v)
+				switch {
+				case x >= 100:
+					cell = fmt.Sprintf("%.0f", x)
+				case x >= 10:
+					cell = fmt.Sprintf("%.1f", x)
+				default:
+					cell = fmt.Sprintf("%.2f", x)
+				}
+			}
+			if n := b.notes[r.name][noteKey[m]]; n != "" {
+				any = true
+				if cell != "" {
+					cell += " "
+				}
+				cell += "(" + shorten(n) + ")"
+			}
+			if cell == "" {
+				cell = "n/a"
+			}
+			row += " " + cell + " |"
+		}
+		if any {
+			sb.WriteString(row + "\n")
+		}
+	}
+	fmt.Print(sb.String())
+	fmt.Printf("\nLoopback, %d rounds interleaved; %s; every byte checked.\n", b.roundsFlag(), hostInfo())
+}
+
+func shorten(s string) string {
+	s = strings.ReplaceAll(s, "|", "/")
+	if len(s) > 90 {
+		s = s[:90] + "..."
+	}
+	return s
+}
+
+func hostInfo() string {
+	data, _ := os.ReadFile("/proc/cpuinfo")
+	model := ""
+	cores := 0
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "model name") && model == "" {
+			_, model, _ = strings.Cut(line, ": ")
+		}
+		if strings.HasPrefix(line, "processor") {
+			cores++
+		}
+	}
+	return fmt.Sprintf("%d cores, %s", cores, model)
+}
