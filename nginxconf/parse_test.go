@@ -2,11 +2,15 @@ package nginxconf
 
 import (
 	"errors"
+	"math/rand"
 	"os"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -322,5 +326,294 @@ func TestParseIncludeSplicesAndFiles(t *testing.T) {
 	_, err = Parse(main, ParseOptions{})
 	if err == nil || !strings.Contains(err.Error(), "include cycle") {
 		t.Errorf("cycle: error %v", err)
+	}
+}
+
+// CorpusDir holds the real-world configs of the development corpus
+// (see its SOURCES.md).
+const CorpusDir = "/work/shared/corpus"
+
+// corpusKinds says in which context each corpus config belongs: "main"
+// files are complete nginx.conf files; "http", "server" and "location"
+// files are fragments included at that level. Files not listed are "http"
+// fragments; .lua files are not configs.
+var corpusKinds = map[string]string{
+	"c/auth0-nginx-jwt-proxy.conf":                     "main",
+	"d/h5bp-nginx.conf":                                "main",
+	"d/lua-resty-auto-ssl-readme-nginx.conf":           "main",
+	"d/nextcloud-docker-fpm-nginx.conf":                "main",
+	"d/nginx-proxy-manager-nginx.conf":                 "main",
+	"d/orange-gateway-nginx.conf":                      "main",
+	"d/perusio-drupal-main-nginx.conf":                 "main",
+	"d/sentry-self-hosted-nginx.conf":                  "main",
+	"a/jlesage-baseimage-gui-vnc-include.conf":         "server",
+	"a/tg123-readme-dynamic-upstream-md5.conf":         "server",
+	"b/jlesage-baseimage-gui-auth-include.conf":        "server",
+	"c/lua-nginx-module-readme-access-subrequest.conf": "server",
+	"b/linuxserver-swag-proxy-include.conf":            "location",
+}
+
+// CorpusConfigs lists the corpus configs (relative names like
+// "a/x.conf"), sorted; none when the corpus is absent.
+func CorpusConfigs() []string {
+	files, _ := filepath.Glob(filepath.Join(CorpusDir, "*", "*.conf"))
+	var out []string
+	for _, f := range files {
+		rel, _ := filepath.Rel(CorpusDir, f)
+		out = append(out, rel)
+	}
+	sort.Strings(out)
+	return out
+}
+
+var includeLine = regexp.MustCompile(`(?m)^(\s*include\s+)(\S+?)(\s*;)`)
+
+// CorpusMain writes a loadable main config for the corpus file rel into a
+// temporary directory and returns its path. A fragment is copied as is and
+// included from a wrapper at the level it belongs to (so messages about it
+// name the fragment and its own line numbers). Its include directives
+// point into the directory (absolute paths are re-rooted there), and every
+// plain (non-glob) included file that does not exist is created empty, so
+// the config reads without the rest of its original machine.
+func CorpusMain(tb testing.TB, rel string) string {
+	tb.Helper()
+	data, err := os.ReadFile(filepath.Join(CorpusDir, rel))
+	if err != nil {
+		tb.Skipf("corpus not available: %v", err)
+	}
+	dir := tb.TempDir()
+	text := includeLine.ReplaceAllStringFunc(string(data), func(m string) string {
+		sub := includeLine.FindStringSubmatch(m)
+		arg := strings.Trim(sub[2], `"'`)
+		if strings.HasPrefix(arg, "/") {
+			arg = dir + arg
+		}
+		if !strings.ContainsAny(arg, "*?[") {
+			path := arg
+			if !strings.HasPrefix(path, "/") {
+				path = filepath.Join(dir, path)
+			}
+			if _, err := os.Stat(path); err != nil {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					tb.Fatal(err)
+				}
+				if err := os.WriteFile(path, nil, 0o644); err != nil {
+					tb.Fatal(err)
+				}
+			}
+		}
+		return sub[1] + arg + sub[3]
+	})
+	kind := corpusKinds[rel]
+	if kind == "" {
+		kind = "http"
+	}
+	main := filepath.Join(dir, "nginx.conf")
+	if kind == "main" {
+		writeFile(tb, main, text)
+		return main
+	}
+	frag := filepath.Join(dir, filepath.Base(rel))
+	writeFile(tb, frag, text)
+	var wrapper string
+	switch kind {
+	case "http":
+		wrapper = "events {}\nhttp {\n    include " + frag + ";\n}\n"
+	case "server":
+		wrapper = "events {}\nhttp {\n    server {\n        listen 127.0.0.1:8080;\n        include " + frag + ";\n    }\n}\n"
+	case "location":
+		wrapper = "events {}\nhttp {\n    server {\n        listen 127.0.0.1:8080;\n        location / {\n            include " + frag + ";\n        }\n    }\n}\n"
+	}
+	writeFile(tb, main, wrapper)
+	return main
+}
+
+func writeFile(tb testing.TB, path, text string) {
+	tb.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// corpusErrors are the corpus files ngxsockify refuses on purpose.
+var corpusErrors = map[string]string{
+	"d/lua-resty-auto-ssl-readme-nginx.conf": `"ssl_certificate_by_lua_block" directive is not supported by ngxsockify (TLS handshakes are not scripted) in {{DIR}}/nginx.conf:`,
+}
+
+func TestCorpusParses(t *testing.T) {
+	t.Parallel()
+	files := CorpusConfigs()
+	if len(files) == 0 {
+		t.Skip("corpus not available")
+	}
+	for _, rel := range files {
+		t.Run(rel, func(t *testing.T) {
+			t.Parallel()
+			main := CorpusMain(t, rel)
+			p, err := Parse(main, ParseOptions{})
+			want := strings.ReplaceAll(corpusErrors[rel], "{{DIR}}", filepath.Dir(main))
+			if want == "" {
+				if err != nil {
+					t.Fatalf("Parse: %v", err)
+				}
+				if len(p.Directives) == 0 {
+					t.Fatal("no directives")
+				}
+				return
+			}
+			if err == nil || !strings.HasPrefix(err.Error(), want) {
+				t.Fatalf("Parse error %v, want %s...", err, want)
+			}
+		})
+	}
+}
+
+func TestCorpusWarningsDebug(t *testing.T) {
+	if os.Getenv("CORPUS_DEBUG") == "" {
+		t.Skip("set CORPUS_DEBUG=1 to print warnings")
+	}
+	for _, rel := range CorpusConfigs() {
+		main := CorpusMain(t, rel)
+		p, err := Parse(main, ParseOptions{})
+		t.Logf("== %s: err=%v", rel, err)
+		if p != nil {
+			for _, w := range p.Warnings {
+				t.Logf("   %s", strings.ReplaceAll(w.String(), filepath.Dir(main), ""))
+			}
+		}
+	}
+}
+
+// seedCorpus adds the corpus configs (and Lua files wrapped in a block) to f.
+func seedCorpus(f *testing.F, lua bool) {
+	files, _ := filepath.Glob(filepath.Join(CorpusDir, "*", "*"))
+	for _, path := range files {
+		data, err := os.ReadFile(path)
+		if err != nil || len(data) > 64<<10 {
+			continue
+		}
+		switch {
+		case strings.HasSuffix(path, ".conf"):
+			f.Add(string(data))
+		case lua && strings.HasSuffix(path, ".lua"):
+			f.Add("http { init_by_lua_block {\n" + string(data) + "\n} }\n")
+		}
+	}
+}
+
+// parseBounded parses text and fails the fuzz run if that takes too long.
+func parseBounded(t *testing.T, text string) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p, err := ParseString("/fuzz/nginx.conf", text, ParseOptions{CollectAll: true})
+		if err == nil && p == nil {
+			t.Error("nil result without error")
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("Parse did not finish within 5s on %q", text)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, s := range []string{
+		"events {}\nhttp { server { listen 80; location / { return 200 \"a\\\"b\"; } } }",
+		"http { map $a $b { default 0; include x; } }",
+		`pid "a"b;`, "pid a\\ b;", "http { if ($a ~ \"x\") { } }", "}", "http {",
+		"pid '${x}';",
+	} {
+		f.Add(s)
+	}
+	seedCorpus(f, false)
+	f.Fuzz(func(t *testing.T, text string) {
+		if strings.Contains(text, "include") {
+			t.Skip("reads files outside the input")
+		}
+		parseBounded(t, text)
+	})
+}
+
+// parseLayerMessage reports nginx messages that the parse layer must
+// produce itself (the rest come from directive handlers: the compiler's).
+func parseLayerMessage(msg string) bool {
+	for _, p := range []string{"unexpected ", "unknown directive ", "invalid number of arguments in ",
+		"too long ", "Lua code block ", "directive \"", "invalid condition ", "open() "} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return strings.Contains(msg, " directive is not allowed here") ||
+		strings.Contains(msg, "is duplicate") ||
+		strings.Contains(msg, `it must be "on" or "off"`)
+}
+
+// errLine extracts the line number from "... in file:N".
+func errLine(msg string) int {
+	i := strings.LastIndexByte(msg, ':')
+	if i < 0 {
+		return 0
+	}
+	n, _ := strconv.Atoi(msg[i+1:])
+	return n
+}
+
+// TestRandomDifferential mutates the syntax cases at random and compares
+// Parse with nginx -t on each mutant. It runs NGX_DIFF_N mutants (default
+// 0: skipped), seeded by NGX_DIFF_SEED.
+func TestRandomDifferential(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("NGX_DIFF_N"))
+	if n == 0 {
+		t.Skip("set NGX_DIFF_N to run")
+	}
+	nginx := nginxOracle(t)
+	seed, _ := strconv.ParseInt(os.Getenv("NGX_DIFF_SEED"), 10, 64)
+	rng := rand.New(rand.NewSource(seed))
+	files, _ := filepath.Glob(filepath.Join(syntaxDir, "*.conf"))
+	var seeds []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err == nil {
+			seeds = append(seeds, string(data))
+		}
+	}
+	alphabet := []string{"{", "}", ";", "\"", "'", "\\", "#", "$", " ", "\n", "(", ")", "[[", "]]", "--", "x", "${", "root /a;", "location / {", "access_by_lua_block {", "if (", "}\n", "\t"}
+	bad := 0
+	for i := 0; i < n && bad < 10; i++ {
+		text := seeds[rng.Intn(len(seeds))]
+		for m := rng.Intn(3) + 1; m > 0; m-- {
+			pos := rng.Intn(len(text) + 1)
+			switch rng.Intn(3) {
+			case 0: // insert
+				text = text[:pos] + alphabet[rng.Intn(len(alphabet))] + text[pos:]
+			case 1: // delete
+				end := min(len(text), pos+rng.Intn(4)+1)
+				text = text[:pos] + text[end:]
+			default: // replace
+				end := min(len(text), pos+1)
+				text = text[:pos] + alphabet[rng.Intn(len(alphabet))] + text[end:]
+			}
+		}
+		dir := t.TempDir()
+		text = strings.ReplaceAll(strings.ReplaceAll(text, "{{PORT}}", "18080"), "{{DIR}}", dir)
+		want := nginxCheck(t, nginx, dir, text)
+		got := parseCheck(dir, text)
+		ok := true
+		switch {
+		case got == want:
+		case got == "ok":
+			ok = !parseLayerMessage(want)
+		case want == "ok":
+			ok = false
+		default:
+			// nginx may stop earlier at an error of a directive handler.
+			ok = !parseLayerMessage(want) && errLine(want) <= errLine(got)
+		}
+		if !ok {
+			bad++
+			t.Errorf("mutant %d:\n%s\n got: %s\nwant: %s", i, text, got, want)
+		}
 	}
 }
