@@ -322,6 +322,9 @@ func (rq *request) doReturn(s *nginxconf.ReturnStmt) {
 // redirect answers code with a Location header (made absolute as nginx does
 // with absolute_redirect on).
 func (rq *request) redirect(code int, location string) {
+	if strings.HasPrefix(location, "/") && rq.conf.AbsoluteRedirect {
+		location = rq.absolute(location)
+	}
 	rq.w.Header().Set("Location", location)
 	rq.finalize(code)
 }
@@ -387,9 +390,6 @@ func (rq *request) writeHeader(code int) {
 	h := rq.w.Header()
 	if rq.conf.ServerTokens {
 		h.Set("Server", "ngxsockify")
-	}
-	if loc := h.Get("Location"); strings.HasPrefix(loc, "/") && rq.conf.AbsoluteRedirect {
-		h.Set("Location", rq.absolute(loc))
 	}
 	if len(rq.conf.AddHeaders) > 0 {
 		ok := false
