@@ -1,0 +1,65 @@
+package luahooks
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// seedHook extracts the access_by_lua '...' code of a corpus file.
+func seedHook(t testing.TB, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	i := strings.Index(s, "access_by_lua '")
+	j := strings.Index(s[i+15:], "';")
+	return s[i+15 : i+15+j]
+}
+
+func signedURL(key, ip, port string, ts int64) string {
+	sum := md5.Sum([]byte(fmt.Sprintf("%s%d%s:%s%s", key, ts, ip, port, key)))
+	return fmt.Sprintf("/websockify?ip=%s&port=%s&t=%d&sign=%s", ip, port, ts, hex.EncodeToString(sum[:]))
+}
+
+func BenchmarkSeedHook(b *testing.B) {
+	rt, _ := newTestRuntime(b, Options{})
+	c, err := rt.CompileInline(PhaseAccess, seedHook(b, "/work/shared/corpus/a/tg123-readme-dynamic-upstream-md5.conf"), "/etc/nginx/nginx.conf", 25)
+	if err != nil {
+		b.Fatal(err)
+	}
+	target := signedURL("CHANGE_ME_!!!!", "127.0.0.1", "5901", time.Now().Unix())
+	hr := httptest.NewRequest("GET", target, nil)
+	vars := newFakeVars(hr, "vnc_addr")
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	for i := 0; i < b.N; i++ {
+		req := &Request{HTTP: hr, Vars: vars}
+		out := rt.Run(ctx, c, req)
+		if out.Action != Continue {
+			b.Fatalf("outcome %+v", out)
+		}
+	}
+	// The machine is shared: process CPU time per run (GC included) is a
+	// steadier number than wall time.
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

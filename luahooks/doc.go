@@ -1,0 +1,74 @@
+// Package luahooks runs nginx Lua hooks (access_by_lua*, rewrite_by_lua*,
+// content_by_lua*, set_by_lua*, header_filter_by_lua*, log_by_lua*,
+// init_by_lua*) on gopher-lua with an ngx.* API that behaves like
+// lua-nginx-module 0.10.23 (OpenResty) on nginx 1.22.
+//
+// # Lifecycle
+//
+// At config load the caller creates one Runtime (New) and compiles every
+// hook once: CompileInline for *_by_lua / *_by_lua_block code, CompileFile
+// for *_by_lua_file. A chunk whose code does not load is still returned
+// (with a *LoadError): it answers like nginx at request time (500, or 404
+// for a missing file), because nginx -t does not compile Lua either.
+// init_by_lua* chunks go through RunInit; an error there must stop startup.
+//
+// Per request the caller builds one Request (HTTP, Vars, RespHeader) and
+// passes the SAME Request to Run for every phase, so ngx.ctx survives
+// between phases. Run returns an Outcome: Continue, Respond (ngx.say /
+// ngx.print output or ngx.exit(2xx)), ErrorPage (ngx.exit(>=300), runtime
+// errors with Err set), Redirect (ngx.redirect) or Close (ngx.exit(444),
+// ngx.exit(499), ngx.ERROR). Request.Status holds ngx.status afterwards and
+// Request.RespHeader holds ngx.header writes.
+//
+// Chunk names follow lua-nginx-module: "access_by_lua(nginx.conf:25)" where
+// 25 is the line nginx reports: for *_by_lua_block the line of the
+// directive, for *_by_lua '...' the line where the directive ends. Files
+// are named by their path (Lua's short_src). Runtime errors read "lua entry
+// thread aborted: runtime error: access_by_lua(nginx.conf:25):4: boom";
+// luahooks does not log them itself, the caller does.
+//
+// # Sandbox and concurrency
+//
+// A Runtime keeps a pool of Lua states (gopher-lua LState is not
+// goroutine-safe; each run owns one state). Chunks are compiled once to a
+// FunctionProto and instantiated per state. Every state has: the base
+// library without dofile/loadfile, with LuaJIT's tonumber ("1e2", hex,
+// bases) and %.14g number formatting in tostring/string.format/ngx.say;
+// package (require of plain Lua files through lua_package_path, ";;" is the
+// default path, "$prefix" the prefix; compiled once per process); table;
+// string (string.rep with separator); math; coroutine; os with only time,
+// date, clock, difftime and getenv (which sees only Options.Env, like
+// nginx's env directive); LuaJIT's bit; cjson and cjson.safe. No io, no
+// debug, no C modules, no bytecode.
+//
+// Each run has a deadline (Options.Timeout, default 1s): a runaway loop is
+// stopped and answers 500. ngx.exit and ngx.redirect cancel the run's
+// context; gopher-lua checks it before every instruction, so pcall cannot
+// swallow them (pcall(ngx.exit, 403) answers 403, as in OpenResty).
+//
+// Shared dictionaries (lua_shared_dict) are Go maps behind a mutex, shared
+// by all states and safe for concurrent use.
+//
+// # ngx API
+//
+// ngx.var (through VarStore), ngx.ctx, ngx.status, ngx.header, ngx.arg;
+// ngx.req.get_uri_args, set_uri_args, get_headers, set_header, clear_header,
+// get_method, set_method, http_version, start_time, raw_header, read_body,
+// discard_body, get_body_data, get_body_file (always nil: bodies stay in
+// memory), get_post_args, set_body_data, set_uri (no jump), is_internal;
+// ngx.exit, say, print, flush, eof, redirect, sleep, log and print();
+// ngx.time, now, today, localtime, utctime, update_time, http_time,
+// cookie_time, parse_http_time; ngx.md5, md5_bin, sha1_bin, hmac_sha1,
+// crc32_short, crc32_long, encode_base64, decode_base64, escape_uri,
+// unescape_uri, encode_args, decode_args, quote_sql_str, get_phase,
+// is_subrequest, headers_sent; ngx.re.match, find, gmatch, sub, gsub (PCRE
+// semantics on regexp2, options a i j o x s m u d D J); ngx.shared.DICT
+// get, get_stale, set, safe_set, add, safe_add, replace, incr, delete, ttl,
+// expire, get_keys, flush_all, flush_expired, capacity, free_space;
+// ngx.worker.pid/id/count/exiting; ngx.config.prefix, nginx_version,
+// ngx_lua_version, subsystem, debug; ngx.null; the ngx.HTTP_*, log level
+// and ngx.OK/ERROR/AGAIN/DONE/DECLINED constants.
+//
+// ngx.location.capture, ngx.socket.*, ngx.thread.*, ngx.timer.at and
+// ngx.req.socket raise "... is not supported by ngxsockify" (500).
+package luahooks

@@ -1,0 +1,479 @@
+package luahooks
+
+import (
+	"math"
+	"os"
+	"strconv"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// luaNull is ngx.null and cjson.null: one userdata shared by every state so
+// that values carried in ngx.ctx between states still compare equal.
+var luaNull = &lua.LUserData{}
+
+// loadSentinel marks a module being loaded (require loops).
+var loadSentinel = &lua.LUserData{}
+
+// openLibs builds the sandbox: base (without dofile/loadfile, with LuaJIT's
+// tonumber and tostring), package (require through package.path only),
+// table, string, math, coroutine, a reduced os, bit, cjson and ngx.
+func (st *state) openLibs() {
+	L := st.L
+	for _, lib := range []struct {
+		name string
+		fn   lua.LGFunction
+	}{
+		{lua.LoadLibName, lua.OpenPackage},
+		{lua.BaseLibName, lua.OpenBase},
+		{lua.TabLibName, lua.OpenTable},
+		{lua.StringLibName, lua.OpenString},
+		{lua.MathLibName, lua.OpenMath},
+		{lua.CoroutineLibName, lua.OpenCoroutine},
+		{lua.OsLibName, lua.OpenOs},
+	} {
+		L.Push(L.NewFunction(lib.fn))
+		L.Push(lua.LString(lib.name))
+		L.Call(1, 0)
+	}
+	g := L.G.Global
+	for _, name := range []string{"dofile", "loadfile", "_printregs", "newproxy"} {
+		g.RawSetString(name, lua.LNil)
+	}
+	g.RawSetString("tonumber", L.NewFunction(baseToNumber))
+	g.RawSetString("tostring", L.NewFunction(baseToString))
+	g.RawSetString("print", L.NewFunction(st.basePrint))
+	g.RawSetString("require", L.NewFunction(st.require))
+
+	// os: time, date, clock and getenv (env directive only).
+	osmod := g.RawGetString("os").(*lua.LTable)
+	keep := map[string]bool{"time": true, "date": true, "clock": true, "difftime": true}
+	osmod.ForEach(func(k, _ lua.LValue) {
+		if !keep[k.String()] {
+			osmod.RawSet(k, lua.LNil)
+		}
+	})
+	osmod.RawSetString("getenv", L.NewFunction(st.osGetenv))
+
+	strmod := g.RawGetString("string").(*lua.LTable)
+	strmod.RawSetString("rep", L.NewFunction(strRep))
+	strmod.RawSetString("format", L.NewFunction(strFormat))
+
+	pkg := g.RawGetString("package").(*lua.LTable)
+	pkg.RawSetString("path", lua.LString(st.rt.path))
+	pkg.RawSetString("cpath", lua.LString(st.rt.cpath))
+	pkg.RawSetString("loaders", L.NewTable())
+	pkg.RawSetString("loadlib", lua.LNil)
+	preload := L.NewTable()
+	pkg.RawSetString("preload", preload)
+	preload.RawSetString("cjson", L.NewFunction(func(L *lua.LState) int { L.Push(st.openCjson(false)); return 1 }))
+	preload.RawSetString("cjson.safe", L.NewFunction(func(L *lua.LState) int { L.Push(st.openCjson(true)); return 1 }))
+	loaded := pkg.RawGetString("loaded").(*lua.LTable)
+
+	bit := st.openBit()
+	g.RawSetString("bit", bit)
+	loaded.RawSetString("bit", bit)
+	for _, name := range []string{"string", "table", "math", "os", "coroutine", "package"} {
+		loaded.RawSetString(name, g.RawGetString(name))
+	}
+	loaded.RawSetString("_G", g)
+
+	ngx := st.openNgx()
+	g.RawSetString("ngx", ngx)
+	loaded.RawSetString("ngx", ngx)
+}
+
+// guardGlobals installs lua-nginx-module's "_G write guard": writing a
+// global from request code logs a warning (and still writes it).
+func (st *state) guardGlobals() {
+	L := st.L
+	mt := L.NewTable()
+	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
+		k := L.Get(2)
+		if !st.inInit && st.r.req != nil && st.r.phase != PhaseInit && st.r.phase != PhaseInitWorker {
+			st.logf(LogWarn, "[lua] _G write guard:12: __newindex(): writing a global Lua variable ('%s') which may lead to race conditions between concurrent requests, so prefer the use of 'local' variables", L.ToStringMeta(k).String())
+		}
+		L.RawSet(L.CheckTable(1), k, L.Get(3))
+		return 0
+	}))
+	L.SetMetatable(L.G.Global, mt)
+}
+
+func (st *state) logf(level int, format string, args ...any) {
+	if st.rt.opts.Log == nil {
+		return
+	}
+	if len(args) == 0 {
+		st.rt.opts.Log(level, format)
+		return
+	}
+	st.rt.opts.Log(level, sprintf(format, args...))
+}
+
+func (st *state) osGetenv(L *lua.LState) int {
+	name := L.CheckString(1)
+	if v, ok := st.rt.opts.Env[name]; ok {
+		L.Push(lua.LString(v))
+	} else {
+		L.Push(lua.LNil)
+	}
+	return 1
+}
+
+// require loads preloaded modules (cjson, cjson.safe) and plain Lua files
+// found through package.path. Files are compiled once per process.
+func (st *state) require(L *lua.LState) int {
+	name := L.CheckString(1)
+	pkg, _ := L.G.Global.RawGetString("package").(*lua.LTable)
+	if pkg == nil {
+		L.RaiseError("'package' table missing")
+	}
+	loaded, _ := pkg.RawGetString("loaded").(*lua.LTable)
+	if loaded == nil {
+		L.RaiseError("'package.loaded' must be a table")
+	}
+	if v := loaded.RawGetString(name); lua.LVAsBool(v) {
+		if v == loadSentinel {
+			L.RaiseError("loop or previous error loading module '%s'", name)
+		}
+		L.Push(v)
+		return 1
+	}
+	var fn lua.LValue
+	var msgs strings.Builder
+	if preload, ok := pkg.RawGetString("preload").(*lua.LTable); ok {
+		fn = preload.RawGetString(name)
+	}
+	if fn == lua.LNil || fn == nil {
+		fn = nil
+		msgs.WriteString("\n\tno field package.preload['" + name + "']")
+		file := strings.ReplaceAll(name, ".", "/")
+		path := lua.LVAsString(pkg.RawGetString("path"))
+		for _, pat := range strings.Split(path, ";") {
+			if pat == "" {
+				continue
+			}
+			p := strings.ReplaceAll(pat, "?", file)
+			if fi, err := os.Stat(p); err != nil || fi.IsDir() {
+				msgs.WriteString("\n\tno file '" + p + "'")
+				continue
+			}
+			proto, err := st.rt.modules.load(p)
+			if err != nil {
+				L.RaiseError("error loading module '%s' from file '%s':\n\t%s", name, p, err.Error())
+			}
+			fn = L.NewFunctionFromProto(proto)
+			break
+		}
+		if fn == nil {
+			for _, pat := range strings.Split(lua.LVAsString(pkg.RawGetString("cpath")), ";") {
+				if pat != "" {
+					msgs.WriteString("\n\tno file '" + strings.ReplaceAll(pat, "?", file) + "'")
+				}
+			}
+			L.RaiseError("module '%s' not found:%s", name, msgs.String())
+		}
+	}
+	loaded.RawSetString(name, loadSentinel)
+	L.Push(fn)
+	L.Push(lua.LString(name))
+	L.Call(1, 1)
+	ret := L.Get(-1)
+	L.Pop(1)
+	if ret != lua.LNil {
+		loaded.RawSetString(name, ret)
+	}
+	if loaded.RawGetString(name) == loadSentinel {
+		loaded.RawSetString(name, lua.LTrue)
+	}
+	L.Push(loaded.RawGetString(name))
+	return 1
+}
+
+func (st *state) basePrint(L *lua.LState) int {
+	msg := st.logArgs(L, 1, "print")
+	st.logf(LogNotice, "%s", st.logPrefix(L)+msg)
+	return 0
+}
+
+func isLuaSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
+// baseToNumber is LuaJIT's tonumber: decimal with exponent, hex with
+// optional fraction and binary exponent, inf/nan, surrounding whitespace;
+// with a base, strtoul rules after an optional sign.
+func baseToNumber(L *lua.LState) int {
+	v := L.CheckAny(1)
+	base := L.OptInt(2, 10)
+	if L.GetTop() < 2 || L.Get(2) == lua.LNil || base == 10 {
+		switch x := v.(type) {
+		case lua.LNumber:
+			L.Push(x)
+		case lua.LString:
+			if f, ok := parseLuaNumber(string(x)); ok {
+				L.Push(lua.LNumber(f))
+			} else {
+				L.Push(lua.LNil)
+			}
+		default:
+			L.Push(lua.LNil)
+		}
+		return 1
+	}
+	if base < 2 || base > 36 {
+		L.ArgError(2, "base out of range")
+	}
+	var s string
+	switch x := v.(type) {
+	case lua.LString:
+		s = string(x)
+	case lua.LNumber:
+		s = formatNumber(float64(x))
+	default:
+		L.ArgError(1, "string expected, got "+v.Type().String())
+	}
+	i := 0
+	for i < len(s) && isLuaSpace(s[i]) {
+		i++
+	}
+	neg := false
+	if i < len(s) && (s[i] == '-' || s[i] == '+') {
+		neg = s[i] == '-'
+		i++
+	}
+	if base == 16 && i+1 < len(s) && s[i] == '0' && (s[i+1] == 'x' || s[i+1] == 'X') {
+		i += 2
+	}
+	start := i
+	var n float64
+	for ; i < len(s); i++ {
+		c := s[i]
+		var d int
+		switch {
+		case c >= '0' && c <= '9':
+			d = int(c - '0')
+		case c >= 'a' && c <= 'z':
+			d = int(c-'a') + 10
+		case c >= 'A' && c <= 'Z':
+			d = int(c-'A') + 10
+		default:
+			d = 99
+		}
+		if d >= base {
+			break
+		}
+		n = n*float64(base) + float64(d)
+	}
+	if i == start {
+		L.Push(lua.LNil)
+		return 1
+	}
+	for i < len(s) && isLuaSpace(s[i]) {
+		i++
+	}
+	if i != len(s) {
+		L.Push(lua.LNil)
+		return 1
+	}
+	if n > math.MaxUint64 {
+		n = math.MaxUint64
+	}
+	if neg {
+		n = -n
+	}
+	L.Push(lua.LNumber(n))
+	return 1
+}
+
+// parseLuaNumber converts a string as LuaJIT's lj_strscan does for
+// tonumber and arithmetic on strings.
+func parseLuaNumber(s string) (float64, bool) {
+	i, j := 0, len(s)
+	for i < j && isLuaSpace(s[i]) {
+		i++
+	}
+	for j > i && isLuaSpace(s[j-1]) {
+		j--
+	}
+	s = s[i:j]
+	if s == "" {
+		return 0, false
+	}
+	neg := false
+	body := s
+	if body[0] == '-' || body[0] == '+' {
+		neg = body[0] == '-'
+		body = body[1:]
+	}
+	if len(body) > 1 && body[0] == '0' && (body[1] == 'x' || body[1] == 'X') {
+		h := body[2:]
+		if h == "" {
+			return 0, false
+		}
+		var f float64
+		if strings.ContainsAny(h, ".pP") {
+			if !strings.ContainsAny(h, "pP") {
+				h += "p0"
+			}
+			v, err := strconv.ParseFloat("0x"+h, 64)
+			if err != nil && !isRangeErr(err) {
+				return 0, false
+			}
+			f = v
+		} else {
+			for k := 0; k < len(h); k++ {
+				c := h[k]
+				var d int
+				switch {
+				case c >= '0' && c <= '9':
+					d = int(c - '0')
+				case c >= 'a' && c <= 'f':
+					d = int(c-'a') + 10
+				case c >= 'A' && c <= 'F':
+					d = int(c-'A') + 10
+				default:
+					return 0, false
+				}
+				f = f*16 + float64(d)
+			}
+		}
+		if neg {
+			f = -f
+		}
+		return f, true
+	}
+	lb := strings.ToLower(body)
+	switch lb {
+	case "inf", "infinity":
+		if neg {
+			return math.Inf(-1), true
+		}
+		return math.Inf(1), true
+	case "nan":
+		return math.NaN(), true
+	}
+	for k := 0; k < len(body); k++ {
+		c := body[k]
+		if !(c >= '0' && c <= '9' || c == '.' || c == 'e' || c == 'E' || c == '+' || c == '-') {
+			return 0, false
+		}
+	}
+	if body[0] == '+' || body[0] == '-' {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(body, 64)
+	if err != nil && !isRangeErr(err) {
+		return 0, false
+	}
+	if neg {
+		f = -f
+	}
+	return f, true
+}
+
+func isRangeErr(err error) bool {
+	ne, ok := err.(*strconv.NumError)
+	return ok && ne.Err == strconv.ErrRange
+}
+
+// formatNumber formats like LuaJIT's "%.14g".
+func formatNumber(f float64) string {
+	switch {
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	case math.IsNaN(f):
+		return "nan"
+	}
+	if f == math.Trunc(f) && math.Abs(f) < 1e14 {
+		if f == 0 && math.Signbit(f) {
+			return "-0"
+		}
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return cFormatG(f, 14)
+}
+
+// cFormatG is C's %.<prec>g.
+func cFormatG(f float64, prec int) string {
+	if prec == 0 {
+		prec = 1
+	}
+	s := strconv.FormatFloat(f, 'e', prec-1, 64)
+	// exponent
+	e := strings.LastIndexByte(s, 'e')
+	exp, _ := strconv.Atoi(s[e+1:])
+	if exp < -4 || exp >= prec {
+		mant := s[:e]
+		if strings.Contains(mant, ".") {
+			mant = strings.TrimRight(strings.TrimRight(mant, "0"), ".")
+		}
+		es := s[e+1:]
+		sign := es[0]
+		digits := es[1:]
+		if len(digits) < 2 {
+			digits = "0" + digits
+		}
+		return mant + "e" + string(sign) + digits
+	}
+	out := strconv.FormatFloat(f, 'f', prec-1-exp, 64)
+	if strings.Contains(out, ".") {
+		out = strings.TrimRight(strings.TrimRight(out, "0"), ".")
+	}
+	return out
+}
+
+// baseToString is tostring with LuaJIT's number format and ngx.null
+// printed as "userdata: NULL".
+func baseToString(L *lua.LState) int {
+	v := L.CheckAny(1)
+	switch x := v.(type) {
+	case lua.LNumber:
+		L.Push(lua.LString(formatNumber(float64(x))))
+		return 1
+	case *lua.LUserData:
+		if x == luaNull {
+			L.Push(lua.LString("userdata: NULL"))
+			return 1
+		}
+	}
+	L.Push(L.ToStringMeta(v))
+	return 1
+}
+
+// toStr converts a value as lua_tolstring would (numbers with %.14g).
+func (st *state) toStr(v lua.LValue) string {
+	if n, ok := v.(lua.LNumber); ok {
+		return formatNumber(float64(n))
+	}
+	if v == luaNull {
+		return "userdata: NULL"
+	}
+	return st.L.ToStringMeta(v).String()
+}
+
+// strRep is string.rep with Lua 5.2/LuaJIT's separator argument.
+func strRep(L *lua.LState) int {
+	s := L.CheckString(1)
+	n := L.CheckInt(2)
+	sep := L.OptString(3, "")
+	if n <= 0 {
+		L.Push(lua.LString(""))
+		return 1
+	}
+	if int64(len(s)+len(sep))*int64(n) > 1<<30 {
+		L.RaiseError("not enough memory")
+	}
+	var b strings.Builder
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteString(sep)
+		}
+		b.WriteString(s)
+	}
+	L.Push(lua.LString(b.String()))
+	return 1
+}

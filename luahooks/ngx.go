@@ -1,0 +1,776 @@
+package luahooks
+
+import (
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"hash/crc32"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// ngxConstants are the integer constants of the ngx table.
+var ngxConstants = map[string]int{
+	"OK": 0, "ERROR": -1, "AGAIN": -2, "DONE": -4, "DECLINED": -5,
+	"STDERR": 0, "EMERG": 1, "ALERT": 2, "CRIT": 3, "ERR": 4, "WARN": 5, "NOTICE": 6, "INFO": 7, "DEBUG": 8,
+
+	"HTTP_GET": 2, "HTTP_HEAD": 4, "HTTP_POST": 8, "HTTP_PUT": 16, "HTTP_DELETE": 32, "HTTP_MKCOL": 64,
+	"HTTP_COPY": 128, "HTTP_MOVE": 256, "HTTP_OPTIONS": 512, "HTTP_PROPFIND": 1024, "HTTP_PROPPATCH": 2048,
+	"HTTP_LOCK": 4096, "HTTP_UNLOCK": 8192, "HTTP_PATCH": 16384, "HTTP_TRACE": 32768,
+
+	"HTTP_CONTINUE": 100, "HTTP_SWITCHING_PROTOCOLS": 101, "HTTP_OK": 200, "HTTP_CREATED": 201,
+	"HTTP_ACCEPTED": 202, "HTTP_NO_CONTENT": 204, "HTTP_PARTIAL_CONTENT": 206, "HTTP_SPECIAL_RESPONSE": 300,
+	"HTTP_MOVED_PERMANENTLY": 301, "HTTP_MOVED_TEMPORARILY": 302, "HTTP_SEE_OTHER": 303,
+	"HTTP_NOT_MODIFIED": 304, "HTTP_TEMPORARY_REDIRECT": 307, "HTTP_PERMANENT_REDIRECT": 308,
+	"HTTP_BAD_REQUEST": 400, "HTTP_UNAUTHORIZED": 401, "HTTP_PAYMENT_REQUIRED": 402, "HTTP_FORBIDDEN": 403,
+	"HTTP_NOT_FOUND": 404, "HTTP_NOT_ALLOWED": 405, "HTTP_NOT_ACCEPTABLE": 406, "HTTP_REQUEST_TIMEOUT": 408,
+	"HTTP_CONFLICT": 409, "HTTP_GONE": 410, "HTTP_UPGRADE_REQUIRED": 426, "HTTP_TOO_MANY_REQUESTS": 429,
+	"HTTP_CLOSE": 444, "HTTP_ILLEGAL": 451, "HTTP_INTERNAL_SERVER_ERROR": 500, "HTTP_METHOD_NOT_IMPLEMENTED": 501,
+	"HTTP_BAD_GATEWAY": 502, "HTTP_SERVICE_UNAVAILABLE": 503, "HTTP_GATEWAY_TIMEOUT": 504,
+	"HTTP_VERSION_NOT_SUPPORTED": 505, "HTTP_INSUFFICIENT_STORAGE": 507,
+}
+
+func (st *state) openNgx() *lua.LTable {
+	L := st.L
+	ngx := L.NewTable()
+	for k, v := range ngxConstants {
+		ngx.RawSetString(k, lua.LNumber(v))
+	}
+	ngx.RawSetString("null", luaNull)
+	L.SetFuncs(ngx, map[string]lua.LGFunction{
+		"exit":            st.ngxExit,
+		"say":             st.ngxSay,
+		"print":           st.ngxPrint,
+		"flush":           st.ngxFlush,
+		"eof":             st.ngxEOF,
+		"log":             st.ngxLog,
+		"redirect":        st.ngxRedirect,
+		"sleep":           st.ngxSleep,
+		"time":            st.ngxTime,
+		"now":             st.ngxNow,
+		"today":           st.ngxToday,
+		"localtime":       st.ngxLocaltime,
+		"utctime":         st.ngxUTCtime,
+		"update_time":     st.ngxUpdateTime,
+		"http_time":       ngxHTTPTime,
+		"cookie_time":     ngxCookieTime,
+		"parse_http_time": ngxParseHTTPTime,
+		"md5":             ngxMD5,
+		"md5_bin":         ngxMD5Bin,
+		"sha1_bin":        ngxSHA1Bin,
+		"hmac_sha1":       ngxHMACSHA1,
+		"crc32_short":     ngxCRC32,
+		"crc32_long":      ngxCRC32,
+		"encode_base64":   ngxEncodeBase64,
+		"decode_base64":   ngxDecodeBase64,
+		"escape_uri":      ngxEscapeURI,
+		"unescape_uri":    ngxUnescapeURI,
+		"encode_args":     st.ngxEncodeArgs,
+		"decode_args":     st.ngxDecodeArgs,
+		"quote_sql_str":   ngxQuoteSQLStr,
+		"get_phase":       st.ngxGetPhase,
+		"is_subrequest":   func(L *lua.LState) int { L.Push(lua.LFalse); return 1 },
+	})
+	ngx.RawSetString("worker", st.funcTable(map[string]lua.LGFunction{
+		"pid":     func(L *lua.LState) int { L.Push(lua.LNumber(os.Getpid())); return 1 },
+		"id":      func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 },
+		"count":   func(L *lua.LState) int { L.Push(lua.LNumber(1)); return 1 },
+		"exiting": func(L *lua.LState) int { L.Push(lua.LFalse); return 1 },
+	}))
+	cfg := st.funcTable(map[string]lua.LGFunction{
+		"prefix": func(L *lua.LState) int {
+			p := st.rt.opts.Prefix
+			if p != "" && !strings.HasSuffix(p, "/") {
+				p += "/"
+			}
+			L.Push(lua.LString(p))
+			return 1
+		},
+		"nginx_configure": func(L *lua.LState) int { L.Push(lua.LString("")); return 1 },
+	})
+	cfg.RawSetString("nginx_version", lua.LNumber(1022001))
+	cfg.RawSetString("ngx_lua_version", lua.LNumber(10023))
+	cfg.RawSetString("subsystem", lua.LString("http"))
+	cfg.RawSetString("debug", lua.LFalse)
+	cfg.RawSetString("is_console", lua.LFalse)
+	ngx.RawSetString("config", cfg)
+	unsupported := func(name string) lua.LGFunction {
+		return func(L *lua.LState) int {
+			L.RaiseError("%s is not supported by ngxsockify", name)
+			return 0
+		}
+	}
+	ngx.RawSetString("location", st.funcTable(map[string]lua.LGFunction{
+		"capture": unsupported("ngx.location.capture"), "capture_multi": unsupported("ngx.location.capture_multi"),
+	}))
+	ngx.RawSetString("socket", st.funcTable(map[string]lua.LGFunction{
+		"tcp": unsupported("ngx.socket.tcp"), "udp": unsupported("ngx.socket.udp"),
+		"stream": unsupported("ngx.socket.stream"), "connect": unsupported("ngx.socket.connect"),
+	}))
+	ngx.RawSetString("thread", st.funcTable(map[string]lua.LGFunction{
+		"spawn": unsupported("ngx.thread.spawn"), "wait": unsupported("ngx.thread.wait"), "kill": unsupported("ngx.thread.kill"),
+	}))
+	ngx.RawSetString("timer", st.funcTable(map[string]lua.LGFunction{
+		"at": unsupported("ngx.timer.at"), "every": unsupported("ngx.timer.every"),
+		"running_count": func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 },
+		"pending_count": func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 },
+	}))
+	ngx.RawSetString("req", st.openReq())
+	ngx.RawSetString("var", st.openVar())
+	ngx.RawSetString("header", st.openHeader())
+	ngx.RawSetString("re", st.openRe())
+	ngx.RawSetString("shared", st.openShared())
+	st.argTable = L.NewTable()
+	argMeta := L.NewTable()
+	argMeta.RawSetString("__index", L.NewFunction(st.ngxArgIndex))
+	L.SetMetatable(st.argTable, argMeta)
+
+	// Dynamic fields: ngx.status, ngx.ctx, ngx.arg, ngx.headers_sent.
+	mt := L.NewTable()
+	mt.RawSetString("__index", L.NewFunction(st.ngxIndex))
+	mt.RawSetString("__newindex", L.NewFunction(st.ngxNewIndex))
+	L.SetMetatable(ngx, mt)
+	st.ngx, st.ngxMeta = ngx, mt
+	return ngx
+}
+
+func (st *state) funcTable(fns map[string]lua.LGFunction) *lua.LTable {
+	t := st.L.NewTable()
+	st.L.SetFuncs(t, fns)
+	return t
+}
+
+func (st *state) ngxIndex(L *lua.LState) int {
+	key := L.CheckString(2)
+	r := &st.r
+	switch key {
+	case "status":
+		if r.req == nil {
+			L.Push(lua.LNumber(0))
+		} else {
+			L.Push(lua.LNumber(r.req.Status))
+		}
+	case "ctx":
+		if r.req == nil || st.inInit {
+			L.RaiseError("no request found")
+		}
+		if r.req.luaCtx == nil {
+			r.req.luaCtx = L.NewTable()
+		}
+		L.Push(r.req.luaCtx)
+	case "arg":
+		L.Push(st.argTable)
+	case "headers_sent":
+		L.Push(lua.LBool(r.sent))
+	default:
+		L.Push(lua.LNil)
+	}
+	return 1
+}
+
+func (st *state) ngxNewIndex(L *lua.LState) int {
+	key := L.CheckString(2)
+	r := &st.r
+	switch key {
+	case "status":
+		if r.req == nil || st.inInit {
+			L.RaiseError("no request found")
+		}
+		if r.sent {
+			st.logf(LogErr, "attempt to set ngx.status after sending out response headers")
+			return 0
+		}
+		v := L.Get(3)
+		n, ok := v.(lua.LNumber)
+		if !ok {
+			if s, isStr := v.(lua.LString); isStr {
+				if f, good := parseLuaNumber(string(s)); good {
+					n, ok = lua.LNumber(f), true
+				}
+			}
+		}
+		if !ok {
+			L.RaiseError("bad argument #3 to '__newindex' (number expected, got %s)", v.Type())
+		}
+		r.req.Status = int(n)
+	case "ctx":
+		if r.req == nil || st.inInit {
+			L.RaiseError("no request found")
+		}
+		t, ok := L.Get(3).(*lua.LTable)
+		if !ok {
+			L.RaiseError("ctx should be a table while getting a %s", L.Get(3).Type())
+		}
+		r.req.luaCtx = t
+	default:
+		L.RawSet(L.CheckTable(1), L.Get(2), L.Get(3))
+	}
+	return 0
+}
+
+// ngxArgIndex serves ngx.arg[n] (set_by_lua arguments).
+func (st *state) ngxArgIndex(L *lua.LState) int {
+	n := L.CheckInt(2)
+	if st.r.req != nil && n >= 1 && n <= len(st.r.req.Args) {
+		L.Push(lua.LString(st.r.req.Args[n-1]))
+		return 1
+	}
+	L.Push(lua.LNil)
+	return 1
+}
+
+func (st *state) setArgs(args []string) {}
+
+func (st *state) ngxExit(L *lua.LState) int {
+	v := L.Get(1)
+	n, ok := v.(lua.LNumber)
+	if !ok {
+		L.RaiseError("bad argument #1 to 'exit' (number expected, got %s)", typeName(v))
+	}
+	if st.inInit || st.r.req == nil {
+		L.RaiseError("no request found")
+	}
+	switch st.r.phase {
+	case PhaseSet, PhaseLog:
+		st.phaseCheck("exit")
+	}
+	code := int(n)
+	if code == -2 || code == -4 {
+		L.RaiseError("bad argument to 'ngx.exit': does not accept NGX_AGAIN or NGX_DONE")
+	}
+	st.exit(code)
+	return 0
+}
+
+// writeArgs appends ngx.say/ngx.print arguments as lua-nginx-module does:
+// strings, numbers, booleans, nil, ngx.null and (nested) array tables.
+func (st *state) writeArgs(L *lua.LState, fn string) bool {
+	r := &st.r
+	if st.inInit || r.req == nil {
+		L.RaiseError("no request found")
+	}
+	switch r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent:
+	default:
+		st.phaseCheck(fn)
+	}
+	if r.eof {
+		L.Push(lua.LNil)
+		L.Push(lua.LString("seen eof"))
+		return false
+	}
+	top := L.GetTop()
+	for i := 1; i <= top; i++ {
+		st.writeValue(L, L.Get(i), i, fn, 0)
+	}
+	return true
+}
+
+func (st *state) writeValue(L *lua.LState, v lua.LValue, argn int, fn string, depth int) {
+	b := &st.r.body
+	switch x := v.(type) {
+	case lua.LString:
+		b.WriteString(string(x))
+	case lua.LNumber:
+		b.WriteString(formatNumber(float64(x)))
+	case lua.LBool:
+		if x {
+			b.WriteString("true")
+		} else {
+			b.WriteString("false")
+		}
+	case *lua.LNilType:
+		b.WriteString("nil")
+	case *lua.LUserData:
+		if x == luaNull {
+			b.WriteString("null")
+			return
+		}
+		L.ArgError(argn, "string, number, boolean, nil, ngx.null, or array table expected, got userdata")
+	case *lua.LTable:
+		if depth > 100 {
+			L.ArgError(argn, "table too deep")
+		}
+		n := x.Len()
+		count := 0
+		bad := false
+		x.ForEach(func(k, _ lua.LValue) {
+			count++
+			kn, ok := k.(lua.LNumber)
+			if !ok || float64(kn) != float64(int(kn)) || int(kn) < 1 || int(kn) > n {
+				bad = true
+			}
+		})
+		if bad || count != n {
+			L.ArgError(argn, "non-array table found")
+		}
+		for i := 1; i <= n; i++ {
+			st.writeValue(L, x.RawGetInt(i), argn, fn, depth+1)
+		}
+	default:
+		L.ArgError(argn, "string, number, boolean, nil, ngx.null, or array table expected, got "+v.Type().String())
+	}
+}
+
+func (st *state) ngxSay(L *lua.LState) int {
+	if !st.writeArgs(L, "say") {
+		return 2
+	}
+	st.r.body.WriteByte('\n')
+	st.r.sent = true
+	L.Push(lua.LNumber(1))
+	return 1
+}
+
+func (st *state) ngxPrint(L *lua.LState) int {
+	if !st.writeArgs(L, "print") {
+		return 2
+	}
+	st.r.sent = true
+	L.Push(lua.LNumber(1))
+	return 1
+}
+
+func (st *state) ngxFlush(L *lua.LState) int {
+	if st.r.req == nil || st.inInit {
+		L.RaiseError("no request found")
+	}
+	if st.r.eof {
+		L.Push(lua.LNil)
+		L.Push(lua.LString("seen eof"))
+		return 2
+	}
+	st.r.sent = true
+	L.Push(lua.LNumber(1))
+	return 1
+}
+
+func (st *state) ngxEOF(L *lua.LState) int {
+	if st.r.req == nil || st.inInit {
+		L.RaiseError("no request found")
+	}
+	if st.r.eof {
+		L.Push(lua.LNil)
+		L.Push(lua.LString("seen eof"))
+		return 2
+	}
+	st.r.sent = true
+	st.r.eof = true
+	L.Push(lua.LNumber(1))
+	return 1
+}
+
+// logArgs concatenates ngx.log/print arguments with no separator.
+func (st *state) logArgs(L *lua.LState, from int, fn string) string {
+	var b strings.Builder
+	top := L.GetTop()
+	for i := from; i <= top; i++ {
+		switch x := L.Get(i).(type) {
+		case lua.LString:
+			b.WriteString(string(x))
+		case lua.LNumber:
+			b.WriteString(formatNumber(float64(x)))
+		case lua.LBool:
+			if x {
+				b.WriteString("true")
+			} else {
+				b.WriteString("false")
+			}
+		case *lua.LNilType:
+			b.WriteString("nil")
+		case *lua.LUserData:
+			if x == luaNull {
+				b.WriteString("null")
+				continue
+			}
+			L.ArgError(i, "string, number, boolean, or nil expected, got userdata")
+		case *lua.LTable:
+			if L.GetMetaField(x, "__tostring") != lua.LNil {
+				b.WriteString(L.ToStringMeta(x).String())
+				continue
+			}
+			L.ArgError(i, "string, number, boolean, or nil expected, got table")
+		default:
+			L.ArgError(i, "string, number, boolean, or nil expected, got "+x.Type().String())
+		}
+	}
+	return b.String()
+}
+
+// logPrefix is "[lua] <short_src>:<line>: [<func>(): ]" for the caller.
+func (st *state) logPrefix(L *lua.LState) string {
+	dbg, ok := L.GetStack(1)
+	if !ok {
+		return "[lua] "
+	}
+	if _, err := L.GetInfo("Sln", dbg, lua.LNil); err != nil {
+		return "[lua] "
+	}
+	src := dbg.Source
+	if dbg.CurrentLine < 0 {
+		return "[lua] " + src + ": "
+	}
+	if dbg.Name != "" && dbg.Name != "?" && dbg.Name != "main chunk" {
+		return sprintf("[lua] %s:%d: %s(): ", src, dbg.CurrentLine, dbg.Name)
+	}
+	return sprintf("[lua] %s:%d: ", src, dbg.CurrentLine)
+}
+
+func (st *state) ngxLog(L *lua.LState) int {
+	v := L.Get(1)
+	lv, ok := v.(lua.LNumber)
+	if !ok {
+		L.ArgError(1, "number expected, got "+typeName(v))
+	}
+	level := int(lv)
+	if level < 0 || level > LogDebug {
+		L.RaiseError("bad log level")
+	}
+	msg := st.logArgs(L, 2, "log")
+	st.logf(level, "%s", st.logPrefix(L)+msg)
+	return 0
+}
+
+func (st *state) ngxRedirect(L *lua.LState) int {
+	uri := L.CheckString(1)
+	code := L.OptInt(2, http.StatusFound)
+	switch code {
+	case 301, 302, 303, 307, 308:
+	default:
+		L.RaiseError("only ngx.HTTP_MOVED_TEMPORARILY, ngx.HTTP_MOVED_PERMANENTLY, ngx.HTTP_PERMANENT_REDIRECT, ngx.HTTP_SEE_OTHER, and ngx.HTTP_TEMPORARY_REDIRECT are allowed")
+	}
+	r := &st.r
+	if st.inInit || r.req == nil {
+		L.RaiseError("no request found")
+	}
+	switch r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent:
+	default:
+		st.phaseCheck("redirect")
+	}
+	if r.sent {
+		L.RaiseError("attempt to call ngx.redirect after sending out the headers")
+	}
+	if r.req.RespHeader == nil {
+		r.req.RespHeader = http.Header{}
+	}
+	r.req.RespHeader["Location"] = []string{uri}
+	r.redirect = true
+	st.exit(code)
+	return 0
+}
+
+func (st *state) ngxSleep(L *lua.LState) int {
+	secs := float64(L.CheckNumber(1))
+	if secs < 0 {
+		L.RaiseError("invalid sleep duration \"%s\"", formatNumber(secs))
+	}
+	switch st.r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent:
+	default:
+		st.phaseCheck("sleep")
+	}
+	if st.r.ctx == nil {
+		return 0
+	}
+	t := time.NewTimer(time.Duration(secs * float64(time.Second)))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-st.r.ctx.Done():
+		// The next instruction raises the context error.
+	}
+	st.r.now = time.Now()
+	return 0
+}
+
+func (st *state) ngxTime(L *lua.LState) int {
+	L.Push(lua.LNumber(st.r.now.Unix()))
+	return 1
+}
+
+func (st *state) ngxNow(L *lua.LState) int {
+	L.Push(lua.LNumber(float64(st.r.now.UnixMilli()) / 1000))
+	return 1
+}
+
+func (st *state) ngxToday(L *lua.LState) int {
+	L.Push(lua.LString(st.r.now.Format("2006-01-02")))
+	return 1
+}
+
+func (st *state) ngxLocaltime(L *lua.LState) int {
+	L.Push(lua.LString(st.r.now.Format("2006-01-02 15:04:05")))
+	return 1
+}
+
+func (st *state) ngxUTCtime(L *lua.LState) int {
+	L.Push(lua.LString(st.r.now.UTC().Format("2006-01-02 15:04:05")))
+	return 1
+}
+
+func (st *state) ngxUpdateTime(L *lua.LState) int {
+	st.r.now = time.Now()
+	return 0
+}
+
+func ngxHTTPTime(L *lua.LState) int {
+	sec := int64(L.CheckNumber(1))
+	L.Push(lua.LString(time.Unix(sec, 0).UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")))
+	return 1
+}
+
+func ngxCookieTime(L *lua.LState) int {
+	sec := int64(L.CheckNumber(1))
+	t := time.Unix(sec, 0).UTC()
+	if t.Year() > 2037 {
+		L.Push(lua.LString(t.Format("Mon, 02-Jan-2006 15:04:05 GMT")))
+	} else {
+		L.Push(lua.LString(t.Format("Mon, 02-Jan-06 15:04:05 GMT")))
+	}
+	return 1
+}
+
+func ngxParseHTTPTime(L *lua.LState) int {
+	s := L.CheckString(1)
+	t, err := http.ParseTime(s)
+	if err != nil {
+		L.Push(lua.LNil)
+		return 1
+	}
+	L.Push(lua.LNumber(t.Unix()))
+	return 1
+}
+
+// strArg converts a hashing/encoding argument like the resty.core FFI
+// wrappers do: nil and false mean "", other non-strings go through
+// tostring.
+func strArg(L *lua.LState, n int) string {
+	switch v := L.Get(n).(type) {
+	case lua.LString:
+		return string(v)
+	case lua.LNumber:
+		return formatNumber(float64(v))
+	case *lua.LNilType:
+		return ""
+	case lua.LBool:
+		if !v {
+			return ""
+		}
+		return "true"
+	default:
+		return L.ToStringMeta(v).String()
+	}
+}
+
+func ngxMD5(L *lua.LState) int {
+	sum := md5.Sum([]byte(strArg(L, 1)))
+	L.Push(lua.LString(hex.EncodeToString(sum[:])))
+	return 1
+}
+
+func ngxMD5Bin(L *lua.LState) int {
+	sum := md5.Sum([]byte(strArg(L, 1)))
+	L.Push(lua.LString(sum[:]))
+	return 1
+}
+
+func ngxSHA1Bin(L *lua.LState) int {
+	sum := sha1.Sum([]byte(strArg(L, 1)))
+	L.Push(lua.LString(sum[:]))
+	return 1
+}
+
+func ngxHMACSHA1(L *lua.LState) int {
+	m := hmac.New(sha1.New, []byte(strArg(L, 1)))
+	m.Write([]byte(strArg(L, 2)))
+	L.Push(lua.LString(m.Sum(nil)))
+	return 1
+}
+
+func ngxCRC32(L *lua.LState) int {
+	L.Push(lua.LNumber(crc32.ChecksumIEEE([]byte(strArg(L, 1)))))
+	return 1
+}
+
+func ngxEncodeBase64(L *lua.LState) int {
+	s := strArg(L, 1)
+	enc := base64.StdEncoding
+	if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
+		b, ok := L.Get(2).(lua.LBool)
+		if !ok {
+			L.ArgError(2, "boolean expected, got "+L.Get(2).Type().String())
+		}
+		if b {
+			enc = base64.RawStdEncoding
+		}
+	}
+	L.Push(lua.LString(enc.EncodeToString([]byte(s))))
+	return 1
+}
+
+// ngxDecodeBase64 follows ngx_decode_base64: the input ends at the first
+// '=', any other byte outside the alphabet is an error, and a length of 1
+// modulo 4 is an error.
+func ngxDecodeBase64(L *lua.LState) int {
+	v, ok := L.Get(1).(lua.LString)
+	if !ok {
+		if n, isNum := L.Get(1).(lua.LNumber); isNum {
+			v, ok = lua.LString(formatNumber(float64(n))), true
+		}
+	}
+	if !ok {
+		L.RaiseError("string argument only")
+	}
+	s := string(v)
+	n := 0
+	for ; n < len(s); n++ {
+		c := s[n]
+		if c == '=' {
+			break
+		}
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/') {
+			L.Push(lua.LNil)
+			return 1
+		}
+	}
+	if n%4 == 1 {
+		L.Push(lua.LNil)
+		return 1
+	}
+	out, err := base64.RawStdEncoding.Strict().DecodeString(s[:n])
+	if err != nil {
+		// Non-zero trailing bits: nginx ignores them.
+		out, err = base64.RawStdEncoding.DecodeString(s[:n])
+		if err != nil {
+			L.Push(lua.LNil)
+			return 1
+		}
+	}
+	L.Push(lua.LString(out))
+	return 1
+}
+
+// escapeURIKeep reports the bytes ngx.escape_uri leaves as they are.
+func escapeURIKeep(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+		strings.IndexByte("-._~!*'()", c) >= 0
+}
+
+func escapeURI(s string) string {
+	const hexd = "0123456789ABCDEF"
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if !escapeURIKeep(s[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s)+2*n)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if escapeURIKeep(c) {
+			b = append(b, c)
+		} else {
+			b = append(b, '%', hexd[c>>4], hexd[c&15])
+		}
+	}
+	return string(b)
+}
+
+func ngxEscapeURI(L *lua.LState) int {
+	L.Push(lua.LString(escapeURI(strArg(L, 1))))
+	return 1
+}
+
+func unhex(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
+
+// unescapeURI decodes %XX (invalid sequences kept) and '+' as a space.
+func unescapeURI(s string) string {
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '+':
+			b = append(b, ' ')
+		case c == '%' && i+2 < len(s) && unhex(s[i+1]) >= 0 && unhex(s[i+2]) >= 0:
+			b = append(b, byte(unhex(s[i+1])<<4|unhex(s[i+2])))
+			i += 2
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
+}
+
+func ngxUnescapeURI(L *lua.LState) int {
+	L.Push(lua.LString(unescapeURI(strArg(L, 1))))
+	return 1
+}
+
+func ngxQuoteSQLStr(L *lua.LState) int {
+	s := strArg(L, 1)
+	var b strings.Builder
+	b.WriteByte('\'')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case 0:
+			b.WriteString("\\0")
+		case '\b':
+			b.WriteString("\\b")
+		case '\n':
+			b.WriteString("\\n")
+		case '\r':
+			b.WriteString("\\r")
+		case '\t':
+			b.WriteString("\\t")
+		case 26:
+			b.WriteString("\\Z")
+		case '\\', '\'', '"':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('\'')
+	L.Push(lua.LString(b.String()))
+	return 1
+}
+
+func (st *state) ngxGetPhase(L *lua.LState) int {
+	if st.inInit {
+		if st.r.phase == PhaseInitWorker {
+			L.Push(lua.LString("init_worker"))
+		} else {
+			L.Push(lua.LString("init"))
+		}
+		return 1
+	}
+	names := map[Phase]string{PhaseSet: "set", PhaseRewrite: "rewrite", PhaseAccess: "access",
+		PhaseContent: "content", PhaseHeaderFilter: "header_filter", PhaseLog: "log",
+		PhaseInit: "init", PhaseInitWorker: "init_worker"}
+	L.Push(lua.LString(names[st.r.phase]))
+	return 1
+}

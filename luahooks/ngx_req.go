@@ -1,0 +1,536 @@
+package luahooks
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/textproto"
+	"sort"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+func (st *state) openReq() *lua.LTable {
+	unsupported := func(name string) lua.LGFunction {
+		return func(L *lua.LState) int {
+			L.RaiseError("ngx.req.%s is not supported by ngxsockify", name)
+			return 0
+		}
+	}
+	return st.funcTable(map[string]lua.LGFunction{
+		"get_uri_args":  st.reqGetURIArgs,
+		"set_uri_args":  st.reqSetURIArgs,
+		"get_headers":   st.reqGetHeaders,
+		"set_header":    st.reqSetHeader,
+		"clear_header":  st.reqClearHeader,
+		"get_method":    st.reqGetMethod,
+		"set_method":    st.reqSetMethod,
+		"http_version":  st.reqHTTPVersion,
+		"start_time":    st.reqStartTime,
+		"read_body":     st.reqReadBody,
+		"discard_body":  func(L *lua.LState) int { return 0 },
+		"get_body_data": st.reqGetBodyData,
+		"get_body_file": st.reqGetBodyFile,
+		"get_post_args": st.reqGetPostArgs,
+		"set_body_data": st.reqSetBodyData,
+		"is_internal":   func(L *lua.LState) int { L.Push(lua.LFalse); return 1 },
+		"raw_header":    st.reqRawHeader,
+		"socket":        unsupported("socket"),
+		"init_body":     unsupported("init_body"),
+		"append_body":   unsupported("append_body"),
+		"finish_body":   unsupported("finish_body"),
+		"set_body_file": unsupported("set_body_file"),
+		"set_uri":       st.reqSetURI,
+	})
+}
+
+// request returns the current request or raises "no request found".
+func (st *state) request(L *lua.LState) *Request {
+	if st.inInit || st.r.req == nil || st.r.req.HTTP == nil {
+		L.RaiseError("no request found")
+	}
+	return st.r.req
+}
+
+// currentArgs is $args: the variable store wins (set $args, set_uri_args),
+// else the request's raw query.
+func (req *Request) currentArgs() string {
+	if req.Vars != nil {
+		if v, ok := req.Vars.Get("args"); ok {
+			return v
+		}
+	}
+	if req.HTTP != nil && req.HTTP.URL != nil {
+		return req.HTTP.URL.RawQuery
+	}
+	return ""
+}
+
+// parseArgs is lua-nginx-module's argument parser: split on '&', key and
+// value split at the first '=', both unescaped ('+' is a space), a key
+// without '=' is true, empty keys are dropped, repeated keys become arrays.
+// max <= 0 means unlimited. It reports whether args were truncated.
+func parseArgs(L *lua.LState, s string, max int) (*lua.LTable, bool) {
+	t := L.CreateTable(0, strings.Count(s, "&")+1)
+	n := 0
+	for len(s) > 0 {
+		var seg string
+		if i := strings.IndexByte(s, '&'); i >= 0 {
+			seg, s = s[:i], s[i+1:]
+		} else {
+			seg, s = s, ""
+		}
+		if seg == "" {
+			continue
+		}
+		var key string
+		var val lua.LValue
+		if i := strings.IndexByte(seg, '='); i >= 0 {
+			key = unescapeURI(seg[:i])
+			val = lua.LString(unescapeURI(seg[i+1:]))
+		} else {
+			key = unescapeURI(seg)
+			val = lua.LTrue
+		}
+		if key == "" {
+			continue
+		}
+		if max > 0 && n >= max {
+			return t, true
+		}
+		n++
+		switch old := t.RawGetString(key).(type) {
+		case *lua.LNilType:
+			t.RawSetString(key, val)
+		case *lua.LTable:
+			old.Append(val)
+		default:
+			arr := L.CreateTable(2, 0)
+			arr.Append(old)
+			arr.Append(val)
+			t.RawSetString(key, arr)
+		}
+	}
+	return t, false
+}
+
+func argsResult(L *lua.LState, t *lua.LTable, truncated bool) int {
+	L.Push(t)
+	if truncated {
+		L.Push(lua.LString("truncated"))
+		return 2
+	}
+	return 1
+}
+
+func (st *state) reqGetURIArgs(L *lua.LState) int {
+	req := st.request(L)
+	max := L.OptInt(1, 100)
+	t, trunc := parseArgs(L, req.currentArgs(), max)
+	return argsResult(L, t, trunc)
+}
+
+func (st *state) ngxDecodeArgs(L *lua.LState) int {
+	s := L.CheckString(1)
+	max := L.OptInt(2, 100)
+	t, trunc := parseArgs(L, s, max)
+	return argsResult(L, t, trunc)
+}
+
+// encodeArgs is ngx.encode_args: keys in table order (sorted here for a
+// stable result), true -> bare key, false skipped, arrays repeat the key.
+func (st *state) encodeArgs(L *lua.LState, t *lua.LTable) string {
+	type kv struct {
+		k string
+		v lua.LValue
+	}
+	var items []kv
+	t.ForEach(func(k, v lua.LValue) {
+		var ks string
+		switch x := k.(type) {
+		case lua.LString:
+			ks = string(x)
+		case lua.LNumber:
+			ks = formatNumber(float64(x))
+		default:
+			L.RaiseError("bad argument #1 to 'encode_args' (attempt to use %s as query arg key)", k.Type())
+		}
+		items = append(items, kv{ks, v})
+	})
+	sort.SliceStable(items, func(i, j int) bool { return items[i].k < items[j].k })
+	var parts []string
+	var add func(k string, v lua.LValue, inArray bool)
+	add = func(k string, v lua.LValue, inArray bool) {
+		ek := escapeURI(k)
+		switch x := v.(type) {
+		case lua.LString:
+			parts = append(parts, ek+"="+escapeURI(string(x)))
+		case lua.LNumber:
+			parts = append(parts, ek+"="+escapeURI(formatNumber(float64(x))))
+		case lua.LBool:
+			if x {
+				parts = append(parts, ek)
+			}
+		case *lua.LTable:
+			if inArray {
+				L.RaiseError("attempt to use table as query arg value")
+			}
+			for i := 1; i <= x.Len(); i++ {
+				add(k, x.RawGetInt(i), true)
+			}
+		default:
+			L.RaiseError("attempt to use %s as query arg value", v.Type())
+		}
+	}
+	for _, it := range items {
+		add(it.k, it.v, false)
+	}
+	return strings.Join(parts, "&")
+}
+
+func (st *state) ngxEncodeArgs(L *lua.LState) int {
+	t := L.CheckTable(1)
+	L.Push(lua.LString(st.encodeArgs(L, t)))
+	return 1
+}
+
+func (st *state) reqSetURIArgs(L *lua.LState) int {
+	req := st.request(L)
+	var s string
+	switch v := L.Get(1).(type) {
+	case lua.LString:
+		s = string(v)
+	case lua.LNumber:
+		s = formatNumber(float64(v))
+	case *lua.LTable:
+		s = st.encodeArgs(L, v)
+	default:
+		L.ArgError(1, "string, number, or table expected, got "+typeName(v))
+	}
+	st.setArgsVar(L, req, s)
+	return 0
+}
+
+func (st *state) setArgsVar(L *lua.LState, req *Request, s string) {
+	if req.HTTP.URL != nil {
+		u := *req.HTTP.URL
+		u.RawQuery = s
+		req.HTTP.URL = &u
+	}
+	if req.Vars != nil {
+		if err := req.Vars.Set("args", s); err != nil {
+			L.RaiseError("%s", err.Error())
+		}
+	}
+}
+
+// reqSetURI is ngx.req.set_uri(uri) without jump: it changes $uri only.
+func (st *state) reqSetURI(L *lua.LState) int {
+	req := st.request(L)
+	uri := L.CheckString(1)
+	if uri == "" {
+		L.ArgError(1, "uri empty")
+	}
+	if L.OptBool(2, false) {
+		L.RaiseError("ngx.req.set_uri with jump is not supported by ngxsockify")
+	}
+	if req.HTTP.URL != nil {
+		u := *req.HTTP.URL
+		u.Path = uri
+		u.RawPath = ""
+		req.HTTP.URL = &u
+	}
+	return 0
+}
+
+// headerList returns the request headers in a stable order with Host
+// first, as (lower-case name, value) pairs.
+func headerList(r *http.Request) [][2]string {
+	var out [][2]string
+	if r.Host != "" {
+		out = append(out, [2]string{"host", r.Host})
+	}
+	keys := make([]string, 0, len(r.Header))
+	for k := range r.Header {
+		if strings.EqualFold(k, "Host") {
+			continue
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		for _, v := range r.Header[k] {
+			out = append(out, [2]string{k, v})
+		}
+	}
+	if len(r.TransferEncoding) > 0 && r.Header.Get("Transfer-Encoding") == "" {
+		out = append(out, [2]string{"Transfer-Encoding", strings.Join(r.TransferEncoding, ", ")})
+	}
+	return out
+}
+
+func (st *state) reqGetHeaders(L *lua.LState) int {
+	req := st.request(L)
+	max := L.OptInt(1, 100)
+	raw := L.OptBool(2, false)
+	t := L.NewTable()
+	n := 0
+	truncated := false
+	for _, h := range headerList(req.HTTP) {
+		if max > 0 && n >= max {
+			truncated = true
+			break
+		}
+		n++
+		name := h[0]
+		if !raw {
+			name = strings.ToLower(name)
+		}
+		val := lua.LString(h[1])
+		switch old := t.RawGetString(name).(type) {
+		case *lua.LNilType:
+			t.RawSetString(name, val)
+		case *lua.LTable:
+			old.Append(val)
+		default:
+			arr := L.CreateTable(2, 0)
+			arr.Append(old)
+			arr.Append(val)
+			t.RawSetString(name, arr)
+		}
+	}
+	if !raw {
+		L.SetMetatable(t, st.headersMeta(L))
+	}
+	return argsResult(L, t, truncated)
+}
+
+// headersMeta lets get_headers() results be read as h["User-Agent"] or
+// h.user_agent.
+func (st *state) headersMeta(L *lua.LState) *lua.LTable {
+	mt := L.NewTable()
+	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+		t := L.CheckTable(1)
+		k, ok := L.Get(2).(lua.LString)
+		if !ok {
+			L.Push(lua.LNil)
+			return 1
+		}
+		key := strings.ReplaceAll(strings.ToLower(string(k)), "_", "-")
+		L.Push(t.RawGetString(key))
+		return 1
+	}))
+	return mt
+}
+
+func headerValues(L *lua.LState, v lua.LValue, fn string) ([]string, bool) {
+	switch x := v.(type) {
+	case *lua.LNilType:
+		return nil, true
+	case lua.LString:
+		return []string{string(x)}, false
+	case lua.LNumber:
+		return []string{formatNumber(float64(x))}, false
+	case lua.LBool:
+		if x {
+			return []string{"true"}, false
+		}
+		return []string{"false"}, false
+	case *lua.LTable:
+		var vals []string
+		for i := 1; i <= x.Len(); i++ {
+			e := x.RawGetInt(i)
+			switch y := e.(type) {
+			case lua.LString:
+				vals = append(vals, string(y))
+			case lua.LNumber:
+				vals = append(vals, formatNumber(float64(y)))
+			default:
+				L.RaiseError("attempt to set bad value in table for %s", fn)
+			}
+		}
+		return vals, len(vals) == 0
+	}
+	L.RaiseError("bad argument #2 to '%s' (string, number, table or nil expected, got %s)", fn, v.Type())
+	return nil, false
+}
+
+func (st *state) reqSetHeader(L *lua.LState) int {
+	req := st.request(L)
+	name := L.CheckString(1)
+	vals, clear := headerValues(L, L.Get(2), "set_header")
+	setRequestHeader(req.HTTP, name, vals, clear)
+	return 0
+}
+
+func (st *state) reqClearHeader(L *lua.LState) int {
+	req := st.request(L)
+	setRequestHeader(req.HTTP, L.CheckString(1), nil, true)
+	return 0
+}
+
+func setRequestHeader(r *http.Request, name string, vals []string, clear bool) {
+	key := textproto.CanonicalMIMEHeaderKey(name)
+	if strings.EqualFold(name, "Host") {
+		if clear {
+			r.Host = ""
+		} else {
+			r.Host = vals[0]
+		}
+		return
+	}
+	if r.Header == nil {
+		r.Header = http.Header{}
+	}
+	for k := range r.Header {
+		if strings.EqualFold(k, name) {
+			delete(r.Header, k)
+		}
+	}
+	if !clear {
+		r.Header[key] = vals
+	}
+}
+
+var methodNames = map[int]string{2: "GET", 4: "HEAD", 8: "POST", 16: "PUT", 32: "DELETE", 64: "MKCOL",
+	128: "COPY", 256: "MOVE", 512: "OPTIONS", 1024: "PROPFIND", 2048: "PROPPATCH", 4096: "LOCK",
+	8192: "UNLOCK", 16384: "PATCH", 32768: "TRACE"}
+
+func (st *state) reqGetMethod(L *lua.LState) int {
+	req := st.request(L)
+	m := req.HTTP.Method
+	if m == "" {
+		m = "GET"
+	}
+	L.Push(lua.LString(m))
+	return 1
+}
+
+func (st *state) reqSetMethod(L *lua.LState) int {
+	req := st.request(L)
+	m, ok := methodNames[L.CheckInt(1)]
+	if !ok {
+		L.RaiseError("unsupported HTTP method: %d", L.CheckInt(1))
+	}
+	req.HTTP.Method = m
+	return 0
+}
+
+func (st *state) reqHTTPVersion(L *lua.LState) int {
+	req := st.request(L)
+	v := float64(req.HTTP.ProtoMajor) + float64(req.HTTP.ProtoMinor)/10
+	if req.HTTP.ProtoMajor == 0 {
+		v = 1.1
+	}
+	L.Push(lua.LNumber(v))
+	return 1
+}
+
+func (st *state) reqStartTime(L *lua.LState) int {
+	req := st.request(L)
+	L.Push(lua.LNumber(float64(req.start.UnixMilli()) / 1000))
+	return 1
+}
+
+func (st *state) reqRawHeader(L *lua.LState) int {
+	req := st.request(L)
+	noReq := L.OptBool(1, false)
+	var b strings.Builder
+	if !noReq {
+		b.WriteString(req.HTTP.Method + " " + req.HTTP.RequestURI + " " + req.HTTP.Proto + "\r\n")
+	}
+	for _, h := range headerList(req.HTTP) {
+		name := h[0]
+		if name == "host" {
+			name = "Host"
+		}
+		b.WriteString(name + ": " + h[1] + "\r\n")
+	}
+	b.WriteString("\r\n")
+	L.Push(lua.LString(b.String()))
+	return 1
+}
+
+// reqReadBody reads the whole request body into memory and puts it back
+// as the request's Body, so a proxy can still send it upstream.
+func (st *state) reqReadBody(L *lua.LState) int {
+	req := st.request(L)
+	switch st.r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent:
+	default:
+		st.phaseCheck("read_body")
+	}
+	if req.bodyRead {
+		return 0
+	}
+	req.bodyRead = true
+	if req.HTTP.Body == nil || req.HTTP.Body == http.NoBody {
+		return 0
+	}
+	limit := st.rt.opts.ClientMaxBodySize
+	var rd io.Reader = req.HTTP.Body
+	if limit > 0 {
+		rd = io.LimitReader(req.HTTP.Body, limit+1)
+	}
+	data, err := io.ReadAll(rd)
+	if limit > 0 && int64(len(data)) > limit {
+		st.r.bodyErr = &Outcome{Action: ErrorPage, Status: http.StatusRequestEntityTooLarge}
+		st.logf(LogErr, "client intended to send too large body: %d bytes", req.HTTP.ContentLength)
+		st.exit(http.StatusRequestEntityTooLarge)
+	}
+	if err != nil {
+		st.r.bodyErr = &Outcome{Action: Close, Status: 400, Err: err}
+		st.exit(400)
+	}
+	req.body = data
+	req.bodyFile = int64(len(data)) > st.rt.opts.ClientBodyBufferSize
+	req.HTTP.Body = io.NopCloser(bytes.NewReader(data))
+	return 0
+}
+
+func (st *state) reqGetBodyData(L *lua.LState) int {
+	req := st.request(L)
+	if !req.bodyRead || req.bodyFile || len(req.body) == 0 {
+		L.Push(lua.LNil)
+		return 1
+	}
+	L.Push(lua.LString(req.body))
+	return 1
+}
+
+// reqGetBodyFile: bodies are kept in memory, so there is never a file.
+func (st *state) reqGetBodyFile(L *lua.LState) int {
+	st.request(L)
+	L.Push(lua.LNil)
+	return 1
+}
+
+func (st *state) reqGetPostArgs(L *lua.LState) int {
+	req := st.request(L)
+	max := L.OptInt(1, 100)
+	if !req.bodyRead {
+		L.RaiseError("no request body found; maybe you should turn on lua_need_request_body?")
+	}
+	if req.bodyFile {
+		L.Push(lua.LNil)
+		L.Push(lua.LString("request body in temp file not supported"))
+		return 2
+	}
+	t, trunc := parseArgs(L, string(req.body), max)
+	return argsResult(L, t, trunc)
+}
+
+func (st *state) reqSetBodyData(L *lua.LState) int {
+	req := st.request(L)
+	if !req.bodyRead {
+		L.RaiseError("request body not read yet")
+	}
+	data := L.CheckString(1)
+	req.body = []byte(data)
+	req.bodyFile = false
+	req.HTTP.Body = io.NopCloser(strings.NewReader(data))
+	req.HTTP.ContentLength = int64(len(data))
+	req.HTTP.Header.Set("Content-Length", formatNumber(float64(len(data))))
+	return 0
+}

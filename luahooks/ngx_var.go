@@ -1,0 +1,77 @@
+package luahooks
+
+import (
+	lua "github.com/yuin/gopher-lua"
+)
+
+// openVar builds ngx.var: reads and writes go through Request.Vars.
+func (st *state) openVar() *lua.LTable {
+	L := st.L
+	t := L.NewTable()
+	mt := L.NewTable()
+	mt.RawSetString("__index", L.NewFunction(st.varIndex))
+	mt.RawSetString("__newindex", L.NewFunction(st.varNewIndex))
+	L.SetMetatable(t, mt)
+	return t
+}
+
+func varName(L *lua.LState) string {
+	switch k := L.Get(2).(type) {
+	case lua.LString:
+		return string(k)
+	case lua.LNumber:
+		return formatNumber(float64(k))
+	default:
+		L.RaiseError("bad variable name")
+	}
+	return ""
+}
+
+func (st *state) varIndex(L *lua.LState) int {
+	if st.inInit || st.r.req == nil {
+		L.RaiseError("no request object found")
+	}
+	name := varName(L)
+	if st.r.req.Vars == nil {
+		L.Push(lua.LNil)
+		return 1
+	}
+	if v, ok := st.r.req.Vars.Get(name); ok {
+		L.Push(lua.LString(v))
+	} else {
+		L.Push(lua.LNil)
+	}
+	return 1
+}
+
+func (st *state) varNewIndex(L *lua.LState) int {
+	if st.inInit || st.r.req == nil {
+		L.RaiseError("no request object found")
+	}
+	name := varName(L)
+	vs := st.r.req.Vars
+	var err error
+	switch v := L.Get(3).(type) {
+	case *lua.LNilType:
+		if vs != nil {
+			err = vs.Unset(name)
+		}
+	case lua.LString:
+		if vs != nil {
+			err = vs.Set(name, string(v))
+		}
+	case lua.LNumber:
+		if vs != nil {
+			err = vs.Set(name, formatNumber(float64(v)))
+		}
+	default:
+		L.RaiseError("bad variable value")
+	}
+	if vs == nil {
+		L.RaiseError("variable \"%s\" not found for writing; maybe it is a built-in variable that is not changeable or you forgot to use \"set $%s '';\" in the config file to define it first", name, name)
+	}
+	if err != nil {
+		L.RaiseError("%s", err.Error())
+	}
+	return 0
+}

@@ -1,0 +1,427 @@
+package luahooks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// DefaultTimeout bounds one run of a chunk when Options.Timeout is zero.
+const DefaultTimeout = time.Second
+
+// defaultClientBodyBufferSize is nginx's client_body_buffer_size on 64-bit
+// platforms: larger bodies go to a temp file and ngx.req.get_body_data()
+// returns nil.
+const defaultClientBodyBufferSize = 16 << 10
+
+// Options configure a Runtime. The zero value is usable.
+type Options struct {
+	// Prefix is nginx's -p prefix. Relative *_by_lua_file paths resolve
+	// against it and "$prefix" in PackagePath is replaced by it.
+	Prefix string
+	// PackagePath is lua_package_path; ";;" stands for the default path.
+	// Empty means the default path.
+	PackagePath string
+	// PackageCPath is lua_package_cpath. C modules cannot be loaded; the
+	// value is only visible as package.cpath.
+	PackageCPath string
+	// Env holds the variables named by `env` directives: the only ones
+	// os.getenv can see (nginx clears the rest of the environment).
+	Env map[string]string
+	// SharedDicts maps lua_shared_dict names to their sizes in bytes.
+	SharedDicts map[string]int64
+	// CodeCache is lua_code_cache. When false, *_by_lua_file chunks are
+	// re-read on every run and every run gets a fresh Lua state.
+	CodeCache bool
+	// Timeout bounds one run of a chunk (including ngx.sleep). Zero means
+	// DefaultTimeout. A run that exceeds it answers 500.
+	Timeout time.Duration
+	// Log receives ngx.log, print and Lua warnings with an nginx error-log
+	// level (LogStderr ... LogDebug). Nil discards them.
+	Log func(level int, msg string)
+	// ClientBodyBufferSize is client_body_buffer_size: bodies larger than
+	// it are not available through ngx.req.get_body_data. Zero means 16k.
+	ClientBodyBufferSize int64
+	// ClientMaxBodySize is client_max_body_size; ngx.req.read_body on a
+	// larger body ends the request with 413. Zero means 1m; negative means
+	// no limit.
+	ClientMaxBodySize int64
+	// PoolSize is how many idle Lua states are kept. Zero means
+	// 4*GOMAXPROCS.
+	PoolSize int
+}
+
+// nginx error-log levels, as ngx.STDERR ... ngx.DEBUG.
+const (
+	LogStderr = 0
+	LogEmerg  = 1
+	LogAlert  = 2
+	LogCrit   = 3
+	LogErr    = 4
+	LogWarn   = 5
+	LogNotice = 6
+	LogInfo   = 7
+	LogDebug  = 8
+)
+
+// Phase is the nginx phase (or directive family) a chunk runs in. It
+// selects the chunk name prefix and which ngx APIs are allowed.
+type Phase int
+
+// Phases, named after their directives.
+const (
+	PhaseSet          Phase = iota // set_by_lua*
+	PhaseRewrite                   // rewrite_by_lua*
+	PhaseAccess                    // access_by_lua*
+	PhaseContent                   // content_by_lua*
+	PhaseHeaderFilter              // header_filter_by_lua*
+	PhaseLog                       // log_by_lua*
+	PhaseInit                      // init_by_lua*
+	PhaseInitWorker                // init_worker_by_lua*
+)
+
+var phaseNames = [...]string{"set_by_lua", "rewrite_by_lua", "access_by_lua", "content_by_lua",
+	"header_filter_by_lua", "log_by_lua", "init_by_lua", "init_worker_by_lua"}
+
+// String returns the directive name without the _block/_file suffix, as
+// lua-nginx-module uses it in chunk names ("access_by_lua").
+func (p Phase) String() string {
+	if p < 0 || int(p) >= len(phaseNames) {
+		return fmt.Sprintf("Phase(%d)", int(p))
+	}
+	return phaseNames[p]
+}
+
+// Runtime runs compiled chunks on a pool of sandboxed Lua states. It is
+// safe for concurrent use.
+type Runtime struct {
+	opts    Options
+	timeout time.Duration
+	path    string // resolved package.path
+	cpath   string
+	shared  map[string]*SharedDict
+	free    chan *state
+	modules protoCache // require()d files, compiled once
+
+	mu     sync.Mutex
+	inits  []*Chunk          // init_by_lua* chunks, replayed in every new state
+	files  map[string]*Chunk // CompileFile cache
+	closed bool
+}
+
+// New returns a Runtime. Shared dictionaries are created here.
+func New(opts Options) (*Runtime, error) {
+	rt := &Runtime{opts: opts, timeout: opts.Timeout, shared: map[string]*SharedDict{},
+		files: map[string]*Chunk{}}
+	if rt.timeout <= 0 {
+		rt.timeout = DefaultTimeout
+	}
+	if rt.opts.ClientBodyBufferSize <= 0 {
+		rt.opts.ClientBodyBufferSize = defaultClientBodyBufferSize
+	}
+	if rt.opts.ClientMaxBodySize == 0 {
+		rt.opts.ClientMaxBodySize = 1 << 20
+	}
+	n := opts.PoolSize
+	if n <= 0 {
+		n = 4 * runtime.GOMAXPROCS(0)
+	}
+	rt.free = make(chan *state, n)
+	for name, size := range opts.SharedDicts {
+		rt.shared[name] = NewSharedDict(name, size)
+	}
+	rt.path = resolvePackagePath(opts.PackagePath, defaultPackagePath, opts.Prefix)
+	rt.cpath = resolvePackagePath(opts.PackageCPath, defaultPackageCPath, opts.Prefix)
+	rt.modules.m = map[string]*protoEntry{}
+	return rt, nil
+}
+
+// Close releases the idle Lua states. Runs in flight finish normally; their
+// states are then dropped.
+func (rt *Runtime) Close() {
+	rt.mu.Lock()
+	rt.closed = true
+	rt.mu.Unlock()
+	for {
+		select {
+		case st := <-rt.free:
+			st.L.Close()
+		default:
+			return
+		}
+	}
+}
+
+// SharedDict returns the lua_shared_dict called name, or nil.
+func (rt *Runtime) SharedDict(name string) *SharedDict { return rt.shared[name] }
+
+const (
+	defaultPackagePath = "./?.lua;/usr/local/share/lua/5.1/?.lua;/usr/local/share/lua/5.1/?/init.lua;" +
+		"/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua"
+	defaultPackageCPath = "./?.so;/usr/local/lib/lua/5.1/?.so;/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;" +
+		"/usr/lib/lua/5.1/?.so;/usr/local/lib/lua/5.1/loadall.so"
+)
+
+// resolvePackagePath applies lua-nginx-module's rules: ";;" is replaced by
+// the default path and "$prefix"/"${prefix}" by the prefix.
+func resolvePackagePath(p, def, prefix string) string {
+	if p == "" {
+		return def
+	}
+	if prefix != "" && !strings.HasSuffix(prefix, "/") {
+		prefix += "/"
+	}
+	p = strings.ReplaceAll(p, "${prefix}", prefix)
+	p = strings.ReplaceAll(p, "$prefix", prefix)
+	if strings.Contains(p, ";;") {
+		p = strings.Replace(p, ";;", ";"+def+";", 1)
+		p = strings.Trim(p, ";")
+	}
+	return p
+}
+
+// Chunk is one compiled hook. It is immutable and shared by all states.
+type Chunk struct {
+	phase Phase
+	name  string // chunk name as Lua reports it: "access_by_lua(nginx.conf:25)"
+	proto *lua.FunctionProto
+	// path is set for *_by_lua_file chunks (absolute).
+	path string
+	// loadErr is set when the code could not be loaded; running the chunk
+	// then answers loadStatus and reports loadErr.
+	loadErr    error
+	loadStatus int
+}
+
+// Name returns the chunk name used in Lua error messages.
+func (c *Chunk) Name() string { return c.name }
+
+// Phase returns the phase the chunk was compiled for.
+func (c *Chunk) Phase() Phase { return c.phase }
+
+// LoadError is returned when Lua code cannot be loaded. Its text is the
+// line nginx writes to the error log ("failed to load inlined Lua code: ...").
+type LoadError struct {
+	Msg string
+	// Status is what a request running the chunk answers (500, or 404 for
+	// a missing *_by_lua_file).
+	Status int
+}
+
+func (e *LoadError) Error() string { return e.Msg }
+
+// CompileInline compiles the code of a *_by_lua / *_by_lua_block directive.
+// file is the config file holding it and line the line nginx reports: for
+// *_by_lua_block the line of the directive name, for *_by_lua '...' the
+// line where the directive ends. The chunk is named like lua-nginx-module
+// names it: "access_by_lua(nginx.conf:25)".
+//
+// A syntax error is returned (a *LoadError) AND a usable chunk is returned
+// that answers 500 and reports "failed to load inlined Lua code: ...", as
+// nginx does (nginx -t does not compile Lua).
+func (rt *Runtime) CompileInline(phase Phase, src, file string, line int) (*Chunk, error) {
+	name := fmt.Sprintf("%s(%s:%d)", phase, filepath.Base(file), line)
+	c := &Chunk{phase: phase, name: name}
+	proto, err := compileLua(src, name)
+	if err != nil {
+		c.loadErr = &LoadError{Msg: "failed to load inlined Lua code: " + err.Error(), Status: http.StatusInternalServerError}
+		return c, c.loadErr
+	}
+	c.proto = proto
+	return c, nil
+}
+
+// CompileFile compiles the file of a *_by_lua_file directive. A relative
+// path resolves against Options.Prefix. Results are cached by path, so it
+// is cheap to call per request for paths built from variables.
+//
+// A missing file or a syntax error is returned (a *LoadError) AND the
+// returned chunk answers like nginx: 404 for a missing file, 500 for
+// code that does not load, each reporting `failed to load external Lua
+// file "<path>": ...`.
+func (rt *Runtime) CompileFile(phase Phase, path string) (*Chunk, error) {
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(rt.opts.Prefix, path)
+	}
+	key := fmt.Sprintf("%d:%s", phase, path)
+	if rt.opts.CodeCache {
+		rt.mu.Lock()
+		c := rt.files[key]
+		rt.mu.Unlock()
+		if c != nil {
+			return c, c.loadErr
+		}
+	}
+	c := &Chunk{phase: phase, path: path, name: shortSrc(path)}
+	src, err := os.ReadFile(path)
+	switch {
+	case err != nil:
+		msg := err.Error()
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			msg = pe.Err.Error()
+			if len(msg) > 0 {
+				msg = strings.ToUpper(msg[:1]) + msg[1:]
+			}
+		}
+		status := http.StatusInternalServerError
+		if errors.Is(err, os.ErrNotExist) {
+			status = http.StatusNotFound
+		}
+		c.loadErr = &LoadError{Msg: fmt.Sprintf("failed to load external Lua file %q: cannot open %s: %s", path, path, msg), Status: status}
+	default:
+		proto, err := compileLua(string(src), c.name)
+		if err != nil {
+			c.loadErr = &LoadError{Msg: fmt.Sprintf("failed to load external Lua file %q: %s", path, err), Status: http.StatusInternalServerError}
+		} else {
+			c.proto = proto
+		}
+	}
+	if rt.opts.CodeCache && (c.loadErr == nil || c.loadErr.(*LoadError).Status != http.StatusNotFound) {
+		rt.mu.Lock()
+		rt.files[key] = c
+		rt.mu.Unlock()
+	}
+	if c.loadErr != nil {
+		return c, c.loadErr
+	}
+	return c, nil
+}
+
+// RunInit runs an init_by_lua* (or init_worker_by_lua*) chunk. Globals it
+// defines are visible to every later run: the chunk is run now in a fresh
+// state and replayed in every state the pool creates later. Its error is
+// what makes nginx fail to start.
+func (rt *Runtime) RunInit(c *Chunk) error {
+	if c.loadErr != nil {
+		return c.loadErr
+	}
+	st, err := rt.newState()
+	if err != nil {
+		return err
+	}
+	if err := st.runInit(c, rt.timeout); err != nil {
+		st.L.Close()
+		return err
+	}
+	rt.mu.Lock()
+	rt.inits = append(rt.inits, c)
+	rt.mu.Unlock()
+	// Drop idle states: they have not seen this chunk.
+	for {
+		select {
+		case old := <-rt.free:
+			old.L.Close()
+			continue
+		default:
+		}
+		break
+	}
+	rt.put(st)
+	return nil
+}
+
+func (rt *Runtime) get() (*state, error) {
+	if rt.opts.CodeCache {
+		select {
+		case st := <-rt.free:
+			return st, nil
+		default:
+		}
+	}
+	return rt.newState()
+}
+
+func (rt *Runtime) put(st *state) {
+	rt.mu.Lock()
+	closed := rt.closed
+	rt.mu.Unlock()
+	if closed || !rt.opts.CodeCache || st.broken {
+		st.L.Close()
+		return
+	}
+	select {
+	case rt.free <- st:
+	default:
+		st.L.Close()
+	}
+}
+
+// protoCache holds compiled Lua files (require) keyed by path and mtime.
+type protoCache struct {
+	mu sync.Mutex
+	m  map[string]*protoEntry
+}
+
+type protoEntry struct {
+	mod   time.Time
+	size  int64
+	proto *lua.FunctionProto
+}
+
+func (pc *protoCache) load(path string) (*lua.FunctionProto, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	pc.mu.Lock()
+	e := pc.m[path]
+	pc.mu.Unlock()
+	if e != nil && e.mod.Equal(fi.ModTime()) && e.size == fi.Size() {
+		return e.proto, nil
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	proto, err := compileLua(string(src), shortSrc(path))
+	if err != nil {
+		return nil, err
+	}
+	pc.mu.Lock()
+	pc.m[path] = &protoEntry{mod: fi.ModTime(), size: fi.Size(), proto: proto}
+	pc.mu.Unlock()
+	return proto, nil
+}
+
+// shortSrc mimics Lua's luaO_chunkid for "@file" chunk names: file names
+// longer than LUA_IDSIZE-1 keep their tail behind "...".
+func shortSrc(path string) string {
+	const max = 60 - 1 - 3 - 1
+	if len(path) <= max+3 {
+		return path
+	}
+	return "..." + path[len(path)-max:]
+}
+
+// Run runs chunk c for one request, under ctx and the runtime's timeout.
+func (rt *Runtime) Run(ctx context.Context, c *Chunk, req *Request) Outcome {
+	if c.loadErr != nil {
+		le := c.loadErr.(*LoadError)
+		return Outcome{Action: ErrorPage, Status: le.Status, Err: c.loadErr}
+	}
+	if c.path != "" && !rt.opts.CodeCache {
+		nc, err := rt.CompileFile(c.phase, c.path)
+		if err != nil {
+			le := err.(*LoadError)
+			return Outcome{Action: ErrorPage, Status: le.Status, Err: err}
+		}
+		c = nc
+	}
+	st, err := rt.get()
+	if err != nil {
+		return Outcome{Action: ErrorPage, Status: http.StatusInternalServerError, Err: err}
+	}
+	out := st.run(ctx, c, req, rt.timeout)
+	rt.put(st)
+	return out
+}

@@ -1,0 +1,352 @@
+package luahooks
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
+)
+
+// VarStore is ngx.var: one request's nginx variables.
+type VarStore interface {
+	// Get returns the value; false means the variable is undefined or has
+	// no value (ngx.var.x is nil).
+	Get(name string) (string, bool)
+	// Set writes a variable, with nginx's errors (`variable "x" not found
+	// for writing; ...`, `variable "uri" not changeable`).
+	Set(name, value string) error
+	// Unset gives a variable no value (ngx.var.x = nil).
+	Unset(name string) error
+}
+
+// Request is what a chunk sees of one HTTP request. The same Request is
+// passed to every phase of the request so that ngx.ctx survives between
+// phases. A Request is used by one goroutine at a time.
+type Request struct {
+	HTTP       *http.Request // ngx.req.* read it; set_header/clear_header change HTTP.Header
+	Vars       VarStore      // ngx.var; nil means no variables
+	RespHeader http.Header   // ngx.header; created on first write when nil
+	Status     int           // ngx.status (read/write); 0 until something sets it
+	Args       []string      // ngx.arg for set_by_lua
+
+	luaCtx   *lua.LTable // ngx.ctx
+	body     []byte      // request body once read
+	bodyRead bool
+	bodyFile bool // body larger than client_body_buffer_size
+	start    time.Time
+}
+
+// Action says what the caller does after a run.
+type Action int
+
+// Actions.
+const (
+	// Continue: go on with the next phase (the chunk fell off its end,
+	// returned, or called ngx.exit(ngx.OK) / ngx.exit(ngx.DECLINED)). For
+	// content and set chunks the caller still uses Body / Value.
+	Continue Action = iota
+	// Respond: send Status, RespHeader and Body (output from ngx.say /
+	// ngx.print, or ngx.exit(2xx) with Body nil meaning headers only).
+	Respond
+	// ErrorPage: answer Status with nginx's standard page (ngx.exit(>=300),
+	// a runtime error (Err set), a load error).
+	ErrorPage
+	// Redirect: ngx.redirect; Status is the code, RespHeader holds Location.
+	Redirect
+	// Close: close the connection without a response (ngx.exit(444),
+	// ngx.exit(499), ngx.exit(ngx.ERROR)).
+	Close
+)
+
+var actionNames = [...]string{"Continue", "Respond", "ErrorPage", "Redirect", "Close"}
+
+func (a Action) String() string {
+	if a < 0 || int(a) >= len(actionNames) {
+		return fmt.Sprintf("Action(%d)", int(a))
+	}
+	return actionNames[a]
+}
+
+// Outcome is the result of one run.
+type Outcome struct {
+	Action Action
+	Status int
+	Body   []byte
+	// Value is the result of a set_by_lua chunk (its first return value,
+	// converted to a string; "" for nil).
+	Value string
+	// Err is set for runtime errors, timeouts and load errors: Action is
+	// then ErrorPage (Status 500, or 404 for a missing file). Err.Error()
+	// is the error-log line nginx writes, e.g. "lua entry thread aborted:
+	// runtime error: access_by_lua(nginx.conf:25):4: boom". Luahooks does
+	// not log it itself.
+	Err error
+}
+
+// ErrTimeout is wrapped by Outcome.Err when a run exceeded its time limit.
+var ErrTimeout = errors.New("lua execution timed out")
+
+// state is one pooled Lua state and the per-run context its Go functions
+// consult.
+type state struct {
+	rt     *Runtime
+	L      *lua.LState
+	r      runCtx
+	broken bool // a run left it unusable (timeout inside a Go callback...)
+
+	ngx      *lua.LTable
+	ngxMeta  *lua.LTable
+	argTable *lua.LTable
+	null     *lua.LUserData
+	inInit   bool
+}
+
+// runCtx is the state of the current run.
+type runCtx struct {
+	req      *Request
+	phase    Phase
+	ctx      context.Context
+	cancel   context.CancelFunc
+	now      time.Time
+	exited   bool
+	exitCode int
+	redirect bool
+	sent     bool // output started (ngx.say/print/flush): headers are "sent"
+	eof      bool
+	body     bytes.Buffer
+	bodyErr  *Outcome // read_body decided the response (413...)
+	errMsg   string   // error raised by our API (returned when it escapes)
+}
+
+type exitSignal struct{}
+
+func compileLua(src, name string) (*lua.FunctionProto, error) {
+	chunk, err := parse.Parse(strings.NewReader(src), name)
+	if err != nil {
+		return nil, syntaxError(name, err)
+	}
+	proto, err := lua.Compile(chunk, name)
+	if err != nil {
+		return nil, syntaxError(name, err)
+	}
+	return proto, nil
+}
+
+// syntaxError rewrites gopher-lua's parser message into Lua's
+// "<chunk>:<line>: <msg> near '<token>'" shape.
+func syntaxError(name string, err error) error {
+	var pe *parse.Error
+	if errors.As(err, &pe) {
+		msg := pe.Message
+		if msg == "syntax error" || msg == "" {
+			msg = "unexpected symbol"
+		}
+		if pe.Pos.Line == parse.EOF {
+			return fmt.Errorf("%s: %s near '<eof>'", name, msg)
+		}
+		if pe.Token == "" {
+			return fmt.Errorf("%s:%d: %s", name, pe.Pos.Line, msg)
+		}
+		return fmt.Errorf("%s:%d: %s near '%s'", name, pe.Pos.Line, msg, pe.Token)
+	}
+	if le, ok := err.(*lua.CompileError); ok {
+		return fmt.Errorf("%s:%d: %s", name, le.Line, le.Message)
+	}
+	return fmt.Errorf("%s: %v", name, err)
+}
+
+func (rt *Runtime) newState() (*state, error) {
+	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 200, RegistrySize: 1024 * 4, RegistryMaxSize: 1024 * 256})
+	st := &state{rt: rt, L: L}
+	st.openLibs()
+	rt.mu.Lock()
+	inits := append([]*Chunk(nil), rt.inits...)
+	rt.mu.Unlock()
+	for _, c := range inits {
+		if err := st.runInit(c, rt.timeout); err != nil {
+			L.Close()
+			return nil, err
+		}
+	}
+	st.guardGlobals()
+	return st, nil
+}
+
+// runInit runs an init chunk in this state.
+func (st *state) runInit(c *Chunk, timeout time.Duration) error {
+	st.inInit = true
+	defer func() { st.inInit = false }()
+	out := st.run(context.Background(), c, &Request{}, timeout)
+	if out.Err != nil {
+		return out.Err
+	}
+	return nil
+}
+
+func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout time.Duration) Outcome {
+	L := st.L
+	r := &st.r
+	r.body.Reset()
+	*r = runCtx{body: r.body, req: req, phase: c.phase, now: time.Now()}
+	if req.start.IsZero() {
+		req.start = r.now
+	}
+	ctx, cancel := context.WithTimeout(parent, timeout)
+	r.ctx, r.cancel = ctx, cancel
+	L.SetContext(ctx)
+	fn := L.NewFunctionFromProto(c.proto)
+	L.Push(fn)
+	var err error
+	if c.phase == PhaseSet {
+		st.setArgs(req.Args)
+		err = L.PCall(0, 1, nil)
+	} else {
+		err = L.PCall(0, 0, nil)
+	}
+	ctxErr := ctx.Err()
+	cancel()
+	L.RemoveContext()
+	r.ctx, r.cancel = nil, nil
+	var value string
+	if c.phase == PhaseSet && err == nil {
+		v := L.Get(-1)
+		L.Pop(1)
+		if v != lua.LNil {
+			value = st.toStr(v)
+		}
+	}
+	L.SetTop(0)
+	out := st.outcome(c, err, ctxErr)
+	out.Value = value
+	r.req = nil
+	return out
+}
+
+func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
+	r := &st.r
+	req := r.req
+	status := req.Status
+	if r.bodyErr != nil {
+		return *r.bodyErr
+	}
+	if r.exited {
+		code := r.exitCode
+		if r.redirect {
+			return Outcome{Action: Redirect, Status: code}
+		}
+		if r.sent {
+			return st.respond()
+		}
+		switch {
+		case code == 0 || code == -5: // ngx.OK, ngx.DECLINED
+			if c.phase == PhaseContent {
+				return st.respond()
+			}
+			return Outcome{Action: Continue, Status: status}
+		case code == 444 || code == 499 || code < 200:
+			return Outcome{Action: Close, Status: code}
+		case code >= 300 && code < 600:
+			return Outcome{Action: ErrorPage, Status: code}
+		default:
+			return Outcome{Action: Respond, Status: code}
+		}
+	}
+	if err != nil {
+		var msg string
+		switch {
+		case errors.Is(ctxErr, context.DeadlineExceeded):
+			msg = fmt.Sprintf("lua entry thread aborted: runtime error: %s: %v (%v)", c.name, ErrTimeout, st.rt.timeout)
+			return Outcome{Action: ErrorPage, Status: http.StatusInternalServerError, Err: &runError{msg: msg, err: ErrTimeout}}
+		case ctxErr != nil:
+			// The request context ended (client gone, server shutdown).
+			return Outcome{Action: Close, Status: 499, Err: ctxErr}
+		}
+		msg = "lua entry thread aborted: runtime error: " + errorText(err)
+		if st.inInit {
+			msg = "init_by_lua error: " + errorText(err)
+		}
+		return Outcome{Action: ErrorPage, Status: http.StatusInternalServerError, Err: &runError{msg: msg}}
+	}
+	if r.sent || c.phase == PhaseContent {
+		return st.respond()
+	}
+	return Outcome{Action: Continue, Status: status}
+}
+
+func (st *state) respond() Outcome {
+	r := &st.r
+	status := r.req.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	var body []byte
+	if r.body.Len() > 0 || r.sent {
+		body = append([]byte{}, r.body.Bytes()...)
+	}
+	return Outcome{Action: Respond, Status: status, Body: body}
+}
+
+type runError struct {
+	msg string
+	err error
+}
+
+func (e *runError) Error() string { return e.msg }
+func (e *runError) Unwrap() error { return e.err }
+
+// errorText extracts the Lua error value: a string as is, other values as
+// lua-nginx-module prints them.
+func errorText(err error) string {
+	var ae *lua.ApiError
+	if errors.As(err, &ae) {
+		switch v := ae.Object.(type) {
+		case lua.LString:
+			return string(v)
+		case lua.LNumber:
+			return formatNumber(float64(v))
+		case *lua.LNilType:
+			return "unknown reason"
+		default:
+			return "unknown reason"
+		}
+	}
+	return err.Error()
+}
+
+// checkRunning raises when the run was stopped (ngx.exit, timeout), so Go
+// functions do not continue after the end of a request.
+func (st *state) stopped() bool {
+	return st.r.ctx != nil && st.r.ctx.Err() != nil
+}
+
+// exit ends the request: it records the code, cancels the run's context (a
+// cancelled context cannot be swallowed by pcall: every following Lua
+// instruction raises again) and unwinds.
+func (st *state) exit(code int) {
+	r := &st.r
+	r.exited = true
+	r.exitCode = code
+	if r.cancel != nil {
+		r.cancel()
+	}
+	st.L.Error(lua.LString("exit"), 0)
+}
+
+// phaseCheck raises lua-nginx-module's "API disabled" error.
+func (st *state) phaseCheck(api string, allowed ...Phase) {
+	if st.inInit {
+		st.L.RaiseError("API disabled in the context of init_by_lua*")
+	}
+	for _, p := range allowed {
+		if st.r.phase == p {
+			return
+		}
+	}
+	st.L.RaiseError("API disabled in the context of %s*", st.r.phase)
+}
