@@ -38,7 +38,7 @@ func LoadString(path, text string, opts LoadOptions) (*Config, error) {
 
 func finishLoad(p *Parsed, main string, opts LoadOptions) (*Config, error) {
 	if opts.Globals != "" {
-		g, err := ParseString("command line", opts.Globals, ParseOptions{Prefix: opts.Prefix})
+		g, err := ParseGlobals(opts.Globals)
 		if err != nil {
 			return nil, err
 		}
