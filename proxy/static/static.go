@@ -1,0 +1,403 @@
+package static
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+)
+
+// nginx error-log levels used with Options.Log.
+const (
+	LevelCrit = 3
+	LevelErr  = 4
+)
+
+// Options configure Serve; they are the location's static-file settings.
+type Options struct {
+	// Autoindex lists a directory whose URI ends in "/" (`autoindex on`).
+	Autoindex bool
+	// Types maps lower-case extensions to MIME types (`types {}`); nil
+	// means DefaultTypes, nginx's mime.types.
+	Types map[string]string
+	// DefaultType is used for unknown extensions (`default_type`); ""
+	// means "text/plain", nginx's built-in default.
+	DefaultType string
+	// Etag adds an ETag header and honours If-None-Match/If-Match
+	// (`etag on`, nginx's default; the zero value is off).
+	Etag bool
+	// Log receives error-log lines (nginx level, message); nil drops them.
+	Log func(level int, msg string)
+}
+
+func (o *Options) logf(level int, format string, args ...any) {
+	if o != nil && o.Log != nil {
+		o.Log(level, fmt.Sprintf(format, args...))
+	}
+}
+
+// Serve answers r with the file or directory at path, the file-system
+// path the caller computed from root/alias and the normalised $uri; uri is
+// that $uri (its extension picks the MIME type, its value titles listings).
+// Serve opens exactly path and nothing else.
+//
+// What is written and what is left to the caller:
+//
+//	200, 206, 304, HEAD     written by Serve (status and body bytes returned)
+//	301 (directory without  nothing written; Location is set to uri + "/"
+//	     trailing slash)    (plus "?" + query); the caller renders the page
+//	403, 404, 412, 416, 500 nothing written (416 sets Content-Range); the
+//	                        caller renders nginx's error page for the status
+//
+// Methods other than GET and HEAD are the caller's business (nginx: 405).
+func Serve(w http.ResponseWriter, r *http.Request, path, uri string, o *Options) (status int, bytes int64) {
+	if o == nil {
+		o = &Options{Etag: true}
+	}
+	if strings.IndexByte(path, 0) >= 0 {
+		return http.StatusNotFound, 0
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return openError(o, path, err), 0
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		o.logf(LevelCrit, `fstat() "%s" failed (%v)`, path, errnoText(err))
+		return http.StatusInternalServerError, 0
+	}
+	if fi.IsDir() {
+		if !strings.HasSuffix(uri, "/") {
+			loc := uri + "/"
+			if r.URL.RawQuery != "" {
+				loc += "?" + r.URL.RawQuery
+			}
+			w.Header().Set("Location", loc)
+			return http.StatusMovedPermanently, 0
+		}
+		if !o.Autoindex {
+			o.logf(LevelErr, `directory index of "%s" is forbidden`, path)
+			return http.StatusForbidden, 0
+		}
+		return autoindex(w, r, f, path, uri, o)
+	}
+	if !fi.Mode().IsRegular() {
+		o.logf(LevelCrit, `"%s" is not a regular file`, path)
+		return http.StatusNotFound, 0
+	}
+	return serveFile(w, r, f, fi, uri, o)
+}
+
+// openError maps an open(2) failure to nginx's status and log line.
+func openError(o *Options, path string, err error) int {
+	var errno syscall.Errno
+	errors.As(err, &errno)
+	switch errno {
+	case syscall.ENOENT, syscall.ENOTDIR, syscall.ENAMETOOLONG:
+		o.logf(LevelErr, `open() "%s" failed (%v)`, path, errnoText(err))
+		return http.StatusNotFound
+	case syscall.EACCES:
+		o.logf(LevelErr, `open() "%s" failed (%v)`, path, errnoText(err))
+		return http.StatusForbidden
+	}
+	o.logf(LevelCrit, `open() "%s" failed (%v)`, path, errnoText(err))
+	return http.StatusInternalServerError
+}
+
+// errnoText formats err like nginx: "2: No such file or directory".
+func errnoText(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		msg := errno.Error()
+		if msg != "" {
+			msg = strings.ToUpper(msg[:1]) + msg[1:]
+		}
+		return strconv.Itoa(int(errno)) + ": " + msg
+	}
+	return err.Error()
+}
+
+// ContentType returns the MIME type for uri's extension (the part after
+// the last "." of the last segment, compared in lower case).
+func ContentType(uri string, o *Options) string {
+	types := DefaultTypes
+	def := "text/plain"
+	if o != nil {
+		if o.Types != nil {
+			types = o.Types
+		}
+		if o.DefaultType != "" {
+			def = o.DefaultType
+		}
+	}
+	seg := uri[strings.LastIndexByte(uri, '/')+1:]
+	if i := strings.LastIndexByte(seg, '.'); i >= 0 {
+		if t, ok := types[strings.ToLower(seg[i+1:])]; ok {
+			return t
+		}
+	}
+	return def
+}
+
+// ETag returns nginx's entity tag for a file: "<mtime hex>-<size hex>".
+func ETag(fi fs.FileInfo) string {
+	return fmt.Sprintf(`"%x-%x"`, fi.ModTime().Unix(), fi.Size())
+}
+
+func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo, uri string, o *Options) (int, int64) {
+	size := fi.Size()
+	mtime := fi.ModTime().Unix()
+	etag := ""
+	if o.Etag {
+		etag = ETag(fi)
+	}
+	h := w.Header()
+	if st := preconditions(r, mtime, etag); st != 0 {
+		if st == http.StatusNotModified {
+			h.Set("Last-Modified", fi.ModTime().UTC().Format(http.TimeFormat))
+			if etag != "" {
+				h.Set("ETag", etag)
+			}
+			w.WriteHeader(st)
+		}
+		return st, 0
+	}
+	ctype := ContentType(uri, o)
+	h.Set("Content-Type", ctype)
+	h.Set("Last-Modified", fi.ModTime().UTC().Format(http.TimeFormat))
+	if etag != "" {
+		h.Set("ETag", etag)
+	}
+	ranges, st := parseRange(r, size, mtime, etag)
+	switch {
+	case st == http.StatusRequestedRangeNotSatisfiable:
+		h.Del("Content-Type")
+		h.Del("Last-Modified")
+		h.Del("ETag")
+		h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+		return st, 0
+	case len(ranges) == 1:
+		rg := ranges[0]
+		h.Set("Content-Length", strconv.FormatInt(rg.end-rg.start, 10))
+		h.Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", rg.start, rg.end-1, size))
+		w.WriteHeader(http.StatusPartialContent)
+		if r.Method == http.MethodHead {
+			return http.StatusPartialContent, 0
+		}
+		n, _ := io.Copy(w, io.NewSectionReader(f, rg.start, rg.end-rg.start))
+		return http.StatusPartialContent, n
+	case len(ranges) > 1:
+		return serveMultipart(w, r, f, ranges, size, ctype)
+	}
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
+	h.Set("Accept-Ranges", "bytes")
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return http.StatusOK, 0
+	}
+	n, _ := io.Copy(w, io.LimitReader(f, size))
+	return http.StatusOK, n
+}
+
+// preconditions applies nginx's not-modified filter (if_modified_since
+// exact): 412 for a failed If-Unmodified-Since or If-Match, 304 when
+// If-Modified-Since equals the mtime and/or If-None-Match matches; 0 to go on.
+func preconditions(r *http.Request, mtime int64, etag string) int {
+	if v := r.Header.Get("If-Unmodified-Since"); v != "" {
+		t, err := http.ParseTime(v)
+		if err != nil || t.Unix() < mtime {
+			return http.StatusPreconditionFailed
+		}
+	}
+	if v := r.Header.Get("If-Match"); v != "" && etag != "" && !etagMatch(v, etag, false) {
+		return http.StatusPreconditionFailed
+	}
+	ims := r.Header.Get("If-Modified-Since")
+	inm := r.Header.Get("If-None-Match")
+	if ims == "" && inm == "" {
+		return 0
+	}
+	if ims != "" {
+		t, err := http.ParseTime(ims)
+		if err != nil || t.Unix() != mtime {
+			return 0
+		}
+	}
+	if inm != "" && (etag == "" || !etagMatch(inm, etag, true)) {
+		return 0
+	}
+	return http.StatusNotModified
+}
+
+// etagMatch reports whether the list header matches etag; weak comparison
+// ignores "W/" prefixes.
+func etagMatch(list, etag string, weak bool) bool {
+	if strings.TrimSpace(list) == "*" {
+		return true
+	}
+	if weak {
+		etag = strings.TrimPrefix(etag, "W/")
+	}
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimSpace(t)
+		if weak {
+			t = strings.TrimPrefix(t, "W/")
+		}
+		if t == etag {
+			return true
+		}
+	}
+	return false
+}
+
+type byteRange struct{ start, end int64 } // [start, end)
+
+// parseRange applies nginx's range filter: nil ranges and status 0 mean
+// "send the whole file" (no or foreign Range, If-Range mismatch, ranges
+// adding up to more than the file); 416 when no range is satisfiable.
+func parseRange(r *http.Request, size, mtime int64, etag string) ([]byteRange, int) {
+	v := r.Header.Get("Range")
+	if len(v) < 6 || !strings.EqualFold(v[:6], "bytes=") {
+		return nil, 0
+	}
+	if ir := r.Header.Get("If-Range"); ir != "" {
+		if len(ir) >= 2 && ir[len(ir)-1] == '"' {
+			if ir != etag {
+				return nil, 0
+			}
+		} else if t, err := http.ParseTime(ir); err != nil || t.Unix() != mtime {
+			return nil, 0
+		}
+	}
+	p := v[6:]
+	i := 0
+	skip := func() {
+		for i < len(p) && p[i] == ' ' {
+			i++
+		}
+	}
+	num := func() (int64, bool) {
+		if i >= len(p) || p[i] < '0' || p[i] > '9' {
+			return 0, false
+		}
+		var n int64
+		for i < len(p) && p[i] >= '0' && p[i] <= '9' {
+			if n > (1<<62)/10 {
+				return 0, false
+			}
+			n = n*10 + int64(p[i]-'0')
+			i++
+		}
+		return n, true
+	}
+	var ranges []byteRange
+	var total int64
+	for {
+		var start, end int64
+		suffix := false
+		skip()
+		if i < len(p) && p[i] == '-' {
+			suffix = true
+			i++
+		} else {
+			var ok bool
+			if start, ok = num(); !ok {
+				return nil, http.StatusRequestedRangeNotSatisfiable
+			}
+			skip()
+			if i >= len(p) || p[i] != '-' {
+				return nil, http.StatusRequestedRangeNotSatisfiable
+			}
+			i++
+			skip()
+			if i == len(p) || p[i] == ',' {
+				end = size
+				goto found
+			}
+		}
+		{
+			var ok bool
+			if end, ok = num(); !ok {
+				return nil, http.StatusRequestedRangeNotSatisfiable
+			}
+		}
+		skip()
+		if i < len(p) && p[i] != ',' {
+			return nil, http.StatusRequestedRangeNotSatisfiable
+		}
+		if suffix {
+			start = 0
+			if end < size {
+				start = size - end
+			}
+			end = size - 1
+		}
+		if end >= size {
+			end = size
+		} else {
+			end++
+		}
+	found:
+		if start < end {
+			ranges = append(ranges, byteRange{start, end})
+			total += end - start
+		} else if start == 0 {
+			return nil, 0
+		}
+		if i >= len(p) || p[i] != ',' {
+			break
+		}
+		i++
+	}
+	if len(ranges) == 0 {
+		return nil, http.StatusRequestedRangeNotSatisfiable
+	}
+	if total > size {
+		return nil, 0
+	}
+	return ranges, 0
+}
+
+// boundary numbers multipart responses like nginx: a 20-digit counter.
+var boundary atomic.Uint64
+
+func serveMultipart(w http.ResponseWriter, r *http.Request, f *os.File, ranges []byteRange, size int64, ctype string) (int, int64) {
+	b := fmt.Sprintf("%020d", boundary.Add(1))
+	heads := make([]string, len(ranges))
+	length := int64(0)
+	for k, rg := range ranges {
+		heads[k] = fmt.Sprintf("\r\n--%s\r\nContent-Type: %s\r\nContent-Range: bytes %d-%d/%d\r\n\r\n", b, ctype, rg.start, rg.end-1, size)
+		length += int64(len(heads[k])) + rg.end - rg.start
+	}
+	tail := "\r\n--" + b + "--\r\n"
+	length += int64(len(tail))
+	h := w.Header()
+	h.Set("Content-Type", "multipart/byteranges; boundary="+b)
+	h.Set("Content-Length", strconv.FormatInt(length, 10))
+	w.WriteHeader(http.StatusPartialContent)
+	if r.Method == http.MethodHead {
+		return http.StatusPartialContent, 0
+	}
+	var n int64
+	for k, rg := range ranges {
+		m, err := io.WriteString(w, heads[k])
+		n += int64(m)
+		if err != nil {
+			return http.StatusPartialContent, n
+		}
+		c, err := io.Copy(w, io.NewSectionReader(f, rg.start, rg.end-rg.start))
+		n += c
+		if err != nil {
+			return http.StatusPartialContent, n
+		}
+	}
+	m, _ := io.WriteString(w, tail)
+	return http.StatusPartialContent, n + int64(m)
+}
