@@ -413,32 +413,62 @@ func (p *parser) skipBlock(s *source) error {
 	}
 }
 
-// ifCondition checks and strips the parentheses of `if`, as
-// ngx_http_rewrite_if_condition() does. bad reports a rejected condition.
+// ifCondition checks and strips the parentheses of `if` and checks the
+// shape of the condition, as ngx_http_rewrite_if_condition() does (the
+// variables and regexes in it are the compiler's). bad reports a rejected
+// condition.
 func (p *parser) ifCondition(s *source, d *Directive) (bad bool, err error) {
-	a := d.Args
-	if len(a[0]) < 1 || a[0][0] != '(' {
-		return true, p.fail(s, `invalid condition "%s"`, a[0])
+	// v is nginx's value[] without the directive name: indices cur..last.
+	v := append([]string(nil), d.Args...)
+	invalid := func(w string) (bool, error) {
+		return true, p.fail(s, `invalid condition "%s"`, w)
 	}
-	if a[0] == "(" {
-		a = a[1:]
+	last := len(v) - 1
+	if len(v[0]) < 1 || v[0][0] != '(' {
+		return invalid(v[0])
+	}
+	cur := 0
+	if v[0] == "(" {
+		cur = 1
 	} else {
-		a[0] = a[0][1:]
+		v[0] = v[0][1:]
 	}
-	if len(a) == 0 {
-		d.Args = a
-		return false, nil
+	if len(v[last]) < 1 || v[last][len(v[last])-1] != ')' {
+		return invalid(v[last])
 	}
-	last := a[len(a)-1]
-	if len(last) < 1 || last[len(last)-1] != ')' {
-		return true, p.fail(s, `invalid condition "%s"`, last)
-	}
-	if last == ")" {
-		a = a[:len(a)-1]
+	if len(v[last]) == 1 {
+		last--
 	} else {
-		a[len(a)-1] = last[:len(last)-1]
+		v[last] = v[last][:len(v[last])-1]
 	}
-	d.Args = a
+	if cur > last || cur >= len(v) {
+		// Only "(" and ")": nginx then looks at the ")" itself.
+		return invalid(v[min(cur, len(v)-1)])
+	}
+	w := v[cur]
+	switch {
+	case len(w) > 1 && w[0] == '$':
+		if cur != last && cur+2 != last {
+			return invalid(w)
+		}
+		if cur != last {
+			switch op := v[cur+1]; op {
+			case "=", "!=", "~", "~*", "!~", "!~*":
+			default:
+				return true, p.fail(s, `unexpected "%s" in condition`, op)
+			}
+		}
+	case len(w) == 2 && w[0] == '-' || len(w) == 3 && w[0] == '!' && w[1] == '-':
+		if cur+1 != last {
+			return invalid(w)
+		}
+		if !strings.ContainsRune("fdex", rune(w[len(w)-1])) {
+			return invalid(w)
+		}
+	default:
+		return invalid(w)
+	}
+	d.Args = v[cur : last+1]
 	return false, nil
 }
 

@@ -545,6 +545,9 @@ func parseLayerMessage(msg string) bool {
 			return true
 		}
 	}
+	if strings.HasSuffix(strings.SplitN(msg, " in ", 2)[0], "\" in condition") || strings.Contains(msg, " in condition in ") {
+		return false // the if handler: compile layer
+	}
 	return strings.Contains(msg, " directive is not allowed here") ||
 		strings.Contains(msg, "is duplicate") ||
 		strings.Contains(msg, `it must be "on" or "off"`)
@@ -582,7 +585,12 @@ func TestRandomDifferential(t *testing.T) {
 	alphabet := []string{"{", "}", ";", "\"", "'", "\\", "#", "$", " ", "\n", "(", ")", "[[", "]]", "--", "x", "${", "root /a;", "location / {", "access_by_lua_block {", "if (", "}\n", "\t"}
 	bad := 0
 	for i := 0; i < n && bad < 10; i++ {
-		text := seeds[rng.Intn(len(seeds))]
+		// Mutate only after the header: with the Lua directives before
+		// load_module nginx does not know them yet, a mistake no
+		// OpenResty-style config (no load_module at all) can make.
+		whole := seeds[rng.Intn(len(seeds))]
+		cut := strings.Index(whole, "events {}\n") + len("events {}\n")
+		head, text := whole[:cut], whole[cut:]
 		for m := rng.Intn(3) + 1; m > 0; m-- {
 			pos := rng.Intn(len(text) + 1)
 			switch rng.Intn(3) {
@@ -597,9 +605,9 @@ func TestRandomDifferential(t *testing.T) {
 			}
 		}
 		dir := t.TempDir()
-		text = strings.ReplaceAll(strings.ReplaceAll(text, "{{PORT}}", "18080"), "{{DIR}}", dir)
+		text = strings.ReplaceAll(strings.ReplaceAll(head+text, "{{PORT}}", "18080"), "{{DIR}}", dir)
 		want := nginxCheck(t, nginx, dir, text)
-		got := parseCheck(dir, text)
+		got, _, _ := strings.Cut(parseCheck(dir, text), "\n") // nginxCheck sees the first line only
 		ok := true
 		switch {
 		case got == want:
