@@ -54,13 +54,13 @@ func (st *state) openBit() *lua.LTable {
 		}
 	}
 	return st.funcTable(map[string]lua.LGFunction{
-		"tobit": func(L *lua.LState) int { L.Push(lua.LNumber(bitArg(L, 1))); return 1 },
-		"bnot":  func(L *lua.LState) int { L.Push(lua.LNumber(^bitArg(L, 1))); return 1 },
-		"band":  fold(func(a, b int32) int32 { return a & b }),
-		"bor":   fold(func(a, b int32) int32 { return a | b }),
-		"bxor":  fold(func(a, b int32) int32 { return a ^ b }),
-		"lshift": shift(func(a int32, n uint) int32 { return int32(uint32(a) << n) }),
-		"rshift": shift(func(a int32, n uint) int32 { return int32(uint32(a) >> n) }),
+		"tobit":   func(L *lua.LState) int { L.Push(lua.LNumber(bitArg(L, 1))); return 1 },
+		"bnot":    func(L *lua.LState) int { L.Push(lua.LNumber(^bitArg(L, 1))); return 1 },
+		"band":    fold(func(a, b int32) int32 { return a & b }),
+		"bor":     fold(func(a, b int32) int32 { return a | b }),
+		"bxor":    fold(func(a, b int32) int32 { return a ^ b }),
+		"lshift":  shift(func(a int32, n uint) int32 { return int32(uint32(a) << n) }),
+		"rshift":  shift(func(a int32, n uint) int32 { return int32(uint32(a) >> n) }),
 		"arshift": shift(func(a int32, n uint) int32 { return a >> n }),
 		"rol": shift(func(a int32, n uint) int32 {
 			u := uint32(a)

@@ -46,7 +46,8 @@ func (st *state) openCjson(safe bool) *lua.LTable {
 					L.Push(lua.LString(err.Error()))
 					return 2
 				}
-				L.RaiseError("%s", err.Error())
+				// lua-cjson is C: luaL_error from a C function adds no position.
+				L.Error(lua.LString(err.Error()), 0)
 			}
 			L.Push(v)
 			return 1

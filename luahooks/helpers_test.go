@@ -3,6 +3,7 @@ package luahooks
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,10 +14,10 @@ import (
 // fakeVars is a small VarStore: declared variables are writable, "uri" is
 // not changeable, $arg_* are read from the query, others are unknown.
 type fakeVars struct {
-	mu   sync.Mutex
-	m    map[string]string
-	set  map[string]bool // has a value
-	req  *http.Request
+	mu  sync.Mutex
+	m   map[string]string
+	set map[string]bool // has a value
+	req *http.Request
 }
 
 func newFakeVars(r *http.Request, declared ...string) *fakeVars {
@@ -148,3 +149,5 @@ func runCode(t testing.TB, rt *Runtime, phase Phase, src string, req *Request) O
 	}
 	return rt.Run(context.Background(), c, req)
 }
+
+func ioCopy(dst io.Writer, src io.Reader) (int64, error) { return io.Copy(dst, src) }

@@ -1,0 +1,205 @@
+package luahooks
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+type snippetCase struct {
+	name   string
+	phase  Phase
+	src    string
+	target string // request target, default "/t"
+	want   Outcome
+	// errSub is a substring Err must contain (Err nil when empty).
+	errSub string
+}
+
+func runSnippets(t *testing.T, cases []snippetCase) {
+	t.Helper()
+	rt, _ := newTestRuntime(t, Options{Env: map[string]string{"SECRET": "s3"}})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			target := tc.target
+			if target == "" {
+				target = "/t"
+			}
+			req := newReq(target, "foo", "empty")
+			req.HTTP.Header.Set("User-Agent", "test-agent")
+			req.HTTP.Header.Add("X-Multi", "a")
+			req.HTTP.Header.Add("X-Multi", "b")
+			out := runCode(t, rt, tc.phase, tc.src, req)
+			if tc.errSub == "" && out.Err != nil {
+				t.Fatalf("unexpected error: %v", out.Err)
+			}
+			if tc.errSub != "" {
+				if out.Err == nil || !strings.Contains(out.Err.Error(), tc.errSub) {
+					t.Fatalf("error %v, want it to contain %q", out.Err, tc.errSub)
+				}
+				out.Err = nil
+			}
+			if diff := cmp.Diff(tc.want, out); diff != "" {
+				t.Errorf("outcome (-want +got):\n%s\nbody: %q", diff, out.Body)
+			}
+		})
+	}
+}
+
+func body(s string) Outcome { return Outcome{Action: Respond, Status: 200, Body: []byte(s)} }
+
+func TestExit(t *testing.T) {
+	runSnippets(t, []snippetCase{
+		{name: "fall off end", phase: PhaseAccess, src: `local x = 1`, want: Outcome{Action: Continue}},
+		{name: "ok", phase: PhaseAccess, src: `ngx.exit(ngx.OK) error("not reached")`, want: Outcome{Action: Continue}},
+		{name: "declined", phase: PhaseAccess, src: `ngx.exit(ngx.DECLINED)`, want: Outcome{Action: Continue}},
+		{name: "403", phase: PhaseAccess, src: `ngx.exit(ngx.HTTP_FORBIDDEN) error("not reached")`, want: Outcome{Action: ErrorPage, Status: 403}},
+		{name: "pcall exit", phase: PhaseAccess, src: `pcall(ngx.exit, 403) ngx.say("after")`, want: Outcome{Action: ErrorPage, Status: 403}},
+		{name: "pcall exit in function", phase: PhaseAccess, src: `
+			local ok, err = pcall(function() ngx.exit(401) end)
+			ngx.say("swallowed ", tostring(ok))`, want: Outcome{Action: ErrorPage, Status: 401}},
+		{name: "nested pcall and loop", phase: PhaseAccess, src: `
+			while true do pcall(pcall, ngx.exit, 404) end`, want: Outcome{Action: ErrorPage, Status: 404}},
+		{name: "xpcall exit", phase: PhaseAccess, src: `xpcall(function() ngx.exit(402) end, function(e) return e end) ngx.say("x")`, want: Outcome{Action: ErrorPage, Status: 402}},
+		{name: "coroutine exit", phase: PhaseAccess, src: `local co = coroutine.create(function() ngx.exit(410) end) coroutine.resume(co) ngx.say("x")`, want: Outcome{Action: ErrorPage, Status: 410}},
+		{name: "200 header only", phase: PhaseAccess, src: `ngx.exit(200)`, want: Outcome{Action: Respond, Status: 200}},
+		{name: "204", phase: PhaseAccess, src: `ngx.exit(204)`, want: Outcome{Action: Respond, Status: 204}},
+		{name: "444", phase: PhaseAccess, src: `ngx.exit(444)`, want: Outcome{Action: Close, Status: 444}},
+		{name: "499", phase: PhaseAccess, src: `ngx.exit(499)`, want: Outcome{Action: Close, Status: 499}},
+		{name: "error const", phase: PhaseAccess, src: `ngx.exit(ngx.ERROR)`, want: Outcome{Action: Close, Status: -1}},
+		{name: "again", phase: PhaseAccess, src: `ngx.exit(ngx.AGAIN)`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "does not accept NGX_AGAIN or NGX_DONE"},
+		{name: "string arg", phase: PhaseAccess, src: `ngx.exit("403")`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "bad argument #1 to 'exit'"},
+		{name: "status then ok", phase: PhaseAccess, src: `ngx.status = 403 ngx.exit(ngx.OK)`, want: Outcome{Action: Continue, Status: 403}},
+		{name: "say then exit", phase: PhaseAccess, src: `ngx.say("hi") ngx.exit(403)`, want: body("hi\n")},
+		{name: "say in access", phase: PhaseAccess, src: `ngx.say("a", 1, true, nil, ngx.null, {"x", {"y"}}) ngx.print(1/3)`, want: body("a1truenilnullxy\n0.33333333333333")},
+		{name: "status with say", phase: PhaseAccess, src: `ngx.status = 401 ngx.say("no")`, want: Outcome{Action: Respond, Status: 401, Body: []byte("no\n")}},
+		{name: "content empty", phase: PhaseContent, src: ``, want: Outcome{Action: Respond, Status: 200}},
+		{name: "content exit ok", phase: PhaseContent, src: `ngx.print("x") ngx.exit(ngx.OK) ngx.print("y")`, want: body("x")},
+		{name: "eof", phase: PhaseContent, src: `ngx.say("a") ngx.eof() local ok, err = ngx.say("b") ngx.log(ngx.ERR, err)`, want: body("a\n")},
+		{name: "redirect", phase: PhaseAccess, src: `ngx.redirect("/login", 307) error("no")`, want: Outcome{Action: Redirect, Status: 307}},
+		{name: "redirect default", phase: PhaseAccess, src: `return ngx.redirect("http://x/")`, want: Outcome{Action: Redirect, Status: 302}},
+		{name: "redirect bad", phase: PhaseAccess, src: `ngx.redirect("/x", 200)`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "only ngx.HTTP_MOVED_TEMPORARILY"},
+		{name: "runtime error", phase: PhaseAccess, src: "local a = 1\nerror('boom')", want: Outcome{Action: ErrorPage, Status: 500},
+			errSub: "lua entry thread aborted: runtime error: access_by_lua(nginx.conf:10):2: boom"},
+		{name: "say in set", phase: PhaseSet, src: `ngx.say("x")`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "API disabled in the context of set_by_lua*"},
+		{name: "set value", phase: PhaseSet, src: `return (ngx.arg[1] or "") .. "!"`, want: Outcome{Action: Continue, Value: "!"}},
+	})
+}
+
+func TestTimeout(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{Timeout: 50 * time.Millisecond})
+	for _, src := range []string{`while true do end`, `while true do pcall(function() while true do end end) end`, `ngx.sleep(5)`} {
+		start := time.Now()
+		out := runCode(t, rt, PhaseAccess, src, newReq("/"))
+		if out.Action != ErrorPage || out.Status != 500 || !errors.Is(out.Err, ErrTimeout) {
+			t.Errorf("%s: %+v", src, out)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%s: took %v", src, d)
+		}
+	}
+	// The state is reusable afterwards.
+	out := runCode(t, rt, PhaseContent, `ngx.say("ok")`, newReq("/"))
+	if string(out.Body) != "ok\n" {
+		t.Errorf("after timeout: %+v", out)
+	}
+}
+
+func TestCtxAcrossPhases(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{})
+	req := newReq("/")
+	runCode(t, rt, PhaseRewrite, `ngx.ctx.user = "bob"; ngx.ctx.n = 1`, req)
+	runCode(t, rt, PhaseAccess, `ngx.ctx.n = ngx.ctx.n + 1`, req)
+	out := runCode(t, rt, PhaseContent, `ngx.say(ngx.ctx.user, ngx.ctx.n)`, req)
+	if string(out.Body) != "bob2\n" {
+		t.Errorf("got %q", out.Body)
+	}
+	out = runCode(t, rt, PhaseContent, `ngx.say(tostring(ngx.ctx.user))`, newReq("/"))
+	if string(out.Body) != "nil\n" {
+		t.Errorf("fresh request sees %q", out.Body)
+	}
+}
+
+func TestVarAndReq(t *testing.T) {
+	runSnippets(t, []snippetCase{
+		{name: "var read", phase: PhaseContent, target: "/p?a=1&B=x%20y", src: `ngx.say(ngx.var.arg_a, ngx.var.arg_b, ngx.var.uri, ngx.var.args, tostring(ngx.var.nope), "[", ngx.var.empty, "]")`,
+			want: body("1x%20y/pa=1&B=x%20ynil[]\n")},
+		{name: "var write", phase: PhaseContent, src: `ngx.var.foo = 12 ngx.say(ngx.var.foo) ngx.var.foo = nil ngx.say(tostring(ngx.var.foo))`, want: body("12\nnil\n")},
+		{name: "var unknown", phase: PhaseAccess, src: `ngx.var.nope = "x"`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: `variable "nope" not found for writing`},
+		{name: "var uri", phase: PhaseAccess, src: `ngx.var.uri = "/x"`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: `variable "uri" not changeable`},
+		{name: "uri args", phase: PhaseContent, target: "/t?a=1&a=2&b&c=&=x&d=%41+b&e=%zz",
+			src: `local a = ngx.req.get_uri_args()
+			ngx.say(a.a[1], a.a[2], " ", tostring(a.b), " [", a.c, "] ", a.d, " ", a.e, " ", tostring(a[""]))`,
+			want: body("12 true [] A b %zz nil\n")},
+		{name: "uri args max", phase: PhaseContent, target: "/t?a=1&b=2&c=3",
+			src: `local a, err = ngx.req.get_uri_args(2) ngx.say(a.a, a.b, tostring(a.c), err)`, want: body("12niltruncated\n")},
+		{name: "set uri args", phase: PhaseContent, target: "/t?a=1",
+			src: `ngx.req.set_uri_args({b = "x y", c = true}) ngx.say(ngx.var.args) ngx.say(ngx.req.get_uri_args().b)`, want: body("b=x%20y&c\nx y\n")},
+		{name: "headers", phase: PhaseContent,
+			src: `local h = ngx.req.get_headers() ngx.say(h["user-agent"], h.user_agent, h["User-Agent"], " ", h.x_multi[1], h.x_multi[2], " ", h.host)`,
+			want: body("test-agenttest-agenttest-agent ab example.com\n")},
+		{name: "set header", phase: PhaseContent,
+			src: `ngx.req.set_header("X-New", "v") ngx.req.clear_header("User-Agent") local h = ngx.req.get_headers() ngx.say(h.x_new, tostring(h.user_agent), ngx.var.http_x_new)`,
+			want: body("vnilv\n")},
+		{name: "method", phase: PhaseContent, src: `ngx.say(ngx.req.get_method(), ngx.HTTP_GET, ngx.req.http_version())`, want: body("GET21.1\n")},
+		{name: "getenv", phase: PhaseContent, src: `ngx.say(os.getenv("SECRET"), tostring(os.getenv("HOME")), type(io), type(os.execute), type(dofile))`, want: body("s3nilnilnilnil\n")},
+	})
+}
+
+func TestHeaderAndStatus(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{})
+	req := newReq("/")
+	out := runCode(t, rt, PhaseAccess, `
+		ngx.header.content_type = "text/plain"
+		ngx.header["X-Foo"] = {"a", "b"}
+		ngx.header.x_bar = 1
+		ngx.header["Set-Cookie"] = {"a=1", "b=2"}
+		ngx.header.x_gone = "x"; ngx.header.X_GONE = nil
+		local f = ngx.header.x_foo
+		ngx.say(ngx.header["Content-Type"], " ", f[1], f[2], " ", ngx.header.x_bar, " ", tostring(ngx.header.x_gone))`, req)
+	if string(out.Body) != "text/plain ab 1 nil\n" {
+		t.Errorf("body %q (%v)", out.Body, out.Err)
+	}
+	want := http.Header{"Content-Type": {"text/plain"}, "X-Foo": {"a", "b"}, "X-Bar": {"1"}, "Set-Cookie": {"a=1", "b=2"}}
+	if diff := cmp.Diff(want, req.RespHeader); diff != "" {
+		t.Errorf("headers (-want +got):\n%s", diff)
+	}
+}
+
+func TestBody(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{ClientBodyBufferSize: 64, ClientMaxBodySize: 1000})
+	mk := func(b string) *Request {
+		r := httptest.NewRequest("POST", "/", strings.NewReader(b))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		return &Request{HTTP: r, Vars: newFakeVars(r)}
+	}
+	out := runCode(t, rt, PhaseContent, `ngx.req.read_body() local a = ngx.req.get_post_args() ngx.say(ngx.req.get_body_data(), " ", a.x, a.y, " ", tostring(ngx.req.get_body_file()))`, mk("x=1&y=a+b"))
+	if string(out.Body) != "x=1&y=a+b 1a b nil\n" {
+		t.Errorf("got %q %v", out.Body, out.Err)
+	}
+	out = runCode(t, rt, PhaseContent, `ngx.req.read_body() ngx.say(tostring(ngx.req.get_body_data()))`, mk(strings.Repeat("z", 100)))
+	if string(out.Body) != "nil\n" {
+		t.Errorf("large body: got %q", out.Body)
+	}
+	out = runCode(t, rt, PhaseContent, `ngx.req.read_body() ngx.say("no")`, mk(strings.Repeat("z", 2000)))
+	if out.Action != ErrorPage || out.Status != 413 {
+		t.Errorf("too large: %+v", out)
+	}
+	out = runCode(t, rt, PhaseContent, `ngx.say(tostring(ngx.req.get_body_data())) ngx.req.get_post_args()`, mk("a=1"))
+	if out.Err == nil || !strings.Contains(out.Err.Error(), "no request body found") {
+		t.Errorf("unread body: %+v", out)
+	}
+	req := mk("keep")
+	runCode(t, rt, PhaseAccess, `ngx.req.read_body()`, req)
+	buf := new(strings.Builder)
+	if _, err := ioCopy(buf, req.HTTP.Body); err != nil || buf.String() != "keep" {
+		t.Errorf("body not kept for upstream: %q %v", buf.String(), err)
+	}
+	_ = context.Background
+}
