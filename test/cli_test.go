@@ -1,0 +1,263 @@
+package test
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// runBin runs the ngxsockify binary with args and returns its combined
+// output and exit code.
+func runBin(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	bin := requireNgxsockify(t)
+	cmd := exec.Command(bin, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("run %v: %v", args, err)
+	}
+	return out.String(), code
+}
+
+func TestCLIVersionHelpBadFlag(t *testing.T) {
+	out, code := runBin(t, "-v")
+	if code != 0 || !strings.HasPrefix(out, "ngxsockify version: ngxsockify/") {
+		t.Errorf("-v: exit %d, %q", code, out)
+	}
+	out, code = runBin(t, "-h")
+	if code != 0 || !strings.Contains(out, "-s signal") || !strings.Contains(out, "-g directives") {
+		t.Errorf("-h: exit %d, %q", code, out)
+	}
+	out, code = runBin(t, "-x")
+	if code != 1 || !strings.Contains(out, `invalid option: "x"`) {
+		t.Errorf("-x: exit %d, %q", code, out)
+	}
+	out, code = runBin(t, "-s", "bogus")
+	if code != 1 || !strings.Contains(out, `invalid option: "-s bogus"`) {
+		t.Errorf("-s bogus: exit %d, %q", code, out)
+	}
+}
+
+// TestCLITestAndDump checks -t, -q and -T on a config with an include.
+func TestCLITestAndDump(t *testing.T) {
+	dir := t.TempDir()
+	main := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(main, []byte("events {}\nhttp {\n    include conf.d/*.conf;\n}\n"), 0o644)
+	os.Mkdir(filepath.Join(dir, "conf.d"), 0o755)
+	inc := filepath.Join(dir, "conf.d", "vnc.conf")
+	os.WriteFile(inc, []byte("server {\n    listen 127.0.0.1:1;\n    location /websockify { websockify_pass 127.0.0.1:5900; }\n    gzip on;\n}\n"), 0o644)
+
+	out, code := runBin(t, "-t", "-c", main)
+	want := "ngxsockify: [warn] \"gzip\" directive is ignored in " + inc + ":4\n" +
+		"ngxsockify: the configuration file " + main + " syntax is ok\n" +
+		"ngxsockify: configuration file " + main + " test is successful\n"
+	if code != 0 || out != want {
+		t.Errorf("-t: exit %d\n got: %q\nwant: %q", code, out, want)
+	}
+	if out, code := runBin(t, "-t", "-q", "-c", main); code != 0 || out != "" {
+		t.Errorf("-t -q: exit %d, %q", code, out)
+	}
+	out, code = runBin(t, "-T", "-q", "-c", main)
+	if code != 0 || !strings.Contains(out, "# configuration file "+main+":\nevents {}") ||
+		!strings.Contains(out, "# configuration file "+inc+":\nserver {") {
+		t.Errorf("-T: exit %d, %q", code, out)
+	}
+
+	os.WriteFile(inc, []byte("server {\n    listen 127.0.0.1:1;\n    locaton / {}\n}\n"), 0o644)
+	out, code = runBin(t, "-t", "-c", main)
+	want = "ngxsockify: [emerg] unknown directive \"locaton\" in " + inc + ":3\n" +
+		"ngxsockify: configuration file " + main + " test failed\n"
+	if code != 1 || out != want {
+		t.Errorf("-t broken: exit %d\n got: %q\nwant: %q", code, out, want)
+	}
+	out, code = runBin(t, "-t", "-c", main, "-g", "bogus on;")
+	if code != 1 || !strings.Contains(out, "in "+inc+":3") {
+		t.Errorf("-t -g: exit %d, %q", code, out)
+	}
+}
+
+func TestCLIGlobalsError(t *testing.T) {
+	dir := t.TempDir()
+	main := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(main, []byte("events {}\n"), 0o644)
+	out, code := runBin(t, "-t", "-c", main, "-g", "bogus on;")
+	if code != 1 || !strings.Contains(out, `[emerg] unknown directive "bogus" in command line`) {
+		t.Errorf("exit %d, %q", code, out)
+	}
+}
+
+// TestCLIDefaultConfig checks that the embedded default config passes -t.
+func TestCLIDefaultConfig(t *testing.T) {
+	out, code := runBin(t, "-T")
+	if code != 0 || !strings.Contains(out, "using the embedded default configuration") ||
+		!strings.Contains(out, "websockify_pass 127.0.0.1:5900;") || !strings.Contains(out, "test is successful") {
+		t.Errorf("exit %d, %q", code, out)
+	}
+}
+
+// echoTarget is a TCP echo server on loopback standing in for a VNC server.
+func echoTarget(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func wsEcho(t *testing.T, c *websocket.Conn, msg string) {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if err := c.WriteMessage(websocket.BinaryMessage, []byte(msg)); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	var got []byte
+	for len(got) < len(msg) {
+		_, p, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("read after %q: %v", got, err)
+		}
+		got = append(got, p...)
+	}
+	if string(got) != msg {
+		t.Fatalf("echo %q, want %q", got, msg)
+	}
+}
+
+func httpBody(t *testing.T, url string) (int, string) {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestCLISignals drives -s reload, reopen and quit through the pid file,
+// and checks that a running tunnel survives a reload and a broken config.
+func TestCLISignals(t *testing.T) {
+	target := echoTarget(t)
+	conf := func(version string) string {
+		return `access_log {{DIR}}/access.log;
+server {
+    listen 127.0.0.1:{{PORT}};
+    location = /v { return 200 "` + version + `"; }
+    location /websockify { websockify_pass ` + target + `; }
+}`
+	}
+	s := startServer(t, "ngxsockify", ServerOptions{HTTP: conf("one")})
+	sig := func(name string) {
+		t.Helper()
+		if out, code := runBin(t, "-p", s.Dir, "-c", s.Conf, "-s", name); code != 0 {
+			t.Fatalf("-s %s: exit %d, %s", name, code, out)
+		}
+	}
+	if _, body := httpBody(t, s.URL("/v")); body != "one" {
+		t.Fatalf("before reload: %q", body)
+	}
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+s.Addr+"/websockify", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	wsEcho(t, ws, "before reload")
+
+	rewrite := func(text string) {
+		t.Helper()
+		main, err := os.ReadFile(s.Conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := bytes.Index(main, []byte("http {"))
+		full := string(main[:i]) + "http {\n" + expand(text, s.Dir, s.Ports) + "\n}\n"
+		if err := os.WriteFile(s.Conf, []byte(full), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rewrite(conf("two"))
+	sig("reload")
+	waitFor(t, func() bool { _, b := httpBody(t, s.URL("/v")); return b == "two" }, "reload to take effect")
+	wsEcho(t, ws, "after reload")
+
+	// A broken config is refused; the old one stays. (-s reload itself
+	// would refuse to run on it, as nginx's does, so signal directly.)
+	rewrite("server { listen 127.0.0.1:{{PORT}}; location / { bogus; } }")
+	if err := s.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(s.ErrorLog(), `unknown directive "bogus"`) }, "the error log to report the broken config")
+	if _, body := httpBody(t, s.URL("/v")); body != "two" {
+		t.Fatalf("after broken reload: %q", body)
+	}
+	wsEcho(t, ws, "after broken reload")
+	rewrite(conf("two"))
+
+	// reopen: the renamed access log stops growing, a new one is made.
+	logPath := filepath.Join(s.Dir, "access.log")
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	sig("reopen")
+	waitFor(t, func() bool { return fileExists(logPath) }, "reopen to create a new access.log")
+	httpBody(t, s.URL("/v"))
+	waitFor(t, func() bool { b, _ := os.ReadFile(logPath); return bytes.Contains(b, []byte(`"GET /v HTTP/1.1" 200 3`)) }, "the request in the new access.log")
+
+	// quit: the tunnel gets a close frame (1001) and the process exits.
+	sig("quit")
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, _, err = ws.ReadMessage()
+	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Errorf("tunnel at quit: %v, want close 1001", err)
+	}
+	waitFor(t, s.Exited, "the process to exit after -s quit")
+	s.Stop() // the exit was asked for
+	if s.waitErr != nil {
+		t.Errorf("exit after -s quit: %v", s.waitErr)
+	}
+	if fileExists(filepath.Join(s.Dir, "nginx.pid")) {
+		t.Errorf("pid file left behind after -s quit")
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
