@@ -405,8 +405,31 @@ func (rq *request) writeHeader(code int) {
 			}
 		}
 	}
+	if c := rq.conf.HeaderFilterLua; c != nil {
+		code = rq.headerFilter(c, code)
+	}
 	rq.v.Status = code
 	rq.w.WriteHeader(code)
+}
+
+// headerFilter runs header_filter_by_lua just before the headers go out:
+// it may change headers and ngx.status, nothing else (nginx's API there).
+func (rq *request) headerFilter(c *nginxconf.LuaCode, code int) int {
+	ch, _ := rq.chunk(c)
+	if ch == nil {
+		return code
+	}
+	lr := rq.luaRequest()
+	lr.Status = code
+	out := rq.st.lua.Run(rq.r.Context(), ch, lr)
+	if out.Err != nil {
+		rq.logf(LevelErr, "%v", out.Err)
+		return code
+	}
+	if lr.Status != 0 {
+		return lr.Status
+	}
+	return code
 }
 
 // finalize ends the request with status: an error_page when one applies,
