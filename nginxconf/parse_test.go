@@ -160,13 +160,16 @@ func TestSyntaxCasesParse(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			expect, layer := caseHeader(string(text))
+			expect, layer, ours := caseHeader(string(text))
 			_, perr := Parse(main, ParseOptions{Prefix: dir + "/"})
 			got := "ok"
 			if perr != nil {
 				got = strings.ReplaceAll(perr.Error(), dir+"/", "")
 			}
-			if layer == "compile" {
+			switch {
+			case ours != "":
+				expect = ours
+			case layer == "compile":
 				expect = "ok"
 			}
 			if got != expect {
@@ -176,8 +179,9 @@ func TestSyntaxCasesParse(t *testing.T) {
 	}
 }
 
-// caseHeader reads the "# expect:" and "# layer:" lines of a case.
-func caseHeader(text string) (expect, layer string) {
+// caseHeader reads the "# expect:", "# layer:" and "# ngxsockify:" lines
+// of a case.
+func caseHeader(text string) (expect, layer, ours string) {
 	for _, line := range strings.Split(text, "\n") {
 		if v, ok := strings.CutPrefix(line, "# expect: "); ok {
 			expect = v
@@ -185,8 +189,11 @@ func caseHeader(text string) (expect, layer string) {
 		if v, ok := strings.CutPrefix(line, "# layer: "); ok {
 			layer = v
 		}
+		if v, ok := strings.CutPrefix(line, "# ngxsockify: "); ok {
+			ours = v
+		}
 	}
-	return expect, layer
+	return expect, layer, ours
 }
 
 // copyCase copies a case (one file, or a directory) into dir as
