@@ -5,8 +5,8 @@
 // # Load time
 //
 // The config compiler builds one Registry, declares every variable the
-// configuration defines (Declare for `set` and regex named captures,
-// DeclareMap for `map`), then compiles values with Registry.Compile and
+// configuration defines (Declare for `set`, DeclareCapture for regex named
+// captures, DeclareMap for `map`), then compiles values with Registry.Compile and
 // regexes with CompileRegex. Unknown names fail at compile time with nginx's
 // `unknown "x" variable`; nothing is parsed per request.
 //
@@ -19,6 +19,9 @@
 //
 //	undeclared name, $arg_x absent, $args empty  -> not found (nil)
 //	declared by `set` but not yet written         -> ""
+//	named capture not set by a match              -> not found
+//	ngx.var.args = ""                             -> "" (found)
+//	write to a map variable                       -> `variable "m" cannot be assigned a value`
 //	write to an undeclared name, $arg_*, $http_* -> `variable "x" not found for writing; ...`
 //	write to a read-only built-in ($uri, $host)   -> `variable "uri" not changeable`
 //	write to $args                                -> changes $query_string, $is_args, $arg_*

@@ -71,7 +71,7 @@ func NewMap(g *Registry, source string, entries []MapEntry, opts MapOptions) (*M
 				return nil, err
 			}
 			for _, n := range re.Names() {
-				if err := g.Declare(n); err != nil {
+				if err := g.DeclareCapture(n); err != nil {
 					return nil, err
 				}
 			}

@@ -106,6 +106,12 @@ func startNginx(t *testing.T, httpBody string, lua bool) string {
 	done := make(chan struct{})
 	go func() { cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
+		if t.Failed() {
+			if b, err := os.ReadFile(filepath.Join(dir, "error.log")); err == nil {
+				lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+				t.Logf("nginx error.log (last lines):\n%s", strings.Join(lines[max(0, len(lines)-8):], "\n"))
+			}
+		}
 		cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-done:

@@ -25,6 +25,10 @@ type varDef struct {
 	changeable bool
 	slot       int
 	m          *Map
+	// setDeclared: declared by `set`; a slot never written then reads as ""
+	// (nginx's "using uninitialized variable"). A variable declared only as
+	// a regex named capture reads as not found until a match sets it.
+	setDeclared bool
 }
 
 // Registry holds every variable a configuration may use: nginx's built-ins,
@@ -54,14 +58,27 @@ func NewRegistry() *Registry {
 // ($args, $limit_rate) stays built-in, and a prefix name such as $http_x
 // becomes an ordinary variable that hides the header, as in nginx.
 func (g *Registry) Declare(name string) error {
+	return g.declare(name, true)
+}
+
+// DeclareCapture declares the variable of a regex named capture
+// ((?<name>...) in a location, if, rewrite, server_name or map regex).
+// Unlike a `set` variable it reads as not found (nil in ngx.var) until a
+// match sets it. Declaring a name with both is fine.
+func (g *Registry) DeclareCapture(name string) error {
+	return g.declare(name, false)
+}
+
+func (g *Registry) declare(name string, set bool) error {
 	name = strings.ToLower(name)
 	if d, ok := g.defs[name]; ok {
 		if !d.changeable {
 			return fmt.Errorf("the duplicate \"%s\" variable", name)
 		}
+		d.setDeclared = d.setDeclared || set
 		return nil
 	}
-	g.defs[name] = &varDef{name: name, kind: kindSet, changeable: true, slot: g.nslots}
+	g.defs[name] = &varDef{name: name, kind: kindSet, changeable: true, slot: g.nslots, setDeclared: set}
 	g.nslots++
 	return nil
 }

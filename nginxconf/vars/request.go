@@ -42,7 +42,9 @@ type Request struct {
 	// stores it (lower case); $host falls back to it.
 	ServerName string
 	URI        string // $uri, $document_uri: decoded and normalised; rewrites change it
-	Args       string // $args, $query_string; "" reads as not found, like nginx
+	// Args is $args and $query_string. Empty reads as not found (nil in
+	// ngx.var), as in nginx, unless ngx.var.args = "" set it explicitly.
+	Args string
 	// URIErr is ErrBadURI when NewRequest found the request target invalid:
 	// answer 400.
 	URIErr error
@@ -63,6 +65,7 @@ type Request struct {
 	LimitRate            string        // $limit_rate (writable); "" reads as "0"
 
 	g         *Registry
+	argsSet   bool // ngx.var.args = "" : $args is "" rather than not found
 	caps      *Captures
 	vals      []slot
 	requestID string
@@ -124,7 +127,9 @@ func (r *Request) value(d *varDef) (string, bool) {
 		case slotNotFound:
 			return "", false
 		}
-		return "", true // nginx: uninitialized variable reads as ""
+		// nginx: an uninitialized `set` variable reads as "", a capture
+		// variable as not found.
+		return "", d.setDeclared
 	case kindMap:
 		s := &r.vals[d.slot]
 		switch s.st {
@@ -237,8 +242,8 @@ var hostname, _ = os.Hostname()
 var builtins = map[string]builtin{
 	"uri":          {get: func(r *Request) (string, bool) { return found(r.URI) }},
 	"document_uri": {get: func(r *Request) (string, bool) { return found(r.URI) }},
-	"args":         {get: func(r *Request) (string, bool) { return nonEmpty(r.Args) }, set: setArgs},
-	"query_string": {get: func(r *Request) (string, bool) { return nonEmpty(r.Args) }},
+	"args":         {get: getArgs, set: setArgs},
+	"query_string": {get: getArgs},
 	"is_args": {get: func(r *Request) (string, bool) {
 		if r.Args != "" {
 			return "?", true
@@ -383,11 +388,15 @@ var builtins = map[string]builtin{
 
 var xffGetter = headerGetter("x_forwarded_for")
 
+func getArgs(r *Request) (string, bool) {
+	return r.Args, r.Args != "" || r.argsSet
+}
+
 func setArgs(r *Request, v string, ok bool) {
 	if !ok {
 		v = ""
 	}
-	r.Args = v
+	r.Args, r.argsSet = v, ok
 }
 
 // seconds formats d like nginx's "%T.%03M": seconds with milliseconds.
