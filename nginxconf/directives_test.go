@@ -84,7 +84,7 @@ func nginxOracle(t *testing.T) string {
 	return "/usr/sbin/nginx"
 }
 
-var nginxEmerg = regexp.MustCompile(`\[(?:emerg|crit|alert)\] (?:\d+#\d+: )?(.*)`)
+var nginxEmerg = regexp.MustCompile(`\[(?:emerg|crit|alert|error)\] (?:\d+#\d+: )?(.*)`)
 
 // nginxCheck runs `nginx -t` on text (as dir/nginx.conf) and returns "ok"
 // or its first error, with dir removed.

@@ -19,11 +19,14 @@ const (
 	luaSingleQuoted        // '...' likewise
 )
 
-// luaMatch finds the first Lua token in b. It returns the token kind and
-// the offsets of its first byte and of the byte after it; ok is false when
-// no token is complete within b. A string that runs into a newline is not
-// a string: the search goes on from the byte after its quote, as in
-// lua-nginx-module (whose lexer has no notion of an unfinished string).
+// luaMatch finds the first Lua token in b, as the DFA generated for
+// lua-nginx-module does: the token that starts first wins (at one start,
+// a long comment beats a line comment); a line comment runs to the newline
+// or to the end of b; a quoted string ends at its closing quote and dies at
+// a newline, and one still open at the end of b never matches, so a later
+// token inside it is what the DFA falls back to. It returns the token kind
+// and the offsets of its first byte and of the byte after it; ok is false
+// when no token is complete within b.
 func luaMatch(b []byte) (kind, from, to int, ok bool) {
 	for i := 0; i < len(b); i++ {
 		switch b[i] {
@@ -45,10 +48,9 @@ func luaMatch(b []byte) (kind, from, to int, ok bool) {
 					return luaLongComment, i, i + 2 + n, true
 				}
 				if j := bytes.IndexByte(b[i+2:], '\n'); j >= 0 {
-					return luaLineComment, i, i + 2 + j + 1, true
+					return luaLineComment, i, i + 2 + j, true
 				}
-				// An unfinished comment: nothing can match before its end.
-				return 0, 0, 0, false
+				return luaLineComment, i, len(b), true
 			}
 		case '"', '\'':
 			if n, done := quotedLua(b[i:]); done {
@@ -57,9 +59,6 @@ func luaMatch(b []byte) (kind, from, to int, ok bool) {
 					kind = luaSingleQuoted
 				}
 				return kind, i, i + n, true
-			} else if n < 0 {
-				// Runs to the end of the window: undecided, like the DFA.
-				return 0, 0, 0, false
 			}
 		}
 	}
@@ -82,8 +81,8 @@ func longBracket(b []byte, c byte) (int, bool) {
 }
 
 // quotedLua matches a one-line quoted Lua string at the start of b. It
-// returns its length and true; 0 and false when a newline ends it first;
-// -1 and false when b ends first.
+// returns its length and true; false when a newline or the end of b comes
+// first.
 func quotedLua(b []byte) (int, bool) {
 	q := b[0]
 	for i := 1; i < len(b); i++ {

@@ -1,6 +1,9 @@
 package nginxconf
 
 import (
+	"math/rand"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -27,4 +30,40 @@ func FuzzLuaBlock(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestLuaBlockRandomDifferential builds random Lua-looking block bodies
+// (braces, strings, escapes, long brackets, comments) and compares Parse
+// with nginx -t on each: same outcome, same message and line. It runs
+// NGX_DIFF_LUA bodies (default 0: skipped), seeded by NGX_DIFF_SEED.
+func TestLuaBlockRandomDifferential(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("NGX_DIFF_LUA"))
+	if n == 0 {
+		t.Skip("set NGX_DIFF_LUA to run")
+	}
+	nginx := nginxOracle(t)
+	seed, _ := strconv.ParseInt(os.Getenv("NGX_DIFF_SEED"), 10, 64)
+	rng := rand.New(rand.NewSource(seed))
+	pieces := []string{"{", "}", "{ }", "\"", "'", "\\", "\\\"", "\\'", "\\\\", "[[", "]]", "[=[", "]=]", "[==[", "]==]",
+		"--", "-- }", "--[[", "--[==[", "\n", " ", "a", "#t", "x = 1", ";", "-", "[", "]", "=", "\"}\"", "'{'", "ngx.say(\"a\")"}
+	bad := 0
+	for i := 0; i < n && bad < 10; i++ {
+		var body strings.Builder
+		for k := rng.Intn(12) + 1; k > 0; k-- {
+			body.WriteString(pieces[rng.Intn(len(pieces))])
+		}
+		if rng.Intn(8) == 0 {
+			body.WriteString(strings.Repeat("x ", 1500+rng.Intn(1500)))
+			body.WriteString(pieces[rng.Intn(len(pieces))])
+		}
+		dir := t.TempDir()
+		text := strings.ReplaceAll(oracleHeader, "{{DIR}}", dir) +
+			"http {\n    server {\n        location / {\n            access_by_lua_block {" + body.String() + "}\n        }\n    }\n}\n"
+		want := nginxCheck(t, nginx, dir, text)
+		got, _, _ := strings.Cut(parseCheck(dir, text), "\n")
+		if got != want {
+			bad++
+			t.Errorf("body %d (%d bytes): %.300q\n got: %s\nwant: %s", i, body.Len(), body.String(), got, want)
+		}
+	}
 }

@@ -343,6 +343,11 @@ func (p *parser) directive(s *source, ctx *parseCtx, d *Directive, rc int) ([]*D
 		return skip(p.fail(s, `"%s" directive %s`, d.Name, msg))
 	}
 
+	if luaNeedsCode(d.Name) && len(d.Args) == 1 && d.Args[0] == "" {
+		// lua-nginx-module logs this one at level "error", and fails.
+		return skip(p.fail(s, "invalid location config: no runnable Lua code"))
+	}
+
 	switch d.Name {
 	case "include":
 		return p.include(s, ctx, d)
@@ -563,6 +568,18 @@ var dupSlots = map[string]string{
 	"events":               "events",
 	"http":                 "http",
 	"worker_processes":     "worker_processes",
+}
+
+// luaNeedsCode reports the Lua directives whose handler refuses empty code
+// (`access_by_lua_block {}`, `access_by_lua ”;`, `..._file ”;`).
+func luaNeedsCode(name string) bool {
+	for _, phase := range []string{"access", "rewrite", "content", "header_filter", "body_filter", "log", "init"} {
+		base := phase + "_by_lua"
+		if name == base || name == base+"_block" || name == base+"_file" {
+			return true
+		}
+	}
+	return false
 }
 
 // flagNoDup lists on/off directives whose handler does not complain when

@@ -31,7 +31,7 @@ const syntaxCases = "testdata/syntax"
 // synEmerg finds the first error line of a -t run: nginx's
 // "nginx: [emerg] msg" or "2026/.. [emerg] 123#123: msg", and ngxsockify's
 // "ngxsockify: [emerg] msg".
-var synEmerg = regexp.MustCompile(`\[(?:emerg|crit|alert)\] (?:\d+#\d+: )?(.*)`)
+var synEmerg = regexp.MustCompile(`\[(?:emerg|crit|alert|error)\] (?:\d+#\d+: )?(.*)`)
 
 // synOutcome reduces a -t run to "ok", "crash" (killed by a signal), or
 // its first error, with the case directory made relative.
