@@ -101,7 +101,18 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	if conf.ServerTokens {
 		rq.w.Header().Set("Server", "ngxsockify")
 	}
-	res := websockify.Serve(rq.w.w, rq.r, d, opts, rq.s.tunnels)
+	// ServeAsync returns once the tunnel runs, so that the handler goroutine
+	// and its buffers are not held for the tunnel's lifetime; the access-log
+	// line is written from the tunnel's goroutine when it ends.
+	handlerDone := make(chan struct{})
+	res := websockify.ServeAsync(rq.w.w, rq.r, d, opts, rq.s.tunnels, func(end websockify.Result) {
+		<-handlerDone // the handler may still be writing rq below
+		if end.Err != nil && !errors.Is(end.Err, websockify.ErrShutdown) {
+			rq.logf(LevelInfo, "websockify tunnel ended: %v, upstream: \"%s\"", end.Err, end.UpstreamAddr)
+		}
+		rq.logAccess(http.StatusSwitchingProtocols, end.BytesSent)
+	})
+	defer close(handlerDone)
 	rq.v.UpstreamAddr = res.UpstreamAddr
 	rq.v.UpstreamConnectTime = res.ConnectTime
 	if res.Status != http.StatusSwitchingProtocols {
@@ -110,12 +121,8 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		return
 	}
 	rq.hijacked = true
-	if res.Err != nil && !errors.Is(res.Err, websockify.ErrShutdown) {
-		rq.logf(LevelInfo, "websockify tunnel ended: %v, upstream: \"%s\"", res.Err, res.UpstreamAddr)
-	}
+	rq.w = nil // hijacked: the response writer is not ours any more
 	rq.v.Status = http.StatusSwitchingProtocols
-	rq.logged = false
-	rq.logAccessBytes(http.StatusSwitchingProtocols, res.BytesSent)
 }
 
 func (rq *request) logRelayFailure(res websockify.Result) {
@@ -188,9 +195,4 @@ func resolveWith(ctx context.Context, servers []string, timeout time.Duration, h
 		lastErr = err
 	}
 	return nil, lastErr
-}
-
-// logAccessBytes writes the access-log line of a tunnel when it ends.
-func (rq *request) logAccessBytes(status int, sent int64) {
-	rq.logAccess(status, sent)
 }
