@@ -439,7 +439,10 @@ func (st *state) ngxLog(L *lua.LState) int {
 
 func (st *state) ngxRedirect(L *lua.LState) int {
 	uri := L.CheckString(1)
-	code := L.OptInt(2, http.StatusFound)
+	code := http.StatusFound
+	if L.GetTop() >= 2 {
+		code = L.CheckInt(2) // an explicit nil is an error, as in lua-nginx-module
+	}
 	switch code {
 	case 301, 302, 303, 307, 308:
 	default:

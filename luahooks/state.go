@@ -60,7 +60,10 @@ const (
 	// Redirect: ngx.redirect; Status is the code, RespHeader holds Location.
 	Redirect
 	// Close: close the connection without a response (ngx.exit(444),
-	// ngx.exit(499), ngx.exit(ngx.ERROR)).
+	// ngx.exit(499), ngx.exit(ngx.ERROR)). When Body is non-nil (a runtime
+	// error after ngx.say/ngx.print: nginx had streamed the output), send
+	// Status, headers and Body first, then abort the connection without
+	// finishing the response.
 	Close
 )
 
@@ -82,7 +85,8 @@ type Outcome struct {
 	// converted to a string; "" for nil).
 	Value string
 	// Err is set for runtime errors, timeouts and load errors: Action is
-	// then ErrorPage (Status 500, or 404 for a missing file). Err.Error()
+	// then ErrorPage (Status 500, or 404 for a missing file), or Close for
+	// an error after output was produced. Err.Error()
 	// is the error-log line nginx writes, e.g. "lua entry thread aborted:
 	// runtime error: access_by_lua(nginx.conf:25):4: boom". Luahooks does
 	// not log it itself.
@@ -249,7 +253,8 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 				return st.respond()
 			}
 			return Outcome{Action: Continue, Status: status}
-		case code == 444 || code == 499 || code < 200:
+		case code == 408 || code == 444 || code == 499 || code < 200:
+			// nginx terminates the request for these (ngx_http_finalize_request).
 			return Outcome{Action: Close, Status: code}
 		case code >= 300 && code < 600:
 			return Outcome{Action: ErrorPage, Status: code}
@@ -270,6 +275,13 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 		msg = "lua entry thread aborted: runtime error: " + errorText(err)
 		if st.inInit {
 			msg = "init_by_lua error: " + errorText(err)
+		}
+		if r.sent {
+			// nginx had already sent the headers and the output so far:
+			// it can only cut the connection.
+			out := st.respond()
+			out.Action, out.Err = Close, &runError{msg: msg}
+			return out
 		}
 		return Outcome{Action: ErrorPage, Status: http.StatusInternalServerError, Err: &runError{msg: msg}}
 	}

@@ -1,0 +1,351 @@
+package test
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// The Lua differential suite: testdata/lua/*.case use the routing case
+// format (see routing_test.go) with one more header line,
+//
+//	#headers X-Foo Content-Type     <- response headers compared as well
+//
+// Each case runs on real nginx + lua-nginx-module and on ngxsockify; status,
+// Location, body and the listed headers must be equal.
+
+const luaCaseDir = "testdata/lua"
+
+type luaCase struct {
+	routingCase
+	headers []string
+}
+
+type luaResult struct {
+	Status   int
+	Location string
+	Body     string
+	Headers  map[string]string
+}
+
+func loadLuaCases(t *testing.T) []luaCase {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(luaCaseDir, "*.case"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) == 0 {
+		t.Fatalf("no cases in %s", luaCaseDir)
+	}
+	var cases []luaCase
+	for _, p := range paths {
+		rc, err := parseRoutingCase(p)
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		c := luaCase{routingCase: rc}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if rest, ok := strings.CutPrefix(l, "#headers "); ok {
+				c.headers = append(c.headers, strings.Fields(rest)...)
+			}
+		}
+		cases = append(cases, c)
+	}
+	return cases
+}
+
+// luaAsk sends r to s and returns the comparable result (see ask).
+func luaAsk(s *Server, c luaCase, r routingRequest) luaResult {
+	resp, err := rawRequest(net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Ports[r.port])), r.raw, routingTimeout)
+	if err != nil {
+		var ne net.Error
+		switch {
+		case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+			return luaResult{Body: "<closed without response>"}
+		case errors.As(err, &ne) && ne.Timeout():
+			return luaResult{Body: "<timeout>"}
+		default:
+			return luaResult{Body: "<error: " + err.Error() + ">"}
+		}
+	}
+	norm := func(v string) string {
+		v = strings.ReplaceAll(v, s.Dir, "{{DIR}}")
+		v = strings.ReplaceAll(v, strconv.Itoa(s.Port), "{{PORT}}")
+		return nginxVersionRE.ReplaceAllString(v, "nginx")
+	}
+	res := luaResult{Status: resp.Status, Location: norm(resp.Header.Get("Location")), Body: norm(resp.Body)}
+	for _, h := range c.headers {
+		if vals := resp.Header.Values(h); len(vals) > 0 {
+			if res.Headers == nil {
+				res.Headers = map[string]string{}
+			}
+			res.Headers[h] = strings.Join(vals, " | ")
+		}
+	}
+	return res
+}
+
+func compareLua(t *testing.T, c luaCase, a, b *Server, pin bool) {
+	t.Helper()
+	for _, r := range c.requests {
+		ra, rb := luaAsk(a, c, r), luaAsk(b, c, r)
+		where := fmt.Sprintf("%s/%s.case:%d %s", luaCaseDir, c.name, r.line, r.show)
+		if os.Getenv("LUA_SHOW") != "" {
+			t.Logf("%s\n\t%s: %d %q %v\n%s", where, a.Kind, ra.Status, ra.Location, ra.Headers, ra.Body)
+		}
+		if pin && r.wantStatus != 0 && ra.Status != r.wantStatus {
+			t.Errorf("%s: %s answered %d, the case expects %d (body %q)", where, a.Kind, ra.Status, r.wantStatus, ra.Body)
+		}
+		if diff := cmp.Diff(ra, rb); diff != "" {
+			t.Errorf("%s: %s and %s differ (-%s +%s):\n%s", where, a.Kind, b.Kind, a.Kind, b.Kind, diff)
+		}
+	}
+}
+
+func startLua(t *testing.T, kind string, c luaCase) *Server {
+	t.Helper()
+	s := startServer(t, kind, ServerOptions{HTTP: c.http})
+	makeRoutingFiles(t, s.Dir, c.files)
+	return s
+}
+
+// TestLuaOracle runs every Lua case on two nginx instances: each pinned
+// status must match and both must answer alike (no case depends on time or
+// process).
+func TestLuaOracle(t *testing.T) {
+	requireNginx(t)
+	n := 0
+	for _, c := range loadLuaCases(t) {
+		n += len(c.requests)
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			a := startLua(t, "nginx", c)
+			b := startLua(t, "nginx", c)
+			compareLua(t, c, a, b, true)
+		})
+	}
+	if n < 150 {
+		t.Errorf("only %d Lua request cases, want at least 150", n)
+	}
+}
+
+// TestLua is the Lua differential suite: nginx + lua-nginx-module against
+// ngxsockify.
+func TestLua(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	for _, c := range loadLuaCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			a := startLua(t, "nginx", c)
+			b := startLua(t, "ngxsockify", c)
+			compareLua(t, c, a, b, false)
+		})
+	}
+}
+
+// seedConf is the tg123 README hook with websockify_pass replaced by a
+// content handler that shows the chosen target (nginx here has no
+// websockify module).
+func seedConf(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("../examples/novnc/nginx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	start := strings.Index(text, "location /websockify {")
+	end := strings.Index(text, "# --- end of the verbatim part ---")
+	if start < 0 || end < 0 {
+		t.Fatal("examples/novnc/nginx.conf lost its verbatim /websockify location")
+	}
+	loc := strings.Replace(text[start:end], "websockify_pass $vnc_addr;",
+		`content_by_lua_block { ngx.say("target ", ngx.var.vnc_addr) }`, 1)
+	return "server {\n listen 127.0.0.1:{{PORT}};\n" + loc + "\n}\n"
+}
+
+func signedPath(key, ip, port string, ts int64) string {
+	sum := md5.Sum([]byte(fmt.Sprintf("%s%d%s:%s%s", key, ts, ip, port, key)))
+	return fmt.Sprintf("/websockify?ip=%s&port=%s&t=%d&sign=%s", ip, port, ts, hex.EncodeToString(sum[:]))
+}
+
+// TestLuaSeedHook runs the seed deployment's signature check (verbatim) on
+// both servers with signatures made now.
+func TestLuaSeedHook(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	conf := seedConf(t)
+	a := startServer(t, "nginx", ServerOptions{HTTP: conf})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: conf})
+	now := time.Now().Unix()
+	const key = "CHANGE_ME_!!!!"
+	good := signedPath(key, "10.1.2.3", "5901", now)
+	targets := []struct {
+		path string
+		want int
+	}{
+		{good, 200},
+		{signedPath(key, "127.0.0.1", "5900", now-5), 200},
+		{strings.Replace(good, "port=5901", "port=5902", 1), 403},
+		{signedPath("wrong", "10.1.2.3", "5901", now), 403},
+		{signedPath(key, "10.1.2.3", "5901", now-120), 403},
+		{signedPath(key, "10.1.2.3", "5901", now+120), 403},
+		{strings.Replace(good, fmt.Sprintf("t=%d", now), fmt.Sprintf("t=%de0", now), 1), 403}, // t differs from the signed text
+		{"/websockify", 403},
+		{"/websockify?t=abc", 403},
+	}
+	// tonumber("<unix>e0") is a number in LuaJIT: sign with that spelling.
+	e0 := fmt.Sprintf("%de0", now)
+	sum := md5.Sum([]byte(fmt.Sprintf("%s%d%s%s", key, now, "10.1.2.3:5901", key)))
+	targets = append(targets, struct {
+		path string
+		want int
+	}{fmt.Sprintf("/websockify?ip=10.1.2.3&port=5901&t=%s&sign=%s", e0, hex.EncodeToString(sum[:])), 200})
+	for _, tc := range targets {
+		raw := "GET " + tc.path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+		r := routingRequest{raw: raw, show: tc.path}
+		c := luaCase{}
+		ra, rb := luaAsk(a, c, r), luaAsk(b, c, r)
+		if ra.Status != tc.want {
+			t.Errorf("%s: nginx answered %d, want %d", tc.path, ra.Status, tc.want)
+		}
+		if diff := cmp.Diff(ra, rb); diff != "" {
+			t.Errorf("%s: nginx and ngxsockify differ (-nginx +ngxsockify):\n%s", tc.path, diff)
+		}
+	}
+}
+
+// TestLuaRequestBody covers ngx.req.read_body, get_body_data and
+// get_post_args with real bodies (the case format has no bodies).
+func TestLuaRequestBody(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	conf := `server {
+ listen 127.0.0.1:{{PORT}};
+ client_max_body_size 64k;
+ location /body {
+  content_by_lua_block {
+   ngx.req.read_body()
+   local data = ngx.req.get_body_data()
+   ngx.say("len ", data and #data or "nil", " file ", tostring(ngx.req.get_body_file() ~= nil))
+   local args, err = ngx.req.get_post_args()
+   if not args then ngx.say("err ", err) return end
+   local keys = {}
+   for k in pairs(args) do keys[#keys + 1] = k end
+   table.sort(keys)
+   for _, k in ipairs(keys) do
+    local v = args[k]
+    if type(v) == "table" then v = table.concat(v, ",") end
+    ngx.say(k, "=", tostring(v))
+   end
+  }
+ }
+ location /nobody {
+  content_by_lua_block { ngx.say(tostring(ngx.req.get_body_data())) ngx.say(pcall(ngx.req.get_post_args)) }
+ }
+}`
+	a := startServer(t, "nginx", ServerOptions{HTTP: conf})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: conf})
+	bodies := []struct{ path, body string }{
+		{"/body", "a=1&b=x+y&a=2&c"},
+		{"/body", ""},
+		{"/body", "json=" + url.QueryEscape(`{"k":[1,2]}`)},
+		{"/body", strings.Repeat("k=v&", 1000)},
+		{"/body", strings.Repeat("z", 100<<10)},
+		{"/nobody", "a=1"},
+	}
+	for _, bc := range bodies {
+		raw := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", bc.path, len(bc.body), bc.body)
+		r := routingRequest{raw: raw, show: fmt.Sprintf("POST %s (%d bytes)", bc.path, len(bc.body))}
+		ra, rb := luaAsk(a, luaCase{}, r), luaAsk(b, luaCase{}, r)
+		if diff := cmp.Diff(ra, rb); diff != "" {
+			t.Errorf("%s: nginx and ngxsockify differ (-nginx +ngxsockify):\n%s", r.show, diff)
+		}
+	}
+}
+
+var exampleURLRE = regexp.MustCompile(`^http://[^/]+/vnc_lite\.html\?path=(websockify%3F\S+)\n$`)
+
+// TestLuaExampleNoVNC checks examples/novnc: ngxsockify accepts it as is
+// (-t), its /sign endpoint and sign.sh make URLs the hook accepts, and a
+// tampered URL is refused with 403.
+func TestLuaExampleNoVNC(t *testing.T) {
+	bin := requireNgxsockify(t)
+	data, err := os.ReadFile("../examples/novnc/nginx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	main := strings.Replace(string(data), "listen 127.0.0.1:6080;", "listen 127.0.0.1:{{PORT}};", 1)
+	main = strings.Replace(main, "include /etc/nginx/mime.types;", "", 1)
+	if out, code := checkConf(t, bin, expand(main, t.TempDir(), []int{6080})); code != 0 {
+		t.Fatalf("ngxsockify -t on the example failed (%d):\n%s", code, out)
+	}
+	s := startServer(t, "ngxsockify", ServerOptions{Main: main})
+	resp, err := rawRequest(s.Addr, "GET /sign?ip=127.0.0.1&port=5901 HTTP/1.1\r\nHost: "+s.Addr+"\r\nConnection: close\r\n\r\n", routingTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := exampleURLRE.FindStringSubmatch(resp.Body)
+	if resp.Status != 200 || m == nil {
+		t.Fatalf("/sign answered %d %q", resp.Status, resp.Body)
+	}
+	ws, err := url.PathUnescape(m[1]) // what noVNC does with path=
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := runSignScript(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m2 := exampleURLRE.FindStringSubmatch(out)
+	if m2 == nil {
+		t.Fatalf("sign.sh printed %q", out)
+	}
+	ws2, _ := url.PathUnescape(m2[1])
+	for _, p := range []string{ws, ws2} {
+		if !strings.HasPrefix(p, "websockify?") {
+			t.Fatalf("decoded path %q", p)
+		}
+		// A plain GET passes the hook and reaches websockify_pass, which
+		// refuses a non-WebSocket request; a bad signature stops at 403.
+		good, err := rawRequest(s.Addr, "GET /"+p+" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", routingTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if good.Status == 403 {
+			t.Errorf("signed path /%s refused with 403", p)
+		}
+		bad, err := rawRequest(s.Addr, "GET /"+strings.Replace(p, "port=5901", "port=22", 1)+" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", routingTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bad.Status != 403 {
+			t.Errorf("tampered path answered %d, want 403", bad.Status)
+		}
+	}
+}
+
+func runSignScript(t *testing.T) (string, error) {
+	t.Helper()
+	cmd := exec.Command("../examples/novnc/sign.sh", "127.0.0.1", "5901", "http://127.0.0.1:6080")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
