@@ -149,6 +149,9 @@ func parseSource(src *source, opts ParseOptions) (*Parsed, error) {
 	return p.out, p.errs
 }
 
+// maxConfErrStr is NGX_MAX_CONF_ERRSTR: nginx cuts longer messages.
+const maxConfErrStr = 1024
+
 // errAbort unwinds the parser after an error that was already recorded.
 var errAbort = errors.New("nginxconf: parse aborted")
 
@@ -194,7 +197,11 @@ func (p *parser) fail(s *source, format string, args ...any) error {
 }
 
 func (p *parser) failAt(file string, line int, format string, args ...any) error {
-	p.errs = append(p.errs, &Error{Msg: fmt.Sprintf(format, args...), File: file, Line: line})
+	msg := fmt.Sprintf(format, args...)
+	if len(msg) > maxConfErrStr {
+		msg = msg[:maxConfErrStr] // nginx formats into a fixed buffer
+	}
+	p.errs = append(p.errs, &Error{Msg: msg, File: file, Line: line})
 	if p.opts.CollectAll {
 		return nil
 	}
