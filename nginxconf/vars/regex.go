@@ -70,14 +70,10 @@ func CompileRegex(pattern string, caseless bool) (*Regex, error) {
 	x := &Regex{pattern: pattern, caseless: caseless, re: re2, ncap: len(groups)}
 	x.names = make([]string, len(groups)+1)
 	x.slots = make([]int, len(groups)+1)
-	unnamed := 0
 	for i, name := range groups {
 		x.names[i+1] = name
-		if name == "" {
-			unnamed++
-			x.slots[i+1] = unnamed
-		} else {
-			x.slots[i+1] = re2.GroupNumberFromName(name)
+		x.slots[i+1] = i + 1 // convertPCRE leaves only unnamed groups
+		if name != "" {
 			x.named = append(x.named, name)
 		}
 	}
@@ -235,167 +231,6 @@ func latin1Runes(s string) []rune {
 	return r
 }
 
-// posixClasses maps PCRE's [:name:] (inside a bracket expression) to ASCII
-// ranges; regexp2 does not know them outside its RE2 mode.
-var posixClasses = map[string]string{
-	"alpha":  `a-zA-Z`,
-	"digit":  `0-9`,
-	"alnum":  `a-zA-Z0-9`,
-	"upper":  `A-Z`,
-	"lower":  `a-z`,
-	"space":  `\t\n\v\f\r `,
-	"blank":  `\t `,
-	"xdigit": `0-9A-Fa-f`,
-	"word":   `\w`,
-	"punct":  `!-/:-@\[-` + "`" + `{-~`,
-	"cntrl":  `\x00-\x1f\x7f`,
-	"print":  `\x20-\x7e`,
-	"graph":  `\x21-\x7e`,
-	"ascii":  `\x00-\x7f`,
-}
-
-// convertPCRE rewrites the PCRE constructs regexp2 lacks into equivalents
-// ((?P<n>, (?P=n), \Q..\E, [:class:]) and lists the capturing groups in PCRE
-// order (name or ""). It reports the PCRE errors regexp2 would not.
-func convertPCRE(p string) (string, []string, error) {
-	var b strings.Builder
-	var groups []string
-	seen := map[string]bool{}
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch c {
-		case '\\':
-			if i+1 >= len(p) {
-				return "", nil, pcreErrorAt(p, "\\ at end of pattern", len(p))
-			}
-			if p[i+1] == 'Q' {
-				end := strings.Index(p[i+2:], `\E`)
-				lit := p[i+2:]
-				next := len(p)
-				if end >= 0 {
-					lit = p[i+2 : i+2+end]
-					next = i + 2 + end + 2
-				}
-				b.WriteString(regexp.QuoteMeta(lit))
-				i = next - 1
-				continue
-			}
-			if p[i+1] == 'E' { // stray \E is ignored by PCRE
-				i++
-				continue
-			}
-			b.WriteString(p[i : i+2])
-			i++
-		case '[':
-			j, cls, err := convertClass(p, i)
-			if err != nil {
-				return "", nil, err
-			}
-			b.WriteString(cls)
-			i = j
-		case '(':
-			rest := p[i+1:]
-			switch {
-			case strings.HasPrefix(rest, "?P<") || strings.HasPrefix(rest, "?<") && !strings.HasPrefix(rest, "?<=") && !strings.HasPrefix(rest, "?<!") || strings.HasPrefix(rest, "?'"):
-				start := i + 3
-				term := byte('>')
-				if strings.HasPrefix(rest, "?P<") {
-					start = i + 4
-				} else if rest[1] == '\'' {
-					term = '\''
-				}
-				end := strings.IndexByte(p[start:], term)
-				if end < 0 {
-					return "", nil, pcreErrorAt(p, "syntax error in subpattern name (missing terminator?)", len(p))
-				}
-				name := p[start : start+end]
-				if name == "" || name[0] >= '0' && name[0] <= '9' {
-					return "", nil, pcreErrorAt(p, "subpattern name must start with a non-digit", start)
-				}
-				for k := 0; k < len(name); k++ {
-					if !isWordByte(name[k]) {
-						return "", nil, pcreErrorAt(p, "syntax error in subpattern name (missing terminator?)", start+k)
-					}
-				}
-				if seen[name] {
-					return "", nil, pcreErrorAt(p, "two named subpatterns have the same name (PCRE2_DUPNAMES not set)", start+end+1)
-				}
-				seen[name] = true
-				groups = append(groups, name)
-				b.WriteString("(?<" + name + ">")
-				i = start + end
-			case strings.HasPrefix(rest, "?P="):
-				end := strings.IndexByte(p[i+4:], ')')
-				if end < 0 {
-					return "", nil, pcreErrorAt(p, "syntax error in subpattern name (missing terminator?)", len(p))
-				}
-				b.WriteString(`\k<` + p[i+4:i+4+end] + `>`)
-				i = i + 4 + end
-			case strings.HasPrefix(rest, "?"), strings.HasPrefix(rest, "*"):
-				b.WriteByte('(')
-			default:
-				groups = append(groups, "")
-				b.WriteByte('(')
-			}
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String(), groups, nil
-}
-
-func isWordByte(c byte) bool {
-	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-}
-
-// convertClass copies the bracket expression starting at p[i] == '[' and
-// returns the index of its closing ']'.
-func convertClass(p string, i int) (int, string, error) {
-	var b strings.Builder
-	b.WriteByte('[')
-	j := i + 1
-	if j < len(p) && p[j] == '^' {
-		b.WriteByte('^')
-		j++
-	}
-	if j < len(p) && p[j] == ']' { // a leading ']' is literal
-		b.WriteString(`\]`)
-		j++
-	}
-	for ; j < len(p); j++ {
-		switch c := p[j]; c {
-		case ']':
-			b.WriteByte(']')
-			return j, b.String(), nil
-		case '\\':
-			if j+1 >= len(p) {
-				return 0, "", pcreErrorAt(p, "\\ at end of pattern", len(p))
-			}
-			b.WriteString(p[j : j+2])
-			j++
-		case '[':
-			if j+1 < len(p) && p[j+1] == ':' {
-				end := strings.Index(p[j+2:], ":]")
-				if end >= 0 {
-					name := p[j+2 : j+2+end]
-					neg := strings.HasPrefix(name, "^")
-					if r, ok := posixClasses[strings.TrimPrefix(name, "^")]; ok && !neg {
-						b.WriteString(r)
-						j = j + 2 + end + 1
-						continue
-					} else if !ok {
-						return 0, "", pcreErrorAt(p, "unknown POSIX class name", j+2)
-					}
-				}
-			}
-			b.WriteString(`\[`)
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return 0, "", pcreErrorAt(p, "missing terminating ] for character class", len(p))
-}
-
 // RegexError is a regex compile error in nginx's wording.
 type RegexError struct {
 	Pattern string
@@ -428,9 +263,10 @@ func pcreError(p string, err error) error {
 		msg, off = "missing closing parenthesis", len(p)
 	case syntax.ErrUnexpectedParen:
 		msg = "unmatched closing parenthesis"
-		off = unmatchedParen(p)
 	case syntax.ErrIllegalEndEscape:
 		msg, off = "\\ at end of pattern", len(p)
+	case syntax.ErrUnknownSlashP, syntax.ErrMalformedSlashP, syntax.ErrIncompleteSlashP:
+		msg = "unknown property after \\P or \\p"
 	case syntax.ErrInvalidRepeatOp, syntax.ErrMissingRepeatArgument:
 		msg = "quantifier does not follow a repeatable item"
 	case syntax.ErrInvalidRepeatSize:
@@ -457,27 +293,4 @@ func pcreError(p string, err error) error {
 		msg = fmt.Sprintf(msg, se.Args...)
 	}
 	return &RegexError{Pattern: p, Msg: msg, Offset: off}
-}
-
-// unmatchedParen finds the first ')' without an opening partner.
-func unmatchedParen(p string) int {
-	depth := 0
-	for i := 0; i < len(p); i++ {
-		switch p[i] {
-		case '\\':
-			i++
-		case '[':
-			if j, _, err := convertClass(p, i); err == nil {
-				i = j
-			}
-		case '(':
-			depth++
-		case ')':
-			if depth == 0 {
-				return i
-			}
-			depth--
-		}
-	}
-	return -1
 }

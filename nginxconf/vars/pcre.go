@@ -1,0 +1,774 @@
+package vars
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// convertPCRE translates a PCRE pattern (as nginx hands it to PCRE2 without
+// the UTF flag) into a pattern for regexp2 with the same meaning, and
+// reports the compile errors PCRE2 reports, with its wording and offsets.
+//
+//   - Every group becomes unnamed, so regexp2 numbers groups left to right
+//     as PCRE does (.NET numbers named groups last); names are returned in
+//     groups and named references (\k<n>, (?P=n), \g{n}) become numbers.
+//   - \d \w \s (and \h \v \R \N) become their ASCII classes: PCRE without
+//     UTF matches bytes, regexp2 Unicode runes.
+//   - Possessive quantifiers become atomic groups; \Q..\E, [:posix:] classes
+//     and \o{} / \x{} escapes are rewritten.
+//
+// Features regexp2 cannot express (\K, recursion, branch reset, verbs) are
+// refused with `unsupported regex feature`. Comments of (?x) mode are not
+// understood.
+func convertPCRE(p string) (string, []string, error) {
+	c := &pcreConv{p: p}
+	if err := c.run(); err != nil { // first pass: group names and count
+		return "", nil, err
+	}
+	c2 := &pcreConv{p: p, names: map[string]int{}, ngroups: len(c.groups)}
+	for i, n := range c.groups {
+		if n != "" {
+			c2.names[n] = i + 1
+		}
+	}
+	if err := c2.run(); err != nil {
+		return "", nil, err
+	}
+	return string(c2.out), c2.groups, nil
+}
+
+type openGroup struct {
+	out        int  // offset of "(" in out
+	pat        int  // offset of "(" in the pattern
+	lookbehind bool // (?<= or (?<!
+}
+
+type pcreConv struct {
+	p       string
+	out     []byte
+	groups  []string       // PCRE order; "" for unnamed
+	names   map[string]int // second pass: name -> group number
+	ngroups int            // second pass: total groups
+	stack   []openGroup    // open groups
+	atom    int            // out offset of the last quantifiable item, -1 when none
+	quant   int            // 0: last item not a quantifier; 1: quantifier; 2: quantifier with ? or + after it
+	qStart  int            // out offset where the last quantifier begins
+}
+
+func (c *pcreConv) errAt(msg string, off int) error { return pcreErrorAt(c.p, msg, off) }
+
+func unsupported(p, what string) error {
+	return fmt.Errorf("unsupported regex feature \"%s\" in \"%s\"", what, p)
+}
+
+// item records that out[start:] is a new quantifiable item.
+func (c *pcreConv) item(start int) {
+	c.atom, c.quant = start, 0
+}
+
+func (c *pcreConv) run() error {
+	p := c.p
+	c.atom = -1
+	for i := 0; i < len(p); i++ {
+		ch := p[i]
+		switch ch {
+		case '\\':
+			n, err := c.escape(i)
+			if err != nil {
+				return err
+			}
+			i = n
+		case '[':
+			start := len(c.out)
+			n, err := c.class(i)
+			if err != nil {
+				return err
+			}
+			c.item(start)
+			i = n
+		case '(':
+			n, err := c.group(i)
+			if err != nil {
+				return err
+			}
+			i = n
+		case ')':
+			if len(c.stack) == 0 {
+				return c.errAt("unmatched closing parenthesis", i)
+			}
+			g := c.stack[len(c.stack)-1]
+			c.stack = c.stack[:len(c.stack)-1]
+			c.out = append(c.out, ')')
+			c.item(g.out)
+		case '|':
+			c.out = append(c.out, '|')
+			c.atom, c.quant = -1, 0
+		case '^', '$':
+			c.out = append(c.out, ch)
+			c.atom, c.quant = -1, 0
+		case '*', '+', '?':
+			if err := c.quantifier(i, i, string(ch)); err != nil {
+				return err
+			}
+		case '{':
+			end, lo, hi, ok := parseBraces(p, i)
+			if !ok { // not a quantifier: a literal brace
+				c.item(len(c.out))
+				c.out = append(c.out, '\\', '{')
+				continue
+			}
+			if lo > 65535 || hi > 65535 {
+				return c.errAt("number too big in {} quantifier", end)
+			}
+			if hi >= 0 && hi < lo {
+				return c.errAt("numbers out of order in {} quantifier", end)
+			}
+			if err := c.quantifier(i, end, p[i:end+1]); err != nil {
+				return err
+			}
+			i = end
+		default:
+			c.item(len(c.out))
+			c.out = append(c.out, ch)
+		}
+	}
+	if len(c.stack) > 0 {
+		return c.errAt("missing closing parenthesis", len(p))
+	}
+	return nil
+}
+
+// parseBraces recognises {n}, {n,} and {n,m} at p[i]; hi is -1 for "no
+// upper bound". PCRE2 10.42 takes anything else (such as "{,3}") literally.
+func parseBraces(p string, i int) (end, lo, hi int, ok bool) {
+	j := i + 1
+	num := func() (int, bool) {
+		s := j
+		for j < len(p) && p[j] >= '0' && p[j] <= '9' {
+			j++
+		}
+		if s == j {
+			return 0, false
+		}
+		n, err := strconv.Atoi(p[s:j])
+		if err != nil || n > 1<<20 {
+			n = 1 << 20
+		}
+		return n, true
+	}
+	lo, ok = num()
+	if !ok || j >= len(p) {
+		return 0, 0, 0, false
+	}
+	switch p[j] {
+	case '}':
+		return j, lo, lo, true
+	case ',':
+		j++
+		if j < len(p) && p[j] == '}' {
+			return j, lo, -1, true
+		}
+		hi, ok = num()
+		if ok && j < len(p) && p[j] == '}' {
+			return j, lo, hi, true
+		}
+	}
+	return 0, 0, 0, false
+}
+
+// quantifier handles a quantifier written p[i:end+1] (end is its last byte,
+// where PCRE reports errors for braces).
+func (c *pcreConv) quantifier(i, end int, q string) error {
+	switch {
+	case c.quant == 1 && (q == "?" || q == "+"):
+		c.quant = 2
+		if q == "?" {
+			c.out = append(c.out, '?')
+			return nil
+		}
+		// possessive: X*+ is (?>X*)
+		body := append([]byte(nil), c.out[c.atom:]...)
+		c.out = append(append(append(c.out[:c.atom], "(?>"...), body...), ')')
+		return nil
+	case c.atom < 0 || c.quant != 0:
+		return c.errAt("quantifier does not follow a repeatable item", end)
+	}
+	if fixed := q[0] == '{' && !strings.Contains(q, ","); !fixed {
+		for _, g := range c.stack {
+			if g.lookbehind {
+				return c.errAt("lookbehind assertion is not fixed length", g.pat)
+			}
+		}
+	}
+	c.qStart = len(c.out)
+	c.out = append(c.out, q...)
+	c.quant = 1
+	return nil
+}
+
+// escape converts the escape at p[i] == '\\' outside a class and returns the
+// index of its last byte.
+func (c *pcreConv) escape(i int) (int, error) {
+	p := c.p
+	if i+1 >= len(p) {
+		return 0, c.errAt("\\ at end of pattern", len(p))
+	}
+	start := len(c.out)
+	e := p[i+1]
+	switch e {
+	case 'Q':
+		end := strings.Index(p[i+2:], `\E`)
+		lit, next := p[i+2:], len(p)-1
+		if end >= 0 {
+			lit, next = p[i+2:i+2+end], i+2+end+1
+		}
+		for k := 0; k < len(lit); k++ {
+			c.item(len(c.out))
+			c.out = appendLiteral(c.out, lit[k])
+		}
+		return next, nil
+	case 'E':
+		return i + 1, nil
+	case 'd', 'D', 'w', 'W', 's', 'S', 'h', 'H', 'v', 'V', 'N':
+		if e == 'N' && i+2 < len(p) && p[i+2] == '{' {
+			return 0, c.errAt("\\N{U+dddd} is supported only in Unicode (UTF) mode", i+2)
+		}
+		c.out = append(c.out, asciiClass[e]...)
+	case 'R':
+		c.out = append(c.out, `(?:\r\n|[\n\x0b\f\r\x85])`...)
+	case 'K', 'X', 'C':
+		return 0, unsupported(p, `\`+string(e))
+	case 'c':
+		if i+2 >= len(p) {
+			return 0, c.errAt("\\c at end of pattern", len(p))
+		}
+		c.out = append(c.out, p[i:i+3]...)
+		c.item(start)
+		return i + 2, nil
+	case 'x', 'o':
+		v, end, err := c.codeEscape(i)
+		if err != nil {
+			return 0, err
+		}
+		c.out = appendLiteral(c.out, byte(v))
+		c.item(start)
+		return end, nil
+	case 'k', 'g':
+		n, end, err := c.reference(i)
+		if err != nil {
+			return 0, err
+		}
+		c.out = append(c.out, "(?:\\"+strconv.Itoa(n)+")"...)
+		c.item(start)
+		return end, nil
+	case 'p', 'P':
+		end := propEnd(p, i)
+		c.out = append(c.out, p[i:end+1]...)
+		c.item(start)
+		return end, nil
+	case 'b', 'B', 'A', 'z', 'Z', 'G':
+		c.out = append(c.out, p[i:i+2]...)
+		c.atom, c.quant = -1, 0 // assertions cannot be repeated
+		return i + 1, nil
+	default:
+		if e >= '1' && e <= '9' {
+			j := i + 1
+			for j < len(p) && p[j] >= '0' && p[j] <= '9' {
+				j++
+			}
+			n, _ := strconv.Atoi(p[i+1 : j])
+			if n < 10 || n <= c.ngroups || c.names == nil {
+				if c.names != nil && n > c.ngroups {
+					return 0, c.errAt("reference to non-existent subpattern", i+1)
+				}
+				c.out = append(c.out, "(?:\\"+strconv.Itoa(n)+")"...)
+				c.item(start)
+				return j - 1, nil
+			}
+			// more digits than groups: octal, as in PCRE
+		}
+		c.out = append(c.out, p[i:i+2]...)
+	}
+	c.item(start)
+	return i + 1, nil
+}
+
+// propEnd returns the index of the last byte of \pL or \p{Name} at p[i].
+func propEnd(p string, i int) int {
+	if i+2 >= len(p) {
+		return len(p) - 1
+	}
+	if p[i+2] == '{' {
+		if k := strings.IndexByte(p[i+2:], '}'); k >= 0 {
+			return i + 2 + k
+		}
+		return len(p) - 1
+	}
+	return i + 2
+}
+
+// codeEscape parses \xHH, \x{H..}, \o{O..} at p[i] and returns the byte
+// value and the index of the escape's last byte.
+func (c *pcreConv) codeEscape(i int) (int, int, error) {
+	p := c.p
+	base := 16
+	if p[i+1] == 'o' {
+		base = 8
+	}
+	if i+2 < len(p) && p[i+2] == '{' {
+		end := strings.IndexByte(p[i+3:], '}')
+		if end < 0 {
+			return 0, 0, c.errAt("missing closing brace in \\x{} or \\o{}", len(p))
+		}
+		v, err := strconv.ParseUint(p[i+3:i+3+end], base, 32)
+		if err != nil || v > 0xff {
+			return 0, 0, c.errAt("character code point value in \\x{} or \\o{} is too large", i+3+end)
+		}
+		return int(v), i + 3 + end, nil
+	}
+	if base == 8 {
+		return 0, 0, c.errAt("missing opening brace after \\o", i+2)
+	}
+	j := i + 2
+	for j < len(p) && j < i+4 && strings.IndexByte("0123456789abcdefABCDEF", p[j]) >= 0 {
+		j++
+	}
+	v, _ := strconv.ParseUint("0"+p[i+2:j], 16, 32)
+	return int(v), j - 1, nil
+}
+
+// reference resolves \k<n> \k'n' \k{n} \g{n} \gN \g{-N} \g-N at p[i] to a
+// group number.
+func (c *pcreConv) reference(i int) (int, int, error) {
+	p := c.p
+	j := i + 2
+	if j >= len(p) {
+		return 0, 0, c.errAt("a numbered reference must not be zero", j)
+	}
+	var name string
+	var end int
+	switch open := p[j]; open {
+	case '<', '\'', '{':
+		closer := map[byte]byte{'<': '>', '\'': '\'', '{': '}'}[open]
+		k := strings.IndexByte(p[j+1:], closer)
+		if k < 0 {
+			return 0, 0, c.errAt("syntax error in subpattern name (missing terminator?)", len(p))
+		}
+		name, end = p[j+1:j+1+k], j+1+k
+	default:
+		k := j
+		if k < len(p) && p[k] == '-' {
+			k++
+		}
+		for k < len(p) && p[k] >= '0' && p[k] <= '9' {
+			k++
+		}
+		name, end = p[j:k], k-1
+	}
+	if c.names == nil { // first pass: names are not known yet
+		return 1, end, nil
+	}
+	if n, err := strconv.Atoi(name); err == nil && p[i+1] == 'g' {
+		if n < 0 {
+			n = len(c.groups) + 1 + n
+		}
+		if n <= 0 || n > c.ngroups {
+			return 0, 0, c.errAt("reference to non-existent subpattern", j+1)
+		}
+		return n, end, nil
+	}
+	n, ok := c.names[name]
+	if !ok {
+		return 0, 0, c.errAt("reference to non-existent subpattern", j+1)
+	}
+	return n, end, nil
+}
+
+// group handles "(" at p[i] and returns the index of the last byte consumed.
+func (c *pcreConv) group(i int) (int, error) {
+	p := c.p
+	rest := p[i+1:]
+	open := func(text string, capture bool, name string) {
+		c.stack = append(c.stack, openGroup{out: len(c.out), pat: i, lookbehind: strings.HasPrefix(text, "(?<")})
+		c.out = append(c.out, text...)
+		if capture {
+			c.groups = append(c.groups, name)
+		}
+		c.atom, c.quant = -1, 0
+	}
+	switch {
+	case len(rest) > 1 && rest[0] == '*' && rest[1] >= 'A' && rest[1] <= 'Z':
+		return 0, unsupported(p, "(*")
+	case !strings.HasPrefix(rest, "?"):
+		open("(", true, "")
+		return i, nil
+	case strings.HasPrefix(rest, "?#"):
+		end := strings.IndexByte(rest, ')')
+		if end < 0 {
+			return 0, c.errAt("missing ) after (?# comment", len(p))
+		}
+		return i + 1 + end, nil
+	case strings.HasPrefix(rest, "?P<"), strings.HasPrefix(rest, "?<") && !strings.HasPrefix(rest, "?<=") && !strings.HasPrefix(rest, "?<!"),
+		strings.HasPrefix(rest, "?'"):
+		start, term := i+3, byte('>')
+		if rest[1] == 'P' {
+			start = i + 4
+		} else if rest[1] == '\'' {
+			term = '\''
+		}
+		k := start
+		for k < len(p) && isWordByte(p[k]) {
+			k++
+		}
+		name := p[start:k]
+		switch {
+		case name != "" && name[0] >= '0' && name[0] <= '9':
+			return 0, c.errAt("subpattern name must start with a non-digit", start)
+		case k >= len(p) || p[k] != term || name == "":
+			return 0, c.errAt("syntax error in subpattern name (missing terminator?)", k)
+		case len(name) > 32:
+			return 0, c.errAt("subpattern name is too long (maximum 32 code units)", k)
+		}
+		for _, g := range c.groups {
+			if g == name {
+				return 0, c.errAt("two named subpatterns have the same name (PCRE2_DUPNAMES not set)", k+1)
+			}
+		}
+		open("(", true, name)
+		return k, nil
+	case strings.HasPrefix(rest, "?P="), strings.HasPrefix(rest, "?P>"), strings.HasPrefix(rest, "?&"):
+		skip := 3
+		if rest[1] == '&' {
+			skip = 2
+		}
+		start := i + 1 + skip
+		k := strings.IndexByte(p[start:], ')')
+		if k < 0 {
+			return 0, c.errAt("syntax error in subpattern name (missing terminator?)", len(p))
+		}
+		name := p[start : start+k]
+		if c.names != nil {
+			if _, ok := c.names[name]; !ok {
+				return 0, c.errAt("reference to non-existent subpattern", start)
+			}
+		}
+		if rest[1] != 'P' || rest[2] != '=' {
+			if c.names == nil {
+				return start + k, nil // the second pass checks the name first
+			}
+			return 0, unsupported(p, "(?"+rest[1:skip])
+		}
+		st := len(c.out)
+		if c.names != nil {
+			c.out = append(c.out, "(?:\\"+strconv.Itoa(c.names[name])+")"...)
+		}
+		c.item(st)
+		return start + k, nil
+	case strings.HasPrefix(rest, "?|"):
+		return 0, unsupported(p, "(?|")
+	case len(rest) > 1 && (rest[1] == 'R' || rest[1] >= '0' && rest[1] <= '9' || rest[1] == '+' || rest[1] == '-' && len(rest) > 2 && rest[2] >= '0' && rest[2] <= '9'):
+		return 0, unsupported(p, "(?"+rest[1:2])
+	case strings.HasPrefix(rest, "?("):
+		return c.conditional(i)
+	case strings.HasPrefix(rest, "?:"), strings.HasPrefix(rest, "?="), strings.HasPrefix(rest, "?!"),
+		strings.HasPrefix(rest, "?<="), strings.HasPrefix(rest, "?<!"), strings.HasPrefix(rest, "?>"):
+		n := 3
+		if strings.HasPrefix(rest, "?<") {
+			n = 4
+		}
+		open(p[i:i+n], false, "")
+		return i + n - 1, nil
+	}
+	// inline options: (?imsxnU-imsx) or (?imsx-imsx: ...)
+	k := i + 2
+	for k < len(p) && strings.IndexByte("imsxnU-^J", p[k]) >= 0 {
+		k++
+	}
+	if k >= len(p) {
+		return 0, c.errAt("missing closing parenthesis", len(p))
+	}
+	switch p[k] {
+	case ')':
+		c.out = append(c.out, p[i:k+1]...)
+		c.atom, c.quant = -1, 0
+		return k, nil
+	case ':':
+		open(p[i:k+1], false, "")
+		return k, nil
+	}
+	return 0, c.errAt("unrecognized character after (? or (?-", k)
+}
+
+// conditional handles "(?(cond)yes|no)" at p[i]: cond is a group number,
+// <name>, 'name' or a bare name (an assertion condition is unsupported).
+func (c *pcreConv) conditional(i int) (int, error) {
+	p := c.p
+	k := strings.IndexByte(p[i+3:], ')')
+	if k < 0 {
+		return 0, c.errAt("missing closing parenthesis", len(p))
+	}
+	cond := p[i+3 : i+3+k]
+	if strings.HasPrefix(cond, "?") {
+		return 0, unsupported(p, "(?(?")
+	}
+	name := strings.Trim(cond, "<>'")
+	n, err := strconv.Atoi(name)
+	if c.names != nil {
+		switch {
+		case err == nil && (n < 1 || n > c.ngroups):
+			return 0, c.errAt("reference to non-existent subpattern", i+2)
+		case err != nil:
+			var ok bool
+			if n, ok = c.names[name]; !ok {
+				return 0, c.errAt("reference to non-existent subpattern", i+3+len(cond)-len(strings.TrimLeft(cond, "<'")))
+			}
+		}
+	}
+	c.stack = append(c.stack, openGroup{out: len(c.out), pat: i})
+	c.out = append(c.out, "(?("+strconv.Itoa(n)+")"...)
+	c.atom, c.quant = -1, 0
+	return i + 3 + k, nil
+}
+
+// asciiClass: PCRE's byte classes (no UTF, C locale).
+var asciiClass = map[byte]string{
+	'd': `[0-9]`, 'D': `[^0-9]`,
+	'w': `[0-9A-Za-z_]`, 'W': `[^0-9A-Za-z_]`,
+	's': `[\t\n\x0b\f\r ]`, 'S': `[^\t\n\x0b\f\r ]`,
+	'h': `[\t \xa0]`, 'H': `[^\t \xa0]`,
+	'v': `[\n\x0b\f\r\x85]`, 'V': `[^\n\x0b\f\r\x85]`,
+	'N': `[^\n]`,
+}
+
+// classBody: the same sets for use inside a bracket expression.
+var classBody = map[byte]string{
+	'd': `0-9`, 'w': `0-9A-Za-z_`, 's': `\t\n\x0b\f\r `, 'h': `\t \xa0`, 'v': `\n\x0b\f\r\x85`,
+}
+
+// appendLiteral appends byte b as a literal for regexp2.
+func appendLiteral(out []byte, b byte) []byte {
+	switch {
+	case b >= 0x80 || b < 0x20:
+		return append(out, fmt.Sprintf(`\x%02x`, b)...)
+	case strings.IndexByte(`\.+*?()|[]{}^$-`, b) >= 0:
+		return append(out, '\\', b)
+	}
+	return append(out, b)
+}
+
+// posixClasses maps PCRE's [:name:] to ASCII ranges (C locale).
+var posixClasses = map[string]string{
+	"alpha":  `a-zA-Z`,
+	"digit":  `0-9`,
+	"alnum":  `a-zA-Z0-9`,
+	"upper":  `A-Z`,
+	"lower":  `a-z`,
+	"space":  `\t\n\x0b\f\r `,
+	"blank":  `\t `,
+	"xdigit": `0-9A-Fa-f`,
+	"word":   `0-9A-Za-z_`,
+	"punct":  `!-/:-@\[-` + "`" + `{-~`,
+	"cntrl":  `\x00-\x1f\x7f`,
+	"print":  `\x20-\x7e`,
+	"graph":  `\x21-\x7e`,
+	"ascii":  `\x00-\x7f`,
+}
+
+// classItem is one element of a bracket expression.
+type classItem struct {
+	text  string // regexp2 text
+	neg   string // for a negated set (\D, [:^alpha:]): the set it excludes
+	value int    // byte value of a single character, -1 for a set (\d, [:alpha:])
+	off   int    // offset of its first byte in the pattern
+	end   int    // offset of its last byte
+}
+
+// class converts the bracket expression at p[i] == '[' and returns the
+// index of its closing ']'.
+func (c *pcreConv) class(i int) (int, error) {
+	p := c.p
+	j := i + 1
+	negated := j < len(p) && p[j] == '^'
+	if negated {
+		j++
+	}
+	first := true
+	var items []classItem
+	for ; j < len(p); j++ {
+		ch := p[j]
+		if ch == ']' && !first {
+			break
+		}
+		first = false
+		it, err := c.classAtom(j)
+		if err != nil {
+			return 0, err
+		}
+		j = it.end
+		// a range "x-y"
+		if j+2 < len(p) && p[j+1] == '-' && p[j+2] != ']' {
+			if it.value < 0 {
+				return 0, c.errAt("invalid range in character class", j+1)
+			}
+			hi, err := c.classAtom(j + 2)
+			if err != nil {
+				return 0, err
+			}
+			if hi.value < 0 {
+				if p[hi.off] == '[' { // a POSIX class
+					return 0, c.errAt("invalid range in character class", hi.off+1)
+				}
+				return 0, c.errAt("invalid range in character class", hi.end+1)
+			}
+			if hi.value < it.value {
+				return 0, c.errAt("range out of order in character class", hi.end)
+			}
+			items = append(items, classItem{text: it.text + "-" + hi.text, value: -1})
+			j = hi.end
+			continue
+		}
+		items = append(items, it)
+	}
+	if j >= len(p) {
+		return 0, c.errAt("missing terminating ] for character class", len(p))
+	}
+	c.out = append(c.out, classText(items, negated)...)
+	return j, nil
+}
+
+// classText renders a class. Negated sets inside it (\D, [:^alpha:]) are
+// expressed with alternation or lookahead, so that they keep PCRE's byte
+// meaning: [A\D] is (?:[A]|[^0-9]) and [^A\D] is (?![A])[0-9].
+func classText(items []classItem, negated bool) string {
+	var pos strings.Builder
+	var negs []string
+	for _, it := range items {
+		if it.neg != "" {
+			negs = append(negs, it.neg)
+			continue
+		}
+		pos.WriteString(it.text)
+	}
+	caret := ""
+	if negated {
+		caret = "^"
+	}
+	if len(negs) == 0 {
+		return "[" + caret + pos.String() + "]"
+	}
+	var b strings.Builder
+	if !negated {
+		b.WriteString("(?:")
+		if pos.Len() > 0 {
+			b.WriteString("[" + pos.String() + "]|")
+		}
+		for k, n := range negs {
+			if k > 0 {
+				b.WriteByte('|')
+			}
+			b.WriteString("[^" + n + "]")
+		}
+		b.WriteByte(')')
+		return b.String()
+	}
+	b.WriteString("(?:")
+	if pos.Len() > 0 {
+		b.WriteString("(?![" + pos.String() + "])")
+	}
+	for _, n := range negs[:len(negs)-1] {
+		b.WriteString("(?=[" + n + "])")
+	}
+	b.WriteString("[" + negs[len(negs)-1] + "])")
+	return b.String()
+}
+
+// classAtom reads one character or set inside a class at p[j].
+func (c *pcreConv) classAtom(j int) (classItem, error) {
+	p := c.p
+	ch := p[j]
+	lit := func(v byte, end int) classItem {
+		return classItem{text: string(appendLiteral(nil, v)), value: int(v), off: j, end: end}
+	}
+	switch ch {
+	case '[':
+		if j+1 < len(p) && (p[j+1] == ':' || p[j+1] == '.' || p[j+1] == '=') {
+			term := string(p[j+1]) + "]"
+			if end := strings.Index(p[j+2:], term); end >= 0 {
+				name := p[j+2 : j+2+end]
+				if p[j+1] != ':' {
+					return classItem{}, c.errAt("POSIX collating elements are not supported", j)
+				}
+				neg := strings.HasPrefix(name, "^")
+				r, ok := posixClasses[strings.TrimPrefix(name, "^")]
+				if !ok {
+					return classItem{}, c.errAt("unknown POSIX class name", j+2)
+				}
+				if neg {
+					return classItem{neg: r, value: -1, off: j, end: j + 2 + end + 1}, nil
+				}
+				return classItem{text: r, value: -1, off: j, end: j + 2 + end + 1}, nil
+			}
+		}
+		return lit('[', j), nil
+	case '\\':
+		if j+1 >= len(p) {
+			return classItem{}, c.errAt("\\ at end of pattern", len(p))
+		}
+		e := p[j+1]
+		switch e {
+		case 'd', 'w', 's', 'h', 'v':
+			return classItem{text: classBody[e], value: -1, off: j, end: j + 1}, nil
+		case 'D', 'W', 'S', 'H', 'V':
+			return classItem{neg: classBody[e+'a'-'A'], value: -1, off: j, end: j + 1}, nil
+		case 'x', 'o':
+			v, end, err := c.codeEscape(j)
+			if err != nil {
+				return classItem{}, err
+			}
+			return lit(byte(v), end), nil
+		case 'n':
+			return lit('\n', j+1), nil
+		case 't':
+			return lit('\t', j+1), nil
+		case 'r':
+			return lit('\r', j+1), nil
+		case 'f':
+			return lit('\f', j+1), nil
+		case 'e':
+			return lit(0x1b, j+1), nil
+		case 'a':
+			return lit(0x07, j+1), nil
+		case 'b':
+			return lit(0x08, j+1), nil
+		case 'Q':
+			end := strings.Index(p[j+2:], `\E`)
+			s, last := p[j+2:], len(p)-1
+			if end >= 0 {
+				s, last = p[j+2:j+2+end], j+2+end+1
+			}
+			var t []byte
+			for k := 0; k < len(s); k++ {
+				t = appendLiteral(t, s[k])
+			}
+			return classItem{text: string(t), value: -1, off: j, end: last}, nil
+		case 'p', 'P':
+			end := propEnd(p, j)
+			return classItem{text: p[j : end+1], value: -1, off: j, end: end}, nil
+		}
+		if e >= '0' && e <= '7' { // octal
+			k := j + 1
+			for k < len(p) && k < j+4 && p[k] >= '0' && p[k] <= '7' {
+				k++
+			}
+			v, _ := strconv.ParseUint(p[j+1:k], 8, 32)
+			return lit(byte(v), k-1), nil
+		}
+		return lit(e, j+1), nil
+	}
+	return lit(ch, j), nil
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
