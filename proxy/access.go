@@ -26,32 +26,52 @@ func (rq *request) access() bool {
 		conf = le.Conf
 	}
 	ruled, allowed := rq.checkRules(conf)
-	authOn := conf.AuthBasic != nil
-	authOK, authCode := false, 0
-	if authOn {
-		authOK, authCode = rq.basicAuth(conf)
-	}
-	if conf.SatisfyAny {
-		pass := (ruled && allowed) || (authOn && authOK) || (!ruled && !authOn)
-		if !pass {
-			code := http.StatusForbidden
-			if authOn && authCode != 0 {
-				code = authCode
-			}
-			rq.finalize(code)
-			return false
-		}
-	} else {
+	if !conf.SatisfyAny {
 		if ruled && !allowed {
 			rq.logf(LevelErr, `access forbidden by rule`)
 			rq.finalize(http.StatusForbidden)
 			return false
 		}
-		if authOn && !authOK {
-			rq.finalize(authCode)
-			return false
+		if conf.AuthBasic != nil {
+			if ok, code := rq.basicAuth(conf); !ok {
+				rq.finalize(code)
+				return false
+			}
 		}
+		return rq.accessLua()
 	}
+	// satisfy any: the access handlers run in nginx's order (allow/deny,
+	// auth_basic, access_by_lua); the first that grants ends the phase, and
+	// a refusal only counts when none grants. Checked on nginx 1.22: a Lua
+	// hook that returns normally grants, ngx.exit(>=300) answers at once.
+	if ruled && allowed {
+		return true
+	}
+	code := 0
+	if ruled {
+		code = http.StatusForbidden
+	}
+	if conf.AuthBasic != nil {
+		ok, c := rq.basicAuth(conf)
+		if ok {
+			return true
+		}
+		code = c
+	}
+	if rq.conf.AccessLua != nil {
+		return rq.accessLua()
+	}
+	if code != 0 {
+		if code == http.StatusForbidden {
+			rq.logf(LevelErr, `access forbidden by rule`)
+		}
+		rq.finalize(code)
+		return false
+	}
+	return true
+}
+
+func (rq *request) accessLua() bool {
 	if rq.conf.AccessLua != nil {
 		return rq.runLuaPhase(rq.conf.AccessLua)
 	}
