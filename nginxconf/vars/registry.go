@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/textproto"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 type varKind uint8
@@ -41,7 +43,14 @@ type varDef struct {
 type Registry struct {
 	defs   map[string]*varDef
 	nslots int
+	// dyn caches prefix variables first named at request time (ngx.var.x
+	// from Lua), bounded by maxDynamic.
+	dyn  sync.Map // string -> *varDef
+	ndyn atomic.Int32
 }
+
+// maxDynamic bounds the request-time cache of prefix variables.
+const maxDynamic = 4096
 
 // NewRegistry returns a registry holding nginx's built-in variables.
 func NewRegistry() *Registry {
@@ -122,10 +131,20 @@ func (g *Registry) findDef(name string) *varDef {
 	if d, ok := g.defs[name]; ok {
 		return d
 	}
-	if get := prefixGetter(name); get != nil {
-		return &varDef{name: name, kind: kindPrefix, get: get}
+	if d, ok := g.dyn.Load(name); ok {
+		return d.(*varDef)
 	}
-	return nil
+	get := prefixGetter(name)
+	if get == nil {
+		return nil
+	}
+	d := &varDef{name: name, kind: kindPrefix, get: get}
+	if g.ndyn.Load() < maxDynamic {
+		if _, loaded := g.dyn.LoadOrStore(name, d); !loaded {
+			g.ndyn.Add(1)
+		}
+	}
+	return d
 }
 
 // Known reports whether $name may be used in a template.

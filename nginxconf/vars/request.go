@@ -165,7 +165,11 @@ func (r *Request) store(d *varDef, v string, ok bool) {
 // variable); a declared `set` variable never written gives "". Names are
 // case-insensitive. An all-digit name reads capture $n.
 func (r *Request) Get(name string) (string, bool) {
-	if n, err := strconv.Atoi(name); err == nil && name[0] != '-' && name[0] != '+' {
+	if allDigits(name) {
+		n, err := strconv.Atoi(name)
+		if err != nil {
+			return "", false
+		}
 		return r.caps.Group(n)
 	}
 	d := r.g.findDef(lower(name))
@@ -200,8 +204,17 @@ func (r *Request) Unset(name string) error {
 	return nil
 }
 
+func allDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
 func (r *Request) writable(name string) (*varDef, error) {
-	if name == "" || strings.Trim(name, "0123456789") == "" {
+	if name == "" || allDigits(name) {
 		return nil, errors.New("bad variable name")
 	}
 	lname := lower(name)

@@ -270,3 +270,58 @@ func BenchmarkTemplateEval(b *testing.B) {
 		})
 	}
 }
+
+func BenchmarkRequest(b *testing.B) {
+	g := NewRegistry()
+	for _, n := range []string{"a", "b", "c", "target"} {
+		g.Declare(n)
+	}
+	hr := httptest.NewRequest("GET", "/websockify?token=abc&port=5901", nil)
+	hr.Header.Set("X-Real-Ip", "10.0.0.1")
+	b.Run("NewRequest", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			NewRequest(g, hr)
+		}
+	})
+	r := NewRequest(g, hr)
+	for _, name := range []string{"remote_addr", "arg_token", "http_x_real_ip", "target"} {
+		b.Run("Get/"+name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				r.Get(name)
+			}
+		})
+	}
+}
+
+// TestConcurrentRequests shares one registry between goroutines (run with
+// -race): prefix variables first named at request time are cached.
+func TestConcurrentRequests(t *testing.T) {
+	g := NewRegistry()
+	g.Declare("x")
+	tp := g.MustCompile("$x|$arg_a|$http_x_y")
+	done := make(chan string, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			hr := httptest.NewRequest("GET", fmt.Sprintf("/?a=%d", i), nil)
+			hr.Header.Set("X-Y", "h")
+			r := NewRequest(g, hr)
+			VarRef{g.defs["x"]}.Set(r, fmt.Sprint(i))
+			for k := 0; k < 100; k++ {
+				r.Get(fmt.Sprintf("http_h%d", k%10))
+				r.Get("cookie_c")
+			}
+			done <- tp.Eval(r)
+		}()
+	}
+	seen := map[string]bool{}
+	for i := 0; i < 8; i++ {
+		seen[<-done] = true
+	}
+	for i := 0; i < 8; i++ {
+		if want := fmt.Sprintf("%d|%d|h", i, i); !seen[want] {
+			t.Errorf("missing %q in %v", want, seen)
+		}
+	}
+}
