@@ -324,12 +324,6 @@ func (p *parser) directive(s *source, ctx *parseCtx, d *Directive, rc int) ([]*D
 	if !arityOK(mask, len(d.Args)) {
 		return skip(p.fail(s, `invalid number of arguments in "%s" directive`, d.Name))
 	}
-	if mask&confFlag != 0 {
-		v := strings.ToLower(d.Args[0])
-		if v != "on" && v != "off" {
-			return skip(p.fail(s, `invalid value "%s" in "%s" directive, it must be "on" or "off"`, d.Args[0], d.Name))
-		}
-	}
 
 	if luaBlock {
 		code, lerr := s.readLuaBlock()
@@ -348,6 +342,14 @@ func (p *parser) directive(s *source, ctx *parseCtx, d *Directive, rc int) ([]*D
 			return skip(p.fail(s, "%s", msg))
 		}
 		return skip(p.fail(s, `"%s" directive %s`, d.Name, msg))
+	}
+
+	if mask&confFlag != 0 {
+		// ngx_conf_set_flag_slot(): after its duplicate check.
+		v := strings.ToLower(d.Args[0])
+		if v != "on" && v != "off" {
+			return skip(p.fail(s, `invalid value "%s" in "%s" directive, it must be "on" or "off"`, d.Args[0], d.Name))
+		}
 	}
 
 	if luaNeedsCode(d.Name) && len(d.Args) == 1 && d.Args[0] == "" {
