@@ -1,0 +1,158 @@
+package test
+
+import (
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// deadPort returns a loopback port with nothing listening on it.
+func deadPort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// unixEcho is an echo target on a unix socket.
+func unixEcho(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "vnc.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					c.Write(buf[:n])
+				}
+			}()
+		}
+	}()
+	return path
+}
+
+// TestWebsockifyPassForms runs websockify_pass in the forms users write and
+// checks the status and error-log line of each failure.
+func TestWebsockifyPassForms(t *testing.T) {
+	echo := echoTarget(t)
+	dead := deadPort(t)
+	sock := unixEcho(t)
+	s := startNgxsockify(t, `
+upstream vnc_pool {
+    server `+dead+`;
+    server `+echo+`;
+}
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /static { websockify_pass `+echo+`; }
+    location /var { websockify_pass $arg_t; }
+    location /pool { websockify_pass vnc_pool; }
+    location /unix { websockify_pass unix:`+sock+`; }
+    location /refused { websockify_pass `+dead+`; }
+    location /lua {
+        access_by_lua_block { ngx.var.target = ngx.var.arg_to }
+        websockify_pass $target;
+    }
+    location /set { set $h 127.0.0.1; set $p `+strings.Split(echo, ":")[1]+`; websockify_pass $h:$p; }
+    set $target "";
+}`)
+	dial := func(path string) (*websocket.Conn, int) {
+		d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+		c, resp, err := d.Dial("ws://"+s.Addr+path, nil)
+		if err != nil {
+			if resp == nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			return nil, resp.StatusCode
+		}
+		return c, http.StatusSwitchingProtocols
+	}
+	for _, path := range []string{"/static", "/var?t=" + echo, "/pool", "/pool", "/unix", "/lua?to=" + echo, "/set"} {
+		c, code := dial(path)
+		if code != 101 {
+			t.Errorf("%s: status %d, want 101", path, code)
+			continue
+		}
+		wsEcho(t, c, "through "+path)
+		c.Close()
+	}
+	for _, tc := range []struct {
+		path string
+		code int
+		log  string
+	}{
+		{"/var", 500, `no host in upstream ""`},
+		{"/var?t=127.0.0.1:abc", 500, `invalid port in upstream "127.0.0.1:abc"`},
+		{"/var?t=vnc.invalid:5900", 502, `no resolver defined to resolve vnc.invalid`},
+		{"/refused", 502, `connect() to ` + dead + ` failed`},
+		{"/lua", 500, `no host in upstream ""`},
+	} {
+		if _, code := dial(tc.path); code != tc.code {
+			t.Errorf("%s: status %d, want %d", tc.path, code, tc.code)
+		}
+		waitFor(t, func() bool { return strings.Contains(s.ErrorLog(), tc.log) }, "error log line "+tc.log)
+	}
+	// A plain GET (no Upgrade) is a bad handshake.
+	resp, err := http.Get(s.URL("/static"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("plain GET: %d, want 400", resp.StatusCode)
+	}
+}
+
+// TestWebsockifyAccessLog checks the access-log line a tunnel writes when it
+// ends: status 101, bytes sent and the upstream address.
+func TestWebsockifyAccessLog(t *testing.T) {
+	echo := echoTarget(t)
+	s := startNgxsockify(t, `
+log_format ws '$remote_addr "$request" $status $bytes_sent up=$upstream_addr';
+server {
+    listen 127.0.0.1:{{PORT}};
+    access_log {{DIR}}/ws.log ws;
+    location /websockify { websockify_pass `+echo+`; }
+}`)
+	c, _, err := websocket.DefaultDialer.Dial("ws://"+s.Addr+"/websockify", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wsEcho(t, c, strings.Repeat("x", 1000))
+	c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+	c.Close()
+	logPath := filepath.Join(s.Dir, "ws.log")
+	var line string
+	waitFor(t, func() bool {
+		b, _ := os.ReadFile(logPath)
+		line = string(b)
+		return strings.Contains(line, "101")
+	}, "the tunnel's access-log line")
+	if !strings.HasPrefix(line, `127.0.0.1 "GET /websockify HTTP/1.1" 101 `) || !strings.HasSuffix(strings.TrimSpace(line), "up="+echo) {
+		t.Errorf("access log line %q", line)
+	}
+}
