@@ -21,7 +21,7 @@
 //     temp dir), {{PORT}}, {{PORT2}} ... {{PORT9}} (free ports); {{PORT}} is
 //     required and is where readiness is checked: the port must accept
 //     connections on a socket held by the started process (not a stranger),
-//     within 15s, else the test fails with the output and error.log. A bind
+//     within 30s, else the test fails with the output and error.log. A bind
 //     collision is retried with new ports. startServer(t, kind, ServerOptions)
 //     also takes a whole main config, extra files and arguments.
 //   - The returned *Server has Addr ("127.0.0.1:port"), Port, Ports, Dir,

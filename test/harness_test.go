@@ -36,7 +36,7 @@ const luaModules = "load_module /usr/lib/nginx/modules/ndk_http_module.so;\n" +
 	"load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;\n"
 
 // startTimeout bounds how long a server may take to accept connections.
-const startTimeout = 15 * time.Second
+const startTimeout = 30 * time.Second
 
 // stopTimeout bounds a graceful stop before the process group is killed.
 const stopTimeout = 5 * time.Second

@@ -38,7 +38,7 @@ import (
 const routingDir = "testdata/routing"
 
 // routingTimeout bounds one request (connect, send, whole response).
-const routingTimeout = 3 * time.Second
+const routingTimeout = 10 * time.Second
 
 type routingCase struct {
 	name     string
