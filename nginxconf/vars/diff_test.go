@@ -235,3 +235,46 @@ func portOf(addr string) string {
 	_, p, _ := net.SplitHostPort(addr)
 	return p
 }
+
+// TestDifferentialRewriteArgs compares rewrite's escaping of captures in
+// the query part of a replacement.
+func TestDifferentialRewriteArgs(t *testing.T) {
+	requireNginx(t)
+	const repl = "/t?x=$1&u=$uri&y=$2"
+	addr := startNginx(t, `server { listen 127.0.0.1:{{PORT}};
+  location /r/ { rewrite ^/r/([^/]*)/?(.*)$ `+repl+`; }
+  location /t { return 200 "$args"; } }`, false)
+	g := NewRegistry()
+	re := MustCompileRegex(`^/r/([^/]*)/?(.*)$`, false)
+	tp := g.MustCompile(repl)
+	var all strings.Builder
+	for c := 0x21; c < 0x7f; c++ {
+		if c != '/' && c != '?' && c != '#' && c != '%' {
+			all.WriteByte(byte(c))
+		}
+	}
+	for _, target := range []string{"/r/a%20b+c/d", "/r/abc", "/r/a+b", "/r/x%26y=z%3F%25%23%2B%2F%C3%A9%22%27%3C%7B",
+		"/r/%01%7F%80%FF%09%20", "/r/" + all.String(), "/r/plain/two%3Bthree", "/r/" + all.String() + "%20"} {
+		status, want := rawGet(t, addr, target, nil)
+		if status != 200 {
+			t.Fatalf("%s: %d", target, status)
+		}
+		r := newTestRequest(t, g, "/", nil)
+		path, _, _ := SplitRequestURI(target)
+		uri, err := NormalizeURI(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.URI = uri
+		c, ok := re.Match(uri)
+		if !ok {
+			t.Fatalf("%s: no match", target)
+		}
+		r.SetCaptures(c)
+		got := tp.EvalRewrite(r, QuotedURI(path))
+		got = got[strings.IndexByte(got, '?')+1:]
+		if got != want {
+			t.Errorf("%s:\nnginx: %q\nours:  %q", target, want, got)
+		}
+	}
+}

@@ -209,7 +209,8 @@ type Template struct {
 
 type tpart struct {
 	lit     string
-	capture int // 1..9 for $1..$9, 0 for none
+	capture int  // 1..9 for $1..$9, 0 for none
+	inArgs  bool // a capture after a literal "?" (rewrite escapes it)
 	v       *varDef
 }
 
@@ -223,8 +224,10 @@ var ErrInvalidVariableName = errors.New("invalid variable name")
 func (g *Registry) Compile(text string) (*Template, error) {
 	t := &Template{raw: text}
 	var lit strings.Builder
+	inArgs := false
 	flush := func() {
 		if lit.Len() > 0 {
+			inArgs = inArgs || strings.Contains(lit.String(), "?")
 			t.parts = append(t.parts, tpart{lit: lit.String()})
 			t.litLen += lit.Len()
 			lit.Reset()
@@ -242,7 +245,7 @@ func (g *Registry) Compile(text string) (*Template, error) {
 		}
 		if text[i] >= '1' && text[i] <= '9' {
 			flush()
-			t.parts = append(t.parts, tpart{capture: int(text[i] - '0')})
+			t.parts = append(t.parts, tpart{capture: int(text[i] - '0'), inArgs: inArgs})
 			continue
 		}
 		bracket := false
@@ -337,6 +340,63 @@ func (t *Template) Eval(r *Request) string {
 		b.WriteString(r.part(&t.parts[i]))
 	}
 	return b.String()
+}
+
+// EvalRewrite evaluates a rewrite replacement. With escape set (nginx does
+// it when the request path held a %XX escape or a "+", see QuotedURI),
+// captures that come after the replacement's "?" are escaped with
+// EscapeArgs, as nginx's rewrite does.
+func (t *Template) EvalRewrite(r *Request, escape bool) string {
+	if !escape {
+		return t.Eval(r)
+	}
+	var b strings.Builder
+	for i := range t.parts {
+		s := r.part(&t.parts[i])
+		if t.parts[i].inArgs {
+			s = EscapeArgs(s)
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+// QuotedURI reports whether a raw request path makes nginx escape rewrite
+// captures (r->quoted_uri or r->plus_in_uri).
+func QuotedURI(rawPath string) bool {
+	return strings.ContainsAny(rawPath, "%+")
+}
+
+// EscapeArgs percent-encodes s like nginx's NGX_ESCAPE_ARGS (measured on
+// nginx 1.22): controls, space, non-ASCII and "#%&+;<>?\^`{|} are escaped.
+func EscapeArgs(s string) string {
+	const hex = "0123456789ABCDEF"
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if argsEscaped(s[i]) {
+			n++
+		}
+	}
+	if n == 0 {
+		return s
+	}
+	b := make([]byte, 0, len(s)+2*n)
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if argsEscaped(c) {
+			b = append(b, '%', hex[c>>4], hex[c&15])
+			continue
+		}
+		b = append(b, c)
+	}
+	return string(b)
+}
+
+func argsEscaped(c byte) bool {
+	if c <= ' ' || c >= 0x7f {
+		return true
+	}
+	return strings.IndexByte("\"#%&+;<>?\\^`{|}", c) >= 0
 }
 
 func (t *Template) evalTwoPass(r *Request) string {
