@@ -216,7 +216,7 @@ func preconditions(r *http.Request, mtime int64, etag string) int {
 			return http.StatusPreconditionFailed
 		}
 	}
-	if v := r.Header.Get("If-Match"); v != "" && etag != "" && !etagMatch(v, etag, false) {
+	if v := r.Header.Get("If-Match"); v != "" && !etagMatch(v, etag, false) {
 		return http.StatusPreconditionFailed
 	}
 	ims := r.Header.Get("If-Modified-Since")
@@ -230,17 +230,21 @@ func preconditions(r *http.Request, mtime int64, etag string) int {
 			return 0
 		}
 	}
-	if inm != "" && (etag == "" || !etagMatch(inm, etag, true)) {
+	if inm != "" && !etagMatch(inm, etag, true) {
 		return 0
 	}
 	return http.StatusNotModified
 }
 
 // etagMatch reports whether the list header matches etag; weak comparison
-// ignores "W/" prefixes.
+// ignores "W/" prefixes. "*" matches even without an ETag (etag off); any
+// other list then fails, as in nginx.
 func etagMatch(list, etag string, weak bool) bool {
 	if strings.TrimSpace(list) == "*" {
 		return true
+	}
+	if etag == "" {
+		return false
 	}
 	if weak {
 		etag = strings.TrimPrefix(etag, "W/")

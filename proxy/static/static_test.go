@@ -117,7 +117,7 @@ func goStatic(t *testing.T, root string) string {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o := &Options{Etag: true, Autoindex: strings.HasPrefix(r.URL.Path, "/dir/"), DefaultType: "text/plain"}
+		o := &Options{Etag: !strings.HasPrefix(r.URL.Path, "/noetag/"), Autoindex: strings.HasPrefix(r.URL.Path, "/dir/"), DefaultType: "text/plain"}
 		st, _ := Serve(w, r, root+r.URL.Path, r.URL.Path, o)
 		switch st {
 		case 200, 206, 304:
@@ -154,7 +154,7 @@ func startNginx(t *testing.T, root string) string {
 	conf := user + fmt.Sprintf(`pid %[1]s/pid; error_log %[1]s/error.log; events {}
 http { access_log off; client_body_temp_path %[1]s/t; proxy_temp_path %[1]s/t; fastcgi_temp_path %[1]s/t; uwsgi_temp_path %[1]s/t; scgi_temp_path %[1]s/t;
 include /etc/nginx/mime.types; default_type text/plain;
-server { listen %[2]s; root %[3]s; index no-index-here; location /dir/ { autoindex on; } } }`, dir, addr, root)
+server { listen %[2]s; root %[3]s; index no-index-here; location /dir/ { autoindex on; } location /noetag/ { etag off; } } }`, dir, addr, root)
 	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644)
 	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
 	var stderr strings.Builder
@@ -276,6 +276,10 @@ func TestDifferentialStatic(t *testing.T) {
 		"bytes=3-4,0-1", "bytes=0-1,20-30", "bytes=0-1 , 3-4", "bytes=00-01", "bytes=1-2-3", "bytes=0-1,,3-4",
 		"bytes=0-11,0-11", "bytes=-100", "BYTES=1-1", "bytes=99999999999999999999-"} {
 		reqs = append(reqs, req{"GET", "/dir/file.txt", []string{"Range: " + r}})
+	}
+	for _, h := range [][]string{nil, {"If-Match: *"}, {`If-Match: "x"`}, {"If-None-Match: *"}, {`If-None-Match: "x"`},
+		{"If-Modified-Since: " + lm}, {"Range: bytes=1-2", `If-Range: "x"`}} {
+		reqs = append(reqs, req{"GET", "/noetag/f.txt", h})
 	}
 	reqs = append(reqs, req{"GET", "/dir/empty.css", []string{"Range: bytes=0-"}}, req{"GET", "/big.bin", []string{"Range: bytes=100-199,4000-"}})
 	for _, rq := range reqs {
