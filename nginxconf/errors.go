@@ -54,6 +54,15 @@ func (w Warning) String() string {
 	return fmt.Sprintf("%s in %s:%d", w.Msg, w.File, w.Line)
 }
 
+// withErrno appends an OS error to msg as ngx_log_errno() does, cutting
+// a long msg to leave room for the error ("...").
+func withErrno(msg string, err error) string {
+	if len(msg) > maxConfErrStr-50 {
+		msg = msg[:maxConfErrStr-50] + "..."
+	}
+	return msg + " " + errnoText(err)
+}
+
 // errnoText renders an OS error the way nginx does after a failed system
 // call: "(2: No such file or directory)", with glibc's strerror wording.
 func errnoText(err error) string {

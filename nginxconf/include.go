@@ -30,7 +30,7 @@ func (p *parser) include(s *source, ctx *parseCtx, d *Directive) ([]*Directive, 
 	}
 	files, err := nginxGlob(name)
 	if err != nil {
-		return nil, p.fail(s, `glob() "%s" failed %s`, name, errnoText(err))
+		return nil, p.fail(s, "%s", withErrno(`glob() "`+name+`" failed`, err))
 	}
 	var out []*Directive
 	for _, f := range files {
@@ -61,7 +61,7 @@ func (p *parser) includeFile(s *source, ctx *parseCtx, d *Directive, path string
 			}
 			return nil, errAbort
 		}
-		return nil, p.fail(s, `open() "%s" failed %s`, path, errnoText(err))
+		return nil, p.fail(s, "%s", withErrno(`open() "`+path+`" failed`, err))
 	}
 	p.addFile(path, data)
 	p.stack = append(p.stack, path)

@@ -69,7 +69,7 @@ func Parse(path string, opts ParseOptions) (*Parsed, error) {
 	path = mainPath(path, opts.Prefix)
 	data, err := readConf(path)
 	if err != nil {
-		return nil, &Error{Msg: fmt.Sprintf(`open() "%s" failed %s`, path, errnoText(err))}
+		return nil, &Error{Msg: withErrno(`open() "`+path+`" failed`, err)}
 	}
 	return parseMain(path, data, opts)
 }
