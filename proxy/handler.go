@@ -127,6 +127,12 @@ func (rq *request) findAndRun() {
 			rq.finalize(http.StatusNotFound)
 			return
 		}
+		if max := loc.Conf.ClientMaxBodySize; max > 0 && rq.r.ContentLength > max {
+			rq.logf(LevelErr, "client intended to send too large body: %d bytes", rq.r.ContentLength)
+			rq.w.Header().Set("Connection", "close")
+			rq.finalize(http.StatusRequestEntityTooLarge)
+			return
+		}
 		rq.setPaths()
 		f := rq.runStmts(loc.Stmts)
 		if f == flowDone {
