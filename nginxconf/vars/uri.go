@@ -11,7 +11,8 @@ var ErrBadURI = errors.New("client sent invalid request")
 
 // SplitRequestURI splits a raw request target (as on the request line, e.g.
 // r.RequestURI) into its path and its query ($args). hasArgs is true when a
-// '?' was present. The absolute form "http://host/p?q" yields "/p" and "q".
+// '?' was present. A raw "#" ends both (nginx ignores the fragment). The
+// absolute form "http://host/p?q" yields "/p" and "q".
 func SplitRequestURI(raw string) (path, args string, hasArgs bool) {
 	if i := strings.Index(raw, "://"); i > 0 && raw[0] != '/' {
 		rest := raw[i+3:]
@@ -23,6 +24,9 @@ func SplitRequestURI(raw string) (path, args string, hasArgs bool) {
 		if raw[0] == '?' {
 			raw = "/" + raw
 		}
+	}
+	if i := strings.IndexByte(raw, '#'); i >= 0 { // a fragment ends path and query, as in nginx
+		raw = raw[:i]
 	}
 	if i := strings.IndexByte(raw, '?'); i >= 0 {
 		return raw[:i], raw[i+1:], true
