@@ -130,9 +130,8 @@ func (st *state) openCjson(safe bool) *lua.LTable {
 		"new": func(L *lua.LState) int { L.Push(st.openCjson(safe)); return 1 },
 	})
 	m.RawSetString("null", luaNull)
-	m.RawSetString("empty_array", cjsonEmptyArray)
-	m.RawSetString("array_mt", cfg.arrayMT)
-	m.RawSetString("empty_array_mt", cfg.emptyArrayMT)
+	// Debian's lua-cjson 2.1.0 (the oracle) has no empty_array, array_mt
+	// or empty_array_mt (OpenResty's fork adds them).
 	m.RawSetString("_NAME", lua.LString("cjson"))
 	m.RawSetString("_VERSION", lua.LString("2.1.0.10"))
 	return m
@@ -140,7 +139,7 @@ func (st *state) openCjson(safe bool) *lua.LTable {
 
 func jsonNumber(f float64) (string, error) {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return "", fmt.Errorf("Cannot serialise number: must not be NaN or Infinity")
+		return "", fmt.Errorf("Cannot serialise number: must not be NaN or Inf")
 	}
 	return formatNumber(f), nil
 }

@@ -45,6 +45,7 @@ func (st *state) openLibs() {
 	g.RawSetString("tostring", L.NewFunction(baseToString))
 	g.RawSetString("print", L.NewFunction(st.basePrint))
 	g.RawSetString("require", L.NewFunction(st.require))
+	g.RawSetString("error", L.NewFunction(baseError))
 
 	// os: time, date, clock and getenv (env directive only).
 	osmod := g.RawGetString("os").(*lua.LTable)
@@ -55,6 +56,9 @@ func (st *state) openLibs() {
 		}
 	})
 	osmod.RawSetString("getenv", L.NewFunction(st.osGetenv))
+
+	// gopher-lua's math.huge is MaxFloat64; Lua's is +inf.
+	g.RawGetString("math").(*lua.LTable).RawSetString("huge", lua.LNumber(math.Inf(1)))
 
 	strmod := g.RawGetString("string").(*lua.LTable)
 	strmod.RawSetString("rep", L.NewFunction(strRep))
@@ -476,4 +480,29 @@ func strRep(L *lua.LState) int {
 	}
 	L.Push(lua.LString(b.String()))
 	return 1
+}
+
+// baseError is error(): the position prefix names the function at the given
+// level only when it is Lua code (pcall(error, "x") gets none, as in Lua).
+func baseError(L *lua.LState) int {
+	obj := L.CheckAny(1)
+	level := L.OptInt(2, 1)
+	var s string
+	switch x := obj.(type) {
+	case lua.LString:
+		s = string(x)
+	case lua.LNumber: // lua_isstring is true for numbers
+		s = formatNumber(float64(x))
+	default:
+		level = 0
+	}
+	if level > 0 {
+		if dbg, ok := L.GetStack(level); ok {
+			if _, err := L.GetInfo("Sl", dbg, lua.LNil); err == nil && dbg.CurrentLine > 0 {
+				obj = lua.LString(sprintf("%s:%d: %s", dbg.Source, dbg.CurrentLine, s))
+			}
+		}
+	}
+	L.Error(obj, 0)
+	return 0
 }

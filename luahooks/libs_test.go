@@ -104,7 +104,7 @@ func TestNgxFunctions(t *testing.T) {
 		{`ngx.get_phase()`, "content"},
 		{`ngx.HTTP_FORBIDDEN + ngx.HTTP_OK`, "603"},
 		{`ngx.WARN`, "5"},
-		{`require("cjson").encode({a = {1, 2, "x/y"}, b = {}})`, `{"a":[1,2,"x\/y"],"b":{}}`},
+		{`require("cjson").encode({a = {1, 2, "x/y", {}}})`, `{"a":[1,2,"x\/y",{}]}`},
 		{`require("cjson").encode("\1\"")`, `"\u0001\""`},
 		{`require("cjson").encode({[1] = 1, [3] = 3})`, `[1,null,3]`},
 		{`select(2, pcall(require("cjson").encode, {[20] = 1}))`, "Cannot serialise table: excessively sparse array"},
@@ -244,5 +244,25 @@ func TestConcurrentRuns(t *testing.T) {
 	out := runCode(t, rt, PhaseContent, `ngx.print(ngx.shared.dogs:get("hits"))`, newReq("/"))
 	if string(out.Body) != fmt.Sprint(workers*per) {
 		t.Errorf("hits = %s", out.Body)
+	}
+}
+
+func TestErrorPositions(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{})
+	// Expected lines printed by LuaJIT 2.1 for the same code (chunk "=x").
+	src := `local function f() error("lvl2", 2) end
+ngx.say(pcall(error, "caught"))
+ngx.say(pcall(function() error("inner") end))
+ngx.say(pcall(function() f() end))
+ngx.say(pcall(function() error("zero", 0) end))
+ngx.say(pcall(function() error(42) end))`
+	out := runCode(t, rt, PhaseContent, src, newReq("/"))
+	want := "falsecaught\n" +
+		"falsecontent_by_lua(nginx.conf:10):3: inner\n" +
+		"falsecontent_by_lua(nginx.conf:10):4: lvl2\n" +
+		"falsezero\n" +
+		"falsecontent_by_lua(nginx.conf:10):6: 42\n"
+	if out.Err != nil || string(out.Body) != want {
+		t.Errorf("got\n%s(err %v)\nwant\n%s", out.Body, out.Err, want)
 	}
 }

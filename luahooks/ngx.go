@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"hash/crc32"
+	"math"
+	"strconv"
 	"net/http"
 	"os"
 	"strings"
@@ -43,6 +45,7 @@ func (st *state) openNgx() *lua.LTable {
 		ngx.RawSetString(k, lua.LNumber(v))
 	}
 	ngx.RawSetString("null", luaNull)
+	ngx.RawSetString("is_subrequest", lua.LFalse)
 	L.SetFuncs(ngx, map[string]lua.LGFunction{
 		"exit":            st.ngxExit,
 		"say":             st.ngxSay,
@@ -75,7 +78,6 @@ func (st *state) openNgx() *lua.LTable {
 		"decode_args":     st.ngxDecodeArgs,
 		"quote_sql_str":   ngxQuoteSQLStr,
 		"get_phase":       st.ngxGetPhase,
-		"is_subrequest":   func(L *lua.LState) int { L.Push(lua.LFalse); return 1 },
 	})
 	ngx.RawSetString("worker", st.funcTable(map[string]lua.LGFunction{
 		"pid":     func(L *lua.LState) int { L.Push(lua.LNumber(os.Getpid())); return 1 },
@@ -97,7 +99,7 @@ func (st *state) openNgx() *lua.LTable {
 	cfg.RawSetString("nginx_version", lua.LNumber(1022001))
 	cfg.RawSetString("ngx_lua_version", lua.LNumber(10023))
 	cfg.RawSetString("subsystem", lua.LString("http"))
-	cfg.RawSetString("debug", lua.LFalse)
+	cfg.RawSetString("debug", lua.LTrue) // Debian's nginx is built --with-debug
 	cfg.RawSetString("is_console", lua.LFalse)
 	ngx.RawSetString("config", cfg)
 	unsupported := func(name string) lua.LGFunction {
@@ -217,15 +219,13 @@ func (st *state) ngxNewIndex(L *lua.LState) int {
 // ngxArgIndex serves ngx.arg[n] (set_by_lua arguments).
 func (st *state) ngxArgIndex(L *lua.LState) int {
 	n := L.CheckInt(2)
-	if st.r.req != nil && n >= 1 && n <= len(st.r.req.Args) {
+	if st.r.req != nil && n >= 1 && n <= len(st.r.req.Args) && st.r.req.Args[n-1] != "" {
 		L.Push(lua.LString(st.r.req.Args[n-1]))
 		return 1
 	}
 	L.Push(lua.LNil)
 	return 1
 }
-
-func (st *state) setArgs(args []string) {}
 
 func (st *state) ngxExit(L *lua.LState) int {
 	v := L.Get(1)
@@ -278,7 +278,13 @@ func (st *state) writeValue(L *lua.LState, v lua.LValue, argn int, fn string, de
 	case lua.LString:
 		b.WriteString(string(x))
 	case lua.LNumber:
-		b.WriteString(formatNumber(float64(x)))
+		// lua-nginx-module prints numbers that fit a C int as integers
+		// ("0" for -0), others with %.14g ("1e+14").
+		if f := float64(x); f == math.Trunc(f) && f >= math.MinInt32 && f <= math.MaxInt32 {
+			b.WriteString(strconv.FormatInt(int64(f), 10))
+		} else {
+			b.WriteString(formatNumber(f))
+		}
 	case lua.LBool:
 		if x {
 			b.WriteString("true")

@@ -101,7 +101,13 @@ func compileRegex(pattern, flags string) (*pcreRegex, error) {
 	}
 	re, err := regexp2.Compile(rewritten, opt)
 	if err != nil {
-		return nil, fmt.Errorf("pcre_compile() failed: %s in \"%s\"", pcreMessage(err), pattern)
+		msg := pcreMessage(err)
+		if msg == "nothing to repeat" {
+			if at := repeatOffset(pattern); at >= 0 && at < len(pattern) {
+				return nil, fmt.Errorf("pcre_compile() failed: %s in \"%s\" at \"%s\"", msg, pattern, pattern[at:])
+			}
+		}
+		return nil, fmt.Errorf("pcre_compile() failed: %s in \"%s\"", msg, pattern)
 	}
 	c = &pcreRegex{re: re, utf8: utf, ncap: ncap, names: names}
 	reCache.Lock()
@@ -127,7 +133,8 @@ func pcreMessage(err error) string {
 		return "unmatched parentheses"
 	case strings.HasPrefix(msg, "unterminated [] set"):
 		return "missing terminating ] for character class"
-	case strings.HasPrefix(msg, "missing argument to repetition operator"):
+	case strings.HasPrefix(msg, "missing argument to repetition operator"),
+		strings.HasPrefix(msg, "invalid nested repetition operator"):
 		return "nothing to repeat"
 	case strings.HasPrefix(msg, "illegal \\ at end of pattern"):
 		return "\\ at end of pattern"
@@ -499,7 +506,12 @@ func (st *state) reMatch(L *lua.LState) int {
 func (st *state) reFind(L *lua.LState) int {
 	s, rx, ok := st.reArgs(L, 3)
 	if !ok {
-		return 2
+		// find answers nil, nil, err (from, to, err).
+		err := L.Get(-1)
+		L.Pop(1)
+		L.Push(lua.LNil)
+		L.Push(err)
+		return 3
 	}
 	ctx, pos := ctxPos(L, 4)
 	nth := L.OptInt(5, 0)
@@ -580,7 +592,10 @@ func (st *state) reSub(L *lua.LState, global bool) int {
 	case lua.LString:
 		var err error
 		if tmpl, err = parseTemplate(string(r)); err != nil {
-			L.RaiseError("%s", err.Error())
+			L.Push(lua.LNil)
+			L.Push(lua.LNil)
+			L.Push(lua.LString("failed to compile the replacement template"))
+			return 3
 		}
 	case lua.LNumber:
 		tmpl = []tmplPart{{lit: formatNumber(float64(r)), group: -1}}
@@ -726,4 +741,30 @@ func parseTemplate(t string) ([]tmplPart, error) {
 	}
 	flush()
 	return parts, nil
+}
+
+// repeatOffset finds where PCRE reports "nothing to repeat": the first
+// quantifier with nothing before it (pattern start, '(' or '|') or
+// following another quantifier.
+func repeatOffset(p string) int {
+	prevQuant := false
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c == '\\':
+			i++
+			prevQuant = false
+		case c == '*' || c == '+' || c == '?':
+			if i == 0 || p[i-1] == '(' || p[i-1] == '|' {
+				return i
+			}
+			if prevQuant && c != '?' && c != '+' {
+				return i
+			}
+			prevQuant = c != '?' || !prevQuant
+		default:
+			prevQuant = false
+		}
+	}
+	return -1
 }

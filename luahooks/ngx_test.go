@@ -89,6 +89,7 @@ func TestExit(t *testing.T) {
 			errSub: "lua entry thread aborted: runtime error: access_by_lua(nginx.conf:10):2: boom"},
 		{name: "say in set", phase: PhaseSet, src: `ngx.say("x")`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "API disabled in the context of set_by_lua*"},
 		{name: "set value", phase: PhaseSet, src: `return (ngx.arg[1] or "") .. "!"`, want: Outcome{Action: Continue, Value: "!"}},
+		{name: "set error", phase: PhaseSet, src: `return ngx.arg[1] .. "!"`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "failed to run set_by_lua*: set_by_lua(nginx.conf:10):1:"},
 	})
 }
 
@@ -202,4 +203,14 @@ func TestBody(t *testing.T) {
 		t.Errorf("body not kept for upstream: %q %v", buf.String(), err)
 	}
 	_ = context.Background
+}
+
+func TestSetByLuaArgs(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{})
+	req := newReq("/")
+	req.Args = []string{"x", "", "z"}
+	out := runCode(t, rt, PhaseSet, `return tostring(ngx.arg[1]) .. tostring(ngx.arg[2]) .. tostring(ngx.arg[3]) .. select("#", ...) .. tostring((select(3, ...)))`, req)
+	if out.Err != nil || out.Value != "xnilz3z" {
+		t.Errorf("got %+v", out)
+	}
 }

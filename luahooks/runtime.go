@@ -405,6 +405,13 @@ func shortSrc(path string) string {
 
 // Run runs chunk c for one request, under ctx and the runtime's timeout.
 func (rt *Runtime) Run(ctx context.Context, c *Chunk, req *Request) Outcome {
+	if c.path != "" && c.loadErr != nil && c.loadErr.(*LoadError).Status == http.StatusNotFound {
+		// nginx reads *_by_lua_file at the first request, not at startup:
+		// a file created since then is used.
+		if nc, err := rt.CompileFile(c.phase, c.path); err == nil {
+			c = nc
+		}
+	}
 	if c.loadErr != nil {
 		le := c.loadErr.(*LoadError)
 		return Outcome{Action: ErrorPage, Status: le.Status, Err: c.loadErr}

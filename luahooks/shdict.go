@@ -380,8 +380,12 @@ func (st *state) shIncr(L *lua.LState) int {
 	}
 	e.val = cur + float64(delta)
 	L.Push(lua.LNumber(e.val.(float64)))
+	if initV == lua.LNil {
+		return 1 // resty.core answers only the value without init
+	}
 	L.Push(lua.LNil)
-	return 2
+	L.Push(lua.LFalse)
+	return 3
 }
 
 func (st *state) shTTL(L *lua.LState) int {

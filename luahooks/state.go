@@ -208,8 +208,16 @@ func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout tim
 	L.Push(fn)
 	var err error
 	if c.phase == PhaseSet {
-		st.setArgs(req.Args)
-		err = L.PCall(0, 1, nil)
+		// set_by_lua passes its arguments as ngx.arg and as "...";
+		// empty values arrive as nil (measured on lua-nginx-module).
+		for _, a := range req.Args {
+			if a == "" {
+				L.Push(lua.LNil)
+			} else {
+				L.Push(lua.LString(a))
+			}
+		}
+		err = L.PCall(len(req.Args), 1, nil)
 	} else {
 		err = L.PCall(0, 0, nil)
 	}
@@ -273,8 +281,11 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 			return Outcome{Action: Close, Status: 499, Err: ctxErr}
 		}
 		msg = "lua entry thread aborted: runtime error: " + errorText(err)
-		if st.inInit {
+		switch {
+		case st.inInit:
 			msg = "init_by_lua error: " + errorText(err)
+		case c.phase == PhaseSet:
+			msg = "failed to run set_by_lua*: " + errorText(err)
 		}
 		if r.sent {
 			// nginx had already sent the headers and the output so far:
