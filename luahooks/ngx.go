@@ -8,9 +8,9 @@ import (
 	"encoding/hex"
 	"hash/crc32"
 	"math"
-	"strconv"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
