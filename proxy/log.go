@@ -66,7 +66,7 @@ func (l *logFile) openFile() error {
 	default:
 		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
-			return fmt.Errorf(`open() "%s" failed (%w)`, l.path, err)
+			return fmt.Errorf(`open() "%s" failed (%v)`, l.path, errnoError{unwrapErrno(err)})
 		}
 		l.f, l.own = f, true
 	}

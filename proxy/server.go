@@ -398,6 +398,8 @@ func (s *Server) startServing(l *listener) {
 			NextProtos: []string{"http/1.1"},
 		}
 		ln = tls.NewListener(ln, hs.TLSConfig)
+	} else {
+		ln = errListener{Listener: ln, tokens: func() bool { return s.defaultTokens(l) }}
 	}
 	s.servers = append(s.servers, hs)
 	s.wg.Add(1)
@@ -492,4 +494,20 @@ func (s *Server) Close() error {
 	cancel()
 	s.Shutdown(ctx)
 	return nil
+}
+
+// defaultTokens is server_tokens of the default server of l's first address
+// (what nginx uses for requests it cannot route).
+func (s *Server) defaultTokens(l *listener) bool {
+	st := s.state.Load()
+	var g *addrGroup
+	if l.spec.network == "unix" {
+		g = st.groups["unix "+l.spec.addr]
+	} else {
+		g = st.groupFor(l.spec, l.ln.Addr())
+	}
+	if g == nil || g.def == nil {
+		return true
+	}
+	return g.def.Conf.ServerTokens
 }

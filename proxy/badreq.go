@@ -1,0 +1,89 @@
+package proxy
+
+import (
+	"bytes"
+	"net"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// goErrorHead is how net/http starts the reply it writes itself, before any
+// handler runs, to a request it cannot parse (bad request target, bad Host,
+// headers too large, unknown Transfer-Encoding ...).
+var goErrorHead = []byte("HTTP/1.1 ")
+
+var goErrorHeaders = []byte("\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n")
+
+// nginxErrConn rewrites net/http's own plain-text error replies into nginx's
+// error pages, so that a malformed request gets the answer nginx gives. Our
+// handlers never write a reply of that exact shape (no Date, text/plain with
+// that charset), so nothing else is touched. Only plain TCP and unix
+// listeners use it: net/http must see a *tls.Conn to do TLS.
+type nginxErrConn struct {
+	net.Conn
+	tokens func() bool // server_tokens of the default server
+}
+
+func (c *nginxErrConn) Write(p []byte) (int, error) {
+	if bytes.HasPrefix(p, goErrorHead) && len(p) > 12 {
+		if i := bytes.Index(p, goErrorHeaders); i > 0 {
+			if code, err := strconv.Atoi(string(p[9:12])); err == nil {
+				if _, err := c.Conn.Write(nginxErrorReply(code, c.tokens())); err != nil {
+					return 0, err
+				}
+				return len(p), nil
+			}
+		}
+	}
+	return c.Conn.Write(p)
+}
+
+// SyscallConn lets the relay use the socket directly after a hijack.
+func (c *nginxErrConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, syscall.EINVAL
+}
+
+// nginxErrorReply maps net/http's early errors to nginx's replies: nginx
+// answers 400 to anything it cannot parse, and "400 Request Header Or Cookie
+// Too Large" for oversized headers.
+func nginxErrorReply(code int, tokens bool) []byte {
+	title := "400 Bad Request"
+	page := errorPage(400, tokens)
+	switch code {
+	case 431:
+		title = "400 Request Header Or Cookie Too Large"
+		page = bytes.Replace(page, []byte("<center><h1>400 Bad Request</h1></center>\r\n"),
+			[]byte("<center><h1>400 Bad Request</h1></center>\r\n<center>Request Header Or Cookie Too Large</center>\r\n"), 1)
+		page = bytes.Replace(page, []byte("<title>400 Bad Request</title>"), []byte("<title>"+title+"</title>"), 1)
+	case 505:
+		title = "505 HTTP Version Not Supported"
+		page = errorPage(505, tokens)
+	case 501:
+		title = "501 Not Implemented"
+		page = errorPage(501, tokens)
+	}
+	var b bytes.Buffer
+	b.WriteString("HTTP/1.1 " + title[:3] + " " + title[4:] + "\r\n")
+	b.WriteString("Server: ngxsockify\r\nDate: " + time.Now().UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT") + "\r\n")
+	b.WriteString("Content-Type: text/html\r\nContent-Length: " + strconv.Itoa(len(page)) + "\r\nConnection: close\r\n\r\n")
+	b.Write(page)
+	return b.Bytes()
+}
+
+// errListener wraps accepted connections in nginxErrConn.
+type errListener struct {
+	net.Listener
+	tokens func() bool
+}
+
+func (l errListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &nginxErrConn{Conn: c, tokens: l.tokens}, nil
+}
