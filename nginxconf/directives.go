@@ -279,9 +279,16 @@ func buildTable() map[string]DirectiveInfo {
 // Support classes by name. The rule for Ignored: tuning that cannot change
 // who gets in or what they receive (performance, buffers, timeouts of
 // things we do not do, logging details, compression, caching of files,
-// the settings of content handlers we do not implement). Everything that
-// decides access and we cannot enforce is FailClosed, or Refused when it
-// concerns TLS client authentication or handshake behaviour.
+// the settings of content handlers we do not implement, rate limits).
+// Directives that only define variables (geo, split_clients, perl_set,
+// geoip_*, browser) are Ignored too: their variables stay unknown, so a
+// config that uses one fails to load instead of testing an empty value.
+// Everything that decides access and we cannot enforce is FailClosed, or
+// Refused when it concerns TLS client authentication or handshakes.
+//
+// Doubtful: realip (set_real_ip_from, real_ip_header) is Ignored as asked,
+// but with allow/deny behind a proxy it changes who gets in: $remote_addr
+// stays the proxy's address. The compiler should refuse that combination.
 var (
 	implemented = words(`
 		pid error_log env include http events
