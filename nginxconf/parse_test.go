@@ -336,9 +336,10 @@ func TestParseIncludeSplicesAndFiles(t *testing.T) {
 	}
 }
 
-// CorpusDir holds the real-world configs of the development corpus
-// (see its SOURCES.md).
-const CorpusDir = "/work/shared/corpus"
+// CorpusDir holds the real-world configs of the development corpus (see
+// its SOURCES.md): shared/ sits beside the repository, in development and
+// in CI alike.
+const CorpusDir = "../../shared/corpus"
 
 // corpusKinds says in which context each corpus config belongs: "main"
 // files are complete nginx.conf files; "http", "server" and "location"
