@@ -37,11 +37,16 @@ func SplitRequestURI(raw string) (path, args string, hasArgs bool) {
 // NormalizeURI turns a raw request path into nginx's $uri: %XX escapes are
 // decoded (a decoded "/" or "." takes part in what follows), runs of slashes
 // merge into one (merge_slashes on), "." segments vanish and ".." removes
-// the segment before it. A ".." above the root, an invalid escape or %00
-// give ErrBadURI, as nginx answers 400. "+" stays "+".
+// the segment before it. A ".." above the root, an invalid escape, %00 or a
+// raw control character give ErrBadURI, as nginx answers 400. "+" stays "+".
 func NormalizeURI(raw string) (string, error) {
 	if raw == "" || raw[0] != '/' {
 		return "", ErrBadURI
+	}
+	for i := 0; i < len(raw); i++ {
+		if c := raw[i]; c < 0x20 || c == 0x7f { // nginx >= 1.21.1 refuses raw controls
+			return "", ErrBadURI
+		}
 	}
 	dec := raw
 	if strings.IndexByte(raw, '%') >= 0 {
