@@ -33,7 +33,7 @@ func signedURL(key, ip, port string, ts int64) string {
 
 func BenchmarkSeedHook(b *testing.B) {
 	rt, _ := newTestRuntime(b, Options{})
-	c, err := rt.CompileInline(PhaseAccess, seedHook(b, "/work/shared/corpus/a/tg123-readme-dynamic-upstream-md5.conf"), "/etc/nginx/nginx.conf", 25)
+	c, err := rt.CompileInline(PhaseAccess, seedHook(b, "../../shared/corpus/a/tg123-readme-dynamic-upstream-md5.conf"), "/etc/nginx/nginx.conf", 25)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"testing"
 )
 
-const corpusDir = "/work/shared/corpus"
+const corpusDir = "../../shared/corpus" // shared/ sits beside the repository, in CI too
 
 // corpusBroken are files SOURCES.md notes as broken upstream, with the
 // error LuaJIT 2.1 reports for them (luajit -e "loadfile(...)").
