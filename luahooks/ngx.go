@@ -298,10 +298,10 @@ func (st *state) writeValue(L *lua.LState, v lua.LValue, argn int, fn string, de
 			b.WriteString("null")
 			return
 		}
-		L.ArgError(argn, "string, number, boolean, nil, ngx.null, or array table expected, got userdata")
+		cArgError(L, argn, fn, "string, number, boolean, nil, ngx.null, or array table expected, got userdata")
 	case *lua.LTable:
 		if depth > 100 {
-			L.ArgError(argn, "table too deep")
+			cArgError(L, argn, fn, "table too deep")
 		}
 		n := x.Len()
 		count := 0
@@ -314,13 +314,13 @@ func (st *state) writeValue(L *lua.LState, v lua.LValue, argn int, fn string, de
 			}
 		})
 		if bad || count != n {
-			L.ArgError(argn, "non-array table found")
+			cArgError(L, argn, fn, "non-array table found")
 		}
 		for i := 1; i <= n; i++ {
 			st.writeValue(L, x.RawGetInt(i), argn, fn, depth+1)
 		}
 	default:
-		L.ArgError(argn, "string, number, boolean, nil, ngx.null, or array table expected, got "+v.Type().String())
+		cArgError(L, argn, fn, "string, number, boolean, nil, ngx.null, or array table expected, got "+v.Type().String())
 	}
 }
 
@@ -395,15 +395,15 @@ func (st *state) logArgs(L *lua.LState, from int, fn string) string {
 				b.WriteString("null")
 				continue
 			}
-			L.ArgError(i, "string, number, boolean, or nil expected, got userdata")
+			cArgError(L, i, fn, "string, number, boolean, or nil expected, got userdata")
 		case *lua.LTable:
 			if L.GetMetaField(x, "__tostring") != lua.LNil {
 				b.WriteString(L.ToStringMeta(x).String())
 				continue
 			}
-			L.ArgError(i, "string, number, boolean, or nil expected, got table")
+			cArgError(L, i, fn, "string, number, boolean, or nil expected, got table")
 		default:
-			L.ArgError(i, "string, number, boolean, or nil expected, got "+x.Type().String())
+			cArgError(L, i, fn, "string, number, boolean, or nil expected, got "+x.Type().String())
 		}
 	}
 	return b.String()
@@ -432,11 +432,11 @@ func (st *state) ngxLog(L *lua.LState) int {
 	v := L.Get(1)
 	lv, ok := v.(lua.LNumber)
 	if !ok {
-		L.ArgError(1, "number expected, got "+typeName(v))
+		cArgError(L, 1, "log", "number expected, got "+typeName(v))
 	}
 	level := int(lv)
 	if level < 0 || level > LogDebug {
-		L.RaiseError("bad log level")
+		cError(L, "bad log level")
 	}
 	msg := st.logArgs(L, 2, "log")
 	st.logf(level, "%s", st.logPrefix(L)+msg)
@@ -452,7 +452,7 @@ func (st *state) ngxRedirect(L *lua.LState) int {
 	switch code {
 	case 301, 302, 303, 307, 308:
 	default:
-		L.RaiseError("only ngx.HTTP_MOVED_TEMPORARILY, ngx.HTTP_MOVED_PERMANENTLY, ngx.HTTP_PERMANENT_REDIRECT, ngx.HTTP_SEE_OTHER, and ngx.HTTP_TEMPORARY_REDIRECT are allowed")
+		cError(L, "only ngx.HTTP_MOVED_TEMPORARILY, ngx.HTTP_MOVED_PERMANENTLY, ngx.HTTP_PERMANENT_REDIRECT, ngx.HTTP_SEE_OTHER, and ngx.HTTP_TEMPORARY_REDIRECT are allowed")
 	}
 	r := &st.r
 	if st.inInit || r.req == nil {
@@ -464,7 +464,7 @@ func (st *state) ngxRedirect(L *lua.LState) int {
 		st.phaseCheck("redirect")
 	}
 	if r.sent {
-		L.RaiseError("attempt to call ngx.redirect after sending out the headers")
+		cError(L, "attempt to call ngx.redirect after sending out the headers")
 	}
 	if r.req.RespHeader == nil {
 		r.req.RespHeader = http.Header{}
@@ -478,7 +478,7 @@ func (st *state) ngxRedirect(L *lua.LState) int {
 func (st *state) ngxSleep(L *lua.LState) int {
 	secs := float64(L.CheckNumber(1))
 	if secs < 0 {
-		L.RaiseError("invalid sleep duration \"%s\"", formatNumber(secs))
+		cError(L, "invalid sleep duration \"%s\"", formatNumber(secs))
 	}
 	switch st.r.phase {
 	case PhaseRewrite, PhaseAccess, PhaseContent:

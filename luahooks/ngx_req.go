@@ -510,7 +510,7 @@ func (st *state) reqGetPostArgs(L *lua.LState) int {
 	req := st.request(L)
 	max := L.OptInt(1, 100)
 	if !req.bodyRead {
-		L.RaiseError("no request body found; maybe you should turn on lua_need_request_body?")
+		cError(L, "no request body found; maybe you should turn on lua_need_request_body?")
 	}
 	if req.bodyFile {
 		L.Push(lua.LNil)
@@ -524,7 +524,7 @@ func (st *state) reqGetPostArgs(L *lua.LState) int {
 func (st *state) reqSetBodyData(L *lua.LState) int {
 	req := st.request(L)
 	if !req.bodyRead {
-		L.RaiseError("request body not read yet")
+		cError(L, "request body not read yet")
 	}
 	data := L.CheckString(1)
 	req.body = []byte(data)

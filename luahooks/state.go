@@ -361,15 +361,27 @@ func (st *state) exit(code int) {
 	st.L.Error(lua.LString("exit"), 0)
 }
 
+// cError raises like luaL_error in a C function: lua-nginx-module's C API
+// functions (ngx.say, ngx.redirect, ngx.req.read_body, ...) add no
+// position to their messages, unlike the resty.core Lua ones.
+func cError(L *lua.LState, format string, args ...any) {
+	L.Error(lua.LString(fmt.Sprintf(format, args...)), 0)
+}
+
+// cArgError is luaL_argerror from a C function.
+func cArgError(L *lua.LState, n int, fname, msg string) {
+	cError(L, "bad argument #%d to '%s' (%s)", n, fname, msg)
+}
+
 // phaseCheck raises lua-nginx-module's "API disabled" error.
 func (st *state) phaseCheck(api string, allowed ...Phase) {
 	if st.inInit {
-		st.L.RaiseError("API disabled in the context of init_by_lua*")
+		cError(st.L, "API disabled in the context of init_by_lua*")
 	}
 	for _, p := range allowed {
 		if st.r.phase == p {
 			return
 		}
 	}
-	st.L.RaiseError("API disabled in the context of %s*", st.r.phase)
+	cError(st.L, "API disabled in the context of %s*", st.r.phase)
 }

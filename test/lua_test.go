@@ -212,17 +212,14 @@ func TestLuaSeedHook(t *testing.T) {
 		{signedPath("wrong", "10.1.2.3", "5901", now), 403},
 		{signedPath(key, "10.1.2.3", "5901", now-120), 403},
 		{signedPath(key, "10.1.2.3", "5901", now+120), 403},
-		{strings.Replace(good, fmt.Sprintf("t=%d", now), fmt.Sprintf("t=%de0", now), 1), 403}, // t differs from the signed text
+		// tonumber("<unix>e0") is the same number in LuaJIT, so the same
+		// signature passes (gopher-lua's own tonumber says nil: 403).
+		{strings.Replace(good, fmt.Sprintf("t=%d", now), fmt.Sprintf("t=%de0", now), 1), 200},
+		{strings.Replace(good, fmt.Sprintf("t=%d", now), fmt.Sprintf("t=%d.0", now), 1), 200},
+		{strings.Replace(good, fmt.Sprintf("t=%d", now), fmt.Sprintf("t=%d.5", now), 1), 403},
 		{"/websockify", 403},
 		{"/websockify?t=abc", 403},
 	}
-	// tonumber("<unix>e0") is a number in LuaJIT: sign with that spelling.
-	e0 := fmt.Sprintf("%de0", now)
-	sum := md5.Sum([]byte(fmt.Sprintf("%s%d%s%s", key, now, "10.1.2.3:5901", key)))
-	targets = append(targets, struct {
-		path string
-		want int
-	}{fmt.Sprintf("/websockify?ip=10.1.2.3&port=5901&t=%s&sign=%s", e0, hex.EncodeToString(sum[:])), 200})
 	for _, tc := range targets {
 		raw := "GET " + tc.path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 		r := routingRequest{raw: raw, show: tc.path}
@@ -299,7 +296,8 @@ func TestLuaExampleNoVNC(t *testing.T) {
 	}
 	main := strings.Replace(string(data), "listen 127.0.0.1:6080;", "listen 127.0.0.1:{{PORT}};", 1)
 	main = strings.Replace(main, "include /etc/nginx/mime.types;", "", 1)
-	if out, code := checkConf(t, bin, expand(main, t.TempDir(), []int{6080})); code != 0 {
+	// checkConf's prefix has no logs/ directory: keep the files at its top.
+	if out, code := checkConf(t, bin, strings.ReplaceAll(main, " logs/", " ")); code != 0 {
 		t.Fatalf("ngxsockify -t on the example failed (%d):\n%s", code, out)
 	}
 	s := startServer(t, "ngxsockify", ServerOptions{Main: main})
