@@ -53,12 +53,13 @@ func NewMap(g *Registry, source string, entries []MapEntry, opts MapOptions) (*M
 	}
 	m := &Map{source: src, exact: map[string]*Template{}, volatile: opts.Volatile, hosts: opts.Hostnames}
 	type pending struct {
-		re  *Regex
-		key string
-		val string
+		re    *Regex
+		key   string
+		val   string
+		index int
 	}
 	var list []pending
-	for _, e := range entries {
+	for i, e := range entries {
 		k := e.Key
 		if strings.HasPrefix(k, "~") {
 			caseless := strings.HasPrefix(k, "~*")
@@ -68,22 +69,22 @@ func NewMap(g *Registry, source string, entries []MapEntry, opts MapOptions) (*M
 			}
 			re, err := CompileRegex(p, caseless)
 			if err != nil {
-				return nil, err
+				return nil, &MapEntryError{Index: i, Err: err}
 			}
 			for _, n := range re.Names() {
 				if err := g.DeclareCapture(n); err != nil {
-					return nil, err
+					return nil, &MapEntryError{Index: i, Err: err}
 				}
 			}
-			list = append(list, pending{re: re, val: e.Value})
+			list = append(list, pending{re: re, val: e.Value, index: i})
 			continue
 		}
-		list = append(list, pending{key: k, val: e.Value})
+		list = append(list, pending{key: k, val: e.Value, index: i})
 	}
 	for _, p := range list {
 		v, err := g.Compile(p.val)
 		if err != nil {
-			return nil, err
+			return nil, &MapEntryError{Index: p.index, Err: err}
 		}
 		if p.re != nil {
 			m.regexes = append(m.regexes, mapRegex{re: p.re, value: v})
@@ -92,35 +93,54 @@ func NewMap(g *Registry, source string, entries []MapEntry, opts MapOptions) (*M
 		k := p.key
 		if k == "default" {
 			if m.def != nil {
-				return nil, fmt.Errorf("duplicate default map parameter")
+				return nil, &MapEntryError{Index: p.index, Err: fmt.Errorf("duplicate default map parameter")}
 			}
 			m.def = v
 			continue
 		}
 		k = strings.TrimPrefix(k, `\`)
 		lk := strings.ToLower(k)
-		table := m.exact
+		conflict := func() error {
+			return &MapEntryError{Index: p.index, Err: fmt.Errorf("conflicting parameter \"%s\"", lk)}
+		}
+		table, key := m.exact, lk
 		if opts.Hostnames {
 			switch {
 			case strings.HasPrefix(lk, "*."):
-				table, lk = m.tab(&m.head), lk[2:]
+				table, key = m.tab(&m.head), lk[2:]
+				if _, dup := m.dot[key]; dup {
+					return nil, conflict()
+				}
 			case strings.HasPrefix(lk, "."):
-				table, lk = m.tab(&m.dot), lk[1:]
+				table, key = m.tab(&m.dot), lk[1:]
+				if _, dup := m.head[key]; dup {
+					return nil, conflict()
+				}
 			case strings.HasSuffix(lk, ".*"):
-				table, lk = m.tab(&m.tail), lk[:len(lk)-2]
+				table, key = m.tab(&m.tail), lk[:len(lk)-2]
 			case strings.Contains(lk, "*"):
-				return nil, fmt.Errorf("invalid hostname or wildcard \"%s\"", k)
-			default:
-				lk = strings.TrimSuffix(lk, ".")
+				return nil, &MapEntryError{Index: p.index, Err: fmt.Errorf("invalid hostname or wildcard \"%s\"", k)}
 			}
 		}
-		if _, dup := table[lk]; dup {
-			return nil, fmt.Errorf("conflicting parameter \"%s\"", k)
+		if _, dup := table[key]; dup {
+			return nil, conflict()
 		}
-		table[lk] = v
+		table[key] = v
 	}
 	return m, nil
 }
+
+// MapEntryError is an error in entries[Index] of NewMap; nginx reports it
+// at that entry's line. Error() is the message alone.
+type MapEntryError struct {
+	Index int
+	Err   error
+}
+
+func (e *MapEntryError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *MapEntryError) Unwrap() error { return e.Err }
 
 func (m *Map) tab(p *map[string]*Template) map[string]*Template {
 	if *p == nil {

@@ -2,6 +2,7 @@ package vars
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -222,7 +223,7 @@ func TestMapSemantics(t *testing.T) {
 			t.Errorf("?%s: %q, want %q", q, got, want)
 		}
 	}
-	if _, err := NewMap(g, "$arg_x", []MapEntry{{"a", "1"}, {"A", "2"}}, MapOptions{}); err == nil || err.Error() != `conflicting parameter "A"` {
+	if _, err := NewMap(g, "$arg_x", []MapEntry{{"a", "1"}, {"A", "2"}}, MapOptions{}); err == nil || err.Error() != `conflicting parameter "a"` {
 		t.Errorf("duplicate key: %v", err)
 	}
 	if err := g.DeclareMap("uri", m); err == nil {
@@ -322,6 +323,52 @@ func TestConcurrentRequests(t *testing.T) {
 	for i := 0; i < 8; i++ {
 		if want := fmt.Sprintf("%d|%d|h", i, i); !seen[want] {
 			t.Errorf("missing %q in %v", want, seen)
+		}
+	}
+}
+
+// TestMapErrorsNginx checks NewMap's errors against nginx -t.
+func TestMapErrorsNginx(t *testing.T) {
+	requireNginx(t)
+	cases := []struct {
+		opts    MapOptions
+		entries []MapEntry
+		index   int // entry the error belongs to
+	}{
+		{MapOptions{}, []MapEntry{{"default", "1"}, {"default", "2"}}, 1},
+		{MapOptions{Hostnames: true}, []MapEntry{{"a*b.com", "1"}}, 0},
+		{MapOptions{}, []MapEntry{{"a", "1"}, {"A", "2"}}, 1},
+		{MapOptions{}, []MapEntry{{"~(a", "1"}}, 0},
+		{MapOptions{Hostnames: true}, []MapEntry{{"*.a.com", "1"}, {".a.com", "2"}}, 1},
+		{MapOptions{Hostnames: true}, []MapEntry{{".a.com", "1"}, {"*.A.com", "2"}}, 1},
+		{MapOptions{Hostnames: true}, []MapEntry{{"www.a.*", "1"}, {"WWW.a.*", "2"}}, 1},
+		{MapOptions{}, []MapEntry{{"~(?<host>x)", "1"}}, 0},
+		{MapOptions{Hostnames: true}, []MapEntry{{"www.*.com", "1"}}, 0},
+		{MapOptions{Hostnames: true}, []MapEntry{{"A.com.", "1"}, {"a.com", "2"}}, -1},
+		{MapOptions{}, []MapEntry{{`\default`, "1"}, {"default", "2"}}, -1},
+	}
+	for _, tc := range cases {
+		var conf strings.Builder
+		conf.WriteString("map $arg_x $y {\n")
+		if tc.opts.Hostnames {
+			conf.WriteString("hostnames;\n")
+		}
+		for _, e := range tc.entries {
+			fmt.Fprintf(&conf, "%q %q;\n", e.Key, e.Value)
+		}
+		conf.WriteString("}\nserver { listen 127.0.0.1:1; return 200 $y; }")
+		want := nginxCheck(t, conf.String())
+		_, err := NewMap(NewRegistry(), "$arg_x", tc.entries, tc.opts)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if got != want {
+			t.Errorf("%v: nginx %q, ours %q", tc.entries, want, got)
+		}
+		var me *MapEntryError
+		if tc.index >= 0 && (!errors.As(err, &me) || me.Index != tc.index) {
+			t.Errorf("%v: error %v, want it on entry %d", tc.entries, err, tc.index)
 		}
 	}
 }
