@@ -79,6 +79,14 @@ func (c *compiler) fail(d *Directive, format string, args ...any) {
 	}
 }
 
+// failAt is fail for a position that is not a directive's.
+func (c *compiler) failAt(file string, line int, msg string) {
+	c.errs = append(c.errs, &Error{Msg: msg, File: file, Line: line})
+	if !c.collectAll {
+		panic(errStop{})
+	}
+}
+
 func (c *compiler) warn(d *Directive, format string, args ...any) {
 	c.cfg.Warnings = append(c.cfg.Warnings, Warning{File: d.File, Line: d.EndLine, Directive: d.Name, Msg: fmt.Sprintf(format, args...)})
 }
@@ -131,6 +139,11 @@ func (c *compiler) http(block *Directive) {
 		Lua:        LuaMain{CodeCache: true, SharedDicts: map[string]int64{}},
 	}
 	c.cfg.HTTP = h
+	for _, name := range otherNginxVariables {
+		if !c.reg.Known(name) {
+			c.reg.Declare(name) // reads as not found ("-" in logs), as nginx's would without the module's data
+		}
+	}
 	c.declare(block.Block, 0)
 	c.maps(block.Block)
 
@@ -305,14 +318,21 @@ func (c *compiler) server(d *Directive, httpConf *LocConf, httpTLS tlsSettings) 
 		f()
 	}
 	s.Root = c.locations(s, locs, conf, nil)
-	for _, l := range s.Listens {
+	var sslListen *Listen
+	for i, l := range s.Listens {
 		if l.SSL {
 			tls.sslOn = true
+			if sslListen == nil {
+				sslListen = &s.Listens[i]
+			}
 		}
 	}
 	if tls.sslOn {
 		if len(tls.certs) == 0 {
-			c.fail(d, `no "ssl_certificate" is defined for the "listen ... ssl" directive in %s:%d`, d.File, d.Line)
+			if sslListen != nil {
+				c.failAt(sslListen.File, sslListen.Line, `no "ssl_certificate" is defined for the "listen ... ssl" directive`)
+			}
+			c.fail(d, `no "ssl_certificate" is defined for the "ssl" directive`)
 		}
 		t := &TLS{Protocols: tls.protocols, Ciphers: tls.ciphers, PreferServer: tls.prefer}
 		for i, cert := range tls.certs {
@@ -436,10 +456,7 @@ func (c *compiler) checkListens() {
 				if strings.HasPrefix(addr, "*:") {
 					addr = "0.0.0.0" + addr[1:]
 				}
-				c.errs = append(c.errs, &Error{Msg: "a duplicate default server for " + addr, File: l.File, Line: l.Line})
-				if !c.collectAll {
-					panic(errStop{})
-				}
+				c.failAt(l.File, l.Line, "a duplicate default server for "+addr)
 			}
 			defaults[key] = true
 		}
@@ -615,3 +632,20 @@ func (c *compiler) limitExcept(d *Directive, parent *LocConf) *LimitExcept {
 	}
 	return le
 }
+
+// otherNginxVariables are variables of nginx 1.22 modules (Debian's build)
+// whose data ngxsockify does not have: TLS client certificates, upstream
+// caching and timing, fastcgi, realip, limit_*, userid, stub_status ... A
+// config that uses them still loads, and they read as not found.
+var otherNginxVariables = strings.Fields(`ancient_browser connections_active connections_reading
+	connections_waiting connections_writing date_gmt date_local fastcgi_path_info fastcgi_script_name
+	gzip_ratio http2 invalid_referer limit_conn_status limit_req_status modern_browser msie pipe
+	proxy_host proxy_port proxy_protocol_addr proxy_protocol_port proxy_protocol_server_addr
+	proxy_protocol_server_port realip_remote_port request_body_file secure_link secure_link_expires
+	ssl_cipher ssl_ciphers ssl_client_cert ssl_client_escaped_cert ssl_client_fingerprint ssl_client_i_dn
+	ssl_client_i_dn_legacy ssl_client_raw_cert ssl_client_s_dn ssl_client_s_dn_legacy ssl_client_serial
+	ssl_client_v_end ssl_client_v_remain ssl_client_v_start ssl_client_verify ssl_curve ssl_curves
+	ssl_early_data ssl_protocol ssl_server_name ssl_session_id ssl_session_reused tcpinfo_rtt
+	tcpinfo_rttvar tcpinfo_snd_cwnd tcpinfo_rcv_space uid_got uid_reset uid_set upstream_bytes_received
+	upstream_bytes_sent upstream_cache_status upstream_header_time upstream_queue_time
+	upstream_response_length`)
