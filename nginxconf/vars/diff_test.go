@@ -20,7 +20,7 @@ http_x_a=[$http_x_a] http_x_forwarded_for=[$http_x_forwarded_for] http_user_agen
 content_type=[$content_type] content_length=[$content_length]
 request_uri=[$request_uri] request=[$request] request_method=[$request_method]
 remote_addr=[$remote_addr] server_addr=[$server_addr] scheme=[$scheme] https=[$https]
-server_protocol=[$server_protocol] nginx_version=[$nginx_version] status=[$status]
+server_protocol=[$server_protocol] nginx_version=[$nginx_version] status=[$status] remote_user=[$remote_user]
 map=[$m] hmap=[$hm] vmap=[$vm]
 `
 
@@ -199,6 +199,12 @@ func diffRequests() []diffReq {
 		{"/", []string{"Cookie: a=1 ; Bc=2", "Cookie: a=3", "Content-Type: text/x"}},
 		{"/", []string{"Cookie: xa=1, a = 2 ;bc=3"}},
 		{"/", []string{"Cookie: a"}},
+		{"/", []string{"Authorization: Basic dTpw"}},
+		{"/", []string{"Authorization: basic   dTpw"}},
+		{"/", []string{"Authorization: Basic dTpwOnE"}},
+		{"/", []string{"Authorization: Basic OnA="}},
+		{"/", []string{"Authorization: Basic !!"}},
+		{"/", []string{"Authorization: Bearer dTpw"}},
 		{"/", []string{"Cookie: A=up;a=low"}},
 		{"/", []string{"X-H: example.com"}},
 		{"/", []string{"X-H: EXAMPLE.com."}},

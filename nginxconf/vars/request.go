@@ -1,7 +1,9 @@
 package vars
 
 import (
+	"bytes"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -310,8 +312,7 @@ var builtins = map[string]builtin{
 		if r.RemoteUser != "" {
 			return r.RemoteUser, true
 		}
-		u, _, ok := r.HTTP.BasicAuth()
-		return u, ok
+		return basicUser(r.HTTP.Header.Get("Authorization"))
 	}},
 	"content_type":   {get: func(r *Request) (string, bool) { return firstHeader(r.HTTP.Header, "Content-Type") }},
 	"content_length": {get: func(r *Request) (string, bool) { return firstHeader(r.HTTP.Header, "Content-Length") }},
@@ -403,6 +404,29 @@ var xffGetter = headerGetter("x_forwarded_for")
 
 func getArgs(r *Request) (string, bool) {
 	return r.Args, r.Args != "" || r.argsSet
+}
+
+// basicUser extracts the user of "Basic" credentials the way nginx's
+// ngx_http_auth_basic_user does (it sets $remote_user whether or not
+// auth_basic is on).
+func basicUser(h string) (string, bool) {
+	const prefix = "Basic "
+	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	enc := strings.TrimLeft(h[len(prefix):], " ")
+	if i := strings.IndexByte(enc, '='); i >= 0 {
+		enc = enc[:i]
+	}
+	dec, err := base64.RawStdEncoding.DecodeString(enc)
+	if err != nil || len(dec) == 0 {
+		return "", false
+	}
+	i := bytes.IndexByte(dec, ':')
+	if i <= 0 {
+		return "", false
+	}
+	return string(dec[:i]), true
 }
 
 func setArgs(r *Request, v string, ok bool) {
