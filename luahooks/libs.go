@@ -46,6 +46,7 @@ func (st *state) openLibs() {
 	g.RawSetString("print", L.NewFunction(st.basePrint))
 	g.RawSetString("require", L.NewFunction(st.require))
 	g.RawSetString("error", L.NewFunction(baseError))
+	g.RawSetString("pcall", L.NewFunction(basePCall))
 
 	// os: time, date, clock and getenv (env directive only).
 	osmod := g.RawGetString("os").(*lua.LTable)

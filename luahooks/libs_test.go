@@ -2,6 +2,7 @@ package luahooks
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -264,5 +265,30 @@ ngx.say(pcall(function() error(42) end))`
 		"falsecontent_by_lua(nginx.conf:10):6: 42\n"
 	if out.Err != nil || string(out.Body) != want {
 		t.Errorf("got\n%s(err %v)\nwant\n%s", out.Body, out.Err, want)
+	}
+}
+
+// TestRuntimeErrorWording: gopher-lua's messages are rewritten into
+// LuaJIT's anonymous wording (LuaJIT 2.1 gives these for the same code when
+// the operand is not a named variable).
+func TestRuntimeErrorWording(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{})
+	cases := []struct{ code, want string }{
+		{`return ({}).a.b`, "attempt to index a nil value"},
+		{`return nil .. 1`, "attempt to concatenate a nil value"},
+		{`return "a" .. {}`, "attempt to concatenate a table value"},
+		{`return {} + 1`, "attempt to perform arithmetic on a table value"},
+		{`return 1 < {}`, "attempt to compare number with table"},
+		{`return ({}).f()`, "attempt to call a nil value"},
+	}
+	for _, tc := range cases {
+		out := runCode(t, rt, PhaseContent, `local ok, err = pcall(function() `+tc.code+` end) ngx.print(err)`, newReq("/"))
+		if want := "content_by_lua(nginx.conf:10):1: " + tc.want; string(out.Body) != want {
+			t.Errorf("%s: got %q, want %q", tc.code, out.Body, want)
+		}
+		out = runCode(t, rt, PhaseAccess, tc.code, newReq("/"))
+		if out.Err == nil || !strings.HasSuffix(out.Err.Error(), "content_by_lua(nginx.conf:10):1: "+tc.want) && !strings.HasSuffix(out.Err.Error(), "access_by_lua(nginx.conf:10):1: "+tc.want) {
+			t.Errorf("%s: log line %v", tc.code, out.Err)
+		}
 	}
 }

@@ -330,7 +330,7 @@ func errorText(err error) string {
 	if errors.As(err, &ae) {
 		switch v := ae.Object.(type) {
 		case lua.LString:
-			return string(v)
+			return luajitMessage(string(v))
 		case lua.LNumber:
 			return formatNumber(float64(v))
 		case *lua.LNilType:

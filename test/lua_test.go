@@ -351,3 +351,79 @@ func runSignScript(t *testing.T) (string, error) {
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// luaLogRE picks the Lua part of an error-log line: from the message start
+// to nginx's ", client: " suffix.
+var luaLogRE = regexp.MustCompile(`(?m)\[(error|warn|notice|info)\] [^\n]*?((?:\[lua\]|lua entry thread aborted|failed to load|failed to run)[^\n]*?)(?:, client: |$)`)
+
+// TestLuaErrorLog compares the Lua lines of both servers' error logs: chunk
+// names carry nginx.conf line numbers, ngx.log prefixes, runtime errors.
+func TestLuaErrorLog(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	conf := `server {
+    listen 127.0.0.1:{{PORT}};
+    location /log {
+        content_by_lua_block {
+            ngx.log(ngx.ERR, "err ", 1, " ", nil, " ", true)
+            local function helper() ngx.log(ngx.WARN, "from helper") end
+            helper()
+            print("printed ", 2)
+            ngx.say("ok")
+        }
+    }
+    location /rt {
+        access_by_lua_block {
+            local x = 1
+            error("boom")
+        }
+    }
+    location /str {
+        access_by_lua '
+            local a = 1
+            error("in string")
+        ';
+    }
+    location /syntax {
+        access_by_lua_block { local x = = 1 }
+    }
+    location /file {
+        access_by_lua_file missing.lua;
+    }
+    location /set {
+        set_by_lua $x 'return nil .. 1';
+        return 200 $x;
+    }
+}`
+	a := startServer(t, "nginx", ServerOptions{HTTP: conf})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: conf})
+	for _, p := range []string{"/log", "/rt", "/str", "/syntax", "/file", "/set"} {
+		raw := "GET " + p + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+		ra, rb := luaAsk(a, luaCase{}, routingRequest{raw: raw}), luaAsk(b, luaCase{}, routingRequest{raw: raw})
+		if ra.Status != rb.Status {
+			t.Errorf("%s: nginx %d, ngxsockify %d", p, ra.Status, rb.Status)
+		}
+	}
+	lines := func(s *Server) []string {
+		var out []string
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			out = out[:0]
+			for _, m := range luaLogRE.FindAllStringSubmatch(s.ErrorLog(), -1) {
+				msg := strings.ReplaceAll(m[2], s.Dir, "{{DIR}}")
+				out = append(out, m[1]+" "+msg)
+			}
+			if len(out) >= 8 || time.Now().After(deadline) {
+				return out
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	la, lb := lines(a), lines(b)
+	if len(la) < 8 {
+		t.Fatalf("nginx logged only %d Lua lines:\n%s", len(la), strings.Join(la, "\n"))
+	}
+	if diff := cmp.Diff(la, lb); diff != "" {
+		t.Errorf("Lua error-log lines differ (-nginx +ngxsockify):\n%s", diff)
+	}
+}
