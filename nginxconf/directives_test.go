@@ -225,3 +225,59 @@ func TestSlotDuplicatesMatchNginx(t *testing.T) {
 		})
 	}
 }
+
+// TestDirectiveContextsMatchNginx puts every directive real nginx here
+// knows in every context and checks that nginx says "is not allowed here"
+// exactly where the table does. It runs with NGX_DIFF_TABLE=1 (about 5000
+// nginx -t runs).
+func TestDirectiveContextsMatchNginx(t *testing.T) {
+	if os.Getenv("NGX_DIFF_TABLE") == "" {
+		t.Skip("set NGX_DIFF_TABLE=1 to run")
+	}
+	nginx := nginxOracle(t)
+	contexts := []struct {
+		name string
+		ctx  uint
+		wrap func(string) string
+	}{
+		{"main", ctxMain, func(s string) string { return s }},
+		{"events", ctxEvent, func(s string) string { return "events {\n" + s + "}\n" }},
+		{"http", ctxHTTPMain, func(s string) string { return "http {\n" + s + "}\n" }},
+		{"server", ctxHTTPSrv, func(s string) string { return "http {\nserver {\n" + s + "}\n}\n" }},
+		{"location", ctxHTTPLoc, func(s string) string { return "http {\nserver {\nlocation / {\n" + s + "}\n}\n}\n" }},
+		{"server if", ctxHTTPSif, func(s string) string { return "http {\nserver {\nif ($uri) {\n" + s + "}\n}\n}\n" }},
+		{"location if", ctxHTTPLif, func(s string) string { return "http {\nserver {\nlocation / {\nif ($uri) {\n" + s + "}\n}\n}\n}\n" }},
+		{"limit_except", ctxHTTPLmt, func(s string) string {
+			return "http {\nserver {\nlocation / {\nlimit_except GET {\n" + s + "}\n}\n}\n}\n"
+		}},
+		{"upstream", ctxHTTPUps, func(s string) string { return "http {\nupstream u {\nserver 127.0.0.1;\n" + s + "}\n}\n" }},
+	}
+	for _, name := range Directives() {
+		if notInDebianBuild(name) {
+			continue
+		}
+		info, _ := Lookup(name)
+		for _, c := range contexts {
+			if name == "events" && c.ctx == ctxMain {
+				continue // the probe already has one
+			}
+			t.Run(name+"/"+c.name, func(t *testing.T) {
+				t.Parallel()
+				dir := t.TempDir()
+				events := "events {}\n"
+				if c.ctx == ctxEvent {
+					events = ""
+				}
+				header := strings.Replace(strings.ReplaceAll(oracleHeader, "{{DIR}}", dir), "events {}\n", events, 1)
+				got := nginxCheck(t, nginx, dir, header+c.wrap(name+" x;\n"))
+				if strings.HasPrefix(got, "unknown directive") {
+					t.Skipf("not in this build: %s", got)
+				}
+				nginxAllows := !strings.Contains(got, `"`+name+`" directive is not allowed here`)
+				if nginxAllows != info.allowedIn(c.ctx) {
+					t.Errorf("table allows=%v, nginx: %s", info.allowedIn(c.ctx), got)
+				}
+			})
+		}
+	}
+}
