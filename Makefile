@@ -22,7 +22,7 @@ RACE_PKGS    ?= ./proxy/... ./luahooks/...
 DEB_PKGS     := nginx libnginx-mod-http-lua websockify novnc \
                 tigervnc-standalone-server x11-xserver-utils chromium
 
-.PHONY: test deps vet unit race fuzz build bench run clean
+.PHONY: test deps vet unit race race-pkgs race-routing fuzz build bench run clean
 
 test: deps vet unit race fuzz
 	@echo "make test: all steps passed"
@@ -52,10 +52,14 @@ unit:
 
 # Race detector on the packages with goroutines, plus the routing suite with a
 # -race build of the binary (any race report fails the test via the harness).
-race:
+race: race-pkgs race-routing
+
+race-pkgs:
 	@pkgs=""; for p in $(RACE_PKGS); do [ -d "$${p%/...}" ] && pkgs="$$pkgs $$p"; done; \
 	if [ -n "$$pkgs" ]; then echo "race:$$pkgs"; time $(GO) test -race -timeout $(TEST_TIMEOUT) $$pkgs; \
 	else echo "race: none of $(RACE_PKGS) exist yet"; fi
+
+race-routing:
 	time NGX_TEST_BUILDFLAGS=-race $(GO) test -race -timeout $(TEST_TIMEOUT) -run '^TestRouting' ./test
 
 # Every `func FuzzX` in a _test.go file runs for FUZZTIME; the list is
