@@ -63,3 +63,45 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkSeedHookParallel runs the seed hook from GOMAXPROCS goroutines
+// (pool contention).
+func BenchmarkSeedHookParallel(b *testing.B) {
+	rt, _ := newTestRuntime(b, Options{})
+	c, err := rt.CompileInline(PhaseAccess, seedHook(b, "/work/shared/corpus/a/tg123-readme-dynamic-upstream-md5.conf"), "/etc/nginx/nginx.conf", 25)
+	if err != nil {
+		b.Fatal(err)
+	}
+	target := signedURL("CHANGE_ME_!!!!", "127.0.0.1", "5901", time.Now().Unix())
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		hr := httptest.NewRequest("GET", target, nil)
+		vars := newFakeVars(hr, "vnc_addr")
+		for pb.Next() {
+			out := rt.Run(context.Background(), c, &Request{HTTP: hr, Vars: vars})
+			if out.Action != Continue {
+				b.Errorf("outcome %+v", out)
+				return
+			}
+		}
+	})
+}
+
+// BenchmarkRegexMatch is ngx.re.match with a cached PCRE-style regex.
+func BenchmarkRegexMatch(b *testing.B) {
+	rt, _ := newTestRuntime(b, Options{})
+	c, err := rt.CompileInline(PhaseAccess, `local m = ngx.re.match(ngx.var.arg_t, [[^(\d+)-(?<name>\w+)$]], "jo") if not m then ngx.exit(403) end`, "nginx.conf", 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hr := httptest.NewRequest("GET", "/?t=12345-abc", nil)
+	vars := newFakeVars(hr)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if out := rt.Run(context.Background(), c, &Request{HTTP: hr, Vars: vars}); out.Action != Continue {
+			b.Fatalf("outcome %+v", out)
+		}
+	}
+}

@@ -106,7 +106,7 @@ func (st *state) guardGlobals() {
 }
 
 func (st *state) logf(level int, format string, args ...any) {
-	if st.rt.opts.Log == nil {
+	if st.rt.opts.Log == nil || st.replaying {
 		return
 	}
 	if len(args) == 0 {

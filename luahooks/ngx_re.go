@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/dlclark/regexp2"
@@ -34,6 +35,11 @@ var reCache = struct {
 }{m: map[reKey]*pcreRegex{}}
 
 const reCacheMax = 1024
+
+// reMatchTimeout bounds one regex match: a catastrophic pattern inside a Go
+// call cannot be stopped by the run's context, so regexp2 stops it and
+// ngx.re answers nil, err.
+const reMatchTimeout = time.Second
 
 // byteRune maps a subject or pattern byte to a rune in non-UTF-8 mode:
 // bytes >= 0x80 go to a private-use block so that \w, \d, \s and case
@@ -109,6 +115,7 @@ func compileRegex(pattern, flags string) (*pcreRegex, error) {
 		}
 		return nil, fmt.Errorf("pcre_compile() failed: %s in \"%s\"", msg, pattern)
 	}
+	re.MatchTimeout = reMatchTimeout
 	c = &pcreRegex{re: re, utf8: utf, ncap: ncap, names: names}
 	reCache.Lock()
 	if len(reCache.m) >= reCacheMax {

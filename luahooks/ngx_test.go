@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -212,5 +213,45 @@ func TestSetByLuaArgs(t *testing.T) {
 	out := runCode(t, rt, PhaseSet, `return tostring(ngx.arg[1]) .. tostring(ngx.arg[2]) .. tostring(ngx.arg[3]) .. select("#", ...) .. tostring((select(3, ...)))`, req)
 	if out.Err != nil || out.Value != "xnilz3z" {
 		t.Errorf("got %+v", out)
+	}
+}
+
+// TestInitReplay: init_by_lua globals reach every pooled state, while its
+// shared-dict writes and logs happen once.
+func TestInitReplay(t *testing.T) {
+	rt, sink := newTestRuntime(t, Options{PoolSize: 2})
+	c, err := rt.CompileInline(PhaseInit, `
+		ngx.shared.dogs:incr("boots", 1, 0)
+		ngx.log(ngx.NOTICE, "booting")
+		function greet(n) return "hi " .. n end`, "nginx.conf", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.RunInit(c); err != nil {
+		t.Fatal(err)
+	}
+	// Hold several states at once so the pool must create new ones.
+	const n = 6
+	var wg sync.WaitGroup
+	outs := make([]Outcome, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			outs[i] = runCode(t, rt, PhaseContent, `ngx.sleep(0.02) ngx.print(greet("x"), " ", ngx.shared.dogs:get("boots"))`, newReq("/"))
+		}(i)
+	}
+	wg.Wait()
+	for i, out := range outs {
+		if string(out.Body) != "hi x 1" {
+			t.Errorf("run %d: %q %v", i, out.Body, out.Err)
+		}
+	}
+	if got := strings.Count(sink.text(), "booting"); got != 1 {
+		t.Errorf("init logged %d times:\n%s", got, sink.text())
+	}
+	bad, _ := rt.CompileInline(PhaseInit, "error('initboom')", "/etc/nginx/nginx.conf", 7)
+	if err := rt.RunInit(bad); err == nil || err.Error() != "init_by_lua error: init_by_lua(nginx.conf:7):1: initboom" {
+		t.Errorf("init error %v", err)
 	}
 }

@@ -345,7 +345,7 @@ func (rt *Runtime) put(st *state) {
 	rt.mu.Lock()
 	closed := rt.closed
 	rt.mu.Unlock()
-	if closed || !rt.opts.CodeCache || st.broken {
+	if closed || !rt.opts.CodeCache {
 		st.L.Close()
 		return
 	}

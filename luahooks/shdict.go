@@ -266,6 +266,12 @@ func (st *state) shSet(L *lua.LState, op string, safe bool) int {
 		L.ArgError(4, "bad \"exptime\" argument")
 	}
 	flags := int64(L.OptNumber(5, 0))
+	if st.replaying {
+		L.Push(lua.LTrue)
+		L.Push(lua.LNil)
+		L.Push(lua.LFalse)
+		return 3
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
@@ -314,9 +320,11 @@ func (st *state) shDelete(L *lua.LState) int {
 		L.Push(lua.LString("nil key"))
 		return 2
 	}
-	d.mu.Lock()
-	d.remove(key)
-	d.mu.Unlock()
+	if !st.replaying {
+		d.mu.Lock()
+		d.remove(key)
+		d.mu.Unlock()
+	}
 	L.Push(lua.LTrue)
 	return 1
 }
@@ -348,6 +356,17 @@ func (st *state) shIncr(L *lua.LState) int {
 	defer d.mu.Unlock()
 	now := d.now()
 	e := d.live(key, now)
+	if st.replaying {
+		if e != nil {
+			if cur, ok := e.val.(float64); ok {
+				L.Push(lua.LNumber(cur))
+				return 1
+			}
+		}
+		L.Push(lua.LNil)
+		L.Push(lua.LString("not found"))
+		return 2
+	}
 	if e == nil {
 		if initV == lua.LNil {
 			L.Push(lua.LNil)
@@ -470,6 +489,9 @@ func (st *state) shGetKeys(L *lua.LState) int {
 
 func (st *state) shFlushAll(L *lua.LState) int {
 	d := st.dict(L)
+	if st.replaying {
+		return 0
+	}
 	d.mu.Lock()
 	// nginx marks every item expired; get_stale can still see them.
 	now := d.now()
@@ -482,6 +504,10 @@ func (st *state) shFlushAll(L *lua.LState) int {
 
 func (st *state) shFlushExpired(L *lua.LState) int {
 	d := st.dict(L)
+	if st.replaying {
+		L.Push(lua.LNumber(0))
+		return 1
+	}
 	max := L.OptInt(2, 0)
 	d.mu.Lock()
 	now := d.now()

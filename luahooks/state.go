@@ -102,13 +102,16 @@ type state struct {
 	rt     *Runtime
 	L      *lua.LState
 	r      runCtx
-	broken bool // a run left it unusable (timeout inside a Go callback...)
 
 	ngx      *lua.LTable
 	ngxMeta  *lua.LTable
 	argTable *lua.LTable
 	null     *lua.LUserData
 	inInit   bool
+	// replaying is set while init_by_lua chunks are re-run in a new pooled
+	// state: they rebuild globals, but shared-dict writes and log lines
+	// already happened once (nginx runs init_by_lua once per master).
+	replaying bool
 }
 
 // runCtx is the state of the current run.
@@ -172,12 +175,14 @@ func (rt *Runtime) newState() (*state, error) {
 	rt.mu.Lock()
 	inits := append([]*Chunk(nil), rt.inits...)
 	rt.mu.Unlock()
+	st.replaying = true
 	for _, c := range inits {
 		if err := st.runInit(c, rt.timeout); err != nil {
 			L.Close()
 			return nil, err
 		}
 	}
+	st.replaying = false
 	st.guardGlobals()
 	return st, nil
 }
