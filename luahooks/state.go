@@ -99,9 +99,9 @@ var ErrTimeout = errors.New("lua execution timed out")
 // state is one pooled Lua state and the per-run context its Go functions
 // consult.
 type state struct {
-	rt     *Runtime
-	L      *lua.LState
-	r      runCtx
+	rt *Runtime
+	L  *lua.LState
+	r  runCtx
 
 	ngx      *lua.LTable
 	ngxMeta  *lua.LTable
