@@ -196,11 +196,17 @@ func plainASCII(s string) bool {
 }
 
 // stdCompatible rejects patterns whose meaning differs between RE2 and PCRE
-// even when RE2 accepts them: non-ASCII literals (bytes vs runes) and
-// backslash-digit (octal in RE2, backreference in PCRE).
+// even when RE2 accepts them: non-ASCII literals (bytes vs runes),
+// backslash-digit (octal in RE2, backreference in PCRE), and groups repeated
+// with *, + or {n,m}: when an iteration can match the empty string PCRE runs
+// one more, empty, iteration and captures "" where RE2 keeps the last
+// non-empty one (`(a|)+` on "aa": PCRE $1 = "", RE2 $1 = "a").
 func stdCompatible(p string) bool {
 	for i := 0; i < len(p); i++ {
 		if p[i] >= utf8.RuneSelf {
+			return false
+		}
+		if p[i] == ')' && i+1 < len(p) && (p[i+1] == '*' || p[i+1] == '+' || p[i+1] == '{') {
 			return false
 		}
 		if p[i] == '\\' && i+1 < len(p) {

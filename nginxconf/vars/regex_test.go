@@ -45,6 +45,8 @@ func TestRegexMatch(t *testing.T) {
 		{"invalid utf8 kept", `^/(.+)$`, false, "/\xff\xfe", []string{"/\xff\xfe", "\xff\xfe"}, nil},
 		{"dollar before final newline", `a$`, false, "a\n", []string{"a"}, nil},
 		{"non-capturing", `(?:a)(b)`, false, "ab", []string{"ab", "b"}, nil},
+		{"empty last iteration (PCRE, not RE2)", `^(a|)+`, false, "aa", []string{"aa", ""}, nil},
+		{"empty last iteration star", `^(a*)+`, false, "aab", []string{"aa", ""}, nil},
 		{"escaped paren", `\((a)\)`, false, "(a)", []string{"(a)", "a"}, nil},
 		{"paren in class", `[(](a)`, false, "(a", []string{"(a", "a"}, nil},
 		{"websockify token", `^/websockify/(?<host>[a-z0-9.-]+)/(?<port>\d+)$`, false, "/websockify/vnc1.local/5901",
@@ -200,8 +202,13 @@ func TestRegexDifferential(t *testing.T) {
 		{`^/.*(?<=(ab|cd))(\w)`, false},
 		{`^/(\p{L}+)`, false},
 		{`(\W+)$`, false},
+		{`^/(a|)+`, false},
+		{`^/(?:(a)|b)*`, false},
+		{`^/((a)|b)+`, false},
+		{`^/(a*)+`, false},
+		{`^/(a+|b+)*`, false},
 	}
-	subjects := []string{"/xxyyz", "/xxyx", "/ab%20ab%20", "/a%09b", "/123abc", "/abab", "/aab", "/xxxx", "/yab", "/cdx", "/x%C3%A9%C3%A9", "/x", "/xy", "/priv/a", "/pub/a/b", "/ab-ab!", "/ab-ac", "/%C3%A9%C3%A8x",
+	subjects := []string{"/aa", "/ab", "/b", "/aab", "/xxyx", "/ab%20ab%20", "/a%09b", "/123abc", "/abab", "/aab", "/xxxx", "/yab", "/cdx", "/x%C3%A9%C3%A9", "/x", "/xy", "/priv/a", "/pub/a/b", "/ab-ab!", "/ab-ac", "/%C3%A9%C3%A8x",
 		"/vnc/Lite123", "/VNC/abc", "/app/ui.js", "/abcd", "/a//b", "/.+tail", "/zw", "/xy", "/%ff%fe%fd", "/a%0Ab"}
 	var conf strings.Builder
 	var tmpl strings.Builder
