@@ -236,7 +236,14 @@ func (c *compiler) luaHook(lc *LocConf, d *Directive, phase string) *LuaCode {
 }
 
 func (c *compiler) luaCode(d *Directive, phase, arg string) *LuaCode {
-	code := &LuaCode{Directive: d.Name, Phase: phase, File: d.File, Line: d.EndLine}
+	// lua-nginx-module names a chunk after the line where its directive
+	// ends, except that a *_by_lua_block is named after the line where the
+	// block starts (checked on nginx 1.22).
+	line := d.EndLine
+	if strings.HasSuffix(d.Name, "_block") {
+		line = d.Line
+	}
+	code := &LuaCode{Directive: d.Name, Phase: phase, File: d.File, Line: line}
 	if strings.HasSuffix(d.Name, "_file") {
 		code.Path = arg
 		code.PathTmpl = c.template(d, arg)
