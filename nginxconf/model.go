@@ -75,7 +75,7 @@ type LuaCode struct {
 	Path      string // for *_file: the file name as written (may hold variables)
 	PathTmpl  *vars.Template
 	File      string
-	Line      int // the line nginx names the chunk after (where the directive ends)
+	Line      int // the line nginx names the chunk after (where the directive ends; for *_block where it starts)
 }
 
 // Upstream is an `upstream NAME {}` block.
