@@ -1,6 +1,8 @@
 package luahooks
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -215,4 +217,64 @@ func TestCorpusCompiles(t *testing.T) {
 		t.Errorf("found only %d Lua files and %d inline hooks", nLua, nHooks)
 	}
 	t.Logf("%d Lua files, %d inline hooks", nLua, nHooks)
+}
+
+func TestCompileFileErrors(t *testing.T) {
+	dir := t.TempDir()
+	rt, _ := newTestRuntime(t, Options{Prefix: dir})
+	c, err := rt.CompileFile(PhaseAccess, "lua/missing.lua")
+	want := `failed to load external Lua file "` + dir + `/lua/missing.lua": cannot open ` + dir + `/lua/missing.lua: No such file or directory`
+	if err == nil || err.Error() != want || !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("error %v, want %q wrapping fs.ErrNotExist", err, want)
+	}
+	if out := rt.Run(t.Context(), c, newReq("/")); out.Action != ErrorPage || out.Status != 404 {
+		t.Errorf("missing file: %+v", out)
+	}
+	// Created after load: nginx reads the file at the first request.
+	if err := os.MkdirAll(filepath.Join(dir, "lua"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "lua/missing.lua"), []byte(`ngx.say("now here")`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := rt.Run(t.Context(), c, newReq("/")); string(out.Body) != "now here\n" {
+		t.Errorf("file created later: %+v", out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bad.lua"), []byte("local x = = 1"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err = rt.CompileFile(PhaseAccess, "bad.lua")
+	want = `failed to load external Lua file "` + dir + `/bad.lua": ` + dir + `/bad.lua:1: unexpected symbol near '='`
+	if err == nil || err.Error() != want {
+		t.Errorf("syntax error %v, want %q", err, want)
+	}
+	if out := rt.Run(t.Context(), c, newReq("/")); out.Status != 500 || out.Err == nil {
+		t.Errorf("bad file: %+v", out)
+	}
+}
+
+func TestCodeCacheOff(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "h.lua")
+	if err := os.WriteFile(p, []byte(`ngx.print("v1")`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rt, err := New(Options{CodeCache: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close()
+	c, err := rt.CompileFile(PhaseContent, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out := rt.Run(t.Context(), c, newReq("/")); string(out.Body) != "v1" {
+		t.Fatalf("got %q", out.Body)
+	}
+	if err := os.WriteFile(p, []byte(`ngx.print("v2")`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := rt.Run(t.Context(), c, newReq("/")); string(out.Body) != "v2" {
+		t.Errorf("lua_code_cache off: got %q after the file changed", out.Body)
+	}
 }

@@ -71,4 +71,31 @@
 //
 // ngx.location.capture, ngx.socket.*, ngx.thread.*, ngx.timer.at and
 // ngx.req.socket raise "... is not supported by ngxsockify" (500).
+//
+// # Known differences from lua-nginx-module
+//
+//   - Globals live in each pooled state, not once per worker: a global a
+//     request writes (nginx warns about those too) is seen only by later
+//     runs on the same state; modules loaded with require are per state.
+//     init_by_lua* is replayed in every new state for its globals; its
+//     shared-dict writes and log lines are not repeated.
+//   - Non-integer numbers concatenated with ".." use Go's shortest form
+//     ("0.3333333333333333"); tostring, string.format, ngx.say, ngx.log,
+//     cjson and ngx.var writes use LuaJIT's %.14g.
+//   - Runtime errors use LuaJIT's anonymous wording ("attempt to index a
+//     nil value") but cannot name the variable ("local 't'").
+//   - No io, no os.execute/remove/rename/exit, no debug, no ffi, no C
+//     modules: the sandbox is intentional.
+//   - Output is buffered: ngx.flush does not stream; the caller sends the
+//     body when the chunk ends. A runtime error after output gives Close
+//     with the output (nginx had streamed it, then aborted).
+//   - Request bodies stay in memory (get_body_file is always nil); bodies
+//     over client_body_buffer_size give nil from get_body_data, as nginx.
+//   - ngx.re runs on regexp2: in "u" mode \w, \d and \s also match
+//     non-ASCII letters/digits; variable-length lookbehind is accepted
+//     (PCRE refuses it); possessive quantifiers are not supported; each
+//     match is bounded to 1s.
+//   - Each run is bounded by Options.Timeout (nginx has no limit).
+//   - Shared dictionaries evict by key order, not LRU; sizes are estimates.
+//   - Header names are canonicalised (Go's http.Header).
 package luahooks

@@ -215,9 +215,15 @@ type LoadError struct {
 	// Status is what a request running the chunk answers (500, or 404 for
 	// a missing *_by_lua_file).
 	Status int
+	// Err is the underlying error (fs.ErrNotExist for a missing file).
+	Err error
 }
 
 func (e *LoadError) Error() string { return e.Msg }
+
+// Unwrap returns the underlying error, so errors.Is(err, fs.ErrNotExist)
+// tells a missing file.
+func (e *LoadError) Unwrap() error { return e.Err }
 
 // CompileInline compiles the code of a *_by_lua / *_by_lua_block directive.
 // file is the config file holding it and line the line nginx reports: for
@@ -277,7 +283,7 @@ func (rt *Runtime) CompileFile(phase Phase, path string) (*Chunk, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			status = http.StatusNotFound
 		}
-		c.loadErr = &LoadError{Msg: fmt.Sprintf("failed to load external Lua file %q: cannot open %s: %s", path, path, msg), Status: status}
+		c.loadErr = &LoadError{Msg: fmt.Sprintf("failed to load external Lua file %q: cannot open %s: %s", path, path, msg), Status: status, Err: err}
 	default:
 		proto, err := compileLua(string(src), c.name)
 		if err != nil {
