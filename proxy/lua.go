@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"net/http"
 	"os"
 	"time"
@@ -155,9 +153,11 @@ func (st *state) compileOne(c *nginxconf.LuaCode) (*luahooks.Chunk, error) {
 	return st.lua.CompileInline(phases[c.Phase], c.Source, c.File, c.Line)
 }
 
-// compileLua compiles c at load. An inline syntax error keeps the chunk (it
-// answers 500 per request, as nginx does) and becomes a warning; a file that
-// cannot be read is tried again per request.
+// compileLua compiles c at load. A syntax error becomes a warning (nginx
+// reports it only per request) and the chunk answers 500 per request, as
+// nginx does. *_file chunks are looked up per request instead (luahooks
+// caches them unless lua_code_cache is off); one whose name holds no
+// variables is compiled now only to report its problems early.
 func (st *state) compileLua(c *nginxconf.LuaCode) {
 	if c.PathTmpl != nil {
 		if _, ok := c.PathTmpl.Const(); !ok {
@@ -168,30 +168,23 @@ func (st *state) compileLua(c *nginxconf.LuaCode) {
 	if err != nil {
 		st.warnings = append(st.warnings, fmt.Sprintf("%v in %s:%d", err, c.File, c.Line))
 	}
-	if ch != nil {
+	if ch != nil && c.PathTmpl == nil {
 		st.chunks[c] = ch
 	}
 }
 
-// chunk returns the compiled chunk of c, loading *_file code now when it
-// could not be loaded before. code is the status to answer on failure.
+// chunk returns the compiled chunk of c. A chunk that failed to load still
+// answers (404 or 500, with nginx's log line) when run; nil means no Lua
+// runtime at all.
 func (rq *request) chunk(c *nginxconf.LuaCode) (*luahooks.Chunk, int) {
 	if ch, ok := rq.st.chunks[c]; ok {
 		return ch, 0
 	}
-	if rq.st.lua == nil {
+	if rq.st.lua == nil || c.PathTmpl == nil {
 		return nil, http.StatusInternalServerError
 	}
-	path := c.Path
-	if c.PathTmpl != nil {
-		path = c.PathTmpl.Eval(rq.v)
-	}
-	ch, err := rq.st.lua.CompileFile(phases[c.Phase], path)
-	if err != nil {
-		rq.logf(LevelErr, "failed to load external Lua file \"%s\": %v", rq.st.cfg.FullName(path), err)
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, http.StatusNotFound
-		}
+	ch, _ := rq.st.lua.CompileFile(phases[c.Phase], c.PathTmpl.Eval(rq.v))
+	if ch == nil {
 		return nil, http.StatusInternalServerError
 	}
 	return ch, 0
