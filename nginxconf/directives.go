@@ -236,10 +236,15 @@ func buildTable() map[string]DirectiveInfo {
 		}
 		if strings.HasSuffix(name, "_by_lua_block") {
 			// crossplane folds the Lua body into one argument; for nginx
-			// it is a block directive without arguments.
+			// it is a block directive without arguments (set_by_lua_block
+			// takes the variable).
+			args := uint(confNoArgs)
+			if name == "set_by_lua_block" {
+				args = confTake1
+			}
 			fixed := make([]uint, len(masks))
 			for i, m := range masks {
-				fixed[i] = m&^(confTake1|confTake2|confNoArgs|conf1More|confAny) | confBlock | confNoArgs
+				fixed[i] = m&^(confTake1|confTake2|confNoArgs|conf1More|confAny) | confBlock | args
 			}
 			masks = fixed
 		}

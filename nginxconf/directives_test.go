@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -278,6 +279,65 @@ func TestDirectiveContextsMatchNginx(t *testing.T) {
 					t.Errorf("table allows=%v, nginx: %s", info.allowedIn(c.ctx), got)
 				}
 			})
+		}
+	}
+}
+
+// TestDirectiveArityMatchesNginx gives every directive real nginx here
+// knows 0 to 8 arguments, in a context where it is allowed, and checks
+// that nginx says "invalid number of arguments" exactly where the table
+// does. It runs with NGX_DIFF_TABLE=1.
+func TestDirectiveArityMatchesNginx(t *testing.T) {
+	if os.Getenv("NGX_DIFF_TABLE") == "" {
+		t.Skip("set NGX_DIFF_TABLE=1 to run")
+	}
+	nginx := nginxOracle(t)
+	contexts := []struct {
+		ctx  uint
+		wrap func(string) string
+	}{
+		{ctxHTTPLoc, func(s string) string { return "http {\nserver {\nlocation / {\n" + s + "}\n}\n}\n" }},
+		{ctxHTTPSrv, func(s string) string { return "http {\nserver {\n" + s + "}\n}\n" }},
+		{ctxHTTPMain, func(s string) string { return "http {\n" + s + "}\n" }},
+		{ctxHTTPUps, func(s string) string { return "http {\nupstream u {\nserver 127.0.0.1;\n" + s + "}\n}\n" }},
+		{ctxMain, func(s string) string { return s }},
+		{ctxEvent, func(s string) string { return "events {\n" + s + "}\n" }},
+	}
+	for _, name := range Directives() {
+		if notInDebianBuild(name) || name == "events" {
+			continue
+		}
+		info, _ := Lookup(name)
+		for _, c := range contexts {
+			mask, ok := info.maskFor(c.ctx)
+			if !ok {
+				continue
+			}
+			for n := 0; n <= 8; n++ {
+				t.Run(name+"/"+strconv.Itoa(n), func(t *testing.T) {
+					t.Parallel()
+					dir := t.TempDir()
+					line := name + strings.Repeat(" on", n)
+					if mask&confBlock != 0 {
+						line += " {\n}\n"
+					} else {
+						line += ";\n"
+					}
+					header := strings.ReplaceAll(oracleHeader, "{{DIR}}", dir)
+					if c.ctx == ctxEvent {
+						header = strings.Replace(header, "events {}\n", "", 1)
+					}
+					got := nginxCheck(t, nginx, dir, header+c.wrap(line))
+					if strings.HasPrefix(got, "unknown directive") {
+						t.Skipf("not in this build: %s", got)
+					}
+					nginxOK := !strings.Contains(got, `invalid number of arguments in "`+name+`" directive`)
+					if nginxOK != arityOK(mask, n) {
+						t.Errorf("table arity ok=%v, nginx: %s", arityOK(mask, n), got)
+					}
+				})
+			}
+			break
 		}
 	}
 }

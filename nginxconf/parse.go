@@ -12,7 +12,7 @@ type Directive struct {
 	Name string
 	// Args are nginx-unescaped. For `if` they are the condition tokens
 	// without the parentheses; for *_by_lua_block the Lua source verbatim
-	// as ONE arg (no braces).
+	// as ONE arg (no braces), after the variable for set_by_lua_block.
 	Args []string
 	// File is the path as nginx prints it (absolute, not cleaned).
 	File string
@@ -331,7 +331,7 @@ func (p *parser) directive(s *source, ctx *parseCtx, d *Directive, rc int) ([]*D
 			p.errs = append(p.errs, lerr)
 			return nil, errAbort
 		}
-		d.Args = []string{code}
+		d.Args = append(d.Args, code)
 		d.EndLine = s.line
 	}
 

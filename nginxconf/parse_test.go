@@ -635,3 +635,15 @@ func TestRandomDifferential(t *testing.T) {
 		}
 	}
 }
+
+func TestSetByLuaBlock(t *testing.T) {
+	t.Parallel()
+	p, err := ParseString("/t/nginx.conf", "http { server { location / {\n set_by_lua_block $x {\n  return \"}\"\n }\n} } }", ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := p.Directives[0].Block[0].Block[0].Block[0]
+	if diff := cmp.Diff([]string{"$x", "\n  return \"}\"\n "}, d.Args); diff != "" || d.Line != 2 || d.EndLine != 4 {
+		t.Errorf("set_by_lua_block args (-want +got):\n%s lines %d-%d", diff, d.Line, d.EndLine)
+	}
+}
