@@ -94,6 +94,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "interleaved rounds")
 	quick := flag.Bool("quick", false, "smaller sizes and counts (smoke test)")
 	pyMax := flag.Int("py-max-tunnels", 1000, "most idle tunnels to open through Python websockify (it forks one process each)")
+	tests := flag.String("tests", "throughput,memory,concurrency", "which test groups to run")
 	maxTime := flag.Duration("max-time", 15*time.Minute, "stop after this long")
 	flag.Parse()
 	raiseNofile()
@@ -108,7 +109,7 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *maxTime)
 	defer cancel()
-	b := &bench{ctx: ctx, quick: *quick, pyMax: *pyMax, rounds: *rounds}
+	b := &bench{ctx: ctx, quick: *quick, pyMax: *pyMax, rounds: *rounds, tests: *tests}
 	if err := b.run(*targetAddr, *ngxBin, *pyBin, *self, extra); err != nil {
 		fmt.Fprintln(os.Stderr, "ngxsockify-bench:", err)
 		b.cleanup()
@@ -144,6 +145,7 @@ func runTarget(addr string) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
+			time.Sleep(10 * time.Millisecond)
 			continue
 		}
 		go serveTarget(c)
@@ -158,8 +160,10 @@ func serveTarget(c net.Conn) {
 	}
 	switch cmd[0] {
 	case 'E':
-		buf := make([]byte, 64<<10)
-		io.CopyBuffer(c, c, buf)
+		// Hide ReadFrom: TCPConn to TCPConn would splice through a pipe,
+		// 2 more fds per idle connection.
+		buf := make([]byte, 32<<10)
+		io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{c}, buf)
 	case 'P':
 		var n uint64
 		if binary.Read(c, binary.BigEndian, &n) != nil {
@@ -225,6 +229,7 @@ type bench struct {
 	quick  bool
 	pyMax  int
 	rounds int
+	tests  string
 	target string
 	cmds   []*exec.Cmd
 	dir    string
@@ -341,11 +346,11 @@ http {
 		}
 		relays = append(relays, &relay{name: "Python websockify", url: "ws://" + addr + "/", pid: cmd.Process.Pid, pyTree: true, maxIdle: b.pyMax, cmd: cmd})
 	}
-	relays = append(relays, &relay{name: "raw TCP"})
+	relays = append(relays, &relay{name: "raw TCP", maxIdle: 1 << 30})
 
 	b.res = map[string]map[string][]float64{}
 	b.notes = map[string]map[string]string{}
-	for round := 0; round < max(1, b.roundsFlag()); round++ {
+	for round := 0; round < max(1, b.roundsFlag()) && strings.Contains(b.tests, "throughput"); round++ {
 		for i := range relays {
 			r := relays[(i+round)%len(relays)]
 			if err := b.ctx.Err(); err != nil {
@@ -357,7 +362,7 @@ http {
 	}
 	for i := range relays {
 		r := relays[i]
-		if r.url == "" || b.ctx.Err() != nil {
+		if r.url == "" || b.ctx.Err() != nil || !strings.Contains(b.tests, "memory") {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "memory: %s\n", r.name)
@@ -369,7 +374,7 @@ http {
 		}
 	}
 	for _, r := range relays {
-		if r.url == "" || b.ctx.Err() != nil {
+		if b.ctx.Err() != nil || !strings.Contains(b.tests, "concurrency") {
 			continue
 		}
 		n := 9000
@@ -418,6 +423,7 @@ type stream interface {
 type wsStream struct {
 	c   *websocket.Conn
 	b64 bool
+	buf []byte
 }
 
 func (s *wsStream) send(p []byte) error {
@@ -430,10 +436,26 @@ func (s *wsStream) send(p []byte) error {
 
 func (s *wsStream) recv() ([]byte, error) {
 	s.c.SetReadDeadline(time.Now().Add(30 * time.Second))
-	mt, m, err := s.c.ReadMessage()
+	mt, r, err := s.c.NextReader()
 	if err != nil {
 		return nil, err
 	}
+	// Read into a reused buffer: the client should cost as little as it can.
+	m := s.buf[:0]
+	for {
+		if len(m) == cap(m) {
+			m = append(m, 0)[:len(m)]
+		}
+		n, err := r.Read(m[len(m):cap(m)])
+		m = m[:len(m)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	s.buf = m
 	if s.b64 {
 		if mt != websocket.TextMessage {
 			return nil, errors.New("base64 mode: binary frame")
@@ -866,6 +888,8 @@ func (b *bench) concurrent(r *relay, n int) {
 	defer closeAll(streams)
 	// Every tunnel moves 1 KiB both ways, all at once.
 	var bad atomic.Int64
+	var badErr atomic.Value
+	fail := func(err error) { bad.Add(1); badErr.CompareAndSwap(nil, err.Error()) }
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 256)
 	for i, s := range streams {
@@ -878,20 +902,20 @@ func (b *bench) concurrent(r *relay, n int) {
 			defer func() { <-sem; wg.Done() }()
 			msg := patternAt(int64(i*7), 1024)
 			if err := s.send(msg); err != nil {
-				bad.Add(1)
+				fail(err)
 				return
 			}
 			got := make([]byte, 0, 1024)
 			for len(got) < 1024 {
 				m, err := s.recv()
 				if err != nil {
-					bad.Add(1)
+					fail(err)
 					return
 				}
 				got = append(got, m...)
 			}
 			if string(got) != string(msg) {
-				bad.Add(1)
+				fail(errors.New("echo differs"))
 			}
 		}()
 	}
@@ -899,7 +923,7 @@ func (b *bench) concurrent(r *relay, n int) {
 	errs := failed + int(bad.Load())
 	b.record(r, metric+" errors", float64(errs))
 	if errs > 0 {
-		b.note(r, metric, fmt.Sprintf("%d open failures (first: %s), %d transfer failures", failed, first, bad.Load()))
+		b.note(r, metric, fmt.Sprintf("%d open failures (first: %s), %d transfer failures (first: %v)", failed, first, bad.Load(), badErr.Load()))
 	}
 }
 
