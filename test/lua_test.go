@@ -1,7 +1,10 @@
 package test
 
 import (
+	"crypto/hmac"
 	"crypto/md5"
+	"crypto/sha1"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -12,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -425,5 +429,99 @@ func TestLuaErrorLog(t *testing.T) {
 	}
 	if diff := cmp.Diff(la, lb); diff != "" {
 		t.Errorf("Lua error-log lines differ (-nginx +ngxsockify):\n%s", diff)
+	}
+}
+
+// TestLuaCorpusScripts runs real scripts from the corpus, unchanged, on
+// both servers: foreverHappyYzm's expiring-link check (access_by_lua_file)
+// and bomee's HMAC request signature module (require through
+// lua_package_path).
+func TestLuaCorpusScripts(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	read := func(name string) string {
+		data, err := os.ReadFile(filepath.Join("/work/shared/corpus/c", name))
+		if err != nil {
+			t.Skipf("corpus: %v", err)
+		}
+		return string(data)
+	}
+	files := map[string]string{
+		"lua/contrast.lua":         read("foreverhappyyzm-contrast.lua"),
+		"lib/signature_verify.lua": read("bomee-signature_verify.lua"),
+	}
+	conf := `lua_package_path "{{DIR}}/lib/?.lua;;";
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /c/ {
+        access_by_lua_file lua/contrast.lua;
+        content_by_lua_block { ngx.say("contrast passed") }
+    }
+    location /s/ {
+        access_by_lua_block { require("signature_verify").exec({ v1 = "s3cret" }, true) }
+        content_by_lua_block { ngx.say("signature passed") }
+    }
+}`
+	a := startServer(t, "nginx", ServerOptions{HTTP: conf, Files: files})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: conf, Files: files})
+
+	future := time.Now().Unix() + 3600
+	contrastSum := md5.Sum([]byte(fmt.Sprintf("secred/c/page%d", future)))
+	sign := func(method, uri string, args map[string]string, body string) string {
+		keys := make([]string, 0, len(args))
+		for k := range args {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		s := method + uri
+		for _, k := range keys {
+			s += k + "=" + args[k]
+		}
+		if body != "" {
+			sum := md5.Sum([]byte(body))
+			s += hex.EncodeToString(sum[:])
+		}
+		m := hmac.New(sha1.New, []byte("s3cret"))
+		m.Write([]byte(s))
+		return base64.StdEncoding.EncodeToString(m.Sum(nil))
+	}
+	now := strconv.FormatInt(time.Now().Unix(), 10)
+	args := map[string]string{"sign_ts": now, "sign_v": "v1", "x": "1"}
+	goodSign := url.QueryEscape(sign("GET", "/s/api", args, ""))
+	body := `{"a":1}`
+	postSign := url.QueryEscape(sign("POST", "/s/api", args, body))
+	req := func(method, target, extra, body string) string {
+		return fmt.Sprintf("%s %s HTTP/1.1\r\nHost: localhost\r\n%sContent-Length: %d\r\nConnection: close\r\n\r\n%s", method, target, extra, len(body), body)
+	}
+	cases := []struct {
+		raw  string
+		want int
+	}{
+		// The script compares get_method() ("GET") with ngx.HTTP_GET (2):
+		// it refuses everything, on nginx too.
+		{req("GET", "/c/page", "", ""), 403},
+		{req("GET", "/c/page?t=1&k=x", "", ""), 403},
+		{req("POST", "/c/page", "", ""), 403},
+		{req("GET", fmt.Sprintf("/c/page?t=%d&k=wrong", future), "", ""), 403},
+		{req("GET", fmt.Sprintf("/c/page?t=%d&k=%s", future, hex.EncodeToString(contrastSum[:])), "", ""), 403},
+		{req("GET", "/s/api", "", ""), 412},
+		{req("GET", "/s/api?x=1", "", ""), 412},
+		{req("GET", "/s/api?x=1&sign_ts=1&sign_v=v1&sign=abc", "", ""), 412},
+		{req("GET", "/s/api?x=1&sign_ts="+now+"&sign_v=v9&sign=abc", "", ""), 412},
+		{req("GET", "/s/api?x=1&sign_ts="+now+"&sign_v=v1&sign=abc", "", ""), 412},
+		{req("GET", "/s/api?x=1&sign_ts="+now+"&sign_v=v1&sign="+goodSign, "", ""), 200},
+		{req("GET", "/s/api?x=2&sign_ts="+now+"&sign_v=v1&sign="+goodSign, "", ""), 412},
+		{req("POST", "/s/api?x=1&sign_ts="+now+"&sign_v=v1&sign="+postSign, "Content-Type: application/json\r\n", body), 200},
+		{req("POST", "/s/api?x=1&sign_ts="+now+"&sign_v=v1&sign="+postSign, "Content-Type: application/json\r\n", `{"a":2}`), 412},
+	}
+	for _, tc := range cases {
+		r := routingRequest{raw: tc.raw, show: strings.SplitN(tc.raw, "\r\n", 2)[0]}
+		ra, rb := luaAsk(a, luaCase{}, r), luaAsk(b, luaCase{}, r)
+		if ra.Status != tc.want {
+			t.Errorf("%s: nginx answered %d, want %d (%q)", r.show, ra.Status, tc.want, ra.Body)
+		}
+		if diff := cmp.Diff(ra, rb); diff != "" {
+			t.Errorf("%s: nginx and ngxsockify differ (-nginx +ngxsockify):\n%s", r.show, diff)
+		}
 	}
 }
