@@ -4,31 +4,44 @@
 // # Parse layer
 //
 // Parse and ParseString turn text into a tree of Directive values and
-// check what nginx checks while reading, with nginx's messages and line
-// numbers ("<message> in <file>:<line>", the line being where the directive
-// ENDS):
+// check everything nginx checks while reading, with nginx's messages and
+// line numbers ("<message> in <file>:<line>", the line being where the
+// directive ENDS: its ';', its '{', or the '}' of a Lua block):
 //
 //   - Words follow ngx_conf_read_token(): quotes, \" \' \\ \t \r \n escapes
-//     (in quoted and unquoted words alike), `a\ b` is one word, `"a"b` is
-//     `unexpected "b"`, `#` starts a comment only at the start of a word,
-//     `${` does not open a block, and a word must fit nginx's 4 KiB read
-//     window ("too long parameter").
+//     (in quoted and unquoted words alike; other backslashes stay), `a\ b`
+//     is one word, `"a"b` is `unexpected "b"`, a ')' may follow a quoted
+//     word, `#` starts a comment only at the start of a word, `${` does not
+//     open a block, and a word must fit nginx's 4 KiB read window
+//     ("too long parameter ...").
 //   - *_by_lua_block bodies follow lua-nginx-module's lexer: braces inside
-//     Lua strings, long strings and comments do not count; `#` is Lua's
-//     length operator. The body is kept verbatim as the directive's only
-//     argument.
-//   - include expands globs (sorted, dotfiles skipped) relative to the main
-//     file's directory and splices the included directives in place; a
-//     missing plain file is `open() "..." failed (2: No such file or
-//     directory)`. An include cycle is an error (nginx crashes on it).
-//   - Every directive is looked up in the directive table (Lookup): unknown
-//     names, wrong contexts, argument counts, on/off flags, `if`
-//     parentheses and a few "is duplicate" cases are errors, as in nginx.
-//     Directives we accept without acting on them fully produce Warnings;
-//     Refused ones are errors. stream{} and mail{} are skipped with one
-//     warning; events{} is read and checked but never warned about.
+//     one-line Lua strings, long strings [[ ]] [==[ ]==] and comments
+//     (-- }, --[[ } ]]) do not count; `#` is Lua's length operator. The
+//     read window and the lexer's fallbacks are emulated so the same
+//     blocks fail with the same messages. The body is kept verbatim as the
+//     directive's last argument; empty code is an error, as in nginx.
+//   - include expands globs (sorted bytewise, dotfiles skipped unless the
+//     pattern spells the dot) relative to the main file's directory (-p
+//     only resolves a relative main file) and splices the included
+//     directives in place, checked in the including context. A missing
+//     plain file is `open() "..." failed (2: No such file or directory)`
+//     at the include line. An include cycle is an error (nginx crashes).
+//   - Every directive is looked up in the directive table (Lookup):
+//     unknown names, contexts, argument counts, on/off flags, the shape
+//     of `if` conditions, and "is duplicate" for flags, root/alias, the
+//     Lua phase handlers and other single-value directives are errors
+//     with nginx's wording. The table's contexts and arities are checked
+//     against real nginx in directives_test.go.
+//   - Support: directives we accept without acting on them produce
+//     Warnings (one per occurrence, with file:line); Refused ones are
+//     errors. stream{} and mail{} are skipped with one warning; events{}
+//     is read and checked but never warned about. map, types, geo,
+//     split_clients and charset_map bodies are kept as entries (Directive
+//     with the key as Name), not checked.
+//
+// ParseGlobals reads -g text ("... in command line").
 //
 // The parse layer never resolves variables, regexes, addresses or values:
-// that is the compile layer's job (Load), which also reports the errors
-// nginx finds in directive handlers.
+// that is the compile layer's job (Load), which reports the errors nginx
+// finds inside directive handlers.
 package nginxconf
