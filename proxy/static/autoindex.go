@@ -113,9 +113,9 @@ func listing(uri string, entries []dirEntry) string {
 	return b.String()
 }
 
-func htmlEscape(s string) string {
-	return strings.NewReplacer("<", "&lt;", ">", "&gt;", "&", "&amp;", `"`, "&quot;").Replace(s)
-}
+var htmlEscaper = strings.NewReplacer("<", "&lt;", ">", "&gt;", "&", "&amp;", `"`, "&quot;")
+
+func htmlEscape(s string) string { return htmlEscaper.Replace(s) }
 
 // escapeHref percent-encodes a file name for an href like nginx's
 // ngx_escape_uri(NGX_ESCAPE_HTML).

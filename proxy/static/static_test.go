@@ -304,3 +304,25 @@ func TestDirectoryRedirect(t *testing.T) {
 		t.Errorf("got %d %d Location %q", st, n, rec.Header().Get("Location"))
 	}
 }
+
+func BenchmarkServe(b *testing.B) {
+	root := b.TempDir()
+	os.WriteFile(filepath.Join(root, "vnc.html"), []byte(strings.Repeat("x", 16<<10)), 0o644)
+	for i := 0; i < 50; i++ {
+		os.WriteFile(filepath.Join(root, fmt.Sprintf("f%02d.js", i)), []byte("x"), 0o644)
+	}
+	o := &Options{Etag: true, Autoindex: true}
+	cases := []struct{ name, uri string }{{"file16k", "/vnc.html"}, {"autoindex50", "/"}}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			req := httptest.NewRequest("GET", c.uri, nil)
+			for b.Loop() {
+				rec := httptest.NewRecorder()
+				if st, _ := Serve(rec, req, root+c.uri, c.uri, o); st != 200 {
+					b.Fatal(st)
+				}
+			}
+		})
+	}
+}
