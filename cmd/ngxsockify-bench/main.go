@@ -399,6 +399,14 @@ func (b *bench) record(r *relay, metric string, v float64) {
 	b.res[r.name][metric] = append(b.res[r.name][metric], v)
 }
 
+// recordCPU accumulates CPU seconds and gigabytes relayed (both directions
+// for echo); the table shows their ratio over all rounds, since one test is
+// only a few clock ticks long.
+func (b *bench) recordCPU(r *relay, metric string, cpu, gb float64) {
+	b.record(r, "cpu "+metric, cpu)
+	b.record(r, "gb "+metric, gb)
+}
+
 func (b *bench) note(r *relay, metric, s string) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -621,7 +629,7 @@ func (b *bench) throughputTests(r *relay) {
 		b.record(r, "download MB/s", v)
 	}
 	if r.pid != 0 {
-		b.record(r, "CPU s/GB (download)", (b.cpu(r)-cpu0)/(float64(down)/1e9))
+		b.recordCPU(r, "CPU s/GB (download)", b.cpu(r)-cpu0, float64(down)/1e9)
 	}
 	for _, b64 := range []bool{false, true} {
 		if b64 && (r.url == "" || !r.base64) {
@@ -637,7 +645,7 @@ func (b *bench) throughputTests(r *relay) {
 		} else {
 			b.record(r, "echo 64 KiB "+kind+" MB/s", v)
 			if r.pid != 0 && !b64 {
-				b.record(r, "CPU s/GB (echo 64 KiB)", (b.cpu(r)-cpu0)/(2*float64(echoBig)/1e9))
+				b.recordCPU(r, "CPU s/GB (echo 64 KiB)", b.cpu(r)-cpu0, 2*float64(echoBig)/1e9)
 			}
 		}
 		if v, err := b.echo(r, b64, 1<<10, echoSmall); err != nil {
@@ -929,6 +937,14 @@ func (b *bench) concurrent(r *relay, n int) {
 
 // ---- output ----
 
+func sum(v []float64) float64 {
+	t := 0.0
+	for _, x := range v {
+		t += x
+	}
+	return t
+}
+
 func median(v []float64) float64 {
 	s := append([]float64(nil), v...)
 	sort.Float64s(s)
@@ -953,7 +969,7 @@ func (b *bench) print(relays []*relay) {
 		"9000 concurrent tunnels errors": "9000 concurrent tunnels", "900 concurrent tunnels errors": "900 concurrent tunnels",
 	}
 	var sb strings.Builder
-	sb.WriteString("| metric (median of rounds) |")
+	sb.WriteString("| metric (median of rounds; CPU: total over rounds) |")
 	for _, r := range relays {
 		sb.WriteString(" " + r.name + " |")
 	}
@@ -967,7 +983,11 @@ func (b *bench) print(relays []*relay) {
 		row := "| " + m + " |"
 		for _, r := range relays {
 			cell := ""
-			if v := b.res[r.name][m]; len(v) > 0 {
+			v := b.res[r.name][m]
+			if strings.HasPrefix(m, "CPU") && len(b.res[r.name]["cpu "+m]) > 0 {
+				v = []float64{sum(b.res[r.name]["cpu "+m]) / sum(b.res[r.name]["gb "+m])}
+			}
+			if len(v) > 0 {
 				any = true
 				x := median(v)
 				switch {
