@@ -57,6 +57,8 @@ func (st *state) openLibs() {
 		}
 	})
 	osmod.RawSetString("getenv", L.NewFunction(st.osGetenv))
+	osmod.RawSetString("date", L.NewFunction(osDate))
+	g.RawGetString("table").(*lua.LTable).RawSetString("concat", L.NewFunction(tableConcat))
 
 	// gopher-lua's math.huge is MaxFloat64; Lua's is +inf.
 	g.RawGetString("math").(*lua.LTable).RawSetString("huge", lua.LNumber(math.Inf(1)))

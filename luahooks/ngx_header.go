@@ -38,6 +38,9 @@ func (st *state) headerIndex(L *lua.LState) int {
 			vals = append(vals, v...)
 		}
 	}
+	if len(vals) == 0 && name == "Content-Type" && st.r.sent && st.r.req.DefaultType != "" {
+		vals = []string{st.r.req.DefaultType}
+	}
 	switch len(vals) {
 	case 0:
 		L.Push(lua.LNil)

@@ -34,6 +34,11 @@ type Request struct {
 	RespHeader http.Header   // ngx.header; created on first write when nil
 	Status     int           // ngx.status (read/write); 0 until something sets it
 	Args       []string      // ngx.arg for set_by_lua
+	// DefaultType is the Content-Type nginx would send when Lua sets none
+	// (types by extension, else default_type). ngx.header.content_type
+	// reads it once output has started (nginx has sent the headers then);
+	// before that it reads nil, as in nginx.
+	DefaultType string
 
 	luaCtx   *lua.LTable // ngx.ctx
 	body     []byte      // request body once read
