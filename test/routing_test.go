@@ -22,6 +22,7 @@ import (
 //	#file www/a.txt some content     <- file created in the server's Dir
 //	#exec www/run.sh                 <- executable file (mode 0755)
 //	#dir www/sub                     <- directory
+//	#compare Content-Type X-Frame-Options  <- response headers also compared
 //	<http{} body; {{PORT}} and {{DIR}} are expanded>
 //	----
 //	GET /path?x=1 | Host: a.test | X-Y: z | Cookie: a=1   => 200
@@ -45,6 +46,7 @@ type routingCase struct {
 	http     string
 	files    []routingFile
 	requests []routingRequest
+	headers  []string // extra response headers to compare (#compare)
 }
 
 type routingFile struct {
@@ -64,6 +66,7 @@ type routingRequest struct {
 type routingResult struct {
 	Status   int
 	Location string
+	Headers  map[string][]string // only those named by #compare
 	Body     string
 }
 
@@ -123,6 +126,8 @@ func parseRoutingCase(path string) (routingCase, error) {
 				c.files = append(c.files, routingFile{path: fields[1], content: "#!/bin/sh\n", exec: true})
 			case "#dir":
 				c.files = append(c.files, routingFile{path: fields[1], dir: true})
+			case "#compare":
+				c.headers = append(c.headers, strings.Fields(strings.TrimPrefix(l, "#compare"))...)
 			}
 			conf = append(conf, "") // keep line numbers of the config stable
 			continue
@@ -232,7 +237,7 @@ var nginxVersionRE = regexp.MustCompile(`nginx/[0-9.]+`)
 // and Dir become {{PORT}} and {{DIR}}, nginx's version in error pages is
 // dropped. A connection closed without a response (return 444) or a timeout
 // is a result too (Status 0).
-func ask(s *Server, r routingRequest) routingResult {
+func ask(s *Server, r routingRequest, headers []string) routingResult {
 	if r.port >= len(s.Ports) {
 		return routingResult{Body: fmt.Sprintf("<case error: no {{PORT%d}}>", r.port+1)}
 	}
@@ -259,11 +264,22 @@ func ask(s *Server, r routingRequest) routingResult {
 		}
 		return nginxVersionRE.ReplaceAllString(v, "nginx")
 	}
-	return routingResult{
+	res := routingResult{
 		Status:   resp.Status,
 		Location: norm(resp.Header.Get("Location")),
 		Body:     norm(resp.Body),
 	}
+	for _, h := range headers {
+		if res.Headers == nil {
+			res.Headers = map[string][]string{}
+		}
+		var vals []string
+		for _, v := range resp.Header.Values(h) {
+			vals = append(vals, norm(v))
+		}
+		res.Headers[h] = vals
+	}
+	return res
 }
 
 // compareServers sends every request of c to a and b and reports each
@@ -272,10 +288,10 @@ func ask(s *Server, r routingRequest) routingResult {
 func compareServers(t *testing.T, c routingCase, a, b *Server, pin bool) {
 	t.Helper()
 	for _, r := range c.requests {
-		ra, rb := ask(a, r), ask(b, r)
+		ra, rb := ask(a, r, c.headers), ask(b, r, c.headers)
 		where := fmt.Sprintf("%s/%s.case:%d %s", routingDir, c.name, r.line, r.show)
 		if os.Getenv("ROUTING_SHOW") != "" {
-			t.Logf("%s\n\t%s: %d %q %q", where, a.Kind, ra.Status, ra.Location, ra.Body)
+			t.Logf("%s\n\t%s: %d %q %v %q", where, a.Kind, ra.Status, ra.Location, ra.Headers, ra.Body)
 		}
 		if pin && r.wantStatus != 0 && ra.Status != r.wantStatus {
 			t.Errorf("%s: %s answered %d, the case expects %d (body %q)", where, a.Kind, ra.Status, r.wantStatus, ra.Body)
@@ -329,7 +345,7 @@ func TestRouting(t *testing.T) {
 func TestRoutingCaseFormat(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "x.case")
-	text := "#file www/a.txt hello there\n#exec www/run.sh\n" +
+	text := "#file www/a.txt hello there\n#exec www/run.sh\n#compare Content-Type X-A\n" +
 		"server { listen 127.0.0.1:{{PORT}}; }\n----\n\n" +
 		"GET /a?b=1 | Host: h.test | X-Y: z => 404\n@2 HEAD / HTTP/1.0\n"
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
@@ -340,9 +356,9 @@ func TestRoutingCaseFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []routingRequest{
-		{line: 6, raw: "GET /a?b=1 HTTP/1.1\r\nHost: h.test\r\nX-Y: z\r\nConnection: close\r\n\r\n",
+		{line: 7, raw: "GET /a?b=1 HTTP/1.1\r\nHost: h.test\r\nX-Y: z\r\nConnection: close\r\n\r\n",
 			show: "GET /a?b=1 | Host: h.test | X-Y: z", wantStatus: 404},
-		{line: 7, port: 1, raw: "HEAD / HTTP/1.0\r\nConnection: close\r\n\r\n", show: "@2 HEAD / HTTP/1.0"},
+		{line: 8, port: 1, raw: "HEAD / HTTP/1.0\r\nConnection: close\r\n\r\n", show: "@2 HEAD / HTTP/1.0"},
 	}
 	if diff := cmp.Diff(want, c.requests, cmp.AllowUnexported(routingRequest{})); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
@@ -351,7 +367,10 @@ func TestRoutingCaseFormat(t *testing.T) {
 	if diff := cmp.Diff(wantFiles, c.files, cmp.AllowUnexported(routingFile{})); diff != "" {
 		t.Errorf("files (-want +got):\n%s", diff)
 	}
-	if c.http != "\n\nserver { listen 127.0.0.1:{{PORT}}; }" {
+	if diff := cmp.Diff([]string{"Content-Type", "X-A"}, c.headers); diff != "" {
+		t.Errorf("compared headers (-want +got):\n%s", diff)
+	}
+	if c.http != "\n\n\nserver { listen 127.0.0.1:{{PORT}}; }" {
 		t.Errorf("config %q", c.http)
 	}
 	for _, bad := range []string{"server {}\n----\nGET /\n", "server { listen {{PORT}}; }\nGET /\n", "server { listen {{PORT}}; }\n----\nGET\n", "server { listen {{PORT}}; }\n----\n@x GET /\n"} {
