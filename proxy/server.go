@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log"
 	"net"
 	"net/http"
 	"os"
@@ -381,7 +382,7 @@ func (s *Server) startServing(l *listener) {
 		ReadHeaderTimeout: 60 * time.Second,
 		IdleTimeout:       75 * time.Second,
 		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          nil,
+		ErrorLog:          log.New(httpLogWriter{s}, "", 0),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			ctx = context.WithValue(ctx, ctxListener, l)
 			return context.WithValue(ctx, ctxConnID, s.connID.Add(1))
@@ -510,4 +511,19 @@ func (s *Server) defaultTokens(l *listener) bool {
 		return true
 	}
 	return g.def.Conf.ServerTokens
+}
+
+// httpLogWriter sends net/http's own messages (TLS handshake failures,
+// recovered handler panics) to the error log: panics at "alert", the rest
+// at "info", where nginx logs client-side failures.
+type httpLogWriter struct{ s *Server }
+
+func (w httpLogWriter) Write(p []byte) (int, error) {
+	msg := strings.TrimRight(string(p), "\n")
+	level := LevelInfo
+	if strings.Contains(msg, "panic") {
+		level = LevelAlert
+	}
+	w.s.state.Load().elog.Logf(level, 0, "%s", msg)
+	return len(p), nil
 }
