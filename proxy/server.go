@@ -523,6 +523,7 @@ func (w httpLogWriter) Write(p []byte) (int, error) {
 	level := LevelInfo
 	if strings.Contains(msg, "panic") {
 		level = LevelAlert
+		os.Stderr.Write(p) // a bug: keep it visible to whoever watches the process
 	}
 	w.s.state.Load().elog.Logf(level, 0, "%s", msg)
 	return len(p), nil
