@@ -34,8 +34,9 @@ const syntaxCases = "testdata/syntax"
 var synEmerg = regexp.MustCompile(`\[(?:emerg|crit|alert|error)\] (?:\d+#\d+: )?(.*)`)
 
 // synOutcome reduces a -t run to "ok", "crash" (killed by a signal), or
-// its first error, with the case directory made relative.
-func synOutcome(out string, exit int, dir string) string {
+// its first error, with the case directory made relative and the port
+// put back as {{PORT}}.
+func synOutcome(out string, exit int, dir string, port int) string {
 	switch exit {
 	case 0:
 		return "ok"
@@ -48,6 +49,7 @@ func synOutcome(out string, exit int, dir string) string {
 	}
 	msg := strings.TrimSpace(m[1])
 	msg = strings.ReplaceAll(msg, dir+"/", "")
+	msg = strings.ReplaceAll(msg, ":"+strconv.Itoa(port), ":{{PORT}}")
 	return strings.ReplaceAll(msg, dir, "{{DIR}}")
 }
 
@@ -157,14 +159,14 @@ func TestSyntaxDifferential(t *testing.T) {
 
 			dir := t.TempDir()
 			out, exit := checkConf(t, nginx, synInstall(t, c, dir, port))
-			oracle := synOutcome(out, exit, dir)
+			oracle := synOutcome(out, exit, dir, port)
 			if oracle != c.expect {
 				t.Errorf("%s: nginx now says %q, the case records %q", c.desc, oracle, c.expect)
 			}
 
 			dir2 := t.TempDir()
 			out, exit = checkConf(t, ngx, synInstall(t, c, dir2, port))
-			got := synOutcome(out, exit, dir2)
+			got := synOutcome(out, exit, dir2, port)
 			want := oracle
 			if c.ours != "" {
 				want = c.ours
