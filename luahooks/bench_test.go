@@ -105,3 +105,17 @@ func BenchmarkRegexMatch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkNewState is the cost of one sandboxed state (paid when the pool
+// is empty).
+func BenchmarkNewState(b *testing.B) {
+	rt, _ := newTestRuntime(b, Options{})
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		st, err := rt.newState()
+		if err != nil {
+			b.Fatal(err)
+		}
+		st.L.Close()
+	}
+}

@@ -55,8 +55,9 @@ type Options struct {
 	// larger body ends the request with 413. Zero means 1m; negative means
 	// no limit.
 	ClientMaxBodySize int64
-	// PoolSize is how many idle Lua states are kept. Zero means
-	// 4*GOMAXPROCS.
+	// PoolSize is how many idle Lua states are kept. Zero means 64 (or
+	// 4*GOMAXPROCS if larger). A state costs about 250 KB and 0.3-0.6 ms to
+	// build; runs beyond the pool build a state and drop it afterwards.
 	PoolSize int
 }
 
@@ -133,7 +134,7 @@ func New(opts Options) (*Runtime, error) {
 	}
 	n := opts.PoolSize
 	if n <= 0 {
-		n = 4 * runtime.GOMAXPROCS(0)
+		n = max(64, 4*runtime.GOMAXPROCS(0))
 	}
 	rt.free = make(chan *state, n)
 	for name, size := range opts.SharedDicts {
