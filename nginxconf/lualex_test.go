@@ -67,3 +67,47 @@ func TestLuaBlockRandomDifferential(t *testing.T) {
 		}
 	}
 }
+
+func TestReadLuaBlock(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, in, code string
+		endLine        int
+		err            string
+	}{
+		{"plain", " a = 1 }", " a = 1 ", 1, ""},
+		{"nested", "t = { a = { } } }", "t = { a = { } } ", 1, ""},
+		{"double quoted brace", `a = "}" }`, `a = "}" `, 1, ""},
+		{"escaped quote", `a = "\" }" }`, `a = "\" }" `, 1, ""},
+		{"escaped backslash ends string", `a = "\\" } rest`, `a = "\\" `, 1, ""},
+		{"single quoted", `a = '{' }`, `a = '{' `, 1, ""},
+		{"long string", "a = [[ } ]] }", "a = [[ } ]] ", 1, ""},
+		{"long string level 2", "a = [==[ ]] } ]=] ]==] }", "a = [==[ ]] } ]=] ]==] ", 1, ""},
+		{"line comment", "-- }\n}", "-- }\n", 2, ""},
+		{"long comment", "--[[ }\n ]] }", "--[[ }\n ]] ", 2, ""},
+		{"length operator", "n = #t }", "n = #t ", 1, ""},
+		{"string dies at newline", "a = \"}\n\"", "a = \"", 1, ""},
+		{"open long bracket", "a = [==[ }\n]] }", "", 0, `Lua code block missing the closing long bracket "]==]", the inlined Lua code may be too long in /t/lua.conf:1`},
+		{"end of file", "\n a = 1\n", "", 0, "unexpected end of file, expecting terminating characters for lua code block in /t/lua.conf:1"},
+		{"end of file after inner brace", "\n t = {\n a = 1\n", "", 0, "unexpected end of file, expecting terminating characters for lua code block in /t/lua.conf:2"},
+		{"comment at end of file", "a = 1 -- }", "", 0, "unexpected end of file, expecting terminating characters for lua code block in /t/lua.conf:1"},
+		{"run longer than the window", strings.Repeat(" ", 5000) + "}", "", 0, "too long lua code block, probably missing terminating characters in /t/lua.conf:1"},
+	}
+	for _, tt := range tests {
+		s := newSource("/t/lua.conf", []byte(tt.in))
+		code, err := s.readLuaBlock()
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("%s: error %v, want %s", tt.name, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		if code != tt.code || s.line != tt.endLine {
+			t.Errorf("%s: code %q line %d, want %q line %d", tt.name, code, s.line, tt.code, tt.endLine)
+		}
+	}
+}
