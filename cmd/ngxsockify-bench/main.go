@@ -94,7 +94,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "interleaved rounds")
 	quick := flag.Bool("quick", false, "smaller sizes and counts (smoke test)")
 	pyMax := flag.Int("py-max-tunnels", 1000, "most idle tunnels to open through Python websockify (it forks one process each)")
-	tests := flag.String("tests", "throughput,memory,concurrency", "which test groups to run")
+	tests := flag.String("tests", "throughput,memory,concurrency", "test groups to run: download, echo, latency, handshakes (throughput = all four), memory, concurrency")
 	maxTime := flag.Duration("max-time", 15*time.Minute, "stop after this long")
 	flag.Parse()
 	raiseNofile()
@@ -350,7 +350,10 @@ http {
 
 	b.res = map[string]map[string][]float64{}
 	b.notes = map[string]map[string]string{}
-	for round := 0; round < max(1, b.roundsFlag()) && strings.Contains(b.tests, "throughput"); round++ {
+	if strings.Contains(b.tests, "throughput") {
+		b.tests += ",download,echo,latency,handshakes"
+	}
+	for round := 0; round < max(1, b.roundsFlag()); round++ {
 		for i := range relays {
 			r := relays[(i+round)%len(relays)]
 			if err := b.ctx.Err(); err != nil {
@@ -389,6 +392,8 @@ http {
 }
 
 func (b *bench) roundsFlag() int { return b.rounds }
+
+func (b *bench) want(test string) bool { return strings.Contains(b.tests, test) }
 
 func (b *bench) record(r *relay, metric string, v float64) {
 	b.mu.Lock()
@@ -623,16 +628,17 @@ func (b *bench) throughputTests(r *relay) {
 		down, echoBig, echoSmall = 8*mb, 4*mb, mb
 	}
 	cpu0 := b.cpu(r)
-	if v, err := b.download(r, down); err != nil {
+	if !b.want("download") {
+	} else if v, err := b.download(r, down); err != nil {
 		b.note(r, "download", "FAIL: "+err.Error())
 	} else {
 		b.record(r, "download MB/s", v)
 	}
-	if r.pid != 0 {
+	if r.pid != 0 && b.want("download") {
 		b.recordCPU(r, "CPU s/GB (download)", b.cpu(r)-cpu0, float64(down)/1e9)
 	}
 	for _, b64 := range []bool{false, true} {
-		if b64 && (r.url == "" || !r.base64) {
+		if !b.want("echo") || b64 && (r.url == "" || !r.base64) {
 			continue
 		}
 		kind := "binary"
@@ -658,7 +664,8 @@ func (b *bench) throughputTests(r *relay) {
 	if b.quick {
 		n = 300
 	}
-	if p50, p99, err := b.latency(r, n); err != nil {
+	if !b.want("latency") {
+	} else if p50, p99, err := b.latency(r, n); err != nil {
 		b.note(r, "latency", "FAIL: "+err.Error())
 	} else {
 		b.record(r, "round trip p50 µs", p50)
@@ -668,7 +675,8 @@ func (b *bench) throughputTests(r *relay) {
 	if b.quick {
 		dur = 500 * time.Millisecond
 	}
-	if v, err := b.handshakes(r, dur); err != nil {
+	if !b.want("handshakes") {
+	} else if v, err := b.handshakes(r, dur); err != nil {
 		b.note(r, "handshakes", "FAIL: "+err.Error())
 	} else {
 		b.record(r, "handshakes/s", v)

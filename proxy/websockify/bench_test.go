@@ -7,11 +7,16 @@ import (
 	"net/http"
 	"runtime"
 	"runtime/debug"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 )
+
+// useGorilla switches benchRelay to gorillaRelay, the straightforward relay
+// built on gorilla/websocket, to compare with this package's framing.
+var useGorilla bool
 
 func benchRelay(b *testing.B, handle func(net.Conn)) *relay {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -30,12 +35,16 @@ func benchRelay(b *testing.B, handle func(net.Conn)) *relay {
 	}()
 	rl := &relay{tunnels: &Tunnels{}, results: make(chan Result, 1000)}
 	d := addrDialer{"tcp", ln.Addr().String()}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		res := ServeAsync(w, r, d, Options{Logger: quiet}, rl.tunnels, func(Result) {})
 		if res.Status != 101 {
 			http.Error(w, "", res.Status)
 		}
-	})}
+	})
+	if useGorilla {
+		h = gorillaRelay(ln.Addr().String())
+	}
+	srv := &http.Server{Handler: h}
 	hl, _ := net.Listen("tcp", "127.0.0.1:0")
 	go srv.Serve(hl)
 	b.Cleanup(func() { srv.Close() })
@@ -208,3 +217,82 @@ func BenchmarkIdleTunnelMemory(b *testing.B) {
 		b.ReportMetric((both-client)/1024, "KiB/tunnel")
 	}
 }
+
+// BenchmarkRoundTrip64RawTCP is the baseline for BenchmarkRoundTrip64.
+func BenchmarkRoundTrip64RawTCP(b *testing.B) {
+	rl := benchRelay(b, echo)
+	c, err := net.Dial("tcp", rl.target)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	msg := randBytes(64)
+	buf := make([]byte, 64)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.Write(msg)
+		io.ReadFull(c, buf)
+	}
+}
+
+var gorillaBufs = sync.Pool{New: func() any { b := make([]byte, 64<<10); return &b }}
+
+// gorillaRelay relays with gorilla/websocket as its documentation suggests:
+// Upgrader with a write buffer pool, NextReader + io.CopyBuffer towards the
+// target, one binary message per target read towards the client.
+func gorillaRelay(target string) http.Handler {
+	up := websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096, WriteBufferPool: &sync.Pool{},
+		CheckOrigin: func(*http.Request) bool { return true }}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tc, err := net.Dial("tcp", target)
+		if err != nil {
+			http.Error(w, "", 502)
+			return
+		}
+		ws, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			tc.Close()
+			return
+		}
+		go func() {
+			for {
+				bp := gorillaBufs.Get().(*[]byte)
+				n, err := tc.Read(*bp)
+				if n > 0 {
+					ws.WriteMessage(websocket.BinaryMessage, (*bp)[:n])
+				}
+				gorillaBufs.Put(bp)
+				if err != nil {
+					ws.Close()
+					return
+				}
+			}
+		}()
+		for {
+			_, rd, err := ws.NextReader()
+			if err != nil {
+				tc.Close()
+				return
+			}
+			bp := gorillaBufs.Get().(*[]byte)
+			_, err = io.CopyBuffer(struct{ io.Writer }{tc}, rd, *bp)
+			gorillaBufs.Put(bp)
+			if err != nil {
+				ws.Close()
+				return
+			}
+		}
+	})
+}
+
+func withGorilla(b *testing.B, f func(*testing.B)) {
+	useGorilla = true
+	defer func() { useGorilla = false }()
+	f(b)
+}
+
+func BenchmarkGorillaDownload(b *testing.B)         { withGorilla(b, BenchmarkDownload) }
+func BenchmarkGorillaEcho64K(b *testing.B)          { withGorilla(b, BenchmarkEcho64K) }
+func BenchmarkGorillaEcho1K(b *testing.B)           { withGorilla(b, BenchmarkEcho1K) }
+func BenchmarkGorillaRoundTrip64(b *testing.B)      { withGorilla(b, BenchmarkRoundTrip64) }
+func BenchmarkGorillaIdleTunnelMemory(b *testing.B) { withGorilla(b, BenchmarkIdleTunnelMemory) }
