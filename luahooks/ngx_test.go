@@ -70,6 +70,7 @@ func TestExit(t *testing.T) {
 		{name: "xpcall exit", phase: PhaseAccess, src: `xpcall(function() ngx.exit(402) end, function(e) return e end) ngx.say("x")`, want: Outcome{Action: ErrorPage, Status: 402}},
 		{name: "coroutine exit", phase: PhaseAccess, src: `local co = coroutine.create(function() ngx.exit(410) end) coroutine.resume(co) ngx.say("x")`, want: Outcome{Action: ErrorPage, Status: 410}},
 		{name: "200 header only", phase: PhaseAccess, src: `ngx.exit(200)`, want: Outcome{Action: Respond, Status: 200}},
+		{name: "200 with status", phase: PhaseAccess, src: `ngx.status = 201 ngx.exit(200)`, want: Outcome{Action: Respond, Status: 201}},
 		{name: "204", phase: PhaseAccess, src: `ngx.exit(204)`, want: Outcome{Action: Respond, Status: 204}},
 		{name: "444", phase: PhaseAccess, src: `ngx.exit(444)`, want: Outcome{Action: Close, Status: 444}},
 		{name: "499", phase: PhaseAccess, src: `ngx.exit(499)`, want: Outcome{Action: Close, Status: 499}},

@@ -277,6 +277,10 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 		case code >= 300 && code < 600:
 			return Outcome{Action: ErrorPage, Status: code}
 		default:
+			if code == http.StatusOK && status != 0 {
+				// ngx.exit(200) sends the headers with ngx.status.
+				code = status
+			}
 			return Outcome{Action: Respond, Status: code}
 		}
 	}
