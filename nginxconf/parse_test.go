@@ -548,14 +548,14 @@ func FuzzParse(f *testing.F) {
 // parseLayerMessage reports nginx messages that the parse layer must
 // produce itself (the rest come from directive handlers: the compiler's).
 func parseLayerMessage(msg string) bool {
+	if strings.HasPrefix(msg, "open() ") && strings.Contains(msg, `.log" failed`) {
+		return false // a log file opened by its directive: compile layer
+	}
 	for _, p := range []string{"unexpected ", "unknown directive ", "invalid number of arguments in ",
 		"too long ", "Lua code block ", "directive \"", "invalid condition ", "open() "} {
 		if strings.HasPrefix(msg, p) {
 			return true
 		}
-	}
-	if strings.HasPrefix(msg, "open() ") && strings.Contains(msg, `.log" failed`) {
-		return false // a log file opened by its directive: compile layer
 	}
 	if strings.HasSuffix(strings.SplitN(msg, " in ", 2)[0], "\" in condition") || strings.Contains(msg, " in condition in ") {
 		return false // the if handler: compile layer
