@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // convertPCRE translates a PCRE pattern (as nginx hands it to PCRE2 without
@@ -236,7 +237,7 @@ func (c *pcreConv) escape(i int) (int, error) {
 		}
 		c.out = append(c.out, asciiClass[e]...)
 	case 'R':
-		c.out = append(c.out, `(?:\r\n|[\n\x0b\f\r\x85])`...)
+		c.out = append(c.out, `(?:\r\n|[\n\x0b\f\r\uF785])`...)
 	case 'K', 'X', 'C':
 		return 0, unsupported(p, `\`+string(e))
 	case 'c':
@@ -264,7 +265,17 @@ func (c *pcreConv) escape(i int) (int, error) {
 		return end, nil
 	case 'p', 'P':
 		end := propEnd(p, i)
-		c.out = append(c.out, p[i:end+1]...)
+		name, positive, high := property(p[i : end+1])
+		switch {
+		case positive && high == "":
+			c.out = append(c.out, `\p`+name...)
+		case positive:
+			c.out = append(c.out, "(?:\\p"+name+"|["+high+"])"...)
+		case high == "":
+			c.out = append(c.out, `\P`+name...)
+		default:
+			c.out = append(c.out, "(?:(?!["+high+"])\\P"+name+")"...)
+		}
 		c.item(start)
 		return end, nil
 	case 'b', 'B', 'A', 'z', 'Z', 'G':
@@ -292,6 +303,37 @@ func (c *pcreConv) escape(i int) (int, error) {
 	}
 	c.item(start)
 	return i + 1, nil
+}
+
+// property reads \pX, \p{X}, \p{^X}, \PX ... for regexp2: braced is "{X}",
+// positive tells \p{X} from its complement, and high lists, as private-use
+// runes, the bytes 0x80-0xff whose Latin-1 character has the property: PCRE
+// without UTF gives bytes the properties of U+0080-U+00FF, while regexp2
+// sees them as private-use runes.
+func property(esc string) (braced string, positive bool, high string) {
+	name := esc[2:]
+	if strings.HasPrefix(name, "{") {
+		name = strings.TrimSuffix(name[1:], "}")
+	}
+	positive = esc[1] == 'p'
+	if strings.HasPrefix(name, "^") {
+		positive, name = !positive, name[1:]
+	}
+	braced = "{" + name + "}"
+	table := unicode.Categories[name]
+	if table == nil {
+		table = unicode.Scripts[name]
+	}
+	if table == nil {
+		return braced, positive, ""
+	}
+	var b strings.Builder
+	for c := 0x80; c <= 0xff; c++ {
+		if unicode.Is(table, rune(c)) {
+			fmt.Fprintf(&b, `\u%04X`, byteRune(byte(c)))
+		}
+	}
+	return braced, positive, b.String()
 }
 
 // propEnd returns the index of the last byte of \pL or \p{Name} at p[i].
@@ -536,20 +578,23 @@ var asciiClass = map[byte]string{
 	'd': `[0-9]`, 'D': `[^0-9]`,
 	'w': `[0-9A-Za-z_]`, 'W': `[^0-9A-Za-z_]`,
 	's': `[\t\n\x0b\f\r ]`, 'S': `[^\t\n\x0b\f\r ]`,
-	'h': `[\t \xa0]`, 'H': `[^\t \xa0]`,
-	'v': `[\n\x0b\f\r\x85]`, 'V': `[^\n\x0b\f\r\x85]`,
+	'h': `[\t \uF7A0]`, 'H': `[^\t \uF7A0]`,
+	'v': `[\n\x0b\f\r\uF785]`, 'V': `[^\n\x0b\f\r\uF785]`,
 	'N': `[^\n]`,
 }
 
 // classBody: the same sets for use inside a bracket expression.
 var classBody = map[byte]string{
-	'd': `0-9`, 'w': `0-9A-Za-z_`, 's': `\t\n\x0b\f\r `, 'h': `\t \xa0`, 'v': `\n\x0b\f\r\x85`,
+	'd': `0-9`, 'w': `0-9A-Za-z_`, 's': `\t\n\x0b\f\r `, 'h': `\t \uF7A0`, 'v': `\n\x0b\f\r\uF785`,
 }
 
-// appendLiteral appends byte b as a literal for regexp2.
+// appendLiteral appends byte b as a literal for regexp2 (bytes >= 0x80 as
+// the private-use rune byteRune maps them to).
 func appendLiteral(out []byte, b byte) []byte {
 	switch {
-	case b >= 0x80 || b < 0x20:
+	case b >= 0x80:
+		return append(out, fmt.Sprintf(`\u%04X`, byteRune(b))...)
+	case b < 0x20:
 		return append(out, fmt.Sprintf(`\x%02x`, b)...)
 	case strings.IndexByte(`\.+*?()|[]{}^$-`, b) >= 0:
 		return append(out, '\\', b)
@@ -754,7 +799,12 @@ func (c *pcreConv) classAtom(j int) (classItem, error) {
 			return classItem{text: string(t), value: -1, off: j, end: last}, nil
 		case 'p', 'P':
 			end := propEnd(p, j)
-			return classItem{text: p[j : end+1], value: -1, off: j, end: end}, nil
+			name, positive, high := property(p[j : end+1])
+			if positive {
+				return classItem{text: `\p` + name + high, value: -1, off: j, end: end}, nil
+			}
+			// \P{X}: neither X's ASCII members nor its bytes >= 0x80
+			return classItem{neg: `\p` + name + high, value: -1, off: j, end: end}, nil
 		}
 		if e >= '0' && e <= '7' { // octal
 			k := j + 1

@@ -21,8 +21,9 @@ const MatchTimeout = 2 * time.Second
 // `location ~`, `if ($x ~ ...)`, `rewrite`, `map` and `server_name ~`).
 //
 // Matching is byte-wise, like nginx's PCRE without the UTF flag: "." matches
-// one byte and captures are byte ranges of the subject, so subjects that are
-// not valid UTF-8 (a decoded $uri holding %FF) keep their bytes. Groups are
+// one byte, bytes >= 0x80 are neither letters nor digits and have no case,
+// and captures are byte ranges of the subject, so subjects that are not
+// valid UTF-8 (a decoded $uri holding %FF) keep their bytes. Groups are
 // numbered left to right, named ones included, as PCRE numbers them.
 //
 // Known differences from PCRE2: a group repeated with {n,m} whose iteration
@@ -69,7 +70,7 @@ func CompileRegex(pattern string, caseless bool) (*Regex, error) {
 	if caseless {
 		opts |= regexp2.IgnoreCase
 	}
-	re2, err := regexp2.Compile(latin1(conv), opts)
+	re2, err := regexp2.Compile(byteString(conv), opts)
 	if err != nil {
 		return nil, pcreError(pattern, err)
 	}
@@ -127,7 +128,7 @@ func (re *Regex) MatchString(s string) bool {
 	if re.std != nil && plainASCII(s) {
 		return re.std.MatchString(s)
 	}
-	ok, err := re.re.MatchRunes(latin1Runes(s))
+	ok, err := re.re.MatchRunes(byteRunes(s))
 	return err == nil && ok
 }
 
@@ -141,7 +142,7 @@ func (re *Regex) Match(s string) (*Captures, bool) {
 		}
 		return &Captures{subject: s, idx: idx, re: re}, true
 	}
-	m, err := re.re.FindRunesMatch(latin1Runes(s))
+	m, err := re.re.FindRunesMatch(byteRunes(s))
 	if err != nil || m == nil {
 		return nil, false
 	}
@@ -152,7 +153,7 @@ func (re *Regex) Match(s string) (*Captures, bool) {
 			idx[2*i], idx[2*i+1] = -1, -1
 			continue
 		}
-		// latin1 runes map one to one onto bytes: rune offsets are byte offsets.
+		// one rune per byte: rune offsets are byte offsets.
 		idx[2*i], idx[2*i+1] = g.Index, g.Index+g.Length
 	}
 	return &Captures{subject: s, idx: idx, re: re}, true
@@ -227,19 +228,30 @@ func stdCompatible(p string) bool {
 	return true
 }
 
-func latin1(s string) string {
+// byteRune maps a subject or pattern byte to the rune regexp2 sees: ASCII
+// as itself, bytes >= 0x80 to a private-use block, so that they are no
+// letters or digits and have no case, as with PCRE without UTF in the C
+// locale. One rune per byte keeps offsets equal.
+func byteRune(b byte) rune {
+	if b < utf8.RuneSelf {
+		return rune(b)
+	}
+	return 0xF700 + rune(b)
+}
+
+func byteString(s string) string {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
-			return string(latin1Runes(s))
+			return string(byteRunes(s))
 		}
 	}
 	return s
 }
 
-func latin1Runes(s string) []rune {
+func byteRunes(s string) []rune {
 	r := make([]rune, len(s))
 	for i := 0; i < len(s); i++ {
-		r[i] = rune(s[i])
+		r[i] = byteRune(s[i])
 	}
 	return r
 }

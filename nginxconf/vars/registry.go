@@ -361,6 +361,24 @@ func (t *Template) EvalRewrite(r *Request, escape bool) string {
 	return b.String()
 }
 
+// EvalRedirect evaluates the replacement of a rewrite that redirects. With
+// escape set (see QuotedURI), every capture is escaped with EscapeArgs, in
+// the path too: nginx quotes captures that go into a Location header.
+func (t *Template) EvalRedirect(r *Request, escape bool) string {
+	if !escape {
+		return t.Eval(r)
+	}
+	var b strings.Builder
+	for i := range t.parts {
+		s := r.part(&t.parts[i])
+		if t.parts[i].capture > 0 {
+			s = EscapeArgs(s)
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
 // QuotedURI reports whether a raw request path makes nginx escape rewrite
 // captures (r->quoted_uri or r->plus_in_uri).
 func QuotedURI(rawPath string) bool {
