@@ -232,8 +232,16 @@ func (rq *request) rewrite(s *nginxconf.RewriteStmt) flow {
 		return flowNext
 	}
 	rq.v.SetCaptures(caps)
-	target := s.Replacement.Eval(rq.v)
-	if s.Redirect || s.Flag == "redirect" || s.Flag == "permanent" {
+	rawPath, _, _ := strings.Cut(rq.r.RequestURI, "?")
+	quoted := vars.QuotedURI(rawPath)
+	redirect := s.Redirect || s.Flag == "redirect" || s.Flag == "permanent"
+	var target string
+	if redirect {
+		target = s.Replacement.EvalRedirect(rq.v, quoted)
+	} else {
+		target = s.Replacement.EvalRewrite(rq.v, quoted)
+	}
+	if redirect {
 		code := http.StatusFound
 		if s.Flag == "permanent" {
 			code = http.StatusMovedPermanently
