@@ -350,20 +350,25 @@ func launch(t testing.TB, kind, bin string, args []string, dir string, ports []i
 // a connection to s.Addr succeeds, the process exits, or startTimeout passes.
 func (s *Server) waitReady() error {
 	deadline := time.Now().Add(startTimeout)
+	stranger := false
 	for time.Now().Before(deadline) {
 		select {
 		case <-s.done:
 			return fmt.Errorf("process exited: %v", s.waitErr)
 		default:
 		}
-		if ownsListener(s.cmd.Process.Pid, s.Port) {
-			c, err := net.DialTimeout("tcp", s.Addr, time.Second)
-			if err == nil {
-				c.Close()
+		c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+		if err == nil {
+			c.Close()
+			if ownsListener(s.cmd.Process.Pid, s.Port) {
 				return nil
 			}
+			stranger = true
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+	if stranger {
+		return fmt.Errorf("port %d answers, but from a socket the process does not hold (address in use by another process?)", s.Port)
 	}
 	return fmt.Errorf("port %d not accepting after %v", s.Port, startTimeout)
 }
@@ -376,31 +381,38 @@ func ownsListener(pid, port int) bool {
 	if len(inodes) == 0 {
 		return false
 	}
-	pids := []int{pid}
-	if entries, err := os.ReadDir("/proc"); err == nil {
-		for _, e := range entries {
-			p, err := strconv.Atoi(e.Name())
-			if err != nil || p == pid {
-				continue
-			}
-			if pg, err := syscall.Getpgid(p); err == nil && pg == pid {
-				pids = append(pids, p)
-			}
+	if holdsSocket(pid, inodes) {
+		return true
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		p, err := strconv.Atoi(e.Name())
+		if err != nil || p == pid {
+			continue
+		}
+		if pg, err := syscall.Getpgid(p); err == nil && pg == pid && holdsSocket(p, inodes) {
+			return true
 		}
 	}
-	for _, p := range pids {
-		fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", p))
+	return false
+}
+
+// holdsSocket reports whether process pid has one of the socket inodes open.
+func holdsSocket(pid int, inodes map[string]bool) bool {
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		return false
+	}
+	for _, fd := range fds {
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
 		if err != nil {
 			continue
 		}
-		for _, fd := range fds {
-			link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", p, fd.Name()))
-			if err != nil {
-				continue
-			}
-			if strings.HasPrefix(link, "socket:[") && inodes[strings.TrimSuffix(link[len("socket:["):], "]")] {
-				return true
-			}
+		if strings.HasPrefix(link, "socket:[") && inodes[strings.TrimSuffix(link[len("socket:["):], "]")] {
+			return true
 		}
 	}
 	return false
