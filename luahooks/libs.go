@@ -314,6 +314,22 @@ func parseLuaNumber(s string) (float64, bool) {
 		neg = body[0] == '-'
 		body = body[1:]
 	}
+	if len(body) > 2 && body[0] == '0' && (body[1] == 'b' || body[1] == 'B') {
+		// OpenResty's LuaJIT 2.1 reads binary literals.
+		var f float64
+		for k := 2; k < len(body); k++ {
+			switch body[k] {
+			case '0', '1':
+				f = f*2 + float64(body[k]-'0')
+			default:
+				return 0, false
+			}
+		}
+		if neg {
+			f = -f
+		}
+		return f, true
+	}
 	if len(body) > 1 && body[0] == '0' && (body[1] == 'x' || body[1] == 'X') {
 		h := body[2:]
 		if h == "" {
@@ -404,12 +420,13 @@ func formatNumber(f float64) string {
 	return cFormatG(f, 14)
 }
 
-// cFormatG is C's %.<prec>g.
+// cFormatG is %.<prec>g as LuaJIT prints it: exact ties round away from
+// zero (Go rounds them to even).
 func cFormatG(f float64, prec int) string {
 	if prec == 0 {
 		prec = 1
 	}
-	s := strconv.FormatFloat(f, 'e', prec-1, 64)
+	s := roundedE(f, prec)
 	// exponent
 	e := strings.LastIndexByte(s, 'e')
 	exp, _ := strconv.Atoi(s[e+1:])
@@ -508,4 +525,20 @@ func baseError(L *lua.LState) int {
 	}
 	L.Error(obj, 0)
 	return 0
+}
+
+// roundedE is strconv.FormatFloat(f, 'e', prec-1, 64) with ties rounded
+// away from zero.
+func roundedE(f float64, prec int) string {
+	s := strconv.FormatFloat(f, 'e', prec-1, 64)
+	long := strconv.FormatFloat(f, 'e', prec+6, 64) // 7 more digits
+	e := strings.IndexByte(long, 'e')
+	mant := long[:e]
+	digits := strings.Replace(strings.TrimPrefix(mant, "-"), ".", "", 1)
+	if len(digits) < prec+7 || digits[prec] != '5' || strings.Trim(digits[prec+1:], "0") != "" {
+		return s
+	}
+	// An exact tie: Go rounded to even; round the magnitude up instead.
+	up := f + math.Copysign(math.Abs(f)*math.Pow(10, -float64(prec+2)), f)
+	return strconv.FormatFloat(up, 'e', prec-1, 64)
 }

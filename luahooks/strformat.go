@@ -145,7 +145,7 @@ func checkFmtNumber(L *lua.LState, n int) float64 {
 			return f
 		}
 	}
-	L.ArgError(n, "number expected, got "+typeName(v))
+	cArgError(L, n, "format", "number expected, got "+typeName(v))
 	return 0
 }
 
