@@ -137,6 +137,7 @@ type MapEntryError struct {
 	Err   error
 }
 
+// Error returns the message alone, as nginx prints it before " in file:line".
 func (e *MapEntryError) Error() string { return e.Err.Error() }
 
 // Unwrap returns the underlying error.

@@ -263,6 +263,7 @@ type RegexError struct {
 	Offset  int    // byte offset PCRE2 reports, or -1 when unknown
 }
 
+// Error formats the error like nginx: pcre2_compile() failed: MSG in "PAT" at "REST".
 func (e *RegexError) Error() string {
 	s := fmt.Sprintf("pcre2_compile() failed: %s in \"%s\"", e.Msg, e.Pattern)
 	if e.Offset >= 0 && e.Offset < len(e.Pattern) {

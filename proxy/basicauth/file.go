@@ -24,6 +24,7 @@ const (
 	Unsupported
 )
 
+// String describes the result.
 func (r Result) String() string {
 	switch r {
 	case OK:
