@@ -121,7 +121,7 @@ func parseSource(src *source, opts ParseOptions) (*Parsed, error) {
 		seen:   map[string]bool{},
 		warned: map[Warning]bool{},
 	}
-	if i := strings.LastIndexByte(path, '/'); i > 0 {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
 		p.confPrefix = path[:i+1]
 	}
 	if !src.param {
@@ -169,7 +169,6 @@ type parseCtx struct {
 	custom string            // map, types, geo...: body entries are not directives
 	quiet  bool              // inside events{}: accepted tuning, no warnings
 	slots  map[string]string // "is duplicate" tracking: slot -> directive that set it
-	loc    bool              // a location-level block (location, if, limit_except)
 }
 
 type parser struct {
@@ -292,9 +291,10 @@ var customInclude = map[string]bool{"map": true, "types": true, "geo": true}
 // that belong to syntax. It returns what goes into the tree in place of d.
 func (p *parser) directive(s *source, ctx *parseCtx, d *Directive, rc int) ([]*Directive, error) {
 	luaBlock := strings.HasSuffix(d.Name, "_by_lua_block")
+	consumed := false // the Lua body has been read
 	// skip consumes the block of a rejected directive (CollectAll only).
 	skip := func(err error) ([]*Directive, error) {
-		if err != nil || rc != tokBlockStart {
+		if err != nil || rc != tokBlockStart || consumed {
 			return nil, err
 		}
 		if luaBlock {
@@ -333,6 +333,7 @@ func (p *parser) directive(s *source, ctx *parseCtx, d *Directive, rc int) ([]*D
 		}
 		d.Args = append(d.Args, code)
 		d.EndLine = s.line
+		consumed = true
 	}
 
 	if msg := ctx.duplicate(d, mask); msg != "" {
@@ -498,16 +499,15 @@ func (ctx *parseCtx) child(d *Directive, info DirectiveInfo) *parseCtx {
 	case "server":
 		c.mask = ctxHTTPSrv
 	case "location":
-		c.mask, c.loc = ctxHTTPLoc, true
+		c.mask = ctxHTTPLoc
 	case "if":
-		c.loc = true
 		if ctx.mask == ctxHTTPSrv || ctx.mask == ctxHTTPSif {
 			c.mask = ctxHTTPSif
 		} else {
 			c.mask = ctxHTTPLif
 		}
 	case "limit_except":
-		c.mask, c.loc = ctxHTTPLmt, true
+		c.mask = ctxHTTPLmt
 	case "upstream":
 		c.mask = ctxHTTPUps
 	case "map", "types", "geo", "split_clients", "charset_map":

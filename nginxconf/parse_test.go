@@ -259,7 +259,9 @@ func TestParseGlobals(t *testing.T) {
 
 func TestParseCollectAll(t *testing.T) {
 	t.Parallel()
-	text := "events {}\nhttp {\n  frob 1;\n  server {\n    listen 80;\n    location / {\n      root /a;\n      root /b;\n      internal x;\n      if (x { }\n    }\n  }\n  nope {\n    inner;\n  }\n}\nworker_processes 1;\n"
+	text := "events {}\nhttp {\n  frob 1;\n  server {\n    listen 80;\n    location / {\n      root /a;\n      root /b;\n      internal x;\n      if (x { }\n" +
+		"      access_by_lua_block { a() }\n      access_by_lua_block { b() }\n      access_by_lua_block { c() }\n      root /c;\n" +
+		"    }\n  }\n  nope {\n    inner;\n  }\n}\nworker_processes 1;\n"
 	_, err := ParseString("/t/nginx.conf", text, ParseOptions{CollectAll: true})
 	var errs Errors
 	if !errors.As(err, &errs) {
@@ -270,7 +272,10 @@ func TestParseCollectAll(t *testing.T) {
 		`"root" directive is duplicate in /t/nginx.conf:8`,
 		`invalid number of arguments in "internal" directive in /t/nginx.conf:9`,
 		`invalid condition "x" in /t/nginx.conf:10`,
-		`unknown directive "nope" in /t/nginx.conf:13`,
+		`is duplicate in /t/nginx.conf:12`,
+		`is duplicate in /t/nginx.conf:13`,
+		`"root" directive is duplicate in /t/nginx.conf:14`,
+		`unknown directive "nope" in /t/nginx.conf:17`,
 	}
 	var got []string
 	for _, e := range errs {
