@@ -401,6 +401,10 @@ func (rq *request) send(code int, ctype string, body []byte) {
 
 // writeHeader adds the add_header headers and the Server header, then writes.
 func (rq *request) writeHeader(code int) {
+	if rq.w.override != 0 {
+		code = rq.w.override
+	}
+	rq.v.Status = code // add_header values may read $status
 	h := rq.w.Header()
 	if rq.conf.ServerTokens {
 		h.Set("Server", "ngxsockify")
