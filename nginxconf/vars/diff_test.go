@@ -307,3 +307,34 @@ func TestDifferentialRewriteArgs(t *testing.T) {
 		}
 	}
 }
+
+// TestDifferentialMergeSlashesOff compares $uri under merge_slashes off.
+func TestDifferentialMergeSlashesOff(t *testing.T) {
+	requireNginx(t)
+	addr := startNginx(t, `merge_slashes off; server { listen 127.0.0.1:{{PORT}}; location / { return 200 "[$uri]"; } }`, false)
+	pieces := []string{"/", "/", "//", ".", "..", "%2e", "%2F", "a", "b"}
+	rnd := rand.New(rand.NewPCG(3, 9))
+	targets := []string{"/a//b/../c", "//x", "/a//..", "/a/.//b", "///", "/a/..//b", "/./", "//..", "/a///.."}
+	for i := 0; i < 300; i++ {
+		var b strings.Builder
+		b.WriteByte('/')
+		for n := rnd.IntN(8); n >= 0; n-- {
+			b.WriteString(pieces[rnd.IntN(len(pieces))])
+		}
+		targets = append(targets, b.String())
+	}
+	for _, target := range targets {
+		status, body := rawGet(t, addr, target, nil)
+		uri, err := NormalizeURIMerge(target, false)
+		got := "[" + uri + "]"
+		if err != nil {
+			got = "400"
+		}
+		if status != 200 {
+			body = fmt.Sprint(status)
+		}
+		if got != body {
+			t.Errorf("%q: nginx %s, ours %s", target, body, got)
+		}
+	}
+}

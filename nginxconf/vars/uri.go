@@ -40,6 +40,12 @@ func SplitRequestURI(raw string) (path, args string, hasArgs bool) {
 // the segment before it. A ".." above the root, an invalid escape, %00 or a
 // raw control character give ErrBadURI, as nginx answers 400. "+" stays "+".
 func NormalizeURI(raw string) (string, error) {
+	return NormalizeURIMerge(raw, true)
+}
+
+// NormalizeURIMerge is NormalizeURI with nginx's merge_slashes setting:
+// with merge false, empty segments stay ("/a//b/../c" is "/a//c").
+func NormalizeURIMerge(raw string, merge bool) (string, error) {
 	if raw == "" || raw[0] != '/' {
 		return "", ErrBadURI
 	}
@@ -73,6 +79,9 @@ func NormalizeURI(raw string) (string, error) {
 	if !needsClean(dec) {
 		return dec, nil
 	}
+	if !merge {
+		return cleanKeepSlashes(dec)
+	}
 	segs := make([]string, 0, 8)
 	trailing := false
 	for _, s := range strings.Split(dec[1:], "/") {
@@ -100,6 +109,30 @@ func NormalizeURI(raw string) (string, error) {
 		out += "/"
 	}
 	return out, nil
+}
+
+// cleanKeepSlashes resolves "." and ".." segments without merging slashes.
+func cleanKeepSlashes(p string) (string, error) {
+	parts := strings.Split(p[1:], "/")
+	segs := make([]string, 0, len(parts))
+	for i, s := range parts {
+		last := i == len(parts)-1
+		switch s {
+		case ".":
+		case "..":
+			if len(segs) == 0 {
+				return "", ErrBadURI
+			}
+			segs = segs[:len(segs)-1]
+		default:
+			segs = append(segs, s)
+			continue
+		}
+		if last { // "/a/." and "/a/.." end with a slash
+			segs = append(segs, "")
+		}
+	}
+	return "/" + strings.Join(segs, "/"), nil
 }
 
 // needsClean reports whether p has "//", or a "." or ".." segment.
