@@ -35,6 +35,26 @@ func luajitDiffInputs() []string {
 		"bit.tohex(-1)", "bit.tohex(255, -2)", "bit.band(-1, 2^32 + 7)", "bit.lshift(3, 33)", "bit.arshift(-1, 40)",
 		"os.date('!%Y-%m-%d %H:%M:%S %a %b %j %p %y %w', 1700000000)", "os.date('!%c', 1700000000)",
 		"os.date('!*t', 1700000000).yday", "os.date('!*t', 1700000000).wday")
+	exprs = append(exprs,
+		`string.find("hello world", "o w")`, `string.find("hello", "l+")`, `string.find("a.b", ".", 1, true)`,
+		`string.find("abc", "b", -1)`, `string.find("abc", "", 10)`, `string.find("abc", "", 2)`, `string.find("abc", "", -1)`, `string.find("abc", "", -10)`, `string.match("key=val", "(%w+)=(%w+)")`,
+		`string.match("  trim  ", "^%s*(.-)%s*$")`, `string.match("f(a(b)c)d", "%b()")`, `string.match("THE (quick) fox", "%f[%a]%a+")`,
+		`string.match("hello", "()ll()")`, `string.gsub("hello world", "(%w+)", "<%1>")`, `string.gsub("abc", "", "-")`,
+		`string.gsub("hello", "l", {l = "L"})`, `string.gsub("abc", "%w", "%0%0", 2)`, `select("#", string.gsub("", "x", "y"))`,
+		`string.format("%5.2s|", "abc")`, `string.sub("hello", -3, -2)`, `string.sub("hello", 0)`, `string.sub("hello", 10)`,
+		`string.byte("abc", 1, -1)`, `string.char()`, `("x"):rep(0)`, `string.upper("aBc1")`, `string.len("\0ab")`,
+		`string.format("%-5d|%5.1f|%e", 42, 2.25, 12345.6789)`, `string.format("%.0f %.0f %.0f", 0.5, 1.5, 2.5)`,
+		`string.format("%5.3s|%.10g|%g", "abcdef", 0.1, 1e-5)`, `tostring(1e300 * 1e10)`, `tostring(-(0/0)) == "nan" or tostring(-(0/0)) == "-nan"`,
+		`math.floor(-0.5)`, `math.ceil(-0.5)`, `math.fmod(-7, 3)`, `select(2, math.modf(3.7))`, `math.huge`, `-math.huge`,
+		`math.pi`, `math.sqrt(2)`, `10 % -3`, `-10 % 3`, `5.5 % 2`, `2^0.5`, `math.max(3, 7.5, -1)`, `math.abs(-0.0)`,
+		`math.floor(2^31 + 0.5)`, `8 / 0`, `-8 / 0`, `0/0 ~= 0/0`, `math.tointeger`, `#"héllo"`,
+		`(function() local t = {5, 2, 8, 1} table.sort(t) return table.concat(t, ",") end)()`,
+		`(function() local t = {5, 2, 8, 1} table.sort(t, function(a, b) return a > b end) return table.concat(t, ",") end)()`,
+		`(function() local t = {1, 2, 3} table.insert(t, 2, 9) table.remove(t) return table.concat(t, ",") end)()`,
+		`select("#", unpack({1, nil, 3}))`, `select(-1, 1, 2, 3)`, `type(next)`, `tostring(nil) .. tostring(false)`,
+		`tostring(12):len()`, `("%d"):format(3.0)`, `#{1, 2, 3, nil}`, `tostring(2^63)`, `tostring(-2^63)`, `tostring(2^64)`,
+		`string.format("%d", -0.0)`, `tostring(0.1 + 0.2)`, `tostring(100 * 1.1)`, `tostring(1/0 - 1/0) ~= "0"`,
+		`tonumber("0x7fffffffffffffff")`, `tonumber("1e1", 16)`, `tonumber("7FFFFFFF", 16)`, `tonumber("zz", 36)`, `tonumber(" -12 ", 10)`)
 	return exprs
 }
 
@@ -66,8 +86,18 @@ func TestAgainstLuaJIT(t *testing.T) {
 	if len(got) != len(exprs) {
 		t.Fatalf("sandbox printed %d lines for %d expressions:\n%s", len(got), len(exprs), res.Body)
 	}
+	// Known differences: gopher-lua's patterns have no %f frontier, and the
+	// length of a table with holes is a different (valid) border.
+	known := map[string]bool{
+		`string.match("THE (quick) fox", "%f[%a]%a+")`: true,
+		`select("#", unpack({1, nil, 3}))`:            true,
+	}
 	bad := 0
 	for i, e := range exprs {
+		if got[i] != want[i] && known[e] {
+			t.Logf("known difference: %s: luajit %q, sandbox %q", e, want[i], got[i])
+			continue
+		}
 		if got[i] != want[i] {
 			bad++
 			t.Errorf("%s: luajit %q, sandbox %q", e, want[i], got[i])

@@ -68,7 +68,7 @@ func strFormat(L *lua.LState) int {
 			b.WriteString(fmt.Sprintf("%"+spec+string(conv), uint64(int64(n))))
 		case 'e', 'E', 'f', 'F':
 			n := checkFmtNumber(L, arg)
-			b.WriteString(fmtSpecial(fmt.Sprintf("%"+spec+string(conv), n), n))
+			b.WriteString(fmtSpecial(fmt.Sprintf("%"+spec+string(conv), tieAway(n, conv, prec)), n))
 		case 'g', 'G':
 			n := checkFmtNumber(L, arg)
 			if prec < 0 {
@@ -189,4 +189,34 @@ func quoteLua(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// tieAway nudges n away from zero when it lies exactly halfway at the
+// requested precision: LuaJIT rounds such ties away from zero, Go's fmt
+// rounds them to even ("%.1f" of 2.25: LuaJIT 2.3, Go 2.2).
+func tieAway(n float64, conv byte, prec int) float64 {
+	if prec < 0 {
+		prec = 6
+	}
+	if math.IsInf(n, 0) || math.IsNaN(n) || n == 0 || prec > 17 {
+		return n
+	}
+	var long string
+	var digits string
+	if conv == 'f' || conv == 'F' {
+		long = strconv.FormatFloat(math.Abs(n), 'f', prec+7, 64)
+		i := strings.IndexByte(long, '.')
+		digits = long[i+1:]
+		if len(digits) < prec+7 || digits[prec] != '5' || strings.Trim(digits[prec+1:], "0") != "" {
+			return n
+		}
+		return n + math.Copysign(math.Pow(10, -float64(prec+3)), n)
+	}
+	long = strconv.FormatFloat(math.Abs(n), 'e', prec+7, 64)
+	e := strings.IndexByte(long, 'e')
+	digits = strings.Replace(long[:e], ".", "", 1)
+	if len(digits) < prec+8 || digits[prec+1] != '5' || strings.Trim(digits[prec+2:], "0") != "" {
+		return n
+	}
+	return n + math.Copysign(math.Abs(n)*math.Pow(10, -float64(prec+3)), n)
 }
