@@ -90,7 +90,7 @@ func TestAgainstLuaJIT(t *testing.T) {
 	// length of a table with holes is a different (valid) border.
 	known := map[string]bool{
 		`string.match("THE (quick) fox", "%f[%a]%a+")`: true,
-		`select("#", unpack({1, nil, 3}))`:            true,
+		`select("#", unpack({1, nil, 3}))`:             true,
 	}
 	bad := 0
 	for i, e := range exprs {
