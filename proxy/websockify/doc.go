@@ -6,7 +6,7 @@
 // Serve checks the request: GET, an Upgrade header holding the token
 // "websocket", a Connection header holding the token "upgrade" (both token
 // lists, case-insensitive), Sec-WebSocket-Version 13 and a Sec-WebSocket-Key
-// that is the base64 of 16 bytes. A wrong version answers 426 (Serve sets
+// that is the base64 of 16 bytes, over HTTP/1.1. A wrong version answers 426 (Serve sets
 // "Sec-WebSocket-Version: 13" in w.Header() for the caller's error page);
 // anything else wrong answers 400. Origin is not checked (nginx does not).
 //
@@ -34,7 +34,9 @@
 // Every byte of every data frame from the client goes to the target (text and
 // binary frames alike, continuation frames joined, frames of any length
 // including 64-bit lengths and empty frames), and every byte from the target
-// goes back in binary frames of at most Options.BufferSize bytes. Reads are
+// goes back in binary frames of at most Options.BufferSize bytes. Text frames
+// are relayed like binary ones; their UTF-8 is not checked (the target gets
+// bytes either way). Reads are
 // coalesced: one read from a socket may carry many frames and gives one write
 // to the other socket. Pings are answered at once with a pong carrying the
 // same payload.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -64,13 +65,19 @@ func newTunnel(client, target net.Conn, o Options, b64 bool, ts *Tunnels) *tunne
 func (t *tunnel) arm() {
 	t.live.Store(2)
 	t.last.Store(nanotime())
-	t.idle = time.AfterFunc(t.o.ReadTimeout, t.checkIdle)
+	// Create the timer stopped, then arm it, so that checkIdle never runs
+	// before t.idle is set.
+	t.idle = time.AfterFunc(time.Duration(math.MaxInt64), t.checkIdle)
+	t.idle.Reset(t.o.ReadTimeout)
 }
 
 func (t *tunnel) touch() { t.last.Store(nanotime()) }
 
 // checkIdle runs from the idle timer: it re-arms for the time left, or ends an idle tunnel.
 func (t *tunnel) checkIdle() {
+	if t.live.Load() == 0 {
+		return
+	}
 	idle := time.Duration(nanotime() - t.last.Load())
 	if idle < t.o.ReadTimeout {
 		t.idle.Reset(t.o.ReadTimeout - idle)

@@ -149,6 +149,12 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 		return nil, Result{Status: http.StatusServiceUnavailable, Err: ErrShutdown}
 	}
 
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		return nil, Result{Status: http.StatusInternalServerError,
+			Err: fmt.Errorf("websockify: %T cannot be hijacked (HTTP/2?)", w)}
+	}
+
 	begin := time.Now()
 	target, addr, err := d.Dial(r.Context(), o.ConnectTimeout)
 	connectTime := time.Since(begin)
@@ -156,12 +162,6 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 		return nil, Result{Status: dialStatus(err), UpstreamAddr: addr, ConnectTime: connectTime, Err: err}
 	}
 
-	hj, ok := w.(http.Hijacker)
-	if !ok {
-		target.Close()
-		return nil, Result{Status: http.StatusInternalServerError, UpstreamAddr: addr, ConnectTime: connectTime,
-			Err: fmt.Errorf("websockify: %T cannot be hijacked (HTTP/2?)", w)}
-	}
 	head := responseHead(w.Header(), key, proto)
 	client, brw, err := hj.Hijack()
 	if err != nil {
@@ -227,6 +227,9 @@ func checkHandshake(w http.ResponseWriter, r *http.Request) (proto, key string, 
 	}
 	if r.Method != http.MethodGet {
 		return bad("method %s", r.Method)
+	}
+	if !r.ProtoAtLeast(1, 1) {
+		return bad("%s", r.Proto)
 	}
 	if !hasToken(r.Header["Upgrade"], "websocket") {
 		return bad(`no "Upgrade: websocket"`)
