@@ -20,7 +20,7 @@ http_x_a=[$http_x_a] http_x_forwarded_for=[$http_x_forwarded_for] http_user_agen
 content_type=[$content_type] content_length=[$content_length]
 request_uri=[$request_uri] request=[$request] request_method=[$request_method]
 remote_addr=[$remote_addr] server_addr=[$server_addr] scheme=[$scheme] https=[$https]
-server_protocol=[$server_protocol] nginx_version=[$nginx_version] status=[$status] remote_user=[$remote_user]
+server_protocol=[$server_protocol] nginx_version=[$nginx_version] status=[$status] remote_user=[$remote_user] request_length=[$request_length]
 map=[$m] hmap=[$hm] vmap=[$vm]
 `
 
