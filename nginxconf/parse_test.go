@@ -524,6 +524,19 @@ func parseBounded(t *testing.T, text string) {
 		if err == nil && p == nil {
 			t.Error("nil result without error")
 		}
+		// Collecting errors must not change the first one.
+		_, first := ParseString("/fuzz/nginx.conf", text, ParseOptions{})
+		var all Errors
+		switch {
+		case (first == nil) != (err == nil):
+			t.Errorf("CollectAll error %v, first error %v", err, first)
+		case errors.As(err, &all):
+			if all[0].Error() != first.Error() {
+				t.Errorf("CollectAll starts with %v, first error %v", all[0], first)
+			}
+		case err != nil && err.Error() != first.Error():
+			t.Errorf("CollectAll error %v, first error %v", err, first)
+		}
 	}()
 	select {
 	case <-done:
