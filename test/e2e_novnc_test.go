@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,8 +90,9 @@ func displayFree(n int) bool {
 	return true
 }
 
-// novncConfig is the http{} body ngxsockify serves: noVNC's files and the
-// websockify endpoint vnc_lite.html connects to by default.
+// novncConfig is the http{} body ngxsockify serves: noVNC's files, the
+// websockify endpoint vnc_lite.html connects to by default, and /signed,
+// where a Lua hook checks a token and chooses the target from the query.
 func novncConfig(vncPort int) string {
 	return fmt.Sprintf(`
     types {
@@ -104,6 +106,17 @@ func novncConfig(vncPort int) string {
     server {
         listen 127.0.0.1:{{PORT}};
         location /websockify { websockify_pass 127.0.0.1:%d; }
+        location /signed {
+            set $vnc_addr '';
+            access_by_lua_block {
+                local args = ngx.req.get_uri_args()
+                if args.token ~= "s3cret" then
+                    ngx.exit(ngx.HTTP_FORBIDDEN)
+                end
+                ngx.var.vnc_addr = "127.0.0.1:" .. (args.port or "5900")
+            }
+            websockify_pass $vnc_addr;
+        }
         location / { root %s; }
     }
 `, vncPort, novncDir)
@@ -182,7 +195,19 @@ const canvasJS = `(() => {
   return {Width: c.width, Height: c.height, Samples: samples, Hits: hits, First: first};
 })()`
 
-// TestNoVNCEndToEnd drives noVNC through the websockify relay to Xvnc.
+// novncScenario is one page load in TestNoVNCEndToEnd.
+type novncScenario struct {
+	name    string
+	page    string // path and query of the page
+	connect bool   // noVNC must connect and show the desktop; else it must fail
+	ours    bool   // needs ngxsockify's config (skipped for Python websockify)
+	refuse  string // for a failing scenario: a WebSocket path that must get 403
+}
+
+// TestNoVNCEndToEnd drives noVNC through the websockify relay to Xvnc: the
+// plain /websockify location, a tg123-style signed location (Lua checks a
+// token and picks the target through a variable, the query travelling in
+// noVNC's path= parameter), and the same with a wrong token.
 func TestNoVNCEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end browser test skipped in -short mode")
@@ -206,16 +231,35 @@ func TestNoVNCEndToEnd(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
 	defer cancel()
-	// The first context owns the browser; the page runs in a tab of its
-	// own, so closing that tab (below) is what a user closing noVNC does.
+	// The first context owns the browser; each page runs in a tab of its
+	// own, so closing that tab is what a user closing noVNC does.
 	root := newBrowser(t, ctx)
 	if err := chromedp.Do(root); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
+
+	wsPath := func(token string) string { return fmt.Sprintf("signed?token=%s&port=%d", token, vncPort) }
+	signed := func(token string) string { return "/vnc_lite.html?path=" + url.QueryEscape(wsPath(token)) }
+	scenarios := []novncScenario{
+		{"plain", "/vnc_lite.html", true, false, ""},
+		{"signed", signed("s3cret"), true, true, ""},
+		{"wrong token", signed("wrong"), false, true, "/" + wsPath("wrong")},
+	}
+	for _, sc := range scenarios {
+		t.Run(sc.name, func(t *testing.T) {
+			if sc.ours && front.Kind != "ngxsockify" {
+				t.Skip("needs ngxsockify's config")
+			}
+			runNoVNCScenario(t, root, front, xvnc, vncPort, sc)
+		})
+	}
+}
+
+func runNoVNCScenario(t *testing.T, root context.Context, front, xvnc *Server, vncPort int, sc novncScenario) {
 	browser, closeTab := chromedp.NewContext(root)
 	defer closeTab()
 
-	shot := filepath.Join(os.TempDir(), "ngxsockify-e2e-novnc-"+front.Kind+".png")
+	shot := filepath.Join(os.TempDir(), "ngxsockify-e2e-novnc-"+front.Kind+"-"+strings.ReplaceAll(sc.name, " ", "-")+".png")
 	report := func(what string, err error) {
 		t.Helper()
 		status, _ := chromedp.Run(browser, chromedp.Evaluate[string](`(document.getElementById('status') || {}).textContent || ''`))
@@ -226,17 +270,40 @@ func TestNoVNCEndToEnd(t *testing.T) {
 			what, err, status, shot, front.Kind, tail(front.Output(), 40), front.Kind, tail(front.ErrorLog(), 40), tail(xvnc.Output(), 20))
 	}
 
-	url := front.URL("/vnc_lite.html")
-	if err := chromedp.Do(browser, chromedp.Navigate(url)); err != nil {
-		report("navigate to "+url, err)
+	page := front.URL(sc.page)
+	if err := chromedp.Do(browser, chromedp.Navigate(page)); err != nil {
+		report("navigate to "+page, err)
 	}
+	// vnc_lite.html shows "Connecting", then "Connected to <name>", or
+	// "Disconnected" / "Something went wrong, connection is closed".
 	status, err := chromedp.Run(browser, chromedp.Poll[string](
-		`(() => { const s = document.getElementById('status').textContent; return s.startsWith('Connected') ? s : false; })()`,
+		`(() => { const s = document.getElementById('status').textContent; return /^(Connected|Disconnected|Something went wrong)/.test(s) ? s : false; })()`,
 		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
 	if err != nil {
-		report("waiting for noVNC to report Connected", err)
+		report("waiting for noVNC to connect or fail", err)
 	}
 	t.Logf("noVNC status: %q", status)
+	if !sc.connect {
+		if strings.HasPrefix(status, "Connected") {
+			report("noVNC connected although the hook must refuse", errors.New(status))
+		}
+		if n := establishedTo(vncPort); n != 0 {
+			t.Errorf("%d connection(s) to the VNC port after a refused handshake", n)
+		}
+		if sc.refuse != "" {
+			c, resp, err := wsDial(t, front, sc.refuse)
+			if err == nil {
+				c.Close()
+			}
+			if resp == nil || resp.StatusCode != http.StatusForbidden {
+				t.Errorf("WebSocket handshake on %s: want 403 from the hook, got %v (%v)", sc.refuse, resp, err)
+			}
+		}
+		return
+	}
+	if !strings.HasPrefix(status, "Connected") {
+		report("noVNC did not connect", errors.New(status))
+	}
 
 	probe, err := chromedp.Run(browser, chromedp.Poll[canvasProbe](canvasJS,
 		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second)))
