@@ -514,8 +514,11 @@ func TestShutdown(t *testing.T) {
 		c, _ := dial(t, rl.url())
 		conns = append(conns, c)
 	}
-	if n := rl.tunnels.Len(); n != 5 {
-		t.Fatalf("Len %d", n)
+	// A tunnel registers right after writing its 101.
+	for deadline := time.Now().Add(5 * time.Second); rl.tunnels.Len() != 5; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Len %d", rl.tunnels.Len())
+		}
 	}
 	codes := make(chan int, 5)
 	for _, c := range conns {
