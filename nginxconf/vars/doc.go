@@ -10,6 +10,24 @@
 // regexes with CompileRegex. Unknown names fail at compile time with nginx's
 // `unknown "x" variable`; nothing is parsed per request.
 //
+// # Variables
+//
+// Built-in: $args $binary_remote_addr $body_bytes_sent $bytes_sent
+// $connection $connection_requests $connection_time $content_length
+// $content_type $document_root $document_uri $host $hostname $https $is_args
+// $limit_rate $msec $nginx_version $pid $proxy_add_x_forwarded_for
+// $query_string $realip_remote_addr $realpath_root $remote_addr $remote_port
+// $remote_user $request $request_body (never found) $request_completion
+// $request_filename $request_id $request_length $request_method
+// $request_time $request_uri $scheme $server_addr $server_name $server_port
+// $server_protocol $status $time_iso8601 $time_local $upstream_addr
+// $upstream_connect_time $upstream_response_time $upstream_status $uri.
+// Prefixes: $http_NAME, $sent_http_NAME, $upstream_http_NAME ("_" for "-",
+// case-insensitive; $http_cookie joins with "; ", $http_x_forwarded_for
+// with ", ", other repeated headers give the first), $cookie_NAME and
+// $upstream_cookie_NAME (raw), $arg_NAME (raw, case-insensitive).
+// Writable: `set` and capture variables, $args, $limit_rate.
+//
 // # Request time
 //
 // NewRequest creates the per-request state (one allocation for all `set`
