@@ -41,7 +41,8 @@
 //     an http{} body, a line "----", then one request per line; every request
 //     goes to nginx and to ngxsockify and status, body and Location must agree.
 //   - e2e_novnc_test.go: Debian noVNC (vnc_lite.html) in headless chromium
-//     connects through ngxsockify to Xvnc and checks the desktop colour;
+//     connects through ngxsockify to Xvnc and checks the desktop colour, on a
+//     plain location and on a Lua-signed one (wrong token: 403);
 //     TestWebsockifyRelay (same file) drives the relay with a WebSocket client
 //     and a TCP echo server: subprotocols, 256 KiB byte for byte, close
 //     frames, refused targets. NGX_E2E_TARGET=websockify runs both against
