@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -386,8 +387,20 @@ var builtins = map[string]builtin{
 		}
 		return found(seconds(r.UpstreamResponseTime))
 	}},
-	"document_root":    {get: func(r *Request) (string, bool) { return nonEmpty(r.DocumentRoot) }},
-	"realpath_root":    {get: func(r *Request) (string, bool) { return nonEmpty(r.DocumentRoot) }},
+	"document_root": {get: func(r *Request) (string, bool) { return nonEmpty(r.DocumentRoot) }},
+	"realpath_root": {get: func(r *Request) (string, bool) {
+		if r.DocumentRoot == "" {
+			return "", false
+		}
+		p, err := filepath.EvalSymlinks(r.DocumentRoot)
+		if err != nil {
+			return "", false
+		}
+		if abs, err := filepath.Abs(p); err == nil {
+			p = abs
+		}
+		return p, true
+	}},
 	"request_filename": {get: func(r *Request) (string, bool) { return nonEmpty(r.RequestFilename) }},
 	"request_body":     {get: func(*Request) (string, bool) { return "", false }},
 	"limit_rate": {get: func(r *Request) (string, bool) {
