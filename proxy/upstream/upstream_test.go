@@ -6,12 +6,17 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/gorilla/websocket"
+
+	"ngxsockify/proxy/websockify"
 )
 
 func TestParseTarget(t *testing.T) {
@@ -371,4 +376,34 @@ func fakeDNS(t *testing.T, records map[string][4]byte) string {
 		}
 	}()
 	return pc.LocalAddr().String()
+}
+
+// TestRelayThroughUpstream runs websockify.Serve with an Upstream whose
+// first server refuses: the tunnel reaches the second one.
+func TestRelayThroughUpstream(t *testing.T) {
+	good := listenEcho(t)
+	u := New("vnc", []Server{{Addr: refusedAddr(t), MaxFails: 1}, {Addr: good, MaxFails: 1}})
+	results := make(chan websockify.Result, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res := websockify.Serve(w, r, u, websockify.Options{}, nil)
+		if res.Status != http.StatusSwitchingProtocols {
+			http.Error(w, "", res.Status)
+		}
+		results <- res
+	}))
+	defer srv.Close()
+	c, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WriteMessage(websocket.BinaryMessage, []byte("RFB 003.008\n"))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, m, err := c.ReadMessage()
+	if err != nil || string(m) != "RFB 003.008\n" {
+		t.Fatalf("%q %v", m, err)
+	}
+	c.Close()
+	if res := <-results; res.UpstreamAddr != good {
+		t.Errorf("UpstreamAddr %s, want %s", res.UpstreamAddr, good)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -135,9 +136,15 @@ func TestHandshakeAccepts(t *testing.T) {
 }
 
 func TestEchoSizes(t *testing.T) {
+	for _, bs := range []int{0, MinBufferSize} {
+		t.Run(fmt.Sprintf("BufferSize=%d", bs), func(t *testing.T) { testEchoSizes(t, bs) })
+	}
+}
+
+func testEchoSizes(t *testing.T, bufferSize int) {
 	checkNoLeak(t)
 	tg := newTarget(t, echo)
-	rl := newRelay(t, tg.dialer(), Options{})
+	rl := newRelay(t, tg.dialer(), Options{BufferSize: bufferSize})
 	c, _ := dial(t, rl.url(), "binary")
 	for _, n := range []int{0, 1, 125, 126, 127, 65535, 65536, 1 << 20} {
 		msg := randBytes(n)
@@ -545,8 +552,12 @@ func TestShutdownForce(t *testing.T) {
 	checkNoLeak(t)
 	tg := newTarget(t, echo)
 	rl := newRelay(t, tg.dialer(), Options{})
-	rc := rawDial(t, rl, "", nil) // never answers the close frame
-	_ = rc
+	rawDial(t, rl, "", nil) // never answers the close frame
+	for deadline := time.Now().Add(5 * time.Second); rl.tunnels.Len() != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("tunnel not registered")
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
