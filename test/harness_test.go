@@ -516,12 +516,16 @@ func tail(text string, n int) string {
 }
 
 // checkConf runs `<bin> -t -p <dir>/ -c <dir>/nginx.conf` and returns its
-// combined output and exit code. mainConf is the complete main config text
+// combined output and exit code. <dir> is a fresh directory holding an empty
+// logs/, as startServer's does. mainConf is the complete main config text
 // (see wrapHTTP; {{DIR}} and {{PORT...}} are expanded), or the path of an
 // existing file, which is then used in place.
 func checkConf(t testing.TB, bin string, mainConf string) (out string, exit int) {
 	t.Helper()
 	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	conf := mainConf
 	if strings.ContainsAny(mainConf, "\n;{") || !fileExists(mainConf) {
 		ports := make([]int, portsUsed(mainConf))
