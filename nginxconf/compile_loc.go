@@ -146,6 +146,8 @@ func (c *compiler) locDirective(lc *LocConf, d *Directive, ctx blockCtx) {
 				lc.Types[strings.ToLower(ext)] = td.Name
 			}
 		}
+	case "expires":
+		lc.Expires = c.expires(d)
 	case "autoindex":
 		lc.Autoindex = a[0] == "on"
 	case "internal":
@@ -379,4 +381,61 @@ func (c *compiler) regex(d *Directive, arg int, pattern string, caseless bool) *
 	}
 	c.regexes[k] = re
 	return re
+}
+
+// expires compiles `expires [modified] time | epoch | max | off | @time`.
+func (c *compiler) expires(d *Directive) *Expires {
+	a := d.Args
+	e := &Expires{}
+	if len(a) == 2 {
+		if a[0] != "modified" {
+			c.fail(d, `invalid value "%s"`, a[0])
+		}
+		e.Modified = true
+		a = a[1:]
+	}
+	v := a[0]
+	switch {
+	case v == "off" && !e.Modified:
+		return nil
+	case v == "epoch" && !e.Modified:
+		e.Kind = ExpiresEpoch
+	case v == "max" && !e.Modified:
+		e.Kind = ExpiresMax
+	case strings.Contains(v, "$"):
+		e.Kind, e.Value = ExpiresVar, c.template(d, v)
+	default:
+		t, ok := ParseExpires(v)
+		if !ok {
+			c.fail(d, `"expires" directive invalid value`)
+		}
+		e.Kind, e.Offset = ExpiresAfter, t
+		if strings.HasPrefix(v, "@") {
+			e.Kind = ExpiresDaily
+		}
+	}
+	return e
+}
+
+// ParseExpires parses an expires time: "1h", "-1", "@15h30m" (a time of
+// day, below 24h).
+func ParseExpires(v string) (time.Duration, bool) {
+	daily := strings.HasPrefix(v, "@")
+	v = strings.TrimPrefix(v, "@")
+	neg := false
+	if !daily {
+		if strings.HasPrefix(v, "-") {
+			neg, v = true, v[1:]
+		} else {
+			v = strings.TrimPrefix(v, "+")
+		}
+	}
+	t, err := ParseTime(v)
+	if err != nil || (daily && t >= 24*time.Hour) {
+		return 0, false
+	}
+	if neg {
+		t = -t
+	}
+	return t, true
 }

@@ -228,7 +228,23 @@ func (c *compiler) maps(dirs []*Directive) {
 		}
 		var entries []vars.MapEntry
 		var opts vars.MapOptions
+		seen := map[string]bool{}
 		for _, e := range d.Block {
+			// nginx keys its hash in lower case and names the second of two
+			// equal keys; regexes may repeat.
+			if len(e.Args) == 1 && !strings.HasPrefix(e.Name, "~") {
+				k := strings.ToLower(strings.TrimPrefix(e.Name, "\\"))
+				if e.Name == "default" {
+					k = "\x00default"
+				}
+				if seen[k] {
+					if e.Name == "default" {
+						c.fail(e, `duplicate default map parameter`)
+					}
+					c.fail(e, `conflicting parameter "%s"`, strings.TrimPrefix(e.Name, "\\"))
+				}
+				seen[k] = true
+			}
 			switch {
 			case e.Name == "hostnames" && len(e.Args) == 0:
 				opts.Hostnames = true

@@ -210,6 +210,7 @@ type LocConf struct {
 	AddHeaders        []AddHeader
 	DefaultType       string
 	Types             map[string]string // extension -> MIME type (nil: the built-in table)
+	Expires           *Expires          // nil: expires off
 	Autoindex         bool
 	Internal          bool
 	ServerTokens      bool
@@ -246,6 +247,26 @@ type Websockify struct {
 	File     string
 	Line     int
 }
+
+// Expires is a compiled `expires` directive.
+type Expires struct {
+	Kind     ExpiresKind
+	Offset   time.Duration  // ExpiresAfter: may be negative
+	Modified bool           // "modified": counted from the file's mtime
+	Value    *vars.Template // a value with variables, parsed per request
+}
+
+// ExpiresKind says which form of `expires` was written.
+type ExpiresKind int
+
+// The forms of `expires`.
+const (
+	ExpiresEpoch ExpiresKind = iota // expires epoch
+	ExpiresMax                      // expires max
+	ExpiresAfter                    // expires [modified] time
+	ExpiresDaily                    // expires @time
+	ExpiresVar                      // expires $variable
+)
 
 // ErrorPage is one error_page mapping.
 type ErrorPage struct {

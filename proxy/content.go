@@ -8,8 +8,10 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
 	"ngxsockify/proxy/static"
 )
 
@@ -136,14 +138,6 @@ func (rq *request) static() {
 }
 
 func (rq *request) serveFile(path, uri string) {
-	if rq.conf.ServerTokens {
-		rq.w.Header().Set("Server", "ngxsockify")
-	}
-	for _, ah := range rq.conf.AddHeaders {
-		if v := ah.Value.Eval(rq.v); v != "" {
-			rq.w.Header().Add(ah.Name, v)
-		}
-	}
 	status, _ := static.Serve(rq.w, rq.r, path, uri, rq.staticOptions())
 	if !rq.w.wrote && status >= 300 {
 		rq.finalize(status)
@@ -208,4 +202,61 @@ func capitalize(s string) string {
 	return strings.ToUpper(s[:1]) + s[1:]
 }
 
-var _ = nginxconf.ModExact
+// setExpires adds Expires and Cache-Control as nginx's headers filter does.
+func setExpires(h http.Header, e *nginxconf.Expires, v *vars.Request, now time.Time) {
+	kind, off := e.Kind, e.Offset
+	if kind == nginxconf.ExpiresVar {
+		val := e.Value.Eval(v)
+		switch val {
+		case "off", "":
+			return
+		case "epoch":
+			kind = nginxconf.ExpiresEpoch
+		case "max":
+			kind = nginxconf.ExpiresMax
+		default:
+			t, ok := nginxconf.ParseExpires(val)
+			if !ok {
+				return
+			}
+			kind, off = nginxconf.ExpiresAfter, t
+			if strings.HasPrefix(val, "@") {
+				kind = nginxconf.ExpiresDaily
+			}
+		}
+	}
+	const httpTime = "Mon, 02 Jan 2006 15:04:05 GMT"
+	switch kind {
+	case nginxconf.ExpiresEpoch:
+		h.Set("Expires", "Thu, 01 Jan 1970 00:00:01 GMT")
+		h.Set("Cache-Control", "no-cache")
+		return
+	case nginxconf.ExpiresMax:
+		h.Set("Expires", "Thu, 31 Dec 2037 23:55:55 GMT")
+		h.Set("Cache-Control", "max-age=315360000")
+		return
+	}
+	base := now
+	if e.Modified {
+		if lm, err := http.ParseTime(h.Get("Last-Modified")); err == nil {
+			base = lm
+		}
+	}
+	var at time.Time
+	if kind == nginxconf.ExpiresDaily {
+		day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.Local)
+		at = day.Add(off)
+		if !at.After(now) {
+			at = at.Add(24 * time.Hour)
+		}
+	} else {
+		at = base.Add(off)
+	}
+	h.Set("Expires", at.UTC().Format(httpTime))
+	maxAge := int64(at.Sub(now) / time.Second)
+	if off < 0 || maxAge < 0 {
+		h.Set("Cache-Control", "no-cache")
+	} else {
+		h.Set("Cache-Control", "max-age="+strconv.FormatInt(maxAge, 10))
+	}
+}

@@ -65,6 +65,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	srv, caps := g.find(hostOf(r))
 	rq := &request{s: s, st: st, w: rw, r: r, srv: srv, conf: srv.Conf, conn: connID}
+	rw.onHeaders = rq.outputHeaders
 	rq.v = vars.NewRequest(st.cfg.HTTP.Vars, r)
 	rq.v.ConnID = connID
 	rq.v.ServerName = srv.PrimaryName()
@@ -401,25 +402,31 @@ func (rq *request) send(code int, ctype string, body []byte) {
 
 // writeHeader adds the add_header headers and the Server header, then writes.
 func (rq *request) writeHeader(code int) {
-	if rq.w.override != 0 {
-		code = rq.w.override
-	}
+	rq.w.WriteHeader(code)
+}
+
+// outputHeaders runs when the response headers go out, whoever writes them
+// (our responses, the static file server): $status, Server, add_header,
+// expires and header_filter_by_lua, as nginx's header filters do. It
+// returns the status to send.
+func (rq *request) outputHeaders(code int) int {
 	rq.v.Status = code // add_header values may read $status
 	h := rq.w.Header()
 	if rq.conf.ServerTokens {
 		h.Set("Server", "ngxsockify")
 	}
-	if len(rq.conf.AddHeaders) > 0 {
-		ok := false
-		switch code {
-		case 200, 201, 204, 206, 301, 302, 303, 304, 307, 308:
-			ok = true
-		}
-		for _, ah := range rq.conf.AddHeaders {
-			if ok || ah.Always {
-				if v := ah.Value.Eval(rq.v); v != "" {
-					h.Add(ah.Name, v)
-				}
+	ok := false
+	switch code {
+	case 200, 201, 204, 206, 301, 302, 303, 304, 307, 308:
+		ok = true
+	}
+	if ok && rq.conf.Expires != nil {
+		setExpires(h, rq.conf.Expires, rq.v, time.Now())
+	}
+	for _, ah := range rq.conf.AddHeaders {
+		if ok || ah.Always {
+			if v := ah.Value.Eval(rq.v); v != "" {
+				h.Add(ah.Name, v)
 			}
 		}
 	}
@@ -427,7 +434,7 @@ func (rq *request) writeHeader(code int) {
 		code = rq.headerFilter(c, code)
 	}
 	rq.v.Status = code
-	rq.w.WriteHeader(code)
+	return code
 }
 
 // headerFilter runs header_filter_by_lua just before the headers go out:
@@ -561,6 +568,8 @@ type respWriter struct {
 	bytes    int64
 	wrote    bool
 	override int
+	// onHeaders adds the configured headers when the status is known.
+	onHeaders func(code int) int
 }
 
 func (w *respWriter) Header() http.Header { return w.w.Header() }
@@ -571,6 +580,9 @@ func (w *respWriter) WriteHeader(code int) {
 	}
 	if w.override != 0 {
 		code = w.override
+	}
+	if w.onHeaders != nil {
+		code = w.onHeaders(code)
 	}
 	w.wrote = true
 	w.status = code
