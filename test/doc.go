@@ -8,7 +8,8 @@
 // failure does not abort the package: tests that need the binary call
 // requireNgxsockify and fail with the compiler output; nginx-only tests run.
 // NGX_TEST_BUILDFLAGS adds build flags (for example "-race"); NGX_TEST_BIN
-// names a prebuilt binary to test instead of building one.
+// names a prebuilt binary to test instead of building one (a relative path is
+// taken from the module root, e.g. bin/ngxsockify).
 //
 //   - requireNginx(t) returns /usr/sbin/nginx; skips the test when nginx or
 //     its Lua modules are missing, fails instead when CI=true.

@@ -55,6 +55,10 @@ func runMain(m *testing.M) int {
 	if bin := os.Getenv("NGX_TEST_BIN"); bin != "" {
 		// A prebuilt binary (e.g. bin/ngxsockify), or a stand-in to test
 		// the harness itself.
+		if !filepath.IsAbs(bin) {
+			bin = filepath.Join("..", bin) // relative to the module root
+		}
+		bin, _ = filepath.Abs(bin)
 		ngxBin, buildErr = bin, nil
 		if _, err := os.Stat(bin); err != nil {
 			buildErr = fmt.Errorf("NGX_TEST_BIN: %v", err)
