@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -109,6 +110,8 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *maxTime)
 	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	b := &bench{ctx: ctx, quick: *quick, pyMax: *pyMax, rounds: *rounds, tests: *tests}
 	if err := b.run(*targetAddr, *ngxBin, *pyBin, *self, extra); err != nil {
 		fmt.Fprintln(os.Stderr, "ngxsockify-bench:", err)
@@ -241,7 +244,8 @@ type bench struct {
 func (b *bench) cleanup() {
 	for _, c := range b.cmds {
 		if c.Process != nil {
-			c.Process.Kill()
+			// The whole group: Python websockify forks a child per connection.
+			syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
 			c.Wait()
 		}
 	}
@@ -254,6 +258,8 @@ func (b *bench) cleanup() {
 func (b *bench) startChild(name string, args []string, printsAddr bool, want string) (*exec.Cmd, string, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Stderr = nil
+	// Own process group, killed with us even if we are killed.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stdin, _ := cmd.StdinPipe() // children exit when we do
 	_ = stdin
 	var out io.ReadCloser
@@ -357,6 +363,7 @@ http {
 		for i := range relays {
 			r := relays[(i+round)%len(relays)]
 			if err := b.ctx.Err(); err != nil {
+				b.print(relays)
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "round %d: %s\n", round+1, r.name)
