@@ -65,7 +65,12 @@ func (c *compiler) declareCaptures(re *vars.Regex) {
 		return
 	}
 	for _, n := range re.Names() {
-		c.reg.Declare(n) // a named capture cannot clash: names are checked by the regex compiler
+		if err := c.reg.DeclareCapture(n); err != nil {
+			c.errs = append(c.errs, &Error{Msg: err.Error()}) // nginx names no position here either
+			if !c.collectAll {
+				panic(errStop{})
+			}
+		}
 	}
 }
 

@@ -168,10 +168,10 @@ func TestSyntaxCasesParse(t *testing.T) {
 				got = strings.ReplaceAll(got, ":18080", ":{{PORT}}")
 			}
 			switch {
-			case ours != "":
-				expect = ours
 			case layer == "compile":
 				expect = "ok"
+			case ours != "":
+				expect = ours
 			}
 			if got != expect {
 				t.Errorf("\n got: %s\nwant: %s", got, expect)

@@ -133,7 +133,12 @@ func (rq *request) basicAuth(conf *nginxconf.LocConf) (bool, int) {
 	path := rq.st.cfg.FullName(conf.AuthUserFile.Eval(rq.v))
 	f, err := rq.st.auth.load(path)
 	if err != nil {
-		rq.logf(LevelErr, `open() "%s" failed (%v)`, path, err)
+		// nginx: a missing file is 403 (logged at error), anything else 500 (crit)
+		if os.IsNotExist(err) || strings.Contains(err.Error(), "No such file") {
+			rq.logf(LevelErr, `open() "%s" failed (%v)`, path, err)
+			return false, http.StatusForbidden
+		}
+		rq.logf(LevelCrit, `open() "%s" failed (%v)`, path, err)
 		return false, http.StatusInternalServerError
 	}
 	switch f.Verify(user, pass) {

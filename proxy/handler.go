@@ -230,6 +230,7 @@ func (rq *request) runStmts(list []nginxconf.Stmt) flow {
 func (rq *request) rewrite(s *nginxconf.RewriteStmt) flow {
 	caps, ok := s.Regex.Match(rq.v.URI)
 	if !ok {
+		rq.v.SetCaptures(nil) // nginx ran the regex into the request's capture vector
 		return flowNext
 	}
 	rq.v.SetCaptures(caps)
