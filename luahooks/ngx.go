@@ -494,6 +494,9 @@ func (st *state) ngxSleep(L *lua.LState) int {
 	case <-t.C:
 	case <-st.r.ctx.Done():
 		// The next instruction raises the context error.
+	case <-st.r.ctx.parent.Done():
+		// The client is gone: end the run.
+		st.r.ctx.cancel(st.r.ctx.parent.Err())
 	}
 	st.r.now = time.Now()
 	return 0

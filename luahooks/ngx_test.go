@@ -256,3 +256,26 @@ func TestInitReplay(t *testing.T) {
 		t.Errorf("init error %v", err)
 	}
 }
+
+// TestRequestContext: a request whose context ends (client gone) stops a
+// sleeping hook, and a run is not started for an ended request.
+func TestRequestContext(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{Timeout: 5 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	c, err := rt.CompileInline(PhaseAccess, `ngx.sleep(3) ngx.exit(403)`, "nginx.conf", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	out := rt.Run(ctx, c, newReq("/"))
+	if out.Action != Close || !errors.Is(out.Err, context.Canceled) {
+		t.Errorf("outcome %+v", out)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("sleep went on for %v after the request ended", d)
+	}
+	if out := rt.Run(ctx, c, newReq("/")); out.Action != Close {
+		t.Errorf("run on an ended request: %+v", out)
+	}
+}

@@ -108,6 +108,7 @@ type state struct {
 	L  *lua.LState
 	r  runCtx
 
+	ctx      *runContext // reused by every run of this state
 	ngx      *lua.LTable
 	ngxMeta  *lua.LTable
 	argTable *lua.LTable
@@ -123,8 +124,7 @@ type state struct {
 type runCtx struct {
 	req      *Request
 	phase    Phase
-	ctx      context.Context
-	cancel   context.CancelFunc
+	ctx      *runContext
 	now      time.Time
 	exited   bool
 	exitCode int
@@ -175,7 +175,7 @@ func syntaxError(name string, err error) error {
 
 func (rt *Runtime) newState() (*state, error) {
 	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 200, RegistrySize: 1024 * 4, RegistryMaxSize: 1024 * 256})
-	st := &state{rt: rt, L: L}
+	st := &state{rt: rt, L: L, ctx: newRunContext()}
 	st.openLibs()
 	rt.mu.Lock()
 	inits := append([]*Chunk(nil), rt.inits...)
@@ -211,8 +211,12 @@ func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout tim
 	if req.start.IsZero() {
 		req.start = r.now
 	}
-	ctx, cancel := context.WithTimeout(parent, timeout)
-	r.ctx, r.cancel = ctx, cancel
+	if err := parent.Err(); err != nil {
+		return Outcome{Action: Close, Status: 499, Err: err}
+	}
+	ctx := st.ctx
+	ctx.arm(parent, timeout)
+	r.ctx = ctx
 	L.SetContext(ctx)
 	fn := L.NewFunctionFromProto(c.proto)
 	L.Push(fn)
@@ -232,9 +236,9 @@ func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout tim
 		err = L.PCall(0, 0, nil)
 	}
 	ctxErr := ctx.Err()
-	cancel()
+	ctx.disarm()
 	L.RemoveContext()
-	r.ctx, r.cancel = nil, nil
+	r.ctx = nil
 	var value string
 	if c.phase == PhaseSet && err == nil {
 		v := L.Get(-1)
@@ -369,8 +373,8 @@ func (st *state) exit(code int) {
 	r := &st.r
 	r.exited = true
 	r.exitCode = code
-	if r.cancel != nil {
-		r.cancel()
+	if r.ctx != nil {
+		r.ctx.cancel(context.Canceled)
 	}
 	st.L.Error(lua.LString("exit"), 0)
 }
