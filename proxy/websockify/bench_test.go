@@ -206,6 +206,11 @@ func BenchmarkIdleTunnelMemory(b *testing.B) {
 			runtime.GC()
 			runtime.ReadMemStats(&m1)
 			used := float64((m1.HeapInuse+m1.StackInuse)-(m0.HeapInuse+m0.StackInuse)) / n
+			if withRelay {
+				b.ReportMetric(float64(m1.StackInuse-m0.StackInuse)/n/1024, "stackKiB/tunnel")
+			} else {
+				b.ReportMetric(float64(m1.StackInuse-m0.StackInuse)/n/1024, "baseStackKiB")
+			}
 			for _, c := range conns {
 				c.Close()
 			}

@@ -627,3 +627,28 @@ func newTestServer(t *testing.T, h http.HandlerFunc) string {
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + ln.Addr().String()
 }
+
+func TestSendTimeoutTowardsTarget(t *testing.T) {
+	checkNoLeak(t)
+	hold := make(chan struct{})
+	tg := newTarget(t, func(c net.Conn) { <-hold }) // never reads
+	rl := newRelay(t, tg.dialer(), Options{SendTimeout: 300 * time.Millisecond})
+	defer close(hold)
+	c, _ := dial(t, rl.url(), "binary")
+	go func() {
+		chunk := randBytes(1 << 20)
+		for {
+			c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if c.WriteMessage(websocket.BinaryMessage, chunk) != nil {
+				return
+			}
+		}
+	}()
+	if code := expectClose(t, c); code != 1011 {
+		t.Errorf("close code %d, want 1011", code)
+	}
+	if res := rl.result(t); !errors.Is(res.Err, ErrSendTimeout) {
+		t.Errorf("Err %v", res.Err)
+	}
+	c.Close()
+}
