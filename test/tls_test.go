@@ -63,7 +63,7 @@ server {
     server_name vnc.test;
     ssl_certificate `+vncCrt+`;
     ssl_certificate_key `+vncKey+`;
-    location = / { return 200 "vnc|$scheme|$https|$server_name"; }
+    location = / { return 200 "vnc|$scheme|$https|$server_name|$ssl_server_name|$ssl_protocol"; }
     location /websockify { websockify_pass `+target+`; }
 }
 server {
@@ -78,7 +78,7 @@ server {
 		cert *x509.Certificate
 		want string
 	}{
-		{"vnc.test", vncCert, "vnc|https|on|vnc.test"},
+		{"vnc.test", vncCert, "vnc|https|on|vnc.test|vnc.test|TLSv1.3"},
 		{"other.test", otherCert, "other|https|on"},
 	} {
 		pool := x509.NewCertPool()
