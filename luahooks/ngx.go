@@ -108,9 +108,7 @@ func (st *state) openNgx() *lua.LTable {
 			return 0
 		}
 	}
-	ngx.RawSetString("location", st.funcTable(map[string]lua.LGFunction{
-		"capture": unsupported("ngx.location.capture"), "capture_multi": unsupported("ngx.location.capture_multi"),
-	}))
+	ngx.RawSetString("location", st.openLocation())
 	ngx.RawSetString("socket", st.funcTable(map[string]lua.LGFunction{
 		"tcp": unsupported("ngx.socket.tcp"), "udp": unsupported("ngx.socket.udp"),
 		"stream": unsupported("ngx.socket.stream"), "connect": unsupported("ngx.socket.connect"),

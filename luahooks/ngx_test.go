@@ -279,3 +279,44 @@ func TestRequestContext(t *testing.T) {
 		t.Errorf("run on an ended request: %+v", out)
 	}
 }
+
+// TestLocationCapture drives ngx.location.capture(_multi) with a fake
+// server.
+func TestLocationCapture(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{})
+	var seen []Subrequest
+	capture := func(ctx context.Context, sr Subrequest) (SubResponse, error) {
+		seen = append(seen, sr)
+		if sr.Path == "/fail" {
+			return SubResponse{}, errors.New("boom")
+		}
+		h := http.Header{"X-One": {"1"}, "Set-Cookie": {"a=1", "b=2"}}
+		return SubResponse{Status: 200 + len(seen), Header: h, Body: []byte("body of " + sr.Path + "?" + sr.Args)}, nil
+	}
+	r := httptest.NewRequest("POST", "/t", strings.NewReader("parent-body"))
+	req := &Request{HTTP: r, Vars: newFakeVars(r), Capture: capture}
+	out := runCode(t, rt, PhaseAccess, `
+		ngx.req.read_body()
+		local res = ngx.location.capture("/auth?x=1", { args = { y = "2 3" } })
+		ngx.say(res.status, " ", res.body, " ", res.header["X-One"], " ", #res.header["Set-Cookie"], " ", tostring(res.truncated))
+		local a, b = ngx.location.capture_multi({ { "/a", { method = ngx.HTTP_PUT } }, { "/b", { body = "explicit", args = "k=v" } } })
+		ngx.say(a.status, " ", b.status, " ", b.body)
+		ngx.say(ngx.location.capture("/fail").status)`, req)
+	want := "201 body of /auth?x=1&y=2%203 1 2 false\n202 203 body of /b?k=v\n500\n"
+	if out.Err != nil || string(out.Body) != want {
+		t.Fatalf("got %q (err %v), want %q", out.Body, out.Err, want)
+	}
+	if seen[0].Method != "GET" || seen[0].Body != nil {
+		t.Errorf("GET subrequest %+v", seen[0])
+	}
+	if seen[1].Method != "PUT" || string(seen[1].Body) != "parent-body" {
+		t.Errorf("PUT subrequest should forward the read body: %+v", seen[1])
+	}
+	if string(seen[2].Body) != "explicit" {
+		t.Errorf("explicit body: %+v", seen[2])
+	}
+	out = runCode(t, rt, PhaseAccess, `ngx.location.capture("/x")`, newReq("/"))
+	if out.Status != 500 || out.Err == nil || !strings.Contains(out.Err.Error(), "not supported") {
+		t.Errorf("without Capture: %+v", out)
+	}
+}

@@ -39,6 +39,9 @@ type Request struct {
 	// reads it once output has started (nginx has sent the headers then);
 	// before that it reads nil, as in nginx.
 	DefaultType string
+	// Capture runs ngx.location.capture subrequests; nil makes them raise
+	// "not supported" (500).
+	Capture CaptureFunc
 
 	luaCtx   *lua.LTable // ngx.ctx
 	body     []byte      // request body once read

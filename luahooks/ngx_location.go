@@ -1,0 +1,171 @@
+package luahooks
+
+import (
+	"context"
+	"net/http"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// Subrequest is one ngx.location.capture: an internal request the caller
+// (the server) runs through its locations.
+type Subrequest struct {
+	Method string // "GET", "POST", ... (options.method; default GET)
+	Path   string // the URI without its query
+	Args   string // query string: the URI's own, then options.args, joined by "&"
+	// Body is options.body, or the parent's body when it was read and the
+	// method is POST or PUT (or always_forward_body is set); nil means no
+	// body.
+	Body []byte
+}
+
+// SubResponse is what the subrequest answered.
+type SubResponse struct {
+	Status    int
+	Header    http.Header
+	Body      []byte
+	Truncated bool
+}
+
+// CaptureFunc runs a subrequest for ngx.location.capture(_multi).
+type CaptureFunc func(ctx context.Context, sr Subrequest) (SubResponse, error)
+
+var methodByConst = map[int]string{2: "GET", 4: "HEAD", 8: "POST", 16: "PUT", 32: "DELETE", 64: "MKCOL",
+	128: "COPY", 256: "MOVE", 512: "OPTIONS", 1024: "PROPFIND", 2048: "PROPPATCH", 4096: "LOCK",
+	8192: "UNLOCK", 16384: "PATCH", 32768: "TRACE"}
+
+func (st *state) openLocation() *lua.LTable {
+	return st.funcTable(map[string]lua.LGFunction{
+		"capture": func(L *lua.LState) int {
+			sr := st.subrequest(L, L.Get(1), L.Get(2), 1)
+			L.Push(st.capture(L, []Subrequest{sr})[0])
+			return 1
+		},
+		"capture_multi": func(L *lua.LState) int {
+			list := L.CheckTable(1)
+			var srs []Subrequest
+			for i := 1; i <= list.Len(); i++ {
+				item, ok := list.RawGetInt(i).(*lua.LTable)
+				if !ok {
+					cError(L, "only array-like tables are allowed")
+				}
+				srs = append(srs, st.subrequest(L, item.RawGetInt(1), item.RawGetInt(2), i))
+			}
+			if len(srs) == 0 {
+				cError(L, "at least one subrequest should be specified")
+			}
+			res := st.capture(L, srs)
+			for _, r := range res {
+				L.Push(r)
+			}
+			return len(res)
+		},
+	})
+}
+
+// subrequest reads one (uri, options) pair.
+func (st *state) subrequest(L *lua.LState, uriV, optsV lua.LValue, argn int) Subrequest {
+	req := st.request(L)
+	switch st.r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent:
+	default:
+		st.phaseCheck("location.capture")
+	}
+	uri, ok := uriV.(lua.LString)
+	if !ok || uri == "" {
+		cArgError(L, argn, "capture", "string expected")
+	}
+	sr := Subrequest{Method: "GET", Path: string(uri)}
+	if i := strings.IndexByte(sr.Path, '?'); i >= 0 {
+		sr.Path, sr.Args = sr.Path[:i], sr.Path[i+1:]
+	}
+	forward := false
+	if opts, ok := optsV.(*lua.LTable); ok {
+		if m, ok := opts.RawGetString("method").(lua.LNumber); ok {
+			name, known := methodByConst[int(m)]
+			if !known {
+				cError(L, "Bad HTTP method: %d", int(m))
+			}
+			sr.Method = name
+		}
+		switch a := opts.RawGetString("args").(type) {
+		case lua.LString:
+			sr.Args = joinArgs(sr.Args, string(a))
+		case lua.LNumber:
+			sr.Args = joinArgs(sr.Args, formatNumber(float64(a)))
+		case *lua.LTable:
+			sr.Args = joinArgs(sr.Args, st.encodeArgs(L, a))
+		case *lua.LNilType:
+		default:
+			cError(L, "Bad args option value")
+		}
+		switch b := opts.RawGetString("body").(type) {
+		case lua.LString:
+			sr.Body = []byte(string(b))
+		case *lua.LNilType:
+		default:
+			cError(L, "Bad http request body")
+		}
+		forward = lua.LVAsBool(opts.RawGetString("always_forward_body"))
+	}
+	if sr.Body == nil && req.bodyRead && (forward || sr.Method == "POST" || sr.Method == "PUT") {
+		sr.Body = req.body
+		if sr.Body == nil {
+			sr.Body = []byte{}
+		}
+	}
+	return sr
+}
+
+func joinArgs(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "&" + b
+}
+
+// capture runs the subrequests and builds their result tables.
+func (st *state) capture(L *lua.LState, srs []Subrequest) []*lua.LTable {
+	req := st.request(L)
+	if req.Capture == nil {
+		L.RaiseError("ngx.location.capture is not supported by ngxsockify here")
+	}
+	out := make([]*lua.LTable, len(srs))
+	for i, sr := range srs {
+		res, err := req.Capture(st.r.ctx, sr)
+		t := L.CreateTable(0, 4)
+		if err != nil {
+			st.logf(LogErr, "lua subrequest %s failed: %v", sr.Path, err)
+			t.RawSetString("status", lua.LNumber(http.StatusInternalServerError))
+			t.RawSetString("header", L.NewTable())
+			t.RawSetString("body", lua.LString(""))
+			t.RawSetString("truncated", lua.LFalse)
+			out[i] = t
+			continue
+		}
+		t.RawSetString("status", lua.LNumber(res.Status))
+		h := L.NewTable()
+		for k, vals := range res.Header {
+			switch len(vals) {
+			case 0:
+			case 1:
+				h.RawSetString(k, lua.LString(vals[0]))
+			default:
+				arr := L.CreateTable(len(vals), 0)
+				for _, v := range vals {
+					arr.Append(lua.LString(v))
+				}
+				h.RawSetString(k, arr)
+			}
+		}
+		t.RawSetString("header", h)
+		t.RawSetString("body", lua.LString(res.Body))
+		t.RawSetString("truncated", lua.LBool(res.Truncated))
+		out[i] = t
+	}
+	return out
+}
