@@ -196,6 +196,14 @@ func (p *parser) fail(s *source, format string, args ...any) error {
 }
 
 func (p *parser) failAt(file string, line int, format string, args ...any) error {
+	for i, a := range args {
+		// nginx prints words as C strings: a NUL ends them.
+		if s, ok := a.(string); ok {
+			if j := strings.IndexByte(s, 0); j >= 0 {
+				args[i] = s[:j]
+			}
+		}
+	}
 	msg := fmt.Sprintf(format, args...)
 	if len(msg) > maxConfErrStr {
 		msg = msg[:maxConfErrStr] // nginx formats into a fixed buffer

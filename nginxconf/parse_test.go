@@ -123,6 +123,7 @@ func TestParseErrors(t *testing.T) {
 		{"too long comment", "#" + strings.Repeat(" ", 5000) + "\npid a;", `too long parameter "#         ..." started in /t/nginx.conf:1`},
 		{"refused", "http { server { ssl_verify_client on; } }", `"ssl_verify_client" directive is not supported by ngxsockify (TLS client certificates are not checked) in /t/nginx.conf:1`},
 		{"missing include", "include nope.conf;", `open() "/t/nope.conf" failed (2: No such file or directory) in /t/nginx.conf:1`},
+		{"NUL ends a printed word", "fo\x00o bar;", `unknown directive "fo" in /t/nginx.conf:1`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
