@@ -1031,7 +1031,49 @@ func (b *bench) print(relays []*relay) {
 		}
 	}
 	fmt.Print(sb.String())
+	b.printRatios(relays)
 	fmt.Printf("\nLoopback, %d rounds interleaved; %s; every byte checked.\n", b.roundsFlag(), hostInfo())
+}
+
+// printRatios compares each relay with raw TCP and Python websockify on the
+// project's goals.
+func (b *bench) printRatios(relays []*relay) {
+	get := func(name, metric string) (float64, bool) {
+		v := b.res[name][metric]
+		if len(v) == 0 {
+			return 0, false
+		}
+		return median(v), true
+	}
+	fmt.Println()
+	for _, r := range relays {
+		if r.url == "" || r.pyTree {
+			continue
+		}
+		var parts []string
+		for _, m := range []string{"download MB/s", "echo 64 KiB binary MB/s"} {
+			if x, ok := get(r.name, m); ok {
+				if raw, ok := get("raw TCP", m); ok && raw > 0 {
+					parts = append(parts, fmt.Sprintf("%s %.2fx raw TCP", strings.TrimSuffix(m, " MB/s"), x/raw))
+				}
+			}
+		}
+		if x, ok := get(r.name, "round trip p50 µs"); ok {
+			if raw, ok := get("raw TCP", "round trip p50 µs"); ok {
+				parts = append(parts, fmt.Sprintf("p50 raw TCP %+.0f µs", x-raw))
+			}
+		}
+		for _, m := range []string{"echo 1 KiB binary MB/s", "handshakes/s"} {
+			if x, ok := get(r.name, m); ok {
+				if py, ok := get("Python websockify", m); ok && py > 0 {
+					parts = append(parts, fmt.Sprintf("%s %.1fx Python", strings.TrimSuffix(m, " MB/s"), x/py))
+				}
+			}
+		}
+		if len(parts) > 0 {
+			fmt.Printf("- %s: %s\n", r.name, strings.Join(parts, "; "))
+		}
+	}
 }
 
 func shorten(s string) string {
