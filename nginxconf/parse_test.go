@@ -613,7 +613,7 @@ func TestRandomDifferential(t *testing.T) {
 			seeds = append(seeds, string(data))
 		}
 	}
-	alphabet := []string{"{", "}", ";", "\"", "'", "\\", "#", "$", " ", "\n", "(", ")", "[[", "]]", "--", "x", "${", "root /a;", "location / {", "access_by_lua_block {", "if (", "}\n", "\t",
+	alphabet := []string{"{", "}", ";", "\"", "'", "\\", "#", "$", " ", "\n", "(", ")", "[[", "]]", "--", "x", "${", "root /a;", "location / {", "access_by_lua_block {", "if (", "}\n", "\t", "\r", "\x00", "include x.conf;",
 		strings.Repeat("y", 2000), "# " + strings.Repeat("z", 2500) + "\n", "\"" + strings.Repeat("q ", 1200)}
 	bad := 0
 	for i := 0; i < n && bad < 10; i++ {
