@@ -1,0 +1,764 @@
+package test
+
+// Robustness tests: bad input (hostile clients, failing targets, Lua errors,
+// reloads, floods) must get a clear error and break nothing else. Every test
+// is black box (the built binary on 127.0.0.1), bounded in count and time,
+// and reports what it measured with t.Logf (run with -v to see the numbers).
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// ---------------------------------------------------------------------------
+// Targets
+
+// trackedTarget is a TCP target on loopback that counts its open
+// connections, so a test can check that every tunnel's target side is
+// closed in the end (no leaked upstream connection).
+type trackedTarget struct {
+	Addr     string
+	active   atomic.Int64
+	accepted atomic.Int64
+	eofs     chan time.Time // one value per connection whose read side saw EOF or an error
+}
+
+// startTracked runs handle on every accepted connection. handle must return
+// when the connection ends; the connection is closed after it returns.
+func startTracked(t *testing.T, handle func(c net.Conn, tt *trackedTarget)) *trackedTarget {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tt := &trackedTarget{Addr: ln.Addr().String(), eofs: make(chan time.Time, 10000)}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			tt.accepted.Add(1)
+			tt.active.Add(1)
+			mu.Lock()
+			conns[c] = true
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer tt.active.Add(-1)
+				defer func() {
+					mu.Lock()
+					delete(conns, c)
+					mu.Unlock()
+					c.Close()
+				}()
+				handle(c, tt)
+			}()
+		}
+	}()
+	return tt
+}
+
+// echoHandle echoes everything and records the EOF.
+func echoHandle(c net.Conn, tt *trackedTarget) {
+	io.Copy(c, c)
+	tt.eofs <- time.Now()
+}
+
+// resetHandle echoes the first n bytes, then resets the connection (RST).
+func resetHandle(n int64) func(net.Conn, *trackedTarget) {
+	return func(c net.Conn, tt *trackedTarget) {
+		io.CopyN(c, c, n)
+		if tc, ok := c.(*net.TCPConn); ok {
+			tc.SetLinger(0)
+		}
+	}
+}
+
+// sinkHandle reads nothing until the connection is closed by the test's
+// cleanup; it only watches for the peer going away by peeking at the
+// socket with MSG_PEEK-free means: it waits on its own close.
+func sinkHandle(hold chan net.Conn) func(net.Conn, *trackedTarget) {
+	return func(c net.Conn, tt *trackedTarget) {
+		done := make(chan struct{})
+		hold <- &notifyConn{Conn: c, done: done}
+		<-done
+	}
+}
+
+// notifyConn tells its handler when the test is done with it.
+type notifyConn struct {
+	net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func (n *notifyConn) Close() error {
+	n.once.Do(func() { close(n.done) })
+	return n.Conn.Close()
+}
+
+// floodHandle writes to the client endlessly (until a write fails) and
+// reports when the write failed.
+func floodHandle(failed chan time.Time) func(net.Conn, *trackedTarget) {
+	return func(c net.Conn, tt *trackedTarget) {
+		buf := make([]byte, 64<<10)
+		for {
+			c.SetWriteDeadline(time.Now().Add(20 * time.Second))
+			if _, err := c.Write(buf); err != nil {
+				failed <- time.Now()
+				return
+			}
+		}
+	}
+}
+
+// tickHandle writes one byte every period and discards what it reads.
+func tickHandle(period time.Duration) func(net.Conn, *trackedTarget) {
+	return func(c net.Conn, tt *trackedTarget) {
+		go io.Copy(io.Discard, c)
+		for {
+			time.Sleep(period)
+			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.Write([]byte{'t'}); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// waitCount waits up to d for cond; it reports whether cond became true.
+func waitCond(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return true
+}
+
+// ---------------------------------------------------------------------------
+// Clients
+
+// streamOpts shapes one well-behaved streaming tunnel.
+type streamOpts struct {
+	Total    int           // bytes each way
+	MaxChunk int           // messages are 1..MaxChunk bytes
+	Pace     time.Duration // sleep between messages (0: none)
+	Timeout  time.Duration // the whole exchange
+}
+
+// streamTunnel opens a tunnel to url, sends Total random bytes (seeded) in
+// messages of random sizes while reading the echo, and checks the echo byte
+// for byte and in order; then it closes with 1000 and expects the 1000
+// answer. It returns how many echoed bytes were verified and the first
+// failure.
+func streamTunnel(url string, seed uint64, o streamOpts) (int, error) {
+	rng := mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	data := make([]byte, o.Total)
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	d := websocket.Dialer{HandshakeTimeout: o.Timeout}
+	c, resp, err := d.Dial(url, nil)
+	if err != nil {
+		if resp != nil {
+			return 0, fmt.Errorf("handshake: status %d: %v", resp.StatusCode, err)
+		}
+		return 0, fmt.Errorf("handshake: %v", err)
+	}
+	defer c.Close()
+	deadline := time.Now().Add(o.Timeout)
+	c.SetReadDeadline(deadline)
+	c.SetWriteDeadline(deadline)
+	werr := make(chan error, 1)
+	go func() {
+		wr := mrand.New(mrand.NewPCG(seed+1, seed))
+		for off := 0; off < len(data); {
+			n := 1 + wr.IntN(o.MaxChunk)
+			n = min(n, len(data)-off)
+			if err := c.WriteMessage(websocket.BinaryMessage, data[off:off+n]); err != nil {
+				werr <- fmt.Errorf("write at %d: %v", off, err)
+				return
+			}
+			off += n
+			if o.Pace > 0 {
+				time.Sleep(o.Pace)
+			}
+		}
+		werr <- nil
+	}()
+	got := 0
+	for got < len(data) {
+		_, p, err := c.ReadMessage()
+		if err != nil {
+			return got, fmt.Errorf("read after %d of %d bytes: %v", got, len(data), err)
+		}
+		if got+len(p) > len(data) {
+			return got, fmt.Errorf("echo longer than sent: %d+%d > %d", got, len(p), len(data))
+		}
+		if !bytes.Equal(p, data[got:got+len(p)]) {
+			i := 0
+			for i < len(p) && p[i] == data[got+i] {
+				i++
+			}
+			return got, fmt.Errorf("echo differs at byte %d", got+i)
+		}
+		got += len(p)
+	}
+	if err := <-werr; err != nil {
+		return got, err
+	}
+	if err := c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")); err != nil {
+		return got, fmt.Errorf("write close: %v", err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		_, _, err := c.ReadMessage()
+		if err == nil {
+			continue
+		}
+		if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+			return got, fmt.Errorf("closing: %v, want close 1000", err)
+		}
+		return got, nil
+	}
+}
+
+// upgradeRequest is a valid WebSocket handshake for path (binary).
+func upgradeRequest(path string) string {
+	key := make([]byte, 16)
+	rand.Read(key)
+	return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: " + base64.StdEncoding.EncodeToString(key) + "\r\n" +
+		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: binary\r\n\r\n"
+}
+
+// rawUpgrade performs the handshake by hand and returns the socket, for
+// clients that then write bytes a WebSocket library would not.
+func rawUpgrade(addr, path string) (net.Conn, *bufio.Reader, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, nil, err
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(c, upgradeRequest(path)); err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("handshake reply: %v", err)
+	}
+	if resp.StatusCode != 101 {
+		c.Close()
+		return nil, nil, fmt.Errorf("handshake status %d, want 101", resp.StatusCode)
+	}
+	return c, br, nil
+}
+
+// maskedFrame is a client frame (FIN set) with a random mask.
+func maskedFrame(op byte, payload []byte) []byte {
+	var b []byte
+	b = append(b, 0x80|op)
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, 0x80|byte(n))
+	case n < 65536:
+		b = append(b, 0x80|126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0x80|127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	var mask [4]byte
+	rand.Read(mask[:])
+	b = append(b, mask[:]...)
+	for i, x := range payload {
+		b = append(b, x^mask[i%4])
+	}
+	return b
+}
+
+// readFrame reads one server frame (unmasked) within d.
+func readFrame(c net.Conn, br *bufio.Reader, d time.Duration) (op byte, payload []byte, err error) {
+	c.SetReadDeadline(time.Now().Add(d))
+	var h [2]byte
+	if _, err = io.ReadFull(br, h[:]); err != nil {
+		return 0, nil, err
+	}
+	if h[1]&0x80 != 0 {
+		return 0, nil, errors.New("server frame is masked")
+	}
+	n := uint64(h[1] & 0x7f)
+	switch n {
+	case 126:
+		var l [2]byte
+		if _, err = io.ReadFull(br, l[:]); err != nil {
+			return 0, nil, err
+		}
+		n = uint64(binary.BigEndian.Uint16(l[:]))
+	case 127:
+		var l [8]byte
+		if _, err = io.ReadFull(br, l[:]); err != nil {
+			return 0, nil, err
+		}
+		n = binary.BigEndian.Uint64(l[:])
+	}
+	if n > 1<<24 {
+		return 0, nil, fmt.Errorf("server frame of %d bytes", n)
+	}
+	payload = make([]byte, n)
+	_, err = io.ReadFull(br, payload)
+	return h[0] & 0x0f, payload, err
+}
+
+// expectClose reads frames until a close frame and checks its code, then
+// expects the socket to end. Data frames before it are skipped.
+func expectClose(c net.Conn, br *bufio.Reader, code int) error {
+	for i := 0; i < 1000; i++ {
+		op, p, err := readFrame(c, br, 5*time.Second)
+		if err != nil {
+			return fmt.Errorf("want close %d, got %v", code, err)
+		}
+		if op != 8 {
+			continue
+		}
+		if len(p) < 2 || int(binary.BigEndian.Uint16(p)) != code {
+			return fmt.Errorf("close frame %x, want code %d", p, code)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.Copy(io.Discard, br); err != nil && !isReset(err) {
+			return fmt.Errorf("after the close frame the socket did not end: %v", err)
+		}
+		return nil
+	}
+	return errors.New("no close frame in 1000 frames")
+}
+
+func isReset(err error) bool {
+	return errors.Is(err, syscall.ECONNRESET)
+}
+
+// ---------------------------------------------------------------------------
+// Process measurements (Linux /proc)
+
+func serverPid(s *Server) int { return s.cmd.Process.Pid }
+
+// procFDs counts the open file descriptors of pid.
+func procFDs(t *testing.T, pid int) int {
+	t.Helper()
+	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatalf("read fds: %v", err)
+	}
+	return len(ents)
+}
+
+// procStatus returns a "kB" field of /proc/pid/status (VmRSS, VmHWM) in KiB.
+func procStatus(t *testing.T, pid int, field string) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("read status: %v", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("%s: %q", field, line)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// procThreads returns the Threads field of /proc/pid/status.
+func procThreads(t *testing.T, pid int) int64 { return procStatus(t, pid, "Threads") }
+
+// errorLogClean fails the test if the error log shows a Go panic or a
+// crash-level entry.
+func errorLogClean(t *testing.T, s *Server) {
+	t.Helper()
+	log := s.ErrorLog() + s.Output()
+	for _, bad := range []string{"panic", "goroutine ", "[emerg]", "[alert]", "fatal error"} {
+		if strings.Contains(log, bad) {
+			t.Errorf("error log/output holds %q:\n%s", bad, tail(log, 30))
+		}
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Tests
+
+// TestRobustnessTunnelsSurviveHostileClients runs 200 well-behaved tunnels
+// streaming random data both ways while hostile clients, a resetting target
+// and failing Lua hooks hit the same server. Every well-behaved tunnel must
+// finish byte for byte, each hostile client must get its clear answer, the
+// server must keep answering, no target connection may be left open and the
+// log must show no panic.
+func TestRobustnessTunnelsSurviveHostileClients(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	reset := startTracked(t, resetHandle(20<<10))
+	s := startNgxsockify(t, `
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /ws { websockify_pass `+echo.Addr+`; }
+    location /reset { websockify_pass `+reset.Addr+`; }
+    location /luaerr { access_by_lua_block { error("robustness boom") } websockify_pass `+echo.Addr+`; }
+    location /lualoop { access_by_lua_block { while true do end } websockify_pass `+echo.Addr+`; }
+    location = /ping { return 200 "pong"; }
+}`)
+	const tunnels = 200
+	// About 3 s of paced traffic per tunnel, so every hostile client
+	// below acts while the tunnels stream.
+	opts := streamOpts{Total: 256 << 10, MaxChunk: 8 << 10, Pace: 40 * time.Millisecond, Timeout: 30 * time.Second}
+	url := "ws://" + s.Addr + "/ws"
+	start := time.Now()
+
+	stop := make(chan struct{})
+	var hostile sync.WaitGroup
+	var herrMu sync.Mutex
+	var herrs []string
+	fail := func(format string, args ...any) {
+		herrMu.Lock()
+		herrs = append(herrs, fmt.Sprintf(format, args...))
+		herrMu.Unlock()
+	}
+	var held []net.Conn // hostile sockets kept open until the end
+	var heldMu sync.Mutex
+	hold := func(c net.Conn) { heldMu.Lock(); held = append(held, c); heldMu.Unlock() }
+	// run starts n clients doing f, each again and again (with a pause)
+	// until the well-behaved tunnels are done, so they overlap with them.
+	var rounds atomic.Int64
+	run := func(name string, n int, f func() error) {
+		for i := 0; i < n; i++ {
+			hostile.Add(1)
+			go func() {
+				defer hostile.Done()
+				for {
+					rounds.Add(1)
+					if err := f(); err != nil {
+						fail("%s: %v", name, err)
+						return
+					}
+					select {
+					case <-stop:
+						return
+					case <-time.After(200 * time.Millisecond):
+					}
+				}
+			}()
+		}
+	}
+
+	// Garbage instead of HTTP: nginx's 400 page.
+	run("garbage request", 5, func() error {
+		r, err := rawRequest(s.Addr, "\xff\xfe garbage \x00\x01\r\n\r\n", 10*time.Second)
+		if err != nil {
+			return err
+		}
+		if r.Status != 400 || !strings.Contains(r.Body, "<title>400 Bad Request</title>") {
+			return fmt.Errorf("got %d %q, want nginx's 400 page", r.Status, r.Body)
+		}
+		return nil
+	})
+	// Garbage instead of frames (reserved bits and opcode 15): close 1002.
+	run("garbage frames", 5, func() error {
+		c, br, err := rawUpgrade(s.Addr, "/ws")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		junk := make([]byte, 300)
+		rand.Read(junk)
+		junk[0] = 0xff
+		c.Write(junk)
+		return expectClose(c, br, 1002)
+	})
+	// An unmasked client frame: close 1002.
+	run("unmasked frame", 5, func() error {
+		c, br, err := rawUpgrade(s.Addr, "/ws")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.Write([]byte{0x82, 0x05, 'h', 'e', 'l', 'l', 'o'})
+		return expectClose(c, br, 1002)
+	})
+	// A 64-bit length with the top bit set is invalid: close 1002.
+	run("length top bit", 3, func() error {
+		c, br, err := rawUpgrade(s.Addr, "/ws")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		h := []byte{0x82, 0xff}
+		h = binary.BigEndian.AppendUint64(h, 1<<63|5)
+		h = append(h, 1, 2, 3, 4)
+		c.Write(h)
+		return expectClose(c, br, 1002)
+	})
+	// A frame announcing 2^62 bytes, 1000 of them sent, then silence: the
+	// 1000 bytes are relayed (echoed back) and nothing is allocated for the
+	// rest. The socket stays open until the end of the test.
+	run("huge frame then stop", 5, func() error {
+		c, br, err := rawUpgrade(s.Addr, "/ws")
+		if err != nil {
+			return err
+		}
+		hold(c)
+		payload := make([]byte, 1000)
+		rand.Read(payload)
+		f := maskedFrame(2, payload) // header for 1000, rewritten below
+		var mask [4]byte
+		copy(mask[:], f[4:8])
+		h := []byte{0x82, 0xff}
+		h = binary.BigEndian.AppendUint64(h, 1<<62)
+		h = append(h, mask[:]...)
+		h = append(h, f[8:]...)
+		if _, err := c.Write(h); err != nil {
+			return err
+		}
+		var got []byte
+		for len(got) < len(payload) {
+			op, p, err := readFrame(c, br, 10*time.Second)
+			if err != nil {
+				return fmt.Errorf("echo of the huge frame's start after %d bytes: %v", len(got), err)
+			}
+			if op != 2 {
+				return fmt.Errorf("frame opcode %d, want binary", op)
+			}
+			got = append(got, p...)
+		}
+		if !bytes.Equal(got, payload) {
+			return errors.New("echo of the huge frame's start differs")
+		}
+		return nil
+	})
+	// Slowloris: one header byte per 100 ms for the whole test.
+	run("slowloris", 3, func() error {
+		c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		req := upgradeRequest("/ws")
+		for i := 0; i < len(req)-2; i++ {
+			select {
+			case <-stop:
+				return nil
+			case <-time.After(100 * time.Millisecond):
+			}
+			c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			if _, err := c.Write([]byte{req[i]}); err != nil {
+				return fmt.Errorf("server dropped a slow client after %d bytes: %v", i, err)
+			}
+		}
+		return nil
+	})
+	// Opens a handshake and vanishes: half a request, a whole request with
+	// no wait for the reply, a whole request then a reset.
+	run("vanish", 10, func() error {
+		for k, cut := range []int{20, -1, -2} {
+			c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+			if err != nil {
+				return err
+			}
+			req := upgradeRequest("/ws")
+			if cut > 0 {
+				req = req[:cut]
+			}
+			io.WriteString(c, req)
+			if k == 2 {
+				c.(*net.TCPConn).SetLinger(0)
+			}
+			c.Close()
+		}
+		return nil
+	})
+	// Half-close after one echo: the tunnel must end (close frame or EOF)
+	// rather than hang.
+	run("half-close", 5, func() error {
+		c, _, err := (&websocket.Dialer{HandshakeTimeout: 10 * time.Second}).Dial(url, nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if err := c.WriteMessage(websocket.BinaryMessage, []byte("half")); err != nil {
+			return err
+		}
+		if _, p, err := c.ReadMessage(); err != nil || string(p) != "half" {
+			return fmt.Errorf("echo %q, %v", p, err)
+		}
+		c.NetConn().(*net.TCPConn).CloseWrite()
+		c.SetReadDeadline(time.Now().Add(8 * time.Second))
+		for {
+			if _, _, err := c.ReadMessage(); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					return errors.New("tunnel still open 8s after the client half-closed")
+				}
+				return nil
+			}
+		}
+	})
+	// Headers over 32 KiB: 400 and nginx's "Request Header Or Cookie Too Large".
+	run("oversized headers", 3, func() error {
+		r, err := rawRequest(s.Addr, "GET /ws HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 40<<10)+"\r\n\r\n", 10*time.Second)
+		if err != nil {
+			return err
+		}
+		if r.Status != 400 || !strings.Contains(r.Body, "Request Header Or Cookie Too Large") {
+			return fmt.Errorf("got %d %q", r.Status, r.Body)
+		}
+		return nil
+	})
+	// A target that resets after 20 KiB: what arrived is an exact prefix of
+	// what was sent, and the tunnel ends with a close frame, not a hang.
+	run("target reset", 10, func() error {
+		got, err := streamTunnel("ws://"+s.Addr+"/reset", mrand.Uint64(), streamOpts{Total: 256 << 10, MaxChunk: 4 << 10, Timeout: 15 * time.Second})
+		if err == nil {
+			return errors.New("a stream through a resetting target finished whole")
+		}
+		if strings.Contains(err.Error(), "differs") || strings.Contains(err.Error(), "longer") || strings.Contains(err.Error(), "timeout") {
+			return fmt.Errorf("after %d bytes: %v", got, err)
+		}
+		if got > 20<<10 {
+			return fmt.Errorf("%d bytes echoed, the target echoes only %d", got, 20<<10)
+		}
+		return nil
+	})
+	// Lua hooks that fail: 500, the tunnel is not opened.
+	for _, path := range []string{"/luaerr", "/lualoop"} {
+		run("lua "+path, 1, func() error {
+			t0 := time.Now()
+			_, resp, err := (&websocket.Dialer{HandshakeTimeout: 10 * time.Second}).Dial("ws://"+s.Addr+path, nil)
+			if err == nil || resp == nil {
+				return fmt.Errorf("handshake succeeded or no reply: %v", err)
+			}
+			if resp.StatusCode != 500 {
+				return fmt.Errorf("status %d, want 500", resp.StatusCode)
+			}
+			if path == "/lualoop" && time.Since(t0) > 5*time.Second {
+				return fmt.Errorf("the loop took %v to stop", time.Since(t0))
+			}
+			return nil
+		})
+	}
+	// The server keeps answering plain requests all along.
+	var pings, slowest atomic.Int64
+	hostile.Add(1)
+	go func() {
+		defer hostile.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			t0 := time.Now()
+			r, err := rawRequest(s.Addr, "GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5*time.Second)
+			if err != nil || r.Status != 200 || r.Body != "pong" {
+				fail("ping: %v %+v", err, r)
+				continue
+			}
+			pings.Add(1)
+			if d := int64(time.Since(t0)); d > slowest.Load() {
+				slowest.Store(d)
+			}
+		}
+	}()
+
+	// The well-behaved tunnels.
+	var wg sync.WaitGroup
+	errs := make([]error, tunnels)
+	for i := 0; i < tunnels; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = streamTunnel(url, uint64(i)+1, opts)
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	close(stop)
+	hostile.Wait()
+	nfail := 0
+	for i, err := range errs {
+		if err != nil {
+			nfail++
+			if nfail <= 10 {
+				t.Errorf("tunnel %d: %v", i, err)
+			}
+		}
+	}
+	if nfail > 0 {
+		t.Errorf("%d of %d well-behaved tunnels failed", nfail, tunnels)
+	}
+	for _, e := range herrs {
+		t.Errorf("hostile %s", e)
+	}
+	t.Logf("%d tunnels x %d KiB each way in %v (%.1f MB/s echoed) beside %d hostile rounds; %d pings, slowest %v",
+		tunnels, opts.Total>>10, elapsed.Round(time.Millisecond),
+		float64(tunnels*opts.Total)/elapsed.Seconds()/1e6, rounds.Load(), pings.Load(), time.Duration(slowest.Load()).Round(time.Millisecond))
+
+	// Every target connection must be closed once the clients are gone.
+	heldMu.Lock()
+	for _, c := range held {
+		c.Close()
+	}
+	heldMu.Unlock()
+	if !waitCond(10*time.Second, func() bool { return echo.active.Load() == 0 && reset.active.Load() == 0 }) {
+		t.Errorf("target connections still open 10s after every client left: echo %d, reset %d (accepted %d, %d)",
+			echo.active.Load(), reset.active.Load(), echo.accepted.Load(), reset.accepted.Load())
+	}
+	log := s.ErrorLog()
+	for _, want := range []string{"lua entry thread aborted: runtime error: ", "robustness boom"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("error log lacks %q", want)
+		}
+	}
+	errorLogClean(t, s)
+	if r, err := rawRequest(s.Addr, "GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5*time.Second); err != nil || r.Body != "pong" {
+		t.Errorf("server after the storm: %v %+v", err, r)
+	}
+}
