@@ -30,8 +30,8 @@ type parser struct {
 	maskPos   int
 	op        byte
 	fin       bool
-	inMsg     bool // a fragmented data message is in progress
-	ctrl      [125]byte
+	inMsg     bool       // a fragmented data message is in progress
+	ctrl      *[125]byte // payload of the current control frame; nil between them
 	ctrlN     int
 	b64       [4]byte
 	b64N      int
@@ -89,6 +89,9 @@ func (t *tunnel) fromClient(buf []byte, i, end int) (stop bool) {
 			switch {
 			case p.op >= opClose:
 				unmask(buf[i:i+k], buf[i:i+k], p.mask, p.maskPos)
+				if p.ctrl == nil {
+					p.ctrl = new([125]byte)
+				}
 				p.ctrlN += copy(p.ctrl[p.ctrlN:], buf[i:i+k])
 			case t.ending.Load():
 				// Data after our close frame is dropped.
@@ -112,20 +115,25 @@ func (t *tunnel) fromClient(buf []byte, i, end int) (stop bool) {
 		}
 		// A frame is complete.
 		p.inPayload = false
+		var ctrl []byte
+		if p.op >= opClose && p.ctrl != nil {
+			ctrl = p.ctrl[:p.ctrlN]
+			p.ctrl = nil // idle tunnels keep no control buffer
+		}
 		switch p.op {
 		case opPing:
 			if t.flush(buf[:w]) {
 				return true
 			}
 			w = 0
-			t.sendControl(opPong, p.ctrl[:p.ctrlN])
+			t.sendControl(opPong, ctrl)
 		case opPong:
 		case opClose:
 			if t.flush(buf[:w]) {
 				return true
 			}
 			w = 0
-			return t.clientClosed(p.ctrl[:p.ctrlN])
+			return t.clientClosed(ctrl)
 		default:
 			if p.fin {
 				p.inMsg = false

@@ -47,9 +47,8 @@ type tunnel struct {
 	connectTime  time.Duration
 	pending      []byte // client bytes read by net/http before the hijack
 
-	done   chan struct{} // closed at the end (Serve)
-	onDone func(Result)  // called at the end (ServeAsync)
-	result Result
+	done   chan struct{} // closed at the end (Serve), after onDone
+	onDone func(Result)  // called at the end
 
 	p parser // client frame parser, owned by copyToBackend
 }
@@ -145,17 +144,17 @@ func (t *tunnel) exit() {
 	if t.ts != nil {
 		t.ts.remove(t)
 	}
-	t.result = Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), BytesReceived: t.recv.Load(),
+	res := Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), BytesReceived: t.recv.Load(),
 		UpstreamAddr: t.upstreamAddr, ConnectTime: t.connectTime, Err: t.cause()}
 	if t.o.Logger.Enabled(context.Background(), slog.LevelDebug) {
 		t.o.Logger.Debug("websockify tunnel closed", "upstream", t.upstreamAddr,
-			"sent", t.result.BytesSent, "received", t.result.BytesReceived, "err", t.result.Err)
+			"sent", res.BytesSent, "received", res.BytesReceived, "err", res.Err)
+	}
+	if t.onDone != nil {
+		t.onDone(res)
 	}
 	if t.done != nil {
 		close(t.done)
-	}
-	if t.onDone != nil {
-		t.onDone(t.result)
 	}
 }
 

@@ -112,10 +112,12 @@ func Serve(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 	if t == nil {
 		return res
 	}
+	var final Result
+	t.onDone = func(r Result) { final = r }
 	go t.copyFromBackend()
 	t.copyToBackend()
 	<-t.done
-	return t.result
+	return final
 }
 
 // ServeAsync is Serve that returns as soon as the tunnel runs: it returns
