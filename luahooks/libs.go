@@ -105,6 +105,8 @@ func (st *state) openLibs() {
 	pkg.RawSetString("preload", preload)
 	preload.RawSetString("cjson", L.NewFunction(func(L *lua.LState) int { L.Push(st.openCjson(false)); return 1 }))
 	preload.RawSetString("cjson.safe", L.NewFunction(func(L *lua.LState) int { L.Push(st.openCjson(true)); return 1 }))
+	preload.RawSetString("ngx.re", L.NewFunction(func(L *lua.LState) int { L.Push(st.openNgxRe()); return 1 }))
+	preload.RawSetString("ngx.base64", L.NewFunction(func(L *lua.LState) int { L.Push(st.openNgxBase64()); return 1 }))
 	loaded := pkg.RawGetString("loaded").(*lua.LTable)
 
 	bit := st.openBit()

@@ -638,33 +638,47 @@ func ngxDecodeBase64(L *lua.LState) int {
 	if !ok {
 		L.RaiseError("string argument only")
 	}
-	s := string(v)
+	out, ok := decodeBase64Nginx(string(v), false)
+	if !ok {
+		L.Push(lua.LNil)
+		return 1
+	}
+	L.Push(lua.LString(out))
+	return 1
+}
+
+// decodeBase64Nginx follows ngx_decode_base64(url): the input ends at the
+// first '=', any other byte outside the alphabet is an error, and a length
+// of 1 modulo 4 is an error; trailing bits are ignored.
+func decodeBase64Nginx(s string, url bool) ([]byte, bool) {
 	n := 0
 	for ; n < len(s); n++ {
 		c := s[n]
 		if c == '=' {
 			break
 		}
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/') {
-			L.Push(lua.LNil)
-			return 1
+		ok := c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+		if url {
+			ok = ok || c == '-' || c == '_'
+		} else {
+			ok = ok || c == '+' || c == '/'
+		}
+		if !ok {
+			return nil, false
 		}
 	}
 	if n%4 == 1 {
-		L.Push(lua.LNil)
-		return 1
+		return nil, false
 	}
-	out, err := base64.RawStdEncoding.Strict().DecodeString(s[:n])
+	enc := base64.RawStdEncoding
+	if url {
+		enc = base64.RawURLEncoding
+	}
+	out, err := enc.DecodeString(s[:n])
 	if err != nil {
-		// Non-zero trailing bits: nginx ignores them.
-		out, err = base64.RawStdEncoding.DecodeString(s[:n])
-		if err != nil {
-			L.Push(lua.LNil)
-			return 1
-		}
+		return nil, false
 	}
-	L.Push(lua.LString(out))
-	return 1
+	return out, true
 }
 
 // escapeURIKeep reports the bytes ngx.escape_uri leaves as they are.
