@@ -69,8 +69,14 @@
 // ngx_lua_version, subsystem, debug; ngx.null; the ngx.HTTP_*, log level
 // and ngx.OK/ERROR/AGAIN/DONE/DECLINED constants.
 //
-// ngx.location.capture, ngx.socket.*, ngx.thread.*, ngx.timer.at and
-// ngx.req.socket raise "... is not supported by ngxsockify" (500).
+// ngx.location.capture and capture_multi call Request.Capture (the server
+// runs the subrequest through its locations); without it they raise.
+// require "ngx.re" gives split (and a no-op opt), require "ngx.base64"
+// gives encode_base64url/decode_base64url, as lua-resty-core does.
+//
+// ngx.socket.*, ngx.thread.*, ngx.timer.at, ngx.req.socket and
+// ngx.req.init_body/append_body/finish_body raise "... is not supported by
+// ngxsockify" (500).
 //
 // # Known differences from lua-nginx-module
 //
@@ -97,5 +103,11 @@
 //     match is bounded to 1s.
 //   - Each run is bounded by Options.Timeout (nginx has no limit).
 //   - Shared dictionaries evict by key order, not LRU; sizes are estimates.
-//   - Header names are canonicalised (Go's http.Header).
+//   - Header names are canonicalised (Go's http.Header), also in
+//     ngx.req.get_headers(0, true).
+//   - Argument errors of standard-library functions carry a position and
+//     gopher-lua's function naming ("bad argument #1 to (anonymous)").
+//   - A Go function (ngx.say, ...) stored in ngx.ctx and called in a later
+//     phase that runs on another pooled state acts on the state that
+//     created it.
 package luahooks
