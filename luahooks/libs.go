@@ -3,6 +3,7 @@ package luahooks
 import (
 	"math"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -47,6 +48,7 @@ func (st *state) openLibs() {
 	g.RawSetString("require", L.NewFunction(st.require))
 	g.RawSetString("error", L.NewFunction(baseError))
 	g.RawSetString("pcall", L.NewFunction(basePCall))
+	g.RawSetString("collectgarbage", L.NewFunction(baseCollectGarbage))
 
 	// os: time, date, clock and getenv (env directive only).
 	osmod := g.RawGetString("os").(*lua.LTable)
@@ -572,4 +574,23 @@ func roundedE(f float64, prec int) string {
 	// An exact tie: Go rounded to even; round the magnitude up instead.
 	up := f + math.Copysign(math.Abs(f)*math.Pow(10, -float64(prec+2)), f)
 	return strconv.FormatFloat(up, 'e', prec-1, 64)
+}
+
+// baseCollectGarbage replaces gopher-lua's, which runs a full Go GC on every
+// call (a hook calling collectgarbage() per request would stall the
+// server). Lua memory is Go memory here: "count" reports the Go heap in KB,
+// the other options do nothing.
+func baseCollectGarbage(L *lua.LState) int {
+	switch L.OptString(1, "collect") {
+	case "count":
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		L.Push(lua.LNumber(float64(ms.HeapAlloc) / 1024))
+		return 1
+	case "step", "isrunning":
+		L.Push(lua.LTrue)
+		return 1
+	}
+	L.Push(lua.LNumber(0))
+	return 1
 }
