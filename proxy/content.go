@@ -150,15 +150,21 @@ func (rq *request) tryFiles() bool {
 	list := rq.conf.TryFiles
 	for _, t := range list[:len(list)-1] {
 		name := t.Eval(rq.v)
-		dir := strings.HasSuffix(name, "/")
+		// nginx decides at load whether an entry tests a directory: the
+		// entry as written ends in "/" ($uri/), not the value it gives.
+		dir := strings.HasSuffix(t.String(), "/")
 		path := rq.mapPath(name)
-		fi, err := os.Stat(strings.TrimSuffix(path, "/"))
+		fi, err := os.Stat(path)
 		if err != nil || fi.IsDir() != dir {
 			continue
 		}
-		if !dir {
-			rq.v.URI = name
+		// a directory entry gives the URI without its last "/" (so that
+		// /dir answers 301 to /dir/), as nginx does
+		if dir {
+			name = name[:len(name)-1]
 		}
+		rq.v.URI = name
+		rq.setPaths()
 		return true
 	}
 	last := list[len(list)-1].Eval(rq.v)
