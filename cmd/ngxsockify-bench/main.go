@@ -90,6 +90,7 @@ func main() {
 	ngxBin := flag.String("ngxsockify", "", "path to the ngxsockify binary (empty: skip)")
 	pyBin := flag.String("websockify", "/usr/bin/websockify", "path to Python websockify (empty: skip)")
 	self := flag.Bool("self", true, "also measure the proxy/websockify package alone (this binary as relay)")
+	tcpProxy := flag.Bool("tcpproxy", true, "also measure a plain Go TCP proxy (io.Copy both ways): the cost of one extra process hop")
 	var extra relayFlags
 	flag.Var(&extra, "relay", "extra relay name=ws://host:port/path[,pid=N] forwarding to -target-addr (repeatable)")
 	rounds := flag.Int("rounds", 3, "interleaved rounds")
@@ -107,12 +108,16 @@ func main() {
 	case "relay":
 		runRelay(*listen, *targetAddr)
 		return
+	case "tcpproxy":
+		runTCPProxy(*listen, *targetAddr)
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *maxTime)
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	b := &bench{ctx: ctx, quick: *quick, pyMax: *pyMax, rounds: *rounds, tests: *tests}
+	b.tcpProxy = *tcpProxy
 	if err := b.run(*targetAddr, *ngxBin, *pyBin, *self, extra); err != nil {
 		fmt.Fprintln(os.Stderr, "ngxsockify-bench:", err)
 		b.cleanup()
@@ -208,6 +213,36 @@ func runRelay(addr, target string) {
 	srv.Serve(ln)
 }
 
+// runTCPProxy is the simplest relay: one TCP connection to the target per
+// client connection, io.Copy both ways.
+func runTCPProxy(addr, target string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Println(ln.Addr().String())
+	go func() { io.Copy(io.Discard, os.Stdin); os.Exit(0) }()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		go func() {
+			defer c.Close()
+			t, err := net.DialTimeout("tcp", target, 10*time.Second)
+			if err != nil {
+				return
+			}
+			defer t.Close()
+			// No splice (it would hold 2 pipe fds per direction).
+			go func() { io.Copy(struct{ io.Writer }{t}, struct{ io.Reader }{c}); t.(*net.TCPConn).CloseWrite() }()
+			io.Copy(struct{ io.Writer }{c}, struct{ io.Reader }{t})
+		}()
+	}
+}
+
 type dialAddr string
 
 func (a dialAddr) Dial(ctx context.Context, timeout time.Duration) (net.Conn, string, error) {
@@ -220,6 +255,7 @@ func (a dialAddr) Dial(ctx context.Context, timeout time.Duration) (net.Conn, st
 type relay struct {
 	name    string
 	url     string // ws://...; "" for raw TCP
+	raw     string // raw TCP: address to connect to ("" is the target)
 	pid     int    // relay process, 0 if unknown
 	pyTree  bool   // measure PSS over the process tree
 	base64  bool
@@ -228,17 +264,18 @@ type relay struct {
 }
 
 type bench struct {
-	ctx    context.Context
-	quick  bool
-	pyMax  int
-	rounds int
-	tests  string
-	target string
-	cmds   []*exec.Cmd
-	dir    string
-	res    map[string]map[string][]float64 // relay -> metric -> samples
-	notes  map[string]map[string]string
-	mu     sync.Mutex
+	ctx      context.Context
+	quick    bool
+	pyMax    int
+	rounds   int
+	tests    string
+	tcpProxy bool
+	target   string
+	cmds     []*exec.Cmd
+	dir      string
+	res      map[string]map[string][]float64 // relay -> metric -> samples
+	notes    map[string]map[string]string
+	mu       sync.Mutex
 }
 
 func (b *bench) cleanup() {
@@ -352,6 +389,13 @@ http {
 		}
 		relays = append(relays, &relay{name: "Python websockify", url: "ws://" + addr + "/", pid: cmd.Process.Pid, pyTree: true, maxIdle: b.pyMax, cmd: cmd})
 	}
+	if b.tcpProxy {
+		cmd, addr, err := b.startChild(exe, []string{"-mode", "tcpproxy", "-target-addr", b.target}, true, "")
+		if err != nil {
+			return err
+		}
+		relays = append(relays, &relay{name: "Go TCP proxy", raw: addr, pid: cmd.Process.Pid, maxIdle: 1 << 30, cmd: cmd})
+	}
 	relays = append(relays, &relay{name: "raw TCP", maxIdle: 1 << 30})
 
 	b.res = map[string]map[string][]float64{}
@@ -372,7 +416,7 @@ http {
 	}
 	for i := range relays {
 		r := relays[i]
-		if r.url == "" || b.ctx.Err() != nil || !strings.Contains(b.tests, "memory") {
+		if r.pid == 0 || b.ctx.Err() != nil || !strings.Contains(b.tests, "memory") {
 			continue
 		}
 		fmt.Fprintf(os.Stderr, "memory: %s\n", r.name)
@@ -519,7 +563,11 @@ var smallDialer = &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBuff
 func (b *bench) open(r *relay, b64 bool, cmd []byte, d *websocket.Dialer) (stream, error) {
 	var s stream
 	if r.url == "" {
-		c, err := net.DialTimeout("tcp", b.target, 10*time.Second)
+		addr := r.raw
+		if addr == "" {
+			addr = b.target
+		}
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 		if err != nil {
 			return nil, err
 		}
@@ -1047,7 +1095,7 @@ func (b *bench) printRatios(relays []*relay) {
 	}
 	fmt.Println()
 	for _, r := range relays {
-		if r.url == "" || r.pyTree {
+		if r.name == "raw TCP" || r.pyTree {
 			continue
 		}
 		var parts []string
