@@ -35,8 +35,8 @@ type Options struct {
 	SendTimeout time.Duration
 	// BufferSize (websockify_buffer_size) is the largest payload of a frame sent
 	// to the client and the size of each relay buffer; a tunnel holds at most
-	// two of them, and only while data moves. 0 means 65543; values below
-	// MinBufferSize are raised to it.
+	// two of them (three in base64 mode), and only while data moves. 0 means
+	// 65543; values below MinBufferSize are raised to it.
 	BufferSize int
 	// Logger receives debug records at tunnel end. nil means slog.Default().
 	Logger *slog.Logger
