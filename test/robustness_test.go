@@ -762,3 +762,501 @@ server {
 		t.Errorf("server after the storm: %v %+v", err, r)
 	}
 }
+
+// rawExchange sends raw to addr and reads the reply until the server ends
+// the connection; it returns the reply and how the connection ended (nil:
+// a clean close, else the read error such as a reset).
+func rawExchange(addr, raw string, timeout time.Duration) (reply []byte, end error, err error) {
+	c, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	if _, err := io.WriteString(c, raw); err != nil {
+		return nil, nil, fmt.Errorf("write: %v", err)
+	}
+	reply, end = io.ReadAll(c)
+	return reply, end, nil
+}
+
+// TestRobustnessOversizedHeadersAnsweredLikeNginx sends headers over 32 KiB
+// (one long line, and many 4 KiB lines). nginx answers "HTTP/1.1 400 Bad
+// Request" with its "Request Header Or Cookie Too Large" page and then
+// closes the connection cleanly (lingering close: it drains what the client
+// still sends, so the reply is not destroyed by a reset). ngxsockify must
+// answer the same.
+func TestRobustnessOversizedHeadersAnsweredLikeNginx(t *testing.T) {
+	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}}; location / { return 200 "ok"; } }`)
+	var many []string
+	for i := 0; i < 10; i++ {
+		many = append(many, fmt.Sprintf("X-H%d: %s", i, strings.Repeat("b", 4000)))
+	}
+	reqs := map[string]string{
+		"one 40 KiB line":  "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 40<<10) + "\r\n\r\n",
+		"ten 4 KB lines":   "GET / HTTP/1.1\r\nHost: x\r\n" + strings.Join(many, "\r\n") + "\r\n\r\n",
+		"one 200 KiB line": "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 200<<10) + "\r\n\r\n",
+	}
+	wantPage := "<html>\r\n<head><title>400 Request Header Or Cookie Too Large</title></head>\r\n<body>\r\n" +
+		"<center><h1>400 Bad Request</h1></center>\r\n<center>Request Header Or Cookie Too Large</center>\r\n"
+	for name, raw := range reqs {
+		t.Run(strings.ReplaceAll(name, " ", "_"), func(t *testing.T) {
+			reply, end, err := rawExchange(s.Addr, raw, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			line, rest, _ := strings.Cut(string(reply), "\r\n")
+			if line != "HTTP/1.1 400 Bad Request" {
+				t.Errorf("status line %q, want %q (nginx)", line, "HTTP/1.1 400 Bad Request")
+			}
+			if !strings.Contains(rest, "\r\n\r\n"+wantPage) {
+				t.Errorf("reply %q lacks nginx's page", reply)
+			}
+			if end != nil {
+				t.Errorf("after the reply the connection ended with %v; nginx closes cleanly (lingering close)", end)
+			}
+		})
+	}
+}
+
+// TestRobustnessBackpressureSendTimeout checks both stalled directions with
+// websockify_send_timeout 1s: a target that accepts and never reads while
+// the client sends as fast as it can, and a target that floods a client that
+// never reads. The relay must not buffer without bound (RSS stays flat), the
+// send timeout must end each tunnel (close 1011 to the client, the target
+// socket closed), and an echo tunnel beside them must stay intact.
+func TestRobustnessBackpressureSendTimeout(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	sinkConns := make(chan net.Conn, 4)
+	sink := startTracked(t, sinkHandle(sinkConns))
+	floodFailed := make(chan time.Time, 4)
+	flood := startTracked(t, floodHandle(floodFailed))
+	s := startNgxsockify(t, `
+websockify_send_timeout 1s;
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /ws { websockify_pass `+echo.Addr+`; }
+    location /sink { websockify_pass `+sink.Addr+`; }
+    location /flood { websockify_pass `+flood.Addr+`; }
+}`)
+	pid := serverPid(s)
+	// Warm up, then take the baseline.
+	if _, err := streamTunnel("ws://"+s.Addr+"/ws", 7, streamOpts{Total: 1 << 20, MaxChunk: 64 << 10, Timeout: 10 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	base := procStatus(t, pid, "VmRSS")
+	var peak atomic.Int64
+	peak.Store(base)
+	sampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-sampling:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(data), "\n") {
+				if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+					n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+					if n > peak.Load() {
+						peak.Store(n)
+					}
+				}
+			}
+		}
+	}()
+
+	var wg sync.WaitGroup
+	// Client -> target that never reads.
+	var sinkSent atomic.Int64
+	var sinkEnd time.Duration
+	var sinkErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t0 := time.Now()
+		c, _, err := (&websocket.Dialer{HandshakeTimeout: 5 * time.Second}).Dial("ws://"+s.Addr+"/sink", nil)
+		if err != nil {
+			sinkErr = err
+			return
+		}
+		defer c.Close()
+		go func() {
+			msg := make([]byte, 64<<10)
+			for sinkSent.Load() < 1<<30 {
+				c.SetWriteDeadline(time.Now().Add(15 * time.Second))
+				if err := c.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+					return
+				}
+				sinkSent.Add(int64(len(msg)))
+			}
+		}()
+		c.SetReadDeadline(time.Now().Add(15 * time.Second))
+		_, _, err = c.ReadMessage()
+		sinkEnd = time.Since(t0)
+		if !websocket.IsCloseError(err, websocket.CloseInternalServerErr) {
+			sinkErr = fmt.Errorf("client of a target that never reads: %v, want close 1011", err)
+		}
+	}()
+	// Target that floods -> client that never reads.
+	var floodEnd time.Duration
+	var floodErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t0 := time.Now()
+		c, _, err := (&websocket.Dialer{HandshakeTimeout: 5 * time.Second}).Dial("ws://"+s.Addr+"/flood", nil)
+		if err != nil {
+			floodErr = err
+			return
+		}
+		defer c.Close()
+		select {
+		case <-floodFailed:
+			floodEnd = time.Since(t0)
+		case <-time.After(15 * time.Second):
+			floodErr = errors.New("the flooding target's writes still succeed 15s after its client stopped reading")
+		}
+	}()
+	// An echo tunnel beside them.
+	var echoErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, echoErr = streamTunnel("ws://"+s.Addr+"/ws", 8, streamOpts{Total: 4 << 20, MaxChunk: 64 << 10, Pace: 5 * time.Millisecond, Timeout: 20 * time.Second})
+	}()
+	wg.Wait()
+	close(sampling)
+	<-sampled
+	for _, err := range []error{sinkErr, floodErr, echoErr} {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	// The never-reading target's socket must be closed by the relay.
+	select {
+	case c := <-sinkConns:
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, err := io.Copy(io.Discard, c)
+		if err != nil && !isReset(err) {
+			t.Errorf("target that never read: socket not closed by the relay (%v after draining %d bytes)", err, n)
+		}
+		t.Logf("the never-reading target had %d bytes waiting in its socket", n)
+		c.Close()
+	default:
+		t.Error("the sink target was never connected")
+	}
+	growth := peak.Load() - base
+	t.Logf("client->stalled target: %d MiB accepted from the client, close after %v; target->stalled client: target write failed after %v; RSS base %d KiB, peak +%d KiB",
+		sinkSent.Load()>>20, sinkEnd.Round(time.Millisecond), floodEnd.Round(time.Millisecond), base, growth)
+	if sinkEnd > 10*time.Second || floodEnd > 10*time.Second {
+		t.Errorf("send timeout of 1s took %v / %v to end the tunnels", sinkEnd, floodEnd)
+	}
+	if growth > 32<<10 {
+		t.Errorf("RSS grew by %d KiB while two tunnels were stalled: buffering without bound?", growth)
+	}
+	if !waitCond(10*time.Second, func() bool { return sink.active.Load() == 0 && flood.active.Load() == 0 }) {
+		t.Errorf("target connections left open: sink %d, flood %d", sink.active.Load(), flood.active.Load())
+	}
+	errorLogClean(t, s)
+}
+
+// TestRobustnessIdleTimeout: websockify_read_timeout 1s closes an idle
+// tunnel (the client sees a close frame or EOF, the target sees EOF), while
+// a tunnel with client traffic every 300 ms and one with target traffic
+// every 300 ms stay up past 2 s.
+func TestRobustnessIdleTimeout(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	tick := startTracked(t, tickHandle(300*time.Millisecond))
+	s := startNgxsockify(t, `
+websockify_read_timeout 1s;
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /ws { websockify_pass `+echo.Addr+`; }
+    location /tick { websockify_pass `+tick.Addr+`; }
+}`)
+	dial := func(path string) *websocket.Conn {
+		c, _, err := (&websocket.Dialer{HandshakeTimeout: 5 * time.Second}).Dial("ws://"+s.Addr+path, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	idle, busy, ticked := dial("/ws"), dial("/ws"), dial("/tick")
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	var idleEnd time.Duration
+	var idleErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		idle.SetReadDeadline(time.Now().Add(6 * time.Second))
+		_, _, idleErr = idle.ReadMessage()
+		idleEnd = time.Since(t0)
+	}()
+	var busyErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; time.Since(t0) < 2500*time.Millisecond; i++ {
+			time.Sleep(300 * time.Millisecond)
+			msg := []byte("keepalive " + strconv.Itoa(i))
+			busy.SetWriteDeadline(time.Now().Add(2 * time.Second))
+			busy.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if err := busy.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+				busyErr = fmt.Errorf("busy tunnel write after %v: %v", time.Since(t0), err)
+				return
+			}
+			if _, p, err := busy.ReadMessage(); err != nil || !bytes.Equal(p, msg) {
+				busyErr = fmt.Errorf("busy tunnel echo after %v: %q %v", time.Since(t0), p, err)
+				return
+			}
+		}
+	}()
+	var tickErr error
+	var ticks int
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for time.Since(t0) < 2500*time.Millisecond {
+			ticked.SetReadDeadline(time.Now().Add(2 * time.Second))
+			_, p, err := ticked.ReadMessage()
+			if err != nil {
+				tickErr = fmt.Errorf("tunnel with target traffic every 300ms ended after %v: %v", time.Since(t0), err)
+				return
+			}
+			ticks += len(p)
+		}
+	}()
+	wg.Wait()
+	if busyErr != nil {
+		t.Error(busyErr)
+	}
+	if tickErr != nil {
+		t.Error(tickErr)
+	}
+	var ce *websocket.CloseError
+	switch {
+	case idleErr == nil:
+		t.Error("idle tunnel delivered a message")
+	case errors.As(idleErr, &ce):
+		t.Logf("idle tunnel closed with %d after %v", ce.Code, idleEnd.Round(time.Millisecond))
+	default:
+		var ne net.Error
+		if errors.As(idleErr, &ne) && ne.Timeout() {
+			t.Errorf("idle tunnel still open after %v (websockify_read_timeout 1s)", idleEnd)
+		} else {
+			t.Logf("idle tunnel ended with %v after %v", idleErr, idleEnd.Round(time.Millisecond))
+		}
+	}
+	if idleErr != nil && (idleEnd < 900*time.Millisecond || idleEnd > 3*time.Second) {
+		t.Errorf("idle tunnel ended after %v, want about 1s", idleEnd)
+	}
+	// The target of the idle tunnel sees EOF; the busy one's target is
+	// still connected.
+	select {
+	case at := <-echo.eofs:
+		t.Logf("the idle tunnel's target saw EOF %v after the start", at.Sub(t0).Round(time.Millisecond))
+	case <-time.After(3 * time.Second):
+		t.Error("the idle tunnel's target saw no EOF")
+	}
+	if n := echo.active.Load(); n != 1 {
+		t.Errorf("%d echo target connections open, want 1 (the busy tunnel)", n)
+	}
+	if ticks < 5 {
+		t.Errorf("only %d ticks from the target in 2.5s", ticks)
+	}
+	errorLogClean(t, s)
+}
+
+// TestRobustnessReloadMidStream sends SIGHUP twice (a changed config, then
+// the same one) while 50 tunnels stream; every byte must arrive in order,
+// the new config must take effect and new tunnels must work after it.
+func TestRobustnessReloadMidStream(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	s := startNgxsockify(t, `
+server {
+    listen 127.0.0.1:{{PORT}};
+    location = /v { return 200 "one"; }
+    location /ws { websockify_pass `+echo.Addr+`; }
+}`)
+	const tunnels = 50
+	opts := streamOpts{Total: 512 << 10, MaxChunk: 16 << 10, Pace: 30 * time.Millisecond, Timeout: 30 * time.Second}
+	url := "ws://" + s.Addr + "/ws"
+	errs := make([]error, tunnels)
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	for i := 0; i < tunnels; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = streamTunnel(url, uint64(1000+i), opts)
+		}()
+	}
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	time.Sleep(600 * time.Millisecond)
+	conf, err := os.ReadFile(s.Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(s.Conf, bytes.Replace(conf, []byte(`"one"`), []byte(`"two"`), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	var reloaded time.Duration
+	waitFor(t, func() bool {
+		r, err := rawRequest(s.Addr, "GET /v HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5*time.Second)
+		reloaded = time.Since(t0)
+		return err == nil && r.Body == "two"
+	}, "the reload to take effect")
+	select {
+	case <-finished:
+		t.Error("the tunnels finished before the reload: the test did not reload mid-stream")
+	default:
+	}
+	if err := s.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	<-finished
+	elapsed := time.Since(t0)
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("tunnel %d: %v", i, err)
+		}
+	}
+	t.Logf("%d tunnels x %d KiB each way in %v; the new config answered %v after the start",
+		tunnels, opts.Total>>10, elapsed.Round(time.Millisecond), reloaded.Round(time.Millisecond))
+	if _, err := streamTunnel(url, 99, streamOpts{Total: 64 << 10, MaxChunk: 4 << 10, Timeout: 10 * time.Second}); err != nil {
+		t.Errorf("tunnel after the reloads: %v", err)
+	}
+	if !waitCond(10*time.Second, func() bool { return echo.active.Load() == 0 }) {
+		t.Errorf("%d target connections left open", echo.active.Load())
+	}
+	errorLogClean(t, s)
+}
+
+// TestRobustnessIdleTunnelFlood opens 2,000 idle tunnels at once, measures
+// the server's fds and RSS, closes them and checks that the fds come back
+// to the baseline (no leak) and that an idle tunnel costs little memory.
+func TestRobustnessIdleTunnelFlood(t *testing.T) {
+	const tunnels = 2000
+	echo := startTracked(t, echoHandle)
+	s := startNgxsockify(t, `
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /ws { websockify_pass `+echo.Addr+`; }
+}`)
+	pid := serverPid(s)
+	url := "ws://" + s.Addr + "/ws"
+	open := func(n int) ([]*websocket.Conn, error) {
+		conns := make([]*websocket.Conn, n)
+		var next atomic.Int64
+		var first error
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for w := 0; w < 32; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, ReadBufferSize: 256, WriteBufferSize: 256}
+				for {
+					i := int(next.Add(1)) - 1
+					if i >= n {
+						return
+					}
+					c, _, err := d.Dial(url, nil)
+					if err == nil {
+						c.SetReadDeadline(time.Now().Add(10 * time.Second))
+						if err = c.WriteMessage(websocket.BinaryMessage, []byte{byte(i)}); err == nil {
+							var p []byte
+							_, p, err = c.ReadMessage()
+							if err == nil && (len(p) != 1 || p[0] != byte(i)) {
+								err = fmt.Errorf("echo %v", p)
+							}
+						}
+						c.SetReadDeadline(time.Time{})
+					}
+					if err != nil {
+						mu.Lock()
+						if first == nil {
+							first = fmt.Errorf("tunnel %d: %v", i, err)
+						}
+						mu.Unlock()
+						if c != nil {
+							c.Close()
+						}
+						continue
+					}
+					conns[i] = c
+				}
+			}()
+		}
+		wg.Wait()
+		return conns, first
+	}
+	closeAll := func(conns []*websocket.Conn) {
+		for _, c := range conns {
+			if c != nil {
+				c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+				c.Close()
+			}
+		}
+	}
+	// Warm-up: the runtime grows its heap, pools and threads once.
+	warm, err := open(100)
+	closeAll(warm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !waitCond(10*time.Second, func() bool { return echo.active.Load() == 0 }) {
+		t.Fatal("warm-up tunnels not closed")
+	}
+	time.Sleep(300 * time.Millisecond)
+	baseFDs := procFDs(t, pid)
+	baseRSS := procStatus(t, pid, "VmRSS")
+
+	t0 := time.Now()
+	conns, err := open(tunnels)
+	openTime := time.Since(t0)
+	if err != nil {
+		closeAll(conns)
+		t.Fatalf("opening %d tunnels: %v", tunnels, err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	fds := procFDs(t, pid)
+	rss := procStatus(t, pid, "VmRSS")
+	threads := procThreads(t, pid)
+	perTunnel := float64(rss-baseRSS) / tunnels
+
+	t1 := time.Now()
+	closeAll(conns)
+	drained := waitCond(15*time.Second, func() bool { return procFDs(t, pid) <= baseFDs+4 })
+	closeTime := time.Since(t1)
+	afterFDs := procFDs(t, pid)
+	t.Logf("%d tunnels opened in %v (%.0f/s); fds %d -> %d (%.2f per tunnel) -> %d after closing in %v; RSS %d -> %d KiB = %.1f KiB per idle tunnel; %d threads",
+		tunnels, openTime.Round(time.Millisecond), tunnels/openTime.Seconds(), baseFDs, fds, float64(fds-baseFDs)/tunnels,
+		afterFDs, closeTime.Round(time.Millisecond), baseRSS, rss, perTunnel, threads)
+	if fds-baseFDs < 2*tunnels-10 || fds-baseFDs > 2*tunnels+50 {
+		t.Errorf("%d fds for %d tunnels, want about 2 per tunnel", fds-baseFDs, tunnels)
+	}
+	if !drained {
+		t.Errorf("fds did not come back: %d before, %d after closing every tunnel (leak)", baseFDs, afterFDs)
+	}
+	if perTunnel > 64 {
+		t.Errorf("%.1f KiB RSS per idle tunnel, want < 64", perTunnel)
+	}
+	if !waitCond(10*time.Second, func() bool { return echo.active.Load() == 0 }) {
+		t.Errorf("%d target connections left open", echo.active.Load())
+	}
+	errorLogClean(t, s)
+}
