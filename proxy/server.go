@@ -178,50 +178,21 @@ func (s *Server) build(cfg *nginxconf.Config) (*state, error) {
 	return st, nil
 }
 
-// walkConfs calls f for every LocConf of the http block.
+// walkConfs calls f for every LocConf of the http block: servers,
+// locations (nested, named, if blocks) and limit_except blocks.
 func walkConfs(h *nginxconf.HTTP, f func(*nginxconf.LocConf)) {
-	var stmts func([]nginxconf.Stmt)
-	var loc func(*nginxconf.Location)
-	var tree func(*nginxconf.LocTree)
-	stmts = func(list []nginxconf.Stmt) {
-		for _, st := range list {
-			if is, ok := st.(*nginxconf.IfStmt); ok {
-				loc(is.Loc)
-			}
-		}
-	}
-	loc = func(l *nginxconf.Location) {
-		if l.Conf != nil {
-			f(l.Conf)
-			if l.Conf.LimitExcept != nil {
-				f(l.Conf.LimitExcept.Conf)
-			}
-		}
-		stmts(l.Stmts)
-		tree(l.Nested)
-	}
-	tree = func(t *nginxconf.LocTree) {
-		if t == nil {
-			return
-		}
-		for _, l := range t.Exact {
-			loc(l)
-		}
-		for _, l := range t.Prefix {
-			loc(l)
-		}
-		for _, l := range t.Regex {
-			loc(l)
-		}
-	}
 	for _, srv := range h.Servers {
 		f(srv.Conf)
-		stmts(srv.Stmts)
-		tree(srv.Root)
-		for _, l := range srv.Named {
-			loc(l)
-		}
 	}
+	walkLocations(h, func(l *nginxconf.Location) {
+		if l.Conf == nil {
+			return
+		}
+		f(l.Conf)
+		if l.Conf.LimitExcept != nil {
+			f(l.Conf.LimitExcept.Conf)
+		}
+	})
 }
 
 // buildListens groups servers by listen address and decides which sockets

@@ -117,6 +117,12 @@ func echoTarget(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveEcho(t, ln)
+	return ln.Addr().String()
+}
+
+// serveEcho echoes every connection ln accepts until the test ends.
+func serveEcho(t *testing.T, ln net.Listener) {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -130,7 +136,6 @@ func echoTarget(t *testing.T) string {
 			}()
 		}
 	}()
-	return ln.Addr().String()
 }
 
 func wsEcho(t *testing.T, c *websocket.Conn, msg string) {
