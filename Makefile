@@ -63,16 +63,34 @@ race-routing:
 	time NGX_TEST_BUILDFLAGS=-race $(GO) test -race -timeout $(TEST_TIMEOUT) -run '^TestRouting' ./test
 
 # Every `func FuzzX` in a _test.go file runs for FUZZTIME; the list is
-# discovered, so new targets need no Makefile change.
+# discovered, so new targets need no Makefile change. Go 1.26's fuzz
+# coordinator can fail a duration-bounded run with a bare "context deadline
+# exceeded" at the end of FUZZTIME when the machine is loaded
+# (golang/go#75804, fixed in Go 1.27): such a run, with no new failing input
+# written under testdata/fuzz, is reported and ignored; anything else fails.
 fuzz:
 	@dirs=$$({ grep -rl --include='*_test.go' -E '^func Fuzz[A-Z0-9_]' . || true; } | xargs -r -n1 dirname | sort -u); \
 	if [ -z "$$dirs" ]; then echo "fuzz: no fuzz targets"; exit 0; fi; \
+	failed=""; \
 	for d in $$dirs; do \
 	  for f in $$($(GO) test -list '^Fuzz' "$$d" | grep '^Fuzz' || true); do \
 	    echo "fuzz: $$d $$f ($(FUZZTIME))"; \
-	    $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -parallel 2 "$$d"; \
+	    corpus="$$d/testdata/fuzz/$$f"; \
+	    before=0; if [ -d "$$corpus" ]; then before=$$(ls "$$corpus" | wc -l); fi; \
+	    log=$$(mktemp); \
+	    if $(GO) test -run '^$$' -fuzz "^$$f\$$" -fuzztime $(FUZZTIME) -parallel 2 "$$d" >"$$log" 2>&1; then \
+	      grep -v 'fuzz: elapsed' "$$log" || true; \
+	    else \
+	      cat "$$log"; \
+	      after=0; if [ -d "$$corpus" ]; then after=$$(ls "$$corpus" | wc -l); fi; \
+	      if [ "$$after" = "$$before" ] && grep -q 'context deadline exceeded' "$$log"; then \
+	        echo "fuzz: $$f: ignoring Go's fuzztime deadline race (golang/go#75804): no failing input was written"; \
+	      else failed="$$failed $$d:$$f"; fi; \
+	    fi; \
+	    rm -f "$$log"; \
 	  done; \
-	done
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: FAILED:$$failed"; exit 1; fi
 
 build:
 	$(GO) build -o bin/ngxsockify ./cmd/ngxsockify
