@@ -49,6 +49,22 @@ func (st *state) openLibs() {
 	g.RawSetString("error", L.NewFunction(baseError))
 	g.RawSetString("pcall", L.NewFunction(basePCall))
 	g.RawSetString("collectgarbage", L.NewFunction(baseCollectGarbage))
+	co := g.RawGetString("coroutine").(*lua.LTable)
+	for _, name := range []string{"create", "wrap"} {
+		orig := co.RawGetString(name).(*lua.LFunction)
+		co.RawSetString(name, L.NewFunction(func(L *lua.LState) int {
+			if st.r.ctx != nil {
+				st.r.ctx.ownChannel()
+			}
+			top := L.GetTop()
+			L.Push(orig)
+			for i := 1; i <= top; i++ {
+				L.Push(L.Get(i))
+			}
+			L.Call(top, lua.MultRet)
+			return L.GetTop() - top
+		}))
+	}
 
 	// os: time, date, clock and getenv (env directive only).
 	osmod := g.RawGetString("os").(*lua.LTable)

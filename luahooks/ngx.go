@@ -488,6 +488,7 @@ func (st *state) ngxSleep(L *lua.LState) int {
 	}
 	t := time.NewTimer(time.Duration(secs * float64(time.Second)))
 	defer t.Stop()
+	st.r.ctx.ownChannel() // a channel that cancellation closes
 	select {
 	case <-t.C:
 	case <-st.r.ctx.Done():

@@ -8,8 +8,8 @@ import (
 )
 
 // runContext is the context a state runs under. One lives in each state
-// and is re-armed for every run, so a run costs one channel instead of a
-// context.WithTimeout (timer, cancel context, children map). gopher-lua
+// and is re-armed for every run, so a run allocates nothing for it (a
+// context.WithTimeout costs a timer, a cancel context and a channel). gopher-lua
 // polls Done before every instruction; the run ends when the deadline
 // passes (timer), when ngx.exit is called, or when the run returns.
 //
@@ -24,35 +24,67 @@ type runContext struct {
 	mu sync.Mutex
 	// done is read before every Lua instruction and by goroutines that
 	// context.WithCancel starts for coroutines: an atomic pointer keeps
-	// that cheap and race-free while arm replaces it.
+	// that cheap and race-free. A run starts on the shared openChan and
+	// ends on closedChan; only a run that creates coroutines gets its own
+	// channel (their watcher goroutines must see it closed to end).
 	done atomic.Pointer[chan struct{}]
+	own  bool // done points to a channel of this run
 	err  error
 }
+
+var (
+	openChan   = make(chan struct{}) // never closed
+	closedChan = func() chan struct{} {
+		c := make(chan struct{})
+		close(c)
+		return c
+	}()
+)
 
 var _ context.Context = (*runContext)(nil)
 
 func newRunContext() *runContext {
 	c := &runContext{parent: context.Background()}
-	ch := make(chan struct{})
-	close(ch)
-	c.done.Store(&ch)
+	c.done.Store(&closedChan)
 	c.err = context.Canceled
 	c.timer = time.AfterFunc(time.Hour, c.onTimer)
 	c.timer.Stop()
 	return c
 }
 
-// arm prepares the context for a new run (one channel allocation; the
-// timer is reused).
-func (c *runContext) arm(parent context.Context, timeout time.Duration) {
+// arm prepares the context for a new run started at now (no allocation;
+// the timer is reused).
+func (c *runContext) arm(parent context.Context, now time.Time, timeout time.Duration) {
 	c.mu.Lock()
 	c.parent = parent
-	c.deadline = time.Now().Add(timeout)
-	ch := make(chan struct{})
-	c.done.Store(&ch)
+	c.deadline = now.Add(timeout)
+	c.done.Store(&openChan)
+	c.own = false
 	c.err = nil
 	c.mu.Unlock()
 	c.timer.Reset(timeout)
+}
+
+// ownChannel gives the running run a channel of its own; called before a
+// coroutine is created (gopher-lua derives a cancel context from ours).
+func (c *runContext) ownChannel() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.err == nil && !c.own {
+		ch := make(chan struct{})
+		c.done.Store(&ch)
+		c.own = true
+	}
+}
+
+// finish ends the run with err; c.mu is held.
+func (c *runContext) finish(err error) {
+	c.err = err
+	if c.own {
+		close(*c.done.Load())
+	} else {
+		c.done.Store(&closedChan)
+	}
 }
 
 // onTimer expires the run whose deadline has passed. A late call left from
@@ -61,8 +93,7 @@ func (c *runContext) onTimer() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err == nil && !time.Now().Before(c.deadline) {
-		c.err = context.DeadlineExceeded
-		close(*c.done.Load())
+		c.finish(context.DeadlineExceeded)
 	}
 }
 
@@ -71,8 +102,7 @@ func (c *runContext) cancel(err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err == nil {
-		c.err = err
-		close(*c.done.Load())
+		c.finish(err)
 	}
 }
 

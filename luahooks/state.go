@@ -111,7 +111,8 @@ type state struct {
 	L  *lua.LState
 	r  runCtx
 
-	ctx      *runContext // reused by every run of this state
+	ctx      *runContext                           // reused by every run of this state
+	fns      map[*lua.FunctionProto]*lua.LFunction // chunk functions made in this state
 	ngx      *lua.LTable
 	ngxMeta  *lua.LTable
 	argTable *lua.LTable
@@ -178,7 +179,7 @@ func syntaxError(name string, err error) error {
 
 func (rt *Runtime) newState() (*state, error) {
 	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 200, RegistrySize: 1024 * 4, RegistryMaxSize: 1024 * 256})
-	st := &state{rt: rt, L: L, ctx: newRunContext()}
+	st := &state{rt: rt, L: L, ctx: newRunContext(), fns: map[*lua.FunctionProto]*lua.LFunction{}}
 	st.openLibs()
 	rt.mu.Lock()
 	inits := append([]*Chunk(nil), rt.inits...)
@@ -218,10 +219,16 @@ func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout tim
 		return Outcome{Action: Close, Status: 499, Err: err}
 	}
 	ctx := st.ctx
-	ctx.arm(parent, timeout)
+	ctx.arm(parent, r.now, timeout)
 	r.ctx = ctx
 	L.SetContext(ctx)
-	fn := L.NewFunctionFromProto(c.proto)
+	fn := st.fns[c.proto]
+	if fn == nil {
+		fn = L.NewFunctionFromProto(c.proto)
+		if st.rt.opts.CodeCache {
+			st.fns[c.proto] = fn
+		}
+	}
 	L.Push(fn)
 	var err error
 	if c.phase == PhaseSet {
