@@ -27,13 +27,15 @@ import (
 //	----
 //	GET /path?x=1 | Host: a.test | X-Y: z | Cookie: a=1   => 200
 //	@2 GET /                                               <- sent to {{PORT2}}
+//	POST /form | Content-Type: text/plain <<< a=1&b=2      <- body after " <<< "
 //
 // Each request line is "METHOD TARGET [VERSION]", then optional headers after
 // "|", then optional "=> STATUS", the status real nginx must give (a guard
 // that the case tests what its author meant; ngxsockify is compared with
 // nginx, not with it). VERSION defaults to HTTP/1.1; "Host: localhost" is
 // added when no Host header is given, unless VERSION is HTTP/1.0.
-// "Connection: close" is always added. Blank lines and lines starting with
+// "Connection: close" is always added, and Content-Length for a body given
+// after " <<< " (unless a Content-Length header is written). Blank lines and lines starting with
 // "#" in the request part are ignored.
 
 const routingDir = "testdata/routing"
@@ -177,6 +179,11 @@ func parseRoutingRequest(l string) (routingRequest, error) {
 		r.port = n - 1
 		l = rest
 	}
+	body, hasBody := "", false
+	if i := strings.Index(l, " <<< "); i >= 0 {
+		body, hasBody = l[i+len(" <<< "):], true
+		l = strings.TrimSpace(l[:i])
+	}
 	parts := strings.Split(l, "|")
 	reqLine := strings.Fields(parts[0])
 	if len(reqLine) < 2 || len(reqLine) > 3 {
@@ -188,21 +195,25 @@ func parseRoutingRequest(l string) (routingRequest, error) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s %s\r\n", reqLine[0], reqLine[1], version)
-	hasHost := false
+	hasHost, hasLength := false, false
 	for _, h := range parts[1:] {
 		h = strings.TrimSpace(h)
 		if !strings.Contains(h, ":") {
 			return r, fmt.Errorf("bad header %q", h)
 		}
-		if strings.HasPrefix(strings.ToLower(h), "host:") {
-			hasHost = true
-		}
+		lower := strings.ToLower(h)
+		hasHost = hasHost || strings.HasPrefix(lower, "host:")
+		hasLength = hasLength || strings.HasPrefix(lower, "content-length:")
 		b.WriteString(h + "\r\n")
 	}
 	if !hasHost && version != "HTTP/1.0" {
 		b.WriteString("Host: localhost\r\n")
 	}
+	if hasBody && !hasLength {
+		fmt.Fprintf(&b, "Content-Length: %d\r\n", len(body))
+	}
 	b.WriteString("Connection: close\r\n\r\n")
+	b.WriteString(body)
 	r.raw = b.String()
 	return r, nil
 }
@@ -347,7 +358,7 @@ func TestRoutingCaseFormat(t *testing.T) {
 	p := filepath.Join(dir, "x.case")
 	text := "#file www/a.txt hello there\n#exec www/run.sh\n#compare Content-Type X-A\n" +
 		"server { listen 127.0.0.1:{{PORT}}; }\n----\n\n" +
-		"GET /a?b=1 | Host: h.test | X-Y: z => 404\n@2 HEAD / HTTP/1.0\n"
+		"GET /a?b=1 | Host: h.test | X-Y: z => 404\n@2 HEAD / HTTP/1.0\nPOST /p | X: y <<< a=1 | b\n"
 	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -359,6 +370,7 @@ func TestRoutingCaseFormat(t *testing.T) {
 		{line: 7, raw: "GET /a?b=1 HTTP/1.1\r\nHost: h.test\r\nX-Y: z\r\nConnection: close\r\n\r\n",
 			show: "GET /a?b=1 | Host: h.test | X-Y: z", wantStatus: 404},
 		{line: 8, port: 1, raw: "HEAD / HTTP/1.0\r\nConnection: close\r\n\r\n", show: "@2 HEAD / HTTP/1.0"},
+		{line: 9, raw: "POST /p HTTP/1.1\r\nX: y\r\nHost: localhost\r\nContent-Length: 7\r\nConnection: close\r\n\r\na=1 | b", show: "POST /p | X: y <<< a=1 | b"},
 	}
 	if diff := cmp.Diff(want, c.requests, cmp.AllowUnexported(routingRequest{})); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
