@@ -373,6 +373,11 @@ func TestLuaErrorLog(t *testing.T) {
             local function helper() ngx.log(ngx.WARN, "from helper") end
             helper()
             print("printed ", 2)
+            local t = {}
+            function t.field() ngx.log(ngx.INFO, "in field") end
+            t.field()
+            function t:method() ngx.log(ngx.NOTICE, "in method") end
+            t:method()
             ngx.say("ok")
         }
     }
@@ -417,14 +422,14 @@ func TestLuaErrorLog(t *testing.T) {
 				msg := strings.ReplaceAll(m[2], s.Dir, "{{DIR}}")
 				out = append(out, m[1]+" "+msg)
 			}
-			if len(out) >= 8 || time.Now().After(deadline) {
+			if len(out) >= 10 || time.Now().After(deadline) {
 				return out
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	la, lb := lines(a), lines(b)
-	if len(la) < 8 {
+	if len(la) < 10 {
 		t.Fatalf("nginx logged only %d Lua lines:\n%s", len(la), strings.Join(la, "\n"))
 	}
 	if diff := cmp.Diff(la, lb); diff != "" {
