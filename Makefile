@@ -1,8 +1,8 @@
 # ngxsockify build and test entry points.
 #
 #   make test   install missing test dependencies (root + apt-get only), go vet,
-#               go test, go test -race on the concurrent packages (and the
-#               black-box routing suite against a -race binary), short fuzz runs
+#               go test, go test -race on every package (and the black-box
+#               routing suite against a -race binary), short fuzz runs
 #   make build  bin/ngxsockify
 #   make bench  Go benchmarks of every package
 #   make run    build, then run bin/ngxsockify $(ARGS)
@@ -16,7 +16,8 @@ export PATH := /usr/local/go/bin:$(PATH)
 GO           ?= go
 FUZZTIME     ?= 10s
 TEST_TIMEOUT ?= 15m
-RACE_PKGS    ?= ./proxy/... ./luahooks/...
+# Every package but the black-box suite (race-routing covers that one).
+RACE_PKGS    ?= $(shell PATH="$(PATH)" $(GO) list ./... 2>/dev/null | grep -v '/test$$')
 # Debian packages the tests use. Never add `luajit`: it conflicts with
 # libluajit2 and apt silently removes libnginx-mod-http-lua (use luajit2).
 DEB_PKGS     := nginx libnginx-mod-http-lua websockify novnc \
@@ -50,14 +51,12 @@ vet:
 unit:
 	time $(GO) test -timeout $(TEST_TIMEOUT) ./...
 
-# Race detector on the packages with goroutines, plus the routing suite with a
-# -race build of the binary (any race report fails the test via the harness).
+# Race detector on every package, and the routing suite against a -race build
+# of the binary (a race report from the server fails the test via the harness).
 race: race-pkgs race-routing
 
 race-pkgs:
-	@pkgs=""; for p in $(RACE_PKGS); do [ -d "$${p%/...}" ] && pkgs="$$pkgs $$p"; done; \
-	if [ -n "$$pkgs" ]; then echo "race:$$pkgs"; time $(GO) test -race -timeout $(TEST_TIMEOUT) $$pkgs; \
-	else echo "race: none of $(RACE_PKGS) exist yet"; fi
+	time $(GO) test -race -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 
 race-routing:
 	time NGX_TEST_BUILDFLAGS=-race $(GO) test -race -timeout $(TEST_TIMEOUT) -run '^TestRouting' ./test
