@@ -195,16 +195,26 @@ func (p *parser) fail(s *source, format string, args ...any) error {
 	return p.failAt(s.path, s.line, format, args...)
 }
 
+// failAt records an error; its string arguments are printed as nginx's
+// "%s" prints C strings: a NUL ends them.
 func (p *parser) failAt(file string, line int, format string, args ...any) error {
 	for i, a := range args {
-		// nginx prints words as C strings: a NUL ends them.
 		if s, ok := a.(string); ok {
 			if j := strings.IndexByte(s, 0); j >= 0 {
 				args[i] = s[:j]
 			}
 		}
 	}
-	msg := fmt.Sprintf(format, args...)
+	return p.record(file, line, fmt.Sprintf(format, args...))
+}
+
+// failV is fail for messages nginx prints with "%V" (counted strings,
+// NULs included).
+func (p *parser) failV(s *source, format string, args ...any) error {
+	return p.record(s.path, s.line, fmt.Sprintf(format, args...))
+}
+
+func (p *parser) record(file string, line int, msg string) error {
 	if len(msg) > maxConfErrStr {
 		msg = msg[:maxConfErrStr] // nginx formats into a fixed buffer
 	}
@@ -444,7 +454,7 @@ func (p *parser) ifCondition(s *source, d *Directive) (bad bool, err error) {
 	// v is nginx's value[] without the directive name: indices cur..last.
 	v := append([]string(nil), d.Args...)
 	invalid := func(w string) (bool, error) {
-		return true, p.fail(s, `invalid condition "%s"`, w)
+		return true, p.failV(s, `invalid condition "%s"`, w)
 	}
 	last := len(v) - 1
 	if len(v[0]) < 1 || v[0][0] != '(' {
@@ -478,7 +488,7 @@ func (p *parser) ifCondition(s *source, d *Directive) (bad bool, err error) {
 			switch op := v[cur+1]; op {
 			case "=", "!=", "~", "~*", "!~", "!~*":
 			default:
-				return true, p.fail(s, `unexpected "%s" in condition`, op)
+				return true, p.failV(s, `unexpected "%s" in condition`, op)
 			}
 		}
 	case len(w) == 2 && w[0] == '-' || len(w) == 3 && w[0] == '!' && w[1] == '-':
