@@ -363,6 +363,9 @@ func parseLuaNumber(s string) (float64, bool) {
 		neg = body[0] == '-'
 		body = body[1:]
 	}
+	if body == "" {
+		return 0, false
+	}
 	if len(body) > 2 && body[0] == '0' && (body[1] == 'b' || body[1] == 'B') {
 		// OpenResty's LuaJIT 2.1 reads binary literals.
 		var f float64

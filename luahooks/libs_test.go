@@ -33,6 +33,8 @@ func TestLuaJITCompat(t *testing.T) {
 		{`tonumber("8", 8)`, "nil"},
 		{`tonumber("1.5", 10)`, "1.5"},
 		{`tonumber({})`, "nil"},
+		{`tonumber("-")`, "nil"},
+		{`tonumber("+")`, "nil"},
 		{`1/3`, "0.33333333333333"},
 		{`1e15`, "1e+15"},
 		{`2^53`, "9.007199254741e+15"},
