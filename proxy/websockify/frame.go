@@ -333,15 +333,25 @@ func unmask(dst, src []byte, key [4]byte, pos int) {
 	k64 := uint64(k32) | uint64(k32)<<32
 	n := len(src)
 	i := 0
-	for ; i+32 <= n; i += 32 {
-		a := binary.LittleEndian.Uint64(src[i:])
-		b := binary.LittleEndian.Uint64(src[i+8:])
-		c := binary.LittleEndian.Uint64(src[i+16:])
-		d := binary.LittleEndian.Uint64(src[i+24:])
-		binary.LittleEndian.PutUint64(dst[i:], a^k64)
-		binary.LittleEndian.PutUint64(dst[i+8:], b^k64)
-		binary.LittleEndian.PutUint64(dst[i+16:], c^k64)
-		binary.LittleEndian.PutUint64(dst[i+24:], d^k64)
+	for ; i+64 <= n; i += 64 {
+		s := src[i : i+64 : i+64]
+		d := dst[i : i+64 : i+64]
+		w0 := binary.LittleEndian.Uint64(s[0:])
+		w1 := binary.LittleEndian.Uint64(s[8:])
+		w2 := binary.LittleEndian.Uint64(s[16:])
+		w3 := binary.LittleEndian.Uint64(s[24:])
+		w4 := binary.LittleEndian.Uint64(s[32:])
+		w5 := binary.LittleEndian.Uint64(s[40:])
+		w6 := binary.LittleEndian.Uint64(s[48:])
+		w7 := binary.LittleEndian.Uint64(s[56:])
+		binary.LittleEndian.PutUint64(d[0:], w0^k64)
+		binary.LittleEndian.PutUint64(d[8:], w1^k64)
+		binary.LittleEndian.PutUint64(d[16:], w2^k64)
+		binary.LittleEndian.PutUint64(d[24:], w3^k64)
+		binary.LittleEndian.PutUint64(d[32:], w4^k64)
+		binary.LittleEndian.PutUint64(d[40:], w5^k64)
+		binary.LittleEndian.PutUint64(d[48:], w6^k64)
+		binary.LittleEndian.PutUint64(d[56:], w7^k64)
 	}
 	for ; i+8 <= n; i += 8 {
 		binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(src[i:])^k64)
