@@ -54,6 +54,9 @@ type tunnel struct {
 }
 
 func newTunnel(client, target net.Conn, o Options, b64 bool, ts *Tunnels) *tunnel {
+	if !o.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		o.Logger = nil // keep no per-request logger for the tunnel's lifetime
+	}
 	t := &tunnel{o: o, b64: b64, pool: poolFor(o.BufferSize), ts: ts}
 	t.client.init(client, t.pool)
 	t.target.init(target, t.pool)
@@ -146,7 +149,7 @@ func (t *tunnel) exit() {
 	}
 	res := Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), BytesReceived: t.recv.Load(),
 		UpstreamAddr: t.upstreamAddr, ConnectTime: t.connectTime, Err: t.cause()}
-	if t.o.Logger.Enabled(context.Background(), slog.LevelDebug) {
+	if t.o.Logger != nil {
 		t.o.Logger.Debug("websockify tunnel closed", "upstream", t.upstreamAddr,
 			"sent", res.BytesSent, "received", res.BytesReceived, "err", res.Err)
 	}

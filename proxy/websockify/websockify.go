@@ -38,7 +38,8 @@ type Options struct {
 	// two of them (three in base64 mode), and only while data moves. 0 means
 	// 65543; values below MinBufferSize are raised to it.
 	BufferSize int
-	// Logger receives debug records at tunnel end. nil means slog.Default().
+	// Logger receives a debug record at tunnel end (kept only if debug is
+	// enabled when the tunnel starts). nil means slog.Default().
 	Logger *slog.Logger
 }
 
