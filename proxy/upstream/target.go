@@ -86,7 +86,8 @@ func Resolve(ctx context.Context, host string) ([]string, error) {
 
 // ResolveServers replaces every server whose address is a name with one
 // server per resolved address (as nginx does at start), keeping the other
-// parameters. value names the servers in the error text.
+// parameters. A name that does not resolve gives nginx's
+// `host not found in upstream "name:port"`.
 func ResolveServers(ctx context.Context, servers []Server) ([]Server, error) {
 	out := make([]Server, 0, len(servers))
 	for _, s := range servers {
