@@ -220,6 +220,7 @@ type LoadError struct {
 	Err error
 }
 
+// Error returns the error-log line.
 func (e *LoadError) Error() string { return e.Msg }
 
 // Unwrap returns the underlying error, so errors.Is(err, fs.ErrNotExist)

@@ -77,6 +77,7 @@ const (
 
 var actionNames = [...]string{"Continue", "Respond", "ErrorPage", "Redirect", "Close"}
 
+// String returns the action's name ("Continue", ...).
 func (a Action) String() string {
 	if a < 0 || int(a) >= len(actionNames) {
 		return fmt.Sprintf("Action(%d)", int(a))
