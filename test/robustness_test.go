@@ -1335,3 +1335,240 @@ server {
 	}
 	errorLogClean(t, s)
 }
+
+// closeFrame is a masked client close frame with code (and no reason).
+func closeFrame(code int) []byte {
+	return maskedFrame(8, binary.BigEndian.AppendUint16(nil, uint16(code)))
+}
+
+// TestRobustnessBadFramesCloseCodes sends one hostile or unusual frame
+// sequence per tunnel and checks the close code the relay answers with
+// (RFC 6455 sections 5.2, 5.4, 5.5, 7.4): protocol errors get 1002, a
+// client close with a valid code is answered with that code, a close with
+// a code an endpoint must never send gets 1002. A ping gets its pong.
+func TestRobustnessBadFramesCloseCodes(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`; } }`)
+	frag := func(fin bool, op byte, payload []byte) []byte {
+		f := maskedFrame(op, payload)
+		if !fin {
+			f[0] &^= 0x80
+		}
+		return f
+	}
+	join := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+	type tc struct {
+		name string
+		send []byte
+		code int
+	}
+	cases := []tc{
+		{"reserved bit RSV1", func() []byte { f := maskedFrame(2, []byte("x")); f[0] |= 0x40; return f }(), 1002},
+		{"reserved opcode 3", maskedFrame(3, []byte("x")), 1002},
+		{"reserved opcode 0xB", maskedFrame(0xB, nil), 1002},
+		{"ping of 126 bytes", maskedFrame(9, make([]byte, 126)), 1002},
+		{"fragmented ping", frag(false, 9, []byte("p")), 1002},
+		{"continuation first", maskedFrame(0, []byte("x")), 1002},
+		{"text inside a fragmented binary", join(frag(false, 2, []byte("a")), maskedFrame(1, []byte("b"))), 1002},
+		{"close of 1 byte", maskedFrame(8, []byte{3}), 1002},
+		{"data then close 1000", join(maskedFrame(2, []byte("bye")), closeFrame(1000)), 1000},
+		{"empty close", maskedFrame(8, nil), 1000},
+	}
+	for _, code := range []int{1001, 1003, 1007, 1008, 1011, 3000, 4999} {
+		cases = append(cases, tc{fmt.Sprintf("close %d", code), closeFrame(code), code})
+	}
+	// Codes an endpoint must not send (RFC 6455 7.4.1, 7.4.2).
+	// 1015 has its own test below (TestRobustnessClose1015GetsProtocolError).
+	for _, code := range []int{0, 999, 1004, 1005, 1006, 1016, 1100, 2000, 2999, 5000} {
+		cases = append(cases, tc{fmt.Sprintf("close %d", code), closeFrame(code), 1002})
+	}
+	var wg sync.WaitGroup
+	for _, c := range cases {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, br, err := rawUpgrade(s.Addr, "/ws")
+			if err != nil {
+				t.Errorf("%s: %v", c.name, err)
+				return
+			}
+			defer conn.Close()
+			conn.Write(c.send)
+			if err := expectClose(conn, br, c.code); err != nil {
+				t.Errorf("%s: %v", c.name, err)
+			}
+		}()
+	}
+	// A ping is answered with a pong carrying its payload, between data.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		conn, br, err := rawUpgrade(s.Addr, "/ws")
+		if err != nil {
+			t.Errorf("ping: %v", err)
+			return
+		}
+		defer conn.Close()
+		conn.Write(join(frag(false, 2, []byte("ab")), maskedFrame(9, []byte("are you there")), frag(true, 0, []byte("cd"))))
+		var data []byte
+		pong := false
+		for !pong || len(data) < 4 {
+			op, p, err := readFrame(conn, br, 5*time.Second)
+			if err != nil {
+				t.Errorf("ping: after %q (pong %v): %v", data, pong, err)
+				return
+			}
+			switch op {
+			case 10:
+				pong = true
+				if string(p) != "are you there" {
+					t.Errorf("pong payload %q", p)
+				}
+			case 2:
+				data = append(data, p...)
+			default:
+				t.Errorf("ping: unexpected opcode %d", op)
+				return
+			}
+		}
+		if string(data) != "abcd" {
+			t.Errorf("fragmented message around a ping relayed as %q", data)
+		}
+	}()
+	wg.Wait()
+	if !waitCond(10*time.Second, func() bool { return echo.active.Load() == 0 }) {
+		t.Errorf("%d target connections left open", echo.active.Load())
+	}
+	errorLogClean(t, s)
+}
+
+// TestRobustnessNoByteLostAtClose checks the edges of a tunnel's life: a
+// target that writes 1 MiB and closes at once must have all of it reach
+// the client before the close frame (1000), and a client that sends 1 MiB
+// and its close frame in one burst must have all of it reach the target
+// before EOF. 20 tunnels of each run at once.
+func TestRobustnessNoByteLostAtClose(t *testing.T) {
+	const size = 1 << 20
+	const n = 20
+	payload := func(seed uint64) []byte {
+		rng := mrand.New(mrand.NewPCG(seed, 77))
+		b := make([]byte, size)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	// The target sends the seed it read (8 bytes) back as 1 MiB, then closes.
+	talker := startTracked(t, func(c net.Conn, tt *trackedTarget) {
+		var seed [8]byte
+		if _, err := io.ReadFull(c, seed[:]); err != nil {
+			return
+		}
+		c.Write(payload(binary.BigEndian.Uint64(seed[:])))
+	})
+	// The target reads until EOF and reports what it got.
+	got := make(chan []byte, n)
+	listener := startTracked(t, func(c net.Conn, tt *trackedTarget) {
+		b, _ := io.ReadAll(c)
+		got <- b
+	})
+	s := startNgxsockify(t, `
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /talk { websockify_pass `+talker.Addr+`; }
+    location /listen { websockify_pass `+listener.Addr+`; }
+}`)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(2)
+		go func() { // target -> client
+			defer wg.Done()
+			c, _, err := (&websocket.Dialer{HandshakeTimeout: 5 * time.Second}).Dial("ws://"+s.Addr+"/talk", nil)
+			if err != nil {
+				t.Errorf("talk %d: %v", i, err)
+				return
+			}
+			defer c.Close()
+			seed := uint64(i + 1)
+			c.WriteMessage(websocket.BinaryMessage, binary.BigEndian.AppendUint64(nil, seed))
+			want := payload(seed)
+			var buf []byte
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			for {
+				_, p, err := c.ReadMessage()
+				if err != nil {
+					if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+						t.Errorf("talk %d: after %d bytes: %v, want close 1000", i, len(buf), err)
+					}
+					break
+				}
+				buf = append(buf, p...)
+			}
+			if !bytes.Equal(buf, want) {
+				t.Errorf("talk %d: client got %d bytes (equal prefix: %v), target sent %d before closing", i, len(buf), bytes.HasPrefix(want, buf), len(want))
+			}
+		}()
+		go func() { // client -> target, then close at once
+			defer wg.Done()
+			conn, br, err := rawUpgrade(s.Addr, "/listen")
+			if err != nil {
+				t.Errorf("listen %d: %v", i, err)
+				return
+			}
+			defer conn.Close()
+			data := payload(uint64(100 + i))
+			var burst []byte
+			for off := 0; off < len(data); off += 16 << 10 {
+				burst = append(burst, maskedFrame(2, data[off:min(off+16<<10, len(data))])...)
+			}
+			burst = append(burst, closeFrame(1000)...)
+			conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if _, err := conn.Write(burst); err != nil {
+				t.Errorf("listen %d: write: %v", i, err)
+				return
+			}
+			if err := expectClose(conn, br, 1000); err != nil {
+				t.Errorf("listen %d: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	seen := 0
+	for seen < n {
+		select {
+		case b := <-got:
+			seen++
+			ok := false
+			for i := 0; i < n; i++ {
+				if bytes.Equal(b, payload(uint64(100+i))) {
+					ok = true
+					break
+				}
+			}
+			if !ok {
+				t.Errorf("a target got %d bytes before EOF, not one client's whole 1 MiB", len(b))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d of %d targets saw EOF", seen, n)
+		}
+	}
+	errorLogClean(t, s)
+}
+
+// TestRobustnessClose1015GetsProtocolError: 1015 (TLS handshake failure) is
+// reserved like 1005 and 1006: RFC 6455 7.4.1 says an endpoint MUST NOT
+// set it in a close frame. The relay answers a client's close with the
+// same code, so it must not echo 1015 but answer 1002 as it does for 1005.
+func TestRobustnessClose1015GetsProtocolError(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`; } }`)
+	conn, br, err := rawUpgrade(s.Addr, "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.Write(closeFrame(1015))
+	if err := expectClose(conn, br, 1002); err != nil {
+		t.Error(err)
+	}
+}
