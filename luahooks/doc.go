@@ -74,9 +74,10 @@
 // require "ngx.re" gives split (and a no-op opt), require "ngx.base64"
 // gives encode_base64url/decode_base64url, as lua-resty-core does.
 //
-// ngx.socket.*, ngx.thread.*, ngx.timer.at, ngx.req.socket and
-// ngx.req.init_body/append_body/finish_body raise "... is not supported by
-// ngxsockify" (500).
+// ngx.timer.at and ngx.timer.every answer nil, "timers are not supported
+// by ngxsockify" (and log a warning). ngx.socket.*, ngx.thread.*,
+// ngx.req.socket and ngx.req.init_body/append_body/finish_body raise "...
+// is not supported by ngxsockify" (500).
 //
 // # Known differences from lua-nginx-module
 //

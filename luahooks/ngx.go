@@ -116,8 +116,16 @@ func (st *state) openNgx() *lua.LTable {
 	ngx.RawSetString("thread", st.funcTable(map[string]lua.LGFunction{
 		"spawn": unsupported("ngx.thread.spawn"), "wait": unsupported("ngx.thread.wait"), "kill": unsupported("ngx.thread.kill"),
 	}))
+	// Timers answer nil, err (as when nginx has too many pending timers):
+	// code that starts background jobs from init_worker_by_lua goes on.
+	noTimer := func(L *lua.LState) int {
+		st.logf(LogWarn, "%sngx.timer is not supported by ngxsockify", st.logPrefix(L))
+		L.Push(lua.LNil)
+		L.Push(lua.LString("timers are not supported by ngxsockify"))
+		return 2
+	}
 	ngx.RawSetString("timer", st.funcTable(map[string]lua.LGFunction{
-		"at": unsupported("ngx.timer.at"), "every": unsupported("ngx.timer.every"),
+		"at": noTimer, "every": noTimer,
 		"running_count": func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 },
 		"pending_count": func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 },
 	}))
