@@ -217,6 +217,7 @@ func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout tim
 		req.start = r.now
 	}
 	if err := parent.Err(); err != nil {
+		r.req = nil
 		return Outcome{Action: Close, Status: 499, Err: err}
 	}
 	ctx := st.ctx
