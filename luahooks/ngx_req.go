@@ -2,6 +2,7 @@ package luahooks
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
 	"net/textproto"
@@ -461,32 +462,47 @@ func (st *state) reqReadBody(L *lua.LState) int {
 	default:
 		st.phaseCheck("read_body")
 	}
-	if req.bodyRead {
-		return 0
+	switch status, err := st.rt.ReadBody(req); {
+	case status == http.StatusRequestEntityTooLarge:
+		st.r.bodyErr = &Outcome{Action: ErrorPage, Status: status}
+		st.logf(LogErr, "client intended to send too large body: %d bytes", req.HTTP.ContentLength)
+		st.exit(status)
+	case err != nil:
+		st.r.bodyErr = &Outcome{Action: Close, Status: status, Err: err}
+		st.exit(status)
+	}
+	return 0
+}
+
+// ReadBody reads the request body into memory as ngx.req.read_body does,
+// and puts it back as HTTP.Body so a proxy can still send it upstream. It
+// is for lua_need_request_body on (call it before the Lua phases). It
+// answers 413 when the body is larger than ClientMaxBodySize, 400 when
+// reading fails; reading twice does nothing.
+func (rt *Runtime) ReadBody(req *Request) (int, error) {
+	if req.bodyRead || req.HTTP == nil {
+		return 0, nil
 	}
 	req.bodyRead = true
 	if req.HTTP.Body == nil || req.HTTP.Body == http.NoBody {
-		return 0
+		return 0, nil
 	}
-	limit := st.rt.opts.ClientMaxBodySize
+	limit := rt.opts.ClientMaxBodySize
 	var rd io.Reader = req.HTTP.Body
 	if limit > 0 {
 		rd = io.LimitReader(req.HTTP.Body, limit+1)
 	}
 	data, err := io.ReadAll(rd)
 	if limit > 0 && int64(len(data)) > limit {
-		st.r.bodyErr = &Outcome{Action: ErrorPage, Status: http.StatusRequestEntityTooLarge}
-		st.logf(LogErr, "client intended to send too large body: %d bytes", req.HTTP.ContentLength)
-		st.exit(http.StatusRequestEntityTooLarge)
+		return http.StatusRequestEntityTooLarge, fmt.Errorf("client intended to send too large body: %d bytes", len(data))
 	}
 	if err != nil {
-		st.r.bodyErr = &Outcome{Action: Close, Status: 400, Err: err}
-		st.exit(400)
+		return http.StatusBadRequest, err
 	}
 	req.body = data
-	req.bodyFile = int64(len(data)) > st.rt.opts.ClientBodyBufferSize
+	req.bodyFile = int64(len(data)) > rt.opts.ClientBodyBufferSize
 	req.HTTP.Body = io.NopCloser(bytes.NewReader(data))
-	return 0
+	return 0, nil
 }
 
 func (st *state) reqGetBodyData(L *lua.LState) int {

@@ -331,3 +331,22 @@ func TestUnsupported(t *testing.T) {
 		{name: "require ffi", phase: PhaseAccess, src: `require "ffi"`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "module 'ffi' not found"},
 	})
 }
+
+// TestNeedRequestBody: Runtime.ReadBody (lua_need_request_body on) makes
+// the body available without ngx.req.read_body.
+func TestNeedRequestBody(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{ClientMaxBodySize: 10})
+	r := httptest.NewRequest("POST", "/", strings.NewReader("a=1&b=2"))
+	req := &Request{HTTP: r, Vars: newFakeVars(r)}
+	if status, err := rt.ReadBody(req); status != 0 || err != nil {
+		t.Fatalf("ReadBody: %d %v", status, err)
+	}
+	out := runCode(t, rt, PhaseAccess, `ngx.say(ngx.req.get_body_data(), " ", ngx.req.get_post_args().b)`, req)
+	if string(out.Body) != "a=1&b=2 2\n" {
+		t.Errorf("got %q %v", out.Body, out.Err)
+	}
+	big := &Request{HTTP: httptest.NewRequest("POST", "/", strings.NewReader(strings.Repeat("x", 11)))}
+	if status, err := rt.ReadBody(big); status != 413 || err == nil {
+		t.Errorf("too large: %d %v", status, err)
+	}
+}
