@@ -1572,3 +1572,178 @@ func TestRobustnessClose1015GetsProtocolError(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// blackholeTarget listens with a backlog of 0 and never accepts; once its
+// accept queue is full the kernel drops further SYNs, so a connect to it
+// times out. The test is skipped when the kernel still completes connects.
+func blackholeTarget(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	for i := 0; i < 8; i++ {
+		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return addr
+			}
+			t.Fatalf("filling the blackhole's queue: %v", err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	t.Skip("connects to a full listen queue still complete here; no connect timeout to test")
+	return ""
+}
+
+// TestRobustnessFailingTargets: 100 handshakes at once to a refused target
+// get 502 and 10 to a target whose connect times out
+// (websockify_connect_timeout 1s) get 504, both with nginx's error pages and
+// nginx's error-log wording, while an echo tunnel streams beside them; no
+// socket is left behind.
+func TestRobustnessFailingTargets(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	dead := deadPort(t)
+	hole := blackholeTarget(t)
+	s := startNgxsockify(t, `
+websockify_connect_timeout 1s;
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /ws { websockify_pass `+echo.Addr+`; }
+    location /refused { websockify_pass `+dead+`; }
+    location /hole { websockify_pass `+hole+`; }
+}`)
+	pid := serverPid(s)
+	baseFDs := procFDs(t, pid)
+	handshake := func(path string) (int, string, time.Duration, error) {
+		t0 := time.Now()
+		c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+		if err != nil {
+			return 0, "", 0, err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, upgradeRequest(path))
+		resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
+		if err != nil {
+			return 0, "", 0, err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body), time.Since(t0), nil
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var slowest502, fastest504, slowest504 time.Duration
+	fastest504 = time.Hour
+	check := func(path string, want int, title string) {
+		defer wg.Done()
+		code, body, d, err := handshake(path)
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			return
+		}
+		if code != want || !strings.Contains(body, "<title>"+title+"</title>") {
+			t.Errorf("%s: %d %q, want %d and nginx's %q page", path, code, body, want, title)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if want == 502 {
+			slowest502 = max(slowest502, d)
+		} else {
+			slowest504 = max(slowest504, d)
+			fastest504 = min(fastest504, d)
+		}
+	}
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go check("/refused", 502, "502 Bad Gateway")
+	}
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go check("/hole", 504, "504 Gateway Time-out")
+	}
+	var echoErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, echoErr = streamTunnel("ws://"+s.Addr+"/ws", 5, streamOpts{Total: 1 << 20, MaxChunk: 16 << 10, Pace: time.Millisecond, Timeout: 15 * time.Second})
+	}()
+	wg.Wait()
+	if echoErr != nil {
+		t.Errorf("echo tunnel beside the failing ones: %v", echoErr)
+	}
+	t.Logf("refused: slowest 502 in %v; connect timeout 1s: 504 in %v..%v",
+		slowest502.Round(time.Millisecond), fastest504.Round(time.Millisecond), slowest504.Round(time.Millisecond))
+	if fastest504 < 900*time.Millisecond || slowest504 > 4*time.Second {
+		t.Errorf("504 after %v..%v, want about 1s (websockify_connect_timeout)", fastest504, slowest504)
+	}
+	log := s.ErrorLog()
+	for _, want := range []string{
+		"connect() failed (111: Connection refused) while connecting to upstream",
+		"upstream timed out (110: Connection timed out) while connecting to upstream",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("error log lacks nginx's %q", want)
+		}
+	}
+	if !waitCond(10*time.Second, func() bool { return procFDs(t, pid) <= baseFDs+2 }) {
+		t.Errorf("fds %d before, %d after 110 failed handshakes (leak)", baseFDs, procFDs(t, pid))
+	}
+	errorLogClean(t, s)
+}
+
+// TestRobustnessConnectErrorLoggedOnce: a refused and a timed-out connect
+// each log one line that says what happened once, in nginx's words:
+// `connect() failed (111: Connection refused) while connecting to upstream,
+// client: ...` and `upstream timed out (110: Connection timed out) while
+// connecting to upstream, client: ...`. (The cause must not be wrapped in a
+// second "connect() to X failed (...) while connecting to upstream".)
+func TestRobustnessConnectErrorLoggedOnce(t *testing.T) {
+	dead := deadPort(t)
+	hole := blackholeTarget(t)
+	s := startNgxsockify(t, `
+websockify_connect_timeout 500ms;
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /refused { websockify_pass `+dead+`; }
+    location /hole { websockify_pass `+hole+`; }
+}`)
+	for _, tc := range []struct{ path, cause string }{
+		{"/refused", "(111: Connection refused) while connecting to upstream"},
+		{"/hole", "upstream timed out (110: Connection timed out) while connecting to upstream"},
+	} {
+		if _, resp, err := (&websocket.Dialer{HandshakeTimeout: 5 * time.Second}).Dial("ws://"+s.Addr+tc.path, nil); resp == nil {
+			t.Fatalf("%s: %v", tc.path, err)
+		}
+		var line string
+		waitCond(3*time.Second, func() bool {
+			for _, l := range strings.Split(s.ErrorLog(), "\n") {
+				if strings.Contains(l, `request: "GET `+tc.path+` `) {
+					line = l[strings.Index(l, "[error]"):]
+					return true
+				}
+			}
+			return false
+		})
+		t.Logf("%s: %s", tc.path, line)
+		if !strings.Contains(line, tc.cause+", ") {
+			t.Errorf("%s: error-log line %q lacks %q", tc.path, line, tc.cause+", ")
+		}
+		if n := strings.Count(line, "while connecting to upstream"); n != 1 {
+			t.Errorf("%s: error-log line says \"while connecting to upstream\" %d times, nginx once", tc.path, n)
+		}
+	}
+}
