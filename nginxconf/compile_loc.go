@@ -29,6 +29,7 @@ func defaultLocConf() *LocConf {
 		ClientMaxBodySize: 1 << 20,
 		KeepaliveTimeout:  75 * time.Second,
 		WSBufferSize:      65543,
+		RealIPHeader:      "X-Real-IP",
 		WSConnectTimeout:  60 * time.Second,
 		WSReadTimeout:     60 * time.Second,
 		WSSendTimeout:     60 * time.Second,
@@ -108,6 +109,22 @@ func (c *compiler) locDirective(lc *LocConf, d *Directive, ctx blockCtx) {
 			lc.Access = nil
 		}
 		lc.Access = append(lc.Access, c.accessRule(d))
+	case "set_real_ip_from":
+		if lc.first("set_real_ip_from") {
+			lc.RealIPFrom = nil
+		}
+		r := c.accessRule(d)
+		if r.All {
+			c.fail(d, `invalid parameter "all"`)
+		}
+		lc.RealIPFrom = append(lc.RealIPFrom, r)
+	case "real_ip_header":
+		lc.RealIPHeader = a[0]
+		if a[0] == "proxy_protocol" {
+			c.fail(d, `"real_ip_header proxy_protocol" is not supported by ngxsockify (no "listen ... proxy_protocol")`)
+		}
+	case "real_ip_recursive":
+		lc.RealIPRecursive = a[0] == "on"
 	case "auth_basic":
 		if a[0] == "off" {
 			lc.AuthBasic = nil
@@ -209,11 +226,7 @@ func (c *compiler) locDirective(lc *LocConf, d *Directive, ctx blockCtx) {
 	case "resolver_timeout":
 		lc.ResolverTimeout = c.duration(d, a[0])
 	default:
-		info, ok := Lookup(d.Name)
-		if !ok {
-			return
-		}
-		switch info.Support {
+		switch d.Support() {
 		case FailClosed:
 			lc.FailClosed = append(lc.FailClosed, Warning{File: d.File, Line: d.EndLine, Directive: d.Name})
 		case UnsupportedContent:

@@ -291,9 +291,9 @@ func buildTable() map[string]DirectiveInfo {
 // Everything that decides access and we cannot enforce is FailClosed, or
 // Refused when it concerns TLS client authentication or handshakes.
 //
-// Doubtful: realip (set_real_ip_from, real_ip_header) is Ignored as asked,
-// but with allow/deny behind a proxy it changes who gets in: $remote_addr
-// stays the proxy's address. The compiler should refuse that combination.
+// realip (set_real_ip_from, real_ip_header, real_ip_recursive) is
+// implemented: ignoring it would leave $remote_addr at the proxy's address,
+// and allow/deny behind a proxy would then let everyone in.
 var (
 	implemented = words(`
 		pid error_log env include http events
@@ -312,7 +312,8 @@ var (
 		set_by_lua set_by_lua_block set_by_lua_file
 		init_by_lua init_by_lua_block init_by_lua_file
 		init_worker_by_lua init_worker_by_lua_block init_worker_by_lua_file
-		lua_package_path lua_package_cpath lua_shared_dict lua_code_cache lua_need_request_body`)
+		lua_package_path lua_package_cpath lua_shared_dict lua_code_cache lua_need_request_body
+		set_real_ip_from real_ip_header real_ip_recursive`)
 
 	failClosed = map[string]string{
 		"auth_request":                "subrequest authorization",

@@ -203,6 +203,9 @@ type LocConf struct {
 	TryFiles          []*vars.Template
 	ErrorPages        map[int]*ErrorPage
 	Access            []AccessRule
+	RealIPFrom        []AccessRule // set_real_ip_from (Allow set on each)
+	RealIPHeader      string       // real_ip_header (default X-Real-IP)
+	RealIPRecursive   bool
 	AuthBasic         *vars.Template // nil: off
 	AuthUserFile      *vars.Template
 	SatisfyAny        bool

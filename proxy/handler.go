@@ -29,13 +29,14 @@ type request struct {
 	v    *vars.Request
 	conn uint64
 
-	lua      *luahooks.Request
-	internal bool // reached through an internal redirect (error_page, try_files, index)
-	cycles   int
-	errPaged bool // an error_page was already applied
-	hijacked bool
-	closed   bool // ngx.exit(444): close without a reply
-	logged   bool
+	lua        *luahooks.Request
+	internal   bool // reached through an internal redirect (error_page, try_files, index)
+	cycles     int
+	errPaged   bool // an error_page was already applied
+	hijacked   bool
+	realIPDone bool
+	closed     bool // ngx.exit(444): close without a reply
+	logged     bool
 }
 
 // stmt results.
@@ -93,6 +94,7 @@ func (rq *request) run() {
 		rq.finalize(http.StatusBadRequest)
 		return
 	}
+	rq.realIP(rq.srv.Conf)
 	if rq.v.URIErr != nil || !strings.HasPrefix(rq.v.URI, "/") {
 		rq.finalize(http.StatusBadRequest)
 		return
@@ -377,6 +379,7 @@ func (rq *request) afterRewrite() {
 			return
 		}
 	}
+	rq.realIP(rq.conf)
 	if !rq.access() {
 		return
 	}
