@@ -93,8 +93,11 @@ func (c *compiler) warn(d *Directive, format string, args ...any) {
 
 func (c *compiler) main(dirs []*Directive) {
 	var httpBlock *Directive
+	events := false
 	for _, d := range dirs {
 		switch d.Name {
+		case "events":
+			events = true
 		case "pid":
 			if d.Args[0] != "off" {
 				c.cfg.PID = fullName(c.cfg.Prefix, d.Args[0])
@@ -113,6 +116,13 @@ func (c *compiler) main(dirs []*Directive) {
 	}
 	if httpBlock != nil {
 		c.http(httpBlock)
+	}
+	if !events {
+		// nginx checks this last and names no position
+		c.errs = append(c.errs, &Error{Msg: `no "events" section in configuration`})
+		if !c.collectAll {
+			panic(errStop{})
+		}
 	}
 }
 
