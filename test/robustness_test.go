@@ -1747,3 +1747,68 @@ server {
 		}
 	}
 }
+
+// TestRobustnessLuaLoopsDoNotStarveOthers runs 6 access_by_lua hooks stuck
+// in `while true do end` at once: each must be stopped by the 1s limit
+// (500), and meanwhile a Lua hook that works and a tunnel through a Lua
+// location must still be served promptly.
+func TestRobustnessLuaLoopsDoNotStarveOthers(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	s := startNgxsockify(t, `
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /loop { access_by_lua_block { while true do end } content_by_lua_block { ngx.say("unreachable") } }
+    location /hello { content_by_lua_block { ngx.say("hello ", ngx.var.arg_n) } }
+    location /ws { access_by_lua_block { if ngx.var.arg_t ~= "ok" then ngx.exit(403) end } websockify_pass `+echo.Addr+`; }
+}`)
+	const loops = 6
+	var wg sync.WaitGroup
+	durs := make([]time.Duration, loops)
+	for i := 0; i < loops; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			r, err := rawRequest(s.Addr, "GET /loop HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 15*time.Second)
+			durs[i] = time.Since(t0)
+			if err != nil || r.Status != 500 {
+				t.Errorf("loop %d: %v %+v, want 500", i, err, r)
+			}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // the loops are running now
+	var worst time.Duration
+	for i := 0; i < 5; i++ {
+		t0 := time.Now()
+		r, err := rawRequest(s.Addr, fmt.Sprintf("GET /hello?n=%d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", i), 10*time.Second)
+		worst = max(worst, time.Since(t0))
+		if err != nil || r.Status != 200 || r.Body != fmt.Sprintf("hello %d\n", i) {
+			t.Errorf("working Lua hook beside the loops: %v %+v", err, r)
+		}
+	}
+	t0 := time.Now()
+	if _, err := streamTunnel("ws://"+s.Addr+"/ws?t=ok", 3, streamOpts{Total: 64 << 10, MaxChunk: 4 << 10, Timeout: 10 * time.Second}); err != nil {
+		t.Errorf("tunnel through a Lua location beside the loops: %v", err)
+	}
+	tunnelTime := time.Since(t0)
+	wg.Wait()
+	slowestLoop := time.Duration(0)
+	for _, d := range durs {
+		slowestLoop = max(slowestLoop, d)
+	}
+	t.Logf("%d runaway loops stopped in at most %v; working Lua requests beside them at most %v; a tunnel through a Lua location %v",
+		loops, slowestLoop.Round(time.Millisecond), worst.Round(time.Millisecond), tunnelTime.Round(time.Millisecond))
+	for _, line := range strings.Split(s.ErrorLog(), "\n") {
+		if strings.Contains(line, "/loop") {
+			t.Logf("log: %s", line[strings.Index(line, "["):])
+			break
+		}
+	}
+	if slowestLoop > 5*time.Second {
+		t.Errorf("a runaway loop was stopped only after %v (limit 1s)", slowestLoop)
+	}
+	if worst > 3*time.Second {
+		t.Errorf("a working Lua request took %v while loops ran", worst)
+	}
+	errorLogClean(t, s)
+}
