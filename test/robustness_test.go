@@ -1315,7 +1315,7 @@ server {
 
 	t1 := time.Now()
 	closeAll(conns)
-	drained := waitCond(15*time.Second, func() bool { return procFDs(t, pid) <= baseFDs+4 })
+	drained := waitCond(15*time.Second, func() bool { return procFDs(t, pid) <= baseFDs })
 	closeTime := time.Since(t1)
 	afterFDs := procFDs(t, pid)
 	t.Logf("%d tunnels opened in %v (%.0f/s); fds %d -> %d (%.2f per tunnel) -> %d after closing in %v; RSS %d -> %d KiB = %.1f KiB per idle tunnel; %d threads",
