@@ -278,3 +278,30 @@ func TestCodeCacheOff(t *testing.T) {
 		t.Errorf("lua_code_cache off: got %q after the file changed", out.Body)
 	}
 }
+
+// TestChunkNames: names as lua-nginx-module 0.10.23 prints them (measured
+// with -c /tmp/lo/d/conf/nginx.conf and includes inside and outside its
+// directory).
+func TestChunkNames(t *testing.T) {
+	long := "/srv/very/long/path/to/some/deeply/nested/configuration/directory/site.conf"
+	cases := []struct {
+		prefix, file string
+		line         int
+		want         string
+	}{
+		{"/tmp/lo/d/conf", "/tmp/lo/d/conf/nginx.conf", 4, "access_by_lua(nginx.conf:4)"},
+		{"/tmp/lo/d/conf/", "/tmp/lo/d/conf/sub/x.conf", 2, "access_by_lua(sub/x.conf:2)"},
+		{"/tmp/lo/d/conf/", "/tmp/lo/inc/my-site.conf", 2, "access_by_lua(/tmp/lo/inc/my-site.conf:2)"},
+		{"", "/etc/nginx/nginx.conf", 25, "access_by_lua(nginx.conf:25)"},
+		{"/etc/nginx/", long, 7, "access_by_lua(..." + long[len(long)-39:] + ":7)"},
+		{"/x/", "/tmp/TestLuaErrorLog2825836940/001/out.conf", 2, "access_by_lua(.../TestLuaErrorLog2825836940/001/out.conf:2)"},
+	}
+	for _, tc := range cases {
+		if got := inlineChunkName(PhaseAccess, tc.prefix, tc.file, tc.line); got != tc.want {
+			t.Errorf("%s in %q: %q, want %q", tc.file, tc.prefix, got, tc.want)
+		}
+	}
+	if got, want := shortSrc("/"+strings.Repeat("b", 70)+"END.lua"), "..."+strings.Repeat("b", 49)+"END.lua"; got != want {
+		t.Errorf("shortSrc: %q, want %q (LuaJIT)", got, want)
+	}
+}

@@ -28,6 +28,12 @@ type Options struct {
 	// Prefix is nginx's -p prefix. Relative *_by_lua_file paths resolve
 	// against it and "$prefix" in PackagePath is replaced by it.
 	Prefix string
+	// ConfPrefix is nginx's conf prefix: the directory of the main config
+	// file. Inline chunk names show config files relative to it
+	// ("access_by_lua(sub/x.conf:2)") or in full when outside it
+	// ("access_by_lua(/etc/nginx/sites-enabled/default:25)"). Empty means
+	// base names only.
+	ConfPrefix string
 	// PackagePath is lua_package_path; ";;" stands for the default path.
 	// Empty means the default path.
 	PackagePath string
@@ -237,7 +243,7 @@ func (e *LoadError) Unwrap() error { return e.Err }
 // that answers 500 and reports "failed to load inlined Lua code: ...", as
 // nginx does (nginx -t does not compile Lua).
 func (rt *Runtime) CompileInline(phase Phase, src, file string, line int) (*Chunk, error) {
-	name := fmt.Sprintf("%s(%s:%d)", phase, filepath.Base(file), line)
+	name := inlineChunkName(phase, rt.opts.ConfPrefix, file, line)
 	c := &Chunk{phase: phase, name: name}
 	proto, err := compileLua(src, name)
 	if err != nil {
@@ -404,11 +410,34 @@ func (pc *protoCache) load(path string) (*lua.FunctionProto, error) {
 // shortSrc mimics Lua's luaO_chunkid for "@file" chunk names: file names
 // longer than LUA_IDSIZE-1 keep their tail behind "...".
 func shortSrc(path string) string {
-	const max = 60 - 1 - 3 - 1
-	if len(path) <= max+3 {
+	const idSize = 60 // LUA_IDSIZE
+	if len(path) <= idSize-1 {
 		return path
 	}
-	return "..." + path[len(path)-max:]
+	return "..." + path[len(path)-(idSize-1-3):]
+}
+
+// inlineChunkName is lua-nginx-module's name for inline code:
+// "access_by_lua(<file>:<line>)" where file is relative to the conf prefix
+// (the main config's directory) or in full when outside it. A name longer
+// than LUA_IDSIZE-1 bytes keeps the tail of the file behind "..." (measured:
+// "access_by_lua(.../TestX/001/out.conf:2)").
+func inlineChunkName(phase Phase, confPrefix, file string, line int) string {
+	name := filepath.Base(file)
+	if confPrefix != "" {
+		if !strings.HasSuffix(confPrefix, "/") {
+			confPrefix += "/"
+		}
+		name = file
+		if rel, ok := strings.CutPrefix(file, confPrefix); ok {
+			name = rel
+		}
+	}
+	s := fmt.Sprintf("%s(%s:%d)", phase, name, line)
+	if over := len(s) - 59; over > 0 && over+3 < len(name) {
+		s = fmt.Sprintf("%s(...%s:%d)", phase, name[over+3:], line)
+	}
+	return s
 }
 
 // Run runs chunk c for one request, under ctx and the runtime's timeout.

@@ -409,10 +409,20 @@ func TestLuaErrorLog(t *testing.T) {
         set_by_lua $x 'return nil .. 1';
         return 200 $x;
     }
+    include sub/inc.conf;
+    include OUTSIDE/out.conf;
 }`
-	a := startServer(t, "nginx", ServerOptions{HTTP: conf})
-	b := startServer(t, "ngxsockify", ServerOptions{HTTP: conf})
-	for _, p := range []string{"/log", "/rt", "/str", "/syntax", "/file", "/set"} {
+	// Chunk names show included files relative to the main config's
+	// directory, or in full when outside it.
+	outside := t.TempDir()
+	if err := os.WriteFile(filepath.Join(outside, "out.conf"), []byte("location /out {\n    access_by_lua_block {\n        error(\"outside\")\n    }\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	conf = strings.Replace(conf, "OUTSIDE", outside, 1)
+	files := map[string]string{"sub/inc.conf": "location /inc {\n    access_by_lua_block {\n        error(\"included\")\n    }\n}\n"}
+	a := startServer(t, "nginx", ServerOptions{HTTP: conf, Files: files})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: conf, Files: files})
+	for _, p := range []string{"/log", "/rt", "/str", "/syntax", "/file", "/set", "/inc", "/out"} {
 		raw := "GET " + p + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 		ra, rb := luaAsk(a, luaCase{}, routingRequest{raw: raw}), luaAsk(b, luaCase{}, routingRequest{raw: raw})
 		if ra.Status != rb.Status {
@@ -426,16 +436,17 @@ func TestLuaErrorLog(t *testing.T) {
 			out = out[:0]
 			for _, m := range luaLogRE.FindAllStringSubmatch(s.ErrorLog(), -1) {
 				msg := strings.ReplaceAll(m[2], s.Dir, "{{DIR}}")
+				msg = strings.ReplaceAll(msg, outside, "{{OUTSIDE}}")
 				out = append(out, m[1]+" "+msg)
 			}
-			if len(out) >= 10 || time.Now().After(deadline) {
+			if len(out) >= 12 || time.Now().After(deadline) {
 				return out
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	la, lb := lines(a), lines(b)
-	if len(la) < 10 {
+	if len(la) < 12 {
 		t.Fatalf("nginx logged only %d Lua lines:\n%s", len(la), strings.Join(la, "\n"))
 	}
 	if diff := cmp.Diff(la, lb); diff != "" {
