@@ -10,6 +10,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -122,7 +123,7 @@ type Runtime struct {
 	mu     sync.Mutex
 	inits  []*Chunk          // init_by_lua* chunks, replayed in every new state
 	files  map[string]*Chunk // CompileFile cache
-	closed bool
+	closed atomic.Bool
 }
 
 // New returns a Runtime. Shared dictionaries are created here.
@@ -155,9 +156,7 @@ func New(opts Options) (*Runtime, error) {
 // Close releases the idle Lua states. Runs in flight finish normally; their
 // states are then dropped.
 func (rt *Runtime) Close() {
-	rt.mu.Lock()
-	rt.closed = true
-	rt.mu.Unlock()
+	rt.closed.Store(true)
 	for {
 		select {
 		case st := <-rt.free:
@@ -356,10 +355,7 @@ func (rt *Runtime) get() (*state, error) {
 }
 
 func (rt *Runtime) put(st *state) {
-	rt.mu.Lock()
-	closed := rt.closed
-	rt.mu.Unlock()
-	if closed || !rt.opts.CodeCache {
+	if rt.closed.Load() || !rt.opts.CodeCache {
 		st.L.Close()
 		return
 	}
