@@ -16,6 +16,9 @@ import (
 // limit_except, allow/deny, auth_basic (combined by satisfy), then
 // access_by_lua. It reports whether the request may go on.
 func (rq *request) access() bool {
+	if rq.subrequest {
+		return true // nginx runs no access checks for subrequests
+	}
 	conf := rq.conf
 	if len(conf.FailClosed) > 0 {
 		w := conf.FailClosed[0]

@@ -35,6 +35,8 @@ type request struct {
 	errPaged   bool // an error_page was already applied
 	hijacked   bool
 	realIPDone bool
+	subrequest bool // ngx.location.capture: no access phase, no access log
+	depth      int  // subrequest nesting
 	closed     bool // ngx.exit(444): close without a reply
 	logged     bool
 }

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
+	"ngxsockify/proxy/static"
 )
 
 var phases = map[string]luahooks.Phase{
@@ -114,8 +116,13 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
 		timeout = time.Second
 	}
 	elog := st.elog
+	confPrefix := ""
+	if filepath.IsAbs(cfg.Main) {
+		confPrefix = filepath.Dir(cfg.Main)
+	}
 	rt, err := luahooks.New(luahooks.Options{
 		Prefix:       cfg.Prefix,
+		ConfPrefix:   confPrefix,
 		PackagePath:  h.Lua.PackagePath,
 		PackageCPath: h.Lua.PackageCPath,
 		Env:          env,
@@ -137,10 +144,10 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
 		}
 		ch, err := st.compileOne(c)
 		if err != nil {
-			return fmt.Errorf("%s error: %v", c.Directive, err)
+			return fmt.Errorf("%v in %s:%d", err, c.File, c.Line)
 		}
 		if err := rt.RunInit(ch); err != nil {
-			return fmt.Errorf("%s error: %v", c.Directive, err)
+			return err // already "init_by_lua error: ..." as nginx prints it
 		}
 	}
 	return nil
@@ -190,9 +197,17 @@ func (rq *request) chunk(c *nginxconf.LuaCode) (*luahooks.Chunk, int) {
 	return ch, 0
 }
 
+// luaRequest returns the Lua view of this request (one for all phases, so
+// that ngx.ctx survives), brought up to date with the current location.
 func (rq *request) luaRequest() *luahooks.Request {
 	if rq.lua == nil {
-		rq.lua = &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header()}
+		rq.lua = &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header(), Capture: rq.capture}
+	}
+	rq.lua.DefaultType = static.ContentType(rq.v.URI, rq.staticOptions())
+	if rq.conf.NeedRequestBody {
+		if _, err := rq.st.lua.ReadBody(rq.lua); err != nil {
+			rq.logf(LevelErr, "%v", err)
+		}
 	}
 	return rq.lua
 }
@@ -230,6 +245,15 @@ func (rq *request) runLuaContent(c *nginxconf.LuaCode) {
 
 // luaOutcome sends the response a hook asked for.
 func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
+	if out.Action == luahooks.Close {
+		// ngx.exit(444), ngx.ERROR, or an error after output began: nginx
+		// cuts the connection.
+		if out.Err != nil {
+			rq.logf(LevelErr, "%v", out.Err)
+		}
+		rq.closeConn()
+		return
+	}
 	if out.Err != nil {
 		rq.logf(LevelErr, "%v", out.Err)
 		code := out.Status
@@ -247,8 +271,6 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 		status = http.StatusOK
 	}
 	switch out.Action {
-	case luahooks.Close:
-		rq.closeConn()
 	case luahooks.ErrorPage, luahooks.Redirect:
 		rq.finalize(status)
 	default:

@@ -1,0 +1,82 @@
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+
+	"ngxsockify/luahooks"
+	"ngxsockify/nginxconf/vars"
+)
+
+// maxSubrequestDepth bounds nested ngx.location.capture calls.
+const maxSubrequestDepth = 10
+
+// capture runs a subrequest for ngx.location.capture through this server's
+// locations, as nginx does: it starts at the server rewrite phase, may reach
+// internal locations, skips the access phase, inherits the parent's
+// headers, and writes no access-log line.
+func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahooks.SubResponse, error) {
+	if rq.depth >= maxSubrequestDepth {
+		return luahooks.SubResponse{}, errors.New("subrequests cycle")
+	}
+	target := sr.Path
+	if sr.Args != "" {
+		target += "?" + sr.Args
+	}
+	r, err := http.NewRequestWithContext(ctx, sr.Method, target, bytes.NewReader(sr.Body))
+	if err != nil {
+		return luahooks.SubResponse{}, err
+	}
+	r.RequestURI = target
+	r.Host = rq.r.Host
+	r.RemoteAddr = rq.r.RemoteAddr
+	r.Proto, r.ProtoMajor, r.ProtoMinor = rq.r.Proto, rq.r.ProtoMajor, rq.r.ProtoMinor
+	r.Header = rq.r.Header.Clone()
+	if sr.Body == nil {
+		r.Body, r.ContentLength = http.NoBody, 0
+		r.Header.Del("Content-Length")
+	} else {
+		r.ContentLength = int64(len(sr.Body))
+	}
+	rec := &recorder{header: http.Header{}}
+	rw := &respWriter{w: rec}
+	sub := &request{s: rq.s, st: rq.st, w: rw, r: r, srv: rq.srv, conf: rq.srv.Conf, conn: rq.conn,
+		internal: true, subrequest: true, logged: true, depth: rq.depth + 1}
+	rw.onHeaders = sub.outputHeaders
+	sub.v = vars.NewRequest(rq.st.cfg.HTTP.Vars, r)
+	sub.v.ConnID = rq.conn
+	sub.v.ServerName = rq.v.ServerName
+	sub.run()
+	status := rec.status
+	if sub.closed {
+		status = 444
+	}
+	if status == 0 {
+		status = http.StatusOK
+	}
+	return luahooks.SubResponse{Status: status, Header: rec.header, Body: rec.body.Bytes()}, nil
+}
+
+// recorder keeps a subrequest's response in memory.
+type recorder struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (r *recorder) Header() http.Header { return r.header }
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+}
+
+func (r *recorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.body.Write(p)
+}
