@@ -1916,3 +1916,171 @@ server {
 		t.Errorf("data race while reloading:\n%s", out[i:min(len(out), i+2500)])
 	}
 }
+
+// limitedServer starts ngxsockify with a hard limit of nofile open files
+// (through sh's ulimit), relaying /ws to echo.
+func limitedServer(t *testing.T, nofile int, echo string) *Server {
+	t.Helper()
+	bin := requireNgxsockify(t)
+	sh, err := exec.LookPath("sh")
+	if err != nil {
+		t.Skip("no sh")
+	}
+	wrapper := t.TempDir() + "/limited"
+	script := "#!" + sh + "\nulimit -n " + strconv.Itoa(nofile) + " || exit 99\nexec " + bin + " \"$@\"\n"
+	if err := os.WriteFile(wrapper, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := tryStart(t, "ngxsockify", wrapper, wrapHTTP(`
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /ws { websockify_pass `+echo+`; }
+}`), 1, ServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// openMany asks for n tunnels (20 handshakes at a time) and returns the
+// open ones and a count of outcomes by status ("101", "502", "handshake
+// timeout", "connection error").
+func openMany(s *Server, n int) ([]*websocket.Conn, map[string]int) {
+	var mu sync.Mutex
+	var conns []*websocket.Conn
+	statuses := map[string]int{}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 20)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			d := websocket.Dialer{HandshakeTimeout: 3 * time.Second}
+			c, resp, err := d.Dial("ws://"+s.Addr+"/ws", nil)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				conns = append(conns, c)
+				statuses["101"]++
+			case resp != nil:
+				statuses[strconv.Itoa(resp.StatusCode)]++
+			default:
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					statuses["handshake timeout"]++
+				} else {
+					statuses["connection error"]++
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return conns, statuses
+}
+
+func closeConns(conns []*websocket.Conn) {
+	for _, c := range conns {
+		c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
+		c.Close()
+	}
+}
+
+// TestRobustnessFDExhaustionAnswersLikeNginx: when the socket to the target
+// cannot be created for lack of file descriptors, nginx answers 500 (not
+// 502: nothing was wrong with the target) and logs `[alert] ... socket()
+// failed (24: Too many open files) while connecting to upstream`.
+func TestRobustnessFDExhaustionAnswersLikeNginx(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	s := limitedServer(t, 128, echo.Addr)
+	conns, statuses := openMany(s, 100)
+	closeConns(conns)
+	t.Logf("outcomes: %v", statuses)
+	if statuses["502"] > 0 {
+		t.Errorf("%d handshakes got 502 when the server ran out of fds; nginx answers 500", statuses["502"])
+	}
+	log := s.ErrorLog()
+	want := "socket() failed (24: Too many open files) while connecting to upstream, "
+	found := false
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, want) {
+			found = true
+			if !strings.Contains(line, "[alert]") {
+				t.Errorf("logged below [alert]: %s", line)
+			}
+			break
+		}
+	}
+	if !found {
+		for _, line := range strings.Split(log, "\n") {
+			if strings.Contains(line, "(24: ") {
+				t.Logf("ngxsockify logged: %s", line[strings.Index(line, "["):])
+				break
+			}
+		}
+		t.Errorf("error log lacks nginx's [alert] %q", want)
+	}
+}
+
+// TestRobustnessFDExhaustionRecovers runs the server with a hard limit of
+// 128 open files and asks for 100 tunnels (200 sockets): the ones that do
+// not fit must fail cleanly (a 502 when the target socket cannot be made,
+// or a handshake that waits or is refused), the tunnels that did open must
+// keep working, and once the clients leave the server must serve new
+// tunnels again with its fds back at the baseline.
+func TestRobustnessFDExhaustionRecovers(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	s := limitedServer(t, 128, echo.Addr)
+	pid := serverPid(s)
+	baseFDs := procFDs(t, pid)
+	const want = 100
+	conns, statuses := openMany(s, want)
+	peakFDs := procFDs(t, pid)
+	// The tunnels that opened work.
+	for i, c := range conns {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		msg := []byte("still here " + strconv.Itoa(i))
+		if err := c.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+			t.Errorf("open tunnel %d: %v", i, err)
+			continue
+		}
+		if _, p, err := c.ReadMessage(); err != nil || !bytes.Equal(p, msg) {
+			t.Errorf("open tunnel %d at the fd limit: %q %v", i, p, err)
+		}
+	}
+	closeConns(conns)
+	t.Logf("limit 128 fds, baseline %d, peak %d; outcomes of %d handshakes: %v", baseFDs, peakFDs, want, statuses)
+	if statuses["101"] == 0 || statuses["101"] == want {
+		t.Errorf("outcomes %v: the test did not reach the limit, or nothing opened", statuses)
+	}
+	for k := range statuses {
+		if k != "101" && k != "502" && k != "500" && k != "503" && k != "handshake timeout" && k != "connection error" {
+			t.Errorf("unexpected outcome %q", k)
+		}
+	}
+	if !waitCond(15*time.Second, func() bool { return procFDs(t, pid) <= baseFDs }) {
+		t.Errorf("fds %d after every client left, baseline %d", procFDs(t, pid), baseFDs)
+	}
+	// Recovered: new tunnels open again.
+	for i := 0; i < 5; i++ {
+		if _, err := streamTunnel("ws://"+s.Addr+"/ws", uint64(i), streamOpts{Total: 32 << 10, MaxChunk: 4 << 10, Timeout: 10 * time.Second}); err != nil {
+			t.Errorf("tunnel after the exhaustion: %v", err)
+		}
+	}
+	logged := map[string]bool{}
+	for _, line := range strings.Split(s.ErrorLog(), "\n") {
+		if i := strings.Index(line, "["); i >= 0 && strings.Contains(strings.ToLower(line), "too many open files") {
+			kind := "accept"
+			if strings.Contains(line, "upstream") {
+				kind = "upstream"
+			}
+			if !logged[kind] {
+				logged[kind] = true
+				t.Logf("log: %s", line[i:])
+			}
+		}
+	}
+	errorLogClean(t, s)
+}
