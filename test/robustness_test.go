@@ -2084,3 +2084,204 @@ func TestRobustnessFDExhaustionRecovers(t *testing.T) {
 	}
 	errorLogClean(t, s)
 }
+
+// TestRobustnessEarlyBytesBothWays covers bytes that arrive around the
+// handshake, 50 tunnels at once: a target that speaks first (a VNC server
+// sends its "RFB 003.008\n" greeting as soon as it accepts, which here is
+// before the 101 is written) must have its greeting arrive after the 101 as
+// the first data; and a client that sends its first frame in the same
+// write as its handshake request (before it has seen the 101) must have
+// those bytes relayed, not dropped with the HTTP read buffer.
+func TestRobustnessEarlyBytesBothWays(t *testing.T) {
+	const greeting = "RFB 003.008\n"
+	vnc := startTracked(t, func(c net.Conn, tt *trackedTarget) {
+		c.Write([]byte(greeting))
+		io.Copy(c, c)
+	})
+	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}}; location /vnc { websockify_pass `+vnc.Addr+`; } }`)
+	var wg sync.WaitGroup
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			hello := fmt.Sprintf("client %d hello", i)
+			// The request and the first frame in one write.
+			if _, err := c.Write(append([]byte(upgradeRequest("/vnc")), maskedFrame(2, []byte(hello))...)); err != nil {
+				t.Error(err)
+				return
+			}
+			br := bufio.NewReader(c)
+			resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+			if err != nil || resp.StatusCode != 101 {
+				t.Errorf("tunnel %d: handshake %v %v", i, resp, err)
+				return
+			}
+			var got []byte
+			want := greeting + hello
+			for len(got) < len(want) {
+				op, p, err := readFrame(c, br, 5*time.Second)
+				if err != nil {
+					t.Errorf("tunnel %d: after %q: %v (want %q)", i, got, err, want)
+					return
+				}
+				if op != 2 {
+					t.Errorf("tunnel %d: opcode %d", i, op)
+					return
+				}
+				got = append(got, p...)
+			}
+			if string(got) != want {
+				t.Errorf("tunnel %d: got %q, want %q", i, got, want)
+			}
+		}()
+	}
+	wg.Wait()
+	errorLogClean(t, s)
+}
+
+// TestRobustnessBase64Tunnels streams 20 base64 (legacy noVNC) tunnels of
+// 128 KiB with message boundaries at random places, checked byte for byte,
+// while other base64 clients send invalid base64 (close 1007) on the same
+// server.
+func TestRobustnessBase64Tunnels(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`; } }`)
+	url := "ws://" + s.Addr + "/ws"
+	var wg sync.WaitGroup
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, Subprotocols: []string{"base64"}}
+			c, _, err := d.Dial(url, nil)
+			if err != nil {
+				t.Errorf("base64 %d: %v", i, err)
+				return
+			}
+			defer c.Close()
+			if c.Subprotocol() != "base64" {
+				t.Errorf("subprotocol %q", c.Subprotocol())
+				return
+			}
+			rng := mrand.New(mrand.NewPCG(uint64(i), 5))
+			data := make([]byte, 128<<10)
+			for k := range data {
+				data[k] = byte(rng.Uint32())
+			}
+			c.SetReadDeadline(time.Now().Add(15 * time.Second))
+			c.SetWriteDeadline(time.Now().Add(15 * time.Second))
+			go func() {
+				for off := 0; off < len(data); {
+					n := min(1+rng.IntN(3000), len(data)-off)
+					if c.WriteMessage(websocket.TextMessage, []byte(base64.StdEncoding.EncodeToString(data[off:off+n]))) != nil {
+						return
+					}
+					off += n
+				}
+			}()
+			var got []byte
+			for len(got) < len(data) {
+				typ, p, err := c.ReadMessage()
+				if err != nil {
+					t.Errorf("base64 %d: after %d bytes: %v", i, len(got), err)
+					return
+				}
+				if typ != websocket.TextMessage {
+					t.Errorf("base64 %d: message type %d, want text", i, typ)
+					return
+				}
+				b, err := base64.StdEncoding.DecodeString(string(p))
+				if err != nil {
+					t.Errorf("base64 %d: server sent invalid base64: %v", i, err)
+					return
+				}
+				got = append(got, b...)
+			}
+			if !bytes.Equal(got, data) {
+				t.Errorf("base64 %d: echo differs", i)
+			}
+		}()
+	}
+	for i := 0; i < 5; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, Subprotocols: []string{"base64"}}
+			c, _, err := d.Dial(url, nil)
+			if err != nil {
+				t.Errorf("bad base64: %v", err)
+				return
+			}
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			c.WriteMessage(websocket.TextMessage, []byte("QUJD"))
+			c.WriteMessage(websocket.TextMessage, []byte("not*base64!"))
+			for {
+				_, p, err := c.ReadMessage()
+				if err == nil {
+					if string(p) != "QUJD" {
+						t.Errorf("bad base64: unexpected message %q", p)
+					}
+					continue
+				}
+				if !websocket.IsCloseError(err, websocket.CloseInvalidFramePayloadData) {
+					t.Errorf("invalid base64: %v, want close 1007", err)
+				}
+				return
+			}
+		}()
+	}
+	wg.Wait()
+	if !waitCond(10*time.Second, func() bool { return echo.active.Load() == 0 }) {
+		t.Errorf("%d target connections left open", echo.active.Load())
+	}
+	errorLogClean(t, s)
+}
+
+// TestRobustnessPingFloodFromNonReader: a client that sends pings as fast
+// as it can and never reads the pongs must not make the relay buffer
+// without bound; websockify_send_timeout 1s ends the tunnel.
+func TestRobustnessPingFloodFromNonReader(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	s := startNgxsockify(t, `websockify_send_timeout 1s;
+server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`; } }`)
+	pid := serverPid(s)
+	c, _, err := rawUpgrade(s.Addr, "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	base := procStatus(t, pid, "VmRSS")
+	ping := maskedFrame(9, bytes.Repeat([]byte("p"), 125))
+	burst := bytes.Repeat(ping, 256)
+	t0 := time.Now()
+	sent := 0
+	var werr error
+	for time.Since(t0) < 10*time.Second {
+		c.SetWriteDeadline(time.Now().Add(3 * time.Second))
+		if _, werr = c.Write(burst); werr != nil {
+			break
+		}
+		sent += len(burst)
+	}
+	end := time.Since(t0)
+	growth := procStatus(t, pid, "VmRSS") - base
+	t.Logf("pings written for %v (%d KiB) until %v; RSS +%d KiB", end.Round(time.Millisecond), sent>>10, werr, growth)
+	if werr == nil {
+		t.Error("the relay still took pings 10s after the client stopped reading pongs (send timeout 1s)")
+	}
+	if growth > 16<<10 {
+		t.Errorf("RSS grew %d KiB under a ping flood", growth)
+	}
+	if !waitCond(5*time.Second, func() bool { return echo.active.Load() == 0 }) {
+		t.Errorf("target connection left open")
+	}
+	errorLogClean(t, s)
+}
