@@ -1451,14 +1451,20 @@ func TestRobustnessBadFramesCloseCodes(t *testing.T) {
 func TestRobustnessNoByteLostAtClose(t *testing.T) {
 	const size = 1 << 20
 	const n = 20
-	payload := func(seed uint64) []byte {
+	gen := func(seed uint64) []byte {
 		rng := mrand.New(mrand.NewPCG(seed, 77))
 		b := make([]byte, size)
-		for i := range b {
-			b[i] = byte(rng.Uint32())
+		for i := 0; i < len(b); i += 8 {
+			binary.LittleEndian.PutUint64(b[i:], rng.Uint64())
 		}
 		return b
 	}
+	payloads := map[uint64][]byte{}
+	for i := uint64(0); i < n; i++ {
+		payloads[i+1] = gen(i + 1)
+		payloads[100+i] = gen(100 + i)
+	}
+	payload := func(seed uint64) []byte { return payloads[seed] }
 	// The target sends the seed it read (8 bytes) back as 1 MiB, then closes.
 	talker := startTracked(t, func(c net.Conn, tt *trackedTarget) {
 		var seed [8]byte
