@@ -1036,7 +1036,30 @@ server {
 			ticks += len(p)
 		}
 	}()
+	// A client that stops in the middle of a frame is idle too.
+	var stalledErr error
+	var stalledEnd time.Duration
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c, br, err := rawUpgrade(s.Addr, "/ws")
+		if err != nil {
+			stalledErr = err
+			return
+		}
+		defer c.Close()
+		f := maskedFrame(2, make([]byte, 1000))
+		c.Write(f[:8+10]) // header and 10 of 1000 payload bytes
+		t1 := time.Now()
+		stalledErr = expectClose(c, br, 1001)
+		stalledEnd = time.Since(t1)
+	}()
 	wg.Wait()
+	if stalledErr != nil {
+		t.Errorf("client stalled mid-frame: %v", stalledErr)
+	} else if stalledEnd > 3*time.Second {
+		t.Errorf("client stalled mid-frame closed only after %v", stalledEnd)
+	}
 	if busyErr != nil {
 		t.Error(busyErr)
 	}
@@ -1068,8 +1091,8 @@ server {
 	case <-time.After(3 * time.Second):
 		t.Error("the idle tunnel's target saw no EOF")
 	}
-	if n := echo.active.Load(); n != 1 {
-		t.Errorf("%d echo target connections open, want 1 (the busy tunnel)", n)
+	if !waitCond(2*time.Second, func() bool { return echo.active.Load() == 1 }) {
+		t.Errorf("%d echo target connections open, want 1 (the busy tunnel)", echo.active.Load())
 	}
 	if ticks < 5 {
 		t.Errorf("only %d ticks from the target in 2.5s", ticks)
@@ -2290,4 +2313,80 @@ server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`
 		t.Errorf("target connection left open")
 	}
 	errorLogClean(t, s)
+}
+
+// TestRobustnessGracefulQuitWithManyTunnels: SIGQUIT with 300 open tunnels
+// (100 of them streaming) sends every client a close frame 1001, closes
+// every target connection, and the process exits soon after.
+func TestRobustnessGracefulQuitWithManyTunnels(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`; } }`)
+	const idle, busy = 200, 100
+	conns, statuses := openMany(s, idle+busy)
+	if len(conns) != idle+busy {
+		closeConns(conns)
+		t.Fatalf("opened %v", statuses)
+	}
+	var codes sync.Map
+	var wg sync.WaitGroup
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			c.SetReadDeadline(time.Now().Add(15 * time.Second))
+			if i < busy {
+				go func() {
+					msg := bytes.Repeat([]byte{byte(i)}, 1024)
+					for {
+						c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+						if c.WriteMessage(websocket.BinaryMessage, msg) != nil {
+							return
+						}
+						time.Sleep(10 * time.Millisecond)
+					}
+				}()
+			}
+			for {
+				_, _, err := c.ReadMessage()
+				if err == nil {
+					continue
+				}
+				key := "other: " + err.Error()
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					key = strconv.Itoa(ce.Code)
+				} else if strings.Contains(err.Error(), "timeout") {
+					key = "timeout"
+				}
+				v, _ := codes.LoadOrStore(key, new(atomic.Int64))
+				v.(*atomic.Int64).Add(1)
+				return
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+	t0 := time.Now()
+	if err := s.Signal(syscall.SIGQUIT); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	closed := time.Since(t0)
+	if !waitCond(10*time.Second, s.Exited) {
+		t.Fatal("process still running 10s after SIGQUIT")
+	}
+	exited := time.Since(t0)
+	s.Stop()
+	got := map[string]int64{}
+	codes.Range(func(k, v any) bool { got[k.(string)] = v.(*atomic.Int64).Load(); return true })
+	t.Logf("SIGQUIT with %d tunnels: clients saw %v within %v; process exited after %v", idle+busy, got, closed.Round(time.Millisecond), exited.Round(time.Millisecond))
+	if got["1001"] != idle+busy {
+		t.Errorf("close codes %v, want all %d to be 1001", got, idle+busy)
+	}
+	if s.waitErr != nil {
+		t.Errorf("exit status after SIGQUIT: %v", s.waitErr)
+	}
+	if !waitCond(5*time.Second, func() bool { return echo.active.Load() == 0 }) {
+		t.Errorf("%d target connections left open", echo.active.Load())
+	}
 }
