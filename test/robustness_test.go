@@ -2390,3 +2390,48 @@ func TestRobustnessGracefulQuitWithManyTunnels(t *testing.T) {
 		t.Errorf("%d target connections left open", echo.active.Load())
 	}
 }
+
+// TestRobustnessLuaSlowPatternStoppedByTimeLimit: the 1s limit on a Lua
+// hook must also hold when the time goes into a library call rather than
+// VM instructions. The classic trim idiom s:match("^%s*(.-)%s*$") is
+// quadratic; a client sending a 16 KB header of spaces makes one call take
+// many seconds in gopher-lua. The hook must still end with 500 after about
+// 1s (not run on, burning a core, however long the match takes), and other
+// requests must be served meanwhile.
+func TestRobustnessLuaSlowPatternStoppedByTimeLimit(t *testing.T) {
+	s := startNgxsockify(t, `
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /trim {
+        access_by_lua_block { local v = ngx.var.http_x_pad or ""; local t = v:match("^%s*(.-)%s*$") }
+        content_by_lua_block { ngx.say("trimmed") }
+    }
+    location = /ping { return 200 "pong"; }
+}`)
+	// A short header is fine: the hook runs and the content follows.
+	if r, err := rawRequest(s.Addr, "GET /trim HTTP/1.1\r\nHost: x\r\nX-Pad:  a b \r\nConnection: close\r\n\r\n", 5*time.Second); err != nil || r.Status != 200 {
+		t.Fatalf("short header: %v %+v", err, r)
+	}
+	pad := "a" + strings.Repeat(" ", 16000) + "x" + strings.Repeat(" ", 10)
+	t0 := time.Now()
+	done := make(chan error, 1)
+	go func() {
+		r, err := rawRequest(s.Addr, "GET /trim HTTP/1.1\r\nHost: x\r\nX-Pad: "+pad+"\r\nConnection: close\r\n\r\n", 6*time.Second)
+		if err == nil && r.Status != 500 {
+			err = fmt.Errorf("status %d, want 500", r.Status)
+		}
+		done <- err
+	}()
+	time.Sleep(300 * time.Millisecond)
+	if r, err := rawRequest(s.Addr, "GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5*time.Second); err != nil || r.Body != "pong" {
+		t.Errorf("other request during the slow hook: %v %+v", err, r)
+	}
+	err := <-done
+	took := time.Since(t0)
+	t.Logf("slow pattern request ended after %v: %v", took.Round(time.Millisecond), err)
+	if err != nil {
+		t.Errorf("Lua hook stuck in string.match: %v after %v (limit 1s)", err, took.Round(time.Millisecond))
+	} else if took > 3*time.Second {
+		t.Errorf("Lua hook stuck in string.match answered 500 only after %v (limit 1s)", took.Round(time.Millisecond))
+	}
+}
