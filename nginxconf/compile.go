@@ -626,6 +626,8 @@ func (c *compiler) location(s *Server, d *Directive, parentConf *LocConf, parent
 
 func (c *compiler) limitExcept(d *Directive, parent *LocConf) *LimitExcept {
 	le := &LimitExcept{Methods: map[string]bool{}, Conf: parent.child()}
+	// the location's content handler and internal flag hold in the block too
+	le.Conf.Websockify, le.Conf.Unsupported, le.Conf.Internal = parent.Websockify, parent.Unsupported, parent.Internal
 	for _, m := range d.Args {
 		m = strings.ToUpper(m)
 		switch m {

@@ -154,6 +154,11 @@ func (c *compiler) locDirective(lc *LocConf, d *Directive, ctx blockCtx) {
 			h.Always = true
 		}
 		lc.AddHeaders = append(lc.AddHeaders, h)
+	case "charset":
+		lc.Charset = a[0]
+		if a[0] == "off" {
+			lc.Charset = ""
+		}
 	case "default_type":
 		lc.DefaultType = a[0]
 	case "types":

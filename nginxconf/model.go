@@ -212,6 +212,7 @@ type LocConf struct {
 	LimitExcept       *LimitExcept
 	AddHeaders        []AddHeader
 	DefaultType       string
+	Charset           string            // charset: added to text types ("" for off)
 	Types             map[string]string // extension -> MIME type (nil: the built-in table)
 	Expires           *Expires          // nil: expires off
 	Autoindex         bool

@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"ngxsockify/nginxconf"
@@ -19,15 +21,12 @@ func (rq *request) access() bool {
 	if rq.subrequest {
 		return true // nginx runs no access checks for subrequests
 	}
-	conf := rq.conf
+	conf := rq.conf // the limit_except block's when it applies (chosen with the location)
 	if len(conf.FailClosed) > 0 {
 		w := conf.FailClosed[0]
 		rq.logf(LevelErr, `"%s" directive in %s:%d is not supported by ngxsockify, request refused`, w.Directive, w.File, w.Line)
 		rq.finalize(http.StatusInternalServerError)
 		return false
-	}
-	if le := conf.LimitExcept; le != nil && !le.Methods[rq.r.Method] {
-		conf = le.Conf
 	}
 	ruled, allowed := rq.checkRules(conf)
 	if !conf.SatisfyAny {
@@ -203,9 +202,12 @@ func unwrapPathErr(err error) error {
 
 type errnoError struct{ err error }
 
+// Error prints the errno inside err the way nginx does: "2: No such file
+// or directory".
 func (e errnoError) Error() string {
-	if n, ok := errno(e.err); ok {
-		return strings.TrimSpace(itoa(n) + ": " + capitalize(e.err.Error()))
+	var en syscall.Errno
+	if errors.As(e.err, &en) {
+		return itoa(int(en)) + ": " + capitalize(en.Error())
 	}
 	return e.err.Error()
 }

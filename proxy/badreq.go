@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -22,7 +23,8 @@ var goErrorHeaders = []byte("\r\nContent-Type: text/plain; charset=utf-8\r\nConn
 // listeners use it: net/http must see a *tls.Conn to do TLS.
 type nginxErrConn struct {
 	net.Conn
-	tokens func() bool // server_tokens of the default server
+	tokens  func() bool // server_tokens of the default server
+	replied bool        // an error reply was written: close with a linger
 }
 
 func (c *nginxErrConn) Write(p []byte) (int, error) {
@@ -32,11 +34,43 @@ func (c *nginxErrConn) Write(p []byte) (int, error) {
 				if _, err := c.Conn.Write(nginxErrorReply(code, c.tokens())); err != nil {
 					return 0, err
 				}
+				c.replied = true
 				return len(p), nil
 			}
 		}
 	}
 	return c.Conn.Write(p)
+}
+
+// lingerTime bounds how long a rejected client's leftover request is read
+// and dropped after the reply, so that the close does not reset the
+// connection before the client has read the reply (nginx's lingering close).
+const lingerTime = 2 * time.Second
+
+// Close closes the connection; after an error reply it first shuts down the
+// sending side and drains what the client still sends.
+func (c *nginxErrConn) Close() error {
+	if c.replied {
+		c.replied = false
+		if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok && cw.CloseWrite() == nil {
+			c.Conn.SetReadDeadline(time.Now().Add(lingerTime))
+			buf := make([]byte, 4096)
+			for {
+				if _, err := c.Conn.Read(buf); err != nil {
+					break
+				}
+			}
+		}
+	}
+	return c.Conn.Close()
+}
+
+// CloseWrite lets net/http half-close before its own linger.
+func (c *nginxErrConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
 }
 
 // SyscallConn lets the relay use the socket directly after a hijack.
@@ -67,7 +101,11 @@ func nginxErrorReply(code int, tokens bool) []byte {
 		page = errorPage(501, tokens)
 	}
 	var b bytes.Buffer
-	b.WriteString("HTTP/1.1 " + title[:3] + " " + title[4:] + "\r\n")
+	status := title // nginx's status line keeps the plain reason for its special 400s
+	if strings.HasPrefix(title, "400 ") {
+		status = "400 Bad Request"
+	}
+	b.WriteString("HTTP/1.1 " + status + "\r\n")
 	b.WriteString("Server: ngxsockify\r\nDate: " + time.Now().UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT") + "\r\n")
 	b.WriteString("Content-Type: text/html\r\nContent-Length: " + strconv.Itoa(len(page)) + "\r\nConnection: close\r\n\r\n")
 	b.Write(page)

@@ -7,7 +7,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"ngxsockify/nginxconf"
@@ -189,14 +188,6 @@ func unwrapErrno(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-func errno(err error) (int, bool) {
-	var e syscall.Errno
-	if errors.As(err, &e) {
-		return int(e), true
-	}
-	return 0, false
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

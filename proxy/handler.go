@@ -125,6 +125,13 @@ func (rq *request) findAndRun() {
 			break
 		}
 		rq.conf = loc.Conf
+		stmts := loc.Stmts
+		if le := loc.Conf.LimitExcept; le != nil && !le.Methods[rq.r.Method] {
+			// nginx switches to the limit_except block's configuration when
+			// it picks the location, before the rewrite phase: the
+			// location's rewrite statements do not run for these methods.
+			rq.conf, stmts = le.Conf, nil
+		}
 		if caps != nil {
 			rq.v.SetCaptures(caps)
 		}
@@ -139,7 +146,7 @@ func (rq *request) findAndRun() {
 			return
 		}
 		rq.setPaths()
-		f := rq.runStmts(loc.Stmts)
+		f := rq.runStmts(stmts)
 		if f == flowDone {
 			return
 		}
@@ -421,6 +428,11 @@ func (rq *request) outputHeaders(code int) int {
 	if rq.conf.ServerTokens {
 		h.Set("Server", "ngxsockify")
 	}
+	if cs := rq.conf.Charset; cs != "" {
+		if ct := h.Get("Content-Type"); ct != "" && !strings.Contains(ct, ";") && charsetTypes[ct] {
+			h.Set("Content-Type", ct+"; charset="+cs)
+		}
+	}
 	ok := false
 	switch code {
 	case 200, 201, 204, 206, 301, 302, 303, 304, 307, 308:
@@ -552,8 +564,18 @@ func (rq *request) logf(level int, format string, args ...any) {
 	}
 	var b bytes.Buffer
 	b.WriteString(format)
-	args = append(args, rq.r.RemoteAddr, rq.srv.PrimaryName(), rq.r.Method, rq.r.RequestURI, rq.r.Proto, rq.r.Host)
-	b.WriteString(`, client: %s, server: %s, request: "%s %s %s", host: "%s"`)
+	host, _, err := net.SplitHostPort(rq.r.RemoteAddr)
+	if err != nil {
+		host = rq.r.RemoteAddr
+	}
+	args = append(args, host, rq.srv.PrimaryName(), rq.r.Method, rq.r.RequestURI, rq.r.Proto)
+	b.WriteString(`, client: %s, server: %s, request: "%s %s %s"`)
+	if rq.v.UpstreamAddr != "" {
+		args = append(args, rq.v.UpstreamAddr)
+		b.WriteString(`, upstream: "%s"`)
+	}
+	args = append(args, rq.r.Host)
+	b.WriteString(`, host: "%s"`)
 	el.Logf(level, rq.conn, b.String(), args...)
 }
 
@@ -660,4 +682,11 @@ func (rq *request) setPaths() {
 		rq.v.DocumentRoot = rq.st.cfg.FullName(root)
 	}
 	rq.v.RequestFilename = rq.mapPath(rq.v.URI)
+}
+
+// charsetTypes is nginx's default charset_types: the types `charset` adds
+// itself to.
+var charsetTypes = map[string]bool{
+	"text/html": true, "text/xml": true, "text/plain": true, "text/vnd.wap.wml": true,
+	"application/javascript": true, "application/rss+xml": true,
 }

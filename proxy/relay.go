@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"syscall"
 	"time"
 
 	"ngxsockify/nginxconf"
@@ -108,7 +109,7 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	res := websockify.ServeAsync(rq.w.w, rq.r, d, opts, rq.s.tunnels, func(end websockify.Result) {
 		<-handlerDone // the handler may still be writing rq below
 		if end.Err != nil && !errors.Is(end.Err, websockify.ErrShutdown) {
-			rq.logf(LevelInfo, "websockify tunnel ended: %v, upstream: \"%s\"", end.Err, end.UpstreamAddr)
+			rq.logf(LevelInfo, "websockify tunnel ended: %v", end.Err)
 		}
 		rq.logAccess(http.StatusSwitchingProtocols, end.BytesSent)
 	})
@@ -116,6 +117,12 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	rq.v.UpstreamAddr = res.UpstreamAddr
 	rq.v.UpstreamConnectTime = res.ConnectTime
 	if res.Status != http.StatusSwitchingProtocols {
+		if errors.Is(res.Err, syscall.EMFILE) || errors.Is(res.Err, syscall.ENFILE) {
+			// out of file descriptors: nginx fails before connecting, with 500
+			rq.logf(LevelAlert, "socket() failed (%v) while connecting to upstream", errnoError{unwrapErrno(res.Err)})
+			rq.finalize(http.StatusInternalServerError)
+			return
+		}
 		rq.logRelayFailure(res)
 		rq.finalize(res.Status)
 		return
@@ -125,16 +132,18 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	rq.v.Status = http.StatusSwitchingProtocols
 }
 
+// logRelayFailure logs why a tunnel did not start: connect errors in
+// nginx's words at "error" (upstream named in the context, as nginx does),
+// handshake errors at "info" (nginx logs client errors there).
 func (rq *request) logRelayFailure(res websockify.Result) {
+	if res.Err == nil {
+		return
+	}
 	switch res.Status {
-	case http.StatusBadGateway:
-		rq.logf(LevelErr, `connect() to %s failed (%v) while connecting to upstream, upstream: "%s"`, res.UpstreamAddr, res.Err, res.UpstreamAddr)
-	case http.StatusGatewayTimeout:
-		rq.logf(LevelErr, `upstream timed out (110: Connection timed out) while connecting to upstream, upstream: "%s"`, res.UpstreamAddr)
+	case http.StatusBadGateway, http.StatusGatewayTimeout:
+		rq.logf(LevelErr, "%v", res.Err)
 	default:
-		if res.Err != nil {
-			rq.logf(LevelInfo, "%v", res.Err)
-		}
+		rq.logf(LevelInfo, "%v", res.Err)
 	}
 }
 

@@ -306,8 +306,16 @@ func (s *Server) Listen() error {
 	for _, k := range keys {
 		b := st.binds[k]
 		if old, ok := s.ls[k]; ok {
-			old.spec = b
-			continue
+			if old.spec == b {
+				continue
+			}
+			// TLS switched on or off for this address: serve it anew.
+			// (A listener's spec never changes: requests read it.)
+			if old.srv != nil {
+				old.srv.Close()
+			}
+			old.ln.Close()
+			delete(s.ls, k)
 		}
 		if b.network == "unix" {
 			os.Remove(b.addr)

@@ -89,7 +89,7 @@ server {
 		{"/var", 500, `no host in upstream ""`},
 		{"/var?t=127.0.0.1:abc", 500, `invalid port in upstream "127.0.0.1:abc"`},
 		{"/var?t=vnc.invalid:5900", 502, `no resolver defined to resolve vnc.invalid`},
-		{"/refused", 502, `connect() to ` + dead + ` failed`},
+		{"/refused", 502, `connect() failed (111: Connection refused) while connecting to upstream, client: 127.0.0.1, server: , request: "GET /refused HTTP/1.1", upstream: "` + dead + `"`},
 		{"/lua", 500, `no host in upstream ""`},
 	} {
 		if _, code := dial(tc.path); code != tc.code {
