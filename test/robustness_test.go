@@ -2020,7 +2020,9 @@ func closeConns(conns []*websocket.Conn) {
 // TestRobustnessFDExhaustionAnswersLikeNginx: when the socket to the target
 // cannot be created for lack of file descriptors, nginx answers 500 (not
 // 502: nothing was wrong with the target) and logs `[alert] ... socket()
-// failed (24: Too many open files) while connecting to upstream`.
+// failed (24: Too many open files) while connecting to upstream`; when
+// accepting a client fails, it logs `[crit] accept4() failed (24: Too many
+// open files)`.
 func TestRobustnessFDExhaustionAnswersLikeNginx(t *testing.T) {
 	echo := startTracked(t, echoHandle)
 	s := limitedServer(t, 128, echo.Addr)
@@ -2050,6 +2052,18 @@ func TestRobustnessFDExhaustionAnswersLikeNginx(t *testing.T) {
 			}
 		}
 		t.Errorf("error log lacks nginx's [alert] %q", want)
+	}
+	// When accepting a client fails for lack of fds, nginx logs
+	// `[crit] accept4() failed (24: Too many open files)`: at the default
+	// error_log level (error) an operator must see it.
+	for _, line := range strings.Split(log, "\n") {
+		low := strings.ToLower(line)
+		if strings.Contains(low, "accept") && strings.Contains(low, "too many open files") {
+			if !strings.Contains(line, "[crit]") || !strings.Contains(line, "accept4() failed (24: Too many open files)") {
+				t.Errorf("accept failure logged as %q; nginx: [crit] accept4() failed (24: Too many open files)", line[strings.Index(line, "["):])
+			}
+			break
+		}
 	}
 }
 
