@@ -179,7 +179,7 @@ type canvasProbe struct {
 // reports how many have the desktop colour; false while there is no canvas
 // with a framebuffer yet or under 90% of the samples match.
 const canvasJS = `(() => {
-  const c = document.querySelector('#screen canvas');
+  const c = document.querySelector('#screen canvas, #noVNC_container canvas');
   if (!c || c.width < 100 || c.height < 100) return false;
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
   let samples = 0, hits = 0, first = null;
@@ -202,12 +202,14 @@ type novncScenario struct {
 	connect bool   // noVNC must connect and show the desktop; else it must fail
 	ours    bool   // needs ngxsockify's config (skipped for Python websockify)
 	refuse  string // for a failing scenario: a WebSocket path that must get 403
+	full    bool   // the page is vnc.html (full client) rather than vnc_lite.html
 }
 
 // TestNoVNCEndToEnd drives noVNC through the websockify relay to Xvnc: the
 // plain /websockify location, a tg123-style signed location (Lua checks a
 // token and picks the target through a variable, the query travelling in
-// noVNC's path= parameter), and the same with a wrong token.
+// noVNC's path= parameter), the same with a wrong token, and the full
+// client vnc.html with autoconnect on the signed location.
 func TestNoVNCEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end browser test skipped in -short mode")
@@ -241,9 +243,10 @@ func TestNoVNCEndToEnd(t *testing.T) {
 	wsPath := func(token string) string { return fmt.Sprintf("signed?token=%s&port=%d", token, vncPort) }
 	signed := func(token string) string { return "/vnc_lite.html?path=" + url.QueryEscape(wsPath(token)) }
 	scenarios := []novncScenario{
-		{"plain", "/vnc_lite.html", true, false, ""},
-		{"signed", signed("s3cret"), true, true, ""},
-		{"wrong token", signed("wrong"), false, true, "/" + wsPath("wrong")},
+		{"plain", "/vnc_lite.html", true, false, "", false},
+		{"signed", signed("s3cret"), true, true, "", false},
+		{"wrong token", signed("wrong"), false, true, "/" + wsPath("wrong"), false},
+		{"full client signed", "/vnc.html?autoconnect=1&path=" + url.QueryEscape(wsPath("s3cret")), true, true, "", true},
 	}
 	for _, sc := range scenarios {
 		t.Run(sc.name, func(t *testing.T) {
@@ -262,7 +265,7 @@ func runNoVNCScenario(t *testing.T, root context.Context, front, xvnc *Server, v
 	shot := filepath.Join(os.TempDir(), "ngxsockify-e2e-novnc-"+front.Kind+"-"+strings.ReplaceAll(sc.name, " ", "-")+".png")
 	report := func(what string, err error) {
 		t.Helper()
-		status, _ := chromedp.Run(browser, chromedp.Evaluate[string](`(document.getElementById('status') || {}).textContent || ''`))
+		status, _ := chromedp.Run(browser, chromedp.Evaluate[string](`(document.getElementById('status') || document.getElementById('noVNC_status') || {}).textContent || ''`))
 		if png, serr := chromedp.Run(browser, chromedp.CaptureScreenshot()); serr == nil {
 			_ = os.WriteFile(shot, png, 0o644)
 		}
@@ -276,8 +279,16 @@ func runNoVNCScenario(t *testing.T, root context.Context, front, xvnc *Server, v
 	}
 	// vnc_lite.html shows "Connecting", then "Connected to <name>", or
 	// "Disconnected" / "Something went wrong, connection is closed".
-	status, err := chromedp.Run(browser, chromedp.Poll[string](
-		`(() => { const s = document.getElementById('status').textContent; return /^(Connected|Disconnected|Something went wrong)/.test(s) ? s : false; })()`,
+	// vnc.html marks the document noVNC_connected, or shows an error status.
+	statusJS := `(() => { const s = document.getElementById('status').textContent; return /^(Connected|Disconnected|Something went wrong)/.test(s) ? s : false; })()`
+	if sc.full {
+		statusJS = `(() => {
+			if (document.documentElement.classList.contains('noVNC_connected')) return 'Connected (vnc.html)';
+			const s = document.getElementById('noVNC_status');
+			if (s && s.classList.contains('noVNC_status_error')) return 'Something went wrong: ' + s.textContent;
+			return false; })()`
+	}
+	status, err := chromedp.Run(browser, chromedp.Poll[string](statusJS,
 		chromedp.WithPollingInterval(100*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second)))
 	if err != nil {
 		report("waiting for noVNC to connect or fail", err)
