@@ -2449,3 +2449,148 @@ server {
 		t.Errorf("Lua hook stuck in string.match answered 500 only after %v (limit 1s)", took.Round(time.Millisecond))
 	}
 }
+
+// TestRobustnessFrameSizeExtremes relays, byte for byte: one 64 MiB client
+// frame streamed through (server RSS must not grow by the frame's size),
+// 2000 frames of 1000 bytes in one burst (the C module stalled at 65000
+// bytes), 20000 one-byte frames in one burst, and a target that writes its
+// 20000 bytes one byte per write.
+func TestRobustnessFrameSizeExtremes(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	trickle := startTracked(t, func(c net.Conn, tt *trackedTarget) {
+		for i := 0; i < 20000; i++ {
+			if _, err := c.Write([]byte{byte(i % 251)}); err != nil {
+				return
+			}
+		}
+		io.Copy(io.Discard, c)
+	})
+	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}};
+    location /ws { websockify_pass `+echo.Addr+`; }
+    location /trickle { websockify_pass `+trickle.Addr+`; } }`)
+	pid := serverPid(s)
+	// expectEcho reads binary frames until want has arrived.
+	expectEcho := func(name string, c net.Conn, br *bufio.Reader, want func(off, n int) []byte, total int) {
+		got := 0
+		for got < total {
+			op, p, err := readFrame(c, br, 10*time.Second)
+			if err != nil {
+				t.Errorf("%s: after %d of %d bytes: %v", name, got, total, err)
+				return
+			}
+			if op != 2 {
+				t.Errorf("%s: opcode %d", name, op)
+				return
+			}
+			if got+len(p) > total || !bytes.Equal(p, want(got, len(p))) {
+				t.Errorf("%s: bytes %d..%d differ", name, got, got+len(p))
+				return
+			}
+			got += len(p)
+		}
+	}
+	pattern := func(off, n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte((off + i) % 253)
+		}
+		return b
+	}
+	var wg sync.WaitGroup
+	base := procStatus(t, pid, "VmRSS")
+	var peak atomic.Int64
+	stopSampling := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid)); err == nil {
+				for _, line := range strings.Split(string(data), "\n") {
+					if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+						n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+						if n > peak.Load() {
+							peak.Store(n)
+						}
+					}
+				}
+			}
+		}
+	}()
+	// One 64 MiB frame, masked with the key 0 so the payload is plain.
+	const huge = 64 << 20
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c, br, err := rawUpgrade(s.Addr, "/ws")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		go func() {
+			h := []byte{0x82, 0xff}
+			h = binary.BigEndian.AppendUint64(h, huge)
+			h = append(h, 0, 0, 0, 0)
+			c.Write(h)
+			for off := 0; off < huge; off += 1 << 20 {
+				if _, err := c.Write(pattern(off, 1<<20)); err != nil {
+					return
+				}
+			}
+		}()
+		c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		expectEcho("64 MiB frame", c, br, pattern, huge)
+	}()
+	// Bursts of small frames.
+	for _, tc := range []struct {
+		name        string
+		frames, per int
+	}{{"2000 x 1000 B", 2000, 1000}, {"20000 x 1 B", 20000, 1}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, br, err := rawUpgrade(s.Addr, "/ws")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			var burst []byte
+			for i := 0; i < tc.frames; i++ {
+				burst = append(burst, maskedFrame(2, pattern(i*tc.per, tc.per))...)
+			}
+			go c.Write(burst)
+			expectEcho(tc.name, c, br, pattern, tc.frames*tc.per)
+		}()
+	}
+	// A target that writes one byte at a time.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c, br, err := rawUpgrade(s.Addr, "/trickle")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		expectEcho("trickling target", c, br, func(off, n int) []byte {
+			b := make([]byte, n)
+			for i := range b {
+				b[i] = byte((off + i) % 251)
+			}
+			return b
+		}, 20000)
+	}()
+	wg.Wait()
+	close(stopSampling)
+	growth := peak.Load() - base
+	t.Logf("server RSS %d KiB, peak +%d KiB while a 64 MiB frame streamed through", base, growth)
+	if growth > 24<<10 {
+		t.Errorf("RSS grew %d KiB relaying one 64 MiB frame: buffered, not streamed?", growth)
+	}
+	errorLogClean(t, s)
+}
