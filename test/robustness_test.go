@@ -9,6 +9,8 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -2593,4 +2595,71 @@ func TestRobustnessFrameSizeExtremes(t *testing.T) {
 		t.Errorf("RSS grew %d KiB relaying one 64 MiB frame: buffered, not streamed?", growth)
 	}
 	errorLogClean(t, s)
+}
+
+// TestRobustnessPlainHTTPOnSSLPortAnsweredLikeNginx sends a plain HTTP request, then garbage,
+// to an ssl port, on nginx and on ngxsockify: nginx answers the first with
+// "400 The plain HTTP request was sent to HTTPS port" and drops the second;
+// ngxsockify must answer alike, and a wss tunnel on the same port must keep
+// working beside them.
+func TestRobustnessPlainHTTPOnSSLPortAnsweredLikeNginx(t *testing.T) {
+	dir := t.TempDir()
+	cert, crt, key := writeCert(t, dir, "vnc.test")
+	echo := startTracked(t, echoHandle)
+	body := `server {
+    listen 127.0.0.1:{{PORT}} ssl;
+    server_name vnc.test;
+    ssl_certificate ` + crt + `;
+    ssl_certificate_key ` + key + `;
+    location /ws { websockify_pass ` + echo.Addr + `; }
+    location / { return 200 "tls"; }
+}`
+	ours := startNgxsockify(t, body)
+	// nginx here has no websockify module: the oracle serves the rest.
+	oracle := startServer(t, "nginx", ServerOptions{HTTP: strings.Replace(body, "location /ws { websockify_pass "+echo.Addr+"; }", "", 1)})
+	plain := "GET / HTTP/1.1\r\nHost: vnc.test\r\nConnection: close\r\n\r\n"
+	norm := func(b []byte) string {
+		s := string(b)
+		for _, v := range []string{"nginx/1.22.1", "ngxsockify"} {
+			s = strings.ReplaceAll(s, v, "SERVER")
+		}
+		// Drop the Date and Server header lines.
+		var keep []string
+		for _, l := range strings.Split(s, "\r\n") {
+			if !strings.HasPrefix(l, "Date: ") && !strings.HasPrefix(l, "Server: ") {
+				keep = append(keep, l)
+			}
+		}
+		return strings.Join(keep, "\r\n")
+	}
+	want, _, err := rawExchange(oracle.Addr, plain, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := rawExchange(ours.Addr, plain, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if norm(got) != norm(want) {
+		t.Errorf("plain HTTP on an ssl port:\n got %q\nwant %q (nginx)", norm(got), norm(want))
+	}
+	// Garbage that is neither TLS nor HTTP, and a TLS hello that stops.
+	for _, raw := range []string{"\x16\x03\x01\x00\x05garb", "\x00\x01\x02garbage\r\n\r\n"} {
+		c, err := net.DialTimeout("tcp", ours.Addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, raw)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second, TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "vnc.test"}}
+	c, _, err := d.Dial("wss://"+ours.Addr+"/ws", nil)
+	if err != nil {
+		t.Fatalf("wss beside the hostile clients: %v", err)
+	}
+	defer c.Close()
+	wsEcho(t, c, "through tls")
+	errorLogClean(t, ours)
 }
