@@ -2663,3 +2663,92 @@ func TestRobustnessPlainHTTPOnSSLPortAnsweredLikeNginx(t *testing.T) {
 	wsEcho(t, c, "through tls")
 	errorLogClean(t, ours)
 }
+
+// rawReply sends raw and reads what comes back until the server closes
+// or stays silent for 300 ms (a kept-alive connection), at most 3 s.
+func rawReply(addr, raw string) ([]byte, error) {
+	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetWriteDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		return nil, err
+	}
+	end := time.Now().Add(3 * time.Second)
+	var out []byte
+	buf := make([]byte, 64<<10)
+	for time.Now().Before(end) {
+		d := end
+		if len(out) > 0 {
+			d = time.Now().Add(300 * time.Millisecond)
+		}
+		c.SetReadDeadline(d)
+		n, err := c.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	return out, nil
+}
+
+// TestRobustnessMalformedRequestsLikeNginx sends malformed or hostile HTTP
+// requests to nginx and to ngxsockify on the same config and compares the
+// status line and the error page (Server, Date and the version in the page
+// footer aside). Each request uses its own connection.
+func TestRobustnessMalformedRequestsLikeNginx(t *testing.T) {
+	body := `server {
+    listen 127.0.0.1:{{PORT}};
+    location / { return 200 "ok"; }
+}`
+	ours := startNgxsockify(t, body)
+	oracle := startServer(t, "nginx", ServerOptions{HTTP: body})
+	long := strings.Repeat("a", 9000)
+	reqs := []struct{ name, raw string }{
+		{"HTTP/2.0 request line", "GET / HTTP/2.0\r\nHost: x\r\n\r\n"},
+		{"HTTP/1.1 without Host", "GET / HTTP/1.1\r\n\r\n"},
+		{"two Host headers", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},
+		{"header without colon", "GET / HTTP/1.1\r\nHost: x\r\nBogus\r\n\r\n"},
+		{"space in header name", "GET / HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n"},
+		{"NUL in header value", "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n"},
+		{"URI over 8 KiB", "GET /" + long + " HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"lowercase method", "get / HTTP/1.1\r\nHost: x\r\n\r\n"},
+		{"absolute URI", "GET http://x/ HTTP/1.1\r\nHost: y\r\n\r\n"},
+		{"bad chunked body", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"},
+		{"unknown transfer-encoding", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"},
+		{"CL and TE together", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+		{"negative Content-Length", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n"},
+		{"two Content-Lengths", "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"},
+		{"HTTP/0.9-like", "GET /\r\n\r\n"},
+		{"version 1.2", "GET / HTTP/1.2\r\nHost: x\r\n\r\n"},
+		{"bad version", "GET / HTTP/x.y\r\nHost: x\r\n\r\n"},
+		{"bad Host", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n"},
+		{"LF only", "GET / HTTP/1.1\nHost: x\n\n"},
+	}
+	norm := func(b []byte) string {
+		s := string(b)
+		head, page, _ := strings.Cut(s, "\r\n\r\n")
+		status, _, _ := strings.Cut(head, "\r\n")
+		for _, v := range []string{"nginx/1.22.1", "ngxsockify", "nginx"} {
+			page = strings.ReplaceAll(page, "<hr><center>"+v+"</center>", "<hr><center>SERVER</center>")
+		}
+		return status + " | " + page
+	}
+	mismatches := 0
+	for _, r := range reqs {
+		want, err1 := rawReply(oracle.Addr, r.raw)
+		got, err2 := rawReply(ours.Addr, r.raw)
+		if err1 != nil || err2 != nil {
+			t.Errorf("%s: nginx %v, ngxsockify %v", r.name, err1, err2)
+			continue
+		}
+		if norm(got) != norm(want) {
+			mismatches++
+			t.Errorf("%s:\n got %q\nwant %q (nginx)", r.name, norm(got), norm(want))
+		}
+	}
+	t.Logf("%d of %d malformed requests answered differently from nginx", mismatches, len(reqs))
+	errorLogClean(t, ours)
+}
