@@ -2752,3 +2752,64 @@ func TestRobustnessMalformedRequestsLikeNginx(t *testing.T) {
 	t.Logf("%d of %d malformed requests answered differently from nginx", mismatches, len(reqs))
 	errorLogClean(t, ours)
 }
+
+// TestRobustnessSlowlorisCrowd opens 1000 connections that each send half a
+// request header and then go quiet (nginx's client_header_timeout, 60s by
+// default, would end them later): the server must still open tunnels and
+// answer requests at once; the memory a waiting connection costs is
+// reported and bounded, and closing them brings the fds back.
+func TestRobustnessSlowlorisCrowd(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}};
+    location /ws { websockify_pass `+echo.Addr+`; }
+    location = /ping { return 200 "pong"; } }`)
+	pid := serverPid(s)
+	// Warm up, then the baseline.
+	for i := 0; i < 20; i++ {
+		rawRequest(s.Addr, "GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5*time.Second)
+	}
+	time.Sleep(200 * time.Millisecond)
+	baseFDs, baseRSS := procFDs(t, pid), procStatus(t, pid, "VmRSS")
+	const n = 1000
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: webs")
+	}
+	if !waitCond(10*time.Second, func() bool { return procFDs(t, pid) >= baseFDs+n }) {
+		t.Fatalf("server holds %d fds, want %d + %d", procFDs(t, pid), baseFDs, n)
+	}
+	time.Sleep(300 * time.Millisecond)
+	rss := procStatus(t, pid, "VmRSS")
+	per := float64(rss-baseRSS) / n
+	t0 := time.Now()
+	if _, err := streamTunnel("ws://"+s.Addr+"/ws", 1, streamOpts{Total: 256 << 10, MaxChunk: 16 << 10, Timeout: 10 * time.Second}); err != nil {
+		t.Errorf("tunnel beside %d slow clients: %v", n, err)
+	}
+	if r, err := rawRequest(s.Addr, "GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5*time.Second); err != nil || r.Body != "pong" {
+		t.Errorf("request beside %d slow clients: %v %+v", n, err, r)
+	}
+	served := time.Since(t0)
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	if !waitCond(10*time.Second, func() bool { return procFDs(t, pid) <= baseFDs }) {
+		t.Errorf("fds %d after the slow clients left, baseline %d", procFDs(t, pid), baseFDs)
+	}
+	t.Logf("%d half-sent requests: RSS %d -> %d KiB = %.1f KiB each; a tunnel and a request beside them took %v",
+		n, baseRSS, rss, per, served.Round(time.Millisecond))
+	if per > 64 && !raceBuild() {
+		t.Errorf("%.1f KiB per waiting connection", per)
+	}
+	errorLogClean(t, s)
+}
