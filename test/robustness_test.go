@@ -2813,3 +2813,41 @@ func TestRobustnessSlowlorisCrowd(t *testing.T) {
 	}
 	errorLogClean(t, s)
 }
+
+// TestRobustnessAccessLogWriteErrorReported: when the access log cannot be
+// written (a full disk, here /dev/full), requests and tunnels go on, and
+// nginx says so once a minute in the error log: `[alert] ... write() to
+// "/dev/full" failed (28: No space left on device) while logging request`.
+// Logging nothing hides a full disk; logging every request floods the log.
+func TestRobustnessAccessLogWriteErrorReported(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full")
+	}
+	echo := startTracked(t, echoHandle)
+	s := startNgxsockify(t, `access_log /dev/full;
+server { listen 127.0.0.1:{{PORT}};
+    location /ws { websockify_pass `+echo.Addr+`; }
+    location = /ping { return 200 "pong"; } }`)
+	for i := 0; i < 20; i++ {
+		if r, err := rawRequest(s.Addr, "GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5*time.Second); err != nil || r.Body != "pong" {
+			t.Fatalf("request with a full access log: %v %+v", err, r)
+		}
+	}
+	if _, err := streamTunnel("ws://"+s.Addr+"/ws", 1, streamOpts{Total: 64 << 10, MaxChunk: 8 << 10, Timeout: 10 * time.Second}); err != nil {
+		t.Errorf("tunnel with a full access log: %v", err)
+	}
+	want := `write() to "/dev/full" failed (28: No space left on device) while logging request`
+	waitCond(2*time.Second, func() bool { return strings.Contains(s.ErrorLog(), want) })
+	n := strings.Count(s.ErrorLog(), want)
+	if n == 0 {
+		t.Errorf("error log lacks nginx's [alert] %q", want)
+	} else if n > 1 {
+		t.Errorf("%d alerts for 21 requests within a second; nginx reports once a minute", n)
+	}
+	for _, line := range strings.Split(s.ErrorLog(), "\n") {
+		if strings.Contains(line, want) && !strings.Contains(line, "[alert]") {
+			t.Errorf("not at [alert]: %s", line)
+		}
+	}
+	errorLogClean(t, s)
+}
