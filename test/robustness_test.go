@@ -2851,3 +2851,41 @@ server { listen 127.0.0.1:{{PORT}};
 	}
 	errorLogClean(t, s)
 }
+
+// TestRobustnessReloadToLuaSyntaxError reloads, while a tunnel streams, to a
+// config whose tunnel location has an access_by_lua_block with a syntax
+// error. As in nginx the reload succeeds (a Lua syntax error in inline code
+// does not fail the config test); new handshakes there get 500 and
+// "failed to load inlined Lua code"; the running tunnel is not touched.
+func TestRobustnessReloadToLuaSyntaxError(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}};
+    location /ws { access_by_lua_block { local a = 1 } websockify_pass `+echo.Addr+`; } }`)
+	var wg sync.WaitGroup
+	var streamErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, streamErr = streamTunnel("ws://"+s.Addr+"/ws", 42, streamOpts{Total: 256 << 10, MaxChunk: 8 << 10, Pace: 20 * time.Millisecond, Timeout: 20 * time.Second})
+	}()
+	time.Sleep(300 * time.Millisecond)
+	conf, err := os.ReadFile(s.Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeAtomic(t, s.Conf, bytes.Replace(conf, []byte("local a = 1"), []byte("if then end end"), 1))
+	if err := s.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return strings.Contains(s.ErrorLog(), "reconfiguring done") }, "the reload")
+	_, resp, err := (&websocket.Dialer{HandshakeTimeout: 5 * time.Second}).Dial("ws://"+s.Addr+"/ws", nil)
+	if err == nil || resp == nil || resp.StatusCode != 500 {
+		t.Errorf("handshake on the broken Lua location: %v %v, want 500", resp, err)
+	}
+	waitFor(t, func() bool { return strings.Contains(s.ErrorLog(), "failed to load inlined Lua code: ") }, "the Lua load error in the log")
+	wg.Wait()
+	if streamErr != nil {
+		t.Errorf("tunnel running across the reload: %v", streamErr)
+	}
+	errorLogClean(t, s)
+}
