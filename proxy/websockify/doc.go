@@ -72,7 +72,21 @@
 // Serve also drops the 8 KiB of bufio buffers that net/http hands over with
 // the hijacked connection. ServeAsync goes further: it returns once the
 // tunnel runs, so the net/http handler goroutine and its request state are
-// freed and an idle tunnel costs two small goroutines and two sockets.
+// freed and an idle tunnel costs two small goroutines and two sockets: about
+// 6 KiB of heap and stack (BenchmarkIdleTunnelMemory), 7.5 to 9 KiB of RSS
+// per tunnel at 5,000 tunnels (cmd/ngxsockify-bench).
+//
+// # Why not gorilla/websocket
+//
+// The framing is this package's own (frame.go, about 300 lines, fuzzed:
+// FuzzParser checks that output does not depend on how reads split frames).
+// gorilla's Conn keeps its bufio read buffer for the connection's lifetime
+// and reads one frame at a time; here a read takes whatever the socket holds
+// (many small frames), unmasks and compacts the payload in place and writes
+// it with one syscall. Measured against a relay built on gorilla's Upgrader,
+// NextReader and WriteMessage (bench_test.go, same machine, same run):
+// download 1118 vs 439 MB/s, 64 KiB echo 219 vs 148 MB/s, 1 KiB echo 69 vs
+// 32 MB/s, round trip 76 vs 202 µs, 6 vs 91 KiB per idle tunnel.
 //
 // # Goroutines
 //
