@@ -1222,7 +1222,7 @@ func TestRobustnessReloadRefusesConfigWithoutEvents(t *testing.T) {
 		}
 	}
 	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}}; location = /v { return 200 "up"; } }`)
-	for i, text := range []string{"", "http { server { listen 127.0.0.1:" + strconv.Itoa(s.Ports[0]+0) + "; } }\n"} {
+	for i, text := range []string{"", "http { server { listen 127.0.0.1:" + strconv.Itoa(s.Port) + "; } }\n"} {
 		good, err := os.ReadFile(s.Conf)
 		if err != nil {
 			t.Fatal(err)
@@ -2888,4 +2888,41 @@ func TestRobustnessReloadToLuaSyntaxError(t *testing.T) {
 		t.Errorf("tunnel running across the reload: %v", streamErr)
 	}
 	errorLogClean(t, s)
+}
+
+// TestRobustnessPipelinedUpgrade sends, in one write, a plain keep-alive
+// request, then a WebSocket handshake, then a first frame: the server must
+// answer the first request, then switch protocols and relay the frame.
+func TestRobustnessPipelinedUpgrade(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}};
+    location /ws { websockify_pass `+echo.Addr+`; }
+    location = /ping { return 200 "pong"; } }`)
+	c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	burst := "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n" + upgradeRequest("/ws") + string(maskedFrame(2, []byte("pipelined")))
+	if _, err := io.WriteString(c, burst); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	r1, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r1.Body)
+	if r1.StatusCode != 200 || string(b) != "pong" {
+		t.Fatalf("first response %d %q", r1.StatusCode, b)
+	}
+	r2, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil || r2.StatusCode != 101 {
+		t.Fatalf("second response %v %v, want 101", r2, err)
+	}
+	op, p, err := readFrame(c, br, 5*time.Second)
+	if err != nil || op != 2 || string(p) != "pipelined" {
+		t.Fatalf("echo of the pipelined frame: op %d %q %v", op, p, err)
+	}
 }
