@@ -240,9 +240,21 @@ func (e *DialError) Timeout() bool {
 		(errors.As(e.Err, &ne) && ne.Timeout())
 }
 
+// Error is nginx's error-log text, e.g. `connect() failed (111: Connection
+// refused) while connecting to upstream`; print it as is (the caller adds
+// client, server, request and upstream).
 func (e *DialError) Error() string {
 	if e.Timeout() {
-		return "upstream timed out (110: Connection timed out) while connecting to upstream"
+		return "upstream timed out (" + e.Reason() + ") while connecting to upstream"
+	}
+	return "connect() failed (" + e.Reason() + ") while connecting to upstream"
+}
+
+// Reason is the errno part of the message, as nginx prints it:
+// "111: Connection refused", "110: Connection timed out".
+func (e *DialError) Reason() string {
+	if e.Timeout() {
+		return "110: Connection timed out"
 	}
 	var errno syscall.Errno
 	if errors.As(e.Err, &errno) {
@@ -250,9 +262,9 @@ func (e *DialError) Error() string {
 		if msg != "" {
 			msg = strings.ToUpper(msg[:1]) + msg[1:]
 		}
-		return fmt.Sprintf("connect() failed (%d: %s) while connecting to upstream", int(errno), msg)
+		return fmt.Sprintf("%d: %s", int(errno), msg)
 	}
-	return fmt.Sprintf("connect() failed (%v) while connecting to upstream", e.Err)
+	return e.Err.Error()
 }
 
 func (e *DialError) Unwrap() error { return e.Err }
