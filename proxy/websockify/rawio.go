@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -17,6 +18,20 @@ const headroom = 16
 
 // pools holds one *sync.Pool of *[]byte per buffer size.
 var pools sync.Map
+
+// buffersOut counts relay buffers taken from the pools and not given back:
+// idle tunnels must hold none (TestIdleTunnelsHoldNoBuffers).
+var buffersOut atomic.Int64
+
+func getBuf(p *sync.Pool) *[]byte {
+	buffersOut.Add(1)
+	return p.Get().(*[]byte)
+}
+
+func putBuf(p *sync.Pool, b *[]byte) {
+	buffersOut.Add(-1)
+	p.Put(b)
+}
 
 // poolFor returns the pool of buffers of size BufferSize+headroom.
 func poolFor(bufferSize int) *sync.Pool {
@@ -69,7 +84,7 @@ func (e *endpoint) init(c net.Conn, pool *sync.Pool) {
 func (e *endpoint) doRead(fd uintptr) bool {
 	for {
 		if e.bp == nil {
-			e.bp = e.pool.Get().(*[]byte)
+			e.bp = getBuf(e.pool)
 		}
 		n, err := syscall.Read(int(fd), (*e.bp)[e.roff:e.rlim])
 		switch err {
@@ -79,7 +94,7 @@ func (e *endpoint) doRead(fd uintptr) bool {
 		case syscall.EINTR:
 			continue
 		case syscall.EAGAIN:
-			e.pool.Put(e.bp)
+			putBuf(e.pool, e.bp)
 			e.bp = nil
 			return false
 		default:
@@ -95,7 +110,7 @@ func (e *endpoint) doRead(fd uintptr) bool {
 func (e *endpoint) read(bp **[]byte, off, lim int) (int, error) {
 	if e.rc == nil {
 		if *bp == nil {
-			*bp = e.pool.Get().(*[]byte)
+			*bp = getBuf(e.pool)
 		}
 		return e.conn.Read((**bp)[off:lim])
 	}

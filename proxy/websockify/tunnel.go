@@ -167,7 +167,7 @@ func (t *tunnel) copyFromBackend() {
 	var bp *[]byte
 	defer func() {
 		if bp != nil {
-			t.pool.Put(bp)
+			putBuf(t.pool, bp)
 		}
 	}()
 	limit := t.o.BufferSize
@@ -204,7 +204,7 @@ func (t *tunnel) toClient(buf []byte, n int) error {
 	var frame []byte
 	var ob *[]byte
 	if t.b64 {
-		ob = t.pool.Get().(*[]byte)
+		ob = getBuf(t.pool)
 		m := base64.StdEncoding.EncodedLen(n)
 		base64.StdEncoding.Encode((*ob)[headroom:], buf[headroom:headroom+n])
 		start := putHeader((*ob)[:headroom], opText, m)
@@ -224,7 +224,7 @@ func (t *tunnel) toClient(buf []byte, n int) error {
 	}
 	t.wmu.Unlock()
 	if ob != nil {
-		t.pool.Put(ob)
+		putBuf(t.pool, ob)
 	}
 	return err
 }
@@ -259,7 +259,7 @@ func (t *tunnel) copyToBackend() {
 	var bp *[]byte
 	defer func() {
 		if bp != nil {
-			t.pool.Put(bp)
+			putBuf(t.pool, bp)
 		}
 		t.target.conn.Close()
 		t.client.conn.Close()
@@ -270,7 +270,7 @@ func (t *tunnel) copyToBackend() {
 		var err error
 		if len(t.pending) > 0 {
 			if bp == nil {
-				bp = t.pool.Get().(*[]byte)
+				bp = getBuf(t.pool)
 			}
 			n = copy((*bp)[headroom:limit], t.pending)
 			t.pending = t.pending[n:]

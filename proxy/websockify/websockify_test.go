@@ -652,3 +652,59 @@ func TestSendTimeoutTowardsTarget(t *testing.T) {
 	}
 	c.Close()
 }
+
+func TestIdleTunnelsHoldNoBuffers(t *testing.T) {
+	checkNoLeak(t)
+	tg := newTarget(t, echo)
+	rl := newRelay(t, tg.dialer(), Options{})
+	var conns []*websocket.Conn
+	for i := 0; i < 20; i++ {
+		proto := "binary"
+		if i%4 == 0 {
+			proto = "base64"
+		}
+		c, _ := dial(t, rl.url(), proto)
+		msg := randBytes(100000)
+		mt := websocket.BinaryMessage
+		payload := msg
+		if proto == "base64" {
+			mt = websocket.TextMessage
+			payload = []byte(base64.StdEncoding.EncodeToString(msg))
+		}
+		if err := c.WriteMessage(mt, payload); err != nil {
+			t.Fatal(err)
+		}
+		var got []byte
+		for len(got) < len(msg) {
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			_, m, err := c.ReadMessage()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if proto == "base64" {
+				if m, err = base64.StdEncoding.DecodeString(string(m)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got = append(got, m...)
+		}
+		if !bytes.Equal(got, msg) {
+			t.Fatal("echo differs")
+		}
+		conns = append(conns, c)
+	}
+	// All 20 tunnels are open and idle now: they must hold no buffer.
+	deadline := time.Now().Add(2 * time.Second)
+	for buffersOut.Load() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d buffers held by %d idle tunnels", buffersOut.Load(), len(conns))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := rl.tunnels.Len(); n != 20 {
+		t.Errorf("%d live tunnels, want 20", n)
+	}
+	for _, c := range conns {
+		c.Close()
+	}
+}
