@@ -2926,3 +2926,71 @@ func TestRobustnessPipelinedUpgrade(t *testing.T) {
 		t.Fatalf("echo of the pipelined frame: op %d %q %v", op, p, err)
 	}
 }
+
+// TestRobustnessReloadDropsListenerAndTarget reloads, while tunnels stream
+// on two ports, to a config that drops the second port and points the
+// first port's location at another target. As with nginx's old workers,
+// the running tunnels go on to the end with their old target; new
+// connections see the new config: the dropped port refuses, new tunnels
+// reach the new target.
+func TestRobustnessReloadDropsListenerAndTarget(t *testing.T) {
+	oldTarget := startTracked(t, echoHandle)
+	newTarget := startTracked(t, echoHandle)
+	s := startNgxsockify(t, `
+server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+oldTarget.Addr+`; } }
+server { listen 127.0.0.1:{{PORT2}}; location /ws { websockify_pass `+oldTarget.Addr+`; } }`)
+	second := fmt.Sprintf("127.0.0.1:%d", s.Ports[1])
+	var wg sync.WaitGroup
+	errs := make([]error, 10)
+	for i := range errs {
+		addr := s.Addr
+		if i%2 == 1 {
+			addr = second
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = streamTunnel("ws://"+addr+"/ws", uint64(i), streamOpts{Total: 256 << 10, MaxChunk: 8 << 10, Pace: 25 * time.Millisecond, Timeout: 20 * time.Second})
+		}()
+	}
+	waitFor(t, func() bool { return oldTarget.active.Load() == 10 }, "10 tunnels to the old target")
+	conf, err := os.ReadFile(s.Conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(conf)
+	i := strings.Index(text, "server { listen 127.0.0.1:"+strconv.Itoa(s.Ports[1]))
+	j := strings.Index(text[i:], "\n") + i // the block is one line
+	text = text[:i] + text[j:]
+	text = strings.Replace(text, oldTarget.Addr, newTarget.Addr, 1)
+	writeAtomic(t, s.Conf, []byte(text))
+	if err := s.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if !waitCond(10*time.Second, func() bool { return strings.Contains(s.ErrorLog(), "reconfiguring done") }) {
+		t.Fatalf("reload not done:\n--- config ---\n%s\n--- error.log ---\n%s", text, tail(s.ErrorLog(), 10))
+	}
+	if c, err := net.DialTimeout("tcp", second, time.Second); err == nil {
+		c.Close()
+		t.Errorf("the dropped port %s still accepts", second)
+	}
+	c, _, err := (&websocket.Dialer{HandshakeTimeout: 5 * time.Second}).Dial("ws://"+s.Addr+"/ws", nil)
+	if err != nil {
+		t.Fatalf("new tunnel after the reload: %v", err)
+	}
+	wsEcho(t, c, "to the new target")
+	if newTarget.accepted.Load() != 1 {
+		t.Errorf("new target accepted %d connections, want 1", newTarget.accepted.Load())
+	}
+	c.Close()
+	if oldTarget.active.Load() != 10 {
+		t.Errorf("%d of the 10 running tunnels still connected to the old target right after the reload", oldTarget.active.Load())
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("tunnel %d (port %d) across the reload: %v", i, s.Ports[i%2], err)
+		}
+	}
+	errorLogClean(t, s)
+}
