@@ -2994,3 +2994,44 @@ server { listen 127.0.0.1:{{PORT2}}; location /ws { websockify_pass `+oldTarget.
 	}
 	errorLogClean(t, s)
 }
+
+// TestRobustnessUpstreamGroupFailures: 100 concurrent handshakes to an
+// upstream{} whose first two servers refuse all reach the live third one;
+// a group with no live server answers 502 and, once its servers are marked
+// failed, logs nginx's "no live upstreams while connecting to upstream".
+func TestRobustnessUpstreamGroupFailures(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	d1, d2 := deadPort(t), deadPort(t)
+	s := startNgxsockify(t, `
+upstream mixed { server `+d1+`; server `+d2+`; server `+echo.Addr+`; }
+upstream dead { server `+d1+`; server `+d2+`; }
+server { listen 127.0.0.1:{{PORT}};
+    location /mixed { websockify_pass mixed; }
+    location /dead { websockify_pass dead; } }`)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := 0; i < 100; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := streamTunnel("ws://"+s.Addr+"/mixed", uint64(i), streamOpts{Total: 8 << 10, MaxChunk: 1 << 10, Timeout: 10 * time.Second}); err != nil {
+				if failed.Add(1) <= 3 {
+					t.Errorf("tunnel %d through a group with a live server: %v", i, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i := 0; i < 3; i++ {
+		_, resp, err := (&websocket.Dialer{HandshakeTimeout: 5 * time.Second}).Dial("ws://"+s.Addr+"/dead", nil)
+		if resp == nil || resp.StatusCode != 502 {
+			t.Errorf("group with no live server: %v %v, want 502", resp, err)
+		}
+	}
+	want := "no live upstreams while connecting to upstream"
+	if !waitCond(2*time.Second, func() bool { return strings.Contains(s.ErrorLog(), want) }) {
+		t.Errorf("error log lacks nginx's %q", want)
+	}
+	t.Logf("%d of 100 handshakes failed through the mixed group; echo target accepted %d", failed.Load(), echo.accepted.Load())
+	errorLogClean(t, s)
+}
