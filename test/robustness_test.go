@@ -3035,3 +3035,44 @@ server { listen 127.0.0.1:{{PORT}};
 	t.Logf("%d of 100 handshakes failed through the mixed group; echo target accepted %d", failed.Load(), echo.accepted.Load())
 	errorLogClean(t, s)
 }
+
+// TestRobustnessTinyBufferSize streams 10 tunnels of 128 KiB each way with
+// websockify_buffer_size 256, the smallest the relay honours (every frame to
+// the client at most 256 bytes, client frames of up to 3000 bytes straddling
+// buffers), byte for byte.
+func TestRobustnessTinyBufferSize(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	s := startNgxsockify(t, `websockify_buffer_size 256;
+server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`; } }`)
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := streamTunnel("ws://"+s.Addr+"/ws", uint64(i), streamOpts{Total: 128 << 10, MaxChunk: 3000, Timeout: 20 * time.Second}); err != nil {
+				t.Errorf("tunnel %d with 256-byte buffers: %v", i, err)
+			}
+		}()
+	}
+	wg.Wait()
+	// Frames to the client hold at most 256 bytes.
+	c, br, err := rawUpgrade(s.Addr, "/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(maskedFrame(2, bytes.Repeat([]byte("0123456789"), 1000)))
+	largest := 0
+	for got := 0; got < 10000; {
+		_, p, err := readFrame(c, br, 5*time.Second)
+		if err != nil {
+			t.Fatalf("after %d bytes: %v", got, err)
+		}
+		got += len(p)
+		largest = max(largest, len(p))
+	}
+	if largest > 256 {
+		t.Errorf("a frame of %d bytes with websockify_buffer_size 256", largest)
+	}
+	errorLogClean(t, s)
+}
