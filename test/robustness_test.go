@@ -2432,7 +2432,7 @@ server {
 	t0 := time.Now()
 	done := make(chan error, 1)
 	go func() {
-		r, err := rawRequest(s.Addr, "GET /trim HTTP/1.1\r\nHost: x\r\nX-Pad: "+pad+"\r\nConnection: close\r\n\r\n", 6*time.Second)
+		r, err := rawRequest(s.Addr, "GET /trim HTTP/1.1\r\nHost: x\r\nX-Pad: "+pad+"\r\nConnection: close\r\n\r\n", 4*time.Second)
 		if err == nil && r.Status != 500 {
 			err = fmt.Errorf("status %d, want 500", r.Status)
 		}
