@@ -3076,3 +3076,36 @@ server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`
 	}
 	errorLogClean(t, s)
 }
+
+// TestRobustnessNothingRelayedAfterClientClose: bytes a client sends after
+// its close frame (RFC 6455 forbids them) must not reach the target: the
+// target gets exactly the data before the close, then EOF.
+func TestRobustnessNothingRelayedAfterClientClose(t *testing.T) {
+	got := make(chan []byte, 10)
+	target := startTracked(t, func(c net.Conn, tt *trackedTarget) {
+		b, _ := io.ReadAll(c)
+		got <- b
+	})
+	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+target.Addr+`; } }`)
+	for i := 0; i < 10; i++ {
+		c, br, err := rawUpgrade(s.Addr, "/ws")
+		if err != nil {
+			t.Fatal(err)
+		}
+		burst := bytes.Join([][]byte{maskedFrame(2, []byte("before")), closeFrame(1000), maskedFrame(2, []byte("AFTER"))}, nil)
+		c.Write(burst)
+		if err := expectClose(c, br, 1000); err != nil {
+			t.Error(err)
+		}
+		c.Close()
+		select {
+		case b := <-got:
+			if string(b) != "before" {
+				t.Errorf("target got %q, want %q", b, "before")
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("target saw no EOF")
+		}
+	}
+	errorLogClean(t, s)
+}
