@@ -3109,3 +3109,35 @@ func TestRobustnessNothingRelayedAfterClientClose(t *testing.T) {
 	}
 	errorLogClean(t, s)
 }
+
+// TestRobustnessConcurrentLuaSleep: 200 handshakes at once on a tunnel
+// location whose access hook does ngx.sleep(0.5) (a slow token check):
+// as in nginx, where ngx.sleep yields, they wait side by side, so all are
+// through in about 0.5 s, not one after another.
+func TestRobustnessConcurrentLuaSleep(t *testing.T) {
+	echo := startTracked(t, echoHandle)
+	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}};
+    location /ws { access_by_lua_block { ngx.sleep(0.5) } websockify_pass `+echo.Addr+`; } }`)
+	const n = 200
+	t0 := time.Now()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := streamTunnel("ws://"+s.Addr+"/ws", uint64(i), streamOpts{Total: 1 << 10, MaxChunk: 1 << 10, Timeout: 20 * time.Second}); err != nil {
+				if failed.Add(1) <= 3 {
+					t.Errorf("tunnel %d: %v", i, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(t0)
+	t.Logf("%d handshakes with a 0.5 s Lua sleep each: all through in %v", n, took.Round(time.Millisecond))
+	if took > 5*time.Second {
+		t.Errorf("%d concurrent 0.5 s Lua sleeps took %v: serialised?", n, took)
+	}
+	errorLogClean(t, s)
+}
