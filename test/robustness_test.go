@@ -35,25 +35,25 @@ import (
 // ---------------------------------------------------------------------------
 // Targets
 
-// trackedTarget is a TCP target on loopback that counts its open
+// robTrackedTarget is a TCP target on loopback that counts its open
 // connections, so a test can check that every tunnel's target side is
 // closed in the end (no leaked upstream connection).
-type trackedTarget struct {
+type robTrackedTarget struct {
 	Addr     string
 	active   atomic.Int64
 	accepted atomic.Int64
 	eofs     chan time.Time // one value per connection whose read side saw EOF or an error
 }
 
-// startTracked runs handle on every accepted connection. handle must return
+// robStartTracked runs handle on every accepted connection. handle must return
 // when the connection ends; the connection is closed after it returns.
-func startTracked(t *testing.T, handle func(c net.Conn, tt *trackedTarget)) *trackedTarget {
+func robStartTracked(t *testing.T, handle func(c net.Conn, tt *robTrackedTarget)) *robTrackedTarget {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tt := &trackedTarget{Addr: ln.Addr().String(), eofs: make(chan time.Time, 10000)}
+	tt := &robTrackedTarget{Addr: ln.Addr().String(), eofs: make(chan time.Time, 10000)}
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	conns := map[net.Conn]bool{}
@@ -94,15 +94,15 @@ func startTracked(t *testing.T, handle func(c net.Conn, tt *trackedTarget)) *tra
 	return tt
 }
 
-// echoHandle echoes everything and records the EOF.
-func echoHandle(c net.Conn, tt *trackedTarget) {
+// robEchoHandle echoes everything and records the EOF.
+func robEchoHandle(c net.Conn, tt *robTrackedTarget) {
 	io.Copy(c, c)
 	tt.eofs <- time.Now()
 }
 
-// resetHandle echoes the first n bytes, then resets the connection (RST).
-func resetHandle(n int64) func(net.Conn, *trackedTarget) {
-	return func(c net.Conn, tt *trackedTarget) {
+// robResetHandle echoes the first n bytes, then resets the connection (RST).
+func robResetHandle(n int64) func(net.Conn, *robTrackedTarget) {
+	return func(c net.Conn, tt *robTrackedTarget) {
 		io.CopyN(c, c, n)
 		if tc, ok := c.(*net.TCPConn); ok {
 			tc.SetLinger(0)
@@ -110,33 +110,33 @@ func resetHandle(n int64) func(net.Conn, *trackedTarget) {
 	}
 }
 
-// sinkHandle reads nothing until the connection is closed by the test's
-// cleanup; it only watches for the peer going away by peeking at the
-// socket with MSG_PEEK-free means: it waits on its own close.
-func sinkHandle(hold chan net.Conn) func(net.Conn, *trackedTarget) {
-	return func(c net.Conn, tt *trackedTarget) {
+// robSinkHandle never reads: it hands the connection to the test through
+// hold and keeps it open until the test closes it (the test then drains it
+// to see whether the relay closed its side).
+func robSinkHandle(hold chan net.Conn) func(net.Conn, *robTrackedTarget) {
+	return func(c net.Conn, tt *robTrackedTarget) {
 		done := make(chan struct{})
-		hold <- &notifyConn{Conn: c, done: done}
+		hold <- &robNotifyConn{Conn: c, done: done}
 		<-done
 	}
 }
 
-// notifyConn tells its handler when the test is done with it.
-type notifyConn struct {
+// robNotifyConn tells its handler when the test is done with it.
+type robNotifyConn struct {
 	net.Conn
 	done chan struct{}
 	once sync.Once
 }
 
-func (n *notifyConn) Close() error {
+func (n *robNotifyConn) Close() error {
 	n.once.Do(func() { close(n.done) })
 	return n.Conn.Close()
 }
 
-// floodHandle writes to the client endlessly (until a write fails) and
+// robFloodHandle writes to the client endlessly (until a write fails) and
 // reports when the write failed.
-func floodHandle(failed chan time.Time) func(net.Conn, *trackedTarget) {
-	return func(c net.Conn, tt *trackedTarget) {
+func robFloodHandle(failed chan time.Time) func(net.Conn, *robTrackedTarget) {
+	return func(c net.Conn, tt *robTrackedTarget) {
 		buf := make([]byte, 64<<10)
 		for {
 			c.SetWriteDeadline(time.Now().Add(20 * time.Second))
@@ -148,9 +148,9 @@ func floodHandle(failed chan time.Time) func(net.Conn, *trackedTarget) {
 	}
 }
 
-// tickHandle writes one byte every period and discards what it reads.
-func tickHandle(period time.Duration) func(net.Conn, *trackedTarget) {
-	return func(c net.Conn, tt *trackedTarget) {
+// robTickHandle writes one byte every period and discards what it reads.
+func robTickHandle(period time.Duration) func(net.Conn, *robTrackedTarget) {
+	return func(c net.Conn, tt *robTrackedTarget) {
 		go io.Copy(io.Discard, c)
 		for {
 			time.Sleep(period)
@@ -162,8 +162,8 @@ func tickHandle(period time.Duration) func(net.Conn, *trackedTarget) {
 	}
 }
 
-// waitCount waits up to d for cond; it reports whether cond became true.
-func waitCond(d time.Duration, cond func() bool) bool {
+// robWaitCond waits up to d for cond; it reports whether cond became true.
+func robWaitCond(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
@@ -177,20 +177,20 @@ func waitCond(d time.Duration, cond func() bool) bool {
 // ---------------------------------------------------------------------------
 // Clients
 
-// streamOpts shapes one well-behaved streaming tunnel.
-type streamOpts struct {
+// robStreamOpts shapes one well-behaved streaming tunnel.
+type robStreamOpts struct {
 	Total    int           // bytes each way
 	MaxChunk int           // messages are 1..MaxChunk bytes
 	Pace     time.Duration // sleep between messages (0: none)
 	Timeout  time.Duration // the whole exchange
 }
 
-// streamTunnel opens a tunnel to url, sends Total random bytes (seeded) in
+// robStreamTunnel opens a tunnel to url, sends Total random bytes (seeded) in
 // messages of random sizes while reading the echo, and checks the echo byte
 // for byte and in order; then it closes with 1000 and expects the 1000
 // answer. It returns how many echoed bytes were verified and the first
 // failure.
-func streamTunnel(url string, seed uint64, o streamOpts) (int, error) {
+func robStreamTunnel(url string, seed uint64, o robStreamOpts) (int, error) {
 	rng := mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	data := make([]byte, o.Total)
 	for i := range data {
@@ -262,8 +262,8 @@ func streamTunnel(url string, seed uint64, o streamOpts) (int, error) {
 	}
 }
 
-// upgradeRequest is a valid WebSocket handshake for path (binary).
-func upgradeRequest(path string) string {
+// robUpgradeRequest is a valid WebSocket handshake for path (binary).
+func robUpgradeRequest(path string) string {
 	key := make([]byte, 16)
 	rand.Read(key)
 	return "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
@@ -271,15 +271,15 @@ func upgradeRequest(path string) string {
 		"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: binary\r\n\r\n"
 }
 
-// rawUpgrade performs the handshake by hand and returns the socket, for
+// robRawUpgrade performs the handshake by hand and returns the socket, for
 // clients that then write bytes a WebSocket library would not.
-func rawUpgrade(addr, path string) (net.Conn, *bufio.Reader, error) {
+func robRawUpgrade(addr, path string) (net.Conn, *bufio.Reader, error) {
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		return nil, nil, err
 	}
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, upgradeRequest(path)); err != nil {
+	if _, err := io.WriteString(c, robUpgradeRequest(path)); err != nil {
 		c.Close()
 		return nil, nil, err
 	}
@@ -296,8 +296,8 @@ func rawUpgrade(addr, path string) (net.Conn, *bufio.Reader, error) {
 	return c, br, nil
 }
 
-// maskedFrame is a client frame (FIN set) with a random mask.
-func maskedFrame(op byte, payload []byte) []byte {
+// robMaskedFrame is a client frame (FIN set) with a random mask.
+func robMaskedFrame(op byte, payload []byte) []byte {
 	var b []byte
 	b = append(b, 0x80|op)
 	switch n := len(payload); {
@@ -318,8 +318,8 @@ func maskedFrame(op byte, payload []byte) []byte {
 	return b
 }
 
-// readFrame reads one server frame (unmasked) within d.
-func readFrame(c net.Conn, br *bufio.Reader, d time.Duration) (op byte, payload []byte, err error) {
+// robReadFrame reads one server frame (unmasked) within d.
+func robReadFrame(c net.Conn, br *bufio.Reader, d time.Duration) (op byte, payload []byte, err error) {
 	c.SetReadDeadline(time.Now().Add(d))
 	var h [2]byte
 	if _, err = io.ReadFull(br, h[:]); err != nil {
@@ -351,11 +351,11 @@ func readFrame(c net.Conn, br *bufio.Reader, d time.Duration) (op byte, payload 
 	return h[0] & 0x0f, payload, err
 }
 
-// expectClose reads frames until a close frame and checks its code, then
+// robExpectClose reads frames until a close frame and checks its code, then
 // expects the socket to end. Data frames before it are skipped.
-func expectClose(c net.Conn, br *bufio.Reader, code int) error {
+func robExpectClose(c net.Conn, br *bufio.Reader, code int) error {
 	for i := 0; i < 1000; i++ {
-		op, p, err := readFrame(c, br, 5*time.Second)
+		op, p, err := robReadFrame(c, br, 5*time.Second)
 		if err != nil {
 			return fmt.Errorf("want close %d, got %v", code, err)
 		}
@@ -366,7 +366,7 @@ func expectClose(c net.Conn, br *bufio.Reader, code int) error {
 			return fmt.Errorf("close frame %x, want code %d", p, code)
 		}
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := io.Copy(io.Discard, br); err != nil && !isReset(err) {
+		if _, err := io.Copy(io.Discard, br); err != nil && !robIsReset(err) {
 			return fmt.Errorf("after the close frame the socket did not end: %v", err)
 		}
 		return nil
@@ -374,17 +374,17 @@ func expectClose(c net.Conn, br *bufio.Reader, code int) error {
 	return errors.New("no close frame in 1000 frames")
 }
 
-func isReset(err error) bool {
+func robIsReset(err error) bool {
 	return errors.Is(err, syscall.ECONNRESET)
 }
 
 // ---------------------------------------------------------------------------
 // Process measurements (Linux /proc)
 
-func serverPid(s *Server) int { return s.cmd.Process.Pid }
+func robServerPid(s *Server) int { return s.cmd.Process.Pid }
 
-// procFDs counts the open file descriptors of pid.
-func procFDs(t *testing.T, pid int) int {
+// robProcFDs counts the open file descriptors of pid.
+func robProcFDs(t *testing.T, pid int) int {
 	t.Helper()
 	ents, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
 	if err != nil {
@@ -393,8 +393,8 @@ func procFDs(t *testing.T, pid int) int {
 	return len(ents)
 }
 
-// procStatus returns a "kB" field of /proc/pid/status (VmRSS, VmHWM) in KiB.
-func procStatus(t *testing.T, pid int, field string) int64 {
+// robProcStatus returns a "kB" field of /proc/pid/status (VmRSS, VmHWM) in KiB.
+func robProcStatus(t *testing.T, pid int, field string) int64 {
 	t.Helper()
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -413,12 +413,12 @@ func procStatus(t *testing.T, pid int, field string) int64 {
 	return 0
 }
 
-// procThreads returns the Threads field of /proc/pid/status.
-func procThreads(t *testing.T, pid int) int64 { return procStatus(t, pid, "Threads") }
+// robProcThreads returns the Threads field of /proc/pid/status.
+func robProcThreads(t *testing.T, pid int) int64 { return robProcStatus(t, pid, "Threads") }
 
-// errorLogClean fails the test if the error log or the output shows a Go
+// robErrorLogClean fails the test if the error log or the output shows a Go
 // panic, a goroutine dump or a fatal runtime error.
-func errorLogClean(t *testing.T, s *Server) {
+func robErrorLogClean(t *testing.T, s *Server) {
 	t.Helper()
 	log := s.ErrorLog() + s.Output()
 	for _, bad := range []string{"panic", "goroutine ", "fatal error"} {
@@ -438,8 +438,8 @@ func errorLogClean(t *testing.T, s *Server) {
 // server must keep answering, no target connection may be left open and the
 // log must show no panic.
 func TestRobustnessTunnelsSurviveHostileClients(t *testing.T) {
-	echo := startTracked(t, echoHandle)
-	reset := startTracked(t, resetHandle(20<<10))
+	echo := robStartTracked(t, robEchoHandle)
+	reset := robStartTracked(t, robResetHandle(20<<10))
 	s := startNgxsockify(t, `
 server {
     listen 127.0.0.1:{{PORT}};
@@ -452,7 +452,7 @@ server {
 	const tunnels = 200
 	// About 3 s of paced traffic per tunnel, so every hostile client
 	// below acts while the tunnels stream.
-	opts := streamOpts{Total: 256 << 10, MaxChunk: 8 << 10, Pace: 40 * time.Millisecond, Timeout: 30 * time.Second}
+	opts := robStreamOpts{Total: 256 << 10, MaxChunk: 8 << 10, Pace: 40 * time.Millisecond, Timeout: 30 * time.Second}
 	url := "ws://" + s.Addr + "/ws"
 	start := time.Now()
 
@@ -505,7 +505,7 @@ server {
 	})
 	// Garbage instead of frames (reserved bits and opcode 15): close 1002.
 	run("garbage frames", 5, func() error {
-		c, br, err := rawUpgrade(s.Addr, "/ws")
+		c, br, err := robRawUpgrade(s.Addr, "/ws")
 		if err != nil {
 			return err
 		}
@@ -514,21 +514,21 @@ server {
 		rand.Read(junk)
 		junk[0] = 0xff
 		c.Write(junk)
-		return expectClose(c, br, 1002)
+		return robExpectClose(c, br, 1002)
 	})
 	// An unmasked client frame: close 1002.
 	run("unmasked frame", 5, func() error {
-		c, br, err := rawUpgrade(s.Addr, "/ws")
+		c, br, err := robRawUpgrade(s.Addr, "/ws")
 		if err != nil {
 			return err
 		}
 		defer c.Close()
 		c.Write([]byte{0x82, 0x05, 'h', 'e', 'l', 'l', 'o'})
-		return expectClose(c, br, 1002)
+		return robExpectClose(c, br, 1002)
 	})
 	// A 64-bit length with the top bit set is invalid: close 1002.
 	run("length top bit", 3, func() error {
-		c, br, err := rawUpgrade(s.Addr, "/ws")
+		c, br, err := robRawUpgrade(s.Addr, "/ws")
 		if err != nil {
 			return err
 		}
@@ -537,20 +537,20 @@ server {
 		h = binary.BigEndian.AppendUint64(h, 1<<63|5)
 		h = append(h, 1, 2, 3, 4)
 		c.Write(h)
-		return expectClose(c, br, 1002)
+		return robExpectClose(c, br, 1002)
 	})
 	// A frame announcing 2^62 bytes, 1000 of them sent, then silence: the
 	// 1000 bytes are relayed (echoed back) and nothing is allocated for the
 	// rest. The socket stays open until the end of the test.
 	run("huge frame then stop", 5, func() error {
-		c, br, err := rawUpgrade(s.Addr, "/ws")
+		c, br, err := robRawUpgrade(s.Addr, "/ws")
 		if err != nil {
 			return err
 		}
 		hold(c)
 		payload := make([]byte, 1000)
 		rand.Read(payload)
-		f := maskedFrame(2, payload) // header for 1000, rewritten below
+		f := robMaskedFrame(2, payload) // header for 1000, rewritten below
 		var mask [4]byte
 		copy(mask[:], f[4:8])
 		h := []byte{0x82, 0xff}
@@ -562,7 +562,7 @@ server {
 		}
 		var got []byte
 		for len(got) < len(payload) {
-			op, p, err := readFrame(c, br, 10*time.Second)
+			op, p, err := robReadFrame(c, br, 10*time.Second)
 			if err != nil {
 				return fmt.Errorf("echo of the huge frame's start after %d bytes: %v", len(got), err)
 			}
@@ -583,7 +583,7 @@ server {
 			return err
 		}
 		defer c.Close()
-		req := upgradeRequest("/ws")
+		req := robUpgradeRequest("/ws")
 		for i := 0; i < len(req)-2; i++ {
 			select {
 			case <-stop:
@@ -605,7 +605,7 @@ server {
 			if err != nil {
 				return err
 			}
-			req := upgradeRequest("/ws")
+			req := robUpgradeRequest("/ws")
 			if cut > 0 {
 				req = req[:cut]
 			}
@@ -658,7 +658,7 @@ server {
 	// A target that resets after 20 KiB: what arrived is an exact prefix of
 	// what was sent, and the tunnel ends with a close frame, not a hang.
 	run("target reset", 10, func() error {
-		got, err := streamTunnel("ws://"+s.Addr+"/reset", mrand.Uint64(), streamOpts{Total: 256 << 10, MaxChunk: 4 << 10, Timeout: 15 * time.Second})
+		got, err := robStreamTunnel("ws://"+s.Addr+"/reset", mrand.Uint64(), robStreamOpts{Total: 256 << 10, MaxChunk: 4 << 10, Timeout: 15 * time.Second})
 		if err == nil {
 			return errors.New("a stream through a resetting target finished whole")
 		}
@@ -718,7 +718,7 @@ server {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = streamTunnel(url, uint64(i)+1, opts)
+			_, errs[i] = robStreamTunnel(url, uint64(i)+1, opts)
 		}()
 	}
 	wg.Wait()
@@ -750,7 +750,7 @@ server {
 		c.Close()
 	}
 	heldMu.Unlock()
-	if !waitCond(10*time.Second, func() bool { return echo.active.Load() == 0 && reset.active.Load() == 0 }) {
+	if !robWaitCond(10*time.Second, func() bool { return echo.active.Load() == 0 && reset.active.Load() == 0 }) {
 		t.Errorf("target connections still open 10s after every client left: echo %d, reset %d (accepted %d, %d)",
 			echo.active.Load(), reset.active.Load(), echo.accepted.Load(), reset.accepted.Load())
 	}
@@ -760,16 +760,16 @@ server {
 			t.Errorf("error log lacks %q", want)
 		}
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 	if r, err := rawRequest(s.Addr, "GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5*time.Second); err != nil || r.Body != "pong" {
 		t.Errorf("server after the storm: %v %+v", err, r)
 	}
 }
 
-// rawExchange sends raw to addr and reads the reply until the server ends
+// robRawExchange sends raw to addr and reads the reply until the server ends
 // the connection; it returns the reply and how the connection ended (nil:
 // a clean close, else the read error such as a reset).
-func rawExchange(addr, raw string, timeout time.Duration) (reply []byte, end error, err error) {
+func robRawExchange(addr, raw string, timeout time.Duration) (reply []byte, end error, err error) {
 	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, nil, err
@@ -804,7 +804,7 @@ func TestRobustnessOversizedHeadersAnsweredLikeNginx(t *testing.T) {
 		"<center><h1>400 Bad Request</h1></center>\r\n<center>Request Header Or Cookie Too Large</center>\r\n"
 	for name, raw := range reqs {
 		t.Run(strings.ReplaceAll(name, " ", "_"), func(t *testing.T) {
-			reply, end, err := rawExchange(s.Addr, raw, 10*time.Second)
+			reply, end, err := robRawExchange(s.Addr, raw, 10*time.Second)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -829,11 +829,11 @@ func TestRobustnessOversizedHeadersAnsweredLikeNginx(t *testing.T) {
 // send timeout must end each tunnel (close 1011 to the client, the target
 // socket closed), and an echo tunnel beside them must stay intact.
 func TestRobustnessBackpressureSendTimeout(t *testing.T) {
-	echo := startTracked(t, echoHandle)
+	echo := robStartTracked(t, robEchoHandle)
 	sinkConns := make(chan net.Conn, 4)
-	sink := startTracked(t, sinkHandle(sinkConns))
+	sink := robStartTracked(t, robSinkHandle(sinkConns))
 	floodFailed := make(chan time.Time, 4)
-	flood := startTracked(t, floodHandle(floodFailed))
+	flood := robStartTracked(t, robFloodHandle(floodFailed))
 	s := startNgxsockify(t, `
 websockify_send_timeout 1s;
 server {
@@ -842,12 +842,12 @@ server {
     location /sink { websockify_pass `+sink.Addr+`; }
     location /flood { websockify_pass `+flood.Addr+`; }
 }`)
-	pid := serverPid(s)
+	pid := robServerPid(s)
 	// Warm up, then take the baseline.
-	if _, err := streamTunnel("ws://"+s.Addr+"/ws", 7, streamOpts{Total: 1 << 20, MaxChunk: 64 << 10, Timeout: 10 * time.Second}); err != nil {
+	if _, err := robStreamTunnel("ws://"+s.Addr+"/ws", 7, robStreamOpts{Total: 1 << 20, MaxChunk: 64 << 10, Timeout: 10 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
-	base := procStatus(t, pid, "VmRSS")
+	base := robProcStatus(t, pid, "VmRSS")
 	var peak atomic.Int64
 	peak.Store(base)
 	sampling := make(chan struct{})
@@ -932,7 +932,7 @@ server {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_, echoErr = streamTunnel("ws://"+s.Addr+"/ws", 8, streamOpts{Total: 4 << 20, MaxChunk: 64 << 10, Pace: 5 * time.Millisecond, Timeout: 20 * time.Second})
+		_, echoErr = robStreamTunnel("ws://"+s.Addr+"/ws", 8, robStreamOpts{Total: 4 << 20, MaxChunk: 64 << 10, Pace: 5 * time.Millisecond, Timeout: 20 * time.Second})
 	}()
 	wg.Wait()
 	close(sampling)
@@ -947,7 +947,7 @@ server {
 	case c := <-sinkConns:
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		n, err := io.Copy(io.Discard, c)
-		if err != nil && !isReset(err) {
+		if err != nil && !robIsReset(err) {
 			t.Errorf("target that never read: socket not closed by the relay (%v after draining %d bytes)", err, n)
 		}
 		t.Logf("the never-reading target had %d bytes waiting in its socket", n)
@@ -964,10 +964,10 @@ server {
 	if growth > 32<<10 {
 		t.Errorf("RSS grew by %d KiB while two tunnels were stalled: buffering without bound?", growth)
 	}
-	if !waitCond(10*time.Second, func() bool { return sink.active.Load() == 0 && flood.active.Load() == 0 }) {
+	if !robWaitCond(10*time.Second, func() bool { return sink.active.Load() == 0 && flood.active.Load() == 0 }) {
 		t.Errorf("target connections left open: sink %d, flood %d", sink.active.Load(), flood.active.Load())
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
 // TestRobustnessIdleTimeout: websockify_read_timeout 1s closes an idle
@@ -975,8 +975,8 @@ server {
 // a tunnel with client traffic every 300 ms and one with target traffic
 // every 300 ms stay up past 2 s.
 func TestRobustnessIdleTimeout(t *testing.T) {
-	echo := startTracked(t, echoHandle)
-	tick := startTracked(t, tickHandle(300*time.Millisecond))
+	echo := robStartTracked(t, robEchoHandle)
+	tick := robStartTracked(t, robTickHandle(300*time.Millisecond))
 	s := startNgxsockify(t, `
 websockify_read_timeout 1s;
 server {
@@ -1044,16 +1044,16 @@ server {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c, br, err := rawUpgrade(s.Addr, "/ws")
+		c, br, err := robRawUpgrade(s.Addr, "/ws")
 		if err != nil {
 			stalledErr = err
 			return
 		}
 		defer c.Close()
-		f := maskedFrame(2, make([]byte, 1000))
+		f := robMaskedFrame(2, make([]byte, 1000))
 		c.Write(f[:8+10]) // header and 10 of 1000 payload bytes
 		t1 := time.Now()
-		stalledErr = expectClose(c, br, 1001)
+		stalledErr = robExpectClose(c, br, 1001)
 		stalledEnd = time.Since(t1)
 	}()
 	wg.Wait()
@@ -1093,13 +1093,13 @@ server {
 	case <-time.After(3 * time.Second):
 		t.Error("the idle tunnel's target saw no EOF")
 	}
-	if !waitCond(2*time.Second, func() bool { return echo.active.Load() == 1 }) {
+	if !robWaitCond(2*time.Second, func() bool { return echo.active.Load() == 1 }) {
 		t.Errorf("%d echo target connections open, want 1 (the busy tunnel)", echo.active.Load())
 	}
 	if ticks < 5 {
 		t.Errorf("only %d ticks from the target in 2.5s", ticks)
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
 // TestRobustnessReloadMidStream sends SIGHUP three times (a changed config,
@@ -1107,7 +1107,7 @@ server {
 // arrive in order, the new config must take effect, the broken one must be
 // refused in nginx's words, and new tunnels must work after it.
 func TestRobustnessReloadMidStream(t *testing.T) {
-	echo := startTracked(t, echoHandle)
+	echo := robStartTracked(t, robEchoHandle)
 	s := startNgxsockify(t, `
 server {
     listen 127.0.0.1:{{PORT}};
@@ -1115,7 +1115,7 @@ server {
     location /ws { websockify_pass `+echo.Addr+`; }
 }`)
 	const tunnels = 50
-	opts := streamOpts{Total: 512 << 10, MaxChunk: 16 << 10, Pace: 30 * time.Millisecond, Timeout: 30 * time.Second}
+	opts := robStreamOpts{Total: 512 << 10, MaxChunk: 16 << 10, Pace: 30 * time.Millisecond, Timeout: 30 * time.Second}
 	url := "ws://" + s.Addr + "/ws"
 	errs := make([]error, tunnels)
 	var wg sync.WaitGroup
@@ -1124,7 +1124,7 @@ server {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = streamTunnel(url, uint64(1000+i), opts)
+			_, errs[i] = robStreamTunnel(url, uint64(1000+i), opts)
 		}()
 	}
 	finished := make(chan struct{})
@@ -1164,19 +1164,19 @@ server {
 		t.Fatal(err)
 	}
 	broken := bytes.Replace(good, []byte(`location = /v {`), []byte("location = /v { bogus_directive on;"), 1)
-	writeAtomic(t, s.Conf, broken)
+	robWriteAtomic(t, s.Conf, broken)
 	if err := s.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	wantLog := `unknown directive "bogus_directive" in ` + s.Conf + ":"
-	if !waitCond(10*time.Second, func() bool { return strings.Contains(s.ErrorLog(), wantLog) }) {
+	if !robWaitCond(10*time.Second, func() bool { return strings.Contains(s.ErrorLog(), wantLog) }) {
 		t.Errorf("the error log does not say %s (process exited: %v, holds its listener: %v)\n--- config ---\n%s\n--- error.log ---\n%s",
-			wantLog, s.Exited(), ownsListener(serverPid(s), s.Port), broken, tail(s.ErrorLog(), 20))
+			wantLog, s.Exited(), ownsListener(robServerPid(s), s.Port), broken, tail(s.ErrorLog(), 20))
 	}
 	if r, err := rawRequest(s.Addr, "GET /v HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5*time.Second); err != nil || r.Body != "two" {
 		t.Errorf("after a broken reload: %v %+v, want the running config's \"two\"", err, r)
 	}
-	writeAtomic(t, s.Conf, good)
+	robWriteAtomic(t, s.Conf, good)
 	<-finished
 	elapsed := time.Since(t0)
 	for i, err := range errs {
@@ -1186,18 +1186,18 @@ server {
 	}
 	t.Logf("%d tunnels x %d KiB each way in %v; the new config answered %v after the start",
 		tunnels, opts.Total>>10, elapsed.Round(time.Millisecond), reloaded.Round(time.Millisecond))
-	if _, err := streamTunnel(url, 99, streamOpts{Total: 64 << 10, MaxChunk: 4 << 10, Timeout: 10 * time.Second}); err != nil {
+	if _, err := robStreamTunnel(url, 99, robStreamOpts{Total: 64 << 10, MaxChunk: 4 << 10, Timeout: 10 * time.Second}); err != nil {
 		t.Errorf("tunnel after the reloads: %v", err)
 	}
-	if !waitCond(10*time.Second, func() bool { return echo.active.Load() == 0 }) {
+	if !robWaitCond(10*time.Second, func() bool { return echo.active.Load() == 0 }) {
 		t.Errorf("%d target connections left open", echo.active.Load())
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
-// writeAtomic replaces path with data through a rename, so a reload never
+// robWriteAtomic replaces path with data through a rename, so a reload never
 // reads a half-written file.
-func writeAtomic(t *testing.T, path string, data []byte) {
+func robWriteAtomic(t *testing.T, path string, data []byte) {
 	t.Helper()
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o644); err != nil {
@@ -1227,21 +1227,21 @@ func TestRobustnessReloadRefusesConfigWithoutEvents(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		writeAtomic(t, s.Conf, []byte(text))
+		robWriteAtomic(t, s.Conf, []byte(text))
 		if err := s.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		if !waitCond(5*time.Second, func() bool { return strings.Count(s.ErrorLog(), "signal 1 (SIGHUP) received") > i }) {
+		if !robWaitCond(5*time.Second, func() bool { return strings.Count(s.ErrorLog(), "signal 1 (SIGHUP) received") > i }) {
 			t.Fatal("SIGHUP not logged")
 		}
 		time.Sleep(300 * time.Millisecond)
-		writeAtomic(t, s.Conf, good)
+		robWriteAtomic(t, s.Conf, good)
 		if !strings.Contains(s.ErrorLog(), `no "events" section in configuration`) {
 			t.Errorf("reload of %q: error log lacks nginx's `no \"events\" section in configuration`:\n%s", text, tail(s.ErrorLog(), 6))
 		}
 		r, err := rawRequest(s.Addr, "GET /v HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 3*time.Second)
 		if err != nil || r.Body != "up" {
-			t.Fatalf("after reloading %q the server no longer answers: %v (holds its listener: %v)", text, err, ownsListener(serverPid(s), s.Port))
+			t.Fatalf("after reloading %q the server no longer answers: %v (holds its listener: %v)", text, err, ownsListener(robServerPid(s), s.Port))
 		}
 	}
 }
@@ -1251,13 +1251,13 @@ func TestRobustnessReloadRefusesConfigWithoutEvents(t *testing.T) {
 // to the baseline (no leak) and that an idle tunnel costs little memory.
 func TestRobustnessIdleTunnelFlood(t *testing.T) {
 	const tunnels = 2000
-	echo := startTracked(t, echoHandle)
+	echo := robStartTracked(t, robEchoHandle)
 	s := startNgxsockify(t, `
 server {
     listen 127.0.0.1:{{PORT}};
     location /ws { websockify_pass `+echo.Addr+`; }
 }`)
-	pid := serverPid(s)
+	pid := robServerPid(s)
 	url := "ws://" + s.Addr + "/ws"
 	open := func(n int) ([]*websocket.Conn, error) {
 		conns := make([]*websocket.Conn, n)
@@ -1319,12 +1319,12 @@ server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !waitCond(10*time.Second, func() bool { return echo.active.Load() == 0 }) {
+	if !robWaitCond(10*time.Second, func() bool { return echo.active.Load() == 0 }) {
 		t.Fatal("warm-up tunnels not closed")
 	}
 	time.Sleep(300 * time.Millisecond)
-	baseFDs := procFDs(t, pid)
-	baseRSS := procStatus(t, pid, "VmRSS")
+	baseFDs := robProcFDs(t, pid)
+	baseRSS := robProcStatus(t, pid, "VmRSS")
 
 	t0 := time.Now()
 	conns, err := open(tunnels)
@@ -1334,16 +1334,16 @@ server {
 		t.Fatalf("opening %d tunnels: %v", tunnels, err)
 	}
 	time.Sleep(500 * time.Millisecond)
-	fds := procFDs(t, pid)
-	rss := procStatus(t, pid, "VmRSS")
-	threads := procThreads(t, pid)
+	fds := robProcFDs(t, pid)
+	rss := robProcStatus(t, pid, "VmRSS")
+	threads := robProcThreads(t, pid)
 	perTunnel := float64(rss-baseRSS) / tunnels
 
 	t1 := time.Now()
 	closeAll(conns)
-	drained := waitCond(15*time.Second, func() bool { return procFDs(t, pid) <= baseFDs })
+	drained := robWaitCond(15*time.Second, func() bool { return robProcFDs(t, pid) <= baseFDs })
 	closeTime := time.Since(t1)
-	afterFDs := procFDs(t, pid)
+	afterFDs := robProcFDs(t, pid)
 	t.Logf("%d tunnels opened in %v (%.0f/s); fds %d -> %d (%.2f per tunnel) -> %d after closing in %v; RSS %d -> %d KiB = %.1f KiB per idle tunnel; %d threads",
 		tunnels, openTime.Round(time.Millisecond), tunnels/openTime.Seconds(), baseFDs, fds, float64(fds-baseFDs)/tunnels,
 		afterFDs, closeTime.Round(time.Millisecond), baseRSS, rss, perTunnel, threads)
@@ -1353,18 +1353,18 @@ server {
 	if !drained {
 		t.Errorf("fds did not come back: %d before, %d after closing every tunnel (leak)", baseFDs, afterFDs)
 	}
-	if perTunnel > 64 && !raceBuild() {
+	if perTunnel > 64 && !robRaceBuild() {
 		t.Errorf("%.1f KiB RSS per idle tunnel, want < 64", perTunnel)
 	}
-	if !waitCond(10*time.Second, func() bool { return echo.active.Load() == 0 }) {
+	if !robWaitCond(10*time.Second, func() bool { return echo.active.Load() == 0 }) {
 		t.Errorf("%d target connections left open", echo.active.Load())
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
-// closeFrame is a masked client close frame with code (and no reason).
-func closeFrame(code int) []byte {
-	return maskedFrame(8, binary.BigEndian.AppendUint16(nil, uint16(code)))
+// robCloseFrame is a masked client close frame with code (and no reason).
+func robCloseFrame(code int) []byte {
+	return robMaskedFrame(8, binary.BigEndian.AppendUint16(nil, uint16(code)))
 }
 
 // TestRobustnessBadFramesCloseCodes sends one hostile or unusual frame
@@ -1373,10 +1373,10 @@ func closeFrame(code int) []byte {
 // client close with a valid code is answered with that code, a close with
 // a code an endpoint must never send gets 1002. A ping gets its pong.
 func TestRobustnessBadFramesCloseCodes(t *testing.T) {
-	echo := startTracked(t, echoHandle)
+	echo := robStartTracked(t, robEchoHandle)
 	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`; } }`)
 	frag := func(fin bool, op byte, payload []byte) []byte {
-		f := maskedFrame(op, payload)
+		f := robMaskedFrame(op, payload)
 		if !fin {
 			f[0] &^= 0x80
 		}
@@ -1389,38 +1389,38 @@ func TestRobustnessBadFramesCloseCodes(t *testing.T) {
 		code int
 	}
 	cases := []tc{
-		{"reserved bit RSV1", func() []byte { f := maskedFrame(2, []byte("x")); f[0] |= 0x40; return f }(), 1002},
-		{"reserved opcode 3", maskedFrame(3, []byte("x")), 1002},
-		{"reserved opcode 0xB", maskedFrame(0xB, nil), 1002},
-		{"ping of 126 bytes", maskedFrame(9, make([]byte, 126)), 1002},
+		{"reserved bit RSV1", func() []byte { f := robMaskedFrame(2, []byte("x")); f[0] |= 0x40; return f }(), 1002},
+		{"reserved opcode 3", robMaskedFrame(3, []byte("x")), 1002},
+		{"reserved opcode 0xB", robMaskedFrame(0xB, nil), 1002},
+		{"ping of 126 bytes", robMaskedFrame(9, make([]byte, 126)), 1002},
 		{"fragmented ping", frag(false, 9, []byte("p")), 1002},
-		{"continuation first", maskedFrame(0, []byte("x")), 1002},
-		{"text inside a fragmented binary", join(frag(false, 2, []byte("a")), maskedFrame(1, []byte("b"))), 1002},
-		{"close of 1 byte", maskedFrame(8, []byte{3}), 1002},
-		{"data then close 1000", join(maskedFrame(2, []byte("bye")), closeFrame(1000)), 1000},
-		{"empty close", maskedFrame(8, nil), 1000},
+		{"continuation first", robMaskedFrame(0, []byte("x")), 1002},
+		{"text inside a fragmented binary", join(frag(false, 2, []byte("a")), robMaskedFrame(1, []byte("b"))), 1002},
+		{"close of 1 byte", robMaskedFrame(8, []byte{3}), 1002},
+		{"data then close 1000", join(robMaskedFrame(2, []byte("bye")), robCloseFrame(1000)), 1000},
+		{"empty close", robMaskedFrame(8, nil), 1000},
 	}
 	for _, code := range []int{1001, 1003, 1007, 1008, 1011, 3000, 4999} {
-		cases = append(cases, tc{fmt.Sprintf("close %d", code), closeFrame(code), code})
+		cases = append(cases, tc{fmt.Sprintf("close %d", code), robCloseFrame(code), code})
 	}
 	// Codes an endpoint must not send (RFC 6455 7.4.1, 7.4.2).
 	// 1015 has its own test below (TestRobustnessClose1015GetsProtocolError).
 	for _, code := range []int{0, 999, 1004, 1005, 1006, 1016, 1100, 2000, 2999, 5000} {
-		cases = append(cases, tc{fmt.Sprintf("close %d", code), closeFrame(code), 1002})
+		cases = append(cases, tc{fmt.Sprintf("close %d", code), robCloseFrame(code), 1002})
 	}
 	var wg sync.WaitGroup
 	for _, c := range cases {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			conn, br, err := rawUpgrade(s.Addr, "/ws")
+			conn, br, err := robRawUpgrade(s.Addr, "/ws")
 			if err != nil {
 				t.Errorf("%s: %v", c.name, err)
 				return
 			}
 			defer conn.Close()
 			conn.Write(c.send)
-			if err := expectClose(conn, br, c.code); err != nil {
+			if err := robExpectClose(conn, br, c.code); err != nil {
 				t.Errorf("%s: %v", c.name, err)
 			}
 		}()
@@ -1429,17 +1429,17 @@ func TestRobustnessBadFramesCloseCodes(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		conn, br, err := rawUpgrade(s.Addr, "/ws")
+		conn, br, err := robRawUpgrade(s.Addr, "/ws")
 		if err != nil {
 			t.Errorf("ping: %v", err)
 			return
 		}
 		defer conn.Close()
-		conn.Write(join(frag(false, 2, []byte("ab")), maskedFrame(9, []byte("are you there")), frag(true, 0, []byte("cd"))))
+		conn.Write(join(frag(false, 2, []byte("ab")), robMaskedFrame(9, []byte("are you there")), frag(true, 0, []byte("cd"))))
 		var data []byte
 		pong := false
 		for !pong || len(data) < 4 {
-			op, p, err := readFrame(conn, br, 5*time.Second)
+			op, p, err := robReadFrame(conn, br, 5*time.Second)
 			if err != nil {
 				t.Errorf("ping: after %q (pong %v): %v", data, pong, err)
 				return
@@ -1462,10 +1462,10 @@ func TestRobustnessBadFramesCloseCodes(t *testing.T) {
 		}
 	}()
 	wg.Wait()
-	if !waitCond(10*time.Second, func() bool { return echo.active.Load() == 0 }) {
+	if !robWaitCond(10*time.Second, func() bool { return echo.active.Load() == 0 }) {
 		t.Errorf("%d target connections left open", echo.active.Load())
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
 // TestRobustnessNoByteLostAtClose checks the edges of a tunnel's life: a
@@ -1491,7 +1491,7 @@ func TestRobustnessNoByteLostAtClose(t *testing.T) {
 	}
 	payload := func(seed uint64) []byte { return payloads[seed] }
 	// The target sends the seed it read (8 bytes) back as 1 MiB, then closes.
-	talker := startTracked(t, func(c net.Conn, tt *trackedTarget) {
+	talker := robStartTracked(t, func(c net.Conn, tt *robTrackedTarget) {
 		var seed [8]byte
 		if _, err := io.ReadFull(c, seed[:]); err != nil {
 			return
@@ -1500,7 +1500,7 @@ func TestRobustnessNoByteLostAtClose(t *testing.T) {
 	})
 	// The target reads until EOF and reports what it got.
 	got := make(chan []byte, n)
-	listener := startTracked(t, func(c net.Conn, tt *trackedTarget) {
+	listener := robStartTracked(t, func(c net.Conn, tt *robTrackedTarget) {
 		b, _ := io.ReadAll(c)
 		got <- b
 	})
@@ -1542,7 +1542,7 @@ server {
 		}()
 		go func() { // client -> target, then close at once
 			defer wg.Done()
-			conn, br, err := rawUpgrade(s.Addr, "/listen")
+			conn, br, err := robRawUpgrade(s.Addr, "/listen")
 			if err != nil {
 				t.Errorf("listen %d: %v", i, err)
 				return
@@ -1551,15 +1551,15 @@ server {
 			data := payload(uint64(100 + i))
 			var burst []byte
 			for off := 0; off < len(data); off += 16 << 10 {
-				burst = append(burst, maskedFrame(2, data[off:min(off+16<<10, len(data))])...)
+				burst = append(burst, robMaskedFrame(2, data[off:min(off+16<<10, len(data))])...)
 			}
-			burst = append(burst, closeFrame(1000)...)
+			burst = append(burst, robCloseFrame(1000)...)
 			conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
 			if _, err := conn.Write(burst); err != nil {
 				t.Errorf("listen %d: write: %v", i, err)
 				return
 			}
-			if err := expectClose(conn, br, 1000); err != nil {
+			if err := robExpectClose(conn, br, 1000); err != nil {
 				t.Errorf("listen %d: %v", i, err)
 			}
 		}()
@@ -1584,7 +1584,7 @@ server {
 			t.Fatalf("only %d of %d targets saw EOF", seen, n)
 		}
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
 // TestRobustnessClose1015GetsProtocolError: 1015 (TLS handshake failure) is
@@ -1592,23 +1592,23 @@ server {
 // set it in a close frame. The relay answers a client's close with the
 // same code, so it must not echo 1015 but answer 1002 as it does for 1005.
 func TestRobustnessClose1015GetsProtocolError(t *testing.T) {
-	echo := startTracked(t, echoHandle)
+	echo := robStartTracked(t, robEchoHandle)
 	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`; } }`)
-	conn, br, err := rawUpgrade(s.Addr, "/ws")
+	conn, br, err := robRawUpgrade(s.Addr, "/ws")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.Write(closeFrame(1015))
-	if err := expectClose(conn, br, 1002); err != nil {
+	conn.Write(robCloseFrame(1015))
+	if err := robExpectClose(conn, br, 1002); err != nil {
 		t.Error(err)
 	}
 }
 
-// blackholeTarget listens with a backlog of 0 and never accepts; once its
+// robBlackholeTarget listens with a backlog of 0 and never accepts; once its
 // accept queue is full the kernel drops further SYNs, so a connect to it
 // times out. The test is skipped when the kernel still completes connects.
-func blackholeTarget(t *testing.T) string {
+func robBlackholeTarget(t *testing.T) string {
 	t.Helper()
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
 	if err != nil {
@@ -1647,9 +1647,9 @@ func blackholeTarget(t *testing.T) string {
 // nginx's error-log wording, while an echo tunnel streams beside them; no
 // socket is left behind.
 func TestRobustnessFailingTargets(t *testing.T) {
-	echo := startTracked(t, echoHandle)
+	echo := robStartTracked(t, robEchoHandle)
 	dead := deadPort(t)
-	hole := blackholeTarget(t)
+	hole := robBlackholeTarget(t)
 	s := startNgxsockify(t, `
 websockify_connect_timeout 1s;
 server {
@@ -1658,8 +1658,8 @@ server {
     location /refused { websockify_pass `+dead+`; }
     location /hole { websockify_pass `+hole+`; }
 }`)
-	pid := serverPid(s)
-	baseFDs := procFDs(t, pid)
+	pid := robServerPid(s)
+	baseFDs := robProcFDs(t, pid)
 	handshake := func(path string) (int, string, time.Duration, error) {
 		t0 := time.Now()
 		c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
@@ -1668,7 +1668,7 @@ server {
 		}
 		defer c.Close()
 		c.SetDeadline(time.Now().Add(10 * time.Second))
-		io.WriteString(c, upgradeRequest(path))
+		io.WriteString(c, robUpgradeRequest(path))
 		resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: "GET"})
 		if err != nil {
 			return 0, "", 0, err
@@ -1711,7 +1711,7 @@ server {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_, echoErr = streamTunnel("ws://"+s.Addr+"/ws", 5, streamOpts{Total: 1 << 20, MaxChunk: 16 << 10, Pace: time.Millisecond, Timeout: 15 * time.Second})
+		_, echoErr = robStreamTunnel("ws://"+s.Addr+"/ws", 5, robStreamOpts{Total: 1 << 20, MaxChunk: 16 << 10, Pace: time.Millisecond, Timeout: 15 * time.Second})
 	}()
 	wg.Wait()
 	if echoErr != nil {
@@ -1731,10 +1731,10 @@ server {
 			t.Errorf("error log lacks nginx's %q", want)
 		}
 	}
-	if !waitCond(10*time.Second, func() bool { return procFDs(t, pid) <= baseFDs+2 }) {
-		t.Errorf("fds %d before, %d after 110 failed handshakes (leak)", baseFDs, procFDs(t, pid))
+	if !robWaitCond(10*time.Second, func() bool { return robProcFDs(t, pid) <= baseFDs+2 }) {
+		t.Errorf("fds %d before, %d after 110 failed handshakes (leak)", baseFDs, robProcFDs(t, pid))
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
 // TestRobustnessConnectErrorLoggedOnce: a refused and a timed-out connect
@@ -1745,7 +1745,7 @@ server {
 // second "connect() to X failed (...) while connecting to upstream".)
 func TestRobustnessConnectErrorLoggedOnce(t *testing.T) {
 	dead := deadPort(t)
-	hole := blackholeTarget(t)
+	hole := robBlackholeTarget(t)
 	s := startNgxsockify(t, `
 websockify_connect_timeout 500ms;
 server {
@@ -1761,7 +1761,7 @@ server {
 			t.Fatalf("%s: %v", tc.path, err)
 		}
 		var line string
-		waitCond(3*time.Second, func() bool {
+		robWaitCond(3*time.Second, func() bool {
 			for _, l := range strings.Split(s.ErrorLog(), "\n") {
 				if strings.Contains(l, `request: "GET `+tc.path+` `) {
 					line = l[strings.Index(l, "[error]"):]
@@ -1785,7 +1785,7 @@ server {
 // (500), and meanwhile a Lua hook that works and a tunnel through a Lua
 // location must still be served promptly.
 func TestRobustnessLuaLoopsDoNotStarveOthers(t *testing.T) {
-	echo := startTracked(t, echoHandle)
+	echo := robStartTracked(t, robEchoHandle)
 	s := startNgxsockify(t, `
 server {
     listen 127.0.0.1:{{PORT}};
@@ -1819,7 +1819,7 @@ server {
 		}
 	}
 	t0 := time.Now()
-	if _, err := streamTunnel("ws://"+s.Addr+"/ws?t=ok", 3, streamOpts{Total: 64 << 10, MaxChunk: 4 << 10, Timeout: 10 * time.Second}); err != nil {
+	if _, err := robStreamTunnel("ws://"+s.Addr+"/ws?t=ok", 3, robStreamOpts{Total: 64 << 10, MaxChunk: 4 << 10, Timeout: 10 * time.Second}); err != nil {
 		t.Errorf("tunnel through a Lua location beside the loops: %v", err)
 	}
 	tunnelTime := time.Since(t0)
@@ -1842,20 +1842,20 @@ server {
 	if worst > 3*time.Second {
 		t.Errorf("a working Lua request took %v while loops ran", worst)
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
-// raceBuild reports whether the harness built the server with -race (its
+// robRaceBuild reports whether the harness built the server with -race (its
 // shadow memory makes RSS numbers meaningless).
-func raceBuild() bool {
+func robRaceBuild() bool {
 	return strings.Contains(os.Getenv("NGX_TEST_BUILDFLAGS"), "-race")
 }
 
-// raceBinary returns an ngxsockify built with -race: ngxBin when the
+// robRaceBinary returns an ngxsockify built with -race: ngxBin when the
 // harness already built it so, else a build of its own (cached by go).
-func raceBinary(t *testing.T) string {
+func robRaceBinary(t *testing.T) string {
 	t.Helper()
-	if raceBuild() {
+	if robRaceBuild() {
 		return requireNgxsockify(t)
 	}
 	if testing.Short() {
@@ -1879,8 +1879,8 @@ func raceBinary(t *testing.T) string {
 // server built with -race. Reload must not race with requests in flight
 // (the harness fails the test on "WARNING: DATA RACE" in the output).
 func TestRobustnessReloadWhileServingIsRaceFree(t *testing.T) {
-	bin := raceBinary(t)
-	echo := startTracked(t, echoHandle)
+	bin := robRaceBinary(t)
+	echo := robStartTracked(t, robEchoHandle)
 	s, err := tryStart(t, "ngxsockify", bin, wrapHTTP(`
 server {
     listen 127.0.0.1:{{PORT}};
@@ -1924,7 +1924,7 @@ server {
 				return
 			default:
 			}
-			if _, err := streamTunnel("ws://"+s.Addr+"/ws", uint64(i), streamOpts{Total: 16 << 10, MaxChunk: 2 << 10, Timeout: 10 * time.Second}); err != nil {
+			if _, err := robStreamTunnel("ws://"+s.Addr+"/ws", uint64(i), robStreamOpts{Total: 16 << 10, MaxChunk: 2 << 10, Timeout: 10 * time.Second}); err != nil {
 				t.Errorf("tunnel during reloads: %v", err)
 				return
 			}
@@ -1935,7 +1935,7 @@ server {
 		if err := s.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		if !waitCond(10*time.Second, func() bool { return strings.Count(s.ErrorLog(), "reconfiguring done") >= i }) {
+		if !robWaitCond(10*time.Second, func() bool { return strings.Count(s.ErrorLog(), "reconfiguring done") >= i }) {
 			t.Fatalf("reload %d not done", i)
 		}
 	}
@@ -1948,9 +1948,9 @@ server {
 	}
 }
 
-// limitedServer starts ngxsockify with a hard limit of nofile open files
+// robLimitedServer starts ngxsockify with a hard limit of nofile open files
 // (through sh's ulimit), relaying /ws to echo.
-func limitedServer(t *testing.T, nofile int, echo string) *Server {
+func robLimitedServer(t *testing.T, nofile int, echo string) *Server {
 	t.Helper()
 	bin := requireNgxsockify(t)
 	sh, err := exec.LookPath("sh")
@@ -1973,10 +1973,10 @@ server {
 	return s
 }
 
-// openMany asks for n tunnels (20 handshakes at a time) and returns the
+// robOpenMany asks for n tunnels (20 handshakes at a time) and returns the
 // open ones and a count of outcomes by status ("101", "502", "handshake
 // timeout", "connection error").
-func openMany(s *Server, n int) ([]*websocket.Conn, map[string]int) {
+func robOpenMany(s *Server, n int) ([]*websocket.Conn, map[string]int) {
 	var mu sync.Mutex
 	var conns []*websocket.Conn
 	statuses := map[string]int{}
@@ -2012,7 +2012,7 @@ func openMany(s *Server, n int) ([]*websocket.Conn, map[string]int) {
 	return conns, statuses
 }
 
-func closeConns(conns []*websocket.Conn) {
+func robCloseConns(conns []*websocket.Conn) {
 	for _, c := range conns {
 		c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 		c.Close()
@@ -2026,10 +2026,10 @@ func closeConns(conns []*websocket.Conn) {
 // accepting a client fails, it logs `[crit] accept4() failed (24: Too many
 // open files)`.
 func TestRobustnessFDExhaustionAnswersLikeNginx(t *testing.T) {
-	echo := startTracked(t, echoHandle)
-	s := limitedServer(t, 128, echo.Addr)
-	conns, statuses := openMany(s, 100)
-	closeConns(conns)
+	echo := robStartTracked(t, robEchoHandle)
+	s := robLimitedServer(t, 128, echo.Addr)
+	conns, statuses := robOpenMany(s, 100)
+	robCloseConns(conns)
 	t.Logf("outcomes: %v", statuses)
 	if statuses["502"] > 0 {
 		t.Errorf("%d handshakes got 502 when the server ran out of fds; nginx answers 500", statuses["502"])
@@ -2076,13 +2076,13 @@ func TestRobustnessFDExhaustionAnswersLikeNginx(t *testing.T) {
 // keep working, and once the clients leave the server must serve new
 // tunnels again with its fds back at the baseline.
 func TestRobustnessFDExhaustionRecovers(t *testing.T) {
-	echo := startTracked(t, echoHandle)
-	s := limitedServer(t, 128, echo.Addr)
-	pid := serverPid(s)
-	baseFDs := procFDs(t, pid)
+	echo := robStartTracked(t, robEchoHandle)
+	s := robLimitedServer(t, 128, echo.Addr)
+	pid := robServerPid(s)
+	baseFDs := robProcFDs(t, pid)
 	const want = 100
-	conns, statuses := openMany(s, want)
-	peakFDs := procFDs(t, pid)
+	conns, statuses := robOpenMany(s, want)
+	peakFDs := robProcFDs(t, pid)
 	// The tunnels that opened work.
 	for i, c := range conns {
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
@@ -2095,7 +2095,7 @@ func TestRobustnessFDExhaustionRecovers(t *testing.T) {
 			t.Errorf("open tunnel %d at the fd limit: %q %v", i, p, err)
 		}
 	}
-	closeConns(conns)
+	robCloseConns(conns)
 	t.Logf("limit 128 fds, baseline %d, peak %d; outcomes of %d handshakes: %v", baseFDs, peakFDs, want, statuses)
 	if statuses["101"] == 0 || statuses["101"] == want {
 		t.Errorf("outcomes %v: the test did not reach the limit, or nothing opened", statuses)
@@ -2105,12 +2105,12 @@ func TestRobustnessFDExhaustionRecovers(t *testing.T) {
 			t.Errorf("unexpected outcome %q", k)
 		}
 	}
-	if !waitCond(15*time.Second, func() bool { return procFDs(t, pid) <= baseFDs }) {
-		t.Errorf("fds %d after every client left, baseline %d", procFDs(t, pid), baseFDs)
+	if !robWaitCond(15*time.Second, func() bool { return robProcFDs(t, pid) <= baseFDs }) {
+		t.Errorf("fds %d after every client left, baseline %d", robProcFDs(t, pid), baseFDs)
 	}
 	// Recovered: new tunnels open again.
 	for i := 0; i < 5; i++ {
-		if _, err := streamTunnel("ws://"+s.Addr+"/ws", uint64(i), streamOpts{Total: 32 << 10, MaxChunk: 4 << 10, Timeout: 10 * time.Second}); err != nil {
+		if _, err := robStreamTunnel("ws://"+s.Addr+"/ws", uint64(i), robStreamOpts{Total: 32 << 10, MaxChunk: 4 << 10, Timeout: 10 * time.Second}); err != nil {
 			t.Errorf("tunnel after the exhaustion: %v", err)
 		}
 	}
@@ -2127,7 +2127,7 @@ func TestRobustnessFDExhaustionRecovers(t *testing.T) {
 			}
 		}
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
 // TestRobustnessEarlyBytesBothWays covers bytes that arrive around the
@@ -2139,7 +2139,7 @@ func TestRobustnessFDExhaustionRecovers(t *testing.T) {
 // those bytes relayed, not dropped with the HTTP read buffer.
 func TestRobustnessEarlyBytesBothWays(t *testing.T) {
 	const greeting = "RFB 003.008\n"
-	vnc := startTracked(t, func(c net.Conn, tt *trackedTarget) {
+	vnc := robStartTracked(t, func(c net.Conn, tt *robTrackedTarget) {
 		c.Write([]byte(greeting))
 		io.Copy(c, c)
 	})
@@ -2158,7 +2158,7 @@ func TestRobustnessEarlyBytesBothWays(t *testing.T) {
 			c.SetDeadline(time.Now().Add(10 * time.Second))
 			hello := fmt.Sprintf("client %d hello", i)
 			// The request and the first frame in one write.
-			if _, err := c.Write(append([]byte(upgradeRequest("/vnc")), maskedFrame(2, []byte(hello))...)); err != nil {
+			if _, err := c.Write(append([]byte(robUpgradeRequest("/vnc")), robMaskedFrame(2, []byte(hello))...)); err != nil {
 				t.Error(err)
 				return
 			}
@@ -2171,7 +2171,7 @@ func TestRobustnessEarlyBytesBothWays(t *testing.T) {
 			var got []byte
 			want := greeting + hello
 			for len(got) < len(want) {
-				op, p, err := readFrame(c, br, 5*time.Second)
+				op, p, err := robReadFrame(c, br, 5*time.Second)
 				if err != nil {
 					t.Errorf("tunnel %d: after %q: %v (want %q)", i, got, err, want)
 					return
@@ -2188,7 +2188,7 @@ func TestRobustnessEarlyBytesBothWays(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
 // TestRobustnessBase64Tunnels streams 20 base64 (legacy noVNC) tunnels of
@@ -2196,7 +2196,7 @@ func TestRobustnessEarlyBytesBothWays(t *testing.T) {
 // while other base64 clients send invalid base64 (close 1007) on the same
 // server.
 func TestRobustnessBase64Tunnels(t *testing.T) {
-	echo := startTracked(t, echoHandle)
+	echo := robStartTracked(t, robEchoHandle)
 	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`; } }`)
 	url := "ws://" + s.Addr + "/ws"
 	var wg sync.WaitGroup
@@ -2284,27 +2284,27 @@ func TestRobustnessBase64Tunnels(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if !waitCond(10*time.Second, func() bool { return echo.active.Load() == 0 }) {
+	if !robWaitCond(10*time.Second, func() bool { return echo.active.Load() == 0 }) {
 		t.Errorf("%d target connections left open", echo.active.Load())
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
 // TestRobustnessPingFloodFromNonReader: a client that sends pings as fast
 // as it can and never reads the pongs must not make the relay buffer
 // without bound; websockify_send_timeout 1s ends the tunnel.
 func TestRobustnessPingFloodFromNonReader(t *testing.T) {
-	echo := startTracked(t, echoHandle)
+	echo := robStartTracked(t, robEchoHandle)
 	s := startNgxsockify(t, `websockify_send_timeout 1s;
 server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`; } }`)
-	pid := serverPid(s)
-	c, _, err := rawUpgrade(s.Addr, "/ws")
+	pid := robServerPid(s)
+	c, _, err := robRawUpgrade(s.Addr, "/ws")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	base := procStatus(t, pid, "VmRSS")
-	ping := maskedFrame(9, bytes.Repeat([]byte("p"), 125))
+	base := robProcStatus(t, pid, "VmRSS")
+	ping := robMaskedFrame(9, bytes.Repeat([]byte("p"), 125))
 	burst := bytes.Repeat(ping, 256)
 	t0 := time.Now()
 	sent := 0
@@ -2317,7 +2317,7 @@ server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`
 		sent += len(burst)
 	}
 	end := time.Since(t0)
-	growth := procStatus(t, pid, "VmRSS") - base
+	growth := robProcStatus(t, pid, "VmRSS") - base
 	t.Logf("pings written for %v (%d KiB) until %v; RSS +%d KiB", end.Round(time.Millisecond), sent>>10, werr, growth)
 	if werr == nil {
 		t.Error("the relay still took pings 10s after the client stopped reading pongs (send timeout 1s)")
@@ -2325,22 +2325,22 @@ server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`
 	if growth > 16<<10 {
 		t.Errorf("RSS grew %d KiB under a ping flood", growth)
 	}
-	if !waitCond(5*time.Second, func() bool { return echo.active.Load() == 0 }) {
+	if !robWaitCond(5*time.Second, func() bool { return echo.active.Load() == 0 }) {
 		t.Errorf("target connection left open")
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
 // TestRobustnessGracefulQuitWithManyTunnels: SIGQUIT with 300 open tunnels
 // (100 of them streaming) sends every client a close frame 1001, closes
 // every target connection, and the process exits soon after.
 func TestRobustnessGracefulQuitWithManyTunnels(t *testing.T) {
-	echo := startTracked(t, echoHandle)
+	echo := robStartTracked(t, robEchoHandle)
 	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`; } }`)
 	const idle, busy = 200, 100
-	conns, statuses := openMany(s, idle+busy)
+	conns, statuses := robOpenMany(s, idle+busy)
 	if len(conns) != idle+busy {
-		closeConns(conns)
+		robCloseConns(conns)
 		t.Fatalf("opened %v", statuses)
 	}
 	var codes sync.Map
@@ -2388,7 +2388,7 @@ func TestRobustnessGracefulQuitWithManyTunnels(t *testing.T) {
 	}
 	wg.Wait()
 	closed := time.Since(t0)
-	if !waitCond(10*time.Second, s.Exited) {
+	if !robWaitCond(10*time.Second, s.Exited) {
 		t.Fatal("process still running 10s after SIGQUIT")
 	}
 	exited := time.Since(t0)
@@ -2402,7 +2402,7 @@ func TestRobustnessGracefulQuitWithManyTunnels(t *testing.T) {
 	if s.waitErr != nil {
 		t.Errorf("exit status after SIGQUIT: %v", s.waitErr)
 	}
-	if !waitCond(5*time.Second, func() bool { return echo.active.Load() == 0 }) {
+	if !robWaitCond(5*time.Second, func() bool { return echo.active.Load() == 0 }) {
 		t.Errorf("%d target connections left open", echo.active.Load())
 	}
 }
@@ -2458,8 +2458,8 @@ server {
 // bytes), 20000 one-byte frames in one burst, and a target that writes its
 // 20000 bytes one byte per write.
 func TestRobustnessFrameSizeExtremes(t *testing.T) {
-	echo := startTracked(t, echoHandle)
-	trickle := startTracked(t, func(c net.Conn, tt *trackedTarget) {
+	echo := robStartTracked(t, robEchoHandle)
+	trickle := robStartTracked(t, func(c net.Conn, tt *robTrackedTarget) {
 		for i := 0; i < 20000; i++ {
 			if _, err := c.Write([]byte{byte(i % 251)}); err != nil {
 				return
@@ -2470,12 +2470,12 @@ func TestRobustnessFrameSizeExtremes(t *testing.T) {
 	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}};
     location /ws { websockify_pass `+echo.Addr+`; }
     location /trickle { websockify_pass `+trickle.Addr+`; } }`)
-	pid := serverPid(s)
+	pid := robServerPid(s)
 	// expectEcho reads binary frames until want has arrived.
 	expectEcho := func(name string, c net.Conn, br *bufio.Reader, want func(off, n int) []byte, total int) {
 		got := 0
 		for got < total {
-			op, p, err := readFrame(c, br, 10*time.Second)
+			op, p, err := robReadFrame(c, br, 10*time.Second)
 			if err != nil {
 				t.Errorf("%s: after %d of %d bytes: %v", name, got, total, err)
 				return
@@ -2499,7 +2499,7 @@ func TestRobustnessFrameSizeExtremes(t *testing.T) {
 		return b
 	}
 	var wg sync.WaitGroup
-	base := procStatus(t, pid, "VmRSS")
+	base := robProcStatus(t, pid, "VmRSS")
 	var peak atomic.Int64
 	stopSampling := make(chan struct{})
 	go func() {
@@ -2526,7 +2526,7 @@ func TestRobustnessFrameSizeExtremes(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c, br, err := rawUpgrade(s.Addr, "/ws")
+		c, br, err := robRawUpgrade(s.Addr, "/ws")
 		if err != nil {
 			t.Error(err)
 			return
@@ -2555,7 +2555,7 @@ func TestRobustnessFrameSizeExtremes(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, br, err := rawUpgrade(s.Addr, "/ws")
+			c, br, err := robRawUpgrade(s.Addr, "/ws")
 			if err != nil {
 				t.Error(err)
 				return
@@ -2563,7 +2563,7 @@ func TestRobustnessFrameSizeExtremes(t *testing.T) {
 			defer c.Close()
 			var burst []byte
 			for i := 0; i < tc.frames; i++ {
-				burst = append(burst, maskedFrame(2, pattern(i*tc.per, tc.per))...)
+				burst = append(burst, robMaskedFrame(2, pattern(i*tc.per, tc.per))...)
 			}
 			go c.Write(burst)
 			expectEcho(tc.name, c, br, pattern, tc.frames*tc.per)
@@ -2573,7 +2573,7 @@ func TestRobustnessFrameSizeExtremes(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		c, br, err := rawUpgrade(s.Addr, "/trickle")
+		c, br, err := robRawUpgrade(s.Addr, "/trickle")
 		if err != nil {
 			t.Error(err)
 			return
@@ -2594,7 +2594,7 @@ func TestRobustnessFrameSizeExtremes(t *testing.T) {
 	if growth > 24<<10 {
 		t.Errorf("RSS grew %d KiB relaying one 64 MiB frame: buffered, not streamed?", growth)
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
 // TestRobustnessPlainHTTPOnSSLPortAnsweredLikeNginx sends a plain HTTP request, then garbage,
@@ -2605,7 +2605,7 @@ func TestRobustnessFrameSizeExtremes(t *testing.T) {
 func TestRobustnessPlainHTTPOnSSLPortAnsweredLikeNginx(t *testing.T) {
 	dir := t.TempDir()
 	cert, crt, key := writeCert(t, dir, "vnc.test")
-	echo := startTracked(t, echoHandle)
+	echo := robStartTracked(t, robEchoHandle)
 	body := `server {
     listen 127.0.0.1:{{PORT}} ssl;
     server_name vnc.test;
@@ -2632,11 +2632,11 @@ func TestRobustnessPlainHTTPOnSSLPortAnsweredLikeNginx(t *testing.T) {
 		}
 		return strings.Join(keep, "\r\n")
 	}
-	want, _, err := rawExchange(oracle.Addr, plain, 5*time.Second)
+	want, _, err := robRawExchange(oracle.Addr, plain, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, _, err := rawExchange(ours.Addr, plain, 5*time.Second)
+	got, _, err := robRawExchange(ours.Addr, plain, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -2661,12 +2661,12 @@ func TestRobustnessPlainHTTPOnSSLPortAnsweredLikeNginx(t *testing.T) {
 	}
 	defer c.Close()
 	wsEcho(t, c, "through tls")
-	errorLogClean(t, ours)
+	robErrorLogClean(t, ours)
 }
 
-// rawReply sends raw and reads what comes back until the server closes
+// robRawReply sends raw and reads what comes back until the server closes
 // or stays silent for 300 ms (a kept-alive connection), at most 3 s.
-func rawReply(addr, raw string) ([]byte, error) {
+func robRawReply(addr, raw string) ([]byte, error) {
 	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
 	if err != nil {
 		return nil, err
@@ -2738,8 +2738,8 @@ func TestRobustnessMalformedRequestsLikeNginx(t *testing.T) {
 	}
 	mismatches := 0
 	for _, r := range reqs {
-		want, err1 := rawReply(oracle.Addr, r.raw)
-		got, err2 := rawReply(ours.Addr, r.raw)
+		want, err1 := robRawReply(oracle.Addr, r.raw)
+		got, err2 := robRawReply(ours.Addr, r.raw)
 		if err1 != nil || err2 != nil {
 			t.Errorf("%s: nginx %v, ngxsockify %v", r.name, err1, err2)
 			continue
@@ -2750,7 +2750,7 @@ func TestRobustnessMalformedRequestsLikeNginx(t *testing.T) {
 		}
 	}
 	t.Logf("%d of %d malformed requests answered differently from nginx", mismatches, len(reqs))
-	errorLogClean(t, ours)
+	robErrorLogClean(t, ours)
 }
 
 // TestRobustnessSlowlorisCrowd opens 1000 connections that each send half a
@@ -2759,17 +2759,17 @@ func TestRobustnessMalformedRequestsLikeNginx(t *testing.T) {
 // answer requests at once; the memory a waiting connection costs is
 // reported and bounded, and closing them brings the fds back.
 func TestRobustnessSlowlorisCrowd(t *testing.T) {
-	echo := startTracked(t, echoHandle)
+	echo := robStartTracked(t, robEchoHandle)
 	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}};
     location /ws { websockify_pass `+echo.Addr+`; }
     location = /ping { return 200 "pong"; } }`)
-	pid := serverPid(s)
+	pid := robServerPid(s)
 	// Warm up, then the baseline.
 	for i := 0; i < 20; i++ {
 		rawRequest(s.Addr, "GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5*time.Second)
 	}
 	time.Sleep(200 * time.Millisecond)
-	baseFDs, baseRSS := procFDs(t, pid), procStatus(t, pid, "VmRSS")
+	baseFDs, baseRSS := robProcFDs(t, pid), robProcStatus(t, pid, "VmRSS")
 	const n = 1000
 	conns := make([]net.Conn, 0, n)
 	defer func() {
@@ -2785,14 +2785,14 @@ func TestRobustnessSlowlorisCrowd(t *testing.T) {
 		conns = append(conns, c)
 		io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: webs")
 	}
-	if !waitCond(10*time.Second, func() bool { return procFDs(t, pid) >= baseFDs+n }) {
-		t.Fatalf("server holds %d fds, want %d + %d", procFDs(t, pid), baseFDs, n)
+	if !robWaitCond(10*time.Second, func() bool { return robProcFDs(t, pid) >= baseFDs+n }) {
+		t.Fatalf("server holds %d fds, want %d + %d", robProcFDs(t, pid), baseFDs, n)
 	}
 	time.Sleep(300 * time.Millisecond)
-	rss := procStatus(t, pid, "VmRSS")
+	rss := robProcStatus(t, pid, "VmRSS")
 	per := float64(rss-baseRSS) / n
 	t0 := time.Now()
-	if _, err := streamTunnel("ws://"+s.Addr+"/ws", 1, streamOpts{Total: 256 << 10, MaxChunk: 16 << 10, Timeout: 10 * time.Second}); err != nil {
+	if _, err := robStreamTunnel("ws://"+s.Addr+"/ws", 1, robStreamOpts{Total: 256 << 10, MaxChunk: 16 << 10, Timeout: 10 * time.Second}); err != nil {
 		t.Errorf("tunnel beside %d slow clients: %v", n, err)
 	}
 	if r, err := rawRequest(s.Addr, "GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 5*time.Second); err != nil || r.Body != "pong" {
@@ -2803,15 +2803,15 @@ func TestRobustnessSlowlorisCrowd(t *testing.T) {
 		c.Close()
 	}
 	conns = nil
-	if !waitCond(10*time.Second, func() bool { return procFDs(t, pid) <= baseFDs }) {
-		t.Errorf("fds %d after the slow clients left, baseline %d", procFDs(t, pid), baseFDs)
+	if !robWaitCond(10*time.Second, func() bool { return robProcFDs(t, pid) <= baseFDs }) {
+		t.Errorf("fds %d after the slow clients left, baseline %d", robProcFDs(t, pid), baseFDs)
 	}
 	t.Logf("%d half-sent requests: RSS %d -> %d KiB = %.1f KiB each; a tunnel and a request beside them took %v",
 		n, baseRSS, rss, per, served.Round(time.Millisecond))
-	if per > 64 && !raceBuild() {
+	if per > 64 && !robRaceBuild() {
 		t.Errorf("%.1f KiB per waiting connection", per)
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
 // TestRobustnessAccessLogWriteErrorReported: when the access log cannot be
@@ -2823,7 +2823,7 @@ func TestRobustnessAccessLogWriteErrorReported(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full")
 	}
-	echo := startTracked(t, echoHandle)
+	echo := robStartTracked(t, robEchoHandle)
 	s := startNgxsockify(t, `access_log /dev/full;
 server { listen 127.0.0.1:{{PORT}};
     location /ws { websockify_pass `+echo.Addr+`; }
@@ -2833,11 +2833,11 @@ server { listen 127.0.0.1:{{PORT}};
 			t.Fatalf("request with a full access log: %v %+v", err, r)
 		}
 	}
-	if _, err := streamTunnel("ws://"+s.Addr+"/ws", 1, streamOpts{Total: 64 << 10, MaxChunk: 8 << 10, Timeout: 10 * time.Second}); err != nil {
+	if _, err := robStreamTunnel("ws://"+s.Addr+"/ws", 1, robStreamOpts{Total: 64 << 10, MaxChunk: 8 << 10, Timeout: 10 * time.Second}); err != nil {
 		t.Errorf("tunnel with a full access log: %v", err)
 	}
 	want := `write() to "/dev/full" failed (28: No space left on device) while logging request`
-	waitCond(2*time.Second, func() bool { return strings.Contains(s.ErrorLog(), want) })
+	robWaitCond(2*time.Second, func() bool { return strings.Contains(s.ErrorLog(), want) })
 	n := strings.Count(s.ErrorLog(), want)
 	if n == 0 {
 		t.Errorf("error log lacks nginx's [alert] %q", want)
@@ -2849,7 +2849,7 @@ server { listen 127.0.0.1:{{PORT}};
 			t.Errorf("not at [alert]: %s", line)
 		}
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
 // TestRobustnessReloadToLuaSyntaxError reloads, while a tunnel streams, to a
@@ -2858,7 +2858,7 @@ server { listen 127.0.0.1:{{PORT}};
 // does not fail the config test); new handshakes there get 500 and
 // "failed to load inlined Lua code"; the running tunnel is not touched.
 func TestRobustnessReloadToLuaSyntaxError(t *testing.T) {
-	echo := startTracked(t, echoHandle)
+	echo := robStartTracked(t, robEchoHandle)
 	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}};
     location /ws { access_by_lua_block { local a = 1 } websockify_pass `+echo.Addr+`; } }`)
 	var wg sync.WaitGroup
@@ -2866,14 +2866,14 @@ func TestRobustnessReloadToLuaSyntaxError(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		_, streamErr = streamTunnel("ws://"+s.Addr+"/ws", 42, streamOpts{Total: 256 << 10, MaxChunk: 8 << 10, Pace: 20 * time.Millisecond, Timeout: 20 * time.Second})
+		_, streamErr = robStreamTunnel("ws://"+s.Addr+"/ws", 42, robStreamOpts{Total: 256 << 10, MaxChunk: 8 << 10, Pace: 20 * time.Millisecond, Timeout: 20 * time.Second})
 	}()
 	time.Sleep(300 * time.Millisecond)
 	conf, err := os.ReadFile(s.Conf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeAtomic(t, s.Conf, bytes.Replace(conf, []byte("local a = 1"), []byte("if then end end"), 1))
+	robWriteAtomic(t, s.Conf, bytes.Replace(conf, []byte("local a = 1"), []byte("if then end end"), 1))
 	if err := s.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
@@ -2887,14 +2887,14 @@ func TestRobustnessReloadToLuaSyntaxError(t *testing.T) {
 	if streamErr != nil {
 		t.Errorf("tunnel running across the reload: %v", streamErr)
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
 // TestRobustnessPipelinedUpgrade sends, in one write, a plain keep-alive
 // request, then a WebSocket handshake, then a first frame: the server must
 // answer the first request, then switch protocols and relay the frame.
 func TestRobustnessPipelinedUpgrade(t *testing.T) {
-	echo := startTracked(t, echoHandle)
+	echo := robStartTracked(t, robEchoHandle)
 	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}};
     location /ws { websockify_pass `+echo.Addr+`; }
     location = /ping { return 200 "pong"; } }`)
@@ -2904,7 +2904,7 @@ func TestRobustnessPipelinedUpgrade(t *testing.T) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Second))
-	burst := "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n" + upgradeRequest("/ws") + string(maskedFrame(2, []byte("pipelined")))
+	burst := "GET /ping HTTP/1.1\r\nHost: x\r\n\r\n" + robUpgradeRequest("/ws") + string(robMaskedFrame(2, []byte("pipelined")))
 	if _, err := io.WriteString(c, burst); err != nil {
 		t.Fatal(err)
 	}
@@ -2921,7 +2921,7 @@ func TestRobustnessPipelinedUpgrade(t *testing.T) {
 	if err != nil || r2.StatusCode != 101 {
 		t.Fatalf("second response %v %v, want 101", r2, err)
 	}
-	op, p, err := readFrame(c, br, 5*time.Second)
+	op, p, err := robReadFrame(c, br, 5*time.Second)
 	if err != nil || op != 2 || string(p) != "pipelined" {
 		t.Fatalf("echo of the pipelined frame: op %d %q %v", op, p, err)
 	}
@@ -2934,8 +2934,8 @@ func TestRobustnessPipelinedUpgrade(t *testing.T) {
 // connections see the new config: the dropped port refuses, new tunnels
 // reach the new target.
 func TestRobustnessReloadDropsListenerAndTarget(t *testing.T) {
-	oldTarget := startTracked(t, echoHandle)
-	newTarget := startTracked(t, echoHandle)
+	oldTarget := robStartTracked(t, robEchoHandle)
+	newTarget := robStartTracked(t, robEchoHandle)
 	s := startNgxsockify(t, `
 server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+oldTarget.Addr+`; } }
 server { listen 127.0.0.1:{{PORT2}}; location /ws { websockify_pass `+oldTarget.Addr+`; } }`)
@@ -2950,7 +2950,7 @@ server { listen 127.0.0.1:{{PORT2}}; location /ws { websockify_pass `+oldTarget.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = streamTunnel("ws://"+addr+"/ws", uint64(i), streamOpts{Total: 256 << 10, MaxChunk: 8 << 10, Pace: 25 * time.Millisecond, Timeout: 20 * time.Second})
+			_, errs[i] = robStreamTunnel("ws://"+addr+"/ws", uint64(i), robStreamOpts{Total: 256 << 10, MaxChunk: 8 << 10, Pace: 25 * time.Millisecond, Timeout: 20 * time.Second})
 		}()
 	}
 	waitFor(t, func() bool { return oldTarget.active.Load() == 10 }, "10 tunnels to the old target")
@@ -2963,11 +2963,11 @@ server { listen 127.0.0.1:{{PORT2}}; location /ws { websockify_pass `+oldTarget.
 	j := strings.Index(text[i:], "\n") + i // the block is one line
 	text = text[:i] + text[j:]
 	text = strings.Replace(text, oldTarget.Addr, newTarget.Addr, 1)
-	writeAtomic(t, s.Conf, []byte(text))
+	robWriteAtomic(t, s.Conf, []byte(text))
 	if err := s.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	if !waitCond(10*time.Second, func() bool { return strings.Contains(s.ErrorLog(), "reconfiguring done") }) {
+	if !robWaitCond(10*time.Second, func() bool { return strings.Contains(s.ErrorLog(), "reconfiguring done") }) {
 		t.Fatalf("reload not done:\n--- config ---\n%s\n--- error.log ---\n%s", text, tail(s.ErrorLog(), 10))
 	}
 	if c, err := net.DialTimeout("tcp", second, time.Second); err == nil {
@@ -2992,7 +2992,7 @@ server { listen 127.0.0.1:{{PORT2}}; location /ws { websockify_pass `+oldTarget.
 			t.Errorf("tunnel %d (port %d) across the reload: %v", i, s.Ports[i%2], err)
 		}
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
 // TestRobustnessUpstreamGroupFailures: 100 concurrent handshakes to an
@@ -3000,7 +3000,7 @@ server { listen 127.0.0.1:{{PORT2}}; location /ws { websockify_pass `+oldTarget.
 // a group with no live server answers 502 and, once its servers are marked
 // failed, logs nginx's "no live upstreams while connecting to upstream".
 func TestRobustnessUpstreamGroupFailures(t *testing.T) {
-	echo := startTracked(t, echoHandle)
+	echo := robStartTracked(t, robEchoHandle)
 	d1, d2 := deadPort(t), deadPort(t)
 	s := startNgxsockify(t, `
 upstream mixed { server `+d1+`; server `+d2+`; server `+echo.Addr+`; }
@@ -3014,7 +3014,7 @@ server { listen 127.0.0.1:{{PORT}};
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := streamTunnel("ws://"+s.Addr+"/mixed", uint64(i), streamOpts{Total: 8 << 10, MaxChunk: 1 << 10, Timeout: 10 * time.Second}); err != nil {
+			if _, err := robStreamTunnel("ws://"+s.Addr+"/mixed", uint64(i), robStreamOpts{Total: 8 << 10, MaxChunk: 1 << 10, Timeout: 10 * time.Second}); err != nil {
 				if failed.Add(1) <= 3 {
 					t.Errorf("tunnel %d through a group with a live server: %v", i, err)
 				}
@@ -3029,11 +3029,11 @@ server { listen 127.0.0.1:{{PORT}};
 		}
 	}
 	want := "no live upstreams while connecting to upstream"
-	if !waitCond(2*time.Second, func() bool { return strings.Contains(s.ErrorLog(), want) }) {
+	if !robWaitCond(2*time.Second, func() bool { return strings.Contains(s.ErrorLog(), want) }) {
 		t.Errorf("error log lacks nginx's %q", want)
 	}
 	t.Logf("%d of 100 handshakes failed through the mixed group; echo target accepted %d", failed.Load(), echo.accepted.Load())
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
 // TestRobustnessTinyBufferSize streams 10 tunnels of 128 KiB each way with
@@ -3041,7 +3041,7 @@ server { listen 127.0.0.1:{{PORT}};
 // the client at most 256 bytes, client frames of up to 3000 bytes straddling
 // buffers), byte for byte.
 func TestRobustnessTinyBufferSize(t *testing.T) {
-	echo := startTracked(t, echoHandle)
+	echo := robStartTracked(t, robEchoHandle)
 	s := startNgxsockify(t, `websockify_buffer_size 256;
 server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`; } }`)
 	var wg sync.WaitGroup
@@ -3049,22 +3049,22 @@ server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := streamTunnel("ws://"+s.Addr+"/ws", uint64(i), streamOpts{Total: 128 << 10, MaxChunk: 3000, Timeout: 20 * time.Second}); err != nil {
+			if _, err := robStreamTunnel("ws://"+s.Addr+"/ws", uint64(i), robStreamOpts{Total: 128 << 10, MaxChunk: 3000, Timeout: 20 * time.Second}); err != nil {
 				t.Errorf("tunnel %d with 256-byte buffers: %v", i, err)
 			}
 		}()
 	}
 	wg.Wait()
 	// Frames to the client hold at most 256 bytes.
-	c, br, err := rawUpgrade(s.Addr, "/ws")
+	c, br, err := robRawUpgrade(s.Addr, "/ws")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	c.Write(maskedFrame(2, bytes.Repeat([]byte("0123456789"), 1000)))
+	c.Write(robMaskedFrame(2, bytes.Repeat([]byte("0123456789"), 1000)))
 	largest := 0
 	for got := 0; got < 10000; {
-		_, p, err := readFrame(c, br, 5*time.Second)
+		_, p, err := robReadFrame(c, br, 5*time.Second)
 		if err != nil {
 			t.Fatalf("after %d bytes: %v", got, err)
 		}
@@ -3074,7 +3074,7 @@ server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`
 	if largest > 256 {
 		t.Errorf("a frame of %d bytes with websockify_buffer_size 256", largest)
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
 // TestRobustnessNothingRelayedAfterClientClose: bytes a client sends after
@@ -3082,19 +3082,19 @@ server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`
 // target gets exactly the data before the close, then EOF.
 func TestRobustnessNothingRelayedAfterClientClose(t *testing.T) {
 	got := make(chan []byte, 10)
-	target := startTracked(t, func(c net.Conn, tt *trackedTarget) {
+	target := robStartTracked(t, func(c net.Conn, tt *robTrackedTarget) {
 		b, _ := io.ReadAll(c)
 		got <- b
 	})
 	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+target.Addr+`; } }`)
 	for i := 0; i < 10; i++ {
-		c, br, err := rawUpgrade(s.Addr, "/ws")
+		c, br, err := robRawUpgrade(s.Addr, "/ws")
 		if err != nil {
 			t.Fatal(err)
 		}
-		burst := bytes.Join([][]byte{maskedFrame(2, []byte("before")), closeFrame(1000), maskedFrame(2, []byte("AFTER"))}, nil)
+		burst := bytes.Join([][]byte{robMaskedFrame(2, []byte("before")), robCloseFrame(1000), robMaskedFrame(2, []byte("AFTER"))}, nil)
 		c.Write(burst)
-		if err := expectClose(c, br, 1000); err != nil {
+		if err := robExpectClose(c, br, 1000); err != nil {
 			t.Error(err)
 		}
 		c.Close()
@@ -3107,7 +3107,7 @@ func TestRobustnessNothingRelayedAfterClientClose(t *testing.T) {
 			t.Fatal("target saw no EOF")
 		}
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
 
 // TestRobustnessConcurrentLuaSleep: 200 handshakes at once on a tunnel
@@ -3115,7 +3115,7 @@ func TestRobustnessNothingRelayedAfterClientClose(t *testing.T) {
 // as in nginx, where ngx.sleep yields, they wait side by side, so all are
 // through in about 0.5 s, not one after another.
 func TestRobustnessConcurrentLuaSleep(t *testing.T) {
-	echo := startTracked(t, echoHandle)
+	echo := robStartTracked(t, robEchoHandle)
 	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}};
     location /ws { access_by_lua_block { ngx.sleep(0.5) } websockify_pass `+echo.Addr+`; } }`)
 	const n = 200
@@ -3126,7 +3126,7 @@ func TestRobustnessConcurrentLuaSleep(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := streamTunnel("ws://"+s.Addr+"/ws", uint64(i), streamOpts{Total: 1 << 10, MaxChunk: 1 << 10, Timeout: 20 * time.Second}); err != nil {
+			if _, err := robStreamTunnel("ws://"+s.Addr+"/ws", uint64(i), robStreamOpts{Total: 1 << 10, MaxChunk: 1 << 10, Timeout: 20 * time.Second}); err != nil {
 				if failed.Add(1) <= 3 {
 					t.Errorf("tunnel %d: %v", i, err)
 				}
@@ -3139,5 +3139,5 @@ func TestRobustnessConcurrentLuaSleep(t *testing.T) {
 	if took > 5*time.Second {
 		t.Errorf("%d concurrent 0.5 s Lua sleeps took %v: serialised?", n, took)
 	}
-	errorLogClean(t, s)
+	robErrorLogClean(t, s)
 }
