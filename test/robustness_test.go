@@ -3141,3 +3141,37 @@ func TestRobustnessConcurrentLuaSleep(t *testing.T) {
 	}
 	robErrorLogClean(t, s)
 }
+
+// TestRobustnessRegexMatchLimitFailsClosed: a location regex that
+// backtracks catastrophically on a hostile URI hits PCRE's match limit in
+// nginx, which answers 500 and logs `[alert] ... pcre2_match() failed: -47
+// on "<subject>" using "<regex>"`. The request must not silently fall
+// through to another location (here a deny-all regex location would be
+// skipped for the permissive "/"), and must not burn seconds of CPU.
+func TestRobustnessRegexMatchLimitFailsClosed(t *testing.T) {
+	body := `server { listen 127.0.0.1:{{PORT}};
+    location ~ ^/x/(a+)+(?=c) { deny all; }
+    location / { return 200 "fallback"; } }`
+	s := startNgxsockify(t, body)
+	uri := "/x/" + strings.Repeat("a", 26) + "b"
+	oracle := startServer(t, "nginx", ServerOptions{HTTP: body})
+	if r, err := rawRequest(oracle.Addr, "GET "+uri+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 10*time.Second); err != nil || r.Status != 500 {
+		t.Fatalf("nginx (oracle) answered %v %+v, expected 500", err, r)
+	}
+	t0 := time.Now()
+	r, err := rawRequest(s.Addr, "GET "+uri+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 10*time.Second)
+	took := time.Since(t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("hostile URI: %d %q after %v", r.Status, r.Body, took.Round(time.Millisecond))
+	if r.Status != 500 {
+		t.Errorf("status %d %q, want 500 as nginx (PCRE match limit): the regex location was skipped", r.Status, r.Body)
+	}
+	if !strings.Contains(s.ErrorLog(), `[alert]`) || !strings.Contains(s.ErrorLog(), `on "`+uri+`" using "^/x/(a+)+(?=c)"`) {
+		t.Errorf("error log lacks nginx's [alert] ... failed ... on %q using %q", uri, "^/x/(a+)+(?=c)")
+	}
+	if took > time.Second {
+		t.Errorf("one request took %v of regex backtracking (nginx: about 0.2 s)", took.Round(time.Millisecond))
+	}
+}
