@@ -732,11 +732,17 @@ func (b *bench) throughputTests(r *relay) {
 	if b.quick {
 		dur = 500 * time.Millisecond
 	}
+	cpu0 = b.cpu(r)
+	start := time.Now()
 	if !b.want("handshakes") {
 	} else if v, err := b.handshakes(r, dur); err != nil {
 		b.note(r, "handshakes", "FAIL: "+err.Error())
 	} else {
 		b.record(r, "handshakes/s", v)
+		if r.pid != 0 {
+			n := v * time.Since(start).Seconds()
+			b.record(r, "relay CPU µs per handshake", (b.cpu(r)-cpu0)*1e6/n)
+		}
 	}
 }
 
@@ -1063,7 +1069,7 @@ func median(v []float64) float64 {
 func (b *bench) print(relays []*relay) {
 	metrics := []string{
 		"download MB/s", "echo 64 KiB binary MB/s", "echo 1 KiB binary MB/s", "echo 64 KiB base64 MB/s",
-		"echo 1 KiB base64 MB/s", "round trip p50 µs", "round trip p99 µs", "handshakes/s",
+		"echo 1 KiB base64 MB/s", "round trip p50 µs", "round trip p99 µs", "handshakes/s", "relay CPU µs per handshake",
 		"KiB per idle tunnel (1000)", "KiB per idle tunnel (5000)",
 		"KiB per idle tunnel (100)", "KiB per idle tunnel (500)",
 		"CPU s/GB (download)", "CPU s/GB (echo 64 KiB)",
