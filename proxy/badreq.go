@@ -27,7 +27,18 @@ type nginxErrConn struct {
 	replied bool        // an error reply was written: close with a linger
 }
 
+// goPlainOnTLS is what net/http writes under TLS when the client speaks
+// plain HTTP to a TLS port.
+var goPlainOnTLS = []byte("HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+
 func (c *nginxErrConn) Write(p []byte) (int, error) {
+	if bytes.Equal(p, goPlainOnTLS) {
+		if _, err := c.Conn.Write(nginxErrorReply(plainHTTPOnTLS, c.tokens())); err != nil {
+			return 0, err
+		}
+		c.replied = true
+		return len(p), nil
+	}
 	if bytes.HasPrefix(p, goErrorHead) && len(p) > 12 {
 		if i := bytes.Index(p, goErrorHeaders); i > 0 {
 			if code, err := strconv.Atoi(string(p[9:12])); err == nil {
@@ -90,9 +101,10 @@ func nginxErrorReply(code int, tokens bool) []byte {
 	switch code {
 	case 431:
 		title = "400 Request Header Or Cookie Too Large"
-		page = bytes.Replace(page, []byte("<center><h1>400 Bad Request</h1></center>\r\n"),
-			[]byte("<center><h1>400 Bad Request</h1></center>\r\n<center>Request Header Or Cookie Too Large</center>\r\n"), 1)
-		page = bytes.Replace(page, []byte("<title>400 Bad Request</title>"), []byte("<title>"+title+"</title>"), 1)
+		page = special400(page, "Request Header Or Cookie Too Large")
+	case plainHTTPOnTLS:
+		title = "400 The plain HTTP request was sent to HTTPS port"
+		page = special400(page, "The plain HTTP request was sent to HTTPS port")
 	case 505:
 		title = "505 HTTP Version Not Supported"
 		page = errorPage(505, tokens)
@@ -124,4 +136,15 @@ func (l errListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	return &nginxErrConn{Conn: c, tokens: l.tokens}, nil
+}
+
+// plainHTTPOnTLS stands for net/http's reply to plain HTTP on a TLS port.
+const plainHTTPOnTLS = -1
+
+// special400 turns nginx's 400 page into one of its special 400 pages: the
+// note in the title and on a line of its own.
+func special400(page []byte, note string) []byte {
+	page = bytes.Replace(page, []byte("<center><h1>400 Bad Request</h1></center>\r\n"),
+		[]byte("<center><h1>400 Bad Request</h1></center>\r\n<center>"+note+"</center>\r\n"), 1)
+	return bytes.Replace(page, []byte("<title>400 Bad Request</title>"), []byte("<title>400 "+note+"</title>"), 1)
 }

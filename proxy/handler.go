@@ -118,7 +118,11 @@ func (rq *request) findAndRun() {
 			rq.finalize(http.StatusInternalServerError)
 			return
 		}
-		loc, caps := findLocation(rq.srv.Root, rq.v.URI)
+		loc, caps, _, fail := searchLocations(rq.srv.Root, rq.v.URI)
+		if fail != nil {
+			rq.regexFailed(fail.re, fail.subject)
+			return
+		}
 		rq.loc = loc
 		rq.conf = rq.srv.Conf
 		if loc == nil {
@@ -224,6 +228,9 @@ func (rq *request) runStmts(list []nginxconf.Stmt) flow {
 			return flowBreak
 		case *nginxconf.IfStmt:
 			if !rq.test(&s.Cond) {
+				if rq.w.wrote {
+					return flowDone // the condition's regex failed
+				}
 				continue
 			}
 			if s.Loc.Conf != nil {
@@ -239,7 +246,11 @@ func (rq *request) runStmts(list []nginxconf.Stmt) flow {
 }
 
 func (rq *request) rewrite(s *nginxconf.RewriteStmt) flow {
-	caps, ok := s.Regex.Match(rq.v.URI)
+	caps, ok, err := s.Regex.Exec(rq.v.URI)
+	if err != nil {
+		rq.regexFailed(s.Regex, rq.v.URI)
+		return flowDone
+	}
 	if !ok {
 		rq.v.SetCaptures(nil) // nginx ran the regex into the request's capture vector
 		return flowNext
@@ -302,7 +313,11 @@ func (rq *request) test(c *nginxconf.Cond) bool {
 	case "~", "~*", "!~", "!~*":
 		// nginx runs the regex with the request's capture vector: a failed
 		// match leaves $1..$9 empty.
-		caps, ok := c.Regex.Match(left)
+		caps, ok, err := c.Regex.Exec(left)
+		if err != nil {
+			rq.regexFailed(c.Regex, left)
+			return false
+		}
 		rq.v.SetCaptures(caps)
 		return ok == (c.Op[0] == '~')
 	}
@@ -659,7 +674,9 @@ func (rq *request) logAccess(status int, bodyBytes int64) {
 			}
 		}
 		line := al.Format.Template.Eval(rq.v)
-		f.Write([]byte(line + "\n"))
+		if _, err := f.Write([]byte(line + "\n")); err != nil && f.shouldReport() {
+			rq.logf(LevelAlert, `write() to "%s" failed (%v) while logging request`, f.path, errnoError{err})
+		}
 	}
 }
 
@@ -689,4 +706,11 @@ func (rq *request) setPaths() {
 var charsetTypes = map[string]bool{
 	"text/html": true, "text/xml": true, "text/plain": true, "text/vnd.wap.wml": true,
 	"application/javascript": true, "application/rss+xml": true,
+}
+
+// regexFailed ends the request when a regex hit the match limit while
+// deciding where it goes: 500, with nginx's alert.
+func (rq *request) regexFailed(re *vars.Regex, subject string) {
+	rq.logf(LevelAlert, `pcre2_match() failed: -47 on "%s" using "%s"`, subject, re.String())
+	rq.finalize(http.StatusInternalServerError)
 }

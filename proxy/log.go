@@ -33,11 +33,12 @@ type logFiles struct {
 }
 
 type logFile struct {
-	mu   sync.Mutex
-	path string
-	f    *os.File
-	w    *bufio.Writer
-	own  bool
+	mu         sync.Mutex
+	lastReport time.Time // last failed write reported (nginx: once a minute)
+	path       string
+	f          *os.File
+	w          *bufio.Writer
+	own        bool
 }
 
 func newLogFiles() *logFiles { return &logFiles{files: map[string]*logFile{}} }
@@ -214,3 +215,15 @@ func (h *slogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
 }
 
 func (h *slogHandler) WithGroup(string) slog.Handler { return h }
+
+// shouldReport reports whether a failed write to this file should be
+// logged now: at most once a minute, as nginx does.
+func (l *logFile) shouldReport() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now := time.Now(); now.Sub(l.lastReport) >= time.Minute {
+		l.lastReport = now
+		return true
+	}
+	return false
+}

@@ -95,6 +95,8 @@ func (g *addrGroup) find(host string) (*nginxconf.Server, *vars.Captures) {
 			}
 		}
 		for _, r := range g.regex {
+			// a server_name regex past the match limit counts as no match:
+			// nginx's server lookup has no error path either
 			if caps, ok := r.re.Match(host); ok {
 				return r.srv, caps
 			}
@@ -106,8 +108,15 @@ func (g *addrGroup) find(host string) (*nginxconf.Server, *vars.Captures) {
 // findLocation runs nginx's location search (ngx_http_core_find_location)
 // over tree for uri. It returns nil when nothing matches.
 func findLocation(tree *nginxconf.LocTree, uri string) (*nginxconf.Location, *vars.Captures) {
-	loc, caps, _ := searchLocations(tree, uri)
+	loc, caps, _, _ := searchLocations(tree, uri)
 	return loc, caps
+}
+
+// regexFailure is a regex that ran into the match limit while choosing a
+// server or location: the request fails (500), as in nginx.
+type regexFailure struct {
+	re      *vars.Regex
+	subject string
 }
 
 // search results, as nginx's NGX_OK / NGX_AGAIN / NGX_DECLINED.
@@ -117,12 +126,12 @@ const (
 	locFinal           // an exact or regex location matched
 )
 
-func searchLocations(tree *nginxconf.LocTree, uri string) (*nginxconf.Location, *vars.Captures, int) {
+func searchLocations(tree *nginxconf.LocTree, uri string) (*nginxconf.Location, *vars.Captures, int, *regexFailure) {
 	if tree == nil {
-		return nil, nil, locDeclined
+		return nil, nil, locDeclined, nil
 	}
 	if loc, ok := tree.Exact[uri]; ok {
-		return loc, nil, locFinal
+		return loc, nil, locFinal, nil
 	}
 	var cur *nginxconf.Location
 	var caps *vars.Captures
@@ -136,30 +145,41 @@ func searchLocations(tree *nginxconf.LocTree, uri string) (*nginxconf.Location, 
 		}
 	}
 	if cur != nil && cur.Nested != nil {
-		if l2, c2, rc2 := searchLocations(cur.Nested, uri); rc2 != locDeclined {
+		l2, c2, rc2, fail := searchLocations(cur.Nested, uri)
+		if fail != nil {
+			return nil, nil, locDeclined, fail
+		}
+		if rc2 != locDeclined {
 			cur, caps = l2, c2
 			if rc2 == locFinal {
-				return cur, caps, locFinal
+				return cur, caps, locFinal, nil
 			}
 		}
 	}
 	if noregex {
-		return cur, caps, rc
+		return cur, caps, rc, nil
 	}
 	for _, l := range tree.Regex {
-		m, ok := l.Regex.Match(uri)
+		m, ok, err := l.Regex.Exec(uri)
+		if err != nil {
+			return nil, nil, locDeclined, &regexFailure{l.Regex, uri}
+		}
 		if !ok {
 			continue
 		}
 		if l.Nested != nil {
-			if l2, c2, rc2 := searchLocations(l.Nested, uri); rc2 != locDeclined {
+			l2, c2, rc2, fail := searchLocations(l.Nested, uri)
+			if fail != nil {
+				return nil, nil, locDeclined, fail
+			}
+			if rc2 != locDeclined {
 				if c2 == nil {
 					c2 = m
 				}
-				return l2, c2, locFinal
+				return l2, c2, locFinal, nil
 			}
 		}
-		return l, m, locFinal
+		return l, m, locFinal, nil
 	}
-	return cur, caps, rc
+	return cur, caps, rc, nil
 }

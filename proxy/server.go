@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"ngxsockify/luahooks"
@@ -369,7 +370,9 @@ func (s *Server) startServing(l *listener) {
 	}
 	hs.SetKeepAlivesEnabled(true)
 	l.srv = hs
-	ln := l.ln
+	// Under TLS too, so that net/http's reply to plain HTTP on a TLS port
+	// (written below TLS) becomes nginx's.
+	ln := net.Listener(errListener{Listener: l.ln, tokens: func() bool { return s.defaultTokens(l) }})
 	if l.spec.tls {
 		hs.TLSConfig = &tls.Config{
 			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -378,8 +381,6 @@ func (s *Server) startServing(l *listener) {
 			NextProtos: []string{"http/1.1"},
 		}
 		ln = tls.NewListener(ln, hs.TLSConfig)
-	} else {
-		ln = errListener{Listener: ln, tokens: func() bool { return s.defaultTokens(l) }}
 	}
 	s.servers = append(s.servers, hs)
 	s.wg.Add(1)
@@ -500,6 +501,20 @@ type httpLogWriter struct{ s *Server }
 func (w httpLogWriter) Write(p []byte) (int, error) {
 	msg := strings.TrimRight(string(p), "\n")
 	level := LevelInfo
+	if strings.HasPrefix(msg, "http: Accept error: ") {
+		// nginx: [crit] accept4() failed (24: Too many open files)
+		var en syscall.Errno
+		if i := strings.LastIndex(msg, "; retrying"); i > 0 {
+			msg = msg[:i]
+		}
+		level = LevelCrit
+		if strings.Contains(msg, "too many open files") {
+			en = syscall.EMFILE
+		}
+		if en != 0 {
+			msg = "accept4() failed (" + errnoError{en}.Error() + ")"
+		}
+	}
 	if strings.Contains(msg, "panic") {
 		level = LevelAlert
 		os.Stderr.Write(p) // a bug: keep it visible to whoever watches the process

@@ -12,10 +12,14 @@ import (
 	"github.com/dlclark/regexp2/syntax"
 )
 
-// MatchTimeout bounds one regexp2 match, standing in for PCRE's match limit:
-// a pattern that backtracks catastrophically is reported as "no match"
-// instead of holding a request forever.
-const MatchTimeout = 2 * time.Second
+// MatchTimeout bounds one regexp2 match, standing in for PCRE's match limit
+// (which nginx 1.22 hits in about 0.2 s on a catastrophic pattern): Exec
+// reports ErrMatchLimit, and nginx's callers answer 500.
+const MatchTimeout = 500 * time.Millisecond
+
+// ErrMatchLimit is Exec's error when a match ran past MatchTimeout; nginx
+// logs `pcre2_match() failed: -47 on "<subject>" using "<pattern>"`.
+var ErrMatchLimit = errors.New("pcre2_match() failed: -47")
 
 // Regex is a compiled nginx regular expression (PCRE syntax, as in
 // `location ~`, `if ($x ~ ...)`, `rewrite`, `map` and `server_name ~`).
@@ -133,18 +137,28 @@ func (re *Regex) MatchString(s string) bool {
 }
 
 // Match matches s and returns its captures. A regexp2 match that exceeds
-// MatchTimeout counts as no match.
+// MatchTimeout counts as no match; callers that decide access use Exec.
 func (re *Regex) Match(s string) (*Captures, bool) {
+	c, ok, _ := re.Exec(s)
+	return c, ok
+}
+
+// Exec is Match that reports a match that ran past MatchTimeout as
+// ErrMatchLimit, so that the caller can fail closed as nginx does.
+func (re *Regex) Exec(s string) (*Captures, bool, error) {
 	if re.std != nil && plainASCII(s) {
 		idx := re.std.FindStringSubmatchIndex(s)
 		if idx == nil {
-			return nil, false
+			return nil, false, nil
 		}
-		return &Captures{subject: s, idx: idx, re: re}, true
+		return &Captures{subject: s, idx: idx, re: re}, true, nil
 	}
 	m, err := re.re.FindRunesMatch(byteRunes(s))
-	if err != nil || m == nil {
-		return nil, false
+	if err != nil {
+		return nil, false, ErrMatchLimit
+	}
+	if m == nil {
+		return nil, false, nil
 	}
 	idx := make([]int, 2*(re.ncap+1))
 	for i := 0; i <= re.ncap; i++ {
@@ -156,7 +170,7 @@ func (re *Regex) Match(s string) (*Captures, bool) {
 		// one rune per byte: rune offsets are byte offsets.
 		idx[2*i], idx[2*i+1] = g.Index, g.Index+g.Length
 	}
-	return &Captures{subject: s, idx: idx, re: re}, true
+	return &Captures{subject: s, idx: idx, re: re}, true, nil
 }
 
 // Len returns the number of groups including $0.
