@@ -299,7 +299,7 @@ func (t *tunnel) clientClosed(payload []byte) bool {
 		return true
 	case len(payload) >= 2:
 		code = int(binary.BigEndian.Uint16(payload))
-		if code < 1000 || code == 1004 || code == 1005 || code == 1006 || (code >= 1016 && code < 3000) || code >= 5000 {
+		if code < 1000 || code == 1004 || code == 1005 || code == 1006 || (code >= 1015 && code < 3000) || code >= 5000 {
 			code = 1002
 		}
 	}
