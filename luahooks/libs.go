@@ -83,35 +83,9 @@ func (st *state) openLibs() {
 
 	strmod := g.RawGetString("string").(*lua.LTable)
 	strmod.RawSetString("rep", L.NewFunction(strRep))
-	// string.find with an init past the end: Lua clamps it to len+1.
-	origFind := strmod.RawGetString("find").(*lua.LFunction)
-	strmod.RawSetString("find", L.NewFunction(func(L *lua.LState) int {
-		if L.CheckString(2) == "" { // gopher-lua answers 1, 0 whatever init is
-			n := len(L.CheckString(1))
-			init := L.OptInt(3, 1)
-			if init < 0 {
-				init = n + init + 1
-			}
-			init = max(1, min(init, n+1))
-			L.Push(lua.LNumber(init))
-			L.Push(lua.LNumber(init - 1))
-			return 2
-		}
-		if L.GetTop() >= 3 {
-			if init, ok := L.Get(3).(lua.LNumber); ok {
-				if n := len(L.CheckString(1)); int(init) > n+1 {
-					L.Replace(3, lua.LNumber(n+1))
-				}
-			}
-		}
-		top := L.GetTop()
-		L.Push(origFind)
-		for i := 1; i <= top; i++ {
-			L.Push(L.Get(i))
-		}
-		L.Call(top, lua.MultRet)
-		return L.GetTop() - top
-	}))
+	// find, match, gmatch and gsub: our matcher, bounded by the run's time
+	// limit (lpattern.go).
+	openPatterns(L, strmod)
 	strmod.RawSetString("format", L.NewFunction(strFormat))
 
 	pkg := g.RawGetString("package").(*lua.LTable)
