@@ -30,13 +30,17 @@ import (
 //	POST /form | Content-Type: text/plain <<< a=1&b=2      <- body after " <<< "
 //
 // Each request line is "METHOD TARGET [VERSION]", then optional headers after
-// "|", then optional "=> STATUS", the status real nginx must give (a guard
-// that the case tests what its author meant; ngxsockify is compared with
-// nginx, not with it). VERSION defaults to HTTP/1.1; "Host: localhost" is
-// added when no Host header is given, unless VERSION is HTTP/1.0.
-// "Connection: close" is always added, and Content-Length for a body given
-// after " <<< " (unless a Content-Length header is written). Blank lines and lines starting with
-// "#" in the request part are ignored.
+// "|", then an optional body after " <<< ", then an optional "=> STATUS": the
+// status real nginx must give (a guard that the case tests what its author
+// meant; ngxsockify is compared with nginx, not with it). VERSION defaults to
+// HTTP/1.1; "Host: localhost" is added when no Host header is given, unless
+// VERSION is HTTP/1.0. "Connection: close" is always added, and a
+// Content-Length for a body unless one is written. Blank lines and lines
+// starting with "#" in the request part are ignored.
+//
+// Compared: status, Location, the #compare headers and the body, after
+// replacing each server's own ports and directory with {{PORT}}... and
+// {{DIR}} and dropping nginx's version from error pages.
 
 const routingDir = "testdata/routing"
 
