@@ -97,6 +97,17 @@ func (rq *request) run() {
 		return
 	}
 	rq.realIP(rq.srv.Conf)
+	if !validMethod(rq.r.Method) {
+		rq.logf(LevelInfo, "client sent invalid method while reading client request line")
+		rq.finalize(http.StatusBadRequest)
+		return
+	}
+	if len(rq.r.Method)+len(rq.r.RequestURI)+len(rq.r.Proto)+4 > maxRequestLine {
+		rq.logf(LevelInfo, "client sent too long URI while reading client request line")
+		rq.w.Header().Set("Connection", "close")
+		rq.finalize(http.StatusRequestURITooLong)
+		return
+	}
 	if rq.v.URIErr != nil || !strings.HasPrefix(rq.v.URI, "/") {
 		rq.finalize(http.StatusBadRequest)
 		return
@@ -713,4 +724,23 @@ var charsetTypes = map[string]bool{
 func (rq *request) regexFailed(re *vars.Regex, subject string) {
 	rq.logf(LevelAlert, `pcre2_match() failed: -47 on "%s" using "%s"`, subject, re.String())
 	rq.finalize(http.StatusInternalServerError)
+}
+
+// maxRequestLine is nginx's large_client_header_buffers size (8k): a longer
+// request line answers 414.
+const maxRequestLine = 8192
+
+// validMethod reports whether m is a method nginx's parser accepts:
+// upper-case letters, "_" and "-".
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		c := m[i]
+		if (c < 'A' || c > 'Z') && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
 }
