@@ -44,4 +44,21 @@
 // The parse layer never resolves variables, regexes, addresses or values:
 // that is the compile layer's job (Load), which reports the errors nginx
 // finds inside directive handlers.
+//
+// # Compile layer
+//
+// Load (and LoadString for the embedded default) parses, then compiles in
+// two passes: declare (every variable a config defines: set, map,
+// set_by_lua, regex named captures, so a variable may be used before the
+// directive that defines it, as in nginx) and build (the model in
+// model.go). Inheritance follows nginx's merge rules: a block starts from
+// its parent's settings, and a list directive (allow/deny, add_header,
+// index, error_page, access_log, set_real_ip_from) written in the block
+// replaces the parent's list. `if` blocks and limit_except blocks get the
+// settings of their location, including those written after them.
+// Values with variables become vars.Templates, regexes vars.Regexes; Lua
+// code stays source (LuaCode) and is compiled by the proxy at load.
+// Errors the compiler finds (unknown variables, bad listen, duplicate
+// locations or default servers, bad regexes, ...) use nginx's words and
+// position; an unknown variable also names its line (nginx names none).
 package nginxconf
