@@ -20,6 +20,7 @@ package luahooks
 import (
 	"strconv"
 	"strings"
+	"sync"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -126,12 +127,24 @@ type patMatcher struct {
 	length [patMaxCaptures]int // >= 0, capUnfinished or capPosition
 }
 
+var patPool = sync.Pool{New: func() any { return new(patMatcher) }}
+
+// newPatMatcher returns a matcher from the pool; release gives it back (a
+// matcher abandoned by an error is left to the collector).
 func newPatMatcher(L *lua.LState, src, pat string) *patMatcher {
 	// LuaJIT's matcher reads the pattern as a C string: it ends at a NUL.
 	if i := strings.IndexByte(pat, 0); i >= 0 {
 		pat = pat[:i]
 	}
-	return &patMatcher{L: L, src: src, pat: pat, budget: patCheckEvery}
+	m := patPool.Get().(*patMatcher)
+	m.L, m.src, m.pat, m.budget = L, src, pat, patCheckEvery
+	m.level, m.depth = 0, 0
+	return m
+}
+
+func (m *patMatcher) release() {
+	m.L, m.src, m.pat = nil, "", ""
+	patPool.Put(m)
 }
 
 // tick accounts n steps and checks the run's context when the budget is
@@ -555,17 +568,22 @@ func patFindAux(L *lua.LState, find bool) int {
 	for s := s0; ; s++ {
 		m.level, m.depth = 0, 0
 		if e := m.match(s, p0); e >= 0 {
+			var n int
 			if find {
 				L.Push(lua.LNumber(s + 1))
 				L.Push(lua.LNumber(e))
-				return m.pushCaptures(s, e, false) + 2
+				n = m.pushCaptures(s, e, false) + 2
+			} else {
+				n = m.pushCaptures(s, e, true)
 			}
-			return m.pushCaptures(s, e, true)
+			m.release()
+			return n
 		}
 		if anchor || s >= len(src) {
 			break
 		}
 	}
+	m.release()
 	L.Push(lua.LNil)
 	return 1
 }
@@ -587,9 +605,12 @@ func patGmatch(L *lua.LState) int {
 				if e == s {
 					pos++
 				}
-				return m.pushCaptures(s, e, true)
+				n := m.pushCaptures(s, e, true)
+				m.release()
+				return n
 			}
 		}
+		m.release()
 		pos = len(src) + 1
 		return 0
 	}))
@@ -641,6 +662,7 @@ func patGsub(L *lua.LState) int {
 		}
 	}
 done:
+	m.release()
 	b.WriteString(src[s:])
 	L.Push(lua.LString(b.String()))
 	L.Push(lua.LNumber(n))
