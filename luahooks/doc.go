@@ -36,7 +36,8 @@
 // bases) and %.14g number formatting in tostring/string.format/ngx.say;
 // package (require of plain Lua files through lua_package_path, ";;" is the
 // default path, "$prefix" the prefix; compiled once per process); table;
-// string (string.rep with separator); math; coroutine; os with only time,
+// string (string.rep with separator; find, match, gmatch and gsub use our
+// own matcher of Lua 5.1 patterns as LuaJIT has them, lpattern.go); math; coroutine; os with only time,
 // date, clock, difftime and getenv (which sees only Options.Env, like
 // nginx's env directive); LuaJIT's bit; cjson and cjson.safe. No io, no
 // debug, no C modules, no bytecode.
@@ -44,7 +45,11 @@
 // Each run has a deadline (Options.Timeout, default 1s): a runaway loop is
 // stopped and answers 500. ngx.exit and ngx.redirect cancel the run's
 // context; gopher-lua checks it before every instruction, so pcall cannot
-// swallow them (pcall(ngx.exit, 403) answers 403, as in OpenResty).
+// swallow them (pcall(ngx.exit, 403) answers 403, as in OpenResty). The
+// pattern functions run inside one Go call, out of the VM's reach: they
+// check the context every 4096 match steps themselves, so a backtracking
+// pattern (the trim idiom on a long header of spaces) also ends at the
+// deadline with 500.
 //
 // Shared dictionaries (lua_shared_dict) are Go maps behind a mutex, shared
 // by all states and safe for concurrent use.
