@@ -3,6 +3,7 @@ package luahooks
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strings"
@@ -160,6 +161,36 @@ func patProgram(exprs []string, out string) string {
 	return b.String()
 }
 
+// patRandomExprs builds n random pattern calls (fixed seed) from pieces
+// that exercise the matcher's corners on short subjects.
+func patRandomExprs(n int) []string {
+	rng := rand.New(rand.NewPCG(1, 2))
+	atoms := []string{"a", "b", ".", "%a", "%s", "%d", "%w", "%S", "[ab]", "[^a]", "[a-c%d]", "%%", "%b()", "%f[%w]", "%f[%W]",
+		"(", ")", "()", "%1", "%2", "^", "$", " ", "x", "[%s%p]", "%.", "-"}
+	quants := []string{"", "", "", "*", "+", "-", "?"}
+	subjects := []string{"", "a", "ab ba", "aab(b)a", "  a  ", "abab", "x1 y22 z333", "(a(b)c)", "a.b.c", "--x--", "baaab", "a b\tc"}
+	var exprs []string
+	for len(exprs) < n {
+		var p strings.Builder
+		for k := rng.IntN(5) + 1; k > 0; k-- {
+			p.WriteString(atoms[rng.IntN(len(atoms))])
+			p.WriteString(quants[rng.IntN(len(quants))])
+		}
+		qs, qp := patQuote(subjects[rng.IntN(len(subjects))]), patQuote(p.String())
+		switch rng.IntN(4) {
+		case 0:
+			exprs = append(exprs, fmt.Sprintf("string.find(%s, %s, %d)", qs, qp, rng.IntN(5)-1))
+		case 1:
+			exprs = append(exprs, fmt.Sprintf("string.match(%s, %s)", qs, qp))
+		case 2:
+			exprs = append(exprs, fmt.Sprintf("gm(%s, %s)", qs, qp))
+		default:
+			exprs = append(exprs, fmt.Sprintf("string.gsub(%s, %s, %q, %d)", qs, qp, []string{"<%0>", "%1|%2", "-", "%%"}[rng.IntN(4)], rng.IntN(4)))
+		}
+	}
+	return exprs
+}
+
 func TestPatternsAgainstLuaJIT(t *testing.T) {
 	luajit, err := exec.LookPath("luajit")
 	if err != nil {
@@ -168,7 +199,7 @@ func TestPatternsAgainstLuaJIT(t *testing.T) {
 		}
 		t.Skip("luajit (package luajit2) not installed")
 	}
-	exprs := patCallExprs()
+	exprs := append(patCallExprs(), patRandomExprs(3000)...)
 	f, err := os.CreateTemp(t.TempDir(), "pat*.lua")
 	if err != nil {
 		t.Fatal(err)
