@@ -18,6 +18,7 @@ package luahooks
 // at most 32 captures.
 
 import (
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -506,7 +507,7 @@ func patTypeName(L *lua.LState, n int) string {
 	return L.Get(n).Type().String()
 }
 
-// patOptInt is luaL_optint with LuaJIT's truncation.
+// patOptInt is luaL_optint with LuaJIT's conversion.
 func patOptInt(L *lua.LState, n int, fname string, def int) int {
 	switch v := L.Get(n).(type) {
 	case *lua.LNilType:
@@ -522,11 +523,14 @@ func patOptInt(L *lua.LState, n int, fname string, def int) int {
 	return 0
 }
 
+// patInt converts like LuaJIT's lj_num2int on x86-64: to a 64-bit
+// integer (out of range and NaN give the minimum) and then its low 32 bits.
 func patInt(f float64) int {
-	if f != f || f >= 1<<31 || f < -(1<<31) {
-		return -1 << 31 // like the x86 conversion of an out-of-range value
+	i := int64(math.MinInt64)
+	if f == f && f < 1<<63 && f >= -(1<<63) {
+		i = int64(f)
 	}
-	return int(int32(f))
+	return int(int32(i))
 }
 
 // patFindAux is string.find (find) and string.match.
