@@ -363,3 +363,40 @@ func BenchmarkPatterns(b *testing.B) {
 		benchPatterns(b, L)
 	})
 }
+
+// FuzzPatterns runs arbitrary patterns and subjects through all four
+// functions: they may raise only the pattern errors LuaJIT raises, never a
+// Go runtime error, and must finish.
+func FuzzPatterns(f *testing.F) {
+	for _, p := range patPatterns {
+		f.Add("a(b)c [x] 12 ab", p, "<%1>")
+	}
+	f.Add("((((", "%b()%1", "%0")
+	known := []string{"malformed pattern", "missing '[' after '%f' in pattern", "unbalanced pattern", "unfinished capture",
+		"invalid pattern capture", "invalid capture index", "pattern too complex", "too many captures"}
+	L := lua.NewState()
+	defer L.Close()
+	openPatterns(L, L.GetGlobal("string").(*lua.LTable))
+	if err := L.DoString(`function run(s, p, r)
+  string.find(s, p) string.find(s, p, 2) string.match(s, p, -3)
+  for a in string.gmatch(s, p) do end
+  string.gsub(s, p, r) string.gsub(s, p, {}) string.gsub(s, p, function(...) return select("#", ...) end)
+end`); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s, p, r string) {
+		if len(s) > 64 || len(p) > 32 {
+			return // keep each input cheap: patterns can be exponential
+		}
+		err := L.CallByParam(lua.P{Fn: L.GetGlobal("run"), Protect: true}, lua.LString(s), lua.LString(p), lua.LString(r))
+		if err == nil {
+			return
+		}
+		for _, k := range known {
+			if strings.Contains(err.Error(), k) {
+				return
+			}
+		}
+		t.Fatalf("find/match/gmatch/gsub(%q, %q, %q): %v", s, p, r, err)
+	})
+}
