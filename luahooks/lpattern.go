@@ -167,8 +167,15 @@ func (m *patMatcher) tick(n int) {
 	}
 }
 
+// fail raises a pattern error. Like LuaJIT's lj_err_caller, the message
+// carries the position of the calling Lua code.
 func (m *patMatcher) fail(msg string) {
-	cError(m.L, "%s", msg)
+	m.L.RaiseError("%s", msg)
+}
+
+// patArgError is LuaJIT's argument error, with the caller's position.
+func patArgError(L *lua.LState, n int, fname, msg string) {
+	L.RaiseError("bad argument #%d to '%s' (%s)", n, fname, msg)
 }
 
 // classEnd returns the index just after the single-character class at p.
@@ -494,7 +501,7 @@ func patString(L *lua.LState, n int, fname string) string {
 	case lua.LNumber:
 		return formatNumber(float64(v))
 	default:
-		cArgError(L, n, fname, "string expected, got "+patTypeName(L, n))
+		patArgError(L, n, fname, "string expected, got "+patTypeName(L, n))
 	}
 	return ""
 }
@@ -519,7 +526,7 @@ func patOptInt(L *lua.LState, n int, fname string, def int) int {
 			return patInt(f)
 		}
 	}
-	cArgError(L, n, fname, "number expected, got "+patTypeName(L, n))
+	patArgError(L, n, fname, "number expected, got "+patTypeName(L, n))
 	return 0
 }
 
@@ -634,7 +641,7 @@ func patGsub(L *lua.LState) int {
 		replStr = formatNumber(float64(v))
 	case *lua.LFunction, *lua.LTable:
 	default:
-		cArgError(L, 3, "gsub", "string/function/table expected")
+		patArgError(L, 3, "gsub", "string/function/table expected")
 	}
 	maxN := patOptInt(L, 4, "gsub", len(src)+1)
 	m := newPatMatcher(L, src, pat)
@@ -695,7 +702,7 @@ func (m *patMatcher) addValue(b *strings.Builder, s, e int, repl lua.LValue, rep
 		b.WriteString(m.src[s:e])
 	case lua.LBool:
 		if x {
-			cError(L, "invalid replacement value (a boolean)")
+			L.RaiseError("invalid replacement value (a boolean)")
 		}
 		b.WriteString(m.src[s:e])
 	case lua.LString:
@@ -703,7 +710,7 @@ func (m *patMatcher) addValue(b *strings.Builder, s, e int, repl lua.LValue, rep
 	case lua.LNumber:
 		b.WriteString(formatNumber(float64(x)))
 	default:
-		cError(L, "invalid replacement value (a %s)", v.Type().String())
+		L.RaiseError("invalid replacement value (a %s)", v.Type().String())
 	}
 }
 

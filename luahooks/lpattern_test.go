@@ -281,6 +281,17 @@ func TestPatternErrors(t *testing.T) {
 	}
 }
 
+// TestPatternErrorPosition: like LuaJIT, a pattern error names the
+// calling line of Lua code.
+func TestPatternErrorPosition(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{})
+	res := runCode(t, rt, PhaseAccess, "local s = 'abc'\nlocal t = s:find('%')", newReq("/"))
+	want := "access_by_lua(nginx.conf:10):2: malformed pattern (ends with '%')"
+	if res.Err == nil || !strings.HasSuffix(res.Err.Error(), want) || res.Status != 500 {
+		t.Errorf("got %v (status %d), want an error ending in %q", res.Err, res.Status, want)
+	}
+}
+
 // TestPatternSlowTrimStoppedByTimeLimit: the quadratic trim on 20,000
 // spaces (> 30 s in gopher-lua's matcher) must end at the run's limit with
 // the timeout outcome, also under pcall.
