@@ -362,21 +362,46 @@ func (t *Template) EvalRewrite(r *Request, escape bool) string {
 }
 
 // EvalRedirect evaluates the replacement of a rewrite that redirects. With
-// escape set (see QuotedURI), every capture is escaped with EscapeArgs, in
-// the path too: nginx quotes captures that go into a Location header.
+// escape set (see QuotedURI), captures are escaped for the Location header
+// as nginx 1.22 does (measured): until the first "?" of the result, space,
+// '"', '#', '%', controls and bytes >= 0x7F; the first "?" itself stays,
+// even when it comes from a capture; after it, EscapeArgs' set.
 func (t *Template) EvalRedirect(r *Request, escape bool) string {
 	if !escape {
 		return t.Eval(r)
 	}
 	var b strings.Builder
+	inArgs := false
 	for i := range t.parts {
 		s := r.part(&t.parts[i])
-		if t.parts[i].capture > 0 {
-			s = EscapeArgs(s)
+		if t.parts[i].capture == 0 {
+			b.WriteString(s)
+			inArgs = inArgs || strings.Contains(s, "?")
+			continue
 		}
-		b.WriteString(s)
+		for j := 0; j < len(s); j++ {
+			c := s[j]
+			switch {
+			case !inArgs && c == '?':
+				inArgs = true
+				b.WriteByte(c)
+			case inArgs && argsEscaped(c), !inArgs && redirectPathEscaped(c):
+				b.WriteString(percent(c))
+			default:
+				b.WriteByte(c)
+			}
+		}
 	}
 	return b.String()
+}
+
+func redirectPathEscaped(c byte) bool {
+	return c <= ' ' || c >= 0x7f || c == '"' || c == '#' || c == '%'
+}
+
+func percent(c byte) string {
+	const hexDigits = "0123456789ABCDEF"
+	return string([]byte{'%', hexDigits[c>>4], hexDigits[c&15]})
 }
 
 // QuotedURI reports whether a raw request path makes nginx escape rewrite
