@@ -1,7 +1,7 @@
 package proxy
 
 import (
-	"bytes"
+	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -588,21 +588,32 @@ func (rq *request) logf(level int, format string, args ...any) {
 	if el == nil || !el.enabled(level) {
 		return
 	}
-	var b bytes.Buffer
-	b.WriteString(format)
-	host, _, err := net.SplitHostPort(rq.r.RemoteAddr)
+	el.Logf(level, rq.conn, "%s%s", fmt.Sprintf(format, args...), rq.logWhere().format(rq.v.UpstreamAddr))
+}
+
+// logWhere is the request part of an error-log line, kept apart so that a
+// tunnel can log its end without holding the whole request.
+type logWhere struct {
+	client, server, request, host string
+}
+
+func (rq *request) logWhere() logWhere {
+	client, _, err := net.SplitHostPort(rq.r.RemoteAddr)
 	if err != nil {
-		host = rq.r.RemoteAddr
+		client = rq.r.RemoteAddr
 	}
-	args = append(args, host, rq.srv.PrimaryName(), rq.r.Method, rq.r.RequestURI, rq.r.Proto)
-	b.WriteString(`, client: %s, server: %s, request: "%s %s %s"`)
-	if rq.v.UpstreamAddr != "" {
-		args = append(args, rq.v.UpstreamAddr)
-		b.WriteString(`, upstream: "%s"`)
+	return logWhere{client: client, server: rq.srv.PrimaryName(),
+		request: rq.r.Method + " " + rq.r.RequestURI + " " + rq.r.Proto, host: rq.r.Host}
+}
+
+// format gives nginx's ", client: ..., server: ..., request: "...",
+// upstream: "...", host: "..."" (upstream only when known).
+func (w logWhere) format(upstream string) string {
+	s := ", client: " + w.client + ", server: " + w.server + `, request: "` + w.request + `"`
+	if upstream != "" {
+		s += `, upstream: "` + upstream + `"`
 	}
-	args = append(args, rq.r.Host)
-	b.WriteString(`, host: "%s"`)
-	el.Logf(level, rq.conn, b.String(), args...)
+	return s + `, host: "` + w.host + `"`
 }
 
 // clientIP is the request's peer address.

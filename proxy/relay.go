@@ -105,13 +105,24 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	// ServeAsync returns once the tunnel runs, so that the handler goroutine
 	// and its buffers are not held for the tunnel's lifetime; the access-log
 	// line is written from the tunnel's goroutine when it ends.
+	//
+	// An idle tunnel should hold as little as possible: the callback keeps
+	// the whole request (its headers are what log formats read) only when
+	// an access log needs it, else just the words of its error-log lines.
 	handlerDone := make(chan struct{})
+	elog, conn, where := rq.st.elog, rq.conn, rq.logWhere()
+	var logAccess func(bytes int64) // nil: the callback must not capture rq
+	if !conf.AccessLogOff && len(conf.AccessLogs) > 0 {
+		logAccess = func(bytes int64) { rq.logAccess(http.StatusSwitchingProtocols, bytes) }
+	}
 	res := websockify.ServeAsync(rq.w.w, rq.r, d, opts, rq.s.tunnels, func(end websockify.Result) {
 		<-handlerDone // the handler may still be writing rq below
-		if end.Err != nil && !errors.Is(end.Err, websockify.ErrShutdown) {
-			rq.logf(LevelInfo, "websockify tunnel ended: %v", end.Err)
+		if end.Err != nil && !errors.Is(end.Err, websockify.ErrShutdown) && elog.enabled(LevelInfo) {
+			elog.Logf(LevelInfo, conn, "websockify tunnel ended: %v%s", end.Err, where.format(end.UpstreamAddr))
 		}
-		rq.logAccess(http.StatusSwitchingProtocols, end.BytesSent)
+		if logAccess != nil {
+			logAccess(end.BytesSent)
+		}
 	})
 	defer close(handlerDone)
 	rq.v.UpstreamAddr = res.UpstreamAddr
