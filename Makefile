@@ -51,15 +51,16 @@ vet:
 unit:
 	time $(GO) test -timeout $(TEST_TIMEOUT) ./...
 
-# Race detector on every package, and the routing suite against a -race build
-# of the binary (a race report from the server fails the test via the harness).
+# Race detector on every package, and the routing suite, the relay test and
+# the browser test against a -race build of the binary (a race report from the
+# server fails the test via the harness).
 race: race-pkgs race-routing
 
 race-pkgs:
 	time $(GO) test -race -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
 
 race-routing:
-	time NGX_TEST_BUILDFLAGS=-race $(GO) test -race -timeout $(TEST_TIMEOUT) -run '^TestRouting' ./test
+	time NGX_TEST_BUILDFLAGS=-race $(GO) test -race -timeout $(TEST_TIMEOUT) -run '^(TestRouting|TestWebsockifyRelay|TestNoVNCEndToEnd)$$' ./test
 
 # Every `func FuzzX` in a _test.go file runs for FUZZTIME; the list is
 # discovered, so new targets need no Makefile change. Go 1.26's fuzz
