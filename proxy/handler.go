@@ -695,7 +695,7 @@ func (rq *request) logAccess(status int, bodyBytes int64) {
 				continue
 			}
 		}
-		line := al.Format.Template.Eval(rq.v)
+		line := al.Format.Template.EvalLog(rq.v)
 		if _, err := f.Write([]byte(line + "\n")); err != nil && f.shouldReport() {
 			rq.logf(LevelAlert, `write() to "%s" failed (%v) while logging request`, f.path, errnoError{err})
 		}

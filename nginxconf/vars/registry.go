@@ -614,3 +614,35 @@ func setCookieValue(headers []string, name string) (string, bool) {
 	}
 	return "", false
 }
+
+// EvalLog evaluates a log_format template as nginx's log module does: a
+// variable that is not found or empty is written "-", and in a variable's
+// value '"', '\' and bytes below 0x20 or above 0x7E are written \xXX
+// (escape=default).
+func (t *Template) EvalLog(r *Request) string {
+	var b strings.Builder
+	b.Grow(t.litLen + 16*len(t.parts))
+	for i := range t.parts {
+		p := &t.parts[i]
+		if p.v == nil && p.capture == 0 {
+			b.WriteString(p.lit)
+			continue
+		}
+		s := r.part(p)
+		if s == "" {
+			b.WriteByte('-')
+			continue
+		}
+		for j := 0; j < len(s); j++ {
+			c := s[j]
+			if c == '"' || c == '\\' || c < 0x20 || c > 0x7e {
+				b.WriteString(`\x`)
+				b.WriteByte("0123456789ABCDEF"[c>>4])
+				b.WriteByte("0123456789ABCDEF"[c&15])
+				continue
+			}
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
