@@ -1,6 +1,7 @@
 package websockify
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -209,6 +210,11 @@ func (p *parser) decodeBase64(buf []byte, w int, s []byte) (int, error) {
 	}
 	if p.b64Pad {
 		return w, fmt.Errorf("%w: data after padding", ErrBadBase64)
+	}
+	// encoding/base64 skips '\r' and '\n', which would make the result
+	// depend on how reads split the text: they are invalid here.
+	if bytes.IndexAny(s, "\r\n") >= 0 {
+		return w, fmt.Errorf("%w: line break in base64 data", ErrBadBase64)
 	}
 	var tmp [768]byte
 	if p.b64N > 0 {
