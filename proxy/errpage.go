@@ -1,7 +1,5 @@
 package proxy
 
-import "strconv"
-
 // errorTitles are the titles of nginx's built-in error pages, by status.
 var errorTitles = map[int]string{
 	301: "301 Moved Permanently",
@@ -53,11 +51,4 @@ func errorPage(status int, tokens bool) []byte {
 	}
 	return []byte("<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" + title +
 		"</h1></center>\r\n<hr><center>" + tail + "</center>\r\n</body>\r\n</html>\r\n")
-}
-
-func statusText(code int) string {
-	if t, ok := errorTitles[code]; ok {
-		return t
-	}
-	return strconv.Itoa(code)
 }

@@ -112,8 +112,12 @@ func (rq *request) run() {
 		rq.finalize(http.StatusBadRequest)
 		return
 	}
-	switch rq.runStmts(rq.srv.Stmts) {
-	case flowDone:
+	rq.fromServerRewrite()
+}
+
+// fromServerRewrite runs the phases from the server rewrite phase on.
+func (rq *request) fromServerRewrite() {
+	if rq.runStmts(rq.srv.Stmts) == flowDone {
 		return
 	}
 	rq.findAndRun()
@@ -212,11 +216,7 @@ func (rq *request) internalRedirect(uri string) {
 		rq.finalize(http.StatusInternalServerError)
 		return
 	}
-	switch rq.runStmts(rq.srv.Stmts) {
-	case flowDone:
-		return
-	}
-	rq.findAndRun()
+	rq.fromServerRewrite()
 }
 
 func (rq *request) runStmts(list []nginxconf.Stmt) flow {
@@ -703,9 +703,6 @@ func (rq *request) logAccess(status int, bodyBytes int64) {
 }
 
 var _ http.Handler = (*Server)(nil)
-
-// requestTime is $request_time's source.
-func since(t time.Time) time.Duration { return time.Since(t) }
 
 // setPaths updates $document_root and $request_filename for the current
 // configuration and URI.
