@@ -504,7 +504,7 @@ func (rq *request) headerFilter(c *nginxconf.LuaCode, code int) int {
 // finalize ends the request with status: an error_page when one applies,
 // else nginx's built-in page.
 func (rq *request) finalize(code int) {
-	if rq.w.wrote || rq.hijacked || rq.closed {
+	if rq.hijacked || rq.closed || rq.w.wrote {
 		return
 	}
 	if code >= 300 && !rq.errPaged {
