@@ -349,21 +349,13 @@ func (st *state) ngxPrint(L *lua.LState) int {
 	return 1
 }
 
-func (st *state) ngxFlush(L *lua.LState) int {
-	if st.r.req == nil || st.inInit {
-		L.RaiseError("no request found")
-	}
-	if st.r.eof {
-		L.Push(lua.LNil)
-		L.Push(lua.LString("seen eof"))
-		return 2
-	}
-	st.r.sent = true
-	L.Push(lua.LNumber(1))
-	return 1
-}
+func (st *state) ngxFlush(L *lua.LState) int { return st.endOutput(L, false) }
 
-func (st *state) ngxEOF(L *lua.LState) int {
+func (st *state) ngxEOF(L *lua.LState) int { return st.endOutput(L, true) }
+
+// endOutput is ngx.flush (eof false) and ngx.eof (eof true): output counts
+// as sent; after ngx.eof both answer nil, "seen eof".
+func (st *state) endOutput(L *lua.LState, eof bool) int {
 	if st.r.req == nil || st.inInit {
 		L.RaiseError("no request found")
 	}
@@ -373,7 +365,7 @@ func (st *state) ngxEOF(L *lua.LState) int {
 		return 2
 	}
 	st.r.sent = true
-	st.r.eof = true
+	st.r.eof = st.r.eof || eof
 	L.Push(lua.LNumber(1))
 	return 1
 }
