@@ -51,6 +51,8 @@ const (
 	flowDone              // a response was sent
 )
 
+// ServeHTTP runs one request through nginx's phases on the configuration
+// in effect when it arrived (see the package doc).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := s.state.Load()
 	l, _ := r.Context().Value(ctxListener).(*listener)
