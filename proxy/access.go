@@ -205,6 +205,9 @@ type errnoError struct{ err error }
 // Error prints the errno inside err the way nginx does: "2: No such file
 // or directory".
 func (e errnoError) Error() string {
+	if e.err == nil {
+		return "unknown error"
+	}
 	var en syscall.Errno
 	if errors.As(e.err, &en) {
 		return itoa(int(en)) + ": " + capitalize(en.Error())

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"ngxsockify/nginxconf"
@@ -94,7 +95,10 @@ func (rq *request) static() {
 			}
 		}
 		fi, err := os.Stat(path)
-		if err != nil || !fi.IsDir() {
+		if err == nil && !fi.IsDir() {
+			err = syscall.ENOTDIR
+		}
+		if err != nil {
 			rq.logf(LevelErr, `"%s" is not found (%v)`, path, errnoError{unwrapErrno(err)})
 			rq.finalize(http.StatusNotFound)
 			return
