@@ -488,23 +488,9 @@ func (st *state) reMatch(L *lua.LState) int {
 	}
 	ctx, pos := ctxPos(L, 4)
 	res, _ := L.Get(5).(*lua.LTable)
-	if pos > len(s) {
-		L.Push(lua.LNil)
-		return 1
-	}
-	sub := newSubject(s, rx.utf8)
-	m, err := rx.find(sub, sub.runeIdx(pos))
-	if err != nil {
-		L.Push(lua.LNil)
-		L.Push(lua.LString(err.Error()))
-		return 2
-	}
+	sub, m, n := reExecAt(L, s, rx, ctx, pos)
 	if m == nil {
-		L.Push(lua.LNil)
-		return 1
-	}
-	if ctx != nil {
-		ctx.RawSetString("pos", lua.LNumber(sub.byteOff(m.Index+m.Length)+1))
+		return n
 	}
 	L.Push(st.captures(L, rx, sub, m, res))
 	return 1
@@ -522,23 +508,9 @@ func (st *state) reFind(L *lua.LState) int {
 	}
 	ctx, pos := ctxPos(L, 4)
 	nth := L.OptInt(5, 0)
-	if pos > len(s) {
-		L.Push(lua.LNil)
-		return 1
-	}
-	sub := newSubject(s, rx.utf8)
-	m, err := rx.find(sub, sub.runeIdx(pos))
-	if err != nil {
-		L.Push(lua.LNil)
-		L.Push(lua.LString(err.Error()))
-		return 2
-	}
+	sub, m, n := reExecAt(L, s, rx, ctx, pos)
 	if m == nil {
-		L.Push(lua.LNil)
-		return 1
-	}
-	if ctx != nil {
-		ctx.RawSetString("pos", lua.LNumber(sub.byteOff(m.Index+m.Length)+1))
+		return n
 	}
 	g := m.GroupByNumber(nth)
 	if g == nil || len(g.Captures) == 0 {
@@ -774,4 +746,29 @@ func repeatOffset(p string) int {
 		}
 	}
 	return -1
+}
+
+// reExecAt runs rx on s from byte position pos (1-based) for ngx.re.match
+// and ngx.re.find, moving ctx.pos past the match. When there is no match
+// (or an error) it has pushed the results and returns their count.
+func reExecAt(L *lua.LState, s string, rx *pcreRegex, ctx *lua.LTable, pos int) (*subject, *regexp2.Match, int) {
+	if pos > len(s) {
+		L.Push(lua.LNil)
+		return nil, nil, 1
+	}
+	sub := newSubject(s, rx.utf8)
+	m, err := rx.find(sub, sub.runeIdx(pos))
+	if err != nil {
+		L.Push(lua.LNil)
+		L.Push(lua.LString(err.Error()))
+		return nil, nil, 2
+	}
+	if m == nil {
+		L.Push(lua.LNil)
+		return nil, nil, 1
+	}
+	if ctx != nil {
+		ctx.RawSetString("pos", lua.LNumber(sub.byteOff(m.Index+m.Length)+1))
+	}
+	return sub, m, 0
 }
