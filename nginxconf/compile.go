@@ -94,10 +94,19 @@ func (c *compiler) warn(d *Directive, format string, args ...any) {
 func (c *compiler) main(dirs []*Directive) {
 	var httpBlock *Directive
 	events := false
+	c.cfg.WorkerProcesses = 1
 	for _, d := range dirs {
 		switch d.Name {
 		case "events":
 			events = true
+		case "worker_processes":
+			if d.Args[0] == "auto" {
+				c.cfg.WorkerProcesses = 0
+			} else if n, err := strconv.Atoi(d.Args[0]); err == nil && n >= 0 && d.Args[0][0] != '+' {
+				c.cfg.WorkerProcesses = max(n, 1)
+			} else {
+				c.fail(d, `"worker_processes" directive invalid value`)
+			}
 		case "pid":
 			if d.Args[0] != "off" {
 				c.cfg.PID = fullName(c.cfg.Prefix, d.Args[0])

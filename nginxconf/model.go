@@ -16,11 +16,14 @@ type Config struct {
 	Files    []File    // every file read, in order (for -T)
 	Warnings []Warning // directives accepted but not acted on, and similar notes
 
-	PID      string    // pid file path ("" when none)
-	ErrorLog []LogFile // main-level error_log targets
-	Env      []EnvVar  // env directives, for os.getenv in Lua
-	HTTP     *HTTP     // nil when the config has no http block
-	Default  bool      // true for the embedded default config
+	PID string // pid file path ("" when none)
+	// WorkerProcesses is worker_processes: how many event loops relay
+	// tunnels. 0 means auto (one per CPU); the default is 1, as in nginx.
+	WorkerProcesses int
+	ErrorLog        []LogFile // main-level error_log targets
+	Env             []EnvVar  // env directives, for os.getenv in Lua
+	HTTP            *HTTP     // nil when the config has no http block
+	Default         bool      // true for the embedded default config
 }
 
 // EnvVar is one `env NAME[=VALUE];` directive.

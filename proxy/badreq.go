@@ -148,3 +148,7 @@ func special400(page []byte, note string) []byte {
 		[]byte("<center><h1>400 Bad Request</h1></center>\r\n<center>"+note+"</center>\r\n"), 1)
 	return bytes.Replace(page, []byte("<title>400 Bad Request</title>"), []byte("<title>400 "+note+"</title>"), 1)
 }
+
+// NetConn returns the connection c wraps: after a WebSocket upgrade the
+// relay reads and writes the socket itself.
+func (c *nginxErrConn) NetConn() net.Conn { return c.Conn }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -76,7 +77,16 @@ func New(cfg *nginxconf.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.state.Store(st)
+	s.tunnels.SetLoops(loops(cfg))
 	return s, nil
+}
+
+// loops is the number of relay event loops for cfg's worker_processes.
+func loops(cfg *nginxconf.Config) int {
+	if cfg.WorkerProcesses == 0 {
+		return runtime.NumCPU()
+	}
+	return cfg.WorkerProcesses
 }
 
 // ErrorLog is the error log in use.
@@ -432,6 +442,7 @@ func (s *Server) Reload(cfg *nginxconf.Config) error {
 		s.state.Store(old)
 		return err
 	}
+	s.tunnels.SetLoops(loops(cfg))
 	if old.lua != nil {
 		old.lua.Close()
 	}

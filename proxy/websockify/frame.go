@@ -280,7 +280,7 @@ func (t *tunnel) flush(b []byte) bool {
 	if len(b) == 0 || t.ending.Load() {
 		return false
 	}
-	if _, err := t.target.write(b, t.o.SendTimeout); err != nil {
+	if err := t.writeTarget(b); err != nil {
 		if !t.ending.Load() {
 			t.closeWith(1011, err, false)
 		}
@@ -323,9 +323,13 @@ func (t *tunnel) sendControl(op byte, payload []byte) {
 	if t.closeSent {
 		return
 	}
-	w, err := t.client.write(frame[:n], t.o.SendTimeout)
+	w, err := t.writeClient(frame[:n], t.o.SendTimeout)
 	t.sent.Add(int64(w))
 	if err != nil {
+		if t.ev != nil {
+			t.ev.l.dropClient(t, err)
+			return
+		}
 		t.setErr(err)
 		t.client.conn.Close()
 	}

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -23,6 +24,10 @@ import (
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// goroutineRelay makes the tests use the goroutine relay (TLS clients get
+// it) instead of the event loop: WEBSOCKIFY_RELAY=goroutines go test.
+var goroutineRelay = os.Getenv("WEBSOCKIFY_RELAY") == "goroutines"
 
 // addrDialer dials one address; it stands in for proxy/upstream.
 type addrDialer struct{ network, addr string }
@@ -83,7 +88,7 @@ func newRelay(t *testing.T, d Dialer, o Options) *relay {
 	if o.Logger == nil {
 		o.Logger = quiet
 	}
-	rl := &relay{tunnels: &Tunnels{}, results: make(chan Result, 100)}
+	rl := &relay{tunnels: &Tunnels{noLoops: goroutineRelay}, results: make(chan Result, 100)}
 	rl.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		res := Serve(w, r, d, o, rl.tunnels)
 		if res.Status != http.StatusSwitchingProtocols {

@@ -51,6 +51,8 @@ type tunnel struct {
 	onDone func(Result)  // called at the end
 
 	p parser // client frame parser, owned by copyToBackend
+
+	ev *evTunnel // non-nil: an event loop relays the tunnel (evloop.go)
 }
 
 func newTunnel(client, target net.Conn, o Options, b64 bool, ts *Tunnels) *tunnel {
@@ -113,9 +115,32 @@ func (t *tunnel) sendClose(code int, _ string) {
 		return
 	}
 	t.closeSent = true
-	frame := [4]byte{0x88, 2, byte(code >> 8), byte(code)}
-	n, _ := t.client.write(frame[:], min(t.o.SendTimeout, closeGrace))
+	n, _ := t.writeClient(closeFrame(code), min(t.o.SendTimeout, closeGrace))
 	t.sent.Add(int64(n))
+}
+
+// closeFrame returns a close frame with status code.
+func closeFrame(code int) []byte {
+	return []byte{0x88, 2, byte(code >> 8), byte(code)}
+}
+
+// writeClient writes p to the client, the caller holding t.wmu. On an event
+// loop it never blocks: what the socket does not take waits in a queue.
+func (t *tunnel) writeClient(p []byte, timeout time.Duration) (int, error) {
+	if e := t.ev; e != nil {
+		return e.l.send(t, e.cfd, &e.cOut, &e.cW, p)
+	}
+	return t.client.write(p, timeout)
+}
+
+// writeTarget writes p to the target, like writeClient.
+func (t *tunnel) writeTarget(p []byte) error {
+	if e := t.ev; e != nil {
+		_, err := e.l.send(t, e.tfd, &e.tOut, &e.tW, p)
+		return err
+	}
+	_, err := t.target.write(p, t.o.SendTimeout)
+	return err
 }
 
 // closeWith ends the tunnel from any goroutine: it records cause, sends a
@@ -123,6 +148,10 @@ func (t *tunnel) sendClose(code int, _ string) {
 // closes the client (graceful false) or gives it closeGrace to answer the
 // close frame (copyToBackend then closes it).
 func (t *tunnel) closeWith(code int, cause error, graceful bool) {
+	if t.ev != nil {
+		t.ev.l.closeWith(t, code, cause, graceful)
+		return
+	}
 	t.setErr(cause)
 	t.ending.Store(true)
 	if code != 0 {
@@ -136,6 +165,15 @@ func (t *tunnel) closeWith(code int, cause error, graceful bool) {
 	}
 }
 
+// closeAsync is closeWith for callers outside the tunnel's goroutines.
+func (t *tunnel) closeAsync(code int, cause error, graceful bool) {
+	if e := t.ev; e != nil {
+		e.l.post(func() { e.l.closeWith(t, code, cause, graceful) })
+		return
+	}
+	go t.closeWith(code, cause, graceful)
+}
+
 // exit is called by each copier when it returns; the last one finishes the tunnel.
 func (t *tunnel) exit() {
 	if t.live.Add(-1) != 0 {
@@ -144,6 +182,11 @@ func (t *tunnel) exit() {
 	t.idle.Stop()
 	t.client.conn.Close()
 	t.target.conn.Close()
+	t.end()
+}
+
+// end reports the end of the tunnel, its sockets closed.
+func (t *tunnel) end() {
 	if t.ts != nil {
 		t.ts.remove(t)
 	}
@@ -154,7 +197,11 @@ func (t *tunnel) exit() {
 			"sent", res.BytesSent, "received", res.BytesReceived, "err", res.Err)
 	}
 	if t.onDone != nil {
-		t.onDone(res)
+		if t.ev != nil && t.done == nil {
+			go t.onDone(res) // the loop must not wait for the caller's logging
+		} else {
+			t.onDone(res)
+		}
 	}
 	if t.done != nil {
 		close(t.done)
@@ -219,7 +266,7 @@ func (t *tunnel) toClient(buf []byte, n int) error {
 		err = net.ErrClosed
 	} else {
 		var w int
-		w, err = t.client.write(frame, t.o.SendTimeout)
+		w, err = t.writeClient(frame, t.o.SendTimeout)
 		t.sent.Add(int64(w))
 	}
 	t.wmu.Unlock()

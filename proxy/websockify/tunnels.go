@@ -14,6 +14,42 @@ type Tunnels struct {
 	m       map[*tunnel]struct{}
 	closing atomic.Bool
 	empty   chan struct{} // closed when m empties during Shutdown
+
+	loopMu   sync.Mutex
+	loops    []*loop
+	useLoops int // how many of loops take new tunnels; 0 means 1
+	next     int // round robin over loops[:useLoops]
+	noLoops  bool
+}
+
+// SetLoops sets how many event loops relay new tunnels (nginx's
+// worker_processes); n <= 0 means 1. Tunnels already running stay on their
+// loop.
+func (ts *Tunnels) SetLoops(n int) {
+	ts.loopMu.Lock()
+	defer ts.loopMu.Unlock()
+	ts.useLoops = max(1, n)
+	for len(ts.loops) < ts.useLoops {
+		ts.loops = append(ts.loops, &loop{})
+	}
+}
+
+// prepare readies t for an event loop (see loop.prepare); false means t's
+// sockets cannot be relayed by one (TLS, no Tunnels) and t needs its
+// goroutines.
+func (ts *Tunnels) prepare(t *tunnel) bool {
+	if ts == nil || ts.noLoops {
+		return false
+	}
+	ts.loopMu.Lock()
+	if len(ts.loops) == 0 {
+		ts.useLoops = 1
+		ts.loops = []*loop{{}}
+	}
+	l := ts.loops[ts.next%ts.useLoops]
+	ts.next++
+	ts.loopMu.Unlock()
+	return l.prepare(t)
 }
 
 func (ts *Tunnels) add(t *tunnel) bool {
@@ -76,7 +112,7 @@ func (ts *Tunnels) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	for _, t := range ts.snapshot() {
-		go t.closeWith(1001, ErrShutdown, true)
+		t.closeAsync(1001, ErrShutdown, true)
 	}
 	select {
 	case <-empty:
@@ -85,6 +121,10 @@ func (ts *Tunnels) Shutdown(ctx context.Context) error {
 	}
 	for _, t := range ts.snapshot() {
 		t.setErr(ErrShutdown)
+		if e := t.ev; e != nil {
+			e.l.post(func() { e.l.finish(t) })
+			continue
+		}
 		t.ending.Store(true)
 		t.client.conn.Close()
 		t.target.conn.Close()

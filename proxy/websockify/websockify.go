@@ -115,8 +115,13 @@ func Serve(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 	}
 	var final Result
 	t.onDone = func(r Result) { final = r }
-	go t.copyFromBackend()
-	t.copyToBackend()
+	if e := t.ev; e != nil {
+		e.l.begin(t)
+	} else {
+		t.arm()
+		go t.copyFromBackend()
+		t.copyToBackend()
+	}
 	<-t.done
 	return final
 }
@@ -136,8 +141,13 @@ func ServeAsync(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts 
 	t.onDone = done
 	early := Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(),
 		UpstreamAddr: t.upstreamAddr, ConnectTime: t.connectTime}
-	go t.copyFromBackend()
-	go t.copyToBackend()
+	if e := t.ev; e != nil {
+		e.l.begin(t)
+	} else {
+		t.arm()
+		go t.copyFromBackend()
+		go t.copyToBackend()
+	}
 	return early
 }
 
@@ -201,14 +211,20 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 		return nil, Result{Status: http.StatusSwitchingProtocols, BytesSent: int64(n), UpstreamAddr: addr,
 			ConnectTime: connectTime, Err: fmt.Errorf("websockify: writing 101: %w", err)}
 	}
+	ts.prepare(t)
 	if ts != nil && !ts.add(t) {
-		t.sendClose(1001, "")
-		client.Close()
-		target.Close()
+		if e := t.ev; e != nil {
+			n, _ := writeFd(e.cfd, closeFrame(1001))
+			t.sent.Add(int64(n))
+			e.discard()
+		} else {
+			t.sendClose(1001, "")
+			client.Close()
+			target.Close()
+		}
 		return nil, Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), UpstreamAddr: addr,
 			ConnectTime: connectTime, Err: ErrShutdown}
 	}
-	t.arm()
 	return t, Result{}
 }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -707,4 +708,58 @@ func TestIdleTunnelsHoldNoBuffers(t *testing.T) {
 	for _, c := range conns {
 		c.Close()
 	}
+}
+
+// TestBackpressure stalls each side in turn long enough for the relay's
+// writes to block, then checks that every byte arrives in order once the
+// side reads again, with pings answered meanwhile.
+func TestBackpressure(t *testing.T) {
+	checkNoLeak(t)
+	const size = 16 << 20
+	data := randBytes(size)
+	t.Run("client stalls", func(t *testing.T) {
+		tg := newTarget(t, func(c net.Conn) { c.Write(data); io.Copy(io.Discard, c) })
+		rl := newRelay(t, tg.dialer(), Options{})
+		c, _ := dial(t, rl.url(), "binary")
+		time.Sleep(300 * time.Millisecond) // the relay fills the socket and queues
+		if got := readN(t, c, size, websocket.BinaryMessage); !bytes.Equal(got, data) {
+			t.Fatal("download differs")
+		}
+		c.Close()
+		rl.result(t)
+	})
+	t.Run("target stalls", func(t *testing.T) {
+		got := make(chan []byte, 1)
+		tg := newTarget(t, func(c net.Conn) {
+			time.Sleep(300 * time.Millisecond)
+			b, _ := io.ReadAll(io.LimitReader(c, size))
+			got <- b
+		})
+		rl := newRelay(t, tg.dialer(), Options{})
+		c, _ := dial(t, rl.url(), "binary")
+		pongs := make(chan struct{}, 100)
+		c.SetPongHandler(func(string) error { pongs <- struct{}{}; return nil })
+		go func() { c.ReadMessage() }() // runs the pong handler
+		for off := 0; off < size; off += 1 << 20 {
+			if err := c.WriteMessage(websocket.BinaryMessage, data[off:off+1<<20]); err != nil {
+				t.Fatal(err)
+			}
+			c.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second))
+		}
+		select {
+		case b := <-got:
+			if !bytes.Equal(b, data) {
+				t.Fatalf("upload differs (%d bytes arrived)", len(b))
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("upload did not arrive")
+		}
+		select {
+		case <-pongs:
+		case <-time.After(5 * time.Second):
+			t.Fatal("no pong")
+		}
+		c.Close()
+		rl.result(t)
+	})
 }

@@ -1,0 +1,660 @@
+package websockify
+
+import (
+	"container/heap"
+	"crypto/tls"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// An event loop relays the tunnels whose client and target are both plain
+// sockets (TCP or unix; TLS clients keep the goroutine relay of tunnel.go).
+// It is nginx's design: one goroutine waits in epoll_wait on every socket it
+// owns and does all reads and writes itself with non-blocking syscalls.
+// Compared with two goroutines per tunnel parked in Go's netpoller, a message
+// costs no goroutine wake-up and no hand-off between threads, and an idle
+// tunnel costs no goroutine stack: only its struct and two file descriptors.
+//
+// The loop owns duplicates of the sockets' descriptors: the net.Conns are
+// closed once their fds are duplicated, which also takes them out of Go's
+// own epoll set, so that an event wakes this loop and nothing else.
+//
+// After a batch of events the loop polls without blocking for up to spinFor
+// before it sleeps in epoll_wait: an interactive round trip (a keystroke and
+// its echo, a framebuffer request and its update) usually comes back within
+// that window, and catching it while polling saves the wake-up of a sleeping
+// thread, which is what dominates relay latency on a virtual machine.
+type loop struct {
+	mu      sync.Mutex
+	running bool     // a goroutine runs the loop; guarded by mu
+	inbox   []func() // work posted from other goroutines; guarded by mu
+	woken   bool     // a wake-up is pending on evfd; guarded by mu
+
+	epfd, evfd int // valid while running
+
+	// Owned by the loop goroutine.
+	byFd   []*tunnel // tunnel by descriptor
+	live   int       // tunnels attached and not finished
+	timers timerHeap
+	ready  []*tunnel // tunnels that stopped before running out of work
+	buf    []byte    // read buffer shared by all tunnels: headroom + the largest BufferSize
+	events [128]syscall.EpollEvent
+}
+
+// spinFor is how long the loop polls for new events before it blocks; 0 on
+// a single CPU, where polling only delays the peer it waits for.
+var spinFor = func() time.Duration {
+	if runtime.NumCPU() > 1 {
+		return 50 * time.Microsecond
+	}
+	return 0
+}()
+
+// evTunnel is the event-loop state of a tunnel.
+type evTunnel struct {
+	l          *loop
+	cfd, tfd   int      // -1 once closed
+	cOut, tOut outQueue // bytes waiting for the client, for the target
+	// Readiness, edge-triggered: set by events, cleared by EAGAIN or by a
+	// short read. A short read proves nothing once the peer's FIN (or an
+	// error) is signalled: no new edge would come, so cEnd and tEnd keep
+	// reading until EOF.
+	cR, cW, tR, tW bool
+	cEnd, tEnd     bool
+	graceUntil     int64 // nanotime: after our close frame, the end of the wait for the client
+	lingering      bool  // ending: only the close frame still waits in cOut
+	finished       bool
+	queued         bool  // on l.ready
+	when           int64 // the tunnel's timer (nanotime); valid while hidx >= 0
+	hidx           int
+}
+
+// outQueue holds bytes that a socket did not take at once.
+type outQueue struct {
+	b     []byte
+	bp    *[]byte // pool buffer behind b; nil if b was allocated
+	since int64   // nanotime when bytes started to wait
+}
+
+func (q *outQueue) push(p []byte, pool *sync.Pool, poolSize int) {
+	if len(q.b) == 0 {
+		q.since = nanotime()
+		if len(p) <= poolSize {
+			q.bp = getBuf(pool)
+			q.b = append((*q.bp)[:0], p...)
+			return
+		}
+	}
+	if len(q.b)+len(p) > cap(q.b) && q.bp != nil {
+		// Rare (a pong or close frame behind a full frame): leave the pool buffer.
+		nb := append(make([]byte, 0, len(q.b)+len(p)), q.b...)
+		putBuf(pool, q.bp)
+		q.bp, q.b = nil, nb
+	}
+	q.b = append(q.b, p...)
+}
+
+func (q *outQueue) release(pool *sync.Pool) {
+	if q.bp != nil {
+		putBuf(pool, q.bp)
+	}
+	*q = outQueue{}
+}
+
+const epollFlags = syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | syscall.EPOLLET&0xffffffff
+
+// dupFd returns a close-on-exec duplicate of c's descriptor, or -1.
+func dupFd(c net.Conn) int {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return -1
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	rc.Control(func(f uintptr) {
+		r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, f, syscall.F_DUPFD_CLOEXEC, 0)
+		if errno == 0 {
+			fd = int(r)
+		}
+	})
+	return fd
+}
+
+// socketOf returns the TCP or unix socket under c, or nil when c has none
+// or changes the bytes (TLS). Wrappers are looked through with NetConn, as
+// (*tls.Conn).NetConn names it.
+func socketOf(c net.Conn) net.Conn {
+	for {
+		switch x := c.(type) {
+		case *net.TCPConn, *net.UnixConn:
+			return c
+		case *tls.Conn:
+			return nil
+		case interface{ NetConn() net.Conn }:
+			c = x.NetConn()
+		default:
+			return nil
+		}
+	}
+}
+
+// prepare takes over t's sockets for l: it duplicates their descriptors
+// and closes the net.Conns. On failure it returns false and t keeps its
+// net.Conns. start then either hands t to l (begin) or drops it (discard).
+func (l *loop) prepare(t *tunnel) bool {
+	client, target := socketOf(t.client.conn), socketOf(t.target.conn)
+	if client == nil || target == nil {
+		return false
+	}
+	cfd := dupFd(client)
+	if cfd < 0 {
+		return false
+	}
+	tfd := dupFd(target)
+	if tfd < 0 {
+		syscall.Close(cfd)
+		return false
+	}
+	client.Close()
+	target.Close()
+	// Readiness is found out by trying; bytes that came with the
+	// handshake are read first.
+	t.ev = &evTunnel{l: l, cfd: cfd, tfd: tfd, hidx: -1, cR: true, cW: true, tR: true, tW: true}
+	return true
+}
+
+// begin starts relaying a prepared tunnel.
+func (l *loop) begin(t *tunnel) {
+	t.last.Store(nanotime())
+	l.post(func() { l.add(t) })
+}
+
+// discard closes a prepared tunnel that never ran.
+func (e *evTunnel) discard() {
+	syscall.Close(e.cfd)
+	syscall.Close(e.tfd)
+}
+
+// post runs f on the loop goroutine, starting the loop if needed.
+func (l *loop) post(f func()) {
+	l.mu.Lock()
+	if !l.running {
+		if err := l.open(); err != nil {
+			l.mu.Unlock()
+			panic("websockify: event loop: " + err.Error())
+		}
+		l.running = true
+		go l.run()
+	}
+	l.inbox = append(l.inbox, f)
+	wake := !l.woken
+	l.woken = true
+	l.mu.Unlock()
+	if wake {
+		one := [8]byte{1}
+		syscall.Write(l.evfd, one[:])
+	}
+}
+
+func (l *loop) open() error {
+	ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("epoll_create1", err)
+	}
+	r, _, errno := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
+	if errno != 0 {
+		syscall.Close(ep)
+		return os.NewSyscallError("eventfd2", errno)
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(r)}
+	if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, int(r), &ev); err != nil {
+		syscall.Close(ep)
+		syscall.Close(int(r))
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	l.epfd, l.evfd = ep, int(r)
+	return nil
+}
+
+// add registers t's descriptors; it runs on the loop goroutine.
+func (l *loop) add(t *tunnel) {
+	e := t.ev
+	l.live++
+	if need := headroom + t.o.BufferSize; len(l.buf) < need {
+		l.buf = make([]byte, need)
+	}
+	for _, fd := range [2]int{e.cfd, e.tfd} {
+		for fd >= len(l.byFd) {
+			l.byFd = append(l.byFd, nil)
+		}
+		l.byFd[fd] = t
+		ev := syscall.EpollEvent{Events: epollFlags, Fd: int32(fd)}
+		if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			t.setErr(os.NewSyscallError("epoll_ctl", err))
+			t.ending.Store(true)
+			l.finish(t)
+			return
+		}
+	}
+	l.schedule(t, t.last.Load()+int64(t.o.ReadTimeout))
+	l.work(t)
+}
+
+// run is the loop goroutine. It returns when no tunnel is left.
+func (l *loop) run() {
+	for {
+		n := l.wait()
+		for _, ev := range l.events[:n] {
+			fd := int(ev.Fd)
+			if fd == l.evfd {
+				var b [8]byte
+				syscall.Read(l.evfd, b[:])
+				continue
+			}
+			if fd >= len(l.byFd) || l.byFd[fd] == nil {
+				continue
+			}
+			t := l.byFd[fd]
+			e := t.ev
+			in := ev.Events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
+			out := ev.Events&(syscall.EPOLLOUT|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
+			end := ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
+			if fd == e.cfd {
+				e.cR, e.cW, e.cEnd = e.cR || in, e.cW || out, e.cEnd || end
+			} else {
+				e.tR, e.tW, e.tEnd = e.tR || in, e.tW || out, e.tEnd || end
+			}
+			l.work(t)
+		}
+		for len(l.ready) > 0 {
+			ready := l.ready
+			l.ready = nil
+			for _, t := range ready {
+				t.ev.queued = false
+				l.work(t)
+			}
+			if n == 0 {
+				break // one round per wait, so that events are not starved
+			}
+		}
+		l.runInbox()
+		l.expire()
+		if l.live == 0 && l.stop() {
+			return
+		}
+	}
+}
+
+// wait fills l.events and returns how many there are.
+func (l *loop) wait() int {
+	if len(l.ready) > 0 {
+		return l.epollWait(0)
+	}
+	if n := l.epollWait(0); n > 0 {
+		return n
+	}
+	if spinFor > 0 && l.live > 0 {
+		start := time.Now()
+		for time.Since(start) < spinFor {
+			if n := l.epollWait(0); n > 0 {
+				return n
+			}
+		}
+	}
+	timeout := -1
+	if len(l.timers) > 0 {
+		d := l.timers[0].ev.when - nanotime()
+		timeout = int(max(0, (d+int64(time.Millisecond)-1)/int64(time.Millisecond)))
+	}
+	return l.epollWait(timeout)
+}
+
+func (l *loop) epollWait(msec int) int {
+	for {
+		n, err := syscall.EpollWait(l.epfd, l.events[:], msec)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			panic("websockify: epoll_wait: " + err.Error())
+		}
+		return n
+	}
+}
+
+func (l *loop) runInbox() {
+	l.mu.Lock()
+	inbox := l.inbox
+	l.inbox, l.woken = nil, false
+	l.mu.Unlock()
+	for _, f := range inbox {
+		f()
+	}
+}
+
+// stop ends the loop goroutine unless work was posted meanwhile.
+func (l *loop) stop() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.inbox) > 0 {
+		return false
+	}
+	syscall.Close(l.epfd)
+	syscall.Close(l.evfd)
+	l.running = false
+	l.byFd, l.buf, l.timers = nil, nil, nil
+	return true
+}
+
+// work moves t's data until every socket would block, or a budget runs out
+// (then t goes on l.ready, so that one busy tunnel does not starve others).
+func (l *loop) work(t *tunnel) {
+	e := t.ev
+	for budget := 32; budget > 0; budget-- {
+		if e.finished {
+			return
+		}
+		switch {
+		case e.cW && len(e.cOut.b) > 0:
+			l.flushQueue(t, e.cfd, &e.cOut, &e.cW, true)
+		case e.tW && len(e.tOut.b) > 0:
+			l.flushQueue(t, e.tfd, &e.tOut, &e.tW, false)
+		case e.cR && len(e.tOut.b) == 0 && !e.lingering:
+			l.readClient(t)
+		case e.tR && e.tfd >= 0 && len(e.cOut.b) == 0:
+			l.readTarget(t)
+		default:
+			return
+		}
+	}
+	if !e.finished && !e.queued {
+		e.queued = true
+		l.ready = append(l.ready, t)
+	}
+}
+
+// flushQueue writes queued bytes to fd.
+func (l *loop) flushQueue(t *tunnel, fd int, q *outQueue, writable *bool, toClient bool) {
+	n, err := writeFd(fd, q.b)
+	if toClient && n > 0 {
+		t.sent.Add(int64(n))
+	}
+	if err != nil {
+		if toClient {
+			l.dropClient(t, err)
+		} else if !t.ending.Load() {
+			t.closeWith(1011, err, false)
+		}
+		return
+	}
+	if n < len(q.b) {
+		*writable = false
+		q.b = q.b[n:]
+		return
+	}
+	q.release(t.pool)
+	if toClient && t.ev.lingering {
+		l.finish(t) // the close frame is out
+	}
+}
+
+// send writes p to fd, or queues it behind bytes already waiting. It returns
+// the bytes the socket took at once.
+func (l *loop) send(t *tunnel, fd int, q *outQueue, writable *bool, p []byte) (int, error) {
+	if fd < 0 {
+		return 0, net.ErrClosed
+	}
+	n := 0
+	if len(q.b) == 0 && *writable {
+		var err error
+		if n, err = writeFd(fd, p); err != nil {
+			return n, err
+		}
+		if n == len(p) {
+			return n, nil
+		}
+		*writable = false
+	}
+	q.push(p[n:], t.pool, headroom+t.o.BufferSize)
+	l.schedule(t, q.since+int64(t.o.SendTimeout))
+	return n, nil
+}
+
+func (l *loop) readClient(t *tunnel) {
+	e := t.ev
+	buf := l.buf[:headroom+t.o.BufferSize]
+	var n int
+	if len(t.pending) > 0 {
+		n = copy(buf[headroom:], t.pending)
+		t.pending = t.pending[n:]
+		if len(t.pending) == 0 {
+			t.pending = nil
+		}
+	} else {
+		var err error
+		n, err = readFd(e.cfd, buf[headroom:])
+		switch {
+		case err == syscall.EAGAIN:
+			e.cR = false
+			return
+		case err != nil:
+			if !t.ending.Load() {
+				t.setErr(os.NewSyscallError("read", err))
+			}
+			l.finish(t)
+			return
+		case n == 0:
+			l.finish(t) // the client went away: a normal end
+			return
+		case n < len(buf)-headroom && !e.cEnd:
+			e.cR = false // drained: the next bytes raise a new edge
+		}
+	}
+	t.recv.Add(int64(n))
+	t.touch()
+	t.fromClient(buf, headroom, headroom+n)
+}
+
+func (l *loop) readTarget(t *tunnel) {
+	e := t.ev
+	limit := t.o.BufferSize
+	if t.b64 {
+		limit = t.o.BufferSize / 4 * 3
+	}
+	n, err := readFd(e.tfd, l.buf[headroom:headroom+limit])
+	switch {
+	case err == syscall.EAGAIN:
+		e.tR = false
+		return
+	case err != nil:
+		t.closeWith(1011, os.NewSyscallError("read", err), true)
+		return
+	case n == 0:
+		t.closeWith(1000, nil, true)
+		return
+	case n < limit && !e.tEnd:
+		e.tR = false
+	}
+	t.touch()
+	if werr := t.toClient(l.buf, n); werr != nil && !t.ending.Load() {
+		t.closeWith(0, werr, false)
+	}
+}
+
+// closeWith is tunnel.closeWith on the event loop.
+func (l *loop) closeWith(t *tunnel, code int, cause error, graceful bool) {
+	e := t.ev
+	if e.finished {
+		return
+	}
+	t.setErr(cause)
+	t.ending.Store(true)
+	if code != 0 {
+		t.sendClose(code, "")
+		if e.finished {
+			return
+		}
+	}
+	if e.tfd >= 0 {
+		l.byFd[e.tfd] = nil
+		syscall.Close(e.tfd)
+		e.tfd = -1
+		e.tOut.release(t.pool)
+	}
+	now := nanotime()
+	switch {
+	case graceful:
+		e.graceUntil = now + int64(min(closeGrace, t.o.ReadTimeout))
+	case code != 0 && len(e.cOut.b) > 0:
+		e.lingering = true
+		e.graceUntil = now + int64(min(closeGrace, t.o.SendTimeout))
+	default:
+		l.finish(t)
+		return
+	}
+	l.schedule(t, e.graceUntil)
+}
+
+// dropClient ends t after a failed write to the client.
+func (l *loop) dropClient(t *tunnel, err error) {
+	if !t.ending.Load() {
+		t.setErr(err)
+	}
+	t.ending.Store(true)
+	l.finish(t)
+}
+
+// finish closes t's sockets and reports its end.
+func (l *loop) finish(t *tunnel) {
+	e := t.ev
+	if e.finished {
+		return
+	}
+	e.finished = true
+	t.ending.Store(true)
+	for _, fd := range [2]int{e.cfd, e.tfd} {
+		if fd >= 0 {
+			l.byFd[fd] = nil
+			syscall.Close(fd)
+		}
+	}
+	e.cfd, e.tfd = -1, -1
+	e.cOut.release(t.pool)
+	e.tOut.release(t.pool)
+	if e.hidx >= 0 {
+		heap.Remove(&l.timers, e.hidx)
+	}
+	l.live--
+	t.end()
+}
+
+// schedule makes sure t's timer fires no later than when.
+func (l *loop) schedule(t *tunnel, when int64) {
+	e := t.ev
+	switch {
+	case e.hidx < 0:
+		e.when = when
+		heap.Push(&l.timers, t)
+	case when < e.when:
+		e.when = when
+		heap.Fix(&l.timers, e.hidx)
+	}
+}
+
+// expire runs the timers that are due. A timer is a lower bound: when it
+// fires, the tunnel's deadlines are computed afresh from its state.
+func (l *loop) expire() {
+	now := nanotime()
+	for len(l.timers) > 0 && l.timers[0].ev.when <= now {
+		t := heap.Pop(&l.timers).(*tunnel)
+		e := t.ev
+		if e.graceUntil != 0 {
+			if now >= e.graceUntil {
+				l.finish(t)
+			} else {
+				l.schedule(t, e.graceUntil)
+			}
+			continue
+		}
+		next := t.last.Load() + int64(t.o.ReadTimeout)
+		if now >= next {
+			t.closeWith(1001, ErrIdleTimeout, true)
+			continue
+		}
+		send := int64(t.o.SendTimeout)
+		if len(e.cOut.b) > 0 {
+			if now >= e.cOut.since+send {
+				l.dropClient(t, ErrSendTimeout)
+				continue
+			}
+			next = min(next, e.cOut.since+send)
+		}
+		if len(e.tOut.b) > 0 {
+			if now >= e.tOut.since+send {
+				t.closeWith(1011, ErrSendTimeout, false)
+				continue
+			}
+			next = min(next, e.tOut.since+send)
+		}
+		l.schedule(t, next)
+	}
+}
+
+// timerHeap orders tunnels by ev.when.
+type timerHeap []*tunnel
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].ev.when < h[j].ev.when }
+func (h timerHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].ev.hidx, h[j].ev.hidx = i, j
+}
+func (h *timerHeap) Push(x any) {
+	t := x.(*tunnel)
+	t.ev.hidx = len(*h)
+	*h = append(*h, t)
+}
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	t.ev.hidx = -1
+	return t
+}
+
+func readFd(fd int, p []byte) (int, error) {
+	for {
+		n, err := syscall.Read(fd, p)
+		if err == syscall.EINTR {
+			continue
+		}
+		return n, err
+	}
+}
+
+// writeFd writes what fd takes now; EAGAIN is not an error.
+func writeFd(fd int, p []byte) (int, error) {
+	total := 0
+	for len(p) > 0 {
+		n, err := syscall.Write(fd, p)
+		switch err {
+		case nil:
+			total += n
+			p = p[n:]
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return total, nil
+		default:
+			return total, os.NewSyscallError("write", err)
+		}
+	}
+	return total, nil
+}
