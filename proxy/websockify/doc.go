@@ -60,21 +60,18 @@
 // # Timeouts and memory
 //
 // ConnectTimeout bounds the dial. ReadTimeout is the idle timeout of the
-// whole tunnel: data in either direction re-arms it; it costs one atomic
-// store per socket read and one timer per tunnel. SendTimeout bounds a write
-// that blocks in either direction (writes that complete at once set no
-// deadline).
+// whole tunnel: data in either direction re-arms it. SendTimeout bounds a
+// write that blocks in either direction.
 //
-// An idle tunnel holds no data buffer: on Linux sockets (syscall.Conn) the
-// relay waits for readability without a buffer and takes one from a pool only
-// when data arrives, giving it back before it parks again. Connections that
-// are not syscall.Conn (TLS) hold one buffer per direction while blocked.
-// Serve also drops the 8 KiB of bufio buffers that net/http hands over with
-// the hijacked connection. ServeAsync goes further: it returns once the
-// tunnel runs, so the net/http handler goroutine and its request state are
-// freed and an idle tunnel costs two small goroutines and two sockets: about
-// 6 KiB of heap and stack (BenchmarkIdleTunnelMemory), 7.5 to 9 KiB of RSS
-// per tunnel at 5,000 tunnels (cmd/ngxsockify-bench).
+// An idle tunnel holds no data buffer. On an event loop (below) a tunnel
+// reads into the loop's one shared buffer and keeps bytes only when a socket
+// does not take them at once (at most one read's worth per direction, until
+// they drain). On the goroutine relay, Linux sockets (syscall.Conn) are read
+// with non-blocking syscalls, a pool buffer taken only when data arrives;
+// connections that are not syscall.Conn (TLS) hold one buffer per direction
+// while blocked. Serve also drops the 8 KiB of bufio buffers that net/http
+// hands over with the hijacked connection, and ServeAsync returns once the
+// tunnel runs, so the net/http handler goroutine and its request are freed.
 //
 // # Why not gorilla/websocket
 //
@@ -91,12 +88,29 @@
 // 2-core machine, where the client's own work dominates), and an idle tunnel
 // costs 6 KiB instead of 91 KiB (gorilla's reader plus a blocked read buffer).
 //
-// # Goroutines
+// # Event loops
 //
-// Each tunnel has two: copyToBackend (client frames to the target; it owns
-// the frame parser and answers pings and closes) and copyFromBackend (target
-// bytes to client frames). Writes to the client are serialised by a mutex.
-// Serve runs copyToBackend on the caller's goroutine; ServeAsync starts both.
-// The last of the two to finish closes both sockets, removes the tunnel from
-// its Tunnels and reports the Result. No goroutine outlives the tunnel.
+// When Serve is given a Tunnels and both the client and the target are plain
+// sockets (TCP or unix, possibly under wrappers that expose them with
+// NetConn), the tunnel runs on one of the Tunnels' event loops (SetLoops,
+// nginx's worker_processes): a goroutine that waits in epoll_wait
+// (edge-triggered) on the duplicated descriptors of all its tunnels and does
+// every read and write itself, as an nginx worker does. A message then costs
+// no goroutine wake-up and no hand-off between threads, and an idle tunnel
+// costs its struct and two descriptors. After handling events a loop polls
+// for 50 µs before it sleeps: the answer to a round trip usually arrives
+// within that window, which saves waking a sleeping thread (the largest part
+// of the relay's latency on a virtual machine). A loop goroutine exits when
+// its last tunnel ends.
+//
+// # Goroutines (TLS clients)
+//
+// Tunnels that cannot go on an event loop (TLS clients, Serve without
+// Tunnels) get two goroutines: copyToBackend (client frames to the target;
+// it owns the frame parser and answers pings and closes) and copyFromBackend
+// (target bytes to client frames). Writes to the client are serialised by a
+// mutex. Serve runs copyToBackend on the caller's goroutine; ServeAsync
+// starts both. The last of the two to finish closes both sockets, removes
+// the tunnel from its Tunnels and reports the Result. No goroutine outlives
+// the tunnel.
 package websockify

@@ -41,6 +41,7 @@ type loop struct {
 	live   int       // tunnels attached and not finished
 	timers timerHeap
 	ready  []*tunnel // tunnels that stopped before running out of work
+	moved  bool      // the last batch relayed data: poll before sleeping
 	buf    []byte    // read buffer shared by all tunnels: headroom + the largest BufferSize
 	events [128]syscall.EpollEvent
 }
@@ -53,6 +54,10 @@ var spinFor = func() time.Duration {
 	}
 	return 0
 }()
+
+// maxPongBacklog is how many bytes of pongs may wait for a client, on top
+// of a frame of target data, before the loop stops reading the client.
+const maxPongBacklog = 4096
 
 // evTunnel is the event-loop state of a tunnel.
 type evTunnel struct {
@@ -300,7 +305,8 @@ func (l *loop) wait() int {
 	if n := l.epollWait(0); n > 0 {
 		return n
 	}
-	if spinFor > 0 && l.live > 0 {
+	if spinFor > 0 && l.moved {
+		l.moved = false
 		start := time.Now()
 		for time.Since(start) < spinFor {
 			if n := l.epollWait(0); n > 0 {
@@ -366,7 +372,11 @@ func (l *loop) work(t *tunnel) {
 			l.flushQueue(t, e.cfd, &e.cOut, &e.cW, true)
 		case e.tW && len(e.tOut.b) > 0:
 			l.flushQueue(t, e.tfd, &e.tOut, &e.tW, false)
-		case e.cR && len(e.tOut.b) == 0 && !e.lingering:
+		case e.cR && len(e.tOut.b) == 0 && len(e.cOut.b) <= maxPongBacklog+t.o.BufferSize && !e.lingering:
+			// Client frames are read while the target takes their payload
+			// and the client its pongs: a client that sends pings and
+			// reads nothing stops being read once its pongs pile up
+			// behind the frame it is not reading.
 			l.readClient(t)
 		case e.tR && e.tfd >= 0 && len(e.cOut.b) == 0:
 			l.readTarget(t)
@@ -459,6 +469,7 @@ func (l *loop) readClient(t *tunnel) {
 	}
 	t.recv.Add(int64(n))
 	t.touch()
+	l.moved = true
 	t.fromClient(buf, headroom, headroom+n)
 }
 
@@ -483,6 +494,7 @@ func (l *loop) readTarget(t *tunnel) {
 		e.tR = false
 	}
 	t.touch()
+	l.moved = true
 	if werr := t.toClient(l.buf, n); werr != nil && !t.ending.Load() {
 		t.closeWith(0, werr, false)
 	}

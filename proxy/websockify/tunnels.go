@@ -52,7 +52,9 @@ func (ts *Tunnels) prepare(t *tunnel) bool {
 	return l.prepare(t)
 }
 
-func (ts *Tunnels) add(t *tunnel) bool {
+// add registers t and runs then (if not nil) under the lock; it fails
+// once Shutdown has begun.
+func (ts *Tunnels) add(t *tunnel, then func()) bool {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if ts.closing.Load() {
@@ -62,6 +64,9 @@ func (ts *Tunnels) add(t *tunnel) bool {
 		ts.m = make(map[*tunnel]struct{})
 	}
 	ts.m[t] = struct{}{}
+	if then != nil {
+		then()
+	}
 	return true
 }
 

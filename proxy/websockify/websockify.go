@@ -109,17 +109,12 @@ const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 // the tunnel has ended (see the package doc for who writes what). ts may be
 // nil.
 func Serve(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunnels) Result {
-	t, res := start(w, r, d, o, ts, true)
+	var final Result
+	t, res := start(w, r, d, o, ts, func(r Result) { final = r }, true)
 	if t == nil {
 		return res
 	}
-	var final Result
-	t.onDone = func(r Result) { final = r }
-	if e := t.ev; e != nil {
-		e.l.begin(t)
-	} else {
-		t.arm()
-		go t.copyFromBackend()
+	if t.ev == nil {
 		t.copyToBackend()
 	}
 	<-t.done
@@ -128,31 +123,23 @@ func Serve(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 
 // ServeAsync is Serve that returns as soon as the tunnel runs: it returns
 // the handshake's Result (Status 101, UpstreamAddr, ConnectTime, BytesSent of
-// the 101) and later calls done, once, with the final Result from the
-// tunnel's own goroutine. When the handshake fails it returns that Result and
+// the 101) and later calls done, once, with the final Result from another
+// goroutine. When the handshake fails it returns that Result and
 // never calls done. Returning early frees the net/http handler goroutine and
 // its request for the tunnel's lifetime, which roughly halves the memory of
 // an idle tunnel.
 func ServeAsync(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunnels, done func(Result)) Result {
-	t, res := start(w, r, d, o, ts, false)
-	if t == nil {
-		return res
-	}
-	t.onDone = done
-	early := Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(),
-		UpstreamAddr: t.upstreamAddr, ConnectTime: t.connectTime}
-	if e := t.ev; e != nil {
-		e.l.begin(t)
-	} else {
-		t.arm()
-		go t.copyFromBackend()
+	t, res := start(w, r, d, o, ts, done, false)
+	if t != nil && t.ev == nil {
 		go t.copyToBackend()
 	}
-	return early
+	return res
 }
 
-// start does the handshake and returns a running tunnel, or nil and the failure.
-func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunnels, sync bool) (*tunnel, Result) {
+// start does the handshake and starts the tunnel: on an event loop, or with
+// copyFromBackend running and copyToBackend left to the caller (t.ev nil).
+// It returns the tunnel and the handshake's Result, or nil and the failure.
+func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunnels, onDone func(Result), sync bool) (*tunnel, Result) {
 	o = o.withDefaults()
 	proto, key, status, err := checkHandshake(w, r)
 	if err != nil {
@@ -198,6 +185,7 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 	t := newTunnel(client, target, o, proto == "base64", ts)
 	t.upstreamAddr, t.connectTime = addr, connectTime
 	t.pending = early
+	t.onDone = onDone
 	if sync {
 		t.done = make(chan struct{})
 	}
@@ -212,20 +200,30 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 			ConnectTime: connectTime, Err: fmt.Errorf("websockify: writing 101: %w", err)}
 	}
 	ts.prepare(t)
-	if ts != nil && !ts.add(t) {
-		if e := t.ev; e != nil {
-			n, _ := writeFd(e.cfd, closeFrame(1001))
-			t.sent.Add(int64(n))
-			e.discard()
-		} else {
-			t.sendClose(1001, "")
-			client.Close()
-			target.Close()
+	res := Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), UpstreamAddr: addr, ConnectTime: connectTime}
+	if t.ev != nil {
+		// Under the registry's lock, so that a Shutdown that sees t posts
+		// its close to the loop after t's start.
+		if ts.add(t, func() { t.ev.l.begin(t) }) {
+			return t, res
 		}
-		return nil, Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), UpstreamAddr: addr,
-			ConnectTime: connectTime, Err: ErrShutdown}
+	} else if ts == nil || ts.add(t, nil) {
+		t.arm()
+		go t.copyFromBackend()
+		return t, res
 	}
-	return t, Result{}
+	// Shutdown has begun.
+	if e := t.ev; e != nil {
+		n, _ := writeFd(e.cfd, closeFrame(1001))
+		t.sent.Add(int64(n))
+		e.discard()
+	} else {
+		t.sendClose(1001, "")
+		client.Close()
+		target.Close()
+	}
+	return nil, Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), UpstreamAddr: addr,
+		ConnectTime: connectTime, Err: ErrShutdown}
 }
 
 // dialStatus maps a dial error to nginx's status: 504 for a timeout, else 502.

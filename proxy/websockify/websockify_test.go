@@ -763,3 +763,50 @@ func TestBackpressure(t *testing.T) {
 		rl.result(t)
 	})
 }
+
+// TestLoops spreads tunnels over several event loops (worker_processes) and
+// checks that each loop's goroutine ends with its last tunnel.
+func TestLoops(t *testing.T) {
+	if goroutineRelay {
+		t.Skip("goroutine relay")
+	}
+	checkNoLeak(t)
+	tg := newTarget(t, echo)
+	rl := newRelay(t, tg.dialer(), Options{})
+	rl.tunnels.SetLoops(3)
+	running := func() int {
+		n := 0
+		for _, l := range rl.tunnels.loops {
+			l.mu.Lock()
+			if l.running {
+				n++
+			}
+			l.mu.Unlock()
+		}
+		return n
+	}
+	var conns []*websocket.Conn
+	for i := 0; i < 6; i++ {
+		c, _ := dial(t, rl.url(), "binary")
+		msg := randBytes(1000 + i)
+		c.WriteMessage(websocket.BinaryMessage, msg)
+		if got := readN(t, c, len(msg), websocket.BinaryMessage); !bytes.Equal(got, msg) {
+			t.Fatalf("tunnel %d: echo differs", i)
+		}
+		conns = append(conns, c)
+	}
+	if n := running(); n != 3 {
+		t.Errorf("%d loops running, want 3", n)
+	}
+	for _, c := range conns {
+		c.Close()
+		rl.result(t)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for running() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d loops still running without tunnels", running())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
