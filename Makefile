@@ -49,8 +49,11 @@ deps:
 vet:
 	time $(GO) vet ./...
 
+# The relay's tests run twice: on event loops (the default for plain
+# sockets) and on the goroutine relay that TLS clients get.
 unit:
 	time $(GO) test -timeout $(TEST_TIMEOUT) ./...
+	time WEBSOCKIFY_RELAY=goroutines $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./proxy/websockify
 
 # Race detector on every package, and the routing suite, the relay test and
 # the browser test against a -race build of the binary (a race report from the
@@ -59,6 +62,7 @@ race: race-pkgs race-routing
 
 race-pkgs:
 	time $(GO) test -race -timeout $(TEST_TIMEOUT) $(RACE_PKGS)
+	time WEBSOCKIFY_RELAY=goroutines $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./proxy/websockify
 
 race-routing:
 	time NGX_TEST_BUILDFLAGS=-race $(GO) test -race -timeout $(TEST_TIMEOUT) -run '^(TestRouting|TestWebsockifyRelay|TestNoVNCEndToEnd)$$' ./test

@@ -93,6 +93,7 @@ func main() {
 	pyBin := flag.String("websockify", "/usr/bin/websockify", "path to Python websockify (empty: skip)")
 	self := flag.Bool("self", true, "also measure the proxy/websockify package alone (this binary as relay)")
 	tcpProxy := flag.Bool("tcpproxy", true, "also measure a plain Go TCP proxy (io.Copy both ways): the cost of one extra process hop")
+	nginxBin := flag.String("nginx-stream", "/usr/sbin/nginx", "nginx binary for a C TCP proxy column (stream { proxy_pass }; needs libnginx-mod-stream; empty: skip)")
 	var extra relayFlags
 	flag.Var(&extra, "relay", "extra relay name=ws://host:port/path[,pid=N] forwarding to -target-addr (repeatable)")
 	rounds := flag.Int("rounds", 3, "interleaved rounds")
@@ -120,6 +121,7 @@ func main() {
 	defer stop()
 	b := &bench{ctx: ctx, quick: *quick, pyMax: *pyMax, rounds: *rounds, tests: *tests}
 	b.tcpProxy = *tcpProxy
+	b.nginx = *nginxBin
 	if err := b.run(*targetAddr, *ngxBin, *pyBin, *self, extra); err != nil {
 		fmt.Fprintln(os.Stderr, "ngxsockify-bench:", err)
 		b.cleanup()
@@ -272,6 +274,7 @@ type bench struct {
 	rounds   int
 	tests    string
 	tcpProxy bool
+	nginx    string // nginx binary for the stream proxy column
 	target   string
 	cmds     []*exec.Cmd
 	dir      string
@@ -325,6 +328,45 @@ func (b *bench) startChild(name string, args []string, printsAddr bool, want str
 		time.Sleep(50 * time.Millisecond)
 	}
 	return nil, "", fmt.Errorf("%s did not listen on %s", name, want)
+}
+
+// streamModule is where Debian's libnginx-mod-stream puts the module.
+const streamModule = "/usr/lib/nginx/modules/ngx_stream_module.so"
+
+// startNginxStream runs nginx as a plain TCP proxy (one process, its own
+// epoll loop): what a C event loop costs per hop, without WebSocket framing.
+// It returns nil, nil when b.nginx is empty.
+func (b *bench) startNginxStream() (*relay, error) {
+	if b.nginx == "" {
+		return nil, nil
+	}
+	for _, f := range []string{b.nginx, streamModule} {
+		if _, err := os.Stat(f); err != nil {
+			return nil, err
+		}
+	}
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	conf := fmt.Sprintf(`load_module %s;
+daemon off;
+master_process off;
+worker_rlimit_nofile 20000;
+error_log %s/nginx-stream.log;
+pid %s/nginx-stream.pid;
+events { worker_connections 20000; }
+stream { server { listen %s; proxy_pass %s; } }
+`, streamModule, b.dir, b.dir, addr, b.target)
+	path := filepath.Join(b.dir, "nginx-stream.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	cmd, _, err := b.startChild(b.nginx, []string{"-p", b.dir, "-c", path}, false, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &relay{name: "nginx stream (C)", raw: addr, pid: cmd.Process.Pid, maxIdle: 1 << 30, cmd: cmd}, nil
 }
 
 func freePort() (string, error) {
@@ -397,6 +439,11 @@ http {
 			return err
 		}
 		relays = append(relays, &relay{name: "Go TCP proxy", raw: addr, pid: cmd.Process.Pid, maxIdle: 1 << 30, cmd: cmd})
+	}
+	if r, err := b.startNginxStream(); err != nil {
+		fmt.Fprintln(os.Stderr, "nginx stream proxy skipped:", err)
+	} else if r != nil {
+		relays = append(relays, r)
 	}
 	relays = append(relays, &relay{name: "raw TCP", maxIdle: 1 << 30})
 
