@@ -29,10 +29,11 @@ import (
 // that window, and catching it while polling saves the wake-up of a sleeping
 // thread, which is what dominates relay latency on a virtual machine.
 type loop struct {
-	mu      sync.Mutex
-	running bool     // a goroutine runs the loop; guarded by mu
-	inbox   []func() // work posted from other goroutines; guarded by mu
-	woken   bool     // a wake-up is pending on evfd; guarded by mu
+	mu       sync.Mutex
+	running  bool     // a goroutine runs the loop; guarded by mu
+	reserved int      // prepared tunnels not added yet: the loop must not stop; guarded by mu
+	inbox    []func() // work posted from other goroutines; guarded by mu
+	woken    bool     // a wake-up is pending on evfd; guarded by mu
 
 	epfd, evfd int // valid while running
 
@@ -158,13 +159,18 @@ func (l *loop) prepare(t *tunnel) bool {
 	if client == nil || target == nil {
 		return false
 	}
+	if l.reserve() != nil {
+		return false // out of descriptors, say: the goroutine relay needs none
+	}
 	cfd := dupFd(client)
 	if cfd < 0 {
+		l.unreserve()
 		return false
 	}
 	tfd := dupFd(target)
 	if tfd < 0 {
 		syscall.Close(cfd)
+		l.unreserve()
 		return false
 	}
 	client.Close()
@@ -185,19 +191,38 @@ func (l *loop) begin(t *tunnel) {
 func (e *evTunnel) discard() {
 	syscall.Close(e.cfd)
 	syscall.Close(e.tfd)
+	e.l.unreserve()
 }
 
-// post runs f on the loop goroutine, starting the loop if needed.
-func (l *loop) post(f func()) {
+// reserve starts the loop if needed and keeps it running until the
+// reservation is used (add) or dropped (unreserve).
+func (l *loop) reserve() error {
 	l.mu.Lock()
+	defer l.mu.Unlock()
 	if !l.running {
 		if err := l.open(); err != nil {
-			l.mu.Unlock()
-			panic("websockify: event loop: " + err.Error())
+			return err
 		}
 		l.running = true
 		go l.run()
 	}
+	l.reserved++
+	return nil
+}
+
+// unreserve drops a reservation; the loop then checks whether to stop.
+func (l *loop) unreserve() {
+	l.post(func() {
+		l.mu.Lock()
+		l.reserved--
+		l.mu.Unlock()
+	})
+}
+
+// post runs f on the loop goroutine, which must be running: while it has
+// tunnels or reservations it does not stop.
+func (l *loop) post(f func()) {
+	l.mu.Lock()
 	l.inbox = append(l.inbox, f)
 	wake := !l.woken
 	l.woken = true
@@ -231,6 +256,9 @@ func (l *loop) open() error {
 // add registers t's descriptors; it runs on the loop goroutine.
 func (l *loop) add(t *tunnel) {
 	e := t.ev
+	l.mu.Lock()
+	l.reserved--
+	l.mu.Unlock()
 	l.live++
 	if need := headroom + t.o.BufferSize; len(l.buf) < need {
 		l.buf = make([]byte, need)
@@ -349,7 +377,7 @@ func (l *loop) runInbox() {
 func (l *loop) stop() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.inbox) > 0 {
+	if len(l.inbox) > 0 || l.reserved > 0 {
 		return false
 	}
 	syscall.Close(l.epfd)
