@@ -306,16 +306,13 @@ func (l *loop) run() {
 			}
 			l.work(t)
 		}
-		for len(l.ready) > 0 {
-			ready := l.ready
-			l.ready = nil
-			for _, t := range ready {
-				t.ev.queued = false
-				l.work(t)
-			}
-			if n == 0 {
-				break // one round per wait, so that events are not starved
-			}
+		// One round over the tunnels that used up their budget; the next
+		// wait does not block while some are left.
+		ready := l.ready
+		l.ready = nil
+		for _, t := range ready {
+			t.ev.queued = false
+			l.work(t)
 		}
 		l.runInbox()
 		l.expire()
@@ -548,16 +545,21 @@ func (l *loop) closeWith(t *tunnel, code int, cause error, graceful bool) {
 		e.tfd = -1
 		e.tOut.release(t.pool)
 	}
-	now := nanotime()
+	var wait time.Duration
 	switch {
 	case graceful:
-		e.graceUntil = now + int64(min(closeGrace, t.o.ReadTimeout))
+		wait = min(closeGrace, t.o.ReadTimeout)
 	case code != 0 && len(e.cOut.b) > 0:
 		e.lingering = true
-		e.graceUntil = now + int64(min(closeGrace, t.o.SendTimeout))
+		wait = min(closeGrace, t.o.SendTimeout)
 	default:
 		l.finish(t)
 		return
+	}
+	// A second close (Shutdown after the target's EOF, say) does not
+	// extend the wait.
+	if until := nanotime() + int64(wait); e.graceUntil == 0 || until < e.graceUntil {
+		e.graceUntil = until
 	}
 	l.schedule(t, e.graceUntil)
 }
