@@ -23,11 +23,12 @@ import (
 // closed once their fds are duplicated, which also takes them out of Go's
 // own epoll set, so that an event wakes this loop and nothing else.
 //
-// After a batch of events the loop polls without blocking for up to spinFor
-// before it sleeps in epoll_wait: an interactive round trip (a keystroke and
-// its echo, a framebuffer request and its update) usually comes back within
-// that window, and catching it while polling saves the wake-up of a sleeping
-// thread, which is what dominates relay latency on a virtual machine.
+// After a batch of events that relayed data the loop polls without blocking
+// for up to spinFor before it sleeps in epoll_wait: an interactive round
+// trip (a keystroke and its echo, a framebuffer request and its update)
+// usually comes back within that window, and catching it while polling
+// saves the wake-up of a sleeping thread, which is what dominates relay
+// latency on a virtual machine. Opening and closing tunnels does not poll.
 type loop struct {
 	mu       sync.Mutex
 	running  bool     // a goroutine runs the loop; guarded by mu

@@ -185,26 +185,31 @@ func (t *tunnel) exit() {
 	t.end()
 }
 
-// end reports the end of the tunnel, its sockets closed.
+// end reports the end of the tunnel, its sockets closed. The tunnel leaves
+// its Tunnels only after onDone returns, so that Shutdown also waits for
+// the caller's last words (its access-log line).
 func (t *tunnel) end() {
-	if t.ts != nil {
-		t.ts.remove(t)
-	}
 	res := Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), BytesReceived: t.recv.Load(),
 		UpstreamAddr: t.upstreamAddr, ConnectTime: t.connectTime, Err: t.cause()}
 	if t.o.Logger != nil {
 		t.o.Logger.Debug("websockify tunnel closed", "upstream", t.upstreamAddr,
 			"sent", res.BytesSent, "received", res.BytesReceived, "err", res.Err)
 	}
-	if t.onDone != nil {
-		if t.ev != nil && t.done == nil {
-			go t.onDone(res) // the loop must not wait for the caller's logging
-		} else {
+	report := func() {
+		if t.onDone != nil {
 			t.onDone(res)
 		}
+		if t.ts != nil {
+			t.ts.remove(t)
+		}
+		if t.done != nil {
+			close(t.done)
+		}
 	}
-	if t.done != nil {
-		close(t.done)
+	if t.ev != nil && t.done == nil {
+		go report() // the loop must not wait for the caller's logging
+	} else {
+		report()
 	}
 }
 

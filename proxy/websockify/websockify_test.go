@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -808,5 +809,42 @@ func TestLoops(t *testing.T) {
 			t.Fatalf("%d loops still running without tunnels", running())
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestShutdownWaitsForDone: Shutdown returns only after every tunnel's done
+// callback has returned (the proxy writes its access-log line there, and
+// closes the log files once Shutdown returns).
+func TestShutdownWaitsForDone(t *testing.T) {
+	checkNoLeak(t)
+	tg := newTarget(t, echo)
+	ts := &Tunnels{noLoops: goroutineRelay}
+	var logged atomic.Bool
+	started := make(chan Result, 1)
+	srv := newTestServer(t, func(w http.ResponseWriter, r *http.Request) {
+		started <- ServeAsync(w, r, tg.dialer(), Options{Logger: quiet}, ts, func(Result) {
+			time.Sleep(200 * time.Millisecond)
+			logged.Store(true)
+		})
+	})
+	c, _ := dial(t, "ws"+strings.TrimPrefix(srv, "http"))
+	if r := <-started; r.Status != 101 {
+		t.Fatalf("start %+v", r)
+	}
+	go func() {
+		for { // answer the close frame
+			if _, _, err := c.ReadMessage(); err != nil {
+				c.Close()
+				return
+			}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := ts.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !logged.Load() {
+		t.Error("Shutdown returned before the done callback did")
 	}
 }
