@@ -331,7 +331,10 @@ func (s *Server) Listen() error {
 		if b.network == "unix" {
 			os.Remove(b.addr)
 		}
-		ln, err := net.Listen(b.network, b.addr)
+		// No TCP keepalive on accepted connections, as in nginx without
+		// `listen ... so_keepalive=on`.
+		lc := net.ListenConfig{KeepAlive: -1}
+		ln, err := lc.Listen(context.Background(), b.network, b.addr)
 		if err != nil {
 			for _, l := range opened {
 				l.ln.Close()

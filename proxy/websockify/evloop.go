@@ -36,7 +36,8 @@ type loop struct {
 	inbox    []func() // work posted from other goroutines; guarded by mu
 	woken    bool     // a wake-up is pending on evfd; guarded by mu
 
-	epfd, evfd int // valid while running
+	epfd, evfd int           // valid while running
+	linger     time.Duration // how long the loop outlives its last tunnel
 
 	// Owned by the loop goroutine.
 	byFd   []*tunnel // tunnel by descriptor
@@ -44,6 +45,7 @@ type loop struct {
 	timers timerHeap
 	ready  []*tunnel // tunnels that stopped before running out of work
 	moved  bool      // the last batch relayed data: poll before sleeping
+	idle   int64     // nanotime when the last tunnel ended; 0 while there are tunnels
 	buf    []byte    // read buffer shared by all tunnels: headroom + the largest BufferSize
 	events [128]syscall.EpollEvent
 }
@@ -56,6 +58,11 @@ var spinFor = func() time.Duration {
 	}
 	return 0
 }()
+
+// defaultLinger is how long a loop goroutine waits for a new tunnel after
+// its last one ended, so that a server with short-lived tunnels does not
+// start a loop (epoll and eventfd descriptors, a goroutine) for each.
+const defaultLinger = time.Second
 
 // maxPongBacklog is how many bytes of pongs may wait for a client, on top
 // of a frame of target data, before the loop stops reading the client.
@@ -317,7 +324,11 @@ func (l *loop) run() {
 		}
 		l.runInbox()
 		l.expire()
-		if l.live == 0 && l.stop() {
+		if l.live > 0 {
+			l.idle = 0
+		} else if l.idle == 0 {
+			l.idle = nanotime()
+		} else if nanotime()-l.idle >= int64(l.linger) && l.stop() {
 			return
 		}
 	}
@@ -341,11 +352,19 @@ func (l *loop) wait() int {
 		}
 	}
 	timeout := -1
-	if len(l.timers) > 0 {
-		d := l.timers[0].ev.when - nanotime()
-		timeout = int(max(0, (d+int64(time.Millisecond)-1)/int64(time.Millisecond)))
+	switch {
+	case len(l.timers) > 0:
+		timeout = msUntil(l.timers[0].ev.when)
+	case l.live == 0 && l.idle != 0:
+		timeout = msUntil(l.idle + int64(l.linger))
 	}
 	return l.epollWait(timeout)
+}
+
+// msUntil is epoll_wait's timeout for a nanotime deadline, rounded up.
+func msUntil(when int64) int {
+	d := when - nanotime()
+	return int(max(0, (d+int64(time.Millisecond)-1)/int64(time.Millisecond)))
 }
 
 func (l *loop) epollWait(msec int) int {
@@ -381,7 +400,7 @@ func (l *loop) stop() bool {
 	syscall.Close(l.epfd)
 	syscall.Close(l.evfd)
 	l.running = false
-	l.byFd, l.buf, l.timers = nil, nil, nil
+	l.byFd, l.buf, l.timers, l.idle = nil, nil, nil, 0
 	return true
 }
 

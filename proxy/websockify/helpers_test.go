@@ -88,7 +88,7 @@ func newRelay(t *testing.T, d Dialer, o Options) *relay {
 	if o.Logger == nil {
 		o.Logger = quiet
 	}
-	rl := &relay{tunnels: &Tunnels{noLoops: goroutineRelay}, results: make(chan Result, 100)}
+	rl := &relay{tunnels: &Tunnels{noLoops: goroutineRelay, linger: time.Nanosecond}, results: make(chan Result, 100)}
 	rl.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		res := Serve(w, r, d, o, rl.tunnels)
 		if res.Status != http.StatusSwitchingProtocols {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Tunnels is the registry of live tunnels, so that a server shutdown can
@@ -20,6 +21,15 @@ type Tunnels struct {
 	useLoops int // how many of loops take new tunnels; 0 means 1
 	next     int // round robin over loops[:useLoops]
 	noLoops  bool
+	linger   time.Duration // how long an idle loop lives on; 0 means defaultLinger
+}
+
+func (ts *Tunnels) newLoop() *loop {
+	l := &loop{linger: ts.linger}
+	if l.linger == 0 {
+		l.linger = defaultLinger
+	}
+	return l
 }
 
 // SetLoops sets how many event loops relay new tunnels (nginx's
@@ -30,7 +40,7 @@ func (ts *Tunnels) SetLoops(n int) {
 	defer ts.loopMu.Unlock()
 	ts.useLoops = max(1, n)
 	for len(ts.loops) < ts.useLoops {
-		ts.loops = append(ts.loops, &loop{})
+		ts.loops = append(ts.loops, ts.newLoop())
 	}
 }
 
@@ -44,7 +54,7 @@ func (ts *Tunnels) prepare(t *tunnel) bool {
 	ts.loopMu.Lock()
 	if len(ts.loops) == 0 {
 		ts.useLoops = 1
-		ts.loops = []*loop{{}}
+		ts.loops = []*loop{ts.newLoop()}
 	}
 	l := ts.loops[ts.next%ts.useLoops]
 	ts.next++

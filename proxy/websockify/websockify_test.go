@@ -774,6 +774,7 @@ func TestLoops(t *testing.T) {
 	checkNoLeak(t)
 	tg := newTarget(t, echo)
 	rl := newRelay(t, tg.dialer(), Options{})
+	rl.tunnels.linger = 300 * time.Millisecond
 	rl.tunnels.SetLoops(3)
 	running := func() int {
 		n := 0
@@ -803,6 +804,9 @@ func TestLoops(t *testing.T) {
 		c.Close()
 		rl.result(t)
 	}
+	if n := running(); n != 3 {
+		t.Errorf("%d loops running just after the last tunnel, want 3 (they linger)", n)
+	}
 	deadline := time.Now().Add(2 * time.Second)
 	for running() > 0 {
 		if time.Now().After(deadline) {
@@ -818,7 +822,7 @@ func TestLoops(t *testing.T) {
 func TestShutdownWaitsForDone(t *testing.T) {
 	checkNoLeak(t)
 	tg := newTarget(t, echo)
-	ts := &Tunnels{noLoops: goroutineRelay}
+	ts := &Tunnels{noLoops: goroutineRelay, linger: time.Nanosecond}
 	var logged atomic.Bool
 	started := make(chan Result, 1)
 	srv := newTestServer(t, func(w http.ResponseWriter, r *http.Request) {
