@@ -23,13 +23,19 @@ var pools sync.Map
 // idle tunnels must hold none (TestIdleTunnelsHoldNoBuffers).
 var buffersOut atomic.Int64
 
+// bytesOut is the size of the buffers buffersOut counts.
+var bytesOut atomic.Int64
+
 func getBuf(p *sync.Pool) *[]byte {
+	b := p.Get().(*[]byte)
 	buffersOut.Add(1)
-	return p.Get().(*[]byte)
+	bytesOut.Add(int64(len(*b)))
+	return b
 }
 
 func putBuf(p *sync.Pool, b *[]byte) {
 	buffersOut.Add(-1)
+	bytesOut.Add(-int64(len(*b)))
 	p.Put(b)
 }
 

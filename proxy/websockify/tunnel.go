@@ -14,6 +14,10 @@ import (
 	"time"
 )
 
+// maxRecordPlaintext is the most plaintext one TLS record carries (RFC 8446
+// section 5.1), so the most one (*tls.Conn).Read returns.
+const maxRecordPlaintext = 16384
+
 // closeGrace is how long the relay waits for the client's close frame after
 // sending its own, before it closes the socket.
 const closeGrace = 2 * time.Second
@@ -29,6 +33,7 @@ type tunnel struct {
 	o              Options
 	b64            bool
 	pool           *sync.Pool
+	clientRead     int // most bytes one client read asks for (client.pool's buffers hold headroom more)
 	ts             *Tunnels
 
 	wmu       sync.Mutex // serialises writes to the client
@@ -62,6 +67,13 @@ func newTunnel(client, target net.Conn, o Options, b64 bool, ts *Tunnels) *tunne
 	t := &tunnel{o: o, b64: b64, pool: poolFor(o.BufferSize), ts: ts}
 	t.client.init(client, t.pool)
 	t.target.init(target, t.pool)
+	t.clientRead = o.BufferSize
+	if t.client.rc == nil && o.BufferSize > maxRecordPlaintext {
+		// A TLS client's blocked Read holds its buffer, and one Read
+		// returns at most one record: a bigger buffer is never filled.
+		t.clientRead = maxRecordPlaintext
+		t.client.pool = poolFor(maxRecordPlaintext)
+	}
 	return t
 }
 
@@ -311,18 +323,18 @@ func (t *tunnel) copyToBackend() {
 	var bp *[]byte
 	defer func() {
 		if bp != nil {
-			putBuf(t.pool, bp)
+			putBuf(t.client.pool, bp)
 		}
 		t.target.conn.Close()
 		t.client.conn.Close()
 	}()
-	limit := headroom + t.o.BufferSize
+	limit := headroom + t.clientRead
 	for {
 		var n int
 		var err error
 		if len(t.pending) > 0 {
 			if bp == nil {
-				bp = getBuf(t.pool)
+				bp = getBuf(t.client.pool)
 			}
 			n = copy((*bp)[headroom:limit], t.pending)
 			t.pending = t.pending[n:]

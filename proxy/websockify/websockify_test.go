@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -850,5 +852,64 @@ func TestShutdownWaitsForDone(t *testing.T) {
 	}
 	if !logged.Load() {
 		t.Error("Shutdown returned before the done callback did")
+	}
+}
+
+// TestTLSClient relays a TLS client (the goroutine relay) and checks that an
+// idle TLS tunnel holds one buffer of a TLS record's size, not BufferSize.
+func TestTLSClient(t *testing.T) {
+	checkNoLeak(t)
+	tg := newTarget(t, echo)
+	rl := &relay{tunnels: &Tunnels{linger: time.Nanosecond}, results: make(chan Result, 100)}
+	rl.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		res := Serve(w, r, tg.dialer(), Options{Logger: quiet}, rl.tunnels)
+		if res.Status != http.StatusSwitchingProtocols {
+			http.Error(w, http.StatusText(res.Status), res.Status)
+		}
+		rl.results <- res
+	}))
+	rl.srv.Config.ErrorLog = nil
+	rl.srv.StartTLS()
+	t.Cleanup(rl.srv.Close)
+	d := websocket.Dialer{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, HandshakeTimeout: 5 * time.Second}
+	url := "wss" + strings.TrimPrefix(rl.srv.URL, "https") + "/websockify"
+	const tunnels = 10
+	var conns []*websocket.Conn
+	for i := 0; i < tunnels; i++ {
+		c, _, err := d.Dial(url, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		sizes := []int{1, 125, 126, 65536}
+		if i == 0 {
+			sizes = append(sizes, 1<<20)
+		}
+		for _, n := range sizes {
+			msg := randBytes(n)
+			if err := c.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+				t.Fatal(err)
+			}
+			if got := readN(t, c, n, websocket.BinaryMessage); !bytes.Equal(got, msg) {
+				t.Fatalf("tunnel %d, %d bytes: echo differs", i, n)
+			}
+		}
+		conns = append(conns, c)
+	}
+	// Idle now: each tunnel's client goroutine waits in Read with one buffer.
+	deadline := time.Now().Add(2 * time.Second)
+	for buffersOut.Load() > tunnels {
+		if time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n, b := buffersOut.Load(), bytesOut.Load(); n > tunnels || b > tunnels*(maxRecordPlaintext+headroom) {
+		t.Errorf("%d idle TLS tunnels hold %d buffers, %d bytes; want at most one of %d bytes each",
+			tunnels, n, b, maxRecordPlaintext+headroom)
+	}
+	for _, c := range conns {
+		c.Close()
+		rl.result(t)
 	}
 }
