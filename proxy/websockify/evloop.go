@@ -227,15 +227,19 @@ func (l *loop) unreserve() {
 	})
 }
 
-// post runs f on the loop goroutine, which must be running: while it has
-// tunnels or reservations it does not stop.
+// post runs f on the loop goroutine. A stopped loop drops f: it has no
+// tunnel left (a tunnel or a reservation keeps it running), so f concerns
+// tunnels already finished. The wake-up is written under l.mu, so that it
+// never reaches a descriptor that stop closed.
 func (l *loop) post(f func()) {
 	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.running {
+		return
+	}
 	l.inbox = append(l.inbox, f)
-	wake := !l.woken
-	l.woken = true
-	l.mu.Unlock()
-	if wake {
+	if !l.woken {
+		l.woken = true
 		one := [8]byte{1}
 		syscall.Write(l.evfd, one[:])
 	}
@@ -400,7 +404,7 @@ func (l *loop) stop() bool {
 	syscall.Close(l.epfd)
 	syscall.Close(l.evfd)
 	l.running = false
-	l.byFd, l.buf, l.timers, l.idle = nil, nil, nil, 0
+	l.byFd, l.buf, l.timers, l.idle, l.woken = nil, nil, nil, 0, false
 	return true
 }
 

@@ -816,6 +816,16 @@ func TestLoops(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// Work posted to a stopped loop (a late Shutdown) is dropped: its
+	// eventfd is closed and its number may belong to another socket now.
+	l := rl.tunnels.loops[0]
+	l.post(func() { t.Error("posted work ran on a stopped loop") })
+	l.mu.Lock()
+	queued := len(l.inbox)
+	l.mu.Unlock()
+	if queued != 0 || running() != 0 {
+		t.Errorf("post to a stopped loop: %d queued, %d loops running", queued, running())
+	}
 }
 
 // TestShutdownWaitsForDone: Shutdown returns only after every tunnel's done
