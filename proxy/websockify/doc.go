@@ -100,8 +100,8 @@
 // costs its struct and two descriptors. After handling events a loop polls
 // for 50 µs before it sleeps: the answer to a round trip usually arrives
 // within that window, which saves waking a sleeping thread (the largest part
-// of the relay's latency on a virtual machine). A loop goroutine exits when
-// its last tunnel ends.
+// of the relay's latency on a virtual machine). A loop goroutine exits a second
+// after its last tunnel ends.
 //
 // # Goroutines (TLS clients)
 //
