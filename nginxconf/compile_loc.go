@@ -1,6 +1,7 @@
 package nginxconf
 
 import (
+	"context"
 	"maps"
 	"net"
 	"strconv"
@@ -222,10 +223,21 @@ func (c *compiler) locDirective(lc *LocConf, d *Directive, ctx blockCtx) {
 	case "access_log":
 		c.accessLog(lc, d)
 	case "resolver":
-		lc.Resolver = nil
+		lc.Resolver, lc.ResolverValid, lc.ResolverNoIPv6 = nil, 0, false
 		for _, v := range a {
-			if !strings.Contains(v, "=") {
-				lc.Resolver = append(lc.Resolver, defaultPort(v, "53"))
+			switch {
+			case strings.HasPrefix(v, "valid="):
+				t, err := ParseTime(v[len("valid="):])
+				if err != nil {
+					c.fail(d, "invalid parameter: %s", v)
+				}
+				lc.ResolverValid = t
+			case v == "ipv6=on" || v == "ipv6=off":
+				lc.ResolverNoIPv6 = v == "ipv6=off"
+			case strings.HasPrefix(v, "ipv6="):
+				c.fail(d, "invalid parameter: %s", v)
+			default:
+				lc.Resolver = append(lc.Resolver, c.resolverAddrs(d, v)...)
 			}
 		}
 	case "resolver_timeout":
@@ -238,6 +250,33 @@ func (c *compiler) locDirective(lc *LocConf, d *Directive, ctx blockCtx) {
 			lc.Unsupported = &Warning{File: d.File, Line: d.EndLine, Directive: d.Name}
 		}
 	}
+}
+
+// resolverAddrs checks one resolver address and returns it as ip:port
+// (port 53 by default); a name is resolved now, as nginx does.
+func (c *compiler) resolverAddrs(d *Directive, v string) []string {
+	host, port, err := net.SplitHostPort(defaultPort(v, "53"))
+	if err != nil {
+		c.fail(d, `host not found in resolver "%s"`, v)
+		return nil
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		c.fail(d, `invalid port in resolver "%s"`, v)
+	}
+	if net.ParseIP(host) != nil {
+		return []string{net.JoinHostPort(host, port)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil || len(ips) == 0 {
+		c.fail(d, `host not found in resolver "%s"`, v)
+	}
+	addrs := make([]string, 0, len(ips))
+	for _, ip := range ips {
+		addrs = append(addrs, net.JoinHostPort(ip, port))
+	}
+	return addrs
 }
 
 func (c *compiler) duration(d *Directive, v string) time.Duration {

@@ -238,8 +238,10 @@ type LocConf struct {
 
 	AccessLogs      []AccessLog // empty and AccessLogOff false: inherit default
 	AccessLogOff    bool
-	Resolver        []string
+	Resolver        []string      // DNS servers, ip:port (names given are resolved at load)
 	ResolverTimeout time.Duration
+	ResolverValid   time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)
+	ResolverNoIPv6  bool          // ipv6=off
 
 	FailClosed  []Warning // access directives we cannot enforce: every request here answers 500
 	Unsupported *Warning  // content directive we do not implement: requests here answer 502

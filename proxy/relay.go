@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
 	"strings"
@@ -59,29 +58,9 @@ func upstreamDialer(u *nginxconf.Upstream) websockify.Dialer {
 
 // resolveStatic resolves a host name at load time into one server per address.
 func resolveStatic(s upstream.Server) ([]upstream.Server, error) {
-	if strings.HasPrefix(s.Addr, "unix:") {
-		return []upstream.Server{s}, nil
-	}
-	host, port, err := net.SplitHostPort(s.Addr)
-	if err != nil {
-		return nil, err
-	}
-	if net.ParseIP(host) != nil {
-		return []upstream.Server{s}, nil
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
-	if err != nil || len(addrs) == 0 {
-		return nil, fmt.Errorf(`host not found in upstream "%s"`, s.Addr)
-	}
-	out := make([]upstream.Server, 0, len(addrs))
-	for _, a := range addrs {
-		c := s
-		c.Addr = net.JoinHostPort(a, port)
-		out = append(out, c)
-	}
-	return out, nil
+	return upstream.ResolveServers(ctx, []upstream.Server{s})
 }
 
 // websockify relays the request through websockify_pass.
@@ -184,9 +163,14 @@ func (rq *request) dialerFor(ws *nginxconf.Websockify) (websockify.Dialer, int) 
 		rq.logf(LevelErr, `no resolver defined to resolve %s`, host)
 		return nil, http.StatusBadGateway
 	}
-	addrs, err := resolveWith(rq.r.Context(), rq.conf.Resolver, rq.conf.ResolverTimeout, host)
-	if err != nil || len(addrs) == 0 {
-		rq.logf(LevelErr, `%s could not be resolved (%v)`, host, err)
+	res, err := rq.st.resolverFor(rq.conf)
+	if err != nil {
+		rq.logf(LevelErr, "%v", err)
+		return nil, http.StatusBadGateway
+	}
+	addrs, err := res.LookupHost(rq.r.Context(), host)
+	if err != nil {
+		rq.logf(LevelErr, "%v", err) // "<host> could not be resolved (3: Host not found)"
 		return nil, http.StatusBadGateway
 	}
 	servers := make([]upstream.Server, 0, len(addrs))
@@ -198,21 +182,17 @@ func (rq *request) dialerFor(ws *nginxconf.Websockify) (websockify.Dialer, int) 
 	return upstream.New(v, servers), 0
 }
 
-// resolveWith looks host up through the configured resolver addresses.
-func resolveWith(ctx context.Context, servers []string, timeout time.Duration, host string) ([]string, error) {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	var lastErr error
-	for _, addr := range servers {
-		r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, network, addr)
-		}}
-		a, err := r.LookupHost(ctx, host)
-		if err == nil {
-			return a, nil
-		}
-		lastErr = err
+// resolverFor returns the resolver of a location's `resolver` settings,
+// built at load (newResolvers); a configuration the load did not walk gets
+// one now.
+func (st *state) resolverFor(lc *nginxconf.LocConf) (*upstream.Resolver, error) {
+	if r := st.resolvers[lc]; r != nil {
+		return r, nil
 	}
-	return nil, lastErr
+	return newResolver(lc)
+}
+
+func newResolver(lc *nginxconf.LocConf) (*upstream.Resolver, error) {
+	return upstream.NewResolver(lc.Resolver, upstream.ResolverOptions{
+		Timeout: lc.ResolverTimeout, Valid: lc.ResolverValid, NoIPv6: lc.ResolverNoIPv6})
 }

@@ -19,6 +19,7 @@ import (
 
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
+	"ngxsockify/proxy/upstream"
 	"ngxsockify/proxy/websockify"
 )
 
@@ -55,6 +56,7 @@ type state struct {
 	chunks    map[*nginxconf.LuaCode]*luahooks.Chunk
 	dialers   map[*nginxconf.Websockify]websockify.Dialer
 	upstreams map[string]websockify.Dialer
+	resolvers map[*nginxconf.LocConf]*upstream.Resolver // locations with `resolver`
 	auth      *authCache
 	access    map[*nginxconf.AccessLog]*logFile
 	certs     map[*nginxconf.Server][]tls.Certificate
@@ -104,6 +106,7 @@ func (s *Server) build(cfg *nginxconf.Config) (*state, error) {
 		chunks:    map[*nginxconf.LuaCode]*luahooks.Chunk{},
 		dialers:   map[*nginxconf.Websockify]websockify.Dialer{},
 		upstreams: map[string]websockify.Dialer{},
+		resolvers: map[*nginxconf.LocConf]*upstream.Resolver{},
 		auth:      newAuthCache(),
 		access:    map[*nginxconf.AccessLog]*logFile{},
 		certs:     map[*nginxconf.Server][]tls.Certificate{},
@@ -152,9 +155,23 @@ func (s *Server) build(cfg *nginxconf.Config) (*state, error) {
 		st.upstreams[name] = upstreamDialer(u)
 	}
 	var werr error
+	sharedResolvers := map[string]*upstream.Resolver{} // one answer cache per distinct setting
 	walkConfs(h, func(lc *nginxconf.LocConf) {
 		if werr != nil {
 			return
+		}
+		if len(lc.Resolver) > 0 {
+			key := fmt.Sprint(lc.Resolver, lc.ResolverTimeout, lc.ResolverValid, lc.ResolverNoIPv6)
+			r := sharedResolvers[key]
+			if r == nil {
+				var err error
+				if r, err = newResolver(lc); err != nil {
+					werr = err
+					return
+				}
+				sharedResolvers[key] = r
+			}
+			st.resolvers[lc] = r
 		}
 		if ws := lc.Websockify; ws != nil {
 			if _, done := st.dialers[ws]; !done {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +35,82 @@ func unixEcho(t *testing.T) string {
 	}
 	serveEcho(t, ln)
 	return path
+}
+
+// dnsServer answers A queries for name with 127.0.0.1 and every other
+// query with NXDOMAIN, on a loopback UDP port; asked counts the queries
+// for name.
+func dnsServer(t *testing.T, name string) (addr string, asked *atomic.Int64) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	asked = new(atomic.Int64)
+	// The question as it appears on the wire: length-prefixed labels.
+	var wire []byte
+	for _, label := range strings.Split(name, ".") {
+		wire = append(append(wire, byte(len(label))), label...)
+	}
+	wire = append(wire, 0, 0, 1) // root, type A
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if n < 12+len(wire)+2 {
+				continue
+			}
+			q := buf[:n]
+			end := 12 + len(wire) + 2 // header, question, class
+			resp := append([]byte(nil), q[:min(end, n)]...)
+			resp[2], resp[3] = 0x81, 0x83 // response, NXDOMAIN
+			clear(resp[6:12])
+			if strings.EqualFold(string(q[12:12+len(wire)]), string(wire)) {
+				asked.Add(1)
+				resp[3], resp[7] = 0x80, 1 // no error, one answer
+				resp = append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 1)
+			}
+			pc.WriteTo(resp, from)
+		}
+	}()
+	return pc.LocalAddr().String(), asked
+}
+
+// TestWebsockifyPassResolver resolves a variable target through `resolver`:
+// answers are kept for valid=, and a name the server does not know is 502
+// with nginx's error-log line.
+func TestWebsockifyPassResolver(t *testing.T) {
+	echo := echoTarget(t)
+	_, port, _ := net.SplitHostPort(echo)
+	dns, asked := dnsServer(t, "vnc.test")
+	s := startNgxsockify(t, `
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /named { resolver `+dns+` valid=1h ipv6=off; websockify_pass $arg_t; }
+}`)
+	for i := 0; i < 3; i++ {
+		c, _, err := websocket.DefaultDialer.Dial("ws://"+s.Addr+"/named?t=vnc.test:"+port, nil)
+		if err != nil {
+			t.Fatalf("tunnel %d: %v", i, err)
+		}
+		wsEcho(t, c, "through vnc.test")
+		c.Close()
+	}
+	if n := asked.Load(); n != 1 {
+		t.Errorf("3 tunnels asked the DNS server %d times for vnc.test, want 1 (valid=1h)", n)
+	}
+	_, resp, err := websocket.DefaultDialer.Dial("ws://"+s.Addr+"/named?t=nx.test:"+port, nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("unknown name: %v %v, want 502", resp, err)
+	}
+	waitFor(t, func() bool {
+		return strings.Contains(s.ErrorLog(), "nx.test could not be resolved (3: Host not found)")
+	},
+		"error log line for nx.test")
 }
 
 // TestWebsockifyPassForms runs websockify_pass in the forms users write and

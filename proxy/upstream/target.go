@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -110,28 +111,50 @@ func ResolveServers(ctx context.Context, servers []Server) ([]Server, error) {
 }
 
 // Resolver is nginx's `resolver` directive: DNS servers used for names in
-// values computed per request. Lookups are not cached.
+// values computed per request. With `valid=` answers are kept that long
+// (nginx would otherwise keep them for their TTL, which Go's resolver does
+// not report: without valid= every lookup asks the servers).
 type Resolver struct {
 	servers []string
 	next    atomic.Uint32
 	timeout time.Duration
+	valid   time.Duration
+	noIPv6  bool
 	r       *net.Resolver
+
+	mu    sync.Mutex
+	cache map[string]cachedAnswer
 }
+
+type cachedAnswer struct {
+	addrs []string
+	until time.Time
+}
+
+// maxCachedNames bounds the answer cache; when full it starts over.
+const maxCachedNames = 4096
 
 // DefaultResolverTimeout is nginx's resolver_timeout default.
 const DefaultResolverTimeout = 30 * time.Second
 
+// ResolverOptions are the resolver directive's parameters and
+// resolver_timeout.
+type ResolverOptions struct {
+	Timeout time.Duration // each query; 0 means 30s
+	Valid   time.Duration // valid=: how long answers are kept; 0: not kept
+	NoIPv6  bool          // ipv6=off: IPv4 addresses only
+}
+
 // NewResolver returns a resolver asking the DNS servers addrs ("ip",
-// "ip:port", "[ipv6]:port"; port 53 by default), each query bounded by
-// timeout (0 means 30s).
-func NewResolver(addrs []string, timeout time.Duration) (*Resolver, error) {
+// "ip:port", "[ipv6]:port"; port 53 by default).
+func NewResolver(addrs []string, o ResolverOptions) (*Resolver, error) {
 	if len(addrs) == 0 {
 		return nil, errors.New("no resolver address")
 	}
-	if timeout <= 0 {
-		timeout = DefaultResolverTimeout
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultResolverTimeout
 	}
-	res := &Resolver{timeout: timeout}
+	res := &Resolver{timeout: o.Timeout, valid: o.Valid, noIPv6: o.NoIPv6}
 	for _, a := range addrs {
 		host, port, err := net.SplitHostPort(a)
 		if err != nil {
@@ -153,9 +176,26 @@ func NewResolver(addrs []string, timeout time.Duration) (*Resolver, error) {
 // LookupHost resolves host through the configured DNS servers. The error
 // uses nginx's wording `<host> could not be resolved (...)`.
 func (r *Resolver) LookupHost(ctx context.Context, host string) ([]string, error) {
+	if r.valid > 0 {
+		r.mu.Lock()
+		a, ok := r.cache[host]
+		r.mu.Unlock()
+		if ok && time.Now().Before(a.until) {
+			return a.addrs, nil
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
 	addrs, err := r.r.LookupHost(ctx, host)
+	if r.noIPv6 {
+		v4 := addrs[:0:0]
+		for _, a := range addrs {
+			if ip := net.ParseIP(a); ip != nil && ip.To4() != nil {
+				v4 = append(v4, a)
+			}
+		}
+		addrs = v4
+	}
 	if err != nil || len(addrs) == 0 {
 		reason := "3: Host not found"
 		var de *net.DNSError
@@ -163,6 +203,14 @@ func (r *Resolver) LookupHost(ctx context.Context, host string) ([]string, error
 			reason = "110: Operation timed out"
 		}
 		return nil, fmt.Errorf("%s could not be resolved (%s)", host, reason)
+	}
+	if r.valid > 0 {
+		r.mu.Lock()
+		if r.cache == nil || len(r.cache) >= maxCachedNames {
+			r.cache = map[string]cachedAnswer{}
+		}
+		r.cache[host] = cachedAnswer{addrs: addrs, until: time.Now().Add(r.valid)}
+		r.mu.Unlock()
 	}
 	return addrs, nil
 }

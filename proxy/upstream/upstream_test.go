@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -288,8 +289,8 @@ func TestTargetNames(t *testing.T) {
 		}
 	})
 	t.Run("resolver", func(t *testing.T) {
-		dns := fakeDNS(t, map[string][4]byte{"vnc.test.": {127, 0, 0, 1}})
-		res, err := NewResolver([]string{dns}, time.Second)
+		dns, _ := fakeDNS(t, map[string][4]byte{"vnc.test.": {127, 0, 0, 1}})
+		res, err := NewResolver([]string{dns}, ResolverOptions{Timeout: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -308,6 +309,40 @@ func TestTargetNames(t *testing.T) {
 			t.Errorf("%v", err)
 		}
 	})
+}
+
+// TestResolverValid: with valid= an answer is reused until it expires;
+// without, every lookup asks the server.
+func TestResolverValid(t *testing.T) {
+	dns, queries := fakeDNS(t, map[string][4]byte{"vnc.test.": {127, 0, 0, 1}})
+	lookups := func(o ResolverOptions, n int) int64 {
+		res, err := NewResolver([]string{dns}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := queries.Load()
+		for i := 0; i < n; i++ {
+			addrs, err := res.LookupHost(context.Background(), "vnc.test")
+			if err != nil || len(addrs) != 1 || addrs[0] != "127.0.0.1" {
+				t.Fatalf("lookup %d: %v %v", i, addrs, err)
+			}
+		}
+		return queries.Load() - before
+	}
+	if q := lookups(ResolverOptions{Timeout: time.Second}, 3); q != 3 {
+		t.Errorf("no valid=: %d A queries for 3 lookups, want 3", q)
+	}
+	if q := lookups(ResolverOptions{Timeout: time.Second, Valid: time.Minute}, 3); q != 1 {
+		t.Errorf("valid=1m: %d A queries for 3 lookups, want 1", q)
+	}
+	res, _ := NewResolver([]string{dns}, ResolverOptions{Timeout: time.Second, Valid: 50 * time.Millisecond})
+	res.LookupHost(context.Background(), "vnc.test")
+	time.Sleep(80 * time.Millisecond)
+	before := queries.Load()
+	res.LookupHost(context.Background(), "vnc.test")
+	if queries.Load() == before {
+		t.Error("valid=50ms: an expired answer was reused")
+	}
 }
 
 func TestResolveServers(t *testing.T) {
@@ -329,14 +364,16 @@ func TestResolveServers(t *testing.T) {
 	}
 }
 
-// fakeDNS answers A queries for names on 127.0.0.1 (UDP) and NXDOMAIN otherwise.
-func fakeDNS(t *testing.T, records map[string][4]byte) string {
+// fakeDNS answers A queries for names on 127.0.0.1 (UDP) and NXDOMAIN
+// otherwise; queries counts the A queries.
+func fakeDNS(t *testing.T, records map[string][4]byte) (addr string, queries *atomic.Int64) {
 	t.Helper()
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
+	queries = new(atomic.Int64)
 	go func() {
 		buf := make([]byte, 512)
 		for {
@@ -368,6 +405,7 @@ func fakeDNS(t *testing.T, records map[string][4]byte) string {
 			case !ok:
 				resp[3] = 0x83 // NXDOMAIN
 			case qtype == 1:
+				queries.Add(1)
 				resp[7] = 1
 				resp = append(resp, 0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4)
 				resp = append(resp, ip[:]...)
@@ -375,7 +413,7 @@ func fakeDNS(t *testing.T, records map[string][4]byte) string {
 			pc.WriteTo(resp, from)
 		}
 	}()
-	return pc.LocalAddr().String()
+	return pc.LocalAddr().String(), queries
 }
 
 // TestRelayThroughUpstream runs websockify.Serve with an Upstream whose
