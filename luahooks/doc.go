@@ -107,7 +107,9 @@
 //     non-ASCII letters/digits; variable-length lookbehind is accepted
 //     (PCRE refuses it); possessive quantifiers are not supported; each
 //     match is bounded to 1s.
-//   - Each run is bounded by Options.Timeout (nginx has no limit).
+//   - Each run is bounded by Options.Timeout (nginx has no limit), and
+//     running hooks stop with "not enough memory" when the Go heap passes
+//     Options.MemoryLimit (default 2 GiB; memguard.go).
 //   - Shared dictionaries evict by key order, not LRU; sizes are estimates.
 //   - Header names are canonicalised (Go's http.Header), also in
 //     ngx.req.get_headers(0, true).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -348,5 +349,41 @@ func TestNeedRequestBody(t *testing.T) {
 	big := &Request{HTTP: httptest.NewRequest("POST", "/", strings.NewReader(strings.Repeat("x", 11)))}
 	if status, err := rt.ReadBody(big); status != 413 || err == nil {
 		t.Errorf("too large: %d %v", status, err)
+	}
+}
+
+// TestMemoryLimit: a hook that allocates without bound is stopped with
+// LuaJIT's "not enough memory" once the heap passes the limit, well before
+// its time limit, also inside pcall; the heap is given back and other runs
+// go on.
+func TestMemoryLimit(t *testing.T) {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	limit := ms.HeapAlloc + 128<<20
+	rt, _ := newTestRuntime(t, Options{Timeout: 20 * time.Second, MemoryLimit: limit})
+	for _, src := range []string{
+		`local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 65536) .. i end`,
+		`big = {} while true do pcall(function() big[#big + 1] = string.rep("y", 65536) .. #big end) end`,
+	} {
+		start := time.Now()
+		out := runCode(t, rt, PhaseAccess, src, newReq("/"))
+		if out.Action != ErrorPage || out.Status != 500 || !errors.Is(out.Err, ErrMemory) ||
+			out.Err.Error() != "lua entry thread aborted: runtime error: not enough memory" {
+			t.Errorf("%s: %+v", src, out)
+		}
+		if d := time.Since(start); d > 15*time.Second { // the time limit is 20 s
+			t.Errorf("%s: stopped after %v", src, d)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	if ms.HeapAlloc > limit {
+		t.Errorf("heap %d MiB after the runs, over the %d MiB limit: the states kept what they allocated",
+			ms.HeapAlloc>>20, limit>>20)
+	}
+	out := runCode(t, rt, PhaseContent, `ngx.say("ok")`, newReq("/"))
+	if string(out.Body) != "ok\n" {
+		t.Errorf("after the limit: %+v", out)
 	}
 }

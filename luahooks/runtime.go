@@ -62,6 +62,10 @@ type Options struct {
 	// larger body ends the request with 413. Zero means 1m; negative means
 	// no limit.
 	ClientMaxBodySize int64
+	// MemoryLimit is the Go heap size (bytes) past which running hooks are
+	// stopped with "not enough memory" (500). Zero means
+	// DefaultMemoryLimit.
+	MemoryLimit uint64
 	// PoolSize is how many idle Lua states are kept. Zero means 64 (or
 	// 4*GOMAXPROCS if larger). A state costs about 250 KB and 0.3-0.6 ms to
 	// build; runs beyond the pool build a state and drop it afterwards.
@@ -119,6 +123,7 @@ type Runtime struct {
 	shared  map[string]*SharedDict
 	free    chan *state
 	modules protoCache // require()d files, compiled once
+	guard   memGuard
 
 	mu     sync.Mutex
 	inits  []*Chunk          // init_by_lua* chunks, replayed in every new state
@@ -132,6 +137,10 @@ func New(opts Options) (*Runtime, error) {
 		files: map[string]*Chunk{}}
 	if rt.timeout <= 0 {
 		rt.timeout = DefaultTimeout
+	}
+	rt.guard.limit = opts.MemoryLimit
+	if rt.guard.limit == 0 {
+		rt.guard.limit = DefaultMemoryLimit
 	}
 	if rt.opts.ClientBodyBufferSize <= 0 {
 		rt.opts.ClientBodyBufferSize = defaultClientBodyBufferSize
@@ -462,6 +471,10 @@ func (rt *Runtime) Run(ctx context.Context, c *Chunk, req *Request) Outcome {
 		return Outcome{Action: ErrorPage, Status: http.StatusInternalServerError, Err: err}
 	}
 	out := st.run(ctx, c, req, rt.timeout)
-	rt.put(st)
+	if errors.Is(out.Err, ErrMemory) {
+		st.L.Close() // its globals may hold what it allocated
+	} else {
+		rt.put(st)
+	}
 	return out
 }

@@ -222,6 +222,8 @@ func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout tim
 	}
 	ctx := st.ctx
 	ctx.arm(parent, r.now, timeout)
+	st.rt.guard.enter(ctx)
+	defer st.rt.guard.leave(ctx)
 	r.ctx = ctx
 	L.SetContext(ctx)
 	fn := st.fns[c.proto]
@@ -306,6 +308,9 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 		case errors.Is(ctxErr, context.DeadlineExceeded):
 			msg = fmt.Sprintf("lua entry thread aborted: runtime error: %s: %v (%v)", c.name, ErrTimeout, st.rt.timeout)
 			return Outcome{Action: ErrorPage, Status: http.StatusInternalServerError, Err: &runError{msg: msg, err: ErrTimeout}}
+		case errors.Is(ctxErr, ErrMemory):
+			msg = "lua entry thread aborted: runtime error: " + ErrMemory.Error()
+			return Outcome{Action: ErrorPage, Status: http.StatusInternalServerError, Err: &runError{msg: msg, err: ErrMemory}}
 		case ctxErr != nil:
 			// The request context ended (client gone, server shutdown).
 			return Outcome{Action: Close, Status: 499, Err: ctxErr}
