@@ -10,6 +10,8 @@ import (
 
 	"github.com/dlclark/regexp2"
 	lua "github.com/yuin/gopher-lua"
+
+	"ngxsockify/nginxconf/vars"
 )
 
 // pcreRegex is a regex compiled with PCRE numbering: regexp2 (a .NET
@@ -91,8 +93,23 @@ func compileRegex(pattern, flags string) (*pcreRegex, error) {
 			return nil, fmt.Errorf("unknown flag \"%c\" (flags \"%s\")", flags[i], flags)
 		}
 	}
-	rewritten, names, ncap, err := rewritePattern(pattern, utf, extended)
-	if err != nil {
+	var rewritten string
+	var names []groupName
+	var ncap int
+	var err error
+	// Byte-mode patterns (the usual "jo") go through the translator that
+	// nginx.conf regexes use, which knows more of PCRE (POSIX classes,
+	// possessive quantifiers, \h, \R ...). UTF and extended patterns, and
+	// any pattern it refuses, take rewritePattern, which also words
+	// ngx.re's compile errors.
+	if conv, groups, cerr := vars.ConvertPCRE(pattern); cerr == nil && !utf && !extended {
+		rewritten, ncap = conv, len(groups)
+		for i, name := range groups {
+			if name != "" {
+				names = append(names, groupName{name, i + 1})
+			}
+		}
+	} else if rewritten, names, ncap, err = rewritePattern(pattern, utf, extended); err != nil {
 		return nil, fmt.Errorf("pcre_compile() failed: %s in \"%s\"", err.Error(), pattern)
 	}
 	if anchored {

@@ -7,6 +7,12 @@ import (
 	"unicode"
 )
 
+// ConvertPCRE is convertPCRE for other regex users (ngx.re in luahooks):
+// the result is meant for regexp2 after each byte >= 0x80 of it and of the
+// subject is mapped to U+F700+byte, as CompileRegex does; groups lists the
+// group names in PCRE order, "" for unnamed groups.
+func ConvertPCRE(p string) (conv string, groups []string, err error) { return convertPCRE(p) }
+
 // convertPCRE translates a PCRE pattern (as nginx hands it to PCRE2 without
 // the UTF flag) into a pattern for regexp2 with the same meaning, and
 // reports the compile errors PCRE2 reports, with its wording and offsets.
