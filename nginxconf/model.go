@@ -238,7 +238,7 @@ type LocConf struct {
 
 	AccessLogs      []AccessLog // empty and AccessLogOff false: inherit default
 	AccessLogOff    bool
-	Resolver        []string      // DNS servers, ip:port (names given are resolved at load)
+	Resolver        []string // DNS servers, ip:port (names given are resolved at load)
 	ResolverTimeout time.Duration
 	ResolverValid   time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)
 	ResolverNoIPv6  bool          // ipv6=off
