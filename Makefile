@@ -50,7 +50,7 @@ vet:
 	time $(GO) vet ./...
 
 # The relay's tests run twice: on event loops (the default for plain
-# sockets) and on the goroutine relay that TLS clients get.
+# sockets and TLS) and on the goroutine relay (the fallback).
 unit:
 	time $(GO) test -timeout $(TEST_TIMEOUT) ./...
 	time WEBSOCKIFY_RELAY=goroutines $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./proxy/websockify

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -25,6 +26,23 @@ type nginxErrConn struct {
 	net.Conn
 	tokens  func() bool // server_tokens of the default server
 	replied bool        // an error reply was written: close with a linger
+
+	// After RedirectIO (a TLS tunnel on a relay event loop), crypto/tls
+	// reads and writes through these instead of the socket.
+	rd io.Reader
+	wr io.Writer
+}
+
+// RedirectIO hands the connection's reads and writes to the WebSocket relay
+// (websockify.IORedirector): under TLS the relay then reads the socket itself
+// and feeds crypto/tls from memory.
+func (c *nginxErrConn) RedirectIO(r io.Reader, w io.Writer) { c.rd, c.wr = r, w }
+
+func (c *nginxErrConn) Read(p []byte) (int, error) {
+	if c.rd != nil {
+		return c.rd.Read(p)
+	}
+	return c.Conn.Read(p)
 }
 
 // goPlainOnTLS is what net/http writes under TLS when the client speaks
@@ -32,6 +50,9 @@ type nginxErrConn struct {
 var goPlainOnTLS = []byte("HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
 
 func (c *nginxErrConn) Write(p []byte) (int, error) {
+	if c.wr != nil {
+		return c.wr.Write(p)
+	}
 	if bytes.Equal(p, goPlainOnTLS) {
 		if _, err := c.Conn.Write(nginxErrorReply(plainHTTPOnTLS, c.tokens())); err != nil {
 			return 0, err

@@ -97,7 +97,9 @@
 //
 // When Serve is given a Tunnels and both the client and the target are plain
 // sockets (TCP or unix, possibly under wrappers that expose them with
-// NetConn), the tunnel runs on one of the Tunnels' event loops (SetLoops,
+// NetConn), or the client is a *tls.Conn over an IORedirector (the loop
+// then reads the socket and crypto/tls decrypts from memory, see
+// tlsInput), the tunnel runs on one of the Tunnels' event loops (SetLoops,
 // nginx's worker_processes): a goroutine that waits in epoll_wait
 // (edge-triggered) on the duplicated descriptors of all its tunnels and does
 // every read and write itself, as an nginx worker does. A message then costs
@@ -108,10 +110,10 @@
 // of the relay's latency on a virtual machine). A loop goroutine exits a second
 // after its last tunnel ends.
 //
-// # Goroutines (TLS clients)
+// # Goroutines
 //
-// Tunnels that cannot go on an event loop (TLS clients, Serve without
-// Tunnels) get two goroutines: copyToBackend (client frames to the target;
+// Tunnels that cannot go on an event loop (TLS over a connection that is
+// not an IORedirector, Serve without Tunnels) get two goroutines: copyToBackend (client frames to the target;
 // it owns the frame parser and answers pings and closes) and copyFromBackend
 // (target bytes to client frames). Writes to the client are serialised by a
 // mutex. Serve runs copyToBackend on the caller's goroutine; ServeAsync

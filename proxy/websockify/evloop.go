@@ -3,6 +3,8 @@ package websockify
 import (
 	"container/heap"
 	"crypto/tls"
+	"errors"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -11,8 +13,9 @@ import (
 	"time"
 )
 
-// An event loop relays the tunnels whose client and target are both plain
-// sockets (TCP or unix; TLS clients keep the goroutine relay of tunnel.go).
+// An event loop relays the tunnels whose client and target are plain
+// sockets (TCP or unix), or whose client is TLS over an IORedirector; the
+// others keep the goroutine relay of tunnel.go.
 // It is nginx's design: one goroutine waits in epoll_wait on every socket it
 // owns and does all reads and writes itself with non-blocking syscalls.
 // Compared with two goroutines per tunnel parked in Go's netpoller, a message
@@ -47,6 +50,7 @@ type loop struct {
 	moved  bool      // the last batch relayed data: poll before sleeping
 	idle   int64     // nanotime when the last tunnel ended; 0 while there are tunnels
 	buf    []byte    // read buffer shared by all tunnels: headroom + the largest BufferSize
+	raw    []byte    // TLS clients' socket bytes before decryption
 	events [128]syscall.EpollEvent
 }
 
@@ -82,9 +86,12 @@ type evTunnel struct {
 	graceUntil     int64 // nanotime: after our close frame, the end of the wait for the client
 	lingering      bool  // ending: only the close frame still waits in cOut
 	finished       bool
-	queued         bool  // on l.ready
-	when           int64 // the tunnel's timer (nanotime); valid while hidx >= 0
-	hidx           int
+	queued         bool // on l.ready
+	// A TLS client: crypto/tls reads from tin and writes through send.
+	tls  *tls.Conn
+	tin  tlsInput
+	when int64 // the tunnel's timer (nanotime); valid while hidx >= 0
+	hidx int
 }
 
 // outQueue holds bytes that a socket did not take at once.
@@ -164,6 +171,10 @@ func socketOf(c net.Conn) net.Conn {
 // net.Conns. start then either hands t to l (begin) or drops it (discard).
 func (l *loop) prepare(t *tunnel) bool {
 	client, target := socketOf(t.client.conn), socketOf(t.target.conn)
+	tc, redirect := tlsClient(t.client.conn)
+	if tc != nil {
+		client = socketOf(tc.NetConn())
+	}
 	if client == nil || target == nil {
 		return false
 	}
@@ -186,8 +197,70 @@ func (l *loop) prepare(t *tunnel) bool {
 	// Readiness is found out by trying; bytes that came with the
 	// handshake are read first.
 	t.ev = &evTunnel{l: l, cfd: cfd, tfd: tfd, hidx: -1, cR: true, cW: true, tR: true, tW: true}
+	if tc != nil {
+		t.ev.tls = tc
+		t.ev.tin.t = t
+		redirect.RedirectIO(&t.ev.tin, &t.ev.tin)
+	}
 	return true
 }
+
+// IORedirector is implemented by connections that can hand their reads and
+// writes over (proxy's listener wraps every accepted connection in one).
+// When the connection under a TLS client's *tls.Conn is one, the tunnel
+// runs on an event loop too: the loop reads the socket, crypto/tls reads
+// those bytes from memory, and what it writes goes out through the loop.
+type IORedirector interface {
+	RedirectIO(r io.Reader, w io.Writer)
+}
+
+// tlsClient returns c as a *tls.Conn whose connection can be redirected.
+func tlsClient(c net.Conn) (*tls.Conn, IORedirector) {
+	tc, ok := c.(*tls.Conn)
+	if !ok {
+		return nil, nil
+	}
+	r, ok := tc.NetConn().(IORedirector)
+	if !ok {
+		return nil, nil
+	}
+	return tc, r
+}
+
+// tlsInput sits under a TLS client's *tls.Conn on an event loop. Read
+// hands over the socket bytes the loop read (in), and then reports "would
+// block", a temporary error after which crypto/tls keeps its state and
+// tries again later. Write sends crypto/tls's records through the loop.
+type tlsInput struct {
+	t  *tunnel
+	in []byte // socket bytes not yet taken; may point into the loop's buffer during a read
+}
+
+func (x *tlsInput) Read(p []byte) (int, error) {
+	if len(x.in) == 0 {
+		return 0, errWouldBlock
+	}
+	n := copy(p, x.in)
+	x.in = x.in[n:]
+	return n, nil
+}
+
+func (x *tlsInput) Write(p []byte) (int, error) {
+	e := x.t.ev
+	if _, err := e.l.send(x.t, e.cfd, &e.cOut, &e.cW, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil // what the socket did not take waits in cOut
+}
+
+// errWouldBlock is what tlsInput.Read returns when it has nothing.
+var errWouldBlock error = wouldBlock{}
+
+type wouldBlock struct{}
+
+func (wouldBlock) Error() string   { return "websockify: would block" }
+func (wouldBlock) Timeout() bool   { return true }
+func (wouldBlock) Temporary() bool { return true }
 
 // begin starts relaying a prepared tunnel.
 func (l *loop) begin(t *tunnel) {
@@ -274,6 +347,9 @@ func (l *loop) add(t *tunnel) {
 	l.live++
 	if need := headroom + t.o.BufferSize; len(l.buf) < need {
 		l.buf = make([]byte, need)
+	}
+	if e.tls != nil && l.raw == nil {
+		l.raw = make([]byte, 0, 64<<10)
 	}
 	for _, fd := range [2]int{e.cfd, e.tfd} {
 		for fd >= len(l.byFd) {
@@ -404,7 +480,7 @@ func (l *loop) stop() bool {
 	syscall.Close(l.epfd)
 	syscall.Close(l.evfd)
 	l.running = false
-	l.byFd, l.buf, l.timers, l.idle, l.woken = nil, nil, nil, 0, false
+	l.byFd, l.buf, l.raw, l.timers, l.idle, l.woken = nil, nil, nil, nil, 0, false
 	return true
 }
 
@@ -442,7 +518,7 @@ func (l *loop) work(t *tunnel) {
 // flushQueue writes queued bytes to fd.
 func (l *loop) flushQueue(t *tunnel, fd int, q *outQueue, writable *bool, toClient bool) {
 	n, err := writeFd(fd, q.b)
-	if toClient && n > 0 {
+	if toClient && n > 0 && t.ev.tls == nil { // TLS: writeClient counted the plaintext
 		t.sent.Add(int64(n))
 	}
 	if err != nil {
@@ -488,6 +564,10 @@ func (l *loop) send(t *tunnel, fd int, q *outQueue, writable *bool, p []byte) (i
 
 func (l *loop) readClient(t *tunnel) {
 	e := t.ev
+	if e.tls != nil {
+		l.readClientTLS(t)
+		return
+	}
 	buf := l.buf[:headroom+t.o.BufferSize]
 	var n int
 	if len(t.pending) > 0 {
@@ -520,6 +600,63 @@ func (l *loop) readClient(t *tunnel) {
 	t.touch()
 	l.moved = true
 	t.fromClient(buf, headroom, headroom+n)
+}
+
+// readClientTLS is readClient for a TLS client: plaintext crypto/tls
+// already holds comes first (records read with the handshake, or behind the
+// last one); socket bytes are read only when it has none. One call handles
+// one read's worth; the loop calls again while the client is readable.
+func (l *loop) readClientTLS(t *tunnel) {
+	e := t.ev
+	buf := l.buf[:headroom+t.o.BufferSize]
+	var n int
+	var err error
+	if len(t.pending) > 0 {
+		n = copy(buf[headroom:], t.pending)
+		t.pending = t.pending[n:]
+		if len(t.pending) == 0 {
+			t.pending = nil
+		}
+	} else {
+		n, err = e.tls.Read(buf[headroom:])
+		if errors.Is(err, errWouldBlock) {
+			// crypto/tls took every socket byte and wants more.
+			raw := l.raw[:cap(l.raw)]
+			var m int
+			m, err = readFd(e.cfd, raw)
+			switch {
+			case err == syscall.EAGAIN:
+				e.cR = false
+				return
+			case err != nil:
+				err = os.NewSyscallError("read", err)
+			case m == 0:
+				err = io.EOF
+			default:
+				e.tin.in = raw[:m]
+				n, err = e.tls.Read(buf[headroom:])
+				if errors.Is(err, errWouldBlock) {
+					err = nil // a partial record
+				}
+			}
+		}
+		if len(e.tin.in) > 0 {
+			// crypto/tls stopped inside the loop's buffer: keep the rest.
+			e.tin.in = append([]byte(nil), e.tin.in...)
+		}
+	}
+	if n > 0 {
+		t.recv.Add(int64(n))
+		t.touch()
+		l.moved = true
+		t.fromClient(buf, headroom, headroom+n)
+	}
+	if err != nil && !e.finished {
+		if !t.ending.Load() && !errors.Is(err, io.EOF) {
+			t.setErr(err)
+		}
+		l.finish(t) // EOF or close_notify: the client went away
+	}
 }
 
 func (l *loop) readTarget(t *tunnel) {

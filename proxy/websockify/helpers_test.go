@@ -25,8 +25,9 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-// goroutineRelay makes the tests use the goroutine relay (TLS clients get
-// it) instead of the event loop: WEBSOCKIFY_RELAY=goroutines go test.
+// goroutineRelay makes the tests use the goroutine relay (the fallback for
+// tunnels a loop cannot take) instead of the event loop:
+// WEBSOCKIFY_RELAY=goroutines go test.
 var goroutineRelay = os.Getenv("WEBSOCKIFY_RELAY") == "goroutines"
 
 // addrDialer dials one address; it stands in for proxy/upstream.

@@ -140,6 +140,12 @@ func closeFrame(code int) []byte {
 // loop it never blocks: what the socket does not take waits in a queue.
 func (t *tunnel) writeClient(p []byte, timeout time.Duration) (int, error) {
 	if e := t.ev; e != nil {
+		if e.tls != nil {
+			if e.cfd < 0 {
+				return 0, net.ErrClosed
+			}
+			return e.tls.Write(p) // records go out through tlsInput.Write
+		}
 		return e.l.send(t, e.cfd, &e.cOut, &e.cW, p)
 	}
 	return t.client.write(p, timeout)

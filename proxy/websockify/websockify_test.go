@@ -868,6 +868,47 @@ func TestShutdownWaitsForDone(t *testing.T) {
 // TestTLSClient relays a TLS client (the goroutine relay) and checks that an
 // idle TLS tunnel holds one buffer of a TLS record's size, not BufferSize.
 func TestTLSClient(t *testing.T) {
+	t.Run("goroutine relay", func(t *testing.T) { testTLSClient(t, false) })
+	t.Run("event loop", func(t *testing.T) { testTLSClient(t, true) })
+}
+
+// redirConn is a connection whose reads and writes can be redirected, as
+// proxy's listener wrapper: TLS tunnels on it run on an event loop.
+type redirConn struct {
+	net.Conn
+	rd io.Reader
+	wr io.Writer
+}
+
+func (c *redirConn) RedirectIO(r io.Reader, w io.Writer) { c.rd, c.wr = r, w }
+func (c *redirConn) NetConn() net.Conn                   { return c.Conn }
+func (c *redirConn) Read(p []byte) (int, error) {
+	if c.rd != nil {
+		return c.rd.Read(p)
+	}
+	return c.Conn.Read(p)
+}
+func (c *redirConn) Write(p []byte) (int, error) {
+	if c.wr != nil {
+		return c.wr.Write(p)
+	}
+	return c.Conn.Write(p)
+}
+
+type redirListener struct{ net.Listener }
+
+func (l redirListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &redirConn{Conn: c}, nil
+}
+
+func testTLSClient(t *testing.T, onLoop bool) {
+	if onLoop && goroutineRelay {
+		t.Skip("goroutine relay")
+	}
 	checkNoLeak(t)
 	tg := newTarget(t, echo)
 	rl := &relay{tunnels: &Tunnels{linger: time.Nanosecond}, results: make(chan Result, 100)}
@@ -879,6 +920,9 @@ func TestTLSClient(t *testing.T) {
 		rl.results <- res
 	}))
 	rl.srv.Config.ErrorLog = nil
+	if onLoop {
+		rl.srv.Listener = redirListener{rl.srv.Listener}
+	}
 	rl.srv.StartTLS()
 	t.Cleanup(rl.srv.Close)
 	d := websocket.Dialer{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, HandshakeTimeout: 5 * time.Second}
@@ -893,7 +937,7 @@ func TestTLSClient(t *testing.T) {
 		defer c.Close()
 		sizes := []int{1, 125, 126, 65536}
 		if i == 0 {
-			sizes = append(sizes, 1<<20)
+			sizes = append(sizes, 1<<20, 8<<20)
 		}
 		for _, n := range sizes {
 			msg := randBytes(n)
@@ -906,20 +950,42 @@ func TestTLSClient(t *testing.T) {
 		}
 		conns = append(conns, c)
 	}
-	// Idle now: each tunnel's client goroutine waits in Read with one buffer.
+	// Idle now. On the goroutine relay each tunnel's client goroutine waits
+	// in Read with one buffer; on a loop a tunnel holds none.
+	want := int64(tunnels)
+	if onLoop {
+		want = 0
+	}
 	deadline := time.Now().Add(2 * time.Second)
-	for buffersOut.Load() > tunnels {
+	for buffersOut.Load() > want {
 		if time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if n, b := buffersOut.Load(), bytesOut.Load(); n > tunnels || b > tunnels*(maxRecordPlaintext+headroom) {
-		t.Errorf("%d idle TLS tunnels hold %d buffers, %d bytes; want at most one of %d bytes each",
-			tunnels, n, b, maxRecordPlaintext+headroom)
+	if n, b := buffersOut.Load(), bytesOut.Load(); n > want || b > want*(maxRecordPlaintext+headroom) {
+		t.Errorf("%d idle TLS tunnels hold %d buffers, %d bytes; want at most %d of %d bytes",
+			tunnels, n, b, want, maxRecordPlaintext+headroom)
 	}
-	for _, c := range conns {
+	if onLoop {
+		l := rl.tunnels.loops[0]
+		l.mu.Lock()
+		running := l.running
+		l.mu.Unlock()
+		if !running {
+			t.Error("no event loop runs the TLS tunnels")
+		}
+	}
+	for i, c := range conns {
+		if i%2 == 0 {
+			c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(4001, ""))
+			if code := expectClose(t, c); code != 4001 {
+				t.Errorf("tunnel %d: close code %d, want 4001 echoed", i, code)
+			}
+		}
 		c.Close()
-		rl.result(t)
+		if res := rl.result(t); res.BytesReceived < 65536 || res.BytesSent < 65536 {
+			t.Errorf("tunnel %d: result %+v", i, res)
+		}
 	}
 }
