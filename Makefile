@@ -56,7 +56,7 @@ unit:
 	time WEBSOCKIFY_RELAY=goroutines $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./proxy/websockify
 
 # Race detector on every package, and the routing suite, the relay and
-# robustness tests and the browser test against a -race build of the binary
+# robustness and TLS tests and the browser test against a -race build of the binary
 # (a race report from the server fails the test via the harness).
 race: race-pkgs race-routing
 
@@ -65,7 +65,7 @@ race-pkgs:
 	time WEBSOCKIFY_RELAY=goroutines $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./proxy/websockify
 
 race-routing:
-	time NGX_TEST_BUILDFLAGS=-race $(GO) test -race -timeout $(TEST_TIMEOUT) -run '^(TestRouting|TestWebsockifyRelay|TestWebsockifyPass.*|TestRobustness.*|TestNoVNCEndToEnd)$$' ./test
+	time NGX_TEST_BUILDFLAGS=-race $(GO) test -race -timeout $(TEST_TIMEOUT) -run '^(TestRouting|TestWebsockifyRelay|TestWebsockifyPass.*|TestRobustness.*|TestTLS.*|TestNoVNCEndToEnd)$$' ./test
 
 # Every `func FuzzX` in a _test.go file runs for FUZZTIME; the list is
 # discovered, so new targets need no Makefile change. Go 1.26's fuzz
