@@ -96,7 +96,10 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	}
 	res := websockify.ServeAsync(rq.w.w, rq.r, d, opts, rq.s.tunnels, func(end websockify.Result) {
 		<-handlerDone // the handler may still be writing rq below
-		if end.Err != nil && !errors.Is(end.Err, websockify.ErrShutdown) && elog.enabled(LevelInfo) {
+		switch {
+		case errors.Is(end.Err, websockify.ErrInternal):
+			elog.Logf(LevelAlert, conn, "websockify tunnel ended: %v%s", end.Err, where.format(end.UpstreamAddr))
+		case end.Err != nil && !errors.Is(end.Err, websockify.ErrShutdown) && elog.enabled(LevelInfo):
 			elog.Logf(LevelInfo, conn, "websockify tunnel ended: %v%s", end.Err, where.format(end.UpstreamAddr))
 		}
 		if logAccess != nil {

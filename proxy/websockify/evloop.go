@@ -4,11 +4,14 @@ import (
 	"container/heap"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -370,6 +373,12 @@ func (l *loop) add(t *tunnel) {
 
 // run is the loop goroutine. It returns when no tunnel is left.
 func (l *loop) run() {
+	defer func() {
+		if r := recover(); r != nil {
+			l.recoverFrom(r)
+		}
+	}()
+	l.runInbox() // work posted before this goroutine (a restart) started
 	for {
 		n := l.wait()
 		for _, ev := range l.events[:n] {
@@ -413,6 +422,32 @@ func (l *loop) run() {
 		}
 	}
 }
+
+// recoverFrom handles a panic of the loop goroutine (a bug): the loop's
+// tunnels end with ErrInternal carrying the panic and its stack (the proxy
+// logs it at "alert"), and a new goroutine takes over the loop, so that
+// other tunnels and new ones go on.
+func (l *loop) recoverFrom(r any) {
+	err := fmt.Errorf("%w: event loop panic: %v\n%s", ErrInternal, r, debug.Stack())
+	for _, t := range l.byFd {
+		if t == nil || t.ev.finished {
+			continue
+		}
+		t.setErr(err)
+		func() {
+			defer func() { recover() }() // its state may be what broke
+			l.finish(t)
+		}()
+	}
+	l.byFd, l.timers, l.ready, l.live, l.moved = nil, nil, nil, 0, false
+	l.mu.Lock()
+	l.woken = false // the panic may have left runInbox before it cleared this
+	l.mu.Unlock()
+	go l.run()
+}
+
+// testHookRead, when set, runs before each client read on a loop (tests).
+var testHookRead atomic.Pointer[func(*tunnel)]
 
 // wait fills l.events and returns how many there are.
 func (l *loop) wait() int {
@@ -461,11 +496,18 @@ func (l *loop) epollWait(msec int) int {
 }
 
 func (l *loop) runInbox() {
-	l.mu.Lock()
-	inbox := l.inbox
-	l.inbox, l.woken = nil, false
-	l.mu.Unlock()
-	for _, f := range inbox {
+	// One item at a time, so that a panic (see recoverFrom) loses none.
+	for {
+		l.mu.Lock()
+		if len(l.inbox) == 0 {
+			l.inbox, l.woken = nil, false
+			l.mu.Unlock()
+			return
+		}
+		f := l.inbox[0]
+		l.inbox[0] = nil
+		l.inbox = l.inbox[1:]
+		l.mu.Unlock()
 		f()
 	}
 }
@@ -563,6 +605,9 @@ func (l *loop) send(t *tunnel, fd int, q *outQueue, writable *bool, p []byte) (i
 }
 
 func (l *loop) readClient(t *tunnel) {
+	if h := testHookRead.Load(); h != nil {
+		(*h)(t)
+	}
 	e := t.ev
 	if e.tls != nil {
 		l.readClientTLS(t)

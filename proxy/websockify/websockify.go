@@ -101,6 +101,9 @@ var (
 	ErrShutdown     = errors.New("websockify: server shutting down")
 	ErrProtocol     = errors.New("websockify: websocket protocol error")
 	ErrBadBase64    = errors.New("websockify: invalid base64 from client")
+	// ErrInternal ends tunnels when the relay itself failed (a panic of an
+	// event loop); the error text carries the panic and its stack.
+	ErrInternal = errors.New("websockify: internal error")
 )
 
 const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"

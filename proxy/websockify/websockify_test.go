@@ -989,3 +989,36 @@ func testTLSClient(t *testing.T, onLoop bool) {
 		}
 	}
 }
+
+// TestLoopPanic: a panic on an event loop (a bug) ends that loop's tunnels
+// with ErrInternal, and the loop goes on serving new tunnels.
+func TestLoopPanic(t *testing.T) {
+	if goroutineRelay {
+		t.Skip("goroutine relay")
+	}
+	checkNoLeak(t)
+	tg := newTarget(t, echo)
+	rl := newRelay(t, tg.dialer(), Options{})
+	hook := func(tn *tunnel) {
+		if len(tn.pending) > 0 { // only the victim sends a frame with its handshake
+			panic("boom")
+		}
+	}
+	testHookRead.Store(&hook)
+	t.Cleanup(func() { testHookRead.Store(nil) })
+
+	rawDial(t, rl, "", frame(true, opBinary, []byte("boom"), 0))
+	res := rl.result(t)
+	if !errors.Is(res.Err, ErrInternal) || !strings.Contains(res.Err.Error(), "event loop panic: boom") {
+		t.Fatalf("victim's result %+v, want ErrInternal with the panic", res)
+	}
+	for i := 0; i < 2; i++ {
+		c, _ := dial(t, rl.url(), "binary")
+		c.WriteMessage(websocket.BinaryMessage, []byte("still here"))
+		if got := readN(t, c, 10, websocket.BinaryMessage); string(got) != "still here" {
+			t.Errorf("tunnel %d after the panic: %q", i, got)
+		}
+		c.Close()
+		rl.result(t)
+	}
+}
