@@ -616,11 +616,7 @@ func (l *loop) readClient(t *tunnel) {
 	buf := l.buf[:headroom+t.o.BufferSize]
 	var n int
 	if len(t.pending) > 0 {
-		n = copy(buf[headroom:], t.pending)
-		t.pending = t.pending[n:]
-		if len(t.pending) == 0 {
-			t.pending = nil
-		}
+		n = t.takePending(buf[headroom:])
 	} else {
 		var err error
 		n, err = readFd(e.cfd, buf[headroom:])
@@ -647,6 +643,16 @@ func (l *loop) readClient(t *tunnel) {
 	t.fromClient(buf, headroom, headroom+n)
 }
 
+// takePending moves client bytes that came with the handshake into p.
+func (t *tunnel) takePending(p []byte) int {
+	n := copy(p, t.pending)
+	t.pending = t.pending[n:]
+	if len(t.pending) == 0 {
+		t.pending = nil
+	}
+	return n
+}
+
 // readClientTLS is readClient for a TLS client: plaintext crypto/tls
 // already holds comes first (records read with the handshake, or behind the
 // last one); socket bytes are read only when it has none. One call handles
@@ -657,11 +663,7 @@ func (l *loop) readClientTLS(t *tunnel) {
 	var n int
 	var err error
 	if len(t.pending) > 0 {
-		n = copy(buf[headroom:], t.pending)
-		t.pending = t.pending[n:]
-		if len(t.pending) == 0 {
-			t.pending = nil
-		}
+		n = t.takePending(buf[headroom:])
 	} else {
 		n, err = e.tls.Read(buf[headroom:])
 		if errors.Is(err, errWouldBlock) {
