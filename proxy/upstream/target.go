@@ -74,17 +74,6 @@ func ParseTarget(value string) (Server, error) {
 	return s, nil
 }
 
-// Resolve looks host up with the system resolver (for names written
-// statically in the config, resolved at load time) and returns its
-// addresses; the error uses nginx's wording `host not found in upstream "host"`.
-func Resolve(ctx context.Context, host string) ([]string, error) {
-	addrs, err := net.DefaultResolver.LookupHost(ctx, host)
-	if err != nil || len(addrs) == 0 {
-		return nil, fmt.Errorf("host not found in upstream %q", host)
-	}
-	return addrs, nil
-}
-
 // ResolveServers replaces every server whose address is a name with one
 // server per resolved address (as nginx does at start), keeping the other
 // parameters. A name that does not resolve gives nginx's

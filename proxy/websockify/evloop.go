@@ -235,8 +235,9 @@ func tlsClient(c net.Conn) (*tls.Conn, IORedirector) {
 // block", a temporary error after which crypto/tls keeps its state and
 // tries again later. Write sends crypto/tls's records through the loop.
 type tlsInput struct {
-	t  *tunnel
-	in []byte // socket bytes not yet taken; may point into the loop's buffer during a read
+	t     *tunnel
+	in    []byte // socket bytes not yet taken
+	owned bool   // in is the tunnel's own copy, not the loop's buffer
 }
 
 func (x *tlsInput) Read(p []byte) (int, error) {
@@ -368,6 +369,9 @@ func (l *loop) add(t *tunnel) {
 		}
 	}
 	l.schedule(t, t.last.Load()+int64(t.o.ReadTimeout))
+	if h := testHookAdd.Load(); h != nil {
+		(*h)(t)
+	}
 	l.work(t)
 }
 
@@ -446,8 +450,8 @@ func (l *loop) recoverFrom(r any) {
 	go l.run()
 }
 
-// testHookRead, when set, runs before each client read on a loop (tests).
-var testHookRead atomic.Pointer[func(*tunnel)]
+// testHookAdd, when set, runs on the loop as each tunnel is added (tests).
+var testHookAdd atomic.Pointer[func(*tunnel)]
 
 // wait fills l.events and returns how many there are.
 func (l *loop) wait() int {
@@ -605,9 +609,6 @@ func (l *loop) send(t *tunnel, fd int, q *outQueue, writable *bool, p []byte) (i
 }
 
 func (l *loop) readClient(t *tunnel) {
-	if h := testHookRead.Load(); h != nil {
-		(*h)(t)
-	}
 	e := t.ev
 	if e.tls != nil {
 		l.readClientTLS(t)
@@ -680,16 +681,16 @@ func (l *loop) readClientTLS(t *tunnel) {
 			case m == 0:
 				err = io.EOF
 			default:
-				e.tin.in = raw[:m]
+				e.tin.in, e.tin.owned = raw[:m], false
 				n, err = e.tls.Read(buf[headroom:])
 				if errors.Is(err, errWouldBlock) {
 					err = nil // a partial record
 				}
 			}
 		}
-		if len(e.tin.in) > 0 {
+		if len(e.tin.in) > 0 && !e.tin.owned {
 			// crypto/tls stopped inside the loop's buffer: keep the rest.
-			e.tin.in = append([]byte(nil), e.tin.in...)
+			e.tin.in, e.tin.owned = append([]byte(nil), e.tin.in...), true
 		}
 	}
 	if n > 0 {

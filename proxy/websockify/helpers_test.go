@@ -127,6 +127,13 @@ func dial(t *testing.T, url string, protos ...string) (*websocket.Conn, *http.Re
 	return c, resp
 }
 
+// isRunning reports whether a goroutine runs l.
+func (l *loop) isRunning() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.running
+}
+
 // checkNoLeak fails when goroutines started by a test are still running
 // after it ends; register it first so that it runs last.
 func checkNoLeak(t *testing.T) {

@@ -781,11 +781,9 @@ func TestLoops(t *testing.T) {
 	running := func() int {
 		n := 0
 		for _, l := range rl.tunnels.loops {
-			l.mu.Lock()
-			if l.running {
+			if l.isRunning() {
 				n++
 			}
-			l.mu.Unlock()
 		}
 		return n
 	}
@@ -968,11 +966,7 @@ func testTLSClient(t *testing.T, onLoop bool) {
 			tunnels, n, b, want, maxRecordPlaintext+headroom)
 	}
 	if onLoop {
-		l := rl.tunnels.loops[0]
-		l.mu.Lock()
-		running := l.running
-		l.mu.Unlock()
-		if !running {
+		if !rl.tunnels.loops[0].isRunning() {
 			t.Error("no event loop runs the TLS tunnels")
 		}
 	}
@@ -1004,8 +998,8 @@ func TestLoopPanic(t *testing.T) {
 			panic("boom")
 		}
 	}
-	testHookRead.Store(&hook)
-	t.Cleanup(func() { testHookRead.Store(nil) })
+	testHookAdd.Store(&hook)
+	t.Cleanup(func() { testHookAdd.Store(nil) })
 
 	rawDial(t, rl, "", frame(true, opBinary, []byte("boom"), 0))
 	res := rl.result(t)
