@@ -22,7 +22,7 @@ RACE_PKGS    ?= $(shell PATH="$(PATH)" $(GO) list ./... 2>/dev/null | grep -v '/
 # libluajit2 and apt silently removes libnginx-mod-http-lua (use luajit2).
 DEB_PKGS     := nginx libnginx-mod-http-lua websockify novnc \
                 tigervnc-standalone-server x11-xserver-utils chromium \
-                luajit2 apache2-utils openssl
+                luajit2 lua-cjson apache2-utils openssl
 
 .PHONY: test deps vet unit race race-pkgs race-routing fuzz build bench run clean
 

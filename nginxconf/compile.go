@@ -172,7 +172,7 @@ func (c *compiler) http(block *Directive) {
 	}
 	h.LogFormats["combined"] = &LogFormat{Name: "combined", Template: combined}
 
-	root := defaultLocConf()
+	root := c.newConf(nil)
 	// nginx's default is "access_log logs/access.log combined"; we follow it
 	// when that directory exists instead of failing to start.
 	if def := fullName(c.cfg.Prefix, "logs/access.log"); fileExists(filepath.Dir(def)) {
@@ -300,7 +300,7 @@ func defaultPort(addr, port string) string {
 
 func (c *compiler) server(d *Directive, httpConf *LocConf, httpTLS tlsSettings) {
 	s := &Server{File: d.File, Line: d.EndLine, Named: map[string]*Location{}}
-	conf := httpConf.child()
+	conf := c.newConf(httpConf)
 	tls := httpTLS
 	var locs []*Directive
 	var deferred []func()
@@ -362,6 +362,7 @@ func (c *compiler) server(d *Directive, httpConf *LocConf, httpTLS tlsSettings) 
 		}
 		s.TLS = t
 	}
+	s.ID = len(c.cfg.HTTP.Servers)
 	c.cfg.HTTP.Servers = append(c.cfg.HTTP.Servers, s)
 }
 
@@ -596,7 +597,7 @@ func (c *compiler) location(s *Server, d *Directive, parentConf *LocConf, parent
 		}
 	}
 
-	conf := parentConf.child()
+	conf := c.newConf(parentConf)
 	var nested []*Directive
 	var deferred []func()
 	for _, ld := range d.Block {
@@ -634,7 +635,7 @@ func (c *compiler) location(s *Server, d *Directive, parentConf *LocConf, parent
 }
 
 func (c *compiler) limitExcept(d *Directive, parent *LocConf) *LimitExcept {
-	le := &LimitExcept{Methods: map[string]bool{}, Conf: parent.child()}
+	le := &LimitExcept{Methods: map[string]bool{}, Conf: c.newConf(parent)}
 	// the location's content handler and internal flag hold in the block too
 	le.Conf.Websockify, le.Conf.Unsupported, le.Conf.Internal = parent.Websockify, parent.Unsupported, parent.Internal
 	for _, m := range d.Args {

@@ -39,6 +39,19 @@ func defaultLocConf() *LocConf {
 	}
 }
 
+// newConf starts the configuration of a new level (parent nil: the http
+// block) and numbers it: LocConf.ID is its place in HTTP.Confs.
+func (c *compiler) newConf(parent *LocConf) *LocConf {
+	lc := defaultLocConf()
+	if parent != nil {
+		lc = parent.child()
+	}
+	h := c.cfg.HTTP
+	lc.ID = len(h.Confs)
+	h.Confs = append(h.Confs, lc)
+	return lc
+}
+
 // child returns the configuration a nested block starts from: everything
 // inherited, nothing yet set at the new level.
 func (lc *LocConf) child() *LocConf {
@@ -302,7 +315,9 @@ func (c *compiler) luaCode(d *Directive, phase, arg string) *LuaCode {
 	if strings.HasSuffix(d.Name, "_block") {
 		line = d.Line
 	}
-	code := &LuaCode{Directive: d.Name, Phase: phase, File: d.File, Line: line}
+	h := c.cfg.HTTP
+	code := &LuaCode{ID: len(h.LuaCodes), Directive: d.Name, Phase: phase, File: d.File, Line: line}
+	h.LuaCodes = append(h.LuaCodes, code)
 	if strings.HasSuffix(d.Name, "_file") {
 		code.Path = arg
 		code.PathTmpl = c.template(d, arg)

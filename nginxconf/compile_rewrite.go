@@ -154,7 +154,7 @@ func (c *compiler) stmt(d *Directive, conf *LocConf, ctx blockCtx) (Stmt, func()
 		st := &IfStmt{Cond: c.cond(d)}
 		st.Loc = &Location{Modifier: ModPrefix, File: d.File, Line: d.EndLine}
 		return st, func() {
-			lc := conf.child()
+			lc := c.newConf(conf)
 			// An if block keeps the enclosing content handler unless it sets its own.
 			lc.Websockify = conf.Websockify
 			lc.Unsupported = conf.Unsupported

@@ -46,8 +46,15 @@ var LogLevels = map[string]int{
 
 // HTTP is the compiled http block.
 type HTTP struct {
-	Vars       *vars.Registry
-	Servers    []*Server
+	Vars    *vars.Registry
+	Servers []*Server
+	// Confs is every LocConf of the block (http, servers, locations, if
+	// and limit_except blocks); a LocConf's ID is its place here, so
+	// runtimes can keep what they build per level in a slice.
+	Confs []*LocConf
+	// LuaCodes is every Lua hook of the block (init included); a
+	// LuaCode's ID is its place here.
+	LuaCodes   []*LuaCode
 	Upstreams  map[string]*Upstream
 	LogFormats map[string]*LogFormat
 	Lua        LuaMain
@@ -72,6 +79,7 @@ type LuaMain struct {
 // LuaCode is Lua source attached to a directive; the proxy compiles it at
 // load time through luahooks.
 type LuaCode struct {
+	ID        int    // place in HTTP.LuaCodes
 	Directive string // e.g. "access_by_lua_block"
 	Phase     string // "access", "rewrite", "content", "header_filter", "set", "init", "init_worker"
 	Source    string // inline code (already unescaped for the string forms)
@@ -141,6 +149,7 @@ type Server struct {
 	Root    *LocTree // top-level locations
 	Named   map[string]*Location
 	TLS     *TLS
+	ID      int // place in HTTP.Servers
 	File    string
 	Line    int
 }
@@ -245,6 +254,9 @@ type LocConf struct {
 
 	FailClosed  []Warning // access directives we cannot enforce: every request here answers 500
 	Unsupported *Warning  // content directive we do not implement: requests here answer 502
+
+	// ID is this conf's place in HTTP.Confs.
+	ID int
 
 	set map[string]bool // which fields were set at this level (for merging)
 }
