@@ -2,11 +2,10 @@ package nginxconf
 
 import (
 	"fmt"
-	"net"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
+	"time"
 
 	"ngxsockify/nginxconf/vars"
 )
@@ -22,6 +21,8 @@ type compiler struct {
 	errs       Errors
 	regexes    map[regexKey]*vars.Regex
 	tls        map[*Server]*tlsSettings
+	httpBlock  *Directive // the http block, compiled after the main level
+	events     bool       // an events block was seen
 }
 
 type regexKey struct {
@@ -29,13 +30,49 @@ type regexKey struct {
 	arg int
 }
 
-type tlsSettings struct {
-	certs     []string
-	keys      []string
-	protocols []string
-	ciphers   string
-	prefer    bool
-	sslOn     bool
+// blockCtx is the kind of block a directive is compiled in.
+type blockCtx int
+
+const (
+	ctxHTTP blockCtx = iota
+	ctxServer
+	ctxLocation
+	ctxIf
+	ctxLimitExcept
+	ctxTop // the main level, outside http
+)
+
+// defaultLocConf is the http level's settings before any directive: nginx's defaults.
+func defaultLocConf() *LocConf {
+	lc := &LocConf{
+		DefaultType:       "text/plain",
+		ServerTokens:      true,
+		AbsoluteRedirect:  true,
+		Etag:              true,
+		ClientMaxBodySize: 1 << 20,
+		KeepaliveTimeout:  75 * time.Second,
+		ResolverTimeout:   30 * time.Second,
+		set:               map[string]bool{},
+	}
+	lc.RealIPHeader = "X-Real-IP"
+	lc.WSBufferSize = 65543
+	lc.WSConnectTimeout = 60 * time.Second
+	lc.WSReadTimeout = 60 * time.Second
+	lc.WSSendTimeout = 60 * time.Second
+	return lc
+}
+
+// newConf starts the configuration of a new level (parent nil: the http
+// block; location: a nested location, see child) and numbers it: LocConf.ID is its place in HTTP.Confs.
+func (c *compiler) newConf(parent *LocConf, location bool) *LocConf {
+	lc := defaultLocConf()
+	if parent != nil {
+		lc = parent.child(location)
+	}
+	h := c.cfg.HTTP
+	lc.ID = len(h.Confs)
+	h.Confs = append(h.Confs, lc)
+	return lc
 }
 
 // errStop unwinds the compiler after the first error when not collecting.
@@ -92,62 +129,18 @@ func (c *compiler) warn(d *Directive, format string, args ...any) {
 }
 
 func (c *compiler) main(dirs []*Directive) {
-	var httpBlock *Directive
-	events := false
 	c.cfg.WorkerProcesses = 1
-	for _, d := range dirs {
-		switch d.Name {
-		case "events":
-			events = true
-		case "worker_processes":
-			if d.Args[0] == "auto" {
-				c.cfg.WorkerProcesses = 0
-			} else if n, err := strconv.Atoi(d.Args[0]); err == nil && n >= 0 && d.Args[0][0] != '+' {
-				c.cfg.WorkerProcesses = max(n, 1)
-			} else {
-				c.fail(d, `"worker_processes" directive invalid value`)
-			}
-		case "pid":
-			if d.Args[0] != "off" {
-				c.cfg.PID = fullName(c.cfg.Prefix, d.Args[0])
-			}
-		case "error_log":
-			c.cfg.ErrorLog = append(c.cfg.ErrorLog, c.errorLog(d))
-		case "env":
-			name, value, has := strings.Cut(d.Args[0], "=")
-			c.cfg.Env = append(c.cfg.Env, EnvVar{Name: name, Value: value, HasValue: has})
-		case "http":
-			if httpBlock != nil {
-				c.fail(d, `"http" directive is duplicate`)
-			}
-			httpBlock = d
-		}
+	c.block(&level{ctx: ctxTop}, dirs)
+	if c.httpBlock != nil {
+		c.http(c.httpBlock)
 	}
-	if httpBlock != nil {
-		c.http(httpBlock)
-	}
-	if !events {
+	if !c.events {
 		// nginx checks this last and names no position
 		c.errs = append(c.errs, &Error{Msg: `no "events" section in configuration`})
 		if !c.collectAll {
 			panic(errStop{})
 		}
 	}
-}
-
-func (c *compiler) errorLog(d *Directive) LogFile {
-	lf := LogFile{Path: d.Args[0], Level: LogLevels["error"]}
-	if lf.Path != "stderr" && !strings.HasPrefix(lf.Path, "syslog:") && !strings.HasPrefix(lf.Path, "memory:") {
-		lf.Path = fullName(c.cfg.Prefix, lf.Path)
-	}
-	if len(d.Args) > 1 {
-		lvl, ok := LogLevels[d.Args[1]]
-		if !ok {
-			c.fail(d, `invalid log level "%s"`, d.Args[1])
-		}
-		lf.Level = lvl
-	}
-	return lf
 }
 
 func (c *compiler) http(block *Directive) {
@@ -172,7 +165,7 @@ func (c *compiler) http(block *Directive) {
 	}
 	h.LogFormats["combined"] = &LogFormat{Name: "combined", Template: combined}
 
-	root := c.newConf(nil)
+	root := c.newConf(nil, false)
 	// nginx's default is "access_log logs/access.log combined"; we follow it
 	// when that directory exists instead of failing to start.
 	if def := fullName(c.cfg.Prefix, "logs/access.log"); fileExists(filepath.Dir(def)) {
@@ -180,38 +173,7 @@ func (c *compiler) http(block *Directive) {
 	}
 	var httpTLS tlsSettings
 	var servers []*Directive
-	for _, d := range block.Block {
-		switch d.Name {
-		case "server":
-			servers = append(servers, d)
-		case "upstream":
-			c.upstream(d)
-		case "log_format":
-			c.logFormat(d)
-		case "map":
-			// compiled in c.maps
-		case "lua_package_path":
-			h.Lua.PackagePath = d.Args[0]
-		case "lua_package_cpath":
-			h.Lua.PackageCPath = d.Args[0]
-		case "lua_code_cache":
-			h.Lua.CodeCache = d.Args[0] == "on"
-		case "lua_shared_dict":
-			size, err := ParseSize(d.Args[1])
-			if err != nil {
-				c.fail(d, `invalid lua shared dict size "%s"`, d.Args[1])
-			}
-			h.Lua.SharedDicts[d.Args[0]] = size
-		case "init_by_lua", "init_by_lua_block", "init_by_lua_file":
-			h.Lua.Init = c.luaCode(d, "init", d.Args[0])
-		case "init_worker_by_lua", "init_worker_by_lua_block", "init_worker_by_lua_file":
-			h.Lua.InitWorker = c.luaCode(d, "init_worker", d.Args[0])
-		default:
-			if !c.tlsDirective(&httpTLS, d) {
-				c.locDirective(root, d, ctxHTTP)
-			}
-		}
-	}
+	c.block(&level{ctx: ctxHTTP, conf: root, tls: &httpTLS, nested: &servers}, block.Block)
 	for _, sd := range servers {
 		c.server(sd, root, httpTLS)
 	}
@@ -221,111 +183,13 @@ func (c *compiler) http(block *Directive) {
 	c.checkListens()
 }
 
-// combinedFormat is nginx's predefined "combined" log format.
-const combinedFormat = `$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"`
-
-func (c *compiler) logFormat(d *Directive) {
-	name := d.Args[0]
-	if _, dup := c.cfg.HTTP.LogFormats[name]; dup {
-		c.fail(d, `duplicate "log_format" name "%s"`, name)
-	}
-	args := d.Args[1:]
-	if len(args) > 0 && strings.HasPrefix(args[0], "escape=") {
-		args = args[1:]
-	}
-	t := c.template(d, strings.Join(args, ""))
-	c.cfg.HTTP.LogFormats[name] = &LogFormat{Name: name, Template: t}
-}
-
-func (c *compiler) upstream(d *Directive) {
-	name := d.Args[0]
-	if _, dup := c.cfg.HTTP.Upstreams[name]; dup {
-		c.fail(d, `duplicate upstream "%s"`, name)
-	}
-	u := &Upstream{Name: name, File: d.File, Line: d.EndLine}
-	for _, s := range d.Block {
-		if s.Name != "server" {
-			continue
-		}
-		us := UpstreamServer{Addr: s.Args[0], Weight: 1, MaxFails: 1, FailTimeout: 10e9}
-		if !strings.HasPrefix(us.Addr, "unix:") {
-			us.Addr = defaultPort(us.Addr, "80")
-		}
-		for _, a := range s.Args[1:] {
-			k, v, _ := strings.Cut(a, "=")
-			var err error
-			switch k {
-			case "weight":
-				us.Weight, err = strconv.Atoi(v)
-				if us.Weight <= 0 {
-					err = errBadValue
-				}
-			case "max_fails":
-				us.MaxFails, err = strconv.Atoi(v)
-			case "fail_timeout":
-				us.FailTimeout, err = ParseTime(v)
-			case "backup":
-				us.Backup = true
-			case "down":
-				us.Down = true
-			case "max_conns", "resolve", "service", "route", "slow_start", "drain":
-			default:
-				err = errBadValue
-			}
-			if err != nil {
-				c.fail(s, `invalid parameter "%s"`, a)
-			}
-		}
-		u.Servers = append(u.Servers, us)
-	}
-	if len(u.Servers) == 0 {
-		c.fail(d, `no servers are inside upstream`)
-	}
-	c.cfg.HTTP.Upstreams[name] = u
-}
-
-// defaultPort adds the port when a host:port address has none.
-func defaultPort(addr, port string) string {
-	if strings.HasPrefix(addr, "[") {
-		if strings.HasSuffix(addr, "]") {
-			return addr + ":" + port
-		}
-		return addr
-	}
-	if strings.Count(addr, ":") == 0 {
-		return addr + ":" + port
-	}
-	return addr
-}
-
 func (c *compiler) server(d *Directive, httpConf *LocConf, httpTLS tlsSettings) {
 	s := &Server{File: d.File, Line: d.EndLine, Named: map[string]*Location{}}
-	conf := c.newConf(httpConf)
+	conf := c.newConf(httpConf, true)
 	tls := httpTLS
 	var locs []*Directive
 	var deferred []func()
-	for _, sd := range d.Block {
-		switch sd.Name {
-		case "listen":
-			s.Listens = append(s.Listens, c.listen(sd))
-		case "server_name":
-			for _, a := range sd.Args {
-				s.Names = append(s.Names, c.serverName(sd, a))
-			}
-		case "location":
-			locs = append(locs, sd)
-		case "set", "rewrite", "return", "break", "if", "set_by_lua", "set_by_lua_block", "set_by_lua_file":
-			st, later := c.stmt(sd, conf, ctxServer)
-			s.Stmts = append(s.Stmts, st)
-			if later != nil {
-				deferred = append(deferred, later)
-			}
-		default:
-			if !c.tlsDirective(&tls, sd) {
-				c.locDirective(conf, sd, ctxServer)
-			}
-		}
-	}
+	c.block(&level{ctx: ctxServer, conf: conf, srv: s, tls: &tls, stmts: &s.Stmts, later: &deferred, nested: &locs}, d.Block)
 	if len(s.Listens) == 0 {
 		s.Listens = []Listen{{Network: "tcp", Addr: "*:80", Port: 80, Wildcard: true, File: d.File, Line: d.EndLine}}
 	}
@@ -364,150 +228,6 @@ func (c *compiler) server(d *Directive, httpConf *LocConf, httpTLS tlsSettings) 
 	}
 	s.ID = len(c.cfg.HTTP.Servers)
 	c.cfg.HTTP.Servers = append(c.cfg.HTTP.Servers, s)
-}
-
-func (c *compiler) tlsDirective(t *tlsSettings, d *Directive) bool {
-	switch d.Name {
-	case "ssl_certificate":
-		t.certs = append(t.certs[:len(t.certs):len(t.certs)], d.Args[0])
-	case "ssl_certificate_key":
-		t.keys = append(t.keys[:len(t.keys):len(t.keys)], d.Args[0])
-	case "ssl_protocols":
-		t.protocols = d.Args
-	case "ssl_ciphers":
-		t.ciphers = d.Args[0]
-	case "ssl_prefer_server_ciphers":
-		t.prefer = d.Args[0] == "on"
-	case "ssl":
-		t.sslOn = d.Args[0] == "on"
-		c.warn(d, `the "ssl" directive is deprecated, use the "listen ... ssl" directive instead`)
-	default:
-		return false
-	}
-	return true
-}
-
-func (c *compiler) listen(d *Directive) Listen {
-	l := Listen{Network: "tcp", File: d.File, Line: d.EndLine}
-	a := d.Args[0]
-	switch {
-	case strings.HasPrefix(a, "unix:"):
-		l.Network = "unix"
-		l.Addr = a[len("unix:"):]
-	default:
-		host, port := "", ""
-		if strings.HasPrefix(a, "[") {
-			end := strings.Index(a, "]")
-			if end < 0 {
-				c.fail(d, `invalid host in "%s" of the "listen" directive`, a)
-			}
-			host = a[1:end]
-			if rest := a[end+1:]; rest != "" {
-				if !strings.HasPrefix(rest, ":") {
-					c.fail(d, `invalid host in "%s" of the "listen" directive`, a)
-				}
-				port = rest[1:]
-			} else {
-				port = "80"
-			}
-		} else if h, p, ok := strings.Cut(a, ":"); ok {
-			host, port = h, p
-		} else if _, err := strconv.Atoi(a); err == nil {
-			port = a
-		} else {
-			host, port = a, "80"
-		}
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 {
-			c.fail(d, `invalid port in "%s" of the "listen" directive`, a)
-		}
-		l.Port = n
-		switch host {
-		case "", "*", "0.0.0.0":
-			l.Wildcard = true
-			l.Addr = "*:" + port
-		case "::":
-			l.Wildcard = true
-			l.Addr = "[::]:" + port
-		default:
-			ip := net.ParseIP(host)
-			if ip == nil {
-				ips, err := net.LookupIP(host)
-				if err != nil || len(ips) == 0 {
-					c.fail(d, `host not found in "%s" of the "listen" directive`, a)
-				}
-				ip = ips[0]
-			}
-			l.Addr = net.JoinHostPort(ip.String(), port)
-		}
-	}
-	for _, p := range d.Args[1:] {
-		switch {
-		case p == "default_server" || p == "default":
-			l.DefaultServer = true
-		case p == "ssl":
-			l.SSL = true
-		case p == "http2":
-			l.HTTP2 = true
-		case p == "proxy_protocol":
-			c.fail(d, `"proxy_protocol" parameter of the "listen" directive is not supported by ngxsockify`)
-		case p == "reuseport" || p == "deferred" || p == "bind" || p == "quic" || p == "spdy" ||
-			strings.HasPrefix(p, "backlog=") || strings.HasPrefix(p, "rcvbuf=") || strings.HasPrefix(p, "sndbuf=") ||
-			strings.HasPrefix(p, "ipv6only=") || strings.HasPrefix(p, "so_keepalive=") ||
-			strings.HasPrefix(p, "fastopen=") || strings.HasPrefix(p, "accept_filter=") || strings.HasPrefix(p, "setfib="):
-		default:
-			c.fail(d, `invalid parameter "%s"`, p)
-		}
-	}
-	return l
-}
-
-// checkListens rejects two default servers on one address, as nginx does.
-func (c *compiler) checkListens() {
-	defaults := map[string]bool{}
-	for _, s := range c.cfg.HTTP.Servers {
-		for _, l := range s.Listens {
-			if !l.DefaultServer {
-				continue
-			}
-			key := l.Network + " " + l.Addr
-			if defaults[key] {
-				addr := l.Addr
-				if strings.HasPrefix(addr, "*:") {
-					addr = "0.0.0.0" + addr[1:]
-				}
-				c.failAt(l.File, l.Line, "a duplicate default server for "+addr)
-			}
-			defaults[key] = true
-		}
-	}
-}
-
-func (c *compiler) serverName(d *Directive, name string) ServerName {
-	name = strings.ToLower(name)
-	switch {
-	case strings.HasPrefix(name, "~"):
-		re := c.regex(d, indexOf(d.Args, name), name[1:], false)
-		return ServerName{Name: name, Kind: NameRegex, Regex: re}
-	case strings.HasPrefix(name, "*."):
-		return ServerName{Name: name, Kind: NameWildcardPrefix, Suffix: name[1:]}
-	case strings.HasPrefix(name, "."):
-		return ServerName{Name: name, Kind: NameWildcardPrefix, Suffix: name}
-	case strings.HasSuffix(name, ".*"):
-		return ServerName{Name: name, Kind: NameWildcardSuffix, Prefix: name[:len(name)-1]}
-	case strings.Contains(name, "*"):
-		c.fail(d, `invalid server name or wildcard "%s" on %s:%d`, name, d.File, d.Line)
-	}
-	return ServerName{Name: name, Kind: NameExact}
-}
-
-func indexOf(list []string, s string) int {
-	for i, v := range list {
-		if strings.EqualFold(v, s) {
-			return i
-		}
-	}
-	return -1
 }
 
 // locations compiles one level of location blocks into a LocTree.
@@ -597,25 +317,11 @@ func (c *compiler) location(s *Server, d *Directive, parentConf *LocConf, parent
 		}
 	}
 
-	conf := c.newConf(parentConf)
+	conf := c.newConf(parentConf, true)
 	var nested []*Directive
 	var deferred []func()
-	for _, ld := range d.Block {
-		switch ld.Name {
-		case "location":
-			nested = append(nested, ld)
-		case "set", "rewrite", "return", "break", "if", "set_by_lua", "set_by_lua_block", "set_by_lua_file":
-			st, later := c.stmt(ld, conf, ctxLocation)
-			loc.Stmts = append(loc.Stmts, st)
-			if later != nil {
-				deferred = append(deferred, later)
-			}
-		case "limit_except":
-			conf.LimitExcept = c.limitExcept(ld, conf)
-		default:
-			c.locDirective(conf, ld, ctxLocation)
-		}
-	}
+	lv := &level{ctx: ctxLocation, conf: conf, srv: s, loc: loc, stmts: &loc.Stmts, later: &deferred, nested: &nested}
+	c.block(lv, d.Block)
 	loc.Conf = conf
 	for _, f := range deferred {
 		f()
@@ -624,7 +330,7 @@ func (c *compiler) location(s *Server, d *Directive, parentConf *LocConf, parent
 		// limit_except inherits from its location: rebuild it now that the location is complete.
 		for _, ld := range d.Block {
 			if ld.Name == "limit_except" {
-				conf.LimitExcept = c.limitExcept(ld, conf)
+				conf.LimitExcept = c.limitExcept(lv, ld)
 			}
 		}
 	}
@@ -634,10 +340,11 @@ func (c *compiler) location(s *Server, d *Directive, parentConf *LocConf, parent
 	return loc
 }
 
-func (c *compiler) limitExcept(d *Directive, parent *LocConf) *LimitExcept {
-	le := &LimitExcept{Methods: map[string]bool{}, Conf: c.newConf(parent)}
-	// the location's content handler and internal flag hold in the block too
-	le.Conf.Websockify, le.Conf.Unsupported, le.Conf.Internal = parent.Websockify, parent.Unsupported, parent.Internal
+// limitExcept compiles a limit_except block of the location at lv. The
+// block inherits the whole location, its content handler included.
+func (c *compiler) limitExcept(lv *level, d *Directive) *LimitExcept {
+	le := &LimitExcept{Methods: map[string]bool{}, Conf: c.newConf(lv.conf, false)}
+	le.Conf.LimitExcept = nil
 	for _, m := range d.Args {
 		m = strings.ToUpper(m)
 		switch m {
@@ -649,9 +356,7 @@ func (c *compiler) limitExcept(d *Directive, parent *LocConf) *LimitExcept {
 		}
 		le.Methods[m] = true
 	}
-	for _, ld := range d.Block {
-		c.locDirective(le.Conf, ld, ctxLimitExcept)
-	}
+	c.block(&level{ctx: ctxLimitExcept, conf: le.Conf, srv: lv.srv, loc: lv.loc}, d.Block)
 	return le
 }
 
@@ -671,3 +376,36 @@ var otherNginxVariables = strings.Fields(`ancient_browser connections_active con
 	tcpinfo_rttvar tcpinfo_snd_cwnd tcpinfo_rcv_space uid_got uid_reset uid_set upstream_bytes_received
 	upstream_bytes_sent upstream_cache_status upstream_header_time upstream_queue_time
 	upstream_response_length`)
+
+func (c *compiler) duration(d *Directive, v string) time.Duration {
+	t, err := ParseTime(v)
+	if err != nil {
+		c.fail(d, `"%s" directive invalid value`, d.Name)
+	}
+	return t
+}
+
+// template compiles a value that may hold variables.
+func (c *compiler) template(d *Directive, s string) *vars.Template {
+	t, err := c.reg.Compile(s)
+	if err != nil {
+		c.fail(d, "%s", err.Error())
+		return nil
+	}
+	return t
+}
+
+// regex compiles (once) the regex in argument arg of d.
+func (c *compiler) regex(d *Directive, arg int, pattern string, caseless bool) *vars.Regex {
+	k := regexKey{d, arg}
+	if re, ok := c.regexes[k]; ok {
+		return re
+	}
+	re, err := vars.CompileRegex(pattern, caseless)
+	if err != nil {
+		c.fail(d, "%s", err.Error())
+		return nil
+	}
+	c.regexes[k] = re
+	return re
+}

@@ -166,53 +166,11 @@ func arityOK(mask uint, n int) bool {
 	return mask&argNumber[n] != 0
 }
 
-// Support is what ngxsockify does with this occurrence of the directive:
-// the table's answer, refined by the arguments where they matter
-// (`ssl_verify_client off` is harmless, `auth_request off` checks nothing).
-func (d *Directive) Support() Support {
-	info, ok := lookup(d.Name)
-	if !ok {
-		return Refused
-	}
-	off := len(d.Args) == 1 && strings.EqualFold(d.Args[0], "off")
-	switch info.Support {
-	case Refused, FailClosed, UnsupportedContent:
-		if off && offDisarms[d.Name] {
-			return Ignored
-		}
-	}
-	return info.Support
-}
-
-// offDisarms lists directives whose `off` value turns the feature off, so
-// that ignoring them is harmless.
-var offDisarms = map[string]bool{
-	"ssl_verify_client": true,
-	"auth_request":      true,
-	"ssl_stapling":      true,
-	"ssl_early_data":    true,
-	"disable_symlinks":  true,
-}
-
-// silentlyIgnored reports ignored directives not worth a warning: flags and
-// features set to off (ignoring them changes nothing).
-func silentlyIgnored(d *Directive, mask uint) bool {
-	off := len(d.Args) == 1 && strings.EqualFold(d.Args[0], "off")
-	return off && (mask&confFlag != 0 || offDisarms[d.Name])
-}
-
-func refusedMessage(d *Directive) string {
-	if info, ok := lookup(d.Name); ok && info.Note != "" {
-		return fmt.Sprintf(`"%s" directive is not supported by ngxsockify (%s)`, d.Name, info.Note)
-	}
-	return fmt.Sprintf(`"%s" directive is not supported by ngxsockify`, d.Name)
-}
-
 // table is built once from crossplane's nginx 1.24 and lua-nginx-module
 // tables, minus what the Debian nginx 1.22.1 + lua-nginx-module 0.10.23
 // build does not know (found by running `nginx -t` on every name), plus the
 // websockify module's directives and `http2`.
-var table = buildTable()
+var table map[string]DirectiveInfo // built by init in registry.go, after the registry
 
 // notIn122 are names in crossplane's tables that nginx 1.22.1 with
 // lua-nginx-module 0.10.23 rejects as unknown for reasons of version, not of
@@ -279,98 +237,6 @@ func buildTable() map[string]DirectiveInfo {
 		add(n, []uint{ctxHTTPAll | ctxHTTPLif | conf1More})
 	}
 	return t
-}
-
-// Support classes by name. The rule for Ignored: tuning that cannot change
-// who gets in or what they receive (performance, buffers, timeouts of
-// things we do not do, logging details, compression, caching of files,
-// the settings of content handlers we do not implement, rate limits).
-// Directives that only define variables (geo, split_clients, perl_set,
-// geoip_*, browser) are Ignored too: their variables stay unknown, so a
-// config that uses one fails to load instead of testing an empty value.
-// Everything that decides access and we cannot enforce is FailClosed, or
-// Refused when it concerns TLS client authentication or handshakes.
-//
-// realip (set_real_ip_from, real_ip_header, real_ip_recursive) is
-// implemented: ignoring it would leave $remote_addr at the proxy's address,
-// and allow/deny behind a proxy would then let everyone in.
-var (
-	implemented = words(`
-		pid error_log env include http events worker_processes
-		server listen server_name location root alias index try_files return rewrite break if set map
-		upstream error_page default_type types access_log log_format allow deny auth_basic
-		auth_basic_user_file satisfy limit_except internal ssl_certificate ssl_certificate_key
-		ssl_protocols ssl_ciphers ssl_prefer_server_ciphers ssl_session_cache ssl_session_timeout
-		ssl_session_tickets ssl http2 resolver resolver_timeout add_header autoindex
-		client_max_body_size keepalive_timeout server_tokens absolute_redirect etag expires charset
-		websockify_pass websockify_buffer_size websockify_connect_timeout websockify_read_timeout
-		websockify_send_timeout
-		access_by_lua access_by_lua_block access_by_lua_file
-		rewrite_by_lua rewrite_by_lua_block rewrite_by_lua_file
-		content_by_lua content_by_lua_block content_by_lua_file
-		header_filter_by_lua header_filter_by_lua_block header_filter_by_lua_file
-		set_by_lua set_by_lua_block set_by_lua_file
-		init_by_lua init_by_lua_block init_by_lua_file
-		init_worker_by_lua init_worker_by_lua_block init_worker_by_lua_file
-		lua_package_path lua_package_cpath lua_shared_dict lua_code_cache lua_need_request_body
-		set_real_ip_from real_ip_header real_ip_recursive`)
-
-	failClosed = map[string]string{
-		"auth_request":                "subrequest authorization",
-		"auth_request_set":            "subrequest authorization",
-		"secure_link":                 "secure links",
-		"secure_link_md5":             "secure links",
-		"secure_link_secret":          "secure links",
-		"valid_referers":              "referer checks",
-		"geo":                         "address-based variables",
-		"disable_symlinks":            "symlink restrictions",
-		"server_rewrite_by_lua_block": "Lua in the server rewrite phase",
-		"server_rewrite_by_lua_file":  "Lua in the server rewrite phase",
-	}
-
-	unsupportedContent = words(`
-		proxy_pass fastcgi_pass uwsgi_pass scgi_pass grpc_pass memcached_pass stub_status
-		empty_gif flv mp4 perl random_index image_filter xslt_stylesheet
-		balancer_by_lua_block balancer_by_lua_file body_filter_by_lua body_filter_by_lua_block
-		body_filter_by_lua_file`)
-
-	refused = map[string]string{
-		"ssl_verify_client":              "TLS client certificates are not checked",
-		"ssl_certificate_by_lua_block":   "TLS handshakes are not scripted",
-		"ssl_certificate_by_lua_file":    "TLS handshakes are not scripted",
-		"ssl_session_fetch_by_lua_block": "TLS handshakes are not scripted",
-		"ssl_session_fetch_by_lua_file":  "TLS handshakes are not scripted",
-		"ssl_session_store_by_lua_block": "TLS handshakes are not scripted",
-		"ssl_session_store_by_lua_file":  "TLS handshakes are not scripted",
-		"ssl_client_hello_by_lua_block":  "TLS handshakes are not scripted",
-		"ssl_client_hello_by_lua_file":   "TLS handshakes are not scripted",
-		"ssl_password_file":              "encrypted private keys",
-		"ssl_conf_command":               "OpenSSL configuration commands",
-		"ssl_reject_handshake":           "rejecting TLS handshakes",
-	}
-)
-
-func words(s string) map[string]bool {
-	m := map[string]bool{}
-	for _, w := range strings.Fields(s) {
-		m[w] = true
-	}
-	return m
-}
-
-func classify(name string) (Support, string) {
-	switch {
-	case implemented[name]:
-		return Implemented, ""
-	case refused[name] != "":
-		return Refused, refused[name]
-	case unsupportedContent[name]:
-		return UnsupportedContent, ""
-	}
-	if note, ok := failClosed[name]; ok {
-		return FailClosed, note
-	}
-	return Ignored, ""
 }
 
 // crossplaneNames are the names in crossplane's nginx 1.24 and

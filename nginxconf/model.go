@@ -207,50 +207,41 @@ type Location struct {
 	Line     int
 }
 
-// LocConf is the merged configuration in effect in a location.
+// LocConf is the merged configuration in effect in a location (or at the
+// http or server level, or in an if or limit_except block). It is nginx's
+// array of module location configs: ngx_http_core_module's settings are
+// its own fields; every other module's live in that module's struct,
+// declared in its mod_*.go file and embedded here, so that their fields
+// read as the location's.
 type LocConf struct {
 	Root              *vars.Template // root (nil: "html" under prefix, nginx's default)
 	Alias             *vars.Template // alias, when set instead of root
-	Index             []*vars.Template
 	TryFiles          []*vars.Template
 	ErrorPages        map[int]*ErrorPage
-	Access            []AccessRule
-	RealIPFrom        []AccessRule // set_real_ip_from (Allow set on each)
-	RealIPHeader      string       // real_ip_header (default X-Real-IP)
-	RealIPRecursive   bool
-	AuthBasic         *vars.Template // nil: off
-	AuthUserFile      *vars.Template
 	SatisfyAny        bool
 	LimitExcept       *LimitExcept
-	AddHeaders        []AddHeader
 	DefaultType       string
-	Charset           string            // charset: added to text types ("" for off)
 	Types             map[string]string // extension -> MIME type (nil: the built-in table)
-	Expires           *Expires          // nil: expires off
-	Autoindex         bool
 	Internal          bool
 	ServerTokens      bool
 	AbsoluteRedirect  bool
 	Etag              bool
 	ClientMaxBodySize int64
 	KeepaliveTimeout  time.Duration
+	Resolver          []string // DNS servers, ip:port (names given are resolved at load)
+	ResolverTimeout   time.Duration
+	ResolverValid     time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)
+	ResolverNoIPv6    bool          // ipv6=off
 
-	Websockify                                     *Websockify
-	WSBufferSize                                   int
-	WSConnectTimeout, WSReadTimeout, WSSendTimeout time.Duration
-
-	RewriteLua      *LuaCode
-	AccessLua       *LuaCode
-	ContentLua      *LuaCode
-	HeaderFilterLua *LuaCode
-	NeedRequestBody bool
-
-	AccessLogs      []AccessLog // empty and AccessLogOff false: inherit default
-	AccessLogOff    bool
-	Resolver        []string // DNS servers, ip:port (names given are resolved at load)
-	ResolverTimeout time.Duration
-	ResolverValid   time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)
-	ResolverNoIPv6  bool          // ipv6=off
+	AccessConf
+	AuthBasicConf
+	RealIPConf
+	HeadersConf
+	StaticConf
+	CharsetConf
+	LogConf
+	WebsockifyConf
+	LuaConf
 
 	FailClosed  []Warning // access directives we cannot enforce: every request here answers 500
 	Unsupported *Warning  // content directive we do not implement: requests here answer 502
@@ -258,7 +249,7 @@ type LocConf struct {
 	// ID is this conf's place in HTTP.Confs.
 	ID int
 
-	set map[string]bool // which fields were set at this level (for merging)
+	set map[string]bool // which values were set at this level (for merging)
 }
 
 // Websockify is a location's websockify_pass.

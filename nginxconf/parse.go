@@ -506,36 +506,26 @@ func (p *parser) ifCondition(s *source, d *Directive) (bad bool, err error) {
 }
 
 // child returns the context of the block opened by d, or nil for a block
-// that is consumed unread.
+// that is consumed unread. The registry says which context a block opens.
 func (ctx *parseCtx) child(d *Directive, info DirectiveInfo) *parseCtx {
 	c := &parseCtx{slots: map[string]string{}}
-	switch d.Name {
-	case "events":
-		c.mask, c.quiet = ctxEvent, true
-	case "http":
-		c.mask = ctxHTTPMain
-	case "server":
-		c.mask = ctxHTTPSrv
-	case "location":
-		c.mask = ctxHTTPLoc
-	case "if":
+	sp := spec(d.Name)
+	switch {
+	case d.Name == "stream" || d.Name == "mail":
+		return nil
+	case sp != nil && sp.custom:
+		c.mask, c.custom = ctx.mask, d.Name
+	case sp != nil && sp.opens == ctxHTTPSif|ctxHTTPLif:
+		// if: the server-level form when inside a server or its ifs
+		c.mask = ctxHTTPLif
 		if ctx.mask == ctxHTTPSrv || ctx.mask == ctxHTTPSif {
 			c.mask = ctxHTTPSif
-		} else {
-			c.mask = ctxHTTPLif
 		}
-	case "limit_except":
-		c.mask = ctxHTTPLmt
-	case "upstream":
-		c.mask = ctxHTTPUps
-	case "map", "types", "geo", "split_clients", "charset_map":
-		c.mask, c.custom = ctx.mask, d.Name
-	case "stream", "mail":
+	case sp != nil && sp.opens != 0:
+		c.mask, c.quiet = sp.opens, sp.opens == ctxEvent
+	case info.Support == Ignored:
 		return nil
 	default:
-		if info.Support == Ignored {
-			return nil
-		}
 		c.mask = ctx.mask
 	}
 	return c
@@ -544,75 +534,21 @@ func (ctx *parseCtx) child(d *Directive, info DirectiveInfo) *parseCtx {
 // duplicate returns nginx's "is duplicate" complaint when d sets a value
 // the block already has, and records d otherwise.
 func (ctx *parseCtx) duplicate(d *Directive, mask uint) string {
-	slot, ok := dupSlots[d.Name]
-	if !ok {
-		if mask&confFlag == 0 || flagNoDup[d.Name] {
-			return ""
-		}
-		slot = d.Name
+	slot := dupSlot(d.Name, mask)
+	if slot == "" {
+		return ""
 	}
 	prev, set := ctx.slots[slot]
 	if !set {
 		ctx.slots[slot] = d.Name
 		return ""
 	}
-	if slot == "root/alias" && prev != d.Name {
+	if slot == rootAliasSlot && prev != d.Name {
+		// the core module names the other one; others just say duplicate
 		return fmt.Sprintf(`is duplicate, "%s" directive was specified earlier`, prev)
 	}
 	return "is duplicate"
 }
-
-// dupSlots maps directives that nginx stores once per block to the value
-// they set; directives sharing a slot conflict with each other. Flags
-// (ngx_conf_set_flag_slot) are handled generically.
-var dupSlots = map[string]string{
-	"root":  "root/alias",
-	"alias": "root/alias",
-
-	"access_by_lua": "access_by_lua", "access_by_lua_block": "access_by_lua", "access_by_lua_file": "access_by_lua",
-	"rewrite_by_lua": "rewrite_by_lua", "rewrite_by_lua_block": "rewrite_by_lua", "rewrite_by_lua_file": "rewrite_by_lua",
-	"content_by_lua": "content_by_lua", "content_by_lua_block": "content_by_lua", "content_by_lua_file": "content_by_lua",
-	"header_filter_by_lua": "header_filter_by_lua", "header_filter_by_lua_block": "header_filter_by_lua", "header_filter_by_lua_file": "header_filter_by_lua",
-	"body_filter_by_lua": "body_filter_by_lua", "body_filter_by_lua_block": "body_filter_by_lua", "body_filter_by_lua_file": "body_filter_by_lua",
-	"log_by_lua": "log_by_lua", "log_by_lua_block": "log_by_lua", "log_by_lua_file": "log_by_lua",
-	"init_by_lua": "init_by_lua", "init_by_lua_block": "init_by_lua", "init_by_lua_file": "init_by_lua",
-	"init_worker_by_lua": "init_worker_by_lua", "init_worker_by_lua_block": "init_worker_by_lua", "init_worker_by_lua_file": "init_worker_by_lua",
-	"lua_package_path":  "lua_package_path",
-	"lua_package_cpath": "lua_package_cpath",
-
-	"client_max_body_size": "client_max_body_size",
-	"keepalive_timeout":    "keepalive_timeout",
-	"default_type":         "default_type",
-	"server_tokens":        "server_tokens",
-	"satisfy":              "satisfy",
-	"auth_basic":           "auth_basic",
-	"auth_basic_user_file": "auth_basic_user_file",
-	"ssl_ciphers":          "ssl_ciphers",
-	"ssl_session_timeout":  "ssl_session_timeout",
-	"resolver_timeout":     "resolver_timeout",
-	"expires":              "expires",
-	"pid":                  "pid",
-	"events":               "events",
-	"http":                 "http",
-	"worker_processes":     "worker_processes",
-}
-
-// luaNeedsCode reports the Lua directives whose handler refuses empty code
-// (`access_by_lua_block {}`, `access_by_lua ”;`, `..._file ”;`).
-func luaNeedsCode(name string) bool {
-	for _, phase := range []string{"access", "rewrite", "content", "header_filter", "body_filter", "log", "init"} {
-		base := phase + "_by_lua"
-		if name == base || name == base+"_block" || name == base+"_file" {
-			return true
-		}
-	}
-	return false
-}
-
-// flagNoDup lists on/off directives whose handler does not complain when
-// repeated in one block (checked against nginx by
-// TestFlagDuplicatesMatchNginx).
-var flagNoDup = map[string]bool{"lua_load_resty_core": true}
 
 // confBuffer is NGX_CONF_BUFFER: nginx reads config files through a window
 // of this size, and a word (or a Lua token) that does not fit in it is an

@@ -7,6 +7,36 @@ import (
 	"ngxsockify/nginxconf/vars"
 )
 
+// rewriteModule is ngx_http_rewrite_module (and set_by_lua, which runs
+// among its statements): its directives compile to statements run in
+// order in the server and location rewrite phases.
+var rewriteModule = module{name: "ngx_http_rewrite_module", directives: []directive{
+	{name: "set", set: addStmt},
+	{name: "rewrite", set: addStmt},
+	{name: "return", set: addStmt},
+	{name: "break", set: addStmt},
+	{name: "if", opens: ctxHTTPSif | ctxHTTPLif, set: addStmt},
+	{name: "set_by_lua", set: addStmt},
+	{name: "set_by_lua_block", set: addStmt},
+	{name: "set_by_lua_file", set: addStmt},
+}}
+
+// addStmt compiles a rewrite-module directive into the level's statements.
+// An if block is compiled once its enclosing block is complete, because
+// it inherits every setting of its location, including those written
+// after it; inside an if block, at once.
+func addStmt(c *compiler, lv *level, d *Directive) {
+	st, later := c.stmt(lv, d)
+	*lv.stmts = append(*lv.stmts, st)
+	switch {
+	case later == nil:
+	case lv.later == nil:
+		later()
+	default:
+		*lv.later = append(*lv.later, later)
+	}
+}
+
 // declare walks the http block once and declares every variable the config
 // defines, so templates compiled later may use them in any order.
 func (c *compiler) declare(dirs []*Directive, depth int) {
@@ -82,10 +112,9 @@ func varName(s string) (string, bool) {
 	return s[1:], true
 }
 
-// stmt compiles one rewrite-module directive. For `if` it returns a function
-// to run once the enclosing block is complete, because the if block inherits
-// every setting of its location, including those written after it.
-func (c *compiler) stmt(d *Directive, conf *LocConf, ctx blockCtx) (Stmt, func()) {
+// stmt compiles one rewrite-module directive. For `if` it returns the
+// function that compiles its block.
+func (c *compiler) stmt(lv *level, d *Directive) (Stmt, func()) {
 	a := d.Args
 	switch d.Name {
 	case "set":
@@ -154,25 +183,8 @@ func (c *compiler) stmt(d *Directive, conf *LocConf, ctx blockCtx) (Stmt, func()
 		st := &IfStmt{Cond: c.cond(d)}
 		st.Loc = &Location{Modifier: ModPrefix, File: d.File, Line: d.EndLine}
 		return st, func() {
-			lc := c.newConf(conf)
-			// An if block keeps the enclosing content handler unless it sets its own.
-			lc.Websockify = conf.Websockify
-			lc.Unsupported = conf.Unsupported
-			for _, bd := range d.Block {
-				switch bd.Name {
-				case "set", "rewrite", "return", "break", "if", "set_by_lua", "set_by_lua_block", "set_by_lua_file":
-					inner, later := c.stmt(bd, lc, ctxIf)
-					st.Loc.Stmts = append(st.Loc.Stmts, inner)
-					if later != nil {
-						later()
-					}
-				default:
-					if bd.Name == "websockify_pass" {
-						lc.Websockify = nil
-					}
-					c.locDirective(lc, bd, ctxIf)
-				}
-			}
+			lc := c.newConf(lv.conf, false)
+			c.block(&level{ctx: ctxIf, conf: lc, srv: lv.srv, loc: st.Loc, stmts: &st.Loc.Stmts}, d.Block)
 			st.Loc.Conf = lc
 		}
 	}
@@ -215,58 +227,4 @@ func (c *compiler) cond(d *Directive) Cond {
 	}
 	c.fail(d, `invalid condition "%s"`, a[len(a)-1])
 	return Cond{}
-}
-
-// maps compiles the map blocks of the http block. Their names were declared
-// in the declare pass, so a map may use another map defined later.
-func (c *compiler) maps(dirs []*Directive) {
-	for _, d := range dirs {
-		if d.Name != "map" {
-			continue
-		}
-		if len(d.Args) != 2 {
-			c.fail(d, `invalid number of arguments in "map" directive`)
-		}
-		name, ok := varName(d.Args[1])
-		if !ok {
-			c.fail(d, `invalid variable name "%s"`, d.Args[1])
-		}
-		var entries []vars.MapEntry
-		var opts vars.MapOptions
-		seen := map[string]bool{}
-		for _, e := range d.Block {
-			// nginx keys its hash in lower case and names the second of two
-			// equal keys; regexes may repeat.
-			if len(e.Args) == 1 && !strings.HasPrefix(e.Name, "~") {
-				k := strings.ToLower(strings.TrimPrefix(e.Name, "\\"))
-				if e.Name == "default" {
-					k = "\x00default"
-				}
-				if seen[k] {
-					if e.Name == "default" {
-						c.fail(e, `duplicate default map parameter`)
-					}
-					c.fail(e, `conflicting parameter "%s"`, strings.TrimPrefix(e.Name, "\\"))
-				}
-				seen[k] = true
-			}
-			switch {
-			case e.Name == "hostnames" && len(e.Args) == 0:
-				opts.Hostnames = true
-			case e.Name == "volatile" && len(e.Args) == 0:
-				opts.Volatile = true
-			case len(e.Args) == 1:
-				entries = append(entries, vars.MapEntry{Key: e.Name, Value: e.Args[0]})
-			default:
-				c.fail(e, `invalid number of the map parameters`)
-			}
-		}
-		m, err := vars.NewMap(c.reg, d.Args[0], entries, opts)
-		if err != nil {
-			c.fail(d, "%s", err.Error())
-		}
-		if err := c.reg.DeclareMap(name, m); err != nil {
-			c.fail(d, "%s", err.Error())
-		}
-	}
 }

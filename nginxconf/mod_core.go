@@ -1,0 +1,379 @@
+package nginxconf
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// coreModule is ngx_core_module and ngx_events_module: the main level.
+var coreModule = module{name: "ngx_core_module", directives: []directive{
+	{name: "include", set: handledElsewhere}, // read by the parser
+	{name: "events", dup: "events", opens: ctxEvent, set: func(c *compiler, _ *level, _ *Directive) { c.events = true }},
+	{name: "http", dup: "http", opens: ctxHTTPMain, set: func(c *compiler, _ *level, d *Directive) {
+		if c.httpBlock != nil {
+			c.fail(d, `"http" directive is duplicate`)
+		}
+		c.httpBlock = d
+	}},
+	{name: "worker_processes", dup: "worker_processes", set: func(c *compiler, _ *level, d *Directive) {
+		if d.Args[0] == "auto" {
+			c.cfg.WorkerProcesses = 0
+		} else if n, err := strconv.Atoi(d.Args[0]); err == nil && n >= 0 && d.Args[0][0] != '+' {
+			c.cfg.WorkerProcesses = max(n, 1)
+		} else {
+			c.fail(d, `"worker_processes" directive invalid value`)
+		}
+	}},
+	{name: "pid", dup: "pid", set: func(c *compiler, _ *level, d *Directive) {
+		if d.Args[0] != "off" {
+			c.cfg.PID = fullName(c.cfg.Prefix, d.Args[0])
+		}
+	}},
+	{name: "error_log", set: func(c *compiler, lv *level, d *Directive) {
+		if lv.ctx == ctxTop {
+			c.cfg.ErrorLog = append(c.cfg.ErrorLog, c.errorLog(d))
+		}
+	}},
+	{name: "env", set: func(c *compiler, _ *level, d *Directive) {
+		name, value, has := strings.Cut(d.Args[0], "=")
+		c.cfg.Env = append(c.cfg.Env, EnvVar{Name: name, Value: value, HasValue: has})
+	}},
+}}
+
+// httpCoreModule is ngx_http_core_module: servers, listens, locations and
+// the settings every location has.
+var httpCoreModule = module{name: "ngx_http_core_module", directives: []directive{
+	{name: "server", opens: ctxHTTPSrv, set: func(c *compiler, lv *level, d *Directive) {
+		if lv.ctx == ctxHTTP {
+			*lv.nested = append(*lv.nested, d) // compiled once the http block is complete
+		}
+	}},
+	{name: "listen", set: func(c *compiler, lv *level, d *Directive) { lv.srv.Listens = append(lv.srv.Listens, c.listen(d)) }},
+	{name: "server_name", set: func(c *compiler, lv *level, d *Directive) {
+		for _, a := range d.Args {
+			lv.srv.Names = append(lv.srv.Names, c.serverName(d, a))
+		}
+	}},
+	{name: "location", opens: ctxHTTPLoc, set: func(c *compiler, lv *level, d *Directive) {
+		*lv.nested = append(*lv.nested, d) // compiled once the enclosing block is complete
+	}},
+	{name: "limit_except", opens: ctxHTTPLmt, inherit: inheritNone, field: "LimitExcept", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.LimitExcept = c.limitExcept(lv, d)
+	}},
+	{name: "internal", inherit: inheritNone, field: "Internal", set: func(c *compiler, lv *level, d *Directive) { lv.conf.Internal = true }},
+	{name: "root", dup: rootAliasSlot, set: setRootAlias},
+	{name: "alias", dup: rootAliasSlot, set: setRootAlias},
+	{name: "try_files", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.TryFiles = nil
+		for _, v := range d.Args {
+			lv.conf.TryFiles = append(lv.conf.TryFiles, c.template(d, v))
+		}
+	}},
+	{name: "error_page", inherit: inheritReplace, field: "ErrorPages", set: func(c *compiler, lv *level, d *Directive) { c.errorPage(lv.conf, d) }},
+	{name: "default_type", dup: "default_type", set: func(c *compiler, lv *level, d *Directive) { lv.conf.DefaultType = d.Args[0] }},
+	{name: "types", custom: true, set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.Types = map[string]string{}
+		for _, td := range d.Block {
+			for _, ext := range td.Args {
+				lv.conf.Types[strings.ToLower(ext)] = td.Name
+			}
+		}
+	}},
+	{name: "client_max_body_size", dup: "client_max_body_size", set: func(c *compiler, lv *level, d *Directive) {
+		n, err := ParseSize(d.Args[0])
+		if err != nil {
+			c.fail(d, `"client_max_body_size" directive invalid value`)
+		}
+		lv.conf.ClientMaxBodySize = n
+	}},
+	{name: "keepalive_timeout", dup: "keepalive_timeout", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.KeepaliveTimeout = c.duration(d, d.Args[0])
+	}},
+	{name: "server_tokens", dup: "server_tokens", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ServerTokens = d.Args[0] != "off" }},
+	{name: "absolute_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.AbsoluteRedirect = d.Args[0] == "on" }},
+	{name: "etag", set: func(c *compiler, lv *level, d *Directive) { lv.conf.Etag = d.Args[0] == "on" }},
+	{name: "satisfy", dup: "satisfy", set: func(c *compiler, lv *level, d *Directive) {
+		switch d.Args[0] {
+		case "any":
+			lv.conf.SatisfyAny = true
+		case "all":
+			lv.conf.SatisfyAny = false
+		default:
+			c.fail(d, `invalid value "%s" in "satisfy" directive, it must be "all" or "any"`, d.Args[0])
+		}
+	}},
+	{name: "resolver", set: setResolver},
+	{name: "resolver_timeout", dup: "resolver_timeout", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ResolverTimeout = c.duration(d, d.Args[0])
+	}},
+	{name: "disable_symlinks", support: FailClosed, note: "symlink restrictions", offDisarms: true},
+}}
+
+// rootAliasSlot is the one value root and alias both set: nginx names the
+// other directive when they meet in one block.
+const rootAliasSlot = "root/alias"
+
+func setRootAlias(c *compiler, lv *level, d *Directive) {
+	lc := lv.conf
+	if d.Name == "alias" && lv.ctx != ctxLocation {
+		c.fail(d, `"alias" directive is not allowed here`)
+	}
+	if lc.set["root"] || lc.set["alias"] {
+		prev := "root"
+		if lc.set["alias"] {
+			prev = "alias"
+		}
+		if prev == d.Name {
+			c.fail(d, `"%s" directive is duplicate`, d.Name)
+		}
+		c.fail(d, `"%s" directive is duplicate, "%s" directive was specified earlier`, d.Name, prev)
+	}
+	lc.set[d.Name] = true
+	t := c.template(d, d.Args[0])
+	if d.Name == "root" {
+		lc.Root, lc.Alias = t, nil
+	} else {
+		lc.Alias, lc.Root = t, nil
+	}
+}
+
+// setResolver compiles `resolver address ... [valid=time] [ipv6=on|off]`.
+func setResolver(c *compiler, lv *level, d *Directive) {
+	lc := lv.conf
+	lc.Resolver, lc.ResolverValid, lc.ResolverNoIPv6 = nil, 0, false
+	for _, v := range d.Args {
+		switch {
+		case strings.HasPrefix(v, "valid="):
+			t, err := ParseTime(v[len("valid="):])
+			if err != nil {
+				c.fail(d, "invalid parameter: %s", v)
+			}
+			lc.ResolverValid = t
+		case v == "ipv6=on" || v == "ipv6=off":
+			lc.ResolverNoIPv6 = v == "ipv6=off"
+		case strings.HasPrefix(v, "ipv6="):
+			c.fail(d, "invalid parameter: %s", v)
+		default:
+			lc.Resolver = append(lc.Resolver, c.resolverAddrs(d, v)...)
+		}
+	}
+}
+
+func (c *compiler) errorLog(d *Directive) LogFile {
+	lf := LogFile{Path: d.Args[0], Level: LogLevels["error"]}
+	if lf.Path != "stderr" && !strings.HasPrefix(lf.Path, "syslog:") && !strings.HasPrefix(lf.Path, "memory:") {
+		lf.Path = fullName(c.cfg.Prefix, lf.Path)
+	}
+	if len(d.Args) > 1 {
+		lvl, ok := LogLevels[d.Args[1]]
+		if !ok {
+			c.fail(d, `invalid log level "%s"`, d.Args[1])
+		}
+		lf.Level = lvl
+	}
+	return lf
+}
+
+func (c *compiler) listen(d *Directive) Listen {
+	l := Listen{Network: "tcp", File: d.File, Line: d.EndLine}
+	a := d.Args[0]
+	switch {
+	case strings.HasPrefix(a, "unix:"):
+		l.Network = "unix"
+		l.Addr = a[len("unix:"):]
+	default:
+		host, port := "", ""
+		if strings.HasPrefix(a, "[") {
+			end := strings.Index(a, "]")
+			if end < 0 {
+				c.fail(d, `invalid host in "%s" of the "listen" directive`, a)
+			}
+			host = a[1:end]
+			if rest := a[end+1:]; rest != "" {
+				if !strings.HasPrefix(rest, ":") {
+					c.fail(d, `invalid host in "%s" of the "listen" directive`, a)
+				}
+				port = rest[1:]
+			} else {
+				port = "80"
+			}
+		} else if h, p, ok := strings.Cut(a, ":"); ok {
+			host, port = h, p
+		} else if _, err := strconv.Atoi(a); err == nil {
+			port = a
+		} else {
+			host, port = a, "80"
+		}
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 {
+			c.fail(d, `invalid port in "%s" of the "listen" directive`, a)
+		}
+		l.Port = n
+		switch host {
+		case "", "*", "0.0.0.0":
+			l.Wildcard = true
+			l.Addr = "*:" + port
+		case "::":
+			l.Wildcard = true
+			l.Addr = "[::]:" + port
+		default:
+			ip := net.ParseIP(host)
+			if ip == nil {
+				ips, err := net.LookupIP(host)
+				if err != nil || len(ips) == 0 {
+					c.fail(d, `host not found in "%s" of the "listen" directive`, a)
+				}
+				ip = ips[0]
+			}
+			l.Addr = net.JoinHostPort(ip.String(), port)
+		}
+	}
+	for _, p := range d.Args[1:] {
+		switch {
+		case p == "default_server" || p == "default":
+			l.DefaultServer = true
+		case p == "ssl":
+			l.SSL = true
+		case p == "http2":
+			l.HTTP2 = true
+		case p == "proxy_protocol":
+			c.fail(d, `"proxy_protocol" parameter of the "listen" directive is not supported by ngxsockify`)
+		case p == "reuseport" || p == "deferred" || p == "bind" || p == "quic" || p == "spdy" ||
+			strings.HasPrefix(p, "backlog=") || strings.HasPrefix(p, "rcvbuf=") || strings.HasPrefix(p, "sndbuf=") ||
+			strings.HasPrefix(p, "ipv6only=") || strings.HasPrefix(p, "so_keepalive=") ||
+			strings.HasPrefix(p, "fastopen=") || strings.HasPrefix(p, "accept_filter=") || strings.HasPrefix(p, "setfib="):
+		default:
+			c.fail(d, `invalid parameter "%s"`, p)
+		}
+	}
+	return l
+}
+
+// checkListens rejects two default servers on one address, as nginx does.
+func (c *compiler) checkListens() {
+	defaults := map[string]bool{}
+	for _, s := range c.cfg.HTTP.Servers {
+		for _, l := range s.Listens {
+			if !l.DefaultServer {
+				continue
+			}
+			key := l.Network + " " + l.Addr
+			if defaults[key] {
+				addr := l.Addr
+				if strings.HasPrefix(addr, "*:") {
+					addr = "0.0.0.0" + addr[1:]
+				}
+				c.failAt(l.File, l.Line, "a duplicate default server for "+addr)
+			}
+			defaults[key] = true
+		}
+	}
+}
+
+func (c *compiler) serverName(d *Directive, name string) ServerName {
+	name = strings.ToLower(name)
+	switch {
+	case strings.HasPrefix(name, "~"):
+		re := c.regex(d, indexOf(d.Args, name), name[1:], false)
+		return ServerName{Name: name, Kind: NameRegex, Regex: re}
+	case strings.HasPrefix(name, "*."):
+		return ServerName{Name: name, Kind: NameWildcardPrefix, Suffix: name[1:]}
+	case strings.HasPrefix(name, "."):
+		return ServerName{Name: name, Kind: NameWildcardPrefix, Suffix: name}
+	case strings.HasSuffix(name, ".*"):
+		return ServerName{Name: name, Kind: NameWildcardSuffix, Prefix: name[:len(name)-1]}
+	case strings.Contains(name, "*"):
+		c.fail(d, `invalid server name or wildcard "%s" on %s:%d`, name, d.File, d.Line)
+	}
+	return ServerName{Name: name, Kind: NameExact}
+}
+
+func indexOf(list []string, s string) int {
+	for i, v := range list {
+		if strings.EqualFold(v, s) {
+			return i
+		}
+	}
+	return -1
+}
+
+// defaultPort adds the port when a host:port address has none.
+func defaultPort(addr, port string) string {
+	if strings.HasPrefix(addr, "[") {
+		if strings.HasSuffix(addr, "]") {
+			return addr + ":" + port
+		}
+		return addr
+	}
+	if strings.Count(addr, ":") == 0 {
+		return addr + ":" + port
+	}
+	return addr
+}
+
+func (c *compiler) errorPage(lc *LocConf, d *Directive) {
+	if lc.ErrorPages == nil {
+		lc.ErrorPages = map[int]*ErrorPage{}
+	}
+	a := d.Args
+	target := a[len(a)-1]
+	codes := a[:len(a)-1]
+	ep := &ErrorPage{}
+	if len(codes) > 0 && strings.HasPrefix(codes[len(codes)-1], "=") {
+		over := codes[len(codes)-1][1:]
+		codes = codes[:len(codes)-1]
+		if over == "" {
+			ep.Code = -1
+		} else {
+			n, err := strconv.Atoi(over)
+			if err != nil || n < 100 || n > 999 {
+				c.fail(d, `invalid value "=%s"`, over)
+			}
+			ep.Code = n
+		}
+	}
+	if len(codes) == 0 {
+		c.fail(d, `invalid number of arguments in "error_page" directive`)
+	}
+	ep.Target = c.template(d, target)
+	for _, s := range codes {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			c.fail(d, `invalid value "%s"`, s)
+		}
+		if n < 300 || n > 599 {
+			c.fail(d, `value "%s" must be between 300 and 599`, s)
+		}
+		lc.ErrorPages[n] = ep
+	}
+}
+
+// resolverAddrs checks one resolver address and returns it as ip:port
+// (port 53 by default); a name is resolved now, as nginx does.
+func (c *compiler) resolverAddrs(d *Directive, v string) []string {
+	host, port, err := net.SplitHostPort(defaultPort(v, "53"))
+	if err != nil {
+		c.fail(d, `host not found in resolver "%s"`, v)
+		return nil
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		c.fail(d, `invalid port in resolver "%s"`, v)
+	}
+	if net.ParseIP(host) != nil {
+		return []string{net.JoinHostPort(host, port)}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ips, err := net.DefaultResolver.LookupHost(ctx, host)
+	if err != nil || len(ips) == 0 {
+		c.fail(d, `host not found in resolver "%s"`, v)
+	}
+	addrs := make([]string, 0, len(ips))
+	for _, ip := range ips {
+		addrs = append(addrs, net.JoinHostPort(ip, port))
+	}
+	return addrs
+}

@@ -1,0 +1,120 @@
+package nginxconf
+
+import "strings"
+
+// luaModule is lua-nginx-module (0.10.23): the phase hooks, the http-level
+// Lua settings, and the hooks ngxsockify does not run, each classed by
+// what ignoring it would do.
+var luaModule = module{name: "ngx_http_lua_module", directives: concat(
+	luaHooks("rewrite", func(lc *LocConf, code *LuaCode) { lc.RewriteLua = code }),
+	luaHooks("access", func(lc *LocConf, code *LuaCode) { lc.AccessLua = code }),
+	luaHooks("content", func(lc *LocConf, code *LuaCode) { lc.ContentLua = code }),
+	luaHooks("header_filter", func(lc *LocConf, code *LuaCode) { lc.HeaderFilterLua = code }),
+	luaHooks("init", nil),
+	luaHooks("init_worker", nil),
+	unsupportedLuaHooks("body_filter", UnsupportedContent, ""),
+	unsupportedLuaHooks("log", Ignored, ""),
+	[]directive{
+		{name: "lua_package_path", dup: "lua_package_path", set: func(c *compiler, _ *level, d *Directive) { c.cfg.HTTP.Lua.PackagePath = d.Args[0] }},
+		{name: "lua_package_cpath", dup: "lua_package_cpath", set: func(c *compiler, _ *level, d *Directive) { c.cfg.HTTP.Lua.PackageCPath = d.Args[0] }},
+		{name: "lua_code_cache", set: func(c *compiler, _ *level, d *Directive) { c.cfg.HTTP.Lua.CodeCache = d.Args[0] == "on" }},
+		{name: "lua_shared_dict", set: func(c *compiler, _ *level, d *Directive) {
+			size, err := ParseSize(d.Args[1])
+			if err != nil {
+				c.fail(d, `invalid lua shared dict size "%s"`, d.Args[1])
+			}
+			c.cfg.HTTP.Lua.SharedDicts[d.Args[0]] = size
+		}},
+		{name: "lua_need_request_body", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NeedRequestBody = d.Args[0] == "on" }},
+		{name: "lua_load_resty_core", support: Ignored, flagRepeats: true},
+		{name: "balancer_by_lua_block", support: UnsupportedContent},
+		{name: "balancer_by_lua_file", support: UnsupportedContent},
+		{name: "server_rewrite_by_lua_block", support: FailClosed, note: "Lua in the server rewrite phase"},
+		{name: "server_rewrite_by_lua_file", support: FailClosed, note: "Lua in the server rewrite phase"},
+	},
+	refusedLuaTLS("ssl_certificate_by_lua", "ssl_session_fetch_by_lua", "ssl_session_store_by_lua", "ssl_client_hello_by_lua"),
+)}
+
+// LuaConf is the Lua module's part of a location's settings.
+type LuaConf struct {
+	RewriteLua      *LuaCode
+	AccessLua       *LuaCode
+	ContentLua      *LuaCode
+	HeaderFilterLua *LuaCode
+	NeedRequestBody bool
+}
+
+// luaHooks declares PHASE_by_lua, _block and _file. They share one slot
+// (one hook per phase and block), and refuse empty code, except
+// init_worker. The init hooks (store nil) live in the http block's Lua
+// settings; the others in the location's, inherited by nested blocks.
+func luaHooks(phase string, store func(*LocConf, *LuaCode)) []directive {
+	base := phase + "_by_lua"
+	set := func(c *compiler, lv *level, d *Directive) {
+		code := c.luaCode(d, phase, d.Args[0])
+		switch phase {
+		case "init":
+			c.cfg.HTTP.Lua.Init = code
+		case "init_worker":
+			c.cfg.HTTP.Lua.InitWorker = code
+		default:
+			store(lv.conf, code)
+		}
+	}
+	var out []directive
+	for _, name := range []string{base, base + "_block", base + "_file"} {
+		out = append(out, directive{name: name, dup: base, needsCode: phase != "init_worker", set: set})
+	}
+	return out
+}
+
+// unsupportedLuaHooks declares the three forms of a hook ngxsockify does
+// not run.
+func unsupportedLuaHooks(phase string, support Support, note string) []directive {
+	base := phase + "_by_lua"
+	var out []directive
+	for _, name := range []string{base, base + "_block", base + "_file"} {
+		out = append(out, directive{name: name, support: support, note: note, dup: base, needsCode: true})
+	}
+	return out
+}
+
+// refusedLuaTLS declares TLS handshake hooks (_block and _file): refused,
+// because a certificate or session chosen by a script cannot be ignored.
+func refusedLuaTLS(bases ...string) []directive {
+	var out []directive
+	for _, b := range bases {
+		for _, name := range []string{b + "_block", b + "_file"} {
+			out = append(out, directive{name: name, support: Refused, note: "TLS handshakes are not scripted"})
+		}
+	}
+	return out
+}
+
+func concat(lists ...[]directive) []directive {
+	var out []directive
+	for _, l := range lists {
+		out = append(out, l...)
+	}
+	return out
+}
+
+func (c *compiler) luaCode(d *Directive, phase, arg string) *LuaCode {
+	// lua-nginx-module names a chunk after the line where its directive
+	// ends, except that a *_by_lua_block is named after the line where the
+	// block starts (checked on nginx 1.22).
+	line := d.EndLine
+	if strings.HasSuffix(d.Name, "_block") {
+		line = d.Line
+	}
+	h := c.cfg.HTTP
+	code := &LuaCode{ID: len(h.LuaCodes), Directive: d.Name, Phase: phase, File: d.File, Line: line}
+	h.LuaCodes = append(h.LuaCodes, code)
+	if strings.HasSuffix(d.Name, "_file") {
+		code.Path = arg
+		code.PathTmpl = c.template(d, arg)
+	} else {
+		code.Source = arg
+	}
+	return code
+}

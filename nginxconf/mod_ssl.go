@@ -1,0 +1,57 @@
+package nginxconf
+
+// sslModule is ngx_http_ssl_module. Certificates, protocols and ciphers are
+// per server; the http level's are the servers' defaults.
+var sslModule = module{name: "ngx_http_ssl_module", directives: []directive{
+	{name: "ssl_certificate", set: setTLS},
+	{name: "ssl_certificate_key", set: setTLS},
+	{name: "ssl_protocols", set: setTLS},
+	{name: "ssl_ciphers", dup: "ssl_ciphers", set: setTLS},
+	{name: "ssl_prefer_server_ciphers", set: setTLS},
+	{name: "ssl", set: setTLS},
+	// Accepted; crypto/tls's own session handling applies.
+	{name: "ssl_session_cache", set: handledElsewhere},
+	{name: "ssl_session_timeout", dup: "ssl_session_timeout", set: handledElsewhere},
+	{name: "ssl_session_tickets", set: handledElsewhere},
+	{name: "http2", set: handledElsewhere}, // `listen ... http2` is parsed; HTTP/1.1 is served
+
+	{name: "ssl_verify_client", support: Refused, note: "TLS client certificates are not checked", offDisarms: true},
+	{name: "ssl_password_file", support: Refused, note: "encrypted private keys"},
+	{name: "ssl_conf_command", support: Refused, note: "OpenSSL configuration commands"},
+	{name: "ssl_reject_handshake", support: Refused, note: "rejecting TLS handshakes"},
+	{name: "ssl_stapling", support: Ignored, offDisarms: true},
+	{name: "ssl_early_data", support: Ignored, offDisarms: true},
+}}
+
+// tlsSettings collects a level's TLS directives; a server starts from the
+// http level's.
+type tlsSettings struct {
+	certs     []string
+	keys      []string
+	protocols []string
+	ciphers   string
+	prefer    bool
+	sslOn     bool
+}
+
+func setTLS(c *compiler, lv *level, d *Directive) {
+	if lv.tls == nil {
+		return
+	}
+	t := lv.tls
+	switch d.Name {
+	case "ssl_certificate":
+		t.certs = append(t.certs[:len(t.certs):len(t.certs)], d.Args[0])
+	case "ssl_certificate_key":
+		t.keys = append(t.keys[:len(t.keys):len(t.keys)], d.Args[0])
+	case "ssl_protocols":
+		t.protocols = d.Args
+	case "ssl_ciphers":
+		t.ciphers = d.Args[0]
+	case "ssl_prefer_server_ciphers":
+		t.prefer = d.Args[0] == "on"
+	case "ssl":
+		t.sslOn = d.Args[0] == "on"
+		c.warn(d, `the "ssl" directive is deprecated, use the "listen ... ssl" directive instead`)
+	}
+}
