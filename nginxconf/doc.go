@@ -26,7 +26,8 @@
 //     directives in place, checked in the including context. A missing
 //     plain file is `open() "..." failed (2: No such file or directory)`
 //     at the include line. An include cycle is an error (nginx crashes).
-//   - Every directive is looked up in the directive table (Lookup):
+//   - Every directive is looked up in the directive table (Lookup, built
+//     from crossplane's copy of nginx's tables and the registry below):
 //     unknown names, contexts, argument counts, on/off flags, the shape
 //     of `if` conditions, and "is duplicate" for flags, root/alias, the
 //     Lua phase handlers and other single-value directives are errors
@@ -44,6 +45,69 @@
 // The parse layer never resolves variables, regexes, addresses or values:
 // that is the compile layer's job (Load), which reports the errors nginx
 // finds inside directive handlers.
+//
+// # Compile layer
+//
+// # Modules and the registry
+//
+// As nginx keeps one module per file (ngx_http_access_module.c: a command
+// table, a location config with its merge, a phase handler), each nginx
+// module has one file here, mod_<module>.go, holding:
+//
+//   - its command table, a module value listed in registry.go's modules:
+//     one directive entry per name with its support class (Implemented
+//     when it has a set function), the slot that makes a second
+//     occurrence "is duplicate", the context a block directive opens, its
+//     inheritance rule (inheritMerge, inheritReplace for lists,
+//     inheritNone for content handlers) with the LocConf field it applies
+//     to, and its set function;
+//   - its part of the location settings, a struct embedded in LocConf
+//     (the core module's are LocConf's own fields), whose fields therefore
+//     read as the location's;
+//   - the compile functions of its directives.
+//
+// Contexts and arities stay crossplane's (directives.go), checked against
+// nginx in directives_test.go. Everything the parser needs beyond them
+// (duplicate slots, block contexts, which Lua directives refuse empty
+// code, which ones `off` disarms, the support classes and their warnings)
+// is derived from the entries; compile.go's block loops hand every
+// directive to apply, which runs the entry's set function at the level
+// (main, http, server, location, if, limit_except) it appears in.
+//
+// The proxy keeps the other half of each module: the runtime objects it
+// builds at load from these settings (indexed by LocConf.ID, Server.ID and
+// LuaCode.ID, which number every compiled level and hook) and the phase
+// handler it registers (see package proxy).
+//
+// # Adding a directive: a worked example
+//
+// client_body_buffer_size, per location, as ngx_http_core_module has it:
+//
+//  1. In mod_core.go, add the entry to httpCoreModule:
+//
+//     {name: "client_body_buffer_size", dup: "client_body_buffer_size",
+//     set: func(c *compiler, lv *level, d *Directive) {
+//     n, err := ParseSize(d.Args[0])
+//     if err != nil {
+//     c.fail(d, `"client_body_buffer_size" directive invalid value`)
+//     }
+//     lv.conf.ClientBodyBufferSize = n
+//     }},
+//
+//     and the field ClientBodyBufferSize to LocConf (a core setting; another
+//     module's goes in its own struct), with nginx's default (16k) in
+//     defaultLocConf. The name's contexts and arity already come from
+//     crossplane, dup gives nginx's "is duplicate", and the default rule,
+//     inheritMerge, lets nested blocks inherit it.
+//  2. Add a case to test/testdata/syntax/ (checked against nginx -t) for a
+//     bad value, and one to the routing or Lua suites for the behaviour.
+//  3. Read it where it acts, in the proxy module that owns the phase
+//     (rq.conf.ClientBodyBufferSize).
+//
+// A directive ngxsockify does not implement needs no entry at all when
+// ignoring it cannot change who gets in or what they receive (it is then
+// Ignored, with a warning); otherwise it gets an entry with FailClosed,
+// UnsupportedContent or Refused and a note saying why (mod_others.go).
 //
 // # Compile layer
 //
