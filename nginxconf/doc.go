@@ -81,28 +81,28 @@
 //
 // # Adding a directive: a worked example
 //
-// client_body_buffer_size, per location, as ngx_http_core_module has it:
+// client_body_buffer_size, per location, as ngx_http_core_module has it.
+// In mod_core.go, add an entry to httpCoreModule:
 //
-//  1. In mod_core.go, add the entry to httpCoreModule:
+//	{name: "client_body_buffer_size", dup: "client_body_buffer_size",
+//		set: func(c *compiler, lv *level, d *Directive) {
+//			n, err := ParseSize(d.Args[0])
+//			if err != nil {
+//				c.fail(d, `"client_body_buffer_size" directive invalid value`)
+//			}
+//			lv.conf.ClientBodyBufferSize = n
+//		}},
 //
-//     {name: "client_body_buffer_size", dup: "client_body_buffer_size",
-//     set: func(c *compiler, lv *level, d *Directive) {
-//     n, err := ParseSize(d.Args[0])
-//     if err != nil {
-//     c.fail(d, `"client_body_buffer_size" directive invalid value`)
-//     }
-//     lv.conf.ClientBodyBufferSize = n
-//     }},
-//
-//     and the field ClientBodyBufferSize to LocConf (a core setting; another
-//     module's goes in its own struct), with nginx's default (16k) in
-//     defaultLocConf. The name's contexts and arity already come from
-//     crossplane, dup gives nginx's "is duplicate", and the default rule,
-//     inheritMerge, lets nested blocks inherit it.
-//  2. Add a case to test/testdata/syntax/ (checked against nginx -t) for a
-//     bad value, and one to the routing or Lua suites for the behaviour.
-//  3. Read it where it acts, in the proxy module that owns the phase
-//     (rq.conf.ClientBodyBufferSize).
+// and the field ClientBodyBufferSize to LocConf (a core setting; another
+// module's goes in its own struct), with nginx's default (16k) in
+// defaultLocConf. The name's contexts and arity already come from
+// crossplane, dup gives nginx's "is duplicate", and the default rule,
+// inheritMerge, lets nested blocks inherit it. Then add a case to
+// test/testdata/syntax/ (checked against nginx -t) for a bad value, and
+// one to the routing or Lua suites for the behaviour, and read the value
+// where it acts, in the proxy module that owns the phase
+// (rq.conf.ClientBodyBufferSize). That is one module file per layer and
+// the test cases.
 //
 // A directive ngxsockify does not implement needs no entry at all when
 // ignoring it cannot change who gets in or what they receive (it is then
