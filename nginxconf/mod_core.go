@@ -51,7 +51,15 @@ var httpCoreModule = module{name: "ngx_http_core_module", directives: []directiv
 			*lv.nested = append(*lv.nested, d) // compiled once the http block is complete
 		}
 	}},
-	{name: "listen", set: func(c *compiler, lv *level, d *Directive) { lv.srv.Listens = append(lv.srv.Listens, c.listen(d)) }},
+	{name: "listen", set: func(c *compiler, lv *level, d *Directive) {
+		l := c.listen(d)
+		for _, prev := range lv.srv.Listens {
+			if prev.Network == l.Network && prev.Addr == l.Addr {
+				c.fail(d, "a duplicate listen %s", listenName(l))
+			}
+		}
+		lv.srv.Listens = append(lv.srv.Listens, l)
+	}},
 	{name: "server_name", set: func(c *compiler, lv *level, d *Directive) {
 		for _, a := range d.Args {
 			lv.srv.Names = append(lv.srv.Names, c.serverName(d, a))
@@ -252,6 +260,17 @@ func (c *compiler) listen(d *Directive) Listen {
 	return l
 }
 
+// listenName is a listen address as nginx's messages print it.
+func listenName(l Listen) string {
+	switch {
+	case l.Network == "unix":
+		return "unix:" + l.Addr
+	case strings.HasPrefix(l.Addr, "*:"):
+		return "0.0.0.0" + l.Addr[1:]
+	}
+	return l.Addr
+}
+
 // checkListens rejects two default servers on one address, as nginx does.
 func (c *compiler) checkListens() {
 	defaults := map[string]bool{}
@@ -262,23 +281,23 @@ func (c *compiler) checkListens() {
 			}
 			key := l.Network + " " + l.Addr
 			if defaults[key] {
-				addr := l.Addr
-				if strings.HasPrefix(addr, "*:") {
-					addr = "0.0.0.0" + addr[1:]
-				}
-				c.failAt(l.File, l.Line, "a duplicate default server for "+addr)
+				c.failAt(l.File, l.Line, "a duplicate default server for "+listenName(l))
 			}
 			defaults[key] = true
 		}
 	}
 }
 
+// serverName compiles one server_name value. Names are lowercased, as
+// nginx does, except regexes: they keep their case (\Q..\E, named
+// captures, $server_name) and match caselessly.
 func (c *compiler) serverName(d *Directive, name string) ServerName {
+	if strings.HasPrefix(name, "~") {
+		re := c.regex(d, indexOf(d.Args, name), name[1:], true)
+		return ServerName{Name: name, Kind: NameRegex, Regex: re}
+	}
 	name = strings.ToLower(name)
 	switch {
-	case strings.HasPrefix(name, "~"):
-		re := c.regex(d, indexOf(d.Args, name), name[1:], false)
-		return ServerName{Name: name, Kind: NameRegex, Regex: re}
 	case strings.HasPrefix(name, "*."):
 		return ServerName{Name: name, Kind: NameWildcardPrefix, Suffix: name[1:]}
 	case strings.HasPrefix(name, "."):

@@ -68,7 +68,7 @@ func (c *compiler) declare(dirs []*Directive, depth int) {
 		case "server_name":
 			for i, a := range d.Args {
 				if strings.HasPrefix(a, "~") {
-					c.declareCaptures(c.regex(d, i, strings.ToLower(a[1:]), false))
+					c.declareCaptures(c.regex(d, i, a[1:], true))
 				}
 			}
 		case "if":

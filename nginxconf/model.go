@@ -2,6 +2,7 @@ package nginxconf
 
 import (
 	"net"
+	"strings"
 	"time"
 
 	"ngxsockify/nginxconf/vars"
@@ -154,12 +155,18 @@ type Server struct {
 	Line    int
 }
 
-// PrimaryName is $server_name: the first name of the server, or "".
+// PrimaryName is $server_name: the first name of the server, or "". A
+// leading-dot name (.example.com) gives its name without the dot, as in
+// nginx.
 func (s *Server) PrimaryName() string {
 	if len(s.Names) == 0 {
 		return ""
 	}
-	return s.Names[0].Name
+	n := s.Names[0]
+	if n.Kind == NameWildcardPrefix && strings.HasPrefix(n.Name, ".") {
+		return n.Name[1:]
+	}
+	return n.Name
 }
 
 // TLS holds a server's certificate settings.

@@ -107,11 +107,22 @@ func (r *Request) SetCaptures(c *Captures) {
 		if name == "" {
 			continue
 		}
-		if d, ok := r.g.defs[name]; ok && d.kind == kindSet {
+		if d, ok := r.g.defs[lowerName(name)]; ok && d.kind == kindSet {
 			v, _ := c.Group(i)
 			r.vals[d.slot] = slot{v: v, st: slotValue}
 		}
 	}
+}
+
+// lowerName is a variable's name as the registry keys it: nginx's variable
+// names are caseless, and a named capture may be spelled in capitals.
+func lowerName(name string) string {
+	for i := 0; i < len(name); i++ {
+		if 'A' <= name[i] && name[i] <= 'Z' {
+			return strings.ToLower(name)
+		}
+	}
+	return name
 }
 
 // Captures returns the captures of the last successful match, or nil.
