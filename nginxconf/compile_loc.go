@@ -36,6 +36,8 @@ func defaultLocConf() *LocConf {
 		WSSendTimeout:     60 * time.Second,
 		ResolverTimeout:   30 * time.Second,
 		set:               map[string]bool{},
+
+		ClientBodyBufferSize: 8 << 10, // two memory pages on x86-64
 	}
 }
 
@@ -200,6 +202,12 @@ func (c *compiler) locDirective(lc *LocConf, d *Directive, ctx blockCtx) {
 			c.fail(d, `"client_max_body_size" directive invalid value`)
 		}
 		lc.ClientMaxBodySize = n
+	case "client_body_buffer_size":
+		n, err := ParseSize(a[0])
+		if err != nil {
+			c.fail(d, `"client_body_buffer_size" directive invalid value`)
+		}
+		lc.ClientBodyBufferSize = n
 	case "keepalive_timeout":
 		lc.KeepaliveTimeout = c.duration(d, a[0])
 	case "websockify_pass":

@@ -302,7 +302,7 @@ var (
 		auth_basic_user_file satisfy limit_except internal ssl_certificate ssl_certificate_key
 		ssl_protocols ssl_ciphers ssl_prefer_server_ciphers ssl_session_cache ssl_session_timeout
 		ssl_session_tickets ssl http2 resolver resolver_timeout add_header autoindex
-		client_max_body_size keepalive_timeout server_tokens absolute_redirect etag expires charset
+		client_max_body_size client_body_buffer_size keepalive_timeout server_tokens absolute_redirect etag expires charset
 		websockify_pass websockify_buffer_size websockify_connect_timeout websockify_read_timeout
 		websockify_send_timeout
 		access_by_lua access_by_lua_block access_by_lua_file

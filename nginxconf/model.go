@@ -235,6 +235,8 @@ type LocConf struct {
 	ClientMaxBodySize int64
 	KeepaliveTimeout  time.Duration
 
+	ClientBodyBufferSize int64 // bodies larger go to a temp file in nginx (get_body_data gives nil)
+
 	Websockify                                     *Websockify
 	WSBufferSize                                   int
 	WSConnectTimeout, WSReadTimeout, WSSendTimeout time.Duration
