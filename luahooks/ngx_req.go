@@ -465,9 +465,6 @@ func (st *state) reqReadBody(L *lua.LState) int {
 	if status, err := req.readBody(); status != 0 {
 		out := bodyOutcome(status, err)
 		st.r.bodyErr = &out
-		if status == http.StatusRequestEntityTooLarge {
-			st.logf(LogErr, "%v", err)
-		}
 		st.exit(status)
 	}
 	return 0
@@ -475,12 +472,14 @@ func (st *state) reqReadBody(L *lua.LState) int {
 
 // bodyOutcome is the answer to a body that could not be read: the 413
 // page, or a closed connection when reading failed (400, which the client
-// does not wait for).
+// does not wait for). Err is nginx's log line, for the caller to log with
+// the request's context.
 func bodyOutcome(status int, err error) Outcome {
+	action := Close
 	if status == http.StatusRequestEntityTooLarge {
-		return Outcome{Action: ErrorPage, Status: status}
+		action = ErrorPage
 	}
-	return Outcome{Action: Close, Status: status, Err: err}
+	return Outcome{Action: action, Status: status, Err: err}
 }
 
 // ReadBody reads the request body as lua_need_request_body on does before

@@ -94,20 +94,20 @@ func TestReadBodyLimits(t *testing.T) {
 				}
 				return
 			}
-			if out.Action != ErrorPage || out.Status != 413 || out.Body != nil {
-				t.Fatalf("got %+v, want the 413 page", out)
+			if out.Action != ErrorPage || out.Status != 413 || out.Body != nil || out.Err == nil {
+				t.Fatalf("got %+v, want the 413 page and a log line", out)
 			}
-			if len(sink.lines) != 1 || sink.lines[0].level != LogErr {
-				t.Fatalf("log:\n%s", sink.text())
+			if text := sink.text(); text != "" {
+				t.Errorf("luahooks logged (the caller logs Err, with the request):\n%s", text)
 			}
-			m := tooLargeChunkedRE.FindStringSubmatch(sink.lines[0].msg)
+			m := tooLargeChunkedRE.FindStringSubmatch(out.Err.Error())
 			if m == nil {
-				t.Fatalf("log %q", sink.lines[0].msg)
+				t.Fatalf("Err %q", out.Err)
 			}
 			before, _ := strconv.ParseInt(m[1], 10, 64)
 			read, _ := strconv.ParseInt(m[2], 10, 64)
 			if before > tc.limit || before+read <= tc.limit {
-				t.Errorf("log %q: want the bytes before the limit plus the read that crossed it", sink.lines[0].msg)
+				t.Errorf("Err %q: want the bytes before the limit plus the read that crossed it", out.Err)
 			}
 		})
 	}

@@ -107,10 +107,12 @@ type Outcome struct {
 	Value string
 	// Err is set for runtime errors, timeouts and load errors: Action is
 	// then ErrorPage (Status 500, or 404 for a missing file), or Close for
-	// an error after output was produced. Err.Error()
-	// is the error-log line nginx writes, e.g. "lua entry thread aborted:
-	// runtime error: access_by_lua(nginx.conf:25):4: boom". Luahooks does
-	// not log it itself.
+	// an error after output was produced. ngx.req.read_body sets it too:
+	// ErrorPage 413 for a body over client_max_body_size, Close 400 when
+	// reading failed. Err.Error() is the error-log line nginx writes, e.g.
+	// "lua entry thread aborted: runtime error:
+	// access_by_lua(nginx.conf:25):4: boom". Luahooks does not log it
+	// itself.
 	Err error
 }
 
