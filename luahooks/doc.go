@@ -14,7 +14,14 @@
 //
 // Per request the caller builds one Request (HTTP, Vars, RespHeader) and
 // passes the SAME Request to Run for every phase, so ngx.ctx survives
-// between phases. Run returns an Outcome: Continue, Respond (ngx.say /
+// between phases. Settings nginx keeps per location live on the Request,
+// and the caller sets them from the current location before each run:
+// ClientMaxBodySize (client_max_body_size), ClientBodyBufferSize
+// (client_body_buffer_size), DefaultType. Options holds only what is
+// process-wide (paths, shared dicts, env, time and memory limits). For
+// lua_need_request_body the caller calls ReadBody before the rewrite,
+// access and content chunks; a body it refuses makes the next of those
+// runs answer (413) without running the chunk. Run returns an Outcome: Continue, Respond (ngx.say /
 // ngx.print output or ngx.exit(2xx)), ErrorPage (ngx.exit(>=300), runtime
 // errors with Err set), Redirect (ngx.redirect) or Close (ngx.exit(444),
 // ngx.exit(499), ngx.ERROR). Request.Status holds ngx.status afterwards and
@@ -101,8 +108,20 @@
 //   - Output is buffered: ngx.flush does not stream; the caller sends the
 //     body when the chunk ends. A runtime error after output gives Close
 //     with the output (nginx had streamed it, then aborted).
-//   - Request bodies stay in memory (get_body_file is always nil); bodies
-//     over client_body_buffer_size give nil from get_body_data, as nginx.
+//   - Request bodies stay in memory (get_body_file is always nil), so
+//     client_max_body_size 0 lets a chunked body take any amount of
+//     memory. Bodies nginx would write to a temp file give nil from
+//     get_body_data, as in nginx: over client_body_buffer_size (8k by
+//     default) for chunked bodies, over a quarter more for a declared
+//     length. nginx also keeps what it read with the header in memory, so
+//     it keeps a little more than that.
+//   - ngx.req.read_body counts a chunked body against client_max_body_size
+//     as it reads (413 past it, as nginx), but net/http hides the chunk
+//     framing: in "client intended to send too large chunked body: N+M
+//     bytes" N+M is the bytes before the read that crossed the limit plus
+//     that read, where nginx gives the preceding chunks plus the crossing
+//     chunk's size. A declared length over the limit is refused when the
+//     location is picked (the caller's job), not by read_body, as nginx.
 //   - ngx.re runs on regexp2. Patterns without "u" or "x" are translated
 //     by nginxconf/vars (the translator of nginx.conf regexes: POSIX
 //     classes, possessive quantifiers, \h \v \R \N, PCRE's byte classes);

@@ -462,45 +462,97 @@ func (st *state) reqReadBody(L *lua.LState) int {
 	default:
 		st.phaseCheck("read_body")
 	}
-	switch status, err := st.rt.ReadBody(req); {
-	case status == http.StatusRequestEntityTooLarge:
-		st.r.bodyErr = &Outcome{Action: ErrorPage, Status: status}
-		st.logf(LogErr, "client intended to send too large body: %d bytes", req.HTTP.ContentLength)
-		st.exit(status)
-	case err != nil:
-		st.r.bodyErr = &Outcome{Action: Close, Status: status, Err: err}
+	if status, err := req.readBody(); status != 0 {
+		out := bodyOutcome(status, err)
+		st.r.bodyErr = &out
 		st.exit(status)
 	}
 	return 0
 }
 
-// ReadBody reads the request body into memory as ngx.req.read_body does,
-// and puts it back as HTTP.Body so a proxy can still send it upstream. It
-// is for lua_need_request_body on (call it before the Lua phases). It
-// answers 413 when the body is larger than ClientMaxBodySize, 400 when
-// reading fails; reading twice does nothing.
+// bodyOutcome is the answer to a body that could not be read: the 413
+// page, or a closed connection when reading failed (400, which the client
+// does not wait for). Err is nginx's log line, for the caller to log with
+// the request's context.
+func bodyOutcome(status int, err error) Outcome {
+	action := Close
+	if status == http.StatusRequestEntityTooLarge {
+		action = ErrorPage
+	}
+	return Outcome{Action: action, Status: status, Err: err}
+}
+
+// ReadBody reads the request body as lua_need_request_body on does before
+// each rewrite, access and content chunk; reading twice does nothing. It
+// returns 0, or the status nginx answers with and the error to log: 413
+// when a chunked body passes req.ClientMaxBodySize, 400 when reading
+// fails. The next Run of a rewrite, access or content chunk then returns
+// that answer without running the chunk (nginx does not run the handler).
 func (rt *Runtime) ReadBody(req *Request) (int, error) {
+	status, err := req.readBody()
+	if status != 0 {
+		out := bodyOutcome(status, err)
+		out.Err = nil // the caller logs err
+		req.bodyErr = &out
+	}
+	return status, err
+}
+
+// readBody reads the body into memory and puts it back as HTTP.Body. A
+// chunked body is counted as it is read and refused past
+// ClientMaxBodySize, as nginx's chunked body filter does; a body of
+// declared length was checked against the limit when the location was
+// picked. The message reports the bytes before the read that crossed the
+// limit plus that read's size; nginx reports the preceding chunks plus the
+// crossing chunk's size, which net/http does not show.
+func (req *Request) readBody() (int, error) {
 	if req.bodyRead || req.HTTP == nil {
 		return 0, nil
 	}
 	req.bodyRead = true
-	if req.HTTP.Body == nil || req.HTTP.Body == http.NoBody {
+	body := req.HTTP.Body
+	if body == nil || body == http.NoBody {
 		return 0, nil
 	}
-	limit := rt.opts.ClientMaxBodySize
-	var rd io.Reader = req.HTTP.Body
-	if limit > 0 {
-		rd = io.LimitReader(req.HTTP.Body, limit+1)
+	// Unknown length means chunked here: net/http gives NoBody for
+	// "Content-Length: 0".
+	chunked := req.HTTP.ContentLength <= 0
+	limit := req.ClientMaxBodySize
+	// A body of declared length is read into a buffer of its size, a
+	// chunked one with at least 4k free for each read.
+	size := int64(16 << 10)
+	if !chunked {
+		size = min(req.HTTP.ContentLength+1, 1<<20) // +1: room to see EOF
 	}
-	data, err := io.ReadAll(rd)
-	if limit > 0 && int64(len(data)) > limit {
-		return http.StatusRequestEntityTooLarge, fmt.Errorf("client intended to send too large body: %d bytes", len(data))
+	data := make([]byte, 0, size)
+	for {
+		if free := cap(data) - len(data); free == 0 || chunked && free < 4<<10 {
+			data = append(data[:cap(data)], 0)[:len(data)] // grow
+		}
+		n, err := body.Read(data[len(data):cap(data)])
+		if chunked && limit > 0 && int64(len(data)+n) > limit {
+			return http.StatusRequestEntityTooLarge,
+				fmt.Errorf("client intended to send too large chunked body: %d+%d bytes", len(data), n)
+		}
+		data = data[:len(data)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return http.StatusBadRequest, err
+		}
 	}
-	if err != nil {
-		return http.StatusBadRequest, err
+	buf := req.ClientBodyBufferSize
+	if buf <= 0 {
+		buf = defaultClientBodyBufferSize
+	}
+	if !chunked {
+		// nginx sizes the buffer of a body of declared length up to a
+		// quarter larger than client_body_buffer_size.
+		buf += buf >> 2
 	}
 	req.body = data
-	req.bodyFile = int64(len(data)) > rt.opts.ClientBodyBufferSize
+	req.bodyFile = int64(len(data)) > buf
 	req.HTTP.Body = io.NopCloser(bytes.NewReader(data))
 	return 0, nil
 }

@@ -177,11 +177,11 @@ func TestHeaderAndStatus(t *testing.T) {
 }
 
 func TestBody(t *testing.T) {
-	rt, _ := newTestRuntime(t, Options{ClientBodyBufferSize: 64, ClientMaxBodySize: 1000})
+	rt, _ := newTestRuntime(t, Options{})
 	mk := func(b string) *Request {
 		r := httptest.NewRequest("POST", "/", strings.NewReader(b))
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		return &Request{HTTP: r, Vars: newFakeVars(r)}
+		return &Request{HTTP: r, Vars: newFakeVars(r), ClientBodyBufferSize: 64, ClientMaxBodySize: 1000}
 	}
 	out := runCode(t, rt, PhaseContent, `ngx.req.read_body() local a = ngx.req.get_post_args() ngx.say(ngx.req.get_body_data(), " ", a.x, a.y, " ", tostring(ngx.req.get_body_file()))`, mk("x=1&y=a+b"))
 	if string(out.Body) != "x=1&y=a+b 1a b nil\n" {
@@ -191,7 +191,9 @@ func TestBody(t *testing.T) {
 	if string(out.Body) != "nil\n" {
 		t.Errorf("large body: got %q", out.Body)
 	}
-	out = runCode(t, rt, PhaseContent, `ngx.req.read_body() ngx.say("no")`, mk(strings.Repeat("z", 2000)))
+	big := mk(strings.Repeat("z", 2000))
+	big.HTTP.ContentLength = -1 // chunked
+	out = runCode(t, rt, PhaseContent, `ngx.req.read_body() ngx.say("no")`, big)
 	if out.Action != ErrorPage || out.Status != 413 {
 		t.Errorf("too large: %+v", out)
 	}
@@ -336,9 +338,9 @@ func TestUnsupported(t *testing.T) {
 // TestNeedRequestBody: Runtime.ReadBody (lua_need_request_body on) makes
 // the body available without ngx.req.read_body.
 func TestNeedRequestBody(t *testing.T) {
-	rt, _ := newTestRuntime(t, Options{ClientMaxBodySize: 10})
+	rt, _ := newTestRuntime(t, Options{})
 	r := httptest.NewRequest("POST", "/", strings.NewReader("a=1&b=2"))
-	req := &Request{HTTP: r, Vars: newFakeVars(r)}
+	req := &Request{HTTP: r, Vars: newFakeVars(r), ClientMaxBodySize: 10}
 	if status, err := rt.ReadBody(req); status != 0 || err != nil {
 		t.Fatalf("ReadBody: %d %v", status, err)
 	}
@@ -346,7 +348,7 @@ func TestNeedRequestBody(t *testing.T) {
 	if string(out.Body) != "a=1&b=2 2\n" {
 		t.Errorf("got %q %v", out.Body, out.Err)
 	}
-	big := &Request{HTTP: httptest.NewRequest("POST", "/", strings.NewReader(strings.Repeat("x", 11)))}
+	big := &Request{HTTP: chunkedRequest(strings.Repeat("x", 11)), ClientMaxBodySize: 10}
 	if status, err := rt.ReadBody(big); status != 413 || err == nil {
 		t.Errorf("too large: %d %v", status, err)
 	}

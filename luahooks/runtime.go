@@ -19,10 +19,10 @@ import (
 // DefaultTimeout bounds one run of a chunk when Options.Timeout is zero.
 const DefaultTimeout = time.Second
 
-// defaultClientBodyBufferSize is nginx's client_body_buffer_size on 64-bit
-// platforms: larger bodies go to a temp file and ngx.req.get_body_data()
-// returns nil.
-const defaultClientBodyBufferSize = 16 << 10
+// defaultClientBodyBufferSize is nginx's client_body_buffer_size on x86-64
+// (two memory pages): larger bodies go to a temp file and
+// ngx.req.get_body_data() returns nil.
+const defaultClientBodyBufferSize = 8 << 10
 
 // Options configure a Runtime. The zero value is usable.
 type Options struct {
@@ -55,13 +55,6 @@ type Options struct {
 	// Log receives ngx.log, print and Lua warnings with an nginx error-log
 	// level (LogStderr ... LogDebug). Nil discards them.
 	Log func(level int, msg string)
-	// ClientBodyBufferSize is client_body_buffer_size: bodies larger than
-	// it are not available through ngx.req.get_body_data. Zero means 16k.
-	ClientBodyBufferSize int64
-	// ClientMaxBodySize is client_max_body_size; ngx.req.read_body on a
-	// larger body ends the request with 413. Zero means 1m; negative means
-	// no limit.
-	ClientMaxBodySize int64
 	// MemoryLimit is the Go heap size (bytes) past which running hooks are
 	// stopped with "not enough memory" (500). Zero means
 	// DefaultMemoryLimit.
@@ -141,12 +134,6 @@ func New(opts Options) (*Runtime, error) {
 	rt.guard.limit = opts.MemoryLimit
 	if rt.guard.limit == 0 {
 		rt.guard.limit = DefaultMemoryLimit
-	}
-	if rt.opts.ClientBodyBufferSize <= 0 {
-		rt.opts.ClientBodyBufferSize = defaultClientBodyBufferSize
-	}
-	if rt.opts.ClientMaxBodySize == 0 {
-		rt.opts.ClientMaxBodySize = 1 << 20
 	}
 	n := opts.PoolSize
 	if n <= 0 {
@@ -447,6 +434,12 @@ func inlineChunkName(phase Phase, confPrefix, file string, line int) string {
 
 // Run runs chunk c for one request, under ctx and the runtime's timeout.
 func (rt *Runtime) Run(ctx context.Context, c *Chunk, req *Request) Outcome {
+	if out := req.bodyErr; out != nil && c.phase >= PhaseRewrite && c.phase <= PhaseContent {
+		// lua_need_request_body failed: nginx answers before the handler
+		// loads or runs its chunk.
+		req.bodyErr = nil
+		return *out
+	}
 	if c.path != "" && c.loadErr != nil && c.loadErr.(*LoadError).Status == http.StatusNotFound {
 		// nginx reads *_by_lua_file at the first request, not at startup:
 		// a file created since then is used.

@@ -43,10 +43,22 @@ type Request struct {
 	// "not supported" (500).
 	Capture CaptureFunc
 
+	// ClientMaxBodySize is the location's client_max_body_size. Reading a
+	// chunked body (ngx.req.read_body, ReadBody) answers 413 as soon as it
+	// passes this size. Zero means no limit, as in nginx. A body of
+	// declared length is not checked here: nginx refuses it when it picks
+	// the location (named locations do not check it at all).
+	ClientMaxBodySize int64
+	// ClientBodyBufferSize is the location's client_body_buffer_size: a
+	// body that does not fit (nginx writes it to a temp file) reads as nil
+	// from ngx.req.get_body_data. Zero means nginx's default on x86-64, 8k.
+	ClientBodyBufferSize int64
+
 	luaCtx   *lua.LTable // ngx.ctx
 	body     []byte      // request body once read
 	bodyRead bool
-	bodyFile bool // body larger than client_body_buffer_size
+	bodyFile bool     // body did not fit client_body_buffer_size
+	bodyErr  *Outcome // ReadBody's answer (413...), for the next Lua handler
 	start    time.Time
 }
 
@@ -95,10 +107,12 @@ type Outcome struct {
 	Value string
 	// Err is set for runtime errors, timeouts and load errors: Action is
 	// then ErrorPage (Status 500, or 404 for a missing file), or Close for
-	// an error after output was produced. Err.Error()
-	// is the error-log line nginx writes, e.g. "lua entry thread aborted:
-	// runtime error: access_by_lua(nginx.conf:25):4: boom". Luahooks does
-	// not log it itself.
+	// an error after output was produced. ngx.req.read_body sets it too:
+	// ErrorPage 413 for a body over client_max_body_size, Close 400 when
+	// reading failed. Err.Error() is the error-log line nginx writes, e.g.
+	// "lua entry thread aborted: runtime error:
+	// access_by_lua(nginx.conf:25):4: boom". Luahooks does not log it
+	// itself.
 	Err error
 }
 

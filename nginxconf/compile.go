@@ -45,14 +45,15 @@ const (
 // defaultLocConf is the http level's settings before any directive: nginx's defaults.
 func defaultLocConf() *LocConf {
 	lc := &LocConf{
-		DefaultType:       "text/plain",
-		ServerTokens:      true,
-		AbsoluteRedirect:  true,
-		Etag:              true,
-		ClientMaxBodySize: 1 << 20,
-		KeepaliveTimeout:  75 * time.Second,
-		ResolverTimeout:   30 * time.Second,
-		set:               map[string]bool{},
+		DefaultType:          "text/plain",
+		ServerTokens:         true,
+		AbsoluteRedirect:     true,
+		Etag:                 true,
+		ClientMaxBodySize:    1 << 20,
+		ClientBodyBufferSize: 8 << 10, // two memory pages on x86-64
+		KeepaliveTimeout:     75 * time.Second,
+		ResolverTimeout:      30 * time.Second,
+		set:                  map[string]bool{},
 	}
 	lc.RealIPHeader = "X-Real-IP"
 	lc.WSBufferSize = 65543

@@ -190,6 +190,7 @@ func TestSlotDuplicatesMatchNginx(t *testing.T) {
 		{"alias", loc, "alias /a/;\nalias /b/;\n"},
 		{"alias then root", loc, "alias /a/;\nroot /b;\n"},
 		{"client_max_body_size", loc, "client_max_body_size 1m;\nclient_max_body_size 2m;\n"},
+		{"client_body_buffer_size", loc, "client_body_buffer_size 8k;\nclient_body_buffer_size 16k;\n"},
 		{"keepalive_timeout", loc, "keepalive_timeout 5;\nkeepalive_timeout 6;\n"},
 		{"default_type", loc, "default_type a/b;\ndefault_type c/d;\n"},
 		{"server_tokens", loc, "server_tokens on;\nserver_tokens off;\n"},

@@ -97,6 +97,13 @@ var httpCoreModule = module{name: "ngx_http_core_module", directives: []directiv
 		}
 		lv.conf.ClientMaxBodySize = n
 	}},
+	{name: "client_body_buffer_size", dup: "client_body_buffer_size", set: func(c *compiler, lv *level, d *Directive) {
+		n, err := ParseSize(d.Args[0])
+		if err != nil {
+			c.fail(d, `"client_body_buffer_size" directive invalid value`)
+		}
+		lv.conf.ClientBodyBufferSize = n
+	}},
 	{name: "keepalive_timeout", dup: "keepalive_timeout", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.KeepaliveTimeout = c.duration(d, d.Args[0])
 	}},

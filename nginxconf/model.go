@@ -234,11 +234,14 @@ type LocConf struct {
 	AbsoluteRedirect  bool
 	Etag              bool
 	ClientMaxBodySize int64
-	KeepaliveTimeout  time.Duration
-	Resolver          []string // DNS servers, ip:port (names given are resolved at load)
-	ResolverTimeout   time.Duration
-	ResolverValid     time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)
-	ResolverNoIPv6    bool          // ipv6=off
+	// ClientBodyBufferSize: bodies larger go to a temp file in nginx
+	// (ngx.req.get_body_data gives nil for them).
+	ClientBodyBufferSize int64
+	KeepaliveTimeout     time.Duration
+	Resolver             []string // DNS servers, ip:port (names given are resolved at load)
+	ResolverTimeout      time.Duration
+	ResolverValid        time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)
+	ResolverNoIPv6       bool          // ipv6=off
 
 	AccessConf
 	AuthBasicConf

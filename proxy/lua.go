@@ -204,6 +204,8 @@ func (rq *request) luaRequest() *luahooks.Request {
 		rq.lua = &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header(), Capture: rq.capture}
 	}
 	rq.lua.DefaultType = static.ContentType(rq.v.URI, rq.staticOptions())
+	rq.lua.ClientMaxBodySize = rq.conf.ClientMaxBodySize
+	rq.lua.ClientBodyBufferSize = rq.conf.ClientBodyBufferSize
 	if rq.conf.NeedRequestBody {
 		if _, err := rq.st.lua.ReadBody(rq.lua); err != nil {
 			rq.logf(LevelErr, "%v", err)

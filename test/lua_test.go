@@ -31,6 +31,14 @@ import (
 //
 // Each case runs on real nginx + lua-nginx-module and on ngxsockify; status,
 // Location, body and the listed headers must be equal.
+//
+// A request body (after " <<< ") may also hold
+//
+//	{{x*2m}}   <- the character x repeated 2 MiB times (k and m suffixes, or bytes)
+//	{{chunk}}  <- a chunk boundary, with "Transfer-Encoding: chunked"
+//
+// and with a "Transfer-Encoding: chunked" header the body is sent chunked
+// (one chunk unless {{chunk}} splits it; no Content-Length is added).
 
 const luaCaseDir = "testdata/lua"
 
@@ -66,6 +74,11 @@ func loadLuaCases(t *testing.T) []luaCase {
 			t.Fatalf("%s: %v", p, err)
 		}
 		c := luaCase{routingCase: rc}
+		for i := range c.requests {
+			if err := expandLuaBody(&c.requests[i]); err != nil {
+				t.Fatalf("%s:%d: %v", p, c.requests[i].line, err)
+			}
+		}
 		data, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
@@ -78,6 +91,72 @@ func loadLuaCases(t *testing.T) []luaCase {
 		cases = append(cases, c)
 	}
 	return cases
+}
+
+var bodyTokenRE = regexp.MustCompile(`\{\{(?:(.)\*(\d+)([km]?)|(chunk))\}\}`)
+
+// expandLuaBody applies the body notation ({{x*N}}, {{chunk}}, chunked
+// transfer) to a request parsed by parseRoutingRequest, fixing the
+// Content-Length that parseRoutingRequest added for the written body.
+func expandLuaBody(r *routingRequest) error {
+	head, body, ok := strings.Cut(r.raw, "\r\n\r\n")
+	if !ok {
+		return nil
+	}
+	lower := strings.ToLower(head)
+	chunked := strings.Contains(lower, "\r\ntransfer-encoding: chunked")
+	if !chunked && !strings.Contains(body, "{{") {
+		return nil
+	}
+	var chunks []string
+	var cur strings.Builder
+	last := 0
+	for _, m := range bodyTokenRE.FindAllStringSubmatchIndex(body, -1) {
+		cur.WriteString(body[last:m[0]])
+		last = m[1]
+		if m[8] >= 0 { // {{chunk}}
+			chunks = append(chunks, cur.String())
+			cur.Reset()
+			continue
+		}
+		n, err := strconv.Atoi(body[m[4]:m[5]])
+		if err != nil {
+			return err
+		}
+		switch body[m[6]:m[7]] {
+		case "k":
+			n <<= 10
+		case "m":
+			n <<= 20
+		}
+		cur.WriteString(strings.Repeat(body[m[2]:m[3]], n))
+	}
+	cur.WriteString(body[last:])
+	chunks = append(chunks, cur.String())
+	// parseRoutingRequest wrote "Content-Length: <written length>" just
+	// before the final Connection header unless the case gave one.
+	written, _, _ := strings.Cut(r.show, " <<< ")
+	if strings.Contains(strings.ToLower(written), "content-length:") {
+		return errors.New("write no Content-Length with {{...}} or chunked bodies")
+	}
+	head = strings.TrimSuffix(head, "\r\nConnection: close")
+	head = strings.TrimSuffix(head, fmt.Sprintf("\r\nContent-Length: %d", len(body)))
+	var b strings.Builder
+	b.WriteString(head)
+	if chunked {
+		b.WriteString("\r\nConnection: close\r\n\r\n")
+		for _, c := range chunks {
+			if c != "" {
+				fmt.Fprintf(&b, "%x\r\n%s\r\n", len(c), c)
+			}
+		}
+		b.WriteString("0\r\n\r\n")
+	} else {
+		all := strings.Join(chunks, "")
+		fmt.Fprintf(&b, "\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(all), all)
+	}
+	r.raw = b.String()
+	return nil
 }
 
 // luaAsk sends r to s and returns the comparable result (see ask).
