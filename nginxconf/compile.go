@@ -188,6 +188,7 @@ func (c *compiler) server(d *Directive, httpConf *LocConf, httpTLS tlsSettings) 
 	s := &Server{File: d.File, Line: d.EndLine, Named: map[string]*Location{}}
 	conf := c.newConf(httpConf, true)
 	tls := httpTLS
+	tls.ownCerts, tls.ownKeys = false, false
 	var locs []*Directive
 	var deferred []func()
 	c.block(&level{ctx: ctxServer, conf: conf, srv: s, tls: &tls, stmts: &s.Stmts, later: &deferred, nested: &locs}, d.Block)

@@ -114,3 +114,28 @@ func TestParseTime(t *testing.T) {
 		}
 	}
 }
+
+// A server's own ssl_certificate replaces the http level's (it used to be
+// added after it, so the http one was served); certificates and keys are
+// inherited separately, as nginx merges them.
+func TestServerCertificateReplacesHTTPs(t *testing.T) {
+	cfg, err := loadHTTP(t, `
+    ssl_certificate /h.crt;
+    ssl_certificate_key /h.key;
+    server { listen 127.0.0.1:8443 ssl; ssl_certificate /s.crt; ssl_certificate_key /s.key; }
+    server { listen 127.0.0.1:8444 ssl; }
+    server { listen 127.0.0.1:8445 ssl; ssl_certificate_key /k.key; }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]CertPair{
+		{{Cert: "/s.crt", Key: "/s.key"}},
+		{{Cert: "/h.crt", Key: "/h.key"}},
+		{{Cert: "/h.crt", Key: "/k.key"}},
+	}
+	for i, s := range cfg.HTTP.Servers {
+		if got := s.TLS.Certificates; fmt.Sprint(got) != fmt.Sprint(want[i]) {
+			t.Errorf("server %d: %v, want %v", i, got, want[i])
+		}
+	}
+}

@@ -26,12 +26,15 @@ var sslModule = module{name: "ngx_http_ssl_module", directives: []directive{
 // tlsSettings collects a level's TLS directives; a server starts from the
 // http level's.
 type tlsSettings struct {
-	certs     []string
-	keys      []string
-	protocols []string
-	ciphers   string
-	prefer    bool
-	sslOn     bool
+	certs []string
+	keys  []string
+	// ownCerts and ownKeys: written at this level, replacing the
+	// inherited lists (nginx merges the two arrays separately)
+	ownCerts, ownKeys bool
+	protocols         []string
+	ciphers           string
+	prefer            bool
+	sslOn             bool
 }
 
 func setTLS(c *compiler, lv *level, d *Directive) {
@@ -41,9 +44,15 @@ func setTLS(c *compiler, lv *level, d *Directive) {
 	t := lv.tls
 	switch d.Name {
 	case "ssl_certificate":
-		t.certs = append(t.certs[:len(t.certs):len(t.certs)], d.Args[0])
+		if !t.ownCerts {
+			t.certs, t.ownCerts = nil, true
+		}
+		t.certs = append(t.certs, d.Args[0])
 	case "ssl_certificate_key":
-		t.keys = append(t.keys[:len(t.keys):len(t.keys)], d.Args[0])
+		if !t.ownKeys {
+			t.keys, t.ownKeys = nil, true
+		}
+		t.keys = append(t.keys, d.Args[0])
 	case "ssl_protocols":
 		t.protocols = d.Args
 	case "ssl_ciphers":
