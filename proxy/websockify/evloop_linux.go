@@ -638,20 +638,14 @@ func (l *loop) readClient(t *tunnel) {
 		n = t.takePending(buf[headroom:])
 	} else {
 		var err error
-		n, err = readFd(e.cfd, buf[headroom:])
-		switch {
-		case err == syscall.EAGAIN:
-			e.cR = false
-			return
-		case err != nil:
-			t.clientGone(os.NewSyscallError("read", err))
+		n, err = readSocket(e.cfd, buf[headroom:], &e.cR, e.cEnd)
+		if err != nil {
+			t.clientGone(err) // io.EOF: the client went away, a normal end
 			l.finish(t)
 			return
-		case n == 0:
-			l.finish(t) // the client went away: a normal end
+		}
+		if n == 0 {
 			return
-		case n < len(buf)-headroom && !e.cEnd:
-			e.cR = false // drained: the next bytes raise a new edge
 		}
 	}
 	l.moved = true
@@ -672,18 +666,16 @@ func (l *loop) readClientTLS(t *tunnel) {
 	} else {
 		n, err = e.tls.Read(buf[headroom:])
 		if errors.Is(err, errWouldBlock) {
-			// crypto/tls took every socket byte and wants more.
+			// crypto/tls took every socket byte and wants more. A short
+			// read keeps e.cR: what crypto/tls does not take at once
+			// waits in e.tin, and only the next calls hand it over.
 			raw := l.raw[:cap(l.raw)]
 			var m int
-			m, err = readFd(e.cfd, raw)
+			m, err = readSocket(e.cfd, raw, &e.cR, true)
 			switch {
-			case err == syscall.EAGAIN:
-				e.cR = false
-				return
 			case err != nil:
-				err = os.NewSyscallError("read", err)
 			case m == 0:
-				err = io.EOF
+				return // would block
 			default:
 				e.tin.in, e.tin.owned = raw[:m], false
 				n, err = e.tls.Read(buf[headroom:])
@@ -709,23 +701,37 @@ func (l *loop) readClientTLS(t *tunnel) {
 
 func (l *loop) readTarget(t *tunnel) {
 	e := t.ev
-	limit := t.targetReadSize()
-	n, err := readFd(e.tfd, l.buf[headroom:headroom+limit])
-	switch {
-	case err == syscall.EAGAIN:
-		e.tR = false
+	n, err := readSocket(e.tfd, l.buf[headroom:headroom+t.targetReadSize()], &e.tR, e.tEnd)
+	if err != nil {
+		t.targetEnded(err)
 		return
-	case err != nil:
-		t.targetEnded(os.NewSyscallError("read", err))
+	}
+	if n == 0 {
 		return
-	case n == 0:
-		t.targetEnded(io.EOF)
-		return
-	case n < limit && !e.tEnd:
-		e.tR = false
 	}
 	l.moved = true
 	t.fromTarget(l.buf, n)
+}
+
+// readSocket reads fd into p. It returns 0 and no error when fd would block,
+// io.EOF when the peer closed its side, and clears *readable (edge-triggered
+// readiness) on EAGAIN and on a short read: the next bytes raise a new edge.
+// untilEAGAIN keeps *readable after a short read (the peer's FIN or an error
+// was signalled, so no new edge would come).
+func readSocket(fd int, p []byte, readable *bool, untilEAGAIN bool) (int, error) {
+	n, err := readFd(fd, p)
+	switch {
+	case err == syscall.EAGAIN:
+		*readable = false
+		return 0, nil
+	case err != nil:
+		return 0, os.NewSyscallError("read", err)
+	case n == 0:
+		return 0, io.EOF
+	case n < len(p) && !untilEAGAIN:
+		*readable = false
+	}
+	return n, nil
 }
 
 // closeWith is tunnel.closeWith on the event loop.

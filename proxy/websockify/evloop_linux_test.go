@@ -22,15 +22,22 @@ func (l *loop) isRunning() bool {
 	return l.running
 }
 
-// TestLoops spreads tunnels over several event loops (worker_processes) and
-// checks that each loop's goroutine ends with its last tunnel.
-func TestLoops(t *testing.T) {
+// newLoopRelay is a relay to an echo target for a test of the event loops
+// themselves; it skips the test on the goroutine relay.
+func newLoopRelay(t *testing.T) *relay {
+	t.Helper()
 	if goroutineRelay {
 		t.Skip("goroutine relay")
 	}
 	checkNoLeak(t)
 	tg := newTarget(t, echo)
-	rl := newRelay(t, tg.dialer(), Options{})
+	return newRelay(t, tg.dialer(), Options{})
+}
+
+// TestLoops spreads tunnels over several event loops (worker_processes) and
+// checks that each loop's goroutine ends with its last tunnel.
+func TestLoops(t *testing.T) {
+	rl := newLoopRelay(t)
 	rl.tunnels.linger = 300 * time.Millisecond
 	rl.tunnels.SetLoops(3)
 	running := func() int {
@@ -84,12 +91,7 @@ func TestLoops(t *testing.T) {
 // TestLoopPanic: a panic on an event loop (a bug) ends that loop's tunnels
 // with ErrInternal, and the loop goes on serving new tunnels.
 func TestLoopPanic(t *testing.T) {
-	if goroutineRelay {
-		t.Skip("goroutine relay")
-	}
-	checkNoLeak(t)
-	tg := newTarget(t, echo)
-	rl := newRelay(t, tg.dialer(), Options{})
+	rl := newLoopRelay(t)
 	hook := func(tn *tunnel) {
 		if len(tn.pending) > 0 { // only the victim sends a frame with its handshake
 			panic("boom")
