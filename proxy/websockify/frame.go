@@ -33,8 +33,8 @@ const (
 	// CloseInvalidFramePayloadData: a message's data does not match its
 	// type; sent on invalid base64.
 	CloseInvalidFramePayloadData = 1007
-	// CloseInternalError: the relay cannot go on (a failed write to the
-	// target, a send timeout, a failed read from the target).
+	// CloseInternalError: the relay cannot go on (a failed read from or
+	// write to the target, a send timeout towards it).
 	CloseInternalError = 1011
 )
 

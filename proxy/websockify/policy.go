@@ -38,6 +38,10 @@ func (t *tunnel) closeFor(cause error, graceful bool) {
 	t.closeWith(closeCode(cause), cause, graceful)
 }
 
+// closeGrace is how long the relay waits for the client's close frame after
+// sending its own, before it closes the socket.
+const closeGrace = 2 * time.Second
+
 // closeGraceWait is how long a graceful close waits for the client's close
 // frame; the idle timeout bounds it too.
 func (t *tunnel) closeGraceWait() time.Duration { return min(closeGrace, t.o.ReadTimeout) }

@@ -16,10 +16,6 @@ import (
 // section 5.1), so the most one (*tls.Conn).Read returns.
 const maxRecordPlaintext = 16384
 
-// closeGrace is how long the relay waits for the client's close frame after
-// sending its own, before it closes the socket.
-const closeGrace = 2 * time.Second
-
 // epoch anchors the monotonic activity clock.
 var epoch = time.Now()
 

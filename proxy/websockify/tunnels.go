@@ -50,8 +50,8 @@ func (ts *Tunnels) SetLoops(n int) {
 }
 
 // prepare readies t for an event loop (see loop.prepare); false means t's
-// sockets cannot be relayed by one (TLS, no Tunnels) and t needs its
-// goroutines.
+// sockets cannot be relayed by one (TLS, no Tunnels, no loop on this
+// system) and t needs its goroutines.
 func (ts *Tunnels) prepare(t *tunnel) bool {
 	if ts == nil || ts.noLoops {
 		return false
@@ -113,10 +113,10 @@ func (ts *Tunnels) snapshot() []*tunnel {
 }
 
 // Shutdown refuses new tunnels (Serve then answers 503), sends every live
-// tunnel a close frame with status CloseGoingAway, closes its target, and waits for
-// the clients to answer (each gets closeGrace) until all tunnels are gone or
-// ctx ends; then it closes the remaining connections, waits for their
-// goroutines and returns ctx.Err().
+// tunnel a close frame with status CloseGoingAway, closes its target, and
+// waits for the clients to answer (each gets closeGrace) until all tunnels
+// are gone or ctx ends; then it closes the remaining connections, waits for
+// their goroutines and returns ctx.Err().
 func (ts *Tunnels) Shutdown(ctx context.Context) error {
 	ts.mu.Lock()
 	ts.closing.Store(true)
