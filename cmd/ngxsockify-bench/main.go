@@ -130,15 +130,6 @@ func main() {
 	b.cleanup()
 }
 
-// raiseNofile raises the open-files soft limit to the hard limit (children inherit it).
-func raiseNofile() {
-	var lim syscall.Rlimit
-	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim) == nil && lim.Cur < lim.Max {
-		lim.Cur = lim.Max
-		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-	}
-}
-
 type relayFlags []string
 
 func (r *relayFlags) String() string     { return strings.Join(*r, " ") }
@@ -286,8 +277,7 @@ type bench struct {
 func (b *bench) cleanup() {
 	for _, c := range b.cmds {
 		if c.Process != nil {
-			// The whole group: Python websockify forks a child per connection.
-			syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+			killGroup(c)
 			c.Wait()
 		}
 	}
@@ -300,8 +290,7 @@ func (b *bench) cleanup() {
 func (b *bench) startChild(name string, args []string, printsAddr bool, want string) (*exec.Cmd, string, error) {
 	cmd := exec.Command(name, args...)
 	cmd.Stderr = nil
-	// Own process group, killed with us even if we are killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childAttr()
 	stdin, _ := cmd.StdinPipe() // children exit when we do
 	_ = stdin
 	var out io.ReadCloser
@@ -579,7 +568,7 @@ func (s *wsStream) recv() ([]byte, error) {
 }
 
 func (s *wsStream) close() {
-	s.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, ""), time.Now().Add(time.Second))
+	s.c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websockify.CloseNormalClosure, ""), time.Now().Add(time.Second))
 	s.c.Close()
 }
 

@@ -241,7 +241,7 @@ func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Con
 	elog := srv.ErrorLog()
 	elog.Logf(proxy.LevelNotice, 0, "ngxsockify/%s started, listening on %v", Version, srv.Addrs())
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, sigUSR1)
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
@@ -263,8 +263,8 @@ func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Con
 			}
 			elog = srv.ErrorLog()
 			elog.Logf(proxy.LevelNotice, 0, "reconfiguring done")
-		case syscall.SIGUSR1:
-			elog.Logf(proxy.LevelNotice, 0, "signal %d (SIGUSR1) received, reopening logs", syscall.SIGUSR1)
+		case sigUSR1:
+			elog.Logf(proxy.LevelNotice, 0, "signal %d (SIGUSR1) received, reopening logs", sigUSR1)
 			if err := srv.Reopen(); err != nil {
 				elog.Logf(proxy.LevelAlert, 0, "%v", err)
 			}
@@ -302,8 +302,8 @@ func sendSignal(cfg *nginxconf.Config, name string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "ngxsockify: [error] invalid PID number \"%s\" in \"%s\"\n", strings.TrimSpace(string(data)), cfg.PID)
 		return 1
 	}
-	sig := map[string]syscall.Signal{"stop": syscall.SIGTERM, "quit": syscall.SIGQUIT, "reopen": syscall.SIGUSR1, "reload": syscall.SIGHUP}[name]
-	if err := syscall.Kill(pid, sig); err != nil {
+	sig := map[string]syscall.Signal{"stop": syscall.SIGTERM, "quit": syscall.SIGQUIT, "reopen": sigUSR1, "reload": syscall.SIGHUP}[name]
+	if err := kill(pid, sig); err != nil {
 		fmt.Fprintf(stderr, "ngxsockify: [alert] kill(%d, %d) failed (%v)\n", pid, sig, err)
 		return 1
 	}

@@ -45,17 +45,25 @@
 // base64; the data frames from the client are base64 text, decoded as they
 // stream in; padding is accepted at the end of any frame or message, and a
 // message may also end without padding. Invalid base64 closes the tunnel with
-// status 1007 (invalid frame payload data). Python websockify 0.10 dropped
+// status 1007, CloseInvalidFramePayloadData. Python websockify 0.10 dropped
 // base64 support, so there is no websockify behaviour to copy here; 1007 is
 // the RFC 6455 code for payload that does not match the message type.
 //
-// Close frames sent to the client: 1000 when the target closes its side,
-// 1001 on Tunnels.Shutdown and on the idle timeout, 1002 on a protocol error
-// from the client, 1007 on invalid base64, 1011 on other errors (a failed
-// write to the target, a send timeout). A close frame from the client is
-// answered with the same status code and ends the tunnel. After the relay
-// sends a close frame it waits up to closeGrace for the client's answer,
-// then closes the socket.
+// # Close codes
+//
+// The status codes the relay sends are constants named after RFC 6455
+// section 7.4.1: CloseNormalClosure (1000) when the target closes its side,
+// CloseGoingAway (1001) on Tunnels.Shutdown and on the idle timeout,
+// CloseProtocolError (1002) on a protocol error from the client,
+// CloseInvalidFramePayloadData (1007) on invalid base64, CloseInternalError
+// (1011) on other errors (a failed read from or write to the target, a send
+// timeout towards it). A failed write to the client (or a send timeout
+// towards it) ends the tunnel without a close frame. A close frame from the
+// client is answered with the same status code (CloseNormalClosure if it
+// has none, CloseProtocolError if that code may not be sent) and ends the
+// tunnel. After the relay sends a close
+// frame it waits up to closeGrace for the client's answer, then closes the
+// socket.
 //
 // # Timeouts and memory
 //
@@ -66,10 +74,10 @@
 // An idle tunnel holds no data buffer. On an event loop (below) a tunnel
 // reads into the loop's one shared buffer and keeps bytes only when a socket
 // does not take them at once (at most one read's worth per direction, until
-// they drain). On the goroutine relay, Linux sockets (syscall.Conn) are read
-// with non-blocking syscalls, a pool buffer taken only when data arrives;
-// connections that are not syscall.Conn (TLS) hold one buffer per direction
-// while blocked. Serve also drops the 8 KiB of bufio buffers that net/http
+// they drain). On the goroutine relay, sockets (syscall.Conn) are read with
+// non-blocking syscalls on Unix systems (rawio_unix.go), a pool buffer taken
+// only when data arrives; connections that are not syscall.Conn (TLS), and
+// every connection on Windows, hold one buffer per direction while blocked. Serve also drops the 8 KiB of bufio buffers that net/http
 // hands over with the hijacked connection, and ServeAsync returns once the
 // tunnel runs, so the net/http handler goroutine and its request are freed.
 //
@@ -93,13 +101,27 @@
 // deployed and as cmd/ngxsockify-bench measures, it is the other way round:
 // the loop halves the round trip of the goroutine relay.
 //
+// # Two engines, one policy
+//
+// A tunnel runs on one of two engines: an event loop (Linux only) or the
+// goroutine relay (every system; the only one elsewhere). They move bytes
+// differently, but every rule about what those bytes and failures mean
+// lives once, in policy.go, and both engines call it: which close code a
+// cause gets (closeCode), what a target read's end or error does
+// (targetEnded), what a failed write to either side does
+// (targetWriteFailed, clientWriteFailed), how much a target read takes
+// (targetReadSize, less in base64 mode), when a tunnel is idle
+// (idleDeadline), how long a close waits (closeGraceWait, closeSendWait),
+// and how client bytes reach the frame parser (clientData, clientGone,
+// takePending). The frame parser itself (frame.go) is shared too.
+//
 // # Event loops
 //
-// When Serve is given a Tunnels and both the client and the target are plain
-// sockets (TCP or unix, possibly under wrappers that expose them with
-// NetConn), or the client is a *tls.Conn over an IORedirector (the loop
-// then reads the socket and crypto/tls decrypts from memory, see
-// tlsInput), the tunnel runs on one of the Tunnels' event loops (SetLoops,
+// On Linux, when Serve is given a Tunnels and both the client and the
+// target are plain sockets (TCP or unix, possibly under wrappers that
+// expose them with NetConn), or the client is a *tls.Conn over an
+// IORedirector (the loop then reads the socket and crypto/tls decrypts from
+// memory, see tlsInput), the tunnel runs on one of the Tunnels' event loops (SetLoops,
 // nginx's worker_processes): a goroutine that waits in epoll_wait
 // (edge-triggered) on the duplicated descriptors of all its tunnels and does
 // every read and write itself, as an nginx worker does. A message then costs
@@ -108,12 +130,20 @@
 // for 50 µs before it sleeps: the answer to a round trip usually arrives
 // within that window, which saves waking a sleeping thread (the largest part
 // of the relay's latency on a virtual machine). A loop goroutine exits a second
-// after its last tunnel ends.
+// after its last tunnel ends. A loop also stops reading a client whose pongs
+// pile up unread (maxPongBacklog), a rule the goroutine relay does not need:
+// it writes each pong at once, within SendTimeout.
+//
+// The loop is built only on Linux (evloop_linux.go, epoll and eventfd). On
+// other systems (macOS, Windows, the BSDs) evloop_other.go's loop takes no
+// tunnel, so every tunnel runs on the goroutine relay, as with
+// WEBSOCKIFY_RELAY=goroutines in the tests.
 //
 // # Goroutines
 //
 // Tunnels that cannot go on an event loop (TLS over a connection that is
-// not an IORedirector, Serve without Tunnels) get two goroutines: copyToBackend (client frames to the target;
+// not an IORedirector, Serve without Tunnels, any tunnel on a system other
+// than Linux) get two goroutines: copyToBackend (client frames to the target;
 // it owns the frame parser and answers pings and closes) and copyFromBackend
 // (target bytes to client frames). Writes to the client are serialised by a
 // mutex. Serve runs copyToBackend on the caller's goroutine; ServeAsync

@@ -18,6 +18,26 @@ const (
 	opPong         = 0xa
 )
 
+// WebSocket close status codes the relay sends (RFC 6455 section 7.4.1;
+// the names are those of the IANA registry it sets up). closeCode (policy.go)
+// says which ends a tunnel; a client's own close code is echoed instead.
+const (
+	// CloseNormalClosure: the purpose of the connection is fulfilled; the
+	// relay sends it when the target closes its side.
+	CloseNormalClosure = 1000
+	// CloseGoingAway: the server is going away; sent on Tunnels.Shutdown and
+	// on the idle timeout.
+	CloseGoingAway = 1001
+	// CloseProtocolError: the client broke the WebSocket protocol.
+	CloseProtocolError = 1002
+	// CloseInvalidFramePayloadData: a message's data does not match its
+	// type; sent on invalid base64.
+	CloseInvalidFramePayloadData = 1007
+	// CloseInternalError: the relay cannot go on (a failed read from or
+	// write to the target, a send timeout towards it).
+	CloseInternalError = 1011
+)
+
 // parser is the state of the client frame parser between socket reads. It
 // never holds payload: data is unmasked and passed on as it arrives; only a
 // partial header, a control frame payload (at most 125 bytes) and a partial
@@ -72,12 +92,12 @@ func (t *tunnel) fromClient(buf []byte, i, end int) (stop bool) {
 			}
 			if need == 2 {
 				if p.hdr[1]&0x80 == 0 {
-					return t.fail(buf, w, 1002, fmt.Errorf("%w: unmasked client frame", ErrProtocol))
+					return t.fail(buf, w, fmt.Errorf("%w: unmasked client frame", ErrProtocol))
 				}
 				continue
 			}
 			if err := p.beginFrame(); err != nil {
-				return t.fail(buf, w, 1002, err)
+				return t.fail(buf, w, err)
 			}
 			if p.remain > 0 {
 				continue
@@ -100,7 +120,7 @@ func (t *tunnel) fromClient(buf []byte, i, end int) (stop bool) {
 				unmask(buf[i:i+k], buf[i:i+k], p.mask, p.maskPos)
 				var err error
 				if w, err = p.decodeBase64(buf, w, buf[i:i+k]); err != nil {
-					return t.fail(buf, w, 1007, err)
+					return t.fail(buf, w, err)
 				}
 			default:
 				// Unmask and compact in one pass (w <= i).
@@ -142,7 +162,7 @@ func (t *tunnel) fromClient(buf []byte, i, end int) (stop bool) {
 			if t.b64 {
 				var err error
 				if w, err = p.endBase64(buf, w); err != nil {
-					return t.fail(buf, w, 1007, err)
+					return t.fail(buf, w, err)
 				}
 			}
 		}
@@ -281,35 +301,50 @@ func (t *tunnel) flush(b []byte) bool {
 		return false
 	}
 	if err := t.writeTarget(b); err != nil {
-		if !t.ending.Load() {
-			t.closeWith(1011, err, false)
-		}
+		t.targetWriteFailed(err)
 		return true
 	}
 	return false
 }
 
-// fail relays what was parsed before a bad frame, then closes with code.
-func (t *tunnel) fail(buf []byte, w int, code int, err error) bool {
+// fail relays what was parsed before a bad frame, then closes with the code
+// for err (ErrProtocol or ErrBadBase64).
+func (t *tunnel) fail(buf []byte, w int, err error) bool {
 	t.flush(buf[:w])
-	t.closeWith(code, err, false)
+	t.closeFor(err, false)
 	return true
 }
 
 // clientClosed answers the client's close frame with the same status code.
 func (t *tunnel) clientClosed(payload []byte) bool {
-	code := 1000
+	code := CloseNormalClosure
 	switch {
 	case len(payload) == 1:
-		t.closeWith(1002, fmt.Errorf("%w: close frame of 1 byte", ErrProtocol), false)
+		t.closeFor(fmt.Errorf("%w: close frame of 1 byte", ErrProtocol), false)
 		return true
 	case len(payload) >= 2:
 		code = int(binary.BigEndian.Uint16(payload))
-		if code < 1000 || code == 1004 || code == 1005 || code == 1006 || (code >= 1015 && code < 3000) || code >= 5000 {
-			code = 1002
+		if !sendableCloseCode(code) {
+			code = CloseProtocolError
 		}
 	}
 	t.closeWith(code, nil, false)
+	return true
+}
+
+// sendableCloseCode reports whether code may stand in a close frame (RFC
+// 6455 section 7.4): not below 1000, not 1004 (reserved), 1005, 1006 or 1015
+// (for APIs, never sent), nor anything else from 1016 to 2999 (unassigned)
+// or from 5000 up.
+func sendableCloseCode(code int) bool {
+	switch {
+	case code < CloseNormalClosure, code >= 5000:
+		return false
+	case code == 1004, code == 1005, code == 1006:
+		return false
+	case code >= 1015 && code < 3000:
+		return false
+	}
 	return true
 }
 
@@ -319,19 +354,15 @@ func (t *tunnel) sendControl(op byte, payload []byte) {
 	frame[0], frame[1] = 0x80|op, byte(len(payload))
 	n := 2 + copy(frame[2:], payload)
 	t.wmu.Lock()
-	defer t.wmu.Unlock()
 	if t.closeSent {
+		t.wmu.Unlock()
 		return
 	}
 	w, err := t.writeClient(frame[:n], t.o.SendTimeout)
 	t.sent.Add(int64(w))
+	t.wmu.Unlock()
 	if err != nil {
-		if t.ev != nil {
-			t.ev.l.dropClient(t, err)
-			return
-		}
-		t.setErr(err)
-		t.client.conn.Close()
+		t.clientWriteFailed(err)
 	}
 }
 

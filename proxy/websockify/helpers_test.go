@@ -27,8 +27,9 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // goroutineRelay makes the tests use the goroutine relay (the fallback for
 // tunnels a loop cannot take) instead of the event loop:
-// WEBSOCKIFY_RELAY=goroutines go test.
-var goroutineRelay = os.Getenv("WEBSOCKIFY_RELAY") == "goroutines"
+// WEBSOCKIFY_RELAY=goroutines go test. Without event loops (not Linux) it
+// is always on.
+var goroutineRelay = os.Getenv("WEBSOCKIFY_RELAY") == "goroutines" || !haveLoops
 
 // addrDialer dials one address; it stands in for proxy/upstream.
 type addrDialer struct{ network, addr string }
@@ -125,13 +126,6 @@ func dial(t *testing.T, url string, protos ...string) (*websocket.Conn, *http.Re
 	}
 	t.Cleanup(func() { c.Close() })
 	return c, resp
-}
-
-// isRunning reports whether a goroutine runs l.
-func (l *loop) isRunning() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.running
 }
 
 // checkNoLeak fails when goroutines started by a test are still running

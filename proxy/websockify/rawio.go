@@ -52,10 +52,10 @@ func poolFor(bufferSize int) *sync.Pool {
 	return p.(*sync.Pool)
 }
 
-// endpoint is one side of a tunnel. On sockets that expose syscall.RawConn
-// it reads with non-blocking syscalls so that no buffer is held while the
-// goroutine waits for data, and writes without arming a deadline unless the
-// write would block.
+// endpoint is one side of a tunnel. On Unix sockets that expose
+// syscall.RawConn (rawio_unix.go) it reads with non-blocking syscalls so
+// that no buffer is held while the goroutine waits for data, and writes
+// without arming a deadline unless the write would block.
 type endpoint struct {
 	conn net.Conn
 	rc   syscall.RawConn // nil: plain conn.Read / conn.Write
@@ -76,38 +76,7 @@ type endpoint struct {
 
 func (e *endpoint) init(c net.Conn, pool *sync.Pool) {
 	e.conn, e.pool = c, pool
-	if sc, ok := c.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			e.rc = rc
-			e.readFn = e.doRead
-			e.writeFn = e.doWrite
-		}
-	}
-}
-
-// doRead is the RawConn.Read callback: one non-blocking read; on EAGAIN the
-// buffer goes back to the pool before the goroutine parks.
-func (e *endpoint) doRead(fd uintptr) bool {
-	for {
-		if e.bp == nil {
-			e.bp = getBuf(e.pool)
-		}
-		n, err := syscall.Read(int(fd), (*e.bp)[e.roff:e.rlim])
-		switch err {
-		case nil:
-			e.rn, e.rerr = n, nil
-			return true
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			putBuf(e.pool, e.bp)
-			e.bp = nil
-			return false
-		default:
-			e.rn, e.rerr = 0, os.NewSyscallError("read", err)
-			return true
-		}
-	}
+	e.initRaw(c)
 }
 
 // read reads into (*bp)[off:lim], taking the buffer from the pool when *bp
@@ -133,21 +102,6 @@ func (e *endpoint) read(bp **[]byte, off, lim int) (int, error) {
 		return 0, io.EOF
 	}
 	return e.rn, nil
-}
-
-// doWrite is the RawConn.Write callback: one non-blocking write attempt.
-func (e *endpoint) doWrite(fd uintptr) bool {
-	for {
-		n, err := syscall.Write(int(fd), e.wbuf)
-		if err == syscall.EINTR {
-			continue
-		}
-		if n < 0 {
-			n = 0
-		}
-		e.wn, e.werr = n, err
-		return true
-	}
 }
 
 // write writes all of p. A write that cannot complete at once waits at most

@@ -3,8 +3,6 @@ package websockify
 import (
 	"context"
 	"encoding/base64"
-	"errors"
-	"io"
 	"log/slog"
 	"math"
 	"net"
@@ -17,10 +15,6 @@ import (
 // maxRecordPlaintext is the most plaintext one TLS record carries (RFC 8446
 // section 5.1), so the most one (*tls.Conn).Read returns.
 const maxRecordPlaintext = 16384
-
-// closeGrace is how long the relay waits for the client's close frame after
-// sending its own, before it closes the socket.
-const closeGrace = 2 * time.Second
 
 // epoch anchors the monotonic activity clock.
 var epoch = time.Now()
@@ -94,12 +88,11 @@ func (t *tunnel) checkIdle() {
 	if t.live.Load() == 0 {
 		return
 	}
-	idle := time.Duration(nanotime() - t.last.Load())
-	if idle < t.o.ReadTimeout {
-		t.idle.Reset(t.o.ReadTimeout - idle)
+	if left := time.Duration(t.idleDeadline() - nanotime()); left > 0 {
+		t.idle.Reset(left)
 		return
 	}
-	t.closeWith(1001, ErrIdleTimeout, true)
+	t.idleTimedOut()
 }
 
 func (t *tunnel) setErr(err error) {
@@ -127,7 +120,7 @@ func (t *tunnel) sendClose(code int, _ string) {
 		return
 	}
 	t.closeSent = true
-	n, _ := t.writeClient(closeFrame(code), min(t.o.SendTimeout, closeGrace))
+	n, _ := t.writeClient(closeFrame(code), t.closeSendWait())
 	t.sent.Add(int64(n))
 }
 
@@ -140,13 +133,7 @@ func closeFrame(code int) []byte {
 // loop it never blocks: what the socket does not take waits in a queue.
 func (t *tunnel) writeClient(p []byte, timeout time.Duration) (int, error) {
 	if e := t.ev; e != nil {
-		if e.tls != nil {
-			if e.cfd < 0 {
-				return 0, net.ErrClosed
-			}
-			return e.tls.Write(p) // records go out through tlsInput.Write
-		}
-		return e.l.send(t, e.cfd, &e.cOut, &e.cW, p)
+		return e.writeClient(t, p)
 	}
 	return t.client.write(p, timeout)
 }
@@ -154,8 +141,7 @@ func (t *tunnel) writeClient(p []byte, timeout time.Duration) (int, error) {
 // writeTarget writes p to the target, like writeClient.
 func (t *tunnel) writeTarget(p []byte) error {
 	if e := t.ev; e != nil {
-		_, err := e.l.send(t, e.tfd, &e.tOut, &e.tW, p)
-		return err
+		return e.writeTarget(t, p)
 	}
 	_, err := t.target.write(p, t.o.SendTimeout)
 	return err
@@ -177,7 +163,7 @@ func (t *tunnel) closeWith(code int, cause error, graceful bool) {
 	}
 	t.target.conn.Close()
 	if graceful {
-		t.client.conn.SetReadDeadline(time.Now().Add(min(closeGrace, t.o.ReadTimeout)))
+		t.client.conn.SetReadDeadline(time.Now().Add(t.closeGraceWait()))
 	} else {
 		t.client.conn.Close()
 	}
@@ -190,6 +176,19 @@ func (t *tunnel) closeAsync(code int, cause error, graceful bool) {
 		return
 	}
 	go t.closeWith(code, cause, graceful)
+}
+
+// kill ends the tunnel at once for cause, without a close frame: Shutdown
+// does it to the tunnels left when its context ends.
+func (t *tunnel) kill(cause error) {
+	t.setErr(cause)
+	if e := t.ev; e != nil {
+		e.l.post(func() { e.l.finish(t) })
+		return
+	}
+	t.ending.Store(true)
+	t.client.conn.Close()
+	t.target.conn.Close()
 }
 
 // exit is called by each copier when it returns; the last one finishes the tunnel.
@@ -240,30 +239,14 @@ func (t *tunnel) copyFromBackend() {
 			putBuf(t.pool, bp)
 		}
 	}()
-	limit := t.o.BufferSize
-	if t.b64 {
-		limit = t.o.BufferSize / 4 * 3
-	}
+	limit := headroom + t.targetReadSize()
 	for {
-		n, err := t.target.read(&bp, headroom, headroom+limit)
-		if n > 0 {
-			t.touch()
-			if werr := t.toClient(*bp, n); werr != nil {
-				if !t.ending.Load() {
-					t.closeWith(0, werr, false)
-				}
-				return
-			}
+		n, err := t.target.read(&bp, headroom, limit)
+		if n > 0 && t.fromTarget(*bp, n) {
+			return
 		}
 		if err != nil {
-			if t.ending.Load() {
-				return
-			}
-			if errors.Is(err, io.EOF) {
-				t.closeWith(1000, nil, true)
-			} else {
-				t.closeWith(1011, err, true)
-			}
+			t.targetEnded(err)
 			return
 		}
 	}
@@ -342,27 +325,15 @@ func (t *tunnel) copyToBackend() {
 			if bp == nil {
 				bp = getBuf(t.client.pool)
 			}
-			n = copy((*bp)[headroom:limit], t.pending)
-			t.pending = t.pending[n:]
-			if len(t.pending) == 0 {
-				t.pending = nil
-			}
+			n = t.takePending((*bp)[headroom:limit])
 		} else {
 			n, err = t.client.read(&bp, headroom, limit)
 		}
-		if n > 0 {
-			t.recv.Add(int64(n))
-			t.touch()
-			if stop := t.fromClient(*bp, headroom, headroom+n); stop {
-				return
-			}
+		if n > 0 && t.clientData(*bp, n) {
+			return
 		}
 		if err != nil {
-			// The client went away (EOF, reset) or did not answer our close
-			// frame in time: a normal end unless we were already ending.
-			if !t.ending.Load() && !errors.Is(err, io.EOF) {
-				t.setErr(err)
-			}
+			t.clientGone(err)
 			return
 		}
 	}

@@ -24,6 +24,11 @@ type Tunnels struct {
 	linger   time.Duration // how long an idle loop lives on; 0 means defaultLinger
 }
 
+// defaultLinger is how long a loop goroutine waits for a new tunnel after
+// its last one ended, so that a server with short-lived tunnels does not
+// start a loop (epoll and eventfd descriptors, a goroutine) for each.
+const defaultLinger = time.Second
+
 func (ts *Tunnels) newLoop() *loop {
 	l := &loop{linger: ts.linger}
 	if l.linger == 0 {
@@ -45,8 +50,8 @@ func (ts *Tunnels) SetLoops(n int) {
 }
 
 // prepare readies t for an event loop (see loop.prepare); false means t's
-// sockets cannot be relayed by one (TLS, no Tunnels) and t needs its
-// goroutines.
+// sockets cannot be relayed by one (TLS, no Tunnels, no loop on this
+// system) and t needs its goroutines.
 func (ts *Tunnels) prepare(t *tunnel) bool {
 	if ts == nil || ts.noLoops {
 		return false
@@ -108,10 +113,10 @@ func (ts *Tunnels) snapshot() []*tunnel {
 }
 
 // Shutdown refuses new tunnels (Serve then answers 503), sends every live
-// tunnel a close frame with status 1001, closes its target, and waits for
-// the clients to answer (each gets closeGrace) until all tunnels are gone or
-// ctx ends; then it closes the remaining connections, waits for their
-// goroutines and returns ctx.Err().
+// tunnel a close frame with status CloseGoingAway, closes its target, and
+// waits for the clients to answer (each gets closeGrace) until all tunnels
+// are gone or ctx ends; then it closes the remaining connections, waits for
+// their goroutines and returns ctx.Err().
 func (ts *Tunnels) Shutdown(ctx context.Context) error {
 	ts.mu.Lock()
 	ts.closing.Store(true)
@@ -127,7 +132,7 @@ func (ts *Tunnels) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	for _, t := range ts.snapshot() {
-		t.closeAsync(1001, ErrShutdown, true)
+		t.closeAsync(closeCode(ErrShutdown), ErrShutdown, true)
 	}
 	select {
 	case <-empty:
@@ -135,14 +140,7 @@ func (ts *Tunnels) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	for _, t := range ts.snapshot() {
-		t.setErr(ErrShutdown)
-		if e := t.ev; e != nil {
-			e.l.post(func() { e.l.finish(t) })
-			continue
-		}
-		t.ending.Store(true)
-		t.client.conn.Close()
-		t.target.conn.Close()
+		t.kill(ErrShutdown)
 	}
 	<-empty
 	return ctx.Err()

@@ -216,12 +216,11 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 		return t, res
 	}
 	// Shutdown has begun.
+	code := closeCode(ErrShutdown)
 	if e := t.ev; e != nil {
-		n, _ := writeFd(e.cfd, closeFrame(1001))
-		t.sent.Add(int64(n))
-		e.discard()
+		t.sent.Add(int64(e.discard(closeFrame(code))))
 	} else {
-		t.sendClose(1001, "")
+		t.sendClose(code, "")
 		client.Close()
 		target.Close()
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package websockify
 
 import (
@@ -16,7 +18,7 @@ import (
 	"time"
 )
 
-// An event loop relays the tunnels whose client and target are plain
+// An event loop (Linux only: epoll) relays the tunnels whose client and target are plain
 // sockets (TCP or unix), or whose client is TLS over an IORedirector; the
 // others keep the goroutine relay of tunnel.go.
 // It is nginx's design: one goroutine waits in epoll_wait on every socket it
@@ -65,11 +67,6 @@ var spinFor = func() time.Duration {
 	}
 	return 0
 }()
-
-// defaultLinger is how long a loop goroutine waits for a new tunnel after
-// its last one ended, so that a server with short-lived tunnels does not
-// start a loop (epoll and eventfd descriptors, a goroutine) for each.
-const defaultLinger = time.Second
 
 // maxPongBacklog is how many bytes of pongs may wait for a client, on top
 // of a frame of target data, before the loop stops reading the client.
@@ -272,11 +269,32 @@ func (l *loop) begin(t *tunnel) {
 	l.post(func() { l.add(t) })
 }
 
-// discard closes a prepared tunnel that never ran.
-func (e *evTunnel) discard() {
+// discard closes a prepared tunnel that never ran, after trying to send the
+// client last (a close frame); it returns the bytes the client took.
+func (e *evTunnel) discard(last []byte) int {
+	n, _ := writeFd(e.cfd, last)
 	syscall.Close(e.cfd)
 	syscall.Close(e.tfd)
 	e.l.unreserve()
+	return n
+}
+
+// writeClient is tunnel.writeClient on the loop: it never blocks, what the
+// socket does not take waits in cOut.
+func (e *evTunnel) writeClient(t *tunnel, p []byte) (int, error) {
+	if e.tls != nil {
+		if e.cfd < 0 {
+			return 0, net.ErrClosed
+		}
+		return e.tls.Write(p) // records go out through tlsInput.Write
+	}
+	return e.l.send(t, e.cfd, &e.cOut, &e.cW, p)
+}
+
+// writeTarget is tunnel.writeTarget on the loop, like writeClient.
+func (e *evTunnel) writeTarget(t *tunnel, p []byte) error {
+	_, err := e.l.send(t, e.tfd, &e.tOut, &e.tW, p)
+	return err
 }
 
 // reserve starts the loop if needed and keeps it running until the
@@ -368,7 +386,7 @@ func (l *loop) add(t *tunnel) {
 			return
 		}
 	}
-	l.schedule(t, t.last.Load()+int64(t.o.ReadTimeout))
+	l.schedule(t, t.idleDeadline())
 	if h := testHookAdd.Load(); h != nil {
 		(*h)(t)
 	}
@@ -570,8 +588,8 @@ func (l *loop) flushQueue(t *tunnel, fd int, q *outQueue, writable *bool, toClie
 	if err != nil {
 		if toClient {
 			l.dropClient(t, err)
-		} else if !t.ending.Load() {
-			t.closeWith(1011, err, false)
+		} else {
+			t.targetWriteFailed(err)
 		}
 		return
 	}
@@ -620,38 +638,18 @@ func (l *loop) readClient(t *tunnel) {
 		n = t.takePending(buf[headroom:])
 	} else {
 		var err error
-		n, err = readFd(e.cfd, buf[headroom:])
-		switch {
-		case err == syscall.EAGAIN:
-			e.cR = false
-			return
-		case err != nil:
-			if !t.ending.Load() {
-				t.setErr(os.NewSyscallError("read", err))
-			}
+		n, err = readSocket(e.cfd, buf[headroom:], &e.cR, e.cEnd)
+		if err != nil {
+			t.clientGone(err) // io.EOF: the client went away, a normal end
 			l.finish(t)
 			return
-		case n == 0:
-			l.finish(t) // the client went away: a normal end
+		}
+		if n == 0 {
 			return
-		case n < len(buf)-headroom && !e.cEnd:
-			e.cR = false // drained: the next bytes raise a new edge
 		}
 	}
-	t.recv.Add(int64(n))
-	t.touch()
 	l.moved = true
-	t.fromClient(buf, headroom, headroom+n)
-}
-
-// takePending moves client bytes that came with the handshake into p.
-func (t *tunnel) takePending(p []byte) int {
-	n := copy(p, t.pending)
-	t.pending = t.pending[n:]
-	if len(t.pending) == 0 {
-		t.pending = nil
-	}
-	return n
+	t.clientData(buf, n)
 }
 
 // readClientTLS is readClient for a TLS client: plaintext crypto/tls
@@ -668,18 +666,16 @@ func (l *loop) readClientTLS(t *tunnel) {
 	} else {
 		n, err = e.tls.Read(buf[headroom:])
 		if errors.Is(err, errWouldBlock) {
-			// crypto/tls took every socket byte and wants more.
+			// crypto/tls took every socket byte and wants more. A short
+			// read keeps e.cR: what crypto/tls does not take at once
+			// waits in e.tin, and only the next calls hand it over.
 			raw := l.raw[:cap(l.raw)]
 			var m int
-			m, err = readFd(e.cfd, raw)
+			m, err = readSocket(e.cfd, raw, &e.cR, true)
 			switch {
-			case err == syscall.EAGAIN:
-				e.cR = false
-				return
 			case err != nil:
-				err = os.NewSyscallError("read", err)
 			case m == 0:
-				err = io.EOF
+				return // would block
 			default:
 				e.tin.in, e.tin.owned = raw[:m], false
 				n, err = e.tls.Read(buf[headroom:])
@@ -694,44 +690,48 @@ func (l *loop) readClientTLS(t *tunnel) {
 		}
 	}
 	if n > 0 {
-		t.recv.Add(int64(n))
-		t.touch()
 		l.moved = true
-		t.fromClient(buf, headroom, headroom+n)
+		t.clientData(buf, n)
 	}
 	if err != nil && !e.finished {
-		if !t.ending.Load() && !errors.Is(err, io.EOF) {
-			t.setErr(err)
-		}
+		t.clientGone(err)
 		l.finish(t) // EOF or close_notify: the client went away
 	}
 }
 
 func (l *loop) readTarget(t *tunnel) {
 	e := t.ev
-	limit := t.o.BufferSize
-	if t.b64 {
-		limit = t.o.BufferSize / 4 * 3
+	n, err := readSocket(e.tfd, l.buf[headroom:headroom+t.targetReadSize()], &e.tR, e.tEnd)
+	if err != nil {
+		t.targetEnded(err)
+		return
 	}
-	n, err := readFd(e.tfd, l.buf[headroom:headroom+limit])
+	if n == 0 {
+		return
+	}
+	l.moved = true
+	t.fromTarget(l.buf, n)
+}
+
+// readSocket reads fd into p. It returns 0 and no error when fd would block,
+// io.EOF when the peer closed its side, and clears *readable (edge-triggered
+// readiness) on EAGAIN and on a short read: the next bytes raise a new edge.
+// untilEAGAIN keeps *readable after a short read (the peer's FIN or an error
+// was signalled, so no new edge would come).
+func readSocket(fd int, p []byte, readable *bool, untilEAGAIN bool) (int, error) {
+	n, err := readFd(fd, p)
 	switch {
 	case err == syscall.EAGAIN:
-		e.tR = false
-		return
+		*readable = false
+		return 0, nil
 	case err != nil:
-		t.closeWith(1011, os.NewSyscallError("read", err), true)
-		return
+		return 0, os.NewSyscallError("read", err)
 	case n == 0:
-		t.closeWith(1000, nil, true)
-		return
-	case n < limit && !e.tEnd:
-		e.tR = false
+		return 0, io.EOF
+	case n < len(p) && !untilEAGAIN:
+		*readable = false
 	}
-	t.touch()
-	l.moved = true
-	if werr := t.toClient(l.buf, n); werr != nil && !t.ending.Load() {
-		t.closeWith(0, werr, false)
-	}
+	return n, nil
 }
 
 // closeWith is tunnel.closeWith on the event loop.
@@ -757,10 +757,10 @@ func (l *loop) closeWith(t *tunnel, code int, cause error, graceful bool) {
 	var wait time.Duration
 	switch {
 	case graceful:
-		wait = min(closeGrace, t.o.ReadTimeout)
+		wait = t.closeGraceWait()
 	case code != 0 && len(e.cOut.b) > 0:
 		e.lingering = true
-		wait = min(closeGrace, t.o.SendTimeout)
+		wait = t.closeSendWait()
 	default:
 		l.finish(t)
 		return
@@ -834,22 +834,22 @@ func (l *loop) expire() {
 			}
 			continue
 		}
-		next := t.last.Load() + int64(t.o.ReadTimeout)
+		next := t.idleDeadline()
 		if now >= next {
-			t.closeWith(1001, ErrIdleTimeout, true)
+			t.idleTimedOut()
 			continue
 		}
 		send := int64(t.o.SendTimeout)
 		if len(e.cOut.b) > 0 {
 			if now >= e.cOut.since+send {
-				l.dropClient(t, ErrSendTimeout)
+				t.clientWriteFailed(ErrSendTimeout)
 				continue
 			}
 			next = min(next, e.cOut.since+send)
 		}
 		if len(e.tOut.b) > 0 {
 			if now >= e.tOut.since+send {
-				t.closeWith(1011, ErrSendTimeout, false)
+				t.targetWriteFailed(ErrSendTimeout)
 				continue
 			}
 			next = min(next, e.tOut.since+send)
@@ -879,33 +879,4 @@ func (h *timerHeap) Pop() any {
 	*h = old[:len(old)-1]
 	t.ev.hidx = -1
 	return t
-}
-
-func readFd(fd int, p []byte) (int, error) {
-	for {
-		n, err := syscall.Read(fd, p)
-		if err == syscall.EINTR {
-			continue
-		}
-		return n, err
-	}
-}
-
-// writeFd writes what fd takes now; EAGAIN is not an error.
-func writeFd(fd int, p []byte) (int, error) {
-	total := 0
-	for len(p) > 0 {
-		n, err := syscall.Write(fd, p)
-		switch err {
-		case nil:
-			total += n
-			p = p[n:]
-		case syscall.EINTR:
-		case syscall.EAGAIN:
-			return total, nil
-		default:
-			return total, os.NewSyscallError("write", err)
-		}
-	}
-	return total, nil
 }

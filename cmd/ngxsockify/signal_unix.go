@@ -1,0 +1,11 @@
+//go:build unix
+
+package main
+
+import "syscall"
+
+// sigUSR1 reopens the logs, as in nginx.
+const sigUSR1 = syscall.SIGUSR1
+
+// kill sends sig to pid (-s).
+func kill(pid int, sig syscall.Signal) error { return syscall.Kill(pid, sig) }
