@@ -14,71 +14,59 @@ import (
 	"ngxsockify/proxy/basicauth"
 )
 
-// access runs the access phase: directives we cannot enforce (fail closed),
-// limit_except, allow/deny, auth_basic (combined by satisfy), then
-// access_by_lua. It reports whether the request may go on.
-func (rq *request) access() bool {
-	if rq.subrequest {
-		return true // nginx runs no access checks for subrequests
-	}
-	conf := rq.conf // the limit_except block's when it applies (chosen with the location)
-	if len(conf.FailClosed) > 0 {
-		w := conf.FailClosed[0]
-		rq.logf(LevelErr, `"%s" directive in %s:%d is not supported by ngxsockify, request refused`, w.Directive, w.File, w.Line)
-		rq.finalize(http.StatusInternalServerError)
-		return false
-	}
-	ruled, allowed := rq.checkRules(conf)
-	if !conf.SatisfyAny {
-		if ruled && !allowed {
-			rq.logf(LevelErr, `access forbidden by rule`)
-			rq.finalize(http.StatusForbidden)
-			return false
-		}
-		if conf.AuthBasic != nil {
-			if ok, code := rq.basicAuth(conf); !ok {
-				rq.finalize(code)
-				return false
-			}
-		}
-		return rq.accessLua()
-	}
-	// satisfy any: the access handlers run in nginx's order (allow/deny,
-	// auth_basic, access_by_lua); the first that grants ends the phase, and
-	// a refusal only counts when none grants. Checked on nginx 1.22: a Lua
-	// hook that returns normally grants, ngx.exit(>=300) answers at once.
-	if ruled && allowed {
-		return true
-	}
-	code := 0
-	if ruled {
-		code = http.StatusForbidden
-	}
-	if conf.AuthBasic != nil {
-		ok, c := rq.basicAuth(conf)
-		if ok {
-			return true
-		}
-		code = c
-	}
-	if rq.conf.AccessLua != nil {
-		return rq.accessLua()
-	}
-	if code != 0 {
-		if code == http.StatusForbidden {
-			rq.logf(LevelErr, `access forbidden by rule`)
-		}
-		rq.finalize(code)
-		return false
-	}
-	return true
+// accessModule is nginx's ngx_http_access_module: allow and deny.
+var accessModule = module{
+	name: "access",
+	register: func(e *engine) {
+		e.add(phaseAccess, accessRules)
+	},
 }
 
-func (rq *request) accessLua() bool {
-	if rq.conf.AccessLua != nil {
-		return rq.runLuaPhase(rq.conf.AccessLua)
+// accessRules applies allow/deny: the first rule that matches grants or
+// refuses; no match has no opinion. Under satisfy all a refusal is logged
+// here, under satisfy any by the post-access phase if nothing grants.
+func accessRules(rq *request) rc {
+	ruled, allowed := rq.checkRules(rq.conf)
+	switch {
+	case !ruled:
+		return rcDeclined
+	case allowed:
+		return rcOK
 	}
-	return true
+	if !rq.conf.SatisfyAny {
+		rq.logf(LevelErr, `access forbidden by rule`)
+	}
+	return http.StatusForbidden
+}
+
+// authBasicModule is nginx's ngx_http_auth_basic_module.
+var authBasicModule = module{
+	name: "auth_basic",
+	register: func(e *engine) {
+		e.add(phaseAccess, authBasic)
+	},
+}
+
+// authBasic checks the credentials when auth_basic is on: granted, or
+// refused with 401 (and a challenge), 403 or 500.
+func authBasic(rq *request) rc {
+	if rq.conf.AuthBasic == nil {
+		return rcDeclined
+	}
+	if ok, code := rq.basicAuth(rq.conf); !ok {
+		return rc(code)
+	}
+	return rcOK
+}
+
+// realipModule is nginx's ngx_http_realip_module: in the post-read phase
+// with the server's settings, in the pre-access phase with the location's.
+var realipModule = module{
+	name: "realip",
+	register: func(e *engine) {
+		e.add(phasePostRead, func(rq *request) rc { rq.realIP(rq.srv.Conf); return rcDeclined })
+		e.add(phasePreAccess, func(rq *request) rc { rq.realIP(rq.conf); return rcDeclined })
+	},
 }
 
 // checkRules applies allow/deny in order; ruled is false when no rule matched.

@@ -26,6 +26,42 @@ const (
 
 var levelNames = [...]string{"stderr", "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"}
 
+// logModule is nginx's ngx_http_log_module: access_log lines, written in
+// the log phase.
+var logModule = module{
+	name: "log",
+	register: func(e *engine) {
+		e.add(phaseLog, logAccess)
+	},
+}
+
+// logAccess writes the request's line to each access_log of its level. A
+// path with variables is opened per request (then kept open).
+func logAccess(rq *request) rc {
+	conf := rq.conf
+	if conf.AccessLogOff {
+		return rcDeclined
+	}
+	logs := conf.AccessLogs
+	for i := range logs {
+		al := &logs[i]
+		f := rq.st.access[al]
+		if f == nil {
+			p := al.Path.Eval(rq.v)
+			var err error
+			if f, err = rq.s.logs.open(p); err != nil {
+				rq.logf(LevelErr, "%v", err)
+				continue
+			}
+		}
+		line := al.Format.Template.EvalLog(rq.v)
+		if _, err := f.Write([]byte(line + "\n")); err != nil && f.shouldReport() {
+			rq.logf(LevelAlert, `write() to "%s" failed (%v) while logging request`, f.path, errnoError{err})
+		}
+	}
+	return rcDeclined
+}
+
 // logFiles opens each log path once and can reopen them all (-s reopen).
 type logFiles struct {
 	mu    sync.Mutex

@@ -12,7 +12,76 @@ import (
 	"ngxsockify/proxy/static"
 )
 
-var phases = map[string]luahooks.Phase{
+// luaModule is lua-nginx-module: rewrite_by_lua, access_by_lua,
+// content_by_lua and header_filter_by_lua (set_by_lua runs among the
+// rewrite statements, init_by_lua at load).
+var luaModule = module{
+	name: "lua",
+	provision: func(_ *Server, st *state) error {
+		for _, lc := range st.cfg.HTTP.Confs {
+			if lc.ContentLua != nil && st.confs[lc.ID].content == nil {
+				st.confs[lc.ID].content = luaContent
+			}
+		}
+		return nil
+	},
+	register: func(e *engine) {
+		e.add(phaseRewrite, luaRewrite)
+		e.add(phaseAccess, luaAccess)
+		e.addHeaderFilter(luaHeaderFilter)
+	},
+}
+
+func luaRewrite(rq *request) rc {
+	if c := rq.conf.RewriteLua; c != nil && !rq.runLuaPhase(c) {
+		return rcDone
+	}
+	return rcDeclined
+}
+
+// luaAccess grants when the hook returns normally; a hook that exits has
+// answered.
+func luaAccess(rq *request) rc {
+	c := rq.conf.AccessLua
+	if c == nil {
+		return rcDeclined
+	}
+	if !rq.runLuaPhase(c) {
+		return rcDone
+	}
+	return rcOK
+}
+
+func luaContent(rq *request) { rq.runLuaContent(rq.conf.ContentLua) }
+
+func luaHeaderFilter(rq *request, code int) int {
+	if c := rq.conf.HeaderFilterLua; c != nil {
+		return rq.headerFilter(c, code)
+	}
+	return code
+}
+
+// headerFilter runs header_filter_by_lua just before the headers go out:
+// it may change headers and ngx.status, nothing else (nginx's API there).
+func (rq *request) headerFilter(c *nginxconf.LuaCode, code int) int {
+	ch, _ := rq.chunk(c)
+	if ch == nil {
+		return code
+	}
+	lr := rq.luaRequest()
+	lr.Status = code
+	out := rq.st.lua.Run(rq.r.Context(), ch, lr)
+	if out.Err != nil {
+		rq.logf(LevelErr, "%v", out.Err)
+		return code
+	}
+	if lr.Status != 0 {
+		return lr.Status
+	}
+	return code
+}
+
+var luaPhases = map[string]luahooks.Phase{
 	"set":           luahooks.PhaseSet,
 	"rewrite":       luahooks.PhaseRewrite,
 	"access":        luahooks.PhaseAccess,
@@ -155,9 +224,9 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
 
 func (st *state) compileOne(c *nginxconf.LuaCode) (*luahooks.Chunk, error) {
 	if c.PathTmpl != nil {
-		return st.lua.CompileFile(phases[c.Phase], c.Path)
+		return st.lua.CompileFile(luaPhases[c.Phase], c.Path)
 	}
-	return st.lua.CompileInline(phases[c.Phase], c.Source, c.File, c.Line)
+	return st.lua.CompileInline(luaPhases[c.Phase], c.Source, c.File, c.Line)
 }
 
 // compileLua compiles c at load. A syntax error becomes a warning (nginx
@@ -190,7 +259,7 @@ func (rq *request) chunk(c *nginxconf.LuaCode) (*luahooks.Chunk, int) {
 	if rq.st.lua == nil || c.PathTmpl == nil {
 		return nil, http.StatusInternalServerError
 	}
-	ch, _ := rq.st.lua.CompileFile(phases[c.Phase], c.PathTmpl.Eval(rq.v))
+	ch, _ := rq.st.lua.CompileFile(luaPhases[c.Phase], c.PathTmpl.Eval(rq.v))
 	if ch == nil {
 		return nil, http.StatusInternalServerError
 	}

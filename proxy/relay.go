@@ -14,6 +14,21 @@ import (
 	"ngxsockify/proxy/websockify"
 )
 
+// websockifyModule is websockify_pass: the location's content handler.
+var websockifyModule = module{
+	name: "websockify",
+	provision: func(_ *Server, st *state) error {
+		for _, lc := range st.cfg.HTTP.Confs {
+			if lc.Websockify != nil && st.confs[lc.ID].content == nil {
+				st.confs[lc.ID].content = websockifyContent
+			}
+		}
+		return nil
+	},
+}
+
+func websockifyContent(rq *request) { rq.websockify(rq.conf.Websockify) }
+
 // staticDialer builds the dialer of a websockify_pass whose target holds no
 // variables: an upstream block, or one address (a host name is resolved
 // now, every address becoming a server, as nginx does). It returns nil for
@@ -92,7 +107,7 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	elog, conn, where := rq.st.elog, rq.conn, rq.logWhere()
 	var logAccess func(bytes int64) // nil: the callback must not capture rq
 	if !conf.AccessLogOff && len(conf.AccessLogs) > 0 {
-		logAccess = func(bytes int64) { rq.logAccess(http.StatusSwitchingProtocols, bytes) }
+		logAccess = func(bytes int64) { rq.logPhase(http.StatusSwitchingProtocols, bytes) }
 	}
 	res := websockify.ServeAsync(rq.w.w, rq.r, d, opts, rq.s.tunnels, func(end websockify.Result) {
 		<-handlerDone // the handler may still be writing rq below

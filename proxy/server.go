@@ -61,6 +61,18 @@ type state struct {
 	access    map[*nginxconf.AccessLog]*logFile
 	certs     map[*nginxconf.Server][]tls.Certificate
 	warnings  []string // load-time notes, such as Lua syntax errors
+
+	// confs holds what the modules built for each level, by LocConf.ID.
+	confs []confRuntime
+}
+
+// confRuntime is what the modules built at load for one level (http,
+// server, location, if or limit_except block).
+type confRuntime struct {
+	// content answers the request in the content phase in place of the
+	// content-phase handlers: the handler of the level's content directive
+	// (nginx's clcf->handler). Nil: none.
+	content contentHandler
 }
 
 // bindSpec is one socket to open and the listen keys it serves.
@@ -202,6 +214,10 @@ func (s *Server) build(cfg *nginxconf.Config) (*state, error) {
 	})
 	if werr != nil {
 		return nil, werr
+	}
+	st.confs = make([]confRuntime, len(h.Confs))
+	if err := provision(s, st); err != nil {
+		return nil, err
 	}
 	return st, nil
 }
