@@ -490,6 +490,24 @@ func (rq *request) setPaths() {
 	rq.v.RequestFilename = rq.mapPath(rq.v.URI)
 }
 
+// mapPath turns the current URI into a file-system path with root or alias.
+func (rq *request) mapPath(uri string) string {
+	conf := rq.conf
+	if conf.Alias != nil && rq.loc != nil {
+		alias := conf.Alias.Eval(rq.v)
+		if rq.loc.Regex != nil {
+			return rq.st.cfg.FullName(alias)
+		}
+		rest := strings.TrimPrefix(uri, rq.loc.Path)
+		return rq.st.cfg.FullName(alias + rest)
+	}
+	root := "html"
+	if conf.Root != nil {
+		root = conf.Root.Eval(rq.v)
+	}
+	return rq.st.cfg.FullName(root) + uri
+}
+
 // regexFailed ends the request when a regex hit the match limit while
 // deciding where it goes: 500, with nginx's alert.
 func (rq *request) regexFailed(re *vars.Regex, subject string) {

@@ -16,15 +16,8 @@ import (
 // content_by_lua and header_filter_by_lua (set_by_lua runs among the
 // rewrite statements, init_by_lua at load).
 var luaModule = module{
-	name: "lua",
-	provision: func(_ *Server, st *state) error {
-		for _, lc := range st.cfg.HTTP.Confs {
-			if lc.ContentLua != nil && st.confs[lc.ID].content == nil {
-				st.confs[lc.ID].content = luaContent
-			}
-		}
-		return nil
-	},
+	name:      "lua",
+	provision: provisionLua,
 	register: func(e *engine) {
 		e.add(phaseRewrite, luaRewrite)
 		e.add(phaseAccess, luaAccess)
@@ -91,86 +84,23 @@ var luaPhases = map[string]luahooks.Phase{
 	"init_worker":   luahooks.PhaseInitWorker,
 }
 
-// luaCodes lists every Lua hook of the http block.
-func luaCodes(h *nginxconf.HTTP) []*nginxconf.LuaCode {
-	var out []*nginxconf.LuaCode
-	seen := map[*nginxconf.LuaCode]bool{}
-	add := func(c *nginxconf.LuaCode) {
-		if c != nil && !seen[c] {
-			seen[c] = true
-			out = append(out, c)
+// provisionLua makes content_by_lua the content handler of its levels
+// (unless an earlier module claimed them), and starts the Lua runtime
+// (buildLua).
+func provisionLua(s *Server, st *state) error {
+	for _, lc := range st.cfg.HTTP.Confs {
+		if lc.ContentLua != nil && st.confs[lc.ID].content == nil {
+			st.confs[lc.ID].content = luaContent
 		}
 	}
-	var stmts func([]nginxconf.Stmt)
-	stmts = func(list []nginxconf.Stmt) {
-		for _, s := range list {
-			switch s := s.(type) {
-			case *nginxconf.SetLuaStmt:
-				add(s.Code)
-			case *nginxconf.IfStmt:
-				stmts(s.Loc.Stmts)
-			}
-		}
-	}
-	walkConfs(h, func(lc *nginxconf.LocConf) {
-		add(lc.RewriteLua)
-		add(lc.AccessLua)
-		add(lc.ContentLua)
-		add(lc.HeaderFilterLua)
-	})
-	walkLocations(h, func(l *nginxconf.Location) { stmts(l.Stmts) })
-	for _, srv := range h.Servers {
-		stmts(srv.Stmts)
-	}
-	return out
-}
-
-// walkLocations calls f for every location, named and if pseudo-locations included.
-func walkLocations(h *nginxconf.HTTP, f func(*nginxconf.Location)) {
-	var loc func(*nginxconf.Location)
-	var tree func(*nginxconf.LocTree)
-	loc = func(l *nginxconf.Location) {
-		f(l)
-		for _, s := range l.Stmts {
-			if is, ok := s.(*nginxconf.IfStmt); ok {
-				loc(is.Loc)
-			}
-		}
-		tree(l.Nested)
-	}
-	tree = func(t *nginxconf.LocTree) {
-		if t == nil {
-			return
-		}
-		for _, l := range t.Exact {
-			loc(l)
-		}
-		for _, l := range t.Prefix {
-			loc(l)
-		}
-		for _, l := range t.Regex {
-			loc(l)
-		}
-	}
-	for _, srv := range h.Servers {
-		for _, s := range srv.Stmts {
-			if is, ok := s.(*nginxconf.IfStmt); ok {
-				loc(is.Loc)
-			}
-		}
-		tree(srv.Root)
-		for _, l := range srv.Named {
-			loc(l)
-		}
-	}
+	return st.buildLua(st.cfg, s.opts.LuaTimeout)
 }
 
 // buildLua starts the Lua runtime when the config has any Lua, compiles
 // every chunk once, and runs init_by_lua.
 func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
 	h := cfg.HTTP
-	codes := luaCodes(h)
-	if len(codes) == 0 && h.Lua.Init == nil && h.Lua.InitWorker == nil {
+	if len(h.LuaCodes) == 0 {
 		return nil
 	}
 	env := map[string]string{}
@@ -204,8 +134,11 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
 		return err
 	}
 	st.lua = rt
-	for _, c := range codes {
-		st.compileLua(c)
+	st.chunks = make([]*luahooks.Chunk, len(h.LuaCodes))
+	for _, c := range h.LuaCodes {
+		if c.Phase != "init" && c.Phase != "init_worker" {
+			st.compileLua(c)
+		}
 	}
 	for _, c := range []*nginxconf.LuaCode{h.Lua.Init, h.Lua.InitWorker} {
 		if c == nil {
@@ -245,7 +178,7 @@ func (st *state) compileLua(c *nginxconf.LuaCode) {
 		st.warnings = append(st.warnings, fmt.Sprintf("%v in %s:%d", err, c.File, c.Line))
 	}
 	if ch != nil && c.PathTmpl == nil {
-		st.chunks[c] = ch
+		st.chunks[c.ID] = ch
 	}
 }
 
@@ -253,8 +186,8 @@ func (st *state) compileLua(c *nginxconf.LuaCode) {
 // answers (404 or 500, with nginx's log line) when run; nil means no Lua
 // runtime at all.
 func (rq *request) chunk(c *nginxconf.LuaCode) (*luahooks.Chunk, int) {
-	if ch, ok := rq.st.chunks[c]; ok {
-		return ch, 0
+	if c.ID < len(rq.st.chunks) && rq.st.chunks[c.ID] != nil {
+		return rq.st.chunks[c.ID], 0
 	}
 	if rq.st.lua == nil || c.PathTmpl == nil {
 		return nil, http.StatusInternalServerError

@@ -10,6 +10,8 @@ package proxy
 // A module that needs another's runtime objects must come after it.
 var modules = []*module{
 	&coreModule,       // Server header; fail-closed directives (first in access); unsupported content
+	&sslModule,        // load: certificates
+	&upstreamModule,   // load: upstream{} blocks, resolvers
 	&realipModule,     // post-read, pre-access
 	&rewriteModule,    // server rewrite, rewrite
 	&accessModule,     // access: allow/deny

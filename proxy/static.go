@@ -29,24 +29,6 @@ func tryFilesPhase(rq *request) rc {
 	return rcDone
 }
 
-// mapPath turns the current URI into a file-system path with root or alias.
-func (rq *request) mapPath(uri string) string {
-	conf := rq.conf
-	if conf.Alias != nil && rq.loc != nil {
-		alias := conf.Alias.Eval(rq.v)
-		if rq.loc.Regex != nil {
-			return rq.st.cfg.FullName(alias)
-		}
-		rest := strings.TrimPrefix(uri, rq.loc.Path)
-		return rq.st.cfg.FullName(alias + rest)
-	}
-	root := "html"
-	if conf.Root != nil {
-		root = conf.Root.Eval(rq.v)
-	}
-	return rq.st.cfg.FullName(root) + uri
-}
-
 func (rq *request) staticOptions() *static.Options {
 	return &static.Options{
 		Autoindex:   rq.conf.Autoindex,
@@ -180,21 +162,4 @@ func (rq *request) tryFiles() bool {
 		rq.internalRedirect(last)
 	}
 	return false
-}
-
-func unwrapErrno(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }
-
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }
