@@ -1,38 +1,83 @@
 // Package proxy serves a compiled nginxconf.Config: it opens the listeners
 // (plain, TLS with SNI, unix), picks the server by address and Host and the
-// location as nginx does, and runs nginx's phases on each request:
+// location as nginx does, and runs nginx's phases on each request, then
+// writes nginx's error pages (error_page applied once), the headers nginx's
+// filters add, and one access-log line per request, or per tunnel when it
+// ends.
 //
-//	server rewrite (set, rewrite, if, return, break)
-//	find location (=, ^~, longest prefix, regexes in order, nested, limit_except)
-//	location rewrite, rewrite_by_lua          (rewrite ... last searches again, at most 10 times)
-//	realip, access: allow/deny, auth_basic (satisfy all|any), access_by_lua
-//	try_files
-//	content: websockify_pass | content_by_lua | static files | 502 for content handlers we lack
+// # Phases
 //
-// then writes nginx's error pages (error_page applied once), the headers
-// nginx's filters add (add_header, expires, charset, header_filter_by_lua)
-// and one access-log line per request, or per tunnel when it ends.
+// The request loop (runPhases in phases.go) walks nginx's phases in order
+// and never names a module; each module registers its handlers:
 //
-// Nothing is parsed per request: templates, regexes, Lua chunks, upstream
-// dialers, certificates and log files are built by New (or Reload) from the
-// Config, into a state that requests read through one atomic pointer.
+//	post-read       realip (server settings)
+//	server rewrite  rewrite statements of the server block (set, rewrite, if, return, break, set_by_lua)
+//	find config     the engine's own: =, ^~, longest prefix, regexes in order, nested, limit_except
+//	rewrite         the location's rewrite statements, rewrite_by_lua
+//	post-rewrite    the engine's own: rewrite ... last searches again (at most 10 cycles)
+//	pre-access      realip (location settings)
+//	access          fail-closed directives, allow/deny, auth_basic, access_by_lua
+//	post-access     the engine's own: satisfy any's refusal
+//	pre-content     try_files
+//	content         the location's content handler (an unsupported content
+//	                directive: 502, websockify_pass, content_by_lua), else
+//	                index, autoindex, static files
+//	log             access_log
+//
+// A phase handler returns rcDeclined (no opinion), rcOK (the phase is over;
+// in the access phase, granted), rcDone (the request was answered or
+// redirected: stop) or, in the access phase, the status of a refusal. The
+// access phase's checker combines them as `satisfy` says: under all the
+// first refusal answers; under any the first grant ends the phase and the
+// last refusal answers only when nothing granted. Subrequests
+// (ngx.location.capture) skip it. Internal redirects (error_page, index,
+// try_files) restart at server rewrite and named locations at rewrite, by
+// calling runPhases again. Header filters (Server, charset, expires and
+// add_header, header_filter_by_lua) form one chain, run when the headers
+// go out, whoever writes them.
+//
+// # Modules
+//
+// One file per nginx module: core (handler.go), rewrite.go, realip.go,
+// access.go, auth_basic.go, ssl.go, upstream.go, websockify.go, charset.go,
+// headers.go, lua.go, static.go and log.go. Each declares a module value
+// with two hooks and lists it in modules.go, whose order is the order of
+// handlers within a phase and of header filters:
+//
+//   - register (nginx's postconfiguration) runs once at package
+//     initialisation and adds handlers with engine.add(phase, h) and
+//     engine.addHeaderFilter(f).
+//   - provision runs for every loaded configuration and builds the module's
+//     runtime objects (Lua chunks, dialers, resolvers, log files,
+//     certificates) into the new state's slices: confs by LocConf.ID,
+//     servers by Server.ID, chunks by LuaCode.ID. A module that owns a
+//     content directive sets confs[id].content for the levels that have it,
+//     unless an earlier module did (nginx's clcf->handler).
+//
+// Nothing is parsed per request: requests touch only compiled templates and
+// regexes and the objects provision built, through one atomic pointer to
+// the state. Reload builds a whole new state and swaps it in.
 //
 // # Goroutines
 //
 // net/http runs one goroutine per connection and calls ServeHTTP on it; a
-// request and everything it owns (its vars.Request, its Lua request) belong
-// to that goroutine. A websockify tunnel is handed to the websockify package
-// (ServeAsync): the handler returns once the tunnel runs, and the tunnel's
-// own two goroutines end it and write its access-log line through a callback
-// that first waits for the handler to finish. Reload swaps the state under
-// running requests and tunnels, which keep the objects they started with;
-// listeners whose address stays are kept open. Shutdown closes the
-// listeners, sends close frames (1001) to every tunnel through Tunnels and
-// waits for requests until its context ends; Close does the same at once.
+// request, its phases and everything it owns (its vars.Request, its Lua
+// request, subrequests) run on that goroutine. Handlers and provision steps
+// start no goroutine. A websockify tunnel is handed to the websockify
+// package (ServeAsync): the handler returns once the tunnel runs, and the
+// tunnel's event loop (or its two copy goroutines) ends it and runs the
+// request's log phase through a callback that first waits for the handler
+// to finish; the callback holds the request only when the level logs
+// (confRuntime.logs). Reload swaps the state under running requests and
+// tunnels, which keep the objects they started with; listeners whose
+// address stays are kept open. Shutdown closes the listeners, sends close
+// frames (1001) to every tunnel through Tunnels and waits for requests
+// until its context ends; Close does the same at once.
 //
 // # Errors
 //
-// Error-log lines follow nginx's shape ("<time> [level] pid#pid: *conn
-// message, client: ..., server: ..., request: "...", upstream: "...",
-// host: "...""), with nginx's wording for the failures it knows.
+// Error-log lines (errorlog.go) follow nginx's shape ("<time> [level]
+// pid#pid: *conn message, client: ..., server: ..., request: "...",
+// upstream: "...", host: "...""), with nginx's wording for the failures it
+// knows.
 package proxy

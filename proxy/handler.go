@@ -4,10 +4,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
@@ -38,18 +36,58 @@ type request struct {
 	subrequest bool // ngx.location.capture: no access phase, no access log
 	depth      int  // subrequest nesting
 	closed     bool // ngx.exit(444): close without a reply
-	logged     bool
+	logged     bool // the log phase ran (or must not run)
+	uriChanged bool // rewrite ... last: post-rewrite searches the locations again
 }
 
-// stmt results.
-type flow int
+// coreModule is what nginx's core module and its header filter do in
+// the phases: the Server header, directives we cannot enforce (refused in
+// the access phase before any other check), and content directives we do
+// not implement (502).
+var coreModule = module{
+	name: "core",
+	provision: func(_ *Server, st *state) error {
+		for _, lc := range st.cfg.HTTP.Confs {
+			if lc.Unsupported != nil {
+				st.confs[lc.ID].content = unsupportedContent
+			}
+		}
+		return nil
+	},
+	register: func(e *engine) {
+		e.add(phaseAccess, failClosed)
+		e.addHeaderFilter(serverHeader)
+	},
+}
 
-const (
-	flowNext  flow = iota // go on with the next statement
-	flowBreak             // stop the rewrite statements, stay in this location
-	flowLast              // the URI changed: search the locations again
-	flowDone              // a response was sent
-)
+// failClosed refuses every request of a level that holds an access
+// directive we cannot enforce (auth_request, limit_req, ...), whatever
+// satisfy says.
+func failClosed(rq *request) rc {
+	if len(rq.conf.FailClosed) == 0 {
+		return rcDeclined
+	}
+	w := rq.conf.FailClosed[0]
+	rq.logf(LevelErr, `"%s" directive in %s:%d is not supported by ngxsockify, request refused`, w.Directive, w.File, w.Line)
+	rq.finalize(http.StatusInternalServerError)
+	return rcDone
+}
+
+// unsupportedContent answers 502 where a content directive we do not
+// implement (proxy_pass, fastcgi_pass, ...) is set.
+func unsupportedContent(rq *request) {
+	u := rq.conf.Unsupported
+	rq.logf(LevelErr, `"%s" directive in %s:%d is not supported by ngxsockify`, u.Directive, u.File, u.Line)
+	rq.finalize(http.StatusBadGateway)
+}
+
+// serverHeader adds "Server: ngxsockify" under server_tokens on.
+func serverHeader(rq *request, code int) int {
+	if rq.conf.ServerTokens {
+		rq.w.Header().Set("Server", "ngxsockify")
+	}
+	return code
+}
 
 // ServeHTTP runs one request through nginx's phases on the configuration
 // in effect when it arrived (see the package doc).
@@ -98,87 +136,83 @@ func (rq *request) run() {
 		rq.finalize(http.StatusBadRequest)
 		return
 	}
-	rq.realIP(rq.srv.Conf)
+	if rq.runHandlers(phasePostRead) == rcDone {
+		return
+	}
+	if !rq.validRequestLine() {
+		return
+	}
+	rq.runPhases(phaseServerRewrite)
+}
+
+// validRequestLine answers the requests nginx refuses while reading the
+// request line (here after the post-read phase, which may change the client
+// address the log names).
+func (rq *request) validRequestLine() bool {
 	if !validMethod(rq.r.Method) {
 		rq.logf(LevelInfo, "client sent invalid method while reading client request line")
 		rq.finalize(http.StatusBadRequest)
-		return
+		return false
 	}
 	if len(rq.r.Method)+len(rq.r.RequestURI)+len(rq.r.Proto)+4 > maxRequestLine {
 		rq.logf(LevelInfo, "client sent too long URI while reading client request line")
 		rq.w.Header().Set("Connection", "close")
 		rq.finalize(http.StatusRequestURITooLong)
-		return
+		return false
 	}
 	if rq.v.URIErr != nil || !strings.HasPrefix(rq.v.URI, "/") {
 		rq.finalize(http.StatusBadRequest)
-		return
+		return false
 	}
-	rq.fromServerRewrite()
+	return true
 }
 
-// fromServerRewrite runs the phases from the server rewrite phase on.
-func (rq *request) fromServerRewrite() {
-	if rq.runStmts(rq.srv.Stmts) == flowDone {
-		return
+// findConfig is the find-config phase: it searches the location for the
+// current URI (counting the cycle) and applies what nginx checks when it
+// picks one. It reports whether the request goes on.
+func (rq *request) findConfig() bool {
+	rq.cycles++
+	if rq.cycles > maxCycles {
+		rq.logf(LevelErr, `rewrite or internal redirection cycle while processing "%s"`, rq.v.URI)
+		rq.finalize(http.StatusInternalServerError)
+		return false
 	}
-	rq.findAndRun()
+	loc, caps, _, fail := searchLocations(rq.srv.Root, rq.v.URI)
+	if fail != nil {
+		rq.regexFailed(fail.re, fail.subject)
+		return false
+	}
+	rq.loc = loc
+	rq.conf = rq.srv.Conf
+	if loc == nil {
+		return true
+	}
+	rq.conf = loc.Conf
+	if le := loc.Conf.LimitExcept; le != nil && !le.Methods[rq.r.Method] {
+		// nginx switches to the limit_except block's configuration when
+		// it picks the location, before the rewrite phase: the
+		// location's rewrite statements do not run for these methods.
+		rq.conf = le.Conf
+	}
+	if caps != nil {
+		rq.v.SetCaptures(caps)
+	}
+	if loc.Conf.Internal && !rq.internal {
+		rq.finalize(http.StatusNotFound)
+		return false
+	}
+	if max := loc.Conf.ClientMaxBodySize; max > 0 && rq.r.ContentLength > max {
+		rq.logf(LevelErr, "client intended to send too large body: %d bytes", rq.r.ContentLength)
+		rq.w.Header().Set("Connection", "close")
+		rq.finalize(http.StatusRequestEntityTooLarge)
+		return false
+	}
+	rq.setPaths()
+	return true
 }
 
-// findAndRun searches the location for the current URI and runs the phases
-// from location rewrite on.
-func (rq *request) findAndRun() {
-	for {
-		rq.cycles++
-		if rq.cycles > maxCycles {
-			rq.logf(LevelErr, `rewrite or internal redirection cycle while processing "%s"`, rq.v.URI)
-			rq.finalize(http.StatusInternalServerError)
-			return
-		}
-		loc, caps, _, fail := searchLocations(rq.srv.Root, rq.v.URI)
-		if fail != nil {
-			rq.regexFailed(fail.re, fail.subject)
-			return
-		}
-		rq.loc = loc
-		rq.conf = rq.srv.Conf
-		if loc == nil {
-			break
-		}
-		rq.conf = loc.Conf
-		stmts := loc.Stmts
-		if le := loc.Conf.LimitExcept; le != nil && !le.Methods[rq.r.Method] {
-			// nginx switches to the limit_except block's configuration when
-			// it picks the location, before the rewrite phase: the
-			// location's rewrite statements do not run for these methods.
-			rq.conf, stmts = le.Conf, nil
-		}
-		if caps != nil {
-			rq.v.SetCaptures(caps)
-		}
-		if loc.Conf.Internal && !rq.internal {
-			rq.finalize(http.StatusNotFound)
-			return
-		}
-		if max := loc.Conf.ClientMaxBodySize; max > 0 && rq.r.ContentLength > max {
-			rq.logf(LevelErr, "client intended to send too large body: %d bytes", rq.r.ContentLength)
-			rq.w.Header().Set("Connection", "close")
-			rq.finalize(http.StatusRequestEntityTooLarge)
-			return
-		}
-		rq.setPaths()
-		f := rq.runStmts(stmts)
-		if f == flowDone {
-			return
-		}
-		if f != flowLast {
-			break
-		}
-	}
-	rq.afterRewrite()
-}
-
-// runNamed runs a named location (try_files, error_page @x).
+// runNamed runs a named location (try_files, error_page @x) from the
+// rewrite phase, as ngx_http_named_location does.
 func (rq *request) runNamed(name string) {
 	loc, ok := rq.srv.Named[name]
 	if !ok {
@@ -194,14 +228,7 @@ func (rq *request) runNamed(name string) {
 	}
 	rq.internal = true
 	rq.loc, rq.conf = loc, loc.Conf
-	switch rq.runStmts(loc.Stmts) {
-	case flowDone:
-		return
-	case flowLast:
-		rq.findAndRun()
-		return
-	}
-	rq.afterRewrite()
+	rq.runPhases(phaseRewrite)
 }
 
 // internalRedirect restarts processing with uri (and args) from the server
@@ -218,160 +245,7 @@ func (rq *request) internalRedirect(uri string) {
 		rq.finalize(http.StatusInternalServerError)
 		return
 	}
-	rq.fromServerRewrite()
-}
-
-func (rq *request) runStmts(list []nginxconf.Stmt) flow {
-	for _, s := range list {
-		switch s := s.(type) {
-		case *nginxconf.SetStmt:
-			s.Var.Set(rq.v, s.Value.Eval(rq.v))
-		case *nginxconf.SetLuaStmt:
-			if f := rq.setByLua(s); f != flowNext {
-				return f
-			}
-		case *nginxconf.RewriteStmt:
-			if f := rq.rewrite(s); f != flowNext {
-				return f
-			}
-		case *nginxconf.ReturnStmt:
-			rq.doReturn(s)
-			return flowDone
-		case *nginxconf.BreakStmt:
-			return flowBreak
-		case *nginxconf.IfStmt:
-			if !rq.test(&s.Cond) {
-				if rq.w.wrote {
-					return flowDone // the condition's regex failed
-				}
-				continue
-			}
-			if s.Loc.Conf != nil {
-				rq.conf = s.Loc.Conf
-				rq.setPaths()
-			}
-			if f := rq.runStmts(s.Loc.Stmts); f != flowNext {
-				return f
-			}
-		}
-	}
-	return flowNext
-}
-
-func (rq *request) rewrite(s *nginxconf.RewriteStmt) flow {
-	caps, ok, err := s.Regex.Exec(rq.v.URI)
-	if err != nil {
-		rq.regexFailed(s.Regex, rq.v.URI)
-		return flowDone
-	}
-	if !ok {
-		rq.v.SetCaptures(nil) // nginx ran the regex into the request's capture vector
-		return flowNext
-	}
-	rq.v.SetCaptures(caps)
-	rawPath, _, _ := strings.Cut(rq.r.RequestURI, "?")
-	quoted := vars.QuotedURI(rawPath)
-	redirect := s.Redirect || s.Flag == "redirect" || s.Flag == "permanent"
-	var target string
-	if redirect {
-		target = s.Replacement.EvalRedirect(rq.v, quoted)
-	} else {
-		target = s.Replacement.EvalRewrite(rq.v, quoted)
-	}
-	if redirect {
-		code := http.StatusFound
-		if s.Flag == "permanent" {
-			code = http.StatusMovedPermanently
-		}
-		if s.KeepArgs && rq.v.Args != "" {
-			if strings.Contains(target, "?") {
-				target += "&" + rq.v.Args
-			} else {
-				target += "?" + rq.v.Args
-			}
-		}
-		rq.redirect(code, target)
-		return flowDone
-	}
-	path, args, hasArgs := strings.Cut(target, "?")
-	switch {
-	case hasArgs && s.KeepArgs && rq.v.Args != "":
-		rq.v.Args = args + "&" + rq.v.Args
-	case hasArgs:
-		rq.v.Args = args
-	case !s.KeepArgs:
-		rq.v.Args = ""
-	}
-	rq.v.URI = path
-	rq.setPaths()
-	switch s.Flag {
-	case "last":
-		return flowLast
-	case "break":
-		return flowBreak
-	}
-	return flowNext
-}
-
-// test evaluates an `if` condition.
-func (rq *request) test(c *nginxconf.Cond) bool {
-	left := c.Left.Eval(rq.v)
-	switch c.Op {
-	case "":
-		return left != "" && left != "0"
-	case "=":
-		return left == c.Right.Eval(rq.v)
-	case "!=":
-		return left != c.Right.Eval(rq.v)
-	case "~", "~*", "!~", "!~*":
-		// nginx runs the regex with the request's capture vector: a failed
-		// match leaves $1..$9 empty.
-		caps, ok, err := c.Regex.Exec(left)
-		if err != nil {
-			rq.regexFailed(c.Regex, left)
-			return false
-		}
-		rq.v.SetCaptures(caps)
-		return ok == (c.Op[0] == '~')
-	}
-	neg := strings.HasPrefix(c.Op, "!")
-	fi, err := os.Stat(left)
-	var r bool
-	switch strings.TrimPrefix(c.Op, "!") {
-	case "-f":
-		r = err == nil && fi.Mode().IsRegular()
-	case "-d":
-		r = err == nil && fi.IsDir()
-	case "-e":
-		r = err == nil
-	case "-x":
-		r = err == nil && fi.Mode()&0o111 != 0
-	}
-	return r != neg
-}
-
-func (rq *request) doReturn(s *nginxconf.ReturnStmt) {
-	code := s.Code
-	if code == 444 {
-		rq.closeConn()
-		return
-	}
-	text := ""
-	if s.Text != nil {
-		text = s.Text.Eval(rq.v)
-	}
-	switch code {
-	case 301, 302, 303, 307, 308:
-		if s.Text != nil {
-			rq.redirect(code, text)
-			return
-		}
-	}
-	if s.Text == nil {
-		rq.finalize(code)
-		return
-	}
-	rq.send(code, rq.conf.DefaultType, []byte(text))
+	rq.runPhases(phaseServerRewrite)
 }
 
 // redirect answers code with a Location header (made absolute as nginx does
@@ -409,25 +283,6 @@ func (rq *request) absolute(path string) string {
 	return scheme + "://" + host + port + path
 }
 
-// afterRewrite runs rewrite_by_lua, the access phase, try_files and content.
-func (rq *request) afterRewrite() {
-	if rq.conf.RewriteLua != nil {
-		if !rq.runLuaPhase(rq.conf.RewriteLua) {
-			return
-		}
-	}
-	rq.realIP(rq.conf)
-	if !rq.access() {
-		return
-	}
-	if len(rq.conf.TryFiles) > 0 {
-		if !rq.tryFiles() {
-			return
-		}
-	}
-	rq.content()
-}
-
 // send writes a complete response with body.
 func (rq *request) send(code int, ctype string, body []byte) {
 	h := rq.w.Header()
@@ -444,63 +299,6 @@ func (rq *request) send(code int, ctype string, body []byte) {
 // writeHeader adds the add_header headers and the Server header, then writes.
 func (rq *request) writeHeader(code int) {
 	rq.w.WriteHeader(code)
-}
-
-// outputHeaders runs when the response headers go out, whoever writes them
-// (our responses, the static file server): $status, Server, add_header,
-// expires and header_filter_by_lua, as nginx's header filters do. It
-// returns the status to send.
-func (rq *request) outputHeaders(code int) int {
-	rq.v.Status = code // add_header values may read $status
-	h := rq.w.Header()
-	if rq.conf.ServerTokens {
-		h.Set("Server", "ngxsockify")
-	}
-	if cs := rq.conf.Charset; cs != "" {
-		if ct := h.Get("Content-Type"); ct != "" && !strings.Contains(ct, ";") && charsetTypes[ct] {
-			h.Set("Content-Type", ct+"; charset="+cs)
-		}
-	}
-	ok := false
-	switch code {
-	case 200, 201, 204, 206, 301, 302, 303, 304, 307, 308:
-		ok = true
-	}
-	if ok && rq.conf.Expires != nil {
-		setExpires(h, rq.conf.Expires, rq.v, time.Now())
-	}
-	for _, ah := range rq.conf.AddHeaders {
-		if ok || ah.Always {
-			if v := ah.Value.Eval(rq.v); v != "" {
-				h.Add(ah.Name, v)
-			}
-		}
-	}
-	if c := rq.conf.HeaderFilterLua; c != nil {
-		code = rq.headerFilter(c, code)
-	}
-	rq.v.Status = code
-	return code
-}
-
-// headerFilter runs header_filter_by_lua just before the headers go out:
-// it may change headers and ngx.status, nothing else (nginx's API there).
-func (rq *request) headerFilter(c *nginxconf.LuaCode, code int) int {
-	ch, _ := rq.chunk(c)
-	if ch == nil {
-		return code
-	}
-	lr := rq.luaRequest()
-	lr.Status = code
-	out := rq.st.lua.Run(rq.r.Context(), ch, lr)
-	if out.Err != nil {
-		rq.logf(LevelErr, "%v", out.Err)
-		return code
-	}
-	if lr.Status != 0 {
-		return lr.Status
-	}
-	return code
 }
 
 // finalize ends the request with status: an error_page when one applies,
@@ -665,43 +463,13 @@ func (w *respWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// finish writes the access-log line.
+// finish runs the log phase, unless a tunnel took the request (it runs the
+// phase when it ends) or a subrequest ran it (subrequests log nothing).
 func (rq *request) finish() {
 	if rq.hijacked || rq.logged {
 		return
 	}
-	rq.logAccess(rq.w.status, rq.w.bytes)
-}
-
-func (rq *request) logAccess(status int, bodyBytes int64) {
-	rq.logged = true
-	if status == 0 {
-		status = rq.v.Status
-	}
-	rq.v.Status = status
-	rq.v.BodyBytesSent = bodyBytes
-	rq.v.BytesSent = bodyBytes
-	conf := rq.conf
-	if conf == nil || conf.AccessLogOff {
-		return
-	}
-	logs := conf.AccessLogs
-	for i := range logs {
-		al := &logs[i]
-		f := rq.st.access[al]
-		if f == nil {
-			p := al.Path.Eval(rq.v)
-			var err error
-			if f, err = rq.s.logs.open(p); err != nil {
-				rq.logf(LevelErr, "%v", err)
-				continue
-			}
-		}
-		line := al.Format.Template.EvalLog(rq.v)
-		if _, err := f.Write([]byte(line + "\n")); err != nil && f.shouldReport() {
-			rq.logf(LevelAlert, `write() to "%s" failed (%v) while logging request`, f.path, errnoError{err})
-		}
-	}
+	rq.logPhase(rq.w.status, rq.w.bytes)
 }
 
 var _ http.Handler = (*Server)(nil)
@@ -722,11 +490,22 @@ func (rq *request) setPaths() {
 	rq.v.RequestFilename = rq.mapPath(rq.v.URI)
 }
 
-// charsetTypes is nginx's default charset_types: the types `charset` adds
-// itself to.
-var charsetTypes = map[string]bool{
-	"text/html": true, "text/xml": true, "text/plain": true, "text/vnd.wap.wml": true,
-	"application/javascript": true, "application/rss+xml": true,
+// mapPath turns the current URI into a file-system path with root or alias.
+func (rq *request) mapPath(uri string) string {
+	conf := rq.conf
+	if conf.Alias != nil && rq.loc != nil {
+		alias := conf.Alias.Eval(rq.v)
+		if rq.loc.Regex != nil {
+			return rq.st.cfg.FullName(alias)
+		}
+		rest := strings.TrimPrefix(uri, rq.loc.Path)
+		return rq.st.cfg.FullName(alias + rest)
+	}
+	root := "html"
+	if conf.Root != nil {
+		root = conf.Root.Eval(rq.v)
+	}
+	return rq.st.cfg.FullName(root) + uri
 }
 
 // regexFailed ends the request when a regex hit the match limit while

@@ -12,7 +12,69 @@ import (
 	"ngxsockify/proxy/static"
 )
 
-var phases = map[string]luahooks.Phase{
+// luaModule is lua-nginx-module: rewrite_by_lua, access_by_lua,
+// content_by_lua and header_filter_by_lua (set_by_lua runs among the
+// rewrite statements, init_by_lua at load).
+var luaModule = module{
+	name:      "lua",
+	provision: provisionLua,
+	register: func(e *engine) {
+		e.add(phaseRewrite, luaRewrite)
+		e.add(phaseAccess, luaAccess)
+		e.addHeaderFilter(luaHeaderFilter)
+	},
+}
+
+func luaRewrite(rq *request) rc {
+	if c := rq.conf.RewriteLua; c != nil && !rq.runLuaPhase(c) {
+		return rcDone
+	}
+	return rcDeclined
+}
+
+// luaAccess grants when the hook returns normally; a hook that exits has
+// answered.
+func luaAccess(rq *request) rc {
+	c := rq.conf.AccessLua
+	if c == nil {
+		return rcDeclined
+	}
+	if !rq.runLuaPhase(c) {
+		return rcDone
+	}
+	return rcOK
+}
+
+func luaContent(rq *request) { rq.runLuaContent(rq.conf.ContentLua) }
+
+func luaHeaderFilter(rq *request, code int) int {
+	if c := rq.conf.HeaderFilterLua; c != nil {
+		return rq.headerFilter(c, code)
+	}
+	return code
+}
+
+// headerFilter runs header_filter_by_lua just before the headers go out:
+// it may change headers and ngx.status, nothing else (nginx's API there).
+func (rq *request) headerFilter(c *nginxconf.LuaCode, code int) int {
+	ch, _ := rq.chunk(c)
+	if ch == nil {
+		return code
+	}
+	lr := rq.luaRequest()
+	lr.Status = code
+	out := rq.st.lua.Run(rq.r.Context(), ch, lr)
+	if out.Err != nil {
+		rq.logf(LevelErr, "%v", out.Err)
+		return code
+	}
+	if lr.Status != 0 {
+		return lr.Status
+	}
+	return code
+}
+
+var luaPhases = map[string]luahooks.Phase{
 	"set":           luahooks.PhaseSet,
 	"rewrite":       luahooks.PhaseRewrite,
 	"access":        luahooks.PhaseAccess,
@@ -22,86 +84,23 @@ var phases = map[string]luahooks.Phase{
 	"init_worker":   luahooks.PhaseInitWorker,
 }
 
-// luaCodes lists every Lua hook of the http block.
-func luaCodes(h *nginxconf.HTTP) []*nginxconf.LuaCode {
-	var out []*nginxconf.LuaCode
-	seen := map[*nginxconf.LuaCode]bool{}
-	add := func(c *nginxconf.LuaCode) {
-		if c != nil && !seen[c] {
-			seen[c] = true
-			out = append(out, c)
+// provisionLua makes content_by_lua the content handler of its levels
+// (unless an earlier module claimed them), and starts the Lua runtime
+// (buildLua).
+func provisionLua(s *Server, st *state) error {
+	for _, lc := range st.cfg.HTTP.Confs {
+		if lc.ContentLua != nil && st.confs[lc.ID].content == nil {
+			st.confs[lc.ID].content = luaContent
 		}
 	}
-	var stmts func([]nginxconf.Stmt)
-	stmts = func(list []nginxconf.Stmt) {
-		for _, s := range list {
-			switch s := s.(type) {
-			case *nginxconf.SetLuaStmt:
-				add(s.Code)
-			case *nginxconf.IfStmt:
-				stmts(s.Loc.Stmts)
-			}
-		}
-	}
-	walkConfs(h, func(lc *nginxconf.LocConf) {
-		add(lc.RewriteLua)
-		add(lc.AccessLua)
-		add(lc.ContentLua)
-		add(lc.HeaderFilterLua)
-	})
-	walkLocations(h, func(l *nginxconf.Location) { stmts(l.Stmts) })
-	for _, srv := range h.Servers {
-		stmts(srv.Stmts)
-	}
-	return out
-}
-
-// walkLocations calls f for every location, named and if pseudo-locations included.
-func walkLocations(h *nginxconf.HTTP, f func(*nginxconf.Location)) {
-	var loc func(*nginxconf.Location)
-	var tree func(*nginxconf.LocTree)
-	loc = func(l *nginxconf.Location) {
-		f(l)
-		for _, s := range l.Stmts {
-			if is, ok := s.(*nginxconf.IfStmt); ok {
-				loc(is.Loc)
-			}
-		}
-		tree(l.Nested)
-	}
-	tree = func(t *nginxconf.LocTree) {
-		if t == nil {
-			return
-		}
-		for _, l := range t.Exact {
-			loc(l)
-		}
-		for _, l := range t.Prefix {
-			loc(l)
-		}
-		for _, l := range t.Regex {
-			loc(l)
-		}
-	}
-	for _, srv := range h.Servers {
-		for _, s := range srv.Stmts {
-			if is, ok := s.(*nginxconf.IfStmt); ok {
-				loc(is.Loc)
-			}
-		}
-		tree(srv.Root)
-		for _, l := range srv.Named {
-			loc(l)
-		}
-	}
+	return st.buildLua(st.cfg, s.opts.LuaTimeout)
 }
 
 // buildLua starts the Lua runtime when the config has any Lua, compiles
 // every chunk once, and runs init_by_lua.
 func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
 	h := cfg.HTTP
-	codes := luaCodes(h)
-	if len(codes) == 0 && h.Lua.Init == nil && h.Lua.InitWorker == nil {
+	if len(h.LuaCodes) == 0 {
 		return nil
 	}
 	env := map[string]string{}
@@ -135,8 +134,11 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
 		return err
 	}
 	st.lua = rt
-	for _, c := range codes {
-		st.compileLua(c)
+	st.chunks = make([]*luahooks.Chunk, len(h.LuaCodes))
+	for _, c := range h.LuaCodes {
+		if c.Phase != "init" && c.Phase != "init_worker" {
+			st.compileLua(c)
+		}
 	}
 	for _, c := range []*nginxconf.LuaCode{h.Lua.Init, h.Lua.InitWorker} {
 		if c == nil {
@@ -155,9 +157,9 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
 
 func (st *state) compileOne(c *nginxconf.LuaCode) (*luahooks.Chunk, error) {
 	if c.PathTmpl != nil {
-		return st.lua.CompileFile(phases[c.Phase], c.Path)
+		return st.lua.CompileFile(luaPhases[c.Phase], c.Path)
 	}
-	return st.lua.CompileInline(phases[c.Phase], c.Source, c.File, c.Line)
+	return st.lua.CompileInline(luaPhases[c.Phase], c.Source, c.File, c.Line)
 }
 
 // compileLua compiles c at load. A syntax error becomes a warning (nginx
@@ -176,7 +178,7 @@ func (st *state) compileLua(c *nginxconf.LuaCode) {
 		st.warnings = append(st.warnings, fmt.Sprintf("%v in %s:%d", err, c.File, c.Line))
 	}
 	if ch != nil && c.PathTmpl == nil {
-		st.chunks[c] = ch
+		st.chunks[c.ID] = ch
 	}
 }
 
@@ -184,13 +186,13 @@ func (st *state) compileLua(c *nginxconf.LuaCode) {
 // answers (404 or 500, with nginx's log line) when run; nil means no Lua
 // runtime at all.
 func (rq *request) chunk(c *nginxconf.LuaCode) (*luahooks.Chunk, int) {
-	if ch, ok := rq.st.chunks[c]; ok {
-		return ch, 0
+	if c.ID < len(rq.st.chunks) && rq.st.chunks[c.ID] != nil {
+		return rq.st.chunks[c.ID], 0
 	}
 	if rq.st.lua == nil || c.PathTmpl == nil {
 		return nil, http.StatusInternalServerError
 	}
-	ch, _ := rq.st.lua.CompileFile(phases[c.Phase], c.PathTmpl.Eval(rq.v))
+	ch, _ := rq.st.lua.CompileFile(luaPhases[c.Phase], c.PathTmpl.Eval(rq.v))
 	if ch == nil {
 		return nil, http.StatusInternalServerError
 	}

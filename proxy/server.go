@@ -19,7 +19,6 @@ import (
 
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
-	"ngxsockify/proxy/upstream"
 	"ngxsockify/proxy/websockify"
 )
 
@@ -46,21 +45,44 @@ type Server struct {
 	wg      sync.WaitGroup
 }
 
-// state is everything derived from one Config.
+// state is everything derived from one Config: what each module built at
+// load, in slices indexed by the IDs the config carries. Reload builds a new
+// state and swaps it in whole; requests keep the one they started with.
 type state struct {
-	cfg       *nginxconf.Config
-	elog      *ErrorLog
-	groups    map[string]*addrGroup // by listen key (network + addr)
-	binds     map[string]bindSpec
-	lua       *luahooks.Runtime
-	chunks    map[*nginxconf.LuaCode]*luahooks.Chunk
-	dialers   map[*nginxconf.Websockify]websockify.Dialer
-	upstreams map[string]websockify.Dialer
-	resolvers map[*nginxconf.LocConf]*upstream.Resolver // locations with `resolver`
-	auth      *authCache
-	access    map[*nginxconf.AccessLog]*logFile
-	certs     map[*nginxconf.Server][]tls.Certificate
-	warnings  []string // load-time notes, such as Lua syntax errors
+	cfg      *nginxconf.Config
+	elog     *ErrorLog
+	groups   map[string]*addrGroup // by listen key (network + addr)
+	binds    map[string]bindSpec
+	warnings []string // load-time notes, such as Lua syntax errors
+
+	confs   []confRuntime   // by LocConf.ID (HTTP.Confs)
+	servers []serverRuntime // by Server.ID (HTTP.Servers)
+
+	lua       *luahooks.Runtime            // lua: nil when the config has no Lua
+	chunks    []*luahooks.Chunk            // lua: by LuaCode.ID (HTTP.LuaCodes); nil: compiled per request, or failed
+	upstreams map[string]websockify.Dialer // upstream: upstream{} blocks by name (a websockify_pass $var may name one)
+	auth      *authCache                   // auth_basic: htpasswd files by path
+}
+
+// confRuntime is what the modules built at load for one level (http,
+// server, location, if or limit_except block).
+type confRuntime struct {
+	// content answers the request in the content phase in place of the
+	// content-phase handlers: the handler of the level's content directive
+	// (nginx's clcf->handler). Nil: none.
+	content contentHandler
+	// logs is set when a log-phase handler writes for this level, so that
+	// a tunnel keeps its request for the log line only then.
+	logs bool
+
+	resolver   resolverConf
+	websockify websockifyConf
+	accessLog  accessLogConf
+}
+
+// serverRuntime is what the modules built at load for one server block.
+type serverRuntime struct {
+	tls serverTLS
 }
 
 // bindSpec is one socket to open and the listen keys it serves.
@@ -100,16 +122,9 @@ func (s *Server) Warnings() []string { return s.state.Load().warnings }
 
 func (s *Server) build(cfg *nginxconf.Config) (*state, error) {
 	st := &state{
-		cfg:       cfg,
-		groups:    map[string]*addrGroup{},
-		binds:     map[string]bindSpec{},
-		chunks:    map[*nginxconf.LuaCode]*luahooks.Chunk{},
-		dialers:   map[*nginxconf.Websockify]websockify.Dialer{},
-		upstreams: map[string]websockify.Dialer{},
-		resolvers: map[*nginxconf.LocConf]*upstream.Resolver{},
-		auth:      newAuthCache(),
-		access:    map[*nginxconf.AccessLog]*logFile{},
-		certs:     map[*nginxconf.Server][]tls.Certificate{},
+		cfg:    cfg,
+		groups: map[string]*addrGroup{},
+		binds:  map[string]bindSpec{},
 	}
 	st.elog = s.opts.ErrorLog
 	if st.elog == nil {
@@ -133,94 +148,18 @@ func (s *Server) build(cfg *nginxconf.Config) (*state, error) {
 	if h == nil {
 		return st, nil
 	}
-	if err := st.buildLua(cfg, s.opts.LuaTimeout); err != nil {
-		return nil, err
-	}
 	if err := st.buildListens(h); err != nil {
 		return nil, err
 	}
-	for _, srv := range h.Servers {
-		if srv.TLS == nil {
-			continue
+	st.confs = make([]confRuntime, len(h.Confs))
+	st.servers = make([]serverRuntime, len(h.Servers))
+	if err := provision(s, st); err != nil {
+		if st.lua != nil {
+			st.lua.Close()
 		}
-		for _, cp := range srv.TLS.Certificates {
-			c, err := tls.LoadX509KeyPair(cp.Cert, cp.Key)
-			if err != nil {
-				return nil, fmt.Errorf(`cannot load certificate "%s": %w`, cp.Cert, err)
-			}
-			st.certs[srv] = append(st.certs[srv], c)
-		}
-	}
-	for name, u := range h.Upstreams {
-		st.upstreams[name] = upstreamDialer(u)
-	}
-	var werr error
-	sharedResolvers := map[string]*upstream.Resolver{} // one answer cache per distinct setting
-	walkConfs(h, func(lc *nginxconf.LocConf) {
-		if werr != nil {
-			return
-		}
-		if len(lc.Resolver) > 0 {
-			key := fmt.Sprint(lc.Resolver, lc.ResolverTimeout, lc.ResolverValid, lc.ResolverNoIPv6)
-			r := sharedResolvers[key]
-			if r == nil {
-				var err error
-				if r, err = newResolver(lc); err != nil {
-					werr = err
-					return
-				}
-				sharedResolvers[key] = r
-			}
-			st.resolvers[lc] = r
-		}
-		if ws := lc.Websockify; ws != nil {
-			if _, done := st.dialers[ws]; !done {
-				d, err := st.staticDialer(ws)
-				if err != nil {
-					werr = fmt.Errorf("%v in %s:%d", err, ws.File, ws.Line)
-					return
-				}
-				if d != nil {
-					st.dialers[ws] = d
-				}
-			}
-		}
-		for i := range lc.AccessLogs {
-			al := &lc.AccessLogs[i]
-			if _, done := st.access[al]; done {
-				continue
-			}
-			if p, ok := al.Path.Const(); ok {
-				f, err := s.logs.open(p)
-				if err != nil {
-					werr = fmt.Errorf("%v in %s:%d", err, al.File, al.Line)
-					return
-				}
-				st.access[al] = f
-			}
-		}
-	})
-	if werr != nil {
-		return nil, werr
+		return nil, err
 	}
 	return st, nil
-}
-
-// walkConfs calls f for every LocConf of the http block: servers,
-// locations (nested, named, if blocks) and limit_except blocks.
-func walkConfs(h *nginxconf.HTTP, f func(*nginxconf.LocConf)) {
-	for _, srv := range h.Servers {
-		f(srv.Conf)
-	}
-	walkLocations(h, func(l *nginxconf.Location) {
-		if l.Conf == nil {
-			return
-		}
-		f(l.Conf)
-		if l.Conf.LimitExcept != nil {
-			f(l.Conf.LimitExcept.Conf)
-		}
-	})
 }
 
 // buildListens groups servers by listen address and decides which sockets
@@ -418,25 +357,6 @@ func (s *Server) startServing(l *listener) {
 		defer s.wg.Done()
 		hs.Serve(ln)
 	}()
-}
-
-// certificate picks the certificate of the server that SNI names.
-func (s *Server) certificate(l *listener, hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	st := s.state.Load()
-	g := st.groupFor(l.spec, hello.Conn.LocalAddr())
-	if g == nil {
-		return nil, errors.New("no server for this address")
-	}
-	srv, _ := g.find(strings.ToLower(strings.TrimSuffix(hello.ServerName, ".")))
-	if certs := st.certs[srv]; len(certs) > 0 {
-		return &certs[0], nil
-	}
-	for _, other := range g.servers {
-		if certs := st.certs[other]; len(certs) > 0 {
-			return &certs[0], nil
-		}
-	}
-	return nil, errors.New(`no "ssl_certificate" is defined`)
 }
 
 // Addrs returns the addresses of the open sockets (for tests and logs).

@@ -8,47 +8,25 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
-	"ngxsockify/nginxconf"
-	"ngxsockify/nginxconf/vars"
 	"ngxsockify/proxy/static"
 )
 
-// content runs the content phase: a directive we do not implement, the
-// websockify relay, content_by_lua, or static files.
-func (rq *request) content() {
-	conf := rq.conf
-	switch {
-	case conf.Unsupported != nil:
-		u := conf.Unsupported
-		rq.logf(LevelErr, `"%s" directive in %s:%d is not supported by ngxsockify`, u.Directive, u.File, u.Line)
-		rq.finalize(http.StatusBadGateway)
-	case conf.Websockify != nil:
-		rq.websockify(conf.Websockify)
-	case conf.ContentLua != nil:
-		rq.runLuaContent(conf.ContentLua)
-	default:
-		rq.static()
-	}
+// staticModule is nginx's index, autoindex and static modules, with
+// try_files (core in nginx) in the pre-content phase.
+var staticModule = module{
+	name: "static",
+	register: func(e *engine) {
+		e.add(phasePreContent, tryFilesPhase)
+		e.add(phaseContent, func(rq *request) rc { rq.static(); return rcDone })
+	},
 }
 
-// mapPath turns the current URI into a file-system path with root or alias.
-func (rq *request) mapPath(uri string) string {
-	conf := rq.conf
-	if conf.Alias != nil && rq.loc != nil {
-		alias := conf.Alias.Eval(rq.v)
-		if rq.loc.Regex != nil {
-			return rq.st.cfg.FullName(alias)
-		}
-		rest := strings.TrimPrefix(uri, rq.loc.Path)
-		return rq.st.cfg.FullName(alias + rest)
+func tryFilesPhase(rq *request) rc {
+	if len(rq.conf.TryFiles) == 0 || rq.tryFiles() {
+		return rcDeclined
 	}
-	root := "html"
-	if conf.Root != nil {
-		root = conf.Root.Eval(rq.v)
-	}
-	return rq.st.cfg.FullName(root) + uri
+	return rcDone
 }
 
 func (rq *request) staticOptions() *static.Options {
@@ -184,80 +162,4 @@ func (rq *request) tryFiles() bool {
 		rq.internalRedirect(last)
 	}
 	return false
-}
-
-func unwrapErrno(err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return pe.Err
-	}
-	return err
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }
-
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-// setExpires adds Expires and Cache-Control as nginx's headers filter does.
-func setExpires(h http.Header, e *nginxconf.Expires, v *vars.Request, now time.Time) {
-	kind, off := e.Kind, e.Offset
-	if kind == nginxconf.ExpiresVar {
-		val := e.Value.Eval(v)
-		switch val {
-		case "off", "":
-			return
-		case "epoch":
-			kind = nginxconf.ExpiresEpoch
-		case "max":
-			kind = nginxconf.ExpiresMax
-		default:
-			t, ok := nginxconf.ParseExpires(val)
-			if !ok {
-				return
-			}
-			kind, off = nginxconf.ExpiresAfter, t
-			if strings.HasPrefix(val, "@") {
-				kind = nginxconf.ExpiresDaily
-			}
-		}
-	}
-	const httpTime = "Mon, 02 Jan 2006 15:04:05 GMT"
-	switch kind {
-	case nginxconf.ExpiresEpoch:
-		h.Set("Expires", "Thu, 01 Jan 1970 00:00:01 GMT")
-		h.Set("Cache-Control", "no-cache")
-		return
-	case nginxconf.ExpiresMax:
-		h.Set("Expires", "Thu, 31 Dec 2037 23:55:55 GMT")
-		h.Set("Cache-Control", "max-age=315360000")
-		return
-	}
-	base := now
-	if e.Modified {
-		if lm, err := http.ParseTime(h.Get("Last-Modified")); err == nil {
-			base = lm
-		}
-	}
-	var at time.Time
-	if kind == nginxconf.ExpiresDaily {
-		day := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, time.Local)
-		at = day.Add(off)
-		if !at.After(now) {
-			at = at.Add(24 * time.Hour)
-		}
-	} else {
-		at = base.Add(off)
-	}
-	h.Set("Expires", at.UTC().Format(httpTime))
-	maxAge := int64(at.Sub(now) / time.Second)
-	if off < 0 || maxAge < 0 {
-		h.Set("Cache-Control", "no-cache")
-	} else {
-		h.Set("Cache-Control", "max-age="+strconv.FormatInt(maxAge, 10))
-	}
 }

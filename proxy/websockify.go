@@ -1,18 +1,56 @@
 package proxy
 
 import (
-	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"strings"
 	"syscall"
-	"time"
 
 	"ngxsockify/nginxconf"
 	"ngxsockify/proxy/upstream"
 	"ngxsockify/proxy/websockify"
 )
+
+// websockifyModule is websockify_pass: a level's content handler, and the
+// dialer of its target when the target holds no variables (built at load;
+// upstreamModule has built the upstream{} blocks by then).
+var websockifyModule = module{
+	name:      "websockify",
+	provision: provisionWebsockify,
+}
+
+// websockifyConf is a level's runtime part of the websockify module.
+type websockifyConf struct {
+	dialer websockify.Dialer // nil: the target is computed per request
+}
+
+func provisionWebsockify(_ *Server, st *state) error {
+	built := map[*nginxconf.Websockify]websockify.Dialer{} // levels may share one directive
+	for _, lc := range st.cfg.HTTP.Confs {
+		ws := lc.Websockify
+		if ws == nil {
+			continue
+		}
+		rt := &st.confs[lc.ID]
+		if rt.content == nil {
+			rt.content = websockifyContent
+		}
+		d, done := built[ws]
+		if !done {
+			var err error
+			if d, err = st.staticDialer(ws); err != nil {
+				return fmt.Errorf("%v in %s:%d", err, ws.File, ws.Line)
+			}
+			built[ws] = d
+		}
+		rt.websockify.dialer = d
+	}
+	return nil
+}
+
+func websockifyContent(rq *request) { rq.websockify(rq.conf.Websockify) }
 
 // staticDialer builds the dialer of a websockify_pass whose target holds no
 // variables: an upstream block, or one address (a host name is resolved
@@ -35,32 +73,6 @@ func (st *state) staticDialer(ws *nginxconf.Websockify) (websockify.Dialer, erro
 		return nil, err
 	}
 	return upstream.New(v, servers), nil
-}
-
-func upstreamDialer(u *nginxconf.Upstream) websockify.Dialer {
-	servers := make([]upstream.Server, 0, len(u.Servers))
-	for _, s := range u.Servers {
-		servers = append(servers, upstream.Server{
-			Addr: s.Addr, Weight: s.Weight, MaxFails: s.MaxFails,
-			FailTimeout: s.FailTimeout, Backup: s.Backup, Down: s.Down,
-		})
-	}
-	var all []upstream.Server
-	for _, s := range servers {
-		if rs, err := resolveStatic(s); err == nil {
-			all = append(all, rs...)
-		} else {
-			all = append(all, s)
-		}
-	}
-	return upstream.New(u.Name, all)
-}
-
-// resolveStatic resolves a host name at load time into one server per address.
-func resolveStatic(s upstream.Server) ([]upstream.Server, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return upstream.ResolveServers(ctx, []upstream.Server{s})
 }
 
 // websockify relays the request through websockify_pass.
@@ -91,8 +103,8 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	handlerDone := make(chan struct{})
 	elog, conn, where := rq.st.elog, rq.conn, rq.logWhere()
 	var logAccess func(bytes int64) // nil: the callback must not capture rq
-	if !conf.AccessLogOff && len(conf.AccessLogs) > 0 {
-		logAccess = func(bytes int64) { rq.logAccess(http.StatusSwitchingProtocols, bytes) }
+	if rq.st.confs[conf.ID].logs {
+		logAccess = func(bytes int64) { rq.logPhase(http.StatusSwitchingProtocols, bytes) }
 	}
 	res := websockify.ServeAsync(rq.w.w, rq.r, d, opts, rq.s.tunnels, func(end websockify.Result) {
 		<-handlerDone // the handler may still be writing rq below
@@ -143,7 +155,7 @@ func (rq *request) logRelayFailure(res websockify.Result) {
 // dialerFor returns the dialer for this request's target, or the status to
 // answer with when the target is unusable (logged in nginx's words).
 func (rq *request) dialerFor(ws *nginxconf.Websockify) (websockify.Dialer, int) {
-	if d, ok := rq.st.dialers[ws]; ok {
+	if d := rq.st.confs[rq.conf.ID].websockify.dialer; d != nil {
 		return d, 0
 	}
 	v := ws.Target.Eval(rq.v)
@@ -166,11 +178,7 @@ func (rq *request) dialerFor(ws *nginxconf.Websockify) (websockify.Dialer, int) 
 		rq.logf(LevelErr, `no resolver defined to resolve %s`, host)
 		return nil, http.StatusBadGateway
 	}
-	res, err := rq.st.resolverFor(rq.conf)
-	if err != nil {
-		rq.logf(LevelErr, "%v", err)
-		return nil, http.StatusBadGateway
-	}
+	res := rq.st.confs[rq.conf.ID].resolver.r // built at load for every level with a resolver
 	addrs, err := res.LookupHost(rq.r.Context(), host)
 	if err != nil {
 		rq.logf(LevelErr, "%v", err) // "<host> could not be resolved (3: Host not found)"
@@ -183,19 +191,4 @@ func (rq *request) dialerFor(ws *nginxconf.Websockify) (websockify.Dialer, int) 
 		servers = append(servers, s)
 	}
 	return upstream.New(v, servers), 0
-}
-
-// resolverFor returns the resolver of a location's `resolver` settings,
-// built at load (newResolvers); a configuration the load did not walk gets
-// one now.
-func (st *state) resolverFor(lc *nginxconf.LocConf) (*upstream.Resolver, error) {
-	if r := st.resolvers[lc]; r != nil {
-		return r, nil
-	}
-	return newResolver(lc)
-}
-
-func newResolver(lc *nginxconf.LocConf) (*upstream.Resolver, error) {
-	return upstream.NewResolver(lc.Resolver, upstream.ResolverOptions{
-		Timeout: lc.ResolverTimeout, Valid: lc.ResolverValid, NoIPv6: lc.ResolverNoIPv6})
 }

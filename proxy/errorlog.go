@@ -1,0 +1,171 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// nginx error-log levels.
+const (
+	LevelEmerg  = 1
+	LevelAlert  = 2
+	LevelCrit   = 3
+	LevelErr    = 4
+	LevelWarn   = 5
+	LevelNotice = 6
+	LevelInfo   = 7
+	LevelDebug  = 8
+)
+
+var levelNames = [...]string{"stderr", "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"}
+
+// ErrorLog writes nginx-style error-log lines:
+//
+//	2026/11/26 00:31:16 [error] 1234#1234: *5 message, client: 127.0.0.1, server: x, request: "GET / HTTP/1.1", host: "x"
+type ErrorLog struct {
+	targets []errorTarget
+	pid     int
+}
+
+type errorTarget struct {
+	w     io.Writer
+	level int
+}
+
+// NewErrorLog writes to w lines at level or more severe (lower numbers).
+func NewErrorLog(w io.Writer, level int) *ErrorLog {
+	return &ErrorLog{targets: []errorTarget{{w, level}}, pid: os.Getpid()}
+}
+
+func (e *ErrorLog) enabled(level int) bool {
+	for _, t := range e.targets {
+		if level <= t.level {
+			return true
+		}
+	}
+	return false
+}
+
+// Logf writes one line. conn is the connection number (0: none).
+func (e *ErrorLog) Logf(level int, conn uint64, format string, args ...any) {
+	if e == nil || !e.enabled(level) {
+		return
+	}
+	var b strings.Builder
+	b.WriteString(time.Now().Format("2006/01/02 15:04:05"))
+	fmt.Fprintf(&b, " [%s] %d#%d: ", levelNames[level], e.pid, e.pid)
+	if conn != 0 {
+		fmt.Fprintf(&b, "*%d ", conn)
+	}
+	fmt.Fprintf(&b, format, args...)
+	b.WriteByte('\n')
+	line := []byte(b.String())
+	for _, t := range e.targets {
+		if level <= t.level {
+			t.w.Write(line)
+		}
+	}
+}
+
+// Slog returns a slog.Logger writing into this error log, for packages that
+// log through slog (the websockify relay).
+func (e *ErrorLog) Slog() *slog.Logger {
+	return slog.New(&slogHandler{e: e})
+}
+
+type slogHandler struct {
+	e     *ErrorLog
+	attrs []slog.Attr
+}
+
+func slogLevel(l slog.Level) int {
+	switch {
+	case l >= slog.LevelError:
+		return LevelErr
+	case l >= slog.LevelWarn:
+		return LevelWarn
+	case l >= slog.LevelInfo:
+		return LevelInfo
+	default:
+		return LevelDebug
+	}
+}
+
+func (h *slogHandler) Enabled(_ context.Context, l slog.Level) bool { return h.e.enabled(slogLevel(l)) }
+
+func (h *slogHandler) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Message)
+	var conn uint64
+	write := func(a slog.Attr) bool {
+		if a.Key == "conn" {
+			if n, ok := a.Value.Any().(uint64); ok {
+				conn = n
+				return true
+			}
+		}
+		fmt.Fprintf(&b, ", %s: %v", a.Key, a.Value.Any())
+		return true
+	}
+	for _, a := range h.attrs {
+		write(a)
+	}
+	r.Attrs(write)
+	h.e.Logf(slogLevel(r.Level), conn, "%s", b.String())
+	return nil
+}
+
+func (h *slogHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return &slogHandler{e: h.e, attrs: append(append([]slog.Attr(nil), h.attrs...), attrs...)}
+}
+
+func (h *slogHandler) WithGroup(string) slog.Handler { return h }
+
+// unwrapPathErr turns *os.PathError into nginx's "(2: No such file or directory)" shape.
+func unwrapPathErr(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return errnoError{pe.Err}
+	}
+	return err
+}
+
+type errnoError struct{ err error }
+
+// Error prints the errno inside err the way nginx does: "2: No such file
+// or directory".
+func (e errnoError) Error() string {
+	if e.err == nil {
+		return "unknown error"
+	}
+	var en syscall.Errno
+	if errors.As(e.err, &en) {
+		return itoa(int(en)) + ": " + capitalize(en.Error())
+	}
+	return e.err.Error()
+}
+
+func unwrapErrno(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func capitalize(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

@@ -1,0 +1,25 @@
+package proxy
+
+// modules lists the modules in the order their handlers run within a
+// phase, their header filters run, and they claim a level's content
+// handler (the first one wins, so an unsupported content directive answers
+// 502 before websockify_pass, and websockify_pass wins over content_by_lua).
+// What each one builds at load runs in this order too: upstream{} blocks
+// before the websockify_pass targets that name them.
+//
+// A module that needs another's runtime objects must come after it.
+var modules = []*module{
+	&coreModule,       // Server header; fail-closed directives (first in access); unsupported content
+	&sslModule,        // load: certificates
+	&upstreamModule,   // load: upstream{} blocks, resolvers
+	&realipModule,     // post-read, pre-access
+	&rewriteModule,    // server rewrite, rewrite
+	&accessModule,     // access: allow/deny
+	&authBasicModule,  // access: auth_basic
+	&websockifyModule, // content handler
+	&charsetModule,    // header filter
+	&headersModule,    // header filter: expires, add_header
+	&luaModule,        // rewrite, access (after the others), content handler, header filter (last)
+	&staticModule,     // pre-content: try_files; content: index, autoindex, static
+	&logModule,        // log
+}

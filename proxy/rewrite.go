@@ -1,0 +1,209 @@
+package proxy
+
+import (
+	"net/http"
+	"os"
+	"strings"
+
+	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
+)
+
+// rewriteModule is nginx's ngx_http_rewrite_module: set, rewrite, if,
+// return and break, run in the server rewrite phase (the server block's
+// statements) and the rewrite phase (the location's). set_by_lua runs among
+// them, as lua-nginx-module plugs it into the same script engine.
+var rewriteModule = module{
+	name: "rewrite",
+	register: func(e *engine) {
+		e.add(phaseServerRewrite, serverRewrite)
+		e.add(phaseRewrite, locationRewrite)
+	},
+}
+
+func serverRewrite(rq *request) rc {
+	if rq.runStmts(rq.srv.Stmts) == flowDone {
+		return rcDone
+	}
+	return rcDeclined // rewrite ... last at server level goes on to find-config anyway
+}
+
+// locationRewrite runs the statements of the location the request is in.
+// A limit_except block that applies has none (nginx gives it its own
+// rewrite configuration, empty).
+func locationRewrite(rq *request) rc {
+	if rq.loc == nil || rq.conf != rq.loc.Conf {
+		return rcDeclined
+	}
+	switch rq.runStmts(rq.loc.Stmts) {
+	case flowDone:
+		return rcDone
+	case flowLast:
+		rq.uriChanged = true
+		return rcOK // skips rewrite_by_lua; post-rewrite searches again
+	}
+	return rcDeclined
+}
+
+// stmt results.
+type flow int
+
+const (
+	flowNext  flow = iota // go on with the next statement
+	flowBreak             // stop the rewrite statements, stay in this location
+	flowLast              // the URI changed: search the locations again
+	flowDone              // a response was sent
+)
+
+func (rq *request) runStmts(list []nginxconf.Stmt) flow {
+	for _, s := range list {
+		switch s := s.(type) {
+		case *nginxconf.SetStmt:
+			s.Var.Set(rq.v, s.Value.Eval(rq.v))
+		case *nginxconf.SetLuaStmt:
+			if f := rq.setByLua(s); f != flowNext {
+				return f
+			}
+		case *nginxconf.RewriteStmt:
+			if f := rq.rewrite(s); f != flowNext {
+				return f
+			}
+		case *nginxconf.ReturnStmt:
+			rq.doReturn(s)
+			return flowDone
+		case *nginxconf.BreakStmt:
+			return flowBreak
+		case *nginxconf.IfStmt:
+			if !rq.test(&s.Cond) {
+				if rq.w.wrote {
+					return flowDone // the condition's regex failed
+				}
+				continue
+			}
+			if s.Loc.Conf != nil {
+				rq.conf = s.Loc.Conf
+				rq.setPaths()
+			}
+			if f := rq.runStmts(s.Loc.Stmts); f != flowNext {
+				return f
+			}
+		}
+	}
+	return flowNext
+}
+
+func (rq *request) rewrite(s *nginxconf.RewriteStmt) flow {
+	caps, ok, err := s.Regex.Exec(rq.v.URI)
+	if err != nil {
+		rq.regexFailed(s.Regex, rq.v.URI)
+		return flowDone
+	}
+	if !ok {
+		rq.v.SetCaptures(nil) // nginx ran the regex into the request's capture vector
+		return flowNext
+	}
+	rq.v.SetCaptures(caps)
+	rawPath, _, _ := strings.Cut(rq.r.RequestURI, "?")
+	quoted := vars.QuotedURI(rawPath)
+	redirect := s.Redirect || s.Flag == "redirect" || s.Flag == "permanent"
+	var target string
+	if redirect {
+		target = s.Replacement.EvalRedirect(rq.v, quoted)
+	} else {
+		target = s.Replacement.EvalRewrite(rq.v, quoted)
+	}
+	if redirect {
+		code := http.StatusFound
+		if s.Flag == "permanent" {
+			code = http.StatusMovedPermanently
+		}
+		if s.KeepArgs && rq.v.Args != "" {
+			if strings.Contains(target, "?") {
+				target += "&" + rq.v.Args
+			} else {
+				target += "?" + rq.v.Args
+			}
+		}
+		rq.redirect(code, target)
+		return flowDone
+	}
+	path, args, hasArgs := strings.Cut(target, "?")
+	switch {
+	case hasArgs && s.KeepArgs && rq.v.Args != "":
+		rq.v.Args = args + "&" + rq.v.Args
+	case hasArgs:
+		rq.v.Args = args
+	case !s.KeepArgs:
+		rq.v.Args = ""
+	}
+	rq.v.URI = path
+	rq.setPaths()
+	switch s.Flag {
+	case "last":
+		return flowLast
+	case "break":
+		return flowBreak
+	}
+	return flowNext
+}
+
+// test evaluates an `if` condition.
+func (rq *request) test(c *nginxconf.Cond) bool {
+	left := c.Left.Eval(rq.v)
+	switch c.Op {
+	case "":
+		return left != "" && left != "0"
+	case "=":
+		return left == c.Right.Eval(rq.v)
+	case "!=":
+		return left != c.Right.Eval(rq.v)
+	case "~", "~*", "!~", "!~*":
+		// nginx runs the regex with the request's capture vector: a failed
+		// match leaves $1..$9 empty.
+		caps, ok, err := c.Regex.Exec(left)
+		if err != nil {
+			rq.regexFailed(c.Regex, left)
+			return false
+		}
+		rq.v.SetCaptures(caps)
+		return ok == (c.Op[0] == '~')
+	}
+	neg := strings.HasPrefix(c.Op, "!")
+	fi, err := os.Stat(left)
+	var r bool
+	switch strings.TrimPrefix(c.Op, "!") {
+	case "-f":
+		r = err == nil && fi.Mode().IsRegular()
+	case "-d":
+		r = err == nil && fi.IsDir()
+	case "-e":
+		r = err == nil
+	case "-x":
+		r = err == nil && fi.Mode()&0o111 != 0
+	}
+	return r != neg
+}
+
+func (rq *request) doReturn(s *nginxconf.ReturnStmt) {
+	code := s.Code
+	if code == 444 {
+		rq.closeConn()
+		return
+	}
+	text := ""
+	if s.Text != nil {
+		text = s.Text.Eval(rq.v)
+	}
+	switch code {
+	case 301, 302, 303, 307, 308:
+		if s.Text != nil {
+			rq.redirect(code, text)
+			return
+		}
+	}
+	if s.Text == nil {
+		rq.finalize(code)
+		return
+	}
+	rq.send(code, rq.conf.DefaultType, []byte(text))
+}
