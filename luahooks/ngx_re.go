@@ -43,24 +43,9 @@ const reCacheMax = 1024
 // ngx.re answers nil, err.
 const reMatchTimeout = time.Second
 
-// byteRune maps a subject or pattern byte to a rune in non-UTF-8 mode:
-// bytes >= 0x80 go to a private-use block so that \w, \d, \s and case
-// folding treat them like PCRE does (not letters), one rune per byte.
-func byteRune(b byte) rune {
-	if b < 0x80 {
-		return rune(b)
-	}
-	return 0xF700 + rune(b)
-}
-
-func runeByte(r rune) byte {
-	if r >= 0xF780 && r <= 0xF7FF {
-		return byte(r - 0xF700)
-	}
-	return byte(r)
-}
-
-// compileRegex parses ngx.re options and compiles pattern.
+// compileRegex parses ngx.re options and compiles pattern with the PCRE
+// translator nginx.conf regexes use, in PCRE 8.x's dialect: Debian's
+// lua-nginx-module links libpcre3.
 func compileRegex(pattern, flags string) (*pcreRegex, error) {
 	key := reKey{pattern, flags}
 	reCache.Lock()
@@ -69,71 +54,37 @@ func compileRegex(pattern, flags string) (*pcreRegex, error) {
 	if c != nil {
 		return c, nil
 	}
-	var opt regexp2.RegexOptions
-	utf := false
-	anchored := false
-	extended := false
+	o := vars.PCREOptions{PCRE1: true}
 	for i := 0; i < len(flags); i++ {
 		switch flags[i] {
 		case 'i':
-			opt |= regexp2.IgnoreCase
+			o.Caseless = true
 		case 'm':
-			opt |= regexp2.Multiline
+			o.Multiline = true
 		case 's':
-			opt |= regexp2.Singleline
+			o.DotAll = true
 		case 'x':
-			opt |= regexp2.IgnorePatternWhitespace
-			extended = true
+			o.Extended = true
 		case 'u', 'U':
-			utf = true
+			o.UTF8 = true
 		case 'a':
-			anchored = true
+			o.Anchored = true
 		case 'j', 'o', 'd', 'D', 'J':
 		default:
 			return nil, fmt.Errorf("unknown flag \"%c\" (flags \"%s\")", flags[i], flags)
 		}
 	}
-	var rewritten string
-	var names []groupName
-	var ncap int
-	var err error
-	// Byte-mode patterns (the usual "jo") go through the translator that
-	// nginx.conf regexes use, which knows more of PCRE (POSIX classes,
-	// possessive quantifiers, \h, \R ...). UTF and extended patterns, and
-	// any pattern it refuses, take rewritePattern, which also words
-	// ngx.re's compile errors.
-	if conv, groups, cerr := vars.ConvertPCRE(pattern); cerr == nil && !utf && !extended {
-		rewritten, ncap = conv, len(groups)
-		for i, name := range groups {
-			if name != "" {
-				names = append(names, groupName{name, i + 1})
-			}
-		}
-	} else if rewritten, names, ncap, err = rewritePattern(pattern, utf, extended); err != nil {
-		return nil, fmt.Errorf("pcre_compile() failed: %s in \"%s\"", err.Error(), pattern)
-	}
-	if anchored {
-		rewritten = `\G(?:` + rewritten + `)`
-	}
-	if !utf {
-		rs := make([]rune, len(rewritten))
-		for i := 0; i < len(rewritten); i++ {
-			rs[i] = byteRune(rewritten[i])
-		}
-		rewritten = string(rs)
-	}
-	re, err := regexp2.Compile(rewritten, opt)
+	re, groups, err := vars.CompilePCRE(pattern, o)
 	if err != nil {
-		msg := pcreMessage(err)
-		if msg == "nothing to repeat" {
-			if at := repeatOffset(pattern); at >= 0 && at < len(pattern) {
-				return nil, fmt.Errorf("pcre_compile() failed: %s in \"%s\" at \"%s\"", msg, pattern, pattern[at:])
-			}
-		}
-		return nil, fmt.Errorf("pcre_compile() failed: %s in \"%s\"", msg, pattern)
+		return nil, err
 	}
 	re.MatchTimeout = reMatchTimeout
-	c = &pcreRegex{re: re, utf8: utf, ncap: ncap, names: names}
+	c = &pcreRegex{re: re, utf8: o.UTF8, ncap: len(groups)}
+	for i, name := range groups {
+		if name != "" {
+			c.names = append(c.names, groupName{name, i + 1})
+		}
+	}
 	reCache.Lock()
 	if len(reCache.m) >= reCacheMax {
 		reCache.m = map[reKey]*pcreRegex{}
@@ -141,228 +92,6 @@ func compileRegex(pattern, flags string) (*pcreRegex, error) {
 	reCache.m[key] = c
 	reCache.Unlock()
 	return c, nil
-}
-
-// pcreMessage maps regexp2's parse errors to PCRE's wording.
-func pcreMessage(err error) string {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "error parsing regexp: ")
-	if i := strings.LastIndex(msg, " in `"); i >= 0 {
-		msg = msg[:i]
-	}
-	switch {
-	case strings.HasPrefix(msg, "missing closing )"):
-		return "missing )"
-	case strings.HasPrefix(msg, "unexpected )"):
-		return "unmatched parentheses"
-	case strings.HasPrefix(msg, "unterminated [] set"):
-		return "missing terminating ] for character class"
-	case strings.HasPrefix(msg, "missing argument to repetition operator"),
-		strings.HasPrefix(msg, "invalid nested repetition operator"):
-		return "nothing to repeat"
-	case strings.HasPrefix(msg, "illegal \\ at end of pattern"):
-		return "\\ at end of pattern"
-	case strings.HasPrefix(msg, "reference to undefined group"):
-		return "reference to non-existent subpattern"
-	case strings.HasPrefix(msg, "[") && strings.Contains(msg, "range in reverse order"):
-		return "range out of order in character class"
-	case strings.HasPrefix(msg, "invalid repeat count"):
-		return "number too big in {} quantifier"
-	}
-	return msg
-}
-
-type patternError string
-
-func (e patternError) Error() string { return string(e) }
-
-// rewritePattern turns named groups into plain ones (recording their
-// numbers), named back references into numbered ones, \x{...} and (in
-// byte mode) \xHH >= 0x80 into escapes regexp2 reads like PCRE.
-func rewritePattern(p string, utf, extended bool) (string, []groupName, int, error) {
-	var b strings.Builder
-	var names []groupName
-	ncap := 0
-	byName := map[string]int{}
-	inClass := false
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case c == '\\':
-			if i+1 >= len(p) {
-				return "", nil, 0, patternError("\\ at end of pattern")
-			}
-			n := p[i+1]
-			switch {
-			case n == 'Q':
-				end := strings.Index(p[i+2:], `\E`)
-				lit := p[i+2:]
-				if end >= 0 {
-					lit = p[i+2 : i+2+end]
-				}
-				for k := 0; k < len(lit); k++ {
-					writeLiteral(&b, lit[k], utf)
-				}
-				if end >= 0 {
-					i = i + 2 + end + 1
-				} else {
-					i = len(p)
-				}
-				continue
-			case n == 'E':
-				i++
-				continue
-			case n == 'x':
-				j := i + 2
-				var v int64
-				var err error
-				if j < len(p) && p[j] == '{' {
-					end := strings.IndexByte(p[j:], '}')
-					if end < 0 {
-						return "", nil, 0, patternError("missing } after \\x{")
-					}
-					v, err = strconv.ParseInt(p[j+1:j+end], 16, 32)
-					if err != nil {
-						return "", nil, 0, patternError("invalid hex in \\x{}")
-					}
-					i = j + end
-				} else {
-					k := j
-					for k < len(p) && k < j+2 && unhex(p[k]) >= 0 {
-						k++
-					}
-					if k > j {
-						v, _ = strconv.ParseInt(p[j:k], 16, 32)
-					}
-					i = k - 1
-				}
-				if !utf && v >= 0x80 && v <= 0xff {
-					v = int64(byteRune(byte(v)))
-				}
-				if v > 0xffff {
-					b.WriteRune(rune(v))
-				} else {
-					fmt.Fprintf(&b, `\u%04X`, v)
-				}
-				continue
-			case n == 'k' && !inClass && i+2 < len(p) && (p[i+2] == '<' || p[i+2] == '\'' || p[i+2] == '{'):
-				closer := map[byte]byte{'<': '>', '\'': '\'', '{': '}'}[p[i+2]]
-				end := strings.IndexByte(p[i+3:], closer)
-				if end < 0 {
-					return "", nil, 0, patternError("syntax error in subpattern name (missing terminator)")
-				}
-				name := p[i+3 : i+3+end]
-				num, ok := byName[name]
-				if !ok {
-					return "", nil, 0, patternError("reference to non-existent subpattern")
-				}
-				fmt.Fprintf(&b, `(?:\%d)`, num)
-				i = i + 3 + end
-				continue
-			}
-			b.WriteByte(c)
-			b.WriteByte(n)
-			i++
-		case inClass:
-			if c == ']' {
-				inClass = false
-			}
-			b.WriteByte(c)
-		case c == '[':
-			inClass = true
-			b.WriteByte(c)
-			j := i + 1
-			if j < len(p) && p[j] == '^' {
-				b.WriteByte('^')
-				j++
-			}
-			if j < len(p) && p[j] == ']' {
-				b.WriteString(`\]`)
-				j++
-			}
-			i = j - 1
-		case c == '#' && extended:
-			end := strings.IndexByte(p[i:], '\n')
-			if end < 0 {
-				i = len(p)
-			} else {
-				i += end
-			}
-		case c == '(':
-			rest := p[i+1:]
-			var name string
-			skip := 0
-			switch {
-			case strings.HasPrefix(rest, "?P<"):
-				skip = 3
-			case strings.HasPrefix(rest, "?<") && !strings.HasPrefix(rest, "?<=") && !strings.HasPrefix(rest, "?<!"):
-				skip = 2
-			case strings.HasPrefix(rest, "?'"):
-				skip = 2
-			case strings.HasPrefix(rest, "?P="):
-				end := strings.IndexByte(rest, ')')
-				if end < 0 {
-					return "", nil, 0, patternError("missing )")
-				}
-				num, ok := byName[rest[3:end]]
-				if !ok {
-					return "", nil, 0, patternError("reference to non-existent subpattern")
-				}
-				fmt.Fprintf(&b, `(?:\%d)`, num)
-				i += end + 1
-				continue
-			case strings.HasPrefix(rest, "?"), strings.HasPrefix(rest, "*"):
-				b.WriteByte(c)
-				continue
-			default:
-				ncap++
-				b.WriteByte(c)
-				continue
-			}
-			term := byte('>')
-			if rest[skip-1] == '\'' {
-				term = '\''
-			}
-			end := strings.IndexByte(rest[skip:], term)
-			if end < 0 {
-				return "", nil, 0, patternError("syntax error in subpattern name (missing terminator)")
-			}
-			name = rest[skip : skip+end]
-			if name == "" || !isGroupName(name) {
-				return "", nil, 0, patternError("syntax error in subpattern name (missing terminator)")
-			}
-			ncap++
-			if _, dup := byName[name]; dup {
-				return "", nil, 0, patternError("two named subpatterns have the same name")
-			}
-			byName[name] = ncap
-			names = append(names, groupName{name, ncap})
-			b.WriteByte('(')
-			i += skip + end + 1
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String(), names, ncap, nil
-}
-
-func writeLiteral(b *strings.Builder, c byte, utf bool) {
-	if c >= 0x80 || strings.IndexByte(`\^$.|?*+()[]{}#- `, c) < 0 {
-		b.WriteByte(c)
-		return
-	}
-	b.WriteByte('\\')
-	b.WriteByte(c)
-}
-
-func isGroupName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' && i > 0) {
-			return false
-		}
-	}
-	return true
 }
 
 // subject is a Lua string prepared for regexp2: runes plus the byte offset
@@ -376,10 +105,7 @@ type subject struct {
 func newSubject(s string, utf bool) *subject {
 	sub := &subject{s: s}
 	if !utf {
-		sub.runes = make([]rune, len(s))
-		for i := 0; i < len(s); i++ {
-			sub.runes[i] = byteRune(s[i])
-		}
+		sub.runes = vars.ByteRunes(s)
 		return sub
 	}
 	sub.runes = make([]rune, 0, len(s))
@@ -737,32 +463,6 @@ func parseTemplate(t string) ([]tmplPart, error) {
 	}
 	flush()
 	return parts, nil
-}
-
-// repeatOffset finds where PCRE reports "nothing to repeat": the first
-// quantifier with nothing before it (pattern start, '(' or '|') or
-// following another quantifier.
-func repeatOffset(p string) int {
-	prevQuant := false
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case c == '\\':
-			i++
-			prevQuant = false
-		case c == '*' || c == '+' || c == '?':
-			if i == 0 || p[i-1] == '(' || p[i-1] == '|' {
-				return i
-			}
-			if prevQuant && c != '?' && c != '+' {
-				return i
-			}
-			prevQuant = c != '?' || !prevQuant
-		default:
-			prevQuant = false
-		}
-	}
-	return -1
 }
 
 // reExecAt runs rx on s from byte position pos (1-based) for ngx.re.match
