@@ -1,6 +1,7 @@
 package luahooks
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 type pcreRegex struct {
 	re    *regexp2.Regexp
 	utf8  bool
+	check bool // "u" without "U": pcre_exec checks the subject is UTF-8 and offsets fall on characters
 	ncap  int
 	names []groupName // in group order
 }
@@ -79,7 +81,7 @@ func compileRegex(pattern, flags string) (*pcreRegex, error) {
 		return nil, err
 	}
 	re.MatchTimeout = reMatchTimeout
-	c = &pcreRegex{re: re, utf8: o.UTF8, ncap: len(groups)}
+	c = &pcreRegex{re: re, utf8: o.UTF8, check: o.UTF8 && !strings.Contains(flags, "U"), ncap: len(groups)}
 	for i, name := range groups {
 		if name != "" {
 			c.names = append(c.names, groupName{name, i + 1})
@@ -100,6 +102,7 @@ type subject struct {
 	s     string
 	runes []rune
 	offs  []int // byte offset of rune i; offs[len(runes)] == len(s); nil in byte mode
+	bad   bool  // not valid UTF-8 (UTF-8 mode)
 }
 
 func newSubject(s string, utf bool) *subject {
@@ -112,6 +115,7 @@ func newSubject(s string, utf bool) *subject {
 	sub.offs = make([]int, 0, len(s)+1)
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
+		sub.bad = sub.bad || r == utf8.RuneError && n == 1
 		sub.runes = append(sub.runes, r)
 		sub.offs = append(sub.offs, i)
 		i += n
@@ -155,6 +159,28 @@ func (rx *pcreRegex) find(sub *subject, from int) (*regexp2.Match, error) {
 		return nil, nil
 	}
 	return rx.re.FindRunesMatchStartingAt(sub.runes, from)
+}
+
+// pcre_exec's errors for a UTF-8 regex that checks its subject ("u"), as
+// lua-nginx-module reports them.
+var (
+	errBadUTF8       = errors.New("pcre_exec() failed: -10") // PCRE_ERROR_BADUTF8
+	errBadUTF8Offset = errors.New("pcre_exec() failed: -11") // PCRE_ERROR_BADUTF8_OFFSET
+)
+
+// findAt runs one match from byte offset pos as pcre_exec does: with the
+// UTF-8 check, a subject that is not UTF-8 or an offset inside a character
+// is an error; without it, the search starts at the next character.
+func (rx *pcreRegex) findAt(sub *subject, pos int) (*regexp2.Match, error) {
+	if rx.check {
+		if sub.bad {
+			return nil, errBadUTF8
+		}
+		if pos < len(sub.s) && !utf8.RuneStart(sub.s[pos]) {
+			return nil, errBadUTF8Offset
+		}
+	}
+	return rx.find(sub, sub.runeIdx(pos))
 }
 
 func (st *state) openRe() *lua.LTable {
@@ -252,6 +278,13 @@ func (st *state) reFind(L *lua.LState) int {
 	ctx, pos := ctxPos(L, 4)
 	nth := L.OptInt(5, 0)
 	sub, m, n := reExecAt(L, s, rx, ctx, pos)
+	if m == nil && n == 2 { // nil, err: find answers nil, nil, err
+		err := L.Get(-1)
+		L.Pop(1)
+		L.Push(lua.LNil)
+		L.Push(err)
+		return 3
+	}
 	if m == nil {
 		return n
 	}
@@ -273,15 +306,15 @@ func (st *state) reGmatch(L *lua.LState) int {
 		return 2
 	}
 	sub := newSubject(s, rx.utf8)
-	pos := 0
+	pos := 0 // byte offset
 	done := false
 	L.Push(L.NewFunction(func(L *lua.LState) int {
-		if done || pos > len(sub.runes) {
+		if done || pos > len(s) {
 			done = true
 			L.Push(lua.LNil)
 			return 1
 		}
-		m, err := rx.find(sub, pos)
+		m, err := rx.findAt(sub, pos)
 		if err != nil {
 			done = true
 			L.Push(lua.LNil)
@@ -293,9 +326,9 @@ func (st *state) reGmatch(L *lua.LState) int {
 			L.Push(lua.LNil)
 			return 1
 		}
-		pos = m.Index + m.Length
+		pos = sub.byteOff(m.Index + m.Length)
 		if m.Length == 0 {
-			pos++
+			pos++ // one byte, as lua-nginx-module does
 		}
 		L.Push(st.captures(L, rx, sub, m, nil))
 		return 1
@@ -343,10 +376,10 @@ func (st *state) reSub(L *lua.LState, global bool) int {
 	sub := newSubject(s, rx.utf8)
 	var out strings.Builder
 	last := 0 // byte offset copied so far
-	pos := 0  // rune index to search from
+	pos := 0  // byte offset to search from
 	count := 0
-	for pos <= len(sub.runes) {
-		m, err := rx.find(sub, pos)
+	for pos <= len(s) {
+		m, err := rx.findAt(sub, pos)
 		if err != nil {
 			L.Push(lua.LNil)
 			L.Push(lua.LNil)
@@ -388,17 +421,20 @@ func (st *state) reSub(L *lua.LState, global bool) int {
 		if !global {
 			break
 		}
+		pos = end
 		if m.Length == 0 {
-			// Copy one character and go on after it.
-			if m.Index >= len(sub.runes) {
+			// Copy one byte and go on after it, as lua-nginx-module does:
+			// inside a character, a checked UTF-8 regex fails (-11) and an
+			// unchecked one here takes the whole character.
+			if end >= len(s) {
 				break
 			}
-			next := sub.byteOff(m.Index + 1)
-			out.WriteString(s[end:next])
-			last = next
-			pos = m.Index + 1
-		} else {
-			pos = m.Index + m.Length
+			pos = end + 1
+			if !rx.check {
+				pos = sub.byteOff(sub.runeIdx(pos))
+			}
+			out.WriteString(s[end:pos])
+			last = pos
 		}
 	}
 	out.WriteString(s[last:])
@@ -474,7 +510,7 @@ func reExecAt(L *lua.LState, s string, rx *pcreRegex, ctx *lua.LTable, pos int) 
 		return nil, nil, 1
 	}
 	sub := newSubject(s, rx.utf8)
-	m, err := rx.find(sub, sub.runeIdx(pos))
+	m, err := rx.findAt(sub, pos)
 	if err != nil {
 		L.Push(lua.LNil)
 		L.Push(lua.LString(err.Error()))

@@ -73,6 +73,7 @@ type openGroup struct {
 	out        int  // offset of "(" in out
 	pat        int  // offset of "(" in the pattern
 	lookbehind bool // (?<= or (?<!
+	variable   bool // a lookbehind holding a variable quantifier (PCRE1 reports it at its end)
 	ext        bool // extended mode outside the group
 }
 
@@ -91,6 +92,15 @@ type pcreConv struct {
 }
 
 func (c *pcreConv) errAt(msg string, off int) error { return pcreErrorAt(c.p, msg, off, c.opt) }
+
+// at returns off2, where PCRE2 reports an error, or off1, where PCRE 8.x
+// reports it, for c's dialect.
+func (c *pcreConv) at(off2, off1 int) int {
+	if c.opt.PCRE1 {
+		return off1
+	}
+	return off2
+}
 
 func unsupported(p, what string) error {
 	return fmt.Errorf("unsupported regex feature \"%s\" in \"%s\"", what, p)
@@ -143,6 +153,9 @@ func (c *pcreConv) run() error {
 				return c.errAt("unmatched closing parenthesis", i)
 			}
 			g := c.stack[len(c.stack)-1]
+			if g.variable {
+				return c.errAt("lookbehind assertion is not fixed length", i)
+			}
 			c.stack = c.stack[:len(c.stack)-1]
 			c.out = append(c.out, ')')
 			c.ext = g.ext
@@ -247,8 +260,11 @@ func (c *pcreConv) quantifier(i, end int, q string) error {
 		return c.errAt("quantifier does not follow a repeatable item", end)
 	}
 	if fixed := q[0] == '{' && !strings.Contains(q, ","); !fixed {
-		for _, g := range c.stack {
-			if g.lookbehind {
+		for k, g := range c.stack {
+			switch {
+			case g.lookbehind && c.opt.PCRE1:
+				c.stack[k].variable = true
+			case g.lookbehind:
 				return c.errAt("lookbehind assertion is not fixed length", g.pat)
 			}
 		}
@@ -287,7 +303,7 @@ func (c *pcreConv) escape(i int) (int, error) {
 	case 'd', 'D', 'w', 'W', 's', 'S', 'h', 'H', 'v', 'V', 'N':
 		if e == 'N' && i+2 < len(p) && p[i+2] == '{' {
 			if c.opt.PCRE1 {
-				return 0, c.errAt("\\N{U+dddd} is not supported", i+1)
+				return 0, c.errAt(pcre1CaseEscape, i+1)
 			}
 			return 0, c.errAt("\\N{U+dddd} is supported only in Unicode (UTF) mode", i+2)
 		}
@@ -300,6 +316,11 @@ func (c *pcreConv) escape(i int) (int, error) {
 		}
 	case 'K', 'X', 'C':
 		return 0, unsupported(p, `\`+string(e))
+	case 'L', 'l', 'U', 'u':
+		if c.opt.PCRE1 {
+			return 0, c.errAt(pcre1CaseEscape, i+1)
+		}
+		c.out = append(c.out, p[i:i+2]...)
 	case 'c':
 		if i+2 >= len(p) {
 			return 0, c.errAt("\\c at end of pattern", len(p))
@@ -326,6 +347,9 @@ func (c *pcreConv) escape(i int) (int, error) {
 	case 'p', 'P':
 		end := propEnd(p, i)
 		name, positive, high := property(p[i:end+1], c.opt.UTF8)
+		if c.opt.PCRE1 && !pcre1Property(name) {
+			return 0, c.errAt("unknown property after \\P or \\p", end)
+		}
 		switch {
 		case positive && high == "":
 			c.out = append(c.out, `\p`+name...)
@@ -370,7 +394,7 @@ func (c *pcreConv) escape(i int) (int, error) {
 			n, _ := strconv.Atoi(p[i+1 : j])
 			if n < 10 || n <= c.ngroups || c.names == nil {
 				if c.names != nil && n > c.ngroups {
-					return 0, c.errAt("reference to non-existent subpattern", i+1)
+					return 0, c.errAt("reference to non-existent subpattern", c.at(i+1, len(p)))
 				}
 				c.out = append(c.out, "(?:\\"+strconv.Itoa(n)+")"...)
 				c.item(start)
@@ -418,6 +442,9 @@ func (c *pcreConv) char(s string, k int) (rune, int) {
 	return rune(s[k]), 1
 }
 
+// pcre1CaseEscape is PCRE 8.x's error for \L, \l, \N{name}, \U and \u.
+const pcre1CaseEscape = "PCRE does not support \\L, \\l, \\N{name}, \\U, or \\u"
+
 // property reads \pX, \p{X}, \p{^X}, \PX ... for regexp2: braced is "{X}",
 // positive tells \p{X} from its complement, and high lists, as private-use
 // runes, the bytes 0x80-0xff whose Latin-1 character has the property: PCRE
@@ -447,6 +474,19 @@ func property(esc string, utf bool) (braced string, positive bool, high string) 
 		}
 	}
 	return braced, positive, b.String()
+}
+
+// pcre1Property reports whether PCRE 8.x knows the property {name}: a
+// general category, a script or one of its own (Any, L&, Xan ...). It
+// reports the error at the name's end; regexp2, which finds it otherwise,
+// gives no offset.
+func pcre1Property(braced string) bool {
+	name := braced[1 : len(braced)-1]
+	switch name {
+	case "Any", "L&", "Xan", "Xps", "Xsp", "Xwd", "Xuc":
+		return true
+	}
+	return unicode.Categories[name] != nil || unicode.Scripts[name] != nil
 }
 
 // propEnd returns the index of the last byte of \pL or \p{Name} at p[i].
@@ -491,7 +531,7 @@ func (c *pcreConv) codeEscape(i int) (rune, int, error) {
 		return rune(v), i + 3 + end, nil
 	}
 	if base == 8 {
-		return 0, 0, c.errAt("missing opening brace after \\o", i+2)
+		return 0, 0, c.errAt("missing opening brace after \\o", c.at(i+2, i+1))
 	}
 	j := i + 2
 	for j < len(p) && j < i+4 && strings.IndexByte("0123456789abcdefABCDEF", p[j]) >= 0 {
@@ -543,7 +583,7 @@ func (c *pcreConv) reference(i int) (int, int, error) {
 	}
 	n, ok := c.names[name]
 	if !ok {
-		return 0, 0, c.errAt("reference to non-existent subpattern", j+1)
+		return 0, 0, c.errAt("reference to non-existent subpattern", c.at(j+1, end))
 	}
 	return n, end, nil
 }
@@ -595,7 +635,7 @@ func (c *pcreConv) group(i int) (int, error) {
 		}
 		for _, g := range c.groups {
 			if g == name {
-				return 0, c.errAt("two named subpatterns have the same name (PCRE2_DUPNAMES not set)", k+1)
+				return 0, c.errAt("two named subpatterns have the same name (PCRE2_DUPNAMES not set)", c.at(k+1, k))
 			}
 		}
 		open("(", true, name)
@@ -613,7 +653,7 @@ func (c *pcreConv) group(i int) (int, error) {
 		name := p[start : start+k]
 		if c.names != nil {
 			if _, ok := c.names[name]; !ok {
-				return 0, c.errAt("reference to non-existent subpattern", start)
+				return 0, c.errAt("reference to non-existent subpattern", c.at(start, start+k))
 			}
 		}
 		if rest[1] != 'P' || rest[2] != '=' {
@@ -651,6 +691,9 @@ func (c *pcreConv) group(i int) (int, error) {
 	k := i + 2
 	for k < len(p) && strings.IndexByte(letters, p[k]) >= 0 {
 		k++
+	}
+	if k >= len(p) && c.opt.PCRE1 {
+		return 0, c.errAt("unrecognized character after (? or (?-", len(p))
 	}
 	if k >= len(p) {
 		return 0, c.errAt("missing closing parenthesis", len(p))
@@ -705,11 +748,11 @@ func (c *pcreConv) conditional(i int) (int, error) {
 	if c.names != nil {
 		switch {
 		case err == nil && (n < 1 || n > c.ngroups):
-			return 0, c.errAt("reference to non-existent subpattern", i+2)
+			return 0, c.errAt("reference to non-existent subpattern", c.at(i+2, i+3+k+1))
 		case err != nil:
 			var ok bool
 			if n, ok = c.names[name]; !ok {
-				return 0, c.errAt("reference to non-existent subpattern", i+3+len(cond)-len(strings.TrimLeft(cond, "<'")))
+				return 0, c.errAt("reference to non-existent subpattern", c.at(i+3+len(cond)-len(strings.TrimLeft(cond, "<'")), i+3+k+1))
 			}
 		}
 	}
@@ -829,6 +872,11 @@ func (c *pcreConv) class(i int) (int, error) {
 		j = it.end
 		// a range "x-y"
 		if j+2 < len(p) && p[j+1] == '-' && p[j+2] != ']' {
+			if it.value < 0 && c.opt.PCRE1 { // PCRE 8.x: [\d-z] holds a literal "-"
+				items = append(items, it, classItem{text: `\-`, value: '-'})
+				j++
+				continue
+			}
 			if it.value < 0 {
 				return 0, c.errAt("invalid range in character class", j+1)
 			}
@@ -838,9 +886,9 @@ func (c *pcreConv) class(i int) (int, error) {
 			}
 			if hi.value < 0 {
 				if p[hi.off] == '[' { // a POSIX class
-					return 0, c.errAt("invalid range in character class", hi.off+1)
+					return 0, c.errAt("invalid range in character class", c.at(hi.off+1, hi.off))
 				}
-				return 0, c.errAt("invalid range in character class", hi.end+1)
+				return 0, c.errAt("invalid range in character class", c.at(hi.end+1, hi.end))
 			}
 			if hi.value < it.value {
 				return 0, c.errAt("range out of order in character class", hi.end)
@@ -978,6 +1026,9 @@ func (c *pcreConv) classAtom(j int) (classItem, error) {
 		case 'p', 'P':
 			end := propEnd(p, j)
 			name, positive, high := property(p[j:end+1], c.opt.UTF8)
+			if c.opt.PCRE1 && !pcre1Property(name) {
+				return classItem{}, c.errAt("unknown property after \\P or \\p", end)
+			}
 			if positive {
 				return classItem{text: `\p` + name + high, value: -1, off: j, end: end}, nil
 			}
