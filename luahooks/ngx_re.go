@@ -40,6 +40,10 @@ var reCache = struct {
 
 const reCacheMax = 1024
 
+// reErrMax is the longest compile error message ngx.re returns:
+// lua-resty-core hands the C side a 128-byte buffer (MAX_ERR_MSG_LEN).
+const reErrMax = 127
+
 // reMatchTimeout bounds one regex match: a catastrophic pattern inside a Go
 // call cannot be stopped by the run's context, so regexp2 stops it and
 // ngx.re answers nil, err.
@@ -78,7 +82,11 @@ func compileRegex(pattern, flags string) (*pcreRegex, error) {
 	}
 	re, groups, err := vars.CompilePCRE(pattern, o)
 	if err != nil {
-		return nil, err
+		msg := err.Error()
+		if len(msg) > reErrMax {
+			msg = msg[:reErrMax]
+		}
+		return nil, errors.New(msg)
 	}
 	re.MatchTimeout = reMatchTimeout
 	c = &pcreRegex{re: re, utf8: o.UTF8, check: o.UTF8 && !strings.Contains(flags, "U"), ncap: len(groups)}
