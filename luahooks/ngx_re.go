@@ -225,6 +225,16 @@ func (st *state) captures(L *lua.LState, rx *pcreRegex, sub *subject, m *regexp2
 	return t
 }
 
+// compileRegexArg is compileRegex for an ngx.re call: an unknown flag is
+// the caller's mistake and raises; a compile error is returned.
+func compileRegexArg(L *lua.LState, pat, flags string) (*pcreRegex, error) {
+	rx, err := compileRegex(pat, flags)
+	if err != nil && strings.HasPrefix(err.Error(), "unknown flag") {
+		L.RaiseError("%s", err.Error())
+	}
+	return rx, err
+}
+
 // reArgs reads subject, regex and options; it returns nil (after pushing
 // nil, err) on a compile error.
 func (st *state) reArgs(L *lua.LState, optIdx int) (string, *pcreRegex, bool) {
@@ -234,11 +244,8 @@ func (st *state) reArgs(L *lua.LState, optIdx int) (string, *pcreRegex, bool) {
 	if v := L.Get(optIdx); v != lua.LNil {
 		flags = L.CheckString(optIdx)
 	}
-	rx, err := compileRegex(pat, flags)
+	rx, err := compileRegexArg(L, pat, flags)
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "unknown flag") {
-			L.RaiseError("%s", err.Error())
-		}
 		L.Push(lua.LNil)
 		L.Push(lua.LString(err.Error()))
 		return "", nil, false
@@ -371,11 +378,8 @@ func (st *state) reSub(L *lua.LState, global bool) int {
 	if v := L.Get(4); v != lua.LNil {
 		flags = L.CheckString(4)
 	}
-	rx, err := compileRegex(pat, flags)
+	rx, err := compileRegexArg(L, pat, flags)
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "unknown flag") {
-			L.RaiseError("%s", err.Error())
-		}
 		L.Push(lua.LNil)
 		L.Push(lua.LNil)
 		L.Push(lua.LString(err.Error()))

@@ -33,9 +33,10 @@ var ErrMatchLimit = errors.New("pcre2_match() failed: -47")
 // Known differences from PCRE2: a group repeated with {n,m} whose iteration
 // can match the empty string may capture differently (regexp2's empty-loop
 // rule); PCRE's match limit is a timeout here (MatchTimeout); \K,
-// recursion, branch reset and (*VERB)s are refused at compile time; (?x)
-// comments are not understood by the translator. A random differential test
-// (3,300 patterns on nginx) found no other difference.
+// recursion, branch reset and (*VERB)s are refused at compile time. A
+// random differential test (3,300 patterns on nginx) found no other
+// difference. CompilePCRE offers the same translator with PCRE's other
+// options (UTF-8, extended, ...) to ngx.re.
 //
 // Two engines: github.com/dlclark/regexp2 (backtracking, lookaround,
 // backreferences) always works; Go's regexp is used instead when the pattern
