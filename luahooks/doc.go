@@ -122,13 +122,13 @@
 //     that read, where nginx gives the preceding chunks plus the crossing
 //     chunk's size. A declared length over the limit is refused when the
 //     location is picked (the caller's job), not by read_body, as nginx.
-//   - ngx.re runs on regexp2. Patterns without "u" or "x" are translated
-//     by nginxconf/vars (the translator of nginx.conf regexes: POSIX
-//     classes, possessive quantifiers, \h \v \R \N, PCRE's byte classes);
-//     "u" and "x" patterns by ngx_re.go's own rewrite, where \w, \d and \s
-//     also match non-ASCII letters/digits and possessive quantifiers are
-//     not supported. Variable-length lookbehind is accepted (PCRE refuses
-//     it); each match is bounded to 1s.
+//   - ngx.re runs on regexp2. Every pattern goes through the translator of
+//     nginx.conf regexes (vars.CompilePCRE) in PCRE 8.x's dialect, which
+//     Debian's lua-nginx-module links: "u" and "x" are its UTF8 and
+//     Extended options. \K, \C, \X, recursion, (?|...), (*VERB)s and
+//     duplicate names ((?J)) are refused; each match is bounded to 1s.
+//     With "U" a search never starts inside a character (PCRE's is
+//     undefined there).
 //   - Each run is bounded by Options.Timeout (nginx has no limit), and
 //     running hooks stop with "not enough memory" when the Go heap passes
 //     Options.MemoryLimit (default 2 GiB; memguard.go).

@@ -156,6 +156,27 @@ func TestRegex(t *testing.T) {
 		{`ngx.print(ngx.re.find("héllo", "l+", "u"))`, "45"},
 		{`ngx.print(tostring(ngx.re.match("é", [[^\w]])))`, "nil"},
 		{`ngx.print(ngx.re.match("(?<=a+)b", "b")[0])`, "b"},
+		// "u" and "x" go through the same translator as byte mode; the
+		// answers are lua-nginx-module's (PCRE 8.39).
+		{`ngx.print(ngx.re.match("héllo", [[\w+]], "u")[0])`, "h"},
+		{`ngx.print(ngx.re.match("a\194\160b", [[\h]], "u")[0] == "\194\160")`, "true"},
+		{`ngx.print(ngx.re.match("éxé", [[\bx\b]], "u")[0])`, "x"},
+		{`ngx.print(ngx.re.match("éé", [[\x{e9}+]], "u")[0])`, "éé"},
+		{`ngx.print(ngx.re.match("É", "é", "ui")[0])`, "É"},
+		{`ngx.print(ngx.re.match("a b", "a # c\n \\ b", "x")[0])`, "a b"},
+		{`ngx.print(ngx.re.match("aa", "a+ ?", "x")[0])`, "a"},
+		{`ngx.print(ngx.re.match("ab c", "(?x: a b ) c")[0])`, "ab c"},
+		{`ngx.print(ngx.re.match("x", "\255", "u"))`, "nilpcre_compile() failed: invalid UTF-8 string in \"\xff\" at \"\xff\""},
+		{`ngx.print(ngx.re.match("x", [[\x{d800}]], "u"))`, `nilpcre_compile() failed: disallowed Unicode code point (>= 0xd800 && <= 0xdfff) in "\x{d800}" at "}"`},
+		{`ngx.print(#select(2, ngx.re.match("x", "(?<a>x)(?<a>y)" .. ("z"):rep(100))))`, "127"},
+		// pcre_exec's UTF-8 checks: a subject that is not UTF-8, an offset
+		// inside a character ("U" skips both).
+		{`ngx.print(ngx.re.match("\255a", "a", "u"))`, "nilpcre_exec() failed: -10"},
+		{`ngx.print(ngx.re.find("\255a", "a", "u"))`, "nilnilpcre_exec() failed: -10"},
+		{`ngx.print(ngx.re.match("\255a", "a", "U")[0])`, "a"},
+		{`ngx.print(ngx.re.gsub("éa", "x*", "-", "u"))`, "nilnilpcre_exec() failed: -11"},
+		{`ngx.print(ngx.re.find("éa", "a", "u", {pos = 2}))`, "nilnilpcre_exec() failed: -11"},
+		{`ngx.print(ngx.re.gsub("éa", "x*", "-"))`, "-\xc3-\xa9-a-4"},
 	}
 	rt, _ := newTestRuntime(t, Options{})
 	for _, tc := range cases {

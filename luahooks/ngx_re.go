@@ -1,6 +1,7 @@
 package luahooks
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 type pcreRegex struct {
 	re    *regexp2.Regexp
 	utf8  bool
+	check bool // "u" without "U": pcre_exec checks the subject is UTF-8 and offsets fall on characters
 	ncap  int
 	names []groupName // in group order
 }
@@ -38,29 +40,18 @@ var reCache = struct {
 
 const reCacheMax = 1024
 
+// reErrMax is the longest compile error message ngx.re returns:
+// lua-resty-core hands the C side a 128-byte buffer (MAX_ERR_MSG_LEN).
+const reErrMax = 127
+
 // reMatchTimeout bounds one regex match: a catastrophic pattern inside a Go
 // call cannot be stopped by the run's context, so regexp2 stops it and
 // ngx.re answers nil, err.
 const reMatchTimeout = time.Second
 
-// byteRune maps a subject or pattern byte to a rune in non-UTF-8 mode:
-// bytes >= 0x80 go to a private-use block so that \w, \d, \s and case
-// folding treat them like PCRE does (not letters), one rune per byte.
-func byteRune(b byte) rune {
-	if b < 0x80 {
-		return rune(b)
-	}
-	return 0xF700 + rune(b)
-}
-
-func runeByte(r rune) byte {
-	if r >= 0xF780 && r <= 0xF7FF {
-		return byte(r - 0xF700)
-	}
-	return byte(r)
-}
-
-// compileRegex parses ngx.re options and compiles pattern.
+// compileRegex parses ngx.re options and compiles pattern with the PCRE
+// translator nginx.conf regexes use, in PCRE 8.x's dialect: Debian's
+// lua-nginx-module links libpcre3.
 func compileRegex(pattern, flags string) (*pcreRegex, error) {
 	key := reKey{pattern, flags}
 	reCache.Lock()
@@ -69,71 +60,41 @@ func compileRegex(pattern, flags string) (*pcreRegex, error) {
 	if c != nil {
 		return c, nil
 	}
-	var opt regexp2.RegexOptions
-	utf := false
-	anchored := false
-	extended := false
+	o := vars.PCREOptions{PCRE1: true}
 	for i := 0; i < len(flags); i++ {
 		switch flags[i] {
 		case 'i':
-			opt |= regexp2.IgnoreCase
+			o.Caseless = true
 		case 'm':
-			opt |= regexp2.Multiline
+			o.Multiline = true
 		case 's':
-			opt |= regexp2.Singleline
+			o.DotAll = true
 		case 'x':
-			opt |= regexp2.IgnorePatternWhitespace
-			extended = true
+			o.Extended = true
 		case 'u', 'U':
-			utf = true
+			o.UTF8 = true
 		case 'a':
-			anchored = true
+			o.Anchored = true
 		case 'j', 'o', 'd', 'D', 'J':
 		default:
 			return nil, fmt.Errorf("unknown flag \"%c\" (flags \"%s\")", flags[i], flags)
 		}
 	}
-	var rewritten string
-	var names []groupName
-	var ncap int
-	var err error
-	// Byte-mode patterns (the usual "jo") go through the translator that
-	// nginx.conf regexes use, which knows more of PCRE (POSIX classes,
-	// possessive quantifiers, \h, \R ...). UTF and extended patterns, and
-	// any pattern it refuses, take rewritePattern, which also words
-	// ngx.re's compile errors.
-	if conv, groups, cerr := vars.ConvertPCRE(pattern); cerr == nil && !utf && !extended {
-		rewritten, ncap = conv, len(groups)
-		for i, name := range groups {
-			if name != "" {
-				names = append(names, groupName{name, i + 1})
-			}
-		}
-	} else if rewritten, names, ncap, err = rewritePattern(pattern, utf, extended); err != nil {
-		return nil, fmt.Errorf("pcre_compile() failed: %s in \"%s\"", err.Error(), pattern)
-	}
-	if anchored {
-		rewritten = `\G(?:` + rewritten + `)`
-	}
-	if !utf {
-		rs := make([]rune, len(rewritten))
-		for i := 0; i < len(rewritten); i++ {
-			rs[i] = byteRune(rewritten[i])
-		}
-		rewritten = string(rs)
-	}
-	re, err := regexp2.Compile(rewritten, opt)
+	re, groups, err := vars.CompilePCRE(pattern, o)
 	if err != nil {
-		msg := pcreMessage(err)
-		if msg == "nothing to repeat" {
-			if at := repeatOffset(pattern); at >= 0 && at < len(pattern) {
-				return nil, fmt.Errorf("pcre_compile() failed: %s in \"%s\" at \"%s\"", msg, pattern, pattern[at:])
-			}
+		msg := err.Error()
+		if len(msg) > reErrMax {
+			msg = msg[:reErrMax]
 		}
-		return nil, fmt.Errorf("pcre_compile() failed: %s in \"%s\"", msg, pattern)
+		return nil, errors.New(msg)
 	}
 	re.MatchTimeout = reMatchTimeout
-	c = &pcreRegex{re: re, utf8: utf, ncap: ncap, names: names}
+	c = &pcreRegex{re: re, utf8: o.UTF8, check: o.UTF8 && !strings.Contains(flags, "U"), ncap: len(groups)}
+	for i, name := range groups {
+		if name != "" {
+			c.names = append(c.names, groupName{name, i + 1})
+		}
+	}
 	reCache.Lock()
 	if len(reCache.m) >= reCacheMax {
 		reCache.m = map[reKey]*pcreRegex{}
@@ -143,249 +104,26 @@ func compileRegex(pattern, flags string) (*pcreRegex, error) {
 	return c, nil
 }
 
-// pcreMessage maps regexp2's parse errors to PCRE's wording.
-func pcreMessage(err error) string {
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "error parsing regexp: ")
-	if i := strings.LastIndex(msg, " in `"); i >= 0 {
-		msg = msg[:i]
-	}
-	switch {
-	case strings.HasPrefix(msg, "missing closing )"):
-		return "missing )"
-	case strings.HasPrefix(msg, "unexpected )"):
-		return "unmatched parentheses"
-	case strings.HasPrefix(msg, "unterminated [] set"):
-		return "missing terminating ] for character class"
-	case strings.HasPrefix(msg, "missing argument to repetition operator"),
-		strings.HasPrefix(msg, "invalid nested repetition operator"):
-		return "nothing to repeat"
-	case strings.HasPrefix(msg, "illegal \\ at end of pattern"):
-		return "\\ at end of pattern"
-	case strings.HasPrefix(msg, "reference to undefined group"):
-		return "reference to non-existent subpattern"
-	case strings.HasPrefix(msg, "[") && strings.Contains(msg, "range in reverse order"):
-		return "range out of order in character class"
-	case strings.HasPrefix(msg, "invalid repeat count"):
-		return "number too big in {} quantifier"
-	}
-	return msg
-}
-
-type patternError string
-
-func (e patternError) Error() string { return string(e) }
-
-// rewritePattern turns named groups into plain ones (recording their
-// numbers), named back references into numbered ones, \x{...} and (in
-// byte mode) \xHH >= 0x80 into escapes regexp2 reads like PCRE.
-func rewritePattern(p string, utf, extended bool) (string, []groupName, int, error) {
-	var b strings.Builder
-	var names []groupName
-	ncap := 0
-	byName := map[string]int{}
-	inClass := false
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case c == '\\':
-			if i+1 >= len(p) {
-				return "", nil, 0, patternError("\\ at end of pattern")
-			}
-			n := p[i+1]
-			switch {
-			case n == 'Q':
-				end := strings.Index(p[i+2:], `\E`)
-				lit := p[i+2:]
-				if end >= 0 {
-					lit = p[i+2 : i+2+end]
-				}
-				for k := 0; k < len(lit); k++ {
-					writeLiteral(&b, lit[k], utf)
-				}
-				if end >= 0 {
-					i = i + 2 + end + 1
-				} else {
-					i = len(p)
-				}
-				continue
-			case n == 'E':
-				i++
-				continue
-			case n == 'x':
-				j := i + 2
-				var v int64
-				var err error
-				if j < len(p) && p[j] == '{' {
-					end := strings.IndexByte(p[j:], '}')
-					if end < 0 {
-						return "", nil, 0, patternError("missing } after \\x{")
-					}
-					v, err = strconv.ParseInt(p[j+1:j+end], 16, 32)
-					if err != nil {
-						return "", nil, 0, patternError("invalid hex in \\x{}")
-					}
-					i = j + end
-				} else {
-					k := j
-					for k < len(p) && k < j+2 && unhex(p[k]) >= 0 {
-						k++
-					}
-					if k > j {
-						v, _ = strconv.ParseInt(p[j:k], 16, 32)
-					}
-					i = k - 1
-				}
-				if !utf && v >= 0x80 && v <= 0xff {
-					v = int64(byteRune(byte(v)))
-				}
-				if v > 0xffff {
-					b.WriteRune(rune(v))
-				} else {
-					fmt.Fprintf(&b, `\u%04X`, v)
-				}
-				continue
-			case n == 'k' && !inClass && i+2 < len(p) && (p[i+2] == '<' || p[i+2] == '\'' || p[i+2] == '{'):
-				closer := map[byte]byte{'<': '>', '\'': '\'', '{': '}'}[p[i+2]]
-				end := strings.IndexByte(p[i+3:], closer)
-				if end < 0 {
-					return "", nil, 0, patternError("syntax error in subpattern name (missing terminator)")
-				}
-				name := p[i+3 : i+3+end]
-				num, ok := byName[name]
-				if !ok {
-					return "", nil, 0, patternError("reference to non-existent subpattern")
-				}
-				fmt.Fprintf(&b, `(?:\%d)`, num)
-				i = i + 3 + end
-				continue
-			}
-			b.WriteByte(c)
-			b.WriteByte(n)
-			i++
-		case inClass:
-			if c == ']' {
-				inClass = false
-			}
-			b.WriteByte(c)
-		case c == '[':
-			inClass = true
-			b.WriteByte(c)
-			j := i + 1
-			if j < len(p) && p[j] == '^' {
-				b.WriteByte('^')
-				j++
-			}
-			if j < len(p) && p[j] == ']' {
-				b.WriteString(`\]`)
-				j++
-			}
-			i = j - 1
-		case c == '#' && extended:
-			end := strings.IndexByte(p[i:], '\n')
-			if end < 0 {
-				i = len(p)
-			} else {
-				i += end
-			}
-		case c == '(':
-			rest := p[i+1:]
-			var name string
-			skip := 0
-			switch {
-			case strings.HasPrefix(rest, "?P<"):
-				skip = 3
-			case strings.HasPrefix(rest, "?<") && !strings.HasPrefix(rest, "?<=") && !strings.HasPrefix(rest, "?<!"):
-				skip = 2
-			case strings.HasPrefix(rest, "?'"):
-				skip = 2
-			case strings.HasPrefix(rest, "?P="):
-				end := strings.IndexByte(rest, ')')
-				if end < 0 {
-					return "", nil, 0, patternError("missing )")
-				}
-				num, ok := byName[rest[3:end]]
-				if !ok {
-					return "", nil, 0, patternError("reference to non-existent subpattern")
-				}
-				fmt.Fprintf(&b, `(?:\%d)`, num)
-				i += end + 1
-				continue
-			case strings.HasPrefix(rest, "?"), strings.HasPrefix(rest, "*"):
-				b.WriteByte(c)
-				continue
-			default:
-				ncap++
-				b.WriteByte(c)
-				continue
-			}
-			term := byte('>')
-			if rest[skip-1] == '\'' {
-				term = '\''
-			}
-			end := strings.IndexByte(rest[skip:], term)
-			if end < 0 {
-				return "", nil, 0, patternError("syntax error in subpattern name (missing terminator)")
-			}
-			name = rest[skip : skip+end]
-			if name == "" || !isGroupName(name) {
-				return "", nil, 0, patternError("syntax error in subpattern name (missing terminator)")
-			}
-			ncap++
-			if _, dup := byName[name]; dup {
-				return "", nil, 0, patternError("two named subpatterns have the same name")
-			}
-			byName[name] = ncap
-			names = append(names, groupName{name, ncap})
-			b.WriteByte('(')
-			i += skip + end + 1
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return b.String(), names, ncap, nil
-}
-
-func writeLiteral(b *strings.Builder, c byte, utf bool) {
-	if c >= 0x80 || strings.IndexByte(`\^$.|?*+()[]{}#- `, c) < 0 {
-		b.WriteByte(c)
-		return
-	}
-	b.WriteByte('\\')
-	b.WriteByte(c)
-}
-
-func isGroupName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' && i > 0) {
-			return false
-		}
-	}
-	return true
-}
-
 // subject is a Lua string prepared for regexp2: runes plus the byte offset
 // of each rune.
 type subject struct {
 	s     string
 	runes []rune
 	offs  []int // byte offset of rune i; offs[len(runes)] == len(s); nil in byte mode
+	bad   bool  // not valid UTF-8 (UTF-8 mode)
 }
 
 func newSubject(s string, utf bool) *subject {
 	sub := &subject{s: s}
 	if !utf {
-		sub.runes = make([]rune, len(s))
-		for i := 0; i < len(s); i++ {
-			sub.runes[i] = byteRune(s[i])
-		}
+		sub.runes = vars.ByteRunes(s)
 		return sub
 	}
 	sub.runes = make([]rune, 0, len(s))
 	sub.offs = make([]int, 0, len(s)+1)
 	for i := 0; i < len(s); {
 		r, n := utf8.DecodeRuneInString(s[i:])
+		sub.bad = sub.bad || r == utf8.RuneError && n == 1
 		sub.runes = append(sub.runes, r)
 		sub.offs = append(sub.offs, i)
 		i += n
@@ -431,6 +169,28 @@ func (rx *pcreRegex) find(sub *subject, from int) (*regexp2.Match, error) {
 	return rx.re.FindRunesMatchStartingAt(sub.runes, from)
 }
 
+// pcre_exec's errors for a UTF-8 regex that checks its subject ("u"), as
+// lua-nginx-module reports them.
+var (
+	errBadUTF8       = errors.New("pcre_exec() failed: -10") // PCRE_ERROR_BADUTF8
+	errBadUTF8Offset = errors.New("pcre_exec() failed: -11") // PCRE_ERROR_BADUTF8_OFFSET
+)
+
+// findAt runs one match from byte offset pos as pcre_exec does: with the
+// UTF-8 check, a subject that is not UTF-8 or an offset inside a character
+// is an error; without it, the search starts at the next character.
+func (rx *pcreRegex) findAt(sub *subject, pos int) (*regexp2.Match, error) {
+	if rx.check {
+		if sub.bad {
+			return nil, errBadUTF8
+		}
+		if pos < len(sub.s) && !utf8.RuneStart(sub.s[pos]) {
+			return nil, errBadUTF8Offset
+		}
+	}
+	return rx.find(sub, sub.runeIdx(pos))
+}
+
 func (st *state) openRe() *lua.LTable {
 	return st.funcTable(map[string]lua.LGFunction{
 		"match":  st.reMatch,
@@ -465,6 +225,16 @@ func (st *state) captures(L *lua.LState, rx *pcreRegex, sub *subject, m *regexp2
 	return t
 }
 
+// compileRegexArg is compileRegex for an ngx.re call: an unknown flag is
+// the caller's mistake and raises; a compile error is returned.
+func compileRegexArg(L *lua.LState, pat, flags string) (*pcreRegex, error) {
+	rx, err := compileRegex(pat, flags)
+	if err != nil && strings.HasPrefix(err.Error(), "unknown flag") {
+		L.RaiseError("%s", err.Error())
+	}
+	return rx, err
+}
+
 // reArgs reads subject, regex and options; it returns nil (after pushing
 // nil, err) on a compile error.
 func (st *state) reArgs(L *lua.LState, optIdx int) (string, *pcreRegex, bool) {
@@ -474,11 +244,8 @@ func (st *state) reArgs(L *lua.LState, optIdx int) (string, *pcreRegex, bool) {
 	if v := L.Get(optIdx); v != lua.LNil {
 		flags = L.CheckString(optIdx)
 	}
-	rx, err := compileRegex(pat, flags)
+	rx, err := compileRegexArg(L, pat, flags)
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "unknown flag") {
-			L.RaiseError("%s", err.Error())
-		}
 		L.Push(lua.LNil)
 		L.Push(lua.LString(err.Error()))
 		return "", nil, false
@@ -526,6 +293,13 @@ func (st *state) reFind(L *lua.LState) int {
 	ctx, pos := ctxPos(L, 4)
 	nth := L.OptInt(5, 0)
 	sub, m, n := reExecAt(L, s, rx, ctx, pos)
+	if m == nil && n == 2 { // nil, err: find answers nil, nil, err
+		err := L.Get(-1)
+		L.Pop(1)
+		L.Push(lua.LNil)
+		L.Push(err)
+		return 3
+	}
 	if m == nil {
 		return n
 	}
@@ -547,15 +321,15 @@ func (st *state) reGmatch(L *lua.LState) int {
 		return 2
 	}
 	sub := newSubject(s, rx.utf8)
-	pos := 0
+	pos := 0 // byte offset
 	done := false
 	L.Push(L.NewFunction(func(L *lua.LState) int {
-		if done || pos > len(sub.runes) {
+		if done || pos > len(s) {
 			done = true
 			L.Push(lua.LNil)
 			return 1
 		}
-		m, err := rx.find(sub, pos)
+		m, err := rx.findAt(sub, pos)
 		if err != nil {
 			done = true
 			L.Push(lua.LNil)
@@ -567,9 +341,9 @@ func (st *state) reGmatch(L *lua.LState) int {
 			L.Push(lua.LNil)
 			return 1
 		}
-		pos = m.Index + m.Length
+		pos = sub.byteOff(m.Index + m.Length)
 		if m.Length == 0 {
-			pos++
+			pos++ // one byte, as lua-nginx-module does
 		}
 		L.Push(st.captures(L, rx, sub, m, nil))
 		return 1
@@ -604,11 +378,8 @@ func (st *state) reSub(L *lua.LState, global bool) int {
 	if v := L.Get(4); v != lua.LNil {
 		flags = L.CheckString(4)
 	}
-	rx, err := compileRegex(pat, flags)
+	rx, err := compileRegexArg(L, pat, flags)
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "unknown flag") {
-			L.RaiseError("%s", err.Error())
-		}
 		L.Push(lua.LNil)
 		L.Push(lua.LNil)
 		L.Push(lua.LString(err.Error()))
@@ -617,10 +388,10 @@ func (st *state) reSub(L *lua.LState, global bool) int {
 	sub := newSubject(s, rx.utf8)
 	var out strings.Builder
 	last := 0 // byte offset copied so far
-	pos := 0  // rune index to search from
+	pos := 0  // byte offset to search from
 	count := 0
-	for pos <= len(sub.runes) {
-		m, err := rx.find(sub, pos)
+	for pos <= len(s) {
+		m, err := rx.findAt(sub, pos)
 		if err != nil {
 			L.Push(lua.LNil)
 			L.Push(lua.LNil)
@@ -662,17 +433,20 @@ func (st *state) reSub(L *lua.LState, global bool) int {
 		if !global {
 			break
 		}
+		pos = end
 		if m.Length == 0 {
-			// Copy one character and go on after it.
-			if m.Index >= len(sub.runes) {
+			// Copy one byte and go on after it, as lua-nginx-module does:
+			// inside a character, a checked UTF-8 regex fails (-11) and an
+			// unchecked one here takes the whole character.
+			if end >= len(s) {
 				break
 			}
-			next := sub.byteOff(m.Index + 1)
-			out.WriteString(s[end:next])
-			last = next
-			pos = m.Index + 1
-		} else {
-			pos = m.Index + m.Length
+			pos = end + 1
+			if !rx.check {
+				pos = sub.byteOff(sub.runeIdx(pos))
+			}
+			out.WriteString(s[end:pos])
+			last = pos
 		}
 	}
 	out.WriteString(s[last:])
@@ -739,32 +513,6 @@ func parseTemplate(t string) ([]tmplPart, error) {
 	return parts, nil
 }
 
-// repeatOffset finds where PCRE reports "nothing to repeat": the first
-// quantifier with nothing before it (pattern start, '(' or '|') or
-// following another quantifier.
-func repeatOffset(p string) int {
-	prevQuant := false
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		switch {
-		case c == '\\':
-			i++
-			prevQuant = false
-		case c == '*' || c == '+' || c == '?':
-			if i == 0 || p[i-1] == '(' || p[i-1] == '|' {
-				return i
-			}
-			if prevQuant && c != '?' && c != '+' {
-				return i
-			}
-			prevQuant = c != '?' || !prevQuant
-		default:
-			prevQuant = false
-		}
-	}
-	return -1
-}
-
 // reExecAt runs rx on s from byte position pos (1-based) for ngx.re.match
 // and ngx.re.find, moving ctx.pos past the match. When there is no match
 // (or an error) it has pushed the results and returns their count.
@@ -774,7 +522,7 @@ func reExecAt(L *lua.LState, s string, rx *pcreRegex, ctx *lua.LTable, pos int) 
 		return nil, nil, 1
 	}
 	sub := newSubject(s, rx.utf8)
-	m, err := rx.find(sub, sub.runeIdx(pos))
+	m, err := rx.findAt(sub, pos)
 	if err != nil {
 		L.Push(lua.LNil)
 		L.Push(lua.LString(err.Error()))

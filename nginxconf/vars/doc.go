@@ -56,6 +56,8 @@
 // are numbered left to right, named groups included, as in PCRE. Compile
 // errors are worded like PCRE2's through nginx:
 // `pcre2_compile() failed: missing closing parenthesis in "(abc"`.
+// CompilePCRE is the same translator for ngx.re, with PCREOptions (UTF-8,
+// extended, PCRE 8.x's dialect and wording, ...).
 //
 // # URIs
 //

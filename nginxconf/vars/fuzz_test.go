@@ -58,3 +58,34 @@ func FuzzTemplate(f *testing.F) {
 		}
 	})
 }
+
+// FuzzCompilePCRE compiles with every option set (ngx.re's u, x, i, m, s,
+// a; PCRE1) and matches: nothing may panic, and the groups reported must
+// be the regex's.
+func FuzzCompilePCRE(f *testing.F) {
+	for _, s := range regexProbes {
+		f.Add(s, "héllo wörld\n\xff", uint8(0x13))
+	}
+	for _, s := range []string{"(?x) a # c\n b", `(?<n> \x{e9} ) \k<n>`, "é+ ?", `[à-ÿ\h]+\b`, `(?-x: a)`} {
+		f.Add(s, "a éé b", uint8(0x3f))
+	}
+	f.Fuzz(func(t *testing.T, pattern, subject string, bits uint8) {
+		o := PCREOptions{Caseless: bits&1 != 0, Multiline: bits&2 != 0, DotAll: bits&4 != 0,
+			Extended: bits&8 != 0, UTF8: bits&16 != 0, Anchored: bits&32 != 0, PCRE1: bits&64 != 0}
+		re, groups, err := CompilePCRE(pattern, o)
+		if err != nil {
+			return
+		}
+		runes := ByteRunes(subject)
+		if o.UTF8 {
+			runes = []rune(subject)
+		}
+		m, err := re.FindRunesMatch(runes)
+		if err != nil || m == nil {
+			return
+		}
+		if n := len(m.Groups()); n != len(groups)+1 {
+			t.Errorf("%q %+v: %d groups, want %d", pattern, o, n, len(groups)+1)
+		}
+	})
+}

@@ -5,35 +5,59 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
-// ConvertPCRE is convertPCRE for other regex users (ngx.re in luahooks):
-// the result is meant for regexp2 after each byte >= 0x80 of it and of the
-// subject is mapped to U+F700+byte, as CompileRegex does; groups lists the
-// group names in PCRE order, "" for unnamed groups.
-func ConvertPCRE(p string) (conv string, groups []string, err error) { return convertPCRE(p) }
+// PCREOptions are the PCRE compile options a pattern is read with. The zero
+// value is nginx's `~`: PCRE2, no UTF, case-sensitive.
+type PCREOptions struct {
+	Caseless  bool // PCRE_CASELESS: nginx's "~*", ngx.re's "i"
+	Multiline bool // PCRE_MULTILINE ("m"): ^ and $ also match at line breaks
+	DotAll    bool // PCRE_DOTALL ("s"): "." also matches "\n"
+	Extended  bool // PCRE_EXTENDED ("x"): whitespace and # comments outside classes are ignored
+	UTF8      bool // PCRE_UTF8 ("u"): pattern and subject are UTF-8, matched by code point
+	Anchored  bool // PCRE_ANCHORED ("a"): a match must start where the search starts
+	// PCRE1 reads the pattern as PCRE 8.x does and words errors like it
+	// ("pcre_compile() failed: missing )"): Debian's lua-nginx-module
+	// links libpcre3 for ngx.re, while nginx itself links PCRE2.
+	PCRE1 bool
+}
 
-// convertPCRE translates a PCRE pattern (as nginx hands it to PCRE2 without
-// the UTF flag) into a pattern for regexp2 with the same meaning, and
-// reports the compile errors PCRE2 reports, with its wording and offsets.
+// convertPCRE translates a PCRE pattern, read with the options o, into a
+// pattern for regexp2 with the same meaning, and reports the compile errors
+// PCRE reports, with its wording and offsets. Caseless, Multiline, DotAll
+// and Anchored are left to the caller (regexp2 options).
 //
 //   - Every group becomes unnamed, so regexp2 numbers groups left to right
 //     as PCRE does (.NET numbers named groups last); names are returned in
 //     groups and named references (\k<n>, (?P=n), \g{n}) become numbers.
-//   - \d \w \s (and \h \v \R \N) become their ASCII classes: PCRE without
-//     UTF matches bytes, regexp2 Unicode runes.
+//   - \d \w \s \b (and \h \v \R \N, POSIX classes) keep PCRE's ASCII
+//     meaning (PCRE_UCP is never set), where regexp2's are Unicode.
+//   - Without UTF8 the result matches bytes: it is meant for regexp2 after
+//     each byte >= 0x80 of it and of the subject is mapped to U+F700+byte
+//     (byteRunes). With UTF8 it matches code points of a UTF-8 subject.
+//   - Extended mode ("x", (?x), (?x:...)) is applied here: whitespace and
+//     comments are dropped and regexp2 never sees the x option.
 //   - Possessive quantifiers become atomic groups; \Q..\E, [:posix:] classes
-//     and \o{} / \x{} escapes are rewritten.
+//     and \o{} / \x{} / octal escapes are rewritten.
 //
-// Features regexp2 cannot express (\K, recursion, branch reset, verbs) are
-// refused with `unsupported regex feature`. Comments of (?x) mode are not
-// understood.
-func convertPCRE(p string) (string, []string, error) {
-	c := &pcreConv{p: p}
+// Features regexp2 cannot express (\K, \C, \X, recursion, branch reset,
+// verbs) are refused with `unsupported regex feature`.
+func convertPCRE(p string, o PCREOptions) (string, []string, error) {
+	if o.UTF8 {
+		for i := 0; i < len(p); {
+			r, n := utf8.DecodeRuneInString(p[i:])
+			if r == utf8.RuneError && n == 1 {
+				return "", nil, pcreErrorAt(p, "UTF-8 error: invalid UTF-8 string", i, o)
+			}
+			i += n
+		}
+	}
+	c := &pcreConv{p: p, opt: o, ext: o.Extended}
 	if err := c.run(); err != nil { // first pass: group names and count
 		return "", nil, err
 	}
-	c2 := &pcreConv{p: p, names: map[string]int{}, ngroups: len(c.groups)}
+	c2 := &pcreConv{p: p, opt: o, ext: o.Extended, names: map[string]int{}, ngroups: len(c.groups)}
 	for i, n := range c.groups {
 		if n != "" {
 			c2.names[n] = i + 1
@@ -49,10 +73,14 @@ type openGroup struct {
 	out        int  // offset of "(" in out
 	pat        int  // offset of "(" in the pattern
 	lookbehind bool // (?<= or (?<!
+	variable   bool // a lookbehind holding a variable quantifier (PCRE1 reports it at its end)
+	ext        bool // extended mode outside the group
 }
 
 type pcreConv struct {
 	p       string
+	opt     PCREOptions
+	ext     bool // extended mode here: o.Extended, changed by (?x) and (?-x)
 	out     []byte
 	groups  []string       // PCRE order; "" for unnamed
 	names   map[string]int // second pass: name -> group number
@@ -63,7 +91,16 @@ type pcreConv struct {
 	qStart  int            // out offset where the last quantifier begins
 }
 
-func (c *pcreConv) errAt(msg string, off int) error { return pcreErrorAt(c.p, msg, off) }
+func (c *pcreConv) errAt(msg string, off int) error { return pcreErrorAt(c.p, msg, off, c.opt) }
+
+// at returns off2, where PCRE2 reports an error, or off1, where PCRE 8.x
+// reports it, for c's dialect.
+func (c *pcreConv) at(off2, off1 int) int {
+	if c.opt.PCRE1 {
+		return off1
+	}
+	return off2
+}
 
 func unsupported(p, what string) error {
 	return fmt.Errorf("unsupported regex feature \"%s\" in \"%s\"", what, p)
@@ -79,6 +116,17 @@ func (c *pcreConv) run() error {
 	c.atom = -1
 	for i := 0; i < len(p); i++ {
 		ch := p[i]
+		if c.ext && isPCRESpace(ch) {
+			continue // between a quantifier and its ? or + too, as PCRE 8.39 does
+		}
+		if c.ext && ch == '#' { // a comment up to the next newline
+			if k := strings.IndexByte(p[i:], '\n'); k >= 0 {
+				i += k
+			} else {
+				i = len(p)
+			}
+			continue
+		}
 		switch ch {
 		case '\\':
 			n, err := c.escape(i)
@@ -105,8 +153,12 @@ func (c *pcreConv) run() error {
 				return c.errAt("unmatched closing parenthesis", i)
 			}
 			g := c.stack[len(c.stack)-1]
+			if g.variable {
+				return c.errAt("lookbehind assertion is not fixed length", i)
+			}
 			c.stack = c.stack[:len(c.stack)-1]
 			c.out = append(c.out, ')')
+			c.ext = g.ext
 			c.item(g.out)
 		case '|':
 			c.out = append(c.out, '|')
@@ -137,6 +189,12 @@ func (c *pcreConv) run() error {
 			i = end
 		default:
 			c.item(len(c.out))
+			if ch >= utf8.RuneSelf && c.opt.UTF8 { // one character, several bytes
+				_, n := utf8.DecodeRuneInString(p[i:])
+				c.out = append(c.out, p[i:i+n]...)
+				i += n - 1
+				continue
+			}
 			c.out = append(c.out, ch)
 		}
 	}
@@ -202,8 +260,11 @@ func (c *pcreConv) quantifier(i, end int, q string) error {
 		return c.errAt("quantifier does not follow a repeatable item", end)
 	}
 	if fixed := q[0] == '{' && !strings.Contains(q, ","); !fixed {
-		for _, g := range c.stack {
-			if g.lookbehind {
+		for k, g := range c.stack {
+			switch {
+			case g.lookbehind && c.opt.PCRE1:
+				c.stack[k].variable = true
+			case g.lookbehind:
 				return c.errAt("lookbehind assertion is not fixed length", g.pat)
 			}
 		}
@@ -230,22 +291,36 @@ func (c *pcreConv) escape(i int) (int, error) {
 		if end >= 0 {
 			lit, next = p[i+2:i+2+end], i+2+end+1
 		}
-		for k := 0; k < len(lit); k++ {
+		for k := 0; k < len(lit); {
+			r, n := c.char(lit, k)
 			c.item(len(c.out))
-			c.out = appendLiteral(c.out, lit[k])
+			c.out = c.appendLiteral(c.out, r)
+			k += n
 		}
 		return next, nil
 	case 'E':
 		return i + 1, nil
 	case 'd', 'D', 'w', 'W', 's', 'S', 'h', 'H', 'v', 'V', 'N':
 		if e == 'N' && i+2 < len(p) && p[i+2] == '{' {
+			if c.opt.PCRE1 {
+				return 0, c.errAt(pcre1CaseEscape, i+1)
+			}
 			return 0, c.errAt("\\N{U+dddd} is supported only in Unicode (UTF) mode", i+2)
 		}
-		c.out = append(c.out, asciiClass[e]...)
+		c.out = append(c.out, c.classes()[e]...)
 	case 'R':
-		c.out = append(c.out, `(?:\r\n|[\n\x0b\f\r\uF785])`...)
+		if c.opt.UTF8 {
+			c.out = append(c.out, `(?:\r\n|[\n\x0b\f\r\u0085\u2028\u2029])`...)
+		} else {
+			c.out = append(c.out, `(?:\r\n|[\n\x0b\f\r\uF785])`...)
+		}
 	case 'K', 'X', 'C':
 		return 0, unsupported(p, `\`+string(e))
+	case 'L', 'l', 'U', 'u':
+		if c.opt.PCRE1 {
+			return 0, c.errAt(pcre1CaseEscape, i+1)
+		}
+		c.out = append(c.out, p[i:i+2]...)
 	case 'c':
 		if i+2 >= len(p) {
 			return 0, c.errAt("\\c at end of pattern", len(p))
@@ -258,7 +333,7 @@ func (c *pcreConv) escape(i int) (int, error) {
 		if err != nil {
 			return 0, err
 		}
-		c.out = appendLiteral(c.out, byte(v))
+		c.out = c.appendLiteral(c.out, v)
 		c.item(start)
 		return end, nil
 	case 'k', 'g':
@@ -271,7 +346,10 @@ func (c *pcreConv) escape(i int) (int, error) {
 		return end, nil
 	case 'p', 'P':
 		end := propEnd(p, i)
-		name, positive, high := property(p[i : end+1])
+		name, positive, high := property(p[i:end+1], c.opt.UTF8)
+		if c.opt.PCRE1 && !pcre1Property(name) {
+			return 0, c.errAt("unknown property after \\P or \\p", end)
+		}
 		switch {
 		case positive && high == "":
 			c.out = append(c.out, `\p`+name...)
@@ -284,10 +362,29 @@ func (c *pcreConv) escape(i int) (int, error) {
 		}
 		c.item(start)
 		return end, nil
-	case 'b', 'B', 'A', 'z', 'Z', 'G':
+	case 'b', 'B':
+		// regexp2's \b knows Unicode letters, PCRE's (no UCP) ASCII word
+		// characters only; bytes >= 0x80 are private-use runes, no letters.
+		const w = `[0-9A-Za-z_]`
+		switch {
+		case !c.opt.UTF8:
+			c.out = append(c.out, p[i:i+2]...)
+		case e == 'b':
+			c.out = append(c.out, "(?:(?<="+w+")(?!"+w+")|(?<!"+w+")(?="+w+"))"...)
+		default:
+			c.out = append(c.out, "(?:(?<="+w+")(?="+w+")|(?<!"+w+")(?!"+w+"))"...)
+		}
+		c.atom, c.quant = -1, 0 // assertions cannot be repeated
+		return i + 1, nil
+	case 'A', 'z', 'Z', 'G':
 		c.out = append(c.out, p[i:i+2]...)
 		c.atom, c.quant = -1, 0 // assertions cannot be repeated
 		return i + 1, nil
+	case '0':
+		v, end := octal(p, i+1, 3)
+		c.out = c.appendLiteral(c.out, rune(v))
+		c.item(start)
+		return end, nil
 	default:
 		if e >= '1' && e <= '9' {
 			j := i + 1
@@ -297,13 +394,27 @@ func (c *pcreConv) escape(i int) (int, error) {
 			n, _ := strconv.Atoi(p[i+1 : j])
 			if n < 10 || n <= c.ngroups || c.names == nil {
 				if c.names != nil && n > c.ngroups {
-					return 0, c.errAt("reference to non-existent subpattern", i+1)
+					return 0, c.errAt("reference to non-existent subpattern", c.at(i+1, len(p)))
 				}
 				c.out = append(c.out, "(?:\\"+strconv.Itoa(n)+")"...)
 				c.item(start)
 				return j - 1, nil
 			}
-			// more digits than groups: octal, as in PCRE
+			if e <= '7' { // more digits than groups: octal, as in PCRE
+				v, end := octal(p, i+1, 3)
+				if v > 0xff && !c.opt.UTF8 {
+					return 0, c.errAt("octal value is greater than \\377 in 8-bit non-UTF-8 mode", end+1)
+				}
+				c.out = c.appendLiteral(c.out, rune(v))
+				c.item(start)
+				return end, nil
+			}
+		}
+		if e >= utf8.RuneSelf { // a quoted non-ASCII character
+			r, n := c.char(p, i+1)
+			c.out = c.appendLiteral(c.out, r)
+			c.item(start)
+			return i + n, nil
 		}
 		c.out = append(c.out, p[i:i+2]...)
 	}
@@ -311,12 +422,35 @@ func (c *pcreConv) escape(i int) (int, error) {
 	return i + 1, nil
 }
 
+// octal reads up to max octal digits at p[j] and returns their value and
+// the index of the last one.
+func octal(p string, j, max int) (int, int) {
+	v, k := 0, j
+	for k < len(p) && k < j+max && p[k] >= '0' && p[k] <= '7' {
+		v = v*8 + int(p[k]-'0')
+		k++
+	}
+	return v, k - 1
+}
+
+// char returns the character at s[k] and its length in bytes: a code point
+// in UTF-8 mode (the pattern was checked to be valid UTF-8), else a byte.
+func (c *pcreConv) char(s string, k int) (rune, int) {
+	if c.opt.UTF8 && s[k] >= utf8.RuneSelf {
+		return utf8.DecodeRuneInString(s[k:])
+	}
+	return rune(s[k]), 1
+}
+
+// pcre1CaseEscape is PCRE 8.x's error for \L, \l, \N{name}, \U and \u.
+const pcre1CaseEscape = "PCRE does not support \\L, \\l, \\N{name}, \\U, or \\u"
+
 // property reads \pX, \p{X}, \p{^X}, \PX ... for regexp2: braced is "{X}",
 // positive tells \p{X} from its complement, and high lists, as private-use
 // runes, the bytes 0x80-0xff whose Latin-1 character has the property: PCRE
 // without UTF gives bytes the properties of U+0080-U+00FF, while regexp2
-// sees them as private-use runes.
-func property(esc string) (braced string, positive bool, high string) {
+// sees them as private-use runes. In UTF-8 mode high is empty.
+func property(esc string, utf bool) (braced string, positive bool, high string) {
 	name := esc[2:]
 	if strings.HasPrefix(name, "{") {
 		name = strings.TrimSuffix(name[1:], "}")
@@ -330,7 +464,7 @@ func property(esc string) (braced string, positive bool, high string) {
 	if table == nil {
 		table = unicode.Scripts[name]
 	}
-	if table == nil {
+	if table == nil || utf {
 		return braced, positive, ""
 	}
 	var b strings.Builder
@@ -340,6 +474,19 @@ func property(esc string) (braced string, positive bool, high string) {
 		}
 	}
 	return braced, positive, b.String()
+}
+
+// pcre1Property reports whether PCRE 8.x knows the property {name}: a
+// general category, a script or one of its own (Any, L&, Xan ...). It
+// reports the error at the name's end; regexp2, which finds it otherwise,
+// gives no offset.
+func pcre1Property(braced string) bool {
+	name := braced[1 : len(braced)-1]
+	switch name {
+	case "Any", "L&", "Xan", "Xps", "Xsp", "Xwd", "Xuc":
+		return true
+	}
+	return unicode.Categories[name] != nil || unicode.Scripts[name] != nil
 }
 
 // propEnd returns the index of the last byte of \pL or \p{Name} at p[i].
@@ -356,9 +503,10 @@ func propEnd(p string, i int) int {
 	return i + 2
 }
 
-// codeEscape parses \xHH, \x{H..}, \o{O..} at p[i] and returns the byte
-// value and the index of the escape's last byte.
-func (c *pcreConv) codeEscape(i int) (int, int, error) {
+// codeEscape parses \xHH, \x{H..}, \o{O..} at p[i] and returns the
+// character and the index of the escape's last byte: a byte, or in UTF-8
+// mode a code point.
+func (c *pcreConv) codeEscape(i int) (rune, int, error) {
 	p := c.p
 	base := 16
 	if p[i+1] == 'o' {
@@ -369,21 +517,28 @@ func (c *pcreConv) codeEscape(i int) (int, int, error) {
 		if end < 0 {
 			return 0, 0, c.errAt("missing closing brace in \\x{} or \\o{}", len(p))
 		}
+		max := uint64(0xff)
+		if c.opt.UTF8 {
+			max = unicode.MaxRune
+		}
 		v, err := strconv.ParseUint(p[i+3:i+3+end], base, 32)
-		if err != nil || v > 0xff {
+		if err != nil || v > max {
 			return 0, 0, c.errAt("character code point value in \\x{} or \\o{} is too large", i+3+end)
 		}
-		return int(v), i + 3 + end, nil
+		if v >= 0xd800 && v <= 0xdfff {
+			return 0, 0, c.errAt("disallowed Unicode code point (>= 0xd800 && <= 0xdfff)", i+3+end)
+		}
+		return rune(v), i + 3 + end, nil
 	}
 	if base == 8 {
-		return 0, 0, c.errAt("missing opening brace after \\o", i+2)
+		return 0, 0, c.errAt("missing opening brace after \\o", c.at(i+2, i+1))
 	}
 	j := i + 2
 	for j < len(p) && j < i+4 && strings.IndexByte("0123456789abcdefABCDEF", p[j]) >= 0 {
 		j++
 	}
 	v, _ := strconv.ParseUint("0"+p[i+2:j], 16, 32)
-	return int(v), j - 1, nil
+	return rune(v), j - 1, nil
 }
 
 // reference resolves \k<n> \k'n' \k{n} \g{n} \gN \g{-N} \g-N at p[i] to a
@@ -428,7 +583,7 @@ func (c *pcreConv) reference(i int) (int, int, error) {
 	}
 	n, ok := c.names[name]
 	if !ok {
-		return 0, 0, c.errAt("reference to non-existent subpattern", j+1)
+		return 0, 0, c.errAt("reference to non-existent subpattern", c.at(j+1, end))
 	}
 	return n, end, nil
 }
@@ -438,7 +593,7 @@ func (c *pcreConv) group(i int) (int, error) {
 	p := c.p
 	rest := p[i+1:]
 	open := func(text string, capture bool, name string) {
-		c.stack = append(c.stack, openGroup{out: len(c.out), pat: i, lookbehind: strings.HasPrefix(text, "(?<")})
+		c.stack = append(c.stack, openGroup{out: len(c.out), pat: i, lookbehind: strings.HasPrefix(text, "(?<"), ext: c.ext})
 		c.out = append(c.out, text...)
 		if capture {
 			c.groups = append(c.groups, name)
@@ -480,7 +635,7 @@ func (c *pcreConv) group(i int) (int, error) {
 		}
 		for _, g := range c.groups {
 			if g == name {
-				return 0, c.errAt("two named subpatterns have the same name (PCRE2_DUPNAMES not set)", k+1)
+				return 0, c.errAt("two named subpatterns have the same name (PCRE2_DUPNAMES not set)", c.at(k+1, k))
 			}
 		}
 		open("(", true, name)
@@ -498,7 +653,7 @@ func (c *pcreConv) group(i int) (int, error) {
 		name := p[start : start+k]
 		if c.names != nil {
 			if _, ok := c.names[name]; !ok {
-				return 0, c.errAt("reference to non-existent subpattern", start)
+				return 0, c.errAt("reference to non-existent subpattern", c.at(start, start+k))
 			}
 		}
 		if rest[1] != 'P' || rest[2] != '=' {
@@ -529,23 +684,51 @@ func (c *pcreConv) group(i int) (int, error) {
 		return i + n - 1, nil
 	}
 	// inline options: (?imsxnU-imsx) or (?imsx-imsx: ...)
+	letters := "imsxnU-^J"
+	if c.opt.PCRE1 {
+		letters = "imsxJUX-"
+	}
 	k := i + 2
-	for k < len(p) && strings.IndexByte("imsxnU-^J", p[k]) >= 0 {
+	for k < len(p) && strings.IndexByte(letters, p[k]) >= 0 {
 		k++
+	}
+	if k >= len(p) && c.opt.PCRE1 {
+		return 0, c.errAt("unrecognized character after (? or (?-", len(p))
 	}
 	if k >= len(p) {
 		return 0, c.errAt("missing closing parenthesis", len(p))
 	}
-	switch p[k] {
-	case ')':
-		c.out = append(c.out, p[i:k+1]...)
-		c.atom, c.quant = -1, 0
-		return k, nil
-	case ':':
-		open(p[i:k+1], false, "")
+	if p[k] != ')' && p[k] != ':' {
+		return 0, c.errAt("unrecognized character after (? or (?-", k)
+	}
+	// x is applied here (whitespace and comments are dropped), so regexp2
+	// gets the other letters only.
+	ext, on := c.ext, true
+	var keep []byte
+	for _, l := range []byte(p[i+2 : k]) {
+		switch l {
+		case '-':
+			on = false
+		case '^': // PCRE2: unset imnsx
+			ext = false
+		case 'x':
+			ext = on
+			continue
+		}
+		keep = append(keep, l)
+	}
+	opts := strings.TrimSuffix(string(keep), "-")
+	if p[k] == ':' {
+		open("(?"+opts+":", false, "")
+		c.ext = ext
 		return k, nil
 	}
-	return 0, c.errAt("unrecognized character after (? or (?-", k)
+	if opts != "" {
+		c.out = append(c.out, "(?"+opts+")"...)
+	}
+	c.ext = ext
+	c.atom, c.quant = -1, 0
+	return k, nil
 }
 
 // conditional handles "(?(cond)yes|no)" at p[i]: cond is a group number,
@@ -565,22 +748,23 @@ func (c *pcreConv) conditional(i int) (int, error) {
 	if c.names != nil {
 		switch {
 		case err == nil && (n < 1 || n > c.ngroups):
-			return 0, c.errAt("reference to non-existent subpattern", i+2)
+			return 0, c.errAt("reference to non-existent subpattern", c.at(i+2, i+3+k+1))
 		case err != nil:
 			var ok bool
 			if n, ok = c.names[name]; !ok {
-				return 0, c.errAt("reference to non-existent subpattern", i+3+len(cond)-len(strings.TrimLeft(cond, "<'")))
+				return 0, c.errAt("reference to non-existent subpattern", c.at(i+3+len(cond)-len(strings.TrimLeft(cond, "<'")), i+3+k+1))
 			}
 		}
 	}
-	c.stack = append(c.stack, openGroup{out: len(c.out), pat: i})
+	c.stack = append(c.stack, openGroup{out: len(c.out), pat: i, ext: c.ext})
 	c.out = append(c.out, "(?("+strconv.Itoa(n)+")"...)
 	c.atom, c.quant = -1, 0
 	return i + 3 + k, nil
 }
 
-// asciiClass: PCRE's byte classes (no UTF, C locale).
-var asciiClass = map[byte]string{
+// byteClasses: PCRE's \d \w \s \h \v \N without UTF (bytes, C locale);
+// bytes >= 0x80 are written as the private-use runes byteRunes maps them to.
+var byteClasses = map[byte]string{
 	'd': `[0-9]`, 'D': `[^0-9]`,
 	'w': `[0-9A-Za-z_]`, 'W': `[^0-9A-Za-z_]`,
 	's': `[\t\n\x0b\f\r ]`, 'S': `[^\t\n\x0b\f\r ]`,
@@ -589,23 +773,52 @@ var asciiClass = map[byte]string{
 	'N': `[^\n]`,
 }
 
-// classBody: the same sets for use inside a bracket expression.
-var classBody = map[byte]string{
-	'd': `0-9`, 'w': `0-9A-Za-z_`, 's': `\t\n\x0b\f\r `, 'h': `\t \uF7A0`, 'v': `\n\x0b\f\r\uF785`,
+// utfClasses: the same in UTF-8 mode, where \h and \v know the Unicode
+// spaces and line breaks (\d \w \s stay ASCII: PCRE_UCP is not set).
+var utfClasses = map[byte]string{
+	'd': `[0-9]`, 'D': `[^0-9]`,
+	'w': `[0-9A-Za-z_]`, 'W': `[^0-9A-Za-z_]`,
+	's': `[\t\n\x0b\f\r ]`, 'S': `[^\t\n\x0b\f\r ]`,
+	'h': "[" + utfHSpace + "]", 'H': "[^" + utfHSpace + "]",
+	'v': "[" + utfVSpace + "]", 'V': "[^" + utfVSpace + "]",
+	'N': `[^\n]`,
 }
 
-// appendLiteral appends byte b as a literal for regexp2 (bytes >= 0x80 as
-// the private-use rune byteRune maps them to).
-func appendLiteral(out []byte, b byte) []byte {
-	switch {
-	case b >= 0x80:
-		return append(out, fmt.Sprintf(`\u%04X`, byteRune(b))...)
-	case b < 0x20:
-		return append(out, fmt.Sprintf(`\x%02x`, b)...)
-	case strings.IndexByte(`\.+*?()|[]{}^$-`, b) >= 0:
-		return append(out, '\\', b)
+const (
+	utfHSpace = `\t \u00A0\u1680\u180E\u2000-\u200A\u202F\u205F\u3000`
+	utfVSpace = `\n\x0b\f\r\u0085\u2028\u2029`
+)
+
+// classes returns the escape classes of c's mode.
+func (c *pcreConv) classes() map[byte]string {
+	if c.opt.UTF8 {
+		return utfClasses
 	}
-	return append(out, b)
+	return byteClasses
+}
+
+// classBody returns the set of \d \w \s \h \v for use inside a bracket
+// expression.
+func (c *pcreConv) classBody(e byte) string {
+	set := c.classes()[e]
+	return set[1 : len(set)-1]
+}
+
+// appendLiteral appends character r as a literal for regexp2: a byte (those
+// >= 0x80 as the private-use rune byteRunes maps them to) or, in UTF-8 mode,
+// a code point.
+func (c *pcreConv) appendLiteral(out []byte, r rune) []byte {
+	switch {
+	case r >= utf8.RuneSelf && c.opt.UTF8:
+		return utf8.AppendRune(out, r)
+	case r >= utf8.RuneSelf:
+		return append(out, fmt.Sprintf(`\u%04X`, byteRune(byte(r)))...)
+	case r < 0x20:
+		return append(out, fmt.Sprintf(`\x%02x`, r)...)
+	case strings.IndexByte(`\.+*?()|[]{}^$-`, byte(r)) >= 0:
+		return append(out, '\\', byte(r))
+	}
+	return append(out, byte(r))
 }
 
 // posixClasses maps PCRE's [:name:] to ASCII ranges (C locale).
@@ -659,6 +872,11 @@ func (c *pcreConv) class(i int) (int, error) {
 		j = it.end
 		// a range "x-y"
 		if j+2 < len(p) && p[j+1] == '-' && p[j+2] != ']' {
+			if it.value < 0 && c.opt.PCRE1 { // PCRE 8.x: [\d-z] holds a literal "-"
+				items = append(items, it, classItem{text: `\-`, value: '-'})
+				j++
+				continue
+			}
 			if it.value < 0 {
 				return 0, c.errAt("invalid range in character class", j+1)
 			}
@@ -668,9 +886,9 @@ func (c *pcreConv) class(i int) (int, error) {
 			}
 			if hi.value < 0 {
 				if p[hi.off] == '[' { // a POSIX class
-					return 0, c.errAt("invalid range in character class", hi.off+1)
+					return 0, c.errAt("invalid range in character class", c.at(hi.off+1, hi.off))
 				}
-				return 0, c.errAt("invalid range in character class", hi.end+1)
+				return 0, c.errAt("invalid range in character class", c.at(hi.end+1, hi.end))
 			}
 			if hi.value < it.value {
 				return 0, c.errAt("range out of order in character class", hi.end)
@@ -738,8 +956,8 @@ func classText(items []classItem, negated bool) string {
 func (c *pcreConv) classAtom(j int) (classItem, error) {
 	p := c.p
 	ch := p[j]
-	lit := func(v byte, end int) classItem {
-		return classItem{text: string(appendLiteral(nil, v)), value: int(v), off: j, end: end}
+	lit := func(v rune, end int) classItem {
+		return classItem{text: string(c.appendLiteral(nil, v)), value: int(v), off: j, end: end}
 	}
 	switch ch {
 	case '[':
@@ -769,15 +987,15 @@ func (c *pcreConv) classAtom(j int) (classItem, error) {
 		e := p[j+1]
 		switch e {
 		case 'd', 'w', 's', 'h', 'v':
-			return classItem{text: classBody[e], value: -1, off: j, end: j + 1}, nil
+			return classItem{text: c.classBody(e), value: -1, off: j, end: j + 1}, nil
 		case 'D', 'W', 'S', 'H', 'V':
-			return classItem{neg: classBody[e+'a'-'A'], value: -1, off: j, end: j + 1}, nil
+			return classItem{neg: c.classBody(e + 'a' - 'A'), value: -1, off: j, end: j + 1}, nil
 		case 'x', 'o':
 			v, end, err := c.codeEscape(j)
 			if err != nil {
 				return classItem{}, err
 			}
-			return lit(byte(v), end), nil
+			return lit(v, end), nil
 		case 'n':
 			return lit('\n', j+1), nil
 		case 't':
@@ -799,30 +1017,42 @@ func (c *pcreConv) classAtom(j int) (classItem, error) {
 				s, last = p[j+2:j+2+end], j+2+end+1
 			}
 			var t []byte
-			for k := 0; k < len(s); k++ {
-				t = appendLiteral(t, s[k])
+			for k := 0; k < len(s); {
+				r, n := c.char(s, k)
+				t = c.appendLiteral(t, r)
+				k += n
 			}
 			return classItem{text: string(t), value: -1, off: j, end: last}, nil
 		case 'p', 'P':
 			end := propEnd(p, j)
-			name, positive, high := property(p[j : end+1])
+			name, positive, high := property(p[j:end+1], c.opt.UTF8)
+			if c.opt.PCRE1 && !pcre1Property(name) {
+				return classItem{}, c.errAt("unknown property after \\P or \\p", end)
+			}
 			if positive {
 				return classItem{text: `\p` + name + high, value: -1, off: j, end: end}, nil
 			}
 			// \P{X}: neither X's ASCII members nor its bytes >= 0x80
 			return classItem{neg: `\p` + name + high, value: -1, off: j, end: end}, nil
 		}
-		if e >= '0' && e <= '7' { // octal
-			k := j + 1
-			for k < len(p) && k < j+4 && p[k] >= '0' && p[k] <= '7' {
-				k++
+		if e >= '0' && e <= '7' {
+			v, end := octal(p, j+1, 3)
+			if v > 0xff && !c.opt.UTF8 {
+				return classItem{}, c.errAt("octal value is greater than \\377 in 8-bit non-UTF-8 mode", end+1)
 			}
-			v, _ := strconv.ParseUint(p[j+1:k], 8, 32)
-			return lit(byte(v), k-1), nil
+			return lit(rune(v), end), nil
 		}
-		return lit(e, j+1), nil
+		r, n := c.char(p, j+1)
+		return lit(r, j+n), nil
 	}
-	return lit(ch, j), nil
+	r, n := c.char(p, j)
+	return lit(r, j+n-1), nil
+}
+
+// isPCRESpace reports whether extended mode skips c: PCRE's white space in
+// the C locale (never a byte >= 0x80, not even in UTF-8 mode).
+func isPCRESpace(c byte) bool {
+	return c == ' ' || c >= '\t' && c <= '\r'
 }
 
 func isWordByte(c byte) bool {

@@ -33,9 +33,10 @@ var ErrMatchLimit = errors.New("pcre2_match() failed: -47")
 // Known differences from PCRE2: a group repeated with {n,m} whose iteration
 // can match the empty string may capture differently (regexp2's empty-loop
 // rule); PCRE's match limit is a timeout here (MatchTimeout); \K,
-// recursion, branch reset and (*VERB)s are refused at compile time; (?x)
-// comments are not understood by the translator. A random differential test
-// (3,300 patterns on nginx) found no other difference.
+// recursion, branch reset and (*VERB)s are refused at compile time. A
+// random differential test (3,300 patterns on nginx) found no other
+// difference. CompilePCRE offers the same translator with PCRE's other
+// options (UTF-8, extended, ...) to ngx.re.
 //
 // Two engines: github.com/dlclark/regexp2 (backtracking, lookaround,
 // backreferences) always works; Go's regexp is used instead when the pattern
@@ -66,19 +67,10 @@ type Captures struct {
 //	pcre2_compile() failed: missing closing parenthesis in "(abc"
 //	pcre2_compile() failed: range out of order in character class in "[z-a]" at "a]"
 func CompileRegex(pattern string, caseless bool) (*Regex, error) {
-	conv, groups, err := convertPCRE(pattern)
+	re2, conv, groups, err := compilePCRE(pattern, PCREOptions{Caseless: caseless})
 	if err != nil {
 		return nil, err
 	}
-	opts := regexp2.RegexOptions(regexp2.None)
-	if caseless {
-		opts |= regexp2.IgnoreCase
-	}
-	re2, err := regexp2.Compile(byteString(conv), opts)
-	if err != nil {
-		return nil, pcreError(pattern, err)
-	}
-	re2.MatchTimeout = MatchTimeout
 	x := &Regex{pattern: pattern, caseless: caseless, re: re2, ncap: len(groups)}
 	x.names = make([]string, len(groups)+1)
 	x.slots = make([]int, len(groups)+1)
@@ -99,6 +91,48 @@ func CompileRegex(pattern string, caseless bool) (*Regex, error) {
 		}
 	}
 	return x, nil
+}
+
+// CompilePCRE compiles a PCRE pattern read with the options o for regexp2
+// (see convertPCRE), for regex users other than nginx's `~` (ngx.re).
+// groups lists the group names in PCRE order, "" for unnamed groups; the
+// regexp2 group number of PCRE group n is n. Without o.UTF8 the regex
+// matches the runes ByteRunes makes of a subject, else the subject's code
+// points. Its MatchTimeout is MatchTimeout.
+func CompilePCRE(pattern string, o PCREOptions) (re *regexp2.Regexp, groups []string, err error) {
+	re, _, groups, err = compilePCRE(pattern, o)
+	return re, groups, err
+}
+
+// compilePCRE is CompilePCRE that also returns the translated pattern.
+func compilePCRE(pattern string, o PCREOptions) (*regexp2.Regexp, string, []string, error) {
+	conv, groups, err := convertPCRE(pattern, o)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	src := conv
+	if o.Anchored {
+		src = `\G(?:` + src + `)`
+	}
+	if !o.UTF8 {
+		src = byteString(src)
+	}
+	opts := regexp2.RegexOptions(regexp2.None)
+	if o.Caseless {
+		opts |= regexp2.IgnoreCase
+	}
+	if o.Multiline {
+		opts |= regexp2.Multiline
+	}
+	if o.DotAll {
+		opts |= regexp2.Singleline
+	}
+	re, err := regexp2.Compile(src, opts)
+	if err != nil {
+		return nil, "", nil, pcreError(pattern, err, o)
+	}
+	re.MatchTimeout = MatchTimeout
+	return re, conv, groups, nil
 }
 
 // MustCompileRegex is CompileRegex that panics on error, for tests and
@@ -253,6 +287,10 @@ func byteRune(b byte) rune {
 	return 0xF700 + rune(b)
 }
 
+// ByteRunes returns the runes a regex compiled without UTF8 matches for
+// subject s: one per byte, so rune offsets are byte offsets.
+func ByteRunes(s string) []rune { return byteRunes(s) }
+
 func byteString(s string) string {
 	for i := 0; i < len(s); i++ {
 		if s[i] >= utf8.RuneSelf {
@@ -273,28 +311,57 @@ func byteRunes(s string) []rune {
 // RegexError is a regex compile error in nginx's wording.
 type RegexError struct {
 	Pattern string
-	Msg     string // PCRE2's message
-	Offset  int    // byte offset PCRE2 reports, or -1 when unknown
+	Msg     string // PCRE's message
+	Offset  int    // byte offset PCRE reports, or -1 when unknown
+	PCRE1   bool   // reported by PCRE 8.x (pcre_compile), not PCRE2
 }
 
 // Error formats the error like nginx: pcre2_compile() failed: MSG in "PAT" at "REST".
 func (e *RegexError) Error() string {
-	s := fmt.Sprintf("pcre2_compile() failed: %s in \"%s\"", e.Msg, e.Pattern)
+	fn := "pcre2_compile()"
+	if e.PCRE1 {
+		fn = "pcre_compile()"
+	}
+	s := fmt.Sprintf("%s failed: %s in \"%s\"", fn, e.Msg, e.Pattern)
 	if e.Offset >= 0 && e.Offset < len(e.Pattern) {
 		s += fmt.Sprintf(" at \"%s\"", e.Pattern[e.Offset:])
 	}
 	return s
 }
 
-func pcreErrorAt(p, msg string, off int) error {
-	return &RegexError{Pattern: p, Msg: msg, Offset: off}
+// pcreErrorAt makes the error PCRE2's message msg at offset off, in PCRE
+// 8.x's words when o.PCRE1.
+func pcreErrorAt(p, msg string, off int, o PCREOptions) error {
+	if o.PCRE1 {
+		if m, ok := pcre1Messages[msg]; ok {
+			msg = m
+		}
+	}
+	return &RegexError{Pattern: p, Msg: msg, Offset: off, PCRE1: o.PCRE1}
 }
 
-// pcreError translates a regexp2 parse error into PCRE2's message.
-func pcreError(p string, err error) error {
+// pcre1Messages maps PCRE2's compile error messages to PCRE 8.39's where
+// they differ (pcre_compile.c, error_texts).
+var pcre1Messages = map[string]string{
+	"missing closing parenthesis":                                       "missing )",
+	"unmatched closing parenthesis":                                     "unmatched parentheses",
+	"quantifier does not follow a repeatable item":                      "nothing to repeat",
+	"missing ) after (?# comment":                                       "missing ) after comment",
+	"syntax error in subpattern name (missing terminator?)":             "syntax error in subpattern name (missing terminator)",
+	"subpattern name must start with a non-digit":                       "group name must start with a non-digit",
+	"subpattern name is too long (maximum 32 code units)":               "subpattern name is too long (maximum 32 characters)",
+	"two named subpatterns have the same name (PCRE2_DUPNAMES not set)": "two named subpatterns have the same name",
+	"character code point value in \\x{} or \\o{} is too large":         "character value in \\x{} or \\o{} is too large",
+	"unknown property after \\P or \\p":                                 "unknown property name after \\P or \\p",
+	"UTF-8 error: invalid UTF-8 string":                                 "invalid UTF-8 string",
+	"missing closing brace in \\x{} or \\o{}":                           "non-hex character in \\x{} (closing brace missing?)",
+}
+
+// pcreError translates a regexp2 parse error into PCRE's message.
+func pcreError(p string, err error, o PCREOptions) error {
 	var se *syntax.Error
 	if !errors.As(err, &se) {
-		return &RegexError{Pattern: p, Msg: err.Error(), Offset: -1}
+		return pcreErrorAt(p, err.Error(), -1, o)
 	}
 	off := -1
 	msg := string(se.Code)
@@ -332,5 +399,5 @@ func pcreError(p string, err error) error {
 	default:
 		msg = fmt.Sprintf(msg, se.Args...)
 	}
-	return &RegexError{Pattern: p, Msg: msg, Offset: off}
+	return pcreErrorAt(p, msg, off, o)
 }

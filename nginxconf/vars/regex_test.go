@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dlclark/regexp2"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -214,6 +215,7 @@ func TestRegexDifferential(t *testing.T) {
 		{`^/((a)|b)+`, false},
 		{`^/(a*)+`, false},
 		{`^/(a+|b+)*`, false},
+		{`^/x(\303)\251([\251\303]*)`, false},
 	}
 	subjects := []string{"/CAF%C3%A9x", "/caf%C3%89", "/%C3%89%C3%A9-1A", "/%D7x%AA%B5", "/aa", "/ab", "/b", "/aab", "/xxyx", "/ab%20ab%20", "/a%09b", "/123abc", "/abab", "/aab", "/xxxx", "/yab", "/cdx", "/x%C3%A9%C3%A9", "/x", "/xy", "/priv/a", "/pub/a/b", "/ab-ab!", "/ab-ac", "/%C3%A9%C3%A8x",
 		"/vnc/Lite123", "/VNC/abc", "/app/ui.js", "/abcd", "/a//b", "/.+tail", "/zw", "/xy", "/%ff%fe%fd", "/a%0Ab"}
@@ -276,5 +278,136 @@ func BenchmarkRegexMatch(b *testing.B) {
 				slow.Match(c.s)
 			}
 		})
+	}
+}
+
+// TestCompilePCREOptions runs the translator's UTF-8 and extended modes
+// (ngx.re's "u" and "x"); the expectations were checked against Debian's
+// lua-nginx-module (PCRE 8.39).
+func TestCompilePCREOptions(t *testing.T) {
+	u, x, ux := PCREOptions{UTF8: true, PCRE1: true}, PCREOptions{Extended: true, PCRE1: true}, PCREOptions{UTF8: true, Extended: true, PCRE1: true}
+	tests := []struct {
+		name    string
+		pattern string
+		o       PCREOptions
+		subject string
+		want    []string // nil: no match
+	}{
+		{"utf dot is a character", `^.`, u, "é", []string{"é"}},
+		{"byte dot is a byte", `^.`, PCREOptions{}, "é", []string{"\xc3"}},
+		{"utf literal quantified whole", "^é+$", u, "éé", []string{"éé"}},
+		{"utf \\w stays ASCII", `\w+`, u, "héllo", []string{"h"}},
+		{"utf \\s stays ASCII", `\s`, u, "a\u00a0b", nil},
+		{"utf \\h knows NBSP", `\h`, u, "a\u00a0b", []string{"\u00a0"}},
+		{"utf \\v knows U+2028", `\v`, u, "a\u2028b", []string{"\u2028"}},
+		{"utf \\R knows NEL", `\R`, u, "a\u0085b", []string{"\u0085"}},
+		{"utf \\b is ASCII", `\bx\b`, u, "éxé", []string{"x"}},
+		{"utf \\x{} code point", `\x{20ac}+`, u, "€€", []string{"€€"}},
+		{"utf \\xHH code point", `\xe9`, u, "é", []string{"é"}},
+		{"utf octal code point", `\351`, u, "é", []string{"é"}},
+		{"byte octal", `\351`, PCREOptions{}, "\xe9", []string{"\xe9"}},
+		{"utf class range", `[à-ÿ]+`, u, "éè", []string{"éè"}},
+		{"utf caseless", `é`, PCREOptions{UTF8: true, Caseless: true}, "É", []string{"É"}},
+		{"byte caseless has no é/É", `é`, PCREOptions{Caseless: true}, "É", nil},
+		{"utf property", `\p{Greek}+`, u, "Σσ", []string{"Σσ"}},
+		{"utf posix is ASCII", `[[:alpha:]]+`, u, "aé", []string{"a"}},
+		{"utf backreference", `(?<n>.)\k<n>`, u, "éé", []string{"éé", "é"}},
+		{"utf possessive", `é*+`, u, "ééx", []string{"éé"}},
+		{"x drops spaces", `a b`, x, "ab", []string{"ab"}},
+		{"x escaped space", `a\ b`, x, "a b", []string{"a b"}},
+		{"x comment", "a # note\nb", x, "ab", []string{"ab"}},
+		{"x class keeps space", `[a b]+`, x, "a b", []string{"a b"}},
+		{"x quantifier after space", `a +b`, x, "aab", []string{"aab"}},
+		{"x lazy after space", `a+ ?`, x, "aa", []string{"a"}},
+		{"x \\Q keeps spaces", `\Q a \E`, x, " a ", []string{" a "}},
+		{"x NBSP is no space", "\u00a0a", ux, "a", nil},
+		{"inline x", `(?x) a b`, PCREOptions{}, "ab", []string{"ab"}},
+		{"inline x group", `(?x: a b ) c`, PCREOptions{}, "ab c", []string{"ab c"}},
+		{"inline -x", `(a (?-x) b) c`, x, "a bc", []string{"a bc", "a b"}},
+		{"x named group", `(?<n> a ) \k<n>`, x, "aa", []string{"aa", "a"}},
+		{"anchored", `b`, PCREOptions{Anchored: true}, "ab", nil},
+		{"multiline", `^b`, PCREOptions{Multiline: true}, "a\nb", []string{"b"}},
+		{"dotall", `a.b`, PCREOptions{DotAll: true}, "a\nb", []string{"a\nb"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			re, groups, err := CompilePCRE(tc.pattern, tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var m *regexp2.Match
+			if tc.o.UTF8 {
+				m, err = re.FindRunesMatch([]rune(tc.subject))
+			} else {
+				m, err = re.FindRunesMatch(ByteRunes(tc.subject))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			if m != nil {
+				for n := 0; n <= len(groups); n++ {
+					g := m.GroupByNumber(n)
+					if tc.o.UTF8 {
+						got = append(got, string(g.Runes()))
+					} else {
+						got = append(got, string(runeBytes(g.Runes())))
+					}
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("%q on %q (-want +got):\n%s", tc.pattern, tc.subject, diff)
+			}
+		})
+	}
+}
+
+// runeBytes undoes ByteRunes.
+func runeBytes(rs []rune) []byte {
+	b := make([]byte, len(rs))
+	for i, r := range rs {
+		if r >= 0xF780 {
+			r -= 0xF700
+		}
+		b[i] = byte(r)
+	}
+	return b
+}
+
+// TestCompilePCREErrorsPCRE1 checks ngx.re's compile errors (PCRE 8.39's
+// wording and offsets, as lua-nginx-module reports them).
+func TestCompilePCREErrorsPCRE1(t *testing.T) {
+	u, x := PCREOptions{UTF8: true, PCRE1: true}, PCREOptions{Extended: true, PCRE1: true}
+	tests := []struct {
+		pattern string
+		o       PCREOptions
+		want    string
+	}{
+		{"(abc", u, `pcre_compile() failed: missing ) in "(abc"`},
+		{"a**", x, `pcre_compile() failed: nothing to repeat in "a**" at "*"`},
+		{"\xff", u, `pcre_compile() failed: invalid UTF-8 string in "` + "\xff" + `" at "` + "\xff" + `"`},
+		{`\x{110000}`, u, `pcre_compile() failed: character value in \x{} or \o{} is too large in "\x{110000}" at "}"`},
+		{`\x{d800}`, u, `pcre_compile() failed: disallowed Unicode code point (>= 0xd800 && <= 0xdfff) in "\x{d800}" at "}"`},
+		{`\x{100}`, PCREOptions{PCRE1: true}, `pcre_compile() failed: character value in \x{} or \o{} is too large in "\x{100}" at "}"`},
+		{"( ?:a)", x, `pcre_compile() failed: nothing to repeat in "( ?:a)" at "?:a)"`},
+		{"(? :a)", x, `pcre_compile() failed: unrecognized character after (? or (?- in "(? :a)" at " :a)"`},
+		{`\p {L}`, x, `pcre_compile() failed: unknown property name after \P or \p in "\p {L}" at " {L}"`},
+		{"(?<=a+)b", u, `pcre_compile() failed: lookbehind assertion is not fixed length in "(?<=a+)b" at ")b"`},
+		{"(?<n>a)(?<n>b)", u, `pcre_compile() failed: two named subpatterns have the same name in "(?<n>a)(?<n>b)" at ">b)"`},
+		{`\k<q>`, u, `pcre_compile() failed: reference to non-existent subpattern in "\k<q>" at ">"`},
+		{`[[:foo:]]`, u, `pcre_compile() failed: unknown POSIX class name in "[[:foo:]]" at "foo:]]"`},
+		{"(?z)", u, `pcre_compile() failed: unrecognized character after (? or (?- in "(?z)" at "z)"`},
+		{`\2(a)`, u, `pcre_compile() failed: reference to non-existent subpattern in "\2(a)"`},
+		{`\L`, u, `pcre_compile() failed: PCRE does not support \L, \l, \N{name}, \U, or \u in "\L" at "L"`},
+	}
+	for _, tc := range tests {
+		_, _, err := CompilePCRE(tc.pattern, tc.o)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("CompilePCRE(%q, %+v) = %v\nwant %s", tc.pattern, tc.o, err, tc.want)
+		}
+	}
+	// PCRE 8.x takes "-" after a class literally where PCRE2 refuses it.
+	if _, _, err := CompilePCRE(`[\d-z]`, PCREOptions{PCRE1: true}); err != nil {
+		t.Errorf(`[\d-z] in PCRE1: %v`, err)
 	}
 }
