@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"ngxsockify/ngxlog"
 	"strings"
 	"sync"
 	"testing"
@@ -92,7 +93,7 @@ func (v *fakeVars) Unset(name string) error {
 var _ VarStore = (*fakeVars)(nil)
 
 type logLine struct {
-	level int
+	level ngxlog.Level
 	msg   string
 }
 
@@ -101,7 +102,7 @@ type logSink struct {
 	lines []logLine
 }
 
-func (s *logSink) log(level int, msg string) {
+func (s *logSink) log(level ngxlog.Level, msg string) {
 	s.mu.Lock()
 	s.lines = append(s.lines, logLine{level, msg})
 	s.mu.Unlock()

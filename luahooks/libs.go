@@ -2,6 +2,7 @@ package luahooks
 
 import (
 	"math"
+	"ngxsockify/ngxlog"
 	"os"
 	"runtime"
 	"strconv"
@@ -122,7 +123,7 @@ func (st *state) guardGlobals() {
 	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
 		k := L.Get(2)
 		if !st.inInit && st.r.req != nil && st.r.phase != PhaseInit && st.r.phase != PhaseInitWorker {
-			st.logf(LogWarn, "[lua] _G write guard:12: __newindex(): writing a global Lua variable ('%s') which may lead to race conditions between concurrent requests, so prefer the use of 'local' variables", L.ToStringMeta(k).String())
+			st.logf(ngxlog.Warn, "[lua] _G write guard:12: __newindex(): writing a global Lua variable ('%s') which may lead to race conditions between concurrent requests, so prefer the use of 'local' variables", L.ToStringMeta(k).String())
 		}
 		L.RawSet(L.CheckTable(1), k, L.Get(3))
 		return 0
@@ -130,7 +131,7 @@ func (st *state) guardGlobals() {
 	L.SetMetatable(L.G.Global, mt)
 }
 
-func (st *state) logf(level int, format string, args ...any) {
+func (st *state) logf(level ngxlog.Level, format string, args ...any) {
 	if st.rt.opts.Log == nil || st.replaying {
 		return
 	}
@@ -223,7 +224,7 @@ func (st *state) require(L *lua.LState) int {
 
 func (st *state) basePrint(L *lua.LState) int {
 	msg := st.logArgs(L, 1, "print")
-	st.logf(LogNotice, "%s", st.logPrefix(L)+msg)
+	st.logf(ngxlog.Notice, "%s", st.logPrefix(L)+msg)
 	return 0
 }
 

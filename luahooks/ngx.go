@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"math"
 	"net/http"
+	"ngxsockify/ngxlog"
 	"os"
 	"strconv"
 	"strings"
@@ -17,10 +18,10 @@ import (
 	lua "github.com/yuin/gopher-lua"
 )
 
-// ngxConstants are the integer constants of the ngx table.
+// ngxConstants are the integer constants of the ngx table (the log
+// levels come from ngxlog).
 var ngxConstants = map[string]int{
 	"OK": 0, "ERROR": -1, "AGAIN": -2, "DONE": -4, "DECLINED": -5,
-	"STDERR": 0, "EMERG": 1, "ALERT": 2, "CRIT": 3, "ERR": 4, "WARN": 5, "NOTICE": 6, "INFO": 7, "DEBUG": 8,
 
 	"HTTP_GET": 2, "HTTP_HEAD": 4, "HTTP_POST": 8, "HTTP_PUT": 16, "HTTP_DELETE": 32, "HTTP_MKCOL": 64,
 	"HTTP_COPY": 128, "HTTP_MOVE": 256, "HTTP_OPTIONS": 512, "HTTP_PROPFIND": 1024, "HTTP_PROPPATCH": 2048,
@@ -44,6 +45,7 @@ func (st *state) openNgx() *lua.LTable {
 	for k, v := range ngxConstants {
 		ngx.RawSetString(k, lua.LNumber(v))
 	}
+	ngxlog.Each(func(name string, l ngxlog.Level) { ngx.RawSetString(name, lua.LNumber(l)) })
 	ngx.RawSetString("null", luaNull)
 	ngx.RawSetString("is_subrequest", lua.LFalse)
 	L.SetFuncs(ngx, map[string]lua.LGFunction{
@@ -119,7 +121,7 @@ func (st *state) openNgx() *lua.LTable {
 	// Timers answer nil, err (as when nginx has too many pending timers):
 	// code that starts background jobs from init_worker_by_lua goes on.
 	noTimer := func(L *lua.LState) int {
-		st.logf(LogWarn, "%sngx.timer is not supported by ngxsockify", st.logPrefix(L))
+		st.logf(ngxlog.Warn, "%sngx.timer is not supported by ngxsockify", st.logPrefix(L))
 		L.Push(lua.LNil)
 		L.Push(lua.LString("timers are not supported by ngxsockify"))
 		return 2
@@ -191,7 +193,7 @@ func (st *state) ngxNewIndex(L *lua.LState) int {
 			L.RaiseError("no request found")
 		}
 		if r.sent {
-			st.logf(LogErr, "attempt to set ngx.status after sending out response headers")
+			st.logf(ngxlog.Err, "attempt to set ngx.status after sending out response headers")
 			return 0
 		}
 		v := L.Get(3)
@@ -432,8 +434,8 @@ func (st *state) ngxLog(L *lua.LState) int {
 	if !ok {
 		cArgError(L, 1, "log", "number expected, got "+typeName(v))
 	}
-	level := int(lv)
-	if level < 0 || level > LogDebug {
+	level := ngxlog.Level(lv)
+	if level < ngxlog.Stderr || level > ngxlog.Debug {
 		cError(L, "bad log level")
 	}
 	msg := st.logArgs(L, 2, "log")

@@ -2,6 +2,7 @@ package luahooks
 
 import (
 	"net/http"
+	"ngxsockify/ngxlog"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -62,7 +63,7 @@ func (st *state) headerNewIndex(L *lua.LState) int {
 	}
 	name := respHeaderName(L)
 	if st.r.sent {
-		st.logf(LogErr, "attempt to set ngx.header.HEADER after sending out response headers")
+		st.logf(ngxlog.Err, "attempt to set ngx.header.HEADER after sending out response headers")
 		return 0
 	}
 	vals, clear := headerValues(L, L.Get(3), "__newindex")

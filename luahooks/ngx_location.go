@@ -3,6 +3,7 @@ package luahooks
 import (
 	"context"
 	"net/http"
+	"ngxsockify/ngxlog"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -139,7 +140,7 @@ func (st *state) capture(L *lua.LState, srs []Subrequest) []*lua.LTable {
 		res, err := req.Capture(st.r.ctx, sr)
 		t := L.CreateTable(0, 4)
 		if err != nil {
-			st.logf(LogErr, "lua subrequest %s failed: %v", sr.Path, err)
+			st.logf(ngxlog.Err, "lua subrequest %s failed: %v", sr.Path, err)
 			t.RawSetString("status", lua.LNumber(http.StatusInternalServerError))
 			t.RawSetString("header", L.NewTable())
 			t.RawSetString("body", lua.LString(""))

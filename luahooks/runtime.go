@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"ngxsockify/ngxlog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -53,8 +54,8 @@ type Options struct {
 	// DefaultTimeout. A run that exceeds it answers 500.
 	Timeout time.Duration
 	// Log receives ngx.log, print and Lua warnings with an nginx error-log
-	// level (LogStderr ... LogDebug). Nil discards them.
-	Log func(level int, msg string)
+	// level (ngxlog.Stderr ... ngxlog.Debug). Nil discards them.
+	Log func(level ngxlog.Level, msg string)
 	// MemoryLimit is the Go heap size (bytes) past which running hooks are
 	// stopped with "not enough memory" (500). Zero means
 	// DefaultMemoryLimit.
@@ -64,19 +65,6 @@ type Options struct {
 	// build; runs beyond the pool build a state and drop it afterwards.
 	PoolSize int
 }
-
-// nginx error-log levels, as ngx.STDERR ... ngx.DEBUG.
-const (
-	LogStderr = 0
-	LogEmerg  = 1
-	LogAlert  = 2
-	LogCrit   = 3
-	LogErr    = 4
-	LogWarn   = 5
-	LogNotice = 6
-	LogInfo   = 7
-	LogDebug  = 8
-)
 
 // Phase is the nginx phase (or directive family) a chunk runs in. It
 // selects the chunk name prefix and which ngx APIs are allowed.

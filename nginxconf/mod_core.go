@@ -3,6 +3,7 @@ package nginxconf
 import (
 	"context"
 	"net"
+	"ngxsockify/ngxlog"
 	"strconv"
 	"strings"
 	"time"
@@ -178,12 +179,12 @@ func setResolver(c *compiler, lv *level, d *Directive) {
 }
 
 func (c *compiler) errorLog(d *Directive) LogFile {
-	lf := LogFile{Path: d.Args[0], Level: LogLevels["error"]}
+	lf := LogFile{Path: d.Args[0], Level: ngxlog.Err}
 	if lf.Path != "stderr" && !strings.HasPrefix(lf.Path, "syslog:") && !strings.HasPrefix(lf.Path, "memory:") {
 		lf.Path = fullName(c.cfg.Prefix, lf.Path)
 	}
 	if len(d.Args) > 1 {
-		lvl, ok := LogLevels[d.Args[1]]
+		lvl, ok := ngxlog.Parse(d.Args[1])
 		if !ok {
 			c.fail(d, `invalid log level "%s"`, d.Args[1])
 		}

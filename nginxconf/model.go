@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"ngxsockify/nginxconf/vars"
+	"ngxsockify/ngxlog"
 )
 
 // Config is a loaded, checked and compiled configuration. Nothing in it is
@@ -37,12 +38,7 @@ type EnvVar struct {
 // LogFile is an error_log target: a path (or "stderr") and a level.
 type LogFile struct {
 	Path  string
-	Level int // nginx levels: 0 stderr .. 8 debug; see LogLevels
-}
-
-// LogLevels maps nginx's error_log level names to their numbers.
-var LogLevels = map[string]int{
-	"emerg": 1, "alert": 2, "crit": 3, "error": 4, "warn": 5, "notice": 6, "info": 7, "debug": 8,
+	Level ngxlog.Level
 }
 
 // HTTP is the compiled http block.

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"ngxsockify/nginxconf"
+	"ngxsockify/ngxlog"
 )
 
 // accessModule is nginx's ngx_http_access_module: allow and deny.
@@ -26,7 +27,7 @@ func accessRules(rq *request) rc {
 		return rcOK
 	}
 	if !rq.conf.SatisfyAny {
-		rq.logf(LevelErr, `access forbidden by rule`)
+		rq.logf(ngxlog.Err, `access forbidden by rule`)
 	}
 	return http.StatusForbidden
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"ngxsockify/nginxconf"
+	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/basicauth"
 )
 
@@ -49,7 +50,7 @@ func (rq *request) basicAuth(conf *nginxconf.LocConf) (bool, int) {
 	user, pass, ok := basicauth.ParseAuthorization(rq.r.Header.Get("Authorization"))
 	if !ok {
 		if rq.r.Header.Get("Authorization") != "" {
-			rq.logf(LevelInfo, `no user/password was provided for basic authentication`)
+			rq.logf(ngxlog.Info, `no user/password was provided for basic authentication`)
 		}
 		return challenge()
 	}
@@ -61,10 +62,10 @@ func (rq *request) basicAuth(conf *nginxconf.LocConf) (bool, int) {
 	if err != nil {
 		// nginx: a missing file is 403 (logged at error), anything else 500 (crit)
 		if os.IsNotExist(err) || strings.Contains(err.Error(), "No such file") {
-			rq.logf(LevelErr, `open() "%s" failed (%v)`, path, err)
+			rq.logf(ngxlog.Err, `open() "%s" failed (%v)`, path, err)
 			return false, http.StatusForbidden
 		}
-		rq.logf(LevelCrit, `open() "%s" failed (%v)`, path, err)
+		rq.logf(ngxlog.Crit, `open() "%s" failed (%v)`, path, err)
 		return false, http.StatusInternalServerError
 	}
 	switch f.Verify(user, pass) {
@@ -72,12 +73,12 @@ func (rq *request) basicAuth(conf *nginxconf.LocConf) (bool, int) {
 		rq.v.RemoteUser = user
 		return true, 0
 	case basicauth.Unsupported:
-		rq.logf(LevelErr, `user "%s": the password hash in "%s" uses a scheme ngxsockify cannot check`, user, path)
+		rq.logf(ngxlog.Err, `user "%s": the password hash in "%s" uses a scheme ngxsockify cannot check`, user, path)
 		return false, http.StatusInternalServerError
 	case basicauth.NoUser:
-		rq.logf(LevelErr, `user "%s" was not found in "%s"`, user, path)
+		rq.logf(ngxlog.Err, `user "%s" was not found in "%s"`, user, path)
 	default:
-		rq.logf(LevelErr, `user "%s": password mismatch`, user)
+		rq.logf(ngxlog.Err, `user "%s": password mismatch`, user)
 	}
 	return challenge()
 }

@@ -7,26 +7,13 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"ngxsockify/ngxlog"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 )
-
-// nginx error-log levels.
-const (
-	LevelEmerg  = 1
-	LevelAlert  = 2
-	LevelCrit   = 3
-	LevelErr    = 4
-	LevelWarn   = 5
-	LevelNotice = 6
-	LevelInfo   = 7
-	LevelDebug  = 8
-)
-
-var levelNames = [...]string{"stderr", "emerg", "alert", "crit", "error", "warn", "notice", "info", "debug"}
 
 // ErrorLog writes nginx-style error-log lines:
 //
@@ -38,15 +25,15 @@ type ErrorLog struct {
 
 type errorTarget struct {
 	w     io.Writer
-	level int
+	level ngxlog.Level
 }
 
 // NewErrorLog writes to w lines at level or more severe (lower numbers).
-func NewErrorLog(w io.Writer, level int) *ErrorLog {
+func NewErrorLog(w io.Writer, level ngxlog.Level) *ErrorLog {
 	return &ErrorLog{targets: []errorTarget{{w, level}}, pid: os.Getpid()}
 }
 
-func (e *ErrorLog) enabled(level int) bool {
+func (e *ErrorLog) enabled(level ngxlog.Level) bool {
 	for _, t := range e.targets {
 		if level <= t.level {
 			return true
@@ -56,13 +43,13 @@ func (e *ErrorLog) enabled(level int) bool {
 }
 
 // Logf writes one line. conn is the connection number (0: none).
-func (e *ErrorLog) Logf(level int, conn uint64, format string, args ...any) {
+func (e *ErrorLog) Logf(level ngxlog.Level, conn uint64, format string, args ...any) {
 	if e == nil || !e.enabled(level) {
 		return
 	}
 	var b strings.Builder
 	b.WriteString(time.Now().Format("2006/01/02 15:04:05"))
-	fmt.Fprintf(&b, " [%s] %d#%d: ", levelNames[level], e.pid, e.pid)
+	fmt.Fprintf(&b, " [%s] %d#%d: ", level, e.pid, e.pid)
 	if conn != 0 {
 		fmt.Fprintf(&b, "*%d ", conn)
 	}
@@ -87,16 +74,16 @@ type slogHandler struct {
 	attrs []slog.Attr
 }
 
-func slogLevel(l slog.Level) int {
+func slogLevel(l slog.Level) ngxlog.Level {
 	switch {
 	case l >= slog.LevelError:
-		return LevelErr
+		return ngxlog.Err
 	case l >= slog.LevelWarn:
-		return LevelWarn
+		return ngxlog.Warn
 	case l >= slog.LevelInfo:
-		return LevelInfo
+		return ngxlog.Info
 	default:
-		return LevelDebug
+		return ngxlog.Debug
 	}
 }
 

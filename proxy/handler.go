@@ -10,6 +10,7 @@ import (
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
 	"ngxsockify/nginxconf/vars"
+	"ngxsockify/ngxlog"
 )
 
 // maxCycles is nginx's limit on rewrite "last" and internal redirects.
@@ -68,7 +69,7 @@ func failClosed(rq *request) rc {
 		return rcDeclined
 	}
 	w := rq.conf.FailClosed[0]
-	rq.logf(LevelErr, `"%s" directive in %s:%d is not supported by ngxsockify, request refused`, w.Directive, w.File, w.Line)
+	rq.logf(ngxlog.Err, `"%s" directive in %s:%d is not supported by ngxsockify, request refused`, w.Directive, w.File, w.Line)
 	rq.finalize(http.StatusInternalServerError)
 	return rcDone
 }
@@ -77,7 +78,7 @@ func failClosed(rq *request) rc {
 // implement (proxy_pass, fastcgi_pass, ...) is set.
 func unsupportedContent(rq *request) {
 	u := rq.conf.Unsupported
-	rq.logf(LevelErr, `"%s" directive in %s:%d is not supported by ngxsockify`, u.Directive, u.File, u.Line)
+	rq.logf(ngxlog.Err, `"%s" directive in %s:%d is not supported by ngxsockify`, u.Directive, u.File, u.Line)
 	rq.finalize(http.StatusBadGateway)
 }
 
@@ -132,7 +133,7 @@ func hostOf(r *http.Request) string {
 func (rq *request) run() {
 	if rq.r.Host == "" && rq.r.ProtoAtLeast(1, 1) {
 		// net/http answers a missing Host itself: this was an empty one.
-		rq.logf(LevelInfo, "client sent invalid host header while reading client request headers")
+		rq.logf(ngxlog.Info, "client sent invalid host header while reading client request headers")
 		rq.finalize(http.StatusBadRequest)
 		return
 	}
@@ -150,12 +151,12 @@ func (rq *request) run() {
 // address the log names).
 func (rq *request) validRequestLine() bool {
 	if !validMethod(rq.r.Method) {
-		rq.logf(LevelInfo, "client sent invalid method while reading client request line")
+		rq.logf(ngxlog.Info, "client sent invalid method while reading client request line")
 		rq.finalize(http.StatusBadRequest)
 		return false
 	}
 	if len(rq.r.Method)+len(rq.r.RequestURI)+len(rq.r.Proto)+4 > maxRequestLine {
-		rq.logf(LevelInfo, "client sent too long URI while reading client request line")
+		rq.logf(ngxlog.Info, "client sent too long URI while reading client request line")
 		rq.w.Header().Set("Connection", "close")
 		rq.finalize(http.StatusRequestURITooLong)
 		return false
@@ -173,7 +174,7 @@ func (rq *request) validRequestLine() bool {
 func (rq *request) findConfig() bool {
 	rq.cycles++
 	if rq.cycles > maxCycles {
-		rq.logf(LevelErr, `rewrite or internal redirection cycle while processing "%s"`, rq.v.URI)
+		rq.logf(ngxlog.Err, `rewrite or internal redirection cycle while processing "%s"`, rq.v.URI)
 		rq.finalize(http.StatusInternalServerError)
 		return false
 	}
@@ -202,7 +203,7 @@ func (rq *request) findConfig() bool {
 		return false
 	}
 	if max := loc.Conf.ClientMaxBodySize; max > 0 && rq.r.ContentLength > max {
-		rq.logf(LevelErr, "client intended to send too large body: %d bytes", rq.r.ContentLength)
+		rq.logf(ngxlog.Err, "client intended to send too large body: %d bytes", rq.r.ContentLength)
 		rq.w.Header().Set("Connection", "close")
 		rq.finalize(http.StatusRequestEntityTooLarge)
 		return false
@@ -216,13 +217,13 @@ func (rq *request) findConfig() bool {
 func (rq *request) runNamed(name string) {
 	loc, ok := rq.srv.Named[name]
 	if !ok {
-		rq.logf(LevelErr, `could not find named location "%s"`, name)
+		rq.logf(ngxlog.Err, `could not find named location "%s"`, name)
 		rq.finalize(http.StatusInternalServerError)
 		return
 	}
 	rq.cycles++
 	if rq.cycles > maxCycles {
-		rq.logf(LevelErr, `rewrite or internal redirection cycle while redirect to named location "%s"`, name)
+		rq.logf(ngxlog.Err, `rewrite or internal redirection cycle while redirect to named location "%s"`, name)
 		rq.finalize(http.StatusInternalServerError)
 		return
 	}
@@ -241,7 +242,7 @@ func (rq *request) internalRedirect(uri string) {
 	}
 	rq.internal = true
 	if rq.cycles >= maxCycles {
-		rq.logf(LevelErr, `rewrite or internal redirection cycle while internally redirecting to "%s"`, uri)
+		rq.logf(ngxlog.Err, `rewrite or internal redirection cycle while internally redirecting to "%s"`, uri)
 		rq.finalize(http.StatusInternalServerError)
 		return
 	}
@@ -383,7 +384,7 @@ func (rq *request) closeConn() {
 	}
 }
 
-func (rq *request) logf(level int, format string, args ...any) {
+func (rq *request) logf(level ngxlog.Level, format string, args ...any) {
 	el := rq.st.elog
 	if el == nil || !el.enabled(level) {
 		return
@@ -511,7 +512,7 @@ func (rq *request) mapPath(uri string) string {
 // regexFailed ends the request when a regex hit the match limit while
 // deciding where it goes: 500, with nginx's alert.
 func (rq *request) regexFailed(re *vars.Regex, subject string) {
-	rq.logf(LevelAlert, `pcre2_match() failed: -47 on "%s" using "%s"`, subject, re.String())
+	rq.logf(ngxlog.Alert, `pcre2_match() failed: -47 on "%s" using "%s"`, subject, re.String())
 	rq.finalize(http.StatusInternalServerError)
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"ngxsockify/nginxconf"
+	"ngxsockify/ngxlog"
 )
 
 // serveOnce runs one request through s as if it came on its first listener.
@@ -17,7 +18,7 @@ func newBenchServer(tb testing.TB, httpBody string) (*Server, context.Context) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s, err := New(cfg, Options{ErrorLog: NewErrorLog(discard{}, LevelErr)})
+	s, err := New(cfg, Options{ErrorLog: NewErrorLog(discard{}, ngxlog.Err)})
 	if err != nil {
 		tb.Fatal(err)
 	}

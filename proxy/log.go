@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"fmt"
+	"ngxsockify/ngxlog"
 	"os"
 	"sync"
 	"time"
@@ -63,13 +64,13 @@ func logAccess(rq *request) rc {
 			p := al.Path.Eval(rq.v)
 			var err error
 			if f, err = rq.s.logs.open(p); err != nil {
-				rq.logf(LevelErr, "%v", err)
+				rq.logf(ngxlog.Err, "%v", err)
 				continue
 			}
 		}
 		line := al.Format.Template.EvalLog(rq.v)
 		if _, err := f.Write([]byte(line + "\n")); err != nil && f.shouldReport() {
-			rq.logf(LevelAlert, `write() to "%s" failed (%v) while logging request`, f.path, errnoError{err})
+			rq.logf(ngxlog.Alert, `write() to "%s" failed (%v) while logging request`, f.path, errnoError{err})
 		}
 	}
 	return rcDeclined

@@ -9,6 +9,7 @@ import (
 
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
+	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/static"
 )
 
@@ -65,7 +66,7 @@ func (rq *request) headerFilter(c *nginxconf.LuaCode, code int) int {
 	lr.Status = code
 	out := rq.st.lua.Run(rq.r.Context(), ch, lr)
 	if out.Err != nil {
-		rq.logf(LevelErr, "%v", out.Err)
+		rq.logf(ngxlog.Err, "%v", out.Err)
 		return code
 	}
 	if lr.Status != 0 {
@@ -128,7 +129,7 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
 		SharedDicts:  h.Lua.SharedDicts,
 		CodeCache:    h.Lua.CodeCache,
 		Timeout:      timeout,
-		Log:          func(level int, msg string) { elog.Logf(level, 0, "%s", msg) },
+		Log:          func(level ngxlog.Level, msg string) { elog.Logf(level, 0, "%s", msg) },
 	})
 	if err != nil {
 		return err
@@ -210,7 +211,7 @@ func (rq *request) luaRequest() *luahooks.Request {
 	rq.lua.ClientBodyBufferSize = rq.conf.ClientBodyBufferSize
 	if rq.conf.NeedRequestBody {
 		if _, err := rq.st.lua.ReadBody(rq.lua); err != nil {
-			rq.logf(LevelErr, "%v", err)
+			rq.logf(ngxlog.Err, "%v", err)
 		}
 	}
 	return rq.lua
@@ -253,13 +254,13 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 		// ngx.exit(444), ngx.ERROR, or an error after output began: nginx
 		// cuts the connection.
 		if out.Err != nil {
-			rq.logf(LevelErr, "%v", out.Err)
+			rq.logf(ngxlog.Err, "%v", out.Err)
 		}
 		rq.closeConn()
 		return
 	}
 	if out.Err != nil {
-		rq.logf(LevelErr, "%v", out.Err)
+		rq.logf(ngxlog.Err, "%v", out.Err)
 		code := out.Status
 		if code == 0 {
 			code = http.StatusInternalServerError
@@ -300,7 +301,7 @@ func (rq *request) setByLua(s *nginxconf.SetLuaStmt) flow {
 	}
 	out := rq.st.lua.Run(rq.r.Context(), ch, lr)
 	if out.Err != nil {
-		rq.logf(LevelErr, "%v", out.Err)
+		rq.logf(ngxlog.Err, "%v", out.Err)
 		rq.finalize(http.StatusInternalServerError)
 		return flowDone
 	}

@@ -1,6 +1,9 @@
 package proxy
 
-import "net/http"
+import (
+	"net/http"
+	"ngxsockify/ngxlog"
+)
 
 // phase is one of nginx's request phases (ngx_http_phases), in the order
 // runPhases walks them.
@@ -185,7 +188,7 @@ func (rq *request) accessPhase() bool {
 	}
 	if code != 0 {
 		if code == http.StatusForbidden {
-			rq.logf(LevelErr, `access forbidden by rule`)
+			rq.logf(ngxlog.Err, `access forbidden by rule`)
 		}
 		rq.finalize(code)
 		return false

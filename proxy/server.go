@@ -19,6 +19,7 @@ import (
 
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
+	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/websockify"
 )
 
@@ -140,7 +141,7 @@ func (s *Server) build(cfg *nginxconf.Config) (*state, error) {
 			el.targets = append(el.targets, errorTarget{w: f, level: lf.Level})
 		}
 		if len(el.targets) == 0 {
-			el.targets = []errorTarget{{w: os.Stderr, level: LevelErr}}
+			el.targets = []errorTarget{{w: os.Stderr, level: ngxlog.Err}}
 		}
 		st.elog = el
 	}
@@ -451,14 +452,14 @@ type httpLogWriter struct{ s *Server }
 
 func (w httpLogWriter) Write(p []byte) (int, error) {
 	msg := strings.TrimRight(string(p), "\n")
-	level := LevelInfo
+	level := ngxlog.Info
 	if strings.HasPrefix(msg, "http: Accept error: ") {
 		// nginx: [crit] accept4() failed (24: Too many open files)
 		var en syscall.Errno
 		if i := strings.LastIndex(msg, "; retrying"); i > 0 {
 			msg = msg[:i]
 		}
-		level = LevelCrit
+		level = ngxlog.Crit
 		if strings.Contains(msg, "too many open files") {
 			en = syscall.EMFILE
 		}
@@ -467,7 +468,7 @@ func (w httpLogWriter) Write(p []byte) (int, error) {
 		}
 	}
 	if strings.Contains(msg, "panic") {
-		level = LevelAlert
+		level = ngxlog.Alert
 		os.Stderr.Write(p) // a bug: keep it visible to whoever watches the process
 	}
 	w.s.state.Load().elog.Logf(level, 0, "%s", msg)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/static"
 )
 
@@ -67,7 +68,7 @@ func (rq *request) static() {
 				return
 			}
 			if err != nil && i == len(index)-1 && !errors.Is(err, fs.ErrNotExist) {
-				rq.logf(LevelErr, `"%s" is forbidden (%v)`, path+name, errnoError{unwrapErrno(err)})
+				rq.logf(ngxlog.Err, `"%s" is forbidden (%v)`, path+name, errnoError{unwrapErrno(err)})
 				rq.finalize(http.StatusForbidden)
 				return
 			}
@@ -77,7 +78,7 @@ func (rq *request) static() {
 			err = syscall.ENOTDIR
 		}
 		if err != nil {
-			rq.logf(LevelErr, `"%s" is not found (%v)`, path, errnoError{unwrapErrno(err)})
+			rq.logf(ngxlog.Err, `"%s" is not found (%v)`, path, errnoError{unwrapErrno(err)})
 			rq.finalize(http.StatusNotFound)
 			return
 		}
@@ -89,7 +90,7 @@ func (rq *request) static() {
 			rq.serveFile(path, uri)
 			return
 		}
-		rq.logf(LevelErr, `directory index of "%s" is forbidden`, path)
+		rq.logf(ngxlog.Err, `directory index of "%s" is forbidden`, path)
 		rq.finalize(http.StatusForbidden)
 		return
 	}
@@ -99,7 +100,7 @@ func (rq *request) static() {
 		if errors.Is(err, fs.ErrPermission) {
 			code = http.StatusForbidden
 		}
-		rq.logf(LevelErr, `open() "%s" failed (%v)`, path, errnoError{unwrapErrno(err)})
+		rq.logf(ngxlog.Err, `open() "%s" failed (%v)`, path, errnoError{unwrapErrno(err)})
 		rq.finalize(code)
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"ngxsockify/nginxconf"
+	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/upstream"
 	"ngxsockify/proxy/websockify"
 )
@@ -110,9 +111,9 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		<-handlerDone // the handler may still be writing rq below
 		switch {
 		case errors.Is(end.Err, websockify.ErrInternal):
-			elog.Logf(LevelAlert, conn, "websockify tunnel ended: %v%s", end.Err, where.format(end.UpstreamAddr))
-		case end.Err != nil && !errors.Is(end.Err, websockify.ErrShutdown) && elog.enabled(LevelInfo):
-			elog.Logf(LevelInfo, conn, "websockify tunnel ended: %v%s", end.Err, where.format(end.UpstreamAddr))
+			elog.Logf(ngxlog.Alert, conn, "websockify tunnel ended: %v%s", end.Err, where.format(end.UpstreamAddr))
+		case end.Err != nil && !errors.Is(end.Err, websockify.ErrShutdown) && elog.enabled(ngxlog.Info):
+			elog.Logf(ngxlog.Info, conn, "websockify tunnel ended: %v%s", end.Err, where.format(end.UpstreamAddr))
 		}
 		if logAccess != nil {
 			logAccess(end.BytesSent)
@@ -124,7 +125,7 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	if res.Status != http.StatusSwitchingProtocols {
 		if errors.Is(res.Err, syscall.EMFILE) || errors.Is(res.Err, syscall.ENFILE) {
 			// out of file descriptors: nginx fails before connecting, with 500
-			rq.logf(LevelAlert, "socket() failed (%v) while connecting to upstream", errnoError{unwrapErrno(res.Err)})
+			rq.logf(ngxlog.Alert, "socket() failed (%v) while connecting to upstream", errnoError{unwrapErrno(res.Err)})
 			rq.finalize(http.StatusInternalServerError)
 			return
 		}
@@ -146,9 +147,9 @@ func (rq *request) logRelayFailure(res websockify.Result) {
 	}
 	switch res.Status {
 	case http.StatusBadGateway, http.StatusGatewayTimeout:
-		rq.logf(LevelErr, "%v", res.Err)
+		rq.logf(ngxlog.Err, "%v", res.Err)
 	default:
-		rq.logf(LevelInfo, "%v", res.Err)
+		rq.logf(ngxlog.Info, "%v", res.Err)
 	}
 }
 
@@ -164,7 +165,7 @@ func (rq *request) dialerFor(ws *nginxconf.Websockify) (websockify.Dialer, int) 
 	}
 	srv, err := upstream.ParseTarget(v)
 	if err != nil {
-		rq.logf(LevelErr, "%v", err)
+		rq.logf(ngxlog.Err, "%v", err)
 		return nil, http.StatusInternalServerError
 	}
 	if strings.HasPrefix(srv.Addr, "unix:") {
@@ -175,13 +176,13 @@ func (rq *request) dialerFor(ws *nginxconf.Websockify) (websockify.Dialer, int) 
 		return upstream.New(v, []upstream.Server{srv}), 0
 	}
 	if len(rq.conf.Resolver) == 0 {
-		rq.logf(LevelErr, `no resolver defined to resolve %s`, host)
+		rq.logf(ngxlog.Err, `no resolver defined to resolve %s`, host)
 		return nil, http.StatusBadGateway
 	}
 	res := rq.st.confs[rq.conf.ID].resolver.r // built at load for every level with a resolver
 	addrs, err := res.LookupHost(rq.r.Context(), host)
 	if err != nil {
-		rq.logf(LevelErr, "%v", err) // "<host> could not be resolved (3: Host not found)"
+		rq.logf(ngxlog.Err, "%v", err) // "<host> could not be resolved (3: Host not found)"
 		return nil, http.StatusBadGateway
 	}
 	servers := make([]upstream.Server, 0, len(addrs))

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"ngxsockify/nginxconf"
+	"ngxsockify/ngxlog"
 	"ngxsockify/proxy"
 )
 
@@ -239,43 +240,43 @@ func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Con
 		defer os.Remove(pidFile)
 	}
 	elog := srv.ErrorLog()
-	elog.Logf(proxy.LevelNotice, 0, "ngxsockify/%s started, listening on %v", Version, srv.Addrs())
+	elog.Logf(ngxlog.Notice, 0, "ngxsockify/%s started, listening on %v", Version, srv.Addrs())
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, sigUSR1)
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
-			elog.Logf(proxy.LevelNotice, 0, "signal %d (SIGHUP) received, reconfiguring", syscall.SIGHUP)
+			elog.Logf(ngxlog.Notice, 0, "signal %d (SIGHUP) received, reconfiguring", syscall.SIGHUP)
 			next, err := load()
 			if err == nil {
 				err = srv.Reload(next)
 			}
 			if err != nil {
-				elog.Logf(proxy.LevelEmerg, 0, "%v", err)
-				elog.Logf(proxy.LevelNotice, 0, "reconfiguration failed, the old configuration stays in effect")
+				elog.Logf(ngxlog.Emerg, 0, "%v", err)
+				elog.Logf(ngxlog.Notice, 0, "reconfiguration failed, the old configuration stays in effect")
 				continue
 			}
 			for _, w := range next.Warnings {
-				elog.Logf(proxy.LevelWarn, 0, "%s", w.String())
+				elog.Logf(ngxlog.Warn, 0, "%s", w.String())
 			}
 			if next.PID != pidFile && next.PID != "" {
 				os.WriteFile(next.PID, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
 			}
 			elog = srv.ErrorLog()
-			elog.Logf(proxy.LevelNotice, 0, "reconfiguring done")
+			elog.Logf(ngxlog.Notice, 0, "reconfiguring done")
 		case sigUSR1:
-			elog.Logf(proxy.LevelNotice, 0, "signal %d (SIGUSR1) received, reopening logs", sigUSR1)
+			elog.Logf(ngxlog.Notice, 0, "signal %d (SIGUSR1) received, reopening logs", sigUSR1)
 			if err := srv.Reopen(); err != nil {
-				elog.Logf(proxy.LevelAlert, 0, "%v", err)
+				elog.Logf(ngxlog.Alert, 0, "%v", err)
 			}
 		case syscall.SIGQUIT:
-			elog.Logf(proxy.LevelNotice, 0, "signal %d (SIGQUIT) received, shutting down gracefully", syscall.SIGQUIT)
+			elog.Logf(ngxlog.Notice, 0, "signal %d (SIGQUIT) received, shutting down gracefully", syscall.SIGQUIT)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			srv.Shutdown(ctx)
 			cancel()
 			return 0
 		default:
-			elog.Logf(proxy.LevelNotice, 0, "signal %d received, exiting", sig.(syscall.Signal))
+			elog.Logf(ngxlog.Notice, 0, "signal %d received, exiting", sig.(syscall.Signal))
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			srv.Shutdown(ctx)
 			cancel()

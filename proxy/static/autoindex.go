@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"ngxsockify/ngxlog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -29,7 +30,7 @@ type dirEntry struct {
 func autoindex(w http.ResponseWriter, r *http.Request, f *os.File, path, uri string, o *Options) (int, int64) {
 	names, err := f.Readdirnames(-1)
 	if err != nil {
-		o.logf(LevelCrit, `readdir() "%s" failed (%v)`, path, errnoText(err))
+		o.logf(ngxlog.Crit, `readdir() "%s" failed (%v)`, path, errnoText(err))
 		return http.StatusInternalServerError, 0
 	}
 	entries := make([]dirEntry, 0, len(names))
@@ -41,7 +42,7 @@ func autoindex(w http.ResponseWriter, r *http.Request, f *os.File, path, uri str
 		fi, err := os.Stat(full)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
-				o.logf(LevelCrit, `stat() "%s" failed (%v)`, full, errnoText(err))
+				o.logf(ngxlog.Crit, `stat() "%s" failed (%v)`, full, errnoText(err))
 				if errors.Is(err, fs.ErrPermission) {
 					continue
 				}

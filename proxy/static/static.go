@@ -6,17 +6,12 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"ngxsockify/ngxlog"
 	"os"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
-)
-
-// nginx error-log levels used with Options.Log.
-const (
-	LevelCrit = 3
-	LevelErr  = 4
 )
 
 // Options configure Serve; they are the location's static-file settings.
@@ -33,10 +28,10 @@ type Options struct {
 	// (`etag on`, nginx's default; the zero value is off).
 	Etag bool
 	// Log receives error-log lines (nginx level, message); nil drops them.
-	Log func(level int, msg string)
+	Log func(level ngxlog.Level, msg string)
 }
 
-func (o *Options) logf(level int, format string, args ...any) {
+func (o *Options) logf(level ngxlog.Level, format string, args ...any) {
 	if o != nil && o.Log != nil {
 		o.Log(level, fmt.Sprintf(format, args...))
 	}
@@ -70,7 +65,7 @@ func Serve(w http.ResponseWriter, r *http.Request, path, uri string, o *Options)
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		o.logf(LevelCrit, `fstat() "%s" failed (%v)`, path, errnoText(err))
+		o.logf(ngxlog.Crit, `fstat() "%s" failed (%v)`, path, errnoText(err))
 		return http.StatusInternalServerError, 0
 	}
 	if fi.IsDir() {
@@ -83,13 +78,13 @@ func Serve(w http.ResponseWriter, r *http.Request, path, uri string, o *Options)
 			return http.StatusMovedPermanently, 0
 		}
 		if !o.Autoindex {
-			o.logf(LevelErr, `directory index of "%s" is forbidden`, path)
+			o.logf(ngxlog.Err, `directory index of "%s" is forbidden`, path)
 			return http.StatusForbidden, 0
 		}
 		return autoindex(w, r, f, path, uri, o)
 	}
 	if !fi.Mode().IsRegular() {
-		o.logf(LevelCrit, `"%s" is not a regular file`, path)
+		o.logf(ngxlog.Crit, `"%s" is not a regular file`, path)
 		return http.StatusNotFound, 0
 	}
 	return serveFile(w, r, f, fi, uri, o)
@@ -101,13 +96,13 @@ func openError(o *Options, path string, err error) int {
 	errors.As(err, &errno)
 	switch errno {
 	case syscall.ENOENT, syscall.ENOTDIR, syscall.ENAMETOOLONG:
-		o.logf(LevelErr, `open() "%s" failed (%v)`, path, errnoText(err))
+		o.logf(ngxlog.Err, `open() "%s" failed (%v)`, path, errnoText(err))
 		return http.StatusNotFound
 	case syscall.EACCES:
-		o.logf(LevelErr, `open() "%s" failed (%v)`, path, errnoText(err))
+		o.logf(ngxlog.Err, `open() "%s" failed (%v)`, path, errnoText(err))
 		return http.StatusForbidden
 	}
-	o.logf(LevelCrit, `open() "%s" failed (%v)`, path, errnoText(err))
+	o.logf(ngxlog.Crit, `open() "%s" failed (%v)`, path, errnoText(err))
 	return http.StatusInternalServerError
 }
 

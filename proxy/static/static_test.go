@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"ngxsockify/ngxlog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,7 +88,7 @@ func TestContentType(t *testing.T) {
 func TestOpenErrors(t *testing.T) {
 	for errno, want := range map[syscall.Errno]int{syscall.ENOENT: 404, syscall.ENOTDIR: 404, syscall.EACCES: 403, syscall.EIO: 500} {
 		var logged string
-		o := &Options{Log: func(_ int, msg string) { logged = msg }}
+		o := &Options{Log: func(_ ngxlog.Level, msg string) { logged = msg }}
 		if got := openError(o, "/p", &os.PathError{Op: "open", Path: "/p", Err: errno}); got != want {
 			t.Errorf("%v: status %d, want %d", errno, got, want)
 		}
@@ -97,7 +98,7 @@ func TestOpenErrors(t *testing.T) {
 	}
 	root := makeTree(t)
 	var logged string
-	o := &Options{Log: func(_ int, msg string) { logged = msg }}
+	o := &Options{Log: func(_ ngxlog.Level, msg string) { logged = msg }}
 	rec := httptest.NewRecorder()
 	st, _ := Serve(rec, httptest.NewRequest("GET", "/missing", nil), root+"/missing", "/missing", o)
 	if want := fmt.Sprintf(`open() "%s/missing" failed (2: No such file or directory)`, root); st != 404 || logged != want {
