@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"math"
 	"net/http"
+	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
 	"os"
 	"strconv"
@@ -691,26 +692,7 @@ func escapeURIKeep(c byte) bool {
 }
 
 func escapeURI(s string) string {
-	const hexd = "0123456789ABCDEF"
-	n := 0
-	for i := 0; i < len(s); i++ {
-		if !escapeURIKeep(s[i]) {
-			n++
-		}
-	}
-	if n == 0 {
-		return s
-	}
-	b := make([]byte, 0, len(s)+2*n)
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if escapeURIKeep(c) {
-			b = append(b, c)
-		} else {
-			b = append(b, '%', hexd[c>>4], hexd[c&15])
-		}
-	}
-	return string(b)
+	return vars.Escape(s, func(c byte) bool { return !escapeURIKeep(c) })
 }
 
 func ngxEscapeURI(L *lua.LState) int {

@@ -412,11 +412,15 @@ func QuotedURI(rawPath string) bool {
 
 // EscapeArgs percent-encodes s like nginx's NGX_ESCAPE_ARGS (measured on
 // nginx 1.22): controls, space, non-ASCII and "#%&+;<>?\^`{|} are escaped.
-func EscapeArgs(s string) string {
+func EscapeArgs(s string) string { return Escape(s, argsEscaped) }
+
+// Escape percent-encodes (upper-case hex) every byte of s for which
+// escaped reports true, as nginx's ngx_escape_uri does for its tables.
+func Escape(s string, escaped func(byte) bool) string {
 	const hex = "0123456789ABCDEF"
 	n := 0
 	for i := 0; i < len(s); i++ {
-		if argsEscaped(s[i]) {
+		if escaped(s[i]) {
 			n++
 		}
 	}
@@ -425,12 +429,11 @@ func EscapeArgs(s string) string {
 	}
 	b := make([]byte, 0, len(s)+2*n)
 	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if argsEscaped(c) {
+		if c := s[i]; escaped(c) {
 			b = append(b, '%', hex[c>>4], hex[c&15])
-			continue
+		} else {
+			b = append(b, c)
 		}
-		b = append(b, c)
 	}
 	return string(b)
 }
