@@ -95,8 +95,11 @@ func (c *compiler) main(dirs []*Directive) {
 	var httpBlock *Directive
 	events := false
 	c.cfg.WorkerProcesses = 1
+	c.cfg.Daemon = true
 	for _, d := range dirs {
 		switch d.Name {
+		case "daemon":
+			c.cfg.Daemon = d.Args[0] == "on"
 		case "events":
 			events = true
 		case "worker_processes":
