@@ -296,7 +296,7 @@ func buildTable() map[string]DirectiveInfo {
 // and allow/deny behind a proxy would then let everyone in.
 var (
 	implemented = words(`
-		pid error_log env include http events worker_processes
+		pid error_log env include http events worker_processes daemon
 		server listen server_name location root alias index try_files return rewrite break if set map
 		upstream error_page default_type types access_log log_format allow deny auth_basic
 		auth_basic_user_file satisfy limit_except internal ssl_certificate ssl_certificate_key
