@@ -67,7 +67,7 @@ func TestCLIVersionHelpBadFlag(t *testing.T) {
 
 // TestCLIFullVersion checks -V: nginx's first line (harnesses parse the
 // version from it), SNI, and configure arguments that name only the modules
-// ngxsockify has (nginx-tests' has_module reads --with-X and --without-X).
+// ngxsockify has (nginx-tests' has_module reads them).
 func TestCLIFullVersion(t *testing.T) {
 	out, code := runBin(t, "-V")
 	if code != 0 {

@@ -25,6 +25,8 @@
 #                    nginx-tests refuse to run as root)
 #   RESULTS          where the raw outputs and the table go
 #                    (default /tmp/ngxsockify-suites)
+#   RECOUNT          1: run nothing, print the table from the outputs
+#                    already in RESULTS
 set -u -o pipefail
 
 suite=${1:?usage: run.sh nginx|lua}
@@ -37,6 +39,7 @@ SERVERS=${SERVERS:-nginx ngxsockify}
 FILE_TIMEOUT=${FILE_TIMEOUT:-300}
 SUITE_USER=${SUITE_USER:-nobody}
 RESULTS=${RESULTS:-/tmp/ngxsockify-suites}
+RECOUNT=${RECOUNT:-}
 
 die() { echo "run.sh: $*" >&2; exit 2; }
 
@@ -139,7 +142,8 @@ run_file() {
 
 # count LOG: prints "passed total note" from a TAP log. passed counts ok
 # lines that are not skips; total is the plan (or the tests seen, if more);
-# note is skip (the file skipped itself), timeout, bail or -.
+# note is skip (the file skipped itself), timeout, bail, died (no plan:
+# the file ended before it said how many tests it has) or -.
 count() {
 	awk '
 	/^1\.\.[0-9]+/ && !plan { plan = substr($1, 4) + 0; if (plan == 0 && tolower($0) ~ /# *skip/) skip = 1 }
@@ -150,7 +154,7 @@ count() {
 	/^# run.sh: timed out/ { timeout = 1 }
 	END {
 		total = plan > seen ? plan : seen
-		note = skip ? "skip" : timeout ? "timeout" : bail ? "bail" : "-"
+		note = skip ? "skip" : timeout ? "timeout" : bail ? "bail" : !plan ? "died" : "-"
 		printf "%d %d %s\n", pass, total, note
 	}' "$1"
 }
@@ -170,7 +174,7 @@ for s in $SERVERS; do tp[$s]=0 tt[$s]=0; done
 for f in "${files[@]}"; do
 	line=$(printf '%-34s' "$f")
 	for s in $SERVERS; do
-		run_file "$s" "$f"
+		[ -n "$RECOUNT" ] || run_file "$s" "$f"
 		read -r p t n < <(count "$out/$s/${f//\//_}.tap")
 		tp[$s]=$((tp[$s] + p)) tt[$s]=$((tt[$s] + t))
 		line+=$(printf ' %-20s' "$(cell "$p" "$t" "$n")")
