@@ -115,3 +115,59 @@ run: build
 
 clean:
 	rm -rf bin
+
+# --- Public conformance suites (test/suites/README.md) ---------------------
+# `make nginx-tests NGINX_TESTS=/path/to/nginx-tests` and
+# `make lua-tests LUA_NGINX_MODULE=/path/to/lua-nginx-module TEST_NGINX=/path/to/test-nginx`
+# run the suites against Debian's nginx and bin/ngxsockify and print per-file
+# pass counts side by side. FILES=... runs other files; SERVERS, FILE_TIMEOUT,
+# RESULTS and SUITE_USER are passed on to test/suites/run.sh. Not part of
+# `make test`: the suites are not in this repository.
+
+# Debian packages the suites need besides DEB_PKGS: the Perl modules of the
+# two Test::Nginx harnesses, the modules Debian's nginx -V lists as dynamic
+# (nginx-tests load them all), and echo (lua-nginx-module's tests use it).
+SUITE_DEB_PKGS := nginx libnginx-mod-http-lua libnginx-mod-http-echo \
+                  libnginx-mod-http-geoip libnginx-mod-http-image-filter \
+                  libnginx-mod-http-perl libnginx-mod-http-xslt-filter \
+                  libnginx-mod-mail libnginx-mod-stream libnginx-mod-stream-geoip \
+                  libtest-base-perl libtext-diff-perl liburi-perl \
+                  libtest-longstring-perl liblist-moreutils-perl \
+                  libio-socket-ssl-perl libhttp-message-perl
+
+NGINX_TESTS_FILES ?= access.t access_log.t auth_basic.t autoindex.t autoindex_format.t \
+	charset.t config_dump.t error_log.t headers.t http_expect_100_continue.t \
+	http_include.t http_keepalive.t http_listen.t http_location.t \
+	http_location_auto.t http_method.t http_server_name.t http_try_files.t \
+	http_uri.t http_variables.t index.t map.t map_complex.t map_volatile.t \
+	range.t realip.t realip_hostname.t realip_remote_addr.t realip_remote_port.t \
+	rewrite.t rewrite_if.t rewrite_set.t rewrite_unescape.t ssl.t \
+	ssl_certificate.t ssl_certificate_chain.t ssl_certificates.t \
+	ssl_session_reuse.t ssl_sni_protocols.t ssl_verify_client.t \
+	ssl_verify_depth.t ssl_crl.t ssl_password_file.t ssl_client_escaped_cert.t
+
+LUA_TESTS_FILES ?= $(addprefix t/,000-sanity.t 001-set.t 002-content.t 005-exit.t \
+	006-escape.t 007-md5.t 011-md5_bin.t 070-sha1.t 046-hmac.t 042-crc32.t \
+	008-today.t 012-now.t 021-cookie-time.t 029-http-time.t 102-req-start-time.t \
+	015-status.t 016-resp-header.t 017-exec.t 020-subrequest.t 027-multi-capture.t \
+	028-req-header.t 030-uri-args.t 032-iolist.t 034-match.t 035-gmatch.t \
+	036-sub.t 037-gsub.t 038-match-o.t 040-gsub-o.t 041-header-filter.t \
+	043-shdict.t 044-req-body.t 045-ngx-var.t 086-init-by.t 088-req-method.t \
+	103-req-http-ver.t 104-req-raw-header.t 115-quote-sql-str.t 164-say.t \
+	023-rewrite 024-access)
+
+.PHONY: suite-deps nginx-tests lua-tests
+
+suite-deps:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(SUITE_DEB_PKGS)"
+
+nginx-tests: suite-deps build
+	@test -n "$(NGINX_TESTS)" || { echo "nginx-tests: set NGINX_TESTS=/path/to/nginx-tests (see test/suites/README.md)"; exit 2; }
+	NGINX_TESTS="$(NGINX_TESTS)" FILES="$(or $(FILES),$(NGINX_TESTS_FILES))" \
+	  NGXSOCKIFY_BIN=bin/ngxsockify test/suites/run.sh nginx
+
+lua-tests: suite-deps build
+	@test -n "$(LUA_NGINX_MODULE)" -a -n "$(TEST_NGINX)" || { echo "lua-tests: set LUA_NGINX_MODULE=/path/to/lua-nginx-module TEST_NGINX=/path/to/test-nginx (see test/suites/README.md)"; exit 2; }
+	LUA_NGINX_MODULE="$(LUA_NGINX_MODULE)" TEST_NGINX="$(TEST_NGINX)" \
+	  FILES="$(or $(FILES),$(LUA_TESTS_FILES))" \
+	  NGXSOCKIFY_BIN=bin/ngxsockify test/suites/run.sh lua

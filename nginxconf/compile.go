@@ -130,7 +130,7 @@ func (c *compiler) warn(d *Directive, format string, args ...any) {
 }
 
 func (c *compiler) main(dirs []*Directive) {
-	c.cfg.WorkerProcesses = 1
+	c.cfg.WorkerProcesses, c.cfg.Daemon = 1, true
 	c.block(&level{ctx: ctxTop}, dirs)
 	if c.httpBlock != nil {
 		c.http(c.httpBlock)

@@ -19,6 +19,7 @@ var coreModule = module{name: "ngx_core_module", directives: []directive{
 		}
 		c.httpBlock = d
 	}},
+	{name: "daemon", set: func(c *compiler, _ *level, d *Directive) { c.cfg.Daemon = d.Args[0] == "on" }},
 	{name: "worker_processes", dup: "worker_processes", set: func(c *compiler, _ *level, d *Directive) {
 		if d.Args[0] == "auto" {
 			c.cfg.WorkerProcesses = 0

@@ -19,6 +19,9 @@ type Config struct {
 	Warnings []Warning // directives accepted but not acted on, and similar notes
 
 	PID string // pid file path ("" when none)
+	// Daemon is the daemon directive: true (nginx's default) unless
+	// "daemon off;". With several, the last one wins (-g comes last).
+	Daemon bool
 	// WorkerProcesses is worker_processes: how many event loops relay
 	// tunnels. 0 means auto (one per CPU); the default is 1, as in nginx.
 	WorkerProcesses int

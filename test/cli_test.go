@@ -2,12 +2,16 @@ package test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,14 +21,21 @@ import (
 )
 
 // runBin runs the ngxsockify binary with args and returns its combined
-// output and exit code.
+// output and exit code. The run is bounded: a process still running (or
+// holding its output open) after 30s is killed and the test fails.
 func runBin(t *testing.T, args ...string) (string, int) {
 	t.Helper()
 	bin := requireNgxsockify(t)
-	cmd := exec.Command(bin, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.WaitDelay = 2 * time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("run %v: no exit in 30s: %v\n%s", args, err, out.String())
+	}
 	code := 0
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
@@ -36,11 +47,12 @@ func runBin(t *testing.T, args ...string) (string, int) {
 
 func TestCLIVersionHelpBadFlag(t *testing.T) {
 	out, code := runBin(t, "-v")
-	if code != 0 || !strings.HasPrefix(out, "ngxsockify version: ngxsockify/") {
+	if code != 0 || !regexp.MustCompile(`^nginx version: nginx/1\.22\.1 \(ngxsockify/[0-9.]+\)\n$`).MatchString(out) {
 		t.Errorf("-v: exit %d, %q", code, out)
 	}
 	out, code = runBin(t, "-h")
-	if code != 0 || !strings.Contains(out, "-s signal") || !strings.Contains(out, "-g directives") {
+	if code != 0 || !strings.HasPrefix(out, "nginx version: nginx/1.22.1 (ngxsockify/") ||
+		!strings.Contains(out, "-s signal") || !strings.Contains(out, "-g directives") || !strings.Contains(out, "-e filename") {
 		t.Errorf("-h: exit %d, %q", code, out)
 	}
 	out, code = runBin(t, "-x")
@@ -51,6 +63,153 @@ func TestCLIVersionHelpBadFlag(t *testing.T) {
 	if code != 1 || !strings.Contains(out, `invalid option: "-s bogus"`) {
 		t.Errorf("-s bogus: exit %d, %q", code, out)
 	}
+}
+
+// TestCLIFullVersion checks -V: nginx's first line (harnesses parse the
+// version from it), SNI, and configure arguments that name only the modules
+// ngxsockify has (nginx-tests' has_module reads them).
+func TestCLIFullVersion(t *testing.T) {
+	out, code := runBin(t, "-V")
+	if code != 0 {
+		t.Fatalf("-V: exit %d, %q", code, out)
+	}
+	lines := strings.Split(out, "\n")
+	if !strings.HasPrefix(lines[0], "nginx version: nginx/1.22.1 (ngxsockify/") {
+		t.Errorf("-V first line %q", lines[0])
+	}
+	if !strings.Contains(out, "\nTLS SNI support enabled\n") {
+		t.Errorf("-V without SNI:\n%s", out)
+	}
+	var configure string
+	for _, l := range lines {
+		if c, ok := strings.CutPrefix(l, "configure arguments: "); ok {
+			configure = " " + c + " "
+		}
+	}
+	for _, want := range []string{"--with-http_ssl_module", "--with-http_realip_module"} {
+		if !strings.Contains(configure, " "+want+" ") {
+			t.Errorf("configure arguments lack %s: %q", want, configure)
+		}
+	}
+	for _, absent := range []string{"--with-http_auth_request_module", "--with-http_v2_module", "--with-stream", "--with-mail", "--without-http_rewrite_module", "--without-http_map_module", "--without-http_access_module"} {
+		if strings.Contains(configure, " "+absent) {
+			t.Errorf("configure arguments have %s: %q", absent, configure)
+		}
+	}
+}
+
+// errorLogLineRE is one nginx error-log line at level emerg.
+var errorLogLineRE = regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[emerg\] \d+#\d+: `)
+
+// TestCLIErrorLogFlag checks -e: a startup error goes to stderr and, in
+// nginx's format, to the -e file (relative to the prefix); -e stderr
+// writes no file; -e is the error log of a config without error_log.
+func TestCLIErrorLogFlag(t *testing.T) {
+	dir := t.TempDir()
+	main := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(main, []byte("events {}\nbogus on;\n"), 0o644)
+	out, code := runBin(t, "-p", dir, "-c", "nginx.conf", "-e", "startup.log")
+	msg := `unknown directive "bogus" in ` + main + ":2"
+	if code != 1 || out != "ngxsockify: [emerg] "+msg+"\n" {
+		t.Errorf("broken config: exit %d, %q", code, out)
+	}
+	logged, _ := os.ReadFile(filepath.Join(dir, "startup.log"))
+	if !errorLogLineRE.Match(logged) || !strings.HasSuffix(string(logged), msg+"\n") || bytes.Count(logged, []byte("\n")) != 1 {
+		t.Errorf("startup.log: %q", logged)
+	}
+	out, code = runBin(t, "-p", dir, "-c", "nginx.conf", "-e", "stderr")
+	if code != 1 || out != "ngxsockify: [emerg] "+msg+"\n" {
+		t.Errorf("-e stderr: exit %d, %q", code, out)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
+		t.Errorf("-e stderr made a file: %v", entries)
+	}
+
+	// A config without error_log logs to the -e file.
+	port := freePort(t)
+	os.WriteFile(main, []byte(fmt.Sprintf("daemon off;\nevents {}\nhttp { server { listen 127.0.0.1:%d; root %s/html; } }\n", port, dir)), 0o644)
+	ls, err := launch(t, "ngxsockify", requireNgxsockify(t), []string{"-p", dir, "-c", "nginx.conf", "-e", "run.log"}, dir, []int{port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := httpBody(t, ls.URL("/missing")); code != 404 {
+		t.Errorf("GET /missing: %d", code)
+	}
+	waitFor(t, func() bool {
+		b, _ := os.ReadFile(filepath.Join(dir, "run.log"))
+		return bytes.Contains(b, []byte(`[error]`)) && bytes.Contains(b, []byte(`/html/missing" failed`))
+	}, "the 404 in the -e error log")
+}
+
+// TestCLIDaemon checks daemon on (the default when the config does not
+// say): the command returns once a background process serves, that
+// process wrote the pid file and answers, -s quit stops it; a second start
+// on the same port fails with exit 1 and the bind error on stderr and in
+// the error log.
+func TestCLIDaemon(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	main := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(main, []byte(fmt.Sprintf(`pid %[1]s/nginx.pid;
+error_log %[1]s/error.log info;
+events {}
+http { server { listen 127.0.0.1:%[2]d; location / { return 200 "daemon\n"; } } }
+`, dir, port)), 0o644)
+	pidFile := filepath.Join(dir, "nginx.pid")
+	var pid int
+	t.Cleanup(func() {
+		if pid > 0 && alive(pid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Errorf("the daemon (pid %d) was still running at the end", pid)
+		}
+	})
+	out, code := runBin(t, "-c", main)
+	if code != 0 || out != "" {
+		t.Fatalf("start: exit %d, %q", code, out)
+	}
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("no pid file when the command returned: %v", err)
+	}
+	pid, _ = strconv.Atoi(strings.TrimSpace(string(data)))
+	if pid <= 0 || !ownsListener(pid, port) {
+		t.Fatalf("pid file says %q; that process does not hold 127.0.0.1:%d", data, port)
+	}
+	if sid, _, _ := syscall.RawSyscall(syscall.SYS_GETSID, uintptr(pid), 0, 0); int(sid) != pid {
+		t.Errorf("the daemon is not a session leader (sid %d)", sid)
+	}
+	if _, body := httpBody(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); body != "daemon\n" {
+		t.Errorf("GET /: %q", body)
+	}
+
+	out, code = runBin(t, "-c", main)
+	bindErr := fmt.Sprintf("bind() to 127.0.0.1:%d failed", port)
+	if code != 1 || !strings.HasPrefix(out, "ngxsockify: [emerg] "+bindErr) {
+		t.Errorf("second start: exit %d, %q", code, out)
+	}
+	logged, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+	if !regexp.MustCompile(`(?m)^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[emerg\] \d+#\d+: ` + regexp.QuoteMeta(bindErr)).Match(logged) {
+		t.Errorf("error.log lacks the bind error:\n%s", logged)
+	}
+
+	if out, code := runBin(t, "-c", main, "-s", "quit"); code != 0 {
+		t.Fatalf("-s quit: exit %d, %q", code, out)
+	}
+	waitFor(t, func() bool { return !alive(pid) }, "the daemon to exit")
+	if fileExists(pidFile) {
+		t.Errorf("pid file left behind")
+	}
+}
+
+// alive reports whether process pid exists and is not a zombie (a daemon's
+// parent is whoever reaps orphans here, which may be slow to).
+func alive(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	return i > 0 && i+2 < len(stat) && stat[i+2] != 'Z'
 }
 
 // TestCLITestAndDump checks -t, -q and -T on a config with an include.
@@ -101,11 +260,13 @@ func TestCLIGlobalsError(t *testing.T) {
 	}
 }
 
-// TestCLIDefaultConfig checks that the embedded default config passes -t.
+// TestCLIDefaultConfig checks that the embedded default config passes -t
+// and stays in the foreground (daemon off).
 func TestCLIDefaultConfig(t *testing.T) {
 	out, code := runBin(t, "-T")
 	if code != 0 || !strings.Contains(out, "using the embedded default configuration") ||
-		!strings.Contains(out, "websockify_pass 127.0.0.1:5900;") || !strings.Contains(out, "test is successful") {
+		!strings.Contains(out, "websockify_pass 127.0.0.1:5900;") || !strings.Contains(out, "test is successful") ||
+		!strings.Contains(out, "\ndaemon off;\n") {
 		t.Errorf("exit %d, %q", code, out)
 	}
 }

@@ -17,8 +17,8 @@
 //   - startNginx(t, httpBody) and startNgxsockify(t, httpBody) write a main
 //     config (pid and error_log at level info in the temp dir, the ndk and Lua
 //     load_module lines, events {}, http { httpBody }) and start the server
-//     with `-p <dir>/ -c <dir>/nginx.conf` (nginx adds
-//     `-g 'daemon off; master_process off;'`). The body may use {{DIR}} (the
+//     with `-p <dir>/ -c <dir>/nginx.conf -g 'daemon off; master_process off;'`
+//     (both default to daemon on). The body may use {{DIR}} (the
 //     temp dir), {{PORT}}, {{PORT2}} ... {{PORT9}} (free ports); {{PORT}} is
 //     required and is where readiness is checked: the port must accept
 //     connections on a socket held by the started process (not a stranger),

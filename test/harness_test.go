@@ -296,9 +296,8 @@ func tryStart(t testing.TB, kind, bin, main string, nports int, o ServerOptions)
 		}
 	}
 	args := []string{"-p", dir + "/", "-c", conf}
-	if kind == "nginx" {
-		args = append(args, "-g", "daemon off; master_process off;")
-	}
+	// Both stay in the foreground (ngxsockify, as nginx, defaults to daemon on).
+	args = append(args, "-g", "daemon off; master_process off;")
 	args = append(args, o.Args...)
 	s, err := launch(t, kind, bin, args, dir, ports)
 	if err != nil {

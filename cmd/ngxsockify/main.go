@@ -1,5 +1,14 @@
 // Command ngxsockify serves an nginx.conf with websockify_pass locations and
-// Lua access hooks. Its command line follows nginx's.
+// Lua access hooks. Its command line follows nginx's: -c, -p, -e, -g, -t,
+// -T, -q, -s, -v, -V, -h.
+//
+// With `daemon on` (nginx's default; the embedded default configuration
+// says `daemon off`) the process starts itself again in the background,
+// marked by NGXSOCKIFY_DAEMON_CHILD=1 in its environment, and returns once
+// that child listens and has written the pid file, or exits 1 when the child
+// failed (the child prints why). Startup errors go to stderr and, in
+// nginx's error-log format, to the error log: the -e file until the
+// configuration is read, its error_log files after.
 package main
 
 import (
@@ -21,13 +30,11 @@ import (
 	"ngxsockify/proxy"
 )
 
-// Version is ngxsockify's version.
-const Version = "0.1.0"
-
 //go:embed default.conf
 var defaultConf string
 
-const usage = `Usage: ngxsockify [-?hvVtTq] [-s signal] [-p prefix] [-c filename] [-g directives]
+const usage = `Usage: ngxsockify [-?hvVtTq] [-s signal] [-p prefix]
+             [-e filename] [-c filename] [-g directives]
 
 Options:
   -?,-h         : this help
@@ -38,13 +45,14 @@ Options:
   -q            : suppress non-error messages during configuration testing
   -s signal     : send signal to a master process: stop, quit, reopen, reload
   -p prefix     : set prefix path (default: the directory of the configuration file)
+  -e filename   : set error log file (default: the configuration's, else stderr)
   -c filename   : set configuration file (default: the embedded default configuration)
   -g directives : set global directives out of configuration file
 `
 
 type flags struct {
 	help, version, fullVersion, test, dump, quiet bool
-	signal, prefix, conf, globals                 string
+	signal, prefix, conf, globals, errorLog       string
 }
 
 func parseFlags(args []string) (flags, error) {
@@ -68,12 +76,12 @@ func parseFlags(args []string) (flags, error) {
 				f.test, f.dump = true, true
 			case 'q':
 				f.quiet = true
-			case 's', 'p', 'c', 'g':
+			case 's', 'p', 'c', 'g', 'e':
 				val := a[j+1:]
 				if val == "" {
 					i++
 					if i >= len(args) {
-						return f, fmt.Errorf(`option "-%c" requires %s`, a[j], map[byte]string{'s': "signal name", 'p': "directory name", 'c': "file name", 'g': "parameter"}[a[j]])
+						return f, fmt.Errorf(`option "-%c" requires %s`, a[j], map[byte]string{'s': "signal name", 'p': "directory name", 'c': "file name", 'e': "file name", 'g': "parameter"}[a[j]])
 					}
 					val = args[i]
 				}
@@ -91,6 +99,8 @@ func parseFlags(args []string) (flags, error) {
 					f.conf = val
 				case 'g':
 					f.globals = val
+				case 'e':
+					f.errorLog = val
 				}
 				j = len(a)
 			default:
@@ -106,46 +116,58 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	emerg := func(err error) int {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			fmt.Fprintf(stderr, "ngxsockify: [emerg] %s\n", line)
-		}
-		return 1
-	}
 	f, err := parseFlags(args)
 	if err != nil {
 		fmt.Fprintf(stderr, "ngxsockify: %v\n", err)
 		return 1
 	}
 	if f.help || f.version || f.fullVersion {
-		fmt.Fprintf(stderr, "ngxsockify version: ngxsockify/%s (follows nginx/1.22.1)\n", Version)
-		if f.fullVersion {
-			fmt.Fprintf(stderr, "built with %s\nconfigure arguments: websockify lua(gopher-lua) ssl\n", goVersion())
-		}
+		printVersion(stderr, f.fullVersion)
 		if f.help {
 			fmt.Fprint(stderr, usage)
 		}
 		return 0
 	}
+	child := daemonChild()
 	opts := nginxconf.LoadOptions{Prefix: f.prefix, Globals: f.globals, CollectAll: f.test}
 	if f.prefix != "" {
 		if abs, err := filepath.Abs(f.prefix); err == nil {
 			opts.Prefix = abs
 		}
 	}
-	confName := f.conf
-	load := func() (*nginxconf.Config, error) {
-		if f.conf == "" {
-			return nginxconf.LoadString("<embedded default>", defaultConf, withPrefix(opts))
-		}
-		if opts.Prefix != "" && !filepath.IsAbs(f.conf) {
-			return nginxconf.Load(filepath.Join(opts.Prefix, f.conf), opts)
-		}
-		return nginxconf.Load(f.conf, opts)
+	confPath := f.conf
+	if confPath != "" && opts.Prefix != "" && !filepath.IsAbs(confPath) {
+		confPath = filepath.Join(opts.Prefix, confPath)
 	}
+	var startLog startupLog
+	if f.errorLog != "" && f.errorLog != "stderr" {
+		startLog.paths = []string{fullName(startPrefix(opts.Prefix, confPath), f.errorLog)}
+	}
+	emerg := func(err error) int {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintf(stderr, "ngxsockify: [emerg] %s\n", line)
+		}
+		startLog.emerg(err.Error())
+		return 1
+	}
+	load := func() (*nginxconf.Config, error) {
+		var cfg *nginxconf.Config
+		var err error
+		if confPath == "" {
+			cfg, err = nginxconf.LoadString("<embedded default>", defaultConf, withPrefix(opts))
+		} else {
+			cfg, err = nginxconf.Load(confPath, opts)
+		}
+		if err == nil && len(cfg.ErrorLog) == 0 && f.errorLog != "" {
+			// -e names the error log of a configuration without error_log
+			cfg.ErrorLog = []nginxconf.LogFile{{Path: cfg.FullName(f.errorLog), Level: ngxlog.Err}}
+		}
+		return cfg, err
+	}
+	confName := f.conf
 	if confName == "" {
 		confName = "<embedded default>"
-		if !f.quiet {
+		if !f.quiet && !child {
 			fmt.Fprintln(stderr, "ngxsockify: no -c given, using the embedded default configuration (ws://127.0.0.1:6080/websockify -> 127.0.0.1:5900)")
 		}
 	} else if abs, err := filepath.Abs(confName); err == nil {
@@ -168,7 +190,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
-	printWarnings(cfg, f.quiet, stderr)
+	// From here on, startup errors go to the configuration's error log.
+	startLog.paths, _ = errorLogFiles(cfg)
+	if !child {
+		// The foreground process printed them before it started the child.
+		printWarnings(cfg, f.quiet, stderr)
+	}
+	if cfg.Daemon && daemonSupported && !f.test && !child {
+		return daemonize(args, stderr)
+	}
 	srv, err := proxy.New(cfg, proxy.Options{})
 	if err != nil {
 		emerg(err)
@@ -202,7 +232,63 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	return serve(srv, cfg, load, stderr)
+	return serve(srv, cfg, load, emerg, child)
+}
+
+// startPrefix is the prefix that -e is resolved against before the
+// configuration is read: -p, else the directory of the configuration file,
+// else (the embedded default) the working directory.
+func startPrefix(prefix, confPath string) string {
+	switch {
+	case prefix != "":
+		return prefix
+	case confPath != "":
+		if abs, err := filepath.Abs(confPath); err == nil {
+			return filepath.Dir(abs)
+		}
+	}
+	wd, _ := os.Getwd()
+	return wd
+}
+
+func fullName(prefix, name string) string {
+	if filepath.IsAbs(name) {
+		return name
+	}
+	return filepath.Join(prefix, name)
+}
+
+// startupLog writes startup errors in nginx's error-log format to the
+// error log files known at that point (stderr gets them anyway).
+type startupLog struct{ paths []string }
+
+func (l *startupLog) emerg(msg string) {
+	for _, p := range l.paths {
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			continue
+		}
+		elog := proxy.NewErrorLog(f, ngxlog.Emerg)
+		for _, line := range strings.Split(msg, "\n") {
+			elog.Logf(ngxlog.Emerg, 0, "%s", line)
+		}
+		f.Close()
+	}
+}
+
+// errorLogFiles lists the files among the main-level error_log targets
+// (syslog: and memory: ones are not files) and reports whether one of the
+// targets is stderr.
+func errorLogFiles(cfg *nginxconf.Config) (files []string, stderr bool) {
+	for _, lf := range cfg.ErrorLog {
+		switch {
+		case lf.Path == "stderr":
+			stderr = true
+		case !strings.HasPrefix(lf.Path, "syslog:") && !strings.HasPrefix(lf.Path, "memory:"):
+			files = append(files, lf.Path)
+		}
+	}
+	return files, stderr
 }
 
 func withPrefix(o nginxconf.LoadOptions) nginxconf.LoadOptions {
@@ -224,25 +310,30 @@ func printWarnings(cfg *nginxconf.Config, quiet bool, w io.Writer) {
 }
 
 // serve runs until a stop signal, handling reload and reopen like nginx.
-func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Config, error), stderr io.Writer) int {
+// emerg reports a startup failure (stderr and the error log). child is true
+// in the background process of `daemon on`: it reports readiness once the
+// pid file is written.
+func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Config, error), emerg func(error) int, child bool) int {
+	// Catch signals before the pid file tells anyone where to send them.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, sigUSR1)
 	if err := srv.Listen(); err != nil {
-		fmt.Fprintf(stderr, "ngxsockify: [emerg] %v\n", err)
 		srv.Close()
-		return 1
+		return emerg(err)
 	}
 	pidFile := cfg.PID
 	if pidFile != "" {
 		if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-			fmt.Fprintf(stderr, "ngxsockify: [emerg] open() \"%s\" failed (%v)\n", pidFile, err)
 			srv.Close()
-			return 1
+			return emerg(fmt.Errorf("open() \"%s\" failed (%v)", pidFile, errors.Unwrap(err)))
 		}
 		defer os.Remove(pidFile)
 	}
+	if child {
+		daemonReady(cfg)
+	}
 	elog := srv.ErrorLog()
 	elog.Logf(ngxlog.Notice, 0, "ngxsockify/%s started, listening on %v", Version, srv.Addrs())
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, sigUSR1)
 	for sig := range sigs {
 		switch sig {
 		case syscall.SIGHUP:
@@ -309,8 +400,4 @@ func sendSignal(cfg *nginxconf.Config, name string, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-func goVersion() string {
-	return runtimeVersion()
 }

@@ -1,5 +1,48 @@
 package main
 
-import "runtime"
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+)
 
-func runtimeVersion() string { return runtime.Version() }
+// Version is ngxsockify's version.
+const Version = "0.1.0"
+
+// nginxVersion is the nginx release whose behaviour ngxsockify follows. -v
+// and -V name it first, in nginx's words, so that tools that gate on the
+// version (nginx's test suites, Test::Nginx) parse it.
+const nginxVersion = "1.22.1"
+
+// builtWith are the optional nginx modules (configure's --with-X flags) that
+// ngxsockify implements. Harnesses read `-V` to decide which tests apply
+// (nginx-tests' has_module), so list a module here only once it works.
+// Modules nginx builds by default are not negated (no --without-X for
+// proxy, gzip, ...): the suites then run their files, and what ngxsockify
+// lacks shows as failures instead of as skipped files.
+var builtWith = []string{
+	"http_ssl_module",
+	"http_realip_module",
+}
+
+// addModules are the third-party modules ngxsockify stands in for.
+var addModules = []string{"ngx_http_lua_module(gopher-lua)", "websockify"}
+
+// printVersion writes what `nginx -v` (full false) or `nginx -V` (full true)
+// writes, to w (nginx writes it to stderr).
+func printVersion(w io.Writer, full bool) {
+	fmt.Fprintf(w, "nginx version: nginx/%s (ngxsockify/%s)\n", nginxVersion, Version)
+	if !full {
+		return
+	}
+	var args []string
+	for _, m := range builtWith {
+		args = append(args, "--with-"+m)
+	}
+	for _, m := range addModules {
+		args = append(args, "--add-module="+m)
+	}
+	fmt.Fprintf(w, "built by %s\nbuilt with Go crypto/tls\nTLS SNI support enabled\nconfigure arguments: %s\n",
+		runtime.Version(), strings.Join(args, " "))
+}

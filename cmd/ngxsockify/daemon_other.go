@@ -1,0 +1,16 @@
+//go:build !linux
+
+package main
+
+import (
+	"io"
+
+	"ngxsockify/nginxconf"
+)
+
+// daemonSupported: on this system `daemon on` runs in the foreground.
+const daemonSupported = false
+
+func daemonChild() bool                             { return false }
+func daemonize(args []string, stderr io.Writer) int { return 1 }
+func daemonReady(*nginxconf.Config)                 {}

@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Runs files of a public nginx test suite against Debian's nginx and against
+# ngxsockify, and prints per-file pass counts side by side. See README.md
+# beside this file; `make nginx-tests` and `make lua-tests` call it.
+#
+#   run.sh nginx   nginx-tests (Perl, Test::Nginx from $NGINX_TESTS/lib)
+#   run.sh lua     lua-nginx-module's t/ with openresty's test-nginx
+#
+# Environment:
+#   FILES            suite files, relative to the checkout; a directory
+#                    stands for its *.t files (required)
+#   NGINX_TESTS      nginx-tests checkout (run.sh nginx)
+#   LUA_NGINX_MODULE lua-nginx-module checkout, TEST_NGINX test-nginx
+#                    checkout (run.sh lua)
+#   NGXSOCKIFY_BIN   the ngxsockify binary (required)
+#   NGINX_BIN        real nginx (default /usr/sbin/nginx)
+#   NGINX_MODULES    directory of nginx's dynamic modules
+#                    (default /usr/lib/nginx/modules)
+#   LUA_LOAD_MODULES the modules test-nginx loads (TEST_NGINX_LOAD_MODULES),
+#                    names in NGINX_MODULES (default: ndk, lua and echo;
+#                    lua-nginx-module's tests use echo's directives too)
+#   SERVERS          which to run (default "nginx ngxsockify")
+#   FILE_TIMEOUT     seconds one file may take on one server (default 300)
+#   SUITE_USER       the unprivileged user the suites run as (default nobody;
+#                    nginx-tests refuse to run as root)
+#   RESULTS          where the raw outputs and the table go
+#                    (default /tmp/ngxsockify-suites)
+#   RECOUNT          1: run nothing, print the table from the outputs
+#                    already in RESULTS
+set -u -o pipefail
+
+suite=${1:?usage: run.sh nginx|lua}
+: "${FILES:?FILES names the suite files to run}"
+: "${NGXSOCKIFY_BIN:?NGXSOCKIFY_BIN names the ngxsockify binary}"
+NGINX_BIN=${NGINX_BIN:-/usr/sbin/nginx}
+NGINX_MODULES=${NGINX_MODULES:-/usr/lib/nginx/modules}
+LUA_LOAD_MODULES=${LUA_LOAD_MODULES:-ndk_http_module.so ngx_http_lua_module.so ngx_http_echo_module.so}
+SERVERS=${SERVERS:-nginx ngxsockify}
+FILE_TIMEOUT=${FILE_TIMEOUT:-300}
+SUITE_USER=${SUITE_USER:-nobody}
+RESULTS=${RESULTS:-/tmp/ngxsockify-suites}
+RECOUNT=${RECOUNT:-}
+
+die() { echo "run.sh: $*" >&2; exit 2; }
+
+case $suite in
+nginx)
+	checkout=${NGINX_TESTS:?NGINX_TESTS names the nginx-tests checkout}
+	[ -f "$checkout/lib/Test/Nginx.pm" ] || die "$checkout is not an nginx-tests checkout (no lib/Test/Nginx.pm)"
+	;;
+lua)
+	checkout=${LUA_NGINX_MODULE:?LUA_NGINX_MODULE names the lua-nginx-module checkout}
+	: "${TEST_NGINX:?TEST_NGINX names the test-nginx checkout}"
+	[ -d "$checkout/t" ] || die "$checkout is not a lua-nginx-module checkout (no t/)"
+	[ -f "$TEST_NGINX/lib/Test/Nginx/Socket/Lua.pm" ] || die "$TEST_NGINX is not a test-nginx checkout"
+	load_modules=
+	for m in $LUA_LOAD_MODULES; do
+		[ -f "$NGINX_MODULES/$m" ] || die "no $NGINX_MODULES/$m (Debian: libnginx-mod-http-lua, libnginx-mod-http-echo)"
+		load_modules+=" $NGINX_MODULES/$m"
+	done
+	;;
+*) die "unknown suite $suite (nginx or lua)" ;;
+esac
+command -v prove >/dev/null || die "prove not found (Debian: perl)"
+id "$SUITE_USER" >/dev/null 2>&1 || die "no user $SUITE_USER"
+NGXSOCKIFY_BIN=$(realpath "$NGXSOCKIFY_BIN")
+
+# The suites run as $SUITE_USER: everything they read must be readable.
+as_user() {
+	if [ "$(id -u)" = 0 ]; then
+		runuser -u "$SUITE_USER" -- "$@"
+	else
+		"$@" # already unprivileged
+	fi
+}
+for p in "$checkout" "${TEST_NGINX:-$checkout}" "$NGXSOCKIFY_BIN"; do
+	as_user test -r "$p" || die "$p is not readable by $SUITE_USER"
+done
+
+# Expand directories into their .t files.
+files=()
+for f in $FILES; do
+	if [ -d "$checkout/$f" ]; then
+		while IFS= read -r g; do files+=("${g#"$checkout"/}"); done < <(find "$checkout/$f" -maxdepth 1 -name '*.t' | sort)
+	elif [ -f "$checkout/$f" ]; then
+		files+=("$f")
+	else
+		die "no $f in $checkout"
+	fi
+done
+
+out=$RESULTS/$suite
+mkdir -p "$out"
+work=$(mktemp -d "${TMPDIR:-/tmp}/ngxsockify-suite.XXXXXX")
+chown "$SUITE_USER" "$work" 2>/dev/null || true
+trap 'rm -rf "$work"' EXIT
+
+binary() { if [ "$1" = nginx ]; then echo "$NGINX_BIN"; else echo "$NGXSOCKIFY_BIN"; fi; }
+
+# stop_leftover PIDFILE BIN: after a timeout, ends the server the killed
+# file left running (a daemon escapes the timeout's process group), by pid,
+# only when that pid runs BIN.
+stop_leftover() {
+	local pid
+	[ -f "$1" ] || return 0
+	pid=$(cat "$1" 2>/dev/null) || return 0
+	[[ $pid =~ ^[0-9]+$ ]] || return 0
+	[ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(realpath "$2")" ] || return 0
+	kill -QUIT "$pid" 2>/dev/null
+	for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.5; done
+	kill -KILL "$pid" 2>/dev/null
+}
+
+# run_file SERVER FILE: runs one file, TAP (and diagnostics) into the
+# results directory.
+run_file() {
+	local server=$1 file=$2 bin log rc
+	bin=$(binary "$server")
+	log=$out/$server/${file//\//_}.tap
+	mkdir -p "$out/$server"
+	case $suite in
+	nginx)
+		(cd "$checkout" && as_user env TEST_NGINX_BINARY="$bin" TEST_NGINX_MODULES="$NGINX_MODULES" \
+			timeout -k 10 "$FILE_TIMEOUT" prove -v "$file") >"$log" 2>&1
+		rc=$?
+		;;
+	lua)
+		local root=$work/servroot
+		rm -rf "$root"
+		as_user mkdir -p "$root"
+		(cd "$checkout" && as_user env TEST_NGINX_BINARY="$bin" TEST_NGINX_SERVROOT="$root" \
+			TEST_NGINX_LOAD_MODULES="$load_modules" \
+			timeout -k 10 "$FILE_TIMEOUT" prove -I"$TEST_NGINX/lib" -I. -v "$file") >"$log" 2>&1
+		rc=$?
+		stop_leftover "$root/logs/nginx.pid" "$bin"
+		;;
+	esac
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		echo "# run.sh: timed out after ${FILE_TIMEOUT}s" >>"$log"
+	fi
+}
+
+# count LOG: prints "passed total note" from a TAP log. passed counts ok
+# lines that are not skips; total is the plan (or the tests seen, if more);
+# note is skip (the file skipped itself), timeout, bail, died (no plan:
+# the file ended before it said how many tests it has) or -.
+count() {
+	awk '
+	/^1\.\.[0-9]+/ && !plan { plan = substr($1, 4) + 0; if (plan == 0 && tolower($0) ~ /# *skip/) skip = 1 }
+	/^ok [0-9]+/ { seen++; if (tolower($0) !~ /# *skip/) pass++ }
+	/^not ok [0-9]+/ { seen++ }
+	/\.\. skipped: / { skip = 1 }   # prove -v shows a skip_all so
+	/^Bail out!|^Bailout called/ { bail = 1 }
+	/^# run.sh: timed out/ { timeout = 1 }
+	END {
+		total = plan > seen ? plan : seen
+		note = skip ? "skip" : timeout ? "timeout" : bail ? "bail" : !plan ? "died" : "-"
+		printf "%d %d %s\n", pass, total, note
+	}' "$1"
+}
+
+cell() { # passed total note -> "p/t" or "p/t (note)"
+	if [ "$3" = - ]; then echo "$1/$2"; else echo "$1/$2 ($3)"; fi
+}
+
+table=$out/table.txt
+{
+	printf '%-34s' file
+	for s in $SERVERS; do printf ' %-20s' "$s"; done
+	printf '\n'
+} | tee "$table"
+declare -A tp tt
+for s in $SERVERS; do tp[$s]=0 tt[$s]=0; done
+for f in "${files[@]}"; do
+	line=$(printf '%-34s' "$f")
+	for s in $SERVERS; do
+		[ -n "$RECOUNT" ] || run_file "$s" "$f"
+		read -r p t n < <(count "$out/$s/${f//\//_}.tap")
+		tp[$s]=$((tp[$s] + p)) tt[$s]=$((tt[$s] + t))
+		line+=$(printf ' %-20s' "$(cell "$p" "$t" "$n")")
+	done
+	echo "$line" | tee -a "$table"
+done
+{
+	printf '%-34s' TOTAL
+	for s in $SERVERS; do printf ' %-20s' "${tp[$s]}/${tt[$s]}"; done
+	printf '\n'
+} | tee -a "$table"
+echo "run.sh: raw TAP in $out/<server>/, table in $table"
