@@ -9,11 +9,12 @@ var sslModule = module{name: "ngx_http_ssl_module", directives: []directive{
 	{name: "ssl_ciphers", dup: "ssl_ciphers", set: setTLS},
 	{name: "ssl_prefer_server_ciphers", set: setTLS},
 	{name: "ssl", set: setTLS},
-	// Accepted; crypto/tls's own session handling applies.
-	{name: "ssl_session_cache", set: handledElsewhere},
-	{name: "ssl_session_timeout", dup: "ssl_session_timeout", set: handledElsewhere},
-	{name: "ssl_session_tickets", set: handledElsewhere},
-	{name: "http2", set: handledElsewhere}, // `listen ... http2` is parsed; HTTP/1.1 is served
+	// Accepted without effect: crypto/tls's own session handling applies,
+	// and HTTP/1.1 is served where http2 is asked for.
+	{name: "ssl_session_cache", set: acceptedAsIs},
+	{name: "ssl_session_timeout", dup: "ssl_session_timeout", set: acceptedAsIs},
+	{name: "ssl_session_tickets", set: acceptedAsIs},
+	{name: "http2", set: acceptedAsIs},
 
 	{name: "ssl_verify_client", support: Refused, note: "TLS client certificates are not checked", offDisarms: true},
 	{name: "ssl_password_file", support: Refused, note: "encrypted private keys"},
@@ -22,6 +23,11 @@ var sslModule = module{name: "ngx_http_ssl_module", directives: []directive{
 	{name: "ssl_stapling", support: Ignored, offDisarms: true},
 	{name: "ssl_early_data", support: Ignored, offDisarms: true},
 }}
+
+// acceptedAsIs is the set function of directives whose value ngxsockify
+// does not use, where the behaviour without it is a fair reading of the
+// directive (no warning); each use says why.
+func acceptedAsIs(*compiler, *level, *Directive) {}
 
 // tlsSettings collects a level's TLS directives; a server starts from the
 // http level's.
