@@ -9,8 +9,9 @@ var sslModule = module{name: "ngx_http_ssl_module", directives: []directive{
 	{name: "ssl_ciphers", dup: "ssl_ciphers", set: setTLS},
 	{name: "ssl_prefer_server_ciphers", set: setTLS},
 	{name: "ssl", set: setTLS},
-	// Accepted without effect: crypto/tls's own session handling applies,
-	// and HTTP/1.1 is served where http2 is asked for.
+	// Accepted without effect: crypto/tls's own session handling applies
+	// (sessions resume even with the cache and tickets off; not honoured
+	// yet), and HTTP/1.1 is served where http2 is asked for.
 	{name: "ssl_session_cache", set: acceptedAsIs},
 	{name: "ssl_session_timeout", dup: "ssl_session_timeout", set: acceptedAsIs},
 	{name: "ssl_session_tickets", set: acceptedAsIs},
@@ -24,9 +25,9 @@ var sslModule = module{name: "ngx_http_ssl_module", directives: []directive{
 	{name: "ssl_early_data", support: Ignored, offDisarms: true},
 }}
 
-// acceptedAsIs is the set function of directives whose value ngxsockify
-// does not use, where the behaviour without it is a fair reading of the
-// directive (no warning); each use says why.
+// acceptedAsIs is the set function of directives ngxsockify accepts
+// without a warning but does not act on; each use says what happens
+// instead.
 func acceptedAsIs(*compiler, *level, *Directive) {}
 
 // tlsSettings collects a level's TLS directives; a server starts from the
