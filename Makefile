@@ -108,3 +108,9 @@ run: build
 
 clean:
 	rm -rf bin
+
+# The README's two commands on a fresh Debian 12 root (debootstrap + chroot,
+# as root; 20-30 minutes): see .ci/fresh-test for its FRESH_* knobs.
+.PHONY: fresh-test
+fresh-test:
+	bash .ci/fresh-test
