@@ -20,9 +20,10 @@ TEST_TIMEOUT ?= 15m
 RACE_PKGS    ?= $(shell PATH="$(PATH)" $(GO) list ./... 2>/dev/null | grep -v '/test$$')
 # Debian packages the tests use. Never add `luajit`: it conflicts with
 # libluajit2 and apt silently removes libnginx-mod-http-lua (use luajit2).
+# gcc and libc6-dev: -race needs cgo, which a fresh Debian cannot build.
 DEB_PKGS     := nginx libnginx-mod-http-lua websockify novnc \
                 tigervnc-standalone-server x11-xserver-utils chromium \
-                luajit2 lua-cjson apache2-utils openssl
+                luajit2 lua-cjson apache2-utils openssl gcc libc6-dev
 
 .PHONY: test deps vet unit race race-pkgs race-routing fuzz build bench run clean
 
