@@ -47,7 +47,7 @@ func TestNginxDifferential(t *testing.T) {
 http { access_log off; client_body_temp_path %[1]s/t; proxy_temp_path %[1]s/t; fastcgi_temp_path %[1]s/t; uwsgi_temp_path %[1]s/t; scgi_temp_path %[1]s/t;
 server { listen %[2]s; root %[1]s/www; location / { auth_basic "r"; auth_basic_user_file %[3]s; } } }`, dir, addr, htpasswd)
 	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644)
-	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
+	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off; master_process off;")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

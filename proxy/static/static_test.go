@@ -157,7 +157,7 @@ http { access_log off; client_body_temp_path %[1]s/t; proxy_temp_path %[1]s/t; f
 include /etc/nginx/mime.types; default_type text/plain;
 server { listen %[2]s; root %[3]s; index no-index-here; location /dir/ { autoindex on; } location /noetag/ { etag off; } } }`, dir, addr, root)
 	os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644)
-	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off;")
+	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-g", "daemon off; master_process off;")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
