@@ -42,24 +42,15 @@ const (
 	ctxTop // the main level, outside http
 )
 
-// defaultLocConf is the http level's settings before any directive: nginx's defaults.
+// defaultLocConf is the http level's settings before any directive: each
+// module's defaults.
 func defaultLocConf() *LocConf {
-	lc := &LocConf{
-		DefaultType:          "text/plain",
-		ServerTokens:         true,
-		AbsoluteRedirect:     true,
-		Etag:                 true,
-		ClientMaxBodySize:    1 << 20,
-		ClientBodyBufferSize: 8 << 10, // two memory pages on x86-64
-		KeepaliveTimeout:     75 * time.Second,
-		ResolverTimeout:      30 * time.Second,
-		set:                  map[string]bool{},
+	lc := &LocConf{set: map[string]bool{}}
+	for _, m := range modules {
+		if m.create != nil {
+			m.create(lc)
+		}
 	}
-	lc.RealIPHeader = "X-Real-IP"
-	lc.WSBufferSize = 65543
-	lc.WSConnectTimeout = 60 * time.Second
-	lc.WSReadTimeout = 60 * time.Second
-	lc.WSSendTimeout = 60 * time.Second
 	return lc
 }
 

@@ -61,9 +61,9 @@
 //     inheritance rule (inheritMerge, inheritReplace for lists,
 //     inheritNone for content handlers) with the LocConf field it applies
 //     to, and its set function;
-//   - its part of the location settings, a struct embedded in LocConf
-//     (the core module's are LocConf's own fields), whose fields therefore
-//     read as the location's;
+//   - its part of the location settings, a struct embedded in LocConf,
+//     whose fields therefore read as the location's, and its defaults
+//     (the module's create function, nginx's create_loc_conf);
 //   - the compile functions of its directives.
 //
 // Contexts and arities stay crossplane's (directives.go), checked against
@@ -93,16 +93,15 @@
 //			lv.conf.ClientBodyBufferSize = n
 //		}},
 //
-// and the field ClientBodyBufferSize to LocConf (a core setting; another
-// module's goes in its own struct), with nginx's default (16k) in
-// defaultLocConf. The name's contexts and arity already come from
-// crossplane, dup gives nginx's "is duplicate", and the default rule,
-// inheritMerge, lets nested blocks inherit it. Then add a case to
-// test/testdata/syntax/ (checked against nginx -t) for a bad value, and
-// one to the routing or Lua suites for the behaviour, and read the value
-// where it acts, in the proxy module that owns the phase
-// (rq.conf.ClientBodyBufferSize). That is one module file per layer and
-// the test cases.
+// the field ClientBodyBufferSize to CoreConf in the same file, and nginx's
+// default (8k, two memory pages) to the module's create function there. The name's
+// contexts and arity already come from crossplane, dup gives nginx's "is
+// duplicate", and the default rule, inheritMerge, lets nested blocks
+// inherit it. Then add a case to test/testdata/syntax/ (checked against
+// nginx -t) for a bad value, and one to the routing or Lua suites for the
+// behaviour, and read the value where it acts, in the proxy module that
+// owns the phase (rq.conf.ClientBodyBufferSize). That is one module file
+// per layer and the test cases.
 //
 // A directive ngxsockify does not implement needs no entry at all when
 // ignoring it cannot change who gets in or what they receive (it is then

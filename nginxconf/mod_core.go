@@ -3,6 +3,7 @@ package nginxconf
 import (
 	"context"
 	"net"
+	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
 	"strconv"
 	"strings"
@@ -47,7 +48,14 @@ var coreModule = module{name: "ngx_core_module", directives: []directive{
 
 // httpCoreModule is ngx_http_core_module: servers, listens, locations and
 // the settings every location has.
-var httpCoreModule = module{name: "ngx_http_core_module", directives: []directive{
+var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocConf) {
+	lc.DefaultType = "text/plain"
+	lc.ServerTokens, lc.AbsoluteRedirect, lc.Etag = true, true, true
+	lc.ClientMaxBodySize = 1 << 20
+	lc.ClientBodyBufferSize = 8 << 10 // two memory pages on x86-64
+	lc.KeepaliveTimeout = 75 * time.Second
+	lc.ResolverTimeout = 30 * time.Second
+}, directives: []directive{
 	{name: "server", opens: ctxHTTPSrv, set: func(c *compiler, lv *level, d *Directive) {
 		if lv.ctx == ctxHTTP {
 			*lv.nested = append(*lv.nested, d) // compiled once the http block is complete
@@ -128,6 +136,31 @@ var httpCoreModule = module{name: "ngx_http_core_module", directives: []directiv
 	}},
 	{name: "disable_symlinks", support: FailClosed, note: "symlink restrictions", offDisarms: true},
 }}
+
+// CoreConf is the core module's part of a location's settings.
+type CoreConf struct {
+	Root              *vars.Template // root (nil: "html" under prefix, nginx's default)
+	Alias             *vars.Template // alias, when set instead of root
+	TryFiles          []*vars.Template
+	ErrorPages        map[int]*ErrorPage
+	SatisfyAny        bool
+	LimitExcept       *LimitExcept
+	DefaultType       string
+	Types             map[string]string // extension -> MIME type (nil: the built-in table)
+	Internal          bool
+	ServerTokens      bool
+	AbsoluteRedirect  bool
+	Etag              bool
+	ClientMaxBodySize int64
+	// ClientBodyBufferSize: bodies larger go to a temp file in nginx
+	// (ngx.req.get_body_data gives nil for them).
+	ClientBodyBufferSize int64
+	KeepaliveTimeout     time.Duration
+	Resolver             []string // DNS servers, ip:port (names given are resolved at load)
+	ResolverTimeout      time.Duration
+	ResolverValid        time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)
+	ResolverNoIPv6       bool          // ipv6=off
+}
 
 // rootAliasSlot is the one value root and alias both set: nginx names the
 // other directive when they meet in one block.

@@ -10,7 +10,9 @@ import (
 // realipModule is ngx_http_realip_module. It is implemented, not ignored:
 // ignoring it would leave $remote_addr at the proxy's address, and
 // allow/deny behind a proxy would then let everyone in.
-var realipModule = module{name: "ngx_http_realip_module", directives: []directive{
+var realipModule = module{name: "ngx_http_realip_module", create: func(lc *LocConf) {
+	lc.RealIPHeader = "X-Real-IP"
+}, directives: []directive{
 	{name: "set_real_ip_from", inherit: inheritReplace, field: "RealIPFrom", set: setRealIPFrom},
 	{name: "real_ip_header", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.RealIPHeader = d.Args[0]

@@ -5,7 +5,10 @@ import "time"
 // websockifyModule is the websockify module (tg123/websockify-nginx-module):
 // websockify_pass is a location's content handler, relaying WebSocket
 // clients to a TCP target.
-var websockifyModule = module{name: "ngx_http_websockify_module", directives: []directive{
+var websockifyModule = module{name: "ngx_http_websockify_module", create: func(lc *LocConf) {
+	lc.WSBufferSize = 65543
+	lc.WSConnectTimeout, lc.WSReadTimeout, lc.WSSendTimeout = 60*time.Second, 60*time.Second, 60*time.Second
+}, directives: []directive{
 	{name: "websockify_pass", dup: "websockify_pass", inherit: inheritNone, field: "Websockify", set: func(c *compiler, lv *level, d *Directive) {
 		ws := &Websockify{Target: c.template(d, d.Args[0]), File: d.File, Line: d.EndLine}
 		if v, ok := ws.Target.Const(); ok {

@@ -215,33 +215,11 @@ type Location struct {
 
 // LocConf is the merged configuration in effect in a location (or at the
 // http or server level, or in an if or limit_except block). It is nginx's
-// array of module location configs: ngx_http_core_module's settings are
-// its own fields; every other module's live in that module's struct,
-// declared in its mod_*.go file and embedded here, so that their fields
-// read as the location's.
+// array of module location configs: every module's settings live in that
+// module's struct, declared in its mod_*.go file and embedded here, so
+// that their fields read as the location's.
 type LocConf struct {
-	Root              *vars.Template // root (nil: "html" under prefix, nginx's default)
-	Alias             *vars.Template // alias, when set instead of root
-	TryFiles          []*vars.Template
-	ErrorPages        map[int]*ErrorPage
-	SatisfyAny        bool
-	LimitExcept       *LimitExcept
-	DefaultType       string
-	Types             map[string]string // extension -> MIME type (nil: the built-in table)
-	Internal          bool
-	ServerTokens      bool
-	AbsoluteRedirect  bool
-	Etag              bool
-	ClientMaxBodySize int64
-	// ClientBodyBufferSize: bodies larger go to a temp file in nginx
-	// (ngx.req.get_body_data gives nil for them).
-	ClientBodyBufferSize int64
-	KeepaliveTimeout     time.Duration
-	Resolver             []string // DNS servers, ip:port (names given are resolved at load)
-	ResolverTimeout      time.Duration
-	ResolverValid        time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)
-	ResolverNoIPv6       bool          // ipv6=off
-
+	CoreConf
 	AccessConf
 	AuthBasicConf
 	RealIPConf

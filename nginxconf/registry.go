@@ -11,7 +11,10 @@ import (
 // entries' fields its location settings and their merge. The module files
 // (mod_*.go) each declare one; modules lists them all.
 type module struct {
-	name       string // nginx's name for it, e.g. "ngx_http_access_module"
+	name string // nginx's name for it, e.g. "ngx_http_access_module"
+	// create sets the module's defaults in the http level's settings
+	// (nginx's create_loc_conf and the unset values its merge fills in).
+	create     func(lc *LocConf)
 	directives []directive
 }
 
@@ -68,12 +71,9 @@ const (
 	inheritNone
 )
 
-// modules is every module ngxsockify compiles, in nginx's order.
-var modules = []*module{
-	&coreModule, &httpCoreModule, &rewriteModule, &accessModule, &authBasicModule, &realipModule,
-	&headersModule, &staticModule, &charsetModule, &logModule, &sslModule, &upstreamModule,
-	&mapModule, &websockifyModule, &luaModule, &otherModules,
-}
+// modules is every module ngxsockify compiles, in nginx's order. It is
+// set by init, because the modules' own functions refer to it.
+var modules []*module
 
 // registry is the directive table, by name, built from modules at init.
 var registry map[string]*directive
@@ -85,6 +85,11 @@ var locFields map[string][]int
 var noneFields [][]int
 
 func init() {
+	modules = []*module{
+		&coreModule, &httpCoreModule, &rewriteModule, &accessModule, &authBasicModule, &realipModule,
+		&headersModule, &staticModule, &charsetModule, &logModule, &sslModule, &upstreamModule,
+		&mapModule, &websockifyModule, &luaModule, &otherModules,
+	}
 	registry = map[string]*directive{}
 	locFields = map[string][]int{}
 	t := reflect.TypeOf(LocConf{})
