@@ -434,11 +434,12 @@ func TestIdleTimeout(t *testing.T) {
 	rl := newRelay(t, tg.dialer(), Options{ReadTimeout: 300 * time.Millisecond})
 	c, _ := dial(t, rl.url(), "binary")
 	// Activity re-arms the timer: 8 messages 100 ms apart outlive 300 ms.
-	start := time.Now()
+	var last time.Time
 	for i := 0; i < 8; i++ {
 		if err := c.WriteMessage(websocket.BinaryMessage, []byte{byte(i)}); err != nil {
 			t.Fatalf("write %d: %v", i, err)
 		}
+		last = time.Now()
 		time.Sleep(100 * time.Millisecond)
 	}
 	cl.waitLen(t, 8)
@@ -450,8 +451,10 @@ func TestIdleTimeout(t *testing.T) {
 	if code := expectClose(t, c); code != 1001 {
 		t.Errorf("close code %d", code)
 	}
-	if d := time.Since(start); d > 800*time.Millisecond+400*time.Millisecond {
-		t.Errorf("idle close after %v", d)
+	// The close comes 300 ms after the last message; the bound leaves room
+	// for a loaded machine (a fresh-root run overshot a tighter one).
+	if d := time.Since(last); d > 300*time.Millisecond+time.Second {
+		t.Errorf("idle close %v after the last message", d)
 	}
 	cl.waitEOF(t, time.Second)
 	if res := rl.result(t); !errors.Is(res.Err, ErrIdleTimeout) {
