@@ -124,7 +124,8 @@ func (i DirectiveInfo) maskFor(ctx uint) (uint, bool) {
 }
 
 // Lookup returns what ngxsockify knows about the directive name: nginx
-// 1.22's directives, lua-nginx-module 0.10.23's, the websockify module's,
+// 1.22's directives, lua-nginx-module 0.10.23's, those whose registry
+// entries carry their own masks (the websockify module's and ngxsockify's),
 // and `http2` (nginx 1.25 syntax, accepted).
 func Lookup(name string) (DirectiveInfo, bool) {
 	return lookup(name)
@@ -216,10 +217,12 @@ func buildTable() map[string]DirectiveInfo {
 			add(name, m)
 		}
 	}
-	// The websockify module (tg123/websockify-nginx-module).
-	add("websockify_pass", []uint{ctxHTTPLoc | ctxHTTPLif | confTake1})
-	for _, n := range []string{"websockify_buffer_size", "websockify_connect_timeout", "websockify_read_timeout", "websockify_send_timeout"} {
-		add(n, []uint{ctxHTTPAll | confTake1})
+	// Directives crossplane does not know (the websockify module's, ours)
+	// carry their masks in their registry entries.
+	for name, sp := range registry {
+		if sp.masks != nil {
+			add(name, sp.masks)
+		}
 	}
 	// nginx 1.25.1's `http2 on;`, common in current configs.
 	add("http2", []uint{ctxHTTPMain | ctxHTTPSrv | confFlag})

@@ -23,6 +23,10 @@ type module struct {
 // come from crossplane's copy of nginx's tables (see directives.go).
 type directive struct {
 	name string
+	// masks are the contexts and arity (directives.go's bits) of a
+	// directive crossplane's tables do not have: the websockify module's
+	// and ngxsockify's own. Others leave it nil.
+	masks []uint
 	// support says what ngxsockify does with the directive; the zero value
 	// is Implemented, which needs a set function.
 	support Support

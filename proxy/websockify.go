@@ -84,6 +84,13 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		return
 	}
 	conf := rq.conf
+	if len(conf.WSAllow) > 0 {
+		if addr, ok := allowedTarget(d, conf.WSAllow); !ok {
+			rq.logf(ngxlog.Err, `websockify target "%s" is not allowed by websockify_allow`, addr)
+			rq.finalize(http.StatusForbidden)
+			return
+		}
+	}
 	opts := websockify.Options{
 		ConnectTimeout: conf.WSConnectTimeout,
 		ReadTimeout:    conf.WSReadTimeout,
@@ -136,6 +143,29 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	rq.hijacked = true
 	rq.w = nil // hijacked: the response writer is not ours any more
 	rq.v.Status = http.StatusSwitchingProtocols
+}
+
+// allowedTarget checks, before any dial, that every address d may dial
+// matches a websockify_allow rule; it returns the first that does not. A
+// dialer that cannot list its addresses is refused.
+func allowedTarget(d websockify.Dialer, rules []nginxconf.TargetRule) (string, bool) {
+	u, ok := d.(interface{ Addrs() []string })
+	if !ok {
+		return "?", false
+	}
+	for _, a := range u.Addrs() {
+		allowed := false
+		for _, r := range rules {
+			if r.Allows(a) {
+				allowed = true
+				break
+			}
+		}
+		if !allowed {
+			return a, false
+		}
+	}
+	return "", true
 }
 
 // logRelayFailure logs why a tunnel did not start: connect errors in

@@ -384,7 +384,8 @@ func TestLuaExampleNoVNC(t *testing.T) {
 	}
 	// Real nginx (no websockify module here) accepts the rest as is.
 	if ngx := "/usr/sbin/nginx"; fileExists(ngx) {
-		plain := luaModules + strings.Replace(strings.ReplaceAll(main, " logs/", " "), "websockify_pass $vnc_addr;", "return 200;", 1)
+		plain := strings.Replace(strings.ReplaceAll(main, " logs/", " "), "websockify_pass $vnc_addr;", "return 200;", 1)
+		plain = luaModules + strings.Replace(plain, "websockify_allow 127.0.0.1:5900-5999;", "", 1)
 		if out, code := checkConf(t, ngx, plain); code != 0 {
 			t.Errorf("nginx -t on the example failed (%d):\n%s", code, out)
 		}
@@ -431,6 +432,24 @@ func TestLuaExampleNoVNC(t *testing.T) {
 		if bad.Status != 403 {
 			t.Errorf("tampered path answered %d, want 403", bad.Status)
 		}
+	}
+	// A URL signed for a port outside websockify_allow passes the hook and
+	// is refused by the allowlist.
+	resp, err = rawRequest(s.Addr, "GET /sign?ip=127.0.0.1&port=22 HTTP/1.1\r\nHost: "+s.Addr+"\r\nConnection: close\r\n\r\n", routingTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = exampleURLRE.FindStringSubmatch(resp.Body)
+	if m == nil {
+		t.Fatalf("/sign answered %d %q", resp.Status, resp.Body)
+	}
+	p22, _ := url.PathUnescape(m[1])
+	r22, err := rawRequest(s.Addr, "GET /"+p22+" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", routingTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r22.Status != 403 {
+		t.Errorf("a URL signed for port 22 answered %d, want 403 (websockify_allow)", r22.Status)
 	}
 }
 

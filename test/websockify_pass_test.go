@@ -214,3 +214,89 @@ server {
 		t.Errorf("access log line %q", line)
 	}
 }
+
+// TestWebsockifyAllow checks websockify_allow: targets outside the list get
+// 403 and an error-log line before any dial, whether the target is static,
+// a variable, set by Lua, or an upstream block with one server outside;
+// socket paths are compared cleaned; a location's own list replaces the
+// inherited one.
+func TestWebsockifyAllow(t *testing.T) {
+	echo := echoTarget(t)
+	_, port, _ := net.SplitHostPort(echo)
+	// A live target outside the list, counting connections: a refusal
+	// must come before any dial.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var accepted atomic.Int64
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	other := ln.Addr().String()
+	sock := unixEcho(t)
+	dir := filepath.Dir(sock)
+	s := startNgxsockify(t, `
+upstream mixed { server `+echo+`; server `+other+` backup; }
+websockify_allow 127.0.0.1/32:`+port+` unix:`+dir+`/;
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /static { websockify_pass `+echo+`; }
+    location /var { websockify_pass $arg_t; }
+    location /lua {
+        access_by_lua_block { ngx.var.target = ngx.var.arg_to }
+        websockify_pass $target;
+    }
+    location /mixed { websockify_pass mixed; }
+    location /unix { websockify_pass unix:$arg_p; }
+    location /own { websockify_allow 127.0.0.2; websockify_pass `+echo+`; }
+    set $target "";
+}`)
+	status := func(path string) int {
+		d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+		c, resp, err := d.Dial("ws://"+s.Addr+path, nil)
+		if err != nil {
+			if resp == nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			return resp.StatusCode
+		}
+		wsEcho(t, c, "through "+path)
+		c.Close()
+		return http.StatusSwitchingProtocols
+	}
+	for _, tc := range []struct {
+		path   string
+		code   int
+		target string // the refused address in the log line
+	}{
+		{"/static", 101, ""},
+		{"/var?t=" + echo, 101, ""},
+		{"/lua?to=" + echo, 101, ""},
+		{"/unix?p=" + sock, 101, ""},
+		{"/var?t=" + other, 403, other},
+		{"/lua?to=" + other, 403, other},
+		{"/mixed", 403, other},
+		{"/unix?p=" + dir + "/../" + filepath.Base(dir) + "x/vnc.sock", 403, "unix:" + dir + "/../" + filepath.Base(dir) + "x/vnc.sock"},
+		{"/own", 403, echo},
+	} {
+		if code := status(tc.path); code != tc.code {
+			t.Errorf("%s: status %d, want %d", tc.path, code, tc.code)
+		}
+		if tc.target != "" {
+			line := `websockify target "` + tc.target + `" is not allowed by websockify_allow`
+			waitFor(t, func() bool { return strings.Contains(s.ErrorLog(), line) }, "error log line "+line)
+		}
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Errorf("the refused target was dialed %d times", n)
+	}
+}

@@ -80,6 +80,7 @@ type Upstream struct {
 	primary []*peer
 	backup  []*peer
 	single  bool
+	addrs   []string // every server's address, backups included
 	now     func() time.Time
 }
 
@@ -98,6 +99,7 @@ func New(name string, servers []Server) *Upstream {
 		}
 		p := &peer{Server: s, effective: s.Weight}
 		p.network, p.address = s.Network()
+		u.addrs = append(u.addrs, s.Addr)
 		if s.Backup {
 			u.backup = append(u.backup, p)
 		} else {
@@ -110,6 +112,11 @@ func New(name string, servers []Server) *Upstream {
 
 // Name returns the upstream's name.
 func (u *Upstream) Name() string { return u.name }
+
+// Addrs returns every server's address as given to New ("ip:port",
+// "[ipv6]:port", "unix:/path"), backups and down servers included: the
+// addresses a Dial may try.
+func (u *Upstream) Addrs() []string { return u.addrs }
 
 // ErrNoLiveUpstreams is returned when every server is down or failed.
 var ErrNoLiveUpstreams = errors.New("no live upstreams while connecting to upstream")
