@@ -23,6 +23,7 @@ type compiler struct {
 	tls        map[*Server]*tlsSettings
 	httpBlock  *Directive // the http block, compiled after the main level
 	events     bool       // an events block was seen
+	pidSet     bool       // a pid directive was seen
 }
 
 type regexKey struct {
@@ -123,6 +124,14 @@ func (c *compiler) warn(d *Directive, format string, args ...any) {
 func (c *compiler) main(dirs []*Directive) {
 	c.cfg.WorkerProcesses, c.cfg.Daemon = 1, true
 	c.block(&level{ctx: ctxTop}, dirs)
+	if !c.pidSet {
+		// nginx's compiled-in default, so that -s works without a pid
+		// directive; taken when logs/ exists under the prefix, as the
+		// default access log is, instead of failing to start.
+		if def := fullName(c.cfg.Prefix, "logs/nginx.pid"); fileExists(filepath.Dir(def)) {
+			c.cfg.PID = def
+		}
+	}
 	if c.httpBlock != nil {
 		c.http(c.httpBlock)
 	}

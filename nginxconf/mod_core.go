@@ -31,6 +31,7 @@ var coreModule = module{name: "ngx_core_module", directives: []directive{
 		}
 	}},
 	{name: "pid", dup: "pid", set: func(c *compiler, _ *level, d *Directive) {
+		c.pidSet = true
 		if d.Args[0] != "off" {
 			c.cfg.PID = fullName(c.cfg.Prefix, d.Args[0])
 		}

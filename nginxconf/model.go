@@ -18,7 +18,9 @@ type Config struct {
 	Files    []File    // every file read, in order (for -T)
 	Warnings []Warning // directives accepted but not acted on, and similar notes
 
-	PID string // pid file path ("" when none)
+	// PID is the pid file path: the pid directive's, or logs/nginx.pid
+	// under the prefix when that directory exists ("" when none).
+	PID string
 	// Daemon is the daemon directive: true (nginx's default) unless
 	// "daemon off;". With several, the last one wins (-g comes last).
 	Daemon bool

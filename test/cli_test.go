@@ -427,3 +427,39 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestCLIDefaultPidFile: without a pid directive the pid file is nginx's
+// compiled-in default, logs/nginx.pid under the prefix, so -s works.
+func TestCLIDefaultPidFile(t *testing.T) {
+	bin := requireNgxsockify(t)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "logs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	conf := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf("daemon off;\nevents {}\nhttp {\n access_log off;\n server { listen 127.0.0.1:%d; return 200 ok; }\n}\n", port)), 0o644)
+	cmd := exec.Command(bin, "-p", dir, "-c", conf)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() { cmd.Process.Kill(); <-done })
+	pidFile := filepath.Join(dir, "logs", "nginx.pid")
+	waitFor(t, func() bool {
+		b, _ := os.ReadFile(pidFile)
+		return strings.TrimSpace(string(b)) == strconv.Itoa(cmd.Process.Pid)
+	}, "logs/nginx.pid")
+	if out, code := runBin(t, "-p", dir, "-c", conf, "-s", "quit"); code != 0 {
+		t.Fatalf("-s quit: exit %d, %s", code, out)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("-s quit did not stop the server")
+	}
+	if _, err := os.Stat(pidFile); !os.IsNotExist(err) {
+		t.Errorf("pid file left after quit: %v", err)
+	}
+}
