@@ -34,9 +34,12 @@ var coreModule = module{name: "ngx_core_module", directives: []directive{
 			c.cfg.PID = fullName(c.cfg.Prefix, d.Args[0])
 		}
 	}},
-	{name: "error_log", set: func(c *compiler, lv *level, d *Directive) {
-		if lv.ctx == ctxTop {
+	{name: "error_log", inherit: inheritReplace, field: "ErrorLogs", set: func(c *compiler, lv *level, d *Directive) {
+		switch {
+		case lv.ctx == ctxTop:
 			c.cfg.ErrorLog = append(c.cfg.ErrorLog, c.errorLog(d))
+		case lv.conf != nil: // http, server, location
+			lv.conf.ErrorLogs = append(lv.conf.ErrorLogs, c.errorLog(d))
 		}
 	}},
 	{name: "env", set: func(c *compiler, _ *level, d *Directive) {

@@ -242,6 +242,9 @@ type LocConf struct {
 	ResolverTimeout      time.Duration
 	ResolverValid        time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)
 	ResolverNoIPv6       bool          // ipv6=off
+	// ErrorLogs are the error_log targets of an http, server or location
+	// level, which replace the inherited ones; empty: the main level's.
+	ErrorLogs []LogFile
 
 	AccessConf
 	AuthBasicConf

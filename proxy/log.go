@@ -18,8 +18,15 @@ import (
 // logModule is nginx's ngx_http_log_module: access_log lines, written in
 // the log phase.
 var logModule = module{
-	name:      "log",
-	provision: provisionAccessLogs,
+	name: "log",
+	// error_log of the http, server and location levels too (nginx's core
+	// module has it; it is built here with the other log files)
+	provision: func(s *Server, st *state) error {
+		if err := provisionErrorLogs(s, st); err != nil {
+			return err
+		}
+		return provisionAccessLogs(s, st)
+	},
 	register: func(e *engine) {
 		e.add(phaseLog, logAccess)
 	},
