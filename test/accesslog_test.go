@@ -124,6 +124,15 @@ server {
 			}
 		}
 	}
+	// the servers log after the reply: wait for a line before moving its directory
+	waitLog := func(name, substr string, n int) func(*Server) {
+		return func(s *Server) {
+			waitFor(t, func() bool {
+				data, _ := os.ReadFile(filepath.Join(s.Dir, name))
+				return strings.Count(string(data), substr) >= n
+			}, s.Kind+" "+name)
+		}
+	}
 	steps := []func(*Server){
 		func(s *Server) { os.Mkdir(filepath.Join(s.Dir, "d"), 0o755) },
 		get("/filtered/none"), get("/filtered/empty?logme="), get("/filtered/zero?logme=0"),
@@ -133,10 +142,14 @@ server {
 		get("/../bad"),
 		get("/gz"), get("/gz?x"),
 		get("/var?n=a"), get("/cached?n=a"),
+		waitLog("d/var_a.log", "/var:200", 1), waitLog("d/cached_a.log", "/cached:200", 1),
 		rename("d", "moved"),
 		get("/var?n=a"), get("/cached?n=a"), get("/cached?n=b"),
+		waitLog("error.log", `var_a.log" failed`, 1), waitLog("error.log", `cached_b.log" failed`, 1),
+		waitLog("moved/cached_a.log", "/cached:200", 2),
 		rename("moved", "d"),
 		get("/noroot?n=a"),
+		waitLog("error.log", `testing "`, 1),
 	}
 	for _, step := range steps {
 		step(a)
