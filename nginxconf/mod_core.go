@@ -36,9 +36,12 @@ var coreModule = module{name: "ngx_core_module", directives: []directive{
 			c.cfg.PID = fullName(c.cfg.Prefix, d.Args[0])
 		}
 	}},
-	{name: "error_log", set: func(c *compiler, lv *level, d *Directive) {
-		if lv.ctx == ctxTop {
+	{name: "error_log", inherit: inheritReplace, field: "ErrorLogs", set: func(c *compiler, lv *level, d *Directive) {
+		switch {
+		case lv.ctx == ctxTop:
 			c.cfg.ErrorLog = append(c.cfg.ErrorLog, c.errorLog(d))
+		case lv.conf != nil: // http, server, location
+			lv.conf.ErrorLogs = append(lv.conf.ErrorLogs, c.errorLog(d))
 		}
 	}},
 	{name: "env", set: func(c *compiler, _ *level, d *Directive) {
@@ -161,6 +164,9 @@ type CoreConf struct {
 	ResolverTimeout      time.Duration
 	ResolverValid        time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)
 	ResolverNoIPv6       bool          // ipv6=off
+	// ErrorLogs are the error_log targets of an http, server or location
+	// level, which replace the inherited ones; empty: the main level's.
+	ErrorLogs []LogFile
 }
 
 // rootAliasSlot is the one value root and alias both set: nginx names the

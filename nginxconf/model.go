@@ -66,6 +66,7 @@ type HTTP struct {
 type LogFormat struct {
 	Name     string
 	Template *vars.Template
+	Escape   vars.LogEscape
 }
 
 // LuaMain holds the http-level Lua settings.
@@ -300,6 +301,13 @@ type AddHeader struct {
 type AccessLog struct {
 	Path   *vars.Template // or "syslog:" targets are refused at load
 	Format *LogFormat
+	// If is the if= condition: no line when it evaluates to "" or "0".
+	If *vars.Template
+	// Buffer (buffer=, and 64k for gzip) and Gzip (the compression level
+	// of gzip[=level], 0: none). ngxsockify writes each line as it comes,
+	// as one gzip member under Gzip.
+	Buffer int64
+	Gzip   int
 	File   string
 	Line   int
 }

@@ -7,12 +7,14 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
-	"ngxsockify/ngxlog"
 	"os"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"ngxsockify/nginxconf"
+	"ngxsockify/ngxlog"
 )
 
 // ErrorLog writes nginx-style error-log lines:
@@ -26,6 +28,61 @@ type ErrorLog struct {
 type errorTarget struct {
 	w     io.Writer
 	level ngxlog.Level
+}
+
+// openErrorLog builds the error log of a list of error_log targets, opening
+// each file once through s.logs; syslog: and memory: targets are left out.
+// It returns nil when no target remains.
+func (s *Server) openErrorLog(lfs []nginxconf.LogFile) (*ErrorLog, error) {
+	el := &ErrorLog{pid: os.Getpid()}
+	for _, lf := range lfs {
+		if strings.HasPrefix(lf.Path, "syslog:") || strings.HasPrefix(lf.Path, "memory:") {
+			continue
+		}
+		f, err := s.logs.open(lf.Path)
+		if err != nil {
+			return nil, err
+		}
+		el.targets = append(el.targets, errorTarget{w: f, level: lf.Level})
+	}
+	if len(el.targets) == 0 {
+		return nil, nil
+	}
+	return el, nil
+}
+
+// provisionErrorLogs builds the error log of every level with error_log
+// directives of its own (http, server, location; nested levels inherit
+// the same *LocConf.ErrorLogs slice, and with it the same ErrorLog).
+func provisionErrorLogs(s *Server, st *state) error {
+	built := map[*nginxconf.LogFile]*ErrorLog{}
+	for _, lc := range st.cfg.HTTP.Confs {
+		if len(lc.ErrorLogs) == 0 {
+			continue
+		}
+		key := &lc.ErrorLogs[0]
+		el, ok := built[key]
+		if !ok {
+			var err error
+			if el, err = s.openErrorLog(lc.ErrorLogs); err != nil {
+				return err
+			}
+			built[key] = el
+		}
+		st.confs[lc.ID].errorLog = el
+	}
+	return nil
+}
+
+// errorLog is the error log of the request's current level: its
+// error_log directives', else the main level's.
+func (rq *request) errorLog() *ErrorLog {
+	if rq.conf != nil {
+		if el := rq.st.confs[rq.conf.ID].errorLog; el != nil {
+			return el
+		}
+	}
+	return rq.st.elog
 }
 
 // NewErrorLog writes to w lines at level or more severe (lower numbers).

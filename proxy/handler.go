@@ -385,7 +385,7 @@ func (rq *request) closeConn() {
 }
 
 func (rq *request) logf(level ngxlog.Level, format string, args ...any) {
-	el := rq.st.elog
+	el := rq.errorLog()
 	if el == nil || !el.enabled(level) {
 		return
 	}

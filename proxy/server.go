@@ -75,6 +75,8 @@ type confRuntime struct {
 	// logs is set when a log-phase handler writes for this level, so that
 	// a tunnel keeps its request for the log line only then.
 	logs bool
+	// errorLog is the level's own error_log (nil: the main level's).
+	errorLog *ErrorLog
 
 	resolver   resolverConf
 	websockify websockifyConf
@@ -129,19 +131,12 @@ func (s *Server) build(cfg *nginxconf.Config) (*state, error) {
 	}
 	st.elog = s.opts.ErrorLog
 	if st.elog == nil {
-		el := &ErrorLog{pid: os.Getpid()}
-		for _, lf := range cfg.ErrorLog {
-			if strings.HasPrefix(lf.Path, "syslog:") || strings.HasPrefix(lf.Path, "memory:") {
-				continue
-			}
-			f, err := s.logs.open(lf.Path)
-			if err != nil {
-				return nil, err
-			}
-			el.targets = append(el.targets, errorTarget{w: f, level: lf.Level})
+		el, err := s.openErrorLog(cfg.ErrorLog)
+		if err != nil {
+			return nil, err
 		}
-		if len(el.targets) == 0 {
-			el.targets = []errorTarget{{w: os.Stderr, level: ngxlog.Err}}
+		if el == nil {
+			el = NewErrorLog(os.Stderr, ngxlog.Err)
 		}
 		st.elog = el
 	}

@@ -96,7 +96,7 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		ReadTimeout:    conf.WSReadTimeout,
 		SendTimeout:    conf.WSSendTimeout,
 		BufferSize:     conf.WSBufferSize,
-		Logger:         rq.st.elog.Slog().With("conn", rq.conn),
+		Logger:         rq.errorLog().Slog().With("conn", rq.conn),
 	}
 	if conf.ServerTokens {
 		rq.w.Header().Set("Server", "ngxsockify")
@@ -109,7 +109,7 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	// the whole request (its headers are what log formats read) only when
 	// an access log needs it, else just the words of its error-log lines.
 	handlerDone := make(chan struct{})
-	elog, conn, where := rq.st.elog, rq.conn, rq.logWhere()
+	elog, conn, where := rq.errorLog(), rq.conn, rq.logWhere()
 	var logAccess func(bytes int64) // nil: the callback must not capture rq
 	if rq.st.confs[conf.ID].logs {
 		logAccess = func(bytes int64) { rq.logPhase(http.StatusSwitchingProtocols, bytes) }

@@ -1,6 +1,9 @@
 package test
 
 import (
+	"bytes"
+	"compress/gzip"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -53,6 +56,129 @@ server {
 			if want[i] != got[i] {
 				t.Errorf("%s line %d:\n got %s\nwant %s (nginx)", name, i+1, got[i], want[i])
 			}
+		}
+	}
+}
+
+// TestAccessLogParamsLikeNginx compares with nginx, file by file, what the
+// access_log parameters and log_format escapes write: if= (off for "" and
+// "0"), escape=default|json|none (a variable that is not found is "-" only
+// under default; an empty one that is found, such as $uri of a bad request
+// or $is_args, is written as nothing), gzip, and paths with variables:
+// opened for every line without open_log_file_cache (a renamed directory
+// loses the line), kept open with it, and nothing logged when the
+// location's root does not exist.
+func TestAccessLogParamsLikeNginx(t *testing.T) {
+	body := `log_format test '$uri:$status';
+log_format def  escape=default '$uri$arg_b$arg_c|$is_args|$http_x_e|$sent_http_x_none';
+log_format json escape=json    '$uri$arg_b$arg_c|$is_args|$http_x_e|$sent_http_x_none';
+log_format none escape=none    '$uri$arg_b$arg_c|$is_args|$http_x_e|$sent_http_x_none';
+server {
+    listen 127.0.0.1:{{PORT}};
+    root {{DIR}};
+    access_log {{DIR}}/server.log def;
+    location /filtered {
+        access_log {{DIR}}/filtered.log test if=$arg_logme$arg_too;
+        access_log {{DIR}}/filtered.log test if=$arg_b;
+        return 200 OK;
+    }
+    location /escape {
+        access_log {{DIR}}/def.log def;
+        access_log {{DIR}}/json.log json;
+        access_log {{DIR}}/none.log none;
+        return 200 OK;
+    }
+    location /gz {
+        access_log {{DIR}}/gz.log test gzip=5 flush=1s;
+        return 200 OK;
+    }
+    location /var {
+        access_log {{DIR}}/d/var_$arg_n.log test;
+        return 200 OK;
+    }
+    location /cached {
+        open_log_file_cache max=4 min_uses=1 valid=1m;
+        access_log {{DIR}}/d/cached_$arg_n.log test;
+        return 200 OK;
+    }
+    location /noroot {
+        root {{DIR}}/missing;
+        access_log {{DIR}}/noroot_$arg_n.log test;
+        return 200 OK;
+    }
+}`
+	a := startServer(t, "nginx", ServerOptions{HTTP: body})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: body})
+	get := func(target string, headers ...string) func(*Server) {
+		raw := "GET " + target + " HTTP/1.1\r\nHost: x.test\r\n" + strings.Join(headers, "") + "Connection: close\r\n\r\n"
+		return func(s *Server) {
+			if _, err := rawRequest(s.Addr, raw, routingTimeout); err != nil {
+				t.Fatalf("%s: %v", s.Kind, err)
+			}
+		}
+	}
+	rename := func(from, to string) func(*Server) {
+		return func(s *Server) {
+			if err := os.Rename(filepath.Join(s.Dir, from), filepath.Join(s.Dir, to)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// the servers log after the reply: wait for a line before moving its directory
+	waitLog := func(name, substr string, n int) func(*Server) {
+		return func(s *Server) {
+			waitFor(t, func() bool {
+				data, _ := os.ReadFile(filepath.Join(s.Dir, name))
+				return strings.Count(string(data), substr) >= n
+			}, s.Kind+" "+name)
+		}
+	}
+	steps := []func(*Server){
+		func(s *Server) { os.Mkdir(filepath.Join(s.Dir, "d"), 0o755) },
+		get("/filtered/none"), get("/filtered/empty?logme="), get("/filtered/zero?logme=0"),
+		get("/filtered/one?logme=1"), get("/filtered/zeros?logme=0&too=0"), get("/filtered/b?b=x"),
+		get("/escape/%221%20%1B%1C%0A%09%20%22%5C%C3%A9?c=2", "X-E: \r\n"),
+		get("/escape/args?b=%22&c=\\", "X-E: a\"b\r\n"),
+		get("/../bad"),
+		get("/gz"), get("/gz?x"),
+		get("/var?n=a"), get("/cached?n=a"),
+		waitLog("d/var_a.log", "/var:200", 1), waitLog("d/cached_a.log", "/cached:200", 1),
+		rename("d", "moved"),
+		get("/var?n=a"), get("/cached?n=a"), get("/cached?n=b"),
+		waitLog("error.log", `var_a.log" failed`, 1), waitLog("error.log", `cached_b.log" failed`, 1),
+		waitLog("moved/cached_a.log", "/cached:200", 2),
+		rename("moved", "d"),
+		get("/noroot?n=a"),
+		waitLog("error.log", `testing "`, 1),
+	}
+	for _, step := range steps {
+		step(a)
+		step(b)
+	}
+	a.Stop()
+	b.Stop()
+	read := func(s *Server, name string) string {
+		data, err := os.ReadFile(filepath.Join(s.Dir, name))
+		if err != nil {
+			return err.Error()[strings.LastIndex(err.Error(), ":")+1:]
+		}
+		if strings.HasSuffix(name, "gz.log") {
+			zr, err := gzip.NewReader(bytes.NewReader(data))
+			if err != nil {
+				return "gzip: " + err.Error()
+			}
+			plain, err := io.ReadAll(zr)
+			if err != nil {
+				return "gzip: " + err.Error()
+			}
+			return string(plain)
+		}
+		return string(data)
+	}
+	for _, name := range []string{"server.log", "filtered.log", "def.log", "json.log", "none.log", "gz.log",
+		"d/var_a.log", "d/cached_a.log", "d/cached_b.log", "noroot_a.log"} {
+		if want, got := read(a, name), read(b, name); got != want {
+			t.Errorf("%s:\n got %q\nwant %q (nginx)", name, got, want)
 		}
 	}
 }

@@ -463,3 +463,56 @@ func TestCLIDefaultPidFile(t *testing.T) {
 		t.Errorf("pid file left after quit: %v", err)
 	}
 }
+
+// TestCLIDumpMatchesNginx compares `-T -p DIR/ -c nginx.conf`, run from
+// another directory, with real nginx: the dump's bytes (each file as it is,
+// one line feed after it, even when the file lacks a final one) and, once an
+// include is missing, the name in "configuration file ... test failed"
+// (-p joined with the relative -c).
+func TestCLIDumpMatchesNginx(t *testing.T) {
+	nginx := requireNginx(t)
+	bin := requireNgxsockify(t)
+	dir := t.TempDir()
+	files := map[string]string{
+		"nginx.conf": "daemon off;\ninclude inc.conf;\ninclude inc.conf;\nevents {}\nhttp {\n    map $args $x {\n        default 0;\n        include map.conf;\n    }\n}\n",
+		"inc.conf":   "include inc2.conf;",
+		"inc2.conf":  "#inc2.conf",
+		"map.conf":   "#map.conf;\n",
+	}
+	for name, text := range files {
+		os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644)
+	}
+	run := func(prog string) (stdout, stderr string, code int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, prog, "-T", "-p", dir+"/", "-c", "nginx.conf",
+			"-g", "pid "+dir+"/nginx.pid; error_log "+dir+"/error.log;")
+		cmd.Dir = os.TempDir()
+		var o, e bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &o, &e
+		err := cmd.Run()
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("%s: %v", prog, err)
+		}
+		return o.String(), e.String(), code
+	}
+	wantOut, _, wantCode := run(nginx)
+	gotOut, _, gotCode := run(bin)
+	if gotCode != wantCode || gotOut != wantOut {
+		t.Errorf("-T: exit %d, want %d\n got: %q\nwant: %q", gotCode, wantCode, gotOut, wantOut)
+	}
+
+	os.Remove(filepath.Join(dir, "inc.conf"))
+	_, wantErr, _ := run(nginx)
+	_, gotErr, gotCode := run(bin)
+	lastLine := func(s string) string {
+		lines := strings.Split(strings.TrimSpace(s), "\n")
+		_, msg, _ := strings.Cut(lines[len(lines)-1], ": ")
+		return msg
+	}
+	if gotCode != 1 || lastLine(gotErr) != lastLine(wantErr) {
+		t.Errorf("-T, include missing: exit %d\n got: %q\nwant: %q", gotCode, gotErr, wantErr)
+	}
+}

@@ -164,7 +164,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return cfg, err
 	}
-	confName := f.conf
+	confName := confPath // as nginx names it: -p joined with a relative -c
 	if confName == "" {
 		confName = "<embedded default>"
 		if !f.quiet && !child {
@@ -219,12 +219,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "ngxsockify: configuration file %s test is successful\n", confName)
 		}
 		if f.dump {
+			// nginx's layout: the name line, the file's bytes as they are,
+			// one line feed (a file without a final one runs into it).
 			for _, file := range cfg.Files {
-				fmt.Fprintf(stdout, "# configuration file %s:\n%s", file.Path, file.Data)
-				if len(file.Data) > 0 && file.Data[len(file.Data)-1] != '\n' {
-					fmt.Fprintln(stdout)
-				}
-				fmt.Fprintln(stdout)
+				fmt.Fprintf(stdout, "# configuration file %s:\n%s\n", file.Path, file.Data)
 			}
 			if f.conf == "" {
 				fmt.Fprintf(stdout, "# configuration file %s:\n%s\n", confName, defaultConf)

@@ -27,6 +27,8 @@ var varOps = []varOp{
 	{"unset", "args", ""}, {"get", "args", ""}, {"get", "is_args", ""}, {"get", "arg_a", ""},
 	{"set", "args", ""}, {"get", "args", ""},
 	{"set", "limit_rate", "10000000"}, {"get", "limit_rate", ""},
+	{"set", "limit_rate", "40k"}, {"get", "limit_rate", ""}, {"set", "limit_rate", "2M"}, {"get", "limit_rate", ""},
+	{"set", "limit_rate", ""}, {"get", "limit_rate", ""}, {"set", "limit_rate", "1x"}, {"get", "limit_rate", ""},
 	{"set", "mv", "over"}, {"unset", "nope", ""}, {"unset", "uri", ""},
 	{"set", "mm", "named"}, {"get", "mm", ""},
 }

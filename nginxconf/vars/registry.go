@@ -618,33 +618,74 @@ func setCookieValue(headers []string, name string) (string, bool) {
 	return "", false
 }
 
-// EvalLog evaluates a log_format template as nginx's log module does: a
-// variable that is not found or empty is written "-", and in a variable's
-// value '"', '\' and bytes below 0x20 or above 0x7E are written \xXX
-// (escape=default).
-func (t *Template) EvalLog(r *Request) string {
+// LogEscape is log_format's escape= parameter: how variable values are
+// written into an access-log line.
+type LogEscape uint8
+
+const (
+	// LogEscapeDefault writes '"', '\\' and bytes below 0x20 or above 0x7E
+	// as \xXX, and a variable that is not found as "-".
+	LogEscapeDefault LogEscape = iota
+	// LogEscapeJSON escapes for a JSON string ('"', '\\', \n \r \t \b \f,
+	// other controls as \u00XX); not found writes nothing.
+	LogEscapeJSON
+	// LogEscapeNone writes values as they are; not found writes nothing.
+	LogEscapeNone
+)
+
+// EvalLog evaluates a log_format template as nginx's log module does: the
+// literal text as written, each variable escaped by esc. Only a variable
+// that is not found is written "-" (escape=default); an empty value that is
+// found ($uri of a bad request, $is_args without arguments) writes nothing.
+func (t *Template) EvalLog(r *Request, esc LogEscape) string {
+	const hex = "0123456789ABCDEF"
 	var b strings.Builder
 	b.Grow(t.litLen + 16*len(t.parts))
 	for i := range t.parts {
 		p := &t.parts[i]
-		if p.v == nil && p.capture == 0 {
+		var s string
+		var ok bool
+		switch {
+		case p.v != nil:
+			s, ok = r.value(p.v)
+		case p.capture != 0:
+			s, ok = r.caps.Group(p.capture)
+		default:
 			b.WriteString(p.lit)
 			continue
 		}
-		s := r.part(p)
-		if s == "" {
-			b.WriteByte('-')
+		switch esc {
+		case LogEscapeNone:
+			b.WriteString(s)
 			continue
+		case LogEscapeDefault:
+			if !ok {
+				b.WriteByte('-')
+				continue
+			}
 		}
 		for j := 0; j < len(s); j++ {
 			c := s[j]
-			if c == '"' || c == '\\' || c < 0x20 || c > 0x7e {
+			switch {
+			case esc == LogEscapeJSON && (c == '"' || c == '\\'):
+				b.WriteByte('\\')
+				b.WriteByte(c)
+			case esc == LogEscapeJSON && c < 0x20:
+				if k := strings.IndexByte("\n\r\t\b\f", c); k >= 0 {
+					b.WriteByte('\\')
+					b.WriteByte("nrtbf"[k])
+				} else {
+					b.WriteString(`\u00`)
+					b.WriteByte(hex[c>>4])
+					b.WriteByte(hex[c&15])
+				}
+			case esc == LogEscapeDefault && (c == '"' || c == '\\' || c < 0x20 || c > 0x7e):
 				b.WriteString(`\x`)
-				b.WriteByte("0123456789ABCDEF"[c>>4])
-				b.WriteByte("0123456789ABCDEF"[c&15])
-				continue
+				b.WriteByte(hex[c>>4])
+				b.WriteByte(hex[c&15])
+			default:
+				b.WriteByte(c)
 			}
-			b.WriteByte(c)
 		}
 	}
 	return b.String()

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -66,7 +67,7 @@ type Request struct {
 	DocumentRoot         string        // $document_root, $realpath_root
 	RequestFilename      string        // $request_filename
 	RemoteUser           string        // $remote_user once auth_basic accepted it; "" parses Authorization
-	LimitRate            string        // $limit_rate (writable); "" reads as "0"
+	LimitRate            string        // $limit_rate (writable, kept as bytes: "40k" reads "40960"); "" reads as "0"
 
 	g         *Registry
 	argsSet   bool // ngx.var.args = "" : $args is "" rather than not found
@@ -448,7 +449,7 @@ var builtins = map[string]builtin{
 			return "0", true
 		}
 		return r.LimitRate, true
-	}, set: func(r *Request, v string, _ bool) { r.LimitRate = v }},
+	}, set: setLimitRate},
 	"proxy_add_x_forwarded_for": {get: func(r *Request) (string, bool) {
 		if xff, ok := xffGetter(r); ok {
 			return xff + ", " + r.remoteHost(), true
@@ -484,6 +485,34 @@ func basicUser(h string) (string, bool) {
 		return "", false
 	}
 	return string(dec[:i]), true
+}
+
+// setLimitRate is nginx's set handler of $limit_rate: the value is a size
+// ("40k", "1m"), kept in bytes; an invalid one ("", "x") changes nothing
+// (nginx logs "invalid size" at error level).
+func setLimitRate(r *Request, v string, _ bool) {
+	mult := int64(1)
+	if v != "" {
+		switch v[len(v)-1] {
+		case 'k', 'K':
+			mult = 1 << 10
+		case 'm', 'M':
+			mult = 1 << 20
+		case 'g', 'G':
+			mult = 1 << 30
+		}
+	}
+	if mult != 1 {
+		v = v[:len(v)-1]
+	}
+	if v == "" || strings.Trim(v, "0123456789") != "" {
+		return
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n > math.MaxInt64/mult {
+		return
+	}
+	r.LimitRate = strconv.FormatInt(n*mult, 10)
 }
 
 func setArgs(r *Request, v string, ok bool) {

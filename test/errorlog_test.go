@@ -1,0 +1,93 @@
+package test
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestErrorLogLevelsLikeNginx compares with nginx the error_log directives
+// of the http, server and location levels: which file receives a
+// request's error lines (a level's own error_log replaces the inherited
+// ones, nested locations inherit), the level filter of each target, and
+// one line per target when two targets name the same file.
+func TestErrorLogLevelsLikeNginx(t *testing.T) {
+	body := `error_log {{DIR}}/http.log;
+server {
+    listen 127.0.0.1:{{PORT}};
+    root {{DIR}};
+    error_log {{DIR}}/server.log info;
+    location /low {
+        error_log {{DIR}}/low.log warn;
+        error_log {{DIR}}/low.log;
+    }
+    location /high {
+        error_log {{DIR}}/high.log emerg;
+        error_log {{DIR}}/high.log;
+    }
+    location /alert {
+        error_log {{DIR}}/alert.log alert;
+        error_log {{DIR}}/crit.log crit;
+        error_log {{DIR}}/error.log error;
+    }
+    location /outer {
+        error_log {{DIR}}/outer.log;
+        location /outer/inner { }
+        location /outer/own {
+            error_log {{DIR}}/own.log notice;
+        }
+    }
+    location /deny {
+        deny all;
+    }
+    location /inherit { }
+}
+server {
+    listen 127.0.0.1:{{PORT2}};
+    root {{DIR}};
+    location / { }
+}`
+	a := startServer(t, "nginx", ServerOptions{HTTP: body})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: body})
+	targets := []string{"/low", "/high", "/alert", "/outer/x", "/outer/inner/x", "/outer/own/x", "/deny", "/inherit", "@2/other"}
+	for _, s := range []*Server{a, b} {
+		for _, target := range targets {
+			addr := s.Addr
+			if rest, ok := strings.CutPrefix(target, "@2"); ok {
+				addr, target = "127.0.0.1:"+strconv.Itoa(s.Ports[1]), rest
+			}
+			raw := "GET " + target + " HTTP/1.1\r\nHost: x.test\r\nConnection: close\r\n\r\n"
+			if _, err := rawRequest(addr, raw, routingTimeout); err != nil {
+				t.Fatalf("%s: %v", s.Kind, err)
+			}
+		}
+		s.Stop()
+	}
+	// "2026/12/04 19:54:24 [error] 123#123: *5 msg" -> "[error] msg"
+	stamp := regexp.MustCompile(`(?m)^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: (\*\d+ )?`)
+	read := func(s *Server, name string) []string {
+		data, err := os.ReadFile(filepath.Join(s.Dir, name))
+		if err != nil {
+			return []string{"(" + strings.TrimPrefix(err.Error(), "open "+filepath.Join(s.Dir, name)+": ") + ")"}
+		}
+		var lines []string
+		for _, l := range strings.Split(string(data), "\n") {
+			// only request lines: the servers' start and stop notes differ
+			if strings.Contains(l, "request: ") {
+				l = stamp.ReplaceAllString(l, "$1 ")
+				lines = append(lines, strings.ReplaceAll(l, s.Dir, "{{DIR}}"))
+			}
+		}
+		return lines
+	}
+	for _, name := range []string{"http.log", "server.log", "low.log", "high.log", "alert.log", "crit.log",
+		"error.log", "outer.log", "own.log"} {
+		want, got := read(a, name), read(b, name)
+		if strings.Join(want, "\n") != strings.Join(got, "\n") {
+			t.Errorf("%s:\n got %q\nwant %q (nginx)", name, got, want)
+		}
+	}
+}
