@@ -311,9 +311,13 @@ type LimitExcept struct {
 
 // AddHeader is one add_header directive.
 type AddHeader struct {
-	Name   string
+	Name   string // as written: the response spells it so
+	Key    string // Name in net/http's canonical form
 	Value  *vars.Template
 	Always bool
+	// Replace: nginx keeps this header once (ETag, Last-Modified): the
+	// value replaces the one already set, and an empty value removes it.
+	Replace bool
 }
 
 // AccessLog is one access_log target.

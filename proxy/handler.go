@@ -97,7 +97,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l, _ := r.Context().Value(ctxListener).(*listener)
 	connID, _ := r.Context().Value(ctxConnID).(uint64)
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	rw := &respWriter{w: w}
+	rw := &respWriter{w: w, wire: true}
 	if st.cfg.HTTP == nil || l == nil {
 		http.Error(w, "no http block", http.StatusInternalServerError)
 		return
@@ -436,6 +436,11 @@ type respWriter struct {
 	override int
 	// onHeaders adds the configured headers when the status is known.
 	onHeaders func(code int) int
+	// wire: w writes to the connection (not a subrequest's recorder), so
+	// header names take the spelling nginx sends: spell lists the names
+	// add_header wrote other than net/http's canonical form.
+	wire  bool
+	spell []spelling
 }
 
 func (w *respWriter) Header() http.Header { return w.w.Header() }
@@ -452,7 +457,17 @@ func (w *respWriter) WriteHeader(code int) {
 	}
 	w.wrote = true
 	w.status = code
+	if !w.wire {
+		w.w.WriteHeader(code)
+		return
+	}
+	// net/http writes the header map's keys as they are and copies the
+	// map in WriteHeader: the keys take nginx's spelling only meanwhile,
+	// so that everything after ($sent_http_*) reads the canonical ones.
+	h := w.w.Header()
+	respell(h, w.spell)
 	w.w.WriteHeader(code)
+	unspell(h, w.spell)
 }
 
 func (w *respWriter) Write(p []byte) (int, error) {
