@@ -308,6 +308,12 @@ func (rq *request) finalize(code int) {
 	if rq.hijacked || rq.closed || rq.w.wrote {
 		return
 	}
+	if code >= 300 {
+		// nginx's special response: this status replaces the one an
+		// earlier error_page set (r->err_status), unless error_page
+		// sets another below.
+		rq.w.override = 0
+	}
 	if code >= 300 && !rq.errPaged {
 		if ep, ok := rq.conf.ErrorPages[code]; ok {
 			rq.errPaged = true
@@ -341,32 +347,30 @@ func (rq *request) finalize(code int) {
 
 func (rq *request) applyErrorPage(code int, ep *nginxconf.ErrorPage) {
 	target := ep.Target.Eval(rq.v)
-	status := code
-	if ep.Code > 0 {
-		status = ep.Code
+	// The status sent: without "=", the error's; "=code": code; a bare
+	// "=": the one the target answers with.
+	switch {
+	case ep.Code > 0:
+		rq.w.override = ep.Code
+	case ep.Code == 0:
+		rq.w.override = code
 	}
 	switch {
 	case strings.HasPrefix(target, "@"):
-		if ep.Code > 0 {
-			rq.w.override = ep.Code
-		} else if ep.Code == 0 {
-			rq.w.override = code
-		}
 		rq.runNamed(target)
 	case strings.HasPrefix(target, "/"):
-		if ep.Code == 0 {
-			rq.w.override = code
-		} else if ep.Code > 0 {
-			rq.w.override = ep.Code
-		}
 		if rq.r.Method != http.MethodHead {
 			rq.r.Method = http.MethodGet
 		}
 		rq.internalRedirect(target)
 	default:
-		if status < 301 || status > 308 {
-			status = http.StatusFound
+		// a redirect: 302 unless "=" names a redirect status
+		status := http.StatusFound
+		switch ep.Code {
+		case 301, 302, 303, 307, 308:
+			status = ep.Code
 		}
+		rq.w.override = 0
 		rq.w.Header().Set("Location", target)
 		rq.errPaged = true
 		rq.finalize(status)
@@ -457,6 +461,13 @@ func (w *respWriter) WriteHeader(code int) {
 	}
 	w.wrote = true
 	w.status = code
+	if code == http.StatusNoContent {
+		// nginx's header filter: a 204 has no body and says nothing of one
+		h := w.w.Header()
+		h.Del("Content-Type")
+		h.Del("Content-Length")
+		h.Del("Last-Modified")
+	}
 	if !w.wire {
 		w.w.WriteHeader(code)
 		return

@@ -194,16 +194,14 @@ func (rq *request) doReturn(s *nginxconf.ReturnStmt) {
 	if s.Text != nil {
 		text = s.Text.Eval(rq.v)
 	}
-	switch code {
-	case 301, 302, 303, 307, 308:
-		if s.Text != nil {
-			rq.redirect(code, text)
-			return
-		}
-	}
-	if s.Text == nil {
+	switch {
+	case code == 301 || code == 302 || code == 303 || code == 307 || code == 308:
+		rq.redirect(code, text) // no text: an empty Location, as nginx sends
+	case s.Text == nil && code >= 400:
 		rq.finalize(code)
-		return
+	default:
+		// nginx's ngx_http_send_response: a status an error_page set
+		// stays, and no error_page applies to this one
+		rq.send(code, rq.conf.DefaultType, []byte(text))
 	}
-	rq.send(code, rq.conf.DefaultType, []byte(text))
 }
