@@ -29,7 +29,7 @@ type request struct {
 	conn uint64
 
 	lua        *luahooks.Request
-	internal   bool // reached through an internal redirect (error_page, try_files, index)
+	internal   bool // reached through an internal redirect (error_page, try_files, index) or a rewrite
 	cycles     int
 	errPaged   bool // an error_page was already applied
 	hijacked   bool
@@ -38,7 +38,7 @@ type request struct {
 	depth      int  // subrequest nesting
 	closed     bool // ngx.exit(444): close without a reply
 	logged     bool // the log phase ran (or must not run)
-	uriChanged bool // rewrite ... last: post-rewrite searches the locations again
+	uriChanged bool // a rewrite changed the URI: post-rewrite searches the locations again
 }
 
 // coreModule is what nginx's core module and its header filter do in
@@ -172,6 +172,7 @@ func (rq *request) validRequestLine() bool {
 // current URI (counting the cycle) and applies what nginx checks when it
 // picks one. It reports whether the request goes on.
 func (rq *request) findConfig() bool {
+	rq.uriChanged = false
 	rq.cycles++
 	if rq.cycles > maxCycles {
 		rq.logf(ngxlog.Err, `rewrite or internal redirection cycle while processing "%s"`, rq.v.URI)
