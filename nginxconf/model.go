@@ -186,6 +186,9 @@ type LocTree struct {
 	Exact  map[string]*Location // "=" locations
 	Prefix []*Location          // prefix and "^~" locations, longest path first
 	Regex  []*Location          // "~" and "~*" locations in order of appearance
+	// AutoRedirect: the locations with auto_redirect, by name without the
+	// final "/" (the exact one when both forms have it).
+	AutoRedirect map[string]*Location
 }
 
 // Modifier is a location's match modifier.
@@ -211,6 +214,9 @@ type Location struct {
 	Nested   *LocTree
 	File     string
 	Line     int
+	// AutoRedirect: the name ends in "/" and the block holds proxy_pass
+	// or another *_pass (nginx's auto_redirect).
+	AutoRedirect bool
 }
 
 // LocConf is the merged configuration in effect in a location (or at the

@@ -179,7 +179,7 @@ func (rq *request) findConfig() bool {
 		rq.finalize(http.StatusInternalServerError)
 		return false
 	}
-	loc, caps, _, fail := searchLocations(rq.srv.Root, rq.v.URI)
+	loc, caps, found, fail := searchLocations(rq.srv.Root, rq.v.URI)
 	if fail != nil {
 		rq.regexFailed(fail.re, fail.subject)
 		return false
@@ -210,7 +210,22 @@ func (rq *request) findConfig() bool {
 		return false
 	}
 	rq.setPaths()
+	if found == locAutoRedirect {
+		target := vars.Escape(loc.Path, uriEscaped)
+		if rq.v.Args != "" {
+			target += "?" + rq.v.Args
+		}
+		rq.redirect(http.StatusMovedPermanently, target)
+		return false
+	}
 	return true
+}
+
+// uriEscaped is nginx's NGX_ESCAPE_URI table, which it escapes the paths of
+// its own redirects (directory, auto_redirect) with: controls, space, "#",
+// "%", "?" and bytes from 0x7f.
+func uriEscaped(c byte) bool {
+	return c <= ' ' || c >= 0x7f || c == '#' || c == '%' || c == '?'
 }
 
 // runNamed runs a named location (try_files, error_page @x) from the
