@@ -232,6 +232,13 @@ func (c *compiler) server(d *Directive, httpConf *LocConf, httpTLS tlsSettings) 
 	c.cfg.HTTP.Servers = append(c.cfg.HTTP.Servers, s)
 }
 
+// autoRedirectDirectives set nginx's auto_redirect on a location whose
+// name ends in "/": a request for the name without it answers 301 to it.
+var autoRedirectDirectives = map[string]bool{
+	"proxy_pass": true, "fastcgi_pass": true, "uwsgi_pass": true, "scgi_pass": true,
+	"memcached_pass": true, "grpc_pass": true,
+}
+
 // locations compiles one level of location blocks into a LocTree.
 func (c *compiler) locations(s *Server, dirs []*Directive, parentConf *LocConf, parent *Location) *LocTree {
 	t := &LocTree{Exact: map[string]*Location{}}
@@ -253,6 +260,15 @@ func (c *compiler) locations(s *Server, dirs []*Directive, parentConf *LocConf, 
 			c.fail(d, `duplicate location "%s"`, loc.Path)
 		}
 		seen[key] = true
+		if loc.AutoRedirect {
+			if t.AutoRedirect == nil {
+				t.AutoRedirect = map[string]*Location{}
+			}
+			name := strings.TrimSuffix(loc.Path, "/")
+			if prev := t.AutoRedirect[name]; prev == nil || loc.Modifier == ModExact {
+				t.AutoRedirect[name] = loc // nginx takes the exact location's settings
+			}
+		}
 		switch loc.Modifier {
 		case ModExact:
 			t.Exact[loc.Path] = loc
@@ -325,6 +341,13 @@ func (c *compiler) location(s *Server, d *Directive, parentConf *LocConf, parent
 	lv := &level{ctx: ctxLocation, conf: conf, srv: s, loc: loc, stmts: &loc.Stmts, later: &deferred, nested: &nested}
 	c.block(lv, d.Block)
 	loc.Conf = conf
+	if strings.HasSuffix(loc.Path, "/") && (loc.Modifier == ModPrefix || loc.Modifier == ModNoRegex || loc.Modifier == ModExact) {
+		for _, cd := range d.Block {
+			if autoRedirectDirectives[cd.Name] {
+				loc.AutoRedirect = true
+			}
+		}
+	}
 	for _, f := range deferred {
 		f()
 	}

@@ -1,6 +1,7 @@
 package nginxconf
 
 import (
+	"net/textproto"
 	"strings"
 	"time"
 )
@@ -10,7 +11,8 @@ import (
 var headersModule = module{name: "ngx_http_headers_module", directives: []directive{
 	{name: "add_header", inherit: inheritReplace, field: "AddHeaders", set: func(c *compiler, lv *level, d *Directive) {
 		a := d.Args
-		h := AddHeader{Name: a[0], Value: c.template(d, a[1])}
+		key := textproto.CanonicalMIMEHeaderKey(a[0])
+		h := AddHeader{Name: a[0], Key: key, Value: c.template(d, a[1]), Replace: key == "Etag" || key == "Last-Modified"}
 		if len(a) == 3 {
 			if a[2] != "always" {
 				c.fail(d, `invalid parameter "%s"`, a[2])

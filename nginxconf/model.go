@@ -189,6 +189,9 @@ type LocTree struct {
 	Exact  map[string]*Location // "=" locations
 	Prefix []*Location          // prefix and "^~" locations, longest path first
 	Regex  []*Location          // "~" and "~*" locations in order of appearance
+	// AutoRedirect: the locations with auto_redirect, by name without the
+	// final "/" (the exact one when both forms have it).
+	AutoRedirect map[string]*Location
 }
 
 // Modifier is a location's match modifier.
@@ -214,6 +217,9 @@ type Location struct {
 	Nested   *LocTree
 	File     string
 	Line     int
+	// AutoRedirect: the name ends in "/" and the block holds proxy_pass
+	// or another *_pass (nginx's auto_redirect).
+	AutoRedirect bool
 }
 
 // LocConf is the merged configuration in effect in a location (or at the
@@ -292,9 +298,13 @@ type LimitExcept struct {
 
 // AddHeader is one add_header directive.
 type AddHeader struct {
-	Name   string
+	Name   string // as written: the response spells it so
+	Key    string // Name in net/http's canonical form
 	Value  *vars.Template
 	Always bool
+	// Replace: nginx keeps this header once (ETag, Last-Modified): the
+	// value replaces the one already set, and an empty value removes it.
+	Replace bool
 }
 
 // AccessLog is one access_log target.

@@ -29,7 +29,7 @@ type request struct {
 	conn uint64
 
 	lua        *luahooks.Request
-	internal   bool // reached through an internal redirect (error_page, try_files, index)
+	internal   bool // reached through an internal redirect (error_page, try_files, index) or a rewrite
 	cycles     int
 	errPaged   bool // an error_page was already applied
 	hijacked   bool
@@ -38,7 +38,7 @@ type request struct {
 	depth      int  // subrequest nesting
 	closed     bool // ngx.exit(444): close without a reply
 	logged     bool // the log phase ran (or must not run)
-	uriChanged bool // rewrite ... last: post-rewrite searches the locations again
+	uriChanged bool // a rewrite changed the URI: post-rewrite searches the locations again
 }
 
 // coreModule is what nginx's core module and its header filter do in
@@ -97,7 +97,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l, _ := r.Context().Value(ctxListener).(*listener)
 	connID, _ := r.Context().Value(ctxConnID).(uint64)
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	rw := &respWriter{w: w}
+	rw := &respWriter{w: w, wire: true}
 	if st.cfg.HTTP == nil || l == nil {
 		http.Error(w, "no http block", http.StatusInternalServerError)
 		return
@@ -172,13 +172,14 @@ func (rq *request) validRequestLine() bool {
 // current URI (counting the cycle) and applies what nginx checks when it
 // picks one. It reports whether the request goes on.
 func (rq *request) findConfig() bool {
+	rq.uriChanged = false
 	rq.cycles++
 	if rq.cycles > maxCycles {
 		rq.logf(ngxlog.Err, `rewrite or internal redirection cycle while processing "%s"`, rq.v.URI)
 		rq.finalize(http.StatusInternalServerError)
 		return false
 	}
-	loc, caps, _, fail := searchLocations(rq.srv.Root, rq.v.URI)
+	loc, caps, found, fail := searchLocations(rq.srv.Root, rq.v.URI)
 	if fail != nil {
 		rq.regexFailed(fail.re, fail.subject)
 		return false
@@ -209,7 +210,22 @@ func (rq *request) findConfig() bool {
 		return false
 	}
 	rq.setPaths()
+	if found == locAutoRedirect {
+		target := vars.Escape(loc.Path, uriEscaped)
+		if rq.v.Args != "" {
+			target += "?" + rq.v.Args
+		}
+		rq.redirect(http.StatusMovedPermanently, target)
+		return false
+	}
 	return true
+}
+
+// uriEscaped is nginx's NGX_ESCAPE_URI table, which it escapes the paths of
+// its own redirects (directory, auto_redirect) with: controls, space, "#",
+// "%", "?" and bytes from 0x7f.
+func uriEscaped(c byte) bool {
+	return c <= ' ' || c >= 0x7f || c == '#' || c == '%' || c == '?'
 }
 
 // runNamed runs a named location (try_files, error_page @x) from the
@@ -308,6 +324,12 @@ func (rq *request) finalize(code int) {
 	if rq.hijacked || rq.closed || rq.w.wrote {
 		return
 	}
+	if code >= 300 {
+		// nginx's special response: this status replaces the one an
+		// earlier error_page set (r->err_status), unless error_page
+		// sets another below.
+		rq.w.override = 0
+	}
 	if code >= 300 && !rq.errPaged {
 		if ep, ok := rq.conf.ErrorPages[code]; ok {
 			rq.errPaged = true
@@ -341,32 +363,30 @@ func (rq *request) finalize(code int) {
 
 func (rq *request) applyErrorPage(code int, ep *nginxconf.ErrorPage) {
 	target := ep.Target.Eval(rq.v)
-	status := code
-	if ep.Code > 0 {
-		status = ep.Code
+	// The status sent: without "=", the error's; "=code": code; a bare
+	// "=": the one the target answers with.
+	switch {
+	case ep.Code > 0:
+		rq.w.override = ep.Code
+	case ep.Code == 0:
+		rq.w.override = code
 	}
 	switch {
 	case strings.HasPrefix(target, "@"):
-		if ep.Code > 0 {
-			rq.w.override = ep.Code
-		} else if ep.Code == 0 {
-			rq.w.override = code
-		}
 		rq.runNamed(target)
 	case strings.HasPrefix(target, "/"):
-		if ep.Code == 0 {
-			rq.w.override = code
-		} else if ep.Code > 0 {
-			rq.w.override = ep.Code
-		}
 		if rq.r.Method != http.MethodHead {
 			rq.r.Method = http.MethodGet
 		}
 		rq.internalRedirect(target)
 	default:
-		if status < 301 || status > 308 {
-			status = http.StatusFound
+		// a redirect: 302 unless "=" names a redirect status
+		status := http.StatusFound
+		switch ep.Code {
+		case 301, 302, 303, 307, 308:
+			status = ep.Code
 		}
+		rq.w.override = 0
 		rq.w.Header().Set("Location", target)
 		rq.errPaged = true
 		rq.finalize(status)
@@ -436,6 +456,11 @@ type respWriter struct {
 	override int
 	// onHeaders adds the configured headers when the status is known.
 	onHeaders func(code int) int
+	// wire: w writes to the connection (not a subrequest's recorder), so
+	// header names take the spelling nginx sends: spell lists the names
+	// add_header wrote other than net/http's canonical form.
+	wire  bool
+	spell []spelling
 }
 
 func (w *respWriter) Header() http.Header { return w.w.Header() }
@@ -452,7 +477,24 @@ func (w *respWriter) WriteHeader(code int) {
 	}
 	w.wrote = true
 	w.status = code
+	if code == http.StatusNoContent {
+		// nginx's header filter: a 204 has no body and says nothing of one
+		h := w.w.Header()
+		h.Del("Content-Type")
+		h.Del("Content-Length")
+		h.Del("Last-Modified")
+	}
+	if !w.wire {
+		w.w.WriteHeader(code)
+		return
+	}
+	// net/http writes the header map's keys as they are and copies the
+	// map in WriteHeader: the keys take nginx's spelling only meanwhile,
+	// so that everything after ($sent_http_*) reads the canonical ones.
+	h := w.w.Header()
+	respell(h, w.spell)
 	w.w.WriteHeader(code)
+	unspell(h, w.spell)
 }
 
 func (w *respWriter) Write(p []byte) (int, error) {

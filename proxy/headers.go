@@ -35,14 +35,59 @@ func addHeaders(rq *request, code int) int {
 	if ok && conf.Expires != nil {
 		setExpires(h, conf.Expires, rq.v, time.Now())
 	}
-	for _, ah := range conf.AddHeaders {
-		if ok || ah.Always {
-			if v := ah.Value.Eval(rq.v); v != "" {
-				h.Add(ah.Name, v)
-			}
+	for i := range conf.AddHeaders {
+		ah := &conf.AddHeaders[i]
+		if !ok && !ah.Always {
+			continue
+		}
+		v := ah.Value.Eval(rq.v)
+		switch {
+		case ah.Replace && v == "":
+			delete(h, ah.Key)
+		case ah.Replace:
+			h[ah.Key] = []string{v}
+		case v != "":
+			h[ah.Key] = append(h[ah.Key], v)
+		default:
+			continue
+		}
+		if ah.Name != ah.Key {
+			rq.w.spell = append(rq.w.spell, spelling{ah.Name, ah.Key})
 		}
 	}
 	return code
+}
+
+// spelling is a response header's name as sent and its canonical key.
+type spelling struct{ name, key string }
+
+// wireNames are the headers nginx itself spells other than net/http's
+// canonical form.
+var wireNames = [...]spelling{{"ETag", "Etag"}, {"WWW-Authenticate", "Www-Authenticate"}}
+
+// respell renames, in h, the canonical keys of spell and wireNames to the
+// names the response must send; unspell undoes it.
+func respell(h http.Header, spell []spelling) {
+	for _, list := range [2][]spelling{spell, wireNames[:]} {
+		for _, sp := range list {
+			if vs, ok := h[sp.key]; ok {
+				delete(h, sp.key)
+				h[sp.name] = append(h[sp.name], vs...)
+			}
+		}
+	}
+}
+
+// unspell gives back to h the canonical keys respell renamed.
+func unspell(h http.Header, spell []spelling) {
+	for _, list := range [2][]spelling{spell, wireNames[:]} {
+		for _, sp := range list {
+			if vs, ok := h[sp.name]; ok {
+				delete(h, sp.name)
+				h[sp.key] = vs
+			}
+		}
+	}
 }
 
 // setExpires adds Expires and Cache-Control as nginx's headers filter does.
@@ -50,13 +95,17 @@ func setExpires(h http.Header, e *nginxconf.Expires, v *vars.Request, now time.T
 	kind, off := e.Kind, e.Offset
 	if kind == nginxconf.ExpiresVar {
 		val := e.Value.Eval(v)
-		switch val {
-		case "off", "":
+		// nginx reads epoch, max and off as words only without
+		// "modified"; with it they, and a time of day, are invalid.
+		switch {
+		case val == "" || val == "off" && !e.Modified:
 			return
-		case "epoch":
+		case val == "epoch" && !e.Modified:
 			kind = nginxconf.ExpiresEpoch
-		case "max":
+		case val == "max" && !e.Modified:
 			kind = nginxconf.ExpiresMax
+		case e.Modified && strings.HasPrefix(val, "@"):
+			return
 		default:
 			t, ok := nginxconf.ParseExpires(val)
 			if !ok {
@@ -77,6 +126,11 @@ func setExpires(h http.Header, e *nginxconf.Expires, v *vars.Request, now time.T
 	case nginxconf.ExpiresMax:
 		h.Set("Expires", "Thu, 31 Dec 2037 23:55:55 GMT")
 		h.Set("Cache-Control", "max-age=315360000")
+		return
+	}
+	if off == 0 && kind != nginxconf.ExpiresDaily {
+		h.Set("Expires", now.UTC().Format(httpTime))
+		h.Set("Cache-Control", "max-age=0")
 		return
 	}
 	base := now

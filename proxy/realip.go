@@ -2,6 +2,9 @@ package proxy
 
 import (
 	"net"
+	"net/http"
+	"net/netip"
+	"strconv"
 	"strings"
 
 	"ngxsockify/nginxconf"
@@ -44,35 +47,68 @@ func (rq *request) realIP(conf *nginxconf.LocConf) {
 		}
 		return false
 	}
-	if !trusted(clientIP(rq.r)) {
+	var values []string // X-Forwarded-For: every such header; else the first
+	if strings.EqualFold(conf.RealIPHeader, "X-Forwarded-For") {
+		values = rq.r.Header.Values("X-Forwarded-For")
+	} else if v, ok := rq.r.Header[http.CanonicalHeaderKey(conf.RealIPHeader)]; ok && len(v) > 0 {
+		values = v[:1]
+	}
+	addr, ok := forwardedAddr(clientIP(rq.r), values, trusted, conf.RealIPRecursive)
+	if !ok {
 		return
 	}
-	var addr net.IP
-	if strings.EqualFold(conf.RealIPHeader, "X-Forwarded-For") {
-		var list []string
-		for _, v := range rq.r.Header.Values("X-Forwarded-For") {
-			list = append(list, strings.Split(v, ",")...)
-		}
-		for i := len(list) - 1; i >= 0; i-- {
-			a := net.ParseIP(strings.TrimSpace(list[i]))
-			if a == nil {
-				return
+	rq.v.RealIPRemote = rq.r.RemoteAddr
+	rq.r.RemoteAddr = addr
+	rq.realIPDone = true // like nginx, only an address actually set ends the module's work
+}
+
+// forwardedAddr is nginx's ngx_http_get_forwarded_addr: from the last
+// header's last address backwards, each address is taken while the one
+// before it (first the peer's) is trusted; without recursive only one.
+// Addresses are "ip", "ip:port" or "[ipv6]:port", separated by commas and
+// spaces; an invalid one stops the walk. It returns host:port (port empty
+// when the header named none) and whether an address was taken.
+func forwardedAddr(peer net.IP, values []string, trusted func(net.IP) bool, recursive bool) (string, bool) {
+	cur, found := peer, ""
+	for i := len(values) - 1; i >= 0; i-- {
+		list := values[i]
+		for {
+			if !trusted(cur) {
+				return found, found != ""
 			}
-			addr = a
-			if !conf.RealIPRecursive || !trusted(a) {
+			list = strings.TrimRight(list, ", ")
+			j := strings.LastIndexAny(list, ", ")
+			ip, port, ok := parseAddrPort(list[j+1:])
+			if !ok {
+				return found, found != ""
+			}
+			cur, found = ip.AsSlice(), net.JoinHostPort(ip.String(), port)
+			list = list[:max(j, 0)]
+			if !recursive || list == "" {
 				break
 			}
 		}
-	} else {
-		addr = net.ParseIP(strings.TrimSpace(rq.r.Header.Get(conf.RealIPHeader)))
+		if !recursive {
+			break
+		}
 	}
-	if addr == nil {
-		return
+	return found, found != ""
+}
+
+// parseAddrPort is nginx's ngx_parse_addr_port: "ip", "ip:port" or
+// "[ipv6]:port", the port 1-65535 ("" when none).
+func parseAddrPort(s string) (netip.Addr, string, bool) {
+	if ip, err := netip.ParseAddr(s); err == nil && ip.Zone() == "" {
+		return ip, "", true
 	}
-	_, port, _ := net.SplitHostPort(rq.r.RemoteAddr)
-	if port == "" {
-		port = "0"
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || strings.Contains(host, ":") && !strings.HasPrefix(s, "[") {
+		return netip.Addr{}, "", false
 	}
-	rq.r.RemoteAddr = net.JoinHostPort(addr.String(), port)
-	rq.realIPDone = true // like nginx, only an address actually set ends the module's work
+	ip, err := netip.ParseAddr(host)
+	n, perr := strconv.Atoi(port)
+	if err != nil || ip.Zone() != "" || perr != nil || n < 1 || n > 65535 {
+		return netip.Addr{}, "", false
+	}
+	return ip, strconv.Itoa(n), true
 }

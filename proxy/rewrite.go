@@ -35,11 +35,10 @@ func locationRewrite(rq *request) rc {
 	if rq.loc == nil || rq.conf != rq.loc.Conf {
 		return rcDeclined
 	}
-	switch rq.runStmts(rq.loc.Stmts) {
-	case flowDone:
+	if rq.runStmts(rq.loc.Stmts) == flowDone {
 		return rcDone
-	case flowLast:
-		rq.uriChanged = true
+	}
+	if rq.uriChanged {
 		return rcOK // skips rewrite_by_lua; post-rewrite searches again
 	}
 	return rcDeclined
@@ -72,6 +71,7 @@ func (rq *request) runStmts(list []nginxconf.Stmt) flow {
 			rq.doReturn(s)
 			return flowDone
 		case *nginxconf.BreakStmt:
+			rq.uriChanged = false // nginx's break code: no new location search
 			return flowBreak
 		case *nginxconf.IfStmt:
 			if !rq.test(&s.Cond) {
@@ -137,6 +137,11 @@ func (rq *request) rewrite(s *nginxconf.RewriteStmt) flow {
 		rq.v.Args = ""
 	}
 	rq.v.URI = path
+	// nginx's regex code marks the request internal when it changes the
+	// URI, and (but under "break") to search the locations again after
+	// the location's rewrite statements, whether "last" ends them or not
+	rq.internal = true
+	rq.uriChanged = s.Flag != "break"
 	rq.setPaths()
 	switch s.Flag {
 	case "last":
@@ -194,16 +199,14 @@ func (rq *request) doReturn(s *nginxconf.ReturnStmt) {
 	if s.Text != nil {
 		text = s.Text.Eval(rq.v)
 	}
-	switch code {
-	case 301, 302, 303, 307, 308:
-		if s.Text != nil {
-			rq.redirect(code, text)
-			return
-		}
-	}
-	if s.Text == nil {
+	switch {
+	case code == 301 || code == 302 || code == 303 || code == 307 || code == 308:
+		rq.redirect(code, text) // no text: an empty Location, as nginx sends
+	case s.Text == nil && code >= 400:
 		rq.finalize(code)
-		return
+	default:
+		// nginx's ngx_http_send_response: a status an error_page set
+		// stays, and no error_page applies to this one
+		rq.send(code, rq.conf.DefaultType, []byte(text))
 	}
-	rq.send(code, rq.conf.DefaultType, []byte(text))
 }

@@ -124,6 +124,9 @@ const (
 	locDeclined = iota // nothing matched at this level
 	locPrefix          // a prefix location matched; regexes may still win
 	locFinal           // an exact or regex location matched
+	// locAutoRedirect: the URI is the name, without its "/", of a location
+	// with auto_redirect (nginx's NGX_DONE): answer 301 to the name
+	locAutoRedirect
 )
 
 func searchLocations(tree *nginxconf.LocTree, uri string) (*nginxconf.Location, *vars.Captures, int, *regexFailure) {
@@ -144,6 +147,11 @@ func searchLocations(tree *nginxconf.LocTree, uri string) (*nginxconf.Location, 
 			break
 		}
 	}
+	if ar, ok := tree.AutoRedirect[uri]; ok && (cur == nil || cur.Path != uri) {
+		// nginx's static search meets the name+"/" node on its way down
+		// and nothing named uri itself comes after it
+		return ar, nil, locAutoRedirect, nil
+	}
 	if cur != nil && cur.Nested != nil {
 		l2, c2, rc2, fail := searchLocations(cur.Nested, uri)
 		if fail != nil {
@@ -151,8 +159,8 @@ func searchLocations(tree *nginxconf.LocTree, uri string) (*nginxconf.Location, 
 		}
 		if rc2 != locDeclined {
 			cur, caps = l2, c2
-			if rc2 == locFinal {
-				return cur, caps, locFinal, nil
+			if rc2 == locFinal || rc2 == locAutoRedirect {
+				return cur, caps, rc2, nil
 			}
 		}
 	}

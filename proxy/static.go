@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/static"
 )
@@ -105,7 +106,7 @@ func (rq *request) static() {
 		return
 	}
 	if fi.IsDir() {
-		loc := uri + "/"
+		loc := vars.Escape(uri, uriEscaped) + "/"
 		if rq.v.Args != "" {
 			loc += "?" + rq.v.Args
 		}

@@ -578,6 +578,7 @@ type rawResponse struct {
 	Status int
 	Header http.Header
 	Body   string
+	Names  []string // the header names as the server spelled them, in order
 }
 
 // rawRequest sends raw (one HTTP/1.x request, CRLF line ends, sent as is) to
@@ -598,16 +599,24 @@ func rawRequest(addr, raw string, timeout time.Duration) (*rawResponse, error) {
 	if strings.HasPrefix(raw, "HEAD ") {
 		method = "HEAD"
 	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: method})
+	var head bytes.Buffer // what ReadResponse consumed: the head, maybe more
+	resp, err := http.ReadResponse(bufio.NewReader(io.TeeReader(c, &head)), &http.Request{Method: method})
 	if err != nil {
 		return nil, err
+	}
+	var names []string
+	lines, _, _ := strings.Cut(head.String(), "\r\n\r\n")
+	for _, l := range strings.Split(lines, "\r\n")[1:] {
+		if name, _, ok := strings.Cut(l, ":"); ok {
+			names = append(names, name)
+		}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("reading body: %w", err)
 	}
-	return &rawResponse{Status: resp.StatusCode, Header: resp.Header, Body: string(body)}, nil
+	return &rawResponse{Status: resp.StatusCode, Header: resp.Header, Body: string(body), Names: names}, nil
 }
 
 // syncBuffer is a bytes.Buffer safe for the process's writes and our reads.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -23,6 +24,7 @@ import (
 //	#exec www/run.sh                 <- executable file (mode 0755)
 //	#dir www/sub                     <- directory
 //	#compare Content-Type X-Frame-Options  <- response headers also compared
+//	#spelling X-IP ETag                    <- and how their names are spelled
 //	<http{} body; {{PORT}} and {{DIR}} are expanded>
 //	----
 //	GET /path?x=1 | Host: a.test | X-Y: z | Cookie: a=1   => 200
@@ -53,6 +55,7 @@ type routingCase struct {
 	files    []routingFile
 	requests []routingRequest
 	headers  []string // extra response headers to compare (#compare)
+	spelling []string // response headers whose spelling is compared (#spelling)
 }
 
 type routingFile struct {
@@ -73,6 +76,7 @@ type routingResult struct {
 	Status   int
 	Location string
 	Headers  map[string][]string // only those named by #compare
+	Spelled  []string            // the spellings sent of the names #spelling lists, sorted
 	Body     string
 }
 
@@ -134,6 +138,8 @@ func parseRoutingCase(path string) (routingCase, error) {
 				c.files = append(c.files, routingFile{path: fields[1], dir: true})
 			case "#compare":
 				c.headers = append(c.headers, strings.Fields(strings.TrimPrefix(l, "#compare"))...)
+			case "#spelling":
+				c.spelling = append(c.spelling, strings.Fields(strings.TrimPrefix(l, "#spelling"))...)
 			}
 			conf = append(conf, "") // keep line numbers of the config stable
 			continue
@@ -252,7 +258,7 @@ var nginxVersionRE = regexp.MustCompile(`nginx/[0-9.]+`)
 // and Dir become {{PORT}} and {{DIR}}, nginx's version in error pages is
 // dropped. A connection closed without a response (return 444) or a timeout
 // is a result too (Status 0).
-func ask(s *Server, r routingRequest, headers []string) routingResult {
+func ask(s *Server, r routingRequest, headers, spelling []string) routingResult {
 	if r.port >= len(s.Ports) {
 		return routingResult{Body: fmt.Sprintf("<case error: no {{PORT%d}}>", r.port+1)}
 	}
@@ -294,6 +300,14 @@ func ask(s *Server, r routingRequest, headers []string) routingResult {
 		}
 		res.Headers[h] = vals
 	}
+	for _, name := range resp.Names {
+		for _, want := range spelling {
+			if strings.EqualFold(name, want) {
+				res.Spelled = append(res.Spelled, name)
+			}
+		}
+	}
+	sort.Strings(res.Spelled)
 	return res
 }
 
@@ -303,7 +317,7 @@ func ask(s *Server, r routingRequest, headers []string) routingResult {
 func compareServers(t *testing.T, c routingCase, a, b *Server, pin bool) {
 	t.Helper()
 	for _, r := range c.requests {
-		ra, rb := ask(a, r, c.headers), ask(b, r, c.headers)
+		ra, rb := ask(a, r, c.headers, c.spelling), ask(b, r, c.headers, c.spelling)
 		where := fmt.Sprintf("%s/%s.case:%d %s", routingDir, c.name, r.line, r.show)
 		if os.Getenv("ROUTING_SHOW") != "" {
 			t.Logf("%s\n\t%s: %d %q %v %q", where, a.Kind, ra.Status, ra.Location, ra.Headers, ra.Body)

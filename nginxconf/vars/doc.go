@@ -16,7 +16,8 @@
 // $connection $connection_requests $connection_time $content_length
 // $content_type $document_root $document_uri $host $hostname $https $is_args
 // $limit_rate $msec $nginx_version $pid $proxy_add_x_forwarded_for
-// $query_string $realip_remote_addr $realpath_root $remote_addr $remote_port
+// $query_string $realip_remote_addr $realip_remote_port $realpath_root
+// $remote_addr $remote_port
 // $remote_user $request $request_body (never found) $request_completion
 // $request_filename $request_id $request_length $request_method
 // $request_time $request_uri $scheme $server_addr $server_name $server_port

@@ -67,6 +67,7 @@ type Request struct {
 	DocumentRoot         string        // $document_root, $realpath_root
 	RequestFilename      string        // $request_filename
 	RemoteUser           string        // $remote_user once auth_basic accepted it; "" parses Authorization
+	RealIPRemote         string        // the peer's host:port when realip replaced HTTP.RemoteAddr ($realip_remote_*)
 	LimitRate            string        // $limit_rate (writable, kept as bytes: "40k" reads "40960"); "" reads as "0"
 
 	g         *Registry
@@ -336,11 +337,20 @@ var builtins = map[string]builtin{
 		}
 		return ".", true
 	}},
-	"remote_addr":        {get: func(r *Request) (string, bool) { return found(r.remoteHost()) }},
-	"realip_remote_addr": {get: func(r *Request) (string, bool) { return found(r.remoteHost()) }},
-	"remote_port": {get: func(r *Request) (string, bool) {
-		_, p, _ := net.SplitHostPort(r.HTTP.RemoteAddr)
-		return found(p)
+	"remote_addr": {get: func(r *Request) (string, bool) { return found(r.remoteHost()) }},
+	"remote_port": {get: func(r *Request) (string, bool) { return found(addrPort(r.HTTP.RemoteAddr)) }},
+	"realip_remote_addr": {get: func(r *Request) (string, bool) {
+		if r.RealIPRemote == "" {
+			return found(r.remoteHost())
+		}
+		h, _, _ := net.SplitHostPort(r.RealIPRemote)
+		return found(h)
+	}},
+	"realip_remote_port": {get: func(r *Request) (string, bool) {
+		if r.RealIPRemote == "" {
+			return found(addrPort(r.HTTP.RemoteAddr))
+		}
+		return found(addrPort(r.RealIPRemote))
 	}},
 	"binary_remote_addr": {get: func(r *Request) (string, bool) {
 		ip := net.ParseIP(r.remoteHost())
@@ -599,6 +609,16 @@ func (r *Request) requestURI() string {
 		}
 	}
 	return u
+}
+
+// addrPort is the port of a host:port address, "" when it has none or 0
+// (nginx leaves $remote_port empty then).
+func addrPort(a string) string {
+	_, p, _ := net.SplitHostPort(a)
+	if p == "0" {
+		return ""
+	}
+	return p
 }
 
 func (r *Request) remoteHost() string {
