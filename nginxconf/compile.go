@@ -56,6 +56,8 @@ func defaultLocConf() *LocConf {
 		set:                  map[string]bool{},
 	}
 	lc.RealIPHeader = "X-Real-IP"
+	lc.AutoindexExactSize = true
+	lc.MaxRanges = -1
 	lc.WSBufferSize = 65543
 	lc.WSConnectTimeout = 60 * time.Second
 	lc.WSReadTimeout = 60 * time.Second
@@ -178,6 +180,7 @@ func (c *compiler) http(block *Directive) {
 	for _, sd := range servers {
 		c.server(sd, root, httpTLS)
 	}
+	c.checkCharsets()
 	if len(h.Servers) == 0 {
 		return
 	}

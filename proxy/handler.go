@@ -436,6 +436,13 @@ type respWriter struct {
 	override int
 	// onHeaders adds the configured headers when the status is known.
 	onHeaders func(code int) int
+	// body, when a header filter set it (charset recoding), rewrites
+	// every write of the body.
+	body func([]byte) []byte
+	// stream sends the headers at once, so that a body without a length
+	// goes out chunked (or up to the close), as nginx streams it, rather
+	// than with a length net/http would compute for a short body.
+	stream bool
 }
 
 func (w *respWriter) Header() http.Header { return w.w.Header() }
@@ -453,11 +460,30 @@ func (w *respWriter) WriteHeader(code int) {
 	w.wrote = true
 	w.status = code
 	w.w.WriteHeader(code)
+	if w.stream {
+		w.Flush()
+	}
+}
+
+// Flush sends what is buffered (net/http then streams the body).
+func (w *respWriter) Flush() {
+	if f, ok := w.w.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 func (w *respWriter) Write(p []byte) (int, error) {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
+	}
+	if w.body != nil {
+		out := w.body(p)
+		n, err := w.w.Write(out)
+		w.bytes += int64(n)
+		if err != nil {
+			return 0, err
+		}
+		return len(p), nil
 	}
 	n, err := w.w.Write(p)
 	w.bytes += int64(n)

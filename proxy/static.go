@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/static"
 )
@@ -31,12 +32,25 @@ func tryFilesPhase(rq *request) rc {
 }
 
 func (rq *request) staticOptions() *static.Options {
-	return &static.Options{
-		Autoindex:   rq.conf.Autoindex,
-		Types:       rq.conf.Types,
-		DefaultType: rq.conf.DefaultType,
-		Etag:        rq.conf.Etag,
+	conf := rq.conf
+	o := &static.Options{
+		Autoindex:          conf.Autoindex,
+		AutoindexFormat:    conf.AutoindexFormat,
+		AutoindexExactSize: conf.AutoindexExactSize,
+		AutoindexLocaltime: conf.AutoindexLocaltime,
+		Types:              conf.Types,
+		DefaultType:        conf.DefaultType,
+		Etag:               conf.Etag,
+		MaxRanges:          conf.MaxRanges,
 	}
+	if conf.Autoindex {
+		// nginx measures names by characters when the listing goes out
+		// as utf-8, which the charset filter decides
+		plan, _ := rq.charsetPlanFor("text/html")
+		o.UTF8Names = plan.log == "" && strings.EqualFold(plan.label, "utf-8")
+		o.Callback, _ = vars.Arg(rq.v.Args, "callback")
+	}
+	return o
 }
 
 // static serves files: index files for directory URIs (as internal
@@ -120,7 +134,16 @@ func (rq *request) static() {
 }
 
 func (rq *request) serveFile(path, uri string) {
-	status, _ := static.Serve(rq.w, rq.r, path, uri, rq.staticOptions())
+	o := rq.staticOptions()
+	if plan, _ := rq.charsetPlanFor(static.ContentType(uri, o)); plan.changesLength() {
+		o.MaxRanges = 0 // recoding drops the length, and with it ranges
+	} else if plan.log == "" {
+		o.PartCharset = plan.label
+		if plan.recode != nil {
+			o.PartRecode = plan.recode.recoder()
+		}
+	}
+	status, _ := static.Serve(rq.w, rq.r, path, uri, o)
 	if !rq.w.wrote && status >= 300 {
 		rq.finalize(status)
 	}
