@@ -154,6 +154,10 @@ func setRootAlias(c *compiler, lv *level, d *Directive) {
 		lc.Root, lc.Alias = t, nil
 	} else {
 		lc.Alias, lc.Root = t, nil
+		if lv.loc != nil {
+			lc.AliasPrefix = lv.loc.Path
+			lc.AliasRegex = lv.loc.Modifier == ModRegex || lv.loc.Modifier == ModRegexI
+		}
 	}
 }
 

@@ -221,8 +221,13 @@ type Location struct {
 // declared in its mod_*.go file and embedded here, so that their fields
 // read as the location's.
 type LocConf struct {
-	Root              *vars.Template // root (nil: "html" under prefix, nginx's default)
-	Alias             *vars.Template // alias, when set instead of root
+	Root  *vars.Template // root (nil: "html" under prefix, nginx's default)
+	Alias *vars.Template // alias, when set instead of root
+	// AliasPrefix is the prefix of the location whose alias this is (it
+	// gives way to the alias); AliasRegex marks an alias written in a
+	// regex location, which replaces the whole URI.
+	AliasPrefix       string
+	AliasRegex        bool
 	TryFiles          []*vars.Template
 	ErrorPages        map[int]*ErrorPage
 	SatisfyAny        bool

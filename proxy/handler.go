@@ -28,17 +28,21 @@ type request struct {
 	v    *vars.Request
 	conn uint64
 
-	lua        *luahooks.Request
-	internal   bool // reached through an internal redirect (error_page, try_files, index)
-	cycles     int
-	errPaged   bool // an error_page was already applied
-	hijacked   bool
-	realIPDone bool
-	subrequest bool // ngx.location.capture: no access phase, no access log
-	depth      int  // subrequest nesting
-	closed     bool // ngx.exit(444): close without a reply
-	logged     bool // the log phase ran (or must not run)
-	uriChanged bool // rewrite ... last: post-rewrite searches the locations again
+	lua      *luahooks.Request
+	internal bool // reached through an internal redirect (error_page, try_files, index)
+	// addURIToAlias: try_files found a file under a regex location's alias,
+	// which from then on is a directory the URI is added to (nginx's
+	// r->add_uri_to_alias)
+	addURIToAlias bool
+	cycles        int
+	errPaged      bool // an error_page was already applied
+	hijacked      bool
+	realIPDone    bool
+	subrequest    bool // ngx.location.capture: no access phase, no access log
+	depth         int  // subrequest nesting
+	closed        bool // ngx.exit(444): close without a reply
+	logged        bool // the log phase ran (or must not run)
+	uriChanged    bool // rewrite ... last: post-rewrite searches the locations again
 }
 
 // coreModule is what nginx's core module and its header filter do in
@@ -520,12 +524,15 @@ func (rq *request) setPaths() {
 // mapPath turns the current URI into a file-system path with root or alias.
 func (rq *request) mapPath(uri string) string {
 	conf := rq.conf
-	if conf.Alias != nil && rq.loc != nil {
+	if conf.Alias != nil {
 		alias := conf.Alias.Eval(rq.v)
-		if rq.loc.Regex != nil {
+		if conf.AliasRegex {
+			if rq.addURIToAlias {
+				return rq.st.cfg.FullName(alias) + uri
+			}
 			return rq.st.cfg.FullName(alias)
 		}
-		rest := strings.TrimPrefix(uri, rq.loc.Path)
+		rest := strings.TrimPrefix(uri, conf.AliasPrefix)
 		return rq.st.cfg.FullName(alias + rest)
 	}
 	root := "html"

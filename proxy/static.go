@@ -71,20 +71,45 @@ func (rq *request) static() {
 				index = append(index, t.Eval(rq.v))
 			}
 		}
-		for i, name := range index {
+		dirTested := false
+		for _, name := range index {
 			if strings.HasPrefix(name, "/") {
 				rq.internalRedirect(name)
 				return
 			}
 			fi, err := os.Stat(path + name)
-			if err == nil && !fi.IsDir() {
-				rq.internalRedirect(uri + name)
-				return
+			if err == nil {
+				if !fi.IsDir() {
+					rq.internalRedirect(uri + name)
+					return
+				}
+				continue
 			}
-			if err != nil && i == len(index)-1 && !errors.Is(err, fs.ErrNotExist) {
-				rq.logf(ngxlog.Err, `"%s" is forbidden (%v)`, path+name, errnoError{unwrapErrno(err)})
+			// as ngx_http_index_handler: a path that cannot hold the file
+			// ends the search, a missing file goes on to the next name
+			errno := unwrapErrno(err)
+			switch errno {
+			case syscall.ENOTDIR, syscall.ENAMETOOLONG:
+				rq.logf(ngxlog.Err, `"%s" is not found (%v)`, path+name, errnoError{errno})
+				rq.finalize(http.StatusNotFound)
+				return
+			case syscall.EACCES:
+				rq.logf(ngxlog.Err, `"%s" is forbidden (%v)`, path+name, errnoError{errno})
 				rq.finalize(http.StatusForbidden)
 				return
+			case syscall.ENOENT:
+			default:
+				rq.logf(ngxlog.Crit, `stat() "%s" failed (%v)`, path+name, errnoError{errno})
+				rq.finalize(http.StatusInternalServerError)
+				return
+			}
+			if !dirTested {
+				dirTested = true
+				if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+					rq.logf(ngxlog.Err, `"%s" is not found (%v)`, path, errnoError{unwrapErrno(err)})
+					rq.finalize(http.StatusNotFound)
+					return
+				}
 			}
 		}
 		fi, err := os.Stat(path)
@@ -159,9 +184,20 @@ func (rq *request) tryFiles() bool {
 		// entry as written ends in "/" ($uri/), not the value it gives.
 		dir := strings.HasSuffix(t.String(), "/")
 		path := rq.mapPath(name)
+		if rq.conf.Alias != nil && rq.conf.AliasRegex {
+			// the alias of a regex location is the directory the entry is
+			// looked up in
+			path = rq.st.cfg.FullName(rq.conf.Alias.Eval(rq.v)) + name
+		}
 		fi, err := os.Stat(path)
 		if err != nil || fi.IsDir() != dir {
 			continue
+		}
+		if rq.conf.Alias != nil && rq.conf.AliasRegex {
+			if dir {
+				return true // nginx keeps the URI
+			}
+			rq.addURIToAlias = true
 		}
 		// a directory entry gives the URI without its last "/" (so that
 		// /dir answers 301 to /dir/), as nginx does
