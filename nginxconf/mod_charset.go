@@ -56,7 +56,7 @@ func (n CharsetName) Off() bool { return n.Name == "" && n.Var == nil }
 // source_charset and charset_map, compared without case) and its
 // charset_map tables.
 type Charsets struct {
-	known map[string]bool
+	known map[string]string // lower case -> the spelling first seen
 	maps  map[[2]string]*CharsetMap
 }
 
@@ -70,7 +70,24 @@ type CharsetMap struct {
 
 // Known reports whether the configuration names charset name.
 func (cs *Charsets) Known(name string) bool {
-	return cs != nil && cs.known[strings.ToLower(name)]
+	return cs != nil && cs.known[strings.ToLower(name)] != ""
+}
+
+// Canonical is name as the configuration first spelled it (nginx names a
+// charset so in Content-Type and messages).
+func (cs *Charsets) Canonical(name string) string {
+	if cs != nil {
+		if c := cs.known[strings.ToLower(name)]; c != "" {
+			return c
+		}
+	}
+	return name
+}
+
+func (cs *Charsets) add(name string) {
+	if k := strings.ToLower(name); cs.known[k] == "" {
+		cs.known[k] = name
+	}
 }
 
 // Map returns the charset_map between from and to, written in either
@@ -92,7 +109,7 @@ func (cs *Charsets) Map(from, to string) (m *CharsetMap, reverse bool) {
 func (c *compiler) charsets() *Charsets {
 	h := c.cfg.HTTP
 	if h.Charsets == nil {
-		h.Charsets = &Charsets{known: map[string]bool{}, maps: map[[2]string]*CharsetMap{}}
+		h.Charsets = &Charsets{known: map[string]string{}, maps: map[[2]string]*CharsetMap{}}
 	}
 	return h.Charsets
 }
@@ -106,7 +123,7 @@ func (c *compiler) charsetName(d *Directive, canOff bool) CharsetName {
 	case strings.HasPrefix(v, "$"):
 		return CharsetName{Var: c.template(d, v)}
 	}
-	c.charsets().known[strings.ToLower(v)] = true
+	c.charsets().add(v)
 	return CharsetName{Name: v}
 }
 
@@ -120,7 +137,8 @@ func (c *compiler) charsetMap(d *Directive) {
 		c.fail(d, `duplicate "charset_map" between "%s" and "%s"`, d.Args[0], d.Args[1])
 		return
 	}
-	cs.known[from], cs.known[to] = true, true
+	cs.add(d.Args[0])
+	cs.add(d.Args[1])
 	m := &CharsetMap{From: d.Args[0], To: d.Args[1], Pairs: map[byte]string{}}
 	for _, e := range d.Block {
 		if len(e.Args) != 1 {
@@ -187,7 +205,7 @@ func (c *compiler) checkCharsets() {
 			continue
 		}
 		if m, _ := cs.Map(src, dst); m == nil {
-			c.errs = append(c.errs, &Error{Msg: `no "charset_map" between the charsets "` + src + `" and "` + dst + `"`})
+			c.errs = append(c.errs, &Error{Msg: `no "charset_map" between the charsets "` + cs.Canonical(src) + `" and "` + cs.Canonical(dst) + `"`})
 			if !c.collectAll {
 				panic(errStop{})
 			}

@@ -92,11 +92,13 @@ func boolIndex(b bool) int {
 	return 0
 }
 
+// charsetValue is the charset n names: a variable's value as it is, a
+// name as the configuration first spelled it.
 func (rq *request) charsetValue(n nginxconf.CharsetName) string {
 	if n.Var != nil {
 		return n.Var.Eval(rq.v)
 	}
-	return n.Name
+	return rq.st.cfg.HTTP.Charsets.Canonical(n.Name)
 }
 
 // splitCharset splits a Content-Type into the MIME type and the value of
