@@ -178,6 +178,7 @@ func (c *compiler) http(block *Directive) {
 	for _, sd := range servers {
 		c.server(sd, root, httpTLS)
 	}
+	c.checkCharsets()
 	if len(h.Servers) == 0 {
 		return
 	}

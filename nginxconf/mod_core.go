@@ -143,8 +143,13 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 
 // CoreConf is the core module's part of a location's settings.
 type CoreConf struct {
-	Root              *vars.Template // root (nil: "html" under prefix, nginx's default)
-	Alias             *vars.Template // alias, when set instead of root
+	Root  *vars.Template // root (nil: "html" under prefix, nginx's default)
+	Alias *vars.Template // alias, when set instead of root
+	// AliasPrefix is the prefix of the location whose alias this is (it
+	// gives way to the alias); AliasRegex marks an alias written in a
+	// regex location, which replaces the whole URI.
+	AliasPrefix       string
+	AliasRegex        bool
 	TryFiles          []*vars.Template
 	ErrorPages        map[int]*ErrorPage
 	SatisfyAny        bool
@@ -194,6 +199,10 @@ func setRootAlias(c *compiler, lv *level, d *Directive) {
 		lc.Root, lc.Alias = t, nil
 	} else {
 		lc.Alias, lc.Root = t, nil
+		if lv.loc != nil {
+			lc.AliasPrefix = lv.loc.Path
+			lc.AliasRegex = lv.loc.Modifier == ModRegex || lv.loc.Modifier == ModRegexI
+		}
 	}
 }
 

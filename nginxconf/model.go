@@ -60,6 +60,7 @@ type HTTP struct {
 	Upstreams  map[string]*Upstream
 	LogFormats map[string]*LogFormat
 	Lua        LuaMain
+	Charsets   *Charsets // nil when no charset is named
 }
 
 // LogFormat is a compiled log_format.

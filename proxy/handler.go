@@ -28,17 +28,21 @@ type request struct {
 	v    *vars.Request
 	conn uint64
 
-	lua        *luahooks.Request
-	internal   bool // reached through an internal redirect (error_page, try_files, index) or a rewrite
-	cycles     int
-	errPaged   bool // an error_page was already applied
-	hijacked   bool
-	realIPDone bool
-	subrequest bool // ngx.location.capture: no access phase, no access log
-	depth      int  // subrequest nesting
-	closed     bool // ngx.exit(444): close without a reply
-	logged     bool // the log phase ran (or must not run)
-	uriChanged bool // a rewrite changed the URI: post-rewrite searches the locations again
+	lua      *luahooks.Request
+	internal bool // reached through an internal redirect (error_page, try_files, index) or a rewrite
+	// addURIToAlias: try_files found a file under a regex location's alias,
+	// which from then on is a directory the URI is added to (nginx's
+	// r->add_uri_to_alias)
+	addURIToAlias bool
+	cycles        int
+	errPaged      bool // an error_page was already applied
+	hijacked      bool
+	realIPDone    bool
+	subrequest    bool // ngx.location.capture: no access phase, no access log
+	depth         int  // subrequest nesting
+	closed        bool // ngx.exit(444): close without a reply
+	logged        bool // the log phase ran (or must not run)
+	uriChanged    bool // a rewrite changed the URI: post-rewrite searches the locations again
 }
 
 // coreModule is what nginx's core module and its header filter do in
@@ -461,6 +465,13 @@ type respWriter struct {
 	// add_header wrote other than net/http's canonical form.
 	wire  bool
 	spell []spelling
+	// body, when a header filter set it (charset recoding), rewrites
+	// every write of the body.
+	body func([]byte) []byte
+	// stream sends the headers at once, so that a body without a length
+	// goes out chunked (or up to the close), as nginx streams it, rather
+	// than with a length net/http would compute for a short body.
+	stream bool
 }
 
 func (w *respWriter) Header() http.Header { return w.w.Header() }
@@ -495,11 +506,30 @@ func (w *respWriter) WriteHeader(code int) {
 	respell(h, w.spell)
 	w.w.WriteHeader(code)
 	unspell(h, w.spell)
+	if w.stream {
+		w.Flush()
+	}
+}
+
+// Flush sends what is buffered (net/http then streams the body).
+func (w *respWriter) Flush() {
+	if f, ok := w.w.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 func (w *respWriter) Write(p []byte) (int, error) {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
+	}
+	if w.body != nil {
+		out := w.body(p)
+		n, err := w.w.Write(out)
+		w.bytes += int64(n)
+		if err != nil {
+			return 0, err
+		}
+		return len(p), nil
 	}
 	n, err := w.w.Write(p)
 	w.bytes += int64(n)
@@ -536,12 +566,15 @@ func (rq *request) setPaths() {
 // mapPath turns the current URI into a file-system path with root or alias.
 func (rq *request) mapPath(uri string) string {
 	conf := rq.conf
-	if conf.Alias != nil && rq.loc != nil {
+	if conf.Alias != nil {
 		alias := conf.Alias.Eval(rq.v)
-		if rq.loc.Regex != nil {
+		if conf.AliasRegex {
+			if rq.addURIToAlias {
+				return rq.st.cfg.FullName(alias) + uri
+			}
 			return rq.st.cfg.FullName(alias)
 		}
-		rest := strings.TrimPrefix(uri, rq.loc.Path)
+		rest := strings.TrimPrefix(uri, conf.AliasPrefix)
 		return rq.st.cfg.FullName(alias + rest)
 	}
 	root := "html"

@@ -59,10 +59,11 @@ type state struct {
 	confs   []confRuntime   // by LocConf.ID (HTTP.Confs)
 	servers []serverRuntime // by Server.ID (HTTP.Servers)
 
-	lua       *luahooks.Runtime            // lua: nil when the config has no Lua
-	chunks    []*luahooks.Chunk            // lua: by LuaCode.ID (HTTP.LuaCodes); nil: compiled per request, or failed
-	upstreams map[string]websockify.Dialer // upstream: upstream{} blocks by name (a websockify_pass $var may name one)
-	auth      *authCache                   // auth_basic: htpasswd files by path
+	lua       *luahooks.Runtime                          // lua: nil when the config has no Lua
+	chunks    []*luahooks.Chunk                          // lua: by LuaCode.ID (HTTP.LuaCodes); nil: compiled per request, or failed
+	upstreams map[string]websockify.Dialer               // upstream: upstream{} blocks by name (a websockify_pass $var may name one)
+	auth      *authCache                                 // auth_basic: htpasswd files by path
+	recoders  map[*nginxconf.CharsetMap][2]*recodeTables // charset: each charset_map's tables, as written and reversed
 }
 
 // confRuntime is what the modules built at load for one level (http,

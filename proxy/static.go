@@ -32,12 +32,25 @@ func tryFilesPhase(rq *request) rc {
 }
 
 func (rq *request) staticOptions() *static.Options {
-	return &static.Options{
-		Autoindex:   rq.conf.Autoindex,
-		Types:       rq.conf.Types,
-		DefaultType: rq.conf.DefaultType,
-		Etag:        rq.conf.Etag,
+	conf := rq.conf
+	o := &static.Options{
+		Autoindex:          conf.Autoindex,
+		AutoindexFormat:    conf.AutoindexFormat,
+		AutoindexExactSize: conf.AutoindexExactSize,
+		AutoindexLocaltime: conf.AutoindexLocaltime,
+		Types:              conf.Types,
+		DefaultType:        conf.DefaultType,
+		Etag:               conf.Etag,
+		MaxRanges:          conf.MaxRanges,
 	}
+	if conf.Autoindex {
+		// nginx measures names by characters when the listing goes out
+		// as utf-8, which the charset filter decides
+		plan, _ := rq.charsetPlanFor("text/html")
+		o.UTF8Names = plan.log == "" && strings.EqualFold(plan.label, "utf-8")
+		o.Callback, _ = vars.Arg(rq.v.Args, "callback")
+	}
+	return o
 }
 
 // static serves files: index files for directory URIs (as internal
@@ -58,20 +71,45 @@ func (rq *request) static() {
 				index = append(index, t.Eval(rq.v))
 			}
 		}
-		for i, name := range index {
+		dirTested := false
+		for _, name := range index {
 			if strings.HasPrefix(name, "/") {
 				rq.internalRedirect(name)
 				return
 			}
 			fi, err := os.Stat(path + name)
-			if err == nil && !fi.IsDir() {
-				rq.internalRedirect(uri + name)
-				return
+			if err == nil {
+				if !fi.IsDir() {
+					rq.internalRedirect(uri + name)
+					return
+				}
+				continue
 			}
-			if err != nil && i == len(index)-1 && !errors.Is(err, fs.ErrNotExist) {
-				rq.logf(ngxlog.Err, `"%s" is forbidden (%v)`, path+name, errnoError{unwrapErrno(err)})
+			// as ngx_http_index_handler: a path that cannot hold the file
+			// ends the search, a missing file goes on to the next name
+			errno := unwrapErrno(err)
+			switch errno {
+			case syscall.ENOTDIR, syscall.ENAMETOOLONG:
+				rq.logf(ngxlog.Err, `"%s" is not found (%v)`, path+name, errnoError{errno})
+				rq.finalize(http.StatusNotFound)
+				return
+			case syscall.EACCES:
+				rq.logf(ngxlog.Err, `"%s" is forbidden (%v)`, path+name, errnoError{errno})
 				rq.finalize(http.StatusForbidden)
 				return
+			case syscall.ENOENT:
+			default:
+				rq.logf(ngxlog.Crit, `stat() "%s" failed (%v)`, path+name, errnoError{errno})
+				rq.finalize(http.StatusInternalServerError)
+				return
+			}
+			if !dirTested {
+				dirTested = true
+				if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+					rq.logf(ngxlog.Err, `"%s" is not found (%v)`, path, errnoError{unwrapErrno(err)})
+					rq.finalize(http.StatusNotFound)
+					return
+				}
 			}
 		}
 		fi, err := os.Stat(path)
@@ -121,7 +159,16 @@ func (rq *request) static() {
 }
 
 func (rq *request) serveFile(path, uri string) {
-	status, _ := static.Serve(rq.w, rq.r, path, uri, rq.staticOptions())
+	o := rq.staticOptions()
+	if plan, _ := rq.charsetPlanFor(static.ContentType(uri, o)); plan.changesLength() {
+		o.MaxRanges = 0 // recoding drops the length, and with it ranges
+	} else if plan.log == "" {
+		o.PartCharset = plan.label
+		if plan.recode != nil {
+			o.PartRecode = plan.recode.recoder()
+		}
+	}
+	status, _ := static.Serve(rq.w, rq.r, path, uri, o)
 	if !rq.w.wrote && status >= 300 {
 		rq.finalize(status)
 	}
@@ -137,9 +184,20 @@ func (rq *request) tryFiles() bool {
 		// entry as written ends in "/" ($uri/), not the value it gives.
 		dir := strings.HasSuffix(t.String(), "/")
 		path := rq.mapPath(name)
+		if rq.conf.Alias != nil && rq.conf.AliasRegex {
+			// the alias of a regex location is the directory the entry is
+			// looked up in
+			path = rq.st.cfg.FullName(rq.conf.Alias.Eval(rq.v)) + name
+		}
 		fi, err := os.Stat(path)
 		if err != nil || fi.IsDir() != dir {
 			continue
+		}
+		if rq.conf.Alias != nil && rq.conf.AliasRegex {
+			if dir {
+				return true // nginx keeps the URI
+			}
+			rq.addURIToAlias = true
 		}
 		// a directory entry gives the URI without its last "/" (so that
 		// /dir answers 301 to /dir/), as nginx does

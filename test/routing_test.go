@@ -228,9 +228,28 @@ func parseRoutingRequest(l string) (routingRequest, error) {
 	return r, nil
 }
 
-// makeRoutingFiles creates the case's files under dir.
+// routingMtime is the modification time of every file and directory a case
+// creates, so that listings, Last-Modified and ETag are the same on both
+// servers whatever the minute they were created in.
+var routingMtime = time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+
+// makeRoutingFiles creates the case's files under dir, all with routingMtime.
 func makeRoutingFiles(t *testing.T, dir string, files []routingFile) {
 	t.Helper()
+	defer func() {
+		for _, f := range files {
+			top, _, _ := strings.Cut(f.path, "/")
+			err := filepath.WalkDir(filepath.Join(dir, top), func(p string, _ os.DirEntry, err error) error {
+				if err != nil {
+					return err
+				}
+				return os.Chtimes(p, routingMtime, routingMtime)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}()
 	for _, f := range files {
 		p := filepath.Join(dir, f.path)
 		if f.dir {

@@ -15,8 +15,12 @@
 // (if_modified_since exact), If-None-Match (weak), If-Match and
 // If-Unmodified-Since (412), Range with nginx's parser (suffix ranges,
 // overlapping ranges, multipart/byteranges with a 20-digit counter as
-// boundary, 416 with "Content-Range: bytes */size"), If-Range, and the
-// autoindex HTML layout.
+// boundary, 416 with "Content-Range: bytes */size"), If-Range, max_ranges,
+// and the autoindex listings: html (names cut at 50 columns, counted in
+// characters when the listing goes out as utf-8, with nginx's own UTF-8
+// decoder), xml, json and jsonp (callback from the query, 400 for an
+// invalid name), autoindex_exact_size and autoindex_localtime. Listings
+// are streamed without a length, as nginx sends them.
 //
 // Serve is safe for concurrent use.
 package static

@@ -18,6 +18,32 @@ import (
 type Options struct {
 	// Autoindex lists a directory whose URI ends in "/" (`autoindex on`).
 	Autoindex bool
+	// AutoindexFormat is `autoindex_format`: "xml", "json", "jsonp"; any
+	// other value (the zero value) is "html".
+	AutoindexFormat string
+	// AutoindexExactSize prints sizes in bytes (`autoindex_exact_size on`,
+	// nginx's default; the zero value rounds to K, M, G).
+	AutoindexExactSize bool
+	// AutoindexLocaltime shows times in the server's zone rather than UTC
+	// (`autoindex_localtime on`; html and xml only).
+	AutoindexLocaltime bool
+	// UTF8Names says the html listing goes out with charset utf-8 (the
+	// charset filter's decision for text/html): names are then cut and
+	// padded by characters, not bytes.
+	UTF8Names bool
+	// Callback is the request's $arg_callback, the jsonp function name
+	// ("" sends plain json).
+	Callback string
+	// MaxRanges is `max_ranges`: a Range asking for more satisfiable
+	// ranges is answered with the whole file; 0 turns ranges off (no
+	// Accept-Ranges either, as when a filter such as charset recoding into
+	// or out of UTF-8 drops the length); negative means no limit.
+	MaxRanges int
+	// PartCharset and PartRecode are the charset filter's label and
+	// (one-byte) recoding for the file's type: the filter sees a multipart
+	// answer as multipart/byteranges, so the parts get them here.
+	PartCharset string
+	PartRecode  func([]byte) []byte
 	// Types maps lower-case extensions to MIME types (`types {}`); nil
 	// means DefaultTypes, nginx's mime.types.
 	Types map[string]string
@@ -53,7 +79,7 @@ func (o *Options) logf(level ngxlog.Level, format string, args ...any) {
 // Methods other than GET and HEAD are the caller's business (nginx: 405).
 func Serve(w http.ResponseWriter, r *http.Request, path, uri string, o *Options) (status int, bytes int64) {
 	if o == nil {
-		o = &Options{Etag: true}
+		o = &Options{Etag: true, AutoindexExactSize: true, MaxRanges: -1}
 	}
 	if strings.IndexByte(path, 0) >= 0 {
 		return http.StatusNotFound, 0
@@ -170,7 +196,11 @@ func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInf
 	if etag != "" {
 		h.Set("ETag", etag)
 	}
-	ranges, st := parseRange(r, size, mtime, etag)
+	var ranges []byteRange
+	st := 0
+	if o.MaxRanges != 0 {
+		ranges, st = parseRange(r, size, mtime, etag, o.MaxRanges)
+	}
 	switch {
 	case st == http.StatusRequestedRangeNotSatisfiable:
 		h.Del("Content-Type")
@@ -189,10 +219,15 @@ func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInf
 		n, _ := io.Copy(w, io.NewSectionReader(f, rg.start, rg.end-rg.start))
 		return http.StatusPartialContent, n
 	case len(ranges) > 1:
-		return serveMultipart(w, r, f, ranges, size, ctype)
+		if o.PartCharset != "" {
+			ctype += "; charset=" + o.PartCharset
+		}
+		return serveMultipart(w, r, f, ranges, size, ctype, o.PartRecode)
 	}
 	h.Set("Content-Length", strconv.FormatInt(size, 10))
-	h.Set("Accept-Ranges", "bytes")
+	if o.MaxRanges != 0 {
+		h.Set("Accept-Ranges", "bytes")
+	}
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodHead {
 		return http.StatusOK, 0
@@ -260,8 +295,9 @@ type byteRange struct{ start, end int64 } // [start, end)
 
 // parseRange applies nginx's range filter: nil ranges and status 0 mean
 // "send the whole file" (no or foreign Range, If-Range mismatch, ranges
-// adding up to more than the file); 416 when no range is satisfiable.
-func parseRange(r *http.Request, size, mtime int64, etag string) ([]byteRange, int) {
+// adding up to more than the file, more than max satisfiable ranges when max
+// is positive); 416 when no range is satisfiable.
+func parseRange(r *http.Request, size, mtime int64, etag string, max int) ([]byteRange, int) {
 	v := r.Header.Get("Range")
 	if len(v) < 6 || !strings.EqualFold(v[:6], "bytes=") {
 		return nil, 0
@@ -345,6 +381,9 @@ func parseRange(r *http.Request, size, mtime int64, etag string) ([]byteRange, i
 		}
 	found:
 		if start < end {
+			if max > 0 && len(ranges) == max {
+				return nil, 0
+			}
 			ranges = append(ranges, byteRange{start, end})
 			total += end - start
 		} else if start == 0 {
@@ -367,7 +406,7 @@ func parseRange(r *http.Request, size, mtime int64, etag string) ([]byteRange, i
 // boundary numbers multipart responses like nginx: a 20-digit counter.
 var boundary atomic.Uint64
 
-func serveMultipart(w http.ResponseWriter, r *http.Request, f *os.File, ranges []byteRange, size int64, ctype string) (int, int64) {
+func serveMultipart(w http.ResponseWriter, r *http.Request, f *os.File, ranges []byteRange, size int64, ctype string, recode func([]byte) []byte) (int, int64) {
 	b := fmt.Sprintf("%020d", boundary.Add(1))
 	heads := make([]string, len(ranges))
 	length := int64(0)
@@ -391,7 +430,11 @@ func serveMultipart(w http.ResponseWriter, r *http.Request, f *os.File, ranges [
 		if err != nil {
 			return http.StatusPartialContent, n
 		}
-		c, err := io.Copy(w, io.NewSectionReader(f, rg.start, rg.end-rg.start))
+		var dst io.Writer = w
+		if recode != nil {
+			dst = recodeWriter{w, recode}
+		}
+		c, err := io.Copy(dst, io.NewSectionReader(f, rg.start, rg.end-rg.start))
 		n += c
 		if err != nil {
 			return http.StatusPartialContent, n
@@ -400,3 +443,11 @@ func serveMultipart(w http.ResponseWriter, r *http.Request, f *os.File, ranges [
 	m, _ := io.WriteString(w, tail)
 	return http.StatusPartialContent, n + int64(m)
 }
+
+// recodeWriter writes p through a length-preserving recoding.
+type recodeWriter struct {
+	w      io.Writer
+	recode func([]byte) []byte
+}
+
+func (rw recodeWriter) Write(p []byte) (int, error) { return rw.w.Write(rw.recode(p)) }

@@ -118,7 +118,7 @@ func goStatic(t *testing.T, root string) string {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o := &Options{Etag: !strings.HasPrefix(r.URL.Path, "/noetag/"), Autoindex: strings.HasPrefix(r.URL.Path, "/dir/"), DefaultType: "text/plain"}
+		o := &Options{Etag: !strings.HasPrefix(r.URL.Path, "/noetag/"), Autoindex: strings.HasPrefix(r.URL.Path, "/dir/"), DefaultType: "text/plain", AutoindexExactSize: true, MaxRanges: -1}
 		st, _ := Serve(w, r, root+r.URL.Path, r.URL.Path, o)
 		switch st {
 		case 200, 206, 304:
@@ -316,7 +316,7 @@ func BenchmarkServe(b *testing.B) {
 	for i := 0; i < 50; i++ {
 		os.WriteFile(filepath.Join(root, fmt.Sprintf("f%02d.js", i)), []byte("x"), 0o644)
 	}
-	o := &Options{Etag: true, Autoindex: true}
+	o := &Options{Etag: true, Autoindex: true, AutoindexExactSize: true, MaxRanges: -1}
 	cases := []struct{ name, uri string }{{"file16k", "/vnc.html"}, {"autoindex50", "/"}}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
