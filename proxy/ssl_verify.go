@@ -3,6 +3,8 @@ package proxy
 import (
 	"bytes"
 	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -25,14 +27,40 @@ type clientVerifier struct {
 	roots *x509.CertPool // the self-signed certificates of both files
 	inter []*x509.Certificate
 	depth int
-	crls  []*x509.RevocationList // nil: no CRL checks
+	crls  []*revocationList // nil: no CRL checks
+}
+
+// revocationList is one CRL of ssl_crl. crypto/x509's
+// ParseRevocationList refuses version 1 CRLs, which `openssl ca -gencrl`
+// writes without crl extensions, so the older pkix form is used.
+type revocationList struct {
+	list   *pkix.CertificateList
+	issuer []byte // the issuer name, re-encoded (see nameKey)
+}
+
+// nameKey re-encodes a DER name, so that names compare equal whatever
+// string types their encoders chose.
+func nameKey(der []byte) []byte {
+	var seq pkix.RDNSequence
+	if _, err := asn1.Unmarshal(der, &seq); err != nil {
+		return der
+	}
+	return rdnKey(seq)
+}
+
+func rdnKey(seq pkix.RDNSequence) []byte {
+	b, err := asn1.Marshal(seq)
+	if err != nil {
+		return nil
+	}
+	return b
 }
 
 // newClientVerifier loads a server's CA files and CRLs; nil when the
 // server does not verify clients (its ssl_crl is still read, as nginx
 // does).
 func newClientVerifier(t *nginxconf.TLS) (*clientVerifier, error) {
-	var crls []*x509.RevocationList
+	var crls []*revocationList
 	if t.CRL != "" {
 		var err error
 		if crls, err = loadCRLs(t.CRL); err != nil {
@@ -105,16 +133,16 @@ func loadCAs(file string) ([]*x509.Certificate, error) {
 	return certs, nil
 }
 
-func loadCRLs(file string) ([]*x509.RevocationList, error) {
+func loadCRLs(file string) ([]*revocationList, error) {
 	ders, err := loadPEM(file, "X509 CRL")
-	var crls []*x509.RevocationList
+	var crls []*revocationList
 	for _, der := range ders {
-		c, perr := x509.ParseRevocationList(der)
+		l, perr := x509.ParseDERCRL(der) //nolint:staticcheck // reads version 1 CRLs too
 		if perr != nil {
 			err = perr
 			break
 		}
-		crls = append(crls, c)
+		crls = append(crls, &revocationList{list: l, issuer: rdnKey(l.TBSCertList.Issuer)})
 	}
 	if err != nil {
 		return nil, fmt.Errorf(`X509_LOOKUP_load_file("%s") failed (%w)`, file, err)
@@ -246,36 +274,42 @@ func unknownIssuerOf(sent []*x509.Certificate) verifyResult {
 }
 
 // checkChain applies ssl_verify_depth and ssl_crl to a chain crypto/x509
-// built (ending with a self-signed root).
+// built (ending with a self-signed root). nginx's verify callback lets
+// OpenSSL go on after an error, so the result is the last error found, in
+// OpenSSL's order: the chain's length, then each certificate's CRL from
+// the client's certificate up.
 func (v *clientVerifier) checkChain(chain []*x509.Certificate, now time.Time) verifyResult {
+	res := verifyResult{}
 	if len(chain) > v.depth+2 {
-		return errChainTooLong
+		res = errChainTooLong
 	}
 	if v.crls == nil {
-		return verifyResult{}
+		return res
 	}
 	for i, c := range chain {
 		issuer := chain[min(i+1, len(chain)-1)]
 		if r := v.checkCRL(c, issuer, now); r.code != verifyOK {
-			return r
+			res = r
 		}
 	}
-	return verifyResult{}
+	return res
 }
 
 // checkCRL looks c up in the CRL its issuer signed.
 func (v *clientVerifier) checkCRL(c, issuer *x509.Certificate, now time.Time) verifyResult {
+	name := nameKey(c.RawIssuer)
 	for _, crl := range v.crls {
-		if !bytes.Equal(crl.RawIssuer, c.RawIssuer) || crl.CheckSignatureFrom(issuer) != nil {
+		if !bytes.Equal(crl.issuer, name) || issuer.CheckCRLSignature(crl.list) != nil { //nolint:staticcheck // see revocationList
 			continue
 		}
+		tbs := &crl.list.TBSCertList
 		switch {
-		case now.Before(crl.ThisUpdate):
+		case now.Before(tbs.ThisUpdate):
 			return errCRLNotYetValid
-		case !crl.NextUpdate.IsZero() && now.After(crl.NextUpdate):
+		case !tbs.NextUpdate.IsZero() && now.After(tbs.NextUpdate):
 			return errCRLExpired
 		}
-		for _, e := range crl.RevokedCertificateEntries {
+		for _, e := range tbs.RevokedCertificates {
 			if e.SerialNumber.Cmp(c.SerialNumber) == 0 {
 				return errRevoked
 			}
