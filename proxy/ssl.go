@@ -2,11 +2,16 @@ package proxy
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -67,7 +72,6 @@ func provisionTLS(_ *Server, st *state) error {
 		rt.sessions = newSessionStore(t)
 		cfg := &tls.Config{
 			NextProtos:             []string{"http/1.1"},
-			GetCertificate:         rt.certificate,
 			SessionTicketsDisabled: !rt.sessions.resumes(),
 		}
 		var key [32]byte
@@ -114,16 +118,69 @@ func protocolRange(names []string) (min, max uint16) {
 	return min, max
 }
 
-// certificate picks the first of the server's certificates the client can
-// use (RSA or ECDSA by its signature algorithms and ciphers), else the
-// first, as OpenSSL picks among a context's certificates.
-func (rt *serverTLS) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	for i := range rt.certs {
-		if hello.SupportsCertificate(&rt.certs[i]) == nil {
-			return &rt.certs[i], nil
+// certificate picks one of the server's certificates as OpenSSL does for
+// a client that does not ask for server preference: under TLS 1.3 by the
+// first of the client's signature algorithms one fits, under TLS 1.2 by
+// the first of its cipher suites (ECDSA or RSA); else the first the
+// client can use, else the first.
+func (rt *serverTLS) certificate(hello *tls.ClientHelloInfo, maxVersion uint16) (*tls.Certificate, error) {
+	usable := func(fits func(pub any) bool) *tls.Certificate {
+		for i := range rt.certs {
+			c := &rt.certs[i]
+			if c.Leaf != nil && fits(c.Leaf.PublicKey) && hello.SupportsCertificate(c) == nil {
+				return c
+			}
+		}
+		return nil
+	}
+	tls13 := maxVersion >= tls.VersionTLS13 && slices.Contains(hello.SupportedVersions, tls.VersionTLS13)
+	if tls13 {
+		for _, scheme := range hello.SignatureSchemes {
+			if c := usable(func(pub any) bool { return schemeFits(scheme, pub) }); c != nil {
+				return c, nil
+			}
+		}
+	} else {
+		for _, id := range hello.CipherSuites {
+			name := tls.CipherSuiteName(id)
+			if c := usable(func(pub any) bool {
+				_, isRSA := pub.(*rsa.PublicKey)
+				_, isEC := pub.(*ecdsa.PublicKey)
+				return isRSA && strings.Contains(name, "_RSA_") || isEC && strings.Contains(name, "_ECDSA_")
+			}); c != nil {
+				return c, nil
+			}
 		}
 	}
+	if c := usable(func(any) bool { return true }); c != nil {
+		return c, nil
+	}
 	return &rt.certs[0], nil
+}
+
+// schemeFits reports whether a key of pub's type signs with scheme.
+func schemeFits(scheme tls.SignatureScheme, pub any) bool {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		switch scheme {
+		case tls.PSSWithSHA256, tls.PSSWithSHA384, tls.PSSWithSHA512, tls.PKCS1WithSHA256, tls.PKCS1WithSHA384, tls.PKCS1WithSHA512, tls.PKCS1WithSHA1:
+			return true
+		}
+	case *ecdsa.PublicKey:
+		switch scheme {
+		case tls.ECDSAWithP256AndSHA256:
+			return k.Curve == elliptic.P256()
+		case tls.ECDSAWithP384AndSHA384:
+			return k.Curve == elliptic.P384()
+		case tls.ECDSAWithP521AndSHA512:
+			return k.Curve == elliptic.P521()
+		case tls.ECDSAWithSHA1:
+			return true
+		}
+	case ed25519.PublicKey:
+		return scheme == tls.Ed25519
+	}
+	return false
 }
 
 // connTLS is what the ssl module keeps of one TLS connection, from the
@@ -186,6 +243,9 @@ func (s *Server) configForClient(l *listener, hello *tls.ClientHelloInfo) (*tls.
 	c.vars.ClientCiphers = append([]uint16(nil), hello.CipherSuites...)
 	cfg := rt.config.Clone()
 	cfg.MinVersion, cfg.MaxVersion = def.minVersion, def.maxVersion
+	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return rt.certificate(hello, cfg.MaxVersion)
+	}
 	cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
 		return rt.sessions.wrap(cfg, cs, ss, c.sessionID(cs.DidResume))
 	}
@@ -197,7 +257,12 @@ func (s *Server) configForClient(l *listener, hello *tls.ClientHelloInfo) (*tls.
 		return ss, nil
 	}
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		c.vars.SessionID = c.sessionID(cs.DidResume)
+		c.vars.SessionID = nil
+		if cs.DidResume || cs.Version < tls.VersionTLS13 {
+			// OpenSSL names no session after a full TLS 1.3
+			// handshake: the ticket sent later carries its ID
+			c.vars.SessionID = c.sessionID(cs.DidResume)
+		}
 		if rt.verifier != nil {
 			c.verify(rt.verifier, cs.PeerCertificates)
 		}
