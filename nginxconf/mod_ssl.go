@@ -2,6 +2,7 @@ package nginxconf
 
 import (
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -85,7 +86,7 @@ func setTLS(c *compiler, lv *level, d *Directive) {
 		}
 		t.keys = append(t.keys, d.Args[0])
 	case "ssl_password_file":
-		t.passwords = c.passwordFile(d, fullName(c.cfg.Prefix, d.Args[0]))
+		t.passwords = c.passwordFile(d, c.confName(d.Args[0]))
 	case "ssl_protocols":
 		t.protocols = d.Args
 	case "ssl_ciphers":
@@ -196,16 +197,23 @@ func (c *compiler) serverTLS(d *Directive, s *Server, tls *tlsSettings) {
 		if i >= len(tls.keys) {
 			c.fail(d, `no "ssl_certificate_key" is defined for certificate "%s"`, cert)
 		}
-		t.Certificates = append(t.Certificates, CertPair{Cert: fullName(c.cfg.Prefix, cert), Key: fullName(c.cfg.Prefix, tls.keys[i])})
+		t.Certificates = append(t.Certificates, CertPair{Cert: c.confName(cert), Key: c.confName(tls.keys[i])})
 	}
 	if tls.verify != VerifyOff {
 		if tls.clientCert == "" && tls.verify != VerifyOptionalNoCA {
 			c.failAt("", 0, "no ssl_client_certificate for ssl_verify_client")
 		}
-		t.ClientCertificate = fullName(c.cfg.Prefix, tls.clientCert)
-		t.TrustedCertificate = fullName(c.cfg.Prefix, tls.trustedCert)
+		t.ClientCertificate = c.confName(tls.clientCert)
+		t.TrustedCertificate = c.confName(tls.trustedCert)
 	}
-	t.CRL = fullName(c.cfg.Prefix, tls.crl)
+	t.CRL = c.confName(tls.crl)
+}
+
+// confName resolves the name of a file the ssl module reads as nginx does:
+// against the directory of the main file (its conf prefix), whatever -p
+// says.
+func (c *compiler) confName(name string) string {
+	return fullName(filepath.Dir(c.cfg.Main), name)
 }
 
 // checkSSLDefaults refuses an address that speaks TLS whose default server
