@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -458,4 +459,41 @@ func TestSSLClientVariables(t *testing.T) {
 		{name: "times", path: "/time", cert: "alice", want: "200 " + when(c.NotBefore) + "|" + when(c.NotAfter)},
 		{name: "none", path: "/raw", want: "200 "},
 	})
+}
+
+// TestSSLPasswordFile: encrypted keys, in OpenSSL's PKCS#8 forms and the
+// legacy DEK-Info one, open with the ssl_password_file line that fits.
+func TestSSLPasswordFile(t *testing.T) {
+	openssl := requireTool(t, "openssl")
+	pki := newTestPKI(t)
+	key := pki.path("localhost.key")
+	variants := map[string][]string{
+		"pkcs8-default": {"pkcs8", "-topk8", "-in", key, "-passout", "pass:right"},
+		"pkcs8-aes128":  {"pkcs8", "-topk8", "-in", key, "-v2", "aes128", "-v2prf", "hmacWithSHA1", "-passout", "pass:right"},
+		"pkcs8-des3":    {"pkcs8", "-topk8", "-in", key, "-v2", "des3", "-v2prf", "hmacWithSHA512", "-passout", "pass:right"},
+		"legacy-aes":    {"pkey", "-in", key, "-aes128", "-passout", "pass:right", "-traditional"},
+	}
+	var conf strings.Builder
+	conf.WriteString("    ssl_certificate {{PKI}}/localhost.crt;\n    ssl_password_file {{PKI}}/passwords;\n")
+	var reqs []sslRequest
+	port := 1
+	for _, name := range []string{"pkcs8-default", "pkcs8-aes128", "pkcs8-des3", "legacy-aes"} {
+		out, err := exec.Command(openssl, variants[name]...).Output()
+		if err != nil {
+			t.Fatalf("openssl %v: %v", variants[name], err)
+		}
+		if !strings.Contains(string(out), "ENCRYPTED") {
+			t.Fatalf("%s: not encrypted:\n%s", name, out)
+		}
+		pki.write(t, name+".key", out)
+		placeholder := "{{PORT}}"
+		if port > 1 {
+			placeholder = fmt.Sprintf("{{PORT%d}}", port)
+		}
+		fmt.Fprintf(&conf, "    server { listen 127.0.0.1:%s ssl; ssl_certificate_key {{PKI}}/%s.key; location / { return 200 %q; } }\n", placeholder, name, name)
+		reqs = append(reqs, sslRequest{name: name, port: port, want: "200 " + name})
+		port++
+	}
+	pki.write(t, "passwords", []byte("wrong\r\n\r\nright\r\n"))
+	runSSLCase(t, pki, conf.String(), reqs)
 }
