@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -307,6 +308,11 @@ func (rq *request) checkClientTLS() rc {
 		return rcDeclined
 	}
 	if host := hostOf(rq.r); c.sni != "" && rq.r.Host != "" && host != c.sni {
+		// answered in the SNI server's context, where nginx still is
+		if s := rq.sniServer(c.sni); s != nil {
+			rq.srv, rq.conf = s, s.Conf
+			rq.v.ServerName = s.PrimaryName()
+		}
 		rq.logf(ngxlog.Info, "client attempted to request the server name different from the one that was negotiated while reading client request headers")
 		rq.finalize(http.StatusMisdirectedRequest)
 		return rcDone
@@ -337,6 +343,22 @@ func (rq *request) checkClientTLS() rc {
 		return rcDone
 	}
 	return rcDeclined
+}
+
+// sniServer is the server of the request's address that name (the
+// connection's SNI) picks, in the request's configuration; nil if none.
+func (rq *request) sniServer(name string) *nginxconf.Server {
+	l, _ := rq.r.Context().Value(ctxListener).(*listener)
+	local, _ := rq.r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if l == nil {
+		return nil
+	}
+	if g := rq.st.groupFor(l.spec, local); g != nil {
+		if s, _, ok := g.match(name); ok {
+			return s
+		}
+	}
+	return nil
 }
 
 // refuseCertificate answers nginx's 495 or 496: an error_page for that

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"ngxsockify/nginxconf"
@@ -169,6 +170,7 @@ const (
 
 // OpenSSL's X509_V_ERR codes that ngxsockify reports.
 var (
+	errNoIssuer         = verifyResult{2, "unable to get issuer certificate"}
 	errUnableGetCRL     = verifyResult{3, "unable to get certificate CRL"}
 	errNotYetValid      = verifyResult{9, "certificate is not yet valid"}
 	errExpired          = verifyResult{10, "certificate has expired"}
@@ -243,7 +245,12 @@ func (v *clientVerifier) verify(sent []*x509.Certificate, now time.Time) verifyR
 			}
 			return errInvalidCA
 		case errors.As(err, &unknown):
-			return unknownIssuerOf(sent)
+			res := unknownIssuerOf(sent)
+			if v.crls != nil {
+				// OpenSSL goes on with the CRLs of the chain it could build
+				res = v.checkCRLs(linkChain(sent), false, now, res)
+			}
+			return res
 		}
 		return errSignatureFailure
 	}
@@ -280,14 +287,34 @@ func unknownIssuerOf(sent []*x509.Certificate) verifyResult {
 // the client's certificate up.
 func (v *clientVerifier) checkChain(chain []*x509.Certificate, now time.Time) verifyResult {
 	res := verifyResult{}
+	complete := true
 	if len(chain) > v.depth+2 {
-		res = errChainTooLong
+		// OpenSSL stops building the chain there, short of a root.
+		chain, complete = chain[:v.depth+2], false
+		res = errNoLocalIssuer
+		if slices.Contains(v.inter, chain[len(chain)-1]) {
+			res = errNoIssuer
+		}
 	}
 	if v.crls == nil {
 		return res
 	}
+	return v.checkCRLs(chain, complete, now, res)
+}
+
+// checkCRLs checks each certificate of chain against its issuer's CRL,
+// the issuer being the next certificate, or for the last one itself when
+// complete (a root) or self-signed; a last certificate without a known
+// issuer is checked by name only. The last error wins over res.
+func (v *clientVerifier) checkCRLs(chain []*x509.Certificate, complete bool, now time.Time, res verifyResult) verifyResult {
 	for i, c := range chain {
-		issuer := chain[min(i+1, len(chain)-1)]
+		var issuer *x509.Certificate
+		switch {
+		case i+1 < len(chain):
+			issuer = chain[i+1]
+		case complete || selfSigned(c):
+			issuer = c
+		}
 		if r := v.checkCRL(c, issuer, now); r.code != verifyOK {
 			res = r
 		}
@@ -295,11 +322,33 @@ func (v *clientVerifier) checkChain(chain []*x509.Certificate, now time.Time) ve
 	return res
 }
 
-// checkCRL looks c up in the CRL its issuer signed.
+// linkChain is the chain a client's certificates form, its own first,
+// each next one the issuer of the one before.
+func linkChain(sent []*x509.Certificate) []*x509.Certificate {
+	chain := sent[:1]
+	for last := sent[0]; !selfSigned(last); {
+		var next *x509.Certificate
+		for _, c := range sent[1:] {
+			if bytes.Equal(c.RawSubject, last.RawIssuer) && !slices.Contains(chain, c) && last.CheckSignatureFrom(c) == nil {
+				next = c
+				break
+			}
+		}
+		if next == nil {
+			break
+		}
+		chain = append(chain, next)
+		last = next
+	}
+	return chain
+}
+
+// checkCRL looks c up in the CRL its issuer signed (nil issuer: any CRL
+// in the issuer's name).
 func (v *clientVerifier) checkCRL(c, issuer *x509.Certificate, now time.Time) verifyResult {
 	name := nameKey(c.RawIssuer)
 	for _, crl := range v.crls {
-		if !bytes.Equal(crl.issuer, name) || issuer.CheckCRLSignature(crl.list) != nil { //nolint:staticcheck // see revocationList
+		if !bytes.Equal(crl.issuer, name) || issuer != nil && issuer.CheckCRLSignature(crl.list) != nil { //nolint:staticcheck // see revocationList
 			continue
 		}
 		tbs := &crl.list.TBSCertList

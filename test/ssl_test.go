@@ -198,8 +198,9 @@ func sslGet(ports []int, pki *testPKI, rq sslRequest, cache tls.ClientSessionCac
 	return res
 }
 
-// runSSLCase runs reqs against the config on nginx and ngxsockify.
-func runSSLCase(t *testing.T, pki *testPKI, conf string, reqs []sslRequest) {
+// runSSLCase runs reqs against the config on nginx and ngxsockify; then
+// the error log of each must hold every line of logs.
+func runSSLCase(t *testing.T, pki *testPKI, conf string, reqs []sslRequest, logs ...string) {
 	conf = strings.ReplaceAll(conf, "{{PKI}}", pki.dir)
 	for _, kind := range []string{"nginx", "ngxsockify"} {
 		t.Run(kind, func(t *testing.T) {
@@ -222,6 +223,16 @@ func runSSLCase(t *testing.T, pki *testPKI, conf string, reqs []sslRequest) {
 				}
 				if rq.peerName != "" && got.peerCN != rq.peerName {
 					t.Errorf("%s: server certificate %q, want %q", rq.name, got.peerCN, rq.peerName)
+				}
+			}
+			if len(logs) == 0 {
+				return
+			}
+			s.Stop()
+			el := s.ErrorLog()
+			for _, l := range logs {
+				if !strings.Contains(el, l) {
+					t.Errorf("error log lacks %q:\n%s", l, el)
 				}
 			}
 		})
@@ -305,7 +316,20 @@ func TestSSLVerifyClient(t *testing.T) {
 		{name: "misdirected", port: 3, sni: "localhost", host: "locked", want: "421 <html>\r\n<head><title>421 Misdirected Request</title></head>\r\n<body>\r\n<center><h1>421 Misdirected Request</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n"},
 		{name: "no SNI, Host of a verifying server", port: 3, host: "locked", wantRe: "(?s)^400 .*No required SSL certificate was sent"},
 		{name: "SNI and Host of a verifying server", port: 3, sni: "locked", host: "locked", cert: "eve", wantRe: "(?s)^400 .*The SSL certificate error"},
-	})
+	},
+		`[info]`, `client sent no required SSL certificate while reading client request headers, client: 127.0.0.1, server: localhost, request: "GET / HTTP/1.0", host: "localhost"`,
+		// the self-signed certificate where CRLs are checked: the last error
+		// OpenSSL found is the missing CRL
+		`*4 client SSL certificate verify error: (3:unable to get certificate CRL) while reading client request headers, client: 127.0.0.1, server: localhost, request: "GET / HTTP/1.0", host: "localhost"`,
+		`*5 client SSL certificate verify error: (10:certificate has expired) while reading client request headers`,
+		`*6 client SSL certificate verify error: (23:certificate revoked) while reading client request headers`,
+		`*7 client SSL certificate verify error: (3:unable to get certificate CRL) while reading client request headers`,
+		`*11 client SSL certificate verify error: (18:self-signed certificate) while reading client request headers, client: 127.0.0.1, server: localhost, request: "GET / HTTP/1.0", host: "localhost"`,
+		// over ssl_verify_depth the chain stops short of the root
+		`*12 client SSL certificate verify error: (2:unable to get issuer certificate) while reading client request headers`,
+		`*17 client attempted to request the server name different from the one that was negotiated while reading client request headers, client: 127.0.0.1, server: localhost, request: "GET / HTTP/1.0", host: "locked"`,
+		`*19 client SSL certificate verify error: (18:self-signed certificate) while reading client request headers, client: 127.0.0.1, server: locked, request: "GET / HTTP/1.0", host: "locked"`,
+	)
 	for _, kind := range []string{"nginx", "ngxsockify"} {
 		t.Run("plain/"+kind, func(t *testing.T) {
 			s := startServer(t, kind, ServerOptions{HTTP: strings.ReplaceAll(conf, "{{PKI}}", pki.dir)})
