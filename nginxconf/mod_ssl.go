@@ -31,6 +31,8 @@ var sslModule = module{name: "ngx_http_ssl_module", directives: []directive{
 
 	{name: "ssl_conf_command", support: Refused, note: "OpenSSL configuration commands"},
 	{name: "ssl_reject_handshake", support: Refused, note: "rejecting TLS handshakes", offDisarms: true},
+	// a client certificate OCSP calls revoked would get in
+	{name: "ssl_ocsp", support: Refused, note: "OCSP checks of client certificates", offDisarms: true},
 	{name: "ssl_stapling", support: Ignored, offDisarms: true},
 	{name: "ssl_early_data", support: Ignored, offDisarms: true},
 }}
