@@ -258,10 +258,10 @@ func (s *Server) configForClient(l *listener, hello *tls.ClientHelloInfo) (*tls.
 		return ss, nil
 	}
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		// OpenSSL names a new session only when a server-side cache
+		// keeps it; a ticket carries the ID to the resumption
 		c.vars.SessionID = nil
-		if cs.DidResume || cs.Version < tls.VersionTLS13 {
-			// OpenSSL names no session after a full TLS 1.3
-			// handshake: the ticket sent later carries its ID
+		if cs.DidResume || rt.sessions.byID != nil {
 			c.vars.SessionID = c.sessionID(cs.DidResume)
 		}
 		if rt.verifier != nil {

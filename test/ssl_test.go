@@ -381,17 +381,25 @@ func TestSSLSessions(t *testing.T) {
     ssl_certificate {{PKI}}/localhost.crt;
     ssl_certificate_key {{PKI}}/localhost.key;
     server { listen 127.0.0.1:{{PORT}} ssl; location / { return 200 "$ssl_session_reused"; } location /id { return 200 "$ssl_session_id"; } }
-    server { listen 127.0.0.1:{{PORT2}} ssl; ssl_session_tickets off; ssl_session_cache shared:S:1m; location / { return 200 "$ssl_session_reused"; } }
-    server { listen 127.0.0.1:{{PORT3}} ssl; ssl_session_tickets off; ssl_session_cache off; location / { return 200 "$ssl_session_reused"; } }
+    server { listen 127.0.0.1:{{PORT2}} ssl; ssl_session_tickets off; ssl_session_cache shared:S:1m; location / { return 200 "$ssl_session_reused"; } location /id { return 200 "$ssl_session_id"; } }
+    server { listen 127.0.0.1:{{PORT3}} ssl; ssl_session_tickets off; ssl_session_cache off; location / { return 200 "$ssl_session_reused"; } location /id { return 200 "$ssl_session_id"; } }
     server { listen 127.0.0.1:{{PORT4}} ssl; ssl_session_tickets off; location / { return 200 "$ssl_session_reused"; } }
     server { listen 127.0.0.1:{{PORT5}} ssl; ssl_session_timeout 1s; location / { return 200 "$ssl_session_reused"; } }
 `
 	runSSLCase(t, pki, conf, []sslRequest{
 		{name: "tickets", want: "200 ."},
 		{name: "tickets resumed", resume: true, want: "200 r"},
-		// OpenSSL names no session after a full TLS 1.3 handshake
+		// OpenSSL names a new session only when a server-side cache keeps it
 		{name: "session id", path: "/id", want: "200 "},
 		{name: "session id resumed", path: "/id", resume: true, wantRe: "^200 [0-9a-f]{64}$"},
+		{name: "TLS 1.2 session id", path: "/id", maxVer: tls.VersionTLS12, want: "200 "},
+		{name: "TLS 1.2 session id resumed", path: "/id", maxVer: tls.VersionTLS12, resume: true, wantRe: "^200 [0-9a-f]{64}$"},
+		{name: "TLS 1.2 resumed", maxVer: tls.VersionTLS12, resume: true, want: "200 r"},
+		{name: "TLS 1.2, cache off", port: 3, path: "/id", maxVer: tls.VersionTLS12, want: "200 "},
+		{name: "TLS 1.2, cache", port: 2, path: "/id", maxVer: tls.VersionTLS12, wantRe: "^200 [0-9a-f]{64}$"},
+		{name: "TLS 1.2, cache, resumed", port: 2, path: "/id", maxVer: tls.VersionTLS12, resume: true, wantRe: "^200 [0-9a-f]{64}$"},
+		{name: "TLS 1.3, cache", port: 2, path: "/id", wantRe: "^200 [0-9a-f]{64}$"},
+		{name: "TLS 1.2, cache off, not resumed", port: 3, maxVer: tls.VersionTLS12, resume: true, want: "200 ."},
 		{name: "cache", port: 2, want: "200 ."},
 		// nginx (OpenSSL's stateful TLS 1.3 tickets) does not resume these
 		// with crypto/tls clients; it does with OpenSSL's, as
