@@ -172,7 +172,7 @@ func (c *compiler) http(block *Directive) {
 	if def := fullName(c.cfg.Prefix, "logs/access.log"); fileExists(filepath.Dir(def)) {
 		root.AccessLogs = []AccessLog{{Path: c.template(block, def), Format: h.LogFormats["combined"], File: block.File, Line: block.EndLine}}
 	}
-	var httpTLS tlsSettings
+	httpTLS := defaultTLS()
 	var servers []*Directive
 	c.block(&level{ctx: ctxHTTP, conf: root, tls: &httpTLS, nested: &servers}, block.Block)
 	for _, sd := range servers {
@@ -183,6 +183,7 @@ func (c *compiler) http(block *Directive) {
 		return
 	}
 	c.checkListens()
+	c.checkSSLDefaults()
 }
 
 func (c *compiler) server(d *Directive, httpConf *LocConf, httpTLS tlsSettings) {
@@ -204,31 +205,7 @@ func (c *compiler) server(d *Directive, httpConf *LocConf, httpTLS tlsSettings) 
 		f()
 	}
 	s.Root = c.locations(s, locs, conf, nil)
-	var sslListen *Listen
-	for i, l := range s.Listens {
-		if l.SSL {
-			tls.sslOn = true
-			if sslListen == nil {
-				sslListen = &s.Listens[i]
-			}
-		}
-	}
-	if tls.sslOn {
-		if len(tls.certs) == 0 {
-			if sslListen != nil {
-				c.failAt(sslListen.File, sslListen.Line, `no "ssl_certificate" is defined for the "listen ... ssl" directive`)
-			}
-			c.fail(d, `no "ssl_certificate" is defined for the "ssl" directive`)
-		}
-		t := &TLS{Protocols: tls.protocols, Ciphers: tls.ciphers, PreferServer: tls.prefer}
-		for i, cert := range tls.certs {
-			if i >= len(tls.keys) {
-				c.fail(d, `no "ssl_certificate_key" is defined for certificate "%s"`, cert)
-			}
-			t.Certificates = append(t.Certificates, CertPair{Cert: fullName(c.cfg.Prefix, cert), Key: fullName(c.cfg.Prefix, tls.keys[i])})
-		}
-		s.TLS = t
-	}
+	c.serverTLS(d, s, &tls)
 	s.ID = len(c.cfg.HTTP.Servers)
 	c.cfg.HTTP.Servers = append(c.cfg.HTTP.Servers, s)
 }
@@ -387,7 +364,7 @@ func (c *compiler) limitExcept(lv *level, d *Directive) *LimitExcept {
 }
 
 // otherNginxVariables are variables of nginx 1.22 modules (Debian's build)
-// whose data ngxsockify does not have: TLS client certificates, upstream
+// whose data ngxsockify does not have: TLS curves, upstream
 // caching and timing, fastcgi, realip, limit_*, userid, stub_status ... A
 // config that uses them still loads, and they read as not found.
 var otherNginxVariables = strings.Fields(`ancient_browser connections_active connections_reading
@@ -395,10 +372,7 @@ var otherNginxVariables = strings.Fields(`ancient_browser connections_active con
 	gzip_ratio http2 invalid_referer limit_conn_status limit_req_status modern_browser msie pipe
 	proxy_host proxy_port proxy_protocol_addr proxy_protocol_port proxy_protocol_server_addr
 	proxy_protocol_server_port realip_remote_port request_body_file secure_link secure_link_expires
-	ssl_cipher ssl_ciphers ssl_client_cert ssl_client_escaped_cert ssl_client_fingerprint ssl_client_i_dn
-	ssl_client_i_dn_legacy ssl_client_raw_cert ssl_client_s_dn ssl_client_s_dn_legacy ssl_client_serial
-	ssl_client_v_end ssl_client_v_remain ssl_client_v_start ssl_client_verify ssl_curve ssl_curves
-	ssl_early_data ssl_protocol ssl_server_name ssl_session_id ssl_session_reused tcpinfo_rtt
+	ssl_curve ssl_curves ssl_early_data tcpinfo_rtt
 	tcpinfo_rttvar tcpinfo_snd_cwnd tcpinfo_rcv_space uid_got uid_reset uid_set upstream_bytes_received
 	upstream_bytes_sent upstream_cache_status upstream_header_time upstream_queue_time
 	upstream_response_length`)

@@ -26,7 +26,8 @@ func TestLookup(t *testing.T) {
 		{"worker_connections", true, Ignored, false, false},
 		{"auth_request", true, FailClosed, false, false},
 		{"proxy_pass", true, UnsupportedContent, false, false},
-		{"ssl_verify_client", true, Refused, false, false},
+		{"ssl_verify_client", true, Implemented, false, false},
+		{"ssl_conf_command", true, Refused, false, false},
 		{"ssl_certificate_by_lua_block", true, Refused, true, false},
 		{"http2", true, Implemented, false, true},
 		{"stream", true, Ignored, true, false},
@@ -56,8 +57,9 @@ func TestDirectiveSupportByArgs(t *testing.T) {
 		args []string
 		want Support
 	}{
-		{"ssl_verify_client", []string{"on"}, Refused},
-		{"ssl_verify_client", []string{"off"}, Ignored},
+		{"ssl_verify_client", []string{"on"}, Implemented},
+		{"ssl_reject_handshake", []string{"on"}, Refused},
+		{"ssl_reject_handshake", []string{"off"}, Ignored},
 		{"auth_request", []string{"/auth"}, FailClosed},
 		{"auth_request", []string{"off"}, Ignored},
 		{"proxy_pass", []string{"http://x"}, UnsupportedContent},

@@ -1,26 +1,38 @@
 package nginxconf
 
-// sslModule is ngx_http_ssl_module. Certificates, protocols and ciphers are
-// per server; the http level's are the servers' defaults.
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// sslModule is ngx_http_ssl_module. Everything is per server; the http
+// level's settings are the servers' defaults.
 var sslModule = module{name: "ngx_http_ssl_module", directives: []directive{
 	{name: "ssl_certificate", set: setTLS},
 	{name: "ssl_certificate_key", set: setTLS},
+	{name: "ssl_password_file", dup: "ssl_password_file", set: setTLS},
 	{name: "ssl_protocols", set: setTLS},
 	{name: "ssl_ciphers", dup: "ssl_ciphers", set: setTLS},
 	{name: "ssl_prefer_server_ciphers", set: setTLS},
 	{name: "ssl", set: setTLS},
-	// Accepted without effect: crypto/tls's own session handling applies
-	// (sessions resume even with the cache and tickets off; not honoured
-	// yet), and HTTP/1.1 is served where http2 is asked for.
-	{name: "ssl_session_cache", set: acceptedAsIs},
-	{name: "ssl_session_timeout", dup: "ssl_session_timeout", set: acceptedAsIs},
-	{name: "ssl_session_tickets", set: acceptedAsIs},
+	{name: "ssl_verify_client", dup: "ssl_verify_client", set: setTLS},
+	{name: "ssl_verify_depth", dup: "ssl_verify_depth", set: setTLS},
+	{name: "ssl_client_certificate", dup: "ssl_client_certificate", set: setTLS},
+	{name: "ssl_trusted_certificate", dup: "ssl_trusted_certificate", set: setTLS},
+	{name: "ssl_crl", dup: "ssl_crl", set: setTLS},
+	{name: "ssl_session_cache", set: setTLS},
+	{name: "ssl_session_timeout", dup: "ssl_session_timeout", set: setTLS},
+	{name: "ssl_session_tickets", set: setTLS},
+	// Accepted without effect: HTTP/1.1 is served where http2 is asked for.
 	{name: "http2", set: acceptedAsIs},
 
-	{name: "ssl_verify_client", support: Refused, note: "TLS client certificates are not checked", offDisarms: true},
-	{name: "ssl_password_file", support: Refused, note: "encrypted private keys"},
 	{name: "ssl_conf_command", support: Refused, note: "OpenSSL configuration commands"},
-	{name: "ssl_reject_handshake", support: Refused, note: "rejecting TLS handshakes"},
+	{name: "ssl_reject_handshake", support: Refused, note: "rejecting TLS handshakes", offDisarms: true},
+	// a client certificate OCSP calls revoked would get in
+	{name: "ssl_ocsp", support: Refused, note: "OCSP checks of client certificates", offDisarms: true},
 	{name: "ssl_stapling", support: Ignored, offDisarms: true},
 	{name: "ssl_early_data", support: Ignored, offDisarms: true},
 }}
@@ -38,10 +50,25 @@ type tlsSettings struct {
 	// ownCerts and ownKeys: written at this level, replacing the
 	// inherited lists (nginx merges the two arrays separately)
 	ownCerts, ownKeys bool
+	passwords         []string
 	protocols         []string
 	ciphers           string
 	prefer            bool
 	sslOn             bool
+
+	verify         VerifyClient
+	verifyDepth    int
+	clientCert     string // ssl_client_certificate, as written
+	trustedCert    string
+	crl            string
+	sessionCache   SessionCache
+	sessionTickets bool
+	sessionTimeout time.Duration
+}
+
+// defaultTLS is nginx's defaults for the settings that have one.
+func defaultTLS() tlsSettings {
+	return tlsSettings{verifyDepth: 1, sessionCache: SessionCacheNone, sessionTickets: true, sessionTimeout: 5 * time.Minute}
 }
 
 func setTLS(c *compiler, lv *level, d *Directive) {
@@ -60,6 +87,8 @@ func setTLS(c *compiler, lv *level, d *Directive) {
 			t.keys, t.ownKeys = nil, true
 		}
 		t.keys = append(t.keys, d.Args[0])
+	case "ssl_password_file":
+		t.passwords = c.passwordFile(d, c.confName(d.Args[0]))
 	case "ssl_protocols":
 		t.protocols = d.Args
 	case "ssl_ciphers":
@@ -69,5 +98,150 @@ func setTLS(c *compiler, lv *level, d *Directive) {
 	case "ssl":
 		t.sslOn = d.Args[0] == "on"
 		c.warn(d, `the "ssl" directive is deprecated, use the "listen ... ssl" directive instead`)
+	case "ssl_verify_client":
+		v, ok := map[string]VerifyClient{"off": VerifyOff, "on": VerifyOn, "optional": VerifyOptional, "optional_no_ca": VerifyOptionalNoCA}[d.Args[0]]
+		if !ok {
+			c.fail(d, `invalid value "%s"`, d.Args[0])
+		}
+		t.verify = v
+	case "ssl_verify_depth":
+		n, err := strconv.Atoi(d.Args[0])
+		if err != nil || n < 0 || strings.HasPrefix(d.Args[0], "+") {
+			c.fail(d, `"ssl_verify_depth" directive invalid number`)
+		}
+		t.verifyDepth = n
+	case "ssl_client_certificate":
+		t.clientCert = d.Args[0]
+	case "ssl_trusted_certificate":
+		t.trustedCert = d.Args[0]
+	case "ssl_crl":
+		t.crl = d.Args[0]
+	case "ssl_session_cache":
+		t.sessionCache = c.sessionCache(d)
+	case "ssl_session_tickets":
+		t.sessionTickets = d.Args[0] == "on"
+	case "ssl_session_timeout":
+		t.sessionTimeout = c.duration(d, d.Args[0])
+	}
+}
+
+// passwordFile reads an ssl_password_file when the directive is read, as
+// nginx does (a FIFO is read once): one password a line, CR LF or LF,
+// empty lines skipped; the keys of the server are tried with each in turn.
+func (c *compiler) passwordFile(d *Directive, path string) []string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		c.fail(d, "%s", withErrno(`open() "`+path+`" failed`, err))
+		return nil
+	}
+	var pw []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSuffix(line, "\r"); line != "" {
+			pw = append(pw, line)
+		}
+	}
+	if len(pw) == 0 {
+		c.fail(d, `empty file "%s"`, path)
+	}
+	return pw
+}
+
+// sessionCache parses ssl_session_cache: off | none | builtin[:size] |
+// shared:name:size (the size in bytes, at least 8 pages).
+func (c *compiler) sessionCache(d *Directive) SessionCache {
+	sc := SessionCacheNone
+	for _, a := range d.Args {
+		switch {
+		case a == "off":
+			sc = SessionCacheOff
+		case a == "none":
+			sc = SessionCacheNone
+		case a == "builtin":
+			sc = SessionCacheOn
+		case strings.HasPrefix(a, "builtin:"):
+			if n, err := strconv.Atoi(a[len("builtin:"):]); err != nil || n < 0 {
+				c.fail(d, `invalid session cache "%s"`, a)
+			}
+			sc = SessionCacheOn
+		case strings.HasPrefix(a, "shared:"):
+			name, size, ok := strings.Cut(a[len("shared:"):], ":")
+			n, err := ParseSize(size)
+			if !ok || name == "" || err != nil || n <= 0 {
+				c.fail(d, `invalid session cache "%s"`, a)
+			}
+			if n < 8*4096 {
+				c.fail(d, `session cache "%s" is too small`, a)
+			}
+			sc = SessionCacheOn
+		default:
+			c.fail(d, `invalid session cache "%s"`, a)
+		}
+	}
+	return sc
+}
+
+// serverTLS compiles a server's TLS settings, as nginx's merge of the ssl
+// module's server configuration does: a server with certificates gets its
+// own TLS context (the files are checked by the proxy at load); one
+// without, the context of its address's default server.
+func (c *compiler) serverTLS(d *Directive, s *Server, tls *tlsSettings) {
+	t := &TLS{Protocols: tls.protocols, Ciphers: tls.ciphers, PreferServer: tls.prefer, Passwords: tls.passwords,
+		VerifyClient: tls.verify, VerifyDepth: tls.verifyDepth, SessionCache: tls.sessionCache,
+		SessionTickets: tls.sessionTickets, SessionTimeout: tls.sessionTimeout}
+	s.TLS = t
+	if len(tls.certs) == 0 {
+		if tls.sslOn {
+			c.fail(d, `no "ssl_certificate" is defined for the "ssl" directive`)
+		}
+		return
+	}
+	for i, cert := range tls.certs {
+		if i >= len(tls.keys) {
+			c.fail(d, `no "ssl_certificate_key" is defined for certificate "%s"`, cert)
+		}
+		t.Certificates = append(t.Certificates, CertPair{Cert: c.confName(cert), Key: c.confName(tls.keys[i])})
+	}
+	if tls.verify != VerifyOff {
+		if tls.clientCert == "" && tls.verify != VerifyOptionalNoCA {
+			c.failAt("", 0, "no ssl_client_certificate for ssl_verify_client")
+		}
+		t.ClientCertificate = c.confName(tls.clientCert)
+		t.TrustedCertificate = c.confName(tls.trustedCert)
+	}
+	t.CRL = c.confName(tls.crl)
+}
+
+// confName resolves the name of a file the ssl module reads as nginx does:
+// against the directory of the main file (its conf prefix), whatever -p
+// says.
+func (c *compiler) confName(name string) string {
+	return fullName(filepath.Dir(c.cfg.Main), name)
+}
+
+// checkSSLDefaults refuses an address that speaks TLS whose default server
+// has no certificate (nginx's ngx_http_ssl_init), naming that server's
+// block; other servers there without one use the default server's.
+func (c *compiler) checkSSLDefaults() {
+	ssl := map[string]bool{}
+	var keys []string
+	def := map[string]*Server{}
+	for _, s := range c.cfg.HTTP.Servers {
+		for _, l := range s.Listens {
+			key := l.Network + " " + l.Addr
+			if _, seen := ssl[key]; !seen {
+				keys = append(keys, key)
+				ssl[key] = false
+			}
+			ssl[key] = ssl[key] || l.SSL
+			if def[key] == nil || l.DefaultServer {
+				def[key] = s
+			}
+		}
+	}
+	for _, key := range keys {
+		if s := def[key]; ssl[key] && len(s.TLS.Certificates) == 0 {
+			c.failAt(s.File, s.Line, `no "ssl_certificate" is defined for the "listen ... ssl" directive`)
+			return
+		}
 	}
 }

@@ -172,13 +172,57 @@ func (s *Server) PrimaryName() string {
 	return n.Name
 }
 
-// TLS holds a server's certificate settings.
+// TLS holds a server's ssl module settings. Every server has one; a
+// server without Certificates has no TLS context of its own (the
+// handshake uses its address's default server's), but its VerifyClient
+// still decides over the requests it serves, as in nginx.
 type TLS struct {
 	Certificates []CertPair
-	Protocols    []string
+	// Passwords are ssl_password_file's lines, tried in turn on encrypted
+	// keys; nil: none.
+	Passwords    []string
+	Protocols    []string // ssl_protocols; nil: the default
 	Ciphers      string
 	PreferServer bool
+
+	VerifyClient VerifyClient
+	VerifyDepth  int // ssl_verify_depth (default 1)
+	// ClientCertificate and TrustedCertificate are the CA files client
+	// certificates are checked against (full paths; "" none); only the
+	// former's names are sent to the client. Set only when VerifyClient is.
+	ClientCertificate  string
+	TrustedCertificate string
+	CRL                string // ssl_crl: full path; "" none
+
+	SessionCache   SessionCache
+	SessionTickets bool          // ssl_session_tickets (default on)
+	SessionTimeout time.Duration // ssl_session_timeout (default 5m)
 }
+
+// VerifyClient is ssl_verify_client.
+type VerifyClient int
+
+// ssl_verify_client values.
+const (
+	VerifyOff VerifyClient = iota
+	VerifyOn
+	VerifyOptional
+	// VerifyOptionalNoCA asks for a certificate and accepts one whose
+	// issuer is unknown (nginx's ngx_ssl_verify_error_optional).
+	VerifyOptionalNoCA
+)
+
+// SessionCache is what ssl_session_cache allows: with a cache, sessions
+// resume even with ssl_session_tickets off.
+type SessionCache int
+
+// ssl_session_cache values (builtin and shared are one for ngxsockify: a
+// per-server cache in memory).
+const (
+	SessionCacheNone SessionCache = iota // the default
+	SessionCacheOff
+	SessionCacheOn
+)
 
 // CertPair is one ssl_certificate with its key.
 type CertPair struct {

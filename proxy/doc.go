@@ -10,7 +10,7 @@
 // The request loop (runPhases in phases.go) walks nginx's phases in order
 // and never names a module; each module registers its handlers:
 //
-//	post-read       realip (server settings)
+//	post-read       ssl (a misdirected Host: 421; client certificates: 400), realip (server settings)
 //	server rewrite  rewrite statements of the server block (set, rewrite, if, return, break, set_by_lua)
 //	find config     the engine's own: =, ^~, longest prefix, regexes in order, nested, limit_except
 //	rewrite         the location's rewrite statements, rewrite_by_lua
@@ -39,7 +39,8 @@
 // # Modules
 //
 // One file per nginx module: core (handler.go), rewrite.go, realip.go,
-// access.go, auth_basic.go, ssl.go, upstream.go, websockify.go, charset.go,
+// access.go, auth_basic.go, ssl.go (with ssl_keys.go, ssl_session.go,
+// ssl_verify.go), upstream.go, websockify.go, charset.go,
 // headers.go, lua.go, static.go and log.go. Each declares a module value
 // with two hooks and lists it in modules.go, whose order is the order of
 // handlers within a phase and of header filters:

@@ -80,29 +80,38 @@ func (g *addrGroup) finish() {
 // find picks the server for host (already lowercased, without port). It
 // returns regex captures when a regex name matched.
 func (g *addrGroup) find(host string) (*nginxconf.Server, *vars.Captures) {
+	if s, caps, ok := g.match(host); ok {
+		return s, caps
+	}
+	return g.def, nil
+}
+
+// match is find without the default server: ok is false when no name
+// matched host.
+func (g *addrGroup) match(host string) (*nginxconf.Server, *vars.Captures, bool) {
 	if s, ok := g.exact[host]; ok {
-		return s, nil
+		return s, nil, true
 	}
 	if host != "" {
 		for _, w := range g.prefix {
 			if strings.HasSuffix(host, w.pattern) && len(host) > len(w.pattern) {
-				return w.srv, nil
+				return w.srv, nil, true
 			}
 		}
 		for _, w := range g.suffix {
 			if strings.HasPrefix(host, w.pattern) && len(host) > len(w.pattern) {
-				return w.srv, nil
+				return w.srv, nil, true
 			}
 		}
 		for _, r := range g.regex {
 			// a server_name regex past the match limit counts as no match:
 			// nginx's server lookup has no error path either
 			if caps, ok := r.re.Match(host); ok {
-				return r.srv, caps
+				return r.srv, caps, true
 			}
 		}
 	}
-	return g.def, nil
+	return nil, nil, false
 }
 
 // findLocation runs nginx's location search (ngx_http_core_find_location)

@@ -331,6 +331,9 @@ func (s *Server) startServing(l *listener) {
 		ErrorLog:          log.New(httpLogWriter{s}, "", 0),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			ctx = context.WithValue(ctx, ctxListener, l)
+			if _, ok := c.(*tls.Conn); ok {
+				ctx = withConnTLS(ctx)
+			}
 			return context.WithValue(ctx, ctxConnID, s.connID.Add(1))
 		},
 	}
@@ -341,8 +344,8 @@ func (s *Server) startServing(l *listener) {
 	ln := net.Listener(errListener{Listener: l.ln, tokens: func() bool { return s.defaultTokens(l) }})
 	if l.spec.tls {
 		hs.TLSConfig = &tls.Config{
-			GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-				return s.certificate(l, hello)
+			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+				return s.configForClient(l, hello)
 			},
 			NextProtos: []string{"http/1.1"},
 		}

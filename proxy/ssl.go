@@ -1,57 +1,373 @@
 package proxy
 
 import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
-	"fmt"
+	"net"
+	"net/http"
+	"slices"
 	"strings"
+	"time"
+
+	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
+	"ngxsockify/ngxlog"
 )
 
-// sslModule is nginx's ngx_http_ssl_module, for what it builds at load:
-// each server's certificates, picked per connection by SNI.
+// sslModule is nginx's ngx_http_ssl_module. At load it builds each
+// server's TLS context (certificates, client verification, sessions); per
+// connection the context of the server SNI names is used, else the
+// address's default server's, as nginx switches SSL_CTX in its servername
+// callback. In the post-read phase it refuses what nginx refuses before
+// the phases: a Host other than the SNI name on a server that verifies
+// clients (421), and a missing or failed client certificate (400).
 var sslModule = module{
 	name:      "ssl",
-	provision: provisionCertificates,
+	provision: provisionTLS,
+	register: func(e *engine) {
+		e.add(phasePostRead, func(rq *request) rc { return rq.checkClientTLS() })
+	},
 }
 
 // serverTLS is a server's runtime part of the ssl module.
 type serverTLS struct {
 	certs []tls.Certificate // ssl_certificate pairs, loaded
+	// config is the server's TLS context, cloned for each connection that
+	// uses it; nil for a server without certificates.
+	config   *tls.Config
+	verifier *clientVerifier // nil: ssl_verify_client off, or no context
+	sessions *sessionStore
+	// minVersion and maxVersion are ssl_protocols' range; the default
+	// server's applies to every connection on its address, as in nginx
+	// (the protocol is chosen before SNI switches the context).
+	minVersion, maxVersion uint16
 }
 
-func provisionCertificates(_ *Server, st *state) error {
+func provisionTLS(_ *Server, st *state) error {
 	for _, srv := range st.cfg.HTTP.Servers {
-		if srv.TLS == nil {
+		t := srv.TLS
+		if t == nil || len(t.Certificates) == 0 {
 			continue
 		}
 		rt := &st.servers[srv.ID].tls
-		for _, cp := range srv.TLS.Certificates {
-			c, err := tls.LoadX509KeyPair(cp.Cert, cp.Key)
+		for _, cp := range t.Certificates {
+			c, err := loadKeyPair(cp, t.Passwords)
 			if err != nil {
-				return fmt.Errorf(`cannot load certificate "%s": %w`, cp.Cert, err)
+				return err
 			}
 			rt.certs = append(rt.certs, c)
+		}
+		v, err := newClientVerifier(t)
+		if err != nil {
+			return err
+		}
+		rt.verifier = v
+		rt.minVersion, rt.maxVersion = protocolRange(t.Protocols)
+		rt.sessions = newSessionStore(t)
+		cfg := &tls.Config{
+			NextProtos:             []string{"http/1.1"},
+			SessionTicketsDisabled: !rt.sessions.resumes(),
+		}
+		var key [32]byte
+		if _, err := rand.Read(key[:]); err != nil {
+			return err
+		}
+		cfg.SetSessionTicketKeys([][32]byte{key})
+		if v != nil {
+			// Ask, never demand: nginx completes the handshake and
+			// answers the request with 400 (checkClientTLS).
+			cfg.ClientAuth = tls.RequestClientCert
+			cfg.ClientCAs = v.names
+		}
+		rt.config = cfg
+	}
+	return nil
+}
+
+// protocolRange turns ssl_protocols into crypto/tls's version range (a
+// gap in the list is not kept: TLSv1 TLSv1.2 allows TLS 1.1 too). No
+// list: TLS 1.2 and 1.3 (nginx's default also names TLS 1.0 and 1.1,
+// which OpenSSL 3's default security level refuses anyway).
+func protocolRange(names []string) (min, max uint16) {
+	if len(names) == 0 {
+		return tls.VersionTLS12, tls.VersionTLS13
+	}
+	for _, n := range names {
+		v, ok := map[string]uint16{"TLSv1": tls.VersionTLS10, "TLSv1.1": tls.VersionTLS11,
+			"TLSv1.2": tls.VersionTLS12, "TLSv1.3": tls.VersionTLS13}[n]
+		if !ok {
+			continue // SSLv2, SSLv3: not offered
+		}
+		if min == 0 || v < min {
+			min = v
+		}
+		if v > max {
+			max = v
+		}
+	}
+	if min == 0 {
+		// only SSLv2/SSLv3: no handshake can succeed
+		return tls.VersionTLS13, tls.VersionTLS12
+	}
+	return min, max
+}
+
+// certificate picks one of the server's certificates as OpenSSL does for
+// a client that does not ask for server preference: under TLS 1.3 by the
+// first of the client's signature algorithms one fits, under TLS 1.2 by
+// the first of its cipher suites (ECDSA or RSA); else the first the
+// client can use, else the first.
+func (rt *serverTLS) certificate(hello *tls.ClientHelloInfo, maxVersion uint16) (*tls.Certificate, error) {
+	usable := func(fits func(pub any) bool) *tls.Certificate {
+		for i := range rt.certs {
+			c := &rt.certs[i]
+			if c.Leaf != nil && fits(c.Leaf.PublicKey) && hello.SupportsCertificate(c) == nil {
+				return c
+			}
+		}
+		return nil
+	}
+	tls13 := maxVersion >= tls.VersionTLS13 && slices.Contains(hello.SupportedVersions, tls.VersionTLS13)
+	if tls13 {
+		for _, scheme := range hello.SignatureSchemes {
+			if c := usable(func(pub any) bool { return schemeFits(scheme, pub) }); c != nil {
+				return c, nil
+			}
+		}
+	} else {
+		for _, id := range hello.CipherSuites {
+			name := tls.CipherSuiteName(id)
+			if c := usable(func(pub any) bool {
+				_, isRSA := pub.(*rsa.PublicKey)
+				_, isEC := pub.(*ecdsa.PublicKey)
+				return isRSA && strings.Contains(name, "_RSA_") || isEC && strings.Contains(name, "_ECDSA_")
+			}); c != nil {
+				return c, nil
+			}
+		}
+	}
+	if c := usable(func(any) bool { return true }); c != nil {
+		return c, nil
+	}
+	return &rt.certs[0], nil
+}
+
+// schemeFits reports whether a key of pub's type signs with scheme.
+func schemeFits(scheme tls.SignatureScheme, pub any) bool {
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		switch scheme {
+		case tls.PSSWithSHA256, tls.PSSWithSHA384, tls.PSSWithSHA512, tls.PKCS1WithSHA256, tls.PKCS1WithSHA384, tls.PKCS1WithSHA512, tls.PKCS1WithSHA1:
+			return true
+		}
+	case *ecdsa.PublicKey:
+		switch scheme {
+		case tls.ECDSAWithP256AndSHA256:
+			return k.Curve == elliptic.P256()
+		case tls.ECDSAWithP384AndSHA384:
+			return k.Curve == elliptic.P384()
+		case tls.ECDSAWithP521AndSHA512:
+			return k.Curve == elliptic.P521()
+		case tls.ECDSAWithSHA1:
+			return true
+		}
+	case ed25519.PublicKey:
+		return scheme == tls.Ed25519
+	}
+	return false
+}
+
+// connTLS is what the ssl module keeps of one TLS connection, from the
+// handshake to its last request; it belongs to the connection's goroutine.
+type connTLS struct {
+	vars vars.TLSConn
+	// sni is the name the client sent when it named a server of the
+	// address ("" otherwise): a Host other than it is misdirected on a
+	// server that verifies clients.
+	sni string
+	// rt is the context of the handshake, verified its client certificate
+	// result; verifiedBy, the verifier that gave result.
+	rt         *serverTLS
+	verifiedBy *clientVerifier
+	result     verifyResult
+	// freshID is the session ID of a full handshake, resumedID that of
+	// the session a resumption took up.
+	freshID, resumedID []byte
+}
+
+type ctxTLSConn struct{}
+
+// withConnTLS gives a new TLS connection's context its connTLS, which the
+// handshake (configForClient) and the requests find there.
+func withConnTLS(ctx context.Context) context.Context {
+	c := &connTLS{}
+	ctx = context.WithValue(ctx, ctxTLSConn{}, c)
+	return vars.WithTLSConn(ctx, &c.vars)
+}
+
+func connTLSOf(ctx context.Context) *connTLS {
+	c, _ := ctx.Value(ctxTLSConn{}).(*connTLS)
+	return c
+}
+
+// configForClient is the listener's GetConfigForClient: the TLS context
+// of the server the client's SNI names, else of the address's default
+// server (also when the named server has no certificate), with this
+// connection's session and verification callbacks.
+func (s *Server) configForClient(l *listener, hello *tls.ClientHelloInfo) (*tls.Config, error) {
+	st := s.state.Load()
+	g := st.groupFor(l.spec, hello.Conn.LocalAddr())
+	c := connTLSOf(hello.Context())
+	if g == nil || g.def == nil || c == nil {
+		return nil, errors.New("no server for this address")
+	}
+	def := &st.servers[g.def.ID].tls
+	rt := def
+	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	if srv, _, ok := g.match(name); ok && name != "" {
+		c.sni = name
+		if own := &st.servers[srv.ID].tls; own.config != nil {
+			rt = own
+		}
+	}
+	if rt.config == nil {
+		return nil, errors.New(`no "ssl_certificate" is defined`)
+	}
+	c.rt = rt
+	c.vars.ClientCiphers = append([]uint16(nil), hello.CipherSuites...)
+	cfg := rt.config.Clone()
+	cfg.MinVersion, cfg.MaxVersion = def.minVersion, def.maxVersion
+	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		return rt.certificate(hello, cfg.MaxVersion)
+	}
+	cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
+		return rt.sessions.wrap(cfg, cs, ss, c.sessionID(cs.DidResume))
+	}
+	cfg.UnwrapSession = func(identity []byte, cs tls.ConnectionState) (*tls.SessionState, error) {
+		ss, id := rt.sessions.unwrap(cfg, identity, cs)
+		if ss != nil {
+			c.resumedID = id
+		}
+		return ss, nil
+	}
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		// OpenSSL names a new session only when a server-side cache
+		// keeps it; a ticket carries the ID to the resumption
+		c.vars.SessionID = nil
+		if cs.DidResume || rt.sessions.byID != nil {
+			c.vars.SessionID = c.sessionID(cs.DidResume)
+		}
+		if rt.verifier != nil {
+			c.verify(rt.verifier, cs.PeerCertificates)
+		}
+		return nil // a failed certificate is refused per request, as in nginx
+	}
+	return cfg, nil
+}
+
+// sessionID is the connection's $ssl_session_id: the resumed session's,
+// or a new random one.
+func (c *connTLS) sessionID(resumed bool) []byte {
+	if resumed && c.resumedID != nil {
+		return c.resumedID
+	}
+	if c.freshID == nil {
+		c.freshID = make([]byte, 32)
+		rand.Read(c.freshID)
+	}
+	return c.freshID
+}
+
+// verify checks the client's certificate with v, unless v already did.
+func (c *connTLS) verify(v *clientVerifier, chain []*x509.Certificate) {
+	if c.verifiedBy == v {
+		return
+	}
+	c.verifiedBy = v
+	c.result = v.verify(chain, time.Now())
+	c.vars.Verify = c.result.variable()
+}
+
+// checkClientTLS is what nginx checks of a TLS request before its phases
+// (ngx_http_set_virtual_server, ngx_http_process_request), with the
+// settings of the server the Host chose.
+func (rq *request) checkClientTLS() rc {
+	if rq.r.TLS == nil {
+		return rcDeclined
+	}
+	c := connTLSOf(rq.r.Context())
+	t := rq.srv.TLS
+	if c == nil || t == nil || t.VerifyClient == nginxconf.VerifyOff {
+		return rcDeclined
+	}
+	if host := hostOf(rq.r); c.sni != "" && rq.r.Host != "" && host != c.sni {
+		// answered in the SNI server's context, where nginx still is
+		if s := rq.sniServer(c.sni); s != nil {
+			rq.srv, rq.conf = s, s.Conf
+			rq.v.ServerName = s.PrimaryName()
+		}
+		rq.logf(ngxlog.Info, "client attempted to request the server name different from the one that was negotiated while reading client request headers")
+		rq.finalize(http.StatusMisdirectedRequest)
+		return rcDone
+	}
+	// The certificate is checked against the CAs of the server that
+	// serves the request when it has a TLS context of its own (nginx would
+	// keep the handshake's result: stricter here, where the two differ),
+	// else against the handshake's.
+	v := c.rt.verifier
+	if own := &rq.st.servers[rq.srv.ID].tls; own.config != nil {
+		v = own.verifier
+	}
+	if v == nil {
+		// The request's server verifies, the handshake's context did not
+		// ask for a certificate.
+		v = &clientVerifier{mode: t.VerifyClient}
+	}
+	c.verify(v, rq.r.TLS.PeerCertificates)
+	res := c.result
+	if res.code != verifyNone && res.code != verifyOK && !(t.VerifyClient == nginxconf.VerifyOptionalNoCA && res.unknownIssuer()) {
+		rq.logf(ngxlog.Info, "client SSL certificate verify error: (%d:%s) while reading client request headers", res.code, res.text)
+		rq.refuseCertificate(495, "The SSL certificate error")
+		return rcDone
+	}
+	if res.code == verifyNone && t.VerifyClient == nginxconf.VerifyOn {
+		rq.logf(ngxlog.Info, "client sent no required SSL certificate while reading client request headers")
+		rq.refuseCertificate(496, "No required SSL certificate was sent")
+		return rcDone
+	}
+	return rcDeclined
+}
+
+// sniServer is the server of the request's address that name (the
+// connection's SNI) picks, in the request's configuration; nil if none.
+func (rq *request) sniServer(name string) *nginxconf.Server {
+	l, _ := rq.r.Context().Value(ctxListener).(*listener)
+	local, _ := rq.r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if l == nil {
+		return nil
+	}
+	if g := rq.st.groupFor(l.spec, local); g != nil {
+		if s, _, ok := g.match(name); ok {
+			return s
 		}
 	}
 	return nil
 }
 
-// certificate picks the certificate of the server that SNI names, else
-// the first certificate of the address's servers.
-func (s *Server) certificate(l *listener, hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	st := s.state.Load()
-	g := st.groupFor(l.spec, hello.Conn.LocalAddr())
-	if g == nil {
-		return nil, errors.New("no server for this address")
+// refuseCertificate answers nginx's 495 or 496: an error_page for that
+// code if there is one, else a 400 page with note, closing the connection.
+func (rq *request) refuseCertificate(code int, note string) {
+	if _, ok := rq.conf.ErrorPages[code]; ok {
+		rq.finalize(code)
+		return
 	}
-	srv, _ := g.find(strings.ToLower(strings.TrimSuffix(hello.ServerName, ".")))
-	if certs := st.servers[srv.ID].tls.certs; len(certs) > 0 {
-		return &certs[0], nil
-	}
-	for _, other := range g.servers {
-		if certs := st.servers[other.ID].tls.certs; len(certs) > 0 {
-			return &certs[0], nil
-		}
-	}
-	return nil, errors.New(`no "ssl_certificate" is defined`)
+	rq.w.Header().Set("Connection", "close")
+	rq.send(http.StatusBadRequest, "text/html", special400(errorPage(http.StatusBadRequest, rq.conf.ServerTokens), note))
 }

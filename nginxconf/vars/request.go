@@ -3,7 +3,6 @@ package vars
 import (
 	"bytes"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -308,19 +307,6 @@ var builtins = map[string]builtin{
 			return "on", true
 		}
 		return "", true
-	}},
-	"ssl_protocol": {get: func(r *Request) (string, bool) {
-		if r.HTTP.TLS == nil {
-			return "", false
-		}
-		v := tls.VersionName(r.HTTP.TLS.Version) // "TLS 1.3"; nginx (OpenSSL) says "TLSv1.3"
-		return strings.Replace(v, "TLS ", "TLSv", 1), true
-	}},
-	"ssl_cipher": {get: func(r *Request) (string, bool) {
-		if r.HTTP.TLS == nil {
-			return "", false
-		}
-		return tls.CipherSuiteName(r.HTTP.TLS.CipherSuite), true // IANA names, not OpenSSL's for TLS 1.2
 	}},
 	"ssl_server_name": {get: func(r *Request) (string, bool) {
 		if r.HTTP.TLS == nil || r.HTTP.TLS.ServerName == "" {

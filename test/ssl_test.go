@@ -1,0 +1,531 @@
+package test
+
+import (
+	"bufio"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The TLS differential suite: each case's config runs on real nginx (when
+// installed) and on ngxsockify, with certificates made here, and the same
+// clients must get the same answers from both.
+
+// testPKI is a small certificate authority and the certificates the cases
+// use, as PEM files in dir.
+type testPKI struct {
+	dir    string
+	serial int64
+	certs  map[string]*x509.Certificate
+	keys   map[string]crypto.Signer
+	chains map[string][][]byte // DER, the certificate first, as the client sends it
+}
+
+func newTestPKI(t *testing.T) *testPKI {
+	t.Helper()
+	p := &testPKI{dir: t.TempDir(), serial: 0x1000, certs: map[string]*x509.Certificate{},
+		keys: map[string]crypto.Signer{}, chains: map[string][][]byte{}}
+	now := time.Now()
+	ca := func(name string) *x509.Certificate {
+		return &x509.Certificate{Subject: pkix.Name{CommonName: name}, IsCA: true, BasicConstraintsValid: true,
+			KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(72 * time.Hour)}
+	}
+	leaf := func(subject pkix.Name, notAfter time.Time) *x509.Certificate {
+		return &x509.Certificate{Subject: subject, NotBefore: now.Add(-48 * time.Hour), NotAfter: notAfter,
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}}
+	}
+	p.issue(t, "root", ca("Test Root"), "", false)
+	p.issue(t, "int", ca("Test Intermediate"), "root", false)
+	p.issue(t, "alice", leaf(pkix.Name{CommonName: "alice", Organization: []string{"Example, Inc."}, Country: []string{"DE"}}, now.Add(50*time.Hour)), "root", false)
+	p.issue(t, "mallory", leaf(pkix.Name{CommonName: "mallory"}, now.Add(50*time.Hour)), "root", false)
+	p.issue(t, "old", leaf(pkix.Name{CommonName: "old"}, now.Add(-time.Hour)), "root", false)
+	p.issue(t, "bob", leaf(pkix.Name{CommonName: "bob"}, now.Add(50*time.Hour)), "int", false)
+	p.issue(t, "eve", leaf(pkix.Name{CommonName: "eve"}, now.Add(50*time.Hour)), "", false)
+	p.issue(t, "localhost", leaf(pkix.Name{CommonName: "localhost"}, now.Add(50*time.Hour)), "", false)
+	p.issue(t, "rsa", leaf(pkix.Name{CommonName: "rsa"}, now.Add(50*time.Hour)), "", true)
+
+	crl, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number: big.NewInt(1), ThisUpdate: now.Add(-time.Hour), NextUpdate: now.Add(24 * time.Hour),
+		RevokedCertificateEntries: []x509.RevocationListEntry{{SerialNumber: p.certs["mallory"].SerialNumber, RevocationTime: now.Add(-time.Minute)}},
+	}, p.certs["root"], p.keys["root"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.write(t, "root.crl", pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl}))
+	return p
+}
+
+// issue makes name's key and certificate, signed by parent ("" for
+// self-signed), and writes name.crt and name.key.
+func (p *testPKI) issue(t *testing.T, name string, tmpl *x509.Certificate, parent string, useRSA bool) {
+	t.Helper()
+	var key crypto.Signer
+	var err error
+	if useRSA {
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	} else {
+		key, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.serial++
+	tmpl.SerialNumber = big.NewInt(p.serial)
+	signer, signerCert := key, tmpl
+	if parent != "" {
+		signer, signerCert = p.keys[parent], p.certs[parent]
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signerCert, key.Public(), signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	p.certs[name], p.keys[name] = cert, key
+	p.chains[name] = [][]byte{der}
+	if parent != "" && parent != "root" {
+		p.chains[name] = append(p.chains[name], p.certs[parent].Raw)
+	}
+	kb, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.write(t, name+".crt", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	p.write(t, name+".key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kb}))
+}
+
+func (p *testPKI) write(t *testing.T, name string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(p.dir, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// path is the absolute path of one of the PKI's files.
+func (p *testPKI) path(name string) string { return filepath.Join(p.dir, name) }
+
+// clientCert is name's certificate (and the intermediate, if any) for a
+// client to present.
+func (p *testPKI) clientCert(name string) *tls.Certificate {
+	return &tls.Certificate{Certificate: p.chains[name], PrivateKey: p.keys[name]}
+}
+
+// sslRequest is one request of a TLS case: over a new connection unless
+// it resumes the previous one's session.
+type sslRequest struct {
+	name     string
+	port     int    // 0: {{PORT}}, 2: {{PORT2}} ...
+	sni      string // "" sends none
+	host     string // the Host header ("localhost" when empty)
+	path     string // "/" when empty
+	cert     string // the client certificate's name in the PKI
+	maxVer   uint16
+	ciphers  []uint16
+	resume   bool          // reuse the session cache of the previous request
+	wait     time.Duration // before connecting
+	want     string        // status and body, or "handshake failed"
+	wantRe   string        // or a regexp the status and body match
+	noNginx  bool          // an ngxsockify-only check
+	peerName string        // the CN of the certificate the server must show
+}
+
+// sslResult is what a client saw: "<status> <body>" or "handshake failed",
+// and the server's certificate.
+type sslResult struct {
+	text    string
+	verify  string // X-Verify, when the config adds it
+	peerCN  string
+	reached bool
+}
+
+func sslGet(ports []int, pki *testPKI, rq sslRequest, cache tls.ClientSessionCache) sslResult {
+	cfg := &tls.Config{InsecureSkipVerify: true, ServerName: rq.sni, MaxVersion: rq.maxVer, CipherSuites: rq.ciphers, ClientSessionCache: cache}
+	if rq.cert != "" {
+		// sent whatever CAs the server names, as the suites' clients do
+		cert := pki.clientCert(rq.cert)
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
+	port := ports[0]
+	if rq.port > 1 {
+		port = ports[rq.port-1]
+	}
+	d := &tls.Dialer{Config: cfg}
+	conn, err := d.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return sslResult{text: "handshake failed"}
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	tc := conn.(*tls.Conn)
+	res := sslResult{reached: true}
+	if pc := tc.ConnectionState().PeerCertificates; len(pc) > 0 {
+		res.peerCN = pc[0].Subject.CommonName
+	}
+	host, path := rq.host, rq.path
+	if host == "" {
+		host = "localhost"
+	}
+	if path == "" {
+		path = "/"
+	}
+	fmt.Fprintf(conn, "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, host)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		res.text = "read failed: " + err.Error()
+		return res
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	res.text = fmt.Sprintf("%d %s", resp.StatusCode, body)
+	res.verify = resp.Header.Get("X-Verify")
+	return res
+}
+
+// runSSLCase runs reqs against the config on nginx and ngxsockify; then
+// the error log of each must hold every line of logs.
+func runSSLCase(t *testing.T, pki *testPKI, conf string, reqs []sslRequest, logs ...string) {
+	conf = strings.ReplaceAll(conf, "{{PKI}}", pki.dir)
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		t.Run(kind, func(t *testing.T) {
+			s := startServer(t, kind, ServerOptions{HTTP: conf})
+			var cache tls.ClientSessionCache
+			for _, rq := range reqs {
+				if rq.noNginx && kind == "nginx" {
+					continue
+				}
+				if !rq.resume {
+					cache = tls.NewLRUClientSessionCache(4)
+				}
+				time.Sleep(rq.wait)
+				got := sslGet(s.Ports, pki, rq, cache)
+				switch {
+				case rq.want != "" && got.text != rq.want:
+					t.Errorf("%s: got %q, want %q", rq.name, got.text, rq.want)
+				case rq.wantRe != "" && !regexp.MustCompile(rq.wantRe).MatchString(got.text):
+					t.Errorf("%s: got %q, want a match of %q", rq.name, got.text, rq.wantRe)
+				}
+				if rq.peerName != "" && got.peerCN != rq.peerName {
+					t.Errorf("%s: server certificate %q, want %q", rq.name, got.peerCN, rq.peerName)
+				}
+			}
+			if len(logs) == 0 {
+				return
+			}
+			s.Stop()
+			el := s.ErrorLog()
+			for _, l := range logs {
+				if !strings.Contains(el, l) {
+					t.Errorf("error log lacks %q:\n%s", l, el)
+				}
+			}
+		})
+	}
+}
+
+// errPage is the start of nginx's special 400 pages.
+func errPage(note string) string {
+	return "400 <html>\r\n<head><title>400 " + note + "</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>" + note + "</center>\r\n"
+}
+
+// TestSSLVerifyClient: ssl_verify_client on lets in only a client whose
+// certificate chains to ssl_client_certificate, is in date, not revoked
+// (ssl_crl) and within ssl_verify_depth; everyone else gets nginx's 400
+// before any location runs. optional admits clients without one;
+// optional_no_ca also those whose issuer is unknown.
+func TestSSLVerifyClient(t *testing.T) {
+	pki := newTestPKI(t)
+	conf := `
+    ssl_certificate {{PKI}}/localhost.crt;
+    ssl_certificate_key {{PKI}}/localhost.key;
+    ssl_client_certificate {{PKI}}/root.crt;
+    add_header X-Verify $ssl_client_verify always;
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        server_name localhost;
+        ssl_verify_client on;
+        ssl_crl {{PKI}}/root.crl;
+        location / { return 200 "in|$ssl_client_verify|$ssl_client_s_dn|$ssl_client_i_dn|$ssl_client_s_dn_legacy|$ssl_client_serial|$ssl_client_v_remain"; }
+        location /fp { return 200 "$ssl_client_fingerprint"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT2}} ssl;
+        server_name localhost;
+        ssl_verify_client optional;
+        ssl_verify_depth 0;
+        ssl_trusted_certificate {{PKI}}/int.crt;
+        location / { return 200 "in|$ssl_client_verify|$ssl_client_s_dn"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT3}} ssl;
+        server_name localhost;
+        ssl_verify_client optional_no_ca;
+        location / { return 200 "in|$ssl_client_verify"; }
+        location /cert { return 200 "$ssl_client_cert"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT3}} ssl;
+        server_name locked;
+        ssl_verify_client on;
+        location / { return 200 "in|locked"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT4}};
+        server_name localhost;
+        ssl_verify_client on;
+        location / { return 200 "plain|$ssl_client_verify|$ssl_client_s_dn|"; }
+    }
+`
+	alice := "200 in|SUCCESS|CN=alice,O=Example\\, Inc.,C=DE|CN=Test Root|/C=DE/O=Example, Inc./CN=alice|" +
+		fmt.Sprintf("%X", pki.certs["alice"].SerialNumber) + "|2"
+	runSSLCase(t, pki, conf, []sslRequest{
+		{name: "on, no certificate", wantRe: "^" + regexp.QuoteMeta(errPage("No required SSL certificate was sent"))},
+		{name: "on, good certificate", cert: "alice", want: alice},
+		{name: "on, self-signed", cert: "eve", wantRe: "^" + regexp.QuoteMeta(errPage("The SSL certificate error"))},
+		{name: "on, expired", cert: "old", wantRe: "(?s)^400 .*The SSL certificate error"},
+		{name: "on, revoked", cert: "mallory", wantRe: "(?s)^400 .*The SSL certificate error"},
+		{name: "on, intermediate without a CRL", cert: "bob", wantRe: "(?s)^400 .*The SSL certificate error"},
+		{name: "on, fingerprint", cert: "alice", path: "/fp", wantRe: "^200 [0-9a-f]{40}$"},
+		{name: "optional, none", port: 2, want: "200 in|NONE|"},
+		{name: "optional, good", port: 2, cert: "alice", want: "200 in|SUCCESS|CN=alice,O=Example\\, Inc.,C=DE"},
+		{name: "optional, self-signed", port: 2, cert: "eve", wantRe: "(?s)^400 .*The SSL certificate error"},
+		{name: "optional, chain over the depth", port: 2, cert: "bob", wantRe: "(?s)^400 .*The SSL certificate error"},
+		{name: "optional_no_ca, self-signed", port: 3, cert: "eve", want: "200 in|FAILED:self-signed certificate"},
+		{name: "optional_no_ca, expired", port: 3, cert: "old", wantRe: "(?s)^400 .*The SSL certificate error"},
+		{name: "optional_no_ca, none", port: 3, want: "200 in|NONE"},
+		{name: "optional_no_ca, cert", port: 3, cert: "eve", path: "/cert", wantRe: "^200 -----BEGIN CERTIFICATE-----\n\t[^\n]+\n\t"},
+		// A server that verifies, reached with another server's SNI: 421;
+		// without SNI its Host picks it and it refuses the certificate-less
+		// client itself.
+		{name: "misdirected", port: 3, sni: "localhost", host: "locked", want: "421 <html>\r\n<head><title>421 Misdirected Request</title></head>\r\n<body>\r\n<center><h1>421 Misdirected Request</h1></center>\r\n<hr><center>nginx/1.22.1</center>\r\n</body>\r\n</html>\r\n"},
+		{name: "no SNI, Host of a verifying server", port: 3, host: "locked", wantRe: "(?s)^400 .*No required SSL certificate was sent"},
+		{name: "SNI and Host of a verifying server", port: 3, sni: "locked", host: "locked", cert: "eve", wantRe: "(?s)^400 .*The SSL certificate error"},
+	},
+		`[info]`, `client sent no required SSL certificate while reading client request headers, client: 127.0.0.1, server: localhost, request: "GET / HTTP/1.0", host: "localhost"`,
+		// the self-signed certificate where CRLs are checked: the last error
+		// OpenSSL found is the missing CRL
+		`*4 client SSL certificate verify error: (3:unable to get certificate CRL) while reading client request headers, client: 127.0.0.1, server: localhost, request: "GET / HTTP/1.0", host: "localhost"`,
+		`*5 client SSL certificate verify error: (10:certificate has expired) while reading client request headers`,
+		`*6 client SSL certificate verify error: (23:certificate revoked) while reading client request headers`,
+		`*7 client SSL certificate verify error: (3:unable to get certificate CRL) while reading client request headers`,
+		`*11 client SSL certificate verify error: (18:self-signed certificate) while reading client request headers, client: 127.0.0.1, server: localhost, request: "GET / HTTP/1.0", host: "localhost"`,
+		// over ssl_verify_depth the chain stops short of the root
+		`*12 client SSL certificate verify error: (2:unable to get issuer certificate) while reading client request headers`,
+		`*17 client attempted to request the server name different from the one that was negotiated while reading client request headers, client: 127.0.0.1, server: localhost, request: "GET / HTTP/1.0", host: "locked"`,
+		`*19 client SSL certificate verify error: (18:self-signed certificate) while reading client request headers, client: 127.0.0.1, server: locked, request: "GET / HTTP/1.0", host: "locked"`,
+	)
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		t.Run("plain/"+kind, func(t *testing.T) {
+			s := startServer(t, kind, ServerOptions{HTTP: strings.ReplaceAll(conf, "{{PKI}}", pki.dir)})
+			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", s.Ports[3]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if string(body) != "plain|||" || resp.Header.Get("X-Verify") != "" {
+				t.Errorf("plain request: %q, X-Verify %q", body, resp.Header.Get("X-Verify"))
+			}
+		})
+	}
+}
+
+// TestSSLVerifyClientKeepAlive: a refused client cannot try again on the
+// same connection (nginx closes it after the 400).
+func TestSSLVerifyClientKeepAlive(t *testing.T) {
+	pki := newTestPKI(t)
+	s := startNgxsockify(t, strings.ReplaceAll(`
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        ssl_certificate {{PKI}}/localhost.crt;
+        ssl_certificate_key {{PKI}}/localhost.key;
+        ssl_client_certificate {{PKI}}/root.crt;
+        ssl_verify_client on;
+        location / { return 200 "in"; }
+    }`, "{{PKI}}", pki.dir))
+	conn, err := tls.Dial("tcp", s.Addr, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprint(conn, "GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	all, _ := io.ReadAll(conn)
+	if strings.Count(string(all), "HTTP/1.1 400") != 1 || strings.Contains(string(all), "200 OK") {
+		t.Errorf("two pipelined requests without a certificate: %q", all)
+	}
+}
+
+// TestSSLSessions: ssl_session_tickets and ssl_session_cache decide
+// whether a session resumes ($ssl_session_reused), ssl_session_timeout how
+// long; $ssl_session_id names the session.
+func TestSSLSessions(t *testing.T) {
+	pki := newTestPKI(t)
+	conf := `
+    ssl_certificate {{PKI}}/localhost.crt;
+    ssl_certificate_key {{PKI}}/localhost.key;
+    server { listen 127.0.0.1:{{PORT}} ssl; location / { return 200 "$ssl_session_reused"; } location /id { return 200 "$ssl_session_id"; } }
+    server { listen 127.0.0.1:{{PORT2}} ssl; ssl_session_tickets off; ssl_session_cache shared:S:1m; location / { return 200 "$ssl_session_reused"; } location /id { return 200 "$ssl_session_id"; } }
+    server { listen 127.0.0.1:{{PORT3}} ssl; ssl_session_tickets off; ssl_session_cache off; location / { return 200 "$ssl_session_reused"; } location /id { return 200 "$ssl_session_id"; } }
+    server { listen 127.0.0.1:{{PORT4}} ssl; ssl_session_tickets off; location / { return 200 "$ssl_session_reused"; } }
+    server { listen 127.0.0.1:{{PORT5}} ssl; ssl_session_timeout 1s; location / { return 200 "$ssl_session_reused"; } }
+`
+	runSSLCase(t, pki, conf, []sslRequest{
+		{name: "tickets", want: "200 ."},
+		{name: "tickets resumed", resume: true, want: "200 r"},
+		// OpenSSL names a new session only when a server-side cache keeps it
+		{name: "session id", path: "/id", want: "200 "},
+		{name: "session id resumed", path: "/id", resume: true, wantRe: "^200 [0-9a-f]{64}$"},
+		{name: "TLS 1.2 session id", path: "/id", maxVer: tls.VersionTLS12, want: "200 "},
+		{name: "TLS 1.2 session id resumed", path: "/id", maxVer: tls.VersionTLS12, resume: true, wantRe: "^200 [0-9a-f]{64}$"},
+		{name: "TLS 1.2 resumed", maxVer: tls.VersionTLS12, resume: true, want: "200 r"},
+		{name: "TLS 1.2, cache off", port: 3, path: "/id", maxVer: tls.VersionTLS12, want: "200 "},
+		{name: "TLS 1.2, cache", port: 2, path: "/id", maxVer: tls.VersionTLS12, wantRe: "^200 [0-9a-f]{64}$"},
+		{name: "TLS 1.2, cache, resumed", port: 2, path: "/id", maxVer: tls.VersionTLS12, resume: true, wantRe: "^200 [0-9a-f]{64}$"},
+		{name: "TLS 1.3, cache", port: 2, path: "/id", wantRe: "^200 [0-9a-f]{64}$"},
+		{name: "TLS 1.2, cache off, not resumed", port: 3, maxVer: tls.VersionTLS12, resume: true, want: "200 ."},
+		{name: "cache", port: 2, want: "200 ."},
+		// nginx (OpenSSL's stateful TLS 1.3 tickets) does not resume these
+		// with crypto/tls clients; it does with OpenSSL's, as
+		// ssl_session_reuse.t shows.
+		{name: "cache resumed", port: 2, resume: true, want: "200 r", noNginx: true},
+		{name: "cache off", port: 3, want: "200 ."},
+		{name: "cache off not resumed", port: 3, resume: true, want: "200 ."},
+		{name: "cache none", port: 4, want: "200 ."},
+		{name: "cache none not resumed", port: 4, resume: true, want: "200 ."},
+		{name: "timeout", port: 5, want: "200 ."},
+		{name: "timeout resumed in time", port: 5, resume: true, want: "200 r"},
+		{name: "timeout expired", port: 5, resume: true, wait: 2100 * time.Millisecond, want: "200 ."},
+	})
+}
+
+// TestSSLCertificatesAndProtocols: RSA and ECDSA certificates in one
+// server, picked by what the client accepts; the address's default server's
+// ssl_protocols hold for every server on it; $ssl_protocol, $ssl_cipher and
+// $ssl_ciphers in OpenSSL's words.
+func TestSSLCertificatesAndProtocols(t *testing.T) {
+	pki := newTestPKI(t)
+	conf := `
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        server_name localhost;
+        ssl_certificate {{PKI}}/localhost.crt;
+        ssl_certificate_key {{PKI}}/localhost.key;
+        ssl_certificate {{PKI}}/rsa.crt;
+        ssl_certificate_key {{PKI}}/rsa.key;
+        ssl_protocols TLSv1.3;
+        location / { return 200 "$ssl_protocol|$ssl_cipher"; }
+        location /ciphers { return 200 "$ssl_ciphers"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        server_name other;
+        ssl_certificate {{PKI}}/rsa.crt;
+        ssl_certificate_key {{PKI}}/rsa.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        location / { return 200 "other|$ssl_protocol"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT2}} ssl;
+        ssl_certificate {{PKI}}/localhost.crt;
+        ssl_certificate_key {{PKI}}/localhost.key;
+        ssl_certificate {{PKI}}/rsa.crt;
+        ssl_certificate_key {{PKI}}/rsa.key;
+        location / { return 200 "$ssl_protocol|$ssl_cipher"; }
+    }
+`
+	runSSLCase(t, pki, conf, []sslRequest{
+		// crypto/tls prefers RSA-PSS to ECDSA signatures, and OpenSSL follows
+		// the client's order
+		{name: "TLS 1.3", want: "200 TLSv1.3|TLS_AES_128_GCM_SHA256", peerName: "rsa"},
+		{name: "TLS 1.2 refused", maxVer: tls.VersionTLS12, want: "handshake failed"},
+		{name: "TLS 1.2 refused for the SNI server too", sni: "other", host: "other", maxVer: tls.VersionTLS12, want: "handshake failed"},
+		{name: "SNI server, TLS 1.3", sni: "other", host: "other", want: "200 other|TLSv1.3", peerName: "rsa"},
+		{name: "client ciphers", path: "/ciphers", wantRe: "^200 ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:.*:TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256$"},
+		{name: "ECDSA", port: 2, maxVer: tls.VersionTLS12, ciphers: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256},
+			want: "200 TLSv1.2|ECDHE-ECDSA-AES128-GCM-SHA256", peerName: "localhost"},
+		{name: "RSA", port: 2, maxVer: tls.VersionTLS12, ciphers: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384},
+			want: "200 TLSv1.2|ECDHE-RSA-AES256-GCM-SHA384", peerName: "rsa"},
+	})
+}
+
+// TestSSLClientVariables: $ssl_client_escaped_cert is $ssl_client_raw_cert
+// escaped as an URI component.
+func TestSSLClientVariables(t *testing.T) {
+	pki := newTestPKI(t)
+	conf := `
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        ssl_certificate {{PKI}}/localhost.crt;
+        ssl_certificate_key {{PKI}}/localhost.key;
+        ssl_verify_client optional_no_ca;
+        location /raw { return 200 "$ssl_client_raw_cert"; }
+        location /esc { return 200 "$ssl_client_escaped_cert"; }
+        location /time { return 200 "$ssl_client_v_start|$ssl_client_v_end"; }
+    }
+`
+	c := pki.certs["alice"]
+	raw := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+	esc := url.PathEscape(raw)
+	esc = strings.NewReplacer("=", "%3D", "+", "%2B", "/", "%2F", "&", "%26", "$", "%24", "!", "%21", "'", "%27", "(", "%28", ")", "%29", "*", "%2A", ",", "%2C", ";", "%3B", ":", "%3A", "@", "%40").Replace(esc)
+	when := func(t time.Time) string { return t.UTC().Format("Jan _2 15:04:05 2006 GMT") }
+	runSSLCase(t, pki, conf, []sslRequest{
+		{name: "raw", path: "/raw", cert: "alice", want: "200 " + raw},
+		{name: "escaped", path: "/esc", cert: "alice", want: "200 " + esc},
+		{name: "times", path: "/time", cert: "alice", want: "200 " + when(c.NotBefore) + "|" + when(c.NotAfter)},
+		{name: "none", path: "/raw", want: "200 "},
+	})
+}
+
+// TestSSLPasswordFile: encrypted keys, in OpenSSL's PKCS#8 forms and the
+// legacy DEK-Info one, open with the ssl_password_file line that fits.
+func TestSSLPasswordFile(t *testing.T) {
+	openssl := requireTool(t, "openssl")
+	pki := newTestPKI(t)
+	key := pki.path("localhost.key")
+	variants := map[string][]string{
+		"pkcs8-default": {"pkcs8", "-topk8", "-in", key, "-passout", "pass:right"},
+		"pkcs8-aes128":  {"pkcs8", "-topk8", "-in", key, "-v2", "aes128", "-v2prf", "hmacWithSHA1", "-passout", "pass:right"},
+		"pkcs8-des3":    {"pkcs8", "-topk8", "-in", key, "-v2", "des3", "-v2prf", "hmacWithSHA512", "-passout", "pass:right"},
+		"legacy-aes":    {"pkey", "-in", key, "-aes128", "-passout", "pass:right", "-traditional"},
+	}
+	var conf strings.Builder
+	conf.WriteString("    ssl_certificate {{PKI}}/localhost.crt;\n    ssl_password_file {{PKI}}/passwords;\n")
+	var reqs []sslRequest
+	port := 1
+	for _, name := range []string{"pkcs8-default", "pkcs8-aes128", "pkcs8-des3", "legacy-aes"} {
+		out, err := exec.Command(openssl, variants[name]...).Output()
+		if err != nil {
+			t.Fatalf("openssl %v: %v", variants[name], err)
+		}
+		if !strings.Contains(string(out), "ENCRYPTED") {
+			t.Fatalf("%s: not encrypted:\n%s", name, out)
+		}
+		pki.write(t, name+".key", out)
+		placeholder := "{{PORT}}"
+		if port > 1 {
+			placeholder = fmt.Sprintf("{{PORT%d}}", port)
+		}
+		fmt.Fprintf(&conf, "    server { listen 127.0.0.1:%s ssl; ssl_certificate_key {{PKI}}/%s.key; location / { return 200 %q; } }\n", placeholder, name, name)
+		reqs = append(reqs, sslRequest{name: name, port: port, want: "200 " + name})
+		port++
+	}
+	pki.write(t, "passwords", []byte("wrong\r\n\r\nright\r\n"))
+	runSSLCase(t, pki, conf.String(), reqs)
+}
