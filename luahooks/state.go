@@ -157,7 +157,13 @@ type runCtx struct {
 
 type exitSignal struct{}
 
-func compileLua(src, name string) (*lua.FunctionProto, error) {
+// compileLua compiles Lua source; file is set for code read from a file
+// (*_by_lua_file, require), whose first line may be a shebang.
+func compileLua(src, name string, file bool) (*lua.FunctionProto, error) {
+	src, err := luajitSource(src, name, file)
+	if err != nil {
+		return nil, err
+	}
 	chunk, err := parse.Parse(strings.NewReader(src), name)
 	if err != nil {
 		return nil, syntaxError(name, err)
