@@ -238,7 +238,7 @@ func (st *state) shSet(L *lua.LState, op string, safe bool) int {
 	d := st.dict(L)
 	key, ok := shKey(L)
 	if !ok {
-		L.Push(lua.LFalse)
+		L.Push(lua.LNil) // nil, not false (resty.core)
 		if L.Get(2) == lua.LNil {
 			L.Push(lua.LString("nil key"))
 		} else {
@@ -255,6 +255,14 @@ func (st *state) shSet(L *lua.LState, op string, safe bool) int {
 	case lua.LBool:
 		v = bool(x)
 	case *lua.LNilType:
+		if op != "set" {
+			// add, safe_add and replace refuse nil before they look at
+			// the key.
+			L.Push(lua.LFalse)
+			L.Push(lua.LString("attempt to add or replace nil values"))
+			L.Push(lua.LFalse)
+			return 3
+		}
 		v = nil
 	default:
 		L.Push(lua.LNil)
