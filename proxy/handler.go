@@ -436,6 +436,9 @@ type respWriter struct {
 	override int
 	// onHeaders adds the configured headers when the status is known.
 	onHeaders func(code int) int
+	// discard is set by a header filter that answered itself (ngx.exit in
+	// header_filter_by_lua): the response being sent is dropped.
+	discard bool
 }
 
 func (w *respWriter) Header() http.Header { return w.w.Header() }
@@ -452,12 +455,18 @@ func (w *respWriter) WriteHeader(code int) {
 	}
 	w.wrote = true
 	w.status = code
+	if w.discard {
+		return
+	}
 	w.w.WriteHeader(code)
 }
 
 func (w *respWriter) Write(p []byte) (int, error) {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
+	}
+	if w.discard {
+		return len(p), nil
 	}
 	n, err := w.w.Write(p)
 	w.bytes += int64(n)

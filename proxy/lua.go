@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"ngxsockify/luahooks"
@@ -66,13 +67,59 @@ func (rq *request) headerFilter(c *nginxconf.LuaCode, code int) int {
 	lr.Status = code
 	out := rq.st.lua.Run(rq.r.Context(), ch, lr)
 	if out.Err != nil {
+		// nginx's filter returns NGX_ERROR: the request ends without a
+		// response.
 		rq.logf(ngxlog.Err, "%v", out.Err)
+		rq.closeConn()
+		rq.w.discard = true
 		return code
+	}
+	switch out.Action {
+	case luahooks.Close, luahooks.Respond, luahooks.ErrorPage:
+		if out.Status < 0 { // ngx.exit(ngx.ERROR)
+			rq.closeConn()
+			rq.w.discard = true
+			return code
+		}
+		// ngx.exit(status): nginx finalizes the request with status
+		// (ngx_http_filter_finalize_request): its own page for an error,
+		// headers only otherwise (444 too is sent as a status), and the
+		// response being sent is dropped.
+		return rq.filterFinalize(out.Status)
 	}
 	if lr.Status != 0 {
 		return lr.Status
 	}
 	return code
+}
+
+// filterFinalize answers status from inside the header filter chain in
+// place of the response whose headers were going out, which is then
+// dropped.
+func (rq *request) filterFinalize(status int) int {
+	h := rq.w.Header()
+	var page []byte
+	if status >= 300 {
+		page = errorPage(status, rq.conf.ServerTokens)
+	}
+	// The headers of the dropped response go (measured: ngx.header
+	// values, Content-Type); the server's own stay.
+	for k := range h {
+		if k != "Server" && k != "Date" {
+			delete(h, k)
+		}
+	}
+	if page != nil {
+		h.Set("Content-Type", "text/html")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(page)))
+	rq.w.w.WriteHeader(status)
+	if rq.r.Method != http.MethodHead && len(page) > 0 {
+		n, _ := rq.w.w.Write(page)
+		rq.w.bytes += int64(n)
+	}
+	rq.w.discard = true
+	return status
 }
 
 var luaPhases = map[string]luahooks.Phase{
