@@ -45,3 +45,18 @@ func TestLuaJITLexerShebang(t *testing.T) {
 		t.Fatalf("got %q, %v", src, err)
 	}
 }
+
+// TestRestyErrorLevel: resty.core's error(msg, 3) has no position when the
+// API is called from the chunk itself, and the chunk's line under pcall
+// (measured on nginx + lua-resty-core).
+func TestRestyErrorLevel(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{})
+	out := runCode(t, rt, PhaseContent, "ngx.say(ngx.escape_uri('x', -1))", newReq("/"))
+	if out.Err == nil || out.Err.Error() != `lua entry thread aborted: runtime error: "type" -1 out of range` {
+		t.Errorf("direct: %v", out.Err)
+	}
+	out = runCode(t, rt, PhaseContent, "\nngx.say(pcall(ngx.escape_uri, 'x', true))", newReq("/"))
+	if want := "false" + `content_by_lua(nginx.conf:10):2: "type" is not a number` + "\n"; string(out.Body) != want {
+		t.Errorf("pcall: %q, want %q", out.Body, want)
+	}
+}

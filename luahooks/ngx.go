@@ -725,10 +725,10 @@ func ngxEscapeURI(L *lua.LState) int {
 	case lua.LNumber:
 		t = int(v)
 		if t < 0 || t >= len(escapeTypes) {
-			L.RaiseError("\"type\" %s out of range", formatNumber(float64(v)))
+			restyError(L, 3, "\"type\" %s out of range", formatNumber(float64(v)))
 		}
 	default:
-		L.RaiseError("\"type\" is not a number")
+		restyError(L, 3, "\"type\" is not a number")
 	}
 	L.Push(lua.LString(vars.Escape(s, escapeTypes[t])))
 	return 1
