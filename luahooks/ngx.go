@@ -57,6 +57,7 @@ func (st *state) openNgx() *lua.LTable {
 		"eof":             st.ngxEOF,
 		"log":             st.ngxLog,
 		"redirect":        st.ngxRedirect,
+		"send_headers":    st.sendHeaders,
 		"sleep":           st.ngxSleep,
 		"time":            st.ngxTime,
 		"now":             st.ngxNow,
@@ -135,6 +136,7 @@ func (st *state) openNgx() *lua.LTable {
 	ngx.RawSetString("req", st.openReq())
 	ngx.RawSetString("var", st.openVar())
 	ngx.RawSetString("header", st.openHeader())
+	ngx.RawSetString("resp", st.funcTable(map[string]lua.LGFunction{"get_headers": st.respGetHeaders}))
 	ngx.RawSetString("re", st.openRe())
 	ngx.RawSetString("shared", st.openShared())
 	st.argTable = L.NewTable()
@@ -253,6 +255,16 @@ func (st *state) ngxExit(L *lua.LState) int {
 	if code == -2 || code == -4 {
 		L.RaiseError("bad argument to 'ngx.exit': does not accept NGX_AGAIN or NGX_DONE")
 	}
+	if st.r.sent && code >= 300 && code != 408 && code != 499 && code != 444 {
+		// The status line is out: nginx can only end the response.
+		if sent := st.r.req.Status; code != sent && !(sent == 0 && code == http.StatusOK) {
+			if sent == 0 {
+				sent = http.StatusOK
+			}
+			st.logf(ngxlog.Err, "attempt to set status %d via ngx.exit after sending out the response status %d", code, sent)
+		}
+		code = http.StatusOK
+	}
 	st.exit(code)
 	return 0
 }
@@ -338,7 +350,7 @@ func (st *state) ngxSay(L *lua.LState) int {
 		return 2
 	}
 	st.r.body.WriteByte('\n')
-	st.r.sent = true
+	st.markSent()
 	L.Push(lua.LNumber(1))
 	return 1
 }
@@ -347,7 +359,7 @@ func (st *state) ngxPrint(L *lua.LState) int {
 	if !st.writeArgs(L, "print") {
 		return 2
 	}
-	st.r.sent = true
+	st.markSent()
 	L.Push(lua.LNumber(1))
 	return 1
 }
@@ -367,7 +379,7 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 		L.Push(lua.LString("seen eof"))
 		return 2
 	}
-	st.r.sent = true
+	st.markSent()
 	st.r.eof = st.r.eof || eof
 	L.Push(lua.LNumber(1))
 	return 1

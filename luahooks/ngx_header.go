@@ -3,6 +3,7 @@ package luahooks
 import (
 	"net/http"
 	"ngxsockify/ngxlog"
+	"sort"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -92,4 +93,132 @@ func isSingleHeader(name string) bool {
 		return true
 	}
 	return false
+}
+
+// respGetHeaders is ngx.resp.get_headers([max [, raw]]): the response
+// headers set so far, names lowercased unless raw (the table then reads
+// h.content_type too), several values as a table, and the headers nginx
+// keeps apart: content-type once set (or sent), content-length when set,
+// connection, transfer-encoding for a chunked response already sent. Past
+// max (default 100; 0 is no limit) it also returns "truncated".
+func (st *state) respGetHeaders(L *lua.LState) int {
+	max := 100
+	if L.GetTop() >= 1 && L.Get(1) != lua.LNil {
+		max = L.CheckInt(1)
+	}
+	raw := L.GetTop() >= 2 && lua.LVAsBool(L.Get(2))
+	if st.inInit || st.r.req == nil {
+		L.RaiseError("no request object found")
+	}
+	req := st.r.req
+	t := L.NewTable()
+	if !raw {
+		L.SetMetatable(t, st.headersMeta(L))
+	}
+	var names []string
+	for k := range req.RespHeader {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	extra := 0
+	ctype := req.RespHeader.Get("Content-Type")
+	if ctype == "" && st.r.sent {
+		ctype = req.DefaultType
+	}
+	if ctype != "" {
+		extra++
+		t.RawSetString("content-type", lua.LString(ctype))
+	}
+	if cl := req.RespHeader.Get("Content-Length"); cl != "" {
+		extra++
+		t.RawSetString("content-length", lua.LString(cl))
+	}
+	extra++
+	conn := "keep-alive"
+	if h := req.HTTP; h != nil && (h.Close || !h.ProtoAtLeast(1, 1) && !strings.EqualFold(h.Header.Get("Connection"), "keep-alive")) {
+		conn = "close"
+	}
+	t.RawSetString("connection", lua.LString(conn))
+	if st.r.sent && req.HTTP != nil && req.HTTP.ProtoAtLeast(1, 1) && req.RespHeader.Get("Content-Length") == "" {
+		extra++
+		t.RawSetString("transfer-encoding", lua.LString("chunked"))
+	}
+	count := 0
+	for _, k := range names {
+		if k == "Content-Type" || k == "Content-Length" {
+			continue
+		}
+		count += len(req.RespHeader[k])
+	}
+	truncated := false
+	if max > 0 && count+extra > max {
+		truncated = true
+		count = max - extra
+	}
+	done := false
+	for _, k := range names {
+		if k == "Content-Type" || k == "Content-Length" {
+			continue
+		}
+		name := k
+		if !raw {
+			name = strings.ToLower(k)
+		}
+		for _, v := range req.RespHeader[k] {
+			if done {
+				break
+			}
+			// nginx stores a header, then stops when the count left
+			// reaches 0: one header goes in even when the extras
+			// alone exceed max.
+			count--
+			done = count <= 0
+			val := lua.LString(v)
+			switch old := t.RawGetString(name).(type) {
+			case *lua.LNilType:
+				t.RawSetString(name, val)
+			case *lua.LTable:
+				old.Append(val)
+			default:
+				arr := L.CreateTable(2, 0)
+				arr.Append(old)
+				arr.Append(val)
+				t.RawSetString(name, arr)
+			}
+		}
+	}
+	L.Push(t)
+	if truncated {
+		L.Push(lua.LString("truncated"))
+		return 2
+	}
+	return 1
+}
+
+// sendHeaders is ngx.send_headers(): the headers count as sent from now on
+// (ngx.status and ngx.header writes are refused, ngx.exit can no longer
+// change the status); output is still buffered until the run ends.
+func (st *state) sendHeaders(L *lua.LState) int {
+	if st.inInit || st.r.req == nil {
+		L.RaiseError("no request found")
+	}
+	switch st.r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent:
+	default:
+		st.phaseCheck("send_headers")
+	}
+	st.markSent()
+	L.Push(lua.LNumber(1))
+	return 1
+}
+
+
+// markSent records that the response headers are out (ngx.say, ngx.print,
+// ngx.flush, ngx.eof, ngx.send_headers): ngx.status then reads the status
+// sent, 200 unless set.
+func (st *state) markSent() {
+	st.r.sent = true
+	if st.r.req != nil && st.r.req.Status == 0 {
+		st.r.req.Status = http.StatusOK
+	}
 }
