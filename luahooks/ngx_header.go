@@ -212,7 +212,6 @@ func (st *state) sendHeaders(L *lua.LState) int {
 	return 1
 }
 
-
 // markSent records that the response headers are out (ngx.say, ngx.print,
 // ngx.flush, ngx.eof, ngx.send_headers): ngx.status then reads the status
 // sent, 200 unless set.
