@@ -48,7 +48,6 @@ func (st *state) openNgx() *lua.LTable {
 	}
 	ngxlog.Each(func(name string, l ngxlog.Level) { ngx.RawSetString(name, lua.LNumber(l)) })
 	ngx.RawSetString("null", luaNull)
-	ngx.RawSetString("is_subrequest", lua.LFalse)
 	L.SetFuncs(ngx, map[string]lua.LGFunction{
 		"exit":            st.ngxExit,
 		"say":             st.ngxSay,
@@ -57,6 +56,7 @@ func (st *state) openNgx() *lua.LTable {
 		"eof":             st.ngxEOF,
 		"log":             st.ngxLog,
 		"redirect":        st.ngxRedirect,
+		"exec":            st.ngxExec,
 		"send_headers":    st.sendHeaders,
 		"sleep":           st.ngxSleep,
 		"time":            st.ngxTime,
@@ -181,6 +181,8 @@ func (st *state) ngxIndex(L *lua.LState) int {
 		L.Push(st.argTable)
 	case "headers_sent":
 		L.Push(lua.LBool(r.sent))
+	case "is_subrequest":
+		L.Push(lua.LBool(r.req != nil && r.req.Subrequest))
 	default:
 		L.Push(lua.LNil)
 	}
@@ -486,6 +488,73 @@ func (st *state) ngxRedirect(L *lua.LState) int {
 	r.redirect = true
 	st.exit(code)
 	return 0
+}
+
+// ngxExec is ngx.exec(uri [, args]): an internal redirect once the run
+// ends. Arguments in uri come first, then args (a string, number or table
+// encoded like ngx.encode_args).
+func (st *state) ngxExec(L *lua.LState) int {
+	if n := L.GetTop(); n != 1 && n != 2 {
+		cError(L, "expecting one or two arguments, but got %d", n)
+	}
+	r := &st.r
+	if st.inInit || r.req == nil {
+		L.RaiseError("no request object found")
+	}
+	uri := L.CheckString(1)
+	if uri == "" {
+		cError(L, "The uri argument is empty")
+	}
+	switch r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent:
+	default:
+		st.phaseCheck("exec")
+	}
+	path, args, _ := strings.Cut(uri, "?")
+	if unsafeURI(path) {
+		cError(L, "unsafe uri")
+	}
+	var user string
+	if L.GetTop() == 2 {
+		switch a := L.Get(2).(type) {
+		case lua.LString:
+			user = string(a)
+		case lua.LNumber:
+			user = formatNumber(float64(a))
+		case *lua.LTable:
+			user = st.encodeArgs(L, a)
+		case *lua.LNilType:
+		default:
+			cArgError(L, 2, "exec", "string, number, or table expected, but got "+typeName(a))
+		}
+	}
+	if user != "" {
+		if args == "" {
+			args = user
+		} else {
+			args += "&" + user
+		}
+	}
+	if r.sent {
+		cError(L, "attempt to call ngx.exec after sending out response headers")
+	}
+	r.exec, r.execURI, r.execArgs = true, path, args
+	st.exit(0)
+	return 0
+}
+
+// unsafeURI is ngx_http_parse_unsafe_uri's refusal of paths that climb:
+// a "..". segment (also the whole path), or a NUL byte.
+func unsafeURI(p string) bool {
+	if strings.IndexByte(p, 0) >= 0 {
+		return true
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 func (st *state) ngxSleep(L *lua.LState) int {

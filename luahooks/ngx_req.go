@@ -35,7 +35,7 @@ func (st *state) openReq() *lua.LTable {
 		"get_body_file": st.reqGetBodyFile,
 		"get_post_args": st.reqGetPostArgs,
 		"set_body_data": st.reqSetBodyData,
-		"is_internal":   func(L *lua.LState) int { L.Push(lua.LFalse); return 1 },
+		"is_internal":   func(L *lua.LState) int { L.Push(lua.LBool(st.request(L).Internal)); return 1 },
 		"raw_header":    st.reqRawHeader,
 		"socket":        unsupported("socket"),
 		"init_body":     unsupported("init_body"),

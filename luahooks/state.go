@@ -42,6 +42,12 @@ type Request struct {
 	// Capture runs ngx.location.capture subrequests; nil makes them raise
 	// "not supported" (500).
 	Capture CaptureFunc
+	// Internal is ngx.req.is_internal(): the request went through an
+	// internal redirect (ngx.exec, error_page, rewrite ... last, ...) or is
+	// a subrequest. The caller keeps it up to date.
+	Internal bool
+	// Subrequest is ngx.is_subrequest.
+	Subrequest bool
 
 	// ClientMaxBodySize is the location's client_max_body_size. Reading a
 	// chunked body (ngx.req.read_body, ReadBody) answers 413 as soon as it
@@ -85,9 +91,13 @@ const (
 	// Status, headers and Body first, then abort the connection without
 	// finishing the response.
 	Close
+	// Exec: ngx.exec; the caller redirects internally to ExecURI with
+	// ExecArgs as $args (a URI starting with "@" is a named location).
+	// ngx.ctx does not survive it (Request.ResetCtx).
+	Exec
 )
 
-var actionNames = [...]string{"Continue", "Respond", "ErrorPage", "Redirect", "Close"}
+var actionNames = [...]string{"Continue", "Respond", "ErrorPage", "Redirect", "Close", "Exec"}
 
 // String returns the action's name ("Continue", ...).
 func (a Action) String() string {
@@ -105,6 +115,8 @@ type Outcome struct {
 	// Value is the result of a set_by_lua chunk (its first return value,
 	// converted to a string; "" for nil).
 	Value string
+	// ExecURI and ExecArgs are where ngx.exec goes (Action Exec).
+	ExecURI, ExecArgs string
 	// Err is set for runtime errors, timeouts and load errors: Action is
 	// then ErrorPage (Status 500, or 404 for a missing file), or Close for
 	// an error after output was produced. ngx.req.read_body sets it too:
@@ -148,6 +160,9 @@ type runCtx struct {
 	exited   bool
 	exitCode int
 	redirect bool
+	exec     bool // ngx.exec: execURI, execArgs
+	execURI  string
+	execArgs string
 	sent     bool // output started (ngx.say/print/flush): headers are "sent"
 	eof      bool
 	body     bytes.Buffer
@@ -156,6 +171,10 @@ type runCtx struct {
 }
 
 type exitSignal struct{}
+
+// ResetCtx forgets ngx.ctx, as nginx does on an internal redirect
+// (ngx.exec): the module contexts of the request are cleared.
+func (r *Request) ResetCtx() { r.luaCtx = nil }
 
 // compileLua compiles Lua source; file is set for code read from a file
 // (*_by_lua_file, require), whose first line may be a shebang.
@@ -297,6 +316,9 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 	}
 	if r.exited {
 		code := r.exitCode
+		if r.exec {
+			return Outcome{Action: Exec, ExecURI: r.execURI, ExecArgs: r.execArgs}
+		}
 		if r.redirect {
 			return Outcome{Action: Redirect, Status: code}
 		}

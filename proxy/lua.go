@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"ngxsockify/luahooks"
@@ -253,6 +254,7 @@ func (rq *request) luaRequest() *luahooks.Request {
 	if rq.lua == nil {
 		rq.lua = &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header(), Capture: rq.capture}
 	}
+	rq.lua.Internal, rq.lua.Subrequest = rq.internal, rq.subrequest
 	rq.lua.DefaultType = static.ContentType(rq.v.URI, rq.staticOptions())
 	rq.lua.ClientMaxBodySize = rq.conf.ClientMaxBodySize
 	rq.lua.ClientBodyBufferSize = rq.conf.ClientBodyBufferSize
@@ -323,6 +325,8 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 		status = http.StatusOK
 	}
 	switch out.Action {
+	case luahooks.Exec:
+		rq.luaExec(out.ExecURI, out.ExecArgs, lr)
 	case luahooks.ErrorPage, luahooks.Redirect:
 		rq.finalize(status)
 	default:
@@ -332,6 +336,22 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 		}
 		rq.send(status, "", out.Body)
 	}
+}
+
+// luaExec is ngx.exec's internal redirect (ngx_http_lua_handle_exec):
+// $args become args (also when empty), ngx.ctx is forgotten, and a URI
+// starting with "@" runs that named location, ignoring args.
+func (rq *request) luaExec(uri, args string, lr *luahooks.Request) {
+	lr.ResetCtx()
+	if strings.HasPrefix(uri, "@") {
+		if args != "" {
+			rq.logf(ngxlog.Warn, `query strings %s ignored when exec'ing named location %s`, args, uri)
+		}
+		rq.runNamed(uri)
+		return
+	}
+	rq.v.Args = args
+	rq.internalRedirect(uri)
 }
 
 // setByLua runs set_by_lua and stores its result.
