@@ -85,3 +85,14 @@ func restyError(L *lua.LState, level int, format string, args ...any) {
 	}
 	L.Error(lua.LString(where+fmt.Sprintf(format, args...)), 0)
 }
+
+// callerIsLua reports whether the Go function running was called from Lua
+// code (not from pcall or another Go function).
+func callerIsLua(L *lua.LState) bool {
+	dbg, ok := L.GetStack(1)
+	if !ok {
+		return false
+	}
+	_, err := L.GetInfo("S", dbg, lua.LNil)
+	return err == nil && dbg.What != "G"
+}

@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"hash/crc32"
 	"math"
 	"net/http"
@@ -481,6 +482,12 @@ func (st *state) ngxRedirect(L *lua.LState) int {
 	if r.sent {
 		cError(L, "attempt to call ngx.redirect after sending out the headers")
 	}
+	for i := 0; i < len(uri); i++ {
+		// Control bytes but the tab, and DEL, could split the header.
+		if c := uri[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			cError(L, "unsafe byte \"0x%02x\" in redirect uri \"%s\"", c, escapeLog(uri))
+		}
+	}
 	if r.req.RespHeader == nil {
 		r.req.RespHeader = http.Header{}
 	}
@@ -555,6 +562,20 @@ func unsafeURI(p string) bool {
 		}
 	}
 	return false
+}
+
+// escapeLog is lua-nginx-module's escaping of a value for a log line:
+// controls, '"', '\\', DEL and bytes >= 0x80 as \xHH.
+func escapeLog(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			fmt.Fprintf(&b, "\\x%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 func (st *state) ngxSleep(L *lua.LState) int {

@@ -440,15 +440,19 @@ func (st *state) exit(code int) {
 	st.L.Error(lua.LString("exit"), 0)
 }
 
-// cError raises like luaL_error in a C function: lua-nginx-module's C API
-// functions (ngx.say, ngx.redirect, ngx.req.read_body, ...) add no
-// position to their messages, unlike the resty.core Lua ones.
+// cError raises like luaL_error in a C function under LuaJIT
+// (lj_err_callermsg): the message carries the position of the caller when
+// that is Lua code, none when it is not (pcall(ngx.redirect, ...)).
 func cError(L *lua.LState, format string, args ...any) {
-	L.Error(lua.LString(fmt.Sprintf(format, args...)), 0)
+	restyError(L, 2, format, args...)
 }
 
-// cArgError is luaL_argerror from a C function.
+// cArgError is luaL_argerror from a C function: LuaJIT names the function
+// after the call site, '?' when a C function (pcall) called it.
 func cArgError(L *lua.LState, n int, fname, msg string) {
+	if !callerIsLua(L) {
+		fname = "?"
+	}
 	cError(L, "bad argument #%d to '%s' (%s)", n, fname, msg)
 }
 

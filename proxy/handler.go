@@ -111,6 +111,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq := &request{s: s, st: st, w: rw, r: r, srv: srv, conf: srv.Conf, conn: connID}
 	rw.onHeaders = rq.outputHeaders
 	rq.v = vars.NewRequest(st.cfg.HTTP.Vars, r)
+	rq.v.RespHeader = rw.Header() // $sent_http_*
 	rq.v.ConnID = connID
 	rq.v.ServerName = srv.PrimaryName()
 	if caps != nil {

@@ -46,6 +46,7 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 		internal: true, subrequest: true, logged: true, depth: rq.depth + 1}
 	rw.onHeaders = sub.outputHeaders
 	sub.v = vars.NewRequest(rq.st.cfg.HTTP.Vars, r)
+	sub.v.RespHeader = rec.header
 	sub.v.ConnID = rq.conn
 	sub.v.ServerName = rq.v.ServerName
 	sub.run()
