@@ -19,6 +19,24 @@ type Subrequest struct {
 	// method is POST or PUT (or always_forward_body is set); nil means no
 	// body.
 	Body []byte
+	// ShareVars (share_all_vars): the subrequest uses the parent's
+	// variables, writes included; CopyVars (copy_all_vars): a copy of
+	// them. Otherwise it starts with none set.
+	ShareVars, CopyVars bool
+	// Vars (the vars option) are set in the subrequest before it runs,
+	// each name with its value.
+	Vars [][2]string
+
+	ctx *lua.LTable // the ctx option: the subrequest's ngx.ctx
+}
+
+// Prepare gives the subrequest's Request what the options ask for (the
+// ctx option becomes its ngx.ctx). The caller calls it once, before the
+// subrequest runs.
+func (sr Subrequest) Prepare(r *Request) {
+	if sr.ctx != nil {
+		r.luaCtx = sr.ctx
+	}
 }
 
 // SubResponse is what the subrequest answered.
@@ -109,6 +127,37 @@ func (st *state) subrequest(L *lua.LState, uriV, optsV lua.LValue, argn int) Sub
 			cError(L, "Bad http request body")
 		}
 		forward = lua.LVAsBool(opts.RawGetString("always_forward_body"))
+		sr.ShareVars = boolOption(L, opts, "share_all_vars")
+		sr.CopyVars = boolOption(L, opts, "copy_all_vars")
+		switch c := opts.RawGetString("ctx").(type) {
+		case *lua.LTable:
+			sr.ctx = c
+		case *lua.LNilType:
+		default:
+			cError(L, "Bad ctx option value type %s, expected a Lua table", c.Type())
+		}
+		switch v := opts.RawGetString("vars").(type) {
+		case *lua.LTable:
+			v.ForEach(func(k, val lua.LValue) {
+				var s string
+				switch x := val.(type) {
+				case lua.LString:
+					s = string(x)
+				case lua.LNumber:
+					s = formatNumber(float64(x))
+				default:
+					cError(L, "attempt to use bad variable value type %s", val.Type())
+				}
+				name, ok := k.(lua.LString)
+				if !ok {
+					cError(L, "attempt to use a non-string key in the \"vars\" option table")
+				}
+				sr.Vars = append(sr.Vars, [2]string{string(name), s})
+			})
+		case *lua.LNilType:
+		default:
+			cError(L, "Bad vars option value")
+		}
 	}
 	if sr.Body == nil && req.bodyRead && (forward || sr.Method == "POST" || sr.Method == "PUT") {
 		sr.Body = req.body
@@ -169,4 +218,17 @@ func (st *state) capture(L *lua.LState, srs []Subrequest) []*lua.LTable {
 		out[i] = t
 	}
 	return out
+}
+
+// boolOption reads a boolean option of capture: nil is false, anything
+// but a boolean raises "Bad NAME option value".
+func boolOption(L *lua.LState, opts *lua.LTable, name string) bool {
+	switch v := opts.RawGetString(name).(type) {
+	case *lua.LNilType:
+		return false
+	case lua.LBool:
+		return bool(v)
+	}
+	cError(L, "Bad %s option value", name)
+	return false
 }

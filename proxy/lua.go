@@ -252,7 +252,7 @@ func (rq *request) chunk(c *nginxconf.LuaCode) (*luahooks.Chunk, int) {
 // that ngx.ctx survives), brought up to date with the current location.
 func (rq *request) luaRequest() *luahooks.Request {
 	if rq.lua == nil {
-		rq.lua = &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header(), Capture: rq.capture}
+		rq.lua = rq.newLuaRequest()
 	}
 	rq.lua.Internal, rq.lua.Subrequest = rq.internal, rq.subrequest
 	rq.lua.DefaultType = static.ContentType(rq.v.URI, rq.staticOptions())
@@ -264,6 +264,10 @@ func (rq *request) luaRequest() *luahooks.Request {
 		}
 	}
 	return rq.lua
+}
+
+func (rq *request) newLuaRequest() *luahooks.Request {
+	return &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header(), Capture: rq.capture}
 }
 
 // runLuaPhase runs a rewrite or access hook. It reports whether the request

@@ -8,6 +8,7 @@ import (
 
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf/vars"
+	"ngxsockify/ngxlog"
 )
 
 // maxSubrequestDepth bounds nested ngx.location.capture calls.
@@ -49,6 +50,20 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 	sub.v.RespHeader = rec.header
 	sub.v.ConnID = rq.conn
 	sub.v.ServerName = rq.v.ServerName
+	switch {
+	case sr.ShareVars:
+		sub.v.ShareValues(rq.v)
+	case sr.CopyVars:
+		sub.v.CopyValues(rq.v)
+	}
+	for _, kv := range sr.Vars {
+		if err := sub.v.Set(kv[0], kv[1]); err != nil {
+			rq.logf(ngxlog.Err, `variable "%s" cannot be assigned a value (maybe you forgot to define it first?) `, kv[0])
+			return luahooks.SubResponse{}, err
+		}
+	}
+	sub.lua = sub.newLuaRequest()
+	sr.Prepare(sub.lua)
 	sub.run()
 	status := rec.status
 	if sub.closed {
