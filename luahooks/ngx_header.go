@@ -152,6 +152,7 @@ func (st *state) respGetHeaders(L *lua.LState) int {
 	}
 	truncated := false
 	if max > 0 && count+extra > max {
+		st.logf(ngxlog.Debug, "lua exceeding response header limit %d > %d", count+extra, max)
 		truncated = true
 		count = max - extra
 	}

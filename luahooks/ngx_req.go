@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"ngxsockify/ngxlog"
 	"sort"
 	"strings"
 
@@ -129,6 +130,9 @@ func (st *state) reqGetURIArgs(L *lua.LState) int {
 	req := st.request(L)
 	max := L.OptInt(1, 100)
 	t, trunc := parseArgs(L, req.currentArgs(), max)
+	if trunc {
+		st.logf(ngxlog.Debug, "lua hit query args limit %d", max)
+	}
 	return argsResult(L, t, trunc)
 }
 
@@ -278,7 +282,11 @@ func (st *state) reqGetHeaders(L *lua.LState) int {
 	t := L.NewTable()
 	n := 0
 	truncated := false
-	for _, h := range headerList(req.HTTP) {
+	list := headerList(req.HTTP)
+	if max > 0 && len(list) > max {
+		st.logf(ngxlog.Debug, "lua exceeding request header limit %d > %d", len(list), max)
+	}
+	for _, h := range list {
 		if max > 0 && n >= max {
 			truncated = true
 			break
@@ -586,6 +594,9 @@ func (st *state) reqGetPostArgs(L *lua.LState) int {
 		return 2
 	}
 	t, trunc := parseArgs(L, string(req.body), max)
+	if trunc {
+		st.logf(ngxlog.Debug, "lua hit query args limit %d", max)
+	}
 	return argsResult(L, t, trunc)
 }
 
