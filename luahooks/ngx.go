@@ -284,6 +284,11 @@ func (st *state) writeArgs(L *lua.LState, fn string) bool {
 	default:
 		st.phaseCheck(fn)
 	}
+	if st.headerOnly() {
+		L.Push(lua.LNil)
+		L.Push(lua.LString("header only"))
+		return false
+	}
 	if r.eof {
 		L.Push(lua.LNil)
 		L.Push(lua.LString("seen eof"))
@@ -371,11 +376,22 @@ func (st *state) ngxFlush(L *lua.LState) int { return st.endOutput(L, false) }
 
 func (st *state) ngxEOF(L *lua.LState) int { return st.endOutput(L, true) }
 
+// headerOnly is nginx's r->header_only: the headers of a HEAD request
+// went out, so output functions answer nil, "header only".
+func (st *state) headerOnly() bool {
+	return st.r.sent && st.r.req.HTTP != nil && st.r.req.HTTP.Method == http.MethodHead
+}
+
 // endOutput is ngx.flush (eof false) and ngx.eof (eof true): output counts
 // as sent; after ngx.eof both answer nil, "seen eof".
 func (st *state) endOutput(L *lua.LState, eof bool) int {
 	if st.r.req == nil || st.inInit {
 		L.RaiseError("no request found")
+	}
+	if st.headerOnly() {
+		L.Push(lua.LNil)
+		L.Push(lua.LString("header only"))
+		return 2
 	}
 	if st.r.eof {
 		L.Push(lua.LNil)
