@@ -1,6 +1,7 @@
 package luahooks
 
 import (
+	"fmt"
 	"net/http"
 	"ngxsockify/ngxlog"
 	"sort"
@@ -22,11 +23,57 @@ func (st *state) openHeader() *lua.LTable {
 }
 
 func respHeaderName(L *lua.LState) string {
-	k, ok := L.Get(2).(lua.LString)
-	if !ok {
+	var name string
+	switch k := L.Get(2).(type) {
+	case lua.LString:
+		name = string(k)
+	case lua.LNumber: // ngx.header[32]: lua_tolstring turns it into "32"
+		name = formatNumber(float64(k))
+	default:
 		L.RaiseError("bad argument #2 to '__index' (string expected, got %s)", L.Get(2).Type())
 	}
-	return http.CanonicalHeaderKey(strings.ReplaceAll(string(k), "_", "-"))
+	return http.CanonicalHeaderKey(escapeHeader(strings.ReplaceAll(name, "_", "-"), true))
+}
+
+// escapeHeader is lua-nginx-module's ngx_http_lua_copy_escaped_header:
+// header names and values set from Lua cannot split the header block.
+// Names escape controls, the space, separators ("(),/:;<=>?@[\]{}) and
+// bytes >= 0x7f; values escape controls but the tab, and DEL; both as %XX.
+func escapeHeader(s string, name bool) string {
+	esc := func(c byte) bool {
+		if c < 0x20 && (name || c != '\t') || c == 0x7f {
+			return true
+		}
+		if name {
+			return c > 0x7f || strings.IndexByte(" \"(),/:;<=>?@[\\]{}", c) >= 0
+		}
+		return false
+	}
+	i := 0
+	for i < len(s) && !esc(s[i]) {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	var b strings.Builder
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
+		if c := s[i]; esc(c) {
+			fmt.Fprintf(&b, "%%%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// escapeHeaderValues escapes each value (escapeHeader).
+func escapeHeaderValues(vals []string) []string {
+	for i, v := range vals {
+		vals[i] = escapeHeader(v, false)
+	}
+	return vals
 }
 
 func (st *state) headerIndex(L *lua.LState) int {
@@ -68,6 +115,18 @@ func (st *state) headerNewIndex(L *lua.LState) int {
 		return 0
 	}
 	vals, clear := headerValues(L, L.Get(3), "__newindex")
+	vals = escapeHeaderValues(vals)
+	if name == "Content-Length" {
+		// nginx parses it (ngx_atoof): anything but digits fails.
+		for _, v := range vals {
+			if v != "" && strings.Trim(v, "0123456789") != "" {
+				L.RaiseError("failed to set header")
+			}
+		}
+		if len(vals) == 1 && vals[0] == "" {
+			clear = true
+		}
+	}
 	req := st.r.req
 	if req.RespHeader == nil {
 		req.RespHeader = http.Header{}

@@ -367,9 +367,9 @@ func headerValues(L *lua.LState, v lua.LValue, fn string) ([]string, bool) {
 
 func (st *state) reqSetHeader(L *lua.LState) int {
 	req := st.request(L)
-	name := L.CheckString(1)
+	name := escapeHeader(L.CheckString(1), true)
 	vals, clear := headerValues(L, L.Get(2), "set_header")
-	setRequestHeader(req.HTTP, name, vals, clear)
+	setRequestHeader(req.HTTP, name, escapeHeaderValues(vals), clear)
 	return 0
 }
 

@@ -338,6 +338,15 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 		if h.Get("Content-Type") == "" {
 			h.Set("Content-Type", rq.conf.DefaultType)
 		}
+		if h.Get("Content-Length") != "" {
+			// ngx.header.content_length set by the hook goes out as it
+			// is; net/http sends no more body than it says.
+			rq.writeHeader(status)
+			if rq.r.Method != http.MethodHead {
+				rq.w.Write(out.Body)
+			}
+			return
+		}
 		rq.send(status, "", out.Body)
 	}
 }
