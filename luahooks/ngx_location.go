@@ -47,7 +47,9 @@ type SubResponse struct {
 	Truncated bool
 }
 
-// CaptureFunc runs a subrequest for ngx.location.capture(_multi).
+// CaptureFunc runs a subrequest for ngx.location.capture(_multi). An error
+// is raised in Lua as it is (lua-nginx-module's "failed to issue
+// subrequest: -1"); the function logs the reason itself.
 type CaptureFunc func(ctx context.Context, sr Subrequest) (SubResponse, error)
 
 var methodByConst = map[int]string{2: "GET", 4: "HEAD", 8: "POST", 16: "PUT", 32: "DELETE", 64: "MKCOL",
@@ -101,12 +103,18 @@ func (st *state) subrequest(L *lua.LState, uriV, optsV lua.LValue, argn int) Sub
 	}
 	forward := false
 	if opts, ok := optsV.(*lua.LTable); ok {
-		if m, ok := opts.RawGetString("method").(lua.LNumber); ok {
+		switch m := opts.RawGetString("method").(type) {
+		case lua.LNumber:
 			name, known := methodByConst[int(m)]
 			if !known {
-				cError(L, "Bad HTTP method: %d", int(m))
+				// nginx issues the subrequest, then fails to adjust it.
+				st.logf(ngxlog.Err, "unsupported HTTP method: %d", int(m))
+				cError(L, "failed to adjust the subrequest: -1")
 			}
 			sr.Method = name
+		case *lua.LNilType:
+		default:
+			cError(L, "Bad http request method")
 		}
 		switch a := opts.RawGetString("args").(type) {
 		case lua.LString:
@@ -187,16 +195,12 @@ func (st *state) capture(L *lua.LState, srs []Subrequest) []*lua.LTable {
 	out := make([]*lua.LTable, len(srs))
 	for i, sr := range srs {
 		res, err := req.Capture(st.r.ctx, sr)
-		t := L.CreateTable(0, 4)
 		if err != nil {
-			st.logf(ngxlog.Err, "lua subrequest %s failed: %v", sr.Path, err)
-			t.RawSetString("status", lua.LNumber(http.StatusInternalServerError))
-			t.RawSetString("header", L.NewTable())
-			t.RawSetString("body", lua.LString(""))
-			t.RawSetString("truncated", lua.LFalse)
-			out[i] = t
-			continue
+			// The caller logged why ("lua subrequests cycle while
+			// processing ..."); err is the Lua error to raise.
+			cError(L, "%s", err.Error())
 		}
+		t := L.CreateTable(0, 4)
 		t.RawSetString("status", lua.LNumber(res.Status))
 		h := L.NewTable()
 		for k, vals := range res.Header {

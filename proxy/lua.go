@@ -303,6 +303,11 @@ func (rq *request) runLuaContent(c *nginxconf.LuaCode) {
 
 // luaOutcome sends the response a hook asked for.
 func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
+	if out.Action == luahooks.Close && rq.subrequest && out.Status < 0 && out.Err == nil {
+		// ngx.exit(ngx.ERROR) in a subrequest: the parent sees 500.
+		rq.finalize(http.StatusInternalServerError)
+		return
+	}
 	if out.Action == luahooks.Close {
 		// ngx.exit(444), ngx.ERROR, or an error after output began: nginx
 		// cuts the connection.

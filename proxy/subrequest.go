@@ -11,8 +11,9 @@ import (
 	"ngxsockify/ngxlog"
 )
 
-// maxSubrequestDepth bounds nested ngx.location.capture calls.
-const maxSubrequestDepth = 10
+// maxSubrequestDepth bounds nested ngx.location.capture calls: nginx's
+// NGX_HTTP_MAX_SUBREQUESTS, which each level of subrequest decrements.
+const maxSubrequestDepth = 50
 
 // capture runs a subrequest for ngx.location.capture through this server's
 // locations, as nginx does: it starts at the server rewrite phase, may reach
@@ -20,7 +21,8 @@ const maxSubrequestDepth = 10
 // headers, and writes no access-log line.
 func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahooks.SubResponse, error) {
 	if rq.depth >= maxSubrequestDepth {
-		return luahooks.SubResponse{}, errors.New("subrequests cycle")
+		rq.logf(ngxlog.Err, `lua subrequests cycle while processing "%s"`, sr.Path)
+		return luahooks.SubResponse{}, errors.New("failed to issue subrequest: -1")
 	}
 	target := sr.Path
 	if sr.Args != "" {
@@ -59,7 +61,7 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 	for _, kv := range sr.Vars {
 		if err := sub.v.Set(kv[0], kv[1]); err != nil {
 			rq.logf(ngxlog.Err, `variable "%s" cannot be assigned a value (maybe you forgot to define it first?) `, kv[0])
-			return luahooks.SubResponse{}, err
+			return luahooks.SubResponse{}, errors.New("failed to adjust the subrequest: -1")
 		}
 	}
 	sub.lua = sub.newLuaRequest()
@@ -72,7 +74,13 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 	if status == 0 {
 		status = http.StatusOK
 	}
-	return luahooks.SubResponse{Status: status, Header: rec.header, Body: rec.body.Bytes()}, nil
+	body := rec.body.Bytes()
+	if status >= 300 && bytes.Equal(body, errorPage(status, sub.conf.ServerTokens)) {
+		// nginx hands the status to the parent before it makes the
+		// special response: the capture has none of its page.
+		body = nil
+	}
+	return luahooks.SubResponse{Status: status, Header: rec.header, Body: body}, nil
 }
 
 // recorder keeps a subrequest's response in memory.
