@@ -333,17 +333,20 @@ func (st *state) writeValue(L *lua.LState, v lua.LValue, argn int, fn string, de
 		if depth > 100 {
 			cArgError(L, argn, fn, "table too deep")
 		}
-		n := x.Len()
-		count := 0
+		// Like ngx_http_lua_calc_strlen_in_table: every key must be a
+		// positive integer; the elements 1..the largest key are written,
+		// holes as "nil".
+		n := 0
 		bad := false
 		x.ForEach(func(k, _ lua.LValue) {
-			count++
 			kn, ok := k.(lua.LNumber)
-			if !ok || float64(kn) != float64(int(kn)) || int(kn) < 1 || int(kn) > n {
+			if !ok || float64(kn) != math.Floor(float64(kn)) || kn < 1 {
 				bad = true
+			} else if int(kn) > n {
+				n = int(kn)
 			}
 		})
-		if bad || count != n {
+		if bad {
 			cArgError(L, argn, fn, "non-array table found")
 		}
 		for i := 1; i <= n; i++ {
