@@ -129,7 +129,16 @@ func argsResult(L *lua.LState, t *lua.LTable, truncated bool) int {
 func (st *state) reqGetURIArgs(L *lua.LState) int {
 	req := st.request(L)
 	max := L.OptInt(1, 100)
-	t, trunc := parseArgs(L, req.currentArgs(), max)
+	args := req.currentArgs()
+	t, _ := parseArgs(L, args, max)
+	// resty.core counts the '&'-separated pieces, empty ones and empty
+	// keys included, before it parses: more than max is "truncated",
+	// while the table gets up to max pairs with a key.
+	n := 0
+	if args != "" {
+		n = strings.Count(args, "&") + 1
+	}
+	trunc := max > 0 && n > max
 	if trunc {
 		st.logf(ngxlog.Debug, "lua hit query args limit %d", max)
 	}
@@ -159,7 +168,7 @@ func (st *state) encodeArgs(L *lua.LState, t *lua.LTable) string {
 		case lua.LNumber:
 			ks = formatNumber(float64(x))
 		default:
-			L.RaiseError("bad argument #1 to 'encode_args' (attempt to use %s as query arg key)", k.Type())
+			cError(L, "attempt to use a non-string key in the \"args\" option table")
 		}
 		items = append(items, kv{ks, v})
 	})
@@ -179,13 +188,13 @@ func (st *state) encodeArgs(L *lua.LState, t *lua.LTable) string {
 			}
 		case *lua.LTable:
 			if inArray {
-				L.RaiseError("attempt to use table as query arg value")
+				cError(L, "attempt to use table as query arg value")
 			}
 			for i := 1; i <= x.Len(); i++ {
 				add(k, x.RawGetInt(i), true)
 			}
 		default:
-			L.RaiseError("attempt to use %s as query arg value", v.Type())
+			cError(L, "attempt to use %s as query arg value", v.Type())
 		}
 	}
 	for _, it := range items {
@@ -195,7 +204,10 @@ func (st *state) encodeArgs(L *lua.LState, t *lua.LTable) string {
 }
 
 func (st *state) ngxEncodeArgs(L *lua.LState) int {
-	t := L.CheckTable(1)
+	t, ok := L.Get(1).(*lua.LTable)
+	if !ok {
+		cArgError(L, 1, "encode_args", "table expected, got "+typeName(L.Get(1)))
+	}
 	L.Push(lua.LString(st.encodeArgs(L, t)))
 	return 1
 }
@@ -235,7 +247,7 @@ func (st *state) reqSetURI(L *lua.LState) int {
 	req := st.request(L)
 	uri := L.CheckString(1)
 	if uri == "" {
-		L.ArgError(1, "uri empty")
+		cError(L, "attempt to use zero-length uri")
 	}
 	if L.OptBool(2, false) {
 		L.RaiseError("ngx.req.set_uri with jump is not supported by ngxsockify")
