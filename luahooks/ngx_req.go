@@ -31,7 +31,7 @@ func (st *state) openReq() *lua.LTable {
 		"http_version":  st.reqHTTPVersion,
 		"start_time":    st.reqStartTime,
 		"read_body":     st.reqReadBody,
-		"discard_body":  func(L *lua.LState) int { return 0 },
+		"discard_body":  st.reqDiscardBody,
 		"get_body_data": st.reqGetBodyData,
 		"get_body_file": st.reqGetBodyFile,
 		"get_post_args": st.reqGetPostArgs,
@@ -471,6 +471,20 @@ func (st *state) reqRawHeader(L *lua.LState) int {
 	b.WriteString("\r\n")
 	L.Push(lua.LString(b.String()))
 	return 1
+}
+
+// reqDiscardBody is ngx.req.discard_body(): the body is dropped (net/http
+// drains what the client still sends), so a later read_body finds none and
+// get_body_data answers nil.
+func (st *state) reqDiscardBody(L *lua.LState) int {
+	req := st.request(L)
+	if !req.bodyRead {
+		req.bodyRead, req.body, req.bodyDiscarded = true, nil, true
+		if req.HTTP != nil && req.HTTP.Body != nil {
+			req.HTTP.Body = http.NoBody
+		}
+	}
+	return 0
 }
 
 // reqReadBody reads the whole request body into memory and puts it back

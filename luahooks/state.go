@@ -63,9 +63,11 @@ type Request struct {
 	luaCtx   *lua.LTable // ngx.ctx
 	body     []byte      // request body once read
 	bodyRead bool
-	bodyFile bool     // body did not fit client_body_buffer_size
-	bodyErr  *Outcome // ReadBody's answer (413...), for the next Lua handler
-	start    time.Time
+	bodyFile bool // body did not fit client_body_buffer_size
+	// bodyDiscarded: ngx.req.discard_body dropped it ($request_body "")
+	bodyDiscarded bool
+	bodyErr       *Outcome // ReadBody's answer (413...), for the next Lua handler
+	start         time.Time
 }
 
 // Action says what the caller does after a run.
