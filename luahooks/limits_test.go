@@ -28,3 +28,27 @@ func TestLimitLogLines(t *testing.T) {
 		}
 	}
 }
+
+// TestTemplateErrors: ngx.re.sub's replacement template errors are the
+// lines ngx_http_lua_script_compile logs.
+func TestTemplateErrors(t *testing.T) {
+	for tmpl, want := range map[string]string{
+		"[$0] [$hello]":  `attempt to use named capturing variable "hello" (named captures not supported yet)`,
+		"[${hello}]":     `attempt to use named capturing variable "hello" (named captures not supported yet)`,
+		"[${134]":        `the closing bracket in "134" variable is missing`,
+		"[${134":         `the closing bracket in "134" variable is missing`,
+		"[$1] [${":       `lua script: invalid capturing variable name found in "[$1] [${"`,
+		"[$1] [$":        `lua script: invalid capturing variable name found in "[$1] [$"`,
+		"a $ b":          `lua script: invalid capturing variable name found in "a $ b"`,
+		"$1$$${2}x$10$a": `attempt to use named capturing variable "a" (named captures not supported yet)`,
+	} {
+		_, err := parseTemplate(tmpl)
+		if err == nil || err.Error() != want {
+			t.Errorf("%q: %v, want %s", tmpl, err, want)
+		}
+	}
+	parts, err := parseTemplate("$1$$${2}x$10")
+	if err != nil || len(parts) != 5 || parts[4].group != 10 || parts[0].group != 1 || parts[1].lit != "$" || parts[2].group != 2 || parts[3].lit != "x" {
+		t.Errorf("parts %+v, %v", parts, err)
+	}
+}
