@@ -457,11 +457,15 @@ func (st *state) reqStartTime(L *lua.LState) int {
 func (st *state) reqRawHeader(L *lua.LState) int {
 	req := st.request(L)
 	noReq := L.OptBool(1, false)
+	hr := req.HTTP
+	if req.MainHTTP != nil {
+		hr = req.MainHTTP
+	}
 	var b strings.Builder
 	if !noReq {
-		b.WriteString(req.HTTP.Method + " " + req.HTTP.RequestURI + " " + req.HTTP.Proto + "\r\n")
+		b.WriteString(hr.Method + " " + hr.RequestURI + " " + hr.Proto + "\r\n")
 	}
-	for _, h := range headerList(req.HTTP) {
+	for _, h := range headerList(hr) {
 		name := h[0]
 		if name == "host" {
 			name = "Host"

@@ -48,6 +48,9 @@ type Request struct {
 	Internal bool
 	// Subrequest is ngx.is_subrequest.
 	Subrequest bool
+	// MainHTTP is the main request of a subrequest: ngx.req.raw_header
+	// reads its header, as nginx does (nil: HTTP is the main request).
+	MainHTTP *http.Request
 
 	// ClientMaxBodySize is the location's client_max_body_size. Reading a
 	// chunked body (ngx.req.read_body, ReadBody) answers 413 as soon as it

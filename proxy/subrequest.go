@@ -65,6 +65,10 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 		}
 	}
 	sub.lua = sub.newLuaRequest()
+	sub.lua.MainHTTP = rq.r
+	if rq.lua != nil && rq.lua.MainHTTP != nil {
+		sub.lua.MainHTTP = rq.lua.MainHTTP
+	}
 	sr.Prepare(sub.lua)
 	sub.run()
 	status := rec.status
