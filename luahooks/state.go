@@ -331,6 +331,10 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 			return st.respond()
 		}
 		switch {
+		case code == -5 && c.phase == PhaseContent:
+			// ngx.exit(ngx.DECLINED) in a content handler: nginx sends
+			// nothing and closes the connection (measured).
+			return Outcome{Action: Close, Status: code}
 		case code == 0 || code == -5: // ngx.OK, ngx.DECLINED
 			if c.phase == PhaseContent {
 				return st.respond()
