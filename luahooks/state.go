@@ -190,20 +190,21 @@ func compileLua(src, name string, file bool) (*lua.FunctionProto, error) {
 	}
 	chunk, err := parse.Parse(strings.NewReader(src), name)
 	if err != nil {
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, src, err)
 	}
 	proto, err := lua.Compile(chunk, name)
 	if err != nil {
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, src, err)
 	}
 	return proto, nil
 }
 
 // syntaxError rewrites gopher-lua's parser message into Lua's
 // "<chunk>:<line>: <msg> near '<token>'" shape.
-func syntaxError(name string, err error) error {
+func syntaxError(name, src string, err error) error {
 	var pe *parse.Error
 	if errors.As(err, &pe) {
+		pe.Token = stringToken(src, pe)
 		msg := pe.Message
 		if msg == "syntax error" || msg == "" {
 			msg = "unexpected symbol"
@@ -220,6 +221,37 @@ func syntaxError(name string, err error) error {
 		return fmt.Errorf("%s:%d: %s", name, le.Line, le.Message)
 	}
 	return fmt.Errorf("%s: %v", name, err)
+}
+
+// stringToken gives a string token back its quotes or long brackets, as
+// LuaJIT shows it ("near ''for end''"): gopher-lua reports its contents
+// only, and the position of its last character.
+func stringToken(src string, pe *parse.Error) string {
+	lines := strings.Split(src, "\n")
+	if pe.Pos.Line < 1 || pe.Pos.Line > len(lines) {
+		return pe.Token
+	}
+	line := lines[pe.Pos.Line-1]
+	end := pe.Pos.Column // 1-based: the token's last byte
+	if end < 1 || end > len(line) {
+		return pe.Token
+	}
+	switch q := line[end-1]; q {
+	case '"', '\'':
+		for i := end - 2; i >= 0; i-- {
+			if line[i] == q && (i == 0 || line[i-1] != '\\') {
+				if line[i+1:end-1] == pe.Token || strings.Contains(line[i+1:end-1], "\\") {
+					return line[i:end]
+				}
+				break
+			}
+		}
+	case ']':
+		if tok := "[[" + pe.Token + "]]"; strings.HasSuffix(line[:end], tok) {
+			return tok
+		}
+	}
+	return pe.Token
 }
 
 func (rt *Runtime) newState() (*state, error) {

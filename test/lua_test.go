@@ -491,6 +491,12 @@ func TestLuaErrorLog(t *testing.T) {
     location /redir {
         content_by_lua_block { ngx.redirect("/a\r\nb\"\200") }
     }
+    location /syntaxstr {
+        header_filter_by_lua_block {
+            'for end';
+        }
+        content_by_lua_block { ngx.say("x") }
+    }
     location /exitsent {
         content_by_lua_block { ngx.say("x") ngx.exit(404) }
     }
@@ -511,7 +517,7 @@ func TestLuaErrorLog(t *testing.T) {
 	files := map[string]string{"sub/inc.conf": "location /inc {\n    access_by_lua_block {\n        error(\"included\")\n    }\n}\n"}
 	a := startServer(t, "nginx", ServerOptions{HTTP: conf, Files: files})
 	b := startServer(t, "ngxsockify", ServerOptions{HTTP: conf, Files: files})
-	for _, p := range []string{"/log", "/rt", "/str", "/syntax", "/file", "/set", "/inc", "/out", "/redir", "/exitsent", "/hf"} {
+	for _, p := range []string{"/log", "/rt", "/str", "/syntax", "/file", "/set", "/inc", "/out", "/redir", "/exitsent", "/hf", "/syntaxstr"} {
 		raw := "GET " + p + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 		ra, rb := luaAsk(a, luaCase{}, routingRequest{raw: raw}), luaAsk(b, luaCase{}, routingRequest{raw: raw})
 		if ra.Status != rb.Status {
@@ -528,14 +534,14 @@ func TestLuaErrorLog(t *testing.T) {
 				msg = strings.ReplaceAll(msg, outside, "{{OUTSIDE}}")
 				out = append(out, m[1]+" "+msg)
 			}
-			if len(out) >= 15 || time.Now().After(deadline) {
+			if len(out) >= 16 || time.Now().After(deadline) {
 				return out
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	la, lb := lines(a), lines(b)
-	if len(la) < 15 {
+	if len(la) < 16 {
 		t.Fatalf("nginx logged only %d Lua lines:\n%s", len(la), strings.Join(la, "\n"))
 	}
 	if diff := cmp.Diff(la, lb); diff != "" {
