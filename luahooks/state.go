@@ -224,7 +224,7 @@ func syntaxError(name, src string, err error) error {
 }
 
 // stringToken gives a string token back its quotes or long brackets, as
-// LuaJIT shows it ("near ''for end''"): gopher-lua reports its contents
+// LuaJIT shows it ("near ”for end”"): gopher-lua reports its contents
 // only, and the position of its last character.
 func stringToken(src string, pe *parse.Error) string {
 	lines := strings.Split(src, "\n")
