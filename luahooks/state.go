@@ -224,8 +224,9 @@ func syntaxError(name, src string, err error) error {
 }
 
 // stringToken gives a string token back its quotes or long brackets, as
-// LuaJIT shows it ("near ”for end”"): gopher-lua reports its contents
-// only, and the position of its last character.
+// LuaJIT shows it: for the statement "'for end';" the message ends in
+// near, a quote, then 'for end' with its own quotes, then a quote.
+// gopher-lua reports the contents only, at the position of the last byte.
 func stringToken(src string, pe *parse.Error) string {
 	lines := strings.Split(src, "\n")
 	if pe.Pos.Line < 1 || pe.Pos.Line > len(lines) {
