@@ -228,7 +228,7 @@ func quotedString(src string, i, line int, name string) (end int, text string, l
 			if j+4 > len(src) || !isHexDigit(src[j+2]) || !isHexDigit(src[j+3]) {
 				return bad()
 			}
-			v := hexVal(src[j+2])<<4 | hexVal(src[j+3])
+			v := unhex(src[j+2])<<4 | unhex(src[j+3])
 			fmt.Fprintf(&out, "\\%03d", v)
 			tok.WriteByte(byte(v))
 			changed = true
@@ -253,7 +253,7 @@ func quotedString(src string, i, line int, name string) (end int, text string, l
 			v := 0
 			n := 0
 			for k < len(src) && isHexDigit(src[k]) {
-				v = v*16 + hexVal(src[k])
+				v = v*16 + unhex(src[k])
 				if v >= 0x110000 {
 					return bad()
 				}
@@ -299,19 +299,7 @@ func unescapeSimple(e byte) string {
 	return string(e)
 }
 
-func isHexDigit(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
-}
-
-func hexVal(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	}
-	return int(c-'A') + 10
-}
+func isHexDigit(c byte) bool { return unhex(c) >= 0 }
 
 // encodeUTF8 writes v as LuaJIT does for "\u{...}": plain UTF-8, also for
 // surrogates (which Go's utf8.EncodeRune would replace).

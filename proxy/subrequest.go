@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf/vars"
@@ -49,6 +51,16 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 		internal: true, subrequest: true, logged: true, depth: rq.depth + 1}
 	rw.onHeaders = sub.outputHeaders
 	sub.v = vars.NewRequest(rq.st.cfg.HTTP.Vars, r)
+	// nginx decodes a subrequest's URI but does not normalise or check it
+	// (ngx_http_parse_unsafe_uri, ngx_http_subrequest: "//" and "/./"
+	// stay, "*(#*" is looked up as it is), and $request_uri stays the
+	// main request's (measured).
+	sub.v.URI, sub.v.URIErr, sub.v.Args = percentDecode(sr.Path), nil, sr.Args
+	main := rq.r
+	if rq.lua != nil && rq.lua.MainHTTP != nil {
+		main = rq.lua.MainHTTP
+	}
+	r.RequestURI = main.RequestURI
 	sub.v.RespHeader = rec.header
 	sub.v.ConnID = rq.conn
 	sub.v.ServerName = rq.v.ServerName
@@ -65,12 +77,9 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 		}
 	}
 	sub.lua = sub.newLuaRequest()
-	sub.lua.MainHTTP = rq.r
-	if rq.lua != nil && rq.lua.MainHTTP != nil {
-		sub.lua.MainHTTP = rq.lua.MainHTTP
-	}
+	sub.lua.MainHTTP = main
 	sr.Prepare(sub.lua)
-	sub.run()
+	sub.runPhases(phaseServerRewrite)
 	status := rec.status
 	if sub.closed {
 		status = 444
@@ -107,4 +116,23 @@ func (r *recorder) Write(p []byte) (int, error) {
 		r.status = http.StatusOK
 	}
 	return r.body.Write(p)
+}
+
+// percentDecode decodes %XX sequences (others are kept as they are).
+func percentDecode(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				b = append(b, byte(v))
+				i += 2
+				continue
+			}
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
 }
