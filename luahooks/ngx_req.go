@@ -500,6 +500,7 @@ func (st *state) reqReadBody(L *lua.LState) int {
 	default:
 		st.phaseCheck("read_body")
 	}
+	req.readAfterDiscard = req.bodyDiscarded
 	if status, err := req.readBody(); status != 0 {
 		out := bodyOutcome(status, err)
 		st.r.bodyErr = &out

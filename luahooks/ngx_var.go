@@ -34,10 +34,10 @@ func (st *state) varIndex(L *lua.LState) int {
 	name := varName(L)
 	if name == "request_body" {
 		// $request_body is the body read into memory (ngx.req.read_body,
-		// lua_need_request_body); nil when none, empty or in a temp file, ""
-		// after ngx.req.discard_body.
-		if req := st.r.req; req.bodyRead && !req.bodyFile && len(req.body) > 0 || req.bodyDiscarded {
-			L.Push(lua.LString(req.body)) // "" once discarded (measured)
+		// lua_need_request_body); nil when none, empty, in a temp file or
+		// discarded, "" when read_body followed discard_body (measured).
+		if req := st.r.req; req.bodyRead && !req.bodyFile && len(req.body) > 0 || req.readAfterDiscard {
+			L.Push(lua.LString(req.body))
 			return 1
 		}
 	}

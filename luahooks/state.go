@@ -67,8 +67,10 @@ type Request struct {
 	body     []byte      // request body once read
 	bodyRead bool
 	bodyFile bool // body did not fit client_body_buffer_size
-	// bodyDiscarded: ngx.req.discard_body dropped it ($request_body "")
-	bodyDiscarded bool
+	// bodyDiscarded: ngx.req.discard_body dropped it; readAfterDiscard:
+	// ngx.req.read_body was called after that ($request_body is then "",
+	// nil before: measured).
+	bodyDiscarded, readAfterDiscard bool
 	bodyErr       *Outcome // ReadBody's answer (413...), for the next Lua handler
 	start         time.Time
 }
