@@ -71,8 +71,8 @@ type Request struct {
 	// ngx.req.read_body was called after that ($request_body is then "",
 	// nil before: measured).
 	bodyDiscarded, readAfterDiscard bool
-	bodyErr       *Outcome // ReadBody's answer (413...), for the next Lua handler
-	start         time.Time
+	bodyErr                         *Outcome // ReadBody's answer (413...), for the next Lua handler
+	start                           time.Time
 }
 
 // Action says what the caller does after a run.
