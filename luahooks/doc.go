@@ -68,7 +68,9 @@
 // get_method, set_method, http_version, start_time, raw_header, read_body,
 // discard_body, get_body_data, get_body_file (always nil: bodies stay in
 // memory), get_post_args, set_body_data, set_uri (no jump), is_internal;
-// ngx.exit, say, print, flush, eof, redirect, sleep, log and print();
+// ngx.exit, say, print, flush, eof, send_headers, redirect, exec (Action
+// Exec: the caller redirects internally), sleep, log and print();
+// ngx.resp.get_headers;
 // ngx.time, now, today, localtime, utctime, update_time, http_time,
 // cookie_time, parse_http_time; ngx.md5, md5_bin, sha1_bin, hmac_sha1,
 // crc32_short, crc32_long, encode_base64, decode_base64, escape_uri,
@@ -82,7 +84,9 @@
 // and ngx.OK/ERROR/AGAIN/DONE/DECLINED constants.
 //
 // ngx.location.capture and capture_multi call Request.Capture (the server
-// runs the subrequest through its locations); without it they raise.
+// runs the subrequest through its locations; Subrequest.Prepare and the
+// ShareVars/CopyVars/Vars fields carry the ctx, share_all_vars,
+// copy_all_vars and vars options); without it they raise.
 // require "ngx.re" gives split (and a no-op opt), require "ngx.base64"
 // gives encode_base64url/decode_base64url, as lua-resty-core does.
 //
@@ -134,10 +138,56 @@
 //     Options.MemoryLimit (default 2 GiB; memguard.go).
 //   - Shared dictionaries evict by key order, not LRU; sizes are estimates.
 //   - Header names are canonicalised (Go's http.Header), also in
-//     ngx.req.get_headers(0, true).
+//     ngx.req.get_headers(0, true) and ngx.resp.get_headers(0, true), and
+//     both list headers sorted by name, not in the order they came or
+//     were set (which decides what a max cuts off).
+//   - Identifiers with bytes >= 0x80 (UTF-8 names, which LuaJIT takes) are
+//     renamed to ASCII before gopher-lua parses them (lexer.go): such a
+//     global is not _G["name"].
 //   - Argument errors of standard-library functions carry a position and
 //     gopher-lua's function naming ("bad argument #1 to (anonymous)").
 //   - A Go function (ngx.say, ...) stored in ngx.ctx and called in a later
 //     phase that runs on another pooled state acts on the state that
 //     created it.
+//
+// # lua-nginx-module test blocks left out on purpose
+//
+// The issue "behave like nginx on the wire" measures luahooks with
+// lua-nginx-module's own tests (test/suites, make lua-tests). Cosockets,
+// timers, ngx.sleep as a yielding wait, light threads (ngx.thread,
+// ngx.on_abort, lua_check_client_abort) and log_by_lua are not goals of
+// that issue: ngxsockify's hooks run to completion on a pooled state,
+// without nginx's event loop to suspend them on, and nothing here logs
+// after the response. These blocks of the issue's files test those and are
+// expected to fail (blocks the runner skips on both servers for their
+// echo, memc, ... directives are not listed):
+//
+//	102-req-start-time.t        sleep 3,4
+//	043-shdict.t                sleep 45,46,51,55,60
+//	044-req-body.t              cosocket 38-41; log_by_lua 49
+//	104-req-raw-header.t        cosocket 35
+//	023-rewrite/client-abort.t  cosocket 10-19; sleep 1-3,6,8,9,21; thread 7,20
+//	023-rewrite/on-abort.t      cosocket 7; sleep 1,2,8,10-13; thread 9
+//	023-rewrite/redirect.t      sleep 8
+//	023-rewrite/req-socket.t    cosocket 1-7
+//	023-rewrite/sleep.t         sleep 1-5
+//	023-rewrite/socket-keepalive.t  cosocket 1,2
+//	023-rewrite/tcp-socket-timeout.t  cosocket 1-15
+//	023-rewrite/tcp-socket.t    cosocket 3-6,8,9,17,19-21
+//	023-rewrite/unix-socket.t   cosocket 1
+//	023-rewrite/uthread-exit.t  cosocket 5-11; sleep 1-4,12
+//	023-rewrite/uthread-redirect.t  sleep 2
+//	023-rewrite/uthread-spawn.t cosocket 20,21,23; sleep 3,4,11,12,14; thread 1,2,5,10,13,15-19,22,24-27
+//	024-access/client-abort.t   cosocket 10-19; sleep 1-3,6,8,9,21; thread 7,20
+//	024-access/on-abort.t       cosocket 7; sleep 1,2,8,10-13; thread 9
+//	024-access/sleep.t          sleep 1-5
+//	024-access/uthread-exit.t   cosocket 5-11; sleep 1-4,12
+//	024-access/uthread-redirect.t  sleep 2
+//	024-access/uthread-spawn.t  cosocket 20,21,23; sleep 3,4,11,12,14; thread 1,2,5,10,13,15-19,22
+//
+// Other causes found there and left to other issues: body_filter_by_lua
+// (016-resp-header.t 52-55, 69, 70, 80-84, 94, 96; 015-status.t 15),
+// proxy_pass and upstream behaviour (020-subrequest.t 33-36, 46-60),
+// gzip, dav, HTTP/0.9 and malformed request lines (028-req-header.t
+// 17, 18, 42, 43, 51, 54-56), the debug library (002-content.t 41).
 package luahooks

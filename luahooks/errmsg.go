@@ -1,6 +1,7 @@
 package luahooks
 
 import (
+	"fmt"
 	"regexp"
 
 	lua "github.com/yuin/gopher-lua"
@@ -68,4 +69,30 @@ func basePCall(L *lua.LState) int {
 	}
 	L.Insert(lua.LTrue, 1)
 	return L.GetTop()
+}
+
+// restyError raises like resty.core's error(msg, level) in a Lua function
+// that the user's code called: level 2 is that function's caller, and the
+// position is that of the function level frames up from the Go function
+// (level 1 = its caller), with none when that frame is not Lua code (the
+// main chunk itself, pcall).
+func restyError(L *lua.LState, level int, format string, args ...any) {
+	where := ""
+	if dbg, ok := L.GetStack(level - 1); ok {
+		if _, err := L.GetInfo("Sl", dbg, lua.LNil); err == nil && dbg.What != "G" && dbg.CurrentLine > 0 {
+			where = fmt.Sprintf("%s:%d: ", dbg.Source, dbg.CurrentLine)
+		}
+	}
+	L.Error(lua.LString(where+fmt.Sprintf(format, args...)), 0)
+}
+
+// callerIsLua reports whether the Go function running was called from Lua
+// code (not from pcall or another Go function).
+func callerIsLua(L *lua.LState) bool {
+	dbg, ok := L.GetStack(1)
+	if !ok {
+		return false
+	}
+	_, err := L.GetInfo("S", dbg, lua.LNil)
+	return err == nil && dbg.What != "G"
 }

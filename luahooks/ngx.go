@@ -6,6 +6,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"hash/crc32"
 	"math"
 	"net/http"
@@ -36,7 +37,8 @@ var ngxConstants = map[string]int{
 	"HTTP_NOT_FOUND": 404, "HTTP_NOT_ALLOWED": 405, "HTTP_NOT_ACCEPTABLE": 406, "HTTP_REQUEST_TIMEOUT": 408,
 	"HTTP_CONFLICT": 409, "HTTP_GONE": 410, "HTTP_UPGRADE_REQUIRED": 426, "HTTP_TOO_MANY_REQUESTS": 429,
 	"HTTP_CLOSE": 444, "HTTP_ILLEGAL": 451, "HTTP_INTERNAL_SERVER_ERROR": 500, "HTTP_METHOD_NOT_IMPLEMENTED": 501,
-	"HTTP_BAD_GATEWAY": 502, "HTTP_SERVICE_UNAVAILABLE": 503, "HTTP_GATEWAY_TIMEOUT": 504,
+	"HTTP_NOT_IMPLEMENTED": 501,
+	"HTTP_BAD_GATEWAY":     502, "HTTP_SERVICE_UNAVAILABLE": 503, "HTTP_GATEWAY_TIMEOUT": 504,
 	"HTTP_VERSION_NOT_SUPPORTED": 505, "HTTP_INSUFFICIENT_STORAGE": 507,
 }
 
@@ -48,7 +50,6 @@ func (st *state) openNgx() *lua.LTable {
 	}
 	ngxlog.Each(func(name string, l ngxlog.Level) { ngx.RawSetString(name, lua.LNumber(l)) })
 	ngx.RawSetString("null", luaNull)
-	ngx.RawSetString("is_subrequest", lua.LFalse)
 	L.SetFuncs(ngx, map[string]lua.LGFunction{
 		"exit":            st.ngxExit,
 		"say":             st.ngxSay,
@@ -57,6 +58,8 @@ func (st *state) openNgx() *lua.LTable {
 		"eof":             st.ngxEOF,
 		"log":             st.ngxLog,
 		"redirect":        st.ngxRedirect,
+		"exec":            st.ngxExec,
+		"send_headers":    st.sendHeaders,
 		"sleep":           st.ngxSleep,
 		"time":            st.ngxTime,
 		"now":             st.ngxNow,
@@ -135,6 +138,7 @@ func (st *state) openNgx() *lua.LTable {
 	ngx.RawSetString("req", st.openReq())
 	ngx.RawSetString("var", st.openVar())
 	ngx.RawSetString("header", st.openHeader())
+	ngx.RawSetString("resp", st.funcTable(map[string]lua.LGFunction{"get_headers": st.respGetHeaders}))
 	ngx.RawSetString("re", st.openRe())
 	ngx.RawSetString("shared", st.openShared())
 	st.argTable = L.NewTable()
@@ -179,6 +183,8 @@ func (st *state) ngxIndex(L *lua.LState) int {
 		L.Push(st.argTable)
 	case "headers_sent":
 		L.Push(lua.LBool(r.sent))
+	case "is_subrequest":
+		L.Push(lua.LBool(r.req != nil && r.req.Subrequest))
 	default:
 		L.Push(lua.LNil)
 	}
@@ -253,6 +259,16 @@ func (st *state) ngxExit(L *lua.LState) int {
 	if code == -2 || code == -4 {
 		L.RaiseError("bad argument to 'ngx.exit': does not accept NGX_AGAIN or NGX_DONE")
 	}
+	if st.r.sent && code >= 300 && code != 408 && code != 499 && code != 444 {
+		// The status line is out: nginx can only end the response.
+		if sent := st.r.req.Status; code != sent && !(sent == 0 && code == http.StatusOK) {
+			if sent == 0 {
+				sent = http.StatusOK
+			}
+			st.logf(ngxlog.Err, "attempt to set status %d via ngx.exit after sending out the response status %d", code, sent)
+		}
+		code = http.StatusOK
+	}
 	st.exit(code)
 	return 0
 }
@@ -268,6 +284,11 @@ func (st *state) writeArgs(L *lua.LState, fn string) bool {
 	case PhaseRewrite, PhaseAccess, PhaseContent:
 	default:
 		st.phaseCheck(fn)
+	}
+	if st.headerOnly() {
+		L.Push(lua.LNil)
+		L.Push(lua.LString("header only"))
+		return false
 	}
 	if r.eof {
 		L.Push(lua.LNil)
@@ -312,17 +333,20 @@ func (st *state) writeValue(L *lua.LState, v lua.LValue, argn int, fn string, de
 		if depth > 100 {
 			cArgError(L, argn, fn, "table too deep")
 		}
-		n := x.Len()
-		count := 0
+		// Like ngx_http_lua_calc_strlen_in_table: every key must be a
+		// positive integer; the elements 1..the largest key are written,
+		// holes as "nil".
+		n := 0
 		bad := false
 		x.ForEach(func(k, _ lua.LValue) {
-			count++
 			kn, ok := k.(lua.LNumber)
-			if !ok || float64(kn) != float64(int(kn)) || int(kn) < 1 || int(kn) > n {
+			if !ok || float64(kn) != math.Floor(float64(kn)) || kn < 1 {
 				bad = true
+			} else if int(kn) > n {
+				n = int(kn)
 			}
 		})
-		if bad || count != n {
+		if bad {
 			cArgError(L, argn, fn, "non-array table found")
 		}
 		for i := 1; i <= n; i++ {
@@ -338,7 +362,7 @@ func (st *state) ngxSay(L *lua.LState) int {
 		return 2
 	}
 	st.r.body.WriteByte('\n')
-	st.r.sent = true
+	st.markSent()
 	L.Push(lua.LNumber(1))
 	return 1
 }
@@ -347,7 +371,7 @@ func (st *state) ngxPrint(L *lua.LState) int {
 	if !st.writeArgs(L, "print") {
 		return 2
 	}
-	st.r.sent = true
+	st.markSent()
 	L.Push(lua.LNumber(1))
 	return 1
 }
@@ -356,18 +380,29 @@ func (st *state) ngxFlush(L *lua.LState) int { return st.endOutput(L, false) }
 
 func (st *state) ngxEOF(L *lua.LState) int { return st.endOutput(L, true) }
 
+// headerOnly is nginx's r->header_only: the headers of a HEAD request
+// went out, so output functions answer nil, "header only".
+func (st *state) headerOnly() bool {
+	return st.r.sent && st.r.req.HTTP != nil && st.r.req.HTTP.Method == http.MethodHead
+}
+
 // endOutput is ngx.flush (eof false) and ngx.eof (eof true): output counts
 // as sent; after ngx.eof both answer nil, "seen eof".
 func (st *state) endOutput(L *lua.LState, eof bool) int {
 	if st.r.req == nil || st.inInit {
 		L.RaiseError("no request found")
 	}
+	if st.headerOnly() {
+		L.Push(lua.LNil)
+		L.Push(lua.LString("header only"))
+		return 2
+	}
 	if st.r.eof {
 		L.Push(lua.LNil)
 		L.Push(lua.LString("seen eof"))
 		return 2
 	}
-	st.r.sent = true
+	st.markSent()
 	st.r.eof = st.r.eof || eof
 	L.Push(lua.LNumber(1))
 	return 1
@@ -467,6 +502,12 @@ func (st *state) ngxRedirect(L *lua.LState) int {
 	if r.sent {
 		cError(L, "attempt to call ngx.redirect after sending out the headers")
 	}
+	for i := 0; i < len(uri); i++ {
+		// Control bytes but the tab, and DEL, could split the header.
+		if c := uri[i]; c < 0x20 && c != '\t' || c == 0x7f {
+			cError(L, "unsafe byte \"0x%02x\" in redirect uri \"%s\"", c, escapeLog(uri))
+		}
+	}
 	if r.req.RespHeader == nil {
 		r.req.RespHeader = http.Header{}
 	}
@@ -474,6 +515,87 @@ func (st *state) ngxRedirect(L *lua.LState) int {
 	r.redirect = true
 	st.exit(code)
 	return 0
+}
+
+// ngxExec is ngx.exec(uri [, args]): an internal redirect once the run
+// ends. Arguments in uri come first, then args (a string, number or table
+// encoded like ngx.encode_args).
+func (st *state) ngxExec(L *lua.LState) int {
+	if n := L.GetTop(); n != 1 && n != 2 {
+		cError(L, "expecting one or two arguments, but got %d", n)
+	}
+	r := &st.r
+	if st.inInit || r.req == nil {
+		L.RaiseError("no request object found")
+	}
+	uri := L.CheckString(1)
+	if uri == "" {
+		cError(L, "The uri argument is empty")
+	}
+	switch r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent:
+	default:
+		st.phaseCheck("exec")
+	}
+	path, args, _ := strings.Cut(uri, "?")
+	if unsafeURI(path) {
+		cError(L, "unsafe uri")
+	}
+	var user string
+	if L.GetTop() == 2 {
+		switch a := L.Get(2).(type) {
+		case lua.LString:
+			user = string(a)
+		case lua.LNumber:
+			user = formatNumber(float64(a))
+		case *lua.LTable:
+			user = st.encodeArgs(L, a)
+		case *lua.LNilType:
+		default:
+			cArgError(L, 2, "exec", "string, number, or table expected, but got "+typeName(a))
+		}
+	}
+	if user != "" {
+		if args == "" {
+			args = user
+		} else {
+			args += "&" + user
+		}
+	}
+	if r.sent {
+		cError(L, "attempt to call ngx.exec after sending out response headers")
+	}
+	r.exec, r.execURI, r.execArgs = true, path, args
+	st.exit(0)
+	return 0
+}
+
+// unsafeURI is ngx_http_parse_unsafe_uri's refusal of paths that climb:
+// a "..". segment (also the whole path), or a NUL byte.
+func unsafeURI(p string) bool {
+	if strings.IndexByte(p, 0) >= 0 {
+		return true
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// escapeLog is lua-nginx-module's escaping of a value for a log line:
+// controls, '"', '\\', DEL and bytes >= 0x80 as \xHH.
+func escapeLog(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == '"' || c == '\\' || c >= 0x7f {
+			fmt.Fprintf(&b, "\\x%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 func (st *state) ngxSleep(L *lua.LState) int {
@@ -695,8 +817,42 @@ func escapeURI(s string) string {
 	return vars.Escape(s, func(c byte) bool { return !escapeURIKeep(c) })
 }
 
+// escapeTypes are the byte sets nginx's ngx_escape_uri escapes for the
+// types ngx.escape_uri(s, type) takes (0 NGX_ESCAPE_URI ... 6
+// NGX_ESCAPE_MAIL_AUTH; 2, the URI component, is the default), measured on
+// nginx 1.22: every type escapes the controls and the space.
+var escapeTypes = func() [7]func(byte) bool {
+	ctl := func(c byte) bool { return c <= ' ' }
+	high := func(c byte) bool { return c >= 0x7f }
+	in := func(set string) func(byte) bool { return func(c byte) bool { return strings.IndexByte(set, c) >= 0 } }
+	uri, args, html, refresh, mem := in("#%?"), in("#%?+"), in("\"#%'"), in("\"'"), in("%")
+	return [7]func(byte) bool{
+		func(c byte) bool { return ctl(c) || high(c) || uri(c) },
+		func(c byte) bool { return ctl(c) || high(c) || args(c) },
+		func(c byte) bool { return !escapeURIKeep(c) },
+		func(c byte) bool { return ctl(c) || high(c) || html(c) },
+		func(c byte) bool { return ctl(c) || high(c) || refresh(c) },
+		func(c byte) bool { return ctl(c) || mem(c) },
+		func(c byte) bool { return ctl(c) || mem(c) },
+	}
+}()
+
+// ngxEscapeURI is ngx.escape_uri(s [, type]); type must be a number in
+// 0..6 (resty.core's checks and messages).
 func ngxEscapeURI(L *lua.LState) int {
-	L.Push(lua.LString(escapeURI(strArg(L, 1))))
+	s := strArg(L, 1)
+	t := 2
+	switch v := L.Get(2).(type) {
+	case *lua.LNilType:
+	case lua.LNumber:
+		t = int(v)
+		if t < 0 || t >= len(escapeTypes) {
+			restyError(L, 3, "\"type\" %s out of range", formatNumber(float64(v)))
+		}
+	default:
+		restyError(L, 3, "\"type\" is not a number")
+	}
+	L.Push(lua.LString(vars.Escape(s, escapeTypes[t])))
 	return 1
 }
 

@@ -1,8 +1,10 @@
 package luahooks
 
 import (
+	"fmt"
 	"net/http"
 	"ngxsockify/ngxlog"
+	"sort"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -21,11 +23,57 @@ func (st *state) openHeader() *lua.LTable {
 }
 
 func respHeaderName(L *lua.LState) string {
-	k, ok := L.Get(2).(lua.LString)
-	if !ok {
+	var name string
+	switch k := L.Get(2).(type) {
+	case lua.LString:
+		name = string(k)
+	case lua.LNumber: // ngx.header[32]: lua_tolstring turns it into "32"
+		name = formatNumber(float64(k))
+	default:
 		L.RaiseError("bad argument #2 to '__index' (string expected, got %s)", L.Get(2).Type())
 	}
-	return http.CanonicalHeaderKey(strings.ReplaceAll(string(k), "_", "-"))
+	return http.CanonicalHeaderKey(escapeHeader(strings.ReplaceAll(name, "_", "-"), true))
+}
+
+// escapeHeader is lua-nginx-module's ngx_http_lua_copy_escaped_header:
+// header names and values set from Lua cannot split the header block.
+// Names escape controls, the space, separators ("(),/:;<=>?@[\]{}) and
+// bytes >= 0x7f; values escape controls but the tab, and DEL; both as %XX.
+func escapeHeader(s string, name bool) string {
+	esc := func(c byte) bool {
+		if c < 0x20 && (name || c != '\t') || c == 0x7f {
+			return true
+		}
+		if name {
+			return c > 0x7f || strings.IndexByte(" \"(),/:;<=>?@[\\]{}", c) >= 0
+		}
+		return false
+	}
+	i := 0
+	for i < len(s) && !esc(s[i]) {
+		i++
+	}
+	if i == len(s) {
+		return s
+	}
+	var b strings.Builder
+	b.WriteString(s[:i])
+	for ; i < len(s); i++ {
+		if c := s[i]; esc(c) {
+			fmt.Fprintf(&b, "%%%02X", c)
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// escapeHeaderValues escapes each value (escapeHeader).
+func escapeHeaderValues(vals []string) []string {
+	for i, v := range vals {
+		vals[i] = escapeHeader(v, false)
+	}
+	return vals
 }
 
 func (st *state) headerIndex(L *lua.LState) int {
@@ -67,6 +115,18 @@ func (st *state) headerNewIndex(L *lua.LState) int {
 		return 0
 	}
 	vals, clear := headerValues(L, L.Get(3), "__newindex")
+	vals = escapeHeaderValues(vals)
+	if name == "Content-Length" {
+		// nginx parses it (ngx_atoof): anything but digits fails.
+		for _, v := range vals {
+			if v != "" && strings.Trim(v, "0123456789") != "" {
+				L.RaiseError("failed to set header")
+			}
+		}
+		if len(vals) == 1 && vals[0] == "" {
+			clear = true
+		}
+	}
 	req := st.r.req
 	if req.RespHeader == nil {
 		req.RespHeader = http.Header{}
@@ -92,4 +152,132 @@ func isSingleHeader(name string) bool {
 		return true
 	}
 	return false
+}
+
+// respGetHeaders is ngx.resp.get_headers([max [, raw]]): the response
+// headers set so far, names lowercased unless raw (the table then reads
+// h.content_type too), several values as a table, and the headers nginx
+// keeps apart: content-type once set (or sent), content-length when set,
+// connection, transfer-encoding for a chunked response already sent. Past
+// max (default 100; 0 is no limit) it also returns "truncated".
+func (st *state) respGetHeaders(L *lua.LState) int {
+	max := 100
+	if L.GetTop() >= 1 && L.Get(1) != lua.LNil {
+		max = L.CheckInt(1)
+	}
+	raw := L.GetTop() >= 2 && lua.LVAsBool(L.Get(2))
+	if st.inInit || st.r.req == nil {
+		L.RaiseError("no request object found")
+	}
+	req := st.r.req
+	t := L.NewTable()
+	if !raw {
+		L.SetMetatable(t, st.headersMeta(L))
+	}
+	var names []string
+	for k := range req.RespHeader {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	extra := 0
+	ctype := req.RespHeader.Get("Content-Type")
+	if ctype == "" && st.r.sent {
+		ctype = req.DefaultType
+	}
+	if ctype != "" {
+		extra++
+		t.RawSetString("content-type", lua.LString(ctype))
+	}
+	if cl := req.RespHeader.Get("Content-Length"); cl != "" {
+		extra++
+		t.RawSetString("content-length", lua.LString(cl))
+	}
+	extra++
+	conn := "keep-alive"
+	if h := req.HTTP; h != nil && (h.Close || !h.ProtoAtLeast(1, 1) && !strings.EqualFold(h.Header.Get("Connection"), "keep-alive")) {
+		conn = "close"
+	}
+	t.RawSetString("connection", lua.LString(conn))
+	if st.r.sent && req.HTTP != nil && req.HTTP.ProtoAtLeast(1, 1) && req.RespHeader.Get("Content-Length") == "" {
+		extra++
+		t.RawSetString("transfer-encoding", lua.LString("chunked"))
+	}
+	count := 0
+	for _, k := range names {
+		if k == "Content-Type" || k == "Content-Length" {
+			continue
+		}
+		count += len(req.RespHeader[k])
+	}
+	truncated := false
+	if max > 0 && count+extra > max {
+		st.logf(ngxlog.Debug, "lua exceeding response header limit %d > %d", count+extra, max)
+		truncated = true
+		count = max - extra
+	}
+	done := false
+	for _, k := range names {
+		if k == "Content-Type" || k == "Content-Length" {
+			continue
+		}
+		name := k
+		if !raw {
+			name = strings.ToLower(k)
+		}
+		for _, v := range req.RespHeader[k] {
+			if done {
+				break
+			}
+			// nginx stores a header, then stops when the count left
+			// reaches 0: one header goes in even when the extras
+			// alone exceed max.
+			count--
+			done = count <= 0
+			val := lua.LString(v)
+			switch old := t.RawGetString(name).(type) {
+			case *lua.LNilType:
+				t.RawSetString(name, val)
+			case *lua.LTable:
+				old.Append(val)
+			default:
+				arr := L.CreateTable(2, 0)
+				arr.Append(old)
+				arr.Append(val)
+				t.RawSetString(name, arr)
+			}
+		}
+	}
+	L.Push(t)
+	if truncated {
+		L.Push(lua.LString("truncated"))
+		return 2
+	}
+	return 1
+}
+
+// sendHeaders is ngx.send_headers(): the headers count as sent from now on
+// (ngx.status and ngx.header writes are refused, ngx.exit can no longer
+// change the status); output is still buffered until the run ends.
+func (st *state) sendHeaders(L *lua.LState) int {
+	if st.inInit || st.r.req == nil {
+		L.RaiseError("no request found")
+	}
+	switch st.r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent:
+	default:
+		st.phaseCheck("send_headers")
+	}
+	st.markSent()
+	L.Push(lua.LNumber(1))
+	return 1
+}
+
+// markSent records that the response headers are out (ngx.say, ngx.print,
+// ngx.flush, ngx.eof, ngx.send_headers): ngx.status then reads the status
+// sent, 200 unless set.
+func (st *state) markSent() {
+	st.r.sent = true
+	if st.r.req != nil && st.r.req.Status == 0 {
+		st.r.req.Status = http.StatusOK
+	}
 }

@@ -19,6 +19,24 @@ type Subrequest struct {
 	// method is POST or PUT (or always_forward_body is set); nil means no
 	// body.
 	Body []byte
+	// ShareVars (share_all_vars): the subrequest uses the parent's
+	// variables, writes included; CopyVars (copy_all_vars): a copy of
+	// them. Otherwise it starts with none set.
+	ShareVars, CopyVars bool
+	// Vars (the vars option) are set in the subrequest before it runs,
+	// each name with its value.
+	Vars [][2]string
+
+	ctx *lua.LTable // the ctx option: the subrequest's ngx.ctx
+}
+
+// Prepare gives the subrequest's Request what the options ask for (the
+// ctx option becomes its ngx.ctx). The caller calls it once, before the
+// subrequest runs.
+func (sr Subrequest) Prepare(r *Request) {
+	if sr.ctx != nil {
+		r.luaCtx = sr.ctx
+	}
 }
 
 // SubResponse is what the subrequest answered.
@@ -29,7 +47,9 @@ type SubResponse struct {
 	Truncated bool
 }
 
-// CaptureFunc runs a subrequest for ngx.location.capture(_multi).
+// CaptureFunc runs a subrequest for ngx.location.capture(_multi). An error
+// is raised in Lua as it is (lua-nginx-module's "failed to issue
+// subrequest: -1"); the function logs the reason itself.
 type CaptureFunc func(ctx context.Context, sr Subrequest) (SubResponse, error)
 
 var methodByConst = map[int]string{2: "GET", 4: "HEAD", 8: "POST", 16: "PUT", 32: "DELETE", 64: "MKCOL",
@@ -83,12 +103,18 @@ func (st *state) subrequest(L *lua.LState, uriV, optsV lua.LValue, argn int) Sub
 	}
 	forward := false
 	if opts, ok := optsV.(*lua.LTable); ok {
-		if m, ok := opts.RawGetString("method").(lua.LNumber); ok {
+		switch m := opts.RawGetString("method").(type) {
+		case lua.LNumber:
 			name, known := methodByConst[int(m)]
 			if !known {
-				cError(L, "Bad HTTP method: %d", int(m))
+				// nginx issues the subrequest, then fails to adjust it.
+				st.logf(ngxlog.Err, "unsupported HTTP method: %d", int(m))
+				cError(L, "failed to adjust the subrequest: -1")
 			}
 			sr.Method = name
+		case *lua.LNilType:
+		default:
+			cError(L, "Bad http request method")
 		}
 		switch a := opts.RawGetString("args").(type) {
 		case lua.LString:
@@ -109,6 +135,37 @@ func (st *state) subrequest(L *lua.LState, uriV, optsV lua.LValue, argn int) Sub
 			cError(L, "Bad http request body")
 		}
 		forward = lua.LVAsBool(opts.RawGetString("always_forward_body"))
+		sr.ShareVars = boolOption(L, opts, "share_all_vars")
+		sr.CopyVars = boolOption(L, opts, "copy_all_vars")
+		switch c := opts.RawGetString("ctx").(type) {
+		case *lua.LTable:
+			sr.ctx = c
+		case *lua.LNilType:
+		default:
+			cError(L, "Bad ctx option value type %s, expected a Lua table", c.Type())
+		}
+		switch v := opts.RawGetString("vars").(type) {
+		case *lua.LTable:
+			v.ForEach(func(k, val lua.LValue) {
+				var s string
+				switch x := val.(type) {
+				case lua.LString:
+					s = string(x)
+				case lua.LNumber:
+					s = formatNumber(float64(x))
+				default:
+					cError(L, "attempt to use bad variable value type %s", val.Type())
+				}
+				name, ok := k.(lua.LString)
+				if !ok {
+					cError(L, "attempt to use a non-string key in the \"vars\" option table")
+				}
+				sr.Vars = append(sr.Vars, [2]string{string(name), s})
+			})
+		case *lua.LNilType:
+		default:
+			cError(L, "Bad vars option value")
+		}
 	}
 	if sr.Body == nil && req.bodyRead && (forward || sr.Method == "POST" || sr.Method == "PUT") {
 		sr.Body = req.body
@@ -138,16 +195,12 @@ func (st *state) capture(L *lua.LState, srs []Subrequest) []*lua.LTable {
 	out := make([]*lua.LTable, len(srs))
 	for i, sr := range srs {
 		res, err := req.Capture(st.r.ctx, sr)
-		t := L.CreateTable(0, 4)
 		if err != nil {
-			st.logf(ngxlog.Err, "lua subrequest %s failed: %v", sr.Path, err)
-			t.RawSetString("status", lua.LNumber(http.StatusInternalServerError))
-			t.RawSetString("header", L.NewTable())
-			t.RawSetString("body", lua.LString(""))
-			t.RawSetString("truncated", lua.LFalse)
-			out[i] = t
-			continue
+			// The caller logged why ("lua subrequests cycle while
+			// processing ..."); err is the Lua error to raise.
+			cError(L, "%s", err.Error())
 		}
+		t := L.CreateTable(0, 4)
 		t.RawSetString("status", lua.LNumber(res.Status))
 		h := L.NewTable()
 		for k, vals := range res.Header {
@@ -169,4 +222,17 @@ func (st *state) capture(L *lua.LState, srs []Subrequest) []*lua.LTable {
 		out[i] = t
 	}
 	return out
+}
+
+// boolOption reads a boolean option of capture: nil is false, anything
+// but a boolean raises "Bad NAME option value".
+func boolOption(L *lua.LState, opts *lua.LTable, name string) bool {
+	switch v := opts.RawGetString(name).(type) {
+	case *lua.LNilType:
+		return false
+	case lua.LBool:
+		return bool(v)
+	}
+	cError(L, "Bad %s option value", name)
+	return false
 }

@@ -3,7 +3,7 @@ package luahooks
 import (
 	"errors"
 	"fmt"
-	"strconv"
+	"ngxsockify/ngxlog"
 	"strings"
 	"sync"
 	"time"
@@ -362,6 +362,7 @@ func (st *state) reSub(L *lua.LState, global bool) int {
 	case lua.LString:
 		var err error
 		if tmpl, err = parseTemplate(string(r)); err != nil {
+			st.logf(ngxlog.Err, "%s", err.Error())
 			L.Push(lua.LNil)
 			L.Push(lua.LNil)
 			L.Push(lua.LString("failed to compile the replacement template"))
@@ -460,7 +461,10 @@ type tmplPart struct {
 	group int // -1 for a literal
 }
 
-// parseTemplate parses a sub/gsub replacement: $0..$99, ${N}, $$.
+// parseTemplate parses a sub/gsub replacement as lua-nginx-module's
+// ngx_http_lua_script_compile does: $N and ${N} (digits), $$; the error
+// is the line nginx logs (a name that is not a number, a missing closing
+// bracket, a '$' with nothing usable after it).
 func parseTemplate(t string) ([]tmplPart, error) {
 	var parts []tmplPart
 	var lit strings.Builder
@@ -470,44 +474,66 @@ func parseTemplate(t string) ([]tmplPart, error) {
 			lit.Reset()
 		}
 	}
-	for i := 0; i < len(t); i++ {
-		c := t[i]
-		if c != '$' {
-			lit.WriteByte(c)
+	invalid := fmt.Errorf("lua script: invalid capturing variable name found in \"%s\"", t)
+	isName := func(c byte) bool {
+		return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '_'
+	}
+	for i := 0; i < len(t); {
+		if t[i] != '$' {
+			lit.WriteByte(t[i])
+			i++
 			continue
 		}
-		if i+1 >= len(t) {
-			return nil, fmt.Errorf("invalid capturing variable name found in \"%s\"", t)
+		if i++; i == len(t) {
+			return nil, invalid
 		}
-		n := t[i+1]
-		switch {
-		case n == '$':
+		if t[i] == '$' {
 			lit.WriteByte('$')
 			i++
-		case n >= '0' && n <= '9':
-			j := i + 1
-			for j < len(t) && t[j] >= '0' && t[j] <= '9' {
-				j++
-			}
-			g, _ := strconv.Atoi(t[i+1 : j])
-			flush()
-			parts = append(parts, tmplPart{group: g})
-			i = j - 1
-		case n == '{':
-			end := strings.IndexByte(t[i+2:], '}')
-			if end < 0 {
-				return nil, fmt.Errorf("the closing bracket in \"%s\" variable is missing", t[i+2:])
-			}
-			g, err := strconv.Atoi(t[i+2 : i+2+end])
-			if err != nil {
-				return nil, fmt.Errorf("invalid capturing variable name found in \"%s\"", t)
-			}
-			flush()
-			parts = append(parts, tmplPart{group: g})
-			i = i + 2 + end
-		default:
-			return nil, fmt.Errorf("invalid capturing variable name found in \"%s\"", t)
+			continue
 		}
+		num := t[i] >= '0' && t[i] <= '9'
+		bracket := false
+		if t[i] == '{' {
+			bracket = true
+			if i++; i == len(t) {
+				return nil, invalid
+			}
+			num = t[i] >= '0' && t[i] <= '9'
+		}
+		start, n, closed := i, 0, false
+		for ; i < len(t); i++ {
+			c := t[i]
+			if c == '}' && bracket {
+				bracket, closed = false, true
+				break
+			}
+			if num {
+				if c >= '0' && c <= '9' {
+					n = n*10 + int(c-'0')
+					continue
+				}
+				break
+			}
+			if !isName(c) {
+				break
+			}
+		}
+		name := t[start:i]
+		if closed {
+			i++ // past the closing bracket
+		}
+		if bracket {
+			return nil, fmt.Errorf("the closing bracket in \"%s\" variable is missing", name)
+		}
+		if name == "" {
+			return nil, invalid
+		}
+		if !num {
+			return nil, fmt.Errorf("attempt to use named capturing variable \"%s\" (named captures not supported yet)", name)
+		}
+		flush()
+		parts = append(parts, tmplPart{group: n})
 	}
 	flush()
 	return parts, nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/textproto"
+	"ngxsockify/ngxlog"
 	"sort"
 	"strings"
 
@@ -30,12 +31,12 @@ func (st *state) openReq() *lua.LTable {
 		"http_version":  st.reqHTTPVersion,
 		"start_time":    st.reqStartTime,
 		"read_body":     st.reqReadBody,
-		"discard_body":  func(L *lua.LState) int { return 0 },
+		"discard_body":  st.reqDiscardBody,
 		"get_body_data": st.reqGetBodyData,
 		"get_body_file": st.reqGetBodyFile,
 		"get_post_args": st.reqGetPostArgs,
 		"set_body_data": st.reqSetBodyData,
-		"is_internal":   func(L *lua.LState) int { L.Push(lua.LFalse); return 1 },
+		"is_internal":   func(L *lua.LState) int { L.Push(lua.LBool(st.request(L).Internal)); return 1 },
 		"raw_header":    st.reqRawHeader,
 		"socket":        unsupported("socket"),
 		"init_body":     unsupported("init_body"),
@@ -128,7 +129,19 @@ func argsResult(L *lua.LState, t *lua.LTable, truncated bool) int {
 func (st *state) reqGetURIArgs(L *lua.LState) int {
 	req := st.request(L)
 	max := L.OptInt(1, 100)
-	t, trunc := parseArgs(L, req.currentArgs(), max)
+	args := req.currentArgs()
+	t, _ := parseArgs(L, args, max)
+	// resty.core counts the '&'-separated pieces, empty ones and empty
+	// keys included, before it parses: more than max is "truncated",
+	// while the table gets up to max pairs with a key.
+	n := 0
+	if args != "" {
+		n = strings.Count(args, "&") + 1
+	}
+	trunc := max > 0 && n > max
+	if trunc {
+		st.logf(ngxlog.Debug, "lua hit query args limit %d", max)
+	}
 	return argsResult(L, t, trunc)
 }
 
@@ -155,7 +168,7 @@ func (st *state) encodeArgs(L *lua.LState, t *lua.LTable) string {
 		case lua.LNumber:
 			ks = formatNumber(float64(x))
 		default:
-			L.RaiseError("bad argument #1 to 'encode_args' (attempt to use %s as query arg key)", k.Type())
+			cError(L, "attempt to use a non-string key in the \"args\" option table")
 		}
 		items = append(items, kv{ks, v})
 	})
@@ -175,13 +188,13 @@ func (st *state) encodeArgs(L *lua.LState, t *lua.LTable) string {
 			}
 		case *lua.LTable:
 			if inArray {
-				L.RaiseError("attempt to use table as query arg value")
+				cError(L, "attempt to use table as query arg value")
 			}
 			for i := 1; i <= x.Len(); i++ {
 				add(k, x.RawGetInt(i), true)
 			}
 		default:
-			L.RaiseError("attempt to use %s as query arg value", v.Type())
+			cError(L, "attempt to use %s as query arg value", v.Type())
 		}
 	}
 	for _, it := range items {
@@ -191,7 +204,10 @@ func (st *state) encodeArgs(L *lua.LState, t *lua.LTable) string {
 }
 
 func (st *state) ngxEncodeArgs(L *lua.LState) int {
-	t := L.CheckTable(1)
+	t, ok := L.Get(1).(*lua.LTable)
+	if !ok {
+		cArgError(L, 1, "encode_args", "table expected, got "+typeName(L.Get(1)))
+	}
 	L.Push(lua.LString(st.encodeArgs(L, t)))
 	return 1
 }
@@ -231,7 +247,7 @@ func (st *state) reqSetURI(L *lua.LState) int {
 	req := st.request(L)
 	uri := L.CheckString(1)
 	if uri == "" {
-		L.ArgError(1, "uri empty")
+		cError(L, "attempt to use zero-length uri")
 	}
 	if L.OptBool(2, false) {
 		L.RaiseError("ngx.req.set_uri with jump is not supported by ngxsockify")
@@ -278,7 +294,11 @@ func (st *state) reqGetHeaders(L *lua.LState) int {
 	t := L.NewTable()
 	n := 0
 	truncated := false
-	for _, h := range headerList(req.HTTP) {
+	list := headerList(req.HTTP)
+	if max > 0 && len(list) > max {
+		st.logf(ngxlog.Debug, "lua exceeding request header limit %d > %d", len(list), max)
+	}
+	for _, h := range list {
 		if max > 0 && n >= max {
 			truncated = true
 			break
@@ -359,9 +379,9 @@ func headerValues(L *lua.LState, v lua.LValue, fn string) ([]string, bool) {
 
 func (st *state) reqSetHeader(L *lua.LState) int {
 	req := st.request(L)
-	name := L.CheckString(1)
+	name := escapeHeader(L.CheckString(1), true)
 	vals, clear := headerValues(L, L.Get(2), "set_header")
-	setRequestHeader(req.HTTP, name, vals, clear)
+	setRequestHeader(req.HTTP, name, escapeHeaderValues(vals), clear)
 	return 0
 }
 
@@ -437,11 +457,15 @@ func (st *state) reqStartTime(L *lua.LState) int {
 func (st *state) reqRawHeader(L *lua.LState) int {
 	req := st.request(L)
 	noReq := L.OptBool(1, false)
+	hr := req.HTTP
+	if req.MainHTTP != nil {
+		hr = req.MainHTTP
+	}
 	var b strings.Builder
 	if !noReq {
-		b.WriteString(req.HTTP.Method + " " + req.HTTP.RequestURI + " " + req.HTTP.Proto + "\r\n")
+		b.WriteString(hr.Method + " " + hr.RequestURI + " " + hr.Proto + "\r\n")
 	}
-	for _, h := range headerList(req.HTTP) {
+	for _, h := range headerList(hr) {
 		name := h[0]
 		if name == "host" {
 			name = "Host"
@@ -453,6 +477,20 @@ func (st *state) reqRawHeader(L *lua.LState) int {
 	return 1
 }
 
+// reqDiscardBody is ngx.req.discard_body(): the body is dropped (net/http
+// drains what the client still sends), so a later read_body finds none and
+// get_body_data answers nil.
+func (st *state) reqDiscardBody(L *lua.LState) int {
+	req := st.request(L)
+	if !req.bodyRead {
+		req.bodyRead, req.body, req.bodyDiscarded = true, nil, true
+		if req.HTTP != nil && req.HTTP.Body != nil {
+			req.HTTP.Body = http.NoBody
+		}
+	}
+	return 0
+}
+
 // reqReadBody reads the whole request body into memory and puts it back
 // as the request's Body, so a proxy can still send it upstream.
 func (st *state) reqReadBody(L *lua.LState) int {
@@ -462,6 +500,7 @@ func (st *state) reqReadBody(L *lua.LState) int {
 	default:
 		st.phaseCheck("read_body")
 	}
+	req.readAfterDiscard = req.bodyDiscarded
 	if status, err := req.readBody(); status != 0 {
 		out := bodyOutcome(status, err)
 		st.r.bodyErr = &out
@@ -586,6 +625,9 @@ func (st *state) reqGetPostArgs(L *lua.LState) int {
 		return 2
 	}
 	t, trunc := parseArgs(L, string(req.body), max)
+	if trunc {
+		st.logf(ngxlog.Debug, "lua hit query args limit %d", max)
+	}
 	return argsResult(L, t, trunc)
 }
 

@@ -32,6 +32,21 @@ func (st *state) varIndex(L *lua.LState) int {
 		L.RaiseError("no request object found")
 	}
 	name := varName(L)
+	if name == "request_body" {
+		// $request_body is the body read into memory (ngx.req.read_body,
+		// lua_need_request_body); nil when none, empty, in a temp file or
+		// discarded, "" when read_body followed discard_body (measured).
+		if req := st.r.req; req.bodyRead && !req.bodyFile && len(req.body) > 0 || req.readAfterDiscard {
+			L.Push(lua.LString(req.body))
+			return 1
+		}
+	}
+	if name == "sent_http_content_type" && st.r.sent && st.r.req.RespHeader.Get("Content-Type") == "" && st.r.req.DefaultType != "" {
+		// Output has started: nginx sent the default type (our caller
+		// adds it only when it writes the response).
+		L.Push(lua.LString(st.r.req.DefaultType))
+		return 1
+	}
 	if st.r.req.Vars == nil {
 		L.Push(lua.LNil)
 		return 1

@@ -228,7 +228,7 @@ func (e *LoadError) Unwrap() error { return e.Err }
 func (rt *Runtime) CompileInline(phase Phase, src, file string, line int) (*Chunk, error) {
 	name := inlineChunkName(phase, rt.opts.ConfPrefix, file, line)
 	c := &Chunk{phase: phase, name: name}
-	proto, err := compileLua(src, name)
+	proto, err := compileLua(src, name, false)
 	if err != nil {
 		c.loadErr = &LoadError{Msg: "failed to load inlined Lua code: " + err.Error(), Status: http.StatusInternalServerError}
 		return c, c.loadErr
@@ -276,7 +276,7 @@ func (rt *Runtime) CompileFile(phase Phase, path string) (*Chunk, error) {
 		}
 		c.loadErr = &LoadError{Msg: fmt.Sprintf("failed to load external Lua file %q: cannot open %s: %s", path, path, msg), Status: status, Err: err}
 	default:
-		proto, err := compileLua(string(src), c.name)
+		proto, err := compileLua(string(src), c.name, true)
 		if err != nil {
 			c.loadErr = &LoadError{Msg: fmt.Sprintf("failed to load external Lua file %q: %s", path, err), Status: http.StatusInternalServerError}
 		} else {
@@ -377,7 +377,7 @@ func (pc *protoCache) load(path string) (*lua.FunctionProto, error) {
 	if err != nil {
 		return nil, err
 	}
-	proto, err := compileLua(string(src), shortSrc(path))
+	proto, err := compileLua(string(src), shortSrc(path), true)
 	if err != nil {
 		return nil, err
 	}

@@ -165,23 +165,34 @@ func (st *state) dict(L *lua.LState) *SharedDict {
 	return d
 }
 
-func shKey(L *lua.LState) (string, bool) {
+// shKey reads the key argument; the error is resty.core's: "nil key",
+// "empty key" or "key too long" (over 65535 bytes).
+func shKey(L *lua.LState) (string, string) {
+	var key string
 	switch k := L.Get(2).(type) {
 	case lua.LString:
-		if k == "" {
-			return "", false
-		}
-		if len(k) > 65535 {
-			return "", false
-		}
-		return string(k), true
+		key = string(k)
 	case lua.LNumber:
-		return formatNumber(float64(k)), true
+		key = formatNumber(float64(k))
 	case *lua.LNilType:
-		return "", false
+		return "", "nil key"
 	default:
-		return L.ToStringMeta(k).String(), true
+		key = L.ToStringMeta(k).String()
 	}
+	switch {
+	case key == "":
+		return "", "empty key"
+	case len(key) > 65535:
+		return "", "key too long"
+	}
+	return key, ""
+}
+
+// shKeyError pushes first (nil or false) and the key error.
+func shKeyError(L *lua.LState, first lua.LValue, msg string) int {
+	L.Push(first)
+	L.Push(lua.LString(msg))
+	return 2
 }
 
 func pushShValue(L *lua.LState, v any) {
@@ -199,15 +210,9 @@ func pushShValue(L *lua.LState, v any) {
 
 func (st *state) shGet(L *lua.LState, stale bool) int {
 	d := st.dict(L)
-	key, ok := shKey(L)
-	if !ok {
-		L.Push(lua.LNil)
-		L.Push(lua.LString("nil key"))
-		if L.Get(2) != lua.LNil {
-			L.Pop(1)
-			L.Push(lua.LString("empty key"))
-		}
-		return 2
+	key, kerr := shKey(L)
+	if kerr != "" {
+		return shKeyError(L, lua.LNil, kerr)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -236,15 +241,9 @@ func (st *state) shGet(L *lua.LState, stale bool) int {
 
 func (st *state) shSet(L *lua.LState, op string, safe bool) int {
 	d := st.dict(L)
-	key, ok := shKey(L)
-	if !ok {
-		L.Push(lua.LFalse)
-		if L.Get(2) == lua.LNil {
-			L.Push(lua.LString("nil key"))
-		} else {
-			L.Push(lua.LString("empty key"))
-		}
-		return 2
+	key, kerr := shKey(L)
+	if kerr != "" {
+		return shKeyError(L, lua.LNil, kerr) // nil, not false (resty.core)
 	}
 	var v any
 	switch x := L.Get(3).(type) {
@@ -255,6 +254,14 @@ func (st *state) shSet(L *lua.LState, op string, safe bool) int {
 	case lua.LBool:
 		v = bool(x)
 	case *lua.LNilType:
+		if op != "set" {
+			// add, safe_add and replace refuse nil before they look at
+			// the key.
+			L.Push(lua.LFalse)
+			L.Push(lua.LString("attempt to add or replace nil values"))
+			L.Push(lua.LFalse)
+			return 3
+		}
 		v = nil
 	default:
 		L.Push(lua.LNil)
@@ -314,28 +321,27 @@ func (st *state) shSet(L *lua.LState, op string, safe bool) int {
 
 func (st *state) shDelete(L *lua.LState) int {
 	d := st.dict(L)
-	key, ok := shKey(L)
-	if !ok {
-		L.Push(lua.LFalse)
-		L.Push(lua.LString("nil key"))
-		return 2
+	key, kerr := shKey(L)
+	if kerr != "" {
+		return shKeyError(L, lua.LNil, kerr)
 	}
 	if !st.replaying {
 		d.mu.Lock()
 		d.remove(key)
 		d.mu.Unlock()
 	}
+	// resty.core's delete is set(key, nil): true, nil, false.
 	L.Push(lua.LTrue)
-	return 1
+	L.Push(lua.LNil)
+	L.Push(lua.LFalse)
+	return 3
 }
 
 func (st *state) shIncr(L *lua.LState) int {
 	d := st.dict(L)
-	key, ok := shKey(L)
-	if !ok {
-		L.Push(lua.LNil)
-		L.Push(lua.LString("nil key"))
-		return 2
+	key, kerr := shKey(L)
+	if kerr != "" {
+		return shKeyError(L, lua.LNil, kerr)
 	}
 	delta, isNum := L.Get(3).(lua.LNumber)
 	if !isNum {
@@ -409,11 +415,9 @@ func (st *state) shIncr(L *lua.LState) int {
 
 func (st *state) shTTL(L *lua.LState) int {
 	d := st.dict(L)
-	key, ok := shKey(L)
-	if !ok {
-		L.Push(lua.LNil)
-		L.Push(lua.LString("nil key"))
-		return 2
+	key, kerr := shKey(L)
+	if kerr != "" {
+		return shKeyError(L, lua.LNil, kerr)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -435,11 +439,9 @@ func (st *state) shTTL(L *lua.LState) int {
 
 func (st *state) shExpire(L *lua.LState) int {
 	d := st.dict(L)
-	key, ok := shKey(L)
-	if !ok {
-		L.Push(lua.LNil)
-		L.Push(lua.LString("nil key"))
-		return 2
+	key, kerr := shKey(L)
+	if kerr != "" {
+		return shKeyError(L, lua.LNil, kerr)
 	}
 	ttl := float64(L.CheckNumber(3))
 	if ttl < 0 {

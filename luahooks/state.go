@@ -42,6 +42,15 @@ type Request struct {
 	// Capture runs ngx.location.capture subrequests; nil makes them raise
 	// "not supported" (500).
 	Capture CaptureFunc
+	// Internal is ngx.req.is_internal(): the request went through an
+	// internal redirect (ngx.exec, error_page, rewrite ... last, ...) or is
+	// a subrequest. The caller keeps it up to date.
+	Internal bool
+	// Subrequest is ngx.is_subrequest.
+	Subrequest bool
+	// MainHTTP is the main request of a subrequest: ngx.req.raw_header
+	// reads its header, as nginx does (nil: HTTP is the main request).
+	MainHTTP *http.Request
 
 	// ClientMaxBodySize is the location's client_max_body_size. Reading a
 	// chunked body (ngx.req.read_body, ReadBody) answers 413 as soon as it
@@ -57,9 +66,13 @@ type Request struct {
 	luaCtx   *lua.LTable // ngx.ctx
 	body     []byte      // request body once read
 	bodyRead bool
-	bodyFile bool     // body did not fit client_body_buffer_size
-	bodyErr  *Outcome // ReadBody's answer (413...), for the next Lua handler
-	start    time.Time
+	bodyFile bool // body did not fit client_body_buffer_size
+	// bodyDiscarded: ngx.req.discard_body dropped it; readAfterDiscard:
+	// ngx.req.read_body was called after that ($request_body is then "",
+	// nil before: measured).
+	bodyDiscarded, readAfterDiscard bool
+	bodyErr                         *Outcome // ReadBody's answer (413...), for the next Lua handler
+	start                           time.Time
 }
 
 // Action says what the caller does after a run.
@@ -85,9 +98,13 @@ const (
 	// Status, headers and Body first, then abort the connection without
 	// finishing the response.
 	Close
+	// Exec: ngx.exec; the caller redirects internally to ExecURI with
+	// ExecArgs as $args (a URI starting with "@" is a named location).
+	// ngx.ctx does not survive it (Request.ResetCtx).
+	Exec
 )
 
-var actionNames = [...]string{"Continue", "Respond", "ErrorPage", "Redirect", "Close"}
+var actionNames = [...]string{"Continue", "Respond", "ErrorPage", "Redirect", "Close", "Exec"}
 
 // String returns the action's name ("Continue", ...).
 func (a Action) String() string {
@@ -105,6 +122,8 @@ type Outcome struct {
 	// Value is the result of a set_by_lua chunk (its first return value,
 	// converted to a string; "" for nil).
 	Value string
+	// ExecURI and ExecArgs are where ngx.exec goes (Action Exec).
+	ExecURI, ExecArgs string
 	// Err is set for runtime errors, timeouts and load errors: Action is
 	// then ErrorPage (Status 500, or 404 for a missing file), or Close for
 	// an error after output was produced. ngx.req.read_body sets it too:
@@ -148,6 +167,9 @@ type runCtx struct {
 	exited   bool
 	exitCode int
 	redirect bool
+	exec     bool // ngx.exec: execURI, execArgs
+	execURI  string
+	execArgs string
 	sent     bool // output started (ngx.say/print/flush): headers are "sent"
 	eof      bool
 	body     bytes.Buffer
@@ -157,23 +179,34 @@ type runCtx struct {
 
 type exitSignal struct{}
 
-func compileLua(src, name string) (*lua.FunctionProto, error) {
+// ResetCtx forgets ngx.ctx, as nginx does on an internal redirect
+// (ngx.exec): the module contexts of the request are cleared.
+func (r *Request) ResetCtx() { r.luaCtx = nil }
+
+// compileLua compiles Lua source; file is set for code read from a file
+// (*_by_lua_file, require), whose first line may be a shebang.
+func compileLua(src, name string, file bool) (*lua.FunctionProto, error) {
+	src, err := luajitSource(src, name, file)
+	if err != nil {
+		return nil, err
+	}
 	chunk, err := parse.Parse(strings.NewReader(src), name)
 	if err != nil {
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, src, err)
 	}
 	proto, err := lua.Compile(chunk, name)
 	if err != nil {
-		return nil, syntaxError(name, err)
+		return nil, syntaxError(name, src, err)
 	}
 	return proto, nil
 }
 
 // syntaxError rewrites gopher-lua's parser message into Lua's
 // "<chunk>:<line>: <msg> near '<token>'" shape.
-func syntaxError(name string, err error) error {
+func syntaxError(name, src string, err error) error {
 	var pe *parse.Error
 	if errors.As(err, &pe) {
+		pe.Token = stringToken(src, pe)
 		msg := pe.Message
 		if msg == "syntax error" || msg == "" {
 			msg = "unexpected symbol"
@@ -190,6 +223,38 @@ func syntaxError(name string, err error) error {
 		return fmt.Errorf("%s:%d: %s", name, le.Line, le.Message)
 	}
 	return fmt.Errorf("%s: %v", name, err)
+}
+
+// stringToken gives a string token back its quotes or long brackets, as
+// LuaJIT shows it: for the statement "'for end';" the message ends in
+// near, a quote, then 'for end' with its own quotes, then a quote.
+// gopher-lua reports the contents only, at the position of the last byte.
+func stringToken(src string, pe *parse.Error) string {
+	lines := strings.Split(src, "\n")
+	if pe.Pos.Line < 1 || pe.Pos.Line > len(lines) {
+		return pe.Token
+	}
+	line := lines[pe.Pos.Line-1]
+	end := pe.Pos.Column // 1-based: the token's last byte
+	if end < 1 || end > len(line) {
+		return pe.Token
+	}
+	switch q := line[end-1]; q {
+	case '"', '\'':
+		for i := end - 2; i >= 0; i-- {
+			if line[i] == q && (i == 0 || line[i-1] != '\\') {
+				if line[i+1:end-1] == pe.Token || strings.Contains(line[i+1:end-1], "\\") {
+					return line[i:end]
+				}
+				break
+			}
+		}
+	case ']':
+		if tok := "[[" + pe.Token + "]]"; strings.HasSuffix(line[:end], tok) {
+			return tok
+		}
+	}
+	return pe.Token
 }
 
 func (rt *Runtime) newState() (*state, error) {
@@ -291,6 +356,9 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 	}
 	if r.exited {
 		code := r.exitCode
+		if r.exec {
+			return Outcome{Action: Exec, ExecURI: r.execURI, ExecArgs: r.execArgs}
+		}
 		if r.redirect {
 			return Outcome{Action: Redirect, Status: code}
 		}
@@ -298,6 +366,10 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 			return st.respond()
 		}
 		switch {
+		case code == -5 && c.phase == PhaseContent:
+			// ngx.exit(ngx.DECLINED) in a content handler: nginx sends
+			// nothing and closes the connection (measured).
+			return Outcome{Action: Close, Status: code}
 		case code == 0 || code == -5: // ngx.OK, ngx.DECLINED
 			if c.phase == PhaseContent {
 				return st.respond()
@@ -335,6 +407,8 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 			msg = "init_by_lua error: " + errorText(err)
 		case c.phase == PhaseSet:
 			msg = "failed to run set_by_lua*: " + errorText(err)
+		case c.phase == PhaseHeaderFilter:
+			msg = "failed to run header_filter_by_lua*: " + errorText(err)
 		}
 		if r.sent {
 			// nginx had already sent the headers and the output so far:
@@ -410,15 +484,19 @@ func (st *state) exit(code int) {
 	st.L.Error(lua.LString("exit"), 0)
 }
 
-// cError raises like luaL_error in a C function: lua-nginx-module's C API
-// functions (ngx.say, ngx.redirect, ngx.req.read_body, ...) add no
-// position to their messages, unlike the resty.core Lua ones.
+// cError raises like luaL_error in a C function under LuaJIT
+// (lj_err_callermsg): the message carries the position of the caller when
+// that is Lua code, none when it is not (pcall(ngx.redirect, ...)).
 func cError(L *lua.LState, format string, args ...any) {
-	L.Error(lua.LString(fmt.Sprintf(format, args...)), 0)
+	restyError(L, 2, format, args...)
 }
 
-// cArgError is luaL_argerror from a C function.
+// cArgError is luaL_argerror from a C function: LuaJIT names the function
+// after the call site, '?' when a C function (pcall) called it.
 func cArgError(L *lua.LState, n int, fname, msg string) {
+	if !callerIsLua(L) {
+		fname = "?"
+	}
 	cError(L, "bad argument #%d to '%s' (%s)", n, fname, msg)
 }
 

@@ -115,6 +115,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq := &request{s: s, st: st, w: rw, r: r, srv: srv, conf: srv.Conf, conn: connID}
 	rw.onHeaders = rq.outputHeaders
 	rq.v = vars.NewRequest(st.cfg.HTTP.Vars, r)
+	rq.v.RespHeader = rw.Header() // $sent_http_*
 	rq.v.ConnID = connID
 	rq.v.ServerName = srv.PrimaryName()
 	if caps != nil {
@@ -472,6 +473,9 @@ type respWriter struct {
 	// goes out chunked (or up to the close), as nginx streams it, rather
 	// than with a length net/http would compute for a short body.
 	stream bool
+	// discard is set by a header filter that answered itself (ngx.exit in
+	// header_filter_by_lua): the response being sent is dropped.
+	discard bool
 }
 
 func (w *respWriter) Header() http.Header { return w.w.Header() }
@@ -488,6 +492,9 @@ func (w *respWriter) WriteHeader(code int) {
 	}
 	w.wrote = true
 	w.status = code
+	if w.discard {
+		return
+	}
 	if code == http.StatusNoContent {
 		// nginx's header filter: a 204 has no body and says nothing of one
 		h := w.w.Header()
@@ -521,6 +528,9 @@ func (w *respWriter) Flush() {
 func (w *respWriter) Write(p []byte) (int, error) {
 	if !w.wrote {
 		w.WriteHeader(http.StatusOK)
+	}
+	if w.discard {
+		return len(p), nil
 	}
 	if w.body != nil {
 		out := w.body(p)

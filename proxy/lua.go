@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"ngxsockify/luahooks"
@@ -66,13 +68,59 @@ func (rq *request) headerFilter(c *nginxconf.LuaCode, code int) int {
 	lr.Status = code
 	out := rq.st.lua.Run(rq.r.Context(), ch, lr)
 	if out.Err != nil {
+		// nginx's filter returns NGX_ERROR: the request ends without a
+		// response.
 		rq.logf(ngxlog.Err, "%v", out.Err)
+		rq.closeConn()
+		rq.w.discard = true
 		return code
+	}
+	switch out.Action {
+	case luahooks.Close, luahooks.Respond, luahooks.ErrorPage:
+		if out.Status < 0 { // ngx.exit(ngx.ERROR)
+			rq.closeConn()
+			rq.w.discard = true
+			return code
+		}
+		// ngx.exit(status): nginx finalizes the request with status
+		// (ngx_http_filter_finalize_request): its own page for an error,
+		// headers only otherwise (444 too is sent as a status), and the
+		// response being sent is dropped.
+		return rq.filterFinalize(out.Status)
 	}
 	if lr.Status != 0 {
 		return lr.Status
 	}
 	return code
+}
+
+// filterFinalize answers status from inside the header filter chain in
+// place of the response whose headers were going out, which is then
+// dropped.
+func (rq *request) filterFinalize(status int) int {
+	h := rq.w.Header()
+	var page []byte
+	if status >= 300 {
+		page = errorPage(status, rq.conf.ServerTokens)
+	}
+	// The headers of the dropped response go (measured: ngx.header
+	// values, Content-Type); the server's own stay.
+	for k := range h {
+		if k != "Server" && k != "Date" {
+			delete(h, k)
+		}
+	}
+	if page != nil {
+		h.Set("Content-Type", "text/html")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(page)))
+	rq.w.w.WriteHeader(status)
+	if rq.r.Method != http.MethodHead && len(page) > 0 {
+		n, _ := rq.w.w.Write(page)
+		rq.w.bytes += int64(n)
+	}
+	rq.w.discard = true
+	return status
 }
 
 var luaPhases = map[string]luahooks.Phase{
@@ -204,8 +252,9 @@ func (rq *request) chunk(c *nginxconf.LuaCode) (*luahooks.Chunk, int) {
 // that ngx.ctx survives), brought up to date with the current location.
 func (rq *request) luaRequest() *luahooks.Request {
 	if rq.lua == nil {
-		rq.lua = &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header(), Capture: rq.capture}
+		rq.lua = rq.newLuaRequest()
 	}
+	rq.lua.Internal, rq.lua.Subrequest = rq.internal, rq.subrequest
 	rq.lua.DefaultType = static.ContentType(rq.v.URI, rq.staticOptions())
 	rq.lua.ClientMaxBodySize = rq.conf.ClientMaxBodySize
 	rq.lua.ClientBodyBufferSize = rq.conf.ClientBodyBufferSize
@@ -215,6 +264,10 @@ func (rq *request) luaRequest() *luahooks.Request {
 		}
 	}
 	return rq.lua
+}
+
+func (rq *request) newLuaRequest() *luahooks.Request {
+	return &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header(), Capture: rq.capture}
 }
 
 // runLuaPhase runs a rewrite or access hook. It reports whether the request
@@ -250,6 +303,11 @@ func (rq *request) runLuaContent(c *nginxconf.LuaCode) {
 
 // luaOutcome sends the response a hook asked for.
 func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
+	if out.Action == luahooks.Close && rq.subrequest && out.Status < 0 && out.Err == nil {
+		// ngx.exit(ngx.ERROR) in a subrequest: the parent sees 500.
+		rq.finalize(http.StatusInternalServerError)
+		return
+	}
 	if out.Action == luahooks.Close {
 		// ngx.exit(444), ngx.ERROR, or an error after output began: nginx
 		// cuts the connection.
@@ -276,6 +334,8 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 		status = http.StatusOK
 	}
 	switch out.Action {
+	case luahooks.Exec:
+		rq.luaExec(out.ExecURI, out.ExecArgs, lr)
 	case luahooks.ErrorPage, luahooks.Redirect:
 		rq.finalize(status)
 	default:
@@ -283,8 +343,33 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 		if h.Get("Content-Type") == "" {
 			h.Set("Content-Type", rq.conf.DefaultType)
 		}
+		if h.Get("Content-Length") != "" {
+			// ngx.header.content_length set by the hook goes out as it
+			// is; net/http sends no more body than it says.
+			rq.writeHeader(status)
+			if rq.r.Method != http.MethodHead {
+				rq.w.Write(out.Body)
+			}
+			return
+		}
 		rq.send(status, "", out.Body)
 	}
+}
+
+// luaExec is ngx.exec's internal redirect (ngx_http_lua_handle_exec):
+// $args become args (also when empty), ngx.ctx is forgotten, and a URI
+// starting with "@" runs that named location, ignoring args.
+func (rq *request) luaExec(uri, args string, lr *luahooks.Request) {
+	lr.ResetCtx()
+	if strings.HasPrefix(uri, "@") {
+		if args != "" {
+			rq.logf(ngxlog.Warn, `query strings %s ignored when exec'ing named location %s`, args, uri)
+		}
+		rq.runNamed(uri)
+		return
+	}
+	rq.v.Args = args
+	rq.internalRedirect(uri)
 }
 
 // setByLua runs set_by_lua and stores its result.

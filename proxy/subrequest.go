@@ -5,13 +5,17 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
+	"strings"
 
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf/vars"
+	"ngxsockify/ngxlog"
 )
 
-// maxSubrequestDepth bounds nested ngx.location.capture calls.
-const maxSubrequestDepth = 10
+// maxSubrequestDepth bounds nested ngx.location.capture calls: nginx's
+// NGX_HTTP_MAX_SUBREQUESTS, which each level of subrequest decrements.
+const maxSubrequestDepth = 50
 
 // capture runs a subrequest for ngx.location.capture through this server's
 // locations, as nginx does: it starts at the server rewrite phase, may reach
@@ -19,7 +23,8 @@ const maxSubrequestDepth = 10
 // headers, and writes no access-log line.
 func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahooks.SubResponse, error) {
 	if rq.depth >= maxSubrequestDepth {
-		return luahooks.SubResponse{}, errors.New("subrequests cycle")
+		rq.logf(ngxlog.Err, `lua subrequests cycle while processing "%s"`, sr.Path)
+		return luahooks.SubResponse{}, errors.New("failed to issue subrequest: -1")
 	}
 	target := sr.Path
 	if sr.Args != "" {
@@ -46,9 +51,35 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 		internal: true, subrequest: true, logged: true, depth: rq.depth + 1}
 	rw.onHeaders = sub.outputHeaders
 	sub.v = vars.NewRequest(rq.st.cfg.HTTP.Vars, r)
+	// nginx decodes a subrequest's URI but does not normalise or check it
+	// (ngx_http_parse_unsafe_uri, ngx_http_subrequest: "//" and "/./"
+	// stay, "*(#*" is looked up as it is), and $request_uri stays the
+	// main request's (measured).
+	sub.v.URI, sub.v.URIErr, sub.v.Args = percentDecode(sr.Path), nil, sr.Args
+	main := rq.r
+	if rq.lua != nil && rq.lua.MainHTTP != nil {
+		main = rq.lua.MainHTTP
+	}
+	r.RequestURI = main.RequestURI
+	sub.v.RespHeader = rec.header
 	sub.v.ConnID = rq.conn
 	sub.v.ServerName = rq.v.ServerName
-	sub.run()
+	switch {
+	case sr.ShareVars:
+		sub.v.ShareValues(rq.v)
+	case sr.CopyVars:
+		sub.v.CopyValues(rq.v)
+	}
+	for _, kv := range sr.Vars {
+		if err := sub.v.Set(kv[0], kv[1]); err != nil {
+			rq.logf(ngxlog.Err, `variable "%s" cannot be assigned a value (maybe you forgot to define it first?) `, kv[0])
+			return luahooks.SubResponse{}, errors.New("failed to adjust the subrequest: -1")
+		}
+	}
+	sub.lua = sub.newLuaRequest()
+	sub.lua.MainHTTP = main
+	sr.Prepare(sub.lua)
+	sub.runPhases(phaseServerRewrite)
 	status := rec.status
 	if sub.closed {
 		status = 444
@@ -56,7 +87,13 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 	if status == 0 {
 		status = http.StatusOK
 	}
-	return luahooks.SubResponse{Status: status, Header: rec.header, Body: rec.body.Bytes()}, nil
+	body := rec.body.Bytes()
+	if status >= 300 && bytes.Equal(body, errorPage(status, sub.conf.ServerTokens)) {
+		// nginx hands the status to the parent before it makes the
+		// special response: the capture has none of its page.
+		body = nil
+	}
+	return luahooks.SubResponse{Status: status, Header: rec.header, Body: body}, nil
 }
 
 // recorder keeps a subrequest's response in memory.
@@ -79,4 +116,23 @@ func (r *recorder) Write(p []byte) (int, error) {
 		r.status = http.StatusOK
 	}
 	return r.body.Write(p)
+}
+
+// percentDecode decodes %XX sequences (others are kept as they are).
+func percentDecode(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				b = append(b, byte(v))
+				i += 2
+				continue
+			}
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
 }

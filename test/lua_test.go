@@ -462,7 +462,7 @@ func runSignScript(t *testing.T) (string, error) {
 
 // luaLogRE picks the Lua part of an error-log line: from the message start
 // to nginx's ", client: " suffix.
-var luaLogRE = regexp.MustCompile(`(?m)\[(error|warn|notice|info)\] [^\n]*?((?:\[lua\]|lua entry thread aborted|failed to load|failed to run)[^\n]*?)(?:, client: |$)`)
+var luaLogRE = regexp.MustCompile(`(?m)\[(error|warn|notice|info)\] [^\n]*?((?:\[lua\]|lua entry thread aborted|failed to load|failed to run|attempt to set status)[^\n]*?)(?:, client: |$)`)
 
 // TestLuaErrorLog compares the Lua lines of both servers' error logs: chunk
 // names carry nginx.conf line numbers, ngx.log prefixes, runtime errors.
@@ -507,6 +507,22 @@ func TestLuaErrorLog(t *testing.T) {
         set_by_lua $x 'return nil .. 1';
         return 200 $x;
     }
+    location /redir {
+        content_by_lua_block { ngx.redirect("/a\r\nb\"\200") }
+    }
+    location /syntaxstr {
+        header_filter_by_lua_block {
+            'for end';
+        }
+        content_by_lua_block { ngx.say("x") }
+    }
+    location /exitsent {
+        content_by_lua_block { ngx.say("x") ngx.exit(404) }
+    }
+    location /hf {
+        content_by_lua_block { ngx.say("x") }
+        header_filter_by_lua_block { error("in filter") }
+    }
     include sub/inc.conf;
     include OUTSIDE/out.conf;
 }`
@@ -520,7 +536,7 @@ func TestLuaErrorLog(t *testing.T) {
 	files := map[string]string{"sub/inc.conf": "location /inc {\n    access_by_lua_block {\n        error(\"included\")\n    }\n}\n"}
 	a := startServer(t, "nginx", ServerOptions{HTTP: conf, Files: files})
 	b := startServer(t, "ngxsockify", ServerOptions{HTTP: conf, Files: files})
-	for _, p := range []string{"/log", "/rt", "/str", "/syntax", "/file", "/set", "/inc", "/out"} {
+	for _, p := range []string{"/log", "/rt", "/str", "/syntax", "/file", "/set", "/inc", "/out", "/redir", "/exitsent", "/hf", "/syntaxstr"} {
 		raw := "GET " + p + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 		ra, rb := luaAsk(a, luaCase{}, routingRequest{raw: raw}), luaAsk(b, luaCase{}, routingRequest{raw: raw})
 		if ra.Status != rb.Status {
@@ -537,14 +553,14 @@ func TestLuaErrorLog(t *testing.T) {
 				msg = strings.ReplaceAll(msg, outside, "{{OUTSIDE}}")
 				out = append(out, m[1]+" "+msg)
 			}
-			if len(out) >= 12 || time.Now().After(deadline) {
+			if len(out) >= 16 || time.Now().After(deadline) {
 				return out
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	la, lb := lines(a), lines(b)
-	if len(la) < 12 {
+	if len(la) < 16 {
 		t.Fatalf("nginx logged only %d Lua lines:\n%s", len(la), strings.Join(la, "\n"))
 	}
 	if diff := cmp.Diff(la, lb); diff != "" {

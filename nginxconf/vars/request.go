@@ -92,6 +92,14 @@ func NewRequest(g *Registry, hr *http.Request) *Request {
 	return r
 }
 
+// ShareValues makes r read and write the stored values (set, map) of
+// parent: a write in either is seen by both, as a subrequest made with
+// ngx.location.capture's share_all_vars.
+func (r *Request) ShareValues(parent *Request) { r.vals = parent.vals }
+
+// CopyValues gives r a copy of parent's stored values (copy_all_vars).
+func (r *Request) CopyValues(parent *Request) { r.vals = append([]slot(nil), parent.vals...) }
+
 // SetCaptures records the captures of a successful regex match (location,
 // if, rewrite, server_name, map): $1..$9 read them (a regex without groups
 // leaves them all empty) and every named group sets its variable, as nginx
