@@ -126,9 +126,10 @@ clean:
 # `make test`: the suites are not in this repository.
 
 # Debian packages the suites need besides DEB_PKGS: the Perl modules of the
-# two Test::Nginx harnesses, the modules Debian's nginx -V lists as dynamic
-# (nginx-tests load them all), and echo (lua-nginx-module's tests use it).
-SUITE_DEB_PKGS := nginx libnginx-mod-http-lua libnginx-mod-http-echo \
+# two Test::Nginx harnesses and the modules Debian's nginx -V lists as
+# dynamic (nginx-tests load them all). echo is not needed: the Lua runner
+# skips the blocks that use it, on both servers.
+SUITE_DEB_PKGS := nginx libnginx-mod-http-lua \
                   libnginx-mod-http-geoip libnginx-mod-http-image-filter \
                   libnginx-mod-http-perl libnginx-mod-http-xslt-filter \
                   libnginx-mod-mail libnginx-mod-stream libnginx-mod-stream-geoip \
