@@ -233,26 +233,10 @@ func (st *state) respGetHeaders(L *lua.LState) int {
 			// alone exceed max.
 			count--
 			done = count <= 0
-			val := lua.LString(v)
-			switch old := t.RawGetString(name).(type) {
-			case *lua.LNilType:
-				t.RawSetString(name, val)
-			case *lua.LTable:
-				old.Append(val)
-			default:
-				arr := L.CreateTable(2, 0)
-				arr.Append(old)
-				arr.Append(val)
-				t.RawSetString(name, arr)
-			}
+			addHeaderValue(L, t, name, v)
 		}
 	}
-	L.Push(t)
-	if truncated {
-		L.Push(lua.LString("truncated"))
-		return 2
-	}
-	return 1
+	return argsResult(L, t, truncated)
 }
 
 // sendHeaders is ngx.send_headers(): the headers count as sent from now on

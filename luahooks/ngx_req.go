@@ -308,23 +308,29 @@ func (st *state) reqGetHeaders(L *lua.LState) int {
 		if !raw {
 			name = strings.ToLower(name)
 		}
-		val := lua.LString(h[1])
-		switch old := t.RawGetString(name).(type) {
-		case *lua.LNilType:
-			t.RawSetString(name, val)
-		case *lua.LTable:
-			old.Append(val)
-		default:
-			arr := L.CreateTable(2, 0)
-			arr.Append(old)
-			arr.Append(val)
-			t.RawSetString(name, arr)
-		}
+		addHeaderValue(L, t, name, h[1])
 	}
 	if !raw {
 		L.SetMetatable(t, st.headersMeta(L))
 	}
 	return argsResult(L, t, truncated)
+}
+
+// addHeaderValue adds one header to a get_headers() table: the value
+// itself the first time, a list of the values once the name repeats.
+func addHeaderValue(L *lua.LState, t *lua.LTable, name, value string) {
+	val := lua.LString(value)
+	switch old := t.RawGetString(name).(type) {
+	case *lua.LNilType:
+		t.RawSetString(name, val)
+	case *lua.LTable:
+		old.Append(val)
+	default:
+		arr := L.CreateTable(2, 0)
+		arr.Append(old)
+		arr.Append(val)
+		t.RawSetString(name, arr)
+	}
 }
 
 // headersMeta lets get_headers() results be read as h["User-Agent"] or
