@@ -542,16 +542,9 @@ func (st *state) ngxExec(L *lua.LState) int {
 		cError(L, "unsafe uri")
 	}
 	var user string
-	if L.GetTop() == 2 {
-		switch a := L.Get(2).(type) {
-		case lua.LString:
-			user = string(a)
-		case lua.LNumber:
-			user = formatNumber(float64(a))
-		case *lua.LTable:
-			user = st.encodeArgs(L, a)
-		case *lua.LNilType:
-		default:
+	if a := L.Get(2); L.GetTop() == 2 && a != lua.LNil {
+		var ok bool
+		if user, ok = st.argsString(L, a); !ok {
 			cArgError(L, 2, "exec", "string, number, or table expected, but got "+typeName(a))
 		}
 	}

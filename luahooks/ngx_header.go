@@ -233,7 +233,7 @@ func (st *state) respGetHeaders(L *lua.LState) int {
 			// alone exceed max.
 			count--
 			done = count <= 0
-			addHeaderValue(L, t, name, v)
+			addValue(L, t, name, lua.LString(v))
 		}
 	}
 	return argsResult(L, t, truncated)

@@ -102,17 +102,7 @@ func parseArgs(L *lua.LState, s string, max int) (*lua.LTable, bool) {
 			return t, true
 		}
 		n++
-		switch old := t.RawGetString(key).(type) {
-		case *lua.LNilType:
-			t.RawSetString(key, val)
-		case *lua.LTable:
-			old.Append(val)
-		default:
-			arr := L.CreateTable(2, 0)
-			arr.Append(old)
-			arr.Append(val)
-			t.RawSetString(key, arr)
-		}
+		addValue(L, t, key, val)
 	}
 	return t, false
 }
@@ -214,19 +204,27 @@ func (st *state) ngxEncodeArgs(L *lua.LState) int {
 
 func (st *state) reqSetURIArgs(L *lua.LState) int {
 	req := st.request(L)
-	var s string
-	switch v := L.Get(1).(type) {
-	case lua.LString:
-		s = string(v)
-	case lua.LNumber:
-		s = formatNumber(float64(v))
-	case *lua.LTable:
-		s = st.encodeArgs(L, v)
-	default:
+	v := L.Get(1)
+	s, ok := st.argsString(L, v)
+	if !ok {
 		L.ArgError(1, "string, number, or table expected, got "+typeName(v))
 	}
 	st.setArgsVar(L, req, s)
 	return 0
+}
+
+// argsString is a query given as a string, a number or a table of args
+// (ngx.req.set_uri_args, ngx.exec); ok is false for any other type.
+func (st *state) argsString(L *lua.LState, v lua.LValue) (s string, ok bool) {
+	switch v := v.(type) {
+	case lua.LString:
+		return string(v), true
+	case lua.LNumber:
+		return formatNumber(float64(v)), true
+	case *lua.LTable:
+		return st.encodeArgs(L, v), true
+	}
+	return "", false
 }
 
 func (st *state) setArgsVar(L *lua.LState, req *Request, s string) {
@@ -308,7 +306,7 @@ func (st *state) reqGetHeaders(L *lua.LState) int {
 		if !raw {
 			name = strings.ToLower(name)
 		}
-		addHeaderValue(L, t, name, h[1])
+		addValue(L, t, name, lua.LString(h[1]))
 	}
 	if !raw {
 		L.SetMetatable(t, st.headersMeta(L))
@@ -316,10 +314,9 @@ func (st *state) reqGetHeaders(L *lua.LState) int {
 	return argsResult(L, t, truncated)
 }
 
-// addHeaderValue adds one header to a get_headers() table: the value
-// itself the first time, a list of the values once the name repeats.
-func addHeaderValue(L *lua.LState, t *lua.LTable, name, value string) {
-	val := lua.LString(value)
+// addValue adds one value to a get_headers() or get_uri_args() table: the
+// value itself the first time, a list of the values once the name repeats.
+func addValue(L *lua.LState, t *lua.LTable, name string, val lua.LValue) {
 	switch old := t.RawGetString(name).(type) {
 	case *lua.LNilType:
 		t.RawSetString(name, val)
