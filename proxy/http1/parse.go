@@ -1,0 +1,331 @@
+package http1
+
+import (
+	"bytes"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+)
+
+// Head is a parsed request head: the request line and the header lines, as
+// nginx's ngx_http_parse_request_line and ngx_http_parse_header_line read
+// them.
+type Head struct {
+	Method string
+	// URI is the request target as sent, from its first "/" (for an
+	// absolute URI, the part after the host; "/" when it has none).
+	URI string
+	// Host is the host of an absolute URI ("" otherwise).
+	Host         string
+	Major, Minor int
+	Header       http.Header
+	// Raw is the request line and header lines as received, from the
+	// request line (leading empty lines skipped) to the empty line.
+	Raw []byte
+}
+
+// Proto is "HTTP/major.minor", or "" for HTTP/0.9.
+func (h *Head) Proto() string {
+	if h.Major == 0 {
+		return ""
+	}
+	return "HTTP/" + strconv.Itoa(h.Major) + "." + strconv.Itoa(h.Minor)
+}
+
+// Error is a request nginx refuses while reading it: the status it answers
+// and the words of its info-level error-log line.
+type Error struct {
+	Status int
+	Msg    string
+	// Line: the request line was not read yet ("while reading client
+	// request line"), else the headers.
+	Line bool
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Statuses nginx uses inside its request parser: 494 is "400 Request Header
+// Or Cookie Too Large", 497 "400 The plain HTTP request was sent to HTTPS
+// port", 408 closes without a reply.
+const (
+	StatusHeaderTooLarge = 494
+	StatusToHTTPS        = 497
+)
+
+func lineErr(status int, msg string) *Error   { return &Error{Status: status, Msg: msg, Line: true} }
+func headerErr(status int, msg string) *Error { return &Error{Status: status, Msg: msg} }
+
+var errInvalidMethod = lineErr(400, "client sent invalid method")
+var errInvalidRequest = lineErr(400, "client sent invalid request")
+
+// parseRequestLine parses line (without its line end) into h.
+func parseRequestLine(line []byte, h *Head) *Error {
+	i := 0
+	for i < len(line) && line[i] != ' ' {
+		c := line[i]
+		if (c < 'A' || c > 'Z') && c != '_' && c != '-' {
+			return errInvalidMethod
+		}
+		i++
+	}
+	if i == 0 || i == len(line) {
+		return errInvalidMethod
+	}
+	h.Method = string(line[:i])
+	for i < len(line) && line[i] == ' ' {
+		i++
+	}
+	start := i
+	for i < len(line) && line[i] != ' ' {
+		if c := line[i]; c < 0x20 || c == 0x7f {
+			return errInvalidRequest
+		}
+		i++
+	}
+	target := line[start:i]
+	if len(target) == 0 {
+		return errInvalidRequest
+	}
+	if target[0] != '/' {
+		host, uri, ok := splitAbsolute(target)
+		if !ok {
+			return errInvalidRequest
+		}
+		h.Host, target = string(host), uri
+	}
+	h.URI = string(target)
+	for i < len(line) && line[i] == ' ' {
+		i++
+	}
+	if i == len(line) {
+		// HTTP/0.9: GET only
+		if h.Method != "GET" {
+			return lineErr(400, "client sent invalid method in HTTP/0.9 request")
+		}
+		return nil
+	}
+	rest := line[i:]
+	if !bytes.HasPrefix(rest, []byte("HTTP/")) {
+		return errInvalidRequest
+	}
+	rest = rest[5:]
+	major, n := number(rest)
+	if n == 0 || n >= len(rest) || rest[n] != '.' || (n > 1 && rest[0] == '0') || major > 99 {
+		return errInvalidRequest
+	}
+	rest = rest[n+1:]
+	minor, m := number(rest)
+	if m == 0 || minor > 999 {
+		return errInvalidRequest
+	}
+	for _, c := range rest[m:] {
+		if c != ' ' {
+			return errInvalidRequest
+		}
+	}
+	h.Major, h.Minor = major, minor
+	if major == 0 {
+		return errInvalidRequest
+	}
+	if major > 1 {
+		return lineErr(505, "client sent unsupported HTTP version")
+	}
+	return nil
+}
+
+// number reads leading decimal digits (at most 4).
+func number(b []byte) (int, int) {
+	n, i := 0, 0
+	for i < len(b) && i < 4 && b[i] >= '0' && b[i] <= '9' {
+		n = n*10 + int(b[i]-'0')
+		i++
+	}
+	if i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		return 1000, i
+	}
+	return n, i
+}
+
+// splitAbsolute splits "scheme://host[:port]/path" into the host and the
+// path ("/" when there is none).
+func splitAbsolute(t []byte) (host, uri []byte, ok bool) {
+	i := 0
+	for i < len(t) && (t[i] >= 'a' && t[i] <= 'z' || t[i] >= 'A' && t[i] <= 'Z') {
+		i++
+	}
+	if i == 0 || !bytes.HasPrefix(t[i:], []byte("://")) {
+		return nil, nil, false
+	}
+	t = t[i+3:]
+	j := 0
+	for j < len(t) && t[j] != '/' && t[j] != '?' {
+		c := t[j]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".-:[]_~", c) >= 0) {
+			return nil, nil, false
+		}
+		j++
+	}
+	if j == 0 {
+		return nil, nil, false
+	}
+	host = t[:j]
+	if j == len(t) {
+		return host, []byte("/"), true
+	}
+	if t[j] == '?' {
+		return nil, nil, false
+	}
+	return host, t[j:], true
+}
+
+// headerLine is the verdict on one header line.
+type headerLine int
+
+const (
+	lineOK      headerLine = iota
+	lineIgnored            // invalid characters in the name: skipped, as ignore_invalid_headers does
+	lineBad                // 400
+)
+
+// parseHeaderLine splits line (without its line end) into name and value.
+func parseHeaderLine(line []byte, underscores bool) (name, value []byte, v headerLine) {
+	colon := bytes.IndexByte(line, ':')
+	nameEnd := colon
+	if colon < 0 {
+		nameEnd = len(line)
+	}
+	name = line[:nameEnd]
+	if len(name) == 0 {
+		return nil, nil, lineBad
+	}
+	ignored := false
+	for _, c := range name {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-':
+		case c == '_':
+			ignored = ignored || !underscores
+		case c <= 0x20 || c == 0x7f:
+			return nil, nil, lineBad
+		default:
+			ignored = true
+		}
+	}
+	if colon >= 0 {
+		value = line[colon+1:]
+	}
+	for _, c := range value {
+		if c == 0 {
+			return nil, nil, lineBad
+		}
+	}
+	value = bytes.Trim(value, " \t")
+	if ignored {
+		return name, value, lineIgnored
+	}
+	return name, value, lineOK
+}
+
+// checkHeaders applies nginx's checks on the whole head (ngx_http_process_
+// request_header and the per-header handlers).
+func checkHeaders(h *Head, hosts, lengths int) *Error {
+	hdr := h.Header
+	if hosts > 1 {
+		return headerErr(400, "client sent duplicate header line: \"Host\"")
+	}
+	if lengths > 1 {
+		return headerErr(400, "client sent duplicate header line: \"Content-Length\"")
+	}
+	if vs, ok := hdr["Host"]; ok {
+		host, valid := ValidHost(vs[0])
+		if !valid {
+			return headerErr(400, "client sent invalid host header")
+		}
+		_ = host
+	} else if h.Major == 1 && h.Minor >= 1 && h.Host == "" {
+		return headerErr(400, "client sent HTTP/1.1 request without \"Host\" header")
+	}
+	if h.Host != "" {
+		if _, ok := ValidHost(h.Host); !ok {
+			return headerErr(400, "client sent invalid host in request line")
+		}
+	}
+	if vs, ok := hdr["Content-Length"]; ok {
+		if _, ok := parseLength(vs[0]); !ok {
+			return headerErr(400, "client sent invalid \"Content-Length\" header")
+		}
+	}
+	if vs, ok := hdr["Transfer-Encoding"]; ok {
+		if h.Major == 1 && h.Minor == 0 {
+			return headerErr(400, "client sent HTTP/1.0 request with \"Transfer-Encoding\" header")
+		}
+		if !strings.EqualFold(vs[len(vs)-1], "chunked") || len(vs) > 1 {
+			return headerErr(501, "client sent unknown \"Transfer-Encoding\": \""+vs[len(vs)-1]+"\"")
+		}
+		if _, ok := hdr["Content-Length"]; ok {
+			return headerErr(400, "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time")
+		}
+	}
+	return nil
+}
+
+// parseLength reads a Content-Length value: decimal digits only.
+func parseLength(s string) (int64, bool) {
+	if s == "" || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(s[i]-'0')
+	}
+	return n, true
+}
+
+// ValidHost checks a Host value as nginx's ngx_http_validate_host does and
+// returns the host for server selection: lowercased, without port and
+// trailing dot.
+func ValidHost(h string) (string, bool) {
+	dot := -2
+	hostLen := len(h)
+	literal, rest := false, false
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		switch c {
+		case '.':
+			if dot == i-1 {
+				return "", false
+			}
+			dot = i
+		case ':':
+			if !rest && !literal {
+				hostLen, rest = i, true
+			}
+		case '[':
+			if i == 0 {
+				literal = true
+			}
+		case ']':
+			if literal && !rest {
+				hostLen, rest = i+1, true
+				literal = false
+			}
+		default:
+			if c == '/' || c == '\\' || c <= 0x20 || c == 0x7f {
+				return "", false
+			}
+		}
+	}
+	if dot == hostLen-1 {
+		hostLen--
+	}
+	if hostLen <= 0 {
+		return "", false
+	}
+	return strings.ToLower(h[:hostLen]), true
+}
+
+// canonical is the header key net/http would use for name.
+func canonical(name []byte) string { return textproto.CanonicalMIMEHeaderKey(string(name)) }

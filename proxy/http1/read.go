@@ -1,0 +1,101 @@
+package http1
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"net/http"
+)
+
+// errIdle: the connection ended or timed out before a request began.
+var errIdle = errors.New("http1: no request")
+
+// readHead reads one request head from br. started reports whether any
+// byte of the request arrived (a timeout then is worth a 408 log line).
+func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started bool, err error) {
+	h = &Head{Header: http.Header{}}
+	// leading empty lines are skipped, as nginx does
+	var line []byte
+	for {
+		line, err = br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			return h, true, lineErr(414, "client sent too long URI")
+		}
+		if err != nil {
+			if len(line) > 0 {
+				return h, true, err
+			}
+			return h, false, err
+		}
+		if len(trimEOL(line)) > 0 {
+			break
+		}
+	}
+	max := p.LargeBufferSize * p.LargeBuffers
+	raw := make([]byte, 0, len(line)+256)
+	raw = append(raw, line...)
+	rl := trimEOL(line)
+	if bytes.IndexByte(rl, '\r') >= 0 {
+		return h, true, errInvalidRequest
+	}
+	if e := parseRequestLine(rl, h); e != nil {
+		h.Raw = raw
+		return h, true, e
+	}
+	if h.Major == 0 {
+		h.Raw = raw
+		return h, true, nil
+	}
+	hosts, lengths := 0, 0
+	for {
+		line, err = br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			h.Raw = raw
+			return h, true, headerErr(StatusHeaderTooLarge, "client sent too long header line")
+		}
+		if err != nil {
+			h.Raw = raw
+			return h, true, err
+		}
+		raw = append(raw, line...)
+		if len(raw) > max {
+			h.Raw = raw
+			return h, true, headerErr(StatusHeaderTooLarge, "client sent too large request")
+		}
+		l := trimEOL(line)
+		if len(l) == 0 {
+			break
+		}
+		if bytes.IndexByte(l, '\r') >= 0 {
+			h.Raw = raw
+			return h, true, headerErr(400, "client sent invalid header line")
+		}
+		name, value, v := parseHeaderLine(l, underscores)
+		switch v {
+		case lineBad:
+			h.Raw = raw
+			return h, true, headerErr(400, "client sent invalid header line")
+		case lineIgnored:
+			continue
+		}
+		key := canonical(name)
+		switch key {
+		case "Host":
+			hosts++
+		case "Content-Length":
+			lengths++
+		}
+		h.Header[key] = append(h.Header[key], string(value))
+	}
+	h.Raw = raw
+	if e := checkHeaders(h, hosts, lengths); e != nil {
+		return h, true, e
+	}
+	return h, true, nil
+}
+
+// trimEOL drops a line's LF and the CR before it.
+func trimEOL(line []byte) []byte {
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	return bytes.TrimSuffix(line, []byte("\r"))
+}

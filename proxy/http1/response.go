@@ -1,0 +1,402 @@
+package http1
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type ctxKey int
+
+const ctxHead ctxKey = iota
+
+// RawHeader returns the request line and header lines of r as the client
+// sent them (nil for requests this package did not read).
+func RawHeader(r *http.Request) []byte {
+	if h, ok := r.Context().Value(ctxHead).(*Head); ok {
+		return h.Raw
+	}
+	return nil
+}
+
+func (c *conn) newRequest(h *Head) *http.Request {
+	r := &http.Request{
+		Method:     h.Method,
+		RequestURI: h.URI,
+		Proto:      h.Proto(),
+		ProtoMajor: h.Major,
+		ProtoMinor: h.Minor,
+		Header:     h.Header,
+		RemoteAddr: c.rwc.RemoteAddr().String(),
+		Body:       http.NoBody,
+	}
+	if r.Proto == "" {
+		r.Proto = "HTTP/0.9"
+	}
+	if r.RequestURI == "" {
+		r.RequestURI = "/"
+	}
+	u, err := url.ParseRequestURI(r.RequestURI)
+	if err != nil {
+		path, q, _ := strings.Cut(r.RequestURI, "?")
+		u = &url.URL{Path: path, RawQuery: q}
+	}
+	r.URL = u
+	r.Host = h.Host
+	if r.Host == "" {
+		if vs := h.Header["Host"]; len(vs) > 0 {
+			r.Host = vs[0]
+		}
+	}
+	if tc, ok := c.rwc.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		r.TLS = &cs
+	}
+	r = r.WithContext(context.WithValue(c.ctx, ctxHead, h))
+	b := &body{c: c, br: c.br, done: true}
+	switch {
+	case len(h.Header["Transfer-Encoding"]) > 0:
+		b.chunked, b.done = true, false
+		r.ContentLength = -1
+		r.TransferEncoding = []string{"chunked"}
+	case len(h.Header["Content-Length"]) > 0:
+		n, _ := parseLength(h.Header["Content-Length"][0])
+		r.ContentLength, b.left, b.done = n, n, n == 0
+	}
+	if !b.done {
+		r.Body = b
+		if h.Major == 1 && h.Minor >= 1 && strings.EqualFold(h.Header.Get("Expect"), "100-continue") {
+			b.expect = true
+		}
+	}
+	c.body = b
+	r.Close = !c.wantsKeepalive(h)
+	return r
+}
+
+// wantsKeepalive: HTTP/1.1 unless "Connection: close", HTTP/1.0 with
+// "Connection: keep-alive".
+func (c *conn) wantsKeepalive(h *Head) bool {
+	conn := strings.ToLower(strings.Join(h.Header["Connection"], ","))
+	if h.Major == 1 && h.Minor >= 1 {
+		return !strings.Contains(conn, "close")
+	}
+	return h.Major == 1 && strings.Contains(conn, "keep-alive")
+}
+
+// response is the http.ResponseWriter of one request.
+type response struct {
+	c      *conn
+	req    *http.Request
+	head   *Head
+	body   *body
+	header http.Header
+	order  []string // canonical keys in the order Note saw them
+
+	status      int
+	wroteHeader bool
+	headOnly    bool  // HEAD, 204, 304: no body is sent
+	length      int64 // Content-Length sent, -1 none
+	chunked     bool
+	written     int64 // body bytes written
+	sent        int64 // bytes written to the connection
+	keepalive   bool
+	discard     bool // write nothing (408, 444 ...)
+	err         error
+}
+
+func newResponse(c *conn, r *http.Request, h *Head) *response {
+	return &response{c: c, req: r, head: h, body: c.body, header: http.Header{}, length: -1,
+		keepalive: !r.Close}
+}
+
+func (w *response) Header() http.Header { return w.header }
+
+// Params returns the connection's settings, for the handler to change
+// for this request and the ones after.
+func (w *response) Params() *Params { return &w.c.params }
+
+// Note records that the handler added the header name now: headers go out
+// in the order they were noted, as nginx's list keeps them.
+func (w *response) Note(name string) {
+	key := textproto.CanonicalMIMEHeaderKey(name)
+	for _, k := range w.order {
+		if k == key {
+			return
+		}
+	}
+	w.order = append(w.order, key)
+}
+
+// BytesSent is the number of bytes written to the connection so far
+// ($bytes_sent), and RequestLength the bytes of the request read
+// ($request_length).
+func (w *response) BytesSent() int64     { return w.sent + int64(w.c.writer().Buffered()) }
+func (w *response) RequestLength() int64 { return w.c.read }
+
+// ParamsOf, BytesSent and RequestLength reach the layer through a wrapped
+// ResponseWriter.
+type Wire interface {
+	Params() *Params
+	Note(name string)
+	BytesSent() int64
+	RequestLength() int64
+}
+
+var _ Wire = (*response)(nil)
+
+// fixed are the headers nginx's header filter writes first, in its order;
+// rank orders the others it adds itself, relative to the noted ones.
+var fixed = []string{"Server", "Date", "Content-Type", "Content-Length", "Last-Modified", "Location"}
+
+var rank = map[string]int{
+	"Www-Authenticate": 1, "Etag": 2, "Expires": 3, "Cache-Control": 4,
+	"Accept-Ranges": 1000,
+}
+
+func (w *response) WriteHeader(code int) {
+	if w.wroteHeader || w.c.hijacked {
+		return
+	}
+	if code >= 100 && code < 200 && code != 101 {
+		// nginx sends no interim responses from handlers
+		return
+	}
+	w.wroteHeader = true
+	w.status = code
+	if w.discard {
+		return
+	}
+	h := w.header
+	if _, ok := h["Date"]; !ok {
+		h["Date"] = []string{httpDate()}
+	}
+	if code == 204 || code == 304 || w.req.Method == http.MethodHead {
+		w.headOnly = true
+	}
+	if v := h.Get("Content-Length"); v != "" {
+		if n, ok := parseLength(v); ok {
+			w.length = n
+		}
+	}
+	if strings.EqualFold(h.Get("Connection"), "close") {
+		w.keepalive = false
+	}
+	if w.c.requests >= w.c.params.KeepaliveRequests || w.c.params.KeepaliveTimeout <= 0 {
+		w.keepalive = false
+	}
+	if w.length < 0 && !w.headOnly && code != 101 {
+		if w.head.Major == 1 && w.head.Minor >= 1 {
+			w.chunked = true
+		} else {
+			w.keepalive = false
+		}
+	}
+	if w.head.Major == 0 {
+		// HTTP/0.9: the body alone
+		w.chunked = false
+		return
+	}
+	bw := w.c.writer()
+	bw.WriteString("HTTP/1.1 ")
+	bw.WriteString(StatusLine(code))
+	bw.WriteString("\r\n")
+	done := map[string]bool{"Connection": true, "Keep-Alive": true, "Transfer-Encoding": true}
+	for _, k := range fixed {
+		w.writeField(bw, k)
+		done[k] = true
+	}
+	if w.chunked {
+		bw.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	switch {
+	case code == 101:
+		bw.WriteString("Connection: upgrade\r\n")
+	case w.keepalive:
+		bw.WriteString("Connection: keep-alive\r\n")
+		if t := w.c.params.KeepaliveHeader; t > 0 {
+			bw.WriteString("Keep-Alive: timeout=" + strconv.Itoa(int(t/time.Second)) + "\r\n")
+		}
+	default:
+		bw.WriteString("Connection: close\r\n")
+	}
+	for _, k := range w.others(done) {
+		w.writeField(bw, k)
+	}
+	bw.WriteString("\r\n")
+}
+
+// others are the keys left to write: ranked ones and noted ones in order,
+// then the rest by name (their order was not recorded).
+func (w *response) others(done map[string]bool) []string {
+	keys := make([]string, 0, len(w.header))
+	for k := range w.header {
+		if !done[textproto.CanonicalMIMEHeaderKey(k)] {
+			keys = append(keys, k)
+		}
+	}
+	pos := func(k string) int {
+		ck := textproto.CanonicalMIMEHeaderKey(k)
+		for i, n := range w.order {
+			if n == ck {
+				return 100 + i
+			}
+		}
+		if r, ok := rank[ck]; ok {
+			return r
+		}
+		return 500
+	}
+	sort.SliceStable(keys, func(i, j int) bool {
+		pi, pj := pos(keys[i]), pos(keys[j])
+		if pi != pj {
+			return pi < pj
+		}
+		return keys[i] < keys[j]
+	})
+	return keys
+}
+
+func (w *response) writeField(bw *bufio.Writer, key string) {
+	vs, ok := w.header[key]
+	if !ok {
+		// a key respelled by the handler (ETag, x-a)
+		for k, v := range w.header {
+			if strings.EqualFold(k, key) {
+				key, vs = k, v
+				break
+			}
+		}
+	}
+	for _, v := range vs {
+		bw.WriteString(key)
+		bw.WriteString(": ")
+		bw.WriteString(v)
+		bw.WriteString("\r\n")
+	}
+}
+
+func (w *response) Write(p []byte) (int, error) {
+	if w.c.hijacked {
+		return 0, http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.discard || w.headOnly || w.status == 101 {
+		return len(p), nil
+	}
+	if w.err != nil {
+		return 0, w.err
+	}
+	if w.length >= 0 && w.written+int64(len(p)) > w.length {
+		p = p[:w.length-w.written]
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	bw := w.c.writer()
+	w.c.writeDeadline()
+	if w.chunked {
+		bw.WriteString(strconv.FormatInt(int64(len(p)), 16))
+		bw.WriteString("\r\n")
+	}
+	n, err := w.write(p)
+	if w.chunked && err == nil {
+		_, err = w.write([]byte("\r\n"))
+	}
+	w.written += int64(n)
+	if err != nil {
+		w.err = err
+		w.keepalive = false
+	}
+	return n, err
+}
+
+// write writes through the buffer, counting what reaches the connection.
+func (w *response) write(p []byte) (int, error) {
+	bw := w.c.writer()
+	before := bw.Buffered()
+	if len(p) > bw.Available() && bw.Buffered() > 0 {
+		before = bw.Buffered()
+		if err := bw.Flush(); err != nil {
+			return 0, err
+		}
+		w.sent += int64(before)
+	}
+	if len(p) >= bw.Size() {
+		n, err := w.c.rwc.Write(p)
+		w.sent += int64(n)
+		return n, err
+	}
+	return bw.Write(p)
+}
+
+// Flush sends what is buffered.
+func (w *response) Flush() {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	w.flush()
+}
+
+func (w *response) flush() {
+	if w.c.bw == nil || w.err != nil {
+		return
+	}
+	n := w.c.bw.Buffered()
+	w.c.writeDeadline()
+	if err := w.c.bw.Flush(); err != nil {
+		w.err = err
+		w.keepalive = false
+		return
+	}
+	w.sent += int64(n)
+}
+
+// finish ends the response: the last chunk, and the flush.
+func (w *response) finish() {
+	if w.discard {
+		return
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.chunked && w.err == nil {
+		w.c.writer().WriteString("0\r\n\r\n")
+	}
+	if w.length >= 0 && w.written < w.length && !w.headOnly {
+		w.keepalive = false
+	}
+	w.flush()
+}
+
+// Hijack hands the connection to the caller (the WebSocket relay).
+func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c := w.c
+	if c.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	if w.wroteHeader {
+		return nil, nil, errors.New("http1: hijack after the response began")
+	}
+	c.hijacked = true
+	c.rwc.SetDeadline(time.Time{})
+	c.release()
+	bw := bufio.NewWriterSize(c.rwc, 64)
+	return c.rwc, bufio.NewReadWriter(c.br, bw), nil
+}
+
+var _ http.Hijacker = (*response)(nil)
+var _ http.Flusher = (*response)(nil)
+
+

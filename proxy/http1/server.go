@@ -1,0 +1,481 @@
+package http1
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Params are the settings of the connection layer that nginx has per
+// server or location. The layer starts a connection with the default
+// server's (Server.ConnParams) and the handler changes them per request
+// through the ResponseWriter (ParamsOf).
+type Params struct {
+	HeaderTimeout     time.Duration // client_header_timeout
+	BodyTimeout       time.Duration // client_body_timeout
+	SendTimeout       time.Duration // send_timeout
+	KeepaliveTimeout  time.Duration // keepalive_timeout; 0: no keep-alive
+	KeepaliveHeader   time.Duration // keepalive_timeout's second argument: "Keep-Alive: timeout=N" (0: none)
+	KeepaliveRequests int           // keepalive_requests
+	// LargeBufferSize and LargeBuffers are large_client_header_buffers:
+	// a request line longer than a buffer answers 414, a header line
+	// longer 494, a head larger than all of them 494.
+	LargeBufferSize, LargeBuffers int
+	// Lingering close: after a response that leaves request bytes unread,
+	// read and drop what the client still sends for up to LingeringTime,
+	// waiting at most LingeringTimeout for each read.
+	LingeringClose                 Linger
+	LingeringTime, LingeringTimeout time.Duration
+	UnderscoresInHeaders           bool
+}
+
+// Linger is lingering_close's value.
+type Linger int
+
+const (
+	LingerOn Linger = iota
+	LingerOff
+	LingerAlways
+)
+
+// DefaultParams are nginx's defaults.
+func DefaultParams() Params {
+	return Params{
+		HeaderTimeout: 60 * time.Second, BodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second,
+		KeepaliveTimeout: 75 * time.Second, KeepaliveRequests: 1000,
+		LargeBufferSize: 8192, LargeBuffers: 4,
+		LingeringTime: 30 * time.Second, LingeringTimeout: 5 * time.Second,
+	}
+}
+
+// Server serves HTTP/1.x on the connections of one listener.
+type Server struct {
+	// Handler answers each request.
+	Handler http.Handler
+	// Reject answers a request nginx refuses while reading it, with w and
+	// the request as far as it was read (r.Method is "" when the request
+	// line was not read). The connection closes after it. For 408 and
+	// 499 nothing must be written (nginx closes without a reply).
+	Reject func(w http.ResponseWriter, r *http.Request, e *Error)
+	// ConnParams gives a new connection's settings (default: DefaultParams).
+	ConnParams func(c net.Conn) Params
+	// ConnContext makes the base context of a connection's requests.
+	ConnContext func(ctx context.Context, c net.Conn) context.Context
+	// TLSConfig, when set, makes the listener a TLS one.
+	TLSConfig *tls.Config
+	// Logf receives the layer's own messages (accept and TLS handshake
+	// failures), as net/http's ErrorLog did.
+	Logf func(format string, args ...any)
+
+	mu       sync.Mutex
+	ln       net.Listener
+	conns    map[*conn]struct{}
+	closing  atomic.Bool
+	wg       sync.WaitGroup
+	serveErr chan struct{}
+}
+
+// ErrServerClosed is returned by Serve after Shutdown or Close.
+var ErrServerClosed = http.ErrServerClosed
+
+// Serve accepts connections on ln until it is closed.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	s.ln = ln
+	if s.conns == nil {
+		s.conns = map[*conn]struct{}{}
+	}
+	s.mu.Unlock()
+	var delay time.Duration
+	for {
+		rwc, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Temporary() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+				s.logf("http: Accept error: %v; retrying in %v", err, delay)
+				time.Sleep(delay)
+				continue
+			}
+			return err
+		}
+		delay = 0
+		c := &conn{s: s, rwc: rwc}
+		s.mu.Lock()
+		if s.closing.Load() {
+			s.mu.Unlock()
+			rwc.Close()
+			return ErrServerClosed
+		}
+		s.conns[c] = struct{}{}
+		c.state.Store(stateIdle)
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go c.serve()
+	}
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.Logf != nil {
+		s.Logf(format, args...)
+	}
+}
+
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.wg.Done()
+}
+
+// Shutdown stops accepting, closes idle connections, lets requests being
+// served finish (their connections then close) until ctx ends, and then
+// closes what is left. Hijacked connections are not the server's any more.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	s.mu.Lock()
+	if s.ln != nil {
+		s.ln.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeConns(false)
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			s.closeConns(true)
+			<-done
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// Close closes the listener and every connection at once.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	s.Shutdown(ctx)
+	return nil
+}
+
+func (s *Server) closeConns(all bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if all || c.state.Load() == stateIdle {
+			c.rwc.Close()
+		}
+	}
+}
+
+const (
+	stateIdle int32 = iota
+	stateActive
+)
+
+// conn is one client connection.
+type conn struct {
+	s      *Server
+	rwc    net.Conn // the connection: *tls.Conn under TLS
+	raw    net.Conn // the socket under TLS (a *RawConn), else rwc
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	params Params
+	state  atomic.Int32
+	ctx    context.Context
+
+	requests int
+	read     int64 // request bytes read for the current request ($request_length)
+	toHTTPS  bool  // plain HTTP on a TLS port
+	hijacked bool
+	cur      *response
+	body     *body // the current request's
+}
+
+var (
+	writerPool sync.Pool
+)
+
+func (c *conn) serve() {
+	defer func() {
+		if !c.hijacked {
+			c.rwc.Close()
+		}
+		c.release()
+		c.s.forget(c)
+	}()
+	c.params = DefaultParams()
+	if c.s.ConnParams != nil {
+		c.params = c.s.ConnParams(c.rwc)
+	}
+	ctx := context.Background()
+	if c.s.ConnContext != nil {
+		ctx = c.s.ConnContext(ctx, c.rwc)
+	}
+	ctx = context.WithValue(ctx, http.LocalAddrContextKey, c.rwc.LocalAddr())
+	c.raw = c.rwc
+	if c.s.TLSConfig != nil && !c.startTLS(ctx) {
+		return
+	}
+	c.ctx = ctx
+	c.br = bufio.NewReaderSize(c.rwc, max(c.params.LargeBufferSize, 1024))
+	for c.serveOne() {
+	}
+}
+
+// startTLS does the TLS handshake, or notes plain HTTP sent to the TLS
+// port (the first byte is not a TLS record's).
+func (c *conn) startTLS(ctx context.Context) bool {
+	raw := &RawConn{Conn: c.rwc}
+	c.readDeadline(c.params.HeaderTimeout)
+	var b [1]byte
+	if n, err := c.rwc.Read(b[:]); n == 0 || err != nil {
+		return false
+	}
+	raw.pre = b[:]
+	c.raw = raw
+	if b[0] != 0x16 {
+		c.rwc, c.toHTTPS = raw, true
+		return true
+	}
+	tc := tls.Server(raw, c.s.TLSConfig)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		c.s.logf("http: TLS handshake error from %s: %v", c.rwc.RemoteAddr(), err)
+		c.rwc.Close()
+		return false
+	}
+	c.rwc = tc
+	return true
+}
+
+func (c *conn) release() {
+	if c.bw != nil {
+		c.bw.Reset(nil)
+		writerPool.Put(c.bw)
+		c.bw = nil
+	}
+}
+
+func (c *conn) writer() *bufio.Writer {
+	if c.bw == nil {
+		if w, ok := writerPool.Get().(*bufio.Writer); ok {
+			w.Reset(c.rwc)
+			c.bw = w
+		} else {
+			c.bw = bufio.NewWriterSize(c.rwc, 4096)
+		}
+	}
+	return c.bw
+}
+
+// serveOne reads and answers one request; it reports whether the
+// connection stays open for another.
+func (c *conn) serveOne() bool {
+	first := c.requests == 0
+	wait := c.params.KeepaliveTimeout
+	if first {
+		wait = c.params.HeaderTimeout
+	}
+	c.state.Store(stateIdle)
+	if c.s.closing.Load() && c.br.Buffered() == 0 {
+		return false
+	}
+	// the first byte: keepalive_timeout between requests
+	c.readDeadline(wait)
+	if _, err := c.br.Peek(1); err != nil {
+		return false
+	}
+	c.state.Store(stateActive)
+	c.readDeadline(c.params.HeaderTimeout)
+	c.read = 0
+	h, started, err := readHead(c.br, &c.params, c.params.UnderscoresInHeaders)
+	c.read = int64(len(h.Raw))
+	if err != nil {
+		var pe *Error
+		switch {
+		case errors.As(err, &pe):
+		case isTimeout(err) && started:
+			pe = headerErr(http.StatusRequestTimeout, "client timed out (110: Connection timed out)")
+		default:
+			if started && h.Method != "" {
+				// the client closed mid-request: nginx logs it as 400
+				pe = headerErr(400, "client prematurely closed connection")
+				c.reject(h, pe, false)
+			}
+			return false
+		}
+		c.reject(h, pe, true)
+		return false
+	}
+	c.requests++
+	r := c.newRequest(h)
+	if c.toHTTPS {
+		c.reject(h, headerErr(StatusToHTTPS, "client sent plain HTTP request to HTTPS port"), true)
+		return false
+	}
+	w := newResponse(c, r, h)
+	c.cur = w
+	c.s.Handler.ServeHTTP(w, r)
+	c.cur = nil
+	if c.hijacked {
+		return false
+	}
+	w.finish()
+	keep := w.keepalive && !c.s.closing.Load()
+	if keep && !w.body.discard(1<<20) {
+		keep = false
+	}
+	if w.err != nil {
+		return false
+	}
+	if !keep {
+		c.closeLingering(w)
+		return false
+	}
+	return true
+}
+
+// reject answers a request refused while reading it, then the connection
+// closes (lingering when the client may still be sending).
+func (c *conn) reject(h *Head, e *Error, reply bool) {
+	r := c.newRequest(h)
+	w := newResponse(c, r, h)
+	w.keepalive = false
+	if e.Status == http.StatusRequestTimeout || e.Status == 499 || !reply {
+		w.discard = true
+	}
+	if c.s.Reject != nil {
+		c.s.Reject(w, r, e)
+	}
+	if c.hijacked {
+		return
+	}
+	w.finish()
+	if !w.discard {
+		c.closeLingering(w)
+	}
+}
+
+// closeLingering half-closes and drains what the client still sends, so
+// that it reads the reply before the close resets the connection.
+func (c *conn) closeLingering(w *response) {
+	p := c.params
+	unread := c.br.Buffered() > 0 || (w != nil && !w.body.done)
+	if p.LingeringClose == LingerOff || (p.LingeringClose == LingerOn && !unread) {
+		return
+	}
+	cw, ok := c.rwc.(interface{ CloseWrite() error })
+	if !ok || cw.CloseWrite() != nil {
+		return
+	}
+	end := time.Now().Add(p.LingeringTime)
+	buf := make([]byte, 4096)
+	for time.Now().Before(end) {
+		c.rwc.SetReadDeadline(min2(time.Now().Add(p.LingeringTimeout), end))
+		if _, err := c.rwc.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+func min2(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// sendContinue answers "Expect: 100-continue" when the handler starts
+// reading the body, unless a response was already sent.
+func (c *conn) sendContinue() {
+	if c.cur != nil && c.cur.wroteHeader {
+		return
+	}
+	c.writeDeadline()
+	bw := c.writer()
+	bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+	bw.Flush()
+}
+
+func (c *conn) writeDeadline() {
+	if d := c.params.SendTimeout; d > 0 {
+		c.rwc.SetWriteDeadline(time.Now().Add(d))
+	}
+}
+
+// RawConn is the socket under a TLS connection. It gives back the byte
+// read to tell TLS from plain HTTP, lets the WebSocket relay take over its
+// reads and writes (websockify.IORedirector), and exposes the socket
+// (NetConn, SyscallConn).
+type RawConn struct {
+	net.Conn
+	pre []byte
+	rd  io.Reader
+	wr  io.Writer
+}
+
+func (c *RawConn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
+	if c.rd != nil {
+		return c.rd.Read(p)
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *RawConn) Write(p []byte) (int, error) {
+	if c.wr != nil {
+		return c.wr.Write(p)
+	}
+	return c.Conn.Write(p)
+}
+
+// RedirectIO hands the connection's reads and writes to the relay.
+func (c *RawConn) RedirectIO(r io.Reader, w io.Writer) { c.rd, c.wr = r, w }
+
+// NetConn returns the socket.
+func (c *RawConn) NetConn() net.Conn { return c.Conn }
+
+// CloseWrite shuts down the sending side of the socket.
+func (c *RawConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// SyscallConn lets the relay use the socket directly.
+func (c *RawConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, syscall.EINVAL
+}

@@ -1,0 +1,52 @@
+package http1
+
+import (
+	"strconv"
+	"sync/atomic"
+	"time"
+)
+
+// reasons are the reason phrases of nginx's status lines; a status not
+// here is sent as "NNN " (code and a space), as nginx does.
+var reasons = map[int]string{
+	200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 206: "Partial Content",
+	301: "Moved Permanently", 302: "Moved Temporarily", 303: "See Other", 304: "Not Modified",
+	307: "Temporary Redirect", 308: "Permanent Redirect",
+	400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
+	404: "Not Found", 405: "Not Allowed", 406: "Not Acceptable", 408: "Request Time-out",
+	409: "Conflict", 410: "Gone", 411: "Length Required", 412: "Precondition Failed",
+	413: "Request Entity Too Large", 414: "Request-URI Too Large", 415: "Unsupported Media Type",
+	416: "Requested Range Not Satisfiable", 421: "Misdirected Request", 429: "Too Many Requests",
+	500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
+	503: "Service Temporarily Unavailable", 504: "Gateway Time-out", 505: "HTTP Version Not Supported",
+	507: "Insufficient Storage",
+	101: "Switching Protocols",
+}
+
+// StatusLine is the status line after "HTTP/1.1 ": "404 Not Found", or
+// "299 " for a status nginx has no phrase for.
+func StatusLine(code int) string {
+	if r, ok := reasons[code]; ok {
+		return strconv.Itoa(code) + " " + r
+	}
+	s := strconv.Itoa(code)
+	for len(s) < 3 {
+		s = "0" + s
+	}
+	return s + " "
+}
+
+// dateCache holds the Date header of the current second.
+var dateCache atomic.Pointer[[2]string]
+
+// httpDate is the current time as nginx's Date header writes it.
+func httpDate() string {
+	now := time.Now()
+	sec := strconv.FormatInt(now.Unix(), 10)
+	if d := dateCache.Load(); d != nil && d[0] == sec {
+		return d[1]
+	}
+	v := now.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")
+	dateCache.Store(&[2]string{sec, v})
+	return v
+}
