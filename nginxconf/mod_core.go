@@ -58,6 +58,10 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	lc.ClientMaxBodySize = 1 << 20
 	lc.ClientBodyBufferSize = 8 << 10 // two memory pages on x86-64
 	lc.KeepaliveTimeout = 75 * time.Second
+	lc.KeepaliveRequests = 1000
+	lc.ClientHeaderTimeout, lc.ClientBodyTimeout, lc.SendTimeout = 60*time.Second, 60*time.Second, 60*time.Second
+	lc.LingeringTime, lc.LingeringTimeout = 30*time.Second, 5*time.Second
+	lc.ClientHeaderBufferSize, lc.LargeHeaderBuffers, lc.LargeHeaderBufferSize = 1<<10, 4, 8<<10
 	lc.ResolverTimeout = 30 * time.Second
 }, directives: []directive{
 	{name: "server", opens: ctxHTTPSrv, set: func(c *compiler, lv *level, d *Directive) {
@@ -118,8 +122,68 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		}
 		lv.conf.ClientBodyBufferSize = n
 	}},
+	// The connection layer's timeouts and buffers (proxy/http1), together.
 	{name: "keepalive_timeout", dup: "keepalive_timeout", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.KeepaliveTimeout = c.duration(d, d.Args[0])
+		lv.conf.KeepaliveHeader = 0
+		if len(d.Args) > 1 {
+			lv.conf.KeepaliveHeader = c.duration(d, d.Args[1])
+		}
+	}},
+	{name: "keepalive_requests", dup: "keepalive_requests", set: func(c *compiler, lv *level, d *Directive) {
+		n, err := strconv.Atoi(d.Args[0])
+		if err != nil || n < 0 {
+			c.fail(d, `"keepalive_requests" directive invalid value`)
+		}
+		lv.conf.KeepaliveRequests = n
+	}},
+	{name: "client_header_timeout", dup: "client_header_timeout", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ClientHeaderTimeout = c.duration(d, d.Args[0])
+	}},
+	{name: "client_body_timeout", dup: "client_body_timeout", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ClientBodyTimeout = c.duration(d, d.Args[0])
+	}},
+	{name: "send_timeout", dup: "send_timeout", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.SendTimeout = c.duration(d, d.Args[0])
+	}},
+	{name: "lingering_time", dup: "lingering_time", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.LingeringTime = c.duration(d, d.Args[0])
+	}},
+	{name: "lingering_timeout", dup: "lingering_timeout", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.LingeringTimeout = c.duration(d, d.Args[0])
+	}},
+	{name: "lingering_close", dup: "lingering_close", set: func(c *compiler, lv *level, d *Directive) {
+		switch d.Args[0] {
+		case "on":
+			lv.conf.LingeringClose = 0
+		case "off":
+			lv.conf.LingeringClose = 1
+		case "always":
+			lv.conf.LingeringClose = 2
+		default:
+			c.fail(d, `invalid value "%s" in "lingering_close" directive, it must be "off", "on" or "always"`, d.Args[0])
+		}
+	}},
+	{name: "client_header_buffer_size", dup: "client_header_buffer_size", set: func(c *compiler, lv *level, d *Directive) {
+		n, err := ParseSize(d.Args[0])
+		if err != nil {
+			c.fail(d, `"client_header_buffer_size" directive invalid value`)
+		}
+		lv.conf.ClientHeaderBufferSize = int(n)
+	}},
+	{name: "large_client_header_buffers", dup: "large_client_header_buffers", set: func(c *compiler, lv *level, d *Directive) {
+		n, err := strconv.Atoi(d.Args[0])
+		size, err2 := ParseSize(d.Args[1])
+		if err != nil || n <= 0 || err2 != nil {
+			c.fail(d, `invalid value "%s" in "large_client_header_buffers" directive`, d.Args[0])
+		}
+		if size <= 0 {
+			c.fail(d, `"large_client_header_buffers" directive invalid value`)
+		}
+		lv.conf.LargeHeaderBuffers, lv.conf.LargeHeaderBufferSize = n, int(size)
+	}},
+	{name: "underscores_in_headers", dup: "underscores_in_headers", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.UnderscoresInHeaders = d.Args[0] == "on"
 	}},
 	{name: "server_tokens", dup: "server_tokens", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ServerTokens = d.Args[0] != "off" }},
 	{name: "absolute_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.AbsoluteRedirect = d.Args[0] == "on" }},
@@ -164,11 +228,22 @@ type CoreConf struct {
 	// ClientBodyBufferSize: bodies larger go to a temp file in nginx
 	// (ngx.req.get_body_data gives nil for them).
 	ClientBodyBufferSize int64
-	KeepaliveTimeout     time.Duration
-	Resolver             []string // DNS servers, ip:port (names given are resolved at load)
-	ResolverTimeout      time.Duration
-	ResolverValid        time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)
-	ResolverNoIPv6       bool          // ipv6=off
+	// The connection layer's settings (proxy/http1.Params): timeouts,
+	// keep-alive, header buffers, lingering close. KeepaliveHeader is
+	// keepalive_timeout's second argument (0: none); LingeringClose 0 on,
+	// 1 off, 2 always.
+	KeepaliveTimeout, KeepaliveHeader                   time.Duration
+	KeepaliveRequests                                   int
+	ClientHeaderTimeout, ClientBodyTimeout, SendTimeout time.Duration
+	LingeringClose                                      int
+	LingeringTime, LingeringTimeout                     time.Duration
+	ClientHeaderBufferSize                              int
+	LargeHeaderBuffers, LargeHeaderBufferSize           int
+	UnderscoresInHeaders                                bool
+	Resolver                                            []string // DNS servers, ip:port (names given are resolved at load)
+	ResolverTimeout                                     time.Duration
+	ResolverValid                                       time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)
+	ResolverNoIPv6                                      bool          // ipv6=off
 	// ErrorLogs are the error_log targets of an http, server or location
 	// level, which replace the inherited ones; empty: the main level's.
 	ErrorLogs []LogFile
