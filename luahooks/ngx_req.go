@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"ngxsockify/ngxlog"
+	"ngxsockify/proxy/http1"
 	"sort"
 	"strings"
 
@@ -463,6 +464,16 @@ func (st *state) reqRawHeader(L *lua.LState) int {
 	hr := req.HTTP
 	if req.MainHTTP != nil {
 		hr = req.MainHTTP
+	}
+	if raw := http1.RawHeader(hr); raw != nil {
+		// the bytes as received (proxy/http1)
+		if noReq {
+			if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+				raw = raw[i+1:]
+			}
+		}
+		L.Push(lua.LString(raw))
+		return 1
 	}
 	var b strings.Builder
 	if !noReq {

@@ -11,6 +11,7 @@ import (
 	"ngxsockify/nginxconf"
 	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
+	"ngxsockify/proxy/http1"
 )
 
 // maxCycles is nginx's limit on rewrite "last" and internal redirects.
@@ -27,6 +28,10 @@ type request struct {
 	conf *nginxconf.LocConf
 	v    *vars.Request
 	conn uint64
+	wire http1.Wire // the connection layer, for its per-location settings (nil: none)
+	// bodyDiscarded: the body bytes received were dropped before the
+	// response (discardBody), which happens once
+	bodyDiscarded bool
 
 	lua      *luahooks.Request
 	internal bool // reached through an internal redirect (error_page, try_files, index) or a rewrite
@@ -118,6 +123,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq.v.RespHeader = rw.Header() // $sent_http_*
 	rq.v.ConnID = connID
 	rq.v.ServerName = srv.PrimaryName()
+	rq.wire = wireOf(w)
+	rq.setWire()
+	if rq.wire != nil {
+		rq.v.RequestLength = rq.wire.RequestLength()
+	}
 	if caps != nil {
 		rq.v.SetCaptures(caps)
 	}
@@ -215,6 +225,7 @@ func (rq *request) findConfig() bool {
 		return false
 	}
 	rq.setPaths()
+	rq.setWire()
 	if found == locAutoRedirect {
 		target := vars.Escape(loc.Path, uriEscaped)
 		if rq.v.Args != "" {
@@ -307,6 +318,10 @@ func (rq *request) absolute(path string) string {
 
 // send writes a complete response with body.
 func (rq *request) send(code int, ctype string, body []byte) {
+	if c := rq.discardBody(); c != 0 {
+		rq.finalize(c)
+		return
+	}
 	h := rq.w.Header()
 	if ctype != "" {
 		h.Set("Content-Type", ctype)
@@ -345,6 +360,20 @@ func (rq *request) finalize(code int) {
 			rq.applyErrorPage(code, ep)
 			return
 		}
+	}
+	switch code {
+	case http.StatusRequestTimeout, 499:
+		// nginx terminates the request: no reply
+		rq.closeConn()
+		rq.v.Status = code
+		return
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusRequestURITooLong,
+		http.StatusInternalServerError, http.StatusNotImplemented:
+		// nginx's special response ends keep-alive for these
+		rq.w.Header().Set("Connection", "close")
+	}
+	if c := rq.discardBody(); c != 0 && code < 300 {
+		code = c
 	}
 	switch {
 	case code == 204 || code == 304 || (code >= 100 && code < 200):
@@ -515,6 +544,14 @@ func (w *respWriter) WriteHeader(code int) {
 	unspell(h, w.spell)
 	if w.stream {
 		w.Flush()
+	}
+}
+
+// note tells the connection layer that the header name was just added, so
+// that it goes out in that order (nginx's header list order).
+func (w *respWriter) note(name string) {
+	if wr := wireOf(w.w); wr != nil && w.wire {
+		wr.Note(name)
 	}
 }
 

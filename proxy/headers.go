@@ -51,6 +51,7 @@ func addHeaders(rq *request, code int) int {
 		default:
 			continue
 		}
+		rq.w.note(ah.Key)
 		if ah.Name != ah.Key {
 			rq.w.spell = append(rq.w.spell, spelling{ah.Name, ah.Key})
 		}

@@ -234,6 +234,11 @@ func (rq *request) logPhase(status int, bodyBytes int64) {
 	rq.v.Status = status
 	rq.v.BodyBytesSent = bodyBytes
 	rq.v.BytesSent = bodyBytes
+	if rq.wire != nil && !rq.subrequest {
+		rq.v.BodyBytesSent = rq.wire.BodyBytesSent()
+		rq.v.BytesSent = rq.wire.BytesSent()
+		rq.v.RequestLength = rq.wire.RequestLength()
+	}
 	if rq.conf == nil {
 		return
 	}

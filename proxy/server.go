@@ -5,9 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"log"
 	"net"
-	"net/http"
 	"os"
 	"runtime"
 	"sort"
@@ -20,6 +18,7 @@ import (
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
 	"ngxsockify/ngxlog"
+	"ngxsockify/proxy/http1"
 	"ngxsockify/proxy/websockify"
 )
 
@@ -39,7 +38,7 @@ type Server struct {
 	state   atomic.Pointer[state]
 	mu      sync.Mutex
 	ls      map[string]*listener // by bind key
-	servers []*http.Server
+	servers []*http1.Server
 	tunnels *websockify.Tunnels
 	logs    *logFiles
 	connID  atomic.Uint64
@@ -252,7 +251,7 @@ func (st *state) groupFor(b bindSpec, local net.Addr) *addrGroup {
 type listener struct {
 	spec bindSpec
 	ln   net.Listener
-	srv  *http.Server
+	srv  *http1.Server
 }
 
 // Listen opens every socket the configuration needs (keeping the ones
@@ -323,25 +322,24 @@ const (
 )
 
 func (s *Server) startServing(l *listener) {
-	hs := &http.Server{
-		Handler:           s,
-		ReadHeaderTimeout: 60 * time.Second,
-		IdleTimeout:       75 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          log.New(httpLogWriter{s}, "", 0),
+	hs := &http1.Server{
+		Handler: s,
+		Reject:  s.reject,
+		ConnParams: func(c net.Conn) http1.Params {
+			return s.connParams(l, c.LocalAddr())
+		},
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			ctx = context.WithValue(ctx, ctxListener, l)
-			if _, ok := c.(*tls.Conn); ok {
+			if l.spec.tls {
 				ctx = withConnTLS(ctx)
 			}
 			return context.WithValue(ctx, ctxConnID, s.connID.Add(1))
 		},
+		Logf: func(format string, args ...any) {
+			httpLogWriter{s}.Write([]byte(fmt.Sprintf(format, args...)))
+		},
 	}
-	hs.SetKeepAlivesEnabled(true)
 	l.srv = hs
-	// Under TLS too, so that net/http's reply to plain HTTP on a TLS port
-	// (written below TLS) becomes nginx's.
-	ln := net.Listener(errListener{Listener: l.ln, tokens: func() bool { return s.defaultTokens(l) }})
 	if l.spec.tls {
 		hs.TLSConfig = &tls.Config{
 			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
@@ -349,14 +347,35 @@ func (s *Server) startServing(l *listener) {
 			},
 			NextProtos: []string{"http/1.1"},
 		}
-		ln = tls.NewListener(ln, hs.TLSConfig)
 	}
 	s.servers = append(s.servers, hs)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		hs.Serve(ln)
+		hs.Serve(l.ln)
 	}()
+}
+
+// connParams are the connection layer's settings of the default server of
+// the address a connection came to, as nginx starts a connection with.
+func (s *Server) connParams(l *listener, local net.Addr) http1.Params {
+	p := http1.DefaultParams()
+	st := s.state.Load()
+	g := st.groupFor(l.spec, local)
+	if g == nil || g.def == nil {
+		return p
+	}
+	setParams(&p, g.def.Conf)
+	return p
+}
+
+// setParams copies a level's connection settings into p.
+func setParams(p *http1.Params, c *nginxconf.LocConf) {
+	p.HeaderTimeout, p.BodyTimeout, p.SendTimeout = c.ClientHeaderTimeout, c.ClientBodyTimeout, c.SendTimeout
+	p.KeepaliveTimeout, p.KeepaliveHeader, p.KeepaliveRequests = c.KeepaliveTimeout, c.KeepaliveHeader, c.KeepaliveRequests
+	p.LargeBufferSize, p.LargeBuffers = c.LargeHeaderBufferSize, c.LargeHeaderBuffers
+	p.LingeringClose, p.LingeringTime, p.LingeringTimeout = http1.Linger(c.LingeringClose), c.LingeringTime, c.LingeringTimeout
+	p.UnderscoresInHeaders = c.UnderscoresInHeaders
 }
 
 // Addrs returns the addresses of the open sockets (for tests and logs).
@@ -397,7 +416,7 @@ func (s *Server) Reopen() error { return s.logs.reopen() }
 // it closes what is left.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	servers := append([]*http.Server(nil), s.servers...)
+	servers := append([]*http1.Server(nil), s.servers...)
 	s.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, hs := range servers {

@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"time"
@@ -162,6 +163,33 @@ func (b *body) discard(limit int64) bool {
 	}
 	io.CopyN(io.Discard, b, limit)
 	return b.done
+}
+
+// discardBuffered drops the body bytes already received, stopping where
+// reading on would wait for the client.
+func (b *body) discardBuffered() error {
+	var buf [512]byte
+	if b.expect && !b.done {
+		// nginx answers "Expect: 100-continue" when it discards too
+		b.expect = false
+		b.c.sendContinue()
+	}
+	for !b.done && b.err == nil {
+		n := b.br.Buffered()
+		if n == 0 {
+			break
+		}
+		if b.chunked && b.left == 0 {
+			if p, _ := b.br.Peek(n); bytes.IndexByte(p, '\n') < 0 {
+				break
+			}
+		}
+		b.Read(buf[:min(n, len(buf))])
+	}
+	if b.err == io.EOF {
+		return nil
+	}
+	return b.err
 }
 
 // Close leaves what is unread for the connection to discard.

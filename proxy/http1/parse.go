@@ -58,6 +58,7 @@ func headerErr(status int, msg string) *Error { return &Error{Status: status, Ms
 
 var errInvalidMethod = lineErr(400, "client sent invalid method")
 var errInvalidRequest = lineErr(400, "client sent invalid request")
+var errInvalid09 = lineErr(400, "client sent invalid method in HTTP/0.9 request")
 
 // parseRequestLine parses line (without its line end) into h.
 func parseRequestLine(line []byte, h *Head) *Error {
@@ -101,7 +102,7 @@ func parseRequestLine(line []byte, h *Head) *Error {
 	if i == len(line) {
 		// HTTP/0.9: GET only
 		if h.Method != "GET" {
-			return lineErr(400, "client sent invalid method in HTTP/0.9 request")
+			return errInvalid09
 		}
 		return nil
 	}
@@ -265,6 +266,9 @@ func checkHeaders(h *Head, hosts, lengths int) *Error {
 		if _, ok := hdr["Content-Length"]; ok {
 			return headerErr(400, "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time")
 		}
+	}
+	if h.Method == "TRACE" {
+		return headerErr(405, "client sent TRACE method")
 	}
 	return nil
 }

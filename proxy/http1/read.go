@@ -19,6 +19,7 @@ func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started b
 	for {
 		line, err = br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
+			h.Major, h.Minor = 1, 0
 			return h, true, lineErr(414, "client sent too long URI")
 		}
 		if err != nil {
@@ -36,10 +37,15 @@ func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started b
 	raw = append(raw, line...)
 	rl := trimEOL(line)
 	if bytes.IndexByte(rl, '\r') >= 0 {
+		h.Major, h.Minor = 1, 0
 		return h, true, errInvalidRequest
 	}
 	if e := parseRequestLine(rl, h); e != nil {
 		h.Raw = raw
+		if h.Major == 0 && e != errInvalid09 {
+			// the reply to a bad request line has headers
+			h.Major, h.Minor = 1, 0
+		}
 		return h, true, e
 	}
 	if h.Major == 0 {

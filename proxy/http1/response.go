@@ -111,6 +111,7 @@ type response struct {
 	sent        int64 // bytes written to the connection
 	keepalive   bool
 	discard     bool // write nothing (408, 444 ...)
+	finished    bool
 	err         error
 }
 
@@ -140,7 +141,20 @@ func (w *response) Note(name string) {
 // BytesSent is the number of bytes written to the connection so far
 // ($bytes_sent), and RequestLength the bytes of the request read
 // ($request_length).
-func (w *response) BytesSent() int64     { return w.sent + int64(w.c.writer().Buffered()) }
+func (w *response) BytesSent() int64 {
+	n := w.sent
+	if w.c.bw != nil {
+		n += int64(w.c.bw.Buffered())
+	}
+	if w.chunked && !w.finished && w.err == nil {
+		n += 5 // the last chunk, which finish writes
+	}
+	return n
+}
+
+// BodyBytesSent is the number of body bytes written ($body_bytes_sent).
+func (w *response) BodyBytesSent() int64 { return w.written }
+
 func (w *response) RequestLength() int64 { return w.c.read }
 
 // ParamsOf, BytesSent and RequestLength reach the layer through a wrapped
@@ -149,8 +163,15 @@ type Wire interface {
 	Params() *Params
 	Note(name string)
 	BytesSent() int64
+	BodyBytesSent() int64
 	RequestLength() int64
+	DiscardBody() error
 }
+
+// DiscardBody reads and drops what the client already sent of the body,
+// without waiting for more; it returns the body's error (an *Error for a
+// malformed one). The rest is discarded after the response.
+func (w *response) DiscardBody() error { return w.body.discardBuffered() }
 
 var _ Wire = (*response)(nil)
 
@@ -365,9 +386,10 @@ func (w *response) flush() {
 
 // finish ends the response: the last chunk, and the flush.
 func (w *response) finish() {
-	if w.discard {
+	if w.discard || w.finished {
 		return
 	}
+	w.finished = true
 	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}

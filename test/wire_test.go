@@ -1,0 +1,268 @@
+package test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The connection layer (proxy/http1) against nginx: raw bytes to both
+// servers, and the replies compared whole (status lines, header names in
+// order and case, bodies, and whether the connection closes), with the
+// values that differ by nature (Server, Date, file times) masked.
+
+const wireConf = `
+access_log {{DIR}}/access.log;
+server {
+    listen 127.0.0.1:{{PORT}};
+    server_name localhost;
+    keepalive_timeout 75 60;
+    keepalive_requests 3;
+    location / { root {{DIR}}/html; }
+    location /r { return 200 "x"; }
+    location /c { add_header X-B b; add_header x-a a; add_header ETag foo; expires 1h; return 200 "c"; }
+    location /s203 { return 203; }
+    location /s299 { return 299; }
+    location /s306 { return 306; }
+    location /s418 { return 418; }
+    location /s503 { return 503; }
+    location /s599 { return 599; }
+    location /s429 { return 429; }
+    location /s500 { return 500; }
+    location /s408 { return 408; }
+    location /nka { keepalive_timeout 0; return 200 "k"; }
+    location /ka5 { keepalive_timeout 75 5; return 200 "k"; }
+    location /raw { content_by_lua_block { ngx.print(ngx.req.raw_header()) } }
+    location /vars { return 200 "$request_length"; }
+}
+server {
+    listen 127.0.0.1:{{PORT2}};
+    server_name slow;
+    client_header_timeout 1s;
+    keepalive_timeout 1s;
+    large_client_header_buffers 2 1k;
+    location / { root {{DIR}}/html; send_timeout 1s; }
+    location /r { return 200 "x"; }
+}
+`
+
+var wireFiles = map[string]string{"html/index.html": "hello\n"}
+
+// wireCases are requests sent as they are, one connection each.
+var wireCases = []struct{ name, raw string }{
+	{"static", "GET / HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"head", "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"leading CRLF", "\r\n\r\nGET /r HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"header order", "GET /c HTTP/1.0\r\n\r\n"},
+	{"folded header", "GET /r HTTP/1.1\r\nHost: a\r\n x: folded\r\n\r\n"},
+	{"CL and TE", "GET /r HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+	{"two CL", "GET /r HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 1\r\n\r\nx"},
+	{"bad CL", "GET /r HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n"},
+	{"empty host", "GET /r HTTP/1.1\r\nHost:\r\n\r\n"},
+	{"two hosts", "GET /r HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"},
+	{"bad host", "GET /r HTTP/1.1\r\nHost: a..b\r\n\r\n"},
+	{"host slash", "GET /r HTTP/1.1\r\nHost: a/b\r\n\r\n"},
+	{"no host 1.1", "GET /r HTTP/1.1\r\n\r\n"},
+	{"trace", "TRACE /r HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"lowercase method", "get /r HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"HTTP/2.0", "GET /r HTTP/2.0\r\nHost: a\r\n\r\n"},
+	{"HTTP/1.9", "GET /r HTTP/1.9\r\nHost: a\r\n\r\n"},
+	{"HTTP/0.9 version", "GET /r HTTP/0.9\r\nHost: a\r\n\r\n"},
+	{"HTTP/01.1", "GET /r HTTP/01.1\r\nHost: a\r\n\r\n"},
+	{"HTTP/0.9", "GET /r\r\n"},
+	{"HTTP/1.0", "GET /r HTTP/1.0\r\n\r\n"},
+	{"HTTP/1.0 keep-alive", "GET /r HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"},
+	{"absolute URI", "GET http://b:8/r?x HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"bare LF", "GET /r HTTP/1.1\nHost: a\n\n"},
+	{"space in URI", "GET /a b HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"control in URI", "GET /a\x01b HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"bare CR", "GET /r HTTP/1.1\rHost: a\r\n\r\n"},
+	{"underscore header", "GET /r HTTP/1.1\r\nHost: a\r\nX_y: 1\r\n\r\n"},
+	{"space in header name", "GET /r HTTP/1.1\r\nHost: a\r\nX y: 1\r\n\r\n"},
+	{"NUL in value", "GET /r HTTP/1.1\r\nHost: a\r\nX: a\x00b\r\n\r\n"},
+	{"empty header name", "GET /r HTTP/1.1\r\nHost: a\r\n: y\r\n\r\n"},
+	{"header without colon", "GET /r HTTP/1.1\r\nHost: a\r\nFoo\r\n\r\n"},
+	{"bad chunk size", "POST /r HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"},
+	{"huge chunk size", "POST /r HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\nx\r\n0\r\n\r\n"},
+	{"TE gzip", "POST /r HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n"},
+	{"TE on 1.0", "GET /r HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"},
+	{"unknown statuses", "GET /s203 HTTP/1.1\r\nHost: a\r\n\r\nGET /s299 HTTP/1.1\r\nHost: a\r\n\r\nGET /s306 HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"more statuses", "GET /s418 HTTP/1.1\r\nHost: a\r\n\r\nGET /s503 HTTP/1.1\r\nHost: a\r\n\r\nGET /s599 HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"429", "GET /s429 HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"500 closes", "GET /s500 HTTP/1.1\r\nHost: a\r\n\r\nGET /r HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"408 return", "GET /s408 HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"keepalive_requests", strings.Repeat("GET /r HTTP/1.1\r\nHost: a\r\n\r\n", 4)},
+	{"keepalive_timeout 0", "GET /nka HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"Keep-Alive header", "GET /ka5 HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"Connection close", "GET /r HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+	{"pipelined after body", "POST /r HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /r HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"chunked body discarded", "POST /r HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\n\r\nGET /r HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"request_length", "GET /vars?a=b HTTP/1.1\r\nHost: a\r\nX: y\r\n\r\n"},
+	{"100-continue", "POST /r HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"},
+}
+
+var wireMask = []struct {
+	re   *regexp.Regexp
+	with string
+}{
+	{regexp.MustCompile(`(?m)^(Server|Date|Last-Modified|Expires): [^\r]*`), "$1: *"},
+	{regexp.MustCompile(`(?m)^ETag: "[^"]*"`), `ETag: "*"`},
+}
+
+// wireExchange sends raw on a new connection and reads until the server
+// closes (the transcript ends with "[closed]") or stays silent for quiet.
+func wireExchange(t *testing.T, addr, raw string, quiet time.Duration) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	buf := make([]byte, 65536)
+	for {
+		c.SetReadDeadline(time.Now().Add(quiet))
+		n, err := c.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return string(out) + "[open]"
+			}
+			return string(out) + "[closed]"
+		}
+	}
+}
+
+func maskWire(s string) string {
+	for _, m := range wireMask {
+		s = m.re.ReplaceAllString(s, m.with)
+	}
+	return s
+}
+
+func startWirePair(t *testing.T) (ngx, ours *Server) {
+	t.Helper()
+	o := ServerOptions{HTTP: wireConf, Files: wireFiles}
+	return startServer(t, "nginx", o), startServer(t, "ngxsockify", o)
+}
+
+func TestWireOracle(t *testing.T) {
+	ngx, ours := startWirePair(t)
+	for _, tc := range wireCases {
+		t.Run(tc.name, func(t *testing.T) {
+			want := maskWire(wireExchange(t, ngx.Addr, tc.raw, 300*time.Millisecond))
+			got := maskWire(wireExchange(t, ours.Addr, tc.raw, 300*time.Millisecond))
+			if got != want {
+				t.Errorf("request %q\n--- nginx\n%s\n--- ngxsockify\n%s", tc.raw, want, got)
+			}
+		})
+	}
+}
+
+// TestWireRawHeader: ngx.req.raw_header gives the head as received (order,
+// case, spacing, bare LF).
+func TestWireRawHeader(t *testing.T) {
+	ngx, ours := startWirePair(t)
+	for _, raw := range []string{
+		"GET /raw HTTP/1.1\r\nhost: a\r\nX-b:  c\r\nx-A: d\r\nX-b: e\r\n\r\n",
+		"\r\nGET /raw?a HTTP/1.0\nHost: a\nCookie: c=1\n\n",
+	} {
+		want, err := rawRequest(ngx.Addr, raw, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := rawRequest(ours.Addr, raw, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Body != want.Body {
+			t.Errorf("raw_header of %q: nginx %q, ngxsockify %q", raw, want.Body, got.Body)
+		}
+	}
+}
+
+// TestWireTimeouts: client_header_timeout closes a half-sent request (and
+// logs 408), keepalive_timeout closes an idle connection, and a header
+// line past large_client_header_buffers answers 400 "Request Header Or
+// Cookie Too Large", on both servers alike.
+func TestWireTimeouts(t *testing.T) {
+	ngx, ours := startWirePair(t)
+	for _, s := range []*Server{ngx, ours} {
+		addr := "127.0.0.1:" + itoa(s.Ports[1])
+		start := time.Now()
+		got := wireExchange(t, addr, "GET /r HTTP/1.1\r\nHost: a\r\n", 3*time.Second)
+		if got != "[closed]" || time.Since(start) > 2500*time.Millisecond {
+			t.Errorf("%s: client_header_timeout: %q after %v", s.Kind, got, time.Since(start))
+		}
+		start = time.Now()
+		got = wireExchange(t, addr, "GET /r HTTP/1.1\r\nHost: a\r\n\r\n", 3*time.Second)
+		if !strings.HasSuffix(got, "x[closed]") || time.Since(start) > 2500*time.Millisecond {
+			t.Errorf("%s: keepalive_timeout: %q after %v", s.Kind, got, time.Since(start))
+		}
+		got = wireExchange(t, addr, "GET /r HTTP/1.1\r\nHost: a\r\nX: "+strings.Repeat("a", 1100)+"\r\n\r\n", time.Second)
+		if !strings.HasPrefix(got, "HTTP/1.1 400 Bad Request\r\n") || !strings.Contains(got, "<title>400 Request Header Or Cookie Too Large</title>") {
+			t.Errorf("%s: long header line: %q", s.Kind, got)
+		}
+		got = wireExchange(t, addr, "GET /"+strings.Repeat("a", 1100)+" HTTP/1.1\r\nHost: a\r\n\r\n", time.Second)
+		if !strings.HasPrefix(got, "HTTP/1.1 414 Request-URI Too Large\r\n") {
+			t.Errorf("%s: long request line: %q", s.Kind, got)
+		}
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			log, _ := os.ReadFile(filepath.Join(s.Dir, "access.log"))
+			if strings.Contains(string(log), `"GET /r HTTP/1.1" 408 0`) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s: no 408 line in the access log:\n%s", s.Kind, log)
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// TestWireSendTimeout: a client that never reads a big file loses its
+// connection at send_timeout: the server's descriptor is released.
+func TestWireSendTimeout(t *testing.T) {
+	big := strings.Repeat("0123456789abcdef", 4<<20) // 64 MiB
+	o := ServerOptions{HTTP: wireConf, Files: map[string]string{"html/big": big}}
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, o)
+		fds := func() int {
+			ents, _ := os.ReadDir("/proc/" + itoa(s.cmd.Process.Pid) + "/fd")
+			return len(ents)
+		}
+		before := fds()
+		c, err := net.Dial("tcp", "127.0.0.1:"+itoa(s.Ports[1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "GET /big HTTP/1.1\r\nHost: a\r\n\r\n")
+		time.Sleep(500 * time.Millisecond)
+		if fds() <= before {
+			t.Errorf("%s: the connection was not open while sending", kind)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for fds() > before && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if n := fds(); n > before {
+			t.Errorf("%s: %d descriptors, %d before the request: the stalled connection was kept past send_timeout", kind, n, before)
+		}
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
