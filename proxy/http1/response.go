@@ -420,5 +420,3 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 
 var _ http.Hijacker = (*response)(nil)
 var _ http.Flusher = (*response)(nil)
-
-

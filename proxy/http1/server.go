@@ -32,9 +32,9 @@ type Params struct {
 	// Lingering close: after a response that leaves request bytes unread,
 	// read and drop what the client still sends for up to LingeringTime,
 	// waiting at most LingeringTimeout for each read.
-	LingeringClose                 Linger
+	LingeringClose                  Linger
 	LingeringTime, LingeringTimeout time.Duration
-	UnderscoresInHeaders           bool
+	UnderscoresInHeaders            bool
 }
 
 // Linger is lingering_close's value.
@@ -349,7 +349,7 @@ func (c *conn) serveOne() bool {
 		return false
 	}
 	if !keep {
-		c.closeLingering(w)
+		c.closeLingering(w, false)
 		return false
 	}
 	return true
@@ -372,15 +372,16 @@ func (c *conn) reject(h *Head, e *Error, reply bool) {
 	}
 	w.finish()
 	if !w.discard {
-		c.closeLingering(w)
+		// the client may still be sending the rest of what was refused
+		c.closeLingering(w, true)
 	}
 }
 
 // closeLingering half-closes and drains what the client still sends, so
 // that it reads the reply before the close resets the connection.
-func (c *conn) closeLingering(w *response) {
+func (c *conn) closeLingering(w *response, unread bool) {
 	p := c.params
-	unread := c.br.Buffered() > 0 || (w != nil && !w.body.done)
+	unread = unread || c.br.Buffered() > 0 || !w.body.done
 	if p.LingeringClose == LingerOff || (p.LingeringClose == LingerOn && !unread) {
 		return
 	}
