@@ -1,0 +1,143 @@
+package http1
+
+import (
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// serve runs s on a loopback listener for the test.
+func serve(t *testing.T, h http.HandlerFunc) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: h}
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Close() })
+	return ln.Addr().String()
+}
+
+// exchange sends raw and reads until the server closes or is quiet.
+func exchange(t *testing.T, addr, raw string) string {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, raw)
+	var out []byte
+	buf := make([]byte, 4096)
+	for {
+		c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		n, err := c.Read(buf)
+		out = append(out, buf[:n]...)
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				return string(out) + "[open]"
+			}
+			return string(out) + "[closed]"
+		}
+	}
+}
+
+func dropDate(s string) string {
+	i := strings.Index(s, "Date: ")
+	if i < 0 {
+		return s
+	}
+	j := strings.Index(s[i:], "\r\n")
+	return s[:i] + s[i+j+2:]
+}
+
+func TestServeResponses(t *testing.T) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/stream":
+			w.Header().Set("X-Late", "1")
+			w.Header().Set("Content-Type", "text/plain")
+			w.(Wire).Note("X-Late")
+			io.WriteString(w, "ab")
+			w.(http.Flusher).Flush()
+			io.WriteString(w, "c")
+		case "/len":
+			w.Header().Set("Content-Length", "2")
+			io.WriteString(w, "xyz")
+		case "/echo":
+			b, _ := io.ReadAll(r.Body)
+			w.Header().Set("Content-Length", "3")
+			w.Write(b[:3])
+		}
+	})
+	for _, tc := range []struct{ raw, want string }{
+		{"GET /stream HTTP/1.1\r\nHost: a\r\n\r\n",
+			"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive\r\nX-Late: 1\r\n\r\n2\r\nab\r\n1\r\nc\r\n0\r\n\r\n[open]"},
+		{"GET /stream HTTP/1.0\r\n\r\n",
+			"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\nX-Late: 1\r\n\r\nabc[closed]"},
+		{"GET /stream\r\n", "abc[closed]"},
+		{"HEAD /len HTTP/1.1\r\nHost: a\r\n\r\n",
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n[open]"},
+		{"GET /len HTTP/1.1\r\nHost: a\r\n\r\n",
+			"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nxy[open]"},
+		{"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nabcd",
+			"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabc[open]"},
+		{"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n0\r\n\r\nGET /len HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+			"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nabcHTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nxy[closed]"},
+	} {
+		if got := dropDate(dropDate(exchange(t, addr, tc.raw))); got != tc.want {
+			t.Errorf("%q:\n got %q\nwant %q", tc.raw, got, tc.want)
+		}
+	}
+}
+
+func TestServeHijack(t *testing.T) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		early := make([]byte, brw.Reader.Buffered())
+		brw.Read(early)
+		io.WriteString(c, "early:"+string(early))
+	})
+	if got := exchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\nframe"); got != "early:frame[closed]" {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestServeKeepaliveRequests(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "0")
+	}), ConnParams: func(net.Conn) Params {
+		p := DefaultParams()
+		p.KeepaliveRequests, p.KeepaliveHeader = 2, 9*time.Second
+		return p
+	}}
+	go s.Serve(ln)
+	defer s.Close()
+	got := exchange(t, ln.Addr().String(), strings.Repeat("GET / HTTP/1.1\r\nHost: a\r\n\r\n", 3))
+	got = strings.ReplaceAll(got, "\r\n", "|")
+	want := "HTTP/1.1 200 OK|Content-Length: 0|Connection: keep-alive|Keep-Alive: timeout=9||" +
+		"HTTP/1.1 200 OK|Content-Length: 0|Connection: close||[closed]"
+	if d := dropDateBars(got); d != want {
+		t.Errorf("got  %s\nwant %s", d, want)
+	}
+}
+
+func dropDateBars(s string) string {
+	var out []string
+	for _, f := range strings.Split(s, "|") {
+		if !strings.HasPrefix(f, "Date: ") {
+			out = append(out, f)
+		}
+	}
+	return strings.Join(out, "|")
+}
