@@ -58,7 +58,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	lc.ClientMaxBodySize = 1 << 20
 	lc.ClientBodyBufferSize = 8 << 10 // two memory pages on x86-64
 	lc.KeepaliveTimeout = 75 * time.Second
-	lc.KeepaliveRequests = 1000
+	lc.KeepaliveRequests, lc.KeepaliveTime, lc.KeepaliveDisable = 1000, time.Hour, KeepaliveDisableMSIE6
 	lc.ClientHeaderTimeout, lc.ClientBodyTimeout, lc.SendTimeout = 60*time.Second, 60*time.Second, 60*time.Second
 	lc.LingeringTime, lc.LingeringTimeout = 30*time.Second, 5*time.Second
 	lc.ClientHeaderBufferSize, lc.LargeHeaderBuffers, lc.LargeHeaderBufferSize = 1<<10, 4, 8<<10
@@ -136,6 +136,24 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 			c.fail(d, `"keepalive_requests" directive invalid value`)
 		}
 		lv.conf.KeepaliveRequests = n
+	}},
+	{name: "keepalive_time", dup: "keepalive_time", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.KeepaliveTime = c.duration(d, d.Args[0])
+	}},
+	{name: "keepalive_disable", dup: "keepalive_disable", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.KeepaliveDisable = 0
+		for _, a := range d.Args {
+			switch a {
+			case "none":
+				lv.conf.KeepaliveDisable = 0
+			case "msie6":
+				lv.conf.KeepaliveDisable |= KeepaliveDisableMSIE6
+			case "safari":
+				lv.conf.KeepaliveDisable |= KeepaliveDisableSafari
+			default:
+				c.fail(d, `invalid value "%s" in "keepalive_disable" directive`, a)
+			}
+		}
 	}},
 	{name: "client_header_timeout", dup: "client_header_timeout", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.ClientHeaderTimeout = c.duration(d, d.Args[0])
@@ -234,6 +252,8 @@ type CoreConf struct {
 	// 1 off, 2 always.
 	KeepaliveTimeout, KeepaliveHeader                   time.Duration
 	KeepaliveRequests                                   int
+	KeepaliveTime                                       time.Duration
+	KeepaliveDisable                                    int // KeepaliveDisable* bits
 	ClientHeaderTimeout, ClientBodyTimeout, SendTimeout time.Duration
 	LingeringClose                                      int
 	LingeringTime, LingeringTimeout                     time.Duration
@@ -248,6 +268,12 @@ type CoreConf struct {
 	// level, which replace the inherited ones; empty: the main level's.
 	ErrorLogs []LogFile
 }
+
+// keepalive_disable's browsers.
+const (
+	KeepaliveDisableMSIE6 = 1 << iota
+	KeepaliveDisableSafari
+)
 
 // rootAliasSlot is the one value root and alias both set: nginx names the
 // other directive when they meet in one block.

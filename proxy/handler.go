@@ -127,6 +127,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq.setWire()
 	if rq.wire != nil {
 		rq.v.RequestLength = rq.wire.RequestLength()
+		rq.v.ConnRequests, rq.v.ConnStart = rq.wire.ConnRequests(), rq.wire.ConnStart()
 	}
 	if caps != nil {
 		rq.v.SetCaptures(caps)

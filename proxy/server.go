@@ -373,6 +373,9 @@ func (s *Server) connParams(l *listener, local net.Addr) http1.Params {
 func setParams(p *http1.Params, c *nginxconf.LocConf) {
 	p.HeaderTimeout, p.BodyTimeout, p.SendTimeout = c.ClientHeaderTimeout, c.ClientBodyTimeout, c.SendTimeout
 	p.KeepaliveTimeout, p.KeepaliveHeader, p.KeepaliveRequests = c.KeepaliveTimeout, c.KeepaliveHeader, c.KeepaliveRequests
+	p.KeepaliveTime = c.KeepaliveTime
+	p.KeepaliveDisableMSIE6 = c.KeepaliveDisable&nginxconf.KeepaliveDisableMSIE6 != 0
+	p.KeepaliveDisableSafari = c.KeepaliveDisable&nginxconf.KeepaliveDisableSafari != 0
 	p.LargeBufferSize, p.LargeBuffers = c.LargeHeaderBufferSize, c.LargeHeaderBuffers
 	p.LingeringClose, p.LingeringTime, p.LingeringTimeout = http1.Linger(c.LingeringClose), c.LingeringTime, c.LingeringTimeout
 	p.UnderscoresInHeaders = c.UnderscoresInHeaders

@@ -25,15 +25,15 @@ type body struct {
 }
 
 func (b *body) Read(p []byte) (int, error) {
+	if b.expect {
+		b.expect = false
+		b.c.sendContinue()
+	}
 	if b.err != nil {
 		return 0, b.err
 	}
 	if b.done {
 		return 0, io.EOF
-	}
-	if b.expect {
-		b.expect = false
-		b.c.sendContinue()
 	}
 	if b.chunked && b.left == 0 {
 		if err := b.nextChunk(); err != nil {
@@ -169,7 +169,7 @@ func (b *body) discard(limit int64) bool {
 // reading on would wait for the client.
 func (b *body) discardBuffered() error {
 	var buf [512]byte
-	if b.expect && !b.done {
+	if b.expect {
 		// nginx answers "Expect: 100-continue" when it discards too
 		b.expect = false
 		b.c.sendContinue()

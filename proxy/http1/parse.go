@@ -175,7 +175,7 @@ func splitAbsolute(t []byte) (host, uri []byte, ok bool) {
 		return host, []byte("/"), true
 	}
 	if t[j] == '?' {
-		return nil, nil, false
+		return host, append([]byte("/"), t[j:]...), true
 	}
 	return host, t[j:], true
 }

@@ -74,9 +74,9 @@ func (c *conn) newRequest(h *Head) *http.Request {
 	}
 	if !b.done {
 		r.Body = b
-		if h.Major == 1 && h.Minor >= 1 && strings.EqualFold(h.Header.Get("Expect"), "100-continue") {
-			b.expect = true
-		}
+	}
+	if h.Major == 1 && h.Minor >= 1 && strings.EqualFold(h.Header.Get("Expect"), "100-continue") {
+		b.expect = true
 	}
 	c.body = b
 	r.Close = !c.wantsKeepalive(h)
@@ -166,6 +166,39 @@ type Wire interface {
 	BodyBytesSent() int64
 	RequestLength() int64
 	DiscardBody() error
+	// ConnRequests is the number of requests on the connection so far,
+	// this one included; ConnStart, when the connection was accepted.
+	ConnRequests() int
+	ConnStart() time.Time
+}
+
+func (w *response) ConnRequests() int    { return w.c.requests }
+func (w *response) ConnStart() time.Time { return w.c.start }
+
+// browserDisables applies keepalive_disable: nginx's browser detection
+// from the User-Agent.
+func browserDisables(p *Params, r *http.Request) bool {
+	if !p.KeepaliveDisableMSIE6 && !p.KeepaliveDisableSafari {
+		return false
+	}
+	ua := r.Header.Get("User-Agent")
+	if ua == "" || strings.Contains(ua, "Opera") {
+		return false
+	}
+	if i := strings.Index(ua, "MSIE "); i >= 0 && i+7 < len(ua) {
+		if !p.KeepaliveDisableMSIE6 || r.Method != http.MethodPost || ua[i+6] != '.' {
+			return false
+		}
+		switch ua[i+5] {
+		case '4', '5':
+			return true
+		case '6':
+			return !strings.Contains(ua[i+8:], "SV1")
+		}
+		return false
+	}
+	return p.KeepaliveDisableSafari && !strings.Contains(ua, "Gecko/") && !strings.Contains(ua, "Chrome/") &&
+		strings.Contains(ua, "Safari/") && strings.Contains(ua, "Mac OS X")
 }
 
 // DiscardBody reads and drops what the client already sent of the body,
@@ -212,7 +245,8 @@ func (w *response) WriteHeader(code int) {
 	if strings.EqualFold(h.Get("Connection"), "close") {
 		w.keepalive = false
 	}
-	if w.c.requests >= w.c.params.KeepaliveRequests || w.c.params.KeepaliveTimeout <= 0 {
+	if p := &w.c.params; w.c.requests >= p.KeepaliveRequests || p.KeepaliveTimeout <= 0 ||
+		time.Since(w.c.start) > p.KeepaliveTime || browserDisables(p, w.req) {
 		w.keepalive = false
 	}
 	if w.length < 0 && !w.headOnly && code != 101 {

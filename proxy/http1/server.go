@@ -25,6 +25,10 @@ type Params struct {
 	KeepaliveTimeout  time.Duration // keepalive_timeout; 0: no keep-alive
 	KeepaliveHeader   time.Duration // keepalive_timeout's second argument: "Keep-Alive: timeout=N" (0: none)
 	KeepaliveRequests int           // keepalive_requests
+	KeepaliveTime     time.Duration // keepalive_time: no keep-alive past this connection age
+	// KeepaliveDisableMSIE6 ends keep-alive after POSTs from MSIE 4 to 6,
+	// KeepaliveDisableSafari after requests from Safari (keepalive_disable).
+	KeepaliveDisableMSIE6, KeepaliveDisableSafari bool
 	// LargeBufferSize and LargeBuffers are large_client_header_buffers:
 	// a request line longer than a buffer answers 414, a header line
 	// longer 494, a head larger than all of them 494.
@@ -50,7 +54,8 @@ const (
 func DefaultParams() Params {
 	return Params{
 		HeaderTimeout: 60 * time.Second, BodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second,
-		KeepaliveTimeout: 75 * time.Second, KeepaliveRequests: 1000,
+		KeepaliveTimeout: 75 * time.Second, KeepaliveRequests: 1000, KeepaliveTime: time.Hour,
+		KeepaliveDisableMSIE6: true,
 		LargeBufferSize: 8192, LargeBuffers: 4,
 		LingeringTime: 30 * time.Second, LingeringTimeout: 5 * time.Second,
 	}
@@ -111,7 +116,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		c := &conn{s: s, rwc: rwc}
+		c := &conn{s: s, rwc: rwc, start: time.Now()}
 		s.mu.Lock()
 		if s.closing.Load() {
 			s.mu.Unlock()
@@ -205,6 +210,7 @@ type conn struct {
 	ctx    context.Context
 
 	requests int
+	start    time.Time
 	read     int64 // request bytes read for the current request ($request_length)
 	toHTTPS  bool  // plain HTTP on a TLS port
 	hijacked bool
