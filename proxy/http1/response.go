@@ -448,6 +448,9 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c.hijacked = true
 	c.rwc.SetDeadline(time.Time{})
 	c.release()
+	// the connection is the caller's now: Shutdown neither waits for it
+	// nor closes it
+	c.s.forget(c)
 	bw := bufio.NewWriterSize(c.rwc, 64)
 	return c.rwc, bufio.NewReadWriter(c.br, bw), nil
 }

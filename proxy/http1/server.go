@@ -56,7 +56,7 @@ func DefaultParams() Params {
 		HeaderTimeout: 60 * time.Second, BodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second,
 		KeepaliveTimeout: 75 * time.Second, KeepaliveRequests: 1000, KeepaliveTime: time.Hour,
 		KeepaliveDisableMSIE6: true,
-		LargeBufferSize: 8192, LargeBuffers: 4,
+		LargeBufferSize:       8192, LargeBuffers: 4,
 		LingeringTime: 30 * time.Second, LingeringTimeout: 5 * time.Second,
 	}
 }
@@ -116,7 +116,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return err
 		}
 		delay = 0
-		c := &conn{s: s, rwc: rwc, start: time.Now()}
+		c := &conn{s: s, sock: rwc, rwc: rwc, start: time.Now()}
 		s.mu.Lock()
 		if s.closing.Load() {
 			s.mu.Unlock()
@@ -188,7 +188,7 @@ func (s *Server) closeConns(all bool) {
 	defer s.mu.Unlock()
 	for c := range s.conns {
 		if all || c.state.Load() == stateIdle {
-			c.rwc.Close()
+			c.sock.Close()
 		}
 	}
 }
@@ -201,6 +201,7 @@ const (
 // conn is one client connection.
 type conn struct {
 	s      *Server
+	sock   net.Conn // the accepted socket (what Shutdown closes)
 	rwc    net.Conn // the connection: *tls.Conn under TLS
 	raw    net.Conn // the socket under TLS (a *RawConn), else rwc
 	br     *bufio.Reader
@@ -224,11 +225,11 @@ var (
 
 func (c *conn) serve() {
 	defer func() {
+		c.release()
 		if !c.hijacked {
 			c.rwc.Close()
+			c.s.forget(c) // a hijacked connection was forgotten at Hijack
 		}
-		c.release()
-		c.s.forget(c)
 	}()
 	c.params = DefaultParams()
 	if c.s.ConnParams != nil {
