@@ -133,7 +133,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	{name: "keepalive_requests", dup: "keepalive_requests", set: func(c *compiler, lv *level, d *Directive) {
 		n, err := strconv.Atoi(d.Args[0])
 		if err != nil || n < 0 {
-			c.fail(d, `"keepalive_requests" directive invalid value`)
+			c.fail(d, `"keepalive_requests" directive invalid number`)
 		}
 		lv.conf.KeepaliveRequests = n
 	}},
@@ -151,7 +151,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 			case "safari":
 				lv.conf.KeepaliveDisable |= KeepaliveDisableSafari
 			default:
-				c.fail(d, `invalid value "%s" in "keepalive_disable" directive`, a)
+				c.fail(d, `invalid value "%s"`, a)
 			}
 		}
 	}},
@@ -179,7 +179,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		case "always":
 			lv.conf.LingeringClose = 2
 		default:
-			c.fail(d, `invalid value "%s" in "lingering_close" directive, it must be "off", "on" or "always"`, d.Args[0])
+			c.fail(d, `invalid value "%s"`, d.Args[0])
 		}
 	}},
 	{name: "client_header_buffer_size", dup: "client_header_buffer_size", set: func(c *compiler, lv *level, d *Directive) {
@@ -192,10 +192,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	{name: "large_client_header_buffers", dup: "large_client_header_buffers", set: func(c *compiler, lv *level, d *Directive) {
 		n, err := strconv.Atoi(d.Args[0])
 		size, err2 := ParseSize(d.Args[1])
-		if err != nil || n <= 0 || err2 != nil {
-			c.fail(d, `invalid value "%s" in "large_client_header_buffers" directive`, d.Args[0])
-		}
-		if size <= 0 {
+		if err != nil || n <= 0 || err2 != nil || size <= 0 {
 			c.fail(d, `"large_client_header_buffers" directive invalid value`)
 		}
 		lv.conf.LargeHeaderBuffers, lv.conf.LargeHeaderBufferSize = n, int(size)
