@@ -50,6 +50,7 @@ server {
     large_client_header_buffers 2 1k;
     location / { root {{DIR}}/html; send_timeout 1s; }
     location /r { return 200 "x"; }
+    location /body { client_body_timeout 1s; content_by_lua_block { ngx.req.read_body() ngx.say("read") } }
 }
 `
 
@@ -209,6 +210,11 @@ func TestWireTimeouts(t *testing.T) {
 		got = wireExchange(t, addr, "GET /r HTTP/1.1\r\nHost: a\r\n\r\n", 3*time.Second)
 		if !strings.HasSuffix(got, "x[closed]") || time.Since(start) > 2500*time.Millisecond {
 			t.Errorf("%s: keepalive_timeout: %q after %v", s.Kind, got, time.Since(start))
+		}
+		start = time.Now()
+		got = wireExchange(t, addr, "POST /body HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nab", 3*time.Second)
+		if got != "[closed]" || time.Since(start) > 2500*time.Millisecond {
+			t.Errorf("%s: client_body_timeout: %q after %v", s.Kind, got, time.Since(start))
 		}
 		got = wireExchange(t, addr, "GET /r HTTP/1.1\r\nHost: a\r\nX: "+strings.Repeat("a", 1100)+"\r\n\r\n", time.Second)
 		if !strings.HasPrefix(got, "HTTP/1.1 400 Bad Request\r\n") || !strings.Contains(got, "<title>400 Request Header Or Cookie Too Large</title>") {
