@@ -61,7 +61,9 @@
 //
 // # Goroutines
 //
-// net/http runs one goroutine per connection and calls ServeHTTP on it; a
+// The connection layer (proxy/http1, nginx's request reading and header
+// filter) runs one goroutine per connection and calls ServeHTTP on it, or
+// Server.reject for a request it refused while reading; a
 // request, its phases and everything it owns (its vars.Request, its Lua
 // request, subrequests) run on that goroutine. Handlers and provision steps
 // start no goroutine. A websockify tunnel is handed to the websockify
