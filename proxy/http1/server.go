@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -342,7 +343,9 @@ func (c *conn) serveOne() bool {
 	}
 	w := newResponse(c, r, h)
 	c.cur = w
-	c.s.Handler.ServeHTTP(w, r)
+	if !c.run(w, r) {
+		return false
+	}
 	c.cur = nil
 	if c.hijacked {
 		return false
@@ -359,6 +362,23 @@ func (c *conn) serveOne() bool {
 		c.closeLingering(w, false)
 		return false
 	}
+	return true
+}
+
+// run calls the handler; a panic in it is logged (as net/http's server did)
+// and ends the connection: run reports false then.
+func (c *conn) run(w *response, r *http.Request) (ok bool) {
+	defer func() {
+		if err := recover(); err != nil {
+			if err != http.ErrAbortHandler {
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				c.s.logf("http: panic serving %v: %v\n%s", c.rwc.RemoteAddr(), err, buf)
+			}
+			ok = false
+		}
+	}()
+	c.s.Handler.ServeHTTP(w, r)
 	return true
 }
 

@@ -141,3 +141,18 @@ func dropDateBars(s string) string {
 	}
 	return strings.Join(out, "|")
 }
+
+func TestServePanic(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	logged := make(chan string, 1)
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { panic("boom") }),
+		Logf: func(format string, args ...any) { logged <- format }}
+	go s.Serve(ln)
+	defer s.Close()
+	if got := exchange(t, ln.Addr().String(), "GET / HTTP/1.1\r\nHost: a\r\n\r\n"); got != "[closed]" {
+		t.Errorf("got %q", got)
+	}
+	if f := <-logged; !strings.Contains(f, "panic") {
+		t.Errorf("logged %q", f)
+	}
+}
