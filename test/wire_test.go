@@ -3,6 +3,7 @@ package test
 import (
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -272,3 +273,54 @@ func TestWireSendTimeout(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestWireMutatedVerdicts sends seeded random mutations of valid requests
+// to both servers and compares the status lines of the replies (or their
+// absence) and whether the connection stays open: the parser's verdicts
+// against nginx's on inputs nobody wrote by hand.
+func TestWireMutatedVerdicts(t *testing.T) {
+	ngx, ours := startWirePair(t)
+	seeds := []string{
+		"GET /r?a=b HTTP/1.1\r\nHost: localhost\r\nX-A: v\r\n\r\n",
+		"POST /r HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
+		"POST /r HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+		"GET http://a:1/r HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+	}
+	alphabet := []string{" ", "\r", "\n", ":", "\x00", "_", "a", "/", "?", "#", "%", "H", ".", "1", "0", "\t", "\r\n", "-", "\x7f", "é"}
+	rng := rand.New(rand.NewPCG(12, 34))
+	n := 400
+	if testing.Short() {
+		n = 30
+	}
+	status := func(s string) string {
+		line, _, _ := strings.Cut(s, "\r\n")
+		if !strings.HasPrefix(line, "HTTP/") {
+			line = "(no status line)"
+		}
+		return line + " " + s[strings.LastIndex(s, "["):]
+	}
+	diffs := 0
+	for i := 0; i < n; i++ {
+		b := []byte(seeds[rng.IntN(len(seeds))])
+		for k := 1 + rng.IntN(3); k > 0; k-- {
+			at := rng.IntN(len(b))
+			ins := alphabet[rng.IntN(len(alphabet))]
+			switch rng.IntN(3) {
+			case 0:
+				b = append(b[:at], append([]byte(ins), b[at:]...)...)
+			case 1:
+				b = append(b[:at], b[at+1:]...)
+			default:
+				b = append(b[:at], append([]byte(ins), b[at+1:]...)...)
+			}
+		}
+		raw := string(b)
+		want := status(wireExchange(t, ngx.Addr, raw, 150*time.Millisecond))
+		got := status(wireExchange(t, ours.Addr, raw, 150*time.Millisecond))
+		if got != want {
+			diffs++
+			t.Errorf("%q: nginx %q, ngxsockify %q", raw, want, got)
+		}
+	}
+	t.Logf("%d of %d mutated requests answered differently", diffs, n)
+}

@@ -22,6 +22,10 @@ type body struct {
 	err     error
 	// expect: the client waits for "100 Continue" before it sends.
 	expect bool
+	// chunk framing state: the line end after a chunk's data is due
+	// (needEnd); the last chunk was read and the trailer is being read.
+	needEnd, trailer bool
+	nonblock         bool // discardBuffered: stop where a line is incomplete
 }
 
 func (b *body) Read(p []byte) (int, error) {
@@ -37,7 +41,9 @@ func (b *body) Read(p []byte) (int, error) {
 	}
 	if b.chunked && b.left == 0 {
 		if err := b.nextChunk(); err != nil {
-			b.err = err
+			if err != errWouldBlock {
+				b.err = err
+			}
 			return 0, err
 		}
 		if b.done {
@@ -60,10 +66,7 @@ func (b *body) Read(p []byte) (int, error) {
 	}
 	if b.left == 0 {
 		if b.chunked {
-			if e := b.chunkEnd(); e != nil {
-				b.err = e
-				return n, nil
-			}
+			b.needEnd = true
 		} else {
 			b.done = true
 		}
@@ -71,8 +74,17 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// errWouldBlock: discardBuffered reached bytes the client has not sent yet.
+var errWouldBlock = errors.New("http1: would block")
+
 // line reads one line of chunk framing, counting it.
 func (b *body) line() ([]byte, error) {
+	if b.nonblock {
+		buf, _ := b.br.Peek(b.br.Buffered())
+		if bytes.IndexByte(buf, '\n') < 0 {
+			return nil, errWouldBlock
+		}
+	}
 	b.c.readDeadline(b.c.params.BodyTimeout)
 	l, err := b.br.ReadSlice('\n')
 	b.c.read += int64(len(l))
@@ -88,12 +100,53 @@ func (b *body) line() ([]byte, error) {
 	return trimEOL(l), nil
 }
 
-// nextChunk reads a chunk-size line (and the trailer after the last chunk).
+// nextChunk reads the line end after a chunk's data, then the next
+// chunk-size line, and after the last chunk the trailer. It can stop where
+// a line is incomplete (errWouldBlock) and go on from there.
 func (b *body) nextChunk() error {
-	l, err := b.line()
-	if err != nil {
-		return err
+	if b.needEnd {
+		l, err := b.line()
+		if err != nil {
+			return err
+		}
+		if len(l) != 0 {
+			return ErrBadChunk
+		}
+		b.needEnd = false
 	}
+	if !b.trailer {
+		l, err := b.line()
+		if err != nil {
+			return err
+		}
+		size, ok := chunkSize(l)
+		if !ok {
+			return ErrBadChunk
+		}
+		if size > 0 {
+			b.left = size
+			return nil
+		}
+		b.trailer = true
+	}
+	for {
+		t, err := b.line()
+		if err != nil {
+			return err
+		}
+		if len(t) == 0 {
+			b.done = true
+			return nil
+		}
+		if bytes.IndexByte(t, '\r') >= 0 {
+			return ErrBadChunk
+		}
+	}
+}
+
+// chunkSize reads a chunk-size line: hex digits, then optional blanks and
+// an extension after ";".
+func chunkSize(l []byte) (int64, bool) {
 	var size int64
 	i := 0
 	for ; i < len(l); i++ {
@@ -110,59 +163,20 @@ func (b *body) nextChunk() error {
 			goto end
 		}
 		if size > (1<<62)/16 {
-			return ErrBadChunk
+			return 0, false
 		}
 		size = size*16 + int64(d)
 	}
 end:
 	if i == 0 {
-		return ErrBadChunk
+		return 0, false
 	}
 	for ; i < len(l) && (l[i] == ' ' || l[i] == '\t'); i++ {
 	}
 	if i < len(l) && l[i] != ';' {
-		return ErrBadChunk
+		return 0, false
 	}
-	if size == 0 {
-		for {
-			t, err := b.line()
-			if err != nil {
-				return err
-			}
-			if len(t) == 0 {
-				break
-			}
-		}
-		b.done = true
-		return nil
-	}
-	b.left = size
-	return nil
-}
-
-// chunkEnd reads the line end after a chunk's data.
-func (b *body) chunkEnd() error {
-	l, err := b.line()
-	if err != nil {
-		return err
-	}
-	if len(l) != 0 {
-		return ErrBadChunk
-	}
-	return nil
-}
-
-// discard reads what is left of the body, bounded by limit bytes. It
-// reports whether the body was read to its end.
-func (b *body) discard(limit int64) bool {
-	if b.done {
-		return true
-	}
-	if b.err != nil || b.expect {
-		return false
-	}
-	io.CopyN(io.Discard, b, limit)
-	return b.done
+	return size, true
 }
 
 // discardBuffered drops the body bytes already received, stopping where
@@ -179,15 +193,12 @@ func (b *body) discardBuffered() error {
 		if n == 0 {
 			break
 		}
-		if b.chunked && b.left == 0 {
-			if p, _ := b.br.Peek(n); bytes.IndexByte(p, '\n') < 0 {
-				break
-			}
+		b.nonblock = true
+		_, err := b.Read(buf[:min(n, len(buf))])
+		b.nonblock = false
+		if err == errWouldBlock {
+			break
 		}
-		b.Read(buf[:min(n, len(buf))])
-	}
-	if b.err == io.EOF {
-		return nil
 	}
 	return b.err
 }
@@ -199,4 +210,18 @@ func (c *conn) readDeadline(d time.Duration) {
 	if d > 0 {
 		c.rwc.SetReadDeadline(time.Now().Add(d))
 	}
+}
+
+// discard reads what is left of the body, bounded by limit bytes. It
+// reports whether the body was read to its end (the connection can then
+// serve another request).
+func (b *body) discard(limit int64) bool {
+	if b.done {
+		return true
+	}
+	if b.err != nil || b.expect {
+		return false
+	}
+	io.CopyN(io.Discard, b, limit)
+	return b.done
 }

@@ -58,6 +58,7 @@ func headerErr(status int, msg string) *Error { return &Error{Status: status, Ms
 
 var errInvalidMethod = lineErr(400, "client sent invalid method")
 var errInvalidRequest = lineErr(400, "client sent invalid request")
+var errVersion = lineErr(505, "client sent unsupported HTTP version")
 var errInvalid09 = lineErr(400, "client sent invalid method in HTTP/0.9 request")
 
 // parseRequestLine parses line (without its line end) into h.
@@ -111,11 +112,21 @@ func parseRequestLine(line []byte, h *Head) *Error {
 		return errInvalidRequest
 	}
 	rest = rest[5:]
-	major, n := number(rest)
-	if n == 0 || n >= len(rest) || rest[n] != '.' || (n > 1 && rest[0] == '0') || major > 99 {
+	// nginx reads the major version digit by digit: a first digit other
+	// than 1-9 is invalid, and a major version above 1 is refused with 505
+	// as soon as it is read, whatever follows.
+	if len(rest) == 0 || rest[0] < '1' || rest[0] > '9' {
 		return errInvalidRequest
 	}
-	rest = rest[n+1:]
+	if rest[0] > '1' || len(rest) > 1 && rest[1] >= '0' && rest[1] <= '9' {
+		h.Major, h.Minor = 1, 0
+		return errVersion
+	}
+	major := 1
+	if len(rest) < 2 || rest[1] != '.' {
+		return errInvalidRequest
+	}
+	rest = rest[2:]
 	minor, m := number(rest)
 	if m == 0 || minor > 999 {
 		return errInvalidRequest
@@ -126,12 +137,6 @@ func parseRequestLine(line []byte, h *Head) *Error {
 		}
 	}
 	h.Major, h.Minor = major, minor
-	if major == 0 {
-		return errInvalidRequest
-	}
-	if major > 1 {
-		return lineErr(505, "client sent unsupported HTTP version")
-	}
 	return nil
 }
 
@@ -152,7 +157,8 @@ func number(b []byte) (int, int) {
 // path ("/" when there is none).
 func splitAbsolute(t []byte) (host, uri []byte, ok bool) {
 	i := 0
-	for i < len(t) && (t[i] >= 'a' && t[i] <= 'z' || t[i] >= 'A' && t[i] <= 'Z') {
+	for i < len(t) && (t[i] >= 'a' && t[i] <= 'z' || t[i] >= 'A' && t[i] <= 'Z' ||
+		i > 0 && (t[i] >= '0' && t[i] <= '9' || t[i] == '+' || t[i] == '-' || t[i] == '.')) {
 		i++
 	}
 	if i == 0 || !bytes.HasPrefix(t[i:], []byte("://")) {
@@ -160,12 +166,32 @@ func splitAbsolute(t []byte) (host, uri []byte, ok bool) {
 	}
 	t = t[i+3:]
 	j := 0
-	for j < len(t) && t[j] != '/' && t[j] != '?' {
-		c := t[j]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(".-:[]_~", c) >= 0) {
+	if j < len(t) && t[j] == '[' {
+		for j < len(t) && t[j] != ']' {
+			c := t[j]
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.' || c == '[') {
+				return nil, nil, false
+			}
+			j++
+		}
+		if j == len(t) {
 			return nil, nil, false
 		}
 		j++
+	} else {
+		for j < len(t) && (t[j] >= 'a' && t[j] <= 'z' || t[j] >= 'A' && t[j] <= 'Z' || t[j] >= '0' && t[j] <= '9' ||
+			t[j] == '.' || t[j] == '-' || t[j] == '_') {
+			j++
+		}
+	}
+	if j < len(t) && t[j] == ':' {
+		j++
+		for j < len(t) && t[j] >= '0' && t[j] <= '9' {
+			j++
+		}
+	}
+	if j < len(t) && t[j] != '/' && t[j] != '?' {
+		return nil, nil, false
 	}
 	if j == 0 {
 		return nil, nil, false
@@ -220,30 +246,37 @@ func parseHeaderLine(line []byte, underscores bool) (name, value []byte, v heade
 			return nil, nil, lineBad
 		}
 	}
-	value = bytes.Trim(value, " \t")
+	value = bytes.Trim(value, " ") // spaces only: nginx keeps tabs in the value
 	if ignored {
 		return name, value, lineIgnored
 	}
 	return name, value, lineOK
 }
 
-// checkHeaders applies nginx's checks on the whole head (ngx_http_process_
-// request_header and the per-header handlers).
-func checkHeaders(h *Head, hosts, lengths int) *Error {
-	hdr := h.Header
-	if hosts > 1 {
-		return headerErr(400, "client sent duplicate header line: \"Host\"")
-	}
-	if lengths > 1 {
-		return headerErr(400, "client sent duplicate header line: \"Content-Length\"")
-	}
-	if vs, ok := hdr["Host"]; ok {
-		host, valid := ValidHost(vs[0])
-		if !valid {
+// checkLine applies the checks nginx runs as each header line is read
+// (its per-header handlers): Host valid and single, Content-Length single.
+func checkLine(h *Head, key string) *Error {
+	switch key {
+	case "Host":
+		if len(h.Header["Host"]) > 1 {
+			return headerErr(400, "client sent duplicate header line: \"Host\"")
+		}
+		if _, ok := ValidHost(h.Header["Host"][0]); !ok {
 			return headerErr(400, "client sent invalid host header")
 		}
-		_ = host
-	} else if h.Major == 1 && h.Minor >= 1 && h.Host == "" {
+	case "Content-Length":
+		if len(h.Header["Content-Length"]) > 1 {
+			return headerErr(400, "client sent duplicate header line: \"Content-Length\"")
+		}
+	}
+	return nil
+}
+
+// checkHeaders applies nginx's checks on the whole head (ngx_http_process_
+// request_header and the per-header handlers).
+func checkHeaders(h *Head) *Error {
+	hdr := h.Header
+	if _, ok := hdr["Host"]; !ok && h.Major == 1 && h.Minor >= 1 && h.Host == "" {
 		return headerErr(400, "client sent HTTP/1.1 request without \"Host\" header")
 	}
 	if h.Host != "" {
@@ -333,3 +366,19 @@ func ValidHost(h string) (string, bool) {
 
 // canonical is the header key net/http would use for name.
 func canonical(name []byte) string { return textproto.CanonicalMIMEHeaderKey(string(name)) }
+
+// earlyVerdict judges the start of a request line before its end arrived,
+// as nginx's byte-by-byte parser does: a byte that cannot start or continue
+// a method is refused at once.
+func earlyVerdict(prefix []byte) *Error {
+	i := 0
+	for i < len(prefix) && (prefix[i] == '\r' || prefix[i] == '\n') {
+		i++
+	}
+	for ; i < len(prefix) && prefix[i] != ' '; i++ {
+		if c := prefix[i]; (c < 'A' || c > 'Z') && c != '_' && c != '-' {
+			return errInvalidMethod
+		}
+	}
+	return nil
+}

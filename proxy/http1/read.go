@@ -17,6 +17,10 @@ func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started b
 	// leading empty lines are skipped, as nginx does
 	var line []byte
 	for {
+		if e := waitLine(br); e != nil {
+			h.Major, h.Minor = 1, 0
+			return h, true, e
+		}
 		line, err = br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
 			h.Major, h.Minor = 1, 0
@@ -52,8 +56,12 @@ func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started b
 		h.Raw = raw
 		return h, true, nil
 	}
-	hosts, lengths := 0, 0
 	for {
+		if end, _ := br.Peek(min(2, br.Buffered())); len(end) == 2 && end[0] == '\r' && end[1] != '\n' {
+			// a line starting with CR can only be the end of the head
+			h.Raw = raw
+			return h, true, headerErr(400, "client sent invalid header line")
+		}
 		line, err = br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
 			h.Raw = raw
@@ -68,10 +76,17 @@ func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started b
 			h.Raw = raw
 			return h, true, headerErr(StatusHeaderTooLarge, "client sent too large request")
 		}
-		l := trimEOL(line)
-		if len(l) == 0 {
+		l := bytes.TrimSuffix(line, []byte("\n"))
+		if len(l) == 0 || l[0] == '\r' {
+			if len(l) > 1 {
+				// the empty line ending the head is LF or CRLF only
+				h.Raw = raw
+				return h, true, headerErr(400, "client sent invalid header line")
+			}
 			break
 		}
+		// a header line may end with several CRs before its LF
+		l = bytes.TrimRight(l, "\r")
 		if bytes.IndexByte(l, '\r') >= 0 {
 			h.Raw = raw
 			return h, true, headerErr(400, "client sent invalid header line")
@@ -85,19 +100,38 @@ func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started b
 			continue
 		}
 		key := canonical(name)
-		switch key {
-		case "Host":
-			hosts++
-		case "Content-Length":
-			lengths++
-		}
 		h.Header[key] = append(h.Header[key], string(value))
+		if e := checkLine(h, key); e != nil {
+			h.Raw = raw
+			return h, true, e
+		}
 	}
 	h.Raw = raw
-	if e := checkHeaders(h, hosts, lengths); e != nil {
+	if e := checkHeaders(h); e != nil {
 		return h, true, e
 	}
 	return h, true, nil
+}
+
+// waitLine waits until br holds a whole line (or is full), refusing at
+// once a request line that cannot be valid, as nginx does before the line
+// ends.
+func waitLine(br *bufio.Reader) *Error {
+	for {
+		buf, _ := br.Peek(br.Buffered())
+		if bytes.IndexByte(buf, '\n') >= 0 {
+			return nil
+		}
+		if e := earlyVerdict(buf); e != nil {
+			return e
+		}
+		if len(buf) == br.Size() {
+			return nil
+		}
+		if _, err := br.Peek(len(buf) + 1); err != nil {
+			return nil // ReadSlice reports it
+		}
+	}
 }
 
 // trimEOL drops a line's LF and the CR before it.
