@@ -352,7 +352,8 @@ func (c *conn) serveOne() bool {
 	}
 	w.finish()
 	keep := w.keepalive && !c.s.closing.Load()
-	if keep && !w.body.discard(1<<20) {
+	// the rest of an unread body is read and dropped, as nginx discards it
+	if keep && !w.body.discard(1<<62) {
 		keep = false
 	}
 	if w.err != nil {
@@ -362,6 +363,7 @@ func (c *conn) serveOne() bool {
 		c.closeLingering(w, false)
 		return false
 	}
+	c.release() // an idle connection holds no write buffer
 	return true
 }
 
