@@ -92,7 +92,7 @@ func wireOf(w http.ResponseWriter) http1.Wire {
 // (keepalive_timeout, send_timeout ... are per location in nginx).
 func (rq *request) setWire() {
 	if rq.wire != nil && rq.conf != nil {
-		setParams(rq.wire.Params(), rq.conf)
+		setLocationParams(rq.wire.Params(), rq.conf)
 	}
 }
 

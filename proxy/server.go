@@ -369,16 +369,25 @@ func (s *Server) connParams(l *listener, local net.Addr) http1.Params {
 	return p
 }
 
-// setParams copies a level's connection settings into p.
+// setParams copies a server's connection settings into p: those of the
+// header stage, then the per-location ones (setLocationParams).
 func setParams(p *http1.Params, c *nginxconf.LocConf) {
-	p.HeaderTimeout, p.BodyTimeout, p.SendTimeout = c.ClientHeaderTimeout, c.ClientBodyTimeout, c.SendTimeout
+	p.HeaderTimeout = c.ClientHeaderTimeout
+	p.LargeBufferSize, p.LargeBuffers = c.LargeHeaderBufferSize, c.LargeHeaderBuffers
+	p.UnderscoresInHeaders = c.UnderscoresInHeaders
+	setLocationParams(p, c)
+}
+
+// setLocationParams copies the settings nginx takes from the request's
+// location: body and send timeouts, keep-alive, lingering close. The header
+// stage's stay those of the address's default server.
+func setLocationParams(p *http1.Params, c *nginxconf.LocConf) {
+	p.BodyTimeout, p.SendTimeout = c.ClientBodyTimeout, c.SendTimeout
 	p.KeepaliveTimeout, p.KeepaliveHeader, p.KeepaliveRequests = c.KeepaliveTimeout, c.KeepaliveHeader, c.KeepaliveRequests
 	p.KeepaliveTime = c.KeepaliveTime
 	p.KeepaliveDisableMSIE6 = c.KeepaliveDisable&nginxconf.KeepaliveDisableMSIE6 != 0
 	p.KeepaliveDisableSafari = c.KeepaliveDisable&nginxconf.KeepaliveDisableSafari != 0
-	p.LargeBufferSize, p.LargeBuffers = c.LargeHeaderBufferSize, c.LargeHeaderBuffers
 	p.LingeringClose, p.LingeringTime, p.LingeringTimeout = http1.Linger(c.LingeringClose), c.LingeringTime, c.LingeringTimeout
-	p.UnderscoresInHeaders = c.UnderscoresInHeaders
 }
 
 // Addrs returns the addresses of the open sockets (for tests and logs).
