@@ -107,7 +107,7 @@ func (rq *request) discardBody() int {
 	rq.bodyDiscarded = true
 	var e *http1.Error
 	if err := rq.wire.DiscardBody(); errors.As(err, &e) {
-		rq.logf(ngxlog.Info, "%s", e.Msg)
+		rq.logf(ngxlog.Err, "%s", e.Msg)
 		return e.Status
 	}
 	return 0

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -131,6 +132,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if caps != nil {
 		rq.v.SetCaptures(caps)
+	}
+	for _, n := range http1.Notes(r) {
+		rq.logf(ngxlog.Info, "%s while reading client request headers", n)
 	}
 	defer rq.finish()
 	rq.run()
@@ -458,8 +462,13 @@ func (rq *request) logWhere() logWhere {
 	if err != nil {
 		client = rq.r.RemoteAddr
 	}
-	return logWhere{client: client, server: rq.srv.PrimaryName(),
-		request: rq.r.Method + " " + rq.r.RequestURI + " " + rq.r.Proto, host: rq.r.Host}
+	request := rq.r.Method + " " + rq.r.RequestURI + " " + rq.r.Proto
+	if raw := http1.RawHeader(rq.r); raw != nil {
+		// the request line as received, as nginx names it
+		line, _, _ := bytes.Cut(raw, []byte("\n"))
+		request = string(bytes.TrimRight(line, "\r"))
+	}
+	return logWhere{client: client, server: rq.srv.PrimaryName(), request: request, host: rq.r.Host}
 }
 
 // format gives nginx's ", client: ..., server: ..., request: "...",

@@ -324,3 +324,37 @@ func TestWireMutatedVerdicts(t *testing.T) {
 	}
 	t.Logf("%d of %d mutated requests answered differently", diffs, n)
 }
+
+// TestWireErrorLogLines: the info lines nginx logs for refused or odd
+// heads, in its words, on both servers.
+func TestWireErrorLogLines(t *testing.T) {
+	ngx, ours := startWirePair(t)
+	reqs := []struct{ raw, line string }{
+		{"GET /r HTTP/1.1\r\nHost: a\r\n x: folded\r\n\r\n", `client sent invalid header line: "\x20..." while reading client request headers`},
+		{"GET /r HTTP/1.1\r\nHost: a\r\nX@y: 1\r\n\r\n", `client sent invalid header line: "X@y: 1" while reading client request headers`},
+		{"GET /r HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", `client sent duplicate host header: "Host: b", previous value: "Host: a" while reading client request headers`},
+		{"GET /r HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\ncontent-length: 2\r\n\r\n", `client sent duplicate header line: "content-length: 2", previous value: "Content-Length: 1" while reading client request headers`},
+		{"get /r HTTP/1.1\r\nHost: a\r\n\r\n", `client sent invalid method while reading client request line, client: 127.0.0.1, server: localhost, request: "get /r HTTP/1.1"`},
+		{"TRACE /r HTTP/1.1\r\nHost: a\r\n\r\n", `client sent TRACE method while reading client request headers`},
+		{"GET /r HTTP/1.1\r\nHost: a..b\r\n\r\n", `client sent invalid host header while reading client request headers`},
+		{"POST /r HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", `[error]`},
+	}
+	for _, s := range []*Server{ngx, ours} {
+		for _, r := range reqs {
+			wireExchange(t, s.Addr, r.raw, 100*time.Millisecond)
+		}
+	}
+	for _, r := range reqs {
+		for _, s := range []*Server{ngx, ours} {
+			found := false
+			for _, l := range strings.Split(s.ErrorLog(), "\n") {
+				if strings.Contains(l, r.line) && (r.line != "[error]" || strings.Contains(l, "client sent invalid chunked body")) {
+					found = true
+				}
+			}
+			if !found {
+				t.Errorf("%s: no line with %q for %q", s.Kind, r.line, r.raw)
+			}
+		}
+	}
+}

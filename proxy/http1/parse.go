@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"net/textproto"
 	"strconv"
@@ -23,6 +24,20 @@ type Head struct {
 	// Raw is the request line and header lines as received, from the
 	// request line (leading empty lines skipped) to the empty line.
 	Raw []byte
+	// Notes are info-level error-log messages about the head that did not
+	// refuse it (header lines ignored for invalid names).
+	Notes []string
+
+	hostName, lengthName string // as sent, for nginx's duplicate messages
+}
+
+// Notes returns what the layer found worth an info line in the error log
+// about r's head ("client sent invalid header line: ...").
+func Notes(r *http.Request) []string {
+	if h, ok := r.Context().Value(ctxHead).(*Head); ok {
+		return h.Notes
+	}
+	return nil
 }
 
 // Proto is "HTTP/major.minor", or "" for HTTP/0.9.
@@ -216,7 +231,8 @@ const (
 )
 
 // parseHeaderLine splits line (without its line end) into name and value.
-func parseHeaderLine(line []byte, underscores bool) (name, value []byte, v headerLine) {
+// For a bad line, bad is the offset of the byte that made it so.
+func parseHeaderLine(line []byte, underscores bool) (name, value []byte, v headerLine, bad int) {
 	colon := bytes.IndexByte(line, ':')
 	nameEnd := colon
 	if colon < 0 {
@@ -224,16 +240,16 @@ func parseHeaderLine(line []byte, underscores bool) (name, value []byte, v heade
 	}
 	name = line[:nameEnd]
 	if len(name) == 0 {
-		return nil, nil, lineBad
+		return nil, nil, lineBad, 0
 	}
 	ignored := false
-	for _, c := range name {
+	for i, c := range name {
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-':
 		case c == '_':
 			ignored = ignored || !underscores
 		case c <= 0x20 || c == 0x7f:
-			return nil, nil, lineBad
+			return nil, nil, lineBad, i
 		default:
 			ignored = true
 		}
@@ -241,33 +257,37 @@ func parseHeaderLine(line []byte, underscores bool) (name, value []byte, v heade
 	if colon >= 0 {
 		value = line[colon+1:]
 	}
-	for _, c := range value {
+	for i, c := range value {
 		if c == 0 {
-			return nil, nil, lineBad
+			return nil, nil, lineBad, colon + 1 + i
 		}
 	}
 	value = bytes.Trim(value, " ") // spaces only: nginx keeps tabs in the value
 	if ignored {
-		return name, value, lineIgnored
+		return name, value, lineIgnored, 0
 	}
-	return name, value, lineOK
+	return name, value, lineOK, 0
 }
 
 // checkLine applies the checks nginx runs as each header line is read
 // (its per-header handlers): Host valid and single, Content-Length single.
-func checkLine(h *Head, key string) *Error {
+func checkLine(h *Head, key, name string) *Error {
 	switch key {
 	case "Host":
-		if len(h.Header["Host"]) > 1 {
-			return headerErr(400, "client sent duplicate header line: \"Host\"")
+		if vs := h.Header["Host"]; len(vs) > 1 {
+			return headerErr(400, fmt.Sprintf(`client sent duplicate host header: "%s: %s", previous value: "%s: %s"`,
+				name, vs[1], h.hostName, vs[0]))
 		}
+		h.hostName = name
 		if _, ok := ValidHost(h.Header["Host"][0]); !ok {
 			return headerErr(400, "client sent invalid host header")
 		}
 	case "Content-Length":
-		if len(h.Header["Content-Length"]) > 1 {
-			return headerErr(400, "client sent duplicate header line: \"Content-Length\"")
+		if vs := h.Header["Content-Length"]; len(vs) > 1 {
+			return headerErr(400, fmt.Sprintf(`client sent duplicate header line: "%s: %s", previous value: "%s: %s"`,
+				name, vs[1], h.lengthName, vs[0]))
 		}
+		h.lengthName = name
 	}
 	return nil
 }
@@ -381,4 +401,10 @@ func earlyVerdict(prefix []byte) *Error {
 		}
 	}
 	return nil
+}
+
+// invalidLine is nginx's error for a bad header line: the line up to the
+// byte at bad, that byte in hex, and "...".
+func invalidLine(line []byte, bad int) *Error {
+	return headerErr(400, fmt.Sprintf(`client sent invalid header line: "%s\x%02x..."`, line[:bad], line[bad]))
 }

@@ -60,7 +60,7 @@ func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started b
 		if end, _ := br.Peek(min(2, br.Buffered())); len(end) == 2 && end[0] == '\r' && end[1] != '\n' {
 			// a line starting with CR can only be the end of the head
 			h.Raw = raw
-			return h, true, headerErr(400, "client sent invalid header line")
+			return h, true, invalidLine(end, 0)
 		}
 		line, err = br.ReadSlice('\n')
 		if err == bufio.ErrBufferFull {
@@ -81,27 +81,28 @@ func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started b
 			if len(l) > 1 {
 				// the empty line ending the head is LF or CRLF only
 				h.Raw = raw
-				return h, true, headerErr(400, "client sent invalid header line")
+				return h, true, invalidLine(l, 0)
 			}
 			break
 		}
 		// a header line may end with several CRs before its LF
 		l = bytes.TrimRight(l, "\r")
-		if bytes.IndexByte(l, '\r') >= 0 {
+		if i := bytes.IndexByte(l, '\r'); i >= 0 {
 			h.Raw = raw
-			return h, true, headerErr(400, "client sent invalid header line")
+			return h, true, invalidLine(l, i)
 		}
-		name, value, v := parseHeaderLine(l, underscores)
+		name, value, v, bad := parseHeaderLine(l, underscores)
 		switch v {
 		case lineBad:
 			h.Raw = raw
-			return h, true, headerErr(400, "client sent invalid header line")
+			return h, true, invalidLine(l, bad)
 		case lineIgnored:
+			h.Notes = append(h.Notes, `client sent invalid header line: "`+string(l)+`"`)
 			continue
 		}
 		key := canonical(name)
 		h.Header[key] = append(h.Header[key], string(value))
-		if e := checkLine(h, key); e != nil {
+		if e := checkLine(h, key, string(name)); e != nil {
 			h.Raw = raw
 			return h, true, e
 		}
