@@ -179,8 +179,8 @@ func (nopConn) SetReadDeadline(time.Time) error { return nil }
 func TestInvalidHeaderLineMessage(t *testing.T) {
 	for raw, want := range map[string]string{
 		"GET / HTTP/1.1\r\nHost: a\r\n x: folded\r\n\r\n": `client sent invalid header line: "\x20..."`,
-		"GET / HTTP/1.1\r\nHost: a\r\nX y: 1\r\n\r\n":      `client sent invalid header line: "X\x20..."`,
-		"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n":     `client sent invalid header line: "X: a\x0d..."`,
+		"GET / HTTP/1.1\r\nHost: a\r\nX y: 1\r\n\r\n":     `client sent invalid header line: "X\x20..."`,
+		"GET / HTTP/1.1\r\nHost: a\r\nX: a\rb\r\n\r\n":    `client sent invalid header line: "X: a\x0d..."`,
 	} {
 		_, err := readOne(raw)
 		if err == nil || err.Error() != want {
