@@ -27,8 +27,6 @@ type Head struct {
 	// Notes are info-level error-log messages about the head that did not
 	// refuse it (header lines ignored for invalid names).
 	Notes []string
-
-	hostName, lengthName string // as sent, for nginx's duplicate messages
 }
 
 // Notes returns what the layer found worth an info line in the error log
@@ -271,23 +269,26 @@ func parseHeaderLine(line []byte, underscores bool) (name, value []byte, v heade
 
 // checkLine applies the checks nginx runs as each header line is read
 // (its per-header handlers): Host valid and single, Content-Length single.
-func checkLine(h *Head, key, name string) *Error {
-	switch key {
-	case "Host":
-		if vs := h.Header["Host"]; len(vs) > 1 {
-			return headerErr(400, fmt.Sprintf(`client sent duplicate host header: "%s: %s", previous value: "%s: %s"`,
-				name, vs[1], h.hostName, vs[0]))
+// raw is the head so far, fields the lines before f.
+func checkLine(raw []byte, fields []field, f field) *Error {
+	if f.key != "Host" && f.key != "Content-Length" {
+		return nil
+	}
+	for _, prev := range fields {
+		if prev.key != f.key {
+			continue
 		}
-		h.hostName = name
-		if _, ok := ValidHost(h.Header["Host"][0]); !ok {
+		what := "duplicate header line"
+		if f.key == "Host" {
+			what = "duplicate host header"
+		}
+		return headerErr(400, fmt.Sprintf(`client sent %s: "%s: %s", previous value: "%s: %s"`, what,
+			raw[f.name:f.name+len(f.key)], raw[f.start:f.end], raw[prev.name:prev.name+len(prev.key)], raw[prev.start:prev.end]))
+	}
+	if f.key == "Host" {
+		if _, ok := ValidHost(string(raw[f.start:f.end])); !ok {
 			return headerErr(400, "client sent invalid host header")
 		}
-	case "Content-Length":
-		if vs := h.Header["Content-Length"]; len(vs) > 1 {
-			return headerErr(400, fmt.Sprintf(`client sent duplicate header line: "%s: %s", previous value: "%s: %s"`,
-				name, vs[1], h.lengthName, vs[0]))
-		}
-		h.lengthName = name
 	}
 	return nil
 }
@@ -385,7 +386,32 @@ func ValidHost(h string) (string, bool) {
 }
 
 // canonical is the header key net/http would use for name.
-func canonical(name []byte) string { return textproto.CanonicalMIMEHeaderKey(string(name)) }
+func canonical(name []byte) string {
+	if k, ok := commonKeys[string(name)]; ok {
+		return k
+	}
+	return textproto.CanonicalMIMEHeaderKey(string(name))
+}
+
+// commonKeys are the canonical keys of common header names, by the
+// spellings clients send, so that these cost no allocation.
+var commonKeys = map[string]string{}
+
+func init() {
+	for _, k := range []string{"Host", "Connection", "Upgrade", "User-Agent", "Accept", "Accept-Encoding",
+		"Accept-Language", "Cache-Control", "Pragma", "Origin", "Cookie", "Referer", "Content-Length",
+		"Content-Type", "Transfer-Encoding", "Expect", "Authorization", "If-Modified-Since", "If-None-Match",
+		"Range", "If-Range", "X-Forwarded-For", "X-Real-Ip", "Sec-Websocket-Key", "Sec-Websocket-Version",
+		"Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Keep-Alive", "Dnt", "Te", "Priority",
+		"Upgrade-Insecure-Requests", "Sec-Fetch-Dest", "Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-User"} {
+		commonKeys[k] = k
+		commonKeys[strings.ToLower(k)] = k
+	}
+	for _, k := range []string{"Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Protocol",
+		"Sec-WebSocket-Extensions", "X-Real-IP"} {
+		commonKeys[k] = textproto.CanonicalMIMEHeaderKey(k)
+	}
+}
 
 // earlyVerdict judges the start of a request line before its end arrived,
 // as nginx's byte-by-byte parser does: a byte that cannot start or continue

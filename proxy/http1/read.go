@@ -37,7 +37,7 @@ func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started b
 		}
 	}
 	max := p.LargeBufferSize * p.LargeBuffers
-	raw := make([]byte, 0, len(line)+256)
+	raw := make([]byte, 0, len(line)+br.Buffered())
 	raw = append(raw, line...)
 	rl := trimEOL(line)
 	if bytes.IndexByte(rl, '\r') >= 0 {
@@ -56,6 +56,7 @@ func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started b
 		h.Raw = raw
 		return h, true, nil
 	}
+	fields := make([]field, 0, 16)
 	for {
 		if end, _ := br.Peek(min(2, br.Buffered())); len(end) == 2 && end[0] == '\r' && end[1] != '\n' {
 			// a line starting with CR can only be the end of the head
@@ -101,10 +102,24 @@ func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started b
 			continue
 		}
 		key := canonical(name)
-		h.Header[key] = append(h.Header[key], string(value))
-		if e := checkLine(h, key, string(name)); e != nil {
+		f := field{key: key, name: len(raw) - len(line), start: len(raw) - len(line) + valueOffset(l, value)}
+		f.end = f.start + len(value)
+		if e := checkLine(raw, fields, f); e != nil {
 			h.Raw = raw
 			return h, true, e
+		}
+		fields = append(fields, f)
+	}
+	// one string holds every value, one slice every list of values
+	str := string(raw)
+	h.Header = make(http.Header, len(fields))
+	vals := make([]string, len(fields))
+	for i, f := range fields {
+		vals[i] = str[f.start:f.end]
+		if vs, ok := h.Header[f.key]; ok {
+			h.Header[f.key] = append(vs, vals[i])
+		} else {
+			h.Header[f.key] = vals[i : i+1 : i+1]
 		}
 	}
 	h.Raw = raw
@@ -112,6 +127,22 @@ func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started b
 		return h, true, e
 	}
 	return h, true, nil
+}
+
+// field is a header line read: its canonical key, and offsets in the raw
+// head of its name and its value.
+type field struct {
+	key        string
+	name       int
+	start, end int
+}
+
+// valueOffset is where value (a subslice of line) starts in line.
+func valueOffset(line, value []byte) int {
+	if len(value) == 0 {
+		return len(line)
+	}
+	return cap(line) - cap(value)
 }
 
 // waitLine waits until br holds a whole line (or is full), refusing at
