@@ -20,7 +20,9 @@ import (
 // values that differ by nature (Server, Date, file times) masked.
 
 const wireConf = `
+log_format sizes "$request_uri $status $bytes_sent $body_bytes_sent $request_length";
 access_log {{DIR}}/access.log;
+access_log {{DIR}}/sizes.log sizes;
 server {
     listen 127.0.0.1:{{PORT}};
     server_name localhost;
@@ -355,6 +357,54 @@ func TestWireErrorLogLines(t *testing.T) {
 			if !found {
 				t.Errorf("%s: no line with %q for %q", s.Kind, r.line, r.raw)
 			}
+		}
+	}
+}
+
+// TestWireSizes: $bytes_sent, $body_bytes_sent and $request_length as
+// nginx counts them (bytes_sent differs only by the Server header's value:
+// "nginx/1.22.1" against "ngxsockify").
+func TestWireSizes(t *testing.T) {
+	ngx, ours := startWirePair(t)
+	reqs := []string{
+		"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+		"HEAD / HTTP/1.1\r\nHost: a\r\nX-Long: " + strings.Repeat("y", 300) + "\r\n\r\n",
+		"GET /c?x=1 HTTP/1.0\r\n\r\n",
+		"POST /r HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+		"GET /missing HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /s503 HTTP/1.1\r\nHost: a\r\n\r\n",
+	}
+	logs := map[string][]string{}
+	for _, s := range []*Server{ngx, ours} {
+		for _, r := range reqs {
+			wireExchange(t, s.Addr, r, 100*time.Millisecond)
+		}
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			data, _ := os.ReadFile(filepath.Join(s.Dir, "sizes.log"))
+			lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+			if len(lines) >= len(reqs) || time.Now().After(deadline) {
+				logs[s.Kind] = lines
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	want, got := logs["nginx"], logs["ngxsockify"]
+	if len(want) != len(got) {
+		t.Fatalf("nginx logged %q, ngxsockify %q", want, got)
+	}
+	for i := range want {
+		w, g := strings.Fields(want[i]), strings.Fields(got[i])
+		if len(w) != 5 || len(g) != 5 {
+			t.Errorf("line %d: nginx %q, ngxsockify %q", i, want[i], got[i])
+			continue
+		}
+		wb, _ := strconv.Atoi(w[2])
+		gb, _ := strconv.Atoi(g[2])
+		w[2], g[2] = "", ""
+		if strings.Join(w, " ") != strings.Join(g, " ") || gb != wb-len("nginx/1.22.1")+len("ngxsockify") {
+			t.Errorf("line %d: nginx %q, ngxsockify %q", i, want[i], got[i])
 		}
 	}
 }

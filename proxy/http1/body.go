@@ -183,6 +183,8 @@ end:
 // reading on would wait for the client.
 func (b *body) discardBuffered() error {
 	var buf [512]byte
+	// nginx does not count a discarded body in $request_length
+	defer func(n int64) { b.c.read = n }(b.c.read)
 	if b.expect {
 		// nginx answers "Expect: 100-continue" when it discards too
 		b.expect = false
