@@ -89,6 +89,12 @@
 // copy_all_vars and vars options); without it they raise.
 // require "ngx.re" gives split (and a no-op opt), require "ngx.base64"
 // gives encode_base64url/decode_base64url, as lua-resty-core does.
+// lua-resty-string's modules, which are FFI over OpenSSL in OpenResty, are
+// Go-native under both OpenResty's names and Debian's (resty.string and
+// nginx.string, resty.md5 .. resty.sha512, resty.random, resty.aes;
+// resty_string.go). require "resty.core" answers a table and does nothing
+// (our ngx.* is built in); require "ffi" succeeds, and any use of it raises
+// an error naming the field; table.new and table.clear are LuaJIT's.
 //
 // ngx.timer.at and ngx.timer.every answer nil, "timers are not supported
 // by ngxsockify" (and log a warning). ngx.socket.*, ngx.thread.*,

@@ -100,6 +100,16 @@ func (st *state) openLibs() {
 	preload.RawSetString("cjson.safe", L.NewFunction(func(L *lua.LState) int { L.Push(st.openCjson(true)); return 1 }))
 	preload.RawSetString("ngx.re", L.NewFunction(func(L *lua.LState) int { L.Push(st.openNgxRe()); return 1 }))
 	preload.RawSetString("ngx.base64", L.NewFunction(func(L *lua.LState) int { L.Push(st.openNgxBase64()); return 1 }))
+	// lua-resty-string under OpenResty's names and Debian's (resty_string.go).
+	for name, open := range st.restyStringModules() {
+		fn := L.NewFunction(func(L *lua.LState) int { L.Push(open()); return 1 })
+		preload.RawSetString("resty."+name, fn)
+		preload.RawSetString("nginx."+name, fn)
+	}
+	preload.RawSetString("resty.core", L.NewFunction(func(L *lua.LState) int { L.Push(st.openRestyCore()); return 1 }))
+	preload.RawSetString("ffi", L.NewFunction(func(L *lua.LState) int { L.Push(st.openFFI()); return 1 }))
+	preload.RawSetString("table.new", L.NewFunction(openTableNew))
+	preload.RawSetString("table.clear", L.NewFunction(openTableClear))
 	loaded := pkg.RawGetString("loaded").(*lua.LTable)
 
 	bit := st.openBit()
