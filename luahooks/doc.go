@@ -96,10 +96,25 @@
 // (our ngx.* is built in); require "ffi" succeeds, and any use of it raises
 // an error naming the field; table.new and table.clear are LuaJIT's.
 //
+// ngx.socket.tcp is OpenResty's cosocket (cosocket.go): connect (host and
+// port through the location's `resolver`, or "unix:path"; the pool
+// option), sslhandshake (verifying with lua_ssl_trusted_certificate),
+// send, receive ("*l", "*a", a size), receiveany, receiveuntil (with
+// inclusive), settimeout(s), setkeepalive (a pool per runtime, keyed by
+// host:port or the pool name, with its size and idle timeout),
+// getreusedtimes, close and setoption, with OpenResty's results and error
+// strings. An operation blocks the request's goroutine within the socket's
+// timeouts. The rule for the run's time limit (Options.Timeout): it counts
+// running Lua only; waiting on a socket or in ngx.sleep pauses it. A socket
+// not put in the pool is closed when the run that opened it ends
+// (OpenResty: when the request ends), so a socket cannot be carried from
+// one phase to the next in ngx.ctx. Debian's lua-nginx-redis runs on it
+// unchanged (test/redis_test.go).
+//
 // ngx.timer.at and ngx.timer.every answer nil, "timers are not supported
-// by ngxsockify" (and log a warning). ngx.socket.*, ngx.thread.*,
-// ngx.req.socket and ngx.req.init_body/append_body/finish_body raise "...
-// is not supported by ngxsockify" (500).
+// by ngxsockify" (and log a warning). ngx.socket.udp and .stream,
+// ngx.thread.*, ngx.req.socket and ngx.req.init_body/append_body/
+// finish_body raise "... is not supported by ngxsockify" (500).
 //
 // # Known differences from lua-nginx-module
 //

@@ -115,8 +115,9 @@ func (st *state) openNgx() *lua.LTable {
 		}
 	}
 	ngx.RawSetString("location", st.openLocation())
+	st.openSocketTCP()
 	ngx.RawSetString("socket", st.funcTable(map[string]lua.LGFunction{
-		"tcp": unsupported("ngx.socket.tcp"), "udp": unsupported("ngx.socket.udp"),
+		"tcp": st.newSocketTCP, "udp": unsupported("ngx.socket.udp"),
 		"stream": unsupported("ngx.socket.stream"), "connect": unsupported("ngx.socket.connect"),
 	}))
 	ngx.RawSetString("thread", st.funcTable(map[string]lua.LGFunction{
@@ -607,6 +608,9 @@ func (st *state) ngxSleep(L *lua.LState) int {
 	t := time.NewTimer(time.Duration(secs * float64(time.Second)))
 	defer t.Stop()
 	st.r.ctx.ownChannel() // a channel that cancellation closes
+	// Sleeping is waiting, not running: the time limit pauses.
+	st.r.ctx.pause()
+	defer st.r.ctx.resume()
 	select {
 	case <-t.C:
 	case <-st.r.ctx.Done():

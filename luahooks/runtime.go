@@ -105,6 +105,7 @@ type Runtime struct {
 	free    chan *state
 	modules protoCache // require()d files, compiled once
 	guard   memGuard
+	pool    socketPool // idle cosocket connections (setkeepalive)
 
 	mu     sync.Mutex
 	inits  []*Chunk          // init_by_lua* chunks, replayed in every new state
@@ -141,6 +142,7 @@ func New(opts Options) (*Runtime, error) {
 // states are then dropped.
 func (rt *Runtime) Close() {
 	rt.closed.Store(true)
+	rt.pool.closeAll()
 	for {
 		select {
 		case st := <-rt.free:

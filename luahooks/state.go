@@ -3,6 +3,7 @@ package luahooks
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -58,6 +59,14 @@ type Request struct {
 	// declared length is not checked here: nginx refuses it when it picks
 	// the location (named locations do not check it at all).
 	ClientMaxBodySize int64
+	// Resolve looks a host name up with the location's `resolver`, for
+	// cosockets; nil means none is configured (connect then answers "no
+	// resolver defined to resolve ...", as OpenResty does).
+	Resolve func(ctx context.Context, host string) ([]string, error)
+	// TrustedCAs verify cosocket peers in sslhandshake(..., true): the
+	// location's lua_ssl_trusted_certificate; nil trusts none, as in
+	// OpenResty.
+	TrustedCAs *x509.CertPool
 	// ClientBodyBufferSize is the location's client_body_buffer_size: a
 	// body that does not fit (nginx writes it to a temp file) reads as nil
 	// from ngx.req.get_body_data. Zero means nginx's default on x86-64, 8k.
@@ -156,6 +165,10 @@ type state struct {
 	// state: they rebuild globals, but shared-dict writes and log lines
 	// already happened once (nginx runs init_by_lua once per master).
 	replaying bool
+	// sockets are the cosockets this state's run opened (closed at its
+	// end unless pooled); socketMeta is their metatable (cosocket.go).
+	sockets    []*cosocket
+	socketMeta *lua.LTable
 }
 
 // runCtx is the state of the current run.
@@ -330,6 +343,7 @@ func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout tim
 	}
 	ctxErr := ctx.Err()
 	ctx.disarm()
+	st.closeSockets()
 	L.RemoveContext()
 	r.ctx = nil
 	var value string

@@ -26,6 +26,10 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 			c.cfg.HTTP.Lua.SharedDicts[d.Args[0]] = size
 		}},
 		{name: "lua_need_request_body", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NeedRequestBody = d.Args[0] == "on" }},
+		// Cosockets' sslhandshake(..., true) verifies against it.
+		{name: "lua_ssl_trusted_certificate", dup: "lua_ssl_trusted_certificate", set: func(c *compiler, lv *level, d *Directive) {
+			lv.conf.LuaSSLTrustedCertificate = c.confName(d.Args[0])
+		}},
 		{name: "lua_load_resty_core", support: Ignored, flagRepeats: true},
 		{name: "balancer_by_lua_block", support: UnsupportedContent},
 		{name: "balancer_by_lua_file", support: UnsupportedContent},
@@ -42,6 +46,9 @@ type LuaConf struct {
 	ContentLua      *LuaCode
 	HeaderFilterLua *LuaCode
 	NeedRequestBody bool
+	// LuaSSLTrustedCertificate is the PEM file of CAs for cosockets'
+	// sslhandshake verification ("" trusts none).
+	LuaSSLTrustedCertificate string
 }
 
 // luaHooks declares PHASE_by_lua, _block and _file. They share one slot

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"os"
@@ -136,10 +137,27 @@ var luaPhases = map[string]luahooks.Phase{
 // provisionLua makes content_by_lua the content handler of its levels
 // (unless an earlier module claimed them), and starts the Lua runtime
 // (buildLua).
+// luaConf is a level's runtime part of the Lua module.
+type luaConf struct {
+	trusted *x509.CertPool // lua_ssl_trusted_certificate, nil for none
+}
+
 func provisionLua(s *Server, st *state) error {
+	pools := map[string]*x509.CertPool{}
 	for _, lc := range st.cfg.HTTP.Confs {
 		if lc.ContentLua != nil && st.confs[lc.ID].content == nil {
 			st.confs[lc.ID].content = luaContent
+		}
+		if f := lc.LuaSSLTrustedCertificate; f != "" {
+			if pools[f] == nil {
+				pem, err := os.ReadFile(f)
+				pool := x509.NewCertPool()
+				if err != nil || !pool.AppendCertsFromPEM(pem) {
+					return fmt.Errorf(`SSL_CTX_load_verify_locations("%s") failed`, f)
+				}
+				pools[f] = pool
+			}
+			st.confs[lc.ID].lua.trusted = pools[f]
 		}
 	}
 	return st.buildLua(st.cfg, s.opts.LuaTimeout)
@@ -258,6 +276,11 @@ func (rq *request) luaRequest() *luahooks.Request {
 	rq.lua.DefaultType = static.ContentType(rq.v.URI, rq.staticOptions())
 	rq.lua.ClientMaxBodySize = rq.conf.ClientMaxBodySize
 	rq.lua.ClientBodyBufferSize = rq.conf.ClientBodyBufferSize
+	rq.lua.TrustedCAs = rq.st.confs[rq.conf.ID].lua.trusted
+	rq.lua.Resolve = nil
+	if res := rq.st.confs[rq.conf.ID].resolver.r; res != nil {
+		rq.lua.Resolve = res.LookupHost
+	}
 	if rq.conf.NeedRequestBody {
 		if _, err := rq.st.lua.ReadBody(rq.lua); err != nil {
 			rq.logf(ngxlog.Err, "%v", err)

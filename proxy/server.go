@@ -80,6 +80,7 @@ type confRuntime struct {
 	errorLog *ErrorLog
 
 	resolver   resolverConf
+	lua        luaConf
 	websockify websockifyConf
 	accessLog  accessLogConf
 }

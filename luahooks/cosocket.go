@@ -1,0 +1,816 @@
+package luahooks
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"ngxsockify/ngxlog"
+)
+
+// ngx.socket.tcp: OpenResty's cosockets on gopher-lua. A cosocket blocks
+// its request's goroutine, bounded by its own timeouts (settimeout,
+// settimeouts; lua_socket_*_timeout's 60 s by default). Time spent waiting
+// on a socket (or in ngx.sleep) does not count against the run's time
+// limit, which bounds running Lua only: the limit pauses for the wait.
+//
+// Results and error strings are OpenResty's: connect gives 1 or nil and
+// "connection refused", "timeout", "no resolver defined to resolve ...";
+// receive gives nil, "closed" or "timeout" and the partial data. A socket
+// not handed to the pool with setkeepalive is closed when the run that
+// created it ends (OpenResty: when the request ends).
+
+const (
+	socketDefaultTimeout  = 60 * time.Second // lua_socket_{connect,send,read}_timeout
+	socketBufferSize      = 4096             // lua_socket_buffer_size
+	socketPoolSize        = 30               // lua_socket_pool_size
+	socketKeepaliveIdle   = 60 * time.Second // lua_socket_keepalive_timeout
+	socketReceiveUntilMax = 1 << 20          // a bound for receiveuntil's search
+)
+
+// cosocket is the Go side of one ngx.socket.tcp() object.
+type cosocket struct {
+	conn    net.Conn
+	br      *bufio.Reader
+	key     string // pool key: "host:port", "unix:path" or the pool option
+	reused  int
+	connect time.Duration
+	send    time.Duration
+	read    time.Duration
+	owner   *state // the state whose run closes it at its end
+}
+
+var errSocketClosed = errors.New("closed")
+
+// sockets is the state's list of open cosockets, closed at run end.
+func (st *state) trackSocket(s *cosocket) {
+	s.owner = st
+	st.sockets = append(st.sockets, s)
+}
+
+// closeSockets closes what the run left open (called at run end).
+func (st *state) closeSockets() {
+	for _, s := range st.sockets {
+		if s.conn != nil {
+			s.conn.Close()
+			s.conn, s.br = nil, nil
+		}
+	}
+	st.sockets = st.sockets[:0]
+}
+
+// waitIO runs f with the run's time limit paused: waiting on the network
+// is not running Lua.
+func (st *state) waitIO(f func() error) error {
+	if st.r.ctx == nil {
+		return f()
+	}
+	st.r.ctx.pause()
+	defer st.r.ctx.resume()
+	return f()
+}
+
+func (st *state) openSocketTCP() *lua.LTable {
+	L := st.L
+	methods := st.funcTable(map[string]lua.LGFunction{
+		"connect":        st.sockConnect,
+		"sslhandshake":   st.sockSSLHandshake,
+		"send":           st.sockSend,
+		"receive":        st.sockReceive,
+		"receiveany":     st.sockReceiveAny,
+		"receiveuntil":   st.sockReceiveUntil,
+		"settimeout":     st.sockSetTimeout,
+		"settimeouts":    st.sockSetTimeouts,
+		"setkeepalive":   st.sockSetKeepalive,
+		"getreusedtimes": st.sockGetReusedTimes,
+		"close":          st.sockClose,
+		"setoption":      st.sockSetOption,
+	})
+	mt := L.NewTable()
+	mt.RawSetString("__index", methods)
+	st.socketMeta = mt
+	return methods
+}
+
+func (st *state) newSocketTCP(L *lua.LState) int {
+	st.socketPhaseCheck()
+	obj := L.NewTable()
+	ud := L.NewUserData()
+	ud.Value = &cosocket{connect: socketDefaultTimeout, send: socketDefaultTimeout, read: socketDefaultTimeout}
+	obj.RawSetInt(1, ud)
+	L.SetMetatable(obj, st.socketMeta)
+	L.Push(obj)
+	return 1
+}
+
+// socketPhaseCheck raises in the phases where nginx has no cosockets.
+func (st *state) socketPhaseCheck() {
+	switch st.r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent:
+	default:
+		st.phaseCheck("socket")
+	}
+}
+
+// sock returns the object's cosocket, raising as OpenResty does for a
+// call with "." instead of ":".
+func sock(L *lua.LState, name string, nargs ...int) *cosocket {
+	obj, ok := L.Get(1).(*lua.LTable)
+	if !ok {
+		L.RaiseError("expecting %s argument(s), but only seen %d", argCount(nargs), L.GetTop())
+	}
+	ud, ok := obj.RawGetInt(1).(*lua.LUserData)
+	if !ok {
+		L.RaiseError("bad argument #1 to '%s' (table expected, got %s)", name, L.Get(1).Type())
+	}
+	s, ok := ud.Value.(*cosocket)
+	if !ok {
+		L.RaiseError("bad argument #1 to '%s'", name)
+	}
+	return s
+}
+
+func argCount(n []int) string {
+	if len(n) == 0 {
+		return "1"
+	}
+	return strconv.Itoa(n[0])
+}
+
+// fail pushes nil, msg.
+func fail(L *lua.LState, msg string) int {
+	L.Push(lua.LNil)
+	L.Push(lua.LString(msg))
+	return 2
+}
+
+// sockErr is the OpenResty text of a network error.
+func sockErr(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, errSocketClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return "closed"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		switch errno {
+		case syscall.ECONNRESET, syscall.EPIPE:
+			return "closed"
+		}
+		return errno.Error()
+	}
+	return err.Error()
+}
+
+// errnoText is "111: Connection refused", as nginx logs a failed syscall.
+func errnoText(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		s := errno.Error()
+		return fmt.Sprintf("%d: %s", int(errno), strings.ToUpper(s[:1])+s[1:])
+	}
+	return err.Error()
+}
+
+func (st *state) sockConnect(L *lua.LState) int {
+	s := sock(L, "connect", 3)
+	st.socketPhaseCheck()
+	host := L.CheckString(2)
+	network, addr, port := "tcp", "", 0
+	optsIdx := 4
+	if path, ok := strings.CutPrefix(host, "unix:"); ok {
+		network, addr = "unix", path
+		optsIdx = 3
+	} else {
+		p, ok := L.Get(3).(lua.LNumber)
+		if !ok {
+			if ps, isStr := L.Get(3).(lua.LString); isStr {
+				n, err := strconv.Atoi(string(ps))
+				ok = err == nil
+				p = lua.LNumber(n)
+			}
+		}
+		if !ok {
+			L.ArgError(3, "number expected, got "+L.Get(3).Type().String())
+		}
+		port = int(p)
+		if port < 0 || port > 65535 {
+			return fail(L, fmt.Sprintf("bad port number: %d", port))
+		}
+	}
+	key := host
+	if network == "tcp" {
+		key = host + ":" + strconv.Itoa(port)
+	}
+	if opts, ok := L.Get(optsIdx).(*lua.LTable); ok {
+		if p, ok := opts.RawGetString("pool").(lua.LString); ok {
+			key = string(p)
+		} else if v := opts.RawGetString("pool"); v != lua.LNil {
+			L.ArgError(optsIdx, `bad "pool" option type: `+v.Type().String())
+		}
+	}
+	if s.conn != nil {
+		s.conn.Close()
+		s.conn, s.br = nil, nil
+	}
+	s.key, s.reused = key, 0
+	if c, br, n := st.rt.pool.take(key); c != nil {
+		s.conn, s.br, s.reused = c, br, n
+		st.trackSocket(s)
+		L.Push(lua.LNumber(1))
+		return 1
+	}
+	if network == "tcp" {
+		ip := strings.Trim(host, "[]")
+		if net.ParseIP(ip) == nil {
+			resolve := st.r.req.resolver()
+			if resolve == nil {
+				return fail(L, fmt.Sprintf("no resolver defined to resolve %q", host))
+			}
+			var addrs []string
+			err := st.waitIO(func() error {
+				var err error
+				addrs, err = resolve(context.Background(), host)
+				return err
+			})
+			if err != nil || len(addrs) == 0 {
+				return fail(L, fmt.Sprintf("%s could not be resolved (3: Host not found)", host))
+			}
+			ip = addrs[0]
+		}
+		addr = net.JoinHostPort(ip, strconv.Itoa(port))
+	}
+	var c net.Conn
+	err := st.waitIO(func() error {
+		var err error
+		c, err = (&net.Dialer{Timeout: s.connect}).Dial(network, addr)
+		return err
+	})
+	if err != nil {
+		msg := sockErr(err)
+		if msg == "timeout" {
+			st.logf(ngxlog.Err, "%slua tcp socket connect timed out, when connecting to %s", st.logPrefix(L), addr)
+		} else {
+			st.logf(ngxlog.Err, "%sconnect() failed (%s)", st.logPrefix(L), errnoText(err))
+		}
+		return fail(L, msg)
+	}
+	s.conn, s.br = c, bufio.NewReaderSize(c, socketBufferSize)
+	st.trackSocket(s)
+	L.Push(lua.LNumber(1))
+	return 1
+}
+
+// resolver is the request's DNS lookup, nil without a `resolver`.
+func (r *Request) resolver() func(context.Context, string) ([]string, error) {
+	if r == nil {
+		return nil
+	}
+	return r.Resolve
+}
+
+func (st *state) sockSSLHandshake(L *lua.LState) int {
+	s := sock(L, "sslhandshake")
+	if s.conn == nil {
+		return fail(L, "closed")
+	}
+	name := ""
+	if v, ok := L.Get(3).(lua.LString); ok {
+		name = string(v)
+	}
+	verify := lua.LVAsBool(L.Get(4))
+	cfg := &tls.Config{ServerName: name, InsecureSkipVerify: !verify}
+	if verify {
+		if st.r.req != nil {
+			cfg.RootCAs = st.r.req.TrustedCAs
+		}
+		if cfg.RootCAs == nil {
+			cfg.RootCAs = x509.NewCertPool()
+		}
+	}
+	if name == "" {
+		cfg.InsecureSkipVerify = true // nginx checks no name then
+		if verify {
+			cfg.VerifyConnection = verifyChainOnly(cfg.RootCAs)
+		}
+	}
+	tc := tls.Client(s.conn, cfg)
+	err := st.waitIO(func() error {
+		tc.SetDeadline(time.Now().Add(s.read))
+		defer tc.SetDeadline(time.Time{})
+		return tc.Handshake()
+	})
+	if err != nil {
+		msg := "handshake failed"
+		var unknown x509.UnknownAuthorityError
+		var host x509.HostnameError
+		switch {
+		case errors.As(err, &unknown):
+			msg = "20: unable to get local issuer certificate"
+		case errors.As(err, &host):
+			msg = "certificate host mismatch"
+		case sockErr(err) == "timeout":
+			msg = "timeout"
+		}
+		st.logf(ngxlog.Err, "%slua ssl certificate verify error: (%s)", st.logPrefix(L), msg)
+		s.conn.Close()
+		s.conn, s.br = nil, nil
+		return fail(L, msg)
+	}
+	s.conn, s.br = tc, bufio.NewReaderSize(tc, socketBufferSize)
+	if v := L.Get(2); v == lua.LFalse {
+		L.Push(lua.LTrue)
+		return 1
+	}
+	ud := L.NewUserData()
+	ud.Value = tc.ConnectionState()
+	L.Push(ud)
+	return 1
+}
+
+// verifyChainOnly checks the peer's chain without a host name.
+func verifyChainOnly(roots *x509.CertPool) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("no certificate")
+		}
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+		return err
+	}
+}
+
+// sendBytes flattens send's argument: a string, a number, or an array
+// table of those (nested), as OpenResty's send takes them.
+func sendBytes(L *lua.LState, v lua.LValue, buf *bytes.Buffer) {
+	switch x := v.(type) {
+	case lua.LString:
+		buf.WriteString(string(x))
+	case lua.LNumber:
+		buf.WriteString(formatNumber(float64(x)))
+	case lua.LBool:
+		if x {
+			buf.WriteString("true")
+		} else {
+			buf.WriteString("false")
+		}
+	case *lua.LTable:
+		for i := 1; i <= x.Len(); i++ {
+			e := x.RawGetInt(i)
+			switch e.(type) {
+			case lua.LString, lua.LNumber, *lua.LTable:
+				sendBytes(L, e, buf)
+			default:
+				L.RaiseError("bad argument #2 to 'send' (bad data type %s found)", e.Type())
+			}
+		}
+	default:
+		L.RaiseError("bad argument #2 to 'send' (string, number, boolean, nil, or array table expected, got %s)", v.Type())
+	}
+}
+
+func (st *state) sockSend(L *lua.LState) int {
+	s := sock(L, "send", 2)
+	if s.conn == nil {
+		return fail(L, "closed")
+	}
+	var buf bytes.Buffer
+	v := L.Get(2)
+	if v == lua.LNil {
+		buf.WriteString("nil")
+	} else {
+		sendBytes(L, v, &buf)
+	}
+	var n int
+	err := st.waitIO(func() error {
+		s.conn.SetWriteDeadline(time.Now().Add(s.send))
+		var err error
+		n, err = s.conn.Write(buf.Bytes())
+		return err
+	})
+	if err != nil {
+		msg := sockErr(err)
+		if msg == "timeout" {
+			st.logf(ngxlog.Err, "%slua tcp socket write timed out", st.logPrefix(L))
+		}
+		st.dropSocket(s)
+		return fail(L, msg)
+	}
+	L.Push(lua.LNumber(n))
+	return 1
+}
+
+// dropSocket closes s after an error, as OpenResty does.
+func (st *state) dropSocket(s *cosocket) {
+	if s.conn != nil {
+		s.conn.Close()
+		s.conn, s.br = nil, nil
+	}
+}
+
+// failRead pushes nil, err, partial; a timeout keeps the socket, other
+// errors close it.
+func (st *state) failRead(L *lua.LState, s *cosocket, err error, partial []byte) int {
+	msg := sockErr(err)
+	if msg == "timeout" {
+		st.logf(ngxlog.Err, "%slua tcp socket read timed out", st.logPrefix(L))
+	} else {
+		st.dropSocket(s)
+	}
+	L.Push(lua.LNil)
+	L.Push(lua.LString(msg))
+	L.Push(lua.LString(partial))
+	return 3
+}
+
+func (st *state) readWith(s *cosocket, f func() error) error {
+	return st.waitIO(func() error {
+		s.conn.SetReadDeadline(time.Now().Add(s.read))
+		return f()
+	})
+}
+
+func (st *state) sockReceive(L *lua.LState) int {
+	s := sock(L, "receive")
+	if s.conn == nil {
+		L.Push(lua.LNil)
+		L.Push(lua.LString("closed"))
+		return 2
+	}
+	pat := L.Get(2)
+	switch p := pat.(type) {
+	case lua.LNumber:
+		n := int(p)
+		if n < 0 {
+			L.ArgError(2, "bad pattern argument: "+formatNumber(float64(p)))
+		}
+		buf := make([]byte, n)
+		var got int
+		err := st.readWith(s, func() error {
+			var err error
+			got, err = io.ReadFull(s.br, buf)
+			return err
+		})
+		if err != nil {
+			return st.failRead(L, s, err, buf[:got])
+		}
+		L.Push(lua.LString(buf))
+		return 1
+	case lua.LString:
+		switch p {
+		case "*a":
+			var out []byte
+			err := st.readWith(s, func() error {
+				var err error
+				out, err = io.ReadAll(s.br)
+				return err
+			})
+			if err != nil {
+				return st.failRead(L, s, err, out)
+			}
+			L.Push(lua.LString(out))
+			return 1
+		case "*l":
+		default:
+			if n, err := strconv.Atoi(string(p)); err == nil && n >= 0 {
+				L.Replace(2, lua.LNumber(n))
+				return st.sockReceive(L)
+			}
+			L.ArgError(2, fmt.Sprintf("bad pattern argument: %s", string(p)))
+		}
+	case *lua.LNilType:
+	default:
+		L.ArgError(2, "bad pattern argument: "+pat.Type().String())
+	}
+	// *l: up to LF, CRs dropped.
+	var line []byte
+	err := st.readWith(s, func() error {
+		for {
+			b, err := s.br.ReadByte()
+			if err != nil {
+				return err
+			}
+			if b == '\n' {
+				return nil
+			}
+			if b != '\r' {
+				line = append(line, b)
+			}
+		}
+	})
+	if err != nil {
+		return st.failRead(L, s, err, line)
+	}
+	L.Push(lua.LString(line))
+	return 1
+}
+
+func (st *state) sockReceiveAny(L *lua.LState) int {
+	s := sock(L, "receiveany", 2)
+	max, ok := L.Get(2).(lua.LNumber)
+	if !ok || max <= 0 {
+		L.ArgError(2, "bad max argument")
+	}
+	if s.conn == nil {
+		return fail(L, "closed")
+	}
+	buf := make([]byte, int(max))
+	var n int
+	err := st.readWith(s, func() error {
+		var err error
+		n, err = s.br.Read(buf)
+		return err
+	})
+	if err != nil && n == 0 {
+		return st.failRead(L, s, err, nil)
+	}
+	L.Push(lua.LString(buf[:n]))
+	return 1
+}
+
+// sockReceiveUntil returns an iterator reading up to the pattern. With a
+// size argument it hands the data out in pieces of at most size bytes and
+// then nil once the pattern has been consumed.
+func (st *state) sockReceiveUntil(L *lua.LState) int {
+	s := sock(L, "receiveuntil", 2)
+	pat := L.CheckString(2)
+	if pat == "" {
+		L.ArgError(2, "pattern is empty")
+	}
+	inclusive := false
+	if opts, ok := L.Get(3).(*lua.LTable); ok {
+		inclusive = lua.LVAsBool(opts.RawGetString("inclusive"))
+	}
+	var pending []byte
+	draining := false
+	L.Push(L.NewFunction(func(L *lua.LState) int {
+		size := 0
+		if v, ok := L.Get(1).(lua.LNumber); ok {
+			size = int(v)
+		}
+		if !draining {
+			if s.conn == nil {
+				return fail(L, "closed")
+			}
+			var data []byte
+			err := st.readWith(s, func() error {
+				for {
+					b, err := s.br.ReadByte()
+					if err != nil {
+						return err
+					}
+					data = append(data, b)
+					if bytes.HasSuffix(data, []byte(pat)) {
+						return nil
+					}
+					if len(data) > socketReceiveUntilMax+len(pat) {
+						return errors.New("pattern not found within the buffer limit")
+					}
+				}
+			})
+			if err != nil {
+				return st.failRead(L, s, err, data)
+			}
+			if !inclusive {
+				data = data[:len(data)-len(pat)]
+			}
+			if size <= 0 {
+				L.Push(lua.LString(data))
+				return 1
+			}
+			pending, draining = data, true
+		}
+		if len(pending) == 0 || size <= 0 {
+			draining = false
+			rest := pending
+			pending = nil
+			if len(rest) > 0 {
+				L.Push(lua.LString(rest))
+				return 1
+			}
+			L.Push(lua.LNil)
+			return 1
+		}
+		n := min(size, len(pending))
+		out := pending[:n]
+		pending = pending[n:]
+		L.Push(lua.LString(out))
+		return 1
+	}))
+	return 1
+}
+
+// timeoutArg reads a millisecond timeout; 0 or none keeps the default.
+func timeoutArg(L *lua.LState, n int, def time.Duration) time.Duration {
+	v := L.Get(n)
+	if v == lua.LNil {
+		return def
+	}
+	ms, ok := v.(lua.LNumber)
+	if !ok || ms < 0 {
+		L.ArgError(n, "bad timeout value")
+	}
+	if ms == 0 {
+		return socketDefaultTimeout
+	}
+	return time.Duration(float64(ms) * float64(time.Millisecond))
+}
+
+func (st *state) sockSetTimeout(L *lua.LState) int {
+	s := sock(L, "settimeout", 2)
+	d := timeoutArg(L, 2, socketDefaultTimeout)
+	s.connect, s.send, s.read = d, d, d
+	return 0
+}
+
+func (st *state) sockSetTimeouts(L *lua.LState) int {
+	s := sock(L, "settimeouts", 4)
+	s.connect = timeoutArg(L, 2, s.connect)
+	s.send = timeoutArg(L, 3, s.send)
+	s.read = timeoutArg(L, 4, s.read)
+	return 0
+}
+
+func (st *state) sockSetKeepalive(L *lua.LState) int {
+	s := sock(L, "setkeepalive")
+	if s.conn == nil {
+		return fail(L, "closed")
+	}
+	if s.br.Buffered() > 0 {
+		st.dropSocket(s)
+		return fail(L, "unread data in buffer")
+	}
+	idle := socketKeepaliveIdle
+	if v, ok := L.Get(2).(lua.LNumber); ok && v > 0 {
+		idle = time.Duration(float64(v) * float64(time.Millisecond))
+	}
+	size := socketPoolSize
+	if v, ok := L.Get(3).(lua.LNumber); ok {
+		if v <= 0 {
+			L.ArgError(3, "bad \"pool_size\" option value: "+formatNumber(float64(v)))
+		}
+		size = int(v)
+	}
+	st.rt.pool.put(s.key, s.conn, s.br, s.reused+1, idle, size)
+	s.conn, s.br = nil, nil
+	L.Push(lua.LNumber(1))
+	return 1
+}
+
+func (st *state) sockGetReusedTimes(L *lua.LState) int {
+	s := sock(L, "getreusedtimes")
+	if s.conn == nil {
+		return fail(L, "closed")
+	}
+	L.Push(lua.LNumber(s.reused))
+	return 1
+}
+
+func (st *state) sockClose(L *lua.LState) int {
+	s := sock(L, "close")
+	if s.conn == nil {
+		return fail(L, "closed")
+	}
+	st.dropSocket(s)
+	L.Push(lua.LNumber(1))
+	return 1
+}
+
+func (st *state) sockSetOption(L *lua.LState) int {
+	s := sock(L, "setoption", 3)
+	opt := L.CheckString(2)
+	if s.conn == nil {
+		return fail(L, "closed")
+	}
+	tc, _ := s.conn.(*net.TCPConn)
+	switch opt {
+	case "keepalive":
+		if tc != nil {
+			tc.SetKeepAlive(lua.LVAsBool(L.Get(3)))
+		}
+	case "tcp-nodelay":
+		if tc != nil {
+			tc.SetNoDelay(lua.LVAsBool(L.Get(3)))
+		}
+	case "sndbuf":
+		if tc != nil {
+			tc.SetWriteBuffer(L.CheckInt(3))
+		}
+	case "rcvbuf":
+		if tc != nil {
+			tc.SetReadBuffer(L.CheckInt(3))
+		}
+	case "reuseaddr":
+	default:
+		return fail(L, "unsupported option "+opt)
+	}
+	L.Push(lua.LTrue)
+	return 1
+}
+
+// socketPool holds idle cosocket connections (setkeepalive) by key, for
+// every state of a runtime (OpenResty: per worker).
+type socketPool struct {
+	mu    sync.Mutex
+	idle  map[string][]*idleConn
+	close bool
+}
+
+type idleConn struct {
+	conn   net.Conn
+	br     *bufio.Reader
+	reused int
+	timer  *time.Timer
+}
+
+func (p *socketPool) put(key string, c net.Conn, br *bufio.Reader, reused int, idle time.Duration, size int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.close {
+		c.Close()
+		return
+	}
+	if p.idle == nil {
+		p.idle = map[string][]*idleConn{}
+	}
+	list := p.idle[key]
+	for len(list) >= size { // full: the least recently used goes
+		list[0].timer.Stop()
+		list[0].conn.Close()
+		list = list[1:]
+	}
+	ic := &idleConn{conn: c, br: br, reused: reused}
+	ic.timer = time.AfterFunc(idle, func() { p.expire(key, ic) })
+	p.idle[key] = append(list, ic)
+}
+
+func (p *socketPool) expire(key string, ic *idleConn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	list := p.idle[key]
+	for i, x := range list {
+		if x == ic {
+			p.idle[key] = append(list[:i:i], list[i+1:]...)
+			ic.conn.Close()
+			return
+		}
+	}
+}
+
+// take returns the most recently pooled live connection for key. One the
+// peer closed (or sent unasked bytes to) while idle is dropped: a read
+// that must time out at once tells.
+func (p *socketPool) take(key string) (net.Conn, *bufio.Reader, int) {
+	for {
+		p.mu.Lock()
+		list := p.idle[key]
+		if len(list) == 0 {
+			p.mu.Unlock()
+			return nil, nil, 0
+		}
+		ic := list[len(list)-1]
+		p.idle[key] = list[:len(list)-1]
+		p.mu.Unlock()
+		ic.timer.Stop()
+		ic.conn.SetReadDeadline(time.Now())
+		_, err := ic.br.Peek(1)
+		ic.conn.SetReadDeadline(time.Time{})
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return ic.conn, ic.br, ic.reused
+		}
+		ic.conn.Close()
+	}
+}
+
+// closeAll closes every idle connection (runtime close, reload).
+func (p *socketPool) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.close = true
+	for _, list := range p.idle {
+		for _, ic := range list {
+			ic.timer.Stop()
+			ic.conn.Close()
+		}
+	}
+	p.idle = nil
+}
