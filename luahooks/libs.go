@@ -207,6 +207,11 @@ func (st *state) require(L *lua.LState) int {
 			fn = L.NewFunctionFromProto(proto)
 			break
 		}
+		if rest, ok := strings.CutPrefix(name, "resty."); ok && fn == nil {
+			// Debian installs OpenResty's libraries as nginx.* (package
+			// lua-nginx-redis has nginx/redis.lua): resty.redis finds it.
+			fn = st.findDebianModule(L, path, rest)
+		}
 		if fn == nil {
 			for _, pat := range strings.Split(lua.LVAsString(pkg.RawGetString("cpath")), ";") {
 				if pat != "" {
@@ -230,6 +235,23 @@ func (st *state) require(L *lua.LState) int {
 	}
 	L.Push(loaded.RawGetString(name))
 	return 1
+}
+
+// findDebianModule loads nginx.<rest> from path, or returns nil.
+func (st *state) findDebianModule(L *lua.LState, path, rest string) lua.LValue {
+	file := "nginx/" + strings.ReplaceAll(rest, ".", "/")
+	for _, pat := range strings.Split(path, ";") {
+		p := strings.ReplaceAll(pat, "?", file)
+		if fi, err := os.Stat(p); pat == "" || err != nil || fi.IsDir() {
+			continue
+		}
+		proto, err := st.rt.modules.load(p)
+		if err != nil {
+			L.RaiseError("error loading module '%s' from file '%s':\n\t%s", "nginx."+rest, p, err.Error())
+		}
+		return L.NewFunctionFromProto(proto)
+	}
+	return nil
 }
 
 func (st *state) basePrint(L *lua.LState) int {

@@ -1,6 +1,8 @@
 package luahooks
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -41,5 +43,21 @@ func TestNgxAtoi(t *testing.T) {
 		if got := ngxAtoi(in); got != want {
 			t.Errorf("ngxAtoi(%q) = %d, want %d", in, got, want)
 		}
+	}
+}
+
+// resty.redis finds Debian's nginx/redis.lua (package lua-nginx-redis).
+func TestRestyNameFindsDebianModule(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "nginx"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "nginx", "thing.lua"), []byte(`return { name = "debian thing" }`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rt, _ := newTestRuntime(t, Options{PackagePath: dir + "/?.lua"})
+	out := runCode(t, rt, PhaseContent, `ngx.print(require("resty.thing").name, " ", select(2, pcall(require, "resty.nothing")):match("module 'resty.nothing' not found") ~= nil)`, newReq("/"))
+	if string(out.Body) != "debian thing true" {
+		t.Errorf("got %q (err %v)", out.Body, out.Err)
 	}
 }
