@@ -111,8 +111,16 @@
 // one phase to the next in ngx.ctx. Debian's lua-nginx-redis runs on it
 // unchanged (test/redis_test.go).
 //
-// ngx.timer.at and ngx.timer.every answer nil, "timers are not supported
-// by ngxsockify" (and log a warning). ngx.socket.udp and .stream,
+// ngx.timer.at and ngx.timer.every run their callback later on the state
+// that created it (timer.go: a callback may use that state's upvalues, so
+// it runs with the state's lock held, and a state with pending timers is
+// not closed); running_count and pending_count count them, with
+// lua_max_pending_timers' 1024 and lua_max_running_timers' 256. A
+// callback's error or timeout is logged with ", context: ngx.timer"; the
+// APIs a timer has no request for raise "API disabled in the context of
+// ngx.timer". Closing the runtime (reload, stop) runs pending timers at once
+// with premature = true and makes ngx.worker.exiting() true. ngx.socket.udp
+// and .stream,
 // ngx.thread.*, ngx.req.socket and ngx.req.init_body/append_body/
 // finish_body raise "... is not supported by ngxsockify" (500).
 //

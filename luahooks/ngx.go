@@ -86,10 +86,15 @@ func (st *state) openNgx() *lua.LTable {
 		"get_phase":       st.ngxGetPhase,
 	})
 	ngx.RawSetString("worker", st.funcTable(map[string]lua.LGFunction{
-		"pid":     func(L *lua.LState) int { L.Push(lua.LNumber(os.Getpid())); return 1 },
-		"id":      func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 },
-		"count":   func(L *lua.LState) int { L.Push(lua.LNumber(1)); return 1 },
-		"exiting": func(L *lua.LState) int { L.Push(lua.LFalse); return 1 },
+		"pid":   func(L *lua.LState) int { L.Push(lua.LNumber(os.Getpid())); return 1 },
+		"id":    func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 },
+		"count": func(L *lua.LState) int { L.Push(lua.LNumber(1)); return 1 },
+		"exiting": func(L *lua.LState) int {
+			st.rt.timers.mu.Lock()
+			defer st.rt.timers.mu.Unlock()
+			L.Push(lua.LBool(st.rt.timers.closed))
+			return 1
+		},
 	}))
 	cfg := st.funcTable(map[string]lua.LGFunction{
 		"prefix": func(L *lua.LState) int {
@@ -123,19 +128,7 @@ func (st *state) openNgx() *lua.LTable {
 	ngx.RawSetString("thread", st.funcTable(map[string]lua.LGFunction{
 		"spawn": unsupported("ngx.thread.spawn"), "wait": unsupported("ngx.thread.wait"), "kill": unsupported("ngx.thread.kill"),
 	}))
-	// Timers answer nil, err (as when nginx has too many pending timers):
-	// code that starts background jobs from init_worker_by_lua goes on.
-	noTimer := func(L *lua.LState) int {
-		st.logf(ngxlog.Warn, "%sngx.timer is not supported by ngxsockify", st.logPrefix(L))
-		L.Push(lua.LNil)
-		L.Push(lua.LString("timers are not supported by ngxsockify"))
-		return 2
-	}
-	ngx.RawSetString("timer", st.funcTable(map[string]lua.LGFunction{
-		"at": noTimer, "every": noTimer,
-		"running_count": func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 },
-		"pending_count": func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 },
-	}))
+	ngx.RawSetString("timer", st.openTimer())
 	ngx.RawSetString("req", st.openReq())
 	ngx.RawSetString("var", st.openVar())
 	ngx.RawSetString("header", st.openHeader())
@@ -932,7 +925,7 @@ func (st *state) ngxGetPhase(L *lua.LState) int {
 	}
 	names := map[Phase]string{PhaseSet: "set", PhaseRewrite: "rewrite", PhaseAccess: "access",
 		PhaseContent: "content", PhaseHeaderFilter: "header_filter", PhaseLog: "log",
-		PhaseInit: "init", PhaseInitWorker: "init_worker"}
+		PhaseInit: "init", PhaseInitWorker: "init_worker", PhaseTimer: "timer"}
 	L.Push(lua.LString(names[st.r.phase]))
 	return 1
 }

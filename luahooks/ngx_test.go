@@ -332,8 +332,6 @@ func TestLocationCapture(t *testing.T) {
 
 func TestUnsupported(t *testing.T) {
 	runSnippets(t, []snippetCase{
-		{name: "timer", phase: PhaseContent, src: `local ok, err = ngx.timer.at(0, function() end) ngx.print(tostring(ok), " ", err)`,
-			want: body("nil timers are not supported by ngxsockify")},
 		{name: "socket", phase: PhaseAccess, src: `ngx.socket.udp()`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "ngx.socket.udp is not supported by ngxsockify"},
 		{name: "thread", phase: PhaseAccess, src: `ngx.thread.spawn(function() end)`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "not supported"},
 		{name: "io", phase: PhaseAccess, src: `io.open("/etc/passwd")`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "attempt to index a nil value"},

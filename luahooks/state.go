@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -169,6 +170,13 @@ type state struct {
 	// end unless pooled); socketMeta is their metatable (cosocket.go).
 	sockets    []*cosocket
 	socketMeta *lua.LTable
+	// busy is held while the state runs (a request's run or a timer
+	// callback); timers and parked are guarded by rt.timers.mu: the
+	// state's pending timers, and whether it left the pool and is to be
+	// closed when they end (timer.go).
+	busy   sync.Mutex
+	timers int
+	parked bool
 }
 
 // runCtx is the state of the current run.
@@ -523,6 +531,9 @@ func (st *state) phaseCheck(api string, allowed ...Phase) {
 		if st.r.phase == p {
 			return
 		}
+	}
+	if st.r.phase == PhaseTimer {
+		cError(st.L, "API disabled in the context of ngx.timer")
 	}
 	cError(st.L, "API disabled in the context of %s*", st.r.phase)
 }
