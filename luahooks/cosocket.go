@@ -105,6 +105,26 @@ func (st *state) openSocketTCP() *lua.LTable {
 	return methods
 }
 
+// socketConnect is ngx.socket.connect(host, port[, opts]): tcp() then
+// connect, giving the socket or nil, err.
+func (st *state) socketConnect(L *lua.LState) int {
+	args := make([]lua.LValue, L.GetTop())
+	for i := range args {
+		args[i] = L.Get(i + 1)
+	}
+	L.SetTop(0)
+	st.newSocketTCP(L)
+	obj := L.Get(1)
+	for _, a := range args {
+		L.Push(a)
+	}
+	if n := st.sockConnect(L); n == 2 {
+		return n
+	}
+	L.Push(obj)
+	return 1
+}
+
 func (st *state) newSocketTCP(L *lua.LState) int {
 	st.socketPhaseCheck()
 	obj := L.NewTable()
@@ -130,15 +150,15 @@ func (st *state) socketPhaseCheck() {
 func sock(L *lua.LState, name string, nargs ...int) *cosocket {
 	obj, ok := L.Get(1).(*lua.LTable)
 	if !ok {
-		L.RaiseError("expecting %s argument(s), but only seen %d", argCount(nargs), L.GetTop())
+		cError(L, "expecting %s argument(s), but only seen %d", argCount(nargs), L.GetTop())
 	}
 	ud, ok := obj.RawGetInt(1).(*lua.LUserData)
 	if !ok {
-		L.RaiseError("bad argument #1 to '%s' (table expected, got %s)", name, L.Get(1).Type())
+		cArgError(L, 1, name, "table expected, got "+L.Get(1).Type().String())
 	}
 	s, ok := ud.Value.(*cosocket)
 	if !ok {
-		L.RaiseError("bad argument #1 to '%s'", name)
+		cArgError(L, 1, name, "bad socket object")
 	}
 	return s
 }
@@ -192,21 +212,21 @@ func (st *state) sockConnect(L *lua.LState) int {
 	st.socketPhaseCheck()
 	host := L.CheckString(2)
 	network, addr, port := "tcp", "", 0
-	optsIdx := 4
+	optsIdx := 3
+	// A port is a number or a numeric string; "unix:path" needs none.
+	p, isNum := L.Get(3).(lua.LNumber)
+	if ps, isStr := L.Get(3).(lua.LString); isStr {
+		n, err := strconv.ParseFloat(strings.TrimSpace(string(ps)), 64)
+		p, isNum = lua.LNumber(n), err == nil
+	}
+	if isNum || L.Get(3) == lua.LNil && L.GetTop() >= 4 {
+		optsIdx = 4
+	}
 	if path, ok := strings.CutPrefix(host, "unix:"); ok {
 		network, addr = "unix", path
-		optsIdx = 3
 	} else {
-		p, ok := L.Get(3).(lua.LNumber)
-		if !ok {
-			if ps, isStr := L.Get(3).(lua.LString); isStr {
-				n, err := strconv.Atoi(string(ps))
-				ok = err == nil
-				p = lua.LNumber(n)
-			}
-		}
-		if !ok {
-			L.ArgError(3, "number expected, got "+L.Get(3).Type().String())
+		if !isNum {
+			return fail(L, "missing the port number")
 		}
 		port = int(p)
 		if port < 0 || port > 65535 {
@@ -221,7 +241,7 @@ func (st *state) sockConnect(L *lua.LState) int {
 		if p, ok := opts.RawGetString("pool").(lua.LString); ok {
 			key = string(p)
 		} else if v := opts.RawGetString("pool"); v != lua.LNil {
-			L.ArgError(optsIdx, `bad "pool" option type: `+v.Type().String())
+			cArgError(L, optsIdx, "connect", `bad "pool" option type: `+v.Type().String())
 		}
 	}
 	if s.conn != nil {
@@ -379,17 +399,24 @@ func sendBytes(L *lua.LState, v lua.LValue, buf *bytes.Buffer) {
 			case lua.LString, lua.LNumber, *lua.LTable:
 				sendBytes(L, e, buf)
 			default:
-				L.RaiseError("bad argument #2 to 'send' (bad data type %s found)", e.Type())
+				cArgError(L, 2, "send", "bad data type "+e.Type().String()+" found")
 			}
 		}
 	default:
-		L.RaiseError("bad argument #2 to 'send' (string, number, boolean, nil, or array table expected, got %s)", v.Type())
+		cArgError(L, 2, "send", "string, number, boolean, nil, or array table expected, got "+v.Type().String())
 	}
+}
+
+// closedLog is lua-nginx-module's error line for I/O on a closed socket
+// (what follows "u:" are its pointers).
+func (st *state) closedLog(L *lua.LState, what string) {
+	st.logf(ngxlog.Err, "%sattempt to %s data on a closed socket: u:0000000000000000, c:0000000000000000, ft:0 eof:0", st.logPrefix(L), what)
 }
 
 func (st *state) sockSend(L *lua.LState) int {
 	s := sock(L, "send", 2)
 	if s.conn == nil {
+		st.closedLog(L, "send")
 		return fail(L, "closed")
 	}
 	var buf bytes.Buffer
@@ -451,6 +478,7 @@ func (st *state) readWith(s *cosocket, f func() error) error {
 func (st *state) sockReceive(L *lua.LState) int {
 	s := sock(L, "receive")
 	if s.conn == nil {
+		st.closedLog(L, "receive")
 		L.Push(lua.LNil)
 		L.Push(lua.LString("closed"))
 		return 2
@@ -460,7 +488,7 @@ func (st *state) sockReceive(L *lua.LState) int {
 	case lua.LNumber:
 		n := int(p)
 		if n < 0 {
-			L.ArgError(2, "bad pattern argument: "+formatNumber(float64(p)))
+			cArgError(L, 2, "receive", "bad pattern argument: "+formatNumber(float64(p)))
 		}
 		buf := make([]byte, n)
 		var got int
@@ -494,11 +522,11 @@ func (st *state) sockReceive(L *lua.LState) int {
 				L.Replace(2, lua.LNumber(n))
 				return st.sockReceive(L)
 			}
-			L.ArgError(2, fmt.Sprintf("bad pattern argument: %s", string(p)))
+			cArgError(L, 2, "receive", "bad pattern argument: "+string(p))
 		}
 	case *lua.LNilType:
 	default:
-		L.ArgError(2, "bad pattern argument: "+pat.Type().String())
+		cArgError(L, 2, "receive", "bad pattern argument: "+pat.Type().String())
 	}
 	// *l: up to LF, CRs dropped.
 	var line []byte
@@ -525,13 +553,18 @@ func (st *state) sockReceive(L *lua.LState) int {
 
 func (st *state) sockReceiveAny(L *lua.LState) int {
 	s := sock(L, "receiveany", 2)
-	max, ok := L.Get(2).(lua.LNumber)
-	if !ok || max <= 0 {
-		L.ArgError(2, "bad max argument")
+	if L.GetTop() != 2 {
+		cError(L, "expecting 2 arguments (including the object), but got %d", L.GetTop())
 	}
 	if s.conn == nil {
+		st.closedLog(L, "receive")
 		return fail(L, "closed")
 	}
+	max, ok := L.Get(2).(lua.LNumber)
+	if !ok || max < 1 {
+		cArgError(L, 2, "receiveany", "bad max argument")
+	}
+	st.logf(ngxlog.Debug, "lua tcp socket calling receiveany() method to read at most %d bytes", int(max))
 	buf := make([]byte, int(max))
 	var n int
 	err := st.readWith(s, func() error {
@@ -542,6 +575,7 @@ func (st *state) sockReceiveAny(L *lua.LState) int {
 	if err != nil && n == 0 {
 		return st.failRead(L, s, err, nil)
 	}
+	st.logf(ngxlog.Debug, "lua tcp socket read any")
 	L.Push(lua.LString(buf[:n]))
 	return 1
 }
@@ -553,7 +587,7 @@ func (st *state) sockReceiveUntil(L *lua.LState) int {
 	s := sock(L, "receiveuntil", 2)
 	pat := L.CheckString(2)
 	if pat == "" {
-		L.ArgError(2, "pattern is empty")
+		cArgError(L, 2, "receiveuntil", "pattern is empty")
 	}
 	inclusive := false
 	if opts, ok := L.Get(3).(*lua.LTable); ok {
@@ -626,7 +660,7 @@ func timeoutArg(L *lua.LState, n int, def time.Duration) time.Duration {
 	}
 	ms, ok := v.(lua.LNumber)
 	if !ok || ms < 0 {
-		L.ArgError(n, "bad timeout value")
+		cArgError(L, n, "settimeout", "bad timeout value")
 	}
 	if ms == 0 {
 		return socketDefaultTimeout
@@ -665,7 +699,7 @@ func (st *state) sockSetKeepalive(L *lua.LState) int {
 	size := socketPoolSize
 	if v, ok := L.Get(3).(lua.LNumber); ok {
 		if v <= 0 {
-			L.ArgError(3, "bad \"pool_size\" option value: "+formatNumber(float64(v)))
+			cArgError(L, 3, "setkeepalive", "bad \"pool_size\" option value: "+formatNumber(float64(v)))
 		}
 		size = int(v)
 	}

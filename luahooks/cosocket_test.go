@@ -87,6 +87,12 @@ func TestCosocket(t *testing.T) {
 			fmt.Sprintf(`local s2 = ngx.socket.tcp() s2:connect("%s", %s) s2:send("conns\n") ngx.print(" ", s2:getreusedtimes(), " ", a == s2:receive())`, host, port), "01 1 true"},
 		{"unread data refuses the pool", pre + `s:send("x\ny\n") s:receive() ngx.sleep(0.05) s:receive(1) ngx.print(s:setkeepalive())`, "nilunread data in buffer"},
 		{"phase", pre, ""},
+		{"missing port", `local s = ngx.socket.tcp() ngx.print(select(2, s:connect("127.0.0.1")), ",", select(2, s:connect("127.0.0.1", nil)), ",", select(2, s:connect("127.0.0.1", {})))`,
+			"missing the port number,missing the port number,missing the port number"},
+		{"bad port", `ngx.print(ngx.socket.connect("127.0.0.1", 65536))`, "nilbad port number: 65536"},
+		{"socket.connect", fmt.Sprintf(`local s = ngx.socket.connect("%s", "%s") s:send("z\n") ngx.print(s:receive())`, host, port), "got:z"},
+		{"receiveany arguments", pre + `for _, a in ipairs({0, -1}) do ngx.print(select(2, pcall(s.receiveany, s, a)), ";") end ngx.print(select(2, pcall(s.receiveany, s)))`,
+			"bad argument #2 to '?' (bad max argument);bad argument #2 to '?' (bad max argument);expecting 2 arguments (including the object), but got 1"},
 	}
 	rt, _ := newTestRuntime(t, Options{Timeout: 100 * time.Millisecond})
 	for _, tc := range cases {

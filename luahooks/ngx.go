@@ -123,7 +123,7 @@ func (st *state) openNgx() *lua.LTable {
 	st.openSocketTCP()
 	ngx.RawSetString("socket", st.funcTable(map[string]lua.LGFunction{
 		"tcp": st.newSocketTCP, "udp": unsupported("ngx.socket.udp"),
-		"stream": unsupported("ngx.socket.stream"), "connect": unsupported("ngx.socket.connect"),
+		"stream": st.newSocketTCP, "connect": st.socketConnect,
 	}))
 	ngx.RawSetString("thread", st.funcTable(map[string]lua.LGFunction{
 		"spawn": unsupported("ngx.thread.spawn"), "wait": unsupported("ngx.thread.wait"), "kill": unsupported("ngx.thread.kill"),

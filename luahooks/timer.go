@@ -74,10 +74,10 @@ func (st *state) timerAdd(L *lua.LState, name string, every bool) int {
 	}
 	delay := float64(L.CheckNumber(1))
 	if delay < 0 {
-		L.ArgError(1, "delay must not be negative")
+		cArgError(L, 1, name, "delay must not be negative")
 	}
 	if every && delay == 0 {
-		L.ArgError(1, "delay cannot be zero")
+		cArgError(L, 1, name, "delay cannot be zero")
 	}
 	fn := L.CheckFunction(2)
 	if st.replaying {
