@@ -41,6 +41,47 @@ const (
 	socketReceiveUntilMax = 1 << 20          // a bound for receiveuntil's search
 )
 
+// SocketOptions are a location's lua_socket_* settings; zero values mean
+// lua-nginx-module's defaults.
+type SocketOptions struct {
+	ConnectTimeout, SendTimeout, ReadTimeout time.Duration // lua_socket_*_timeout: 60s
+	KeepaliveTimeout                         time.Duration // lua_socket_keepalive_timeout: 60s
+	PoolSize                                 int           // lua_socket_pool_size: 30
+	BufferSize                               int           // lua_socket_buffer_size: 4k
+	QuietErrors                              bool          // lua_socket_log_errors off
+}
+
+// socketOptions returns the run's settings with the defaults filled in.
+func (st *state) socketOptions() SocketOptions {
+	var o SocketOptions
+	if st.r.req != nil {
+		o = st.r.req.Socket
+	}
+	for _, d := range []*time.Duration{&o.ConnectTimeout, &o.SendTimeout, &o.ReadTimeout} {
+		if *d <= 0 {
+			*d = socketDefaultTimeout
+		}
+	}
+	if o.KeepaliveTimeout <= 0 {
+		o.KeepaliveTimeout = socketKeepaliveIdle
+	}
+	if o.PoolSize <= 0 {
+		o.PoolSize = socketPoolSize
+	}
+	if o.BufferSize <= 0 {
+		o.BufferSize = socketBufferSize
+	}
+	return o
+}
+
+// sockLogf logs a socket error unless lua_socket_log_errors is off.
+func (st *state) sockLogf(L *lua.LState, format string, args ...any) {
+	if st.r.req != nil && st.r.req.Socket.QuietErrors {
+		return
+	}
+	st.logf(ngxlog.Err, "%s"+format, append([]any{st.logPrefix(L)}, args...)...)
+}
+
 // cosocket is the Go side of one ngx.socket.tcp() object.
 type cosocket struct {
 	conn    net.Conn
@@ -51,6 +92,7 @@ type cosocket struct {
 	send    time.Duration
 	read    time.Duration
 	owner   *state // the state whose run closes it at its end
+	bufSize int    // lua_socket_buffer_size
 }
 
 var errSocketClosed = errors.New("closed")
@@ -129,7 +171,8 @@ func (st *state) newSocketTCP(L *lua.LState) int {
 	st.socketPhaseCheck()
 	obj := L.NewTable()
 	ud := L.NewUserData()
-	ud.Value = &cosocket{connect: socketDefaultTimeout, send: socketDefaultTimeout, read: socketDefaultTimeout}
+	o := st.socketOptions()
+	ud.Value = &cosocket{connect: o.ConnectTimeout, send: o.SendTimeout, read: o.ReadTimeout, bufSize: o.BufferSize}
 	obj.RawSetInt(1, ud)
 	L.SetMetatable(obj, st.socketMeta)
 	L.Push(obj)
@@ -284,13 +327,13 @@ func (st *state) sockConnect(L *lua.LState) int {
 	if err != nil {
 		msg := sockErr(err)
 		if msg == "timeout" {
-			st.logf(ngxlog.Err, "%slua tcp socket connect timed out, when connecting to %s", st.logPrefix(L), addr)
+			st.sockLogf(L, "lua tcp socket connect timed out, when connecting to %s", addr)
 		} else {
-			st.logf(ngxlog.Err, "%sconnect() failed (%s)", st.logPrefix(L), errnoText(err))
+			st.sockLogf(L, "connect() failed (%s)", errnoText(err))
 		}
 		return fail(L, msg)
 	}
-	s.conn, s.br = c, bufio.NewReaderSize(c, socketBufferSize)
+	s.conn, s.br = c, bufio.NewReaderSize(c, s.bufSize)
 	st.trackSocket(s)
 	L.Push(lua.LNumber(1))
 	return 1
@@ -347,12 +390,12 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 		case sockErr(err) == "timeout":
 			msg = "timeout"
 		}
-		st.logf(ngxlog.Err, "%slua ssl certificate verify error: (%s)", st.logPrefix(L), msg)
+		st.sockLogf(L, "lua ssl certificate verify error: (%s)", msg)
 		s.conn.Close()
 		s.conn, s.br = nil, nil
 		return fail(L, msg)
 	}
-	s.conn, s.br = tc, bufio.NewReaderSize(tc, socketBufferSize)
+	s.conn, s.br = tc, bufio.NewReaderSize(tc, s.bufSize)
 	if v := L.Get(2); v == lua.LFalse {
 		L.Push(lua.LTrue)
 		return 1
@@ -410,7 +453,7 @@ func sendBytes(L *lua.LState, v lua.LValue, buf *bytes.Buffer) {
 // closedLog is lua-nginx-module's error line for I/O on a closed socket
 // (what follows "u:" are its pointers).
 func (st *state) closedLog(L *lua.LState, what string) {
-	st.logf(ngxlog.Err, "%sattempt to %s data on a closed socket: u:0000000000000000, c:0000000000000000, ft:0 eof:0", st.logPrefix(L), what)
+	st.sockLogf(L, "attempt to %s data on a closed socket: u:0000000000000000, c:0000000000000000, ft:0 eof:0", what)
 }
 
 func (st *state) sockSend(L *lua.LState) int {
@@ -436,7 +479,7 @@ func (st *state) sockSend(L *lua.LState) int {
 	if err != nil {
 		msg := sockErr(err)
 		if msg == "timeout" {
-			st.logf(ngxlog.Err, "%slua tcp socket write timed out", st.logPrefix(L))
+			st.sockLogf(L, "lua tcp socket write timed out")
 		}
 		st.dropSocket(s)
 		return fail(L, msg)
@@ -458,7 +501,7 @@ func (st *state) dropSocket(s *cosocket) {
 func (st *state) failRead(L *lua.LState, s *cosocket, err error, partial []byte) int {
 	msg := sockErr(err)
 	if msg == "timeout" {
-		st.logf(ngxlog.Err, "%slua tcp socket read timed out", st.logPrefix(L))
+		st.sockLogf(L, "lua tcp socket read timed out")
 	} else {
 		st.dropSocket(s)
 	}
@@ -663,15 +706,17 @@ func timeoutArg(L *lua.LState, n int, def time.Duration) time.Duration {
 		cArgError(L, n, "settimeout", "bad timeout value")
 	}
 	if ms == 0 {
-		return socketDefaultTimeout
+		return def
 	}
 	return time.Duration(float64(ms) * float64(time.Millisecond))
 }
 
 func (st *state) sockSetTimeout(L *lua.LState) int {
 	s := sock(L, "settimeout", 2)
-	d := timeoutArg(L, 2, socketDefaultTimeout)
-	s.connect, s.send, s.read = d, d, d
+	o := st.socketOptions()
+	s.connect = timeoutArg(L, 2, o.ConnectTimeout)
+	s.send = timeoutArg(L, 2, o.SendTimeout)
+	s.read = timeoutArg(L, 2, o.ReadTimeout)
 	return 0
 }
 
@@ -692,11 +737,12 @@ func (st *state) sockSetKeepalive(L *lua.LState) int {
 		st.dropSocket(s)
 		return fail(L, "unread data in buffer")
 	}
-	idle := socketKeepaliveIdle
+	o := st.socketOptions()
+	idle := o.KeepaliveTimeout
 	if v, ok := L.Get(2).(lua.LNumber); ok && v > 0 {
 		idle = time.Duration(float64(v) * float64(time.Millisecond))
 	}
-	size := socketPoolSize
+	size := o.PoolSize
 	if v, ok := L.Get(3).(lua.LNumber); ok {
 		if v <= 0 {
 			cArgError(L, 3, "setkeepalive", "bad \"pool_size\" option value: "+formatNumber(float64(v)))

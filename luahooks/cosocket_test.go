@@ -159,3 +159,28 @@ func TestCosocketClosedAtRunEnd(t *testing.T) {
 		t.Fatal("the socket stayed open after the run")
 	}
 }
+
+// The location's lua_socket_* settings reach the socket: the read timeout,
+// and lua_socket_log_errors off.
+func TestCosocketOptions(t *testing.T) {
+	addr, _ := lineServer(t)
+	host, port, _ := net.SplitHostPort(addr)
+	rt, sink := newTestRuntime(t, Options{})
+	req := newReq("/")
+	req.Socket = SocketOptions{ReadTimeout: 30 * time.Millisecond, QuietErrors: true}
+	src := fmt.Sprintf(`local s = ngx.socket.tcp() s:connect("%s", %s) s:send("silent\n") local t0 = ngx.now() ngx.print(select(2, s:receive()))`, host, port)
+	start := time.Now()
+	out := runCode(t, rt, PhaseContent, src, req)
+	if string(out.Body) != "timeout" || time.Since(start) > 2*time.Second {
+		t.Errorf("got %q (err %v) after %v", out.Body, out.Err, time.Since(start))
+	}
+	if strings.Contains(sink.text(), "timed out") {
+		t.Errorf("lua_socket_log_errors off still logged: %s", sink.text())
+	}
+	req = newReq("/")
+	req.Socket = SocketOptions{ReadTimeout: 30 * time.Millisecond}
+	runCode(t, rt, PhaseContent, src, req)
+	if !strings.Contains(sink.text(), "lua tcp socket read timed out") {
+		t.Errorf("no timeout line: %s", sink.text())
+	}
+}

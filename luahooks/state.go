@@ -68,6 +68,8 @@ type Request struct {
 	// location's lua_ssl_trusted_certificate; nil trusts none, as in
 	// OpenResty.
 	TrustedCAs *x509.CertPool
+	// Socket is the location's lua_socket_* settings.
+	Socket SocketOptions
 	// ClientBodyBufferSize is the location's client_body_buffer_size: a
 	// body that does not fit (nginx writes it to a temp file) reads as nil
 	// from ngx.req.get_body_data. Zero means nginx's default on x86-64, 8k.

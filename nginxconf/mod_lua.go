@@ -1,6 +1,10 @@
 package nginxconf
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // luaModule is lua-nginx-module (0.10.23): the phase hooks, the http-level
 // Lua settings, and the hooks ngxsockify does not run, each classed by
@@ -26,6 +30,27 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 			c.cfg.HTTP.Lua.SharedDicts[d.Args[0]] = size
 		}},
 		{name: "lua_need_request_body", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NeedRequestBody = d.Args[0] == "on" }},
+		luaSocketTime("lua_socket_connect_timeout", func(s *LuaSocketConf) *time.Duration { return &s.ConnectTimeout }),
+		luaSocketTime("lua_socket_send_timeout", func(s *LuaSocketConf) *time.Duration { return &s.SendTimeout }),
+		luaSocketTime("lua_socket_read_timeout", func(s *LuaSocketConf) *time.Duration { return &s.ReadTimeout }),
+		luaSocketTime("lua_socket_keepalive_timeout", func(s *LuaSocketConf) *time.Duration { return &s.KeepaliveTimeout }),
+		{name: "lua_socket_pool_size", dup: "lua_socket_pool_size", set: func(c *compiler, lv *level, d *Directive) {
+			n, err := strconv.Atoi(d.Args[0])
+			if err != nil || n < 0 {
+				c.fail(d, `"lua_socket_pool_size" directive invalid number`)
+			}
+			lv.conf.LuaSocket.PoolSize = n
+		}},
+		{name: "lua_socket_buffer_size", dup: "lua_socket_buffer_size", set: func(c *compiler, lv *level, d *Directive) {
+			n, err := ParseSize(d.Args[0])
+			if err != nil || n <= 0 {
+				c.fail(d, `"lua_socket_buffer_size" directive invalid value`)
+			}
+			lv.conf.LuaSocket.BufferSize = int(n)
+		}},
+		{name: "lua_socket_log_errors", dup: "lua_socket_log_errors", set: func(c *compiler, lv *level, d *Directive) {
+			lv.conf.LuaSocket.QuietErrors = d.Args[0] == "off"
+		}},
 		// Cosockets' sslhandshake(..., true) verifies against it.
 		{name: "lua_ssl_trusted_certificate", dup: "lua_ssl_trusted_certificate", set: func(c *compiler, lv *level, d *Directive) {
 			lv.conf.LuaSSLTrustedCertificate = c.confName(d.Args[0])
@@ -49,6 +74,23 @@ type LuaConf struct {
 	// LuaSSLTrustedCertificate is the PEM file of CAs for cosockets'
 	// sslhandshake verification ("" trusts none).
 	LuaSSLTrustedCertificate string
+	// LuaSocket holds the lua_socket_* settings; zero values mean
+	// lua-nginx-module's defaults (luahooks applies them).
+	LuaSocket LuaSocketConf
+}
+
+// LuaSocketConf is a location's cosocket settings.
+type LuaSocketConf struct {
+	ConnectTimeout, SendTimeout, ReadTimeout, KeepaliveTimeout time.Duration
+	PoolSize, BufferSize                                       int
+	QuietErrors                                                bool // lua_socket_log_errors off
+}
+
+// luaSocketTime is a lua_socket_*_timeout directive.
+func luaSocketTime(name string, field func(*LuaSocketConf) *time.Duration) directive {
+	return directive{name: name, dup: name, set: func(c *compiler, lv *level, d *Directive) {
+		*field(&lv.conf.LuaSocket) = c.duration(d, d.Args[0])
+	}}
 }
 
 // luaHooks declares PHASE_by_lua, _block and _file. They share one slot

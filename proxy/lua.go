@@ -277,6 +277,7 @@ func (rq *request) luaRequest() *luahooks.Request {
 	rq.lua.ClientMaxBodySize = rq.conf.ClientMaxBodySize
 	rq.lua.ClientBodyBufferSize = rq.conf.ClientBodyBufferSize
 	rq.lua.TrustedCAs = rq.st.confs[rq.conf.ID].lua.trusted
+	rq.lua.Socket = luahooks.SocketOptions(rq.conf.LuaSocket)
 	rq.lua.Resolve = nil
 	if res := rq.st.confs[rq.conf.ID].resolver.r; res != nil {
 		rq.lua.Resolve = res.LookupHost
