@@ -433,6 +433,8 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 			msg = "failed to run set_by_lua*: " + errorText(err)
 		case c.phase == PhaseHeaderFilter:
 			msg = "failed to run header_filter_by_lua*: " + errorText(err)
+		case c.phase == PhaseLog:
+			msg = "failed to run log_by_lua*: " + errorText(err)
 		}
 		if r.sent {
 			// nginx had already sent the headers and the output so far:

@@ -17,7 +17,7 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 	luaHooks("init", nil),
 	luaHooks("init_worker", nil),
 	unsupportedLuaHooks("body_filter", UnsupportedContent, ""),
-	unsupportedLuaHooks("log", Ignored, ""),
+	luaHooks("log", func(lc *LocConf, code *LuaCode) { lc.LogLua = code }),
 	[]directive{
 		{name: "lua_package_path", dup: "lua_package_path", set: func(c *compiler, _ *level, d *Directive) { c.cfg.HTTP.Lua.PackagePath = d.Args[0] }},
 		{name: "lua_package_cpath", dup: "lua_package_cpath", set: func(c *compiler, _ *level, d *Directive) { c.cfg.HTTP.Lua.PackageCPath = d.Args[0] }},
@@ -70,6 +70,7 @@ type LuaConf struct {
 	AccessLua       *LuaCode
 	ContentLua      *LuaCode
 	HeaderFilterLua *LuaCode
+	LogLua          *LuaCode
 	NeedRequestBody bool
 	// LuaSSLTrustedCertificate is the PEM file of CAs for cosockets'
 	// sslhandshake verification ("" trusts none).

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/x509"
 	"fmt"
 	"net/http"
@@ -26,6 +27,7 @@ var luaModule = module{
 		e.add(phaseRewrite, luaRewrite)
 		e.add(phaseAccess, luaAccess)
 		e.addHeaderFilter(luaHeaderFilter)
+		e.add(phaseLog, luaLog)
 	},
 }
 
@@ -50,6 +52,25 @@ func luaAccess(rq *request) rc {
 }
 
 func luaContent(rq *request) { rq.runLuaContent(rq.conf.ContentLua) }
+
+// luaLog runs log_by_lua after the response (before the access log, as in
+// nginx): what it returns changes nothing; an error is logged.
+func luaLog(rq *request) rc {
+	c := rq.conf.LogLua
+	if c == nil {
+		return rcDeclined
+	}
+	ch, _ := rq.chunk(c)
+	if ch == nil {
+		return rcDeclined
+	}
+	lr := rq.luaRequest()
+	lr.Status = rq.v.Status
+	if out := rq.st.lua.Run(context.Background(), ch, lr); out.Err != nil {
+		rq.logf(ngxlog.Err, "%v", out.Err)
+	}
+	return rcDeclined
+}
 
 func luaHeaderFilter(rq *request, code int) int {
 	if c := rq.conf.HeaderFilterLua; c != nil {
@@ -130,6 +151,7 @@ var luaPhases = map[string]luahooks.Phase{
 	"access":        luahooks.PhaseAccess,
 	"content":       luahooks.PhaseContent,
 	"header_filter": luahooks.PhaseHeaderFilter,
+	"log":           luahooks.PhaseLog,
 	"init":          luahooks.PhaseInit,
 	"init_worker":   luahooks.PhaseInitWorker,
 }
@@ -147,6 +169,9 @@ func provisionLua(s *Server, st *state) error {
 	for _, lc := range st.cfg.HTTP.Confs {
 		if lc.ContentLua != nil && st.confs[lc.ID].content == nil {
 			st.confs[lc.ID].content = luaContent
+		}
+		if lc.LogLua != nil {
+			st.confs[lc.ID].logs = true // a tunnel keeps its request for it
 		}
 		if f := lc.LuaSSLTrustedCertificate; f != "" {
 			if pools[f] == nil {
