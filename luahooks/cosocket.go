@@ -84,15 +84,16 @@ func (st *state) sockLogf(L *lua.LState, format string, args ...any) {
 
 // cosocket is the Go side of one ngx.socket.tcp() object.
 type cosocket struct {
-	conn    net.Conn
-	br      *bufio.Reader
-	key     string // pool key: "host:port", "unix:path" or the pool option
-	reused  int
-	connect time.Duration
-	send    time.Duration
-	read    time.Duration
-	owner   *state // the state whose run closes it at its end
-	bufSize int    // lua_socket_buffer_size
+	conn     net.Conn
+	br       *bufio.Reader
+	key      string // pool key: "host:port", "unix:path" or the pool option
+	reused   int
+	connect  time.Duration
+	send     time.Duration
+	read     time.Duration
+	owner    *state // the state whose run closes it at its end
+	bufSize  int    // lua_socket_buffer_size
+	poolSize int    // connect's pool_size option (0: none)
 }
 
 var errSocketClosed = errors.New("closed")
@@ -280,11 +281,37 @@ func (st *state) sockConnect(L *lua.LState) int {
 	if network == "tcp" {
 		key = host + ":" + strconv.Itoa(port)
 	}
+	s.poolSize = 0
 	if opts, ok := L.Get(optsIdx).(*lua.LTable); ok {
-		if p, ok := opts.RawGetString("pool").(lua.LString); ok {
-			key = string(p)
-		} else if v := opts.RawGetString("pool"); v != lua.LNil {
-			cArgError(L, optsIdx, "connect", `bad "pool" option type: `+v.Type().String())
+		// Argument numbers as LuaJIT counts them in a method call.
+		bad := func(msg string) { cArgError(L, optsIdx-1, "connect", msg) }
+		switch v := opts.RawGetString("pool").(type) {
+		case lua.LString:
+			key = string(v)
+		case lua.LNumber:
+			key = formatNumber(float64(v))
+		case *lua.LNilType:
+		default:
+			bad(`bad "pool" option type: ` + v.Type().String())
+		}
+		switch v := opts.RawGetString("pool_size").(type) {
+		case lua.LNumber:
+			if v <= 0 {
+				bad(`bad "pool_size" option value: ` + formatNumber(float64(v)))
+			}
+			s.poolSize = int(v)
+		case *lua.LNilType:
+		default:
+			bad(`bad "pool_size" option type: ` + v.Type().String())
+		}
+		switch v := opts.RawGetString("backlog").(type) {
+		case lua.LNumber:
+			if v < 0 {
+				bad(`bad "backlog" option value: ` + formatNumber(float64(v)))
+			}
+		case *lua.LNilType:
+		default:
+			bad(`bad "backlog" option type: ` + v.Type().String())
 		}
 	}
 	if s.conn != nil {
@@ -743,7 +770,9 @@ func (st *state) sockSetKeepalive(L *lua.LState) int {
 		idle = time.Duration(float64(v) * float64(time.Millisecond))
 	}
 	size := o.PoolSize
-	if v, ok := L.Get(3).(lua.LNumber); ok {
+	if s.poolSize > 0 {
+		size = s.poolSize // connect's pool_size wins
+	} else if v, ok := L.Get(3).(lua.LNumber); ok {
 		if v <= 0 {
 			cArgError(L, 3, "setkeepalive", "bad \"pool_size\" option value: "+formatNumber(float64(v)))
 		}

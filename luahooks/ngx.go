@@ -586,7 +586,11 @@ func escapeLog(s string) string {
 }
 
 func (st *state) ngxSleep(L *lua.LState) int {
-	secs := float64(L.CheckNumber(1))
+	n, ok := L.Get(1).(lua.LNumber)
+	if !ok {
+		cArgError(L, 1, "sleep", "number expected, got "+typeName(L.Get(1)))
+	}
+	secs := float64(n)
 	if secs < 0 {
 		cError(L, "invalid sleep duration \"%s\"", formatNumber(secs))
 	}
@@ -604,6 +608,10 @@ func (st *state) ngxSleep(L *lua.LState) int {
 	// Sleeping is waiting, not running: the time limit pauses.
 	st.r.ctx.pause()
 	defer st.r.ctx.resume()
+	st.logf(ngxlog.Debug, "lua ready to sleep for %d ms", int64(secs*1000))
+	if h := st.r.req.HTTP; h != nil {
+		defer st.logf(ngxlog.Debug, "lua sleep timer expired: \"%s?%s\"", h.URL.Path, h.URL.RawQuery)
+	}
 	select {
 	case <-t.C:
 	case <-st.r.ctx.Done():
