@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,6 +92,7 @@ type cosocket struct {
 	connect  time.Duration
 	send     time.Duration
 	read     time.Duration
+	body     bool   // ngx.req.socket(): reads the request body, br over it
 	owner    *state // the state whose run closes it at its end
 	bufSize  int    // lua_socket_buffer_size
 	poolSize int    // connect's pool_size option (0: none)
@@ -519,8 +521,8 @@ func (st *state) sockSend(L *lua.LState) int {
 func (st *state) dropSocket(s *cosocket) {
 	if s.conn != nil {
 		s.conn.Close()
-		s.conn, s.br = nil, nil
 	}
+	s.conn, s.br, s.body = nil, nil, false
 }
 
 // failRead pushes nil, err, partial; a timeout keeps the socket, other
@@ -540,14 +542,68 @@ func (st *state) failRead(L *lua.LState, s *cosocket, err error, partial []byte)
 
 func (st *state) readWith(s *cosocket, f func() error) error {
 	return st.waitIO(func() error {
-		s.conn.SetReadDeadline(time.Now().Add(s.read))
+		if s.conn != nil {
+			s.conn.SetReadDeadline(time.Now().Add(s.read))
+		}
 		return f()
 	})
 }
 
+// closed reports whether s can no longer read.
+func (s *cosocket) closed() bool { return s.conn == nil && !s.body }
+
+// reqSocket is ngx.req.socket(): the request body as a read-only cosocket
+// (receive, receiveany, receiveuntil, settimeout(s)), as lua-resty-upload
+// reads it. The raw form, ngx.req.socket(true), is not supported.
+func (st *state) reqSocket(L *lua.LState) int {
+	st.socketPhaseCheck()
+	if lua.LVAsBool(L.Get(1)) {
+		cError(L, "ngx.req.socket(true) is not supported by ngxsockify")
+	}
+	req := st.r.req
+	if req == nil || req.HTTP == nil {
+		cError(L, "no request found")
+	}
+	switch {
+	case req.bodyRead:
+		return fail(L, "request body already exists")
+	case req.HTTP.Body == nil || req.HTTP.Body == http.NoBody:
+		return fail(L, "no body")
+	case req.HTTP.ContentLength < 0:
+		return fail(L, "chunked request bodies not supported yet")
+	}
+	req.bodyRead, req.bodyFile = true, true // its bytes go to the script
+	o := st.socketOptions()
+	obj := L.NewTable()
+	ud := L.NewUserData()
+	ud.Value = &cosocket{body: true, br: bufio.NewReaderSize(req.HTTP.Body, o.BufferSize),
+		connect: o.ConnectTimeout, send: o.SendTimeout, read: o.ReadTimeout, bufSize: o.BufferSize}
+	obj.RawSetInt(1, ud)
+	L.SetMetatable(obj, st.reqSocketMeta())
+	L.Push(obj)
+	return 1
+}
+
+// reqSocketMeta is the metatable of request-body sockets: the reading
+// half of a cosocket's methods.
+func (st *state) reqSocketMeta() *lua.LTable {
+	if st.reqSockMeta == nil {
+		methods := st.funcTable(map[string]lua.LGFunction{
+			"receive":      st.sockReceive,
+			"receiveany":   st.sockReceiveAny,
+			"receiveuntil": st.sockReceiveUntil,
+			"settimeout":   st.sockSetTimeout,
+			"settimeouts":  st.sockSetTimeouts,
+		})
+		st.reqSockMeta = st.L.NewTable()
+		st.reqSockMeta.RawSetString("__index", methods)
+	}
+	return st.reqSockMeta
+}
+
 func (st *state) sockReceive(L *lua.LState) int {
 	s := sock(L, "receive")
-	if s.conn == nil {
+	if s.closed() {
 		st.closedLog(L, "receive")
 		L.Push(lua.LNil)
 		L.Push(lua.LString("closed"))
@@ -626,7 +682,7 @@ func (st *state) sockReceiveAny(L *lua.LState) int {
 	if L.GetTop() != 2 {
 		cError(L, "expecting 2 arguments (including the object), but got %d", L.GetTop())
 	}
-	if s.conn == nil {
+	if s.closed() {
 		st.closedLog(L, "receive")
 		return fail(L, "closed")
 	}
@@ -664,14 +720,15 @@ func (st *state) sockReceiveUntil(L *lua.LState) int {
 		inclusive = lua.LVAsBool(opts.RawGetString("inclusive"))
 	}
 	var pending []byte
-	draining := false
+	draining, full := false, false
+	var failed error // a read error behind the pieces still pending
 	L.Push(L.NewFunction(func(L *lua.LState) int {
 		size := 0
 		if v, ok := L.Get(1).(lua.LNumber); ok {
 			size = int(v)
 		}
 		if !draining {
-			if s.conn == nil {
+			if s.closed() {
 				return fail(L, "closed")
 			}
 			var data []byte
@@ -690,32 +747,54 @@ func (st *state) sockReceiveUntil(L *lua.LState) int {
 					}
 				}
 			})
-			if err != nil {
+			switch {
+			case err != nil && (size <= 0 || len(data) < size):
 				return st.failRead(L, s, err, data)
+			case err != nil:
+				// nginx hands out the full pieces it had before the
+				// error, then the error with the rest as partial.
+				pending, draining, full, failed = data, true, false, err
+			default:
+				if !inclusive {
+					data = data[:len(data)-len(pat)]
+				}
+				if size <= 0 {
+					L.Push(lua.LString(data))
+					return 1
+				}
+				pending, draining, full = data, true, false
 			}
-			if !inclusive {
-				data = data[:len(data)-len(pat)]
-			}
-			if size <= 0 {
-				L.Push(lua.LString(data))
-				return 1
-			}
-			pending, draining = data, true
 		}
+		if failed != nil && len(pending) < max(size, 1) {
+			err, rest := failed, pending
+			pending, draining, failed = nil, false, nil
+			return st.failRead(L, s, err, rest)
+		}
+		// Pieces of at most size bytes. A piece that filled size has not
+		// seen the pattern yet, as nginx reads it: the pattern's own call
+		// then gives "", and the call after that nil.
 		if len(pending) == 0 || size <= 0 {
-			draining = false
 			rest := pending
 			pending = nil
-			if len(rest) > 0 {
+			switch {
+			case len(rest) > 0:
 				L.Push(lua.LString(rest))
-				return 1
+			case full:
+				full = false
+				L.Push(lua.LString(""))
+			default:
+				draining = false
+				L.Push(lua.LNil)
 			}
-			L.Push(lua.LNil)
 			return 1
 		}
 		n := min(size, len(pending))
 		out := pending[:n]
 		pending = pending[n:]
+		full = n == size && len(pending) == 0
+		if len(pending) == 0 && !full {
+			draining = true // the next call gives nil
+		}
 		L.Push(lua.LString(out))
 		return 1
 	}))

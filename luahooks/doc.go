@@ -109,7 +109,9 @@
 // not put in the pool is closed when the run that opened it ends
 // (OpenResty: when the request ends), so a socket cannot be carried from
 // one phase to the next in ngx.ctx. Debian's lua-nginx-redis runs on it
-// unchanged (test/redis_test.go).
+// unchanged (test/redis_test.go). ngx.req.socket() reads the request body
+// through the same reading methods (receive, receiveany, receiveuntil), as
+// lua-resty-upload does; the raw form ngx.req.socket(true) raises.
 //
 // ngx.timer.at and ngx.timer.every run their callback later on the state
 // that created it (timer.go: a callback may use that state's upvalues, so
@@ -120,9 +122,7 @@
 // APIs a timer has no request for raise "API disabled in the context of
 // ngx.timer". Closing the runtime (reload, stop) runs pending timers at once
 // with premature = true and makes ngx.worker.exiting() true. ngx.socket.udp
-// and .stream,
-// ngx.thread.*, ngx.req.socket and ngx.req.init_body/append_body/
-// finish_body raise "... is not supported by ngxsockify" (500).
+// and ngx.thread.* raise "... is not supported by ngxsockify" (500).
 //
 // # Known differences from lua-nginx-module
 //

@@ -38,7 +38,7 @@ func (st *state) openReq() *lua.LTable {
 		"set_body_data": st.reqSetBodyData,
 		"is_internal":   func(L *lua.LState) int { L.Push(lua.LBool(st.request(L).Internal)); return 1 },
 		"raw_header":    st.reqRawHeader,
-		"socket":        unsupported("socket"),
+		"socket":        st.reqSocket,
 		"init_body":     unsupported("init_body"),
 		"append_body":   unsupported("append_body"),
 		"finish_body":   unsupported("finish_body"),

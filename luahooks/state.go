@@ -170,8 +170,9 @@ type state struct {
 	replaying bool
 	// sockets are the cosockets this state's run opened (closed at its
 	// end unless pooled); socketMeta is their metatable (cosocket.go).
-	sockets    []*cosocket
-	socketMeta *lua.LTable
+	sockets     []*cosocket
+	socketMeta  *lua.LTable
+	reqSockMeta *lua.LTable // ngx.req.socket()'s
 	// busy is held while the state runs (a request's run or a timer
 	// callback); timers and parked are guarded by rt.timers.mu: the
 	// state's pending timers, and whether it left the pool and is to be
