@@ -185,7 +185,7 @@ func (st *state) newSocketTCP(L *lua.LState) int {
 // socketPhaseCheck raises in the phases where nginx has no cosockets.
 func (st *state) socketPhaseCheck() {
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer:
 	default:
 		st.phaseCheck("socket")
 	}

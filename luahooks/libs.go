@@ -145,11 +145,14 @@ func (st *state) logf(level ngxlog.Level, format string, args ...any) {
 	if st.rt.opts.Log == nil || st.replaying {
 		return
 	}
-	if len(args) == 0 {
-		st.rt.opts.Log(level, format)
-		return
+	msg := format
+	if len(args) > 0 {
+		msg = sprintf(format, args...)
 	}
-	st.rt.opts.Log(level, sprintf(format, args...))
+	if st.r.phase == PhaseTimer && st.r.ctx != nil {
+		msg += ", context: ngx.timer" // nginx's log context of a timer
+	}
+	st.rt.opts.Log(level, msg)
 }
 
 func (st *state) osGetenv(L *lua.LState) int {

@@ -595,7 +595,7 @@ func (st *state) ngxSleep(L *lua.LState) int {
 		cError(L, "invalid sleep duration \"%s\"", formatNumber(secs))
 	}
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer:
 	default:
 		st.phaseCheck("sleep")
 	}

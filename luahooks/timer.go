@@ -139,11 +139,13 @@ func (rt *Runtime) fireTimer(tm *luaTimer, premature bool) {
 
 	st := tm.st
 	st.busy.Lock()
+	rt.logf(ngxlog.Debug, "lua ngx.timer expired")
 	err := st.runTimer(tm, premature)
 	st.busy.Unlock()
 	if err != nil {
 		rt.logf(ngxlog.Err, "%v, context: ngx.timer", err)
 	}
+	rt.logf(ngxlog.Debug, "http lua close fake http connection")
 
 	ts.mu.Lock()
 	ts.running--

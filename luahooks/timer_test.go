@@ -54,6 +54,12 @@ func TestTimers(t *testing.T) {
 	waitUntil(t, "the error line", func() bool { return strings.Contains(sink.text(), "boom, context: ngx.timer") })
 	waitUntil(t, "the timeout line", func() bool { return strings.Contains(sink.text(), "lua execution timed out, context: ngx.timer") })
 	waitUntil(t, "the disabled API line", func() bool { return strings.Contains(sink.text(), "API disabled in the context of ngx.timer") })
+	// A callback may sleep; its log lines carry the timer's context.
+	run(`ngx.timer.at(0, function() ngx.sleep(0.01) ngx.log(ngx.ERR, "woke") ngx.shared.dogs:set("slept", true) end)`)
+	waitUntil(t, "the sleeping timer", func() bool { return get("slept") == "true" })
+	if !strings.Contains(sink.text(), "woke, context: ngx.timer") {
+		t.Errorf("no timer context in the log line: %s", sink.text())
+	}
 	// Argument checks.
 	for src, want := range map[string]string{
 		`ngx.timer.at(-1, function() end)`:   "delay must not be negative",
