@@ -60,6 +60,10 @@ type Options struct {
 	// stopped with "not enough memory" (500). Zero means
 	// DefaultMemoryLimit.
 	MemoryLimit uint64
+	// MaxPendingTimers and MaxRunningTimers bound ngx.timer
+	// (lua_max_pending_timers, lua_max_running_timers); zero means 1024
+	// and 256.
+	MaxPendingTimers, MaxRunningTimers int
 	// PoolSize is how many idle Lua states are kept. Zero means 64 (or
 	// 4*GOMAXPROCS if larger). A state costs about 250 KB and 0.3-0.6 ms to
 	// build; runs beyond the pool build a state and drop it afterwards.

@@ -24,10 +24,17 @@ import (
 // When the runtime closes (reload, stop), pending timers run at once with
 // premature = true, as nginx's exiting workers run them.
 
-const (
-	maxPendingTimers = 1024 // lua_max_pending_timers
-	maxRunningTimers = 256  // lua_max_running_timers
-)
+// limits returns lua_max_pending_timers and lua_max_running_timers.
+func (rt *Runtime) timerLimits() (pending, running int) {
+	pending, running = rt.opts.MaxPendingTimers, rt.opts.MaxRunningTimers
+	if pending <= 0 {
+		pending = 1024
+	}
+	if running <= 0 {
+		running = 256
+	}
+	return pending, running
+}
 
 // timerSet is the runtime's timers. mu also guards every state's timers
 // count and parked flag.
@@ -95,13 +102,14 @@ func (st *state) timerAdd(L *lua.LState, name string, every bool) int {
 	if every {
 		tm.every = d
 	}
+	maxPending, _ := st.rt.timerLimits()
 	ts := &st.rt.timers
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	switch {
 	case ts.closed:
 		return fail(L, "process exiting")
-	case len(ts.pending) >= maxPendingTimers:
+	case len(ts.pending) >= maxPending:
 		return fail(L, "too many pending timers")
 	}
 	if ts.pending == nil {
@@ -127,9 +135,9 @@ func (rt *Runtime) fireTimer(tm *luaTimer, premature bool) {
 	if ts.closed {
 		premature = true
 	}
-	if ts.running >= maxRunningTimers {
+	if _, maxRunning := rt.timerLimits(); ts.running >= maxRunning {
 		ts.mu.Unlock()
-		rt.logf(ngxlog.Alert, "%d lua_max_running_timers are not enough", maxRunningTimers)
+		rt.logf(ngxlog.Alert, "%d lua_max_running_timers are not enough", maxRunning)
 		rt.timerDone(tm.st)
 		return
 	}

@@ -82,3 +82,13 @@ func TestTimers(t *testing.T) {
 		t.Errorf("after close: %q %v", out.Body, out.Err)
 	}
 }
+
+func TestTimerLimits(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{MaxPendingTimers: 2})
+	out := runCode(t, rt, PhaseContent, `local f = function() end
+		for i = 1, 3 do ngx.say(ngx.timer.at(60, f)) end
+		ngx.say(ngx.timer.pending_count())`, newReq("/"))
+	if got := string(out.Body); got != "1\n1\nniltoo many pending timers\n2\n" {
+		t.Errorf("got %q (err %v)", got, out.Err)
+	}
+}

@@ -21,6 +21,12 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 	[]directive{
 		{name: "lua_package_path", dup: "lua_package_path", set: func(c *compiler, _ *level, d *Directive) { c.cfg.HTTP.Lua.PackagePath = d.Args[0] }},
 		{name: "lua_package_cpath", dup: "lua_package_cpath", set: func(c *compiler, _ *level, d *Directive) { c.cfg.HTTP.Lua.PackageCPath = d.Args[0] }},
+		{name: "lua_max_pending_timers", dup: "lua_max_pending_timers", set: func(c *compiler, _ *level, d *Directive) {
+			c.cfg.HTTP.Lua.MaxPendingTimers = c.luaCount(d)
+		}},
+		{name: "lua_max_running_timers", dup: "lua_max_running_timers", set: func(c *compiler, _ *level, d *Directive) {
+			c.cfg.HTTP.Lua.MaxRunningTimers = c.luaCount(d)
+		}},
 		{name: "lua_code_cache", set: func(c *compiler, _ *level, d *Directive) { c.cfg.HTTP.Lua.CodeCache = d.Args[0] == "on" }},
 		{name: "lua_shared_dict", set: func(c *compiler, _ *level, d *Directive) {
 			size, err := ParseSize(d.Args[1])
@@ -35,11 +41,7 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 		luaSocketTime("lua_socket_read_timeout", func(s *LuaSocketConf) *time.Duration { return &s.ReadTimeout }),
 		luaSocketTime("lua_socket_keepalive_timeout", func(s *LuaSocketConf) *time.Duration { return &s.KeepaliveTimeout }),
 		{name: "lua_socket_pool_size", dup: "lua_socket_pool_size", set: func(c *compiler, lv *level, d *Directive) {
-			n, err := strconv.Atoi(d.Args[0])
-			if err != nil || n < 0 {
-				c.fail(d, `"lua_socket_pool_size" directive invalid number`)
-			}
-			lv.conf.LuaSocket.PoolSize = n
+			lv.conf.LuaSocket.PoolSize = c.luaCount(d)
 		}},
 		{name: "lua_socket_buffer_size", dup: "lua_socket_buffer_size", set: func(c *compiler, lv *level, d *Directive) {
 			n, err := ParseSize(d.Args[0])
@@ -85,6 +87,15 @@ type LuaSocketConf struct {
 	ConnectTimeout, SendTimeout, ReadTimeout, KeepaliveTimeout time.Duration
 	PoolSize, BufferSize                                       int
 	QuietErrors                                                bool // lua_socket_log_errors off
+}
+
+// luaCount is a non-negative number argument (ngx_conf_set_num_slot).
+func (c *compiler) luaCount(d *Directive) int {
+	n, err := strconv.Atoi(d.Args[0])
+	if err != nil || n < 0 || strings.HasPrefix(d.Args[0], "+") {
+		c.fail(d, `"%s" directive invalid number`, d.Name)
+	}
+	return n
 }
 
 // luaSocketTime is a lua_socket_*_timeout directive.

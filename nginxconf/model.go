@@ -76,8 +76,11 @@ type LuaMain struct {
 	PackageCPath string
 	SharedDicts  map[string]int64
 	CodeCache    bool
-	Init         *LuaCode
-	InitWorker   *LuaCode
+	// MaxPendingTimers and MaxRunningTimers are lua_max_pending_timers
+	// and lua_max_running_timers (0: lua-nginx-module's 1024 and 256).
+	MaxPendingTimers, MaxRunningTimers int
+	Init                               *LuaCode
+	InitWorker                         *LuaCode
 }
 
 // LuaCode is Lua source attached to a directive; the proxy compiles it at

@@ -212,15 +212,17 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
 		confPrefix = filepath.Dir(cfg.Main)
 	}
 	rt, err := luahooks.New(luahooks.Options{
-		Prefix:       cfg.Prefix,
-		ConfPrefix:   confPrefix,
-		PackagePath:  h.Lua.PackagePath,
-		PackageCPath: h.Lua.PackageCPath,
-		Env:          env,
-		SharedDicts:  h.Lua.SharedDicts,
-		CodeCache:    h.Lua.CodeCache,
-		Timeout:      timeout,
-		Log:          func(level ngxlog.Level, msg string) { elog.Logf(level, 0, "%s", msg) },
+		Prefix:           cfg.Prefix,
+		ConfPrefix:       confPrefix,
+		PackagePath:      h.Lua.PackagePath,
+		PackageCPath:     h.Lua.PackageCPath,
+		Env:              env,
+		SharedDicts:      h.Lua.SharedDicts,
+		CodeCache:        h.Lua.CodeCache,
+		MaxPendingTimers: h.Lua.MaxPendingTimers,
+		MaxRunningTimers: h.Lua.MaxRunningTimers,
+		Timeout:          timeout,
+		Log:              func(level ngxlog.Level, msg string) { elog.Logf(level, 0, "%s", msg) },
 	})
 	if err != nil {
 		return err
