@@ -115,6 +115,13 @@ func (st *state) closeSockets() {
 		}
 	}
 	st.sockets = st.sockets[:0]
+	for _, u := range st.udpSockets {
+		if u.conn != nil {
+			u.conn.Close()
+			u.conn = nil
+		}
+	}
+	st.udpSockets = st.udpSockets[:0]
 }
 
 // waitIO runs f with the run's time limit paused: waiting on the network

@@ -186,3 +186,39 @@ func TestCosocketOptions(t *testing.T) {
 		t.Errorf("no timeout line: %s", sink.text())
 	}
 }
+
+func TestCosocketUDP(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if string(buf[:n]) != "silent" {
+				pc.WriteTo(append([]byte("echo:"), buf[:n]...), from)
+			}
+		}
+	}()
+	host, port, _ := net.SplitHostPort(pc.LocalAddr().String())
+	rt, _ := newTestRuntime(t, Options{})
+	src := fmt.Sprintf(`local u = ngx.socket.udp()
+		ngx.say(u:setpeername("%s", %s))
+		ngx.say(u:send({"a", 1, {"b"}}), " ", u:receive())
+		ngx.say(u:send("hello"), " ", u:receive(7))
+		u:settimeout(30)
+		u:send("silent")
+		ngx.say(u:receive())
+		ngx.say(u:close(), " ", select(2, u:close()), " ", select(2, u:send("x")))
+		ngx.say(select(2, ngx.socket.udp():setpeername("127.0.0.1")))`, host, port)
+	out := runCode(t, rt, PhaseContent, src, newReq("/"))
+	want := "1\n1 echo:a1b\n1 echo:he\nniltimeout\n1 closed closed\nmissing the port number\n"
+	if string(out.Body) != want || out.Err != nil {
+		t.Errorf("got %q (err %v), want %q", out.Body, out.Err, want)
+	}
+}

@@ -121,8 +121,10 @@
 // callback's error or timeout is logged with ", context: ngx.timer"; the
 // APIs a timer has no request for raise "API disabled in the context of
 // ngx.timer". Closing the runtime (reload, stop) runs pending timers at once
-// with premature = true and makes ngx.worker.exiting() true. ngx.socket.udp
-// and ngx.thread.* raise "... is not supported by ngxsockify" (500).
+// with premature = true and makes ngx.worker.exiting() true.
+// ngx.socket.udp has setpeername (host and port, or "unix:path"), send,
+// receive, settimeout and close (cosocket_udp.go). ngx.thread.* raises
+// "... is not supported by ngxsockify" (500).
 //
 // # Known differences from lua-nginx-module
 //

@@ -122,7 +122,7 @@ func (st *state) openNgx() *lua.LTable {
 	ngx.RawSetString("location", st.openLocation())
 	st.openSocketTCP()
 	ngx.RawSetString("socket", st.funcTable(map[string]lua.LGFunction{
-		"tcp": st.newSocketTCP, "udp": unsupported("ngx.socket.udp"),
+		"tcp": st.newSocketTCP, "udp": st.newSocketUDP,
 		"stream": st.newSocketTCP, "connect": st.socketConnect,
 	}))
 	ngx.RawSetString("thread", st.funcTable(map[string]lua.LGFunction{

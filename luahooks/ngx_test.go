@@ -332,7 +332,7 @@ func TestLocationCapture(t *testing.T) {
 
 func TestUnsupported(t *testing.T) {
 	runSnippets(t, []snippetCase{
-		{name: "socket", phase: PhaseAccess, src: `ngx.socket.udp()`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "ngx.socket.udp is not supported by ngxsockify"},
+		{name: "thread", phase: PhaseAccess, src: `ngx.thread.spawn(function() end)`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "ngx.thread.spawn is not supported by ngxsockify"},
 		{name: "thread", phase: PhaseAccess, src: `ngx.thread.spawn(function() end)`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "not supported"},
 		{name: "io", phase: PhaseAccess, src: `io.open("/etc/passwd")`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "attempt to index a nil value"},
 		// require "ffi" succeeds (libraries probe for it); its first use fails.

@@ -173,6 +173,8 @@ type state struct {
 	sockets     []*cosocket
 	socketMeta  *lua.LTable
 	reqSockMeta *lua.LTable // ngx.req.socket()'s
+	udpSockets  []*udpSocket
+	udpMeta     *lua.LTable
 	// busy is held while the state runs (a request's run or a timer
 	// callback); timers and parked are guarded by rt.timers.mu: the
 	// state's pending timers, and whether it left the pool and is to be
