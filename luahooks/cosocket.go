@@ -335,24 +335,10 @@ func (st *state) sockConnect(L *lua.LState) int {
 		return 1
 	}
 	if network == "tcp" {
-		ip := strings.Trim(host, "[]")
-		if net.ParseIP(ip) == nil {
-			resolve := st.r.req.resolver()
-			if resolve == nil {
-				return fail(L, fmt.Sprintf("no resolver defined to resolve %q", host))
-			}
-			var addrs []string
-			err := st.waitIO(func() error {
-				var err error
-				addrs, err = resolve(context.Background(), host)
-				return err
-			})
-			if err != nil || len(addrs) == 0 {
-				return fail(L, fmt.Sprintf("%s could not be resolved (3: Host not found)", host))
-			}
-			ip = addrs[0]
+		var msg string
+		if addr, msg = st.resolveAddr(host, port); msg != "" {
+			return fail(L, msg)
 		}
-		addr = net.JoinHostPort(ip, strconv.Itoa(port))
 	}
 	var c net.Conn
 	err := st.waitIO(func() error {
@@ -373,6 +359,30 @@ func (st *state) sockConnect(L *lua.LState) int {
 	st.trackSocket(s)
 	L.Push(lua.LNumber(1))
 	return 1
+}
+
+// resolveAddr returns host:port with host an IP address, looked up
+// through the location's resolver when it is a name; or OpenResty's
+// message for why it cannot.
+func (st *state) resolveAddr(host string, port int) (addr, msg string) {
+	ip := strings.Trim(host, "[]")
+	if net.ParseIP(ip) == nil {
+		resolve := st.r.req.resolver()
+		if resolve == nil {
+			return "", fmt.Sprintf("no resolver defined to resolve %q", host)
+		}
+		var addrs []string
+		err := st.waitIO(func() error {
+			var err error
+			addrs, err = resolve(context.Background(), host)
+			return err
+		})
+		if err != nil || len(addrs) == 0 {
+			return "", fmt.Sprintf("%s could not be resolved (3: Host not found)", host)
+		}
+		ip = addrs[0]
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(port)), ""
 }
 
 // resolver is the request's DNS lookup, nil without a `resolver`.

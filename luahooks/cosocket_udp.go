@@ -2,7 +2,6 @@ package luahooks
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"strconv"
@@ -85,24 +84,10 @@ func (st *state) udpSetPeername(L *lua.LState) int {
 		if p < 0 || p > 65535 {
 			return fail(L, fmt.Sprintf("bad port number: %d", int(p)))
 		}
-		ip := strings.Trim(host, "[]")
-		if net.ParseIP(ip) == nil {
-			resolve := st.r.req.resolver()
-			if resolve == nil {
-				return fail(L, fmt.Sprintf("no resolver defined to resolve %q", host))
-			}
-			var addrs []string
-			err := st.waitIO(func() error {
-				var err error
-				addrs, err = resolve(context.Background(), host)
-				return err
-			})
-			if err != nil || len(addrs) == 0 {
-				return fail(L, fmt.Sprintf("%s could not be resolved (3: Host not found)", host))
-			}
-			ip = addrs[0]
+		var msg string
+		if addr, msg = st.resolveAddr(host, int(p)); msg != "" {
+			return fail(L, msg)
 		}
-		addr = net.JoinHostPort(ip, strconv.Itoa(int(p)))
 	}
 	c, err := net.Dial(network, addr)
 	if err != nil {

@@ -119,12 +119,7 @@ func (st *state) openDigest(newHash func() hash.Hash) lua.LValue {
 	}
 	L.SetFuncs(m, map[string]lua.LGFunction{
 		"new": func(L *lua.LState) int {
-			obj := L.NewTable()
-			ud := L.NewUserData()
-			ud.Value = newHash()
-			obj.RawSetString("_ctx", ud)
-			L.SetMetatable(obj, mt)
-			L.Push(obj)
+			L.Push(newCtxObject(L, mt, newHash()))
 			return 1
 		},
 		"update": func(L *lua.LState) int {
@@ -290,12 +285,7 @@ func (st *state) openRestyAES() lua.LValue {
 			if v := L.Get(8); v != lua.LNil {
 				padding = lua.LVAsBool(v)
 			}
-			obj := L.NewTable()
-			ud := L.NewUserData()
-			ud.Value = &aesState{block: block, iv: iv, mode: ci.mode, pad: padding && ci.padded()}
-			obj.RawSetString("_ctx", ud)
-			L.SetMetatable(obj, mt)
-			L.Push(obj)
+			L.Push(newCtxObject(L, mt, &aesState{block: block, iv: iv, mode: ci.mode, pad: padding && ci.padded()}))
 			return 1
 		},
 		"encrypt": func(L *lua.LState) int {
@@ -310,6 +300,17 @@ func (st *state) openRestyAES() lua.LValue {
 		},
 	})
 	return m
+}
+
+// newCtxObject is an object of a resty module: a table whose _ctx holds
+// the Go state v, with the module's metatable.
+func newCtxObject(L *lua.LState, mt *lua.LTable, v any) *lua.LTable {
+	obj := L.NewTable()
+	ud := L.NewUserData()
+	ud.Value = v
+	obj.RawSetString("_ctx", ud)
+	L.SetMetatable(obj, mt)
+	return obj
 }
 
 func pushOrNil(L *lua.LState, out []byte, ok bool) int {

@@ -13,6 +13,18 @@ import (
 	"time"
 )
 
+// requireLuaNginxRedis skips the test without Debian's lua-nginx-redis
+// (fails it under CI=true).
+func requireLuaNginxRedis(t *testing.T) {
+	t.Helper()
+	if _, err := os.Stat("/usr/share/lua/5.1/nginx/redis.lua"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("lua-nginx-redis is not installed and CI=true")
+		}
+		t.Skip("lua-nginx-redis is not installed")
+	}
+}
+
 // startRedis runs Debian's redis-server on a free loopback port, without
 // persistence, for the test's lifetime, and returns the port.
 func startRedis(t *testing.T) int {
@@ -49,12 +61,7 @@ func startRedis(t *testing.T) int {
 func TestRedisCosockets(t *testing.T) {
 	requireNginx(t)
 	requireNgxsockify(t)
-	if _, err := os.Stat("/usr/share/lua/5.1/nginx/redis.lua"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("lua-nginx-redis is not installed and CI=true")
-		}
-		t.Skip("lua-nginx-redis is not installed")
-	}
+	requireLuaNginxRedis(t)
 	redisPort := startRedis(t)
 	closed := freePort(t)
 	paths, _ := filepath.Glob("testdata/redis/*.case")

@@ -64,12 +64,7 @@ func vncRangeEcho(t *testing.T) string {
 func TestRedisTokensBehindHAProxy(t *testing.T) {
 	requireNgxsockify(t)
 	haproxy := requireTool(t, "haproxy")
-	if _, err := os.Stat("/usr/share/lua/5.1/nginx/redis.lua"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("lua-nginx-redis is not installed and CI=true")
-		}
-		t.Skip("lua-nginx-redis is not installed")
-	}
+	requireLuaNginxRedis(t)
 	redisPort := startRedis(t)
 	target := vncRangeEcho(t)
 
