@@ -573,7 +573,11 @@ func (s *cosocket) closed() bool { return s.conn == nil && !s.body }
 // (receive, receiveany, receiveuntil, settimeout(s)), as lua-resty-upload
 // reads it. The raw form, ngx.req.socket(true), is not supported.
 func (st *state) reqSocket(L *lua.LState) int {
-	st.socketPhaseCheck()
+	switch st.r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent:
+	default:
+		st.phaseCheck("socket")
+	}
 	if lua.LVAsBool(L.Get(1)) {
 		cError(L, "ngx.req.socket(true) is not supported by ngxsockify")
 	}

@@ -159,6 +159,10 @@ func (st *state) ngxIndex(L *lua.LState) int {
 	key := L.CheckString(2)
 	r := &st.r
 	switch key {
+	case "status", "headers_sent":
+		st.noRequestInTimer(L)
+	}
+	switch key {
 	case "status":
 		if r.req == nil {
 			L.Push(lua.LNumber(0))
@@ -188,6 +192,9 @@ func (st *state) ngxIndex(L *lua.LState) int {
 func (st *state) ngxNewIndex(L *lua.LState) int {
 	key := L.CheckString(2)
 	r := &st.r
+	if key == "status" {
+		st.noRequestInTimer(L)
+	}
 	switch key {
 	case "status":
 		if r.req == nil || st.inInit {

@@ -3,6 +3,7 @@ package luahooks
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -255,6 +256,27 @@ func (st *state) runTimer(tm *luaTimer, premature bool) error {
 		return &runError{msg: "lua entry thread aborted: runtime error: " + ErrMemory.Error(), err: ErrMemory}
 	}
 	return &runError{msg: "lua entry thread aborted: runtime error: " + errorText(err)}
+}
+
+// noRequestInTimer raises resty.core's error for request APIs used in a
+// timer callback, which has no request.
+func (st *state) noRequestInTimer(L *lua.LState) {
+	if st.r.phase == PhaseTimer {
+		cError(L, "API disabled in the current context")
+	}
+}
+
+// timerGuard wraps the ngx.req functions that raise that error in timers.
+func (st *state) timerGuard(fns map[string]lua.LGFunction, except ...string) {
+	for name, fn := range fns {
+		if slices.Contains(except, name) {
+			continue
+		}
+		fns[name] = func(L *lua.LState) int {
+			st.noRequestInTimer(L)
+			return fn(L)
+		}
+	}
 }
 
 func (rt *Runtime) logf(level ngxlog.Level, format string, args ...any) {

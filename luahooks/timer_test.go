@@ -92,3 +92,29 @@ func TestTimerLimits(t *testing.T) {
 		t.Errorf("got %q (err %v)", got, out.Err)
 	}
 }
+
+// What a timer has no request for raises lua-nginx-module's errors.
+func TestTimerDisabledAPIs(t *testing.T) {
+	rt, sink := newTestRuntime(t, Options{})
+	runCode(t, rt, PhaseContent, `
+		for _, f in ipairs({
+			function() return ngx.var.uri end,
+			function() return ngx.status end,
+			function() ngx.status = 200 end,
+			function() return ngx.req.get_headers() end,
+			function() return ngx.header.foo end,
+			function() ngx.say("x") end,
+			function() ngx.req.read_body() end,
+			function() ngx.req.socket() end,
+		}) do
+			ngx.timer.at(0, function() local ok, err = pcall(f) ngx.log(ngx.ERR, "timer api: ", err) end)
+		end`, newReq("/"))
+	waitUntil(t, "eight timers", func() bool { return strings.Count(sink.text(), "timer api: ") == 8 })
+	text := sink.text()
+	if n := strings.Count(text, "API disabled in the current context"); n != 5 {
+		t.Errorf("%d 'current context' errors, want 5:\n%s", n, text)
+	}
+	if n := strings.Count(text, "API disabled in the context of ngx.timer"); n != 3 {
+		t.Errorf("%d 'context of ngx.timer' errors, want 3:\n%s", n, text)
+	}
+}
