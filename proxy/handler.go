@@ -43,6 +43,9 @@ type request struct {
 	closed        bool // ngx.exit(444): close without a reply
 	logged        bool // the log phase ran (or must not run)
 	uriChanged    bool // a rewrite changed the URI: post-rewrite searches the locations again
+	// cleanups run when the request ends (nginx's pool cleanups), or for
+	// a tunnel when the tunnel ends: limit_conn's counts.
+	cleanups []func()
 }
 
 // coreModule is what nginx's core module and its header filter do in
@@ -549,10 +552,19 @@ func (w *respWriter) Write(p []byte) (int, error) {
 // finish runs the log phase, unless a tunnel took the request (it runs the
 // phase when it ends) or a subrequest ran it (subrequests log nothing).
 func (rq *request) finish() {
+	defer rq.runCleanups()
 	if rq.hijacked || rq.logged {
 		return
 	}
 	rq.logPhase(rq.w.status, rq.w.bytes)
+}
+
+// runCleanups runs the request's cleanups, once.
+func (rq *request) runCleanups() {
+	for _, f := range rq.cleanups {
+		f()
+	}
+	rq.cleanups = nil
 }
 
 var _ http.Handler = (*Server)(nil)

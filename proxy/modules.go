@@ -13,6 +13,8 @@ var modules = []*module{
 	&sslModule,        // load: certificates
 	&upstreamModule,   // load: upstream{} blocks, resolvers
 	&realipModule,     // post-read, pre-access
+	&limitReqModule,   // pre-access (after realip), load: limit_req and limit_conn zones
+	&limitConnModule,  // pre-access (after limit_req)
 	&rewriteModule,    // server rewrite, rewrite
 	&accessModule,     // access: allow/deny
 	&authBasicModule,  // access: auth_basic

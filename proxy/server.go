@@ -82,6 +82,7 @@ type confRuntime struct {
 	resolver   resolverConf
 	websockify websockifyConf
 	accessLog  accessLogConf
+	limits     limitConf
 }
 
 // serverRuntime is what the modules built at load for one server block.
