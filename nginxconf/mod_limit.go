@@ -72,10 +72,11 @@ type LimitZone struct {
 	Size int64          // bytes; 0 while only named
 	// Rate is limit_req_zone's rate in requests per 1000 seconds
 	// (nginx's milli-requests per second): rate=2r/s is 2000, 30r/m 500.
-	Rate int64
-	File string
-	Line int
-	seq  int // declaration order, in which nginx checks its zones
+	Rate     int64
+	File     string
+	Line     int
+	seq      int  // declaration order, in which nginx checks its zones
+	declared bool // by its *_zone directive (else only named so far)
 }
 
 // LimitReq is one limit_req directive. Burst and Delay are in
@@ -143,10 +144,11 @@ func (c *compiler) limitZone(d *Directive, conn bool) {
 	if z == nil {
 		return
 	}
-	if z.Key != nil {
+	if z.declared {
 		c.fail(d, `%s "%s" is already bound to key "%s"`, d.Name, name, z.Key.String())
 		return
 	}
+	z.declared = true
 	z.Key = c.template(d, d.Args[0])
 	z.Size, z.Rate = size, rate*1000/scale
 	z.File, z.Line = d.File, d.EndLine
@@ -292,7 +294,7 @@ func (c *compiler) limitLogLevel(d *Directive) ngxlog.Level {
 func (c *compiler) checkLimitZones() {
 	var first *LimitZone
 	for _, z := range c.cfg.HTTP.LimitZones {
-		if z.Key == nil && (first == nil || z.seq < first.seq) {
+		if !z.declared && (first == nil || z.seq < first.seq) {
 			first = z
 		}
 	}
