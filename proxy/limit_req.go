@@ -225,8 +225,7 @@ func limitReq(rq *request) rc {
 	}
 	conf := rq.conf
 	switch res {
-	case -1:
-		rq.v.LimitReqStatus = limitPassed
+	case -1: // no verdict: $limit_req_status stays unset, as in nginx
 		return rcDeclined
 	case lookupBusy, lookupError:
 		if res == lookupBusy {
