@@ -1,0 +1,267 @@
+package test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/gorilla/websocket"
+)
+
+// limitLogLine picks the limit modules' error-log lines, without time, pid
+// and connection number: "[error] limiting requests, excess: 1.000 by zone
+// "one"" (the request part that follows is compared elsewhere).
+var limitLogLine = regexp.MustCompile(`\[(\w+)\] \d+#\d+: (?:\*\d+ )?((?:limiting|delaying) [^,]*(?:, dry run,?)?[^"]*"[^"]*")`)
+
+func limitLog(s *Server) []string {
+	var out []string
+	for _, m := range limitLogLine.FindAllStringSubmatch(s.ErrorLog(), -1) {
+		out = append(out, m[1]+" "+m[2])
+	}
+	return out
+}
+
+// heldRequest sends a GET for a large file and reads only the status line,
+// so that the request stays in progress until the returned connection is
+// closed.
+func heldRequest(t *testing.T, addr, path string) (status string, c net.Conn) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: localhost\r\n\r\n", path)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 12)
+	if _, err := io.ReadFull(c, buf); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return string(buf[9:12]), c
+}
+
+func limitStatus(t *testing.T, addr, path string) string {
+	t.Helper()
+	r, err := rawRequest(addr, "GET "+path+" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 10*time.Second)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return fmt.Sprintf("%s %d %s", path, r.Status, r.Header.Get("X-Status"))
+}
+
+// TestLimitConnLikeNginx holds requests open (a big file the client does
+// not read) and compares with nginx what limit_conn answers meanwhile: the
+// same key at its limit is refused, in another location of the zone too,
+// another zone or key passes, dry run passes with its status, and closing
+// the held request frees the count. The error-log lines match nginx's.
+func TestLimitConnLikeNginx(t *testing.T) {
+	body := `
+limit_conn_zone $binary_remote_addr zone=addr:1m;
+limit_conn_zone $binary_remote_addr zone=other:1m;
+limit_conn_zone $binary_remote_addr zone=custom:1m;
+server {
+    listen 127.0.0.1:{{PORT}};
+    root {{DIR}};
+    add_header X-Status $limit_conn_status always;
+    location /big { limit_conn addr 1; }
+    location /a { limit_conn addr 1; }
+    location /b { limit_conn other 1; }
+    location /two { limit_conn addr 2; }
+    location /dry { limit_conn addr 1; limit_conn_dry_run on; }
+    location /custom { limit_conn addr 1; limit_conn_status 429; limit_conn_log_level warn; }
+}`
+	big := strings.Repeat("x", 64<<20)
+	run := func(kind string) ([]string, []string) {
+		s := startServer(t, kind, ServerOptions{HTTP: body, Files: map[string]string{"big": big, "a": "a", "b": "b", "two": "2", "dry": "d", "custom": "c"}})
+		var got []string
+		st, held := heldRequest(t, s.Addr, "/big")
+		got = append(got, "held "+st)
+		time.Sleep(100 * time.Millisecond)
+		for _, p := range []string{"/a", "/b", "/two", "/dry", "/custom"} {
+			got = append(got, limitStatus(t, s.Addr, p))
+		}
+		held.Close()
+		time.Sleep(300 * time.Millisecond)
+		got = append(got, limitStatus(t, s.Addr, "/a"))
+		return got, limitLog(s)
+	}
+	ngStatus, ngLog := run("nginx")
+	ourStatus, ourLog := run("ngxsockify")
+	if d := cmp.Diff(ngStatus, ourStatus); d != "" {
+		t.Errorf("statuses (-nginx +ngxsockify):\n%s", d)
+	}
+	if d := cmp.Diff(ngLog, ourLog); d != "" {
+		t.Errorf("error-log lines (-nginx +ngxsockify):\n%s", d)
+	}
+}
+
+// TestLimitReqDelayLikeNginx is limit_req_delay.t's sequence against both
+// servers: with rate=30r/m delay=1 burst=2 the second request passes at
+// once, the third waits (about 2 s), and a fourth meanwhile is refused.
+// Statuses and error-log lines are compared, and that the delayed request
+// did wait; no exact timings.
+func TestLimitReqDelayLikeNginx(t *testing.T) {
+	body := `
+limit_req_zone $binary_remote_addr zone=one:1m rate=30r/m;
+server {
+    listen 127.0.0.1:{{PORT}};
+    root {{DIR}};
+    add_header X-Status $limit_req_status always;
+    location / { limit_req zone=one delay=1 burst=2; }
+}`
+	run := func(kind string) ([]string, []string) {
+		s := startServer(t, kind, ServerOptions{HTTP: body, Files: map[string]string{"t": "t"}})
+		got := []string{limitStatus(t, s.Addr, "/t"), limitStatus(t, s.Addr, "/t")}
+		start := time.Now()
+		delayed := make(chan string, 1)
+		go func() {
+			r, err := rawRequest(s.Addr, "GET /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 10*time.Second)
+			if err != nil {
+				delayed <- err.Error()
+				return
+			}
+			delayed <- fmt.Sprintf("/t %d %s waited:%v", r.Status, r.Header.Get("X-Status"), time.Since(start) > time.Second)
+		}()
+		time.Sleep(300 * time.Millisecond)
+		got = append(got, limitStatus(t, s.Addr, "/t"), <-delayed)
+		return got, limitLog(s)
+	}
+	ngStatus, ngLog := run("nginx")
+	ourStatus, ourLog := run("ngxsockify")
+	if d := cmp.Diff(ngStatus, ourStatus); d != "" {
+		t.Errorf("statuses (-nginx +ngxsockify):\n%s", d)
+	}
+	if d := cmp.Diff(ngLog, ourLog); d != "" {
+		t.Errorf("error-log lines (-nginx +ngxsockify):\n%s", d)
+	}
+}
+
+// TestLimitReqLogLinesLikeNginx compares the words of the refusal and
+// delay lines, dry run included, and limit_req_log_level.
+func TestLimitReqLogLinesLikeNginx(t *testing.T) {
+	body := `
+limit_req_zone $binary_remote_addr$uri zone=one:1m rate=1r/m;
+server {
+    listen 127.0.0.1:{{PORT}};
+    root {{DIR}};
+    location /r { limit_req zone=one; }
+    location /d { limit_req zone=one burst=1; limit_req_dry_run on; }
+    location /i { limit_req zone=one burst=1 nodelay; limit_req_log_level info; error_log {{DIR}}/error.log info; }
+    location /w { limit_req zone=one; limit_req_log_level warn; }
+}`
+	run := func(kind string) []string {
+		s := startServer(t, kind, ServerOptions{HTTP: body})
+		for _, p := range []string{"/r", "/r", "/d", "/d", "/d", "/i", "/i", "/i", "/w", "/w"} {
+			limitStatus(t, s.Addr, p)
+		}
+		// the excess depends on the milliseconds between requests
+		return strings.Split(excessValue.ReplaceAllString(strings.Join(limitLog(s), "\n"), "excess: E"), "\n")
+	}
+	ng, ours := run("nginx"), run("ngxsockify")
+	if d := cmp.Diff(ng, ours); d != "" {
+		t.Errorf("error-log lines (-nginx +ngxsockify):\n%s", d)
+	}
+}
+
+var excessValue = regexp.MustCompile(`excess: \d+\.\d{3}`)
+
+// TestLimitReqZoneFullLikeNginx fills a 32k zone (8 pages) with keys and
+// checks that the same states are evicted as in nginx: the oldest keys
+// forget their excess once the zone has no room for a new one.
+func TestLimitReqZoneFullLikeNginx(t *testing.T) {
+	body := `
+limit_req_zone $arg_k zone=small:32k rate=1r/m;
+server {
+    listen 127.0.0.1:{{PORT}};
+    location / { limit_req zone=small; return 204; }
+}`
+	run := func(kind string) string {
+		s := startServer(t, kind, ServerOptions{HTTP: body})
+		var b strings.Builder
+		probe := func(k int) {
+			r, err := rawRequest(s.Addr, fmt.Sprintf("GET /?k=%d HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", k), 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Status == http.StatusNoContent {
+				b.WriteByte('.')
+			} else {
+				b.WriteByte('x')
+			}
+		}
+		for k := range 200 {
+			probe(k)
+		}
+		b.WriteByte('|')
+		for k := range 200 {
+			probe(k)
+		}
+		return b.String()
+	}
+	ng, ours := run("nginx"), run("ngxsockify")
+	if !strings.Contains(ng, "|.") {
+		t.Errorf("nginx evicted nothing: the case no longer fills the zone: %s", ng)
+	}
+	if ng != ours {
+		t.Errorf("passed (.) and refused (x) requests differ:\nnginx      %s\nngxsockify %s", ng, ours)
+	}
+}
+
+// TestLimitConnTunnels checks that a websockify tunnel counts in
+// limit_conn for its whole life (the per-client defence of a console
+// gateway) and gives its count back when it ends.
+func TestLimitConnTunnels(t *testing.T) {
+	echo := echoTarget(t)
+	s := startNgxsockify(t, `
+limit_conn_zone $binary_remote_addr zone=perip:1m;
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /ws { limit_conn perip 2; websockify_pass `+echo+`; }
+}`)
+	dial := func() (*websocket.Conn, int) {
+		d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+		c, resp, err := d.Dial("ws://"+s.Addr+"/ws", nil)
+		if err != nil {
+			if resp == nil {
+				t.Fatal(err)
+			}
+			return nil, resp.StatusCode
+		}
+		return c, http.StatusSwitchingProtocols
+	}
+	a, code := dial()
+	if code != 101 {
+		t.Fatalf("first tunnel: %d", code)
+	}
+	b, code := dial()
+	if code != 101 {
+		t.Fatalf("second tunnel: %d", code)
+	}
+	wsEcho(t, b, "still relaying")
+	if _, code := dial(); code != http.StatusServiceUnavailable {
+		t.Fatalf("third tunnel while two run: %d, want 503", code)
+	}
+	a.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c, code := dial()
+		if code == 101 {
+			wsEcho(t, c, "after release")
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a tunnel's count was not released when it ended (still %d)", code)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.Close()
+	if !strings.Contains(s.ErrorLog(), `limiting connections by zone "perip"`) {
+		t.Errorf("no refusal line in the error log:\n%s", tail(s.ErrorLog(), 10))
+	}
+}
