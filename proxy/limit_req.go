@@ -249,7 +249,7 @@ func limitReq(rq *request) rc {
 	case lookupAgain:
 		excess = 0 // the last limits had empty keys
 	}
-	delay, excess, zone := limitReqAccount(limits, zones, held, excess, last)
+	delay, excess, zone := limitReqAccount(limits, zones, held, excess, last, now)
 	if delay == 0 {
 		rq.v.LimitReqStatus = limitPassed
 		return rcDeclined
@@ -281,14 +281,13 @@ func limitReq(rq *request) rc {
 // limitReqAccount is ngx_http_limit_req_account: it settles the held
 // nodes and returns the longest delay in ms any limit asks for, with that
 // limit's excess and zone name. excess and last are the last lookup's.
-// The clock is read again, as nginx does, after the lookups.
-func limitReqAccount(limits []nginxconf.LimitReq, zones []*reqZone, held []heldReq, excess int64, last int) (int64, int64, string) {
+// now is the lookups' time (nginx's cached ngx_current_msec).
+func limitReqAccount(limits []nginxconf.LimitReq, zones []*reqZone, held []heldReq, excess int64, last int, now int64) (int64, int64, string) {
 	var maxDelay int64
 	zone := limits[last].Zone.Name
 	if l := limits[last]; excess > l.Delay {
 		maxDelay = (excess - l.Delay) * 1000 / l.Zone.Rate
 	}
-	now := nowMsec()
 	for j := len(held) - 1; j >= 0; j-- {
 		h := held[j]
 		l := limits[h.i]
