@@ -49,6 +49,11 @@ var limitModule = module{name: "ngx_http_limit_req_module, ngx_http_limit_conn_m
 		lv.conf.LimitConnLogLevel = c.limitLogLevel(d)
 	}},
 	{name: "limit_conn_dry_run", set: func(_ *compiler, lv *level, d *Directive) { lv.conf.LimitConnDryRun = d.Args[0] == "on" }},
+	// ngx_http_core_module's, kept here with the other limits
+	{name: "limit_rate", dup: "limit_rate", set: func(c *compiler, lv *level, d *Directive) { lv.conf.LimitRate = c.sizeValue(d) }},
+	{name: "limit_rate_after", dup: "limit_rate_after", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.LimitRateAfter = c.sizeValue(d)
+	}},
 }}
 
 // LimitConf is the limit modules' part of a location's settings.
@@ -61,6 +66,10 @@ type LimitConf struct {
 	LimitConnStatus   int // limit_conn_status (default 503)
 	LimitConnLogLevel ngxlog.Level
 	LimitConnDryRun   bool
+	// LimitRate and LimitRateAfter are limit_rate and limit_rate_after:
+	// sizes that may hold variables (nil: 0, no limit).
+	LimitRate      *vars.Template
+	LimitRateAfter *vars.Template
 }
 
 // LimitZone is a limit_req_zone or limit_conn_zone: the state of every key
@@ -108,8 +117,8 @@ func (c *compiler) limitZone(d *Directive, conn bool) {
 		switch {
 		case strings.HasPrefix(a, "zone="):
 			spec, sz, ok := strings.Cut(a[5:], ":")
-			n, err := ParseSize(sz)
-			if !ok || err != nil || strings.HasSuffix(strings.ToLower(sz), "g") { // nginx's zone sizes have no g
+			n, err := ParseNginxSize(sz)
+			if !ok || err != nil {
 				c.fail(d, `invalid zone size "%s"`, a)
 				return
 			}
@@ -305,4 +314,28 @@ func (c *compiler) checkLimitZones() {
 	if !c.collectAll {
 		panic(errStop{})
 	}
+}
+
+// sizeValue compiles a size that may hold variables (nginx's
+// ngx_http_set_complex_value_size_slot): a constant must be a size now.
+func (c *compiler) sizeValue(d *Directive) *vars.Template {
+	t := c.template(d, d.Args[0])
+	if t == nil {
+		return nil
+	}
+	if v, ok := t.Const(); ok {
+		if _, err := ParseNginxSize(v); err != nil {
+			c.fail(d, `"%s" directive invalid value`, d.Name)
+		}
+	}
+	return t
+}
+
+// ParseNginxSize is ngx_parse_size: a number of bytes, or of KiB or MiB
+// with k or m (either case); no g.
+func ParseNginxSize(s string) (int64, error) {
+	if strings.HasSuffix(strings.ToLower(s), "g") {
+		return 0, errBadValue
+	}
+	return ParseSize(s)
 }

@@ -479,6 +479,8 @@ type respWriter struct {
 	// discard is set by a header filter that answered itself (ngx.exit in
 	// header_filter_by_lua): the response being sent is dropped.
 	discard bool
+	// pace, set by the limit_rate header filter, paces the body.
+	pace *pacer
 }
 
 func (w *respWriter) Header() http.Header { return w.w.Header() }
@@ -537,16 +539,23 @@ func (w *respWriter) Write(p []byte) (int, error) {
 	}
 	if w.body != nil {
 		out := w.body(p)
-		n, err := w.w.Write(out)
+		n, err := w.write(out)
 		w.bytes += int64(n)
 		if err != nil {
 			return 0, err
 		}
 		return len(p), nil
 	}
-	n, err := w.w.Write(p)
+	n, err := w.write(p)
 	w.bytes += int64(n)
 	return n, err
+}
+
+func (w *respWriter) write(p []byte) (int, error) {
+	if w.pace != nil {
+		return w.pace.write(w.w, p)
+	}
+	return w.w.Write(p)
 }
 
 // finish runs the log phase, unless a tunnel took the request (it runs the

@@ -15,6 +15,7 @@ var modules = []*module{
 	&realipModule,     // post-read, pre-access
 	&limitReqModule,   // pre-access (after realip), load: limit_req and limit_conn zones
 	&limitConnModule,  // pre-access (after limit_req)
+	&limitRateModule,  // header filter: paces the body (limit_rate)
 	&rewriteModule,    // server rewrite, rewrite
 	&accessModule,     // access: allow/deny
 	&authBasicModule,  // access: auth_basic

@@ -265,3 +265,55 @@ server {
 		t.Errorf("no refusal line in the error log:\n%s", tail(s.ErrorLog(), 10))
 	}
 }
+
+// TestLimitRateLikeNginx is limit_rate.t without proxy_pass: a 30000-byte
+// file at 12k a second after 256 bytes takes two seconds or so on both
+// servers, limit_rate 0 or a limit_rate_after past the size do not slow
+// it, variables give the values (an empty one logs "invalid size"), and
+// `set $limit_rate` wins over the directive. Durations are compared as
+// fast (under 0.8 s) or slow (over 1.5 s), never exactly.
+func TestLimitRateLikeNginx(t *testing.T) {
+	body := `
+server {
+    listen 127.0.0.1:{{PORT}};
+    root {{DIR}};
+    limit_rate 12k;
+    limit_rate_after 256;
+    location /data { }
+    location /off { limit_rate 0; alias {{DIR}}/data; }
+    location /var { alias {{DIR}}/data; limit_rate $arg_l; limit_rate_after $arg_a; }
+    location /set { alias {{DIR}}/data; set $limit_rate 1m; }
+}`
+	run := func(kind string) ([]string, bool) {
+		s := startServer(t, kind, ServerOptions{HTTP: body, Files: map[string]string{"data": strings.Repeat("X", 30000)}})
+		var got []string
+		for _, p := range []string{"/data", "/off", "/var?l=12k&a=256", "/var?l=12k&a=40k", "/var", "/set"} {
+			start := time.Now()
+			r, err := rawRequest(s.Addr, "GET "+p+" HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 10*time.Second)
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			took := time.Since(start)
+			speed := "mid"
+			switch {
+			case took < 800*time.Millisecond:
+				speed = "fast"
+			case took > 1500*time.Millisecond:
+				speed = "slow"
+			}
+			got = append(got, fmt.Sprintf("%s %d %d %s", p, r.Status, len(r.Body), speed))
+		}
+		return got, strings.Contains(s.ErrorLog(), `invalid size ""`)
+	}
+	ng, ngInvalid := run("nginx")
+	if !strings.HasSuffix(ng[0], "slow") || !strings.HasSuffix(ng[1], "fast") {
+		t.Fatalf("nginx no longer shows the limit: %v", ng)
+	}
+	ours, ourInvalid := run("ngxsockify")
+	if d := cmp.Diff(ng, ours); d != "" {
+		t.Errorf("(-nginx +ngxsockify):\n%s", d)
+	}
+	if ngInvalid != ourInvalid {
+		t.Errorf(`"invalid size" logged: nginx %v, ngxsockify %v`, ngInvalid, ourInvalid)
+	}
+}
