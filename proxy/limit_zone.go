@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"container/list"
+	"fmt"
 	"math/bits"
 	"runtime"
 	"sync"
@@ -144,13 +145,21 @@ type zoneKey struct {
 	name string
 	conn bool
 	size int64
+}
+
+// storedZone is a runtime zone (*reqZone or *connZone) and its key.
+type storedZone struct {
 	key  string
+	zone any
 }
 
 // zoneStore holds a Server's zones, so that a reload keeps their states.
+// Each load starts a new generation holding the zones it uses; the last
+// one is what the next load reuses.
 type zoneStore struct {
-	mu    sync.Mutex
-	zones map[zoneKey]any // *reqZone or *connZone
+	mu   sync.Mutex
+	prev map[zoneKey]storedZone // the last load's zones
+	next map[zoneKey]storedZone // this load's
 }
 
 // zoneStores maps each Server (weakly) to its zoneStore; an entry goes
@@ -159,25 +168,35 @@ var zoneStores sync.Map // weak.Pointer[Server] -> *zoneStore
 
 func (s *Server) zoneStore() *zoneStore {
 	wp := weak.Make(s)
-	v, loaded := zoneStores.LoadOrStore(wp, &zoneStore{zones: map[zoneKey]any{}})
+	v, loaded := zoneStores.LoadOrStore(wp, &zoneStore{})
 	if !loaded {
 		runtime.AddCleanup(s, func(wp weak.Pointer[Server]) { zoneStores.Delete(wp) }, wp)
 	}
 	return v.(*zoneStore)
 }
 
-// zone returns the runtime zone of z, reusing the one a previous load
-// built for the same declaration.
-func (zs *zoneStore) zone(z *nginxconf.LimitZone, build func() any) any {
-	k := zoneKey{name: z.Name, conn: z.Conn, size: z.Size, key: z.Key.String()}
-	zs.mu.Lock()
-	defer zs.mu.Unlock()
-	if v, ok := zs.zones[k]; ok {
-		return v
+// zone returns the runtime zone of z, reusing the one the previous load
+// built for the same name, kind and size. As in nginx, a reused zone
+// cannot change its key: the load fails.
+func (zs *zoneStore) zone(z *nginxconf.LimitZone, build func() any) (any, error) {
+	k := zoneKey{name: z.Name, conn: z.Conn, size: z.Size}
+	key := z.Key.String()
+	if v, ok := zs.next[k]; ok {
+		return v.zone, nil
 	}
-	v := build()
-	zs.zones[k] = v
-	return v
+	v, ok := zs.prev[k]
+	switch {
+	case ok && v.key != key:
+		what := "limit_req"
+		if z.Conn {
+			what = "limit_conn_zone"
+		}
+		return nil, fmt.Errorf(`%s "%s" uses the "%s" key while previously it used the "%s" key`, what, z.Name, key, v.key)
+	case !ok:
+		v = storedZone{key: key, zone: build()}
+	}
+	zs.next[k] = v
+	return v.zone, nil
 }
 
 // limitConf is a level's runtime part of the limit modules: the zones of
@@ -189,19 +208,30 @@ type limitConf struct {
 
 // provisionLimits builds the zones of every level's limits.
 func provisionLimits(s *Server, st *state) error {
-	if len(st.cfg.HTTP.LimitZones) == 0 {
-		return nil
-	}
 	zs := s.zoneStore()
+	zs.mu.Lock() // loads are serialised; this guards against a concurrent test
+	defer zs.mu.Unlock()
+	zs.next = map[zoneKey]storedZone{}
 	for _, lc := range st.cfg.HTTP.Confs {
 		rt := &st.confs[lc.ID].limits
 		for _, l := range lc.LimitReq {
-			rt.req = append(rt.req, zs.zone(l.Zone, func() any { return newReqZone(l.Zone) }).(*reqZone))
+			z, err := zs.zone(l.Zone, func() any { return newReqZone(l.Zone) })
+			if err != nil {
+				return err
+			}
+			rt.req = append(rt.req, z.(*reqZone))
 		}
 		for _, l := range lc.LimitConn {
-			rt.conn = append(rt.conn, zs.zone(l.Zone, func() any { return newConnZone(l.Zone) }).(*connZone))
+			z, err := zs.zone(l.Zone, func() any { return newConnZone(l.Zone) })
+			if err != nil {
+				return err
+			}
+			rt.conn = append(rt.conn, z.(*connZone))
 		}
 	}
+	// A zone no level uses was never built; as nginx's, it is kept only
+	// while declared, and an unused declaration holds nothing here.
+	zs.prev = zs.next
 	return nil
 }
 

@@ -5,8 +5,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -315,5 +317,80 @@ server {
 	}
 	if ngInvalid != ourInvalid {
 		t.Errorf(`"invalid size" logged: nginx %v, ngxsockify %v`, ngInvalid, ourInvalid)
+	}
+}
+
+// TestLimitZonesAcrossReload reloads ngxsockify: a zone of the same name
+// and size keeps its states, a new key for it is refused in nginx's words
+// (the old configuration stays), and a new size starts the zone afresh.
+// What nginx does was measured with its master process (the harness runs
+// nginx single-process, where a reload is not dependable): 503 after the
+// reload, then `limit_req "one" uses the "$remote_addr" key while
+// previously it used the "$binary_remote_addr" key`.
+func TestLimitZonesAcrossReload(t *testing.T) {
+	conf := func(gen, key, size string) string {
+		return `
+limit_req_zone ` + key + ` zone=one:` + size + ` rate=1r/m;
+server {
+    listen 127.0.0.1:{{PORT}};
+    root {{DIR}};
+    location / { limit_req zone=one; add_header X-Gen ` + gen + ` always; }
+}`
+	}
+	s := startServer(t, "ngxsockify", ServerOptions{HTTP: conf("a", "$binary_remote_addr", "1m"), Files: map[string]string{"index.html": "i"}})
+	get := func() (gen string, status int) {
+		r, err := rawRequest(s.Addr, "GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Header.Get("X-Gen"), r.Status
+	}
+	reload := func(gen, key, size string) {
+		t.Helper()
+		main, err := os.ReadFile(s.Conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := strings.Index(string(main), "http {")
+		text := string(main[:i]) + "http {\n" + expand(conf(gen, key, size), s.Dir, s.Ports) + "\n}\n"
+		if err := os.WriteFile(s.Conf, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, st := get(); st != 200 {
+		t.Fatalf("first request: %d", st)
+	}
+	reload("b", "$binary_remote_addr", "1m")
+	if st := firstOf(t, get, "b"); st != 503 {
+		t.Errorf("first request after a reload with the same zone: %d, want 503 (the state is kept)", st)
+	}
+	reload("c", "$remote_addr", "1m")
+	want := `limit_req "one" uses the "$remote_addr" key while previously it used the "$binary_remote_addr" key`
+	waitFor(t, func() bool { return strings.Contains(s.ErrorLog(), want) }, "the key change to be refused")
+	if g, _ := get(); g != "b" {
+		t.Errorf("after the refused reload: generation %q, want b", g)
+	}
+	reload("d", "$binary_remote_addr", "2m")
+	if st := firstOf(t, get, "d"); st != 200 {
+		t.Errorf("first request to a resized zone: %d, want 200 (a new zone)", st)
+	}
+}
+
+// firstOf polls get until the configuration generation gen answers and
+// returns the status of that first answer.
+func firstOf(t *testing.T, get func() (string, int), gen string) int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if g, st := get(); g == gen {
+			return st
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("generation %s did not load", gen)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
