@@ -16,11 +16,19 @@ import (
 // and its write filter): the response body goes to the client at most at
 // the rate, after the first limit_rate_after bytes. The values are read
 // when the headers go out, as nginx's write filter first runs: a $limit_rate
-// set by then (set, Lua) wins over limit_rate.
+// set by then (set, Lua) wins over limit_rate. As in nginx, $limit_rate
+// reads the configured rate only once the write filter ran: header
+// filters (add_header) still read 0, the log phase the rate.
 var limitRateModule = module{
 	name: "limit_rate",
 	register: func(e *engine) {
 		e.addHeaderFilter(limitRateFilter)
+		e.add(phaseLog, func(rq *request) rc {
+			if rq.w != nil && rq.w.pace != nil && rq.v.LimitRate == "" {
+				rq.v.LimitRate = strconv.FormatInt(rq.w.pace.rate, 10)
+			}
+			return rcDeclined
+		})
 	},
 }
 
@@ -31,8 +39,8 @@ func limitRateFilter(rq *request, code int) int {
 	var rate int64
 	if v := rq.v.LimitRate; v != "" {
 		rate, _ = strconv.ParseInt(v, 10, 64) // kept as bytes by $limit_rate's setter
-	} else if rate = rq.sizeValue(rq.conf.LimitRate); rate > 0 {
-		rq.v.LimitRate = strconv.FormatInt(rate, 10)
+	} else {
+		rate = rq.sizeValue(rq.conf.LimitRate)
 	}
 	if rate <= 0 {
 		return code
