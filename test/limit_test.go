@@ -405,3 +405,48 @@ func firstOf(t *testing.T, get func() (string, int), gen string) int {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestLimitConnZoneFullLikeNginx holds 400 requests with distinct keys in
+// a 32k limit_conn zone (limit_rate 1 after 1k keeps each response
+// going): the zone has room for as many keys as nginx's, the others are
+// refused with limit_conn_status and nginx's "no memory" line.
+func TestLimitConnZoneFullLikeNginx(t *testing.T) {
+	body := `
+limit_conn_zone $arg_k zone=small:32k;
+server {
+    listen 127.0.0.1:{{PORT}};
+    root {{DIR}};
+    location / { limit_conn small 1; limit_rate 1; limit_rate_after 1k; }
+}`
+	run := func(kind string) (string, bool) {
+		s := startServer(t, kind, ServerOptions{HTTP: body, Files: map[string]string{"f": strings.Repeat("x", 10000)}})
+		var b strings.Builder
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for k := range 400 {
+			st, c := heldRequest(t, s.Addr, fmt.Sprintf("/f?k=%d", k))
+			held = append(held, c)
+			if st == "200" {
+				b.WriteByte('.')
+			} else {
+				b.WriteString(" " + st + " ")
+			}
+		}
+		return b.String(), strings.Contains(s.ErrorLog(), `no memory in limit_conn_zone "small"`)
+	}
+	ng, ngLogged := run("nginx")
+	if !strings.Contains(ng, "503") {
+		t.Fatalf("nginx refused nothing: the case no longer fills the zone")
+	}
+	ours, ourLogged := run("ngxsockify")
+	if ng != ours {
+		t.Errorf("held (.) and refused requests differ:\nnginx      %s\nngxsockify %s", ng, ours)
+	}
+	if ngLogged != ourLogged {
+		t.Errorf(`"no memory" logged: nginx %v, ngxsockify %v`, ngLogged, ourLogged)
+	}
+}
