@@ -314,7 +314,8 @@ server {
 			got = append(got, fmt.Sprintf("%s %d %d %s X-LR:%s", p, r.Status, len(r.Body), speed, r.Header.Get("X-LR")))
 		}
 		// $limit_rate reads 0 in header filters, the rate in the log phase
-		logged, _ := os.ReadFile(filepath.Join(s.Dir, "lr.log"))
+		var logged []byte
+		waitFor(t, func() bool { logged, _ = os.ReadFile(filepath.Join(s.Dir, "lr.log")); return len(logged) > 0 }, "the access-log line")
 		got = append(got, strings.TrimSpace(string(logged)))
 		return got, strings.Contains(s.ErrorLog(), `invalid size ""`)
 	}
