@@ -84,7 +84,8 @@ func (z *connZone) release(key string) {
 // ends).
 func limitConn(rq *request) rc {
 	limits := rq.conf.LimitConn
-	if len(limits) == 0 || rq.subrequest || rq.v.LimitConnStatus != "" {
+	mv := rq.v.MainRequest() // one verdict per main request, subrequests included
+	if len(limits) == 0 || mv.LimitConnStatus != "" {
 		return rcDeclined
 	}
 	zones := rq.st.confs[rq.conf.ID].limits.conn
@@ -99,7 +100,7 @@ func limitConn(rq *request) rc {
 			rq.logf(ngxlog.Err, `the value of the "%s" key is more than 255 bytes: "%s"`, l.Zone.Key.String(), key)
 			continue
 		}
-		rq.v.LimitConnStatus = limitPassed
+		mv.LimitConnStatus = limitPassed
 		z := zones[i]
 		full, noMemory := z.acquire(key, l.Conn)
 		if full || noMemory {
@@ -116,10 +117,10 @@ func limitConn(rq *request) rc {
 				f()
 			}
 			if conf.LimitConnDryRun {
-				rq.v.LimitConnStatus = limitRejectedDryRun
+				mv.LimitConnStatus = limitRejectedDryRun
 				return rcDeclined
 			}
-			rq.v.LimitConnStatus = limitRejected
+			mv.LimitConnStatus = limitRejected
 			rq.finalize(conf.LimitConnStatus)
 			return rcDone
 		}

@@ -12,8 +12,9 @@ import (
 
 // limitReqModule is nginx's ngx_http_limit_req_module: a leaky bucket per
 // key of each zone, checked in the pre-access phase (after realip, before
-// limit_conn, as nginx orders them), once per request: internal
-// redirects keep the first verdict ($limit_req_status is set).
+// limit_conn, as nginx orders them), once per main request: internal
+// redirects and subrequests keep the first verdict ($limit_req_status is
+// set).
 var limitReqModule = module{
 	name:      "limit_req",
 	provision: provisionLimits, // both modules' zones
@@ -195,7 +196,8 @@ type heldReq struct {
 // the longest delay its limits ask for, on a timer.
 func limitReq(rq *request) rc {
 	limits := rq.conf.LimitReq
-	if len(limits) == 0 || rq.subrequest || rq.v.LimitReqStatus != "" {
+	mv := rq.v.MainRequest() // one verdict per main request, subrequests included
+	if len(limits) == 0 || mv.LimitReqStatus != "" {
 		return rcDeclined
 	}
 	zones := rq.st.confs[rq.conf.ID].limits.req
@@ -240,10 +242,10 @@ func limitReq(rq *request) rc {
 			zones[h.i].release(h.node)
 		}
 		if conf.LimitReqDryRun {
-			rq.v.LimitReqStatus = limitRejectedDryRun
+			mv.LimitReqStatus = limitRejectedDryRun
 			return rcDeclined
 		}
-		rq.v.LimitReqStatus = limitRejected
+		mv.LimitReqStatus = limitRejected
 		rq.finalize(conf.LimitReqStatus)
 		return rcDone
 	case lookupAgain:
@@ -251,7 +253,7 @@ func limitReq(rq *request) rc {
 	}
 	delay, excess, zone := limitReqAccount(limits, zones, held, excess, last, now)
 	if delay == 0 {
-		rq.v.LimitReqStatus = limitPassed
+		mv.LimitReqStatus = limitPassed
 		return rcDeclined
 	}
 	level := conf.LimitReqLogLevel
@@ -260,10 +262,10 @@ func limitReq(rq *request) rc {
 	}
 	rq.logf(level, `delaying request%s, excess: %s, by zone "%s"`, dryRun(conf.LimitReqDryRun), milliString(excess), zone)
 	if conf.LimitReqDryRun {
-		rq.v.LimitReqStatus = limitDelayedDryRun
+		mv.LimitReqStatus = limitDelayedDryRun
 		return rcDeclined
 	}
-	rq.v.LimitReqStatus = limitDelayed
+	mv.LimitReqStatus = limitDelayed
 	// The request's goroutine waits on a timer, which holds no thread; a
 	// client that goes away ends the wait (nginx's ngx_http_test_reading).
 	t := time.NewTimer(time.Duration(delay) * time.Millisecond)
