@@ -5,7 +5,7 @@ package nginxconf
 // Ignored: tuning that cannot change who gets in or what they receive
 // (performance, buffers, timeouts of things we do not do, logging details,
 // compression, caching of files, the settings of content handlers we do
-// not implement, rate limits). Directives that only define variables
+// not implement). Directives that only define variables
 // (geo, split_clients, perl_set, geoip_*, browser) are Ignored or fail
 // closed too: their variables stay unknown, so a config that uses one
 // fails to load instead of testing an empty value.

@@ -61,6 +61,8 @@ type HTTP struct {
 	LogFormats map[string]*LogFormat
 	Lua        LuaMain
 	Charsets   *Charsets // nil when no charset is named
+	// LimitZones are the limit_req_zone and limit_conn_zone zones, by name.
+	LimitZones map[string]*LimitZone
 }
 
 // LogFormat is a compiled log_format.
@@ -286,6 +288,7 @@ type LocConf struct {
 	LogConf
 	WebsockifyConf
 	LuaConf
+	LimitConf
 
 	FailClosed  []Warning // access directives we cannot enforce: every request here answers 500
 	Unsupported *Warning  // content directive we do not implement: requests here answer 502

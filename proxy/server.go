@@ -83,6 +83,7 @@ type confRuntime struct {
 	lua        luaConf
 	websockify websockifyConf
 	accessLog  accessLogConf
+	limits     limitConf
 }
 
 // serverRuntime is what the modules built at load for one server block.
