@@ -1,0 +1,168 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// InheritEnv is the environment variable that hands listening sockets to a
+// new binary on an upgrade (SIGUSR2), as nginx's: their descriptor numbers,
+// each followed by ';' ("3;4;"). nginx also accepts ':' as the separator.
+const InheritEnv = "NGINX"
+
+// inherited holds the listening sockets a binary upgrade handed to this
+// process until Listen claims them.
+var inherited struct {
+	mu sync.Mutex
+	ls []net.Listener
+}
+
+// InheritListeners takes the sockets InheritEnv names, removes the variable
+// from the environment (Lua's os.getenv and the processes we start do not
+// see it) and returns the variable's value ("" when there was none). A
+// descriptor that is not a listening socket is skipped with an error that
+// names it, as nginx's "invalid socket number", after the others are
+// taken.
+func InheritListeners() (string, error) {
+	env, ok := os.LookupEnv(InheritEnv)
+	if !ok {
+		return "", nil
+	}
+	os.Unsetenv(InheritEnv)
+	var bad []string
+	inherited.mu.Lock()
+	defer inherited.mu.Unlock()
+	for _, v := range strings.FieldsFunc(env, func(r rune) bool { return r == ';' || r == ':' }) {
+		fd, err := strconv.Atoi(v)
+		if err != nil || fd < 3 {
+			bad = append(bad, v)
+			continue
+		}
+		f := os.NewFile(uintptr(fd), "inherited socket "+v)
+		ln, err := net.FileListener(f) // a dup: f is closed either way
+		f.Close()
+		if err != nil {
+			bad = append(bad, v)
+			continue
+		}
+		if ul, ok := ln.(*net.UnixListener); ok {
+			ul.SetUnlinkOnClose(true) // the path is ours now
+		}
+		inherited.ls = append(inherited.ls, ln)
+	}
+	if len(bad) > 0 {
+		return env, fmt.Errorf(`invalid socket number "%s" in %s environment variable, ignoring`, strings.Join(bad, ";"), InheritEnv)
+	}
+	return env, nil
+}
+
+// ReleaseInherited closes the inherited sockets no listen directive
+// claimed (nginx closes the old cycle's unused listeners too).
+func ReleaseInherited() {
+	inherited.mu.Lock()
+	defer inherited.mu.Unlock()
+	for _, ln := range inherited.ls {
+		ln.Close()
+	}
+	inherited.ls = nil
+}
+
+// takeInherited returns the inherited socket bound where b binds, or nil.
+func takeInherited(b bindSpec) net.Listener {
+	inherited.mu.Lock()
+	defer inherited.mu.Unlock()
+	for i, ln := range inherited.ls {
+		if bindsAt(ln.Addr(), b) {
+			inherited.ls = append(inherited.ls[:i], inherited.ls[i+1:]...)
+			return ln
+		}
+	}
+	return nil
+}
+
+// bindsAt reports whether a socket with local address a serves b.
+func bindsAt(a net.Addr, b bindSpec) bool {
+	switch a := a.(type) {
+	case *net.UnixAddr:
+		return b.network == "unix" && a.Name == b.addr
+	case *net.TCPAddr:
+		if b.network == "unix" {
+			return false
+		}
+		want, err := net.ResolveTCPAddr(b.network, b.addr)
+		if err != nil || want.Port != a.Port {
+			return false
+		}
+		// 0.0.0.0 (tcp4) and [::] (tcp6) are different sockets.
+		if (want.IP.To4() == nil) != (a.IP.To4() == nil) {
+			return false
+		}
+		return want.IP.Equal(a.IP)
+	}
+	return false
+}
+
+// openListener opens the socket of b for Listen: an inherited one bound
+// there, else a new one. No TCP keepalive on accepted connections, as in
+// nginx without `listen ... so_keepalive=on`.
+func (s *Server) openListener(b bindSpec) (net.Listener, error) {
+	if ln := takeInherited(b); ln != nil {
+		return ln, nil
+	}
+	if b.network == "unix" {
+		os.Remove(b.addr)
+	}
+	lc := net.ListenConfig{KeepAlive: -1}
+	ln, err := lc.Listen(context.Background(), b.network, b.addr)
+	if err != nil {
+		err = fmt.Errorf("bind() to %s failed (%w)", b.addr, errors.Unwrap(err))
+		if errors.Is(err, syscall.EACCES) && privilegedPort(b) {
+			err = fmt.Errorf("%w\nports below 1024 need root or CAP_NET_BIND_SERVICE (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE; or setcap cap_net_bind_service=+ep on the binary); after the \"user\" directive dropped root, a reload cannot open them", err)
+		}
+		return nil, err
+	}
+	return ln, nil
+}
+
+func privilegedPort(b bindSpec) bool {
+	if b.network == "unix" {
+		return false
+	}
+	_, port, err := net.SplitHostPort(b.addr)
+	n, _ := strconv.Atoi(port)
+	return err == nil && n > 0 && n < 1024
+}
+
+// ListenerFiles returns a duplicate of every open listening socket, for a
+// new binary to inherit (SIGUSR2), and stops this process from removing
+// unix socket files when it closes them: they now belong to both.
+func (s *Server) ListenerFiles() ([]*os.File, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var files []*os.File
+	for _, l := range s.ls {
+		fl, ok := l.ln.(interface{ File() (*os.File, error) })
+		if !ok {
+			continue
+		}
+		f, err := fl.File()
+		if err != nil {
+			for _, f := range files {
+				f.Close()
+			}
+			return nil, fmt.Errorf("listening socket %s: %w", l.ln.Addr(), err)
+		}
+		if ul, ok := l.ln.(*net.UnixListener); ok {
+			ul.SetUnlinkOnClose(false)
+		}
+		files = append(files, f)
+	}
+	return files, nil
+}

@@ -1,0 +1,77 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// quitGrace is how long tunnels still open when a graceful quit gives up
+// have to answer their close frame (1001), as a fast stop gives them.
+const quitGrace = time.Second
+
+// StopAccepting closes the listeners, ends idle keep-alive connections and
+// waits until the requests under way finish or ctx ends: what nginx's
+// workers do on a graceful quit, and on SIGWINCH after an upgrade.
+// Tunnels go on; the process keeps its state, logs and tunnel registry.
+func (s *Server) StopAccepting(ctx context.Context) {
+	s.mu.Lock()
+	servers := append([]*http.Server(nil), s.servers...)
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, hs := range servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hs.Shutdown(ctx)
+		}()
+	}
+	wg.Wait()
+}
+
+// Quit is nginx's graceful quit (SIGQUIT): it stops accepting, lets the
+// requests under way finish and the tunnels run until they end, then
+// closes everything as Shutdown does. When ctx ends first
+// (worker_shutdown_timeout), what is still open is closed then: tunnels
+// get a close frame with 1001 and quitGrace to answer it. It returns
+// ctx.Err() when it had to close something.
+func (s *Server) Quit(ctx context.Context) error {
+	s.StopAccepting(ctx)
+	err := s.tunnels.Drain(ctx)
+	grace, cancel := context.WithTimeout(context.Background(), quitGrace)
+	defer cancel()
+	s.Shutdown(grace)
+	return err
+}
+
+// Tunnels returns the number of live tunnels.
+func (s *Server) Tunnels() int { return s.tunnels.Len() }
+
+// ChownLogs makes uid the owner of the log files open now (their group
+// stays), as nginx's master does to the files it reopens for its workers
+// (ngx_reopen_files), so that the process can still reopen them (SIGUSR1)
+// and a new binary (SIGUSR2) can open them once it runs as uid.
+func (s *Server) ChownLogs(uid int) error {
+	s.logs.mu.Lock()
+	defer s.logs.mu.Unlock()
+	for _, l := range s.logs.files {
+		if !l.own {
+			continue
+		}
+		fi, err := os.Stat(l.path)
+		if err != nil {
+			continue
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == uid {
+			continue
+		}
+		if err := os.Chown(l.path, uid, -1); err != nil {
+			return fmt.Errorf(`chown("%s", %d) failed (%v)`, l.path, uid, errnoError{unwrapErrno(err)})
+		}
+	}
+	return nil
+}
