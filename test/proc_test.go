@@ -1,0 +1,252 @@
+package test
+
+// Process tests (TestProc*): privileges (the user directive), graceful quit
+// and fast stop, black box on 127.0.0.1. The binary upgrade under load is
+// upgrade_test.go's.
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// procStart runs kind ("nginx" or "ngxsockify") on the complete main
+// config mainConf with only `-g daemon off;`, so that the config's own
+// master_process applies (startServer turns it off). The directory is
+// world-readable, as a served tree would be.
+func procStart(t *testing.T, kind, mainConf string) *Server {
+	t.Helper()
+	bin := requireNgxsockify(t)
+	if kind == "nginx" {
+		bin = requireNginx(t)
+	}
+	dir := procPublicDir(t)
+	ports := []int{freePort(t)}
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(expand(mainConf, dir, ports)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s, err := launch(t, kind, bin, []string{"-p", dir + "/", "-c", conf, "-g", "daemon off;"}, dir, ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Conf = conf
+	return s
+}
+
+// procPublicDir is a temporary directory other users may enter (the
+// testing package makes the directories above it root's only).
+func procPublicDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// procStatus returns the Uid, Gid and Groups lines of /proc/PID/status.
+func procStatus(t *testing.T, pid int) string {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "Uid:") || strings.HasPrefix(line, "Gid:") || strings.HasPrefix(line, "Groups:") {
+			out = append(out, strings.Join(strings.Fields(line), " "))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// procWorker is the process that serves: nginx's worker (the master's
+// child), or ngxsockify itself.
+func procWorker(t *testing.T, s *Server) int {
+	t.Helper()
+	pid := s.cmd.Process.Pid
+	if s.Kind != "nginx" {
+		return pid
+	}
+	data, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	var child int
+	fmt.Sscan(string(data), &child)
+	if child == 0 {
+		t.Fatalf("nginx master %d has no worker", pid)
+	}
+	return child
+}
+
+// TestProcUser: started as root with `user nobody nogroup;`, the process
+// serves as nobody (all of uid, gid and groups), so /etc/shadow answers 403
+// as nginx's worker does; without a user directive root drops to nginx's
+// default user too.
+func TestProcUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	for _, userLine := range []string{"user nobody nogroup;\n", ""} {
+		conf := userLine + `pid {{DIR}}/nginx.pid;
+error_log {{DIR}}/error.log info;
+events {}
+http {
+    access_log {{DIR}}/access.log;
+    server {
+        listen 127.0.0.1:{{PORT}};
+        location = /shadow { alias /etc/shadow; }
+        location = /ok { return 200 "ok\n"; }
+    }
+}
+`
+		var statuses []string
+		for _, kind := range []string{"nginx", "ngxsockify"} {
+			s := procStart(t, kind, conf)
+			status := procStatus(t, procWorker(t, s))
+			const want = "Uid: 65534 65534 65534 65534; Gid: 65534 65534 65534 65534; Groups: 65534"
+			if status != want {
+				t.Errorf("%s %q: %s, want %s", kind, userLine, status, want)
+			}
+			shadow, _ := httpBody(t, s.URL("/shadow"))
+			ok, _ := httpBody(t, s.URL("/ok"))
+			statuses = append(statuses, fmt.Sprintf("%s: /shadow %d, /ok %d", kind, shadow, ok))
+			if kind == "ngxsockify" {
+				waitFor(t, func() bool {
+					return strings.Contains(s.ErrorLog(), `open() "/etc/shadow" failed (13: Permission denied)`)
+				}, "the refused open in the error log")
+				// The log files are the user's: reopen works as nobody.
+				if err := s.Signal(syscall.SIGUSR1); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, func() bool { return strings.Contains(s.ErrorLog(), "reopening logs") }, "the reopen")
+				if strings.Contains(s.ErrorLog(), "[alert]") {
+					t.Errorf("reopen as nobody failed:\n%s", s.ErrorLog())
+				}
+			}
+			s.Stop()
+		}
+		if statuses[0] != "nginx: /shadow 403, /ok 200" || strings.TrimPrefix(statuses[1], "ngxsockify") != strings.TrimPrefix(statuses[0], "nginx") {
+			t.Errorf("%q: %v, want 403 and 200 from both", userLine, statuses)
+		}
+	}
+}
+
+// TestProcLowPortHint: binding a port below 1024 without root fails with
+// nginx's bind() error and a hint about CAP_NET_BIND_SERVICE.
+func TestProcLowPortHint(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to start the binary as nobody")
+	}
+	if data, _ := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"); strings.TrimSpace(string(data)) != "1024" {
+		t.Skipf("ip_unprivileged_port_start is %q here", strings.TrimSpace(string(data)))
+	}
+	bin := requireNgxsockify(t)
+	dir := procPublicDir(t)
+	// The binary's own directory is root's only: run a copy.
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin = filepath.Join(dir, "ngxsockify")
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(conf, []byte("daemon off;\npid off;\nerror_log stderr;\nevents {}\nhttp { access_log off; server { listen 127.0.0.1:1023; } }\n"), 0o644)
+	cmd := exec.Command(bin, "-p", dir+"/", "-c", conf)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want 1\n%s", err, out)
+	}
+	for _, want := range []string{"[emerg] bind() to 127.0.0.1:1023 failed", "permission denied", "[emerg] ports below 1024 need root or CAP_NET_BIND_SERVICE"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// procTunnel opens a tunnel through s to an echo target.
+func procTunnel(t *testing.T, s *Server) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+s.Addr+"/websockify", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	wsEcho(t, ws, "hello")
+	return ws
+}
+
+// procRefused reports whether new connections to s are refused.
+func procRefused(s *Server) bool {
+	c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+	if err == nil {
+		c.Close()
+	}
+	return err != nil
+}
+
+// TestProcQuitTimeout: on SIGQUIT the listener closes at once, the tunnel
+// runs on until worker_shutdown_timeout, then gets a close frame (1001) and
+// the process exits.
+func TestProcQuitTimeout(t *testing.T) {
+	target := echoTarget(t)
+	s := startServer(t, "ngxsockify", ServerOptions{Main: "worker_shutdown_timeout 2s;\n" + wrapHTTP(`
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /websockify { websockify_pass ` + target + `; }
+}`)})
+	ws := procTunnel(t, s)
+	begin := time.Now()
+	s.Signal(syscall.SIGQUIT)
+	waitFor(t, func() bool { return procRefused(s) }, "the listener to close")
+	wsEcho(t, ws, "during the quit")
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, _, err := ws.ReadMessage()
+	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Errorf("at worker_shutdown_timeout: %v, want close 1001", err)
+	}
+	if d := time.Since(begin); d < 1500*time.Millisecond {
+		t.Errorf("closed after %v, before worker_shutdown_timeout (2s)", d)
+	}
+	waitFor(t, s.Exited, "the process to exit")
+	s.Stop()
+	if !strings.Contains(s.ErrorLog(), "shutting down gracefully") {
+		t.Errorf("error.log:\n%s", s.ErrorLog())
+	}
+}
+
+// TestProcTermDuringQuit: SIGTERM during a graceful quit stops at once:
+// the tunnel gets 1001.
+func TestProcTermDuringQuit(t *testing.T) {
+	target := echoTarget(t)
+	s := startServer(t, "ngxsockify", ServerOptions{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /websockify { websockify_pass ` + target + `; }
+}`})
+	ws := procTunnel(t, s)
+	s.Signal(syscall.SIGQUIT)
+	waitFor(t, func() bool { return procRefused(s) }, "the listener to close")
+	wsEcho(t, ws, "during the quit")
+	s.Signal(syscall.SIGTERM)
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err := ws.ReadMessage()
+	if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+		t.Errorf("at SIGTERM: %v, want close 1001", err)
+	}
+	waitFor(t, s.Exited, "the process to exit")
+	s.Stop()
+}
