@@ -206,7 +206,7 @@ func TestProcQuitTimeout(t *testing.T) {
 	s := startServer(t, "ngxsockify", ServerOptions{Main: "worker_shutdown_timeout 2s;\n" + wrapHTTP(`
 server {
     listen 127.0.0.1:{{PORT}};
-    location /websockify { websockify_pass ` + target + `; }
+    location /websockify { websockify_pass `+target+`; }
 }`)})
 	ws := procTunnel(t, s)
 	begin := time.Now()
