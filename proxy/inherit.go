@@ -139,30 +139,3 @@ func privilegedPort(b bindSpec) bool {
 	n, _ := strconv.Atoi(port)
 	return err == nil && n > 0 && n < 1024
 }
-
-// ListenerFiles returns a duplicate of every open listening socket, for a
-// new binary to inherit (SIGUSR2), and stops this process from removing
-// unix socket files when it closes them: they now belong to both.
-func (s *Server) ListenerFiles() ([]*os.File, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var files []*os.File
-	for _, l := range s.ls {
-		fl, ok := l.ln.(interface{ File() (*os.File, error) })
-		if !ok {
-			continue
-		}
-		f, err := fl.File()
-		if err != nil {
-			for _, f := range files {
-				f.Close()
-			}
-			return nil, fmt.Errorf("listening socket %s: %w", l.ln.Addr(), err)
-		}
-		if ul, ok := l.ln.(*net.UnixListener); ok {
-			ul.SetUnlinkOnClose(false)
-		}
-		files = append(files, f)
-	}
-	return files, nil
-}

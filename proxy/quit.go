@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -60,13 +59,6 @@ func (s *Server) ChownLogs(uid int) error {
 	defer s.logs.mu.Unlock()
 	for _, l := range s.logs.files {
 		if !l.own {
-			continue
-		}
-		fi, err := os.Stat(l.path)
-		if err != nil {
-			continue
-		}
-		if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == uid {
 			continue
 		}
 		if err := os.Chown(l.path, uid, -1); err != nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
@@ -42,12 +41,13 @@ type process struct {
 	// sockets from, while it is our parent (USR2 is refused meanwhile).
 	oldParent int
 
-	newBinary   *exec.Cmd  // the new binary of an upgrade, while it runs
-	newExited   chan error // its end
-	quitting    bool
-	cancelQuit  context.CancelFunc
-	quitDone    chan error
-	noAccepting bool
+	newBinary     *os.Process // the new binary of an upgrade, while it runs
+	newBinaryPath string
+	newExited     chan *os.ProcessState // its end (nil: unknown)
+	quitting      bool
+	cancelQuit    context.CancelFunc
+	quitDone      chan error
+	noAccepting   bool
 }
 
 // serve runs until a stop signal, handling reload and reopen like nginx.
@@ -67,7 +67,7 @@ func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Con
 	p := &process{
 		srv: srv, cfg: cfg, load: load, elog: srv.ErrorLog(), pidFile: cfg.PID, args: args,
 		daemonized: child || inheritedFrom != "",
-		newExited:  make(chan error, 1),
+		newExited:  make(chan *os.ProcessState, 1),
 		quitDone:   make(chan error, 1),
 	}
 	if inheritedFrom != "" {
@@ -110,8 +110,8 @@ func (p *process) run(sigs chan os.Signal) int {
 				p.removePID()
 				return 0
 			}
-		case err := <-p.newExited:
-			p.newBinaryExited(err)
+		case state := <-p.newExited:
+			p.newBinaryExited(state)
 		case err := <-p.quitDone:
 			if err != nil {
 				p.elog.Logf(ngxlog.Notice, 0, "worker_shutdown_timeout passed, %v: open connections closed", err)
@@ -219,16 +219,12 @@ func (p *process) changeBinary() {
 		p.elog.Logf(ngxlog.Alert, 0, "cannot find this binary for the new process: %v", err)
 		return
 	}
-	files, err := p.srv.ListenerFiles()
+	fds, err := p.srv.ListenerFDs()
 	if err != nil {
 		p.elog.Logf(ngxlog.Alert, 0, "%v", err)
 		return
 	}
-	defer func() {
-		for _, f := range files {
-			f.Close()
-		}
-	}()
+	defer closeFDs(fds)
 	if p.pidFile != "" {
 		if err := os.Rename(p.pidFile, p.pidFile+oldPIDSuffix); err != nil {
 			p.elog.Logf(ngxlog.Alert, 0, "rename %s to %s failed before executing new binary process \"%s\" (%v)",
@@ -236,39 +232,42 @@ func (p *process) changeBinary() {
 			return
 		}
 	}
-	var fds strings.Builder
-	for i := range files {
-		fmt.Fprintf(&fds, "%d;", 3+i) // ExtraFiles start at 3
+	var inherit strings.Builder
+	for i := range fds {
+		fmt.Fprintf(&inherit, "%d;", 3+i) // after stdin, stdout, stderr
 	}
-	cmd := exec.Command(self, p.args...)
+	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, proxy.InheritEnv+"=") {
-			cmd.Env = append(cmd.Env, kv)
+			env = append(env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, proxy.InheritEnv+"="+fds.String())
-	cmd.ExtraFiles = files
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if err := cmd.Start(); err != nil {
+	env = append(env, proxy.InheritEnv+"="+inherit.String())
+	proc, err := startBinary(self, p.args, env, fds)
+	if err != nil {
 		p.elog.Logf(ngxlog.Alert, 0, "execve() failed while executing new binary process \"%s\" (%v)", self, err)
 		p.pidBack(self)
 		return
 	}
-	p.elog.Logf(ngxlog.Notice, 0, "start new binary process %d", cmd.Process.Pid)
-	p.newBinary = cmd
-	go func() { p.newExited <- cmd.Wait() }()
+	p.elog.Logf(ngxlog.Notice, 0, "start new binary process %d", proc.Pid)
+	p.newBinary, p.newBinaryPath = proc, self
+	go func() {
+		state, err := proc.Wait()
+		if err == nil {
+			p.newExited <- state
+		} else {
+			p.newExited <- nil
+		}
+	}()
 }
 
 // newBinaryExited: the new binary of an upgrade ended (it may have failed
 // to start); the pid file is ours again, as in nginx.
-func (p *process) newBinaryExited(err error) {
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
+func (p *process) newBinaryExited(state *os.ProcessState) {
+	if state != nil {
+		p.elog.Logf(ngxlog.Notice, 0, "new binary process %d exited with code %d", p.newBinary.Pid, state.ExitCode())
 	}
-	p.elog.Logf(ngxlog.Notice, 0, "new binary process %d exited with code %d", p.newBinary.Process.Pid, code)
-	p.pidBack(p.newBinary.Path)
+	p.pidBack(p.newBinaryPath)
 	p.newBinary = nil
 	if p.noAccepting {
 		p.elog.Logf(ngxlog.Alert, 0, "this process stopped accepting connections (SIGWINCH) and cannot resume: start a new one")

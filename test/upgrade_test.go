@@ -1,0 +1,323 @@
+package test
+
+// Binary upgrade (SIGUSR2) as nginx's: the new binary takes the listening
+// sockets through the NGINX environment variable, the old one keeps its
+// tunnels through a graceful quit.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// upgradeTunnels is how many tunnels stream through an upgrade.
+const upgradeTunnels = 200
+
+// upgradeStream is one tunnel that sends numbered messages and checks
+// that each comes back whole and in order, until stop closes; then it
+// closes with 1000 and expects 1000 back.
+type upgradeStream struct {
+	id       int
+	verified atomic.Int64 // bytes echoed and checked
+	err      error
+}
+
+func (u *upgradeStream) run(url string, ready *sync.WaitGroup, stop <-chan struct{}) {
+	c, _, err := (&websocket.Dialer{HandshakeTimeout: 10 * time.Second}).Dial(url, nil)
+	ready.Done()
+	if err != nil {
+		u.err = fmt.Errorf("handshake: %v", err)
+		return
+	}
+	defer c.Close()
+	msg := make([]byte, 512)
+	for seq := uint64(0); ; seq++ {
+		select {
+		case <-stop:
+			u.err = upgradeClose(c)
+			return
+		case <-time.After(40 * time.Millisecond):
+		}
+		binary.BigEndian.PutUint64(msg, uint64(u.id))
+		binary.BigEndian.PutUint64(msg[8:], seq)
+		for i := 16; i < len(msg); i++ {
+			msg[i] = byte(seq) + byte(i)
+		}
+		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if err := c.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+			u.err = fmt.Errorf("write of message %d: %v", seq, err)
+			return
+		}
+		var got []byte
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for len(got) < len(msg) {
+			_, p, err := c.ReadMessage()
+			if err != nil {
+				u.err = fmt.Errorf("read of message %d after %d bytes: %v", seq, len(got), err)
+				return
+			}
+			got = append(got, p...)
+		}
+		if !bytes.Equal(got, msg) {
+			u.err = fmt.Errorf("message %d came back different", seq)
+			return
+		}
+		u.verified.Add(int64(len(msg)))
+	}
+}
+
+// upgradeClose closes c with 1000 and expects the close answer.
+func upgradeClose(c *websocket.Conn) error {
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if err := c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "")); err != nil {
+		return fmt.Errorf("write close: %v", err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, _, err := c.ReadMessage(); err != nil {
+			if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+				return fmt.Errorf("closing: %v, want close 1000", err)
+			}
+			return nil
+		}
+	}
+}
+
+// upgradeProber opens short tunnels one after another until stop closes,
+// counting the ones that worked and the failures.
+type upgradeProber struct {
+	ok, failed atomic.Int64
+	mu         sync.Mutex
+	firstErr   error
+}
+
+func (p *upgradeProber) run(url string, stop <-chan struct{}, done *sync.WaitGroup) {
+	defer done.Done()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		if err := upgradeProbe(url); err != nil {
+			p.failed.Add(1)
+			p.mu.Lock()
+			if p.firstErr == nil {
+				p.firstErr = err
+			}
+			p.mu.Unlock()
+			continue
+		}
+		p.ok.Add(1)
+	}
+}
+
+func upgradeProbe(url string) error {
+	c, _, err := (&websocket.Dialer{HandshakeTimeout: 5 * time.Second}).Dial(url, nil)
+	if err != nil {
+		return fmt.Errorf("handshake: %v", err)
+	}
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if err := c.WriteMessage(websocket.BinaryMessage, []byte("probe")); err != nil {
+		return err
+	}
+	if _, p, err := c.ReadMessage(); err != nil || string(p) != "probe" {
+		return fmt.Errorf("echo %q, %v", p, err)
+	}
+	return upgradeClose(c)
+}
+
+// readPID reads a pid file (0 when absent or empty).
+func readPID(path string) int {
+	data, _ := os.ReadFile(path)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	return pid
+}
+
+// waitLong is waitFor with a longer bound, for steps under load.
+func waitLong(t *testing.T, d time.Duration, cond func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out (%v) waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestUpgradeUnderLoad: 200 tunnels stream checked bytes while the binary
+// is upgraded (USR2) and the old process is told to quit (QUIT). No byte is
+// lost or reordered, no tunnel drops, new handshakes work throughout, and
+// the old process exits once its last tunnel ends.
+func TestUpgradeUnderLoad(t *testing.T) {
+	target := echoTarget(t)
+	s := startServer(t, "ngxsockify", ServerOptions{HTTP: `
+access_log off;
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /websockify { websockify_pass ` + target + `; }
+}`})
+	url := "ws://" + s.Addr + "/websockify"
+	pidFile := filepath.Join(s.Dir, "nginx.pid")
+	oldPID := s.cmd.Process.Pid
+
+	stopStreams, stopProbes := make(chan struct{}), make(chan struct{})
+	streams := make([]*upgradeStream, upgradeTunnels)
+	var ready, ended sync.WaitGroup
+	for i := range streams {
+		streams[i] = &upgradeStream{id: i}
+		ready.Add(1)
+		ended.Add(1)
+		go func() {
+			defer ended.Done()
+			streams[i].run(url, &ready, stopStreams)
+		}()
+	}
+	ready.Wait()
+	var prober upgradeProber
+	var probing sync.WaitGroup
+	probing.Add(1)
+	go prober.run(url, stopProbes, &probing)
+	defer func() {
+		// On a failure: end the clients before the harness stops the servers.
+		select {
+		case <-stopStreams:
+		default:
+			close(stopStreams)
+		}
+		select {
+		case <-stopProbes:
+		default:
+			close(stopProbes)
+		}
+		ended.Wait()
+		probing.Wait()
+	}()
+	time.Sleep(500 * time.Millisecond)
+
+	// USR2: a new binary starts on the same sockets.
+	if err := s.Signal(syscall.SIGUSR2); err != nil {
+		t.Fatal(err)
+	}
+	var newPID int
+	waitLong(t, 20*time.Second, func() bool {
+		newPID = readPID(pidFile)
+		return newPID != 0 && newPID != oldPID && holdsSocket(newPID, listenInodes(s.Port))
+	}, "the new binary to write the pid file and hold the listener")
+	if got := readPID(pidFile + ".oldbin"); got != oldPID {
+		t.Errorf("nginx.pid.oldbin holds %d, want the old pid %d", got, oldPID)
+	}
+	// A second USR2 while the new binary runs is refused.
+	s.Signal(syscall.SIGUSR2)
+	waitFor(t, func() bool { return strings.Contains(s.ErrorLog(), "the changing binary signal is ignored") }, "the refused second USR2")
+	time.Sleep(500 * time.Millisecond)
+
+	// QUIT to the old one: it stops accepting and keeps its tunnels.
+	if err := syscall.Kill(oldPID, syscall.SIGQUIT); err != nil {
+		t.Fatal(err)
+	}
+	waitLong(t, 20*time.Second, func() bool { return !holdsSocket(oldPID, listenInodes(s.Port)) }, "the old process to close its listener")
+	atQuit := make([]int64, len(streams))
+	for i, u := range streams {
+		atQuit[i] = u.verified.Load()
+	}
+	probesAtQuit := prober.ok.Load()
+	time.Sleep(time.Second)
+	if !alive(oldPID) {
+		t.Fatalf("the old process exited with %d tunnels open", upgradeTunnels)
+	}
+	if prober.ok.Load() == probesAtQuit {
+		t.Errorf("no new handshake worked after the old process stopped accepting")
+	}
+
+	close(stopStreams)
+	ended.Wait()
+	dropped, stalled := 0, 0
+	var total int64
+	for i, u := range streams {
+		if u.err != nil {
+			dropped++
+			if dropped <= 5 {
+				t.Errorf("tunnel %d: %v", u.id, u.err)
+			}
+		}
+		if u.verified.Load() == atQuit[i] {
+			stalled++
+		}
+		total += u.verified.Load()
+	}
+	if dropped > 0 || stalled > 0 {
+		t.Errorf("%d tunnels dropped, %d made no progress after QUIT (of %d)", dropped, stalled, upgradeTunnels)
+	}
+	waitLong(t, 15*time.Second, func() bool { return !alive(oldPID) }, "the old process to exit after its last tunnel")
+
+	close(stopProbes)
+	probing.Wait()
+	if n := prober.failed.Load(); n > 0 {
+		t.Errorf("%d of %d new handshakes failed during the upgrade; first: %v", n, n+prober.ok.Load(), prober.firstErr)
+	}
+	if err := upgradeProbe(url); err != nil {
+		t.Errorf("the new binary after the old one left: %v", err)
+	}
+	if readPID(pidFile) != newPID || fileExists(pidFile+".oldbin") {
+		t.Errorf("pid file %d (want %d), oldbin left: %v", readPID(pidFile), newPID, fileExists(pidFile+".oldbin"))
+	}
+	t.Logf("%d tunnels, %d bytes checked each way, %d handshakes during the upgrade, old %d, new %d",
+		upgradeTunnels, total, prober.ok.Load(), oldPID, newPID)
+	if !strings.Contains(s.ErrorLog(), `using inherited sockets from "3;"`) {
+		t.Errorf("error.log lacks the new binary's inherited sockets:\n%s", tail(s.ErrorLog(), 30))
+	}
+	s.Stop()
+}
+
+// TestUpgradeNewBinaryFails: when the new binary cannot start (its
+// configuration is broken now), the old one takes its pid file back and
+// goes on serving.
+func TestUpgradeNewBinaryFails(t *testing.T) {
+	s := startServer(t, "ngxsockify", ServerOptions{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    location / { return 200 "old\n"; }
+}`})
+	pidFile := filepath.Join(s.Dir, "nginx.pid")
+	main, _ := os.ReadFile(s.Conf)
+	if err := os.WriteFile(s.Conf, append(main, "bogus;\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.Signal(syscall.SIGUSR2)
+	waitFor(t, func() bool { return strings.Contains(s.ErrorLog(), "exited with code 1") }, "the new binary's failure")
+	if readPID(pidFile) != s.cmd.Process.Pid || fileExists(pidFile+".oldbin") {
+		t.Errorf("pid file %d, want %d; oldbin left: %v", readPID(pidFile), s.cmd.Process.Pid, fileExists(pidFile+".oldbin"))
+	}
+	if _, body := httpBody(t, s.URL("/")); body != "old\n" {
+		t.Errorf("GET / after the failed upgrade: %q", body)
+	}
+	if !strings.Contains(s.Output(), `unknown directive "bogus"`) {
+		t.Errorf("the new binary's error is not on stderr:\n%s", s.Output())
+	}
+	// The listener handed over is still non-blocking in the old process:
+	// a stop does not hang in accept (it did when os/exec took the
+	// descriptor through (*os.File).Fd).
+	begin := time.Now()
+	s.Signal(syscall.SIGTERM)
+	waitFor(t, s.Exited, "the old process to stop")
+	if d := time.Since(begin); d > 3*time.Second {
+		t.Errorf("stop took %v", d)
+	}
+	s.Stop()
+}
+
