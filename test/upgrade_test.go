@@ -320,4 +320,3 @@ server {
 	}
 	s.Stop()
 }
-
