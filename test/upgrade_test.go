@@ -320,3 +320,90 @@ server {
 	}
 	s.Stop()
 }
+
+// TestUpgradeWinch: nginx's upgrade steps on a daemon. After USR2, WINCH
+// makes the old process stop accepting while its tunnel runs on and the new
+// binary serves; QUIT then lets the old one leave at its tunnel's end; -s
+// quit stops the new one.
+func TestUpgradeWinch(t *testing.T) {
+	target := echoTarget(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	main := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(main, []byte(fmt.Sprintf(`pid %[1]s/nginx.pid;
+master_process off;
+error_log %[1]s/error.log info;
+events {}
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:%[2]d;
+        location /websockify { websockify_pass %[3]s; }
+    }
+}
+`, dir, port, target)), 0o644)
+	pidFile := filepath.Join(dir, "nginx.pid")
+	var pids []int
+	t.Cleanup(func() {
+		for _, pid := range pids {
+			if alive(pid) {
+				syscall.Kill(pid, syscall.SIGKILL)
+				t.Errorf("process %d was still running at the end", pid)
+			}
+		}
+	})
+	if out, code := runBin(t, "-c", main); code != 0 {
+		t.Fatalf("start: exit %d, %q", code, out)
+	}
+	oldPID := readPID(pidFile)
+	pids = append(pids, oldPID)
+	url := fmt.Sprintf("ws://127.0.0.1:%d/websockify", port)
+	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	wsEcho(t, ws, "before")
+
+	syscall.Kill(oldPID, syscall.SIGUSR2)
+	var newPID int
+	waitLong(t, 20*time.Second, func() bool {
+		newPID = readPID(pidFile)
+		return newPID != oldPID && newPID != 0 && holdsSocket(newPID, listenInodes(port))
+	}, "the new binary")
+	pids = append(pids, newPID)
+
+	syscall.Kill(oldPID, syscall.SIGWINCH)
+	waitLong(t, 10*time.Second, func() bool { return !holdsSocket(oldPID, listenInodes(port)) }, "the old process to stop accepting")
+	wsEcho(t, ws, "after WINCH")
+	for i := 0; i < 5; i++ {
+		if err := upgradeProbe(url); err != nil {
+			t.Fatalf("new handshake after WINCH: %v", err)
+		}
+	}
+	if !alive(oldPID) {
+		t.Fatal("the old process left after WINCH")
+	}
+
+	syscall.Kill(oldPID, syscall.SIGQUIT)
+	time.Sleep(200 * time.Millisecond)
+	wsEcho(t, ws, "after QUIT")
+	if err := upgradeClose(ws); err != nil {
+		t.Error(err)
+	}
+	waitLong(t, 10*time.Second, func() bool { return !alive(oldPID) }, "the old process to exit")
+	if fileExists(pidFile + ".oldbin") {
+		t.Error("nginx.pid.oldbin left behind")
+	}
+	if out, code := runBin(t, "-c", main, "-s", "quit"); code != 0 {
+		t.Fatalf("-s quit: exit %d, %q", code, out)
+	}
+	waitLong(t, 10*time.Second, func() bool { return !alive(newPID) }, "the new process to exit")
+	if fileExists(pidFile) {
+		t.Error("pid file left behind")
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+	if !strings.Contains(string(data), "signal 28 (SIGWINCH) received, stop accepting connections") {
+		t.Errorf("error.log:\n%s", data)
+	}
+}
