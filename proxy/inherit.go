@@ -124,7 +124,7 @@ func (s *Server) openListener(b bindSpec) (net.Listener, error) {
 	if err != nil {
 		err = fmt.Errorf("bind() to %s failed (%w)", b.addr, errors.Unwrap(err))
 		if errors.Is(err, syscall.EACCES) && privilegedPort(b) {
-			err = fmt.Errorf("%w\nports below 1024 need root or CAP_NET_BIND_SERVICE (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE; or setcap cap_net_bind_service=+ep on the binary); after the \"user\" directive dropped root, a reload cannot open them", err)
+			err = fmt.Errorf("%w: ports below 1024 need root or CAP_NET_BIND_SERVICE (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE; or setcap cap_net_bind_service=+ep on the binary); after the \"user\" directive dropped root, a reload cannot open them", err)
 		}
 		return nil, err
 	}

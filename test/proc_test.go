@@ -170,7 +170,7 @@ func TestProcLowPortHint(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
 		t.Fatalf("exit: %v, want 1\n%s", err, out)
 	}
-	for _, want := range []string{"[emerg] bind() to 127.0.0.1:1023 failed", "permission denied", "[emerg] ports below 1024 need root or CAP_NET_BIND_SERVICE"} {
+	for _, want := range []string{"[emerg] bind() to 127.0.0.1:1023 failed", "permission denied", "failed (bind: permission denied): ports below 1024 need root or CAP_NET_BIND_SERVICE"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -249,4 +249,51 @@ server {
 	}
 	waitFor(t, s.Exited, "the process to exit")
 	s.Stop()
+}
+
+// TestProcReloadAfterDrop: after the user directive dropped root, a reload
+// reads the configuration as that user; one that needs a port below 1024
+// fails with the hint and the old configuration stays.
+func TestProcReloadAfterDrop(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if data, _ := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"); strings.TrimSpace(string(data)) != "1024" {
+		t.Skipf("ip_unprivileged_port_start is %q here", strings.TrimSpace(string(data)))
+	}
+	conf := func(body, extra string) string {
+		return `user nobody nogroup;
+pid {{DIR}}/nginx.pid;
+error_log {{DIR}}/error.log info;
+events {}
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:{{PORT}};
+        ` + extra + `
+        location = /v { return 200 "` + body + `"; }
+    }
+}
+`
+	}
+	s := procStart(t, "ngxsockify", conf("one", ""))
+	reload := func(text, wantLog string) {
+		t.Helper()
+		if err := os.WriteFile(s.Conf, []byte(expand(text, s.Dir, s.Ports)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.Signal(syscall.SIGHUP)
+		waitFor(t, func() bool { return strings.Contains(s.ErrorLog(), wantLog) }, wantLog)
+	}
+	reload(conf("two", ""), "reconfiguring done")
+	if _, body := httpBody(t, s.URL("/v")); body != "two" {
+		t.Errorf("after reload: %q", body)
+	}
+	reload(conf("three", "listen 127.0.0.1:1023;"), "reconfiguration failed")
+	if _, body := httpBody(t, s.URL("/v")); body != "two" {
+		t.Errorf("after the failed reload: %q", body)
+	}
+	if !strings.Contains(s.ErrorLog(), "CAP_NET_BIND_SERVICE") {
+		t.Errorf("no hint in the error log:\n%s", s.ErrorLog())
+	}
 }
