@@ -9,6 +9,15 @@
 // failed (the child prints why). Startup errors go to stderr and, in
 // nginx's error-log format, to the error log: the -e file until the
 // configuration is read, its error_log files after.
+//
+// Signals are nginx's master's (process.go): HUP reloads, USR1 reopens the
+// logs, QUIT quits gracefully (tunnels run until they end or
+// worker_shutdown_timeout), TERM and INT stop at once (1001 to tunnels),
+// USR2 starts a new binary on the listening sockets (pid file renamed to
+// <pid>.oldbin), WINCH (when daemonized) stops accepting. Started as root
+// with master_process on, the process takes on the user directive's user
+// (or nobody:nogroup) once its listeners, logs and pid file are open, and
+// stays that user: reloads, reopens and upgrades run as that user.
 package main
 
 import (
