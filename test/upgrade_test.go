@@ -8,6 +8,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -406,4 +408,47 @@ http {
 	if !strings.Contains(string(data), "signal 28 (SIGWINCH) received, stop accepting connections") {
 		t.Errorf("error.log:\n%s", data)
 	}
+}
+
+// TestUpgradeUnixSocket: a unix listener is handed over too; the old
+// process leaving does not remove the socket file the new one serves on.
+func TestUpgradeUnixSocket(t *testing.T) {
+	s := startServer(t, "ngxsockify", ServerOptions{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    listen unix:{{DIR}}/http.sock;
+    location / { return 200 "$pid\n"; }
+}`})
+	sock := filepath.Join(s.Dir, "http.sock")
+	get := func() string {
+		c, err := net.DialTimeout("unix", sock, 2*time.Second)
+		if err != nil {
+			return err.Error()
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET / HTTP/1.0\r\nHost: x\r\n\r\n")
+		b, _ := io.ReadAll(c)
+		_, body, _ := strings.Cut(string(b), "\r\n\r\n")
+		return strings.TrimSpace(body)
+	}
+	oldPID := s.cmd.Process.Pid
+	if got := get(); got != strconv.Itoa(oldPID) {
+		t.Fatalf("GET over the unix socket: %q", got)
+	}
+	pidFile := filepath.Join(s.Dir, "nginx.pid")
+	s.Signal(syscall.SIGUSR2)
+	var newPID int
+	waitLong(t, 20*time.Second, func() bool {
+		newPID = readPID(pidFile)
+		return newPID != 0 && newPID != oldPID && holdsSocket(newPID, listenInodes(s.Port))
+	}, "the new binary")
+	syscall.Kill(oldPID, syscall.SIGQUIT)
+	waitLong(t, 10*time.Second, func() bool { return !alive(oldPID) }, "the old process to exit")
+	for i := 0; i < 3; i++ {
+		if got := get(); got != strconv.Itoa(newPID) {
+			t.Fatalf("GET over the unix socket after the old one left: %q, want the new pid %d", got, newPID)
+		}
+	}
+	s.Stop()
 }
