@@ -6,6 +6,7 @@ package test
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -295,5 +296,62 @@ http {
 	}
 	if !strings.Contains(s.ErrorLog(), "CAP_NET_BIND_SERVICE") {
 		t.Errorf("no hint in the error log:\n%s", s.ErrorLog())
+	}
+}
+
+// TestProcQuitFinishesRequests: a request whose body is still arriving when
+// SIGQUIT comes is answered in full, an idle keep-alive connection is
+// closed, and the process exits after; as nginx's workers do (nginx with
+// master_process off exits at once on QUIT; ngxsockify quits gracefully
+// either way).
+func TestProcQuitFinishesRequests(t *testing.T) {
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		t.Run(kind, func(t *testing.T) {
+			s := procStart(t, kind, wrapHTTP(`
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /echo { content_by_lua_block { ngx.req.read_body() ngx.print(ngx.req.get_body_data()) } }
+    location /ok { return 200 "ok"; }
+}`))
+			idle, err := net.DialTimeout("tcp", s.Addr, time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer idle.Close()
+			idle.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintf(idle, "GET /ok HTTP/1.1\r\nHost: x\r\n\r\n")
+			buf := make([]byte, 4096)
+			if n, err := idle.Read(buf); err != nil || !strings.Contains(string(buf[:n]), "200 OK") {
+				t.Fatalf("keep-alive request: %q %v", buf[:n], err)
+			}
+
+			c, err := net.DialTimeout("tcp", s.Addr, time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintf(c, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234")
+			time.Sleep(200 * time.Millisecond)
+			s.Signal(syscall.SIGQUIT)
+			time.Sleep(300 * time.Millisecond)
+			if s.Exited() {
+				t.Fatal("exited with a request under way")
+			}
+			fmt.Fprintf(c, "56789")
+			resp, _ := io.ReadAll(c)
+			if !strings.HasPrefix(string(resp), "HTTP/1.1 200 OK\r\n") || !strings.Contains(string(resp), "\r\nConnection: close\r\n") ||
+				!strings.Contains(string(resp), "0123456789") {
+				t.Errorf("request under way at quit: %q", resp)
+			}
+			t0 := time.Now()
+			if n, err := idle.Read(buf); err == nil {
+				t.Errorf("idle keep-alive connection still open at quit: read %q", buf[:n])
+			}
+			t.Logf("idle connection closed %v after the request", time.Since(t0))
+			waitFor(t, s.Exited, "the process to exit")
+			t.Logf("exit %v after the request", time.Since(t0))
+			s.Stop()
+		})
 	}
 }
