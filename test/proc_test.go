@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -117,6 +118,19 @@ http {
 			const want = "Uid: 65534 65534 65534 65534; Gid: 65534 65534 65534 65534; Groups: 65534"
 			if status != want {
 				t.Errorf("%s %q: %s, want %s", kind, userLine, status, want)
+			}
+			if kind == "ngxsockify" {
+				// every thread, not only the main one
+				tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", s.cmd.Process.Pid))
+				for _, task := range tasks {
+					tid, _ := strconv.Atoi(task.Name())
+					if got := procStatus(t, tid); got != status {
+						t.Errorf("thread %d: %s, want %s", tid, got, status)
+					}
+				}
+				if len(tasks) < 2 {
+					t.Errorf("%d threads: the check needs several", len(tasks))
+				}
 			}
 			shadow, _ := httpBody(t, s.URL("/shadow"))
 			ok, _ := httpBody(t, s.URL("/ok"))
@@ -353,5 +367,50 @@ server {
 			t.Logf("exit %v after the request", time.Since(t0))
 			s.Stop()
 		})
+	}
+}
+
+// TestProcDaemonUser: daemon on with a user: the background process
+// reports ready, serves as the user, and on -s quit leaves no stale pid
+// (the pid file's directory is root's: the file is emptied).
+func TestProcDaemonUser(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	dir := procPublicDir(t)
+	port := freePort(t)
+	main := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(main, []byte(fmt.Sprintf(`user nobody nogroup;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log info;
+events {}
+http { access_log off; server { listen 127.0.0.1:%[2]d; location / { return 200 "daemon\n"; } } }
+`, dir, port)), 0o644)
+	var pid int
+	t.Cleanup(func() {
+		if pid > 0 && alive(pid) {
+			syscall.Kill(pid, syscall.SIGKILL)
+			t.Errorf("the daemon (pid %d) was still running at the end", pid)
+		}
+	})
+	if out, code := runBin(t, "-c", main); code != 0 {
+		t.Fatalf("start: exit %d, %q", code, out)
+	}
+	pid = readPID(filepath.Join(dir, "nginx.pid"))
+	if pid <= 0 {
+		t.Fatal("no pid file")
+	}
+	if got := procStatus(t, pid); !strings.HasPrefix(got, "Uid: 65534 65534 65534 65534; Gid: 65534") {
+		t.Errorf("daemon: %s", got)
+	}
+	if _, body := httpBody(t, fmt.Sprintf("http://127.0.0.1:%d/", port)); body != "daemon\n" {
+		t.Errorf("GET /: %q", body)
+	}
+	if out, code := runBin(t, "-c", main, "-s", "quit"); code != 0 {
+		t.Fatalf("-s quit: exit %d, %q", code, out)
+	}
+	waitFor(t, func() bool { return !alive(pid) }, "the daemon to exit")
+	if readPID(filepath.Join(dir, "nginx.pid")) != 0 {
+		t.Error("the pid file still names the process")
 	}
 }
