@@ -7,6 +7,8 @@ import (
 	"os"
 	"sync"
 	"time"
+
+	"ngxsockify/ngxlog"
 )
 
 // quitGrace is how long tunnels still open when a graceful quit gives up
@@ -41,6 +43,10 @@ func (s *Server) StopAccepting(ctx context.Context) {
 func (s *Server) Quit(ctx context.Context) error {
 	s.StopAccepting(ctx)
 	err := s.tunnels.Drain(ctx)
+	if err != nil {
+		s.ErrorLog().Logf(ngxlog.Notice, 0, "graceful shutdown ended (%v): closing %d tunnels", err, s.tunnels.Len())
+	}
+	s.ErrorLog().Logf(ngxlog.Notice, 0, "exit")
 	grace, cancel := context.WithTimeout(context.Background(), quitGrace)
 	defer cancel()
 	s.Shutdown(grace)

@@ -238,7 +238,8 @@ server {
 	}
 	waitFor(t, s.Exited, "the process to exit")
 	s.Stop()
-	if !strings.Contains(s.ErrorLog(), "shutting down gracefully") {
+	if !strings.Contains(s.ErrorLog(), "shutting down gracefully") ||
+		!strings.Contains(s.ErrorLog(), "graceful shutdown ended (context deadline exceeded): closing 1 tunnels") {
 		t.Errorf("error.log:\n%s", s.ErrorLog())
 	}
 }

@@ -112,11 +112,7 @@ func (p *process) run(sigs chan os.Signal) int {
 			}
 		case state := <-p.newExited:
 			p.newBinaryExited(state)
-		case err := <-p.quitDone:
-			if err != nil {
-				p.elog.Logf(ngxlog.Notice, 0, "worker_shutdown_timeout passed, %v: open connections closed", err)
-			}
-			p.elog.Logf(ngxlog.Notice, 0, "exit")
+		case <-p.quitDone: // Quit logged; the log files are closed now
 			p.removePID()
 			return 0
 		}
