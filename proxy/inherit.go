@@ -37,30 +37,34 @@ func InheritListeners() (string, error) {
 	}
 	os.Unsetenv(InheritEnv)
 	var bad []string
-	inherited.mu.Lock()
-	defer inherited.mu.Unlock()
 	for _, v := range strings.FieldsFunc(env, func(r rune) bool { return r == ';' || r == ':' }) {
 		fd, err := strconv.Atoi(v)
-		if err != nil || fd < 3 {
+		if err != nil || fd < 3 || adopt(fd) != nil {
 			bad = append(bad, v)
-			continue
 		}
-		f := os.NewFile(uintptr(fd), "inherited socket "+v)
-		ln, err := net.FileListener(f) // a dup: f is closed either way
-		f.Close()
-		if err != nil {
-			bad = append(bad, v)
-			continue
-		}
-		if ul, ok := ln.(*net.UnixListener); ok {
-			ul.SetUnlinkOnClose(true) // the path is ours now
-		}
-		inherited.ls = append(inherited.ls, ln)
 	}
 	if len(bad) > 0 {
 		return env, fmt.Errorf(`invalid socket number "%s" in %s environment variable, ignoring`, strings.Join(bad, ";"), InheritEnv)
 	}
 	return env, nil
+}
+
+// adopt puts the listening socket fd in the inherited pool; fd is closed
+// either way.
+func adopt(fd int) error {
+	f := os.NewFile(uintptr(fd), "inherited socket "+strconv.Itoa(fd))
+	ln, err := net.FileListener(f) // a dup
+	f.Close()
+	if err != nil {
+		return err
+	}
+	if ul, ok := ln.(*net.UnixListener); ok {
+		ul.SetUnlinkOnClose(true) // the path is ours now
+	}
+	inherited.mu.Lock()
+	inherited.ls = append(inherited.ls, ln)
+	inherited.mu.Unlock()
+	return nil
 }
 
 // ReleaseInherited closes the inherited sockets no listen directive

@@ -53,6 +53,24 @@ func (s *Server) Quit(ctx context.Context) error {
 	return err
 }
 
+// Resume accepts connections again after StopAccepting (which must have
+// returned), on fds: the ListenerFDs taken before it, which Resume closes.
+// nginx's master does this after SIGWINCH when the new binary of an
+// upgrade exits, or on SIGHUP (going back to the old binary).
+func (s *Server) Resume(fds []int) error {
+	for _, fd := range fds {
+		adopt(fd)
+	}
+	defer ReleaseInherited()
+	s.mu.Lock()
+	for k, l := range s.ls {
+		l.ln.Close() // closed already; its file, if unix, stays (ListenerFDs)
+		delete(s.ls, k)
+	}
+	s.mu.Unlock()
+	return s.Listen()
+}
+
 // Tunnels returns the number of live tunnels.
 func (s *Server) Tunnels() int { return s.tunnels.Len() }
 

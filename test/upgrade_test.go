@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -323,6 +324,31 @@ server {
 	s.Stop()
 }
 
+// answeredBy returns the pids ($pid) that answered n fresh connections to
+// /pid on port.
+func answeredBy(t *testing.T, port, n int) map[int]bool {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	pids := map[int]bool{}
+	for i := 0; i < n; i++ {
+		resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/pid", port))
+		if err != nil {
+			t.Fatalf("GET /pid: %v", err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		pid, _ := strconv.Atoi(string(b))
+		pids[pid] = true
+	}
+	return pids
+}
+
+// onlyBy reports whether n fresh connections were all answered by pid.
+func onlyBy(t *testing.T, port, n, pid int) bool {
+	got := answeredBy(t, port, n)
+	return len(got) == 1 && got[pid]
+}
+
 // TestUpgradeWinch: nginx's upgrade steps on a daemon. After USR2, WINCH
 // makes the old process stop accepting while its tunnel runs on and the new
 // binary serves; QUIT then lets the old one leave at its tunnel's end; -s
@@ -341,6 +367,7 @@ http {
     server {
         listen 127.0.0.1:%[2]d;
         location /websockify { websockify_pass %[3]s; }
+        location = /pid { return 200 $pid; }
     }
 }
 `, dir, port, target)), 0o644)
@@ -376,7 +403,7 @@ http {
 	pids = append(pids, newPID)
 
 	syscall.Kill(oldPID, syscall.SIGWINCH)
-	waitLong(t, 10*time.Second, func() bool { return !holdsSocket(oldPID, listenInodes(port)) }, "the old process to stop accepting")
+	waitLong(t, 10*time.Second, func() bool { return onlyBy(t, port, 20, newPID) }, "the new process alone to accept")
 	wsEcho(t, ws, "after WINCH")
 	for i := 0; i < 5; i++ {
 		if err := upgradeProbe(url); err != nil {
@@ -451,4 +478,88 @@ server {
 		}
 	}
 	s.Stop()
+}
+
+// TestUpgradeRevert: nginx's way back. After USR2 and WINCH, HUP makes
+// the old process accept again (its configuration not reread); once the new
+// one quits the old one has its pid file back. A second round without HUP:
+// when the new binary exits, the old process accepts again by itself.
+func TestUpgradeRevert(t *testing.T) {
+	target := echoTarget(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	main := filepath.Join(dir, "nginx.conf")
+	os.WriteFile(main, []byte(fmt.Sprintf(`pid %[1]s/nginx.pid;
+master_process off;
+error_log %[1]s/error.log info;
+events {}
+http {
+    access_log off;
+    server {
+        listen 127.0.0.1:%[2]d;
+        location /websockify { websockify_pass %[3]s; }
+        location = /pid { return 200 $pid; }
+    }
+}
+`, dir, port, target)), 0o644)
+	pidFile := filepath.Join(dir, "nginx.pid")
+	var pids []int
+	t.Cleanup(func() {
+		for _, pid := range pids {
+			if alive(pid) {
+				syscall.Kill(pid, syscall.SIGKILL)
+				t.Errorf("process %d was still running at the end", pid)
+			}
+		}
+	})
+	if out, code := runBin(t, "-c", main); code != 0 {
+		t.Fatalf("start: exit %d, %q", code, out)
+	}
+	oldPID := readPID(pidFile)
+	pids = append(pids, oldPID)
+	url := fmt.Sprintf("ws://127.0.0.1:%d/websockify", port)
+	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	holds := func(pid int) bool { return holdsSocket(pid, listenInodes(port)) }
+
+	for round, revertByHUP := range []bool{true, false} {
+		syscall.Kill(oldPID, syscall.SIGUSR2)
+		var newPID int
+		waitLong(t, 20*time.Second, func() bool {
+			newPID = readPID(pidFile)
+			return newPID != oldPID && newPID != 0 && holds(newPID)
+		}, "the new binary")
+		pids = append(pids, newPID)
+		syscall.Kill(oldPID, syscall.SIGWINCH)
+		waitLong(t, 10*time.Second, func() bool { return onlyBy(t, port, 20, newPID) }, "the new process alone to accept")
+		if revertByHUP {
+			syscall.Kill(oldPID, syscall.SIGHUP)
+			waitLong(t, 10*time.Second, func() bool { return answeredBy(t, port, 20)[oldPID] }, "the old process to accept again after HUP")
+		}
+		syscall.Kill(newPID, syscall.SIGQUIT)
+		waitLong(t, 10*time.Second, func() bool { return !alive(newPID) }, "the new process to exit")
+		waitLong(t, 10*time.Second, func() bool { return readPID(pidFile) == oldPID }, "the old process to have its pid file back")
+		if !onlyBy(t, port, 10, oldPID) {
+			t.Fatalf("round %d: the old process does not answer alone after the new one left", round)
+		}
+		if fileExists(pidFile + ".oldbin") {
+			t.Errorf("round %d: nginx.pid.oldbin left", round)
+		}
+		for i := 0; i < 3; i++ {
+			if err := upgradeProbe(url); err != nil {
+				t.Fatalf("round %d: handshake with the old process back: %v", round, err)
+			}
+		}
+		wsEcho(t, ws, fmt.Sprintf("round %d", round))
+	}
+	if err := upgradeClose(ws); err != nil {
+		t.Error(err)
+	}
+	if out, code := runBin(t, "-c", main, "-s", "quit"); code != 0 {
+		t.Fatalf("-s quit: exit %d, %q", code, out)
+	}
+	waitLong(t, 10*time.Second, func() bool { return !alive(oldPID) }, "the old process to exit")
 }

@@ -47,7 +47,11 @@ type process struct {
 	quitting      bool
 	cancelQuit    context.CancelFunc
 	quitDone      chan error
-	noAccepting   bool
+	// noAccepting: stopped accepting (SIGWINCH); held are the listening
+	// sockets kept to resume, resumeWait ends the stop under way.
+	noAccepting bool
+	held        []int
+	resumeWait  func()
 }
 
 // serve runs until a stop signal, handling reload and reopen like nginx.
@@ -123,11 +127,16 @@ func (p *process) run(sigs chan os.Signal) int {
 func (p *process) signal(sig syscall.Signal) bool {
 	switch sig {
 	case syscall.SIGHUP:
-		if p.quitting {
+		switch {
+		case p.quitting:
 			p.elog.Logf(ngxlog.Notice, 0, "signal %d (SIGHUP) received, ignoring: shutting down", sig)
-			return false
+		case p.noAccepting && p.newBinary != nil:
+			// nginx: back to the old binary, its configuration not reread
+			p.elog.Logf(ngxlog.Notice, 0, "signal %d (SIGHUP) received, accepting connections again", sig)
+			p.resume()
+		default:
+			p.reload()
 		}
-		p.reload()
 	case sigUSR1:
 		p.elog.Logf(ngxlog.Notice, 0, "signal %d (SIGUSR1) received, reopening logs", sig)
 		if err := p.srv.Reopen(); err != nil {
@@ -142,8 +151,7 @@ func (p *process) signal(sig syscall.Signal) bool {
 		}
 		p.elog.Logf(ngxlog.Notice, 0, "signal %d (SIGWINCH) received, stop accepting connections", sig)
 		if !p.noAccepting && !p.quitting {
-			p.noAccepting = true
-			go p.srv.StopAccepting(context.Background())
+			p.stopAccepting()
 		}
 	case syscall.SIGQUIT:
 		if p.quitting {
@@ -266,8 +274,38 @@ func (p *process) newBinaryExited(state *os.ProcessState) {
 	p.pidBack(p.newBinaryPath)
 	p.newBinary = nil
 	if p.noAccepting {
-		p.elog.Logf(ngxlog.Alert, 0, "this process stopped accepting connections (SIGWINCH) and cannot resume: start a new one")
+		p.resume()
 	}
+}
+
+// stopAccepting is SIGWINCH: the listeners close (their duplicates are
+// kept for resume) and the requests under way finish; tunnels run on.
+func (p *process) stopAccepting() {
+	fds, err := p.srv.ListenerFDs()
+	if err != nil {
+		p.elog.Logf(ngxlog.Alert, 0, "%v", err)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.srv.StopAccepting(ctx)
+	}()
+	p.noAccepting, p.held = true, fds
+	p.resumeWait = func() { cancel(); <-done }
+}
+
+// resume accepts connections again on the sockets kept at SIGWINCH.
+func (p *process) resume() {
+	p.resumeWait()
+	err := p.srv.Resume(p.held)
+	p.noAccepting, p.held, p.resumeWait = false, nil, nil
+	if err != nil {
+		p.elog.Logf(ngxlog.Alert, 0, "cannot accept connections again: %v", err)
+		return
+	}
+	p.elog.Logf(ngxlog.Notice, 0, "accepting connections again on %v", p.srv.Addrs())
 }
 
 // pidBack renames <pid>.oldbin back to the pid file.
