@@ -39,7 +39,7 @@ func InheritListeners() (string, error) {
 	var bad []string
 	for _, v := range strings.FieldsFunc(env, func(r rune) bool { return r == ';' || r == ':' }) {
 		fd, err := strconv.Atoi(v)
-		if err != nil || fd < 3 || adopt(fd) != nil {
+		if err != nil || fd < 3 || adopt(fd, true) != nil {
 			bad = append(bad, v)
 		}
 	}
@@ -50,8 +50,9 @@ func InheritListeners() (string, error) {
 }
 
 // adopt puts the listening socket fd in the inherited pool; fd is closed
-// either way.
-func adopt(fd int) error {
+// either way. unlink: a unix socket's file is removed when the listener
+// closes (not while another process serves on it).
+func adopt(fd int, unlink bool) error {
 	f := os.NewFile(uintptr(fd), "inherited socket "+strconv.Itoa(fd))
 	ln, err := net.FileListener(f) // a dup
 	f.Close()
@@ -59,7 +60,7 @@ func adopt(fd int) error {
 		return err
 	}
 	if ul, ok := ln.(*net.UnixListener); ok {
-		ul.SetUnlinkOnClose(true) // the path is ours now
+		ul.SetUnlinkOnClose(unlink)
 	}
 	inherited.mu.Lock()
 	inherited.ls = append(inherited.ls, ln)

@@ -15,6 +15,10 @@ import (
 // have to answer their close frame (1001), as a fast stop gives them.
 const quitGrace = time.Second
 
+// acceptedGrace is how long StopAccepting lets connections accepted just
+// before it send their first request.
+const acceptedGrace = 500 * time.Millisecond
+
 // StopAccepting closes the listeners, ends idle keep-alive connections and
 // waits until the requests under way finish or ctx ends: what nginx's
 // workers do on a graceful quit, and on SIGWINCH after an upgrade.
@@ -22,7 +26,17 @@ const quitGrace = time.Second
 func (s *Server) StopAccepting(ctx context.Context) {
 	s.mu.Lock()
 	servers := append([]*http.Server(nil), s.servers...)
+	for _, l := range s.ls {
+		l.ln.Close()
+	}
 	s.mu.Unlock()
+	// net/http drops, unanswered, a connection whose first request it
+	// reads once Shutdown has begun: the connections accepted just before
+	// get acceptedGrace to send theirs, and are answered.
+	select {
+	case <-time.After(acceptedGrace):
+	case <-ctx.Done():
+	}
 	var wg sync.WaitGroup
 	for _, hs := range servers {
 		wg.Add(1)
@@ -59,7 +73,7 @@ func (s *Server) Quit(ctx context.Context) error {
 // upgrade exits, or on SIGHUP (going back to the old binary).
 func (s *Server) Resume(fds []int) error {
 	for _, fd := range fds {
-		adopt(fd)
+		adopt(fd, false) // the new binary may still serve on a unix socket's file
 	}
 	defer ReleaseInherited()
 	s.mu.Lock()

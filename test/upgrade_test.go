@@ -349,16 +349,23 @@ func onlyBy(t *testing.T, port, n, pid int) bool {
 	return len(got) == 1 && got[pid]
 }
 
-// TestUpgradeWinch: nginx's upgrade steps on a daemon. After USR2, WINCH
-// makes the old process stop accepting while its tunnel runs on and the new
-// binary serves; QUIT then lets the old one leave at its tunnel's end; -s
-// quit stops the new one.
-func TestUpgradeWinch(t *testing.T) {
+// upgradeDaemon is ngxsockify as a daemon (daemon on, a pid file) relaying
+// /websockify to an echo target, with /pid telling which process answers.
+type upgradeDaemon struct {
+	port          int
+	main, pidFile string
+	url           string
+	oldPID        int
+	pids          []int // every process started; killed at the end if still running
+}
+
+func startUpgradeDaemon(t *testing.T) *upgradeDaemon {
+	t.Helper()
 	target := echoTarget(t)
 	dir := t.TempDir()
-	port := freePort(t)
-	main := filepath.Join(dir, "nginx.conf")
-	os.WriteFile(main, []byte(fmt.Sprintf(`pid %[1]s/nginx.pid;
+	d := &upgradeDaemon{port: freePort(t), main: filepath.Join(dir, "nginx.conf"), pidFile: filepath.Join(dir, "nginx.pid")}
+	d.url = fmt.Sprintf("ws://127.0.0.1:%d/websockify", d.port)
+	os.WriteFile(d.main, []byte(fmt.Sprintf(`pid %[1]s/nginx.pid;
 master_process off;
 error_log %[1]s/error.log info;
 events {}
@@ -370,71 +377,136 @@ http {
         location = /pid { return 200 $pid; }
     }
 }
-`, dir, port, target)), 0o644)
-	pidFile := filepath.Join(dir, "nginx.pid")
-	var pids []int
+`, dir, d.port, target)), 0o644)
 	t.Cleanup(func() {
-		for _, pid := range pids {
+		for _, pid := range d.pids {
 			if alive(pid) {
 				syscall.Kill(pid, syscall.SIGKILL)
 				t.Errorf("process %d was still running at the end", pid)
 			}
 		}
 	})
-	if out, code := runBin(t, "-c", main); code != 0 {
+	if out, code := runBin(t, "-c", d.main); code != 0 {
 		t.Fatalf("start: exit %d, %q", code, out)
 	}
-	oldPID := readPID(pidFile)
-	pids = append(pids, oldPID)
-	url := fmt.Sprintf("ws://127.0.0.1:%d/websockify", port)
-	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
+	d.oldPID = readPID(d.pidFile)
+	d.pids = append(d.pids, d.oldPID)
+	return d
+}
+
+// upgrade sends USR2 to the old process and returns the new one's pid once
+// it wrote the pid file and holds the listener.
+func (d *upgradeDaemon) upgrade(t *testing.T) int {
+	t.Helper()
+	syscall.Kill(d.oldPID, syscall.SIGUSR2)
+	var newPID int
+	waitLong(t, 20*time.Second, func() bool {
+		newPID = readPID(d.pidFile)
+		return newPID != d.oldPID && newPID != 0 && holdsSocket(newPID, listenInodes(d.port))
+	}, "the new binary")
+	d.pids = append(d.pids, newPID)
+	return newPID
+}
+
+// stopAccepting sends WINCH to the old process and waits until the new
+// one alone answers.
+func (d *upgradeDaemon) stopAccepting(t *testing.T, newPID int) {
+	t.Helper()
+	syscall.Kill(d.oldPID, syscall.SIGWINCH)
+	waitLong(t, 10*time.Second, func() bool { return onlyBy(t, d.port, 20, newPID) }, "the new process alone to accept")
+}
+
+// tunnel opens a tunnel that the test closes.
+func (d *upgradeDaemon) tunnel(t *testing.T) *websocket.Conn {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial(d.url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ws.Close()
+	t.Cleanup(func() { ws.Close() })
 	wsEcho(t, ws, "before")
+	return ws
+}
 
-	syscall.Kill(oldPID, syscall.SIGUSR2)
-	var newPID int
-	waitLong(t, 20*time.Second, func() bool {
-		newPID = readPID(pidFile)
-		return newPID != oldPID && newPID != 0 && holdsSocket(newPID, listenInodes(port))
-	}, "the new binary")
-	pids = append(pids, newPID)
-
-	syscall.Kill(oldPID, syscall.SIGWINCH)
-	waitLong(t, 10*time.Second, func() bool { return onlyBy(t, port, 20, newPID) }, "the new process alone to accept")
+// TestUpgradeWinch: nginx's upgrade steps on a daemon. After USR2, WINCH
+// makes the old process stop accepting while its tunnel runs on and the new
+// binary serves; QUIT then lets the old one leave at its tunnel's end; -s
+// quit stops the new one.
+func TestUpgradeWinch(t *testing.T) {
+	d := startUpgradeDaemon(t)
+	ws := d.tunnel(t)
+	newPID := d.upgrade(t)
+	d.stopAccepting(t, newPID)
 	wsEcho(t, ws, "after WINCH")
 	for i := 0; i < 5; i++ {
-		if err := upgradeProbe(url); err != nil {
+		if err := upgradeProbe(d.url); err != nil {
 			t.Fatalf("new handshake after WINCH: %v", err)
 		}
 	}
-	if !alive(oldPID) {
+	if !alive(d.oldPID) {
 		t.Fatal("the old process left after WINCH")
 	}
 
-	syscall.Kill(oldPID, syscall.SIGQUIT)
+	syscall.Kill(d.oldPID, syscall.SIGQUIT)
 	time.Sleep(200 * time.Millisecond)
 	wsEcho(t, ws, "after QUIT")
 	if err := upgradeClose(ws); err != nil {
 		t.Error(err)
 	}
-	waitLong(t, 10*time.Second, func() bool { return !alive(oldPID) }, "the old process to exit")
-	if fileExists(pidFile + ".oldbin") {
+	waitLong(t, 10*time.Second, func() bool { return !alive(d.oldPID) }, "the old process to exit")
+	if fileExists(d.pidFile + ".oldbin") {
 		t.Error("nginx.pid.oldbin left behind")
 	}
-	if out, code := runBin(t, "-c", main, "-s", "quit"); code != 0 {
+	if out, code := runBin(t, "-c", d.main, "-s", "quit"); code != 0 {
 		t.Fatalf("-s quit: exit %d, %q", code, out)
 	}
 	waitLong(t, 10*time.Second, func() bool { return !alive(newPID) }, "the new process to exit")
-	if fileExists(pidFile) {
+	if fileExists(d.pidFile) {
 		t.Error("pid file left behind")
 	}
-	data, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+	data, _ := os.ReadFile(filepath.Join(filepath.Dir(d.main), "error.log"))
 	if !strings.Contains(string(data), "signal 28 (SIGWINCH) received, stop accepting connections") {
 		t.Errorf("error.log:\n%s", data)
 	}
+}
+
+// TestUpgradeRevert: nginx's way back. After USR2 and WINCH, HUP makes
+// the old process accept again (its configuration not reread); once the new
+// one quits the old one has its pid file back. A second round without HUP:
+// when the new binary exits, the old process accepts again by itself.
+func TestUpgradeRevert(t *testing.T) {
+	d := startUpgradeDaemon(t)
+	ws := d.tunnel(t)
+	for round, revertByHUP := range []bool{true, false} {
+		newPID := d.upgrade(t)
+		d.stopAccepting(t, newPID)
+		if revertByHUP {
+			syscall.Kill(d.oldPID, syscall.SIGHUP)
+			waitLong(t, 10*time.Second, func() bool { return answeredBy(t, d.port, 20)[d.oldPID] }, "the old process to accept again after HUP")
+		}
+		syscall.Kill(newPID, syscall.SIGQUIT)
+		waitLong(t, 10*time.Second, func() bool { return !alive(newPID) }, "the new process to exit")
+		waitLong(t, 10*time.Second, func() bool { return readPID(d.pidFile) == d.oldPID }, "the old process to have its pid file back")
+		if !onlyBy(t, d.port, 10, d.oldPID) {
+			t.Fatalf("round %d: the old process does not answer alone after the new one left", round)
+		}
+		if fileExists(d.pidFile + ".oldbin") {
+			t.Errorf("round %d: nginx.pid.oldbin left", round)
+		}
+		for i := 0; i < 3; i++ {
+			if err := upgradeProbe(d.url); err != nil {
+				t.Fatalf("round %d: handshake with the old process back: %v", round, err)
+			}
+		}
+		wsEcho(t, ws, fmt.Sprintf("round %d", round))
+	}
+	if err := upgradeClose(ws); err != nil {
+		t.Error(err)
+	}
+	if out, code := runBin(t, "-c", d.main, "-s", "quit"); code != 0 {
+		t.Fatalf("-s quit: exit %d, %q", code, out)
+	}
+	waitLong(t, 10*time.Second, func() bool { return !alive(d.oldPID) }, "the old process to exit")
 }
 
 // TestUpgradeUnixSocket: a unix listener is handed over too; the old
@@ -478,88 +550,4 @@ server {
 		}
 	}
 	s.Stop()
-}
-
-// TestUpgradeRevert: nginx's way back. After USR2 and WINCH, HUP makes
-// the old process accept again (its configuration not reread); once the new
-// one quits the old one has its pid file back. A second round without HUP:
-// when the new binary exits, the old process accepts again by itself.
-func TestUpgradeRevert(t *testing.T) {
-	target := echoTarget(t)
-	dir := t.TempDir()
-	port := freePort(t)
-	main := filepath.Join(dir, "nginx.conf")
-	os.WriteFile(main, []byte(fmt.Sprintf(`pid %[1]s/nginx.pid;
-master_process off;
-error_log %[1]s/error.log info;
-events {}
-http {
-    access_log off;
-    server {
-        listen 127.0.0.1:%[2]d;
-        location /websockify { websockify_pass %[3]s; }
-        location = /pid { return 200 $pid; }
-    }
-}
-`, dir, port, target)), 0o644)
-	pidFile := filepath.Join(dir, "nginx.pid")
-	var pids []int
-	t.Cleanup(func() {
-		for _, pid := range pids {
-			if alive(pid) {
-				syscall.Kill(pid, syscall.SIGKILL)
-				t.Errorf("process %d was still running at the end", pid)
-			}
-		}
-	})
-	if out, code := runBin(t, "-c", main); code != 0 {
-		t.Fatalf("start: exit %d, %q", code, out)
-	}
-	oldPID := readPID(pidFile)
-	pids = append(pids, oldPID)
-	url := fmt.Sprintf("ws://127.0.0.1:%d/websockify", port)
-	ws, _, err := websocket.DefaultDialer.Dial(url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ws.Close()
-	holds := func(pid int) bool { return holdsSocket(pid, listenInodes(port)) }
-
-	for round, revertByHUP := range []bool{true, false} {
-		syscall.Kill(oldPID, syscall.SIGUSR2)
-		var newPID int
-		waitLong(t, 20*time.Second, func() bool {
-			newPID = readPID(pidFile)
-			return newPID != oldPID && newPID != 0 && holds(newPID)
-		}, "the new binary")
-		pids = append(pids, newPID)
-		syscall.Kill(oldPID, syscall.SIGWINCH)
-		waitLong(t, 10*time.Second, func() bool { return onlyBy(t, port, 20, newPID) }, "the new process alone to accept")
-		if revertByHUP {
-			syscall.Kill(oldPID, syscall.SIGHUP)
-			waitLong(t, 10*time.Second, func() bool { return answeredBy(t, port, 20)[oldPID] }, "the old process to accept again after HUP")
-		}
-		syscall.Kill(newPID, syscall.SIGQUIT)
-		waitLong(t, 10*time.Second, func() bool { return !alive(newPID) }, "the new process to exit")
-		waitLong(t, 10*time.Second, func() bool { return readPID(pidFile) == oldPID }, "the old process to have its pid file back")
-		if !onlyBy(t, port, 10, oldPID) {
-			t.Fatalf("round %d: the old process does not answer alone after the new one left", round)
-		}
-		if fileExists(pidFile + ".oldbin") {
-			t.Errorf("round %d: nginx.pid.oldbin left", round)
-		}
-		for i := 0; i < 3; i++ {
-			if err := upgradeProbe(url); err != nil {
-				t.Fatalf("round %d: handshake with the old process back: %v", round, err)
-			}
-		}
-		wsEcho(t, ws, fmt.Sprintf("round %d", round))
-	}
-	if err := upgradeClose(ws); err != nil {
-		t.Error(err)
-	}
-	if out, code := runBin(t, "-c", main, "-s", "quit"); code != 0 {
-		t.Fatalf("-s quit: exit %d, %q", code, out)
-	}
-	waitLong(t, 10*time.Second, func() bool { return !alive(oldPID) }, "the old process to exit")
 }
