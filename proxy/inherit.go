@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,9 +63,7 @@ func adopt(fd int, unlink bool) error {
 	if ul, ok := ln.(*net.UnixListener); ok {
 		ul.SetUnlinkOnClose(unlink)
 	}
-	inherited.mu.Lock()
-	inherited.ls = append(inherited.ls, ln)
-	inherited.mu.Unlock()
+	putInherited(ln)
 	return nil
 }
 
@@ -114,13 +113,50 @@ func bindsAt(a net.Addr, b bindSpec) bool {
 	return false
 }
 
-// openListener opens the socket of b for Listen: an inherited one bound
-// there, else a new one. No TCP keepalive on accepted connections, as in
-// nginx without `listen ... so_keepalive=on`.
+// OpenListeners opens every socket the configuration binds, for Listen to
+// take (as it takes inherited ones), so that the process can bind them as
+// root and give root up (the user directive) before Listen starts serving
+// on them. A socket already inherited is not bound again.
+func (s *Server) OpenListeners() error {
+	st := s.state.Load()
+	keys := make([]string, 0, len(st.binds))
+	for k := range st.binds {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		b := st.binds[k]
+		if ln := takeInherited(b); ln != nil {
+			putInherited(ln)
+			continue
+		}
+		ln, err := bind(b)
+		if err != nil {
+			return err // ReleaseInherited closes the ones opened
+		}
+		putInherited(ln)
+	}
+	return nil
+}
+
+func putInherited(ln net.Listener) {
+	inherited.mu.Lock()
+	inherited.ls = append(inherited.ls, ln)
+	inherited.mu.Unlock()
+}
+
+// openListener opens the socket of b for Listen: an inherited (or opened
+// beforehand) one bound there, else a new one.
 func (s *Server) openListener(b bindSpec) (net.Listener, error) {
 	if ln := takeInherited(b); ln != nil {
 		return ln, nil
 	}
+	return bind(b)
+}
+
+// bind opens a new socket for b. No TCP keepalive on accepted connections,
+// as in nginx without `listen ... so_keepalive=on`.
+func bind(b bindSpec) (net.Listener, error) {
 	if b.network == "unix" {
 		os.Remove(b.addr)
 	}

@@ -32,7 +32,12 @@ func (s *Server) StopAccepting(ctx context.Context) {
 	s.mu.Unlock()
 	// net/http drops, unanswered, a connection whose first request it
 	// reads once Shutdown has begun: the connections accepted just before
-	// get acceptedGrace to send theirs, and are answered.
+	// get acceptedGrace to send theirs, and are answered with
+	// "Connection: close" as nginx's graceful quit answers; idle keep-alive
+	// connections close now.
+	for _, hs := range servers {
+		hs.SetKeepAlivesEnabled(false)
+	}
 	select {
 	case <-time.After(acceptedGrace):
 	case <-ctx.Done():

@@ -114,6 +114,9 @@ http {
 		var statuses []string
 		for _, kind := range []string{"nginx", "ngxsockify"} {
 			s := procStart(t, kind, conf)
+			// Answered only once serving began, so after the drop (the
+			// port accepts into its backlog before).
+			ok, _ := httpBody(t, s.URL("/ok"))
 			status := procStatus(t, procWorker(t, s))
 			const want = "Uid: 65534 65534 65534 65534; Gid: 65534 65534 65534 65534; Groups: 65534"
 			if status != want {
@@ -133,7 +136,6 @@ http {
 				}
 			}
 			shadow, _ := httpBody(t, s.URL("/shadow"))
-			ok, _ := httpBody(t, s.URL("/ok"))
 			statuses = append(statuses, fmt.Sprintf("%s: /shadow %d, /ok %d", kind, shadow, ok))
 			if kind == "ngxsockify" {
 				waitFor(t, func() bool {

@@ -63,11 +63,13 @@ func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Con
 	sigs := make(chan os.Signal, 8)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, sigUSR1, sigUSR2, sigWINCH)
 	inheritedFrom, inheritErr := proxy.InheritListeners()
-	if err := srv.Listen(); err != nil {
+	defer proxy.ReleaseInherited() // the ones no listen took, or all on a failure
+	// The sockets are bound now, as root where the process is, and served
+	// only once root is given up (the user directive).
+	if err := srv.OpenListeners(); err != nil {
 		srv.Close()
 		return emerg(err)
 	}
-	proxy.ReleaseInherited()
 	p := &process{
 		srv: srv, cfg: cfg, load: load, elog: srv.ErrorLog(), pidFile: cfg.PID, args: args,
 		daemonized: child || inheritedFrom != "",
@@ -91,11 +93,15 @@ func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Con
 		daemonStderr(cfg)
 	}
 	u, err := dropPrivileges(srv, cfg, p.pidFile)
+	if err == nil {
+		err = srv.Listen() // takes the sockets opened above
+	}
 	if err != nil {
 		srv.Close()
 		p.removePID()
 		return emerg(err)
 	}
+	proxy.ReleaseInherited()
 	if child {
 		daemonReady()
 	}
