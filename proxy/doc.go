@@ -78,8 +78,10 @@
 // the requests under way, Tunnels.Drain waits for the tunnels to end, and
 // only what is left when its context ends (worker_shutdown_timeout) gets
 // Shutdown's 1001. Listen takes sockets inherited from an old binary
-// (inherit.go: nginx's NGINX variable) before it binds new ones, and
-// ListenerFDs hands ours to a new binary.
+// (inherit.go: nginx's NGINX variable) or bound beforehand by
+// OpenListeners (so that the process can give root up between binding and
+// serving) before it binds new ones; ListenerFDs hands ours to a new
+// binary, and Resume serves again on them after StopAccepting.
 //
 // # Errors
 //
