@@ -110,6 +110,7 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	// an access log needs it, else just the words of its error-log lines.
 	handlerDone := make(chan struct{})
 	elog, conn, where := rq.errorLog(), rq.conn, rq.logWhere()
+	s, loc := rq.s, locationLabel(rq.loc)
 	var logAccess func(bytes int64) // nil: the callback must not capture rq
 	if rq.st.confs[conf.ID].logs {
 		logAccess = func(bytes int64) { rq.logPhase(http.StatusSwitchingProtocols, bytes) }
@@ -125,8 +126,11 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		if logAccess != nil {
 			logAccess(end.BytesSent)
 		}
+		s.metrics.tunnelEnded(loc, end)
+		s.stats.tunnelEnded()
 	})
 	defer close(handlerDone)
+	rq.s.metrics.handshake(loc, res)
 	rq.v.UpstreamAddr = res.UpstreamAddr
 	rq.v.UpstreamConnectTime = res.ConnectTime
 	if res.Status != http.StatusSwitchingProtocols {

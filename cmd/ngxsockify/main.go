@@ -340,6 +340,7 @@ func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Con
 			if err == nil {
 				err = srv.Reload(next)
 			}
+			srv.CountReload(err)
 			if err != nil {
 				elog.Logf(ngxlog.Emerg, 0, "%v", err)
 				elog.Logf(ngxlog.Notice, 0, "reconfiguration failed, the old configuration stays in effect")

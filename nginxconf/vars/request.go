@@ -36,6 +36,24 @@ type slot struct {
 // fields as the request goes on (Status, BytesSent, Upstream* ...); the
 // getters read them when a template or ngx.var asks. A Request belongs to
 // the goroutine serving its request.
+// ConnCounter reports the process's client connections as nginx's
+// stub_status counts them.
+type ConnCounter interface {
+	ConnCounts() (active, reading, writing, waiting int64)
+}
+
+// connectionsVar makes the getter of one $connections_* variable: which
+// picks the count from ConnCounts' results.
+func connectionsVar(which int) builtin {
+	return builtin{get: func(r *Request) (string, bool) {
+		if r.Conns == nil {
+			return "", false
+		}
+		a, rd, w, wt := r.Conns.ConnCounts()
+		return found(strconv.FormatInt([4]int64{a, rd, w, wt}[which], 10))
+	}}
+}
+
 type Request struct {
 	HTTP         *http.Request
 	Start        time.Time // request start ($request_time, $msec at log time)
@@ -68,6 +86,9 @@ type Request struct {
 	RemoteUser           string        // $remote_user once auth_basic accepted it; "" parses Authorization
 	RealIPRemote         string        // the peer's host:port when realip replaced HTTP.RemoteAddr ($realip_remote_*)
 	LimitRate            string        // $limit_rate (writable, kept as bytes: "40k" reads "40960"); "" reads as "0"
+	// Conns gives $connections_active, _reading, _writing and _waiting
+	// (stub_status's counters); nil: not found.
+	Conns ConnCounter
 
 	g         *Registry
 	argsSet   bool // ngx.var.args = "" : $args is "" rather than not found
@@ -395,8 +416,12 @@ var builtins = map[string]builtin{
 	"time_iso8601": {get: func(*Request) (string, bool) {
 		return found(time.Now().Format("2006-01-02T15:04:05-07:00"))
 	}},
-	"pid":           {get: func(*Request) (string, bool) { return found(strconv.Itoa(os.Getpid())) }},
-	"nginx_version": {get: func(*Request) (string, bool) { return found(NginxVersion) }},
+	"connections_active":  connectionsVar(0),
+	"connections_reading": connectionsVar(1),
+	"connections_writing": connectionsVar(2),
+	"connections_waiting": connectionsVar(3),
+	"pid":                 {get: func(*Request) (string, bool) { return found(strconv.Itoa(os.Getpid())) }},
+	"nginx_version":       {get: func(*Request) (string, bool) { return found(NginxVersion) }},
 	"status": {get: func(r *Request) (string, bool) {
 		return found(fmt.Sprintf("%03d", r.Status))
 	}},
