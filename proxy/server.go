@@ -346,7 +346,7 @@ func (s *Server) startServing(l *listener) {
 	l.srv = hs
 	// Under TLS too, so that net/http's reply to plain HTTP on a TLS port
 	// (written below TLS) becomes nginx's.
-	ln := net.Listener(errListener{Listener: l.ln, tokens: func() bool { return s.defaultTokens(l) }})
+	ln := net.Listener(errListener{Listener: s.stats.listener(l.ln), tokens: func() bool { return s.defaultTokens(l) }})
 	if l.spec.tls {
 		hs.TLSConfig = &tls.Config{
 			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"ngxsockify/nginxconf/vars"
 )
@@ -39,7 +39,8 @@ var statusModule = module{
 //
 //   - accepts, handled: client connections accepted (every one is handled:
 //     there is no worker_connections to run out of);
-//   - requests: client requests (not subrequests);
+//   - requests: client requests (not subrequests), from their first byte,
+//     so also the ones that never complete their header;
 //   - active: client connections open, including the ones a tunnel holds;
 //   - reading: connections reading a request's header (from its first byte
 //     until the request starts);
@@ -47,58 +48,121 @@ var statusModule = module{
 //   - waiting: active - reading - writing (keep-alive connections between
 //     requests).
 //
-// They are atomics; the connection layer reports to them through
-// connState (net/http's ConnState hook) and track (its ConnContext hook),
-// and ServeHTTP through requestStart and requestEnd.
+// They are atomics. The connection layer reports to them: listener wraps
+// accepted connections (a request's first byte starts reading), connState
+// follows net/http's connection states, and ServeHTTP calls requestStart
+// and requestEnd.
 type connStats struct {
 	accepts, requests        atomic.Int64
 	active, reading, writing atomic.Int64
-	conns                    sync.Map // net.Conn -> *connStat, until it closes
 }
 
 // connStat is one connection's part in the counters.
 type connStat struct {
-	reading  atomic.Bool // counted in reading
-	hijacked atomic.Bool // the handler took the connection over
+	reading   atomic.Bool // counted in reading
+	inRequest atomic.Bool // a request is being processed: reads are its body's
+	hijacked  atomic.Bool // the handler took the connection over
+}
+
+// listener wraps ln's connections in statConns.
+func (cs *connStats) listener(ln net.Listener) net.Listener { return statListener{ln, cs} }
+
+type statListener struct {
+	net.Listener
+	cs *connStats
+}
+
+func (l statListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &statConn{Conn: c, cs: l.cs}, nil
+}
+
+// statConn is an accepted connection: its first bytes between requests
+// start a request, as nginx counts them (reading, requests). After a
+// hijack the relay reaches the socket through NetConn and SyscallConn.
+type statConn struct {
+	net.Conn
+	cs *connStats
+	st connStat
+}
+
+func (c *statConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && !c.st.inRequest.Load() && c.st.reading.CompareAndSwap(false, true) {
+		c.cs.requests.Add(1)
+		c.cs.reading.Add(1)
+	}
+	return n, err
+}
+
+// NetConn returns the socket.
+func (c *statConn) NetConn() net.Conn { return c.Conn }
+
+// SyscallConn lets the relay use the socket directly after a hijack.
+func (c *statConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, syscall.EINVAL
+}
+
+// CloseWrite half-closes the socket when it can.
+func (c *statConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// statOf finds the connStat under c (through TLS and other wrappers).
+func statOf(c net.Conn) *connStat {
+	for {
+		switch x := c.(type) {
+		case *statConn:
+			return &x.st
+		case interface{ NetConn() net.Conn }:
+			c = x.NetConn()
+		default:
+			return nil
+		}
+	}
 }
 
 type ctxConnStatKey struct{}
 
-// track records c (net/http's ConnContext, before its StateNew) and puts
-// its connStat in ctx for the requests it carries.
+// track puts c's connStat in ctx for the requests it carries (net/http's
+// ConnContext).
 func (cs *connStats) track(ctx context.Context, c net.Conn) context.Context {
-	st := &connStat{}
-	cs.conns.Store(c, st)
-	return context.WithValue(ctx, ctxConnStatKey{}, st)
+	if st := statOf(c); st != nil {
+		ctx = context.WithValue(ctx, ctxConnStatKey{}, st)
+	}
+	return ctx
 }
 
 // connState follows c through net/http's connection states.
 func (cs *connStats) connState(c net.Conn, state http.ConnState) {
-	v, ok := cs.conns.Load(c)
-	if !ok {
+	st := statOf(c)
+	if st == nil {
 		return
 	}
-	st := v.(*connStat)
 	switch state {
 	case http.StateNew:
 		cs.accepts.Add(1)
 		cs.active.Add(1)
-	case http.StateActive: // the first byte of a request arrived
-		if st.reading.CompareAndSwap(false, true) {
-			cs.reading.Add(1)
-		}
 	case http.StateIdle:
+		st.inRequest.Store(false)
 		cs.stopReading(st)
 	case http.StateHijacked:
 		// The request that hijacked it (requestEnd) or its tunnel
 		// (tunnelEnded) releases the connection.
-		cs.stopReading(st)
 		st.hijacked.Store(true)
-		cs.conns.Delete(c)
+		cs.stopReading(st)
 	case http.StateClosed:
 		cs.stopReading(st)
 		cs.active.Add(-1)
-		cs.conns.Delete(c)
 	}
 }
 
@@ -108,15 +172,17 @@ func (cs *connStats) stopReading(st *connStat) {
 	}
 }
 
-// requestStart counts a request whose header was read (nginx moves it from
-// reading to writing). It returns the connection's connStat, nil when the
-// request did not come through track.
+// requestStart moves a request whose header was read from reading to
+// writing. It returns the connection's connStat, nil when the request did
+// not come through track (it is counted then).
 func (cs *connStats) requestStart(r *http.Request) *connStat {
 	st, _ := r.Context().Value(ctxConnStatKey{}).(*connStat)
 	if st != nil {
+		st.inRequest.Store(true)
 		cs.stopReading(st)
+	} else {
+		cs.requests.Add(1)
 	}
-	cs.requests.Add(1)
 	cs.writing.Add(1)
 	return st
 }
