@@ -10,7 +10,7 @@ package nginxconf
 // Guard either with allow/deny in its location, as with any location.
 var statusModule = module{name: "ngx_http_stub_status_module", directives: []directive{
 	// nginx ignores the argument since 1.7.5 (it used to be on/off).
-	{name: "stub_status", dup: "stub_status", inherit: inheritNone, field: "StubStatus",
+	{name: "stub_status", inherit: inheritNone, field: "StubStatus",
 		set: func(_ *compiler, lv *level, _ *Directive) { lv.conf.StubStatus = true }},
 	{name: "prometheus_metrics", masks: []uint{ctxHTTPLoc | confNoArgs}, dup: "prometheus_metrics",
 		inherit: inheritNone, field: "PrometheusMetrics",

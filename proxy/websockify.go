@@ -96,6 +96,7 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		ReadTimeout:    conf.WSReadTimeout,
 		SendTimeout:    conf.WSSendTimeout,
 		BufferSize:     conf.WSBufferSize,
+		PingInterval:   conf.WSPingInterval,
 		Logger:         rq.errorLog().Slog().With("conn", rq.conn),
 	}
 	if conf.ServerTokens {

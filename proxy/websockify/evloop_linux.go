@@ -386,7 +386,7 @@ func (l *loop) add(t *tunnel) {
 			return
 		}
 	}
-	l.schedule(t, t.idleDeadline())
+	l.schedule(t, t.wakeAt())
 	if h := testHookAdd.Load(); h != nil {
 		(*h)(t)
 	}
@@ -834,11 +834,14 @@ func (l *loop) expire() {
 			}
 			continue
 		}
-		next := t.idleDeadline()
-		if now >= next {
+		if now >= t.idleDeadline() {
 			t.idleTimedOut()
 			continue
 		}
+		if t.pingIfDue(now); t.ending.Load() {
+			continue // the ping could not be written
+		}
+		next := t.wakeAt()
 		send := int64(t.o.SendTimeout)
 		if len(e.cOut.b) > 0 {
 			if now >= e.cOut.since+send {
