@@ -99,7 +99,8 @@ func main() {
 	rounds := flag.Int("rounds", 3, "interleaved rounds")
 	quick := flag.Bool("quick", false, "smaller sizes and counts (smoke test)")
 	pyMax := flag.Int("py-max-tunnels", 1000, "most idle tunnels to open through Python websockify (it forks one process each)")
-	tests := flag.String("tests", "throughput,memory,concurrency", "test groups to run: download, echo, latency, handshakes (throughput = all four), memory, concurrency")
+	tests := flag.String("tests", "throughput,memory,concurrency", "test groups to run: download, echo, latency, handshakes (throughput = all four), memory, concurrency; "+
+		"or fresh alone: memory per idle tunnel of a new ngxsockify process for each N (fresh.go)")
 	maxTime := flag.Duration("max-time", 15*time.Minute, "stop after this long")
 	flag.Parse()
 	raiseNofile()
@@ -376,10 +377,25 @@ func (b *bench) run(targetAddr, ngxBin, pyBin string, self bool, extra relayFlag
 		return err
 	}
 	b.dir, _ = os.MkdirTemp("", "ngxsockify-bench")
+	if b.tests == "fresh" {
+		if ngxBin == "" {
+			return errors.New("-tests fresh needs -ngxsockify")
+		}
+		for _, n := range []int{1000, 5000} {
+			if b.quick {
+				n /= 10
+			}
+			if err := b.freshMemory(ngxBin, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	var relays []*relay
 	if ngxBin != "" {
 		addr, _ := freePort()
-		conf := fmt.Sprintf(`worker_processes 1;
+		conf := fmt.Sprintf(`daemon off;
+worker_processes 1;
 error_log %s/error.log;
 pid %s/ngxsockify.pid;
 events { worker_connections 20000; }

@@ -31,7 +31,7 @@ func TestPingAnsweredKeepsTunnel(t *testing.T) {
 	onBothEngines(t, func(t *testing.T, noLoops bool) {
 		checkNoLeak(t)
 		tg := newTarget(t, echo)
-		const interval, timeout = 100 * time.Millisecond, 400 * time.Millisecond
+		const interval, timeout = 100 * time.Millisecond, 800 * time.Millisecond
 		rl := newRelayOn(t, tg.dialer(), Options{ReadTimeout: timeout, PingInterval: interval}, noLoops)
 		c, _ := dial(t, rl.url(), "binary")
 		pings := make(chan struct{}, 100)
@@ -50,9 +50,9 @@ func TestPingAnsweredKeepsTunnel(t *testing.T) {
 				got <- msg
 			}
 		}()
-		time.Sleep(3 * timeout)
+		time.Sleep(5 * timeout / 2)
 		if n := len(pings); n < 5 {
-			t.Errorf("%d pings in %v with a %v interval", n, 3*timeout, interval)
+			t.Errorf("%d pings in %v with a %v interval", n, 5*timeout/2, interval)
 		}
 		if err := c.WriteMessage(websocket.BinaryMessage, []byte("still here")); err != nil {
 			t.Fatal(err)
