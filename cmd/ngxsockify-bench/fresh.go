@@ -67,15 +67,18 @@ http {
 	}()
 	r := &relay{name: "ngxsockify (fresh)", url: "ws://" + addr + "/websockify", pid: cmd.Process.Pid}
 	time.Sleep(time.Second)
-	base := memoryKiB(r.pid, false)
+	// The Go figures come from a scrape, which allocates: scrape before
+	// reading the base RSS and after the last reading, never between.
 	goBase := scrapeGo(addr)
+	time.Sleep(100 * time.Millisecond)
+	base := memoryKiB(r.pid, false)
 	begin := time.Now()
 	streams, failed, first := b.openMany(r, n)
 	defer closeAll(streams)
 	burst := time.Since(begin)
 	ok := n - failed
-	fmt.Printf("fresh process, %d idle tunnels (burst %.1fs, %d failed%s): RSS at start %.0f KiB\n",
-		n, burst.Seconds(), failed, firstErrNote(first), base)
+	fmt.Printf("%s: fresh process, %d idle tunnels (burst %.1fs, %d failed%s): RSS at start %.0f KiB\n",
+		filepath.Base(ngxBin), n, burst.Seconds(), failed, firstErrNote(first), base)
 	if ok == 0 {
 		return nil
 	}
@@ -88,19 +91,19 @@ http {
 			}
 		}
 		rss := memoryKiB(r.pid, false)
-		g := scrapeGo(addr)
-		var parts []string
-		for _, name := range goFigures {
-			per := (g[name] - goBase[name]) / float64(ok)
-			if strings.HasSuffix(name, "_bytes") {
-				parts = append(parts, fmt.Sprintf("%s %+.2f KiB", strings.TrimPrefix(name, "go_memstats_"), per/1024))
-			} else {
-				parts = append(parts, fmt.Sprintf("%s %+.2f", strings.TrimPrefix(name, "go_"), per))
-			}
-		}
-		fmt.Printf("  +%-4v RSS %.0f KiB: %.2f KiB per tunnel (Go, per tunnel: %s)\n",
-			at, rss, (rss-base)/float64(ok), strings.Join(parts, ", "))
+		fmt.Printf("  +%-4v RSS %.0f KiB: %.2f KiB per tunnel\n", at, rss, (rss-base)/float64(ok))
 	}
+	g := scrapeGo(addr)
+	var parts []string
+	for _, name := range goFigures {
+		per := (g[name] - goBase[name]) / float64(ok)
+		if strings.HasSuffix(name, "_bytes") {
+			parts = append(parts, fmt.Sprintf("%s %+.2f KiB", strings.TrimPrefix(name, "go_memstats_"), per/1024))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s %+.2f", strings.TrimPrefix(name, "go_"), per))
+		}
+	}
+	fmt.Printf("  Go runtime, per tunnel, at the end: %s\n", strings.Join(parts, ", "))
 	return nil
 }
 
