@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"syscall"
 
 	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/upstream"
 	"ngxsockify/proxy/websockify"
@@ -115,6 +117,7 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	var logAccess func(bytes int64) // nil: the callback must not capture rq
 	if rq.st.confs[conf.ID].logs {
 		logAccess = func(bytes int64) { rq.logPhase(http.StatusSwitchingProtocols, bytes) }
+		defer rq.keepForLog()
 	}
 	res := websockify.ServeAsync(rq.w.w, rq.r, d, opts, rq.s.tunnels, func(end websockify.Result) {
 		<-handlerDone // the handler may still be writing rq below
@@ -148,6 +151,27 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	rq.hijacked = true
 	rq.w = nil // hijacked: the response writer is not ours any more
 	rq.v.Status = http.StatusSwitchingProtocols
+}
+
+// keepForLog trims a request that a running tunnel keeps for its
+// access-log line to what log formats read: its context becomes one with
+// only the values variables look up ($server_addr, $ssl_*) instead of
+// net/http's chain of connection and request contexts, and its Lua view
+// goes (log_by_lua does not run). That is about 0.8 KiB less per idle
+// tunnel. The request is changed in place, since rq.v and others point to
+// it; net/http does not read it once the connection is hijacked.
+func (rq *request) keepForLog() {
+	if !rq.hijacked {
+		return
+	}
+	ctx := rq.r.Context()
+	keep := context.WithValue(context.Background(), http.LocalAddrContextKey, ctx.Value(http.LocalAddrContextKey))
+	if c := connTLSOf(ctx); c != nil {
+		keep = context.WithValue(keep, ctxTLSConn{}, c)
+		keep = vars.WithTLSConn(keep, &c.vars)
+	}
+	*rq.r = *rq.r.WithContext(keep)
+	rq.lua = nil
 }
 
 // allowedTarget checks, before any dial, that every address d may dial

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -31,35 +32,12 @@ var goFigures = []string{"go_memstats_heap_inuse_bytes", "go_memstats_heap_idle_
 	"go_memstats_heap_released_bytes", "go_memstats_stack_inuse_bytes", "go_goroutines"}
 
 // freshMemory runs the fresh test for n tunnels and prints its lines.
-func (b *bench) freshMemory(ngxBin string, n int) error {
-	dir, err := os.MkdirTemp(b.dir, "fresh")
+// accessLog: the server writes an access log (as deployments do), so that
+// every tunnel keeps its request for its log line.
+func (b *bench) freshMemory(ngxBin string, n int, accessLog bool) error {
+	cmd, addr, err := b.startFresh(ngxBin, accessLog)
 	if err != nil {
 		return err
-	}
-	addr, err := freePort()
-	if err != nil {
-		return err
-	}
-	conf := fmt.Sprintf(`daemon off;
-worker_processes 1;
-error_log %s/error.log;
-pid %s/ngxsockify.pid;
-events { worker_connections 20000; }
-http {
-    access_log off;
-    server {
-        listen %s;
-        location = /metrics { prometheus_metrics; }
-        location /websockify { websockify_pass %s; websockify_read_timeout 1h; }
-    }
-}
-`, dir, dir, addr, b.target)
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
-		return err
-	}
-	cmd, _, err := b.startChild(ngxBin, []string{"-p", dir, "-c", filepath.Join(dir, "nginx.conf")}, false, addr)
-	if err != nil {
-		return fmt.Errorf("ngxsockify: %w (config in %s)", err, dir)
 	}
 	defer func() {
 		killGroup(cmd)
@@ -77,8 +55,8 @@ http {
 	defer closeAll(streams)
 	burst := time.Since(begin)
 	ok := n - failed
-	fmt.Printf("%s: fresh process, %d idle tunnels (burst %.1fs, %d failed%s): RSS at start %.0f KiB\n",
-		filepath.Base(ngxBin), n, burst.Seconds(), failed, firstErrNote(first), base)
+	fmt.Printf("%s, %s: fresh process, %d idle tunnels (burst %.1fs, %d failed%s): RSS at start %.0f KiB\n",
+		filepath.Base(ngxBin), map[bool]string{false: "access_log off", true: "access_log on"}[accessLog], n, burst.Seconds(), failed, firstErrNote(first), base)
 	if ok == 0 {
 		return nil
 	}
@@ -112,6 +90,45 @@ func firstErrNote(first string) string {
 		return ""
 	}
 	return ", first: " + shorten(first)
+}
+
+// startFresh starts a new ngxsockify relaying /websockify to the target,
+// with prometheus_metrics at /metrics, and returns it and its address.
+func (b *bench) startFresh(ngxBin string, accessLog bool) (*exec.Cmd, string, error) {
+	dir, err := os.MkdirTemp(b.dir, "fresh")
+	if err != nil {
+		return nil, "", err
+	}
+	addr, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	logLine := "access_log off;"
+	if accessLog {
+		logLine = "access_log " + dir + "/access.log;"
+	}
+	conf := fmt.Sprintf(`daemon off;
+worker_processes 1;
+error_log %s/error.log;
+pid %s/ngxsockify.pid;
+events { worker_connections 20000; }
+http {
+    %s
+    server {
+        listen %s;
+        location = /metrics { prometheus_metrics; }
+        location /websockify { websockify_pass %s; websockify_read_timeout 1h; }
+    }
+}
+`, dir, dir, logLine, addr, b.target)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
+		return nil, "", err
+	}
+	cmd, _, err := b.startChild(ngxBin, []string{"-p", dir, "-c", filepath.Join(dir, "nginx.conf")}, false, addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("ngxsockify: %w (config in %s)", err, dir)
+	}
+	return cmd, addr, nil
 }
 
 // scrapeGo reads the goFigures from the relay's /metrics (nil values on

@@ -194,6 +194,12 @@ func (l *loop) prepare(t *tunnel) bool {
 	}
 	client.Close()
 	target.Close()
+	// The loop owns the duplicates: the tunnel keeps no net.Conn (the
+	// accepted connection's wrappers, a TLS client's *tls.Conn is kept
+	// below) and no raw-conn state, which an idle tunnel would hold for
+	// nothing.
+	t.client.drop()
+	t.target.drop()
 	// Readiness is found out by trying; bytes that came with the
 	// handshake are read first.
 	t.ev = &evTunnel{l: l, cfd: cfd, tfd: tfd, hidx: -1, cR: true, cW: true, tR: true, tW: true}
