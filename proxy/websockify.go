@@ -117,7 +117,6 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	var logAccess func(bytes int64) // nil: the callback must not capture rq
 	if rq.st.confs[conf.ID].logs {
 		logAccess = func(bytes int64) { rq.logPhase(http.StatusSwitchingProtocols, bytes) }
-		defer rq.keepForLog()
 	}
 	res := websockify.ServeAsync(rq.w.w, rq.r, d, opts, rq.s.tunnels, func(end websockify.Result) {
 		<-handlerDone // the handler may still be writing rq below
@@ -134,7 +133,13 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		s.stats.tunnelEnded()
 	})
 	defer close(handlerDone)
-	rq.s.metrics.handshake(loc, res)
+	s.metrics.handshake(loc, res)
+	if res.Status == http.StatusSwitchingProtocols && res.Err != nil {
+		// The 101 went out but no tunnel runs (Shutdown began, or
+		// writing the 101 failed): done is never called.
+		s.metrics.tunnelEnded(loc, res)
+		s.stats.tunnelEnded()
+	}
 	rq.v.UpstreamAddr = res.UpstreamAddr
 	rq.v.UpstreamConnectTime = res.ConnectTime
 	if res.Status != http.StatusSwitchingProtocols {
@@ -151,6 +156,9 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	rq.hijacked = true
 	rq.w = nil // hijacked: the response writer is not ours any more
 	rq.v.Status = http.StatusSwitchingProtocols
+	if logAccess != nil {
+		rq.keepForLog() // before handlerDone closes: the callback reads rq after
+	}
 }
 
 // keepForLog trims a request that a running tunnel keeps for its
@@ -161,9 +169,6 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 // tunnel. The request is changed in place, since rq.v and others point to
 // it; net/http does not read it once the connection is hijacked.
 func (rq *request) keepForLog() {
-	if !rq.hijacked {
-		return
-	}
 	ctx := rq.r.Context()
 	keep := context.WithValue(context.Background(), http.LocalAddrContextKey, ctx.Value(http.LocalAddrContextKey))
 	if c := connTLSOf(ctx); c != nil {
