@@ -101,8 +101,7 @@ type Request struct {
 // the raw request target (hr.RequestURI, or hr.URL for client-built
 // requests); an invalid target sets URIErr.
 func NewRequest(g *Registry, hr *http.Request) *Request {
-	r := &Request{HTTP: hr, Start: time.Now(), g: g, vals: make([]slot, g.nslots),
-		UpstreamConnectTime: -1, UpstreamResponseTime: -1}
+	r := &Request{HTTP: hr, Start: time.Now(), g: g, UpstreamConnectTime: -1, UpstreamResponseTime: -1}
 	raw := hr.RequestURI
 	if raw == "" && hr.URL != nil {
 		raw = hr.URL.RequestURI()
@@ -116,7 +115,17 @@ func NewRequest(g *Registry, hr *http.Request) *Request {
 // ShareValues makes r read and write the stored values (set, map) of
 // parent: a write in either is seen by both, as a subrequest made with
 // ngx.location.capture's share_all_vars.
-func (r *Request) ShareValues(parent *Request) { r.vals = parent.vals }
+func (r *Request) ShareValues(parent *Request) { r.vals = parent.slots() }
+
+// slots returns the stored values, made at the first write: most requests
+// never write one (every config declares the slots of otherNginxVariables),
+// and an idle tunnel keeps its request for its log line.
+func (r *Request) slots() []slot {
+	if r.vals == nil {
+		r.vals = make([]slot, r.g.nslots)
+	}
+	return r.vals
+}
 
 // CopyValues gives r a copy of parent's stored values (copy_all_vars).
 func (r *Request) CopyValues(parent *Request) { r.vals = append([]slot(nil), parent.vals...) }
@@ -139,7 +148,7 @@ func (r *Request) SetCaptures(c *Captures) {
 		}
 		if d, ok := r.g.defs[lowerName(name)]; ok && d.kind == kindSet {
 			v, _ := c.Group(i)
-			r.vals[d.slot] = slot{v: v, st: slotValue}
+			r.slots()[d.slot] = slot{v: v, st: slotValue}
 		}
 	}
 }
@@ -169,7 +178,10 @@ func (r *Request) Registry() *Registry { return r.g }
 func (r *Request) value(d *varDef) (string, bool) {
 	switch d.kind {
 	case kindSet:
-		s := r.vals[d.slot]
+		var s slot // never written
+		if r.vals != nil {
+			s = r.vals[d.slot]
+		}
 		switch s.st {
 		case slotValue:
 			return s.v, true
@@ -180,7 +192,7 @@ func (r *Request) value(d *varDef) (string, bool) {
 		// variable as not found.
 		return "", d.setDeclared
 	case kindMap:
-		s := &r.vals[d.slot]
+		s := &r.slots()[d.slot]
 		switch s.st {
 		case slotValue:
 			return s.v, true
@@ -202,9 +214,9 @@ func (r *Request) store(d *varDef, v string, ok bool) {
 		d.set(r, v, ok)
 	case d.kind == kindSet || d.kind == kindMap:
 		if ok {
-			r.vals[d.slot] = slot{v: v, st: slotValue}
+			r.slots()[d.slot] = slot{v: v, st: slotValue}
 		} else {
-			r.vals[d.slot] = slot{st: slotNotFound}
+			r.slots()[d.slot] = slot{st: slotNotFound}
 		}
 	}
 }
