@@ -300,6 +300,7 @@ type LocConf struct {
 	WebsockifyConf
 	LuaConf
 	LimitConf
+	StatusConf
 
 	FailClosed  []Warning // access directives we cannot enforce: every request here answers 500
 	Unsupported *Warning  // content directive we do not implement: requests here answer 502

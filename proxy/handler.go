@@ -121,9 +121,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq.v.RespHeader = rw.Header() // $sent_http_*
 	rq.v.ConnID = connID
 	rq.v.ServerName = srv.PrimaryName()
+	rq.v.Conns = &s.stats
 	if caps != nil {
 		rq.v.SetCaptures(caps)
 	}
+	defer s.requestEnd(rq, s.stats.requestStart(r))
 	defer rq.finish()
 	rq.run()
 }

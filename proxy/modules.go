@@ -20,6 +20,7 @@ var modules = []*module{
 	&accessModule,     // access: allow/deny
 	&authBasicModule,  // access: auth_basic
 	&websockifyModule, // content handler
+	&statusModule,     // content handlers: stub_status, prometheus_metrics
 	&charsetModule,    // header filter
 	&headersModule,    // header filter: expires, add_header
 	&luaModule,        // rewrite, access (after the others), content handler, header filter (last)
