@@ -122,7 +122,7 @@ func (c *compiler) warn(d *Directive, format string, args ...any) {
 }
 
 func (c *compiler) main(dirs []*Directive) {
-	c.cfg.WorkerProcesses, c.cfg.Daemon = 1, true
+	c.cfg.WorkerProcesses, c.cfg.Daemon, c.cfg.MasterProcess = 1, true, true
 	c.block(&level{ctx: ctxTop}, dirs)
 	if !c.pidSet {
 		// nginx's compiled-in default, so that -s works without a pid
@@ -135,6 +135,7 @@ func (c *compiler) main(dirs []*Directive) {
 	if c.httpBlock != nil {
 		c.http(c.httpBlock)
 	}
+	c.defaultUserConf()
 	if !c.events {
 		// nginx checks this last and names no position
 		c.errs = append(c.errs, &Error{Msg: `no "events" section in configuration`})
@@ -179,6 +180,7 @@ func (c *compiler) http(block *Directive) {
 		c.server(sd, root, httpTLS)
 	}
 	c.checkCharsets()
+	c.checkLimitZones()
 	if len(h.Servers) == 0 {
 		return
 	}
@@ -365,11 +367,10 @@ func (c *compiler) limitExcept(lv *level, d *Directive) *LimitExcept {
 
 // otherNginxVariables are variables of nginx 1.22 modules (Debian's build)
 // whose data ngxsockify does not have: TLS curves, upstream
-// caching and timing, fastcgi, realip, limit_*, userid, stub_status ... A
+// caching and timing, fastcgi, realip, userid ... A
 // config that uses them still loads, and they read as not found.
-var otherNginxVariables = strings.Fields(`ancient_browser connections_active connections_reading
-	connections_waiting connections_writing date_gmt date_local fastcgi_path_info fastcgi_script_name
-	gzip_ratio http2 invalid_referer limit_conn_status limit_req_status modern_browser msie pipe
+var otherNginxVariables = strings.Fields(`ancient_browser date_gmt date_local fastcgi_path_info fastcgi_script_name
+	gzip_ratio http2 invalid_referer modern_browser msie pipe
 	proxy_host proxy_port proxy_protocol_addr proxy_protocol_port proxy_protocol_server_addr
 	proxy_protocol_server_port realip_remote_port request_body_file secure_link secure_link_expires
 	ssl_curve ssl_curves ssl_early_data tcpinfo_rtt

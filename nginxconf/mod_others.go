@@ -5,7 +5,7 @@ package nginxconf
 // Ignored: tuning that cannot change who gets in or what they receive
 // (performance, buffers, timeouts of things we do not do, logging details,
 // compression, caching of files, the settings of content handlers we do
-// not implement, rate limits). Directives that only define variables
+// not implement). Directives that only define variables
 // (geo, split_clients, perl_set, geoip_*, browser) are Ignored or fail
 // closed too: their variables stay unknown, so a config that uses one
 // fails to load instead of testing an empty value.
@@ -18,7 +18,7 @@ var otherModules = module{name: "other modules", directives: concat(
 	classed(FailClosed, "secure links", "secure_link", "secure_link_md5", "secure_link_secret"),
 	classed(FailClosed, "referer checks", "valid_referers"),
 	classed(UnsupportedContent, "", "proxy_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
-		"memcached_pass", "stub_status", "empty_gif", "flv", "mp4", "perl", "random_index", "image_filter",
+		"memcached_pass", "empty_gif", "flv", "mp4", "perl", "random_index", "image_filter",
 		"xslt_stylesheet"),
 	[]directive{
 		// `auth_request off` checks nothing, so it is harmless.

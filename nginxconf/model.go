@@ -27,10 +27,21 @@ type Config struct {
 	// WorkerProcesses is worker_processes: how many event loops relay
 	// tunnels. 0 means auto (one per CPU); the default is 1, as in nginx.
 	WorkerProcesses int
-	ErrorLog        []LogFile // main-level error_log targets
-	Env             []EnvVar  // env directives, for os.getenv in Lua
-	HTTP            *HTTP     // nil when the config has no http block
-	Default         bool      // true for the embedded default config
+	// MasterProcess is master_process (default on). With it off, nginx
+	// runs one process that keeps the privileges it started with: the
+	// user is not taken on.
+	MasterProcess bool
+	// User is who serves after the listeners and logs are open (the user
+	// directive, or nginx's compiled-in nobody/nogroup when started as
+	// root); nil when the process does not run as root.
+	User *User
+	// WorkerShutdownTimeout bounds a graceful quit (SIGQUIT): tunnels and
+	// requests still open then are closed. 0: none, wait for them.
+	WorkerShutdownTimeout time.Duration
+	ErrorLog              []LogFile // main-level error_log targets
+	Env                   []EnvVar  // env directives, for os.getenv in Lua
+	HTTP                  *HTTP     // nil when the config has no http block
+	Default               bool      // true for the embedded default config
 }
 
 // EnvVar is one `env NAME[=VALUE];` directive.
@@ -61,6 +72,8 @@ type HTTP struct {
 	LogFormats map[string]*LogFormat
 	Lua        LuaMain
 	Charsets   *Charsets // nil when no charset is named
+	// LimitZones are the limit_req_zone and limit_conn_zone zones, by name.
+	LimitZones map[string]*LimitZone
 }
 
 // LogFormat is a compiled log_format.
@@ -76,8 +89,11 @@ type LuaMain struct {
 	PackageCPath string
 	SharedDicts  map[string]int64
 	CodeCache    bool
-	Init         *LuaCode
-	InitWorker   *LuaCode
+	// MaxPendingTimers and MaxRunningTimers are lua_max_pending_timers
+	// and lua_max_running_timers (0: lua-nginx-module's 1024 and 256).
+	MaxPendingTimers, MaxRunningTimers int
+	Init                               *LuaCode
+	InitWorker                         *LuaCode
 }
 
 // LuaCode is Lua source attached to a directive; the proxy compiles it at
@@ -283,6 +299,8 @@ type LocConf struct {
 	LogConf
 	WebsockifyConf
 	LuaConf
+	LimitConf
+	StatusConf
 
 	FailClosed  []Warning // access directives we cannot enforce: every request here answers 500
 	Unsupported *Warning  // content directive we do not implement: requests here answer 502

@@ -15,12 +15,13 @@
 //	find config     the engine's own: =, ^~, longest prefix, regexes in order, nested, limit_except
 //	rewrite         the location's rewrite statements, rewrite_by_lua
 //	post-rewrite    the engine's own: rewrite ... last searches again (at most 10 cycles)
-//	pre-access      realip (location settings)
+//	pre-access      realip (location settings), limit_req (delays on a timer), limit_conn
 //	access          fail-closed directives, allow/deny, auth_basic, access_by_lua
 //	post-access     the engine's own: satisfy any's refusal
 //	pre-content     try_files
 //	content         the location's content handler (an unsupported content
-//	                directive: 502, websockify_pass, content_by_lua), else
+//	                directive: 502, websockify_pass, stub_status,
+//	                prometheus_metrics, content_by_lua), else
 //	                index, autoindex, static files
 //	log             access_log
 //
@@ -34,14 +35,17 @@
 // try_files) restart at server rewrite and named locations at rewrite, by
 // calling runPhases again. Header filters (Server, charset, expires and
 // add_header, header_filter_by_lua) form one chain, run when the headers
-// go out, whoever writes them.
+// go out, whoever writes them; limit_rate's filter paces the body that
+// follows.
 //
 // # Modules
 //
 // One file per nginx module: core (handler.go), rewrite.go, realip.go,
 // access.go, auth_basic.go, ssl.go (with ssl_keys.go, ssl_session.go,
 // ssl_verify.go), upstream.go, websockify.go, charset.go,
-// headers.go, lua.go, static.go and log.go. Each declares a module value
+// headers.go, lua.go, static.go, log.go, limit_req.go and limit_conn.go
+// (their zones in limit_zone.go), limit_rate.go and stub_status.go
+// (stub_status, with metrics.go's prometheus_metrics). Each declares a module value
 // with two hooks and lists it in modules.go, whose order is the order of
 // handlers within a phase and of header filters:
 //
@@ -75,7 +79,15 @@
 // tunnels, which keep the objects they started with; listeners whose
 // address stays are kept open. Shutdown closes the listeners, sends close
 // frames (1001) to every tunnel through Tunnels and waits for requests
-// until its context ends; Close does the same at once.
+// until its context ends; Close does the same at once. Quit (quit.go) is
+// nginx's graceful quit: StopAccepting closes the listeners and waits for
+// the requests under way, Tunnels.Drain waits for the tunnels to end, and
+// only what is left when its context ends (worker_shutdown_timeout) gets
+// Shutdown's 1001. Listen takes sockets inherited from an old binary
+// (inherit.go: nginx's NGINX variable) or bound beforehand by
+// OpenListeners (so that the process can give root up between binding and
+// serving) before it binds new ones; ListenerFDs hands ours to a new
+// binary, and Resume serves again on them after StopAccepting.
 //
 // # Errors
 //

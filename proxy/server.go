@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -43,6 +42,8 @@ type Server struct {
 	logs    *logFiles
 	connID  atomic.Uint64
 	wg      sync.WaitGroup
+	stats   connStats // stub_status (stub_status.go)
+	metrics *metrics  // prometheus_metrics (metrics.go)
 }
 
 // state is everything derived from one Config: what each module built at
@@ -79,8 +80,10 @@ type confRuntime struct {
 	errorLog *ErrorLog
 
 	resolver   resolverConf
+	lua        luaConf
 	websockify websockifyConf
 	accessLog  accessLogConf
+	limits     limitConf
 }
 
 // serverRuntime is what the modules built at load for one server block.
@@ -97,7 +100,8 @@ type bindSpec struct {
 // New compiles the runtime objects of cfg (Lua chunks, targets, log files,
 // certificates). It opens no socket; call Listen and Serve for that.
 func New(cfg *nginxconf.Config, opts Options) (*Server, error) {
-	s := &Server{opts: opts, ls: map[string]*listener{}, tunnels: &websockify.Tunnels{}, logs: newLogFiles()}
+	s := &Server{opts: opts, ls: map[string]*listener{}, tunnels: &websockify.Tunnels{}, logs: newLogFiles(),
+		metrics: newMetrics()}
 	st, err := s.build(cfg)
 	if err != nil {
 		s.logs.close()
@@ -280,20 +284,13 @@ func (s *Server) Listen() error {
 			old.ln.Close()
 			delete(s.ls, k)
 		}
-		if b.network == "unix" {
-			os.Remove(b.addr)
-		}
-		// No TCP keepalive on accepted connections, as in nginx without
-		// `listen ... so_keepalive=on`.
-		lc := net.ListenConfig{KeepAlive: -1}
-		ln, err := lc.Listen(context.Background(), b.network, b.addr)
+		ln, err := s.openListener(b) // inherit.go
 		if err != nil {
 			for _, l := range opened {
 				l.ln.Close()
 				delete(s.ls, l.spec.network+" "+l.spec.addr)
 			}
-			addr := b.addr
-			return fmt.Errorf("bind() to %s failed (%w)", addr, errors.Unwrap(err))
+			return err
 		}
 		l := &listener{spec: b, ln: ln}
 		s.ls[k] = l
@@ -328,7 +325,9 @@ func (s *Server) startServing(l *listener) {
 		ConnParams: func(c net.Conn) http1.Params {
 			return s.connParams(l, c.LocalAddr())
 		},
+		ConnState: s.stats.connState,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			ctx = s.stats.track(ctx, c)
 			ctx = context.WithValue(ctx, ctxListener, l)
 			if l.spec.tls {
 				ctx = withConnTLS(ctx)
@@ -352,7 +351,7 @@ func (s *Server) startServing(l *listener) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		hs.Serve(l.ln)
+		hs.Serve(s.stats.listener(l.ln))
 	}()
 }
 

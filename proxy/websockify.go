@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"syscall"
 
 	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/upstream"
 	"ngxsockify/proxy/websockify"
@@ -96,6 +98,7 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		ReadTimeout:    conf.WSReadTimeout,
 		SendTimeout:    conf.WSSendTimeout,
 		BufferSize:     conf.WSBufferSize,
+		PingInterval:   conf.WSPingInterval,
 		Logger:         rq.errorLog().Slog().With("conn", rq.conn),
 	}
 	if conf.ServerTokens {
@@ -110,10 +113,12 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	// an access log needs it, else just the words of its error-log lines.
 	handlerDone := make(chan struct{})
 	elog, conn, where := rq.errorLog(), rq.conn, rq.logWhere()
+	s, loc := rq.s, locationLabel(rq.loc)
 	var logAccess func(bytes int64) // nil: the callback must not capture rq
 	if rq.st.confs[conf.ID].logs {
 		logAccess = func(bytes int64) { rq.logPhase(http.StatusSwitchingProtocols, bytes) }
 	}
+	var cleanups []func() // the request's, which a tunnel holds until it ends (limit_conn)
 	res := websockify.ServeAsync(rq.w.w, rq.r, d, opts, rq.s.tunnels, func(end websockify.Result) {
 		<-handlerDone // the handler may still be writing rq below
 		switch {
@@ -125,8 +130,20 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		if logAccess != nil {
 			logAccess(end.BytesSent)
 		}
+		for _, f := range cleanups {
+			f()
+		}
+		s.metrics.tunnelEnded(loc, end)
+		s.stats.tunnelEnded()
 	})
 	defer close(handlerDone)
+	s.metrics.handshake(loc, res)
+	if res.Status == http.StatusSwitchingProtocols && res.Err != nil {
+		// The 101 went out but no tunnel runs (Shutdown began, or
+		// writing the 101 failed): done is never called.
+		s.metrics.tunnelEnded(loc, res)
+		s.stats.tunnelEnded()
+	}
 	rq.v.UpstreamAddr = res.UpstreamAddr
 	rq.v.UpstreamConnectTime = res.ConnectTime
 	if res.Status != http.StatusSwitchingProtocols {
@@ -141,8 +158,30 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		return
 	}
 	rq.hijacked = true
-	rq.w = nil // hijacked: the response writer is not ours any more
+	cleanups, rq.cleanups = rq.cleanups, nil // read by the callback after handlerDone
+	rq.w = nil                               // hijacked: the response writer is not ours any more
 	rq.v.Status = http.StatusSwitchingProtocols
+	if logAccess != nil {
+		rq.keepForLog() // before handlerDone closes: the callback reads rq after
+	}
+}
+
+// keepForLog trims a request that a running tunnel keeps for its
+// access-log line to what log formats read: its context becomes one with
+// only the values variables look up ($server_addr, $ssl_*) instead of
+// net/http's chain of connection and request contexts, and its Lua view
+// goes (log_by_lua does not run). That is about 0.8 KiB less per idle
+// tunnel. The request is changed in place, since rq.v and others point to
+// it; net/http does not read it once the connection is hijacked.
+func (rq *request) keepForLog() {
+	ctx := rq.r.Context()
+	keep := context.WithValue(context.Background(), http.LocalAddrContextKey, ctx.Value(http.LocalAddrContextKey))
+	if c := connTLSOf(ctx); c != nil {
+		keep = context.WithValue(keep, ctxTLSConn{}, c)
+		keep = vars.WithTLSConn(keep, &c.vars)
+	}
+	*rq.r = *rq.r.WithContext(keep)
+	rq.lua = nil
 }
 
 // allowedTarget checks, before any dial, that every address d may dial

@@ -36,6 +36,24 @@ type slot struct {
 // fields as the request goes on (Status, BytesSent, Upstream* ...); the
 // getters read them when a template or ngx.var asks. A Request belongs to
 // the goroutine serving its request.
+// ConnCounter reports the process's client connections as nginx's
+// stub_status counts them.
+type ConnCounter interface {
+	ConnCounts() (active, reading, writing, waiting int64)
+}
+
+// connectionsVar makes the getter of one $connections_* variable: which
+// picks the count from ConnCounts' results.
+func connectionsVar(which int) builtin {
+	return builtin{get: func(r *Request) (string, bool) {
+		if r.Conns == nil {
+			return "", false
+		}
+		a, rd, w, wt := r.Conns.ConnCounts()
+		return found(strconv.FormatInt([4]int64{a, rd, w, wt}[which], 10))
+	}}
+}
+
 type Request struct {
 	HTTP         *http.Request
 	Start        time.Time // request start ($request_time, $msec at log time)
@@ -68,6 +86,18 @@ type Request struct {
 	RemoteUser           string        // $remote_user once auth_basic accepted it; "" parses Authorization
 	RealIPRemote         string        // the peer's host:port when realip replaced HTTP.RemoteAddr ($realip_remote_*)
 	LimitRate            string        // $limit_rate (writable, kept as bytes: "40k" reads "40960"); "" reads as "0"
+	// LimitReqStatus and LimitConnStatus are $limit_req_status and
+	// $limit_conn_status (PASSED, DELAYED, REJECTED, ..._DRY_RUN); "" reads
+	// as not found, as where no limit applied. They belong to the main
+	// request (nginx's r->main): a subrequest reads and sets its Main's.
+	LimitReqStatus  string
+	LimitConnStatus string
+	// Main is the main request's variables in a subrequest (nil in the
+	// main request itself).
+	Main *Request
+	// Conns gives $connections_active, _reading, _writing and _waiting
+	// (stub_status's counters); nil: not found.
+	Conns ConnCounter
 
 	g         *Registry
 	argsSet   bool // ngx.var.args = "" : $args is "" rather than not found
@@ -80,8 +110,7 @@ type Request struct {
 // the raw request target (hr.RequestURI, or hr.URL for client-built
 // requests); an invalid target sets URIErr.
 func NewRequest(g *Registry, hr *http.Request) *Request {
-	r := &Request{HTTP: hr, Start: time.Now(), g: g, vals: make([]slot, g.nslots),
-		UpstreamConnectTime: -1, UpstreamResponseTime: -1}
+	r := &Request{HTTP: hr, Start: time.Now(), g: g, UpstreamConnectTime: -1, UpstreamResponseTime: -1}
 	raw := hr.RequestURI
 	if raw == "" && hr.URL != nil {
 		raw = hr.URL.RequestURI()
@@ -95,7 +124,17 @@ func NewRequest(g *Registry, hr *http.Request) *Request {
 // ShareValues makes r read and write the stored values (set, map) of
 // parent: a write in either is seen by both, as a subrequest made with
 // ngx.location.capture's share_all_vars.
-func (r *Request) ShareValues(parent *Request) { r.vals = parent.vals }
+func (r *Request) ShareValues(parent *Request) { r.vals = parent.slots() }
+
+// slots returns the stored values, made at the first write: most requests
+// never write one (every config declares the slots of otherNginxVariables),
+// and an idle tunnel keeps its request for its log line.
+func (r *Request) slots() []slot {
+	if r.vals == nil {
+		r.vals = make([]slot, r.g.nslots)
+	}
+	return r.vals
+}
 
 // CopyValues gives r a copy of parent's stored values (copy_all_vars).
 func (r *Request) CopyValues(parent *Request) { r.vals = append([]slot(nil), parent.vals...) }
@@ -118,7 +157,7 @@ func (r *Request) SetCaptures(c *Captures) {
 		}
 		if d, ok := r.g.defs[lowerName(name)]; ok && d.kind == kindSet {
 			v, _ := c.Group(i)
-			r.vals[d.slot] = slot{v: v, st: slotValue}
+			r.slots()[d.slot] = slot{v: v, st: slotValue}
 		}
 	}
 }
@@ -148,7 +187,10 @@ func (r *Request) Registry() *Registry { return r.g }
 func (r *Request) value(d *varDef) (string, bool) {
 	switch d.kind {
 	case kindSet:
-		s := r.vals[d.slot]
+		var s slot // never written
+		if r.vals != nil {
+			s = r.vals[d.slot]
+		}
 		switch s.st {
 		case slotValue:
 			return s.v, true
@@ -159,7 +201,7 @@ func (r *Request) value(d *varDef) (string, bool) {
 		// variable as not found.
 		return "", d.setDeclared
 	case kindMap:
-		s := &r.vals[d.slot]
+		s := &r.slots()[d.slot]
 		switch s.st {
 		case slotValue:
 			return s.v, true
@@ -181,9 +223,9 @@ func (r *Request) store(d *varDef, v string, ok bool) {
 		d.set(r, v, ok)
 	case d.kind == kindSet || d.kind == kindMap:
 		if ok {
-			r.vals[d.slot] = slot{v: v, st: slotValue}
+			r.slots()[d.slot] = slot{v: v, st: slotValue}
 		} else {
-			r.vals[d.slot] = slot{st: slotNotFound}
+			r.slots()[d.slot] = slot{st: slotNotFound}
 		}
 	}
 }
@@ -395,8 +437,12 @@ var builtins = map[string]builtin{
 	"time_iso8601": {get: func(*Request) (string, bool) {
 		return found(time.Now().Format("2006-01-02T15:04:05-07:00"))
 	}},
-	"pid":           {get: func(*Request) (string, bool) { return found(strconv.Itoa(os.Getpid())) }},
-	"nginx_version": {get: func(*Request) (string, bool) { return found(NginxVersion) }},
+	"connections_active":  connectionsVar(0),
+	"connections_reading": connectionsVar(1),
+	"connections_writing": connectionsVar(2),
+	"connections_waiting": connectionsVar(3),
+	"pid":                 {get: func(*Request) (string, bool) { return found(strconv.Itoa(os.Getpid())) }},
+	"nginx_version":       {get: func(*Request) (string, bool) { return found(NginxVersion) }},
 	"status": {get: func(r *Request) (string, bool) {
 		return found(fmt.Sprintf("%03d", r.Status))
 	}},
@@ -454,6 +500,8 @@ var builtins = map[string]builtin{
 		}
 		return r.LimitRate, true
 	}, set: setLimitRate},
+	"limit_req_status":  {get: func(r *Request) (string, bool) { return nonEmpty(r.MainRequest().LimitReqStatus) }},
+	"limit_conn_status": {get: func(r *Request) (string, bool) { return nonEmpty(r.MainRequest().LimitConnStatus) }},
 	"proxy_add_x_forwarded_for": {get: func(r *Request) (string, bool) {
 		if xff, ok := xffGetter(r); ok {
 			return xff + ", " + r.remoteHost(), true
@@ -652,4 +700,12 @@ func (r *Request) estimateLength() int64 {
 		n += int(r.HTTP.ContentLength)
 	}
 	return int64(n)
+}
+
+// MainRequest is the main request's variables: r itself, or its Main.
+func (r *Request) MainRequest() *Request {
+	if r.Main != nil {
+		return r.Main
+	}
+	return r
 }

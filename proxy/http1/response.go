@@ -245,7 +245,7 @@ func (w *response) WriteHeader(code int) {
 	if strings.EqualFold(h.Get("Connection"), "close") {
 		w.keepalive = false
 	}
-	if p := &w.c.params; w.c.requests >= p.KeepaliveRequests || p.KeepaliveTimeout <= 0 ||
+	if p := &w.c.params; w.c.requests >= p.KeepaliveRequests || p.KeepaliveTimeout <= 0 || w.c.s.noKeep.Load() ||
 		time.Since(w.c.start) > p.KeepaliveTime || browserDisables(p, w.req) {
 		w.keepalive = false
 	}
@@ -450,6 +450,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c.release()
 	// the connection is the caller's now: Shutdown neither waits for it
 	// nor closes it
+	c.s.setState(c, http.StateHijacked)
 	c.s.forget(c)
 	bw := bufio.NewWriterSize(c.rwc, 64)
 	return c.rwc, bufio.NewReadWriter(c.br, bw), nil

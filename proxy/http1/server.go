@@ -73,6 +73,10 @@ type Server struct {
 	Reject func(w http.ResponseWriter, r *http.Request, e *Error)
 	// ConnParams gives a new connection's settings (default: DefaultParams).
 	ConnParams func(c net.Conn) Params
+	// ConnState, when set, follows each connection through net/http's
+	// states (New, Active, Idle, Hijacked, Closed), with the accepted
+	// net.Conn.
+	ConnState func(net.Conn, http.ConnState)
 	// ConnContext makes the base context of a connection's requests.
 	ConnContext func(ctx context.Context, c net.Conn) context.Context
 	// TLSConfig, when set, makes the listener a TLS one.
@@ -85,8 +89,25 @@ type Server struct {
 	ln       net.Listener
 	conns    map[*conn]struct{}
 	closing  atomic.Bool
+	noKeep   atomic.Bool // SetKeepAlivesEnabled(false)
 	wg       sync.WaitGroup
 	serveErr chan struct{}
+}
+
+// SetKeepAlivesEnabled(false) answers every request from now on with
+// "Connection: close" and closes the idle connections, as nginx's graceful
+// quit does.
+func (s *Server) SetKeepAlivesEnabled(on bool) {
+	s.noKeep.Store(!on)
+	if !on {
+		s.closeConns(false)
+	}
+}
+
+func (s *Server) setState(c *conn, st http.ConnState) {
+	if s.ConnState != nil {
+		s.ConnState(c.sock, st)
+	}
 }
 
 // ErrServerClosed is returned by Serve after Shutdown or Close.
@@ -128,6 +149,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		c.state.Store(stateIdle)
 		s.wg.Add(1)
 		s.mu.Unlock()
+		s.setState(c, http.StateNew)
 		go c.serve()
 	}
 }
@@ -229,6 +251,7 @@ func (c *conn) serve() {
 		c.release()
 		if !c.hijacked {
 			c.rwc.Close()
+			c.s.setState(c, http.StateClosed)
 			c.s.forget(c) // a hijacked connection was forgotten at Hijack
 		}
 	}()
@@ -305,7 +328,10 @@ func (c *conn) serveOne() bool {
 		wait = c.params.HeaderTimeout
 	}
 	c.state.Store(stateIdle)
-	if c.s.closing.Load() && c.br.Buffered() == 0 {
+	if !first {
+		c.s.setState(c, http.StateIdle)
+	}
+	if (c.s.closing.Load() || c.s.noKeep.Load() && !first) && c.br.Buffered() == 0 {
 		return false
 	}
 	// the first byte: keepalive_timeout between requests
@@ -314,6 +340,7 @@ func (c *conn) serveOne() bool {
 		return false
 	}
 	c.state.Store(stateActive)
+	c.s.setState(c, http.StateActive)
 	c.readDeadline(c.params.HeaderTimeout)
 	c.read = 0
 	h, started, err := readHead(c.br, &c.params, c.params.UnderscoresInHeaders)
@@ -351,7 +378,7 @@ func (c *conn) serveOne() bool {
 		return false
 	}
 	w.finish()
-	keep := w.keepalive && !c.s.closing.Load()
+	keep := w.keepalive && !c.s.closing.Load() && !c.s.noKeep.Load()
 	// the rest of an unread body is read and dropped, as nginx discards it
 	if keep && !w.body.discard(1<<62) {
 		keep = false
