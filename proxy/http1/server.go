@@ -146,7 +146,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			return ErrServerClosed
 		}
 		s.conns[c] = struct{}{}
-		c.state.Store(stateIdle)
+		c.state.Store(stateNew)
 		s.wg.Add(1)
 		s.mu.Unlock()
 		s.setState(c, http.StateNew)
@@ -210,16 +210,24 @@ func (s *Server) closeConns(all bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for c := range s.conns {
-		if all || c.state.Load() == stateIdle {
+		// a connection waiting for its first request gets newGrace to
+		// send it, as net/http's Shutdown gives
+		st := c.state.Load()
+		if all || st == stateIdle || st == stateNew && time.Since(c.start) > newGrace {
 			c.sock.Close()
 		}
 	}
 }
 
 const (
-	stateIdle int32 = iota
-	stateActive
+	stateNew    int32 = iota // waiting for the first request
+	stateIdle                // waiting for the next request (keep-alive)
+	stateActive              // reading or answering a request
 )
+
+// newGrace is how long Shutdown lets a new connection send its first
+// request before closing it.
+const newGrace = 5 * time.Second
 
 // conn is one client connection.
 type conn struct {
@@ -327,8 +335,8 @@ func (c *conn) serveOne() bool {
 	if first {
 		wait = c.params.HeaderTimeout
 	}
-	c.state.Store(stateIdle)
 	if !first {
+		c.state.Store(stateIdle)
 		c.s.setState(c, http.StateIdle)
 	}
 	if (c.s.closing.Load() || c.s.noKeep.Load() && !first) && c.br.Buffered() == 0 {
