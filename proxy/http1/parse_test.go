@@ -13,7 +13,7 @@ import (
 
 func readOne(raw string) (*Head, error) {
 	p := DefaultParams()
-	h, _, err := readHead(bufio.NewReaderSize(strings.NewReader(raw), p.LargeBufferSize), &p, false)
+	h, _, err := readHead(bufio.NewReaderSize(strings.NewReader(raw), readerSize), &p, false)
 	return h, err
 }
 
@@ -63,6 +63,9 @@ func TestReadHeadVerdicts(t *testing.T) {
 		{"space in URI", "GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", 400},
 		{"long URI", "GET /" + long + " HTTP/1.1\r\nHost: a\r\n\r\n", 414},
 		{"long header", "GET / HTTP/1.1\r\nHost: a\r\nX: " + long + "\r\n\r\n", StatusHeaderTooLarge},
+		{"header past the read buffer", "GET / HTTP/1.1\r\nHost: a\r\nX: " + long[:6000] + "\r\n\r\n", 0},
+		{"URI past the read buffer", "GET /" + long[:8000] + " HTTP/1.1\r\nHost: a\r\n\r\n", 0},
+		{"head past the buffers", "GET / HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X: "+long[:8000]+"\r\n", 5) + "\r\n", StatusHeaderTooLarge},
 		{"bare CR", "GET / HTTP/1.1\rHost: a\r\n\r\n", 400},
 		{"NUL value", "GET / HTTP/1.1\r\nHost: a\r\nX: \x00\r\n\r\n", 400},
 		{"space in name", "GET / HTTP/1.1\r\nHost: a\r\nX Y: 1\r\n\r\n", 400},

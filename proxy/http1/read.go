@@ -7,8 +7,6 @@ import (
 	"net/http"
 )
 
-// errIdle: the connection ended or timed out before a request began.
-var errIdle = errors.New("http1: no request")
 
 // readHead reads one request head from br. started reports whether any
 // byte of the request arrived (a timeout then is worth a 408 log line).
@@ -21,8 +19,8 @@ func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started b
 			h.Major, h.Minor = 1, 0
 			return h, true, e
 		}
-		line, err = br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
+		line, err = readLine(br, p.LargeBufferSize)
+		if err == errTooLong {
 			h.Major, h.Minor = 1, 0
 			return h, true, lineErr(414, "client sent too long URI")
 		}
@@ -63,8 +61,8 @@ func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started b
 			h.Raw = raw
 			return h, true, invalidLine(end, 0)
 		}
-		line, err = br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull {
+		line, err = readLine(br, p.LargeBufferSize)
+		if err == errTooLong {
 			h.Raw = raw
 			return h, true, headerErr(StatusHeaderTooLarge, "client sent too long header line")
 		}
@@ -143,6 +141,33 @@ func valueOffset(line, value []byte) int {
 		return len(line)
 	}
 	return cap(line) - cap(value)
+}
+
+// errTooLong: a line longer than a large header buffer.
+var errTooLong = errors.New("http1: line too long")
+
+// readLine reads one line of at most limit bytes. The line is br's own
+// buffer when it fits there, else a copy.
+func readLine(br *bufio.Reader, limit int) ([]byte, error) {
+	line, err := br.ReadSlice('\n')
+	if err != bufio.ErrBufferFull {
+		if len(line) > limit {
+			return nil, errTooLong
+		}
+		return line, err
+	}
+	buf := append([]byte(nil), line...)
+	for err == bufio.ErrBufferFull {
+		if len(buf) > limit {
+			return nil, errTooLong
+		}
+		line, err = br.ReadSlice('\n')
+		buf = append(buf, line...)
+	}
+	if len(buf) > limit {
+		return nil, errTooLong
+	}
+	return buf, err
 }
 
 // waitLine waits until br holds a whole line (or is full), refusing at

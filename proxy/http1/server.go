@@ -225,6 +225,9 @@ const (
 	stateActive              // reading or answering a request
 )
 
+// readerSize is the size of a connection's read buffer.
+const readerSize = 4096
+
 // newGrace is how long Shutdown lets a new connection send its first
 // request before closing it.
 const newGrace = 5 * time.Second
@@ -277,7 +280,9 @@ func (c *conn) serve() {
 		return
 	}
 	c.ctx = ctx
-	c.br = bufio.NewReaderSize(c.rwc, max(c.params.LargeBufferSize, 1024))
+	// net/http's size: longer lines, up to a large header buffer, are
+	// gathered from it (readLine)
+	c.br = bufio.NewReaderSize(c.rwc, readerSize)
 	for c.serveOne() {
 	}
 }
