@@ -7,7 +7,6 @@ import (
 	"net/http"
 )
 
-
 // readHead reads one request head from br. started reports whether any
 // byte of the request arrived (a timeout then is worth a 408 log line).
 func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started bool, err error) {
