@@ -282,6 +282,7 @@ type LocConf struct {
 	CharsetConf
 	LogConf
 	WebsockifyConf
+	ProxyConf
 	LuaConf
 
 	FailClosed  []Warning // access directives we cannot enforce: every request here answers 500

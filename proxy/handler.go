@@ -43,6 +43,7 @@ type request struct {
 	closed        bool // ngx.exit(444): close without a reply
 	logged        bool // the log phase ran (or must not run)
 	uriChanged    bool // a rewrite changed the URI: post-rewrite searches the locations again
+	proxyWholeURI bool // rewrite ... break: proxy_pass puts the whole URI after its URI part (nginx's valid_location = 0)
 }
 
 // coreModule is what nginx's core module and its header filter do in
@@ -88,7 +89,7 @@ func unsupportedContent(rq *request) {
 
 // serverHeader adds "Server: ngxsockify" under server_tokens on.
 func serverHeader(rq *request, code int) int {
-	if rq.conf.ServerTokens {
+	if rq.conf.ServerTokens && rq.w.Header().Get("Server") == "" {
 		rq.w.Header().Set("Server", "ngxsockify")
 	}
 	return code

@@ -17,6 +17,7 @@ var modules = []*module{
 	&accessModule,     // access: allow/deny
 	&authBasicModule,  // access: auth_basic
 	&websockifyModule, // content handler
+	&proxyModule,      // content handler: proxy_pass
 	&charsetModule,    // header filter
 	&headersModule,    // header filter: expires, add_header
 	&luaModule,        // rewrite, access (after the others), content handler, header filter (last)

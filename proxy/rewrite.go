@@ -142,6 +142,7 @@ func (rq *request) rewrite(s *nginxconf.RewriteStmt) flow {
 	// the location's rewrite statements, whether "last" ends them or not
 	rq.internal = true
 	rq.uriChanged = s.Flag != "break"
+	rq.proxyWholeURI = s.Flag == "break"
 	rq.setPaths()
 	switch s.Flag {
 	case "last":

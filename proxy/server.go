@@ -81,6 +81,7 @@ type confRuntime struct {
 
 	resolver   resolverConf
 	websockify websockifyConf
+	proxy      proxyConf
 	accessLog  accessLogConf
 }
 

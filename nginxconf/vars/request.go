@@ -61,6 +61,8 @@ type Request struct {
 	UpstreamStatus       int
 	UpstreamConnectTime  time.Duration // < 0: not measured
 	UpstreamResponseTime time.Duration // < 0: not measured
+	UpstreamHeaderTime   time.Duration // < 0: not measured
+	ProxyHost, ProxyPort string        // $proxy_host, $proxy_port while proxy_pass builds its request
 	UpstreamHeader       http.Header   // $upstream_http_*, $upstream_cookie_*
 	RespHeader           http.Header   // $sent_http_*
 	DocumentRoot         string        // $document_root, $realpath_root
@@ -81,7 +83,7 @@ type Request struct {
 // requests); an invalid target sets URIErr.
 func NewRequest(g *Registry, hr *http.Request) *Request {
 	r := &Request{HTTP: hr, Start: time.Now(), g: g, vals: make([]slot, g.nslots),
-		UpstreamConnectTime: -1, UpstreamResponseTime: -1}
+		UpstreamConnectTime: -1, UpstreamResponseTime: -1, UpstreamHeaderTime: -1}
 	raw := hr.RequestURI
 	if raw == "" && hr.URL != nil {
 		raw = hr.URL.RequestURI()
@@ -432,6 +434,14 @@ var builtins = map[string]builtin{
 		}
 		return found(seconds(r.UpstreamResponseTime))
 	}},
+	"upstream_header_time": {get: func(r *Request) (string, bool) {
+		if r.UpstreamHeaderTime < 0 {
+			return "", false
+		}
+		return found(seconds(r.UpstreamHeaderTime))
+	}},
+	"proxy_host":    {get: func(r *Request) (string, bool) { return nonEmpty(r.ProxyHost) }},
+	"proxy_port":    {get: func(r *Request) (string, bool) { return nonEmpty(r.ProxyPort) }},
 	"document_root": {get: func(r *Request) (string, bool) { return nonEmpty(r.DocumentRoot) }},
 	"realpath_root": {get: func(r *Request) (string, bool) {
 		if r.DocumentRoot == "" {

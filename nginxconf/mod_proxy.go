@@ -1,0 +1,240 @@
+package nginxconf
+
+import (
+	"fmt"
+	"net"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	"ngxsockify/nginxconf/vars"
+)
+
+// proxyModule is ngx_http_proxy_module, first cut: proxy_pass to http://
+// backends (an address, a unix socket, an upstream{} block or a URL with
+// variables), the request it sends and the response it passes back. The
+// proxy_* directives without an entry here are Ignored (buffers, caching,
+// temp files: tuning) and warn.
+var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf) {
+	lc.ProxyHTTPVersion = "1.0"
+	lc.ProxyPassRequestHeaders, lc.ProxyPassRequestBody, lc.ProxyBuffering = true, true, true
+	lc.ProxyConnectTimeout, lc.ProxyReadTimeout, lc.ProxySendTimeout = 60*time.Second, 60*time.Second, 60*time.Second
+	lc.ProxyBufferSize = 4096 // one memory page, nginx's default
+}, directives: []directive{
+	{name: "proxy_pass", dup: "proxy_pass", inherit: inheritNone, field: "ProxyPass", set: setProxyPass},
+	{name: "proxy_http_version", set: func(c *compiler, lv *level, d *Directive) {
+		if d.Args[0] != "1.0" && d.Args[0] != "1.1" {
+			c.fail(d, `invalid value "%s" in "proxy_http_version" directive, it must be "1.0" or "1.1"`, d.Args[0])
+		}
+		lv.conf.ProxyHTTPVersion = d.Args[0]
+	}},
+	{name: "proxy_set_header", inherit: inheritReplace, field: "ProxySetHeaders", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxySetHeaders = append(lv.conf.ProxySetHeaders,
+			ProxyHeader{Name: d.Args[0], Value: c.template(d, d.Args[1])})
+	}},
+	{name: "proxy_hide_header", inherit: inheritReplace, field: "ProxyHideHeaders", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyHideHeaders = append(lv.conf.ProxyHideHeaders, textproto.CanonicalMIMEHeaderKey(d.Args[0]))
+	}},
+	{name: "proxy_pass_header", inherit: inheritReplace, field: "ProxyPassHeaders", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyPassHeaders = append(lv.conf.ProxyPassHeaders, textproto.CanonicalMIMEHeaderKey(d.Args[0]))
+	}},
+	{name: "proxy_pass_request_headers", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyPassRequestHeaders = d.Args[0] == "on"
+	}},
+	{name: "proxy_pass_request_body", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyPassRequestBody = d.Args[0] == "on"
+	}},
+	{name: "proxy_buffering", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ProxyBuffering = d.Args[0] == "on" }},
+	{name: "proxy_intercept_errors", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyInterceptErrors = d.Args[0] == "on"
+	}},
+	{name: "proxy_set_body", dup: "proxy_set_body", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxySetBody = c.template(d, d.Args[0])
+	}},
+	{name: "proxy_method", dup: "proxy_method", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyMethod = c.template(d, d.Args[0])
+	}},
+	{name: "proxy_connect_timeout", dup: "proxy_connect_timeout", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyConnectTimeout = c.duration(d, d.Args[0])
+	}},
+	{name: "proxy_read_timeout", dup: "proxy_read_timeout", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyReadTimeout = c.duration(d, d.Args[0])
+	}},
+	{name: "proxy_send_timeout", dup: "proxy_send_timeout", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxySendTimeout = c.duration(d, d.Args[0])
+	}},
+	{name: "proxy_buffer_size", dup: "proxy_buffer_size", set: func(c *compiler, lv *level, d *Directive) {
+		n, err := ParseSize(d.Args[0])
+		if err != nil {
+			c.fail(d, `"proxy_buffer_size" directive invalid value`)
+		}
+		lv.conf.ProxyBufferSize = int(n)
+	}},
+	{name: "proxy_redirect", inherit: inheritReplace, field: "ProxyRedirects", set: setProxyRedirect},
+}}
+
+// ProxyConf is the proxy module's part of a location's settings.
+type ProxyConf struct {
+	ProxyPass        *ProxyPass // not inherited: a content handler
+	ProxyHTTPVersion string     // "1.0" or "1.1"
+	// ProxySetHeaders are the proxy_set_header entries in order; a level
+	// that has one replaces the inherited list.
+	ProxySetHeaders                               []ProxyHeader
+	ProxyHideHeaders, ProxyPassHeaders            []string // canonical names
+	ProxyPassRequestHeaders, ProxyPassRequestBody bool
+	ProxyBuffering, ProxyInterceptErrors          bool
+	ProxySetBody, ProxyMethod                     *vars.Template // nil: not set
+	ProxyConnectTimeout                           time.Duration
+	ProxyReadTimeout, ProxySendTimeout            time.Duration
+	ProxyBufferSize                               int // the bound of the response header
+	// ProxyRedirects are the proxy_redirect rules; nil: `default`, unless
+	// ProxyRedirectOff.
+	ProxyRedirects   []ProxyRedirect
+	ProxyRedirectOff bool
+}
+
+// ProxyHeader is one proxy_set_header.
+type ProxyHeader struct {
+	Name  string
+	Value *vars.Template
+}
+
+// ProxyRedirect is one proxy_redirect rule: a Location (or Refresh)
+// header starting with Redirect gets that prefix replaced. Default marks
+// `proxy_redirect default` (the proxy_pass URL becomes the location's
+// name).
+type ProxyRedirect struct {
+	Default     bool
+	Redirect    *vars.Template
+	Replacement *vars.Template
+}
+
+// ProxyPass is a compiled proxy_pass.
+type ProxyPass struct {
+	Raw string         // the URL as written
+	URL *vars.Template // non-nil when the URL holds variables: parsed per request
+	// Target is the parsed URL when it holds no variables.
+	Target *ProxyURL
+	// Location is the name of the location the URI part replaces (nginx's
+	// plcf->location); empty when the level cannot have a URI part.
+	Location string
+	File     string
+	Line     int
+}
+
+// ProxyURL is a parsed proxy_pass URL.
+type ProxyURL struct {
+	Scheme string // "http" or "https"
+	// Host is $proxy_host: the host as written, with the port when it is
+	// not the scheme's default; "localhost" for a unix socket.
+	Host string
+	Port string // $proxy_port
+	// Addr is what to dial or look up: "host:port", "unix:/path"; Name is
+	// the host without port, for a lookup of an upstream{} block.
+	Addr, Name string
+	// ExplicitPort: the URL spells a port (an upstream{} block matches
+	// only URLs without one).
+	ExplicitPort bool
+	// URI is the URI part ("/x/" in http://h/x/), HasURI whether there is
+	// one ("/" counts).
+	URI    string
+	HasURI bool
+}
+
+// ParseProxyURL parses a proxy_pass URL: http://host[:port][/uri],
+// https://..., http://unix:/path[:/uri]. Errors use nginx's words.
+func ParseProxyURL(raw string) (*ProxyURL, error) {
+	u := &ProxyURL{}
+	rest, ok := "", false
+	switch {
+	case len(raw) >= 7 && strings.EqualFold(raw[:7], "http://"):
+		u.Scheme, u.Port, rest, ok = "http", "80", raw[7:], true
+	case len(raw) >= 8 && strings.EqualFold(raw[:8], "https://"):
+		u.Scheme, u.Port, rest, ok = "https", "443", raw[8:], true
+	}
+	if !ok {
+		return nil, fmt.Errorf(`invalid URL prefix in "%s"`, raw)
+	}
+	if p, isUnix := strings.CutPrefix(rest, "unix:"); isUnix {
+		path, uri, hasURI := strings.Cut(p, ":")
+		if path == "" {
+			return nil, fmt.Errorf(`no path in the unix domain socket in upstream "%s"`, rest)
+		}
+		u.Host, u.Addr, u.Name = "localhost", "unix:"+path, "unix:"+path
+		u.URI, u.HasURI = uri, hasURI
+		return u, nil
+	}
+	hostport := rest
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		hostport, u.URI, u.HasURI = rest[:i], rest[i:], true
+		if u.URI[0] == '?' {
+			u.URI = "/" + u.URI
+		}
+	}
+	if hostport == "" {
+		return nil, fmt.Errorf(`no host in upstream "%s"`, rest)
+	}
+	u.Host, u.Name = hostport, hostport
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf(`invalid port in upstream "%s"`, rest)
+		}
+		u.Name, u.Port, u.ExplicitPort = h, p, true
+	} else if strings.Contains(hostport, ":") && !strings.HasPrefix(hostport, "[") {
+		return nil, fmt.Errorf(`invalid port in upstream "%s"`, rest)
+	}
+	u.Addr = net.JoinHostPort(strings.Trim(u.Name, "[]"), u.Port)
+	return u, nil
+}
+
+func setProxyPass(c *compiler, lv *level, d *Directive) {
+	pp := &ProxyPass{Raw: d.Args[0], File: d.File, Line: d.EndLine}
+	uriForbidden := lv.ctx == ctxIf || lv.ctx == ctxLimitExcept ||
+		(lv.loc != nil && (lv.loc.Modifier == ModRegex || lv.loc.Modifier == ModRegexI || lv.loc.Modifier == ModNamed))
+	if strings.Contains(pp.Raw, "$") {
+		t := c.template(d, pp.Raw)
+		if v, ok := t.Const(); ok {
+			pp.Raw = v
+		} else {
+			pp.URL = t
+		}
+	}
+	if pp.URL == nil {
+		t, err := ParseProxyURL(pp.Raw)
+		if err != nil {
+			c.fail(d, "%v", err)
+		}
+		if t.HasURI && uriForbidden {
+			c.fail(d, `"proxy_pass" cannot have URI part in location given by regular expression, `+
+				`or inside named location, or inside "if" statement, or inside "limit_except" block`)
+		}
+		pp.Target = t
+	}
+	if lv.loc != nil && !uriForbidden {
+		pp.Location = lv.loc.Path
+	}
+	lv.conf.ProxyPass = pp
+}
+
+func setProxyRedirect(c *compiler, lv *level, d *Directive) {
+	a := d.Args
+	if len(a) == 1 {
+		switch a[0] {
+		case "off":
+			lv.conf.ProxyRedirects, lv.conf.ProxyRedirectOff = nil, true
+		case "default":
+			lv.conf.ProxyRedirects = append(lv.conf.ProxyRedirects, ProxyRedirect{Default: true})
+		default:
+			c.fail(d, `invalid parameter "%s"`, a[0])
+		}
+		return
+	}
+	if strings.HasPrefix(a[0], "~") {
+		c.fail(d, `regular expressions in "proxy_redirect" are not supported by ngxsockify`)
+	}
+	lv.conf.ProxyRedirectOff = false
+	lv.conf.ProxyRedirects = append(lv.conf.ProxyRedirects,
+		ProxyRedirect{Redirect: c.template(d, a[0]), Replacement: c.template(d, a[1])})
+}

@@ -1,0 +1,488 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
+	"ngxsockify/ngxlog"
+	"ngxsockify/proxy/proxypass"
+	"ngxsockify/proxy/upstream"
+	"ngxsockify/proxy/websockify"
+)
+
+// proxyModule is proxy_pass (nginx's ngx_http_proxy_module, first cut): a
+// level's content handler, relaying the request to an HTTP backend and its
+// response back. Constant targets get their dialer at load (an upstream{}
+// block, or the URL's address with host names resolved now); URLs with
+// variables are parsed per request. One connection per request
+// (Connection: close), the body read whole first (client_max_body_size),
+// the response streamed back as it comes.
+var proxyModule = module{
+	name:      "proxy",
+	provision: provisionProxy,
+}
+
+// proxyConf is a level's runtime part of the proxy module.
+type proxyConf struct {
+	dialer websockify.Dialer // nil: computed per request
+}
+
+func provisionProxy(_ *Server, st *state) error {
+	built := map[*nginxconf.ProxyPass]websockify.Dialer{}
+	for _, lc := range st.cfg.HTTP.Confs {
+		pp := lc.ProxyPass
+		if pp == nil {
+			continue
+		}
+		rt := &st.confs[lc.ID]
+		if rt.content == nil {
+			rt.content = proxyContent
+		}
+		d, done := built[pp]
+		if !done && pp.Target != nil {
+			if d = st.upstreamFor(pp.Target); d == nil {
+				servers, err := resolveStatic(upstream.Server{Addr: pp.Target.Addr})
+				if err != nil {
+					return fmt.Errorf("%v in %s:%d", err, pp.File, pp.Line)
+				}
+				d = upstream.New(pp.Target.Host, servers)
+			}
+			built[pp] = d
+		}
+		rt.proxy.dialer = d
+	}
+	return nil
+}
+
+// upstreamFor returns the upstream{} block a URL names (nginx matches it
+// only when the URL spells no port), or nil.
+func (st *state) upstreamFor(t *nginxconf.ProxyURL) websockify.Dialer {
+	if t.ExplicitPort {
+		return nil
+	}
+	return st.upstreams[t.Name]
+}
+
+func proxyContent(rq *request) { rq.proxyPass(rq.conf.ProxyPass) }
+
+// proxyHeaders are the request headers nginx's proxy module sets itself
+// (ngx_http_proxy_headers); a client's header of one of these names is
+// never passed. Empty values remove the header.
+var proxyHeaders = [...]string{"Host", "Connection", "Content-Length", "Transfer-Encoding", "TE",
+	"Keep-Alive", "Expect", "Upgrade"}
+
+// proxyPass relays the request to pp's backend.
+func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
+	target := pp.Target
+	if target == nil {
+		v := pp.URL.Eval(rq.v)
+		t, err := nginxconf.ParseProxyURL(v)
+		if err != nil {
+			rq.logf(ngxlog.Err, "%v", err)
+			rq.finalize(http.StatusInternalServerError)
+			return
+		}
+		target = t
+	}
+	d := rq.st.confs[rq.conf.ID].proxy.dialer
+	if d == nil {
+		var code int
+		if d, code = rq.proxyDialer(target); d == nil {
+			rq.finalize(code)
+			return
+		}
+	}
+	rq.v.ProxyHost, rq.v.ProxyPort = target.Host, target.Port
+	if target.Scheme == "https" {
+		rq.logf(ngxlog.Err, `https:// backends are not supported by ngxsockify ("%s")`, pp.Raw)
+		rq.finalize(http.StatusBadGateway)
+		return
+	}
+	body, code := rq.proxyBody()
+	if code != 0 {
+		rq.finalize(code)
+		return
+	}
+	uri := rq.proxyURI(pp, target)
+	head := proxypass.WriteRequest(nil, rq.proxyMethod(), uri, rq.conf.ProxyHTTPVersion, rq.proxyFields(body))
+	up := &proxyUpstream{rq: rq, url: target.Scheme + "://", uri: uri}
+	start := time.Now()
+	conn, addr, err := d.Dial(rq.r.Context(), rq.conf.ProxyConnectTimeout)
+	rq.v.UpstreamAddr = addr
+	up.url += addr
+	if err != nil {
+		up.fail(err, "")
+		return
+	}
+	defer conn.Close()
+	rq.v.UpstreamConnectTime = time.Since(start)
+	defer func() { rq.v.UpstreamResponseTime = time.Since(start) }()
+
+	conn.SetWriteDeadline(time.Now().Add(rq.conf.ProxySendTimeout))
+	if _, err := conn.Write(append(head, body...)); err != nil {
+		up.fail(err, "while sending request to upstream")
+		return
+	}
+	conn.SetWriteDeadline(time.Time{})
+	rd := &deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout}
+	res, err := proxypass.ReadResponse(rd, rq.conf.ProxyBufferSize)
+	if err != nil {
+		up.fail(err, "while reading response header from upstream")
+		return
+	}
+	rq.v.UpstreamHeaderTime = time.Since(start)
+	rq.v.UpstreamStatus = res.Status
+	rq.v.UpstreamHeader = res.Header()
+	if rq.conf.ProxyInterceptErrors && res.Status >= 300 {
+		if _, ok := rq.conf.ErrorPages[res.Status]; ok {
+			rq.finalize(res.Status)
+			return
+		}
+	}
+	rq.proxyResponseHeaders(pp, target, res)
+	noBody := rq.r.Method == http.MethodHead || res.Status == http.StatusNoContent ||
+		res.Status == http.StatusNotModified || res.Status < 200
+	if !rq.conf.ProxyBuffering {
+		rq.w.stream = true
+	}
+	rq.w.WriteHeader(res.Status)
+	if noBody {
+		return
+	}
+	var src io.Reader = io.MultiReader(strings.NewReader(string(res.Rest)), rd)
+	switch {
+	case res.Chunked:
+		src = httputil.NewChunkedReader(src)
+	case res.ContentLength >= 0:
+		src = io.LimitReader(src, res.ContentLength)
+	}
+	if err := rq.copyFromBackend(src, res.ContentLength); err != nil {
+		up.fail(err, "while reading upstream")
+	}
+}
+
+// proxyUpstream is what the error-log lines of one proxied request name.
+type proxyUpstream struct {
+	rq       *request
+	url, uri string // "http://127.0.0.1:8081", "/x?y"
+}
+
+// fail logs err in nginx's words with the upstream URL and, unless the
+// response has started, answers 502 (504 for a timeout).
+func (up *proxyUpstream) fail(err error, while string) {
+	rq := up.rq
+	code := http.StatusBadGateway
+	msg := err.Error()
+	var de *upstream.DialError
+	switch {
+	case errors.As(err, &de):
+		if de.Timeout() {
+			code = http.StatusGatewayTimeout
+		}
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		code, msg = http.StatusGatewayTimeout, "upstream timed out (110: Connection timed out) "+while
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, proxypass.ErrClosed):
+		msg = proxypass.ErrClosed.Error() + " " + while
+	case errors.Is(err, upstream.ErrNoLiveUpstreams):
+		msg = "no live upstreams while connecting to upstream"
+	default:
+		var ne *net.OpError
+		if errors.As(err, &ne) {
+			msg = fmt.Sprintf("%s() failed (%v) %s", ne.Op, errnoError{unwrapErrno(err)}, while)
+		} else if while != "" {
+			msg += " " + while
+		}
+	}
+	if el := rq.errorLog(); el != nil && el.enabled(ngxlog.Err) {
+		el.Logf(ngxlog.Err, rq.conn, "%s%s", msg, rq.logWhere().format(up.url+up.uri))
+	}
+	if !rq.w.wrote {
+		rq.finalize(code)
+	}
+}
+
+// proxyDialer builds the dialer of a URL with variables: an upstream{}
+// block it names, or its address (a host name through the resolver).
+func (rq *request) proxyDialer(t *nginxconf.ProxyURL) (websockify.Dialer, int) {
+	if d := rq.st.upstreamFor(t); d != nil {
+		return d, 0
+	}
+	srv := upstream.Server{Addr: t.Addr, Weight: upstream.DefaultWeight, MaxFails: upstream.DefaultMaxFails,
+		FailTimeout: upstream.DefaultFailTimeout}
+	return rq.lookupDialer(t.Addr, srv)
+}
+
+// proxyMethod is proxy_method, or the request's method.
+func (rq *request) proxyMethod() string {
+	if m := rq.conf.ProxyMethod; m != nil {
+		return m.Eval(rq.v)
+	}
+	return rq.r.Method
+}
+
+// proxyURI is the request target sent (ngx_http_proxy_create_request):
+// a URL with variables and a URI part sends that URI as it is; without a
+// URI part, the request's as received unless a rewrite changed it; with
+// one, it replaces the part of the URI the location's name matched
+// (unless rewrite ... break changed the URI: then that URI goes alone).
+func (rq *request) proxyURI(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL) string {
+	if pp.URL != nil && t.HasURI {
+		return t.URI
+	}
+	if !t.HasURI && !rq.internal && rq.r.RequestURI != "" {
+		return rq.r.RequestURI
+	}
+	uri := rq.v.URI
+	prefix := ""
+	if t.HasURI && !rq.proxyWholeURI {
+		prefix = t.URI
+		if strings.HasPrefix(uri, pp.Location) {
+			uri = uri[len(pp.Location):]
+		}
+	}
+	out := prefix + vars.Escape(uri, uriEscaped)
+	if rq.v.Args != "" {
+		out += "?" + rq.v.Args
+	}
+	return out
+}
+
+// proxyBody reads the request body to send (within client_max_body_size),
+// or evaluates proxy_set_body. It returns the status to answer with when
+// the body cannot be read.
+func (rq *request) proxyBody() ([]byte, int) {
+	if sb := rq.conf.ProxySetBody; sb != nil {
+		return []byte(sb.Eval(rq.v)), 0
+	}
+	if rq.r.Body == nil || rq.r.Body == http.NoBody {
+		return nil, 0
+	}
+	max := rq.conf.ClientMaxBodySize
+	var rd io.Reader = rq.r.Body
+	if max > 0 {
+		rd = io.LimitReader(rq.r.Body, max+1)
+	}
+	b, err := io.ReadAll(rd)
+	if err != nil {
+		rq.logf(ngxlog.Info, "client prematurely closed connection")
+		return nil, http.StatusBadRequest
+	}
+	if max > 0 && int64(len(b)) > max {
+		rq.logf(ngxlog.Err, "client intended to send too large chunked body: %d bytes", len(b))
+		rq.w.Header().Set("Connection", "close")
+		return nil, http.StatusRequestEntityTooLarge
+	}
+	if !rq.conf.ProxyPassRequestBody {
+		b = b[:0:0]
+	}
+	return b, 0
+}
+
+// proxyFields are the request headers sent: proxy_set_header's in order,
+// then nginx's own not overridden, then the client's (unless
+// proxy_pass_request_headers off) except those named by either.
+func (rq *request) proxyFields(body []byte) []proxypass.Field {
+	set := rq.conf.ProxySetHeaders
+	fields := make([]proxypass.Field, 0, len(set)+len(proxyHeaders)+len(rq.r.Header))
+	named := make(map[string]bool, len(set)+len(proxyHeaders))
+	for _, h := range set {
+		named[http.CanonicalHeaderKey(h.Name)] = true
+		if v := h.Value.Eval(rq.v); v != "" {
+			fields = append(fields, proxypass.Field{Name: h.Name, Value: v})
+		}
+	}
+	for _, name := range proxyHeaders {
+		key := http.CanonicalHeaderKey(name)
+		if named[key] {
+			continue
+		}
+		named[key] = true
+		switch name {
+		case "Host":
+			fields = append(fields, proxypass.Field{Name: name, Value: rq.v.ProxyHost})
+		case "Connection":
+			fields = append(fields, proxypass.Field{Name: name, Value: "close"})
+		case "Content-Length":
+			if n := rq.proxyBodyLength(body); n >= 0 {
+				fields = append(fields, proxypass.Field{Name: name, Value: strconv.FormatInt(n, 10)})
+			}
+		}
+	}
+	if !rq.conf.ProxyPassRequestHeaders {
+		return fields
+	}
+	keys := make([]string, 0, len(rq.r.Header))
+	for k := range rq.r.Header {
+		if !named[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys) // net/http does not keep the order received
+	for _, k := range keys {
+		for _, v := range rq.r.Header[k] {
+			fields = append(fields, proxypass.Field{Name: k, Value: v})
+		}
+	}
+	return fields
+}
+
+// proxyBodyLength is nginx's $proxy_internal_body_length: proxy_set_body's
+// length, else the client's body length (sent even under
+// proxy_pass_request_body off, as nginx does), -1 for none.
+func (rq *request) proxyBodyLength(body []byte) int64 {
+	if rq.conf.ProxySetBody != nil || rq.r.ContentLength < 0 || len(rq.r.TransferEncoding) > 0 {
+		if rq.conf.ProxySetBody == nil && len(body) == 0 && rq.r.ContentLength < 0 && len(rq.r.TransferEncoding) == 0 {
+			return -1
+		}
+		return int64(len(body))
+	}
+	if rq.r.ContentLength == 0 && rq.r.Header.Get("Content-Length") == "" {
+		return -1
+	}
+	return rq.r.ContentLength
+}
+
+// proxyResponseHeaders copies the backend's headers to the response, as
+// nginx's upstream module passes them: not the hop-by-hop ones, not the
+// hidden ones (Date, Server, X-Accel-*, proxy_hide_header) unless
+// proxy_pass_header names them, Location rewritten by proxy_redirect.
+func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL, res *proxypass.Response) {
+	h := rq.w.Header()
+	hidden := func(key string) bool {
+		for _, p := range rq.conf.ProxyPassHeaders {
+			if p == key {
+				return false
+			}
+		}
+		for _, list := range [2][]string{proxypass.DefaultHidden, rq.conf.ProxyHideHeaders} {
+			for _, n := range list {
+				if n == key {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	hasType := false
+	for _, f := range res.Fields {
+		key := http.CanonicalHeaderKey(f.Name)
+		if proxypass.ResponseHopByHop[key] || hidden(key) {
+			continue
+		}
+		v := f.Value
+		switch key {
+		case "Content-Type":
+			hasType = true
+		case "Location", "Refresh":
+			v = rq.proxyRedirect(pp, t, key, v)
+		}
+		h[key] = append(h[key], v)
+		if key != f.Name {
+			rq.w.spell = append(rq.w.spell, spelling{f.Name, key})
+		}
+	}
+	if !hasType {
+		h["Content-Type"] = nil // no sniffing: nginx sends none
+	}
+	if res.ContentLength >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(res.ContentLength, 10))
+	}
+}
+
+// proxyRedirect applies the proxy_redirect rules to a Location or Refresh
+// value: the first rule whose redirect starts the value replaces that
+// prefix. A rewritten Location starting with "/" becomes absolute (nginx
+// then sets it as its own Location); one no rule matched passes as it is.
+func (rq *request) proxyRedirect(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL, key, v string) string {
+	conf := rq.conf
+	if conf.ProxyRedirectOff {
+		return v
+	}
+	rules := conf.ProxyRedirects
+	if rules == nil {
+		rules = []nginxconf.ProxyRedirect{{Default: true}}
+	}
+	prefix := ""
+	if key == "Refresh" {
+		i := strings.Index(strings.ToLower(v), "url=")
+		if i < 0 {
+			return v
+		}
+		prefix, v = v[:i+4], v[i+4:]
+	}
+	for _, r := range rules {
+		var from, to string
+		if r.Default {
+			if pp.URL != nil {
+				continue
+			}
+			from, to = pp.Raw, pp.Location
+			if !t.HasURI {
+				from, to = pp.Raw+"/", "/"
+			}
+		} else {
+			from, to = r.Redirect.Eval(rq.v), r.Replacement.Eval(rq.v)
+		}
+		if from == "" || !strings.HasPrefix(v, from) {
+			continue
+		}
+		v = to + v[len(from):]
+		if key == "Location" && strings.HasPrefix(v, "/") && conf.AbsoluteRedirect {
+			v = rq.absolute(v)
+		}
+		return prefix + v
+	}
+	return prefix + v
+}
+
+// copyFromBackend copies the response body to the client; under
+// proxy_buffering off each read goes out at once. A body shorter than
+// its Content-Length is an error.
+func (rq *request) copyFromBackend(src io.Reader, length int64) error {
+	buf := make([]byte, 32*1024)
+	var n int64
+	for {
+		m, err := src.Read(buf)
+		if m > 0 {
+			n += int64(m)
+			if _, werr := rq.w.Write(buf[:m]); werr != nil {
+				return nil // the client went away: nothing to log at error level
+			}
+			if !rq.conf.ProxyBuffering {
+				rq.w.Flush()
+			}
+		}
+		if err == io.EOF {
+			if length >= 0 && n < length {
+				return io.ErrUnexpectedEOF
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// deadlineReader reads from a connection with proxy_read_timeout between
+// two reads, as nginx's timer on the upstream's read event.
+type deadlineReader struct {
+	c       net.Conn
+	timeout time.Duration
+}
+
+func (r *deadlineReader) Read(p []byte) (int, error) {
+	r.c.SetReadDeadline(time.Now().Add(r.timeout))
+	return r.c.Read(p)
+}
