@@ -144,6 +144,11 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	rq.v.UpstreamHeaderTime = time.Since(start)
 	rq.v.UpstreamStatus = res.Status
 	rq.v.UpstreamHeader = res.Header()
+	if xar := rq.v.UpstreamHeader.Get("X-Accel-Redirect"); xar != "" {
+		conn.Close()
+		rq.xAccelRedirect(xar)
+		return
+	}
 	if rq.conf.ProxyInterceptErrors && res.Status >= 300 {
 		if _, ok := rq.conf.ErrorPages[res.Status]; ok {
 			rq.finalize(res.Status)
@@ -485,4 +490,37 @@ type deadlineReader struct {
 func (r *deadlineReader) Read(p []byte) (int, error) {
 	r.c.SetReadDeadline(time.Now().Add(r.timeout))
 	return r.c.Read(p)
+}
+
+// xAccelRedirect follows a backend's X-Accel-Redirect as nginx does: a
+// named location, or an internal redirect to the URI (its own arguments or
+// none) with GET unless the request is a HEAD. The backend's response is
+// dropped.
+func (rq *request) xAccelRedirect(uri string) {
+	if strings.HasPrefix(uri, "@") {
+		rq.runNamed(uri)
+		return
+	}
+	path, args, _ := strings.Cut(uri, "?")
+	if unsafeURI(path) {
+		rq.logf(ngxlog.Err, `unsafe URI "%s" was detected`, path)
+		rq.finalize(http.StatusNotFound)
+		return
+	}
+	if rq.r.Method != http.MethodHead {
+		rq.r.Method = http.MethodGet
+	}
+	rq.v.Args = args
+	rq.internalRedirect(path)
+}
+
+// unsafeURI is nginx's ngx_http_parse_unsafe_uri test for paths: a ".."
+// segment.
+func unsafeURI(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." {
+			return true
+		}
+	}
+	return false
 }
