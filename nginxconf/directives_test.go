@@ -25,7 +25,7 @@ func TestLookup(t *testing.T) {
 		{"gzip", true, Ignored, false, true},
 		{"worker_connections", true, Ignored, false, false},
 		{"auth_request", true, FailClosed, false, false},
-		{"proxy_pass", true, UnsupportedContent, false, false},
+		{"fastcgi_pass", true, UnsupportedContent, false, false},
 		{"ssl_verify_client", true, Implemented, false, false},
 		{"ssl_conf_command", true, Refused, false, false},
 		{"ssl_certificate_by_lua_block", true, Refused, true, false},
@@ -62,7 +62,7 @@ func TestDirectiveSupportByArgs(t *testing.T) {
 		{"ssl_reject_handshake", []string{"off"}, Ignored},
 		{"auth_request", []string{"/auth"}, FailClosed},
 		{"auth_request", []string{"off"}, Ignored},
-		{"proxy_pass", []string{"http://x"}, UnsupportedContent},
+		{"fastcgi_pass", []string{"127.0.0.1:9000"}, UnsupportedContent},
 		{"root", []string{"/srv"}, Implemented},
 	}
 	for _, tt := range tests {

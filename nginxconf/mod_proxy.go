@@ -1,6 +1,7 @@
 package nginxconf
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/textproto"
@@ -25,7 +26,7 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	{name: "proxy_pass", dup: "proxy_pass", inherit: inheritNone, field: "ProxyPass", set: setProxyPass},
 	{name: "proxy_http_version", set: func(c *compiler, lv *level, d *Directive) {
 		if d.Args[0] != "1.0" && d.Args[0] != "1.1" {
-			c.fail(d, `invalid value "%s" in "proxy_http_version" directive, it must be "1.0" or "1.1"`, d.Args[0])
+			c.fail(d, `invalid value "%s"`, d.Args[0])
 		}
 		lv.conf.ProxyHTTPVersion = d.Args[0]
 	}},
@@ -154,7 +155,7 @@ func ParseProxyURL(raw string) (*ProxyURL, error) {
 		u.Scheme, u.Port, rest, ok = "https", "443", raw[8:], true
 	}
 	if !ok {
-		return nil, fmt.Errorf(`invalid URL prefix in "%s"`, raw)
+		return nil, errors.New("invalid URL prefix")
 	}
 	if p, isUnix := strings.CutPrefix(rest, "unix:"); isUnix {
 		path, uri, hasURI := strings.Cut(p, ":")
@@ -173,7 +174,7 @@ func ParseProxyURL(raw string) (*ProxyURL, error) {
 		}
 	}
 	if hostport == "" {
-		return nil, fmt.Errorf(`no host in upstream "%s"`, rest)
+		return nil, fmt.Errorf(`no host in upstream "%s"`, hostport)
 	}
 	u.Host, u.Name = hostport, hostport
 	if h, p, err := net.SplitHostPort(hostport); err == nil {
@@ -205,12 +206,14 @@ func setProxyPass(c *compiler, lv *level, d *Directive) {
 		t, err := ParseProxyURL(pp.Raw)
 		if err != nil {
 			c.fail(d, "%v", err)
+			return
 		}
 		if t.HasURI && uriForbidden {
 			c.fail(d, `"proxy_pass" cannot have URI part in location given by regular expression, `+
 				`or inside named location, or inside "if" statement, or inside "limit_except" block`)
 		}
 		pp.Target = t
+		c.checkProxyHost(d, t)
 	}
 	if lv.loc != nil && !uriForbidden {
 		pp.Location = lv.loc.Path
@@ -237,4 +240,19 @@ func setProxyRedirect(c *compiler, lv *level, d *Directive) {
 	lv.conf.ProxyRedirectOff = false
 	lv.conf.ProxyRedirects = append(lv.conf.ProxyRedirects,
 		ProxyRedirect{Redirect: c.template(d, a[0]), Replacement: c.template(d, a[1])})
+}
+
+// checkProxyHost resolves a constant URL's host name, as nginx does at
+// load, unless it names an upstream{} block (all of them are compiled
+// before the servers).
+func (c *compiler) checkProxyHost(d *Directive, t *ProxyURL) {
+	if strings.HasPrefix(t.Addr, "unix:") || net.ParseIP(strings.Trim(t.Name, "[]")) != nil {
+		return
+	}
+	if _, ok := c.cfg.HTTP.Upstreams[t.Name]; ok && !t.ExplicitPort {
+		return
+	}
+	if addrs, err := net.LookupHost(t.Name); err != nil || len(addrs) == 0 {
+		c.fail(d, `host not found in upstream "%s"`, t.Host)
+	}
 }
