@@ -143,6 +143,11 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	}
 	rq.v.UpstreamHeaderTime = time.Since(start)
 	rq.v.UpstreamStatus = res.Status
+	if res.HTTP09 {
+		up.log(proxypass.ErrNoValidHeader, "while reading response header from upstream")
+		rq.relay09(res.Rest, rd)
+		return
+	}
 	rq.v.UpstreamHeader = res.Header()
 	if xar := rq.v.UpstreamHeader.Get("X-Accel-Redirect"); xar != "" {
 		conn.Close()
@@ -158,9 +163,9 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	rq.proxyResponseHeaders(pp, target, res)
 	noBody := rq.r.Method == http.MethodHead || res.Status == http.StatusNoContent ||
 		res.Status == http.StatusNotModified || res.Status < 200
-	if !rq.conf.ProxyBuffering {
-		rq.w.stream = true
-	}
+	// without buffering, and for a body of unknown length (nginx sends it
+	// chunked), the headers go at once
+	rq.w.stream = !rq.conf.ProxyBuffering || res.ContentLength < 0
 	rq.w.WriteHeader(res.Status)
 	if noBody {
 		return
@@ -186,6 +191,13 @@ type proxyUpstream struct {
 // fail logs err in nginx's words with the upstream URL and, unless the
 // response has started, answers 502 (504 for a timeout).
 func (up *proxyUpstream) fail(err error, while string) {
+	if code := up.log(err, while); !up.rq.w.wrote {
+		up.rq.finalize(code)
+	}
+}
+
+// log logs err in nginx's words and returns the status it calls for.
+func (up *proxyUpstream) log(err error, while string) int {
 	rq := up.rq
 	code := http.StatusBadGateway
 	msg := err.Error()
@@ -212,9 +224,29 @@ func (up *proxyUpstream) fail(err error, while string) {
 	if el := rq.errorLog(); el != nil && el.enabled(ngxlog.Err) {
 		el.Logf(ngxlog.Err, rq.conn, "%s%s", msg, rq.logWhere().format(up.url+up.uri))
 	}
-	if !rq.w.wrote {
-		rq.finalize(code)
+	return code
+}
+
+// relay09 sends a backend's HTTP/0.9 answer as nginx does: the bytes as
+// they come, no status line nor headers, then the close.
+func (rq *request) relay09(head []byte, rd io.Reader) {
+	hj, ok := rq.w.w.(http.Hijacker)
+	if !ok {
+		rq.finalize(http.StatusBadGateway)
+		return
 	}
+	c, bw, err := hj.Hijack()
+	if err != nil {
+		rq.finalize(http.StatusBadGateway)
+		return
+	}
+	defer c.Close()
+	rq.closed = true // no response of ours follows
+	rq.v.Status = http.StatusOK
+	bw.Write(head)
+	n, _ := io.Copy(bw, rd)
+	bw.Flush()
+	rq.w.status, rq.w.bytes = http.StatusOK, int64(len(head))+n
 }
 
 // proxyDialer builds the dialer of a URL with variables: an upstream{}

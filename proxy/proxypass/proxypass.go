@@ -57,6 +57,10 @@ type Response struct {
 	Chunked       bool
 	// Rest is what was read past the header: the start of the body.
 	Rest []byte
+	// HTTP09: the backend's answer does not start with "HTTP/": nginx
+	// logs ErrNoValidHeader and relays it as an HTTP/0.9 response (Rest
+	// holds what was read), as ngx_http_proxy_process_status_line does.
+	HTTP09 bool
 }
 
 // Header returns the fields as an http.Header with canonical keys.
@@ -76,6 +80,9 @@ func ReadResponse(rd io.Reader, limit int) (*Response, error) {
 	buf := make([]byte, limit)
 	n := 0
 	for {
+		if !statusLineOK(buf[:n]) {
+			return &Response{Status: http.StatusOK, HTTP09: true, ContentLength: -1, Rest: buf[:n]}, nil
+		}
 		if end := headEnd(buf[:n]); end >= 0 {
 			res, err := parseHead(buf[:end])
 			if err != nil {
@@ -85,9 +92,6 @@ func ReadResponse(rd io.Reader, limit int) (*Response, error) {
 			return res, nil
 		}
 		if n == len(buf) {
-			if !statusLineOK(buf[:n]) {
-				return nil, ErrNoValidHeader
-			}
 			return nil, ErrTooBig
 		}
 		m, err := rd.Read(buf[n:])
@@ -96,10 +100,10 @@ func ReadResponse(rd io.Reader, limit int) (*Response, error) {
 			if m > 0 && headEnd(buf[:n]) >= 0 {
 				continue
 			}
+			if m > 0 && !statusLineOK(buf[:n]) {
+				continue
+			}
 			if errors.Is(err, io.EOF) {
-				if n > 0 && !statusLineOK(buf[:n]) {
-					return nil, ErrNoValidHeader
-				}
 				return nil, ErrClosed
 			}
 			return nil, err

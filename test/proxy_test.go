@@ -1,0 +1,253 @@
+package test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// The proxy_pass differential tests: nginx and ngxsockify proxy the same
+// requests to one Go backend (backendProxy), which records what each
+// received and answers as the request path says (garbage, a too big
+// header, nothing, a slow or a cut response). Status, chosen headers, body,
+// what the backend received and the error-log words must agree.
+
+// proxyBackend is a scripted HTTP backend.
+type proxyBackend struct {
+	ln      net.Listener
+	release chan struct{} // closed by the test: /stream may send its end
+	wg      sync.WaitGroup
+}
+
+func startProxyBackend(t *testing.T) *proxyBackend {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &proxyBackend{ln: ln, release: make(chan struct{})}
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			b.wg.Add(1)
+			go func() {
+				defer b.wg.Done()
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				b.serve(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		select {
+		case <-b.release:
+		default:
+			close(b.release)
+		}
+		b.wg.Wait()
+	})
+	return b
+}
+
+func (b *proxyBackend) addr() string { return b.ln.Addr().String() }
+
+// serve reads one request and answers it. The echo answer is the request
+// line, the header lines sorted (client headers reach a backend in an order
+// net/http does not keep) and the body.
+func (b *proxyBackend) serve(c net.Conn) {
+	br := bufio.NewReader(c)
+	req, err := http.ReadRequest(br)
+	if err != nil {
+		return
+	}
+	body, _ := io.ReadAll(req.Body)
+	var lines []string
+	for k, vs := range req.Header {
+		for _, v := range vs {
+			lines = append(lines, k+": "+v)
+		}
+	}
+	if req.Host != "" {
+		lines = append(lines, "Host: "+req.Host)
+	}
+	if req.ContentLength >= 0 && len(req.TransferEncoding) == 0 && (req.ContentLength > 0 || req.Header.Get("Content-Length") != "") {
+		lines = append(lines, "Content-Length: "+strconv.FormatInt(req.ContentLength, 10))
+	}
+	for _, te := range req.TransferEncoding {
+		lines = append(lines, "Transfer-Encoding: "+te)
+	}
+	sort.Strings(lines)
+	echo := req.Method + " " + req.RequestURI + " " + req.Proto + "\n" + strings.Join(lines, "\n") + "\n\n" + string(body)
+	path := req.URL.Path
+	switch {
+	case strings.HasSuffix(path, "/garbage"):
+		io.WriteString(c, "this is not http\r\n\r\n")
+	case strings.HasSuffix(path, "/big"):
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nX-Big: "+strings.Repeat("b", 8000)+"\r\n\r\nbody")
+	case strings.HasSuffix(path, "/nothing"):
+	case strings.HasSuffix(path, "/halfhead"):
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nX-A: 1\r\n")
+	case strings.HasSuffix(path, "/slow"):
+		time.Sleep(2500 * time.Millisecond)
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	case strings.HasSuffix(path, "/status"):
+		fmt.Fprintf(c, "HTTP/1.1 %s\r\nContent-Length: 5\r\nX-Custom: from-backend\r\n\r\nbody\n", req.URL.Query().Get("s"))
+	case strings.HasSuffix(path, "/chunked"):
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/x-test\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+	case strings.HasSuffix(path, "/noframing"):
+		io.WriteString(c, "HTTP/1.0 200 OK\r\nX-Custom: old\r\n\r\nuntil the close")
+	case strings.HasSuffix(path, "/stream"):
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\ndata: first\n\n")
+		select {
+		case <-b.release:
+		case <-time.After(5 * time.Second):
+		}
+		io.WriteString(c, "data: last\n\n")
+	default:
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\nX-Custom: from-backend\r\nServer: backend\r\nDate: Mon, 01 Jan 2001 00:00:00 GMT\r\nConnection: close\r\nKeep-Alive: timeout=5\r\n\r\n%s",
+			len(echo), echo)
+	}
+}
+
+const proxyTestConf = `
+server {
+    listen 127.0.0.1:{{PORT}};
+    proxy_read_timeout 1s;
+    location / {
+        add_header X-Status "$upstream_status";
+        add_header X-UH "$upstream_http_x_custom";
+        proxy_pass http://BACKEND;
+    }
+    location /v11/ { proxy_http_version 1.1; proxy_pass http://BACKEND; }
+    location /nobuf/ { proxy_buffering off; proxy_pass http://BACKEND; }
+    location /xff/ {
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_set_header X-PH "$proxy_host|$proxy_port";
+        proxy_pass http://BACKEND;
+    }
+    location /small/ { proxy_buffer_size 1k; proxy_pass http://BACKEND; }
+    location /passhdr/ { proxy_pass_header Server; proxy_pass_header Date; proxy_pass http://BACKEND; }
+}
+`
+
+// TestProxyDifferential compares the answers and what the backend received.
+func TestProxyDifferential(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	be := startProxyBackend(t)
+	conf := strings.ReplaceAll(proxyTestConf, "BACKEND", be.addr())
+	servers := []*Server{startServer(t, "nginx", ServerOptions{HTTP: conf}), startServer(t, "ngxsockify", ServerOptions{HTTP: conf})}
+	type result struct {
+		Status  int
+		Headers map[string][]string
+		Body    string
+		Err     bool
+	}
+	compared := []string{"Content-Type", "Content-Length", "X-Custom", "X-Status", "X-UH", "Keep-Alive", "Transfer-Encoding", "Date", "Server"}
+	requests := []string{
+		"GET /echo?a=1 HTTP/1.1\r\nHost: front.test\r\nX-Custom: c1\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nTE: trailers\r\nKeep-Alive: 300\r\nProxy-Connection: x\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nContent-Type: text/plain\r\n\r\nhello world",
+		"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+		"GET /echo HTTP/1.0\r\n\r\n",
+		"HEAD /echo HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /v11/echo HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /xff/echo HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n",
+		"GET /passhdr/echo HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /garbage HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /big HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /small/echo HTTP/1.1\r\nHost: a\r\nX-Long: " + strings.Repeat("l", 1200) + "\r\n\r\n",
+		"GET /nothing HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /halfhead HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /status?s=404+Nope HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /status?s=503+Busy HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /status?s=299+Odd HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /chunked HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /noframing HTTP/1.1\r\nHost: a\r\n\r\n",
+	}
+	for _, raw := range requests {
+		var got [2]result
+		for i, s := range servers {
+			resp, err := rawRequest(s.Addr, raw+"", routingTimeout)
+			if err != nil {
+				got[i] = result{Err: true}
+				continue
+			}
+			r := result{Status: resp.Status, Body: resp.Body, Headers: map[string][]string{}}
+			for _, h := range compared {
+				if v := resp.Header.Values(h); len(v) > 0 {
+					switch h {
+					case "Date", "Server":
+						v = []string{strconv.FormatBool(strings.Contains(v[0], "2001") || v[0] == "backend")}
+					}
+					r.Headers[h] = v
+				}
+			}
+			r.Body = strings.ReplaceAll(r.Body, strconv.Itoa(s.Port), "{{PORT}}")
+			got[i] = r
+		}
+		first, _, _ := strings.Cut(raw, "\r\n")
+		if diff := cmp.Diff(got[0], got[1]); diff != "" {
+			t.Errorf("%s: nginx and ngxsockify differ (-nginx +ngxsockify):\n%s", first, diff)
+		}
+	}
+	// the error-log words nginx wrote for the failures
+	for _, words := range []string{
+		"upstream sent no valid HTTP/1.0 header while reading response header from upstream",
+		"upstream sent too big header while reading response header from upstream",
+		"upstream prematurely closed connection while reading response header from upstream",
+		"upstream timed out (110: Connection timed out) while reading response header from upstream",
+	} {
+		for _, s := range servers {
+			if !strings.Contains(s.ErrorLog(), words) {
+				t.Errorf("%s's error log lacks %q", s.Kind, words)
+			}
+		}
+	}
+}
+
+// TestProxyBufferingOff checks that proxy_buffering off passes what the
+// backend sent before it sends the rest (server-sent events).
+func TestProxyBufferingOff(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		t.Run(kind, func(t *testing.T) {
+			be := startProxyBackend(t)
+			s := startServer(t, kind, ServerOptions{HTTP: strings.ReplaceAll(proxyTestConf, "BACKEND", be.addr())})
+			c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(4 * time.Second))
+			io.WriteString(c, "GET /nobuf/stream HTTP/1.1\r\nHost: a\r\n\r\n")
+			br := bufio.NewReader(c)
+			var seen strings.Builder
+			for !strings.Contains(seen.String(), "data: first") {
+				l, err := br.ReadString('\n')
+				seen.WriteString(l)
+				if err != nil {
+					t.Fatalf("before the backend finished: %v; read %q", err, seen.String())
+				}
+			}
+			close(be.release)
+		})
+	}
+}
