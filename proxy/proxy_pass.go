@@ -149,6 +149,10 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		return
 	}
 	rq.v.UpstreamHeader = res.Header()
+	if res.Status == http.StatusSwitchingProtocols && rq.r.Header.Get("Upgrade") != "" {
+		rq.proxyUpgrade(conn, res)
+		return
+	}
 	if xar := rq.v.UpstreamHeader.Get("X-Accel-Redirect"); xar != "" {
 		conn.Close()
 		rq.xAccelRedirect(xar)
@@ -396,25 +400,10 @@ func (rq *request) proxyBodyLength(body []byte) int64 {
 // proxy_pass_header names them, Location rewritten by proxy_redirect.
 func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL, res *proxypass.Response) {
 	h := rq.w.Header()
-	hidden := func(key string) bool {
-		for _, p := range rq.conf.ProxyPassHeaders {
-			if p == key {
-				return false
-			}
-		}
-		for _, list := range [2][]string{proxypass.DefaultHidden, rq.conf.ProxyHideHeaders} {
-			for _, n := range list {
-				if n == key {
-					return true
-				}
-			}
-		}
-		return false
-	}
 	hasType := false
 	for _, f := range res.Fields {
 		key := http.CanonicalHeaderKey(f.Name)
-		if proxypass.ResponseHopByHop[key] || hidden(key) {
+		if proxypass.ResponseHopByHop[key] || rq.proxyHidden(key) {
 			continue
 		}
 		v := f.Value

@@ -96,6 +96,10 @@ func (b *proxyBackend) serve(c net.Conn) {
 	echo := req.Method + " " + req.RequestURI + " " + req.Proto + "\n" + strings.Join(lines, "\n") + "\n\n" + string(body)
 	path := req.URL.Path
 	switch {
+	case strings.HasSuffix(path, "/upgrade"):
+		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\nX-Got: %s|%s\r\n\r\n",
+			req.Header.Get("Upgrade"), req.Header.Get("Connection"))
+		io.Copy(c, br) // echo until the proxy closes
 	case strings.HasSuffix(path, "/garbage"):
 		io.WriteString(c, "this is not http\r\n\r\n")
 	case strings.HasSuffix(path, "/big"):
@@ -142,6 +146,12 @@ server {
         proxy_pass http://BACKEND;
     }
     location /small/ { proxy_buffer_size 1k; proxy_pass http://BACKEND; }
+    location /up/ {
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection "upgrade";
+        proxy_pass http://BACKEND;
+    }
     location /passhdr/ { proxy_pass_header Server; proxy_pass_header Date; proxy_pass http://BACKEND; }
 }
 `
@@ -249,5 +259,58 @@ func TestProxyBufferingOff(t *testing.T) {
 			}
 			close(be.release)
 		})
+	}
+}
+
+// TestProxyUpgrade relays an upgraded connection through proxy_pass on
+// both servers: the 101 and its headers, bytes both ways (the client's
+// first bytes sent with the request), and the close after
+// proxy_read_timeout (1s) without traffic.
+func TestProxyUpgrade(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	be := startProxyBackend(t)
+	conf := strings.ReplaceAll(proxyTestConf, "BACKEND", be.addr())
+	var heads [2]string
+	for i, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: conf})
+		c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(6 * time.Second))
+		io.WriteString(c, "GET /up/upgrade HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nearly ")
+		br := bufio.NewReader(c)
+		var lines []string
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("%s: reading the 101: %v", kind, err)
+			}
+			l = strings.TrimRight(l, "\r\n")
+			if l == "" {
+				break
+			}
+			if !strings.HasPrefix(l, "Date:") && !strings.HasPrefix(l, "Server:") {
+				lines = append(lines, l)
+			}
+		}
+		heads[i] = strings.Join(lines, "\n")
+		io.WriteString(c, "late")
+		want := "early late"
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(br, got); err != nil || string(got) != want {
+			t.Errorf("%s: echoed %q, %v; want %q", kind, got, err, want)
+		}
+		start := time.Now()
+		if _, err := br.ReadByte(); err == nil {
+			t.Errorf("%s: a byte after the echo", kind)
+		} else if d := time.Since(start); d < 700*time.Millisecond || d > 4*time.Second {
+			t.Errorf("%s: closed after %v of silence (%v), want proxy_read_timeout 1s", kind, d, err)
+		}
+	}
+	if heads[0] != heads[1] {
+		t.Errorf("101 heads differ:\nnginx:\n%s\nngxsockify:\n%s", heads[0], heads[1])
 	}
 }
