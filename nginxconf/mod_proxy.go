@@ -102,12 +102,14 @@ type ProxyHeader struct {
 }
 
 // ProxyRedirect is one proxy_redirect rule: a Location (or Refresh)
-// header starting with Redirect gets that prefix replaced. Default marks
+// header starting with Redirect gets that prefix replaced; one Regex
+// matches is replaced whole (captures apply). Default marks
 // `proxy_redirect default` (the proxy_pass URL becomes the location's
 // name).
 type ProxyRedirect struct {
 	Default     bool
 	Redirect    *vars.Template
+	Regex       *vars.Regex
 	Replacement *vars.Template
 }
 
@@ -234,12 +236,17 @@ func setProxyRedirect(c *compiler, lv *level, d *Directive) {
 		}
 		return
 	}
-	if strings.HasPrefix(a[0], "~") {
-		c.fail(d, `regular expressions in "proxy_redirect" are not supported by ngxsockify`)
+	r := ProxyRedirect{Replacement: c.template(d, a[1])}
+	switch {
+	case strings.HasPrefix(a[0], "~*"):
+		r.Regex = c.regex(d, 0, a[0][2:], true)
+	case strings.HasPrefix(a[0], "~"):
+		r.Regex = c.regex(d, 0, a[0][1:], false)
+	default:
+		r.Redirect = c.template(d, a[0])
 	}
 	lv.conf.ProxyRedirectOff = false
-	lv.conf.ProxyRedirects = append(lv.conf.ProxyRedirects,
-		ProxyRedirect{Redirect: c.template(d, a[0]), Replacement: c.template(d, a[1])})
+	lv.conf.ProxyRedirects = append(lv.conf.ProxyRedirects, r)
 }
 
 // checkProxyHost resolves a constant URL's host name, as nginx does at

@@ -457,6 +457,13 @@ func (rq *request) proxyRedirect(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL,
 			if !t.HasURI {
 				from, to = pp.Raw+"/", "/"
 			}
+		} else if r.Regex != nil {
+			caps, ok := r.Regex.Match(v)
+			if !ok {
+				continue
+			}
+			rq.v.SetCaptures(caps)
+			from, to = v, r.Replacement.Eval(rq.v)
 		} else {
 			from, to = r.Redirect.Eval(rq.v), r.Replacement.Eval(rq.v)
 		}
