@@ -22,6 +22,7 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	lc.ProxyPassRequestHeaders, lc.ProxyPassRequestBody, lc.ProxyBuffering = true, true, true
 	lc.ProxyConnectTimeout, lc.ProxyReadTimeout, lc.ProxySendTimeout = 60*time.Second, 60*time.Second, 60*time.Second
 	lc.ProxyBufferSize = 4096 // one memory page, nginx's default
+	lc.ProxyNextUpstream = NextError | NextTimeout
 }, directives: []directive{
 	{name: "proxy_pass", dup: "proxy_pass", inherit: inheritNone, field: "ProxyPass", set: setProxyPass},
 	{name: "proxy_http_version", set: func(c *compiler, lv *level, d *Directive) {
@@ -72,6 +73,31 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 		}
 		lv.conf.ProxyBufferSize = int(n)
 	}},
+	// a bitmask slot: occurrences at one level add up, as in nginx
+	{name: "proxy_next_upstream", inherit: inheritReplace, field: "ProxyNextUpstream", set: func(c *compiler, lv *level, d *Directive) {
+		var mask NextUpstream
+		for _, a := range d.Args {
+			bit, ok := nextUpstreamNames[a]
+			if !ok {
+				c.fail(d, `invalid value "%s"`, a)
+				return
+			}
+			if bit == 0 && len(d.Args) > 1 {
+				c.fail(d, `invalid value "%s"`, a) // "off" stands alone
+				return
+			}
+			mask |= bit
+		}
+		lv.conf.ProxyNextUpstream |= mask
+	}},
+	{name: "proxy_next_upstream_tries", dup: "proxy_next_upstream_tries", set: func(c *compiler, lv *level, d *Directive) {
+		n, err := strconv.Atoi(d.Args[0])
+		if err != nil || n < 0 {
+			c.fail(d, `invalid number "%s"`, d.Args[0])
+			return
+		}
+		lv.conf.ProxyNextUpstreamTries = n
+	}},
 	{name: "proxy_redirect", inherit: inheritReplace, field: "ProxyRedirects", set: setProxyRedirect},
 }}
 
@@ -93,6 +119,56 @@ type ProxyConf struct {
 	// ProxyRedirectOff.
 	ProxyRedirects   []ProxyRedirect
 	ProxyRedirectOff bool
+	// ProxyNextUpstream is when another server is tried;
+	// ProxyNextUpstreamTries bounds the attempts (0: no bound).
+	ProxyNextUpstream      NextUpstream
+	ProxyNextUpstreamTries int
+}
+
+// NextUpstream is a set of proxy_next_upstream conditions.
+type NextUpstream uint
+
+// proxy_next_upstream conditions.
+const (
+	NextError NextUpstream = 1 << iota
+	NextTimeout
+	NextInvalidHeader
+	NextHTTP500
+	NextHTTP502
+	NextHTTP503
+	NextHTTP504
+	NextHTTP403
+	NextHTTP404
+	NextHTTP429
+	NextNonIdempotent
+)
+
+var nextUpstreamNames = map[string]NextUpstream{
+	"error": NextError, "timeout": NextTimeout, "invalid_header": NextInvalidHeader,
+	"http_500": NextHTTP500, "http_502": NextHTTP502, "http_503": NextHTTP503, "http_504": NextHTTP504,
+	"http_403": NextHTTP403, "http_404": NextHTTP404, "http_429": NextHTTP429,
+	"non_idempotent": NextNonIdempotent, "off": 0, "updating": 0,
+}
+
+// ForStatus returns the condition of a response status, 0 for none.
+func (NextUpstream) ForStatus(status int) NextUpstream {
+	switch status {
+	case 500:
+		return NextHTTP500
+	case 502:
+		return NextHTTP502
+	case 503:
+		return NextHTTP503
+	case 504:
+		return NextHTTP504
+	case 403:
+		return NextHTTP403
+	case 404:
+		return NextHTTP404
+	case 429:
+		return NextHTTP429
+	}
+	return 0
 }
 
 // ProxyHeader is one proxy_set_header.

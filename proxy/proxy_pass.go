@@ -116,33 +116,13 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	}
 	uri := rq.proxyURI(pp, target)
 	head := proxypass.WriteRequest(nil, rq.proxyMethod(), uri, rq.conf.ProxyHTTPVersion, rq.proxyFields(body))
-	up := &proxyUpstream{rq: rq, url: target.Scheme + "://", uri: uri}
-	start := time.Now()
-	conn, addr, err := d.Dial(rq.r.Context(), rq.conf.ProxyConnectTimeout)
-	rq.v.UpstreamAddr = addr
-	up.url += addr
-	if err != nil {
-		up.fail(err, "")
-		return
+	up := &proxyUpstream{rq: rq, scheme: target.Scheme + "://", uri: uri}
+	conn, rd, res := rq.proxyExchange(d, up, append(head, body...))
+	if res == nil {
+		return // answered
 	}
 	defer conn.Close()
-	rq.v.UpstreamConnectTime = time.Since(start)
-	defer func() { rq.v.UpstreamResponseTime = time.Since(start) }()
-
-	conn.SetWriteDeadline(time.Now().Add(rq.conf.ProxySendTimeout))
-	if _, err := conn.Write(append(head, body...)); err != nil {
-		up.fail(err, "while sending request to upstream")
-		return
-	}
-	conn.SetWriteDeadline(time.Time{})
-	rd := &deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout}
-	res, err := proxypass.ReadResponse(rd, rq.conf.ProxyBufferSize)
-	if err != nil {
-		up.fail(err, "while reading response header from upstream")
-		return
-	}
-	rq.v.UpstreamHeaderTime = time.Since(start)
-	rq.v.UpstreamStatus = res.Status
+	defer func() { rq.v.UpstreamResponseTime = time.Since(up.start) }()
 	if res.HTTP09 {
 		up.log(proxypass.ErrNoValidHeader, "while reading response header from upstream")
 		rq.relay09(res.Rest, rd)
@@ -186,10 +166,121 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	}
 }
 
-// proxyUpstream is what the error-log lines of one proxied request name.
+// proxyUpstream is one proxied request's exchange with its backend.
 type proxyUpstream struct {
-	rq       *request
-	url, uri string // "http://127.0.0.1:8081", "/x?y"
+	rq          *request
+	scheme, uri string    // "http://", "/x?y"
+	url         string    // the current server's: "http://127.0.0.1:8081"
+	start       time.Time // of the current attempt
+}
+
+// proxyExchange connects, sends req and reads the response head, trying
+// the next server as proxy_next_upstream allows (not for a request
+// already sent that is not idempotent, unless non_idempotent). It returns
+// the connection, its reader and the head, or a nil head when it answered
+// the request itself (502, 504).
+func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []byte) (net.Conn, *deadlineReader, *proxypass.Response) {
+	u, _ := d.(*upstream.Upstream)
+	next := rq.conf.ProxyNextUpstream
+	idempotent := rq.conf.ProxyNextUpstream&nginxconf.NextNonIdempotent != 0 ||
+		(rq.r.Method != http.MethodPost && rq.r.Method != http.MethodPatch && rq.r.Method != "LOCK")
+	var tries upstream.Tries
+	for n := 1; ; n++ {
+		up.start = time.Now()
+		var conn net.Conn
+		var addr string
+		var err error
+		if u != nil {
+			conn, addr, err = u.DialNext(rq.r.Context(), rq.conf.ProxyConnectTimeout, &tries)
+		} else {
+			conn, addr, err = d.Dial(rq.r.Context(), rq.conf.ProxyConnectTimeout)
+		}
+		if errors.Is(err, upstream.ErrNoLiveUpstreams) {
+			if u != nil {
+				addr = u.Name()
+			}
+			rq.v.UpstreamAddr, up.url = addr, up.scheme+addr
+			rq.v.UpstreamStatus = http.StatusBadGateway
+			up.fail(err, "")
+			return nil, nil, nil
+		}
+		rq.v.UpstreamAddr, up.url = addr, up.scheme+addr
+		rq.v.UpstreamConnectTime, rq.v.UpstreamHeaderTime = -1, -1
+		var rd *deadlineReader
+		var res *proxypass.Response
+		var cond nginxconf.NextUpstream
+		var while string
+		sent := false
+		if err != nil {
+			cond = nginxconf.NextError
+			if de := (*upstream.DialError)(nil); errors.As(err, &de) && de.Timeout() {
+				cond = nginxconf.NextTimeout
+			}
+		} else {
+			rq.v.UpstreamConnectTime = time.Since(up.start)
+			conn.SetWriteDeadline(time.Now().Add(rq.conf.ProxySendTimeout))
+			_, err = conn.Write(req)
+			sent = true
+			conn.SetWriteDeadline(time.Time{})
+			if err != nil {
+				cond, while = errCondition(err), "while sending request to upstream"
+			} else {
+				rd = &deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout}
+				res, err = proxypass.ReadResponse(rd, rq.conf.ProxyBufferSize)
+				if err != nil {
+					cond, while = errCondition(err), "while reading response header from upstream"
+				} else {
+					rq.v.UpstreamHeaderTime = time.Since(up.start)
+					cond = next.ForStatus(res.Status) & next
+				}
+			}
+		}
+		if res != nil {
+			rq.v.UpstreamStatus = res.Status
+		}
+		if err == nil && cond == 0 {
+			return conn, rd, res
+		}
+		code := 0
+		if err != nil {
+			code = up.log(err, while)
+		}
+		retry := next&cond != 0 && (idempotent || !sent) && u != nil && n < u.Tries() &&
+			(rq.conf.ProxyNextUpstreamTries == 0 || n < rq.conf.ProxyNextUpstreamTries)
+		if !retry && err == nil {
+			return conn, rd, res // a status proxy_next_upstream names, and nothing left: passed as it is
+		}
+		status := code
+		if res != nil {
+			status = res.Status
+		}
+		if conn != nil {
+			conn.Close()
+			if u != nil {
+				u.Failed(&tries)
+			}
+		}
+		if !retry {
+			rq.v.UpstreamStatus = status
+			rq.finalize(code)
+			return nil, nil, nil
+		}
+		rq.v.UpstreamTries = append(rq.v.UpstreamTries, vars.UpstreamTry{Addr: addr, Status: status,
+			Connect: rq.v.UpstreamConnectTime, Header: rq.v.UpstreamHeaderTime, Response: time.Since(up.start)})
+	}
+}
+
+// errCondition is the proxy_next_upstream condition an exchange error meets.
+func errCondition(err error) nginxconf.NextUpstream {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nginxconf.NextTimeout
+	case errors.Is(err, proxypass.ErrTooBig), errors.Is(err, proxypass.ErrInvalidHeader),
+		errors.Is(err, proxypass.ErrNoValidHeader), errors.Is(err, proxypass.ErrBadLength),
+		errors.Is(err, proxypass.ErrBadChunked), errors.Is(err, proxypass.ErrDuplicateLen):
+		return nginxconf.NextInvalidHeader
+	}
+	return nginxconf.NextError
 }
 
 // fail logs err in nginx's words with the upstream URL and, unless the

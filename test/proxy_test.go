@@ -130,6 +130,8 @@ func (b *proxyBackend) serve(c net.Conn) {
 }
 
 const proxyTestConf = `
+upstream nu { server 127.0.0.1:REFUSED; server BACKEND; }
+upstream twice { server BACKEND; server BACKEND; }
 server {
     listen 127.0.0.1:{{PORT}};
     proxy_read_timeout 1s;
@@ -152,16 +154,39 @@ server {
         proxy_set_header Connection "upgrade";
         proxy_pass http://BACKEND;
     }
+    location /nu/ {
+        add_header X-Addr "$upstream_addr" always;
+        add_header X-US "$upstream_status" always;
+        proxy_next_upstream error timeout http_404;
+        proxy_pass http://nu;
+    }
+    location /twice/ {
+        add_header X-Addr "$upstream_addr" always;
+        add_header X-US "$upstream_status" always;
+        proxy_next_upstream error timeout invalid_header http_503;
+        proxy_pass http://twice;
+    }
+    location /once/ {
+        add_header X-US "$upstream_status" always;
+        proxy_next_upstream_tries 1;
+        proxy_pass http://twice;
+    }
     location /passhdr/ { proxy_pass_header Server; proxy_pass_header Date; proxy_pass http://BACKEND; }
 }
 `
+
+// proxyConf is proxyTestConf for backend be (REFUSED: a port nothing
+// listens on).
+func proxyConf(t *testing.T, be *proxyBackend) string {
+	return strings.NewReplacer("BACKEND", be.addr(), "REFUSED", strconv.Itoa(freePort(t))).Replace(proxyTestConf)
+}
 
 // TestProxyDifferential compares the answers and what the backend received.
 func TestProxyDifferential(t *testing.T) {
 	requireNginx(t)
 	requireNgxsockify(t)
 	be := startProxyBackend(t)
-	conf := strings.ReplaceAll(proxyTestConf, "BACKEND", be.addr())
+	conf := proxyConf(t, be)
 	servers := []*Server{startServer(t, "nginx", ServerOptions{HTTP: conf}), startServer(t, "ngxsockify", ServerOptions{HTTP: conf})}
 	type result struct {
 		Status  int
@@ -169,7 +194,7 @@ func TestProxyDifferential(t *testing.T) {
 		Body    string
 		Err     bool
 	}
-	compared := []string{"Content-Type", "Content-Length", "X-Custom", "X-Status", "X-UH", "Keep-Alive", "Transfer-Encoding", "Date", "Server"}
+	compared := []string{"X-Addr", "X-US", "Content-Type", "Content-Length", "X-Custom", "X-Status", "X-UH", "Keep-Alive", "Transfer-Encoding", "Date", "Server"}
 	requests := []string{
 		"GET /echo?a=1 HTTP/1.1\r\nHost: front.test\r\nX-Custom: c1\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nTE: trailers\r\nKeep-Alive: 300\r\nProxy-Connection: x\r\n\r\n",
 		"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nContent-Type: text/plain\r\n\r\nhello world",
@@ -190,6 +215,14 @@ func TestProxyDifferential(t *testing.T) {
 		"GET /status?s=299+Odd HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /chunked HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /noframing HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /nu/echo HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /nu/status?s=404+No HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /twice/slow HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /twice/big HTTP/1.1\r\nHost: a\r\n\r\n",
+		"POST /twice/nothing HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx",
+		"GET /twice/nothing HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /twice/status?s=503+Busy HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /once/nothing HTTP/1.1\r\nHost: a\r\n\r\n",
 	}
 	for _, raw := range requests {
 		var got [2]result
@@ -210,6 +243,11 @@ func TestProxyDifferential(t *testing.T) {
 				}
 			}
 			r.Body = strings.ReplaceAll(r.Body, strconv.Itoa(s.Port), "{{PORT}}")
+			for _, h := range []string{"X-Addr", "X-Connect"} {
+				for j, v := range r.Headers[h] {
+					r.Headers[h][j] = strings.NewReplacer(be.addr(), "BACKEND").Replace(v)
+				}
+			}
 			got[i] = r
 		}
 		first, _, _ := strings.Cut(raw, "\r\n")
@@ -240,7 +278,7 @@ func TestProxyBufferingOff(t *testing.T) {
 	for _, kind := range []string{"nginx", "ngxsockify"} {
 		t.Run(kind, func(t *testing.T) {
 			be := startProxyBackend(t)
-			s := startServer(t, kind, ServerOptions{HTTP: strings.ReplaceAll(proxyTestConf, "BACKEND", be.addr())})
+			s := startServer(t, kind, ServerOptions{HTTP: proxyConf(t, be)})
 			c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
 			if err != nil {
 				t.Fatal(err)
@@ -270,7 +308,7 @@ func TestProxyUpgrade(t *testing.T) {
 	requireNginx(t)
 	requireNgxsockify(t)
 	be := startProxyBackend(t)
-	conf := strings.ReplaceAll(proxyTestConf, "BACKEND", be.addr())
+	conf := proxyConf(t, be)
 	var heads [2]string
 	for i, kind := range []string{"nginx", "ngxsockify"} {
 		s := startServer(t, kind, ServerOptions{HTTP: conf})

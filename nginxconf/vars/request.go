@@ -63,13 +63,17 @@ type Request struct {
 	UpstreamResponseTime time.Duration // < 0: not measured
 	UpstreamHeaderTime   time.Duration // < 0: not measured
 	ProxyHost, ProxyPort string        // $proxy_host, $proxy_port while proxy_pass builds its request
-	UpstreamHeader       http.Header   // $upstream_http_*, $upstream_cookie_*
-	RespHeader           http.Header   // $sent_http_*
-	DocumentRoot         string        // $document_root, $realpath_root
-	RequestFilename      string        // $request_filename
-	RemoteUser           string        // $remote_user once auth_basic accepted it; "" parses Authorization
-	RealIPRemote         string        // the peer's host:port when realip replaced HTTP.RemoteAddr ($realip_remote_*)
-	LimitRate            string        // $limit_rate (writable, kept as bytes: "40k" reads "40960"); "" reads as "0"
+	// UpstreamTries are the attempts before the current one
+	// (proxy_next_upstream): the upstream variables list them first,
+	// ", "-separated, as nginx does.
+	UpstreamTries   []UpstreamTry
+	UpstreamHeader  http.Header // $upstream_http_*, $upstream_cookie_*
+	RespHeader      http.Header // $sent_http_*
+	DocumentRoot    string      // $document_root, $realpath_root
+	RequestFilename string      // $request_filename
+	RemoteUser      string      // $remote_user once auth_basic accepted it; "" parses Authorization
+	RealIPRemote    string      // the peer's host:port when realip replaced HTTP.RemoteAddr ($realip_remote_*)
+	LimitRate       string      // $limit_rate (writable, kept as bytes: "40k" reads "40960"); "" reads as "0"
 
 	g         *Registry
 	argsSet   bool // ngx.var.args = "" : $args is "" rather than not found
@@ -415,30 +419,24 @@ var builtins = map[string]builtin{
 	"request_completion": {get: func(r *Request) (string, bool) {
 		return "", true
 	}},
-	"upstream_addr": {get: func(r *Request) (string, bool) { return nonEmpty(r.UpstreamAddr) }},
+	"upstream_addr": {get: func(r *Request) (string, bool) {
+		return r.upstreamList(func(t UpstreamTry) string { return t.Addr }, r.UpstreamAddr, r.UpstreamAddr != "")
+	}},
 	"upstream_status": {get: func(r *Request) (string, bool) {
-		if r.UpstreamStatus == 0 {
-			return "", false
-		}
-		return found(strconv.Itoa(r.UpstreamStatus))
+		return r.upstreamList(func(t UpstreamTry) string { return statusOrDash(t.Status) },
+			statusOrDash(r.UpstreamStatus), r.UpstreamStatus != 0)
 	}},
 	"upstream_connect_time": {get: func(r *Request) (string, bool) {
-		if r.UpstreamConnectTime < 0 {
-			return "", false
-		}
-		return found(seconds(r.UpstreamConnectTime))
+		return r.upstreamList(func(t UpstreamTry) string { return secondsOrDash(t.Connect) },
+			secondsOrDash(r.UpstreamConnectTime), r.UpstreamConnectTime >= 0)
 	}},
 	"upstream_response_time": {get: func(r *Request) (string, bool) {
-		if r.UpstreamResponseTime < 0 {
-			return "", false
-		}
-		return found(seconds(r.UpstreamResponseTime))
+		return r.upstreamList(func(t UpstreamTry) string { return secondsOrDash(t.Response) },
+			secondsOrDash(r.UpstreamResponseTime), r.UpstreamResponseTime >= 0)
 	}},
 	"upstream_header_time": {get: func(r *Request) (string, bool) {
-		if r.UpstreamHeaderTime < 0 {
-			return "", false
-		}
-		return found(seconds(r.UpstreamHeaderTime))
+		return r.upstreamList(func(t UpstreamTry) string { return secondsOrDash(t.Header) },
+			secondsOrDash(r.UpstreamHeaderTime), r.UpstreamHeaderTime >= 0)
 	}},
 	"proxy_host":    {get: func(r *Request) (string, bool) { return nonEmpty(r.ProxyHost) }},
 	"proxy_port":    {get: func(r *Request) (string, bool) { return nonEmpty(r.ProxyPort) }},
@@ -662,4 +660,47 @@ func (r *Request) estimateLength() int64 {
 		n += int(r.HTTP.ContentLength)
 	}
 	return int64(n)
+}
+
+// UpstreamTry is one earlier attempt of a request at an upstream server.
+type UpstreamTry struct {
+	Addr                      string
+	Status                    int           // 0: none ("-")
+	Connect, Header, Response time.Duration // < 0: not measured ("-")
+}
+
+// upstreamList is an upstream variable's value: the earlier attempts' values,
+// then the current one ("-" when it has none), ", "-separated; without
+// earlier attempts, the current one alone (not found when it has none).
+func (r *Request) upstreamList(each func(UpstreamTry) string, cur string, ok bool) (string, bool) {
+	if len(r.UpstreamTries) == 0 {
+		if !ok {
+			return "", false
+		}
+		return cur, true
+	}
+	var b strings.Builder
+	for _, t := range r.UpstreamTries {
+		b.WriteString(each(t))
+		b.WriteString(", ")
+	}
+	if !ok {
+		cur = "-"
+	}
+	b.WriteString(cur)
+	return b.String(), true
+}
+
+func statusOrDash(s int) string {
+	if s == 0 {
+		return "-"
+	}
+	return strconv.Itoa(s)
+}
+
+func secondsOrDash(d time.Duration) string {
+	if d < 0 {
+		return "-"
+	}
+	return seconds(d)
 }
