@@ -21,9 +21,6 @@ var otherModules = module{name: "other modules", directives: concat(
 		"memcached_pass", "stub_status", "empty_gif", "flv", "mp4", "perl", "random_index", "image_filter",
 		"xslt_stylesheet"),
 	[]directive{
-		// `auth_request off` checks nothing, so it is harmless.
-		{name: "auth_request", support: FailClosed, note: "subrequest authorization", offDisarms: true},
-		{name: "auth_request_set", support: FailClosed, note: "subrequest authorization"},
 		{name: "geo", support: FailClosed, note: "address-based variables", custom: true},
 		{name: "split_clients", support: Ignored, custom: true},
 	},

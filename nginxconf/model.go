@@ -276,6 +276,7 @@ type LocConf struct {
 	CoreConf
 	AccessConf
 	AuthBasicConf
+	AuthRequestConf
 	RealIPConf
 	HeadersConf
 	StaticConf

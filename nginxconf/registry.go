@@ -90,7 +90,7 @@ var noneFields [][]int
 
 func init() {
 	modules = []*module{
-		&coreModule, &httpCoreModule, &rewriteModule, &accessModule, &authBasicModule, &realipModule,
+		&coreModule, &httpCoreModule, &rewriteModule, &accessModule, &authBasicModule, &authRequestModule, &realipModule,
 		&headersModule, &staticModule, &charsetModule, &logModule, &sslModule, &upstreamModule,
 		&mapModule, &websockifyModule, &proxyModule, &luaModule, &otherModules,
 	}
