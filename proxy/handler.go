@@ -89,7 +89,7 @@ func unsupportedContent(rq *request) {
 
 // serverHeader adds "Server: ngxsockify" under server_tokens on.
 func serverHeader(rq *request, code int) int {
-	if rq.conf.ServerTokens && rq.w.Header().Get("Server") == "" {
+	if _, set := rq.w.Header()["Server"]; rq.conf.ServerTokens && !set {
 		rq.w.Header().Set("Server", "ngxsockify")
 	}
 	return code

@@ -135,11 +135,22 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	}
 	if xar := rq.v.UpstreamHeader.Get("X-Accel-Redirect"); xar != "" {
 		conn.Close()
+		h := rq.w.Header()
+		for _, k := range xAccelKept {
+			if v := rq.v.UpstreamHeader[k]; len(v) > 0 && !rq.proxyHidden(k) {
+				h[k] = v
+			}
+		}
 		rq.xAccelRedirect(xar)
 		return
 	}
 	if rq.conf.ProxyInterceptErrors && res.Status >= 300 {
 		if _, ok := rq.conf.ErrorPages[res.Status]; ok {
+			if res.Status == http.StatusUnauthorized { // nginx 1.22 keeps the first challenge
+				if v := rq.v.UpstreamHeader.Get("Www-Authenticate"); v != "" {
+					rq.w.Header().Set("Www-Authenticate", v)
+				}
+			}
 			rq.finalize(res.Status)
 			return
 		}
@@ -512,6 +523,13 @@ func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.Pr
 	if !hasType {
 		h["Content-Type"] = nil // no sniffing: nginx sends none
 	}
+	for _, key := range [...]string{"Date", "Server"} {
+		if _, sent := h[key]; !sent && !rq.proxyHidden(key) {
+			// proxy_pass_header and the backend sent none: nginx sends
+			// none either, not its own
+			h[key] = nil
+		}
+	}
 	if res.ContentLength >= 0 {
 		h.Set("Content-Length", strconv.FormatInt(res.ContentLength, 10))
 	}
@@ -611,6 +629,11 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	return r.c.Read(p)
 }
 
+// xAccelKept are the backend headers an X-Accel-Redirect response keeps
+// for the response of its target (nginx's "redirect" upstream headers).
+var xAccelKept = [...]string{"Content-Type", "Set-Cookie", "Content-Disposition", "Cache-Control", "Expires",
+	"Accept-Ranges"}
+
 // xAccelRedirect follows a backend's X-Accel-Redirect as nginx does: a
 // named location, or an internal redirect to the URI (its own arguments or
 // none) with GET unless the request is a HEAD. The backend's response is
@@ -621,6 +644,7 @@ func (rq *request) xAccelRedirect(uri string) {
 		return
 	}
 	path, args, _ := strings.Cut(uri, "?")
+	path = percentDecode(path)
 	if unsafeURI(path) {
 		rq.logf(ngxlog.Err, `unsafe URI "%s" was detected`, path)
 		rq.finalize(http.StatusNotFound)

@@ -204,6 +204,7 @@ func TestProxyDifferential(t *testing.T) {
 		"GET /v11/echo HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /xff/echo HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n",
 		"GET /passhdr/echo HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /passhdr/status?s=200+OK HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /garbage HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /big HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /small/echo HTTP/1.1\r\nHost: a\r\nX-Long: " + strings.Repeat("l", 1200) + "\r\n\r\n",
