@@ -426,6 +426,7 @@ func (rq *request) proxyBody() ([]byte, int) {
 		rq.w.Header().Set("Connection", "close")
 		return nil, http.StatusRequestEntityTooLarge
 	}
+	rq.v.RequestBody = b
 	if !rq.conf.ProxyPassRequestBody {
 		b = b[:0:0]
 	}

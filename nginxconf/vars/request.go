@@ -63,6 +63,9 @@ type Request struct {
 	UpstreamResponseTime time.Duration // < 0: not measured
 	UpstreamHeaderTime   time.Duration // < 0: not measured
 	ProxyHost, ProxyPort string        // $proxy_host, $proxy_port while proxy_pass builds its request
+	// RequestBody is $request_body once a module read the body into
+	// memory (proxy_pass); nil: not read (not found).
+	RequestBody []byte
 	// UpstreamTries are the attempts before the current one
 	// (proxy_next_upstream): the upstream variables list them first,
 	// ", "-separated, as nginx does.
@@ -455,7 +458,9 @@ var builtins = map[string]builtin{
 		return p, true
 	}},
 	"request_filename": {get: func(r *Request) (string, bool) { return nonEmpty(r.RequestFilename) }},
-	"request_body":     {get: func(*Request) (string, bool) { return "", false }},
+	"request_body": {get: func(r *Request) (string, bool) {
+		return string(r.RequestBody), r.RequestBody != nil
+	}},
 	"limit_rate": {get: func(r *Request) (string, bool) {
 		if r.LimitRate == "" {
 			return "0", true
