@@ -20,6 +20,7 @@ import (
 var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf) {
 	lc.ProxyHTTPVersion = "1.0"
 	lc.ProxyPassRequestHeaders, lc.ProxyPassRequestBody, lc.ProxyBuffering = true, true, true
+	lc.ProxyRequestBuffering = true
 	lc.ProxyConnectTimeout, lc.ProxyReadTimeout, lc.ProxySendTimeout = 60*time.Second, 60*time.Second, 60*time.Second
 	lc.ProxyBufferSize = 4096 // one memory page, nginx's default
 	lc.ProxyNextUpstream = NextError | NextTimeout
@@ -46,6 +47,9 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	}},
 	{name: "proxy_pass_request_body", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.ProxyPassRequestBody = d.Args[0] == "on"
+	}},
+	{name: "proxy_request_buffering", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyRequestBuffering = d.Args[0] == "on"
 	}},
 	{name: "proxy_buffering", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ProxyBuffering = d.Args[0] == "on" }},
 	{name: "proxy_intercept_errors", set: func(c *compiler, lv *level, d *Directive) {
@@ -111,6 +115,7 @@ type ProxyConf struct {
 	ProxyHideHeaders, ProxyPassHeaders            []string // canonical names
 	ProxyPassRequestHeaders, ProxyPassRequestBody bool
 	ProxyBuffering, ProxyInterceptErrors          bool
+	ProxyRequestBuffering                         bool // off: the body goes to the backend as it comes
 	ProxySetBody, ProxyMethod                     *vars.Template // nil: not set
 	ProxyConnectTimeout                           time.Duration
 	ProxyReadTimeout, ProxySendTimeout            time.Duration

@@ -109,14 +109,18 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		rq.finalize(http.StatusBadGateway)
 		return
 	}
-	body, code := rq.proxyBody()
-	if code != 0 {
-		rq.finalize(code)
-		return
+	up := &proxyUpstream{rq: rq, scheme: target.Scheme + "://"}
+	var body []byte
+	if up.stream = rq.bodyStream(); up.stream == nil {
+		var code int
+		if body, code = rq.proxyBody(); code != 0 {
+			rq.finalize(code)
+			return
+		}
 	}
-	uri := rq.proxyURI(pp, target)
-	head := proxypass.WriteRequest(nil, rq.proxyMethod(), uri, rq.conf.ProxyHTTPVersion, rq.proxyFields(body))
-	up := &proxyUpstream{rq: rq, scheme: target.Scheme + "://", uri: uri}
+	up.uri = rq.proxyURI(pp, target)
+	head := proxypass.WriteRequest(nil, rq.proxyMethod(), up.uri, rq.conf.ProxyHTTPVersion,
+		rq.proxyFields(body, up.stream != nil && up.stream.chunked))
 	conn, rd, res := rq.proxyExchange(d, up, append(head, body...))
 	if res == nil {
 		return // answered
@@ -180,6 +184,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 // proxyUpstream is one proxied request's exchange with its backend.
 type proxyUpstream struct {
 	rq          *request
+	stream      *bodyStream // proxy_request_buffering off: the body, sent as it comes
 	scheme, uri string    // "http://", "/x?y"
 	url         string    // the current server's: "http://127.0.0.1:8081"
 	start       time.Time // of the current attempt
@@ -232,6 +237,15 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			conn.SetWriteDeadline(time.Now().Add(rq.conf.ProxySendTimeout))
 			_, err = conn.Write(req)
 			sent = true
+			if err == nil && up.stream != nil {
+				var code int
+				if code, err = up.stream.copyTo(conn, rq.conf.ProxySendTimeout); code != 0 {
+					conn.Close()
+					rq.finalize(code) // the client's body failed
+					return nil, nil, nil
+				}
+				idempotent = false // the body is gone: no other server can get it
+			}
 			conn.SetWriteDeadline(time.Time{})
 			if err != nil {
 				cond, while = errCondition(err), "while sending request to upstream"
@@ -436,7 +450,7 @@ func (rq *request) proxyBody() ([]byte, int) {
 // proxyFields are the request headers sent: proxy_set_header's in order,
 // then nginx's own not overridden, then the client's (unless
 // proxy_pass_request_headers off) except those named by either.
-func (rq *request) proxyFields(body []byte) []proxypass.Field {
+func (rq *request) proxyFields(body []byte, chunked bool) []proxypass.Field {
 	set := rq.conf.ProxySetHeaders
 	fields := make([]proxypass.Field, 0, len(set)+len(proxyHeaders)+len(rq.r.Header))
 	named := make(map[string]bool, len(set)+len(proxyHeaders))
@@ -457,7 +471,14 @@ func (rq *request) proxyFields(body []byte) []proxypass.Field {
 			fields = append(fields, proxypass.Field{Name: name, Value: rq.v.ProxyHost})
 		case "Connection":
 			fields = append(fields, proxypass.Field{Name: name, Value: "close"})
+		case "Transfer-Encoding":
+			if chunked {
+				fields = append(fields, proxypass.Field{Name: name, Value: "chunked"})
+			}
 		case "Content-Length":
+			if chunked {
+				break
+			}
 			if n := rq.proxyBodyLength(body); n >= 0 {
 				fields = append(fields, proxypass.Field{Name: name, Value: strconv.FormatInt(n, 10)})
 			}
@@ -667,4 +688,79 @@ func unsafeURI(p string) bool {
 		}
 	}
 	return false
+}
+
+// bodyStream is a request body sent to the backend as it arrives
+// (proxy_request_buffering off): as it is with a length, re-chunked when
+// the client sent it chunked (proxy_http_version 1.1; nginx buffers a
+// chunked body for 1.0). The first client_body_buffer_size bytes are kept
+// for $request_body.
+type bodyStream struct {
+	rq      *request
+	chunked bool
+}
+
+// bodyStream returns the request's body stream, or nil when the body is
+// read whole first.
+func (rq *request) bodyStream() *bodyStream {
+	conf := rq.conf
+	if conf.ProxyRequestBuffering || conf.ProxySetBody != nil || !conf.ProxyPassRequestBody ||
+		rq.r.Body == nil || rq.r.Body == http.NoBody {
+		return nil
+	}
+	chunked := rq.r.ContentLength < 0 || len(rq.r.TransferEncoding) > 0
+	if chunked && conf.ProxyHTTPVersion != "1.1" {
+		return nil
+	}
+	return &bodyStream{rq: rq, chunked: chunked}
+}
+
+// copyTo sends the body to the backend. It returns the status to answer
+// with when the client's side failed (400, or 413 past
+// client_max_body_size), else the backend's write error.
+func (b *bodyStream) copyTo(conn net.Conn, timeout time.Duration) (int, error) {
+	rq := b.rq
+	buf := make([]byte, 16<<10)
+	var kept []byte
+	keep := rq.conf.ClientBodyBufferSize
+	var n int64
+	max := rq.conf.ClientMaxBodySize
+	for {
+		m, rerr := rq.r.Body.Read(buf)
+		if m > 0 {
+			n += int64(m)
+			if max > 0 && n > max {
+				rq.logf(ngxlog.Err, "client intended to send too large chunked body: %d bytes", n)
+				return http.StatusRequestEntityTooLarge, nil
+			}
+			if int64(len(kept)+m) <= keep {
+				kept = append(kept, buf[:m]...)
+			}
+			out := buf[:m]
+			if b.chunked {
+				out = append(append([]byte(strconv.FormatInt(int64(m), 16)+"\r\n"), out...), "\r\n"...)
+			}
+			conn.SetWriteDeadline(time.Now().Add(timeout))
+			if _, err := conn.Write(out); err != nil {
+				return 0, err
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			rq.logf(ngxlog.Info, "client prematurely closed connection while sending request to upstream")
+			return http.StatusBadRequest, nil
+		}
+	}
+	if int64(len(kept)) == n {
+		rq.v.RequestBody = kept
+	}
+	if b.chunked {
+		conn.SetWriteDeadline(time.Now().Add(timeout))
+		if _, err := conn.Write([]byte("0\r\n\r\n")); err != nil {
+			return 0, err
+		}
+	}
+	return 0, nil
 }
