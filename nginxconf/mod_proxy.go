@@ -115,7 +115,7 @@ type ProxyConf struct {
 	ProxyHideHeaders, ProxyPassHeaders            []string // canonical names
 	ProxyPassRequestHeaders, ProxyPassRequestBody bool
 	ProxyBuffering, ProxyInterceptErrors          bool
-	ProxyRequestBuffering                         bool // off: the body goes to the backend as it comes
+	ProxyRequestBuffering                         bool           // off: the body goes to the backend as it comes
 	ProxySetBody, ProxyMethod                     *vars.Template // nil: not set
 	ProxyConnectTimeout                           time.Duration
 	ProxyReadTimeout, ProxySendTimeout            time.Duration

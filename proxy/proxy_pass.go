@@ -185,9 +185,9 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 type proxyUpstream struct {
 	rq          *request
 	stream      *bodyStream // proxy_request_buffering off: the body, sent as it comes
-	scheme, uri string    // "http://", "/x?y"
-	url         string    // the current server's: "http://127.0.0.1:8081"
-	start       time.Time // of the current attempt
+	scheme, uri string      // "http://", "/x?y"
+	url         string      // the current server's: "http://127.0.0.1:8081"
+	start       time.Time   // of the current attempt
 }
 
 // proxyExchange connects, sends req and reads the response head, trying
