@@ -10,6 +10,8 @@ import (
 // directives are read by upstream, not through the registry.
 var upstreamModule = module{name: "ngx_http_upstream_module", directives: []directive{
 	{name: "upstream", opens: ctxHTTPUps, set: func(c *compiler, _ *level, d *Directive) { c.upstream(d) }},
+	// read by upstream with the block; proxy_pass keeps the connections
+	{name: "keepalive", dup: "keepalive", set: func(*compiler, *level, *Directive) {}},
 }}
 
 func (c *compiler) upstream(d *Directive) {
@@ -19,6 +21,14 @@ func (c *compiler) upstream(d *Directive) {
 	}
 	u := &Upstream{Name: name, File: d.File, Line: d.EndLine}
 	for _, s := range d.Block {
+		if s.Name == "keepalive" {
+			n, err := strconv.Atoi(s.Args[0])
+			if err != nil || n <= 0 {
+				c.fail(s, `invalid value "%s" in "keepalive" directive`, s.Args[0])
+			}
+			u.Keepalive = n
+			continue
+		}
 		if s.Name != "server" {
 			continue
 		}

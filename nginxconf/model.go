@@ -97,8 +97,11 @@ type LuaCode struct {
 type Upstream struct {
 	Name    string
 	Servers []UpstreamServer
-	File    string
-	Line    int
+	// Keepalive is `keepalive N`: idle connections proxy_pass keeps to
+	// the servers (0: none).
+	Keepalive int
+	File      string
+	Line      int
 }
 
 // UpstreamServer is one `server` line of an upstream block.

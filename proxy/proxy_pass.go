@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -125,7 +127,14 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	if res == nil {
 		return // answered
 	}
-	defer conn.Close()
+	keep := false // the connection goes back to the upstream's idle cache
+	defer func() {
+		if keep {
+			up.u.Put(&up.tries, conn)
+		} else {
+			conn.Close()
+		}
+	}()
 	defer func() { rq.v.UpstreamResponseTime = time.Since(up.start) }()
 	if res.HTTP09 {
 		up.log(proxypass.ErrNoValidHeader, "while reading response header from upstream")
@@ -167,18 +176,55 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	rq.w.stream = !rq.conf.ProxyBuffering || res.ContentLength < 0
 	rq.w.WriteHeader(res.Status)
 	if noBody {
+		keep = up.reusable(res) // what came after the head is dropped, as nginx drops it
 		return
 	}
-	var src io.Reader = io.MultiReader(strings.NewReader(string(res.Rest)), rd)
+	br := bufio.NewReader(io.MultiReader(bytes.NewReader(res.Rest), rd))
+	var src io.Reader = br
 	switch {
 	case res.Chunked:
-		src = httputil.NewChunkedReader(src)
+		src = httputil.NewChunkedReader(br)
 	case res.ContentLength >= 0:
-		src = io.LimitReader(src, res.ContentLength)
+		src = io.LimitReader(br, res.ContentLength)
 	}
 	if err := rq.copyFromBackend(src, res.ContentLength); err != nil {
 		up.fail(err, "while reading upstream")
+		return
 	}
+	if res.Chunked && !skipTrailer(br) {
+		return
+	}
+	keep = (res.Chunked || res.ContentLength >= 0) && br.Buffered() == 0 && up.reusable(res)
+}
+
+// skipTrailer reads the trailer lines of a chunked body up to its empty
+// line; it reports whether the body ended cleanly.
+func skipTrailer(br *bufio.Reader) bool {
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return false
+		}
+		if l == "\r\n" || l == "\n" {
+			return true
+		}
+	}
+}
+
+// reusable reports whether the connection may serve another request once
+// this response is read: the upstream keeps idle connections, and the
+// backend answered in HTTP/1.1 without Connection: close (what the request
+// said does not count, as in nginx).
+func (up *proxyUpstream) reusable(res *proxypass.Response) bool {
+	if up.u == nil || res.Proto != "HTTP/1.1" || !up.u.Keeps() {
+		return false
+	}
+	for _, f := range res.Fields {
+		if strings.EqualFold(f.Name, "Connection") && strings.Contains(strings.ToLower(f.Value), "close") {
+			return false
+		}
+	}
+	return true
 }
 
 // proxyUpstream is one proxied request's exchange with its backend.
@@ -188,6 +234,8 @@ type proxyUpstream struct {
 	scheme, uri string      // "http://", "/x?y"
 	url         string      // the current server's: "http://127.0.0.1:8081"
 	start       time.Time   // of the current attempt
+	u           *upstream.Upstream
+	tries       upstream.Tries
 }
 
 // proxyExchange connects, sends req and reads the response head, trying
@@ -197,17 +245,18 @@ type proxyUpstream struct {
 // the request itself (502, 504).
 func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []byte) (net.Conn, *deadlineReader, *proxypass.Response) {
 	u, _ := d.(*upstream.Upstream)
+	up.u = u
 	next := rq.conf.ProxyNextUpstream
 	idempotent := rq.conf.ProxyNextUpstream&nginxconf.NextNonIdempotent != 0 ||
 		(rq.r.Method != http.MethodPost && rq.r.Method != http.MethodPatch && rq.r.Method != "LOCK")
-	var tries upstream.Tries
+	tries := &up.tries
 	for n := 1; ; n++ {
 		up.start = time.Now()
 		var conn net.Conn
 		var addr string
 		var err error
 		if u != nil {
-			conn, addr, err = u.DialNext(rq.r.Context(), rq.conf.ProxyConnectTimeout, &tries)
+			conn, addr, err = u.DialNext(rq.r.Context(), rq.conf.ProxyConnectTimeout, tries)
 		} else {
 			conn, addr, err = d.Dial(rq.r.Context(), rq.conf.ProxyConnectTimeout)
 		}
@@ -266,6 +315,14 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		if err == nil && cond == 0 {
 			return conn, rd, res
 		}
+		if err != nil && cond == nginxconf.NextError && tries.Cached() && (up.stream == nil || !sent) {
+			// an idle connection the backend had closed: another try,
+			// not counted (nginx's tries++ for cached peers)
+			conn.Close()
+			tries.Stale()
+			n--
+			continue
+		}
 		code := 0
 		if err != nil {
 			code = up.log(err, while)
@@ -282,7 +339,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		if conn != nil {
 			conn.Close()
 			if u != nil {
-				u.Failed(&tries)
+				u.Failed(tries)
 			}
 		}
 		if !retry {

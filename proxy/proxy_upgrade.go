@@ -56,7 +56,9 @@ func (rq *request) proxyUpgrade(backend net.Conn, res *proxypass.Response) {
 		head = append(head, "\r\n"...)
 	}
 	head = append(head, "\r\n"...)
+	headLen := int64(len(head))
 	head = append(head, res.Rest...) // what the backend sent after its 101
+	rq.w.Header().Set("Connection", "upgrade") // $sent_http_connection
 
 	idle := rq.conf.ProxyReadTimeout
 	var last atomic.Int64 // unix nanoseconds of the last byte either way
@@ -87,7 +89,7 @@ func (rq *request) proxyUpgrade(backend net.Conn, res *proxypass.Response) {
 	client.Close()
 	backend.Close()
 	wg.Wait()
-	rq.w.bytes = toClient.n
+	rq.w.bytes = toClient.n - headLen // $body_bytes_sent: what followed the 101
 }
 
 // proxyHidden reports whether a backend header is not passed:

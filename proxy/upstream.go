@@ -67,7 +67,9 @@ func upstreamDialer(u *nginxconf.Upstream) websockify.Dialer {
 			all = append(all, s)
 		}
 	}
-	return upstream.New(u.Name, all)
+	up := upstream.New(u.Name, all)
+	up.SetKeepalive(u.Keepalive)
+	return up
 }
 
 // resolveStatic resolves a host name at load time into one server per address.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ type proxyBackend struct {
 	ln      net.Listener
 	release chan struct{} // closed by the test: /stream may send its end
 	wg      sync.WaitGroup
+	conns   atomic.Int64 // connections accepted
 }
 
 func startProxyBackend(t *testing.T) *proxyBackend {
@@ -71,10 +73,28 @@ func (b *proxyBackend) addr() string { return b.ln.Addr().String() }
 // line, the header lines sorted (client headers reach a backend in an order
 // net/http does not keep) and the body.
 func (b *proxyBackend) serve(c net.Conn) {
+	id := b.conns.Add(1)
 	br := bufio.NewReader(c)
 	req, err := http.ReadRequest(br)
 	if err != nil {
 		return
+	}
+	for strings.Contains(req.URL.Path, "/ka/") { // keep-alive: answers on this connection until told to close
+		io.ReadAll(req.Body)
+		switch {
+		case strings.HasSuffix(req.URL.Path, "/chunked"):
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Conn: %d\r\n\r\n3\r\nabc\r\n0\r\n\r\n", id)
+		case strings.HasSuffix(req.URL.Path, "/close"):
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\nX-Conn: %d\r\n\r\nok", id)
+			return
+		case strings.HasSuffix(req.URL.Path, "/204"):
+			fmt.Fprintf(c, "HTTP/1.1 204 No Content\r\nX-Conn: %d\r\n\r\n", id)
+		default:
+			fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX-Conn: %d\r\n\r\nabc", id)
+		}
+		if req, err = http.ReadRequest(br); err != nil {
+			return
+		}
 	}
 	if strings.HasSuffix(req.URL.Path, "/early") { // answers before the whole body came
 		part := make([]byte, 5)
@@ -138,6 +158,7 @@ func (b *proxyBackend) serve(c net.Conn) {
 const proxyTestConf = `
 upstream nu { server 127.0.0.1:REFUSED; server BACKEND; }
 upstream twice { server BACKEND; server BACKEND; }
+upstream ka { server BACKEND; keepalive 2; }
 server {
     listen 127.0.0.1:{{PORT}};
     proxy_read_timeout 1s;
@@ -184,6 +205,12 @@ server {
         proxy_pass http://BACKEND;
     }
     location /unbuf10/ { proxy_request_buffering off; proxy_pass http://BACKEND; }
+    location /ka/ {
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_pass http://ka;
+    }
+    location /kaclose/ { proxy_http_version 1.1; proxy_pass http://ka/ka/; }
     location /passhdr/ { proxy_pass_header Server; proxy_pass_header Date; proxy_pass http://BACKEND; }
 }
 `
@@ -370,5 +397,35 @@ func TestProxyUpgrade(t *testing.T) {
 	}
 	if heads[0] != heads[1] {
 		t.Errorf("101 heads differ:\nnginx:\n%s\nngxsockify:\n%s", heads[0], heads[1])
+	}
+}
+
+// TestProxyKeepalive checks the connection reuse of `keepalive N` on both
+// servers: which requests went over the connection of the one before
+// (lengths, chunked, 204, HEAD, a backend that closes, a request sent with
+// Connection: close).
+func TestProxyKeepalive(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	paths := []string{"GET /ka/a", "GET /ka/b", "GET /ka/chunked", "GET /ka/c", "GET /ka/204", "HEAD /ka/d",
+		"GET /ka/e", "GET /ka/close", "GET /ka/f", "GET /ka/g", "GET /kaclose/h", "GET /ka/i"}
+	var got [2][]string
+	for i, kind := range []string{"nginx", "ngxsockify"} {
+		be := startProxyBackend(t)
+		s := startServer(t, kind, ServerOptions{HTTP: proxyConf(t, be)})
+		prev := ""
+		for _, p := range paths {
+			resp, err := rawRequest(s.Addr, p+" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", routingTimeout)
+			if err != nil {
+				got[i] = append(got[i], p+": "+err.Error())
+				continue
+			}
+			conn := resp.Header.Get("X-Conn")
+			got[i] = append(got[i], fmt.Sprintf("%s: %d same=%v body=%q", p, resp.Status, conn == prev, resp.Body))
+			prev = conn
+		}
+	}
+	if diff := cmp.Diff(got[0], got[1]); diff != "" {
+		t.Errorf("nginx and ngxsockify differ (-nginx +ngxsockify):\n%s", diff)
 	}
 }

@@ -82,6 +82,9 @@ type Upstream struct {
 	single  bool
 	addrs   []string // every server's address, backups included
 	now     func() time.Time
+
+	keepalive int        // keepalive N: idle connections kept
+	idle      []idleConn // oldest first
 }
 
 var _ websockify.Dialer = (*Upstream)(nil)
@@ -124,7 +127,7 @@ var ErrNoLiveUpstreams = errors.New("no live upstreams while connecting to upstr
 // Dial connects to the next server, trying the others on error or timeout
 // (each connect attempt bounded by timeout, all of them by ctx).
 func (u *Upstream) Dial(ctx context.Context, timeout time.Duration) (net.Conn, string, error) {
-	var t Tries
+	t := Tries{fresh: true} // a tunnel never takes an idle HTTP connection
 	var lastErr error
 	var lastAddr string
 	for {
@@ -148,8 +151,10 @@ func (u *Upstream) Dial(ctx context.Context, timeout time.Duration) (net.Conn, s
 // Tries is one request's pass over the servers (nginx's tried bitmap):
 // DialNext skips the servers it already tried.
 type Tries struct {
-	tried map[*peer]bool
-	last  *peer
+	tried  map[*peer]bool
+	last   *peer
+	cached bool
+	fresh  bool // never from the idle cache
 }
 
 // DialNext makes one connect attempt, to a server t has not tried yet;
@@ -162,7 +167,16 @@ func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries
 	if p == nil {
 		return nil, "", ErrNoLiveUpstreams
 	}
-	t.tried[p], t.last = true, p
+	t.tried[p], t.last, t.cached = true, p, false
+	if !t.fresh {
+		u.mu.Lock()
+		c := u.takeIdle(p)
+		u.mu.Unlock()
+		if c != nil {
+			t.cached = true
+			return c, p.Addr, nil
+		}
+	}
 	c, err := dialOne(ctx, p.network, p.address, timeout)
 	u.report(p, err == nil)
 	return c, p.Addr, err
