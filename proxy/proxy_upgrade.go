@@ -57,7 +57,7 @@ func (rq *request) proxyUpgrade(backend net.Conn, res *proxypass.Response) {
 	}
 	head = append(head, "\r\n"...)
 	headLen := int64(len(head))
-	head = append(head, res.Rest...) // what the backend sent after its 101
+	head = append(head, res.Rest...)           // what the backend sent after its 101
 	rq.w.Header().Set("Connection", "upgrade") // $sent_http_connection
 
 	idle := rq.conf.ProxyReadTimeout
