@@ -61,16 +61,23 @@ func (rq *request) authSubrequest(uri string) (*request, *recorder) {
 	path, args, _ := strings.Cut(uri, "?")
 	r := rq.r.Clone(rq.r.Context())
 	r.Body, r.Method = http.NoBody, http.MethodGet
+	sub, rec := rq.newSubrequest(r)
+	sub.v.URI, sub.v.URIErr, sub.v.Args = percentDecode(path), nil, args
+	sub.v.RespHeader = rec.header
+	sub.v.ConnID = rq.conn
+	sub.v.ServerName = rq.v.ServerName
+	sub.runPhases(phaseServerRewrite)
+	return sub, rec
+}
+
+// newSubrequest starts a subrequest of rq for r whose response is kept in
+// memory: internal, no access phase, no access-log line.
+func (rq *request) newSubrequest(r *http.Request) (*request, *recorder) {
 	rec := &recorder{header: http.Header{}}
 	rw := &respWriter{w: rec}
 	sub := &request{s: rq.s, st: rq.st, w: rw, r: r, srv: rq.srv, conf: rq.srv.Conf, conn: rq.conn,
 		internal: true, subrequest: true, logged: true, depth: rq.depth + 1}
 	rw.onHeaders = sub.outputHeaders
 	sub.v = vars.NewRequest(rq.st.cfg.HTTP.Vars, r)
-	sub.v.URI, sub.v.URIErr, sub.v.Args = percentDecode(path), nil, args
-	sub.v.RespHeader = rec.header
-	sub.v.ConnID = rq.conn
-	sub.v.ServerName = rq.v.ServerName
-	sub.runPhases(phaseServerRewrite)
 	return sub, rec
 }

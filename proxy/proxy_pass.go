@@ -404,17 +404,23 @@ func (up *proxyUpstream) log(err error, while string) int {
 	return code
 }
 
+// hijackClient takes the client's connection for a raw answer; when it
+// cannot, it answers 502 and returns nil.
+func (rq *request) hijackClient() (net.Conn, *bufio.ReadWriter) {
+	if hj, ok := rq.w.w.(http.Hijacker); ok {
+		if c, brw, err := hj.Hijack(); err == nil {
+			return c, brw
+		}
+	}
+	rq.finalize(http.StatusBadGateway)
+	return nil, nil
+}
+
 // relay09 sends a backend's HTTP/0.9 answer as nginx does: the bytes as
 // they come, no status line nor headers, then the close.
 func (rq *request) relay09(head []byte, rd io.Reader) {
-	hj, ok := rq.w.w.(http.Hijacker)
-	if !ok {
-		rq.finalize(http.StatusBadGateway)
-		return
-	}
-	c, bw, err := hj.Hijack()
-	if err != nil {
-		rq.finalize(http.StatusBadGateway)
+	c, bw := rq.hijackClient()
+	if c == nil {
 		return
 	}
 	defer c.Close()

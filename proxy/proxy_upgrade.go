@@ -24,14 +24,8 @@ const upgradeHeadTimeout = 60 * time.Second
 // (the websockify relay engines are not used: a bounded goroutine pair per
 // upgraded connection); the access-log line is written when it ends.
 func (rq *request) proxyUpgrade(backend net.Conn, res *proxypass.Response) {
-	hj, ok := rq.w.w.(http.Hijacker)
-	if !ok {
-		rq.finalize(http.StatusBadGateway)
-		return
-	}
-	client, brw, err := hj.Hijack()
-	if err != nil {
-		rq.finalize(http.StatusBadGateway)
+	client, brw := rq.hijackClient()
+	if client == nil {
 		return
 	}
 	defer client.Close()
