@@ -98,10 +98,13 @@ type Upstream struct {
 	Name    string
 	Servers []UpstreamServer
 	// Keepalive is `keepalive N`: idle connections proxy_pass keeps to
-	// the servers (0: none).
-	Keepalive int
-	File      string
-	Line      int
+	// the servers (0: none), each for at most KeepaliveRequests requests,
+	// KeepaliveTimeout idle and KeepaliveTime in all.
+	Keepalive                       int
+	KeepaliveRequests               int
+	KeepaliveTimeout, KeepaliveTime time.Duration
+	File                            string
+	Line                            int
 }
 
 // UpstreamServer is one `server` line of an upstream block.

@@ -68,7 +68,8 @@ func upstreamDialer(u *nginxconf.Upstream) websockify.Dialer {
 		}
 	}
 	up := upstream.New(u.Name, all)
-	up.SetKeepalive(u.Keepalive)
+	up.SetKeepalive(upstream.Keepalive{Conns: u.Keepalive, Requests: u.KeepaliveRequests,
+		Timeout: u.KeepaliveTimeout, Time: u.KeepaliveTime})
 	return up
 }
 

@@ -159,6 +159,7 @@ const proxyTestConf = `
 upstream nu { server 127.0.0.1:REFUSED; server BACKEND; }
 upstream twice { server BACKEND; server BACKEND; }
 upstream ka { server BACKEND; keepalive 2; }
+upstream kar { server BACKEND; keepalive 1; keepalive_requests 2; }
 server {
     listen 127.0.0.1:{{PORT}};
     proxy_read_timeout 1s;
@@ -209,6 +210,11 @@ server {
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_pass http://ka;
+    }
+    location /kar/ {
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_pass http://kar/ka/;
     }
     location /kaclose/ { proxy_http_version 1.1; proxy_pass http://ka/ka/; }
     location /passhdr/ { proxy_pass_header Server; proxy_pass_header Date; proxy_pass http://BACKEND; }
@@ -408,7 +414,8 @@ func TestProxyKeepalive(t *testing.T) {
 	requireNginx(t)
 	requireNgxsockify(t)
 	paths := []string{"GET /ka/a", "GET /ka/b", "GET /ka/chunked", "GET /ka/c", "GET /ka/204", "HEAD /ka/d",
-		"GET /ka/e", "GET /ka/close", "GET /ka/f", "GET /ka/g", "GET /kaclose/h", "GET /ka/i"}
+		"GET /ka/e", "GET /ka/close", "GET /ka/f", "GET /ka/g", "GET /kaclose/h", "GET /ka/i",
+		"GET /kar/1", "GET /kar/2", "GET /kar/3", "GET /kar/4", "GET /kar/5"}
 	var got [2][]string
 	for i, kind := range []string{"nginx", "ngxsockify"} {
 		be := startProxyBackend(t)

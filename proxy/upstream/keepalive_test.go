@@ -9,7 +9,7 @@ import (
 func TestKeepaliveCache(t *testing.T) {
 	addr := listenEcho(t)
 	u := New("ka", []Server{{Addr: addr}})
-	u.SetKeepalive(1)
+	u.SetKeepalive(Keepalive{Conns: 1, Requests: 1000, Timeout: time.Minute, Time: time.Hour})
 	ctx := context.Background()
 	var t1 Tries
 	c1, _, err := u.DialNext(ctx, time.Second, &t1)

@@ -83,7 +83,7 @@ type Upstream struct {
 	addrs   []string // every server's address, backups included
 	now     func() time.Time
 
-	keepalive int        // keepalive N: idle connections kept
+	keepalive Keepalive
 	idle      []idleConn // oldest first
 }
 
@@ -155,6 +155,9 @@ type Tries struct {
 	last   *peer
 	cached bool
 	fresh  bool // never from the idle cache
+	// of the last connection: when it was made, requests it served
+	start    time.Time
+	requests int
 }
 
 // DialNext makes one connect attempt, to a server t has not tried yet;
@@ -170,13 +173,14 @@ func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries
 	t.tried[p], t.last, t.cached = true, p, false
 	if !t.fresh {
 		u.mu.Lock()
-		c := u.takeIdle(p)
+		ic := u.takeIdle(p)
 		u.mu.Unlock()
-		if c != nil {
-			t.cached = true
-			return c, p.Addr, nil
+		if ic != nil {
+			t.cached, t.start, t.requests = true, ic.start, ic.requests
+			return ic.c, p.Addr, nil
 		}
 	}
+	t.start, t.requests = u.now(), 0
 	c, err := dialOne(ctx, p.network, p.address, timeout)
 	u.report(p, err == nil)
 	return c, p.Addr, err
