@@ -338,8 +338,8 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		}
 		if conn != nil {
 			conn.Close()
-			if u != nil {
-				u.Failed(tries)
+			if u != nil && cond != nginxconf.NextHTTP403 && cond != nginxconf.NextHTTP404 {
+				u.Failed(tries) // a 403 or 404 does not take the server out, as in nginx
 			}
 		}
 		if !retry {

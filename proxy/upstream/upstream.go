@@ -187,8 +187,18 @@ func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries
 }
 
 // Tries is how many attempts a request may make, as nginx counts them:
-// every server, backups and down ones included.
-func (u *Upstream) Tries() int { return len(u.primary) + len(u.backup) }
+// every server not marked down, backups included.
+func (u *Upstream) Tries() int {
+	n := 0
+	for _, list := range [2][]*peer{u.primary, u.backup} {
+		for _, p := range list {
+			if !p.Down {
+				n++
+			}
+		}
+	}
+	return n
+}
 
 // Failed counts a failure of the server t dialed last: it connected but
 // answered badly (proxy_next_upstream's timeout, invalid_header, ...).
