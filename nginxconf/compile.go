@@ -373,9 +373,8 @@ var otherNginxVariables = strings.Fields(`ancient_browser connections_active con
 	proxy_protocol_addr proxy_protocol_port proxy_protocol_server_addr
 	proxy_protocol_server_port realip_remote_port request_body_file secure_link secure_link_expires
 	ssl_curve ssl_curves ssl_early_data tcpinfo_rtt
-	tcpinfo_rttvar tcpinfo_snd_cwnd tcpinfo_rcv_space uid_got uid_reset uid_set upstream_bytes_received
-	upstream_bytes_sent upstream_cache_status upstream_queue_time
-	upstream_response_length`)
+	tcpinfo_rttvar tcpinfo_snd_cwnd tcpinfo_rcv_space uid_got uid_reset uid_set 
+	upstream_cache_status upstream_queue_time`)
 
 func (c *compiler) duration(d *Directive, v string) time.Duration {
 	t, err := ParseTime(v)

@@ -113,7 +113,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	}
 	up := &proxyUpstream{rq: rq, scheme: target.Scheme + "://"}
 	var body []byte
-	if up.stream = rq.bodyStream(); up.stream == nil {
+	if up.stream = rq.bodyStream(up); up.stream == nil {
 		var code int
 		if body, code = rq.proxyBody(); code != 0 {
 			rq.finalize(code)
@@ -135,7 +135,11 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 			conn.Close()
 		}
 	}()
-	defer func() { rq.v.UpstreamResponseTime = time.Since(up.start) }()
+	defer func() {
+		rq.v.UpstreamResponseTime = time.Since(up.start)
+		// the body as it came, chunk framing included (nginx's count)
+		rq.v.UpstreamBytesSent, rq.v.UpstreamBytesReceived, rq.v.UpstreamResponseLength = up.sent, rd.n, rd.n-up.headLen
+	}()
 	if res.HTTP09 {
 		up.log(proxypass.ErrNoValidHeader, "while reading response header from upstream")
 		rq.relay09(res.Rest, rd)
@@ -187,7 +191,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	case res.ContentLength >= 0:
 		src = io.LimitReader(br, res.ContentLength)
 	}
-	if err := rq.copyFromBackend(src, res.ContentLength); err != nil {
+	if _, err := rq.copyFromBackend(src, res.ContentLength); err != nil {
 		up.fail(err, "while reading upstream")
 		return
 	}
@@ -236,6 +240,9 @@ type proxyUpstream struct {
 	start       time.Time   // of the current attempt
 	u           *upstream.Upstream
 	tries       upstream.Tries
+	rd          *deadlineReader
+	sent        int64 // bytes sent
+	headLen     int64 // of the response head
 }
 
 // proxyExchange connects, sends req and reads the response head, trying
@@ -286,6 +293,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			conn.SetWriteDeadline(time.Now().Add(rq.conf.ProxySendTimeout))
 			_, err = conn.Write(req)
 			sent = true
+			up.sent = int64(len(req))
 			if err == nil && up.stream != nil {
 				var code int
 				if code, err = up.stream.copyTo(conn, rq.conf.ProxySendTimeout); code != 0 {
@@ -300,11 +308,15 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 				cond, while = errCondition(err), "while sending request to upstream"
 			} else {
 				rd = &deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout}
+				up.rd = rd
 				res, err = proxypass.ReadResponse(rd, rq.conf.ProxyBufferSize)
 				if err != nil {
 					cond, while = errCondition(err), "while reading response header from upstream"
 				} else {
 					rq.v.UpstreamHeaderTime = time.Since(up.start)
+					up.headLen = rd.n - int64(len(res.Rest))
+					// nginx fills the byte counts when the exchange ends
+					rq.v.UpstreamBytesSent, rq.v.UpstreamBytesReceived, rq.v.UpstreamResponseLength = 0, 0, 0
 					cond = next.ForStatus(res.Status) & next
 				}
 			}
@@ -676,7 +688,7 @@ func (rq *request) proxyRedirect(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL,
 // copyFromBackend copies the response body to the client; under
 // proxy_buffering off each read goes out at once. A body shorter than
 // its Content-Length is an error.
-func (rq *request) copyFromBackend(src io.Reader, length int64) error {
+func (rq *request) copyFromBackend(src io.Reader, length int64) (int64, error) {
 	buf := make([]byte, 32*1024)
 	var n int64
 	for {
@@ -684,7 +696,7 @@ func (rq *request) copyFromBackend(src io.Reader, length int64) error {
 		if m > 0 {
 			n += int64(m)
 			if _, werr := rq.w.Write(buf[:m]); werr != nil {
-				return nil // the client went away: nothing to log at error level
+				return n, nil // the client went away: nothing to log at error level
 			}
 			if !rq.conf.ProxyBuffering {
 				rq.w.Flush()
@@ -692,12 +704,12 @@ func (rq *request) copyFromBackend(src io.Reader, length int64) error {
 		}
 		if err == io.EOF {
 			if length >= 0 && n < length {
-				return io.ErrUnexpectedEOF
+				return n, io.ErrUnexpectedEOF
 			}
-			return nil
+			return n, nil
 		}
 		if err != nil {
-			return err
+			return n, err
 		}
 	}
 }
@@ -707,11 +719,14 @@ func (rq *request) copyFromBackend(src io.Reader, length int64) error {
 type deadlineReader struct {
 	c       net.Conn
 	timeout time.Duration
+	n       int64 // bytes read ($upstream_bytes_received)
 }
 
 func (r *deadlineReader) Read(p []byte) (int, error) {
 	r.c.SetReadDeadline(time.Now().Add(r.timeout))
-	return r.c.Read(p)
+	n, err := r.c.Read(p)
+	r.n += int64(n)
+	return n, err
 }
 
 // xAccelKept are the backend headers an X-Accel-Redirect response keeps
@@ -760,12 +775,13 @@ func unsafeURI(p string) bool {
 // for $request_body.
 type bodyStream struct {
 	rq      *request
+	up      *proxyUpstream
 	chunked bool
 }
 
 // bodyStream returns the request's body stream, or nil when the body is
 // read whole first.
-func (rq *request) bodyStream() *bodyStream {
+func (rq *request) bodyStream(up *proxyUpstream) *bodyStream {
 	conf := rq.conf
 	if conf.ProxyRequestBuffering || conf.ProxySetBody != nil || !conf.ProxyPassRequestBody ||
 		rq.r.Body == nil || rq.r.Body == http.NoBody {
@@ -775,7 +791,7 @@ func (rq *request) bodyStream() *bodyStream {
 	if chunked && conf.ProxyHTTPVersion != "1.1" {
 		return nil
 	}
-	return &bodyStream{rq: rq, chunked: chunked}
+	return &bodyStream{rq: rq, up: up, chunked: chunked}
 }
 
 // copyTo sends the body to the backend. It returns the status to answer
@@ -804,7 +820,9 @@ func (b *bodyStream) copyTo(conn net.Conn, timeout time.Duration) (int, error) {
 				out = append(append([]byte(strconv.FormatInt(int64(m), 16)+"\r\n"), out...), "\r\n"...)
 			}
 			conn.SetWriteDeadline(time.Now().Add(timeout))
-			if _, err := conn.Write(out); err != nil {
+			w, err := conn.Write(out)
+			b.up.sent += int64(w)
+			if err != nil {
 				return 0, err
 			}
 		}

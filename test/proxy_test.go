@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -156,6 +158,7 @@ func (b *proxyBackend) serve(c net.Conn) {
 }
 
 const proxyTestConf = `
+log_format bytes "$uri $upstream_status $upstream_bytes_sent $upstream_bytes_received $upstream_response_length";
 upstream nu { server 127.0.0.1:REFUSED; server BACKEND; }
 upstream twice { server BACKEND; server BACKEND; }
 upstream ka { server BACKEND; keepalive 2; }
@@ -166,6 +169,7 @@ server {
     location / {
         add_header X-Status "$upstream_status";
         add_header X-UH "$upstream_http_x_custom";
+        add_header X-Sent "$upstream_bytes_sent";
         proxy_pass http://BACKEND;
     }
     location /v11/ { proxy_http_version 1.1; proxy_pass http://BACKEND; }
@@ -217,6 +221,10 @@ server {
         proxy_pass http://kar/ka/;
     }
     location /kaclose/ { proxy_http_version 1.1; proxy_pass http://ka/ka/; }
+    location /bytes/ {
+        access_log {{DIR}}/bytes.log bytes;
+        proxy_pass http://BACKEND;
+    }
     location /passhdr/ { proxy_pass_header Server; proxy_pass_header Date; proxy_pass http://BACKEND; }
 }
 `
@@ -240,7 +248,7 @@ func TestProxyDifferential(t *testing.T) {
 		Body    string
 		Err     bool
 	}
-	compared := []string{"X-Body", "X-Addr", "X-US", "Content-Type", "Content-Length", "X-Custom", "X-Status", "X-UH", "Keep-Alive", "Transfer-Encoding", "Date", "Server"}
+	compared := []string{"X-Sent", "X-Body", "X-Addr", "X-US", "Content-Type", "Content-Length", "X-Custom", "X-Status", "X-UH", "Keep-Alive", "Transfer-Encoding", "Date", "Server"}
 	requests := []string{
 		"GET /echo?a=1 HTTP/1.1\r\nHost: front.test\r\nX-Custom: c1\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nTE: trailers\r\nKeep-Alive: 300\r\nProxy-Connection: x\r\n\r\n",
 		"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nContent-Type: text/plain\r\n\r\nhello world",
@@ -268,6 +276,8 @@ func TestProxyDifferential(t *testing.T) {
 		// net/http does not let us see; ngxsockify always re-chunks)
 		"POST /unbuf10/echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
 		"POST /unbuf/early HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n01234",
+		"GET /bytes/chunked HTTP/1.1\r\nHost: a\r\n\r\n",
+		"POST /bytes/status?s=201+Made HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
 		"GET /nu/echo HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /nu/status?s=404+No HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /twice/slow HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -307,6 +317,15 @@ func TestProxyDifferential(t *testing.T) {
 		if diff := cmp.Diff(got[0], got[1]); diff != "" {
 			t.Errorf("%s: nginx and ngxsockify differ (-nginx +ngxsockify):\n%s", first, diff)
 		}
+	}
+	// the byte counts at log time
+	var logs [2]string
+	for i, s := range servers {
+		b, _ := os.ReadFile(filepath.Join(s.Dir, "bytes.log"))
+		logs[i] = string(b)
+	}
+	if logs[0] != logs[1] || logs[0] == "" {
+		t.Errorf("byte counts differ:\nnginx:\n%s\nngxsockify:\n%s", logs[0], logs[1])
 	}
 	// the error-log words nginx wrote for the failures
 	for _, words := range []string{

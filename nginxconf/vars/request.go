@@ -63,6 +63,10 @@ type Request struct {
 	UpstreamResponseTime time.Duration // < 0: not measured
 	UpstreamHeaderTime   time.Duration // < 0: not measured
 	ProxyHost, ProxyPort string        // $proxy_host, $proxy_port while proxy_pass builds its request
+	// UpstreamBytesSent, UpstreamBytesReceived and UpstreamResponseLength
+	// are $upstream_bytes_sent, $upstream_bytes_received and
+	// $upstream_response_length (the body) of the last attempt; < 0: none.
+	UpstreamBytesSent, UpstreamBytesReceived, UpstreamResponseLength int64
 	// RequestBody is $request_body once a module read the body into
 	// memory (proxy_pass); nil: not read (not found).
 	RequestBody []byte
@@ -90,7 +94,8 @@ type Request struct {
 // requests); an invalid target sets URIErr.
 func NewRequest(g *Registry, hr *http.Request) *Request {
 	r := &Request{HTTP: hr, Start: time.Now(), g: g, vals: make([]slot, g.nslots),
-		UpstreamConnectTime: -1, UpstreamResponseTime: -1, UpstreamHeaderTime: -1}
+		UpstreamConnectTime: -1, UpstreamResponseTime: -1, UpstreamHeaderTime: -1,
+		UpstreamBytesSent: -1, UpstreamBytesReceived: -1, UpstreamResponseLength: -1}
 	raw := hr.RequestURI
 	if raw == "" && hr.URL != nil {
 		raw = hr.URL.RequestURI()
@@ -441,9 +446,12 @@ var builtins = map[string]builtin{
 		return r.upstreamList(func(t UpstreamTry) string { return secondsOrDash(t.Header) },
 			secondsOrDash(r.UpstreamHeaderTime), r.UpstreamHeaderTime >= 0)
 	}},
-	"proxy_host":    {get: func(r *Request) (string, bool) { return nonEmpty(r.ProxyHost) }},
-	"proxy_port":    {get: func(r *Request) (string, bool) { return nonEmpty(r.ProxyPort) }},
-	"document_root": {get: func(r *Request) (string, bool) { return nonEmpty(r.DocumentRoot) }},
+	"upstream_bytes_sent":      {get: func(r *Request) (string, bool) { return count(r.UpstreamBytesSent) }},
+	"upstream_bytes_received":  {get: func(r *Request) (string, bool) { return count(r.UpstreamBytesReceived) }},
+	"upstream_response_length": {get: func(r *Request) (string, bool) { return count(r.UpstreamResponseLength) }},
+	"proxy_host":               {get: func(r *Request) (string, bool) { return nonEmpty(r.ProxyHost) }},
+	"proxy_port":               {get: func(r *Request) (string, bool) { return nonEmpty(r.ProxyPort) }},
+	"document_root":            {get: func(r *Request) (string, bool) { return nonEmpty(r.DocumentRoot) }},
 	"realpath_root": {get: func(r *Request) (string, bool) {
 		if r.DocumentRoot == "" {
 			return "", false
@@ -708,4 +716,12 @@ func secondsOrDash(d time.Duration) string {
 		return "-"
 	}
 	return seconds(d)
+}
+
+// count is a byte count variable's value: not found below 0.
+func count(n int64) (string, bool) {
+	if n < 0 {
+		return "", false
+	}
+	return strconv.FormatInt(n, 10), true
 }
