@@ -102,6 +102,12 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 		}
 		lv.conf.ProxyNextUpstreamTries = n
 	}},
+	{name: "proxy_cookie_domain", inherit: inheritReplace, field: "ProxyCookieDomains", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyCookieDomains = c.cookieRule(d, lv.conf.ProxyCookieDomains, true)
+	}},
+	{name: "proxy_cookie_path", inherit: inheritReplace, field: "ProxyCookiePaths", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyCookiePaths = c.cookieRule(d, lv.conf.ProxyCookiePaths, false)
+	}},
 	{name: "proxy_redirect", inherit: inheritReplace, field: "ProxyRedirects", set: setProxyRedirect},
 }}
 
@@ -124,6 +130,10 @@ type ProxyConf struct {
 	// ProxyRedirectOff.
 	ProxyRedirects   []ProxyRedirect
 	ProxyRedirectOff bool
+	// ProxyCookieDomains and ProxyCookiePaths rewrite the Domain and
+	// Path attributes of the backend's Set-Cookie headers; a level that
+	// has one replaces the inherited list (`off`: an empty one).
+	ProxyCookieDomains, ProxyCookiePaths []CookieRule
 	// ProxyNextUpstream is when another server is tried;
 	// ProxyNextUpstreamTries bounds the attempts (0: no bound).
 	ProxyNextUpstream      NextUpstream
@@ -343,4 +353,38 @@ func (c *compiler) checkProxyHost(d *Directive, t *ProxyURL) {
 	if addrs, err := net.LookupHost(t.Name); err != nil || len(addrs) == 0 {
 		c.fail(d, `host not found in upstream "%s"`, t.Host)
 	}
+}
+
+// CookieRule is one proxy_cookie_domain or proxy_cookie_path: an
+// attribute equal to From (a domain, case and leading dot aside) or
+// starting with it (a path), or matching Regex, gets To.
+type CookieRule struct {
+	From, To *vars.Template
+	Regex    *vars.Regex
+}
+
+// cookieRule compiles `off` or `from to` onto rules. Domain regexes are
+// caseless, as nginx compiles them.
+func (c *compiler) cookieRule(d *Directive, rules []CookieRule, domain bool) []CookieRule {
+	a := d.Args
+	if len(a) == 1 {
+		if a[0] != "off" {
+			c.fail(d, `invalid parameter "%s"`, a[0])
+		}
+		return []CookieRule{} // set and empty: nothing inherited
+	}
+	r := CookieRule{To: c.template(d, a[1])}
+	switch {
+	case strings.HasPrefix(a[0], "~*"):
+		r.Regex = c.regex(d, 0, a[0][2:], true)
+	case strings.HasPrefix(a[0], "~"):
+		r.Regex = c.regex(d, 0, a[0][1:], domain)
+	default:
+		from := a[0]
+		if domain {
+			from = strings.TrimPrefix(from, ".")
+		}
+		r.From = c.template(d, from)
+	}
+	return append(rules, r)
 }

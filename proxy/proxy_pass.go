@@ -611,6 +611,8 @@ func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.Pr
 			hasType = true
 		case "Location", "Refresh":
 			v = rq.proxyRedirect(pp, t, key, v)
+		case "Set-Cookie":
+			v = rq.proxyCookie(v)
 		}
 		h[key] = append(h[key], v)
 		if key != f.Name {
@@ -844,4 +846,84 @@ func (b *bodyStream) copyTo(conn net.Conn, timeout time.Duration) (int, error) {
 		}
 	}
 	return 0, nil
+}
+
+// proxyCookie rewrites the Domain and Path attributes of a Set-Cookie
+// value as proxy_cookie_domain and proxy_cookie_path say (the first rule
+// that matches each).
+func (rq *request) proxyCookie(v string) string {
+	conf := rq.conf
+	if len(conf.ProxyCookieDomains) == 0 && len(conf.ProxyCookiePaths) == 0 {
+		return v
+	}
+	// nginx parses the cookie and writes it anew: attributes trimmed,
+	// joined with "; "
+	parts := strings.Split(v, ";")
+	out := append(make([]string, 0, len(parts)), parts[0])
+	for _, attr := range parts[1:] {
+		attr = strings.TrimSpace(attr)
+		if attr == "" {
+			continue
+		}
+		name, val, ok := strings.Cut(attr, "=")
+		if ok {
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "domain":
+				if nv, ok := rq.rewriteCookieDomain(strings.TrimSpace(val)); ok {
+					attr = name + "=" + nv
+				}
+			case "path":
+				if nv, ok := rq.rewriteCookiePath(strings.TrimSpace(val)); ok {
+					attr = name + "=" + nv
+				}
+			}
+		}
+		out = append(out, attr)
+	}
+	return strings.Join(out, "; ")
+}
+
+// rewriteCookieDomain: the domain's leading dot stays, the replacement's
+// is dropped; a plain rule matches the whole domain, case aside.
+func (rq *request) rewriteCookieDomain(v string) (string, bool) {
+	dot := ""
+	if strings.HasPrefix(v, ".") {
+		dot, v = ".", v[1:]
+	}
+	for _, r := range rq.conf.ProxyCookieDomains {
+		if !rq.cookieRuleMatches(r, v, func(from string) bool { return strings.EqualFold(strings.TrimPrefix(from, "."), v) }) {
+			continue
+		}
+		return dot + strings.TrimPrefix(r.To.Eval(rq.v), "."), true
+	}
+	return "", false
+}
+
+// rewriteCookiePath: a plain rule replaces the prefix it matches, a
+// regex the whole path.
+func (rq *request) rewriteCookiePath(v string) (string, bool) {
+	for _, r := range rq.conf.ProxyCookiePaths {
+		var from string
+		if !rq.cookieRuleMatches(r, v, func(f string) bool { from = f; return strings.HasPrefix(v, f) }) {
+			continue
+		}
+		if r.Regex != nil {
+			return r.To.Eval(rq.v), true
+		}
+		return r.To.Eval(rq.v) + v[len(from):], true
+	}
+	return "", false
+}
+
+// cookieRuleMatches tests v against r: its regex (captures set for the
+// replacement), else match with the rule's evaluated From.
+func (rq *request) cookieRuleMatches(r nginxconf.CookieRule, v string, match func(from string) bool) bool {
+	if r.Regex != nil {
+		caps, ok := r.Regex.Match(v)
+		if ok {
+			rq.v.SetCaptures(caps)
+		}
+		return ok
+	}
+	return match(r.From.Eval(rq.v))
 }
