@@ -108,6 +108,23 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	{name: "proxy_cookie_path", inherit: inheritReplace, field: "ProxyCookiePaths", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.ProxyCookiePaths = c.cookieRule(d, lv.conf.ProxyCookiePaths, false)
 	}},
+	{name: "proxy_cookie_flags", inherit: inheritReplace, field: "ProxyCookieFlags", set: func(c *compiler, lv *level, d *Directive) {
+		a := d.Args
+		if len(a) == 1 && a[0] == "off" {
+			lv.conf.ProxyCookieFlags = []CookieFlags{}
+			return
+		}
+		r := CookieFlags{}
+		if strings.HasPrefix(a[0], "~") {
+			r.Regex = c.regex(d, 0, strings.TrimPrefix(a[0][1:], "*"), true)
+		} else {
+			r.Name = c.template(d, a[0])
+		}
+		for _, f := range a[1:] {
+			r.Flags = append(r.Flags, c.template(d, f))
+		}
+		lv.conf.ProxyCookieFlags = append(lv.conf.ProxyCookieFlags, r)
+	}},
 	{name: "proxy_redirect", inherit: inheritReplace, field: "ProxyRedirects", set: setProxyRedirect},
 }}
 
@@ -134,6 +151,7 @@ type ProxyConf struct {
 	// Path attributes of the backend's Set-Cookie headers; a level that
 	// has one replaces the inherited list (`off`: an empty one).
 	ProxyCookieDomains, ProxyCookiePaths []CookieRule
+	ProxyCookieFlags                     []CookieFlags
 	// ProxyNextUpstream is when another server is tried;
 	// ProxyNextUpstreamTries bounds the attempts (0: no bound).
 	ProxyNextUpstream      NextUpstream
@@ -387,4 +405,13 @@ func (c *compiler) cookieRule(d *Directive, rules []CookieRule, domain bool) []C
 		r.From = c.template(d, from)
 	}
 	return append(rules, r)
+}
+
+// CookieFlags is one proxy_cookie_flags: the cookies named Name (or
+// matching Regex, caseless) get the flags (secure, httponly,
+// samesite=strict|lax|none) set or, with "no", removed.
+type CookieFlags struct {
+	Name  *vars.Template
+	Regex *vars.Regex
+	Flags []*vars.Template
 }

@@ -853,34 +853,76 @@ func (b *bodyStream) copyTo(conn net.Conn, timeout time.Duration) (int, error) {
 // that matches each).
 func (rq *request) proxyCookie(v string) string {
 	conf := rq.conf
-	if len(conf.ProxyCookieDomains) == 0 && len(conf.ProxyCookiePaths) == 0 {
+	if len(conf.ProxyCookieDomains) == 0 && len(conf.ProxyCookiePaths) == 0 && len(conf.ProxyCookieFlags) == 0 {
 		return v
 	}
-	// nginx parses the cookie and writes it anew: attributes trimmed,
-	// joined with "; "
+	// when it changes something, nginx writes the cookie anew: attributes
+	// trimmed, joined with "; "
 	parts := strings.Split(v, ";")
-	out := append(make([]string, 0, len(parts)), parts[0])
+	flags := rq.cookieFlags(strings.TrimSpace(strings.SplitN(parts[0], "=", 2)[0]))
+	changed := flags != nil
+	out := append(make([]string, 0, len(parts)+3), parts[0])
 	for _, attr := range parts[1:] {
 		attr = strings.TrimSpace(attr)
 		if attr == "" {
 			continue
 		}
-		name, val, ok := strings.Cut(attr, "=")
-		if ok {
-			switch strings.ToLower(strings.TrimSpace(name)) {
-			case "domain":
-				if nv, ok := rq.rewriteCookieDomain(strings.TrimSpace(val)); ok {
-					attr = name + "=" + nv
-				}
-			case "path":
-				if nv, ok := rq.rewriteCookiePath(strings.TrimSpace(val)); ok {
-					attr = name + "=" + nv
-				}
+		name, val, _ := strings.Cut(attr, "=")
+		lname := strings.ToLower(strings.TrimSpace(name))
+		if _, ok := flags[lname]; ok {
+			continue // set again below, or removed
+		}
+		switch lname {
+		case "domain":
+			if nv, ok := rq.rewriteCookieDomain(strings.TrimSpace(val)); ok {
+				attr, changed = name+"="+nv, true
+			}
+		case "path":
+			if nv, ok := rq.rewriteCookiePath(strings.TrimSpace(val)); ok {
+				attr, changed = name+"="+nv, true
 			}
 		}
 		out = append(out, attr)
 	}
+	if !changed {
+		return v
+	}
+	for _, f := range [...]string{"secure", "httponly", "samesite"} {
+		if set := flags[f]; set != "" {
+			out = append(out, set)
+		}
+	}
 	return strings.Join(out, "; ")
+}
+
+// cookieFlags applies the first proxy_cookie_flags rule naming the
+// cookie: for each flag it mentions, the attribute to write ("" removes
+// it). Nil: no rule.
+func (rq *request) cookieFlags(cookie string) map[string]string {
+	for _, r := range rq.conf.ProxyCookieFlags {
+		if r.Regex != nil {
+			if !r.Regex.MatchString(cookie) {
+				continue
+			}
+		} else if !strings.EqualFold(r.Name.Eval(rq.v), cookie) {
+			continue
+		}
+		flags := map[string]string{}
+		for _, t := range r.Flags {
+			switch f := strings.ToLower(t.Eval(rq.v)); f {
+			case "secure":
+				flags["secure"] = "Secure"
+			case "httponly":
+				flags["httponly"] = "HttpOnly"
+			case "samesite=strict", "samesite=lax", "samesite=none":
+				flags["samesite"] = "SameSite=" + strings.ToUpper(f[9:10]) + f[10:]
+			case "nosecure", "nohttponly", "nosamesite":
+				flags[f[2:]] = ""
+			}
+		}
+		return flags
+	}
+	return nil
 }
 
 // rewriteCookieDomain: the domain's leading dot stays, the replacement's
