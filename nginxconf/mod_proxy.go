@@ -125,6 +125,22 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 		}
 		lv.conf.ProxyCookieFlags = append(lv.conf.ProxyCookieFlags, r)
 	}},
+	// only X-Accel-Redirect changes what ngxsockify does (the others
+	// steer caching, buffering and rates); every name nginx knows is
+	// accepted
+	{name: "proxy_ignore_headers", inherit: inheritReplace, field: "ProxyIgnoreXAccelRedirect", set: func(c *compiler, lv *level, d *Directive) {
+		for _, a := range d.Args {
+			switch strings.ToLower(a) {
+			case "x-accel-redirect":
+				lv.conf.ProxyIgnoreXAccelRedirect = true
+			case "x-accel-expires", "x-accel-limit-rate", "x-accel-buffering", "x-accel-charset",
+				"expires", "cache-control", "set-cookie", "vary":
+			default:
+				c.fail(d, `invalid value "%s"`, a)
+				return
+			}
+		}
+	}},
 	{name: "proxy_redirect", inherit: inheritReplace, field: "ProxyRedirects", set: setProxyRedirect},
 }}
 
@@ -152,6 +168,7 @@ type ProxyConf struct {
 	// has one replaces the inherited list (`off`: an empty one).
 	ProxyCookieDomains, ProxyCookiePaths []CookieRule
 	ProxyCookieFlags                     []CookieFlags
+	ProxyIgnoreXAccelRedirect            bool // proxy_ignore_headers X-Accel-Redirect
 	// ProxyNextUpstream is when another server is tried;
 	// ProxyNextUpstreamTries bounds the attempts (0: no bound).
 	ProxyNextUpstream      NextUpstream

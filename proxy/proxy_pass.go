@@ -150,7 +150,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		rq.proxyUpgrade(conn, res)
 		return
 	}
-	if xar := rq.v.UpstreamHeader.Get("X-Accel-Redirect"); xar != "" {
+	if xar := rq.v.UpstreamHeader.Get("X-Accel-Redirect"); xar != "" && !rq.conf.ProxyIgnoreXAccelRedirect {
 		conn.Close()
 		h := rq.w.Header()
 		for _, k := range xAccelKept {
