@@ -42,6 +42,7 @@ type proxyConf struct {
 
 func provisionProxy(_ *Server, st *state) error {
 	built := map[*nginxconf.ProxyPass]websockify.Dialer{}
+	st.implicit = map[string]websockify.Dialer{}
 	for _, lc := range st.cfg.HTTP.Confs {
 		pp := lc.ProxyPass
 		if pp == nil {
@@ -54,17 +55,26 @@ func provisionProxy(_ *Server, st *state) error {
 		d, done := built[pp]
 		if !done && pp.Target != nil {
 			if d = st.upstreamFor(pp.Target); d == nil {
-				servers, err := resolveStatic(upstream.Server{Addr: pp.Target.Addr})
-				if err != nil {
-					return fmt.Errorf("%v in %s:%d", err, pp.File, pp.Line)
+				key := implicitKey(pp.Target)
+				if d = st.implicit[key]; d == nil {
+					servers, err := resolveStatic(upstream.Server{Addr: pp.Target.Addr})
+					if err != nil {
+						return fmt.Errorf("%v in %s:%d", err, pp.File, pp.Line)
+					}
+					d = upstream.New(pp.Target.Host, servers)
+					st.implicit[key] = d
 				}
-				d = upstream.New(pp.Target.Host, servers)
 			}
 			built[pp] = d
 		}
 		rt.proxy.dialer = d
 	}
 	return nil
+}
+
+// implicitKey names the implicit upstream of a URL: its host and port.
+func implicitKey(t *nginxconf.ProxyURL) string {
+	return strings.ToLower(t.Name) + ":" + t.Port
 }
 
 // upstreamFor returns the upstream{} block a URL names (nginx matches it
@@ -449,6 +459,9 @@ func (rq *request) relay09(head []byte, rd io.Reader) {
 func (rq *request) proxyDialer(t *nginxconf.ProxyURL) (websockify.Dialer, int) {
 	if d := rq.st.upstreamFor(t); d != nil {
 		return d, 0
+	}
+	if d := rq.st.implicit[implicitKey(t)]; d != nil {
+		return d, 0 // a host:port a constant proxy_pass names, as nginx finds it
 	}
 	srv := upstream.Server{Addr: t.Addr, Weight: upstream.DefaultWeight, MaxFails: upstream.DefaultMaxFails,
 		FailTimeout: upstream.DefaultFailTimeout}
