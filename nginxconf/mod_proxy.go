@@ -24,6 +24,7 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	lc.ProxyConnectTimeout, lc.ProxyReadTimeout, lc.ProxySendTimeout = 60*time.Second, 60*time.Second, 60*time.Second
 	lc.ProxyBufferSize = 4096 // one memory page, nginx's default
 	lc.ProxyNextUpstream = NextError | NextTimeout
+	lc.ProxySSLSessionReuse = true
 }, directives: []directive{
 	{name: "proxy_pass", dup: "proxy_pass", inherit: inheritNone, field: "ProxyPass", set: setProxyPass},
 	{name: "proxy_http_version", set: func(c *compiler, lv *level, d *Directive) {
@@ -141,6 +142,36 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 			}
 		}
 	}},
+	{name: "proxy_ssl_server_name", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxySSLServerName = d.Args[0] == "on"
+	}},
+	{name: "proxy_ssl_verify", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ProxySSLVerify = d.Args[0] == "on" }},
+	{name: "proxy_ssl_session_reuse", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxySSLSessionReuse = d.Args[0] == "on"
+	}},
+	{name: "proxy_ssl_name", dup: "proxy_ssl_name", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxySSLName = c.template(d, d.Args[0])
+	}},
+	{name: "proxy_ssl_verify_depth", dup: "proxy_ssl_verify_depth", set: func(c *compiler, lv *level, d *Directive) {
+		n, err := strconv.Atoi(d.Args[0])
+		if err != nil || n < 0 {
+			c.fail(d, `invalid number "%s"`, d.Args[0])
+			return
+		}
+		lv.conf.ProxySSLVerifyDepth = n
+	}},
+	{name: "proxy_ssl_trusted_certificate", dup: "proxy_ssl_trusted_certificate", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxySSLTrusted = c.constPath(d)
+	}},
+	{name: "proxy_ssl_certificate", dup: "proxy_ssl_certificate", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxySSLCertificate = c.constPath(d)
+	}},
+	{name: "proxy_ssl_certificate_key", dup: "proxy_ssl_certificate_key", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxySSLCertificateKey = c.constPath(d)
+	}},
+	{name: "proxy_ssl_crl", support: Refused, note: "revocation lists for backend certificates"},
+	{name: "proxy_ssl_password_file", support: Refused, note: "encrypted keys for backend client certificates"},
+	{name: "proxy_ssl_conf_command", support: Refused, note: "OpenSSL configuration commands"},
 	{name: "proxy_redirect", inherit: inheritReplace, field: "ProxyRedirects", set: setProxyRedirect},
 }}
 
@@ -169,6 +200,14 @@ type ProxyConf struct {
 	ProxyCookieDomains, ProxyCookiePaths []CookieRule
 	ProxyCookieFlags                     []CookieFlags
 	ProxyIgnoreXAccelRedirect            bool // proxy_ignore_headers X-Accel-Redirect
+	// https:// backends: SNI (proxy_ssl_server_name), the name checked
+	// and sent (proxy_ssl_name; nil: the URL's host), verification
+	// against ProxySSLTrusted, a client certificate, session reuse.
+	ProxySSLServerName, ProxySSLVerify, ProxySSLSessionReuse bool
+	ProxySSLName                                             *vars.Template
+	ProxySSLVerifyDepth                                      int
+	ProxySSLTrusted                                          string
+	ProxySSLCertificate, ProxySSLCertificateKey              string
 	// ProxyNextUpstream is when another server is tried;
 	// ProxyNextUpstreamTries bounds the attempts (0: no bound).
 	ProxyNextUpstream      NextUpstream
@@ -431,4 +470,14 @@ type CookieFlags struct {
 	Name  *vars.Template
 	Regex *vars.Regex
 	Flags []*vars.Template
+}
+
+// constPath is a file argument without variables, resolved against the
+// conf prefix as the ssl module's files are.
+func (c *compiler) constPath(d *Directive) string {
+	if strings.Contains(d.Args[0], "$") {
+		c.fail(d, `variables in "%s" are not supported by ngxsockify`, d.Name)
+		return ""
+	}
+	return c.confName(d.Args[0])
 }

@@ -38,6 +38,7 @@ var proxyModule = module{
 // proxyConf is a level's runtime part of the proxy module.
 type proxyConf struct {
 	dialer websockify.Dialer // nil: computed per request
+	ssl    *proxySSL         // for https:// URLs; nil: the level has none
 }
 
 func provisionProxy(_ *Server, st *state) error {
@@ -68,6 +69,13 @@ func provisionProxy(_ *Server, st *state) error {
 			built[pp] = d
 		}
 		rt.proxy.dialer = d
+		if pp.Target == nil || pp.Target.Scheme == "https" {
+			ssl, err := buildProxySSL(lc)
+			if err != nil {
+				return fmt.Errorf("%v in %s:%d", err, pp.File, pp.Line)
+			}
+			rt.proxy.ssl = ssl
+		}
 	}
 	return nil
 }
@@ -116,12 +124,14 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		}
 	}
 	rq.v.ProxyHost, rq.v.ProxyPort = target.Host, target.Port
-	if target.Scheme == "https" {
-		rq.logf(ngxlog.Err, `https:// backends are not supported by ngxsockify ("%s")`, pp.Raw)
-		rq.finalize(http.StatusBadGateway)
-		return
-	}
 	up := &proxyUpstream{rq: rq, scheme: target.Scheme + "://"}
+	if target.Scheme == "https" {
+		up.ssl = rq.st.confs[rq.conf.ID].proxy.ssl
+		up.sslName = strings.Trim(target.Name, "[]")
+		if n := rq.conf.ProxySSLName; n != nil {
+			up.sslName = n.Eval(rq.v)
+		}
+	}
 	var body []byte
 	if up.stream = rq.bodyStream(up); up.stream == nil {
 		var code int
@@ -251,6 +261,8 @@ type proxyUpstream struct {
 	u           *upstream.Upstream
 	tries       upstream.Tries
 	rd          *deadlineReader
+	ssl         *proxySSL // https://
+	sslName     string
 	sent        int64 // bytes sent
 	headLen     int64 // of the response head
 }
@@ -298,7 +310,19 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			if de := (*upstream.DialError)(nil); errors.As(err, &de) && de.Timeout() {
 				cond = nginxconf.NextTimeout
 			}
-		} else {
+		} else if up.ssl != nil && (u == nil || !tries.Cached()) {
+			var tc net.Conn
+			if tc, err = up.ssl.handshake(rq.r.Context(), conn, up.sslName, rq.conf.ProxySSLServerName,
+				rq.conf.ProxyConnectTimeout); err != nil {
+				cond = nginxconf.NextError
+				if ve := (*errVerify)(nil); !errors.As(err, &ve) {
+					err = fmt.Errorf("SSL_do_handshake() failed (%v) while SSL handshaking to upstream", err)
+				}
+			} else {
+				conn = tc
+			}
+		}
+		if err == nil {
 			rq.v.UpstreamConnectTime = time.Since(up.start)
 			conn.SetWriteDeadline(time.Now().Add(rq.conf.ProxySendTimeout))
 			_, err = conn.Write(req)

@@ -2,6 +2,8 @@ package test
 
 import (
 	"bufio"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"io"
 	"net"
@@ -453,5 +455,93 @@ func TestProxyKeepalive(t *testing.T) {
 	}
 	if diff := cmp.Diff(got[0], got[1]); diff != "" {
 		t.Errorf("nginx and ngxsockify differ (-nginx +ngxsockify):\n%s", diff)
+	}
+}
+
+// TestProxyHTTPS proxies to TLS backends (server blocks of the same
+// config) on both servers: no SNI and no verification by default,
+// proxy_ssl_server_name and proxy_ssl_name, proxy_ssl_verify against a
+// trusted root (DNS names, wildcards, the CN of a certificate without
+// them, a mismatch, an untrusted chain), and a client certificate.
+func TestProxyHTTPS(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	pki := newTestPKI(t)
+	now := time.Now()
+	pki.issue(t, "web", &x509.Certificate{Subject: pkix.Name{CommonName: "ignored.test"},
+		DNSNames: []string{"www.example.test", "*.wild.test"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(50 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}, "root", false)
+	conf := strings.ReplaceAll(`
+server {
+    listen 127.0.0.1:{{PORT2}} ssl;
+    ssl_certificate PKI/web.crt;
+    ssl_certificate_key PKI/web.key;
+    ssl_verify_client optional_no_ca;
+    location / { return 200 "web sni=$ssl_server_name client=$ssl_client_s_dn uri=$uri\n"; }
+}
+server {
+    listen 127.0.0.1:{{PORT3}} ssl;
+    ssl_certificate PKI/alice.crt;
+    ssl_certificate_key PKI/alice.key;
+    location / { return 200 "alice sni=$ssl_server_name\n"; }
+}
+server {
+    listen 127.0.0.1:{{PORT}};
+    proxy_ssl_trusted_certificate PKI/root.crt;
+    # nginx shares a backend's TLS sessions between locations (a resumed
+    # session keeps the first one's verify result): off, so that each
+    # location's own settings decide
+    proxy_ssl_session_reuse off;
+    location /plain/ { proxy_pass https://127.0.0.1:{{PORT2}}/; }
+    location /sni/ {
+        proxy_ssl_server_name on;
+        proxy_ssl_name www.example.test;
+        proxy_pass https://127.0.0.1:{{PORT2}}/;
+    }
+    location /verify/ { proxy_ssl_verify on; proxy_ssl_name www.example.test; proxy_pass https://127.0.0.1:{{PORT2}}/; }
+    location /wild/ { proxy_ssl_verify on; proxy_ssl_name a.wild.test; proxy_pass https://127.0.0.1:{{PORT2}}/; }
+    location /mismatch/ { proxy_ssl_verify on; proxy_ssl_name other.test; proxy_pass https://127.0.0.1:{{PORT2}}/; }
+    location /cn/ { proxy_ssl_verify on; proxy_ssl_name alice; proxy_pass https://127.0.0.1:{{PORT3}}/; }
+    location /untrusted/ {
+        proxy_ssl_verify on;
+        proxy_ssl_trusted_certificate PKI/eve.crt;
+        proxy_ssl_name alice;
+        proxy_pass https://127.0.0.1:{{PORT3}}/;
+    }
+    location /client/ {
+        proxy_ssl_certificate PKI/mallory.crt;
+        proxy_ssl_certificate_key PKI/mallory.key;
+        proxy_pass https://127.0.0.1:{{PORT2}}/;
+    }
+}
+`, "PKI/", pki.dir+"/")
+	servers := []*Server{startServer(t, "nginx", ServerOptions{HTTP: conf}), startServer(t, "ngxsockify", ServerOptions{HTTP: conf})}
+	var got [2][]string
+	for i, s := range servers {
+		for _, p := range []string{"/plain/x", "/sni/y", "/verify/", "/wild/", "/mismatch/", "/cn/", "/untrusted/", "/client/"} {
+			resp, err := rawRequest(s.Addr, "GET "+p+" HTTP/1.0\r\n\r\n", routingTimeout)
+			if err != nil {
+				got[i] = append(got[i], p+": "+err.Error())
+				continue
+			}
+			body := resp.Body
+			if resp.Status != 200 {
+				body = ""
+			}
+			got[i] = append(got[i], fmt.Sprintf("%s: %d %s", p, resp.Status, body))
+		}
+	}
+	if diff := cmp.Diff(got[0], got[1]); diff != "" {
+		t.Errorf("nginx and ngxsockify differ (-nginx +ngxsockify):\n%s", diff)
+	}
+	for _, words := range []string{
+		`upstream SSL certificate does not match "other.test" while SSL handshaking to upstream`,
+		"upstream SSL certificate verify error: (21:unable to verify the first certificate) while SSL handshaking to upstream",
+	} {
+		for _, s := range servers {
+			if !strings.Contains(s.ErrorLog(), words) {
+				t.Errorf("%s's error log lacks %q:\n%s", s.Kind, words, s.ErrorLog())
+			}
+		}
 	}
 }
