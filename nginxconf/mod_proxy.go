@@ -43,25 +43,13 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	{name: "proxy_pass_header", inherit: inheritReplace, field: "ProxyPassHeaders", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.ProxyPassHeaders = append(lv.conf.ProxyPassHeaders, textproto.CanonicalMIMEHeaderKey(d.Args[0]))
 	}},
-	{name: "proxy_pass_request_headers", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ProxyPassRequestHeaders = d.Args[0] == "on"
-	}},
-	{name: "proxy_pass_request_body", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ProxyPassRequestBody = d.Args[0] == "on"
-	}},
-	{name: "proxy_request_buffering", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ProxyRequestBuffering = d.Args[0] == "on"
-	}},
-	{name: "proxy_buffering", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ProxyBuffering = d.Args[0] == "on" }},
-	{name: "proxy_intercept_errors", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ProxyInterceptErrors = d.Args[0] == "on"
-	}},
-	{name: "proxy_set_body", dup: "proxy_set_body", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ProxySetBody = c.template(d, d.Args[0])
-	}},
-	{name: "proxy_method", dup: "proxy_method", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ProxyMethod = c.template(d, d.Args[0])
-	}},
+	onOff("proxy_pass_request_headers", func(lc *LocConf) *bool { return &lc.ProxyPassRequestHeaders }),
+	onOff("proxy_pass_request_body", func(lc *LocConf) *bool { return &lc.ProxyPassRequestBody }),
+	onOff("proxy_request_buffering", func(lc *LocConf) *bool { return &lc.ProxyRequestBuffering }),
+	onOff("proxy_buffering", func(lc *LocConf) *bool { return &lc.ProxyBuffering }),
+	onOff("proxy_intercept_errors", func(lc *LocConf) *bool { return &lc.ProxyInterceptErrors }),
+	templated("proxy_set_body", func(lc *LocConf) **vars.Template { return &lc.ProxySetBody }),
+	templated("proxy_method", func(lc *LocConf) **vars.Template { return &lc.ProxyMethod }),
 	{name: "proxy_connect_timeout", dup: "proxy_connect_timeout", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.ProxyConnectTimeout = c.duration(d, d.Args[0])
 	}},
@@ -142,16 +130,10 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 			}
 		}
 	}},
-	{name: "proxy_ssl_server_name", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ProxySSLServerName = d.Args[0] == "on"
-	}},
-	{name: "proxy_ssl_verify", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ProxySSLVerify = d.Args[0] == "on" }},
-	{name: "proxy_ssl_session_reuse", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ProxySSLSessionReuse = d.Args[0] == "on"
-	}},
-	{name: "proxy_ssl_name", dup: "proxy_ssl_name", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ProxySSLName = c.template(d, d.Args[0])
-	}},
+	onOff("proxy_ssl_server_name", func(lc *LocConf) *bool { return &lc.ProxySSLServerName }),
+	onOff("proxy_ssl_verify", func(lc *LocConf) *bool { return &lc.ProxySSLVerify }),
+	onOff("proxy_ssl_session_reuse", func(lc *LocConf) *bool { return &lc.ProxySSLSessionReuse }),
+	templated("proxy_ssl_name", func(lc *LocConf) **vars.Template { return &lc.ProxySSLName }),
 	{name: "proxy_ssl_verify_depth", dup: "proxy_ssl_verify_depth", set: func(c *compiler, lv *level, d *Directive) {
 		n, err := strconv.Atoi(d.Args[0])
 		if err != nil || n < 0 {
@@ -480,4 +462,17 @@ func (c *compiler) constPath(d *Directive) string {
 		return ""
 	}
 	return c.confName(d.Args[0])
+}
+
+// onOff declares an on|off directive that sets one field.
+func onOff(name string, field func(lc *LocConf) *bool) directive {
+	return directive{name: name, set: func(c *compiler, lv *level, d *Directive) { *field(lv.conf) = d.Args[0] == "on" }}
+}
+
+// templated declares a directive whose one value, variables allowed, sets
+// one field; a second one in a block is a duplicate.
+func templated(name string, field func(lc *LocConf) **vars.Template) directive {
+	return directive{name: name, dup: name, set: func(c *compiler, lv *level, d *Directive) {
+		*field(lv.conf) = c.template(d, d.Args[0])
+	}}
 }
