@@ -211,7 +211,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	case res.ContentLength >= 0:
 		src = io.LimitReader(br, res.ContentLength)
 	}
-	if _, err := rq.copyFromBackend(src, res.ContentLength); err != nil {
+	if err := rq.copyFromBackend(src, res.ContentLength); err != nil {
 		up.fail(err, "while reading upstream")
 		return
 	}
@@ -618,16 +618,15 @@ func (rq *request) proxyFields(body []byte, chunked bool) []proxypass.Field {
 // length, else the client's body length (sent even under
 // proxy_pass_request_body off, as nginx does), -1 for none.
 func (rq *request) proxyBodyLength(body []byte) int64 {
-	if rq.conf.ProxySetBody != nil || rq.r.ContentLength < 0 || len(rq.r.TransferEncoding) > 0 {
-		if rq.conf.ProxySetBody == nil && len(body) == 0 && rq.r.ContentLength < 0 && len(rq.r.TransferEncoding) == 0 {
-			return -1
-		}
+	switch {
+	case rq.conf.ProxySetBody != nil:
 		return int64(len(body))
+	case len(rq.r.TransferEncoding) > 0: // chunked: the length read
+		return int64(len(rq.v.RequestBody))
+	case rq.r.ContentLength > 0 || rq.r.Header.Get("Content-Length") != "":
+		return rq.r.ContentLength
 	}
-	if rq.r.ContentLength == 0 && rq.r.Header.Get("Content-Length") == "" {
-		return -1
-	}
-	return rq.r.ContentLength
+	return -1
 }
 
 // proxyResponseHeaders copies the backend's headers to the response, as
@@ -727,7 +726,7 @@ func (rq *request) proxyRedirect(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL,
 // copyFromBackend copies the response body to the client; under
 // proxy_buffering off each read goes out at once. A body shorter than
 // its Content-Length is an error.
-func (rq *request) copyFromBackend(src io.Reader, length int64) (int64, error) {
+func (rq *request) copyFromBackend(src io.Reader, length int64) error {
 	buf := make([]byte, 32*1024)
 	var n int64
 	for {
@@ -735,7 +734,7 @@ func (rq *request) copyFromBackend(src io.Reader, length int64) (int64, error) {
 		if m > 0 {
 			n += int64(m)
 			if _, werr := rq.w.Write(buf[:m]); werr != nil {
-				return n, nil // the client went away: nothing to log at error level
+				return nil // the client went away: nothing to log at error level
 			}
 			if !rq.conf.ProxyBuffering {
 				rq.w.Flush()
@@ -743,12 +742,12 @@ func (rq *request) copyFromBackend(src io.Reader, length int64) (int64, error) {
 		}
 		if err == io.EOF {
 			if length >= 0 && n < length {
-				return n, io.ErrUnexpectedEOF
+				return io.ErrUnexpectedEOF
 			}
-			return n, nil
+			return nil
 		}
 		if err != nil {
-			return n, err
+			return err
 		}
 	}
 }
