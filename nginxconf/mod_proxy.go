@@ -152,7 +152,9 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 		lv.conf.ProxySSLCertificateKey = c.constPath(d)
 	}},
 	{name: "proxy_ssl_crl", support: Refused, note: "revocation lists for backend certificates"},
-	{name: "proxy_ssl_password_file", support: Refused, note: "encrypted keys for backend client certificates"},
+	{name: "proxy_ssl_password_file", dup: "proxy_ssl_password_file", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxySSLPasswords = c.passwordFile(d, c.confName(d.Args[0]))
+	}},
 	{name: "proxy_ssl_conf_command", support: Refused, note: "OpenSSL configuration commands"},
 	{name: "proxy_redirect", inherit: inheritReplace, field: "ProxyRedirects", set: setProxyRedirect},
 }}
@@ -190,6 +192,7 @@ type ProxyConf struct {
 	ProxySSLVerifyDepth                                      int
 	ProxySSLTrusted                                          string
 	ProxySSLCertificate, ProxySSLCertificateKey              string
+	ProxySSLPasswords                                        []string // proxy_ssl_password_file
 	// ProxyNextUpstream is when another server is tried;
 	// ProxyNextUpstreamTries bounds the attempts (0: no bound).
 	ProxyNextUpstream      NextUpstream

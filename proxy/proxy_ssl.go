@@ -32,9 +32,10 @@ func buildProxySSL(lc *nginxconf.LocConf) (*proxySSL, error) {
 		ps.base.ClientSessionCache = tls.NewLRUClientSessionCache(64)
 	}
 	if lc.ProxySSLCertificate != "" {
-		cert, err := tls.LoadX509KeyPair(lc.ProxySSLCertificate, lc.ProxySSLCertificateKey)
+		cert, err := loadKeyPair(nginxconf.CertPair{Cert: lc.ProxySSLCertificate, Key: lc.ProxySSLCertificateKey},
+			lc.ProxySSLPasswords)
 		if err != nil {
-			return nil, fmt.Errorf(`cannot load certificate "%s": %v`, lc.ProxySSLCertificate, err)
+			return nil, err
 		}
 		ps.base.Certificates = []tls.Certificate{cert}
 	}
