@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -130,6 +131,9 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		up.sslName = strings.Trim(target.Name, "[]")
 		if n := rq.conf.ProxySSLName; n != nil {
 			up.sslName = n.Eval(rq.v)
+			if h, _, err := net.SplitHostPort(up.sslName); err == nil {
+				up.sslName = h // nginx drops a port
+			}
 		}
 	}
 	var body []byte
@@ -315,7 +319,10 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			if tc, err = up.ssl.handshake(rq.r.Context(), conn, up.sslName, rq.conf.ProxySSLServerName,
 				rq.conf.ProxyConnectTimeout); err != nil {
 				cond = nginxconf.NextError
-				if ve := (*errVerify)(nil); !errors.As(err, &ve) {
+				switch ve := (*errVerify)(nil); {
+				case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+					cond, err, while = nginxconf.NextTimeout, os.ErrDeadlineExceeded, "while SSL handshaking to upstream"
+				case !errors.As(err, &ve):
 					err = fmt.Errorf("SSL_do_handshake() failed (%v) while SSL handshaking to upstream", err)
 				}
 			} else {
