@@ -17,13 +17,10 @@ package nginxconf
 var otherModules = module{name: "other modules", directives: concat(
 	classed(FailClosed, "secure links", "secure_link", "secure_link_md5", "secure_link_secret"),
 	classed(FailClosed, "referer checks", "valid_referers"),
-	classed(UnsupportedContent, "", "proxy_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
+	classed(UnsupportedContent, "", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
 		"memcached_pass", "empty_gif", "flv", "mp4", "perl", "random_index", "image_filter",
 		"xslt_stylesheet"),
 	[]directive{
-		// `auth_request off` checks nothing, so it is harmless.
-		{name: "auth_request", support: FailClosed, note: "subrequest authorization", offDisarms: true},
-		{name: "auth_request_set", support: FailClosed, note: "subrequest authorization"},
 		{name: "geo", support: FailClosed, note: "address-based variables", custom: true},
 		{name: "split_clients", support: Ignored, custom: true},
 	},

@@ -51,7 +51,8 @@ type request struct {
 	uriChanged    bool // a rewrite changed the URI: post-rewrite searches the locations again
 	// cleanups run when the request ends (nginx's pool cleanups), or for
 	// a tunnel when the tunnel ends: limit_conn's counts.
-	cleanups []func()
+	cleanups      []func()
+	proxyWholeURI bool // rewrite ... break: proxy_pass puts the whole URI after its URI part (nginx's valid_location = 0)
 }
 
 // coreModule is what nginx's core module and its header filter do in
@@ -97,7 +98,7 @@ func unsupportedContent(rq *request) {
 
 // serverHeader adds "Server: ngxsockify" under server_tokens on.
 func serverHeader(rq *request, code int) int {
-	if rq.conf.ServerTokens {
+	if _, set := rq.w.Header()["Server"]; rq.conf.ServerTokens && !set {
 		rq.w.Header().Set("Server", "ngxsockify")
 	}
 	return code

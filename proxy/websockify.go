@@ -237,6 +237,12 @@ func (rq *request) dialerFor(ws *nginxconf.Websockify) (websockify.Dialer, int) 
 		rq.logf(ngxlog.Err, "%v", err)
 		return nil, http.StatusInternalServerError
 	}
+	return rq.lookupDialer(v, srv)
+}
+
+// lookupDialer returns a dialer of the one server srv (named v in error
+// texts), its host name resolved through the level's resolver.
+func (rq *request) lookupDialer(v string, srv upstream.Server) (websockify.Dialer, int) {
 	if strings.HasPrefix(srv.Addr, "unix:") {
 		return upstream.New(v, []upstream.Server{srv}), 0
 	}
