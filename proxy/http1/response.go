@@ -72,11 +72,12 @@ func (c *conn) newRequest(h *Head) *http.Request {
 		n, _ := parseLength(h.Header["Content-Length"][0])
 		r.ContentLength, b.left, b.done = n, n, n == 0
 	}
-	if !b.done {
-		r.Body = b
-	}
 	if h.Major == 1 && h.Minor >= 1 && strings.EqualFold(h.Header.Get("Expect"), "100-continue") {
 		b.expect = true
+	}
+	if !b.done || b.expect {
+		// reading even an empty body answers "Expect: 100-continue"
+		r.Body = b
 	}
 	c.body = b
 	r.Close = !c.wantsKeepalive(h)
