@@ -22,9 +22,11 @@ RACE_PKGS    ?= $(shell PATH="$(PATH)" $(GO) list ./... 2>/dev/null | grep -v '/
 # Debian packages the tests use. Never add `luajit`: it conflicts with
 # libluajit2 and apt silently removes libnginx-mod-http-lua (use luajit2).
 # gcc and libc6-dev: -race needs cgo, and a fresh Debian has no C compiler.
+# whois: mkpasswd, which makes the libxcrypt hashes the htpasswd tests check.
 DEB_PKGS     := nginx libnginx-mod-http-lua websockify novnc \
                 tigervnc-standalone-server x11-xserver-utils chromium \
-                luajit2 lua-cjson apache2-utils openssl gcc libc6-dev
+                luajit2 lua-cjson apache2-utils openssl gcc libc6-dev \
+                whois
 
 .PHONY: test deps vet cross unit race race-pkgs race-routing fuzz build bench run clean
 
