@@ -42,7 +42,7 @@ var reviewedIgnored = []struct {
 		 keepalive_disable keepalive_requests keepalive_time lingering_close lingering_time
 		 lingering_timeout send_timeout send_lowat reset_timedout_connection connection_pool_size
 		 request_pool_size`},
-	{"request header parsing tuning, nginx's defaults (WIRE's HTTP layer owns them)",
+	{"request header parsing: ngxsockify drops invalid and underscored header names as nginx's defaults do; the non-default settings only show more headers to hooks (WIRE's HTTP layer, issue #12, implements them)",
 		`ignore_invalid_headers underscores_in_headers`},
 	{"buffers, files and I/O: the bytes sent are the same",
 		`aio aio_write directio directio_alignment output_buffers postpone_output read_ahead sendfile
@@ -66,8 +66,8 @@ var reviewedIgnored = []struct {
 		`ssl_buffer_size ssl_dhparam ssl_early_data ssl_ecdh_curve ssl_engine ssl_ocsp_cache
 		 ssl_ocsp_responder ssl_session_ticket_key ssl_stapling ssl_stapling_file ssl_stapling_responder
 		 ssl_stapling_verify`},
-	{"load balancing among an upstream's servers: which backend, not who gets in",
-		`hash ip_hash least_conn random keepalive zone`},
+	{"load spreading among an upstream's equivalent servers (hash and ip_hash, which pick a server by key, are refused)",
+		`least_conn random keepalive zone`},
 	{"logging only",
 		`debug_connection log_not_found log_subrequest rewrite_log uninitialized_variable_warn
 		 lua_socket_log_errors lua_capture_error_log`},
