@@ -85,7 +85,7 @@ var reviewedIgnored = []struct {
 		 lua_socket_pool_size lua_socket_read_timeout lua_socket_send_lowat lua_socket_send_timeout
 		 lua_ssl_ciphers lua_ssl_conf_command lua_ssl_crl lua_ssl_protocols lua_ssl_trusted_certificate
 		 lua_ssl_verify_depth lua_thread_cache_max_entries lua_worker_thread_vm_pool_size
-		 access_by_lua_no_postpone rewrite_by_lua_no_postpone log_by_lua log_by_lua_block log_by_lua_file
+		 log_by_lua log_by_lua_block log_by_lua_file
 		 exit_worker_by_lua_block exit_worker_by_lua_file`},
 	{"side effects the client does not see: mirrored subrequests",
 		`mirror mirror_request_body`},
