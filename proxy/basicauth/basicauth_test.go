@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -98,6 +100,9 @@ func TestVerifyTools(t *testing.T) {
 		for _, m := range []string{"yescrypt", "scrypt", "sunmd5", "bsdicrypt", "nt", "descrypt", "md5crypt", "sha256crypt", "sha512crypt", "bcrypt", "bcrypt-a"} {
 			tools = append(tools, tool{"mkpasswd " + m, []string{"mkpasswd", "-m", m}})
 		}
+		// yescrypt's cheapest cost (the default, 5, is above; 11, the
+		// highest, was checked by hand: 1 GiB and 7 s a hash here).
+		tools = append(tools, tool{"mkpasswd yescrypt -R 1", []string{"mkpasswd", "-m", "yescrypt", "-R", "1"}})
 	}
 	if err := exec.Command("python3", "-W", "ignore", "-c", "import crypt").Run(); err == nil {
 		// sha1crypt: libxcrypt hashes it but no Debian tool offers it.
@@ -229,5 +234,40 @@ func BenchmarkVerify(b *testing.B) {
 				Verify(h, "secret")
 			}
 		})
+	}
+}
+
+// TestMemoryHardBound: yescrypt and scrypt wait for a free slot of
+// memoryHardSlots (one per CPU, as nginx's workers compute one at a time);
+// the other schemes do not.
+func TestMemoryHardBound(t *testing.T) {
+	for range cap(memoryHardSlots) {
+		memoryHardSlots <- struct{}{} // every slot busy
+	}
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			for range cap(memoryHardSlots) {
+				<-memoryHardSlots
+			}
+		})
+	}
+	defer release()
+	if got := Verify(recorded["sha512"], "secret"); got != OK {
+		t.Fatalf("sha512 with the slots busy: %v", got)
+	}
+	done := make(chan Result, 2)
+	go func() { done <- Verify(recorded["scrypt"], "secret") }()
+	go func() { done <- Verify(recorded["yescrypt"], "secret") }()
+	select {
+	case r := <-done:
+		t.Fatalf("a memory-hard check ran with every slot busy (%v)", r)
+	case <-time.After(300 * time.Millisecond):
+	}
+	release()
+	for range 2 {
+		if r := <-done; r != OK {
+			t.Errorf("Verify = %v", r)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package basicauth
 
 import (
 	"encoding/hex"
+	"runtime"
 	"strings"
 
 	"github.com/go-crypt/crypt"
@@ -29,6 +30,20 @@ var xcryptDecoder = func() *crypt.Decoder {
 	return d
 }()
 
+// memoryHardSlots bounds how many yescrypt and scrypt computations run at
+// once. Each takes what its hash asks for (16 MiB and a quarter of a
+// second for Debian's default yescrypt, 1 GiB and seconds at mkpasswd's
+// highest cost); nginx computes one at a time per worker, so concurrent
+// requests cannot multiply that. This keeps the same bound: one per CPU.
+var memoryHardSlots = make(chan struct{}, runtime.GOMAXPROCS(0))
+
+// memoryHard runs f in one of memoryHardSlots.
+func memoryHard[T any](f func() T) T {
+	memoryHardSlots <- struct{}{}
+	defer func() { <-memoryHardSlots }()
+	return f()
+}
+
 // verifyLibrary checks a yescrypt, sha1crypt or Sun MD5 hash. A hash the
 // library cannot decode (parameters outside what it implements, or a
 // malformed hash) is Unsupported: libxcrypt may still accept it.
@@ -37,7 +52,11 @@ func verifyLibrary(stored, password string) Result {
 	if err != nil {
 		return Unsupported
 	}
-	if digest.Match(password) {
+	match := digest.Match
+	if strings.HasPrefix(stored, "$y$") {
+		match = func(p string) bool { return memoryHard(func() bool { return digest.Match(p) }) }
+	}
+	if match(password) {
 		return OK
 	}
 	return Mismatch
@@ -79,7 +98,11 @@ func scrypt7(stored, password string) string {
 	if uint64(r)*uint64(p) >= 1<<30 || nLog2 > 30 || uint64(128)*uint64(r)<<nLog2 > 1<<32 {
 		return ""
 	}
-	key, err := xscrypt.Key([]byte(password), []byte(salt), 1<<nLog2, int(r), int(p), 32)
+	var key []byte
+	err := memoryHard(func() (err error) {
+		key, err = xscrypt.Key([]byte(password), []byte(salt), 1<<nLog2, int(r), int(p), 32)
+		return err
+	})
 	if err != nil {
 		return ""
 	}
