@@ -98,11 +98,11 @@ func TestVerifyTools(t *testing.T) {
 	}
 	if _, err := exec.LookPath("mkpasswd"); err == nil {
 		for _, m := range []string{"yescrypt", "scrypt", "sunmd5", "bsdicrypt", "nt", "descrypt", "md5crypt", "sha256crypt", "sha512crypt", "bcrypt", "bcrypt-a"} {
-			tools = append(tools, tool{"mkpasswd " + m, []string{"mkpasswd", "-m", m}})
+			tools = append(tools, tool{"mkpasswd " + m, []string{"mkpasswd", "-m", m, "--"}})
 		}
 		// yescrypt's cheapest cost (the default, 5, is above; 11, the
 		// highest, was checked by hand: 1 GiB and 7 s a hash here).
-		tools = append(tools, tool{"mkpasswd yescrypt -R 1", []string{"mkpasswd", "-m", "yescrypt", "-R", "1"}})
+		tools = append(tools, tool{"mkpasswd yescrypt -R 1", []string{"mkpasswd", "-m", "yescrypt", "-R", "1", "--"}})
 	}
 	if err := exec.Command("python3", "-W", "ignore", "-c", "import crypt").Run(); err == nil {
 		// sha1crypt: libxcrypt hashes it but no Debian tool offers it.
@@ -113,13 +113,13 @@ func TestVerifyTools(t *testing.T) {
 		t.Skip("neither openssl, htpasswd, mkpasswd nor python3's crypt installed")
 	}
 	rnd := rand.New(rand.NewPCG(3, 4))
-	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !#%&*+,-./;<=>?@[]^_{|}~\xc3\xa9"
+	alphabet := []rune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !#%&*+,-./;<=>?@[]^_{|}~é")
 	for _, tl := range tools {
 		for i := 0; i < 4; i++ {
 			n := []int{1, 8, 17, 40}[i]
 			var b strings.Builder
 			for range n {
-				b.WriteByte(alphabet[rnd.IntN(len(alphabet))])
+				b.WriteRune(alphabet[rnd.IntN(len(alphabet))])
 			}
 			pw := b.String()
 			cmd := exec.Command(tl.args[0], append(tl.args[1:], pw)...)
