@@ -26,7 +26,7 @@ RACE_PKGS    ?= $(shell PATH="$(PATH)" $(GO) list ./... 2>/dev/null | grep -v '/
 # whois: mkpasswd, which makes the libxcrypt hashes the htpasswd tests check.
 DEB_PKGS     := nginx libnginx-mod-http-lua websockify novnc \
                 tigervnc-standalone-server x11-xserver-utils chromium \
-                luajit2 lua-cjson apache2-utils openssl gcc libc6-dev \
+                luajit2 lua-cjson lua-nginx-string lua-nginx-redis redis-server haproxy apache2-utils openssl gcc libc6-dev \
                 whois
 
 .PHONY: test deps vet cross unit race race-pkgs race-routing fuzz build bench run clean

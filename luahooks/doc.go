@@ -89,11 +89,42 @@
 // copy_all_vars and vars options); without it they raise.
 // require "ngx.re" gives split (and a no-op opt), require "ngx.base64"
 // gives encode_base64url/decode_base64url, as lua-resty-core does.
+// lua-resty-string's modules, which are FFI over OpenSSL in OpenResty, are
+// Go-native under both OpenResty's names and Debian's (resty.string and
+// nginx.string, resty.md5 .. resty.sha512, resty.random, resty.aes;
+// resty_string.go). require "resty.core" answers a table and does nothing
+// (our ngx.* is built in); require "ffi" succeeds, and any use of it raises
+// an error naming the field; table.new and table.clear are LuaJIT's.
 //
-// ngx.timer.at and ngx.timer.every answer nil, "timers are not supported
-// by ngxsockify" (and log a warning). ngx.socket.*, ngx.thread.*,
-// ngx.req.socket and ngx.req.init_body/append_body/finish_body raise "...
-// is not supported by ngxsockify" (500).
+// ngx.socket.tcp is OpenResty's cosocket (cosocket.go): connect (host and
+// port through the location's `resolver`, or "unix:path"; the pool
+// option), sslhandshake (verifying with lua_ssl_trusted_certificate),
+// send, receive ("*l", "*a", a size), receiveany, receiveuntil (with
+// inclusive), settimeout(s), setkeepalive (a pool per runtime, keyed by
+// host:port or the pool name, with its size and idle timeout),
+// getreusedtimes, close and setoption, with OpenResty's results and error
+// strings. An operation blocks the request's goroutine within the socket's
+// timeouts. The rule for the run's time limit (Options.Timeout): it counts
+// running Lua only; waiting on a socket or in ngx.sleep pauses it. A socket
+// not put in the pool is closed when the run that opened it ends
+// (OpenResty: when the request ends), so a socket cannot be carried from
+// one phase to the next in ngx.ctx. Debian's lua-nginx-redis runs on it
+// unchanged (test/redis_test.go). ngx.req.socket() reads the request body
+// through the same reading methods (receive, receiveany, receiveuntil), as
+// lua-resty-upload does; the raw form ngx.req.socket(true) raises.
+//
+// ngx.timer.at and ngx.timer.every run their callback later on the state
+// that created it (timer.go: a callback may use that state's upvalues, so
+// it runs with the state's lock held, and a state with pending timers is
+// not closed); running_count and pending_count count them, with
+// lua_max_pending_timers' 1024 and lua_max_running_timers' 256. A
+// callback's error or timeout is logged with ", context: ngx.timer"; the
+// APIs a timer has no request for raise "API disabled in the context of
+// ngx.timer". Closing the runtime (reload, stop) runs pending timers at once
+// with premature = true and makes ngx.worker.exiting() true.
+// ngx.socket.udp has setpeername (host and port, or "unix:path"), send,
+// receive, settimeout and close (cosocket_udp.go). ngx.thread.* raises
+// "... is not supported by ngxsockify" (500).
 //
 // # Known differences from lua-nginx-module
 //

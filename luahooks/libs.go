@@ -100,6 +100,16 @@ func (st *state) openLibs() {
 	preload.RawSetString("cjson.safe", L.NewFunction(func(L *lua.LState) int { L.Push(st.openCjson(true)); return 1 }))
 	preload.RawSetString("ngx.re", L.NewFunction(func(L *lua.LState) int { L.Push(st.openNgxRe()); return 1 }))
 	preload.RawSetString("ngx.base64", L.NewFunction(func(L *lua.LState) int { L.Push(st.openNgxBase64()); return 1 }))
+	// lua-resty-string under OpenResty's names and Debian's (resty_string.go).
+	for name, open := range st.restyStringModules() {
+		fn := L.NewFunction(func(L *lua.LState) int { L.Push(open()); return 1 })
+		preload.RawSetString("resty."+name, fn)
+		preload.RawSetString("nginx."+name, fn)
+	}
+	preload.RawSetString("resty.core", L.NewFunction(func(L *lua.LState) int { L.Push(st.openRestyCore()); return 1 }))
+	preload.RawSetString("ffi", L.NewFunction(func(L *lua.LState) int { L.Push(st.openFFI()); return 1 }))
+	preload.RawSetString("table.new", L.NewFunction(openTableNew))
+	preload.RawSetString("table.clear", L.NewFunction(openTableClear))
 	loaded := pkg.RawGetString("loaded").(*lua.LTable)
 
 	bit := st.openBit()
@@ -135,11 +145,14 @@ func (st *state) logf(level ngxlog.Level, format string, args ...any) {
 	if st.rt.opts.Log == nil || st.replaying {
 		return
 	}
-	if len(args) == 0 {
-		st.rt.opts.Log(level, format)
-		return
+	msg := format
+	if len(args) > 0 {
+		msg = sprintf(format, args...)
 	}
-	st.rt.opts.Log(level, sprintf(format, args...))
+	if st.r.phase == PhaseTimer && st.r.ctx != nil {
+		msg += ", context: ngx.timer" // nginx's log context of a timer
+	}
+	st.rt.opts.Log(level, msg)
 }
 
 func (st *state) osGetenv(L *lua.LState) int {
@@ -197,6 +210,11 @@ func (st *state) require(L *lua.LState) int {
 			fn = L.NewFunctionFromProto(proto)
 			break
 		}
+		if rest, ok := strings.CutPrefix(name, "resty."); ok && fn == nil {
+			// Debian installs OpenResty's libraries as nginx.* (package
+			// lua-nginx-redis has nginx/redis.lua): resty.redis finds it.
+			fn = st.findDebianModule(L, path, rest)
+		}
 		if fn == nil {
 			for _, pat := range strings.Split(lua.LVAsString(pkg.RawGetString("cpath")), ";") {
 				if pat != "" {
@@ -220,6 +238,23 @@ func (st *state) require(L *lua.LState) int {
 	}
 	L.Push(loaded.RawGetString(name))
 	return 1
+}
+
+// findDebianModule loads nginx.<rest> from path, or returns nil.
+func (st *state) findDebianModule(L *lua.LState, path, rest string) lua.LValue {
+	file := "nginx/" + strings.ReplaceAll(rest, ".", "/")
+	for _, pat := range strings.Split(path, ";") {
+		p := strings.ReplaceAll(pat, "?", file)
+		if fi, err := os.Stat(p); pat == "" || err != nil || fi.IsDir() {
+			continue
+		}
+		proto, err := st.rt.modules.load(p)
+		if err != nil {
+			L.RaiseError("error loading module '%s' from file '%s':\n\t%s", "nginx."+rest, p, err.Error())
+		}
+		return L.NewFunctionFromProto(proto)
+	}
+	return nil
 }
 
 func (st *state) basePrint(L *lua.LState) int {

@@ -86,10 +86,15 @@ func (st *state) openNgx() *lua.LTable {
 		"get_phase":       st.ngxGetPhase,
 	})
 	ngx.RawSetString("worker", st.funcTable(map[string]lua.LGFunction{
-		"pid":     func(L *lua.LState) int { L.Push(lua.LNumber(os.Getpid())); return 1 },
-		"id":      func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 },
-		"count":   func(L *lua.LState) int { L.Push(lua.LNumber(1)); return 1 },
-		"exiting": func(L *lua.LState) int { L.Push(lua.LFalse); return 1 },
+		"pid":   func(L *lua.LState) int { L.Push(lua.LNumber(os.Getpid())); return 1 },
+		"id":    func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 },
+		"count": func(L *lua.LState) int { L.Push(lua.LNumber(1)); return 1 },
+		"exiting": func(L *lua.LState) int {
+			st.rt.timers.mu.Lock()
+			defer st.rt.timers.mu.Unlock()
+			L.Push(lua.LBool(st.rt.timers.closed))
+			return 1
+		},
 	}))
 	cfg := st.funcTable(map[string]lua.LGFunction{
 		"prefix": func(L *lua.LState) int {
@@ -115,26 +120,15 @@ func (st *state) openNgx() *lua.LTable {
 		}
 	}
 	ngx.RawSetString("location", st.openLocation())
+	st.openSocketTCP()
 	ngx.RawSetString("socket", st.funcTable(map[string]lua.LGFunction{
-		"tcp": unsupported("ngx.socket.tcp"), "udp": unsupported("ngx.socket.udp"),
-		"stream": unsupported("ngx.socket.stream"), "connect": unsupported("ngx.socket.connect"),
+		"tcp": st.newSocketTCP, "udp": st.newSocketUDP,
+		"stream": st.newSocketTCP, "connect": st.socketConnect,
 	}))
 	ngx.RawSetString("thread", st.funcTable(map[string]lua.LGFunction{
 		"spawn": unsupported("ngx.thread.spawn"), "wait": unsupported("ngx.thread.wait"), "kill": unsupported("ngx.thread.kill"),
 	}))
-	// Timers answer nil, err (as when nginx has too many pending timers):
-	// code that starts background jobs from init_worker_by_lua goes on.
-	noTimer := func(L *lua.LState) int {
-		st.logf(ngxlog.Warn, "%sngx.timer is not supported by ngxsockify", st.logPrefix(L))
-		L.Push(lua.LNil)
-		L.Push(lua.LString("timers are not supported by ngxsockify"))
-		return 2
-	}
-	ngx.RawSetString("timer", st.funcTable(map[string]lua.LGFunction{
-		"at": noTimer, "every": noTimer,
-		"running_count": func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 },
-		"pending_count": func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 },
-	}))
+	ngx.RawSetString("timer", st.openTimer())
 	ngx.RawSetString("req", st.openReq())
 	ngx.RawSetString("var", st.openVar())
 	ngx.RawSetString("header", st.openHeader())
@@ -165,6 +159,10 @@ func (st *state) ngxIndex(L *lua.LState) int {
 	key := L.CheckString(2)
 	r := &st.r
 	switch key {
+	case "status", "headers_sent":
+		st.noRequestInTimer(L)
+	}
+	switch key {
 	case "status":
 		if r.req == nil {
 			L.Push(lua.LNumber(0))
@@ -194,6 +192,9 @@ func (st *state) ngxIndex(L *lua.LState) int {
 func (st *state) ngxNewIndex(L *lua.LState) int {
 	key := L.CheckString(2)
 	r := &st.r
+	if key == "status" {
+		st.noRequestInTimer(L)
+	}
 	switch key {
 	case "status":
 		if r.req == nil || st.inInit {
@@ -592,12 +593,16 @@ func escapeLog(s string) string {
 }
 
 func (st *state) ngxSleep(L *lua.LState) int {
-	secs := float64(L.CheckNumber(1))
+	n, ok := L.Get(1).(lua.LNumber)
+	if !ok {
+		cArgError(L, 1, "sleep", "number expected, got "+typeName(L.Get(1)))
+	}
+	secs := float64(n)
 	if secs < 0 {
 		cError(L, "invalid sleep duration \"%s\"", formatNumber(secs))
 	}
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer:
 	default:
 		st.phaseCheck("sleep")
 	}
@@ -607,6 +612,13 @@ func (st *state) ngxSleep(L *lua.LState) int {
 	t := time.NewTimer(time.Duration(secs * float64(time.Second)))
 	defer t.Stop()
 	st.r.ctx.ownChannel() // a channel that cancellation closes
+	// Sleeping is waiting, not running: the time limit pauses.
+	st.r.ctx.pause()
+	defer st.r.ctx.resume()
+	st.logf(ngxlog.Debug, "lua ready to sleep for %d ms", int64(secs*1000))
+	if h := st.r.req.HTTP; h != nil {
+		defer st.logf(ngxlog.Debug, "lua sleep timer expired: \"%s?%s\"", h.URL.Path, h.URL.RawQuery)
+	}
 	select {
 	case <-t.C:
 	case <-st.r.ctx.Done():
@@ -928,7 +940,7 @@ func (st *state) ngxGetPhase(L *lua.LState) int {
 	}
 	names := map[Phase]string{PhaseSet: "set", PhaseRewrite: "rewrite", PhaseAccess: "access",
 		PhaseContent: "content", PhaseHeaderFilter: "header_filter", PhaseLog: "log",
-		PhaseInit: "init", PhaseInitWorker: "init_worker"}
+		PhaseInit: "init", PhaseInitWorker: "init_worker", PhaseTimer: "timer"}
 	L.Push(lua.LString(names[st.r.phase]))
 	return 1
 }

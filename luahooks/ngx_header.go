@@ -77,6 +77,7 @@ func escapeHeaderValues(vals []string) []string {
 }
 
 func (st *state) headerIndex(L *lua.LState) int {
+	st.noRequestInTimer(L)
 	if st.inInit || st.r.req == nil {
 		L.RaiseError("no request found")
 	}
@@ -106,6 +107,7 @@ func (st *state) headerIndex(L *lua.LState) int {
 }
 
 func (st *state) headerNewIndex(L *lua.LState) int {
+	st.noRequestInTimer(L)
 	if st.inInit || st.r.req == nil {
 		L.RaiseError("no request found")
 	}

@@ -20,7 +20,7 @@ func (st *state) openReq() *lua.LTable {
 			return 0
 		}
 	}
-	return st.funcTable(map[string]lua.LGFunction{
+	fns := map[string]lua.LGFunction{
 		"get_uri_args":  st.reqGetURIArgs,
 		"set_uri_args":  st.reqSetURIArgs,
 		"get_headers":   st.reqGetHeaders,
@@ -38,13 +38,17 @@ func (st *state) openReq() *lua.LTable {
 		"set_body_data": st.reqSetBodyData,
 		"is_internal":   func(L *lua.LState) int { L.Push(lua.LBool(st.request(L).Internal)); return 1 },
 		"raw_header":    st.reqRawHeader,
-		"socket":        unsupported("socket"),
+		"socket":        st.reqSocket,
 		"init_body":     unsupported("init_body"),
 		"append_body":   unsupported("append_body"),
 		"finish_body":   unsupported("finish_body"),
 		"set_body_file": unsupported("set_body_file"),
 		"set_uri":       st.reqSetURI,
-	})
+	}
+	// In a timer these raise "API disabled in the current context";
+	// read_body and socket name the timer, as in lua-nginx-module.
+	st.timerGuard(fns, "read_body", "socket", "start_time", "is_internal")
+	return st.funcTable(fns)
 }
 
 // request returns the current request or raises "no request found".
@@ -497,6 +501,9 @@ func (st *state) reqDiscardBody(L *lua.LState) int {
 // reqReadBody reads the whole request body into memory and puts it back
 // as the request's Body, so a proxy can still send it upstream.
 func (st *state) reqReadBody(L *lua.LState) int {
+	if st.r.phase == PhaseTimer { // a timer has a fake request: its phase decides
+		st.phaseCheck("read_body")
+	}
 	req := st.request(L)
 	switch st.r.phase {
 	case PhaseRewrite, PhaseAccess, PhaseContent:

@@ -28,6 +28,7 @@ func varName(L *lua.LState) string {
 }
 
 func (st *state) varIndex(L *lua.LState) int {
+	st.noRequestInTimer(L)
 	if st.inInit || st.r.req == nil {
 		L.RaiseError("no request object found")
 	}
@@ -60,6 +61,7 @@ func (st *state) varIndex(L *lua.LState) int {
 }
 
 func (st *state) varNewIndex(L *lua.LState) int {
+	st.noRequestInTimer(L)
 	if st.inInit || st.r.req == nil {
 		L.RaiseError("no request object found")
 	}

@@ -22,6 +22,8 @@ type runContext struct {
 	timer    *time.Timer
 
 	mu sync.Mutex
+	// left is the time the run had left when pause stopped the clock.
+	left time.Duration
 	// done is read before every Lua instruction and by goroutines that
 	// context.WithCancel starts for coroutines: an atomic pointer keeps
 	// that cheap and race-free. A run starts on the shared openChan and
@@ -104,6 +106,28 @@ func (c *runContext) cancel(err error) {
 	if c.err == nil {
 		c.finish(err)
 	}
+}
+
+// pause stops the run's clock while it waits on the network or sleeps:
+// the time limit bounds running Lua, not waiting.
+func (c *runContext) pause() {
+	c.timer.Stop()
+	c.mu.Lock()
+	c.left = time.Until(c.deadline)
+	c.mu.Unlock()
+}
+
+// resume starts the clock again with the time that was left.
+func (c *runContext) resume() {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	left := max(c.left, 0)
+	c.deadline = time.Now().Add(left)
+	c.mu.Unlock()
+	c.timer.Reset(left)
 }
 
 // disarm ends the run: stops the timer and closes Done (coroutine

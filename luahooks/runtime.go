@@ -60,6 +60,10 @@ type Options struct {
 	// stopped with "not enough memory" (500). Zero means
 	// DefaultMemoryLimit.
 	MemoryLimit uint64
+	// MaxPendingTimers and MaxRunningTimers bound ngx.timer
+	// (lua_max_pending_timers, lua_max_running_timers); zero means 1024
+	// and 256.
+	MaxPendingTimers, MaxRunningTimers int
 	// PoolSize is how many idle Lua states are kept. Zero means 64 (or
 	// 4*GOMAXPROCS if larger). A state costs about 250 KB and 0.3-0.6 ms to
 	// build; runs beyond the pool build a state and drop it afterwards.
@@ -80,10 +84,11 @@ const (
 	PhaseLog                       // log_by_lua*
 	PhaseInit                      // init_by_lua*
 	PhaseInitWorker                // init_worker_by_lua*
+	PhaseTimer                     // an ngx.timer callback
 )
 
 var phaseNames = [...]string{"set_by_lua", "rewrite_by_lua", "access_by_lua", "content_by_lua",
-	"header_filter_by_lua", "log_by_lua", "init_by_lua", "init_worker_by_lua"}
+	"header_filter_by_lua", "log_by_lua", "init_by_lua", "init_worker_by_lua", "ngx.timer"}
 
 // String returns the directive name without the _block/_file suffix, as
 // lua-nginx-module uses it in chunk names ("access_by_lua").
@@ -105,6 +110,8 @@ type Runtime struct {
 	free    chan *state
 	modules protoCache // require()d files, compiled once
 	guard   memGuard
+	pool    socketPool // idle cosocket connections (setkeepalive)
+	timers  timerSet   // ngx.timer.at / every (timer.go)
 
 	mu     sync.Mutex
 	inits  []*Chunk          // init_by_lua* chunks, replayed in every new state
@@ -141,10 +148,12 @@ func New(opts Options) (*Runtime, error) {
 // states are then dropped.
 func (rt *Runtime) Close() {
 	rt.closed.Store(true)
+	rt.closeTimers(rt.timeout)
+	rt.pool.closeAll()
 	for {
 		select {
 		case st := <-rt.free:
-			st.L.Close()
+			rt.retire(st)
 		default:
 			return
 		}
@@ -306,8 +315,11 @@ func (rt *Runtime) RunInit(c *Chunk) error {
 	if err != nil {
 		return err
 	}
-	if err := st.runInit(c, rt.timeout); err != nil {
-		st.L.Close()
+	st.busy.Lock() // its init_worker timers run on it
+	err = st.runInit(c, rt.timeout)
+	st.busy.Unlock()
+	if err != nil {
+		rt.retire(st)
 		return err
 	}
 	rt.mu.Lock()
@@ -317,7 +329,7 @@ func (rt *Runtime) RunInit(c *Chunk) error {
 	for {
 		select {
 		case old := <-rt.free:
-			old.L.Close()
+			rt.retire(old)
 			continue
 		default:
 		}
@@ -340,13 +352,13 @@ func (rt *Runtime) get() (*state, error) {
 
 func (rt *Runtime) put(st *state) {
 	if rt.closed.Load() || !rt.opts.CodeCache {
-		st.L.Close()
+		rt.retire(st)
 		return
 	}
 	select {
 	case rt.free <- st:
 	default:
-		st.L.Close()
+		rt.retire(st)
 	}
 }
 
@@ -451,9 +463,11 @@ func (rt *Runtime) Run(ctx context.Context, c *Chunk, req *Request) Outcome {
 	if err != nil {
 		return Outcome{Action: ErrorPage, Status: http.StatusInternalServerError, Err: err}
 	}
+	st.busy.Lock() // a timer of this state may be running
 	out := st.run(ctx, c, req, rt.timeout)
+	st.busy.Unlock()
 	if errors.Is(out.Err, ErrMemory) {
-		st.L.Close() // its globals may hold what it allocated
+		rt.retire(st) // its globals may hold what it allocated
 	} else {
 		rt.put(st)
 	}

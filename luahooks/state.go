@@ -3,10 +3,12 @@ package luahooks
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -58,6 +60,16 @@ type Request struct {
 	// declared length is not checked here: nginx refuses it when it picks
 	// the location (named locations do not check it at all).
 	ClientMaxBodySize int64
+	// Resolve looks a host name up with the location's `resolver`, for
+	// cosockets; nil means none is configured (connect then answers "no
+	// resolver defined to resolve ...", as OpenResty does).
+	Resolve func(ctx context.Context, host string) ([]string, error)
+	// TrustedCAs verify cosocket peers in sslhandshake(..., true): the
+	// location's lua_ssl_trusted_certificate; nil trusts none, as in
+	// OpenResty.
+	TrustedCAs *x509.CertPool
+	// Socket is the location's lua_socket_* settings.
+	Socket SocketOptions
 	// ClientBodyBufferSize is the location's client_body_buffer_size: a
 	// body that does not fit (nginx writes it to a temp file) reads as nil
 	// from ngx.req.get_body_data. Zero means nginx's default on x86-64, 8k.
@@ -156,6 +168,20 @@ type state struct {
 	// state: they rebuild globals, but shared-dict writes and log lines
 	// already happened once (nginx runs init_by_lua once per master).
 	replaying bool
+	// sockets are the cosockets this state's run opened (closed at its
+	// end unless pooled); socketMeta is their metatable (cosocket.go).
+	sockets     []*cosocket
+	socketMeta  *lua.LTable
+	reqSockMeta *lua.LTable // ngx.req.socket()'s
+	udpSockets  []*udpSocket
+	udpMeta     *lua.LTable
+	// busy is held while the state runs (a request's run or a timer
+	// callback); timers and parked are guarded by rt.timers.mu: the
+	// state's pending timers, and whether it left the pool and is to be
+	// closed when they end (timer.go).
+	busy   sync.Mutex
+	timers int
+	parked bool
 }
 
 // runCtx is the state of the current run.
@@ -330,6 +356,7 @@ func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout tim
 	}
 	ctxErr := ctx.Err()
 	ctx.disarm()
+	st.closeSockets()
 	L.RemoveContext()
 	r.ctx = nil
 	var value string
@@ -409,6 +436,8 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 			msg = "failed to run set_by_lua*: " + errorText(err)
 		case c.phase == PhaseHeaderFilter:
 			msg = "failed to run header_filter_by_lua*: " + errorText(err)
+		case c.phase == PhaseLog:
+			msg = "failed to run log_by_lua*: " + errorText(err)
 		}
 		if r.sent {
 			// nginx had already sent the headers and the output so far:
@@ -509,6 +538,9 @@ func (st *state) phaseCheck(api string, allowed ...Phase) {
 		if st.r.phase == p {
 			return
 		}
+	}
+	if st.r.phase == PhaseTimer {
+		cError(st.L, "API disabled in the context of ngx.timer")
 	}
 	cError(st.L, "API disabled in the context of %s*", st.r.phase)
 }

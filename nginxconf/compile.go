@@ -179,6 +179,7 @@ func (c *compiler) http(block *Directive) {
 		c.server(sd, root, httpTLS)
 	}
 	c.checkCharsets()
+	c.checkLimitZones()
 	if len(h.Servers) == 0 {
 		return
 	}
@@ -365,11 +366,11 @@ func (c *compiler) limitExcept(lv *level, d *Directive) *LimitExcept {
 
 // otherNginxVariables are variables of nginx 1.22 modules (Debian's build)
 // whose data ngxsockify does not have: TLS curves, upstream
-// caching and timing, fastcgi, realip, limit_*, userid, stub_status ... A
+// caching and timing, fastcgi, realip, userid, stub_status ... A
 // config that uses them still loads, and they read as not found.
 var otherNginxVariables = strings.Fields(`ancient_browser connections_active connections_reading
 	connections_waiting connections_writing date_gmt date_local fastcgi_path_info fastcgi_script_name
-	gzip_ratio http2 invalid_referer limit_conn_status limit_req_status modern_browser msie pipe
+	gzip_ratio http2 invalid_referer modern_browser msie pipe
 	proxy_host proxy_port proxy_protocol_addr proxy_protocol_port proxy_protocol_server_addr
 	proxy_protocol_server_port realip_remote_port request_body_file secure_link secure_link_expires
 	ssl_curve ssl_curves ssl_early_data tcpinfo_rtt

@@ -116,9 +116,10 @@
 // directive that defines it, as in nginx) and build (the model in
 // model.go). Inheritance follows nginx's merge rules: a block starts from
 // its parent's settings, and a list directive (allow/deny, add_header,
-// index, error_page, access_log, set_real_ip_from) written in the block
-// replaces the parent's list. `if` blocks and limit_except blocks get the
-// settings of their location, including those written after them.
+// index, error_page, access_log, set_real_ip_from, limit_req, limit_conn)
+// written in the block replaces the parent's list. `if` blocks and
+// limit_except blocks get the settings of their location, including those
+// written after them.
 // Values with variables become vars.Templates, regexes vars.Regexes; Lua
 // code stays source (LuaCode) and is compiled by the proxy at load.
 // Errors the compiler finds (unknown variables, bad listen, duplicate

@@ -1,6 +1,10 @@
 package nginxconf
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+	"time"
+)
 
 // luaModule is lua-nginx-module (0.10.23): the phase hooks, the http-level
 // Lua settings, and the hooks ngxsockify does not run, each classed by
@@ -13,10 +17,16 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 	luaHooks("init", nil),
 	luaHooks("init_worker", nil),
 	unsupportedLuaHooks("body_filter", UnsupportedContent, ""),
-	unsupportedLuaHooks("log", Ignored, ""),
+	luaHooks("log", func(lc *LocConf, code *LuaCode) { lc.LogLua = code }),
 	[]directive{
 		{name: "lua_package_path", dup: "lua_package_path", set: func(c *compiler, _ *level, d *Directive) { c.cfg.HTTP.Lua.PackagePath = d.Args[0] }},
 		{name: "lua_package_cpath", dup: "lua_package_cpath", set: func(c *compiler, _ *level, d *Directive) { c.cfg.HTTP.Lua.PackageCPath = d.Args[0] }},
+		{name: "lua_max_pending_timers", dup: "lua_max_pending_timers", set: func(c *compiler, _ *level, d *Directive) {
+			c.cfg.HTTP.Lua.MaxPendingTimers = c.luaCount(d)
+		}},
+		{name: "lua_max_running_timers", dup: "lua_max_running_timers", set: func(c *compiler, _ *level, d *Directive) {
+			c.cfg.HTTP.Lua.MaxRunningTimers = c.luaCount(d)
+		}},
 		{name: "lua_code_cache", set: func(c *compiler, _ *level, d *Directive) { c.cfg.HTTP.Lua.CodeCache = d.Args[0] == "on" }},
 		{name: "lua_shared_dict", set: func(c *compiler, _ *level, d *Directive) {
 			size, err := ParseSize(d.Args[1])
@@ -26,6 +36,27 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 			c.cfg.HTTP.Lua.SharedDicts[d.Args[0]] = size
 		}},
 		{name: "lua_need_request_body", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NeedRequestBody = d.Args[0] == "on" }},
+		luaSocketTime("lua_socket_connect_timeout", func(s *LuaSocketConf) *time.Duration { return &s.ConnectTimeout }),
+		luaSocketTime("lua_socket_send_timeout", func(s *LuaSocketConf) *time.Duration { return &s.SendTimeout }),
+		luaSocketTime("lua_socket_read_timeout", func(s *LuaSocketConf) *time.Duration { return &s.ReadTimeout }),
+		luaSocketTime("lua_socket_keepalive_timeout", func(s *LuaSocketConf) *time.Duration { return &s.KeepaliveTimeout }),
+		{name: "lua_socket_pool_size", dup: "lua_socket_pool_size", set: func(c *compiler, lv *level, d *Directive) {
+			lv.conf.LuaSocket.PoolSize = c.luaCount(d)
+		}},
+		{name: "lua_socket_buffer_size", dup: "lua_socket_buffer_size", set: func(c *compiler, lv *level, d *Directive) {
+			n, err := ParseSize(d.Args[0])
+			if err != nil || n <= 0 {
+				c.fail(d, `"lua_socket_buffer_size" directive invalid value`)
+			}
+			lv.conf.LuaSocket.BufferSize = int(n)
+		}},
+		{name: "lua_socket_log_errors", dup: "lua_socket_log_errors", set: func(c *compiler, lv *level, d *Directive) {
+			lv.conf.LuaSocket.QuietErrors = d.Args[0] == "off"
+		}},
+		// Cosockets' sslhandshake(..., true) verifies against it.
+		{name: "lua_ssl_trusted_certificate", dup: "lua_ssl_trusted_certificate", set: func(c *compiler, lv *level, d *Directive) {
+			lv.conf.LuaSSLTrustedCertificate = c.confName(d.Args[0])
+		}},
 		{name: "lua_load_resty_core", support: Ignored, flagRepeats: true},
 		{name: "balancer_by_lua_block", support: UnsupportedContent},
 		{name: "balancer_by_lua_file", support: UnsupportedContent},
@@ -41,7 +72,37 @@ type LuaConf struct {
 	AccessLua       *LuaCode
 	ContentLua      *LuaCode
 	HeaderFilterLua *LuaCode
+	LogLua          *LuaCode
 	NeedRequestBody bool
+	// LuaSSLTrustedCertificate is the PEM file of CAs for cosockets'
+	// sslhandshake verification ("" trusts none).
+	LuaSSLTrustedCertificate string
+	// LuaSocket holds the lua_socket_* settings; zero values mean
+	// lua-nginx-module's defaults (luahooks applies them).
+	LuaSocket LuaSocketConf
+}
+
+// LuaSocketConf is a location's cosocket settings.
+type LuaSocketConf struct {
+	ConnectTimeout, SendTimeout, ReadTimeout, KeepaliveTimeout time.Duration
+	PoolSize, BufferSize                                       int
+	QuietErrors                                                bool // lua_socket_log_errors off
+}
+
+// luaCount is a non-negative number argument (ngx_conf_set_num_slot).
+func (c *compiler) luaCount(d *Directive) int {
+	n, err := strconv.Atoi(d.Args[0])
+	if err != nil || n < 0 || strings.HasPrefix(d.Args[0], "+") {
+		c.fail(d, `"%s" directive invalid number`, d.Name)
+	}
+	return n
+}
+
+// luaSocketTime is a lua_socket_*_timeout directive.
+func luaSocketTime(name string, field func(*LuaSocketConf) *time.Duration) directive {
+	return directive{name: name, dup: name, set: func(c *compiler, lv *level, d *Directive) {
+		*field(&lv.conf.LuaSocket) = c.duration(d, d.Args[0])
+	}}
 }
 
 // luaHooks declares PHASE_by_lua, _block and _file. They share one slot

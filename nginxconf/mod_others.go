@@ -6,10 +6,11 @@ package nginxconf
 // (performance, buffers, timeouts of things we do not do, logging details,
 // compression, caching of files, the settings of content handlers we do
 // not implement). ignored_test.go holds the reviewed list of them, one
-// reason per family, and fails on an Ignored name that is not on it. Directives that only define variables
-// (geo, split_clients, perl_set, geoip_*, browser) are Ignored or fail
-// closed too: their variables stay unknown, so a config that uses one
-// fails to load instead of testing an empty value.
+// reason per family, and fails on an Ignored name that is not on it.
+// Directives that only define variables (geo, split_clients, perl_set,
+// geoip_*, browser) are Ignored or fail closed too: their variables stay
+// unknown, so a config that uses one fails to load instead of testing an
+// empty value.
 //
 // What decides access and cannot be enforced fails closed (every request
 // under it answers 500); a content handler we do not have answers 502;

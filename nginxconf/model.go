@@ -61,6 +61,8 @@ type HTTP struct {
 	LogFormats map[string]*LogFormat
 	Lua        LuaMain
 	Charsets   *Charsets // nil when no charset is named
+	// LimitZones are the limit_req_zone and limit_conn_zone zones, by name.
+	LimitZones map[string]*LimitZone
 }
 
 // LogFormat is a compiled log_format.
@@ -76,8 +78,11 @@ type LuaMain struct {
 	PackageCPath string
 	SharedDicts  map[string]int64
 	CodeCache    bool
-	Init         *LuaCode
-	InitWorker   *LuaCode
+	// MaxPendingTimers and MaxRunningTimers are lua_max_pending_timers
+	// and lua_max_running_timers (0: lua-nginx-module's 1024 and 256).
+	MaxPendingTimers, MaxRunningTimers int
+	Init                               *LuaCode
+	InitWorker                         *LuaCode
 }
 
 // LuaCode is Lua source attached to a directive; the proxy compiles it at
@@ -283,6 +288,7 @@ type LocConf struct {
 	LogConf
 	WebsockifyConf
 	LuaConf
+	LimitConf
 
 	FailClosed  []Warning // access directives we cannot enforce: every request here answers 500
 	Unsupported *Warning  // content directive we do not implement: requests here answer 502

@@ -95,7 +95,7 @@ func init() {
 	modules = []*module{
 		&coreModule, &httpCoreModule, &rewriteModule, &accessModule, &authBasicModule, &realipModule,
 		&headersModule, &staticModule, &charsetModule, &logModule, &sslModule, &upstreamModule,
-		&mapModule, &websockifyModule, &luaModule, &otherModules,
+		&mapModule, &websockifyModule, &luaModule, &limitModule, &otherModules,
 	}
 	registry = map[string]*directive{}
 	locFields = map[string][]int{}

@@ -15,7 +15,7 @@
 //	find config     the engine's own: =, ^~, longest prefix, regexes in order, nested, limit_except
 //	rewrite         the location's rewrite statements, rewrite_by_lua
 //	post-rewrite    the engine's own: rewrite ... last searches again (at most 10 cycles)
-//	pre-access      realip (location settings)
+//	pre-access      realip (location settings), limit_req (delays on a timer), limit_conn
 //	access          fail-closed directives, allow/deny, auth_basic, access_by_lua
 //	post-access     the engine's own: satisfy any's refusal
 //	pre-content     try_files
@@ -34,14 +34,16 @@
 // try_files) restart at server rewrite and named locations at rewrite, by
 // calling runPhases again. Header filters (Server, charset, expires and
 // add_header, header_filter_by_lua) form one chain, run when the headers
-// go out, whoever writes them.
+// go out, whoever writes them; limit_rate's filter paces the body that
+// follows.
 //
 // # Modules
 //
 // One file per nginx module: core (handler.go), rewrite.go, realip.go,
 // access.go, auth_basic.go, ssl.go (with ssl_keys.go, ssl_session.go,
 // ssl_verify.go), upstream.go, websockify.go, charset.go,
-// headers.go, lua.go, static.go and log.go. Each declares a module value
+// headers.go, lua.go, static.go, log.go, limit_req.go and limit_conn.go
+// (their zones in limit_zone.go) and limit_rate.go. Each declares a module value
 // with two hooks and lists it in modules.go, whose order is the order of
 // handlers within a phase and of header filters:
 //

@@ -43,6 +43,9 @@ type request struct {
 	closed        bool // ngx.exit(444): close without a reply
 	logged        bool // the log phase ran (or must not run)
 	uriChanged    bool // a rewrite changed the URI: post-rewrite searches the locations again
+	// cleanups run when the request ends (nginx's pool cleanups), or for
+	// a tunnel when the tunnel ends: limit_conn's counts.
+	cleanups []func()
 }
 
 // coreModule is what nginx's core module and its header filter do in
@@ -476,6 +479,8 @@ type respWriter struct {
 	// discard is set by a header filter that answered itself (ngx.exit in
 	// header_filter_by_lua): the response being sent is dropped.
 	discard bool
+	// pace, set by the limit_rate header filter, paces the body.
+	pace *pacer
 }
 
 func (w *respWriter) Header() http.Header { return w.w.Header() }
@@ -534,25 +539,41 @@ func (w *respWriter) Write(p []byte) (int, error) {
 	}
 	if w.body != nil {
 		out := w.body(p)
-		n, err := w.w.Write(out)
+		n, err := w.write(out)
 		w.bytes += int64(n)
 		if err != nil {
 			return 0, err
 		}
 		return len(p), nil
 	}
-	n, err := w.w.Write(p)
+	n, err := w.write(p)
 	w.bytes += int64(n)
 	return n, err
+}
+
+func (w *respWriter) write(p []byte) (int, error) {
+	if w.pace != nil {
+		return w.pace.write(w.w, p)
+	}
+	return w.w.Write(p)
 }
 
 // finish runs the log phase, unless a tunnel took the request (it runs the
 // phase when it ends) or a subrequest ran it (subrequests log nothing).
 func (rq *request) finish() {
+	defer rq.runCleanups()
 	if rq.hijacked || rq.logged {
 		return
 	}
 	rq.logPhase(rq.w.status, rq.w.bytes)
+}
+
+// runCleanups runs the request's cleanups, once.
+func (rq *request) runCleanups() {
+	for _, f := range rq.cleanups {
+		f()
+	}
+	rq.cleanups = nil
 }
 
 var _ http.Handler = (*Server)(nil)

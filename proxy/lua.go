@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"context"
+	"crypto/x509"
 	"fmt"
 	"net/http"
 	"os"
@@ -25,6 +27,7 @@ var luaModule = module{
 		e.add(phaseRewrite, luaRewrite)
 		e.add(phaseAccess, luaAccess)
 		e.addHeaderFilter(luaHeaderFilter)
+		e.add(phaseLog, luaLog)
 	},
 }
 
@@ -49,6 +52,25 @@ func luaAccess(rq *request) rc {
 }
 
 func luaContent(rq *request) { rq.runLuaContent(rq.conf.ContentLua) }
+
+// luaLog runs log_by_lua after the response (before the access log, as in
+// nginx): what it returns changes nothing; an error is logged.
+func luaLog(rq *request) rc {
+	c := rq.conf.LogLua
+	if c == nil {
+		return rcDeclined
+	}
+	ch, _ := rq.chunk(c)
+	if ch == nil {
+		return rcDeclined
+	}
+	lr := rq.luaRequest()
+	lr.Status = rq.v.Status
+	if out := rq.st.lua.Run(context.Background(), ch, lr); out.Err != nil {
+		rq.logf(ngxlog.Err, "%v", out.Err)
+	}
+	return rcDeclined
+}
 
 func luaHeaderFilter(rq *request, code int) int {
 	if c := rq.conf.HeaderFilterLua; c != nil {
@@ -129,6 +151,7 @@ var luaPhases = map[string]luahooks.Phase{
 	"access":        luahooks.PhaseAccess,
 	"content":       luahooks.PhaseContent,
 	"header_filter": luahooks.PhaseHeaderFilter,
+	"log":           luahooks.PhaseLog,
 	"init":          luahooks.PhaseInit,
 	"init_worker":   luahooks.PhaseInitWorker,
 }
@@ -136,10 +159,30 @@ var luaPhases = map[string]luahooks.Phase{
 // provisionLua makes content_by_lua the content handler of its levels
 // (unless an earlier module claimed them), and starts the Lua runtime
 // (buildLua).
+// luaConf is a level's runtime part of the Lua module.
+type luaConf struct {
+	trusted *x509.CertPool // lua_ssl_trusted_certificate, nil for none
+}
+
 func provisionLua(s *Server, st *state) error {
+	pools := map[string]*x509.CertPool{}
 	for _, lc := range st.cfg.HTTP.Confs {
 		if lc.ContentLua != nil && st.confs[lc.ID].content == nil {
 			st.confs[lc.ID].content = luaContent
+		}
+		if lc.LogLua != nil {
+			st.confs[lc.ID].logs = true // a tunnel keeps its request for it
+		}
+		if f := lc.LuaSSLTrustedCertificate; f != "" {
+			if pools[f] == nil {
+				pem, err := os.ReadFile(f)
+				pool := x509.NewCertPool()
+				if err != nil || !pool.AppendCertsFromPEM(pem) {
+					return fmt.Errorf(`SSL_CTX_load_verify_locations("%s") failed`, f)
+				}
+				pools[f] = pool
+			}
+			st.confs[lc.ID].lua.trusted = pools[f]
 		}
 	}
 	return st.buildLua(st.cfg, s.opts.LuaTimeout)
@@ -169,15 +212,17 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
 		confPrefix = filepath.Dir(cfg.Main)
 	}
 	rt, err := luahooks.New(luahooks.Options{
-		Prefix:       cfg.Prefix,
-		ConfPrefix:   confPrefix,
-		PackagePath:  h.Lua.PackagePath,
-		PackageCPath: h.Lua.PackageCPath,
-		Env:          env,
-		SharedDicts:  h.Lua.SharedDicts,
-		CodeCache:    h.Lua.CodeCache,
-		Timeout:      timeout,
-		Log:          func(level ngxlog.Level, msg string) { elog.Logf(level, 0, "%s", msg) },
+		Prefix:           cfg.Prefix,
+		ConfPrefix:       confPrefix,
+		PackagePath:      h.Lua.PackagePath,
+		PackageCPath:     h.Lua.PackageCPath,
+		Env:              env,
+		SharedDicts:      h.Lua.SharedDicts,
+		CodeCache:        h.Lua.CodeCache,
+		MaxPendingTimers: h.Lua.MaxPendingTimers,
+		MaxRunningTimers: h.Lua.MaxRunningTimers,
+		Timeout:          timeout,
+		Log:              func(level ngxlog.Level, msg string) { elog.Logf(level, 0, "%s", msg) },
 	})
 	if err != nil {
 		return err
@@ -258,6 +303,12 @@ func (rq *request) luaRequest() *luahooks.Request {
 	rq.lua.DefaultType = static.ContentType(rq.v.URI, rq.staticOptions())
 	rq.lua.ClientMaxBodySize = rq.conf.ClientMaxBodySize
 	rq.lua.ClientBodyBufferSize = rq.conf.ClientBodyBufferSize
+	rq.lua.TrustedCAs = rq.st.confs[rq.conf.ID].lua.trusted
+	rq.lua.Socket = luahooks.SocketOptions(rq.conf.LuaSocket)
+	rq.lua.Resolve = nil
+	if res := rq.st.confs[rq.conf.ID].resolver.r; res != nil {
+		rq.lua.Resolve = res.LookupHost
+	}
 	if rq.conf.NeedRequestBody {
 		if _, err := rq.st.lua.ReadBody(rq.lua); err != nil {
 			rq.logf(ngxlog.Err, "%v", err)

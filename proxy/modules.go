@@ -13,6 +13,9 @@ var modules = []*module{
 	&sslModule,        // load: certificates
 	&upstreamModule,   // load: upstream{} blocks, resolvers
 	&realipModule,     // post-read, pre-access
+	&limitReqModule,   // pre-access (after realip), load: limit_req and limit_conn zones
+	&limitConnModule,  // pre-access (after limit_req)
+	&limitRateModule,  // header filter: paces the body (limit_rate)
 	&rewriteModule,    // server rewrite, rewrite
 	&accessModule,     // access: allow/deny
 	&authBasicModule,  // access: auth_basic

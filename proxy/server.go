@@ -80,8 +80,10 @@ type confRuntime struct {
 	errorLog *ErrorLog
 
 	resolver   resolverConf
+	lua        luaConf
 	websockify websockifyConf
 	accessLog  accessLogConf
+	limits     limitConf
 }
 
 // serverRuntime is what the modules built at load for one server block.

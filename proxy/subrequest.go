@@ -62,6 +62,7 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 	}
 	r.RequestURI = main.RequestURI
 	sub.v.RespHeader = rec.header
+	sub.v.Main = rq.v.MainRequest() // per-main-request state: $limit_req_status ...
 	sub.v.ConnID = rq.conn
 	sub.v.ServerName = rq.v.ServerName
 	switch {
@@ -80,6 +81,7 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 	sub.lua.MainHTTP = main
 	sr.Prepare(sub.lua)
 	sub.runPhases(phaseServerRewrite)
+	rq.cleanups = append(rq.cleanups, sub.cleanups...) // released with the main request, as nginx's pool
 	status := rec.status
 	if sub.closed {
 		status = 444

@@ -114,6 +114,7 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	if rq.st.confs[conf.ID].logs {
 		logAccess = func(bytes int64) { rq.logPhase(http.StatusSwitchingProtocols, bytes) }
 	}
+	var cleanups []func() // the request's, which a tunnel holds until it ends (limit_conn)
 	res := websockify.ServeAsync(rq.w.w, rq.r, d, opts, rq.s.tunnels, func(end websockify.Result) {
 		<-handlerDone // the handler may still be writing rq below
 		switch {
@@ -124,6 +125,9 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		}
 		if logAccess != nil {
 			logAccess(end.BytesSent)
+		}
+		for _, f := range cleanups {
+			f()
 		}
 	})
 	defer close(handlerDone)
@@ -141,7 +145,8 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		return
 	}
 	rq.hijacked = true
-	rq.w = nil // hijacked: the response writer is not ours any more
+	cleanups, rq.cleanups = rq.cleanups, nil // read by the callback after handlerDone
+	rq.w = nil                               // hijacked: the response writer is not ours any more
 	rq.v.Status = http.StatusSwitchingProtocols
 }
 

@@ -94,6 +94,8 @@ func main() {
 	self := flag.Bool("self", true, "also measure the proxy/websockify package alone (this binary as relay)")
 	tcpProxy := flag.Bool("tcpproxy", true, "also measure a plain Go TCP proxy (io.Copy both ways): the cost of one extra process hop")
 	nginxBin := flag.String("nginx-stream", "/usr/sbin/nginx", "nginx binary for a C TCP proxy column (stream { proxy_pass }; needs libnginx-mod-stream; empty: skip)")
+	cmodBin := flag.String("cmodule", "", "nginx binary built with the C websockify module (github.com/tg123/websockify-nginx-module) for a column of its own (empty: skip)")
+	workers := flag.Int("workers", 1, "worker_processes for ngxsockify (its event loops) and the C module's nginx")
 	var extra relayFlags
 	flag.Var(&extra, "relay", "extra relay name=ws://host:port/path[,pid=N] forwarding to -target-addr (repeatable)")
 	rounds := flag.Int("rounds", 3, "interleaved rounds")
@@ -122,6 +124,7 @@ func main() {
 	b := &bench{ctx: ctx, quick: *quick, pyMax: *pyMax, rounds: *rounds, tests: *tests}
 	b.tcpProxy = *tcpProxy
 	b.nginx = *nginxBin
+	b.cmodule, b.workers = *cmodBin, *workers
 	if err := b.run(*targetAddr, *ngxBin, *pyBin, *self, extra); err != nil {
 		fmt.Fprintln(os.Stderr, "ngxsockify-bench:", err)
 		b.cleanup()
@@ -252,7 +255,7 @@ type relay struct {
 	url     string // ws://...; "" for raw TCP
 	raw     string // raw TCP: address to connect to ("" is the target)
 	pid     int    // relay process, 0 if unknown
-	pyTree  bool   // measure PSS over the process tree
+	tree    bool   // measure CPU and PSS over the process tree
 	base64  bool
 	maxIdle int
 	cmd     *exec.Cmd
@@ -266,6 +269,8 @@ type bench struct {
 	tests    string
 	tcpProxy bool
 	nginx    string // nginx binary for the stream proxy column
+	cmodule  string // nginx binary with the C websockify module
+	workers  int    // worker_processes of ngxsockify and the C module
 	target   string
 	cmds     []*exec.Cmd
 	dir      string
@@ -358,6 +363,42 @@ stream { server { listen %s; proxy_pass %s; } }
 	return &relay{name: "nginx stream (C)", raw: addr, pid: cmd.Process.Pid, maxIdle: 1 << 30, cmd: cmd}, nil
 }
 
+// startCModule runs nginx built with the C websockify module, with the
+// same workers as ngxsockify (a master and its workers: CPU and memory are
+// taken over the process tree). It returns nil, nil when b.cmodule is empty.
+func (b *bench) startCModule() (*relay, error) {
+	if b.cmodule == "" {
+		return nil, nil
+	}
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	conf := fmt.Sprintf(`daemon off;
+worker_processes %d;
+worker_rlimit_nofile 20000;
+error_log %s/cmodule.log;
+pid %s/cmodule.pid;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    server {
+        listen %s;
+        location /websockify { websockify_pass %s; }
+    }
+}
+`, b.workers, b.dir, b.dir, addr, b.target)
+	path := filepath.Join(b.dir, "cmodule.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	cmd, _, err := b.startChild(b.cmodule, []string{"-p", b.dir, "-c", path}, false, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &relay{name: "nginx + C module", url: "ws://" + addr + "/websockify", pid: cmd.Process.Pid, tree: true, base64: true, maxIdle: 1 << 30, cmd: cmd}, nil
+}
+
 func freePort() (string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -379,7 +420,8 @@ func (b *bench) run(targetAddr, ngxBin, pyBin string, self bool, extra relayFlag
 	var relays []*relay
 	if ngxBin != "" {
 		addr, _ := freePort()
-		conf := fmt.Sprintf(`worker_processes 1;
+		conf := fmt.Sprintf(`daemon off;
+worker_processes %d;
 error_log %s/error.log;
 pid %s/ngxsockify.pid;
 events { worker_connections 20000; }
@@ -390,7 +432,7 @@ http {
         location /websockify { websockify_pass %s; }
     }
 }
-`, b.dir, b.dir, addr, b.target)
+`, b.workers, b.dir, b.dir, addr, b.target)
 		os.WriteFile(filepath.Join(b.dir, "nginx.conf"), []byte(conf), 0o644)
 		cmd, _, err := b.startChild(ngxBin, []string{"-p", b.dir, "-c", filepath.Join(b.dir, "nginx.conf")}, false, addr)
 		if err != nil {
@@ -420,7 +462,7 @@ http {
 		if err != nil {
 			return err
 		}
-		relays = append(relays, &relay{name: "Python websockify", url: "ws://" + addr + "/", pid: cmd.Process.Pid, pyTree: true, maxIdle: b.pyMax, cmd: cmd})
+		relays = append(relays, &relay{name: "Python websockify", url: "ws://" + addr + "/", pid: cmd.Process.Pid, tree: true, maxIdle: b.pyMax, cmd: cmd})
 	}
 	if b.tcpProxy {
 		cmd, addr, err := b.startChild(exe, []string{"-mode", "tcpproxy", "-target-addr", b.target}, true, "")
@@ -428,6 +470,11 @@ http {
 			return err
 		}
 		relays = append(relays, &relay{name: "Go TCP proxy", raw: addr, pid: cmd.Process.Pid, maxIdle: 1 << 30, cmd: cmd})
+	}
+	if r, err := b.startCModule(); err != nil {
+		return fmt.Errorf("C module: %w", err)
+	} else if r != nil {
+		relays = append(relays, r)
 	}
 	if r, err := b.startNginxStream(); err != nil {
 		fmt.Fprintln(os.Stderr, "nginx stream proxy skipped:", err)
@@ -786,7 +833,7 @@ func (b *bench) cpu(r *relay) float64 {
 	if r.pid == 0 {
 		return 0
 	}
-	return cpuSeconds(r.pid, r.pyTree)
+	return cpuSeconds(r.pid, r.tree)
 }
 
 func (b *bench) download(r *relay, n int64) (float64, error) {
@@ -1024,11 +1071,11 @@ func (b *bench) idleMemory(r *relay, n int) {
 		return
 	}
 	time.Sleep(500 * time.Millisecond)
-	base := memoryKiB(r.pid, r.pyTree)
+	base := memoryKiB(r.pid, r.tree)
 	streams, failed, first := b.openMany(r, n)
 	defer func() { closeAll(streams); time.Sleep(time.Second) }()
 	time.Sleep(1500 * time.Millisecond)
-	after := memoryKiB(r.pid, r.pyTree)
+	after := memoryKiB(r.pid, r.tree)
 	if failed > 0 {
 		b.note(r, metric, fmt.Sprintf("%d of %d tunnels failed (first: %s)", failed, n, first))
 	}
@@ -1183,7 +1230,7 @@ func (b *bench) printRatios(relays []*relay) {
 	}
 	fmt.Println()
 	for _, r := range relays {
-		if r.name == "raw TCP" || r.pyTree {
+		if r.name == "raw TCP" || r.tree {
 			continue
 		}
 		var parts []string

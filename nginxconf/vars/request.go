@@ -68,6 +68,15 @@ type Request struct {
 	RemoteUser           string        // $remote_user once auth_basic accepted it; "" parses Authorization
 	RealIPRemote         string        // the peer's host:port when realip replaced HTTP.RemoteAddr ($realip_remote_*)
 	LimitRate            string        // $limit_rate (writable, kept as bytes: "40k" reads "40960"); "" reads as "0"
+	// LimitReqStatus and LimitConnStatus are $limit_req_status and
+	// $limit_conn_status (PASSED, DELAYED, REJECTED, ..._DRY_RUN); "" reads
+	// as not found, as where no limit applied. They belong to the main
+	// request (nginx's r->main): a subrequest reads and sets its Main's.
+	LimitReqStatus  string
+	LimitConnStatus string
+	// Main is the main request's variables in a subrequest (nil in the
+	// main request itself).
+	Main *Request
 
 	g         *Registry
 	argsSet   bool // ngx.var.args = "" : $args is "" rather than not found
@@ -454,6 +463,8 @@ var builtins = map[string]builtin{
 		}
 		return r.LimitRate, true
 	}, set: setLimitRate},
+	"limit_req_status":  {get: func(r *Request) (string, bool) { return nonEmpty(r.MainRequest().LimitReqStatus) }},
+	"limit_conn_status": {get: func(r *Request) (string, bool) { return nonEmpty(r.MainRequest().LimitConnStatus) }},
 	"proxy_add_x_forwarded_for": {get: func(r *Request) (string, bool) {
 		if xff, ok := xffGetter(r); ok {
 			return xff + ", " + r.remoteHost(), true
@@ -652,4 +663,12 @@ func (r *Request) estimateLength() int64 {
 		n += int(r.HTTP.ContentLength)
 	}
 	return int64(n)
+}
+
+// MainRequest is the main request's variables: r itself, or its Main.
+func (r *Request) MainRequest() *Request {
+	if r.Main != nil {
+		return r.Main
+	}
+	return r
 }

@@ -1,0 +1,1025 @@
+package luahooks
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"ngxsockify/ngxlog"
+)
+
+// ngx.socket.tcp: OpenResty's cosockets on gopher-lua. A cosocket blocks
+// its request's goroutine, bounded by its own timeouts (settimeout,
+// settimeouts; lua_socket_*_timeout's 60 s by default). Time spent waiting
+// on a socket (or in ngx.sleep) does not count against the run's time
+// limit, which bounds running Lua only: the limit pauses for the wait.
+//
+// Results and error strings are OpenResty's: connect gives 1 or nil and
+// "connection refused", "timeout", "no resolver defined to resolve ...";
+// receive gives nil, "closed" or "timeout" and the partial data. A socket
+// not handed to the pool with setkeepalive is closed when the run that
+// created it ends (OpenResty: when the request ends).
+
+const (
+	socketDefaultTimeout  = 60 * time.Second // lua_socket_{connect,send,read}_timeout
+	socketBufferSize      = 4096             // lua_socket_buffer_size
+	socketPoolSize        = 30               // lua_socket_pool_size
+	socketKeepaliveIdle   = 60 * time.Second // lua_socket_keepalive_timeout
+	socketReceiveUntilMax = 1 << 20          // a bound for receiveuntil's search
+)
+
+// SocketOptions are a location's lua_socket_* settings; zero values mean
+// lua-nginx-module's defaults.
+type SocketOptions struct {
+	ConnectTimeout, SendTimeout, ReadTimeout time.Duration // lua_socket_*_timeout: 60s
+	KeepaliveTimeout                         time.Duration // lua_socket_keepalive_timeout: 60s
+	PoolSize                                 int           // lua_socket_pool_size: 30
+	BufferSize                               int           // lua_socket_buffer_size: 4k
+	QuietErrors                              bool          // lua_socket_log_errors off
+}
+
+// socketOptions returns the run's settings with the defaults filled in.
+func (st *state) socketOptions() SocketOptions {
+	var o SocketOptions
+	if st.r.req != nil {
+		o = st.r.req.Socket
+	}
+	for _, d := range []*time.Duration{&o.ConnectTimeout, &o.SendTimeout, &o.ReadTimeout} {
+		if *d <= 0 {
+			*d = socketDefaultTimeout
+		}
+	}
+	if o.KeepaliveTimeout <= 0 {
+		o.KeepaliveTimeout = socketKeepaliveIdle
+	}
+	if o.PoolSize <= 0 {
+		o.PoolSize = socketPoolSize
+	}
+	if o.BufferSize <= 0 {
+		o.BufferSize = socketBufferSize
+	}
+	return o
+}
+
+// sockLogf logs a socket error unless lua_socket_log_errors is off.
+func (st *state) sockLogf(L *lua.LState, format string, args ...any) {
+	if st.r.req != nil && st.r.req.Socket.QuietErrors {
+		return
+	}
+	st.logf(ngxlog.Err, "%s"+format, append([]any{st.logPrefix(L)}, args...)...)
+}
+
+// cosocket is the Go side of one ngx.socket.tcp() object.
+type cosocket struct {
+	conn     net.Conn
+	br       *bufio.Reader
+	key      string // pool key: "host:port", "unix:path" or the pool option
+	reused   int
+	connect  time.Duration
+	send     time.Duration
+	read     time.Duration
+	body     bool   // ngx.req.socket(): reads the request body, br over it
+	owner    *state // the state whose run closes it at its end
+	bufSize  int    // lua_socket_buffer_size
+	poolSize int    // connect's pool_size option (0: none)
+}
+
+var errSocketClosed = errors.New("closed")
+
+// sockets is the state's list of open cosockets, closed at run end.
+func (st *state) trackSocket(s *cosocket) {
+	s.owner = st
+	st.sockets = append(st.sockets, s)
+}
+
+// closeSockets closes what the run left open (called at run end).
+func (st *state) closeSockets() {
+	for _, s := range st.sockets {
+		if s.conn != nil {
+			s.conn.Close()
+			s.conn, s.br = nil, nil
+		}
+	}
+	st.sockets = st.sockets[:0]
+	for _, u := range st.udpSockets {
+		if u.conn != nil {
+			u.conn.Close()
+			u.conn = nil
+		}
+	}
+	st.udpSockets = st.udpSockets[:0]
+}
+
+// waitIO runs f with the run's time limit paused: waiting on the network
+// is not running Lua.
+func (st *state) waitIO(f func() error) error {
+	if st.r.ctx == nil {
+		return f()
+	}
+	st.r.ctx.pause()
+	defer st.r.ctx.resume()
+	return f()
+}
+
+func (st *state) openSocketTCP() *lua.LTable {
+	L := st.L
+	methods := st.funcTable(map[string]lua.LGFunction{
+		"connect":        st.sockConnect,
+		"sslhandshake":   st.sockSSLHandshake,
+		"send":           st.sockSend,
+		"receive":        st.sockReceive,
+		"receiveany":     st.sockReceiveAny,
+		"receiveuntil":   st.sockReceiveUntil,
+		"settimeout":     st.sockSetTimeout,
+		"settimeouts":    st.sockSetTimeouts,
+		"setkeepalive":   st.sockSetKeepalive,
+		"getreusedtimes": st.sockGetReusedTimes,
+		"close":          st.sockClose,
+		"setoption":      st.sockSetOption,
+	})
+	mt := L.NewTable()
+	mt.RawSetString("__index", methods)
+	st.socketMeta = mt
+	return methods
+}
+
+// socketConnect is ngx.socket.connect(host, port[, opts]): tcp() then
+// connect, giving the socket or nil, err.
+func (st *state) socketConnect(L *lua.LState) int {
+	args := make([]lua.LValue, L.GetTop())
+	for i := range args {
+		args[i] = L.Get(i + 1)
+	}
+	L.SetTop(0)
+	st.newSocketTCP(L)
+	obj := L.Get(1)
+	for _, a := range args {
+		L.Push(a)
+	}
+	if n := st.sockConnect(L); n == 2 {
+		return n
+	}
+	L.Push(obj)
+	return 1
+}
+
+func (st *state) newSocketTCP(L *lua.LState) int {
+	st.socketPhaseCheck()
+	obj := L.NewTable()
+	ud := L.NewUserData()
+	o := st.socketOptions()
+	ud.Value = &cosocket{connect: o.ConnectTimeout, send: o.SendTimeout, read: o.ReadTimeout, bufSize: o.BufferSize}
+	obj.RawSetInt(1, ud)
+	L.SetMetatable(obj, st.socketMeta)
+	L.Push(obj)
+	return 1
+}
+
+// socketPhaseCheck raises in the phases where nginx has no cosockets.
+func (st *state) socketPhaseCheck() {
+	switch st.r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer:
+	default:
+		st.phaseCheck("socket")
+	}
+}
+
+// sock returns the object's cosocket, raising as OpenResty does for a
+// call with "." instead of ":".
+func sock(L *lua.LState, name string, nargs ...int) *cosocket {
+	obj, ok := L.Get(1).(*lua.LTable)
+	if !ok {
+		cError(L, "expecting %s argument(s), but only seen %d", argCount(nargs), L.GetTop())
+	}
+	ud, ok := obj.RawGetInt(1).(*lua.LUserData)
+	if !ok {
+		cArgError(L, 1, name, "table expected, got "+L.Get(1).Type().String())
+	}
+	s, ok := ud.Value.(*cosocket)
+	if !ok {
+		cArgError(L, 1, name, "bad socket object")
+	}
+	return s
+}
+
+func argCount(n []int) string {
+	if len(n) == 0 {
+		return "1"
+	}
+	return strconv.Itoa(n[0])
+}
+
+// fail pushes nil, msg.
+func fail(L *lua.LState, msg string) int {
+	L.Push(lua.LNil)
+	L.Push(lua.LString(msg))
+	return 2
+}
+
+// sockErr is the OpenResty text of a network error.
+func sockErr(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, errSocketClosed), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return "closed"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	}
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		switch errno {
+		case syscall.ECONNRESET, syscall.EPIPE:
+			return "closed"
+		}
+		return errno.Error()
+	}
+	return err.Error()
+}
+
+// errnoText is "111: Connection refused", as nginx logs a failed syscall.
+func errnoText(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		s := errno.Error()
+		return fmt.Sprintf("%d: %s", int(errno), strings.ToUpper(s[:1])+s[1:])
+	}
+	return err.Error()
+}
+
+func (st *state) sockConnect(L *lua.LState) int {
+	s := sock(L, "connect", 3)
+	st.socketPhaseCheck()
+	host := L.CheckString(2)
+	network, addr, port := "tcp", "", 0
+	optsIdx := 3
+	// A port is a number or a numeric string; "unix:path" needs none.
+	p, isNum := L.Get(3).(lua.LNumber)
+	if ps, isStr := L.Get(3).(lua.LString); isStr {
+		n, err := strconv.ParseFloat(strings.TrimSpace(string(ps)), 64)
+		p, isNum = lua.LNumber(n), err == nil
+	}
+	if isNum || L.Get(3) == lua.LNil && L.GetTop() >= 4 {
+		optsIdx = 4
+	}
+	if path, ok := strings.CutPrefix(host, "unix:"); ok {
+		network, addr = "unix", path
+	} else {
+		if !isNum {
+			return fail(L, "missing the port number")
+		}
+		port = int(p)
+		if port < 0 || port > 65535 {
+			return fail(L, fmt.Sprintf("bad port number: %d", port))
+		}
+	}
+	key := host
+	if network == "tcp" {
+		key = host + ":" + strconv.Itoa(port)
+	}
+	s.poolSize = 0
+	if opts, ok := L.Get(optsIdx).(*lua.LTable); ok {
+		// Argument numbers as LuaJIT counts them in a method call.
+		bad := func(msg string) { cArgError(L, optsIdx-1, "connect", msg) }
+		switch v := opts.RawGetString("pool").(type) {
+		case lua.LString:
+			key = string(v)
+		case lua.LNumber:
+			key = formatNumber(float64(v))
+		case *lua.LNilType:
+		default:
+			bad(`bad "pool" option type: ` + v.Type().String())
+		}
+		switch v := opts.RawGetString("pool_size").(type) {
+		case lua.LNumber:
+			if v <= 0 {
+				bad(`bad "pool_size" option value: ` + formatNumber(float64(v)))
+			}
+			s.poolSize = int(v)
+		case *lua.LNilType:
+		default:
+			bad(`bad "pool_size" option type: ` + v.Type().String())
+		}
+		switch v := opts.RawGetString("backlog").(type) {
+		case lua.LNumber:
+			if v < 0 {
+				bad(`bad "backlog" option value: ` + formatNumber(float64(v)))
+			}
+		case *lua.LNilType:
+		default:
+			bad(`bad "backlog" option type: ` + v.Type().String())
+		}
+	}
+	if s.conn != nil {
+		s.conn.Close()
+		s.conn, s.br = nil, nil
+	}
+	s.key, s.reused = key, 0
+	if c, br, n := st.rt.pool.take(key); c != nil {
+		s.conn, s.br, s.reused = c, br, n
+		st.trackSocket(s)
+		L.Push(lua.LNumber(1))
+		return 1
+	}
+	if network == "tcp" {
+		var msg string
+		if addr, msg = st.resolveAddr(host, port); msg != "" {
+			return fail(L, msg)
+		}
+	}
+	var c net.Conn
+	err := st.waitIO(func() error {
+		var err error
+		c, err = (&net.Dialer{Timeout: s.connect}).Dial(network, addr)
+		return err
+	})
+	if err != nil {
+		msg := sockErr(err)
+		if msg == "timeout" {
+			st.sockLogf(L, "lua tcp socket connect timed out, when connecting to %s", addr)
+		} else {
+			st.sockLogf(L, "connect() failed (%s)", errnoText(err))
+		}
+		return fail(L, msg)
+	}
+	s.conn, s.br = c, bufio.NewReaderSize(c, s.bufSize)
+	st.trackSocket(s)
+	L.Push(lua.LNumber(1))
+	return 1
+}
+
+// resolveAddr returns host:port with host an IP address, looked up
+// through the location's resolver when it is a name; or OpenResty's
+// message for why it cannot.
+func (st *state) resolveAddr(host string, port int) (addr, msg string) {
+	ip := strings.Trim(host, "[]")
+	if net.ParseIP(ip) == nil {
+		resolve := st.r.req.resolver()
+		if resolve == nil {
+			return "", fmt.Sprintf("no resolver defined to resolve %q", host)
+		}
+		var addrs []string
+		err := st.waitIO(func() error {
+			var err error
+			addrs, err = resolve(context.Background(), host)
+			return err
+		})
+		if err != nil || len(addrs) == 0 {
+			return "", fmt.Sprintf("%s could not be resolved (3: Host not found)", host)
+		}
+		ip = addrs[0]
+	}
+	return net.JoinHostPort(ip, strconv.Itoa(port)), ""
+}
+
+// resolver is the request's DNS lookup, nil without a `resolver`.
+func (r *Request) resolver() func(context.Context, string) ([]string, error) {
+	if r == nil {
+		return nil
+	}
+	return r.Resolve
+}
+
+func (st *state) sockSSLHandshake(L *lua.LState) int {
+	s := sock(L, "sslhandshake")
+	if s.conn == nil {
+		return fail(L, "closed")
+	}
+	name := ""
+	if v, ok := L.Get(3).(lua.LString); ok {
+		name = string(v)
+	}
+	verify := lua.LVAsBool(L.Get(4))
+	cfg := &tls.Config{ServerName: name, InsecureSkipVerify: !verify}
+	if verify {
+		if st.r.req != nil {
+			cfg.RootCAs = st.r.req.TrustedCAs
+		}
+		if cfg.RootCAs == nil {
+			cfg.RootCAs = x509.NewCertPool()
+		}
+	}
+	if name == "" {
+		cfg.InsecureSkipVerify = true // nginx checks no name then
+		if verify {
+			cfg.VerifyConnection = verifyChainOnly(cfg.RootCAs)
+		}
+	}
+	tc := tls.Client(s.conn, cfg)
+	err := st.waitIO(func() error {
+		tc.SetDeadline(time.Now().Add(s.read))
+		defer tc.SetDeadline(time.Time{})
+		return tc.Handshake()
+	})
+	if err != nil {
+		msg := "handshake failed"
+		var unknown x509.UnknownAuthorityError
+		var host x509.HostnameError
+		switch {
+		case errors.As(err, &unknown):
+			msg = "20: unable to get local issuer certificate"
+		case errors.As(err, &host):
+			msg = "certificate host mismatch"
+		case sockErr(err) == "timeout":
+			msg = "timeout"
+		}
+		st.sockLogf(L, "lua ssl certificate verify error: (%s)", msg)
+		s.conn.Close()
+		s.conn, s.br = nil, nil
+		return fail(L, msg)
+	}
+	s.conn, s.br = tc, bufio.NewReaderSize(tc, s.bufSize)
+	if v := L.Get(2); v == lua.LFalse {
+		L.Push(lua.LTrue)
+		return 1
+	}
+	ud := L.NewUserData()
+	ud.Value = tc.ConnectionState()
+	L.Push(ud)
+	return 1
+}
+
+// verifyChainOnly checks the peer's chain without a host name.
+func verifyChainOnly(roots *x509.CertPool) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("no certificate")
+		}
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+		return err
+	}
+}
+
+// sendBytes flattens send's argument: a string, a number, or an array
+// table of those (nested), as OpenResty's send takes them.
+func sendBytes(L *lua.LState, v lua.LValue, buf *bytes.Buffer) {
+	switch x := v.(type) {
+	case lua.LString:
+		buf.WriteString(string(x))
+	case lua.LNumber:
+		buf.WriteString(formatNumber(float64(x)))
+	case lua.LBool:
+		if x {
+			buf.WriteString("true")
+		} else {
+			buf.WriteString("false")
+		}
+	case *lua.LTable:
+		for i := 1; i <= x.Len(); i++ {
+			e := x.RawGetInt(i)
+			switch e.(type) {
+			case lua.LString, lua.LNumber, *lua.LTable:
+				sendBytes(L, e, buf)
+			default:
+				cArgError(L, 2, "send", "bad data type "+e.Type().String()+" found")
+			}
+		}
+	default:
+		cArgError(L, 2, "send", "string, number, boolean, nil, or array table expected, got "+v.Type().String())
+	}
+}
+
+// closedLog is lua-nginx-module's error line for I/O on a closed socket
+// (what follows "u:" are its pointers).
+func (st *state) closedLog(L *lua.LState, what string) {
+	st.sockLogf(L, "attempt to %s data on a closed socket: u:0000000000000000, c:0000000000000000, ft:0 eof:0", what)
+}
+
+func (st *state) sockSend(L *lua.LState) int {
+	s := sock(L, "send", 2)
+	if s.conn == nil {
+		st.closedLog(L, "send")
+		return fail(L, "closed")
+	}
+	var buf bytes.Buffer
+	v := L.Get(2)
+	if v == lua.LNil {
+		buf.WriteString("nil")
+	} else {
+		sendBytes(L, v, &buf)
+	}
+	var n int
+	err := st.waitIO(func() error {
+		s.conn.SetWriteDeadline(time.Now().Add(s.send))
+		var err error
+		n, err = s.conn.Write(buf.Bytes())
+		return err
+	})
+	if err != nil {
+		msg := sockErr(err)
+		if msg == "timeout" {
+			st.sockLogf(L, "lua tcp socket write timed out")
+		}
+		st.dropSocket(s)
+		return fail(L, msg)
+	}
+	L.Push(lua.LNumber(n))
+	return 1
+}
+
+// dropSocket closes s after an error, as OpenResty does.
+func (st *state) dropSocket(s *cosocket) {
+	if s.conn != nil {
+		s.conn.Close()
+	}
+	s.conn, s.br, s.body = nil, nil, false
+}
+
+// failRead pushes nil, err, partial; a timeout keeps the socket, other
+// errors close it.
+func (st *state) failRead(L *lua.LState, s *cosocket, err error, partial []byte) int {
+	msg := sockErr(err)
+	if msg == "timeout" {
+		st.sockLogf(L, "lua tcp socket read timed out")
+	} else {
+		st.dropSocket(s)
+	}
+	L.Push(lua.LNil)
+	L.Push(lua.LString(msg))
+	L.Push(lua.LString(partial))
+	return 3
+}
+
+func (st *state) readWith(s *cosocket, f func() error) error {
+	return st.waitIO(func() error {
+		if s.conn != nil {
+			s.conn.SetReadDeadline(time.Now().Add(s.read))
+		}
+		return f()
+	})
+}
+
+// closed reports whether s can no longer read.
+func (s *cosocket) closed() bool { return s.conn == nil && !s.body }
+
+// reqSocket is ngx.req.socket(): the request body as a read-only cosocket
+// (receive, receiveany, receiveuntil, settimeout(s)), as lua-resty-upload
+// reads it. The raw form, ngx.req.socket(true), is not supported.
+func (st *state) reqSocket(L *lua.LState) int {
+	switch st.r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent:
+	default:
+		st.phaseCheck("socket")
+	}
+	if lua.LVAsBool(L.Get(1)) {
+		cError(L, "ngx.req.socket(true) is not supported by ngxsockify")
+	}
+	req := st.r.req
+	if req == nil || req.HTTP == nil {
+		cError(L, "no request found")
+	}
+	switch {
+	case req.bodyRead:
+		return fail(L, "request body already exists")
+	case req.HTTP.Body == nil || req.HTTP.Body == http.NoBody:
+		return fail(L, "no body")
+	case req.HTTP.ContentLength < 0:
+		return fail(L, "chunked request bodies not supported yet")
+	}
+	req.bodyRead, req.bodyFile = true, true // its bytes go to the script
+	o := st.socketOptions()
+	obj := L.NewTable()
+	ud := L.NewUserData()
+	ud.Value = &cosocket{body: true, br: bufio.NewReaderSize(req.HTTP.Body, o.BufferSize),
+		connect: o.ConnectTimeout, send: o.SendTimeout, read: o.ReadTimeout, bufSize: o.BufferSize}
+	obj.RawSetInt(1, ud)
+	L.SetMetatable(obj, st.reqSocketMeta())
+	L.Push(obj)
+	return 1
+}
+
+// reqSocketMeta is the metatable of request-body sockets: the reading
+// half of a cosocket's methods.
+func (st *state) reqSocketMeta() *lua.LTable {
+	if st.reqSockMeta == nil {
+		methods := st.funcTable(map[string]lua.LGFunction{
+			"receive":      st.sockReceive,
+			"receiveany":   st.sockReceiveAny,
+			"receiveuntil": st.sockReceiveUntil,
+			"settimeout":   st.sockSetTimeout,
+			"settimeouts":  st.sockSetTimeouts,
+		})
+		st.reqSockMeta = st.L.NewTable()
+		st.reqSockMeta.RawSetString("__index", methods)
+	}
+	return st.reqSockMeta
+}
+
+func (st *state) sockReceive(L *lua.LState) int {
+	s := sock(L, "receive")
+	if s.closed() {
+		st.closedLog(L, "receive")
+		L.Push(lua.LNil)
+		L.Push(lua.LString("closed"))
+		return 2
+	}
+	pat := L.Get(2)
+	switch p := pat.(type) {
+	case lua.LNumber:
+		n := int(p)
+		if n < 0 {
+			cArgError(L, 2, "receive", "bad pattern argument: "+formatNumber(float64(p)))
+		}
+		buf := make([]byte, n)
+		var got int
+		err := st.readWith(s, func() error {
+			var err error
+			got, err = io.ReadFull(s.br, buf)
+			return err
+		})
+		if err != nil {
+			return st.failRead(L, s, err, buf[:got])
+		}
+		L.Push(lua.LString(buf))
+		return 1
+	case lua.LString:
+		switch p {
+		case "*a":
+			var out []byte
+			err := st.readWith(s, func() error {
+				var err error
+				out, err = io.ReadAll(s.br)
+				return err
+			})
+			if err != nil {
+				return st.failRead(L, s, err, out)
+			}
+			L.Push(lua.LString(out))
+			return 1
+		case "*l":
+		default:
+			if n, err := strconv.Atoi(string(p)); err == nil && n >= 0 {
+				L.Replace(2, lua.LNumber(n))
+				return st.sockReceive(L)
+			}
+			cArgError(L, 2, "receive", "bad pattern argument: "+string(p))
+		}
+	case *lua.LNilType:
+	default:
+		cArgError(L, 2, "receive", "bad pattern argument: "+pat.Type().String())
+	}
+	// *l: up to LF, CRs dropped.
+	var line []byte
+	err := st.readWith(s, func() error {
+		for {
+			b, err := s.br.ReadByte()
+			if err != nil {
+				return err
+			}
+			if b == '\n' {
+				return nil
+			}
+			if b != '\r' {
+				line = append(line, b)
+			}
+		}
+	})
+	if err != nil {
+		return st.failRead(L, s, err, line)
+	}
+	L.Push(lua.LString(line))
+	return 1
+}
+
+func (st *state) sockReceiveAny(L *lua.LState) int {
+	s := sock(L, "receiveany", 2)
+	if L.GetTop() != 2 {
+		cError(L, "expecting 2 arguments (including the object), but got %d", L.GetTop())
+	}
+	if s.closed() {
+		st.closedLog(L, "receive")
+		return fail(L, "closed")
+	}
+	max, ok := L.Get(2).(lua.LNumber)
+	if !ok || max < 1 {
+		cArgError(L, 2, "receiveany", "bad max argument")
+	}
+	st.logf(ngxlog.Debug, "lua tcp socket calling receiveany() method to read at most %d bytes", int(max))
+	buf := make([]byte, int(max))
+	var n int
+	err := st.readWith(s, func() error {
+		var err error
+		n, err = s.br.Read(buf)
+		return err
+	})
+	if err != nil && n == 0 {
+		return st.failRead(L, s, err, nil)
+	}
+	st.logf(ngxlog.Debug, "lua tcp socket read any")
+	L.Push(lua.LString(buf[:n]))
+	return 1
+}
+
+// sockReceiveUntil returns an iterator reading up to the pattern. With a
+// size argument it hands the data out in pieces of at most size bytes and
+// then nil once the pattern has been consumed.
+func (st *state) sockReceiveUntil(L *lua.LState) int {
+	s := sock(L, "receiveuntil", 2)
+	pat := L.CheckString(2)
+	if pat == "" {
+		cArgError(L, 2, "receiveuntil", "pattern is empty")
+	}
+	inclusive := false
+	if opts, ok := L.Get(3).(*lua.LTable); ok {
+		inclusive = lua.LVAsBool(opts.RawGetString("inclusive"))
+	}
+	var pending []byte
+	draining, full := false, false
+	var failed error // a read error behind the pieces still pending
+	L.Push(L.NewFunction(func(L *lua.LState) int {
+		size := 0
+		if v, ok := L.Get(1).(lua.LNumber); ok {
+			size = int(v)
+		}
+		if !draining {
+			if s.closed() {
+				return fail(L, "closed")
+			}
+			var data []byte
+			err := st.readWith(s, func() error {
+				for {
+					b, err := s.br.ReadByte()
+					if err != nil {
+						return err
+					}
+					data = append(data, b)
+					if bytes.HasSuffix(data, []byte(pat)) {
+						return nil
+					}
+					if len(data) > socketReceiveUntilMax+len(pat) {
+						return errors.New("pattern not found within the buffer limit")
+					}
+				}
+			})
+			switch {
+			case err != nil && (size <= 0 || len(data) < size):
+				return st.failRead(L, s, err, data)
+			case err != nil:
+				// nginx hands out the full pieces it had before the
+				// error, then the error with the rest as partial.
+				pending, draining, full, failed = data, true, false, err
+			default:
+				if !inclusive {
+					data = data[:len(data)-len(pat)]
+				}
+				if size <= 0 {
+					L.Push(lua.LString(data))
+					return 1
+				}
+				pending, draining, full = data, true, false
+			}
+		}
+		if failed != nil && len(pending) < max(size, 1) {
+			err, rest := failed, pending
+			pending, draining, failed = nil, false, nil
+			return st.failRead(L, s, err, rest)
+		}
+		// Pieces of at most size bytes. A piece that filled size has not
+		// seen the pattern yet, as nginx reads it: the pattern's own call
+		// then gives "", and the call after that nil.
+		if len(pending) == 0 || size <= 0 {
+			rest := pending
+			pending = nil
+			switch {
+			case len(rest) > 0:
+				L.Push(lua.LString(rest))
+			case full:
+				full = false
+				L.Push(lua.LString(""))
+			default:
+				draining = false
+				L.Push(lua.LNil)
+			}
+			return 1
+		}
+		n := min(size, len(pending))
+		out := pending[:n]
+		pending = pending[n:]
+		full = n == size && len(pending) == 0
+		if len(pending) == 0 && !full {
+			draining = true // the next call gives nil
+		}
+		L.Push(lua.LString(out))
+		return 1
+	}))
+	return 1
+}
+
+// timeoutArg reads a millisecond timeout; 0 or none keeps the default.
+func timeoutArg(L *lua.LState, n int, def time.Duration) time.Duration {
+	v := L.Get(n)
+	if v == lua.LNil {
+		return def
+	}
+	ms, ok := v.(lua.LNumber)
+	if !ok || ms < 0 {
+		cArgError(L, n, "settimeout", "bad timeout value")
+	}
+	if ms == 0 {
+		return def
+	}
+	return time.Duration(float64(ms) * float64(time.Millisecond))
+}
+
+func (st *state) sockSetTimeout(L *lua.LState) int {
+	s := sock(L, "settimeout", 2)
+	o := st.socketOptions()
+	s.connect = timeoutArg(L, 2, o.ConnectTimeout)
+	s.send = timeoutArg(L, 2, o.SendTimeout)
+	s.read = timeoutArg(L, 2, o.ReadTimeout)
+	return 0
+}
+
+func (st *state) sockSetTimeouts(L *lua.LState) int {
+	s := sock(L, "settimeouts", 4)
+	s.connect = timeoutArg(L, 2, s.connect)
+	s.send = timeoutArg(L, 3, s.send)
+	s.read = timeoutArg(L, 4, s.read)
+	return 0
+}
+
+func (st *state) sockSetKeepalive(L *lua.LState) int {
+	s := sock(L, "setkeepalive")
+	if s.conn == nil {
+		return fail(L, "closed")
+	}
+	if s.br.Buffered() > 0 {
+		st.dropSocket(s)
+		return fail(L, "unread data in buffer")
+	}
+	o := st.socketOptions()
+	idle := o.KeepaliveTimeout
+	if v, ok := L.Get(2).(lua.LNumber); ok && v > 0 {
+		idle = time.Duration(float64(v) * float64(time.Millisecond))
+	}
+	size := o.PoolSize
+	if s.poolSize > 0 {
+		size = s.poolSize // connect's pool_size wins
+	} else if v, ok := L.Get(3).(lua.LNumber); ok {
+		if v <= 0 {
+			cArgError(L, 3, "setkeepalive", "bad \"pool_size\" option value: "+formatNumber(float64(v)))
+		}
+		size = int(v)
+	}
+	st.rt.pool.put(s.key, s.conn, s.br, s.reused+1, idle, size)
+	s.conn, s.br = nil, nil
+	L.Push(lua.LNumber(1))
+	return 1
+}
+
+func (st *state) sockGetReusedTimes(L *lua.LState) int {
+	s := sock(L, "getreusedtimes")
+	if s.conn == nil {
+		return fail(L, "closed")
+	}
+	L.Push(lua.LNumber(s.reused))
+	return 1
+}
+
+func (st *state) sockClose(L *lua.LState) int {
+	s := sock(L, "close")
+	if s.conn == nil {
+		return fail(L, "closed")
+	}
+	st.dropSocket(s)
+	L.Push(lua.LNumber(1))
+	return 1
+}
+
+func (st *state) sockSetOption(L *lua.LState) int {
+	s := sock(L, "setoption", 3)
+	opt := L.CheckString(2)
+	if s.conn == nil {
+		return fail(L, "closed")
+	}
+	tc, _ := s.conn.(*net.TCPConn)
+	switch opt {
+	case "keepalive":
+		if tc != nil {
+			tc.SetKeepAlive(lua.LVAsBool(L.Get(3)))
+		}
+	case "tcp-nodelay":
+		if tc != nil {
+			tc.SetNoDelay(lua.LVAsBool(L.Get(3)))
+		}
+	case "sndbuf":
+		if tc != nil {
+			tc.SetWriteBuffer(L.CheckInt(3))
+		}
+	case "rcvbuf":
+		if tc != nil {
+			tc.SetReadBuffer(L.CheckInt(3))
+		}
+	case "reuseaddr":
+	default:
+		return fail(L, "unsupported option "+opt)
+	}
+	L.Push(lua.LTrue)
+	return 1
+}
+
+// socketPool holds idle cosocket connections (setkeepalive) by key, for
+// every state of a runtime (OpenResty: per worker).
+type socketPool struct {
+	mu    sync.Mutex
+	idle  map[string][]*idleConn
+	close bool
+}
+
+type idleConn struct {
+	conn   net.Conn
+	br     *bufio.Reader
+	reused int
+	timer  *time.Timer
+}
+
+func (p *socketPool) put(key string, c net.Conn, br *bufio.Reader, reused int, idle time.Duration, size int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.close {
+		c.Close()
+		return
+	}
+	if p.idle == nil {
+		p.idle = map[string][]*idleConn{}
+	}
+	list := p.idle[key]
+	for len(list) >= size { // full: the least recently used goes
+		list[0].timer.Stop()
+		list[0].conn.Close()
+		list = list[1:]
+	}
+	ic := &idleConn{conn: c, br: br, reused: reused}
+	ic.timer = time.AfterFunc(idle, func() { p.expire(key, ic) })
+	p.idle[key] = append(list, ic)
+}
+
+func (p *socketPool) expire(key string, ic *idleConn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	list := p.idle[key]
+	for i, x := range list {
+		if x == ic {
+			p.idle[key] = append(list[:i:i], list[i+1:]...)
+			ic.conn.Close()
+			return
+		}
+	}
+}
+
+// take returns the most recently pooled live connection for key. One the
+// peer closed (or sent unasked bytes to) while idle is dropped: a read
+// that must time out at once tells.
+func (p *socketPool) take(key string) (net.Conn, *bufio.Reader, int) {
+	for {
+		p.mu.Lock()
+		list := p.idle[key]
+		if len(list) == 0 {
+			p.mu.Unlock()
+			return nil, nil, 0
+		}
+		ic := list[len(list)-1]
+		p.idle[key] = list[:len(list)-1]
+		p.mu.Unlock()
+		ic.timer.Stop()
+		ic.conn.SetReadDeadline(time.Now())
+		_, err := ic.br.Peek(1)
+		ic.conn.SetReadDeadline(time.Time{})
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return ic.conn, ic.br, ic.reused
+		}
+		ic.conn.Close()
+	}
+}
+
+// closeAll closes every idle connection (runtime close, reload).
+func (p *socketPool) closeAll() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.close = true
+	for _, list := range p.idle {
+		for _, ic := range list {
+			ic.timer.Stop()
+			ic.conn.Close()
+		}
+	}
+	p.idle = nil
+}

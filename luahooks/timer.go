@@ -1,0 +1,286 @@
+package luahooks
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"ngxsockify/ngxlog"
+)
+
+// ngx.timer.at and ngx.timer.every. A callback is a Lua function of the
+// state that created the timer: it may hold that state's upvalues and
+// globals, and a state is not safe for two goroutines. So a timer runs on
+// its own state, with the state's lock held (a request that picks that
+// state from the pool meanwhile waits for the callback). A state with
+// pending timers is never closed: the pool sets it aside until they end.
+//
+// Callbacks run under the same time limit as hooks (counting running Lua
+// only: cosockets and ngx.sleep pause it); an error or a timeout is
+// logged with ", context: ngx.timer" and ends that run; every-timers go on.
+// When the runtime closes (reload, stop), pending timers run at once with
+// premature = true, as nginx's exiting workers run them.
+
+// limits returns lua_max_pending_timers and lua_max_running_timers.
+func (rt *Runtime) timerLimits() (pending, running int) {
+	pending, running = rt.opts.MaxPendingTimers, rt.opts.MaxRunningTimers
+	if pending <= 0 {
+		pending = 1024
+	}
+	if running <= 0 {
+		running = 256
+	}
+	return pending, running
+}
+
+// timerSet is the runtime's timers. mu also guards every state's timers
+// count and parked flag.
+type timerSet struct {
+	mu      sync.Mutex
+	pending map[*luaTimer]struct{}
+	running int
+	closed  bool
+	wg      sync.WaitGroup
+}
+
+type luaTimer struct {
+	st    *state
+	fn    *lua.LFunction
+	args  []lua.LValue
+	every time.Duration // 0: a one-shot timer (ngx.timer.at)
+	t     *time.Timer
+}
+
+func (st *state) openTimer() *lua.LTable {
+	return st.funcTable(map[string]lua.LGFunction{
+		"at":    func(L *lua.LState) int { return st.timerAdd(L, "at", false) },
+		"every": func(L *lua.LState) int { return st.timerAdd(L, "every", true) },
+		"running_count": func(L *lua.LState) int {
+			ts := &st.rt.timers
+			ts.mu.Lock()
+			defer ts.mu.Unlock()
+			L.Push(lua.LNumber(ts.running))
+			return 1
+		},
+		"pending_count": func(L *lua.LState) int {
+			ts := &st.rt.timers
+			ts.mu.Lock()
+			defer ts.mu.Unlock()
+			L.Push(lua.LNumber(len(ts.pending)))
+			return 1
+		},
+	})
+}
+
+func (st *state) timerAdd(L *lua.LState, name string, every bool) int {
+	if st.inInit && st.r.phase == PhaseInit {
+		cError(L, "API disabled in the context of init_by_lua*")
+	}
+	delay := float64(L.CheckNumber(1))
+	if delay < 0 {
+		cArgError(L, 1, name, "delay must not be negative")
+	}
+	if every && delay == 0 {
+		cArgError(L, 1, name, "delay cannot be zero")
+	}
+	fn := L.CheckFunction(2)
+	if st.replaying {
+		// init_worker_by_lua replayed in a new pooled state: its timers
+		// exist once, from the first run.
+		L.Push(lua.LNumber(1))
+		return 1
+	}
+	args := make([]lua.LValue, 0, L.GetTop()-2)
+	for i := 3; i <= L.GetTop(); i++ {
+		args = append(args, L.Get(i))
+	}
+	d := time.Duration(delay * float64(time.Second))
+	tm := &luaTimer{st: st, fn: fn, args: args}
+	if every {
+		tm.every = d
+	}
+	maxPending, _ := st.rt.timerLimits()
+	ts := &st.rt.timers
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	switch {
+	case ts.closed:
+		return fail(L, "process exiting")
+	case len(ts.pending) >= maxPending:
+		return fail(L, "too many pending timers")
+	}
+	if ts.pending == nil {
+		ts.pending = map[*luaTimer]struct{}{}
+	}
+	ts.pending[tm] = struct{}{}
+	st.timers++
+	tm.t = time.AfterFunc(d, func() { st.rt.fireTimer(tm, false) })
+	L.Push(lua.LNumber(1))
+	return 1
+}
+
+// fireTimer runs tm's callback on its state, then re-arms an every-timer
+// or lets the state go.
+func (rt *Runtime) fireTimer(tm *luaTimer, premature bool) {
+	ts := &rt.timers
+	ts.mu.Lock()
+	if _, ok := ts.pending[tm]; !ok {
+		ts.mu.Unlock()
+		return
+	}
+	delete(ts.pending, tm)
+	if ts.closed {
+		premature = true
+	}
+	if _, maxRunning := rt.timerLimits(); ts.running >= maxRunning {
+		ts.mu.Unlock()
+		rt.logf(ngxlog.Alert, "%d lua_max_running_timers are not enough", maxRunning)
+		rt.timerDone(tm.st)
+		return
+	}
+	ts.running++
+	ts.wg.Add(1)
+	ts.mu.Unlock()
+
+	st := tm.st
+	st.busy.Lock()
+	rt.logf(ngxlog.Debug, "lua ngx.timer expired")
+	err := st.runTimer(tm, premature)
+	st.busy.Unlock()
+	if err != nil {
+		rt.logf(ngxlog.Err, "%v, context: ngx.timer", err)
+	}
+	rt.logf(ngxlog.Debug, "http lua close fake http connection")
+
+	ts.mu.Lock()
+	ts.running--
+	ts.wg.Done()
+	if tm.every > 0 && !premature && !ts.closed {
+		ts.pending[tm] = struct{}{}
+		tm.t = time.AfterFunc(tm.every, func() { rt.fireTimer(tm, false) })
+		ts.mu.Unlock()
+		return
+	}
+	ts.mu.Unlock()
+	rt.timerDone(st)
+}
+
+// timerDone drops one timer of st, closing st if it was set aside and has
+// no timer left.
+func (rt *Runtime) timerDone(st *state) {
+	ts := &rt.timers
+	ts.mu.Lock()
+	st.timers--
+	closeIt := st.parked && st.timers == 0
+	ts.mu.Unlock()
+	if closeIt {
+		st.L.Close()
+	}
+}
+
+// retire closes a state leaving the pool, unless timers still need it.
+func (rt *Runtime) retire(st *state) {
+	ts := &rt.timers
+	ts.mu.Lock()
+	if st.timers > 0 {
+		st.parked = true
+		ts.mu.Unlock()
+		return
+	}
+	ts.mu.Unlock()
+	st.L.Close()
+}
+
+// closeTimers runs every pending timer now with premature = true, and
+// waits up to wait for the running ones.
+func (rt *Runtime) closeTimers(wait time.Duration) {
+	ts := &rt.timers
+	ts.mu.Lock()
+	ts.closed = true
+	var now []*luaTimer
+	for tm := range ts.pending {
+		if tm.t.Stop() {
+			now = append(now, tm)
+		}
+	}
+	ts.mu.Unlock()
+	for _, tm := range now {
+		go rt.fireTimer(tm, true)
+	}
+	done := make(chan struct{})
+	go func() {
+		time.Sleep(10 * time.Millisecond) // let the premature runs start
+		ts.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(wait):
+	}
+}
+
+// runTimer calls tm's callback (premature, args...) as one run.
+func (st *state) runTimer(tm *luaTimer, premature bool) error {
+	L := st.L
+	r := &st.r
+	r.body.Reset()
+	*r = runCtx{body: r.body, req: &Request{}, phase: PhaseTimer, now: time.Now()}
+	ctx := st.ctx
+	ctx.arm(context.Background(), r.now, st.rt.timeout)
+	st.rt.guard.enter(ctx)
+	defer st.rt.guard.leave(ctx)
+	r.ctx = ctx
+	L.SetContext(ctx)
+	L.Push(tm.fn)
+	L.Push(lua.LBool(premature))
+	for _, a := range tm.args {
+		L.Push(a)
+	}
+	err := L.PCall(1+len(tm.args), 0, nil)
+	ctxErr := ctx.Err()
+	ctx.disarm()
+	st.closeSockets()
+	L.RemoveContext()
+	L.SetTop(0)
+	r.ctx, r.req = nil, nil
+	switch {
+	case err == nil || r.exited:
+		return nil
+	case errors.Is(ctxErr, context.DeadlineExceeded):
+		return &runError{msg: "lua entry thread aborted: runtime error: " + ErrTimeout.Error(), err: ErrTimeout}
+	case errors.Is(ctxErr, ErrMemory):
+		return &runError{msg: "lua entry thread aborted: runtime error: " + ErrMemory.Error(), err: ErrMemory}
+	}
+	return &runError{msg: "lua entry thread aborted: runtime error: " + errorText(err)}
+}
+
+// noRequestInTimer raises resty.core's error for request APIs used in a
+// timer callback, which has no request.
+func (st *state) noRequestInTimer(L *lua.LState) {
+	if st.r.phase == PhaseTimer {
+		cError(L, "API disabled in the current context")
+	}
+}
+
+// timerGuard wraps the ngx.req functions that raise that error in timers.
+func (st *state) timerGuard(fns map[string]lua.LGFunction, except ...string) {
+	for name, fn := range fns {
+		if slices.Contains(except, name) {
+			continue
+		}
+		fns[name] = func(L *lua.LState) int {
+			st.noRequestInTimer(L)
+			return fn(L)
+		}
+	}
+}
+
+func (rt *Runtime) logf(level ngxlog.Level, format string, args ...any) {
+	if rt.opts.Log != nil {
+		rt.opts.Log(level, sprintf(format, args...))
+	}
+}

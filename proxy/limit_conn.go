@@ -1,0 +1,131 @@
+package proxy
+
+import (
+	"sync"
+
+	"ngxsockify/nginxconf"
+	"ngxsockify/ngxlog"
+)
+
+// limitConnModule is nginx's ngx_http_limit_conn_module: at most N
+// requests at once per key of each zone, counted in the pre-access phase
+// (after limit_req) and released when the request ends. A websockify
+// tunnel is a request that lasts as long as the tunnel: it holds its
+// count until the tunnel closes, so limit_conn bounds the tunnels per
+// client.
+var limitConnModule = module{
+	name: "limit_conn",
+	register: func(e *engine) {
+		e.add(phasePreAccess, limitConn)
+	},
+}
+
+// connZone is a limit_conn_zone's counts, one node per key with a request
+// in progress, in the zone's memory bound.
+type connZone struct {
+	mu    sync.Mutex
+	nodes map[string]*connNode
+	slab  *zoneSlab
+}
+
+type connNode struct {
+	conn  int
+	chunk slabChunk
+}
+
+func newConnZone(z *nginxconf.LimitZone) *connZone {
+	cz := &connZone{nodes: map[string]*connNode{}, slab: newZoneSlab(z.Size)}
+	// the zone's header (class 64) and " in limit_conn_zone "name"", as
+	// nginx's init_zone allocates them
+	cz.slab.alloc(64)
+	cz.slab.alloc(23 + len(z.Name))
+	return cz
+}
+
+// acquire counts one more request for key; full is set when the key
+// already has limit, noMemory when a new key finds no room in the zone.
+func (z *connZone) acquire(key string, limit int) (full, noMemory bool) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	n := z.nodes[key]
+	if n == nil {
+		chunk, ok := z.slab.alloc(connNodeHeader + len(key))
+		if !ok {
+			return false, true
+		}
+		z.nodes[key] = &connNode{conn: 1, chunk: chunk}
+		return false, false
+	}
+	if n.conn >= limit {
+		return true, false
+	}
+	n.conn++
+	return false, false
+}
+
+// release gives back one count of key; the last one frees its node.
+func (z *connZone) release(key string) {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	n := z.nodes[key]
+	if n == nil {
+		return
+	}
+	if n.conn--; n.conn == 0 {
+		delete(z.nodes, key)
+		z.slab.free(n.chunk)
+	}
+}
+
+// limitConn counts the request in each zone of the level's limit_conn
+// list whose key is not empty. A key at its limit refuses the request with
+// limit_conn_status (and gives back what the earlier zones counted); the
+// counts are released by the request's cleanup (for a tunnel, when it
+// ends).
+func limitConn(rq *request) rc {
+	limits := rq.conf.LimitConn
+	mv := rq.v.MainRequest() // one verdict per main request, subrequests included
+	if len(limits) == 0 || mv.LimitConnStatus != "" {
+		return rcDeclined
+	}
+	zones := rq.st.confs[rq.conf.ID].limits.conn
+	conf := rq.conf
+	var taken []func()
+	for i, l := range limits {
+		key := l.Zone.Key.Eval(rq.v)
+		if key == "" {
+			continue
+		}
+		if len(key) > 255 {
+			rq.logf(ngxlog.Err, `the value of the "%s" key is more than 255 bytes: "%s"`, l.Zone.Key.String(), key)
+			continue
+		}
+		mv.LimitConnStatus = limitPassed
+		z := zones[i]
+		full, noMemory := z.acquire(key, l.Conn)
+		if full || noMemory {
+			if full {
+				dry := ""
+				if conf.LimitConnDryRun {
+					dry = ", dry run,"
+				}
+				rq.logf(conf.LimitConnLogLevel, `limiting connections%s by zone "%s"`, dry, l.Zone.Name)
+			} else if el := rq.errorLog(); el != nil && el.enabled(ngxlog.Crit) {
+				el.Logf(ngxlog.Crit, 0, `ngx_slab_alloc() failed: no memory in limit_conn_zone "%s"`, l.Zone.Name)
+			}
+			for _, f := range taken {
+				f()
+			}
+			if conf.LimitConnDryRun {
+				mv.LimitConnStatus = limitRejectedDryRun
+				return rcDeclined
+			}
+			mv.LimitConnStatus = limitRejected
+			rq.finalize(conf.LimitConnStatus)
+			return rcDone
+		}
+		taken = append(taken, func() { z.release(key) })
+	}
+	rq.cleanups = append(rq.cleanups, taken...)
+	return rcDeclined
+}
