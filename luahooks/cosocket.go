@@ -637,6 +637,12 @@ func (st *state) sockReceive(L *lua.LState) int {
 		if n < 0 {
 			cArgError(L, 2, "receive", "bad pattern argument: "+formatNumber(float64(p)))
 		}
+		if s.br.Buffered() >= n { // already here: no wait
+			buf, _ := s.br.Peek(n)
+			L.Push(lua.LString(buf))
+			s.br.Discard(n)
+			return 1
+		}
 		buf := make([]byte, n)
 		var got int
 		err := st.readWith(s, func() error {
@@ -675,7 +681,15 @@ func (st *state) sockReceive(L *lua.LState) int {
 	default:
 		cArgError(L, 2, "receive", "bad pattern argument: "+pat.Type().String())
 	}
-	// *l: up to LF, CRs dropped.
+	// *l: up to LF, CRs dropped. A line already buffered is taken without
+	// waiting (pipelined replies arrive many to a read).
+	if buf, _ := s.br.Peek(s.br.Buffered()); bytes.IndexByte(buf, '\n') >= 0 {
+		i := bytes.IndexByte(buf, '\n')
+		line := bytes.ReplaceAll(buf[:i], []byte("\r"), nil)
+		s.br.Discard(i + 1)
+		L.Push(lua.LString(line))
+		return 1
+	}
 	var line []byte
 	err := st.readWith(s, func() error {
 		for {

@@ -122,7 +122,7 @@ func (c *compiler) warn(d *Directive, format string, args ...any) {
 }
 
 func (c *compiler) main(dirs []*Directive) {
-	c.cfg.WorkerProcesses, c.cfg.Daemon = 1, true
+	c.cfg.WorkerProcesses, c.cfg.Daemon, c.cfg.MasterProcess = 1, true, true
 	c.block(&level{ctx: ctxTop}, dirs)
 	if !c.pidSet {
 		// nginx's compiled-in default, so that -s works without a pid
@@ -135,6 +135,7 @@ func (c *compiler) main(dirs []*Directive) {
 	if c.httpBlock != nil {
 		c.http(c.httpBlock)
 	}
+	c.defaultUserConf()
 	if !c.events {
 		// nginx checks this last and names no position
 		c.errs = append(c.errs, &Error{Msg: `no "events" section in configuration`})

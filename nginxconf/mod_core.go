@@ -44,6 +44,12 @@ var coreModule = module{name: "ngx_core_module", directives: []directive{
 			lv.conf.ErrorLogs = append(lv.conf.ErrorLogs, c.errorLog(d))
 		}
 	}},
+	// Processes and privileges (user.go).
+	{name: "master_process", set: func(c *compiler, _ *level, d *Directive) { c.cfg.MasterProcess = d.Args[0] == "on" }},
+	{name: "user", set: (*compiler).user}, // its own duplicate check: none without root
+	{name: "worker_shutdown_timeout", dup: "worker_shutdown_timeout", set: func(c *compiler, _ *level, d *Directive) {
+		c.cfg.WorkerShutdownTimeout = c.duration(d, d.Args[0])
+	}},
 	{name: "env", set: func(c *compiler, _ *level, d *Directive) {
 		name, value, has := strings.Cut(d.Args[0], "=")
 		c.cfg.Env = append(c.cfg.Env, EnvVar{Name: name, Value: value, HasValue: has})

@@ -27,10 +27,21 @@ type Config struct {
 	// WorkerProcesses is worker_processes: how many event loops relay
 	// tunnels. 0 means auto (one per CPU); the default is 1, as in nginx.
 	WorkerProcesses int
-	ErrorLog        []LogFile // main-level error_log targets
-	Env             []EnvVar  // env directives, for os.getenv in Lua
-	HTTP            *HTTP     // nil when the config has no http block
-	Default         bool      // true for the embedded default config
+	// MasterProcess is master_process (default on). With it off, nginx
+	// runs one process that keeps the privileges it started with: the
+	// user is not taken on.
+	MasterProcess bool
+	// User is who serves after the listeners and logs are open (the user
+	// directive, or nginx's compiled-in nobody/nogroup when started as
+	// root); nil when the process does not run as root.
+	User *User
+	// WorkerShutdownTimeout bounds a graceful quit (SIGQUIT): tunnels and
+	// requests still open then are closed. 0: none, wait for them.
+	WorkerShutdownTimeout time.Duration
+	ErrorLog              []LogFile // main-level error_log targets
+	Env                   []EnvVar  // env directives, for os.getenv in Lua
+	HTTP                  *HTTP     // nil when the config has no http block
+	Default               bool      // true for the embedded default config
 }
 
 // EnvVar is one `env NAME[=VALUE];` directive.

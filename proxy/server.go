@@ -3,7 +3,6 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log"
 	"net"
@@ -283,20 +282,13 @@ func (s *Server) Listen() error {
 			old.ln.Close()
 			delete(s.ls, k)
 		}
-		if b.network == "unix" {
-			os.Remove(b.addr)
-		}
-		// No TCP keepalive on accepted connections, as in nginx without
-		// `listen ... so_keepalive=on`.
-		lc := net.ListenConfig{KeepAlive: -1}
-		ln, err := lc.Listen(context.Background(), b.network, b.addr)
+		ln, err := s.openListener(b) // inherit.go
 		if err != nil {
 			for _, l := range opened {
 				l.ln.Close()
 				delete(s.ls, l.spec.network+" "+l.spec.addr)
 			}
-			addr := b.addr
-			return fmt.Errorf("bind() to %s failed (%w)", addr, errors.Unwrap(err))
+			return err
 		}
 		l := &listener{spec: b, ln: ln}
 		s.ls[k] = l

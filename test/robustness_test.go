@@ -2344,11 +2344,16 @@ server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`
 }
 
 // TestRobustnessGracefulQuitWithManyTunnels: SIGQUIT with 300 open tunnels
-// (100 of them streaming) sends every client a close frame 1001, closes
-// every target connection, and the process exits soon after.
+// (100 of them streaming) lets them run until worker_shutdown_timeout (1s),
+// then sends every client a close frame 1001, closes every target
+// connection, and the process exits soon after. (Before issue #10 SIGQUIT
+// closed them at once; without worker_shutdown_timeout it now waits for
+// the tunnels to end, as nginx's graceful quit: TestProcQuitTimeout,
+// TestCLISignals.)
 func TestRobustnessGracefulQuitWithManyTunnels(t *testing.T) {
 	echo := robStartTracked(t, robEchoHandle)
-	s := startNgxsockify(t, `server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`; } }`)
+	s := startServer(t, "ngxsockify", ServerOptions{Main: "worker_shutdown_timeout 1s;\n" +
+		wrapHTTP(`server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`; } }`)})
 	const idle, busy = 200, 100
 	conns, statuses := robOpenMany(s, idle+busy)
 	if len(conns) != idle+busy {
@@ -2410,6 +2415,9 @@ func TestRobustnessGracefulQuitWithManyTunnels(t *testing.T) {
 	t.Logf("SIGQUIT with %d tunnels: clients saw %v within %v; process exited after %v", idle+busy, got, closed.Round(time.Millisecond), exited.Round(time.Millisecond))
 	if got["1001"] != idle+busy {
 		t.Errorf("close codes %v, want all %d to be 1001", got, idle+busy)
+	}
+	if closed < 800*time.Millisecond {
+		t.Errorf("tunnels closed after %v, before worker_shutdown_timeout (1s)", closed)
 	}
 	if s.waitErr != nil {
 		t.Errorf("exit status after SIGQUIT: %v", s.waitErr)

@@ -84,17 +84,21 @@ func daemonize(args []string, stderr io.Writer) int {
 	return 1
 }
 
-// daemonReady tells the waiting foreground process that the child serves,
-// then points the child's stderr at the main error log file, as nginx does
-// after it starts (ngx_log_redirect_stderr), so that a crash report lands
-// there. stderr stays when an error_log target is stderr.
-func daemonReady(cfg *nginxconf.Config) {
+// daemonReady tells the waiting foreground process that the child serves.
+func daemonReady() {
 	var st syscall.Stat_t
 	if syscall.Fstat(readyFD, &st) == nil && st.Mode&syscall.S_IFMT == syscall.S_IFIFO {
 		f := os.NewFile(readyFD, "ready")
 		f.WriteString("ok\n")
 		f.Close()
 	}
+}
+
+// daemonStderr points the child's stderr at the main error log file, as
+// nginx does after it starts (ngx_log_redirect_stderr), so that a crash
+// report lands there. stderr stays when an error_log target is stderr. It
+// runs before the user directive drops root, which may not open the file.
+func daemonStderr(cfg *nginxconf.Config) {
 	files, toStderr := errorLogFiles(cfg)
 	if toStderr || len(files) == 0 {
 		return

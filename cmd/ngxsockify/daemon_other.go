@@ -13,4 +13,5 @@ const daemonSupported = false
 
 func daemonChild() bool                             { return false }
 func daemonize(args []string, stderr io.Writer) int { return 1 }
-func daemonReady(*nginxconf.Config)                 {}
+func daemonReady()                                  {}
+func daemonStderr(*nginxconf.Config)                {}

@@ -9,21 +9,27 @@
 // failed (the child prints why). Startup errors go to stderr and, in
 // nginx's error-log format, to the error log: the -e file until the
 // configuration is read, its error_log files after.
+//
+// Signals are nginx's master's (process.go): HUP reloads, USR1 reopens the
+// logs, QUIT quits gracefully (tunnels run until they end or
+// worker_shutdown_timeout), TERM and INT stop at once (1001 to tunnels),
+// USR2 starts a new binary on the listening sockets (pid file renamed to
+// <pid>.oldbin), WINCH (when daemonized) stops accepting. Started as root
+// with master_process on, the process takes on the user directive's user
+// (or nobody:nogroup) once its listeners, logs and pid file are open, and
+// stays that user: reloads, reopens and upgrades run as that user.
 package main
 
 import (
-	"context"
 	_ "embed"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"ngxsockify/nginxconf"
 	"ngxsockify/ngxlog"
@@ -183,7 +189,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		// The foreground process printed them before it started the child.
 		printWarnings(cfg, f.quiet, stderr)
 	}
-	if cfg.Daemon && daemonSupported && !f.test && !child {
+	// A new binary started by an old one (SIGUSR2) stays in the old one's
+	// session, as nginx's does.
+	upgraded := os.Getenv(proxy.InheritEnv) != ""
+	if cfg.Daemon && daemonSupported && !f.test && !child && !upgraded {
 		return daemonize(args, stderr)
 	}
 	srv, err := proxy.New(cfg, proxy.Options{})
@@ -204,6 +213,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if !f.quiet {
 			fmt.Fprintf(stderr, "ngxsockify: the configuration file %s syntax is ok\n", confName)
 			fmt.Fprintf(stderr, "ngxsockify: configuration file %s test is successful\n", confName)
+			if cfg.User != nil && cfg.MasterProcess {
+				fmt.Fprintf(stderr, "ngxsockify: serving as user %s once the listeners and logs are open\n", cfg.User)
+			}
 		}
 		if f.dump {
 			// nginx's layout: the name line, the file's bytes as they are,
@@ -217,7 +229,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
-	return serve(srv, cfg, load, emerg, child)
+	return serve(srv, cfg, load, emerg, child, args)
 }
 
 // startPrefix is the prefix that -e is resolved against before the
@@ -292,79 +304,6 @@ func printWarnings(cfg *nginxconf.Config, quiet bool, w io.Writer) {
 	for _, warn := range cfg.Warnings {
 		fmt.Fprintf(w, "ngxsockify: [warn] %s\n", warn.String())
 	}
-}
-
-// serve runs until a stop signal, handling reload and reopen like nginx.
-// emerg reports a startup failure (stderr and the error log). child is true
-// in the background process of `daemon on`: it reports readiness once the
-// pid file is written.
-func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Config, error), emerg func(error) int, child bool) int {
-	// Catch signals before the pid file tells anyone where to send them.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGTERM, syscall.SIGINT, sigUSR1)
-	if err := srv.Listen(); err != nil {
-		srv.Close()
-		return emerg(err)
-	}
-	pidFile := cfg.PID
-	if pidFile != "" {
-		if err := os.WriteFile(pidFile, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
-			srv.Close()
-			return emerg(fmt.Errorf("open() \"%s\" failed (%v)", pidFile, errors.Unwrap(err)))
-		}
-		defer os.Remove(pidFile)
-	}
-	if child {
-		daemonReady(cfg)
-	}
-	notifyReady()
-	elog := srv.ErrorLog()
-	elog.Logf(ngxlog.Notice, 0, "ngxsockify/%s started, listening on %v", Version, srv.Addrs())
-	for sig := range sigs {
-		switch sig {
-		case syscall.SIGHUP:
-			elog.Logf(ngxlog.Notice, 0, "signal %d (SIGHUP) received, reconfiguring", syscall.SIGHUP)
-			notifyReloading()
-			next, err := load()
-			if err == nil {
-				err = srv.Reload(next)
-			}
-			notifyReady()
-			if err != nil {
-				elog.Logf(ngxlog.Emerg, 0, "%v", err)
-				elog.Logf(ngxlog.Notice, 0, "reconfiguration failed, the old configuration stays in effect")
-				continue
-			}
-			for _, w := range next.Warnings {
-				elog.Logf(ngxlog.Warn, 0, "%s", w.String())
-			}
-			if next.PID != pidFile && next.PID != "" {
-				os.WriteFile(next.PID, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)
-			}
-			elog = srv.ErrorLog()
-			elog.Logf(ngxlog.Notice, 0, "reconfiguring done")
-		case sigUSR1:
-			elog.Logf(ngxlog.Notice, 0, "signal %d (SIGUSR1) received, reopening logs", sigUSR1)
-			if err := srv.Reopen(); err != nil {
-				elog.Logf(ngxlog.Alert, 0, "%v", err)
-			}
-		case syscall.SIGQUIT:
-			elog.Logf(ngxlog.Notice, 0, "signal %d (SIGQUIT) received, shutting down gracefully", syscall.SIGQUIT)
-			notifyStopping()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			srv.Shutdown(ctx)
-			cancel()
-			return 0
-		default:
-			elog.Logf(ngxlog.Notice, 0, "signal %d received, exiting", sig.(syscall.Signal))
-			notifyStopping()
-			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			srv.Shutdown(ctx)
-			cancel()
-			return 0
-		}
-	}
-	return 0
 }
 
 // sendSignal implements -s: it reads the pid file of the configuration and

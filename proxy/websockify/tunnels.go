@@ -15,6 +15,9 @@ type Tunnels struct {
 	m       map[*tunnel]struct{}
 	closing atomic.Bool
 	empty   chan struct{} // closed when m empties during Shutdown
+	// starting counts handshakes past the closing check and not yet
+	// registered, so that Drain does not miss one (drain.go).
+	starting atomic.Int64
 
 	loopMu   sync.Mutex
 	loops    []*loop

@@ -151,6 +151,10 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 	if ts != nil && ts.closing.Load() {
 		return nil, Result{Status: http.StatusServiceUnavailable, Err: ErrShutdown}
 	}
+	if ts != nil {
+		ts.starting.Add(1)
+		defer ts.starting.Add(-1)
+	}
 
 	hj, ok := w.(http.Hijacker)
 	if !ok {

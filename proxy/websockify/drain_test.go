@@ -1,0 +1,56 @@
+package websockify
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// TestDrain: Drain waits for tunnels to end on their own: it gives up with
+// ctx while one runs (the tunnel still works), returns once it ends, and
+// leaves the registry open to new tunnels.
+func TestDrain(t *testing.T) {
+	checkNoLeak(t)
+	tg := newTarget(t, echo)
+	rl := newRelay(t, tg.dialer(), Options{})
+	c, _ := dial(t, rl.url())
+	for deadline := time.Now().Add(5 * time.Second); rl.tunnels.Len() != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("tunnel not registered")
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	if err := rl.tunnels.Drain(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Drain with a tunnel open: %v", err)
+	}
+	msg := randBytes(100)
+	if err := c.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+		t.Fatal(err)
+	}
+	readN(t, c, len(msg), websocket.BinaryMessage)
+
+	drained := make(chan error, 1)
+	go func() { drained <- rl.tunnels.Drain(context.Background()) }()
+	c2, _ := dial(t, rl.url()) // taken while draining
+	c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+	expectClose(t, c)
+	select {
+	case err := <-drained:
+		t.Fatalf("Drain returned (%v) with a tunnel open", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	c2.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+	expectClose(t, c2)
+	select {
+	case err := <-drained:
+		if err != nil {
+			t.Errorf("Drain: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Drain did not return after the last tunnel ended")
+	}
+}
