@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -93,7 +94,8 @@ func TestIgnoreStreamFlag(t *testing.T) {
 // systemd runs in this container): a unix datagram socket in NOTIFY_SOCKET
 // receives READY=1 once the listener accepts, RELOADING=1 (with
 // MONOTONIC_USEC) and READY=1 around a SIGHUP reload, and STOPPING=1 on
-// SIGTERM; a reload that fails still ends with READY=1.
+// SIGTERM; a reload that fails still ends with READY=1; the new binary of
+// a USR2 upgrade sends MAINPID= with its READY=1.
 func TestSdNotify(t *testing.T) {
 	bin := requireNgxsockify(t)
 	dir := t.TempDir()
@@ -103,6 +105,26 @@ func TestSdNotify(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pc.Close()
+	// As root the server serves as nobody (nginx's default user), and
+	// notifies from there: systemd's socket is writable by all, so is this.
+	// The upgrade below runs as nobody too: it renames the pid file in dir
+	// and starts the binary again, so both are within its reach.
+	for d, mode := range map[string]os.FileMode{filepath.Dir(dir): 0o755, dir: 0o777} {
+		if err := os.Chmod(d, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	data, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin = filepath.Join(dir, "ngxsockify")
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(sock, 0o777); err != nil {
+		t.Fatal(err)
+	}
 	port := freePort(t)
 	conf := filepath.Join(dir, "nginx.conf")
 	good := fmt.Sprintf("daemon off; pid %[1]s/nginx.pid; error_log %[1]s/error.log info;\nevents {}\nhttp { access_log off; server { listen 127.0.0.1:%[2]d; location / { return 200 \"up\\n\"; } } }\n", dir, port)
@@ -128,7 +150,7 @@ func TestSdNotify(t *testing.T) {
 		pc.SetReadDeadline(time.Now().Add(15 * time.Second))
 		n, err := pc.Read(buf)
 		if err != nil {
-			t.Fatalf("waiting for %s: %v\noutput:\n%s", what, err, out.String())
+			t.Fatalf("waiting for %s: %v\noutput:\n%s\nerror log:\n%s", what, err, out.String(), readFile(filepath.Join(dir, "error.log")))
 		}
 		return string(buf[:n])
 	}
@@ -154,6 +176,30 @@ func TestSdNotify(t *testing.T) {
 		}
 	}
 	reload("good reload")
+
+	// A binary upgrade: the new process, a child of this one, names itself
+	// the main process as it becomes ready; stopped, it says so.
+	cmd.Process.Signal(syscall.SIGUSR2)
+	msg := next("MAINPID= and READY=1 from the new binary")
+	m := regexp.MustCompile(`^MAINPID=([0-9]+)\nREADY=1$`).FindStringSubmatch(msg)
+	if m == nil {
+		t.Fatalf("after USR2: message %q, want MAINPID=<new pid> and READY=1", msg)
+	}
+	newPID, _ := strconv.Atoi(m[1])
+	if newPID == cmd.Process.Pid {
+		t.Fatalf("MAINPID=%d is the old process", newPID)
+	}
+	syscall.Kill(newPID, syscall.SIGTERM)
+	if msg := next("STOPPING=1 from the new binary"); msg != "STOPPING=1" {
+		t.Errorf("new binary at SIGTERM: message %q, want STOPPING=1", msg)
+	}
+	for i := 0; syscall.Kill(newPID, 0) == nil; i++ {
+		if i > 200 {
+			t.Fatalf("the new binary (%d) did not exit", newPID)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
 	if err := os.WriteFile(conf, []byte("events {} http { bogus; }\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +260,9 @@ func TestStaticBinaryInEmptyRoot(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "etc/ngxsockify/nginx.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(chroot, root, "/ngxsockify", "-t", "-c", "/etc/ngxsockify/nginx.conf").CombinedOutput()
+	// As the image's USER, 65534: as root it would need an /etc/passwd
+	// naming nobody, the user it drops to (nginx's default).
+	out, err := exec.Command(chroot, "--userspec=65534:65534", root, "/ngxsockify", "-t", "-c", "/etc/ngxsockify/nginx.conf").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "test is successful") {
 		t.Fatalf("-t in the empty root: %v\n%s", err, out)
 	}
@@ -364,4 +412,9 @@ func checkInstalled(t *testing.T, dest, unitDir, doc string) {
 			}
 		}
 	}
+}
+
+func readFile(p string) string {
+	data, _ := os.ReadFile(p)
+	return string(data)
 }
