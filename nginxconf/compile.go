@@ -367,17 +367,15 @@ func (c *compiler) limitExcept(lv *level, d *Directive) *LimitExcept {
 
 // otherNginxVariables are variables of nginx 1.22 modules (Debian's build)
 // whose data ngxsockify does not have: TLS curves, upstream
-// caching and timing, fastcgi, realip, userid, stub_status ... A
+// caching and timing, fastcgi, realip, userid ... A
 // config that uses them still loads, and they read as not found.
-var otherNginxVariables = strings.Fields(`ancient_browser connections_active connections_reading
-	connections_waiting connections_writing date_gmt date_local fastcgi_path_info fastcgi_script_name
+var otherNginxVariables = strings.Fields(`ancient_browser date_gmt date_local fastcgi_path_info fastcgi_script_name
 	gzip_ratio http2 invalid_referer modern_browser msie pipe
-	proxy_host proxy_port proxy_protocol_addr proxy_protocol_port proxy_protocol_server_addr
+	proxy_protocol_addr proxy_protocol_port proxy_protocol_server_addr
 	proxy_protocol_server_port realip_remote_port request_body_file secure_link secure_link_expires
 	ssl_curve ssl_curves ssl_early_data tcpinfo_rtt
-	tcpinfo_rttvar tcpinfo_snd_cwnd tcpinfo_rcv_space uid_got uid_reset uid_set upstream_bytes_received
-	upstream_bytes_sent upstream_cache_status upstream_header_time upstream_queue_time
-	upstream_response_length`)
+	tcpinfo_rttvar tcpinfo_snd_cwnd tcpinfo_rcv_space uid_got uid_reset uid_set 
+	upstream_cache_status upstream_queue_time`)
 
 func (c *compiler) duration(d *Directive, v string) time.Duration {
 	t, err := ParseTime(v)

@@ -19,21 +19,31 @@ var reviewedIgnored = []struct {
 	names  string
 }{
 	{"settings of content handlers ngxsockify does not have (their locations answer 502)",
-		`fastcgi_ uwsgi_ scgi_ grpc_ memcached_ proxy_ image_filter_ mp4_ xslt_ xml_entities
+		`fastcgi_ uwsgi_ scgi_ grpc_ memcached_ image_filter_ mp4_ xslt_ xml_entities
 		 perl_modules perl_require slice dav_access create_full_put_path min_delete_depth
 		 upload_progress upload_progress_ track_uploads`},
+	{"proxy_pass tuning: buffers and temporary files, the response cache (without it every request reaches the backend), rates, the retries' time bound, the source address, TLS settings to backends where Go's defaults are no weaker, stored copies of responses, ranges the backend does not offer (the whole body is sent)",
+		`proxy_bind proxy_buffers proxy_busy_buffers_size proxy_cache proxy_cache_background_update
+		 proxy_cache_bypass proxy_cache_convert_head proxy_cache_key proxy_cache_lock
+		 proxy_cache_lock_age proxy_cache_lock_timeout proxy_cache_max_range_offset
+		 proxy_cache_methods proxy_cache_min_uses proxy_cache_path proxy_cache_revalidate
+		 proxy_cache_use_stale proxy_cache_valid proxy_no_cache proxy_force_ranges
+		 proxy_headers_hash_bucket_size proxy_headers_hash_max_size proxy_ignore_client_abort
+		 proxy_limit_rate proxy_max_temp_file_size proxy_next_upstream_timeout proxy_send_lowat
+		 proxy_socket_keepalive proxy_ssl_ciphers proxy_ssl_protocols proxy_store
+		 proxy_store_access proxy_temp_file_write_size proxy_temp_path`},
 	{"mail{} and stream{} contents: those blocks are refused, or dropped whole with --ignore-stream",
 		`auth_http auth_http_header auth_http_pass_client_cert auth_http_timeout imap_auth
 		 imap_capabilities imap_client_buffer pop3_auth pop3_capabilities smtp_auth smtp_capabilities
 		 smtp_client_buffer smtp_greeting_delay starttls xclient protocol timeout max_errors
-		 preread_buffer_size preread_timeout ssl_preread ssl_alpn ssl_handshake_timeout`},
+		 preread_buffer_size preread_timeout ssl_preread ssl_alpn ssl_handshake_timeout proxy_buffer proxy_download_rate
+		 proxy_upload_rate proxy_half_close proxy_requests proxy_responses proxy_timeout
+		 proxy_protocol proxy_protocol_timeout proxy_pass_error_message proxy_smtp_auth proxy_ssl`},
 	{"process and event-loop tuning (one Go process, no workers)",
 		`accept_mutex accept_mutex_delay multi_accept use worker_connections worker_aio_requests
 		 worker_cpu_affinity worker_priority worker_rlimit_core worker_rlimit_nofile
-		 working_directory master_process lock_file timer_resolution thread_pool pcre_jit
+		 working_directory lock_file timer_resolution thread_pool pcre_jit
 		 google_perftools_profiles load_module debug_points`},
-	{"process identity and shutdown (PROC, issue #10 items 1 and 3, implements them)",
-		`user worker_shutdown_timeout`},
 	{"connection timeouts, buffers and keepalive: when a connection is closed, not what it is sent (WIRE, issue #12, implements them)",
 		`client_body_timeout client_header_timeout client_header_buffer_size
 		 large_client_header_buffers keepalive_disable keepalive_requests keepalive_time
@@ -66,7 +76,7 @@ var reviewedIgnored = []struct {
 		 ssl_ocsp_responder ssl_session_ticket_key ssl_stapling ssl_stapling_file
 		 ssl_stapling_responder ssl_stapling_verify`},
 	{"load spreading among an upstream's equivalent servers (hash and ip_hash, which pick a server by key, are refused)",
-		`least_conn random keepalive zone`},
+		`least_conn random zone`},
 	{"logging only",
 		`debug_connection log_not_found log_subrequest rewrite_log uninitialized_variable_warn
 		 lua_capture_error_log`},

@@ -19,8 +19,8 @@ package nginxconf
 var otherModules = module{name: "other modules", directives: concat(
 	classed(FailClosed, "secure links", "secure_link", "secure_link_md5", "secure_link_secret"),
 	classed(FailClosed, "referer checks", "valid_referers"),
-	classed(UnsupportedContent, "", "proxy_pass", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
-		"memcached_pass", "stub_status", "empty_gif", "flv", "mp4", "perl", "random_index", "image_filter",
+	classed(UnsupportedContent, "", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
+		"memcached_pass", "empty_gif", "flv", "mp4", "perl", "random_index", "image_filter",
 		"xslt_stylesheet"),
 	// Ignoring these would change what clients receive (README: "ignored
 	// only when ignoring it cannot change who gets in or what they
@@ -54,9 +54,6 @@ var otherModules = module{name: "other modules", directives: concat(
 		// command line's --ignore-stream drops them (ParseOptions.IgnoreStream).
 		{name: "stream", support: Refused, note: "ngxsockify serves http only; --ignore-stream drops the block"},
 		{name: "mail", support: Refused, note: "ngxsockify serves http only; --ignore-stream drops the block"},
-		// `auth_request off` checks nothing, so it is harmless.
-		{name: "auth_request", support: FailClosed, note: "subrequest authorization", offDisarms: true},
-		{name: "auth_request_set", support: FailClosed, note: "subrequest authorization"},
 		{name: "geo", support: FailClosed, note: "address-based variables", custom: true},
 		{name: "split_clients", support: Ignored, custom: true},
 	},

@@ -42,7 +42,7 @@ func addStmt(c *compiler, lv *level, d *Directive) {
 func (c *compiler) declare(dirs []*Directive, depth int) {
 	for _, d := range dirs {
 		switch d.Name {
-		case "set", "set_by_lua", "set_by_lua_block", "set_by_lua_file":
+		case "set", "set_by_lua", "set_by_lua_block", "set_by_lua_file", "auth_request_set":
 			if len(d.Args) > 0 {
 				name, ok := varName(d.Args[0])
 				if !ok {

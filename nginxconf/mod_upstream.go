@@ -10,6 +10,8 @@ import (
 // directives are read by upstream, not through the registry.
 var upstreamModule = module{name: "ngx_http_upstream_module", directives: []directive{
 	{name: "upstream", opens: ctxHTTPUps, set: func(c *compiler, _ *level, d *Directive) { c.upstream(d) }},
+	// read by upstream with the block; proxy_pass keeps the connections
+	{name: "keepalive", dup: "keepalive", set: func(*compiler, *level, *Directive) {}},
 }}
 
 func (c *compiler) upstream(d *Directive) {
@@ -17,8 +19,37 @@ func (c *compiler) upstream(d *Directive) {
 	if _, dup := c.cfg.HTTP.Upstreams[name]; dup {
 		c.fail(d, `duplicate upstream "%s"`, name)
 	}
-	u := &Upstream{Name: name, File: d.File, Line: d.EndLine}
+	u := &Upstream{Name: name, File: d.File, Line: d.EndLine,
+		KeepaliveRequests: 1000, KeepaliveTimeout: 60e9, KeepaliveTime: 3600e9}
 	for _, s := range d.Block {
+		if s.Name == "keepalive" {
+			n, err := strconv.Atoi(s.Args[0])
+			if err != nil || n <= 0 {
+				c.fail(s, `invalid value "%s" in "keepalive" directive`, s.Args[0])
+			}
+			u.Keepalive = n
+			continue
+		}
+		switch s.Name {
+		case "keepalive_requests":
+			n, err := strconv.Atoi(s.Args[0])
+			if err != nil || n < 0 {
+				c.fail(s, `invalid number "%s"`, s.Args[0])
+			}
+			u.KeepaliveRequests = n
+			continue
+		case "keepalive_timeout", "keepalive_time":
+			t, err := ParseTime(s.Args[0])
+			if err != nil {
+				c.fail(s, `"%s" directive invalid value`, s.Name)
+			}
+			if s.Name == "keepalive_time" {
+				u.KeepaliveTime = t
+			} else {
+				u.KeepaliveTimeout = t
+			}
+			continue
+		}
 		if s.Name != "server" {
 			continue
 		}

@@ -11,7 +11,7 @@ import (
 // websockifyModule is the websockify module (tg123/websockify-nginx-module):
 // websockify_pass is a location's content handler, relaying WebSocket
 // clients to a TCP target. websockify_allow is ngxsockify's own: the
-// targets a location may relay to.
+// targets a location may relay to; so is websockify_ping_interval.
 var websockifyModule = module{name: "ngx_http_websockify_module", create: func(lc *LocConf) {
 	lc.WSBufferSize = 65543
 	lc.WSConnectTimeout, lc.WSReadTimeout, lc.WSSendTimeout = 60*time.Second, 60*time.Second, 60*time.Second
@@ -40,6 +40,14 @@ var websockifyModule = module{name: "ngx_http_websockify_module", create: func(l
 	{name: "websockify_send_timeout", masks: []uint{ctxHTTPAll | confTake1}, set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.WSSendTimeout = c.duration(d, d.Args[0])
 	}},
+	// websockify_ping_interval TIME | off: ping idle clients (ngxsockify's
+	// own, Python websockify's --heartbeat); default off, inherited.
+	{name: "websockify_ping_interval", masks: []uint{ctxHTTPAll | confTake1}, set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.WSPingInterval = 0
+		if d.Args[0] != "off" {
+			lv.conf.WSPingInterval = c.duration(d, d.Args[0])
+		}
+	}},
 	{name: "websockify_allow", masks: []uint{ctxHTTPAll | conf1More}, inherit: inheritReplace, field: "WSAllow",
 		set: func(c *compiler, lv *level, d *Directive) {
 			for _, a := range d.Args {
@@ -57,6 +65,9 @@ type WebsockifyConf struct {
 	Websockify                                     *Websockify // not inherited: a content handler
 	WSBufferSize                                   int
 	WSConnectTimeout, WSReadTimeout, WSSendTimeout time.Duration
+	// WSPingInterval is websockify_ping_interval: ping a client after this
+	// long without data either way; 0 (off, the default): never.
+	WSPingInterval time.Duration
 	// WSAllow is websockify_allow: when not empty, the only targets
 	// websockify_pass may dial.
 	WSAllow []TargetRule

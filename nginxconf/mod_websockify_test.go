@@ -1,6 +1,10 @@
 package nginxconf
 
-import "testing"
+import (
+	"slices"
+	"testing"
+	"time"
+)
 
 func TestTargetRules(t *testing.T) {
 	cases := []struct {
@@ -63,5 +67,53 @@ func TestWebsockifyAllowDirective(t *testing.T) {
 	_, err = loadHTTP(t, "server { listen 127.0.0.1:8080; websockify_allow 10.0.0.0/8:99999; }")
 	if err == nil || err.Error() != `invalid parameter "10.0.0.0/8:99999" in /etc/ngx/nginx.conf:3` {
 		t.Errorf("bad range: %v", err)
+	}
+}
+
+func TestWebsockifyPingIntervalDirective(t *testing.T) {
+	cfg, err := loadHTTP(t, `
+    websockify_ping_interval 30s;
+    server {
+        listen 127.0.0.1:8080;
+        location /a { websockify_pass 10.0.0.1:5900; }
+        location /b { websockify_ping_interval off; websockify_pass 10.0.0.1:5900; }
+        location /c { websockify_ping_interval 5s; websockify_pass 10.0.0.1:5900; }
+    }
+    server { listen 127.0.0.1:8081; websockify_ping_interval 0; }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loc := cfg.HTTP.Servers[0].Root.Prefix
+	got := []time.Duration{loc[0].Conf.WSPingInterval, loc[1].Conf.WSPingInterval, loc[2].Conf.WSPingInterval,
+		cfg.HTTP.Servers[1].Conf.WSPingInterval}
+	if want := []time.Duration{30 * time.Second, 0, 5 * time.Second, 0}; !slices.Equal(got, want) {
+		t.Errorf("ping intervals %v, want %v (inherited, off, own, 0)", got, want)
+	}
+	_, err = loadHTTP(t, "server { listen 127.0.0.1:8080; websockify_ping_interval soon; }")
+	if err == nil || err.Error() != `"websockify_ping_interval" directive invalid value in /etc/ngx/nginx.conf:3` {
+		t.Errorf("bad value: %v", err)
+	}
+}
+
+func TestStatusDirectives(t *testing.T) {
+	cfg, err := loadHTTP(t, `
+    server {
+        listen 127.0.0.1:8080;
+        stub_status;
+        location /m { prometheus_metrics; location /m/in { } }
+    }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := cfg.HTTP.Servers[0]
+	m := srv.Root.Prefix[0]
+	if !srv.Conf.StubStatus || m.Conf.StubStatus || !m.Conf.PrometheusMetrics ||
+		m.Nested.Prefix[0].Conf.PrometheusMetrics {
+		t.Errorf("content handlers are not inherited: server %v, /m %v %v, /m/in %v", srv.Conf.StubStatus,
+			m.Conf.StubStatus, m.Conf.PrometheusMetrics, m.Nested.Prefix[0].Conf.PrometheusMetrics)
+	}
+	_, err = loadHTTP(t, "server { listen 127.0.0.1:8080; prometheus_metrics; }")
+	if err == nil || err.Error() != `"prometheus_metrics" directive is not allowed here in /etc/ngx/nginx.conf:3` {
+		t.Errorf("prometheus_metrics in server: %v", err)
 	}
 }

@@ -113,8 +113,14 @@ type LuaCode struct {
 type Upstream struct {
 	Name    string
 	Servers []UpstreamServer
-	File    string
-	Line    int
+	// Keepalive is `keepalive N`: idle connections proxy_pass keeps to
+	// the servers (0: none), each for at most KeepaliveRequests requests,
+	// KeepaliveTimeout idle and KeepaliveTime in all.
+	Keepalive                       int
+	KeepaliveRequests               int
+	KeepaliveTimeout, KeepaliveTime time.Duration
+	File                            string
+	Line                            int
 }
 
 // UpstreamServer is one `server` line of an upstream block.
@@ -292,14 +298,17 @@ type LocConf struct {
 	CoreConf
 	AccessConf
 	AuthBasicConf
+	AuthRequestConf
 	RealIPConf
 	HeadersConf
 	StaticConf
 	CharsetConf
 	LogConf
 	WebsockifyConf
+	ProxyConf
 	LuaConf
 	LimitConf
+	StatusConf
 
 	FailClosed  []Warning // access directives we cannot enforce: every request here answers 500
 	Unsupported *Warning  // content directive we do not implement: requests here answer 502

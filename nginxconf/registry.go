@@ -93,9 +93,9 @@ var noneFields [][]int
 
 func init() {
 	modules = []*module{
-		&coreModule, &httpCoreModule, &rewriteModule, &accessModule, &authBasicModule, &realipModule,
+		&coreModule, &httpCoreModule, &rewriteModule, &accessModule, &authBasicModule, &authRequestModule, &realipModule,
 		&headersModule, &staticModule, &charsetModule, &logModule, &sslModule, &upstreamModule,
-		&mapModule, &websockifyModule, &luaModule, &limitModule, &otherModules,
+		&mapModule, &websockifyModule, &proxyModule, &luaModule, &limitModule, &statusModule, &otherModules,
 	}
 	registry = map[string]*directive{}
 	locFields = map[string][]int{}

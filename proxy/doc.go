@@ -20,7 +20,8 @@
 //	post-access     the engine's own: satisfy any's refusal
 //	pre-content     try_files
 //	content         the location's content handler (an unsupported content
-//	                directive: 502, websockify_pass, content_by_lua), else
+//	                directive: 502, websockify_pass, stub_status,
+//	                prometheus_metrics, content_by_lua), else
 //	                index, autoindex, static files
 //	log             access_log
 //
@@ -43,7 +44,8 @@
 // access.go, auth_basic.go, ssl.go (with ssl_keys.go, ssl_session.go,
 // ssl_verify.go), upstream.go, websockify.go, charset.go,
 // headers.go, lua.go, static.go, log.go, limit_req.go and limit_conn.go
-// (their zones in limit_zone.go) and limit_rate.go. Each declares a module value
+// (their zones in limit_zone.go), limit_rate.go and stub_status.go
+// (stub_status, with metrics.go's prometheus_metrics). Each declares a module value
 // with two hooks and lists it in modules.go, whose order is the order of
 // handlers within a phase and of header filters:
 //

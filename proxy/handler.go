@@ -45,7 +45,8 @@ type request struct {
 	uriChanged    bool // a rewrite changed the URI: post-rewrite searches the locations again
 	// cleanups run when the request ends (nginx's pool cleanups), or for
 	// a tunnel when the tunnel ends: limit_conn's counts.
-	cleanups []func()
+	cleanups      []func()
+	proxyWholeURI bool // rewrite ... break: proxy_pass puts the whole URI after its URI part (nginx's valid_location = 0)
 }
 
 // coreModule is what nginx's core module and its header filter do in
@@ -91,7 +92,7 @@ func unsupportedContent(rq *request) {
 
 // serverHeader adds "Server: ngxsockify" under server_tokens on.
 func serverHeader(rq *request, code int) int {
-	if rq.conf.ServerTokens {
+	if _, set := rq.w.Header()["Server"]; rq.conf.ServerTokens && !set {
 		rq.w.Header().Set("Server", "ngxsockify")
 	}
 	return code
@@ -121,9 +122,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rq.v.RespHeader = rw.Header() // $sent_http_*
 	rq.v.ConnID = connID
 	rq.v.ServerName = srv.PrimaryName()
+	rq.v.Conns = &s.stats
 	if caps != nil {
 		rq.v.SetCaptures(caps)
 	}
+	defer s.requestEnd(rq, s.stats.requestStart(r))
 	defer rq.finish()
 	rq.run()
 }

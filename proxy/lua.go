@@ -66,7 +66,7 @@ func luaLog(rq *request) rc {
 	}
 	lr := rq.luaRequest()
 	lr.Status = rq.v.Status
-	if out := rq.st.lua.Run(context.Background(), ch, lr); out.Err != nil {
+	if out := rq.runLuaIn(context.Background(), "log", ch, lr); out.Err != nil {
 		rq.logf(ngxlog.Err, "%v", out.Err)
 	}
 	return rcDeclined
@@ -88,7 +88,7 @@ func (rq *request) headerFilter(c *nginxconf.LuaCode, code int) int {
 	}
 	lr := rq.luaRequest()
 	lr.Status = code
-	out := rq.st.lua.Run(rq.r.Context(), ch, lr)
+	out := rq.runLua(c.Phase, ch, lr)
 	if out.Err != nil {
 		// nginx's filter returns NGX_ERROR: the request ends without a
 		// response.
@@ -330,7 +330,7 @@ func (rq *request) runLuaPhase(c *nginxconf.LuaCode) bool {
 		return false
 	}
 	lr := rq.luaRequest()
-	out := rq.st.lua.Run(rq.r.Context(), ch, lr)
+	out := rq.runLua(c.Phase, ch, lr)
 	if out.Action == luahooks.Continue && out.Err == nil {
 		if lr.Status != 0 {
 			rq.w.override = lr.Status
@@ -348,7 +348,7 @@ func (rq *request) runLuaContent(c *nginxconf.LuaCode) {
 		return
 	}
 	lr := rq.luaRequest()
-	out := rq.st.lua.Run(rq.r.Context(), ch, lr)
+	out := rq.runLua(c.Phase, ch, lr)
 	rq.luaOutcome(out, lr)
 }
 
@@ -435,7 +435,7 @@ func (rq *request) setByLua(s *nginxconf.SetLuaStmt) flow {
 	for _, a := range s.Args {
 		lr.Args = append(lr.Args, a.Eval(rq.v))
 	}
-	out := rq.st.lua.Run(rq.r.Context(), ch, lr)
+	out := rq.runLua(s.Code.Phase, ch, lr)
 	if out.Err != nil {
 		rq.logf(ngxlog.Err, "%v", out.Err)
 		rq.finalize(http.StatusInternalServerError)

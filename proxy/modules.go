@@ -9,20 +9,23 @@ package proxy
 //
 // A module that needs another's runtime objects must come after it.
 var modules = []*module{
-	&coreModule,       // Server header; fail-closed directives (first in access); unsupported content
-	&sslModule,        // load: certificates
-	&upstreamModule,   // load: upstream{} blocks, resolvers
-	&realipModule,     // post-read, pre-access
-	&limitReqModule,   // pre-access (after realip), load: limit_req and limit_conn zones
-	&limitConnModule,  // pre-access (after limit_req)
-	&limitRateModule,  // header filter: paces the body (limit_rate)
-	&rewriteModule,    // server rewrite, rewrite
-	&accessModule,     // access: allow/deny
-	&authBasicModule,  // access: auth_basic
-	&websockifyModule, // content handler
-	&charsetModule,    // header filter
-	&headersModule,    // header filter: expires, add_header
-	&luaModule,        // rewrite, access (after the others), content handler, header filter (last)
-	&staticModule,     // pre-content: try_files; content: index, autoindex, static
-	&logModule,        // log
+	&coreModule,        // Server header; fail-closed directives (first in access); unsupported content
+	&sslModule,         // load: certificates
+	&upstreamModule,    // load: upstream{} blocks, resolvers
+	&realipModule,      // post-read, pre-access
+	&limitReqModule,    // pre-access (after realip), load: limit_req and limit_conn zones
+	&limitConnModule,   // pre-access (after limit_req)
+	&limitRateModule,   // header filter: paces the body (limit_rate)
+	&rewriteModule,     // server rewrite, rewrite
+	&accessModule,      // access: allow/deny
+	&authBasicModule,   // access: auth_basic
+	&authRequestModule, // access: auth_request (after auth_basic, as in nginx)
+	&websockifyModule,  // content handler
+	&proxyModule,       // content handler: proxy_pass
+	&statusModule,      // content handlers: stub_status, prometheus_metrics
+	&charsetModule,     // header filter
+	&headersModule,     // header filter: expires, add_header
+	&luaModule,         // rewrite, access (after the others), content handler, header filter (last)
+	&staticModule,      // pre-content: try_files; content: index, autoindex, static
+	&logModule,         // log
 }

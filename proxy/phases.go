@@ -160,7 +160,7 @@ func (rq *request) runHandlers(p phase) rc {
 // subrequest skips them. Under satisfy all, every handler must let the
 // request through: the first refusal answers. Under satisfy any the first
 // handler that grants ends the phase; refusals are remembered (the last
-// one wins) and answer only when none grants. A handler that answered
+// one wins, but a 401 is not replaced) and answer only when none grants. A handler that answered
 // itself (rcDone: fail-closed directives, a Lua exit) ends the request in
 // both modes.
 func (rq *request) accessPhase() bool {
@@ -183,7 +183,9 @@ func (rq *request) accessPhase() bool {
 				rq.finalize(int(r))
 				return false
 			}
-			code = int(r)
+			if code != http.StatusUnauthorized { // a 401 stays (nginx's r->access_code)
+				code = int(r)
+			}
 		}
 	}
 	if code != 0 {

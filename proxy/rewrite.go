@@ -142,6 +142,7 @@ func (rq *request) rewrite(s *nginxconf.RewriteStmt) flow {
 	// the location's rewrite statements, whether "last" ends them or not
 	rq.internal = true
 	rq.uriChanged = s.Flag != "break"
+	rq.proxyWholeURI = s.Flag == "break"
 	rq.setPaths()
 	switch s.Flag {
 	case "last":
@@ -206,7 +207,12 @@ func (rq *request) doReturn(s *nginxconf.ReturnStmt) {
 		rq.finalize(code)
 	default:
 		// nginx's ngx_http_send_response: a status an error_page set
-		// stays, and no error_page applies to this one
-		rq.send(code, rq.conf.DefaultType, []byte(text))
+		// stays, and no error_page applies to this one; a Content-Type
+		// already set (kept from an X-Accel-Redirect answer) stays too
+		ctype := rq.conf.DefaultType
+		if rq.w.Header().Get("Content-Type") != "" {
+			ctype = ""
+		}
+		rq.send(code, ctype, []byte(text))
 	}
 }

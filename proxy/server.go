@@ -43,6 +43,8 @@ type Server struct {
 	logs    *logFiles
 	connID  atomic.Uint64
 	wg      sync.WaitGroup
+	stats   connStats // stub_status (stub_status.go)
+	metrics *metrics  // prometheus_metrics (metrics.go)
 }
 
 // state is everything derived from one Config: what each module built at
@@ -61,6 +63,7 @@ type state struct {
 	lua       *luahooks.Runtime                          // lua: nil when the config has no Lua
 	chunks    []*luahooks.Chunk                          // lua: by LuaCode.ID (HTTP.LuaCodes); nil: compiled per request, or failed
 	upstreams map[string]websockify.Dialer               // upstream: upstream{} blocks by name (a websockify_pass $var may name one)
+	implicit  map[string]websockify.Dialer               // proxy: the servers of constant proxy_pass URLs, by host:port (nginx's implicit upstreams)
 	auth      *authCache                                 // auth_basic: htpasswd files by path
 	recoders  map[*nginxconf.CharsetMap][2]*recodeTables // charset: each charset_map's tables, as written and reversed
 }
@@ -81,6 +84,7 @@ type confRuntime struct {
 	resolver   resolverConf
 	lua        luaConf
 	websockify websockifyConf
+	proxy      proxyConf
 	accessLog  accessLogConf
 	limits     limitConf
 }
@@ -99,7 +103,8 @@ type bindSpec struct {
 // New compiles the runtime objects of cfg (Lua chunks, targets, log files,
 // certificates). It opens no socket; call Listen and Serve for that.
 func New(cfg *nginxconf.Config, opts Options) (*Server, error) {
-	s := &Server{opts: opts, ls: map[string]*listener{}, tunnels: &websockify.Tunnels{}, logs: newLogFiles()}
+	s := &Server{opts: opts, ls: map[string]*listener{}, tunnels: &websockify.Tunnels{}, logs: newLogFiles(),
+		metrics: newMetrics()}
 	st, err := s.build(cfg)
 	if err != nil {
 		s.logs.close()
@@ -323,7 +328,9 @@ func (s *Server) startServing(l *listener) {
 		IdleTimeout:       75 * time.Second,
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          log.New(httpLogWriter{s}, "", 0),
+		ConnState:         s.stats.connState,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			ctx = s.stats.track(ctx, c)
 			ctx = context.WithValue(ctx, ctxListener, l)
 			if _, ok := c.(*tls.Conn); ok {
 				ctx = withConnTLS(ctx)
@@ -335,7 +342,7 @@ func (s *Server) startServing(l *listener) {
 	l.srv = hs
 	// Under TLS too, so that net/http's reply to plain HTTP on a TLS port
 	// (written below TLS) becomes nginx's.
-	ln := net.Listener(errListener{Listener: l.ln, tokens: func() bool { return s.defaultTokens(l) }})
+	ln := net.Listener(errListener{Listener: s.stats.listener(l.ln), tokens: func() bool { return s.defaultTokens(l) }})
 	if l.spec.tls {
 		hs.TLSConfig = &tls.Config{
 			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {

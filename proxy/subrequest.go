@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"ngxsockify/luahooks"
-	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
 )
 
@@ -45,12 +44,7 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 	} else {
 		r.ContentLength = int64(len(sr.Body))
 	}
-	rec := &recorder{header: http.Header{}}
-	rw := &respWriter{w: rec}
-	sub := &request{s: rq.s, st: rq.st, w: rw, r: r, srv: rq.srv, conf: rq.srv.Conf, conn: rq.conn,
-		internal: true, subrequest: true, logged: true, depth: rq.depth + 1}
-	rw.onHeaders = sub.outputHeaders
-	sub.v = vars.NewRequest(rq.st.cfg.HTTP.Vars, r)
+	sub, rec := rq.newSubrequest(r)
 	// nginx decodes a subrequest's URI but does not normalise or check it
 	// (ngx_http_parse_unsafe_uri, ngx_http_subrequest: "//" and "/./"
 	// stay, "*(#*" is looked up as it is), and $request_uri stays the

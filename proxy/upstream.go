@@ -67,7 +67,10 @@ func upstreamDialer(u *nginxconf.Upstream) websockify.Dialer {
 			all = append(all, s)
 		}
 	}
-	return upstream.New(u.Name, all)
+	up := upstream.New(u.Name, all)
+	up.SetKeepalive(upstream.Keepalive{Conns: u.Keepalive, Requests: u.KeepaliveRequests,
+		Timeout: u.KeepaliveTimeout, Time: u.KeepaliveTime})
+	return up
 }
 
 // resolveStatic resolves a host name at load time into one server per address.

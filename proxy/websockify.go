@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"syscall"
 
 	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/upstream"
 	"ngxsockify/proxy/websockify"
@@ -96,6 +98,7 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		ReadTimeout:    conf.WSReadTimeout,
 		SendTimeout:    conf.WSSendTimeout,
 		BufferSize:     conf.WSBufferSize,
+		PingInterval:   conf.WSPingInterval,
 		Logger:         rq.errorLog().Slog().With("conn", rq.conn),
 	}
 	if conf.ServerTokens {
@@ -110,6 +113,7 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	// an access log needs it, else just the words of its error-log lines.
 	handlerDone := make(chan struct{})
 	elog, conn, where := rq.errorLog(), rq.conn, rq.logWhere()
+	s, loc := rq.s, locationLabel(rq.loc)
 	var logAccess func(bytes int64) // nil: the callback must not capture rq
 	if rq.st.confs[conf.ID].logs {
 		logAccess = func(bytes int64) { rq.logPhase(http.StatusSwitchingProtocols, bytes) }
@@ -129,8 +133,17 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		for _, f := range cleanups {
 			f()
 		}
+		s.metrics.tunnelEnded(loc, end)
+		s.stats.tunnelEnded()
 	})
 	defer close(handlerDone)
+	s.metrics.handshake(loc, res)
+	if res.Status == http.StatusSwitchingProtocols && res.Err != nil {
+		// The 101 went out but no tunnel runs (Shutdown began, or
+		// writing the 101 failed): done is never called.
+		s.metrics.tunnelEnded(loc, res)
+		s.stats.tunnelEnded()
+	}
 	rq.v.UpstreamAddr = res.UpstreamAddr
 	rq.v.UpstreamConnectTime = res.ConnectTime
 	if res.Status != http.StatusSwitchingProtocols {
@@ -148,6 +161,27 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	cleanups, rq.cleanups = rq.cleanups, nil // read by the callback after handlerDone
 	rq.w = nil                               // hijacked: the response writer is not ours any more
 	rq.v.Status = http.StatusSwitchingProtocols
+	if logAccess != nil {
+		rq.keepForLog() // before handlerDone closes: the callback reads rq after
+	}
+}
+
+// keepForLog trims a request that a running tunnel keeps for its
+// access-log line to what log formats read: its context becomes one with
+// only the values variables look up ($server_addr, $ssl_*) instead of
+// net/http's chain of connection and request contexts, and its Lua view
+// goes (log_by_lua does not run). That is about 0.8 KiB less per idle
+// tunnel. The request is changed in place, since rq.v and others point to
+// it; net/http does not read it once the connection is hijacked.
+func (rq *request) keepForLog() {
+	ctx := rq.r.Context()
+	keep := context.WithValue(context.Background(), http.LocalAddrContextKey, ctx.Value(http.LocalAddrContextKey))
+	if c := connTLSOf(ctx); c != nil {
+		keep = context.WithValue(keep, ctxTLSConn{}, c)
+		keep = vars.WithTLSConn(keep, &c.vars)
+	}
+	*rq.r = *rq.r.WithContext(keep)
+	rq.lua = nil
 }
 
 // allowedTarget checks, before any dial, that every address d may dial
@@ -203,6 +237,12 @@ func (rq *request) dialerFor(ws *nginxconf.Websockify) (websockify.Dialer, int) 
 		rq.logf(ngxlog.Err, "%v", err)
 		return nil, http.StatusInternalServerError
 	}
+	return rq.lookupDialer(v, srv)
+}
+
+// lookupDialer returns a dialer of the one server srv (named v in error
+// texts), its host name resolved through the level's resolver.
+func (rq *request) lookupDialer(v string, srv upstream.Server) (websockify.Dialer, int) {
 	if strings.HasPrefix(srv.Addr, "unix:") {
 		return upstream.New(v, []upstream.Server{srv}), 0
 	}

@@ -101,7 +101,9 @@ func main() {
 	rounds := flag.Int("rounds", 3, "interleaved rounds")
 	quick := flag.Bool("quick", false, "smaller sizes and counts (smoke test)")
 	pyMax := flag.Int("py-max-tunnels", 1000, "most idle tunnels to open through Python websockify (it forks one process each)")
-	tests := flag.String("tests", "throughput,memory,concurrency", "test groups to run: download, echo, latency, handshakes (throughput = all four), memory, concurrency")
+	tests := flag.String("tests", "throughput,memory,concurrency", "test groups to run: download, echo, latency, handshakes (throughput = all four), memory, concurrency; "+
+		"or alone: fresh (memory per idle tunnel of a new ngxsockify process, fresh.go) or "+
+		"scrape (round trips while /metrics is scraped under 9000 tunnels, scrape.go)")
 	maxTime := flag.Duration("max-time", 15*time.Minute, "stop after this long")
 	flag.Parse()
 	raiseNofile()
@@ -417,6 +419,32 @@ func (b *bench) run(targetAddr, ngxBin, pyBin string, self bool, extra relayFlag
 		return err
 	}
 	b.dir, _ = os.MkdirTemp("", "ngxsockify-bench")
+	if b.tests == "fresh" {
+		if ngxBin == "" {
+			return errors.New("-tests fresh needs -ngxsockify")
+		}
+		for _, accessLog := range []bool{false, true} {
+			for _, n := range []int{1000, 5000} {
+				if b.quick {
+					n /= 10
+				}
+				if err := b.freshMemory(ngxBin, n, accessLog); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if b.tests == "scrape" {
+		if ngxBin == "" {
+			return errors.New("-tests scrape needs -ngxsockify")
+		}
+		n := 9000
+		if b.quick {
+			n = 900
+		}
+		return b.scrapeUnderLoad(ngxBin, n)
+	}
 	var relays []*relay
 	if ngxBin != "" {
 		addr, _ := freePort()

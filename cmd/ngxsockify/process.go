@@ -200,6 +200,7 @@ func (p *process) reload() {
 	if err == nil {
 		err = p.srv.Reload(next)
 	}
+	p.srv.CountReload(err)
 	if err != nil {
 		p.elog.Logf(ngxlog.Emerg, 0, "%v", err)
 		p.elog.Logf(ngxlog.Notice, 0, "reconfiguration failed, the old configuration stays in effect")

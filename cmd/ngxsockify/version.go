@@ -24,6 +24,7 @@ const nginxVersion = "1.22.1"
 var builtWith = []string{
 	"http_ssl_module",
 	"http_realip_module",
+	"http_auth_request_module",
 }
 
 // addModules are the third-party modules ngxsockify stands in for.

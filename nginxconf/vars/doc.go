@@ -18,7 +18,7 @@
 // $limit_rate $msec $nginx_version $pid $proxy_add_x_forwarded_for
 // $query_string $realip_remote_addr $realip_remote_port $realpath_root
 // $remote_addr $remote_port
-// $remote_user $request $request_body (never found) $request_completion
+// $remote_user $request $request_body (once proxy_pass read it) $request_completion
 // $request_filename $request_id $request_length $request_method
 // $request_time $request_uri $scheme $server_addr $server_name $server_port
 // $server_protocol $status $time_iso8601 $time_local $upstream_addr

@@ -36,6 +36,24 @@ type slot struct {
 // fields as the request goes on (Status, BytesSent, Upstream* ...); the
 // getters read them when a template or ngx.var asks. A Request belongs to
 // the goroutine serving its request.
+// ConnCounter reports the process's client connections as nginx's
+// stub_status counts them.
+type ConnCounter interface {
+	ConnCounts() (active, reading, writing, waiting int64)
+}
+
+// connectionsVar makes the getter of one $connections_* variable: which
+// picks the count from ConnCounts' results.
+func connectionsVar(which int) builtin {
+	return builtin{get: func(r *Request) (string, bool) {
+		if r.Conns == nil {
+			return "", false
+		}
+		a, rd, w, wt := r.Conns.ConnCounts()
+		return found(strconv.FormatInt([4]int64{a, rd, w, wt}[which], 10))
+	}}
+}
+
 type Request struct {
 	HTTP         *http.Request
 	Start        time.Time // request start ($request_time, $msec at log time)
@@ -77,6 +95,22 @@ type Request struct {
 	// Main is the main request's variables in a subrequest (nil in the
 	// main request itself).
 	Main *Request
+	// Conns gives $connections_active, _reading, _writing and _waiting
+	// (stub_status's counters); nil: not found.
+	Conns                ConnCounter
+	UpstreamHeaderTime   time.Duration // < 0: not measured
+	ProxyHost, ProxyPort string        // $proxy_host, $proxy_port while proxy_pass builds its request
+	// UpstreamBytesSent, UpstreamBytesReceived and UpstreamResponseLength
+	// are $upstream_bytes_sent, $upstream_bytes_received and
+	// $upstream_response_length (the body) of the last attempt; < 0: none.
+	UpstreamBytesSent, UpstreamBytesReceived, UpstreamResponseLength int64
+	// RequestBody is $request_body once a module read the body into
+	// memory (proxy_pass); nil: not read (not found).
+	RequestBody []byte
+	// UpstreamTries are the attempts before the current one
+	// (proxy_next_upstream): the upstream variables list them first,
+	// ", "-separated, as nginx does.
+	UpstreamTries []UpstreamTry
 
 	g         *Registry
 	argsSet   bool // ngx.var.args = "" : $args is "" rather than not found
@@ -89,8 +123,9 @@ type Request struct {
 // the raw request target (hr.RequestURI, or hr.URL for client-built
 // requests); an invalid target sets URIErr.
 func NewRequest(g *Registry, hr *http.Request) *Request {
-	r := &Request{HTTP: hr, Start: time.Now(), g: g, vals: make([]slot, g.nslots),
-		UpstreamConnectTime: -1, UpstreamResponseTime: -1}
+	r := &Request{HTTP: hr, Start: time.Now(), g: g,
+		UpstreamConnectTime: -1, UpstreamResponseTime: -1, UpstreamHeaderTime: -1,
+		UpstreamBytesSent: -1, UpstreamBytesReceived: -1, UpstreamResponseLength: -1}
 	raw := hr.RequestURI
 	if raw == "" && hr.URL != nil {
 		raw = hr.URL.RequestURI()
@@ -104,7 +139,17 @@ func NewRequest(g *Registry, hr *http.Request) *Request {
 // ShareValues makes r read and write the stored values (set, map) of
 // parent: a write in either is seen by both, as a subrequest made with
 // ngx.location.capture's share_all_vars.
-func (r *Request) ShareValues(parent *Request) { r.vals = parent.vals }
+func (r *Request) ShareValues(parent *Request) { r.vals = parent.slots() }
+
+// slots returns the stored values, made at the first write: most requests
+// never write one (every config declares the slots of otherNginxVariables),
+// and an idle tunnel keeps its request for its log line.
+func (r *Request) slots() []slot {
+	if r.vals == nil {
+		r.vals = make([]slot, r.g.nslots)
+	}
+	return r.vals
+}
 
 // CopyValues gives r a copy of parent's stored values (copy_all_vars).
 func (r *Request) CopyValues(parent *Request) { r.vals = append([]slot(nil), parent.vals...) }
@@ -127,7 +172,7 @@ func (r *Request) SetCaptures(c *Captures) {
 		}
 		if d, ok := r.g.defs[lowerName(name)]; ok && d.kind == kindSet {
 			v, _ := c.Group(i)
-			r.vals[d.slot] = slot{v: v, st: slotValue}
+			r.slots()[d.slot] = slot{v: v, st: slotValue}
 		}
 	}
 }
@@ -157,7 +202,10 @@ func (r *Request) Registry() *Registry { return r.g }
 func (r *Request) value(d *varDef) (string, bool) {
 	switch d.kind {
 	case kindSet:
-		s := r.vals[d.slot]
+		var s slot // never written
+		if r.vals != nil {
+			s = r.vals[d.slot]
+		}
 		switch s.st {
 		case slotValue:
 			return s.v, true
@@ -168,7 +216,7 @@ func (r *Request) value(d *varDef) (string, bool) {
 		// variable as not found.
 		return "", d.setDeclared
 	case kindMap:
-		s := &r.vals[d.slot]
+		s := &r.slots()[d.slot]
 		switch s.st {
 		case slotValue:
 			return s.v, true
@@ -190,9 +238,9 @@ func (r *Request) store(d *varDef, v string, ok bool) {
 		d.set(r, v, ok)
 	case d.kind == kindSet || d.kind == kindMap:
 		if ok {
-			r.vals[d.slot] = slot{v: v, st: slotValue}
+			r.slots()[d.slot] = slot{v: v, st: slotValue}
 		} else {
-			r.vals[d.slot] = slot{st: slotNotFound}
+			r.slots()[d.slot] = slot{st: slotNotFound}
 		}
 	}
 }
@@ -404,8 +452,12 @@ var builtins = map[string]builtin{
 	"time_iso8601": {get: func(*Request) (string, bool) {
 		return found(time.Now().Format("2006-01-02T15:04:05-07:00"))
 	}},
-	"pid":           {get: func(*Request) (string, bool) { return found(strconv.Itoa(os.Getpid())) }},
-	"nginx_version": {get: func(*Request) (string, bool) { return found(NginxVersion) }},
+	"connections_active":  connectionsVar(0),
+	"connections_reading": connectionsVar(1),
+	"connections_writing": connectionsVar(2),
+	"connections_waiting": connectionsVar(3),
+	"pid":                 {get: func(*Request) (string, bool) { return found(strconv.Itoa(os.Getpid())) }},
+	"nginx_version":       {get: func(*Request) (string, bool) { return found(NginxVersion) }},
 	"status": {get: func(r *Request) (string, bool) {
 		return found(fmt.Sprintf("%03d", r.Status))
 	}},
@@ -422,26 +474,31 @@ var builtins = map[string]builtin{
 	"request_completion": {get: func(r *Request) (string, bool) {
 		return "", true
 	}},
-	"upstream_addr": {get: func(r *Request) (string, bool) { return nonEmpty(r.UpstreamAddr) }},
+	"upstream_addr": {get: func(r *Request) (string, bool) {
+		return r.upstreamList(func(t UpstreamTry) string { return t.Addr }, r.UpstreamAddr, r.UpstreamAddr != "")
+	}},
 	"upstream_status": {get: func(r *Request) (string, bool) {
-		if r.UpstreamStatus == 0 {
-			return "", false
-		}
-		return found(strconv.Itoa(r.UpstreamStatus))
+		return r.upstreamList(func(t UpstreamTry) string { return statusOrDash(t.Status) },
+			statusOrDash(r.UpstreamStatus), r.UpstreamStatus != 0)
 	}},
 	"upstream_connect_time": {get: func(r *Request) (string, bool) {
-		if r.UpstreamConnectTime < 0 {
-			return "", false
-		}
-		return found(seconds(r.UpstreamConnectTime))
+		return r.upstreamList(func(t UpstreamTry) string { return secondsOrDash(t.Connect) },
+			secondsOrDash(r.UpstreamConnectTime), r.UpstreamConnectTime >= 0)
 	}},
 	"upstream_response_time": {get: func(r *Request) (string, bool) {
-		if r.UpstreamResponseTime < 0 {
-			return "", false
-		}
-		return found(seconds(r.UpstreamResponseTime))
+		return r.upstreamList(func(t UpstreamTry) string { return secondsOrDash(t.Response) },
+			secondsOrDash(r.UpstreamResponseTime), r.UpstreamResponseTime >= 0)
 	}},
-	"document_root": {get: func(r *Request) (string, bool) { return nonEmpty(r.DocumentRoot) }},
+	"upstream_header_time": {get: func(r *Request) (string, bool) {
+		return r.upstreamList(func(t UpstreamTry) string { return secondsOrDash(t.Header) },
+			secondsOrDash(r.UpstreamHeaderTime), r.UpstreamHeaderTime >= 0)
+	}},
+	"upstream_bytes_sent":      {get: func(r *Request) (string, bool) { return count(r.UpstreamBytesSent) }},
+	"upstream_bytes_received":  {get: func(r *Request) (string, bool) { return count(r.UpstreamBytesReceived) }},
+	"upstream_response_length": {get: func(r *Request) (string, bool) { return count(r.UpstreamResponseLength) }},
+	"proxy_host":               {get: func(r *Request) (string, bool) { return nonEmpty(r.ProxyHost) }},
+	"proxy_port":               {get: func(r *Request) (string, bool) { return nonEmpty(r.ProxyPort) }},
+	"document_root":            {get: func(r *Request) (string, bool) { return nonEmpty(r.DocumentRoot) }},
 	"realpath_root": {get: func(r *Request) (string, bool) {
 		if r.DocumentRoot == "" {
 			return "", false
@@ -456,7 +513,9 @@ var builtins = map[string]builtin{
 		return p, true
 	}},
 	"request_filename": {get: func(r *Request) (string, bool) { return nonEmpty(r.RequestFilename) }},
-	"request_body":     {get: func(*Request) (string, bool) { return "", false }},
+	"request_body": {get: func(r *Request) (string, bool) {
+		return string(r.RequestBody), r.RequestBody != nil
+	}},
 	"limit_rate": {get: func(r *Request) (string, bool) {
 		if r.LimitRate == "" {
 			return "0", true
@@ -671,4 +730,55 @@ func (r *Request) MainRequest() *Request {
 		return r.Main
 	}
 	return r
+}
+
+// UpstreamTry is one earlier attempt of a request at an upstream server.
+type UpstreamTry struct {
+	Addr                      string
+	Status                    int           // 0: none ("-")
+	Connect, Header, Response time.Duration // < 0: not measured ("-")
+}
+
+// upstreamList is an upstream variable's value: the earlier attempts' values,
+// then the current one ("-" when it has none), ", "-separated; without
+// earlier attempts, the current one alone (not found when it has none).
+func (r *Request) upstreamList(each func(UpstreamTry) string, cur string, ok bool) (string, bool) {
+	if len(r.UpstreamTries) == 0 {
+		if !ok {
+			return "", false
+		}
+		return cur, true
+	}
+	var b strings.Builder
+	for _, t := range r.UpstreamTries {
+		b.WriteString(each(t))
+		b.WriteString(", ")
+	}
+	if !ok {
+		cur = "-"
+	}
+	b.WriteString(cur)
+	return b.String(), true
+}
+
+func statusOrDash(s int) string {
+	if s == 0 {
+		return "-"
+	}
+	return strconv.Itoa(s)
+}
+
+func secondsOrDash(d time.Duration) string {
+	if d < 0 {
+		return "-"
+	}
+	return seconds(d)
+}
+
+// count is a byte count variable's value: not found below 0.
+func count(n int64) (string, bool) {
+	if n < 0 {
+		return "", false
+	}
+	return strconv.FormatInt(n, 10), true
 }

@@ -82,6 +82,9 @@ type Upstream struct {
 	single  bool
 	addrs   []string // every server's address, backups included
 	now     func() time.Time
+
+	keepalive Keepalive
+	idle      []idleConn // oldest first
 }
 
 var _ websockify.Dialer = (*Upstream)(nil)
@@ -124,28 +127,84 @@ var ErrNoLiveUpstreams = errors.New("no live upstreams while connecting to upstr
 // Dial connects to the next server, trying the others on error or timeout
 // (each connect attempt bounded by timeout, all of them by ctx).
 func (u *Upstream) Dial(ctx context.Context, timeout time.Duration) (net.Conn, string, error) {
-	tried := make(map[*peer]bool, 4)
+	t := Tries{fresh: true} // a tunnel never takes an idle HTTP connection
 	var lastErr error
 	var lastAddr string
 	for {
-		p := u.pick(tried)
-		if p == nil {
+		c, addr, err := u.DialNext(ctx, timeout, &t)
+		if err == nil {
+			return c, addr, nil
+		}
+		if errors.Is(err, ErrNoLiveUpstreams) {
 			if lastErr == nil {
 				return nil, lastAddr, ErrNoLiveUpstreams
 			}
 			return nil, lastAddr, lastErr
 		}
-		tried[p] = true
-		lastAddr = p.Addr
-		c, err := dialOne(ctx, p.network, p.address, timeout)
-		u.report(p, err == nil)
-		if err == nil {
-			return c, p.Addr, nil
-		}
-		lastErr = err
+		lastErr, lastAddr = err, addr
 		if ctx.Err() != nil {
 			return nil, lastAddr, lastErr
 		}
+	}
+}
+
+// Tries is one request's pass over the servers (nginx's tried bitmap):
+// DialNext skips the servers it already tried.
+type Tries struct {
+	tried  map[*peer]bool
+	last   *peer
+	cached bool
+	fresh  bool // never from the idle cache
+	// of the last connection: when it was made, requests it served
+	start    time.Time
+	requests int
+}
+
+// DialNext makes one connect attempt, to a server t has not tried yet;
+// ErrNoLiveUpstreams when none is left.
+func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries) (net.Conn, string, error) {
+	if t.tried == nil {
+		t.tried = make(map[*peer]bool, 4)
+	}
+	p := u.pick(t.tried)
+	if p == nil {
+		return nil, "", ErrNoLiveUpstreams
+	}
+	t.tried[p], t.last, t.cached = true, p, false
+	if !t.fresh {
+		u.mu.Lock()
+		ic := u.takeIdle(p)
+		u.mu.Unlock()
+		if ic != nil {
+			t.cached, t.start, t.requests = true, ic.start, ic.requests
+			return ic.c, p.Addr, nil
+		}
+	}
+	t.start, t.requests = u.now(), 0
+	c, err := dialOne(ctx, p.network, p.address, timeout)
+	u.report(p, err == nil)
+	return c, p.Addr, err
+}
+
+// Tries is how many attempts a request may make, as nginx counts them:
+// every server not marked down, backups included.
+func (u *Upstream) Tries() int {
+	n := 0
+	for _, list := range [2][]*peer{u.primary, u.backup} {
+		for _, p := range list {
+			if !p.Down {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Failed counts a failure of the server t dialed last: it connected but
+// answered badly (proxy_next_upstream's timeout, invalid_header, ...).
+func (u *Upstream) Failed(t *Tries) {
+	if t.last != nil {
+		u.report(t.last, false)
 	}
 }
 

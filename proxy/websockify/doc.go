@@ -69,7 +69,11 @@
 //
 // ConnectTimeout bounds the dial. ReadTimeout is the idle timeout of the
 // whole tunnel: data in either direction re-arms it. SendTimeout bounds a
-// write that blocks in either direction.
+// write that blocks in either direction. PingInterval (off by default)
+// sends the client a ping frame after that long without data, and again
+// after each unanswered interval; a pong is data, so a client that
+// answers keeps its tunnel, and one that does not meets ReadTimeout
+// (policy.go's pingDeadline, on both engines).
 //
 // An idle tunnel holds no data buffer. On an event loop (below) a tunnel
 // reads into the loop's one shared buffer and keeps bytes only when a socket
@@ -80,6 +84,11 @@
 // every connection on Windows, hold one buffer per direction while blocked. Serve also drops the 8 KiB of bufio buffers that net/http
 // hands over with the hijacked connection, and ServeAsync returns once the
 // tunnel runs, so the net/http handler goroutine and its request are freed.
+// A tunnel on an event loop keeps no net.Conn, only the loop's descriptors.
+// After a burst of handshakes (256 or more) has been quiet for a second,
+// Tunnels returns the burst's garbage to the system at once
+// (debug.FreeOSMemory), instead of letting the heap keep it until a
+// collection an idle server may not run for minutes (tunnels.go).
 //
 // # Why not gorilla/websocket
 //

@@ -194,6 +194,12 @@ func (l *loop) prepare(t *tunnel) bool {
 	}
 	client.Close()
 	target.Close()
+	// The loop owns the duplicates: the tunnel keeps no net.Conn (the
+	// accepted connection's wrappers, a TLS client's *tls.Conn is kept
+	// below) and no raw-conn state, which an idle tunnel would hold for
+	// nothing.
+	t.client.drop()
+	t.target.drop()
 	// Readiness is found out by trying; bytes that came with the
 	// handshake are read first.
 	t.ev = &evTunnel{l: l, cfd: cfd, tfd: tfd, hidx: -1, cR: true, cW: true, tR: true, tW: true}
@@ -386,7 +392,7 @@ func (l *loop) add(t *tunnel) {
 			return
 		}
 	}
-	l.schedule(t, t.idleDeadline())
+	l.schedule(t, t.wakeAt())
 	if h := testHookAdd.Load(); h != nil {
 		(*h)(t)
 	}
@@ -834,11 +840,14 @@ func (l *loop) expire() {
 			}
 			continue
 		}
-		next := t.idleDeadline()
-		if now >= next {
+		if now >= t.idleDeadline() {
 			t.idleTimedOut()
 			continue
 		}
+		if t.pingIfDue(now); t.ending.Load() {
+			continue // the ping could not be written
+		}
+		next := t.wakeAt()
 		send := int64(t.o.SendTimeout)
 		if len(e.cOut.b) > 0 {
 			if now >= e.cOut.since+send {

@@ -87,10 +87,17 @@ type relay struct {
 
 func newRelay(t *testing.T, d Dialer, o Options) *relay {
 	t.Helper()
+	return newRelayOn(t, d, o, goroutineRelay)
+}
+
+// newRelayOn is newRelay on the goroutine relay (noLoops) or the event
+// loop, for tests that run on both engines whatever WEBSOCKIFY_RELAY says.
+func newRelayOn(t *testing.T, d Dialer, o Options, noLoops bool) *relay {
+	t.Helper()
 	if o.Logger == nil {
 		o.Logger = quiet
 	}
-	rl := &relay{tunnels: &Tunnels{noLoops: goroutineRelay, linger: time.Nanosecond}, results: make(chan Result, 100)}
+	rl := &relay{tunnels: &Tunnels{noLoops: noLoops, linger: time.Nanosecond}, results: make(chan Result, 100)}
 	rl.srv = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		res := Serve(w, r, d, o, rl.tunnels)
 		if res.Status != http.StatusSwitchingProtocols {

@@ -56,6 +56,38 @@ func (t *tunnel) idleDeadline() int64 { return t.last.Load() + int64(t.o.ReadTim
 // idleTimedOut ends a tunnel that reached its idleDeadline.
 func (t *tunnel) idleTimedOut() { t.closeFor(ErrIdleTimeout, true) }
 
+// pingDeadline is the nanotime at which the tunnel pings its client:
+// PingInterval after data last moved in either direction or after the last
+// ping, whichever is later; 0 when PingInterval is off. A pong is data from
+// the client, so an answering client is pinged again PingInterval after
+// its pong, and one that never answers meets idleDeadline (ReadTimeout
+// after its last data) and is closed with CloseGoingAway.
+func (t *tunnel) pingDeadline() int64 {
+	if t.o.PingInterval <= 0 {
+		return 0
+	}
+	return max(t.last.Load(), t.pinged.Load()) + int64(t.o.PingInterval)
+}
+
+// wakeAt is when the tunnel's timer must next fire: at its idleDeadline or
+// its pingDeadline, whichever comes first.
+func (t *tunnel) wakeAt() int64 {
+	next := t.idleDeadline()
+	if p := t.pingDeadline(); p != 0 {
+		next = min(next, p)
+	}
+	return next
+}
+
+// pingIfDue sends a ping frame (no payload) to the client when its
+// pingDeadline has passed at now. Sending it does not count as activity.
+func (t *tunnel) pingIfDue(now int64) {
+	if p := t.pingDeadline(); p != 0 && now >= p && !t.ending.Load() {
+		t.pinged.Store(now)
+		t.sendControl(opPing, nil)
+	}
+}
+
 // targetReadSize is the most one read from the target takes: what fills a
 // frame of BufferSize payload bytes, less in base64 mode, where three bytes
 // become four.

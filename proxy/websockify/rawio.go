@@ -79,6 +79,10 @@ func (e *endpoint) init(c net.Conn, pool *sync.Pool) {
 	e.initRaw(c)
 }
 
+// drop forgets the connection once an event loop relays its socket; only
+// the buffer pool stays.
+func (e *endpoint) drop() { *e = endpoint{pool: e.pool} }
+
 // read reads into (*bp)[off:lim], taking the buffer from the pool when *bp
 // is nil. On return *bp may be nil only if an error is returned. io.EOF
 // means the peer closed its side.

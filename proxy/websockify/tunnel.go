@@ -35,6 +35,7 @@ type tunnel struct {
 	ending    atomic.Bool
 	live      atomic.Int32
 	last      atomic.Int64 // nanotime of the last data read
+	pinged    atomic.Int64 // nanotime of the last ping sent to the client
 	idle      *time.Timer
 
 	sent, recv atomic.Int64
@@ -78,21 +79,26 @@ func (t *tunnel) arm() {
 	// Create the timer stopped, then arm it, so that checkIdle never runs
 	// before t.idle is set.
 	t.idle = time.AfterFunc(time.Duration(math.MaxInt64), t.checkIdle)
-	t.idle.Reset(t.o.ReadTimeout)
+	t.idle.Reset(time.Duration(t.wakeAt() - nanotime()))
 }
 
 func (t *tunnel) touch() { t.last.Store(nanotime()) }
 
-// checkIdle runs from the idle timer: it re-arms for the time left, or ends an idle tunnel.
+// checkIdle runs from the idle timer: it ends an idle tunnel, or pings
+// the client when due and re-arms for the time left.
 func (t *tunnel) checkIdle() {
 	if t.live.Load() == 0 {
 		return
 	}
-	if left := time.Duration(t.idleDeadline() - nanotime()); left > 0 {
-		t.idle.Reset(left)
+	now := nanotime()
+	if now >= t.idleDeadline() {
+		t.idleTimedOut()
 		return
 	}
-	t.idleTimedOut()
+	t.pingIfDue(now)
+	if !t.ending.Load() {
+		t.idle.Reset(time.Duration(t.wakeAt() - now))
+	}
 }
 
 func (t *tunnel) setErr(err error) {

@@ -38,6 +38,11 @@ type Options struct {
 	// two of them (three in base64 mode), and only while data moves. 0 means
 	// 65543; values below MinBufferSize are raised to it.
 	BufferSize int
+	// PingInterval (websockify_ping_interval) is how long a tunnel may be
+	// idle (no data either way) before the relay sends the client a ping
+	// frame, and again after each unanswered ping; a client that answers
+	// nothing is closed at ReadTimeout. 0 means no pings.
+	PingInterval time.Duration
 	// Logger receives a debug record at tunnel end (kept only if debug is
 	// enabled when the tunnel starts). nil means slog.Default().
 	Logger *slog.Logger

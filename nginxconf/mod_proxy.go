@@ -1,0 +1,481 @@
+package nginxconf
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	"ngxsockify/nginxconf/vars"
+)
+
+// proxyModule is ngx_http_proxy_module, first cut: proxy_pass to http://
+// backends (an address, a unix socket, an upstream{} block or a URL with
+// variables), the request it sends and the response it passes back. The
+// proxy_* directives without an entry here are Ignored (buffers, caching,
+// temp files: tuning) and warn.
+var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf) {
+	lc.ProxyHTTPVersion = "1.0"
+	lc.ProxyPassRequestHeaders, lc.ProxyPassRequestBody, lc.ProxyBuffering = true, true, true
+	lc.ProxyRequestBuffering = true
+	lc.ProxyConnectTimeout, lc.ProxyReadTimeout, lc.ProxySendTimeout = 60*time.Second, 60*time.Second, 60*time.Second
+	lc.ProxyBufferSize = 4096 // one memory page, nginx's default
+	lc.ProxyNextUpstream = NextError | NextTimeout
+	lc.ProxySSLSessionReuse = true
+}, directives: []directive{
+	{name: "proxy_pass", dup: "proxy_pass", inherit: inheritNone, field: "ProxyPass", set: setProxyPass},
+	{name: "proxy_http_version", set: func(c *compiler, lv *level, d *Directive) {
+		if d.Args[0] != "1.0" && d.Args[0] != "1.1" {
+			c.fail(d, `invalid value "%s"`, d.Args[0])
+		}
+		lv.conf.ProxyHTTPVersion = d.Args[0]
+	}},
+	{name: "proxy_set_header", inherit: inheritReplace, field: "ProxySetHeaders", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxySetHeaders = append(lv.conf.ProxySetHeaders,
+			ProxyHeader{Name: d.Args[0], Value: c.template(d, d.Args[1])})
+	}},
+	{name: "proxy_hide_header", inherit: inheritReplace, field: "ProxyHideHeaders", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyHideHeaders = append(lv.conf.ProxyHideHeaders, textproto.CanonicalMIMEHeaderKey(d.Args[0]))
+	}},
+	{name: "proxy_pass_header", inherit: inheritReplace, field: "ProxyPassHeaders", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyPassHeaders = append(lv.conf.ProxyPassHeaders, textproto.CanonicalMIMEHeaderKey(d.Args[0]))
+	}},
+	onOff("proxy_pass_request_headers", func(lc *LocConf) *bool { return &lc.ProxyPassRequestHeaders }),
+	onOff("proxy_pass_request_body", func(lc *LocConf) *bool { return &lc.ProxyPassRequestBody }),
+	onOff("proxy_request_buffering", func(lc *LocConf) *bool { return &lc.ProxyRequestBuffering }),
+	onOff("proxy_buffering", func(lc *LocConf) *bool { return &lc.ProxyBuffering }),
+	onOff("proxy_intercept_errors", func(lc *LocConf) *bool { return &lc.ProxyInterceptErrors }),
+	templated("proxy_set_body", func(lc *LocConf) **vars.Template { return &lc.ProxySetBody }),
+	templated("proxy_method", func(lc *LocConf) **vars.Template { return &lc.ProxyMethod }),
+	{name: "proxy_connect_timeout", dup: "proxy_connect_timeout", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyConnectTimeout = c.duration(d, d.Args[0])
+	}},
+	{name: "proxy_read_timeout", dup: "proxy_read_timeout", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyReadTimeout = c.duration(d, d.Args[0])
+	}},
+	{name: "proxy_send_timeout", dup: "proxy_send_timeout", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxySendTimeout = c.duration(d, d.Args[0])
+	}},
+	{name: "proxy_buffer_size", dup: "proxy_buffer_size", set: func(c *compiler, lv *level, d *Directive) {
+		n, err := ParseSize(d.Args[0])
+		if err != nil {
+			c.fail(d, `"proxy_buffer_size" directive invalid value`)
+		}
+		lv.conf.ProxyBufferSize = int(n)
+	}},
+	// a bitmask slot: occurrences at one level add up, as in nginx
+	{name: "proxy_next_upstream", inherit: inheritReplace, field: "ProxyNextUpstream", set: func(c *compiler, lv *level, d *Directive) {
+		var mask NextUpstream
+		for _, a := range d.Args {
+			bit, ok := nextUpstreamNames[a]
+			if !ok {
+				c.fail(d, `invalid value "%s"`, a)
+				return
+			}
+			if bit == 0 && len(d.Args) > 1 {
+				c.fail(d, `invalid value "%s"`, a) // "off" stands alone
+				return
+			}
+			mask |= bit
+		}
+		lv.conf.ProxyNextUpstream |= mask
+	}},
+	{name: "proxy_next_upstream_tries", dup: "proxy_next_upstream_tries", set: func(c *compiler, lv *level, d *Directive) {
+		n, err := strconv.Atoi(d.Args[0])
+		if err != nil || n < 0 {
+			c.fail(d, `invalid number "%s"`, d.Args[0])
+			return
+		}
+		lv.conf.ProxyNextUpstreamTries = n
+	}},
+	{name: "proxy_cookie_domain", inherit: inheritReplace, field: "ProxyCookieDomains", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyCookieDomains = c.cookieRule(d, lv.conf.ProxyCookieDomains, true)
+	}},
+	{name: "proxy_cookie_path", inherit: inheritReplace, field: "ProxyCookiePaths", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyCookiePaths = c.cookieRule(d, lv.conf.ProxyCookiePaths, false)
+	}},
+	{name: "proxy_cookie_flags", inherit: inheritReplace, field: "ProxyCookieFlags", set: func(c *compiler, lv *level, d *Directive) {
+		a := d.Args
+		if len(a) == 1 && a[0] == "off" {
+			lv.conf.ProxyCookieFlags = []CookieFlags{}
+			return
+		}
+		r := CookieFlags{}
+		if strings.HasPrefix(a[0], "~") {
+			r.Regex = c.regex(d, 0, strings.TrimPrefix(a[0][1:], "*"), true)
+		} else {
+			r.Name = c.template(d, a[0])
+		}
+		for _, f := range a[1:] {
+			r.Flags = append(r.Flags, c.template(d, f))
+		}
+		lv.conf.ProxyCookieFlags = append(lv.conf.ProxyCookieFlags, r)
+	}},
+	// only X-Accel-Redirect changes what ngxsockify does (the others
+	// steer caching, buffering and rates); every name nginx knows is
+	// accepted
+	{name: "proxy_ignore_headers", inherit: inheritReplace, field: "ProxyIgnoreXAccelRedirect", set: func(c *compiler, lv *level, d *Directive) {
+		for _, a := range d.Args {
+			switch strings.ToLower(a) {
+			case "x-accel-redirect":
+				lv.conf.ProxyIgnoreXAccelRedirect = true
+			case "x-accel-expires", "x-accel-limit-rate", "x-accel-buffering", "x-accel-charset",
+				"expires", "cache-control", "set-cookie", "vary":
+			default:
+				c.fail(d, `invalid value "%s"`, a)
+				return
+			}
+		}
+	}},
+	onOff("proxy_ssl_server_name", func(lc *LocConf) *bool { return &lc.ProxySSLServerName }),
+	onOff("proxy_ssl_verify", func(lc *LocConf) *bool { return &lc.ProxySSLVerify }),
+	onOff("proxy_ssl_session_reuse", func(lc *LocConf) *bool { return &lc.ProxySSLSessionReuse }),
+	templated("proxy_ssl_name", func(lc *LocConf) **vars.Template { return &lc.ProxySSLName }),
+	{name: "proxy_ssl_verify_depth", dup: "proxy_ssl_verify_depth", set: func(c *compiler, lv *level, d *Directive) {
+		n, err := strconv.Atoi(d.Args[0])
+		if err != nil || n < 0 {
+			c.fail(d, `invalid number "%s"`, d.Args[0])
+			return
+		}
+		lv.conf.ProxySSLVerifyDepth = n
+	}},
+	{name: "proxy_ssl_trusted_certificate", dup: "proxy_ssl_trusted_certificate", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxySSLTrusted = c.constPath(d)
+	}},
+	{name: "proxy_ssl_certificate", dup: "proxy_ssl_certificate", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxySSLCertificate = c.constPath(d)
+	}},
+	{name: "proxy_ssl_certificate_key", dup: "proxy_ssl_certificate_key", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxySSLCertificateKey = c.constPath(d)
+	}},
+	{name: "proxy_ssl_crl", support: Refused, note: "revocation lists for backend certificates"},
+	{name: "proxy_ssl_password_file", dup: "proxy_ssl_password_file", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxySSLPasswords = c.passwordFile(d, c.confName(d.Args[0]))
+	}},
+	{name: "proxy_ssl_conf_command", support: Refused, note: "OpenSSL configuration commands"},
+	{name: "proxy_redirect", inherit: inheritReplace, field: "ProxyRedirects", set: setProxyRedirect},
+}}
+
+// ProxyConf is the proxy module's part of a location's settings.
+type ProxyConf struct {
+	ProxyPass        *ProxyPass // not inherited: a content handler
+	ProxyHTTPVersion string     // "1.0" or "1.1"
+	// ProxySetHeaders are the proxy_set_header entries in order; a level
+	// that has one replaces the inherited list.
+	ProxySetHeaders                               []ProxyHeader
+	ProxyHideHeaders, ProxyPassHeaders            []string // canonical names
+	ProxyPassRequestHeaders, ProxyPassRequestBody bool
+	ProxyBuffering, ProxyInterceptErrors          bool
+	ProxyRequestBuffering                         bool           // off: the body goes to the backend as it comes
+	ProxySetBody, ProxyMethod                     *vars.Template // nil: not set
+	ProxyConnectTimeout                           time.Duration
+	ProxyReadTimeout, ProxySendTimeout            time.Duration
+	ProxyBufferSize                               int // the bound of the response header
+	// ProxyRedirects are the proxy_redirect rules; nil: `default`, unless
+	// ProxyRedirectOff.
+	ProxyRedirects   []ProxyRedirect
+	ProxyRedirectOff bool
+	// ProxyCookieDomains and ProxyCookiePaths rewrite the Domain and
+	// Path attributes of the backend's Set-Cookie headers; a level that
+	// has one replaces the inherited list (`off`: an empty one).
+	ProxyCookieDomains, ProxyCookiePaths []CookieRule
+	ProxyCookieFlags                     []CookieFlags
+	ProxyIgnoreXAccelRedirect            bool // proxy_ignore_headers X-Accel-Redirect
+	// https:// backends: SNI (proxy_ssl_server_name), the name checked
+	// and sent (proxy_ssl_name; nil: the URL's host), verification
+	// against ProxySSLTrusted, a client certificate, session reuse.
+	ProxySSLServerName, ProxySSLVerify, ProxySSLSessionReuse bool
+	ProxySSLName                                             *vars.Template
+	ProxySSLVerifyDepth                                      int
+	ProxySSLTrusted                                          string
+	ProxySSLCertificate, ProxySSLCertificateKey              string
+	ProxySSLPasswords                                        []string // proxy_ssl_password_file
+	// ProxyNextUpstream is when another server is tried;
+	// ProxyNextUpstreamTries bounds the attempts (0: no bound).
+	ProxyNextUpstream      NextUpstream
+	ProxyNextUpstreamTries int
+}
+
+// NextUpstream is a set of proxy_next_upstream conditions.
+type NextUpstream uint
+
+// proxy_next_upstream conditions.
+const (
+	NextError NextUpstream = 1 << iota
+	NextTimeout
+	NextInvalidHeader
+	NextHTTP500
+	NextHTTP502
+	NextHTTP503
+	NextHTTP504
+	NextHTTP403
+	NextHTTP404
+	NextHTTP429
+	NextNonIdempotent
+)
+
+var nextUpstreamNames = map[string]NextUpstream{
+	"error": NextError, "timeout": NextTimeout, "invalid_header": NextInvalidHeader,
+	"http_500": NextHTTP500, "http_502": NextHTTP502, "http_503": NextHTTP503, "http_504": NextHTTP504,
+	"http_403": NextHTTP403, "http_404": NextHTTP404, "http_429": NextHTTP429,
+	"non_idempotent": NextNonIdempotent, "off": 0, "updating": 0,
+}
+
+// ForStatus returns the condition of a response status, 0 for none.
+func (NextUpstream) ForStatus(status int) NextUpstream {
+	switch status {
+	case 500:
+		return NextHTTP500
+	case 502:
+		return NextHTTP502
+	case 503:
+		return NextHTTP503
+	case 504:
+		return NextHTTP504
+	case 403:
+		return NextHTTP403
+	case 404:
+		return NextHTTP404
+	case 429:
+		return NextHTTP429
+	}
+	return 0
+}
+
+// ProxyHeader is one proxy_set_header.
+type ProxyHeader struct {
+	Name  string
+	Value *vars.Template
+}
+
+// ProxyRedirect is one proxy_redirect rule: a Location (or Refresh)
+// header starting with Redirect gets that prefix replaced; one Regex
+// matches is replaced whole (captures apply). Default marks
+// `proxy_redirect default` (the proxy_pass URL becomes the location's
+// name).
+type ProxyRedirect struct {
+	Default     bool
+	Redirect    *vars.Template
+	Regex       *vars.Regex
+	Replacement *vars.Template
+}
+
+// ProxyPass is a compiled proxy_pass.
+type ProxyPass struct {
+	Raw string         // the URL as written
+	URL *vars.Template // non-nil when the URL holds variables: parsed per request
+	// Target is the parsed URL when it holds no variables.
+	Target *ProxyURL
+	// Location is the name of the location the URI part replaces (nginx's
+	// plcf->location); empty when the level cannot have a URI part.
+	Location string
+	File     string
+	Line     int
+}
+
+// ProxyURL is a parsed proxy_pass URL.
+type ProxyURL struct {
+	Scheme string // "http" or "https"
+	// Host is $proxy_host: the host as written, with the port when it is
+	// not the scheme's default; "localhost" for a unix socket.
+	Host string
+	Port string // $proxy_port
+	// Addr is what to dial or look up: "host:port", "unix:/path"; Name is
+	// the host without port, for a lookup of an upstream{} block.
+	Addr, Name string
+	// ExplicitPort: the URL spells a port (an upstream{} block matches
+	// only URLs without one).
+	ExplicitPort bool
+	// URI is the URI part ("/x/" in http://h/x/), HasURI whether there is
+	// one ("/" counts).
+	URI    string
+	HasURI bool
+}
+
+// ParseProxyURL parses a proxy_pass URL: http://host[:port][/uri],
+// https://..., http://unix:/path[:/uri]. Errors use nginx's words.
+func ParseProxyURL(raw string) (*ProxyURL, error) {
+	u := &ProxyURL{}
+	rest, ok := "", false
+	switch {
+	case len(raw) >= 7 && strings.EqualFold(raw[:7], "http://"):
+		u.Scheme, u.Port, rest, ok = "http", "80", raw[7:], true
+	case len(raw) >= 8 && strings.EqualFold(raw[:8], "https://"):
+		u.Scheme, u.Port, rest, ok = "https", "443", raw[8:], true
+	}
+	if !ok {
+		return nil, errors.New("invalid URL prefix")
+	}
+	if p, isUnix := strings.CutPrefix(rest, "unix:"); isUnix {
+		path, uri, hasURI := strings.Cut(p, ":")
+		if path == "" {
+			return nil, fmt.Errorf(`no path in the unix domain socket in upstream "%s"`, rest)
+		}
+		u.Host, u.Addr, u.Name = "localhost", "unix:"+path, "unix:"+path
+		u.URI, u.HasURI = uri, hasURI
+		return u, nil
+	}
+	hostport := rest
+	if i := strings.IndexAny(rest, "/?"); i >= 0 {
+		hostport, u.URI, u.HasURI = rest[:i], rest[i:], true
+		if u.URI[0] == '?' {
+			u.URI = "/" + u.URI
+		}
+	}
+	if hostport == "" {
+		return nil, fmt.Errorf(`no host in upstream "%s"`, hostport)
+	}
+	u.Host, u.Name = hostport, hostport
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf(`invalid port in upstream "%s"`, rest)
+		}
+		u.Name, u.Port, u.ExplicitPort = h, p, true
+	} else if strings.Contains(hostport, ":") && !strings.HasPrefix(hostport, "[") {
+		return nil, fmt.Errorf(`invalid port in upstream "%s"`, rest)
+	}
+	u.Addr = net.JoinHostPort(strings.Trim(u.Name, "[]"), u.Port)
+	return u, nil
+}
+
+func setProxyPass(c *compiler, lv *level, d *Directive) {
+	pp := &ProxyPass{Raw: d.Args[0], File: d.File, Line: d.EndLine}
+	uriForbidden := lv.ctx == ctxIf || lv.ctx == ctxLimitExcept ||
+		(lv.loc != nil && (lv.loc.Modifier == ModRegex || lv.loc.Modifier == ModRegexI || lv.loc.Modifier == ModNamed))
+	if strings.Contains(pp.Raw, "$") {
+		t := c.template(d, pp.Raw)
+		if v, ok := t.Const(); ok {
+			pp.Raw = v
+		} else {
+			pp.URL = t
+		}
+	}
+	if pp.URL == nil {
+		t, err := ParseProxyURL(pp.Raw)
+		if err != nil {
+			c.fail(d, "%v", err)
+			return
+		}
+		if t.HasURI && uriForbidden {
+			c.fail(d, `"proxy_pass" cannot have URI part in location given by regular expression, `+
+				`or inside named location, or inside "if" statement, or inside "limit_except" block`)
+		}
+		pp.Target = t
+		c.checkProxyHost(d, t)
+	}
+	if lv.loc != nil && !uriForbidden {
+		pp.Location = lv.loc.Path
+	}
+	lv.conf.ProxyPass = pp
+}
+
+func setProxyRedirect(c *compiler, lv *level, d *Directive) {
+	a := d.Args
+	if len(a) == 1 {
+		switch a[0] {
+		case "off":
+			lv.conf.ProxyRedirects, lv.conf.ProxyRedirectOff = nil, true
+		case "default":
+			lv.conf.ProxyRedirects = append(lv.conf.ProxyRedirects, ProxyRedirect{Default: true})
+		default:
+			c.fail(d, `invalid parameter "%s"`, a[0])
+		}
+		return
+	}
+	r := ProxyRedirect{Replacement: c.template(d, a[1])}
+	switch {
+	case strings.HasPrefix(a[0], "~*"):
+		r.Regex = c.regex(d, 0, a[0][2:], true)
+	case strings.HasPrefix(a[0], "~"):
+		r.Regex = c.regex(d, 0, a[0][1:], false)
+	default:
+		r.Redirect = c.template(d, a[0])
+	}
+	lv.conf.ProxyRedirectOff = false
+	lv.conf.ProxyRedirects = append(lv.conf.ProxyRedirects, r)
+}
+
+// checkProxyHost resolves a constant URL's host name, as nginx does at
+// load, unless it names an upstream{} block (all of them are compiled
+// before the servers).
+func (c *compiler) checkProxyHost(d *Directive, t *ProxyURL) {
+	if strings.HasPrefix(t.Addr, "unix:") || net.ParseIP(strings.Trim(t.Name, "[]")) != nil {
+		return
+	}
+	if _, ok := c.cfg.HTTP.Upstreams[t.Name]; ok && !t.ExplicitPort {
+		return
+	}
+	if addrs, err := net.LookupHost(t.Name); err != nil || len(addrs) == 0 {
+		c.fail(d, `host not found in upstream "%s"`, t.Host)
+	}
+}
+
+// CookieRule is one proxy_cookie_domain or proxy_cookie_path: an
+// attribute equal to From (a domain, case and leading dot aside) or
+// starting with it (a path), or matching Regex, gets To.
+type CookieRule struct {
+	From, To *vars.Template
+	Regex    *vars.Regex
+}
+
+// cookieRule compiles `off` or `from to` onto rules. Domain regexes are
+// caseless, as nginx compiles them.
+func (c *compiler) cookieRule(d *Directive, rules []CookieRule, domain bool) []CookieRule {
+	a := d.Args
+	if len(a) == 1 {
+		if a[0] != "off" {
+			c.fail(d, `invalid parameter "%s"`, a[0])
+		}
+		return []CookieRule{} // set and empty: nothing inherited
+	}
+	r := CookieRule{To: c.template(d, a[1])}
+	switch {
+	case strings.HasPrefix(a[0], "~*"):
+		r.Regex = c.regex(d, 0, a[0][2:], true)
+	case strings.HasPrefix(a[0], "~"):
+		r.Regex = c.regex(d, 0, a[0][1:], domain)
+	default:
+		from := a[0]
+		if domain {
+			from = strings.TrimPrefix(from, ".")
+		}
+		r.From = c.template(d, from)
+	}
+	return append(rules, r)
+}
+
+// CookieFlags is one proxy_cookie_flags: the cookies named Name (or
+// matching Regex, caseless) get the flags (secure, httponly,
+// samesite=strict|lax|none) set or, with "no", removed.
+type CookieFlags struct {
+	Name  *vars.Template
+	Regex *vars.Regex
+	Flags []*vars.Template
+}
+
+// constPath is a file argument without variables, resolved against the
+// conf prefix as the ssl module's files are.
+func (c *compiler) constPath(d *Directive) string {
+	if strings.Contains(d.Args[0], "$") {
+		c.fail(d, `variables in "%s" are not supported by ngxsockify`, d.Name)
+		return ""
+	}
+	return c.confName(d.Args[0])
+}
+
+// onOff declares an on|off directive that sets one field.
+func onOff(name string, field func(lc *LocConf) *bool) directive {
+	return directive{name: name, set: func(c *compiler, lv *level, d *Directive) { *field(lv.conf) = d.Args[0] == "on" }}
+}
+
+// templated declares a directive whose one value, variables allowed, sets
+// one field; a second one in a block is a duplicate.
+func templated(name string, field func(lc *LocConf) **vars.Template) directive {
+	return directive{name: name, dup: name, set: func(c *compiler, lv *level, d *Directive) {
+		*field(lv.conf) = c.template(d, d.Args[0])
+	}}
+}

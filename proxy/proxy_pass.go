@@ -1,0 +1,1014 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
+	"ngxsockify/ngxlog"
+	"ngxsockify/proxy/proxypass"
+	"ngxsockify/proxy/upstream"
+	"ngxsockify/proxy/websockify"
+)
+
+// proxyModule is proxy_pass (nginx's ngx_http_proxy_module, first cut): a
+// level's content handler, relaying the request to an HTTP backend and its
+// response back. Constant targets get their dialer at load (an upstream{}
+// block, or the URL's address with host names resolved now); URLs with
+// variables are parsed per request. One connection per request
+// (Connection: close), the body read whole first (client_max_body_size),
+// the response streamed back as it comes.
+var proxyModule = module{
+	name:      "proxy",
+	provision: provisionProxy,
+}
+
+// proxyConf is a level's runtime part of the proxy module.
+type proxyConf struct {
+	dialer websockify.Dialer // nil: computed per request
+	ssl    *proxySSL         // for https:// URLs; nil: the level has none
+}
+
+func provisionProxy(_ *Server, st *state) error {
+	built := map[*nginxconf.ProxyPass]websockify.Dialer{}
+	st.implicit = map[string]websockify.Dialer{}
+	for _, lc := range st.cfg.HTTP.Confs {
+		pp := lc.ProxyPass
+		if pp == nil {
+			continue
+		}
+		rt := &st.confs[lc.ID]
+		if rt.content == nil {
+			rt.content = proxyContent
+		}
+		d, done := built[pp]
+		if !done && pp.Target != nil {
+			if d = st.upstreamFor(pp.Target); d == nil {
+				key := implicitKey(pp.Target)
+				if d = st.implicit[key]; d == nil {
+					servers, err := resolveStatic(upstream.Server{Addr: pp.Target.Addr})
+					if err != nil {
+						return fmt.Errorf("%v in %s:%d", err, pp.File, pp.Line)
+					}
+					d = upstream.New(pp.Target.Host, servers)
+					st.implicit[key] = d
+				}
+			}
+			built[pp] = d
+		}
+		rt.proxy.dialer = d
+		if pp.Target == nil || pp.Target.Scheme == "https" {
+			ssl, err := buildProxySSL(lc)
+			if err != nil {
+				return fmt.Errorf("%v in %s:%d", err, pp.File, pp.Line)
+			}
+			rt.proxy.ssl = ssl
+		}
+	}
+	return nil
+}
+
+// implicitKey names the implicit upstream of a URL: its host and port.
+func implicitKey(t *nginxconf.ProxyURL) string {
+	return strings.ToLower(t.Name) + ":" + t.Port
+}
+
+// upstreamFor returns the upstream{} block a URL names (nginx matches it
+// only when the URL spells no port), or nil.
+func (st *state) upstreamFor(t *nginxconf.ProxyURL) websockify.Dialer {
+	if t.ExplicitPort {
+		return nil
+	}
+	return st.upstreams[t.Name]
+}
+
+func proxyContent(rq *request) { rq.proxyPass(rq.conf.ProxyPass) }
+
+// proxyHeaders are the request headers nginx's proxy module sets itself
+// (ngx_http_proxy_headers); a client's header of one of these names is
+// never passed. Empty values remove the header.
+var proxyHeaders = [...]string{"Host", "Connection", "Content-Length", "Transfer-Encoding", "TE",
+	"Keep-Alive", "Expect", "Upgrade"}
+
+// proxyPass relays the request to pp's backend.
+func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
+	target := pp.Target
+	if target == nil {
+		v := pp.URL.Eval(rq.v)
+		t, err := nginxconf.ParseProxyURL(v)
+		if err != nil {
+			rq.logf(ngxlog.Err, "%v", err)
+			rq.finalize(http.StatusInternalServerError)
+			return
+		}
+		target = t
+	}
+	d := rq.st.confs[rq.conf.ID].proxy.dialer
+	if d == nil {
+		var code int
+		if d, code = rq.proxyDialer(target); d == nil {
+			rq.finalize(code)
+			return
+		}
+	}
+	rq.v.ProxyHost, rq.v.ProxyPort = target.Host, target.Port
+	up := &proxyUpstream{rq: rq, scheme: target.Scheme + "://"}
+	if target.Scheme == "https" {
+		up.ssl = rq.st.confs[rq.conf.ID].proxy.ssl
+		up.sslName = strings.Trim(target.Name, "[]")
+		if n := rq.conf.ProxySSLName; n != nil {
+			up.sslName = n.Eval(rq.v)
+			if h, _, err := net.SplitHostPort(up.sslName); err == nil {
+				up.sslName = h // nginx drops a port
+			}
+		}
+	}
+	var body []byte
+	if up.stream = rq.bodyStream(up); up.stream == nil {
+		var code int
+		if body, code = rq.proxyBody(); code != 0 {
+			rq.finalize(code)
+			return
+		}
+	}
+	up.uri = rq.proxyURI(pp, target)
+	head := proxypass.WriteRequest(nil, rq.proxyMethod(), up.uri, rq.conf.ProxyHTTPVersion,
+		rq.proxyFields(body, up.stream != nil && up.stream.chunked))
+	conn, rd, res := rq.proxyExchange(d, up, append(head, body...))
+	if res == nil {
+		return // answered
+	}
+	keep := false // the connection goes back to the upstream's idle cache
+	defer func() {
+		if keep {
+			up.u.Put(&up.tries, conn)
+		} else {
+			conn.Close()
+		}
+	}()
+	defer func() {
+		rq.v.UpstreamResponseTime = time.Since(up.start)
+		// the body as it came, chunk framing included (nginx's count)
+		rq.v.UpstreamBytesSent, rq.v.UpstreamBytesReceived, rq.v.UpstreamResponseLength = up.sent, rd.n, rd.n-up.headLen
+	}()
+	if res.HTTP09 {
+		up.log(proxypass.ErrNoValidHeader, "while reading response header from upstream")
+		rq.relay09(res.Rest, rd)
+		return
+	}
+	rq.v.UpstreamHeader = res.Header()
+	if res.Status == http.StatusSwitchingProtocols && rq.r.Header.Get("Upgrade") != "" {
+		rq.proxyUpgrade(conn, res)
+		return
+	}
+	if xar := rq.v.UpstreamHeader.Get("X-Accel-Redirect"); xar != "" && !rq.conf.ProxyIgnoreXAccelRedirect {
+		conn.Close()
+		h := rq.w.Header()
+		for _, k := range xAccelKept {
+			if v := rq.v.UpstreamHeader[k]; len(v) > 0 && !rq.proxyHidden(k) {
+				h[k] = v
+			}
+		}
+		rq.xAccelRedirect(xar)
+		return
+	}
+	if rq.conf.ProxyInterceptErrors && res.Status >= 300 {
+		if _, ok := rq.conf.ErrorPages[res.Status]; ok {
+			if res.Status == http.StatusUnauthorized { // nginx 1.22 keeps the first challenge
+				if v := rq.v.UpstreamHeader.Get("Www-Authenticate"); v != "" {
+					rq.w.Header().Set("Www-Authenticate", v)
+				}
+			}
+			rq.finalize(res.Status)
+			return
+		}
+	}
+	rq.proxyResponseHeaders(pp, target, res)
+	noBody := rq.r.Method == http.MethodHead || res.Status == http.StatusNoContent ||
+		res.Status == http.StatusNotModified || res.Status < 200
+	// without buffering, and for a body of unknown length (nginx sends it
+	// chunked), the headers go at once
+	rq.w.stream = !rq.conf.ProxyBuffering || res.ContentLength < 0
+	rq.w.WriteHeader(res.Status)
+	if noBody {
+		keep = up.reusable(res) // what came after the head is dropped, as nginx drops it
+		return
+	}
+	br := bufio.NewReader(io.MultiReader(bytes.NewReader(res.Rest), rd))
+	var src io.Reader = br
+	switch {
+	case res.Chunked:
+		src = httputil.NewChunkedReader(br)
+	case res.ContentLength >= 0:
+		src = io.LimitReader(br, res.ContentLength)
+	}
+	if err := rq.copyFromBackend(src, res.ContentLength); err != nil {
+		up.fail(err, "while reading upstream")
+		return
+	}
+	if res.Chunked && !skipTrailer(br) {
+		return
+	}
+	keep = (res.Chunked || res.ContentLength >= 0) && br.Buffered() == 0 && up.reusable(res)
+}
+
+// skipTrailer reads the trailer lines of a chunked body up to its empty
+// line; it reports whether the body ended cleanly.
+func skipTrailer(br *bufio.Reader) bool {
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return false
+		}
+		if l == "\r\n" || l == "\n" {
+			return true
+		}
+	}
+}
+
+// reusable reports whether the connection may serve another request once
+// this response is read: the upstream keeps idle connections, and the
+// backend answered in HTTP/1.1 without Connection: close (what the request
+// said does not count, as in nginx).
+func (up *proxyUpstream) reusable(res *proxypass.Response) bool {
+	if up.u == nil || res.Proto != "HTTP/1.1" || !up.u.Keeps() {
+		return false
+	}
+	for _, f := range res.Fields {
+		if strings.EqualFold(f.Name, "Connection") && strings.Contains(strings.ToLower(f.Value), "close") {
+			return false
+		}
+	}
+	return true
+}
+
+// proxyUpstream is one proxied request's exchange with its backend.
+type proxyUpstream struct {
+	rq          *request
+	stream      *bodyStream // proxy_request_buffering off: the body, sent as it comes
+	scheme, uri string      // "http://", "/x?y"
+	url         string      // the current server's: "http://127.0.0.1:8081"
+	start       time.Time   // of the current attempt
+	u           *upstream.Upstream
+	tries       upstream.Tries
+	rd          *deadlineReader
+	ssl         *proxySSL // https://
+	sslName     string
+	sent        int64 // bytes sent
+	headLen     int64 // of the response head
+}
+
+// proxyExchange connects, sends req and reads the response head, trying
+// the next server as proxy_next_upstream allows (not for a request
+// already sent that is not idempotent, unless non_idempotent). It returns
+// the connection, its reader and the head, or a nil head when it answered
+// the request itself (502, 504).
+func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []byte) (net.Conn, *deadlineReader, *proxypass.Response) {
+	u, _ := d.(*upstream.Upstream)
+	up.u = u
+	next := rq.conf.ProxyNextUpstream
+	idempotent := rq.conf.ProxyNextUpstream&nginxconf.NextNonIdempotent != 0 ||
+		(rq.r.Method != http.MethodPost && rq.r.Method != http.MethodPatch && rq.r.Method != "LOCK")
+	tries := &up.tries
+	for n := 1; ; n++ {
+		up.start = time.Now()
+		var conn net.Conn
+		var addr string
+		var err error
+		if u != nil {
+			conn, addr, err = u.DialNext(rq.r.Context(), rq.conf.ProxyConnectTimeout, tries)
+		} else {
+			conn, addr, err = d.Dial(rq.r.Context(), rq.conf.ProxyConnectTimeout)
+		}
+		if errors.Is(err, upstream.ErrNoLiveUpstreams) {
+			if u != nil {
+				addr = u.Name()
+			}
+			rq.v.UpstreamAddr, up.url = addr, up.scheme+addr
+			rq.v.UpstreamStatus = http.StatusBadGateway
+			up.fail(err, "")
+			return nil, nil, nil
+		}
+		rq.v.UpstreamAddr, up.url = addr, up.scheme+addr
+		rq.v.UpstreamConnectTime, rq.v.UpstreamHeaderTime = -1, -1
+		var rd *deadlineReader
+		var res *proxypass.Response
+		var cond nginxconf.NextUpstream
+		var while string
+		sent := false
+		if err != nil {
+			cond = nginxconf.NextError
+			if de := (*upstream.DialError)(nil); errors.As(err, &de) && de.Timeout() {
+				cond = nginxconf.NextTimeout
+			}
+		} else if up.ssl != nil && (u == nil || !tries.Cached()) {
+			var tc net.Conn
+			if tc, err = up.ssl.handshake(rq.r.Context(), conn, up.sslName, rq.conf.ProxySSLServerName,
+				rq.conf.ProxyConnectTimeout); err != nil {
+				cond = nginxconf.NextError
+				switch ve := (*errVerify)(nil); {
+				case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
+					cond, err, while = nginxconf.NextTimeout, os.ErrDeadlineExceeded, "while SSL handshaking to upstream"
+				case !errors.As(err, &ve):
+					err = fmt.Errorf("SSL_do_handshake() failed (%v) while SSL handshaking to upstream", err)
+				}
+			} else {
+				conn = tc
+			}
+		}
+		if err == nil {
+			rq.v.UpstreamConnectTime = time.Since(up.start)
+			conn.SetWriteDeadline(time.Now().Add(rq.conf.ProxySendTimeout))
+			_, err = conn.Write(req)
+			sent = true
+			up.sent = int64(len(req))
+			if err == nil && up.stream != nil {
+				var code int
+				if code, err = up.stream.copyTo(conn, rq.conf.ProxySendTimeout); code != 0 {
+					conn.Close()
+					rq.finalize(code) // the client's body failed
+					return nil, nil, nil
+				}
+				idempotent = false // the body is gone: no other server can get it
+			}
+			conn.SetWriteDeadline(time.Time{})
+			if err != nil {
+				cond, while = errCondition(err), "while sending request to upstream"
+			} else {
+				rd = &deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout}
+				up.rd = rd
+				res, err = proxypass.ReadResponse(rd, rq.conf.ProxyBufferSize)
+				if err != nil {
+					cond, while = errCondition(err), "while reading response header from upstream"
+				} else {
+					rq.v.UpstreamHeaderTime = time.Since(up.start)
+					up.headLen = rd.n - int64(len(res.Rest))
+					// nginx fills the byte counts when the exchange ends
+					rq.v.UpstreamBytesSent, rq.v.UpstreamBytesReceived, rq.v.UpstreamResponseLength = 0, 0, 0
+					cond = next.ForStatus(res.Status) & next
+				}
+			}
+		}
+		if res != nil {
+			rq.v.UpstreamStatus = res.Status
+		}
+		if err == nil && cond == 0 {
+			return conn, rd, res
+		}
+		if err != nil && cond == nginxconf.NextError && tries.Cached() && (up.stream == nil || !sent) {
+			// an idle connection the backend had closed: another try,
+			// not counted (nginx's tries++ for cached peers)
+			conn.Close()
+			tries.Stale()
+			n--
+			continue
+		}
+		code := 0
+		if err != nil {
+			code = up.log(err, while)
+		}
+		retry := next&cond != 0 && (idempotent || !sent) && u != nil && n < u.Tries() &&
+			(rq.conf.ProxyNextUpstreamTries == 0 || n < rq.conf.ProxyNextUpstreamTries)
+		if !retry && err == nil {
+			return conn, rd, res // a status proxy_next_upstream names, and nothing left: passed as it is
+		}
+		status := code
+		if res != nil {
+			status = res.Status
+		}
+		if conn != nil {
+			conn.Close()
+			if u != nil && cond != nginxconf.NextHTTP403 && cond != nginxconf.NextHTTP404 {
+				u.Failed(tries) // a 403 or 404 does not take the server out, as in nginx
+			}
+		}
+		if !retry {
+			rq.v.UpstreamStatus = status
+			rq.finalize(code)
+			return nil, nil, nil
+		}
+		rq.v.UpstreamTries = append(rq.v.UpstreamTries, vars.UpstreamTry{Addr: addr, Status: status,
+			Connect: rq.v.UpstreamConnectTime, Header: rq.v.UpstreamHeaderTime, Response: time.Since(up.start)})
+	}
+}
+
+// errCondition is the proxy_next_upstream condition an exchange error meets.
+func errCondition(err error) nginxconf.NextUpstream {
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nginxconf.NextTimeout
+	case errors.Is(err, proxypass.ErrTooBig), errors.Is(err, proxypass.ErrInvalidHeader),
+		errors.Is(err, proxypass.ErrNoValidHeader), errors.Is(err, proxypass.ErrBadLength),
+		errors.Is(err, proxypass.ErrBadChunked), errors.Is(err, proxypass.ErrDuplicateLen):
+		return nginxconf.NextInvalidHeader
+	}
+	return nginxconf.NextError
+}
+
+// fail logs err in nginx's words with the upstream URL and, unless the
+// response has started, answers 502 (504 for a timeout).
+func (up *proxyUpstream) fail(err error, while string) {
+	if code := up.log(err, while); !up.rq.w.wrote {
+		up.rq.finalize(code)
+	}
+}
+
+// log logs err in nginx's words and returns the status it calls for.
+func (up *proxyUpstream) log(err error, while string) int {
+	rq := up.rq
+	code := http.StatusBadGateway
+	msg := err.Error()
+	var de *upstream.DialError
+	switch {
+	case errors.As(err, &de):
+		if de.Timeout() {
+			code = http.StatusGatewayTimeout
+		}
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		code, msg = http.StatusGatewayTimeout, "upstream timed out (110: Connection timed out) "+while
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, proxypass.ErrClosed):
+		msg = proxypass.ErrClosed.Error() + " " + while
+	case errors.Is(err, upstream.ErrNoLiveUpstreams):
+		msg = "no live upstreams while connecting to upstream"
+	default:
+		var ne *net.OpError
+		if errors.As(err, &ne) {
+			msg = fmt.Sprintf("%s() failed (%v) %s", ne.Op, errnoError{unwrapErrno(err)}, while)
+		} else if while != "" {
+			msg += " " + while
+		}
+	}
+	if el := rq.errorLog(); el != nil && el.enabled(ngxlog.Err) {
+		el.Logf(ngxlog.Err, rq.conn, "%s%s", msg, rq.logWhere().format(up.url+up.uri))
+	}
+	return code
+}
+
+// hijackClient takes the client's connection for a raw answer; when it
+// cannot, it answers 502 and returns nil.
+func (rq *request) hijackClient() (net.Conn, *bufio.ReadWriter) {
+	if hj, ok := rq.w.w.(http.Hijacker); ok {
+		if c, brw, err := hj.Hijack(); err == nil {
+			return c, brw
+		}
+	}
+	rq.finalize(http.StatusBadGateway)
+	return nil, nil
+}
+
+// relay09 sends a backend's HTTP/0.9 answer as nginx does: the bytes as
+// they come, no status line nor headers, then the close.
+func (rq *request) relay09(head []byte, rd io.Reader) {
+	c, bw := rq.hijackClient()
+	if c == nil {
+		return
+	}
+	defer c.Close()
+	rq.closed = true // no response of ours follows
+	rq.v.Status = http.StatusOK
+	bw.Write(head)
+	n, _ := io.Copy(bw, rd)
+	bw.Flush()
+	rq.w.status, rq.w.bytes = http.StatusOK, int64(len(head))+n
+}
+
+// proxyDialer builds the dialer of a URL with variables: an upstream{}
+// block it names, or its address (a host name through the resolver).
+func (rq *request) proxyDialer(t *nginxconf.ProxyURL) (websockify.Dialer, int) {
+	if d := rq.st.upstreamFor(t); d != nil {
+		return d, 0
+	}
+	if d := rq.st.implicit[implicitKey(t)]; d != nil {
+		return d, 0 // a host:port a constant proxy_pass names, as nginx finds it
+	}
+	srv := upstream.Server{Addr: t.Addr, Weight: upstream.DefaultWeight, MaxFails: upstream.DefaultMaxFails,
+		FailTimeout: upstream.DefaultFailTimeout}
+	return rq.lookupDialer(t.Addr, srv)
+}
+
+// proxyMethod is proxy_method, or the request's method.
+func (rq *request) proxyMethod() string {
+	if m := rq.conf.ProxyMethod; m != nil {
+		return m.Eval(rq.v)
+	}
+	return rq.r.Method
+}
+
+// proxyURI is the request target sent (ngx_http_proxy_create_request):
+// a URL with variables and a URI part sends that URI as it is; without a
+// URI part, the request's as received unless a rewrite changed it; with
+// one, it replaces the part of the URI the location's name matched
+// (unless rewrite ... break changed the URI: then that URI goes alone).
+func (rq *request) proxyURI(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL) string {
+	if pp.URL != nil && t.HasURI {
+		return t.URI
+	}
+	if !t.HasURI && !rq.internal && rq.r.RequestURI != "" {
+		return rq.r.RequestURI
+	}
+	uri := rq.v.URI
+	prefix := ""
+	if t.HasURI && !rq.proxyWholeURI {
+		prefix = t.URI
+		if strings.HasPrefix(uri, pp.Location) {
+			uri = uri[len(pp.Location):]
+		}
+	}
+	out := prefix + vars.Escape(uri, uriEscaped)
+	if rq.v.Args != "" {
+		out += "?" + rq.v.Args
+	}
+	return out
+}
+
+// proxyBody reads the request body to send (within client_max_body_size),
+// or evaluates proxy_set_body. It returns the status to answer with when
+// the body cannot be read.
+func (rq *request) proxyBody() ([]byte, int) {
+	if sb := rq.conf.ProxySetBody; sb != nil {
+		return []byte(sb.Eval(rq.v)), 0
+	}
+	if rq.r.Body == nil || rq.r.Body == http.NoBody {
+		return nil, 0
+	}
+	max := rq.conf.ClientMaxBodySize
+	var rd io.Reader = rq.r.Body
+	if max > 0 {
+		rd = io.LimitReader(rq.r.Body, max+1)
+	}
+	b, err := io.ReadAll(rd)
+	if err != nil {
+		rq.logf(ngxlog.Info, "client prematurely closed connection")
+		return nil, http.StatusBadRequest
+	}
+	if max > 0 && int64(len(b)) > max {
+		rq.logf(ngxlog.Err, "client intended to send too large chunked body: %d bytes", len(b))
+		rq.w.Header().Set("Connection", "close")
+		return nil, http.StatusRequestEntityTooLarge
+	}
+	rq.v.RequestBody = b
+	if !rq.conf.ProxyPassRequestBody {
+		b = b[:0:0]
+	}
+	return b, 0
+}
+
+// proxyFields are the request headers sent: proxy_set_header's in order,
+// then nginx's own not overridden, then the client's (unless
+// proxy_pass_request_headers off) except those named by either.
+func (rq *request) proxyFields(body []byte, chunked bool) []proxypass.Field {
+	set := rq.conf.ProxySetHeaders
+	fields := make([]proxypass.Field, 0, len(set)+len(proxyHeaders)+len(rq.r.Header))
+	named := make(map[string]bool, len(set)+len(proxyHeaders))
+	for _, h := range set {
+		named[http.CanonicalHeaderKey(h.Name)] = true
+		if v := h.Value.Eval(rq.v); v != "" {
+			fields = append(fields, proxypass.Field{Name: h.Name, Value: v})
+		}
+	}
+	for _, name := range proxyHeaders {
+		key := http.CanonicalHeaderKey(name)
+		if named[key] {
+			continue
+		}
+		named[key] = true
+		switch name {
+		case "Host":
+			fields = append(fields, proxypass.Field{Name: name, Value: rq.v.ProxyHost})
+		case "Connection":
+			fields = append(fields, proxypass.Field{Name: name, Value: "close"})
+		case "Transfer-Encoding":
+			if chunked {
+				fields = append(fields, proxypass.Field{Name: name, Value: "chunked"})
+			}
+		case "Content-Length":
+			if chunked {
+				break
+			}
+			if n := rq.proxyBodyLength(body); n >= 0 {
+				fields = append(fields, proxypass.Field{Name: name, Value: strconv.FormatInt(n, 10)})
+			}
+		}
+	}
+	if !rq.conf.ProxyPassRequestHeaders {
+		return fields
+	}
+	keys := make([]string, 0, len(rq.r.Header))
+	for k := range rq.r.Header {
+		if !named[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys) // net/http does not keep the order received
+	for _, k := range keys {
+		for _, v := range rq.r.Header[k] {
+			fields = append(fields, proxypass.Field{Name: k, Value: v})
+		}
+	}
+	return fields
+}
+
+// proxyBodyLength is nginx's $proxy_internal_body_length: proxy_set_body's
+// length, else the client's body length (sent even under
+// proxy_pass_request_body off, as nginx does), -1 for none.
+func (rq *request) proxyBodyLength(body []byte) int64 {
+	switch {
+	case rq.conf.ProxySetBody != nil:
+		return int64(len(body))
+	case len(rq.r.TransferEncoding) > 0: // chunked: the length read
+		return int64(len(rq.v.RequestBody))
+	case rq.r.ContentLength > 0 || rq.r.Header.Get("Content-Length") != "":
+		return rq.r.ContentLength
+	}
+	return -1
+}
+
+// proxyResponseHeaders copies the backend's headers to the response, as
+// nginx's upstream module passes them: not the hop-by-hop ones, not the
+// hidden ones (Date, Server, X-Accel-*, proxy_hide_header) unless
+// proxy_pass_header names them, Location rewritten by proxy_redirect.
+func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL, res *proxypass.Response) {
+	h := rq.w.Header()
+	hasType := false
+	for _, f := range res.Fields {
+		key := http.CanonicalHeaderKey(f.Name)
+		if proxypass.ResponseHopByHop[key] || rq.proxyHidden(key) {
+			continue
+		}
+		v := f.Value
+		switch key {
+		case "Content-Type":
+			hasType = true
+		case "Location", "Refresh":
+			v = rq.proxyRedirect(pp, t, key, v)
+		case "Set-Cookie":
+			v = rq.proxyCookie(v)
+		}
+		h[key] = append(h[key], v)
+		if key != f.Name {
+			rq.w.spell = append(rq.w.spell, spelling{f.Name, key})
+		}
+	}
+	if !hasType {
+		h["Content-Type"] = nil // no sniffing: nginx sends none
+	}
+	for _, key := range [...]string{"Date", "Server"} {
+		if _, sent := h[key]; !sent && !rq.proxyHidden(key) {
+			// proxy_pass_header and the backend sent none: nginx sends
+			// none either, not its own
+			h[key] = nil
+		}
+	}
+	if res.ContentLength >= 0 {
+		h.Set("Content-Length", strconv.FormatInt(res.ContentLength, 10))
+	}
+}
+
+// proxyRedirect applies the proxy_redirect rules to a Location or Refresh
+// value: the first rule whose redirect starts the value replaces that
+// prefix. A rewritten Location starting with "/" becomes absolute (nginx
+// then sets it as its own Location); one no rule matched passes as it is.
+func (rq *request) proxyRedirect(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL, key, v string) string {
+	conf := rq.conf
+	if conf.ProxyRedirectOff {
+		return v
+	}
+	rules := conf.ProxyRedirects
+	if rules == nil {
+		rules = []nginxconf.ProxyRedirect{{Default: true}}
+	}
+	prefix := ""
+	if key == "Refresh" {
+		i := strings.Index(strings.ToLower(v), "url=")
+		if i < 0 {
+			return v
+		}
+		prefix, v = v[:i+4], v[i+4:]
+	}
+	for _, r := range rules {
+		var from, to string
+		if r.Default {
+			if pp.URL != nil {
+				continue
+			}
+			from, to = pp.Raw, pp.Location
+			if !t.HasURI {
+				from, to = pp.Raw+"/", "/"
+			}
+		} else if r.Regex != nil {
+			caps, ok := r.Regex.Match(v)
+			if !ok {
+				continue
+			}
+			rq.v.SetCaptures(caps)
+			from, to = v, r.Replacement.Eval(rq.v)
+		} else {
+			from, to = r.Redirect.Eval(rq.v), r.Replacement.Eval(rq.v)
+		}
+		if from == "" || !strings.HasPrefix(v, from) {
+			continue
+		}
+		v = to + v[len(from):]
+		if key == "Location" && strings.HasPrefix(v, "/") && conf.AbsoluteRedirect {
+			v = rq.absolute(v)
+		}
+		return prefix + v
+	}
+	return prefix + v
+}
+
+// copyFromBackend copies the response body to the client; under
+// proxy_buffering off each read goes out at once. A body shorter than
+// its Content-Length is an error.
+func (rq *request) copyFromBackend(src io.Reader, length int64) error {
+	buf := make([]byte, 32*1024)
+	var n int64
+	for {
+		m, err := src.Read(buf)
+		if m > 0 {
+			n += int64(m)
+			if _, werr := rq.w.Write(buf[:m]); werr != nil {
+				return nil // the client went away: nothing to log at error level
+			}
+			if !rq.conf.ProxyBuffering {
+				rq.w.Flush()
+			}
+		}
+		if err == io.EOF {
+			if length >= 0 && n < length {
+				return io.ErrUnexpectedEOF
+			}
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// deadlineReader reads from a connection with proxy_read_timeout between
+// two reads, as nginx's timer on the upstream's read event.
+type deadlineReader struct {
+	c       net.Conn
+	timeout time.Duration
+	n       int64 // bytes read ($upstream_bytes_received)
+}
+
+func (r *deadlineReader) Read(p []byte) (int, error) {
+	r.c.SetReadDeadline(time.Now().Add(r.timeout))
+	n, err := r.c.Read(p)
+	r.n += int64(n)
+	return n, err
+}
+
+// xAccelKept are the backend headers an X-Accel-Redirect response keeps
+// for the response of its target (nginx's "redirect" upstream headers).
+var xAccelKept = [...]string{"Content-Type", "Set-Cookie", "Content-Disposition", "Cache-Control", "Expires",
+	"Accept-Ranges"}
+
+// xAccelRedirect follows a backend's X-Accel-Redirect as nginx does: a
+// named location, or an internal redirect to the URI (its own arguments or
+// none) with GET unless the request is a HEAD. The backend's response is
+// dropped.
+func (rq *request) xAccelRedirect(uri string) {
+	if strings.HasPrefix(uri, "@") {
+		rq.runNamed(uri)
+		return
+	}
+	path, args, _ := strings.Cut(uri, "?")
+	path = percentDecode(path)
+	if unsafeURI(path) {
+		rq.logf(ngxlog.Err, `unsafe URI "%s" was detected`, path)
+		rq.finalize(http.StatusNotFound)
+		return
+	}
+	if rq.r.Method != http.MethodHead {
+		rq.r.Method = http.MethodGet
+	}
+	rq.v.Args = args
+	rq.internalRedirect(path)
+}
+
+// unsafeURI is nginx's ngx_http_parse_unsafe_uri test for paths: a ".."
+// segment.
+func unsafeURI(p string) bool {
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// bodyStream is a request body sent to the backend as it arrives
+// (proxy_request_buffering off): as it is with a length, re-chunked when
+// the client sent it chunked (proxy_http_version 1.1; nginx buffers a
+// chunked body for 1.0). The first client_body_buffer_size bytes are kept
+// for $request_body.
+type bodyStream struct {
+	rq      *request
+	up      *proxyUpstream
+	chunked bool
+}
+
+// bodyStream returns the request's body stream, or nil when the body is
+// read whole first.
+func (rq *request) bodyStream(up *proxyUpstream) *bodyStream {
+	conf := rq.conf
+	if conf.ProxyRequestBuffering || conf.ProxySetBody != nil || !conf.ProxyPassRequestBody ||
+		rq.r.Body == nil || rq.r.Body == http.NoBody {
+		return nil
+	}
+	chunked := rq.r.ContentLength < 0 || len(rq.r.TransferEncoding) > 0
+	if chunked && conf.ProxyHTTPVersion != "1.1" {
+		return nil
+	}
+	return &bodyStream{rq: rq, up: up, chunked: chunked}
+}
+
+// copyTo sends the body to the backend. It returns the status to answer
+// with when the client's side failed (400, or 413 past
+// client_max_body_size), else the backend's write error.
+func (b *bodyStream) copyTo(conn net.Conn, timeout time.Duration) (int, error) {
+	rq := b.rq
+	buf := make([]byte, 16<<10)
+	var kept []byte
+	keep := rq.conf.ClientBodyBufferSize
+	var n int64
+	max := rq.conf.ClientMaxBodySize
+	for {
+		m, rerr := rq.r.Body.Read(buf)
+		if m > 0 {
+			n += int64(m)
+			if max > 0 && n > max {
+				rq.logf(ngxlog.Err, "client intended to send too large chunked body: %d bytes", n)
+				return http.StatusRequestEntityTooLarge, nil
+			}
+			if int64(len(kept)+m) <= keep {
+				kept = append(kept, buf[:m]...)
+			}
+			out := buf[:m]
+			if b.chunked {
+				out = append(append([]byte(strconv.FormatInt(int64(m), 16)+"\r\n"), out...), "\r\n"...)
+			}
+			conn.SetWriteDeadline(time.Now().Add(timeout))
+			w, err := conn.Write(out)
+			b.up.sent += int64(w)
+			if err != nil {
+				return 0, err
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			rq.logf(ngxlog.Info, "client prematurely closed connection while sending request to upstream")
+			return http.StatusBadRequest, nil
+		}
+	}
+	if int64(len(kept)) == n {
+		rq.v.RequestBody = kept
+	}
+	if b.chunked {
+		conn.SetWriteDeadline(time.Now().Add(timeout))
+		if _, err := conn.Write([]byte("0\r\n\r\n")); err != nil {
+			return 0, err
+		}
+	}
+	return 0, nil
+}
+
+// proxyCookie rewrites the Domain and Path attributes of a Set-Cookie
+// value as proxy_cookie_domain and proxy_cookie_path say (the first rule
+// that matches each).
+func (rq *request) proxyCookie(v string) string {
+	conf := rq.conf
+	if len(conf.ProxyCookieDomains) == 0 && len(conf.ProxyCookiePaths) == 0 && len(conf.ProxyCookieFlags) == 0 {
+		return v
+	}
+	// when it changes something, nginx writes the cookie anew: attributes
+	// trimmed, joined with "; "
+	parts := strings.Split(v, ";")
+	flags := rq.cookieFlags(strings.TrimSpace(strings.SplitN(parts[0], "=", 2)[0]))
+	changed := flags != nil
+	out := append(make([]string, 0, len(parts)+3), parts[0])
+	for _, attr := range parts[1:] {
+		attr = strings.TrimSpace(attr)
+		if attr == "" {
+			continue
+		}
+		name, val, _ := strings.Cut(attr, "=")
+		lname := strings.ToLower(strings.TrimSpace(name))
+		if _, ok := flags[lname]; ok {
+			continue // set again below, or removed
+		}
+		switch lname {
+		case "domain":
+			if nv, ok := rq.rewriteCookieDomain(strings.TrimSpace(val)); ok {
+				attr, changed = name+"="+nv, true
+			}
+		case "path":
+			if nv, ok := rq.rewriteCookiePath(strings.TrimSpace(val)); ok {
+				attr, changed = name+"="+nv, true
+			}
+		}
+		out = append(out, attr)
+	}
+	if !changed {
+		return v
+	}
+	for _, f := range [...]string{"secure", "httponly", "samesite"} {
+		if set := flags[f]; set != "" {
+			out = append(out, set)
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// cookieFlags applies the first proxy_cookie_flags rule naming the
+// cookie: for each flag it mentions, the attribute to write ("" removes
+// it). Nil: no rule.
+func (rq *request) cookieFlags(cookie string) map[string]string {
+	for _, r := range rq.conf.ProxyCookieFlags {
+		if r.Regex != nil {
+			if !r.Regex.MatchString(cookie) {
+				continue
+			}
+		} else if !strings.EqualFold(r.Name.Eval(rq.v), cookie) {
+			continue
+		}
+		flags := map[string]string{}
+		for _, t := range r.Flags {
+			switch f := strings.ToLower(t.Eval(rq.v)); f {
+			case "secure":
+				flags["secure"] = "Secure"
+			case "httponly":
+				flags["httponly"] = "HttpOnly"
+			case "samesite=strict", "samesite=lax", "samesite=none":
+				flags["samesite"] = "SameSite=" + strings.ToUpper(f[9:10]) + f[10:]
+			case "nosecure", "nohttponly", "nosamesite":
+				flags[f[2:]] = ""
+			}
+		}
+		return flags
+	}
+	return nil
+}
+
+// rewriteCookieDomain: the domain's leading dot stays, the replacement's
+// is dropped; a plain rule matches the whole domain, case aside.
+func (rq *request) rewriteCookieDomain(v string) (string, bool) {
+	dot := ""
+	if strings.HasPrefix(v, ".") {
+		dot, v = ".", v[1:]
+	}
+	for _, r := range rq.conf.ProxyCookieDomains {
+		if !rq.cookieRuleMatches(r, v, func(from string) bool { return strings.EqualFold(strings.TrimPrefix(from, "."), v) }) {
+			continue
+		}
+		return dot + strings.TrimPrefix(r.To.Eval(rq.v), "."), true
+	}
+	return "", false
+}
+
+// rewriteCookiePath: a plain rule replaces the prefix it matches, a
+// regex the whole path.
+func (rq *request) rewriteCookiePath(v string) (string, bool) {
+	for _, r := range rq.conf.ProxyCookiePaths {
+		var from string
+		if !rq.cookieRuleMatches(r, v, func(f string) bool { from = f; return strings.HasPrefix(v, f) }) {
+			continue
+		}
+		if r.Regex != nil {
+			return r.To.Eval(rq.v), true
+		}
+		return r.To.Eval(rq.v) + v[len(from):], true
+	}
+	return "", false
+}
+
+// cookieRuleMatches tests v against r: its regex (captures set for the
+// replacement), else match with the rule's evaluated From.
+func (rq *request) cookieRuleMatches(r nginxconf.CookieRule, v string, match func(from string) bool) bool {
+	if r.Regex != nil {
+		caps, ok := r.Regex.Match(v)
+		if ok {
+			rq.v.SetCaptures(caps)
+		}
+		return ok
+	}
+	return match(r.From.Eval(rq.v))
+}

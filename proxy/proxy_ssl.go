@@ -1,0 +1,151 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"ngxsockify/nginxconf"
+)
+
+// proxySSL is a level's TLS client settings for https:// backends, built
+// at load: nginx's proxy_ssl_* (no SNI unless proxy_ssl_server_name on; the
+// certificate checked only under proxy_ssl_verify on, against
+// proxy_ssl_trusted_certificate, names as OpenSSL's X509_check_host checks
+// them: subjectAltName DNS names, else the subject's CN).
+type proxySSL struct {
+	base  *tls.Config
+	roots *x509.CertPool
+}
+
+// buildProxySSL makes the TLS settings of lc (nil when it proxies to no
+// https:// URL it can know of: built anyway, cheap, when proxy_pass is set).
+func buildProxySSL(lc *nginxconf.LocConf) (*proxySSL, error) {
+	ps := &proxySSL{base: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10}}
+	if lc.ProxySSLSessionReuse {
+		ps.base.ClientSessionCache = tls.NewLRUClientSessionCache(64)
+	}
+	if lc.ProxySSLCertificate != "" {
+		cert, err := loadKeyPair(nginxconf.CertPair{Cert: lc.ProxySSLCertificate, Key: lc.ProxySSLCertificateKey},
+			lc.ProxySSLPasswords)
+		if err != nil {
+			return nil, err
+		}
+		ps.base.Certificates = []tls.Certificate{cert}
+	}
+	if lc.ProxySSLVerify {
+		if lc.ProxySSLTrusted == "" {
+			return nil, errors.New(`no proxy_ssl_trusted_certificate for proxy_ssl_verify`)
+		}
+		pem, err := os.ReadFile(lc.ProxySSLTrusted)
+		if err != nil {
+			return nil, fmt.Errorf(`SSL_CTX_load_verify_locations("%s") failed (%v)`, lc.ProxySSLTrusted, unwrapPathErr(err))
+		}
+		ps.roots = x509.NewCertPool()
+		if !ps.roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf(`SSL_CTX_load_verify_locations("%s") failed (no certificates)`, lc.ProxySSLTrusted)
+		}
+	}
+	return ps, nil
+}
+
+// handshake runs the TLS handshake to the backend on c within timeout,
+// sending name as SNI when sni is set and checking it when verifying.
+func (ps *proxySSL) handshake(ctx context.Context, c net.Conn, name string, sni bool, timeout time.Duration) (net.Conn, error) {
+	cfg := ps.base.Clone()
+	if sni && net.ParseIP(name) == nil {
+		cfg.ServerName = name
+	}
+	if ps.roots != nil {
+		roots := ps.roots
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error { return verifyBackend(cs, roots, name) }
+	}
+	tc := tls.Client(c, cfg)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return nil, err
+	}
+	return tc, nil
+}
+
+// errVerify is a backend certificate that failed proxy_ssl_verify: its
+// chain (reason, OpenSSL's "code:text"), or its name.
+type errVerify struct{ reason, name string }
+
+func (e *errVerify) Error() string {
+	if e.reason == "" {
+		return `upstream SSL certificate does not match "` + e.name + `" while SSL handshaking to upstream`
+	}
+	return "upstream SSL certificate verify error: (" + e.reason + ") while SSL handshaking to upstream"
+}
+
+// verifyBackend checks the chain against roots and the name as OpenSSL
+// does (CN only without DNS names).
+func verifyBackend(cs tls.ConnectionState, roots *x509.CertPool, name string) error {
+	if len(cs.PeerCertificates) == 0 {
+		return &errVerify{reason: "0:ok"} // nginx: no certificate
+	}
+	leaf := cs.PeerCertificates[0]
+	inter := x509.NewCertPool()
+	for _, c := range cs.PeerCertificates[1:] {
+		inter.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
+		var ua x509.UnknownAuthorityError
+		var inv x509.CertificateInvalidError
+		switch {
+		case errors.As(err, &ua):
+			switch {
+			case leaf.Subject.String() == leaf.Issuer.String():
+				return &errVerify{reason: "18:self-signed certificate"}
+			case len(cs.PeerCertificates) == 1:
+				return &errVerify{reason: "21:unable to verify the first certificate"}
+			}
+			return &errVerify{reason: "20:unable to get local issuer certificate"}
+		case errors.As(err, &inv) && inv.Reason == x509.Expired:
+			return &errVerify{reason: "10:certificate has expired"}
+		}
+		return &errVerify{reason: "20:unable to get local issuer certificate"}
+	}
+	if !hostMatches(leaf, name) {
+		return &errVerify{name: name}
+	}
+	return nil
+}
+
+// hostMatches is X509_check_host: the DNS names (one leading "*." label
+// wildcard), else the last CN; IP addresses against IP SANs.
+func hostMatches(cert *x509.Certificate, name string) bool {
+	if ip := net.ParseIP(name); ip != nil {
+		for _, a := range cert.IPAddresses {
+			if a.Equal(ip) {
+				return true
+			}
+		}
+		return false
+	}
+	names := cert.DNSNames
+	if len(names) == 0 && cert.Subject.CommonName != "" {
+		names = []string{cert.Subject.CommonName}
+	}
+	name = strings.ToLower(strings.TrimSuffix(name, "."))
+	for _, n := range names {
+		n = strings.ToLower(n)
+		if n == name {
+			return true
+		}
+		if rest, ok := strings.CutPrefix(n, "*."); ok {
+			if i := strings.IndexByte(name, '.'); i > 0 && name[i+1:] == rest {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,215 @@
+// Package proxypass holds the wire side of proxy_pass that does not need a
+// request: the request nginx's proxy module writes to a backend, and the
+// reading of the backend's response header within proxy_buffer_size, with
+// the errors nginx logs for a bad one.
+package proxypass
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"net/textproto"
+	"strconv"
+	"strings"
+)
+
+// Field is one header line: the name as written, and its value.
+type Field struct{ Name, Value string }
+
+// WriteRequest appends the request head nginx sends: the request line,
+// the fields in order, and the empty line.
+func WriteRequest(dst []byte, method, uri, version string, fields []Field) []byte {
+	dst = append(dst, method...)
+	dst = append(dst, ' ')
+	dst = append(dst, uri...)
+	dst = append(dst, " HTTP/"...)
+	dst = append(dst, version...)
+	dst = append(dst, "\r\n"...)
+	for _, f := range fields {
+		dst = append(dst, f.Name...)
+		dst = append(dst, ": "...)
+		dst = append(dst, f.Value...)
+		dst = append(dst, "\r\n"...)
+	}
+	return append(dst, "\r\n"...)
+}
+
+// Errors reading a response header, in nginx's words (the caller adds
+// "while reading response header from upstream").
+var (
+	ErrTooBig        = errors.New("upstream sent too big header")
+	ErrNoValidHeader = errors.New("upstream sent no valid HTTP/1.0 header")
+	ErrInvalidHeader = errors.New("upstream sent invalid header")
+	ErrClosed        = errors.New("upstream prematurely closed connection")
+	ErrBadLength     = errors.New(`upstream sent invalid "Content-Length" header`)
+	ErrBadChunked    = errors.New(`upstream sent unknown "Transfer-Encoding"`)
+	ErrDuplicateLen  = errors.New(`upstream sent duplicate header line`)
+)
+
+// Response is a parsed response head.
+type Response struct {
+	Status int
+	Proto  string  // "HTTP/1.0", "HTTP/1.1"
+	Fields []Field // in order, names as received
+	// ContentLength is -1 when the response has none.
+	ContentLength int64
+	Chunked       bool
+	// Rest is what was read past the header: the start of the body.
+	Rest []byte
+	// HTTP09: the backend's answer does not start with "HTTP/": nginx
+	// logs ErrNoValidHeader and relays it as an HTTP/0.9 response (Rest
+	// holds what was read), as ngx_http_proxy_process_status_line does.
+	HTTP09 bool
+}
+
+// Header returns the fields as an http.Header with canonical keys.
+func (r *Response) Header() http.Header {
+	h := make(http.Header, len(r.Fields))
+	for _, f := range r.Fields {
+		k := textproto.CanonicalMIMEHeaderKey(f.Name)
+		h[k] = append(h[k], f.Value)
+	}
+	return h
+}
+
+// ReadResponse reads a response head from rd into a buffer of limit bytes
+// (proxy_buffer_size): a head that does not fit is ErrTooBig. A read error
+// other than io.EOF is returned as is.
+func ReadResponse(rd io.Reader, limit int) (*Response, error) {
+	buf := make([]byte, limit)
+	n := 0
+	for {
+		if !statusLineOK(buf[:n]) {
+			return &Response{Status: http.StatusOK, HTTP09: true, ContentLength: -1, Rest: buf[:n]}, nil
+		}
+		if end := headEnd(buf[:n]); end >= 0 {
+			res, err := parseHead(buf[:end])
+			if err != nil {
+				return nil, err
+			}
+			res.Rest = buf[end:n]
+			return res, nil
+		}
+		if n == len(buf) {
+			return nil, ErrTooBig
+		}
+		m, err := rd.Read(buf[n:])
+		n += m
+		if err != nil {
+			if m > 0 && headEnd(buf[:n]) >= 0 {
+				continue
+			}
+			if m > 0 && !statusLineOK(buf[:n]) {
+				continue
+			}
+			if errors.Is(err, io.EOF) {
+				return nil, ErrClosed
+			}
+			return nil, err
+		}
+	}
+}
+
+// headEnd returns the offset just past the empty line ending the head, or -1.
+func headEnd(b []byte) int {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\n' {
+			continue
+		}
+		switch {
+		case i+1 < len(b) && b[i+1] == '\n':
+			return i + 2
+		case i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n':
+			return i + 3
+		}
+	}
+	return -1
+}
+
+// statusLineOK reports whether b starts like a status line, as far as it goes.
+func statusLineOK(b []byte) bool {
+	const prefix = "HTTP/"
+	if len(b) < len(prefix) {
+		return strings.HasPrefix(prefix, string(b))
+	}
+	return bytes.HasPrefix(b, []byte(prefix))
+}
+
+func parseHead(head []byte) (*Response, error) {
+	lines := strings.Split(strings.TrimRight(string(head), "\r\n"), "\n")
+	res := &Response{ContentLength: -1}
+	status := strings.TrimSuffix(lines[0], "\r")
+	proto, rest, ok := strings.Cut(status, " ")
+	if !ok || !validProto(proto) || len(rest) < 3 {
+		return nil, ErrNoValidHeader
+	}
+	code, err := strconv.Atoi(rest[:3])
+	if err != nil || code < 100 || code > 999 || (len(rest) > 3 && rest[3] != ' ') {
+		return nil, ErrNoValidHeader
+	}
+	res.Status, res.Proto = code, proto
+	for _, l := range lines[1:] {
+		l = strings.TrimSuffix(l, "\r")
+		name, value, ok := strings.Cut(l, ":")
+		if !ok || name == "" || strings.ContainsAny(name, " \t\x00") {
+			return nil, ErrInvalidHeader
+		}
+		value = strings.Trim(value, " \t")
+		switch {
+		case strings.EqualFold(name, "Content-Length"):
+			if res.ContentLength >= 0 {
+				return nil, ErrDuplicateLen
+			}
+			n, err := strconv.ParseInt(value, 10, 64)
+			if err != nil || n < 0 || value[0] == '+' {
+				return nil, ErrBadLength
+			}
+			res.ContentLength = n
+		case strings.EqualFold(name, "Transfer-Encoding"):
+			if !strings.EqualFold(value, "chunked") {
+				return nil, ErrBadChunked
+			}
+			res.Chunked = true
+		}
+		res.Fields = append(res.Fields, Field{name, value})
+	}
+	if res.Chunked {
+		res.ContentLength = -1 // nginx ignores the length of a chunked response
+	}
+	return res, nil
+}
+
+// validProto accepts HTTP/<major>.<minor>.
+func validProto(p string) bool {
+	v, ok := strings.CutPrefix(p, "HTTP/")
+	if !ok {
+		return false
+	}
+	major, minor, ok := strings.Cut(v, ".")
+	return ok && digits(major) && digits(minor)
+}
+
+func digits(s string) bool {
+	if s == "" || len(s) > 3 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// ResponseHopByHop are the response headers nginx's upstream module never
+// passes as they are: it answers for the connection and the framing itself.
+var ResponseHopByHop = map[string]bool{
+	"Connection": true, "Keep-Alive": true, "Transfer-Encoding": true, "Upgrade": true,
+	"Content-Length": true, // set from the parsed length
+}
+
+// DefaultHidden are the backend headers proxy_hide_header hides by
+// default (unless proxy_pass_header names them).
+var DefaultHidden = []string{"Date", "Server", "X-Pad", "X-Accel-Expires", "X-Accel-Redirect",
+	"X-Accel-Limit-Rate", "X-Accel-Buffering", "X-Accel-Charset"}

@@ -1,0 +1,90 @@
+package upstream
+
+import (
+	"net"
+	"time"
+)
+
+// idleConn is a connection kept for reuse (`keepalive N`).
+type idleConn struct {
+	c        net.Conn
+	p        *peer
+	since    time.Time // idle since
+	start    time.Time // connected at
+	requests int       // served
+}
+
+// Keepalive is the idle connection cache of a group: nginx's `keepalive
+// N` (one cache for the whole group, the least recently used dropped
+// first), keepalive_requests, keepalive_timeout and keepalive_time.
+type Keepalive struct {
+	Conns    int // 0 keeps none
+	Requests int
+	Timeout  time.Duration // idle
+	Time     time.Duration // in all
+}
+
+// SetKeepalive sets the group's idle connection cache.
+func (u *Upstream) SetKeepalive(k Keepalive) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.keepalive = k
+}
+
+// takeIdle returns an idle connection to p, or nil; stale ones are closed.
+// u.mu is held.
+func (u *Upstream) takeIdle(p *peer) *idleConn {
+	now := u.now()
+	for i := len(u.idle) - 1; i >= 0; i-- {
+		ic := u.idle[i]
+		if now.Sub(ic.since) > u.keepalive.Timeout {
+			ic.c.Close()
+			u.idle = append(u.idle[:i], u.idle[i+1:]...)
+			continue
+		}
+		if ic.p == p {
+			u.idle = append(u.idle[:i], u.idle[i+1:]...)
+			return &ic
+		}
+	}
+	return nil
+}
+
+// Put keeps c, the connection t dialed last, for reuse after a complete
+// exchange; it closes it when the group keeps none.
+func (u *Upstream) Put(t *Tries, c net.Conn) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	now := u.now()
+	k := u.keepalive
+	if k.Conns == 0 || t.last == nil || t.requests+1 >= k.Requests || now.Sub(t.start) > k.Time {
+		c.Close()
+		return
+	}
+	c.SetDeadline(time.Time{})
+	if len(u.idle) >= k.Conns {
+		u.idle[0].c.Close()
+		u.idle = u.idle[1:]
+	}
+	u.idle = append(u.idle, idleConn{c: c, p: t.last, since: now, start: t.start, requests: t.requests + 1})
+}
+
+// Keeps reports whether the group keeps idle connections.
+func (u *Upstream) Keeps() bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.keepalive.Conns > 0
+}
+
+// Cached reports whether the last connection DialNext gave came from the
+// idle cache (a failure on it before any answer costs no try, as in
+// nginx).
+func (t *Tries) Cached() bool { return t.cached }
+
+// Stale forgets that t tried the server of its last, cached connection,
+// which failed before any answer: the next DialNext may pick it again.
+func (t *Tries) Stale() {
+	if t.cached && t.last != nil {
+		delete(t.tried, t.last)
+	}
+}

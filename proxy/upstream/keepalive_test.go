@@ -1,0 +1,48 @@
+package upstream
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+func TestKeepaliveCache(t *testing.T) {
+	addr := listenEcho(t)
+	u := New("ka", []Server{{Addr: addr}})
+	u.SetKeepalive(Keepalive{Conns: 1, Requests: 1000, Timeout: time.Minute, Time: time.Hour})
+	ctx := context.Background()
+	var t1 Tries
+	c1, _, err := u.DialNext(ctx, time.Second, &t1)
+	if err != nil || t1.Cached() {
+		t.Fatalf("first dial: %v, cached %v", err, t1.Cached())
+	}
+	u.Put(&t1, c1)
+	var t2 Tries
+	c2, _, err := u.DialNext(ctx, time.Second, &t2)
+	if err != nil || !t2.Cached() || c2 != c1 {
+		t.Fatalf("second dial: %v, cached %v, same %v", err, t2.Cached(), c2 == c1)
+	}
+	u.Put(&t2, c2)
+	// a tunnel never takes an idle HTTP connection
+	c3, _, err := u.Dial(ctx, time.Second)
+	if err != nil || c3 == c1 {
+		t.Fatalf("Dial: %v, reused %v", err, c3 == c1)
+	}
+	c3.Close()
+	// a stale cached connection: the server may be picked again
+	var t4 Tries
+	c4, _, _ := u.DialNext(ctx, time.Second, &t4)
+	c4.Close()
+	t4.Stale()
+	if _, _, err := u.DialNext(ctx, time.Second, &t4); err != nil {
+		t.Fatalf("after Stale: %v", err)
+	}
+	// without keepalive, Put closes
+	u2 := New("no", []Server{{Addr: addr}})
+	var t5 Tries
+	c5, _, _ := u2.DialNext(ctx, time.Second, &t5)
+	u2.Put(&t5, c5)
+	if _, err := c5.Write([]byte("x")); err == nil {
+		t.Error("Put without keepalive left the connection open")
+	}
+}
