@@ -39,9 +39,9 @@ func (st *state) openReq() *lua.LTable {
 		"is_internal":   func(L *lua.LState) int { L.Push(lua.LBool(st.request(L).Internal)); return 1 },
 		"raw_header":    st.reqRawHeader,
 		"socket":        unsupported("socket"),
-		"init_body":     unsupported("init_body"),
-		"append_body":   unsupported("append_body"),
-		"finish_body":   unsupported("finish_body"),
+		"init_body":     st.reqInitBody,
+		"append_body":   st.reqAppendBody,
+		"finish_body":   st.reqFinishBody,
 		"set_body_file": unsupported("set_body_file"),
 		"set_uri":       st.reqSetURI,
 	})
@@ -609,13 +609,6 @@ func (st *state) reqGetBodyData(L *lua.LState) int {
 	return 1
 }
 
-// reqGetBodyFile: bodies are kept in memory, so there is never a file.
-func (st *state) reqGetBodyFile(L *lua.LState) int {
-	st.request(L)
-	L.Push(lua.LNil)
-	return 1
-}
-
 func (st *state) reqGetPostArgs(L *lua.LState) int {
 	req := st.request(L)
 	max := L.OptInt(1, 100)
@@ -639,11 +632,6 @@ func (st *state) reqSetBodyData(L *lua.LState) int {
 	if !req.bodyRead {
 		cError(L, "request body not read yet")
 	}
-	data := L.CheckString(1)
-	req.body = []byte(data)
-	req.bodyFile = false
-	req.HTTP.Body = io.NopCloser(strings.NewReader(data))
-	req.HTTP.ContentLength = int64(len(data))
-	req.HTTP.Header.Set("Content-Length", formatNumber(float64(len(data))))
+	req.setBody([]byte(L.CheckString(1)), false)
 	return 0
 }

@@ -66,7 +66,9 @@ type Request struct {
 	luaCtx   *lua.LTable // ngx.ctx
 	body     []byte      // request body once read
 	bodyRead bool
-	bodyFile bool // body did not fit client_body_buffer_size
+	bodyFile bool     // body did not fit client_body_buffer_size
+	bodyPath string   // the temp file get_body_file wrote, "" before
+	building *newBody // ngx.req.init_body's body until finish_body
 	// bodyDiscarded: ngx.req.discard_body dropped it; readAfterDiscard:
 	// ngx.req.read_body was called after that ($request_body is then "",
 	// nil before: measured).
