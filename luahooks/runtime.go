@@ -80,10 +80,11 @@ const (
 	PhaseLog                       // log_by_lua*
 	PhaseInit                      // init_by_lua*
 	PhaseInitWorker                // init_worker_by_lua*
+	PhaseBodyFilter                // body_filter_by_lua*
 )
 
 var phaseNames = [...]string{"set_by_lua", "rewrite_by_lua", "access_by_lua", "content_by_lua",
-	"header_filter_by_lua", "log_by_lua", "init_by_lua", "init_worker_by_lua"}
+	"header_filter_by_lua", "log_by_lua", "init_by_lua", "init_worker_by_lua", "body_filter_by_lua"}
 
 // String returns the directive name without the _block/_file suffix, as
 // lua-nginx-module uses it in chunk names ("access_by_lua").

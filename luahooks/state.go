@@ -66,9 +66,10 @@ type Request struct {
 	luaCtx   *lua.LTable // ngx.ctx
 	body     []byte      // request body once read
 	bodyRead bool
-	bodyFile bool     // body did not fit client_body_buffer_size
-	bodyPath string   // the temp file get_body_file wrote, "" before
-	building *newBody // ngx.req.init_body's body until finish_body
+	bodyFile bool       // body did not fit client_body_buffer_size
+	bodyPath string     // the temp file get_body_file wrote, "" before
+	building *newBody   // ngx.req.init_body's body until finish_body
+	filter   *filterArg // ngx.arg in body_filter_by_lua
 	// bodyDiscarded: ngx.req.discard_body dropped it; readAfterDiscard:
 	// ngx.req.read_body was called after that ($request_body is then "",
 	// nil before: measured).
@@ -327,6 +328,13 @@ func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout tim
 			}
 		}
 		err = L.PCall(len(req.Args), 1, nil)
+	} else if c.phase == PhaseBodyFilter {
+		// The headers are out; the chunk's return value may be ngx.ERROR.
+		r.sent = true
+		err = L.PCall(0, 1, nil)
+		if n, ok := L.Get(-1).(lua.LNumber); ok && err == nil && req.filter != nil {
+			req.filter.rc = int(n)
+		}
 	} else {
 		err = L.PCall(0, 0, nil)
 	}
@@ -411,6 +419,8 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 			msg = "failed to run set_by_lua*: " + errorText(err)
 		case c.phase == PhaseHeaderFilter:
 			msg = "failed to run header_filter_by_lua*: " + errorText(err)
+		case c.phase == PhaseBodyFilter:
+			msg = "failed to run body_filter_by_lua*: " + errorText(err)
 		}
 		if r.sent {
 			// nginx had already sent the headers and the output so far:

@@ -12,7 +12,7 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 	luaHooks("header_filter", func(lc *LocConf, code *LuaCode) { lc.HeaderFilterLua = code }),
 	luaHooks("init", nil),
 	luaHooks("init_worker", nil),
-	unsupportedLuaHooks("body_filter", UnsupportedContent, ""),
+	luaHooks("body_filter", func(lc *LocConf, code *LuaCode) { lc.BodyFilterLua = code }),
 	unsupportedLuaHooks("log", Ignored, ""),
 	[]directive{
 		{name: "lua_package_path", dup: "lua_package_path", set: func(c *compiler, _ *level, d *Directive) { c.cfg.HTTP.Lua.PackagePath = d.Args[0] }},
@@ -41,6 +41,7 @@ type LuaConf struct {
 	AccessLua       *LuaCode
 	ContentLua      *LuaCode
 	HeaderFilterLua *LuaCode
+	BodyFilterLua   *LuaCode
 	NeedRequestBody bool
 }
 

@@ -476,6 +476,9 @@ type respWriter struct {
 	// discard is set by a header filter that answered itself (ngx.exit in
 	// header_filter_by_lua): the response being sent is dropped.
 	discard bool
+	// end, when a header filter set it (body_filter_by_lua), runs once
+	// the handler has written the whole body.
+	end func()
 }
 
 func (w *respWriter) Header() http.Header { return w.w.Header() }
@@ -549,6 +552,10 @@ func (w *respWriter) Write(p []byte) (int, error) {
 // finish runs the log phase, unless a tunnel took the request (it runs the
 // phase when it ends) or a subrequest ran it (subrequests log nothing).
 func (rq *request) finish() {
+	if end := rq.w.end; end != nil && !rq.hijacked && !rq.closed {
+		rq.w.end = nil
+		end()
+	}
 	if rq.hijacked || rq.logged {
 		return
 	}

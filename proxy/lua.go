@@ -52,9 +52,61 @@ func luaContent(rq *request) { rq.runLuaContent(rq.conf.ContentLua) }
 
 func luaHeaderFilter(rq *request, code int) int {
 	if c := rq.conf.HeaderFilterLua; c != nil {
-		return rq.headerFilter(c, code)
+		code = rq.headerFilter(c, code)
+	}
+	if c := rq.conf.BodyFilterLua; c != nil && !rq.w.discard && !rq.closed {
+		rq.startBodyFilter(c, code)
 	}
 	return code
+}
+
+// startBodyFilter puts body_filter_by_lua in front of the body writes of a
+// response with a body: each write passes through it as ngx.arg[1], and
+// the end of the response as an empty chunk with ngx.arg[2] true. nginx's
+// filter runs before charset recoding (a dynamic module's filters come
+// first). Subrequests' bodies do not pass it here.
+func (rq *request) startBodyFilter(c *nginxconf.LuaCode, code int) {
+	if rq.subrequest || rq.r.Method == http.MethodHead || code < 200 ||
+		code == http.StatusNoContent || code == http.StatusNotModified {
+		return
+	}
+	ch, _ := rq.chunk(c)
+	if ch == nil {
+		return
+	}
+	next := rq.w.body
+	done := false // the body ended: eof seen, or the filter failed
+	filter := func(p []byte, eof bool) []byte {
+		if done {
+			return nil
+		}
+		lr := rq.luaRequest()
+		lr.Status = code
+		out, last, err := rq.st.lua.RunBodyFilter(rq.r.Context(), ch, lr, p, eof)
+		if err != nil {
+			// nginx's filter returns NGX_ERROR: the response is cut.
+			done = true
+			rq.logf(ngxlog.Err, "%v", err)
+			rq.closeConn()
+			rq.w.discard = true
+			return nil
+		}
+		done = last
+		if next != nil {
+			out = next(out)
+		}
+		return out
+	}
+	rq.w.body = func(p []byte) []byte { return filter(p, false) }
+	rq.w.end = func() {
+		if done {
+			return
+		}
+		if out := filter(nil, true); len(out) > 0 && !rq.w.discard {
+			n, _ := rq.w.w.Write(out)
+			rq.w.bytes += int64(n)
+		}
+	}
 }
 
 // headerFilter runs header_filter_by_lua just before the headers go out:
@@ -129,6 +181,7 @@ var luaPhases = map[string]luahooks.Phase{
 	"access":        luahooks.PhaseAccess,
 	"content":       luahooks.PhaseContent,
 	"header_filter": luahooks.PhaseHeaderFilter,
+	"body_filter":   luahooks.PhaseBodyFilter,
 	"init":          luahooks.PhaseInit,
 	"init_worker":   luahooks.PhaseInitWorker,
 }
@@ -346,6 +399,18 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 		if h.Get("Content-Length") != "" {
 			// ngx.header.content_length set by the hook goes out as it
 			// is; net/http sends no more body than it says.
+			rq.writeHeader(status)
+			if rq.r.Method != http.MethodHead {
+				rq.w.Write(out.Body)
+			}
+			return
+		}
+		if rq.conf.BodyFilterLua != nil && rq.r.ProtoAtLeast(1, 1) {
+			// The filter may change the body: no length, the output
+			// streams (chunked) as nginx sends ngx.say's. HTTP/1.0
+			// output is buffered (lua_http10_buffering) and keeps the
+			// length of the body before the filter, as in nginx.
+			rq.w.stream = true
 			rq.writeHeader(status)
 			if rq.r.Method != http.MethodHead {
 				rq.w.Write(out.Body)
