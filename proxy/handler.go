@@ -552,12 +552,12 @@ func (w *respWriter) Write(p []byte) (int, error) {
 // finish runs the log phase, unless a tunnel took the request (it runs the
 // phase when it ends) or a subrequest ran it (subrequests log nothing).
 func (rq *request) finish() {
-	if end := rq.w.end; end != nil && !rq.hijacked && !rq.closed {
-		rq.w.end = nil
-		end()
-	}
 	if rq.hijacked || rq.logged {
 		return
+	}
+	if end := rq.w.end; end != nil && !rq.closed {
+		rq.w.end = nil
+		end()
 	}
 	rq.logPhase(rq.w.status, rq.w.bytes)
 }

@@ -396,28 +396,27 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 		if h.Get("Content-Type") == "" {
 			h.Set("Content-Type", rq.conf.DefaultType)
 		}
-		if h.Get("Content-Length") != "" {
+		body := out.Body
+		switch cl := h.Get("Content-Length"); {
+		case cl != "":
 			// ngx.header.content_length set by the hook goes out as it
-			// is; net/http sends no more body than it says.
-			rq.writeHeader(status)
-			if rq.r.Method != http.MethodHead {
-				rq.w.Write(out.Body)
+			// is, and the client reads no more body than it says.
+			if n, err := strconv.Atoi(cl); err == nil && n >= 0 && n < len(body) {
+				body = body[:n]
 			}
-			return
-		}
-		if rq.conf.BodyFilterLua != nil && rq.r.ProtoAtLeast(1, 1) {
-			// The filter may change the body: no length, the output
-			// streams (chunked) as nginx sends ngx.say's. HTTP/1.0
-			// output is buffered (lua_http10_buffering) and keeps the
-			// length of the body before the filter, as in nginx.
+		case rq.r.Method == http.MethodHead || rq.r.ProtoAtLeast(1, 1):
+			// nginx streams the output of ngx.say and ngx.print: no
+			// length, chunked on HTTP/1.1, even when there is none.
 			rq.w.stream = true
-			rq.writeHeader(status)
-			if rq.r.Method != http.MethodHead {
-				rq.w.Write(out.Body)
-			}
-			return
+		default:
+			// HTTP/1.0: lua_http10_buffering (on) sends the whole output
+			// with its length (before any body_filter_by_lua, as nginx).
+			h.Set("Content-Length", strconv.Itoa(len(body)))
 		}
-		rq.send(status, "", out.Body)
+		rq.writeHeader(status)
+		if rq.r.Method != http.MethodHead {
+			rq.w.Write(body)
+		}
 	}
 }
 
