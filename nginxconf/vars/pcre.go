@@ -21,6 +21,9 @@ type PCREOptions struct {
 	// ("pcre_compile() failed: missing )"): Debian's lua-nginx-module
 	// links libpcre3 for ngx.re, while nginx itself links PCRE2.
 	PCRE1 bool
+	// DupNames (PCRE_DUPNAMES, ngx.re's "D"): several groups may share a
+	// name.
+	DupNames bool
 }
 
 // convertPCRE translates a PCRE pattern, read with the options o, into a
@@ -59,7 +62,7 @@ func convertPCRE(p string, o PCREOptions) (string, []string, error) {
 	}
 	c2 := &pcreConv{p: p, opt: o, ext: o.Extended, names: map[string]int{}, ngroups: len(c.groups)}
 	for i, n := range c.groups {
-		if n != "" {
+		if _, dup := c2.names[n]; n != "" && !dup {
 			c2.names[n] = i + 1
 		}
 	}
@@ -634,7 +637,7 @@ func (c *pcreConv) group(i int) (int, error) {
 			return 0, c.errAt("subpattern name is too long (maximum 32 code units)", k)
 		}
 		for _, g := range c.groups {
-			if g == name {
+			if g == name && !c.opt.DupNames {
 				return 0, c.errAt("two named subpatterns have the same name (PCRE2_DUPNAMES not set)", c.at(k+1, k))
 			}
 		}
