@@ -82,7 +82,9 @@ func compileRegex(pattern, flags string) (*pcreRegex, error) {
 			o.Anchored = true
 		case 'D':
 			o.DupNames = true
-		case 'j', 'o', 'd', 'J':
+		case 'J':
+			o.JavaScript = true
+		case 'j', 'o', 'd':
 		default:
 			return nil, fmt.Errorf("unknown flag \"%c\" (flags \"%s\")", flags[i], flags)
 		}

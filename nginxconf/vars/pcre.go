@@ -24,6 +24,9 @@ type PCREOptions struct {
 	// DupNames (PCRE_DUPNAMES, ngx.re's "D"): several groups may share a
 	// name.
 	DupNames bool
+	// JavaScript (PCRE_JAVASCRIPT_COMPAT, ngx.re's "J"): \uHHHH is the
+	// character of that code point.
+	JavaScript bool
 }
 
 // convertPCRE translates a PCRE pattern, read with the options o, into a
@@ -320,6 +323,16 @@ func (c *pcreConv) escape(i int) (int, error) {
 	case 'K', 'X', 'C':
 		return 0, unsupported(p, `\`+string(e))
 	case 'L', 'l', 'U', 'u':
+		if v, ok := c.jsEscape(i); ok {
+			c.out = c.appendLiteral(c.out, v)
+			c.item(start)
+			return i + 5, nil
+		}
+		if e == 'u' && c.opt.JavaScript { // not \uHHHH: a "u"
+			c.out = c.appendLiteral(c.out, 'u')
+			c.item(start)
+			return i + 1, nil
+		}
 		if c.opt.PCRE1 {
 			return 0, c.errAt(pcre1CaseEscape, i+1)
 		}
@@ -988,6 +1001,9 @@ func (c *pcreConv) classAtom(j int) (classItem, error) {
 			return classItem{}, c.errAt("\\ at end of pattern", len(p))
 		}
 		e := p[j+1]
+		if v, ok := c.jsEscape(j); ok {
+			return lit(v, j+5), nil
+		}
 		switch e {
 		case 'd', 'w', 's', 'h', 'v':
 			return classItem{text: c.classBody(e), value: -1, off: j, end: j + 1}, nil
@@ -1060,4 +1076,18 @@ func isPCRESpace(c byte) bool {
 
 func isWordByte(c byte) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// jsEscape reads \uHHHH at p[i] in JavaScript mode: the code point, and
+// whether it is one (PCRE_JAVASCRIPT_COMPAT).
+func (c *pcreConv) jsEscape(i int) (rune, bool) {
+	p := c.p
+	if !c.opt.JavaScript || p[i+1] != 'u' || i+6 > len(p) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(p[i+2:i+6], 16, 32)
+	if err != nil || strings.ContainsAny(p[i+2:i+6], "+-") {
+		return 0, false
+	}
+	return rune(v), true
 }
