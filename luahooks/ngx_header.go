@@ -261,7 +261,18 @@ func (st *state) sendHeaders(L *lua.LState) int {
 // sent, 200 unless set.
 func (st *state) markSent() {
 	st.r.sent = true
-	if st.r.req != nil && st.r.req.Status == 0 {
-		st.r.req.Status = http.StatusOK
+	req := st.r.req
+	if req == nil {
+		return
 	}
+	if req.Status == 0 {
+		req.Status = http.StatusOK
+	}
+	// The first time, the caller sends them (Request.SendHeaders), except
+	// on HTTP/1.0: lua_http10_buffering holds everything to the end.
+	if req.SendHeaders == nil || req.headersOut || req.HTTP != nil && !req.HTTP.ProtoAtLeast(1, 1) {
+		return
+	}
+	req.headersOut = true
+	req.SendHeaders()
 }

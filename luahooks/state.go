@@ -48,6 +48,14 @@ type Request struct {
 	Internal bool
 	// Subrequest is ngx.is_subrequest.
 	Subrequest bool
+	// SendHeaders, when set, is called once when a hook sends the
+	// response headers, before the hook goes on: its first ngx.say,
+	// ngx.print, ngx.send_headers, ngx.flush or ngx.eof, except on
+	// HTTP/1.0 (lua_http10_buffering holds everything back). The caller
+	// sends Status and RespHeader through its header filters then, as
+	// nginx does (header_filter_by_lua runs in the middle of the hook,
+	// and what it changes is seen by the rest of the hook).
+	SendHeaders func()
 	// MainHTTP is the main request of a subrequest: ngx.req.raw_header
 	// reads its header, as nginx does (nil: HTTP is the main request).
 	MainHTTP *http.Request
@@ -70,6 +78,8 @@ type Request struct {
 	bodyPath string     // the temp file get_body_file wrote, "" before
 	building *newBody   // ngx.req.init_body's body until finish_body
 	filter   *filterArg // ngx.arg in body_filter_by_lua
+	// headersOut: SendHeaders was called (once per request).
+	headersOut bool
 	// bodyDiscarded: ngx.req.discard_body dropped it; readAfterDiscard:
 	// ngx.req.read_body was called after that ($request_body is then "",
 	// nil before: measured).

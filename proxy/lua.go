@@ -320,7 +320,15 @@ func (rq *request) luaRequest() *luahooks.Request {
 }
 
 func (rq *request) newLuaRequest() *luahooks.Request {
-	return &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header(), Capture: rq.capture}
+	lr := &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header(), Capture: rq.capture}
+	lr.SendHeaders = func() {
+		status := lr.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		rq.luaHeaders(status, -1)
+	}
+	return lr
 }
 
 // runLuaPhase runs a rewrite or access hook. It reports whether the request
@@ -392,32 +400,42 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 	case luahooks.ErrorPage, luahooks.Redirect:
 		rq.finalize(status)
 	default:
-		h := rq.w.Header()
-		if h.Get("Content-Type") == "" {
-			h.Set("Content-Type", rq.conf.DefaultType)
-		}
 		body := out.Body
-		switch cl := h.Get("Content-Length"); {
-		case cl != "":
+		if n, err := strconv.Atoi(rq.w.Header().Get("Content-Length")); err == nil && n >= 0 && n < len(body) {
 			// ngx.header.content_length set by the hook goes out as it
 			// is, and the client reads no more body than it says.
-			if n, err := strconv.Atoi(cl); err == nil && n >= 0 && n < len(body) {
-				body = body[:n]
-			}
-		case rq.r.Method == http.MethodHead || rq.r.ProtoAtLeast(1, 1):
-			// nginx streams the output of ngx.say and ngx.print: no
-			// length, chunked on HTTP/1.1, even when there is none.
-			rq.w.stream = true
-		default:
-			// HTTP/1.0: lua_http10_buffering (on) sends the whole output
-			// with its length (before any body_filter_by_lua, as nginx).
-			h.Set("Content-Length", strconv.Itoa(len(body)))
+			body = body[:n]
 		}
-		rq.writeHeader(status)
+		if !rq.w.wrote {
+			rq.luaHeaders(status, len(body))
+		}
 		if rq.r.Method != http.MethodHead {
 			rq.w.Write(body)
 		}
 	}
+}
+
+// luaHeaders sends the headers of a hook's output through the header
+// filters: at the first output (Request.SendHeaders, bodyLen -1), or when
+// the hook ends with bodyLen bytes of output. nginx streams ngx.say's output: no length, chunked on
+// HTTP/1.1 and for HEAD, even when there is none; HTTP/1.0 output is
+// buffered to the end (lua_http10_buffering) and sent with its length.
+func (rq *request) luaHeaders(status, bodyLen int) {
+	if rq.w.wrote || rq.closed {
+		return
+	}
+	h := rq.w.Header()
+	if h.Get("Content-Type") == "" {
+		h.Set("Content-Type", rq.conf.DefaultType)
+	}
+	if h.Get("Content-Length") == "" {
+		if bodyLen >= 0 && rq.r.Method != http.MethodHead && !rq.r.ProtoAtLeast(1, 1) {
+			h.Set("Content-Length", strconv.Itoa(bodyLen))
+		} else {
+			rq.w.stream = true
+		}
+	}
+	rq.writeHeader(status)
 }
 
 // luaExec is ngx.exec's internal redirect (ngx_http_lua_handle_exec):
