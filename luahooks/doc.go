@@ -71,7 +71,8 @@
 // get_method, set_method, http_version, start_time, raw_header, read_body,
 // discard_body, get_body_data, get_body_file (a body nginx would keep in
 // a temp file is written to one on the first call), get_post_args,
-// set_body_data, init_body, append_body, finish_body, set_uri (no jump),
+// set_body_data, init_body, append_body, finish_body, set_uri (a jump in
+// rewrite_by_lua: Outcome.URIJump),
 // is_internal;
 // ngx.exit, say, print, flush, eof, send_headers, redirect, exec (Action
 // Exec: the caller redirects internally), sleep, log and print();

@@ -48,6 +48,9 @@ type Request struct {
 	Internal bool
 	// Subrequest is ngx.is_subrequest.
 	Subrequest bool
+	// SetURI, when set, makes uri the request's $uri (ngx.req.set_uri);
+	// nil changes HTTP.URL's path instead.
+	SetURI func(uri string)
 	// SendHeaders, when set, is called once when a hook sends the
 	// response headers, before the hook goes on: its first ngx.say,
 	// ngx.print, ngx.send_headers, ngx.flush or ngx.eof, except on
@@ -137,6 +140,10 @@ type Outcome struct {
 	Value string
 	// ExecURI and ExecArgs are where ngx.exec goes (Action Exec).
 	ExecURI, ExecArgs string
+	// URIJump: ngx.req.set_uri(uri, true) ended a rewrite_by_lua chunk
+	// (Action Continue); the caller searches the locations again for the
+	// new $uri, as after "rewrite ... last".
+	URIJump bool
 	// Err is set for runtime errors, timeouts and load errors: Action is
 	// then ErrorPage (Status 500, or 404 for a missing file), or Close for
 	// an error after output was produced. ngx.req.read_body sets it too:
@@ -181,6 +188,7 @@ type runCtx struct {
 	exitCode int
 	redirect bool
 	exec     bool // ngx.exec: execURI, execArgs
+	jump     bool // ngx.req.set_uri(uri, true)
 	execURI  string
 	execArgs string
 	sent     bool // output started (ngx.say/print/flush): headers are "sent"
@@ -376,6 +384,9 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 	}
 	if r.exited {
 		code := r.exitCode
+		if r.jump {
+			return Outcome{Action: Continue, Status: status, URIJump: true}
+		}
 		if r.exec {
 			return Outcome{Action: Exec, ExecURI: r.execURI, ExecArgs: r.execArgs}
 		}

@@ -321,6 +321,11 @@ func (rq *request) luaRequest() *luahooks.Request {
 
 func (rq *request) newLuaRequest() *luahooks.Request {
 	lr := &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header(), Capture: rq.capture}
+	lr.SetURI = func(uri string) {
+		rq.v.URI = uri
+		rq.internal = true
+		rq.setPaths()
+	}
 	lr.SendHeaders = func() {
 		status := lr.Status
 		if status == 0 {
@@ -344,6 +349,9 @@ func (rq *request) runLuaPhase(c *nginxconf.LuaCode) bool {
 	if out.Action == luahooks.Continue && out.Err == nil {
 		if lr.Status != 0 {
 			rq.w.override = lr.Status
+		}
+		if out.URIJump {
+			rq.uriChanged = true // post-rewrite searches the locations again
 		}
 		return true
 	}
