@@ -406,6 +406,15 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 	case luahooks.Exec:
 		rq.luaExec(out.ExecURI, out.ExecArgs, lr)
 	case luahooks.ErrorPage, luahooks.Redirect:
+		if status >= 300 {
+			// ngx.exit sets the response status: Lua that an error_page
+			// runs reads it in ngx.status and answers with it (or with
+			// the error_page's =code).
+			lr.Status = status
+			if ep, ok := rq.conf.ErrorPages[status]; ok && ep.Code > 0 {
+				lr.Status = ep.Code
+			}
+		}
 		rq.finalize(status)
 	default:
 		body := out.Body
