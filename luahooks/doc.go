@@ -49,8 +49,8 @@
 // string (string.rep with separator; find, match, gmatch and gsub use our
 // own matcher of Lua 5.1 patterns as LuaJIT has them, lpattern.go); math; coroutine; os with only time,
 // date, clock, difftime and getenv (which sees only Options.Env, like
-// nginx's env directive); LuaJIT's bit; cjson and cjson.safe. No io, no
-// debug, no C modules, no bytecode.
+// nginx's env directive); LuaJIT's bit; cjson and cjson.safe; debug with
+// only getinfo and traceback. No io, no C modules, no bytecode.
 //
 // Each run has a deadline (Options.Timeout, default 1s): a runaway loop is
 // stopped and answers 500. ngx.exit and ngx.redirect cancel the run's
@@ -113,8 +113,8 @@
 //     cjson and ngx.var writes use LuaJIT's %.14g.
 //   - Runtime errors use LuaJIT's anonymous wording ("attempt to index a
 //     nil value") but cannot name the variable ("local 't'").
-//   - No io, no os.execute/remove/rename/exit, no debug, no ffi, no C
-//     modules: the sandbox is intentional.
+//   - No io, no os.execute/remove/rename/exit, no debug but getinfo and
+//     traceback, no ffi, no C modules: the sandbox is intentional.
 //   - Output is buffered: ngx.flush does not stream; the caller sends the
 //     body when the chunk ends. A runtime error after output gives Close
 //     with the output (nginx had streamed it, then aborted).

@@ -34,6 +34,7 @@ func (st *state) openLibs() {
 		{lua.MathLibName, lua.OpenMath},
 		{lua.CoroutineLibName, lua.OpenCoroutine},
 		{lua.OsLibName, lua.OpenOs},
+		{lua.DebugLibName, lua.OpenDebug},
 	} {
 		L.Push(L.NewFunction(lib.fn))
 		L.Push(lua.LString(lib.name))
@@ -79,6 +80,16 @@ func (st *state) openLibs() {
 	osmod.RawSetString("date", L.NewFunction(osDate))
 	g.RawGetString("table").(*lua.LTable).RawSetString("concat", L.NewFunction(tableConcat))
 
+	// debug: only getinfo and traceback, which look and change nothing
+	// (the others reach locals, upvalues and metatables past the sandbox).
+	dbg := g.RawGetString("debug").(*lua.LTable)
+	dbg.ForEach(func(k, _ lua.LValue) {
+		if name := k.String(); name != "getinfo" && name != "traceback" {
+			dbg.RawSet(k, lua.LNil)
+		}
+	})
+	dbg.RawSetString("getinfo", L.NewFunction(debugGetInfo(dbg.RawGetString("getinfo").(*lua.LFunction))))
+
 	// gopher-lua's math.huge is MaxFloat64; Lua's is +inf.
 	g.RawGetString("math").(*lua.LTable).RawSetString("huge", lua.LNumber(math.Inf(1)))
 
@@ -105,7 +116,7 @@ func (st *state) openLibs() {
 	bit := st.openBit()
 	g.RawSetString("bit", bit)
 	loaded.RawSetString("bit", bit)
-	for _, name := range []string{"string", "table", "math", "os", "coroutine", "package"} {
+	for _, name := range []string{"string", "table", "math", "os", "coroutine", "package", "debug"} {
 		loaded.RawSetString(name, g.RawGetString(name))
 	}
 	loaded.RawSetString("_G", g)
@@ -587,4 +598,42 @@ func baseCollectGarbage(L *lua.LState) int {
 	}
 	L.Push(lua.LNumber(0))
 	return 1
+}
+
+// debugGetInfo wraps gopher-lua's debug.getinfo to fill the fields as
+// LuaJIT does: what "C" (not "G") for Go functions, source "=name" for an
+// inline chunk and "@path" for a file, short_src the name or path ("[C]").
+// Tail calls still count as levels, unlike LuaJIT.
+func debugGetInfo(orig *lua.LFunction) lua.LGFunction {
+	return func(L *lua.LState) int {
+		top := L.GetTop()
+		L.Push(orig)
+		for i := 1; i <= top; i++ {
+			v := L.Get(i)
+			if n, ok := v.(lua.LNumber); ok && i == 1 {
+				v = n + 1 // a level: this wrapper is one more
+			}
+			L.Push(v)
+		}
+		L.Call(top, 1)
+		t, ok := L.Get(-1).(*lua.LTable)
+		if !ok {
+			return 1
+		}
+		if t.RawGetString("what") == lua.LString("G") {
+			t.RawSetString("what", lua.LString("C"))
+			t.RawSetString("source", lua.LString("=[C]"))
+			t.RawSetString("short_src", lua.LString("[C]"))
+			return 1
+		}
+		if src, ok := t.RawGetString("source").(lua.LString); ok && src != "" {
+			t.RawSetString("short_src", src)
+			if strings.HasPrefix(string(src), "/") {
+				t.RawSetString("source", "@"+src)
+			} else {
+				t.RawSetString("source", "="+src)
+			}
+		}
+		return 1
+	}
 }
