@@ -51,6 +51,20 @@ func (st *state) openLibs() {
 	g.RawSetString("error", L.NewFunction(baseError))
 	g.RawSetString("pcall", L.NewFunction(basePCall))
 	g.RawSetString("collectgarbage", L.NewFunction(baseCollectGarbage))
+	g.RawSetString("loadstring", L.NewFunction(baseLoadString))
+	origLoad := g.RawGetString("load")
+	g.RawSetString("load", L.NewFunction(func(L *lua.LState) int {
+		if _, ok := L.Get(1).(lua.LString); ok {
+			return baseLoadString(L)
+		}
+		top := L.GetTop()
+		L.Push(origLoad)
+		for i := 1; i <= top; i++ {
+			L.Push(L.Get(i))
+		}
+		L.Call(top, lua.MultRet)
+		return L.GetTop() - top
+	}))
 	co := g.RawGetString("coroutine").(*lua.LTable)
 	for _, name := range []string{"create", "wrap"} {
 		orig := co.RawGetString(name).(*lua.LFunction)
@@ -636,4 +650,48 @@ func debugGetInfo(orig *lua.LFunction) lua.LGFunction {
 		}
 		return 1
 	}
+}
+
+// baseLoadString is loadstring(s, chunkname) (and load of a string) with
+// LuaJIT's lexical rules and error messages (compileLua): the chunk is
+// named chunkname without its "=" or "@", by default [string "..."] with
+// the first line of s.
+func baseLoadString(L *lua.LState) int {
+	src := L.CheckString(1)
+	name := L.OptString(2, "")
+	switch {
+	case strings.HasPrefix(name, "=") || strings.HasPrefix(name, "@"):
+		name = name[1:]
+	default:
+		if name == "" {
+			name = src
+		}
+		name = stringChunkName(name)
+	}
+	proto, err := compileLua(src, name, false)
+	if err != nil {
+		L.Push(lua.LNil)
+		L.Push(lua.LString(err.Error()))
+		return 2
+	}
+	L.Push(L.NewFunctionFromProto(proto))
+	return 1
+}
+
+// stringChunkName is Lua's name for a chunk loaded from a string s:
+// [string "s"] with s cut at its first line break or past 45 bytes ("...").
+func stringChunkName(s string) string {
+	const max = 60 - len(`[string "..."]`) - 1 // LUA_IDSIZE 60
+	nl := strings.IndexAny(s, "\r\n")
+	cut := nl >= 0
+	if cut {
+		s = s[:nl]
+	}
+	if len(s) > max {
+		s, cut = s[:max], true
+	}
+	if cut {
+		return `[string "` + s + `..."]`
+	}
+	return `[string "` + s + `"]`
 }

@@ -231,6 +231,9 @@ func syntaxError(name, src string, err error) error {
 		msg := pe.Message
 		if msg == "syntax error" || msg == "" {
 			msg = "unexpected symbol"
+			if hint := unclosedBracket(src, pe.Pos.Line, pe.Pos.Column, pe.Token); hint != "" {
+				msg = hint
+			}
 		}
 		if pe.Pos.Line == parse.EOF {
 			return fmt.Errorf("%s: %s near '<eof>'", name, msg)
