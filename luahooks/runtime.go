@@ -231,7 +231,7 @@ func (rt *Runtime) CompileInline(phase Phase, src, file string, line int) (*Chun
 	c := &Chunk{phase: phase, name: name}
 	proto, err := compileLua(src, name, false)
 	if err != nil {
-		c.loadErr = &LoadError{Msg: "failed to load inlined Lua code: " + err.Error(), Status: http.StatusInternalServerError}
+		c.loadErr = &LoadError{Msg: "failed to load inlined Lua code: " + err.Error(), Status: http.StatusInternalServerError, Err: err}
 		return c, c.loadErr
 	}
 	c.proto = proto
@@ -279,7 +279,7 @@ func (rt *Runtime) CompileFile(phase Phase, path string) (*Chunk, error) {
 	default:
 		proto, err := compileLua(string(src), c.name, true)
 		if err != nil {
-			c.loadErr = &LoadError{Msg: fmt.Sprintf("failed to load external Lua file %q: %s", path, err), Status: http.StatusInternalServerError}
+			c.loadErr = &LoadError{Msg: fmt.Sprintf("failed to load external Lua file %q: %s", path, err), Status: http.StatusInternalServerError, Err: err}
 		} else {
 			c.proto = proto
 		}

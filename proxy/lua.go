@@ -1,7 +1,9 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -247,6 +249,15 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
 			continue
 		}
 		ch, err := st.compileOne(c)
+		var le *luahooks.LoadError
+		if errors.As(err, &le) && le.Err != nil && !errors.Is(err, fs.ErrNotExist) {
+			// a syntax error: "init_by_lua error: ...", as nginx logs it
+			kind := c.Phase + "_by_lua"
+			if c.PathTmpl != nil {
+				kind += "_file"
+			}
+			return fmt.Errorf("%s error: %v", kind, le.Err)
+		}
 		if err != nil {
 			return fmt.Errorf("%v in %s:%d", err, c.File, c.Line)
 		}
