@@ -87,7 +87,7 @@ func (st *state) headerIndex(L *lua.LState) int {
 			vals = append(vals, v...)
 		}
 	}
-	if len(vals) == 0 && name == "Content-Type" && st.r.sent && st.r.req.DefaultType != "" {
+	if len(vals) == 0 && name == "Content-Type" && st.r.sent && st.r.req.DefaultType != "" && !st.r.req.NoDefaultType {
 		vals = []string{st.r.req.DefaultType}
 	}
 	switch len(vals) {
@@ -136,6 +136,10 @@ func (st *state) headerNewIndex(L *lua.LState) int {
 			delete(req.RespHeader, k)
 		}
 	}
+	if name == "Content-Type" {
+		clear = clear || len(vals) == 1 && vals[0] == "" // "" clears it too
+		req.NoDefaultType = clear
+	}
 	if !clear {
 		if name != "Set-Cookie" && len(vals) > 1 && isSingleHeader(name) {
 			vals = vals[len(vals)-1:]
@@ -181,7 +185,7 @@ func (st *state) respGetHeaders(L *lua.LState) int {
 	sort.Strings(names)
 	extra := 0
 	ctype := req.RespHeader.Get("Content-Type")
-	if ctype == "" && st.r.sent {
+	if ctype == "" && st.r.sent && !req.NoDefaultType {
 		ctype = req.DefaultType
 	}
 	if ctype != "" {

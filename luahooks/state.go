@@ -39,6 +39,10 @@ type Request struct {
 	// reads it once output has started (nginx has sent the headers then);
 	// before that it reads nil, as in nginx.
 	DefaultType string
+	// NoDefaultType: the hook cleared ngx.header.content_type, so the
+	// response goes out without Content-Type (no default_type), as in
+	// nginx.
+	NoDefaultType bool
 	// Capture runs ngx.location.capture subrequests; nil makes them raise
 	// "not supported" (500).
 	Capture CaptureFunc

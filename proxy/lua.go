@@ -453,7 +453,7 @@ func (rq *request) luaHeaders(status, bodyLen int) {
 		return
 	}
 	h := rq.w.Header()
-	if h.Get("Content-Type") == "" {
+	if h.Get("Content-Type") == "" && !rq.lua.NoDefaultType {
 		h.Set("Content-Type", rq.conf.DefaultType)
 	}
 	if h.Get("Content-Length") == "" {
