@@ -453,6 +453,28 @@ func (rq *request) luaHeaders(status, bodyLen int) {
 		return
 	}
 	h := rq.w.Header()
+	if status == http.StatusOK && !rq.subrequest && (h.Get("Last-Modified") != "" || h.Get("ETag") != "") {
+		// nginx's not-modified filter, on the Last-Modified and ETag the
+		// hook set (If-Modified-Since compared exactly).
+		mtime := int64(-1)
+		if t, err := http.ParseTime(h.Get("Last-Modified")); err == nil {
+			mtime = t.Unix()
+		}
+		switch code := static.Preconditions(rq.r, mtime, h.Get("ETag")); code {
+		case http.StatusNotModified:
+			h.Del("Content-Type")
+			h.Del("Content-Length")
+			rq.writeHeader(code)
+			rq.w.discard = true
+			return
+		case http.StatusPreconditionFailed:
+			h.Del("Last-Modified") // nginx's error page goes out without them
+			h.Del("ETag")
+			rq.finalize(code)
+			rq.w.discard = true // the hook's output does not follow
+			return
+		}
+	}
 	if h.Get("Content-Type") == "" && !rq.lua.NoDefaultType {
 		h.Set("Content-Type", rq.conf.DefaultType)
 	}
