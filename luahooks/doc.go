@@ -116,8 +116,9 @@
 //   - No io, no os.execute/remove/rename/exit, no debug but getinfo and
 //     traceback, no ffi, no C modules: the sandbox is intentional.
 //   - Output is buffered: ngx.flush does not stream; the caller sends the
-//     body when the chunk ends. A runtime error after output gives Close
-//     with the output (nginx had streamed it, then aborted).
+//     body when the chunk ends (the headers leave at the first output,
+//     through Request.SendHeaders). A runtime error after output gives
+//     Close with the output (nginx had streamed it, then aborted).
 //   - Request bodies stay in memory (get_body_file writes a copy), so
 //     client_max_body_size 0 lets a chunked body take any amount of
 //     memory. Bodies nginx would write to a temp file give nil from
