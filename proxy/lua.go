@@ -76,6 +76,9 @@ func (rq *request) startBodyFilter(c *nginxconf.LuaCode, code int) {
 	if ch == nil {
 		return
 	}
+	if rq.w.Header().Get("Content-Length") == "" {
+		rq.w.stream = true // the length is not known: chunked, as nginx
+	}
 	next := rq.w.body
 	done := false // the body ended: eof seen, or the filter failed
 	filter := func(p []byte, eof bool) []byte {
