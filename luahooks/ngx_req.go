@@ -2,6 +2,7 @@ package luahooks
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -616,6 +617,9 @@ func (req *Request) readBody() (int, error) {
 		data = data[:len(data)+n]
 		if err == io.EOF {
 			break
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return http.StatusBadRequest, ErrClientClosed
 		}
 		if err != nil {
 			return http.StatusBadRequest, err

@@ -3,6 +3,7 @@ package luahooks
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"os"
 	"strconv"
@@ -11,6 +12,10 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 )
+
+// ErrClientClosed is the body read error of a client that closed the
+// connection before sending the whole body; nginx logs it at info level.
+var ErrClientClosed = errors.New("client prematurely closed connection")
 
 // newBody is a request body being built by ngx.req.init_body,
 // append_body and finish_body (lua-nginx-module's

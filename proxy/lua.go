@@ -327,7 +327,7 @@ func (rq *request) luaRequest() *luahooks.Request {
 	rq.lua.ClientBodyBufferSize = rq.conf.ClientBodyBufferSize
 	if rq.conf.NeedRequestBody {
 		if _, err := rq.st.lua.ReadBody(rq.lua); err != nil {
-			rq.logf(ngxlog.Err, "%v", err)
+			rq.logf(bodyErrLevel(err), "%v", err)
 		}
 	}
 	return rq.lua
@@ -395,7 +395,7 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 		// ngx.exit(444), ngx.ERROR, or an error after output began: nginx
 		// cuts the connection.
 		if out.Err != nil {
-			rq.logf(ngxlog.Err, "%v", out.Err)
+			rq.logf(bodyErrLevel(out.Err), "%v", out.Err)
 		}
 		rq.closeConn()
 		return
@@ -489,6 +489,15 @@ func (rq *request) luaHeaders(status, bodyLen int) {
 		}
 	}
 	rq.writeHeader(status)
+}
+
+// bodyErrLevel is the level nginx logs a failure with: info for a client
+// that went away while sending its body, error otherwise.
+func bodyErrLevel(err error) ngxlog.Level {
+	if errors.Is(err, luahooks.ErrClientClosed) {
+		return ngxlog.Info
+	}
+	return ngxlog.Err
 }
 
 // luaExec is ngx.exec's internal redirect (ngx_http_lua_handle_exec):

@@ -661,3 +661,38 @@ server {
 		}
 	}
 }
+
+// TestLuaRequestBodyClientGone: a client that closes before sending the
+// whole body makes read_body fail; nginx logs "client prematurely closed
+// connection" at info level (not an [error]).
+func TestLuaRequestBodyClientGone(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	conf := `server {
+ listen 127.0.0.1:{{PORT}};
+ location /body {
+  content_by_lua_block { ngx.req.read_body() ngx.say("read") }
+ }
+}`
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: conf})
+		c, err := net.Dial("tcp", s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "POST /body HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nonly part")
+		time.Sleep(100 * time.Millisecond)
+		c.Close()
+		deadline := time.Now().Add(3 * time.Second)
+		for !strings.Contains(s.ErrorLog(), "client prematurely closed connection") && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		log := s.ErrorLog()
+		if !strings.Contains(log, "[info]") || !strings.Contains(log, "client prematurely closed connection") {
+			t.Errorf("%s: no info line for the client gone:\n%s", kind, log)
+		}
+		if strings.Contains(log, "[error]") {
+			t.Errorf("%s: an [error] line for the client gone:\n%s", kind, log)
+		}
+	}
+}
