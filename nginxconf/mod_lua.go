@@ -23,6 +23,9 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 			if err != nil {
 				c.fail(d, `invalid lua shared dict size "%s"`, d.Args[1])
 			}
+			if _, dup := c.cfg.HTTP.Lua.SharedDicts[d.Args[0]]; dup {
+				c.fail(d, `lua_shared_dict "%s" is already defined as "%s"`, d.Args[0], d.Args[0])
+			}
 			c.cfg.HTTP.Lua.SharedDicts[d.Args[0]] = size
 		}},
 		{name: "lua_need_request_body", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NeedRequestBody = d.Args[0] == "on" }},
