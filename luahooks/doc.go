@@ -192,7 +192,13 @@
 //	024-access/uthread-redirect.t  sleep 2
 //	024-access/uthread-spawn.t  cosocket 20,21,23; sleep 3,4,11,12,14; thread 1,2,5,10,13,15-19,22
 //
-// Other causes found there and left to other issues: proxy_pass and upstream behaviour (020-subrequest.t 33-36, 46-60),
-// gzip, dav, HTTP/0.9 and malformed request lines (028-req-header.t
-// 17, 18, 42, 43, 51, 54-56), the debug library (002-content.t 41).
+// Other causes found there and left to other issues: proxy_pass and
+// upstream behaviour (020-subrequest.t 33-36, 46-60; 016-resp-header.t
+// 80-84, 94, 96), gzip, dav, HTTP/0.9 and malformed request lines
+// (028-req-header.t 17, 18, 42, 43, 51, 54-56), response header name case
+// (016-resp-header.t 44, 45, 56, 57, 93), lua_regex_match_limit (PCRE's
+// match() count has no regexp2 equivalent: 034-match.t 45, 035-gmatch.t
+// 30, 036-sub.t 28, 037-gsub.t 23), runtime errors naming the variable
+// ("attempt to call field 'echo'": 002-content.t 3), and
+// client_body_in_file_only (044-req-body.t 8, 9).
 package luahooks
