@@ -157,14 +157,18 @@ func (st *state) guardGlobals() {
 }
 
 func (st *state) logf(level ngxlog.Level, format string, args ...any) {
-	if st.rt.opts.Log == nil || st.replaying {
+	log := st.rt.opts.Log
+	if req := st.r.req; req != nil && req.Log != nil && !st.inInit {
+		log = req.Log // with the request's context, as nginx writes it
+	}
+	if log == nil || st.replaying {
 		return
 	}
 	if len(args) == 0 {
-		st.rt.opts.Log(level, format)
+		log(level, format)
 		return
 	}
-	st.rt.opts.Log(level, sprintf(format, args...))
+	log(level, sprintf(format, args...))
 }
 
 func (st *state) osGetenv(L *lua.LState) int {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"ngxsockify/ngxlog"
 	"strings"
 	"time"
 
@@ -52,6 +53,10 @@ type Request struct {
 	Internal bool
 	// Subrequest is ngx.is_subrequest.
 	Subrequest bool
+	// Log, when set, writes the error-log lines of this request's runs
+	// (ngx.log, print, API warnings) in place of Options.Log, so that they
+	// carry the request's context (", client: ..., request: ...").
+	Log func(level ngxlog.Level, msg string)
 	// SetURI, when set, makes uri the request's $uri (ngx.req.set_uri);
 	// nil changes HTTP.URL's path instead.
 	SetURI func(uri string)

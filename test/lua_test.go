@@ -462,7 +462,7 @@ func runSignScript(t *testing.T) (string, error) {
 
 // luaLogRE picks the Lua part of an error-log line: from the message start
 // to nginx's ", client: " suffix.
-var luaLogRE = regexp.MustCompile(`(?m)\[(error|warn|notice|info)\] [^\n]*?((?:\[lua\]|lua entry thread aborted|failed to load|failed to run|attempt to set status)[^\n]*?)(?:, client: |$)`)
+var luaLogRE = regexp.MustCompile(`(?m)\[(error|warn|notice|info)\] [^\n]*?((?:\[lua\]|lua entry thread aborted|failed to load|failed to run|attempt to set status)[^\n]*?)(, client: |$)`)
 
 // TestLuaErrorLog compares the Lua lines of both servers' error logs: chunk
 // names carry nginx.conf line numbers, ngx.log prefixes, runtime errors.
@@ -551,6 +551,11 @@ func TestLuaErrorLog(t *testing.T) {
 			for _, m := range luaLogRE.FindAllStringSubmatch(s.ErrorLog(), -1) {
 				msg := strings.ReplaceAll(m[2], s.Dir, "{{DIR}}")
 				msg = strings.ReplaceAll(msg, outside, "{{OUTSIDE}}")
+				if m[3] != "" && strings.HasPrefix(m[2], "[lua]") {
+					// ngx.log lines carry it on their line (nginx's
+					// runtime errors after their stack traceback)
+					msg += " (with the request's context)"
+				}
 				out = append(out, m[1]+" "+msg)
 			}
 			if len(out) >= 16 || time.Now().After(deadline) {
