@@ -482,12 +482,15 @@ func (rq *request) luaHeaders(status, bodyLen int) {
 	if h.Get("Content-Type") == "" && !rq.lua.NoDefaultType {
 		h.Set("Content-Type", rq.conf.DefaultType)
 	}
-	if h.Get("Content-Length") == "" {
-		if bodyLen >= 0 && rq.r.Method != http.MethodHead && !rq.r.ProtoAtLeast(1, 1) {
-			h.Set("Content-Length", strconv.Itoa(bodyLen))
-		} else {
-			rq.w.stream = true
-		}
+	switch {
+	case h.Get("Content-Length") != "":
+	case rq.r.Method == http.MethodHead:
+		// No length either; the headers go when the hook ends (nothing
+		// follows them, and what the hook does meanwhile happens first).
+	case bodyLen >= 0 && !rq.r.ProtoAtLeast(1, 1):
+		h.Set("Content-Length", strconv.Itoa(bodyLen))
+	default:
+		rq.w.stream = true
 	}
 	rq.writeHeader(status)
 }
