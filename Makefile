@@ -5,6 +5,7 @@
 #               go test, go test -race on every package (and the black-box
 #               routing suite against a -race binary), short fuzz runs
 #   make build  bin/ngxsockify
+#   make install  binary, man page, example config, systemd unit (PREFIX, DESTDIR)
 #   make bench  Go benchmarks of every package
 #   make run    build, then run bin/ngxsockify $(ARGS)
 #
@@ -22,9 +23,11 @@ RACE_PKGS    ?= $(shell PATH="$(PATH)" $(GO) list ./... 2>/dev/null | grep -v '/
 # Debian packages the tests use. Never add `luajit`: it conflicts with
 # libluajit2 and apt silently removes libnginx-mod-http-lua (use luajit2).
 # gcc and libc6-dev: -race needs cgo, and a fresh Debian has no C compiler.
+# whois: mkpasswd, which makes the libxcrypt hashes the htpasswd tests check.
 DEB_PKGS     := nginx libnginx-mod-http-lua websockify novnc \
                 tigervnc-standalone-server x11-xserver-utils chromium \
-                luajit2 lua-cjson lua-nginx-string lua-nginx-redis redis-server haproxy apache2-utils openssl gcc libc6-dev
+                luajit2 lua-cjson lua-nginx-string lua-nginx-redis redis-server haproxy apache2-utils openssl gcc libc6-dev \
+                whois
 
 .PHONY: test deps vet cross unit race race-pkgs race-routing fuzz build bench run clean
 
@@ -107,6 +110,37 @@ fuzz:
 
 build:
 	$(GO) build -o bin/ngxsockify ./cmd/ngxsockify
+
+# `make install [PREFIX=/usr/local] [DESTDIR=]`: the binary, the man page,
+# the example configuration (kept if one is there), the systemd unit with
+# its paths set to these, and the other examples and the licence under
+# share/doc. INSTALL_BIN names an already built binary (the default builds
+# bin/ngxsockify). Nothing is enabled or started.
+PREFIX         ?= /usr/local
+SBINDIR        ?= $(PREFIX)/sbin
+SYSCONFDIR     ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+MANDIR         ?= $(PREFIX)/share/man
+DOCDIR         ?= $(PREFIX)/share/doc/ngxsockify
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+INSTALL_BIN    ?= bin/ngxsockify
+
+.PHONY: install
+install: $(if $(filter bin/ngxsockify,$(INSTALL_BIN)),build)
+	install -D -m 0755 $(INSTALL_BIN) $(DESTDIR)$(SBINDIR)/ngxsockify
+	install -D -m 0644 docs/ngxsockify.8 $(DESTDIR)$(MANDIR)/man8/ngxsockify.8
+	install -d -m 0755 $(DESTDIR)$(SYSCONFDIR)/ngxsockify
+	test -e $(DESTDIR)$(SYSCONFDIR)/ngxsockify/nginx.conf || \
+	  install -m 0644 examples/systemd/nginx.conf $(DESTDIR)$(SYSCONFDIR)/ngxsockify/nginx.conf
+	install -d -m 0755 $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed -e 's|/usr/local/sbin|$(SBINDIR)|g' -e 's|/usr/local/etc|$(SYSCONFDIR)|g' \
+	  examples/systemd/ngxsockify.service >$(DESTDIR)$(SYSTEMDUNITDIR)/ngxsockify.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/ngxsockify.service
+	install -d -m 0755 $(DESTDIR)$(DOCDIR)/examples/nginx.service.d $(DESTDIR)$(DOCDIR)/examples/container
+	sed -e 's|/usr/local/sbin|$(SBINDIR)|g' examples/systemd/nginx.service.d/ngxsockify.conf \
+	  >$(DESTDIR)$(DOCDIR)/examples/nginx.service.d/ngxsockify.conf
+	install -m 0644 examples/container/Dockerfile examples/container/nginx.conf $(DESTDIR)$(DOCDIR)/examples/container/
+	install -m 0644 examples/systemd/nginx.conf $(DESTDIR)$(DOCDIR)/examples/nginx.conf
+	install -m 0644 LICENSE README.md $(DESTDIR)$(DOCDIR)/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

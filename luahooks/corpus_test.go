@@ -205,7 +205,7 @@ func TestCorpusCompiles(t *testing.T) {
 		for _, h := range extractHooks(t, string(data)) {
 			nHooks++
 			phase := map[string]Phase{"set_by_lua": PhaseSet, "rewrite_by_lua": PhaseRewrite, "access_by_lua": PhaseAccess,
-				"content_by_lua": PhaseContent, "header_filter_by_lua": PhaseHeaderFilter, "body_filter_by_lua": PhaseHeaderFilter,
+				"content_by_lua": PhaseContent, "header_filter_by_lua": PhaseHeaderFilter, "body_filter_by_lua": PhaseBodyFilter,
 				"log_by_lua": PhaseLog, "init_by_lua": PhaseInit, "init_worker_by_lua": PhaseInitWorker,
 				"ssl_certificate_by_lua": PhaseAccess, "balancer_by_lua": PhaseAccess}[strings.TrimSuffix(h.directive, "_block")]
 			if _, err := rt.CompileInline(phase, h.code, p, h.line); err != nil {

@@ -1,7 +1,8 @@
 // Package luahooks runs nginx Lua hooks (access_by_lua*, rewrite_by_lua*,
-// content_by_lua*, set_by_lua*, header_filter_by_lua*, log_by_lua*,
-// init_by_lua*) on gopher-lua with an ngx.* API that behaves like
-// lua-nginx-module 0.10.23 (OpenResty) on nginx 1.22.
+// content_by_lua*, set_by_lua*, header_filter_by_lua*,
+// body_filter_by_lua*, log_by_lua*, init_by_lua*) on gopher-lua with an
+// ngx.* API that behaves like lua-nginx-module 0.10.23 (OpenResty) on
+// nginx 1.22.
 //
 // # Lifecycle
 //
@@ -25,7 +26,9 @@
 // ngx.print output or ngx.exit(2xx)), ErrorPage (ngx.exit(>=300), runtime
 // errors with Err set), Redirect (ngx.redirect) or Close (ngx.exit(444),
 // ngx.exit(499), ngx.ERROR). Request.Status holds ngx.status afterwards and
-// Request.RespHeader holds ngx.header writes.
+// Request.RespHeader holds ngx.header writes. body_filter_by_lua chunks
+// run through RunBodyFilter, once per piece of the response body and once
+// more at its end, with ngx.arg[1] and ngx.arg[2] as in nginx.
 //
 // Chunk names follow lua-nginx-module: "access_by_lua(nginx.conf:25)" where
 // 25 is the line nginx reports: for *_by_lua_block the line of the
@@ -46,8 +49,8 @@
 // string (string.rep with separator; find, match, gmatch and gsub use our
 // own matcher of Lua 5.1 patterns as LuaJIT has them, lpattern.go); math; coroutine; os with only time,
 // date, clock, difftime and getenv (which sees only Options.Env, like
-// nginx's env directive); LuaJIT's bit; cjson and cjson.safe. No io, no
-// debug, no C modules, no bytecode.
+// nginx's env directive); LuaJIT's bit; cjson and cjson.safe; debug with
+// only getinfo and traceback. No io, no C modules, no bytecode.
 //
 // Each run has a deadline (Options.Timeout, default 1s): a runaway loop is
 // stopped and answers 500. ngx.exit and ngx.redirect cancel the run's
@@ -66,8 +69,11 @@
 // ngx.var (through VarStore), ngx.ctx, ngx.status, ngx.header, ngx.arg;
 // ngx.req.get_uri_args, set_uri_args, get_headers, set_header, clear_header,
 // get_method, set_method, http_version, start_time, raw_header, read_body,
-// discard_body, get_body_data, get_body_file (always nil: bodies stay in
-// memory), get_post_args, set_body_data, set_uri (no jump), is_internal;
+// discard_body, get_body_data, get_body_file (a body nginx would keep in
+// a temp file is written to one on the first call), get_post_args,
+// set_body_data, init_body, append_body, finish_body, set_uri (a jump in
+// rewrite_by_lua: Outcome.URIJump),
+// is_internal;
 // ngx.exit, say, print, flush, eof, send_headers, redirect, exec (Action
 // Exec: the caller redirects internally), sleep, log and print();
 // ngx.resp.get_headers;
@@ -138,12 +144,13 @@
 //     cjson and ngx.var writes use LuaJIT's %.14g.
 //   - Runtime errors use LuaJIT's anonymous wording ("attempt to index a
 //     nil value") but cannot name the variable ("local 't'").
-//   - No io, no os.execute/remove/rename/exit, no debug, no ffi, no C
-//     modules: the sandbox is intentional.
+//   - No io, no os.execute/remove/rename/exit, no debug but getinfo and
+//     traceback, no ffi, no C modules: the sandbox is intentional.
 //   - Output is buffered: ngx.flush does not stream; the caller sends the
-//     body when the chunk ends. A runtime error after output gives Close
-//     with the output (nginx had streamed it, then aborted).
-//   - Request bodies stay in memory (get_body_file is always nil), so
+//     body when the chunk ends (the headers leave at the first output,
+//     through Request.SendHeaders). A runtime error after output gives
+//     Close with the output (nginx had streamed it, then aborted).
+//   - Request bodies stay in memory (get_body_file writes a copy), so
 //     client_max_body_size 0 lets a chunked body take any amount of
 //     memory. Bodies nginx would write to a temp file give nil from
 //     get_body_data, as in nginx: over client_body_buffer_size (8k by
@@ -216,9 +223,13 @@
 //	024-access/uthread-redirect.t  sleep 2
 //	024-access/uthread-spawn.t  cosocket 20,21,23; sleep 3,4,11,12,14; thread 1,2,5,10,13,15-19,22
 //
-// Other causes found there and left to other issues: body_filter_by_lua
-// (016-resp-header.t 52-55, 69, 70, 80-84, 94, 96; 015-status.t 15),
-// proxy_pass and upstream behaviour (020-subrequest.t 33-36, 46-60),
-// gzip, dav, HTTP/0.9 and malformed request lines (028-req-header.t
-// 17, 18, 42, 43, 51, 54-56), the debug library (002-content.t 41).
+// Other causes found there and left to other issues: proxy_pass and
+// upstream behaviour (020-subrequest.t 33-36, 46-60; 016-resp-header.t
+// 80-84, 94, 96), gzip, dav, HTTP/0.9 and malformed request lines
+// (028-req-header.t 17, 18, 42, 43, 51, 54-56), response header name case
+// (016-resp-header.t 44, 45, 56, 57, 93), lua_regex_match_limit (PCRE's
+// match() count has no regexp2 equivalent: 034-match.t 45, 035-gmatch.t
+// 30, 036-sub.t 28, 037-gsub.t 23), runtime errors naming the variable
+// ("attempt to call field 'echo'": 002-content.t 3), and
+// client_body_in_file_only (044-req-body.t 8, 9).
 package luahooks

@@ -34,6 +34,7 @@ func (st *state) openLibs() {
 		{lua.MathLibName, lua.OpenMath},
 		{lua.CoroutineLibName, lua.OpenCoroutine},
 		{lua.OsLibName, lua.OpenOs},
+		{lua.DebugLibName, lua.OpenDebug},
 	} {
 		L.Push(L.NewFunction(lib.fn))
 		L.Push(lua.LString(lib.name))
@@ -50,6 +51,20 @@ func (st *state) openLibs() {
 	g.RawSetString("error", L.NewFunction(baseError))
 	g.RawSetString("pcall", L.NewFunction(basePCall))
 	g.RawSetString("collectgarbage", L.NewFunction(baseCollectGarbage))
+	g.RawSetString("loadstring", L.NewFunction(baseLoadString))
+	origLoad := g.RawGetString("load")
+	g.RawSetString("load", L.NewFunction(func(L *lua.LState) int {
+		if _, ok := L.Get(1).(lua.LString); ok {
+			return baseLoadString(L)
+		}
+		top := L.GetTop()
+		L.Push(origLoad)
+		for i := 1; i <= top; i++ {
+			L.Push(L.Get(i))
+		}
+		L.Call(top, lua.MultRet)
+		return L.GetTop() - top
+	}))
 	co := g.RawGetString("coroutine").(*lua.LTable)
 	for _, name := range []string{"create", "wrap"} {
 		orig := co.RawGetString(name).(*lua.LFunction)
@@ -78,6 +93,16 @@ func (st *state) openLibs() {
 	osmod.RawSetString("getenv", L.NewFunction(st.osGetenv))
 	osmod.RawSetString("date", L.NewFunction(osDate))
 	g.RawGetString("table").(*lua.LTable).RawSetString("concat", L.NewFunction(tableConcat))
+
+	// debug: only getinfo and traceback, which look and change nothing
+	// (the others reach locals, upvalues and metatables past the sandbox).
+	dbg := g.RawGetString("debug").(*lua.LTable)
+	dbg.ForEach(func(k, _ lua.LValue) {
+		if name := k.String(); name != "getinfo" && name != "traceback" {
+			dbg.RawSet(k, lua.LNil)
+		}
+	})
+	dbg.RawSetString("getinfo", L.NewFunction(debugGetInfo(dbg.RawGetString("getinfo").(*lua.LFunction))))
 
 	// gopher-lua's math.huge is MaxFloat64; Lua's is +inf.
 	g.RawGetString("math").(*lua.LTable).RawSetString("huge", lua.LNumber(math.Inf(1)))
@@ -115,7 +140,7 @@ func (st *state) openLibs() {
 	bit := st.openBit()
 	g.RawSetString("bit", bit)
 	loaded.RawSetString("bit", bit)
-	for _, name := range []string{"string", "table", "math", "os", "coroutine", "package"} {
+	for _, name := range []string{"string", "table", "math", "os", "coroutine", "package", "debug"} {
 		loaded.RawSetString(name, g.RawGetString(name))
 	}
 	loaded.RawSetString("_G", g)
@@ -142,7 +167,11 @@ func (st *state) guardGlobals() {
 }
 
 func (st *state) logf(level ngxlog.Level, format string, args ...any) {
-	if st.rt.opts.Log == nil || st.replaying {
+	log := st.rt.opts.Log
+	if req := st.r.req; req != nil && req.Log != nil && !st.inInit {
+		log = req.Log // with the request's context, as nginx writes it
+	}
+	if log == nil || st.replaying {
 		return
 	}
 	msg := format
@@ -152,7 +181,7 @@ func (st *state) logf(level ngxlog.Level, format string, args ...any) {
 	if st.r.phase == PhaseTimer && st.r.ctx != nil {
 		msg += ", context: ngx.timer" // nginx's log context of a timer
 	}
-	st.rt.opts.Log(level, msg)
+	log(level, msg)
 }
 
 func (st *state) osGetenv(L *lua.LState) int {
@@ -622,4 +651,86 @@ func baseCollectGarbage(L *lua.LState) int {
 	}
 	L.Push(lua.LNumber(0))
 	return 1
+}
+
+// debugGetInfo wraps gopher-lua's debug.getinfo to fill the fields as
+// LuaJIT does: what "C" (not "G") for Go functions, source "=name" for an
+// inline chunk and "@path" for a file, short_src the name or path ("[C]").
+// Tail calls still count as levels, unlike LuaJIT.
+func debugGetInfo(orig *lua.LFunction) lua.LGFunction {
+	return func(L *lua.LState) int {
+		top := L.GetTop()
+		L.Push(orig)
+		for i := 1; i <= top; i++ {
+			v := L.Get(i)
+			if n, ok := v.(lua.LNumber); ok && i == 1 {
+				v = n + 1 // a level: this wrapper is one more
+			}
+			L.Push(v)
+		}
+		L.Call(top, 1)
+		t, ok := L.Get(-1).(*lua.LTable)
+		if !ok {
+			return 1
+		}
+		if t.RawGetString("what") == lua.LString("G") {
+			t.RawSetString("what", lua.LString("C"))
+			t.RawSetString("source", lua.LString("=[C]"))
+			t.RawSetString("short_src", lua.LString("[C]"))
+			return 1
+		}
+		if src, ok := t.RawGetString("source").(lua.LString); ok && src != "" {
+			t.RawSetString("short_src", src)
+			if strings.HasPrefix(string(src), "/") {
+				t.RawSetString("source", "@"+src)
+			} else {
+				t.RawSetString("source", "="+src)
+			}
+		}
+		return 1
+	}
+}
+
+// baseLoadString is loadstring(s, chunkname) (and load of a string) with
+// LuaJIT's lexical rules and error messages (compileLua): the chunk is
+// named chunkname without its "=" or "@", by default [string "..."] with
+// the first line of s.
+func baseLoadString(L *lua.LState) int {
+	src := L.CheckString(1)
+	name := L.OptString(2, "")
+	switch {
+	case strings.HasPrefix(name, "=") || strings.HasPrefix(name, "@"):
+		name = name[1:]
+	default:
+		if name == "" {
+			name = src
+		}
+		name = stringChunkName(name)
+	}
+	proto, err := compileLua(src, name, false)
+	if err != nil {
+		L.Push(lua.LNil)
+		L.Push(lua.LString(err.Error()))
+		return 2
+	}
+	L.Push(L.NewFunctionFromProto(proto))
+	return 1
+}
+
+// stringChunkName is Lua's name for a chunk loaded from a string s:
+// [string "s"] with s cut at its first line break or past 45 bytes ("...").
+func stringChunkName(s string) string {
+	const max = 60 - len(`[string "..."]`) - 1 // LUA_IDSIZE 60
+	nl := strings.IndexAny(s, "\r\n")
+	cut := nl >= 0
+	if cut {
+		s = s[:nl]
+	}
+	if len(s) > max {
+		s, cut = s[:max], true
+	}
+	if cut {
+		return `[string "` + s + `..."]`
+	}
+	return `[string "` + s + `"]`
 }

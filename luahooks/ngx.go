@@ -138,6 +138,7 @@ func (st *state) openNgx() *lua.LTable {
 	st.argTable = L.NewTable()
 	argMeta := L.NewTable()
 	argMeta.RawSetString("__index", L.NewFunction(st.ngxArgIndex))
+	argMeta.RawSetString("__newindex", L.NewFunction(st.ngxArgNewIndex))
 	L.SetMetatable(st.argTable, argMeta)
 
 	// Dynamic fields: ngx.status, ngx.ctx, ngx.arg, ngx.headers_sent.
@@ -232,9 +233,21 @@ func (st *state) ngxNewIndex(L *lua.LState) int {
 	return 0
 }
 
-// ngxArgIndex serves ngx.arg[n] (set_by_lua arguments).
+// ngxArgIndex serves ngx.arg[n]: set_by_lua's arguments, or in
+// body_filter_by_lua the chunk (1) and whether it is the last (2).
 func (st *state) ngxArgIndex(L *lua.LState) int {
 	n := L.CheckInt(2)
+	if f := st.bodyFilterArg(); f != nil {
+		switch n {
+		case 1:
+			L.Push(lua.LString(f.data))
+		case 2:
+			L.Push(lua.LBool(f.eof))
+		default:
+			L.Push(lua.LNil)
+		}
+		return 1
+	}
 	if st.r.req != nil && n >= 1 && n <= len(st.r.req.Args) && st.r.req.Args[n-1] != "" {
 		L.Push(lua.LString(st.r.req.Args[n-1]))
 		return 1
@@ -253,7 +266,7 @@ func (st *state) ngxExit(L *lua.LState) int {
 		L.RaiseError("no request found")
 	}
 	switch st.r.phase {
-	case PhaseSet, PhaseLog:
+	case PhaseSet, PhaseLog, PhaseBodyFilter:
 		st.phaseCheck("exit")
 	}
 	code := int(n)
@@ -940,7 +953,7 @@ func (st *state) ngxGetPhase(L *lua.LState) int {
 	}
 	names := map[Phase]string{PhaseSet: "set", PhaseRewrite: "rewrite", PhaseAccess: "access",
 		PhaseContent: "content", PhaseHeaderFilter: "header_filter", PhaseLog: "log",
-		PhaseInit: "init", PhaseInitWorker: "init_worker", PhaseTimer: "timer"}
+		PhaseInit: "init", PhaseInitWorker: "init_worker", PhaseTimer: "timer", PhaseBodyFilter: "body_filter"}
 	L.Push(lua.LString(names[st.r.phase]))
 	return 1
 }

@@ -88,7 +88,7 @@ func (st *state) headerIndex(L *lua.LState) int {
 			vals = append(vals, v...)
 		}
 	}
-	if len(vals) == 0 && name == "Content-Type" && st.r.sent && st.r.req.DefaultType != "" {
+	if len(vals) == 0 && name == "Content-Type" && st.r.sent && st.r.req.DefaultType != "" && !st.r.req.NoDefaultType {
 		vals = []string{st.r.req.DefaultType}
 	}
 	switch len(vals) {
@@ -138,6 +138,10 @@ func (st *state) headerNewIndex(L *lua.LState) int {
 			delete(req.RespHeader, k)
 		}
 	}
+	if name == "Content-Type" {
+		clear = clear || len(vals) == 1 && vals[0] == "" // "" clears it too
+		req.NoDefaultType = clear
+	}
 	if !clear {
 		if name != "Set-Cookie" && len(vals) > 1 && isSingleHeader(name) {
 			vals = vals[len(vals)-1:]
@@ -183,7 +187,7 @@ func (st *state) respGetHeaders(L *lua.LState) int {
 	sort.Strings(names)
 	extra := 0
 	ctype := req.RespHeader.Get("Content-Type")
-	if ctype == "" && st.r.sent {
+	if ctype == "" && st.r.sent && !req.NoDefaultType {
 		ctype = req.DefaultType
 	}
 	if ctype != "" {
@@ -263,7 +267,18 @@ func (st *state) sendHeaders(L *lua.LState) int {
 // sent, 200 unless set.
 func (st *state) markSent() {
 	st.r.sent = true
-	if st.r.req != nil && st.r.req.Status == 0 {
-		st.r.req.Status = http.StatusOK
+	req := st.r.req
+	if req == nil {
+		return
 	}
+	if req.Status == 0 {
+		req.Status = http.StatusOK
+	}
+	// The first time, the caller sends them (Request.SendHeaders), except
+	// on HTTP/1.0: lua_http10_buffering holds everything to the end.
+	if req.SendHeaders == nil || req.headersOut || req.HTTP != nil && !req.HTTP.ProtoAtLeast(1, 1) {
+		return
+	}
+	req.headersOut = true
+	req.SendHeaders()
 }

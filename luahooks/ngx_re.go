@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"ngxsockify/ngxlog"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -23,7 +24,11 @@ type pcreRegex struct {
 	utf8  bool
 	check bool // "u" without "U": pcre_exec checks the subject is UTF-8 and offsets fall on characters
 	ncap  int
-	names []groupName // in group order
+	names []groupName // in group order ("D": by name, then group order)
+	// dupNames ("D"): each name maps to a table of the values its groups
+	// captured, unmatched ones left out (nil when none matched); a res
+	// table passed in keeps its lists and they grow, as in nginx.
+	dupNames bool
 }
 
 type groupName struct {
@@ -75,7 +80,11 @@ func compileRegex(pattern, flags string) (*pcreRegex, error) {
 			o.UTF8 = true
 		case 'a':
 			o.Anchored = true
-		case 'j', 'o', 'd', 'D', 'J':
+		case 'D':
+			o.DupNames = true
+		case 'J':
+			o.JavaScript = true
+		case 'j', 'o', 'd':
 		default:
 			return nil, fmt.Errorf("unknown flag \"%c\" (flags \"%s\")", flags[i], flags)
 		}
@@ -89,11 +98,15 @@ func compileRegex(pattern, flags string) (*pcreRegex, error) {
 		return nil, errors.New(msg)
 	}
 	re.MatchTimeout = reMatchTimeout
-	c = &pcreRegex{re: re, utf8: o.UTF8, check: o.UTF8 && !strings.Contains(flags, "U"), ncap: len(groups)}
+	c = &pcreRegex{re: re, utf8: o.UTF8, check: o.UTF8 && !strings.Contains(flags, "U"), ncap: len(groups), dupNames: o.DupNames}
 	for i, name := range groups {
 		if name != "" {
 			c.names = append(c.names, groupName{name, i + 1})
 		}
+	}
+	if c.dupNames {
+		// PCRE's name table order: by name, then group number.
+		sort.SliceStable(c.names, func(i, j int) bool { return c.names[i].name < c.names[j].name })
 	}
 	reCache.Lock()
 	if len(reCache.m) >= reCacheMax {
@@ -220,7 +233,21 @@ func (st *state) captures(L *lua.LState, rx *pcreRegex, sub *subject, m *regexp2
 		t.RawSetInt(n, val(n))
 	}
 	for _, gn := range rx.names {
-		t.RawSetString(gn.name, val(gn.num))
+		v := val(gn.num)
+		if !rx.dupNames {
+			t.RawSetString(gn.name, v)
+			continue
+		}
+		if v == lua.LFalse {
+			continue
+		}
+		if list, ok := t.RawGetString(gn.name).(*lua.LTable); ok {
+			list.Append(v)
+		} else {
+			list = L.CreateTable(1, 0)
+			list.Append(v)
+			t.RawSetString(gn.name, list)
+		}
 	}
 	return t
 }

@@ -2,6 +2,7 @@ package luahooks
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -40,9 +41,9 @@ func (st *state) openReq() *lua.LTable {
 		"is_internal":   func(L *lua.LState) int { L.Push(lua.LBool(st.request(L).Internal)); return 1 },
 		"raw_header":    st.reqRawHeader,
 		"socket":        st.reqSocket,
-		"init_body":     unsupported("init_body"),
-		"append_body":   unsupported("append_body"),
-		"finish_body":   unsupported("finish_body"),
+		"init_body":     st.reqInitBody,
+		"append_body":   st.reqAppendBody,
+		"finish_body":   st.reqFinishBody,
 		"set_body_file": unsupported("set_body_file"),
 		"set_uri":       st.reqSetURI,
 	}
@@ -245,23 +246,60 @@ func (st *state) setArgsVar(L *lua.LState, req *Request, s string) {
 	}
 }
 
-// reqSetURI is ngx.req.set_uri(uri) without jump: it changes $uri only.
+// reqSetURI is ngx.req.set_uri(uri, jump?, binary?): $uri becomes uri
+// (through Request.SetURI) and the request counts as internal; with jump,
+// allowed in rewrite_by_lua only, the hook ends there and the caller
+// searches the locations again (Outcome.URIJump). Unless binary, control
+// bytes are refused as nginx refuses them.
 func (st *state) reqSetURI(L *lua.LState) int {
+	if n := L.GetTop(); n < 1 || n > 3 {
+		cError(L, "expecting 1, 2 or 3 arguments but seen %d", n)
+	}
 	req := st.request(L)
 	uri := L.CheckString(1)
 	if uri == "" {
 		cError(L, "attempt to use zero-length uri")
 	}
-	if L.OptBool(2, false) {
-		L.RaiseError("ngx.req.set_uri with jump is not supported by ngxsockify")
+	binary := false
+	if L.GetTop() >= 3 {
+		binary = cCheckBool(L, 3, "set_uri")
 	}
-	if req.HTTP.URL != nil {
+	if !binary {
+		for i := 0; i < len(uri); i++ {
+			if c := uri[i]; c < 0x20 && c != '\t' || c == 0x7f {
+				cError(L, "unsafe byte \"0x%02x\" in uri \"%s\" (maybe you want to set the 'binary' argument?)", c, escapeLog(uri))
+			}
+		}
+	}
+	jump := false
+	if L.GetTop() >= 2 {
+		jump = cCheckBool(L, 2, "set_uri")
+		if jump {
+			st.phaseCheck("set_uri", PhaseRewrite)
+		}
+	}
+	if req.SetURI != nil {
+		req.SetURI(uri)
+	} else if req.HTTP.URL != nil {
 		u := *req.HTTP.URL
-		u.Path = uri
-		u.RawPath = ""
+		u.Path, u.RawPath = uri, ""
 		req.HTTP.URL = &u
 	}
+	req.Internal = true
+	if jump {
+		st.r.jump = true
+		st.exit(0)
+	}
 	return 0
+}
+
+// cCheckBool is luaL_checktype(L, n, LUA_TBOOLEAN) in a C function.
+func cCheckBool(L *lua.LState, n int, fname string) bool {
+	b, ok := L.Get(n).(lua.LBool)
+	if !ok {
+		cArgError(L, n, fname, "boolean expected, got "+typeName(L.Get(n)))
+	}
+	return bool(b)
 }
 
 // headerList returns the request headers in a stable order with Host
@@ -598,6 +636,9 @@ func (req *Request) readBody() (int, error) {
 		if err == io.EOF {
 			break
 		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return http.StatusBadRequest, ErrClientClosed
+		}
 		if err != nil {
 			return http.StatusBadRequest, err
 		}
@@ -627,13 +668,6 @@ func (st *state) reqGetBodyData(L *lua.LState) int {
 	return 1
 }
 
-// reqGetBodyFile: bodies are kept in memory, so there is never a file.
-func (st *state) reqGetBodyFile(L *lua.LState) int {
-	st.request(L)
-	L.Push(lua.LNil)
-	return 1
-}
-
 func (st *state) reqGetPostArgs(L *lua.LState) int {
 	req := st.request(L)
 	max := L.OptInt(1, 100)
@@ -657,11 +691,6 @@ func (st *state) reqSetBodyData(L *lua.LState) int {
 	if !req.bodyRead {
 		cError(L, "request body not read yet")
 	}
-	data := L.CheckString(1)
-	req.body = []byte(data)
-	req.bodyFile = false
-	req.HTTP.Body = io.NopCloser(strings.NewReader(data))
-	req.HTTP.ContentLength = int64(len(data))
-	req.HTTP.Header.Set("Content-Length", formatNumber(float64(len(data))))
+	req.setBody([]byte(L.CheckString(1)), false)
 	return 0
 }

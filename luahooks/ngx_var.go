@@ -42,7 +42,7 @@ func (st *state) varIndex(L *lua.LState) int {
 			return 1
 		}
 	}
-	if name == "sent_http_content_type" && st.r.sent && st.r.req.RespHeader.Get("Content-Type") == "" && st.r.req.DefaultType != "" {
+	if name == "sent_http_content_type" && st.r.sent && st.r.req.RespHeader.Get("Content-Type") == "" && st.r.req.DefaultType != "" && !st.r.req.NoDefaultType {
 		// Output has started: nginx sent the default type (our caller
 		// adds it only when it writes the response).
 		L.Push(lua.LString(st.r.req.DefaultType))

@@ -85,10 +85,11 @@ const (
 	PhaseInit                      // init_by_lua*
 	PhaseInitWorker                // init_worker_by_lua*
 	PhaseTimer                     // an ngx.timer callback
+	PhaseBodyFilter                // body_filter_by_lua*
 )
 
 var phaseNames = [...]string{"set_by_lua", "rewrite_by_lua", "access_by_lua", "content_by_lua",
-	"header_filter_by_lua", "log_by_lua", "init_by_lua", "init_worker_by_lua", "ngx.timer"}
+	"header_filter_by_lua", "log_by_lua", "init_by_lua", "init_worker_by_lua", "ngx.timer", "body_filter_by_lua"}
 
 // String returns the directive name without the _block/_file suffix, as
 // lua-nginx-module uses it in chunk names ("access_by_lua").
@@ -239,7 +240,7 @@ func (rt *Runtime) CompileInline(phase Phase, src, file string, line int) (*Chun
 	c := &Chunk{phase: phase, name: name}
 	proto, err := compileLua(src, name, false)
 	if err != nil {
-		c.loadErr = &LoadError{Msg: "failed to load inlined Lua code: " + err.Error(), Status: http.StatusInternalServerError}
+		c.loadErr = &LoadError{Msg: "failed to load inlined Lua code: " + err.Error(), Status: http.StatusInternalServerError, Err: err}
 		return c, c.loadErr
 	}
 	c.proto = proto
@@ -287,7 +288,7 @@ func (rt *Runtime) CompileFile(phase Phase, path string) (*Chunk, error) {
 	default:
 		proto, err := compileLua(string(src), c.name, true)
 		if err != nil {
-			c.loadErr = &LoadError{Msg: fmt.Sprintf("failed to load external Lua file %q: %s", path, err), Status: http.StatusInternalServerError}
+			c.loadErr = &LoadError{Msg: fmt.Sprintf("failed to load external Lua file %q: %s", path, err), Status: http.StatusInternalServerError, Err: err}
 		} else {
 			c.proto = proto
 		}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"ngxsockify/ngxlog"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +42,10 @@ type Request struct {
 	// reads it once output has started (nginx has sent the headers then);
 	// before that it reads nil, as in nginx.
 	DefaultType string
+	// NoDefaultType: the hook cleared ngx.header.content_type, so the
+	// response goes out without Content-Type (no default_type), as in
+	// nginx.
+	NoDefaultType bool
 	// Capture runs ngx.location.capture subrequests; nil makes them raise
 	// "not supported" (500).
 	Capture CaptureFunc
@@ -50,6 +55,21 @@ type Request struct {
 	Internal bool
 	// Subrequest is ngx.is_subrequest.
 	Subrequest bool
+	// Log, when set, writes the error-log lines of this request's runs
+	// (ngx.log, print, API warnings) in place of Options.Log, so that they
+	// carry the request's context (", client: ..., request: ...").
+	Log func(level ngxlog.Level, msg string)
+	// SetURI, when set, makes uri the request's $uri (ngx.req.set_uri);
+	// nil changes HTTP.URL's path instead.
+	SetURI func(uri string)
+	// SendHeaders, when set, is called once when a hook sends the
+	// response headers, before the hook goes on: its first ngx.say,
+	// ngx.print, ngx.send_headers, ngx.flush or ngx.eof, except on
+	// HTTP/1.0 (lua_http10_buffering holds everything back). The caller
+	// sends Status and RespHeader through its header filters then, as
+	// nginx does (header_filter_by_lua runs in the middle of the hook,
+	// and what it changes is seen by the rest of the hook).
+	SendHeaders func()
 	// MainHTTP is the main request of a subrequest: ngx.req.raw_header
 	// reads its header, as nginx does (nil: HTTP is the main request).
 	MainHTTP *http.Request
@@ -78,7 +98,12 @@ type Request struct {
 	luaCtx   *lua.LTable // ngx.ctx
 	body     []byte      // request body once read
 	bodyRead bool
-	bodyFile bool // body did not fit client_body_buffer_size
+	bodyFile bool       // body did not fit client_body_buffer_size
+	bodyPath string     // the temp file get_body_file wrote, "" before
+	building *newBody   // ngx.req.init_body's body until finish_body
+	filter   *filterArg // ngx.arg in body_filter_by_lua
+	// headersOut: SendHeaders was called (once per request).
+	headersOut bool
 	// bodyDiscarded: ngx.req.discard_body dropped it; readAfterDiscard:
 	// ngx.req.read_body was called after that ($request_body is then "",
 	// nil before: measured).
@@ -136,6 +161,10 @@ type Outcome struct {
 	Value string
 	// ExecURI and ExecArgs are where ngx.exec goes (Action Exec).
 	ExecURI, ExecArgs string
+	// URIJump: ngx.req.set_uri(uri, true) ended a rewrite_by_lua chunk
+	// (Action Continue); the caller searches the locations again for the
+	// new $uri, as after "rewrite ... last".
+	URIJump bool
 	// Err is set for runtime errors, timeouts and load errors: Action is
 	// then ErrorPage (Status 500, or 404 for a missing file), or Close for
 	// an error after output was produced. ngx.req.read_body sets it too:
@@ -194,6 +223,7 @@ type runCtx struct {
 	exitCode int
 	redirect bool
 	exec     bool // ngx.exec: execURI, execArgs
+	jump     bool // ngx.req.set_uri(uri, true)
 	execURI  string
 	execArgs string
 	sent     bool // output started (ngx.say/print/flush): headers are "sent"
@@ -236,6 +266,9 @@ func syntaxError(name, src string, err error) error {
 		msg := pe.Message
 		if msg == "syntax error" || msg == "" {
 			msg = "unexpected symbol"
+			if hint := unclosedBracket(src, pe.Pos.Line, pe.Pos.Column, pe.Token); hint != "" {
+				msg = hint
+			}
 		}
 		if pe.Pos.Line == parse.EOF {
 			return fmt.Errorf("%s: %s near '<eof>'", name, msg)
@@ -351,6 +384,13 @@ func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout tim
 			}
 		}
 		err = L.PCall(len(req.Args), 1, nil)
+	} else if c.phase == PhaseBodyFilter {
+		// The headers are out; the chunk's return value may be ngx.ERROR.
+		r.sent = true
+		err = L.PCall(0, 1, nil)
+		if n, ok := L.Get(-1).(lua.LNumber); ok && err == nil && req.filter != nil {
+			req.filter.rc = int(n)
+		}
 	} else {
 		err = L.PCall(0, 0, nil)
 	}
@@ -383,6 +423,9 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 	}
 	if r.exited {
 		code := r.exitCode
+		if r.jump {
+			return Outcome{Action: Continue, Status: status, URIJump: true}
+		}
 		if r.exec {
 			return Outcome{Action: Exec, ExecURI: r.execURI, ExecArgs: r.execArgs}
 		}
@@ -438,6 +481,8 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 			msg = "failed to run header_filter_by_lua*: " + errorText(err)
 		case c.phase == PhaseLog:
 			msg = "failed to run log_by_lua*: " + errorText(err)
+		case c.phase == PhaseBodyFilter:
+			msg = "failed to run body_filter_by_lua*: " + errorText(err)
 		}
 		if r.sent {
 			// nginx had already sent the headers and the output so far:

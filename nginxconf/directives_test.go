@@ -31,7 +31,7 @@ func TestLookup(t *testing.T) {
 		{"ssl_conf_command", true, Refused, false, false},
 		{"ssl_certificate_by_lua_block", true, Refused, true, false},
 		{"http2", true, Implemented, false, true},
-		{"stream", true, Ignored, true, false},
+		{"stream", true, Refused, true, false},
 		{"precontent_by_lua_block", false, 0, false, false}, // newer than lua-nginx-module 0.10.23
 		{"frobnicate", false, 0, false, false},
 	}

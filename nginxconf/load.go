@@ -11,6 +11,9 @@ type LoadOptions struct {
 	Prefix     string // -p; "" means the directory of the main file
 	Globals    string // -g directives, applied at the main level
 	CollectAll bool   // report every error (for -t) instead of the first
+	// IgnoreStream drops stream{} and mail{} with a warning instead of
+	// refusing them (ParseOptions.IgnoreStream; --ignore-stream).
+	IgnoreStream bool
 }
 
 // Load reads the main file and everything it includes, then checks and
@@ -20,7 +23,7 @@ func Load(path string, opts LoadOptions) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	p, err := Parse(abs, ParseOptions{Prefix: opts.Prefix, CollectAll: opts.CollectAll})
+	p, err := Parse(abs, ParseOptions{Prefix: opts.Prefix, CollectAll: opts.CollectAll, IgnoreStream: opts.IgnoreStream})
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +32,7 @@ func Load(path string, opts LoadOptions) (*Config, error) {
 
 // LoadString is Load for a config held in memory, as if it were the file at path.
 func LoadString(path, text string, opts LoadOptions) (*Config, error) {
-	p, err := ParseString(path, text, ParseOptions{Prefix: opts.Prefix, CollectAll: opts.CollectAll})
+	p, err := ParseString(path, text, ParseOptions{Prefix: opts.Prefix, CollectAll: opts.CollectAll, IgnoreStream: opts.IgnoreStream})
 	if err != nil {
 		return nil, err
 	}

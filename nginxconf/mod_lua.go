@@ -16,7 +16,7 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 	luaHooks("header_filter", func(lc *LocConf, code *LuaCode) { lc.HeaderFilterLua = code }),
 	luaHooks("init", nil),
 	luaHooks("init_worker", nil),
-	unsupportedLuaHooks("body_filter", UnsupportedContent, ""),
+	luaHooks("body_filter", func(lc *LocConf, code *LuaCode) { lc.BodyFilterLua = code }),
 	luaHooks("log", func(lc *LocConf, code *LuaCode) { lc.LogLua = code }),
 	[]directive{
 		{name: "lua_package_path", dup: "lua_package_path", set: func(c *compiler, _ *level, d *Directive) { c.cfg.HTTP.Lua.PackagePath = d.Args[0] }},
@@ -32,6 +32,9 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 			size, err := ParseSize(d.Args[1])
 			if err != nil {
 				c.fail(d, `invalid lua shared dict size "%s"`, d.Args[1])
+			}
+			if _, dup := c.cfg.HTTP.Lua.SharedDicts[d.Args[0]]; dup {
+				c.fail(d, `lua_shared_dict "%s" is already defined as "%s"`, d.Args[0], d.Args[0])
 			}
 			c.cfg.HTTP.Lua.SharedDicts[d.Args[0]] = size
 		}},
@@ -73,6 +76,7 @@ type LuaConf struct {
 	ContentLua      *LuaCode
 	HeaderFilterLua *LuaCode
 	LogLua          *LuaCode
+	BodyFilterLua   *LuaCode
 	NeedRequestBody bool
 	// LuaSSLTrustedCertificate is the PEM file of CAs for cosockets'
 	// sslhandshake verification ("" trusts none).

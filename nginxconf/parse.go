@@ -37,6 +37,10 @@ type ParseOptions struct {
 	// CollectAll gathers every error it can instead of stopping at the
 	// first one. Lexical errors still end the file they occur in.
 	CollectAll bool
+	// IgnoreStream accepts stream{} and mail{} blocks with a warning and
+	// drops them (the command line's --ignore-stream); without it they are
+	// errors, since ngxsockify serves none of their listeners.
+	IgnoreStream bool
 }
 
 // File is one file read while parsing.
@@ -385,17 +389,18 @@ func (p *parser) directive(s *source, ctx *parseCtx, d *Directive, rc int) ([]*D
 		}
 	}
 
-	sup := d.Support()
-	switch sup {
-	case Refused:
+	switch sup := d.Support(); {
+	case p.opts.IgnoreStream && (d.Name == "stream" || d.Name == "mail"):
+		p.warn(d, `"%s" block is ignored (--ignore-stream): ngxsockify does not serve its listeners`, d.Name)
+	case sup == Refused:
 		return skip(p.fail(s, "%s", refusedMessage(d)))
-	case Ignored:
+	case sup == Ignored:
 		if !ctx.quiet && !silentlyIgnored(d, mask) {
 			p.warn(d, `"%s" directive is ignored`, d.Name)
 		}
-	case FailClosed:
+	case sup == FailClosed:
 		p.warn(d, `"%s" directive is not supported by ngxsockify: requests it applies to are answered with 500`, d.Name)
-	case UnsupportedContent:
+	case sup == UnsupportedContent:
 		p.warn(d, `"%s" directive is not supported by ngxsockify: requests here are answered with 502`, d.Name)
 	}
 

@@ -34,6 +34,9 @@ type directive struct {
 	// offDisarms marks a directive whose `off` turns its feature off, so
 	// that not implementing it is harmless then.
 	offDisarms bool
+	// onDisarms marks a flag whose `on` is nginx's default and
+	// ngxsockify's only behaviour, so that only `off` needs refusing.
+	onDisarms bool
 
 	// dup names the value a block may set once: a second directive with
 	// the same slot in one block is nginx's "is duplicate" error (root and
@@ -213,7 +216,7 @@ func (d *Directive) Support() Support {
 	}
 	switch info.Support {
 	case Refused, FailClosed, UnsupportedContent:
-		if sp := spec(d.Name); sp != nil && sp.offDisarms && isOff(d) {
+		if sp := spec(d.Name); sp != nil && (sp.offDisarms && isOff(d) || sp.onDisarms && isOn(d)) {
 			return Ignored
 		}
 	}
@@ -224,13 +227,21 @@ func isOff(d *Directive) bool {
 	return len(d.Args) == 1 && strings.EqualFold(d.Args[0], "off")
 }
 
+func isOn(d *Directive) bool {
+	return len(d.Args) == 1 && strings.EqualFold(d.Args[0], "on")
+}
+
 // silentlyIgnored reports ignored directives not worth a warning: flags and
-// features set to off (ignoring them changes nothing).
+// features set to off, and onDisarms flags set to on (ignoring them
+// changes nothing).
 func silentlyIgnored(d *Directive, mask uint) bool {
+	sp := spec(d.Name)
+	if sp != nil && sp.onDisarms && isOn(d) {
+		return true
+	}
 	if !isOff(d) {
 		return false
 	}
-	sp := spec(d.Name)
 	return mask&confFlag != 0 || (sp != nil && sp.offDisarms)
 }
 

@@ -73,8 +73,9 @@ func (rq *request) basicAuth(conf *nginxconf.LocConf) (bool, int) {
 		rq.v.RemoteUser = user
 		return true, 0
 	case basicauth.Unsupported:
-		rq.logf(ngxlog.Err, `user "%s": the password hash in "%s" uses a scheme ngxsockify cannot check`, user, path)
-		return false, http.StatusInternalServerError
+		// Fails closed with nginx's answer for a hash its crypt() cannot
+		// compute (libxcrypt's failure token never matches): 401.
+		rq.logf(ngxlog.Err, `user "%s": unsupported hash format in "%s"`, user, path)
 	case basicauth.NoUser:
 		rq.logf(ngxlog.Err, `user "%s" was not found in "%s"`, user, path)
 	default:

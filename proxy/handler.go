@@ -523,6 +523,9 @@ type respWriter struct {
 	discard bool
 	// pace, set by the limit_rate header filter, paces the body.
 	pace *pacer
+	// end, when a header filter set it (body_filter_by_lua), runs once
+	// the handler has written the whole body.
+	end func()
 }
 
 func (w *respWriter) Header() http.Header { return w.w.Header() }
@@ -614,6 +617,10 @@ func (rq *request) finish() {
 	defer rq.runCleanups()
 	if rq.hijacked || rq.logged {
 		return
+	}
+	if end := rq.w.end; end != nil && !rq.closed {
+		rq.w.end = nil
+		end()
 	}
 	rq.logPhase(rq.w.status, rq.w.bytes)
 }

@@ -3,7 +3,9 @@ package proxy
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -74,9 +76,64 @@ func luaLog(rq *request) rc {
 
 func luaHeaderFilter(rq *request, code int) int {
 	if c := rq.conf.HeaderFilterLua; c != nil {
-		return rq.headerFilter(c, code)
+		code = rq.headerFilter(c, code)
+	}
+	if c := rq.conf.BodyFilterLua; c != nil && !rq.w.discard && !rq.closed {
+		rq.startBodyFilter(c, code)
 	}
 	return code
+}
+
+// startBodyFilter puts body_filter_by_lua in front of the body writes of a
+// response with a body: each write passes through it as ngx.arg[1], and
+// the end of the response as an empty chunk with ngx.arg[2] true. nginx's
+// filter runs before charset recoding (a dynamic module's filters come
+// first). Subrequests' bodies do not pass it here.
+func (rq *request) startBodyFilter(c *nginxconf.LuaCode, code int) {
+	if rq.subrequest || rq.r.Method == http.MethodHead || code < 200 ||
+		code == http.StatusNoContent || code == http.StatusNotModified {
+		return
+	}
+	ch, _ := rq.chunk(c)
+	if ch == nil {
+		return
+	}
+	if rq.w.Header().Get("Content-Length") == "" {
+		rq.w.stream = true // the length is not known: chunked, as nginx
+	}
+	next := rq.w.body
+	done := false // the body ended: eof seen, or the filter failed
+	filter := func(p []byte, eof bool) []byte {
+		if done {
+			return nil
+		}
+		lr := rq.luaRequest()
+		lr.Status = code
+		out, last, err := rq.st.lua.RunBodyFilter(rq.r.Context(), ch, lr, p, eof)
+		if err != nil {
+			// nginx's filter returns NGX_ERROR: the response is cut.
+			done = true
+			rq.logf(ngxlog.Err, "%v", err)
+			rq.closeConn()
+			rq.w.discard = true
+			return nil
+		}
+		done = last
+		if next != nil {
+			out = next(out)
+		}
+		return out
+	}
+	rq.w.body = func(p []byte) []byte { return filter(p, false) }
+	rq.w.end = func() {
+		if done {
+			return
+		}
+		if out := filter(nil, true); len(out) > 0 && !rq.w.discard {
+			n, _ := rq.w.w.Write(out)
+			rq.w.bytes += int64(n)
+		}
+	}
 }
 
 // headerFilter runs header_filter_by_lua just before the headers go out:
@@ -152,6 +209,7 @@ var luaPhases = map[string]luahooks.Phase{
 	"content":       luahooks.PhaseContent,
 	"header_filter": luahooks.PhaseHeaderFilter,
 	"log":           luahooks.PhaseLog,
+	"body_filter":   luahooks.PhaseBodyFilter,
 	"init":          luahooks.PhaseInit,
 	"init_worker":   luahooks.PhaseInitWorker,
 }
@@ -239,6 +297,15 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
 			continue
 		}
 		ch, err := st.compileOne(c)
+		var le *luahooks.LoadError
+		if errors.As(err, &le) && le.Err != nil && !errors.Is(err, fs.ErrNotExist) {
+			// a syntax error: "init_by_lua error: ...", as nginx logs it
+			kind := c.Phase + "_by_lua"
+			if c.PathTmpl != nil {
+				kind += "_file"
+			}
+			return fmt.Errorf("%s error: %v", kind, le.Err)
+		}
 		if err != nil {
 			return fmt.Errorf("%v in %s:%d", err, c.File, c.Line)
 		}
@@ -311,14 +378,28 @@ func (rq *request) luaRequest() *luahooks.Request {
 	}
 	if rq.conf.NeedRequestBody {
 		if _, err := rq.st.lua.ReadBody(rq.lua); err != nil {
-			rq.logf(ngxlog.Err, "%v", err)
+			rq.logf(bodyErrLevel(err), "%v", err)
 		}
 	}
 	return rq.lua
 }
 
 func (rq *request) newLuaRequest() *luahooks.Request {
-	return &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header(), Capture: rq.capture}
+	lr := &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header(), Capture: rq.capture}
+	lr.Log = func(level ngxlog.Level, msg string) { rq.logf(level, "%s", msg) }
+	lr.SetURI = func(uri string) {
+		rq.v.URI = uri
+		rq.internal = true
+		rq.setPaths()
+	}
+	lr.SendHeaders = func() {
+		status := lr.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		rq.luaHeaders(status, -1)
+	}
+	return lr
 }
 
 // runLuaPhase runs a rewrite or access hook. It reports whether the request
@@ -334,6 +415,9 @@ func (rq *request) runLuaPhase(c *nginxconf.LuaCode) bool {
 	if out.Action == luahooks.Continue && out.Err == nil {
 		if lr.Status != 0 {
 			rq.w.override = lr.Status
+		}
+		if out.URIJump {
+			rq.uriChanged = true // post-rewrite searches the locations again
 		}
 		return true
 	}
@@ -363,7 +447,7 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 		// ngx.exit(444), ngx.ERROR, or an error after output began: nginx
 		// cuts the connection.
 		if out.Err != nil {
-			rq.logf(ngxlog.Err, "%v", out.Err)
+			rq.logf(bodyErrLevel(out.Err), "%v", out.Err)
 		}
 		rq.closeConn()
 		return
@@ -388,23 +472,87 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 	case luahooks.Exec:
 		rq.luaExec(out.ExecURI, out.ExecArgs, lr)
 	case luahooks.ErrorPage, luahooks.Redirect:
+		if status >= 300 {
+			// ngx.exit sets the response status: Lua that an error_page
+			// runs reads it in ngx.status and answers with it (or with
+			// the error_page's =code).
+			lr.Status = status
+			if ep, ok := rq.conf.ErrorPages[status]; ok && ep.Code > 0 {
+				lr.Status = ep.Code
+			}
+		}
 		rq.finalize(status)
 	default:
-		h := rq.w.Header()
-		if h.Get("Content-Type") == "" {
-			h.Set("Content-Type", rq.conf.DefaultType)
-		}
-		if h.Get("Content-Length") != "" {
+		body := out.Body
+		if n, err := strconv.Atoi(rq.w.Header().Get("Content-Length")); err == nil && n >= 0 && n < len(body) {
 			// ngx.header.content_length set by the hook goes out as it
-			// is; net/http sends no more body than it says.
-			rq.writeHeader(status)
-			if rq.r.Method != http.MethodHead {
-				rq.w.Write(out.Body)
-			}
+			// is, and the client reads no more body than it says.
+			body = body[:n]
+		}
+		if !rq.w.wrote {
+			rq.luaHeaders(status, len(body))
+		}
+		if rq.r.Method != http.MethodHead {
+			rq.w.Write(body)
+		}
+	}
+}
+
+// luaHeaders sends the headers of a hook's output through the header
+// filters: at the first output (Request.SendHeaders, bodyLen -1), or when
+// the hook ends with bodyLen bytes of output. nginx streams ngx.say's output: no length, chunked on
+// HTTP/1.1 and for HEAD, even when there is none; HTTP/1.0 output is
+// buffered to the end (lua_http10_buffering) and sent with its length.
+func (rq *request) luaHeaders(status, bodyLen int) {
+	if rq.w.wrote || rq.closed {
+		return
+	}
+	h := rq.w.Header()
+	if status == http.StatusOK && !rq.subrequest && (h.Get("Last-Modified") != "" || h.Get("ETag") != "") {
+		// nginx's not-modified filter, on the Last-Modified and ETag the
+		// hook set (If-Modified-Since compared exactly).
+		mtime := int64(-1)
+		if t, err := http.ParseTime(h.Get("Last-Modified")); err == nil {
+			mtime = t.Unix()
+		}
+		switch code := static.Preconditions(rq.r, mtime, h.Get("ETag")); code {
+		case http.StatusNotModified:
+			h.Del("Content-Type")
+			h.Del("Content-Length")
+			rq.writeHeader(code)
+			rq.w.discard = true
+			return
+		case http.StatusPreconditionFailed:
+			h.Del("Last-Modified") // nginx's error page goes out without them
+			h.Del("ETag")
+			rq.finalize(code)
+			rq.w.discard = true // the hook's output does not follow
 			return
 		}
-		rq.send(status, "", out.Body)
 	}
+	if h.Get("Content-Type") == "" && !rq.lua.NoDefaultType {
+		h.Set("Content-Type", rq.conf.DefaultType)
+	}
+	switch {
+	case h.Get("Content-Length") != "":
+	case rq.r.Method == http.MethodHead:
+		// No length either; the headers go when the hook ends (nothing
+		// follows them, and what the hook does meanwhile happens first).
+	case bodyLen >= 0 && !rq.r.ProtoAtLeast(1, 1):
+		h.Set("Content-Length", strconv.Itoa(bodyLen))
+	default:
+		rq.w.stream = true
+	}
+	rq.writeHeader(status)
+}
+
+// bodyErrLevel is the level nginx logs a failure with: info for a client
+// that went away while sending its body, error otherwise.
+func bodyErrLevel(err error) ngxlog.Level {
+	if errors.Is(err, luahooks.ErrClientClosed) {
+		return ngxlog.Info
+	}
+	return ngxlog.Err
 }
 
 // luaExec is ngx.exec's internal redirect (ngx_http_lua_handle_exec):

@@ -83,6 +83,11 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 	if status == 0 {
 		status = http.StatusOK
 	}
+	if rec.header.Get("Server") == "ngxsockify" {
+		// nginx writes its Server header on the wire only: a capture
+		// does not see it (one set by the subrequest's Lua stays).
+		rec.header.Del("Server")
+	}
 	body := rec.body.Bytes()
 	if status >= 300 && bytes.Equal(body, errorPage(status, sub.conf.ServerTokens)) {
 		// nginx hands the status to the parent before it makes the

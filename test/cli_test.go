@@ -86,7 +86,7 @@ func TestCLIFullVersion(t *testing.T) {
 			configure = " " + c + " "
 		}
 	}
-	for _, want := range []string{"--with-http_ssl_module", "--with-http_realip_module", "--with-http_auth_request_module"} {
+	for _, want := range []string{"--with-http_ssl_module", "--with-http_realip_module", "--with-http_auth_request_module", "--with-http_stub_status_module"} {
 		if !strings.Contains(configure, " "+want+" ") {
 			t.Errorf("configure arguments lack %s: %q", want, configure)
 		}

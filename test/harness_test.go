@@ -73,20 +73,24 @@ func runMain(m *testing.M) int {
 // buildBinary runs `go build -o out ./cmd/ngxsockify` in the module root (the
 // parent of this directory). NGX_TEST_BUILDFLAGS adds flags, e.g. "-race".
 func buildBinary(out string) error {
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = "/usr/local/go/bin/go"
-	}
 	args := []string{"build", "-o", out}
 	args = append(args, strings.Fields(os.Getenv("NGX_TEST_BUILDFLAGS"))...)
 	args = append(args, "./cmd/ngxsockify")
-	cmd := exec.Command(goTool, args...)
+	cmd := exec.Command(goTool(), args...)
 	cmd.Dir = ".."
 	output, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("go %s: %v\n%s", strings.Join(args, " "), err, output)
 	}
 	return nil
+}
+
+// goTool is the go command: go on PATH, else Go's default install.
+func goTool() string {
+	if p, err := exec.LookPath("go"); err == nil {
+		return p
+	}
+	return "/usr/local/go/bin/go"
 }
 
 // requireNgxsockify returns ngxBin, or fails the test with the build output

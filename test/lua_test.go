@@ -462,7 +462,7 @@ func runSignScript(t *testing.T) (string, error) {
 
 // luaLogRE picks the Lua part of an error-log line: from the message start
 // to nginx's ", client: " suffix.
-var luaLogRE = regexp.MustCompile(`(?m)\[(error|warn|notice|info)\] [^\n]*?((?:\[lua\]|lua entry thread aborted|failed to load|failed to run|attempt to set status)[^\n]*?)(?:, client: |$)`)
+var luaLogRE = regexp.MustCompile(`(?m)\[(error|warn|notice|info)\] [^\n]*?((?:\[lua\]|lua entry thread aborted|failed to load|failed to run|attempt to set status)[^\n]*?)(, client: |$)`)
 
 // TestLuaErrorLog compares the Lua lines of both servers' error logs: chunk
 // names carry nginx.conf line numbers, ngx.log prefixes, runtime errors.
@@ -551,6 +551,11 @@ func TestLuaErrorLog(t *testing.T) {
 			for _, m := range luaLogRE.FindAllStringSubmatch(s.ErrorLog(), -1) {
 				msg := strings.ReplaceAll(m[2], s.Dir, "{{DIR}}")
 				msg = strings.ReplaceAll(msg, outside, "{{OUTSIDE}}")
+				if m[3] != "" && strings.HasPrefix(m[2], "[lua]") {
+					// ngx.log lines carry it on their line (nginx's
+					// runtime errors after their stack traceback)
+					msg += " (with the request's context)"
+				}
 				out = append(out, m[1]+" "+msg)
 			}
 			if len(out) >= 16 || time.Now().After(deadline) {
@@ -658,6 +663,41 @@ server {
 		}
 		if diff := cmp.Diff(ra, rb); diff != "" {
 			t.Errorf("%s: nginx and ngxsockify differ (-nginx +ngxsockify):\n%s", r.show, diff)
+		}
+	}
+}
+
+// TestLuaRequestBodyClientGone: a client that closes before sending the
+// whole body makes read_body fail; nginx logs "client prematurely closed
+// connection" at info level (not an [error]).
+func TestLuaRequestBodyClientGone(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	conf := `server {
+ listen 127.0.0.1:{{PORT}};
+ location /body {
+  content_by_lua_block { ngx.req.read_body() ngx.say("read") }
+ }
+}`
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: conf})
+		c, err := net.Dial("tcp", s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(c, "POST /body HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100\r\n\r\nonly part")
+		time.Sleep(100 * time.Millisecond)
+		c.Close()
+		deadline := time.Now().Add(3 * time.Second)
+		for !strings.Contains(s.ErrorLog(), "client prematurely closed connection") && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		log := s.ErrorLog()
+		if !strings.Contains(log, "[info]") || !strings.Contains(log, "client prematurely closed connection") {
+			t.Errorf("%s: no info line for the client gone:\n%s", kind, log)
+		}
+		if strings.Contains(log, "[error]") {
+			t.Errorf("%s: an [error] line for the client gone:\n%s", kind, log)
 		}
 	}
 }

@@ -39,32 +39,19 @@ import (
 //go:embed default.conf
 var defaultConf string
 
-const usage = `Usage: ngxsockify [-?hvVtTq] [-s signal] [-p prefix]
-             [-e filename] [-c filename] [-g directives]
-
-Options:
-  -?,-h         : this help
-  -v            : show version and exit
-  -V            : show version and configure options then exit
-  -t            : test configuration and exit
-  -T            : test configuration, dump it and exit
-  -q            : suppress non-error messages during configuration testing
-  -s signal     : send signal to a master process: stop, quit, reopen, reload
-  -p prefix     : set prefix path (default: the directory of the configuration file)
-  -e filename   : set error log file (default: the configuration's, else stderr)
-  -c filename   : set configuration file (default: the embedded default configuration)
-  -g directives : set global directives out of configuration file
-`
-
 type flags struct {
 	help, version, fullVersion, test, dump, quiet bool
 	signal, prefix, conf, globals, errorLog       string
+	ignoreStream                                  bool // --ignore-stream (usage.go)
 }
 
 func parseFlags(args []string) (flags, error) {
 	var f flags
 	for i := 0; i < len(args); i++ {
 		a := args[i]
+		if longOption(a, &f) {
+			continue
+		}
 		if len(a) < 2 || a[0] != '-' {
 			return f, fmt.Errorf(`invalid option: "%s"`, a)
 		}
@@ -135,7 +122,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	child := daemonChild()
-	opts := nginxconf.LoadOptions{Prefix: f.prefix, Globals: f.globals, CollectAll: f.test}
+	opts := nginxconf.LoadOptions{Prefix: f.prefix, Globals: f.globals, CollectAll: f.test, IgnoreStream: f.ignoreStream}
 	if f.prefix != "" {
 		if abs, err := filepath.Abs(f.prefix); err == nil {
 			opts.Prefix = abs

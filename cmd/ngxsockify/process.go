@@ -105,6 +105,7 @@ func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Con
 	if child {
 		daemonReady()
 	}
+	notifyReady(inheritedFrom != "")
 	p.elog.Logf(ngxlog.Notice, 0, "ngxsockify/%s started, listening on %v", Version, srv.Addrs())
 	if u != nil {
 		p.elog.Logf(ngxlog.Notice, 0, "serving as user %s", u)
@@ -164,6 +165,7 @@ func (p *process) signal(sig syscall.Signal) bool {
 			return false
 		}
 		p.elog.Logf(ngxlog.Notice, 0, "signal %d (SIGQUIT) received, shutting down gracefully", sig)
+		notifyStopping()
 		p.quitting = true
 		ctx, cancel := context.WithCancel(context.Background())
 		if t := p.cfg.WorkerShutdownTimeout; t > 0 {
@@ -176,6 +178,7 @@ func (p *process) signal(sig syscall.Signal) bool {
 		}
 	default: // SIGTERM, SIGINT
 		p.elog.Logf(ngxlog.Notice, 0, "signal %d received, exiting", sig)
+		notifyStopping()
 		if p.quitting {
 			p.cancelQuit() // Quit closes what is left now
 			<-p.quitDone
@@ -191,6 +194,8 @@ func (p *process) signal(sig syscall.Signal) bool {
 
 func (p *process) reload() {
 	p.elog.Logf(ngxlog.Notice, 0, "signal %d (SIGHUP) received, reconfiguring", syscall.SIGHUP)
+	notifyReloading()
+	defer notifyReady(false)
 	next, err := p.load()
 	if err == nil {
 		err = p.srv.Reload(next)

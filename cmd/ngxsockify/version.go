@@ -25,6 +25,7 @@ var builtWith = []string{
 	"http_ssl_module",
 	"http_realip_module",
 	"http_auth_request_module",
+	"http_stub_status_module",
 }
 
 // addModules are the third-party modules ngxsockify stands in for.

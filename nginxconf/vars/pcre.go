@@ -21,6 +21,12 @@ type PCREOptions struct {
 	// ("pcre_compile() failed: missing )"): Debian's lua-nginx-module
 	// links libpcre3 for ngx.re, while nginx itself links PCRE2.
 	PCRE1 bool
+	// DupNames (PCRE_DUPNAMES, ngx.re's "D"): several groups may share a
+	// name.
+	DupNames bool
+	// JavaScript (PCRE_JAVASCRIPT_COMPAT, ngx.re's "J"): \uHHHH is the
+	// character of that code point.
+	JavaScript bool
 }
 
 // convertPCRE translates a PCRE pattern, read with the options o, into a
@@ -59,7 +65,7 @@ func convertPCRE(p string, o PCREOptions) (string, []string, error) {
 	}
 	c2 := &pcreConv{p: p, opt: o, ext: o.Extended, names: map[string]int{}, ngroups: len(c.groups)}
 	for i, n := range c.groups {
-		if n != "" {
+		if _, dup := c2.names[n]; n != "" && !dup {
 			c2.names[n] = i + 1
 		}
 	}
@@ -317,6 +323,16 @@ func (c *pcreConv) escape(i int) (int, error) {
 	case 'K', 'X', 'C':
 		return 0, unsupported(p, `\`+string(e))
 	case 'L', 'l', 'U', 'u':
+		if v, ok := c.jsEscape(i); ok {
+			c.out = c.appendLiteral(c.out, v)
+			c.item(start)
+			return i + 5, nil
+		}
+		if e == 'u' && c.opt.JavaScript { // not \uHHHH: a "u"
+			c.out = c.appendLiteral(c.out, 'u')
+			c.item(start)
+			return i + 1, nil
+		}
 		if c.opt.PCRE1 {
 			return 0, c.errAt(pcre1CaseEscape, i+1)
 		}
@@ -634,7 +650,7 @@ func (c *pcreConv) group(i int) (int, error) {
 			return 0, c.errAt("subpattern name is too long (maximum 32 code units)", k)
 		}
 		for _, g := range c.groups {
-			if g == name {
+			if g == name && !c.opt.DupNames {
 				return 0, c.errAt("two named subpatterns have the same name (PCRE2_DUPNAMES not set)", c.at(k+1, k))
 			}
 		}
@@ -985,6 +1001,9 @@ func (c *pcreConv) classAtom(j int) (classItem, error) {
 			return classItem{}, c.errAt("\\ at end of pattern", len(p))
 		}
 		e := p[j+1]
+		if v, ok := c.jsEscape(j); ok {
+			return lit(v, j+5), nil
+		}
 		switch e {
 		case 'd', 'w', 's', 'h', 'v':
 			return classItem{text: c.classBody(e), value: -1, off: j, end: j + 1}, nil
@@ -1057,4 +1076,18 @@ func isPCRESpace(c byte) bool {
 
 func isWordByte(c byte) bool {
 	return c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+}
+
+// jsEscape reads \uHHHH at p[i] in JavaScript mode: the code point, and
+// whether it is one (PCRE_JAVASCRIPT_COMPAT).
+func (c *pcreConv) jsEscape(i int) (rune, bool) {
+	p := c.p
+	if !c.opt.JavaScript || p[i+1] != 'u' || i+6 > len(p) {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(p[i+2:i+6], 16, 32)
+	if err != nil || strings.ContainsAny(p[i+2:i+6], "+-") {
+		return 0, false
+	}
+	return rune(v), true
 }

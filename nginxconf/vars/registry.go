@@ -479,6 +479,14 @@ func prefixGetter(name string) func(r *Request) (string, bool) {
 		return headerGetter(name[5:])
 	case strings.HasPrefix(name, "sent_http_"):
 		key := headerKey(name[10:])
+		if key == "Cache-Control" || key == "Link" {
+			// nginx 1.22 keeps these two response headers as lists and
+			// joins their values.
+			return func(r *Request) (string, bool) {
+				vs := r.RespHeader[key]
+				return strings.Join(vs, ", "), len(vs) > 0
+			}
+		}
 		return func(r *Request) (string, bool) { return firstHeader(r.RespHeader, key) }
 	case strings.HasPrefix(name, "upstream_http_"):
 		key := headerKey(name[14:])

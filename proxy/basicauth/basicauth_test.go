@@ -8,7 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -26,6 +28,21 @@ var recorded = map[string]string{
 	"sha256":    "$5$0wHLAOf1jNS5nDyo$7sLMxh0LbUGNzBh2hseDGeO7vxsAUPpNvD79.bZUks0",
 	"sha512":    "$6$vmHl3g0xyaxleuiv$6G3Frw/UUc3yLXbYJ5rM3a..gNA25DkpIFso66IoDmI8B0MGzkvXLNQyXAxALkJpmaVLcsKnPzJcLeEb8L5WG0",
 	"sha256rnd": "$5$rounds=5000$abcdefgh$gruCpC7VkOTspMQTTSAR8mtlO9Upms.fwqE5y16JVM.",
+	// mkpasswd (whois) and python3's crypt on Debian 12 (libxcrypt).
+	"yescrypt":  "$y$j9T$GZnhBlO8RBjw1vJORG13t1$0vNRIVMj7lJjjYdPw/KjYizP1Q4U2.rX1cNgwJ/lyT3",
+	"scrypt":    "$7$CU..../.....KHbrxODcE2SKWOtHr3tJ/$K6WeKObbkfH0cHn/RToP.hY9fK5/Y5.mMMKAYgFS/DD",
+	"sunmd5":    "$md5,rounds=58090$RV2xTDgS$$I9tVEH99EtjN9BjInJjhB.",
+	"sunmd5b":   "$md5$abcdefgh$$TFWU.dlIfuoAjNld5IaX3.",
+	"bsdi":      "_J9..ZpYQwYBfO5TTQQQ",
+	"nt":        "$3$$878d8014606cda29677a44efa1353fc7",
+	"sha1crypt": "$sha1$24680$Qh3dwGk1$zFsOMCXnKbHvIkw4kpe3GgGKfh4X",
+}
+
+// unsupported holds hashes of "secret" in schemes nginx's crypt() accepts
+// and this package cannot compute: gost-yescrypt needs the Streebog hash,
+// which no maintained Go module on the module proxy provides.
+var unsupported = map[string]string{
+	"gostyescrypt": "$gy$j9T$rpt60nhyuqkhUCYS7AYP9/$4y3tFM1LaQDcTvo36n59e4LM2xm5C9uHcLkx.0VVt0A",
 }
 
 func TestVerifyRecorded(t *testing.T) {
@@ -38,13 +55,22 @@ func TestVerifyRecorded(t *testing.T) {
 		}
 	}
 	for h, want := range map[string]Result{
-		"secret":          Mismatch, // bare text goes to crypt(3) in nginx
-		"$y$j9T$abc$def":  Unsupported,
-		"$apr1$bad":       Mismatch,
-		"$2y$05$bad":      Mismatch,
-		"{SSHA}!!!":       Mismatch,
-		"":                Mismatch,
-		"$5$rounds=x$a$b": Mismatch,
+		"secret":               Mismatch,    // bare text goes to crypt(3) in nginx
+		"$y$j9T$abc$def":       Unsupported, // the library cannot decode it
+		"$y$jZZ$abc$def":       Unsupported, // N beyond what go-crypt implements
+		"$gy$j9T$abc$def":      Unsupported,
+		"$7$C$x":               Mismatch,
+		"$7$CU..../....a":      Mismatch, // wrong key
+		"_J9":                  Mismatch,
+		"_J9..ab!d/H6HLCcf7nw": Mismatch,
+		"$md5$":                Unsupported,
+		"$3$$00":               Mismatch,
+		"$unknown$a$b":         Mismatch,
+		"$apr1$bad":            Mismatch,
+		"$2y$05$bad":           Mismatch,
+		"{SSHA}!!!":            Mismatch,
+		"":                     Mismatch,
+		"$5$rounds=x$a$b":      Mismatch,
 	} {
 		if got := Verify(h, "secret"); got != want {
 			t.Errorf("Verify(%q) = %v, want %v", h, got, want)
@@ -70,17 +96,30 @@ func TestVerifyTools(t *testing.T) {
 			tools = append(tools, tool{"htpasswd " + f, []string{"htpasswd", "-nb" + f[1:], "u"}})
 		}
 	}
+	if _, err := exec.LookPath("mkpasswd"); err == nil {
+		for _, m := range []string{"yescrypt", "scrypt", "sunmd5", "bsdicrypt", "nt", "descrypt", "md5crypt", "sha256crypt", "sha512crypt", "bcrypt", "bcrypt-a"} {
+			tools = append(tools, tool{"mkpasswd " + m, []string{"mkpasswd", "-m", m, "--"}})
+		}
+		// yescrypt's cheapest cost (the default, 5, is above; 11, the
+		// highest, was checked by hand: 1 GiB and 7 s a hash here).
+		tools = append(tools, tool{"mkpasswd yescrypt -R 1", []string{"mkpasswd", "-m", "yescrypt", "-R", "1", "--"}})
+	}
+	if err := exec.Command("python3", "-W", "ignore", "-c", "import crypt").Run(); err == nil {
+		// sha1crypt: libxcrypt hashes it but no Debian tool offers it.
+		tools = append(tools, tool{"python3 crypt sha1crypt", []string{"python3", "-W", "ignore", "-c",
+			`import crypt, sys; print(crypt.crypt(sys.argv[1], "$sha1$%d$%s$" % (1000 + len(sys.argv[1]), "Qh3dwGk1")))`}})
+	}
 	if len(tools) == 0 {
-		t.Skip("neither openssl nor htpasswd installed")
+		t.Skip("neither openssl, htpasswd, mkpasswd nor python3's crypt installed")
 	}
 	rnd := rand.New(rand.NewPCG(3, 4))
-	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !#%&*+,-./;<=>?@[]^_{|}~"
+	alphabet := []rune("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 !#%&*+,-./;<=>?@[]^_{|}~é")
 	for _, tl := range tools {
 		for i := 0; i < 4; i++ {
 			n := []int{1, 8, 17, 40}[i]
 			var b strings.Builder
 			for range n {
-				b.WriteByte(alphabet[rnd.IntN(len(alphabet))])
+				b.WriteRune(alphabet[rnd.IntN(len(alphabet))])
 			}
 			pw := b.String()
 			cmd := exec.Command(tl.args[0], append(tl.args[1:], pw)...)
@@ -195,5 +234,40 @@ func BenchmarkVerify(b *testing.B) {
 				Verify(h, "secret")
 			}
 		})
+	}
+}
+
+// TestMemoryHardBound: yescrypt and scrypt wait for a free slot of
+// memoryHardSlots (one per CPU, as nginx's workers compute one at a time);
+// the other schemes do not.
+func TestMemoryHardBound(t *testing.T) {
+	for range cap(memoryHardSlots) {
+		memoryHardSlots <- struct{}{} // every slot busy
+	}
+	var once sync.Once
+	release := func() {
+		once.Do(func() {
+			for range cap(memoryHardSlots) {
+				<-memoryHardSlots
+			}
+		})
+	}
+	defer release()
+	if got := Verify(recorded["sha512"], "secret"); got != OK {
+		t.Fatalf("sha512 with the slots busy: %v", got)
+	}
+	done := make(chan Result, 2)
+	go func() { done <- Verify(recorded["scrypt"], "secret") }()
+	go func() { done <- Verify(recorded["yescrypt"], "secret") }()
+	select {
+	case r := <-done:
+		t.Fatalf("a memory-hard check ran with every slot busy (%v)", r)
+	case <-time.After(300 * time.Millisecond):
+	}
+	release()
+	for range 2 {
+		if r := <-done; r != OK {
+			t.Errorf("Verify = %v", r)
+		}
 	}
 }

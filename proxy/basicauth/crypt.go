@@ -46,12 +46,19 @@ func Verify(stored, password string) Result {
 			return OK
 		}
 		return Mismatch
+	case strings.HasPrefix(stored, "$y$"), strings.HasPrefix(stored, "$sha1$"),
+		strings.HasPrefix(stored, "$md5$"), strings.HasPrefix(stored, "$md5,"):
+		return verifyLibrary(stored, password)
+	case strings.HasPrefix(stored, "$7$"):
+		computed = scrypt7(stored, password)
+	case strings.HasPrefix(stored, "$3$"):
+		computed = ntHash(password)
+	case strings.HasPrefix(stored, "$gy$"):
+		return Unsupported
 	case strings.HasPrefix(stored, "$"):
-		switch strings.SplitN(stored[1:], "$", 2)[0] {
-		case "y", "gy", "7", "sha1", "md5", "3":
-			return Unsupported
-		}
 		return Mismatch
+	case strings.HasPrefix(stored, "_"):
+		computed = bsdiCrypt(password, stored)
 	case isDESHash(stored):
 		computed = desCrypt(password, stored[:2])
 	default:

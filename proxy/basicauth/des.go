@@ -1,5 +1,7 @@
 package basicauth
 
+import "strings"
+
 // Traditional crypt(3): DES with the salt perturbing the expansion table,
 // 25 encryptions of a zero block under a key made of the password's first
 // eight characters. Written from FIPS 46-3's tables; crypto/des cannot be
@@ -134,31 +136,90 @@ func a64(c byte) int {
 // desCrypt computes traditional crypt(3) of password with a two-character
 // salt.
 func desCrypt(password, salt string) string {
-	var key uint64
-	ended := false // C strings: the password ends at its first NUL
-	for i := 0; i < 8; i++ {
-		var c byte
-		if i < len(password) && !ended {
-			c = password[i]
-			ended = c == 0
-		}
-		key = key<<8 | uint64(c<<1)
-	}
-	e := desE
-	for i := 0; i < 2; i++ {
-		v := max(a64(salt[i]), 0)
-		for j := 0; j < 6; j++ {
-			if v>>j&1 != 0 {
-				e[6*i+j], e[6*i+j+24] = e[6*i+j+24], e[6*i+j]
-			}
-		}
-	}
+	key, _ := desKeyBlock(password)
+	e := saltedE(uint32(max(a64(salt[0]), 0)) | uint32(max(a64(salt[1]), 0))<<6)
 	ks := desKeySchedule(key)
 	var block uint64
 	for i := 0; i < 25; i++ {
 		block = desEncrypt(block, &ks, &e)
 	}
-	out := []byte(salt[:2])
+	return string(appendDESBlock([]byte(salt[:2]), block))
+}
+
+// bsdiCrypt computes BSDi extended DES crypt ("_" + four characters of
+// iteration count + four of salt, both 24 bits, least significant
+// character first): every character of the password counts, folded in
+// eight at a time by encrypting the key with itself. It returns "" for a
+// malformed setting.
+func bsdiCrypt(password, setting string) string {
+	if len(setting) < 9 || setting[0] != '_' {
+		return ""
+	}
+	var count, salt uint32
+	for i := 0; i < 4; i++ {
+		c, s := a64(setting[1+i]), a64(setting[5+i])
+		if c < 0 || s < 0 {
+			return ""
+		}
+		count |= uint32(c) << (6 * i)
+		salt |= uint32(s) << (6 * i)
+	}
+	if count == 0 {
+		return ""
+	}
+	key, rest := desKeyBlock(password)
+	for rest != "" {
+		ks := desKeySchedule(key)
+		key = desEncrypt(key, &ks, &desE)
+		var next uint64
+		next, rest = desKeyBlock(rest)
+		key ^= next
+	}
+	e := saltedE(salt)
+	ks := desKeySchedule(key)
+	var block uint64
+	for i := uint32(0); i < count; i++ {
+		block = desEncrypt(block, &ks, &e)
+	}
+	return string(appendDESBlock([]byte(setting[:9]), block))
+}
+
+// desKeyBlock makes a DES key of the first eight characters of s, each
+// shifted left by one (a C string: s ends at its first NUL), and returns
+// the characters left after them.
+func desKeyBlock(s string) (key uint64, rest string) {
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		s = s[:i]
+	}
+	for i := 0; i < 8; i++ {
+		var c byte
+		if i < len(s) {
+			c = s[i]
+		}
+		key = key<<8 | uint64(c<<1)
+	}
+	if len(s) > 8 {
+		return key, s[8:]
+	}
+	return key, ""
+}
+
+// saltedE is the expansion table with the outputs k and k+24 swapped for
+// every salt bit k that is set (12 bits for traditional crypt, 24 for
+// BSDi's).
+func saltedE(salt uint32) [48]byte {
+	e := desE
+	for k := 0; k < 24; k++ {
+		if salt>>k&1 != 0 {
+			e[k], e[k+24] = e[k+24], e[k]
+		}
+	}
+	return e
+}
+
+// appendDESBlock appends the 64-bit result as eleven crypt base64
+// characters, most significant bits first.
+func appendDESBlock(out []byte, block uint64) []byte {
 	for i := 0; i < 11; i++ {
 		shift := 58 - 6*i // bits 64 and 65 are zero padding
 		var v uint64
@@ -169,5 +230,5 @@ func desCrypt(password, salt string) string {
 		}
 		out = append(out, itoa64[v&0x3f])
 	}
-	return string(out)
+	return out
 }

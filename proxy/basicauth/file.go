@@ -19,8 +19,9 @@ const (
 	// Mismatch: the password does not match (nginx logs
 	// `user "x": password mismatch`).
 	Mismatch
-	// Unsupported: the hash uses a scheme this package cannot compute
-	// (yescrypt, ...); nginx on Debian would have checked it.
+	// Unsupported: the hash uses a scheme or parameters this package
+	// cannot compute (gost-yescrypt, yescrypt beyond go-crypt's range);
+	// nginx on Debian may have checked it.
 	Unsupported
 )
 
@@ -34,7 +35,7 @@ func (r Result) String() string {
 	case Mismatch:
 		return "password mismatch"
 	}
-	return "unsupported password hash"
+	return "unsupported hash format"
 }
 
 // Entry is one user line of an htpasswd file.

@@ -180,7 +180,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInf
 		etag = ETag(fi)
 	}
 	h := w.Header()
-	if st := preconditions(r, mtime, etag); st != 0 {
+	if st := Preconditions(r, mtime, etag); st != 0 {
 		if st == http.StatusNotModified {
 			h.Set("Last-Modified", fi.ModTime().UTC().Format(http.TimeFormat))
 			if etag != "" {
@@ -236,10 +236,10 @@ func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInf
 	return http.StatusOK, n
 }
 
-// preconditions applies nginx's not-modified filter (if_modified_since
+// Preconditions applies nginx's not-modified filter (if_modified_since
 // exact): 412 for a failed If-Unmodified-Since or If-Match, 304 when
 // If-Modified-Since equals the mtime and/or If-None-Match matches; 0 to go on.
-func preconditions(r *http.Request, mtime int64, etag string) int {
+func Preconditions(r *http.Request, mtime int64, etag string) int {
 	if v := r.Header.Get("If-Unmodified-Since"); v != "" {
 		t, err := http.ParseTime(v)
 		if err != nil || t.Unix() < mtime {

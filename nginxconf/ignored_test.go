@@ -1,0 +1,140 @@
+package nginxconf
+
+import (
+	"strings"
+	"testing"
+)
+
+// reviewedIgnored is the reviewed list the README's rule asks for: a
+// directive may be Ignored only when ignoring it cannot change who gets in
+// or what they receive. Each family says why. A directive that becomes
+// Ignored (a new name in the tables, a module entry changed) fails
+// TestIgnoredAreReviewed until it is added here with its reason, or
+// implemented, refused or made to fail closed.
+//
+// Names ending in "_" stand for every directive with that prefix: the
+// settings of a content handler ngxsockify answers 502 for.
+var reviewedIgnored = []struct {
+	reason string
+	names  string
+}{
+	{"settings of content handlers ngxsockify does not have (their locations answer 502)",
+		`fastcgi_ uwsgi_ scgi_ grpc_ memcached_ image_filter_ mp4_ xslt_ xml_entities
+		 perl_modules perl_require slice dav_access create_full_put_path min_delete_depth
+		 upload_progress upload_progress_ track_uploads`},
+	{"proxy_pass tuning: buffers and temporary files, the response cache (without it every request reaches the backend), rates, the retries' time bound, the source address, TLS settings to backends where Go's defaults are no weaker, stored copies of responses, ranges the backend does not offer (the whole body is sent)",
+		`proxy_bind proxy_buffers proxy_busy_buffers_size proxy_cache proxy_cache_background_update
+		 proxy_cache_bypass proxy_cache_convert_head proxy_cache_key proxy_cache_lock
+		 proxy_cache_lock_age proxy_cache_lock_timeout proxy_cache_max_range_offset
+		 proxy_cache_methods proxy_cache_min_uses proxy_cache_path proxy_cache_revalidate
+		 proxy_cache_use_stale proxy_cache_valid proxy_no_cache proxy_force_ranges
+		 proxy_headers_hash_bucket_size proxy_headers_hash_max_size proxy_ignore_client_abort
+		 proxy_limit_rate proxy_max_temp_file_size proxy_next_upstream_timeout proxy_send_lowat
+		 proxy_socket_keepalive proxy_ssl_ciphers proxy_ssl_protocols proxy_store
+		 proxy_store_access proxy_temp_file_write_size proxy_temp_path`},
+	{"mail{} and stream{} contents: those blocks are refused, or dropped whole with --ignore-stream",
+		`auth_http auth_http_header auth_http_pass_client_cert auth_http_timeout imap_auth
+		 imap_capabilities imap_client_buffer pop3_auth pop3_capabilities smtp_auth smtp_capabilities
+		 smtp_client_buffer smtp_greeting_delay starttls xclient protocol timeout max_errors
+		 preread_buffer_size preread_timeout ssl_preread ssl_alpn ssl_handshake_timeout proxy_buffer proxy_download_rate
+		 proxy_upload_rate proxy_half_close proxy_requests proxy_responses proxy_timeout
+		 proxy_protocol proxy_protocol_timeout proxy_pass_error_message proxy_smtp_auth proxy_ssl`},
+	{"process and event-loop tuning (one Go process, no workers)",
+		`accept_mutex accept_mutex_delay multi_accept use worker_connections worker_aio_requests
+		 worker_cpu_affinity worker_priority worker_rlimit_core worker_rlimit_nofile
+		 working_directory lock_file timer_resolution thread_pool pcre_jit
+		 google_perftools_profiles load_module debug_points`},
+	{"connection timeouts, buffers and keepalive: when a connection is closed, not what it is sent (WIRE, issue #12, implements them)",
+		`client_body_timeout client_header_timeout client_header_buffer_size
+		 large_client_header_buffers keepalive_disable keepalive_requests keepalive_time
+		 lingering_close lingering_time lingering_timeout send_timeout send_lowat
+		 reset_timedout_connection connection_pool_size request_pool_size`},
+	{"request header parsing: ngxsockify drops invalid and underscored header names as nginx's defaults do; the non-default settings only show more headers to hooks (WIRE's HTTP layer, issue #12, implements them)",
+		`ignore_invalid_headers underscores_in_headers`},
+	{"buffers, files and I/O: the bytes sent are the same",
+		`aio aio_write directio directio_alignment output_buffers postpone_output read_ahead sendfile
+		 sendfile_max_chunk tcp_nodelay tcp_nopush client_body_in_file_only
+		 client_body_in_single_buffer client_body_temp_path subrequest_output_buffer_size
+		 open_file_cache open_file_cache_errors open_file_cache_min_uses open_file_cache_valid
+		 chunked_transfer_encoding`},
+	{"hash table sizing",
+		`map_hash_bucket_size map_hash_max_size server_names_hash_bucket_size
+		 server_names_hash_max_size types_hash_bucket_size types_hash_max_size
+		 variables_hash_bucket_size variables_hash_max_size referer_hash_bucket_size
+		 referer_hash_max_size`},
+	{"compression: the body decodes to the same content",
+		`gzip gzip_buffers gzip_comp_level gzip_disable gzip_http_version gzip_min_length
+		 gzip_proxied gzip_static gzip_types gzip_vary gunzip gunzip_buffers`},
+	{"conditional requests: 304 or the same 200 body",
+		`if_modified_since`},
+	{"HTTP/2 tuning (ngxsockify speaks HTTP/1.x)",
+		`http2_body_preread_size http2_chunk_size http2_idle_timeout http2_max_concurrent_pushes
+		 http2_max_concurrent_streams http2_max_field_size http2_max_header_size http2_max_requests
+		 http2_push http2_push_preload http2_recv_buffer_size http2_recv_timeout`},
+	{"TLS tuning where Go's defaults are no weaker (tickets, curves, stapling; no DHE, no 0-RTT)",
+		`ssl_buffer_size ssl_dhparam ssl_early_data ssl_ecdh_curve ssl_engine ssl_ocsp_cache
+		 ssl_ocsp_responder ssl_session_ticket_key ssl_stapling ssl_stapling_file
+		 ssl_stapling_responder ssl_stapling_verify`},
+	{"load spreading among an upstream's equivalent servers (hash and ip_hash, which pick a server by key, are refused)",
+		`least_conn random zone`},
+	{"logging only",
+		`debug_connection log_not_found log_subrequest rewrite_log uninitialized_variable_warn
+		 lua_capture_error_log`},
+	{"variables only: their variables stay unknown, so a config that reads one fails to load",
+		`geoip_city geoip_country geoip_org geoip_proxy geoip_proxy_recursive perl_set split_clients
+		 modern_browser modern_browser_value ancient_browser ancient_browser_value`},
+	{"tuning of features refused in their active setting (ssi, sub_filter, userid, additions)",
+		`userid_domain userid_expires userid_flags userid_mark userid_name userid_p3p userid_path
+		 userid_service ssi_last_modified ssi_min_file_chunk ssi_silent_errors ssi_types
+		 ssi_value_length sub_filter_last_modified sub_filter_once sub_filter_types addition_types`},
+	{"Lua runtime tuning, worker exit, and cosocket TLS settings",
+		`lua_check_client_abort lua_http10_buffering lua_load_resty_core lua_malloc_trim
+		 lua_regex_cache_max_entries lua_regex_match_limit lua_sa_restart lua_socket_send_lowat
+		 lua_ssl_ciphers lua_ssl_conf_command lua_ssl_crl lua_ssl_protocols lua_ssl_verify_depth
+		 lua_thread_cache_max_entries lua_worker_thread_vm_pool_size exit_worker_by_lua_block
+		 exit_worker_by_lua_file`},
+	{"side effects the client does not see: mirrored subrequests",
+		`mirror mirror_request_body`},
+	{"a delay before a 401, against password guessing: same answer",
+		`auth_delay`},
+	{"MSIE-only padding comment in error pages, not rendered",
+		`msie_padding`},
+}
+
+// reviewedReason returns the reason the list gives for name, or "".
+func reviewedReason(name string) string {
+	for _, fam := range reviewedIgnored {
+		for _, n := range strings.Fields(fam.names) {
+			if n == name || strings.HasSuffix(n, "_") && strings.HasPrefix(name, n) {
+				return fam.reason
+			}
+		}
+	}
+	return ""
+}
+
+// TestIgnoredAreReviewed enforces the README's rule over the whole
+// directive table: every directive classed Ignored is on reviewedIgnored.
+func TestIgnoredAreReviewed(t *testing.T) {
+	for _, name := range Directives() {
+		info, _ := Lookup(name)
+		if info.Support != Ignored {
+			continue
+		}
+		if reviewedReason(name) == "" {
+			t.Errorf("%q is ignored but not on the reviewed list: if ignoring it cannot change who gets in or what they receive, add it to reviewedIgnored with the reason; else implement, refuse or fail closed", name)
+		}
+	}
+	// Names the list holds that are no longer ignored (implemented since,
+	// or refused) are only reported: the list is then longer than needed.
+	for _, fam := range reviewedIgnored {
+		for _, n := range strings.Fields(fam.names) {
+			if strings.HasSuffix(n, "_") {
+				continue
+			}
+			if info, ok := Lookup(n); !ok || info.Support != Ignored {
+				t.Logf("%q is on the reviewed list but is %v now: remove it", n, info.Support)
+			}
+		}
+	}
+}
