@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -444,7 +443,9 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, http.ErrHijacked
 	}
 	if w.wroteHeader {
-		return nil, nil, errors.New("http1: hijack after the response began")
+		// what was written goes out first, as net/http's Hijack does (a
+		// response cut short: nginx closing after an error in a filter)
+		w.flush()
 	}
 	c.hijacked = true
 	c.rwc.SetDeadline(time.Time{})
