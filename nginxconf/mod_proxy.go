@@ -114,15 +114,18 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 		}
 		lv.conf.ProxyCookieFlags = append(lv.conf.ProxyCookieFlags, r)
 	}},
-	// only X-Accel-Redirect changes what ngxsockify does (the others
-	// steer caching, buffering and rates); every name nginx knows is
-	// accepted
+	// X-Accel-Redirect and X-Accel-Limit-Rate change what ngxsockify does
+	// (the others steer caching and buffering); every name nginx knows
+	// is accepted
 	{name: "proxy_ignore_headers", inherit: inheritReplace, field: "ProxyIgnoreXAccelRedirect", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyIgnoreXAccelLimitRate = false // the level's own list replaces the parent's
 		for _, a := range d.Args {
 			switch strings.ToLower(a) {
 			case "x-accel-redirect":
 				lv.conf.ProxyIgnoreXAccelRedirect = true
-			case "x-accel-expires", "x-accel-limit-rate", "x-accel-buffering", "x-accel-charset",
+			case "x-accel-limit-rate":
+				lv.conf.ProxyIgnoreXAccelLimitRate = true
+			case "x-accel-expires", "x-accel-buffering", "x-accel-charset",
 				"expires", "cache-control", "set-cookie", "vary":
 			default:
 				c.fail(d, `invalid value "%s"`, a)
@@ -184,6 +187,7 @@ type ProxyConf struct {
 	ProxyCookieDomains, ProxyCookiePaths []CookieRule
 	ProxyCookieFlags                     []CookieFlags
 	ProxyIgnoreXAccelRedirect            bool // proxy_ignore_headers X-Accel-Redirect
+	ProxyIgnoreXAccelLimitRate           bool // proxy_ignore_headers X-Accel-Limit-Rate
 	// https:// backends: SNI (proxy_ssl_server_name), the name checked
 	// and sent (proxy_ssl_name; nil: the URL's host), verification
 	// against ProxySSLTrusted, a client certificate, session reuse.

@@ -174,6 +174,16 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		rq.proxyUpgrade(conn, res)
 		return
 	}
+	if xal := rq.v.UpstreamHeader.Get("X-Accel-Limit-Rate"); xal != "" && !rq.conf.ProxyIgnoreXAccelLimitRate {
+		// The backend sets the rate of this response (bytes per second,
+		// "off" for none), over limit_rate, through internal redirects
+		// too, as nginx's r->limit_rate.
+		if strings.EqualFold(xal, "off") {
+			rq.v.LimitRate = "0"
+		} else if n, err := strconv.ParseInt(xal, 10, 64); err == nil && n >= 0 {
+			rq.v.LimitRate = strconv.FormatInt(n, 10)
+		}
+	}
 	if xar := rq.v.UpstreamHeader.Get("X-Accel-Redirect"); xar != "" && !rq.conf.ProxyIgnoreXAccelRedirect {
 		conn.Close()
 		h := rq.w.Header()
