@@ -151,6 +151,12 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.mu.Unlock()
 		s.setState(c, http.StateNew)
 		go c.serve()
+		// Let the new connection's goroutine run before the next accept:
+		// Go runs the newest goroutine first, so two connections accepted
+		// back to back would otherwise be served newest first, where
+		// nginx's event loop serves them in order (a request sent first
+		// is counted first by limit_conn, for instance).
+		runtime.Gosched()
 	}
 }
 
