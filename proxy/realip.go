@@ -78,6 +78,11 @@ func forwardedAddr(peer net.IP, values []string, trusted func(net.IP) bool, recu
 			}
 			list = strings.TrimRight(list, ", ")
 			j := strings.LastIndexAny(list, ", ")
+			if j == 0 {
+				// nginx never reads the first byte as a separator: the
+				// first element keeps a leading comma, and fails.
+				j = -1
+			}
 			ip, port, ok := parseAddrPort(list[j+1:])
 			if !ok {
 				return found, found != ""
@@ -101,14 +106,45 @@ func parseAddrPort(s string) (netip.Addr, string, bool) {
 	if ip, err := netip.ParseAddr(s); err == nil && ip.Zone() == "" {
 		return ip, "", true
 	}
+	if ip, ok := inetAddr(s); ok {
+		return ip, "", true
+	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil || strings.Contains(host, ":") && !strings.HasPrefix(s, "[") {
 		return netip.Addr{}, "", false
 	}
 	ip, err := netip.ParseAddr(host)
+	if v4, ok := inetAddr(host); err != nil && ok {
+		ip, err = v4, nil
+	}
 	n, perr := strconv.Atoi(port)
 	if err != nil || ip.Zone() != "" || perr != nil || n < 1 || n > 65535 {
 		return netip.Addr{}, "", false
 	}
 	return ip, strconv.Itoa(n), true
+}
+
+// inetAddr is nginx's ngx_inet_addr: four decimal octets, leading zeros
+// allowed ("010" is 10) and empty ones read as 0, each at most 255.
+func inetAddr(s string) (netip.Addr, bool) {
+	var b [4]byte
+	octet, n := 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			if octet = octet*10 + int(c-'0'); octet > 255 {
+				return netip.Addr{}, false
+			}
+		case c == '.' && n < 3:
+			b[n], octet = byte(octet), 0
+			n++
+		default:
+			return netip.Addr{}, false
+		}
+	}
+	if n != 3 {
+		return netip.Addr{}, false
+	}
+	b[3] = byte(octet)
+	return netip.AddrFrom4(b), true
 }
