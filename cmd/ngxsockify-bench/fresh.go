@@ -99,34 +99,14 @@ func (b *bench) startFresh(ngxBin string, accessLog bool) (*exec.Cmd, string, er
 	if err != nil {
 		return nil, "", err
 	}
-	addr, err := freePort()
-	if err != nil {
-		return nil, "", err
-	}
 	logLine := "access_log off;"
 	if accessLog {
 		logLine = "access_log " + dir + "/access.log;"
 	}
-	conf := fmt.Sprintf(`daemon off;
-worker_processes 1;
-error_log %s/error.log;
-pid %s/ngxsockify.pid;
-events { worker_connections 20000; }
-http {
-    %s
-    server {
-        listen %s;
-        location = /metrics { prometheus_metrics; }
-        location /websockify { websockify_pass %s; websockify_read_timeout 1h; }
-    }
-}
-`, dir, dir, logLine, addr, b.target)
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o644); err != nil {
-		return nil, "", err
-	}
-	cmd, _, err := b.startChild(ngxBin, []string{"-p", dir, "-c", filepath.Join(dir, "nginx.conf")}, false, addr)
+	cmd, addr, err := b.startWebsockify(ngxBin, dir, "ngxsockify", 1, "", logLine,
+		"location = /metrics { prometheus_metrics; }\n        websockify_read_timeout 1h;")
 	if err != nil {
-		return nil, "", fmt.Errorf("ngxsockify: %w (config in %s)", err, dir)
+		return nil, "", fmt.Errorf("ngxsockify: %w", err)
 	}
 	return cmd, addr, nil
 }

@@ -372,33 +372,46 @@ func (b *bench) startCModule() (*relay, error) {
 	if b.cmodule == "" {
 		return nil, nil
 	}
-	addr, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	conf := fmt.Sprintf(`daemon off;
-worker_processes %d;
-worker_rlimit_nofile 20000;
-error_log %s/cmodule.log;
-pid %s/cmodule.pid;
-events { worker_connections 20000; }
-http {
-    access_log off;
-    server {
-        listen %s;
-        location /websockify { websockify_pass %s; }
-    }
-}
-`, b.workers, b.dir, b.dir, addr, b.target)
-	path := filepath.Join(b.dir, "cmodule.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, err
-	}
-	cmd, _, err := b.startChild(b.cmodule, []string{"-p", b.dir, "-c", path}, false, addr)
+	cmd, addr, err := b.startWebsockify(b.cmodule, b.dir, "cmodule", b.workers, "worker_rlimit_nofile 20000;", "access_log off;", "")
 	if err != nil {
 		return nil, err
 	}
 	return &relay{name: "nginx + C module", url: "ws://" + addr + "/websockify", pid: cmd.Process.Pid, tree: true, base64: true, maxIdle: 1 << 30, cmd: cmd}, nil
+}
+
+// startWebsockify runs bin (ngxsockify, or nginx built with the C module)
+// on dir/name.conf: one server on a free port whose /websockify relays to
+// the target, with extra lines for the main, http and server levels. It
+// returns the command and the server's address.
+func (b *bench) startWebsockify(bin, dir, name string, workers int, mainExtra, httpExtra, serverExtra string) (*exec.Cmd, string, error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, "", err
+	}
+	conf := fmt.Sprintf(`daemon off;
+worker_processes %d;
+%s
+error_log %s/%s.log;
+pid %s/%s.pid;
+events { worker_connections 20000; }
+http {
+    %s
+    server {
+        listen %s;
+        %s
+        location /websockify { websockify_pass %s; }
+    }
+}
+`, workers, mainExtra, dir, name, dir, name, httpExtra, addr, serverExtra, b.target)
+	path := filepath.Join(dir, name+".conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		return nil, "", err
+	}
+	cmd, _, err := b.startChild(bin, []string{"-p", dir, "-c", path}, false, addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w (config in %s)", err, path)
+	}
+	return cmd, addr, nil
 }
 
 func freePort() (string, error) {
@@ -447,24 +460,9 @@ func (b *bench) run(targetAddr, ngxBin, pyBin string, self bool, extra relayFlag
 	}
 	var relays []*relay
 	if ngxBin != "" {
-		addr, _ := freePort()
-		conf := fmt.Sprintf(`daemon off;
-worker_processes %d;
-error_log %s/error.log;
-pid %s/ngxsockify.pid;
-events { worker_connections 20000; }
-http {
-    access_log off;
-    server {
-        listen %s;
-        location /websockify { websockify_pass %s; }
-    }
-}
-`, b.workers, b.dir, b.dir, addr, b.target)
-		os.WriteFile(filepath.Join(b.dir, "nginx.conf"), []byte(conf), 0o644)
-		cmd, _, err := b.startChild(ngxBin, []string{"-p", b.dir, "-c", filepath.Join(b.dir, "nginx.conf")}, false, addr)
+		cmd, addr, err := b.startWebsockify(ngxBin, b.dir, "ngxsockify", b.workers, "", "access_log off;", "")
 		if err != nil {
-			return fmt.Errorf("ngxsockify: %w (config in %s)", err, b.dir)
+			return fmt.Errorf("ngxsockify: %w", err)
 		}
 		relays = append(relays, &relay{name: "ngxsockify", url: "ws://" + addr + "/websockify", pid: cmd.Process.Pid, base64: true, maxIdle: 1 << 30, cmd: cmd})
 	}
