@@ -92,12 +92,8 @@ func limitConn(rq *request) rc {
 	conf := rq.conf
 	var taken []func()
 	for i, l := range limits {
-		key := l.Zone.Key.Eval(rq.v)
-		if key == "" {
-			continue
-		}
-		if len(key) > 255 {
-			rq.logf(ngxlog.Err, `the value of the "%s" key is more than 255 bytes: "%s"`, l.Zone.Key.String(), key)
+		key, ok := rq.limitKey(l.Zone, 255)
+		if !ok {
 			continue
 		}
 		mv.LimitConnStatus = limitPassed

@@ -207,12 +207,8 @@ func limitReq(rq *request) rc {
 	var excess int64
 	last := 0
 	for i, l := range limits {
-		key := l.Zone.Key.Eval(rq.v)
-		if key == "" {
-			continue
-		}
-		if len(key) > 65535 {
-			rq.logf(ngxlog.Err, `the value of the "%s" key is more than 65535 bytes: "%s"`, l.Zone.Key.String(), key)
+		key, ok := rq.limitKey(l.Zone, 65535)
+		if !ok {
 			continue
 		}
 		var n *reqNode
@@ -313,4 +309,19 @@ func dryRun(on bool) string {
 		return ", dry run"
 	}
 	return ""
+}
+
+// limitKey evaluates a limit zone's key for the request: false for an
+// empty key (no limit applies) or one over max bytes (logged as nginx
+// does: 65535 for limit_req, 255 for limit_conn).
+func (rq *request) limitKey(z *nginxconf.LimitZone, max int) (string, bool) {
+	key := z.Key.Eval(rq.v)
+	if key == "" {
+		return "", false
+	}
+	if len(key) > max {
+		rq.logf(ngxlog.Err, `the value of the "%s" key is more than %d bytes: "%s"`, z.Key.String(), max, key)
+		return "", false
+	}
+	return key, true
 }
