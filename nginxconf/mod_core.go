@@ -143,9 +143,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		}
 		lv.conf.KeepaliveRequests = n
 	}},
-	{name: "keepalive_time", dup: "keepalive_time", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.KeepaliveTime = c.duration(d, d.Args[0])
-	}},
+	timed("keepalive_time", func(lc *LocConf) *time.Duration { return &lc.KeepaliveTime }),
 	{name: "keepalive_disable", dup: "keepalive_disable", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.KeepaliveDisable = 0
 		for _, a := range d.Args {
@@ -161,21 +159,11 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 			}
 		}
 	}},
-	{name: "client_header_timeout", dup: "client_header_timeout", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ClientHeaderTimeout = c.duration(d, d.Args[0])
-	}},
-	{name: "client_body_timeout", dup: "client_body_timeout", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ClientBodyTimeout = c.duration(d, d.Args[0])
-	}},
-	{name: "send_timeout", dup: "send_timeout", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.SendTimeout = c.duration(d, d.Args[0])
-	}},
-	{name: "lingering_time", dup: "lingering_time", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.LingeringTime = c.duration(d, d.Args[0])
-	}},
-	{name: "lingering_timeout", dup: "lingering_timeout", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.LingeringTimeout = c.duration(d, d.Args[0])
-	}},
+	timed("client_header_timeout", func(lc *LocConf) *time.Duration { return &lc.ClientHeaderTimeout }),
+	timed("client_body_timeout", func(lc *LocConf) *time.Duration { return &lc.ClientBodyTimeout }),
+	timed("send_timeout", func(lc *LocConf) *time.Duration { return &lc.SendTimeout }),
+	timed("lingering_time", func(lc *LocConf) *time.Duration { return &lc.LingeringTime }),
+	timed("lingering_timeout", func(lc *LocConf) *time.Duration { return &lc.LingeringTimeout }),
 	{name: "lingering_close", dup: "lingering_close", set: func(c *compiler, lv *level, d *Directive) {
 		switch d.Args[0] {
 		case "on":
@@ -220,9 +208,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		}
 	}},
 	{name: "resolver", set: setResolver},
-	{name: "resolver_timeout", dup: "resolver_timeout", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ResolverTimeout = c.duration(d, d.Args[0])
-	}},
+	timed("resolver_timeout", func(lc *LocConf) *time.Duration { return &lc.ResolverTimeout }),
 	{name: "disable_symlinks", support: FailClosed, note: "symlink restrictions", offDisarms: true},
 }}
 

@@ -39,10 +39,10 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 			c.cfg.HTTP.Lua.SharedDicts[d.Args[0]] = size
 		}},
 		{name: "lua_need_request_body", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NeedRequestBody = d.Args[0] == "on" }},
-		luaSocketTime("lua_socket_connect_timeout", func(s *LuaSocketConf) *time.Duration { return &s.ConnectTimeout }),
-		luaSocketTime("lua_socket_send_timeout", func(s *LuaSocketConf) *time.Duration { return &s.SendTimeout }),
-		luaSocketTime("lua_socket_read_timeout", func(s *LuaSocketConf) *time.Duration { return &s.ReadTimeout }),
-		luaSocketTime("lua_socket_keepalive_timeout", func(s *LuaSocketConf) *time.Duration { return &s.KeepaliveTimeout }),
+		timed("lua_socket_connect_timeout", func(lc *LocConf) *time.Duration { return &lc.LuaSocket.ConnectTimeout }),
+		timed("lua_socket_send_timeout", func(lc *LocConf) *time.Duration { return &lc.LuaSocket.SendTimeout }),
+		timed("lua_socket_read_timeout", func(lc *LocConf) *time.Duration { return &lc.LuaSocket.ReadTimeout }),
+		timed("lua_socket_keepalive_timeout", func(lc *LocConf) *time.Duration { return &lc.LuaSocket.KeepaliveTimeout }),
 		{name: "lua_socket_pool_size", dup: "lua_socket_pool_size", set: func(c *compiler, lv *level, d *Directive) {
 			lv.conf.LuaSocket.PoolSize = c.luaCount(d)
 		}},
@@ -100,13 +100,6 @@ func (c *compiler) luaCount(d *Directive) int {
 		c.fail(d, `"%s" directive invalid number`, d.Name)
 	}
 	return n
-}
-
-// luaSocketTime is a lua_socket_*_timeout directive.
-func luaSocketTime(name string, field func(*LuaSocketConf) *time.Duration) directive {
-	return directive{name: name, dup: name, set: func(c *compiler, lv *level, d *Directive) {
-		*field(&lv.conf.LuaSocket) = c.duration(d, d.Args[0])
-	}}
 }
 
 // luaHooks declares PHASE_by_lua, _block and _file. They share one slot

@@ -50,15 +50,9 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	onOff("proxy_intercept_errors", func(lc *LocConf) *bool { return &lc.ProxyInterceptErrors }),
 	templated("proxy_set_body", func(lc *LocConf) **vars.Template { return &lc.ProxySetBody }),
 	templated("proxy_method", func(lc *LocConf) **vars.Template { return &lc.ProxyMethod }),
-	{name: "proxy_connect_timeout", dup: "proxy_connect_timeout", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ProxyConnectTimeout = c.duration(d, d.Args[0])
-	}},
-	{name: "proxy_read_timeout", dup: "proxy_read_timeout", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ProxyReadTimeout = c.duration(d, d.Args[0])
-	}},
-	{name: "proxy_send_timeout", dup: "proxy_send_timeout", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ProxySendTimeout = c.duration(d, d.Args[0])
-	}},
+	timed("proxy_connect_timeout", func(lc *LocConf) *time.Duration { return &lc.ProxyConnectTimeout }),
+	timed("proxy_read_timeout", func(lc *LocConf) *time.Duration { return &lc.ProxyReadTimeout }),
+	timed("proxy_send_timeout", func(lc *LocConf) *time.Duration { return &lc.ProxySendTimeout }),
 	{name: "proxy_buffer_size", dup: "proxy_buffer_size", set: func(c *compiler, lv *level, d *Directive) {
 		n, err := ParseSize(d.Args[0])
 		if err != nil {
@@ -474,6 +468,14 @@ func (c *compiler) constPath(d *Directive) string {
 // onOff declares an on|off directive that sets one field.
 func onOff(name string, field func(lc *LocConf) *bool) directive {
 	return directive{name: name, set: func(c *compiler, lv *level, d *Directive) { *field(lv.conf) = d.Args[0] == "on" }}
+}
+
+// timed declares a directive whose one time value ("30s", "1m") sets one
+// field; a second one in a block is a duplicate.
+func timed(name string, field func(lc *LocConf) *time.Duration) directive {
+	return directive{name: name, dup: name, set: func(c *compiler, lv *level, d *Directive) {
+		*field(lv.conf) = c.duration(d, d.Args[0])
+	}}
 }
 
 // templated declares a directive whose one value, variables allowed, sets
