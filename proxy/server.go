@@ -28,6 +28,9 @@ type Options struct {
 	ErrorLog *ErrorLog
 	// LuaTimeout bounds one run of a Lua hook (default 1s).
 	LuaTimeout time.Duration
+	// CheckRequires (-t) makes New fail when a hook requires a module
+	// that cannot be found (lua_requires.go).
+	CheckRequires bool
 }
 
 // Server serves one loaded configuration. Reload swaps in a new one while
