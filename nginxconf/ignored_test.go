@@ -75,8 +75,8 @@ var reviewedIgnored = []struct {
 		`ssl_buffer_size ssl_dhparam ssl_early_data ssl_ecdh_curve ssl_engine ssl_ocsp_cache
 		 ssl_ocsp_responder ssl_session_ticket_key ssl_stapling ssl_stapling_file
 		 ssl_stapling_responder ssl_stapling_verify`},
-	{"load spreading among an upstream's equivalent servers (hash and ip_hash, which pick a server by key, are refused)",
-		`least_conn random zone`},
+	{"an upstream's shared memory zone: one process holds the servers' state anyway",
+		`zone`},
 	{"logging only",
 		`debug_connection log_not_found log_subrequest rewrite_log uninitialized_variable_warn
 		 lua_capture_error_log`},
