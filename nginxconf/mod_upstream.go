@@ -43,7 +43,7 @@ func (c *compiler) upstream(d *Directive) {
 		KeepaliveRequests: 1000, KeepaliveTimeout: 60e9, KeepaliveTime: 3600e9}
 	// methodSet: a balancing method or keepalive took nginx's
 	// peer.init_upstream; backupOK: the method takes backup servers
-	// (only round robin does: the others reset nginx's flags).
+	// (round robin and least_conn; the others reset nginx's flags).
 	methodSet, backupOK := false, true
 	for _, s := range d.Block {
 		switch s.Name {
@@ -70,7 +70,7 @@ func (c *compiler) upstream(d *Directive) {
 				u.Keepalive = 0
 			}
 			u.Balancer = c.balancer(u, s)
-			methodSet, backupOK = true, false
+			methodSet, backupOK = true, u.Balancer == BalanceLeastConn
 		case "server":
 			u.Servers = append(u.Servers, c.upstreamServer(s, backupOK))
 		}
