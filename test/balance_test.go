@@ -1,0 +1,168 @@
+package test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// namedBackend listens on loopback and tells who it is: an HTTP request
+// gets a 200 whose body is name; any other first bytes (a websockify
+// tunnel's payload) get name written back. It returns the address.
+func namedBackend(t *testing.T, name string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(10 * time.Second))
+				br := bufio.NewReader(c)
+				first, err := br.Peek(1)
+				if err != nil {
+					return
+				}
+				if first[0] != 'G' {
+					io.WriteString(c, name)
+					io.Copy(io.Discard, br) // until the tunnel ends
+					return
+				}
+				if req, err := http.ReadRequest(br); err == nil {
+					req.Body.Close()
+					fmt.Fprintf(c, "HTTP/1.0 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(name), name)
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestBalanceByKey: the same key picks the same server on nginx and on
+// ngxsockify, for proxy_pass and for websockify_pass (which share the
+// balancers), with hash, hash consistent and ip_hash (after realip). The
+// backends are this process's listeners, so both servers' configs name
+// them alike: hash consistent places servers on its ring by their names,
+// ports included, which the routing suite's per-server ports would change.
+func TestBalanceByKey(t *testing.T) {
+	var servers [5]string
+	for i := range servers {
+		servers[i] = namedBackend(t, fmt.Sprintf("b%d", i+1))
+	}
+	upstreams := fmt.Sprintf(`
+upstream c {
+    hash $arg_k consistent;
+    server %[1]s;
+    server %[2]s weight=2;
+    server %[3]s;
+    server %[4]s down;
+    server %[5]s max_fails=0;
+}
+upstream h {
+    hash "key=$arg_k";
+    server %[1]s;
+    server %[2]s weight=3;
+    server %[3]s;
+    server %[4]s;
+}
+upstream i {
+    ip_hash;
+    server %[1]s;
+    server %[2]s down;
+    server %[3]s weight=2;
+    server %[5]s;
+}
+`, servers[0], servers[1], servers[2], servers[3], servers[4])
+	locations := `
+    set_real_ip_from 127.0.0.1;
+    location /c { proxy_pass http://c; }
+    location /h { proxy_pass http://h; }
+    location /i { proxy_pass http://i; }
+`
+	nginx := startNginx(t, upstreams+"server {\n    listen 127.0.0.1:{{PORT}};"+locations+"}\n")
+	ours := startNgxsockify(t, upstreams+"server {\n    listen 127.0.0.1:{{PORT}};"+locations+`
+    location /wc { websockify_pass c; }
+    location /wh { websockify_pass h; }
+    location /wi { websockify_pass i; }
+}
+`)
+	get := func(s *Server, path, ip string) string {
+		t.Helper()
+		req, _ := http.NewRequest("GET", s.URL(path), nil)
+		req.Header.Set("X-Real-IP", ip)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", s.Kind, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return fmt.Sprint(resp.StatusCode, " ", string(b))
+	}
+	tunnel := func(path, ip string) string {
+		t.Helper()
+		d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+		c, resp, err := d.Dial("ws://"+ours.Addr+path, http.Header{"X-Real-IP": {ip}})
+		if err != nil {
+			if resp != nil {
+				return fmt.Sprint(resp.StatusCode, " ")
+			}
+			t.Fatalf("websockify %s: %v", path, err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		c.WriteMessage(websocket.BinaryMessage, []byte("who"))
+		_, p, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("websockify %s: %v", path, err)
+		}
+		return "200 " + string(p)
+	}
+	keys := []string{"", "a", "vnc1", "vnc2", "desk-17", "10.0.0.5", "user%40example.org", "%2Fx", "Z", "42"}
+	for i := range 20 {
+		keys = append(keys, fmt.Sprintf("k%d", i*37))
+	}
+	spread := map[string]map[string]bool{}
+	check := func(what, path, ip string) {
+		want := get(nginx, path, ip)
+		if spread[what] == nil {
+			spread[what] = map[string]bool{}
+		}
+		spread[what][want] = true
+		if got := get(ours, path, ip); got != want {
+			t.Errorf("proxy_pass %s (client %s): ngxsockify %q, nginx %q", path, ip, got, want)
+		}
+		if got := tunnel("/w"+strings.TrimPrefix(path, "/"), ip); got != want {
+			t.Errorf("websockify_pass %s (client %s): %q, nginx's proxy_pass %q", path, ip, got, want)
+		}
+	}
+	for _, k := range keys[1:] { // an empty key is round robin: no fixed answer
+		check("c", "/c?k="+k, "192.0.2.1")
+		check("h", "/h?k="+k, "192.0.2.1")
+	}
+	for i := range 24 {
+		ip := fmt.Sprintf("%d.%d.%d.%d", 10+i*9, i*31%256, i*7%256, i)
+		if i%4 == 3 {
+			ip = fmt.Sprintf("2001:db8:%x::%x", i*97, i)
+		}
+		check("i", "/i", ip)
+	}
+	for what, answers := range spread {
+		if len(answers) < 3 {
+			t.Errorf("%s: nginx's answers %v do not spread over the servers: the test shows little", what, answers)
+		}
+	}
+}
