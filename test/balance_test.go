@@ -166,3 +166,55 @@ upstream i {
 		}
 	}
 }
+
+// slowBackend answers every HTTP request with status after delay.
+func slowBackend(t *testing.T, status int, delay time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(delay)
+		w.WriteHeader(status)
+		fmt.Fprintf(w, "%d from %s\n", status, ln.Addr())
+	}))
+	return ln.Addr().String()
+}
+
+// TestNextUpstreamTimeout: proxy_next_upstream_timeout stops the retries
+// once the time since the first try began has passed, as in nginx.
+func TestNextUpstreamTimeout(t *testing.T) {
+	slow := slowBackend(t, http.StatusNotFound, 400*time.Millisecond)
+	fast := slowBackend(t, http.StatusOK, 0)
+	conf := `
+upstream u { server ` + slow + `; server ` + fast + `; }
+server {
+    listen 127.0.0.1:{{PORT}};
+    proxy_next_upstream http_404;
+    location /short { proxy_next_upstream_timeout 200ms; proxy_pass http://u; }
+    location /long { proxy_next_upstream_timeout 5s; proxy_pass http://u; }
+    location /none { proxy_pass http://u; }
+}
+`
+	nginx, ours := startNginx(t, conf), startNgxsockify(t, conf)
+	for _, path := range []string{"/short", "/long", "/none"} {
+		// two requests: round robin starts each at another server
+		for range 2 {
+			var got [2]string
+			for i, s := range []*Server{nginx, ours} {
+				resp, err := http.Get(s.URL(path))
+				if err != nil {
+					t.Fatalf("%s %s: %v", s.Kind, path, err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				got[i] = fmt.Sprint(resp.StatusCode, " ", string(b))
+			}
+			if got[0] != got[1] {
+				t.Errorf("%s: ngxsockify %q, nginx %q", path, got[1], got[0])
+			}
+		}
+	}
+}
