@@ -218,3 +218,62 @@ server {
 		}
 	}
 }
+
+// TestWebsockifyMaxConns: a tunnel holds its server's connection until it
+// ends, so max_conns and least_conn count open tunnels.
+func TestWebsockifyMaxConns(t *testing.T) {
+	a, b, z := namedBackend(t, "a"), namedBackend(t, "b"), namedBackend(t, "z")
+	s := startNgxsockify(t, `
+upstream lim { server `+a+` max_conns=1; server `+z+` backup; }
+upstream lc { least_conn; server `+a+`; server `+b+`; }
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /lim { websockify_pass lim; }
+    location /lc { websockify_pass lc; }
+}`)
+	open := func(path string) (*websocket.Conn, string) {
+		t.Helper()
+		d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+		c, _, err := d.Dial("ws://"+s.Addr+path, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		c.WriteMessage(websocket.BinaryMessage, []byte("who"))
+		_, p, err := c.ReadMessage()
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return c, string(p)
+	}
+	first, name := open("/lim")
+	if name != "a" {
+		t.Fatalf("first tunnel reached %s", name)
+	}
+	second, name := open("/lim")
+	if name != "z" {
+		t.Errorf("a at max_conns=1: second tunnel reached %s, want the backup z", name)
+	}
+	second.Close()
+	first.Close()
+	waitFor(t, func() bool {
+		c, name := open("/lim")
+		c.Close()
+		return name == "a"
+	}, "a to take a tunnel again once the first one ended")
+
+	// least_conn: with a tunnel open to one server, the next goes to the other
+	var held []*websocket.Conn
+	seen := map[string]int{}
+	for range 4 {
+		c, name := open("/lc")
+		held = append(held, c)
+		seen[name]++
+	}
+	if seen["a"] != 2 || seen["b"] != 2 {
+		t.Errorf("least_conn spread 4 open tunnels as %v, want 2 and 2", seen)
+	}
+	for _, c := range held {
+		c.Close()
+	}
+}
