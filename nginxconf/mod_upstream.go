@@ -1,6 +1,8 @@
 package nginxconf
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -77,6 +79,10 @@ func (c *compiler) upstream(d *Directive) {
 	}
 	if len(u.Servers) == 0 {
 		c.fail(d, `no servers are inside upstream`)
+	}
+	if !slices.ContainsFunc(u.Servers, func(s UpstreamServer) bool { return !s.Backup }) {
+		// nginx finds this when it builds the balancers, after parsing
+		c.failAt(u.File, u.Line, fmt.Sprintf(`no servers in upstream "%s"`, name))
 	}
 	c.cfg.HTTP.Upstreams[name] = u
 }
