@@ -159,9 +159,6 @@ func (d requestDialer) Dial(ctx context.Context, timeout time.Duration) (net.Con
 // Addrs is the upstream's Addrs (websockify_allow checks them).
 func (d requestDialer) Addrs() []string { return d.u.Addrs() }
 
-// Name is the upstream's name.
-func (d requestDialer) Name() string { return d.u.Name() }
-
 // byWeight returns the primary server whose share of the total weight
 // holds w (< totalWeight), down ones included, as the hash methods count.
 func (u *Upstream) byWeight(w uint64) *peer {
@@ -257,6 +254,8 @@ func ringPoints(peers []*peer) []point {
 			prev = [4]byte{byte(h), byte(h >> 8), byte(h >> 16), byte(h >> 24)}
 		}
 	}
+	// equal hashes of two servers (rare) keep the first server's; nginx's
+	// qsort leaves which one to chance
 	slices.SortStableFunc(pts, func(a, b point) int {
 		switch {
 		case a.hash < b.hash:
