@@ -65,6 +65,7 @@ type state struct {
 	lua       *luahooks.Runtime                          // lua: nil when the config has no Lua
 	chunks    []*luahooks.Chunk                          // lua: by LuaCode.ID (HTTP.LuaCodes); nil: compiled per request, or failed
 	upstreams map[string]websockify.Dialer               // upstream: upstream{} blocks by name (a websockify_pass $var may name one)
+	hashKeys  hashKeys                                   // upstream: hash's key of the blocks that have one
 	implicit  map[string]websockify.Dialer               // proxy: the servers of constant proxy_pass URLs, by host:port (nginx's implicit upstreams)
 	auth      *authCache                                 // auth_basic: htpasswd files by path
 	recoders  map[*nginxconf.CharsetMap][2]*recodeTables // charset: each charset_map's tables, as written and reversed
