@@ -13,6 +13,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/yuin/gopher-lua v1.1.2
 	golang.org/x/crypto v0.59.0
+	golang.org/x/net v0.63.0
 )
 
 require (

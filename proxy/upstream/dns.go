@@ -2,19 +2,13 @@ package upstream
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
 	"strings"
-)
 
-// DNS record types and the answer codes nginx words.
-const (
-	dnsTypeA    = 1
-	dnsTypeAAAA = 28
-	dnsClassIN  = 1
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 // dnsRcodes are nginx's texts for a DNS server's error codes
@@ -55,11 +49,11 @@ func lookupDNS(ctx context.Context, server, host string, noIPv6 bool) ([]string,
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
-	types := []uint16{dnsTypeA}
+	types := []dnsmessage.Type{dnsmessage.TypeA}
 	if !noIPv6 {
-		types = append(types, dnsTypeAAAA)
+		types = append(types, dnsmessage.TypeAAAA)
 	}
-	ids := map[uint16]uint16{} // query id: type
+	ids := map[uint16]dnsmessage.Type{} // query id: type
 	for _, qt := range types {
 		id := uint16(rand.Uint32())
 		q, err := dnsQuery(id, host, qt)
@@ -71,7 +65,7 @@ func lookupDNS(ctx context.Context, server, host string, noIPv6 bool) ([]string,
 			return nil, err
 		}
 	}
-	addrs := map[uint16][]string{}
+	addrs := map[dnsmessage.Type][]string{}
 	rcode := 3
 	buf := make([]byte, 4096)
 	for len(ids) > 0 {
@@ -90,11 +84,11 @@ func lookupDNS(ctx context.Context, server, host string, noIPv6 bool) ([]string,
 		qt := ids[id]
 		delete(ids, id)
 		addrs[qt] = got
-		if code != 0 && qt == dnsTypeA {
+		if code != 0 && qt == dnsmessage.TypeA {
 			rcode = code
 		}
 	}
-	all := append(addrs[dnsTypeA], addrs[dnsTypeAAAA]...)
+	all := append(addrs[dnsmessage.TypeA], addrs[dnsmessage.TypeAAAA]...)
 	if len(all) == 0 {
 		return nil, &dnsError{rcode}
 	}
@@ -102,77 +96,64 @@ func lookupDNS(ctx context.Context, server, host string, noIPv6 bool) ([]string,
 }
 
 // dnsQuery builds a recursive query for name's records of type qt.
-func dnsQuery(id uint16, name string, qt uint16) ([]byte, error) {
-	q := binary.BigEndian.AppendUint16(nil, id)
-	q = append(q, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0) // RD; one question
-	for _, label := range strings.Split(strings.TrimSuffix(name, "."), ".") {
-		if label == "" || len(label) > 63 {
-			return nil, &dnsError{3}
-		}
-		q = append(append(q, byte(len(label))), label...)
+func dnsQuery(id uint16, name string, qt dnsmessage.Type) ([]byte, error) {
+	if !strings.HasSuffix(name, ".") {
+		name += "."
 	}
-	q = append(q, 0)
-	q = binary.BigEndian.AppendUint16(q, qt)
-	return binary.BigEndian.AppendUint16(q, dnsClassIN), nil
+	n, err := dnsmessage.NewName(name)
+	if err != nil || strings.Contains(name, "..") || name == "." {
+		return nil, &dnsError{3}
+	}
+	b := dnsmessage.NewBuilder(nil, dnsmessage.Header{ID: id, RecursionDesired: true})
+	if err := b.StartQuestions(); err != nil {
+		return nil, err
+	}
+	if err := b.Question(dnsmessage.Question{Name: n, Type: qt, Class: dnsmessage.ClassINET}); err != nil {
+		return nil, &dnsError{3} // a label over 63 bytes
+	}
+	return b.Finish()
 }
 
 // dnsAnswer reads a response to one of the queries ids: its id, rcode and
 // the addresses of its answer records of the queried type.
-func dnsAnswer(m []byte, ids map[uint16]uint16) (id uint16, rcode int, addrs []string, ok bool) {
-	if len(m) < 12 || m[2]&0x80 == 0 {
+func dnsAnswer(m []byte, ids map[uint16]dnsmessage.Type) (id uint16, rcode int, addrs []string, ok bool) {
+	var p dnsmessage.Parser
+	h, err := p.Start(m)
+	if err != nil || !h.Response {
 		return 0, 0, nil, false
 	}
-	id = binary.BigEndian.Uint16(m)
-	qt, ok := ids[id]
+	qt, ok := ids[h.ID]
 	if !ok {
 		return 0, 0, nil, false
 	}
-	rcode = int(m[3] & 0x0f)
-	qd, an := int(binary.BigEndian.Uint16(m[4:])), int(binary.BigEndian.Uint16(m[6:]))
-	off := 12
-	for range qd {
-		if off = skipDNSName(m, off); off < 0 || off+4 > len(m) {
-			return id, rcode, nil, true
-		}
-		off += 4
+	if err := p.SkipAllQuestions(); err != nil {
+		return h.ID, int(h.RCode), nil, true
 	}
-	for range an {
-		if off = skipDNSName(m, off); off < 0 || off+10 > len(m) {
+	for {
+		ah, err := p.AnswerHeader()
+		if err != nil {
 			break
 		}
-		typ, class := binary.BigEndian.Uint16(m[off:]), binary.BigEndian.Uint16(m[off+2:])
-		size := int(binary.BigEndian.Uint16(m[off+8:]))
-		off += 10
-		if off+size > len(m) {
-			break
-		}
-		data := m[off : off+size]
-		off += size
-		if class != dnsClassIN || typ != qt {
+		if ah.Class != dnsmessage.ClassINET || ah.Type != qt {
+			if p.SkipAnswer() != nil {
+				break
+			}
 			continue
 		}
-		if (typ == dnsTypeA && size == net.IPv4len) || (typ == dnsTypeAAAA && size == net.IPv6len) {
-			addrs = append(addrs, net.IP(data).String())
-		}
-	}
-	return id, rcode, addrs, true
-}
-
-// skipDNSName returns the offset after the (possibly compressed) name at
-// off, or -1.
-func skipDNSName(m []byte, off int) int {
-	for off < len(m) {
-		l := int(m[off])
-		switch {
-		case l == 0:
-			return off + 1
-		case l&0xc0 == 0xc0:
-			if off+2 > len(m) {
-				return -1
+		switch qt {
+		case dnsmessage.TypeA:
+			r, err := p.AResource()
+			if err != nil {
+				return h.ID, int(h.RCode), addrs, true
 			}
-			return off + 2
+			addrs = append(addrs, net.IP(r.A[:]).String())
+		case dnsmessage.TypeAAAA:
+			r, err := p.AAAAResource()
+			if err != nil {
+				return h.ID, int(h.RCode), addrs, true
+			}
+			addrs = append(addrs, net.IP(r.AAAA[:]).String())
 		}
-		off += 1 + l
 	}
-	return -1
+	return h.ID, int(h.RCode), addrs, true
 }

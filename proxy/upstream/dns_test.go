@@ -9,6 +9,13 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/net/dns/dnsmessage"
+)
+
+// The record types as the scripted server's raw answers carry them.
+const (
+	dnsTypeA    = uint16(dnsmessage.TypeA)
+	dnsTypeAAAA = uint16(dnsmessage.TypeAAAA)
 )
 
 // scriptedDNS answers every query for a name with answers[name][qtype]
