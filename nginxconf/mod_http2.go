@@ -13,7 +13,7 @@ import (
 var http2Module = module{name: "ngx_http_v2_module", create: func(lc *LocConf) {
 	lc.HTTP2MaxConcurrentStreams = 128
 	lc.HTTP2IdleTimeout = 3 * time.Minute
-	lc.HTTP2MaxFieldSize, lc.HTTP2MaxHeaderSize = 4 << 10, 16 << 10
+	lc.HTTP2MaxFieldSize, lc.HTTP2MaxHeaderSize = 4<<10, 16<<10
 	lc.HTTP2MaxRequests = 1000
 	lc.HTTP2BodyPrereadSize = 64 << 10
 }, directives: []directive{

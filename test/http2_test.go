@@ -1,0 +1,202 @@
+package test
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"golang.org/x/net/http2"
+)
+
+// h2Body serves HTTP/2 on a plain port ({{PORT}}, prior knowledge) and a
+// TLS one ({{PORT2}}, ALPN), and HTTP/1.1 only on {{PORT3}} (ssl without
+// http2). {{PORT4}} (plain, http2) ends a connection after two streams.
+func h2Body(crt, key string) string {
+	return `log_format h2 '$request|$server_protocol|$http_host|$host|$status|$body_bytes_sent|$scheme';
+ssl_certificate ` + crt + `;
+ssl_certificate_key ` + key + `;
+access_log {{DIR}}/h2.log h2;
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    listen 127.0.0.1:{{PORT2}} ssl http2;
+    listen 127.0.0.1:{{PORT3}} ssl;
+    server_name h2.test;
+    location / {
+        add_header X-Vars "$server_protocol|$request|$http_host|$request_uri|$args";
+        return 200 "hello $uri\n";
+    }
+    location /missing { return 404; }
+    location /redirect { return 302 /target; }
+    location /body {
+        client_max_body_size 1m;
+        content_by_lua_block {
+            ngx.req.read_body()
+            ngx.say(ngx.req.get_method(), " ", ngx.req.http_version(), " ", ngx.var.http_content_type, " ",
+                #(ngx.req.get_body_data() or ""))
+        }
+    }
+    location /big { client_max_body_size 10; return 200 "small\n"; }
+    location /close { return 444; }
+}
+server {
+    listen 127.0.0.1:{{PORT4}} http2;
+    http2_max_requests 2;
+    location / { return 200 "conn $connection_requests\n"; }
+}`
+}
+
+// h2Client returns an HTTP/2-only client: prior knowledge over plain TCP,
+// or ALPN "h2" over TLS.
+func h2Client(useTLS bool) *http.Client {
+	tr := &http2.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "h2.test"}}
+	if !useTLS {
+		tr.AllowHTTP = true
+		tr.DialTLSContext = func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}
+	}
+	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+}
+
+type h2Request struct {
+	method, path, body string
+}
+
+// h2Answer is what a client sees of one response, comparable between the
+// two servers.
+func h2Answer(s *Server, c *http.Client, scheme string, port int, rq h2Request) string {
+	url := fmt.Sprintf("%s://127.0.0.1:%d%s", scheme, port, rq.path)
+	req, _ := http.NewRequest(rq.method, url, strings.NewReader(rq.body))
+	if rq.body != "" {
+		req.Header.Set("Content-Type", "text/x-test")
+	}
+	req.Host = "h2.test"
+	resp, err := c.Do(req)
+	if err != nil {
+		// a reset stream (return 444): keep the kind, not the wording
+		return "error: " + regexp.MustCompile(`stream error: .*; `).FindString(err.Error())
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var hs []string
+	for k, v := range resp.Header {
+		switch k {
+		case "Date", "Server":
+			continue
+		}
+		hs = append(hs, k+": "+strings.Join(v, ","))
+	}
+	sort.Strings(hs)
+	return fmt.Sprintf("%s %d\n%s\n\n%s", resp.Proto, resp.StatusCode, strings.Join(hs, "\n"), b)
+}
+
+// TestHTTP2LikeNginx sends the same requests over HTTP/2 (prior knowledge
+// and TLS with ALPN) to nginx and ngxsockify: status, headers, body, the
+// variables a location sees and the access-log lines must agree.
+func TestHTTP2LikeNginx(t *testing.T) {
+	dir := t.TempDir()
+	_, crt, key := writeCert(t, dir, "h2.test")
+	body := h2Body(crt, key)
+	a := startServer(t, "nginx", ServerOptions{HTTP: body})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: body})
+	reqs := []h2Request{
+		{"GET", "/a/b?x=1&y=%41", ""},
+		{"HEAD", "/head", ""},
+		{"GET", "/missing", ""},
+		{"GET", "/redirect", ""},
+		{"POST", "/body", "0123456789abcdef"},
+		{"PUT", "/body", strings.Repeat("z", 70000)},
+		{"POST", "/big", "more than ten bytes"},
+		{"GET", "/close", ""},
+	}
+	for _, tls := range []bool{false, true} {
+		scheme, idx := "http", 0
+		if tls {
+			scheme, idx = "https", 1
+		}
+		ca, cb := h2Client(tls), h2Client(tls)
+		for _, rq := range reqs {
+			want := h2Answer(a, ca, scheme, a.Ports[idx], rq)
+			got := h2Answer(b, cb, scheme, b.Ports[idx], rq)
+			if got != want {
+				t.Errorf("%s %s %s:\n got %q\nwant %q (nginx)", scheme, rq.method, rq.path, got, want)
+			}
+		}
+	}
+	// http2_max_requests: the third stream goes on a new connection
+	ca, cb := h2Client(false), h2Client(false)
+	for i := 0; i < 3; i++ {
+		want := h2Answer(a, ca, "http", a.Ports[3], h2Request{"GET", "/", ""})
+		got := h2Answer(b, cb, "http", b.Ports[3], h2Request{"GET", "/", ""})
+		if got != want {
+			t.Errorf("max_requests, request %d:\n got %q\nwant %q (nginx)", i+1, got, want)
+		}
+	}
+	n := 2 * len(reqs)
+	read := func(s *Server) []string {
+		var lines []string
+		waitFor(t, func() bool {
+			data, _ := os.ReadFile(filepath.Join(s.Dir, "h2.log"))
+			lines = strings.Split(strings.TrimSpace(string(data)), "\n")
+			return len(lines) >= n
+		}, s.Kind+" h2.log")
+		return lines[:n]
+	}
+	want, got := read(a), read(b)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("h2.log line %d:\n got %s\nwant %s (nginx)", i+1, got[i], want[i])
+		}
+	}
+}
+
+// TestHTTP2ALPN checks what ALPN agrees on, as with nginx: h2 where the
+// listen says http2 and the client offers it, http/1.1 for a client that
+// offers only that (WebSocket clients) and on an ssl port without http2;
+// and an HTTP/1.1 request on the http2 ports gets HTTP/1.1.
+func TestHTTP2ALPN(t *testing.T) {
+	dir := t.TempDir()
+	_, crt, key := writeCert(t, dir, "h2.test")
+	body := h2Body(crt, key)
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: body})
+		for _, c := range []struct {
+			port  int
+			offer []string
+			want  string
+		}{
+			{s.Ports[1], []string{"h2", "http/1.1"}, "h2"},
+			{s.Ports[1], []string{"http/1.1"}, "http/1.1"},
+			{s.Ports[2], []string{"h2", "http/1.1"}, "http/1.1"},
+		} {
+			conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", c.port),
+				&tls.Config{InsecureSkipVerify: true, ServerName: "h2.test", NextProtos: c.offer})
+			if err != nil {
+				t.Fatalf("%s: %v", kind, err)
+			}
+			if got := conn.ConnectionState().NegotiatedProtocol; got != c.want {
+				t.Errorf("%s: port %d offering %v: ALPN agreed %q, want %q", kind, c.port, c.offer, got, c.want)
+			}
+			if c.want == "http/1.1" {
+				io.WriteString(conn, "GET /h1 HTTP/1.1\r\nHost: h2.test\r\nConnection: close\r\n\r\n")
+				b, _ := io.ReadAll(conn)
+				if !strings.HasPrefix(string(b), "HTTP/1.1 200 OK\r\n") || !strings.Contains(string(b), "HTTP/1.1|GET /h1 HTTP/1.1") {
+					t.Errorf("%s: HTTP/1.1 over ALPN http/1.1 on port %d: %q", kind, c.port, b)
+				}
+			}
+			conn.Close()
+		}
+	}
+}
