@@ -59,10 +59,12 @@ func (s *Server) serveH2(l *listener, ctx context.Context, c net.Conn) {
 	}
 	conf := g.def.Conf
 	hc := &h2Conn{sock: c, conf: conf, start: time.Now()}
-	hc.base = &http.Server{MaxHeaderBytes: int(conf.HTTP2MaxHeaderSize), ErrorLog: log.New(httpLogWriter{s}, "", 0)}
+	// nginx: the whole header list may fill the large header buffers
+	hc.base = &http.Server{MaxHeaderBytes: conf.LargeHeaderBufferSize * conf.LargeHeaderBuffers,
+		ErrorLog: log.New(httpLogWriter{s}, "", 0)}
 	h2s := &http2.Server{
 		MaxConcurrentStreams:         uint32(conf.HTTP2MaxConcurrentStreams),
-		IdleTimeout:                  conf.HTTP2IdleTimeout,
+		IdleTimeout:                  conf.KeepaliveTimeout,
 		MaxUploadBufferPerStream:     int32(min(conf.HTTP2BodyPrereadSize, 1<<31-1)),
 		PermitProhibitedCipherSuites: true, // nginx serves HTTP/2 over whatever TLS agreed on
 	}
@@ -138,9 +140,9 @@ type h2Handler struct {
 func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hc := h.hc
 	n := hc.reqs.Add(1)
-	if f := hc.tooLongField(r); f != "" {
-		// nginx: a connection error (ENHANCE_YOUR_CALM)
-		h.s.ErrorLog().Logf(ngxlog.Info, 0, "client exceeded http2_max_field_size limit")
+	if hc.tooLongField(r) {
+		// nginx: a connection error
+		h.s.ErrorLog().Logf(ngxlog.Info, 0, "client sent too large header field while processing HTTP/2 connection")
 		hc.sock.Close()
 		return
 	}
@@ -149,10 +151,9 @@ func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header["Host"] = []string{r.Host}
 	}
 	hw := &h2Writer{ResponseWriter: w, r: r, hc: hc, reqs: int(n), params: http1.DefaultParams()}
-	if max := hc.conf.HTTP2MaxRequests; max > 0 && n >= int64(max) {
-		// the last stream nginx takes: GOAWAY once it is answered
-		w.Header().Set("Connection", "close")
-	}
+	// keepalive_requests: the last stream nginx takes (GOAWAY once it is
+	// answered)
+	hw.last = n >= int64(hc.conf.KeepaliveRequests)
 	h.s.ServeHTTP(hw, r)
 	if hw.reset {
 		// return 444: nginx resets the stream
@@ -160,21 +161,21 @@ func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// tooLongField returns the name of a header field longer than
-// http2_max_field_size, or "".
-func (hc *h2Conn) tooLongField(r *http.Request) string {
-	max := int(hc.conf.HTTP2MaxFieldSize)
+// tooLongField reports a header field (its value, as decoded) longer than
+// a large header buffer.
+func (hc *h2Conn) tooLongField(r *http.Request) bool {
+	max := hc.conf.LargeHeaderBufferSize
 	if len(r.RequestURI) > max {
-		return ":path"
+		return true
 	}
-	for k, vs := range r.Header {
+	for _, vs := range r.Header {
 		for _, v := range vs {
-			if len(k)+len(v) > max {
-				return k
+			if len(v) > max {
+				return true
 			}
 		}
 	}
-	return ""
+	return false
 }
 
 // h2Writer is a stream's response writer: x/net/http2's, with what
@@ -188,11 +189,20 @@ type h2Writer struct {
 	header int64        // header bytes, estimated once written
 	body   int64
 	reset  bool
+	last   bool // the connection's last stream
 }
 
 var _ http1.Wire = (*h2Writer)(nil)
 
 func (w *h2Writer) WriteHeader(code int) {
+	// "Connection: close" (a 413, keepalive off) means nothing on HTTP/2,
+	// where x/net/http2 would end the connection for it: nginx keeps it
+	h := w.ResponseWriter.Header()
+	h.Del("Connection")
+	h.Del("Keep-Alive")
+	if w.last {
+		h.Set("Connection", "close")
+	}
 	if w.header == 0 {
 		w.header = w.headerSize(code)
 	}
