@@ -1,6 +1,9 @@
 package nginxconf
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // http2Module is ngx_http_v2_module: HTTP/2 on the addresses whose listen
 // has `http2` (or whose server says `http2 on;`, nginx 1.25's spelling),
@@ -31,7 +34,7 @@ var http2Module = module{name: "ngx_http_v2_module", create: func(lc *LocConf) {
 		}},
 	{name: "http2_body_preread_size", dup: "http2_body_preread_size", set: func(c *compiler, lv *level, d *Directive) {
 		n, err := ParseSize(d.Args[0])
-		if err != nil {
+		if a := d.Args[0]; err != nil || strings.HasSuffix(a, "g") || strings.HasSuffix(a, "G") { // a size: no g
 			c.fail(d, `"%s" directive invalid value`, d.Name)
 		}
 		if n > 1<<31-1 {
