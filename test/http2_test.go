@@ -203,3 +203,23 @@ func TestHTTP2ALPN(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTP2PlainPortHTTP1 checks ngxsockify's one deliberate difference:
+// on a plain http2 port it tells HTTP/2's preface from an HTTP/1.x request
+// (as nginx 1.25.1 and later do; nginx 1.22 answers HTTP/1.x there with
+// an HTTP/2 GOAWAY), without waiting for more bytes than a short request
+// has.
+func TestHTTP2PlainPortHTTP1(t *testing.T) {
+	dir := t.TempDir()
+	_, crt, key := writeCert(t, dir, "h2.test")
+	s := startServer(t, "ngxsockify", ServerOptions{HTTP: h2Body(crt, key)})
+	for _, raw := range []string{
+		"GET / HTTP/1.0\r\n\r\n",
+		"PUT /x HTTP/1.1\r\nHost: h2.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	} {
+		r, err := rawRequest(s.Addr, raw, routingTimeout)
+		if err != nil || r.Status != 200 {
+			t.Errorf("%q: %v %+v", raw, err, r)
+		}
+	}
+}
