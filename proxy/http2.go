@@ -154,6 +154,11 @@ func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// keepalive_requests: the last stream nginx takes (GOAWAY once it is
 	// answered)
 	hw.last = n >= int64(hc.conf.KeepaliveRequests)
+	if r.Method == http.MethodTrace {
+		// nginx refuses TRACE while reading the request, as on HTTP/1.x
+		h.s.reject(hw, r, &http1.Error{Status: http.StatusMethodNotAllowed, Msg: "client sent TRACE method"})
+		return
+	}
 	h.s.ServeHTTP(hw, r)
 	if hw.reset {
 		// return 444: nginx resets the stream

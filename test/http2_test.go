@@ -123,6 +123,7 @@ func TestHTTP2LikeNginx(t *testing.T) {
 		{"PUT", "/body", strings.Repeat("z", 70000)},
 		{"POST", "/big", "more than ten bytes"},
 		{"GET", "/close", ""},
+		{"TRACE", "/", ""},
 	}
 	for _, tls := range []bool{false, true} {
 		scheme, idx := "http", 0
