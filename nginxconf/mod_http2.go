@@ -18,6 +18,7 @@ import (
 var http2Module = module{name: "ngx_http_v2_module", create: func(lc *LocConf) {
 	lc.HTTP2MaxConcurrentStreams = 128
 	lc.HTTP2BodyPrereadSize = 64 << 10
+	lc.HTTP2ChunkSize = 8 << 10
 }, directives: []directive{
 	// nginx 1.25.1's `http2 on;`: the server's addresses speak HTTP/2 as
 	// with `listen ... http2` (nginx 1.22 does not know the directive).
@@ -33,14 +34,18 @@ var http2Module = module{name: "ngx_http_v2_module", create: func(lc *LocConf) {
 			lv.conf.HTTP2MaxConcurrentStreams = n
 		}},
 	{name: "http2_body_preread_size", dup: "http2_body_preread_size", set: func(c *compiler, lv *level, d *Directive) {
-		n, err := ParseSize(d.Args[0])
-		if a := d.Args[0]; err != nil || strings.HasSuffix(a, "g") || strings.HasSuffix(a, "G") { // a size: no g
-			c.fail(d, `"%s" directive invalid value`, d.Name)
-		}
+		n := http2Size(c, d)
 		if n > 1<<31-1 {
 			c.fail(d, "the maximum body preread buffer size is %d", 1<<31-1)
 		}
 		lv.conf.HTTP2BodyPrereadSize = n
+	}},
+	{name: "http2_chunk_size", dup: "http2_chunk_size", set: func(c *compiler, lv *level, d *Directive) {
+		n := http2Size(c, d)
+		if n == 0 {
+			c.fail(d, "the http2 chunk size cannot be zero")
+		}
+		lv.conf.HTTP2ChunkSize = n
 	}},
 	http2Obsolete("http2_max_requests", "keepalive_requests"),
 	http2Obsolete("http2_idle_timeout", "keepalive_timeout"),
@@ -55,6 +60,7 @@ type HTTP2Conf struct {
 	HTTP2On                   bool  // http2 on (nginx 1.25)
 	HTTP2MaxConcurrentStreams int   // http2_max_concurrent_streams: SETTINGS_MAX_CONCURRENT_STREAMS
 	HTTP2BodyPrereadSize      int64 // http2_body_preread_size: a stream's initial window
+	HTTP2ChunkSize            int64 // http2_chunk_size: the largest DATA frame of a response (per location)
 }
 
 // http2Obsolete declares a directive nginx 1.19.7 made obsolete: it warns
@@ -63,4 +69,13 @@ func http2Obsolete(name, use string) directive {
 	return directive{name: name, set: func(c *compiler, _ *level, d *Directive) {
 		c.warn(d, `the "%s" directive is obsolete, use the "%s" directive instead`, name, use)
 	}}
+}
+
+// http2Size reads a size as ngx_conf_set_size_slot does (k and m, no g).
+func http2Size(c *compiler, d *Directive) int64 {
+	n, err := ParseSize(d.Args[0])
+	if a := d.Args[0]; err != nil || strings.HasSuffix(a, "g") || strings.HasSuffix(a, "G") {
+		c.fail(d, `"%s" directive invalid value`, d.Name)
+	}
+	return n
 }

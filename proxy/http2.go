@@ -80,8 +80,9 @@ func (s *Server) serveH2(l *listener, ctx context.Context, c net.Conn) {
 	h2s.ServeConn(c, &http2.ServeConnOpts{Context: ctx, BaseConfig: hc.base, Handler: h2Handler{s, hc}})
 }
 
-// h2GoAway sends GOAWAY on the HTTP/2 connections of every listener.
-func (s *Server) h2GoAway() {
+// h2GoAway sends GOAWAY on the HTTP/2 connections of every listener; stop:
+// the listeners take no new ones (a stop, not a reload).
+func (s *Server) h2GoAway(stop bool) {
 	s.mu.Lock()
 	ls := make([]*listener, 0, len(s.ls))
 	for _, l := range s.ls {
@@ -89,7 +90,7 @@ func (s *Server) h2GoAway() {
 	}
 	s.mu.Unlock()
 	for _, l := range ls {
-		l.h2.goAway()
+		l.h2.goAway(stop)
 	}
 }
 
@@ -113,11 +114,13 @@ func (cs *h2Conns) remove(hc *h2Conn) {
 }
 
 // goAway sends GOAWAY on every connection: the streams under way finish,
-// then the connections close (nginx's graceful quit). The connection layer
-// closes what is left when its Shutdown's context ends.
-func (cs *h2Conns) goAway() {
+// then the connections close, as an nginx worker does on a graceful quit
+// and after a reload (its connections carry the old configuration). On a
+// stop the connection layer closes what is left when its Shutdown's
+// context ends.
+func (cs *h2Conns) goAway(stop bool) {
 	cs.mu.Lock()
-	cs.stop = true
+	cs.stop = cs.stop || stop
 	conns := make([]*h2Conn, 0, len(cs.conns))
 	for hc := range cs.conns {
 		conns = append(conns, hc)
@@ -195,6 +198,10 @@ type h2Writer struct {
 	body   int64
 	reset  bool
 	last   bool // the connection's last stream
+	// chunk is http2_chunk_size: no DATA frame larger; pending, that the
+	// last piece written is still buffered (a frame of its own follows)
+	chunk   int
+	pending bool
 }
 
 var _ http1.Wire = (*h2Writer)(nil)
@@ -218,9 +225,31 @@ func (w *h2Writer) Write(p []byte) (int, error) {
 	if w.header == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
-	n, err := w.ResponseWriter.Write(p)
-	w.body += int64(n)
-	return n, err
+	if w.chunk <= 0 {
+		n, err := w.ResponseWriter.Write(p)
+		w.body += int64(n)
+		return n, err
+	}
+	// http2_chunk_size: a DATA frame per piece. x/net/http2 makes a frame
+	// of each write it buffers no longer (a piece of 4 KiB and more goes
+	// through) and of each flush; the last piece stays buffered, so that
+	// it goes out with END_STREAM when the response ends there.
+	written := 0
+	for len(p) > 0 {
+		if w.pending {
+			w.Flush()
+		}
+		piece := p[:min(len(p), w.chunk)]
+		n, err := w.ResponseWriter.Write(piece)
+		w.body += int64(n)
+		written += n
+		w.pending = true
+		if err != nil {
+			return written, err
+		}
+		p = p[len(piece):]
+	}
+	return written, nil
 }
 
 // headerSize estimates the HEADERS frame (literal fields, as nginx's
@@ -238,6 +267,7 @@ func (w *h2Writer) headerSize(code int) int64 {
 }
 
 func (w *h2Writer) Flush() {
+	w.pending = false
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}

@@ -424,6 +424,7 @@ func (s *Server) Reload(cfg *nginxconf.Config) error {
 		return err
 	}
 	s.tunnels.SetLoops(loops(cfg))
+	s.h2GoAway(false) // HTTP/2 connections keep no old configuration (http2.go)
 	if old.lua != nil {
 		old.lua.Close()
 	}
@@ -440,7 +441,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	servers := append([]*http1.Server(nil), s.servers...)
 	s.mu.Unlock()
-	s.h2GoAway()
+	s.h2GoAway(true)
 	var wg sync.WaitGroup
 	for _, hs := range servers {
 		wg.Add(1)

@@ -13,8 +13,10 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // h2Body serves HTTP/2 on a plain port ({{PORT}}, prior knowledge) and a
@@ -48,6 +50,7 @@ server {
     }
     location /big { client_max_body_size 10; return 200 "small\n"; }
     location /close { return 444; }
+    location /chunk1 { http2_chunk_size 1; return 200 "body"; }
 }
 server {
     listen 127.0.0.1:{{PORT4}} http2;
@@ -221,6 +224,66 @@ func TestHTTP2PlainPortHTTP1(t *testing.T) {
 		r, err := rawRequest(s.Addr, raw, routingTimeout)
 		if err != nil || r.Status != 200 {
 			t.Errorf("%q: %v %+v", raw, err, r)
+		}
+	}
+}
+
+// h2DataFrames sends one GET for path over a raw HTTP/2 connection (prior
+// knowledge) and returns the DATA frames of the answer as "length/flags",
+// or the error.
+func h2DataFrames(addr, path string) string {
+	c, err := net.DialTimeout("tcp", addr, routingTimeout)
+	if err != nil {
+		return err.Error()
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(routingTimeout))
+	io.WriteString(c, http2.ClientPreface)
+	fr := http2.NewFramer(c, c)
+	fr.WriteSettings()
+	var hb strings.Builder
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", path}, {":authority", "h2.test"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte(hb.String()), EndStream: true, EndHeaders: true})
+	var out []string
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return strings.Join(out, " ") + " " + err.Error()
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
+			}
+		case *http2.DataFrame:
+			end := 0
+			if f.StreamEnded() {
+				end = 1
+			}
+			out = append(out, fmt.Sprintf("%d/%d", len(f.Data()), end))
+			if f.StreamEnded() {
+				return strings.Join(out, " ")
+			}
+		case *http2.RSTStreamFrame, *http2.GoAwayFrame:
+			return strings.Join(out, " ") + fmt.Sprintf(" %T", f)
+		}
+	}
+}
+
+// TestHTTP2ChunkSize compares the DATA frames of responses with nginx's:
+// http2_chunk_size 1 sends a frame per byte, the last with END_STREAM.
+func TestHTTP2ChunkSize(t *testing.T) {
+	dir := t.TempDir()
+	_, crt, key := writeCert(t, dir, "h2.test")
+	a := startServer(t, "nginx", ServerOptions{HTTP: h2Body(crt, key)})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: h2Body(crt, key)})
+	for _, path := range []string{"/chunk1", "/a"} {
+		want, got := h2DataFrames(a.Addr, path), h2DataFrames(b.Addr, path)
+		if got != want {
+			t.Errorf("%s: DATA frames %q, nginx %q", path, got, want)
 		}
 	}
 }
