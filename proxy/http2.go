@@ -67,6 +67,8 @@ func (s *Server) serveH2(l *listener, ctx context.Context, c net.Conn) {
 		IdleTimeout:                  conf.KeepaliveTimeout,
 		MaxUploadBufferPerStream:     int32(min(conf.HTTP2BodyPrereadSize, 1<<31-1)),
 		PermitProhibitedCipherSuites: true, // nginx serves HTTP/2 over whatever TLS agreed on
+		// nginx 1.22 orders streams by RFC 7540's priority tree
+		NewWriteScheduler: func() http2.WriteScheduler { return http2.NewPriorityWriteScheduler(nil) },
 	}
 	if err := http2.ConfigureServer(hc.base, h2s); err != nil {
 		c.Close()
@@ -154,9 +156,11 @@ func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header["Host"] = []string{r.Host}
 	}
 	hw := &h2Writer{ResponseWriter: w, r: r, hc: hc, reqs: int(n), params: http1.DefaultParams()}
-	// keepalive_requests: the last stream nginx takes (GOAWAY once it is
-	// answered)
-	hw.last = n >= int64(hc.conf.KeepaliveRequests)
+	// the last stream nginx takes (GOAWAY once it is answered): the
+	// keepalive_requests-th, one past keepalive_time, or any with
+	// keepalive_timeout 0
+	c := hc.conf
+	hw.last = n >= int64(c.KeepaliveRequests) || c.KeepaliveTimeout == 0 || time.Since(hc.start) > c.KeepaliveTime
 	if r.Method == http.MethodTrace {
 		// nginx refuses TRACE while reading the request, as on HTTP/1.x
 		h.s.reject(hw, r, &http1.Error{Status: http.StatusMethodNotAllowed, Msg: "client sent TRACE method"})
