@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"syscall"
 	"strings"
 	"testing"
 	"time"
@@ -286,4 +287,45 @@ func TestHTTP2ChunkSize(t *testing.T) {
 			t.Errorf("%s: DATA frames %q, nginx %q", path, got, want)
 		}
 	}
+}
+
+// TestHTTP2ReloadAndQuit: a reload sends GOAWAY (the connection carried
+// the old configuration, as an old nginx worker's does) and lets the
+// stream under way finish; the next request opens a new connection. On
+// SIGQUIT the stream under way is answered in full, then the process exits.
+func TestHTTP2ReloadAndQuit(t *testing.T) {
+	big := strings.Repeat("0123456789", 6000)
+	s := startServer(t, "ngxsockify", ServerOptions{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    location / { return 200 "conn $connection_requests\n"; }
+    location /slow { limit_rate 30k; alias {{DIR}}/big; }
+}`, Files: map[string]string{"big": big}})
+	c := h2Client(false)
+	get := func(path string) string {
+		resp, err := c.Get(s.URL(path))
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err.Error()
+		}
+		return string(b)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGQUIT} {
+		if got := get("/"); got != "conn 1\n" {
+			t.Fatalf("before %v: %q", sig, got)
+		}
+		done := make(chan string, 1)
+		go func() { done <- get("/slow") }()
+		time.Sleep(500 * time.Millisecond)
+		s.Signal(sig)
+		if got := <-done; got != big {
+			t.Errorf("%v during a stream: got %d bytes (%.40q), want %d", sig, len(got), got, len(big))
+		}
+	}
+	waitFor(t, s.Exited, "the process to exit")
+	s.Stop()
 }
