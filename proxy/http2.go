@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"log"
 	"net"
@@ -47,6 +48,7 @@ type h2Conn struct {
 	conf  *nginxconf.LocConf
 	start time.Time
 	reqs  atomic.Int64 // streams so far ($connection_requests)
+	tls   *tls.ConnectionState
 }
 
 // serveH2 serves one HTTP/2 connection of l until it ends (the connection
@@ -59,6 +61,10 @@ func (s *Server) serveH2(l *listener, ctx context.Context, c net.Conn) {
 	}
 	conf := g.def.Conf
 	hc := &h2Conn{sock: c, conf: conf, start: time.Now()}
+	if tc, ok := c.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		hc.tls = &cs
+	}
 	// nginx: the whole header list may fill the large header buffers
 	hc.base = &http.Server{MaxHeaderBytes: conf.LargeHeaderBufferSize * conf.LargeHeaderBuffers,
 		ErrorLog: log.New(httpLogWriter{s}, "", 0)}
@@ -150,6 +156,11 @@ func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.s.ErrorLog().Logf(ngxlog.Info, 0, "client sent too large header field while processing HTTP/2 connection")
 		hc.sock.Close()
 		return
+	}
+	if r.TLS == nil {
+		// x/net/http2 sets it only for :scheme https; nginx's $scheme,
+		// $https and $ssl_* follow the connection
+		r.TLS = hc.tls
 	}
 	if _, ok := r.Header["Host"]; !ok && r.Host != "" {
 		// nginx makes :authority the Host header ($http_host)

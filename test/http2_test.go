@@ -36,7 +36,7 @@ server {
     server_name h2.test;
     absolute_redirect off;
     location / {
-        add_header X-Vars "$server_protocol|$request|$http_host|$request_uri|$args";
+        add_header X-Vars "$server_protocol|$request|$http_host|$request_uri|$args|$http2|$scheme|$https";
         return 200 "hello $uri\n";
     }
     location /missing { return 404; }
