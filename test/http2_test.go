@@ -259,6 +259,10 @@ func h2DataFrames(addr, path string) string {
 			if !f.IsAck() {
 				fr.WriteSettingsAck()
 			}
+			if v, ok := f.Value(http2.SettingEnableConnectProtocol); ok && v == 1 {
+				// WebSocket over HTTP/2 (RFC 8441): nginx 1.22 has none
+				out = append(out, "ENABLE_CONNECT_PROTOCOL")
+			}
 		case *http2.DataFrame:
 			end := 0
 			if f.StreamEnded() {
@@ -276,6 +280,8 @@ func h2DataFrames(addr, path string) string {
 
 // TestHTTP2ChunkSize compares the DATA frames of responses with nginx's:
 // http2_chunk_size 1 sends a frame per byte, the last with END_STREAM.
+// Neither offers WebSocket over HTTP/2 (SETTINGS_ENABLE_CONNECT_PROTOCOL):
+// browsers keep opening WebSockets on HTTP/1.1.
 func TestHTTP2ChunkSize(t *testing.T) {
 	dir := t.TempDir()
 	_, crt, key := writeCert(t, dir, "h2.test")
