@@ -11,8 +11,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
-	"syscall"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
