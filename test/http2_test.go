@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -334,4 +335,42 @@ server {
 	}
 	waitFor(t, s.Exited, "the process to exit")
 	s.Stop()
+}
+
+// TestHTTP2Curl asks with Debian's curl (built with nghttp2), as a user
+// would check a server: over TLS with ALPN (--http2) and in clear with
+// prior knowledge; the protocol curl reports, the status and the body must
+// be nginx's.
+func TestHTTP2Curl(t *testing.T) {
+	curl := requireTool(t, "curl")
+	dir := t.TempDir()
+	_, crt, key := writeCert(t, dir, "h2.test")
+	a := startServer(t, "nginx", ServerOptions{HTTP: h2Body(crt, key)})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: h2Body(crt, key)})
+	ask := func(s *Server, args ...string) string {
+		args = append([]string{"-sk", "-o", "-", "-w", " %{http_version} %{http_code}", "--resolve",
+			fmt.Sprintf("h2.test:%d:127.0.0.1", s.Ports[1]), "--connect-to", fmt.Sprintf("h2.test:%d:127.0.0.1:%d", 80, s.Port)}, args...)
+		out, err := exec.Command(curl, args...).Output()
+		if err != nil {
+			return fmt.Sprintf("curl: %v %s", err, out)
+		}
+		return string(out)
+	}
+	for _, args := range [][]string{
+		{"--http2-prior-knowledge", "http://h2.test/x?y"},
+		{"--http2", "https://h2.test:PORT2/x"},
+		{"--http1.1", "https://h2.test:PORT2/x"},
+		{"--http2", "-X", "POST", "--data-binary", "abc", "https://h2.test:PORT2/body"},
+	} {
+		var res [2]string
+		for i, s := range []*Server{a, b} {
+			as := append([]string(nil), args...)
+			as[len(as)-1] = strings.Replace(as[len(as)-1], "PORT2", fmt.Sprint(s.Ports[1]), 1)
+			res[i] = ask(s, as...)
+		}
+		t.Logf("curl %v: %q", args, res[0])
+		if res[1] != res[0] {
+			t.Errorf("curl %v:\n got %q\nwant %q (nginx)", args, res[1], res[0])
+		}
+	}
 }
