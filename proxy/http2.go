@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"log"
 	"net"
 	"net/http"
@@ -72,6 +73,7 @@ func (s *Server) serveH2(l *listener, ctx context.Context, c net.Conn) {
 		MaxConcurrentStreams:         uint32(conf.HTTP2MaxConcurrentStreams),
 		IdleTimeout:                  conf.KeepaliveTimeout,
 		MaxUploadBufferPerStream:     int32(min(conf.HTTP2BodyPrereadSize, 1<<31-1)),
+		WriteByteTimeout:             conf.SendTimeout,
 		PermitProhibitedCipherSuites: true, // nginx serves HTTP/2 over whatever TLS agreed on
 		// nginx 1.22 orders streams by RFC 7540's priority tree
 		NewWriteScheduler: func() http2.WriteScheduler { return http2.NewPriorityWriteScheduler(nil) },
@@ -172,6 +174,9 @@ func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// keepalive_timeout 0
 	c := hc.conf
 	hw.last = n >= int64(c.KeepaliveRequests) || c.KeepaliveTimeout == 0 || time.Since(hc.start) > c.KeepaliveTime
+	if rd, ok := w.(interface{ SetReadDeadline(time.Time) error }); ok && r.Body != nil && r.ContentLength != 0 {
+		r.Body = &h2Body{ReadCloser: r.Body, w: hw, rd: rd}
+	}
 	if r.Method == http.MethodTrace {
 		// nginx refuses TRACE while reading the request, as on HTTP/1.x
 		h.s.reject(hw, r, &http1.Error{Status: http.StatusMethodNotAllowed, Msg: "client sent TRACE method"})
@@ -182,6 +187,22 @@ func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// return 444: nginx resets the stream
 		panic(http.ErrAbortHandler)
 	}
+}
+
+// h2Body bounds each read of a request body by client_body_timeout (the
+// location's), as nginx's HTTP/2 body reading does: a stalled stream does
+// not hold its request for ever.
+type h2Body struct {
+	io.ReadCloser
+	w  *h2Writer
+	rd interface{ SetReadDeadline(time.Time) error }
+}
+
+func (b *h2Body) Read(p []byte) (int, error) {
+	if d := b.w.params.BodyTimeout; d > 0 {
+		b.rd.SetReadDeadline(time.Now().Add(d))
+	}
+	return b.ReadCloser.Read(p)
 }
 
 // tooLongField reports a header field (its value, as decoded) longer than

@@ -44,6 +44,7 @@ server {
     location /redirect { return 302 /target; }
     location /body {
         client_max_body_size 1m;
+        client_body_timeout 1s;
         content_by_lua_block {
             ngx.req.read_body()
             ngx.say(ngx.req.get_method(), " ", ngx.req.http_version(), " ", ngx.var.http_content_type, " ",
@@ -372,5 +373,53 @@ func TestHTTP2Curl(t *testing.T) {
 		if res[1] != res[0] {
 			t.Errorf("curl %v:\n got %q\nwant %q (nginx)", args, res[1], res[0])
 		}
+	}
+}
+
+// TestHTTP2BodyTimeout: a stream whose body stalls ends after
+// client_body_timeout on both servers (nginx resets it; ngxsockify's
+// handler sees the read fail), instead of holding its request.
+func TestHTTP2BodyTimeout(t *testing.T) {
+	dir := t.TempDir()
+	_, crt, key := writeCert(t, dir, "h2.test")
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: h2Body(crt, key)})
+		c, err := net.DialTimeout("tcp", s.Addr, routingTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(routingTimeout))
+		io.WriteString(c, http2.ClientPreface)
+		fr := http2.NewFramer(c, c)
+		fr.WriteSettings()
+		var hb strings.Builder
+		enc := hpack.NewEncoder(&hb)
+		for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/body"}, {":authority", "h2.test"}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte(hb.String()), EndHeaders: true})
+		fr.WriteData(1, false, []byte("abc"))
+		begin := time.Now()
+		ended := ""
+		for ended == "" {
+			f, err := fr.ReadFrame()
+			switch f := f.(type) {
+			case nil:
+				ended = "connection: " + err.Error()
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					fr.WriteSettingsAck()
+				}
+			case *http2.RSTStreamFrame, *http2.GoAwayFrame:
+				ended = fmt.Sprintf("%T", f)
+			case *http2.HeadersFrame:
+				ended = "HEADERS"
+			}
+		}
+		if d := time.Since(begin); d < 800*time.Millisecond || d > 5*time.Second {
+			t.Errorf("%s: the stalled stream ended after %v (%s), want about client_body_timeout (1s)", kind, d, ended)
+		}
+		t.Logf("%s: %s after %v", kind, ended, time.Since(begin))
 	}
 }
