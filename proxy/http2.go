@@ -69,9 +69,15 @@ func (s *Server) serveH2(l *listener, ctx context.Context, c net.Conn) {
 	// nginx: the whole header list may fill the large header buffers
 	hc.base = &http.Server{MaxHeaderBytes: conf.LargeHeaderBufferSize * conf.LargeHeaderBuffers,
 		ErrorLog: log.New(httpLogWriter{s}, "", 0)}
+	idle := conf.KeepaliveTimeout
+	if idle == 0 {
+		// no keep-alive: each stream is the last (h2Handler); before the
+		// first, the wait is client_header_timeout's
+		idle = conf.ClientHeaderTimeout
+	}
 	h2s := &http2.Server{
 		MaxConcurrentStreams:         uint32(conf.HTTP2MaxConcurrentStreams),
-		IdleTimeout:                  conf.KeepaliveTimeout,
+		IdleTimeout:                  idle,
 		MaxUploadBufferPerStream:     int32(min(conf.HTTP2BodyPrereadSize, 1<<31-1)),
 		WriteByteTimeout:             conf.SendTimeout,
 		PermitProhibitedCipherSuites: true, // nginx serves HTTP/2 over whatever TLS agreed on

@@ -423,3 +423,31 @@ func TestHTTP2BodyTimeout(t *testing.T) {
 		t.Logf("%s: %s after %v", kind, ended, time.Since(begin))
 	}
 }
+
+// TestHTTP2OnDirective: nginx 1.25's `http2 on;` in a server (unknown to
+// nginx 1.22, accepted by ngxsockify) makes its addresses speak HTTP/2 as
+// `listen ... http2` does; `http2 off;` leaves HTTP/1.x only.
+func TestHTTP2OnDirective(t *testing.T) {
+	s := startServer(t, "ngxsockify", ServerOptions{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    http2 on;
+    location / { return 200 "$server_protocol"; }
+}
+server {
+    listen 127.0.0.1:{{PORT2}};
+    http2 off;
+    location / { return 200 "$server_protocol"; }
+}`})
+	if got := h2Answer(s, h2Client(false), "http", s.Port, h2Request{"GET", "/", ""}); !strings.HasSuffix(got, "\n\nHTTP/2.0") {
+		t.Errorf("http2 on: %q", got)
+	}
+	got := h2DataFrames(fmt.Sprintf("127.0.0.1:%d", s.Ports[1]), "/")
+	t.Logf("http2 off, preface: %q", got)
+	if !strings.Contains(got, "EOF") && !strings.Contains(got, "frame") {
+		t.Errorf("http2 off: an HTTP/2 preface got %q", got)
+	}
+	if r, err := rawRequest(fmt.Sprintf("127.0.0.1:%d", s.Ports[1]), "GET / HTTP/1.0\r\n\r\n", routingTimeout); err != nil || r.Body != "HTTP/1.0" {
+		t.Errorf("http2 off, HTTP/1.0: %v %+v", err, r)
+	}
+}
