@@ -451,3 +451,49 @@ server {
 		t.Errorf("http2 off, HTTP/1.0: %v %+v", err, r)
 	}
 }
+
+// TestHTTP2Concurrent runs many streams at once on one connection (run it
+// with NGX_TEST_BUILDFLAGS=-race): each gets its own answer, and the access
+// log has one line per stream.
+func TestHTTP2Concurrent(t *testing.T) {
+	s := startServer(t, "ngxsockify", ServerOptions{HTTP: `
+log_format n '$request_uri $status $body_bytes_sent';
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    access_log {{DIR}}/n.log n;
+    location / { return 200 "$uri $arg_i\n"; }
+    location /file { alias {{DIR}}/big; }
+}`, Files: map[string]string{"big": strings.Repeat("y", 200000)}})
+	c := h2Client(false)
+	const n = 60
+	errs := make(chan string, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			path, want := fmt.Sprintf("/s%d?i=%d", i, i), fmt.Sprintf("/s%d %d\n", i, i)
+			if i%3 == 0 {
+				path, want = "/file", strings.Repeat("y", 200000)
+			}
+			resp, err := c.Get(s.URL(path))
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.ProtoMajor != 2 || string(b) != want {
+				errs <- fmt.Sprintf("%s: %s %d bytes", path, resp.Proto, len(b))
+				return
+			}
+			errs <- ""
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+	waitFor(t, func() bool {
+		data, _ := os.ReadFile(filepath.Join(s.Dir, "n.log"))
+		return strings.Count(string(data), "\n") == n
+	}, "one access-log line per stream")
+}
