@@ -52,6 +52,12 @@ server {
         }
     }
     location /big { client_max_body_size 10; return 200 "small\n"; }
+    location /lua {
+        content_by_lua_block {
+            ngx.say(ngx.req.http_version(), " ", ngx.var.server_protocol, " ", ngx.var.http2)
+            ngx.say(pcall(ngx.req.raw_header))
+        }
+    }
     location /close { return 444; }
     location /chunk1 { http2_chunk_size 1; return 200 "body"; }
 }
@@ -130,6 +136,7 @@ func TestHTTP2LikeNginx(t *testing.T) {
 		{"POST", "/big", "more than ten bytes"},
 		{"GET", "/close", ""},
 		{"TRACE", "/", ""},
+		{"GET", "/lua", ""},
 	}
 	for _, tls := range []bool{false, true} {
 		scheme, idx := "http", 0
