@@ -504,3 +504,28 @@ server {
 		return strings.Count(string(data), "\n") == n
 	}, "one access-log line per stream")
 }
+
+// TestHTTP2IdleBeforePreface: a connection to a plain http2 port that sends
+// nothing is closed after client_header_timeout, once (not once to look for
+// the preface and again for an HTTP/1.x request), as nginx closes it.
+func TestHTTP2IdleBeforePreface(t *testing.T) {
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    client_header_timeout 1s;
+    location / { return 200; }
+}`})
+		c, err := net.DialTimeout("tcp", s.Addr, routingTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(routingTimeout))
+		begin := time.Now()
+		io.Copy(io.Discard, c)
+		c.Close()
+		if d := time.Since(begin); d < 800*time.Millisecond || d > 1900*time.Millisecond {
+			t.Errorf("%s: an idle connection closed after %v, want about client_header_timeout (1s)", kind, d)
+		}
+	}
+}

@@ -294,12 +294,18 @@ func (c *conn) serve() {
 	// net/http's size: longer lines, up to a large header buffer, are
 	// gathered from it (readLine)
 	c.br = bufio.NewReaderSize(c.rwc, readerSize)
-	if c.s.H2 != nil && c.speaksH2() {
-		c.state.Store(stateActive)
-		c.s.setState(c, http.StateActive)
-		c.rwc.SetReadDeadline(time.Time{})
-		c.s.H2(ctx, c.h2Conn())
-		return
+	if c.s.H2 != nil {
+		h2, err := c.speaksH2()
+		if err != nil {
+			return // nothing came within client_header_timeout, or the client left
+		}
+		if h2 {
+			c.state.Store(stateActive)
+			c.s.setState(c, http.StateActive)
+			c.rwc.SetReadDeadline(time.Time{})
+			c.s.H2(ctx, c.h2Conn())
+			return
+		}
 	}
 	for c.serveOne() {
 	}
@@ -335,25 +341,29 @@ const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 // speaksH2 reports whether the connection is an HTTP/2 one: "h2" agreed by
 // ALPN, or on a plain connection the preface, read only as far as the
-// bytes match it (a short HTTP/1.x request must not wait for more).
-func (c *conn) speaksH2() bool {
+// bytes match it (a short HTTP/1.x request must not wait for more). An
+// error: nothing to serve (client_header_timeout passed, the client left).
+func (c *conn) speaksH2() (bool, error) {
 	if tc, ok := c.rwc.(*tls.Conn); ok {
-		return tc.ConnectionState().NegotiatedProtocol == "h2"
+		return tc.ConnectionState().NegotiatedProtocol == "h2", nil
 	}
 	if c.toHTTPS {
-		return false
+		return false, nil
 	}
 	c.readDeadline(c.params.HeaderTimeout)
 	b, err := c.br.Peek(1)
 	for err == nil && string(b) == h2Preface[:len(b)] {
 		if len(b) == len(h2Preface) {
-			return true
+			return true, nil
 		}
 		if _, err = c.br.Peek(len(b) + 1); err == nil {
 			b, err = c.br.Peek(min(c.br.Buffered(), len(h2Preface)))
 		}
 	}
-	return false
+	if err != nil && c.br.Buffered() == 0 {
+		return false, err
+	}
+	return false, nil
 }
 
 // h2Conn is the connection the HTTP/2 server reads: under TLS the
