@@ -244,6 +244,9 @@ func (s *Server) configForClient(l *listener, hello *tls.ClientHelloInfo) (*tls.
 	c.vars.ClientCiphers = append([]uint16(nil), hello.CipherSuites...)
 	cfg := rt.config.Clone()
 	cfg.MinVersion, cfg.MaxVersion = def.minVersion, def.maxVersion
+	if l.spec.h2 {
+		cfg.NextProtos = h2Protos // ALPN offers h2 on an http2 address (http2.go)
+	}
 	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
 		return rt.certificate(hello, cfg.MaxVersion)
 	}
