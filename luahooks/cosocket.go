@@ -842,8 +842,8 @@ func timeoutArg(L *lua.LState, n int, def time.Duration) time.Duration {
 	if v == lua.LNil {
 		return def
 	}
-	ms, ok := v.(lua.LNumber)
-	if !ok || ms < 0 {
+	ms := L.ToNumber(n) // lua_tonumber, as lua-nginx-module: a table is 0, the default
+	if ms < 0 {
 		cArgError(L, n, "settimeout", "bad timeout value")
 	}
 	if ms == 0 {

@@ -1,0 +1,500 @@
+package test
+
+import (
+	"encoding/binary"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/gorilla/websocket"
+)
+
+// Differential tests of Debian's OpenResty libraries (lua-nginx-*), run
+// unchanged on nginx + lua (the oracle) and on ngxsockify against real
+// services on loopback: testdata/lualibs/*.case use the Lua case format
+// (lua_test.go) with these placeholders, each service started only for the
+// cases that name it:
+//
+//	{{REDIS}}      redis-server's port (Debian's redis-server)
+//	{{MEMCACHED}}  memcached's port (Debian's memcached)
+//	{{DNS}}        the port of dnsServer (below), UDP and TCP
+//	{{WS}}         the port of a WebSocket echo server (gorilla)
+//	{{CLOSED}}     a port nothing listens on
+//	{{LIBS}}       testdata/lualibs/lib: shims mapping OpenResty's module
+//	               names (resty.redis) to Debian's (nginx.redis), so that
+//	               hooks written for OpenResty load on Debian's nginx too
+//	{{CORPUS}}     ../../shared/corpus, the real-world hooks
+//
+// Both servers share each service, so cases keep their keys apart with
+// ngx.var.server_port.
+
+const lualibsDir = "testdata/lualibs"
+
+// lualibServices starts each service once per test, on first use.
+type lualibServices struct {
+	t    *testing.T
+	mu   sync.Mutex
+	port map[string]string
+}
+
+func (s *lualibServices) get(name string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.port[name]; ok {
+		return p
+	}
+	var p int
+	switch name {
+	case "REDIS":
+		p = startRedis(s.t)
+	case "MEMCACHED":
+		p = startMemcached(s.t)
+	case "DNS":
+		p = startDNSServer(s.t)
+	case "WS":
+		p = startWSEcho(s.t)
+	case "CLOSED":
+		p = freePort(s.t)
+	}
+	s.port[name] = strconv.Itoa(p)
+	return s.port[name]
+}
+
+// expand replaces the placeholders text uses, starting their services.
+func (s *lualibServices) expand(text string) string {
+	for _, name := range []string{"REDIS", "MEMCACHED", "DNS", "WS", "CLOSED"} {
+		if strings.Contains(text, "{{"+name+"}}") {
+			text = strings.ReplaceAll(text, "{{"+name+"}}", s.get(name))
+		}
+	}
+	libs, _ := filepath.Abs(filepath.Join(lualibsDir, "lib"))
+	corpus, _ := filepath.Abs(corpusDir)
+	return strings.NewReplacer("{{LIBS}}", libs, "{{CORPUS}}", corpus).Replace(text)
+}
+
+// corpusDir holds the real-world configs and hooks (beside the repository,
+// in CI too).
+const corpusDir = "../../shared/corpus"
+
+// requireDebianLua skips the test when Debian's package installing file is
+// missing (fails it under CI=true, where make test installs them).
+func requireDebianLua(t *testing.T, pkg, file string) {
+	t.Helper()
+	if _, err := os.Stat(file); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not installed and CI=true", pkg)
+		}
+		t.Skipf("%s is not installed (%s)", pkg, file)
+	}
+}
+
+// lualibPackages maps a case name's prefix to the Debian package it tests
+// and a file that package installs.
+var lualibPackages = map[string][2]string{
+	"redis_connector": {"lua-nginx-redis-connector", "/usr/share/lua/5.1/nginx/redis/connector.lua"},
+	"memcached":       {"lua-nginx-memcached", "/usr/share/lua/5.1/nginx/memcached.lua"},
+	"dns":             {"lua-nginx-dns", "/usr/share/lua/5.1/nginx/dns/resolver.lua"},
+	"cookie":          {"lua-nginx-cookie", "/usr/share/lua/5.1/nginx/cookie.lua"},
+	"websocket":       {"lua-nginx-websocket", "/usr/share/lua/5.1/nginx/websocket/client.lua"},
+	"corpus":          {"lua-nginx-redis", "/usr/share/lua/5.1/nginx/redis.lua"},
+}
+
+// TestLuaLibs runs testdata/lualibs/*.case on nginx + lua and ngxsockify.
+func TestLuaLibs(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	paths, _ := filepath.Glob(filepath.Join(lualibsDir, "*.case"))
+	if len(paths) == 0 {
+		t.Fatal("no cases in " + lualibsDir)
+	}
+	svc := &lualibServices{t: t, port: map[string]string{}}
+	for _, p := range paths {
+		name := strings.TrimSuffix(filepath.Base(p), ".case")
+		t.Run(name, func(t *testing.T) {
+			for prefix, pkg := range lualibPackages {
+				if strings.HasPrefix(name, prefix) {
+					requireDebianLua(t, pkg[0], pkg[1])
+				}
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tmp := filepath.Join(t.TempDir(), filepath.Base(p))
+			if err := os.WriteFile(tmp, []byte(svc.expand(string(data))), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rc, err := parseRoutingCase(tmp)
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			c := luaCase{routingCase: rc}
+			for _, l := range strings.Split(string(data), "\n") {
+				if rest, ok := strings.CutPrefix(l, "#headers "); ok {
+					c.headers = append(c.headers, strings.Fields(rest)...)
+				}
+			}
+			a := startLua(t, "nginx", c)
+			b := startLua(t, "ngxsockify", c)
+			compareLua(t, c, a, b, true)
+			if t.Failed() {
+				t.Logf("ngxsockify's error.log ends:\n%s", tail(b.ErrorLog(), 20))
+			}
+		})
+	}
+}
+
+// TestLuaLibsKafka: lua-nginx-kafka needs a Kafka broker, and none runs
+// here (Debian 12 has no Kafka package).
+func TestLuaLibsKafka(t *testing.T) {
+	t.Skip("lua-nginx-kafka: no Kafka broker is available on this machine (Debian packages none)")
+}
+
+// TestLuaLibsWebSocketServer runs Debian's resty.websocket.server (as
+// nginx.websocket.server) as an echo content handler on both servers and
+// talks to it with gorilla: text, binary, a 70,000-byte frame, ping/pong
+// and the close handshake.
+func TestLuaLibsWebSocketServer(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	pkg := lualibPackages["websocket"]
+	requireDebianLua(t, pkg[0], "/usr/share/lua/5.1/nginx/websocket/server.lua")
+	conf := `lua_package_path "/usr/share/lua/5.1/?.lua;;";
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /ws {
+        content_by_lua_block {
+            local server = require "nginx.websocket.server"
+            local wb, err = server:new{ timeout = 5000, max_payload_len = 100000 }
+            if not wb then
+                ngx.log(ngx.ERR, "failed to new websocket: ", err)
+                return ngx.exit(444)
+            end
+            while true do
+                local data, typ, err = wb:recv_frame()
+                if not data then
+                    ngx.log(ngx.ERR, "recv_frame: ", err)
+                    return ngx.exit(444)
+                end
+                if typ == "close" then
+                    wb:send_close(1000, "bye " .. tostring(err))
+                    return
+                elseif typ == "ping" then
+                    wb:send_pong(data)
+                elseif typ == "text" then
+                    wb:send_text("echo " .. data)
+                elseif typ == "binary" then
+                    wb:send_binary(data)
+                end
+            end
+        }
+    }
+}`
+	got := map[string][]string{}
+	var log string
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: conf})
+		got[kind] = wsEchoSession(t, "ws://"+s.Addr+"/ws")
+		if kind == "ngxsockify" {
+			log = s.ErrorLog()
+		}
+		if kind == "ngxsockify" && strings.Contains(s.ErrorLog(), "ngx.req.socket(true) is not supported") {
+			t.Skip("ngxsockify has no ngx.req.socket(true) yet (LUATHREAD, #11), which resty.websocket.server needs")
+		}
+	}
+	if diff := cmp.Diff(got["nginx"], got["ngxsockify"]); diff != "" {
+		t.Errorf("nginx and ngxsockify differ (-nginx +ngxsockify):\n%s\nngxsockify's error.log ends:\n%s", diff, tail(log, 20))
+	}
+}
+
+// wsEchoSession runs the exchange of TestLuaLibsWebSocketServer and
+// returns what the client saw, one line per step.
+func wsEchoSession(t *testing.T, url string) []string {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	c, resp, err := d.Dial(url, nil)
+	if err != nil {
+		status := 0
+		if resp != nil {
+			status = resp.StatusCode
+		}
+		return []string{"dial: " + strconv.Itoa(status)}
+	}
+	defer c.Close()
+	var out []string
+	pong := make(chan string, 1)
+	c.SetPongHandler(func(s string) error { pong <- s; return nil })
+	read := func() {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		typ, data, err := c.ReadMessage()
+		if err != nil {
+			out = append(out, "read: "+err.Error())
+			return
+		}
+		if len(data) > 64 {
+			data = append(data[:32:32], []byte("... "+strconv.Itoa(len(data)))...)
+		}
+		out = append(out, strconv.Itoa(typ)+" "+string(data))
+	}
+	c.WriteMessage(websocket.TextMessage, []byte("hello"))
+	read()
+	c.WriteMessage(websocket.BinaryMessage, []byte{0, 1, 2, 255})
+	read()
+	big := []byte(strings.Repeat("0123456789", 7000))
+	c.WriteMessage(websocket.BinaryMessage, big)
+	read()
+	c.WriteControl(websocket.PingMessage, []byte("p1"), time.Now().Add(time.Second))
+	c.WriteMessage(websocket.TextMessage, []byte("after ping"))
+	read() // the pong arrives first and goes to the handler
+	select {
+	case p := <-pong:
+		out = append(out, "pong "+p)
+	default:
+		out = append(out, "no pong")
+	}
+	c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(1000, "done"), time.Now().Add(time.Second))
+	read()
+	return out
+}
+
+// startMemcached runs Debian's memcached on a free loopback port for the
+// test's lifetime.
+func startMemcached(t *testing.T) int {
+	t.Helper()
+	bin := requireTool(t, "memcached")
+	port := freePort(t)
+	args := []string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "16"}
+	if os.Getuid() == 0 {
+		args = append(args, "-u", "nobody")
+	}
+	cmd := exec.Command(bin, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitListening(t, port)
+	return port
+}
+
+// waitListening waits until something accepts on 127.0.0.1:port.
+func waitListening(t *testing.T, port int) {
+	t.Helper()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+	}
+	t.Fatalf("nothing listens on %s", addr)
+}
+
+// startWSEcho runs a WebSocket server on loopback: /echo sends every data
+// message back with its type (gorilla answers pings with pongs), /close
+// closes with 4000 "go away" after the first message.
+func startWSEcho(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := websocket.Upgrader{}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			typ, data, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if r.URL.Path == "/close" {
+				c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4000, "go away"), time.Now().Add(time.Second))
+				return
+			}
+			if err := c.WriteMessage(typ, data); err != nil {
+				return
+			}
+		}
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// dnsRecord is one answer of dnsServer.
+type dnsRecord struct {
+	typ   uint16
+	ttl   uint32
+	rdata []byte
+}
+
+const (
+	dnsA     = 1
+	dnsCNAME = 5
+	dnsMX    = 15
+	dnsTXT   = 16
+	dnsAAAA  = 28
+)
+
+// dnsZone is what dnsServer answers. big.test has enough A records to
+// overflow a 512-byte UDP answer: over UDP it answers truncated (TC, no
+// records), and the resolver retries over TCP.
+func dnsZone() map[string][]dnsRecord {
+	a := func(s string) []byte { return netip.MustParseAddr(s).AsSlice() }
+	z := map[string][]dnsRecord{
+		"a.test":     {{dnsA, 300, a("10.0.0.1")}, {dnsA, 300, a("10.0.0.2")}},
+		"v6.test":    {{dnsAAAA, 60, a("2001:db8::1")}},
+		"alias.test": {{dnsCNAME, 120, dnsName("a.test")}},
+		"mx.test":    {{dnsMX, 3600, append([]byte{0, 10}, dnsName("mail.test")...)}},
+		"txt.test":   {{dnsTXT, 30, append([]byte{5}, "hello"...)}},
+	}
+	for i := 1; i <= 40; i++ {
+		z["big.test"] = append(z["big.test"], dnsRecord{dnsA, 10, a("10.1.0." + strconv.Itoa(i))})
+	}
+	return z
+}
+
+// dnsName encodes name as DNS labels.
+func dnsName(name string) []byte {
+	var b []byte
+	for _, l := range strings.Split(name, ".") {
+		b = append(b, byte(len(l)))
+		b = append(b, l...)
+	}
+	return append(b, 0)
+}
+
+// dnsAnswer builds the reply to query q (nil if q is not a query it
+// understands). udp limits the reply to 512 bytes by truncation.
+func dnsAnswer(zone map[string][]dnsRecord, q []byte, udp bool) []byte {
+	if len(q) < 12 || binary.BigEndian.Uint16(q[4:]) != 1 {
+		return nil
+	}
+	var labels []string
+	i := 12
+	for i < len(q) && q[i] != 0 {
+		n := int(q[i])
+		if i+1+n > len(q) {
+			return nil
+		}
+		labels = append(labels, strings.ToLower(string(q[i+1:i+1+n])))
+		i += 1 + n
+	}
+	if i+5 > len(q) {
+		return nil
+	}
+	question := q[12 : i+5]
+	qtype := binary.BigEndian.Uint16(q[i+1:])
+	name := strings.Join(labels, ".")
+	records, known := zone[name]
+	var answers []dnsRecord
+	for _, r := range records {
+		if r.typ == qtype || r.typ == dnsCNAME {
+			answers = append(answers, r)
+		}
+	}
+	flags := uint16(0x8180) // QR, RD, RA
+	if !known {
+		flags |= 3 // NXDOMAIN
+	}
+	size := 12 + len(question)
+	for _, r := range answers {
+		size += 12 + len(r.rdata)
+	}
+	if udp && size > 512 {
+		flags |= 0x0200 // TC
+		answers = nil
+	}
+	out := binary.BigEndian.AppendUint16(nil, binary.BigEndian.Uint16(q))
+	out = binary.BigEndian.AppendUint16(out, flags)
+	out = binary.BigEndian.AppendUint16(out, 1)
+	out = binary.BigEndian.AppendUint16(out, uint16(len(answers)))
+	out = append(out, 0, 0, 0, 0)
+	out = append(out, question...)
+	for _, r := range answers {
+		out = append(out, 0xc0, 12) // the question's name
+		out = binary.BigEndian.AppendUint16(out, r.typ)
+		out = binary.BigEndian.AppendUint16(out, 1)
+		out = binary.BigEndian.AppendUint32(out, r.ttl)
+		out = binary.BigEndian.AppendUint16(out, uint16(len(r.rdata)))
+		out = append(out, r.rdata...)
+	}
+	return out
+}
+
+// startDNSServer answers dnsZone on 127.0.0.1, UDP and TCP on one port.
+func startDNSServer(t *testing.T) int {
+	t.Helper()
+	zone := dnsZone()
+	var (
+		tl  net.Listener
+		uc  net.PacketConn
+		err error
+	)
+	for attempt := 0; attempt < 10; attempt++ {
+		if tl, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if uc, err = net.ListenPacket("udp", tl.Addr().String()); err == nil {
+			break
+		}
+		tl.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tl.Close(); uc.Close() })
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, from, err := uc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if out := dnsAnswer(zone, buf[:n], true); out != nil {
+				uc.WriteTo(out, from)
+			}
+		}
+	}()
+	go func() {
+		for {
+			c, err := tl.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				for {
+					c.SetDeadline(time.Now().Add(10 * time.Second))
+					var n [2]byte
+					if _, err := io.ReadFull(c, n[:]); err != nil {
+						return
+					}
+					q := make([]byte, binary.BigEndian.Uint16(n[:]))
+					if _, err := io.ReadFull(c, q); err != nil {
+						return
+					}
+					out := dnsAnswer(zone, q, false)
+					if out == nil {
+						return
+					}
+					c.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(out))), out...))
+				}
+			}()
+		}
+	}()
+	return tl.Addr().(*net.TCPAddr).Port
+}
