@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,23 +32,22 @@ import (
 //	{{LIBS}}       testdata/lualibs/lib: shims mapping OpenResty's module
 //	               names (resty.redis) to Debian's (nginx.redis), so that
 //	               hooks written for OpenResty load on Debian's nginx too
-//	{{CORPUS}}     ../../shared/corpus, the real-world hooks
+//	{{HOOKS}}      a directory holding the corpus hooks of corpusHooks,
+//	               with the services' addresses put in
 //
 // Both servers share each service, so cases keep their keys apart with
 // ngx.var.server_port.
 
 const lualibsDir = "testdata/lualibs"
 
-// lualibServices starts each service once per test, on first use.
+// lualibServices starts each service once per test, on first use (on the
+// test's goroutine).
 type lualibServices struct {
 	t    *testing.T
-	mu   sync.Mutex
 	port map[string]string
 }
 
 func (s *lualibServices) get(name string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if p, ok := s.port[name]; ok {
 		return p
 	}
@@ -72,14 +70,56 @@ func (s *lualibServices) get(name string) string {
 
 // expand replaces the placeholders text uses, starting their services.
 func (s *lualibServices) expand(text string) string {
+	if strings.Contains(text, "{{HOOKS}}") {
+		text = strings.ReplaceAll(text, "{{HOOKS}}", s.hooks())
+	}
 	for _, name := range []string{"REDIS", "MEMCACHED", "DNS", "WS", "CLOSED"} {
 		if strings.Contains(text, "{{"+name+"}}") {
 			text = strings.ReplaceAll(text, "{{"+name+"}}", s.get(name))
 		}
 	}
 	libs, _ := filepath.Abs(filepath.Join(lualibsDir, "lib"))
-	corpus, _ := filepath.Abs(corpusDir)
-	return strings.NewReplacer("{{LIBS}}", libs, "{{CORPUS}}", corpus).Replace(text)
+	return strings.ReplaceAll(text, "{{LIBS}}", libs)
+}
+
+// corpusHooks are the corpus hooks the cases run, each written to {{HOOKS}}
+// under its name with the replacements applied (old, new, ...; new may
+// name a service). The hooks are otherwise unchanged.
+var corpusHooks = []struct {
+	name, file string
+	repl       []string
+}{
+	// Its Redis address is hard-coded (the environment lookups are
+	// commented out): point it at the test's Redis, or at a closed port.
+	{"ulv-firewall.lua", "c/ulv-firewall.lua", []string{"'10.1.0.2'", "'127.0.0.1'", "= 6379", "= {{REDIS}}"}},
+	{"ulv-firewall-down.lua", "c/ulv-firewall.lua", []string{"'10.1.0.2'", "'127.0.0.1'", "= 6379", "= {{CLOSED}}"}},
+	{"skylothar-jwt-redis-kid.lua", "c/skylothar-jwt-redis-kid.lua", nil},
+}
+
+// hooks writes corpusHooks once and returns their directory.
+func (s *lualibServices) hooks() string {
+	if d, ok := s.port["HOOKS"]; ok {
+		return d
+	}
+	dir := s.t.TempDir()
+	for _, h := range corpusHooks {
+		data, err := os.ReadFile(filepath.Join(corpusDir, h.file))
+		if err != nil {
+			s.t.Skipf("the corpus is not here: %v", err)
+		}
+		text := string(data)
+		for i := 0; i+1 < len(h.repl); i += 2 {
+			if !strings.Contains(text, h.repl[i]) {
+				s.t.Fatalf("%s no longer contains %q", h.file, h.repl[i])
+			}
+			text = strings.Replace(text, h.repl[i], s.expand(h.repl[i+1]), 1)
+		}
+		if err := os.WriteFile(filepath.Join(dir, h.name), []byte(text), 0o644); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	s.port["HOOKS"] = dir
+	return dir
 }
 
 // corpusDir holds the real-world configs and hooks (beside the repository,
@@ -117,7 +157,16 @@ func TestLuaLibs(t *testing.T) {
 	if len(paths) == 0 {
 		t.Fatal("no cases in " + lualibsDir)
 	}
+	// Services start here, on the test's goroutine, and serve every case.
 	svc := &lualibServices{t: t, port: map[string]string{}}
+	texts := map[string]string{}
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts[p] = svc.expand(string(data))
+	}
 	for _, p := range paths {
 		name := strings.TrimSuffix(filepath.Base(p), ".case")
 		t.Run(name, func(t *testing.T) {
@@ -126,12 +175,8 @@ func TestLuaLibs(t *testing.T) {
 					requireDebianLua(t, pkg[0], pkg[1])
 				}
 			}
-			data, err := os.ReadFile(p)
-			if err != nil {
-				t.Fatal(err)
-			}
 			tmp := filepath.Join(t.TempDir(), filepath.Base(p))
-			if err := os.WriteFile(tmp, []byte(svc.expand(string(data))), 0o644); err != nil {
+			if err := os.WriteFile(tmp, []byte(texts[p]), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			rc, err := parseRoutingCase(tmp)
@@ -139,7 +184,7 @@ func TestLuaLibs(t *testing.T) {
 				t.Fatalf("%s: %v", p, err)
 			}
 			c := luaCase{routingCase: rc}
-			for _, l := range strings.Split(string(data), "\n") {
+			for _, l := range strings.Split(texts[p], "\n") {
 				if rest, ok := strings.CutPrefix(l, "#headers "); ok {
 					c.headers = append(c.headers, strings.Fields(rest)...)
 				}
