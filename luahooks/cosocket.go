@@ -192,7 +192,7 @@ func (st *state) newSocketTCP(L *lua.LState) int {
 // socketPhaseCheck raises in the phases where nginx has no cosockets.
 func (st *state) socketPhaseCheck() {
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer:
+	case PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer, PhaseSSLCert:
 	default:
 		st.phaseCheck("socket")
 	}

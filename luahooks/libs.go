@@ -132,6 +132,7 @@ func (st *state) openLibs() {
 		preload.RawSetString("nginx."+name, fn)
 	}
 	preload.RawSetString("resty.core", L.NewFunction(func(L *lua.LState) int { L.Push(st.openRestyCore()); return 1 }))
+	preload.RawSetString("ngx.ssl", L.NewFunction(func(L *lua.LState) int { L.Push(st.openNgxSSL()); return 1 }))
 	preload.RawSetString("ffi", L.NewFunction(func(L *lua.LState) int { L.Push(st.openFFI()); return 1 }))
 	preload.RawSetString("table.new", L.NewFunction(openTableNew))
 	preload.RawSetString("table.clear", L.NewFunction(openTableClear))

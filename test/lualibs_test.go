@@ -1,6 +1,7 @@
 package test
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"io"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -542,4 +544,100 @@ func startDNSServer(t *testing.T) int {
 		}
 	}()
 	return tl.Addr().(*net.TCPAddr).Port
+}
+
+// TestLuaSSLCertificate: ssl_certificate_by_lua_block with ngx.ssl, on
+// nginx + lua (lua-resty-core's ngx.ssl) and ngxsockify: the hook reads
+// the handshake (SNI, protocol, client address), swaps the certificate by
+// the DER and the parsed-PEM routes (with an intermediate), sleeps, fails
+// the handshake with ngx.exit(ngx.ERROR), an error or cleared
+// certificates, and reports bad PEM as lua-resty-core does.
+func TestLuaSSLCertificate(t *testing.T) {
+	requireNgxsockify(t)
+	pki := newTestPKI(t)
+	conf := `
+    lua_shared_dict seen 1m;
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        server_name localhost;
+        ssl_certificate {{PKI}}/localhost.crt;
+        ssl_certificate_key {{PKI}}/localhost.key;
+        # nginx 1.22's default is TLSv1 TLSv1.1 TLSv1.2
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_certificate_by_lua_block {
+            local ssl = require "ngx.ssl"
+            local name, err = ssl.server_name()
+            local addr, typ = ssl.raw_client_addr()
+            ngx.shared.seen:set("last", table.concat({ tostring(name), tostring(err), ssl.get_tls1_version_str(),
+                string.format("%x", ssl.get_tls1_version()), typ, #addr, addr:byte(1), ngx.get_phase() }, " "))
+            if name == "alice.test" then
+                assert(ssl.clear_certs())
+                assert(ssl.set_der_cert(assert(ssl.cert_pem_to_der([[{{PEM alice.crt}}]]))))
+                assert(ssl.set_der_priv_key(assert(ssl.priv_key_pem_to_der([[{{PEM alice.key}}]]))))
+            elseif name == "bob.test" then
+                ssl.clear_certs()
+                assert(ssl.set_cert(assert(ssl.parse_pem_cert([[{{PEM bob.crt}}{{PEM int.crt}}]]))))
+                assert(ssl.set_priv_key(assert(ssl.parse_pem_priv_key([[{{PEM bob.key}}]]))))
+            elseif name == "rsa.test" then
+                ngx.sleep(0.01)
+                ssl.clear_certs()
+                ssl.set_der_cert(ssl.cert_pem_to_der([[{{PEM rsa.crt}}]]))
+                ssl.set_der_priv_key(ssl.priv_key_pem_to_der([[{{PEM rsa.key}}]]))
+            elseif name == "cleared.test" then
+                ssl.clear_certs()
+            elseif name == "exit.test" then
+                ngx.exit(ngx.ERROR)
+            elseif name == "error.test" then
+                error("bad bad bad")
+            elseif name == "bad.test" then
+                local r = {}
+                for _, f in ipairs({ "cert_pem_to_der", "priv_key_pem_to_der", "parse_pem_cert", "parse_pem_priv_key" }) do
+                    local v, e = ssl[f]("junk")
+                    r[#r + 1] = f .. "=" .. tostring(v) .. "," .. tostring(e)
+                end
+                local v, e = ssl.set_der_cert("junk")
+                r[#r + 1] = "set_der_cert=" .. tostring(v) .. "," .. tostring(e)
+                v, e = ssl.set_der_priv_key("junk")
+                r[#r + 1] = "set_der_priv_key=" .. tostring(v) .. "," .. tostring(e)
+                ngx.shared.seen:set("bad", table.concat(r, " "))
+            end
+        }
+        location / { content_by_lua_block { ngx.say(ngx.shared.seen:get("last")) } }
+        location /bad { content_by_lua_block { ngx.say(ngx.shared.seen:get("bad")) } }
+        location /outside {
+            content_by_lua_block {
+                local ssl = require "ngx.ssl"
+                ngx.say(ssl.TLS1_2_VERSION, " ", ssl.TLS1_3_VERSION)
+            }
+        }
+    }
+`
+	conf = regexp.MustCompile(`\{\{PEM ([a-z.]+)\}\}`).ReplaceAllStringFunc(conf, func(m string) string {
+		data, err := os.ReadFile(pki.path(strings.TrimSuffix(strings.TrimPrefix(m, "{{PEM "), "}}")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	})
+	badPEM := "cert_pem_to_der=nil,PEM_read_bio_X509_AUX() failed priv_key_pem_to_der=nil,PEM_read_bio_PrivateKey() failed " +
+		"parse_pem_cert=nil,PEM_read_bio_X509_AUX() failed parse_pem_priv_key=nil,PEM_read_bio_PrivateKey() failed " +
+		"set_der_cert=nil,d2i_X509_bio() failed set_der_priv_key=nil,d2i_PrivateKey_bio() failed"
+	runSSLCase(t, pki, conf, []sslRequest{
+		{name: "no SNI", want: "200 nil nil TLSv1.3 304 inet 4 127 ssl_cert\n", peerName: "localhost"},
+		{name: "SNI, default certificate", sni: "other.test", want: "200 other.test nil TLSv1.3 304 inet 4 127 ssl_cert\n", peerName: "localhost"},
+		{name: "TLS 1.2", sni: "other.test", maxVer: tls.VersionTLS12, want: "200 other.test nil TLSv1.2 303 inet 4 127 ssl_cert\n", peerName: "localhost"},
+		{name: "DER route", sni: "alice.test", want: "200 alice.test nil TLSv1.3 304 inet 4 127 ssl_cert\n", peerName: "alice"},
+		{name: "parsed PEM with a chain", sni: "bob.test", maxVer: tls.VersionTLS12, want: "200 bob.test nil TLSv1.2 303 inet 4 127 ssl_cert\n", peerName: "bob"},
+		{name: "after ngx.sleep", sni: "rsa.test", want: "200 rsa.test nil TLSv1.3 304 inet 4 127 ssl_cert\n", peerName: "rsa"},
+		{name: "cleared", sni: "cleared.test", want: "handshake failed"},
+		{name: "cleared, TLS 1.2", sni: "cleared.test", maxVer: tls.VersionTLS12, want: "handshake failed"},
+		{name: "ngx.exit(ngx.ERROR)", sni: "exit.test", want: "handshake failed"},
+		{name: "error", sni: "error.test", want: "handshake failed"},
+		{name: "bad PEM", sni: "bad.test", path: "/bad", want: "200 " + badPEM + "\n"},
+		{name: "constants", path: "/outside", want: "200 771 772\n"},
+	}, "SSL_do_handshake() failed (SSL: error:0A000179:SSL routines::cert cb error) while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:",
+		"SSL_do_handshake() failed (SSL: error:0A000076:SSL routines::no suitable signature algorithm) while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:",
+		"SSL_do_handshake() failed (SSL: error:0A0000C1:SSL routines::no shared cipher) while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:",
+		"lua entry thread aborted: runtime error: ssl_certificate_by_lua(nginx.conf:16):",
+		": bad bad bad")
 }
