@@ -589,6 +589,8 @@ func TestLuaSSLCertificate(t *testing.T) {
                 ngx.exit(ngx.ERROR)
             elseif name == "error.test" then
                 error("bad bad bad")
+            elseif name == "capture.test" then
+                ngx.location.capture("/")
             elseif name == "bad.test" then
                 local r = {}
                 for _, f in ipairs({ "cert_pem_to_der", "priv_key_pem_to_der", "parse_pem_cert", "parse_pem_priv_key" }) do
@@ -633,11 +635,13 @@ func TestLuaSSLCertificate(t *testing.T) {
 		{name: "cleared, TLS 1.2", sni: "cleared.test", maxVer: tls.VersionTLS12, want: "handshake failed"},
 		{name: "ngx.exit(ngx.ERROR)", sni: "exit.test", want: "handshake failed"},
 		{name: "error", sni: "error.test", want: "handshake failed"},
+		{name: "subrequest", sni: "capture.test", want: "handshake failed"},
 		{name: "bad PEM", sni: "bad.test", path: "/bad", want: "200 " + badPEM + "\n"},
 		{name: "constants", path: "/outside", want: "200 771 772\n"},
 	}, "SSL_do_handshake() failed (SSL: error:0A000179:SSL routines::cert cb error) while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:",
 		"SSL_do_handshake() failed (SSL: error:0A000076:SSL routines::no suitable signature algorithm) while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:",
 		"SSL_do_handshake() failed (SSL: error:0A0000C1:SSL routines::no shared cipher) while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:",
 		"lua entry thread aborted: runtime error: ssl_certificate_by_lua(nginx.conf:16):",
-		": bad bad bad")
+		": bad bad bad",
+		": API disabled in the context of ssl_certificate_by_lua*")
 }

@@ -96,6 +96,9 @@ mkdir -p "$out"
 work=$(mktemp -d "${TMPDIR:-/tmp}/ngxsockify-suite.XXXXXX")
 chown "$SUITE_USER" "$work" 2>/dev/null || true
 trap 'rm -rf "$work"' EXIT
+# lua-nginx-module's blocks name their certificates ../../cert/*, relative
+# to servroot/conf: $work/cert.
+[ "$suite" != lua ] || ln -s "$checkout/t/cert" "$work/cert"
 
 # The lua suite runs a copy of each file in which the blocks that need a
 # module the two servers do not both have carry "--- SKIP" (lua-skip.pl);
