@@ -3,6 +3,7 @@ package test
 import (
 	"crypto/tls"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -644,4 +646,161 @@ func TestLuaSSLCertificate(t *testing.T) {
 		"lua entry thread aborted: runtime error: ssl_certificate_by_lua(nginx.conf:16):",
 		": bad bad bad",
 		": API disabled in the context of ssl_certificate_by_lua*")
+}
+
+// TestLuaLibsBench measures, for the README (LUALIBS_BENCH=1; not a timed
+// test): WebSocket handshakes per second through ngxsockify with no hook,
+// with a trivial access_by_lua hook, and with a hook that does one
+// resty.redis GET (pooled with set_keepalive); and resty.redis pipelining
+// 1,000 GETs per request on nginx + lua and on ngxsockify. Rounds
+// interleave the variants; the machine is shared, so compare ratios.
+func TestLuaLibsBench(t *testing.T) {
+	if os.Getenv("LUALIBS_BENCH") == "" {
+		t.Skip("set LUALIBS_BENCH=1 to run the benchmarks")
+	}
+	requireNgxsockify(t)
+	requireDebianLua(t, "lua-nginx-redis", "/usr/share/lua/5.1/nginx/redis.lua")
+	redis := startRedis(t)
+	target := startHoldTarget(t)
+	dur := 5 * time.Second
+	if d, err := time.ParseDuration(os.Getenv("LUALIBS_BENCH_TIME")); err == nil {
+		dur = d
+	}
+	rounds, conc := 3, 8
+	conf := fmt.Sprintf(`lua_package_path "/usr/share/lua/5.1/?.lua;;";
+access_log off;
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /plain { websockify_pass 127.0.0.1:%[1]d; }
+    location /hook {
+        access_by_lua_block { if ngx.var.arg_token ~= "abc" then return ngx.exit(403) end }
+        websockify_pass 127.0.0.1:%[1]d;
+    }
+    location /redis {
+        access_by_lua_block {
+            local red = require("nginx.redis"):new()
+            red:set_timeout(1000)
+            local ok, err = red:connect("127.0.0.1", %[2]d)
+            if not ok then return ngx.exit(500) end
+            local v = red:get("token:" .. (ngx.var.arg_token or ""))
+            red:set_keepalive(10000, 64)
+            if v ~= "1" then return ngx.exit(403) end
+        }
+        websockify_pass 127.0.0.1:%[1]d;
+    }
+    location /pipeline {
+        content_by_lua_block {
+            local red = require("nginx.redis"):new()
+            red:set_timeout(5000)
+            assert(red:connect("127.0.0.1", %[2]d))
+            red:init_pipeline(1000)
+            for i = 1, 1000 do red:get("token:abc") end
+            local res = assert(red:commit_pipeline())
+            red:set_keepalive(10000, 64)
+            ngx.say(#res, " ", res[1000])
+        }
+    }
+}`, target, redis)
+	c, err := net.Dial("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(redis)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(c, "SET token:abc 1\r\n")
+	c.Close()
+	s := startServer(t, "ngxsockify", ServerOptions{HTTP: conf})
+	for round := 0; round < rounds; round++ {
+		line := fmt.Sprintf("round %d:", round+1)
+		order := []string{"plain", "hook", "redis"}
+		for i := range order {
+			loc := order[(i+round)%len(order)]
+			cpu0 := procCPU(t, s.cmd.Process.Pid)
+			n, failed := handshakeLoad(s.Addr, "/"+loc+"?token=abc", conc, dur)
+			cpu := procCPU(t, s.cmd.Process.Pid) - cpu0
+			line += fmt.Sprintf(" %s %.0f/s (%.0f µs CPU each, %d failed);", loc, float64(n)/dur.Seconds(), float64(cpu.Microseconds())/float64(max(n, 1)), failed)
+		}
+		t.Log(line)
+	}
+	// Pipelining through the binaries, one client after the other.
+	servers := []*Server{s}
+	if _, err := os.Stat(nginxPath); err == nil {
+		servers = append(servers, startServer(t, "nginx", ServerOptions{HTTP: strings.ReplaceAll(conf, "websockify_pass ", "proxy_pass http://")}))
+	}
+	for round := 0; round < rounds; round++ {
+		line := fmt.Sprintf("pipeline round %d:", round+1)
+		for _, srv := range servers {
+			n := 0
+			for start := time.Now(); time.Since(start) < dur; n++ {
+				resp, err := rawRequest(srv.Addr, "GET /pipeline HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 10*time.Second)
+				if err != nil || resp.Body != "1000 1\n" {
+					t.Fatalf("%s: %v %+v", srv.Kind, err, resp)
+				}
+			}
+			line += fmt.Sprintf(" %s %.0f GETs/s;", srv.Kind, float64(n)*1000/dur.Seconds())
+		}
+		t.Log(line)
+	}
+}
+
+// handshakeLoad opens and closes WebSocket connections to addr+path from
+// conc goroutines for d and counts the successful handshakes.
+func handshakeLoad(addr, path string, conc int, d time.Duration) (ok, failed int) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	stop := time.Now().Add(d)
+	for i := 0; i < conc; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dialer := websocket.Dialer{HandshakeTimeout: 5 * time.Second, Subprotocols: []string{"binary"}}
+			n, f := 0, 0
+			for time.Now().Before(stop) {
+				c, _, err := dialer.Dial("ws://"+addr+path, nil)
+				if err != nil {
+					f++
+					continue
+				}
+				c.Close()
+				n++
+			}
+			mu.Lock()
+			ok, failed = ok+n, failed+f
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return ok, failed
+}
+
+// startHoldTarget is a TCP target that holds each connection until the
+// other side closes it.
+func startHoldTarget(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// procCPU is the user+system CPU time process pid has used.
+func procCPU(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ = 100
 }
