@@ -436,7 +436,9 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 		case sockErr(err) == "timeout":
 			msg = "timeout"
 		}
-		st.sockLogf(L, "lua ssl certificate verify error: (%s)", msg)
+		if msg != "timeout" && msg != "handshake failed" { // not a verify error: nginx logs none
+			st.sockLogf(L, "lua ssl certificate verify error: (%s)", msg)
+		}
 		s.conn.Close()
 		s.conn, s.br = nil, nil
 		return fail(L, msg)
