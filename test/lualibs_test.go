@@ -29,6 +29,8 @@ import (
 // cases that name it:
 //
 //	{{REDIS}}      redis-server's port (Debian's redis-server)
+//	{{SENTINEL}}   a Redis Sentinel (redis-server --sentinel) watching it
+//	               as "mymaster"
 //	{{MEMCACHED}}  memcached's port (Debian's memcached)
 //	{{DNS}}        the port of dnsServer (below), UDP and TCP
 //	{{WS}}         the port of a WebSocket echo server (gorilla)
@@ -59,6 +61,9 @@ func (s *lualibServices) get(name string) string {
 	switch name {
 	case "REDIS":
 		p = startRedis(s.t)
+	case "SENTINEL":
+		redis, _ := strconv.Atoi(s.get("REDIS"))
+		p = startSentinel(s.t, redis)
 	case "MEMCACHED":
 		p = startMemcached(s.t)
 	case "DNS":
@@ -77,7 +82,7 @@ func (s *lualibServices) expand(text string) string {
 	if strings.Contains(text, "{{HOOKS}}") {
 		text = strings.ReplaceAll(text, "{{HOOKS}}", s.hooks())
 	}
-	for _, name := range []string{"REDIS", "MEMCACHED", "DNS", "WS", "CLOSED"} {
+	for _, name := range []string{"REDIS", "SENTINEL", "MEMCACHED", "DNS", "WS", "CLOSED"} {
 		if strings.Contains(text, "{{"+name+"}}") {
 			text = strings.ReplaceAll(text, "{{"+name+"}}", s.get(name))
 		}
@@ -327,6 +332,26 @@ func startMemcached(t *testing.T) int {
 		args = append(args, "-u", "nobody")
 	}
 	cmd := exec.Command(bin, args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	waitListening(t, port)
+	return port
+}
+
+// startSentinel runs redis-server in Sentinel mode on a free port,
+// monitoring the Redis on redisPort as "mymaster" (quorum 1).
+func startSentinel(t *testing.T, redisPort int) int {
+	t.Helper()
+	bin := requireTool(t, "redis-server")
+	port := freePort(t)
+	conf := filepath.Join(t.TempDir(), "sentinel.conf") // Sentinel rewrites it
+	text := fmt.Sprintf("port %d\nbind 127.0.0.1\nsentinel monitor mymaster 127.0.0.1 %d 1\n", port, redisPort)
+	if err := os.WriteFile(conf, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, conf, "--sentinel")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
