@@ -401,6 +401,7 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 	name := ""
 	if v, ok := L.Get(3).(lua.LString); ok {
 		name = string(v)
+		st.logf(ngxlog.Debug, "lua ssl server name: \"%s\"", name)
 	}
 	verify := lua.LVAsBool(L.Get(4))
 	cfg := &tls.Config{ServerName: name, InsecureSkipVerify: !verify}
