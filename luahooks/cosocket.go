@@ -413,11 +413,8 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 			cfg.RootCAs = x509.NewCertPool()
 		}
 	}
-	if name == "" {
-		cfg.InsecureSkipVerify = true // nginx checks no name then
-		if verify {
-			cfg.VerifyConnection = verifyChainOnly(cfg.RootCAs)
-		}
+	if verify { // as OpenSSL: the chain, then the name (none if "") with the CN fallback
+		cfg.InsecureSkipVerify, cfg.VerifyConnection = true, verifyPeer(cfg.RootCAs, name)
 	}
 	tc := tls.Client(s.conn, cfg)
 	err := st.waitIO(func() error {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 
 	lua "github.com/yuin/gopher-lua"
@@ -157,6 +158,25 @@ func keyMatches(pub any, key crypto.PrivateKey) bool {
 	}
 	p, ok := s.Public().(equaler)
 	return ok && p.Equal(pub)
+}
+
+// verifyPeer verifies a cosocket's peer as OpenSSL does for
+// sslhandshake(..., name, true): the chain against roots, then name (none
+// when ""), where X509_check_host takes the subject's CN when the
+// certificate has no DNS or IP names (crypto/tls ignores the CN).
+func verifyPeer(roots *x509.CertPool, name string) func(tls.ConnectionState) error {
+	chain := verifyChainOnly(roots)
+	return func(cs tls.ConnectionState) error {
+		if err := chain(cs); err != nil || name == "" {
+			return err
+		}
+		leaf := cs.PeerCertificates[0]
+		err := leaf.VerifyHostname(name)
+		if err != nil && len(leaf.DNSNames) == 0 && len(leaf.IPAddresses) == 0 && strings.EqualFold(leaf.Subject.CommonName, name) {
+			return nil
+		}
+		return err
+	}
 }
 
 // sslCertChain is ngx.ssl.parse_pem_cert's cdata, sslPrivKey
