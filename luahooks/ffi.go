@@ -2,6 +2,7 @@ package luahooks
 
 import (
 	"bytes"
+	"crypto/tls"
 	"regexp"
 	"strconv"
 
@@ -157,6 +158,25 @@ func (st *state) openFFI() lua.LValue {
 	}))
 	L.SetMetatable(m, mt)
 	return m
+}
+
+// baseType is type(): LuaJIT's answer "cdata" for the values that are
+// cdata there (ffi buffers, ngx.ssl's chains and keys, a cosocket's SSL
+// session from sslhandshake), gopher-lua's for the rest.
+func baseType(L *lua.LState) int {
+	if L.GetTop() == 0 {
+		cError(L, "bad argument #1 to '?' (value expected)") // a fast function in LuaJIT
+	}
+	v := L.Get(1)
+	if ud, ok := v.(*lua.LUserData); ok {
+		switch ud.Value.(type) {
+		case *ffiBuf, *sslCertChain, *sslPrivKey, tls.ConnectionState:
+			L.Push(lua.LString("cdata"))
+			return 1
+		}
+	}
+	L.Push(lua.LString(v.Type().String()))
+	return 1
 }
 
 func ffiCheckBuf(L *lua.LState, n int) *ffiBuf {
