@@ -203,16 +203,15 @@ func (rq *request) filterFinalize(status int) int {
 }
 
 var luaPhases = map[string]luahooks.Phase{
-	"set":             luahooks.PhaseSet,
-	"rewrite":         luahooks.PhaseRewrite,
-	"access":          luahooks.PhaseAccess,
-	"content":         luahooks.PhaseContent,
-	"header_filter":   luahooks.PhaseHeaderFilter,
-	"log":             luahooks.PhaseLog,
-	"body_filter":     luahooks.PhaseBodyFilter,
-	"init":            luahooks.PhaseInit,
-	"init_worker":     luahooks.PhaseInitWorker,
-	"ssl_certificate": luahooks.PhaseSSLCert,
+	"set":           luahooks.PhaseSet,
+	"rewrite":       luahooks.PhaseRewrite,
+	"access":        luahooks.PhaseAccess,
+	"content":       luahooks.PhaseContent,
+	"header_filter": luahooks.PhaseHeaderFilter,
+	"log":           luahooks.PhaseLog,
+	"body_filter":   luahooks.PhaseBodyFilter,
+	"init":          luahooks.PhaseInit,
+	"init_worker":   luahooks.PhaseInitWorker,
 }
 
 // provisionLua makes content_by_lua the content handler of its levels

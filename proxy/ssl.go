@@ -279,6 +279,10 @@ func (s *Server) configForClient(l *listener, hello *tls.ClientHelloInfo) (*tls.
 	return cfg, nil
 }
 
+// The phase of ssl_certificate_by_lua* chunks, kept beside its only user
+// (luaPhases lists the request phases).
+func init() { luaPhases["ssl_certificate"] = luahooks.PhaseSSLCert }
+
 // luaCertificate runs ssl_certificate_by_lua* code for a handshake
 // (luahooks/ssl_cert.go): the certificate it sets, else pick's.
 func (st *state) luaCertificate(code *nginxconf.LuaCode, hello *tls.ClientHelloInfo, cfg *tls.Config, pick func() (*tls.Certificate, error)) (*tls.Certificate, error) {
