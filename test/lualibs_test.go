@@ -829,3 +829,68 @@ func procCPU(t *testing.T, pid int) time.Duration {
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ = 100
 }
+
+// TestLuaSSLCertificateServers: which server's ssl_certificate_by_lua*
+// runs: the http level's is inherited and a server's own replaces it; a
+// server named by SNI without a certificate (and so without a hook: nginx
+// refuses a hook there) fails the handshake, as nginx's hook finds no code
+// in that server.
+func TestLuaSSLCertificateServers(t *testing.T) {
+	requireNgxsockify(t)
+	pki := newTestPKI(t)
+	show := `location / { content_by_lua_block { ngx.say(ngx.shared.seen:get("hook")) ngx.shared.seen:delete("hook") } }`
+	inherited := `
+    lua_shared_dict seen 1m;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    ssl_certificate_by_lua_block { ngx.shared.seen:set("hook", "http level for " .. tostring(require("ngx.ssl").server_name())) }
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        server_name localhost;
+        ssl_certificate {{PKI}}/localhost.crt;
+        ssl_certificate_key {{PKI}}/localhost.key;
+        ` + show + `
+    }
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        server_name own.test;
+        ssl_certificate {{PKI}}/rsa.crt;
+        ssl_certificate_key {{PKI}}/rsa.key;
+        ssl_certificate_by_lua_block { ngx.shared.seen:set("hook", "own.test's") }
+        ` + show + `
+    }
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        server_name other.test;
+        ssl_certificate {{PKI}}/rsa.crt;
+        ssl_certificate_key {{PKI}}/rsa.key;
+        ` + show + `
+    }
+`
+	runSSLCase(t, pki, inherited, []sslRequest{
+		{name: "default server", want: "200 http level for nil\n", peerName: "localhost"},
+		{name: "own hook", sni: "own.test", host: "own.test", want: "200 own.test's\n", peerName: "rsa"},
+		{name: "inherited hook", sni: "other.test", host: "other.test", want: "200 http level for other.test\n", peerName: "rsa"},
+	})
+	nocert := `
+    lua_shared_dict seen 1m;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        server_name localhost;
+        ssl_certificate {{PKI}}/localhost.crt;
+        ssl_certificate_key {{PKI}}/localhost.key;
+        ssl_certificate_by_lua_block { ngx.shared.seen:set("hook", "default's for " .. tostring(require("ngx.ssl").server_name())) }
+        ` + show + `
+    }
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        server_name nocert.test;
+        ` + show + `
+    }
+`
+	runSSLCase(t, pki, nocert, []sslRequest{
+		{name: "default server", want: "200 default's for nil\n", peerName: "localhost"},
+		{name: "server without a certificate", sni: "nocert.test", host: "nocert.test", want: "handshake failed"},
+		{name: "unknown name", sni: "unknown.test", want: "200 default's for unknown.test\n", peerName: "localhost"},
+	}, "[alert]", "no ssl_certificate_by_lua* defined in server nocert.test while loading SSL certificate by lua, client: 127.0.0.1, server: 127.0.0.1:")
+}
