@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 
@@ -35,8 +37,9 @@ import (
 // it sets replaces the certificate ssl_certificate configured; a chunk
 // that sets nothing leaves that choice alone. ngx.exit(ngx.ERROR), an
 // error, or certificates cleared and not replaced fail the handshake.
-// Functions of ngx.ssl that read the connection work in this phase only;
-// elsewhere they answer nil and "no ssl context". Resumed sessions skip the
+// In the request phases, ngx.ssl reads the request's TLS connection (its
+// setters succeed and change nothing, as in nginx after the handshake);
+// without one, it answers nil and "no ssl context". Resumed sessions skip the
 // chunk, as in nginx (OpenSSL does not call the cert callback for them).
 
 // SSLHandshake is what an ssl_certificate_by_lua* chunk sees of a TLS
@@ -184,15 +187,27 @@ func verifyPeer(roots *x509.CertPool, name string) func(tls.ConnectionState) err
 type sslCertChain struct{ certs []*x509.Certificate }
 type sslPrivKey struct{ key crypto.PrivateKey }
 
-// sslHandshake is the handshake of the running chunk, or nil outside
-// ssl_certificate_by_lua*.
+// sslHandshake is the handshake of the running chunk; in a request over
+// TLS, a view of the request's connection (what the setters change there
+// has no effect: the handshake is over, as in nginx); else nil.
 func (st *state) sslHandshake() *SSLHandshake {
-	if st.r.req == nil {
+	req := st.r.req
+	if req == nil {
 		return nil
 	}
-	h, _ := sslHandshakes.Load(st.r.req)
-	hs, _ := h.(*SSLHandshake)
-	return hs
+	if h, ok := sslHandshakes.Load(req); ok {
+		return h.(*SSLHandshake)
+	}
+	hr := req.HTTP
+	if hr == nil || hr.TLS == nil {
+		return nil
+	}
+	h := &SSLHandshake{ServerName: hr.TLS.ServerName, Version: hr.TLS.Version}
+	h.ServerAddr, _ = hr.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if ap, err := netip.ParseAddrPort(hr.RemoteAddr); err == nil {
+		h.ClientAddr = net.TCPAddrFromAddrPort(ap)
+	}
+	return h
 }
 
 // parseCertChain reads every certificate of data, PEM (pem true) or
@@ -401,9 +416,11 @@ func (st *state) openNgxSSL() lua.LValue {
 			return 1
 		},
 		"set_cert": func(L *lua.LState) int {
-			ud, ok := L.Get(1).(*lua.LUserData)
-			c, _ := ud.Value.(*sslCertChain)
-			if !ok || c == nil {
+			var c *sslCertChain
+			if ud, ok := L.Get(1).(*lua.LUserData); ok {
+				c, _ = ud.Value.(*sslCertChain)
+			}
+			if c == nil {
 				return fail(L, "bad cert arg")
 			}
 			h := inPhase(L)
@@ -415,9 +432,11 @@ func (st *state) openNgxSSL() lua.LValue {
 			return 1
 		},
 		"set_priv_key": func(L *lua.LState) int {
-			ud, ok := L.Get(1).(*lua.LUserData)
-			k, _ := ud.Value.(*sslPrivKey)
-			if !ok || k == nil {
+			var k *sslPrivKey
+			if ud, ok := L.Get(1).(*lua.LUserData); ok {
+				k, _ = ud.Value.(*sslPrivKey)
+			}
+			if k == nil {
 				return fail(L, "bad priv key arg")
 			}
 			h := inPhase(L)

@@ -66,6 +66,11 @@ func TestNgxSSLOutsideTheHandshake(t *testing.T) {
 	if want := "771 no ssl context no ssl context PEM_read_bio_X509_AUX() failed"; out.Err != nil || string(out.Body) != want {
 		t.Errorf("got %q (%v), want %q", out.Body, out.Err, want)
 	}
+	out = runCode(t, rt, PhaseContent, `local ssl = require "ngx.ssl"
+		ngx.print(select(2, ssl.set_cert("x")), " ", select(2, ssl.set_priv_key({})), " ", select(2, ssl.set_cert(ssl.parse_pem_priv_key)))`, newReq("/"))
+	if want := "bad cert arg bad priv key arg bad cert arg"; out.Err != nil || string(out.Body) != want {
+		t.Errorf("got %q (%v), want %q", out.Body, out.Err, want)
+	}
 	out = runCode(t, rt, PhaseContent, `ngx.print(pcall(require("ngx.ssl").set_der_cert, 1))`, newReq("/"))
 	if !strings.Contains(string(out.Body), "string expected, got number") {
 		t.Errorf("set_der_cert(1): %q", out.Body)

@@ -633,6 +633,14 @@ func TestLuaSSLCertificate(t *testing.T) {
         }
         location / { content_by_lua_block { ngx.say(ngx.shared.seen:get("last")) } }
         location /bad { content_by_lua_block { ngx.say(ngx.shared.seen:get("bad")) } }
+        location /info {
+            content_by_lua_block {
+                local ssl = require "ngx.ssl"
+                local addr, typ = ssl.raw_client_addr()
+                ngx.say(tostring(ssl.server_name()), " ", ssl.get_tls1_version_str(), " ", #addr, " ", typ, " ",
+                    ssl.server_port() == tonumber(ngx.var.server_port), " ", select(2, ssl.clear_certs()))
+            }
+        }
         location /outside {
             content_by_lua_block {
                 local ssl = require "ngx.ssl"
@@ -665,6 +673,8 @@ func TestLuaSSLCertificate(t *testing.T) {
 		{name: "subrequest", sni: "capture.test", want: "handshake failed"},
 		{name: "bad PEM", sni: "bad.test", path: "/bad", want: "200 " + badPEM + "\n"},
 		{name: "constants", path: "/outside", want: "200 771 772\n"},
+		{name: "in a request", sni: "info.test", path: "/info", want: "200 info.test TLSv1.3 4 inet true \n"},
+		{name: "in a request, no SNI", maxVer: tls.VersionTLS12, path: "/info", want: "200 nil TLSv1.2 4 inet true \n"},
 	}, "SSL_do_handshake() failed (SSL: error:0A000179:SSL routines::cert cb error) while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:",
 		"SSL_do_handshake() failed (SSL: error:0A000076:SSL routines::no suitable signature algorithm) while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:",
 		"SSL_do_handshake() failed (SSL: error:0A0000C1:SSL routines::no shared cipher) while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:",
