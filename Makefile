@@ -30,6 +30,8 @@ DEB_PKGS     := nginx libnginx-mod-http-lua websockify novnc \
                 luajit2 lua-cjson lua-nginx-string lua-nginx-redis redis-server haproxy apache2-utils openssl gcc libc6-dev \
                 whois \
                 curl
+DEB_PKGS     += lua-nginx-redis-connector lua-nginx-dns lua-nginx-cookie # test/lualibs_test.go
+DEB_PKGS     += lua-nginx-memcached memcached lua-nginx-websocket # test/lualibs_test.go
 
 .PHONY: test deps vet cross unit race race-pkgs race-routing fuzz build bench run clean
 

@@ -186,6 +186,9 @@ func (c *compiler) serverTLS(d *Directive, s *Server, tls *tlsSettings) {
 		if tls.sslOn {
 			c.fail(d, `no "ssl_certificate" is defined for the "ssl" directive`)
 		}
+		if s.Conf.SSLCertLua != nil { // lua-nginx-module's merge: the hook needs a TLS context
+			c.failAt("", 0, "no ssl configured for the server")
+		}
 		return
 	}
 	for i, cert := range tls.certs {
