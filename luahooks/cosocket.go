@@ -124,15 +124,41 @@ func (st *state) closeSockets() {
 	st.udpSockets = st.udpSockets[:0]
 }
 
-// waitIO runs f with the run's time limit paused: waiting on the network
-// is not running Lua.
-func (st *state) waitIO(f func() error) error {
-	if st.r.ctx == nil {
+// waitIO runs f, a wait on the network, through block: the run's time
+// limit pauses, and other light threads run meanwhile. When the waiting
+// thread is killed or the run ends, c (if not nil) gets a deadline in the
+// past, so that f returns at once.
+func (st *state) waitIO(c net.Conn, f func() error) error {
+	return st.block(func(done <-chan struct{}) error {
+		if c != nil && st.sched != nil {
+			fin := make(chan struct{})
+			defer close(fin)
+			go func() {
+				select {
+				case <-done:
+					c.SetDeadline(time.Unix(1, 0))
+				case <-fin:
+				}
+			}()
+		}
 		return f()
+	})
+}
+
+// doneContext is a context that ends when done is closed (a light
+// thread's wait cut short), for the dial and the resolver.
+func doneContext(done <-chan struct{}) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	if done != nil {
+		go func() {
+			select {
+			case <-done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 	}
-	st.r.ctx.pause()
-	defer st.r.ctx.resume()
-	return f()
+	return ctx, cancel
 }
 
 func (st *state) openSocketTCP() *lua.LTable {
@@ -341,9 +367,11 @@ func (st *state) sockConnect(L *lua.LState) int {
 		}
 	}
 	var c net.Conn
-	err := st.waitIO(func() error {
+	err := st.block(func(done <-chan struct{}) error {
+		ctx, cancel := doneContext(done)
+		defer cancel()
 		var err error
-		c, err = (&net.Dialer{Timeout: s.connect}).Dial(network, addr)
+		c, err = (&net.Dialer{Timeout: s.connect}).DialContext(ctx, network, addr)
 		return err
 	})
 	if err != nil {
@@ -372,9 +400,11 @@ func (st *state) resolveAddr(host string, port int) (addr, msg string) {
 			return "", fmt.Sprintf("no resolver defined to resolve %q", host)
 		}
 		var addrs []string
-		err := st.waitIO(func() error {
+		err := st.block(func(done <-chan struct{}) error {
+			ctx, cancel := doneContext(done)
+			defer cancel()
 			var err error
-			addrs, err = resolve(context.Background(), host)
+			addrs, err = resolve(ctx, host)
 			return err
 		})
 		if err != nil || len(addrs) == 0 {
@@ -419,7 +449,7 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 		}
 	}
 	tc := tls.Client(s.conn, cfg)
-	err := st.waitIO(func() error {
+	err := st.waitIO(s.conn, func() error {
 		tc.SetDeadline(time.Now().Add(s.read))
 		defer tc.SetDeadline(time.Time{})
 		return tc.Handshake()
@@ -516,7 +546,7 @@ func (st *state) sockSend(L *lua.LState) int {
 		sendBytes(L, v, &buf)
 	}
 	var n int
-	err := st.waitIO(func() error {
+	err := st.waitIO(s.conn, func() error {
 		s.conn.SetWriteDeadline(time.Now().Add(s.send))
 		var err error
 		n, err = s.conn.Write(buf.Bytes())
@@ -558,7 +588,7 @@ func (st *state) failRead(L *lua.LState, s *cosocket, err error, partial []byte)
 }
 
 func (st *state) readWith(s *cosocket, f func() error) error {
-	return st.waitIO(func() error {
+	return st.waitIO(s.conn, func() error {
 		if s.conn != nil {
 			s.conn.SetReadDeadline(time.Now().Add(s.read))
 		}

@@ -69,9 +69,7 @@ func (st *state) openLibs() {
 	for _, name := range []string{"create", "wrap"} {
 		orig := co.RawGetString(name).(*lua.LFunction)
 		co.RawSetString(name, L.NewFunction(func(L *lua.LState) int {
-			if st.r.ctx != nil {
-				st.r.ctx.ownChannel()
-			}
+			st.ownContext()
 			top := L.GetTop()
 			L.Push(orig)
 			for i := 1; i <= top; i++ {
@@ -81,6 +79,8 @@ func (st *state) openLibs() {
 			return L.GetTop() - top
 		}))
 	}
+
+	st.openCoroutineThreads(co)
 
 	// os: time, date, clock and getenv (env directive only).
 	osmod := g.RawGetString("os").(*lua.LTable)

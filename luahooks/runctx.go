@@ -32,6 +32,13 @@ type runContext struct {
 	done atomic.Pointer[chan struct{}]
 	own  bool // done points to a channel of this run
 	err  error
+	// std is a plain cancel context that ends with the run, created with
+	// the run's own channel: the Lua state runs under it from then on, so
+	// that the contexts gopher-lua derives for coroutines and light
+	// threads are children of a *cancelCtx (no watcher goroutine that
+	// could read Err of a later run of this reused context).
+	std       context.Context
+	stdCancel context.CancelFunc
 }
 
 var (
@@ -76,7 +83,19 @@ func (c *runContext) ownChannel() {
 		ch := make(chan struct{})
 		c.done.Store(&ch)
 		c.own = true
+		c.std, c.stdCancel = context.WithCancel(context.Background())
 	}
+}
+
+// luaContext is the context the Lua state runs under: std once the run
+// has its own channel.
+func (c *runContext) luaContext() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.own {
+		return c.std
+	}
+	return c
 }
 
 // finish ends the run with err; c.mu is held.
@@ -84,6 +103,7 @@ func (c *runContext) finish(err error) {
 	c.err = err
 	if c.own {
 		close(*c.done.Load())
+		c.stdCancel()
 	} else {
 		c.done.Store(&closedChan)
 	}

@@ -199,6 +199,7 @@ type state struct {
 	replaying bool
 	// sockets are the cosockets this state's run opened (closed at its
 	// end unless pooled); socketMeta is their metatable (cosocket.go).
+	sched       *sched // the run's light threads (thread.go), nil without
 	sockets     []*cosocket
 	socketMeta  *lua.LTable
 	reqSockMeta *lua.LTable // ngx.req.socket()'s
@@ -395,6 +396,10 @@ func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout tim
 		err = L.PCall(0, 0, nil)
 	}
 	ctxErr := ctx.Err()
+	st.endThreads(err != nil || r.exited || ctxErr != nil)
+	if ctxErr == nil {
+		ctxErr = ctx.Err() // a user thread's ngx.exit, the time limit
+	}
 	ctx.disarm()
 	st.closeSockets()
 	L.RemoveContext()
@@ -555,7 +560,7 @@ func (st *state) exit(code int) {
 	if r.ctx != nil {
 		r.ctx.cancel(context.Canceled)
 	}
-	st.L.Error(lua.LString("exit"), 0)
+	st.curL().Error(lua.LString("exit"), 0)
 }
 
 // cError raises like luaL_error in a C function under LuaJIT
@@ -577,7 +582,7 @@ func cArgError(L *lua.LState, n int, fname, msg string) {
 // phaseCheck raises lua-nginx-module's "API disabled" error.
 func (st *state) phaseCheck(api string, allowed ...Phase) {
 	if st.inInit {
-		cError(st.L, "API disabled in the context of init_by_lua*")
+		cError(st.curL(), "API disabled in the context of init_by_lua*")
 	}
 	for _, p := range allowed {
 		if st.r.phase == p {
@@ -585,7 +590,7 @@ func (st *state) phaseCheck(api string, allowed ...Phase) {
 		}
 	}
 	if st.r.phase == PhaseTimer {
-		cError(st.L, "API disabled in the context of ngx.timer")
+		cError(st.curL(), "API disabled in the context of ngx.timer")
 	}
-	cError(st.L, "API disabled in the context of %s*", st.r.phase)
+	cError(st.curL(), "API disabled in the context of %s*", st.r.phase)
 }

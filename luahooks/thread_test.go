@@ -1,0 +1,183 @@
+package luahooks
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// slowServer answers each line "d name" after d milliseconds with "name".
+func slowServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					var ms int
+					var name string
+					fmt.Sscan(line, &ms, &name)
+					time.Sleep(time.Duration(ms) * time.Millisecond)
+					fmt.Fprintf(c, "%s\n", name)
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestThreads(t *testing.T) {
+	addr := slowServer(t)
+	host, port, _ := net.SplitHostPort(addr)
+	ask := fmt.Sprintf(`local function ask(ms, name)
+		local s = ngx.socket.tcp()
+		s:settimeout(2000)
+		assert(s:connect(%q, %s))
+		s:send(ms .. " " .. name .. "\n")
+		local line, err = s:receive()
+		s:close()
+		return line or err
+	end
+	`, host, port)
+	cases := []struct {
+		name, src, want string
+		status          int
+		maxTime         time.Duration
+	}{
+		{name: "spawn runs first", src: `
+			ngx.say("before")
+			local t = ngx.thread.spawn(function(a) ngx.say("in ", a) ngx.sleep(0.01) ngx.say("after sleep") return "r" end, "x")
+			ngx.say("after spawn ", coroutine.status(t))
+			ngx.say(ngx.thread.wait(t))
+			ngx.say(coroutine.status(t))`,
+			want: "before\nin x\nafter spawn running\nafter sleep\ntruer\ndead\n"},
+		// two sockets waiting at once: the run takes the longer wait, not the sum
+		{name: "concurrent cosockets", src: ask + `
+			local a = ngx.thread.spawn(ask, 200, "a")
+			local b = ngx.thread.spawn(ask, 200, "b")
+			local c = ngx.thread.spawn(ask, 50, "c")
+			ngx.say(select(2, ngx.thread.wait(a, b, c)))
+			ngx.say(select(2, ngx.thread.wait(a)), select(2, ngx.thread.wait(b)))`,
+			want: "c\nab\n", maxTime: 350 * time.Millisecond},
+		{name: "wait inside pcall", src: ask + `
+			local t = ngx.thread.spawn(function() return pcall(ask, 20, "p") end)
+			ngx.say("main")
+			ngx.say(ngx.thread.wait(t))`,
+			want: "main\ntruetruep\n"},
+		{name: "entry waits for threads", src: `
+			ngx.thread.spawn(function() ngx.sleep(0.02) ngx.say("late") end)
+			ngx.say("entry done")`,
+			want: "entry done\nlate\n"},
+		{name: "kill pending socket", src: ask + `
+			local t = ngx.thread.spawn(ask, 3000, "k")
+			ngx.say(ngx.thread.kill(t))
+			ngx.say(ngx.thread.wait(t))`,
+			want: "1\nnilalready waited or killed\n", maxTime: time.Second},
+		{name: "exit in a thread", src: `
+			ngx.thread.spawn(function() ngx.sleep(0.02) ngx.say("bye") ngx.exit(200) end)
+			ngx.thread.spawn(function() ngx.sleep(3) ngx.say("no") end)
+			ngx.sleep(3)
+			ngx.say("no")`,
+			want: "bye\n", maxTime: time.Second},
+		{name: "error in entry kills threads", src: `
+			ngx.thread.spawn(function() ngx.sleep(3) ngx.say("no") end)
+			error("boom")`,
+			status: 500, maxTime: time.Second},
+		{name: "thread error", src: `
+			local t = ngx.thread.spawn(function() error("bad") end)
+			local ok, a, b = ngx.thread.wait(t)
+			ngx.say(ok, " ", a, " ", b)`,
+			want: "false bad content_by_lua(nginx.conf:10):2: bad\n"},
+	}
+	rt, sink := newTestRuntime(t, Options{})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			out := runCode(t, rt, PhaseContent, tc.src, newReq("/t"))
+			took := time.Since(start)
+			if tc.status != 0 {
+				if out.Status != tc.status {
+					t.Fatalf("status %d, want %d (%v)", out.Status, tc.status, out.Err)
+				}
+			} else if out.Err != nil || string(out.Body) != tc.want {
+				t.Fatalf("got %q, %v; want %q", out.Body, out.Err, tc.want)
+			}
+			if tc.maxTime > 0 && took > tc.maxTime {
+				t.Errorf("took %v, want at most %v", took, tc.maxTime)
+			}
+		})
+	}
+	if !strings.Contains(sink.text(), "lua user thread aborted: runtime error: content_by_lua(nginx.conf:10):2: bad") {
+		t.Errorf("log:\n%s", sink.text())
+	}
+}
+
+// TestThreadsRace runs requests with light threads side by side (for
+// -race): each run's threads share its state through the baton only.
+func TestThreadsRace(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{})
+	src := `
+		local n = 0
+		local ts = {}
+		for i = 1, 5 do
+			ts[i] = ngx.thread.spawn(function()
+				for j = 1, 3 do n = n + 1 ngx.sleep(0.001) end
+				return i
+			end)
+		end
+		local sum = 0
+		for i = 1, 5 do local _, v = ngx.thread.wait(ts[i]) sum = sum + v end
+		ngx.say(n, " ", sum)`
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 5 {
+				out := runCode(t, rt, PhaseContent, src, newReq("/t"))
+				if string(out.Body) != "15 15\n" {
+					t.Errorf("got %q %v", out.Body, out.Err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestThreadTimeLimit: the run's time limit counts running Lua in any
+// thread, and a thread that loops is stopped with the run.
+func TestThreadTimeLimit(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{Timeout: 200 * time.Millisecond})
+	out := runCode(t, rt, PhaseContent, `
+		ngx.thread.spawn(function() ngx.sleep(0.01) while true do end end)
+		ngx.sleep(0.5)`, newReq("/t"))
+	if out.Status != 500 {
+		t.Fatalf("got %v %v", out.Status, out.Err)
+	}
+	// waiting does not count
+	out = runCode(t, rt, PhaseContent, `
+		local t = ngx.thread.spawn(function() ngx.sleep(0.3) return "ok" end)
+		ngx.say(select(2, ngx.thread.wait(t)))`, newReq("/t"))
+	if string(out.Body) != "ok\n" {
+		t.Fatalf("got %q %v", out.Body, out.Err)
+	}
+}
