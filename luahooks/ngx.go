@@ -410,6 +410,7 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 	}
 	st.markSent()
 	st.r.eof = st.r.eof || eof
+	st.flushOutput()
 	L.Push(lua.LNumber(1))
 	return 1
 }

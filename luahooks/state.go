@@ -70,6 +70,16 @@ type Request struct {
 	// nginx does (header_filter_by_lua runs in the middle of the hook,
 	// and what it changes is seen by the rest of the hook).
 	SendHeaders func()
+	// Flush, when set, sends output the hook has produced so far to the
+	// client before the hook goes on (after SendHeaders): it is called
+	// at ngx.flush and ngx.eof, and when a thread of the hook waits
+	// (ngx.sleep, a cosocket, ngx.thread.wait) with postpone_output's
+	// 1460 bytes or more pending, as nginx's write filter sends them.
+	// Outcome.Body then holds only what came after the last call. Nil
+	// keeps all output for Outcome.Body.
+	Flush func(p []byte)
+	// Streamed counts the output bytes handed to Flush so far.
+	Streamed int64
 	// MainHTTP is the main request of a subrequest: ngx.req.raw_header
 	// reads its header, as nginx does (nil: HTTP is the main request).
 	MainHTTP *http.Request

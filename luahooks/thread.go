@@ -151,6 +151,9 @@ func (st *state) block(f func(done <-chan struct{}) error) error {
 
 // blockFor is block that reports a wait cut short instead of raising.
 func (st *state) blockFor(f func(done <-chan struct{}) error) (err error, aborted bool) {
+	if st.r.body.Len() >= postponeOutput {
+		st.flushOutput()
+	}
 	s := st.sched
 	if s == nil {
 		if st.r.ctx == nil {
@@ -509,4 +512,27 @@ func (st *state) openCoroutineThreads(co *lua.LTable) {
 		}
 		return status.GFunction(L)
 	}))
+}
+
+// postponeOutput is nginx's postpone_output: its write filter holds less
+// output than that until a flush (ngx.flush) or the end.
+const postponeOutput = 1460
+
+// flushOutput hands the output produced so far to Request.Flush, once the
+// headers are out (not on HTTP/1.0, where lua_http10_buffering keeps it
+// all to the end). ngx.flush calls it; a wait calls it when nginx's write
+// filter would have sent the output (postponeOutput).
+func (st *state) flushOutput() {
+	req := st.r.req
+	if req == nil || req.Flush == nil || !req.headersOut || st.r.body.Len() == 0 {
+		return
+	}
+	switch st.r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent:
+	default:
+		return
+	}
+	req.Flush(st.r.body.Bytes())
+	req.Streamed += int64(st.r.body.Len())
+	st.r.body.Reset()
 }

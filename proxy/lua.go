@@ -392,6 +392,14 @@ func (rq *request) newLuaRequest() *luahooks.Request {
 		rq.internal = true
 		rq.setPaths()
 	}
+	if !rq.subrequest {
+		lr.Flush = func(p []byte) {
+			if p = rq.luaClamp(p, lr); len(p) > 0 && rq.r.Method != http.MethodHead {
+				rq.w.Write(p)
+				rq.w.Flush()
+			}
+		}
+	}
 	lr.SendHeaders = func() {
 		status := lr.Status
 		if status == 0 {
@@ -483,12 +491,7 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 		}
 		rq.finalize(status)
 	default:
-		body := out.Body
-		if n, err := strconv.Atoi(rq.w.Header().Get("Content-Length")); err == nil && n >= 0 && n < len(body) {
-			// ngx.header.content_length set by the hook goes out as it
-			// is, and the client reads no more body than it says.
-			body = body[:n]
-		}
+		body := rq.luaClamp(out.Body, lr)
 		if !rq.w.wrote {
 			rq.luaHeaders(status, len(body))
 		}
@@ -496,6 +499,18 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 			rq.w.Write(body)
 		}
 	}
+}
+
+// luaClamp cuts output of a hook (p, after the lr.Streamed bytes already
+// sent) to the ngx.header.content_length the hook set: that goes out as
+// it is, and the client reads no more body than it says.
+func (rq *request) luaClamp(p []byte, lr *luahooks.Request) []byte {
+	if n, err := strconv.ParseInt(rq.w.Header().Get("Content-Length"), 10, 64); err == nil && n >= 0 {
+		if left := max(n-lr.Streamed, 0); left < int64(len(p)) {
+			return p[:left]
+		}
+	}
+	return p
 }
 
 // luaHeaders sends the headers of a hook's output through the header
