@@ -608,12 +608,12 @@ func (st *state) reqSocket(L *lua.LState) int {
 	default:
 		st.phaseCheck("socket")
 	}
-	if lua.LVAsBool(L.Get(1)) {
-		cError(L, "ngx.req.socket(true) is not supported by ngxsockify")
-	}
 	req := st.r.req
 	if req == nil || req.HTTP == nil {
 		cError(L, "no request found")
+	}
+	if lua.LVAsBool(L.Get(1)) {
+		return st.rawReqSocket(L, req)
 	}
 	switch {
 	case req.bodyRead:
@@ -633,6 +633,62 @@ func (st *state) reqSocket(L *lua.LState) int {
 	L.SetMetatable(obj, st.reqSocketMeta())
 	L.Push(obj)
 	return 1
+}
+
+// rawReqSocket is ngx.req.socket(true): the client connection itself, to
+// read what follows the request head (the body if it was not read, then
+// anything) and to write raw bytes (resty.websocket.server after its 101).
+// The headers count as sent from then on; ngx.say and the other output
+// functions fail.
+func (st *state) rawReqSocket(L *lua.LState, req *Request) int {
+	switch {
+	case req.rawSocket:
+		return fail(L, "duplicate call")
+	case req.Subrequest:
+		return fail(L, "nginx version too old") // nginx: no raw socket in subrequests
+	case !req.HTTP.ProtoAtLeast(1, 1) && st.r.sent:
+		return fail(L, "http 1.0 buffering")
+	case req.RawSocket == nil:
+		return fail(L, "no raw socket")
+	}
+	c, br, err := req.RawSocket()
+	if err != nil {
+		return fail(L, err.Error())
+	}
+	req.rawSocket = true
+	st.r.sent = true
+	// Output not flushed yet stays in nginx's write filter and never
+	// leaves (measured).
+	st.r.body.Reset()
+	o := st.socketOptions()
+	s := &cosocket{conn: c, br: br, connect: o.ConnectTimeout, send: o.SendTimeout, read: o.ReadTimeout, bufSize: o.BufferSize}
+	st.trackSocket(s) // closed with the request, as nginx finalizes it
+	obj := L.NewTable()
+	ud := L.NewUserData()
+	ud.Value = s
+	obj.RawSetInt(1, ud)
+	L.SetMetatable(obj, st.rawReqSocketMeta())
+	L.Push(obj)
+	return 1
+}
+
+// rawReqSocketMeta is the metatable of ngx.req.socket(true)'s sockets.
+func (st *state) rawReqSocketMeta() *lua.LTable {
+	if st.rawSockMeta == nil {
+		methods := st.funcTable(map[string]lua.LGFunction{
+			"receive":      st.sockReceive,
+			"receiveany":   st.sockReceiveAny,
+			"receiveuntil": st.sockReceiveUntil,
+			"send":         st.sockSend,
+			"settimeout":   st.sockSetTimeout,
+			"settimeouts":  st.sockSetTimeouts,
+			"close":        st.sockClose,
+			"setoption":    st.sockSetOption,
+		})
+		st.rawSockMeta = st.L.NewTable()
+		st.rawSockMeta.RawSetString("__index", methods)
+	}
+	return st.rawSockMeta
 }
 
 // reqSocketMeta is the metatable of request-body sockets: the reading

@@ -296,6 +296,11 @@ func (st *state) writeArgs(L *lua.LState, fn string) bool {
 		L.Push(lua.LString("header only"))
 		return false
 	}
+	if r.req.rawSocket {
+		L.Push(lua.LNil)
+		L.Push(lua.LString("raw request socket acquired"))
+		return false
+	}
 	if r.eof {
 		L.Push(lua.LNil)
 		L.Push(lua.LString("seen eof"))
@@ -402,6 +407,9 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 		L.Push(lua.LNil)
 		L.Push(lua.LString("header only"))
 		return 2
+	}
+	if st.r.req.rawSocket {
+		return fail(L, "raw request socket acquired")
 	}
 	if st.r.eof {
 		L.Push(lua.LNil)

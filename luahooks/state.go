@@ -1,11 +1,13 @@
 package luahooks
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"ngxsockify/ngxlog"
 	"strings"
@@ -80,6 +82,12 @@ type Request struct {
 	Flush func(p []byte)
 	// Streamed counts the output bytes handed to Flush so far.
 	Streamed int64
+	// RawSocket, when set, takes the client connection over for
+	// ngx.req.socket(true): the caller's response is off (it sends
+	// nothing more, and closes the connection when the request ends);
+	// br holds what the client sent after the request head and what was
+	// not read of its body. Nil makes ngx.req.socket(true) fail.
+	RawSocket func() (c net.Conn, br *bufio.Reader, err error)
 	// MainHTTP is the main request of a subrequest: ngx.req.raw_header
 	// reads its header, as nginx does (nil: HTTP is the main request).
 	MainHTTP *http.Request
@@ -114,6 +122,8 @@ type Request struct {
 	filter   *filterArg // ngx.arg in body_filter_by_lua
 	// headersOut: SendHeaders was called (once per request).
 	headersOut bool
+	// rawSocket: ngx.req.socket(true) took the connection.
+	rawSocket bool
 	// bodyDiscarded: ngx.req.discard_body dropped it; readAfterDiscard:
 	// ngx.req.read_body was called after that ($request_body is then "",
 	// nil before: measured).
@@ -213,6 +223,7 @@ type state struct {
 	sockets     []*cosocket
 	socketMeta  *lua.LTable
 	reqSockMeta *lua.LTable // ngx.req.socket()'s
+	rawSockMeta *lua.LTable // ngx.req.socket(true)'s
 	udpSockets  []*udpSocket
 	udpMeta     *lua.LTable
 	// busy is held while the state runs (a request's run or a timer

@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -393,6 +395,7 @@ func (rq *request) newLuaRequest() *luahooks.Request {
 		rq.setPaths()
 	}
 	if !rq.subrequest {
+		lr.RawSocket = func() (net.Conn, *bufio.Reader, error) { return rq.luaRawSocket(lr) }
 		lr.Flush = func(p []byte) {
 			if p = rq.luaClamp(p, lr); len(p) > 0 && rq.r.Method != http.MethodHead {
 				rq.w.Write(p)
@@ -499,6 +502,29 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 			rq.w.Write(body)
 		}
 	}
+}
+
+// luaRawSocket hands the client connection to ngx.req.socket(true): what
+// was sent of the response goes out first; nothing of ours follows, and
+// the connection closes when the request ends (luahooks closes the socket
+// with the run; the cleanup is for a run that does not end normally).
+func (rq *request) luaRawSocket(lr *luahooks.Request) (net.Conn, *bufio.Reader, error) {
+	hj, ok := rq.w.w.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("no raw socket")
+	}
+	c, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	rq.closed = true
+	rq.w.wrote, rq.w.discard = true, true
+	rq.w.status = lr.Status
+	if rq.w.status == 0 {
+		rq.w.status = http.StatusOK
+	}
+	rq.cleanups = append(rq.cleanups, func() { c.Close() })
+	return c, brw.Reader, nil
 }
 
 // luaClamp cuts output of a hook (p, after the lr.Streamed bytes already

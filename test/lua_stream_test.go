@@ -91,3 +91,90 @@ func TestLuaStreamedOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestLuaRawReqSocket: ngx.req.socket(true) after a 101 (what
+// resty.websocket.server does), and before any header (the hook writes
+// the whole response), on nginx + lua and ngxsockify alike.
+func TestLuaRawReqSocket(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	conf := `server {
+ listen 127.0.0.1:{{PORT}};
+ server_tokens off;
+ location /upgrade {
+  content_by_lua_block {
+   ngx.status = 101
+   ngx.header["Upgrade"] = "echo"
+   ngx.send_headers()
+   ngx.flush(true)
+   local sock = assert(ngx.req.socket(true))
+   ngx.log(ngx.WARN, "second: ", select(2, ngx.req.socket(true)), ", say: ", select(2, ngx.say("x")))
+   for i = 1, 2 do
+    local data, err = sock:receive(5)
+    if not data then ngx.log(ngx.WARN, "receive: ", err) return end
+    sock:send(i .. ": " .. data .. "\n")
+   end
+  }
+ }
+ location /raw {
+  content_by_lua_block {
+   ngx.req.read_body()
+   local sock = assert(ngx.req.socket(true))
+   sock:send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n" .. ngx.req.get_body_data())
+  }
+ }
+ location /pending {
+  content_by_lua_block {
+   ngx.say("x")
+   ngx.log(ngx.WARN, "pending: ", select("#", ngx.req.socket(true)))
+  }
+ }
+}`
+	dateRE := strings.NewReplacer("Server: nginx\r\n", "", "Server: ngxsockify\r\n", "")
+	exchange := func(s *Server, head string, parts ...string) string {
+		c, err := net.Dial("tcp", s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		fmt.Fprint(c, head)
+		var got strings.Builder
+		for _, p := range parts {
+			got.WriteString(readUntilQuiet(c, br, 300*time.Millisecond))
+			fmt.Fprint(c, p)
+		}
+		got.WriteString(readUntilQuiet(c, br, 2*time.Second))
+		out := got.String()
+		if i := strings.Index(out, "Date: "); i >= 0 {
+			j := strings.Index(out[i:], "\r\n")
+			out = out[:i] + out[i+j+2:]
+		}
+		return dateRE.Replace(out)
+	}
+	// (what /pending sends differs: nginx drops the unflushed output with
+	// the headers; ngxsockify has sent the headers)
+	type result struct{ upgrade, raw string }
+	var res [2]result
+	for i, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: conf})
+		res[i].upgrade = exchange(s, "GET /upgrade HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\nhello", "world")
+		res[i].raw = exchange(s, "POST /raw HTTP/1.0\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+		if got := exchange(s, "GET /pending HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); strings.Contains(got, "x\n") {
+			t.Errorf("%s: unflushed output sent: %q", kind, got)
+		}
+		time.Sleep(100 * time.Millisecond)
+		log := s.ErrorLog()
+		for _, want := range []string{"second: duplicate call, say: raw request socket acquired", "pending: 1,"} {
+			if !strings.Contains(log, want) {
+				t.Errorf("%s: no %q in the error log:\n%s", kind, want, log)
+			}
+		}
+	}
+	if res[0] != res[1] {
+		t.Errorf("nginx and ngxsockify differ:\nnginx:      %q\nngxsockify: %q", res[0], res[1])
+	}
+	if !strings.HasSuffix(res[0].upgrade, "1: hello\n2: world\n") || res[0].raw != "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello" {
+		t.Errorf("nginx answered %q", res[0])
+	}
+}
