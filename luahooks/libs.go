@@ -125,6 +125,8 @@ func (st *state) openLibs() {
 	preload.RawSetString("cjson.safe", L.NewFunction(func(L *lua.LState) int { L.Push(st.openCjson(true)); return 1 }))
 	preload.RawSetString("ngx.re", L.NewFunction(func(L *lua.LState) int { L.Push(st.openNgxRe()); return 1 }))
 	preload.RawSetString("ngx.base64", L.NewFunction(func(L *lua.LState) int { L.Push(st.openNgxBase64()); return 1 }))
+	preload.RawSetString("ngx.semaphore", L.NewFunction(func(L *lua.LState) int { L.Push(st.openSemaphore()); return 1 }))
+	preload.RawSetString("ngx.process", L.NewFunction(func(L *lua.LState) int { L.Push(st.openProcess()); return 1 }))
 	// lua-resty-string under OpenResty's names and Debian's (resty_string.go).
 	for name, open := range st.restyStringModules() {
 		fn := L.NewFunction(func(L *lua.LState) int { L.Push(open()); return 1 })
@@ -256,7 +258,11 @@ func (st *state) require(L *lua.LState) int {
 	loaded.RawSetString(name, loadSentinel)
 	L.Push(fn)
 	L.Push(lua.LString(name))
-	L.Call(1, 1)
+	st.requiring++
+	func() {
+		defer func() { st.requiring-- }()
+		L.Call(1, 1)
+	}()
 	ret := L.Get(-1)
 	L.Pop(1)
 	if ret != lua.LNil {

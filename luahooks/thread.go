@@ -55,6 +55,13 @@ type lthread struct {
 	// cur is the coroutine that runs on this thread (gopher-lua's
 	// G.CurrentThread) when it hands the baton on.
 	cur *lua.LState
+	// queued: another thread put this one in the ready queue while it
+	// still waited (a semaphore post wakes waiters in its order); its
+	// acquire then only waits for the baton.
+	queued bool
+	// onKill, set during a wait, undoes it at once when the thread is
+	// killed (a semaphore waiter leaves the queue).
+	onKill func()
 
 	// Set by the thread's end, read by waiters (under the baton).
 	done    bool
@@ -123,16 +130,30 @@ func (s *sched) handNext() {
 // acquire waits until t holds the baton again.
 func (s *sched) acquire(t *lthread) {
 	s.mu.Lock()
-	if s.holder == nil {
+	switch {
+	case t.queued:
+		t.queued = false
+		s.mu.Unlock()
+		<-t.wake
+	case s.holder == nil:
 		s.holder = t
 		s.st.ctx.resume()
 		s.mu.Unlock()
-	} else {
+	default:
 		s.ready = append(s.ready, t)
 		s.mu.Unlock()
 		<-t.wake
 	}
 	s.st.L.G.CurrentThread = t.cur
+}
+
+// enqueue puts t, which still waits, in the ready queue now (the caller
+// holds the baton), so that threads woken together go on in that order.
+func (s *sched) enqueue(t *lthread) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t.queued = true
+	s.ready = append(s.ready, t)
 }
 
 // block runs f, which waits (on the network, a timer, another thread),
@@ -439,6 +460,10 @@ func (st *state) threadKill(L *lua.LState) int {
 		return fail(L, "already terminated")
 	}
 	t.killed, t.reaped = true, true
+	if t.onKill != nil {
+		t.onKill()
+		t.onKill = nil
+	}
 	t.cancel()
 	return okTrue(L)
 }

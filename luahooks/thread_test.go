@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -179,5 +181,42 @@ func TestThreadTimeLimit(t *testing.T) {
 		ngx.say(select(2, ngx.thread.wait(t)))`, newReq("/t"))
 	if string(out.Body) != "ok\n" {
 		t.Fatalf("got %q %v", out.Body, out.Err)
+	}
+}
+
+// TestSemaphoreShared: a semaphore a module creates is the runtime's, as a
+// worker's is in OpenResty: runs on two Lua states see one count.
+func TestSemaphoreShared(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "semmod.lua"), []byte(`return {sem = require("ngx.semaphore").new(1)}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rt, _ := newTestRuntime(t, Options{PackagePath: dir + "/?.lua;;"})
+	first := make(chan Outcome)
+	go func() {
+		first <- runCode(t, rt, PhaseContent, `
+			local sem = require("semmod").sem
+			ngx.say(sem:wait(0))
+			ngx.sleep(0.3)
+			sem:post()`, newReq("/t"))
+	}()
+	time.Sleep(100 * time.Millisecond)
+	// a second run while the first holds the state and the resource
+	start := time.Now()
+	out := runCode(t, rt, PhaseContent, `
+		local sem = require("semmod").sem
+		ngx.say(sem:wait(0))
+		ngx.say(sem:wait(2), " ", sem:count())
+		sem:post()
+		local mine = require("ngx.semaphore").new(0)
+		ngx.say(mine:wait(0))`, newReq("/t"))
+	if string(out.Body) != "niltimeout\ntrue 0\nniltimeout\n" || out.Err != nil {
+		t.Errorf("second run: %q %v", out.Body, out.Err)
+	}
+	if took := time.Since(start); took < 100*time.Millisecond {
+		t.Errorf("the wait took %v: it did not wait for the other run's post", took)
+	}
+	if o := <-first; string(o.Body) != "true\n" {
+		t.Errorf("first run: %q %v", o.Body, o.Err)
 	}
 }
