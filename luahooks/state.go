@@ -219,12 +219,12 @@ type state struct {
 	replaying bool
 	// sockets are the cosockets this state's run opened (closed at its
 	// end unless pooled); socketMeta is their metatable (cosocket.go).
-	sched       *sched // the run's light threads (thread.go), nil without
+	sched *sched // the run's light threads (thread.go), nil without
 	// requiring counts the module bodies running (require); semSeen
 	// counts ngx.semaphore.new calls by position while they do
 	// (semaphore.go).
-	requiring int
-	semSeen   map[string]int
+	requiring   int
+	semSeen     map[string]int
 	sockets     []*cosocket
 	socketMeta  *lua.LTable
 	reqSockMeta *lua.LTable // ngx.req.socket()'s
