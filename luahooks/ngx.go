@@ -120,6 +120,7 @@ func (st *state) openNgx() *lua.LTable {
 		"stream": st.newSocketTCP, "connect": st.socketConnect,
 	}))
 	ngx.RawSetString("thread", st.openThread())
+	ngx.RawSetString("on_abort", L.NewFunction(st.onAbort))
 	ngx.RawSetString("timer", st.openTimer())
 	ngx.RawSetString("req", st.openReq())
 	ngx.RawSetString("var", st.openVar())

@@ -82,6 +82,11 @@ type Request struct {
 	Flush func(p []byte)
 	// Streamed counts the output bytes handed to Flush so far.
 	Streamed int64
+	// ClientAbort is lua_check_client_abort on: a channel the caller
+	// closes when the client goes away (nil: the directive is off, and
+	// ngx.on_abort says so). A handler ngx.on_abort registered then runs
+	// as a user thread of the run.
+	ClientAbort <-chan struct{}
 	// RawSocket, when set, takes the client connection over for
 	// ngx.req.socket(true): the caller's response is off (it sends
 	// nothing more, and closes the connection when the request ends);
@@ -124,6 +129,8 @@ type Request struct {
 	headersOut bool
 	// rawSocket: ngx.req.socket(true) took the connection.
 	rawSocket bool
+	// onAbort: ngx.on_abort registered a handler (once per request).
+	onAbort bool
 	// bodyDiscarded: ngx.req.discard_body dropped it; readAfterDiscard:
 	// ngx.req.read_body was called after that ($request_body is then "",
 	// nil before: measured).

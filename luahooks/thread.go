@@ -42,6 +42,10 @@ type sched struct {
 	threads map[*lua.LState]*lthread
 	live    sync.WaitGroup // user threads whose goroutine has not ended
 	entry   *lthread
+	// ending: the entry thread waits for the user threads to end; an
+	// on_abort handler does not start any more. stop is closed then.
+	ending bool
+	stop   chan struct{}
 }
 
 // lthread is one light thread: the entry thread (the chunk) or a user
@@ -79,7 +83,7 @@ func (st *state) threadSched() *sched {
 	if st.sched == nil {
 		st.ownContext() // the threads' contexts derive from the run's
 		entry := &lthread{co: st.L, ctx: st.r.ctx, wake: make(chan struct{}, 1)}
-		st.sched = &sched{st: st, threads: map[*lua.LState]*lthread{}, entry: entry}
+		st.sched = &sched{st: st, threads: map[*lua.LState]*lthread{}, entry: entry, stop: make(chan struct{})}
 		st.sched.holder = entry
 	}
 	return st.sched
@@ -229,6 +233,10 @@ func (st *state) endThreads(abort bool) {
 		}
 		s.mu.Unlock()
 	}
+	s.mu.Lock()
+	s.ending = true
+	close(s.stop)
+	s.mu.Unlock()
 	t := s.entry
 	s.release(t)
 	s.live.Wait()
@@ -281,6 +289,49 @@ func (st *state) threadSpawn(L *lua.LState) int {
 	st.L.G.CurrentThread = parent.cur
 	L.Push(co)
 	return 1
+}
+
+// onAbort is ngx.on_abort(f): f runs as a user thread when the client
+// goes away (lua_check_client_abort on) while the request's Lua runs.
+func (st *state) onAbort(L *lua.LState) int {
+	switch st.r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent:
+	default:
+		st.phaseCheck("ngx.on_abort")
+	}
+	fn := L.CheckFunction(1)
+	req := st.r.req
+	switch {
+	case req == nil || req.ClientAbort == nil:
+		return fail(L, "lua_check_client_abort is off")
+	case req.onAbort:
+		return fail(L, "duplicate call")
+	}
+	req.onAbort = true
+	s := st.threadSched()
+	t := &lthread{parent: L, wake: make(chan struct{}, 1), ended: make(chan struct{})}
+	go func() {
+		select {
+		case <-req.ClientAbort:
+		case <-s.stop:
+			return
+		}
+		s.mu.Lock()
+		if s.ending {
+			s.mu.Unlock()
+			return
+		}
+		s.live.Add(1)
+		s.mu.Unlock()
+		s.acquire(t)
+		co, cancel := st.L.NewThread()
+		t.co, t.ctx, t.cancel, t.cur = co, co.Context(), cancel, co
+		s.mu.Lock()
+		s.threads[co] = t
+		s.mu.Unlock()
+		st.runThread(t, fn, nil)
+	}()
+	return okTrue(L)
 }
 
 // runThread is a user thread's goroutine; it starts holding the baton.

@@ -220,3 +220,36 @@ func TestSemaphoreShared(t *testing.T) {
 		t.Errorf("first run: %q %v", o.Body, o.Err)
 	}
 }
+
+// TestOnAbort: with lua_check_client_abort on (Request.ClientAbort), the
+// ngx.on_abort handler runs as a user thread when the client goes away.
+func TestOnAbort(t *testing.T) {
+	rt, sink := newTestRuntime(t, Options{})
+	out := runCode(t, rt, PhaseContent, `ngx.say(ngx.on_abort(function() end))`, newReq("/t"))
+	if string(out.Body) != "nillua_check_client_abort is off\n" {
+		t.Errorf("off: %q %v", out.Body, out.Err)
+	}
+	abort := make(chan struct{})
+	req := newReq("/t")
+	req.ClientAbort = abort
+	time.AfterFunc(50*time.Millisecond, func() { close(abort) })
+	start := time.Now()
+	out = runCode(t, rt, PhaseContent, `
+		ngx.on_abort(function() ngx.log(ngx.NOTICE, "client went away") ngx.exit(499) end)
+		ngx.log(ngx.NOTICE, "second: ", select(2, ngx.on_abort(function() end)))
+		ngx.sleep(3)
+		ngx.say("not reached")`, req)
+	if out.Action != Close || out.Status != 499 || time.Since(start) > time.Second {
+		t.Errorf("abort: %v %d %q after %v", out.Action, out.Status, out.Body, time.Since(start))
+	}
+	if !strings.Contains(sink.text(), "client went away") || !strings.Contains(sink.text(), "second: duplicate call") {
+		t.Errorf("log: %s", sink.text())
+	}
+	// no abort: the handler never runs, and the run does not wait for it
+	req = newReq("/t")
+	req.ClientAbort = make(chan struct{})
+	out = runCode(t, rt, PhaseContent, `ngx.on_abort(function() ngx.say("no") end) ngx.sleep(0.01) ngx.say("done")`, req)
+	if string(out.Body) != "done\n" {
+		t.Errorf("no abort: %q %v", out.Body, out.Err)
+	}
+}
