@@ -253,3 +253,26 @@ func TestOnAbort(t *testing.T) {
 		t.Errorf("no abort: %q %v", out.Body, out.Err)
 	}
 }
+
+// TestThreadsInTimer: a timer callback's light threads run and end with it.
+func TestThreadsInTimer(t *testing.T) {
+	rt, sink := newTestRuntime(t, Options{})
+	out := runCode(t, rt, PhaseContent, `
+		ngx.timer.at(0, function()
+			local a = ngx.thread.spawn(function() ngx.sleep(0.02) return "a" end)
+			local b = ngx.thread.spawn(function() ngx.sleep(0.01) return "b" end)
+			local _, x = ngx.thread.wait(a, b)
+			local _, y = ngx.thread.wait(a, b)
+			ngx.log(ngx.NOTICE, "timer threads: ", x, y)
+		end)`, newReq("/t"))
+	if out.Err != nil {
+		t.Fatal(out.Err)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(sink.text(), "timer threads: ba") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !strings.Contains(sink.text(), "timer threads: ba") {
+		t.Errorf("log: %s", sink.text())
+	}
+}

@@ -242,6 +242,10 @@ func (st *state) runTimer(tm *luaTimer, premature bool) error {
 	}
 	err := L.PCall(1+len(tm.args), 0, nil)
 	ctxErr := ctx.Err()
+	st.endThreads(err != nil || r.exited || ctxErr != nil)
+	if ctxErr == nil {
+		ctxErr = ctx.Err()
+	}
 	ctx.disarm()
 	st.closeSockets()
 	L.RemoveContext()
