@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -95,7 +94,7 @@ type cosocket struct {
 	body     bool   // ngx.req.socket(): reads the request body, br over it
 	owner    *state // the state whose run closes it at its end
 	bufSize  int    // lua_socket_buffer_size
-	poolSize int    // connect's pool_size option (0: none)
+	pool     *connPool // the pool it counts in (came through it), or nil
 }
 
 var errSocketClosed = errors.New("closed")
@@ -109,10 +108,7 @@ func (st *state) trackSocket(s *cosocket) {
 // closeSockets closes what the run left open (called at run end).
 func (st *state) closeSockets() {
 	for _, s := range st.sockets {
-		if s.conn != nil {
-			s.conn.Close()
-			s.conn, s.br = nil, nil
-		}
+		st.dropSocket(s)
 	}
 	st.sockets = st.sockets[:0]
 	for _, u := range st.udpSockets {
@@ -316,7 +312,7 @@ func (st *state) sockConnect(L *lua.LState) int {
 	if network == "tcp" {
 		key = host + ":" + strconv.Itoa(port)
 	}
-	s.poolSize = 0
+	poolSize, backlog := 0, -1
 	if opts, ok := L.Get(optsIdx).(*lua.LTable); ok {
 		// Argument numbers as LuaJIT counts them in a method call.
 		bad := func(msg string) { cArgError(L, optsIdx-1, "connect", msg) }
@@ -334,7 +330,7 @@ func (st *state) sockConnect(L *lua.LState) int {
 			if v <= 0 {
 				bad(`bad "pool_size" option value: ` + formatNumber(float64(v)))
 			}
-			s.poolSize = int(v)
+			poolSize = int(v)
 		case *lua.LNilType:
 		default:
 			bad(`bad "pool_size" option type: ` + v.Type().String())
@@ -344,18 +340,20 @@ func (st *state) sockConnect(L *lua.LState) int {
 			if v < 0 {
 				bad(`bad "backlog" option value: ` + formatNumber(float64(v)))
 			}
+			backlog = int(v)
 		case *lua.LNilType:
 		default:
 			bad(`bad "backlog" option type: ` + v.Type().String())
 		}
 	}
-	if s.conn != nil {
-		s.conn.Close()
-		s.conn, s.br = nil, nil
-	}
+	st.dropSocket(s) // a connected socket connects again
 	s.key, s.reused = key, 0
-	if c, br, n := st.rt.pool.take(key); c != nil {
-		s.conn, s.br, s.reused = c, br, n
+	if backlog >= 0 && poolSize == 0 {
+		poolSize = st.socketOptions().PoolSize
+	}
+	if ok, n := st.poolConnect(L, s, poolSize, backlog, host, port); !ok {
+		return n
+	} else if s.conn != nil {
 		st.trackSocket(s)
 		L.Push(lua.LNumber(1))
 		return 1
@@ -363,6 +361,7 @@ func (st *state) sockConnect(L *lua.LState) int {
 	if network == "tcp" {
 		var msg string
 		if addr, msg = st.resolveAddr(host, port); msg != "" {
+			st.unpool(s)
 			return fail(L, msg)
 		}
 	}
@@ -375,6 +374,7 @@ func (st *state) sockConnect(L *lua.LState) int {
 		return err
 	})
 	if err != nil {
+		st.unpool(s) // a failed connect does not count
 		msg := sockErr(err)
 		if msg == "timeout" {
 			st.sockLogf(L, "lua tcp socket connect timed out, when connecting to %s", addr)
@@ -467,8 +467,7 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 			msg = "timeout"
 		}
 		st.sockLogf(L, "lua ssl certificate verify error: (%s)", msg)
-		s.conn.Close()
-		s.conn, s.br = nil, nil
+		st.dropSocket(s)
 		return fail(L, msg)
 	}
 	s.conn, s.br = tc, bufio.NewReaderSize(tc, s.bufSize)
@@ -564,12 +563,73 @@ func (st *state) sockSend(L *lua.LState) int {
 	return 1
 }
 
-// dropSocket closes s after an error, as OpenResty does.
+// dropSocket closes s (after an error, close, the end of the run), and
+// uncounts it from its pool.
 func (st *state) dropSocket(s *cosocket) {
 	if s.conn != nil {
 		s.conn.Close()
+		st.unpool(s)
 	}
 	s.conn, s.br, s.body = nil, nil, false
+}
+
+// unpool uncounts s from the pool it came through.
+func (st *state) unpool(s *cosocket) {
+	if s.pool != nil {
+		st.rt.pool.release(s.pool, st.poolDebug())
+		s.pool = nil
+	}
+}
+
+// poolConnect is connect's pool part: an idle connection of the key's
+// pool (s.conn set), or a place in the pool to connect in (s.pool set; it
+// may wait for one with a backlog), or no pool at all. It returns false
+// and the number of results when connect fails here.
+func (st *state) poolConnect(L *lua.LState, s *cosocket, size, backlog int, host string, port int) (bool, int) {
+	p, logf := &st.rt.pool, st.poolDebug()
+	cp := p.lookup(s.key, size, backlog, logf)
+	if cp == nil {
+		return true, 0
+	}
+	for resuming := false; ; resuming = true {
+		if c, br, n := p.takeIdle(cp, logf); c != nil {
+			s.conn, s.br, s.reused, s.pool = c, br, n, cp
+			return true, 0
+		}
+		wait, msg := p.admit(cp, resuming, logf)
+		if msg != "" {
+			return false, fail(L, msg)
+		}
+		if wait == nil {
+			s.pool = cp
+			return true, 0
+		}
+		var resumed bool
+		_, aborted := st.blockFor(func(done <-chan struct{}) error {
+			t := time.NewTimer(s.connect)
+			defer t.Stop()
+			select {
+			case <-wait:
+			case <-t.C:
+			case <-done:
+			}
+			resumed = p.dequeue(cp, wait)
+			return nil
+		})
+		if aborted {
+			logf("lua tcp socket abort queueing")
+			p.pass(cp, logf) // the turn goes on (had it come)
+			st.abortThread()
+		}
+		if !resumed {
+			where := host
+			if port > 0 {
+				where = fmt.Sprintf("%s:%d", host, port)
+			}
+			st.sockLogf(L, "lua tcp socket queued connect timed out, when trying to connect to %s", where)
+			return false, fail(L, "timeout")
+		}
+	}
 }
 
 // failRead pushes nil, err, partial; a timeout keeps the socket, other
@@ -970,16 +1030,19 @@ func (st *state) sockSetKeepalive(L *lua.LState) int {
 		idle = time.Duration(float64(v) * float64(time.Millisecond))
 	}
 	size := o.PoolSize
-	if s.poolSize > 0 {
-		size = s.poolSize // connect's pool_size wins
-	} else if v, ok := L.Get(3).(lua.LNumber); ok {
+	if v, ok := L.Get(3).(lua.LNumber); ok {
 		if v <= 0 {
 			cArgError(L, 3, "setkeepalive", "bad \"pool_size\" option value: "+formatNumber(float64(v)))
 		}
 		size = int(v)
 	}
-	st.rt.pool.put(s.key, s.conn, s.br, s.reused+1, idle, size)
-	s.conn, s.br = nil, nil
+	cp, logf := s.pool, st.poolDebug()
+	if cp == nil {
+		// the pool made by connect's options wins over size
+		cp = st.rt.pool.lookup(s.key, size, -1, logf)
+	}
+	st.rt.pool.put(cp, s.pool != nil, s.conn, s.br, s.reused+1, idle, logf)
+	s.conn, s.br, s.pool = nil, nil, nil
 	L.Push(lua.LNumber(1))
 	return 1
 }
@@ -1035,91 +1098,3 @@ func (st *state) sockSetOption(L *lua.LState) int {
 	return 1
 }
 
-// socketPool holds idle cosocket connections (setkeepalive) by key, for
-// every state of a runtime (OpenResty: per worker).
-type socketPool struct {
-	mu    sync.Mutex
-	idle  map[string][]*idleConn
-	close bool
-}
-
-type idleConn struct {
-	conn   net.Conn
-	br     *bufio.Reader
-	reused int
-	timer  *time.Timer
-}
-
-func (p *socketPool) put(key string, c net.Conn, br *bufio.Reader, reused int, idle time.Duration, size int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.close {
-		c.Close()
-		return
-	}
-	if p.idle == nil {
-		p.idle = map[string][]*idleConn{}
-	}
-	list := p.idle[key]
-	for len(list) >= size { // full: the least recently used goes
-		list[0].timer.Stop()
-		list[0].conn.Close()
-		list = list[1:]
-	}
-	ic := &idleConn{conn: c, br: br, reused: reused}
-	ic.timer = time.AfterFunc(idle, func() { p.expire(key, ic) })
-	p.idle[key] = append(list, ic)
-}
-
-func (p *socketPool) expire(key string, ic *idleConn) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	list := p.idle[key]
-	for i, x := range list {
-		if x == ic {
-			p.idle[key] = append(list[:i:i], list[i+1:]...)
-			ic.conn.Close()
-			return
-		}
-	}
-}
-
-// take returns the most recently pooled live connection for key. One the
-// peer closed (or sent unasked bytes to) while idle is dropped: a read
-// that must time out at once tells.
-func (p *socketPool) take(key string) (net.Conn, *bufio.Reader, int) {
-	for {
-		p.mu.Lock()
-		list := p.idle[key]
-		if len(list) == 0 {
-			p.mu.Unlock()
-			return nil, nil, 0
-		}
-		ic := list[len(list)-1]
-		p.idle[key] = list[:len(list)-1]
-		p.mu.Unlock()
-		ic.timer.Stop()
-		ic.conn.SetReadDeadline(time.Now())
-		_, err := ic.br.Peek(1)
-		ic.conn.SetReadDeadline(time.Time{})
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return ic.conn, ic.br, ic.reused
-		}
-		ic.conn.Close()
-	}
-}
-
-// closeAll closes every idle connection (runtime close, reload).
-func (p *socketPool) closeAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.close = true
-	for _, list := range p.idle {
-		for _, ic := range list {
-			ic.timer.Stop()
-			ic.conn.Close()
-		}
-	}
-	p.idle = nil
-}
