@@ -84,17 +84,17 @@ func (st *state) sockLogf(L *lua.LState, format string, args ...any) {
 
 // cosocket is the Go side of one ngx.socket.tcp() object.
 type cosocket struct {
-	conn     net.Conn
-	br       *bufio.Reader
-	key      string // pool key: "host:port", "unix:path" or the pool option
-	reused   int
-	connect  time.Duration
-	send     time.Duration
-	read     time.Duration
-	body     bool   // ngx.req.socket(): reads the request body, br over it
-	owner    *state // the state whose run closes it at its end
-	bufSize  int    // lua_socket_buffer_size
-	pool     *connPool // the pool it counts in (came through it), or nil
+	conn    net.Conn
+	br      *bufio.Reader
+	key     string // pool key: "host:port", "unix:path" or the pool option
+	reused  int
+	connect time.Duration
+	send    time.Duration
+	read    time.Duration
+	body    bool      // ngx.req.socket(): reads the request body, br over it
+	owner   *state    // the state whose run closes it at its end
+	bufSize int       // lua_socket_buffer_size
+	pool    *connPool // the pool it counts in (came through it), or nil
 }
 
 var errSocketClosed = errors.New("closed")
@@ -1097,4 +1097,3 @@ func (st *state) sockSetOption(L *lua.LState) int {
 	L.Push(lua.LTrue)
 	return 1
 }
-
