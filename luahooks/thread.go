@@ -37,7 +37,12 @@ type sched struct {
 
 	mu     sync.Mutex
 	holder *lthread   // runs now; nil: all threads wait
-	ready  []*lthread // waiting for the baton, in order
+	// posted are threads that go on before any other: the parent of a
+	// thread just spawned, and threads that yielded by hand (nginx's
+	// posted threads run before the next event); ready are threads whose
+	// wait ended, in that order.
+	posted []*lthread
+	ready  []*lthread
 	// threads are the user threads by their coroutine.
 	threads map[*lua.LState]*lthread
 	live    sync.WaitGroup // user threads whose goroutine has not ended
@@ -117,15 +122,17 @@ func (s *sched) release(t *lthread) {
 	s.handNext()
 }
 
-// handNext gives the baton to the first ready thread, or frees it; s.mu
-// is held.
+// handNext gives the baton to the first posted thread, else the first
+// ready one, or frees it; s.mu is held.
 func (s *sched) handNext() {
-	if len(s.ready) > 0 {
-		next := s.ready[0]
-		s.ready = s.ready[1:]
-		s.holder = next
-		next.wake <- struct{}{}
-		return
+	for _, q := range []*[]*lthread{&s.posted, &s.ready} {
+		if len(*q) > 0 {
+			next := (*q)[0]
+			*q = (*q)[1:]
+			s.holder = next
+			next.wake <- struct{}{}
+			return
+		}
 	}
 	s.holder = nil
 	s.st.ctx.pause()
@@ -211,11 +218,29 @@ func (st *state) curL() *lua.LState {
 	return st.L
 }
 
-// yieldThread is coroutine.yield() at the top of a light thread: the
-// thread goes to the back of the ready queue (OpenResty resumes it from
-// the event loop).
+// yieldThread is coroutine.yield() at the top of a light thread: with
+// other threads posted, the thread is posted after them; else it goes on
+// at once (ngx_http_lua_run_thread).
 func (st *state) yieldThread() {
-	st.block(func(<-chan struct{}) error { return nil })
+	s := st.sched
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	if len(s.posted) == 0 {
+		s.mu.Unlock()
+		return
+	}
+	t := s.holder
+	t.cur = st.L.G.CurrentThread
+	s.posted = append(s.posted, t)
+	s.handNext()
+	s.mu.Unlock()
+	<-t.wake
+	st.L.G.CurrentThread = t.cur
+	if t.ctx.Err() != nil {
+		st.abortThread()
+	}
 }
 
 // endThreads is the entry thread's end: it waits for the user threads
@@ -279,8 +304,9 @@ func (st *state) threadSpawn(L *lua.LState) int {
 	parent.cur = st.L.G.CurrentThread
 	s.mu.Lock()
 	s.threads[co] = t
-	// The parent goes on first when the child hands the baton on.
-	s.ready = append([]*lthread{parent}, s.ready...)
+	// The parent is posted: it goes on when the child hands the baton on,
+	// after the threads posted before it.
+	s.posted = append(s.posted, parent)
 	s.holder = t
 	s.mu.Unlock()
 	s.live.Add(1)
@@ -525,8 +551,8 @@ func okTrue(L *lua.LState) int {
 }
 
 // threadStatus is coroutine.status for light threads: "running" until it
-// ends, "zombie" until it is waited for, then "dead"; nil for other
-// coroutines.
+// ends ("normal" while a coroutine it resumed runs or waits), "zombie"
+// until it is waited for, then "dead"; nil for other coroutines.
 func (st *state) threadStatus(co *lua.LState) lua.LValue {
 	if st.sched == nil {
 		return nil
@@ -539,6 +565,13 @@ func (st *state) threadStatus(co *lua.LState) lua.LValue {
 		return lua.LString("dead")
 	case t.done:
 		return lua.LString("zombie")
+	}
+	cur := t.cur
+	if st.sched.holder == t {
+		cur = st.L.G.CurrentThread
+	}
+	if cur != nil && cur != co {
+		return lua.LString("normal") // it resumed a coroutine, which runs or waits
 	}
 	return lua.LString("running")
 }
