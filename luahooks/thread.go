@@ -36,7 +36,7 @@ type sched struct {
 	st *state
 
 	mu     sync.Mutex
-	holder *lthread   // runs now; nil: all threads wait
+	holder *lthread // runs now; nil: all threads wait
 	// posted are threads that go on before any other: the parent of a
 	// thread just spawned, and threads that yielded by hand (nginx's
 	// posted threads run before the next event); ready are threads whose
