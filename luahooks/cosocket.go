@@ -400,13 +400,17 @@ func (st *state) resolveAddr(host string, port int) (addr, msg string) {
 			return "", fmt.Sprintf("no resolver defined to resolve %q", host)
 		}
 		var addrs []string
-		err := st.block(func(done <-chan struct{}) error {
+		err, aborted := st.blockFor(func(done <-chan struct{}) error {
 			ctx, cancel := doneContext(done)
 			defer cancel()
 			var err error
 			addrs, err = resolve(ctx, host)
 			return err
 		})
+		if aborted {
+			st.logf(ngxlog.Debug, "lua tcp socket abort resolver")
+			st.abortThread()
+		}
 		if err != nil || len(addrs) == 0 {
 			return "", fmt.Sprintf("%s could not be resolved (3: Host not found)", host)
 		}
@@ -706,6 +710,8 @@ func (st *state) rawReqSocket(L *lua.LState, req *Request) int {
 		return fail(L, "duplicate call")
 	case req.Subrequest:
 		return fail(L, "nginx version too old") // nginx: no raw socket in subrequests
+	case req.readingBody:
+		return fail(L, "pending request body reading in some other thread")
 	case !req.HTTP.ProtoAtLeast(1, 1) && st.r.sent:
 		return fail(L, "http 1.0 buffering")
 	case req.RawSocket == nil:

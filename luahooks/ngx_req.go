@@ -564,10 +564,12 @@ func (st *state) reqReadBody(L *lua.LState) int {
 	// read itself is not cut short when the request ends).
 	var status int
 	var err error
+	req.readingBody = true
 	st.block(func(<-chan struct{}) error {
 		status, err = req.readBody()
 		return nil
 	})
+	req.readingBody = false
 	if status != 0 {
 		out := bodyOutcome(status, err)
 		st.r.bodyErr = &out

@@ -131,6 +131,8 @@ type Request struct {
 	rawSocket bool
 	// onAbort: ngx.on_abort registered a handler (once per request).
 	onAbort bool
+	// readingBody: a light thread waits in ngx.req.read_body.
+	readingBody bool
 	// bodyDiscarded: ngx.req.discard_body dropped it; readAfterDiscard:
 	// ngx.req.read_body was called after that ($request_body is then "",
 	// nil before: measured).
