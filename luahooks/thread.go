@@ -611,6 +611,20 @@ func (st *state) openCoroutineThreads(co *lua.LTable) {
 		L.Push(st.curL())
 		return 1
 	}))
+	resume := co.RawGetString("resume").(*lua.LFunction)
+	co.RawSetString("resume", L.NewFunction(func(L *lua.LState) int {
+		n := resume.GFunction(L)
+		// LuaJIT's words for what gopher-lua refuses
+		if n == 2 && L.Get(-2) == lua.LFalse {
+			switch L.Get(-1) {
+			case lua.LString("can not resume a running thread"):
+				L.Replace(-1, lua.LString("cannot resume running coroutine"))
+			case lua.LString("can not resume a dead thread"):
+				L.Replace(-1, lua.LString("cannot resume dead coroutine"))
+			}
+		}
+		return n
+	}))
 	status := co.RawGetString("status").(*lua.LFunction)
 	co.RawSetString("status", L.NewFunction(func(L *lua.LState) int {
 		if th, ok := L.Get(1).(*lua.LState); ok {
