@@ -51,6 +51,7 @@ type sched struct {
 	// on_abort handler does not start any more. stop is closed then.
 	ending bool
 	stop   chan struct{}
+	ended  int // user threads ended so far
 }
 
 // lthread is one light thread: the entry thread (the chunk) or a user
@@ -79,6 +80,7 @@ type lthread struct {
 	results []lua.LValue // what wait gives after true or false
 	// reaped: waited for or killed (coroutine.status "dead").
 	reaped bool
+	endSeq int // order of ending among the run's threads
 	killed bool
 }
 
@@ -372,6 +374,8 @@ func (st *state) runThread(t *lthread, fn *lua.LFunction, args []lua.LValue) {
 	}
 	err := co.PCall(len(args), lua.MultRet, nil)
 	t.done = true
+	s.ended++
+	t.endSeq = s.ended
 	switch {
 	case err == nil:
 		t.ok = true
@@ -462,10 +466,13 @@ func (st *state) threadWait(L *lua.LState) int {
 				return fail(L, "already waited or killed")
 			}
 		}
-		for _, t := range ts {
-			if !t.done {
-				continue
+		var t *lthread // the first of them to have ended
+		for _, x := range ts {
+			if x.done && (t == nil || x.endSeq < t.endSeq) {
+				t = x
 			}
+		}
+		if t != nil {
 			t.reaped = true
 			if t.ok {
 				L.Push(lua.LTrue)
