@@ -360,6 +360,10 @@ func (st *state) sockConnect(L *lua.LState) int {
 	}
 	if network == "tcp" {
 		var msg string
+		if host == "" {
+			st.unpool(s)
+			return fail(L, `failed to parse host name "": no host`)
+		}
 		if addr, msg = st.resolveAddr(host, port); msg != "" {
 			st.unpool(s)
 			return fail(L, msg)
