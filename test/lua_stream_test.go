@@ -32,6 +32,12 @@ const luaStreamConf = `server {
    ngx.thread.wait(t)
   }
  }
+ location /length {
+  content_by_lua_block {
+   ngx.header["Content-Length"] = 7
+   ngx.print("one") ngx.flush(true) ngx.sleep(0.6) ngx.say("two")
+  }
+ }
  location /access {
   access_by_lua_block { ngx.say("one") ngx.flush(true) ngx.sleep(0.6) ngx.say("two") ngx.exit(200) }
  }
@@ -55,7 +61,7 @@ func TestLuaStreamedOutput(t *testing.T) {
 	requireNgxsockify(t)
 	for _, kind := range []string{"nginx", "ngxsockify"} {
 		s := startServer(t, kind, ServerOptions{HTTP: luaStreamConf})
-		for _, path := range []string{"/flush", "/sleep", "/big", "/thread", "/access"} {
+		for _, path := range []string{"/flush", "/sleep", "/big", "/length", "/thread", "/access"} {
 			for _, proto := range []string{"HTTP/1.1", "HTTP/1.0"} {
 				c, err := net.Dial("tcp", s.Addr)
 				if err != nil {
@@ -67,6 +73,13 @@ func TestLuaStreamedOutput(t *testing.T) {
 				rest := readUntilQuiet(c, br, 2*time.Second)
 				c.Close()
 				where := fmt.Sprintf("%s %s %s", kind, path, proto)
+				if path == "/length" {
+					// a length the hook set: streamed on HTTP/1.0 too
+					if !strings.HasSuffix(early, "\r\n\r\none") || rest != "two\n" {
+						t.Errorf("%s: early %q, then %q", where, early, rest)
+					}
+					continue
+				}
 				if proto == "HTTP/1.0" {
 					// lua_http10_buffering: all of it at the end, with a length
 					if early != "" || !strings.Contains(rest, "Content-Length: ") || !strings.HasSuffix(rest, "onetwo\n") && !strings.HasSuffix(rest, "one\ntwo\n") {
