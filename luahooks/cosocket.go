@@ -145,7 +145,7 @@ func (st *state) waitIO(c net.Conn, f func() error) error {
 // thread's wait cut short), for the dial and the resolver.
 func doneContext(done <-chan struct{}) (context.Context, context.CancelFunc) {
 	ctx, cancel := context.WithCancel(context.Background())
-	if done != nil {
+	if done != nil && done != openChan {
 		go func() {
 			select {
 			case <-done:

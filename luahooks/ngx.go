@@ -628,6 +628,7 @@ func (st *state) ngxSleep(L *lua.LState) int {
 	// light threads run.
 	st.logf(ngxlog.Debug, "lua ready to sleep for %d ms", int64(secs*1000))
 	ctx := st.r.ctx
+	ctx.ownChannel() // a channel that cancellation closes
 	gone := ctx.parent.Done()
 	expired := false
 	_, aborted := st.blockFor(func(done <-chan struct{}) error {

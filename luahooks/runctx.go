@@ -70,6 +70,7 @@ func (c *runContext) arm(parent context.Context, now time.Time, timeout time.Dur
 	c.done.Store(&openChan)
 	c.own = false
 	c.err = nil
+	c.std, c.stdCancel = nil, nil
 	c.mu.Unlock()
 	c.timer.Reset(timeout)
 }
@@ -83,19 +84,22 @@ func (c *runContext) ownChannel() {
 		ch := make(chan struct{})
 		c.done.Store(&ch)
 		c.own = true
-		c.std, c.stdCancel = context.WithCancel(context.Background())
 	}
 }
 
-// luaContext is the context the Lua state runs under: std once the run
-// has its own channel.
+// luaContext is the context the Lua state runs under once coroutines or
+// light threads derive theirs from it: std, made on first use (after
+// ownChannel) and cancelled when the run ends.
 func (c *runContext) luaContext() context.Context {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.own {
-		return c.std
+	if c.std == nil {
+		c.std, c.stdCancel = context.WithCancel(context.Background())
+		if c.err != nil {
+			c.stdCancel()
+		}
 	}
-	return c
+	return c.std
 }
 
 // finish ends the run with err; c.mu is held.
@@ -103,9 +107,11 @@ func (c *runContext) finish(err error) {
 	c.err = err
 	if c.own {
 		close(*c.done.Load())
-		c.stdCancel()
 	} else {
 		c.done.Store(&closedChan)
+	}
+	if c.stdCancel != nil {
+		c.stdCancel()
 	}
 }
 

@@ -193,7 +193,6 @@ func (st *state) blockFor(f func(done <-chan struct{}) error) (err error, aborte
 		if st.r.ctx == nil {
 			return f(nil), false
 		}
-		st.r.ctx.ownChannel()
 		st.r.ctx.pause()
 		defer st.r.ctx.resume()
 		return f(st.r.ctx.Done()), false
