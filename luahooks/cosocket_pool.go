@@ -3,7 +3,6 @@ package luahooks
 import (
 	"bufio"
 	"errors"
-	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -224,5 +223,5 @@ func (p *socketPool) closeAll() {
 
 // poolDebug is the debug logger of the state's run.
 func (st *state) poolDebug() debugf {
-	return func(format string, args ...any) { st.logf(ngxlog.Debug, "%s", fmt.Sprintf(format, args...)) }
+	return func(format string, args ...any) { st.logf(ngxlog.Debug, format, args...) }
 }
