@@ -387,6 +387,7 @@ func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout tim
 	r := &st.r
 	r.body.Reset()
 	*r = runCtx{body: r.body, req: req, phase: c.phase, now: time.Now()}
+	st.sched = nil // a run starts without light threads
 	if req.start.IsZero() {
 		req.start = r.now
 	}
