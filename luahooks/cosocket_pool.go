@@ -85,6 +85,9 @@ func (p *socketPool) takeIdle(cp *connPool, logf debugf) (net.Conn, *bufio.Reade
 		}
 		ic.conn.Close()
 		cp.connections--
+		if len(cp.waiting) > 0 {
+			p.settle(cp, logf) // its place goes to a queued connect
+		}
 	}
 	return nil, nil, 0
 }
