@@ -178,7 +178,7 @@ func TestProxyCorpusFcwu(t *testing.T) {
 		{"api forged forwarding", "GET /api/me HTTP/1.1\r\nHost: HOST\r\nX-Real-IP: 6.6.6.6\r\nX-Forwarded-For: 6.6.6.6\r\nConnection: close\r\n\r\n", 200, "X-Real-Ip: 127.0.0.1"},
 		{"hop-by-hop from the client", "GET /api/hop HTTP/1.1\r\nHost: HOST\r\nKeep-Alive: 300\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\nConnection: close, TE\r\n\r\n", 200, "GET /api/hop HTTP/1.0"},
 		{"expect on a body", "POST /api/up HTTP/1.1\r\nHost: HOST\r\nExpect: 100-continue\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok", 100, ""}, // rawRequest reads the interim answer
-		{"expect without a body", "GET /api/x HTTP/1.1\r\nHost: HOST\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n", 100, ""}, // both send 100 at once, as nginx does
+		{"expect without a body", "GET /api/x HTTP/1.1\r\nHost: HOST\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n", 100, ""},                     // both send 100 at once, as nginx does
 		{"other upgrade: no such named location", "GET /api/x HTTP/1.1\r\nHost: HOST\r\nUpgrade: h2c\r\nConnection: close, Upgrade\r\n\r\n", 500, ""},
 		{"websockify without upgrade", "GET /websockify HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n", 200, "GET /websockify HTTP/1.0"},
 		{"head of the frontend", "HEAD / HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n", 200, ""},
