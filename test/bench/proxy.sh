@@ -5,14 +5,15 @@
 # round). Numbers for the README, not a timed test.
 #
 #   small: wrk (Debian's) GETs of a 100-byte answer over client keep-alive,
-#          the front keeping a pool of backend connections (keepalive 16,
+#          the front keeping a pool of backend connections (keepalive 64,
 #          HTTP/1.1): requests/s, p99 latency, front CPU per request
 #          (utime+stime from /proc/<pid>/stat, workers summed, before/after)
 #   big:   DL parallel downloads of a 64 MiB file, streamed (proxy_buffering
 #          on, proxy_max_temp_file_size 0 on both: no disk): MB/s summed and
-#          front CPU per MiB; then SLOWDL downloads by clients reading 16 MB/s
-#          each: peak RSS (sampled every 50 ms) above the RSS before, per
-#          download
+#          front CPU per MiB
+#   mem:   a freshly started front, SLOWDL downloads by clients reading
+#          16 MB/s each: peak RSS (sampled every 50 ms) above the RSS
+#          before, per download
 #
 # Usage: test/bench/proxy.sh [-r ROUNDS] [-d SECONDS] [-c CONNS] [-w WORKERS] [-n DL] [-s SLOWDL]
 #   BIN=path/to/ngxsockify (default: built into $OUT), OUT=/tmp/proxy-bench
@@ -69,7 +70,7 @@ events { worker_connections 4096; }
 http {
     access_log off;
     keepalive_requests 1000000;
-    upstream backend { server 127.0.0.1:$BPORT; keepalive 16; keepalive_requests 1000000; }
+    upstream backend { server 127.0.0.1:$BPORT; keepalive 64; keepalive_requests 1000000; }
     server {
         listen 127.0.0.1:$2;
         location / {
@@ -88,17 +89,27 @@ front ngxsockify "$OPORT" >"$OUT/ngxsockify/nginx.conf"
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
+waitport() { for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$1/small" && return; sleep 0.1; done; }
+start() { # kind: (re)start a front, fresh
+	if [ "$1" = nginx ]; then
+		if [ -n "${NGX_MASTER:-}" ]; then kill "$NGX_MASTER"; wait "$NGX_MASTER" || true; fi
+		"$NGINX" -p "$OUT/nginx/" -c "$OUT/nginx/nginx.conf" -g 'daemon off;' 2>"$OUT/nginx/stderr" &
+		NGX_MASTER=$!
+		PIDS+=($NGX_MASTER)
+		waitport "$NPORT"
+	else
+		if [ -n "${OURS:-}" ]; then kill "$OURS"; wait "$OURS" || true; fi
+		"$BIN" -p "$OUT/ngxsockify/" -c "$OUT/ngxsockify/nginx.conf" -g 'daemon off;' >"$OUT/ngxsockify/stderr" 2>&1 &
+		OURS=$!
+		PIDS+=($OURS)
+		waitport "$OPORT"
+	fi
+}
 "$NGINX" -p "$OUT/backend/" -c "$OUT/backend/nginx.conf" -g 'daemon off;' 2>"$OUT/backend/stderr" &
 PIDS+=($!)
-"$NGINX" -p "$OUT/nginx/" -c "$OUT/nginx/nginx.conf" -g 'daemon off;' 2>"$OUT/nginx/stderr" &
-NGX_MASTER=$!
-PIDS+=($NGX_MASTER)
-"$BIN" -p "$OUT/ngxsockify/" -c "$OUT/ngxsockify/nginx.conf" -g 'daemon off;' >"$OUT/ngxsockify/stderr" 2>&1 &
-OURS=$!
-PIDS+=($OURS)
-for p in $BPORT $NPORT $OPORT; do
-	for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$p/small" && break; sleep 0.1; done
-done
+waitport "$BPORT"
+start nginx
+start ngxsockify
 
 # the processes that serve: nginx's workers, ngxsockify itself
 servers() { if [ "$1" = nginx ]; then pgrep -P "$NGX_MASTER" | tr '\n' ' '; else echo "$OURS"; fi; }
@@ -124,7 +135,7 @@ small() { # kind port
 	p99=$(awk '$1 == "99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; print v}' <<<"$out")
 	n=$(awk '/requests in/ {print $1}' <<<"$out")
 	if grep -q "Non-2xx\|Socket errors" <<<"$out"; then echo "$1: $(grep -E 'Non-2xx|Socket errors' <<<"$out")" >&2; fi
-	printf 'small %-10s rps %8.0f p99_ms %7.2f cpu_us_per_req %6.1f\n' "$1" "$rps" "$p99" "$(echo "($c1 - $c0) * 1000000 / $HZ / $n" | bc -l)"
+	printf '%s small %-10s rps %8.0f p99_ms %7.2f cpu_us_per_req %6.1f\n' "$R" "$1" "$rps" "$p99" "$(echo "($c1 - $c0) * 1000000 / $HZ / $n" | bc -l)"
 }
 
 downloads() { # port n [curl options]: n parallel downloads of /big
@@ -135,15 +146,24 @@ downloads() { # port n [curl options]: n parallel downloads of /big
 }
 
 big() { # kind port
-	local pids c0 c1 base peak t0 t1 sampler
+	local pids c0 c1 t0 t1
 	pids=$(servers "$1")
 	c0=$(cpu "$pids")
 	t0=$(date +%s.%N)
 	downloads "$2" "$DL"
 	t1=$(date +%s.%N)
 	c1=$(cpu "$pids")
-	# memory: SLOWDL downloads held open by clients reading 16 MB/s each
-	# (the backend is faster: the front holds what its buffers hold)
+	printf '%s big   %-10s MBps %8.1f cpu_ms_per_mib %6.2f\n' "$R" "$1" \
+		"$(echo "$DL * 64 * 1.048576 / ($t1 - $t0)" | bc -l)" \
+		"$(echo "($c1 - $c0) * 1000 / $HZ / ($DL * 64)" | bc -l)"
+}
+
+mem() { # kind port: a fresh front; SLOWDL downloads by clients reading
+	# 16 MB/s each (the backend is faster: the front holds what its buffers
+	# hold); peak RSS (sampled every 50 ms) above the RSS before, per download
+	local pids base peak sampler
+	start "$1"
+	pids=$(servers "$1")
 	base=$(rss "$pids")
 	(while :; do rss "$pids"; sleep 0.05; done) >"$OUT/rss.$1" &
 	sampler=$!
@@ -151,21 +171,25 @@ big() { # kind port
 	kill $sampler 2>/dev/null || true
 	wait $sampler 2>/dev/null || true
 	peak=$(sort -n "$OUT/rss.$1" | tail -1)
-	printf 'big   %-10s MBps %8.1f cpu_ms_per_mib %6.2f rss_kib_per_dl %7.0f\n' "$1" \
-		"$(echo "$DL * 64 * 1.048576 / ($t1 - $t0)" | bc -l)" \
-		"$(echo "($c1 - $c0) * 1000 / $HZ / ($DL * 64)" | bc -l)" \
-		"$(echo "($peak - $base) / $SLOWDL" | bc -l)"
+	printf '%s mem   %-10s rss_kib_per_dl %7.0f\n' "$R" "$1" "$(echo "($peak - $base) / $SLOWDL" | bc -l)"
 }
 
 # warm both (pools, page cache)
+R=r0
 small nginx "$NPORT" >/dev/null
 small ngxsockify "$OPORT" >/dev/null
 echo "# $(date -u +%FT%TZ) rounds=$ROUNDS dur=${DUR}s conns=$CONNS workers=$WORKERS downloads=$DL slow=$SLOWDL load: $(cut -d' ' -f1-3 /proc/loadavg)"
+: >"$OUT/runs.txt"
 for r in $(seq "$ROUNDS"); do
+	R=r$r
 	if [ $((r % 2)) = 1 ]; then order="nginx:$NPORT ngxsockify:$OPORT"; else order="ngxsockify:$OPORT nginx:$NPORT"; fi
-	for kp in $order; do small "${kp%%:*}" "${kp##*:}" | sed "s/^/r$r /"; done
-	for kp in $order; do big "${kp%%:*}" "${kp##*:}" | sed "s/^/r$r /"; done
-done | tee "$OUT/runs.txt"
+	for test in small big mem; do
+		for kp in $order; do
+			"$test" "${kp%%:*}" "${kp##*:}" >>"$OUT/runs.txt"
+			tail -1 "$OUT/runs.txt"
+		done
+	done
+done
 
 # summary: median [min..max] per figure, and of the per-round ratios
 awk '
