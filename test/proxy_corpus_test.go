@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"crypto/rand"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -113,6 +115,7 @@ type corpusAnswer struct {
 	Status                 int
 	ContentType, Location  string
 	AcceptRanges, Encoding string
+	CacheControl           string
 	Body                   string
 }
 
@@ -130,6 +133,7 @@ func askCorpus(t *testing.T, s *Server, raw string) corpusAnswer {
 		Location:     strings.ReplaceAll(res.Header.Get("Location"), port, "PORT"),
 		AcceptRanges: res.Header.Get("Accept-Ranges"),
 		Encoding:     res.Header.Get("Content-Encoding"),
+		CacheControl: strings.Join(res.Header.Values("Cache-Control"), ", "),
 		Body:         strings.ReplaceAll(res.Body, port, "PORT"),
 	}
 }
@@ -263,4 +267,176 @@ func wsEchoBytes(t *testing.T, c *websocket.Conn, payload []byte, size int) []by
 func startFcwu(t *testing.T, kind string, frontend, apiAddr, wsAddr string) *Server {
 	t.Helper()
 	return startServer(t, kind, ServerOptions{HTTP: fcwuSite(t, frontend, apiAddr, wsAddr)})
+}
+
+// qemusSite is qemus/qemu's web/conf/nginx.conf
+// (b/qemus-qemu-web-nginx.conf): the container's page server on port 8006,
+// where /run/shm holds the boot status page (index.html, while QEMU
+// starts) and the sockets of the console, status and audio WebSocket
+// servers. Here shm is a temporary directory and only the listen port and
+// that path change; the site is included in http{} as the image does.
+func qemusSite(t *testing.T, shm string) string {
+	t.Helper()
+	conf := readCorpus(t, "b/qemus-qemu-web-nginx.conf")
+	for _, want := range []string{"listen 8006 default_server;", "/run/shm"} {
+		if !strings.Contains(conf, want) {
+			t.Fatalf("corpus config changed: %q not found", want)
+		}
+	}
+	return strings.NewReplacer("listen 8006 default_server;", "listen 127.0.0.1:{{PORT}} default_server;",
+		"/run/shm", shm).Replace(conf)
+}
+
+// startUnixWebSocket serves WebSocket on the unix socket path, standing in
+// for the image's console, status and audio servers: the first message
+// names the path the request came with, then every message is echoed.
+func startUnixWebSocket(t *testing.T, path string) {
+	t.Helper()
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	up := websocket.Upgrader{CheckOrigin: func(*http.Request) bool { return true }}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := up.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		if err := c.WriteMessage(websocket.TextMessage, []byte("path "+r.URL.RequestURI())); err != nil {
+			return
+		}
+		for {
+			typ, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if err := c.WriteMessage(typ, msg); err != nil {
+				return
+			}
+		}
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+}
+
+// TestProxyCorpusQemus serves qemus/qemu's page server on nginx and
+// ngxsockify: noVNC from /usr/share/novnc through "try_files /index.html
+// @vnc" when there is no boot status page, the status page while there is
+// one ("if (-f ...) { break; }": the if block has no try_files, so other
+// paths get 404), Cache-Control from a server-level if/set/add_header
+// always, and the three WebSocket endpoints proxied to unix sockets with
+// the URI part "/" (the location's prefix replaced).
+func TestProxyCorpusQemus(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	if _, err := os.Stat(novncDir + "/vnc.html"); err != nil {
+		requireTool(t, "novnc")
+	}
+	shm, err := os.MkdirTemp("", "qemus-shm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(shm) })
+	if err := os.Chmod(shm, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"vnc-ws.sock", "status-ws.sock", "audio-ws.sock"} {
+		startUnixWebSocket(t, filepath.Join(shm, s))
+	}
+	site := qemusSite(t, shm)
+	servers := []*Server{startNginx(t, site), startNgxsockify(t, site)}
+	for _, l := range strings.Split(servers[1].Output()+servers[1].ErrorLog(), "\n") {
+		if strings.Contains(l, "not supported") {
+			t.Errorf("ngxsockify refuses part of the corpus config: %s", l)
+		}
+	}
+	vnc, err := os.ReadFile(novncDir + "/vnc.html")
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) string {
+		return "GET " + path + " HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n"
+	}
+	compare := func(t *testing.T, raw string, want int, body string) {
+		t.Helper()
+		got := make([]corpusAnswer, len(servers))
+		for i, s := range servers {
+			got[i] = askCorpus(t, s, raw)
+			if got[i].Status != want || !strings.Contains(got[i].Body, body) {
+				t.Errorf("%s: status %d, want %d; body %.200q does not hold %.100q", s.Kind, got[i].Status, want, got[i].Body, body)
+			}
+		}
+		if diff := cmp.Diff(got[0], got[1]); diff != "" {
+			t.Errorf("answers differ (-nginx +ngxsockify):\n%s", diff)
+		}
+	}
+	booting := "<html><body>Booting the VM...</body></html>\n"
+	for _, step := range []struct {
+		name   string
+		status bool // the boot status page exists
+		raw    string
+		want   int
+		body   string
+	}{
+		{"novnc page", false, get("/"), 200, string(vnc)},
+		{"novnc module", false, get("/core/rfb.js"), 200, "RFB"},
+		{"novnc missing", false, get("/nope.js"), 404, ""},
+		{"msg.html no-store", false, get("/msg.html"), 404, ""},
+		{"head", false, "HEAD /vnc.html HTTP/1.1\r\nHost: HOST\r\nConnection: close\r\n\r\n", 200, ""},
+		{"status page", true, get("/"), 200, booting},
+		// the if that matches has no try_files (nginx does not inherit
+		// it): while the VM boots, only / answers, with the status page
+		{"while booting, other paths", true, get("/core/rfb.js"), 404, ""},
+		{"while booting, msg.html no-store", true, get("/msg.html"), 404, ""},
+		{"websockify without upgrade", false, get("/websockify"), 0, ""},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			page := filepath.Join(shm, "index.html")
+			if step.status {
+				if err := os.WriteFile(page, []byte(booting), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				os.Remove(page)
+			}
+			want := step.want
+			if want == 0 { // what nginx answers is the reference
+				want = askCorpus(t, servers[0], step.raw).Status
+			}
+			compare(t, step.raw, want, step.body)
+		})
+	}
+
+	payload := make([]byte, 256<<10)
+	if _, err := rand.Read(payload); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range servers {
+		for _, ep := range []struct{ path, backend string }{
+			{"/websockify", "path /"}, {"/websockify?token=x", "path /?token=x"}, {"/status", "path /"}, {"/audio", "path /"},
+		} {
+			t.Run(s.Kind+" "+ep.path, func(t *testing.T) {
+				c, resp, err := wsDial(t, s, ep.path)
+				if err != nil {
+					status := 0
+					if resp != nil {
+						status = resp.StatusCode
+					}
+					t.Fatalf("dial: %v (HTTP %d)\n%s", err, status, tail(s.ErrorLog(), 10))
+				}
+				defer c.Close()
+				_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, first, err := c.ReadMessage(); err != nil || string(first) != ep.backend {
+					t.Fatalf("first message %q (%v), want %q", first, err, ep.backend)
+				}
+				if got := wsEchoBytes(t, c, payload, 4096); !bytes.Equal(got, payload) {
+					t.Fatalf("echo of %d bytes came back as %d different bytes", len(payload), len(got))
+				}
+			})
+		}
+	}
 }
