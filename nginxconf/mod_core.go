@@ -98,7 +98,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	{name: "internal", inherit: inheritNone, field: "Internal", set: func(c *compiler, lv *level, d *Directive) { lv.conf.Internal = true }},
 	{name: "root", dup: rootAliasSlot, set: setRootAlias},
 	{name: "alias", dup: rootAliasSlot, set: setRootAlias},
-	{name: "try_files", set: func(c *compiler, lv *level, d *Directive) {
+	{name: "try_files", inherit: inheritNot, field: "TryFiles", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.TryFiles = nil
 		for _, v := range d.Args {
 			lv.conf.TryFiles = append(lv.conf.TryFiles, c.template(d, v))

@@ -749,7 +749,11 @@ func (rq *request) proxyRedirect(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL,
 // proxy_buffering off each read goes out at once. A body shorter than
 // its Content-Length is an error.
 func (rq *request) copyFromBackend(src io.Reader, length int64) error {
-	buf := make([]byte, 32*1024)
+	size := 32 * 1024
+	if length >= 0 && length < int64(size) {
+		size = int(length) + 1 // room to see the end without another read
+	}
+	buf := make([]byte, size)
 	var n int64
 	for {
 		m, err := src.Read(buf)

@@ -44,6 +44,10 @@ func (u *Upstream) takeIdle(p *peer) *idleConn {
 		}
 		if ic.p == p {
 			u.idle = append(u.idle[:i], u.idle[i+1:]...)
+			if !idleAlive(ic.c) { // closed or written to by the backend
+				ic.c.Close()
+				continue
+			}
 			return &ic
 		}
 	}

@@ -1,0 +1,36 @@
+//go:build unix
+
+package upstream
+
+import (
+	"net"
+	"syscall"
+)
+
+// idleAlive reports whether an idle connection is still open and quiet,
+// by a peek that does not wait (a read with a past deadline would not look
+// at the socket at all). nginx watches its cached connections and closes
+// one the backend closes or writes to; without this, a request whose body
+// is streamed (proxy_request_buffering off) met the close after its body
+// was gone, and got a 502.
+func idleAlive(c net.Conn) bool {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn() // TLS: an alert waiting counts as data
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return true
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	alive := false
+	err = rc.Read(func(fd uintptr) bool {
+		var b [1]byte
+		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		alive = rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK
+		return true
+	})
+	return err == nil && alive
+}
