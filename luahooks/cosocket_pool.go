@@ -2,11 +2,11 @@ package luahooks
 
 import (
 	"bufio"
-	"errors"
 	"net"
 	"sync"
 	"time"
 
+	"ngxsockify/netpeek"
 	"ngxsockify/ngxlog"
 )
 
@@ -66,8 +66,8 @@ func (p *socketPool) lookup(key string, size, backlog int, logf debugf) *connPoo
 }
 
 // takeIdle returns cp's most recently pooled live connection. One the
-// peer closed (or sent unasked bytes to) while idle is dropped: a read
-// that must time out at once tells.
+// peer closed (or sent unasked bytes to) while idle is dropped: a peek at
+// the socket that does not wait tells.
 func (p *socketPool) takeIdle(cp *connPool, logf debugf) (net.Conn, *bufio.Reader, int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -75,11 +75,7 @@ func (p *socketPool) takeIdle(cp *connPool, logf debugf) (net.Conn, *bufio.Reade
 		ic := cp.idle[len(cp.idle)-1]
 		cp.idle = cp.idle[:len(cp.idle)-1]
 		ic.timer.Stop()
-		ic.conn.SetReadDeadline(time.Now())
-		_, err := ic.br.Peek(1)
-		ic.conn.SetReadDeadline(time.Time{})
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
+		if ic.br.Buffered() == 0 && netpeek.Alive(ic.conn) {
 			logf("lua tcp socket get keepalive peer: using connection %p, fd:%d", ic.conn, 0)
 			return ic.conn, ic.br, ic.reused
 		}

@@ -1,19 +1,18 @@
 //go:build unix
 
-package upstream
+package netpeek
 
 import (
 	"net"
 	"syscall"
 )
 
-// idleAlive reports whether an idle connection is still open and quiet,
-// by a peek that does not wait (a read with a past deadline would not look
-// at the socket at all). nginx watches its cached connections and closes
-// one the backend closes or writes to; without this, a request whose body
-// is streamed (proxy_request_buffering off) met the close after its body
-// was gone, and got a 502.
-func idleAlive(c net.Conn) bool {
+// Alive reports whether an idle connection is still open and quiet, by a
+// peek that does not wait (a read with a past deadline would not look at
+// the socket at all). nginx watches its cached connections and closes one
+// the peer closes or writes to; a pool that hands such a connection out
+// makes its next request fail.
+func Alive(c net.Conn) bool {
 	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
 		c = tc.NetConn() // TLS: an alert waiting counts as data
 	}
