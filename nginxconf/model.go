@@ -303,6 +303,7 @@ type LocConf struct {
 	HeadersConf
 	StaticConf
 	CharsetConf
+	SubConf
 	LogConf
 	WebsockifyConf
 	ProxyConf

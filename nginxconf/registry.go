@@ -94,7 +94,7 @@ var noneFields [][]int
 func init() {
 	modules = []*module{
 		&coreModule, &httpCoreModule, &rewriteModule, &accessModule, &authBasicModule, &authRequestModule, &realipModule,
-		&headersModule, &staticModule, &charsetModule, &logModule, &sslModule, &upstreamModule,
+		&headersModule, &staticModule, &charsetModule, &subModule, &logModule, &sslModule, &upstreamModule,
 		&mapModule, &websockifyModule, &proxyModule, &luaModule, &limitModule, &statusModule, &otherModules,
 	}
 	registry = map[string]*directive{}
