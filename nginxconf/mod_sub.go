@@ -20,7 +20,7 @@ var subModule = module{
 			}
 			// nginx lowers the whole pattern before compiling it, so
 			// the text around variables compares without case too
-			match := c.template(d, asciiLower(d.Args[0]))
+			match := c.template(d, LowerASCII(d.Args[0]))
 			lv.conf.SubFilters = append(lv.conf.SubFilters, SubFilter{Match: match, Value: c.template(d, d.Args[1])})
 		}},
 		{name: "sub_filter_types", inherit: inheritReplace, field: "SubFilterTypes", set: func(c *compiler, lv *level, d *Directive) {
@@ -71,7 +71,7 @@ func (c *compiler) mimeTypes(d *Directive, list []string, def string) []string {
 		if a == "*" {
 			return []string{"*"}
 		}
-		a = asciiLower(a)
+		a = LowerASCII(a)
 		dup := false
 		for _, t := range list {
 			dup = dup || t == a
@@ -85,14 +85,18 @@ func (c *compiler) mimeTypes(d *Directive, list []string, def string) []string {
 	return list
 }
 
-// asciiLower is nginx's ngx_strlow: ASCII letters only, other bytes as
-// they are.
-func asciiLower(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
+// LowerASCII is nginx's ngx_strlow: ASCII letters only.
+func LowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
 		}
 	}
-	return string(b)
+	return s
 }
