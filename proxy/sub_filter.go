@@ -324,10 +324,25 @@ func (f *subFilter) write(p []byte) []byte {
 	if f.done {
 		s = len(data)
 	}
+	// Bytes no pattern can begin go out now rather than with the next
+	// write (nginx's flush pass, for streamed responses).
+	for ; s < len(data) && !f.mayBegin(data, s); s++ {
+	}
 	out = append(out, data[emitted:s]...)
 	f.held = append(f.held, data[s:]...)
 	f.out = out
 	return out
+}
+
+// mayBegin reports whether some pattern begins with data[s:] (which is
+// shorter than any of them): used ones count too, as in nginx.
+func (f *subFilter) mayBegin(data []byte, s int) bool {
+	for _, p := range f.t.pats {
+		if matchAt(data, s, p.match) == subPartial {
+			return true
+		}
+	}
+	return false
 }
 
 // end returns the bytes still held when the body ends.
