@@ -433,7 +433,21 @@ func errCondition(err error) nginxconf.NextUpstream {
 func (up *proxyUpstream) fail(err error, while string) {
 	if code := up.log(err, while); !up.rq.w.wrote {
 		up.rq.finalize(code)
+	} else {
+		up.rq.cut()
 	}
+}
+
+// cut ends a response the backend cut short as nginx does: what was sent
+// stays, and the connection closes without a last chunk (or anything a
+// filter still holds), so that the client can tell the body is not whole.
+func (rq *request) cut() {
+	if hj, ok := rq.w.w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			c.Close()
+		}
+	}
+	rq.w.tail = nil
 }
 
 // log logs err in nginx's words and returns the status it calls for.
