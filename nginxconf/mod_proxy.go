@@ -48,6 +48,7 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	onOff("proxy_request_buffering", func(lc *LocConf) *bool { return &lc.ProxyRequestBuffering }),
 	onOff("proxy_buffering", func(lc *LocConf) *bool { return &lc.ProxyBuffering }),
 	onOff("proxy_intercept_errors", func(lc *LocConf) *bool { return &lc.ProxyInterceptErrors }),
+	onOff("proxy_ignore_client_abort", func(lc *LocConf) *bool { return &lc.ProxyIgnoreClientAbort }),
 	templated("proxy_set_body", func(lc *LocConf) **vars.Template { return &lc.ProxySetBody }),
 	templated("proxy_method", func(lc *LocConf) **vars.Template { return &lc.ProxyMethod }),
 	timed("proxy_connect_timeout", func(lc *LocConf) *time.Duration { return &lc.ProxyConnectTimeout }),
@@ -166,11 +167,14 @@ type ProxyConf struct {
 	ProxyHideHeaders, ProxyPassHeaders            []string // canonical names
 	ProxyPassRequestHeaders, ProxyPassRequestBody bool
 	ProxyBuffering, ProxyInterceptErrors          bool
-	ProxyRequestBuffering                         bool           // off: the body goes to the backend as it comes
-	ProxySetBody, ProxyMethod                     *vars.Template // nil: not set
-	ProxyConnectTimeout                           time.Duration
-	ProxyReadTimeout, ProxySendTimeout            time.Duration
-	ProxyBufferSize                               int // the bound of the response header
+	// ProxyIgnoreClientAbort: a client that closes while the backend is
+	// awaited does not end the proxied request.
+	ProxyIgnoreClientAbort             bool
+	ProxyRequestBuffering              bool           // off: the body goes to the backend as it comes
+	ProxySetBody, ProxyMethod          *vars.Template // nil: not set
+	ProxyConnectTimeout                time.Duration
+	ProxyReadTimeout, ProxySendTimeout time.Duration
+	ProxyBufferSize                    int // the bound of the response header
 	// ProxyRedirects are the proxy_redirect rules; nil: `default`, unless
 	// ProxyRedirectOff.
 	ProxyRedirects   []ProxyRedirect

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"ngxsockify/nginxconf"
@@ -360,7 +361,14 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			} else {
 				rd = &deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout}
 				up.rd = rd
+				var gone atomic.Bool
+				stop := rq.watchClient(func() { gone.Store(true); conn.Close() })
 				res, err = proxypass.ReadResponse(rd, rq.conf.ProxyBufferSize)
+				stop()
+				if gone.Load() {
+					rq.clientGone(up, conn)
+					return nil, nil, nil
+				}
 				if err != nil {
 					cond, while = errCondition(err), "while reading response header from upstream"
 				} else {
@@ -413,6 +421,31 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		rq.v.UpstreamTries = append(rq.v.UpstreamTries, vars.UpstreamTry{Addr: addr, Status: status,
 			Connect: rq.v.UpstreamConnectTime, Header: rq.v.UpstreamHeaderTime, Response: time.Since(up.start)})
 	}
+}
+
+// watchClient runs gone if the client closes its connection while the
+// backend's answer is awaited (unless proxy_ignore_client_abort), until
+// stop is called. Only a request whose body was read whole is watched.
+func (rq *request) watchClient(gone func()) (stop func()) {
+	cw, ok := rq.w.w.(interface{ WatchClose(func()) func() })
+	if !ok || rq.conf.ProxyIgnoreClientAbort || rq.subrequest {
+		return func() {}
+	}
+	return cw.WatchClose(gone)
+}
+
+// clientGone ends a proxied request whose client went away while the
+// backend's answer was awaited, as nginx does when epoll reports the
+// client's close: the backend connection closed, 499 in the access log,
+// nothing sent.
+func (rq *request) clientGone(up *proxyUpstream, conn net.Conn) {
+	conn.Close()
+	rq.v.UpstreamResponseTime = time.Since(up.start)
+	if el := rq.errorLog(); el != nil && el.enabled(ngxlog.Info) {
+		el.Logf(ngxlog.Info, rq.conn, "epoll_wait() reported that client prematurely closed connection, "+
+			"so upstream connection is closed too while sending request to upstream%s", rq.logWhere().format(up.url+up.uri))
+	}
+	rq.finalize(499)
 }
 
 // errCondition is the proxy_next_upstream condition an exchange error meets.
