@@ -23,6 +23,7 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	lc.ProxyRequestBuffering = true
 	lc.ProxyConnectTimeout, lc.ProxyReadTimeout, lc.ProxySendTimeout = 60*time.Second, 60*time.Second, 60*time.Second
 	lc.ProxyBufferSize = 4096 // one memory page, nginx's default
+	lc.ProxyBuffers = 8 * 4096
 	lc.ProxyNextUpstream = NextError | NextTimeout
 	lc.ProxySSLSessionReuse = true
 }, directives: []directive{
@@ -60,6 +61,14 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 			c.fail(d, `"proxy_buffer_size" directive invalid value`)
 		}
 		lv.conf.ProxyBufferSize = int(n)
+	}},
+	{name: "proxy_buffers", dup: "proxy_buffers", set: func(c *compiler, lv *level, d *Directive) {
+		num, err := strconv.Atoi(d.Args[0])
+		size, serr := ParseSize(d.Args[1])
+		if err != nil || num <= 0 || serr != nil || size <= 0 {
+			c.fail(d, `"proxy_buffers" directive invalid value`)
+		}
+		lv.conf.ProxyBuffers = num * int(size)
 	}},
 	// a bitmask slot: occurrences at one level add up, as in nginx
 	{name: "proxy_next_upstream", inherit: inheritReplace, field: "ProxyNextUpstream", set: func(c *compiler, lv *level, d *Directive) {
@@ -174,7 +183,12 @@ type ProxyConf struct {
 	ProxySetBody, ProxyMethod          *vars.Template // nil: not set
 	ProxyConnectTimeout                time.Duration
 	ProxyReadTimeout, ProxySendTimeout time.Duration
-	ProxyBufferSize                    int // the bound of the response header
+	ProxyBufferSize                    int // the bound of the response header, and of reads under proxy_buffering off
+	// ProxyBuffers is proxy_buffers' number times size: what a buffered
+	// response is read into at a time. Nothing goes to disk (as under
+	// proxy_max_temp_file_size 0): a client slower than the backend holds
+	// the backend back.
+	ProxyBuffers int
 	// ProxyRedirects are the proxy_redirect rules; nil: `default`, unless
 	// ProxyRedirectOff.
 	ProxyRedirects   []ProxyRedirect

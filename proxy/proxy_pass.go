@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -787,11 +788,37 @@ func (rq *request) proxyRedirect(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL,
 	return prefix + v
 }
 
-// copyFromBackend copies the response body to the client; under
-// proxy_buffering off each read goes out at once. A body shorter than
-// its Content-Length is an error.
+// maxReadBuffer bounds what one proxied response is read into at a time,
+// whatever proxy_buffers says: the memory a request holds.
+const maxReadBuffer = 256 << 10
+
+// readBuffers holds the read buffers of proxied responses, by size.
+var readBuffers sync.Map // int -> *sync.Pool of *[]byte
+
+// readBuffer returns a buffer of n bytes from the pool of its size.
+func readBuffer(n int) (*[]byte, *sync.Pool) {
+	p, ok := readBuffers.Load(n)
+	if !ok {
+		p, _ = readBuffers.LoadOrStore(n, &sync.Pool{New: func() any { b := make([]byte, n); return &b }})
+	}
+	pool := p.(*sync.Pool)
+	return pool.Get().(*[]byte), pool
+}
+
+// copyFromBackend copies the response body to the client: read into
+// proxy_buffers' worth of memory (proxy_buffer_size under proxy_buffering
+// off, where each read goes out at once), written before the next read,
+// so a slow client holds the backend back and nothing is spooled to disk
+// (nginx with proxy_max_temp_file_size 0). A body shorter than its
+// Content-Length is an error.
 func (rq *request) copyFromBackend(src io.Reader, length int64) error {
-	buf := make([]byte, 32*1024)
+	size := rq.conf.ProxyBuffers
+	if !rq.conf.ProxyBuffering {
+		size = rq.conf.ProxyBufferSize
+	}
+	bp, pool := readBuffer(min(max(size, 1024), maxReadBuffer))
+	defer pool.Put(bp)
+	buf := *bp
 	var n int64
 	for {
 		m, err := src.Read(buf)
