@@ -70,6 +70,14 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 		}
 		lv.conf.ProxyBuffers = num * int(size)
 	}},
+	// No response cache: the location is served, every request reaching
+	// the backend, and the warning says so (the other proxy_cache_*
+	// directives are Ignored).
+	{name: "proxy_cache", dup: "proxy_cache", set: func(c *compiler, lv *level, d *Directive) {
+		if d.Args[0] != "off" {
+			c.warn(d, `"proxy_cache" directive is ignored: ngxsockify caches no responses, every request is served by the backend`)
+		}
+	}},
 	// a bitmask slot: occurrences at one level add up, as in nginx
 	{name: "proxy_next_upstream", inherit: inheritReplace, field: "ProxyNextUpstream", set: func(c *compiler, lv *level, d *Directive) {
 		var mask NextUpstream
