@@ -160,7 +160,9 @@ func subTypeMatch(types []string, ctype string) bool {
 // subHeaderFilter starts the sub filter on a response it applies to.
 func subHeaderFilter(rq *request, code int) int {
 	conf := rq.conf
-	if conf == nil || len(conf.SubFilters) == 0 || rq.w.discard {
+	if conf == nil || len(conf.SubFilters) == 0 || rq.w.discard || rq.subrequest {
+		// a subrequest's body goes to ngx.location.capture, whose filter
+		// comes before nginx's sub filter (auth_request's is dropped)
 		return code
 	}
 	h := rq.w.Header()
@@ -171,16 +173,14 @@ func subHeaderFilter(rq *request, code int) int {
 	if t == nil {
 		return code
 	}
-	if !rq.subrequest {
-		h.Del("Content-Length")
-		if conf.SubFilterLastModified {
-			weakETag(h)
-		} else {
-			h.Del("Last-Modified")
-			h.Del("Etag")
-		}
-		rq.w.stream = true
+	h.Del("Content-Length")
+	if conf.SubFilterLastModified {
+		weakETag(h)
+	} else {
+		h.Del("Last-Modified")
+		h.Del("Etag")
 	}
+	rq.w.stream = true
 	f := &subFilter{rq: rq, t: t, once: conf.SubFilterOnce}
 	next := rq.w.body // charset recoding, when its filter set one
 	rq.w.body = func(p []byte) []byte {
