@@ -20,43 +20,29 @@ import (
 func TestProxyClientAbort(t *testing.T) {
 	requireNginx(t)
 	requireNgxsockify(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	peerGone := make(chan time.Duration, 4) // how long after the request the backend saw the close
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				buf := make([]byte, 4096)
-				c.SetReadDeadline(time.Now().Add(5 * time.Second))
-				if _, err := c.Read(buf); err != nil {
-					return
-				}
-				start := time.Now()
-				c.SetReadDeadline(time.Now().Add(1500 * time.Millisecond))
-				if _, err := c.Read(buf); err == io.EOF {
-					peerGone <- time.Since(start)
-					return
-				}
-				peerGone <- -1
-				io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			}()
+	backend := serveConns(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(buf); err != nil {
+			return
 		}
-	}()
+		start := time.Now()
+		c.SetReadDeadline(time.Now().Add(1500 * time.Millisecond))
+		if _, err := c.Read(buf); err == io.EOF {
+			peerGone <- time.Since(start)
+			return
+		}
+		peerGone <- -1
+		io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
 	conf := fmt.Sprintf(`log_format t '$status $upstream_header_time $request_uri';
 server {
     listen 127.0.0.1:{{PORT}};
     access_log {{DIR}}/t.log t;
     location / { proxy_pass http://%s; }
     location /ignore { proxy_pass http://%s; proxy_ignore_client_abort on; }
-}`, ln.Addr(), ln.Addr())
+}`, backend, backend)
 	for _, kind := range []string{"nginx", "ngxsockify"} {
 		t.Run(kind, func(t *testing.T) {
 			s := startServer(t, kind, ServerOptions{HTTP: conf})

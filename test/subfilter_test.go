@@ -20,42 +20,28 @@ func TestSubFilterStreaming(t *testing.T) {
 	requireNginx(t)
 	requireNgxsockify(t)
 	pieces := []string{"say hello wor", "ld, HEL", "LO again ", "hel"}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	next := make(chan struct{}) // the client saw enough: the backend goes on
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+	backend := serveConns(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
+		}
+		n := 0
+		for _, p := range pieces {
+			n += len(p)
+		}
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n", n)
+		for i, p := range pieces {
+			if i > 0 {
+				select {
+				case <-next:
+				case <-time.After(5 * time.Second):
 					return
 				}
-				n := 0
-				for _, p := range pieces {
-					n += len(p)
-				}
-				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n", n)
-				for i, p := range pieces {
-					if i > 0 {
-						select {
-						case <-next:
-						case <-time.After(5 * time.Second):
-							return
-						}
-					}
-					io.WriteString(c, p)
-				}
-			}()
+			}
+			io.WriteString(c, p)
 		}
-	}()
+	})
 	conf := fmt.Sprintf(`server {
     listen 127.0.0.1:{{PORT}};
     location / {
@@ -65,7 +51,7 @@ func TestSubFilterStreaming(t *testing.T) {
         sub_filter hello "<b>bye</b>";
         sub_filter world earth;
     }
-}`, ln.Addr())
+}`, backend)
 	// what the client must have seen before each next piece is sent
 	early := []string{"say <b>bye</b> ", "say <b>bye</b> earth, ", "say <b>bye</b> earth, <b>bye</b> again "}
 	want := "say <b>bye</b> earth, <b>bye</b> again hel"
@@ -113,4 +99,29 @@ func TestSubFilterStreaming(t *testing.T) {
 			}
 		})
 	}
+}
+
+// serveConns listens on a loopback port until the test ends and runs
+// handle on each connection it accepts (which it then closes); it returns
+// the address.
+func serveConns(t *testing.T, handle func(c net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
