@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"ngxsockify/nginxconf"
@@ -227,7 +228,21 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	case res.ContentLength >= 0:
 		src = io.LimitReader(br, res.ContentLength)
 	}
-	if err := rq.copyFromBackend(src, res.ContentLength); err != nil {
+	// Unbuffered (server-sent events, long polls), nginx also notices a
+	// client that goes away while the backend is silent.
+	var gone atomic.Pointer[error]
+	stop := func() {}
+	if !rq.conf.ProxyBuffering {
+		stop = rq.watchClient(func(err error) { gone.Store(&err); conn.Close() })
+	}
+	err := rq.copyFromBackend(src, res.ContentLength)
+	stop()
+	if cerr := gone.Load(); cerr != nil {
+		up.clientGone(*cerr, "while sending to client")
+		rq.cut()
+		return
+	}
+	if err != nil {
 		up.fail(err, "while reading upstream")
 		return
 	}
@@ -362,12 +377,15 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			} else {
 				rd = &deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout}
 				up.rd = rd
-				var gone atomic.Bool
-				stop := rq.watchClient(func() { gone.Store(true); conn.Close() })
+				var gone atomic.Pointer[error]
+				stop := rq.watchClient(func(err error) { gone.Store(&err); conn.Close() })
 				res, err = proxypass.ReadResponse(rd, rq.conf.ProxyBufferSize)
 				stop()
-				if gone.Load() {
-					rq.clientGone(up, conn)
+				if cerr := gone.Load(); cerr != nil {
+					conn.Close()
+					rq.v.UpstreamResponseTime = time.Since(up.start)
+					up.clientGone(*cerr, "while sending request to upstream")
+					rq.finalize(499)
 					return nil, nil, nil
 				}
 				if err != nil {
@@ -427,26 +445,28 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 // watchClient runs gone if the client closes its connection while the
 // backend's answer is awaited (unless proxy_ignore_client_abort), until
 // stop is called. Only a request whose body was read whole is watched.
-func (rq *request) watchClient(gone func()) (stop func()) {
-	cw, ok := rq.w.w.(interface{ WatchClose(func()) func() })
+func (rq *request) watchClient(gone func(err error)) (stop func()) {
+	cw, ok := rq.w.w.(interface{ WatchClose(func(error)) func() })
 	if !ok || rq.conf.ProxyIgnoreClientAbort || rq.subrequest {
 		return func() {}
 	}
 	return cw.WatchClose(gone)
 }
 
-// clientGone ends a proxied request whose client went away while the
-// backend's answer was awaited, as nginx does when epoll reports the
-// client's close: the backend connection closed, 499 in the access log,
-// nothing sent.
-func (rq *request) clientGone(up *proxyUpstream, conn net.Conn) {
-	conn.Close()
-	rq.v.UpstreamResponseTime = time.Since(up.start)
+// clientGone logs, in nginx's words, that the client went away and the
+// backend connection was closed for it: while the backend's answer was
+// awaited (the request then ends with 499 and nothing sent), or while an
+// unbuffered body was relayed (the status sent stays). A reset adds its
+// errno, as nginx's SO_ERROR.
+func (up *proxyUpstream) clientGone(err error, while string) {
+	rq := up.rq
 	if el := rq.errorLog(); el != nil && el.enabled(ngxlog.Info) {
+		if errors.Is(err, syscall.ECONNRESET) {
+			while = fmt.Sprintf("(%v) %s", errnoError{syscall.ECONNRESET}, while)
+		}
 		el.Logf(ngxlog.Info, rq.conn, "epoll_wait() reported that client prematurely closed connection, "+
-			"so upstream connection is closed too while sending request to upstream%s", rq.logWhere().format(up.url+up.uri))
+			"so upstream connection is closed too %s%s", while, rq.logWhere().format(up.url+up.uri))
 	}
-	rq.finalize(499)
 }
 
 // errCondition is the proxy_next_upstream condition an exchange error meets.
