@@ -736,6 +736,7 @@ func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.Pr
 			v = rq.proxyCookie(v)
 		}
 		h[key] = append(h[key], v)
+		rq.w.note(key) // sent in the backend's order, as nginx's header list keeps it
 		if key != f.Name {
 			rq.w.spell = append(rq.w.spell, spelling{f.Name, key})
 		}
