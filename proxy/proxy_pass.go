@@ -359,9 +359,13 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		if err == nil {
 			rq.v.UpstreamConnectTime = time.Since(up.start)
 			conn.SetWriteDeadline(time.Now().Add(rq.conf.ProxySendTimeout))
-			_, err = conn.Write(req)
+			out := req
+			if up.stream != nil {
+				out = append(req[:len(req):len(req)], up.stream.preread()...)
+			}
+			_, err = conn.Write(out)
 			sent = true
-			up.sent = int64(len(req))
+			up.sent = int64(len(out))
 			if err == nil && up.stream != nil {
 				var code int
 				if code, err = up.stream.copyTo(conn, rq.conf.ProxySendTimeout); code != 0 {
@@ -927,6 +931,37 @@ type bodyStream struct {
 	rq      *request
 	up      *proxyUpstream
 	chunked bool
+	// pre is what the connection already held of the body when the
+	// request went out: sent with the request head, as nginx sends its
+	// preread buffer (again to another server on a retry).
+	pre     []byte
+	preRead bool
+}
+
+// bufferedReader is a request body that can give what the connection
+// already holds without waiting (http1's).
+type bufferedReader interface{ ReadBuffered([]byte) (int, error) }
+
+// preread returns the body bytes already received, framed as they go out
+// after the request head (one chunk when chunked).
+func (b *bodyStream) preread() []byte {
+	if !b.preRead {
+		b.preRead = true
+		if br, ok := b.rq.r.Body.(bufferedReader); ok {
+			buf := make([]byte, 16<<10)
+			n, _ := br.ReadBuffered(buf)
+			b.pre = buf[:n]
+		}
+	}
+	return b.frame(b.pre)
+}
+
+// frame is p as it goes to the backend: re-chunked when chunked.
+func (b *bodyStream) frame(p []byte) []byte {
+	if !b.chunked || len(p) == 0 {
+		return p
+	}
+	return append(append([]byte(strconv.FormatInt(int64(len(p)), 16)+"\r\n"), p...), "\r\n"...)
 }
 
 // bodyStream returns the request's body stream, or nil when the body is
@@ -950,12 +985,26 @@ func (rq *request) bodyStream(up *proxyUpstream) *bodyStream {
 func (b *bodyStream) copyTo(conn net.Conn, timeout time.Duration) (int, error) {
 	rq := b.rq
 	buf := make([]byte, 16<<10)
-	var kept []byte
 	keep := rq.conf.ClientBodyBufferSize
-	var n int64
 	max := rq.conf.ClientMaxBodySize
+	n := int64(len(b.pre)) // sent with the head
+	var kept []byte
+	if n <= keep {
+		kept = append(kept, b.pre...)
+	}
+	if max > 0 && n > max {
+		rq.logf(ngxlog.Err, "client intended to send too large chunked body: %d bytes", n)
+		return http.StatusRequestEntityTooLarge, nil
+	}
+	more, _ := rq.r.Body.(bufferedReader)
 	for {
 		m, rerr := rq.r.Body.Read(buf)
+		if m > 0 && rerr == nil && more != nil {
+			// what the same read from the client brought goes on as
+			// one piece (one chunk), as nginx sends its buffer
+			k, err := more.ReadBuffered(buf[m:])
+			m, rerr = m+k, err
+		}
 		if m > 0 {
 			n += int64(m)
 			if max > 0 && n > max {
@@ -965,10 +1014,7 @@ func (b *bodyStream) copyTo(conn net.Conn, timeout time.Duration) (int, error) {
 			if int64(len(kept)+m) <= keep {
 				kept = append(kept, buf[:m]...)
 			}
-			out := buf[:m]
-			if b.chunked {
-				out = append(append([]byte(strconv.FormatInt(int64(m), 16)+"\r\n"), out...), "\r\n"...)
-			}
+			out := b.frame(buf[:m])
 			conn.SetWriteDeadline(time.Now().Add(timeout))
 			w, err := conn.Write(out)
 			b.up.sent += int64(w)
