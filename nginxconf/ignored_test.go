@@ -22,14 +22,14 @@ var reviewedIgnored = []struct {
 		`fastcgi_ uwsgi_ scgi_ grpc_ memcached_ image_filter_ mp4_ xslt_ xml_entities
 		 perl_modules perl_require slice dav_access create_full_put_path min_delete_depth
 		 upload_progress upload_progress_ track_uploads`},
-	{"proxy_pass tuning: buffers and temporary files, the response cache (without it every request reaches the backend), rates, the retries' time bound, the source address, TLS settings to backends where Go's defaults are no weaker, stored copies of responses, ranges the backend does not offer (the whole body is sent)",
+	{"proxy_pass tuning: buffers and temporary files, the response cache (without it every request reaches the backend), rates, the source address, TLS settings to backends where Go's defaults are no weaker, stored copies of responses, ranges the backend does not offer (the whole body is sent)",
 		`proxy_bind proxy_busy_buffers_size proxy_cache_background_update
 		 proxy_cache_bypass proxy_cache_convert_head proxy_cache_key proxy_cache_lock
 		 proxy_cache_lock_age proxy_cache_lock_timeout proxy_cache_max_range_offset
 		 proxy_cache_methods proxy_cache_min_uses proxy_cache_path proxy_cache_revalidate
 		 proxy_cache_use_stale proxy_cache_valid proxy_no_cache proxy_force_ranges
 		 proxy_headers_hash_bucket_size proxy_headers_hash_max_size
-		 proxy_limit_rate proxy_max_temp_file_size proxy_next_upstream_timeout proxy_send_lowat
+		 proxy_limit_rate proxy_max_temp_file_size proxy_send_lowat
 		 proxy_socket_keepalive proxy_ssl_ciphers proxy_ssl_protocols proxy_store
 		 proxy_store_access proxy_temp_file_write_size proxy_temp_path`},
 	{"mail{} and stream{} contents: those blocks are refused, or dropped whole with --ignore-stream",
@@ -67,16 +67,15 @@ var reviewedIgnored = []struct {
 		 gzip_proxied gzip_static gzip_types gzip_vary gunzip gunzip_buffers`},
 	{"conditional requests: 304 or the same 200 body",
 		`if_modified_since`},
-	{"HTTP/2 tuning (ngxsockify speaks HTTP/1.x)",
-		`http2_body_preread_size http2_chunk_size http2_idle_timeout http2_max_concurrent_pushes
-		 http2_max_concurrent_streams http2_max_field_size http2_max_header_size http2_max_requests
-		 http2_push http2_push_preload http2_recv_buffer_size http2_recv_timeout`},
+	{"HTTP/2 buffers: the read buffer's size; server push, which browsers dropped: clients fetch the resources themselves",
+		`http2_recv_buffer_size http2_max_concurrent_pushes
+		 http2_push http2_push_preload`},
 	{"TLS tuning where Go's defaults are no weaker (tickets, curves, stapling; no DHE, no 0-RTT)",
 		`ssl_buffer_size ssl_dhparam ssl_early_data ssl_ecdh_curve ssl_engine ssl_ocsp_cache
 		 ssl_ocsp_responder ssl_session_ticket_key ssl_stapling ssl_stapling_file
 		 ssl_stapling_responder ssl_stapling_verify`},
-	{"load spreading among an upstream's equivalent servers (hash and ip_hash, which pick a server by key, are refused)",
-		`least_conn random zone`},
+	{"an upstream's shared memory zone: one process holds the servers' state anyway",
+		`zone`},
 	{"logging only",
 		`debug_connection log_not_found log_subrequest rewrite_log uninitialized_variable_warn
 		 lua_capture_error_log`},

@@ -30,10 +30,6 @@ var otherModules = module{name: "other modules", directives: concat(
 	classed(Refused, "headers-more module; use add_header, or Lua's ngx.header and ngx.req.set_header",
 		"more_set_headers", "more_clear_headers", "more_set_input_headers", "more_clear_input_headers"),
 	classed(UnsupportedContent, "", "report_uploads"),
-	// Picking the server by a key ($arg_host) or by the client's address
-	// decides which machine a console reaches: refused rather than
-	// replaced by round robin. least_conn and random only spread load.
-	classed(Refused, "upstream servers are chosen round robin", "hash", "ip_hash"),
 	[]directive{
 		{name: "ssi", support: Refused, note: "server-side includes", offDisarms: true},
 		{name: "dav_methods", support: Refused, note: "WebDAV", offDisarms: true},

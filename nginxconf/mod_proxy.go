@@ -55,6 +55,7 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	timed("proxy_connect_timeout", func(lc *LocConf) *time.Duration { return &lc.ProxyConnectTimeout }),
 	timed("proxy_read_timeout", func(lc *LocConf) *time.Duration { return &lc.ProxyReadTimeout }),
 	timed("proxy_send_timeout", func(lc *LocConf) *time.Duration { return &lc.ProxySendTimeout }),
+	timed("proxy_next_upstream_timeout", func(lc *LocConf) *time.Duration { return &lc.ProxyNextUpstreamTimeout }),
 	{name: "proxy_buffer_size", dup: "proxy_buffer_size", set: func(c *compiler, lv *level, d *Directive) {
 		n, err := ParseSize(d.Args[0])
 		if err != nil {
@@ -218,9 +219,11 @@ type ProxyConf struct {
 	ProxySSLCertificate, ProxySSLCertificateKey              string
 	ProxySSLPasswords                                        []string // proxy_ssl_password_file
 	// ProxyNextUpstream is when another server is tried;
-	// ProxyNextUpstreamTries bounds the attempts (0: no bound).
-	ProxyNextUpstream      NextUpstream
-	ProxyNextUpstreamTries int
+	// ProxyNextUpstreamTries bounds the attempts and
+	// ProxyNextUpstreamTimeout the time since the first began (0: no bound).
+	ProxyNextUpstream        NextUpstream
+	ProxyNextUpstreamTries   int
+	ProxyNextUpstreamTimeout time.Duration
 }
 
 // NextUpstream is a set of proxy_next_upstream conditions.

@@ -113,6 +113,10 @@ type LuaCode struct {
 type Upstream struct {
 	Name    string
 	Servers []UpstreamServer
+	// Balancer is the block's balancing directive (round robin when none);
+	// HashKey is hash's key.
+	Balancer Balancer
+	HashKey  *vars.Template
 	// Keepalive is `keepalive N`: idle connections proxy_pass keeps to
 	// the servers (0: none), each for at most KeepaliveRequests requests,
 	// KeepaliveTimeout idle and KeepaliveTime in all.
@@ -126,7 +130,9 @@ type Upstream struct {
 // UpstreamServer is one `server` line of an upstream block.
 type UpstreamServer struct {
 	Addr        string // host:port or unix:/path, as written (port defaulted)
+	Name        string // as written (the consistent hash places its points by it)
 	Weight      int
+	MaxConns    int // 0: no bound
 	MaxFails    int
 	FailTimeout time.Duration
 	Backup      bool
@@ -310,6 +316,7 @@ type LocConf struct {
 	LuaConf
 	LimitConf
 	StatusConf
+	HTTP2Conf
 
 	FailClosed  []Warning // access directives we cannot enforce: every request here answers 500
 	Unsupported *Warning  // content directive we do not implement: requests here answer 502

@@ -243,7 +243,10 @@ func provisionLua(s *Server, st *state) error {
 			st.confs[lc.ID].lua.trusted = pools[f]
 		}
 	}
-	return st.buildLua(st.cfg, s.opts.LuaTimeout)
+	if err := st.buildLua(st.cfg, s.opts.LuaTimeout); err != nil || !s.opts.CheckRequires {
+		return err
+	}
+	return st.checkRequires()
 }
 
 // buildLua starts the Lua runtime when the config has any Lua, compiles

@@ -306,10 +306,14 @@ type proxyUpstream struct {
 func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []byte) (net.Conn, *deadlineReader, *proxypass.Response) {
 	u, _ := d.(*upstream.Upstream)
 	up.u = u
+	if u != nil {
+		rq.balance(u, &up.tries)
+	}
 	next := rq.conf.ProxyNextUpstream
 	idempotent := rq.conf.ProxyNextUpstream&nginxconf.NextNonIdempotent != 0 ||
 		(rq.r.Method != http.MethodPost && rq.r.Method != http.MethodPatch && rq.r.Method != "LOCK")
 	tries := &up.tries
+	begin := time.Now() // proxy_next_upstream_timeout counts from here (nginx's peer.start_time)
 	for n := 1; ; n++ {
 		up.start = time.Now()
 		var conn net.Conn
@@ -422,7 +426,8 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			code = up.log(err, while)
 		}
 		retry := next&cond != 0 && (idempotent || !sent) && u != nil && n < u.Tries() &&
-			(rq.conf.ProxyNextUpstreamTries == 0 || n < rq.conf.ProxyNextUpstreamTries)
+			(rq.conf.ProxyNextUpstreamTries == 0 || n < rq.conf.ProxyNextUpstreamTries) &&
+			(rq.conf.ProxyNextUpstreamTimeout == 0 || time.Since(begin) < rq.conf.ProxyNextUpstreamTimeout)
 		if !retry && err == nil {
 			return conn, rd, res // a status proxy_next_upstream names, and nothing left: passed as it is
 		}

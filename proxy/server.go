@@ -28,6 +28,9 @@ type Options struct {
 	ErrorLog *ErrorLog
 	// LuaTimeout bounds one run of a Lua hook (default 1s).
 	LuaTimeout time.Duration
+	// CheckRequires (-t) makes New fail when a hook requires a module
+	// that cannot be found (lua_requires.go).
+	CheckRequires bool
 }
 
 // Server serves one loaded configuration. Reload swaps in a new one while
@@ -62,6 +65,7 @@ type state struct {
 	lua       *luahooks.Runtime                          // lua: nil when the config has no Lua
 	chunks    []*luahooks.Chunk                          // lua: by LuaCode.ID (HTTP.LuaCodes); nil: compiled per request, or failed
 	upstreams map[string]websockify.Dialer               // upstream: upstream{} blocks by name (a websockify_pass $var may name one)
+	hashKeys  hashKeys                                   // upstream: hash's key of the blocks that have one
 	implicit  map[string]websockify.Dialer               // proxy: the servers of constant proxy_pass URLs, by host:port (nginx's implicit upstreams)
 	auth      *authCache                                 // auth_basic: htpasswd files by path
 	recoders  map[*nginxconf.CharsetMap][2]*recodeTables // charset: each charset_map's tables, as written and reversed
@@ -98,6 +102,7 @@ type serverRuntime struct {
 type bindSpec struct {
 	network, addr string
 	tls           bool
+	h2            bool // HTTP/2 (http2.go)
 }
 
 // New compiles the runtime objects of cfg (Lua chunks, targets, log files,
@@ -208,6 +213,7 @@ func (st *state) buildListens(h *nginxconf.HTTP) error {
 			bk := b.network + " " + b.addr
 			prev := st.binds[bk]
 			b.tls = prev.tls || l.SSL
+			b.h2 = prev.h2 || l.HTTP2 || srv.Conf.HTTP2On
 			st.binds[bk] = b
 		}
 	}
@@ -259,6 +265,7 @@ type listener struct {
 	spec bindSpec
 	ln   net.Listener
 	srv  *http1.Server
+	h2   h2Conns // its HTTP/2 connections (http2.go)
 }
 
 // Listen opens every socket the configuration needs (keeping the ones
@@ -342,12 +349,18 @@ func (s *Server) startServing(l *listener) {
 		},
 	}
 	l.srv = hs
+	if l.spec.h2 {
+		hs.H2 = func(ctx context.Context, c net.Conn) { s.serveH2(l, ctx, c) }
+	}
 	if l.spec.tls {
 		hs.TLSConfig = &tls.Config{
 			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 				return s.configForClient(l, hello)
 			},
 			NextProtos: []string{"http/1.1"},
+		}
+		if l.spec.h2 {
+			hs.TLSConfig.NextProtos = h2Protos
 		}
 	}
 	s.servers = append(s.servers, hs)
@@ -416,6 +429,7 @@ func (s *Server) Reload(cfg *nginxconf.Config) error {
 		return err
 	}
 	s.tunnels.SetLoops(loops(cfg))
+	s.h2GoAway(false) // HTTP/2 connections keep no old configuration (http2.go)
 	if old.lua != nil {
 		old.lua.Close()
 	}
@@ -432,6 +446,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	servers := append([]*http1.Server(nil), s.servers...)
 	s.mu.Unlock()
+	s.h2GoAway(true)
 	var wg sync.WaitGroup
 	for _, hs := range servers {
 		wg.Add(1)

@@ -3,9 +3,11 @@ package proxy
 import (
 	"context"
 	"fmt"
+	"net"
 	"time"
 
 	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
 	"ngxsockify/proxy/upstream"
 	"ngxsockify/proxy/websockify"
 )
@@ -19,6 +21,9 @@ var upstreamModule = module{
 	provision: provisionUpstreams,
 }
 
+// hashKeys holds the key of each upstream{} block balanced by `hash`.
+type hashKeys map[*upstream.Upstream]*vars.Template
+
 // resolverConf is a level's runtime part of the upstream module.
 type resolverConf struct {
 	r *upstream.Resolver // nil: no `resolver` at this level
@@ -27,8 +32,13 @@ type resolverConf struct {
 func provisionUpstreams(_ *Server, st *state) error {
 	h := st.cfg.HTTP
 	st.upstreams = make(map[string]websockify.Dialer, len(h.Upstreams))
+	st.hashKeys = hashKeys{}
 	for name, u := range h.Upstreams {
-		st.upstreams[name] = upstreamDialer(u)
+		up := upstreamDialer(u)
+		st.upstreams[name] = up
+		if u.HashKey != nil {
+			st.hashKeys[up] = u.HashKey
+		}
 	}
 	shared := map[string]*upstream.Resolver{} // by setting
 	for _, lc := range h.Confs {
@@ -51,11 +61,22 @@ func provisionUpstreams(_ *Server, st *state) error {
 	return nil
 }
 
-func upstreamDialer(u *nginxconf.Upstream) websockify.Dialer {
+// methods maps the config's balancing directives to the balancers.
+var methods = map[nginxconf.Balancer]upstream.Method{
+	nginxconf.BalanceRoundRobin:     upstream.RoundRobin,
+	nginxconf.BalanceIPHash:         upstream.IPHash,
+	nginxconf.BalanceHash:           upstream.Hash,
+	nginxconf.BalanceConsistentHash: upstream.ConsistentHash,
+	nginxconf.BalanceLeastConn:      upstream.LeastConn,
+	nginxconf.BalanceRandom:         upstream.Random,
+	nginxconf.BalanceRandomTwo:      upstream.RandomTwo,
+}
+
+func upstreamDialer(u *nginxconf.Upstream) *upstream.Upstream {
 	servers := make([]upstream.Server, 0, len(u.Servers))
 	for _, s := range u.Servers {
 		servers = append(servers, upstream.Server{
-			Addr: s.Addr, Weight: s.Weight, MaxFails: s.MaxFails,
+			Addr: s.Addr, Name: s.Name, Weight: s.Weight, MaxConns: s.MaxConns, MaxFails: s.MaxFails,
 			FailTimeout: s.FailTimeout, Backup: s.Backup, Down: s.Down,
 		})
 	}
@@ -68,9 +89,45 @@ func upstreamDialer(u *nginxconf.Upstream) websockify.Dialer {
 		}
 	}
 	up := upstream.New(u.Name, all)
+	up.SetMethod(methods[u.Balancer])
 	up.SetKeepalive(upstream.Keepalive{Conns: u.Keepalive, Requests: u.KeepaliveRequests,
 		Timeout: u.KeepaliveTimeout, Time: u.KeepaliveTime})
 	return up
+}
+
+// balance prepares t for this request's pass over u, as nginx's
+// balancers' init_peer do: the client address (ip_hash, after realip) or
+// the evaluated key (hash), and, when u compares or bounds connection
+// counts, the release of the request's connection when the request ends
+// (for a tunnel, when the tunnel ends).
+func (rq *request) balance(u *upstream.Upstream, t *upstream.Tries) {
+	switch u.Method() {
+	case upstream.IPHash:
+		host, _, err := net.SplitHostPort(rq.r.RemoteAddr)
+		if err != nil {
+			host = rq.r.RemoteAddr
+		}
+		t.SetClient(net.ParseIP(host)) // nil (a unix socket client): nginx's pseudo address
+	case upstream.Hash, upstream.ConsistentHash:
+		t.SetKey(rq.st.hashKeys[u].Eval(rq.v))
+	}
+	if u.Counted() {
+		t.Track()
+		rq.cleanups = append(rq.cleanups, func() { u.Done(t) })
+	}
+}
+
+// balanced returns the dialer of this request for d: d itself, or for an
+// upstream{} block that balances by the request or counts connections,
+// one bound to the request (see balance).
+func (rq *request) balanced(d websockify.Dialer) websockify.Dialer {
+	u, ok := d.(*upstream.Upstream)
+	if !ok || u.Method() == upstream.RoundRobin && !u.Counted() {
+		return d
+	}
+	t := new(upstream.Tries)
+	rq.balance(u, t)
+	return u.For(t)
 }
 
 // resolveStatic resolves a host name at load time into one server per address.

@@ -85,6 +85,7 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		rq.finalize(code)
 		return
 	}
+	d = rq.balanced(d)
 	conf := rq.conf
 	if len(conf.WSAllow) > 0 {
 		if addr, ok := allowedTarget(d, conf.WSAllow); !ok {

@@ -195,7 +195,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cfg.Daemon && daemonSupported && !f.test && !child && !upgraded {
 		return daemonize(args, stderr)
 	}
-	srv, err := proxy.New(cfg, proxy.Options{})
+	srv, err := proxy.New(cfg, proxy.Options{CheckRequires: f.test})
 	if err != nil {
 		emerg(err)
 		if f.test {

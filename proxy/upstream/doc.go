@@ -17,6 +17,28 @@
 // or the last connect error (504 for a timeout, else 502). A lone server
 // (one primary, no backup) is never taken out, as in nginx.
 //
+// # Other methods (ngx_http_upstream_{ip_hash,hash,least_conn,random}_module)
+//
+// SetMethod chooses another way to pick, shared by proxy_pass and
+// websockify_pass; the caller gives each request's key to its Tries.
+// IPHash hashes the client's address (SetClient: three octets of IPv4, all
+// of IPv6) and Hash the key (SetKey: the sum of crc32-derived draws); both
+// pick by weight among all primary servers, down ones included, and draw
+// again past a server that is down, failed, full or tried, so a down
+// server's clients move and no one else's do. ConsistentHash walks a ring
+// of weight × 160 points per server name (Server.Name, as the config
+// writes it, so the ring matches nginx's for the same config). After 20
+// draws, or with an empty key, they pick round robin (backups included).
+// LeastConn picks the fewest connections per weight, round robin among
+// equals, then the backups; Random draws by weight, RandomTwo the better
+// of two draws.
+//
+// Connections are counted only for Tries that Track: least_conn, random
+// two and max_conns (Server.MaxConns) read the counts, and the caller
+// releases each with Done when its request or tunnel ends (an idle
+// keepalive connection counts for nothing). For gives a request's
+// websockify.Dialer. A lone server at max_conns is "no live upstreams".
+//
 // # Addresses
 //
 // Server.Addr is "ip:port", "[ipv6]:port", "unix:/path" or "name:port". Names

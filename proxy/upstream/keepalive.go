@@ -51,10 +51,12 @@ func (u *Upstream) takeIdle(p *peer) *idleConn {
 }
 
 // Put keeps c, the connection t dialed last, for reuse after a complete
-// exchange; it closes it when the group keeps none.
+// exchange; it closes it when the group keeps none. An idle connection
+// no longer counts in its server's connections (least_conn, max_conns).
 func (u *Upstream) Put(t *Tries, c net.Conn) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	u.releaseLocked(t)
 	now := u.now()
 	k := u.keepalive
 	if k.Conns == 0 || t.last == nil || t.requests+1 >= k.Requests || now.Sub(t.start) > k.Time {

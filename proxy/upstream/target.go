@@ -100,16 +100,16 @@ func ResolveServers(ctx context.Context, servers []Server) ([]Server, error) {
 }
 
 // Resolver is nginx's `resolver` directive: DNS servers used for names in
-// values computed per request. With `valid=` answers are kept that long
-// (nginx would otherwise keep them for their TTL, which Go's resolver does
-// not report: without valid= every lookup asks the servers).
+// values computed per request, asked as nginx asks them (lookupDNS: no
+// hosts file, no search domains, each query to the next server). With
+// `valid=` answers are kept that long (nginx would otherwise keep them for
+// their TTL, which is not read here: without valid= every lookup asks).
 type Resolver struct {
 	servers []string
 	next    atomic.Uint32
 	timeout time.Duration
 	valid   time.Duration
 	noIPv6  bool
-	r       *net.Resolver
 
 	mu    sync.Mutex
 	cache map[string]cachedAnswer
@@ -154,11 +154,6 @@ func NewResolver(addrs []string, o ResolverOptions) (*Resolver, error) {
 		}
 		res.servers = append(res.servers, net.JoinHostPort(host, port))
 	}
-	res.r = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		server := res.servers[int(res.next.Add(1))%len(res.servers)]
-		var d net.Dialer
-		return d.DialContext(ctx, network, server)
-	}}
 	return res, nil
 }
 
@@ -175,21 +170,12 @@ func (r *Resolver) LookupHost(ctx context.Context, host string) ([]string, error
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	addrs, err := r.r.LookupHost(ctx, host)
-	if r.noIPv6 {
-		v4 := addrs[:0:0]
-		for _, a := range addrs {
-			if ip := net.ParseIP(a); ip != nil && ip.To4() != nil {
-				v4 = append(v4, a)
-			}
-		}
-		addrs = v4
-	}
-	if err != nil || len(addrs) == 0 {
-		reason := "3: Host not found"
-		var de *net.DNSError
-		if errors.As(err, &de) && de.IsTimeout {
-			reason = "110: Operation timed out"
+	server := r.servers[int(r.next.Add(1))%len(r.servers)]
+	addrs, err := lookupDNS(ctx, server, host, r.noIPv6)
+	if err != nil {
+		reason := errDNSTimeout.Error()
+		if de := (*dnsError)(nil); errors.As(err, &de) {
+			reason = de.Error()
 		}
 		return nil, fmt.Errorf("%s could not be resolved (%s)", host, reason)
 	}

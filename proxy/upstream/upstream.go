@@ -37,8 +37,17 @@ type Server struct {
 	FailTimeout time.Duration
 	// Backup servers are used only when the primary ones are unavailable.
 	Backup bool
-	// Down servers are never used.
+	// Down servers are never used (by the hash methods: their share of
+	// keys goes to the other servers).
 	Down bool
+	// MaxConns bounds the connections open to the server at once (nginx's
+	// max_conns=; 0: no bound). Only the requests whose Tries are tracked
+	// (Tries.Track) count.
+	MaxConns int
+	// Name is the server as the config writes it ("backend:8080",
+	// "unix:/run/b.sock"), shared by every address it resolves to: the
+	// consistent hash places its points by it. "" means Addr.
+	Name string
 }
 
 // Network returns "unix" or "tcp" and the address to dial.
@@ -69,6 +78,7 @@ type peer struct {
 	network, address   string
 	current, effective int
 	fails              int
+	conns              int // tracked connections open now
 	accessed, checked  time.Time
 }
 
@@ -82,6 +92,12 @@ type Upstream struct {
 	single  bool
 	addrs   []string // every server's address, backups included
 	now     func() time.Time
+
+	method      Method
+	totalWeight int     // of the primary servers, down ones included
+	points      []point // ConsistentHash: the ring
+	ranges      []int   // Random: each primary server's first share of totalWeight
+	counted     bool    // conns matter: a server has MaxConns, or the method reads them
 
 	keepalive Keepalive
 	idle      []idleConn // oldest first
@@ -100,13 +116,20 @@ func New(name string, servers []Server) *Upstream {
 		if s.FailTimeout <= 0 {
 			s.FailTimeout = DefaultFailTimeout
 		}
+		if s.Name == "" {
+			s.Name = s.Addr
+		}
 		p := &peer{Server: s, effective: s.Weight}
 		p.network, p.address = s.Network()
 		u.addrs = append(u.addrs, s.Addr)
+		if s.MaxConns > 0 {
+			u.counted = true
+		}
 		if s.Backup {
 			u.backup = append(u.backup, p)
 		} else {
 			u.primary = append(u.primary, p)
+			u.totalWeight += s.Weight
 		}
 	}
 	u.single = len(u.primary) == 1 && len(u.backup) == 0
@@ -127,11 +150,16 @@ var ErrNoLiveUpstreams = errors.New("no live upstreams while connecting to upstr
 // Dial connects to the next server, trying the others on error or timeout
 // (each connect attempt bounded by timeout, all of them by ctx).
 func (u *Upstream) Dial(ctx context.Context, timeout time.Duration) (net.Conn, string, error) {
-	t := Tries{fresh: true} // a tunnel never takes an idle HTTP connection
+	return u.dial(ctx, timeout, &Tries{})
+}
+
+// dial is Dial for one request's t.
+func (u *Upstream) dial(ctx context.Context, timeout time.Duration, t *Tries) (net.Conn, string, error) {
+	t.fresh = true // a tunnel never takes an idle HTTP connection
 	var lastErr error
 	var lastAddr string
 	for {
-		c, addr, err := u.DialNext(ctx, timeout, &t)
+		c, addr, err := u.DialNext(ctx, timeout, t)
 		if err == nil {
 			return c, addr, nil
 		}
@@ -148,8 +176,9 @@ func (u *Upstream) Dial(ctx context.Context, timeout time.Duration) (net.Conn, s
 	}
 }
 
-// Tries is one request's pass over the servers (nginx's tried bitmap):
-// DialNext skips the servers it already tried.
+// Tries is one request's pass over the servers (nginx's per-request peer
+// data): DialNext skips the servers it already tried. Its zero value is
+// ready; the hash methods need its key first (SetKey, SetClient).
 type Tries struct {
 	tried  map[*peer]bool
 	last   *peer
@@ -158,6 +187,8 @@ type Tries struct {
 	// of the last connection: when it was made, requests it served
 	start    time.Time
 	requests int
+
+	balance // the balancing method's state
 }
 
 // DialNext makes one connect attempt, to a server t has not tried yet;
@@ -166,7 +197,8 @@ func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries
 	if t.tried == nil {
 		t.tried = make(map[*peer]bool, 4)
 	}
-	p := u.pick(t.tried)
+	u.release(t) // nginx frees the peer before it asks for the next one
+	p := u.pick(t)
 	if p == nil {
 		return nil, "", ErrNoLiveUpstreams
 	}
@@ -208,18 +240,44 @@ func (u *Upstream) Failed(t *Tries) {
 	}
 }
 
-// pick chooses a server not tried yet: primaries first, then backups.
-func (u *Upstream) pick(tried map[*peer]bool) *peer {
+// pick chooses a server t has not tried, by the upstream's method, and
+// counts the connection in t when t is tracked.
+func (u *Upstream) pick(t *Tries) *peer {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	now := u.now()
-	if u.single {
-		p := u.primary[0]
-		if p.Down || tried[p] {
+	var p *peer
+	switch {
+	case u.single:
+		p = u.primary[0]
+		if p.Down || t.tried[p] || p.full() {
 			return nil
 		}
-		return p
+	case u.method == IPHash:
+		p = u.pickIPHash(t, now)
+	case u.method == Hash:
+		p = u.pickHash(t, now)
+	case u.method == ConsistentHash:
+		p = u.pickConsistent(t, now)
+	case u.method == LeastConn:
+		if p = u.pickLeastConn(u.primary, t.tried, now); p == nil {
+			p = u.pickLeastConn(u.backup, t.tried, now)
+		}
+	case u.method == Random, u.method == RandomTwo:
+		p = u.pickRandom(t, now)
+	default:
+		p = u.pickRoundRobin(t.tried, now)
 	}
+	if p != nil && t.track {
+		p.conns++
+		t.held = p
+	}
+	return p
+}
+
+// pickRoundRobin is nginx's ngx_http_upstream_get_round_robin_peer:
+// primaries first, then backups. u.mu is held.
+func (u *Upstream) pickRoundRobin(tried map[*peer]bool, now time.Time) *peer {
 	if p := u.pickFrom(u.primary, tried, now); p != nil {
 		return p
 	}
@@ -231,10 +289,7 @@ func (u *Upstream) pickFrom(peers []*peer, tried map[*peer]bool, now time.Time) 
 	var best *peer
 	total := 0
 	for _, p := range peers {
-		if tried[p] || p.Down {
-			continue
-		}
-		if p.MaxFails > 0 && p.fails >= p.MaxFails && now.Sub(p.checked) <= p.FailTimeout {
+		if tried[p] || !p.usable(now) {
 			continue
 		}
 		p.current += p.effective
@@ -250,10 +305,30 @@ func (u *Upstream) pickFrom(peers []*peer, tried map[*peer]bool, now time.Time) 
 		return nil
 	}
 	best.current -= total
-	if now.Sub(best.checked) > best.FailTimeout {
-		best.checked = now
-	}
+	best.picked(now)
 	return best
+}
+
+// usable reports whether p may take a connection now: not down, not out
+// after failures, not at max_conns.
+func (p *peer) usable(now time.Time) bool {
+	return !p.Down && !p.failed(now) && !p.full()
+}
+
+// failed reports whether p is out: MaxFails failures, the last within
+// FailTimeout.
+func (p *peer) failed(now time.Time) bool {
+	return p.MaxFails > 0 && p.fails >= p.MaxFails && now.Sub(p.checked) <= p.FailTimeout
+}
+
+// full reports whether p has MaxConns tracked connections.
+func (p *peer) full() bool { return p.MaxConns > 0 && p.conns >= p.MaxConns }
+
+// picked starts a new fail_timeout window for p when the last one is over.
+func (p *peer) picked(now time.Time) {
+	if now.Sub(p.checked) > p.FailTimeout {
+		p.checked = now
+	}
 }
 
 // report is nginx's ngx_http_upstream_free_round_robin_peer.

@@ -72,7 +72,7 @@ func TestParseTarget(t *testing.T) {
 func names(u *Upstream, n int) string {
 	var out []string
 	for i := 0; i < n; i++ {
-		p := u.pick(map[*peer]bool{})
+		p := u.pick(&Tries{})
 		if p == nil {
 			out = append(out, "-")
 			continue
