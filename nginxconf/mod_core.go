@@ -514,7 +514,12 @@ func (c *compiler) errorPage(lc *LocConf, d *Directive) {
 		if n < 300 || n > 599 {
 			c.fail(d, `value "%s" must be between 300 and 599`, s)
 		}
-		lc.ErrorPages[n] = ep
+		e := ep
+		if ep.Code == 0 && (n == 494 || n == 495 || n == 496 || n == 497) {
+			// nginx's special 400s answer 400 unless "=" says otherwise
+			e = &ErrorPage{Code: 400, Target: ep.Target}
+		}
+		lc.ErrorPages[n] = e
 	}
 }
 

@@ -309,6 +309,7 @@ type LocConf struct {
 	HeadersConf
 	StaticConf
 	CharsetConf
+	SubConf
 	LogConf
 	WebsockifyConf
 	ProxyConf

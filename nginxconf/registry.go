@@ -99,7 +99,7 @@ var noneFields, notFields [][]int
 func init() {
 	modules = []*module{
 		&coreModule, &httpCoreModule, &rewriteModule, &accessModule, &authBasicModule, &authRequestModule, &realipModule,
-		&headersModule, &staticModule, &charsetModule, &logModule, &sslModule, &upstreamModule,
+		&headersModule, &staticModule, &charsetModule, &subModule, &logModule, &sslModule, &upstreamModule,
 		&mapModule, &websockifyModule, &proxyModule, &luaModule, &limitModule, &statusModule, &http2Module, &otherModules,
 	}
 	registry = map[string]*directive{}

@@ -53,6 +53,9 @@ func (b *body) Read(p []byte) (int, error) {
 	if int64(len(p)) > b.left {
 		p = p[:b.left]
 	}
+	if b.nonblock && b.br.Buffered() == 0 {
+		return 0, errWouldBlock // the chunk's data has not come yet
+	}
 	b.c.readDeadline(b.c.params.BodyTimeout)
 	n, err := b.br.Read(p)
 	b.left -= int64(n)
