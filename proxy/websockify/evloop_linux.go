@@ -92,6 +92,9 @@ type evTunnel struct {
 	tin  tlsInput
 	when int64 // the tunnel's timer (nanotime); valid while hidx >= 0
 	hidx int
+	// The connect of a tunnel whose target the loop dialled (dial_linux.go),
+	// until the tunnel starts (add).
+	dial *dialState
 }
 
 // outQueue holds bytes that a socket did not take at once.
@@ -169,12 +172,34 @@ func socketOf(c net.Conn) net.Conn {
 // prepare takes over t's sockets for l: it duplicates their descriptors
 // and closes the net.Conns. On failure it returns false and t keeps its
 // net.Conns. start then either hands t to l (begin) or drops it (discard).
+//
+// A target the loop connected itself (a loopConn, t.ev set by start) is
+// the loop's already: only the client is taken over. If the client cannot
+// be, prepare returns false and start moves the target to the goroutine
+// relay (loopConn.release).
 func (l *loop) prepare(t *tunnel) bool {
-	client, target := socketOf(t.client.conn), socketOf(t.target.conn)
+	client := socketOf(t.client.conn)
 	tc, redirect := tlsClient(t.client.conn)
 	if tc != nil {
 		client = socketOf(tc.NetConn())
 	}
+	if t.ev != nil {
+		if client == nil {
+			return false
+		}
+		cfd := dupFd(client)
+		if cfd < 0 {
+			return false
+		}
+		client.Close()
+		t.client.drop()
+		t.target.drop()
+		t.ev.cfd = cfd
+		t.ev.cR, t.ev.cW = true, true
+		l.takeTLS(t, tc, redirect)
+		return true
+	}
+	target := socketOf(t.target.conn)
 	if client == nil || target == nil {
 		return false
 	}
@@ -203,12 +228,23 @@ func (l *loop) prepare(t *tunnel) bool {
 	// Readiness is found out by trying; bytes that came with the
 	// handshake are read first.
 	t.ev = &evTunnel{l: l, cfd: cfd, tfd: tfd, hidx: -1, cR: true, cW: true, tR: true, tW: true}
+	l.takeTLS(t, tc, redirect)
+	return true
+}
+
+// newEvTunnel is the loop state of a tunnel whose target l will dial
+// (Dial); the client's descriptor comes at prepare.
+func (l *loop) newEvTunnel() *evTunnel {
+	return &evTunnel{l: l, cfd: -1, tfd: -1, hidx: -1, tR: true, tW: true}
+}
+
+// takeTLS redirects a TLS client's reads and writes to the loop.
+func (l *loop) takeTLS(t *tunnel, tc *tls.Conn, redirect IORedirector) {
 	if tc != nil {
 		t.ev.tls = tc
 		t.ev.tin.t = t
 		redirect.RedirectIO(&t.ev.tin, &t.ev.tin)
 	}
-	return true
 }
 
 // IORedirector is implemented by connections that can hand their reads and
@@ -277,11 +313,9 @@ func (l *loop) begin(t *tunnel) {
 
 // discard closes a prepared tunnel that never ran, after trying to send the
 // client last (a close frame); it returns the bytes the client took.
-func (e *evTunnel) discard(last []byte) int {
+func (e *evTunnel) discard(t *tunnel, last []byte) int {
 	n, _ := writeFd(e.cfd, last)
-	syscall.Close(e.cfd)
-	syscall.Close(e.tfd)
-	e.l.unreserve()
+	e.l.post(func() { e.l.drop(t) }) // the loop may hold the target (Dial)
 	return n
 }
 
@@ -342,7 +376,7 @@ func (l *loop) post(f func()) {
 	if !l.woken {
 		l.woken = true
 		one := [8]byte{1}
-		syscall.Write(l.evfd, one[:])
+		sysWrite(l.evfd, one[:])
 	}
 }
 
@@ -379,13 +413,18 @@ func (l *loop) add(t *tunnel) {
 	if e.tls != nil && l.raw == nil {
 		l.raw = make([]byte, 0, 64<<10)
 	}
-	for _, fd := range [2]int{e.cfd, e.tfd} {
-		for fd >= len(l.byFd) {
-			l.byFd = append(l.byFd, nil)
+	fds := [2]int{e.cfd, e.tfd}
+	if e.dial != nil {
+		e.dial = nil
+		fds[1] = -1 // registered by its connect
+	}
+	for _, fd := range fds {
+		if fd < 0 {
+			continue
 		}
-		l.byFd[fd] = t
+		l.setFd(fd, t)
 		ev := syscall.EpollEvent{Events: epollFlags, Fd: int32(fd)}
-		if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		if err := epollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 			t.setErr(os.NewSyscallError("epoll_ctl", err))
 			t.ending.Store(true)
 			l.finish(t)
@@ -413,7 +452,7 @@ func (l *loop) run() {
 			fd := int(ev.Fd)
 			if fd == l.evfd {
 				var b [8]byte
-				syscall.Read(l.evfd, b[:])
+				sysRead(l.evfd, b[:])
 				continue
 			}
 			if fd >= len(l.byFd) || l.byFd[fd] == nil {
@@ -421,6 +460,10 @@ func (l *loop) run() {
 			}
 			t := l.byFd[fd]
 			e := t.ev
+			if e.dial != nil {
+				l.dialEvent(t, ev.Events)
+				continue
+			}
 			in := ev.Events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
 			out := ev.Events&(syscall.EPOLLOUT|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
 			end := ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
@@ -457,8 +500,18 @@ func (l *loop) run() {
 // other tunnels and new ones go on.
 func (l *loop) recoverFrom(r any) {
 	err := fmt.Errorf("%w: event loop panic: %v\n%s", ErrInternal, r, debug.Stack())
+	var waiting []*tunnel // connected by the loop, not started yet: begin comes
 	for _, t := range l.byFd {
 		if t == nil || t.ev.finished {
+			continue
+		}
+		if d := t.ev.dial; d != nil {
+			if d.connected {
+				waiting = append(waiting, t)
+			} else {
+				t.ev.hidx = -1 // the heap is dropped below, whatever its state
+				l.dialDone(t, err)
+			}
 			continue
 		}
 		t.setErr(err)
@@ -468,6 +521,10 @@ func (l *loop) recoverFrom(r any) {
 		}()
 	}
 	l.byFd, l.timers, l.ready, l.live, l.moved = nil, nil, nil, 0, false
+	for _, t := range waiting {
+		t.ev.hidx = -1
+		l.setFd(t.ev.tfd, t)
+	}
 	l.mu.Lock()
 	l.woken = false // the panic may have left runInbox before it cleared this
 	l.mu.Unlock()
@@ -755,8 +812,7 @@ func (l *loop) closeWith(t *tunnel, code int, cause error, graceful bool) {
 		}
 	}
 	if e.tfd >= 0 {
-		l.byFd[e.tfd] = nil
-		syscall.Close(e.tfd)
+		l.closeFd(e.tfd)
 		e.tfd = -1
 		e.tOut.release(t.pool)
 	}
@@ -798,8 +854,7 @@ func (l *loop) finish(t *tunnel) {
 	t.ending.Store(true)
 	for _, fd := range [2]int{e.cfd, e.tfd} {
 		if fd >= 0 {
-			l.byFd[fd] = nil
-			syscall.Close(fd)
+			l.closeFd(fd)
 		}
 	}
 	e.cfd, e.tfd = -1, -1
@@ -832,6 +887,9 @@ func (l *loop) expire() {
 	for len(l.timers) > 0 && l.timers[0].ev.when <= now {
 		t := heap.Pop(&l.timers).(*tunnel)
 		e := t.ev
+		if l.dialExpired(t, now) {
+			continue
+		}
 		if e.graceUntil != 0 {
 			if now >= e.graceUntil {
 				l.finish(t)

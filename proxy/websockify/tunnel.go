@@ -55,11 +55,16 @@ type tunnel struct {
 	ev *evTunnel // non-nil: an event loop relays the tunnel (evloop.go)
 }
 
-func newTunnel(client, target net.Conn, o Options, b64 bool, ts *Tunnels) *tunnel {
+// newTunnel sets up the tunnel of client and target: t, whose target an
+// event loop dialled (start), or a new one when t is nil.
+func newTunnel(t *tunnel, client, target net.Conn, o Options, b64 bool, ts *Tunnels) *tunnel {
 	if !o.Logger.Enabled(context.Background(), slog.LevelDebug) {
 		o.Logger = nil // keep no per-request logger for the tunnel's lifetime
 	}
-	t := &tunnel{o: o, b64: b64, pool: poolFor(o.BufferSize), ts: ts}
+	if t == nil {
+		t = &tunnel{}
+	}
+	t.o, t.b64, t.pool, t.ts = o, b64, poolFor(o.BufferSize), ts
 	t.client.init(client, t.pool)
 	t.target.init(target, t.pool)
 	t.clientRead = o.BufferSize
