@@ -39,13 +39,16 @@ import (
 // latency on a virtual machine. Opening and closing tunnels does not poll.
 type loop struct {
 	mu       sync.Mutex
-	running  bool     // a goroutine runs the loop; guarded by mu
-	reserved int      // prepared tunnels not added yet: the loop must not stop; guarded by mu
-	inbox    []func() // work posted from other goroutines; guarded by mu
-	woken    bool     // a wake-up is pending on evfd; guarded by mu
+	running  bool        // a goroutine runs the loop; guarded by mu
+	reserved int         // prepared tunnels not added yet: the loop must not stop; guarded by mu
+	inbox    []func()    // work posted from other goroutines; guarded by mu
+	parked   bool        // the loop goroutine sleeps in Go's netpoller; guarded by mu
+	posted   atomic.Bool // inbox is not empty
 
-	epfd, evfd int           // valid while running
-	linger     time.Duration // how long the loop outlives its last tunnel
+	epfd   int      // valid while running
+	ep     *os.File // epfd in Go's netpoller, where the loop sleeps
+	epRaw  syscall.RawConn
+	linger time.Duration // how long the loop outlives its last tunnel
 
 	// Owned by the loop goroutine.
 	byFd   []*tunnel // tunnel by descriptor
@@ -364,8 +367,10 @@ func (l *loop) unreserve() {
 
 // post runs f on the loop goroutine. A stopped loop drops f: it has no
 // tunnel left (a tunnel or a reservation keeps it running), so f concerns
-// tunnels already finished. The wake-up is written under l.mu, so that it
-// never reaches a descriptor that stop closed.
+// tunnels already finished. A sleeping loop is woken by an expired
+// deadline on its epoll descriptor (see wait): no system call. The
+// deadline is set under l.mu, so that it never reaches a descriptor that
+// stop closed.
 func (l *loop) post(f func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -373,30 +378,42 @@ func (l *loop) post(f func()) {
 		return
 	}
 	l.inbox = append(l.inbox, f)
-	if !l.woken {
-		l.woken = true
-		one := [8]byte{1}
-		sysWrite(l.evfd, one[:])
+	l.posted.Store(true)
+	if l.parked {
+		l.parked = false
+		l.ep.SetReadDeadline(longAgo)
 	}
 }
 
+// longAgo is a deadline in the past: it wakes a sleeping loop.
+var longAgo = time.Unix(1, 0)
+
+// open creates the loop's epoll set and puts it in Go's netpoller (an
+// epoll descriptor is readable while it holds events), where the loop
+// goroutine sleeps like any goroutine waiting for a socket: a sleeping
+// loop holds no thread and no P, and waking it is a goroutine wake-up that
+// the scheduler often runs on the waker's thread (the handshake that
+// posted a tunnel, say), not the wake-up of a thread blocked in
+// epoll_wait.
 func (l *loop) open() error {
 	ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return os.NewSyscallError("epoll_create1", err)
 	}
-	r, _, errno := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
-	if errno != 0 {
+	if err := syscall.SetNonblock(ep, true); err != nil {
 		syscall.Close(ep)
-		return os.NewSyscallError("eventfd2", errno)
+		return os.NewSyscallError("fcntl", err)
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(r)}
-	if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, int(r), &ev); err != nil {
-		syscall.Close(ep)
-		syscall.Close(int(r))
-		return os.NewSyscallError("epoll_ctl", err)
+	f := os.NewFile(uintptr(ep), "epoll")
+	rc, err := f.SyscallConn()
+	if err == nil {
+		err = f.SetReadDeadline(time.Time{}) // fails unless in the netpoller
 	}
-	l.epfd, l.evfd = ep, int(r)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("websockify: epoll descriptor not pollable: %w", err)
+	}
+	l.epfd, l.ep, l.epRaw = ep, f, rc
 	return nil
 }
 
@@ -450,11 +467,6 @@ func (l *loop) run() {
 		n := l.wait()
 		for _, ev := range l.events[:n] {
 			fd := int(ev.Fd)
-			if fd == l.evfd {
-				var b [8]byte
-				sysRead(l.evfd, b[:])
-				continue
-			}
 			if fd >= len(l.byFd) || l.byFd[fd] == nil {
 				continue
 			}
@@ -526,7 +538,7 @@ func (l *loop) recoverFrom(r any) {
 		l.setFd(t.ev.tfd, t)
 	}
 	l.mu.Lock()
-	l.woken = false // the panic may have left runInbox before it cleared this
+	l.parked = false // the panic may have come from wait
 	l.mu.Unlock()
 	go l.run()
 }
@@ -534,42 +546,64 @@ func (l *loop) recoverFrom(r any) {
 // testHookAdd, when set, runs on the loop as each tunnel is added (tests).
 var testHookAdd atomic.Pointer[func(*tunnel)]
 
-// wait fills l.events and returns how many there are.
+// wait fills l.events and returns how many there are; 0 when work was
+// posted or a timer is due.
 func (l *loop) wait() int {
-	if len(l.ready) > 0 {
-		return l.epollWait(0)
-	}
-	if n := l.epollWait(0); n > 0 {
-		return n
+	if len(l.ready) > 0 || l.posted.Load() {
+		return l.poll()
 	}
 	if spinFor > 0 && l.moved {
 		l.moved = false
 		start := time.Now()
 		for time.Since(start) < spinFor {
-			if n := l.epollWait(0); n > 0 {
+			if n := l.poll(); n > 0 || l.posted.Load() {
 				return n
 			}
 		}
 	}
-	timeout := -1
+	var deadline time.Time // none: sleep until an event or a post
 	switch {
 	case len(l.timers) > 0:
-		timeout = msUntil(l.timers[0].ev.when)
+		deadline = wallTime(l.timers[0].ev.when)
 	case l.live == 0 && l.idle != 0:
-		timeout = msUntil(l.idle + int64(l.linger))
+		deadline = wallTime(l.idle + int64(l.linger))
 	}
-	return l.epollWait(timeout)
+	// Sleep in Go's netpoller until the epoll set holds events, the
+	// deadline passes, or post moves the deadline to the past. The
+	// deadline is set under l.mu, before parked tells post to move it.
+	// Read polls once before it sleeps (events that are ready need no
+	// sleep), and must: it forgets the netpoller's earlier readiness.
+	l.mu.Lock()
+	if len(l.inbox) > 0 {
+		l.mu.Unlock()
+		return 0
+	}
+	l.ep.SetReadDeadline(deadline)
+	l.parked = true
+	l.mu.Unlock()
+	n := 0
+	err := l.epRaw.Read(func(uintptr) bool {
+		n = l.poll()
+		return n > 0
+	})
+	l.mu.Lock()
+	l.parked = false
+	l.mu.Unlock()
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		panic("websockify: waiting for epoll: " + err.Error())
+	}
+	return n
 }
 
-// msUntil is epoll_wait's timeout for a nanotime deadline, rounded up.
-func msUntil(when int64) int {
-	d := when - nanotime()
-	return int(max(0, (d+int64(time.Millisecond)-1)/int64(time.Millisecond)))
+// wallTime is the wall-clock time of a nanotime instant.
+func wallTime(when int64) time.Time {
+	return time.Now().Add(time.Duration(when - nanotime()))
 }
 
-func (l *loop) epollWait(msec int) int {
+// poll collects the events that are ready, without waiting.
+func (l *loop) poll() int {
 	for {
-		n, err := syscall.EpollWait(l.epfd, l.events[:], msec)
+		n, err := epollWaitNow(l.epfd, l.events[:])
 		if err == syscall.EINTR {
 			continue
 		}
@@ -585,7 +619,8 @@ func (l *loop) runInbox() {
 	for {
 		l.mu.Lock()
 		if len(l.inbox) == 0 {
-			l.inbox, l.woken = nil, false
+			l.inbox = nil
+			l.posted.Store(false)
 			l.mu.Unlock()
 			return
 		}
@@ -604,10 +639,10 @@ func (l *loop) stop() bool {
 	if len(l.inbox) > 0 || l.reserved > 0 {
 		return false
 	}
-	syscall.Close(l.epfd)
-	syscall.Close(l.evfd)
+	l.ep.Close()
 	l.running = false
-	l.byFd, l.buf, l.raw, l.timers, l.idle, l.woken = nil, nil, nil, nil, 0, false
+	l.byFd, l.buf, l.raw, l.timers, l.idle, l.parked = nil, nil, nil, nil, 0, false
+	l.ep, l.epRaw = nil, nil
 	return true
 }
 

@@ -50,3 +50,14 @@ func epollCtl(epfd, op, fd int, ev *syscall.EpollEvent) error {
 	}
 	return nil
 }
+
+// epollWaitNow is epoll_wait with a zero timeout (epoll_pwait: arm64 has
+// no epoll_wait).
+func epollWaitNow(epfd int, events []syscall.EpollEvent) (int, error) {
+	n, _, e := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])),
+		uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}
