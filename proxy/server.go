@@ -353,7 +353,8 @@ func (s *Server) startServing(l *listener) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		hs.Serve(s.stats.listener(l.ln))
+		// websockify.Listener: a tunnel takes its client socket over without a dup
+		hs.Serve(s.stats.listener(websockify.Listener(l.ln)))
 	}()
 }
 

@@ -312,5 +312,5 @@ func (t *tunnel) leaveLoop() error {
 		return err
 	}
 	t.target.init(c, t.pool)
-	return nil
+	return nil // start calls onGoroutines
 }

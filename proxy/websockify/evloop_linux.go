@@ -135,7 +135,7 @@ func (q *outQueue) release(pool *sync.Pool) {
 const epollFlags = syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | syscall.EPOLLET&0xffffffff
 
 // dupFd returns a close-on-exec duplicate of c's descriptor, or -1.
-func dupFd(c net.Conn) int {
+func dupFd(c any) int {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return -1
@@ -154,13 +154,29 @@ func dupFd(c net.Conn) int {
 	return fd
 }
 
+// takeFd returns the descriptor of c, a socket, for an event loop, or -1:
+// a Listener's connection gives its own up when it can (no system call),
+// others are duplicated and closed.
+func takeFd(c net.Conn) int {
+	if sc, ok := c.(*sockConn); ok {
+		if fd := sc.take(); fd >= 0 {
+			return fd
+		}
+	}
+	fd := dupFd(c)
+	if fd >= 0 {
+		c.Close()
+	}
+	return fd
+}
+
 // socketOf returns the TCP or unix socket under c, or nil when c has none
 // or changes the bytes (TLS). Wrappers are looked through with NetConn, as
 // (*tls.Conn).NetConn names it.
 func socketOf(c net.Conn) net.Conn {
 	for {
 		switch x := c.(type) {
-		case *net.TCPConn, *net.UnixConn:
+		case *net.TCPConn, *net.UnixConn, *sockConn:
 			return c
 		case *tls.Conn:
 			return nil
@@ -190,11 +206,10 @@ func (l *loop) prepare(t *tunnel) bool {
 		if client == nil {
 			return false
 		}
-		cfd := dupFd(client)
+		cfd := takeFd(client)
 		if cfd < 0 {
 			return false
 		}
-		client.Close()
 		t.client.drop()
 		t.target.drop()
 		t.ev.cfd = cfd
@@ -209,18 +224,17 @@ func (l *loop) prepare(t *tunnel) bool {
 	if l.reserve() != nil {
 		return false // out of descriptors, say: the goroutine relay needs none
 	}
-	cfd := dupFd(client)
-	if cfd < 0 {
-		l.unreserve()
-		return false
-	}
 	tfd := dupFd(target)
 	if tfd < 0 {
-		syscall.Close(cfd)
 		l.unreserve()
 		return false
 	}
-	client.Close()
+	cfd := takeFd(client)
+	if cfd < 0 {
+		syscall.Close(tfd)
+		l.unreserve()
+		return false
+	}
 	target.Close()
 	// The loop owns the duplicates: the tunnel keeps no net.Conn (the
 	// accepted connection's wrappers, a TLS client's *tls.Conn is kept

@@ -68,13 +68,23 @@ func newTunnel(t *tunnel, client, target net.Conn, o Options, b64 bool, ts *Tunn
 	t.client.init(client, t.pool)
 	t.target.init(target, t.pool)
 	t.clientRead = o.BufferSize
-	if t.client.rc == nil && o.BufferSize > maxRecordPlaintext {
+	return t
+}
+
+// onGoroutines readies the endpoints for the goroutine relay, once an
+// event loop did not take t: the non-blocking reads and writes of
+// rawio_unix.go where the sockets allow them. (Not before: asking a
+// Listener's connection for its RawConn puts it in Go's netpoller, and an
+// event loop would then have to duplicate it.)
+func (t *tunnel) onGoroutines() {
+	t.client.initRaw(t.client.conn)
+	t.target.initRaw(t.target.conn)
+	if t.client.rc == nil && t.o.BufferSize > maxRecordPlaintext {
 		// A TLS client's blocked Read holds its buffer, and one Read
 		// returns at most one record: a bigger buffer is never filled.
 		t.clientRead = maxRecordPlaintext
 		t.client.pool = poolFor(maxRecordPlaintext)
 	}
-	return t
 }
 
 // arm starts the idle clock; both copiers must be started after it.

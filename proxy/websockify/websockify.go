@@ -229,6 +229,9 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 		return nil, Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), UpstreamAddr: addr,
 			ConnectTime: connectTime, Err: err}
 	}
+	if t.ev == nil {
+		t.onGoroutines()
+	}
 	res := Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), UpstreamAddr: addr, ConnectTime: connectTime}
 	if t.ev != nil {
 		// Under the registry's lock, so that a Shutdown that sees t posts
