@@ -1,6 +1,7 @@
 package websockify
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -20,18 +21,22 @@ import (
 //
 // Its connections (sockConn) start outside Go's netpoller: they read and
 // write with non-blocking system calls while the socket has data or room,
-// which is the whole life of a WebSocket handshake on a connection whose
-// request came with it. The first read or write that would block puts the
-// socket in the netpoller (an *os.File), after which the connection is an
-// ordinary one and a tunnel takes it over with a dup as before. Deadlines
-// set before then are kept and applied.
+// which is the whole life of a WebSocket handshake. Until the first bytes
+// come, a read that would block waits on one of ts's event loops (the one
+// that will relay the connection's tunnel, if it becomes one: see
+// WithConn), as an nginx worker waits for a request: the socket is
+// registered in the loop's epoll set once, for good. After the first bytes,
+// a read or write that would block puts the socket in the netpoller (an
+// *os.File; the loop lets it go), after which the connection is an
+// ordinary one, and a tunnel takes it over with a dup as before. Deadlines
+// set before then are kept and applied. ts may be nil (no loops).
 //
 // A listener's RawConn cannot wait for connections, so Listener waits on
 // a duplicate of its descriptor, put in the netpoller as an *os.File.
 //
 // Other listeners (unix sockets) are returned as they are; so is ln on
 // other systems, and on any failure.
-func Listener(ln net.Listener) net.Listener {
+func Listener(ln net.Listener, ts *Tunnels) net.Listener {
 	tl, ok := ln.(*net.TCPListener)
 	if !ok {
 		return ln
@@ -53,7 +58,7 @@ func Listener(ln net.Listener) net.Listener {
 		f.Close()
 		return ln
 	}
-	l := &sockListener{Listener: ln, f: f, rc: rc}
+	l := &sockListener{Listener: ln, f: f, rc: rc, ts: ts}
 	if a, ok := tl.Addr().(*net.TCPAddr); ok && !a.IP.IsUnspecified() {
 		l.laddr = a // every connection's local address; else getsockname
 	}
@@ -64,6 +69,7 @@ type sockListener struct {
 	net.Listener
 	f     *os.File // the duplicate Accept waits on
 	rc    syscall.RawConn
+	ts    *Tunnels
 	laddr *net.TCPAddr // nil: a wildcard address
 }
 
@@ -108,7 +114,7 @@ func (l *sockListener) Accept() (net.Conn, error) {
 	one := int32(1) // TCP_NODELAY, as Go sets it on the connections it accepts
 	syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(nfd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY,
 		uintptr(unsafe.Pointer(&one)), 4, 0)
-	c := &sockConn{fd: nfd, raddr: tcpAddrOf(&rsa)}
+	c := &sockConn{fd: nfd, raddr: tcpAddrOf(&rsa), l: l.ts.pick()}
 	if l.laddr != nil {
 		c.laddr = l.laddr
 	} else {
@@ -150,6 +156,10 @@ type sockConn struct {
 	f            atomic.Pointer[os.File]
 	rdl, wdl     time.Time // deadlines while f is nil; guarded by mu
 	laddr, raddr net.Addr
+	l            *loop         // the loop it waits on and is relayed by; nil: none
+	reg          *tunnel       // its entry in l while registered there; guarded by mu
+	started      bool          // bytes were read: waits go to the netpoller; guarded by mu
+	closed       chan struct{} // closed by Close while reg is set: wakes a waiting Read
 }
 
 func (c *sockConn) LocalAddr() net.Addr  { return c.laddr }
@@ -171,10 +181,21 @@ func (c *sockConn) Read(p []byte) (int, error) {
 	}
 	n, err := readFd(c.fd, p)
 	if err == syscall.EAGAIN {
+		if c.waitsOnLoop() {
+			w, deadline := c.reg.ev.wait, c.rdl
+			c.mu.Unlock()
+			if err := w.wait(deadline); err != nil {
+				return 0, c.opErr("read", err)
+			}
+			return c.Read(p)
+		}
 		f := c.toFile()
 		c.mu.Unlock()
 		n, err := f.Read(p)
 		return n, c.fileErr("read", err)
+	}
+	if n > 0 {
+		c.started = true
 	}
 	c.mu.Unlock()
 	switch {
@@ -228,6 +249,7 @@ func (c *sockConn) usable(deadline time.Time) error {
 
 // toFile puts the socket in Go's netpoller; c.mu is held.
 func (c *sockConn) toFile() *os.File {
+	c.unregister()
 	f := os.NewFile(uintptr(c.fd), "socket")
 	if !c.rdl.IsZero() {
 		f.SetReadDeadline(c.rdl)
@@ -248,7 +270,15 @@ func (c *sockConn) Close() error {
 	if c.fd < 0 {
 		return c.opErr("close", net.ErrClosed)
 	}
-	sysClose(c.fd)
+	if wt := c.reg; wt != nil {
+		// Registered in the loop: the loop closes it (its entry goes
+		// with it), and a Read waiting there returns.
+		c.reg = nil
+		close(wt.ev.wait.closed)
+		wt.ev.l.post(func() { wt.ev.l.dropWait(wt, true) })
+	} else {
+		sysClose(c.fd)
+	}
 	c.fd = -1
 	return nil
 }
@@ -292,8 +322,12 @@ func (c *sockConn) SetDeadline(t time.Time) error {
 	return c.SetWriteDeadline(t)
 }
 
-func (c *sockConn) SetReadDeadline(t time.Time) error  { return c.setDeadline(&c.rdl, t, (*os.File).SetReadDeadline) }
-func (c *sockConn) SetWriteDeadline(t time.Time) error { return c.setDeadline(&c.wdl, t, (*os.File).SetWriteDeadline) }
+func (c *sockConn) SetReadDeadline(t time.Time) error {
+	return c.setDeadline(&c.rdl, t, (*os.File).SetReadDeadline)
+}
+func (c *sockConn) SetWriteDeadline(t time.Time) error {
+	return c.setDeadline(&c.wdl, t, (*os.File).SetWriteDeadline)
+}
 
 func (c *sockConn) setDeadline(d *time.Time, t time.Time, set func(*os.File, time.Time) error) error {
 	c.mu.Lock()
@@ -308,18 +342,172 @@ func (c *sockConn) setDeadline(d *time.Time, t time.Time, set func(*os.File, tim
 	return nil
 }
 
-// take hands the socket to an event loop: the descriptor, or -1 when it
-// is in the netpoller already (the caller duplicates it then) or closed.
-// The connection is closed for its other users.
-func (c *sockConn) take() int {
+// take hands the socket to the event loop l: the descriptor, or -1 when
+// it is in the netpoller already (the caller duplicates it then) or
+// closed, and its entry if l has it registered already (see add). The
+// connection is closed for its other users.
+func (c *sockConn) take(l *loop) (int, *tunnel) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.f.Load() != nil {
-		return -1
+	if c.f.Load() != nil || c.fd < 0 {
+		return -1, nil
 	}
-	fd := c.fd
-	c.fd = -1
-	return fd
+	if c.reg != nil && c.reg.ev.l != l {
+		c.unregister()
+	}
+	fd, wt := c.fd, c.reg
+	c.fd, c.reg = -1, nil
+	return fd, wt
+}
+
+// waitsOnLoop reports whether a read that would block waits on the loop
+// (registering the socket there first); c.mu is held.
+func (c *sockConn) waitsOnLoop() bool {
+	switch {
+	case c.started || c.l == nil:
+		return false
+	case c.reg == nil:
+		return c.register()
+	}
+	return !c.reg.ev.wait.failed.Load()
+}
+
+// WithConn notes in ctx the event loop that c (a connection of Listener,
+// possibly under wrappers with NetConn) waits on, so that Serve relays
+// its tunnel on that loop, where its socket is registered already.
+func WithConn(ctx context.Context, c net.Conn) context.Context {
+	for {
+		switch x := c.(type) {
+		case *sockConn:
+			if x.l == nil {
+				return ctx
+			}
+			return context.WithValue(ctx, connLoopKey{}, x.l)
+		case interface{ NetConn() net.Conn }:
+			c = x.NetConn()
+		default:
+			return ctx
+		}
+	}
+}
+
+type connLoopKey struct{}
+
+// loopOf returns the loop WithConn noted in ctx, or nil.
+func loopOf(ctx context.Context) *loop {
+	l, _ := ctx.Value(connLoopKey{}).(*loop)
+	return l
+}
+
+// register puts the socket in c.l's epoll set, for Reads to wait on
+// (c.mu is held); false if the loop cannot start.
+func (c *sockConn) register() bool {
+	l := c.l
+	if l.reserve() != nil {
+		return false
+	}
+	w := &connWait{ch: make(chan struct{}, 1), closed: make(chan struct{})}
+	wt := &tunnel{ev: &evTunnel{l: l, cfd: c.fd, tfd: -1, hidx: -1, wait: w}}
+	c.reg = wt
+	l.post(func() { l.watchConn(wt) })
+	return true
+}
+
+// unregister takes the socket out of its loop's epoll set (c.mu is held).
+func (c *sockConn) unregister() {
+	wt := c.reg
+	if wt == nil {
+		return
+	}
+	c.reg = nil
+	done := make(chan struct{})
+	l := wt.ev.l
+	l.post(func() {
+		l.dropWait(wt, false)
+		close(done)
+	})
+	<-done
+}
+
+// connWait is the loop's side of a Listener's connection that waits for
+// its first bytes (the ev.wait of its entry in l.byFd).
+type connWait struct {
+	ch     chan struct{} // a token per event: retry the read
+	closed chan struct{} // closed by Close
+	end    bool          // the peer's FIN or an error was signalled; loop-owned
+	failed atomic.Bool   // the loop could not register it: use the netpoller
+}
+
+// wait waits for an event of the socket, the deadline or Close.
+func (w *connWait) wait(deadline time.Time) error {
+	var timeout <-chan time.Time
+	if !deadline.IsZero() {
+		d := time.Until(deadline)
+		if d <= 0 {
+			return os.ErrDeadlineExceeded
+		}
+		tm := time.NewTimer(d)
+		defer tm.Stop()
+		timeout = tm.C
+	}
+	select {
+	case <-w.ch:
+		return nil
+	case <-w.closed:
+		return net.ErrClosed
+	case <-timeout:
+		return os.ErrDeadlineExceeded
+	}
+}
+
+// watchConn registers a waiting connection's socket; it runs on the loop.
+func (l *loop) watchConn(wt *tunnel) {
+	e := wt.ev
+	select {
+	case <-e.wait.closed:
+		return // Close came first; its dropWait follows
+	default:
+	}
+	l.setFd(e.cfd, wt)
+	ev := syscall.EpollEvent{Events: epollFlags, Fd: int32(e.cfd)}
+	if err := epollCtl(l.epfd, syscall.EPOLL_CTL_ADD, e.cfd, &ev); err != nil {
+		l.byFd[e.cfd] = nil
+		e.wait.failed.Store(true)
+		e.wait.notify()
+	}
+}
+
+// waitEvent passes an event of a waiting connection on to its Read.
+func (l *loop) waitEvent(wt *tunnel, events uint32) {
+	w := wt.ev.wait
+	w.end = w.end || events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
+	w.notify()
+}
+
+func (w *connWait) notify() {
+	select {
+	case w.ch <- struct{}{}:
+	default:
+	}
+}
+
+// dropWait ends a waiting connection's registration and lets its
+// reservation go; closing its socket too (Close) or not (the netpoller
+// or another loop takes it). It runs on the loop.
+func (l *loop) dropWait(wt *tunnel, closeIt bool) {
+	fd := wt.ev.cfd
+	if fd < len(l.byFd) && l.byFd[fd] == wt {
+		l.byFd[fd] = nil
+		if !closeIt {
+			epollCtl(l.epfd, syscall.EPOLL_CTL_DEL, fd, &syscall.EpollEvent{})
+		}
+	}
+	if closeIt {
+		sysClose(fd)
+	}
+	l.mu.Lock()
+	l.reserved--
+	l.mu.Unlock()
 }
 
 func (c *sockConn) opErr(op string, err error) error {

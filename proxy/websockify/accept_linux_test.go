@@ -13,7 +13,7 @@ func TestListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	wl := Listener(ln)
+	wl := Listener(ln, nil)
 	defer wl.Close()
 	go func() {
 		c, err := wl.Accept()

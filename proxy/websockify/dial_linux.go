@@ -277,6 +277,10 @@ func (l *loop) drop(t *tunnel) {
 	}
 	l.mu.Lock()
 	l.reserved--
+	if e.cWait != nil {
+		l.reserved-- // the client's wait
+		e.cWait = nil
+	}
 	l.mu.Unlock()
 }
 

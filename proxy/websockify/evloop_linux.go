@@ -98,6 +98,11 @@ type evTunnel struct {
 	// The connect of a tunnel whose target the loop dialled (dial_linux.go),
 	// until the tunnel starts (add).
 	dial *dialState
+	// A Listener's connection waiting for its first bytes (accept_linux.go):
+	// the entry has only cfd.
+	wait *connWait
+	// The client's entry in l.byFd while it waited (add takes it over).
+	cWait *tunnel
 }
 
 // outQueue holds bytes that a socket did not take at once.
@@ -154,20 +159,21 @@ func dupFd(c any) int {
 	return fd
 }
 
-// takeFd returns the descriptor of c, a socket, for an event loop, or -1:
-// a Listener's connection gives its own up when it can (no system call),
-// others are duplicated and closed.
-func takeFd(c net.Conn) int {
+// takeFd returns the descriptor of c, a socket, for the event loop l, or
+// -1: a Listener's connection gives its own up when it can (no system
+// call), with its entry when l has it registered already; others are
+// duplicated and closed.
+func takeFd(c net.Conn, l *loop) (int, *tunnel) {
 	if sc, ok := c.(*sockConn); ok {
-		if fd := sc.take(); fd >= 0 {
-			return fd
+		if fd, wt := sc.take(l); fd >= 0 {
+			return fd, wt
 		}
 	}
 	fd := dupFd(c)
 	if fd >= 0 {
 		c.Close()
 	}
-	return fd
+	return fd, nil
 }
 
 // socketOf returns the TCP or unix socket under c, or nil when c has none
@@ -206,13 +212,13 @@ func (l *loop) prepare(t *tunnel) bool {
 		if client == nil {
 			return false
 		}
-		cfd := takeFd(client)
+		cfd, wt := takeFd(client, l)
 		if cfd < 0 {
 			return false
 		}
 		t.client.drop()
 		t.target.drop()
-		t.ev.cfd = cfd
+		t.ev.cfd, t.ev.cWait = cfd, wt
 		t.ev.cR, t.ev.cW = true, true
 		l.takeTLS(t, tc, redirect)
 		return true
@@ -229,7 +235,7 @@ func (l *loop) prepare(t *tunnel) bool {
 		l.unreserve()
 		return false
 	}
-	cfd := takeFd(client)
+	cfd, wt := takeFd(client, l)
 	if cfd < 0 {
 		syscall.Close(tfd)
 		l.unreserve()
@@ -244,7 +250,7 @@ func (l *loop) prepare(t *tunnel) bool {
 	t.target.drop()
 	// Readiness is found out by trying; bytes that came with the
 	// handshake are read first.
-	t.ev = &evTunnel{l: l, cfd: cfd, tfd: tfd, hidx: -1, cR: true, cW: true, tR: true, tW: true}
+	t.ev = &evTunnel{l: l, cfd: cfd, tfd: tfd, hidx: -1, cR: true, cW: true, tR: true, tW: true, cWait: wt}
 	l.takeTLS(t, tc, redirect)
 	return true
 }
@@ -449,6 +455,18 @@ func (l *loop) add(t *tunnel) {
 		e.dial = nil
 		fds[1] = -1 // registered by its connect
 	}
+	if wt := e.cWait; wt != nil {
+		// The client's socket waited for its request on this loop.
+		e.cWait = nil
+		l.mu.Lock()
+		l.reserved-- // the wait's
+		l.mu.Unlock()
+		if !wt.ev.wait.failed.Load() {
+			fds[0] = -1
+			l.setFd(e.cfd, t)
+			e.cEnd = wt.ev.wait.end
+		}
+	}
 	for _, fd := range fds {
 		if fd < 0 {
 			continue
@@ -486,6 +504,10 @@ func (l *loop) run() {
 			}
 			t := l.byFd[fd]
 			e := t.ev
+			if e.wait != nil {
+				l.waitEvent(t, ev.Events)
+				continue
+			}
 			if e.dial != nil {
 				l.dialEvent(t, ev.Events)
 				continue
@@ -527,8 +549,13 @@ func (l *loop) run() {
 func (l *loop) recoverFrom(r any) {
 	err := fmt.Errorf("%w: event loop panic: %v\n%s", ErrInternal, r, debug.Stack())
 	var waiting []*tunnel // connected by the loop, not started yet: begin comes
+	var conns []*tunnel   // Listener's connections waiting for bytes
 	for _, t := range l.byFd {
 		if t == nil || t.ev.finished {
+			continue
+		}
+		if t.ev.wait != nil {
+			conns = append(conns, t)
 			continue
 		}
 		if d := t.ev.dial; d != nil {
@@ -550,6 +577,9 @@ func (l *loop) recoverFrom(r any) {
 	for _, t := range waiting {
 		t.ev.hidx = -1
 		l.setFd(t.ev.tfd, t)
+	}
+	for _, t := range conns {
+		l.setFd(t.ev.cfd, t)
 	}
 	l.mu.Lock()
 	l.parked = false // the panic may have come from wait

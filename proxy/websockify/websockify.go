@@ -171,7 +171,13 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 	// itself when d dials through Dial (proxy/upstream does).
 	ctx := r.Context()
 	var onLoop *tunnel
-	if l := ts.pick(); l != nil && l.reserve() == nil {
+	var l *loop
+	if ts != nil && !ts.noLoops {
+		if l = loopOf(ctx); l == nil { // the client's, if it waited on one (Listener)
+			l = ts.pick()
+		}
+	}
+	if l != nil && l.reserve() == nil {
 		onLoop = &tunnel{ev: l.newEvTunnel()}
 		ctx = context.WithValue(ctx, dialKey{}, onLoop)
 	}
