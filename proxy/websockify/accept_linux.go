@@ -67,14 +67,16 @@ func Listener(ln net.Listener, ts *Tunnels) net.Listener {
 
 type sockListener struct {
 	net.Listener
-	f     *os.File // the duplicate Accept waits on
-	rc    syscall.RawConn
-	ts    *Tunnels
-	laddr *net.TCPAddr // nil: a wildcard address
+	f      *os.File // the duplicate Accept waits on
+	rc     syscall.RawConn
+	ts     *Tunnels
+	laddr  *net.TCPAddr // nil: a wildcard address
+	closed atomic.Bool
 }
 
 // Close closes the listener and the duplicate.
 func (l *sockListener) Close() error {
+	l.closed.Store(true)
 	err := l.Listener.Close()
 	l.f.Close()
 	return err
@@ -103,8 +105,8 @@ func (l *sockListener) Accept() (net.Conn, error) {
 		}
 	})
 	switch {
-	case errors.Is(err, os.ErrClosed):
-		err = net.ErrClosed
+	case err != nil && l.closed.Load():
+		err = net.ErrClosed // not the duplicate's "use of closed file"
 	case err == nil && errno != 0:
 		err = os.NewSyscallError("accept4", errno)
 	}

@@ -68,6 +68,13 @@ func (l *loop) dial(ctx context.Context, t *tunnel, network, address string, tim
 	e := t.ev
 	d := &dialState{deadline: nanotime() + int64(timeout), done: make(chan error, 1)}
 	e.tfd, e.dial = int(fd), d
+	if errno == 0 || writable(int(fd)) {
+		// Connected already: on loopback the whole TCP handshake runs
+		// within connect(). The loop only registers the socket.
+		d.connected = true
+		l.post(func() { l.watch(t) })
+		return &loopConn{t: t, raddr: raddr}, nil, true
+	}
 	l.post(func() { l.watch(t) })
 	select {
 	case err = <-d.done:
@@ -132,17 +139,42 @@ func sockaddrOf(network, address string) (sa unsafe.Pointer, salen uint32, famil
 	return nil, 0, 0, nil
 }
 
+// writable reports whether a connecting socket is connected: writable
+// and no error (poll with a zero timeout).
+func writable(fd int) bool {
+	pfd := struct {
+		fd             int32
+		events, revent int16
+	}{fd: int32(fd), events: 0x4} // POLLOUT
+	var ts syscall.Timespec
+	n, _, errno := syscall.RawSyscall6(syscall.SYS_PPOLL, uintptr(unsafe.Pointer(&pfd)), 1, uintptr(unsafe.Pointer(&ts)), 0, 0, 0)
+	return errno == 0 && n == 1 && pfd.revent == 0x4
+}
+
 // watch registers the socket of t's connect in the epoll set; it runs on
 // the loop. The registration stays for the tunnel's lifetime.
 func (l *loop) watch(t *tunnel) {
 	e := t.ev
+	if e.tfd < 0 {
+		return // dropped (the handshake failed) before this ran
+	}
 	l.setFd(e.tfd, t)
 	ev := syscall.EpollEvent{Events: epollFlags, Fd: int32(e.tfd)}
-	if err := epollCtl(l.epfd, syscall.EPOLL_CTL_ADD, e.tfd, &ev); err != nil {
+	err := epollCtl(l.epfd, syscall.EPOLL_CTL_ADD, e.tfd, &ev)
+	switch {
+	case e.dial.connected:
+		// Found connected by dial: nobody waits for a verdict. After a
+		// failed registration add tries again (and ends the tunnel with
+		// the error).
+		if err != nil {
+			l.byFd[e.tfd] = nil
+			e.dial = nil
+		}
+	case err != nil:
 		l.dialDone(t, err)
-		return
+	default:
+		l.schedule(t, e.dial.deadline)
 	}
-	l.schedule(t, e.dial.deadline)
 }
 
 // dialEvent handles an event of t's target socket before the tunnel runs.

@@ -605,13 +605,6 @@ func (l *loop) wait() int {
 			}
 		}
 	}
-	var deadline time.Time // none: sleep until an event or a post
-	switch {
-	case len(l.timers) > 0:
-		deadline = wallTime(l.timers[0].ev.when)
-	case l.live == 0 && l.idle != 0:
-		deadline = wallTime(l.idle + int64(l.linger))
-	}
 	// Sleep in Go's netpoller until the epoll set holds events, the
 	// deadline passes, or post moves the deadline to the past. The
 	// deadline is set under l.mu, before parked tells post to move it.
@@ -621,6 +614,23 @@ func (l *loop) wait() int {
 	if len(l.inbox) > 0 {
 		l.mu.Unlock()
 		return 0
+	}
+	var deadline time.Time // none: sleep until an event or a post
+	switch {
+	case len(l.timers) > 0:
+		deadline = wallTime(l.timers[0].ev.when)
+	case l.live == 0 && l.reserved == 0:
+		// The end of the linger (reservations keep the loop); it may
+		// start now, when the last reservation went in this round.
+		if l.idle == 0 {
+			l.idle = nanotime()
+		}
+		deadline = wallTime(l.idle + int64(l.linger))
+	}
+	if !deadline.IsZero() && !deadline.After(time.Now()) {
+		// Due now: Read would fail at once without polling.
+		l.mu.Unlock()
+		return l.poll()
 	}
 	l.ep.SetReadDeadline(deadline)
 	l.parked = true
