@@ -892,6 +892,9 @@ func (l *loop) closeWith(t *tunnel, code int, cause error, graceful bool) {
 	if e.finished {
 		return
 	}
+	if t.raw {
+		code, graceful = 0, false // no close handshake to wait for
+	}
 	t.setErr(cause)
 	t.ending.Store(true)
 	if code != 0 {
@@ -909,7 +912,9 @@ func (l *loop) closeWith(t *tunnel, code int, cause error, graceful bool) {
 	switch {
 	case graceful:
 		wait = t.closeGraceWait()
-	case code != 0 && len(e.cOut.b) > 0:
+	case (code != 0 || t.raw) && len(e.cOut.b) > 0:
+		// The close frame, or an upgraded connection's last bytes, still
+		// wait for the client.
 		e.lingering = true
 		wait = t.closeSendWait()
 	default:

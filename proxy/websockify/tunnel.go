@@ -26,6 +26,7 @@ type tunnel struct {
 	client, target endpoint
 	o              Options
 	b64            bool
+	raw            bool // an upgraded connection (Relay): bytes as they are, no frames
 	pool           *sync.Pool
 	clientRead     int // most bytes one client read asks for (client.pool's buffers hold headroom more)
 	ts             *Tunnels
@@ -141,6 +142,9 @@ func (t *tunnel) sendClose(code int, _ string) {
 		return
 	}
 	t.closeSent = true
+	if t.raw {
+		return // no frames on an upgraded connection
+	}
 	n, _ := t.writeClient(closeFrame(code), t.closeSendWait())
 	t.sent.Add(int64(n))
 }
@@ -173,6 +177,9 @@ func (t *tunnel) writeTarget(p []byte) error {
 // closes the client (graceful false) or gives it closeGrace to answer the
 // close frame (copyToBackend then closes it).
 func (t *tunnel) closeWith(code int, cause error, graceful bool) {
+	if t.raw {
+		code, graceful = 0, false // no close handshake to wait for
+	}
 	if t.ev != nil {
 		t.ev.l.closeWith(t, code, cause, graceful)
 		return
@@ -277,7 +284,9 @@ func (t *tunnel) copyFromBackend() {
 func (t *tunnel) toClient(buf []byte, n int) error {
 	var frame []byte
 	var ob *[]byte
-	if t.b64 {
+	if t.raw {
+		frame = buf[headroom : headroom+n]
+	} else if t.b64 {
 		ob = getBuf(t.pool)
 		m := base64.StdEncoding.EncodedLen(n)
 		base64.StdEncoding.Encode((*ob)[headroom:], buf[headroom:headroom+n])
@@ -335,6 +344,9 @@ func (t *tunnel) copyToBackend() {
 		if bp != nil {
 			putBuf(t.client.pool, bp)
 		}
+		// The client's side is over: the target read that these closes
+		// end is not the tunnel's cause.
+		t.ending.Store(true)
 		t.target.conn.Close()
 		t.client.conn.Close()
 	}()
