@@ -73,6 +73,9 @@ func (rq *request) proxyUpgrade(backend net.Conn, res *proxypass.Response) {
 	end := websockify.Relay(client, backend, websockify.Options{ReadTimeout: idle, SendTimeout: idle,
 		Logger: rq.errorLog().Slog()}, rq.s.tunnels)
 	rq.w.bytes += end.BytesSent
+	// The connection layer saw none of it (hijacked): the log phase takes
+	// $body_bytes_sent from rq.w.bytes, as nginx counts it.
+	rq.wire = nil
 }
 
 // proxyHidden reports whether a backend header is not passed:
