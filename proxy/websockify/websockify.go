@@ -346,10 +346,8 @@ func hasToken(lines []string, token string) bool {
 
 // acceptKey computes Sec-WebSocket-Accept for key.
 func acceptKey(key string) string {
-	h := sha1.New()
-	h.Write([]byte(key))
-	h.Write([]byte(wsGUID))
-	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+	sum := sha1.Sum([]byte(key + wsGUID))
+	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
 // responseHead renders the 101 response with the caller's extra headers.
@@ -374,7 +372,10 @@ func responseHead(extra http.Header, key, proto string) []byte {
 		for _, v := range values {
 			b = append(b, name...)
 			b = append(b, ": "...)
-			b = append(b, strings.NewReplacer("\r", " ", "\n", " ").Replace(v)...)
+			if strings.ContainsAny(v, "\r\n") {
+				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+			}
+			b = append(b, v...)
 			b = append(b, "\r\n"...)
 		}
 	}
