@@ -341,6 +341,9 @@ func (c *sockConn) setDeadline(d *time.Time, t time.Time, set func(*os.File, tim
 		return c.opErr("set", net.ErrClosed)
 	}
 	*d = t
+	if c.reg != nil {
+		c.reg.ev.wait.notify() // a Read waiting on the loop looks at it again
+	}
 	return nil
 }
 
@@ -429,6 +432,7 @@ func (c *sockConn) unregister() {
 		close(done)
 	})
 	<-done
+	wt.ev.wait.notify() // a Read waiting on the loop goes to the netpoller
 }
 
 // connWait is the loop's side of a Listener's connection that waits for

@@ -270,3 +270,67 @@ func TestListenerOthers(t *testing.T) {
 	}
 	_ = websocket.BinaryMessage
 }
+
+// TestSockConnWaitWakes: a Read waiting on the loop for the first bytes
+// sees a deadline set meanwhile (as net.Conn's), and goes on in the
+// netpoller when a Write moves the socket there.
+func TestSockConnWaitWakes(t *testing.T) {
+	checkNoLeak(t)
+	ts := &Tunnels{linger: time.Nanosecond}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl := Listener(ln, ts)
+	defer wl.Close()
+	accept := func() (net.Conn, net.Conn) {
+		peer, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := wl.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, peer
+	}
+
+	c, peer := accept()
+	defer peer.Close()
+	errc := make(chan error, 1)
+	go func() { _, err := c.Read(make([]byte, 1)); errc <- err }()
+	time.Sleep(50 * time.Millisecond)
+	c.SetReadDeadline(time.Now().Add(-time.Second))
+	select {
+	case err := <-errc:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("read: %v, want a timeout", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting Read did not see the deadline")
+	}
+	c.Close()
+
+	c, peer = accept()
+	defer peer.Close()
+	defer c.Close()
+	got := make(chan string, 1)
+	go func() {
+		b := make([]byte, 5)
+		n, _ := io.ReadFull(c, b)
+		got <- string(b[:n])
+	}()
+	time.Sleep(50 * time.Millisecond)
+	c.(*sockConn).mu.Lock()
+	c.(*sockConn).toFile() // as a Write that would block does
+	c.(*sockConn).mu.Unlock()
+	peer.Write([]byte("hello"))
+	select {
+	case s := <-got:
+		if s != "hello" {
+			t.Errorf("read %q", s)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting Read did not move to the netpoller")
+	}
+}
