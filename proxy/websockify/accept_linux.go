@@ -88,8 +88,8 @@ func (l *sockListener) Accept() (net.Conn, error) {
 	err := l.rc.Read(func(fd uintptr) bool {
 		for {
 			n := uint32(syscall.SizeofSockaddrAny)
-			r, _, e := syscall.RawSyscall6(syscall.SYS_ACCEPT4, fd, uintptr(unsafe.Pointer(&rsa)),
-				uintptr(unsafe.Pointer(&n)), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0)
+			r, e := sockcall(sysAccept4, fd, uintptr(unsafe.Pointer(&rsa)),
+				uintptr(unsafe.Pointer(&n)), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
 			switch e {
 			case 0:
 				nfd = int(r)
@@ -114,15 +114,14 @@ func (l *sockListener) Accept() (net.Conn, error) {
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: err}
 	}
 	one := int32(1) // TCP_NODELAY, as Go sets it on the connections it accepts
-	syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, uintptr(nfd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY,
-		uintptr(unsafe.Pointer(&one)), 4, 0)
+	sockcall(sysSetsockopt, uintptr(nfd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY, uintptr(unsafe.Pointer(&one)), 4)
 	c := &sockConn{fd: nfd, raddr: tcpAddrOf(&rsa), l: l.ts.pick()}
 	if l.laddr != nil {
 		c.laddr = l.laddr
 	} else {
 		var lsa syscall.RawSockaddrAny
 		n := uint32(syscall.SizeofSockaddrAny)
-		syscall.RawSyscall(syscall.SYS_GETSOCKNAME, uintptr(nfd), uintptr(unsafe.Pointer(&lsa)), uintptr(unsafe.Pointer(&n)))
+		sockcall(sysGetsockname, uintptr(nfd), uintptr(unsafe.Pointer(&lsa)), uintptr(unsafe.Pointer(&n)), 0, 0)
 		c.laddr = tcpAddrOf(&lsa)
 	}
 	return c, nil

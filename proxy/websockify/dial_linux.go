@@ -47,17 +47,15 @@ func (l *loop) dial(ctx context.Context, t *tunnel, network, address string, tim
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	fd, _, errno := syscall.RawSyscall(syscall.SYS_SOCKET, uintptr(family),
-		syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+	fd, errno := sockcall(sysSocket, uintptr(family), syscall.SOCK_STREAM|syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0, 0)
 	if errno != 0 {
 		return fail(os.NewSyscallError("socket", errno))
 	}
 	if family != syscall.AF_UNIX {
 		one := int32(1)
-		syscall.RawSyscall6(syscall.SYS_SETSOCKOPT, fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY,
-			uintptr(unsafe.Pointer(&one)), 4, 0)
+		sockcall(sysSetsockopt, fd, syscall.IPPROTO_TCP, syscall.TCP_NODELAY, uintptr(unsafe.Pointer(&one)), 4)
 	}
-	_, _, errno = syscall.RawSyscall(syscall.SYS_CONNECT, fd, uintptr(sa), uintptr(salen))
+	_, errno = sockcall(sysConnect, fd, uintptr(sa), uintptr(salen), 0, 0)
 	switch errno {
 	case 0, syscall.EINPROGRESS, syscall.EINTR, syscall.EALREADY:
 		// Connected at once (unix) or under way: the loop finds out which.
@@ -189,8 +187,8 @@ func (l *loop) dialEvent(t *tunnel, events uint32) {
 	if events&(syscall.EPOLLERR|syscall.EPOLLHUP) != 0 {
 		var soErr int32
 		n := uint32(4)
-		_, _, errno := syscall.RawSyscall6(syscall.SYS_GETSOCKOPT, uintptr(e.tfd), syscall.SOL_SOCKET, syscall.SO_ERROR,
-			uintptr(unsafe.Pointer(&soErr)), uintptr(unsafe.Pointer(&n)), 0)
+		_, errno := sockcall(sysGetsockopt, uintptr(e.tfd), syscall.SOL_SOCKET, syscall.SO_ERROR,
+			uintptr(unsafe.Pointer(&soErr)), uintptr(unsafe.Pointer(&n)))
 		switch {
 		case errno != 0:
 			l.dialDone(t, errno)
