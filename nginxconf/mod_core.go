@@ -76,13 +76,14 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		}
 	}},
 	{name: "listen", set: func(c *compiler, lv *level, d *Directive) {
-		l := c.listen(d)
-		for _, prev := range lv.srv.Listens {
-			if prev.Network == l.Network && prev.Addr == l.Addr {
-				c.fail(d, "a duplicate listen %s", listenName(l))
+		for _, l := range c.listen(d) {
+			for _, prev := range lv.srv.Listens {
+				if prev.Network == l.Network && prev.Addr == l.Addr {
+					c.fail(d, "a duplicate listen %s", listenName(l))
+				}
 			}
+			lv.srv.Listens = append(lv.srv.Listens, l)
 		}
-		lv.srv.Listens = append(lv.srv.Listens, l)
 	}},
 	{name: "server_name", set: func(c *compiler, lv *level, d *Directive) {
 		for _, a := range d.Args {
@@ -333,8 +334,11 @@ func (c *compiler) errorLog(d *Directive) LogFile {
 	return lf
 }
 
-func (c *compiler) listen(d *Directive) Listen {
+// listen compiles one listen directive: one Listen, or one per port of a
+// port range ("127.0.0.1:8000-8003", as Debian's nginx 1.22 accepts).
+func (c *compiler) listen(d *Directive) []Listen {
 	l := Listen{Network: "tcp", File: d.File, Line: d.EndLine}
+	last := 0 // the range's last port, 0 without a range
 	a := d.Args[0]
 	switch {
 	case strings.HasPrefix(a, "unix:"):
@@ -363,10 +367,20 @@ func (c *compiler) listen(d *Directive) Listen {
 		} else {
 			host, port = a, "80"
 		}
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 {
+		first, rest, isRange := strings.Cut(port, "-")
+		n, ok := listenPort(first)
+		if isRange {
+			var ok2 bool
+			last, ok2 = listenPort(rest)
+			ok = ok && ok2
+		}
+		if !ok {
 			c.fail(d, `invalid port in "%s" of the "listen" directive`, a)
 		}
+		if isRange && last < n {
+			c.fail(d, `invalid port range in "%s" of the "listen" directive`, a)
+		}
+		port = first
 		l.Port = n
 		switch host {
 		case "", "*", "0.0.0.0":
@@ -405,7 +419,30 @@ func (c *compiler) listen(d *Directive) Listen {
 			c.fail(d, `invalid parameter "%s"`, p)
 		}
 	}
-	return l
+	if last == 0 {
+		return []Listen{l}
+	}
+	host, _, _ := strings.Cut(l.Addr, ":")
+	if strings.HasPrefix(l.Addr, "[") {
+		host = l.Addr[:strings.LastIndex(l.Addr, ":")]
+	}
+	ls := make([]Listen, 0, last-l.Port+1)
+	for p := l.Port; p <= last; p++ {
+		one := l
+		one.Port = p
+		one.Addr = host + ":" + strconv.Itoa(p)
+		ls = append(ls, one)
+	}
+	return ls
+}
+
+// listenPort parses a listen port, 1..65535; ok is false otherwise.
+func listenPort(s string) (int, bool) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 65535 || s[0] == '+' {
+		return 0, false
+	}
+	return n, true
 }
 
 // listenName is a listen address as nginx's messages print it.
