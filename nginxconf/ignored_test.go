@@ -78,7 +78,7 @@ var reviewedIgnored = []struct {
 	{"load spreading among an upstream's equivalent servers (hash and ip_hash, which pick a server by key, are refused)",
 		`least_conn random zone`},
 	{"logging only",
-		`debug_connection log_not_found log_subrequest rewrite_log uninitialized_variable_warn
+		`debug_connection log_subrequest rewrite_log uninitialized_variable_warn
 		 lua_capture_error_log`},
 	{"variables only: their variables stay unknown, so a config that reads one fails to load",
 		`geoip_city geoip_country geoip_org geoip_proxy geoip_proxy_recursive perl_set split_clients

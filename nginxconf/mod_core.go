@@ -60,7 +60,7 @@ var coreModule = module{name: "ngx_core_module", directives: []directive{
 // the settings every location has.
 var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocConf) {
 	lc.DefaultType = "text/plain"
-	lc.ServerTokens, lc.AbsoluteRedirect, lc.Etag = true, true, true
+	lc.ServerTokens, lc.AbsoluteRedirect, lc.Etag, lc.LogNotFound = true, true, true, true
 	lc.ClientMaxBodySize = 1 << 20
 	lc.ClientBodyBufferSize = 8 << 10 // two memory pages on x86-64
 	lc.KeepaliveTimeout = 75 * time.Second
@@ -196,6 +196,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		lv.conf.UnderscoresInHeaders = d.Args[0] == "on"
 	}},
 	{name: "server_tokens", dup: "server_tokens", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ServerTokens = d.Args[0] != "off" }},
+	{name: "log_not_found", dup: "log_not_found", set: func(c *compiler, lv *level, d *Directive) { lv.conf.LogNotFound = d.Args[0] == "on" }},
 	{name: "absolute_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.AbsoluteRedirect = d.Args[0] == "on" }},
 	{name: "etag", set: func(c *compiler, lv *level, d *Directive) { lv.conf.Etag = d.Args[0] == "on" }},
 	{name: "satisfy", dup: "satisfy", set: func(c *compiler, lv *level, d *Directive) {
@@ -230,6 +231,7 @@ type CoreConf struct {
 	Types             map[string]string // extension -> MIME type (nil: the built-in table)
 	Internal          bool
 	ServerTokens      bool
+	LogNotFound       bool // log_not_found: log the files a request did not find
 	AbsoluteRedirect  bool
 	Etag              bool
 	ClientMaxBodySize int64
