@@ -71,7 +71,11 @@ func (rq *request) runStmts(list []nginxconf.Stmt) flow {
 			rq.doReturn(s)
 			return flowDone
 		case *nginxconf.BreakStmt:
-			rq.uriChanged = false // nginx's break code: no new location search
+			// nginx's break code: no new location search, and a URI a
+			// rewrite changed goes to proxy_pass whole (valid_location = 0)
+			if rq.uriChanged {
+				rq.uriChanged, rq.proxyWholeURI = false, true
+			}
 			return flowBreak
 		case *nginxconf.IfStmt:
 			if !rq.test(&s.Cond) {
