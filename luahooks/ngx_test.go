@@ -176,7 +176,7 @@ func TestHeaderAndStatus(t *testing.T) {
 	if string(out.Body) != "text/plain ab 1 nil\n" {
 		t.Errorf("body %q (%v)", out.Body, out.Err)
 	}
-	want := http.Header{"Content-Type": {"text/plain"}, "X-Foo": {"a", "b"}, "X-Bar": {"1"}, "Set-Cookie": {"a=1", "b=2"}}
+	want := http.Header{"Content-Type": {"text/plain"}, "X-Foo": {"a", "b"}, "x-bar": {"1"}, "Set-Cookie": {"a=1", "b=2"}} // names as spelled, as nginx sends them
 	if diff := cmp.Diff(want, req.RespHeader); diff != "" {
 		t.Errorf("headers (-want +got):\n%s", diff)
 	}

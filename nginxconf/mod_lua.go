@@ -38,6 +38,9 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 			}
 			c.cfg.HTTP.Lua.SharedDicts[d.Args[0]] = size
 		}},
+		{name: "lua_transform_underscores_in_response_headers", dup: "lua_transform_underscores_in_response_headers", set: func(c *compiler, lv *level, d *Directive) {
+			lv.conf.LuaKeepUnderscores = d.Args[0] == "off"
+		}},
 		{name: "lua_need_request_body", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NeedRequestBody = d.Args[0] == "on" }},
 		timed("lua_socket_connect_timeout", func(lc *LocConf) *time.Duration { return &lc.LuaSocket.ConnectTimeout }),
 		timed("lua_socket_send_timeout", func(lc *LocConf) *time.Duration { return &lc.LuaSocket.SendTimeout }),
@@ -78,6 +81,9 @@ type LuaConf struct {
 	LogLua          *LuaCode
 	BodyFilterLua   *LuaCode
 	NeedRequestBody bool
+	// LuaKeepUnderscores: lua_transform_underscores_in_response_headers
+	// off (ngx.header names keep their '_').
+	LuaKeepUnderscores bool
 	// LuaSSLTrustedCertificate is the PEM file of CAs for cosockets'
 	// sslhandshake verification ("" trusts none).
 	LuaSSLTrustedCertificate string

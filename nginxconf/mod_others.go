@@ -43,8 +43,6 @@ var otherModules = module{name: "other modules", directives: concat(
 		{name: "server_name_in_redirect", support: Refused, note: "redirects name the request's Host", offDisarms: true},
 		{name: "port_in_redirect", support: Refused, note: "redirects name the port the request came to", onDisarms: true},
 		{name: "merge_slashes", support: Refused, note: "URIs always have their slashes merged", onDisarms: true},
-		{name: "lua_transform_underscores_in_response_headers", support: Refused,
-			note: `ngx.header names always have "_" turned into "-"`, onDisarms: true},
 		{name: "lua_use_default_type", support: Refused, note: "Lua output always gets default_type", onDisarms: true},
 		// `on` runs the Lua hook before the phase's other handlers (set,
 		// rewrite, allow/deny), so it sees other values or answers first.

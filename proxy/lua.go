@@ -370,6 +370,7 @@ func (rq *request) luaRequest() *luahooks.Request {
 	rq.lua.DefaultType = static.ContentType(rq.v.URI, rq.staticOptions())
 	rq.lua.ClientMaxBodySize = rq.conf.ClientMaxBodySize
 	rq.lua.ClientBodyBufferSize = rq.conf.ClientBodyBufferSize
+	rq.lua.KeepUnderscores = rq.conf.LuaKeepUnderscores
 	rq.lua.TrustedCAs = rq.st.confs[rq.conf.ID].lua.trusted
 	rq.lua.Socket = luahooks.SocketOptions(rq.conf.LuaSocket)
 	rq.lua.Resolve = nil

@@ -553,6 +553,13 @@ func firstHeader(h map[string][]string, key string) (string, bool) {
 	if vs := h[key]; len(vs) > 0 {
 		return vs[0], true
 	}
+	// a name kept as spelled (ngx.header): nginx compares caselessly, and
+	// "_" in the name matches the variable's "_" too
+	for k, vs := range h {
+		if len(vs) > 0 && len(k) == len(key) && k != key && strings.EqualFold(strings.ReplaceAll(k, "_", "-"), key) {
+			return vs[0], true
+		}
+	}
 	return "", false
 }
 
