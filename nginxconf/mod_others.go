@@ -36,7 +36,6 @@ var otherModules = module{name: "other modules", directives: concat(
 	classed(Refused, "upstream servers are chosen round robin", "hash", "ip_hash"),
 	[]directive{
 		{name: "ssi", support: Refused, note: "server-side includes", offDisarms: true},
-		{name: "dav_methods", support: Refused, note: "WebDAV", offDisarms: true},
 		{name: "userid", support: Refused, note: "userid cookies", offDisarms: true},
 		{name: "recursive_error_pages", support: Refused, note: "error_page of an error page", offDisarms: true},
 		{name: "msie_refresh", support: Refused, note: "refresh pages for MSIE", offDisarms: true},

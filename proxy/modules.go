@@ -26,6 +26,7 @@ var modules = []*module{
 	&charsetModule,     // header filter
 	&headersModule,     // header filter: expires, add_header
 	&luaModule,         // rewrite, access (after the others), content handler, header filter (last)
+	&davModule,         // content: DELETE and MOVE (before static, as in nginx)
 	&staticModule,      // pre-content: try_files; content: index, autoindex, static
 	&logModule,         // log
 }
