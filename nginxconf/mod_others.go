@@ -51,7 +51,6 @@ var otherModules = module{name: "other modules", directives: concat(
 		// command line's --ignore-stream drops them (ParseOptions.IgnoreStream).
 		{name: "stream", support: Refused, note: "ngxsockify serves http only; --ignore-stream drops the block"},
 		{name: "mail", support: Refused, note: "ngxsockify serves http only; --ignore-stream drops the block"},
-		{name: "geo", support: FailClosed, note: "address-based variables", custom: true},
 		{name: "split_clients", support: Ignored, custom: true},
 	},
 )}

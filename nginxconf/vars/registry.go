@@ -110,6 +110,11 @@ func (g *Registry) DeclareMap(name string, m *Map) error {
 	return nil
 }
 
+// DeclareGeo makes $name the value of a geo table, as DeclareMap does.
+func (g *Registry) DeclareGeo(name string, geo *Geo) error {
+	return g.DeclareMap(name, &Map{geo: geo})
+}
+
 // lookup returns the definition of name (lower case), creating prefix
 // variables on first use.
 func (g *Registry) lookup(name string) *varDef {
