@@ -249,7 +249,14 @@ const (
 // CertPair is one ssl_certificate with its key.
 type CertPair struct {
 	Cert, Key string
+	// CertT and KeyT are set when the path holds variables: the proxy
+	// evaluates them per handshake ($ssl_server_name, geo and map
+	// variables of the connection), as nginx does.
+	CertT, KeyT *vars.Template
 }
+
+// Dynamic reports whether a path of the pair holds variables.
+func (cp CertPair) Dynamic() bool { return cp.CertT != nil || cp.KeyT != nil }
 
 // LocTree holds one level of locations in nginx's search structures.
 type LocTree struct {
