@@ -53,9 +53,9 @@ func respHeaderName(L *lua.LState, keepUnderscores bool) (key, canon string) {
 // of them is not kept.
 var serverHeaders = map[string]bool{
 	"Server": true, "Date": true, "Content-Length": true, "Content-Type": true, "Location": true,
-	"Last-Modified": true, "Etag": true, "Expires": true, "Cache-Control": true, "Content-Encoding": true,
+	"Last-Modified": true, "Etag": true, "Expires": true, "Content-Encoding": true,
 	"Content-Range": true, "Accept-Ranges": true, "Set-Cookie": true, "Transfer-Encoding": true,
-	"Connection": true, "Keep-Alive": true, "Www-Authenticate": true, "Refresh": true, "Link": true, "Vary": true,
+	"Connection": true, "Keep-Alive": true, "Www-Authenticate": true,
 }
 
 // escapeHeader is lua-nginx-module's ngx_http_lua_copy_escaped_header:

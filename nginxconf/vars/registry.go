@@ -488,7 +488,12 @@ func prefixGetter(name string) func(r *Request) (string, bool) {
 			// nginx 1.22 keeps these two response headers as lists and
 			// joins their values.
 			return func(r *Request) (string, bool) {
-				vs := r.RespHeader[key]
+				var vs []string
+				for k, v := range r.RespHeader {
+					if k == key || strings.EqualFold(k, key) {
+						vs = append(vs, v...) // a name as a hook spelled it too
+					}
+				}
 				return strings.Join(vs, ", "), len(vs) > 0
 			}
 		}
