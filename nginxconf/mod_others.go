@@ -18,7 +18,6 @@ package nginxconf
 // mod_ssl.go and mod_lua.go).
 var otherModules = module{name: "other modules", directives: concat(
 	classed(FailClosed, "secure links", "secure_link", "secure_link_md5", "secure_link_secret"),
-	classed(FailClosed, "referer checks", "valid_referers"),
 	classed(UnsupportedContent, "", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
 		"memcached_pass", "empty_gif", "flv", "mp4", "perl", "random_index", "image_filter",
 		"xslt_stylesheet"),

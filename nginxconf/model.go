@@ -317,6 +317,7 @@ type LocConf struct {
 	LimitConf
 	StatusConf
 	DavConf
+	RefererConf
 
 	FailClosed  []Warning // access directives we cannot enforce: every request here answers 500
 	Unsupported *Warning  // content directive we do not implement: requests here answer 502

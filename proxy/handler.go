@@ -649,6 +649,7 @@ func (rq *request) setPaths() {
 		rq.v.DocumentRoot = rq.st.cfg.FullName(root)
 	}
 	rq.v.RequestFilename = rq.mapPath(rq.v.URI)
+	rq.v.Referers = conf.ValidReferers
 }
 
 // mapPath turns the current URI into a file-system path with root or alias.
