@@ -27,6 +27,9 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 		{name: "lua_max_running_timers", dup: "lua_max_running_timers", set: func(c *compiler, _ *level, d *Directive) {
 			c.cfg.HTTP.Lua.MaxRunningTimers = c.luaCount(d)
 		}},
+		{name: "rewrite_by_lua_no_postpone", dup: "rewrite_by_lua_no_postpone", set: func(c *compiler, _ *level, d *Directive) {
+			c.cfg.HTTP.Lua.RewriteNoPostpone = d.Args[0] == "on"
+		}},
 		{name: "lua_code_cache", set: func(c *compiler, _ *level, d *Directive) { c.cfg.HTTP.Lua.CodeCache = d.Args[0] == "on" }},
 		{name: "lua_shared_dict", set: func(c *compiler, _ *level, d *Directive) {
 			size, err := ParseSize(d.Args[1])

@@ -44,7 +44,6 @@ var otherModules = module{name: "other modules", directives: concat(
 		{name: "lua_use_default_type", support: Refused, note: "Lua output always gets default_type", onDisarms: true},
 		// `on` runs the Lua hook before the phase's other handlers (set,
 		// rewrite, allow/deny), so it sees other values or answers first.
-		{name: "rewrite_by_lua_no_postpone", support: Refused, note: "Lua hooks run at the end of their phase", offDisarms: true},
 		{name: "access_by_lua_no_postpone", support: Refused, note: "Lua hooks run at the end of their phase", offDisarms: true},
 		// ngxsockify serves HTTP only: the blocks are refused unless the
 		// command line's --ignore-stream drops them (ParseOptions.IgnoreStream).

@@ -89,6 +89,9 @@ type LuaMain struct {
 	PackageCPath string
 	SharedDicts  map[string]int64
 	CodeCache    bool
+	// RewriteNoPostpone is rewrite_by_lua_no_postpone on: rewrite_by_lua
+	// runs before the rewrite module's statements, not after them.
+	RewriteNoPostpone bool
 	// MaxPendingTimers and MaxRunningTimers are lua_max_pending_timers
 	// and lua_max_running_timers (0: lua-nginx-module's 1024 and 256).
 	MaxPendingTimers, MaxRunningTimers int

@@ -34,6 +34,9 @@ var luaModule = module{
 }
 
 func luaRewrite(rq *request) rc {
+	if rq.st.cfg.HTTP.Lua.RewriteNoPostpone {
+		return rcDeclined // ran first, in locationRewrite
+	}
 	if c := rq.conf.RewriteLua; c != nil && !rq.runLuaPhase(c) {
 		return rcDone
 	}

@@ -32,6 +32,13 @@ func serverRewrite(rq *request) rc {
 // A limit_except block that applies has none (nginx gives it its own
 // rewrite configuration, empty).
 func locationRewrite(rq *request) rc {
+	if rq.st.cfg.HTTP.Lua.RewriteNoPostpone {
+		// rewrite_by_lua_no_postpone on: the Lua hook runs before the
+		// location's statements (luaRewrite then leaves it alone)
+		if c := rq.conf.RewriteLua; c != nil && !rq.runLuaPhase(c) {
+			return rcDone
+		}
+	}
 	if rq.loc == nil || rq.conf != rq.loc.Conf {
 		return rcDeclined
 	}
