@@ -394,3 +394,15 @@ func TestMemoryLimit(t *testing.T) {
 		t.Errorf("after the limit: %+v", out)
 	}
 }
+
+// TestStatusHTTP09: ngx.status reads 9 for an HTTP/0.9 request nothing set
+// a status for, as lua-nginx-module's getter does (015-status.t TEST 14).
+func TestStatusHTTP09(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{})
+	req := newReq("/")
+	req.HTTP.Proto, req.HTTP.ProtoMajor, req.HTTP.ProtoMinor = "HTTP/0.9", 0, 9
+	out := runCode(t, rt, PhaseContent, `local a = ngx.status ngx.status = 201 ngx.say(a, " ", ngx.status)`, req)
+	if string(out.Body) != "9 201\n" {
+		t.Errorf("body %q (%v)", out.Body, out.Err)
+	}
+}
