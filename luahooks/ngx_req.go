@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/textproto"
 	"ngxsockify/ngxlog"
@@ -682,6 +683,9 @@ func (req *Request) readBody() (int, error) {
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return http.StatusBadRequest, ErrClientClosed
+		}
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			return http.StatusRequestTimeout, ErrClientTimedOut
 		}
 		if err != nil {
 			return http.StatusBadRequest, err

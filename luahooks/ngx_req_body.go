@@ -17,6 +17,10 @@ import (
 // connection before sending the whole body; nginx logs it at info level.
 var ErrClientClosed = errors.New("client prematurely closed connection")
 
+// ErrClientTimedOut is the body read error of a client that sent nothing
+// for client_body_timeout (nginx answers 408, that is, closes).
+var ErrClientTimedOut = errors.New("client timed out (110: Connection timed out) while reading client request body")
+
 // newBody is a request body being built by ngx.req.init_body,
 // append_body and finish_body (lua-nginx-module's
 // ngx_http_lua_req_body.c). nginx fills a buffer of the given size and

@@ -553,7 +553,7 @@ func (rq *request) luaHeaders(status, bodyLen int) {
 // bodyErrLevel is the level nginx logs a failure with: info for a client
 // that went away while sending its body, error otherwise.
 func bodyErrLevel(err error) ngxlog.Level {
-	if errors.Is(err, luahooks.ErrClientClosed) {
+	if errors.Is(err, luahooks.ErrClientClosed) || errors.Is(err, luahooks.ErrClientTimedOut) {
 		return ngxlog.Info
 	}
 	return ngxlog.Err
