@@ -17,12 +17,6 @@ import (
 )
 
 func (st *state) openReq() *lua.LTable {
-	unsupported := func(name string) lua.LGFunction {
-		return func(L *lua.LState) int {
-			L.RaiseError("ngx.req.%s is not supported by ngxsockify", name)
-			return 0
-		}
-	}
 	fns := map[string]lua.LGFunction{
 		"get_uri_args":  st.reqGetURIArgs,
 		"set_uri_args":  st.reqSetURIArgs,
@@ -45,7 +39,7 @@ func (st *state) openReq() *lua.LTable {
 		"init_body":     st.reqInitBody,
 		"append_body":   st.reqAppendBody,
 		"finish_body":   st.reqFinishBody,
-		"set_body_file": unsupported("set_body_file"),
+		"set_body_file": st.reqSetBodyFile,
 		"set_uri":       st.reqSetURI,
 	}
 	// In a timer these raise "API disabled in the current context";

@@ -133,6 +133,32 @@ func (st *state) reqGetBodyFile(L *lua.LState) int {
 	return 1
 }
 
+// reqSetBodyFile is ngx.req.set_body_file(path [, auto_clean]): the body
+// becomes the file's content, read from the file as get_body_file names
+// it (ngxsockify holds it in memory); auto_clean removes the file when
+// the request ends.
+func (st *state) reqSetBodyFile(L *lua.LState) int {
+	if n := L.GetTop(); n != 1 && n != 2 {
+		cError(L, "expecting 1 or 2 arguments but seen %d", n)
+	}
+	req := st.request(L)
+	if !req.bodyRead {
+		cError(L, "request body not read yet")
+	}
+	path := L.CheckString(1)
+	clean := L.OptBool(2, false)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		cError(L, `open() "%s" failed`, path)
+	}
+	req.setBody(data, true)
+	req.bodyPath = path
+	if clean {
+		context.AfterFunc(req.HTTP.Context(), func() { os.Remove(path) })
+	}
+	return 0
+}
+
 // writeBodyFile writes data to a new temp file that is removed when ctx
 // (the request's) ends.
 func writeBodyFile(ctx context.Context, data []byte) (string, error) {
