@@ -47,6 +47,7 @@ type request struct {
 	subrequest    bool // ngx.location.capture: no access phase, no access log
 	depth         int  // subrequest nesting
 	closed        bool // ngx.exit(444): close without a reply
+	truncated     bool // the response body ended early (a backend failed mid-body): a capture's res.truncated
 	logged        bool // the log phase ran (or must not run)
 	uriChanged    bool // a rewrite changed the URI: post-rewrite searches the locations again
 	// cleanups run when the request ends (nginx's pool cleanups), or for

@@ -226,6 +226,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		src = io.LimitReader(br, res.ContentLength)
 	}
 	if err := rq.copyFromBackend(src, res.ContentLength); err != nil {
+		rq.truncated = true // a capture's res.truncated
 		up.fail(err, "while reading upstream")
 		return
 	}
