@@ -224,10 +224,11 @@
 //     running hooks stop with "not enough memory" when the Go heap passes
 //     Options.MemoryLimit (default 2 GiB; memguard.go).
 //   - Shared dictionaries evict by key order, not LRU; sizes are estimates.
-//   - Header names are canonicalised (Go's http.Header), also in
-//     ngx.req.get_headers(0, true) and ngx.resp.get_headers(0, true), and
-//     both list headers sorted by name, not in the order they came or
-//     were set (which decides what a max cuts off).
+//   - ngx.header names keep the spelling a hook gives them, but the
+//     headers the server reads itself (Content-Type, Location, ETag, ...)
+//     are canonical; ngx.req.get_headers lists the client's headers in the
+//     order and spelling they came (then those a hook added, sorted), and
+//     ngx.resp.get_headers sorts by name.
 //   - Identifiers with bytes >= 0x80 (UTF-8 names, which LuaJIT takes) are
 //     renamed to ASCII before gopher-lua parses them (lexer.go): such a
 //     global is not _G["name"].
@@ -273,10 +274,9 @@
 //	024-access/uthread-spawn.t  cosocket 20,21,23; sleep 3,4,11,12,14; thread 1,2,5,10,13,15-19,22
 //
 // Other causes found there and left to other issues: proxy_pass and
-// upstream behaviour (020-subrequest.t 33-36, 46-60; 016-resp-header.t
-// 80-84, 94, 96), gzip, dav, HTTP/0.9 and malformed request lines
-// (028-req-header.t 17, 18, 42, 43, 51, 54-56), response header name case
-// (016-resp-header.t 44, 45, 56, 57, 93), lua_regex_match_limit (PCRE's
+// upstream behaviour (020-subrequest.t 33-36; 016-resp-header.t 80-84,
+// 94, 96), gzip, HTTP/0.9 and malformed request lines (028-req-header.t
+// 17, 18, 42, 43, 54-56), lua_regex_match_limit (PCRE's
 // match() count has no regexp2 equivalent: 034-match.t 45, 035-gmatch.t
 // 30, 036-sub.t 28, 037-gsub.t 23), runtime errors naming the variable
 // ("attempt to call field 'echo'": 002-content.t 3), and

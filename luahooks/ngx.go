@@ -158,9 +158,12 @@ func (st *state) ngxIndex(L *lua.LState) int {
 	}
 	switch key {
 	case "status":
-		if r.req == nil {
+		switch {
+		case r.req == nil:
 			L.Push(lua.LNumber(0))
-		} else {
+		case r.req.Status == 0 && r.req.HTTP != nil && r.req.HTTP.ProtoMajor == 0:
+			L.Push(lua.LNumber(9)) // lua-nginx-module reads an HTTP/0.9 request's version
+		default:
 			L.Push(lua.LNumber(r.req.Status))
 		}
 	case "ctx":

@@ -22,7 +22,12 @@ func (st *state) openHeader() *lua.LTable {
 	return t
 }
 
-func respHeaderName(L *lua.LState) string {
+// respHeaderName is the header name ngx.header was indexed with: '_'
+// turned into '-' (unless lua_transform_underscores_in_response_headers
+// is off), escaped, and spelled as written, as lua-nginx-module keeps it,
+// except the headers the server itself reads (serverHeaders), kept in Go's
+// canonical form. canon is the canonical form, for comparisons.
+func respHeaderName(L *lua.LState, keepUnderscores bool) (key, canon string) {
 	var name string
 	switch k := L.Get(2).(type) {
 	case lua.LString:
@@ -32,7 +37,25 @@ func respHeaderName(L *lua.LState) string {
 	default:
 		L.RaiseError("bad argument #2 to '__index' (string expected, got %s)", L.Get(2).Type())
 	}
-	return http.CanonicalHeaderKey(escapeHeader(strings.ReplaceAll(name, "_", "-"), true))
+	if !keepUnderscores {
+		name = strings.ReplaceAll(name, "_", "-")
+	}
+	name = escapeHeader(name, true)
+	canon = http.CanonicalHeaderKey(name)
+	if serverHeaders[canon] {
+		return canon, canon
+	}
+	return name, canon
+}
+
+// serverHeaders are the response headers nginx writes itself or that the
+// server reads back (caching, ranges, redirects): a Lua hook's spelling
+// of them is not kept.
+var serverHeaders = map[string]bool{
+	"Server": true, "Date": true, "Content-Length": true, "Content-Type": true, "Location": true,
+	"Last-Modified": true, "Etag": true, "Expires": true, "Content-Encoding": true,
+	"Content-Range": true, "Accept-Ranges": true, "Set-Cookie": true, "Transfer-Encoding": true,
+	"Connection": true, "Keep-Alive": true, "Www-Authenticate": true,
 }
 
 // escapeHeader is lua-nginx-module's ngx_http_lua_copy_escaped_header:
@@ -81,7 +104,7 @@ func (st *state) headerIndex(L *lua.LState) int {
 	if st.inInit || st.r.req == nil {
 		L.RaiseError("no request found")
 	}
-	name := respHeaderName(L)
+	_, name := respHeaderName(L, st.r.req.KeepUnderscores)
 	var vals []string
 	for k, v := range st.r.req.RespHeader {
 		if strings.EqualFold(k, name) {
@@ -111,7 +134,7 @@ func (st *state) headerNewIndex(L *lua.LState) int {
 	if st.inInit || st.r.req == nil {
 		L.RaiseError("no request found")
 	}
-	name := respHeaderName(L)
+	key, name := respHeaderName(L, st.r.req.KeepUnderscores)
 	if st.r.sent {
 		st.logf(ngxlog.Err, "attempt to set ngx.header.HEADER after sending out response headers")
 		return 0
@@ -146,7 +169,7 @@ func (st *state) headerNewIndex(L *lua.LState) int {
 		if name != "Set-Cookie" && len(vals) > 1 && isSingleHeader(name) {
 			vals = vals[len(vals)-1:]
 		}
-		req.RespHeader[name] = vals
+		req.RespHeader[key] = vals
 	}
 	return 0
 }

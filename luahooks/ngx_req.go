@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/textproto"
 	"ngxsockify/ngxlog"
@@ -16,12 +17,6 @@ import (
 )
 
 func (st *state) openReq() *lua.LTable {
-	unsupported := func(name string) lua.LGFunction {
-		return func(L *lua.LState) int {
-			L.RaiseError("ngx.req.%s is not supported by ngxsockify", name)
-			return 0
-		}
-	}
 	fns := map[string]lua.LGFunction{
 		"get_uri_args":  st.reqGetURIArgs,
 		"set_uri_args":  st.reqSetURIArgs,
@@ -44,7 +39,7 @@ func (st *state) openReq() *lua.LTable {
 		"init_body":     st.reqInitBody,
 		"append_body":   st.reqAppendBody,
 		"finish_body":   st.reqFinishBody,
-		"set_body_file": unsupported("set_body_file"),
+		"set_body_file": st.reqSetBodyFile,
 		"set_uri":       st.reqSetURI,
 	}
 	// In a timer these raise "API disabled in the current context";
@@ -302,19 +297,63 @@ func cCheckBool(L *lua.LState, n int, fname string) bool {
 	return bool(b)
 }
 
-// headerList returns the request headers in a stable order with Host
-// first, as (lower-case name, value) pairs.
+// headerList returns the request headers as (name, value) pairs: in the
+// order and spelling the client sent them when the raw head is known, then
+// the ones a hook added (sorted); else Host ("host") first, then sorted.
 func headerList(r *http.Request) [][2]string {
 	var out [][2]string
-	if r.Host != "" {
+	done := map[string]bool{}
+	// the order and spelling the client sent (proxy/http1 keeps the raw
+	// head), with the values as they are now (ngx.req.set_header)
+	if raw := http1.RawHeader(r); raw != nil {
+		lines := strings.Split(string(raw), "\n")
+		seen := map[string]int{} // lines of each name so far
+		spelled := map[string]string{}
+		var order []string
+		for _, l := range lines[1:] {
+			name, _, ok := strings.Cut(l, ":")
+			name = strings.TrimSpace(name)
+			if !ok || name == "" {
+				continue
+			}
+			canon := http.CanonicalHeaderKey(name)
+			i := seen[canon]
+			seen[canon]++
+			if i == 0 {
+				spelled[canon] = name
+				order = append(order, canon)
+			}
+			switch {
+			case canon == "Host":
+				if i == 0 && r.Host != "" {
+					out = append(out, [2]string{name, r.Host})
+				}
+			case canon == "Transfer-Encoding" && len(r.TransferEncoding) > 0 && r.Header.Get("Transfer-Encoding") == "":
+				if i == 0 {
+					out = append(out, [2]string{name, strings.Join(r.TransferEncoding, ", ")})
+				}
+			case i < len(r.Header[canon]):
+				out = append(out, [2]string{name, r.Header[canon][i]})
+			}
+		}
+		for _, canon := range order {
+			done[canon] = true
+			if canon == "Host" || canon == "Transfer-Encoding" {
+				continue
+			}
+			for _, v := range r.Header[canon][min(seen[canon], len(r.Header[canon])):] {
+				out = append(out, [2]string{spelled[canon], v})
+			}
+		}
+	} else if r.Host != "" {
 		out = append(out, [2]string{"host", r.Host})
+		done["Host"] = true
 	}
 	keys := make([]string, 0, len(r.Header))
 	for k := range r.Header {
-		if strings.EqualFold(k, "Host") {
-			continue
+		if !done[http.CanonicalHeaderKey(k)] && !strings.EqualFold(k, "Host") {
+			keys = append(keys, k)
 		}
-		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
@@ -322,7 +361,7 @@ func headerList(r *http.Request) [][2]string {
 			out = append(out, [2]string{k, v})
 		}
 	}
-	if len(r.TransferEncoding) > 0 && r.Header.Get("Transfer-Encoding") == "" {
+	if len(r.TransferEncoding) > 0 && r.Header.Get("Transfer-Encoding") == "" && !done["Transfer-Encoding"] {
 		out = append(out, [2]string{"Transfer-Encoding", strings.Join(r.TransferEncoding, ", ")})
 	}
 	return out
@@ -651,6 +690,9 @@ func (req *Request) readBody() (int, error) {
 		}
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return http.StatusBadRequest, ErrClientClosed
+		}
+		if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+			return http.StatusRequestTimeout, ErrClientTimedOut
 		}
 		if err != nil {
 			return http.StatusBadRequest, err

@@ -17,6 +17,10 @@ import (
 // connection before sending the whole body; nginx logs it at info level.
 var ErrClientClosed = errors.New("client prematurely closed connection")
 
+// ErrClientTimedOut is the body read error of a client that sent nothing
+// for client_body_timeout (nginx answers 408, that is, closes).
+var ErrClientTimedOut = errors.New("client timed out (110: Connection timed out) while reading client request body")
+
 // newBody is a request body being built by ngx.req.init_body,
 // append_body and finish_body (lua-nginx-module's
 // ngx_http_lua_req_body.c). nginx fills a buffer of the given size and
@@ -127,6 +131,32 @@ func (st *state) reqGetBodyFile(L *lua.LState) int {
 	}
 	L.Push(lua.LString(req.bodyPath))
 	return 1
+}
+
+// reqSetBodyFile is ngx.req.set_body_file(path [, auto_clean]): the body
+// becomes the file's content, read from the file as get_body_file names
+// it (ngxsockify holds it in memory); auto_clean removes the file when
+// the request ends.
+func (st *state) reqSetBodyFile(L *lua.LState) int {
+	if n := L.GetTop(); n != 1 && n != 2 {
+		cError(L, "expecting 1 or 2 arguments but seen %d", n)
+	}
+	req := st.request(L)
+	if !req.bodyRead {
+		cError(L, "request body not read yet")
+	}
+	path := L.CheckString(1)
+	clean := L.OptBool(2, false)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		cError(L, `open() "%s" failed`, path)
+	}
+	req.setBody(data, true)
+	req.bodyPath = path
+	if clean {
+		context.AfterFunc(req.HTTP.Context(), func() { os.Remove(path) })
+	}
+	return 0
 }
 
 // writeBodyFile writes data to a new temp file that is removed when ctx

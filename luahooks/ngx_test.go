@@ -176,7 +176,7 @@ func TestHeaderAndStatus(t *testing.T) {
 	if string(out.Body) != "text/plain ab 1 nil\n" {
 		t.Errorf("body %q (%v)", out.Body, out.Err)
 	}
-	want := http.Header{"Content-Type": {"text/plain"}, "X-Foo": {"a", "b"}, "X-Bar": {"1"}, "Set-Cookie": {"a=1", "b=2"}}
+	want := http.Header{"Content-Type": {"text/plain"}, "X-Foo": {"a", "b"}, "x-bar": {"1"}, "Set-Cookie": {"a=1", "b=2"}} // names as spelled, as nginx sends them
 	if diff := cmp.Diff(want, req.RespHeader); diff != "" {
 		t.Errorf("headers (-want +got):\n%s", diff)
 	}
@@ -390,5 +390,17 @@ func TestMemoryLimit(t *testing.T) {
 	out := runCode(t, rt, PhaseContent, `ngx.say("ok")`, newReq("/"))
 	if string(out.Body) != "ok\n" {
 		t.Errorf("after the limit: %+v", out)
+	}
+}
+
+// TestStatusHTTP09: ngx.status reads 9 for an HTTP/0.9 request nothing set
+// a status for, as lua-nginx-module's getter does (015-status.t TEST 14).
+func TestStatusHTTP09(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{})
+	req := newReq("/")
+	req.HTTP.Proto, req.HTTP.ProtoMajor, req.HTTP.ProtoMinor = "HTTP/0.9", 0, 9
+	out := runCode(t, rt, PhaseContent, `local a = ngx.status ngx.status = 201 ngx.say(a, " ", ngx.status)`, req)
+	if string(out.Body) != "9 201\n" {
+		t.Errorf("body %q (%v)", out.Body, out.Err)
 	}
 }

@@ -282,7 +282,9 @@ func (rt *Runtime) CompileFile(phase Phase, path string) (*Chunk, error) {
 				msg = strings.ToUpper(msg[:1]) + msg[1:]
 			}
 		}
-		status := http.StatusInternalServerError
+		// lua-nginx-module: a missing file 404, one it cannot open or
+		// read otherwise (permissions) 503
+		status := http.StatusServiceUnavailable
 		if errors.Is(err, os.ErrNotExist) {
 			status = http.StatusNotFound
 		}

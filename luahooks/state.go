@@ -117,6 +117,9 @@ type Request struct {
 	// body that does not fit (nginx writes it to a temp file) reads as nil
 	// from ngx.req.get_body_data. Zero means nginx's default on x86-64, 8k.
 	ClientBodyBufferSize int64
+	// KeepUnderscores: lua_transform_underscores_in_response_headers off,
+	// ngx.header names keep their '_'.
+	KeepUnderscores bool
 
 	luaCtx   *lua.LTable // ngx.ctx
 	body     []byte      // request body once read

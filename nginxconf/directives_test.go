@@ -199,6 +199,7 @@ func TestSlotDuplicatesMatchNginx(t *testing.T) {
 		{"keepalive_timeout", loc, "keepalive_timeout 5;\nkeepalive_timeout 6;\n"},
 		{"default_type", loc, "default_type a/b;\ndefault_type c/d;\n"},
 		{"server_tokens", loc, "server_tokens on;\nserver_tokens off;\n"},
+		{"log_not_found", loc, "log_not_found on;\nlog_not_found off;\n"},
 		{"satisfy", loc, "satisfy all;\nsatisfy any;\n"},
 		{"auth_basic", loc, "auth_basic x;\nauth_basic y;\n"},
 		{"auth_basic_user_file", loc, "auth_basic_user_file /x;\nauth_basic_user_file /y;\n"},

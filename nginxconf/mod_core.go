@@ -60,7 +60,7 @@ var coreModule = module{name: "ngx_core_module", directives: []directive{
 // the settings every location has.
 var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocConf) {
 	lc.DefaultType = "text/plain"
-	lc.ServerTokens, lc.AbsoluteRedirect, lc.Etag = true, true, true
+	lc.ServerTokens, lc.AbsoluteRedirect, lc.Etag, lc.LogNotFound = true, true, true, true
 	lc.ClientMaxBodySize = 1 << 20
 	lc.ClientBodyBufferSize = 8 << 10 // two memory pages on x86-64
 	lc.KeepaliveTimeout = 75 * time.Second
@@ -76,13 +76,14 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		}
 	}},
 	{name: "listen", set: func(c *compiler, lv *level, d *Directive) {
-		l := c.listen(d)
-		for _, prev := range lv.srv.Listens {
-			if prev.Network == l.Network && prev.Addr == l.Addr {
-				c.fail(d, "a duplicate listen %s", listenName(l))
+		for _, l := range c.listen(d) {
+			for _, prev := range lv.srv.Listens {
+				if prev.Network == l.Network && prev.Addr == l.Addr {
+					c.fail(d, "a duplicate listen %s", listenName(l))
+				}
 			}
+			lv.srv.Listens = append(lv.srv.Listens, l)
 		}
-		lv.srv.Listens = append(lv.srv.Listens, l)
 	}},
 	{name: "server_name", set: func(c *compiler, lv *level, d *Directive) {
 		for _, a := range d.Args {
@@ -195,6 +196,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		lv.conf.UnderscoresInHeaders = d.Args[0] == "on"
 	}},
 	{name: "server_tokens", dup: "server_tokens", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ServerTokens = d.Args[0] != "off" }},
+	{name: "log_not_found", dup: "log_not_found", set: func(c *compiler, lv *level, d *Directive) { lv.conf.LogNotFound = d.Args[0] == "on" }},
 	{name: "absolute_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.AbsoluteRedirect = d.Args[0] == "on" }},
 	{name: "etag", set: func(c *compiler, lv *level, d *Directive) { lv.conf.Etag = d.Args[0] == "on" }},
 	{name: "satisfy", dup: "satisfy", set: func(c *compiler, lv *level, d *Directive) {
@@ -229,6 +231,7 @@ type CoreConf struct {
 	Types             map[string]string // extension -> MIME type (nil: the built-in table)
 	Internal          bool
 	ServerTokens      bool
+	LogNotFound       bool // log_not_found: log the files a request did not find
 	AbsoluteRedirect  bool
 	Etag              bool
 	ClientMaxBodySize int64
@@ -333,8 +336,11 @@ func (c *compiler) errorLog(d *Directive) LogFile {
 	return lf
 }
 
-func (c *compiler) listen(d *Directive) Listen {
+// listen compiles one listen directive: one Listen, or one per port of a
+// port range ("127.0.0.1:8000-8003", as Debian's nginx 1.22 accepts).
+func (c *compiler) listen(d *Directive) []Listen {
 	l := Listen{Network: "tcp", File: d.File, Line: d.EndLine}
+	last := 0 // the range's last port, 0 without a range
 	a := d.Args[0]
 	switch {
 	case strings.HasPrefix(a, "unix:"):
@@ -363,10 +369,20 @@ func (c *compiler) listen(d *Directive) Listen {
 		} else {
 			host, port = a, "80"
 		}
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 {
+		first, rest, isRange := strings.Cut(port, "-")
+		n, ok := listenPort(first)
+		if isRange {
+			var ok2 bool
+			last, ok2 = listenPort(rest)
+			ok = ok && ok2
+		}
+		if !ok {
 			c.fail(d, `invalid port in "%s" of the "listen" directive`, a)
 		}
+		if isRange && last < n {
+			c.fail(d, `invalid port range in "%s" of the "listen" directive`, a)
+		}
+		port = first
 		l.Port = n
 		switch host {
 		case "", "*", "0.0.0.0":
@@ -405,7 +421,30 @@ func (c *compiler) listen(d *Directive) Listen {
 			c.fail(d, `invalid parameter "%s"`, p)
 		}
 	}
-	return l
+	if last == 0 {
+		return []Listen{l}
+	}
+	host, _, _ := strings.Cut(l.Addr, ":")
+	if strings.HasPrefix(l.Addr, "[") {
+		host = l.Addr[:strings.LastIndex(l.Addr, ":")]
+	}
+	ls := make([]Listen, 0, last-l.Port+1)
+	for p := l.Port; p <= last; p++ {
+		one := l
+		one.Port = p
+		one.Addr = host + ":" + strconv.Itoa(p)
+		ls = append(ls, one)
+	}
+	return ls
+}
+
+// listenPort parses a listen port, 1..65535; ok is false otherwise.
+func listenPort(s string) (int, bool) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > 65535 || s[0] == '+' {
+		return 0, false
+	}
+	return n, true
 }
 
 // listenName is a listen address as nginx's messages print it.

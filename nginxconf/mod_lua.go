@@ -27,6 +27,9 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 		{name: "lua_max_running_timers", dup: "lua_max_running_timers", set: func(c *compiler, _ *level, d *Directive) {
 			c.cfg.HTTP.Lua.MaxRunningTimers = c.luaCount(d)
 		}},
+		{name: "rewrite_by_lua_no_postpone", dup: "rewrite_by_lua_no_postpone", set: func(c *compiler, _ *level, d *Directive) {
+			c.cfg.HTTP.Lua.RewriteNoPostpone = d.Args[0] == "on"
+		}},
 		{name: "lua_code_cache", set: func(c *compiler, _ *level, d *Directive) { c.cfg.HTTP.Lua.CodeCache = d.Args[0] == "on" }},
 		{name: "lua_shared_dict", set: func(c *compiler, _ *level, d *Directive) {
 			size, err := ParseSize(d.Args[1])
@@ -37,6 +40,9 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 				c.fail(d, `lua_shared_dict "%s" is already defined as "%s"`, d.Args[0], d.Args[0])
 			}
 			c.cfg.HTTP.Lua.SharedDicts[d.Args[0]] = size
+		}},
+		{name: "lua_transform_underscores_in_response_headers", dup: "lua_transform_underscores_in_response_headers", set: func(c *compiler, lv *level, d *Directive) {
+			lv.conf.LuaKeepUnderscores = d.Args[0] == "off"
 		}},
 		{name: "lua_need_request_body", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NeedRequestBody = d.Args[0] == "on" }},
 		timed("lua_socket_connect_timeout", func(lc *LocConf) *time.Duration { return &lc.LuaSocket.ConnectTimeout }),
@@ -82,6 +88,9 @@ type LuaConf struct {
 	BodyFilterLua   *LuaCode
 	SSLCertLua      *LuaCode // ssl_certificate_by_lua*: used at the server level
 	NeedRequestBody bool
+	// LuaKeepUnderscores: lua_transform_underscores_in_response_headers
+	// off (ngx.header names keep their '_').
+	LuaKeepUnderscores bool
 	// LuaSSLTrustedCertificate is the PEM file of CAs for cosockets'
 	// sslhandshake verification ("" trusts none).
 	LuaSSLTrustedCertificate string

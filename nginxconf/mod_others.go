@@ -18,7 +18,6 @@ package nginxconf
 // mod_ssl.go and mod_lua.go).
 var otherModules = module{name: "other modules", directives: concat(
 	classed(FailClosed, "secure links", "secure_link", "secure_link_md5", "secure_link_secret"),
-	classed(FailClosed, "referer checks", "valid_referers"),
 	classed(UnsupportedContent, "", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
 		"memcached_pass", "empty_gif", "flv", "mp4", "perl", "random_index", "image_filter",
 		"xslt_stylesheet"),
@@ -32,25 +31,20 @@ var otherModules = module{name: "other modules", directives: concat(
 	classed(UnsupportedContent, "", "report_uploads"),
 	[]directive{
 		{name: "ssi", support: Refused, note: "server-side includes", offDisarms: true},
-		{name: "dav_methods", support: Refused, note: "WebDAV", offDisarms: true},
 		{name: "userid", support: Refused, note: "userid cookies", offDisarms: true},
 		{name: "recursive_error_pages", support: Refused, note: "error_page of an error page", offDisarms: true},
 		{name: "msie_refresh", support: Refused, note: "refresh pages for MSIE", offDisarms: true},
 		{name: "server_name_in_redirect", support: Refused, note: "redirects name the request's Host", offDisarms: true},
 		{name: "port_in_redirect", support: Refused, note: "redirects name the port the request came to", onDisarms: true},
 		{name: "merge_slashes", support: Refused, note: "URIs always have their slashes merged", onDisarms: true},
-		{name: "lua_transform_underscores_in_response_headers", support: Refused,
-			note: `ngx.header names always have "_" turned into "-"`, onDisarms: true},
 		{name: "lua_use_default_type", support: Refused, note: "Lua output always gets default_type", onDisarms: true},
 		// `on` runs the Lua hook before the phase's other handlers (set,
 		// rewrite, allow/deny), so it sees other values or answers first.
-		{name: "rewrite_by_lua_no_postpone", support: Refused, note: "Lua hooks run at the end of their phase", offDisarms: true},
 		{name: "access_by_lua_no_postpone", support: Refused, note: "Lua hooks run at the end of their phase", offDisarms: true},
 		// ngxsockify serves HTTP only: the blocks are refused unless the
 		// command line's --ignore-stream drops them (ParseOptions.IgnoreStream).
 		{name: "stream", support: Refused, note: "ngxsockify serves http only; --ignore-stream drops the block"},
 		{name: "mail", support: Refused, note: "ngxsockify serves http only; --ignore-stream drops the block"},
-		{name: "geo", support: FailClosed, note: "address-based variables", custom: true},
 		{name: "split_clients", support: Ignored, custom: true},
 	},
 )}

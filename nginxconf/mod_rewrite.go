@@ -75,16 +75,16 @@ func (c *compiler) declare(dirs []*Directive, depth int) {
 			if len(d.Args) == 3 && strings.Contains(d.Args[1], "~") {
 				c.declareCaptures(c.regex(d, 2, d.Args[2], strings.HasSuffix(d.Args[1], "*")))
 			}
-		case "map":
-			if len(d.Args) == 2 {
-				if name, ok := varName(d.Args[1]); ok {
+		case "map", "geo":
+			if len(d.Args) == 2 || d.Name == "geo" && len(d.Args) == 1 {
+				if name, ok := varName(d.Args[len(d.Args)-1]); ok {
 					if err := c.reg.Declare(name); err != nil {
 						c.fail(d, "%s", err.Error())
 					}
 				}
 			}
 		}
-		if d.Block != nil && d.Name != "map" && !strings.HasSuffix(d.Name, "_by_lua_block") && d.Name != "types" {
+		if d.Block != nil && d.Name != "map" && d.Name != "geo" && !strings.HasSuffix(d.Name, "_by_lua_block") && d.Name != "types" {
 			c.declare(d.Block, depth+1)
 		}
 	}

@@ -195,7 +195,11 @@ func (c *compiler) serverTLS(d *Directive, s *Server, tls *tlsSettings) {
 		if i >= len(tls.keys) {
 			c.fail(d, `no "ssl_certificate_key" is defined for certificate "%s"`, cert)
 		}
-		t.Certificates = append(t.Certificates, CertPair{Cert: c.confName(cert), Key: c.confName(tls.keys[i])})
+		cp := CertPair{Cert: c.confName(cert), Key: c.confName(tls.keys[i])}
+		if strings.Contains(cert, "$") || strings.Contains(tls.keys[i], "$") {
+			cp = CertPair{Cert: cert, Key: tls.keys[i], CertT: c.template(d, cert), KeyT: c.template(d, tls.keys[i])}
+		}
+		t.Certificates = append(t.Certificates, cp)
 	}
 	if tls.verify != VerifyOff {
 		if tls.clientCert == "" && tls.verify != VerifyOptionalNoCA {
@@ -210,8 +214,12 @@ func (c *compiler) serverTLS(d *Directive, s *Server, tls *tlsSettings) {
 // confName resolves the name of a file the ssl module reads as nginx does:
 // against the directory of the main file (its conf prefix), whatever -p
 // says.
-func (c *compiler) confName(name string) string {
-	return fullName(filepath.Dir(c.cfg.Main), name)
+func (c *compiler) confName(name string) string { return c.cfg.ConfName(name) }
+
+// ConfName resolves a path relative to the configuration file's directory
+// (nginx's conf prefix), as ssl_certificate's are.
+func (c *Config) ConfName(name string) string {
+	return fullName(filepath.Dir(c.Main), name)
 }
 
 // checkSSLDefaults refuses an address that speaks TLS whose default server

@@ -89,6 +89,9 @@ type LuaMain struct {
 	PackageCPath string
 	SharedDicts  map[string]int64
 	CodeCache    bool
+	// RewriteNoPostpone is rewrite_by_lua_no_postpone on: rewrite_by_lua
+	// runs before the rewrite module's statements, not after them.
+	RewriteNoPostpone bool
 	// MaxPendingTimers and MaxRunningTimers are lua_max_pending_timers
 	// and lua_max_running_timers (0: lua-nginx-module's 1024 and 256).
 	MaxPendingTimers, MaxRunningTimers int
@@ -255,7 +258,14 @@ const (
 // CertPair is one ssl_certificate with its key.
 type CertPair struct {
 	Cert, Key string
+	// CertT and KeyT are set when the path holds variables: the proxy
+	// evaluates them per handshake ($ssl_server_name, geo and map
+	// variables of the connection), as nginx does.
+	CertT, KeyT *vars.Template
 }
+
+// Dynamic reports whether a path of the pair holds variables.
+func (cp CertPair) Dynamic() bool { return cp.CertT != nil || cp.KeyT != nil }
 
 // LocTree holds one level of locations in nginx's search structures.
 type LocTree struct {
@@ -317,6 +327,8 @@ type LocConf struct {
 	LimitConf
 	StatusConf
 	HTTP2Conf
+	DavConf
+	RefererConf
 
 	FailClosed  []Warning // access directives we cannot enforce: every request here answers 500
 	Unsupported *Warning  // content directive we do not implement: requests here answer 502

@@ -100,7 +100,8 @@ func init() {
 	modules = []*module{
 		&coreModule, &httpCoreModule, &rewriteModule, &accessModule, &authBasicModule, &authRequestModule, &realipModule,
 		&headersModule, &staticModule, &charsetModule, &subModule, &logModule, &sslModule, &upstreamModule,
-		&mapModule, &websockifyModule, &proxyModule, &luaModule, &limitModule, &statusModule, &http2Module, &otherModules,
+		&mapModule, &websockifyModule, &proxyModule, &luaModule, &limitModule, &statusModule, &http2Module,
+		&davModule, &geoModule, &refererModule, &otherModules,
 	}
 	registry = map[string]*directive{}
 	locFields = map[string][]int{}

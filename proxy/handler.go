@@ -47,6 +47,8 @@ type request struct {
 	subrequest    bool // ngx.location.capture: no access phase, no access log
 	depth         int  // subrequest nesting
 	closed        bool // ngx.exit(444): close without a reply
+	absLocation   bool // redirect: make a relative Location absolute once the header filters ran
+	truncated     bool // the response body ended early (a backend failed mid-body): a capture's res.truncated
 	logged        bool // the log phase ran (or must not run)
 	uriChanged    bool // a rewrite changed the URI: post-rewrite searches the locations again
 	// cleanups run when the request ends (nginx's pool cleanups), or for
@@ -294,10 +296,12 @@ func (rq *request) internalRedirect(uri string) {
 
 // redirect answers code with a Location header (made absolute as nginx does
 // with absolute_redirect on).
+//
+// The header keeps the relative form until the header filters have run, as
+// nginx's header filter makes it absolute last (header_filter_by_lua
+// reads "/t/"); a subrequest's stays relative, as nginx's does.
 func (rq *request) redirect(code int, location string) {
-	if strings.HasPrefix(location, "/") && rq.conf.AbsoluteRedirect {
-		location = rq.absolute(location)
-	}
+	rq.absLocation = strings.HasPrefix(location, "/") && rq.conf.AbsoluteRedirect
 	rq.w.Header().Set("Location", location)
 	rq.finalize(code)
 }
@@ -656,6 +660,7 @@ func (rq *request) setPaths() {
 		rq.v.DocumentRoot = rq.st.cfg.FullName(root)
 	}
 	rq.v.RequestFilename = rq.mapPath(rq.v.URI)
+	rq.v.Referers = conf.ValidReferers
 }
 
 // mapPath turns the current URI into a file-system path with root or alias.

@@ -36,6 +36,9 @@ var luaModule = module{
 }
 
 func luaRewrite(rq *request) rc {
+	if rq.st.cfg.HTTP.Lua.RewriteNoPostpone {
+		return rcDeclined // ran first, in locationRewrite
+	}
 	if c := rq.conf.RewriteLua; c != nil && !rq.runLuaPhase(c) {
 		return rcDone
 	}
@@ -375,6 +378,7 @@ func (rq *request) luaRequest() *luahooks.Request {
 	rq.lua.DefaultType = static.ContentType(rq.v.URI, rq.staticOptions())
 	rq.lua.ClientMaxBodySize = rq.conf.ClientMaxBodySize
 	rq.lua.ClientBodyBufferSize = rq.conf.ClientBodyBufferSize
+	rq.lua.KeepUnderscores = rq.conf.LuaKeepUnderscores
 	rq.lua.TrustedCAs = rq.st.confs[rq.conf.ID].lua.trusted
 	rq.lua.Socket = luahooks.SocketOptions(rq.conf.LuaSocket)
 	rq.lua.Resolve = nil
@@ -593,7 +597,7 @@ func (rq *request) luaHeaders(status, bodyLen int) {
 // bodyErrLevel is the level nginx logs a failure with: info for a client
 // that went away while sending its body, error otherwise.
 func bodyErrLevel(err error) ngxlog.Level {
-	if errors.Is(err, luahooks.ErrClientClosed) {
+	if errors.Is(err, luahooks.ErrClientClosed) || errors.Is(err, luahooks.ErrClientTimedOut) {
 		return ngxlog.Info
 	}
 	return ngxlog.Err

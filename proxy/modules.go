@@ -27,6 +27,7 @@ var modules = []*module{
 	&subModule,         // header filter: sub_filter (its body filter runs before charset recoding)
 	&headersModule,     // header filter: expires, add_header
 	&luaModule,         // rewrite, access (after the others), content handler, header filter (last)
+	&davModule,         // content: DELETE and MOVE (before static, as in nginx)
 	&staticModule,      // pre-content: try_files; content: index, autoindex, static
 	&logModule,         // log
 }

@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"ngxsockify/ngxlog"
+	"strings"
 )
 
 // phase is one of nginx's request phases (ngx_http_phases), in the order
@@ -221,6 +222,11 @@ func (rq *request) outputHeaders(code int) int {
 	rq.v.Status = code
 	for _, f := range handlers.filters {
 		code = f(rq, code)
+	}
+	if rq.absLocation && !rq.subrequest {
+		if loc := rq.w.Header().Get("Location"); strings.HasPrefix(loc, "/") {
+			rq.w.Header().Set("Location", rq.absolute(loc))
+		}
 	}
 	rq.v.Status = code
 	return code

@@ -243,6 +243,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		return
 	}
 	if err != nil {
+		rq.truncated = true // a capture's res.truncated
 		up.fail(err, "while reading upstream")
 		return
 	}

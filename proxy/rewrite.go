@@ -32,6 +32,13 @@ func serverRewrite(rq *request) rc {
 // A limit_except block that applies has none (nginx gives it its own
 // rewrite configuration, empty).
 func locationRewrite(rq *request) rc {
+	if rq.st.cfg.HTTP.Lua.RewriteNoPostpone {
+		// rewrite_by_lua_no_postpone on: the Lua hook runs before the
+		// location's statements (luaRewrite then leaves it alone)
+		if c := rq.conf.RewriteLua; c != nil && !rq.runLuaPhase(c) {
+			return rcDone
+		}
+	}
 	if rq.loc == nil || rq.conf != rq.loc.Conf {
 		return rcDeclined
 	}
@@ -71,7 +78,11 @@ func (rq *request) runStmts(list []nginxconf.Stmt) flow {
 			rq.doReturn(s)
 			return flowDone
 		case *nginxconf.BreakStmt:
-			rq.uriChanged = false // nginx's break code: no new location search
+			// nginx's break code: no new location search, and a URI a
+			// rewrite changed goes to proxy_pass whole (valid_location = 0)
+			if rq.uriChanged {
+				rq.uriChanged, rq.proxyWholeURI = false, true
+			}
 			return flowBreak
 		case *nginxconf.IfStmt:
 			if !rq.test(&s.Cond) {

@@ -41,6 +41,10 @@ var sslModule = module{
 // serverTLS is a server's runtime part of the ssl module.
 type serverTLS struct {
 	certs []tls.Certificate // ssl_certificate pairs, loaded
+	// dynamic are the pairs whose paths hold variables, loaded per
+	// handshake (certificateFor); passwords are ssl_password_file's.
+	dynamic   []nginxconf.CertPair
+	passwords []string
 	// config is the server's TLS context, cloned for each connection that
 	// uses it; nil for a server without certificates.
 	config   *tls.Config
@@ -59,7 +63,12 @@ func provisionTLS(_ *Server, st *state) error {
 			continue
 		}
 		rt := &st.servers[srv.ID].tls
+		rt.passwords = t.Passwords
 		for _, cp := range t.Certificates {
+			if cp.Dynamic() {
+				rt.dynamic = append(rt.dynamic, cp)
+				continue
+			}
 			c, err := loadKeyPair(cp, t.Passwords)
 			if err != nil {
 				return err
@@ -162,6 +171,41 @@ func (rt *serverTLS) certificate(hello *tls.ClientHelloInfo, maxVersion uint16) 
 	return &rt.certs[0], nil
 }
 
+// dynamicCertificate loads the certificates whose paths hold variables,
+// evaluated for this handshake (nginx's ngx_http_ssl_certificate: a
+// request made of the connection, so $ssl_server_name, $remote_addr,
+// $server_addr and geo or map variables of them), and picks one of them and
+// the static ones as certificate does.
+func (rt *serverTLS) dynamicCertificate(st *state, hello *tls.ClientHelloInfo, maxVersion uint16) (*tls.Certificate, error) {
+	ctx := hello.Context()
+	if ctx.Value(http.LocalAddrContextKey) == nil {
+		ctx = context.WithValue(ctx, http.LocalAddrContextKey, hello.Conn.LocalAddr())
+	}
+	hr := (&http.Request{Method: http.MethodGet, RequestURI: "/", Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{}, RemoteAddr: hello.Conn.RemoteAddr().String(),
+		TLS: &tls.ConnectionState{ServerName: hello.ServerName}}).WithContext(ctx)
+	v := vars.NewRequest(st.cfg.HTTP.Vars, hr)
+	all := &serverTLS{certs: append([]tls.Certificate(nil), rt.certs...)}
+	for _, cp := range rt.dynamic {
+		pair := nginxconf.CertPair{Cert: cp.Cert, Key: cp.Key}
+		if cp.CertT != nil {
+			pair.Cert = st.cfg.ConfName(cp.CertT.Eval(v))
+		}
+		if cp.KeyT != nil {
+			pair.Key = st.cfg.ConfName(cp.KeyT.Eval(v))
+		}
+		c, err := loadKeyPair(pair, rt.passwords)
+		if err != nil {
+			return nil, err
+		}
+		if c.Leaf == nil && len(c.Certificate) > 0 {
+			c.Leaf, _ = x509.ParseCertificate(c.Certificate[0])
+		}
+		all.certs = append(all.certs, c)
+	}
+	return all.certificate(hello, maxVersion)
+}
+
 // schemeFits reports whether a key of pub's type signs with scheme.
 func schemeFits(scheme tls.SignatureScheme, pub any) bool {
 	switch k := pub.(type) {
@@ -257,7 +301,12 @@ func (s *Server) configForClient(l *listener, hello *tls.ClientHelloInfo) (*tls.
 		cfg.NextProtos = h2Protos // ALPN offers h2 on an http2 address (http2.go)
 	}
 	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-		pick := func() (*tls.Certificate, error) { return rt.certificate(hello, cfg.MaxVersion) }
+		pick := func() (*tls.Certificate, error) {
+			if len(rt.dynamic) > 0 {
+				return rt.dynamicCertificate(st, hello, cfg.MaxVersion)
+			}
+			return rt.certificate(hello, cfg.MaxVersion)
+		}
 		if hook != nil && st.lua != nil {
 			return st.luaCertificate(hook, hookless, hello, cfg, pick)
 		}

@@ -57,6 +57,14 @@ func (rq *request) staticOptions() *static.Options {
 // static serves files: index files for directory URIs (as internal
 // redirects, like nginx's index module), a 301 for a directory without
 // its slash, 404/403 otherwise.
+// logNotFound logs, at error level, that a file a request asked for does
+// not exist, unless log_not_found is off (nginx's static and index modules).
+func (rq *request) logNotFound(format, path string, errno error) {
+	if rq.conf.LogNotFound {
+		rq.logf(ngxlog.Err, format, path, errnoError{errno})
+	}
+}
+
 func (rq *request) static() {
 	if rq.r.Method != http.MethodGet && rq.r.Method != http.MethodHead && rq.r.Method != http.MethodPost {
 		rq.finalize(http.StatusMethodNotAllowed)
@@ -91,7 +99,7 @@ func (rq *request) static() {
 			errno := unwrapErrno(err)
 			switch errno {
 			case syscall.ENOTDIR, syscall.ENAMETOOLONG:
-				rq.logf(ngxlog.Err, `"%s" is not found (%v)`, path+name, errnoError{errno})
+				rq.logNotFound(`"%s" is not found (%v)`, path+name, errno)
 				rq.finalize(http.StatusNotFound)
 				return
 			case syscall.EACCES:
@@ -107,7 +115,10 @@ func (rq *request) static() {
 			if !dirTested {
 				dirTested = true
 				if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-					rq.logf(ngxlog.Err, `"%s" is not found (%v)`, path, errnoError{unwrapErrno(err)})
+					// nginx names the index file here: its directory test
+					// cuts the path at the slash and puts it back before
+					// logging (ngx_http_index_test_dir)
+					rq.logNotFound(`"%s" is not found (%v)`, path+name, unwrapErrno(err))
 					rq.finalize(http.StatusNotFound)
 					return
 				}
@@ -118,7 +129,7 @@ func (rq *request) static() {
 			err = syscall.ENOTDIR
 		}
 		if err != nil {
-			rq.logf(ngxlog.Err, `"%s" is not found (%v)`, path, errnoError{unwrapErrno(err)})
+			rq.logNotFound(`"%s" is not found (%v)`, path, unwrapErrno(err))
 			rq.finalize(http.StatusNotFound)
 			return
 		}
@@ -136,12 +147,13 @@ func (rq *request) static() {
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		code := http.StatusNotFound
 		if errors.Is(err, fs.ErrPermission) {
-			code = http.StatusForbidden
+			rq.logf(ngxlog.Err, `open() "%s" failed (%v)`, path, errnoError{unwrapErrno(err)})
+			rq.finalize(http.StatusForbidden)
+			return
 		}
-		rq.logf(ngxlog.Err, `open() "%s" failed (%v)`, path, errnoError{unwrapErrno(err)})
-		rq.finalize(code)
+		rq.logNotFound(`open() "%s" failed (%v)`, path, unwrapErrno(err))
+		rq.finalize(http.StatusNotFound)
 		return
 	}
 	if fi.IsDir() {

@@ -94,7 +94,7 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 		// special response: the capture has none of its page.
 		body = nil
 	}
-	return luahooks.SubResponse{Status: status, Header: rec.header, Body: body}, nil
+	return luahooks.SubResponse{Status: status, Header: rec.header, Body: body, Truncated: sub.truncated}, nil
 }
 
 // recorder keeps a subrequest's response in memory.

@@ -80,6 +80,11 @@ func TestCLIFullVersion(t *testing.T) {
 	if !strings.Contains(out, "\nTLS SNI support enabled\n") {
 		t.Errorf("-V without SNI:\n%s", out)
 	}
+	// nginx-tests' has("openssl:1.1.1") reads "with OpenSSL 1.1.1"; "built
+	// with OpenSSL" would claim the library itself (Test::Nginx::Socket).
+	if !regexp.MustCompile(`(?i)with openssl 1\.1\.1\b`).MatchString(out) || strings.Contains(out, "built with OpenSSL") {
+		t.Errorf("-V TLS line:\n%s", out)
+	}
 	var configure string
 	for _, l := range lines {
 		if c, ok := strings.CutPrefix(l, "configure arguments: "); ok {

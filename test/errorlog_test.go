@@ -13,7 +13,8 @@ import (
 // of the http, server and location levels: which file receives a
 // request's error lines (a level's own error_log replaces the inherited
 // ones, nested locations inherit), the level filter of each target, and
-// one line per target when two targets name the same file.
+// one line per target when two targets name the same file; log_not_found
+// off keeps the lines of missing files and index directories out.
 func TestErrorLogLevelsLikeNginx(t *testing.T) {
 	body := `error_log {{DIR}}/http.log;
 server {
@@ -44,6 +45,13 @@ server {
         deny all;
     }
     location /inherit { }
+    location /nf/ {
+        error_log {{DIR}}/nf.log;
+        location /nf/off/ {
+            error_log {{DIR}}/nfoff.log;
+            log_not_found off;
+        }
+    }
 }
 server {
     listen 127.0.0.1:{{PORT2}};
@@ -52,7 +60,8 @@ server {
 }`
 	a := startServer(t, "nginx", ServerOptions{HTTP: body})
 	b := startServer(t, "ngxsockify", ServerOptions{HTTP: body})
-	targets := []string{"/low", "/high", "/alert", "/outer/x", "/outer/inner/x", "/outer/own/x", "/deny", "/inherit", "@2/other"}
+	targets := []string{"/low", "/high", "/alert", "/outer/x", "/outer/inner/x", "/outer/own/x", "/deny", "/inherit", "@2/other",
+		"/nf/x.html", "/nf/dir/", "/nf/off/x.html", "/nf/off/dir/"}
 	for _, s := range []*Server{a, b} {
 		for _, target := range targets {
 			addr := s.Addr
@@ -84,7 +93,7 @@ server {
 		return lines
 	}
 	for _, name := range []string{"http.log", "server.log", "low.log", "high.log", "alert.log", "crit.log",
-		"error.log", "outer.log", "own.log"} {
+		"error.log", "outer.log", "own.log", "nf.log", "nfoff.log"} {
 		want, got := read(a, name), read(b, name)
 		if strings.Join(want, "\n") != strings.Join(got, "\n") {
 			t.Errorf("%s:\n got %q\nwant %q (nginx)", name, got, want)

@@ -28,6 +28,7 @@ import (
 // format (see routing_test.go) with one more header line,
 //
 //	#headers X-Foo Content-Type     <- response headers compared as well
+//	#spelling foo_bar X-MiXed       <- and how their names are spelled (routing's)
 //
 // Each case runs on real nginx + lua-nginx-module and on ngxsockify; status,
 // Location, body and the listed headers must be equal.
@@ -52,6 +53,7 @@ type luaResult struct {
 	Location string
 	Body     string
 	Headers  map[string]string
+	Spelled  []string // the spellings sent of the names #spelling lists, sorted
 }
 
 func loadLuaCases(t *testing.T) []luaCase {
@@ -187,6 +189,14 @@ func luaAsk(s *Server, c luaCase, r routingRequest) luaResult {
 			res.Headers[h] = strings.Join(vals, " | ")
 		}
 	}
+	for _, name := range resp.Names {
+		for _, want := range c.spelling {
+			if strings.EqualFold(name, want) {
+				res.Spelled = append(res.Spelled, name)
+			}
+		}
+	}
+	sort.Strings(res.Spelled)
 	return res
 }
 

@@ -34,6 +34,7 @@ type Map struct {
 	def      *Template
 	volatile bool
 	hosts    bool
+	geo      *Geo // a geo block's table, in place of the rest
 }
 
 type mapRegex struct {
@@ -157,6 +158,9 @@ func (m *Map) Volatile() bool { return m.volatile }
 func (m *Map) Eval(r *Request) string { return m.eval(r) }
 
 func (m *Map) eval(r *Request) string {
+	if m.geo != nil {
+		return m.geo.Value(r)
+	}
 	src := m.source.Eval(r)
 	key := src
 	if m.hosts && strings.HasSuffix(key, ".") {

@@ -110,6 +110,11 @@ func (g *Registry) DeclareMap(name string, m *Map) error {
 	return nil
 }
 
+// DeclareGeo makes $name the value of a geo table, as DeclareMap does.
+func (g *Registry) DeclareGeo(name string, geo *Geo) error {
+	return g.DeclareMap(name, &Map{geo: geo})
+}
+
 // lookup returns the definition of name (lower case), creating prefix
 // variables on first use.
 func (g *Registry) lookup(name string) *varDef {
@@ -483,7 +488,12 @@ func prefixGetter(name string) func(r *Request) (string, bool) {
 			// nginx 1.22 keeps these two response headers as lists and
 			// joins their values.
 			return func(r *Request) (string, bool) {
-				vs := r.RespHeader[key]
+				var vs []string
+				for k, v := range r.RespHeader {
+					if k == key || strings.EqualFold(k, key) {
+						vs = append(vs, v...) // a name as a hook spelled it too
+					}
+				}
 				return strings.Join(vs, ", "), len(vs) > 0
 			}
 		}
@@ -552,6 +562,13 @@ func headerGetter(s string) func(r *Request) (string, bool) {
 func firstHeader(h map[string][]string, key string) (string, bool) {
 	if vs := h[key]; len(vs) > 0 {
 		return vs[0], true
+	}
+	// a name kept as spelled (ngx.header): nginx compares caselessly, and
+	// "_" in the name matches the variable's "_" too
+	for k, vs := range h {
+		if len(vs) > 0 && len(k) == len(key) && k != key && strings.EqualFold(strings.ReplaceAll(k, "_", "-"), key) {
+			return vs[0], true
+		}
 	}
 	return "", false
 }

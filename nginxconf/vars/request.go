@@ -82,6 +82,7 @@ type Request struct {
 	UpstreamHeader       http.Header   // $upstream_http_*, $upstream_cookie_*
 	RespHeader           http.Header   // $sent_http_*
 	DocumentRoot         string        // $document_root, $realpath_root
+	Referers             *Referers     // the location's valid_referers ($invalid_referer); nil: none
 	RequestFilename      string        // $request_filename
 	RemoteUser           string        // $remote_user once auth_basic accepted it; "" parses Authorization
 	RealIPRemote         string        // the peer's host:port when realip replaced HTTP.RemoteAddr ($realip_remote_*)
@@ -397,6 +398,18 @@ var builtins = map[string]builtin{
 			return "r", true
 		}
 		return ".", true
+	}},
+	"invalid_referer": {get: func(r *Request) (string, bool) {
+		ref, has := "", false
+		if r.HTTP != nil {
+			if vs := r.HTTP.Header.Values("Referer"); len(vs) > 0 {
+				ref, has = vs[0], true
+			}
+		}
+		if r.Referers.Invalid(ref, has) {
+			return "1", true
+		}
+		return "", true
 	}},
 	"remote_addr": {get: func(r *Request) (string, bool) { return found(r.remoteHost()) }},
 	"remote_port": {get: func(r *Request) (string, bool) { return found(addrPort(r.HTTP.RemoteAddr)) }},
