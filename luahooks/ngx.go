@@ -953,7 +953,8 @@ func (st *state) ngxGetPhase(L *lua.LState) int {
 	}
 	names := map[Phase]string{PhaseSet: "set", PhaseRewrite: "rewrite", PhaseAccess: "access",
 		PhaseContent: "content", PhaseHeaderFilter: "header_filter", PhaseLog: "log",
-		PhaseInit: "init", PhaseInitWorker: "init_worker", PhaseTimer: "timer", PhaseBodyFilter: "body_filter"}
+		PhaseInit: "init", PhaseInitWorker: "init_worker", PhaseTimer: "timer", PhaseBodyFilter: "body_filter",
+		PhaseBalancer: "balancer"}
 	L.Push(lua.LString(names[st.r.phase]))
 	return 1
 }

@@ -95,6 +95,10 @@ type Request struct {
 	// from ngx.req.get_body_data. Zero means nginx's default on x86-64, 8k.
 	ClientBodyBufferSize int64
 
+	// Balancer is the upstream attempt of a balancer_by_lua run (nil in
+	// the other phases).
+	Balancer *Balancer
+
 	luaCtx   *lua.LTable // ngx.ctx
 	body     []byte      // request body once read
 	bodyRead bool
@@ -483,6 +487,8 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 			msg = "failed to run log_by_lua*: " + errorText(err)
 		case c.phase == PhaseBodyFilter:
 			msg = "failed to run body_filter_by_lua*: " + errorText(err)
+		case c.phase == PhaseBalancer:
+			msg = "failed to run balancer_by_lua*: " + errorText(err)
 		}
 		if r.sent {
 			// nginx had already sent the headers and the output so far:

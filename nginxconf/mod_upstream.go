@@ -73,6 +73,8 @@ func (c *compiler) upstream(d *Directive) {
 			}
 			u.Balancer = c.balancer(u, s)
 			methodSet, backupOK = true, u.Balancer == BalanceLeastConn
+		case "balancer_by_lua_block", "balancer_by_lua_file":
+			c.balancerLua(u, s)
 		case "server":
 			u.Servers = append(u.Servers, c.upstreamServer(s, backupOK))
 		}

@@ -187,6 +187,10 @@ type Tries struct {
 	// of the last connection: when it was made, requests it served
 	start    time.Time
 	requests int
+	// override and more: balancer_by_lua's choice and extra attempts
+	// (override.go)
+	override Override
+	more     int
 
 	balance // the balancing method's state
 }
@@ -198,6 +202,11 @@ func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries
 		t.tried = make(map[*peer]bool, 4)
 	}
 	u.release(t) // nginx frees the peer before it asks for the next one
+	if t.override != nil {
+		if c, addr, err, done := u.dialOverride(ctx, &timeout, t); done {
+			return c, addr, err
+		}
+	}
 	p := u.pick(t)
 	if p == nil {
 		return nil, "", ErrNoLiveUpstreams
