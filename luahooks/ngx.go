@@ -283,6 +283,11 @@ func (st *state) ngxExit(L *lua.LState) int {
 		}
 		code = http.StatusOK
 	}
+	if st.r.phase == PhaseBalancer {
+		// lua-nginx-module records the code and the hook goes on
+		st.r.exited, st.r.exitCode = true, code
+		return 0
+	}
 	st.exit(code)
 	return 0
 }

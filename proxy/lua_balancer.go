@@ -31,12 +31,12 @@ func (e *balancerAbort) Error() string { return fmt.Sprintf("balancer_by_lua: %d
 
 // luaBalancer sets the balancer_by_lua hook of u, if it has one, on t,
 // the request's attempts through proxy_pass.
-func (rq *request) luaBalancer(u *upstream.Upstream, t *upstream.Tries) {
+func (rq *request) luaBalancer(u *upstream.Upstream, up *proxyUpstream) {
 	cfg := rq.st.cfg.HTTP.Upstreams[u.Name()]
 	if cfg == nil || cfg.BalancerLua == nil || rq.st.lua == nil {
 		return
 	}
-	code := cfg.BalancerLua
+	code, t := cfg.BalancerLua, &up.tries
 	b := &luahooks.Balancer{MaxTries: rq.conf.ProxyNextUpstreamTries}
 	chose := false // the last attempt's server was the hook's
 	t.SetOverride(func(timeout time.Duration) (string, time.Duration, error) {
@@ -57,12 +57,12 @@ func (rq *request) luaBalancer(u *upstream.Upstream, t *upstream.Tries) {
 		}
 		lr := rq.luaRequest()
 		log := lr.Log
-		lr.Log = func(level ngxlog.Level, msg string) { rq.balancerLog(level, msg) }
+		lr.Log = func(level ngxlog.Level, msg string) { rq.balancerLog(level, msg, up) }
 		lr.Balancer = b
 		out := rq.runLua("balancer", ch, lr)
 		lr.Balancer, lr.Log = nil, log
 		if out.Err != nil {
-			rq.balancerLog(ngxlog.Err, out.Err.Error())
+			rq.balancerLog(ngxlog.Err, out.Err.Error(), up)
 		}
 		if out.Err != nil || out.Action != luahooks.Continue {
 			return "", 0, &balancerAbort{http.StatusInternalServerError}
@@ -89,9 +89,14 @@ func (rq *request) luaBalancer(u *upstream.Upstream, t *upstream.Tries) {
 }
 
 // balancerLog writes an error-log line of the hook, with nginx's context
-// for it ("while connecting to upstream").
-func (rq *request) balancerLog(level ngxlog.Level, msg string) {
+// for it ("while connecting to upstream", and the last attempt's server
+// after the first).
+func (rq *request) balancerLog(level ngxlog.Level, msg string, up *proxyUpstream) {
 	if el := rq.errorLog(); el != nil && el.enabled(level) {
-		el.Logf(level, rq.conn, "%s while connecting to upstream%s", msg, rq.logWhere().format(""))
+		last := ""
+		if up.url != "" {
+			last = up.url + up.uri
+		}
+		el.Logf(level, rq.conn, "%s while connecting to upstream%s", msg, rq.logWhere().format(last))
 	}
 }

@@ -291,7 +291,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 	up.u = u
 	if u != nil {
 		rq.balance(u, &up.tries)
-		rq.luaBalancer(u, &up.tries)
+		rq.luaBalancer(u, up)
 	}
 	next := rq.conf.ProxyNextUpstream
 	idempotent := rq.conf.ProxyNextUpstream&nginxconf.NextNonIdempotent != 0 ||
