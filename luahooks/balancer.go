@@ -121,11 +121,11 @@ func (st *state) openNgxBalancer() *lua.LTable {
 				case *lua.LNilType:
 				case lua.LNumber:
 					if v <= 0 {
-						L.RaiseError("bad %s timeout", what)
+						cError(L, "bad %s timeout", what)
 					}
 					d[i] = time.Duration(float64(v) * float64(time.Second)).Truncate(time.Millisecond)
 				default:
-					L.RaiseError("bad %s timeout", what)
+					cError(L, "bad %s timeout", what)
 				}
 			}
 			b, msg := current(L)

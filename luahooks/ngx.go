@@ -474,6 +474,9 @@ func (st *state) logPrefix(L *lua.LState) string {
 		return "[lua] "
 	}
 	src := dbg.Source
+	if i := strings.LastIndexAny(src, `/\`); i >= 0 {
+		src = src[i+1:] // nginx logs the file's base name
+	}
 	if dbg.CurrentLine < 0 {
 		return "[lua] " + src + ": "
 	}
