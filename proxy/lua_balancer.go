@@ -1,7 +1,10 @@
 package proxy
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"time"
 
@@ -32,11 +35,10 @@ func (e *balancerAbort) Error() string { return fmt.Sprintf("balancer_by_lua: %d
 // luaBalancer sets the balancer_by_lua hook of u, if it has one, on t,
 // the request's attempts through proxy_pass.
 func (rq *request) luaBalancer(u *upstream.Upstream, up *proxyUpstream) {
-	cfg := rq.st.cfg.HTTP.Upstreams[u.Name()]
-	if cfg == nil || cfg.BalancerLua == nil || rq.st.lua == nil {
+	if !rq.st.luaBalanced(u) || rq.st.lua == nil {
 		return
 	}
-	code, t := cfg.BalancerLua, &up.tries
+	code, t := rq.st.cfg.HTTP.Upstreams[u.Name()].BalancerLua, &up.tries
 	b := &luahooks.Balancer{MaxTries: rq.conf.ProxyNextUpstreamTries}
 	chose := false // the last attempt's server was the hook's
 	t.SetOverride(func(timeout time.Duration) (string, time.Duration, error) {
@@ -99,4 +101,38 @@ func (rq *request) balancerLog(level ngxlog.Level, msg string, up *proxyUpstream
 		}
 		el.Logf(level, rq.conn, "%s while connecting to upstream%s", msg, rq.logWhere().format(last))
 	}
+}
+
+// luaBalancerModule refuses, at load, a websockify_pass to an upstream{}
+// block with balancer_by_lua: tunnels do not run the hook, and picking
+// their servers without it would change where clients go.
+var luaBalancerModule = module{
+	name: "lua_balancer",
+	provision: func(_ *Server, st *state) error {
+		for _, lc := range st.cfg.HTTP.Confs {
+			if ws := lc.Websockify; ws != nil && ws.Upstream != nil && ws.Upstream.BalancerLua != nil {
+				return fmt.Errorf("%s of upstream \"%s\" is not run for websockify_pass in %s:%d",
+					ws.Upstream.BalancerLua.Directive, ws.Upstream.Name, ws.File, ws.Line)
+			}
+		}
+		return nil
+	},
+}
+
+// errLuaBalancerTunnel is the dial error of a websockify_pass whose value,
+// computed per request, names an upstream{} block with balancer_by_lua.
+var errLuaBalancerTunnel = errors.New("balancer_by_lua is not run for websockify_pass")
+
+// luaBalanced reports whether u is an upstream{} block with
+// balancer_by_lua.
+func (st *state) luaBalanced(u *upstream.Upstream) bool {
+	cfg := st.cfg.HTTP.Upstreams[u.Name()]
+	return cfg != nil && cfg.BalancerLua != nil
+}
+
+// refusedDialer fails every dial with err.
+type refusedDialer struct{ err error }
+
+func (d refusedDialer) Dial(context.Context, time.Duration) (net.Conn, string, error) {
+	return nil, "", d.err
 }
