@@ -24,10 +24,14 @@ RACE_PKGS    ?= $(shell PATH="$(PATH)" $(GO) list ./... 2>/dev/null | grep -v '/
 # libluajit2 and apt silently removes libnginx-mod-http-lua (use luajit2).
 # gcc and libc6-dev: -race needs cgo, and a fresh Debian has no C compiler.
 # whois: mkpasswd, which makes the libxcrypt hashes the htpasswd tests check.
+# curl: TestHTTP2Curl (Debian's curl speaks HTTP/2 through nghttp2).
 DEB_PKGS     := nginx libnginx-mod-http-lua websockify novnc \
                 tigervnc-standalone-server x11-xserver-utils chromium \
                 luajit2 lua-cjson lua-nginx-string lua-nginx-redis redis-server haproxy apache2-utils openssl gcc libc6-dev \
-                whois
+                whois \
+                curl
+DEB_PKGS     += lua-nginx-redis-connector lua-nginx-dns lua-nginx-cookie # test/lualibs_test.go
+DEB_PKGS     += lua-nginx-memcached memcached lua-nginx-websocket # test/lualibs_test.go
 
 .PHONY: test deps vet cross unit race race-pkgs race-routing fuzz build bench run clean
 

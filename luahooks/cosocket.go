@@ -192,7 +192,7 @@ func (st *state) newSocketTCP(L *lua.LState) int {
 // socketPhaseCheck raises in the phases where nginx has no cosockets.
 func (st *state) socketPhaseCheck() {
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer:
+	case PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer, PhaseSSLCert:
 	default:
 		st.phaseCheck("socket")
 	}
@@ -401,6 +401,7 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 	name := ""
 	if v, ok := L.Get(3).(lua.LString); ok {
 		name = string(v)
+		st.logf(ngxlog.Debug, "lua ssl server name: \"%s\"", name)
 	}
 	verify := lua.LVAsBool(L.Get(4))
 	cfg := &tls.Config{ServerName: name, InsecureSkipVerify: !verify}
@@ -412,11 +413,8 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 			cfg.RootCAs = x509.NewCertPool()
 		}
 	}
-	if name == "" {
-		cfg.InsecureSkipVerify = true // nginx checks no name then
-		if verify {
-			cfg.VerifyConnection = verifyChainOnly(cfg.RootCAs)
-		}
+	if verify { // as OpenSSL: the chain, then the name (none if "") with the CN fallback
+		cfg.InsecureSkipVerify, cfg.VerifyConnection = true, verifyPeer(cfg.RootCAs, name)
 	}
 	tc := tls.Client(s.conn, cfg)
 	err := st.waitIO(func() error {
@@ -436,7 +434,9 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 		case sockErr(err) == "timeout":
 			msg = "timeout"
 		}
-		st.sockLogf(L, "lua ssl certificate verify error: (%s)", msg)
+		if msg != "timeout" && msg != "handshake failed" { // not a verify error: nginx logs none
+			st.sockLogf(L, "lua ssl certificate verify error: (%s)", msg)
+		}
 		s.conn.Close()
 		s.conn, s.br = nil, nil
 		return fail(L, msg)
@@ -842,8 +842,8 @@ func timeoutArg(L *lua.LState, n int, def time.Duration) time.Duration {
 	if v == lua.LNil {
 		return def
 	}
-	ms, ok := v.(lua.LNumber)
-	if !ok || ms < 0 {
+	ms := L.ToNumber(n) // lua_tonumber, as lua-nginx-module: a table is 0, the default
+	if ms < 0 {
 		cArgError(L, n, "settimeout", "bad timeout value")
 	}
 	if ms == 0 {

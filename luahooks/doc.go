@@ -99,8 +99,12 @@
 // Go-native under both OpenResty's names and Debian's (resty.string and
 // nginx.string, resty.md5 .. resty.sha512, resty.random, resty.aes;
 // resty_string.go). require "resty.core" answers a table and does nothing
-// (our ngx.* is built in); require "ffi" succeeds, and any use of it raises
-// an error naming the field; table.new and table.clear are LuaJIT's.
+// (our ngx.* is built in); require "ffi" gives byte buffers only (ffi.new
+// of char[?], ffi.string, ffi.sizeof: what resty.websocket uses) and any
+// other use raises an error naming the field (ffi.go); type() says "cdata"
+// for those buffers as LuaJIT does; table.new and table.clear are
+// LuaJIT's. require "ngx.ssl" is lua-resty-core's, for
+// ssl_certificate_by_lua* (ssl_cert.go).
 //
 // ngx.socket.tcp is OpenResty's cosocket (cosocket.go): connect (host and
 // port through the location's `resolver`, or "unix:path"; the pool
@@ -145,7 +149,8 @@
 //   - Runtime errors use LuaJIT's anonymous wording ("attempt to index a
 //     nil value") but cannot name the variable ("local 't'").
 //   - No io, no os.execute/remove/rename/exit, no debug but getinfo and
-//     traceback, no ffi, no C modules: the sandbox is intentional.
+//     traceback, no ffi beyond byte buffers, no C modules: the sandbox is
+//     intentional.
 //   - Output is buffered: ngx.flush does not stream; the caller sends the
 //     body when the chunk ends (the headers leave at the first output,
 //     through Request.SendHeaders). A runtime error after output gives

@@ -46,6 +46,7 @@ func (st *state) openLibs() {
 	}
 	g.RawSetString("tonumber", L.NewFunction(baseToNumber))
 	g.RawSetString("tostring", L.NewFunction(baseToString))
+	g.RawSetString("type", L.NewFunction(baseType)) // "cdata" as LuaJIT (ffi.go)
 	g.RawSetString("print", L.NewFunction(st.basePrint))
 	g.RawSetString("require", L.NewFunction(st.require))
 	g.RawSetString("error", L.NewFunction(baseError))
@@ -133,6 +134,7 @@ func (st *state) openLibs() {
 		preload.RawSetString("nginx."+name, fn)
 	}
 	preload.RawSetString("resty.core", L.NewFunction(func(L *lua.LState) int { L.Push(st.openRestyCore()); return 1 }))
+	preload.RawSetString("ngx.ssl", L.NewFunction(func(L *lua.LState) int { L.Push(st.openNgxSSL()); return 1 }))
 	preload.RawSetString("ffi", L.NewFunction(func(L *lua.LState) int { L.Push(st.openFFI()); return 1 }))
 	preload.RawSetString("table.new", L.NewFunction(openTableNew))
 	preload.RawSetString("table.clear", L.NewFunction(openTableClear))

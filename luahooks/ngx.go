@@ -623,7 +623,7 @@ func (st *state) ngxSleep(L *lua.LState) int {
 		cError(L, "invalid sleep duration \"%s\"", formatNumber(secs))
 	}
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer:
+	case PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer, PhaseSSLCert:
 	default:
 		st.phaseCheck("sleep")
 	}
@@ -962,7 +962,7 @@ func (st *state) ngxGetPhase(L *lua.LState) int {
 	names := map[Phase]string{PhaseSet: "set", PhaseRewrite: "rewrite", PhaseAccess: "access",
 		PhaseContent: "content", PhaseHeaderFilter: "header_filter", PhaseLog: "log",
 		PhaseInit: "init", PhaseInitWorker: "init_worker", PhaseTimer: "timer", PhaseBodyFilter: "body_filter",
-		PhaseBalancer: "balancer"}
+		PhaseSSLCert: "ssl_cert", PhaseBalancer: "balancer"}
 	L.Push(lua.LString(names[st.r.phase]))
 	return 1
 }

@@ -87,12 +87,12 @@ func (st *state) openLocation() *lua.LTable {
 
 // subrequest reads one (uri, options) pair.
 func (st *state) subrequest(L *lua.LState, uriV, optsV lua.LValue, argn int) Subrequest {
-	req := st.request(L)
 	switch st.r.phase {
 	case PhaseRewrite, PhaseAccess, PhaseContent:
 	default:
 		st.phaseCheck("location.capture")
 	}
+	req := st.request(L)
 	uri, ok := uriV.(lua.LString)
 	if !ok || uri == "" {
 		cArgError(L, argn, "capture", "string expected")

@@ -507,6 +507,9 @@ func (st *state) reqRawHeader(L *lua.LState) int {
 	if req.MainHTTP != nil {
 		hr = req.MainHTTP
 	}
+	if hr.ProtoMajor == 2 {
+		cError(L, "http2 requests not supported yet") // lua-nginx-module 0.10.23's answer
+	}
 	if raw := http1.RawHeader(hr); raw != nil {
 		// the bytes as received (proxy/http1)
 		if noReq {

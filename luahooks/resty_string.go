@@ -450,20 +450,6 @@ func openTableClear(L *lua.LState) int {
 	return 1
 }
 
-// openFFI is a stand-in for LuaJIT's ffi: require succeeds (libraries
-// often probe for it), and the first use of any field raises a clear error.
-func (st *state) openFFI() lua.LValue {
-	L := st.L
-	m := L.NewTable()
-	mt := L.NewTable()
-	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
-		L.RaiseError("ffi.%s: LuaJIT's FFI is not available in ngxsockify (gopher-lua); use the Go-native modules (resty.string, resty.sha256, resty.aes, ...) or pure Lua", L.ToStringMeta(L.Get(2)).String())
-		return 0
-	}))
-	L.SetMetatable(m, mt)
-	return m
-}
-
 // openRestyCore is resty.core: OpenResty loads it to put the FFI versions
 // of ngx.* in place. Ours are built in, so it only answers require.
 func (st *state) openRestyCore() lua.LValue {

@@ -22,8 +22,16 @@ func TestRestyModules(t *testing.T) {
 		{`ngx.print(type(require("resty.core")), require("resty.core").version)`, "table0.1.25"},
 		{`local t = require("table.new")(4, 2) t.a = 1 ngx.print(type(t), t.a)`, "table1"},
 		{`local t = {1, 2, a = 3} require("table.clear")(t) ngx.print(next(t) == nil)`, "true"},
-		{`ngx.print(pcall(require, "ffi"))`, "true"},
+		{`ngx.print((pcall(require, "ffi")))`, "true"},
 		{`ngx.print(select(2, pcall(function() return require("ffi").cdef end)))`, "ffi.cdef: LuaJIT's FFI is not available"},
+		// ffi's byte buffers, as resty.websocket.protocol uses them (the
+		// values are LuaJIT 2.1's).
+		{`local ffi = require "ffi" local b = ffi.new(ffi.typeof("char[?]"), 4) b[0] = 65 b[1] = 0x1ff b[2] = 200 b[3] = -1
+		  ngx.print(ffi.string(b, 4) == "A\255\200\255", b[2], b[3], ffi.sizeof(b), ffi.string(b, 1))`, "true-56-14A"},
+		{`local ffi = require "ffi" local u = ffi.new("uint8_t[?]", 2) u[0] = 200 ngx.print(u[0], ffi.sizeof("char[8]"), #ffi.string(ffi.new("char[3]")))`, "20080"},
+		{`ngx.print(type(require("ffi").new("char[?]", 1)), " ", type(nil), " ", type(print), " ", type(ngx.null), " ", select(2, pcall(type)))`,
+			"cdata nil function userdata bad argument #1 to '?' (value expected)"},
+		{`ngx.print(select(2, pcall(require("ffi").new, "int64_t", 5)))`, `ffi: type "int64_t": LuaJIT's FFI is not available`},
 		{`ngx.print(select(2, pcall(require("resty.string").to_hex, 12)))`, "attempt to get length of local 's' (a number value)"},
 	}
 	rt, _ := newTestRuntime(t, Options{})

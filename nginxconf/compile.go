@@ -370,7 +370,7 @@ func (c *compiler) limitExcept(lv *level, d *Directive) *LimitExcept {
 // caching and timing, fastcgi, realip, userid ... A
 // config that uses them still loads, and they read as not found.
 var otherNginxVariables = strings.Fields(`ancient_browser date_gmt date_local fastcgi_path_info fastcgi_script_name
-	gzip_ratio http2 invalid_referer modern_browser msie pipe
+	gzip_ratio invalid_referer modern_browser msie pipe
 	proxy_protocol_addr proxy_protocol_port proxy_protocol_server_addr
 	proxy_protocol_server_port realip_remote_port request_body_file secure_link secure_link_expires
 	ssl_curve ssl_curves ssl_early_data tcpinfo_rtt

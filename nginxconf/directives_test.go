@@ -29,7 +29,8 @@ func TestLookup(t *testing.T) {
 		{"fastcgi_pass", true, UnsupportedContent, false, false},
 		{"ssl_verify_client", true, Implemented, false, false},
 		{"ssl_conf_command", true, Refused, false, false},
-		{"ssl_certificate_by_lua_block", true, Refused, true, false},
+		{"ssl_certificate_by_lua_block", true, Implemented, true, false},
+		{"ssl_session_fetch_by_lua_block", true, Refused, true, false},
 		{"http2", true, Implemented, false, true},
 		{"stream", true, Refused, true, false},
 		{"precontent_by_lua_block", false, 0, false, false}, // newer than lua-nginx-module 0.10.23

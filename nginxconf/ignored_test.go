@@ -67,10 +67,9 @@ var reviewedIgnored = []struct {
 		 gzip_proxied gzip_static gzip_types gzip_vary gunzip gunzip_buffers`},
 	{"conditional requests: 304 or the same 200 body",
 		`if_modified_since`},
-	{"HTTP/2 tuning (ngxsockify speaks HTTP/1.x)",
-		`http2_body_preread_size http2_chunk_size http2_idle_timeout http2_max_concurrent_pushes
-		 http2_max_concurrent_streams http2_max_field_size http2_max_header_size http2_max_requests
-		 http2_push http2_push_preload http2_recv_buffer_size http2_recv_timeout`},
+	{"HTTP/2 buffers: the read buffer's size; server push, which browsers dropped: clients fetch the resources themselves",
+		`http2_recv_buffer_size http2_max_concurrent_pushes
+		 http2_push http2_push_preload`},
 	{"TLS tuning where Go's defaults are no weaker (tickets, curves, stapling; no DHE, no 0-RTT)",
 		`ssl_buffer_size ssl_dhparam ssl_early_data ssl_ecdh_curve ssl_engine ssl_ocsp_cache
 		 ssl_ocsp_responder ssl_session_ticket_key ssl_stapling ssl_stapling_file

@@ -67,7 +67,10 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 		{name: "server_rewrite_by_lua_block", support: FailClosed, note: "Lua in the server rewrite phase"},
 		{name: "server_rewrite_by_lua_file", support: FailClosed, note: "Lua in the server rewrite phase"},
 	},
-	refusedLuaTLS("ssl_certificate_by_lua", "ssl_session_fetch_by_lua", "ssl_session_store_by_lua", "ssl_client_hello_by_lua"),
+	// ssl_certificate_by_lua_block and _file (there is no plain form):
+	// the handshake hook of the server's TLS context (luahooks/ssl_cert.go).
+	luaHooks("ssl_certificate", func(lc *LocConf, code *LuaCode) { lc.SSLCertLua = code })[1:],
+	refusedLuaTLS("ssl_session_fetch_by_lua", "ssl_session_store_by_lua", "ssl_client_hello_by_lua"),
 )}
 
 // LuaConf is the Lua module's part of a location's settings.
@@ -78,6 +81,7 @@ type LuaConf struct {
 	HeaderFilterLua *LuaCode
 	LogLua          *LuaCode
 	BodyFilterLua   *LuaCode
+	SSLCertLua      *LuaCode // ssl_certificate_by_lua*: used at the server level
 	NeedRequestBody bool
 	// LuaSSLTrustedCertificate is the PEM file of CAs for cosockets'
 	// sslhandshake verification ("" trusts none).

@@ -26,8 +26,6 @@ var sslModule = module{name: "ngx_http_ssl_module", directives: []directive{
 	{name: "ssl_session_cache", set: setTLS},
 	{name: "ssl_session_timeout", dup: "ssl_session_timeout", set: setTLS},
 	{name: "ssl_session_tickets", set: setTLS},
-	// Accepted without effect: HTTP/1.1 is served where http2 is asked for.
-	{name: "http2", set: acceptedAsIs},
 
 	{name: "ssl_conf_command", support: Refused, note: "OpenSSL configuration commands"},
 	{name: "ssl_reject_handshake", support: Refused, note: "rejecting TLS handshakes", offDisarms: true},
@@ -36,11 +34,6 @@ var sslModule = module{name: "ngx_http_ssl_module", directives: []directive{
 	{name: "ssl_stapling", support: Ignored, offDisarms: true},
 	{name: "ssl_early_data", support: Ignored, offDisarms: true},
 }}
-
-// acceptedAsIs is the set function of directives ngxsockify accepts
-// without a warning but does not act on; each use says what happens
-// instead.
-func acceptedAsIs(*compiler, *level, *Directive) {}
 
 // tlsSettings collects a level's TLS directives; a server starts from the
 // http level's.
@@ -192,6 +185,9 @@ func (c *compiler) serverTLS(d *Directive, s *Server, tls *tlsSettings) {
 	if len(tls.certs) == 0 {
 		if tls.sslOn {
 			c.fail(d, `no "ssl_certificate" is defined for the "ssl" directive`)
+		}
+		if s.Conf.SSLCertLua != nil { // lua-nginx-module's merge: the hook needs a TLS context
+			c.failAt("", 0, "no ssl configured for the server")
 		}
 		return
 	}

@@ -318,6 +318,7 @@ type LocConf struct {
 	LuaConf
 	LimitConf
 	StatusConf
+	HTTP2Conf
 
 	FailClosed  []Warning // access directives we cannot enforce: every request here answers 500
 	Unsupported *Warning  // content directive we do not implement: requests here answer 502

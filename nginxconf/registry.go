@@ -95,7 +95,7 @@ func init() {
 	modules = []*module{
 		&coreModule, &httpCoreModule, &rewriteModule, &accessModule, &authBasicModule, &authRequestModule, &realipModule,
 		&headersModule, &staticModule, &charsetModule, &logModule, &sslModule, &upstreamModule,
-		&mapModule, &websockifyModule, &proxyModule, &luaModule, &limitModule, &statusModule, &otherModules,
+		&mapModule, &websockifyModule, &proxyModule, &luaModule, &limitModule, &statusModule, &http2Module, &otherModules,
 	}
 	registry = map[string]*directive{}
 	locFields = map[string][]int{}

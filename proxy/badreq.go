@@ -93,6 +93,9 @@ func wireOf(w http.ResponseWriter) http1.Wire {
 func (rq *request) setWire() {
 	if rq.wire != nil && rq.conf != nil {
 		setLocationParams(rq.wire.Params(), rq.conf)
+		if hw, ok := rq.wire.(*h2Writer); ok {
+			hw.chunk = int(rq.conf.HTTP2ChunkSize) // http2.go
+		}
 	}
 }
 

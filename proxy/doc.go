@@ -45,7 +45,9 @@
 // ssl_verify.go), upstream.go, websockify.go, charset.go,
 // headers.go, lua.go, static.go, log.go, limit_req.go and limit_conn.go
 // (their zones in limit_zone.go), limit_rate.go and stub_status.go
-// (stub_status, with metrics.go's prometheus_metrics). Each declares a module value
+// (stub_status, with metrics.go's prometheus_metrics), and http2.go
+// (HTTP/2 connections: each stream reaches ServeHTTP as an HTTP/1.x
+// request does). Each declares a module value
 // with two hooks and lists it in modules.go, whose order is the order of
 // handlers within a phase and of header filters:
 //
@@ -66,7 +68,9 @@
 // # Goroutines
 //
 // The connection layer (proxy/http1, nginx's request reading and header
-// filter) runs one goroutine per connection and calls ServeHTTP on it, or
+// filter) runs one goroutine per connection and calls ServeHTTP on it (on
+// an HTTP/2 connection, which it hands to http2.go, x/net/http2 runs one
+// per stream), or
 // Server.reject for a request it refused while reading; a
 // request, its phases and everything it owns (its vars.Request, its Lua
 // request, subrequests) run on that goroutine. Handlers and provision steps

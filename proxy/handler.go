@@ -181,7 +181,7 @@ func (rq *request) validRequestLine() bool {
 		rq.finalize(http.StatusBadRequest)
 		return false
 	}
-	if len(rq.r.Method)+len(rq.r.RequestURI)+len(rq.r.Proto)+4 > maxRequestLine {
+	if rq.r.ProtoMajor < 2 && len(rq.r.Method)+len(rq.r.RequestURI)+len(rq.r.Proto)+4 > maxRequestLine { // HTTP/2: no request line (http2.go bounds :path)
 		rq.logf(ngxlog.Info, "client sent too long URI while reading client request line")
 		rq.w.Header().Set("Connection", "close")
 		rq.finalize(http.StatusRequestURITooLong)

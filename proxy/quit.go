@@ -38,6 +38,7 @@ func (s *Server) StopAccepting(ctx context.Context) {
 	for _, hs := range servers {
 		hs.SetKeepAlivesEnabled(false)
 	}
+	s.h2GoAway(true)
 	select {
 	case <-time.After(acceptedGrace):
 	case <-ctx.Done():

@@ -101,6 +101,7 @@ type serverRuntime struct {
 type bindSpec struct {
 	network, addr string
 	tls           bool
+	h2            bool // HTTP/2 (http2.go)
 }
 
 // New compiles the runtime objects of cfg (Lua chunks, targets, log files,
@@ -211,6 +212,7 @@ func (st *state) buildListens(h *nginxconf.HTTP) error {
 			bk := b.network + " " + b.addr
 			prev := st.binds[bk]
 			b.tls = prev.tls || l.SSL
+			b.h2 = prev.h2 || l.HTTP2 || srv.Conf.HTTP2On
 			st.binds[bk] = b
 		}
 	}
@@ -262,6 +264,7 @@ type listener struct {
 	spec bindSpec
 	ln   net.Listener
 	srv  *http1.Server
+	h2   h2Conns // its HTTP/2 connections (http2.go)
 }
 
 // Listen opens every socket the configuration needs (keeping the ones
@@ -345,12 +348,18 @@ func (s *Server) startServing(l *listener) {
 		},
 	}
 	l.srv = hs
+	if l.spec.h2 {
+		hs.H2 = func(ctx context.Context, c net.Conn) { s.serveH2(l, ctx, c) }
+	}
 	if l.spec.tls {
 		hs.TLSConfig = &tls.Config{
 			GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 				return s.configForClient(l, hello)
 			},
 			NextProtos: []string{"http/1.1"},
+		}
+		if l.spec.h2 {
+			hs.TLSConfig.NextProtos = h2Protos
 		}
 	}
 	s.servers = append(s.servers, hs)
@@ -419,6 +428,7 @@ func (s *Server) Reload(cfg *nginxconf.Config) error {
 		return err
 	}
 	s.tunnels.SetLoops(loops(cfg))
+	s.h2GoAway(false) // HTTP/2 connections keep no old configuration (http2.go)
 	if old.lua != nil {
 		old.lua.Close()
 	}
@@ -435,6 +445,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	servers := append([]*http1.Server(nil), s.servers...)
 	s.mu.Unlock()
+	s.h2GoAway(true)
 	var wg sync.WaitGroup
 	for _, hs := range servers {
 		wg.Add(1)

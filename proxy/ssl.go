@@ -10,12 +10,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"slices"
 	"strings"
 	"time"
 
+	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
 	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
@@ -230,11 +232,17 @@ func (s *Server) configForClient(l *listener, hello *tls.ClientHelloInfo) (*tls.
 	}
 	def := &st.servers[g.def.ID].tls
 	rt := def
+	hook := g.def.Conf.SSLCertLua // the TLS context's ssl_certificate_by_lua*
+	// hookless: the server SNI names has no TLS context (and so no hook):
+	// nginx's hook then finds none in that server and fails the handshake.
+	hookless := ""
 	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
 	if srv, _, ok := g.match(name); ok && name != "" {
 		c.sni = name
 		if own := &st.servers[srv.ID].tls; own.config != nil {
-			rt = own
+			rt, hook = own, srv.Conf.SSLCertLua
+		} else if srv != g.def {
+			hookless = srv.PrimaryName()
 		}
 	}
 	if rt.config == nil {
@@ -244,8 +252,15 @@ func (s *Server) configForClient(l *listener, hello *tls.ClientHelloInfo) (*tls.
 	c.vars.ClientCiphers = append([]uint16(nil), hello.CipherSuites...)
 	cfg := rt.config.Clone()
 	cfg.MinVersion, cfg.MaxVersion = def.minVersion, def.maxVersion
+	if l.spec.h2 {
+		cfg.NextProtos = h2Protos // ALPN offers h2 on an http2 address (http2.go)
+	}
 	cfg.GetCertificate = func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-		return rt.certificate(hello, cfg.MaxVersion)
+		pick := func() (*tls.Certificate, error) { return rt.certificate(hello, cfg.MaxVersion) }
+		if hook != nil && st.lua != nil {
+			return st.luaCertificate(hook, hookless, hello, cfg, pick)
+		}
+		return pick()
 	}
 	cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
 		return rt.sessions.wrap(cfg, cs, ss, c.sessionID(cs.DidResume))
@@ -270,6 +285,46 @@ func (s *Server) configForClient(l *listener, hello *tls.ClientHelloInfo) (*tls.
 		return nil // a failed certificate is refused per request, as in nginx
 	}
 	return cfg, nil
+}
+
+// The phase of ssl_certificate_by_lua* chunks, kept beside its only user
+// (luaPhases lists the request phases).
+func init() { luaPhases["ssl_certificate"] = luahooks.PhaseSSLCert }
+
+// luaCertificate runs ssl_certificate_by_lua* code for a handshake
+// (luahooks/ssl_cert.go): the certificate it sets, else pick's. A
+// handshake for server hookless fails instead (see configForClient).
+func (st *state) luaCertificate(code *nginxconf.LuaCode, hookless string, hello *tls.ClientHelloInfo, cfg *tls.Config, pick func() (*tls.Certificate, error)) (*tls.Certificate, error) {
+	ch := st.chunks[code.ID]
+	if ch == nil { // a *_file name with variables: there are none here
+		ch, _ = st.lua.CompileFile(luahooks.PhaseSSLCert, code.Path)
+	}
+	h := &luahooks.SSLHandshake{ServerName: hello.ServerName, ServerAddr: hello.Conn.LocalAddr(), ClientAddr: hello.Conn.RemoteAddr()}
+	for _, v := range hello.SupportedVersions {
+		if v >= cfg.MinVersion && v <= cfg.MaxVersion && v > h.Version {
+			h.Version = v
+		}
+	}
+	client := h.ClientAddr.String()
+	if host, _, err := net.SplitHostPort(client); err == nil {
+		client = host
+	}
+	where := fmt.Sprintf(", client: %s, server: %s", client, h.ServerAddr)
+	h.Log = func(level ngxlog.Level, msg string) {
+		st.elog.Logf(level, 0, "%s, context: ssl_certificate_by_lua*%s", msg, where)
+	}
+	h.HandshakeLog = func(level ngxlog.Level, msg string) { st.elog.Logf(level, 0, "%s%s", msg, where) }
+	if hookless != "" {
+		where = " while loading SSL certificate by lua" + where
+		st.elog.Logf(ngxlog.Alert, 0, "no ssl_certificate_by_lua* defined in server %s%s", hookless, where)
+		st.elog.Logf(ngxlog.Info, 0, "SSL_do_handshake() failed (SSL: error:0A000179:SSL routines::cert cb error)%s", where)
+		return nil, luahooks.ErrSSLCertHook
+	}
+	cert, err := st.lua.RunSSLCert(hello.Context(), ch, h, pick)
+	if err != nil || cert != nil {
+		return cert, err
+	}
+	return pick()
 }
 
 // sessionID is the connection's $ssl_session_id: the resumed session's,

@@ -86,12 +86,12 @@ func TestCLIFullVersion(t *testing.T) {
 			configure = " " + c + " "
 		}
 	}
-	for _, want := range []string{"--with-http_ssl_module", "--with-http_realip_module", "--with-http_auth_request_module", "--with-http_stub_status_module"} {
+	for _, want := range []string{"--with-http_ssl_module", "--with-http_realip_module", "--with-http_auth_request_module", "--with-http_stub_status_module", "--with-http_v2_module"} {
 		if !strings.Contains(configure, " "+want+" ") {
 			t.Errorf("configure arguments lack %s: %q", want, configure)
 		}
 	}
-	for _, absent := range []string{"--with-http_v2_module", "--with-stream", "--with-mail", "--without-http_rewrite_module", "--without-http_map_module", "--without-http_access_module"} {
+	for _, absent := range []string{"--with-stream", "--with-mail", "--without-http_rewrite_module", "--without-http_map_module", "--without-http_access_module"} {
 		if strings.Contains(configure, " "+absent) {
 			t.Errorf("configure arguments have %s: %q", absent, configure)
 		}

@@ -23,6 +23,7 @@ const nginxVersion = "1.22.1"
 // lacks shows as failures instead of as skipped files.
 var builtWith = []string{
 	"http_ssl_module",
+	"http_v2_module",
 	"http_realip_module",
 	"http_auth_request_module",
 	"http_stub_status_module",

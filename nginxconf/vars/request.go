@@ -367,6 +367,16 @@ var builtins = map[string]builtin{
 		}
 		return "http", true
 	}},
+	"http2": {get: func(r *Request) (string, bool) {
+		// the protocol of an HTTP/2 request: "h2" over TLS, "h2c" in clear
+		switch {
+		case r.HTTP.ProtoMajor != 2:
+			return "", true
+		case r.HTTP.TLS != nil:
+			return "h2", true
+		}
+		return "h2c", true
+	}},
 	"https": {get: func(r *Request) (string, bool) {
 		if r.HTTP.TLS != nil {
 			return "on", true

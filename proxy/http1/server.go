@@ -81,6 +81,11 @@ type Server struct {
 	ConnContext func(ctx context.Context, c net.Conn) context.Context
 	// TLSConfig, when set, makes the listener a TLS one.
 	TLSConfig *tls.Config
+	// H2, when set, serves the connections that speak HTTP/2: under TLS,
+	// those that chose "h2" by ALPN; on a plain listener, those that open
+	// with HTTP/2's connection preface (prior knowledge). It returns when
+	// the connection ends; the connection counts as active meanwhile.
+	H2 func(ctx context.Context, c net.Conn)
 	// Logf receives the layer's own messages (accept and TLS handshake
 	// failures), as net/http's ErrorLog did.
 	Logf func(format string, args ...any)
@@ -289,6 +294,19 @@ func (c *conn) serve() {
 	// net/http's size: longer lines, up to a large header buffer, are
 	// gathered from it (readLine)
 	c.br = bufio.NewReaderSize(c.rwc, readerSize)
+	if c.s.H2 != nil {
+		h2, err := c.speaksH2()
+		if err != nil {
+			return // nothing came within client_header_timeout, or the client left
+		}
+		if h2 {
+			c.state.Store(stateActive)
+			c.s.setState(c, http.StateActive)
+			c.rwc.SetReadDeadline(time.Time{})
+			c.s.H2(ctx, c.h2Conn())
+			return
+		}
+	}
 	for c.serveOne() {
 	}
 }
@@ -316,6 +334,61 @@ func (c *conn) startTLS(ctx context.Context) bool {
 	}
 	c.rwc = tc
 	return true
+}
+
+// h2Preface opens every HTTP/2 connection (RFC 9113, 3.4).
+const h2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// speaksH2 reports whether the connection is an HTTP/2 one: "h2" agreed by
+// ALPN, or on a plain connection the preface, read only as far as the
+// bytes match it (a short HTTP/1.x request must not wait for more). An
+// error: nothing to serve (client_header_timeout passed, the client left).
+func (c *conn) speaksH2() (bool, error) {
+	if tc, ok := c.rwc.(*tls.Conn); ok {
+		return tc.ConnectionState().NegotiatedProtocol == "h2", nil
+	}
+	if c.toHTTPS {
+		return false, nil
+	}
+	c.readDeadline(c.params.HeaderTimeout)
+	b, err := c.br.Peek(1)
+	for err == nil && string(b) == h2Preface[:len(b)] {
+		if len(b) == len(h2Preface) {
+			return true, nil
+		}
+		if _, err = c.br.Peek(len(b) + 1); err == nil {
+			b, err = c.br.Peek(min(c.br.Buffered(), len(h2Preface)))
+		}
+	}
+	if err != nil && c.br.Buffered() == 0 {
+		return false, err
+	}
+	return false, nil
+}
+
+// h2Conn is the connection the HTTP/2 server reads: under TLS the
+// *tls.Conn (nothing was read ahead), else the socket after the bytes read
+// while looking for the preface.
+func (c *conn) h2Conn() net.Conn {
+	if _, ok := c.rwc.(*tls.Conn); ok {
+		return c.rwc
+	}
+	return &prefaceConn{Conn: c.rwc, br: c.br}
+}
+
+// prefaceConn gives the HTTP/2 server the bytes read while looking for
+// the preface.
+type prefaceConn struct {
+	net.Conn
+	br *bufio.Reader
+}
+
+func (c *prefaceConn) Read(p []byte) (int, error) {
+	if c.br != nil && c.br.Buffered() > 0 {
+		return c.br.Read(p)
+	}
+	c.br = nil
+	return c.Conn.Read(p)
 }
 
 func (c *conn) release() {

@@ -96,6 +96,14 @@ mkdir -p "$out"
 work=$(mktemp -d "${TMPDIR:-/tmp}/ngxsockify-suite.XXXXXX")
 chown "$SUITE_USER" "$work" 2>/dev/null || true
 trap 'rm -rf "$work"' EXIT
+# lua-nginx-module's blocks name their certificates ../../cert/*, relative
+# to servroot/conf ($work/cert), or $TEST_NGINX_CERT_DIR/cert/*, the
+# directory of the (copied) file ($work/files/t/cert).
+if [ "$suite" = lua ]; then
+	mkdir -p "$work/files/t"
+	ln -s "$checkout/t/cert" "$work/cert"
+	ln -s "$checkout/t/cert" "$work/files/t/cert"
+fi
 
 # The lua suite runs a copy of each file in which the blocks that need a
 # module the two servers do not both have carry "--- SKIP" (lua-skip.pl);

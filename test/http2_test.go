@@ -1,0 +1,531 @@
+package test
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// h2Body serves HTTP/2 on a plain port ({{PORT}}, prior knowledge) and a
+// TLS one ({{PORT2}}, ALPN), and HTTP/1.1 only on {{PORT3}} (ssl without
+// http2). {{PORT4}} (plain, http2) ends a connection after two streams
+// (keepalive_requests, which bounds HTTP/2 streams since nginx 1.19.7).
+func h2Body(crt, key string) string {
+	return `log_format h2 '$request|$server_protocol|$http_host|$host|$status|$body_bytes_sent|$scheme';
+ssl_certificate ` + crt + `;
+ssl_certificate_key ` + key + `;
+access_log {{DIR}}/h2.log h2;
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    listen 127.0.0.1:{{PORT2}} ssl http2;
+    listen 127.0.0.1:{{PORT3}} ssl;
+    server_name h2.test;
+    absolute_redirect off;
+    location / {
+        add_header X-Vars "$server_protocol|$request|$http_host|$request_uri|$args|$http2|$scheme|$https";
+        return 200 "hello $uri\n";
+    }
+    location /missing { return 404; }
+    location /redirect { return 302 /target; }
+    location /body {
+        client_max_body_size 1m;
+        client_body_timeout 1s;
+        content_by_lua_block {
+            ngx.req.read_body()
+            ngx.say(ngx.req.get_method(), " ", ngx.req.http_version(), " ", ngx.var.http_content_type, " ",
+                #(ngx.req.get_body_data() or ""))
+        }
+    }
+    location /big { client_max_body_size 10; return 200 "small\n"; }
+    location /lua {
+        content_by_lua_block {
+            ngx.say(ngx.req.http_version(), " ", ngx.var.server_protocol, " ", ngx.var.http2)
+            ngx.say(pcall(ngx.req.raw_header))
+        }
+    }
+    location /close { return 444; }
+    location /chunk1 { http2_chunk_size 1; return 200 "body"; }
+}
+server {
+    listen 127.0.0.1:{{PORT4}} http2;
+    keepalive_requests 2;
+    location / { return 200 "conn $connection_requests\n"; }
+}`
+}
+
+// h2Client returns an HTTP/2-only client: prior knowledge over plain TCP,
+// or ALPN "h2" over TLS.
+func h2Client(useTLS bool) *http.Client {
+	tr := &http2.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true, ServerName: "h2.test"}}
+	if !useTLS {
+		tr.AllowHTTP = true
+		tr.DialTLSContext = func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		}
+	}
+	return &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
+}
+
+type h2Request struct {
+	method, path, body string
+}
+
+// h2Answer is what a client sees of one response, comparable between the
+// two servers.
+func h2Answer(s *Server, c *http.Client, scheme string, port int, rq h2Request) string {
+	url := fmt.Sprintf("%s://127.0.0.1:%d%s", scheme, port, rq.path)
+	req, _ := http.NewRequest(rq.method, url, strings.NewReader(rq.body))
+	if rq.body != "" {
+		req.Header.Set("Content-Type", "text/x-test")
+	}
+	req.Host = "h2.test"
+	resp, err := c.Do(req)
+	if err != nil {
+		// a reset stream (return 444): nginx's RST_STREAM says
+		// PROTOCOL_ERROR, x/net/http2's INTERNAL_ERROR
+		return "error: " + regexp.MustCompile(`stream error: stream ID \d+`).FindString(err.Error())
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var hs []string
+	for k, v := range resp.Header {
+		switch k {
+		case "Date", "Server":
+			continue
+		}
+		hs = append(hs, k+": "+strings.Join(v, ","))
+	}
+	sort.Strings(hs)
+	return fmt.Sprintf("%s %d\n%s\n\n%s", resp.Proto, resp.StatusCode, strings.Join(hs, "\n"), b)
+}
+
+// TestHTTP2LikeNginx sends the same requests over HTTP/2 (prior knowledge
+// and TLS with ALPN) to nginx and ngxsockify: status, headers, body, the
+// variables a location sees and the access-log lines must agree.
+func TestHTTP2LikeNginx(t *testing.T) {
+	dir := t.TempDir()
+	_, crt, key := writeCert(t, dir, "h2.test")
+	body := h2Body(crt, key)
+	a := startServer(t, "nginx", ServerOptions{HTTP: body})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: body})
+	reqs := []h2Request{
+		{"GET", "/a/b?x=1&y=%41", ""},
+		{"HEAD", "/head", ""},
+		{"GET", "/missing", ""},
+		{"GET", "/redirect", ""},
+		{"POST", "/body", "0123456789abcdef"},
+		{"PUT", "/body", strings.Repeat("z", 70000)},
+		{"POST", "/big", "more than ten bytes"},
+		{"GET", "/close", ""},
+		{"TRACE", "/", ""},
+		{"GET", "/lua", ""},
+	}
+	for _, tls := range []bool{false, true} {
+		scheme, idx := "http", 0
+		if tls {
+			scheme, idx = "https", 1
+		}
+		ca, cb := h2Client(tls), h2Client(tls)
+		for _, rq := range reqs {
+			want := h2Answer(a, ca, scheme, a.Ports[idx], rq)
+			got := h2Answer(b, cb, scheme, b.Ports[idx], rq)
+			if got != want {
+				t.Errorf("%s %s %s:\n got %q\nwant %q (nginx)", scheme, rq.method, rq.path, got, want)
+			}
+		}
+	}
+	// keepalive_requests: the third stream goes on a new connection
+	ca, cb := h2Client(false), h2Client(false)
+	for i := 0; i < 3; i++ {
+		want := h2Answer(a, ca, "http", a.Ports[3], h2Request{"GET", "/", ""})
+		got := h2Answer(b, cb, "http", b.Ports[3], h2Request{"GET", "/", ""})
+		if got != want {
+			t.Errorf("max_requests, request %d:\n got %q\nwant %q (nginx)", i+1, got, want)
+		}
+	}
+	n := 2 * len(reqs)
+	read := func(s *Server) []string {
+		var lines []string
+		waitFor(t, func() bool {
+			data, _ := os.ReadFile(filepath.Join(s.Dir, "h2.log"))
+			lines = strings.Split(strings.TrimSpace(string(data)), "\n")
+			return len(lines) >= n
+		}, s.Kind+" h2.log")
+		return lines[:n]
+	}
+	want, got := read(a), read(b)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("h2.log line %d:\n got %s\nwant %s (nginx)", i+1, got[i], want[i])
+		}
+	}
+}
+
+// TestHTTP2ALPN checks what ALPN agrees on, as with nginx: h2 where the
+// listen says http2 and the client offers it, http/1.1 for a client that
+// offers only that (WebSocket clients) and on an ssl port without http2;
+// and an HTTP/1.1 request on the http2 ports gets HTTP/1.1.
+func TestHTTP2ALPN(t *testing.T) {
+	dir := t.TempDir()
+	_, crt, key := writeCert(t, dir, "h2.test")
+	body := h2Body(crt, key)
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: body})
+		for _, c := range []struct {
+			port  int
+			offer []string
+			want  string
+		}{
+			{s.Ports[1], []string{"h2", "http/1.1"}, "h2"},
+			{s.Ports[1], []string{"http/1.1"}, "http/1.1"},
+			{s.Ports[2], []string{"h2", "http/1.1"}, "http/1.1"},
+		} {
+			conn, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", c.port),
+				&tls.Config{InsecureSkipVerify: true, ServerName: "h2.test", NextProtos: c.offer})
+			if err != nil {
+				t.Fatalf("%s: %v", kind, err)
+			}
+			if got := conn.ConnectionState().NegotiatedProtocol; got != c.want {
+				t.Errorf("%s: port %d offering %v: ALPN agreed %q, want %q", kind, c.port, c.offer, got, c.want)
+			}
+			if c.want == "http/1.1" {
+				io.WriteString(conn, "GET /h1 HTTP/1.1\r\nHost: h2.test\r\nConnection: close\r\n\r\n")
+				b, _ := io.ReadAll(conn)
+				if !strings.HasPrefix(string(b), "HTTP/1.1 200 OK\r\n") || !strings.Contains(string(b), "HTTP/1.1|GET /h1 HTTP/1.1") {
+					t.Errorf("%s: HTTP/1.1 over ALPN http/1.1 on port %d: %q", kind, c.port, b)
+				}
+			}
+			conn.Close()
+		}
+	}
+}
+
+// TestHTTP2PlainPortHTTP1 checks ngxsockify's one deliberate difference:
+// on a plain http2 port it tells HTTP/2's preface from an HTTP/1.x request
+// (as nginx 1.25.1 and later do; nginx 1.22 answers HTTP/1.x there with
+// an HTTP/2 GOAWAY), without waiting for more bytes than a short request
+// has.
+func TestHTTP2PlainPortHTTP1(t *testing.T) {
+	dir := t.TempDir()
+	_, crt, key := writeCert(t, dir, "h2.test")
+	s := startServer(t, "ngxsockify", ServerOptions{HTTP: h2Body(crt, key)})
+	for _, raw := range []string{
+		"GET / HTTP/1.0\r\n\r\n",
+		"PUT /x HTTP/1.1\r\nHost: h2.test\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	} {
+		r, err := rawRequest(s.Addr, raw, routingTimeout)
+		if err != nil || r.Status != 200 {
+			t.Errorf("%q: %v %+v", raw, err, r)
+		}
+	}
+}
+
+// h2DataFrames sends one GET for path over a raw HTTP/2 connection (prior
+// knowledge) and returns the DATA frames of the answer as "length/flags",
+// or the error.
+func h2DataFrames(addr, path string) string {
+	c, err := net.DialTimeout("tcp", addr, routingTimeout)
+	if err != nil {
+		return err.Error()
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(routingTimeout))
+	io.WriteString(c, http2.ClientPreface)
+	fr := http2.NewFramer(c, c)
+	fr.WriteSettings()
+	var hb strings.Builder
+	enc := hpack.NewEncoder(&hb)
+	for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", path}, {":authority", "h2.test"}} {
+		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte(hb.String()), EndStream: true, EndHeaders: true})
+	var out []string
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return strings.Join(out, " ") + " " + err.Error()
+		}
+		switch f := f.(type) {
+		case *http2.SettingsFrame:
+			if !f.IsAck() {
+				fr.WriteSettingsAck()
+			}
+			if v, ok := f.Value(http2.SettingEnableConnectProtocol); ok && v == 1 {
+				// WebSocket over HTTP/2 (RFC 8441): nginx 1.22 has none
+				out = append(out, "ENABLE_CONNECT_PROTOCOL")
+			}
+		case *http2.DataFrame:
+			end := 0
+			if f.StreamEnded() {
+				end = 1
+			}
+			out = append(out, fmt.Sprintf("%d/%d", len(f.Data()), end))
+			if f.StreamEnded() {
+				return strings.Join(out, " ")
+			}
+		case *http2.RSTStreamFrame, *http2.GoAwayFrame:
+			return strings.Join(out, " ") + fmt.Sprintf(" %T", f)
+		}
+	}
+}
+
+// TestHTTP2ChunkSize compares the DATA frames of responses with nginx's:
+// http2_chunk_size 1 sends a frame per byte, the last with END_STREAM.
+// Neither offers WebSocket over HTTP/2 (SETTINGS_ENABLE_CONNECT_PROTOCOL):
+// browsers keep opening WebSockets on HTTP/1.1.
+func TestHTTP2ChunkSize(t *testing.T) {
+	dir := t.TempDir()
+	_, crt, key := writeCert(t, dir, "h2.test")
+	a := startServer(t, "nginx", ServerOptions{HTTP: h2Body(crt, key)})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: h2Body(crt, key)})
+	for _, path := range []string{"/chunk1", "/a"} {
+		want, got := h2DataFrames(a.Addr, path), h2DataFrames(b.Addr, path)
+		if got != want {
+			t.Errorf("%s: DATA frames %q, nginx %q", path, got, want)
+		}
+	}
+}
+
+// TestHTTP2ReloadAndQuit: a reload sends GOAWAY (the connection carried
+// the old configuration, as an old nginx worker's does) and lets the
+// stream under way finish; the next request opens a new connection. On
+// SIGQUIT the stream under way is answered in full, then the process exits.
+func TestHTTP2ReloadAndQuit(t *testing.T) {
+	big := strings.Repeat("0123456789", 6000)
+	s := startServer(t, "ngxsockify", ServerOptions{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    location / { return 200 "conn $connection_requests\n"; }
+    location /slow { limit_rate 30k; alias {{DIR}}/big; }
+}`, Files: map[string]string{"big": big}})
+	c := h2Client(false)
+	get := func(path string) string {
+		resp, err := c.Get(s.URL(path))
+		if err != nil {
+			return err.Error()
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err.Error()
+		}
+		return string(b)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGQUIT} {
+		if got := get("/"); got != "conn 1\n" {
+			t.Fatalf("before %v: %q", sig, got)
+		}
+		done := make(chan string, 1)
+		go func() { done <- get("/slow") }()
+		time.Sleep(500 * time.Millisecond)
+		s.Signal(sig)
+		if got := <-done; got != big {
+			t.Errorf("%v during a stream: got %d bytes (%.40q), want %d", sig, len(got), got, len(big))
+		}
+	}
+	waitFor(t, s.Exited, "the process to exit")
+	s.Stop()
+}
+
+// TestHTTP2Curl asks with Debian's curl (built with nghttp2), as a user
+// would check a server: over TLS with ALPN (--http2) and in clear with
+// prior knowledge; the protocol curl reports, the status and the body must
+// be nginx's.
+func TestHTTP2Curl(t *testing.T) {
+	curl := requireTool(t, "curl")
+	dir := t.TempDir()
+	_, crt, key := writeCert(t, dir, "h2.test")
+	a := startServer(t, "nginx", ServerOptions{HTTP: h2Body(crt, key)})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: h2Body(crt, key)})
+	ask := func(s *Server, args ...string) string {
+		args = append([]string{"-sk", "-o", "-", "-w", " %{http_version} %{http_code}", "--resolve",
+			fmt.Sprintf("h2.test:%d:127.0.0.1", s.Ports[1]), "--connect-to", fmt.Sprintf("h2.test:%d:127.0.0.1:%d", 80, s.Port)}, args...)
+		out, err := exec.Command(curl, args...).Output()
+		if err != nil {
+			return fmt.Sprintf("curl: %v %s", err, out)
+		}
+		return string(out)
+	}
+	for _, args := range [][]string{
+		{"--http2-prior-knowledge", "http://h2.test/x?y"},
+		{"--http2", "https://h2.test:PORT2/x"},
+		{"--http1.1", "https://h2.test:PORT2/x"},
+		{"--http2", "-X", "POST", "--data-binary", "abc", "https://h2.test:PORT2/body"},
+	} {
+		var res [2]string
+		for i, s := range []*Server{a, b} {
+			as := append([]string(nil), args...)
+			as[len(as)-1] = strings.Replace(as[len(as)-1], "PORT2", fmt.Sprint(s.Ports[1]), 1)
+			res[i] = ask(s, as...)
+		}
+		t.Logf("curl %v: %q", args, res[0])
+		if res[1] != res[0] {
+			t.Errorf("curl %v:\n got %q\nwant %q (nginx)", args, res[1], res[0])
+		}
+	}
+}
+
+// TestHTTP2BodyTimeout: a stream whose body stalls ends after
+// client_body_timeout on both servers (nginx resets it; ngxsockify's
+// handler sees the read fail), instead of holding its request.
+func TestHTTP2BodyTimeout(t *testing.T) {
+	dir := t.TempDir()
+	_, crt, key := writeCert(t, dir, "h2.test")
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: h2Body(crt, key)})
+		c, err := net.DialTimeout("tcp", s.Addr, routingTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(routingTimeout))
+		io.WriteString(c, http2.ClientPreface)
+		fr := http2.NewFramer(c, c)
+		fr.WriteSettings()
+		var hb strings.Builder
+		enc := hpack.NewEncoder(&hb)
+		for _, f := range [][2]string{{":method", "POST"}, {":scheme", "http"}, {":path", "/body"}, {":authority", "h2.test"}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: []byte(hb.String()), EndHeaders: true})
+		fr.WriteData(1, false, []byte("abc"))
+		begin := time.Now()
+		ended := ""
+		for ended == "" {
+			f, err := fr.ReadFrame()
+			switch f := f.(type) {
+			case nil:
+				ended = "connection: " + err.Error()
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					fr.WriteSettingsAck()
+				}
+			case *http2.RSTStreamFrame, *http2.GoAwayFrame:
+				ended = fmt.Sprintf("%T", f)
+			case *http2.HeadersFrame:
+				ended = "HEADERS"
+			}
+		}
+		if d := time.Since(begin); d < 800*time.Millisecond || d > 5*time.Second {
+			t.Errorf("%s: the stalled stream ended after %v (%s), want about client_body_timeout (1s)", kind, d, ended)
+		}
+		t.Logf("%s: %s after %v", kind, ended, time.Since(begin))
+	}
+}
+
+// TestHTTP2OnDirective: nginx 1.25's `http2 on;` in a server (unknown to
+// nginx 1.22, accepted by ngxsockify) makes its addresses speak HTTP/2 as
+// `listen ... http2` does; `http2 off;` leaves HTTP/1.x only.
+func TestHTTP2OnDirective(t *testing.T) {
+	s := startServer(t, "ngxsockify", ServerOptions{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}};
+    http2 on;
+    location / { return 200 "$server_protocol"; }
+}
+server {
+    listen 127.0.0.1:{{PORT2}};
+    http2 off;
+    location / { return 200 "$server_protocol"; }
+}`})
+	if got := h2Answer(s, h2Client(false), "http", s.Port, h2Request{"GET", "/", ""}); !strings.HasSuffix(got, "\n\nHTTP/2.0") {
+		t.Errorf("http2 on: %q", got)
+	}
+	got := h2DataFrames(fmt.Sprintf("127.0.0.1:%d", s.Ports[1]), "/")
+	t.Logf("http2 off, preface: %q", got)
+	if !strings.Contains(got, "EOF") && !strings.Contains(got, "frame") {
+		t.Errorf("http2 off: an HTTP/2 preface got %q", got)
+	}
+	if r, err := rawRequest(fmt.Sprintf("127.0.0.1:%d", s.Ports[1]), "GET / HTTP/1.0\r\n\r\n", routingTimeout); err != nil || r.Body != "HTTP/1.0" {
+		t.Errorf("http2 off, HTTP/1.0: %v %+v", err, r)
+	}
+}
+
+// TestHTTP2Concurrent runs many streams at once on one connection (run it
+// with NGX_TEST_BUILDFLAGS=-race): each gets its own answer, and the access
+// log has one line per stream.
+func TestHTTP2Concurrent(t *testing.T) {
+	s := startServer(t, "ngxsockify", ServerOptions{HTTP: `
+log_format n '$request_uri $status $body_bytes_sent';
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    access_log {{DIR}}/n.log n;
+    location / { return 200 "$uri $arg_i\n"; }
+    location /file { alias {{DIR}}/big; }
+}`, Files: map[string]string{"big": strings.Repeat("y", 200000)}})
+	c := h2Client(false)
+	const n = 60
+	errs := make(chan string, n)
+	for i := 0; i < n; i++ {
+		go func() {
+			path, want := fmt.Sprintf("/s%d?i=%d", i, i), fmt.Sprintf("/s%d %d\n", i, i)
+			if i%3 == 0 {
+				path, want = "/file", strings.Repeat("y", 200000)
+			}
+			resp, err := c.Get(s.URL(path))
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.ProtoMajor != 2 || string(b) != want {
+				errs <- fmt.Sprintf("%s: %s %d bytes", path, resp.Proto, len(b))
+				return
+			}
+			errs <- ""
+		}()
+	}
+	for i := 0; i < n; i++ {
+		if e := <-errs; e != "" {
+			t.Error(e)
+		}
+	}
+	waitFor(t, func() bool {
+		data, _ := os.ReadFile(filepath.Join(s.Dir, "n.log"))
+		return strings.Count(string(data), "\n") == n
+	}, "one access-log line per stream")
+}
+
+// TestHTTP2IdleBeforePreface: a connection to a plain http2 port that sends
+// nothing is closed after client_header_timeout, once (not once to look for
+// the preface and again for an HTTP/1.x request), as nginx closes it.
+func TestHTTP2IdleBeforePreface(t *testing.T) {
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: `
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    client_header_timeout 1s;
+    location / { return 200; }
+}`})
+		c, err := net.DialTimeout("tcp", s.Addr, routingTimeout)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(routingTimeout))
+		begin := time.Now()
+		io.Copy(io.Discard, c)
+		c.Close()
+		if d := time.Since(begin); d < 800*time.Millisecond || d > 1900*time.Millisecond {
+			t.Errorf("%s: an idle connection closed after %v, want about client_header_timeout (1s)", kind, d)
+		}
+	}
+}

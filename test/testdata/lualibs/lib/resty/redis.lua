@@ -1,0 +1,2 @@
+-- OpenResty installs this module as resty.redis; Debian as nginx.redis.
+return require "nginx.redis"

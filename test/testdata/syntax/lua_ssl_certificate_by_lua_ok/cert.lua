@@ -1,0 +1,1 @@
+require("ngx.ssl").clear_certs()
