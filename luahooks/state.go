@@ -275,7 +275,13 @@ func syntaxError(name, src string, err error) error {
 			}
 		}
 		if pe.Pos.Line == parse.EOF {
-			return fmt.Errorf("%s: %s near '<eof>'", name, msg)
+			// LuaJIT names the last line, and a bracket left open
+			if msg == "unexpected symbol" {
+				if hint := unclosedBracket(src, eofLine, 0, "<eof>"); hint != "" {
+					msg = hint
+				}
+			}
+			return fmt.Errorf("%s:%d: %s near '<eof>'", name, strings.Count(src, "\n")+1, msg)
 		}
 		if pe.Token == "" {
 			return fmt.Errorf("%s:%d: %s", name, pe.Pos.Line, msg)
