@@ -48,6 +48,30 @@ func TestOverride(t *testing.T) {
 	}
 }
 
+// TestOverrideKeepalive: a connection to a server an Override chose goes
+// back to the idle pool and is reused for the same address.
+func TestOverrideKeepalive(t *testing.T) {
+	good := listenEcho(t)
+	u := New("b", []Server{{Addr: refusedAddr(t)}})
+	u.SetKeepalive(Keepalive{Conns: 2, Requests: 100, Timeout: time.Minute, Time: time.Hour})
+	choose := func(d time.Duration) (string, time.Duration, error) { return good, d, nil }
+	ctx := context.Background()
+	var first Tries
+	first.SetOverride(choose)
+	c, _, err := u.DialNext(ctx, time.Second, &first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Put(&first, c)
+	var second Tries
+	second.SetOverride(choose)
+	c2, addr, err := u.DialNext(ctx, time.Second, &second)
+	if err != nil || addr != good || !second.Cached() || c2 != c {
+		t.Errorf("second request: %s, %v, cached %v, same conn %v", addr, err, second.Cached(), c2 == c)
+	}
+	c2.Close()
+}
+
 func TestTriesLimit(t *testing.T) {
 	var tr Tries
 	for _, c := range []struct{ servers, limit, more, want int }{

@@ -101,6 +101,8 @@ type Upstream struct {
 
 	keepalive Keepalive
 	idle      []idleConn // oldest first
+
+	chosen map[string]*peer // servers an Override chose, by address (override.go)
 }
 
 var _ websockify.Dialer = (*Upstream)(nil)
@@ -202,16 +204,20 @@ func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries
 		t.tried = make(map[*peer]bool, 4)
 	}
 	u.release(t) // nginx frees the peer before it asks for the next one
+	var p *peer
 	if t.override != nil {
-		if c, addr, err, done := u.dialOverride(ctx, &timeout, t); done {
-			return c, addr, err
+		var err error
+		if p, err = u.overridden(&timeout, t); err != nil {
+			return nil, "", err
 		}
 	}
-	p := u.pick(t)
 	if p == nil {
-		return nil, "", ErrNoLiveUpstreams
+		if p = u.pick(t); p == nil {
+			return nil, "", ErrNoLiveUpstreams
+		}
+		t.tried[p] = true
 	}
-	t.tried[p], t.last, t.cached = true, p, false
+	t.last, t.cached = p, false
 	if !t.fresh {
 		u.mu.Lock()
 		ic := u.takeIdle(p)
