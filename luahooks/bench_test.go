@@ -1,10 +1,12 @@
 package luahooks
 
 import (
+	"bufio"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/http/httptest"
 	"os"
 	"runtime"
@@ -131,5 +133,52 @@ func BenchmarkNewState(b *testing.B) {
 			b.Fatal(err)
 		}
 		st.L.Close()
+	}
+}
+
+// BenchmarkCosocketPooled is one run doing what a hook with one pooled
+// resty.redis GET does on the wire: connect (from the pool), send,
+// receive a line, setkeepalive.
+func BenchmarkCosocketPooled(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					line, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					c.Write([]byte(line))
+				}
+			}()
+		}
+	}()
+	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	rt, _ := newTestRuntime(b, Options{})
+	c, err := rt.CompileInline(PhaseAccess, fmt.Sprintf(`
+		local s = ngx.socket.tcp()
+		assert(s:connect(%q, %s))
+		s:send("GET k\r\n")
+		assert(s:receive())
+		s:setkeepalive()`, host, port), "/etc/nginx/nginx.conf", 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if out := rt.Run(context.Background(), c, newReq("/")); out.Err != nil {
+			b.Fatal(out.Err)
+		}
 	}
 }

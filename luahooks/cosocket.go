@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -85,17 +84,17 @@ func (st *state) sockLogf(L *lua.LState, format string, args ...any) {
 
 // cosocket is the Go side of one ngx.socket.tcp() object.
 type cosocket struct {
-	conn     net.Conn
-	br       *bufio.Reader
-	key      string // pool key: "host:port", "unix:path" or the pool option
-	reused   int
-	connect  time.Duration
-	send     time.Duration
-	read     time.Duration
-	body     bool   // ngx.req.socket(): reads the request body, br over it
-	owner    *state // the state whose run closes it at its end
-	bufSize  int    // lua_socket_buffer_size
-	poolSize int    // connect's pool_size option (0: none)
+	conn    net.Conn
+	br      *bufio.Reader
+	key     string // pool key: "host:port", "unix:path" or the pool option
+	reused  int
+	connect time.Duration
+	send    time.Duration
+	read    time.Duration
+	body    bool      // ngx.req.socket(): reads the request body, br over it
+	owner   *state    // the state whose run closes it at its end
+	bufSize int       // lua_socket_buffer_size
+	pool    *connPool // the pool it counts in (came through it), or nil
 }
 
 var errSocketClosed = errors.New("closed")
@@ -109,10 +108,7 @@ func (st *state) trackSocket(s *cosocket) {
 // closeSockets closes what the run left open (called at run end).
 func (st *state) closeSockets() {
 	for _, s := range st.sockets {
-		if s.conn != nil {
-			s.conn.Close()
-			s.conn, s.br = nil, nil
-		}
+		st.dropSocket(s)
 	}
 	st.sockets = st.sockets[:0]
 	for _, u := range st.udpSockets {
@@ -124,15 +120,41 @@ func (st *state) closeSockets() {
 	st.udpSockets = st.udpSockets[:0]
 }
 
-// waitIO runs f with the run's time limit paused: waiting on the network
-// is not running Lua.
-func (st *state) waitIO(f func() error) error {
-	if st.r.ctx == nil {
+// waitIO runs f, a wait on the network, through block: the run's time
+// limit pauses, and other light threads run meanwhile. When the waiting
+// thread is killed or the run ends, c (if not nil) gets a deadline in the
+// past, so that f returns at once.
+func (st *state) waitIO(c net.Conn, f func() error) error {
+	return st.block(func(done <-chan struct{}) error {
+		if c != nil && st.sched != nil {
+			fin := make(chan struct{})
+			defer close(fin)
+			go func() {
+				select {
+				case <-done:
+					c.SetDeadline(time.Unix(1, 0))
+				case <-fin:
+				}
+			}()
+		}
 		return f()
+	})
+}
+
+// doneContext is a context that ends when done is closed (a light
+// thread's wait cut short), for the dial and the resolver.
+func doneContext(done <-chan struct{}) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	if done != nil && done != openChan {
+		go func() {
+			select {
+			case <-done:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
 	}
-	st.r.ctx.pause()
-	defer st.r.ctx.resume()
-	return f()
+	return ctx, cancel
 }
 
 func (st *state) openSocketTCP() *lua.LTable {
@@ -290,7 +312,7 @@ func (st *state) sockConnect(L *lua.LState) int {
 	if network == "tcp" {
 		key = host + ":" + strconv.Itoa(port)
 	}
-	s.poolSize = 0
+	poolSize, backlog := 0, -1
 	if opts, ok := L.Get(optsIdx).(*lua.LTable); ok {
 		// Argument numbers as LuaJIT counts them in a method call.
 		bad := func(msg string) { cArgError(L, optsIdx-1, "connect", msg) }
@@ -308,7 +330,7 @@ func (st *state) sockConnect(L *lua.LState) int {
 			if v <= 0 {
 				bad(`bad "pool_size" option value: ` + formatNumber(float64(v)))
 			}
-			s.poolSize = int(v)
+			poolSize = int(v)
 		case *lua.LNilType:
 		default:
 			bad(`bad "pool_size" option type: ` + v.Type().String())
@@ -318,35 +340,45 @@ func (st *state) sockConnect(L *lua.LState) int {
 			if v < 0 {
 				bad(`bad "backlog" option value: ` + formatNumber(float64(v)))
 			}
+			backlog = int(v)
 		case *lua.LNilType:
 		default:
 			bad(`bad "backlog" option type: ` + v.Type().String())
 		}
 	}
-	if s.conn != nil {
-		s.conn.Close()
-		s.conn, s.br = nil, nil
-	}
+	st.dropSocket(s) // a connected socket connects again
 	s.key, s.reused = key, 0
-	if c, br, n := st.rt.pool.take(key); c != nil {
-		s.conn, s.br, s.reused = c, br, n
+	if backlog >= 0 && poolSize == 0 {
+		poolSize = st.socketOptions().PoolSize
+	}
+	if ok, n := st.poolConnect(L, s, poolSize, backlog, host, port); !ok {
+		return n
+	} else if s.conn != nil {
 		st.trackSocket(s)
 		L.Push(lua.LNumber(1))
 		return 1
 	}
 	if network == "tcp" {
 		var msg string
+		if host == "" {
+			st.unpool(s)
+			return fail(L, `failed to parse host name "": no host`)
+		}
 		if addr, msg = st.resolveAddr(host, port); msg != "" {
+			st.unpool(s)
 			return fail(L, msg)
 		}
 	}
 	var c net.Conn
-	err := st.waitIO(func() error {
+	err := st.block(func(done <-chan struct{}) error {
+		ctx, cancel := doneContext(done)
+		defer cancel()
 		var err error
-		c, err = (&net.Dialer{Timeout: s.connect}).Dial(network, addr)
+		c, err = (&net.Dialer{Timeout: s.connect}).DialContext(ctx, network, addr)
 		return err
 	})
 	if err != nil {
+		st.unpool(s) // a failed connect does not count
 		msg := sockErr(err)
 		if msg == "timeout" {
 			st.sockLogf(L, "lua tcp socket connect timed out, when connecting to %s", addr)
@@ -372,11 +404,17 @@ func (st *state) resolveAddr(host string, port int) (addr, msg string) {
 			return "", fmt.Sprintf("no resolver defined to resolve %q", host)
 		}
 		var addrs []string
-		err := st.waitIO(func() error {
+		err, aborted := st.blockFor(func(done <-chan struct{}) error {
+			ctx, cancel := doneContext(done)
+			defer cancel()
 			var err error
-			addrs, err = resolve(context.Background(), host)
+			addrs, err = resolve(ctx, host)
 			return err
 		})
+		if aborted {
+			st.logf(ngxlog.Debug, "lua tcp socket abort resolver")
+			st.abortThread()
+		}
 		if err != nil || len(addrs) == 0 {
 			return "", fmt.Sprintf("%s could not be resolved (3: Host not found)", host)
 		}
@@ -417,7 +455,7 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 		cfg.InsecureSkipVerify, cfg.VerifyConnection = true, verifyPeer(cfg.RootCAs, name)
 	}
 	tc := tls.Client(s.conn, cfg)
-	err := st.waitIO(func() error {
+	err := st.waitIO(s.conn, func() error {
 		tc.SetDeadline(time.Now().Add(s.read))
 		defer tc.SetDeadline(time.Time{})
 		return tc.Handshake()
@@ -437,8 +475,7 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 		if msg != "timeout" && msg != "handshake failed" { // not a verify error: nginx logs none
 			st.sockLogf(L, "lua ssl certificate verify error: (%s)", msg)
 		}
-		s.conn.Close()
-		s.conn, s.br = nil, nil
+		st.dropSocket(s)
 		return fail(L, msg)
 	}
 	s.conn, s.br = tc, bufio.NewReaderSize(tc, s.bufSize)
@@ -516,7 +553,7 @@ func (st *state) sockSend(L *lua.LState) int {
 		sendBytes(L, v, &buf)
 	}
 	var n int
-	err := st.waitIO(func() error {
+	err := st.waitIO(s.conn, func() error {
 		s.conn.SetWriteDeadline(time.Now().Add(s.send))
 		var err error
 		n, err = s.conn.Write(buf.Bytes())
@@ -534,12 +571,73 @@ func (st *state) sockSend(L *lua.LState) int {
 	return 1
 }
 
-// dropSocket closes s after an error, as OpenResty does.
+// dropSocket closes s (after an error, close, the end of the run), and
+// uncounts it from its pool.
 func (st *state) dropSocket(s *cosocket) {
 	if s.conn != nil {
 		s.conn.Close()
+		st.unpool(s)
 	}
 	s.conn, s.br, s.body = nil, nil, false
+}
+
+// unpool uncounts s from the pool it came through.
+func (st *state) unpool(s *cosocket) {
+	if s.pool != nil {
+		st.rt.pool.release(s.pool, st.poolDebug())
+		s.pool = nil
+	}
+}
+
+// poolConnect is connect's pool part: an idle connection of the key's
+// pool (s.conn set), or a place in the pool to connect in (s.pool set; it
+// may wait for one with a backlog), or no pool at all. It returns false
+// and the number of results when connect fails here.
+func (st *state) poolConnect(L *lua.LState, s *cosocket, size, backlog int, host string, port int) (bool, int) {
+	p, logf := &st.rt.pool, st.poolDebug()
+	cp := p.lookup(s.key, size, backlog, logf)
+	if cp == nil {
+		return true, 0
+	}
+	for resuming := false; ; resuming = true {
+		if c, br, n := p.takeIdle(cp, logf); c != nil {
+			s.conn, s.br, s.reused, s.pool = c, br, n, cp
+			return true, 0
+		}
+		wait, msg := p.admit(cp, resuming, logf)
+		if msg != "" {
+			return false, fail(L, msg)
+		}
+		if wait == nil {
+			s.pool = cp
+			return true, 0
+		}
+		var resumed bool
+		_, aborted := st.blockFor(func(done <-chan struct{}) error {
+			t := time.NewTimer(s.connect)
+			defer t.Stop()
+			select {
+			case <-wait:
+			case <-t.C:
+			case <-done:
+			}
+			resumed = p.dequeue(cp, wait)
+			return nil
+		})
+		if aborted {
+			logf("lua tcp socket abort queueing")
+			p.pass(cp, logf) // the turn goes on (had it come)
+			st.abortThread()
+		}
+		if !resumed {
+			where := host
+			if port > 0 {
+				where = fmt.Sprintf("%s:%d", host, port)
+			}
+			st.sockLogf(L, "lua tcp socket queued connect timed out, when trying to connect to %s", where)
+			return false, fail(L, "timeout")
+		}
+	}
 }
 
 // failRead pushes nil, err, partial; a timeout keeps the socket, other
@@ -558,7 +656,7 @@ func (st *state) failRead(L *lua.LState, s *cosocket, err error, partial []byte)
 }
 
 func (st *state) readWith(s *cosocket, f func() error) error {
-	return st.waitIO(func() error {
+	return st.waitIO(s.conn, func() error {
 		if s.conn != nil {
 			s.conn.SetReadDeadline(time.Now().Add(s.read))
 		}
@@ -578,12 +676,12 @@ func (st *state) reqSocket(L *lua.LState) int {
 	default:
 		st.phaseCheck("socket")
 	}
-	if lua.LVAsBool(L.Get(1)) {
-		cError(L, "ngx.req.socket(true) is not supported by ngxsockify")
-	}
 	req := st.r.req
 	if req == nil || req.HTTP == nil {
 		cError(L, "no request found")
+	}
+	if lua.LVAsBool(L.Get(1)) {
+		return st.rawReqSocket(L, req)
 	}
 	switch {
 	case req.bodyRead:
@@ -603,6 +701,64 @@ func (st *state) reqSocket(L *lua.LState) int {
 	L.SetMetatable(obj, st.reqSocketMeta())
 	L.Push(obj)
 	return 1
+}
+
+// rawReqSocket is ngx.req.socket(true): the client connection itself, to
+// read what follows the request head (the body if it was not read, then
+// anything) and to write raw bytes (resty.websocket.server after its 101).
+// The headers count as sent from then on; ngx.say and the other output
+// functions fail.
+func (st *state) rawReqSocket(L *lua.LState, req *Request) int {
+	switch {
+	case req.rawSocket:
+		return fail(L, "duplicate call")
+	case req.Subrequest:
+		return fail(L, "nginx version too old") // nginx: no raw socket in subrequests
+	case req.readingBody:
+		return fail(L, "pending request body reading in some other thread")
+	case !req.HTTP.ProtoAtLeast(1, 1) && st.r.sent:
+		return fail(L, "http 1.0 buffering")
+	case req.RawSocket == nil:
+		return fail(L, "no raw socket")
+	}
+	c, br, err := req.RawSocket()
+	if err != nil {
+		return fail(L, err.Error())
+	}
+	req.rawSocket = true
+	st.r.sent = true
+	// Output not flushed yet stays in nginx's write filter and never
+	// leaves (measured).
+	st.r.body.Reset()
+	o := st.socketOptions()
+	s := &cosocket{conn: c, br: br, connect: o.ConnectTimeout, send: o.SendTimeout, read: o.ReadTimeout, bufSize: o.BufferSize}
+	st.trackSocket(s) // closed with the request, as nginx finalizes it
+	obj := L.NewTable()
+	ud := L.NewUserData()
+	ud.Value = s
+	obj.RawSetInt(1, ud)
+	L.SetMetatable(obj, st.rawReqSocketMeta())
+	L.Push(obj)
+	return 1
+}
+
+// rawReqSocketMeta is the metatable of ngx.req.socket(true)'s sockets.
+func (st *state) rawReqSocketMeta() *lua.LTable {
+	if st.rawSockMeta == nil {
+		methods := st.funcTable(map[string]lua.LGFunction{
+			"receive":      st.sockReceive,
+			"receiveany":   st.sockReceiveAny,
+			"receiveuntil": st.sockReceiveUntil,
+			"send":         st.sockSend,
+			"settimeout":   st.sockSetTimeout,
+			"settimeouts":  st.sockSetTimeouts,
+			"close":        st.sockClose,
+			"setoption":    st.sockSetOption,
+		})
+		st.rawSockMeta = st.L.NewTable()
+		st.rawSockMeta.RawSetString("__index", methods)
+	}
+	return st.rawSockMeta
 }
 
 // reqSocketMeta is the metatable of request-body sockets: the reading
@@ -884,16 +1040,19 @@ func (st *state) sockSetKeepalive(L *lua.LState) int {
 		idle = time.Duration(float64(v) * float64(time.Millisecond))
 	}
 	size := o.PoolSize
-	if s.poolSize > 0 {
-		size = s.poolSize // connect's pool_size wins
-	} else if v, ok := L.Get(3).(lua.LNumber); ok {
+	if v, ok := L.Get(3).(lua.LNumber); ok {
 		if v <= 0 {
 			cArgError(L, 3, "setkeepalive", "bad \"pool_size\" option value: "+formatNumber(float64(v)))
 		}
 		size = int(v)
 	}
-	st.rt.pool.put(s.key, s.conn, s.br, s.reused+1, idle, size)
-	s.conn, s.br = nil, nil
+	cp, logf := s.pool, st.poolDebug()
+	if cp == nil {
+		// the pool made by connect's options wins over size
+		cp = st.rt.pool.lookup(s.key, size, -1, logf)
+	}
+	st.rt.pool.put(cp, s.pool != nil, s.conn, s.br, s.reused+1, idle, logf)
+	s.conn, s.br, s.pool = nil, nil, nil
 	L.Push(lua.LNumber(1))
 	return 1
 }
@@ -947,93 +1106,4 @@ func (st *state) sockSetOption(L *lua.LState) int {
 	}
 	L.Push(lua.LTrue)
 	return 1
-}
-
-// socketPool holds idle cosocket connections (setkeepalive) by key, for
-// every state of a runtime (OpenResty: per worker).
-type socketPool struct {
-	mu    sync.Mutex
-	idle  map[string][]*idleConn
-	close bool
-}
-
-type idleConn struct {
-	conn   net.Conn
-	br     *bufio.Reader
-	reused int
-	timer  *time.Timer
-}
-
-func (p *socketPool) put(key string, c net.Conn, br *bufio.Reader, reused int, idle time.Duration, size int) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.close {
-		c.Close()
-		return
-	}
-	if p.idle == nil {
-		p.idle = map[string][]*idleConn{}
-	}
-	list := p.idle[key]
-	for len(list) >= size { // full: the least recently used goes
-		list[0].timer.Stop()
-		list[0].conn.Close()
-		list = list[1:]
-	}
-	ic := &idleConn{conn: c, br: br, reused: reused}
-	ic.timer = time.AfterFunc(idle, func() { p.expire(key, ic) })
-	p.idle[key] = append(list, ic)
-}
-
-func (p *socketPool) expire(key string, ic *idleConn) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	list := p.idle[key]
-	for i, x := range list {
-		if x == ic {
-			p.idle[key] = append(list[:i:i], list[i+1:]...)
-			ic.conn.Close()
-			return
-		}
-	}
-}
-
-// take returns the most recently pooled live connection for key. One the
-// peer closed (or sent unasked bytes to) while idle is dropped: a read
-// that must time out at once tells.
-func (p *socketPool) take(key string) (net.Conn, *bufio.Reader, int) {
-	for {
-		p.mu.Lock()
-		list := p.idle[key]
-		if len(list) == 0 {
-			p.mu.Unlock()
-			return nil, nil, 0
-		}
-		ic := list[len(list)-1]
-		p.idle[key] = list[:len(list)-1]
-		p.mu.Unlock()
-		ic.timer.Stop()
-		ic.conn.SetReadDeadline(time.Now())
-		_, err := ic.br.Peek(1)
-		ic.conn.SetReadDeadline(time.Time{})
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			return ic.conn, ic.br, ic.reused
-		}
-		ic.conn.Close()
-	}
-}
-
-// closeAll closes every idle connection (runtime close, reload).
-func (p *socketPool) closeAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.close = true
-	for _, list := range p.idle {
-		for _, ic := range list {
-			ic.timer.Stop()
-			ic.conn.Close()
-		}
-	}
-	p.idle = nil
 }

@@ -12,8 +12,9 @@ import (
 )
 
 // lineServer answers each line "x" with "got:x\r\n"; "slow" answers after
-// 150 ms; "bye" makes it answer "ab\r\ncd--END--tail" and close; "conns"
-// answers the number of connections accepted so far.
+// 150 ms; "bye" makes it answer "ab\r\ncd--END--tail" and close; "last"
+// answers "ok" and closes; "conns" answers the number of connections
+// accepted so far.
 func lineServer(t *testing.T) (addr string, accepted *atomic.Int32) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -46,6 +47,9 @@ func lineServer(t *testing.T) (addr string, accepted *atomic.Int32) {
 						return
 					case "conns":
 						fmt.Fprintf(c, "%d\n", accepted.Load())
+					case "last":
+						fmt.Fprint(c, "ok\n")
+						return
 					case "silent":
 					default:
 						fmt.Fprintf(c, "got:%s\r\n", line)
@@ -85,6 +89,8 @@ func TestCosocket(t *testing.T) {
 		{"close", pre + `ngx.print(s:close(), " ", select(2, s:close()))`, "1 closed"},
 		{"pool", pre + `s:send("conns\n") local a = s:receive() ngx.print(s:getreusedtimes(), s:setkeepalive()) ` +
 			fmt.Sprintf(`local s2 = ngx.socket.tcp() s2:connect("%s", %s) s2:send("conns\n") ngx.print(" ", s2:getreusedtimes(), " ", a == s2:receive())`, host, port), "01 1 true"},
+		{"pool drops a connection the peer closed", pre + `s:send("last\n") s:receive() ngx.print(s:setkeepalive()) ngx.sleep(0.05) ` +
+			fmt.Sprintf(`local s2 = ngx.socket.tcp() s2:connect("%s", %s) ngx.print(" ", s2:getreusedtimes(), " ", s2:send("x\n"), " ", s2:receive())`, host, port), "1 0 2 got:x"},
 		{"unread data refuses the pool", pre + `s:send("x\ny\n") s:receive() ngx.sleep(0.05) s:receive(1) ngx.print(s:setkeepalive())`, "nilunread data in buffer"},
 		{"phase", pre, ""},
 		{"pool options", `local s = ngx.socket.tcp() for _, o in ipairs({{pool = {}}, {pool_size = "a"}, {pool_size = 0}, {backlog = -1}}) do ngx.print(select(2, pcall(function() s:connect("127.0.0.1", 1, o) end)):match("%(([^()]*)%)$"), ";") end`,

@@ -135,7 +135,7 @@ func (st *state) udpReceive(L *lua.LState) int {
 	}
 	buf := make([]byte, size)
 	var n int
-	err := st.waitIO(func() error {
+	err := st.waitIO(u.conn, func() error {
 		u.conn.SetReadDeadline(time.Now().Add(u.read))
 		var err error
 		n, err = u.conn.Read(buf)

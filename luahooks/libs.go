@@ -70,9 +70,7 @@ func (st *state) openLibs() {
 	for _, name := range []string{"create", "wrap"} {
 		orig := co.RawGetString(name).(*lua.LFunction)
 		co.RawSetString(name, L.NewFunction(func(L *lua.LState) int {
-			if st.r.ctx != nil {
-				st.r.ctx.ownChannel()
-			}
+			st.ownContext()
 			top := L.GetTop()
 			L.Push(orig)
 			for i := 1; i <= top; i++ {
@@ -82,6 +80,8 @@ func (st *state) openLibs() {
 			return L.GetTop() - top
 		}))
 	}
+
+	st.openCoroutineThreads(co)
 
 	// os: time, date, clock and getenv (env directive only).
 	osmod := g.RawGetString("os").(*lua.LTable)
@@ -127,6 +127,8 @@ func (st *state) openLibs() {
 	preload.RawSetString("ngx.re", L.NewFunction(func(L *lua.LState) int { L.Push(st.openNgxRe()); return 1 }))
 	preload.RawSetString("ngx.base64", L.NewFunction(func(L *lua.LState) int { L.Push(st.openNgxBase64()); return 1 }))
 	preload.RawSetString("ngx.balancer", L.NewFunction(func(L *lua.LState) int { L.Push(st.openNgxBalancer()); return 1 }))
+	preload.RawSetString("ngx.semaphore", L.NewFunction(func(L *lua.LState) int { L.Push(st.openSemaphore()); return 1 }))
+	preload.RawSetString("ngx.process", L.NewFunction(func(L *lua.LState) int { L.Push(st.openProcess()); return 1 }))
 	// lua-resty-string under OpenResty's names and Debian's (resty_string.go).
 	for name, open := range st.restyStringModules() {
 		fn := L.NewFunction(func(L *lua.LState) int { L.Push(open()); return 1 })
@@ -259,7 +261,11 @@ func (st *state) require(L *lua.LState) int {
 	loaded.RawSetString(name, loadSentinel)
 	L.Push(fn)
 	L.Push(lua.LString(name))
-	L.Call(1, 1)
+	st.requiring++
+	func() {
+		defer func() { st.requiring-- }()
+		L.Call(1, 1)
+	}()
 	ret := L.Get(-1)
 	L.Pop(1)
 	if ret != lua.LNil {

@@ -113,21 +113,14 @@ func (st *state) openNgx() *lua.LTable {
 	cfg.RawSetString("debug", lua.LTrue) // Debian's nginx is built --with-debug
 	cfg.RawSetString("is_console", lua.LFalse)
 	ngx.RawSetString("config", cfg)
-	unsupported := func(name string) lua.LGFunction {
-		return func(L *lua.LState) int {
-			L.RaiseError("%s is not supported by ngxsockify", name)
-			return 0
-		}
-	}
 	ngx.RawSetString("location", st.openLocation())
 	st.openSocketTCP()
 	ngx.RawSetString("socket", st.funcTable(map[string]lua.LGFunction{
 		"tcp": st.newSocketTCP, "udp": st.newSocketUDP,
 		"stream": st.newSocketTCP, "connect": st.socketConnect,
 	}))
-	ngx.RawSetString("thread", st.funcTable(map[string]lua.LGFunction{
-		"spawn": unsupported("ngx.thread.spawn"), "wait": unsupported("ngx.thread.wait"), "kill": unsupported("ngx.thread.kill"),
-	}))
+	ngx.RawSetString("thread", st.openThread())
+	ngx.RawSetString("on_abort", L.NewFunction(st.onAbort))
 	ngx.RawSetString("timer", st.openTimer())
 	ngx.RawSetString("req", st.openReq())
 	ngx.RawSetString("var", st.openVar())
@@ -309,6 +302,11 @@ func (st *state) writeArgs(L *lua.LState, fn string) bool {
 		L.Push(lua.LString("header only"))
 		return false
 	}
+	if r.req.rawSocket {
+		L.Push(lua.LNil)
+		L.Push(lua.LString("raw request socket acquired"))
+		return false
+	}
 	if r.eof {
 		L.Push(lua.LNil)
 		L.Push(lua.LString("seen eof"))
@@ -416,6 +414,9 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 		L.Push(lua.LString("header only"))
 		return 2
 	}
+	if st.r.req.rawSocket {
+		return fail(L, "raw request socket acquired")
+	}
 	if st.r.eof {
 		L.Push(lua.LNil)
 		L.Push(lua.LString("seen eof"))
@@ -423,6 +424,7 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 	}
 	st.markSent()
 	st.r.eof = st.r.eof || eof
+	st.flushOutput()
 	L.Push(lua.LNumber(1))
 	return 1
 }
@@ -630,23 +632,33 @@ func (st *state) ngxSleep(L *lua.LState) int {
 	if st.r.ctx == nil {
 		return 0
 	}
-	t := time.NewTimer(time.Duration(secs * float64(time.Second)))
-	defer t.Stop()
-	st.r.ctx.ownChannel() // a channel that cancellation closes
-	// Sleeping is waiting, not running: the time limit pauses.
-	st.r.ctx.pause()
-	defer st.r.ctx.resume()
+	// Sleeping is waiting, not running: the time limit pauses, and other
+	// light threads run.
 	st.logf(ngxlog.Debug, "lua ready to sleep for %d ms", int64(secs*1000))
-	if h := st.r.req.HTTP; h != nil {
-		defer st.logf(ngxlog.Debug, "lua sleep timer expired: \"%s?%s\"", h.URL.Path, h.URL.RawQuery)
+	ctx := st.r.ctx
+	ctx.ownChannel() // a channel that cancellation closes
+	gone := ctx.parent.Done()
+	expired := false
+	_, aborted := st.blockFor(func(done <-chan struct{}) error {
+		t := time.NewTimer(time.Duration(secs * float64(time.Second)))
+		defer t.Stop()
+		select {
+		case <-t.C:
+			expired = true
+		case <-done:
+			// killed, or the run ended: the next instruction raises
+		case <-gone:
+			// The client is gone: end the run.
+			ctx.cancel(ctx.parent.Err())
+		}
+		return nil
+	})
+	if aborted {
+		st.logf(ngxlog.Debug, "lua clean up the timer for pending ngx.sleep")
+		st.abortThread()
 	}
-	select {
-	case <-t.C:
-	case <-st.r.ctx.Done():
-		// The next instruction raises the context error.
-	case <-st.r.ctx.parent.Done():
-		// The client is gone: end the run.
-		st.r.ctx.cancel(st.r.ctx.parent.Err())
+	if h := st.r.req.HTTP; h != nil && expired {
+		st.logf(ngxlog.Debug, "lua sleep timer expired: \"%s?%s\"", h.URL.Path, h.URL.RawQuery)
 	}
 	st.r.now = time.Now()
 	return 0

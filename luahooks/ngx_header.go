@@ -275,8 +275,12 @@ func (st *state) markSent() {
 		req.Status = http.StatusOK
 	}
 	// The first time, the caller sends them (Request.SendHeaders), except
-	// on HTTP/1.0: lua_http10_buffering holds everything to the end.
-	if req.SendHeaders == nil || req.headersOut || req.HTTP != nil && !req.HTTP.ProtoAtLeast(1, 1) {
+	// on HTTP/1.0 without a Content-Length the hook set:
+	// lua_http10_buffering holds everything to the end.
+	if req.SendHeaders == nil || req.headersOut {
+		return
+	}
+	if req.HTTP != nil && !req.HTTP.ProtoAtLeast(1, 1) && req.RespHeader.Get("Content-Length") == "" {
 		return
 	}
 	req.headersOut = true

@@ -563,7 +563,17 @@ func (st *state) reqReadBody(L *lua.LState) int {
 		st.phaseCheck("read_body")
 	}
 	req.readAfterDiscard = req.bodyDiscarded
-	if status, err := req.readBody(); status != 0 {
+	// Reading waits on the client: other light threads run meanwhile (the
+	// read itself is not cut short when the request ends).
+	var status int
+	var err error
+	req.readingBody = true
+	st.block(func(<-chan struct{}) error {
+		status, err = req.readBody()
+		return nil
+	})
+	req.readingBody = false
+	if status != 0 {
 		out := bodyOutcome(status, err)
 		st.r.bodyErr = &out
 		st.exit(status)

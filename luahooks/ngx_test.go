@@ -332,8 +332,6 @@ func TestLocationCapture(t *testing.T) {
 
 func TestUnsupported(t *testing.T) {
 	runSnippets(t, []snippetCase{
-		{name: "thread", phase: PhaseAccess, src: `ngx.thread.spawn(function() end)`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "ngx.thread.spawn is not supported by ngxsockify"},
-		{name: "thread", phase: PhaseAccess, src: `ngx.thread.spawn(function() end)`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "not supported"},
 		{name: "io", phase: PhaseAccess, src: `io.open("/etc/passwd")`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "attempt to index a nil value"},
 		// require "ffi" succeeds (libraries probe for it); its first use fails.
 		{name: "use ffi", phase: PhaseAccess, src: `require("ffi").cdef("int x;")`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "LuaJIT's FFI is not available"},

@@ -32,6 +32,13 @@ type runContext struct {
 	done atomic.Pointer[chan struct{}]
 	own  bool // done points to a channel of this run
 	err  error
+	// std is a plain cancel context that ends with the run, created with
+	// the run's own channel: the Lua state runs under it from then on, so
+	// that the contexts gopher-lua derives for coroutines and light
+	// threads are children of a *cancelCtx (no watcher goroutine that
+	// could read Err of a later run of this reused context).
+	std       context.Context
+	stdCancel context.CancelFunc
 }
 
 var (
@@ -63,6 +70,7 @@ func (c *runContext) arm(parent context.Context, now time.Time, timeout time.Dur
 	c.done.Store(&openChan)
 	c.own = false
 	c.err = nil
+	c.std, c.stdCancel = nil, nil
 	c.mu.Unlock()
 	c.timer.Reset(timeout)
 }
@@ -79,6 +87,21 @@ func (c *runContext) ownChannel() {
 	}
 }
 
+// luaContext is the context the Lua state runs under once coroutines or
+// light threads derive theirs from it: std, made on first use (after
+// ownChannel) and cancelled when the run ends.
+func (c *runContext) luaContext() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.std == nil {
+		c.std, c.stdCancel = context.WithCancel(context.Background())
+		if c.err != nil {
+			c.stdCancel()
+		}
+	}
+	return c.std
+}
+
 // finish ends the run with err; c.mu is held.
 func (c *runContext) finish(err error) {
 	c.err = err
@@ -86,6 +109,9 @@ func (c *runContext) finish(err error) {
 		close(*c.done.Load())
 	} else {
 		c.done.Store(&closedChan)
+	}
+	if c.stdCancel != nil {
+		c.stdCancel()
 	}
 }
 

@@ -116,6 +116,7 @@ type Runtime struct {
 	guard   memGuard
 	pool    socketPool // idle cosocket connections (setkeepalive)
 	timers  timerSet   // ngx.timer.at / every (timer.go)
+	sems    semaphores // ngx.semaphore objects modules create (semaphore.go)
 
 	mu     sync.Mutex
 	inits  []*Chunk          // init_by_lua* chunks, replayed in every new state

@@ -1,11 +1,13 @@
 package luahooks
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"ngxsockify/ngxlog"
 	"strings"
@@ -70,6 +72,27 @@ type Request struct {
 	// nginx does (header_filter_by_lua runs in the middle of the hook,
 	// and what it changes is seen by the rest of the hook).
 	SendHeaders func()
+	// Flush, when set, sends output the hook has produced so far to the
+	// client before the hook goes on (after SendHeaders): it is called
+	// at ngx.flush and ngx.eof, and when a thread of the hook waits
+	// (ngx.sleep, a cosocket, ngx.thread.wait) with postpone_output's
+	// 1460 bytes or more pending, as nginx's write filter sends them.
+	// Outcome.Body then holds only what came after the last call. Nil
+	// keeps all output for Outcome.Body.
+	Flush func(p []byte)
+	// Streamed counts the output bytes handed to Flush so far.
+	Streamed int64
+	// ClientAbort is lua_check_client_abort on: a channel the caller
+	// closes when the client goes away (nil: the directive is off, and
+	// ngx.on_abort says so). A handler ngx.on_abort registered then runs
+	// as a user thread of the run.
+	ClientAbort <-chan struct{}
+	// RawSocket, when set, takes the client connection over for
+	// ngx.req.socket(true): the caller's response is off (it sends
+	// nothing more, and closes the connection when the request ends);
+	// br holds what the client sent after the request head and what was
+	// not read of its body. Nil makes ngx.req.socket(true) fail.
+	RawSocket func() (c net.Conn, br *bufio.Reader, err error)
 	// MainHTTP is the main request of a subrequest: ngx.req.raw_header
 	// reads its header, as nginx does (nil: HTTP is the main request).
 	MainHTTP *http.Request
@@ -108,6 +131,12 @@ type Request struct {
 	filter   *filterArg // ngx.arg in body_filter_by_lua
 	// headersOut: SendHeaders was called (once per request).
 	headersOut bool
+	// rawSocket: ngx.req.socket(true) took the connection.
+	rawSocket bool
+	// onAbort: ngx.on_abort registered a handler (once per request).
+	onAbort bool
+	// readingBody: a light thread waits in ngx.req.read_body.
+	readingBody bool
 	// bodyDiscarded: ngx.req.discard_body dropped it; readAfterDiscard:
 	// ngx.req.read_body was called after that ($request_body is then "",
 	// nil before: measured).
@@ -203,9 +232,16 @@ type state struct {
 	replaying bool
 	// sockets are the cosockets this state's run opened (closed at its
 	// end unless pooled); socketMeta is their metatable (cosocket.go).
+	sched *sched // the run's light threads (thread.go), nil without
+	// requiring counts the module bodies running (require); semSeen
+	// counts ngx.semaphore.new calls by position while they do
+	// (semaphore.go).
+	requiring   int
+	semSeen     map[string]int
 	sockets     []*cosocket
 	socketMeta  *lua.LTable
 	reqSockMeta *lua.LTable // ngx.req.socket()'s
+	rawSockMeta *lua.LTable // ngx.req.socket(true)'s
 	udpSockets  []*udpSocket
 	udpMeta     *lua.LTable
 	// busy is held while the state runs (a request's run or a timer
@@ -361,6 +397,7 @@ func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout tim
 	r := &st.r
 	r.body.Reset()
 	*r = runCtx{body: r.body, req: req, phase: c.phase, now: time.Now()}
+	st.sched = nil // a run starts without light threads
 	if req.start.IsZero() {
 		req.start = r.now
 	}
@@ -405,6 +442,10 @@ func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout tim
 		err = L.PCall(0, 0, nil)
 	}
 	ctxErr := ctx.Err()
+	st.endThreads(err != nil || r.exited || ctxErr != nil)
+	if ctxErr == nil {
+		ctxErr = ctx.Err() // a user thread's ngx.exit, the time limit
+	}
 	ctx.disarm()
 	st.closeSockets()
 	L.RemoveContext()
@@ -567,7 +608,7 @@ func (st *state) exit(code int) {
 	if r.ctx != nil {
 		r.ctx.cancel(context.Canceled)
 	}
-	st.L.Error(lua.LString("exit"), 0)
+	st.curL().Error(lua.LString("exit"), 0)
 }
 
 // cError raises like luaL_error in a C function under LuaJIT
@@ -589,7 +630,7 @@ func cArgError(L *lua.LState, n int, fname, msg string) {
 // phaseCheck raises lua-nginx-module's "API disabled" error.
 func (st *state) phaseCheck(api string, allowed ...Phase) {
 	if st.inInit {
-		cError(st.L, "API disabled in the context of init_by_lua*")
+		cError(st.curL(), "API disabled in the context of init_by_lua*")
 	}
 	for _, p := range allowed {
 		if st.r.phase == p {
@@ -597,7 +638,7 @@ func (st *state) phaseCheck(api string, allowed ...Phase) {
 		}
 	}
 	if st.r.phase == PhaseTimer {
-		cError(st.L, "API disabled in the context of ngx.timer")
+		cError(st.curL(), "API disabled in the context of ngx.timer")
 	}
-	cError(st.L, "API disabled in the context of %s*", st.r.phase)
+	cError(st.curL(), "API disabled in the context of %s*", st.r.phase)
 }

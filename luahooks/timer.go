@@ -229,6 +229,7 @@ func (st *state) runTimer(tm *luaTimer, premature bool) error {
 	r := &st.r
 	r.body.Reset()
 	*r = runCtx{body: r.body, req: &Request{}, phase: PhaseTimer, now: time.Now()}
+	st.sched = nil
 	ctx := st.ctx
 	ctx.arm(context.Background(), r.now, st.rt.timeout)
 	st.rt.guard.enter(ctx)
@@ -242,6 +243,10 @@ func (st *state) runTimer(tm *luaTimer, premature bool) error {
 	}
 	err := L.PCall(1+len(tm.args), 0, nil)
 	ctxErr := ctx.Err()
+	st.endThreads(err != nil || r.exited || ctxErr != nil)
+	if ctxErr == nil {
+		ctxErr = ctx.Err()
+	}
 	ctx.disarm()
 	st.closeSockets()
 	L.RemoveContext()

@@ -59,8 +59,9 @@
 //     when it has a set function), the slot that makes a second
 //     occurrence "is duplicate", the context a block directive opens, its
 //     inheritance rule (inheritMerge, inheritReplace for lists,
-//     inheritNone for content handlers) with the LocConf field it applies
-//     to, and its set function;
+//     inheritNone for content handlers, inheritNot for try_files, which no
+//     nested block inherits) with the LocConf field it applies to, and its
+//     set function;
 //   - its part of the location settings, a struct embedded in LocConf,
 //     whose fields therefore read as the location's, and its defaults
 //     (the module's create function, nginx's create_loc_conf);

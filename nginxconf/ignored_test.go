@@ -23,12 +23,12 @@ var reviewedIgnored = []struct {
 		 perl_modules perl_require slice dav_access create_full_put_path min_delete_depth
 		 upload_progress upload_progress_ track_uploads`},
 	{"proxy_pass tuning: buffers and temporary files, the response cache (without it every request reaches the backend), rates, the source address, TLS settings to backends where Go's defaults are no weaker, stored copies of responses, ranges the backend does not offer (the whole body is sent)",
-		`proxy_bind proxy_buffers proxy_busy_buffers_size proxy_cache proxy_cache_background_update
+		`proxy_bind proxy_busy_buffers_size proxy_cache_background_update
 		 proxy_cache_bypass proxy_cache_convert_head proxy_cache_key proxy_cache_lock
 		 proxy_cache_lock_age proxy_cache_lock_timeout proxy_cache_max_range_offset
 		 proxy_cache_methods proxy_cache_min_uses proxy_cache_path proxy_cache_revalidate
 		 proxy_cache_use_stale proxy_cache_valid proxy_no_cache proxy_force_ranges
-		 proxy_headers_hash_bucket_size proxy_headers_hash_max_size proxy_ignore_client_abort
+		 proxy_headers_hash_bucket_size proxy_headers_hash_max_size
 		 proxy_limit_rate proxy_max_temp_file_size proxy_send_lowat
 		 proxy_socket_keepalive proxy_ssl_ciphers proxy_ssl_protocols proxy_store
 		 proxy_store_access proxy_temp_file_write_size proxy_temp_path`},
@@ -82,10 +82,10 @@ var reviewedIgnored = []struct {
 	{"variables only: their variables stay unknown, so a config that reads one fails to load",
 		`geoip_city geoip_country geoip_org geoip_proxy geoip_proxy_recursive perl_set split_clients
 		 modern_browser modern_browser_value ancient_browser ancient_browser_value`},
-	{"tuning of features refused in their active setting (ssi, sub_filter, userid, additions)",
+	{"tuning of features refused in their active setting (ssi, userid, additions)",
 		`userid_domain userid_expires userid_flags userid_mark userid_name userid_p3p userid_path
 		 userid_service ssi_last_modified ssi_min_file_chunk ssi_silent_errors ssi_types
-		 ssi_value_length sub_filter_last_modified sub_filter_once sub_filter_types addition_types`},
+		 ssi_value_length addition_types`},
 	{"Lua runtime tuning, worker exit, and cosocket TLS settings",
 		`lua_check_client_abort lua_http10_buffering lua_load_resty_core lua_malloc_trim
 		 lua_regex_cache_max_entries lua_regex_match_limit lua_sa_restart lua_socket_send_lowat

@@ -98,7 +98,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	{name: "internal", inherit: inheritNone, field: "Internal", set: func(c *compiler, lv *level, d *Directive) { lv.conf.Internal = true }},
 	{name: "root", dup: rootAliasSlot, set: setRootAlias},
 	{name: "alias", dup: rootAliasSlot, set: setRootAlias},
-	{name: "try_files", set: func(c *compiler, lv *level, d *Directive) {
+	{name: "try_files", inherit: inheritNot, field: "TryFiles", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.TryFiles = nil
 		for _, v := range d.Args {
 			lv.conf.TryFiles = append(lv.conf.TryFiles, c.template(d, v))
@@ -514,7 +514,12 @@ func (c *compiler) errorPage(lc *LocConf, d *Directive) {
 		if n < 300 || n > 599 {
 			c.fail(d, `value "%s" must be between 300 and 599`, s)
 		}
-		lc.ErrorPages[n] = ep
+		e := ep
+		if ep.Code == 0 && (n == 494 || n == 495 || n == 496 || n == 497) {
+			// nginx's special 400s answer 400 unless "=" says otherwise
+			e = &ErrorPage{Code: 400, Target: ep.Target}
+		}
+		lc.ErrorPages[n] = e
 	}
 }
 

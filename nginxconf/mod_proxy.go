@@ -23,6 +23,7 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	lc.ProxyRequestBuffering = true
 	lc.ProxyConnectTimeout, lc.ProxyReadTimeout, lc.ProxySendTimeout = 60*time.Second, 60*time.Second, 60*time.Second
 	lc.ProxyBufferSize = 4096 // one memory page, nginx's default
+	lc.ProxyBuffers = 8 * 4096
 	lc.ProxyNextUpstream = NextError | NextTimeout
 	lc.ProxySSLSessionReuse = true
 }, directives: []directive{
@@ -48,6 +49,7 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	onOff("proxy_request_buffering", func(lc *LocConf) *bool { return &lc.ProxyRequestBuffering }),
 	onOff("proxy_buffering", func(lc *LocConf) *bool { return &lc.ProxyBuffering }),
 	onOff("proxy_intercept_errors", func(lc *LocConf) *bool { return &lc.ProxyInterceptErrors }),
+	onOff("proxy_ignore_client_abort", func(lc *LocConf) *bool { return &lc.ProxyIgnoreClientAbort }),
 	templated("proxy_set_body", func(lc *LocConf) **vars.Template { return &lc.ProxySetBody }),
 	templated("proxy_method", func(lc *LocConf) **vars.Template { return &lc.ProxyMethod }),
 	timed("proxy_connect_timeout", func(lc *LocConf) *time.Duration { return &lc.ProxyConnectTimeout }),
@@ -60,6 +62,22 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 			c.fail(d, `"proxy_buffer_size" directive invalid value`)
 		}
 		lv.conf.ProxyBufferSize = int(n)
+	}},
+	{name: "proxy_buffers", dup: "proxy_buffers", set: func(c *compiler, lv *level, d *Directive) {
+		num, err := strconv.Atoi(d.Args[0])
+		size, serr := ParseSize(d.Args[1])
+		if err != nil || num <= 0 || serr != nil || size <= 0 {
+			c.fail(d, `"proxy_buffers" directive invalid value`)
+		}
+		lv.conf.ProxyBuffers = num * int(size)
+	}},
+	// No response cache: the location is served, every request reaching
+	// the backend, and the warning says so (the other proxy_cache_*
+	// directives are Ignored).
+	{name: "proxy_cache", dup: "proxy_cache", set: func(c *compiler, lv *level, d *Directive) {
+		if d.Args[0] != "off" {
+			c.warn(d, `"proxy_cache" directive is ignored: ngxsockify caches no responses, every request is served by the backend`)
+		}
 	}},
 	// a bitmask slot: occurrences at one level add up, as in nginx
 	{name: "proxy_next_upstream", inherit: inheritReplace, field: "ProxyNextUpstream", set: func(c *compiler, lv *level, d *Directive) {
@@ -167,11 +185,19 @@ type ProxyConf struct {
 	ProxyHideHeaders, ProxyPassHeaders            []string // canonical names
 	ProxyPassRequestHeaders, ProxyPassRequestBody bool
 	ProxyBuffering, ProxyInterceptErrors          bool
-	ProxyRequestBuffering                         bool           // off: the body goes to the backend as it comes
-	ProxySetBody, ProxyMethod                     *vars.Template // nil: not set
-	ProxyConnectTimeout                           time.Duration
-	ProxyReadTimeout, ProxySendTimeout            time.Duration
-	ProxyBufferSize                               int // the bound of the response header
+	// ProxyIgnoreClientAbort: a client that closes while the backend is
+	// awaited does not end the proxied request.
+	ProxyIgnoreClientAbort             bool
+	ProxyRequestBuffering              bool           // off: the body goes to the backend as it comes
+	ProxySetBody, ProxyMethod          *vars.Template // nil: not set
+	ProxyConnectTimeout                time.Duration
+	ProxyReadTimeout, ProxySendTimeout time.Duration
+	ProxyBufferSize                    int // the bound of the response header, and of reads under proxy_buffering off
+	// ProxyBuffers is proxy_buffers' number times size: what a buffered
+	// response is read into at a time. Nothing goes to disk (as under
+	// proxy_max_temp_file_size 0): a client slower than the backend holds
+	// the backend back.
+	ProxyBuffers int
 	// ProxyRedirects are the proxy_redirect rules; nil: `default`, unless
 	// ProxyRedirectOff.
 	ProxyRedirects   []ProxyRedirect

@@ -46,3 +46,25 @@ func TestParseProxyURL(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyCacheWarns: proxy_cache is not refused (the location is served)
+// but warns that nothing is cached; `proxy_cache off` says nothing.
+func TestProxyCacheWarns(t *testing.T) {
+	cfg, err := loadHTTP(t, `proxy_cache_path /tmp/c keys_zone=one:1m;
+server { listen 80; location / { proxy_pass http://127.0.0.1:8081; proxy_cache one; }
+	location /off { proxy_pass http://127.0.0.1:8081; proxy_cache off; } }`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, w := range cfg.Warnings {
+		got = append(got, w.String())
+	}
+	want := []string{
+		`"proxy_cache_path" directive is ignored in /etc/ngx/nginx.conf:3`,
+		`"proxy_cache" directive is ignored: ngxsockify caches no responses, every request is served by the backend in /etc/ngx/nginx.conf:4`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+}

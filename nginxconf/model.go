@@ -312,6 +312,7 @@ type LocConf struct {
 	HeadersConf
 	StaticConf
 	CharsetConf
+	SubConf
 	LogConf
 	WebsockifyConf
 	ProxyConf

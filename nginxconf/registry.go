@@ -76,6 +76,10 @@ const (
 	// without them; if and limit_except blocks, which belong to the same
 	// location, keep them.
 	inheritNone
+	// inheritNot: the block that sets it only; nested locations, if and
+	// limit_except blocks start without it (try_files, which nginx's core
+	// module does not merge: an if that matches has none).
+	inheritNot
 )
 
 // modules is every module ngxsockify compiles, in nginx's order. It is
@@ -88,13 +92,14 @@ var registry map[string]*directive
 // locFields are the LocConf field paths of directives with inherit rules.
 var locFields map[string][]int
 
-// noneFields are the fields nested locations start without.
-var noneFields [][]int
+// noneFields are the fields nested locations start without; notFields
+// the fields every nested block starts without.
+var noneFields, notFields [][]int
 
 func init() {
 	modules = []*module{
 		&coreModule, &httpCoreModule, &rewriteModule, &accessModule, &authBasicModule, &authRequestModule, &realipModule,
-		&headersModule, &staticModule, &charsetModule, &logModule, &sslModule, &upstreamModule,
+		&headersModule, &staticModule, &charsetModule, &subModule, &logModule, &sslModule, &upstreamModule,
 		&mapModule, &websockifyModule, &proxyModule, &luaModule, &limitModule, &statusModule, &http2Module, &otherModules,
 	}
 	registry = map[string]*directive{}
@@ -119,6 +124,9 @@ func init() {
 			}
 			if _, seen := locFields[d.field]; !seen && d.inherit == inheritNone {
 				noneFields = append(noneFields, f.Index)
+			}
+			if _, seen := locFields[d.field]; !seen && d.inherit == inheritNot {
+				notFields = append(notFields, f.Index)
 			}
 			locFields[d.field] = f.Index
 		}
@@ -178,12 +186,16 @@ func (c *compiler) apply(lv *level, d *Directive) {
 
 // child returns the configuration a nested block starts from: everything
 // inherited, nothing yet set at the new level. A nested location drops the
-// inheritNone values; if and limit_except blocks keep them.
+// inheritNone values; if and limit_except blocks keep them. Every nested
+// block drops the inheritNot values.
 func (lc *LocConf) child(location bool) *LocConf {
 	n := *lc
 	n.set = map[string]bool{}
+	v := reflect.ValueOf(&n).Elem()
+	for _, idx := range notFields {
+		v.FieldByIndex(idx).SetZero()
+	}
 	if location {
-		v := reflect.ValueOf(&n).Elem()
 		for _, idx := range noneFields {
 			v.FieldByIndex(idx).SetZero()
 		}

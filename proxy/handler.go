@@ -526,6 +526,9 @@ type respWriter struct {
 	// end, when a header filter set it (body_filter_by_lua), runs once
 	// the handler has written the whole body.
 	end func()
+	// tail, set by a body filter that holds bytes back (sub_filter),
+	// writes them once the body has ended, after end.
+	tail func()
 }
 
 func (w *respWriter) Header() http.Header { return w.w.Header() }
@@ -621,6 +624,10 @@ func (rq *request) finish() {
 	if end := rq.w.end; end != nil && !rq.closed {
 		rq.w.end = nil
 		end()
+	}
+	if tail := rq.w.tail; tail != nil && !rq.closed {
+		rq.w.tail = nil
+		tail()
 	}
 	rq.logPhase(rq.w.status, rq.w.bytes)
 }

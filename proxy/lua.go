@@ -1,11 +1,13 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -395,6 +397,15 @@ func (rq *request) newLuaRequest() *luahooks.Request {
 		rq.internal = true
 		rq.setPaths()
 	}
+	if !rq.subrequest {
+		lr.RawSocket = func() (net.Conn, *bufio.Reader, error) { return rq.luaRawSocket(lr) }
+		lr.Flush = func(p []byte) {
+			if p = rq.luaClamp(p, lr); len(p) > 0 && rq.r.Method != http.MethodHead {
+				rq.w.Write(p)
+				rq.w.Flush()
+			}
+		}
+	}
 	lr.SendHeaders = func() {
 		status := lr.Status
 		if status == 0 {
@@ -486,12 +497,7 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 		}
 		rq.finalize(status)
 	default:
-		body := out.Body
-		if n, err := strconv.Atoi(rq.w.Header().Get("Content-Length")); err == nil && n >= 0 && n < len(body) {
-			// ngx.header.content_length set by the hook goes out as it
-			// is, and the client reads no more body than it says.
-			body = body[:n]
-		}
+		body := rq.luaClamp(out.Body, lr)
 		if !rq.w.wrote {
 			rq.luaHeaders(status, len(body))
 		}
@@ -499,6 +505,41 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 			rq.w.Write(body)
 		}
 	}
+}
+
+// luaRawSocket hands the client connection to ngx.req.socket(true): what
+// was sent of the response goes out first; nothing of ours follows, and
+// the connection closes when the request ends (luahooks closes the socket
+// with the run; the cleanup is for a run that does not end normally).
+func (rq *request) luaRawSocket(lr *luahooks.Request) (net.Conn, *bufio.Reader, error) {
+	hj, ok := rq.w.w.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("no raw socket")
+	}
+	c, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	rq.closed = true
+	rq.w.wrote, rq.w.discard = true, true
+	rq.w.status = lr.Status
+	if rq.w.status == 0 {
+		rq.w.status = http.StatusOK
+	}
+	rq.cleanups = append(rq.cleanups, func() { c.Close() })
+	return c, brw.Reader, nil
+}
+
+// luaClamp cuts output of a hook (p, after the lr.Streamed bytes already
+// sent) to the ngx.header.content_length the hook set: that goes out as
+// it is, and the client reads no more body than it says.
+func (rq *request) luaClamp(p []byte, lr *luahooks.Request) []byte {
+	if n, err := strconv.ParseInt(rq.w.Header().Get("Content-Length"), 10, 64); err == nil && n >= 0 {
+		if left := max(n-lr.Streamed, 0); left < int64(len(p)) {
+			return p[:left]
+		}
+	}
+	return p
 }
 
 // luaHeaders sends the headers of a hook's output through the header

@@ -25,6 +25,7 @@ var modules = []*module{
 	&luaBalancerModule, // load: refuses balancer_by_lua for websockify_pass
 	&statusModule,      // content handlers: stub_status, prometheus_metrics
 	&charsetModule,     // header filter
+	&subModule,         // header filter: sub_filter (its body filter runs before charset recoding)
 	&headersModule,     // header filter: expires, add_header
 	&luaModule,         // rewrite, access (after the others), content handler, header filter (last)
 	&staticModule,      // pre-content: try_files; content: index, autoindex, static

@@ -14,6 +14,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"ngxsockify/nginxconf"
@@ -225,7 +228,21 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	case res.ContentLength >= 0:
 		src = io.LimitReader(br, res.ContentLength)
 	}
-	if err := rq.copyFromBackend(src, res.ContentLength); err != nil {
+	// Unbuffered (server-sent events, long polls), nginx also notices a
+	// client that goes away while the backend is silent.
+	var gone atomic.Pointer[error]
+	stop := func() {}
+	if !rq.conf.ProxyBuffering {
+		stop = rq.watchClient(func(err error) { gone.Store(&err); conn.Close() })
+	}
+	err := rq.copyFromBackend(src, res.ContentLength)
+	stop()
+	if cerr := gone.Load(); cerr != nil {
+		up.clientGone(*cerr, "while sending to client")
+		rq.cut()
+		return
+	}
+	if err != nil {
 		up.fail(err, "while reading upstream")
 		return
 	}
@@ -351,9 +368,13 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		if err == nil {
 			rq.v.UpstreamConnectTime = time.Since(up.start)
 			conn.SetWriteDeadline(time.Now().Add(rq.conf.ProxySendTimeout))
-			_, err = conn.Write(req)
+			out := req
+			if up.stream != nil {
+				out = append(req[:len(req):len(req)], up.stream.preread()...)
+			}
+			_, err = conn.Write(out)
 			sent = true
-			up.sent = int64(len(req))
+			up.sent = int64(len(out))
 			if err == nil && up.stream != nil {
 				var code int
 				if code, err = up.stream.copyTo(conn, rq.conf.ProxySendTimeout); code != 0 {
@@ -369,7 +390,17 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			} else {
 				rd = &deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout}
 				up.rd = rd
+				var gone atomic.Pointer[error]
+				stop := rq.watchClient(func(err error) { gone.Store(&err); conn.Close() })
 				res, err = proxypass.ReadResponse(rd, rq.conf.ProxyBufferSize)
+				stop()
+				if cerr := gone.Load(); cerr != nil {
+					conn.Close()
+					rq.v.UpstreamResponseTime = time.Since(up.start)
+					up.clientGone(*cerr, "while sending request to upstream")
+					rq.finalize(499)
+					return nil, nil, nil
+				}
 				if err != nil {
 					cond, while = errCondition(err), "while reading response header from upstream"
 				} else {
@@ -425,6 +456,33 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 	}
 }
 
+// watchClient runs gone if the client closes its connection while the
+// backend's answer is awaited (unless proxy_ignore_client_abort), until
+// stop is called. Only a request whose body was read whole is watched.
+func (rq *request) watchClient(gone func(err error)) (stop func()) {
+	cw, ok := rq.w.w.(interface{ WatchClose(func(error)) func() })
+	if !ok || rq.conf.ProxyIgnoreClientAbort || rq.subrequest {
+		return func() {}
+	}
+	return cw.WatchClose(gone)
+}
+
+// clientGone logs, in nginx's words, that the client went away and the
+// backend connection was closed for it: while the backend's answer was
+// awaited (the request then ends with 499 and nothing sent), or while an
+// unbuffered body was relayed (the status sent stays). A reset adds its
+// errno, as nginx's SO_ERROR.
+func (up *proxyUpstream) clientGone(err error, while string) {
+	rq := up.rq
+	if el := rq.errorLog(); el != nil && el.enabled(ngxlog.Info) {
+		if errors.Is(err, syscall.ECONNRESET) {
+			while = fmt.Sprintf("(%v) %s", errnoError{syscall.ECONNRESET}, while)
+		}
+		el.Logf(ngxlog.Info, rq.conn, "epoll_wait() reported that client prematurely closed connection, "+
+			"so upstream connection is closed too %s%s", while, rq.logWhere().format(up.url+up.uri))
+	}
+}
+
 // errCondition is the proxy_next_upstream condition an exchange error meets.
 func errCondition(err error) nginxconf.NextUpstream {
 	switch {
@@ -443,7 +501,21 @@ func errCondition(err error) nginxconf.NextUpstream {
 func (up *proxyUpstream) fail(err error, while string) {
 	if code := up.log(err, while); !up.rq.w.wrote {
 		up.rq.finalize(code)
+	} else {
+		up.rq.cut()
 	}
+}
+
+// cut ends a response the backend cut short as nginx does: what was sent
+// stays, and the connection closes without a last chunk (or anything a
+// filter still holds), so that the client can tell the body is not whole.
+func (rq *request) cut() {
+	if hj, ok := rq.w.w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			c.Close()
+		}
+	}
+	rq.w.tail = nil
 }
 
 // log logs err in nginx's words and returns the status it calls for.
@@ -678,6 +750,7 @@ func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.Pr
 			v = rq.proxyCookie(v)
 		}
 		h[key] = append(h[key], v)
+		rq.w.note(key) // sent in the backend's order, as nginx's header list keeps it
 		if key != f.Name {
 			rq.w.spell = append(rq.w.spell, spelling{f.Name, key})
 		}
@@ -750,11 +823,37 @@ func (rq *request) proxyRedirect(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL,
 	return prefix + v
 }
 
-// copyFromBackend copies the response body to the client; under
-// proxy_buffering off each read goes out at once. A body shorter than
-// its Content-Length is an error.
+// maxReadBuffer bounds what one proxied response is read into at a time,
+// whatever proxy_buffers says: the memory a request holds.
+const maxReadBuffer = 256 << 10
+
+// readBuffers holds the read buffers of proxied responses, by size.
+var readBuffers sync.Map // int -> *sync.Pool of *[]byte
+
+// readBuffer returns a buffer of n bytes from the pool of its size.
+func readBuffer(n int) (*[]byte, *sync.Pool) {
+	p, ok := readBuffers.Load(n)
+	if !ok {
+		p, _ = readBuffers.LoadOrStore(n, &sync.Pool{New: func() any { b := make([]byte, n); return &b }})
+	}
+	pool := p.(*sync.Pool)
+	return pool.Get().(*[]byte), pool
+}
+
+// copyFromBackend copies the response body to the client: read into
+// proxy_buffers' worth of memory (proxy_buffer_size under proxy_buffering
+// off, where each read goes out at once), written before the next read,
+// so a slow client holds the backend back and nothing is spooled to disk
+// (nginx with proxy_max_temp_file_size 0). A body shorter than its
+// Content-Length is an error.
 func (rq *request) copyFromBackend(src io.Reader, length int64) error {
-	buf := make([]byte, 32*1024)
+	size := rq.conf.ProxyBuffers
+	if !rq.conf.ProxyBuffering {
+		size = rq.conf.ProxyBufferSize
+	}
+	bp, pool := readBuffer(min(max(size, 1024), maxReadBuffer))
+	defer pool.Put(bp)
+	buf := *bp
 	var n int64
 	for {
 		m, err := src.Read(buf)
@@ -842,6 +941,37 @@ type bodyStream struct {
 	rq      *request
 	up      *proxyUpstream
 	chunked bool
+	// pre is what the connection already held of the body when the
+	// request went out: sent with the request head, as nginx sends its
+	// preread buffer (again to another server on a retry).
+	pre     []byte
+	preRead bool
+}
+
+// bufferedReader is a request body that can give what the connection
+// already holds without waiting (http1's).
+type bufferedReader interface{ ReadBuffered([]byte) (int, error) }
+
+// preread returns the body bytes already received, framed as they go out
+// after the request head (one chunk when chunked).
+func (b *bodyStream) preread() []byte {
+	if !b.preRead {
+		b.preRead = true
+		if br, ok := b.rq.r.Body.(bufferedReader); ok {
+			buf := make([]byte, 16<<10)
+			n, _ := br.ReadBuffered(buf)
+			b.pre = buf[:n]
+		}
+	}
+	return b.frame(b.pre)
+}
+
+// frame is p as it goes to the backend: re-chunked when chunked.
+func (b *bodyStream) frame(p []byte) []byte {
+	if !b.chunked || len(p) == 0 {
+		return p
+	}
+	return append(append([]byte(strconv.FormatInt(int64(len(p)), 16)+"\r\n"), p...), "\r\n"...)
 }
 
 // bodyStream returns the request's body stream, or nil when the body is
@@ -865,12 +995,26 @@ func (rq *request) bodyStream(up *proxyUpstream) *bodyStream {
 func (b *bodyStream) copyTo(conn net.Conn, timeout time.Duration) (int, error) {
 	rq := b.rq
 	buf := make([]byte, 16<<10)
-	var kept []byte
 	keep := rq.conf.ClientBodyBufferSize
-	var n int64
 	max := rq.conf.ClientMaxBodySize
+	n := int64(len(b.pre)) // sent with the head
+	var kept []byte
+	if n <= keep {
+		kept = append(kept, b.pre...)
+	}
+	if max > 0 && n > max {
+		rq.logf(ngxlog.Err, "client intended to send too large chunked body: %d bytes", n)
+		return http.StatusRequestEntityTooLarge, nil
+	}
+	more, _ := rq.r.Body.(bufferedReader)
 	for {
 		m, rerr := rq.r.Body.Read(buf)
+		if m > 0 && rerr == nil && more != nil {
+			// what the same read from the client brought goes on as
+			// one piece (one chunk), as nginx sends its buffer
+			k, err := more.ReadBuffered(buf[m:])
+			m, rerr = m+k, err
+		}
 		if m > 0 {
 			n += int64(m)
 			if max > 0 && n > max {
@@ -880,10 +1024,7 @@ func (b *bodyStream) copyTo(conn net.Conn, timeout time.Duration) (int, error) {
 			if int64(len(kept)+m) <= keep {
 				kept = append(kept, buf[:m]...)
 			}
-			out := buf[:m]
-			if b.chunked {
-				out = append(append([]byte(strconv.FormatInt(int64(m), 16)+"\r\n"), out...), "\r\n"...)
-			}
+			out := b.frame(buf[:m])
 			conn.SetWriteDeadline(time.Now().Add(timeout))
 			w, err := conn.Write(out)
 			b.up.sent += int64(w)

@@ -90,6 +90,7 @@ type confRuntime struct {
 	proxy      proxyConf
 	accessLog  accessLogConf
 	limits     limitConf
+	sub        *subTables // sub_filter with constant patterns
 }
 
 // serverRuntime is what the modules built at load for one server block.

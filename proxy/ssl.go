@@ -95,11 +95,12 @@ func provisionTLS(_ *Server, st *state) error {
 
 // protocolRange turns ssl_protocols into crypto/tls's version range (a
 // gap in the list is not kept: TLSv1 TLSv1.2 allows TLS 1.1 too). No
-// list: TLS 1.2 and 1.3 (nginx's default also names TLS 1.0 and 1.1,
-// which OpenSSL 3's default security level refuses anyway).
+// list: TLS 1.2 only, as measured on Debian 12's nginx 1.22. Its default,
+// "TLSv1 TLSv1.1 TLSv1.2", has no TLS 1.3 (nginx 1.23.4 added it), and
+// OpenSSL 3's default security level refuses TLS 1.0 and 1.1.
 func protocolRange(names []string) (min, max uint16) {
 	if len(names) == 0 {
-		return tls.VersionTLS12, tls.VersionTLS13
+		return tls.VersionTLS12, tls.VersionTLS12
 	}
 	for _, n := range names {
 		v, ok := map[string]uint16{"TLSv1": tls.VersionTLS10, "TLSv1.1": tls.VersionTLS11,

@@ -163,6 +163,8 @@ func (rq *request) serveFile(path, uri string) {
 	o := rq.staticOptions()
 	if plan, _ := rq.charsetPlanFor(static.ContentType(uri, o)); plan.changesLength() {
 		o.MaxRanges = 0 // recoding drops the length, and with it ranges
+	} else if rq.subFilters(static.ContentType(uri, o)) {
+		o.MaxRanges = 0 // so does sub_filter
 	} else if plan.log == "" {
 		o.PartCharset = plan.label
 		if plan.recode != nil {

@@ -82,7 +82,7 @@ server {
 		cert *x509.Certificate
 		want string
 	}{
-		{"vnc.test", vncCert, "vnc|https|on|vnc.test|vnc.test|TLSv1.3"},
+		{"vnc.test", vncCert, "vnc|https|on|vnc.test|vnc.test|TLSv1.2"},
 		{"other.test", otherCert, "other|https|on"},
 	} {
 		pool := x509.NewCertPool()

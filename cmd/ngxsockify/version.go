@@ -27,6 +27,7 @@ var builtWith = []string{
 	"http_realip_module",
 	"http_auth_request_module",
 	"http_stub_status_module",
+	"http_sub_module",
 }
 
 // addModules are the third-party modules ngxsockify stands in for.

@@ -53,6 +53,9 @@ func (b *body) Read(p []byte) (int, error) {
 	if int64(len(p)) > b.left {
 		p = p[:b.left]
 	}
+	if b.nonblock && b.br.Buffered() == 0 {
+		return 0, errWouldBlock // the chunk's data has not come yet
+	}
 	b.c.readDeadline(b.c.params.BodyTimeout)
 	n, err := b.br.Read(p)
 	b.left -= int64(n)
@@ -100,6 +103,22 @@ func (b *body) line() ([]byte, error) {
 	return trimEOL(l), nil
 }
 
+// peekByte returns the next byte of the body without reading it.
+func (b *body) peekByte() (byte, error) {
+	if b.nonblock && b.br.Buffered() == 0 {
+		return 0, errWouldBlock
+	}
+	b.c.readDeadline(b.c.params.BodyTimeout)
+	p, err := b.br.Peek(1)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return 0, err
+	}
+	return p[0], nil
+}
+
 // nextChunk reads the line end after a chunk's data, then the next
 // chunk-size line, and after the last chunk the trailer. It can stop where
 // a line is incomplete (errWouldBlock) and go on from there.
@@ -115,6 +134,13 @@ func (b *body) nextChunk() error {
 		b.needEnd = false
 	}
 	if !b.trailer {
+		// nginx refuses a chunk-size line at its first byte that is no
+		// hex digit, without waiting for the line's end
+		if first, err := b.peekByte(); err != nil {
+			return err
+		} else if _, ok := chunkSize([]byte{first}); !ok {
+			return ErrBadChunk
+		}
 		l, err := b.line()
 		if err != nil {
 			return err

@@ -267,11 +267,18 @@ func parseHeaderLine(line []byte, underscores bool) (name, value []byte, v heade
 	return name, value, lineOK, 0
 }
 
+// uniqueHeaders are the headers nginx 1.22 takes once
+// (ngx_http_process_unique_header_line, and Host's handler): a second line
+// is a 400 (checked against nginx header by header).
+var uniqueHeaders = map[string]bool{"Host": true, "Content-Length": true, "Transfer-Encoding": true,
+	"Expect": true, "Authorization": true, "If-Modified-Since": true, "If-Unmodified-Since": true,
+	"If-Match": true, "If-None-Match": true, "If-Range": true, "Content-Range": true}
+
 // checkLine applies the checks nginx runs as each header line is read
-// (its per-header handlers): Host valid and single, Content-Length single.
+// (its per-header handlers): Host valid, uniqueHeaders single.
 // raw is the head so far, fields the lines before f.
 func checkLine(raw []byte, fields []field, f field) *Error {
-	if f.key != "Host" && f.key != "Content-Length" {
+	if !uniqueHeaders[f.key] {
 		return nil
 	}
 	for _, prev := range fields {

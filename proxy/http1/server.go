@@ -507,6 +507,7 @@ func (c *conn) run(w *response, r *http.Request) (ok bool) {
 // closes (lingering when the client may still be sending).
 func (c *conn) reject(h *Head, e *Error, reply bool) {
 	r := c.newRequest(h)
+	c.body.expect = false // nginx answers a refused head without "100 Continue"
 	w := newResponse(c, r, h)
 	w.keepalive = false
 	if e.Status == http.StatusRequestTimeout || e.Status == 499 || !reply {

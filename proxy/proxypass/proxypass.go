@@ -150,9 +150,11 @@ func parseHead(head []byte) (*Response, error) {
 	}
 	res.Status, res.Proto = code, proto
 	for _, l := range lines[1:] {
-		l = strings.TrimSuffix(l, "\r")
+		l = strings.TrimRight(l, "\r") // nginx takes CRs before the LF
 		name, value, ok := strings.Cut(l, ":")
-		if !ok || name == "" || strings.ContainsAny(name, " \t\x00") {
+		// a CR or NUL elsewhere is "invalid header" in nginx (it would
+		// otherwise reach the client as a line break for lenient parsers)
+		if !ok || name == "" || strings.ContainsAny(name, " \t\r\x00") || strings.ContainsAny(value, "\r\x00") {
 			return nil, ErrInvalidHeader
 		}
 		value = strings.Trim(value, " \t")

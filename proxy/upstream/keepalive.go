@@ -3,6 +3,8 @@ package upstream
 import (
 	"net"
 	"time"
+
+	"ngxsockify/netpeek"
 )
 
 // idleConn is a connection kept for reuse (`keepalive N`).
@@ -44,6 +46,10 @@ func (u *Upstream) takeIdle(p *peer) *idleConn {
 		}
 		if ic.p == p {
 			u.idle = append(u.idle[:i], u.idle[i+1:]...)
+			if !netpeek.Alive(ic.c) { // closed or written to by the backend
+				ic.c.Close()
+				continue
+			}
 			return &ic
 		}
 	}
