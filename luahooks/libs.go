@@ -126,6 +126,7 @@ func (st *state) openLibs() {
 	preload.RawSetString("cjson.safe", L.NewFunction(func(L *lua.LState) int { L.Push(st.openCjson(true)); return 1 }))
 	preload.RawSetString("ngx.re", L.NewFunction(func(L *lua.LState) int { L.Push(st.openNgxRe()); return 1 }))
 	preload.RawSetString("ngx.base64", L.NewFunction(func(L *lua.LState) int { L.Push(st.openNgxBase64()); return 1 }))
+	preload.RawSetString("ngx.balancer", L.NewFunction(func(L *lua.LState) int { L.Push(st.openNgxBalancer()); return 1 }))
 	preload.RawSetString("ngx.semaphore", L.NewFunction(func(L *lua.LState) int { L.Push(st.openSemaphore()); return 1 }))
 	preload.RawSetString("ngx.process", L.NewFunction(func(L *lua.LState) int { L.Push(st.openProcess()); return 1 }))
 	// lua-resty-string under OpenResty's names and Debian's (resty_string.go).

@@ -279,6 +279,11 @@ func (st *state) ngxExit(L *lua.LState) int {
 		}
 		code = http.StatusOK
 	}
+	if st.r.phase == PhaseBalancer {
+		// lua-nginx-module records the code and the hook goes on
+		st.r.exited, st.r.exitCode = true, code
+		return 0
+	}
 	st.exit(code)
 	return 0
 }
@@ -474,6 +479,9 @@ func (st *state) logPrefix(L *lua.LState) string {
 		return "[lua] "
 	}
 	src := dbg.Source
+	if i := strings.LastIndexAny(src, `/\`); i >= 0 {
+		src = src[i+1:] // nginx logs the file's base name
+	}
 	if dbg.CurrentLine < 0 {
 		return "[lua] " + src + ": "
 	}
@@ -968,7 +976,8 @@ func (st *state) ngxGetPhase(L *lua.LState) int {
 	}
 	names := map[Phase]string{PhaseSet: "set", PhaseRewrite: "rewrite", PhaseAccess: "access",
 		PhaseContent: "content", PhaseHeaderFilter: "header_filter", PhaseLog: "log",
-		PhaseInit: "init", PhaseInitWorker: "init_worker", PhaseTimer: "timer", PhaseBodyFilter: "body_filter", PhaseSSLCert: "ssl_cert"}
+		PhaseInit: "init", PhaseInitWorker: "init_worker", PhaseTimer: "timer", PhaseBodyFilter: "body_filter",
+		PhaseSSLCert: "ssl_cert", PhaseBalancer: "balancer"}
 	L.Push(lua.LString(names[st.r.phase]))
 	return 1
 }

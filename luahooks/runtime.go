@@ -87,10 +87,12 @@ const (
 	PhaseTimer                     // an ngx.timer callback
 	PhaseBodyFilter                // body_filter_by_lua*
 	PhaseSSLCert                   // ssl_certificate_by_lua* (ssl_cert.go)
+	PhaseBalancer                  // balancer_by_lua* (balancer.go)
 )
 
 var phaseNames = [...]string{"set_by_lua", "rewrite_by_lua", "access_by_lua", "content_by_lua",
-	"header_filter_by_lua", "log_by_lua", "init_by_lua", "init_worker_by_lua", "ngx.timer", "body_filter_by_lua", "ssl_certificate_by_lua"}
+	"header_filter_by_lua", "log_by_lua", "init_by_lua", "init_worker_by_lua", "ngx.timer", "body_filter_by_lua",
+	"ssl_certificate_by_lua", "balancer_by_lua"}
 
 // String returns the directive name without the _block/_file suffix, as
 // lua-nginx-module uses it in chunk names ("access_by_lua").

@@ -121,6 +121,10 @@ type Request struct {
 	// ngx.header names keep their '_'.
 	KeepUnderscores bool
 
+	// Balancer is the upstream attempt of a balancer_by_lua run (nil in
+	// the other phases).
+	Balancer *Balancer
+
 	luaCtx   *lua.LTable // ngx.ctx
 	body     []byte      // request body once read
 	bodyRead bool
@@ -310,7 +314,13 @@ func syntaxError(name, src string, err error) error {
 			}
 		}
 		if pe.Pos.Line == parse.EOF {
-			return fmt.Errorf("%s: %s near '<eof>'", name, msg)
+			// LuaJIT names the last line, and a bracket left open
+			if msg == "unexpected symbol" {
+				if hint := unclosedBracket(src, eofLine, 0, "<eof>"); hint != "" {
+					msg = hint
+				}
+			}
+			return fmt.Errorf("%s:%d: %s near '<eof>'", name, strings.Count(src, "\n")+1, msg)
 		}
 		if pe.Token == "" {
 			return fmt.Errorf("%s:%d: %s", name, pe.Pos.Line, msg)
@@ -527,6 +537,8 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 			msg = "failed to run log_by_lua*: " + errorText(err)
 		case c.phase == PhaseBodyFilter:
 			msg = "failed to run body_filter_by_lua*: " + errorText(err)
+		case c.phase == PhaseBalancer:
+			msg = "failed to run balancer_by_lua*: " + errorText(err)
 		}
 		if r.sent {
 			// nginx had already sent the headers and the output so far:

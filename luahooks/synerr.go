@@ -5,6 +5,13 @@ import (
 	"strings"
 )
 
+// opener is a bracket unclosedBracket saw open.
+type opener struct {
+	c      byte
+	line   int
+	params bool // a function's parameter list: LuaJIT names no line
+}
+
 // unclosedBracket explains a syntax error the way LuaJIT does when the
 // token at (line, col) (col: its last byte, 1-based) comes where the
 // bracket still open before it must close: after a complete expression
@@ -13,16 +20,10 @@ import (
 // gopher-lua says "unexpected symbol" there. It returns "" when the error
 // is of another kind.
 func unclosedBracket(src string, line, col int, tok string) string {
-	type opener struct {
-		c      byte
-		line   int
-		params bool // a function's parameter list: LuaJIT names no line
-	}
 	var stack []opener
 	prevEnds := false // the previous token can end an expression
 	funcHead := false // since "function": only names, "." and ":"
 	ln, lineStart := 1, 0
-	closer := map[byte]byte{'(': ')', '{': '}', '[': ']'}
 	for i := 0; i < len(src); {
 		c := src[i]
 		start := i
@@ -99,27 +100,41 @@ func unclosedBracket(src string, line, col int, tok string) string {
 		}
 		if ln == line && i-lineStart == col {
 			// src[start:i] is the token of the error
-			if !prevEnds || len(stack) == 0 || src[start:i] != tok {
+			if !prevEnds || src[start:i] != tok {
 				return ""
 			}
 			if c == '(' || c == '{' || c == '[' {
 				stack = stack[:len(stack)-1] // it opened one itself
 			}
-			if len(stack) == 0 {
-				return ""
-			}
-			top := stack[len(stack)-1]
-			if top.line == line || top.params {
-				return fmt.Sprintf("'%c' expected", closer[top.c])
-			}
-			return fmt.Sprintf("'%c' expected (to close '%c' at line %d)", closer[top.c], top.c, top.line)
+			return expected(stack, line)
 		}
 		if ln > line {
 			return ""
 		}
 		prevEnds = ends
 	}
+	if line == eofLine && prevEnds {
+		return expected(stack, ln) // the end of src came where a bracket must close
+	}
 	return ""
+}
+
+// eofLine is unclosedBracket's line for an error at the end of the source.
+const eofLine = 1 << 30
+
+// expected is LuaJIT's message for the brackets still open (stack) at an
+// error on line: "')' expected", naming the opening line when it is
+// another one; "" when none is open.
+func expected(stack []opener, line int) string {
+	if len(stack) == 0 {
+		return ""
+	}
+	closer := map[byte]byte{'(': ')', '{': '}', '[': ']'}
+	top := stack[len(stack)-1]
+	if top.line == line || top.params {
+		return fmt.Sprintf("'%c' expected", closer[top.c])
+	}
+	return fmt.Sprintf("'%c' expected (to close '%c' at line %d)", closer[top.c], top.c, top.line)
 }
 
 // luaKeywords are Lua 5.1's reserved words.

@@ -19,6 +19,11 @@ func TestSyntaxErrorUnclosedBracket(t *testing.T) {
 		{"function f(a\nb) end", `x:2: ')' expected near 'b'`},
 		{"local x = (a\nb)", `x:2: ')' expected (to close '(' at line 1) near 'b'`},
 		{"f(function() end x)", `x:1: ')' expected near 'x'`},
+		{"f(a", `x:1: ')' expected near '<eof>'`},
+		{"\nngx.say(\"hello\"\n  ", `x:3: ')' expected (to close '(' at line 2) near '<eof>'`},
+		{"local t = {1", `x:1: '}' expected near '<eof>'`},
+		{"f(function() end", `x:1: ')' expected near '<eof>'`},
+		{"x = ", `x:1: unexpected symbol near '<eof>'`},
 	} {
 		_, err := compileLua(c.src, "x", false)
 		if err == nil || err.Error() != c.want {

@@ -67,8 +67,9 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 			lv.conf.LuaSSLTrustedCertificate = c.confName(d.Args[0])
 		}},
 		{name: "lua_load_resty_core", support: Ignored, flagRepeats: true},
-		{name: "balancer_by_lua_block", support: UnsupportedContent},
-		{name: "balancer_by_lua_file", support: UnsupportedContent},
+		// read by upstream with its block (Upstream.BalancerLua)
+		{name: "balancer_by_lua_block", dup: "balancer_by_lua", needsCode: true, set: readByUpstream},
+		{name: "balancer_by_lua_file", dup: "balancer_by_lua", needsCode: true, set: readByUpstream},
 		{name: "server_rewrite_by_lua_block", support: FailClosed, note: "Lua in the server rewrite phase"},
 		{name: "server_rewrite_by_lua_file", support: FailClosed, note: "Lua in the server rewrite phase"},
 	},
@@ -104,6 +105,11 @@ type LuaSocketConf struct {
 	ConnectTimeout, SendTimeout, ReadTimeout, KeepaliveTimeout time.Duration
 	PoolSize, BufferSize                                       int
 	QuietErrors                                                bool // lua_socket_log_errors off
+}
+
+// balancerLua reads balancer_by_lua_block or _file in an upstream block.
+func (c *compiler) balancerLua(u *Upstream, d *Directive) {
+	u.BalancerLua = c.luaCode(d, "balancer", d.Args[0])
 }
 
 // luaCount is a non-negative number argument (ngx_conf_set_num_slot).

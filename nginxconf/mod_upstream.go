@@ -66,13 +66,14 @@ func (c *compiler) upstream(d *Directive) {
 		case "keepalive_time":
 			u.KeepaliveTime = c.duration(s, s.Args[0])
 		case "ip_hash", "hash", "least_conn", "random":
-			if methodSet {
-				// nginx replaces what was set, keepalive's cache included
-				c.warn(s, "load balancing method redefined")
-				u.Keepalive = 0
-			}
+			c.redefineMethod(u, s, methodSet)
 			u.Balancer = c.balancer(u, s)
 			methodSet, backupOK = true, u.Balancer == BalanceLeastConn
+		case "balancer_by_lua_block", "balancer_by_lua_file":
+			// a balancing method too: round robin when the hook picks no server
+			c.redefineMethod(u, s, methodSet)
+			c.balancerLua(u, s)
+			methodSet, backupOK = true, false
 		case "server":
 			u.Servers = append(u.Servers, c.upstreamServer(s, backupOK))
 		}
@@ -85,6 +86,15 @@ func (c *compiler) upstream(d *Directive) {
 		c.failAt(u.File, u.Line, fmt.Sprintf(`no servers in upstream "%s"`, name))
 	}
 	c.cfg.HTTP.Upstreams[name] = u
+}
+
+// redefineMethod clears u's balancing method for the one d sets; nginx
+// warns when one was set (keepalive's cache goes too).
+func (c *compiler) redefineMethod(u *Upstream, d *Directive, methodSet bool) {
+	if methodSet {
+		c.warn(d, "load balancing method redefined")
+	}
+	u.Keepalive, u.Balancer, u.HashKey, u.BalancerLua = 0, BalanceRoundRobin, nil, nil
 }
 
 // balancer reads a balancing directive of u: ip_hash, hash KEY

@@ -120,6 +120,9 @@ type Upstream struct {
 	// HashKey is hash's key.
 	Balancer Balancer
 	HashKey  *vars.Template
+	// BalancerLua is balancer_by_lua_block/_file: it picks each
+	// attempt's server for proxy_pass.
+	BalancerLua *LuaCode
 	// Keepalive is `keepalive N`: idle connections proxy_pass keeps to
 	// the servers (0: none), each for at most KeepaliveRequests requests,
 	// KeepaliveTimeout idle and KeepaliveTime in all.

@@ -22,6 +22,7 @@ var modules = []*module{
 	&authRequestModule, // access: auth_request (after auth_basic, as in nginx)
 	&websockifyModule,  // content handler
 	&proxyModule,       // content handler: proxy_pass
+	&luaBalancerModule, // load: refuses balancer_by_lua for websockify_pass
 	&statusModule,      // content handlers: stub_status, prometheus_metrics
 	&charsetModule,     // header filter
 	&subModule,         // header filter: sub_filter (its body filter runs before charset recoding)

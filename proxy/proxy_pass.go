@@ -309,6 +309,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 	up.u = u
 	if u != nil {
 		rq.balance(u, &up.tries)
+		rq.luaBalancer(u, up)
 	}
 	next := rq.conf.ProxyNextUpstream
 	idempotent := rq.conf.ProxyNextUpstream&nginxconf.NextNonIdempotent != 0 ||
@@ -324,6 +325,10 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			conn, addr, err = u.DialNext(rq.r.Context(), rq.conf.ProxyConnectTimeout, tries)
 		} else {
 			conn, addr, err = d.Dial(rq.r.Context(), rq.conf.ProxyConnectTimeout)
+		}
+		if ab := (*balancerAbort)(nil); errors.As(err, &ab) {
+			rq.finalize(ab.status) // balancer_by_lua failed
+			return nil, nil, nil
 		}
 		if errors.Is(err, upstream.ErrNoLiveUpstreams) {
 			if u != nil {
@@ -426,8 +431,8 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		if err != nil {
 			code = up.log(err, while)
 		}
-		retry := next&cond != 0 && (idempotent || !sent) && u != nil && n < u.Tries() &&
-			(rq.conf.ProxyNextUpstreamTries == 0 || n < rq.conf.ProxyNextUpstreamTries) &&
+		retry := next&cond != 0 && (idempotent || !sent) && u != nil &&
+			n < tries.Limit(u.Tries(), rq.conf.ProxyNextUpstreamTries) &&
 			(rq.conf.ProxyNextUpstreamTimeout == 0 || time.Since(begin) < rq.conf.ProxyNextUpstreamTimeout)
 		if !retry && err == nil {
 			return conn, rd, res // a status proxy_next_upstream names, and nothing left: passed as it is

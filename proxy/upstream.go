@@ -122,6 +122,9 @@ func (rq *request) balance(u *upstream.Upstream, t *upstream.Tries) {
 // one bound to the request (see balance).
 func (rq *request) balanced(d websockify.Dialer) websockify.Dialer {
 	u, ok := d.(*upstream.Upstream)
+	if ok && rq.st.luaBalanced(u) {
+		return refusedDialer{errLuaBalancerTunnel} // lua_balancer.go
+	}
 	if !ok || u.Method() == upstream.RoundRobin && !u.Counted() {
 		return d
 	}

@@ -101,6 +101,8 @@ type Upstream struct {
 
 	keepalive Keepalive
 	idle      []idleConn // oldest first
+
+	chosen map[string]*peer // servers an Override chose, by address (override.go)
 }
 
 var _ websockify.Dialer = (*Upstream)(nil)
@@ -187,6 +189,10 @@ type Tries struct {
 	// of the last connection: when it was made, requests it served
 	start    time.Time
 	requests int
+	// override and more: balancer_by_lua's choice and extra attempts
+	// (override.go)
+	override Override
+	more     int
 
 	balance // the balancing method's state
 }
@@ -198,11 +204,20 @@ func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries
 		t.tried = make(map[*peer]bool, 4)
 	}
 	u.release(t) // nginx frees the peer before it asks for the next one
-	p := u.pick(t)
-	if p == nil {
-		return nil, "", ErrNoLiveUpstreams
+	var p *peer
+	if t.override != nil {
+		var err error
+		if p, err = u.overridden(&timeout, t); err != nil {
+			return nil, "", err
+		}
 	}
-	t.tried[p], t.last, t.cached = true, p, false
+	if p == nil {
+		if p = u.pick(t); p == nil {
+			return nil, "", ErrNoLiveUpstreams
+		}
+		t.tried[p] = true
+	}
+	t.last, t.cached = p, false
 	if !t.fresh {
 		u.mu.Lock()
 		ic := u.takeIdle(p)
