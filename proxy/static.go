@@ -175,7 +175,7 @@ func (rq *request) serveFile(path, uri string) {
 	o := rq.staticOptions()
 	if plan, _ := rq.charsetPlanFor(static.ContentType(uri, o)); plan.changesLength() {
 		o.MaxRanges = 0 // recoding drops the length, and with it ranges
-	} else if rq.subFilters(static.ContentType(uri, o)) {
+	} else if len(rq.conf.SubFilters) > 0 && rq.subFilters(static.ContentType(uri, o), fileSize(path)) {
 		o.MaxRanges = 0 // so does sub_filter
 	} else if plan.log == "" {
 		o.PartCharset = plan.label
@@ -237,4 +237,14 @@ func (rq *request) tryFiles() bool {
 		rq.internalRedirect(last)
 	}
 	return false
+}
+
+// fileSize is the size of the file at path, or -1 when it cannot be told
+// (static.Serve then answers for it).
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return -1
+	}
+	return fi.Size()
 }

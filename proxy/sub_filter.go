@@ -365,8 +365,11 @@ func (f *subFilter) value(i int) string {
 	return f.values[i]
 }
 
-// subFilters reports whether sub_filter may rewrite a response of type
-// ctype here (its length is then not known in advance).
-func (rq *request) subFilters(ctype string) bool {
-	return len(rq.conf.SubFilters) > 0 && subTypeMatch(rq.conf.SubFilterTypes, ctype)
+// subFilters reports whether sub_filter will rewrite a response of type
+// ctype and length size here (its length is then not known in advance),
+// on the conditions subHeaderFilter starts it: not empty, a type of
+// sub_filter_types, a pattern that is not empty once evaluated.
+func (rq *request) subFilters(ctype string, size int64) bool {
+	return len(rq.conf.SubFilters) > 0 && size != 0 && subTypeMatch(rq.conf.SubFilterTypes, ctype) &&
+		rq.subTablesFor() != nil
 }

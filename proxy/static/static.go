@@ -45,7 +45,7 @@ type Options struct {
 	PartCharset string
 	PartRecode  func([]byte) []byte
 	// Types maps lower-case extensions to MIME types (`types {}`); nil
-	// means DefaultTypes, nginx's mime.types.
+	// means BuiltinTypes.
 	Types map[string]string
 	// DefaultType is used for unknown extensions (`default_type`); ""
 	// means "text/plain", nginx's built-in default.
@@ -148,7 +148,7 @@ func errnoText(err error) string {
 // ContentType returns the MIME type for uri's extension (the part after
 // the last "." of the last segment, compared in lower case).
 func ContentType(uri string, o *Options) string {
-	types := DefaultTypes
+	types := BuiltinTypes
 	def := "text/plain"
 	if o != nil {
 		if o.Types != nil {

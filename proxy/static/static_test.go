@@ -71,8 +71,9 @@ func TestContentType(t *testing.T) {
 		want string
 	}{
 		{"/vnc.html", nil, "text/html"},
-		{"/app/ui.JS", nil, "application/javascript"},
-		{"/core/rfb.wasm", nil, "application/wasm"},
+		{"/logo.GIF", nil, "image/gif"},
+		{"/app/ui.js", nil, "text/plain"}, // no types block: nginx's compiled-in three
+		{"/app/ui.JS", &Options{Types: map[string]string{"js": "application/javascript"}}, "application/javascript"},
 		{"/a.b/noext", nil, "text/plain"},
 		{"/x.unknown", &Options{DefaultType: "application/octet-stream"}, "application/octet-stream"},
 		{"/x.html", &Options{Types: map[string]string{"js": "text/javascript"}}, "text/plain"},
@@ -110,15 +111,36 @@ func TestOpenErrors(t *testing.T) {
 	}
 }
 
+// debianMimeTypes reads the types block of Debian's /etc/nginx/mime.types
+// ("type ext ext;" lines), which the nginx side includes.
+func debianMimeTypes(t *testing.T) map[string]string {
+	data, err := os.ReadFile("/etc/nginx/mime.types")
+	if err != nil {
+		t.Skip(err)
+	}
+	types := map[string]string{}
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(strings.TrimSuffix(strings.TrimSpace(line), ";"))
+		if len(f) < 2 || strings.Contains(line, "{") {
+			continue
+		}
+		for _, ext := range f[1:] {
+			types[ext] = f[0]
+		}
+	}
+	return types
+}
+
 // goStatic serves root like the nginx config of TestDifferentialStatic.
 func goStatic(t *testing.T, root string) string {
 	t.Helper()
+	types := debianMimeTypes(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		o := &Options{Etag: !strings.HasPrefix(r.URL.Path, "/noetag/"), Autoindex: strings.HasPrefix(r.URL.Path, "/dir/"), DefaultType: "text/plain", AutoindexExactSize: true, MaxRanges: -1}
+		o := &Options{Etag: !strings.HasPrefix(r.URL.Path, "/noetag/"), Autoindex: strings.HasPrefix(r.URL.Path, "/dir/"), DefaultType: "text/plain", Types: types, AutoindexExactSize: true, MaxRanges: -1}
 		st, _ := Serve(w, r, root+r.URL.Path, r.URL.Path, o)
 		switch st {
 		case 200, 206, 304:
