@@ -156,9 +156,11 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	}
 	keep := false // the connection goes back to the upstream's idle cache
 	defer func() {
-		if keep {
+		switch {
+		case conn == nil: // already settled
+		case keep:
 			up.u.Put(&up.tries, conn)
-		} else {
+		default:
 			conn.Close()
 		}
 	}()
@@ -215,11 +217,19 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	// without buffering, and for a body of unknown length (nginx sends it
 	// chunked), the headers go at once
 	rq.w.stream = !rq.conf.ProxyBuffering || res.ContentLength < 0
-	rq.w.WriteHeader(res.Status)
 	if noBody {
-		keep = up.reusable(res) // what came after the head is dropped, as nginx drops it
+		// Settled before the client has the answer, which may be whole
+		// with the head: its next request finds the connection cached.
+		if up.reusable(res) { // what came after the head is dropped, as nginx drops it
+			up.u.Put(&up.tries, conn)
+		} else {
+			conn.Close()
+		}
+		conn = nil
+		rq.w.WriteHeader(res.Status)
 		return
 	}
+	rq.w.WriteHeader(res.Status)
 	br := bufio.NewReader(io.MultiReader(bytes.NewReader(res.Rest), rd))
 	var src io.Reader = br
 	switch {
