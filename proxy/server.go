@@ -338,7 +338,6 @@ func (s *Server) startServing(l *listener) {
 		ConnState: s.stats.connState,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			ctx = s.stats.track(ctx, c)
-			ctx = websockify.WithConn(ctx, c) // its tunnel's event loop
 			ctx = context.WithValue(ctx, ctxListener, l)
 			if l.spec.tls {
 				ctx = withConnTLS(ctx)
@@ -368,8 +367,7 @@ func (s *Server) startServing(l *listener) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		// websockify.Listener: a tunnel takes its client socket over without a dup
-		hs.Serve(s.stats.listener(websockify.Listener(l.ln, s.tunnels)))
+		hs.Serve(s.stats.listener(l.ln))
 	}()
 }
 
