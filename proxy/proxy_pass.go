@@ -397,6 +397,24 @@ type proxyUpstream struct {
 	// the buffer of proxy_buffer_size the response head is read into
 	head     *[]byte
 	headPool *sync.Pool
+	// the client's close while the head is awaited (watchHead)
+	gone      atomic.Pointer[error]
+	stopWatch func()
+	conn      net.Conn // the current attempt's
+}
+
+// watchGrace is how long the response head is awaited before the client
+// is watched too: an answer within it costs no watcher (a goroutine and
+// reads on the client's connection); a client that goes away meanwhile
+// is noticed when it ends.
+const watchGrace = time.Millisecond
+
+// watchHead starts watching the client while the head is awaited: its
+// close closes the attempt's connection (the read fails) and is kept for
+// the exchange to answer 499.
+func (up *proxyUpstream) watchHead() {
+	conn := up.conn
+	up.stopWatch = up.rq.watchClient(func(err error) { up.gone.Store(&err); conn.Close() })
 }
 
 // proxyExchange connects, sends req and reads the response head, trying
@@ -468,6 +486,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		}
 		if err == nil {
 			rq.v.UpstreamConnectTime = time.Since(up.start)
+			up.conn = conn
 			conn.SetWriteDeadline(time.Now().Add(rq.conf.ProxySendTimeout))
 			out := req
 			if up.stream != nil {
@@ -489,16 +508,18 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			if err != nil {
 				cond, while = errCondition(err), "while sending request to upstream"
 			} else {
-				rd = &deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout}
+				rd = &deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout, watch: up}
 				up.rd = rd
-				var gone atomic.Pointer[error]
-				stop := rq.watchClient(func(err error) { gone.Store(&err); conn.Close() })
 				if up.head == nil {
 					up.head, up.headPool = readBuffer(rq.conf.ProxyBufferSize)
 				}
 				res, err = proxypass.ReadResponseInto(rd, *up.head)
-				stop()
-				if cerr := gone.Load(); cerr != nil {
+				rd.watch = nil
+				if up.stopWatch != nil {
+					up.stopWatch()
+					up.stopWatch = nil
+				}
+				if cerr := up.gone.Load(); cerr != nil {
 					conn.Close()
 					rq.v.UpstreamResponseTime = time.Since(up.start)
 					up.clientGone(*cerr, "while sending request to upstream")
@@ -992,10 +1013,24 @@ type deadlineReader struct {
 	c       net.Conn
 	timeout time.Duration
 	n       int64 // bytes read ($upstream_bytes_received)
+	// while the head is awaited: a read waiting past watchGrace starts
+	// watching the client
+	watch *proxyUpstream
 }
 
 func (r *deadlineReader) Read(p []byte) (int, error) {
-	r.c.SetReadDeadline(time.Now().Add(r.timeout))
+	timeout := r.timeout
+	if up := r.watch; up != nil && up.stopWatch == nil && timeout > watchGrace {
+		r.c.SetReadDeadline(time.Now().Add(watchGrace))
+		n, err := r.c.Read(p)
+		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			r.n += int64(n)
+			return n, err
+		}
+		up.watchHead()
+		timeout -= watchGrace
+	}
+	r.c.SetReadDeadline(time.Now().Add(timeout))
 	n, err := r.c.Read(p)
 	r.n += int64(n)
 	return n, err
