@@ -250,7 +250,8 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	rq.w.WriteHeader(res.Status)
 	var br *bufio.Reader
 	var src io.Reader
-	plain := &backendBody{rest: res.Rest, rd: rd, left: res.ContentLength}
+	up.body = backendBody{rest: res.Rest, rd: rd, left: res.ContentLength}
+	plain := &up.body
 	if res.Chunked {
 		br = bufio.NewReader(io.MultiReader(bytes.NewReader(res.Rest), rd))
 		src = httputil.NewChunkedReader(br)
@@ -369,6 +370,17 @@ func (up *proxyUpstream) reusable(res *proxypass.Response) bool {
 	return true
 }
 
+// asBalancerAbort returns err's balancerAbort, if it has one (nothing
+// allocated for a nil err).
+func asBalancerAbort(err error) *balancerAbort {
+	if err == nil {
+		return nil
+	}
+	var ab *balancerAbort
+	errors.As(err, &ab)
+	return ab
+}
+
 // schemePrefix is scheme + "://", without a new string for the usual ones.
 func schemePrefix(scheme string) string {
 	switch scheme {
@@ -401,6 +413,9 @@ type proxyUpstream struct {
 	gone      atomic.Pointer[error]
 	stopWatch func()
 	conn      net.Conn // the current attempt's
+	// in place of their own allocations: rd's and the body's reader
+	rdBuf deadlineReader
+	body  backendBody
 }
 
 // watchGrace is how long the response head is awaited before the client
@@ -444,7 +459,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		} else {
 			conn, addr, err = d.Dial(rq.r.Context(), rq.conf.ProxyConnectTimeout)
 		}
-		if ab := (*balancerAbort)(nil); err != nil && errors.As(err, &ab) {
+		if ab := asBalancerAbort(err); ab != nil {
 			rq.finalize(ab.status) // balancer_by_lua failed
 			return nil, nil, nil
 		}
@@ -508,7 +523,8 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			if err != nil {
 				cond, while = errCondition(err), "while sending request to upstream"
 			} else {
-				rd = &deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout, watch: up}
+				up.rdBuf = deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout, watch: up}
+				rd = &up.rdBuf
 				up.rd = rd
 				if up.head == nil {
 					up.head, up.headPool = readBuffer(rq.conf.ProxyBufferSize)
@@ -864,7 +880,8 @@ func (rq *request) proxyBodyLength(body []byte) int64 {
 func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL, res *proxypass.Response) {
 	h := rq.w.Header()
 	hasType := false
-	for _, f := range res.Fields {
+	vals := make([]string, len(res.Fields)) // one array for the values (see Response.Header)
+	for i, f := range res.Fields {
 		key := http.CanonicalHeaderKey(f.Name)
 		if proxypass.ResponseHopByHop[key] || rq.proxyHidden(key) {
 			continue
@@ -878,7 +895,12 @@ func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.Pr
 		case "Set-Cookie":
 			v = rq.proxyCookie(v)
 		}
-		h[key] = append(h[key], v)
+		if old, ok := h[key]; ok {
+			h[key] = append(old, v)
+		} else {
+			vals[i] = v
+			h[key] = vals[i : i+1 : i+1]
+		}
 		rq.w.note(key) // sent in the backend's order, as nginx's header list keeps it
 		if key != f.Name {
 			rq.w.spell = append(rq.w.spell, spelling{f.Name, key})
