@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -106,6 +107,14 @@ func proxyContent(rq *request) { rq.proxyPass(rq.conf.ProxyPass) }
 var proxyHeaders = [...]string{"Host", "Connection", "Content-Length", "Transfer-Encoding", "TE",
 	"Keep-Alive", "Expect", "Upgrade"}
 
+// proxyHeaderKeys are proxyHeaders' canonical keys.
+var proxyHeaderKeys = func() (keys [len(proxyHeaders)]string) {
+	for i, name := range proxyHeaders {
+		keys[i] = http.CanonicalHeaderKey(name)
+	}
+	return keys
+}()
+
 // proxyPass relays the request to pp's backend.
 func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	target := pp.Target
@@ -128,7 +137,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		}
 	}
 	rq.v.ProxyHost, rq.v.ProxyPort = target.Host, target.Port
-	up := &proxyUpstream{rq: rq, scheme: target.Scheme + "://"}
+	up := &proxyUpstream{rq: rq, scheme: schemePrefix(target.Scheme)}
 	if target.Scheme == "https" {
 		up.ssl = rq.st.confs[rq.conf.ID].proxy.ssl
 		up.sslName = strings.Trim(target.Name, "[]")
@@ -148,10 +157,17 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		}
 	}
 	up.uri = rq.proxyURI(pp, target)
-	head := proxypass.WriteRequest(nil, rq.proxyMethod(), up.uri, rq.conf.ProxyHTTPVersion,
+	hp := requestHeads.Get().(*[]byte)
+	head := proxypass.WriteRequest((*hp)[:0], rq.proxyMethod(), up.uri, rq.conf.ProxyHTTPVersion,
 		rq.proxyFields(body, up.stream != nil && up.stream.chunked))
-	conn, rd, res := rq.proxyExchange(d, up, append(head, body...))
+	head = append(head, body...)
+	conn, rd, res := rq.proxyExchange(d, up, head)
+	if cap(head) <= maxPooledHead {
+		*hp = head
+		requestHeads.Put(hp)
+	}
 	if res == nil {
+		up.releaseHead()
 		return // answered
 	}
 	keep := false // the connection goes back to the upstream's idle cache
@@ -226,28 +242,37 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 			conn.Close()
 		}
 		conn = nil
+		up.releaseHead()
 		rq.w.WriteHeader(res.Status)
 		return
 	}
+	defer up.releaseHead() // after the body, which starts in it
 	rq.w.WriteHeader(res.Status)
-	br := bufio.NewReader(io.MultiReader(bytes.NewReader(res.Rest), rd))
-	var src io.Reader = br
-	switch {
-	case res.Chunked:
+	var br *bufio.Reader
+	var src io.Reader
+	up.body = backendBody{rest: res.Rest, rd: rd, left: res.ContentLength}
+	plain := &up.body
+	if res.Chunked {
+		br = bufio.NewReader(io.MultiReader(bytes.NewReader(res.Rest), rd))
 		src = httputil.NewChunkedReader(br)
-	case res.ContentLength >= 0:
-		src = io.LimitReader(br, res.ContentLength)
+	} else {
+		src = plain // no reader of its own: a small body is in the head's buffer
 	}
 	// Unbuffered (server-sent events, long polls), nginx also notices a
 	// client that goes away while the backend is silent.
-	var gone atomic.Pointer[error]
+	var gone *atomic.Pointer[error]
 	stop := func() {}
 	if !rq.conf.ProxyBuffering {
+		gone = new(atomic.Pointer[error])
 		stop = rq.watchClient(func(err error) { gone.Store(&err); conn.Close() })
 	}
 	err := rq.copyFromBackend(src, res.ContentLength)
 	stop()
-	if cerr := gone.Load(); cerr != nil {
+	var cerr *error
+	if gone != nil {
+		cerr = gone.Load()
+	}
+	if cerr != nil {
 		up.clientGone(*cerr, "while sending to client")
 		rq.cut()
 		return
@@ -257,10 +282,62 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		up.fail(err, "while reading upstream")
 		return
 	}
-	if res.Chunked && !skipTrailer(br) {
+	if res.Chunked {
+		if !skipTrailer(br) {
+			return
+		}
+		keep = br.Buffered() == 0 && up.reusable(res)
 		return
 	}
-	keep = (res.Chunked || res.ContentLength >= 0) && br.Buffered() == 0 && up.reusable(res)
+	// bytes past the length in the head's read mean the backend said
+	// more than it framed: not reused (what comes later, the peek of the
+	// idle cache finds)
+	keep = res.ContentLength >= 0 && len(plain.rest) == 0 && up.reusable(res)
+}
+
+// backendBody reads a response body of a known length (left, or -1 to
+// the end): first what came with the head, then from the backend, never
+// past the length.
+type backendBody struct {
+	rest []byte
+	rd   io.Reader
+	left int64
+}
+
+func (b *backendBody) Read(p []byte) (int, error) {
+	if b.left == 0 {
+		return 0, io.EOF
+	}
+	if b.left > 0 && int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	var n int
+	var err error
+	if len(b.rest) > 0 {
+		n = copy(p, b.rest)
+		b.rest = b.rest[n:]
+	} else {
+		n, err = b.rd.Read(p)
+	}
+	if b.left > 0 {
+		b.left -= int64(n)
+	}
+	return n, err
+}
+
+// requestHeads holds the buffers request heads are written into; one
+// that grew past maxPooledHead (a body with it) is not kept.
+var requestHeads = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxPooledHead = 16 << 10
+
+// releaseHead gives back the buffer the response head was read into,
+// once nothing refers to its Rest.
+func (up *proxyUpstream) releaseHead() {
+	if up.head != nil {
+		up.headPool.Put(up.head)
+		up.head = nil
+	}
 }
 
 // skipTrailer reads the trailer lines of a chunked body up to its empty
@@ -293,6 +370,28 @@ func (up *proxyUpstream) reusable(res *proxypass.Response) bool {
 	return true
 }
 
+// asBalancerAbort returns err's balancerAbort, if it has one (nothing
+// allocated for a nil err).
+func asBalancerAbort(err error) *balancerAbort {
+	if err == nil {
+		return nil
+	}
+	var ab *balancerAbort
+	errors.As(err, &ab)
+	return ab
+}
+
+// schemePrefix is scheme + "://", without a new string for the usual ones.
+func schemePrefix(scheme string) string {
+	switch scheme {
+	case "http":
+		return "http://"
+	case "https":
+		return "https://"
+	}
+	return scheme + "://"
+}
+
 // proxyUpstream is one proxied request's exchange with its backend.
 type proxyUpstream struct {
 	rq          *request
@@ -307,6 +406,30 @@ type proxyUpstream struct {
 	sslName     string
 	sent        int64 // bytes sent
 	headLen     int64 // of the response head
+	// the buffer of proxy_buffer_size the response head is read into
+	head     *[]byte
+	headPool *sync.Pool
+	// the client's close while the head is awaited (watchHead)
+	gone      atomic.Pointer[error]
+	stopWatch func()
+	conn      net.Conn // the current attempt's
+	// in place of their own allocations: rd's and the body's reader
+	rdBuf deadlineReader
+	body  backendBody
+}
+
+// watchGrace is how long the response head is awaited before the client
+// is watched too: an answer within it costs no watcher (a goroutine and
+// reads on the client's connection); a client that goes away meanwhile
+// is noticed when it ends.
+const watchGrace = time.Millisecond
+
+// watchHead starts watching the client while the head is awaited: its
+// close closes the attempt's connection (the read fails) and is kept for
+// the exchange to answer 499.
+func (up *proxyUpstream) watchHead() {
+	conn := up.conn
+	up.stopWatch = up.rq.watchClient(func(err error) { up.gone.Store(&err); conn.Close() })
 }
 
 // proxyExchange connects, sends req and reads the response head, trying
@@ -336,7 +459,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		} else {
 			conn, addr, err = d.Dial(rq.r.Context(), rq.conf.ProxyConnectTimeout)
 		}
-		if ab := (*balancerAbort)(nil); errors.As(err, &ab) {
+		if ab := asBalancerAbort(err); ab != nil {
 			rq.finalize(ab.status) // balancer_by_lua failed
 			return nil, nil, nil
 		}
@@ -378,6 +501,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		}
 		if err == nil {
 			rq.v.UpstreamConnectTime = time.Since(up.start)
+			up.conn = conn
 			conn.SetWriteDeadline(time.Now().Add(rq.conf.ProxySendTimeout))
 			out := req
 			if up.stream != nil {
@@ -399,13 +523,19 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			if err != nil {
 				cond, while = errCondition(err), "while sending request to upstream"
 			} else {
-				rd = &deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout}
+				up.rdBuf = deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout, watch: up}
+				rd = &up.rdBuf
 				up.rd = rd
-				var gone atomic.Pointer[error]
-				stop := rq.watchClient(func(err error) { gone.Store(&err); conn.Close() })
-				res, err = proxypass.ReadResponse(rd, rq.conf.ProxyBufferSize)
-				stop()
-				if cerr := gone.Load(); cerr != nil {
+				if up.head == nil {
+					up.head, up.headPool = readBuffer(rq.conf.ProxyBufferSize)
+				}
+				res, err = proxypass.ReadResponseInto(rd, *up.head)
+				rd.watch = nil
+				if up.stopWatch != nil {
+					up.stopWatch()
+					up.stopWatch = nil
+				}
+				if cerr := up.gone.Load(); cerr != nil {
 					conn.Close()
 					rq.v.UpstreamResponseTime = time.Since(up.start)
 					up.clientGone(*cerr, "while sending request to upstream")
@@ -675,19 +805,23 @@ func (rq *request) proxyBody() ([]byte, int) {
 func (rq *request) proxyFields(body []byte, chunked bool) []proxypass.Field {
 	set := rq.conf.ProxySetHeaders
 	fields := make([]proxypass.Field, 0, len(set)+len(proxyHeaders)+len(rq.r.Header))
-	named := make(map[string]bool, len(set)+len(proxyHeaders))
+	var namedArr [24]string // few: a list beats a map
+	named := namedArr[:0]
+	isNamed := func(key string) bool { return slices.Contains(named, key) }
 	for _, h := range set {
-		named[http.CanonicalHeaderKey(h.Name)] = true
+		if key := http.CanonicalHeaderKey(h.Name); !isNamed(key) {
+			named = append(named, key)
+		}
 		if v := h.Value.Eval(rq.v); v != "" {
 			fields = append(fields, proxypass.Field{Name: h.Name, Value: v})
 		}
 	}
-	for _, name := range proxyHeaders {
-		key := http.CanonicalHeaderKey(name)
-		if named[key] {
+	for i, name := range proxyHeaders {
+		key := proxyHeaderKeys[i]
+		if isNamed(key) {
 			continue
 		}
-		named[key] = true
+		named = append(named, key)
 		switch name {
 		case "Host":
 			fields = append(fields, proxypass.Field{Name: name, Value: rq.v.ProxyHost})
@@ -711,7 +845,7 @@ func (rq *request) proxyFields(body []byte, chunked bool) []proxypass.Field {
 	}
 	keys := make([]string, 0, len(rq.r.Header))
 	for k := range rq.r.Header {
-		if !named[k] {
+		if !isNamed(k) {
 			keys = append(keys, k)
 		}
 	}
@@ -746,7 +880,8 @@ func (rq *request) proxyBodyLength(body []byte) int64 {
 func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL, res *proxypass.Response) {
 	h := rq.w.Header()
 	hasType := false
-	for _, f := range res.Fields {
+	vals := make([]string, len(res.Fields)) // one array for the values (see Response.Header)
+	for i, f := range res.Fields {
 		key := http.CanonicalHeaderKey(f.Name)
 		if proxypass.ResponseHopByHop[key] || rq.proxyHidden(key) {
 			continue
@@ -760,7 +895,12 @@ func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.Pr
 		case "Set-Cookie":
 			v = rq.proxyCookie(v)
 		}
-		h[key] = append(h[key], v)
+		if old, ok := h[key]; ok {
+			h[key] = append(old, v)
+		} else {
+			vals[i] = v
+			h[key] = vals[i : i+1 : i+1]
+		}
 		rq.w.note(key) // sent in the backend's order, as nginx's header list keeps it
 		if key != f.Name {
 			rq.w.spell = append(rq.w.spell, spelling{f.Name, key})
@@ -895,10 +1035,24 @@ type deadlineReader struct {
 	c       net.Conn
 	timeout time.Duration
 	n       int64 // bytes read ($upstream_bytes_received)
+	// while the head is awaited: a read waiting past watchGrace starts
+	// watching the client
+	watch *proxyUpstream
 }
 
 func (r *deadlineReader) Read(p []byte) (int, error) {
-	r.c.SetReadDeadline(time.Now().Add(r.timeout))
+	timeout := r.timeout
+	if up := r.watch; up != nil && up.stopWatch == nil && timeout > watchGrace {
+		r.c.SetReadDeadline(time.Now().Add(watchGrace))
+		n, err := r.c.Read(p)
+		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			r.n += int64(n)
+			return n, err
+		}
+		up.watchHead()
+		timeout -= watchGrace
+	}
+	r.c.SetReadDeadline(time.Now().Add(timeout))
 	n, err := r.c.Read(p)
 	r.n += int64(n)
 	return n, err

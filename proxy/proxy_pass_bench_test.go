@@ -64,3 +64,22 @@ server {
 		}
 	}
 }
+
+// TestBackendBody: a known length is read from what came with the head,
+// then from the connection, never past it; what is left of the head's
+// bytes tells the caller not to reuse the connection.
+func TestBackendBody(t *testing.T) {
+	b := &backendBody{rest: []byte("hel"), rd: strings.NewReader("lo, world"), left: 5}
+	got, err := io.ReadAll(b)
+	if err != nil || string(got) != "hello" {
+		t.Fatalf("%q, %v", got, err)
+	}
+	b = &backendBody{rest: []byte("hello, world"), rd: strings.NewReader(""), left: 5}
+	if got, _ = io.ReadAll(b); string(got) != "hello" || len(b.rest) == 0 {
+		t.Fatalf("%q, rest %q", got, b.rest)
+	}
+	b = &backendBody{rest: []byte("he"), rd: strings.NewReader("y"), left: -1}
+	if got, _ = io.ReadAll(b); string(got) != "hey" {
+		t.Fatalf("to the end: %q", got)
+	}
+}

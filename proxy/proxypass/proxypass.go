@@ -63,12 +63,20 @@ type Response struct {
 	HTTP09 bool
 }
 
-// Header returns the fields as an http.Header with canonical keys.
+// Header returns the fields as an http.Header with canonical keys. The
+// values share one backing array: a key's first value is a full slice of
+// it, so an append to it (a repeated key) moves that key's values out.
 func (r *Response) Header() http.Header {
 	h := make(http.Header, len(r.Fields))
-	for _, f := range r.Fields {
+	vals := make([]string, len(r.Fields))
+	for i, f := range r.Fields {
 		k := textproto.CanonicalMIMEHeaderKey(f.Name)
-		h[k] = append(h[k], f.Value)
+		if v, ok := h[k]; ok {
+			h[k] = append(v, f.Value)
+			continue
+		}
+		vals[i] = f.Value
+		h[k] = vals[i : i+1 : i+1]
 	}
 	return h
 }
@@ -77,7 +85,13 @@ func (r *Response) Header() http.Header {
 // (proxy_buffer_size): a head that does not fit is ErrTooBig. A read error
 // other than io.EOF is returned as is.
 func ReadResponse(rd io.Reader, limit int) (*Response, error) {
-	buf := make([]byte, limit)
+	return ReadResponseInto(rd, make([]byte, limit))
+}
+
+// ReadResponseInto is ReadResponse into buf, whose length is the limit:
+// the response's Rest is part of buf, which the caller may reuse once it
+// is done with Rest (the fields are copies).
+func ReadResponseInto(rd io.Reader, buf []byte) (*Response, error) {
 	n := 0
 	for {
 		if !statusLineOK(buf[:n]) {
@@ -137,9 +151,10 @@ func statusLineOK(b []byte) bool {
 }
 
 func parseHead(head []byte) (*Response, error) {
-	lines := strings.Split(strings.TrimRight(string(head), "\r\n"), "\n")
+	text := strings.TrimRight(string(head), "\r\n")
+	status, text, more := strings.Cut(text, "\n")
 	res := &Response{ContentLength: -1}
-	status := strings.TrimSuffix(lines[0], "\r")
+	status = strings.TrimSuffix(status, "\r")
 	proto, rest, ok := strings.Cut(status, " ")
 	if !ok || !validProto(proto) || len(rest) < 3 {
 		return nil, ErrNoValidHeader
@@ -149,7 +164,12 @@ func parseHead(head []byte) (*Response, error) {
 		return nil, ErrNoValidHeader
 	}
 	res.Status, res.Proto = code, proto
-	for _, l := range lines[1:] {
+	if more {
+		res.Fields = make([]Field, 0, strings.Count(text, "\n")+1)
+	}
+	for more {
+		var l string
+		l, text, more = strings.Cut(text, "\n")
 		l = strings.TrimRight(l, "\r") // nginx takes CRs before the LF
 		name, value, ok := strings.Cut(l, ":")
 		// a CR or NUL elsewhere is "invalid header" in nginx (it would

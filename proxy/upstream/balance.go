@@ -174,7 +174,7 @@ func (u *Upstream) byWeight(w uint64) *peer {
 // drawn takes p when t may use it; else it counts a draw and reports
 // whether round robin must take over.
 func (t *Tries) drawn(p *peer, now time.Time) (ok, giveUp bool) {
-	if !t.tried[p] && p.usable(now) {
+	if !t.tried.has(p) && p.usable(now) {
 		return true, false
 	}
 	t.draws++
@@ -190,7 +190,7 @@ func (u *Upstream) pickIPHash(t *Tries, now time.Time) *peer {
 		}
 	}
 	if t.draws > hashTriesMax {
-		return u.pickRoundRobin(t.tried, now)
+		return u.pickRoundRobin(&t.tried, now)
 	}
 	hash := t.hash
 	for {
@@ -205,7 +205,7 @@ func (u *Upstream) pickIPHash(t *Tries, now time.Time) *peer {
 			return p
 		}
 		if giveUp {
-			return u.pickRoundRobin(t.tried, now)
+			return u.pickRoundRobin(&t.tried, now)
 		}
 	}
 }
@@ -215,7 +215,7 @@ func (u *Upstream) pickIPHash(t *Tries, now time.Time) *peer {
 // weight (Cache::Memcached's scheme). u.mu is held.
 func (u *Upstream) pickHash(t *Tries, now time.Time) *peer {
 	if t.draws > hashTriesMax || t.key == "" {
-		return u.pickRoundRobin(t.tried, now)
+		return u.pickRoundRobin(&t.tried, now)
 	}
 	var buf [24]byte
 	for {
@@ -233,7 +233,7 @@ func (u *Upstream) pickHash(t *Tries, now time.Time) *peer {
 			return p
 		}
 		if giveUp {
-			return u.pickRoundRobin(t.tried, now)
+			return u.pickRoundRobin(&t.tried, now)
 		}
 	}
 }
@@ -293,7 +293,7 @@ func splitRingName(s string) (host, port string) {
 // smooth weighted round robin. u.mu is held.
 func (u *Upstream) pickConsistent(t *Tries, now time.Time) *peer {
 	if t.draws > hashTriesMax || t.key == "" {
-		return u.pickRoundRobin(t.tried, now)
+		return u.pickRoundRobin(&t.tried, now)
 	}
 	if !t.started {
 		t.started = true
@@ -314,7 +314,7 @@ func (u *Upstream) pickConsistent(t *Tries, now time.Time) *peer {
 		var best *peer
 		total := 0
 		for _, p := range u.primary {
-			if t.tried[p] || !p.usable(now) || p.Name != server {
+			if t.tried.has(p) || !p.usable(now) || p.Name != server {
 				continue
 			}
 			p.current += p.effective
@@ -333,7 +333,7 @@ func (u *Upstream) pickConsistent(t *Tries, now time.Time) *peer {
 		}
 		t.hash++
 		if t.draws++; t.draws > hashTriesMax {
-			return u.pickRoundRobin(t.tried, now)
+			return u.pickRoundRobin(&t.tried, now)
 		}
 	}
 }
@@ -341,11 +341,11 @@ func (u *Upstream) pickConsistent(t *Tries, now time.Time) *peer {
 // pickLeastConn is nginx's ngx_http_upstream_get_least_conn_peer over one
 // list: the usable server with the fewest connections for its weight;
 // among several, smooth weighted round robin from the first. u.mu is held.
-func (u *Upstream) pickLeastConn(peers []*peer, tried map[*peer]bool, now time.Time) *peer {
+func (u *Upstream) pickLeastConn(peers []*peer, tried *triedSet, now time.Time) *peer {
 	var best *peer
 	first, many := 0, false
 	for i, p := range peers {
-		if tried[p] || !p.usable(now) {
+		if tried.has(p) || !p.usable(now) {
 			continue
 		}
 		switch {
@@ -361,7 +361,7 @@ func (u *Upstream) pickLeastConn(peers []*peer, tried map[*peer]bool, now time.T
 	total := 0
 	if many {
 		for _, p := range peers[first:] {
-			if tried[p] || !p.usable(now) || p.conns*best.Weight != best.conns*p.Weight {
+			if tried.has(p) || !p.usable(now) || p.conns*best.Weight != best.conns*p.Weight {
 				continue
 			}
 			p.current += p.effective
@@ -385,7 +385,7 @@ func (u *Upstream) pickLeastConn(peers []*peer, tried map[*peer]bool, now time.T
 // weight (the first on a tie). u.mu is held.
 func (u *Upstream) pickRandom(t *Tries, now time.Time) *peer {
 	if t.draws > hashTriesMax {
-		return u.pickRoundRobin(t.tried, now)
+		return u.pickRoundRobin(&t.tried, now)
 	}
 	var prev *peer
 	for {
@@ -415,7 +415,7 @@ func (u *Upstream) pickRandom(t *Tries, now time.Time) *peer {
 			t.draws++
 		}
 		if t.draws > hashTriesMax {
-			return u.pickRoundRobin(t.tried, now)
+			return u.pickRoundRobin(&t.tried, now)
 		}
 	}
 }

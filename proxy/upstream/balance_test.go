@@ -13,7 +13,7 @@ import (
 
 // pickFor picks once for a new request set up by setup.
 func pickFor(u *Upstream, setup func(*Tries)) string {
-	t := &Tries{tried: map[*peer]bool{}}
+	t := &Tries{}
 	if setup != nil {
 		setup(t)
 	}
@@ -110,7 +110,7 @@ func TestHashRetriesOtherServers(t *testing.T) {
 	for _, m := range []Method{IPHash, Hash, ConsistentHash, Random, RandomTwo, LeastConn} {
 		u := New("", []Server{{Addr: "a"}, {Addr: "b"}, {Addr: "c"}})
 		u.SetMethod(m)
-		tr := &Tries{tried: map[*peer]bool{}}
+		tr := &Tries{}
 		tr.SetKey("some key")
 		tr.SetClient(net.ParseIP("198.51.100.20"))
 		seen := map[string]bool{}
@@ -122,7 +122,8 @@ func TestHashRetriesOtherServers(t *testing.T) {
 			if seen[p.Addr] {
 				t.Fatalf("method %d: %s twice", m, p.Addr)
 			}
-			seen[p.Addr], tr.tried[p] = true, true
+			seen[p.Addr] = true
+			tr.tried.add(p)
 		}
 		if p := u.pick(tr); p != nil {
 			t.Errorf("method %d: a fourth server %s", m, p.Addr)
@@ -189,7 +190,7 @@ func TestLeastConnAndMaxConns(t *testing.T) {
 	var open []*Tries
 	var got []string
 	for range 6 {
-		tr := &Tries{tried: map[*peer]bool{}}
+		tr := &Tries{}
 		tr.Track()
 		p := u.pick(tr)
 		got = append(got, p.Addr)
@@ -214,7 +215,7 @@ func TestLeastConnAndMaxConns(t *testing.T) {
 
 func TestMaxConnsSingleAndBackup(t *testing.T) {
 	u := New("", []Server{{Addr: "a", MaxConns: 1}})
-	held := &Tries{tried: map[*peer]bool{}}
+	held := &Tries{}
 	held.Track()
 	if p := u.pick(held); p == nil {
 		t.Fatal("no server")
@@ -237,7 +238,7 @@ func TestMaxConnsSingleAndBackup(t *testing.T) {
 func TestRandomTwoPicksFewerConns(t *testing.T) {
 	u := New("", []Server{{Addr: "a"}, {Addr: "b"}})
 	u.SetMethod(RandomTwo)
-	busy := &Tries{tried: map[*peer]bool{}}
+	busy := &Tries{}
 	busy.Track()
 	first := u.pick(busy)
 	for range 20 {

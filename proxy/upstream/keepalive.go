@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"net"
+	"slices"
 	"time"
 
 	"ngxsockify/netpeek"
@@ -33,9 +34,9 @@ func (u *Upstream) SetKeepalive(k Keepalive) {
 	u.keepalive = k
 }
 
-// takeIdle returns an idle connection to p, or nil; stale ones are closed.
+// takeIdle returns an idle connection to p, if any; stale ones are closed.
 // u.mu is held.
-func (u *Upstream) takeIdle(p *peer) *idleConn {
+func (u *Upstream) takeIdle(p *peer) (idleConn, bool) {
 	now := u.now()
 	for i := len(u.idle) - 1; i >= 0; i-- {
 		ic := u.idle[i]
@@ -50,10 +51,10 @@ func (u *Upstream) takeIdle(p *peer) *idleConn {
 				ic.c.Close()
 				continue
 			}
-			return &ic
+			return ic, true
 		}
 	}
-	return nil
+	return idleConn{}, false
 }
 
 // Put keeps c, the connection t dialed last, for reuse after a complete
@@ -93,6 +94,47 @@ func (t *Tries) Cached() bool { return t.cached }
 // which failed before any answer: the next DialNext may pick it again.
 func (t *Tries) Stale() {
 	if t.cached && t.last != nil {
-		delete(t.tried, t.last)
+		t.tried.remove(t.last)
+	}
+}
+
+// triedSet is the servers a request has tried: a few, kept in place (no
+// map for each request).
+type triedSet struct {
+	n    int
+	few  [4]*peer
+	more []*peer
+}
+
+func (s *triedSet) has(p *peer) bool {
+	for _, q := range s.few[:s.n] {
+		if q == p {
+			return true
+		}
+	}
+	return slices.Contains(s.more, p)
+}
+
+func (s *triedSet) add(p *peer) {
+	switch {
+	case s.has(p):
+	case s.n < len(s.few):
+		s.few[s.n] = p
+		s.n++
+	default:
+		s.more = append(s.more, p)
+	}
+}
+
+func (s *triedSet) remove(p *peer) {
+	for i, q := range s.few[:s.n] {
+		if q == p {
+			s.n--
+			s.few[i], s.few[s.n] = s.few[s.n], nil
+			return
+		}
+	}
+	if i := slices.Index(s.more, p); i >= 0 {
+		s.more = slices.Delete(s.more, i, i+1)
 	}
 }

@@ -46,3 +46,24 @@ func TestKeepaliveCache(t *testing.T) {
 		t.Error("Put without keepalive left the connection open")
 	}
 }
+
+// TestTriedSet: past its few in place, and removal from either part.
+func TestTriedSet(t *testing.T) {
+	var s triedSet
+	peers := make([]*peer, 7)
+	for i := range peers {
+		peers[i] = &peer{}
+		s.add(peers[i])
+		s.add(peers[i]) // twice is once
+	}
+	if s.n != 4 || len(s.more) != 3 {
+		t.Fatalf("n %d, more %d", s.n, len(s.more))
+	}
+	s.remove(peers[1])
+	s.remove(peers[5])
+	for i, p := range peers {
+		if want := i != 1 && i != 5; s.has(p) != want {
+			t.Errorf("peer %d: has %v", i, !want)
+		}
+	}
+}

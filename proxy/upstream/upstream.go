@@ -182,7 +182,7 @@ func (u *Upstream) dial(ctx context.Context, timeout time.Duration, t *Tries) (n
 // data): DialNext skips the servers it already tried. Its zero value is
 // ready; the hash methods need its key first (SetKey, SetClient).
 type Tries struct {
-	tried  map[*peer]bool
+	tried  triedSet
 	last   *peer
 	cached bool
 	fresh  bool // never from the idle cache
@@ -200,9 +200,6 @@ type Tries struct {
 // DialNext makes one connect attempt, to a server t has not tried yet;
 // ErrNoLiveUpstreams when none is left.
 func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries) (net.Conn, string, error) {
-	if t.tried == nil {
-		t.tried = make(map[*peer]bool, 4)
-	}
 	u.release(t) // nginx frees the peer before it asks for the next one
 	var p *peer
 	if t.override != nil {
@@ -215,14 +212,14 @@ func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries
 		if p = u.pick(t); p == nil {
 			return nil, "", ErrNoLiveUpstreams
 		}
-		t.tried[p] = true
+		t.tried.add(p)
 	}
 	t.last, t.cached = p, false
 	if !t.fresh {
 		u.mu.Lock()
-		ic := u.takeIdle(p)
+		ic, ok := u.takeIdle(p)
 		u.mu.Unlock()
-		if ic != nil {
+		if ok {
 			t.cached, t.start, t.requests = true, ic.start, ic.requests
 			return ic.c, p.Addr, nil
 		}
@@ -265,7 +262,7 @@ func (u *Upstream) pick(t *Tries) *peer {
 	switch {
 	case u.single:
 		p = u.primary[0]
-		if p.Down || t.tried[p] || p.full() {
+		if p.Down || t.tried.has(p) || p.full() {
 			return nil
 		}
 	case u.method == IPHash:
@@ -275,13 +272,13 @@ func (u *Upstream) pick(t *Tries) *peer {
 	case u.method == ConsistentHash:
 		p = u.pickConsistent(t, now)
 	case u.method == LeastConn:
-		if p = u.pickLeastConn(u.primary, t.tried, now); p == nil {
-			p = u.pickLeastConn(u.backup, t.tried, now)
+		if p = u.pickLeastConn(u.primary, &t.tried, now); p == nil {
+			p = u.pickLeastConn(u.backup, &t.tried, now)
 		}
 	case u.method == Random, u.method == RandomTwo:
 		p = u.pickRandom(t, now)
 	default:
-		p = u.pickRoundRobin(t.tried, now)
+		p = u.pickRoundRobin(&t.tried, now)
 	}
 	if p != nil && t.track {
 		p.conns++
@@ -292,7 +289,7 @@ func (u *Upstream) pick(t *Tries) *peer {
 
 // pickRoundRobin is nginx's ngx_http_upstream_get_round_robin_peer:
 // primaries first, then backups. u.mu is held.
-func (u *Upstream) pickRoundRobin(tried map[*peer]bool, now time.Time) *peer {
+func (u *Upstream) pickRoundRobin(tried *triedSet, now time.Time) *peer {
 	if p := u.pickFrom(u.primary, tried, now); p != nil {
 		return p
 	}
@@ -300,11 +297,11 @@ func (u *Upstream) pickRoundRobin(tried map[*peer]bool, now time.Time) *peer {
 }
 
 // pickFrom is nginx's ngx_http_upstream_get_peer.
-func (u *Upstream) pickFrom(peers []*peer, tried map[*peer]bool, now time.Time) *peer {
+func (u *Upstream) pickFrom(peers []*peer, tried *triedSet, now time.Time) *peer {
 	var best *peer
 	total := 0
 	for _, p := range peers {
-		if tried[p] || !p.usable(now) {
+		if tried.has(p) || !p.usable(now) {
 			continue
 		}
 		p.current += p.effective
