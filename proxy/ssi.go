@@ -1,0 +1,516 @@
+package proxy
+
+import (
+	"bytes"
+	"net/http"
+	"strings"
+
+	"ngxsockify/nginxconf"
+	"ngxsockify/ngxlog"
+)
+
+// ssiModule is nginx's ngx_http_ssi_filter_module: its header filter picks
+// the responses of the ssi_types (text/html by default) where `ssi on`,
+// drops their Content-Length and Accept-Ranges (and Last-Modified and ETag
+// unless ssi_last_modified), and its body filter runs the SSI commands
+// (<!--# command param="value" ... -->) as the body streams through,
+// holding back only a command not complete yet. include runs a subrequest
+// through this server's locations and puts its body in the command's
+// place (or in an SSI variable, with set=); echo writes a variable; set
+// sets one; config sets the error message. A command it does not know, or
+// a malformed one, gives the error message and an error-log line, as
+// nginx's.
+//
+// In nginx's chain the SSI body filter comes after sub_filter and charset
+// recoding: this one wraps their body filter.
+var ssiModule = module{
+	name: "ssi",
+	register: func(e *engine) {
+		e.addHeaderFilter(ssiHeaderFilter)
+	},
+}
+
+// ssiDefaultErrmsg is nginx's default `config errmsg`.
+const ssiDefaultErrmsg = "[an error occurred while processing the directive]"
+
+// nginx's parser limits: a command's name and a parameter's name are at
+// most 32 bytes, a command has at most 16 parameters.
+const (
+	ssiCommandLen = 32
+	ssiParamLen   = 32
+	ssiMaxParams  = 16
+)
+
+// ssiHeaderFilter starts the SSI filter on a response it applies to.
+func ssiHeaderFilter(rq *request, code int) int {
+	conf := rq.conf
+	if conf == nil || !conf.SSI || rq.w.discard {
+		return code
+	}
+	h := rq.w.Header()
+	if h.Get("Content-Length") == "0" || !subTypeMatch(conf.SSITypes, h.Get("Content-Type")) {
+		return code
+	}
+	h.Del("Content-Length")
+	h.Del("Accept-Ranges")
+	if conf.SSILastModified {
+		weakETag(h)
+	} else {
+		h.Del("Last-Modified")
+		h.Del("Etag")
+	}
+	rq.w.stream = true
+	f := &ssiFilter{rq: rq, errmsg: ssiDefaultErrmsg, silent: conf.SSISilentErrors, valueLen: conf.SSIValueLength}
+	f.run = f.command
+	prev := rq.w.body // sub_filter's or charset's: they come first
+	rq.w.body = func(p []byte) []byte {
+		if prev != nil {
+			p = prev(p)
+		}
+		return f.write(p)
+	}
+	prevTail := rq.w.tail
+	rq.w.tail = func() {
+		if prevTail != nil {
+			prevTail()
+		}
+		if out := f.end(); len(out) > 0 && !rq.w.discard {
+			n, _ := rq.w.write(out)
+			rq.w.bytes += int64(n)
+		}
+	}
+	return code
+}
+
+// ssiCommand is one parsed command.
+type ssiCommand struct {
+	name   string
+	params [][2]string // in order; names lower case
+}
+
+func (c *ssiCommand) param(name string) (string, bool) {
+	for _, p := range c.params {
+		if p[0] == name {
+			return p[1], true
+		}
+	}
+	return "", false
+}
+
+// ssiFilter is the body filter of one response.
+type ssiFilter struct {
+	rq       *request
+	held     []byte // from a "<" that may begin a command, not decided yet
+	errmsg   string
+	timefmt  string
+	silent   bool
+	valueLen int
+	vars     map[string]string // SSI variables (set, include set=)
+	// run executes a command and returns its output (a test replaces it)
+	run func(c *ssiCommand) []byte
+	out []byte
+}
+
+// write filters one piece of the body.
+func (f *ssiFilter) write(p []byte) []byte {
+	data := p
+	if len(f.held) > 0 {
+		data = append(f.held, p...)
+		f.held = nil
+	}
+	f.out = f.out[:0]
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '<')
+		if i < 0 {
+			f.out = append(f.out, data...)
+			break
+		}
+		f.out = append(f.out, data[:i]...)
+		data = data[i:]
+		cmd, n, st := f.parse(data)
+		switch st {
+		case ssiMore:
+			f.held = append([]byte(nil), data...)
+			return f.out
+		case ssiNotCommand:
+			f.out = append(f.out, data[:n]...)
+		case ssiInvalid:
+			f.out = append(f.out, f.errorText()...)
+		case ssiDone:
+			f.out = append(f.out, f.run(cmd)...)
+		}
+		data = data[n:]
+	}
+	return f.out
+}
+
+// end returns the bytes held at the end of the body: a command never
+// closed goes out as nginx's parser leaves it (dropped), other bytes as
+// they are.
+func (f *ssiFilter) end() []byte {
+	held := f.held
+	f.held = nil
+	if len(held) < len("<!--#") {
+		return held
+	}
+	return nil
+}
+
+// parse results
+const (
+	ssiMore       = iota // data ends before the command does
+	ssiNotCommand        // data[:n] is text
+	ssiInvalid           // data[:n] is a malformed command
+	ssiDone              // data[:n] is the command
+)
+
+func ssiSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// parse reads a command at the start of data, which begins with "<", as
+// nginx's SSI parser: "<!--#", spaces, the command name, then parameters
+// name="value" or name='value' (a backslash before the quote keeps it),
+// separated by spaces, then "-->".
+func (f *ssiFilter) parse(data []byte) (*ssiCommand, int, int) {
+	const open = "<!--#"
+	for i := 1; i < len(open); i++ {
+		if i == len(data) {
+			return nil, 0, ssiMore
+		}
+		if data[i] != open[i] {
+			return nil, i, ssiNotCommand
+		}
+	}
+	i := len(open)
+	// invalid skips to the end of the comment: nginx's error state
+	invalid := func(format string, args ...any) (*ssiCommand, int, int) {
+		end := bytes.Index(data[i:], []byte("-->"))
+		if end < 0 {
+			return nil, 0, ssiMore
+		}
+		f.rq.logf(ngxlog.Err, format, args...)
+		return nil, i + end + 3, ssiInvalid
+	}
+	for i < len(data) && ssiSpace(data[i]) {
+		i++
+	}
+	start := i
+	for i < len(data) && !ssiSpace(data[i]) && data[i] != '-' {
+		i++
+		if i-start > ssiCommandLen {
+			return invalid(`the "%s" SSI command is too long`, data[start:start+ssiCommandLen])
+		}
+	}
+	if i == len(data) {
+		return nil, 0, ssiMore
+	}
+	cmd := &ssiCommand{name: string(data[start:i])}
+	if cmd.name == "" {
+		return invalid(`invalid SSI command: "%c"`, data[i])
+	}
+	for {
+		for i < len(data) && ssiSpace(data[i]) {
+			i++
+		}
+		if i == len(data) {
+			return nil, 0, ssiMore
+		}
+		if data[i] == '-' {
+			for k := 1; k < 3; k++ {
+				if i+k == len(data) {
+					return nil, 0, ssiMore
+				}
+				if k == 1 && data[i+k] != '-' || k == 2 && data[i+k] != '>' {
+					return invalid(`unexpected "-" symbol in "%s" SSI command`, cmd.name)
+				}
+			}
+			return cmd, i + 3, ssiDone
+		}
+		ps := i
+		for i < len(data) && data[i] != '=' && !ssiSpace(data[i]) {
+			i++
+			if i-ps > ssiParamLen {
+				return invalid(`too long "%s" parameter in "%s" SSI command`, data[ps:ps+ssiParamLen], cmd.name)
+			}
+		}
+		for i < len(data) && ssiSpace(data[i]) {
+			i++
+		}
+		if i == len(data) {
+			return nil, 0, ssiMore
+		}
+		name := nginxconf.LowerASCII(string(data[ps:i]))
+		name = strings.TrimRight(name, " \t\r\n")
+		if data[i] != '=' {
+			return invalid(`unexpected "%c" symbol after "%s" parameter in "%s" SSI command`, data[i], name, cmd.name)
+		}
+		i++
+		for i < len(data) && ssiSpace(data[i]) {
+			i++
+		}
+		if i == len(data) {
+			return nil, 0, ssiMore
+		}
+		q := data[i]
+		if q != '"' && q != '\'' {
+			return invalid(`unexpected "%c" symbol before value of "%s" parameter in "%s" SSI command`, q, name, cmd.name)
+		}
+		i++
+		var val []byte
+		for {
+			if i == len(data) {
+				return nil, 0, ssiMore
+			}
+			c := data[i]
+			if c == q {
+				i++
+				break
+			}
+			if c == '\\' {
+				if i+1 == len(data) {
+					return nil, 0, ssiMore
+				}
+				if data[i+1] == q {
+					c = q
+					i++
+				}
+			}
+			val = append(val, c)
+			i++
+			if len(val) > f.valueLen {
+				return invalid(`too long "%s" value of "%s" parameter in "%s" SSI command`, val, name, cmd.name)
+			}
+		}
+		if len(cmd.params) == ssiMaxParams {
+			return invalid(`too many SSI command parameters: "%s"`, cmd.name)
+		}
+		cmd.params = append(cmd.params, [2]string{name, string(val)})
+		if i == len(data) {
+			return nil, 0, ssiMore
+		}
+		if !ssiSpace(data[i]) && data[i] != '-' {
+			return invalid(`unexpected "%c" symbol after "%s" parameter in "%s" SSI command`, data[i], name, cmd.name)
+		}
+	}
+}
+
+// errorText is what a failed command outputs.
+func (f *ssiFilter) errorText() []byte {
+	if f.silent {
+		return nil
+	}
+	return []byte(f.errmsg)
+}
+
+// ssiParams lists each command's parameters and the required ones.
+var ssiParams = map[string]struct{ known, required []string }{
+	"include": {known: []string{"virtual", "file", "stub", "set", "wait"}},
+	"echo":    {known: []string{"var", "default", "encoding"}, required: []string{"var"}},
+	"set":     {known: []string{"var", "value"}, required: []string{"var", "value"}},
+	"config":  {known: []string{"errmsg", "timefmt"}},
+}
+
+// command runs one command.
+func (f *ssiFilter) command(c *ssiCommand) []byte {
+	rq := f.rq
+	spec, ok := ssiParams[c.name]
+	if !ok {
+		rq.logf(ngxlog.Err, `unknown SSI command: "%s"`, c.name)
+		return f.errorText()
+	}
+	for _, p := range c.params {
+		known := false
+		for _, k := range spec.known {
+			known = known || k == p[0]
+		}
+		if !known {
+			rq.logf(ngxlog.Err, `invalid parameter name: "%s" for command "%s"`, p[0], c.name)
+			return f.errorText()
+		}
+	}
+	for _, r := range spec.required {
+		if _, ok := c.param(r); !ok {
+			rq.logf(ngxlog.Err, `mandatory "%s" parameter is absent in "%s" SSI command`, r, c.name)
+			return f.errorText()
+		}
+	}
+	switch c.name {
+	case "echo":
+		return f.echo(c)
+	case "set":
+		name, _ := c.param("var")
+		value, _ := c.param("value")
+		f.setVar(name, f.evaluate(value))
+		return nil
+	case "config":
+		if v, ok := c.param("errmsg"); ok {
+			f.errmsg = v
+		}
+		if v, ok := c.param("timefmt"); ok {
+			f.timefmt = v
+		}
+		return nil
+	}
+	return f.include(c)
+}
+
+func (f *ssiFilter) setVar(name, value string) {
+	if f.vars == nil {
+		f.vars = map[string]string{}
+	}
+	f.vars[nginxconf.LowerASCII(name)] = value
+}
+
+// variable reads an SSI variable, or else the request's.
+func (f *ssiFilter) variable(name string) (string, bool) {
+	if v, ok := f.vars[nginxconf.LowerASCII(name)]; ok {
+		return v, true
+	}
+	return f.rq.v.Get(name)
+}
+
+// echo writes a variable's value, encoded: "(none)" or the default when
+// it has none.
+func (f *ssiFilter) echo(c *ssiCommand) []byte {
+	name, _ := c.param("var")
+	value, ok := f.variable(name)
+	if !ok {
+		value, ok = c.param("default")
+		if !ok {
+			value = "(none)"
+		}
+	}
+	enc, _ := c.param("encoding")
+	switch enc {
+	case "", "entity":
+		return []byte(htmlEscape(value))
+	case "none":
+		return []byte(value)
+	case "url":
+		return []byte(ssiURLEscape(value))
+	}
+	f.rq.logf(ngxlog.Err, `unknown encoding "%s" in the "echo" command`, enc)
+	return f.errorText()
+}
+
+// htmlEscape is nginx's ngx_escape_html: <, >, &, ".
+func htmlEscape(s string) string {
+	if !strings.ContainsAny(s, `<>&"`) {
+		return s
+	}
+	return strings.NewReplacer("<", "&lt;", ">", "&gt;", "&", "&amp;", `"`, "&quot;").Replace(s)
+}
+
+// ssiURLEscape escapes as nginx's ngx_escape_uri for HTML: spaces, quotes,
+// '#', '%', '?', controls and bytes above 0x7f.
+func ssiURLEscape(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte("\"#%'<>?", c) >= 0 {
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+
+// evaluate expands $name and ${name} in a parameter's value (SSI
+// variables first, then the request's; an unknown one is empty), and \$
+// keeps a dollar sign.
+func (f *ssiFilter) evaluate(s string) string {
+	if !strings.ContainsAny(s, `$\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '\\' && i+1 < len(s) && s[i+1] == '$' {
+			b.WriteByte('$')
+			i++
+			continue
+		}
+		if c != '$' {
+			b.WriteByte(c)
+			continue
+		}
+		j := i + 1
+		var name string
+		if j < len(s) && s[j] == '{' {
+			k := strings.IndexByte(s[j:], '}')
+			if k < 0 {
+				b.WriteString(s[i:])
+				break
+			}
+			name, i = s[j+1:j+k], j+k
+		} else {
+			for j < len(s) && (s[j] == '_' || 'a' <= s[j]|0x20 && s[j]|0x20 <= 'z' || '0' <= s[j] && s[j] <= '9') {
+				j++
+			}
+			name, i = s[i+1:j], j-1
+		}
+		v, _ := f.variable(name)
+		b.WriteString(v)
+	}
+	return b.String()
+}
+
+// include runs the subrequest of virtual= or file= and returns its body,
+// or stores it in an SSI variable (set=).
+func (f *ssiFilter) include(c *ssiCommand) []byte {
+	rq := f.rq
+	virtual, hasV := c.param("virtual")
+	file, hasF := c.param("file")
+	if hasV == hasF {
+		if hasV {
+			rq.logf(ngxlog.Err, `inclusion may be either virtual="%s" or file="%s"`, virtual, file)
+		} else {
+			rq.logf(ngxlog.Err, `no parameter "file" or "virtual"`)
+		}
+		return f.errorText()
+	}
+	if w, ok := c.param("wait"); ok && w != "yes" && w != "no" {
+		rq.logf(ngxlog.Err, `invalid value "%s" for the "wait" parameter`, w)
+		return f.errorText()
+	}
+	uri := virtual
+	if hasF {
+		uri = file
+	}
+	uri = f.evaluate(uri)
+	if !strings.HasPrefix(uri, "/") {
+		// relative to the directory of the request's URI
+		base := rq.v.URI
+		uri = base[:strings.LastIndexByte(base, '/')+1] + uri
+	}
+	args := ""
+	if hasV {
+		uri, args, _ = strings.Cut(uri, "?")
+	}
+	if rq.depth+1 >= maxSubrequestDepth {
+		rq.logf(ngxlog.Err, `subrequests cycle while processing "%s"`, uri)
+		return f.errorText()
+	}
+	r := rq.r.Clone(rq.r.Context())
+	r.Body, r.Method, r.ContentLength = http.NoBody, http.MethodGet, 0
+	sub, rec := rq.newSubrequest(r)
+	sub.v.URI, sub.v.URIErr, sub.v.Args = percentDecode(uri), nil, args
+	sub.v.RespHeader = rec.header
+	sub.v.ConnID = rq.conn
+	sub.v.ServerName = rq.v.ServerName
+	sub.runPhases(phaseServerRewrite)
+	if tail := sub.w.tail; tail != nil && !sub.closed {
+		sub.w.tail = nil
+		tail() // the subrequest's own filters' held bytes (an included SSI page)
+	}
+	rq.cleanups = append(rq.cleanups, sub.cleanups...)
+	body := rec.body.Bytes()
+	if name, ok := c.param("set"); ok {
+		f.setVar(name, string(body))
+		return nil
+	}
+	return append([]byte(nil), body...)
+}
