@@ -103,6 +103,7 @@ type ssiFilter struct {
 	held     []byte // from a "<" that may begin a command, not decided yet
 	errmsg   string
 	timefmt  string
+	encoding string // echo's: an encoding= stays for the echoes after it
 	silent   bool
 	valueLen int
 	vars     map[string]string // SSI variables (set, include set=)
@@ -183,12 +184,13 @@ func (f *ssiFilter) parse(data []byte) (*ssiCommand, int, int) {
 	i := len(open)
 	// invalid skips to the end of the comment: nginx's error state
 	invalid := func(format string, args ...any) (*ssiCommand, int, int) {
-		end := bytes.Index(data[i:], []byte("-->"))
+		from := min(i+1, len(data))
+		end := bytes.Index(data[from:], []byte("-->"))
 		if end < 0 {
 			return nil, 0, ssiMore
 		}
 		f.rq.logf(ngxlog.Err, format, args...)
-		return nil, i + end + 3, ssiInvalid
+		return nil, from + end + 3, ssiInvalid
 	}
 	for i < len(data) && ssiSpace(data[i]) {
 		i++
@@ -369,7 +371,8 @@ func (f *ssiFilter) variable(name string) (string, bool) {
 }
 
 // echo writes a variable's value, encoded: "(none)" or the default when
-// it has none.
+// it has none. An encoding= sets the encoding of this echo and the ones
+// after it (measured: nginx keeps it in the filter's state).
 func (f *ssiFilter) echo(c *ssiCommand) []byte {
 	name, _ := c.param("var")
 	value, ok := f.variable(name)
@@ -379,17 +382,22 @@ func (f *ssiFilter) echo(c *ssiCommand) []byte {
 			value = "(none)"
 		}
 	}
-	enc, _ := c.param("encoding")
-	switch enc {
+	if enc, ok := c.param("encoding"); ok {
+		switch enc {
+		case "entity", "none", "url":
+			f.encoding = enc
+		default:
+			f.rq.logf(ngxlog.Err, `unknown encoding "%s" in the "echo" command`, enc)
+			return f.errorText()
+		}
+	}
+	switch f.encoding {
 	case "", "entity":
 		return []byte(htmlEscape(value))
 	case "none":
 		return []byte(value)
-	case "url":
-		return []byte(ssiURLEscape(value))
 	}
-	f.rq.logf(ngxlog.Err, `unknown encoding "%s" in the "echo" command`, enc)
-	return f.errorText()
+	return []byte(ssiURLEscape(value))
 }
 
 // htmlEscape is nginx's ngx_escape_html: <, >, &, ".
