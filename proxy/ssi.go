@@ -242,6 +242,17 @@ func (f *ssiFilter) parse(data []byte) (*ssiCommand, int, int) {
 		}
 		name := nginxconf.LowerASCII(string(data[ps:i]))
 		name = strings.TrimRight(name, " \t\r\n")
+		if data[i] == '-' {
+			// a parameter without a value ends at "-->" (measured)
+			if i+3 > len(data) {
+				if bytes.HasPrefix([]byte("-->"), data[i:]) {
+					return nil, 0, ssiMore
+				}
+			} else if string(data[i:i+3]) == "-->" {
+				f.rq.logf(ngxlog.Err, `unexpected "-" symbol after "%s" parameter in "%s" SSI command`, name, cmd.name)
+				return nil, i + 3, ssiInvalid
+			}
+		}
 		if data[i] != '=' {
 			return invalid(`unexpected "%c" symbol after "%s" parameter in "%s" SSI command`, data[i], name, cmd.name)
 		}

@@ -214,7 +214,10 @@ func (r *Request) value(d *varDef) (string, bool) {
 			return "", false
 		}
 		// nginx: an uninitialized `set` variable reads as "", a capture
-		// variable as not found.
+		// variable as not found, a prefix name as the prefix variable.
+		if d.get != nil {
+			return d.get(r)
+		}
 		return "", d.setDeclared
 	case kindMap:
 		s := &r.slots()[d.slot]
