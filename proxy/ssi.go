@@ -2,9 +2,14 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
+	"time"
 
+	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
 	"ngxsockify/ngxlog"
 )
@@ -104,9 +109,13 @@ type ssiFilter struct {
 	errmsg   string
 	timefmt  string
 	encoding string // echo's: an encoding= stays for the echoes after it
-	silent   bool
-	valueLen int
-	vars     map[string]string // SSI variables (set, include set=)
+	// if/elif/else/endif (one level, as nginx's): inIf inside a block,
+	// output while the branch being read is the chosen one, chosen once
+	// a branch was.
+	inIf, skip, chosen bool
+	silent             bool
+	valueLen           int
+	vars               map[string]string // SSI variables (set, include set=)
 	// run executes a command and returns its output (a test replaces it)
 	run func(c *ssiCommand) []byte
 	out []byte
@@ -123,10 +132,10 @@ func (f *ssiFilter) write(p []byte) []byte {
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '<')
 		if i < 0 {
-			f.out = append(f.out, data...)
+			f.emit(data)
 			break
 		}
-		f.out = append(f.out, data[:i]...)
+		f.emit(data[:i])
 		data = data[i:]
 		cmd, n, st := f.parse(data)
 		switch st {
@@ -134,15 +143,26 @@ func (f *ssiFilter) write(p []byte) []byte {
 			f.held = append([]byte(nil), data...)
 			return f.out
 		case ssiNotCommand:
-			f.out = append(f.out, data[:n]...)
+			f.emit(data[:n])
 		case ssiInvalid:
-			f.out = append(f.out, f.errorText()...)
+			f.emit(f.errorText())
 		case ssiDone:
-			f.out = append(f.out, f.run(cmd)...)
+			if ssiConditional[cmd.name] {
+				f.out = append(f.out, f.conditional(cmd)...)
+			} else if !f.skip {
+				f.out = append(f.out, f.run(cmd)...)
+			}
 		}
 		data = data[n:]
 	}
 	return f.out
+}
+
+// emit outputs text unless a branch not chosen is being read.
+func (f *ssiFilter) emit(p []byte) {
+	if !f.skip {
+		f.out = append(f.out, p...)
+	}
 }
 
 // end returns the bytes held at the end of the body: a command never
@@ -320,6 +340,30 @@ var ssiParams = map[string]struct{ known, required []string }{
 	"echo":    {known: []string{"var", "default", "encoding"}, required: []string{"var"}},
 	"set":     {known: []string{"var", "value"}, required: []string{"var", "value"}},
 	"config":  {known: []string{"errmsg", "timefmt"}},
+	"if":      {known: []string{"expr"}, required: []string{"expr"}},
+	"elif":    {known: []string{"expr"}, required: []string{"expr"}},
+	"else":    {},
+	"endif":   {},
+}
+
+// ssiConditional are the commands read in branches not chosen too.
+var ssiConditional = map[string]bool{"if": true, "elif": true, "else": true, "endif": true}
+
+// conditional runs if, elif, else and endif, which are read in branches
+// not chosen too.
+func (f *ssiFilter) conditional(c *ssiCommand) []byte {
+	switch {
+	case c.name == "if" && f.inIf:
+		f.rq.logf(ngxlog.Err, `the "if" command inside the "if" command`)
+		if f.skip {
+			return nil
+		}
+		return f.errorText()
+	case c.name != "if" && !f.inIf:
+		f.rq.logf(ngxlog.Err, `the "%s" command without the "if" command`, c.name)
+		return f.errorText()
+	}
+	return f.command(c)
 }
 
 // command runs one command.
@@ -347,12 +391,37 @@ func (f *ssiFilter) command(c *ssiCommand) []byte {
 		}
 	}
 	switch c.name {
+	case "if", "elif":
+		if f.chosen {
+			f.skip = true
+			return nil
+		}
+		expr, _ := c.param("expr")
+		ok, err := f.test(expr)
+		if err != nil {
+			if err != errSSIExpr {
+				f.rq.logf(ngxlog.Err, "%s", err)
+			}
+			return f.errorText() // nginx opens no block (measured)
+		}
+		f.inIf, f.skip, f.chosen = true, !ok, ok
+		return nil
+	case "else":
+		f.skip, f.chosen = f.chosen, true
+		return nil
+	case "endif":
+		f.inIf, f.skip, f.chosen = false, false, false
+		return nil
 	case "echo":
 		return f.echo(c)
 	case "set":
 		name, _ := c.param("var")
 		value, _ := c.param("value")
-		f.setVar(name, f.evaluate(value))
+		v, ok := f.evaluate(value)
+		if !ok {
+			return f.errorText()
+		}
+		f.setVar(name, v)
 		return nil
 	case "config":
 		if v, ok := c.param("errmsg"); ok {
@@ -375,8 +444,16 @@ func (f *ssiFilter) setVar(name, value string) {
 
 // variable reads an SSI variable, or else the request's.
 func (f *ssiFilter) variable(name string) (string, bool) {
-	if v, ok := f.vars[nginxconf.LowerASCII(name)]; ok {
+	lname := nginxconf.LowerASCII(name)
+	if v, ok := f.vars[lname]; ok {
 		return v, true
+	}
+	if f.timefmt != "" && (lname == "date_local" || lname == "date_gmt") {
+		t := time.Now()
+		if lname == "date_gmt" {
+			t = t.UTC()
+		}
+		return luahooks.Strftime(t, f.timefmt), true
 	}
 	return f.rq.v.Get(name)
 }
@@ -439,10 +516,11 @@ func ssiURLEscape(s string) string {
 
 // evaluate expands $name and ${name} in a parameter's value (SSI
 // variables first, then the request's; an unknown one is empty), and \$
-// keeps a dollar sign.
-func (f *ssiFilter) evaluate(s string) string {
+// keeps a dollar sign. A "$" without a name, or a "${" without its "}",
+// is an error (logged): ok is false.
+func (f *ssiFilter) evaluate(s string) (string, bool) {
 	if !strings.ContainsAny(s, `$\`) {
-		return s
+		return s, true
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -461,8 +539,8 @@ func (f *ssiFilter) evaluate(s string) string {
 		if j < len(s) && s[j] == '{' {
 			k := strings.IndexByte(s[j:], '}')
 			if k < 0 {
-				b.WriteString(s[i:])
-				break
+				f.rq.logf(ngxlog.Err, `the closing bracket in "%s" variable is missing`, s[j+1:])
+				return "", false
 			}
 			name, i = s[j+1:j+k], j+k
 		} else {
@@ -471,10 +549,14 @@ func (f *ssiFilter) evaluate(s string) string {
 			}
 			name, i = s[i+1:j], j-1
 		}
+		if name == "" {
+			f.rq.logf(ngxlog.Err, `invalid variable name in "%s"`, s)
+			return "", false
+		}
 		v, _ := f.variable(name)
 		b.WriteString(v)
 	}
-	return b.String()
+	return b.String(), true
 }
 
 // include runs the subrequest of virtual= or file= and returns its body,
@@ -499,7 +581,10 @@ func (f *ssiFilter) include(c *ssiCommand) []byte {
 	if hasF {
 		uri = file
 	}
-	uri = f.evaluate(uri)
+	uri, ok := f.evaluate(uri)
+	if !ok {
+		return f.errorText()
+	}
 	if !strings.HasPrefix(uri, "/") {
 		// relative to the directory of the request's URI
 		base := rq.v.URI
@@ -532,4 +617,67 @@ func (f *ssiFilter) include(c *ssiCommand) []byte {
 		return nil
 	}
 	return append([]byte(nil), body...)
+}
+
+// errSSIExpr: a variable in the expression was malformed (logged).
+var errSSIExpr = errors.New("")
+
+// test evaluates an if or elif expression as nginx's SSI does: "$a" is
+// true when not empty; "$a = text", "$a != text" compare; "$a = /re/",
+// "$a != /re/" match a regular expression.
+func (f *ssiFilter) test(expr string) (bool, error) {
+	p := 0
+	for p < len(expr) {
+		c := expr[p] | 0x20
+		if 'a' <= c && c <= 'z' || '0' <= expr[p] && expr[p] <= '9' || strings.IndexByte("$-{}_\"'", expr[p]) >= 0 {
+			p++
+			continue
+		}
+		break
+	}
+	left, ok := f.evaluate(expr[:p])
+	if !ok {
+		return false, errSSIExpr
+	}
+	for p < len(expr) && expr[p] == ' ' {
+		p++
+	}
+	if p == len(expr) {
+		return left != "", nil
+	}
+	negate := false
+	switch {
+	case expr[p] == '=':
+		p++
+	case strings.HasPrefix(expr[p:], "!="):
+		negate, p = true, p+2
+	default:
+		return false, fmt.Errorf(`invalid expression in "%s"`, expr)
+	}
+	for p < len(expr) && expr[p] == ' ' {
+		p++
+	}
+	right := expr[p:]
+	var match bool
+	if len(right) > 1 && right[0] == '/' {
+		if right[len(right)-1] != '/' {
+			return false, fmt.Errorf(`invalid expression in "%s"`, expr)
+		}
+		pat, ok := f.evaluate(right[1 : len(right)-1])
+		if !ok {
+			return false, errSSIExpr
+		}
+		re, err := regexp.Compile(pat)
+		if err != nil {
+			return false, fmt.Errorf(`invalid expression in "%s"`, expr)
+		}
+		match = re.MatchString(left)
+	} else {
+		r, ok := f.evaluate(right)
+		if !ok {
+			return false, errSSIExpr
+		}
+		match = left == r
+	}
+	return match != negate, nil
 }

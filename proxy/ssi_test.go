@@ -92,6 +92,13 @@ func TestSSICommands(t *testing.T) {
 		{"mandatory parameter", "/", `1<!--#echo -->2`, "1" + ssiDefaultErrmsg + "2"},
 		{"unknown parameter", "/", `1<!--#echo var="a" x="y" -->2`, "1" + ssiDefaultErrmsg + "2"},
 		{"errmsg", "/", `<!--#config errmsg="E" --><!--#nope -->`, "E"},
+		{"if taken", "/?a=1", `<!--#if expr="$arg_a" -->A<!--#echo var="arg_a" --><!--#elif expr="$arg_b = x" -->B<!--#else -->C<!--#endif -->.`, "A1."},
+		{"elif taken", "/?b=x", `<!--#if expr="$arg_a" -->A<!--#elif expr="$arg_b = x" -->B<!--#else -->C<!--#endif -->.`, "B."},
+		{"else taken", "/?b=y", `<!--#if expr="$arg_a" -->A<!--#elif expr="$arg_b = x" -->B<!--#else -->C<!--#endif -->.`, "C."},
+		{"regex and not", "/?b=abc", `<!--#if expr="$arg_b = /^a.c/" -->1<!--#endif --><!--#if expr="$arg_b != abc" -->2<!--#else -->3<!--#endif -->`, "13"},
+		{"skipped commands do not run", "/", `<!--#if expr="$arg_a" --><!--#set var="v" value="x" --><!--#nope --><!--#endif --><!--#echo var="v" -->`, "(none)"},
+		{"a $ without a name", "/", `<!--#if expr="$arg_b = /c$/" -->1<!--#endif -->2`, ssiDefaultErrmsg + "1" + ssiDefaultErrmsg + "2"},
+		{"else without if", "/", `1<!--#else -->2`, "1" + ssiDefaultErrmsg + "2"},
 		{"bad encoding", "/", `<!--#echo var="uri" encoding="b64" -->`, ssiDefaultErrmsg},
 	}
 	for _, tt := range tests {
