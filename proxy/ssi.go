@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -113,9 +114,16 @@ type ssiFilter struct {
 	// output while the branch being read is the chosen one, chosen once
 	// a branch was.
 	inIf, skip, chosen bool
-	silent             bool
-	valueLen           int
-	vars               map[string]string // SSI variables (set, include set=)
+	// blocks are the named blocks (block ... endblock) for include's
+	// stub=, kept as text; recording names the one being read.
+	blocks    map[string][]byte
+	recording string
+	blockText []byte
+	// captures are the last if regex's groups, by number and by name
+	captures map[string]string
+	silent   bool
+	valueLen int
+	vars     map[string]string // SSI variables (set, include set=)
 	// run executes a command and returns its output (a test replaces it)
 	run func(c *ssiCommand) []byte
 	out []byte
@@ -138,6 +146,18 @@ func (f *ssiFilter) write(p []byte) []byte {
 		f.emit(data[:i])
 		data = data[i:]
 		cmd, n, st := f.parse(data)
+		if f.recording != "" && st != ssiMore {
+			// a block keeps its text and commands as they are, until
+			// its endblock
+			if st == ssiDone && cmd.name == "endblock" {
+				f.blocks[f.recording], f.recording = f.blockText, ""
+				f.blockText = nil
+			} else {
+				f.blockText = append(f.blockText, data[:n]...)
+			}
+			data = data[n:]
+			continue
+		}
 		switch st {
 		case ssiMore:
 			f.held = append([]byte(nil), data...)
@@ -158,8 +178,13 @@ func (f *ssiFilter) write(p []byte) []byte {
 	return f.out
 }
 
-// emit outputs text unless a branch not chosen is being read.
+// emit outputs text unless a branch not chosen is being read (or a
+// block is).
 func (f *ssiFilter) emit(p []byte) {
+	if f.recording != "" {
+		f.blockText = append(f.blockText, p...)
+		return
+	}
 	if !f.skip {
 		f.out = append(f.out, p...)
 	}
@@ -336,14 +361,16 @@ func (f *ssiFilter) errorText() []byte {
 
 // ssiParams lists each command's parameters and the required ones.
 var ssiParams = map[string]struct{ known, required []string }{
-	"include": {known: []string{"virtual", "file", "stub", "set", "wait"}},
-	"echo":    {known: []string{"var", "default", "encoding"}, required: []string{"var"}},
-	"set":     {known: []string{"var", "value"}, required: []string{"var", "value"}},
-	"config":  {known: []string{"errmsg", "timefmt"}},
-	"if":      {known: []string{"expr"}, required: []string{"expr"}},
-	"elif":    {known: []string{"expr"}, required: []string{"expr"}},
-	"else":    {},
-	"endif":   {},
+	"include":  {known: []string{"virtual", "file", "stub", "set", "wait"}},
+	"echo":     {known: []string{"var", "default", "encoding"}, required: []string{"var"}},
+	"set":      {known: []string{"var", "value"}, required: []string{"var", "value"}},
+	"config":   {known: []string{"errmsg", "timefmt"}},
+	"if":       {known: []string{"expr"}, required: []string{"expr"}},
+	"elif":     {known: []string{"expr"}, required: []string{"expr"}},
+	"else":     {},
+	"endif":    {},
+	"block":    {known: []string{"name"}, required: []string{"name"}},
+	"endblock": {},
 }
 
 // ssiConditional are the commands read in branches not chosen too.
@@ -412,6 +439,15 @@ func (f *ssiFilter) command(c *ssiCommand) []byte {
 	case "endif":
 		f.inIf, f.skip, f.chosen = false, false, false
 		return nil
+	case "block":
+		name, _ := c.param("name")
+		if f.blocks == nil {
+			f.blocks = map[string][]byte{}
+		}
+		f.recording, f.blockText = name, []byte{}
+		return nil
+	case "endblock":
+		return nil
 	case "echo":
 		return f.echo(c)
 	case "set":
@@ -446,6 +482,9 @@ func (f *ssiFilter) setVar(name, value string) {
 func (f *ssiFilter) variable(name string) (string, bool) {
 	lname := nginxconf.LowerASCII(name)
 	if v, ok := f.vars[lname]; ok {
+		return v, true
+	}
+	if v, ok := f.captures[name]; ok {
 		return v, true
 	}
 	if f.timefmt != "" && (lname == "date_local" || lname == "date_gmt") {
@@ -612,6 +651,14 @@ func (f *ssiFilter) include(c *ssiCommand) []byte {
 	}
 	rq.cleanups = append(rq.cleanups, sub.cleanups...)
 	body := rec.body.Bytes()
+	if stub, ok := c.param("stub"); ok && (len(body) == 0 || rec.status >= 400 || sub.closed) {
+		text, ok := f.blocks[stub]
+		if !ok {
+			rq.logf(ngxlog.Err, `"%s" SSI block is not found`, stub)
+			return f.errorText()
+		}
+		body = f.expand(text)
+	}
 	if name, ok := c.param("set"); ok {
 		f.setVar(name, string(body))
 		return nil
@@ -671,7 +718,17 @@ func (f *ssiFilter) test(expr string) (bool, error) {
 		if err != nil {
 			return false, fmt.Errorf(`invalid expression in "%s"`, expr)
 		}
-		match = re.MatchString(left)
+		m := re.FindStringSubmatch(left)
+		match = m != nil
+		if match {
+			f.captures = map[string]string{}
+			for i, g := range m {
+				f.captures[strconv.Itoa(i)] = g
+				if n := re.SubexpNames()[i]; n != "" {
+					f.captures[n] = g
+				}
+			}
+		}
 	} else {
 		r, ok := f.evaluate(right)
 		if !ok {
@@ -680,4 +737,20 @@ func (f *ssiFilter) test(expr string) (bool, error) {
 		match = left == r
 	}
 	return match != negate, nil
+}
+
+// expand runs a block's text through a filter that shares this one's
+// variables, blocks and settings (a block's commands run where it is
+// used).
+func (f *ssiFilter) expand(text []byte) []byte {
+	if f.vars == nil {
+		f.vars = map[string]string{}
+	}
+	child := &ssiFilter{rq: f.rq, errmsg: f.errmsg, timefmt: f.timefmt, encoding: f.encoding, silent: f.silent,
+		valueLen: f.valueLen, vars: f.vars, blocks: f.blocks, captures: f.captures}
+	child.run = child.command
+	out := append([]byte(nil), child.write(text)...)
+	out = append(out, child.end()...)
+	f.errmsg, f.timefmt, f.encoding = child.errmsg, child.timefmt, child.encoding
+	return out
 }

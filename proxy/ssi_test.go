@@ -98,6 +98,8 @@ func TestSSICommands(t *testing.T) {
 		{"regex and not", "/?b=abc", `<!--#if expr="$arg_b = /^a.c/" -->1<!--#endif --><!--#if expr="$arg_b != abc" -->2<!--#else -->3<!--#endif -->`, "13"},
 		{"skipped commands do not run", "/", `<!--#if expr="$arg_a" --><!--#set var="v" value="x" --><!--#nope --><!--#endif --><!--#echo var="v" -->`, "(none)"},
 		{"a $ without a name", "/", `<!--#if expr="$arg_b = /c$/" -->1<!--#endif -->2`, ssiDefaultErrmsg + "1" + ssiDefaultErrmsg + "2"},
+		{"regex captures", "/?v=aCAP1bCAP2", `<!--#if expr="$arg_v = /(CAP\d).*(?P<n>CAP\d)/" --><!--#echo var="1" -->,<!--#echo var="n" --><!--#endif -->`, "CAP1,CAP2"},
+		{"a block is not output", "/", `1<!--#block name="b" -->B<!--#echo var="uri" --><!--#endblock -->2`, "12"},
 		{"else without if", "/", `1<!--#else -->2`, "1" + ssiDefaultErrmsg + "2"},
 		{"bad encoding", "/", `<!--#echo var="uri" encoding="b64" -->`, ssiDefaultErrmsg},
 	}
