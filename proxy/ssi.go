@@ -381,13 +381,13 @@ var ssiConditional = map[string]bool{"if": true, "elif": true, "else": true, "en
 func (f *ssiFilter) conditional(c *ssiCommand) []byte {
 	switch {
 	case c.name == "if" && f.inIf:
-		f.rq.logf(ngxlog.Err, `the "if" command inside the "if" command`)
+		f.rq.logf(ngxlog.Err, `invalid context of SSI command: "if"`)
 		if f.skip {
 			return nil
 		}
 		return f.errorText()
 	case c.name != "if" && !f.inIf:
-		f.rq.logf(ngxlog.Err, `the "%s" command without the "if" command`, c.name)
+		f.rq.logf(ngxlog.Err, `invalid context of SSI command: "%s"`, c.name)
 		return f.errorText()
 	}
 	return f.command(c)
@@ -398,7 +398,7 @@ func (f *ssiFilter) command(c *ssiCommand) []byte {
 	rq := f.rq
 	spec, ok := ssiParams[c.name]
 	if !ok {
-		rq.logf(ngxlog.Err, `unknown SSI command: "%s"`, c.name)
+		rq.logf(ngxlog.Err, `invalid SSI command: "%s"`, c.name)
 		return f.errorText()
 	}
 	for _, p := range c.params {
@@ -407,7 +407,7 @@ func (f *ssiFilter) command(c *ssiCommand) []byte {
 			known = known || k == p[0]
 		}
 		if !known {
-			rq.logf(ngxlog.Err, `invalid parameter name: "%s" for command "%s"`, p[0], c.name)
+			rq.logf(ngxlog.Err, `invalid parameter name: "%s" in "%s" SSI command`, p[0], c.name)
 			return f.errorText()
 		}
 	}
@@ -514,8 +514,9 @@ func (f *ssiFilter) echo(c *ssiCommand) []byte {
 		case "entity", "none", "url":
 			f.encoding = enc
 		default:
+			// logged only: the echo goes on with the encoding it had
+			// (measured)
 			f.rq.logf(ngxlog.Err, `unknown encoding "%s" in the "echo" command`, enc)
-			return f.errorText()
 		}
 	}
 	switch f.encoding {
@@ -608,7 +609,7 @@ func (f *ssiFilter) include(c *ssiCommand) []byte {
 		if hasV {
 			rq.logf(ngxlog.Err, `inclusion may be either virtual="%s" or file="%s"`, virtual, file)
 		} else {
-			rq.logf(ngxlog.Err, `no parameter "file" or "virtual"`)
+			rq.logf(ngxlog.Err, `no parameter in "include" SSI command`)
 		}
 		return f.errorText()
 	}

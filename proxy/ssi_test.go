@@ -101,7 +101,7 @@ func TestSSICommands(t *testing.T) {
 		{"regex captures", "/?v=aCAP1bCAP2", `<!--#if expr="$arg_v = /(CAP\d).*(?P<n>CAP\d)/" --><!--#echo var="1" -->,<!--#echo var="n" --><!--#endif -->`, "CAP1,CAP2"},
 		{"a block is not output", "/", `1<!--#block name="b" -->B<!--#echo var="uri" --><!--#endblock -->2`, "12"},
 		{"else without if", "/", `1<!--#else -->2`, "1" + ssiDefaultErrmsg + "2"},
-		{"bad encoding", "/", `<!--#echo var="uri" encoding="b64" -->`, ssiDefaultErrmsg},
+		{"bad encoding", "/", `<!--#echo var="uri" encoding="b64" -->,<!--#echo var="nope" encoding="b64" -->`, "/,(none)"},
 	}
 	for _, tt := range tests {
 		whole := runSSI(newTestSSIFilter(tt.uri, false), []string{tt.in})
