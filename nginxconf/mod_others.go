@@ -30,7 +30,6 @@ var otherModules = module{name: "other modules", directives: concat(
 		"more_set_headers", "more_clear_headers", "more_set_input_headers", "more_clear_input_headers"),
 	classed(UnsupportedContent, "", "report_uploads"),
 	[]directive{
-		{name: "ssi", support: Refused, note: "server-side includes", offDisarms: true},
 		{name: "userid", support: Refused, note: "userid cookies", offDisarms: true},
 		{name: "recursive_error_pages", support: Refused, note: "error_page of an error page", offDisarms: true},
 		{name: "msie_refresh", support: Refused, note: "refresh pages for MSIE", offDisarms: true},

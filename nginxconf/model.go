@@ -323,6 +323,7 @@ type LocConf struct {
 	StaticConf
 	CharsetConf
 	SubConf
+	SSIConf
 	LogConf
 	WebsockifyConf
 	ProxyConf

@@ -26,6 +26,7 @@ var modules = []*module{
 	&statusModule,      // content handlers: stub_status, prometheus_metrics
 	&charsetModule,     // header filter
 	&subModule,         // header filter: sub_filter (its body filter runs before charset recoding)
+	&ssiModule,         // header filter: ssi (its body filter wraps sub_filter's and charset's)
 	&headersModule,     // header filter: expires, add_header
 	&luaModule,         // rewrite, access (after the others), content handler, header filter (last)
 	&davModule,         // content: DELETE and MOVE (before static, as in nginx)

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"net/http"
+	"ngxsockify/proxy/static"
 	"os"
 	"strings"
 
@@ -219,11 +220,24 @@ func (rq *request) doReturn(s *nginxconf.ReturnStmt) {
 	default:
 		// nginx's ngx_http_send_response: a status an error_page set
 		// stays, and no error_page applies to this one; a Content-Type
-		// already set (kept from an X-Accel-Redirect answer) stays too
-		ctype := rq.conf.DefaultType
+		// already set (kept from an X-Accel-Redirect answer) stays too;
+		// otherwise the type of the URI's extension, as for a file
+		// (ngx_http_set_content_type), else default_type
+		ctype := rq.contentType()
 		if rq.w.Header().Get("Content-Type") != "" {
 			ctype = ""
 		}
 		rq.send(code, ctype, []byte(text))
 	}
+}
+
+// contentType is the type nginx gives a response it makes itself
+// (ngx_http_set_content_type): the type of the URI's extension, as for a
+// file, else default_type.
+func (rq *request) contentType() string {
+	o := &static.Options{Types: rq.conf.Types, DefaultType: "-"}
+	if t := static.ContentType(rq.v.URI, o); t != "-" {
+		return t
+	}
+	return rq.conf.DefaultType
 }

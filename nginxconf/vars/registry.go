@@ -65,7 +65,8 @@ func NewRegistry() *Registry {
 // capture). Declaring twice is fine. A built-in that is not changeable gives
 // nginx's error `the duplicate "uri" variable`; a changeable built-in
 // ($args, $limit_rate) stays built-in, and a prefix name such as $http_x
-// becomes an ordinary variable that hides the header, as in nginx.
+// becomes an ordinary variable that hides the header once set, and reads
+// the header until then, as in nginx.
 func (g *Registry) Declare(name string) error {
 	return g.declare(name, true)
 }
@@ -87,7 +88,10 @@ func (g *Registry) declare(name string, set bool) error {
 		d.setDeclared = d.setDeclared || set
 		return nil
 	}
-	g.defs[name] = &varDef{name: name, kind: kindSet, changeable: true, slot: g.nslots, setDeclared: set}
+	// a prefix name ($http_x) read where nothing set it reads as the
+	// prefix variable (nginx 1.22: rewrite_set.t, "set in other context")
+	g.defs[name] = &varDef{name: name, kind: kindSet, changeable: true, slot: g.nslots, setDeclared: set,
+		get: prefixGetter(name)}
 	g.nslots++
 	return nil
 }

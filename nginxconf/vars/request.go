@@ -214,7 +214,10 @@ func (r *Request) value(d *varDef) (string, bool) {
 			return "", false
 		}
 		// nginx: an uninitialized `set` variable reads as "", a capture
-		// variable as not found.
+		// variable as not found, a prefix name as the prefix variable.
+		if d.get != nil {
+			return d.get(r)
+		}
 		return "", d.setDeclared
 	case kindMap:
 		s := &r.slots()[d.slot]
@@ -471,6 +474,14 @@ var builtins = map[string]builtin{
 	}},
 	"time_local": {get: func(*Request) (string, bool) {
 		return found(time.Now().Format("02/Jan/2006:15:04:05 -0700"))
+	}},
+	// the SSI module's: its default timefmt "%A, %d-%b-%Y %H:%M:%S %Z"
+	// (an SSI page's own timefmt is applied by the SSI filter)
+	"date_gmt": {get: func(*Request) (string, bool) {
+		return found(time.Now().UTC().Format("Monday, 02-Jan-2006 15:04:05 GMT"))
+	}},
+	"date_local": {get: func(*Request) (string, bool) {
+		return found(time.Now().Format("Monday, 02-Jan-2006 15:04:05 MST"))
 	}},
 	"time_iso8601": {get: func(*Request) (string, bool) {
 		return found(time.Now().Format("2006-01-02T15:04:05-07:00"))
