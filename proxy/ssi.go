@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
 )
 
@@ -715,17 +715,21 @@ func (f *ssiFilter) test(expr string) (bool, error) {
 		if !ok {
 			return false, errSSIExpr
 		}
-		re, err := regexp.Compile(pat)
+		re, err := vars.CompileRegex(pat, false) // PCRE, as nginx's
 		if err != nil {
 			return false, fmt.Errorf(`invalid expression in "%s"`, expr)
 		}
-		m := re.FindStringSubmatch(left)
-		match = m != nil
+		var m *vars.Captures
+		m, match = re.Match(left)
 		if match {
 			f.captures = map[string]string{}
-			for i, g := range m {
-				f.captures[strconv.Itoa(i)] = g
-				if n := re.SubexpNames()[i]; n != "" {
+			for i := 0; i < m.Len(); i++ {
+				if g, ok := m.Group(i); ok {
+					f.captures[strconv.Itoa(i)] = g
+				}
+			}
+			for _, n := range re.Names() {
+				if g, ok := m.Named(n); ok {
 					f.captures[n] = g
 				}
 			}
