@@ -293,6 +293,7 @@ func compileLua(src, name string, file bool) (*lua.FunctionProto, error) {
 	if err != nil {
 		return nil, syntaxError(name, src, err)
 	}
+	splitMultiAssign(chunk)
 	proto, err := lua.Compile(chunk, name)
 	if err != nil {
 		return nil, syntaxError(name, src, err)
