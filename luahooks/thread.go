@@ -619,6 +619,14 @@ func (st *state) openCoroutineThreads(co *lua.LTable) {
 	}))
 	resume := co.RawGetString("resume").(*lua.LFunction)
 	co.RawSetString("resume", L.NewFunction(func(L *lua.LState) int {
+		if th, ok := L.Get(1).(*lua.LState); ok && th != L && resumedBy(L, th) {
+			// th waits in its own resume of L (or of a coroutine that
+			// resumed L): gopher-lua would resume it anyway and recurse
+			// until the Go stack overflows, which kills the process.
+			L.Push(lua.LFalse)
+			L.Push(lua.LString("cannot resume normal coroutine"))
+			return 2
+		}
 		n := resume.GFunction(L)
 		// LuaJIT's words for what gopher-lua refuses
 		if n == 2 && L.Get(-2) == lua.LFalse {
@@ -641,6 +649,17 @@ func (st *state) openCoroutineThreads(co *lua.LTable) {
 		}
 		return status.GFunction(L)
 	}))
+}
+
+// resumedBy reports whether co is one of the coroutines whose resume L
+// runs in: L's parent, its parent's parent, and so on ("normal").
+func resumedBy(L, co *lua.LState) bool {
+	for p := L.Parent; p != nil; p = p.Parent {
+		if p == co {
+			return true
+		}
+	}
+	return false
 }
 
 // postponeOutput is nginx's postpone_output: its write filter holds less
