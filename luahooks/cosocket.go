@@ -95,6 +95,19 @@ type cosocket struct {
 	owner   *state    // the state whose run closes it at its end
 	bufSize int       // lua_socket_buffer_size
 	pool    *connPool // the pool it counts in (came through it), or nil
+	// bodyCtl is the request body's read control, for ngx.req.socket()
+	// over a body that has one (HTTP/1): nil reads it with
+	// client_body_timeout, uninterrupted.
+	bodyCtl bodyReadControl
+}
+
+// bodyReadControl is what a request body (proxy/http1's) offers a reader
+// that is not the server: its own read timeout, after which the body
+// stays readable (settimeout), and a way to end a read that waits (the
+// thread that reads is killed or its request ends).
+type bodyReadControl interface {
+	SetReadTimeout(d time.Duration)
+	CancelRead()
 }
 
 var errSocketClosed = errors.New("closed")
@@ -656,6 +669,23 @@ func (st *state) failRead(L *lua.LState, s *cosocket, err error, partial []byte)
 }
 
 func (st *state) readWith(s *cosocket, f func() error) error {
+	if ctl := s.bodyCtl; ctl != nil {
+		ctl.SetReadTimeout(s.read)
+		return st.block(func(done <-chan struct{}) error {
+			if done != nil && done != openChan {
+				fin := make(chan struct{})
+				defer close(fin)
+				go func() {
+					select {
+					case <-done:
+						ctl.CancelRead()
+					case <-fin:
+					}
+				}()
+			}
+			return f()
+		})
+	}
 	return st.waitIO(s.conn, func() error {
 		if s.conn != nil {
 			s.conn.SetReadDeadline(time.Now().Add(s.read))
@@ -695,8 +725,10 @@ func (st *state) reqSocket(L *lua.LState) int {
 	o := st.socketOptions()
 	obj := L.NewTable()
 	ud := L.NewUserData()
-	ud.Value = &cosocket{body: true, br: bufio.NewReaderSize(req.HTTP.Body, o.BufferSize),
+	s := &cosocket{body: true, br: bufio.NewReaderSize(req.HTTP.Body, o.BufferSize),
 		connect: o.ConnectTimeout, send: o.SendTimeout, read: o.ReadTimeout, bufSize: o.BufferSize}
+	s.bodyCtl, _ = req.HTTP.Body.(bodyReadControl)
+	ud.Value = s
 	obj.RawSetInt(1, ud)
 	L.SetMetatable(obj, st.reqSocketMeta())
 	L.Push(obj)
