@@ -140,18 +140,27 @@ func (st *state) closeSockets() {
 func (st *state) waitIO(c net.Conn, f func() error) error {
 	return st.block(func(done <-chan struct{}) error {
 		if c != nil && st.sched != nil {
-			fin := make(chan struct{})
-			defer close(fin)
-			go func() {
-				select {
-				case <-done:
-					c.SetDeadline(time.Unix(1, 0))
-				case <-fin:
-				}
-			}()
+			defer onDone(done, func() { c.SetDeadline(time.Unix(1, 0)) })()
 		}
 		return f()
 	})
+}
+
+// onDone calls cancel if done closes before the returned stop is called
+// (a wait cut short: its thread killed, its request ended).
+func onDone(done <-chan struct{}, cancel func()) (stop func()) {
+	if done == nil || done == openChan {
+		return func() {}
+	}
+	fin := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+			cancel()
+		case <-fin:
+		}
+	}()
+	return func() { close(fin) }
 }
 
 // doneContext is a context that ends when done is closed (a light
@@ -672,17 +681,7 @@ func (st *state) readWith(s *cosocket, f func() error) error {
 	if ctl := s.bodyCtl; ctl != nil {
 		ctl.SetReadTimeout(s.read)
 		return st.block(func(done <-chan struct{}) error {
-			if done != nil && done != openChan {
-				fin := make(chan struct{})
-				defer close(fin)
-				go func() {
-					select {
-					case <-done:
-						ctl.CancelRead()
-					case <-fin:
-					}
-				}()
-			}
+			defer onDone(done, ctl.CancelRead)()
 			return f()
 		})
 	}
