@@ -108,6 +108,7 @@ type cosocket struct {
 type bodyReadControl interface {
 	SetReadTimeout(d time.Duration)
 	CancelRead()
+	Continue() // sends "100 Continue" if the client waits for it
 }
 
 var errSocketClosed = errors.New("closed")
@@ -726,7 +727,10 @@ func (st *state) reqSocket(L *lua.LState) int {
 	ud := L.NewUserData()
 	s := &cosocket{body: true, br: bufio.NewReaderSize(req.HTTP.Body, o.BufferSize),
 		connect: o.ConnectTimeout, send: o.SendTimeout, read: o.ReadTimeout, bufSize: o.BufferSize}
-	s.bodyCtl, _ = req.HTTP.Body.(bodyReadControl)
+	if ctl, ok := req.HTTP.Body.(bodyReadControl); ok {
+		s.bodyCtl = ctl
+		ctl.Continue() // nginx answers "Expect: 100-continue" here
+	}
 	ud.Value = s
 	obj.RawSetInt(1, ud)
 	L.SetMetatable(obj, st.reqSocketMeta())

@@ -41,6 +41,15 @@ type body struct {
 // can be tried again).
 func (b *body) SetReadTimeout(d time.Duration) { b.readTimeout = d }
 
+// Continue sends "100 Continue" now if the client waits for it before it
+// sends the body (ngx.req.socket() does so when it is called).
+func (b *body) Continue() {
+	if b.expect {
+		b.expect = false
+		b.c.sendContinue()
+	}
+}
+
 // CancelRead ends the read that waits, and any later one, with a timeout
 // error: the Lua thread that reads is gone (killed, or the request ended).
 // It may be called from another goroutine.
@@ -50,10 +59,7 @@ func (b *body) CancelRead() {
 }
 
 func (b *body) Read(p []byte) (int, error) {
-	if b.expect {
-		b.expect = false
-		b.c.sendContinue()
-	}
+	b.Continue()
 	if b.err != nil {
 		return 0, b.err
 	}
