@@ -531,21 +531,22 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 			return Outcome{Action: Close, Status: 499, Err: ctxErr}
 		}
 		msg = "lua entry thread aborted: runtime error: " + errorText(err)
+		trace := r.errorTraceback(err, false) // the phases that cannot yield
 		switch {
 		case st.inInit:
 			msg = "init_by_lua error: " + errorText(err)
 		case c.phase == PhaseSet:
-			msg = "failed to run set_by_lua*: " + errorText(err)
+			msg = "failed to run set_by_lua*: " + errorText(err) + trace
 		case c.phase == PhaseHeaderFilter:
-			msg = "failed to run header_filter_by_lua*: " + errorText(err)
+			msg = "failed to run header_filter_by_lua*: " + errorText(err) + trace
 		case c.phase == PhaseLog:
-			msg = "failed to run log_by_lua*: " + errorText(err)
+			msg = "failed to run log_by_lua*: " + errorText(err) + trace
 		case c.phase == PhaseBodyFilter:
-			msg = "failed to run body_filter_by_lua*: " + errorText(err)
+			msg = "failed to run body_filter_by_lua*: " + errorText(err) + trace
 		case c.phase == PhaseBalancer:
-			msg = "failed to run balancer_by_lua*: " + errorText(err)
+			msg = "failed to run balancer_by_lua*: " + errorText(err) + trace
 		default:
-			msg += r.errorTraceback(err)
+			msg += r.errorTraceback(err, true)
 		}
 		if r.sent {
 			// nginx had already sent the headers and the output so far:
@@ -602,13 +603,13 @@ func errorText(err error) string {
 	return err.Error()
 }
 
-// errorTraceback is the traceback OpenResty logs after an entry thread's
-// runtime error: "stack traceback:", then "coroutine 0:" (where the error
-// was raised) and one "coroutine N:" per coroutine.wrap it went up
-// through, the entry thread last with its frames. gopher-lua unwinds a
+// errorTraceback is the traceback OpenResty logs after a runtime error:
+// "stack traceback:", then for an entry thread (coroutines) "coroutine 0:"
+// (where the error was raised) and one "coroutine N:" per coroutine.wrap
+// it went up through, the entry thread last with its frames. gopher-lua unwinds a
 // coroutine that fails before its caller sees the error, so only the
 // entry thread's frames are known.
-func (r *runCtx) errorTraceback(err error) string {
+func (r *runCtx) errorTraceback(err error, coroutines bool) string {
 	var ae *lua.ApiError
 	if !errors.As(err, &ae) {
 		return ""
@@ -620,10 +621,9 @@ func (r *runCtx) errorTraceback(err error) string {
 	levels := r.wrapChain
 	var b strings.Builder
 	b.WriteString("\nstack traceback:")
-	for i := 0; i < levels; i++ {
+	for i := 0; coroutines && i <= levels; i++ {
 		fmt.Fprintf(&b, "\ncoroutine %d:", i)
 	}
-	fmt.Fprintf(&b, "\ncoroutine %d:", levels)
 	for _, line := range strings.Split(ae.StackTrace, "\n") {
 		switch {
 		case !strings.HasPrefix(line, "\t"), line == "\t[G]: ?":

@@ -654,7 +654,8 @@ func (st *state) openCoroutineThreads(co *lua.LTable) {
 	}))
 }
 
-// coroutineWrap is coroutine.wrap as OpenResty's: the function it returns
+// coroutineWrap is coroutine.wrap as OpenResty's (in a phase that cannot
+// yield, LuaJIT's: any failure raises): the function it returns
 // resumes the coroutine and returns what it yields or returns; a refused
 // resume (a dead, running or normal coroutine) returns false and the
 // reason, as coroutine.resume; an error in the coroutine is raised again
@@ -677,8 +678,17 @@ func (st *state) coroutineWrap(create, resume *lua.LFunction) lua.LGFunction {
 			}
 			L.Call(top+1, lua.MultRet)
 			n := L.GetTop() - top
-			if n == 0 || refused {
+			plain := !st.yieldable()
+			if n == 0 || refused && !plain {
 				return n
+			}
+			if plain && L.Get(top+1) == lua.LFalse {
+				// where nothing yields OpenResty keeps LuaJIT's
+				// coroutine.wrap: it raises, naming the caller's line
+				if s, ok := L.Get(-1).(lua.LString); ok {
+					L.Error(s, 1)
+				}
+				L.Error(L.Get(-1), 0)
 			}
 			if L.Get(top+1) == lua.LFalse {
 				if st.r.wrapErrs > errsBefore {
@@ -694,6 +704,16 @@ func (st *state) coroutineWrap(create, resume *lua.LFunction) lua.LGFunction {
 		}))
 		return 1
 	}
+}
+
+// yieldable reports whether the run's phase may yield (OpenResty's
+// yieldable contexts), where its own coroutine API replaces LuaJIT's.
+func (st *state) yieldable() bool {
+	switch st.r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer, PhaseSSLCert:
+		return !st.inInit
+	}
+	return false
 }
 
 // resumedBy reports whether co is one of the coroutines whose resume L

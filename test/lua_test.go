@@ -533,6 +533,15 @@ func TestLuaErrorLog(t *testing.T) {
         content_by_lua_block { ngx.say("x") }
         header_filter_by_lua_block { error("in filter") }
     }
+    location /hfwrap {
+        return 200;
+        header_filter_by_lua_block {
+            local co = coroutine.wrap(function()
+                error("in wrap")
+            end)
+            co()
+        }
+    }
     include sub/inc.conf;
     include OUTSIDE/out.conf;
 }`
@@ -546,7 +555,7 @@ func TestLuaErrorLog(t *testing.T) {
 	files := map[string]string{"sub/inc.conf": "location /inc {\n    access_by_lua_block {\n        error(\"included\")\n    }\n}\n"}
 	a := startServer(t, "nginx", ServerOptions{HTTP: conf, Files: files})
 	b := startServer(t, "ngxsockify", ServerOptions{HTTP: conf, Files: files})
-	for _, p := range []string{"/log", "/rt", "/str", "/syntax", "/file", "/set", "/inc", "/out", "/redir", "/exitsent", "/hf", "/syntaxstr"} {
+	for _, p := range []string{"/log", "/rt", "/str", "/syntax", "/file", "/set", "/inc", "/out", "/redir", "/exitsent", "/hf", "/syntaxstr", "/hfwrap"} {
 		raw := "GET " + p + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 		ra, rb := luaAsk(a, luaCase{}, routingRequest{raw: raw}), luaAsk(b, luaCase{}, routingRequest{raw: raw})
 		if ra.Status != rb.Status {
@@ -712,8 +721,8 @@ func TestLuaRequestBodyClientGone(t *testing.T) {
 	}
 }
 
-// TestLuaErrorTraceback compares the traceback lines nginx logs after an
-// entry thread's runtime error ("stack traceback:", then one
+// TestLuaErrorTraceback compares the traceback lines nginx logs after a
+// runtime error ("stack traceback:", then for an entry thread one
 // "coroutine N:" per coroutine the error went up through by
 // coroutine.wrap) on both servers; the frames themselves differ
 // (LuaJIT's against gopher-lua's) and are not compared.
@@ -759,6 +768,13 @@ func TestLuaErrorTraceback(t *testing.T) {
             error("after")
         }
     }
+    location /filter {
+        return 200;
+        header_filter_by_lua_block {
+            local co = coroutine.wrap(function() error("in filter") end)
+            co()
+        }
+    }
     location /resumed {
         content_by_lua_block {
             coroutine.resume(coroutine.create(function() error("x") end))
@@ -770,9 +786,9 @@ func TestLuaErrorTraceback(t *testing.T) {
 	got := map[string][]string{}
 	for _, kind := range []string{"nginx", "ngxsockify"} {
 		s := startServer(t, kind, ServerOptions{HTTP: conf})
-		for _, p := range []string{"/entry", "/wrap", "/wrap3", "/caught", "/caught2", "/caughtok", "/resumed"} {
+		for _, p := range []string{"/entry", "/wrap", "/wrap3", "/caught", "/caught2", "/caughtok", "/resumed", "/filter"} {
 			raw := "GET " + p + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-			if r := luaAsk(s, luaCase{}, routingRequest{raw: raw}); r.Status != 500 {
+			if r := luaAsk(s, luaCase{}, routingRequest{raw: raw}); r.Status != 500 && p != "/filter" {
 				t.Errorf("%s %s: status %d, want 500", kind, p, r.Status)
 			}
 			var lines []string
@@ -780,7 +796,7 @@ func TestLuaErrorTraceback(t *testing.T) {
 			for {
 				log := s.ErrorLog()
 				if i := strings.LastIndex(log, "GET "+p+" "); i >= 0 {
-					lines = traceRE.FindAllString(log[:i][strings.LastIndex(log[:i], "lua entry thread aborted"):], -1)
+					lines = traceRE.FindAllString(log[:i][strings.LastIndex(log[:i], "[error]"):], -1)
 					break
 				}
 				if time.Now().After(deadline) {
