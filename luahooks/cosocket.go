@@ -699,7 +699,7 @@ func (s *cosocket) closed() bool { return s.conn == nil && !s.body }
 
 // reqSocket is ngx.req.socket(): the request body as a read-only cosocket
 // (receive, receiveany, receiveuntil, settimeout(s)), as lua-resty-upload
-// reads it. The raw form, ngx.req.socket(true), is not supported.
+// reads it. ngx.req.socket(true) is rawReqSocket.
 func (st *state) reqSocket(L *lua.LState) int {
 	switch st.r.phase {
 	case PhaseRewrite, PhaseAccess, PhaseContent:
