@@ -95,6 +95,20 @@ type cosocket struct {
 	owner   *state    // the state whose run closes it at its end
 	bufSize int       // lua_socket_buffer_size
 	pool    *connPool // the pool it counts in (came through it), or nil
+	// bodyCtl is the request body's read control, for ngx.req.socket()
+	// over a body that has one (HTTP/1): nil reads it with
+	// client_body_timeout, uninterrupted.
+	bodyCtl bodyReadControl
+}
+
+// bodyReadControl is what a request body (proxy/http1's) offers a reader
+// that is not the server: its own read timeout, after which the body
+// stays readable (settimeout), and a way to end a read that waits (the
+// thread that reads is killed or its request ends).
+type bodyReadControl interface {
+	SetReadTimeout(d time.Duration)
+	CancelRead()
+	Continue() // sends "100 Continue" if the client waits for it
 }
 
 var errSocketClosed = errors.New("closed")
@@ -127,18 +141,27 @@ func (st *state) closeSockets() {
 func (st *state) waitIO(c net.Conn, f func() error) error {
 	return st.block(func(done <-chan struct{}) error {
 		if c != nil && st.sched != nil {
-			fin := make(chan struct{})
-			defer close(fin)
-			go func() {
-				select {
-				case <-done:
-					c.SetDeadline(time.Unix(1, 0))
-				case <-fin:
-				}
-			}()
+			defer onDone(done, func() { c.SetDeadline(time.Unix(1, 0)) })()
 		}
 		return f()
 	})
+}
+
+// onDone calls cancel if done closes before the returned stop is called
+// (a wait cut short: its thread killed, its request ended).
+func onDone(done <-chan struct{}, cancel func()) (stop func()) {
+	if done == nil || done == openChan {
+		return func() {}
+	}
+	fin := make(chan struct{})
+	go func() {
+		select {
+		case <-done:
+			cancel()
+		case <-fin:
+		}
+	}()
+	return func() { close(fin) }
 }
 
 // doneContext is a context that ends when done is closed (a light
@@ -656,6 +679,13 @@ func (st *state) failRead(L *lua.LState, s *cosocket, err error, partial []byte)
 }
 
 func (st *state) readWith(s *cosocket, f func() error) error {
+	if ctl := s.bodyCtl; ctl != nil {
+		ctl.SetReadTimeout(s.read)
+		return st.block(func(done <-chan struct{}) error {
+			defer onDone(done, ctl.CancelRead)()
+			return f()
+		})
+	}
 	return st.waitIO(s.conn, func() error {
 		if s.conn != nil {
 			s.conn.SetReadDeadline(time.Now().Add(s.read))
@@ -669,7 +699,7 @@ func (s *cosocket) closed() bool { return s.conn == nil && !s.body }
 
 // reqSocket is ngx.req.socket(): the request body as a read-only cosocket
 // (receive, receiveany, receiveuntil, settimeout(s)), as lua-resty-upload
-// reads it. The raw form, ngx.req.socket(true), is not supported.
+// reads it. ngx.req.socket(true) is rawReqSocket.
 func (st *state) reqSocket(L *lua.LState) int {
 	switch st.r.phase {
 	case PhaseRewrite, PhaseAccess, PhaseContent:
@@ -695,8 +725,13 @@ func (st *state) reqSocket(L *lua.LState) int {
 	o := st.socketOptions()
 	obj := L.NewTable()
 	ud := L.NewUserData()
-	ud.Value = &cosocket{body: true, br: bufio.NewReaderSize(req.HTTP.Body, o.BufferSize),
+	s := &cosocket{body: true, br: bufio.NewReaderSize(req.HTTP.Body, o.BufferSize),
 		connect: o.ConnectTimeout, send: o.SendTimeout, read: o.ReadTimeout, bufSize: o.BufferSize}
+	if ctl, ok := req.HTTP.Body.(bodyReadControl); ok {
+		s.bodyCtl = ctl
+		ctl.Continue() // nginx answers "Expect: 100-continue" here
+	}
+	ud.Value = s
 	obj.RawSetInt(1, ud)
 	L.SetMetatable(obj, st.reqSocketMeta())
 	L.Push(obj)

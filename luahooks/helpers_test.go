@@ -152,3 +152,10 @@ func runCode(t testing.TB, rt *Runtime, phase Phase, src string, req *Request) O
 }
 
 func ioCopy(dst io.Writer, src io.Reader) (int64, error) { return io.Copy(dst, src) }
+
+// errHead is the first line of a run's error: the message, without the
+// stack traceback that follows an entry thread's runtime error.
+func errHead(err error) string {
+	head, _, _ := strings.Cut(err.Error(), "\n")
+	return head
+}

@@ -310,7 +310,7 @@ func TestRuntimeErrorWording(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", tc.code, out.Body, want)
 		}
 		out = runCode(t, rt, PhaseAccess, tc.code, newReq("/"))
-		if out.Err == nil || !strings.HasSuffix(out.Err.Error(), "content_by_lua(nginx.conf:10):1: "+tc.want) && !strings.HasSuffix(out.Err.Error(), "access_by_lua(nginx.conf:10):1: "+tc.want) {
+		if out.Err == nil || !strings.HasSuffix(errHead(out.Err), "content_by_lua(nginx.conf:10):1: "+tc.want) && !strings.HasSuffix(errHead(out.Err), "access_by_lua(nginx.conf:10):1: "+tc.want) {
 			t.Errorf("%s: log line %v", tc.code, out.Err)
 		}
 	}

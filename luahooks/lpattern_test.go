@@ -287,7 +287,7 @@ func TestPatternErrorPosition(t *testing.T) {
 	rt, _ := newTestRuntime(t, Options{})
 	res := runCode(t, rt, PhaseAccess, "local s = 'abc'\nlocal t = s:find('%')", newReq("/"))
 	want := "access_by_lua(nginx.conf:10):2: malformed pattern (ends with '%')"
-	if res.Err == nil || !strings.HasSuffix(res.Err.Error(), want) || res.Status != 500 {
+	if res.Err == nil || !strings.HasSuffix(errHead(res.Err), want) || res.Status != 500 {
 		t.Errorf("got %v (status %d), want an error ending in %q", res.Err, res.Status, want)
 	}
 }

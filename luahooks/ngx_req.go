@@ -602,12 +602,16 @@ func (st *state) reqReadBody(L *lua.LState) int {
 		st.phaseCheck("read_body")
 	}
 	req.readAfterDiscard = req.bodyDiscarded
-	// Reading waits on the client: other light threads run meanwhile (the
-	// read itself is not cut short when the request ends).
+	// Reading waits on the client: other light threads run meanwhile; the
+	// read ends when the thread is killed or the request ends (a body
+	// that can be cut short: HTTP/1's).
 	var status int
 	var err error
 	req.readingBody = true
-	st.block(func(<-chan struct{}) error {
+	st.block(func(done <-chan struct{}) error {
+		if ctl, ok := bodyControl(req); ok {
+			defer onDone(done, ctl.CancelRead)()
+		}
 		status, err = req.readBody()
 		return nil
 	})
@@ -618,6 +622,15 @@ func (st *state) reqReadBody(L *lua.LState) int {
 		st.exit(status)
 	}
 	return 0
+}
+
+// bodyControl is req's body's read control, if it has one.
+func bodyControl(req *Request) (bodyReadControl, bool) {
+	if req.HTTP == nil {
+		return nil, false
+	}
+	ctl, ok := req.HTTP.Body.(bodyReadControl)
+	return ctl, ok
 }
 
 // bodyOutcome is the answer to a body that could not be read: the 413

@@ -274,6 +274,10 @@ type runCtx struct {
 	body     bytes.Buffer
 	bodyErr  *Outcome // read_body decided the response (413...)
 	errMsg   string   // error raised by our API (returned when it escapes)
+	// wrapErrs counts the errors coroutine.wrap raised again in a caller;
+	// wrapChain is how many coroutines the last of them went up through
+	// (errorTraceback).
+	wrapErrs, wrapChain int
 }
 
 type exitSignal struct{}
@@ -293,6 +297,7 @@ func compileLua(src, name string, file bool) (*lua.FunctionProto, error) {
 	if err != nil {
 		return nil, syntaxError(name, src, err)
 	}
+	splitMultiAssign(chunk)
 	proto, err := lua.Compile(chunk, name)
 	if err != nil {
 		return nil, syntaxError(name, src, err)
@@ -526,19 +531,22 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 			return Outcome{Action: Close, Status: 499, Err: ctxErr}
 		}
 		msg = "lua entry thread aborted: runtime error: " + errorText(err)
+		trace := r.errorTraceback(err, false) // the phases that cannot yield
 		switch {
 		case st.inInit:
 			msg = "init_by_lua error: " + errorText(err)
 		case c.phase == PhaseSet:
-			msg = "failed to run set_by_lua*: " + errorText(err)
+			msg = "failed to run set_by_lua*: " + errorText(err) + trace
 		case c.phase == PhaseHeaderFilter:
-			msg = "failed to run header_filter_by_lua*: " + errorText(err)
+			msg = "failed to run header_filter_by_lua*: " + errorText(err) + trace
 		case c.phase == PhaseLog:
-			msg = "failed to run log_by_lua*: " + errorText(err)
+			msg = "failed to run log_by_lua*: " + errorText(err) + trace
 		case c.phase == PhaseBodyFilter:
-			msg = "failed to run body_filter_by_lua*: " + errorText(err)
+			msg = "failed to run body_filter_by_lua*: " + errorText(err) + trace
 		case c.phase == PhaseBalancer:
-			msg = "failed to run balancer_by_lua*: " + errorText(err)
+			msg = "failed to run balancer_by_lua*: " + errorText(err) + trace
+		default:
+			msg += r.errorTraceback(err, true)
 		}
 		if r.sent {
 			// nginx had already sent the headers and the output so far:
@@ -593,6 +601,37 @@ func errorText(err error) string {
 		}
 	}
 	return err.Error()
+}
+
+// errorTraceback is the traceback OpenResty logs after a runtime error:
+// "stack traceback:", then for an entry thread (coroutines) "coroutine 0:"
+// (where the error was raised) and one "coroutine N:" per coroutine.wrap
+// it went up through, the entry thread last with its frames. gopher-lua unwinds a
+// coroutine that fails before its caller sees the error, so only the
+// entry thread's frames are known.
+func (r *runCtx) errorTraceback(err error, coroutines bool) string {
+	var ae *lua.ApiError
+	if !errors.As(err, &ae) {
+		return ""
+	}
+	// OpenResty's traceback starts at the coroutine that raised the last
+	// error coroutine.wrap passed on, even one a pcall caught since:
+	// measured, an error after pcall(coroutine.wrap(f)) failed logs
+	// "coroutine 0:" and "coroutine 1:".
+	levels := r.wrapChain
+	var b strings.Builder
+	b.WriteString("\nstack traceback:")
+	for i := 0; coroutines && i <= levels; i++ {
+		fmt.Fprintf(&b, "\ncoroutine %d:", i)
+	}
+	for _, line := range strings.Split(ae.StackTrace, "\n") {
+		switch {
+		case !strings.HasPrefix(line, "\t"), line == "\t[G]: ?":
+			continue // the header, gopher-lua's Go caller
+		}
+		b.WriteString("\n\t" + strings.Replace(line[1:], "[G]:", "[C]:", 1))
+	}
+	return b.String()
 }
 
 // checkRunning raises when the run was stopped (ngx.exit, timeout), so Go

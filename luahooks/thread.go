@@ -618,7 +618,16 @@ func (st *state) openCoroutineThreads(co *lua.LTable) {
 		return 1
 	}))
 	resume := co.RawGetString("resume").(*lua.LFunction)
-	co.RawSetString("resume", L.NewFunction(func(L *lua.LState) int {
+	var resumeFn *lua.LFunction
+	resumeFn = L.NewFunction(func(L *lua.LState) int {
+		if th, ok := L.Get(1).(*lua.LState); ok && th != L && resumedBy(L, th) {
+			// th waits in its own resume of L (or of a coroutine that
+			// resumed L): gopher-lua would resume it anyway and recurse
+			// until the Go stack overflows, which kills the process.
+			L.Push(lua.LFalse)
+			L.Push(lua.LString("cannot resume normal coroutine"))
+			return 2
+		}
 		n := resume.GFunction(L)
 		// LuaJIT's words for what gopher-lua refuses
 		if n == 2 && L.Get(-2) == lua.LFalse {
@@ -630,7 +639,9 @@ func (st *state) openCoroutineThreads(co *lua.LTable) {
 			}
 		}
 		return n
-	}))
+	})
+	co.RawSetString("resume", resumeFn)
+	co.RawSetString("wrap", L.NewFunction(st.coroutineWrap(co.RawGetString("create").(*lua.LFunction), resumeFn)))
 	status := co.RawGetString("status").(*lua.LFunction)
 	co.RawSetString("status", L.NewFunction(func(L *lua.LState) int {
 		if th, ok := L.Get(1).(*lua.LState); ok {
@@ -641,6 +652,79 @@ func (st *state) openCoroutineThreads(co *lua.LTable) {
 		}
 		return status.GFunction(L)
 	}))
+}
+
+// coroutineWrap is coroutine.wrap as OpenResty's (in a phase that cannot
+// yield, LuaJIT's: any failure raises): the function it returns
+// resumes the coroutine and returns what it yields or returns; a refused
+// resume (a dead, running or normal coroutine) returns false and the
+// reason, as coroutine.resume; an error in the coroutine is raised again
+// in the caller, its value unchanged, and counted in r.wrapChain for the
+// "coroutine N:" lines of the traceback (errorTraceback).
+func (st *state) coroutineWrap(create, resume *lua.LFunction) lua.LGFunction {
+	return func(L *lua.LState) int {
+		L.Push(create)
+		L.Push(L.CheckFunction(1))
+		L.Call(1, 1)
+		th := L.Get(-1).(*lua.LState)
+		L.Push(L.NewFunction(func(L *lua.LState) int {
+			refused := th.Dead || th == L || L.G.CurrentThread == th || resumedBy(L, th)
+			errsBefore := st.r.wrapErrs
+			top := L.GetTop()
+			L.Push(resume)
+			L.Push(th)
+			for i := 1; i <= top; i++ {
+				L.Push(L.Get(i))
+			}
+			L.Call(top+1, lua.MultRet)
+			n := L.GetTop() - top
+			plain := !st.yieldable()
+			if n == 0 || refused && !plain {
+				return n
+			}
+			if plain && L.Get(top+1) == lua.LFalse {
+				// where nothing yields OpenResty keeps LuaJIT's
+				// coroutine.wrap: it raises, naming the caller's line
+				if s, ok := L.Get(-1).(lua.LString); ok {
+					L.Error(s, 1)
+				}
+				L.Error(L.Get(-1), 0)
+			}
+			if L.Get(top+1) == lua.LFalse {
+				if st.r.wrapErrs > errsBefore {
+					st.r.wrapChain++ // raised again by a coroutine.wrap inside
+				} else {
+					st.r.wrapChain = 1
+				}
+				st.r.wrapErrs++
+				L.Error(L.Get(-1), 0)
+			}
+			L.Remove(top + 1)
+			return n - 1
+		}))
+		return 1
+	}
+}
+
+// yieldable reports whether the run's phase may yield (OpenResty's
+// yieldable contexts), where its own coroutine API replaces LuaJIT's.
+func (st *state) yieldable() bool {
+	switch st.r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer, PhaseSSLCert:
+		return !st.inInit
+	}
+	return false
+}
+
+// resumedBy reports whether co is one of the coroutines whose resume L
+// runs in: L's parent, its parent's parent, and so on ("normal").
+func resumedBy(L, co *lua.LState) bool {
+	for p := L.Parent; p != nil; p = p.Parent {
+		if p == co {
+			return true
+		}
+	}
+	return false
 }
 
 // postponeOutput is nginx's postpone_output: its write filter holds less

@@ -533,6 +533,15 @@ func TestLuaErrorLog(t *testing.T) {
         content_by_lua_block { ngx.say("x") }
         header_filter_by_lua_block { error("in filter") }
     }
+    location /hfwrap {
+        return 200;
+        header_filter_by_lua_block {
+            local co = coroutine.wrap(function()
+                error("in wrap")
+            end)
+            co()
+        }
+    }
     include sub/inc.conf;
     include OUTSIDE/out.conf;
 }`
@@ -546,7 +555,7 @@ func TestLuaErrorLog(t *testing.T) {
 	files := map[string]string{"sub/inc.conf": "location /inc {\n    access_by_lua_block {\n        error(\"included\")\n    }\n}\n"}
 	a := startServer(t, "nginx", ServerOptions{HTTP: conf, Files: files})
 	b := startServer(t, "ngxsockify", ServerOptions{HTTP: conf, Files: files})
-	for _, p := range []string{"/log", "/rt", "/str", "/syntax", "/file", "/set", "/inc", "/out", "/redir", "/exitsent", "/hf", "/syntaxstr"} {
+	for _, p := range []string{"/log", "/rt", "/str", "/syntax", "/file", "/set", "/inc", "/out", "/redir", "/exitsent", "/hf", "/syntaxstr", "/hfwrap"} {
 		raw := "GET " + p + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
 		ra, rb := luaAsk(a, luaCase{}, routingRequest{raw: raw}), luaAsk(b, luaCase{}, routingRequest{raw: raw})
 		if ra.Status != rb.Status {
@@ -709,5 +718,96 @@ func TestLuaRequestBodyClientGone(t *testing.T) {
 		if strings.Contains(log, "[error]") {
 			t.Errorf("%s: an [error] line for the client gone:\n%s", kind, log)
 		}
+	}
+}
+
+// TestLuaErrorTraceback compares the traceback lines nginx logs after a
+// runtime error ("stack traceback:", then for an entry thread one
+// "coroutine N:" per coroutine the error went up through by
+// coroutine.wrap) on both servers; the frames themselves differ
+// (LuaJIT's against gopher-lua's) and are not compared.
+func TestLuaErrorTraceback(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	conf := `server {
+    listen 127.0.0.1:{{PORT}};
+    location /entry {
+        content_by_lua_block { unknown.unknown = 1 }
+    }
+    location /wrap {
+        content_by_lua_block {
+            local co = coroutine.wrap(function() error("in wrap") end)
+            co()
+        }
+    }
+    location /wrap3 {
+        content_by_lua_block {
+            local f = function(cr) coroutine.resume(cr) end
+            local l1 = coroutine.wrap(f)
+            local l2 = coroutine.wrap(function() end)
+            local l3 = coroutine.wrap(function() l1(l2) end)
+            l3()
+        }
+    }
+    location /caught {
+        content_by_lua_block {
+            pcall(coroutine.wrap(function() error("caught") end))
+            error("after")
+        }
+    }
+    location /caught2 {
+        content_by_lua_block {
+            pcall(coroutine.wrap(function() coroutine.wrap(function() error("caught") end)() end))
+            error("after")
+        }
+    }
+    location /caughtok {
+        content_by_lua_block {
+            pcall(coroutine.wrap(function() error("caught") end))
+            coroutine.wrap(function() end)()
+            error("after")
+        }
+    }
+    location /filter {
+        return 200;
+        header_filter_by_lua_block {
+            local co = coroutine.wrap(function() error("in filter") end)
+            co()
+        }
+    }
+    location /resumed {
+        content_by_lua_block {
+            coroutine.resume(coroutine.create(function() error("x") end))
+            error("after")
+        }
+    }
+}`
+	traceRE := regexp.MustCompile(`(?m)^(stack traceback:|coroutine \d+:)$`)
+	got := map[string][]string{}
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: conf})
+		for _, p := range []string{"/entry", "/wrap", "/wrap3", "/caught", "/caught2", "/caughtok", "/resumed", "/filter"} {
+			raw := "GET " + p + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+			if r := luaAsk(s, luaCase{}, routingRequest{raw: raw}); r.Status != 500 && p != "/filter" {
+				t.Errorf("%s %s: status %d, want 500", kind, p, r.Status)
+			}
+			var lines []string
+			deadline := time.Now().Add(2 * time.Second)
+			for {
+				log := s.ErrorLog()
+				if i := strings.LastIndex(log, "GET "+p+" "); i >= 0 {
+					lines = traceRE.FindAllString(log[:i][strings.LastIndex(log[:i], "[error]"):], -1)
+					break
+				}
+				if time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			got[kind] = append(got[kind], p+": "+strings.Join(lines, " "))
+		}
+	}
+	if diff := cmp.Diff(got["nginx"], got["ngxsockify"]); diff != "" {
+		t.Errorf("traceback lines differ (-nginx +ngxsockify):\n%s", diff)
 	}
 }

@@ -262,9 +262,6 @@ server {
 		if kind == "ngxsockify" {
 			log = s.ErrorLog()
 		}
-		if kind == "ngxsockify" && strings.Contains(s.ErrorLog(), "ngx.req.socket(true) is not supported") {
-			t.Skip("ngxsockify has no ngx.req.socket(true) yet (LUATHREAD, #11), which resty.websocket.server needs")
-		}
 	}
 	if diff := cmp.Diff(got["nginx"], got["ngxsockify"]); diff != "" {
 		t.Errorf("nginx and ngxsockify differ (-nginx +ngxsockify):\n%s\nngxsockify's error.log ends:\n%s", diff, tail(log, 20))

@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -26,13 +28,38 @@ type body struct {
 	// (needEnd); the last chunk was read and the trailer is being read.
 	needEnd, trailer bool
 	nonblock         bool // discardBuffered: stop where a line is incomplete
+	// readTimeout, once set (SetReadTimeout), replaces client_body_timeout
+	// and a read it ends leaves the body readable; cancelled ends reads
+	// at once (CancelRead).
+	readTimeout time.Duration
+	cancelled   atomic.Bool
 }
 
-func (b *body) Read(p []byte) (int, error) {
+// SetReadTimeout makes each following read wait at most d for the client
+// in place of client_body_timeout, and a read that times out leave the
+// body readable, as ngx.req.socket's settimeout (a receive that timed out
+// can be tried again).
+func (b *body) SetReadTimeout(d time.Duration) { b.readTimeout = d }
+
+// Continue sends "100 Continue" now if the client waits for it before it
+// sends the body (ngx.req.socket() does so when it is called).
+func (b *body) Continue() {
 	if b.expect {
 		b.expect = false
 		b.c.sendContinue()
 	}
+}
+
+// CancelRead ends the read that waits, and any later one, with a timeout
+// error: the Lua thread that reads is gone (killed, or the request ended).
+// It may be called from another goroutine.
+func (b *body) CancelRead() {
+	b.cancelled.Store(true)
+	b.c.rwc.SetReadDeadline(time.Unix(1, 0))
+}
+
+func (b *body) Read(p []byte) (int, error) {
+	b.Continue()
 	if b.err != nil {
 		return 0, b.err
 	}
@@ -56,13 +83,23 @@ func (b *body) Read(p []byte) (int, error) {
 	if b.nonblock && b.br.Buffered() == 0 {
 		return 0, errWouldBlock // the chunk's data has not come yet
 	}
-	b.c.readDeadline(b.c.params.BodyTimeout)
+	if b.readTimeout > 0 {
+		b.c.readDeadline(b.readTimeout)
+	} else {
+		b.c.readDeadline(b.c.params.BodyTimeout)
+	}
+	if b.cancelled.Load() {
+		b.c.rwc.SetReadDeadline(time.Unix(1, 0))
+	}
 	n, err := b.br.Read(p)
 	b.left -= int64(n)
 	b.c.read += int64(n)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
+		}
+		if b.readTimeout > 0 && !b.cancelled.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, err // settimeout's timeout: the client may still send
 		}
 		b.err = err
 		return n, err
