@@ -18,38 +18,23 @@ import (
 // tunnel's payload) get name written back. It returns the address.
 func namedBackend(t *testing.T, name string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(10 * time.Second))
-				br := bufio.NewReader(c)
-				first, err := br.Peek(1)
-				if err != nil {
-					return
-				}
-				if first[0] != 'G' {
-					io.WriteString(c, name)
-					io.Copy(io.Discard, br) // until the tunnel ends
-					return
-				}
-				if req, err := http.ReadRequest(br); err == nil {
-					req.Body.Close()
-					fmt.Fprintf(c, "HTTP/1.0 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(name), name)
-				}
-			}()
+	return serveConns(t, func(c net.Conn) {
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		br := bufio.NewReader(c)
+		first, err := br.Peek(1)
+		if err != nil {
+			return
 		}
-	}()
-	return ln.Addr().String()
+		if first[0] != 'G' {
+			io.WriteString(c, name)
+			io.Copy(io.Discard, br) // until the tunnel ends
+			return
+		}
+		if req, err := http.ReadRequest(br); err == nil {
+			req.Body.Close()
+			fmt.Fprintf(c, "HTTP/1.0 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(name), name)
+		}
+	})
 }
 
 // TestBalanceByKey: the same key picks the same server on nginx and on

@@ -294,19 +294,7 @@ func echoTarget(t *testing.T) string {
 
 // serveEcho echoes every connection ln accepts until the test ends.
 func serveEcho(t *testing.T, ln net.Listener) {
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				io.Copy(c, c)
-			}()
-		}
-	}()
+	serveOn(t, ln, func(c net.Conn) { io.Copy(c, c) })
 }
 
 func wsEcho(t *testing.T, c *websocket.Conn, msg string) {

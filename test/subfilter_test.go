@@ -110,6 +110,13 @@ func serveConns(t *testing.T, handle func(c net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveOn(t, ln, handle)
+	return ln.Addr().String()
+}
+
+// serveOn runs handle on each connection ln accepts (closing it after)
+// until the test ends.
+func serveOn(t *testing.T, ln net.Listener, handle func(c net.Conn)) {
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -123,5 +130,4 @@ func serveConns(t *testing.T, handle func(c net.Conn)) string {
 			}()
 		}
 	}()
-	return ln.Addr().String()
 }
