@@ -57,14 +57,8 @@ func ssiHeaderFilter(rq *request, code int) int {
 	if h.Get("Content-Length") == "0" || !subTypeMatch(conf.SSITypes, h.Get("Content-Type")) {
 		return code
 	}
-	h.Del("Content-Length")
+	bodyRewritten(h, conf.SSILastModified)
 	h.Del("Accept-Ranges")
-	if conf.SSILastModified {
-		weakETag(h)
-	} else {
-		h.Del("Last-Modified")
-		h.Del("Etag")
-	}
 	rq.w.stream = true
 	f := &ssiFilter{rq: rq, errmsg: ssiDefaultErrmsg, silent: conf.SSISilentErrors, valueLen: conf.SSIValueLength}
 	f.run = f.command

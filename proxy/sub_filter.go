@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net/http"
 	"sort"
 	"strings"
 
@@ -173,13 +174,7 @@ func subHeaderFilter(rq *request, code int) int {
 	if t == nil {
 		return code
 	}
-	h.Del("Content-Length")
-	if conf.SubFilterLastModified {
-		weakETag(h)
-	} else {
-		h.Del("Last-Modified")
-		h.Del("Etag")
-	}
+	bodyRewritten(h, conf.SubFilterLastModified)
 	rq.w.stream = true
 	f := &subFilter{rq: rq, t: t, once: conf.SubFilterOnce}
 	next := rq.w.body // charset recoding, when its filter set one
@@ -201,6 +196,19 @@ func subHeaderFilter(rq *request, code int) int {
 		}
 	}
 	return code
+}
+
+// bodyRewritten drops what a filter that rewrites the body (sub, ssi)
+// makes untrue: the length, and Last-Modified and ETag unless the filter's
+// *_last_modified is on (then the ETag turns weak).
+func bodyRewritten(h http.Header, lastModified bool) {
+	h.Del("Content-Length")
+	if lastModified {
+		weakETag(h)
+	} else {
+		h.Del("Last-Modified")
+		h.Del("Etag")
+	}
 }
 
 // weakETag is nginx's ngx_http_weak_etag: a strong ETag becomes weak, and
