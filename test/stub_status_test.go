@@ -135,12 +135,23 @@ server {
 	if during.Active != before.Active+1 || during.Writing != before.Writing+1 {
 		t.Errorf("with a tunnel open: %+v, before %+v: want one more active and writing", during, before)
 	}
-	resp, err := rawRequest(s.Addr, "GET /v HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
+	// The probe connections before this one are closed by their own
+	// goroutines just after their answers went out, so one may still be
+	// counted for a moment (nginx closes it before it reads the next
+	// event): ask again until they are gone.
+	want := strconv.Itoa(during.Active) + " 0 2 0"
+	var got string
+	for end := time.Now().Add(3 * time.Second); got != want && time.Now().Before(end); {
+		resp, err := rawRequest(s.Addr, "GET /v HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got = resp.Body; got != want {
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
-	if want := strconv.Itoa(during.Active) + " 0 2 0"; resp.Body != want {
-		t.Errorf("$connections_* = %q, want %q", resp.Body, want)
+	if got != want {
+		t.Errorf("$connections_* = %q, want %q", got, want)
 	}
 	ws.Close()
 	deadline := time.Now().Add(5 * time.Second)
