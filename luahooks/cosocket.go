@@ -779,8 +779,8 @@ func (st *state) rawReqSocket(L *lua.LState, req *Request) int {
 
 // rawReqSocketMeta is the metatable of ngx.req.socket(true)'s sockets.
 func (st *state) rawReqSocketMeta() *lua.LTable {
-	if st.rawSockMeta == nil {
-		methods := st.funcTable(map[string]lua.LGFunction{
+	return st.cachedMeta(&st.rawSockMeta, func() map[string]lua.LGFunction {
+		return map[string]lua.LGFunction{
 			"receive":      st.sockReceive,
 			"receiveany":   st.sockReceiveAny,
 			"receiveuntil": st.sockReceiveUntil,
@@ -789,28 +789,32 @@ func (st *state) rawReqSocketMeta() *lua.LTable {
 			"settimeouts":  st.sockSetTimeouts,
 			"close":        st.sockClose,
 			"setoption":    st.sockSetOption,
-		})
-		st.rawSockMeta = st.L.NewTable()
-		st.rawSockMeta.RawSetString("__index", methods)
-	}
-	return st.rawSockMeta
+		}
+	})
 }
 
 // reqSocketMeta is the metatable of request-body sockets: the reading
 // half of a cosocket's methods.
 func (st *state) reqSocketMeta() *lua.LTable {
-	if st.reqSockMeta == nil {
-		methods := st.funcTable(map[string]lua.LGFunction{
+	return st.cachedMeta(&st.reqSockMeta, func() map[string]lua.LGFunction {
+		return map[string]lua.LGFunction{
 			"receive":      st.sockReceive,
 			"receiveany":   st.sockReceiveAny,
 			"receiveuntil": st.sockReceiveUntil,
 			"settimeout":   st.sockSetTimeout,
 			"settimeouts":  st.sockSetTimeouts,
-		})
-		st.reqSockMeta = st.L.NewTable()
-		st.reqSockMeta.RawSetString("__index", methods)
+		}
+	})
+}
+
+// cachedMeta returns *cache, first made as a metatable whose __index holds
+// methods(): built once per state.
+func (st *state) cachedMeta(cache **lua.LTable, methods func() map[string]lua.LGFunction) *lua.LTable {
+	if *cache == nil {
+		*cache = st.L.NewTable()
+		(*cache).RawSetString("__index", st.funcTable(methods()))
 	}
-	return st.reqSockMeta
+	return *cache
 }
 
 func (st *state) sockReceive(L *lua.LState) int {
