@@ -1,7 +1,6 @@
 package luahooks
 
 import (
-	"bufio"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -140,31 +139,8 @@ func BenchmarkNewState(b *testing.B) {
 // resty.redis GET does on the wire: connect (from the pool), send,
 // receive a line, setkeepalive.
 func BenchmarkCosocketPooled(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					line, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					c.Write([]byte(line))
-				}
-			}()
-		}
-	}()
-	host, port, _ := net.SplitHostPort(ln.Addr().String())
+	addr := serveLines(b, func(c net.Conn, line string) { c.Write([]byte(line)) })
+	host, port, _ := net.SplitHostPort(addr)
 	rt, _ := newTestRuntime(b, Options{})
 	c, err := rt.CompileInline(PhaseAccess, fmt.Sprintf(`
 		local s = ngx.socket.tcp()

@@ -15,11 +15,24 @@ import (
 // slowServer answers each line "d name" after d milliseconds with "name".
 func slowServer(t *testing.T) string {
 	t.Helper()
+	return serveLines(t, func(c net.Conn, line string) {
+		var ms int
+		var name string
+		fmt.Sscan(line, &ms, &name)
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		fmt.Fprintf(c, "%s\n", name)
+	})
+}
+
+// serveLines listens on loopback until the test ends and calls answer
+// with each line (its "\n" kept) a connection sends; it returns the address.
+func serveLines(tb testing.TB, answer func(c net.Conn, line string)) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { ln.Close() })
+	tb.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -34,11 +47,7 @@ func slowServer(t *testing.T) string {
 					if err != nil {
 						return
 					}
-					var ms int
-					var name string
-					fmt.Sscan(line, &ms, &name)
-					time.Sleep(time.Duration(ms) * time.Millisecond)
-					fmt.Fprintf(c, "%s\n", name)
+					answer(c, line)
 				}
 			}()
 		}
