@@ -66,6 +66,10 @@ func carriable(v string) bool {
 	return true
 }
 
+// uriOK: a URI the client parser lets through and net/http reads back. The
+// path must also hold only whole %XX escapes: nginx passes "/%" to a
+// backend as received, but net/http's reader refuses it, so such input says
+// nothing about WriteRequest here.
 func uriOK(u string) bool {
 	if u == "" || u[0] != '/' {
 		return false
@@ -75,7 +79,17 @@ func uriOK(u string) bool {
 			return false
 		}
 	}
+	path, _, _ := strings.Cut(u, "?")
+	for i := 0; i < len(path); i++ {
+		if path[i] == '%' && (i+2 >= len(path) || !isHex(path[i+1]) || !isHex(path[i+2])) {
+			return false
+		}
+	}
 	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 func FuzzWriteRequest(f *testing.F) {
@@ -83,6 +97,7 @@ func FuzzWriteRequest(f *testing.F) {
 	f.Add("POST", "/a?b=c%0d%0a", "1.1", "Host: b\nContent-Length: 5\nX-A: 1")
 	f.Add("PUT", "/x", "1.1", "Host: b\nTransfer-Encoding: chunked\nX-Forwarded-For: 1.2.3.4, 5.6.7.8")
 	f.Add("OPTIONS", "/*", "1.0", "Host: b\nCookie: a=b; c=d\nX-Empty-ish: \t")
+	f.Add("0", "/%", "1.0", "Host:") // CI's find: skipped, net/http cannot read it back
 	f.Fuzz(func(t *testing.T, method, uri, version, raw string) {
 		if !isToken(method) || !uriOK(uri) || (version != "1.0" && version != "1.1") {
 			t.Skip()
