@@ -45,7 +45,8 @@ func limitRateFilter(rq *request, code int) int {
 	if rate <= 0 {
 		return code
 	}
-	rq.w.pace = &pacer{ctx: rq.r.Context(), rate: rate, after: rq.sizeValue(rq.conf.LimitRateAfter), start: rq.v.Start}
+	rq.w.pace = &pacer{ctx: rq.r.Context(), rate: rate, after: rq.sizeValue(rq.conf.LimitRateAfter), start: rq.v.Start,
+		watch: rq.watchConn}
 	return code
 }
 
@@ -69,12 +70,14 @@ func (rq *request) sizeValue(t *vars.Template) int64 {
 // have rate*(seconds+1) bytes beyond the first `after`; past that the
 // writer waits, and after each write it waits as long as those bytes take
 // at the rate. Waits are timers (no thread is held) and end when the
-// client goes away.
+// client goes away: the connection is watched meanwhile, as nginx's
+// delayed writer watches the read side (ngx_http_test_reading).
 type pacer struct {
 	ctx         context.Context
 	rate, after int64
 	start       time.Time
-	sent        int64 // body bytes written
+	sent        int64                                // body bytes written
+	watch       func(gone func(error)) (stop func()) // the client's side, during waits
 }
 
 func (p *pacer) write(dst io.Writer, b []byte) (int, error) {
@@ -111,10 +114,14 @@ func (p *pacer) write(dst io.Writer, b []byte) (int, error) {
 func (p *pacer) wait(d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
+	gone := make(chan error, 1)
+	defer p.watch(func(err error) { gone <- err })()
 	select {
 	case <-t.C:
 		return nil
 	case <-p.ctx.Done():
 		return p.ctx.Err()
+	case err := <-gone:
+		return err
 	}
 }

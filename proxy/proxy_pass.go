@@ -601,8 +601,17 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 // backend's answer is awaited (unless proxy_ignore_client_abort), until
 // stop is called. Only a request whose body was read whole is watched.
 func (rq *request) watchClient(gone func(err error)) (stop func()) {
+	if rq.conf.ProxyIgnoreClientAbort {
+		return func() {}
+	}
+	return rq.watchConn(gone)
+}
+
+// watchConn runs gone if the client closes its connection before stop is
+// called; a subrequest's connection is its parent's, watched there.
+func (rq *request) watchConn(gone func(err error)) (stop func()) {
 	cw, ok := rq.w.w.(interface{ WatchClose(func(error)) func() })
-	if !ok || rq.conf.ProxyIgnoreClientAbort || rq.subrequest {
+	if !ok || rq.subrequest {
 		return func() {}
 	}
 	return cw.WatchClose(gone)

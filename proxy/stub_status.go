@@ -179,7 +179,13 @@ func (cs *connStats) requestStart(r *http.Request) *connStat {
 	st, _ := r.Context().Value(ctxConnStatKey{}).(*connStat)
 	if st != nil {
 		st.inRequest.Store(true)
-		cs.stopReading(st)
+		if st.reading.CompareAndSwap(true, false) {
+			cs.reading.Add(-1)
+		} else {
+			// No read started it: its bytes came with an earlier
+			// request's (pipelined), and nginx counts it all the same.
+			cs.requests.Add(1)
+		}
 	} else {
 		cs.requests.Add(1)
 	}

@@ -51,6 +51,7 @@ server {
     listen 127.0.0.1:{{PORT}};
     location = /s { stub_status; }
     location / { return 200 "ok\n"; }
+    location = /rate { limit_rate 8; return 200 "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz\n"; }
 }`
 	const keepAlive, halfHeader, silent = 3, 2, 1
 	type result struct {
@@ -92,6 +93,23 @@ server {
 		for range silent {
 			dial("")
 		}
+		// Two requests in one segment: both count (nginx-tests
+		// stub_status.t "requests increased by 2").
+		c := dial("GET / HTTP/1.1\r\nHost: localhost\r\n\r\nGET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if b, err := io.ReadAll(c); err != nil || strings.Count(string(b), "ok\n") != 2 {
+			t.Fatalf("%s: pipelined requests: %q %v", s.Kind, b, err)
+		}
+		c.Close() // nginx lingers after a pipelined request until the client closes
+		// A client that leaves a rate-limited response midway is no
+		// longer counted once it has gone: the paced writer watches the
+		// connection while it waits.
+		c = dial("GET /rate HTTP/1.0\r\n\r\n")
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 64)); err != nil {
+			t.Fatalf("%s: /rate: %v", s.Kind, err)
+		}
+		c.Close()
 		time.Sleep(300 * time.Millisecond)
 		r.After = fetchStubStatus(t, s, "/s")
 		r.Accepted = r.After.Accepts - r.Before.Accepts
@@ -107,8 +125,8 @@ server {
 	}
 	// What nginx's numbers mean, so that a change in both shows up too.
 	if a := want.After; a.Active != keepAlive+halfHeader+silent+1 || a.Reading != halfHeader ||
-		a.Writing != 1 || a.Waiting != keepAlive+silent || want.Accepted != keepAlive+halfHeader+silent+1 ||
-		want.Requested != keepAlive+halfHeader+1 {
+		a.Writing != 1 || a.Waiting != keepAlive+silent || want.Accepted != keepAlive+halfHeader+silent+3 ||
+		want.Requested != keepAlive+halfHeader+4 {
 		t.Errorf("nginx's counts are not what this test expects: %+v", want)
 	}
 }
