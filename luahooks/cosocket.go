@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -452,79 +450,6 @@ func (r *Request) resolver() func(context.Context, string) ([]string, error) {
 		return nil
 	}
 	return r.Resolve
-}
-
-func (st *state) sockSSLHandshake(L *lua.LState) int {
-	s := sock(L, "sslhandshake")
-	if s.conn == nil {
-		return fail(L, "closed")
-	}
-	name := ""
-	if v, ok := L.Get(3).(lua.LString); ok {
-		name = string(v)
-		st.logf(ngxlog.Debug, "lua ssl server name: \"%s\"", name)
-	}
-	verify := lua.LVAsBool(L.Get(4))
-	cfg := &tls.Config{ServerName: name, InsecureSkipVerify: !verify}
-	if verify {
-		if st.r.req != nil {
-			cfg.RootCAs = st.r.req.TrustedCAs
-		}
-		if cfg.RootCAs == nil {
-			cfg.RootCAs = x509.NewCertPool()
-		}
-	}
-	if verify { // as OpenSSL: the chain, then the name (none if "") with the CN fallback
-		cfg.InsecureSkipVerify, cfg.VerifyConnection = true, verifyPeer(cfg.RootCAs, name)
-	}
-	tc := tls.Client(s.conn, cfg)
-	err := st.waitIO(s.conn, func() error {
-		tc.SetDeadline(time.Now().Add(s.read))
-		defer tc.SetDeadline(time.Time{})
-		return tc.Handshake()
-	})
-	if err != nil {
-		msg := "handshake failed"
-		var unknown x509.UnknownAuthorityError
-		var host x509.HostnameError
-		switch {
-		case errors.As(err, &unknown):
-			msg = "20: unable to get local issuer certificate"
-		case errors.As(err, &host):
-			msg = "certificate host mismatch"
-		case sockErr(err) == "timeout":
-			msg = "timeout"
-		}
-		if msg != "timeout" && msg != "handshake failed" { // not a verify error: nginx logs none
-			st.sockLogf(L, "lua ssl certificate verify error: (%s)", msg)
-		}
-		st.dropSocket(s)
-		return fail(L, msg)
-	}
-	s.conn, s.br = tc, bufio.NewReaderSize(tc, s.bufSize)
-	if v := L.Get(2); v == lua.LFalse {
-		L.Push(lua.LTrue)
-		return 1
-	}
-	ud := L.NewUserData()
-	ud.Value = tc.ConnectionState()
-	L.Push(ud)
-	return 1
-}
-
-// verifyChainOnly checks the peer's chain without a host name.
-func verifyChainOnly(roots *x509.CertPool) func(tls.ConnectionState) error {
-	return func(cs tls.ConnectionState) error {
-		if len(cs.PeerCertificates) == 0 {
-			return errors.New("no certificate")
-		}
-		inter := x509.NewCertPool()
-		for _, c := range cs.PeerCertificates[1:] {
-			inter.AddCert(c)
-		}
-		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
-		return err
-	}
 }
 
 // sendBytes flattens send's argument: a string, a number, or an array

@@ -1,0 +1,246 @@
+package luahooks
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"weak"
+
+	lua "github.com/yuin/gopher-lua"
+	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
+	"ngxsockify/ngxlog"
+)
+
+// The TLS part of cosockets: sock:sslhandshake(reused_session, server_name,
+// ssl_verify, send_status_req), as lua-resty-core 0.1.25 over
+// lua-nginx-module 0.10.23 gives it. The location's lua_ssl_protocols and
+// lua_ssl_ciphers choose what is offered; the debug lines are nginx's
+// ("SSL: TLSv1.2, cipher: ...", "SSL reused session", "lua ssl save|set|
+// free session: ...").
+
+// sslSession is a TLS session a handshake made: what reusing it resumes
+// (the server's ticket, set when it arrives: under TLS 1.3 after the
+// handshake) and the name the debug lines give it (OpenSSL's pointer in
+// nginx).
+type sslSession struct {
+	id     string
+	ticket atomic.Pointer[tls.ClientSessionState]
+}
+
+// sslSessionRef is the cdata sslhandshake returns: each return is its own
+// reference to the session, freed (logged) when Lua drops it, as
+// ffi.gc's ngx_http_lua_ffi_ssl_free_session does.
+type sslSessionRef struct{ s *sslSession }
+
+// sessionCache resumes one session and saves the ticket of the new one,
+// whatever the key.
+type sessionCache struct {
+	resume *tls.ClientSessionState
+	save   *sslSession
+}
+
+func (c *sessionCache) Get(string) (*tls.ClientSessionState, bool) { return c.resume, c.resume != nil }
+func (c *sessionCache) Put(_ string, cs *tls.ClientSessionState) {
+	if cs != nil {
+		c.save.ticket.Store(cs)
+	}
+}
+
+var sslSessionSeq atomic.Uint64
+
+func newSSLSession() *sslSession {
+	// 16 hex digits, as nginx's %p of the SSL_SESSION (a serial here)
+	return &sslSession{id: fmt.Sprintf("%016X", sslSessionSeq.Add(1))}
+}
+
+// sessionRefs are the session references Lua holds, so that their
+// release can be logged: nginx logs "lua ssl free session" when LuaJIT's
+// collector frees one (at collectgarbage() at the latest). Here a
+// reference is seen freed after a Go collection finds it unreachable; a
+// collectgarbage("collect") forces one when references were handed out
+// since the last.
+type sessionRefs struct {
+	mu    sync.Mutex
+	live  []liveRef
+	fresh bool
+}
+
+type liveRef struct {
+	p   weak.Pointer[sslSessionRef]
+	id  string
+	log func(ngxlog.Level, string)
+}
+
+var sslSessionRefs sessionRefs
+
+// add tracks ref, logging with log when it is freed.
+func (t *sessionRefs) add(ref *sslSessionRef, log func(ngxlog.Level, string)) {
+	t.mu.Lock()
+	t.live = append(t.live, liveRef{p: weak.Make(ref), id: ref.s.id, log: log})
+	t.fresh = true
+	freed := t.prune()
+	t.mu.Unlock()
+	logFreed(freed)
+}
+
+// collect runs for collectgarbage("collect").
+func (t *sessionRefs) collect() {
+	t.mu.Lock()
+	force := t.fresh
+	t.fresh = false
+	t.mu.Unlock()
+	if !force {
+		return
+	}
+	runtime.GC()
+	t.mu.Lock()
+	freed := t.prune()
+	t.mu.Unlock()
+	logFreed(freed)
+}
+
+// prune drops the freed references and returns them (t.mu held).
+func (t *sessionRefs) prune() []liveRef {
+	var freed []liveRef
+	kept := t.live[:0]
+	for _, r := range t.live {
+		if r.p.Value() == nil {
+			freed = append(freed, r)
+		} else {
+			kept = append(kept, r)
+		}
+	}
+	clear(t.live[len(kept):])
+	t.live = kept
+	return freed
+}
+
+func logFreed(freed []liveRef) {
+	for _, r := range freed {
+		if r.log != nil {
+			r.log(ngxlog.Debug, "lua ssl free session: "+r.id)
+		}
+	}
+}
+
+func (st *state) sockSSLHandshake(L *lua.LState) int {
+	if n := L.GetTop(); n < 1 || n > 5 {
+		cError(L, "ngx.socket sslhandshake: expecting 1 ~ 5 arguments (including the object), but seen %d", n)
+	}
+	s := sock(L, "sslhandshake")
+	if s.conn == nil {
+		return fail(L, "closed")
+	}
+	reuse := L.Get(2)
+	var prev *sslSessionRef
+	if ud, ok := reuse.(*lua.LUserData); ok {
+		prev, _ = ud.Value.(*sslSessionRef)
+	}
+	if _, ok := s.conn.(*tls.Conn); ok { // already handshaked (or a pooled TLS connection)
+		if prev != nil {
+			L.Push(reuse)
+			return 1
+		}
+		return st.sslResult(L, reuse, newSSLSession())
+	}
+	name := ""
+	if v, ok := L.Get(3).(lua.LString); ok {
+		name = string(v)
+		st.logf(ngxlog.Debug, "lua ssl server name: \"%s\"", name)
+	}
+	verify := lua.LVAsBool(L.Get(4))
+	cfg := &tls.Config{ServerName: name, InsecureSkipVerify: true}
+	if req := st.r.req; req != nil {
+		cfg.MinVersion, cfg.MaxVersion = nginxconf.ProtocolRange(req.SSLProtocols)
+		cfg.CipherSuites = req.SSLCiphers
+	} else {
+		cfg.MinVersion, cfg.MaxVersion = nginxconf.ProtocolRange(nil)
+	}
+	if cfg.CipherSuites == nil {
+		cfg.CipherSuites, _ = nginxconf.ParseCipherList("DEFAULT")
+	}
+	if verify { // as OpenSSL: the chain, then the name (none if "") with the CN fallback
+		roots := x509.NewCertPool()
+		if st.r.req != nil && st.r.req.TrustedCAs != nil {
+			roots = st.r.req.TrustedCAs
+		}
+		cfg.VerifyConnection = verifyPeer(roots, name)
+	}
+	sess := newSSLSession()
+	cache := &sessionCache{save: sess}
+	if prev != nil {
+		cache.resume = prev.s.ticket.Load()
+		st.logf(ngxlog.Debug, "lua ssl set session: %s", prev.s.id)
+	}
+	cfg.ClientSessionCache = cache
+	tc := tls.Client(s.conn, cfg)
+	err := st.waitIO(s.conn, func() error {
+		tc.SetDeadline(time.Now().Add(s.read))
+		defer tc.SetDeadline(time.Time{})
+		return tc.Handshake()
+	})
+	if err != nil {
+		msg := "handshake failed"
+		var unknown x509.UnknownAuthorityError
+		var host x509.HostnameError
+		switch {
+		case errors.As(err, &unknown):
+			msg = "20: unable to get local issuer certificate"
+		case errors.As(err, &host):
+			msg = "certificate host mismatch"
+		case sockErr(err) == "timeout":
+			msg = "timeout"
+		}
+		if msg != "timeout" && msg != "handshake failed" { // not a verify error: nginx logs none
+			st.sockLogf(L, "lua ssl certificate verify error: (%s)", msg)
+		}
+		st.dropSocket(s)
+		return fail(L, msg)
+	}
+	cs := tc.ConnectionState()
+	st.logf(ngxlog.Debug, "SSL: %s, cipher: \"%s\"", vars.ProtocolName(cs.Version), nginxconf.CipherDescription(cs.CipherSuite))
+	if cs.DidResume {
+		st.logf(ngxlog.Debug, "SSL reused session")
+		sess = prev.s
+	}
+	s.conn, s.br = tc, bufio.NewReaderSize(tc, s.bufSize)
+	return st.sslResult(L, reuse, sess)
+}
+
+// sslResult is sslhandshake's answer on success: true when reused_session
+// is false, else a new reference to sess.
+func (st *state) sslResult(L *lua.LState, reuse lua.LValue, sess *sslSession) int {
+	if reuse == lua.LFalse {
+		L.Push(lua.LTrue)
+		return 1
+	}
+	st.logf(ngxlog.Debug, "lua ssl save session: %s", sess.id)
+	ref := &sslSessionRef{s: sess}
+	ud := L.NewUserData()
+	ud.Value = ref
+	sslSessionRefs.add(ref, st.rt.opts.Log)
+	L.Push(ud)
+	return 1
+}
+
+// verifyChainOnly checks the peer's chain without a host name.
+func verifyChainOnly(roots *x509.CertPool) func(tls.ConnectionState) error {
+	return func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("no certificate")
+		}
+		inter := x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			inter.AddCert(c)
+		}
+		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+		return err
+	}
+}
