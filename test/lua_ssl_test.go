@@ -1,0 +1,152 @@
+package test
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestLuaCosocketTLS: cosockets' sslhandshake on nginx + lua and on
+// ngxsockify, against a TLS server of the same config (lua-nginx-module's
+// 129-ssl-socket.t runs the same against its own):
+//   - lua_ssl_protocols: the default has no TLS 1.3 (and, at OpenSSL 3's
+//     default security level, no TLS 1.0 or 1.1), TLSv1.3 gets it;
+//   - lua_ssl_ciphers: an OpenSSL cipher string picks the TLS 1.2 suite;
+//   - a session passed back resumes ("lua ssl set session", "SSL reused
+//     session"); false asks for none; a second call on the socket answers
+//     the session again;
+//   - the debug lines nginx's debug build logs, collectgarbage() freeing
+//     the session included;
+//   - ngx.thread.spawn and kill in ssl_certificate_by_lua* (139-ssl-cert-by.t
+//     TEST 26).
+func TestLuaCosocketTLS(t *testing.T) {
+	requireNgxsockify(t)
+	pki := newTestPKI(t)
+	conf := `
+    server {
+        listen 127.0.0.1:{{PORT2}} ssl;
+        ssl_certificate {{PKI}}/rsa.crt;
+        ssl_certificate_key {{PKI}}/rsa.key;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_certificate_by_lua_block {
+            local t = ngx.thread.spawn(function() ngx.sleep(1) end)
+            local ok, err = ngx.thread.kill(t)
+            ngx.log(ngx.INFO, "uthread kill: ", ok, " ", err, " ", select(2, ngx.thread.kill(t)))
+        }
+        location / { return 200 "$ssl_protocol $ssl_session_reused"; }
+        location /cipher { return 200 "$ssl_protocol $ssl_cipher"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT3}} ssl;
+        ssl_certificate {{PKI}}/rsa.crt;
+        ssl_certificate_key {{PKI}}/rsa.key;
+        ssl_protocols TLSv1.3;
+        location / { return 200 "$ssl_protocol"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT}};
+        location / {
+            content_by_lua_block {
+                local function get(port, path, sess)
+                    local sock = ngx.socket.tcp()
+                    sock:settimeout(3000)
+                    assert(sock:connect("127.0.0.1", port))
+                    local s, err = sock:sslhandshake(sess, "rsa")
+                    if not s then
+                        return "failed: " .. err
+                    end
+                    sock:send("GET " .. path .. " HTTP/1.0\r\n\r\n")
+                    local body = sock:receive("*a")
+                    sock:close()
+                    return body:match("\r\n\r\n(.*)$"), s
+                end
+                local port = tonumber(ngx.var.arg_port) or {{PORT2}}
+                local first, sess = get(port, ngx.var.arg_path or "/")
+                ngx.say(first, " ", type(sess))
+                if ngx.var.arg_resume then
+                    ngx.say((get(port, "/", sess)))
+                end
+                sess = nil
+                collectgarbage()
+            }
+        }
+        location /v13 {
+            lua_ssl_protocols TLSv1.2 TLSv1.3;
+            content_by_lua_block {
+                local sock = ngx.socket.tcp()
+                sock:settimeout(3000)
+                assert(sock:connect("127.0.0.1", {{PORT3}}))
+                ngx.say(sock:sslhandshake(false))
+                local s1 = sock:sslhandshake()
+                ngx.say(type(s1), " ", sock:sslhandshake(s1) == s1)
+                sock:send("GET / HTTP/1.0\r\n\r\n")
+                ngx.say((sock:receive("*a"):match("\r\n\r\n(.*)$")))
+            }
+        }
+        location /aes128 {
+            lua_ssl_ciphers "ECDHE+AESGCM:!AES256";
+            content_by_lua_block {
+                local sock = ngx.socket.tcp()
+                sock:settimeout(3000)
+                assert(sock:connect("127.0.0.1", {{PORT2}}))
+                assert(sock:sslhandshake(false))
+                sock:send("GET /cipher HTTP/1.0\r\n\r\n")
+                ngx.say((sock:receive("*a"):match("\r\n\r\n(.*)$")))
+            }
+        }
+        location /sha {
+            lua_ssl_ciphers ECDHE-RSA-AES128-SHA;
+            content_by_lua_block {
+                local sock = ngx.socket.tcp()
+                sock:settimeout(3000)
+                assert(sock:connect("127.0.0.1", {{PORT2}}))
+                assert(sock:sslhandshake(false))
+                sock:send("GET /cipher HTTP/1.0\r\n\r\n")
+                ngx.say((sock:receive("*a"):match("\r\n\r\n(.*)$")))
+            }
+        }
+    }
+`
+	conf = strings.ReplaceAll(conf, "{{PKI}}", pki.dir)
+	reqs := []struct{ path, want string }{
+		{"/", "TLSv1.2 . cdata\n"},
+		{"/?resume=1", "TLSv1.2 . cdata\nTLSv1.2 r\n"},
+		{"/?port={{PORT3}}", "failed: handshake failed nil\n"},
+		{"/v13", "true\ncdata true\nTLSv1.3\n"},
+		{"/aes128", "TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256\n"},
+		{"/sha", "TLSv1.2 ECDHE-RSA-AES128-SHA\n"},
+	}
+	logs := []string{
+		`SSL: TLSv1.2, cipher: "ECDHE-RSA-AES128-SHA TLSv1 Kx=ECDH Au=RSA Enc=AES(128) Mac=SHA1"`,
+		`SSL: TLSv1.2, cipher: "ECDHE-RSA-AES128-GCM-SHA256 TLSv1.2 Kx=ECDH Au=RSA Enc=AESGCM(128) Mac=AEAD"`,
+		"lua ssl save session: ", "lua ssl set session: ", "SSL reused session", "lua ssl free session: ",
+		"uthread kill: 1 nil already waited or killed",
+	}
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		t.Run(kind, func(t *testing.T) {
+			// debug lines at the main level too: "lua ssl free session" is
+			// logged to the cycle's log, outside any request
+			main := strings.Replace(wrapHTTP(conf), "error.log info;", "error.log debug;", 1)
+			s := startServer(t, kind, ServerOptions{Main: main})
+			defer func() {
+				if t.Failed() {
+					t.Log(tail(s.ErrorLog(), 40))
+				}
+			}()
+			for _, r := range reqs {
+				path := strings.ReplaceAll(r.path, "{{PORT3}}", strconv.Itoa(s.Ports[2]))
+				_, got := httpBody(t, s.URL(path))
+				if want := r.want; got != want {
+					t.Errorf("%s: got %q, want %q", r.path, got, want)
+				}
+			}
+			s.Stop()
+			el := s.ErrorLog()
+			for _, l := range logs {
+				if !strings.Contains(el, l) {
+					t.Errorf("error log lacks %q", l)
+				}
+			}
+		})
+	}
+}
