@@ -403,6 +403,14 @@ func (st *state) sockConnect(L *lua.LState) int {
 		msg := sockErr(err)
 		if msg == "timeout" {
 			st.sockLogf(L, "lua tcp socket connect timed out, when connecting to %s", addr)
+		} else if network == "unix" {
+			// connect(2) on a unix socket fails at once: nginx's event
+			// module logs it (crit unless refused), the Lua module nothing
+			level := ngxlog.Crit
+			if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EAGAIN) {
+				level = ngxlog.Err
+			}
+			st.logf(level, "connect() to unix:%s failed (%s)", addr, errnoText(err))
 		} else {
 			st.sockLogf(L, "connect() failed (%s)", errnoText(err))
 		}

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -148,5 +149,41 @@ func TestLuaCosocketTLS(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLuaCosocketUnixConnectLog: a cosocket connect to a unix socket fails
+// at once, and nginx's event module logs it ([crit] for a missing file,
+// [error] when refused) where a TCP connect's failure is the Lua module's
+// "connect() failed" (lua-nginx-module 059-unix-socket.t TEST 1).
+func TestLuaCosocketUnixConnectLog(t *testing.T) {
+	requireNgxsockify(t)
+	conf := `
+    server {
+        listen 127.0.0.1:{{PORT}};
+        location / {
+            content_by_lua_block {
+                local sock = ngx.socket.tcp()
+                ngx.say(sock:connect("unix:{{DIR}}/nosuchfile.sock"))
+            }
+        }
+    }
+`
+	re := regexp.MustCompile(`\[(crit|error)\] \d+#\d+: \*\d+ (connect\(\) .*?), client:`)
+	var got []string
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: conf})
+		if _, body := httpBody(t, s.URL("/")); body != "nilno such file or directory\n" {
+			t.Errorf("%s: body %q", kind, body)
+		}
+		s.Stop()
+		var lines []string
+		for _, m := range re.FindAllStringSubmatch(strings.ReplaceAll(s.ErrorLog(), s.Dir, "{{DIR}}"), -1) {
+			lines = append(lines, m[1]+" "+m[2])
+		}
+		got = append(got, strings.Join(lines, "\n"))
+	}
+	if want := "crit connect() to unix:{{DIR}}/nosuchfile.sock failed (2: No such file or directory)"; got[0] != want || got[1] != want {
+		t.Errorf("nginx logged %q, ngxsockify %q; want %q", got[0], got[1], want)
 	}
 }
