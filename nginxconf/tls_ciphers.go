@@ -132,11 +132,11 @@ func (c *cipherSuite) matchesOne(w string) bool {
 	case "SHA1", "SHA":
 		return c.mac == "SHA1"
 	case "SHA256", "SHA384":
-		return c.mac == w || c.mac == "AEAD" && strings.HasSuffix(c.name, w)
-	case "TLSv1.2":
-		return c.version == "TLSv1.2"
-	case "TLSv1", "TLSv1.0", "SSLv3":
-		return c.version == "TLSv1" || c.version == "SSLv3"
+		return c.mac == w
+	case "TLSv1.2", "SSLv3":
+		return c.version == w
+	case "TLSv1", "TLSv1.0":
+		return c.version == "TLSv1"
 	}
 	return c.name == w
 }
