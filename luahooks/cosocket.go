@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -97,6 +98,9 @@ type cosocket struct {
 	// over a body that has one (HTTP/1): nil reads it with
 	// client_body_timeout, uninterrupted.
 	bodyCtl bodyReadControl
+	// clientCert is setclientcert's, presented by sslhandshake
+	// (cosocket_tls.go).
+	clientCert *tls.Certificate
 }
 
 // bodyReadControl is what a request body (proxy/http1's) offers a reader
@@ -183,6 +187,7 @@ func (st *state) openSocketTCP() *lua.LTable {
 	methods := st.funcTable(map[string]lua.LGFunction{
 		"connect":        st.sockConnect,
 		"sslhandshake":   st.sockSSLHandshake,
+		"setclientcert":  st.sockSetClientCert,
 		"send":           st.sockSend,
 		"receive":        st.sockReceive,
 		"receiveany":     st.sockReceiveAny,

@@ -180,6 +180,9 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 		st.logf(ngxlog.Debug, "lua ssl set session: %s", prev.s.id)
 	}
 	cfg.ClientSessionCache = cache
+	if cert := s.clientCert; cert != nil { // sent whatever CAs the server names, as OpenSSL does
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
 	tc := tls.Client(s.conn, cfg)
 	err := st.waitIO(s.conn, func() error {
 		tc.SetDeadline(time.Now().Add(s.read))
@@ -212,6 +215,48 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 	}
 	s.conn, s.br = tc, bufio.NewReaderSize(tc, s.bufSize)
 	return st.sslResult(L, reuse, sess)
+}
+
+// sockSetClientCert is sock:setclientcert(cert, pkey) (lua-resty-core's):
+// the chain of ngx.ssl.parse_pem_cert and the key of parse_pem_priv_key
+// the next sslhandshake presents; two nils clear them.
+func (st *state) sockSetClientCert(L *lua.LState) int {
+	s := sock(L, "setclientcert")
+	cert, key := L.Get(2), L.Get(3)
+	if cert == lua.LNil && key == lua.LNil {
+		s.clientCert = nil
+		L.Push(lua.LTrue)
+		return 1
+	}
+	if cert == lua.LNil || key == lua.LNil {
+		return fail(L, "client certificate must be supplied with corresponding private key")
+	}
+	chain, ok := userValue[*sslCertChain](cert)
+	if !ok {
+		return fail(L, "bad cert arg: cdata expected, got "+cert.Type().String())
+	}
+	pkey, ok := userValue[*sslPrivKey](key)
+	if !ok {
+		return fail(L, "bad pkey arg: cdata expected, got "+key.Type().String())
+	}
+	c := &tls.Certificate{PrivateKey: pkey.key}
+	for _, x := range chain.certs {
+		c.Certificate = append(c.Certificate, x.Raw)
+	}
+	s.clientCert = c
+	L.Push(lua.LTrue)
+	return 1
+}
+
+// userValue is v's Go value when v is a userdata holding a T.
+func userValue[T any](v lua.LValue) (T, bool) {
+	var zero T
+	ud, ok := v.(*lua.LUserData)
+	if !ok {
+		return zero, false
+	}
+	t, ok := ud.Value.(T)
+	return t, ok
 }
 
 // sslResult is sslhandshake's answer on success: true when reused_session

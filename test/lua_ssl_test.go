@@ -1,6 +1,7 @@
 package test
 
 import (
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,6 +19,8 @@ import (
 //     the session again;
 //   - the debug lines nginx's debug build logs, collectgarbage() freeing
 //     the session included;
+//   - setclientcert: its argument checks, and the certificate it sets
+//     passes ssl_verify_client (162-socket-tls-handshake.t TESTs 3-7);
 //   - ngx.thread.spawn and kill in ssl_certificate_by_lua* (139-ssl-cert-by.t
 //     TEST 26).
 func TestLuaCosocketTLS(t *testing.T) {
@@ -45,7 +48,31 @@ func TestLuaCosocketTLS(t *testing.T) {
         location / { return 200 "$ssl_protocol"; }
     }
     server {
+        listen 127.0.0.1:{{PORT4}} ssl;
+        ssl_certificate {{PKI}}/rsa.crt;
+        ssl_certificate_key {{PKI}}/rsa.key;
+        ssl_client_certificate {{PKI}}/root.crt;
+        ssl_verify_client on;
+        location / { return 200 "hello, $ssl_client_s_dn"; }
+    }
+    server {
         listen 127.0.0.1:{{PORT}};
+        location /mtls {
+            content_by_lua_block {
+                local ssl = require "ngx.ssl"
+                local sock = ngx.socket.tcp()
+                ngx.say(sock:setclientcert("a", "b"))
+                ngx.say(sock:setclientcert(nil, "b"))
+                local chain = assert(ssl.parse_pem_cert([[{{PEM alice.crt}}]]))
+                ngx.say(sock:setclientcert(chain, "b"))
+                ngx.say(sock:setclientcert(chain, assert(ssl.parse_pem_priv_key([[{{PEM alice.key}}]]))))
+                sock:settimeout(3000)
+                assert(sock:connect("127.0.0.1", {{PORT4}}))
+                assert(sock:sslhandshake(false))
+                sock:send("GET / HTTP/1.0\r\n\r\n")
+                ngx.say((sock:receive("*a"):match("\r\n\r\n(.*)$")))
+            }
+        }
         location / {
             content_by_lua_block {
                 local function get(port, path, sess)
@@ -109,6 +136,13 @@ func TestLuaCosocketTLS(t *testing.T) {
     }
 `
 	conf = strings.ReplaceAll(conf, "{{PKI}}", pki.dir)
+	conf = regexp.MustCompile(`\{\{PEM ([a-z.]+)\}\}`).ReplaceAllStringFunc(conf, func(m string) string {
+		data, err := os.ReadFile(pki.path(strings.TrimSuffix(strings.TrimPrefix(m, "{{PEM "), "}}")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	})
 	reqs := []struct{ path, want string }{
 		{"/", "TLSv1.2 . cdata\n"},
 		{"/?resume=1", "TLSv1.2 . cdata\nTLSv1.2 r\n"},
@@ -116,6 +150,9 @@ func TestLuaCosocketTLS(t *testing.T) {
 		{"/v13", "true\ncdata true\nTLSv1.3\n"},
 		{"/aes128", "TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256\n"},
 		{"/sha", "TLSv1.2 ECDHE-RSA-AES128-SHA\n"},
+		{"/mtls", "nilbad cert arg: cdata expected, got string\n" +
+			"nilclient certificate must be supplied with corresponding private key\n" +
+			"nilbad pkey arg: cdata expected, got string\ntrue\nhello, CN=alice,O=Example\\, Inc.,C=DE\n"},
 	}
 	logs := []string{
 		`SSL: TLSv1.2, cipher: "ECDHE-RSA-AES128-SHA TLSv1 Kx=ECDH Au=RSA Enc=AES(128) Mac=SHA1"`,
