@@ -167,11 +167,14 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 		cfg.CipherSuites, _ = nginxconf.ParseCipherList("DEFAULT")
 	}
 	if verify { // as OpenSSL: the chain, then the name (none if "") with the CN fallback
-		roots := x509.NewCertPool()
-		if st.r.req != nil && st.r.req.TrustedCAs != nil {
-			roots = st.r.req.TrustedCAs
+		roots, depth := x509.NewCertPool(), 1
+		if req := st.r.req; req != nil {
+			if req.TrustedCAs != nil {
+				roots = req.TrustedCAs
+			}
+			depth = req.SSLVerifyDepth
 		}
-		cfg.VerifyConnection = verifyPeer(roots, name)
+		cfg.VerifyConnection = verifyPeer(roots, depth, name)
 	}
 	sess := newSSLSession()
 	cache := &sessionCache{save: sess}
@@ -194,7 +197,7 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 		var unknown x509.UnknownAuthorityError
 		var host x509.HostnameError
 		switch {
-		case errors.As(err, &unknown):
+		case errors.As(err, &unknown), errors.Is(err, errChainTooLong):
 			msg = "20: unable to get local issuer certificate"
 		case errors.As(err, &host):
 			msg = "certificate host mismatch"
@@ -275,8 +278,15 @@ func (st *state) sslResult(L *lua.LState, reuse lua.LValue, sess *sslSession) in
 	return 1
 }
 
-// verifyChainOnly checks the peer's chain without a host name.
-func verifyChainOnly(roots *x509.CertPool) func(tls.ConnectionState) error {
+// errChainTooLong is a chain with more intermediate certificates than
+// lua_ssl_verify_depth allows: OpenSSL stops building it short of a
+// trusted certificate and reports "20: unable to get local issuer
+// certificate" (as for ssl_verify_depth, proxy/ssl_verify.go).
+var errChainTooLong = errors.New("certificate chain longer than lua_ssl_verify_depth")
+
+// verifyChainOnly checks the peer's chain without a host name: to roots,
+// through at most depth intermediate certificates.
+func verifyChainOnly(roots *x509.CertPool, depth int) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
 		if len(cs.PeerCertificates) == 0 {
 			return errors.New("no certificate")
@@ -285,7 +295,15 @@ func verifyChainOnly(roots *x509.CertPool) func(tls.ConnectionState) error {
 		for _, c := range cs.PeerCertificates[1:] {
 			inter.AddCert(c)
 		}
-		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
-		return err
+		chains, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+		if err != nil {
+			return err
+		}
+		for _, ch := range chains {
+			if len(ch) <= depth+2 { // the peer's, depth intermediates, the trusted one
+				return nil
+			}
+		}
+		return errChainTooLong
 	}
 }

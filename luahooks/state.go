@@ -116,6 +116,9 @@ type Request struct {
 	// (nil: DEFAULT's).
 	SSLProtocols []string
 	SSLCiphers   []uint16
+	// SSLVerifyDepth is lua_ssl_verify_depth (the intermediate
+	// certificates a verified chain may have), set with TrustedCAs.
+	SSLVerifyDepth int
 	// Socket is the location's lua_socket_* settings.
 	Socket SocketOptions
 	// ClientBodyBufferSize is the location's client_body_buffer_size: a

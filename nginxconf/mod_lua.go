@@ -10,7 +10,9 @@ import (
 // luaModule is lua-nginx-module (0.10.23): the phase hooks, the http-level
 // Lua settings, and the hooks ngxsockify does not run, each classed by
 // what ignoring it would do.
-var luaModule = module{name: "ngx_http_lua_module", directives: concat(
+var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
+	lc.LuaSSLVerifyDepth = 1
+}, directives: concat(
 	luaHooks("rewrite", func(lc *LocConf, code *LuaCode) { lc.RewriteLua = code }),
 	luaHooks("access", func(lc *LocConf, code *LuaCode) { lc.AccessLua = code }),
 	luaHooks("content", func(lc *LocConf, code *LuaCode) { lc.ContentLua = code }),
@@ -87,6 +89,9 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 			}
 			lv.conf.LuaSSLCiphers = ids
 		}},
+		{name: "lua_ssl_verify_depth", dup: "lua_ssl_verify_depth", set: func(c *compiler, lv *level, d *Directive) {
+			lv.conf.LuaSSLVerifyDepth = c.luaCount(d)
+		}},
 		{name: "lua_load_resty_core", support: Ignored, flagRepeats: true},
 		// read by upstream with its block (Upstream.BalancerLua)
 		{name: "balancer_by_lua_block", dup: "balancer_by_lua", needsCode: true, set: readByUpstream},
@@ -121,6 +126,9 @@ type LuaConf struct {
 	// DEFAULT, every suite of ParseCipherList's table).
 	LuaSSLProtocols []string
 	LuaSSLCiphers   []uint16
+	// LuaSSLVerifyDepth is lua_ssl_verify_depth: how many intermediate
+	// certificates a verified chain may have (OpenSSL 1.1+'s meaning).
+	LuaSSLVerifyDepth int
 	// LuaSocket holds the lua_socket_* settings; zero values mean
 	// lua-nginx-module's defaults (luahooks applies them).
 	LuaSocket LuaSocketConf

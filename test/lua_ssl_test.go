@@ -14,6 +14,8 @@ import (
 //   - lua_ssl_protocols: the default has no TLS 1.3 (and, at OpenSSL 3's
 //     default security level, no TLS 1.0 or 1.1), TLSv1.3 gets it;
 //   - lua_ssl_ciphers: an OpenSSL cipher string picks the TLS 1.2 suite;
+//   - lua_ssl_verify_depth: the default 1 takes one intermediate, 0 none
+//     ("20: unable to get local issuer certificate");
 //   - a session passed back resumes ("lua ssl set session", "SSL reused
 //     session"); false asks for none; a second call on the socket answers
 //     the session again;
@@ -56,7 +58,31 @@ func TestLuaCosocketTLS(t *testing.T) {
         location / { return 200 "hello, $ssl_client_s_dn"; }
     }
     server {
+        listen 127.0.0.1:{{PORT5}} ssl;
+        ssl_certificate {{PKI}}/bob-chain.crt;
+        ssl_certificate_key {{PKI}}/bob.key;
+        location / { return 200 "verified"; }
+    }
+    server {
         listen 127.0.0.1:{{PORT}};
+        lua_ssl_trusted_certificate {{PKI}}/root.crt;
+        location /depth0 {
+            lua_ssl_verify_depth 0;
+            content_by_lua_block {
+                local sock = ngx.socket.tcp()
+                sock:settimeout(3000)
+                assert(sock:connect("127.0.0.1", {{PORT5}}))
+                ngx.say(sock:sslhandshake(false, nil, true))
+            }
+        }
+        location = /depth {
+            content_by_lua_block {
+                local sock = ngx.socket.tcp()
+                sock:settimeout(3000)
+                assert(sock:connect("127.0.0.1", {{PORT5}}))
+                ngx.say(sock:sslhandshake(false, nil, true))
+            }
+        }
         location /mtls {
             content_by_lua_block {
                 local ssl = require "ngx.ssl"
@@ -136,6 +162,15 @@ func TestLuaCosocketTLS(t *testing.T) {
     }
 `
 	conf = strings.ReplaceAll(conf, "{{PKI}}", pki.dir)
+	var chain []byte
+	for _, f := range []string{"bob.crt", "int.crt"} {
+		data, err := os.ReadFile(pki.path(f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		chain = append(chain, data...)
+	}
+	pki.write(t, "bob-chain.crt", chain)
 	conf = regexp.MustCompile(`\{\{PEM ([a-z.]+)\}\}`).ReplaceAllStringFunc(conf, func(m string) string {
 		data, err := os.ReadFile(pki.path(strings.TrimSuffix(strings.TrimPrefix(m, "{{PEM "), "}}")))
 		if err != nil {
@@ -150,6 +185,8 @@ func TestLuaCosocketTLS(t *testing.T) {
 		{"/v13", "true\ncdata true\nTLSv1.3\n"},
 		{"/aes128", "TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256\n"},
 		{"/sha", "TLSv1.2 ECDHE-RSA-AES128-SHA\n"},
+		{"/depth", "true\n"},
+		{"/depth0", "nil20: unable to get local issuer certificate\n"},
 		{"/mtls", "nilbad cert arg: cdata expected, got string\n" +
 			"nilclient certificate must be supplied with corresponding private key\n" +
 			"nilbad pkey arg: cdata expected, got string\ntrue\nhello, CN=alice,O=Example\\, Inc.,C=DE\n"},
