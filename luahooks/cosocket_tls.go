@@ -55,6 +55,9 @@ func (c *sessionCache) Put(_ string, cs *tls.ClientSessionState) {
 
 var sslSessionSeq atomic.Uint64
 
+// defaultCiphers are lua_ssl_ciphers' default, OpenSSL's DEFAULT.
+var defaultCiphers, _ = nginxconf.ParseCipherList("DEFAULT")
+
 func newSSLSession() *sslSession {
 	// 16 hex digits, as nginx's %p of the SSL_SESSION (a serial here)
 	return &sslSession{id: fmt.Sprintf("%016X", sslSessionSeq.Add(1))}
@@ -164,7 +167,7 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 		cfg.MinVersion, cfg.MaxVersion = nginxconf.ProtocolRange(nil)
 	}
 	if cfg.CipherSuites == nil {
-		cfg.CipherSuites, _ = nginxconf.ParseCipherList("DEFAULT")
+		cfg.CipherSuites = defaultCiphers
 	}
 	if verify { // as OpenSSL: the chain, then the name (none if "") with the CN fallback
 		roots, depth := x509.NewCertPool(), 1
@@ -212,7 +215,7 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 	}
 	cs := tc.ConnectionState()
 	st.logf(ngxlog.Debug, "SSL: %s, cipher: \"%s\"", vars.ProtocolName(cs.Version), nginxconf.CipherDescription(cs.CipherSuite))
-	if cs.DidResume {
+	if cs.DidResume && prev != nil {
 		st.logf(ngxlog.Debug, "SSL reused session")
 		sess = prev.s
 	}
