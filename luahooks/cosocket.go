@@ -94,13 +94,15 @@ type cosocket struct {
 	owner   *state    // the state whose run closes it at its end
 	bufSize int       // lua_socket_buffer_size
 	pool    *connPool // the pool it counts in (came through it), or nil
+
+	// clientCert is setclientcert's, presented by sslhandshake
+	// (cosocket_tls.go).
+	clientCert *tls.Certificate
+
 	// bodyCtl is the request body's read control, for ngx.req.socket()
 	// over a body that has one (HTTP/1): nil reads it with
 	// client_body_timeout, uninterrupted.
 	bodyCtl bodyReadControl
-	// clientCert is setclientcert's, presented by sslhandshake
-	// (cosocket_tls.go).
-	clientCert *tls.Certificate
 }
 
 // bodyReadControl is what a request body (proxy/http1's) offers a reader
