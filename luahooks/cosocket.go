@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -95,6 +94,11 @@ type cosocket struct {
 	owner   *state    // the state whose run closes it at its end
 	bufSize int       // lua_socket_buffer_size
 	pool    *connPool // the pool it counts in (came through it), or nil
+
+	// clientCert is setclientcert's, presented by sslhandshake
+	// (cosocket_tls.go).
+	clientCert *tls.Certificate
+
 	// bodyCtl is the request body's read control, for ngx.req.socket()
 	// over a body that has one (HTTP/1): nil reads it with
 	// client_body_timeout, uninterrupted.
@@ -185,6 +189,7 @@ func (st *state) openSocketTCP() *lua.LTable {
 	methods := st.funcTable(map[string]lua.LGFunction{
 		"connect":        st.sockConnect,
 		"sslhandshake":   st.sockSSLHandshake,
+		"setclientcert":  st.sockSetClientCert,
 		"send":           st.sockSend,
 		"receive":        st.sockReceive,
 		"receiveany":     st.sockReceiveAny,
@@ -405,6 +410,14 @@ func (st *state) sockConnect(L *lua.LState) int {
 		msg := sockErr(err)
 		if msg == "timeout" {
 			st.sockLogf(L, "lua tcp socket connect timed out, when connecting to %s", addr)
+		} else if network == "unix" {
+			// connect(2) on a unix socket fails at once: nginx's event
+			// module logs it (crit unless refused), the Lua module nothing
+			level := ngxlog.Crit
+			if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EAGAIN) {
+				level = ngxlog.Err
+			}
+			st.logf(level, "connect() to unix:%s failed (%s)", addr, errnoText(err))
 		} else {
 			st.sockLogf(L, "connect() failed (%s)", errnoText(err))
 		}
@@ -452,79 +465,6 @@ func (r *Request) resolver() func(context.Context, string) ([]string, error) {
 		return nil
 	}
 	return r.Resolve
-}
-
-func (st *state) sockSSLHandshake(L *lua.LState) int {
-	s := sock(L, "sslhandshake")
-	if s.conn == nil {
-		return fail(L, "closed")
-	}
-	name := ""
-	if v, ok := L.Get(3).(lua.LString); ok {
-		name = string(v)
-		st.logf(ngxlog.Debug, "lua ssl server name: \"%s\"", name)
-	}
-	verify := lua.LVAsBool(L.Get(4))
-	cfg := &tls.Config{ServerName: name, InsecureSkipVerify: !verify}
-	if verify {
-		if st.r.req != nil {
-			cfg.RootCAs = st.r.req.TrustedCAs
-		}
-		if cfg.RootCAs == nil {
-			cfg.RootCAs = x509.NewCertPool()
-		}
-	}
-	if verify { // as OpenSSL: the chain, then the name (none if "") with the CN fallback
-		cfg.InsecureSkipVerify, cfg.VerifyConnection = true, verifyPeer(cfg.RootCAs, name)
-	}
-	tc := tls.Client(s.conn, cfg)
-	err := st.waitIO(s.conn, func() error {
-		tc.SetDeadline(time.Now().Add(s.read))
-		defer tc.SetDeadline(time.Time{})
-		return tc.Handshake()
-	})
-	if err != nil {
-		msg := "handshake failed"
-		var unknown x509.UnknownAuthorityError
-		var host x509.HostnameError
-		switch {
-		case errors.As(err, &unknown):
-			msg = "20: unable to get local issuer certificate"
-		case errors.As(err, &host):
-			msg = "certificate host mismatch"
-		case sockErr(err) == "timeout":
-			msg = "timeout"
-		}
-		if msg != "timeout" && msg != "handshake failed" { // not a verify error: nginx logs none
-			st.sockLogf(L, "lua ssl certificate verify error: (%s)", msg)
-		}
-		st.dropSocket(s)
-		return fail(L, msg)
-	}
-	s.conn, s.br = tc, bufio.NewReaderSize(tc, s.bufSize)
-	if v := L.Get(2); v == lua.LFalse {
-		L.Push(lua.LTrue)
-		return 1
-	}
-	ud := L.NewUserData()
-	ud.Value = tc.ConnectionState()
-	L.Push(ud)
-	return 1
-}
-
-// verifyChainOnly checks the peer's chain without a host name.
-func verifyChainOnly(roots *x509.CertPool) func(tls.ConnectionState) error {
-	return func(cs tls.ConnectionState) error {
-		if len(cs.PeerCertificates) == 0 {
-			return errors.New("no certificate")
-		}
-		inter := x509.NewCertPool()
-		for _, c := range cs.PeerCertificates[1:] {
-			inter.AddCert(c)
-		}
-		_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
-		return err
-	}
 }
 
 // sendBytes flattens send's argument: a string, a number, or an array

@@ -108,7 +108,9 @@
 //
 // ngx.socket.tcp is OpenResty's cosocket (cosocket.go): connect (host and
 // port through the location's `resolver`, or "unix:path"; the pool
-// option), sslhandshake (verifying with lua_ssl_trusted_certificate),
+// option), sslhandshake (cosocket_tls.go: verifying with
+// lua_ssl_trusted_certificate, offering lua_ssl_protocols and
+// lua_ssl_ciphers, resuming a session passed back),
 // send, receive ("*l", "*a", a size), receiveany, receiveuntil (with
 // inclusive), settimeout(s), setkeepalive (a pool per runtime, keyed by
 // host:port or the pool name, with its size and idle timeout),

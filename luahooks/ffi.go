@@ -2,7 +2,6 @@ package luahooks
 
 import (
 	"bytes"
-	"crypto/tls"
 	"regexp"
 	"strconv"
 
@@ -170,7 +169,7 @@ func baseType(L *lua.LState) int {
 	v := L.Get(1)
 	if ud, ok := v.(*lua.LUserData); ok {
 		switch ud.Value.(type) {
-		case *ffiBuf, *sslCertChain, *sslPrivKey, tls.ConnectionState:
+		case *ffiBuf, *sslCertChain, *sslPrivKey, *sslSessionRef:
 			L.Push(lua.LString("cdata"))
 			return 1
 		}

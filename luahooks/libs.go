@@ -646,9 +646,13 @@ func roundedE(f float64, prec int) string {
 // baseCollectGarbage replaces gopher-lua's, which runs a full Go GC on every
 // call (a hook calling collectgarbage() per request would stall the
 // server). Lua memory is Go memory here: "count" reports the Go heap in KB,
-// the other options do nothing.
+// "collect" runs a Go collection only when cosocket TLS sessions were
+// handed out since the last (cosocket_tls.go), the other options do
+// nothing.
 func baseCollectGarbage(L *lua.LState) int {
 	switch L.OptString(1, "collect") {
+	case "collect":
+		sslSessionRefs.collect() // logs the TLS sessions Lua dropped, as LuaJIT's collection does
 	case "count":
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)

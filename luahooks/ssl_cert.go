@@ -164,11 +164,12 @@ func keyMatches(pub any, key crypto.PrivateKey) bool {
 }
 
 // verifyPeer verifies a cosocket's peer as OpenSSL does for
-// sslhandshake(..., name, true): the chain against roots, then name (none
-// when ""), where X509_check_host takes the subject's CN when the
-// certificate has no DNS or IP names (crypto/tls ignores the CN).
-func verifyPeer(roots *x509.CertPool, name string) func(tls.ConnectionState) error {
-	chain := verifyChainOnly(roots)
+// sslhandshake(..., name, true): the chain against roots (through at most
+// depth intermediate certificates), then name (none when ""), where
+// X509_check_host takes the subject's CN when the certificate has no DNS
+// or IP names (crypto/tls ignores the CN).
+func verifyPeer(roots *x509.CertPool, depth int, name string) func(tls.ConnectionState) error {
+	chain := verifyChainOnly(roots, depth)
 	return func(cs tls.ConnectionState) error {
 		if err := chain(cs); err != nil || name == "" {
 			return err

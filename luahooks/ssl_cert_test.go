@@ -44,14 +44,14 @@ func TestVerifyPeerCommonName(t *testing.T) {
 	} {
 		roots := x509.NewCertPool()
 		roots.AddCert(tc.cert)
-		err := verifyPeer(roots, tc.name)(tls.ConnectionState{PeerCertificates: []*x509.Certificate{tc.cert}})
+		err := verifyPeer(roots, 1, tc.name)(tls.ConnectionState{PeerCertificates: []*x509.Certificate{tc.cert}})
 		var host x509.HostnameError
 		if got := errors.As(err, &host); got != tc.mismatch || (err != nil && !got) {
 			t.Errorf("%v for %q: %v", tc.cert.DNSNames, tc.name, err)
 		}
 	}
 	other := self("test.com")
-	if err := verifyPeer(x509.NewCertPool(), "test.com")(tls.ConnectionState{PeerCertificates: []*x509.Certificate{other}}); !errors.As(err, new(x509.UnknownAuthorityError)) {
+	if err := verifyPeer(x509.NewCertPool(), 1, "test.com")(tls.ConnectionState{PeerCertificates: []*x509.Certificate{other}}); !errors.As(err, new(x509.UnknownAuthorityError)) {
 		t.Errorf("untrusted: %v", err)
 	}
 }

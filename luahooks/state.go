@@ -111,6 +111,14 @@ type Request struct {
 	// location's lua_ssl_trusted_certificate; nil trusts none, as in
 	// OpenResty.
 	TrustedCAs *x509.CertPool
+	// SSLProtocols and SSLCiphers are the location's lua_ssl_protocols
+	// (nil: nginxconf.ProtocolRange's default) and lua_ssl_ciphers' suites
+	// (nil: DEFAULT's).
+	SSLProtocols []string
+	SSLCiphers   []uint16
+	// SSLVerifyDepth is lua_ssl_verify_depth (the intermediate
+	// certificates a verified chain may have), set with TrustedCAs.
+	SSLVerifyDepth int
 	// Socket is the location's lua_socket_* settings.
 	Socket SocketOptions
 	// ClientBodyBufferSize is the location's client_body_buffer_size: a

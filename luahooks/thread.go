@@ -287,9 +287,7 @@ func (st *state) openThread() *lua.LTable {
 // threadSpawn is ngx.thread.spawn(f, ...): the thread runs at once until
 // it ends or first waits; then the caller goes on.
 func (st *state) threadSpawn(L *lua.LState) int {
-	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer:
-	default:
+	if !st.yieldable() { // lua-nginx-module's yieldable contexts, ssl_certificate_by_lua* among them
 		st.phaseCheck("ngx.thread.spawn")
 	}
 	fn := L.CheckFunction(1)

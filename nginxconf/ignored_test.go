@@ -88,7 +88,7 @@ var reviewedIgnored = []struct {
 	{"Lua runtime tuning, worker exit, and cosocket TLS settings",
 		`lua_check_client_abort lua_http10_buffering lua_load_resty_core lua_malloc_trim
 		 lua_regex_cache_max_entries lua_regex_match_limit lua_sa_restart lua_socket_send_lowat
-		 lua_ssl_ciphers lua_ssl_conf_command lua_ssl_crl lua_ssl_protocols lua_ssl_verify_depth
+		 lua_ssl_conf_command lua_ssl_crl
 		 lua_thread_cache_max_entries lua_worker_thread_vm_pool_size exit_worker_by_lua_block
 		 exit_worker_by_lua_file`},
 	{"side effects the client does not see: mirrored subrequests",

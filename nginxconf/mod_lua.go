@@ -1,6 +1,7 @@
 package nginxconf
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -9,7 +10,9 @@ import (
 // luaModule is lua-nginx-module (0.10.23): the phase hooks, the http-level
 // Lua settings, and the hooks ngxsockify does not run, each classed by
 // what ignoring it would do.
-var luaModule = module{name: "ngx_http_lua_module", directives: concat(
+var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
+	lc.LuaSSLVerifyDepth = 1
+}, directives: concat(
 	luaHooks("rewrite", func(lc *LocConf, code *LuaCode) { lc.RewriteLua = code }),
 	luaHooks("access", func(lc *LocConf, code *LuaCode) { lc.AccessLua = code }),
 	luaHooks("content", func(lc *LocConf, code *LuaCode) { lc.ContentLua = code }),
@@ -66,6 +69,29 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 		{name: "lua_ssl_trusted_certificate", dup: "lua_ssl_trusted_certificate", set: func(c *compiler, lv *level, d *Directive) {
 			lv.conf.LuaSSLTrustedCertificate = c.confName(d.Args[0])
 		}},
+		// Cosockets' sslhandshake: the versions and the TLS 1.2 suites
+		// offered. A bitmask: repeats in one block add up.
+		{name: "lua_ssl_protocols", inherit: inheritReplace, field: "LuaSSLProtocols", set: func(c *compiler, lv *level, d *Directive) {
+			for _, a := range d.Args {
+				if !protocolName(a) {
+					c.fail(d, `invalid value "%s"`, a)
+				}
+				if slices.ContainsFunc(lv.conf.LuaSSLProtocols, func(p string) bool { return strings.EqualFold(p, a) }) {
+					c.warn(d, `duplicate value "%s"`, a)
+				}
+				lv.conf.LuaSSLProtocols = append(lv.conf.LuaSSLProtocols, a)
+			}
+		}},
+		{name: "lua_ssl_ciphers", dup: "lua_ssl_ciphers", set: func(c *compiler, lv *level, d *Directive) {
+			ids, ok := ParseCipherList(d.Args[0])
+			if !ok {
+				c.failAt("", 0, `SSL_CTX_set_cipher_list("`+d.Args[0]+`") failed (SSL: error:0A0000B9:SSL routines::no cipher match)`) // at merge: no position
+			}
+			lv.conf.LuaSSLCiphers = ids
+		}},
+		{name: "lua_ssl_verify_depth", dup: "lua_ssl_verify_depth", set: func(c *compiler, lv *level, d *Directive) {
+			lv.conf.LuaSSLVerifyDepth = c.luaCount(d)
+		}},
 		{name: "lua_load_resty_core", support: Ignored, flagRepeats: true},
 		// read by upstream with its block (Upstream.BalancerLua)
 		{name: "balancer_by_lua_block", dup: "balancer_by_lua", needsCode: true, set: readByUpstream},
@@ -95,6 +121,14 @@ type LuaConf struct {
 	// LuaSSLTrustedCertificate is the PEM file of CAs for cosockets'
 	// sslhandshake verification ("" trusts none).
 	LuaSSLTrustedCertificate string
+	// LuaSSLProtocols and LuaSSLCiphers are lua_ssl_protocols (nil: the
+	// default, see ProtocolRange) and lua_ssl_ciphers' suites (nil:
+	// DEFAULT, every suite of ParseCipherList's table).
+	LuaSSLProtocols []string
+	LuaSSLCiphers   []uint16
+	// LuaSSLVerifyDepth is lua_ssl_verify_depth: how many intermediate
+	// certificates a verified chain may have (OpenSSL 1.1+'s meaning).
+	LuaSSLVerifyDepth int
 	// LuaSocket holds the lua_socket_* settings; zero values mean
 	// lua-nginx-module's defaults (luahooks applies them).
 	LuaSocket LuaSocketConf

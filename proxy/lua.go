@@ -380,6 +380,8 @@ func (rq *request) luaRequest() *luahooks.Request {
 	rq.lua.ClientBodyBufferSize = rq.conf.ClientBodyBufferSize
 	rq.lua.KeepUnderscores = rq.conf.LuaKeepUnderscores
 	rq.lua.TrustedCAs = rq.st.confs[rq.conf.ID].lua.trusted
+	rq.lua.SSLProtocols, rq.lua.SSLCiphers = rq.conf.LuaSSLProtocols, rq.conf.LuaSSLCiphers
+	rq.lua.SSLVerifyDepth = rq.conf.LuaSSLVerifyDepth
 	rq.lua.Socket = luahooks.SocketOptions(rq.conf.LuaSocket)
 	rq.lua.Resolve = nil
 	if res := rq.st.confs[rq.conf.ID].resolver.r; res != nil {

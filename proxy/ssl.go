@@ -80,7 +80,7 @@ func provisionTLS(_ *Server, st *state) error {
 			return err
 		}
 		rt.verifier = v
-		rt.minVersion, rt.maxVersion = protocolRange(t.Protocols)
+		rt.minVersion, rt.maxVersion = nginxconf.ProtocolRange(t.Protocols)
 		rt.sessions = newSessionStore(t)
 		cfg := &tls.Config{
 			NextProtos:             []string{"http/1.1"},
@@ -100,35 +100,6 @@ func provisionTLS(_ *Server, st *state) error {
 		rt.config = cfg
 	}
 	return nil
-}
-
-// protocolRange turns ssl_protocols into crypto/tls's version range (a
-// gap in the list is not kept: TLSv1 TLSv1.2 allows TLS 1.1 too). No
-// list: TLS 1.2 only, as measured on Debian 12's nginx 1.22. Its default,
-// "TLSv1 TLSv1.1 TLSv1.2", has no TLS 1.3 (nginx 1.23.4 added it), and
-// OpenSSL 3's default security level refuses TLS 1.0 and 1.1.
-func protocolRange(names []string) (min, max uint16) {
-	if len(names) == 0 {
-		return tls.VersionTLS12, tls.VersionTLS12
-	}
-	for _, n := range names {
-		v, ok := map[string]uint16{"TLSv1": tls.VersionTLS10, "TLSv1.1": tls.VersionTLS11,
-			"TLSv1.2": tls.VersionTLS12, "TLSv1.3": tls.VersionTLS13}[n]
-		if !ok {
-			continue // SSLv2, SSLv3: not offered
-		}
-		if min == 0 || v < min {
-			min = v
-		}
-		if v > max {
-			max = v
-		}
-	}
-	if min == 0 {
-		// only SSLv2/SSLv3: no handshake can succeed
-		return tls.VersionTLS13, tls.VersionTLS12
-	}
-	return min, max
 }
 
 // certificate picks one of the server's certificates as OpenSSL does for
