@@ -31,11 +31,12 @@ var builtWith = []string{
 }
 
 // tlsLevel names the OpenSSL release whose TLS features (TLS 1.3,
-// per-server protocols chosen after SNI, certificates picked per handshake)
-// crypto/tls gives ngxsockify. nginx-tests gate files on "with OpenSSL
-// X.Y.Z" in -V (has "openssl:1.1.1"); the line says crypto/tls first, and
-// does not read "built with OpenSSL", which Test::Nginx::Socket and certbot
-// take as the library linked in.
+// per-server protocols chosen after SNI, certificates picked per handshake,
+// session resumption) crypto/tls gives ngxsockify. Tools gate on it in -V
+// as they gate on nginx's version: nginx-tests' has("openssl:1.1.1"),
+// Test::Nginx::Socket's OpenSSL-dependent blocks (otherwise skipped, never
+// run), certbot's choice of TLS options. The line names crypto/tls and says
+// that no OpenSSL is linked in.
 const tlsLevel = "1.1.1"
 
 // addModules are the third-party modules ngxsockify stands in for.
@@ -55,6 +56,6 @@ func printVersion(w io.Writer, full bool) {
 	for _, m := range addModules {
 		args = append(args, "--add-module="+m)
 	}
-	fmt.Fprintf(w, "built by %s\nbuilt with Go crypto/tls, TLS features as with OpenSSL %s\nTLS SNI support enabled\nconfigure arguments: %s\n",
+	fmt.Fprintf(w, "built by %s\nbuilt with OpenSSL %s compatible TLS (Go crypto/tls, no OpenSSL inside)\nTLS SNI support enabled\nconfigure arguments: %s\n",
 		runtime.Version(), tlsLevel, strings.Join(args, " "))
 }
