@@ -88,8 +88,7 @@ func (l *sockListener) Accept() (net.Conn, error) {
 	err := l.rc.Read(func(fd uintptr) bool {
 		for {
 			n := uint32(syscall.SizeofSockaddrAny)
-			r, e := sockcall(sysAccept4, fd, uintptr(unsafe.Pointer(&rsa)),
-				uintptr(unsafe.Pointer(&n)), syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0)
+			r, e := accept4(fd, &rsa, &n)
 			switch e {
 			case 0:
 				nfd = int(r)

@@ -636,8 +636,10 @@ func (l *loop) wait() int {
 	l.parked = true
 	l.mu.Unlock()
 	n := 0
+	woken := false // the first call polls before sleeping; later ones follow a wake-up
 	err := l.epRaw.Read(func(uintptr) bool {
-		n = l.poll()
+		n = l.pollAs(woken)
+		woken = true
 		return n > 0
 	})
 	l.mu.Lock()
@@ -655,9 +657,13 @@ func wallTime(when int64) time.Time {
 }
 
 // poll collects the events that are ready, without waiting.
-func (l *loop) poll() int {
+func (l *loop) poll() int { return l.pollAs(false) }
+
+// pollAs is poll; woken when the netpoller has just woken the loop, which
+// must then tell the runtime (see rawsys_linux.go).
+func (l *loop) pollAs(woken bool) int {
 	for {
-		n, err := epollWaitNow(l.epfd, l.events[:])
+		n, err := epollWaitNow(l.epfd, l.events[:], woken)
 		if err == syscall.EINTR {
 			continue
 		}

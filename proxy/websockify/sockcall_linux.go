@@ -2,7 +2,10 @@
 
 package websockify
 
-import "syscall"
+import (
+	"syscall"
+	"unsafe"
+)
 
 // The socket calls of the loops and of Listener, as raw syscalls
 // (rawsys_linux.go says why); linux/386 reaches them through socketcall
@@ -18,5 +21,14 @@ const (
 
 func sockcall(call, a1, a2, a3, a4, a5 uintptr) (uintptr, syscall.Errno) {
 	r, _, e := syscall.RawSyscall6(call, a1, a2, a3, a4, a5, 0)
+	return r, e
+}
+
+// accept4 accepts a connection, non-blocking and close-on-exec, through
+// syscall.Syscall6: Listener's goroutine has just been woken by the
+// netpoller, and the runtime must hear of it (rawsys_linux.go).
+func accept4(fd uintptr, rsa *syscall.RawSockaddrAny, n *uint32) (uintptr, syscall.Errno) {
+	r, _, e := syscall.Syscall6(sysAccept4, fd, uintptr(unsafe.Pointer(rsa)), uintptr(unsafe.Pointer(n)),
+		syscall.SOCK_NONBLOCK|syscall.SOCK_CLOEXEC, 0, 0)
 	return r, e
 }
