@@ -18,10 +18,15 @@ const upgradeHeadTimeout = 60 * time.Second
 // does: the 101 with the backend's headers (Connection: upgrade), then the
 // bytes both ways until either side closes or nothing moved for
 // proxy_read_timeout. The relay runs on the websockify event loops
-// (websockify.Relay, raw bytes both ways; goroutines when a side is TLS),
-// as one of the server's tunnels: reload and graceful stop count and drain
-// it like a websockify tunnel. The handler waits for its end, so that the
-// access-log line is written then.
+// (websockify.RelayAsync, raw bytes both ways; goroutines when a side is
+// TLS), as one of the server's tunnels: reload and graceful stop count and
+// drain it like a websockify tunnel. It takes backend over (the caller
+// must not close it). As for websockify_pass (websockify.go), the handler
+// returns once the relay runs, so that its goroutine, buffers and request
+// are not held for the connection's lifetime (an idle connection costs
+// what a websockify tunnel does); the relay's end writes the access-log
+// line, after the handler has returned, and runs the request's cleanups
+// (limit_conn counts the connection until then).
 func (rq *request) proxyUpgrade(backend net.Conn, res *proxypass.Response) {
 	client, brw := rq.hijackClient()
 	if client == nil {
@@ -69,13 +74,46 @@ func (rq *request) proxyUpgrade(backend net.Conn, res *proxypass.Response) {
 		}
 		backend.SetWriteDeadline(time.Time{})
 	}
-	idle := rq.conf.ProxyReadTimeout
-	end := websockify.Relay(client, backend, websockify.Options{ReadTimeout: idle, SendTimeout: idle,
-		Logger: rq.errorLog().Slog()}, rq.s.tunnels)
-	rq.w.bytes += end.BytesSent
-	// The connection layer saw none of it (hijacked): the log phase takes
-	// $body_bytes_sent from rq.w.bytes, as nginx counts it.
+	// The connection layer sees none of what follows (hijacked): the log
+	// phase takes $body_bytes_sent from what the relay counts.
 	rq.wire = nil
+	idle := rq.conf.ProxyReadTimeout
+	opts := websockify.Options{ReadTimeout: idle, SendTimeout: idle, Logger: rq.errorLog().Slog()}
+
+	// The callback keeps the request only when a log phase needs it.
+	s, headBytes := rq.s, rq.w.bytes
+	handlerDone := make(chan struct{})
+	var returned time.Time // when the handler returned; written before handlerDone closes
+	var logAccess func(sent int64)
+	if rq.st.confs[rq.conf.ID].logs {
+		logAccess = func(sent int64) {
+			// $upstream_response_time spans the connection, as in nginx.
+			rq.v.UpstreamResponseTime += time.Since(returned)
+			rq.logPhase(http.StatusSwitchingProtocols, headBytes+sent)
+		}
+	}
+	cleanups := rq.cleanups
+	_, ok := websockify.RelayAsync(client, backend, opts, s.tunnels, func(end websockify.Result) {
+		<-handlerDone // the handler (proxy_pass's deferred updates of rq.v) is over
+		if logAccess != nil {
+			logAccess(end.BytesSent)
+		}
+		for _, f := range cleanups {
+			f()
+		}
+		s.metrics.request(http.StatusSwitchingProtocols)
+		s.stats.tunnelEnded()
+	})
+	if !ok {
+		return // not started (a graceful stop began): the request ends now
+	}
+	// The relay ends the request: finish runs only this cleanup, and
+	// neither logs nor counts the request's end.
+	rq.hijacked = true
+	rq.cleanups = []func(){func() {
+		returned = time.Now()
+		close(handlerDone)
+	}}
 }
 
 // proxyHidden reports whether a backend header is not passed:

@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -70,6 +71,45 @@ func TestProxyUpgradeLog(t *testing.T) {
 	}
 	if want := "GET /up/upgrade HTTP/1.1 101 11\n"; lines[0] != want || lines[1] != lines[0] {
 		t.Errorf("access.log lines: nginx %q, ngxsockify %q; want %q", lines[0], lines[1], want)
+	}
+}
+
+// TestProxyUpgradeEndsRequest: an upgraded proxy_pass connection is a
+// request until it ends, the same on both servers, although ngxsockify's
+// handler returns once the relay runs: limit_conn counts it (a second
+// upgrade is refused with 503 meanwhile, a third one after its end is
+// let through), and its $upstream_response_time spans the connection.
+func TestProxyUpgradeEndsRequest(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	be := startProxyBackend(t)
+	conf := `limit_conn_zone $remote_addr zone=one:1m;
+limit_conn one 1;
+log_format up "$status $upstream_response_time";
+access_log {{DIR}}/access.log up;
+` + proxyConf(t, be)
+	const upgrade = "GET /up/upgrade HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n"
+	const held = 300 * time.Millisecond
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: conf})
+		c, _ := upgradedConn(t, s)
+		if r, err := rawRequest(s.Addr, upgrade, 5*time.Second); err != nil || r.Status != 503 {
+			t.Errorf("%s: a second upgrade while the first runs: %+v %v, want 503", kind, r, err)
+		}
+		time.Sleep(held)
+		c.Close()
+		path := filepath.Join(s.Dir, "access.log")
+		waitFor(t, func() bool { log, _ := os.ReadFile(path); return strings.Count(string(log), "\n") >= 2 }, kind+"'s access-log line of the upgrade")
+		upgradedConn(t, s) // limit_conn lets it through now
+		log, _ := os.ReadFile(path)
+		lines := strings.Split(string(log), "\n")
+		var secs float64
+		if _, err := fmt.Sscanf(lines[1], "101 %g", &secs); err != nil || secs < held.Seconds() || secs > 10 {
+			t.Errorf("%s: access.log %q: the upgrade's line should be \"101 <seconds>\" with at least %v", kind, log, held)
+		}
+		if lines[0] != "503 -" {
+			t.Errorf("%s: access.log %q: the refused upgrade's line should be \"503 -\"", kind, log)
+		}
 	}
 }
 
