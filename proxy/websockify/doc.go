@@ -140,7 +140,14 @@
 // descriptor is registered (it is readable while it holds events), not in
 // a blocking epoll_wait: a sleeping loop holds no thread, other goroutines
 // wake it with an expired deadline on that descriptor (post), and the
-// wake-up often runs on the waker's thread.
+// wake-up often runs on the waker's thread. The loops' socket calls are
+// raw system calls (no entersyscall), except the first after a wake-up
+// from the netpoller (the loop's epoll_wait, Listener's accept4): Go's
+// system monitor, which preempts long-running goroutines, sleeps while
+// the process is idle and wakes only on such a call, so work reaching an
+// idle process through raw calls alone would leave it asleep, and
+// goroutines that never yield (Lua hooks in an endless loop) would keep
+// every P (rawsys_linux.go).
 //
 // # Connecting and accepting on the loops
 //
