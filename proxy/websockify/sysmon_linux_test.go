@@ -36,6 +36,7 @@ func TestListenerKeepsPreemption(t *testing.T) {
 }
 
 func testPreemption(t *testing.T, mode string) {
+	checkNoLeak(t)
 	const spinners = 2
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(spinners))
 	ts := &Tunnels{linger: time.Nanosecond}
