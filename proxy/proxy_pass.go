@@ -193,6 +193,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	rq.v.UpstreamHeader = res.Header()
 	if res.Status == http.StatusSwitchingProtocols && rq.r.Header.Get("Upgrade") != "" {
 		rq.proxyUpgrade(conn, res)
+		conn = nil // the relay's now
 		return
 	}
 	if xal := rq.v.UpstreamHeader.Get("X-Accel-Limit-Rate"); xal != "" && !rq.conf.ProxyIgnoreXAccelLimitRate {

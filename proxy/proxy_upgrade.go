@@ -1,15 +1,12 @@
 package proxy
 
 import (
-	"errors"
 	"net"
 	"net/http"
-	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"ngxsockify/proxy/proxypass"
+	"ngxsockify/proxy/websockify"
 )
 
 // upgradeHeadTimeout bounds the write of the 101 to the client (nginx's
@@ -20,15 +17,21 @@ const upgradeHeadTimeout = 60 * time.Second
 // through proxy_pass) after the backend's 101, as nginx's upgraded mode
 // does: the 101 with the backend's headers (Connection: upgrade), then the
 // bytes both ways until either side closes or nothing moved for
-// proxy_read_timeout. It runs on the handler's goroutine plus one copier
-// (the websockify relay engines are not used: a bounded goroutine pair per
-// upgraded connection); the access-log line is written when it ends.
+// proxy_read_timeout. The relay runs on the websockify event loops
+// (websockify.RelayAsync, raw bytes both ways; goroutines when a side is
+// TLS), as one of the server's tunnels: reload and graceful stop count and
+// drain it like a websockify tunnel. It takes backend over (the caller
+// must not close it). As for websockify_pass (websockify.go), the handler
+// returns once the relay runs, so that its goroutine, buffers and request
+// are not held for the connection's lifetime (an idle connection costs
+// what a websockify tunnel does); the relay's end writes the access-log
+// line, after the handler has returned, and runs the request's cleanups
+// (limit_conn counts the connection until then).
 func (rq *request) proxyUpgrade(backend net.Conn, res *proxypass.Response) {
 	client, brw := rq.hijackClient()
 	if client == nil {
 		return
 	}
-	defer client.Close()
 	rq.w.wrote, rq.w.status = true, http.StatusSwitchingProtocols
 	rq.v.Status = http.StatusSwitchingProtocols
 
@@ -54,36 +57,63 @@ func (rq *request) proxyUpgrade(backend net.Conn, res *proxypass.Response) {
 	head = append(head, res.Rest...)           // what the backend sent after its 101
 	rq.w.Header().Set("Connection", "upgrade") // $sent_http_connection
 
-	idle := rq.conf.ProxyReadTimeout
-	var last atomic.Int64 // unix nanoseconds of the last byte either way
-	last.Store(time.Now().UnixNano())
-	toClient, toBackend := &upgradeCopier{dst: client, src: backend, last: &last, idle: idle},
-		&upgradeCopier{dst: backend, src: client, last: &last, idle: idle}
 	client.SetWriteDeadline(time.Now().Add(upgradeHeadTimeout))
-	if _, err := client.Write(head); err != nil {
+	n, err := client.Write(head)
+	rq.w.bytes = max(0, int64(n)-headLen) // $body_bytes_sent: what followed the 101
+	if err != nil {
+		client.Close()
 		return
 	}
-	toClient.n = int64(len(head))
+	client.SetWriteDeadline(time.Time{})
 	if n := brw.Reader.Buffered(); n > 0 { // the client spoke first
 		b, _ := brw.Reader.Peek(n)
 		backend.SetWriteDeadline(time.Now().Add(rq.conf.ProxySendTimeout))
 		if _, err := backend.Write(b); err != nil {
+			client.Close()
 			return
 		}
+		backend.SetWriteDeadline(time.Time{})
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		toBackend.run()
-		client.Close()
-		backend.Close()
-	}()
-	toClient.run()
-	client.Close()
-	backend.Close()
-	wg.Wait()
-	rq.w.bytes = toClient.n - headLen // $body_bytes_sent: what followed the 101
+	// The connection layer sees none of what follows (hijacked): the log
+	// phase takes $body_bytes_sent from what the relay counts.
+	rq.wire = nil
+	idle := rq.conf.ProxyReadTimeout
+	opts := websockify.Options{ReadTimeout: idle, SendTimeout: idle, Logger: rq.errorLog().Slog()}
+
+	// The callback keeps the request only when a log phase needs it.
+	s, headBytes := rq.s, rq.w.bytes
+	handlerDone := make(chan struct{})
+	var returned time.Time // when the handler returned; written before handlerDone closes
+	var logAccess func(sent int64)
+	if rq.st.confs[rq.conf.ID].logs {
+		logAccess = func(sent int64) {
+			// $upstream_response_time spans the connection, as in nginx.
+			rq.v.UpstreamResponseTime += time.Since(returned)
+			rq.logPhase(http.StatusSwitchingProtocols, headBytes+sent)
+		}
+	}
+	cleanups := rq.cleanups
+	_, ok := websockify.RelayAsync(client, backend, opts, s.tunnels, func(end websockify.Result) {
+		<-handlerDone // the handler (proxy_pass's deferred updates of rq.v) is over
+		if logAccess != nil {
+			logAccess(end.BytesSent)
+		}
+		for _, f := range cleanups {
+			f()
+		}
+		s.metrics.request(http.StatusSwitchingProtocols)
+		s.stats.tunnelEnded()
+	})
+	if !ok {
+		return // not started (a graceful stop began): the request ends now
+	}
+	// The relay ends the request: finish runs only this cleanup, and
+	// neither logs nor counts the request's end.
+	rq.hijacked = true
+	rq.cleanups = []func(){func() {
+		returned = time.Now()
+		close(handlerDone)
+	}}
 }
 
 // proxyHidden reports whether a backend header is not passed:
@@ -103,37 +133,4 @@ func (rq *request) proxyHidden(key string) bool {
 		}
 	}
 	return false
-}
-
-// upgradeCopier copies one direction of an upgraded connection. A read
-// times out only when neither direction moved for idle (nginx re-arms
-// proxy_read_timeout on any activity).
-type upgradeCopier struct {
-	dst, src net.Conn
-	last     *atomic.Int64
-	idle     time.Duration
-	n        int64 // bytes written to dst
-}
-
-func (c *upgradeCopier) run() {
-	buf := make([]byte, 16*1024)
-	for {
-		c.src.SetReadDeadline(time.Unix(0, c.last.Load()).Add(c.idle))
-		m, err := c.src.Read(buf)
-		if m > 0 {
-			c.last.Store(time.Now().UnixNano())
-			c.dst.SetWriteDeadline(time.Now().Add(c.idle))
-			w, werr := c.dst.Write(buf[:m])
-			c.n += int64(w)
-			if werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) && time.Since(time.Unix(0, c.last.Load())) < c.idle {
-				continue // the other direction moved meanwhile
-			}
-			return // EOF, a timeout or an error: the caller closes both
-		}
-	}
 }

@@ -338,6 +338,7 @@ func (s *Server) startServing(l *listener) {
 		ConnState: s.stats.connState,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			ctx = s.stats.track(ctx, c)
+			ctx = websockify.WithConn(ctx, c) // its tunnel's event loop
 			ctx = context.WithValue(ctx, ctxListener, l)
 			if l.spec.tls {
 				ctx = withConnTLS(ctx)
@@ -367,7 +368,8 @@ func (s *Server) startServing(l *listener) {
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		hs.Serve(s.stats.listener(l.ln))
+		// websockify.Listener: a tunnel takes its client socket over without a dup
+		hs.Serve(s.stats.listener(websockify.Listener(l.ln, s.tunnels)))
 	}()
 }
 

@@ -92,6 +92,7 @@ func main() {
 	ngxBin := flag.String("ngxsockify", "", "path to the ngxsockify binary (empty: skip)")
 	pyBin := flag.String("websockify", "/usr/bin/websockify", "path to Python websockify (empty: skip)")
 	self := flag.Bool("self", true, "also measure the proxy/websockify package alone (this binary as relay)")
+	proxyUpgrade := flag.Bool("proxy-upgrade", false, "with -ngxsockify, also measure upgraded connections through its proxy_pass (Upgrade: raw, then raw bytes) next to its websockify tunnels")
 	tcpProxy := flag.Bool("tcpproxy", true, "also measure a plain Go TCP proxy (io.Copy both ways): the cost of one extra process hop")
 	nginxBin := flag.String("nginx-stream", "/usr/sbin/nginx", "nginx binary for a C TCP proxy column (stream { proxy_pass }; needs libnginx-mod-stream; empty: skip)")
 	cmodBin := flag.String("cmodule", "", "nginx binary built with the C websockify module (github.com/tg123/websockify-nginx-module) for a column of its own (empty: skip)")
@@ -125,6 +126,7 @@ func main() {
 	defer stop()
 	b := &bench{ctx: ctx, quick: *quick, pyMax: *pyMax, rounds: *rounds, tests: *tests}
 	b.tcpProxy = *tcpProxy
+	b.proxyUpgrade = *proxyUpgrade
 	b.nginx = *nginxBin
 	b.cmodule, b.workers = *cmodBin, *workers
 	if err := b.run(*targetAddr, *ngxBin, *pyBin, *self, extra); err != nil {
@@ -165,6 +167,14 @@ func serveTarget(c net.Conn) {
 	var cmd [1]byte
 	if _, err := io.ReadFull(c, cmd[:]); err != nil {
 		return
+	}
+	if cmd[0] == 'G' { // an upgrade request (-proxy-upgrade), then a command
+		if targetUpgrade(c) != nil {
+			return
+		}
+		if _, err := io.ReadFull(c, cmd[:]); err != nil {
+			return
+		}
 	}
 	switch cmd[0] {
 	case 'E':
@@ -256,6 +266,7 @@ type relay struct {
 	name    string
 	url     string // ws://...; "" for raw TCP
 	raw     string // raw TCP: address to connect to ("" is the target)
+	upgrade string // raw TCP after an HTTP upgrade of this path (proxy_pass)
 	pid     int    // relay process, 0 if unknown
 	tree    bool   // measure CPU and PSS over the process tree
 	base64  bool
@@ -270,15 +281,17 @@ type bench struct {
 	rounds   int
 	tests    string
 	tcpProxy bool
-	nginx    string // nginx binary for the stream proxy column
-	cmodule  string // nginx binary with the C websockify module
-	workers  int    // worker_processes of ngxsockify and the C module
-	target   string
-	cmds     []*exec.Cmd
-	dir      string
-	res      map[string]map[string][]float64 // relay -> metric -> samples
-	notes    map[string]map[string]string
-	mu       sync.Mutex
+	// proxyUpgrade adds ngxsockify's proxy_pass upgrade column (upgrade.go).
+	proxyUpgrade bool
+	nginx        string // nginx binary for the stream proxy column
+	cmodule      string // nginx binary with the C websockify module
+	workers      int    // worker_processes of ngxsockify and the C module
+	target       string
+	cmds         []*exec.Cmd
+	dir          string
+	res          map[string]map[string][]float64 // relay -> metric -> samples
+	notes        map[string]map[string]string
+	mu           sync.Mutex
 }
 
 func (b *bench) cleanup() {
@@ -465,6 +478,13 @@ func (b *bench) run(targetAddr, ngxBin, pyBin string, self bool, extra relayFlag
 			return fmt.Errorf("ngxsockify: %w", err)
 		}
 		relays = append(relays, &relay{name: "ngxsockify", url: "ws://" + addr + "/websockify", pid: cmd.Process.Pid, base64: true, maxIdle: 1 << 30, cmd: cmd})
+		if b.proxyUpgrade {
+			r, err := b.startUpgradeRelay(ngxBin)
+			if err != nil {
+				return fmt.Errorf("ngxsockify proxy_pass upgrade: %w", err)
+			}
+			relays = append(relays, r)
+		}
 	}
 	if self {
 		cmd, addr, err := b.startChild(exe, []string{"-mode", "relay", "-target-addr", b.target}, true, "")
@@ -681,6 +701,12 @@ func (b *bench) open(r *relay, b64 bool, cmd []byte, d *websocket.Dialer) (strea
 		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
 		if err != nil {
 			return nil, err
+		}
+		if r.upgrade != "" {
+			if err := upgradeConn(c, r.upgrade); err != nil {
+				c.Close()
+				return nil, err
+			}
 		}
 		s = &tcpStream{c: c, buf: make([]byte, 256<<10)}
 	} else {

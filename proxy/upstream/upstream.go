@@ -368,11 +368,11 @@ func (u *Upstream) report(p *peer, ok bool) {
 }
 
 // dialOne makes one connect attempt and words its error as nginx does.
-// Go sets TCP_NODELAY itself; TCP keepalive stays off, as in nginx
-// (proxy_socket_keepalive off): the tunnel's idle timeout ends dead peers.
+// websockify.Dial connects on the event loop of a tunnel being started,
+// else as net.Dialer with TCP keepalive off, as in nginx
+// (proxy_socket_keepalive off).
 func dialOne(ctx context.Context, network, address string, timeout time.Duration) (net.Conn, error) {
-	d := net.Dialer{Timeout: timeout, KeepAlive: -1}
-	c, err := d.DialContext(ctx, network, address)
+	c, err := websockify.Dial(ctx, network, address, timeout)
 	if err != nil {
 		return nil, &DialError{Addr: address, Err: err}
 	}

@@ -131,11 +131,41 @@
 // expose them with NetConn), or the client is a *tls.Conn over an
 // IORedirector (the loop then reads the socket and crypto/tls decrypts from
 // memory, see tlsInput), the tunnel runs on one of the Tunnels' event loops (SetLoops,
-// nginx's worker_processes): a goroutine that waits in epoll_wait
-// (edge-triggered) on the duplicated descriptors of all its tunnels and does
-// every read and write itself, as an nginx worker does. A message then costs
-// no goroutine wake-up and no hand-off between threads, and an idle tunnel
-// costs its struct and two descriptors. After handling events a loop polls
+// nginx's worker_processes): a goroutine that owns an epoll set
+// (edge-triggered) holding the descriptors of all its tunnels and does
+// every read and write itself with non-blocking raw system calls, as an
+// nginx worker does. A message then costs no goroutine wake-up and no
+// hand-off between threads, and an idle tunnel costs its struct and two
+// descriptors. The loop sleeps in Go's netpoller, where its epoll
+// descriptor is registered (it is readable while it holds events), not in
+// a blocking epoll_wait: a sleeping loop holds no thread, other goroutines
+// wake it with an expired deadline on that descriptor (post), and the
+// wake-up often runs on the waker's thread. The loops' socket calls are
+// raw system calls (no entersyscall), except the first after a wake-up
+// from the netpoller (the loop's epoll_wait, Listener's accept4): Go's
+// system monitor, which preempts long-running goroutines, sleeps while
+// the process is idle and wakes only on such a call, so work reaching an
+// idle process through raw calls alone would leave it asleep, and
+// goroutines that never yield (Lua hooks in an endless loop) would keep
+// every P (rawsys_linux.go).
+//
+// # Connecting and accepting on the loops
+//
+// The loop that will relay a tunnel also makes its connect attempts
+// (Dial, which proxy/upstream's servers go through): a raw non-blocking
+// connect(), registered once in the loop's epoll set; EPOLLOUT (SO_ERROR on
+// EPOLLERR) tells the outcome, the loop's timer heap the connect timeout.
+// On loopback the connection is usually up when connect() returns, which a
+// zero-timeout ppoll sees, and the handshake goes on at once. Connections
+// accepted by Listener (the proxy wraps its TCP listeners) read their
+// request without Go's netpoller: until their first bytes come they wait
+// on the same loop, registered in its epoll set, and the tunnel takes the
+// socket and its registration over. A handshake then costs about 16 system
+// calls where it took 36 (the dial through Go's netpoller, and dup,
+// epoll_ctl and close to move each socket into the loop), against the C
+// module's 15. After its first bytes, a connection that waits (HTTP
+// keep-alive, TLS) moves to Go's netpoller, and a tunnel takes it over with
+// a dup as before. After handling events a loop polls
 // for 50 µs before it sleeps: the answer to a round trip usually arrives
 // within that window, which saves waking a sleeping thread (the largest part
 // of the relay's latency on a virtual machine). A loop goroutine exits a second

@@ -39,13 +39,16 @@ import (
 // latency on a virtual machine. Opening and closing tunnels does not poll.
 type loop struct {
 	mu       sync.Mutex
-	running  bool     // a goroutine runs the loop; guarded by mu
-	reserved int      // prepared tunnels not added yet: the loop must not stop; guarded by mu
-	inbox    []func() // work posted from other goroutines; guarded by mu
-	woken    bool     // a wake-up is pending on evfd; guarded by mu
+	running  bool        // a goroutine runs the loop; guarded by mu
+	reserved int         // prepared tunnels not added yet: the loop must not stop; guarded by mu
+	inbox    []func()    // work posted from other goroutines; guarded by mu
+	parked   bool        // the loop goroutine sleeps in Go's netpoller; guarded by mu
+	posted   atomic.Bool // inbox is not empty
 
-	epfd, evfd int           // valid while running
-	linger     time.Duration // how long the loop outlives its last tunnel
+	epfd   int      // valid while running
+	ep     *os.File // epfd in Go's netpoller, where the loop sleeps
+	epRaw  syscall.RawConn
+	linger time.Duration // how long the loop outlives its last tunnel
 
 	// Owned by the loop goroutine.
 	byFd   []*tunnel // tunnel by descriptor
@@ -92,6 +95,14 @@ type evTunnel struct {
 	tin  tlsInput
 	when int64 // the tunnel's timer (nanotime); valid while hidx >= 0
 	hidx int
+	// The connect of a tunnel whose target the loop dialled (dial_linux.go),
+	// until the tunnel starts (add).
+	dial *dialState
+	// A Listener's connection waiting for its first bytes (accept_linux.go):
+	// the entry has only cfd.
+	wait *connWait
+	// The client's entry in l.byFd while it waited (add takes it over).
+	cWait *tunnel
 }
 
 // outQueue holds bytes that a socket did not take at once.
@@ -129,7 +140,7 @@ func (q *outQueue) release(pool *sync.Pool) {
 const epollFlags = syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | syscall.EPOLLET&0xffffffff
 
 // dupFd returns a close-on-exec duplicate of c's descriptor, or -1.
-func dupFd(c net.Conn) int {
+func dupFd(c any) int {
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return -1
@@ -148,13 +159,30 @@ func dupFd(c net.Conn) int {
 	return fd
 }
 
+// takeFd returns the descriptor of c, a socket, for the event loop l, or
+// -1: a Listener's connection gives its own up when it can (no system
+// call), with its entry when l has it registered already; others are
+// duplicated and closed.
+func takeFd(c net.Conn, l *loop) (int, *tunnel) {
+	if sc, ok := c.(*sockConn); ok {
+		if fd, wt := sc.take(l); fd >= 0 {
+			return fd, wt
+		}
+	}
+	fd := dupFd(c)
+	if fd >= 0 {
+		c.Close()
+	}
+	return fd, nil
+}
+
 // socketOf returns the TCP or unix socket under c, or nil when c has none
 // or changes the bytes (TLS). Wrappers are looked through with NetConn, as
 // (*tls.Conn).NetConn names it.
 func socketOf(c net.Conn) net.Conn {
 	for {
 		switch x := c.(type) {
-		case *net.TCPConn, *net.UnixConn:
+		case *net.TCPConn, *net.UnixConn, *sockConn:
 			return c
 		case *tls.Conn:
 			return nil
@@ -169,30 +197,50 @@ func socketOf(c net.Conn) net.Conn {
 // prepare takes over t's sockets for l: it duplicates their descriptors
 // and closes the net.Conns. On failure it returns false and t keeps its
 // net.Conns. start then either hands t to l (begin) or drops it (discard).
+//
+// A target the loop connected itself (a loopConn, t.ev set by start) is
+// the loop's already: only the client is taken over. If the client cannot
+// be, prepare returns false and start moves the target to the goroutine
+// relay (loopConn.release).
 func (l *loop) prepare(t *tunnel) bool {
-	client, target := socketOf(t.client.conn), socketOf(t.target.conn)
+	client := socketOf(t.client.conn)
 	tc, redirect := tlsClient(t.client.conn)
 	if tc != nil {
 		client = socketOf(tc.NetConn())
 	}
+	if t.ev != nil {
+		if client == nil {
+			return false
+		}
+		cfd, wt := takeFd(client, l)
+		if cfd < 0 {
+			return false
+		}
+		t.client.drop()
+		t.target.drop()
+		t.ev.cfd, t.ev.cWait = cfd, wt
+		t.ev.cR, t.ev.cW = true, true
+		l.takeTLS(t, tc, redirect)
+		return true
+	}
+	target := socketOf(t.target.conn)
 	if client == nil || target == nil {
 		return false
 	}
 	if l.reserve() != nil {
 		return false // out of descriptors, say: the goroutine relay needs none
 	}
-	cfd := dupFd(client)
-	if cfd < 0 {
-		l.unreserve()
-		return false
-	}
 	tfd := dupFd(target)
 	if tfd < 0 {
-		syscall.Close(cfd)
 		l.unreserve()
 		return false
 	}
-	client.Close()
+	cfd, wt := takeFd(client, l)
+	if cfd < 0 {
+		syscall.Close(tfd)
+		l.unreserve()
+		return false
+	}
 	target.Close()
 	// The loop owns the duplicates: the tunnel keeps no net.Conn (the
 	// accepted connection's wrappers, a TLS client's *tls.Conn is kept
@@ -202,13 +250,24 @@ func (l *loop) prepare(t *tunnel) bool {
 	t.target.drop()
 	// Readiness is found out by trying; bytes that came with the
 	// handshake are read first.
-	t.ev = &evTunnel{l: l, cfd: cfd, tfd: tfd, hidx: -1, cR: true, cW: true, tR: true, tW: true}
+	t.ev = &evTunnel{l: l, cfd: cfd, tfd: tfd, hidx: -1, cR: true, cW: true, tR: true, tW: true, cWait: wt}
+	l.takeTLS(t, tc, redirect)
+	return true
+}
+
+// newEvTunnel is the loop state of a tunnel whose target l will dial
+// (Dial); the client's descriptor comes at prepare.
+func (l *loop) newEvTunnel() *evTunnel {
+	return &evTunnel{l: l, cfd: -1, tfd: -1, hidx: -1, tR: true, tW: true}
+}
+
+// takeTLS redirects a TLS client's reads and writes to the loop.
+func (l *loop) takeTLS(t *tunnel, tc *tls.Conn, redirect IORedirector) {
 	if tc != nil {
 		t.ev.tls = tc
 		t.ev.tin.t = t
 		redirect.RedirectIO(&t.ev.tin, &t.ev.tin)
 	}
-	return true
 }
 
 // IORedirector is implemented by connections that can hand their reads and
@@ -277,11 +336,9 @@ func (l *loop) begin(t *tunnel) {
 
 // discard closes a prepared tunnel that never ran, after trying to send the
 // client last (a close frame); it returns the bytes the client took.
-func (e *evTunnel) discard(last []byte) int {
+func (e *evTunnel) discard(t *tunnel, last []byte) int {
 	n, _ := writeFd(e.cfd, last)
-	syscall.Close(e.cfd)
-	syscall.Close(e.tfd)
-	e.l.unreserve()
+	e.l.post(func() { e.l.drop(t) }) // the loop may hold the target (Dial)
 	return n
 }
 
@@ -330,8 +387,10 @@ func (l *loop) unreserve() {
 
 // post runs f on the loop goroutine. A stopped loop drops f: it has no
 // tunnel left (a tunnel or a reservation keeps it running), so f concerns
-// tunnels already finished. The wake-up is written under l.mu, so that it
-// never reaches a descriptor that stop closed.
+// tunnels already finished. A sleeping loop is woken by an expired
+// deadline on its epoll descriptor (see wait): no system call. The
+// deadline is set under l.mu, so that it never reaches a descriptor that
+// stop closed.
 func (l *loop) post(f func()) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -339,30 +398,42 @@ func (l *loop) post(f func()) {
 		return
 	}
 	l.inbox = append(l.inbox, f)
-	if !l.woken {
-		l.woken = true
-		one := [8]byte{1}
-		syscall.Write(l.evfd, one[:])
+	l.posted.Store(true)
+	if l.parked {
+		l.parked = false
+		l.ep.SetReadDeadline(longAgo)
 	}
 }
 
+// longAgo is a deadline in the past: it wakes a sleeping loop.
+var longAgo = time.Unix(1, 0)
+
+// open creates the loop's epoll set and puts it in Go's netpoller (an
+// epoll descriptor is readable while it holds events), where the loop
+// goroutine sleeps like any goroutine waiting for a socket: a sleeping
+// loop holds no thread and no P, and waking it is a goroutine wake-up that
+// the scheduler often runs on the waker's thread (the handshake that
+// posted a tunnel, say), not the wake-up of a thread blocked in
+// epoll_wait.
 func (l *loop) open() error {
 	ep, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
 	if err != nil {
 		return os.NewSyscallError("epoll_create1", err)
 	}
-	r, _, errno := syscall.Syscall(syscall.SYS_EVENTFD2, 0, syscall.O_CLOEXEC|syscall.O_NONBLOCK, 0)
-	if errno != 0 {
+	if err := syscall.SetNonblock(ep, true); err != nil {
 		syscall.Close(ep)
-		return os.NewSyscallError("eventfd2", errno)
+		return os.NewSyscallError("fcntl", err)
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN, Fd: int32(r)}
-	if err := syscall.EpollCtl(ep, syscall.EPOLL_CTL_ADD, int(r), &ev); err != nil {
-		syscall.Close(ep)
-		syscall.Close(int(r))
-		return os.NewSyscallError("epoll_ctl", err)
+	f := os.NewFile(uintptr(ep), "epoll")
+	rc, err := f.SyscallConn()
+	if err == nil {
+		err = f.SetReadDeadline(time.Time{}) // fails unless in the netpoller
 	}
-	l.epfd, l.evfd = ep, int(r)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("websockify: epoll descriptor not pollable: %w", err)
+	}
+	l.epfd, l.ep, l.epRaw = ep, f, rc
 	return nil
 }
 
@@ -379,13 +450,30 @@ func (l *loop) add(t *tunnel) {
 	if e.tls != nil && l.raw == nil {
 		l.raw = make([]byte, 0, 64<<10)
 	}
-	for _, fd := range [2]int{e.cfd, e.tfd} {
-		for fd >= len(l.byFd) {
-			l.byFd = append(l.byFd, nil)
+	fds := [2]int{e.cfd, e.tfd}
+	if e.dial != nil {
+		e.dial = nil
+		fds[1] = -1 // registered by its connect
+	}
+	if wt := e.cWait; wt != nil {
+		// The client's socket waited for its request on this loop.
+		e.cWait = nil
+		l.mu.Lock()
+		l.reserved-- // the wait's
+		l.mu.Unlock()
+		if !wt.ev.wait.failed.Load() {
+			fds[0] = -1
+			l.setFd(e.cfd, t)
+			e.cEnd = wt.ev.wait.end
 		}
-		l.byFd[fd] = t
+	}
+	for _, fd := range fds {
+		if fd < 0 {
+			continue
+		}
+		l.setFd(fd, t)
 		ev := syscall.EpollEvent{Events: epollFlags, Fd: int32(fd)}
-		if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		if err := epollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 			t.setErr(os.NewSyscallError("epoll_ctl", err))
 			t.ending.Store(true)
 			l.finish(t)
@@ -411,16 +499,19 @@ func (l *loop) run() {
 		n := l.wait()
 		for _, ev := range l.events[:n] {
 			fd := int(ev.Fd)
-			if fd == l.evfd {
-				var b [8]byte
-				syscall.Read(l.evfd, b[:])
-				continue
-			}
 			if fd >= len(l.byFd) || l.byFd[fd] == nil {
 				continue
 			}
 			t := l.byFd[fd]
 			e := t.ev
+			if e.wait != nil {
+				l.waitEvent(t, ev.Events)
+				continue
+			}
+			if e.dial != nil {
+				l.dialEvent(t, ev.Events)
+				continue
+			}
 			in := ev.Events&(syscall.EPOLLIN|syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
 			out := ev.Events&(syscall.EPOLLOUT|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
 			end := ev.Events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
@@ -457,8 +548,23 @@ func (l *loop) run() {
 // other tunnels and new ones go on.
 func (l *loop) recoverFrom(r any) {
 	err := fmt.Errorf("%w: event loop panic: %v\n%s", ErrInternal, r, debug.Stack())
+	var waiting []*tunnel // connected by the loop, not started yet: begin comes
+	var conns []*tunnel   // Listener's connections waiting for bytes
 	for _, t := range l.byFd {
 		if t == nil || t.ev.finished {
+			continue
+		}
+		if t.ev.wait != nil {
+			conns = append(conns, t)
+			continue
+		}
+		if d := t.ev.dial; d != nil {
+			if d.connected {
+				waiting = append(waiting, t)
+			} else {
+				t.ev.hidx = -1 // the heap is dropped below, whatever its state
+				l.dialDone(t, err)
+			}
 			continue
 		}
 		t.setErr(err)
@@ -468,8 +574,15 @@ func (l *loop) recoverFrom(r any) {
 		}()
 	}
 	l.byFd, l.timers, l.ready, l.live, l.moved = nil, nil, nil, 0, false
+	for _, t := range waiting {
+		t.ev.hidx = -1
+		l.setFd(t.ev.tfd, t)
+	}
+	for _, t := range conns {
+		l.setFd(t.ev.cfd, t)
+	}
 	l.mu.Lock()
-	l.woken = false // the panic may have left runInbox before it cleared this
+	l.parked = false // the panic may have come from wait
 	l.mu.Unlock()
 	go l.run()
 }
@@ -477,42 +590,80 @@ func (l *loop) recoverFrom(r any) {
 // testHookAdd, when set, runs on the loop as each tunnel is added (tests).
 var testHookAdd atomic.Pointer[func(*tunnel)]
 
-// wait fills l.events and returns how many there are.
+// wait fills l.events and returns how many there are; 0 when work was
+// posted or a timer is due.
 func (l *loop) wait() int {
-	if len(l.ready) > 0 {
-		return l.epollWait(0)
-	}
-	if n := l.epollWait(0); n > 0 {
-		return n
+	if len(l.ready) > 0 || l.posted.Load() {
+		return l.poll()
 	}
 	if spinFor > 0 && l.moved {
 		l.moved = false
 		start := time.Now()
 		for time.Since(start) < spinFor {
-			if n := l.epollWait(0); n > 0 {
+			if n := l.poll(); n > 0 || l.posted.Load() {
 				return n
 			}
 		}
 	}
-	timeout := -1
+	// Sleep in Go's netpoller until the epoll set holds events, the
+	// deadline passes, or post moves the deadline to the past. The
+	// deadline is set under l.mu, before parked tells post to move it.
+	// Read polls once before it sleeps (events that are ready need no
+	// sleep), and must: it forgets the netpoller's earlier readiness.
+	l.mu.Lock()
+	if len(l.inbox) > 0 {
+		l.mu.Unlock()
+		return 0
+	}
+	var deadline time.Time // none: sleep until an event or a post
 	switch {
 	case len(l.timers) > 0:
-		timeout = msUntil(l.timers[0].ev.when)
-	case l.live == 0 && l.idle != 0:
-		timeout = msUntil(l.idle + int64(l.linger))
+		deadline = wallTime(l.timers[0].ev.when)
+	case l.live == 0 && l.reserved == 0:
+		// The end of the linger (reservations keep the loop); it may
+		// start now, when the last reservation went in this round.
+		if l.idle == 0 {
+			l.idle = nanotime()
+		}
+		deadline = wallTime(l.idle + int64(l.linger))
 	}
-	return l.epollWait(timeout)
+	if !deadline.IsZero() && !deadline.After(time.Now()) {
+		// Due now: Read would fail at once without polling.
+		l.mu.Unlock()
+		return l.poll()
+	}
+	l.ep.SetReadDeadline(deadline)
+	l.parked = true
+	l.mu.Unlock()
+	n := 0
+	woken := false // the first call polls before sleeping; later ones follow a wake-up
+	err := l.epRaw.Read(func(uintptr) bool {
+		n = l.pollAs(woken)
+		woken = true
+		return n > 0
+	})
+	l.mu.Lock()
+	l.parked = false
+	l.mu.Unlock()
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		panic("websockify: waiting for epoll: " + err.Error())
+	}
+	return n
 }
 
-// msUntil is epoll_wait's timeout for a nanotime deadline, rounded up.
-func msUntil(when int64) int {
-	d := when - nanotime()
-	return int(max(0, (d+int64(time.Millisecond)-1)/int64(time.Millisecond)))
+// wallTime is the wall-clock time of a nanotime instant.
+func wallTime(when int64) time.Time {
+	return time.Now().Add(time.Duration(when - nanotime()))
 }
 
-func (l *loop) epollWait(msec int) int {
+// poll collects the events that are ready, without waiting.
+func (l *loop) poll() int { return l.pollAs(false) }
+
+// pollAs is poll; woken when the netpoller has just woken the loop, which
+// must then tell the runtime (see rawsys_linux.go).
+func (l *loop) pollAs(woken bool) int {
 	for {
-		n, err := syscall.EpollWait(l.epfd, l.events[:], msec)
+		n, err := epollWaitNow(l.epfd, l.events[:], woken)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -528,7 +679,8 @@ func (l *loop) runInbox() {
 	for {
 		l.mu.Lock()
 		if len(l.inbox) == 0 {
-			l.inbox, l.woken = nil, false
+			l.inbox = nil
+			l.posted.Store(false)
 			l.mu.Unlock()
 			return
 		}
@@ -547,10 +699,10 @@ func (l *loop) stop() bool {
 	if len(l.inbox) > 0 || l.reserved > 0 {
 		return false
 	}
-	syscall.Close(l.epfd)
-	syscall.Close(l.evfd)
+	l.ep.Close()
 	l.running = false
-	l.byFd, l.buf, l.raw, l.timers, l.idle, l.woken = nil, nil, nil, nil, 0, false
+	l.byFd, l.buf, l.raw, l.timers, l.idle, l.parked = nil, nil, nil, nil, 0, false
+	l.ep, l.epRaw = nil, nil
 	return true
 }
 
@@ -746,6 +898,9 @@ func (l *loop) closeWith(t *tunnel, code int, cause error, graceful bool) {
 	if e.finished {
 		return
 	}
+	if t.raw {
+		code, graceful = 0, false // no close handshake to wait for
+	}
 	t.setErr(cause)
 	t.ending.Store(true)
 	if code != 0 {
@@ -755,8 +910,7 @@ func (l *loop) closeWith(t *tunnel, code int, cause error, graceful bool) {
 		}
 	}
 	if e.tfd >= 0 {
-		l.byFd[e.tfd] = nil
-		syscall.Close(e.tfd)
+		l.closeFd(e.tfd)
 		e.tfd = -1
 		e.tOut.release(t.pool)
 	}
@@ -764,7 +918,9 @@ func (l *loop) closeWith(t *tunnel, code int, cause error, graceful bool) {
 	switch {
 	case graceful:
 		wait = t.closeGraceWait()
-	case code != 0 && len(e.cOut.b) > 0:
+	case (code != 0 || t.raw) && len(e.cOut.b) > 0:
+		// The close frame, or an upgraded connection's last bytes, still
+		// wait for the client.
 		e.lingering = true
 		wait = t.closeSendWait()
 	default:
@@ -798,8 +954,7 @@ func (l *loop) finish(t *tunnel) {
 	t.ending.Store(true)
 	for _, fd := range [2]int{e.cfd, e.tfd} {
 		if fd >= 0 {
-			l.byFd[fd] = nil
-			syscall.Close(fd)
+			l.closeFd(fd)
 		}
 	}
 	e.cfd, e.tfd = -1, -1
@@ -832,6 +987,9 @@ func (l *loop) expire() {
 	for len(l.timers) > 0 && l.timers[0].ev.when <= now {
 		t := heap.Pop(&l.timers).(*tunnel)
 		e := t.ev
+		if l.dialExpired(t, now) {
+			continue
+		}
 		if e.graceUntil != 0 {
 			if now >= e.graceUntil {
 				l.finish(t)

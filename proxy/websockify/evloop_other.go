@@ -3,6 +3,8 @@
 package websockify
 
 import (
+	"context"
+	"errors"
 	"net"
 	"time"
 )
@@ -26,6 +28,16 @@ func (l *loop) begin(*tunnel)                                {}
 func (l *loop) post(func())                                  {}
 func (l *loop) finish(*tunnel)                               {}
 func (l *loop) closeWith(*tunnel, int, error, bool)          {}
-func (e *evTunnel) discard([]byte) int                       { return 0 }
+func (e *evTunnel) discard(*tunnel, []byte) int              { return 0 }
 func (e *evTunnel) writeClient(*tunnel, []byte) (int, error) { return 0, net.ErrClosed }
 func (e *evTunnel) writeTarget(*tunnel, []byte) error        { return net.ErrClosed }
+
+// reserve fails: there is no loop to dial a target on (Dial).
+func (l *loop) reserve() error         { return errors.New("websockify: no event loop") }
+func (l *loop) unreserve()             {}
+func (l *loop) newEvTunnel() *evTunnel { return &evTunnel{l: l} }
+func (l *loop) dial(context.Context, *tunnel, string, string, time.Duration) (net.Conn, error, bool) {
+	return nil, nil, false
+}
+func (t *tunnel) dialled(net.Conn) bool { return false }
+func (t *tunnel) leaveLoop() error      { return nil }

@@ -19,7 +19,8 @@ func parseChunks(b64 bool, chunks [][]byte) (toTarget, toClient []byte, stopped 
 	wg.Add(2)
 	go func() { defer wg.Done(); io.Copy(&tgt, targetSide) }()
 	go func() { defer wg.Done(); io.Copy(&cli, clientSide) }()
-	t := newTunnel(relayClient, relayTarget, Options{BufferSize: 1 << 16, Logger: quiet}.withDefaults(), b64, nil)
+	t := newTunnel(nil, relayClient, relayTarget, Options{BufferSize: 1 << 16, Logger: quiet}.withDefaults(), b64, nil)
+	t.onGoroutines()
 	buf := make([]byte, headroom+1<<16)
 	for _, c := range chunks {
 		n := copy(buf[headroom:], c)

@@ -35,7 +35,7 @@ var goroutineRelay = os.Getenv("WEBSOCKIFY_RELAY") == "goroutines" || !haveLoops
 type addrDialer struct{ network, addr string }
 
 func (d addrDialer) Dial(ctx context.Context, timeout time.Duration) (net.Conn, string, error) {
-	c, err := (&net.Dialer{Timeout: timeout}).DialContext(ctx, d.network, d.addr)
+	c, err := Dial(ctx, d.network, d.addr, timeout)
 	return c, d.addr, err
 }
 

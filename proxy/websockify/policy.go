@@ -144,6 +144,13 @@ func (t *tunnel) clientWriteFailed(err error) {
 func (t *tunnel) clientData(buf []byte, n int) (stop bool) {
 	t.recv.Add(int64(n))
 	t.touch()
+	if t.raw {
+		if err := t.writeTarget(buf[headroom : headroom+n]); err != nil {
+			t.targetWriteFailed(err)
+			return true
+		}
+		return false
+	}
 	return t.fromClient(buf, headroom, headroom+n)
 }
 

@@ -76,7 +76,6 @@ type endpoint struct {
 
 func (e *endpoint) init(c net.Conn, pool *sync.Pool) {
 	e.conn, e.pool = c, pool
-	e.initRaw(c)
 }
 
 // drop forgets the connection once an event loop relays its socket; only

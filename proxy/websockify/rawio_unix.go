@@ -59,7 +59,7 @@ func (e *endpoint) doWrite(fd uintptr) bool {
 // readFd is read(2), retried on EINTR.
 func readFd(fd int, p []byte) (int, error) {
 	for {
-		n, err := syscall.Read(fd, p)
+		n, err := sysRead(fd, p)
 		if err == syscall.EINTR {
 			continue
 		}
@@ -71,7 +71,7 @@ func readFd(fd int, p []byte) (int, error) {
 func writeFd(fd int, p []byte) (int, error) {
 	total := 0
 	for len(p) > 0 {
-		n, err := syscall.Write(fd, p)
+		n, err := sysWrite(fd, p)
 		switch err {
 		case nil:
 			total += n

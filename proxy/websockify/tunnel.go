@@ -26,6 +26,7 @@ type tunnel struct {
 	client, target endpoint
 	o              Options
 	b64            bool
+	raw            bool // an upgraded connection (Relay): bytes as they are, no frames
 	pool           *sync.Pool
 	clientRead     int // most bytes one client read asks for (client.pool's buffers hold headroom more)
 	ts             *Tunnels
@@ -55,21 +56,36 @@ type tunnel struct {
 	ev *evTunnel // non-nil: an event loop relays the tunnel (evloop.go)
 }
 
-func newTunnel(client, target net.Conn, o Options, b64 bool, ts *Tunnels) *tunnel {
+// newTunnel sets up the tunnel of client and target: t, whose target an
+// event loop dialled (start), or a new one when t is nil.
+func newTunnel(t *tunnel, client, target net.Conn, o Options, b64 bool, ts *Tunnels) *tunnel {
 	if !o.Logger.Enabled(context.Background(), slog.LevelDebug) {
 		o.Logger = nil // keep no per-request logger for the tunnel's lifetime
 	}
-	t := &tunnel{o: o, b64: b64, pool: poolFor(o.BufferSize), ts: ts}
+	if t == nil {
+		t = &tunnel{}
+	}
+	t.o, t.b64, t.pool, t.ts = o, b64, poolFor(o.BufferSize), ts
 	t.client.init(client, t.pool)
 	t.target.init(target, t.pool)
 	t.clientRead = o.BufferSize
-	if t.client.rc == nil && o.BufferSize > maxRecordPlaintext {
+	return t
+}
+
+// onGoroutines readies the endpoints for the goroutine relay, once an
+// event loop did not take t: the non-blocking reads and writes of
+// rawio_unix.go where the sockets allow them. (Not before: asking a
+// Listener's connection for its RawConn puts it in Go's netpoller, and an
+// event loop would then have to duplicate it.)
+func (t *tunnel) onGoroutines() {
+	t.client.initRaw(t.client.conn)
+	t.target.initRaw(t.target.conn)
+	if t.client.rc == nil && t.o.BufferSize > maxRecordPlaintext {
 		// A TLS client's blocked Read holds its buffer, and one Read
 		// returns at most one record: a bigger buffer is never filled.
 		t.clientRead = maxRecordPlaintext
 		t.client.pool = poolFor(maxRecordPlaintext)
 	}
-	return t
 }
 
 // arm starts the idle clock; both copiers must be started after it.
@@ -126,6 +142,9 @@ func (t *tunnel) sendClose(code int, _ string) {
 		return
 	}
 	t.closeSent = true
+	if t.raw {
+		return // no frames on an upgraded connection
+	}
 	n, _ := t.writeClient(closeFrame(code), t.closeSendWait())
 	t.sent.Add(int64(n))
 }
@@ -158,6 +177,9 @@ func (t *tunnel) writeTarget(p []byte) error {
 // closes the client (graceful false) or gives it closeGrace to answer the
 // close frame (copyToBackend then closes it).
 func (t *tunnel) closeWith(code int, cause error, graceful bool) {
+	if t.raw {
+		code, graceful = 0, false // no close handshake to wait for
+	}
 	if t.ev != nil {
 		t.ev.l.closeWith(t, code, cause, graceful)
 		return
@@ -262,7 +284,9 @@ func (t *tunnel) copyFromBackend() {
 func (t *tunnel) toClient(buf []byte, n int) error {
 	var frame []byte
 	var ob *[]byte
-	if t.b64 {
+	if t.raw {
+		frame = buf[headroom : headroom+n]
+	} else if t.b64 {
 		ob = getBuf(t.pool)
 		m := base64.StdEncoding.EncodedLen(n)
 		base64.StdEncoding.Encode((*ob)[headroom:], buf[headroom:headroom+n])
@@ -320,6 +344,9 @@ func (t *tunnel) copyToBackend() {
 		if bp != nil {
 			putBuf(t.client.pool, bp)
 		}
+		// The client's side is over: the target read that these closes
+		// end is not the tunnel's cause.
+		t.ending.Store(true)
 		t.target.conn.Close()
 		t.client.conn.Close()
 	}()

@@ -80,22 +80,40 @@ func (ts *Tunnels) SetLoops(n int) {
 	}
 }
 
-// prepare readies t for an event loop (see loop.prepare); false means t's
-// sockets cannot be relayed by one (TLS, no Tunnels, no loop on this
-// system) and t needs its goroutines.
-func (ts *Tunnels) prepare(t *tunnel) bool {
+// pick returns the event loop for a new tunnel (round robin), or nil when
+// tunnels run on goroutines (no Tunnels, WEBSOCKIFY_RELAY=goroutines in
+// tests).
+func (ts *Tunnels) pick() *loop {
 	if ts == nil || ts.noLoops {
-		return false
+		return nil
 	}
 	ts.loopMu.Lock()
+	defer ts.loopMu.Unlock()
 	if len(ts.loops) == 0 {
 		ts.useLoops = 1
 		ts.loops = []*loop{ts.newLoop()}
 	}
 	l := ts.loops[ts.next%ts.useLoops]
 	ts.next++
-	ts.loopMu.Unlock()
-	return l.prepare(t)
+	return l
+}
+
+// prepare readies t for an event loop (see loop.prepare): the loop that
+// dialled its target, or the next one. When the sockets cannot be relayed
+// by one (TLS, no Tunnels, no loop on this system), t.ev is nil on return
+// and t needs its goroutines; an error means a loop's target socket could
+// not be handed to them.
+func (ts *Tunnels) prepare(t *tunnel) error {
+	if t.ev != nil {
+		if t.ev.l.prepare(t) {
+			return nil
+		}
+		return t.leaveLoop()
+	}
+	if l := ts.pick(); l != nil {
+		l.prepare(t)
+	}
+	return nil
 }
 
 // add registers t and runs then (if not nil) under the lock; it fails

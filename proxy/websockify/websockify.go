@@ -167,9 +167,27 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 			Err: fmt.Errorf("websockify: %T cannot be hijacked (HTTP/2?)", w)}
 	}
 
+	// The event loop that will relay the tunnel makes the connect attempts
+	// itself when d dials through Dial (proxy/upstream does).
+	ctx := r.Context()
+	var onLoop *tunnel
+	var l *loop
+	if ts != nil && !ts.noLoops {
+		if l = loopOf(ctx); l == nil { // the client's, if it waited on one (Listener)
+			l = ts.pick()
+		}
+	}
+	if l != nil && l.reserve() == nil {
+		onLoop = &tunnel{ev: l.newEvTunnel()}
+		ctx = context.WithValue(ctx, dialKey{}, onLoop)
+	}
 	begin := time.Now()
-	target, addr, err := d.Dial(r.Context(), o.ConnectTimeout)
+	target, addr, err := d.Dial(ctx, o.ConnectTimeout)
 	connectTime := time.Since(begin)
+	if onLoop != nil && !onLoop.dialled(target) {
+		onLoop.ev.l.unreserve() // d dialled another way, or failed
+		onLoop = nil
+	}
 	if err != nil {
 		return nil, Result{Status: dialStatus(err), UpstreamAddr: addr, ConnectTime: connectTime, Err: err}
 	}
@@ -194,7 +212,7 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 	*brw.Reader = bufio.Reader{}
 	*brw.Writer = bufio.Writer{}
 
-	t := newTunnel(client, target, o, proto == "base64", ts)
+	t := newTunnel(onLoop, client, target, o, proto == "base64", ts)
 	t.upstreamAddr, t.connectTime = addr, connectTime
 	t.pending = early
 	t.onDone = onDone
@@ -211,7 +229,15 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 		return nil, Result{Status: http.StatusSwitchingProtocols, BytesSent: int64(n), UpstreamAddr: addr,
 			ConnectTime: connectTime, Err: fmt.Errorf("websockify: writing 101: %w", err)}
 	}
-	ts.prepare(t)
+	if err := ts.prepare(t); err != nil {
+		client.Close()
+		target.Close()
+		return nil, Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), UpstreamAddr: addr,
+			ConnectTime: connectTime, Err: err}
+	}
+	if t.ev == nil {
+		t.onGoroutines()
+	}
 	res := Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), UpstreamAddr: addr, ConnectTime: connectTime}
 	if t.ev != nil {
 		// Under the registry's lock, so that a Shutdown that sees t posts
@@ -227,7 +253,7 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 	// Shutdown has begun.
 	code := closeCode(ErrShutdown)
 	if e := t.ev; e != nil {
-		t.sent.Add(int64(e.discard(closeFrame(code))))
+		t.sent.Add(int64(e.discard(t, closeFrame(code))))
 	} else {
 		t.sendClose(code, "")
 		client.Close()
@@ -320,10 +346,8 @@ func hasToken(lines []string, token string) bool {
 
 // acceptKey computes Sec-WebSocket-Accept for key.
 func acceptKey(key string) string {
-	h := sha1.New()
-	h.Write([]byte(key))
-	h.Write([]byte(wsGUID))
-	return base64.StdEncoding.EncodeToString(h.Sum(nil))
+	sum := sha1.Sum([]byte(key + wsGUID))
+	return base64.StdEncoding.EncodeToString(sum[:])
 }
 
 // responseHead renders the 101 response with the caller's extra headers.
@@ -348,7 +372,10 @@ func responseHead(extra http.Header, key, proto string) []byte {
 		for _, v := range values {
 			b = append(b, name...)
 			b = append(b, ": "...)
-			b = append(b, strings.NewReplacer("\r", " ", "\n", " ").Replace(v)...)
+			if strings.ContainsAny(v, "\r\n") {
+				v = strings.NewReplacer("\r", " ", "\n", " ").Replace(v)
+			}
+			b = append(b, v...)
 			b = append(b, "\r\n"...)
 		}
 	}
