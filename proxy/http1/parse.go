@@ -22,7 +22,8 @@ type Head struct {
 	Major, Minor int
 	Header       http.Header
 	// Raw is the request line and header lines as received, from the
-	// request line (leading empty lines skipped) to the empty line.
+	// request line (leading empty lines skipped) to the empty line. It
+	// must not be changed: the header values share its bytes.
 	Raw []byte
 	// Notes are info-level error-log messages about the head that did not
 	// refuse it (header lines ignored for invalid names).

@@ -257,6 +257,7 @@ type conn struct {
 
 	requests int
 	start    time.Time
+	remote   string // RemoteAddr().String()
 	read     int64 // request bytes read for the current request ($request_length)
 	toHTTPS  bool  // plain HTTP on a TLS port
 	hijacked bool
