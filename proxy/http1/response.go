@@ -480,6 +480,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	c.hijacked = true
 	c.rwc.SetDeadline(time.Time{})
+	c.rd, c.wd = lazyDeadline{set: true}, lazyDeadline{set: true}
 	c.release()
 	// the connection is the caller's now: Shutdown neither waits for it
 	// nor closes it
