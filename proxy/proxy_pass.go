@@ -158,8 +158,9 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	}
 	up.uri = rq.proxyURI(pp, target)
 	hp := requestHeads.Get().(*[]byte)
+	var fields [24]proxypass.Field
 	head := proxypass.WriteRequest((*hp)[:0], rq.proxyMethod(), up.uri, rq.conf.ProxyHTTPVersion,
-		rq.proxyFields(body, up.stream != nil && up.stream.chunked))
+		rq.proxyFields(fields[:0], body, up.stream != nil && up.stream.chunked))
 	head = append(head, body...)
 	conn, rd, res := rq.proxyExchange(d, up, head)
 	if cap(head) <= maxPooledHead {
@@ -802,9 +803,9 @@ func (rq *request) proxyBody() ([]byte, int) {
 // proxyFields are the request headers sent: proxy_set_header's in order,
 // then nginx's own not overridden, then the client's (unless
 // proxy_pass_request_headers off) except those named by either.
-func (rq *request) proxyFields(body []byte, chunked bool) []proxypass.Field {
+// They are appended to fields.
+func (rq *request) proxyFields(fields []proxypass.Field, body []byte, chunked bool) []proxypass.Field {
 	set := rq.conf.ProxySetHeaders
-	fields := make([]proxypass.Field, 0, len(set)+len(proxyHeaders)+len(rq.r.Header))
 	var namedArr [24]string // few: a list beats a map
 	named := namedArr[:0]
 	isNamed := func(key string) bool { return slices.Contains(named, key) }
@@ -843,7 +844,8 @@ func (rq *request) proxyFields(body []byte, chunked bool) []proxypass.Field {
 	if !rq.conf.ProxyPassRequestHeaders {
 		return fields
 	}
-	keys := make([]string, 0, len(rq.r.Header))
+	var keysArr [16]string
+	keys := keysArr[:0]
 	for k := range rq.r.Header {
 		if !isNamed(k) {
 			keys = append(keys, k)
@@ -917,8 +919,24 @@ func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.Pr
 		}
 	}
 	if res.ContentLength >= 0 {
-		h.Set("Content-Length", strconv.FormatInt(res.ContentLength, 10))
+		h["Content-Length"] = contentLength(res, vals)
 	}
+}
+
+// contentLength is the Content-Length sent for res: the backend's value
+// when it is written as nginx writes the number (in vals, where the
+// field's value would be), else the number written anew.
+func contentLength(res *proxypass.Response, vals []string) []string {
+	for i, f := range res.Fields {
+		if strings.EqualFold(f.Name, "Content-Length") {
+			if v := f.Value; v == "0" || v[0] != '0' {
+				vals[i] = v
+				return vals[i : i+1 : i+1]
+			}
+			break
+		}
+	}
+	return []string{strconv.FormatInt(res.ContentLength, 10)}
 }
 
 // proxyRedirect applies the proxy_redirect rules to a Location or Refresh

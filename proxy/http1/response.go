@@ -121,7 +121,8 @@ type response struct {
 	head   *Head
 	body   *body
 	header http.Header
-	order  []string // canonical keys in the order Note saw them
+	order  []string  // canonical keys in the order Note saw them
+	few    [8]string // order's first array
 
 	status      int
 	wroteHeader bool
@@ -137,8 +138,10 @@ type response struct {
 }
 
 func newResponse(c *conn, r *http.Request, h *Head) *response {
-	return &response{c: c, req: r, head: h, body: c.body, header: http.Header{}, length: -1,
+	w := &response{c: c, req: r, head: h, body: c.body, header: http.Header{}, length: -1,
 		keepalive: !r.Close}
+	w.order = w.few[:0]
+	return w
 }
 
 func (w *response) Header() http.Header { return w.header }

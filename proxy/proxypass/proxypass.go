@@ -61,6 +61,8 @@ type Response struct {
 	// logs ErrNoValidHeader and relays it as an HTTP/0.9 response (Rest
 	// holds what was read), as ngx_http_proxy_process_status_line does.
 	HTTP09 bool
+
+	few [8]Field // Fields' first array
 }
 
 // Header returns the fields as an http.Header with canonical keys. The
@@ -165,7 +167,11 @@ func parseHead(head []byte) (*Response, error) {
 	}
 	res.Status, res.Proto = code, proto
 	if more {
-		res.Fields = make([]Field, 0, strings.Count(text, "\n")+1)
+		if n := strings.Count(text, "\n") + 1; n <= len(res.few) {
+			res.Fields = res.few[:0]
+		} else {
+			res.Fields = make([]Field, 0, n)
+		}
 	}
 	for more {
 		var l string
