@@ -180,12 +180,12 @@ func parseHead(head []byte) (*Response, error) {
 		name, value, ok := strings.Cut(l, ":")
 		// a CR or NUL elsewhere is "invalid header" in nginx (it would
 		// otherwise reach the client as a line break for lenient parsers)
-		if !ok || name == "" || strings.ContainsAny(name, " \t\r\x00") || strings.ContainsAny(value, "\r\x00") {
+		if !ok || name == "" || !validName(name) || !validValue(value) {
 			return nil, ErrInvalidHeader
 		}
 		value = strings.Trim(value, " \t")
 		switch {
-		case strings.EqualFold(name, "Content-Length"):
+		case len(name) == len("Content-Length") && strings.EqualFold(name, "Content-Length"):
 			if res.ContentLength >= 0 {
 				return nil, ErrDuplicateLen
 			}
@@ -194,7 +194,7 @@ func parseHead(head []byte) (*Response, error) {
 				return nil, ErrBadLength
 			}
 			res.ContentLength = n
-		case strings.EqualFold(name, "Transfer-Encoding"):
+		case len(name) == len("Transfer-Encoding") && strings.EqualFold(name, "Transfer-Encoding"):
 			if !strings.EqualFold(value, "chunked") {
 				return nil, ErrBadChunked
 			}
@@ -206,6 +206,27 @@ func parseHead(head []byte) (*Response, error) {
 		res.ContentLength = -1 // nginx ignores the length of a chunked response
 	}
 	return res, nil
+}
+
+// validName reports whether a field name holds no space, tab, CR or NUL.
+func validName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		switch name[i] {
+		case ' ', '\t', '\r', 0:
+			return false
+		}
+	}
+	return true
+}
+
+// validValue reports whether a field value holds no CR or NUL.
+func validValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\r' || v[i] == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // validProto accepts HTTP/<major>.<minor>.
