@@ -194,6 +194,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	}
 	rq.v.UpstreamHeader = res.Header()
 	if res.Status == http.StatusSwitchingProtocols && rq.r.Header.Get("Upgrade") != "" {
+		conn.SetWriteDeadline(time.Time{}) // proxy_send_timeout's, from the request
 		rq.proxyUpgrade(conn, res)
 		return
 	}
@@ -521,7 +522,8 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 				}
 				idempotent = false // the body is gone: no other server can get it
 			}
-			conn.SetWriteDeadline(time.Time{})
+			// the write deadline stays: nothing else is written but for
+			// an upgrade (which clears it), and the idle cache clears it
 			if err != nil {
 				cond, while = errCondition(err), "while sending request to upstream"
 			} else {
