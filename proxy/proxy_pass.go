@@ -400,7 +400,7 @@ type proxyUpstream struct {
 	rq          *request
 	stream      *bodyStream // proxy_request_buffering off: the body, sent as it comes
 	scheme, uri string      // "http://", "/x?y"
-	url         string      // the current server's: "http://127.0.0.1:8081"
+	addr        string      // the current server's: "127.0.0.1:8081"
 	start       time.Time   // of the current attempt
 	u           *upstream.Upstream
 	tries       upstream.Tries
@@ -420,6 +420,9 @@ type proxyUpstream struct {
 	rdBuf deadlineReader
 	body  backendBody
 }
+
+// url is the current server's URL for the error log: "http://127.0.0.1:8081".
+func (up *proxyUpstream) url() string { return up.scheme + up.addr }
 
 // watchGrace is how long the response head is awaited before the client
 // is watched too: an answer within it costs no watcher (a goroutine and
@@ -470,12 +473,12 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			if u != nil {
 				addr = u.Name()
 			}
-			rq.v.UpstreamAddr, up.url = addr, up.scheme+addr
+			rq.v.UpstreamAddr, up.addr = addr, addr
 			rq.v.UpstreamStatus = http.StatusBadGateway
 			up.fail(err, "")
 			return nil, nil, nil
 		}
-		rq.v.UpstreamAddr, up.url = addr, up.scheme+addr
+		rq.v.UpstreamAddr, up.addr = addr, addr
 		rq.v.UpstreamConnectTime, rq.v.UpstreamHeaderTime = -1, -1
 		var rd *deadlineReader
 		var res *proxypass.Response
@@ -627,7 +630,7 @@ func (up *proxyUpstream) clientGone(err error, while string) {
 			while = fmt.Sprintf("(%v) %s", errnoError{syscall.ECONNRESET}, while)
 		}
 		el.Logf(ngxlog.Info, rq.conn, "epoll_wait() reported that client prematurely closed connection, "+
-			"so upstream connection is closed too %s%s", while, rq.logWhere().format(up.url+up.uri))
+			"so upstream connection is closed too %s%s", while, rq.logWhere().format(up.url()+up.uri))
 	}
 }
 
@@ -692,7 +695,7 @@ func (up *proxyUpstream) log(err error, while string) int {
 		}
 	}
 	if el := rq.errorLog(); el != nil && el.enabled(ngxlog.Err) {
-		el.Logf(ngxlog.Err, rq.conn, "%s%s", msg, rq.logWhere().format(up.url+up.uri))
+		el.Logf(ngxlog.Err, rq.conn, "%s%s", msg, rq.logWhere().format(up.url()+up.uri))
 	}
 	return code
 }

@@ -41,8 +41,13 @@ func Notes(r *http.Request) []string {
 
 // Proto is "HTTP/major.minor", or "" for HTTP/0.9.
 func (h *Head) Proto() string {
-	if h.Major == 0 {
+	switch {
+	case h.Major == 0:
 		return ""
+	case h.Major == 1 && h.Minor == 1:
+		return "HTTP/1.1"
+	case h.Major == 1 && h.Minor == 0:
+		return "HTTP/1.0"
 	}
 	return "HTTP/" + strconv.Itoa(h.Major) + "." + strconv.Itoa(h.Minor)
 }
