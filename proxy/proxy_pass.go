@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"os"
-	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -536,9 +535,6 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 				if up.head == nil {
 					up.head, up.headPool = readBuffer(rq.conf.ProxyBufferSize)
 				}
-				// the backend needs time to answer: the other requests'
-				// goroutines run first (see http1's wait for a request)
-				runtime.Gosched()
 				res, err = proxypass.ReadResponseInto(rd, *up.head)
 				rd.watch = nil
 				if up.stopWatch != nil {
