@@ -96,8 +96,8 @@ func (rq *request) luaBalancer(u *upstream.Upstream, up *proxyUpstream) {
 func (rq *request) balancerLog(level ngxlog.Level, msg string, up *proxyUpstream) {
 	if el := rq.errorLog(); el != nil && el.enabled(level) {
 		last := ""
-		if up.url != "" {
-			last = up.url + up.uri
+		if up.addr != "" {
+			last = up.url() + up.uri
 		}
 		el.Logf(level, rq.conn, "%s while connecting to upstream%s", msg, rq.logWhere().format(last))
 	}

@@ -158,8 +158,9 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	}
 	up.uri = rq.proxyURI(pp, target)
 	hp := requestHeads.Get().(*[]byte)
+	var fields [24]proxypass.Field
 	head := proxypass.WriteRequest((*hp)[:0], rq.proxyMethod(), up.uri, rq.conf.ProxyHTTPVersion,
-		rq.proxyFields(body, up.stream != nil && up.stream.chunked))
+		rq.proxyFields(fields[:0], body, up.stream != nil && up.stream.chunked))
 	head = append(head, body...)
 	conn, rd, res := rq.proxyExchange(d, up, head)
 	if cap(head) <= maxPooledHead {
@@ -192,6 +193,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	}
 	rq.v.UpstreamHeader = res.Header()
 	if res.Status == http.StatusSwitchingProtocols && rq.r.Header.Get("Upgrade") != "" {
+		conn.SetWriteDeadline(time.Time{}) // proxy_send_timeout's, from the request
 		rq.proxyUpgrade(conn, res)
 		conn = nil // the relay's now
 		return
@@ -398,7 +400,7 @@ type proxyUpstream struct {
 	rq          *request
 	stream      *bodyStream // proxy_request_buffering off: the body, sent as it comes
 	scheme, uri string      // "http://", "/x?y"
-	url         string      // the current server's: "http://127.0.0.1:8081"
+	addr        string      // the current server's: "127.0.0.1:8081"
 	start       time.Time   // of the current attempt
 	u           *upstream.Upstream
 	tries       upstream.Tries
@@ -418,6 +420,9 @@ type proxyUpstream struct {
 	rdBuf deadlineReader
 	body  backendBody
 }
+
+// url is the current server's URL for the error log: "http://127.0.0.1:8081".
+func (up *proxyUpstream) url() string { return up.scheme + up.addr }
 
 // watchGrace is how long the response head is awaited before the client
 // is watched too: an answer within it costs no watcher (a goroutine and
@@ -468,12 +473,12 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			if u != nil {
 				addr = u.Name()
 			}
-			rq.v.UpstreamAddr, up.url = addr, up.scheme+addr
+			rq.v.UpstreamAddr, up.addr = addr, addr
 			rq.v.UpstreamStatus = http.StatusBadGateway
 			up.fail(err, "")
 			return nil, nil, nil
 		}
-		rq.v.UpstreamAddr, up.url = addr, up.scheme+addr
+		rq.v.UpstreamAddr, up.addr = addr, addr
 		rq.v.UpstreamConnectTime, rq.v.UpstreamHeaderTime = -1, -1
 		var rd *deadlineReader
 		var res *proxypass.Response
@@ -520,7 +525,8 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 				}
 				idempotent = false // the body is gone: no other server can get it
 			}
-			conn.SetWriteDeadline(time.Time{})
+			// the write deadline stays: nothing else is written but for
+			// an upgrade (which clears it), and the idle cache clears it
 			if err != nil {
 				cond, while = errCondition(err), "while sending request to upstream"
 			} else {
@@ -630,7 +636,7 @@ func (up *proxyUpstream) clientGone(err error, while string) {
 			while = fmt.Sprintf("(%v) %s", errnoError{syscall.ECONNRESET}, while)
 		}
 		el.Logf(ngxlog.Info, rq.conn, "epoll_wait() reported that client prematurely closed connection, "+
-			"so upstream connection is closed too %s%s", while, rq.logWhere().format(up.url+up.uri))
+			"so upstream connection is closed too %s%s", while, rq.logWhere().format(up.url()+up.uri))
 	}
 }
 
@@ -695,7 +701,7 @@ func (up *proxyUpstream) log(err error, while string) int {
 		}
 	}
 	if el := rq.errorLog(); el != nil && el.enabled(ngxlog.Err) {
-		el.Logf(ngxlog.Err, rq.conn, "%s%s", msg, rq.logWhere().format(up.url+up.uri))
+		el.Logf(ngxlog.Err, rq.conn, "%s%s", msg, rq.logWhere().format(up.url()+up.uri))
 	}
 	return code
 }
@@ -812,9 +818,9 @@ func (rq *request) proxyBody() ([]byte, int) {
 // proxyFields are the request headers sent: proxy_set_header's in order,
 // then nginx's own not overridden, then the client's (unless
 // proxy_pass_request_headers off) except those named by either.
-func (rq *request) proxyFields(body []byte, chunked bool) []proxypass.Field {
+// They are appended to fields.
+func (rq *request) proxyFields(fields []proxypass.Field, body []byte, chunked bool) []proxypass.Field {
 	set := rq.conf.ProxySetHeaders
-	fields := make([]proxypass.Field, 0, len(set)+len(proxyHeaders)+len(rq.r.Header))
 	var namedArr [24]string // few: a list beats a map
 	named := namedArr[:0]
 	isNamed := func(key string) bool { return slices.Contains(named, key) }
@@ -853,7 +859,8 @@ func (rq *request) proxyFields(body []byte, chunked bool) []proxypass.Field {
 	if !rq.conf.ProxyPassRequestHeaders {
 		return fields
 	}
-	keys := make([]string, 0, len(rq.r.Header))
+	var keysArr [16]string
+	keys := keysArr[:0]
 	for k := range rq.r.Header {
 		if !isNamed(k) {
 			keys = append(keys, k)
@@ -927,8 +934,24 @@ func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.Pr
 		}
 	}
 	if res.ContentLength >= 0 {
-		h.Set("Content-Length", strconv.FormatInt(res.ContentLength, 10))
+		h["Content-Length"] = contentLength(res, vals)
 	}
+}
+
+// contentLength is the Content-Length sent for res: the backend's value
+// when it is written as nginx writes the number (in vals, where the
+// field's value would be), else the number written anew.
+func contentLength(res *proxypass.Response, vals []string) []string {
+	for i, f := range res.Fields {
+		if strings.EqualFold(f.Name, "Content-Length") {
+			if v := f.Value; v == "0" || v[0] != '0' {
+				vals[i] = v
+				return vals[i : i+1 : i+1]
+			}
+			break
+		}
+	}
+	return []string{strconv.FormatInt(res.ContentLength, 10)}
 }
 
 // proxyRedirect applies the proxy_redirect rules to a Location or Refresh

@@ -2,13 +2,20 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
+
+	"ngxsockify/nginxconf"
+	"ngxsockify/ngxlog"
 )
 
 // BenchmarkServeProxyPass measures the request path of a small proxied GET
@@ -82,4 +89,155 @@ func TestBackendBody(t *testing.T) {
 	if got, _ = io.ReadAll(b); string(got) != "hey" {
 		t.Fatalf("to the end: %q", got)
 	}
+}
+
+// BenchmarkProxyPassWire is test/bench/proxy.sh's small request through
+// the whole server: a client on a kept-alive loopback connection, the
+// connection layer (proxy/http1), the phases and proxy_pass to a backend
+// kept in the upstream's pool. The backend and the client are raw loops
+// that allocate nothing, so allocs/op are the server's.
+func BenchmarkProxyPassWire(b *testing.B) {
+	c := wireClient(b)
+	const req = "GET /small HTTP/1.1\r\nHost: localhost\r\nUser-Agent: wrk\r\n\r\n"
+	buf := make([]byte, 4096)
+	// the answer's length, from a first exchange
+	want := exchange(b, c, req, buf, 0)
+	b.ReportAllocs()
+	cpu0 := processCPU()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		exchange(b, c, req, buf, want)
+	}
+	b.StopTimer()
+	// the process's CPU (user and system) per request: the server's, plus
+	// the client's and the backend's few syscalls, which stay the same
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// processCPU is the CPU time the process used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// wire is BenchmarkProxyPassWire's server, started once for all its runs
+// (benchmarks run the function several times).
+var wire struct {
+	once sync.Once
+	addr string
+	err  error
+}
+
+// wireClient connects to the wire server.
+func wireClient(b testing.TB) net.Conn {
+	wire.once.Do(func() {
+		backend := rawBackend(nil)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			wire.err = err
+			return
+		}
+		wire.addr = ln.Addr().String()
+		ln.Close()
+		cfg, err := nginxconf.LoadString("/t/nginx.conf", `events {}
+http {
+    upstream backend { server `+backend+`; keepalive 16; }
+    server {
+        listen `+wire.addr+`;
+        access_log off;
+        keepalive_requests 1000000;
+        location / {
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_pass http://backend;
+        }
+    }
+}`, nginxconf.LoadOptions{Prefix: "/t"})
+		if err != nil {
+			wire.err = err
+			return
+		}
+		s, err := New(cfg, Options{ErrorLog: NewErrorLog(discard{}, ngxlog.Err)})
+		if err == nil {
+			err = s.Listen()
+		}
+		wire.err = err
+	})
+	if wire.err != nil {
+		b.Fatal(wire.err)
+	}
+	c, err := net.Dial("tcp", wire.addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
+// exchange sends req on c and reads an answer of n bytes (n 0: what one
+// read gives, which must end with a 100-byte body).
+func exchange(tb testing.TB, c net.Conn, req string, buf []byte, n int) int {
+	if _, err := io.WriteString(c, req); err != nil {
+		tb.Fatal(err)
+	}
+	got := 0
+	for got == 0 || got < n {
+		m, err := c.Read(buf[got:])
+		if err != nil {
+			tb.Fatal(err)
+		}
+		got += m
+	}
+	if n == 0 && !strings.HasSuffix(string(buf[:got]), strings.Repeat("0", 100)) {
+		tb.Fatalf("answer %q", buf[:got])
+	}
+	return got
+}
+
+// rawBackend answers every request head on its connections with 100
+// bytes, allocating nothing per request; it returns its address. It
+// stays until tb ends (nil: until the process ends).
+func rawBackend(tb testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	if tb != nil {
+		tb.Cleanup(func() { ln.Close() })
+	}
+	answer := []byte(fmt.Sprintf("HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Sat, 05 Dec 2026 03:00:00 GMT\r\n"+
+		"Content-Type: text/plain\r\nContent-Length: 100\r\nConnection: keep-alive\r\n\r\n%s", strings.Repeat("0", 100)))
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 4096)
+				have := 0
+				for {
+					n, err := c.Read(buf[have:])
+					if err != nil {
+						return
+					}
+					have += n
+					// heads only (GETs): answer each one whole
+					for {
+						i := bytes.Index(buf[:have], []byte("\r\n\r\n"))
+						if i < 0 {
+							break
+						}
+						if _, err := c.Write(answer); err != nil {
+							return
+						}
+						have = copy(buf, buf[i+4:have])
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }

@@ -55,6 +55,7 @@ func (b *body) Continue() {
 // It may be called from another goroutine.
 func (b *body) CancelRead() {
 	b.cancelled.Store(true)
+	b.c.rdDirty.Store(true)
 	b.c.rwc.SetReadDeadline(time.Unix(1, 0))
 }
 
@@ -89,7 +90,7 @@ func (b *body) Read(p []byte) (int, error) {
 		b.c.readDeadline(b.c.params.BodyTimeout)
 	}
 	if b.cancelled.Load() {
-		b.c.rwc.SetReadDeadline(time.Unix(1, 0))
+		b.c.setReadDeadline(time.Unix(1, 0))
 	}
 	n, err := b.br.Read(p)
 	b.left -= int64(n)
@@ -271,10 +272,27 @@ func (b *body) discardBuffered() error {
 // Close leaves what is unread for the connection to discard.
 func (b *body) Close() error { return nil }
 
+// readDeadline lets the next reads wait d, keeping the deadline already
+// set when it is close enough (lazyDeadline).
 func (c *conn) readDeadline(d time.Duration) {
-	if d > 0 {
-		c.rwc.SetReadDeadline(time.Now().Add(d))
+	if d <= 0 {
+		return
 	}
+	now := time.Now()
+	want := now.Add(d)
+	if c.rdDirty.Load() {
+		c.rdDirty.Store(false)
+		c.rd.set = false
+	}
+	if !c.rd.keep(now, want, d) {
+		c.setReadDeadline(want)
+	}
+}
+
+// setReadDeadline sets the socket's read deadline, noting it.
+func (c *conn) setReadDeadline(t time.Time) {
+	c.rwc.SetReadDeadline(t)
+	c.rd = lazyDeadline{t: t, set: true}
 }
 
 // discard reads what is left of the body, bounded by limit bytes. It

@@ -22,7 +22,8 @@ type Head struct {
 	Major, Minor int
 	Header       http.Header
 	// Raw is the request line and header lines as received, from the
-	// request line (leading empty lines skipped) to the empty line.
+	// request line (leading empty lines skipped) to the empty line. It
+	// must not be changed: the header values share its bytes.
 	Raw []byte
 	// Notes are info-level error-log messages about the head that did not
 	// refuse it (header lines ignored for invalid names).
@@ -40,8 +41,13 @@ func Notes(r *http.Request) []string {
 
 // Proto is "HTTP/major.minor", or "" for HTTP/0.9.
 func (h *Head) Proto() string {
-	if h.Major == 0 {
+	switch {
+	case h.Major == 0:
 		return ""
+	case h.Major == 1 && h.Minor == 1:
+		return "HTTP/1.1"
+	case h.Major == 1 && h.Minor == 0:
+		return "HTTP/1.0"
 	}
 	return "HTTP/" + strconv.Itoa(h.Major) + "." + strconv.Itoa(h.Minor)
 }

@@ -5,12 +5,18 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
+	"unsafe"
 )
 
 // readHead reads one request head from br. started reports whether any
 // byte of the request arrived (a timeout then is worth a 408 log line).
 func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started bool, err error) {
-	h = &Head{Header: http.Header{}}
+	h = &Head{}
+	defer func() {
+		if h.Header == nil { // a head refused before its fields were read
+			h.Header = http.Header{}
+		}
+	}()
 	// leading empty lines are skipped, as nginx does
 	var line []byte
 	for {
@@ -107,8 +113,9 @@ func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started b
 		}
 		fields = append(fields, f)
 	}
-	// one string holds every value, one slice every list of values
-	str := string(raw)
+	// one string holds every value, one slice every list of values; the
+	// string shares raw's bytes, which nothing changes after this
+	str := unsafe.String(unsafe.SliceData(raw), len(raw))
 	h.Header = make(http.Header, len(fields))
 	vals := make([]string, len(fields))
 	for i, f := range fields {

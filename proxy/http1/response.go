@@ -2,13 +2,14 @@ package http1
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"net"
 	"net/http"
 	"net/textproto"
 	"net/url"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,7 +36,7 @@ func (c *conn) newRequest(h *Head) *http.Request {
 		ProtoMajor: h.Major,
 		ProtoMinor: h.Minor,
 		Header:     h.Header,
-		RemoteAddr: c.rwc.RemoteAddr().String(),
+		RemoteAddr: c.remoteAddr(),
 		Body:       http.NoBody,
 	}
 	if r.Proto == "" {
@@ -83,14 +84,34 @@ func (c *conn) newRequest(h *Head) *http.Request {
 	return r
 }
 
+// remoteAddr is the client's address, as a string made once per connection.
+func (c *conn) remoteAddr() string {
+	if c.remote == "" {
+		c.remote = c.rwc.RemoteAddr().String()
+	}
+	return c.remote
+}
+
 // wantsKeepalive: HTTP/1.1 unless "Connection: close", HTTP/1.0 with
 // "Connection: keep-alive".
 func (c *conn) wantsKeepalive(h *Head) bool {
-	conn := strings.ToLower(strings.Join(h.Header["Connection"], ","))
 	if h.Major == 1 && h.Minor >= 1 {
-		return !strings.Contains(conn, "close")
+		return !containsFold(h.Header["Connection"], "close")
 	}
-	return h.Major == 1 && strings.Contains(conn, "keep-alive")
+	return h.Major == 1 && containsFold(h.Header["Connection"], "keep-alive")
+}
+
+// containsFold reports whether one of vs contains token (lower case),
+// in any case.
+func containsFold(vs []string, token string) bool {
+	for _, v := range vs {
+		for i := 0; i+len(token) <= len(v); i++ {
+			if strings.EqualFold(v[i:i+len(token)], token) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // response is the http.ResponseWriter of one request.
@@ -100,7 +121,8 @@ type response struct {
 	head   *Head
 	body   *body
 	header http.Header
-	order  []string // canonical keys in the order Note saw them
+	order  []string  // canonical keys in the order Note saw them
+	few    [8]string // order's first array
 
 	status      int
 	wroteHeader bool
@@ -116,8 +138,10 @@ type response struct {
 }
 
 func newResponse(c *conn, r *http.Request, h *Head) *response {
-	return &response{c: c, req: r, head: h, body: c.body, header: http.Header{}, length: -1,
+	w := &response{c: c, req: r, head: h, body: c.body, header: http.Header{}, length: -1,
 		keepalive: !r.Close}
+	w.order = w.few[:0]
+	return w
 }
 
 func (w *response) Header() http.Header { return w.header }
@@ -232,7 +256,7 @@ func (w *response) WriteHeader(code int) {
 	}
 	h := w.header
 	if _, ok := h["Date"]; !ok {
-		h["Date"] = []string{httpDate()}
+		h["Date"] = httpDateValues()
 	}
 	if code == 204 || code == 304 || w.req.Method == http.MethodHead {
 		w.headOnly = true
@@ -265,10 +289,8 @@ func (w *response) WriteHeader(code int) {
 	bw.WriteString("HTTP/1.1 ")
 	bw.WriteString(StatusLine(code))
 	bw.WriteString("\r\n")
-	done := map[string]bool{"Connection": true, "Keep-Alive": true, "Transfer-Encoding": true}
 	for _, k := range fixed {
 		w.writeField(bw, k)
-		done[k] = true
 	}
 	if w.chunked {
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
@@ -284,20 +306,33 @@ func (w *response) WriteHeader(code int) {
 	default:
 		bw.WriteString("Connection: close\r\n")
 	}
-	for _, k := range w.others(done) {
+	var keys [16]string
+	for _, k := range w.others(keys[:0]) {
 		w.writeField(bw, k)
 	}
 	bw.WriteString("\r\n")
 }
 
-// others are the keys left to write: ranked ones and noted ones in order,
-// then the rest by name (their order was not recorded).
-func (w *response) others(done map[string]bool) []string {
-	keys := make([]string, 0, len(w.header))
+// ownField reports whether WriteHeader writes the header of canonical key
+// itself: the fixed ones and the framing.
+func ownField(key string) bool {
+	switch key {
+	case "Connection", "Keep-Alive", "Transfer-Encoding":
+		return true
+	}
+	return slices.Contains(fixed, key)
+}
+
+// others appends to keys the keys left to write: ranked ones and noted
+// ones in order, then the rest by name (their order was not recorded).
+func (w *response) others(keys []string) []string {
 	for k := range w.header {
-		if !done[textproto.CanonicalMIMEHeaderKey(k)] {
+		if !ownField(textproto.CanonicalMIMEHeaderKey(k)) {
 			keys = append(keys, k)
 		}
+	}
+	if len(keys) < 2 {
+		return keys
 	}
 	pos := func(k string) int {
 		ck := textproto.CanonicalMIMEHeaderKey(k)
@@ -311,12 +346,11 @@ func (w *response) others(done map[string]bool) []string {
 		}
 		return 500
 	}
-	sort.SliceStable(keys, func(i, j int) bool {
-		pi, pj := pos(keys[i]), pos(keys[j])
-		if pi != pj {
-			return pi < pj
+	slices.SortStableFunc(keys, func(a, b string) int {
+		if c := cmp.Compare(pos(a), pos(b)); c != 0 {
+			return c
 		}
-		return keys[i] < keys[j]
+		return strings.Compare(a, b)
 	})
 	return keys
 }
@@ -449,6 +483,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	c.hijacked = true
 	c.rwc.SetDeadline(time.Time{})
+	c.rd, c.wd = lazyDeadline{set: true}, lazyDeadline{set: true}
 	c.release()
 	// the connection is the caller's now: Shutdown neither waits for it
 	// nor closes it

@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -257,6 +258,11 @@ type conn struct {
 
 	requests int
 	start    time.Time
+	remote   string // RemoteAddr().String()
+	// the socket's deadlines (readDeadline, writeDeadline); rdDirty: a
+	// read deadline was set from another goroutine (CancelRead)
+	rd, wd   lazyDeadline
+	rdDirty  atomic.Bool
 	read     int64 // request bytes read for the current request ($request_length)
 	toHTTPS  bool  // plain HTTP on a TLS port
 	hijacked bool
@@ -302,7 +308,7 @@ func (c *conn) serve() {
 		if h2 {
 			c.state.Store(stateActive)
 			c.s.setState(c, http.StateActive)
-			c.rwc.SetReadDeadline(time.Time{})
+			c.setReadDeadline(time.Time{})
 			c.s.H2(ctx, c.h2Conn())
 			return
 		}
@@ -428,12 +434,24 @@ func (c *conn) serveOne() bool {
 	}
 	// the first byte: keepalive_timeout between requests
 	c.readDeadline(wait)
+	if !first && c.br.Buffered() == 0 {
+		// Let the other connections' goroutines run first, as nginx's
+		// event loop handles every ready event before it waits again:
+		// the client has more time to send, and a read that finds its
+		// request costs no failed read (EAGAIN) and no wake-up through
+		// the poller. Alone, this returns at once.
+		runtime.Gosched()
+	}
 	if _, err := c.br.Peek(1); err != nil {
 		return false
 	}
 	c.state.Store(stateActive)
 	c.s.setState(c, http.StateActive)
-	c.readDeadline(c.params.HeaderTimeout)
+	if !c.headBuffered() {
+		// the head's reads wait client_header_timeout (a head that came
+		// whole needs no more reads)
+		c.readDeadline(c.params.HeaderTimeout)
+	}
 	c.read = 0
 	h, started, err := readHead(c.br, &c.params, c.params.UnderscoresInHeaders)
 	c.read = int64(len(h.Raw))
@@ -541,7 +559,7 @@ func (c *conn) closeLingering(w *response, unread bool) {
 	end := time.Now().Add(p.LingeringTime)
 	buf := make([]byte, 4096)
 	for time.Now().Before(end) {
-		c.rwc.SetReadDeadline(min2(time.Now().Add(p.LingeringTimeout), end))
+		c.setReadDeadline(min2(time.Now().Add(p.LingeringTimeout), end))
 		if _, err := c.rwc.Read(buf); err != nil {
 			return
 		}
@@ -572,10 +590,53 @@ func (c *conn) sendContinue() {
 	bw.Flush()
 }
 
+// writeDeadline lets the next writes wait send_timeout, keeping the
+// deadline already set when it is close enough (lazyDeadline).
 func (c *conn) writeDeadline() {
-	if d := c.params.SendTimeout; d > 0 {
-		c.rwc.SetWriteDeadline(time.Now().Add(d))
+	d := c.params.SendTimeout
+	if d <= 0 {
+		return
 	}
+	now := time.Now()
+	want := now.Add(d)
+	if !c.wd.keep(now, want, d) {
+		c.rwc.SetWriteDeadline(want)
+		c.wd = lazyDeadline{t: want, set: true}
+	}
+}
+
+// headBuffered reports whether the read buffer holds a whole request head
+// (the request line and the empty line after the header lines).
+func (c *conn) headBuffered() bool {
+	buf, _ := c.br.Peek(c.br.Buffered())
+	if len(buf) == 0 || buf[0] == '\r' || buf[0] == '\n' {
+		return false // leading empty lines: readHead skips them
+	}
+	return bytes.Contains(buf, []byte("\n\r\n")) || bytes.Contains(buf, []byte("\n\n"))
+}
+
+// lazyDeadline is a deadline as set on the socket. A new deadline within
+// deadlineSlack of it (and of at most an eighth of its timeout) keeps it,
+// as nginx keeps a timer (NGX_TIMER_LAZY_DELAY): a request on a busy
+// connection then sets none.
+type lazyDeadline struct {
+	t   time.Time
+	set bool // t is what the socket has
+}
+
+const deadlineSlack = 300 * time.Millisecond
+
+// keep reports whether the deadline set can stand for want, a timeout of
+// d from now: it is still ahead and close enough to want.
+func (l lazyDeadline) keep(now, want time.Time, d time.Duration) bool {
+	if !l.set || l.t.IsZero() || !l.t.After(now) {
+		return false
+	}
+	diff := want.Sub(l.t)
+	if diff < 0 {
+		diff = -diff
+	}
+	return diff < min(deadlineSlack, d/8)
 }
 
 // RawConn is the socket under a TLS connection. It gives back the byte

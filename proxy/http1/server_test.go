@@ -156,3 +156,71 @@ func TestServePanic(t *testing.T) {
 		t.Errorf("logged %q", f)
 	}
 }
+
+// TestLazyDeadline: a deadline set stands for a new one only while it is
+// ahead and close enough (300 ms, at most an eighth of the timeout).
+func TestLazyDeadline(t *testing.T) {
+	now := time.Now()
+	set := func(t time.Time) lazyDeadline { return lazyDeadline{t: t, set: true} }
+	for _, c := range []struct {
+		name string
+		l    lazyDeadline
+		want time.Time
+		d    time.Duration
+		keep bool
+	}{
+		{"close", set(now.Add(60*time.Second - 100*time.Millisecond)), now.Add(60 * time.Second), 60 * time.Second, true},
+		{"later by less", set(now.Add(60*time.Second + 100*time.Millisecond)), now.Add(60 * time.Second), 60 * time.Second, true},
+		{"too far", set(now.Add(59 * time.Second)), now.Add(60 * time.Second), 60 * time.Second, false},
+		{"short timeout", set(now.Add(800 * time.Millisecond)), now.Add(time.Second), time.Second, false},
+		{"passed", set(now.Add(-time.Millisecond)), now.Add(100 * time.Millisecond), time.Minute, false},
+		{"none", set(time.Time{}), now.Add(time.Minute), time.Minute, false},
+		{"unknown", lazyDeadline{t: now.Add(time.Minute)}, now.Add(time.Minute), time.Minute, false},
+	} {
+		if got := c.l.keep(now, c.want, c.d); got != c.keep {
+			t.Errorf("%s: keep %v, want %v", c.name, got, c.keep)
+		}
+	}
+}
+
+// TestServeTimeoutsKept: with deadlines set lazily, keepalive_timeout
+// still closes an idle connection after requests, and
+// client_header_timeout still ends a head that stops coming (408: closed
+// without a reply).
+func TestServeTimeoutsKept(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "0")
+	}), ConnParams: func(net.Conn) Params {
+		p := DefaultParams()
+		p.KeepaliveTimeout, p.HeaderTimeout = 300*time.Millisecond, 200*time.Millisecond
+		return p
+	}}
+	go s.Serve(ln)
+	defer s.Close()
+	for _, tail := range []string{"", "GET / HTTP/1.1\r\n"} {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 4096)
+		for range 3 {
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if n, err := c.Read(buf); err != nil || !strings.HasPrefix(string(buf[:n]), "HTTP/1.1 200") {
+				t.Fatalf("%q, %v", buf[:n], err)
+			}
+		}
+		start := time.Now()
+		io.WriteString(c, tail)
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, err := c.Read(buf)
+		if err != io.EOF || n != 0 {
+			t.Errorf("tail %q: %q, %v; want the connection closed", tail, buf[:n], err)
+		}
+		if d := time.Since(start); d < 150*time.Millisecond || d > time.Second {
+			t.Errorf("tail %q: closed after %v", tail, d)
+		}
+		c.Close()
+	}
+}

@@ -26,6 +26,21 @@ var reasons = map[int]string{
 // StatusLine is the status line after "HTTP/1.1 ": "404 Not Found", or
 // "299 " for a status nginx has no phrase for.
 func StatusLine(code int) string {
+	if code >= 100 && code < 100+len(statusLines) {
+		return statusLines[code-100]
+	}
+	return statusLine(code)
+}
+
+// statusLines are the status lines of 100 to 599, built once.
+var statusLines = func() (lines [500]string) {
+	for i := range lines {
+		lines[i] = statusLine(100 + i)
+	}
+	return lines
+}()
+
+func statusLine(code int) string {
 	if r, ok := reasons[code]; ok {
 		return strconv.Itoa(code) + " " + r
 	}
@@ -37,16 +52,29 @@ func StatusLine(code int) string {
 }
 
 // dateCache holds the Date header of the current second.
-var dateCache atomic.Pointer[[2]string]
+var dateCache atomic.Pointer[date]
+
+type date struct {
+	sec    int64
+	value  string
+	values []string // {value}, for a header
+}
 
 // httpDate is the current time as nginx's Date header writes it.
-func httpDate() string {
+func httpDate() string { return currentDate().value }
+
+// httpDateValues is the Date header's values: one slice shared by the
+// responses of the second (of capacity 1, so that an append copies it).
+func httpDateValues() []string { return currentDate().values }
+
+func currentDate() *date {
 	now := time.Now()
-	sec := strconv.FormatInt(now.Unix(), 10)
-	if d := dateCache.Load(); d != nil && d[0] == sec {
-		return d[1]
+	sec := now.Unix()
+	if d := dateCache.Load(); d != nil && d.sec == sec {
+		return d
 	}
 	v := now.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")
-	dateCache.Store(&[2]string{sec, v})
-	return v
+	d := &date{sec, v, []string{v}}
+	dateCache.Store(d)
+	return d
 }

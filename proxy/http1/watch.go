@@ -24,7 +24,7 @@ func (w *response) WatchClose(gone func(err error)) (stop func()) {
 	}
 	var stopping atomic.Bool
 	done := make(chan struct{})
-	c.rwc.SetReadDeadline(time.Time{})
+	c.setReadDeadline(time.Time{})
 	go func() {
 		defer close(done)
 		if _, err := c.br.Peek(1); err != nil && !stopping.Load() && !isTimeout(err) {
@@ -35,6 +35,6 @@ func (w *response) WatchClose(gone func(err error)) (stop func()) {
 		stopping.Store(true)
 		c.rwc.SetReadDeadline(aLongTimeAgo)
 		<-done
-		c.rwc.SetReadDeadline(time.Time{})
+		c.setReadDeadline(time.Time{})
 	}
 }

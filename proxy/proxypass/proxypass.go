@@ -61,6 +61,8 @@ type Response struct {
 	// logs ErrNoValidHeader and relays it as an HTTP/0.9 response (Rest
 	// holds what was read), as ngx_http_proxy_process_status_line does.
 	HTTP09 bool
+
+	few [8]Field // Fields' first array
 }
 
 // Header returns the fields as an http.Header with canonical keys. The
@@ -165,7 +167,11 @@ func parseHead(head []byte) (*Response, error) {
 	}
 	res.Status, res.Proto = code, proto
 	if more {
-		res.Fields = make([]Field, 0, strings.Count(text, "\n")+1)
+		if n := strings.Count(text, "\n") + 1; n <= len(res.few) {
+			res.Fields = res.few[:0]
+		} else {
+			res.Fields = make([]Field, 0, n)
+		}
 	}
 	for more {
 		var l string
@@ -174,12 +180,12 @@ func parseHead(head []byte) (*Response, error) {
 		name, value, ok := strings.Cut(l, ":")
 		// a CR or NUL elsewhere is "invalid header" in nginx (it would
 		// otherwise reach the client as a line break for lenient parsers)
-		if !ok || name == "" || strings.ContainsAny(name, " \t\r\x00") || strings.ContainsAny(value, "\r\x00") {
+		if !ok || name == "" || !validName(name) || !validValue(value) {
 			return nil, ErrInvalidHeader
 		}
 		value = strings.Trim(value, " \t")
 		switch {
-		case strings.EqualFold(name, "Content-Length"):
+		case len(name) == len("Content-Length") && strings.EqualFold(name, "Content-Length"):
 			if res.ContentLength >= 0 {
 				return nil, ErrDuplicateLen
 			}
@@ -188,7 +194,7 @@ func parseHead(head []byte) (*Response, error) {
 				return nil, ErrBadLength
 			}
 			res.ContentLength = n
-		case strings.EqualFold(name, "Transfer-Encoding"):
+		case len(name) == len("Transfer-Encoding") && strings.EqualFold(name, "Transfer-Encoding"):
 			if !strings.EqualFold(value, "chunked") {
 				return nil, ErrBadChunked
 			}
@@ -200,6 +206,27 @@ func parseHead(head []byte) (*Response, error) {
 		res.ContentLength = -1 // nginx ignores the length of a chunked response
 	}
 	return res, nil
+}
+
+// validName reports whether a field name holds no space, tab, CR or NUL.
+func validName(name string) bool {
+	for i := 0; i < len(name); i++ {
+		switch name[i] {
+		case ' ', '\t', '\r', 0:
+			return false
+		}
+	}
+	return true
+}
+
+// validValue reports whether a field value holds no CR or NUL.
+func validValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] == '\r' || v[i] == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // validProto accepts HTTP/<major>.<minor>.

@@ -15,16 +15,16 @@
 #          16 MB/s each: peak RSS (sampled every 50 ms) above the RSS
 #          before, per download
 #
-# Usage: test/bench/proxy.sh [-r ROUNDS] [-d SECONDS] [-c CONNS] [-w WORKERS] [-n DL] [-s SLOWDL]
+# Usage: test/bench/proxy.sh [-r ROUNDS] [-d SECONDS] [-c CONNS] [-w WORKERS] [-n DL] [-s SLOWDL] [-t "small big mem"]
 #   BIN=path/to/ngxsockify (default: built into $OUT), OUT=/tmp/proxy-bench
 # Prints one line per run and a summary with the median, min and max of each
 # figure and of the ratios ngxsockify/nginx of runs paired by round.
 set -euo pipefail
 
-ROUNDS=5 DUR=8 CONNS=50 WORKERS=2 DL=4 SLOWDL=32
-while getopts r:d:c:w:n:s: o; do
+ROUNDS=5 DUR=8 CONNS=50 WORKERS=2 DL=4 SLOWDL=32 TESTS="small big mem"
+while getopts r:d:c:w:n:s:t: o; do
 	case $o in
-	r) ROUNDS=$OPTARG ;; d) DUR=$OPTARG ;; c) CONNS=$OPTARG ;; w) WORKERS=$OPTARG ;; n) DL=$OPTARG ;; s) SLOWDL=$OPTARG ;;
+	r) ROUNDS=$OPTARG ;; d) DUR=$OPTARG ;; c) CONNS=$OPTARG ;; w) WORKERS=$OPTARG ;; n) DL=$OPTARG ;; s) SLOWDL=$OPTARG ;; t) TESTS=$OPTARG ;;
 	*) exit 2 ;;
 	esac
 done
@@ -183,7 +183,7 @@ echo "# $(date -u +%FT%TZ) rounds=$ROUNDS dur=${DUR}s conns=$CONNS workers=$WORK
 for r in $(seq "$ROUNDS"); do
 	R=r$r
 	if [ $((r % 2)) = 1 ]; then order="nginx:$NPORT ngxsockify:$OPORT"; else order="ngxsockify:$OPORT nginx:$NPORT"; fi
-	for test in small big mem; do
+	for test in $TESTS; do
 		for kp in $order; do
 			"$test" "${kp%%:*}" "${kp##*:}" >>"$OUT/runs.txt"
 			tail -1 "$OUT/runs.txt"
