@@ -116,22 +116,22 @@ var errSocketClosed = errors.New("closed")
 // sockets is the state's list of open cosockets, closed at run end.
 func (st *state) trackSocket(s *cosocket) {
 	s.owner = st
-	st.sockets = append(st.sockets, s)
+	st.r.sockets = append(st.r.sockets, s)
 }
 
 // closeSockets closes what the run left open (called at run end).
 func (st *state) closeSockets() {
-	for _, s := range st.sockets {
+	for _, s := range st.r.sockets {
 		st.dropSocket(s)
 	}
-	st.sockets = st.sockets[:0]
-	for _, u := range st.udpSockets {
+	st.r.sockets = st.r.sockets[:0]
+	for _, u := range st.r.udpSockets {
 		if u.conn != nil {
 			u.conn.Close()
 			u.conn = nil
 		}
 	}
-	st.udpSockets = st.udpSockets[:0]
+	st.r.udpSockets = st.r.udpSockets[:0]
 }
 
 // waitIO runs f, a wait on the network, through block: the run's time
@@ -139,8 +139,9 @@ func (st *state) closeSockets() {
 // thread is killed or the run ends, c (if not nil) gets a deadline in the
 // past, so that f returns at once.
 func (st *state) waitIO(c net.Conn, f func() error) error {
+	threads := st.r.sched != nil
 	return st.block(func(done <-chan struct{}) error {
-		if c != nil && st.sched != nil {
+		if c != nil && threads {
 			defer onDone(done, func() { c.SetDeadline(time.Unix(1, 0)) })()
 		}
 		return f()

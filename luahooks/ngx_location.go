@@ -192,7 +192,7 @@ func (st *state) capture(L *lua.LState, srs []Subrequest) []*lua.LTable {
 	if req.Capture == nil {
 		L.RaiseError("ngx.location.capture is not supported by ngxsockify here")
 	}
-	if st.sched != nil {
+	if st.r.sched != nil {
 		// nginx's capture waits for the subrequests: the other light
 		// threads go first. Ours then run holding the baton, since they
 		// share the request with the other threads.

@@ -220,7 +220,10 @@ var ErrTimeout = errors.New("lua execution timed out")
 type state struct {
 	rt *Runtime
 	L  *lua.LState
-	r  runCtx
+	// r is the run that holds the state now: &reqRun for a request's
+	// run, a timer's own runCtx while its callback runs (timer.go).
+	r      *runCtx
+	reqRun runCtx
 
 	ctx      *runContext                           // reused by every run of this state
 	fns      map[*lua.FunctionProto]*lua.LFunction // chunk functions made in this state
@@ -233,47 +236,57 @@ type state struct {
 	// state: they rebuild globals, but shared-dict writes and log lines
 	// already happened once (nginx runs init_by_lua once per master).
 	replaying bool
-	// sockets are the cosockets this state's run opened (closed at its
-	// end unless pooled); socketMeta is their metatable (cosocket.go).
-	sched *sched // the run's light threads (thread.go), nil without
+	// socketMeta is the cosockets' metatable (cosocket.go).
 	// requiring counts the module bodies running (require); semSeen
 	// counts ngx.semaphore.new calls by position while they do
 	// (semaphore.go).
 	requiring   int
 	semSeen     map[string]int
-	sockets     []*cosocket
 	socketMeta  *lua.LTable
 	reqSockMeta *lua.LTable // ngx.req.socket()'s
 	rawSockMeta *lua.LTable // ngx.req.socket(true)'s
-	udpSockets  []*udpSocket
 	udpMeta     *lua.LTable
-	// busy is held while the state runs (a request's run or a timer
-	// callback); timers and parked are guarded by rt.timers.mu: the
-	// state's pending timers, and whether it left the pool and is to be
-	// closed when they end (timer.go).
+	// busy is the state's baton: held by the run whose Lua runs now (a
+	// request's run or a timer callback). A run hands it on while it
+	// waits (block), so that the timers it created run meanwhile, as in
+	// nginx's one Lua VM per worker (timer.go). timers and parked are
+	// guarded by rt.timers.mu: the state's pending timers, and whether it
+	// left the pool and is to be closed when they end.
 	busy   sync.Mutex
 	timers int
 	parked bool
+	// idleCos are coroutines that timer callbacks ran on, for the next.
+	idleCos []*lua.LState
 }
 
 // runCtx is the state of the current run.
 type runCtx struct {
-	req      *Request
-	phase    Phase
-	ctx      *runContext
-	now      time.Time
-	exited   bool
-	exitCode int
-	redirect bool
-	exec     bool // ngx.exec: execURI, execArgs
-	jump     bool // ngx.req.set_uri(uri, true)
-	execURI  string
-	execArgs string
-	sent     bool // output started (ngx.say/print/flush): headers are "sent"
-	eof      bool
-	body     bytes.Buffer
-	bodyErr  *Outcome // read_body decided the response (413...)
-	errMsg   string   // error raised by our API (returned when it escapes)
+	req   *Request
+	phase Phase
+	ctx   *runContext
+	// L is the run's entry coroutine: the state's main thread for a
+	// request, a coroutine of its own for a timer callback; cur is the
+	// coroutine that ran when the run handed the state on (block).
+	L, cur *lua.LState
+	// sched is the run's light threads (thread.go), nil without; sockets
+	// and udpSockets are the cosockets the run opened (closed at its end
+	// unless pooled).
+	sched      *sched
+	sockets    []*cosocket
+	udpSockets []*udpSocket
+	now        time.Time
+	exited     bool
+	exitCode   int
+	redirect   bool
+	exec       bool // ngx.exec: execURI, execArgs
+	jump       bool // ngx.req.set_uri(uri, true)
+	execURI    string
+	execArgs   string
+	sent       bool // output started (ngx.say/print/flush): headers are "sent"
+	eof        bool
+	body       bytes.Buffer
+	bodyErr    *Outcome // read_body decided the response (413...)
+	errMsg     string   // error raised by our API (returned when it escapes)
 	// wrapErrs counts the errors coroutine.wrap raised again in a caller;
 	// wrapChain is how many coroutines the last of them went up through
 	// (errorTraceback).
@@ -373,6 +386,8 @@ func stringToken(src string, pe *parse.Error) string {
 func (rt *Runtime) newState() (*state, error) {
 	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 200, RegistrySize: 1024 * 4, RegistryMaxSize: 1024 * 256})
 	st := &state{rt: rt, L: L, ctx: newRunContext(), fns: map[*lua.FunctionProto]*lua.LFunction{}}
+	st.r = &st.reqRun
+	st.reqRun.L = L
 	st.openLibs()
 	rt.mu.Lock()
 	inits := append([]*Chunk(nil), rt.inits...)
@@ -402,10 +417,12 @@ func (st *state) runInit(c *Chunk, timeout time.Duration) error {
 
 func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout time.Duration) Outcome {
 	L := st.L
-	r := &st.r
+	st.r = &st.reqRun
+	r := st.r
 	r.body.Reset()
-	*r = runCtx{body: r.body, req: req, phase: c.phase, now: time.Now()}
-	st.sched = nil // a run starts without light threads
+	*r = runCtx{body: r.body, req: req, phase: c.phase, now: time.Now(), L: L,
+		sockets: r.sockets[:0], udpSockets: r.udpSockets[:0]}
+	L.G.CurrentThread = L // a timer's coroutine may have run last
 	if req.start.IsZero() {
 		req.start = r.now
 	}
@@ -474,7 +491,7 @@ func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout tim
 }
 
 func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
-	r := &st.r
+	r := st.r
 	req := r.req
 	status := req.Status
 	if r.bodyErr != nil {
@@ -564,7 +581,7 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 }
 
 func (st *state) respond() Outcome {
-	r := &st.r
+	r := st.r
 	status := r.req.Status
 	if status == 0 {
 		status = http.StatusOK
@@ -644,7 +661,7 @@ func (st *state) stopped() bool {
 // cancelled context cannot be swallowed by pcall: every following Lua
 // instruction raises again) and unwinds.
 func (st *state) exit(code int) {
-	r := &st.r
+	r := st.r
 	r.exited = true
 	r.exitCode = code
 	if r.ctx != nil {

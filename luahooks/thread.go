@@ -34,6 +34,7 @@ import (
 // sched is the scheduler of one run's light threads.
 type sched struct {
 	st *state
+	r  *runCtx // the run whose threads these are
 
 	mu     sync.Mutex
 	holder *lthread // runs now; nil: all threads wait
@@ -87,13 +88,13 @@ type lthread struct {
 // threadSched returns the run's scheduler, starting it (the caller is the
 // entry thread, which holds the baton) at the first spawn.
 func (st *state) threadSched() *sched {
-	if st.sched == nil {
+	if st.r.sched == nil {
 		st.ownContext() // the threads' contexts derive from the run's
-		entry := &lthread{co: st.L, ctx: st.r.ctx, wake: make(chan struct{}, 1)}
-		st.sched = &sched{st: st, threads: map[*lua.LState]*lthread{}, entry: entry, stop: make(chan struct{})}
-		st.sched.holder = entry
+		entry := &lthread{co: st.r.L, ctx: st.r.ctx, wake: make(chan struct{}, 1)}
+		st.r.sched = &sched{st: st, r: st.r, threads: map[*lua.LState]*lthread{}, entry: entry, stop: make(chan struct{})}
+		st.r.sched.holder = entry
 	}
-	return st.sched
+	return st.r.sched
 }
 
 // ownContext gives the run a context of its own, which coroutines and
@@ -103,8 +104,8 @@ func (st *state) ownContext() {
 		return
 	}
 	st.r.ctx.ownChannel()
-	if ctx := st.r.ctx.luaContext(); st.L.Context() != ctx {
-		st.L.SetContext(ctx)
+	if ctx := st.r.ctx.luaContext(); st.r.L.Context() != ctx {
+		st.r.L.SetContext(ctx)
 	}
 }
 
@@ -125,7 +126,8 @@ func (s *sched) release(t *lthread) {
 }
 
 // handNext gives the baton to the first posted thread, else the first
-// ready one, or frees it; s.mu is held.
+// ready one, or frees it (and the state, for other runs: timers); s.mu
+// is held.
 func (s *sched) handNext() {
 	for _, q := range []*[]*lthread{&s.posted, &s.ready} {
 		if len(*q) > 0 {
@@ -137,7 +139,8 @@ func (s *sched) handNext() {
 		}
 	}
 	s.holder = nil
-	s.st.ctx.pause()
+	s.r.ctx.pause()
+	s.st.leave()
 }
 
 // acquire waits until t holds the baton again.
@@ -150,8 +153,11 @@ func (s *sched) acquire(t *lthread) {
 		<-t.wake
 	case s.holder == nil:
 		s.holder = t
-		s.st.ctx.resume()
 		s.mu.Unlock()
+		// the state may run another run meanwhile (a timer): take it
+		// back outside s.mu, which that run may need (a semaphore post)
+		s.st.enter(s.r)
+		s.r.ctx.resume()
 	default:
 		s.ready = append(s.ready, t)
 		s.mu.Unlock()
@@ -188,20 +194,39 @@ func (st *state) blockFor(f func(done <-chan struct{}) error) (err error, aborte
 	if st.r.body.Len() >= postponeOutput {
 		st.flushOutput()
 	}
-	s := st.sched
+	s := st.r.sched
 	if s == nil {
-		if st.r.ctx == nil {
+		r := st.r
+		if r.ctx == nil {
 			return f(nil), false
 		}
-		st.r.ctx.pause()
-		defer st.r.ctx.resume()
-		return f(st.r.ctx.Done()), false
+		r.ctx.pause()
+		st.leave()
+		err = f(r.ctx.Done())
+		st.enter(r)
+		r.ctx.resume()
+		return err, false
 	}
 	t := s.current()
 	s.release(t)
 	err = f(t.ctx.Done())
 	s.acquire(t)
 	return err, t.ctx.Err() != nil
+}
+
+// leave hands the state on while its run waits: a timer callback may
+// run on it meanwhile (st.busy is the state's baton). The run keeps
+// which coroutine ran.
+func (st *state) leave() {
+	st.r.cur = st.L.G.CurrentThread
+	st.busy.Unlock()
+}
+
+// enter takes the state back for run r after a wait (leave).
+func (st *state) enter(r *runCtx) {
+	st.busy.Lock()
+	st.r = r
+	st.L.G.CurrentThread = r.cur
 }
 
 // abortThread unwinds the running light thread: it was killed, or the
@@ -216,14 +241,14 @@ func (st *state) curL() *lua.LState {
 	if cur := st.L.G.CurrentThread; cur != nil {
 		return cur
 	}
-	return st.L
+	return st.r.L
 }
 
 // yieldThread is coroutine.yield() at the top of a light thread: with
 // other threads posted, the thread is posted after them; else it goes on
 // at once (ngx_http_lua_run_thread).
 func (st *state) yieldThread() {
-	s := st.sched
+	s := st.r.sched
 	if s == nil {
 		return
 	}
@@ -248,7 +273,7 @@ func (st *state) yieldThread() {
 // (which go on) unless the run was aborted (ngx.exit anywhere, an error in
 // the entry thread, the time limit), which kills them.
 func (st *state) endThreads(abort bool) {
-	s := st.sched
+	s := st.r.sched
 	if s == nil {
 		return
 	}
@@ -272,8 +297,8 @@ func (st *state) endThreads(abort bool) {
 		t.cancel()
 	}
 	s.mu.Unlock()
-	st.sched = nil
-	st.L.G.CurrentThread = st.L
+	st.r.sched = nil
+	st.L.G.CurrentThread = st.r.L
 }
 
 func (st *state) openThread() *lua.LTable {
@@ -299,7 +324,7 @@ func (st *state) threadSpawn(L *lua.LState) int {
 	}
 	s := st.threadSched()
 	parent := s.current()
-	co, cancel := st.L.NewThread()
+	co, cancel := st.r.L.NewThread()
 	t := &lthread{co: co, parent: L, ctx: co.Context(), cancel: cancel,
 		wake: make(chan struct{}, 1), ended: make(chan struct{}), cur: co}
 	parent.cur = st.L.G.CurrentThread
@@ -351,7 +376,7 @@ func (st *state) onAbort(L *lua.LState) int {
 		s.live.Add(1)
 		s.mu.Unlock()
 		s.acquire(t)
-		co, cancel := st.L.NewThread()
+		co, cancel := st.r.L.NewThread()
 		t.co, t.ctx, t.cancel, t.cur = co, co.Context(), cancel, co
 		s.mu.Lock()
 		s.threads[co] = t
@@ -363,7 +388,7 @@ func (st *state) onAbort(L *lua.LState) int {
 
 // runThread is a user thread's goroutine; it starts holding the baton.
 func (st *state) runThread(t *lthread, fn *lua.LFunction, args []lua.LValue) {
-	s := st.sched
+	s := st.r.sched
 	defer s.live.Done()
 	co := t.co
 	st.L.G.CurrentThread = co
@@ -436,8 +461,8 @@ func (st *state) userThread(L *lua.LState, v lua.LValue) *lthread {
 		L.ArgError(1, "coroutine expected")
 	}
 	var t *lthread
-	if st.sched != nil {
-		t = st.sched.threads[co]
+	if st.r.sched != nil {
+		t = st.r.sched.threads[co]
 	}
 	if t == nil {
 		cError(L, "attempt to wait on a coroutine that is not a user thread")
@@ -529,8 +554,8 @@ func (st *state) threadKill(L *lua.LState) int {
 		L.ArgError(1, "coroutine expected")
 	}
 	var t *lthread
-	if st.sched != nil {
-		t = st.sched.threads[co]
+	if st.r.sched != nil {
+		t = st.r.sched.threads[co]
 	}
 	switch {
 	case t == nil:
@@ -560,10 +585,10 @@ func okTrue(L *lua.LState) int {
 // ends ("normal" while a coroutine it resumed runs or waits), "zombie"
 // until it is waited for, then "dead"; nil for other coroutines.
 func (st *state) threadStatus(co *lua.LState) lua.LValue {
-	if st.sched == nil {
+	if st.r.sched == nil {
 		return nil
 	}
-	t := st.sched.threads[co]
+	t := st.r.sched.threads[co]
 	switch {
 	case t == nil:
 		return nil
@@ -573,7 +598,7 @@ func (st *state) threadStatus(co *lua.LState) lua.LValue {
 		return lua.LString("zombie")
 	}
 	cur := t.cur
-	if st.sched.holder == t {
+	if st.r.sched.holder == t {
 		cur = st.L.G.CurrentThread
 	}
 	if cur != nil && cur != co {
@@ -605,7 +630,7 @@ func (st *state) openCoroutineThreads(co *lua.LTable) {
 	L := st.L
 	yield := co.RawGetString("yield").(*lua.LFunction)
 	co.RawSetString("yield", L.NewFunction(func(L *lua.LState) int {
-		if L.Parent == nil && st.r.ctx != nil && (L == st.L || st.sched != nil && st.sched.threads[L] != nil) {
+		if L.Parent == nil && st.r.ctx != nil && (L == st.r.L || st.r.sched != nil && st.r.sched.threads[L] != nil) {
 			L.SetTop(0)
 			st.yieldThread()
 			L.Push(lua.LNil) // measured: one nil

@@ -15,9 +15,14 @@ import (
 // ngx.timer.at and ngx.timer.every. A callback is a Lua function of the
 // state that created the timer: it may hold that state's upvalues and
 // globals, and a state is not safe for two goroutines. So a timer runs on
-// its own state, with the state's lock held (a request that picks that
-// state from the pool meanwhile waits for the callback). A state with
-// pending timers is never closed: the pool sets it aside until they end.
+// a coroutine of that state (its own Lua thread, as nginx gives each
+// timer a coroutine of the worker's VM), with its own run context, when
+// the state's baton (state.busy) is free: when no run uses the state, or
+// when the runs that do all wait (a cosocket, ngx.sleep, a semaphore).
+// So a timer that a request creates runs while that request sleeps or
+// waits on the network, and the request goes on when the timer waits or
+// ends, as in nginx. A state with pending timers is never closed: the
+// pool sets it aside until they end.
 //
 // Callbacks run under the same time limit as hooks (counting running Lua
 // only: cosockets and ngx.sleep pause it); an error or a timeout is
@@ -147,7 +152,9 @@ func (rt *Runtime) fireTimer(tm *luaTimer, premature bool) {
 	ts.mu.Unlock()
 
 	st := tm.st
+	r := &runCtx{req: &Request{}, phase: PhaseTimer}
 	st.busy.Lock()
+	st.r = r
 	rt.logf(ngxlog.Debug, "lua ngx.timer expired")
 	err := st.runTimer(tm, premature)
 	st.busy.Unlock()
@@ -223,14 +230,15 @@ func (rt *Runtime) closeTimers(wait time.Duration) {
 	}
 }
 
-// runTimer calls tm's callback (premature, args...) as one run.
+// runTimer calls tm's callback (premature, args...) as one run, st.r,
+// on a coroutine of the state; the caller holds the state.
 func (st *state) runTimer(tm *luaTimer, premature bool) error {
-	L := st.L
-	r := &st.r
-	r.body.Reset()
-	*r = runCtx{body: r.body, req: &Request{}, phase: PhaseTimer, now: time.Now()}
-	st.sched = nil
-	ctx := st.ctx
+	L := st.timerThread()
+	r := st.r
+	r.now = time.Now()
+	r.L, r.cur = L, L
+	st.L.G.CurrentThread = L
+	ctx := newRunContext()
 	ctx.arm(context.Background(), r.now, st.rt.timeout)
 	st.rt.guard.enter(ctx)
 	defer st.rt.guard.leave(ctx)
@@ -252,6 +260,9 @@ func (st *state) runTimer(tm *luaTimer, premature bool) error {
 	L.RemoveContext()
 	L.SetTop(0)
 	r.ctx, r.req = nil, nil
+	if err == nil {
+		st.idleCos = append(st.idleCos, L)
+	}
 	switch {
 	case err == nil || r.exited:
 		return nil
@@ -261,6 +272,23 @@ func (st *state) runTimer(tm *luaTimer, premature bool) error {
 		return &runError{msg: "lua entry thread aborted: runtime error: " + ErrMemory.Error(), err: ErrMemory}
 	}
 	return &runError{msg: "lua entry thread aborted: runtime error: " + errorText(err)}
+}
+
+// timerThread returns a coroutine of the state for a timer callback: an
+// idle one, or a new one made without the context of a run that waits
+// meanwhile (it gets the timer's own).
+func (st *state) timerThread() *lua.LState {
+	if n := len(st.idleCos); n > 0 {
+		L := st.idleCos[n-1]
+		st.idleCos = st.idleCos[:n-1]
+		return L
+	}
+	parked := st.L.RemoveContext()
+	L, _ := st.L.NewThread()
+	if parked != nil {
+		st.L.SetContext(parked)
+	}
+	return L
 }
 
 // noRequestInTimer raises resty.core's error for request APIs used in a

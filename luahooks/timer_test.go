@@ -118,3 +118,33 @@ func TestTimerDisabledAPIs(t *testing.T) {
 		t.Errorf("%d 'context of ngx.timer' errors, want 3:\n%s", n, text)
 	}
 }
+
+// A timer runs while the request that made it waits, on the same Lua
+// state (it sees the request's upvalues), and the request goes on while
+// the timer waits in turn: nginx's interleaving of the two coroutines.
+func TestTimerRunsWhileItsRequestWaits(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{Timeout: time.Second})
+	src := `local steps = {}
+		local shared = {n = 0}
+		ngx.timer.at(0, function()
+			table.insert(steps, "timer " .. shared.n)
+			shared.n = shared.n + 1
+			ngx.sleep(0.05)
+			table.insert(steps, "timer again " .. shared.n)
+			shared.n = shared.n + 1
+		end)
+		table.insert(steps, "request")
+		ngx.sleep(0.02)
+		table.insert(steps, "request again " .. shared.n)
+		shared.n = shared.n + 1
+		ngx.sleep(0.06)
+		ngx.say(table.concat(steps, ", "), "; ", coroutine.running() ~= nil, " ", ngx.get_phase())`
+	out := runCode(t, rt, PhaseContent, src, newReq("/"))
+	if out.Err != nil {
+		t.Fatal(out.Err)
+	}
+	want := "request, timer 0, request again 1, timer again 2; true content\n"
+	if got := string(out.Body); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
