@@ -12,6 +12,7 @@ import (
 	"ngxsockify/ngxlog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -82,11 +83,17 @@ type Request struct {
 	Flush func(p []byte)
 	// Streamed counts the output bytes handed to Flush so far.
 	Streamed int64
-	// ClientAbort is lua_check_client_abort on: a channel the caller
-	// closes when the client goes away (nil: the directive is off, and
-	// ngx.on_abort says so). A handler ngx.on_abort registered then runs
-	// as a user thread of the run.
-	ClientAbort <-chan struct{}
+	// WatchClient is lua_check_client_abort on (nil: off, and
+	// ngx.on_abort says so). While all the threads of a rewrite, access
+	// or content run wait, the run watches the client's connection with
+	// it: it calls gone, once, if the client closes the connection before
+	// stop is called (and must not read what the client sends, nor watch
+	// while the body is being read). Then "client prematurely closed
+	// connection" is logged (info) and the handler ngx.on_abort
+	// registered runs as a user thread of the run, or, without one, the
+	// run ends at once with Close 499, as nginx finalizes the request
+	// with 499.
+	WatchClient func(gone func()) (stop func())
 	// RawSocket, when set, takes the client connection over for
 	// ngx.req.socket(true): the caller's response is off (it sends
 	// nothing more, and closes the connection when the request ends);
@@ -138,6 +145,11 @@ type Request struct {
 	rawSocket bool
 	// onAbort: ngx.on_abort registered a handler (once per request).
 	onAbort bool
+	// clientGone, made when ngx.on_abort registers, is closed when the
+	// watch (WatchClient) sees the client go; goneSeen: it did, no more
+	// watching.
+	clientGone chan struct{}
+	goneSeen   atomic.Bool
 	// readingBody: a light thread waits in ngx.req.read_body.
 	readingBody bool
 	// bodyDiscarded: ngx.req.discard_body dropped it; readAfterDiscard:
@@ -268,6 +280,9 @@ type runCtx struct {
 	// request, a coroutine of its own for a timer callback; cur is the
 	// coroutine that ran when the run handed the state on (block).
 	L, cur *lua.LState
+	// unwatch stops the watch of the client (lua_check_client_abort)
+	// that leave started.
+	unwatch func()
 	// sched is the run's light threads (thread.go), nil without; sockets
 	// and udpSockets are the cosockets the run opened (closed at its end
 	// unless pooled).
@@ -543,6 +558,10 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 		case errors.Is(ctxErr, ErrMemory):
 			msg = "lua entry thread aborted: runtime error: " + ErrMemory.Error()
 			return Outcome{Action: ErrorPage, Status: http.StatusInternalServerError, Err: &runError{msg: msg, err: ErrMemory}}
+		case errors.Is(ctxErr, errClientGone):
+			// lua_check_client_abort: nginx finalizes with 499 (the
+			// watch logged why).
+			return Outcome{Action: Close, Status: 499}
 		case ctxErr != nil:
 			// The request context ended (client gone, server shutdown).
 			return Outcome{Action: Close, Status: 499, Err: ctxErr}

@@ -2,6 +2,7 @@ package luahooks
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -217,16 +218,52 @@ func (st *state) blockFor(f func(done <-chan struct{}) error) (err error, aborte
 // leave hands the state on while its run waits: a timer callback may
 // run on it meanwhile (st.busy is the state's baton). The run keeps
 // which coroutine ran.
+// With lua_check_client_abort on, the run watches the client meanwhile.
 func (st *state) leave() {
-	st.r.cur = st.L.G.CurrentThread
+	r := st.r
+	r.cur = st.L.G.CurrentThread
+	if req := r.req; req != nil && req.WatchClient != nil && r.ctx != nil && !req.goneSeen.Load() {
+		switch r.phase {
+		case PhaseRewrite, PhaseAccess, PhaseContent:
+			r.ctx.ownChannel() // a channel that cancelling closes
+			r.unwatch = req.WatchClient(func() { st.clientGone(r) })
+		}
+	}
 	st.busy.Unlock()
 }
 
 // enter takes the state back for run r after a wait (leave).
 func (st *state) enter(r *runCtx) {
+	if r.unwatch != nil {
+		r.unwatch()
+		r.unwatch = nil
+	}
 	st.busy.Lock()
 	st.r = r
 	st.L.G.CurrentThread = r.cur
+}
+
+// errClientGone ends a run whose client went away (lua_check_client_abort).
+var errClientGone = errors.New("client prematurely closed connection")
+
+// clientGone is run r's client going away while all its threads wait
+// (leave's watch, on the watcher's goroutine: it must not block, nor
+// touch the state): the on_abort handler starts, or the run ends.
+func (st *state) clientGone(r *runCtx) {
+	req := r.req
+	req.goneSeen.Store(true)
+	log := req.Log
+	if log == nil {
+		log = st.rt.opts.Log
+	}
+	if log != nil {
+		log(ngxlog.Info, errClientGone.Error())
+	}
+	if req.clientGone != nil {
+		close(req.clientGone) // ngx.on_abort's handler goes
+		return
+	}
+	r.ctx.cancel(errClientGone)
 }
 
 // abortThread unwinds the running light thread: it was killed, or the
@@ -354,17 +391,18 @@ func (st *state) onAbort(L *lua.LState) int {
 	fn := L.CheckFunction(1)
 	req := st.r.req
 	switch {
-	case req == nil || req.ClientAbort == nil:
+	case req == nil || req.WatchClient == nil:
 		return fail(L, "lua_check_client_abort is off")
 	case req.onAbort:
 		return fail(L, "duplicate call")
 	}
 	req.onAbort = true
+	req.clientGone = make(chan struct{})
 	s := st.threadSched()
 	t := &lthread{parent: L, wake: make(chan struct{}, 1), ended: make(chan struct{})}
 	go func() {
 		select {
-		case <-req.ClientAbort:
+		case <-req.clientGone:
 		case <-s.stop:
 			return
 		}

@@ -230,7 +230,24 @@ func TestSemaphoreShared(t *testing.T) {
 	}
 }
 
-// TestOnAbort: with lua_check_client_abort on (Request.ClientAbort), the
+// watchChan is a Request.WatchClient for tests: the client goes away when
+// abort closes.
+func watchChan(abort <-chan struct{}) func(gone func()) func() {
+	return func(gone func()) func() {
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			select {
+			case <-abort:
+				gone()
+			case <-stop:
+			}
+		}()
+		return func() { close(stop); <-done }
+	}
+}
+
+// TestOnAbort: with lua_check_client_abort on (Request.WatchClient), the
 // ngx.on_abort handler runs as a user thread when the client goes away.
 func TestOnAbort(t *testing.T) {
 	rt, sink := newTestRuntime(t, Options{})
@@ -240,7 +257,7 @@ func TestOnAbort(t *testing.T) {
 	}
 	abort := make(chan struct{})
 	req := newReq("/t")
-	req.ClientAbort = abort
+	req.WatchClient = watchChan(abort)
 	time.AfterFunc(50*time.Millisecond, func() { close(abort) })
 	start := time.Now()
 	out = runCode(t, rt, PhaseContent, `
@@ -256,10 +273,23 @@ func TestOnAbort(t *testing.T) {
 	}
 	// no abort: the handler never runs, and the run does not wait for it
 	req = newReq("/t")
-	req.ClientAbort = make(chan struct{})
+	req.WatchClient = watchChan(make(chan struct{}))
 	out = runCode(t, rt, PhaseContent, `ngx.on_abort(function() ngx.say("no") end) ngx.sleep(0.01) ngx.say("done")`, req)
 	if string(out.Body) != "done\n" {
 		t.Errorf("no abort: %q %v", out.Body, out.Err)
+	}
+	// no handler: the run ends with 499 at once, with nginx's info line
+	gone := make(chan struct{})
+	req = newReq("/t")
+	req.WatchClient = watchChan(gone)
+	time.AfterFunc(30*time.Millisecond, func() { close(gone) })
+	start = time.Now()
+	out = runCode(t, rt, PhaseContent, `ngx.sleep(3) ngx.say("not reached")`, req)
+	if out.Action != Close || out.Status != 499 || out.Err != nil || time.Since(start) > time.Second {
+		t.Errorf("abort without handler: %v %d %v after %v", out.Action, out.Status, out.Err, time.Since(start))
+	}
+	if !strings.Contains(sink.text(), "client prematurely closed connection") {
+		t.Errorf("log: %s", sink.text())
 	}
 }
 

@@ -45,6 +45,8 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 			lv.conf.LuaKeepUnderscores = d.Args[0] == "off"
 		}},
 		{name: "lua_need_request_body", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NeedRequestBody = d.Args[0] == "on" }},
+		// ngx.on_abort, and 499 for a client that goes away while Lua waits
+		onOff("lua_check_client_abort", func(lc *LocConf) *bool { return &lc.LuaCheckClientAbort }),
 		timed("lua_socket_connect_timeout", func(lc *LocConf) *time.Duration { return &lc.LuaSocket.ConnectTimeout }),
 		timed("lua_socket_send_timeout", func(lc *LocConf) *time.Duration { return &lc.LuaSocket.SendTimeout }),
 		timed("lua_socket_read_timeout", func(lc *LocConf) *time.Duration { return &lc.LuaSocket.ReadTimeout }),
@@ -89,6 +91,8 @@ type LuaConf struct {
 	BodyFilterLua   *LuaCode
 	SSLCertLua      *LuaCode // ssl_certificate_by_lua*: used at the server level
 	NeedRequestBody bool
+	// LuaCheckClientAbort: lua_check_client_abort on.
+	LuaCheckClientAbort bool
 	// LuaKeepUnderscores: lua_transform_underscores_in_response_headers
 	// off (ngx.header names keep their '_').
 	LuaKeepUnderscores bool

@@ -381,6 +381,10 @@ func (rq *request) luaRequest() *luahooks.Request {
 	rq.lua.KeepUnderscores = rq.conf.LuaKeepUnderscores
 	rq.lua.TrustedCAs = rq.st.confs[rq.conf.ID].lua.trusted
 	rq.lua.Socket = luahooks.SocketOptions(rq.conf.LuaSocket)
+	rq.lua.WatchClient = nil
+	if rq.conf.LuaCheckClientAbort && !rq.subrequest {
+		rq.lua.WatchClient = rq.luaWatchClient
+	}
 	rq.lua.Resolve = nil
 	if res := rq.st.confs[rq.conf.ID].resolver.r; res != nil {
 		rq.lua.Resolve = res.LookupHost
@@ -468,6 +472,9 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 			rq.logf(bodyErrLevel(out.Err), "%v", out.Err)
 		}
 		rq.closeConn()
+		if out.Status == 499 {
+			rq.v.Status = 499 // the client went away (or ngx.exit(499))
+		}
 		return
 	}
 	if out.Err != nil {
@@ -509,6 +516,16 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 			rq.w.Write(body)
 		}
 	}
+}
+
+// luaWatchClient watches the client's connection while a hook waits, for
+// lua_check_client_abort (luahooks.Request.WatchClient).
+func (rq *request) luaWatchClient(gone func()) (stop func()) {
+	cw, ok := rq.w.w.(interface{ WatchClose(func(error)) func() })
+	if !ok {
+		return func() {}
+	}
+	return cw.WatchClose(func(error) { gone() })
 }
 
 // luaRawSocket hands the client connection to ngx.req.socket(true): what
