@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"ngxsockify/ngxlog"
 	"strings"
+	"time"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -201,6 +202,7 @@ func (st *state) capture(L *lua.LState, srs []Subrequest) []*lua.LTable {
 	out := make([]*lua.LTable, len(srs))
 	for i, sr := range srs {
 		res, err := req.Capture(st.r.ctx, sr)
+		st.r.now = time.Now() // the parent waited: nginx's time moved on
 		if err != nil {
 			// The caller logged why ("lua subrequests cycle while
 			// processing ..."); err is the Lua error to raise.

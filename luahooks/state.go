@@ -62,6 +62,12 @@ type Request struct {
 	// (ngx.log, print, API warnings) in place of Options.Log, so that they
 	// carry the request's context (", client: ..., request: ...").
 	Log func(level ngxlog.Level, msg string)
+	// TimerLog, when set, gives the log of a timer this request's hooks
+	// create (ngx.timer.at, every), used in place of Options.Log: nginx
+	// writes a timer's lines with the creating connection's client and
+	// listening addresses (", client: ..., server: 0.0.0.0:80"). It is
+	// called once per timer; what it returns may outlive the request.
+	TimerLog func() func(level ngxlog.Level, msg string)
 	// SetURI, when set, makes uri the request's $uri (ngx.req.set_uri);
 	// nil changes HTTP.URL's path instead.
 	SetURI func(uri string)
@@ -252,7 +258,11 @@ type state struct {
 	// requiring counts the module bodies running (require); semSeen
 	// counts ngx.semaphore.new calls by position while they do
 	// (semaphore.go).
-	requiring   int
+	requiring int
+	// noYield counts xpcall handlers running (libs.go); cannotYield: a
+	// wait was refused there or in a module's body (blockFor).
+	noYield     int
+	cannotYield bool
 	semSeen     map[string]int
 	socketMeta  *lua.LTable
 	reqSockMeta *lua.LTable // ngx.req.socket()'s

@@ -192,6 +192,12 @@ func (st *state) block(f func(done <-chan struct{}) error) error {
 
 // blockFor is block that reports a wait cut short instead of raising.
 func (st *state) blockFor(f func(done <-chan struct{}) error) (err error, aborted bool) {
+	if st.requiring > 0 || st.noYield > 0 {
+		// LuaJIT cannot yield in a module's body (require) or in
+		// xpcall's handler: the wait fails (abortThread raises)
+		st.cannotYield = true
+		return nil, true
+	}
 	if st.r.body.Len() >= postponeOutput {
 		st.flushOutput()
 	}
@@ -206,19 +212,21 @@ func (st *state) blockFor(f func(done <-chan struct{}) error) (err error, aborte
 		err = f(r.ctx.Done())
 		st.enter(r)
 		r.ctx.resume()
+		r.now = time.Now() // nginx's cached time moves on with its event loop
 		return err, false
 	}
 	t := s.current()
 	s.release(t)
 	err = f(t.ctx.Done())
 	s.acquire(t)
+	st.r.now = time.Now()
 	return err, t.ctx.Err() != nil
 }
 
 // leave hands the state on while its run waits: a timer callback may
 // run on it meanwhile (st.busy is the state's baton). The run keeps
-// which coroutine ran.
-// With lua_check_client_abort on, the run watches the client meanwhile.
+// which coroutine ran. With lua_check_client_abort on, the run watches
+// the client meanwhile.
 func (st *state) leave() {
 	r := st.r
 	r.cur = st.L.G.CurrentThread
@@ -270,6 +278,10 @@ func (st *state) clientGone(r *runCtx) {
 // request ended (ngx.exit in another thread, an error in the entry thread,
 // the time limit).
 func (st *state) abortThread() {
+	if st.cannotYield {
+		st.cannotYield = false
+		st.curL().Error(lua.LString("attempt to yield across C-call boundary"), 0)
+	}
 	st.curL().RaiseError("%v", context.Canceled)
 }
 

@@ -315,3 +315,28 @@ func TestThreadsInTimer(t *testing.T) {
 		t.Errorf("log: %s", sink.text())
 	}
 }
+
+// TestNoYieldInRequireOrXpcallHandler: as in LuaJIT, a wait (ngx.sleep,
+// a cosocket) cannot yield in a module's body nor in xpcall's handler:
+// it raises "attempt to yield across C-call boundary".
+func TestNoYieldInRequireOrXpcallHandler(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "sleepy.lua"), []byte("ngx.sleep(0.001)\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rt, sink := newTestRuntime(t, Options{PackagePath: dir + "/?.lua"})
+	out := runCode(t, rt, PhaseContent, `require "sleepy"`, newReq("/t"))
+	if out.Status != 500 || out.Err == nil || !strings.Contains(out.Err.Error(), "runtime error: attempt to yield across C-call boundary") {
+		t.Errorf("require: %d %v", out.Status, out.Err)
+	}
+	out = runCode(t, rt, PhaseContent, `
+		local ok, err = xpcall(function() error(1) end, function() ngx.sleep(0.001) end)
+		ngx.sleep(0.001) -- the entry thread itself may wait
+		ngx.say(ok, " ", err)`, newReq("/t"))
+	if string(out.Body) != "false attempt to yield across C-call boundary\n" || out.Err != nil {
+		t.Errorf("xpcall: %q %v", out.Body, out.Err)
+	}
+	if !strings.Contains(sink.text(), "lua clean up the timer for pending ngx.sleep") {
+		t.Errorf("log: %s", sink.text())
+	}
+}

@@ -3,7 +3,9 @@ package luahooks
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,6 +60,18 @@ type luaTimer struct {
 	args  []lua.LValue
 	every time.Duration // 0: a one-shot timer (ngx.timer.at)
 	t     *time.Timer
+	// log writes the timer's lines with the context of the request
+	// that created it (Request.TimerLog), nil: the runtime's log.
+	log func(level ngxlog.Level, msg string)
+}
+
+// logf writes a line of tm's.
+func (tm *luaTimer) logf(rt *Runtime, level ngxlog.Level, format string, args ...any) {
+	if tm.log == nil {
+		rt.logf(level, format, args...)
+		return
+	}
+	tm.log(level, sprintf(format, args...))
 }
 
 func (st *state) openTimer() *lua.LTable {
@@ -105,6 +119,13 @@ func (st *state) timerAdd(L *lua.LState, name string, every bool) int {
 	}
 	d := time.Duration(delay * float64(time.Second))
 	tm := &luaTimer{st: st, fn: fn, args: args}
+	switch req := st.r.req; {
+	case req == nil:
+	case st.r.phase == PhaseTimer:
+		tm.log = req.Log // a timer's timer: the same context
+	case req.TimerLog != nil:
+		tm.log = req.TimerLog()
+	}
 	if every {
 		tm.every = d
 	}
@@ -143,7 +164,8 @@ func (rt *Runtime) fireTimer(tm *luaTimer, premature bool) {
 	}
 	if _, maxRunning := rt.timerLimits(); ts.running >= maxRunning {
 		ts.mu.Unlock()
-		rt.logf(ngxlog.Alert, "%d lua_max_running_timers are not enough", maxRunning)
+		tm.logf(rt, ngxlog.Alert, "lua failed to run timer with function defined at %s: %d lua_max_running_timers are not enough",
+			funcDefined(tm.fn), maxRunning)
 		rt.timerDone(tm.st)
 		return
 	}
@@ -152,16 +174,16 @@ func (rt *Runtime) fireTimer(tm *luaTimer, premature bool) {
 	ts.mu.Unlock()
 
 	st := tm.st
-	r := &runCtx{req: &Request{}, phase: PhaseTimer}
+	r := &runCtx{req: &Request{Log: tm.log}, phase: PhaseTimer}
 	st.busy.Lock()
 	st.r = r
-	rt.logf(ngxlog.Debug, "lua ngx.timer expired")
+	tm.logf(rt, ngxlog.Debug, "lua ngx.timer expired")
 	err := st.runTimer(tm, premature)
 	st.busy.Unlock()
 	if err != nil {
-		rt.logf(ngxlog.Err, "%v, context: ngx.timer", err)
+		tm.logf(rt, ngxlog.Err, "%v, context: ngx.timer", err)
 	}
-	rt.logf(ngxlog.Debug, "http lua close fake http connection")
+	tm.logf(rt, ngxlog.Debug, "http lua close fake http connection")
 
 	ts.mu.Lock()
 	ts.running--
@@ -174,6 +196,22 @@ func (rt *Runtime) fireTimer(tm *luaTimer, premature bool) {
 	}
 	ts.mu.Unlock()
 	rt.timerDone(st)
+}
+
+// funcDefined is where fn was defined as LuaJIT names it in logs:
+// "=content_by_lua(nginx.conf:40):2" for inline code, "@/path/m.lua:3"
+// for a file.
+func funcDefined(fn *lua.LFunction) string {
+	if fn.IsG || fn.Proto == nil {
+		return "=[C]:-1"
+	}
+	src := fn.Proto.SourceName
+	if strings.Contains(src, "_by_lua(") {
+		src = "=" + src
+	} else {
+		src = "@" + src
+	}
+	return fmt.Sprintf("%s:%d", src, fn.Proto.LineDefined)
 }
 
 // timerDone drops one timer of st, closing st if it was set aside and has

@@ -400,6 +400,7 @@ func (rq *request) luaRequest() *luahooks.Request {
 func (rq *request) newLuaRequest() *luahooks.Request {
 	lr := &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header(), Capture: rq.capture}
 	lr.Log = func(level ngxlog.Level, msg string) { rq.logf(level, "%s", msg) }
+	lr.TimerLog = rq.luaTimerLog
 	lr.SetURI = func(uri string) {
 		rq.v.URI = uri
 		rq.internal = true
@@ -514,6 +515,27 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 		}
 		if rq.r.Method != http.MethodHead {
 			rq.w.Write(body)
+		}
+	}
+}
+
+// luaTimerLog is the log of a timer the request's Lua creates: nginx
+// writes a timer's lines with the client's address and the listening
+// socket's ("server: 0.0.0.0:80"), from the request's connection. It
+// keeps only those, not the request.
+func (rq *request) luaTimerLog() func(level ngxlog.Level, msg string) {
+	el, conn := rq.errorLog(), rq.conn
+	client, _, err := net.SplitHostPort(rq.r.RemoteAddr)
+	if err != nil {
+		client = rq.r.RemoteAddr
+	}
+	where := ", client: " + client
+	if l, _ := rq.r.Context().Value(ctxListener).(*listener); l != nil {
+		where += ", server: " + l.spec.addr
+	}
+	return func(level ngxlog.Level, msg string) {
+		if el != nil && el.enabled(level) {
+			el.Logf(level, conn, "%s%s", msg, where)
 		}
 	}
 }
