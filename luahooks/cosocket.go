@@ -99,6 +99,25 @@ type cosocket struct {
 	// over a body that has one (HTTP/1): nil reads it with
 	// client_body_timeout, uninterrupted.
 	bodyCtl bodyReadControl
+	// clientBody is the request body under br, for ngx.req.socket().
+	clientBody *clientBody
+}
+
+// clientBody reads a request body and remembers whether the client
+// went away before its end (the body's io.ErrUnexpectedEOF): reads then
+// fail with "client aborted", as OpenResty's, where reading past a
+// complete body fails with "closed".
+type clientBody struct {
+	r       io.Reader
+	aborted bool
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		b.aborted = true
+	}
+	return n, err
 }
 
 // bodyReadControl is what a request body (proxy/http1's) offers a reader
@@ -668,6 +687,9 @@ func (st *state) poolConnect(L *lua.LState, s *cosocket, size, backlog int, host
 // errors close it.
 func (st *state) failRead(L *lua.LState, s *cosocket, err error, partial []byte) int {
 	msg := sockErr(err)
+	if s.clientBody != nil && s.clientBody.aborted && msg == "closed" {
+		msg = "client aborted"
+	}
 	if msg == "timeout" {
 		st.sockLogf(L, "lua tcp socket read timed out")
 	} else {
@@ -726,7 +748,8 @@ func (st *state) reqSocket(L *lua.LState) int {
 	o := st.socketOptions()
 	obj := L.NewTable()
 	ud := L.NewUserData()
-	s := &cosocket{body: true, br: bufio.NewReaderSize(req.HTTP.Body, o.BufferSize),
+	cb := &clientBody{r: req.HTTP.Body}
+	s := &cosocket{body: true, br: bufio.NewReaderSize(cb, o.BufferSize), clientBody: cb,
 		connect: o.ConnectTimeout, send: o.SendTimeout, read: o.ReadTimeout, bufSize: o.BufferSize}
 	if ctl, ok := req.HTTP.Body.(bodyReadControl); ok {
 		s.bodyCtl = ctl

@@ -49,11 +49,16 @@ type sched struct {
 	threads map[*lua.LState]*lthread
 	live    sync.WaitGroup // user threads whose goroutine has not ended
 	entry   *lthread
-	// ending: the entry thread waits for the user threads to end; an
-	// on_abort handler does not start any more. stop is closed then.
-	ending bool
-	stop   chan struct{}
-	ended  int // user threads ended so far
+	// ending: the entry thread ended and waits for the user threads.
+	// users counts the user threads that have not ended (an on_abort
+	// handler once it starts); when the entry thread and they all have
+	// ended, stop is closed (stopped) and an on_abort handler does not
+	// start any more.
+	ending  bool
+	users   int
+	stop    chan struct{}
+	stopped bool
+	ended   int // user threads ended so far
 }
 
 // lthread is one light thread: the entry thread (the chunk) or a user
@@ -124,6 +129,15 @@ func (s *sched) release(t *lthread) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.handNext()
+}
+
+// stopIfDone closes stop once the entry thread and every user thread
+// have ended; s.mu is held.
+func (s *sched) stopIfDone() {
+	if s.ending && s.users == 0 && !s.stopped {
+		s.stopped = true
+		close(s.stop)
+	}
 }
 
 // handNext gives the baton to the first posted thread, else the first
@@ -335,7 +349,7 @@ func (st *state) endThreads(abort bool) {
 	}
 	s.mu.Lock()
 	s.ending = true
-	close(s.stop)
+	s.stopIfDone()
 	s.mu.Unlock()
 	t := s.entry
 	s.release(t)
@@ -379,6 +393,7 @@ func (st *state) threadSpawn(L *lua.LState) int {
 	parent.cur = st.L.G.CurrentThread
 	s.mu.Lock()
 	s.threads[co] = t
+	s.users++
 	// The parent is posted: it goes on when the child hands the baton on,
 	// after the threads posted before it.
 	s.posted = append(s.posted, parent)
@@ -412,18 +427,21 @@ func (st *state) onAbort(L *lua.LState) int {
 	req.clientGone = make(chan struct{})
 	s := st.threadSched()
 	t := &lthread{parent: L, wake: make(chan struct{}, 1), ended: make(chan struct{})}
+	s.live.Add(1) // the handler's goroutine, which may never run it
 	go func() {
 		select {
 		case <-req.clientGone:
 		case <-s.stop:
+			s.live.Done()
 			return
 		}
 		s.mu.Lock()
-		if s.ending {
+		if s.stopped {
 			s.mu.Unlock()
+			s.live.Done()
 			return
 		}
-		s.live.Add(1)
+		s.users++
 		s.mu.Unlock()
 		s.acquire(t)
 		co, cancel := st.r.L.NewThread()
@@ -475,6 +493,8 @@ func (st *state) runThread(t *lthread, fn *lua.LFunction, args []lua.LValue) {
 	co.SetTop(0)
 	close(t.ended)
 	s.mu.Lock()
+	s.users--
+	s.stopIfDone()
 	s.handNext()
 	s.mu.Unlock()
 }

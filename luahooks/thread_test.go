@@ -291,6 +291,22 @@ func TestOnAbort(t *testing.T) {
 	if !strings.Contains(sink.text(), "client prematurely closed connection") {
 		t.Errorf("log: %s", sink.text())
 	}
+	// the entry thread ended, a user thread still sleeps: the handler
+	// runs still, and its ngx.exit ends the sleeper
+	gone = make(chan struct{})
+	req = newReq("/t")
+	req.WatchClient = watchChan(gone)
+	time.AfterFunc(30*time.Millisecond, func() { close(gone) })
+	start = time.Now()
+	out = runCode(t, rt, PhaseContent, `
+		ngx.on_abort(function() ngx.log(ngx.NOTICE, "late handler") ngx.exit(444) end)
+		ngx.thread.spawn(function() ngx.sleep(3) ngx.log(ngx.NOTICE, "sleeper done") end)`, req)
+	if out.Action != Close || out.Status != 444 || time.Since(start) > time.Second {
+		t.Errorf("after the entry thread: %v %d %v after %v", out.Action, out.Status, out.Err, time.Since(start))
+	}
+	if !strings.Contains(sink.text(), "late handler") || strings.Contains(sink.text(), "sleeper done") {
+		t.Errorf("log: %s", sink.text())
+	}
 }
 
 // TestThreadsInTimer: a timer callback's light threads run and end with it.
