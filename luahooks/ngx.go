@@ -412,6 +412,11 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 	if st.r.req == nil || st.inInit {
 		L.RaiseError("no request found")
 	}
+	switch st.r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent:
+	default:
+		st.phaseCheck("flush") // a timer, log_by_lua, ...: raises
+	}
 	if st.headerOnly() {
 		L.Push(lua.LNil)
 		L.Push(lua.LString("header only"))
