@@ -101,6 +101,10 @@ type cosocket struct {
 	bodyCtl bodyReadControl
 	// clientBody is the request body under br, for ngx.req.socket().
 	clientBody *clientBody
+	// readEOF: the peer closed its side; reads fail with "closed", but
+	// the socket stays open for sending (OpenResty finalizes the read
+	// part only).
+	readEOF bool
 }
 
 // clientBody reads a request body and remembers whether the client
@@ -430,7 +434,7 @@ func (st *state) sockConnect(L *lua.LState) int {
 		}
 		return fail(L, msg)
 	}
-	s.conn, s.br = c, bufio.NewReaderSize(c, s.bufSize)
+	s.conn, s.br, s.readEOF = c, bufio.NewReaderSize(c, s.bufSize), false
 	st.trackSocket(s)
 	L.Push(lua.LNumber(1))
 	return 1
@@ -621,7 +625,7 @@ func (st *state) dropSocket(s *cosocket) {
 		s.conn.Close()
 		st.unpool(s)
 	}
-	s.conn, s.br, s.body = nil, nil, false
+	s.conn, s.br, s.body, s.readEOF = nil, nil, false, false
 }
 
 // unpool uncounts s from the pool it came through.
@@ -644,7 +648,7 @@ func (st *state) poolConnect(L *lua.LState, s *cosocket, size, backlog int, host
 	}
 	for resuming := false; ; resuming = true {
 		if c, br, n := p.takeIdle(cp, logf); c != nil {
-			s.conn, s.br, s.reused, s.pool = c, br, n, cp
+			s.conn, s.br, s.reused, s.pool, s.readEOF = c, br, n, cp, false
 			return true, 0
 		}
 		wait, msg := p.admit(cp, resuming, logf)
@@ -690,9 +694,12 @@ func (st *state) failRead(L *lua.LState, s *cosocket, err error, partial []byte)
 	if s.clientBody != nil && s.clientBody.aborted && msg == "closed" {
 		msg = "client aborted"
 	}
-	if msg == "timeout" {
+	switch {
+	case msg == "timeout":
 		st.sockLogf(L, "lua tcp socket read timed out")
-	} else {
+	case s.conn != nil && !s.body && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
+		s.readEOF = true // the peer's side only: sending goes on
+	default:
 		st.dropSocket(s)
 	}
 	L.Push(lua.LNil)
@@ -718,7 +725,7 @@ func (st *state) readWith(s *cosocket, f func() error) error {
 }
 
 // closed reports whether s can no longer read.
-func (s *cosocket) closed() bool { return s.conn == nil && !s.body }
+func (s *cosocket) closed() bool { return (s.conn == nil || s.readEOF) && !s.body }
 
 // reqSocket is ngx.req.socket(): the request body as a read-only cosocket
 // (receive, receiveany, receiveuntil, settimeout(s)), as lua-resty-upload
@@ -1096,6 +1103,9 @@ func (st *state) sockSetKeepalive(L *lua.LState) int {
 	if s.br.Buffered() > 0 {
 		st.dropSocket(s)
 		return fail(L, "unread data in buffer")
+	}
+	if s.readEOF {
+		return fail(L, "closed") // the peer closed; close() still closes it (measured)
 	}
 	o := st.socketOptions()
 	idle := o.KeepaliveTimeout
