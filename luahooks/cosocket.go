@@ -1023,7 +1023,8 @@ func (st *state) sockReceiveUntil(L *lua.LState) int {
 					L.Push(lua.LString(data))
 					return 1
 				}
-				pending, draining, full = data, true, false
+				// nothing before the pattern: "" first, then nil
+				pending, draining, full = data, true, len(data) == 0
 			}
 		}
 		if failed != nil && len(pending) < max(size, 1) {
