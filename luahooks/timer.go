@@ -1,6 +1,7 @@
 package luahooks
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +53,7 @@ type timerSet struct {
 	running int
 	closed  bool
 	wg      sync.WaitGroup
+	seq     uint64 // timers created so far
 }
 
 type luaTimer struct {
@@ -60,6 +62,11 @@ type luaTimer struct {
 	args  []lua.LValue
 	every time.Duration // 0: a one-shot timer (ngx.timer.at)
 	t     *time.Timer
+	// when is the expiry as nginx keys it: the creating run's cached
+	// time in milliseconds plus the delay, so that timers a run creates
+	// with one delay expire together; seq orders those (creation order).
+	when time.Time
+	seq  uint64
 	// log writes the timer's lines with the context of the request
 	// that created it (Request.TimerLog), nil: the runtime's log.
 	log func(level ngxlog.Level, msg string)
@@ -144,38 +151,83 @@ func (st *state) timerAdd(L *lua.LState, name string, every bool) int {
 	}
 	ts.pending[tm] = struct{}{}
 	st.timers++
-	tm.t = time.AfterFunc(d, func() { st.rt.fireTimer(tm, false) })
+	ts.seq++
+	tm.seq = ts.seq
+	now := st.r.now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	st.rt.armTimer(tm, now, d)
 	L.Push(lua.LNumber(1))
 	return 1
 }
 
-// fireTimer runs tm's callback on its state, then re-arms an every-timer
-// or lets the state go.
-func (rt *Runtime) fireTimer(tm *luaTimer, premature bool) {
+// armTimer sets tm to expire d after now (nginx's cached time, in
+// milliseconds); ts.mu is held.
+func (rt *Runtime) armTimer(tm *luaTimer, now time.Time, d time.Duration) {
+	tm.when = now.Truncate(time.Millisecond).Add(d)
+	tm.t = time.AfterFunc(max(time.Until(tm.when), 0), func() { rt.fireTimer(tm) })
+}
+
+// fireTimer is tm's expiry: it starts every timer due by now, tm among
+// them, in nginx's order (expiry, then creation), each as a run of its
+// own that takes its state in that order.
+func (rt *Runtime) fireTimer(tm *luaTimer) {
 	ts := &rt.timers
 	ts.mu.Lock()
 	if _, ok := ts.pending[tm]; !ok {
 		ts.mu.Unlock()
 		return
 	}
-	delete(ts.pending, tm)
-	if ts.closed {
-		premature = true
+	now := time.Now()
+	due := []*luaTimer{tm}
+	for p := range ts.pending {
+		if p != tm && !p.when.After(now) {
+			due = append(due, p)
+		}
 	}
-	if _, maxRunning := rt.timerLimits(); ts.running >= maxRunning {
-		ts.mu.Unlock()
-		tm.logf(rt, ngxlog.Alert, "lua failed to run timer with function defined at %s: %d lua_max_running_timers are not enough",
-			funcDefined(tm.fn), maxRunning)
-		rt.timerDone(tm.st)
-		return
+	slices.SortFunc(due, func(a, b *luaTimer) int {
+		if c := a.when.Compare(b.when); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	premature := ts.closed
+	var start, refused []*luaTimer
+	_, maxRunning := rt.timerLimits()
+	for _, p := range due {
+		delete(ts.pending, p)
+		p.t.Stop() // its own expiry finds it gone
+		if ts.running >= maxRunning {
+			refused = append(refused, p)
+			continue
+		}
+		ts.running++
+		ts.wg.Add(1)
+		start = append(start, p)
 	}
-	ts.running++
-	ts.wg.Add(1)
 	ts.mu.Unlock()
+	for _, p := range refused {
+		p.logf(rt, ngxlog.Alert, "lua failed to run timer with function defined at %s: %d lua_max_running_timers are not enough",
+			funcDefined(p.fn), maxRunning)
+		rt.timerDone(p.st)
+	}
+	for _, p := range start {
+		began := make(chan struct{})
+		go rt.runTimerRun(p, premature, began)
+		<-began // the next one queues for its state after this one
+	}
+}
 
+// runTimerRun runs started timer tm's callback once it has its state
+// (began is closed then), then re-arms an every-timer or lets the state
+// go.
+func (rt *Runtime) runTimerRun(tm *luaTimer, premature bool, began chan<- struct{}) {
+	ts := &rt.timers
 	st := tm.st
 	r := &runCtx{req: &Request{Log: tm.log}, phase: PhaseTimer}
 	st.busy.Lock()
+	close(began)
 	st.r = r
 	tm.logf(rt, ngxlog.Debug, "lua ngx.timer expired")
 	err := st.runTimer(tm, premature)
@@ -190,7 +242,7 @@ func (rt *Runtime) fireTimer(tm *luaTimer, premature bool) {
 	ts.wg.Done()
 	if tm.every > 0 && !premature && !ts.closed {
 		ts.pending[tm] = struct{}{}
-		tm.t = time.AfterFunc(tm.every, func() { rt.fireTimer(tm, false) })
+		rt.armTimer(tm, time.Now(), tm.every)
 		ts.mu.Unlock()
 		return
 	}
@@ -254,7 +306,7 @@ func (rt *Runtime) closeTimers(wait time.Duration) {
 	}
 	ts.mu.Unlock()
 	for _, tm := range now {
-		go rt.fireTimer(tm, true)
+		go rt.fireTimer(tm) // premature: ts.closed
 	}
 	done := make(chan struct{})
 	go func() {

@@ -150,3 +150,35 @@ func TestTimerRunsWhileItsRequestWaits(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// TestTimerOrder: timers a run creates with one delay expire together and
+// start in creation order (nginx keys them by its cached time in ms), so
+// with lua_max_running_timers 1 the later one is refused, named by where
+// its function was defined.
+func TestTimerOrder(t *testing.T) {
+	for i := 0; i < 5; i++ {
+		rt, sink := newTestRuntime(t, Options{MaxRunningTimers: 1})
+		runCode(t, rt, PhaseContent, `local s = ""
+			local function g() s = s .. "[g]" ngx.log(ngx.ERR, "trace: ", s) end
+			local function f() s = s .. "[f]" ngx.sleep(0.02) end
+			ngx.timer.at(0.01, f)
+			ngx.timer.at(0.01, g)
+			s = "[m]"`, newReq("/"))
+		waitUntil(t, "the refusal", func() bool { return strings.Contains(sink.text(), "lua_max_running_timers") })
+		if want := "lua failed to run timer with function defined at =content_by_lua(nginx.conf:10):2: 1 lua_max_running_timers are not enough"; !strings.Contains(sink.text(), want) {
+			t.Fatalf("want %q in:\n%s", want, sink.text())
+		}
+		rt.Close()
+	}
+	rt, sink := newTestRuntime(t, Options{})
+	runCode(t, rt, PhaseContent, `local s = ""
+		local function g() s = s .. "[g]" ngx.log(ngx.ERR, "trace: ", s) end
+		local function f() s = s .. "[f]" end
+		ngx.timer.at(0.01, f)
+		ngx.timer.at(0.01, g)
+		s = "[m]"`, newReq("/"))
+	waitUntil(t, "the trace", func() bool { return strings.Contains(sink.text(), "trace: ") })
+	if !strings.Contains(sink.text(), "trace: [m][f][g]") {
+		t.Errorf("order: %s", sink.text())
+	}
+}
