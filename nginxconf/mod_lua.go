@@ -46,7 +46,9 @@ var luaModule = module{name: "ngx_http_lua_module", directives: concat(
 		}},
 		{name: "lua_need_request_body", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NeedRequestBody = d.Args[0] == "on" }},
 		// ngx.on_abort, and 499 for a client that goes away while Lua waits
-		onOff("lua_check_client_abort", func(lc *LocConf) *bool { return &lc.LuaCheckClientAbort }),
+		{name: "lua_check_client_abort", dup: "lua_check_client_abort", set: func(c *compiler, lv *level, d *Directive) {
+			lv.conf.LuaCheckClientAbort = d.Args[0] == "on"
+		}},
 		timed("lua_socket_connect_timeout", func(lc *LocConf) *time.Duration { return &lc.LuaSocket.ConnectTimeout }),
 		timed("lua_socket_send_timeout", func(lc *LocConf) *time.Duration { return &lc.LuaSocket.SendTimeout }),
 		timed("lua_socket_read_timeout", func(lc *LocConf) *time.Duration { return &lc.LuaSocket.ReadTimeout }),
