@@ -324,6 +324,16 @@ type exitSignal struct{}
 // (ngx.exec): the module contexts of the request are cleared.
 func (r *Request) ResetCtx() { r.luaCtx = nil }
 
+// End is the request's end (nginx's request cleanup, after the log
+// phase): when its hooks used ngx.ctx, its release is logged (debug), as
+// lua-nginx-module does.
+func (r *Request) End() {
+	if r.luaCtx != nil && r.Log != nil {
+		r.Log(ngxlog.Debug, "lua release ngx.ctx at ref 1")
+	}
+	r.luaCtx = nil
+}
+
 // compileLua compiles Lua source; file is set for code read from a file
 // (*_by_lua_file, require), whose first line may be a shebang.
 func compileLua(src, name string, file bool) (*lua.FunctionProto, error) {

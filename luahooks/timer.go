@@ -349,6 +349,9 @@ func (st *state) runTimer(tm *luaTimer, premature bool) error {
 	st.closeSockets()
 	L.RemoveContext()
 	L.SetTop(0)
+	if r.req.luaCtx != nil {
+		st.logf(ngxlog.Debug, "lua release ngx.ctx at ref 1")
+	}
 	r.ctx, r.req = nil, nil
 	if err == nil {
 		st.idleCos = append(st.idleCos, L)

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ngxsockify/ngxlog"
 )
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
@@ -180,5 +182,25 @@ func TestTimerOrder(t *testing.T) {
 	waitUntil(t, "the trace", func() bool { return strings.Contains(sink.text(), "trace: ") })
 	if !strings.Contains(sink.text(), "trace: [m][f][g]") {
 		t.Errorf("order: %s", sink.text())
+	}
+}
+
+// TestCtxRelease: a request (at its End) or a timer that used ngx.ctx
+// logs its release, as lua-nginx-module (debug).
+func TestCtxRelease(t *testing.T) {
+	rt, sink := newTestRuntime(t, Options{})
+	req := newReq("/")
+	var reqLog strings.Builder
+	req.Log = func(_ ngxlog.Level, msg string) { reqLog.WriteString(msg + "\n") }
+	runCode(t, rt, PhaseContent, `ngx.ctx.n = 1 ngx.timer.at(0, function() ngx.ctx.x = 1 end)`, req)
+	waitUntil(t, "the timer's release", func() bool {
+		return strings.Contains(sink.text(), "lua release ngx.ctx at ref 1, context: ngx.timer")
+	})
+	if strings.Contains(reqLog.String(), "release") {
+		t.Errorf("released before End: %s", reqLog.String())
+	}
+	req.End()
+	if !strings.Contains(reqLog.String(), "lua release ngx.ctx at ref 1") {
+		t.Errorf("End: %q", reqLog.String())
 	}
 }

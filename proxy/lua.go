@@ -401,6 +401,7 @@ func (rq *request) newLuaRequest() *luahooks.Request {
 	lr := &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header(), Capture: rq.capture}
 	lr.Log = func(level ngxlog.Level, msg string) { rq.logf(level, "%s", msg) }
 	lr.TimerLog = rq.luaTimerLog
+	rq.cleanups = append(rq.cleanups, lr.End)
 	lr.SetURI = func(uri string) {
 		rq.v.URI = uri
 		rq.internal = true
