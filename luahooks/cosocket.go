@@ -417,6 +417,7 @@ func (st *state) sockConnect(L *lua.LState) int {
 		}
 	}
 	var c net.Conn
+	st.logf(ngxlog.Debug, "lua tcp socket connect timeout: %d", s.connect.Milliseconds())
 	err := st.block(func(done <-chan struct{}) error {
 		ctx, cancel := doneContext(done)
 		defer cancel()
@@ -458,6 +459,7 @@ func (st *state) resolveAddr(host string, port int) (addr, msg string) {
 			addrs, err = resolve(ctx, host)
 			return err
 		})
+		st.logf(ngxlog.Debug, "resolve name done: 0") // nginx's resolver context ends
 		if aborted {
 			st.logf(ngxlog.Debug, "lua tcp socket abort resolver")
 			st.abortThread()
@@ -709,6 +711,7 @@ func (st *state) failRead(L *lua.LState, s *cosocket, err error, partial []byte)
 }
 
 func (st *state) readWith(s *cosocket, f func() error) error {
+	st.logf(ngxlog.Debug, "lua tcp socket read timeout: %d", s.read.Milliseconds())
 	if ctl := s.bodyCtl; ctl != nil {
 		ctl.SetReadTimeout(s.read)
 		return st.block(func(done <-chan struct{}) error {
