@@ -103,6 +103,29 @@ type cosocket struct {
 	// over a body that has one (HTTP/1): nil reads it with
 	// client_body_timeout, uninterrupted.
 	bodyCtl bodyReadControl
+	// clientBody is the request body under br, for ngx.req.socket().
+	clientBody *clientBody
+	// readEOF: the peer closed its side; reads fail with "closed", but
+	// the socket stays open for sending (OpenResty finalizes the read
+	// part only).
+	readEOF bool
+}
+
+// clientBody reads a request body and remembers whether the client
+// went away before its end (the body's io.ErrUnexpectedEOF): reads then
+// fail with "client aborted", as OpenResty's, where reading past a
+// complete body fails with "closed".
+type clientBody struct {
+	r       io.Reader
+	aborted bool
+}
+
+func (b *clientBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		b.aborted = true
+	}
+	return n, err
 }
 
 // bodyReadControl is what a request body (proxy/http1's) offers a reader
@@ -120,22 +143,22 @@ var errSocketClosed = errors.New("closed")
 // sockets is the state's list of open cosockets, closed at run end.
 func (st *state) trackSocket(s *cosocket) {
 	s.owner = st
-	st.sockets = append(st.sockets, s)
+	st.r.sockets = append(st.r.sockets, s)
 }
 
 // closeSockets closes what the run left open (called at run end).
 func (st *state) closeSockets() {
-	for _, s := range st.sockets {
+	for _, s := range st.r.sockets {
 		st.dropSocket(s)
 	}
-	st.sockets = st.sockets[:0]
-	for _, u := range st.udpSockets {
+	st.r.sockets = st.r.sockets[:0]
+	for _, u := range st.r.udpSockets {
 		if u.conn != nil {
 			u.conn.Close()
 			u.conn = nil
 		}
 	}
-	st.udpSockets = st.udpSockets[:0]
+	st.r.udpSockets = st.r.udpSockets[:0]
 }
 
 // waitIO runs f, a wait on the network, through block: the run's time
@@ -143,8 +166,9 @@ func (st *state) closeSockets() {
 // thread is killed or the run ends, c (if not nil) gets a deadline in the
 // past, so that f returns at once.
 func (st *state) waitIO(c net.Conn, f func() error) error {
+	threads := st.r.sched != nil
 	return st.block(func(done <-chan struct{}) error {
-		if c != nil && st.sched != nil {
+		if c != nil && threads {
 			defer onDone(done, func() { c.SetDeadline(time.Unix(1, 0)) })()
 		}
 		return f()
@@ -398,6 +422,7 @@ func (st *state) sockConnect(L *lua.LState) int {
 		}
 	}
 	var c net.Conn
+	st.logf(ngxlog.Debug, "lua tcp socket connect timeout: %d", s.connect.Milliseconds())
 	err := st.block(func(done <-chan struct{}) error {
 		ctx, cancel := doneContext(done)
 		defer cancel()
@@ -423,7 +448,7 @@ func (st *state) sockConnect(L *lua.LState) int {
 		}
 		return fail(L, msg)
 	}
-	s.conn, s.br = c, bufio.NewReaderSize(c, s.bufSize)
+	s.conn, s.br, s.readEOF = c, bufio.NewReaderSize(c, s.bufSize), false
 	st.trackSocket(s)
 	L.Push(lua.LNumber(1))
 	return 1
@@ -447,6 +472,7 @@ func (st *state) resolveAddr(host string, port int) (addr, msg string) {
 			addrs, err = resolve(ctx, host)
 			return err
 		})
+		st.logf(ngxlog.Debug, "resolve name done: 0") // nginx's resolver context ends
 		if aborted {
 			st.logf(ngxlog.Debug, "lua tcp socket abort resolver")
 			st.abortThread()
@@ -541,7 +567,7 @@ func (st *state) dropSocket(s *cosocket) {
 		s.conn.Close()
 		st.unpool(s)
 	}
-	s.conn, s.br, s.body = nil, nil, false
+	s.conn, s.br, s.body, s.readEOF = nil, nil, false, false
 }
 
 // unpool uncounts s from the pool it came through.
@@ -564,7 +590,7 @@ func (st *state) poolConnect(L *lua.LState, s *cosocket, size, backlog int, host
 	}
 	for resuming := false; ; resuming = true {
 		if c, br, n := p.takeIdle(cp, logf); c != nil {
-			s.conn, s.br, s.reused, s.pool = c, br, n, cp
+			s.conn, s.br, s.reused, s.pool, s.readEOF = c, br, n, cp, false
 			return true, 0
 		}
 		wait, msg := p.admit(cp, resuming, logf)
@@ -607,9 +633,15 @@ func (st *state) poolConnect(L *lua.LState, s *cosocket, size, backlog int, host
 // errors close it.
 func (st *state) failRead(L *lua.LState, s *cosocket, err error, partial []byte) int {
 	msg := sockErr(err)
-	if msg == "timeout" {
+	if s.clientBody != nil && s.clientBody.aborted && msg == "closed" {
+		msg = "client aborted"
+	}
+	switch {
+	case msg == "timeout":
 		st.sockLogf(L, "lua tcp socket read timed out")
-	} else {
+	case s.conn != nil && !s.body && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)):
+		s.readEOF = true // the peer's side only: sending goes on
+	default:
 		st.dropSocket(s)
 	}
 	L.Push(lua.LNil)
@@ -619,6 +651,7 @@ func (st *state) failRead(L *lua.LState, s *cosocket, err error, partial []byte)
 }
 
 func (st *state) readWith(s *cosocket, f func() error) error {
+	st.logf(ngxlog.Debug, "lua tcp socket read timeout: %d", s.read.Milliseconds())
 	if ctl := s.bodyCtl; ctl != nil {
 		ctl.SetReadTimeout(s.read)
 		return st.block(func(done <-chan struct{}) error {
@@ -635,7 +668,7 @@ func (st *state) readWith(s *cosocket, f func() error) error {
 }
 
 // closed reports whether s can no longer read.
-func (s *cosocket) closed() bool { return s.conn == nil && !s.body }
+func (s *cosocket) closed() bool { return (s.conn == nil || s.readEOF) && !s.body }
 
 // reqSocket is ngx.req.socket(): the request body as a read-only cosocket
 // (receive, receiveany, receiveuntil, settimeout(s)), as lua-resty-upload
@@ -665,7 +698,8 @@ func (st *state) reqSocket(L *lua.LState) int {
 	o := st.socketOptions()
 	obj := L.NewTable()
 	ud := L.NewUserData()
-	s := &cosocket{body: true, br: bufio.NewReaderSize(req.HTTP.Body, o.BufferSize),
+	cb := &clientBody{r: req.HTTP.Body}
+	s := &cosocket{body: true, br: bufio.NewReaderSize(cb, o.BufferSize), clientBody: cb,
 		connect: o.ConnectTimeout, send: o.SendTimeout, read: o.ReadTimeout, bufSize: o.BufferSize}
 	if ctl, ok := req.HTTP.Body.(bodyReadControl); ok {
 		s.bodyCtl = ctl
@@ -932,7 +966,8 @@ func (st *state) sockReceiveUntil(L *lua.LState) int {
 					L.Push(lua.LString(data))
 					return 1
 				}
-				pending, draining, full = data, true, false
+				// nothing before the pattern: "" first, then nil
+				pending, draining, full = data, true, len(data) == 0
 			}
 		}
 		if failed != nil && len(pending) < max(size, 1) {
@@ -1012,6 +1047,9 @@ func (st *state) sockSetKeepalive(L *lua.LState) int {
 	if s.br.Buffered() > 0 {
 		st.dropSocket(s)
 		return fail(L, "unread data in buffer")
+	}
+	if s.readEOF {
+		return fail(L, "closed") // the peer closed; close() still closes it (measured)
 	}
 	o := st.socketOptions()
 	idle := o.KeepaliveTimeout

@@ -95,7 +95,7 @@ func (st *state) udpSetPeername(L *lua.LState) int {
 		return fail(L, sockErr(err))
 	}
 	u.conn = c
-	st.udpSockets = append(st.udpSockets, u)
+	st.r.udpSockets = append(st.r.udpSockets, u)
 	L.Push(lua.LNumber(1))
 	return 1
 }

@@ -130,9 +130,15 @@
 // answer nil, "raw request socket acquired" from then on.
 //
 // ngx.timer.at and ngx.timer.every run their callback later on the state
-// that created it (timer.go: a callback may use that state's upvalues, so
-// it runs with the state's lock held, and a state with pending timers is
-// not closed); running_count and pending_count count them, with
+// that created it (timer.go: a callback may use that state's upvalues),
+// on a coroutine of its own, whenever the state is free: no run uses it,
+// or the runs that do all wait. A state is one worker's Lua VM in that
+// respect: its runs pass the state on as they wait (state.busy is the
+// baton), so a timer a request creates runs while that request sleeps or
+// waits on a socket, and the request goes on while the timer waits, as in
+// nginx. A state with pending timers is not closed. A timer's log lines
+// carry its creator's client and listening addresses (Request.TimerLog).
+// running_count and pending_count count them, with
 // lua_max_pending_timers' 1024 and lua_max_running_timers' 256. A
 // callback's error or timeout is logged with ", context: ngx.timer"; the
 // APIs a timer has no request for raise "API disabled in the context of
@@ -159,9 +165,13 @@
 // entry thread is the entry thread, coroutine.status of a user thread is
 // "running", "zombie" (ended, not waited for) or "dead", and
 // coroutine.yield() at the top of a light thread lets the others run and
-// gives one nil. ngx.on_abort registers a handler that runs as a user
-// thread when Request.ClientAbort closes (lua_check_client_abort; nil
-// means off, and on_abort says "lua_check_client_abort is off").
+// gives one nil. A wait cannot yield in a module's body (require) nor in
+// xpcall's handler: it raises "attempt to yield across C-call boundary",
+// as LuaJIT. With lua_check_client_abort on (Request.WatchClient; nil
+// means off, and on_abort says "lua_check_client_abort is off"), a run
+// whose threads all wait watches the client: when it goes away, the
+// handler ngx.on_abort registered runs as a user thread, or, without one,
+// the run ends (Close 499), as nginx does.
 // require "ngx.semaphore" (semaphore.go) gives new, post, wait (a wait as
 // above, with its timeout) and count; a semaphore created while a
 // module's body or init_by_lua runs is shared by all the runtime's states
@@ -248,9 +258,8 @@
 // issue; the Lua ecosystem issue built them since (cosocket.go, timer.go,
 // thread.go), so many of the blocks below pass now. The list was made when
 // they all failed, and is kept as the record of what that issue left out
-// (lua_check_client_abort, which ngx.on_abort needs, is still not read;
-// blocks the runner skips on both servers for their echo, memc, ...
-// directives are not listed):
+// (lua_check_client_abort is read since; blocks the runner skips on both
+// servers for their echo, memc, ... directives are not listed):
 //
 //	102-req-start-time.t        sleep 3,4
 //	043-shdict.t                sleep 45,46,51,55,60

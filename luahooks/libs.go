@@ -51,6 +51,7 @@ func (st *state) openLibs() {
 	g.RawSetString("require", L.NewFunction(st.require))
 	g.RawSetString("error", L.NewFunction(baseError))
 	g.RawSetString("pcall", L.NewFunction(basePCall))
+	g.RawSetString("xpcall", L.NewFunction(st.xpcall))
 	g.RawSetString("collectgarbage", L.NewFunction(baseCollectGarbage))
 	g.RawSetString("loadstring", L.NewFunction(baseLoadString))
 	origLoad := g.RawGetString("load")
@@ -276,6 +277,37 @@ func (st *state) require(L *lua.LState) int {
 	}
 	L.Push(loaded.RawGetString(name))
 	return 1
+}
+
+// xpcall is Lua's, with the handler run as LuaJIT runs it: it cannot
+// yield (a wait in it fails, blockFor).
+func (st *state) xpcall(L *lua.LState) int {
+	fn := L.CheckFunction(1)
+	handler := L.CheckFunction(2)
+	if !handler.IsG {
+		h := handler
+		handler = L.NewFunction(func(L *lua.LState) int {
+			st.noYield++
+			defer func() { st.noYield-- }()
+			L.Push(h)
+			L.Push(L.Get(1))
+			L.Call(1, 1)
+			return 1
+		})
+	}
+	top := L.GetTop()
+	L.Push(fn)
+	if err := L.PCall(0, lua.MultRet, handler); err != nil {
+		L.Push(lua.LFalse)
+		if aerr, ok := err.(*lua.ApiError); ok {
+			L.Push(aerr.Object)
+		} else {
+			L.Push(lua.LString(err.Error()))
+		}
+		return 2
+	}
+	L.Insert(lua.LTrue, top+1)
+	return L.GetTop() - top
 }
 
 // findDebianModule loads nginx.<rest> from path, or returns nil.

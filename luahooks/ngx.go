@@ -151,7 +151,7 @@ func (st *state) funcTable(fns map[string]lua.LGFunction) *lua.LTable {
 
 func (st *state) ngxIndex(L *lua.LState) int {
 	key := L.CheckString(2)
-	r := &st.r
+	r := st.r
 	switch key {
 	case "status", "headers_sent":
 		st.noRequestInTimer(L)
@@ -188,7 +188,7 @@ func (st *state) ngxIndex(L *lua.LState) int {
 
 func (st *state) ngxNewIndex(L *lua.LState) int {
 	key := L.CheckString(2)
-	r := &st.r
+	r := st.r
 	if key == "status" {
 		st.noRequestInTimer(L)
 	}
@@ -291,7 +291,7 @@ func (st *state) ngxExit(L *lua.LState) int {
 // writeArgs appends ngx.say/ngx.print arguments as lua-nginx-module does:
 // strings, numbers, booleans, nil, ngx.null and (nested) array tables.
 func (st *state) writeArgs(L *lua.LState, fn string) bool {
-	r := &st.r
+	r := st.r
 	if st.inInit || r.req == nil {
 		L.RaiseError("no request found")
 	}
@@ -412,6 +412,11 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 	if st.r.req == nil || st.inInit {
 		L.RaiseError("no request found")
 	}
+	switch st.r.phase {
+	case PhaseRewrite, PhaseAccess, PhaseContent:
+	default:
+		st.phaseCheck("flush") // a timer, log_by_lua, ...: raises
+	}
 	if st.headerOnly() {
 		L.Push(lua.LNil)
 		L.Push(lua.LString("header only"))
@@ -517,7 +522,7 @@ func (st *state) ngxRedirect(L *lua.LState) int {
 	default:
 		cError(L, "only ngx.HTTP_MOVED_TEMPORARILY, ngx.HTTP_MOVED_PERMANENTLY, ngx.HTTP_PERMANENT_REDIRECT, ngx.HTTP_SEE_OTHER, and ngx.HTTP_TEMPORARY_REDIRECT are allowed")
 	}
-	r := &st.r
+	r := st.r
 	if st.inInit || r.req == nil {
 		L.RaiseError("no request found")
 	}
@@ -551,7 +556,7 @@ func (st *state) ngxExec(L *lua.LState) int {
 	if n := L.GetTop(); n != 1 && n != 2 {
 		cError(L, "expecting one or two arguments, but got %d", n)
 	}
-	r := &st.r
+	r := st.r
 	if st.inInit || r.req == nil {
 		L.RaiseError("no request object found")
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"ngxsockify/ngxlog"
 	"strings"
+	"time"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -192,7 +193,7 @@ func (st *state) capture(L *lua.LState, srs []Subrequest) []*lua.LTable {
 	if req.Capture == nil {
 		L.RaiseError("ngx.location.capture is not supported by ngxsockify here")
 	}
-	if st.sched != nil {
+	if st.r.sched != nil {
 		// nginx's capture waits for the subrequests: the other light
 		// threads go first. Ours then run holding the baton, since they
 		// share the request with the other threads.
@@ -200,7 +201,19 @@ func (st *state) capture(L *lua.LState, srs []Subrequest) []*lua.LTable {
 	}
 	out := make([]*lua.LTable, len(srs))
 	for i, sr := range srs {
-		res, err := req.Capture(st.r.ctx, sr)
+		// The parent waits: the state is free for its timers meanwhile
+		// (a subrequest may wait on what a timer holds), while the
+		// parent's light threads keep waiting. Not with the ctx option:
+		// the subrequest then uses a table of this state.
+		r := st.r
+		if sr.ctx == nil {
+			st.leave()
+		}
+		res, err := req.Capture(r.ctx, sr)
+		if sr.ctx == nil {
+			st.enter(r)
+		}
+		st.r.now = time.Now() // nginx's time moved on
 		if err != nil {
 			// The caller logged why ("lua subrequests cycle while
 			// processing ..."); err is the Lua error to raise.

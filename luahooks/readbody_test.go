@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 )
 
 // pieceReader returns its pieces one read at a time, as a chunked body
@@ -140,5 +141,33 @@ func TestNeedRequestBodyTooLarge(t *testing.T) {
 	}
 	if text := sink.text(); text != "" {
 		t.Errorf("the chunk ran or luahooks logged (the caller logs ReadBody's error):\n%s", text)
+	}
+}
+
+// TestReqSocketClientAborted: ngx.req.socket() reads fail with "client
+// aborted" (and what came) when the client closes before the declared
+// length, with "closed" past the end of a complete body.
+func TestReqSocketClientAborted(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{})
+	src := `local sock = ngx.req.socket()
+		local res, err, part = sock:receive("*a")
+		ngx.say(tostring(res), " ", tostring(err), " ", tostring(part))
+		res, err, part = sock:receive(1)
+		ngx.say(tostring(res), " ", tostring(err), " ", tostring(part))`
+	r := httptest.NewRequest("POST", "/t", io.MultiReader(strings.NewReader("hello"), iotest.ErrReader(io.ErrUnexpectedEOF)))
+	r.ContentLength = 100
+	req := newReq("/t")
+	req.HTTP = r
+	out := runCode(t, rt, PhaseContent, src, req)
+	if got := string(out.Body); got != "nil client aborted hello\nnil closed nil\n" {
+		t.Errorf("aborted: %q %v", got, out.Err)
+	}
+	r = httptest.NewRequest("POST", "/t", strings.NewReader("hello"))
+	r.ContentLength = 5
+	req = newReq("/t")
+	req.HTTP = r
+	out = runCode(t, rt, PhaseContent, src, req)
+	if got := string(out.Body); got != "hello nil nil\nnil closed \n" {
+		t.Errorf("complete: %q %v", got, out.Err)
 	}
 }

@@ -177,7 +177,7 @@ func (st *state) semPost(L *lua.LState) int {
 	if v, ok := L.Get(2).(lua.LNumber); ok {
 		n = int(v)
 	}
-	s.post(n, st.sched)
+	s.post(n, st.r.sched)
 	L.Push(lua.LTrue)
 	return 1
 }
@@ -199,7 +199,7 @@ func (st *state) semWait(L *lua.LState) int {
 	if timeout < 0 {
 		timeout = 0
 	}
-	got, w := s.tryWait(timeout > 0, st.sched)
+	got, w := s.tryWait(timeout > 0, st.r.sched)
 	if got {
 		L.Push(lua.LTrue)
 		return 1

@@ -12,6 +12,7 @@ import (
 	"ngxsockify/ngxlog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -61,6 +62,12 @@ type Request struct {
 	// (ngx.log, print, API warnings) in place of Options.Log, so that they
 	// carry the request's context (", client: ..., request: ...").
 	Log func(level ngxlog.Level, msg string)
+	// TimerLog, when set, gives the log of a timer this request's hooks
+	// create (ngx.timer.at, every), used in place of Options.Log: nginx
+	// writes a timer's lines with the creating connection's client and
+	// listening addresses (", client: ..., server: 0.0.0.0:80"). It is
+	// called once per timer; what it returns may outlive the request.
+	TimerLog func() func(level ngxlog.Level, msg string)
 	// SetURI, when set, makes uri the request's $uri (ngx.req.set_uri);
 	// nil changes HTTP.URL's path instead.
 	SetURI func(uri string)
@@ -82,11 +89,17 @@ type Request struct {
 	Flush func(p []byte)
 	// Streamed counts the output bytes handed to Flush so far.
 	Streamed int64
-	// ClientAbort is lua_check_client_abort on: a channel the caller
-	// closes when the client goes away (nil: the directive is off, and
-	// ngx.on_abort says so). A handler ngx.on_abort registered then runs
-	// as a user thread of the run.
-	ClientAbort <-chan struct{}
+	// WatchClient is lua_check_client_abort on (nil: off, and
+	// ngx.on_abort says so). While all the threads of a rewrite, access
+	// or content run wait, the run watches the client's connection with
+	// it: it calls gone, once, if the client closes the connection before
+	// stop is called (and must not read what the client sends, nor watch
+	// while the body is being read). Then "client prematurely closed
+	// connection" is logged (info) and the handler ngx.on_abort
+	// registered runs as a user thread of the run, or, without one, the
+	// run ends at once with Close 499, as nginx finalizes the request
+	// with 499.
+	WatchClient func(gone func()) (stop func())
 	// RawSocket, when set, takes the client connection over for
 	// ngx.req.socket(true): the caller's response is off (it sends
 	// nothing more, and closes the connection when the request ends);
@@ -146,6 +159,11 @@ type Request struct {
 	rawSocket bool
 	// onAbort: ngx.on_abort registered a handler (once per request).
 	onAbort bool
+	// clientGone, made when ngx.on_abort registers, is closed when the
+	// watch (WatchClient) sees the client go; goneSeen: it did, no more
+	// watching.
+	clientGone chan struct{}
+	goneSeen   atomic.Bool
 	// readingBody: a light thread waits in ngx.req.read_body.
 	readingBody bool
 	// bodyDiscarded: ngx.req.discard_body dropped it; readAfterDiscard:
@@ -228,7 +246,10 @@ var ErrTimeout = errors.New("lua execution timed out")
 type state struct {
 	rt *Runtime
 	L  *lua.LState
-	r  runCtx
+	// r is the run that holds the state now: &reqRun for a request's
+	// run, a timer's own runCtx while its callback runs (timer.go).
+	r      *runCtx
+	reqRun runCtx
 
 	ctx      *runContext                           // reused by every run of this state
 	fns      map[*lua.FunctionProto]*lua.LFunction // chunk functions made in this state
@@ -241,47 +262,64 @@ type state struct {
 	// state: they rebuild globals, but shared-dict writes and log lines
 	// already happened once (nginx runs init_by_lua once per master).
 	replaying bool
-	// sockets are the cosockets this state's run opened (closed at its
-	// end unless pooled); socketMeta is their metatable (cosocket.go).
-	sched *sched // the run's light threads (thread.go), nil without
+	// socketMeta is the cosockets' metatable (cosocket.go).
 	// requiring counts the module bodies running (require); semSeen
 	// counts ngx.semaphore.new calls by position while they do
 	// (semaphore.go).
-	requiring   int
+	requiring int
+	// noYield counts xpcall handlers running (libs.go); cannotYield: a
+	// wait was refused there or in a module's body (blockFor).
+	noYield     int
+	cannotYield bool
 	semSeen     map[string]int
-	sockets     []*cosocket
 	socketMeta  *lua.LTable
 	reqSockMeta *lua.LTable // ngx.req.socket()'s
 	rawSockMeta *lua.LTable // ngx.req.socket(true)'s
-	udpSockets  []*udpSocket
 	udpMeta     *lua.LTable
-	// busy is held while the state runs (a request's run or a timer
-	// callback); timers and parked are guarded by rt.timers.mu: the
-	// state's pending timers, and whether it left the pool and is to be
-	// closed when they end (timer.go).
+	// busy is the state's baton: held by the run whose Lua runs now (a
+	// request's run or a timer callback). A run hands it on while it
+	// waits (block), so that the timers it created run meanwhile, as in
+	// nginx's one Lua VM per worker (timer.go). timers and parked are
+	// guarded by rt.timers.mu: the state's pending timers, and whether it
+	// left the pool and is to be closed when they end.
 	busy   sync.Mutex
 	timers int
 	parked bool
+	// idleCos are coroutines that timer callbacks ran on, for the next.
+	idleCos []*lua.LState
 }
 
 // runCtx is the state of the current run.
 type runCtx struct {
-	req      *Request
-	phase    Phase
-	ctx      *runContext
-	now      time.Time
-	exited   bool
-	exitCode int
-	redirect bool
-	exec     bool // ngx.exec: execURI, execArgs
-	jump     bool // ngx.req.set_uri(uri, true)
-	execURI  string
-	execArgs string
-	sent     bool // output started (ngx.say/print/flush): headers are "sent"
-	eof      bool
-	body     bytes.Buffer
-	bodyErr  *Outcome // read_body decided the response (413...)
-	errMsg   string   // error raised by our API (returned when it escapes)
+	req   *Request
+	phase Phase
+	ctx   *runContext
+	// L is the run's entry coroutine: the state's main thread for a
+	// request, a coroutine of its own for a timer callback; cur is the
+	// coroutine that ran when the run handed the state on (block).
+	L, cur *lua.LState
+	// unwatch stops the watch of the client (lua_check_client_abort)
+	// that leave started.
+	unwatch func()
+	// sched is the run's light threads (thread.go), nil without; sockets
+	// and udpSockets are the cosockets the run opened (closed at its end
+	// unless pooled).
+	sched      *sched
+	sockets    []*cosocket
+	udpSockets []*udpSocket
+	now        time.Time
+	exited     bool
+	exitCode   int
+	redirect   bool
+	exec       bool // ngx.exec: execURI, execArgs
+	jump       bool // ngx.req.set_uri(uri, true)
+	execURI    string
+	execArgs   string
+	sent       bool // output started (ngx.say/print/flush): headers are "sent"
+	eof        bool
+	body       bytes.Buffer
+	bodyErr    *Outcome // read_body decided the response (413...)
+	errMsg     string   // error raised by our API (returned when it escapes)
 	// wrapErrs counts the errors coroutine.wrap raised again in a caller;
 	// wrapChain is how many coroutines the last of them went up through
 	// (errorTraceback).
@@ -293,6 +331,16 @@ type exitSignal struct{}
 // ResetCtx forgets ngx.ctx, as nginx does on an internal redirect
 // (ngx.exec): the module contexts of the request are cleared.
 func (r *Request) ResetCtx() { r.luaCtx = nil }
+
+// End is the request's end (nginx's request cleanup, after the log
+// phase): when its hooks used ngx.ctx, its release is logged (debug), as
+// lua-nginx-module does.
+func (r *Request) End() {
+	if r.luaCtx != nil && r.Log != nil {
+		r.Log(ngxlog.Debug, "lua release ngx.ctx at ref 1")
+	}
+	r.luaCtx = nil
+}
 
 // compileLua compiles Lua source; file is set for code read from a file
 // (*_by_lua_file, require), whose first line may be a shebang.
@@ -381,6 +429,8 @@ func stringToken(src string, pe *parse.Error) string {
 func (rt *Runtime) newState() (*state, error) {
 	L := lua.NewState(lua.Options{SkipOpenLibs: true, CallStackSize: 200, RegistrySize: 1024 * 4, RegistryMaxSize: 1024 * 256})
 	st := &state{rt: rt, L: L, ctx: newRunContext(), fns: map[*lua.FunctionProto]*lua.LFunction{}}
+	st.r = &st.reqRun
+	st.reqRun.L = L
 	st.openLibs()
 	rt.mu.Lock()
 	inits := append([]*Chunk(nil), rt.inits...)
@@ -410,10 +460,12 @@ func (st *state) runInit(c *Chunk, timeout time.Duration) error {
 
 func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout time.Duration) Outcome {
 	L := st.L
-	r := &st.r
+	st.r = &st.reqRun
+	r := st.r
 	r.body.Reset()
-	*r = runCtx{body: r.body, req: req, phase: c.phase, now: time.Now()}
-	st.sched = nil // a run starts without light threads
+	*r = runCtx{body: r.body, req: req, phase: c.phase, now: time.Now(), L: L,
+		sockets: r.sockets[:0], udpSockets: r.udpSockets[:0]}
+	L.G.CurrentThread = L // a timer's coroutine may have run last
 	if req.start.IsZero() {
 		req.start = r.now
 	}
@@ -482,7 +534,7 @@ func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout tim
 }
 
 func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
-	r := &st.r
+	r := st.r
 	req := r.req
 	status := req.Status
 	if r.bodyErr != nil {
@@ -534,6 +586,10 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 		case errors.Is(ctxErr, ErrMemory):
 			msg = "lua entry thread aborted: runtime error: " + ErrMemory.Error()
 			return Outcome{Action: ErrorPage, Status: http.StatusInternalServerError, Err: &runError{msg: msg, err: ErrMemory}}
+		case errors.Is(ctxErr, errClientGone):
+			// lua_check_client_abort: nginx finalizes with 499 (the
+			// watch logged why).
+			return Outcome{Action: Close, Status: 499}
 		case ctxErr != nil:
 			// The request context ended (client gone, server shutdown).
 			return Outcome{Action: Close, Status: 499, Err: ctxErr}
@@ -572,7 +628,7 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 }
 
 func (st *state) respond() Outcome {
-	r := &st.r
+	r := st.r
 	status := r.req.Status
 	if status == 0 {
 		status = http.StatusOK
@@ -652,7 +708,7 @@ func (st *state) stopped() bool {
 // cancelled context cannot be swallowed by pcall: every following Lua
 // instruction raises again) and unwinds.
 func (st *state) exit(code int) {
-	r := &st.r
+	r := st.r
 	r.exited = true
 	r.exitCode = code
 	if r.ctx != nil {

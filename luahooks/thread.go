@@ -2,6 +2,7 @@ package luahooks
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -34,6 +35,7 @@ import (
 // sched is the scheduler of one run's light threads.
 type sched struct {
 	st *state
+	r  *runCtx // the run whose threads these are
 
 	mu     sync.Mutex
 	holder *lthread // runs now; nil: all threads wait
@@ -47,11 +49,16 @@ type sched struct {
 	threads map[*lua.LState]*lthread
 	live    sync.WaitGroup // user threads whose goroutine has not ended
 	entry   *lthread
-	// ending: the entry thread waits for the user threads to end; an
-	// on_abort handler does not start any more. stop is closed then.
-	ending bool
-	stop   chan struct{}
-	ended  int // user threads ended so far
+	// ending: the entry thread ended and waits for the user threads.
+	// users counts the user threads that have not ended (an on_abort
+	// handler once it starts); when the entry thread and they all have
+	// ended, stop is closed (stopped) and an on_abort handler does not
+	// start any more.
+	ending  bool
+	users   int
+	stop    chan struct{}
+	stopped bool
+	ended   int // user threads ended so far
 }
 
 // lthread is one light thread: the entry thread (the chunk) or a user
@@ -87,13 +94,13 @@ type lthread struct {
 // threadSched returns the run's scheduler, starting it (the caller is the
 // entry thread, which holds the baton) at the first spawn.
 func (st *state) threadSched() *sched {
-	if st.sched == nil {
+	if st.r.sched == nil {
 		st.ownContext() // the threads' contexts derive from the run's
-		entry := &lthread{co: st.L, ctx: st.r.ctx, wake: make(chan struct{}, 1)}
-		st.sched = &sched{st: st, threads: map[*lua.LState]*lthread{}, entry: entry, stop: make(chan struct{})}
-		st.sched.holder = entry
+		entry := &lthread{co: st.r.L, ctx: st.r.ctx, wake: make(chan struct{}, 1)}
+		st.r.sched = &sched{st: st, r: st.r, threads: map[*lua.LState]*lthread{}, entry: entry, stop: make(chan struct{})}
+		st.r.sched.holder = entry
 	}
-	return st.sched
+	return st.r.sched
 }
 
 // ownContext gives the run a context of its own, which coroutines and
@@ -103,8 +110,8 @@ func (st *state) ownContext() {
 		return
 	}
 	st.r.ctx.ownChannel()
-	if ctx := st.r.ctx.luaContext(); st.L.Context() != ctx {
-		st.L.SetContext(ctx)
+	if ctx := st.r.ctx.luaContext(); st.r.L.Context() != ctx {
+		st.r.L.SetContext(ctx)
 	}
 }
 
@@ -124,8 +131,18 @@ func (s *sched) release(t *lthread) {
 	s.handNext()
 }
 
+// stopIfDone closes stop once the entry thread and every user thread
+// have ended; s.mu is held.
+func (s *sched) stopIfDone() {
+	if s.ending && s.users == 0 && !s.stopped {
+		s.stopped = true
+		close(s.stop)
+	}
+}
+
 // handNext gives the baton to the first posted thread, else the first
-// ready one, or frees it; s.mu is held.
+// ready one, or frees it (and the state, for other runs: timers); s.mu
+// is held.
 func (s *sched) handNext() {
 	for _, q := range []*[]*lthread{&s.posted, &s.ready} {
 		if len(*q) > 0 {
@@ -137,7 +154,8 @@ func (s *sched) handNext() {
 		}
 	}
 	s.holder = nil
-	s.st.ctx.pause()
+	s.r.ctx.pause()
+	s.st.leave()
 }
 
 // acquire waits until t holds the baton again.
@@ -150,8 +168,11 @@ func (s *sched) acquire(t *lthread) {
 		<-t.wake
 	case s.holder == nil:
 		s.holder = t
-		s.st.ctx.resume()
 		s.mu.Unlock()
+		// the state may run another run meanwhile (a timer): take it
+		// back outside s.mu, which that run may need (a semaphore post)
+		s.st.enter(s.r)
+		s.r.ctx.resume()
 	default:
 		s.ready = append(s.ready, t)
 		s.mu.Unlock()
@@ -185,29 +206,96 @@ func (st *state) block(f func(done <-chan struct{}) error) error {
 
 // blockFor is block that reports a wait cut short instead of raising.
 func (st *state) blockFor(f func(done <-chan struct{}) error) (err error, aborted bool) {
+	if st.requiring > 0 || st.noYield > 0 {
+		// LuaJIT cannot yield in a module's body (require) or in
+		// xpcall's handler: the wait fails (abortThread raises)
+		st.cannotYield = true
+		return nil, true
+	}
 	if st.r.body.Len() >= postponeOutput {
 		st.flushOutput()
 	}
-	s := st.sched
+	s := st.r.sched
 	if s == nil {
-		if st.r.ctx == nil {
+		r := st.r
+		if r.ctx == nil {
 			return f(nil), false
 		}
-		st.r.ctx.pause()
-		defer st.r.ctx.resume()
-		return f(st.r.ctx.Done()), false
+		r.ctx.pause()
+		st.leave()
+		err = f(r.ctx.Done())
+		st.enter(r)
+		r.ctx.resume()
+		r.now = time.Now() // nginx's cached time moves on with its event loop
+		return err, false
 	}
 	t := s.current()
 	s.release(t)
 	err = f(t.ctx.Done())
 	s.acquire(t)
+	st.r.now = time.Now()
 	return err, t.ctx.Err() != nil
+}
+
+// leave hands the state on while its run waits: a timer callback may
+// run on it meanwhile (st.busy is the state's baton). The run keeps
+// which coroutine ran. With lua_check_client_abort on, the run watches
+// the client meanwhile.
+func (st *state) leave() {
+	r := st.r
+	r.cur = st.L.G.CurrentThread
+	if req := r.req; req != nil && req.WatchClient != nil && r.ctx != nil && !req.goneSeen.Load() {
+		switch r.phase {
+		case PhaseRewrite, PhaseAccess, PhaseContent:
+			r.ctx.ownChannel() // a channel that cancelling closes
+			r.unwatch = req.WatchClient(func() { st.clientGone(r) })
+		}
+	}
+	st.busy.Unlock()
+}
+
+// enter takes the state back for run r after a wait (leave).
+func (st *state) enter(r *runCtx) {
+	if r.unwatch != nil {
+		r.unwatch()
+		r.unwatch = nil
+	}
+	st.busy.Lock()
+	st.r = r
+	st.L.G.CurrentThread = r.cur
+}
+
+// errClientGone ends a run whose client went away (lua_check_client_abort).
+var errClientGone = errors.New("client prematurely closed connection")
+
+// clientGone is run r's client going away while all its threads wait
+// (leave's watch, on the watcher's goroutine: it must not block, nor
+// touch the state): the on_abort handler starts, or the run ends.
+func (st *state) clientGone(r *runCtx) {
+	req := r.req
+	req.goneSeen.Store(true)
+	log := req.Log
+	if log == nil {
+		log = st.rt.opts.Log
+	}
+	if log != nil {
+		log(ngxlog.Info, errClientGone.Error())
+	}
+	if req.clientGone != nil {
+		close(req.clientGone) // ngx.on_abort's handler goes
+		return
+	}
+	r.ctx.cancel(errClientGone)
 }
 
 // abortThread unwinds the running light thread: it was killed, or the
 // request ended (ngx.exit in another thread, an error in the entry thread,
 // the time limit).
 func (st *state) abortThread() {
+	if st.cannotYield {
+		st.cannotYield = false
+		st.curL().Error(lua.LString("attempt to yield across C-call boundary"), 0)
+	}
 	st.curL().RaiseError("%v", context.Canceled)
 }
 
@@ -216,14 +304,14 @@ func (st *state) curL() *lua.LState {
 	if cur := st.L.G.CurrentThread; cur != nil {
 		return cur
 	}
-	return st.L
+	return st.r.L
 }
 
 // yieldThread is coroutine.yield() at the top of a light thread: with
 // other threads posted, the thread is posted after them; else it goes on
 // at once (ngx_http_lua_run_thread).
 func (st *state) yieldThread() {
-	s := st.sched
+	s := st.r.sched
 	if s == nil {
 		return
 	}
@@ -248,7 +336,7 @@ func (st *state) yieldThread() {
 // (which go on) unless the run was aborted (ngx.exit anywhere, an error in
 // the entry thread, the time limit), which kills them.
 func (st *state) endThreads(abort bool) {
-	s := st.sched
+	s := st.r.sched
 	if s == nil {
 		return
 	}
@@ -261,7 +349,7 @@ func (st *state) endThreads(abort bool) {
 	}
 	s.mu.Lock()
 	s.ending = true
-	close(s.stop)
+	s.stopIfDone()
 	s.mu.Unlock()
 	t := s.entry
 	s.release(t)
@@ -272,8 +360,8 @@ func (st *state) endThreads(abort bool) {
 		t.cancel()
 	}
 	s.mu.Unlock()
-	st.sched = nil
-	st.L.G.CurrentThread = st.L
+	st.r.sched = nil
+	st.L.G.CurrentThread = st.r.L
 }
 
 func (st *state) openThread() *lua.LTable {
@@ -297,12 +385,13 @@ func (st *state) threadSpawn(L *lua.LState) int {
 	}
 	s := st.threadSched()
 	parent := s.current()
-	co, cancel := st.L.NewThread()
+	co, cancel := st.r.L.NewThread()
 	t := &lthread{co: co, parent: L, ctx: co.Context(), cancel: cancel,
 		wake: make(chan struct{}, 1), ended: make(chan struct{}), cur: co}
 	parent.cur = st.L.G.CurrentThread
 	s.mu.Lock()
 	s.threads[co] = t
+	s.users++
 	// The parent is posted: it goes on when the child hands the baton on,
 	// after the threads posted before it.
 	s.posted = append(s.posted, parent)
@@ -327,29 +416,33 @@ func (st *state) onAbort(L *lua.LState) int {
 	fn := L.CheckFunction(1)
 	req := st.r.req
 	switch {
-	case req == nil || req.ClientAbort == nil:
+	case req == nil || req.WatchClient == nil:
 		return fail(L, "lua_check_client_abort is off")
 	case req.onAbort:
 		return fail(L, "duplicate call")
 	}
 	req.onAbort = true
+	req.clientGone = make(chan struct{})
 	s := st.threadSched()
 	t := &lthread{parent: L, wake: make(chan struct{}, 1), ended: make(chan struct{})}
+	s.live.Add(1) // the handler's goroutine, which may never run it
 	go func() {
 		select {
-		case <-req.ClientAbort:
+		case <-req.clientGone:
 		case <-s.stop:
+			s.live.Done()
 			return
 		}
 		s.mu.Lock()
-		if s.ending {
+		if s.stopped {
 			s.mu.Unlock()
+			s.live.Done()
 			return
 		}
-		s.live.Add(1)
+		s.users++
 		s.mu.Unlock()
 		s.acquire(t)
-		co, cancel := st.L.NewThread()
+		co, cancel := st.r.L.NewThread()
 		t.co, t.ctx, t.cancel, t.cur = co, co.Context(), cancel, co
 		s.mu.Lock()
 		s.threads[co] = t
@@ -361,7 +454,7 @@ func (st *state) onAbort(L *lua.LState) int {
 
 // runThread is a user thread's goroutine; it starts holding the baton.
 func (st *state) runThread(t *lthread, fn *lua.LFunction, args []lua.LValue) {
-	s := st.sched
+	s := st.r.sched
 	defer s.live.Done()
 	co := t.co
 	st.L.G.CurrentThread = co
@@ -398,6 +491,8 @@ func (st *state) runThread(t *lthread, fn *lua.LFunction, args []lua.LValue) {
 	co.SetTop(0)
 	close(t.ended)
 	s.mu.Lock()
+	s.users--
+	s.stopIfDone()
 	s.handNext()
 	s.mu.Unlock()
 }
@@ -434,8 +529,8 @@ func (st *state) userThread(L *lua.LState, v lua.LValue) *lthread {
 		L.ArgError(1, "coroutine expected")
 	}
 	var t *lthread
-	if st.sched != nil {
-		t = st.sched.threads[co]
+	if st.r.sched != nil {
+		t = st.r.sched.threads[co]
 	}
 	if t == nil {
 		cError(L, "attempt to wait on a coroutine that is not a user thread")
@@ -527,8 +622,8 @@ func (st *state) threadKill(L *lua.LState) int {
 		L.ArgError(1, "coroutine expected")
 	}
 	var t *lthread
-	if st.sched != nil {
-		t = st.sched.threads[co]
+	if st.r.sched != nil {
+		t = st.r.sched.threads[co]
 	}
 	switch {
 	case t == nil:
@@ -558,10 +653,10 @@ func okTrue(L *lua.LState) int {
 // ends ("normal" while a coroutine it resumed runs or waits), "zombie"
 // until it is waited for, then "dead"; nil for other coroutines.
 func (st *state) threadStatus(co *lua.LState) lua.LValue {
-	if st.sched == nil {
+	if st.r.sched == nil {
 		return nil
 	}
-	t := st.sched.threads[co]
+	t := st.r.sched.threads[co]
 	switch {
 	case t == nil:
 		return nil
@@ -571,7 +666,7 @@ func (st *state) threadStatus(co *lua.LState) lua.LValue {
 		return lua.LString("zombie")
 	}
 	cur := t.cur
-	if st.sched.holder == t {
+	if st.r.sched.holder == t {
 		cur = st.L.G.CurrentThread
 	}
 	if cur != nil && cur != co {
@@ -603,7 +698,7 @@ func (st *state) openCoroutineThreads(co *lua.LTable) {
 	L := st.L
 	yield := co.RawGetString("yield").(*lua.LFunction)
 	co.RawSetString("yield", L.NewFunction(func(L *lua.LState) int {
-		if L.Parent == nil && st.r.ctx != nil && (L == st.L || st.sched != nil && st.sched.threads[L] != nil) {
+		if L.Parent == nil && st.r.ctx != nil && (L == st.r.L || st.r.sched != nil && st.r.sched.threads[L] != nil) {
 			L.SetTop(0)
 			st.yieldThread()
 			L.Push(lua.LNil) // measured: one nil

@@ -230,7 +230,24 @@ func TestSemaphoreShared(t *testing.T) {
 	}
 }
 
-// TestOnAbort: with lua_check_client_abort on (Request.ClientAbort), the
+// watchChan is a Request.WatchClient for tests: the client goes away when
+// abort closes.
+func watchChan(abort <-chan struct{}) func(gone func()) func() {
+	return func(gone func()) func() {
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			select {
+			case <-abort:
+				gone()
+			case <-stop:
+			}
+		}()
+		return func() { close(stop); <-done }
+	}
+}
+
+// TestOnAbort: with lua_check_client_abort on (Request.WatchClient), the
 // ngx.on_abort handler runs as a user thread when the client goes away.
 func TestOnAbort(t *testing.T) {
 	rt, sink := newTestRuntime(t, Options{})
@@ -240,7 +257,7 @@ func TestOnAbort(t *testing.T) {
 	}
 	abort := make(chan struct{})
 	req := newReq("/t")
-	req.ClientAbort = abort
+	req.WatchClient = watchChan(abort)
 	time.AfterFunc(50*time.Millisecond, func() { close(abort) })
 	start := time.Now()
 	out = runCode(t, rt, PhaseContent, `
@@ -256,10 +273,39 @@ func TestOnAbort(t *testing.T) {
 	}
 	// no abort: the handler never runs, and the run does not wait for it
 	req = newReq("/t")
-	req.ClientAbort = make(chan struct{})
+	req.WatchClient = watchChan(make(chan struct{}))
 	out = runCode(t, rt, PhaseContent, `ngx.on_abort(function() ngx.say("no") end) ngx.sleep(0.01) ngx.say("done")`, req)
 	if string(out.Body) != "done\n" {
 		t.Errorf("no abort: %q %v", out.Body, out.Err)
+	}
+	// no handler: the run ends with 499 at once, with nginx's info line
+	gone := make(chan struct{})
+	req = newReq("/t")
+	req.WatchClient = watchChan(gone)
+	time.AfterFunc(30*time.Millisecond, func() { close(gone) })
+	start = time.Now()
+	out = runCode(t, rt, PhaseContent, `ngx.sleep(3) ngx.say("not reached")`, req)
+	if out.Action != Close || out.Status != 499 || out.Err != nil || time.Since(start) > time.Second {
+		t.Errorf("abort without handler: %v %d %v after %v", out.Action, out.Status, out.Err, time.Since(start))
+	}
+	if !strings.Contains(sink.text(), "client prematurely closed connection") {
+		t.Errorf("log: %s", sink.text())
+	}
+	// the entry thread ended, a user thread still sleeps: the handler
+	// runs still, and its ngx.exit ends the sleeper
+	gone = make(chan struct{})
+	req = newReq("/t")
+	req.WatchClient = watchChan(gone)
+	time.AfterFunc(30*time.Millisecond, func() { close(gone) })
+	start = time.Now()
+	out = runCode(t, rt, PhaseContent, `
+		ngx.on_abort(function() ngx.log(ngx.NOTICE, "late handler") ngx.exit(444) end)
+		ngx.thread.spawn(function() ngx.sleep(3) ngx.log(ngx.NOTICE, "sleeper done") end)`, req)
+	if out.Action != Close || out.Status != 444 || time.Since(start) > time.Second {
+		t.Errorf("after the entry thread: %v %d %v after %v", out.Action, out.Status, out.Err, time.Since(start))
+	}
+	if !strings.Contains(sink.text(), "late handler") || strings.Contains(sink.text(), "sleeper done") {
+		t.Errorf("log: %s", sink.text())
 	}
 }
 
@@ -282,6 +328,31 @@ func TestThreadsInTimer(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	if !strings.Contains(sink.text(), "timer threads: ba") {
+		t.Errorf("log: %s", sink.text())
+	}
+}
+
+// TestNoYieldInRequireOrXpcallHandler: as in LuaJIT, a wait (ngx.sleep,
+// a cosocket) cannot yield in a module's body nor in xpcall's handler:
+// it raises "attempt to yield across C-call boundary".
+func TestNoYieldInRequireOrXpcallHandler(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "sleepy.lua"), []byte("ngx.sleep(0.001)\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rt, sink := newTestRuntime(t, Options{PackagePath: dir + "/?.lua"})
+	out := runCode(t, rt, PhaseContent, `require "sleepy"`, newReq("/t"))
+	if out.Status != 500 || out.Err == nil || !strings.Contains(out.Err.Error(), "runtime error: attempt to yield across C-call boundary") {
+		t.Errorf("require: %d %v", out.Status, out.Err)
+	}
+	out = runCode(t, rt, PhaseContent, `
+		local ok, err = xpcall(function() error(1) end, function() ngx.sleep(0.001) end)
+		ngx.sleep(0.001) -- the entry thread itself may wait
+		ngx.say(ok, " ", err)`, newReq("/t"))
+	if string(out.Body) != "false attempt to yield across C-call boundary\n" || out.Err != nil {
+		t.Errorf("xpcall: %q %v", out.Body, out.Err)
+	}
+	if !strings.Contains(sink.text(), "lua clean up the timer for pending ngx.sleep") {
 		t.Errorf("log: %s", sink.text())
 	}
 }

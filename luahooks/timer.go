@@ -1,9 +1,12 @@
 package luahooks
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,9 +18,14 @@ import (
 // ngx.timer.at and ngx.timer.every. A callback is a Lua function of the
 // state that created the timer: it may hold that state's upvalues and
 // globals, and a state is not safe for two goroutines. So a timer runs on
-// its own state, with the state's lock held (a request that picks that
-// state from the pool meanwhile waits for the callback). A state with
-// pending timers is never closed: the pool sets it aside until they end.
+// a coroutine of that state (its own Lua thread, as nginx gives each
+// timer a coroutine of the worker's VM), with its own run context, when
+// the state's baton (state.busy) is free: when no run uses the state, or
+// when the runs that do all wait (a cosocket, ngx.sleep, a semaphore).
+// So a timer that a request creates runs while that request sleeps or
+// waits on the network, and the request goes on when the timer waits or
+// ends, as in nginx. A state with pending timers is never closed: the
+// pool sets it aside until they end.
 //
 // Callbacks run under the same time limit as hooks (counting running Lua
 // only: cosockets and ngx.sleep pause it); an error or a timeout is
@@ -45,6 +53,7 @@ type timerSet struct {
 	running int
 	closed  bool
 	wg      sync.WaitGroup
+	seq     uint64 // timers created so far
 }
 
 type luaTimer struct {
@@ -53,6 +62,23 @@ type luaTimer struct {
 	args  []lua.LValue
 	every time.Duration // 0: a one-shot timer (ngx.timer.at)
 	t     *time.Timer
+	// when is the expiry as nginx keys it: the creating run's cached
+	// time in milliseconds plus the delay, so that timers a run creates
+	// with one delay expire together; seq orders those (creation order).
+	when time.Time
+	seq  uint64
+	// log writes the timer's lines with the context of the request
+	// that created it (Request.TimerLog), nil: the runtime's log.
+	log func(level ngxlog.Level, msg string)
+}
+
+// logf writes a line of tm's.
+func (tm *luaTimer) logf(rt *Runtime, level ngxlog.Level, format string, args ...any) {
+	if tm.log == nil {
+		rt.logf(level, format, args...)
+		return
+	}
+	tm.log(level, sprintf(format, args...))
 }
 
 func (st *state) openTimer() *lua.LTable {
@@ -100,6 +126,13 @@ func (st *state) timerAdd(L *lua.LState, name string, every bool) int {
 	}
 	d := time.Duration(delay * float64(time.Second))
 	tm := &luaTimer{st: st, fn: fn, args: args}
+	switch req := st.r.req; {
+	case req == nil:
+	case st.r.phase == PhaseTimer:
+		tm.log = req.Log // a timer's timer: the same context
+	case req.TimerLog != nil:
+		tm.log = req.TimerLog()
+	}
 	if every {
 		tm.every = d
 	}
@@ -118,55 +151,119 @@ func (st *state) timerAdd(L *lua.LState, name string, every bool) int {
 	}
 	ts.pending[tm] = struct{}{}
 	st.timers++
-	tm.t = time.AfterFunc(d, func() { st.rt.fireTimer(tm, false) })
+	ts.seq++
+	tm.seq = ts.seq
+	now := st.r.now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	st.rt.armTimer(tm, now, d)
 	L.Push(lua.LNumber(1))
 	return 1
 }
 
-// fireTimer runs tm's callback on its state, then re-arms an every-timer
-// or lets the state go.
-func (rt *Runtime) fireTimer(tm *luaTimer, premature bool) {
+// armTimer sets tm to expire d after now (nginx's cached time, in
+// milliseconds); ts.mu is held.
+func (rt *Runtime) armTimer(tm *luaTimer, now time.Time, d time.Duration) {
+	tm.when = now.Truncate(time.Millisecond).Add(d)
+	tm.t = time.AfterFunc(max(time.Until(tm.when), 0), func() { rt.fireTimer(tm) })
+}
+
+// fireTimer is tm's expiry: it starts every timer due by now, tm among
+// them, in nginx's order (expiry, then creation), each as a run of its
+// own that takes its state in that order.
+func (rt *Runtime) fireTimer(tm *luaTimer) {
 	ts := &rt.timers
 	ts.mu.Lock()
 	if _, ok := ts.pending[tm]; !ok {
 		ts.mu.Unlock()
 		return
 	}
-	delete(ts.pending, tm)
-	if ts.closed {
-		premature = true
+	now := time.Now()
+	due := []*luaTimer{tm}
+	for p := range ts.pending {
+		if p != tm && !p.when.After(now) {
+			due = append(due, p)
+		}
 	}
-	if _, maxRunning := rt.timerLimits(); ts.running >= maxRunning {
-		ts.mu.Unlock()
-		rt.logf(ngxlog.Alert, "%d lua_max_running_timers are not enough", maxRunning)
-		rt.timerDone(tm.st)
-		return
+	slices.SortFunc(due, func(a, b *luaTimer) int {
+		if c := a.when.Compare(b.when); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	premature := ts.closed
+	var start, refused []*luaTimer
+	_, maxRunning := rt.timerLimits()
+	for _, p := range due {
+		delete(ts.pending, p)
+		p.t.Stop() // its own expiry finds it gone
+		if ts.running >= maxRunning {
+			refused = append(refused, p)
+			continue
+		}
+		ts.running++
+		ts.wg.Add(1)
+		start = append(start, p)
 	}
-	ts.running++
-	ts.wg.Add(1)
 	ts.mu.Unlock()
+	for _, p := range refused {
+		p.logf(rt, ngxlog.Alert, "lua failed to run timer with function defined at %s: %d lua_max_running_timers are not enough",
+			funcDefined(p.fn), maxRunning)
+		rt.timerDone(p.st)
+	}
+	for _, p := range start {
+		began := make(chan struct{})
+		go rt.runTimerRun(p, premature, began)
+		<-began // the next one queues for its state after this one
+	}
+}
 
+// runTimerRun runs started timer tm's callback once it has its state
+// (began is closed then), then re-arms an every-timer or lets the state
+// go.
+func (rt *Runtime) runTimerRun(tm *luaTimer, premature bool, began chan<- struct{}) {
+	ts := &rt.timers
 	st := tm.st
+	r := &runCtx{req: &Request{Log: tm.log}, phase: PhaseTimer}
 	st.busy.Lock()
-	rt.logf(ngxlog.Debug, "lua ngx.timer expired")
+	close(began)
+	st.r = r
+	tm.logf(rt, ngxlog.Debug, "lua ngx.timer expired")
 	err := st.runTimer(tm, premature)
 	st.busy.Unlock()
 	if err != nil {
-		rt.logf(ngxlog.Err, "%v, context: ngx.timer", err)
+		tm.logf(rt, ngxlog.Err, "%v, context: ngx.timer", err)
 	}
-	rt.logf(ngxlog.Debug, "http lua close fake http connection")
+	tm.logf(rt, ngxlog.Debug, "http lua close fake http connection")
 
 	ts.mu.Lock()
 	ts.running--
 	ts.wg.Done()
 	if tm.every > 0 && !premature && !ts.closed {
 		ts.pending[tm] = struct{}{}
-		tm.t = time.AfterFunc(tm.every, func() { rt.fireTimer(tm, false) })
+		rt.armTimer(tm, time.Now(), tm.every)
 		ts.mu.Unlock()
 		return
 	}
 	ts.mu.Unlock()
 	rt.timerDone(st)
+}
+
+// funcDefined is where fn was defined as LuaJIT names it in logs:
+// "=content_by_lua(nginx.conf:40):2" for inline code, "@/path/m.lua:3"
+// for a file.
+func funcDefined(fn *lua.LFunction) string {
+	if fn.IsG || fn.Proto == nil {
+		return "=[C]:-1"
+	}
+	src := fn.Proto.SourceName
+	if strings.Contains(src, "_by_lua(") {
+		src = "=" + src
+	} else {
+		src = "@" + src
+	}
+	return fmt.Sprintf("%s:%d", src, fn.Proto.LineDefined)
 }
 
 // timerDone drops one timer of st, closing st if it was set aside and has
@@ -209,7 +306,7 @@ func (rt *Runtime) closeTimers(wait time.Duration) {
 	}
 	ts.mu.Unlock()
 	for _, tm := range now {
-		go rt.fireTimer(tm, true)
+		go rt.fireTimer(tm) // premature: ts.closed
 	}
 	done := make(chan struct{})
 	go func() {
@@ -223,14 +320,15 @@ func (rt *Runtime) closeTimers(wait time.Duration) {
 	}
 }
 
-// runTimer calls tm's callback (premature, args...) as one run.
+// runTimer calls tm's callback (premature, args...) as one run, st.r,
+// on a coroutine of the state; the caller holds the state.
 func (st *state) runTimer(tm *luaTimer, premature bool) error {
-	L := st.L
-	r := &st.r
-	r.body.Reset()
-	*r = runCtx{body: r.body, req: &Request{}, phase: PhaseTimer, now: time.Now()}
-	st.sched = nil
-	ctx := st.ctx
+	L := st.timerThread()
+	r := st.r
+	r.now = time.Now()
+	r.L, r.cur = L, L
+	st.L.G.CurrentThread = L
+	ctx := newRunContext()
 	ctx.arm(context.Background(), r.now, st.rt.timeout)
 	st.rt.guard.enter(ctx)
 	defer st.rt.guard.leave(ctx)
@@ -251,7 +349,13 @@ func (st *state) runTimer(tm *luaTimer, premature bool) error {
 	st.closeSockets()
 	L.RemoveContext()
 	L.SetTop(0)
+	if r.req.luaCtx != nil {
+		st.logf(ngxlog.Debug, "lua release ngx.ctx at ref 1")
+	}
 	r.ctx, r.req = nil, nil
+	if err == nil {
+		st.idleCos = append(st.idleCos, L)
+	}
 	switch {
 	case err == nil || r.exited:
 		return nil
@@ -261,6 +365,23 @@ func (st *state) runTimer(tm *luaTimer, premature bool) error {
 		return &runError{msg: "lua entry thread aborted: runtime error: " + ErrMemory.Error(), err: ErrMemory}
 	}
 	return &runError{msg: "lua entry thread aborted: runtime error: " + errorText(err)}
+}
+
+// timerThread returns a coroutine of the state for a timer callback: an
+// idle one, or a new one made without the context of a run that waits
+// meanwhile (it gets the timer's own).
+func (st *state) timerThread() *lua.LState {
+	if n := len(st.idleCos); n > 0 {
+		L := st.idleCos[n-1]
+		st.idleCos = st.idleCos[:n-1]
+		return L
+	}
+	parked := st.L.RemoveContext()
+	L, _ := st.L.NewThread()
+	if parked != nil {
+		st.L.SetContext(parked)
+	}
+	return L
 }
 
 // noRequestInTimer raises resty.core's error for request APIs used in a

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"ngxsockify/ngxlog"
 )
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
@@ -106,15 +108,99 @@ func TestTimerDisabledAPIs(t *testing.T) {
 			function() ngx.say("x") end,
 			function() ngx.req.read_body() end,
 			function() ngx.req.socket() end,
+			function() ngx.flush() end,
+			function() ngx.eof() end,
 		}) do
 			ngx.timer.at(0, function() local ok, err = pcall(f) ngx.log(ngx.ERR, "timer api: ", err) end)
 		end`, newReq("/"))
-	waitUntil(t, "eight timers", func() bool { return strings.Count(sink.text(), "timer api: ") == 8 })
+	waitUntil(t, "ten timers", func() bool { return strings.Count(sink.text(), "timer api: ") == 10 })
 	text := sink.text()
 	if n := strings.Count(text, "API disabled in the current context"); n != 5 {
 		t.Errorf("%d 'current context' errors, want 5:\n%s", n, text)
 	}
-	if n := strings.Count(text, "API disabled in the context of ngx.timer"); n != 3 {
-		t.Errorf("%d 'context of ngx.timer' errors, want 3:\n%s", n, text)
+	if n := strings.Count(text, "API disabled in the context of ngx.timer"); n != 5 {
+		t.Errorf("%d 'context of ngx.timer' errors, want 5:\n%s", n, text)
+	}
+}
+
+// A timer runs while the request that made it waits, on the same Lua
+// state (it sees the request's upvalues), and the request goes on while
+// the timer waits in turn: nginx's interleaving of the two coroutines.
+func TestTimerRunsWhileItsRequestWaits(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{Timeout: time.Second})
+	src := `local steps = {}
+		local shared = {n = 0}
+		ngx.timer.at(0, function()
+			table.insert(steps, "timer " .. shared.n)
+			shared.n = shared.n + 1
+			ngx.sleep(0.05)
+			table.insert(steps, "timer again " .. shared.n)
+			shared.n = shared.n + 1
+		end)
+		table.insert(steps, "request")
+		ngx.sleep(0.02)
+		table.insert(steps, "request again " .. shared.n)
+		shared.n = shared.n + 1
+		ngx.sleep(0.06)
+		ngx.say(table.concat(steps, ", "), "; ", coroutine.running() ~= nil, " ", ngx.get_phase())`
+	out := runCode(t, rt, PhaseContent, src, newReq("/"))
+	if out.Err != nil {
+		t.Fatal(out.Err)
+	}
+	want := "request, timer 0, request again 1, timer again 2; true content\n"
+	if got := string(out.Body); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestTimerOrder: timers a run creates with one delay expire together and
+// start in creation order (nginx keys them by its cached time in ms), so
+// with lua_max_running_timers 1 the later one is refused, named by where
+// its function was defined.
+func TestTimerOrder(t *testing.T) {
+	for i := 0; i < 5; i++ {
+		rt, sink := newTestRuntime(t, Options{MaxRunningTimers: 1})
+		runCode(t, rt, PhaseContent, `local s = ""
+			local function g() s = s .. "[g]" ngx.log(ngx.ERR, "trace: ", s) end
+			local function f() s = s .. "[f]" ngx.sleep(0.02) end
+			ngx.timer.at(0.01, f)
+			ngx.timer.at(0.01, g)
+			s = "[m]"`, newReq("/"))
+		waitUntil(t, "the refusal", func() bool { return strings.Contains(sink.text(), "lua_max_running_timers") })
+		if want := "lua failed to run timer with function defined at =content_by_lua(nginx.conf:10):2: 1 lua_max_running_timers are not enough"; !strings.Contains(sink.text(), want) {
+			t.Fatalf("want %q in:\n%s", want, sink.text())
+		}
+		rt.Close()
+	}
+	rt, sink := newTestRuntime(t, Options{})
+	runCode(t, rt, PhaseContent, `local s = ""
+		local function g() s = s .. "[g]" ngx.log(ngx.ERR, "trace: ", s) end
+		local function f() s = s .. "[f]" end
+		ngx.timer.at(0.01, f)
+		ngx.timer.at(0.01, g)
+		s = "[m]"`, newReq("/"))
+	waitUntil(t, "the trace", func() bool { return strings.Contains(sink.text(), "trace: ") })
+	if !strings.Contains(sink.text(), "trace: [m][f][g]") {
+		t.Errorf("order: %s", sink.text())
+	}
+}
+
+// TestCtxRelease: a request (at its End) or a timer that used ngx.ctx
+// logs its release, as lua-nginx-module (debug).
+func TestCtxRelease(t *testing.T) {
+	rt, sink := newTestRuntime(t, Options{})
+	req := newReq("/")
+	var reqLog strings.Builder
+	req.Log = func(_ ngxlog.Level, msg string) { reqLog.WriteString(msg + "\n") }
+	runCode(t, rt, PhaseContent, `ngx.ctx.n = 1 ngx.timer.at(0, function() ngx.ctx.x = 1 end)`, req)
+	waitUntil(t, "the timer's release", func() bool {
+		return strings.Contains(sink.text(), "lua release ngx.ctx at ref 1, context: ngx.timer")
+	})
+	if strings.Contains(reqLog.String(), "release") {
+		t.Errorf("released before End: %s", reqLog.String())
+	}
+	req.End()
+	if !strings.Contains(reqLog.String(), "lua release ngx.ctx at ref 1") {
+		t.Errorf("End: %q", reqLog.String())
 	}
 }

@@ -48,6 +48,10 @@ var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
 			lv.conf.LuaKeepUnderscores = d.Args[0] == "off"
 		}},
 		{name: "lua_need_request_body", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NeedRequestBody = d.Args[0] == "on" }},
+		// ngx.on_abort, and 499 for a client that goes away while Lua waits
+		{name: "lua_check_client_abort", dup: "lua_check_client_abort", set: func(c *compiler, lv *level, d *Directive) {
+			lv.conf.LuaCheckClientAbort = d.Args[0] == "on"
+		}},
 		timed("lua_socket_connect_timeout", func(lc *LocConf) *time.Duration { return &lc.LuaSocket.ConnectTimeout }),
 		timed("lua_socket_send_timeout", func(lc *LocConf) *time.Duration { return &lc.LuaSocket.SendTimeout }),
 		timed("lua_socket_read_timeout", func(lc *LocConf) *time.Duration { return &lc.LuaSocket.ReadTimeout }),
@@ -115,6 +119,8 @@ type LuaConf struct {
 	BodyFilterLua   *LuaCode
 	SSLCertLua      *LuaCode // ssl_certificate_by_lua*: used at the server level
 	NeedRequestBody bool
+	// LuaCheckClientAbort: lua_check_client_abort on.
+	LuaCheckClientAbort bool
 	// LuaKeepUnderscores: lua_transform_underscores_in_response_headers
 	// off (ngx.header names keep their '_').
 	LuaKeepUnderscores bool

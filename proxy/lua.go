@@ -383,6 +383,10 @@ func (rq *request) luaRequest() *luahooks.Request {
 	rq.lua.SSLProtocols, rq.lua.SSLCiphers = rq.conf.LuaSSLProtocols, rq.conf.LuaSSLCiphers
 	rq.lua.SSLVerifyDepth = rq.conf.LuaSSLVerifyDepth
 	rq.lua.Socket = luahooks.SocketOptions(rq.conf.LuaSocket)
+	rq.lua.WatchClient = nil
+	if rq.conf.LuaCheckClientAbort && !rq.subrequest {
+		rq.lua.WatchClient = rq.luaWatchClient
+	}
 	rq.lua.Resolve = nil
 	if res := rq.st.confs[rq.conf.ID].resolver.r; res != nil {
 		rq.lua.Resolve = res.LookupHost
@@ -398,6 +402,8 @@ func (rq *request) luaRequest() *luahooks.Request {
 func (rq *request) newLuaRequest() *luahooks.Request {
 	lr := &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header(), Capture: rq.capture}
 	lr.Log = func(level ngxlog.Level, msg string) { rq.logf(level, "%s", msg) }
+	lr.TimerLog = rq.luaTimerLog
+	rq.cleanups = append(rq.cleanups, lr.End)
 	lr.SetURI = func(uri string) {
 		rq.v.URI = uri
 		rq.internal = true
@@ -470,6 +476,9 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 			rq.logf(bodyErrLevel(out.Err), "%v", out.Err)
 		}
 		rq.closeConn()
+		if out.Status == 499 {
+			rq.v.Status = 499 // the client went away (or ngx.exit(499))
+		}
 		return
 	}
 	if out.Err != nil {
@@ -511,6 +520,37 @@ func (rq *request) luaOutcome(out luahooks.Outcome, lr *luahooks.Request) {
 			rq.w.Write(body)
 		}
 	}
+}
+
+// luaTimerLog is the log of a timer the request's Lua creates: nginx
+// writes a timer's lines with the client's address and the listening
+// socket's ("server: 0.0.0.0:80"), from the request's connection. It
+// keeps only those, not the request.
+func (rq *request) luaTimerLog() func(level ngxlog.Level, msg string) {
+	el, conn := rq.errorLog(), rq.conn
+	client, _, err := net.SplitHostPort(rq.r.RemoteAddr)
+	if err != nil {
+		client = rq.r.RemoteAddr
+	}
+	where := ", client: " + client
+	if l, _ := rq.r.Context().Value(ctxListener).(*listener); l != nil {
+		where += ", server: " + l.spec.addr
+	}
+	return func(level ngxlog.Level, msg string) {
+		if el != nil && el.enabled(level) {
+			el.Logf(level, conn, "%s%s", msg, where)
+		}
+	}
+}
+
+// luaWatchClient watches the client's connection while a hook waits, for
+// lua_check_client_abort (luahooks.Request.WatchClient).
+func (rq *request) luaWatchClient(gone func()) (stop func()) {
+	cw, ok := rq.w.w.(interface{ WatchClose(func(error)) func() })
+	if !ok {
+		return func() {}
+	}
+	return cw.WatchClose(func(error) { gone() })
 }
 
 // luaRawSocket hands the client connection to ngx.req.socket(true): what
