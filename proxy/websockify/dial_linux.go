@@ -67,7 +67,7 @@ func (l *loop) dial(ctx context.Context, t *tunnel, network, address string, tim
 		return fail(os.NewSyscallError("connect", errno))
 	}
 	e := t.ev
-	e.tfd = int(fd)
+	e.tfd, e.dial = int(fd), nil // nil: not the state of a failed attempt before
 	if errno == 0 || writable(int(fd)) {
 		// Connected already: on loopback the whole TCP handshake runs
 		// within connect(). Nothing to tell the loop yet: it registers
