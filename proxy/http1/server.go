@@ -127,7 +127,6 @@ func (s *Server) Serve(ln net.Listener) error {
 	}
 	s.mu.Unlock()
 	var delay time.Duration
-	var prev *conn // the connection started last
 	for {
 		rwc, err := ln.Accept()
 		if err != nil {
@@ -156,18 +155,13 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.wg.Add(1)
 		s.mu.Unlock()
 		s.setState(c, http.StateNew)
-		// Serve connections in accept order, as nginx's event loop does (a
-		// request sent first is counted first by limit_conn, for
-		// instance): Go runs the newest goroutine first, so when the one
-		// started last has not run yet (accepted back to back), let it run
-		// before starting this one. Mostly it has: Accept parked in
-		// between, and a yield after every accept costs a trip through
-		// the global run queue per connection.
-		if prev != nil && !prev.started.Load() {
-			runtime.Gosched()
-		}
-		prev = c
 		go c.serve()
+		// Let the new connection's goroutine run before the next accept:
+		// Go runs the newest goroutine first, so two connections accepted
+		// back to back would otherwise be served newest first, where
+		// nginx's event loop serves them in order (a request sent first
+		// is counted first by limit_conn, for instance).
+		runtime.Gosched()
 	}
 }
 
@@ -280,7 +274,6 @@ type conn struct {
 	ctx    context.Context
 
 	requests int
-	started  atomic.Bool // serve has begun
 	start    time.Time
 	read     int64 // request bytes read for the current request ($request_length)
 	toHTTPS  bool  // plain HTTP on a TLS port
@@ -294,7 +287,6 @@ var (
 )
 
 func (c *conn) serve() {
-	c.started.Store(true)
 	growStack()
 	defer func() {
 		c.release()
