@@ -25,7 +25,10 @@ import (
 // handshake fails later), the socket belongs to the loop: the tunnel's
 // events only set its readiness flags, and the socket is closed only by
 // the loop, so that its number cannot be reused under a stale entry of
-// l.byFd.
+// l.byFd. A connect that completes within connect() itself (loopback) is
+// not registered until the tunnel starts (add), so that the handshake
+// costs no extra wake-up of the loop; the socket is still closed only by
+// the loop (drop), and it has no l.byFd entry meanwhile.
 
 // dialState is one connect attempt of an early tunnel (t.ev.dial).
 type dialState struct {
@@ -64,15 +67,16 @@ func (l *loop) dial(ctx context.Context, t *tunnel, network, address string, tim
 		return fail(os.NewSyscallError("connect", errno))
 	}
 	e := t.ev
-	d := &dialState{deadline: nanotime() + int64(timeout), done: make(chan error, 1)}
-	e.tfd, e.dial = int(fd), d
+	e.tfd, e.dial = int(fd), nil // nil: not the state of a failed attempt before
 	if errno == 0 || writable(int(fd)) {
 		// Connected already: on loopback the whole TCP handshake runs
-		// within connect(). The loop only registers the socket.
-		d.connected = true
-		l.post(func() { l.watch(t) })
+		// within connect(). Nothing to tell the loop yet: it registers
+		// the socket when the tunnel starts (add), or closes it (drop),
+		// which saves a wake-up of the loop per handshake.
 		return &loopConn{t: t, raddr: raddr}, nil, true
 	}
+	d := &dialState{deadline: nanotime() + int64(timeout), done: make(chan error, 1)}
+	e.dial = d
 	l.post(func() { l.watch(t) })
 	select {
 	case err = <-d.done:
@@ -158,21 +162,11 @@ func (l *loop) watch(t *tunnel) {
 	}
 	l.setFd(e.tfd, t)
 	ev := syscall.EpollEvent{Events: epollFlags, Fd: int32(e.tfd)}
-	err := epollCtl(l.epfd, syscall.EPOLL_CTL_ADD, e.tfd, &ev)
-	switch {
-	case e.dial.connected:
-		// Found connected by dial: nobody waits for a verdict. After a
-		// failed registration add tries again (and ends the tunnel with
-		// the error).
-		if err != nil {
-			l.byFd[e.tfd] = nil
-			e.dial = nil
-		}
-	case err != nil:
+	if err := epollCtl(l.epfd, syscall.EPOLL_CTL_ADD, e.tfd, &ev); err != nil {
 		l.dialDone(t, err)
-	default:
-		l.schedule(t, e.dial.deadline)
+		return
 	}
+	l.schedule(t, e.dial.deadline)
 }
 
 // dialEvent handles an event of t's target socket before the tunnel runs.
@@ -278,8 +272,10 @@ func (c *loopConn) release() (net.Conn, error) {
 	fd := e.tfd
 	done := make(chan struct{})
 	l.post(func() {
-		l.byFd[fd] = nil
-		epollCtl(l.epfd, syscall.EPOLL_CTL_DEL, fd, &syscall.EpollEvent{})
+		if fd < len(l.byFd) && l.byFd[fd] == t {
+			l.byFd[fd] = nil
+			epollCtl(l.epfd, syscall.EPOLL_CTL_DEL, fd, &syscall.EpollEvent{})
+		} // else connected at once by dial: never registered
 		l.mu.Lock()
 		l.reserved--
 		l.mu.Unlock()
