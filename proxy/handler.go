@@ -30,6 +30,10 @@ type request struct {
 	v    *vars.Request
 	conn uint64
 	wire http1.Wire // the connection layer, for its per-location settings (nil: none)
+	// headSent is the response head written on a hijacked connection
+	// (an upgrade's 101): $bytes_sent counts it, the connection layer
+	// having seen none of it.
+	headSent int64
 	// bodyDiscarded: the body bytes received were dropped before the
 	// response (discardBody), which happens once
 	bodyDiscarded bool

@@ -241,7 +241,7 @@ func (rq *request) logPhase(status int, bodyBytes int64) {
 	}
 	rq.v.Status = status
 	rq.v.BodyBytesSent = bodyBytes
-	rq.v.BytesSent = bodyBytes
+	rq.v.BytesSent = rq.headSent + bodyBytes
 	if rq.wire != nil && !rq.subrequest {
 		rq.v.BodyBytesSent = rq.wire.BodyBytesSent()
 		rq.v.BytesSent = rq.wire.BytesSent()

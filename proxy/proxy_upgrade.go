@@ -60,6 +60,7 @@ func (rq *request) proxyUpgrade(backend net.Conn, res *proxypass.Response) {
 	client.SetWriteDeadline(time.Now().Add(upgradeHeadTimeout))
 	n, err := client.Write(head)
 	rq.w.bytes = max(0, int64(n)-headLen) // $body_bytes_sent: what followed the 101
+	rq.headSent = min(int64(n), headLen)
 	if err != nil {
 		client.Close()
 		return

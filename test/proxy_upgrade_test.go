@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +18,14 @@ import (
 // after its 101) and checks one echo.
 func upgradedConn(t *testing.T, s *Server) (net.Conn, *bufio.Reader) {
 	t.Helper()
+	c, br, _ := upgradedConnHead(t, s)
+	return c, br
+}
+
+// upgradedConnHead is upgradedConn that also says how long the 101's head
+// was.
+func upgradedConnHead(t *testing.T, s *Server) (net.Conn, *bufio.Reader, int) {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -25,17 +34,19 @@ func upgradedConn(t *testing.T, s *Server) (net.Conn, *bufio.Reader) {
 	c.SetDeadline(time.Now().Add(15 * time.Second))
 	io.WriteString(c, "GET /up/upgrade HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
 	br := bufio.NewReader(c)
+	head := 0
 	for {
 		l, err := br.ReadString('\n')
 		if err != nil {
 			t.Fatalf("%s: reading the 101: %v", s.Kind, err)
 		}
+		head += len(l)
 		if l == "\r\n" {
 			break
 		}
 	}
 	upgradedEcho(t, c, br, "first")
-	return c, br
+	return c, br, head
 }
 
 func upgradedEcho(t *testing.T, c net.Conn, br *bufio.Reader, msg string) {
@@ -49,7 +60,8 @@ func upgradedEcho(t *testing.T, c net.Conn, br *bufio.Reader, msg string) {
 
 // TestProxyUpgradeLog: the access-log line of an upgraded proxy_pass
 // connection (101, $body_bytes_sent: the bytes after the 101) is written
-// when it ends, the same on both servers.
+// when it ends, the same on both servers; $bytes_sent adds the 101's head
+// (whose Server line differs between the two).
 func TestProxyUpgradeLog(t *testing.T) {
 	requireNginx(t)
 	requireNgxsockify(t)
@@ -58,7 +70,7 @@ func TestProxyUpgradeLog(t *testing.T) {
 	var lines [2]string
 	for i, kind := range []string{"nginx", "ngxsockify"} {
 		s := startServer(t, kind, ServerOptions{HTTP: conf})
-		c, br := upgradedConn(t, s)
+		c, br, head := upgradedConnHead(t, s)
 		upgradedEcho(t, c, br, "second")
 		path := filepath.Join(s.Dir, "access.log")
 		if log, _ := os.ReadFile(path); len(log) != 0 {
@@ -67,7 +79,11 @@ func TestProxyUpgradeLog(t *testing.T) {
 		c.Close()
 		waitFor(t, func() bool { log, _ := os.ReadFile(path); return len(log) > 0 }, kind+"'s access-log line")
 		log, _ := os.ReadFile(path)
-		lines[i] = string(log)
+		line, sent, _ := strings.Cut(strings.TrimSuffix(string(log), "\n"), " sent=")
+		if want := strconv.Itoa(head + 11); sent != want {
+			t.Errorf("%s: $bytes_sent %q, want %s (a %d-byte head and 11 bytes after it)", kind, sent, want, head)
+		}
+		lines[i] = line + "\n"
 	}
 	if want := "GET /up/upgrade HTTP/1.1 101 11\n"; lines[0] != want || lines[1] != lines[0] {
 		t.Errorf("access.log lines: nginx %q, ngxsockify %q; want %q", lines[0], lines[1], want)
@@ -113,7 +129,7 @@ access_log {{DIR}}/access.log up;
 	}
 }
 
-const upgradeLogConf = `log_format up "$request $status $body_bytes_sent";
+const upgradeLogConf = `log_format up "$request $status $body_bytes_sent sent=$bytes_sent";
 access_log {{DIR}}/access.log up;
 `
 
