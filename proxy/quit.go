@@ -54,6 +54,23 @@ func (s *Server) StopAccepting(ctx context.Context) {
 	wg.Wait()
 }
 
+// CloseListeners closes the listening sockets at once, with the
+// duplicates the connection layer accepts on, so that no connection is
+// accepted after it returns: what SIGWINCH wants while a new binary
+// serves on the same sockets. StopAccepting alone leaves a duplicate open
+// until its server shuts down, acceptedGrace later, and a connection
+// accepted meanwhile could be dropped unanswered then.
+func (s *Server) CloseListeners() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, l := range s.ls {
+		l.ln.Close()
+		if l.accepting != nil {
+			l.accepting.Close()
+		}
+	}
+}
+
 // Quit is nginx's graceful quit (SIGQUIT): it stops accepting, lets the
 // requests under way finish and the tunnels run until they end, then
 // closes everything as Shutdown does. When ctx ends first

@@ -264,8 +264,11 @@ func (st *state) groupFor(b bindSpec, local net.Addr) *addrGroup {
 type listener struct {
 	spec bindSpec
 	ln   net.Listener
-	srv  *http1.Server
-	h2   h2Conns // its HTTP/2 connections (http2.go)
+	// accepting is what srv accepts on: ln wrapped by websockify.Listener,
+	// which waits on a duplicate of ln's descriptor (nil before Serve).
+	accepting net.Listener
+	srv       *http1.Server
+	h2        h2Conns // its HTTP/2 connections (http2.go)
 }
 
 // Listen opens every socket the configuration needs (keeping the ones
@@ -365,11 +368,13 @@ func (s *Server) startServing(l *listener) {
 		}
 	}
 	s.servers = append(s.servers, hs)
+	// websockify.Listener: a tunnel takes its client socket over without a dup
+	l.accepting = websockify.Listener(l.ln, s.tunnels)
+	accepting := s.stats.listener(l.accepting)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
-		// websockify.Listener: a tunnel takes its client socket over without a dup
-		hs.Serve(s.stats.listener(websockify.Listener(l.ln, s.tunnels)))
+		hs.Serve(accepting)
 	}()
 }
 

@@ -379,6 +379,10 @@ http {
 }
 `, dir, d.port, target)), 0o644)
 	t.Cleanup(func() {
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "error.log"))
+			t.Logf("error.log:\n%s", b)
+		}
 		for _, pid := range d.pids {
 			if alive(pid) {
 				syscall.Kill(pid, syscall.SIGKILL)

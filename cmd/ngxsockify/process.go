@@ -298,6 +298,7 @@ func (p *process) stopAccepting() {
 		p.elog.Logf(ngxlog.Alert, 0, "%v", err)
 		return
 	}
+	p.srv.CloseListeners() // the new binary alone accepts from now on
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
