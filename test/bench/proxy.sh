@@ -16,7 +16,7 @@
 #          before, per download
 #
 # Usage: test/bench/proxy.sh [-r ROUNDS] [-d SECONDS] [-c CONNS] [-w WORKERS] [-n DL] [-s SLOWDL] [-t "small big mem"]
-#   BIN=path/to/ngxsockify (default: built into $OUT), OUT=/tmp/proxy-bench
+#   BIN=path/to/ngxsockify (default: built into $OUT/ngxsockify.bin), OUT=/tmp/proxy-bench
 # Prints one line per run and a summary with the median, min and max of each
 # figure and of the ratios ngxsockify/nginx of runs paired by round.
 set -euo pipefail
@@ -34,7 +34,7 @@ for t in wrk curl "$NGINX"; do command -v "$t" >/dev/null || { echo "missing $t 
 mkdir -p "$OUT"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 if [ -z "${BIN:-}" ]; then
-	BIN=$OUT/ngxsockify
+	BIN=$OUT/ngxsockify.bin
 	(cd "$ROOT" && go build -o "$BIN" ./cmd/ngxsockify)
 fi
 
