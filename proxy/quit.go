@@ -19,16 +19,15 @@ const quitGrace = time.Second
 // before it send their first request.
 const acceptedGrace = 500 * time.Millisecond
 
-// StopAccepting closes the listeners, ends idle keep-alive connections and
-// waits until the requests under way finish or ctx ends: what nginx's
-// workers do on a graceful quit, and on SIGWINCH after an upgrade.
-// Tunnels go on; the process keeps its state, logs and tunnel registry.
+// StopAccepting closes the listeners (CloseListeners), ends idle
+// keep-alive connections and waits until the requests under way finish or
+// ctx ends: what nginx's workers do on a graceful quit, and on SIGWINCH
+// after an upgrade. Tunnels go on; the process keeps its state, logs and
+// tunnel registry.
 func (s *Server) StopAccepting(ctx context.Context) {
+	s.CloseListeners()
 	s.mu.Lock()
 	servers := append([]*http1.Server(nil), s.servers...)
-	for _, l := range s.ls {
-		l.ln.Close()
-	}
 	s.mu.Unlock()
 	// Shutdown drops, unanswered, a connection whose first request has
 	// not arrived when it begins: the connections accepted just before
@@ -55,11 +54,9 @@ func (s *Server) StopAccepting(ctx context.Context) {
 }
 
 // CloseListeners closes the listening sockets at once, with the
-// duplicates the connection layer accepts on, so that no connection is
-// accepted after it returns: what SIGWINCH wants while a new binary
-// serves on the same sockets. StopAccepting alone leaves a duplicate open
-// until its server shuts down, acceptedGrace later, and a connection
-// accepted meanwhile could be dropped unanswered then.
+// duplicates the connection layer accepts on (websockify.Listener), so
+// that no connection is accepted after it returns: one accepted later
+// would be dropped unanswered when the connection layer shuts down.
 func (s *Server) CloseListeners() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -79,7 +76,9 @@ func (s *Server) CloseListeners() {
 // ctx.Err() when it had to close something.
 func (s *Server) Quit(ctx context.Context) error {
 	s.StopAccepting(ctx)
+	s.ErrorLog().Logf(ngxlog.Notice, 0, "DEBUG stopaccepting done, tunnels %d", s.tunnels.Len())
 	err := s.tunnels.Drain(ctx)
+	s.ErrorLog().Logf(ngxlog.Notice, 0, "DEBUG drain done %v, tunnels %d", err, s.tunnels.Len())
 	if err != nil {
 		s.ErrorLog().Logf(ngxlog.Notice, 0, "graceful shutdown ended (%v): closing %d tunnels", err, s.tunnels.Len())
 	}

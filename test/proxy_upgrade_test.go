@@ -145,11 +145,26 @@ func TestProxyUpgradeQuit(t *testing.T) {
 	begin := time.Now()
 	s.Signal(syscall.SIGQUIT)
 	waitFor(t, func() bool { return procRefused(s) }, "the listener to close")
-	upgradedEcho(t, c, br, "during the quit")
-	if _, err := br.ReadByte(); err == nil {
-		t.Error("a byte after the echo")
+	// echoes every 300 ms keep the connection under proxy_read_timeout (1s)
+	// until worker_shutdown_timeout closes it
+	msg := []byte("during the quit")
+	got := make([]byte, len(msg))
+	for i := 0; ; i++ {
+		if _, err := c.Write(msg); err != nil {
+			break
+		}
+		if _, err := io.ReadFull(br, got); err != nil {
+			if i == 0 {
+				t.Fatalf("no echo after SIGQUIT: %v", err)
+			}
+			break
+		}
+		if string(got) != string(msg) {
+			t.Fatalf("echo %q, want %q", got, msg)
+		}
+		time.Sleep(300 * time.Millisecond)
 	}
-	if d := time.Since(begin); d < 1500*time.Millisecond || d > 8*time.Second {
+	if d := time.Since(begin); d < 1800*time.Millisecond || d > 8*time.Second {
 		t.Errorf("closed %v after SIGQUIT, want worker_shutdown_timeout (2s)", d)
 	}
 	waitFor(t, s.Exited, "the process to exit")
