@@ -59,6 +59,8 @@ type request struct {
 	// a tunnel when the tunnel ends: limit_conn's counts.
 	cleanups      []func()
 	proxyWholeURI bool // rewrite ... break: proxy_pass puts the whole URI after its URI part (nginx's valid_location = 0)
+	// paths: what $document_root and $request_filename come from (setPaths)
+	paths pathsAt
 }
 
 // coreModule is what nginx's core module and its header filter do in
@@ -651,29 +653,68 @@ func (rq *request) runCleanups() {
 var _ http.Handler = (*Server)(nil)
 
 // setPaths updates $document_root and $request_filename for the current
-// configuration and URI.
+// configuration and URI. Where root or alias holds no variable, they are
+// computed when first read (most requests never read them).
 func (rq *request) setPaths() {
 	conf := rq.conf
-	if conf.Alias != nil {
-		rq.v.DocumentRoot = rq.st.cfg.FullName(conf.Alias.Eval(rq.v))
-	} else {
-		root := "html"
-		if conf.Root != nil {
-			root = conf.Root.Eval(rq.v)
-		}
-		rq.v.DocumentRoot = rq.st.cfg.FullName(root)
-	}
-	rq.v.RequestFilename = rq.mapPath(rq.v.URI)
 	rq.v.Referers = conf.ValidReferers
+	rq.paths = pathsAt{rq: rq, conf: conf, uri: rq.v.URI, addURIToAlias: rq.addURIToAlias}
+	if constTemplate(conf.Alias) && constTemplate(conf.Root) {
+		rq.v.LazyPaths = &rq.paths
+		return
+	}
+	rq.v.LazyPaths = nil
+	rq.v.DocumentRoot, rq.v.RequestFilename = rq.paths.Paths()
+}
+
+// constTemplate reports whether t (nil: none) holds no variable.
+func constTemplate(t *vars.Template) bool {
+	if t == nil {
+		return true
+	}
+	_, ok := t.Const()
+	return ok
+}
+
+// pathsAt is what $document_root and $request_filename are computed from:
+// the configuration and URI of the request when setPaths ran.
+type pathsAt struct {
+	rq            *request
+	conf          *nginxconf.LocConf
+	uri           string
+	addURIToAlias bool
+}
+
+// Paths is $document_root and $request_filename (vars.PathSource).
+func (p *pathsAt) Paths() (docRoot, filename string) {
+	rq, conf := p.rq, p.conf
+	if conf.Alias != nil {
+		docRoot = rq.st.cfg.FullName(conf.Alias.Eval(rq.v))
+	} else {
+		docRoot = rq.st.cfg.FullName(rootOf(rq, conf))
+	}
+	return docRoot, mapPathOf(rq, conf, p.uri, p.addURIToAlias)
+}
+
+// rootOf is conf's root, "html" when none is set.
+func rootOf(rq *request, conf *nginxconf.LocConf) string {
+	if conf.Root != nil {
+		return conf.Root.Eval(rq.v)
+	}
+	return "html"
 }
 
 // mapPath turns the current URI into a file-system path with root or alias.
 func (rq *request) mapPath(uri string) string {
-	conf := rq.conf
+	return mapPathOf(rq, rq.conf, uri, rq.addURIToAlias)
+}
+
+// mapPathOf turns uri into a file-system path with conf's root or alias.
+func mapPathOf(rq *request, conf *nginxconf.LocConf, uri string, addURIToAlias bool) string {
 	if conf.Alias != nil {
 		alias := conf.Alias.Eval(rq.v)
 		if conf.AliasRegex {
-			if rq.addURIToAlias {
+			if addURIToAlias {
 				return rq.st.cfg.FullName(alias) + uri
 			}
 			return rq.st.cfg.FullName(alias)
@@ -681,11 +722,7 @@ func (rq *request) mapPath(uri string) string {
 		rest := strings.TrimPrefix(uri, conf.AliasPrefix)
 		return rq.st.cfg.FullName(alias + rest)
 	}
-	root := "html"
-	if conf.Root != nil {
-		root = conf.Root.Eval(rq.v)
-	}
-	return rq.st.cfg.FullName(root) + uri
+	return rq.st.cfg.FullName(rootOf(rq, conf)) + uri
 }
 
 // regexFailed ends the request when a regex hit the match limit while

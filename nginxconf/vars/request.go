@@ -84,6 +84,9 @@ type Request struct {
 	DocumentRoot         string        // $document_root, $realpath_root
 	Referers             *Referers     // the location's valid_referers ($invalid_referer); nil: none
 	RequestFilename      string        // $request_filename
+	// LazyPaths, when set, gives DocumentRoot and RequestFilename at their
+	// first read (ResolvePaths): most requests never read them.
+	LazyPaths PathSource
 	RemoteUser           string        // $remote_user once auth_basic accepted it; "" parses Authorization
 	RealIPRemote         string        // the peer's host:port when realip replaced HTTP.RemoteAddr ($realip_remote_*)
 	LimitRate            string        // $limit_rate (writable, kept as bytes: "40k" reads "40960"); "" reads as "0"
@@ -135,6 +138,19 @@ func NewRequest(g *Registry, hr *http.Request) *Request {
 	r.Args = args
 	r.URI, r.URIErr = NormalizeURI(path)
 	return r
+}
+
+// PathSource computes $document_root and $request_filename.
+type PathSource interface {
+	Paths() (docRoot, filename string)
+}
+
+// ResolvePaths fills DocumentRoot and RequestFilename from LazyPaths, once.
+func (r *Request) ResolvePaths() {
+	if p := r.LazyPaths; p != nil {
+		r.LazyPaths = nil
+		r.DocumentRoot, r.RequestFilename = p.Paths()
+	}
 }
 
 // ShareValues makes r read and write the stored values (set, map) of
@@ -532,8 +548,12 @@ var builtins = map[string]builtin{
 	"upstream_response_length": {get: func(r *Request) (string, bool) { return count(r.UpstreamResponseLength) }},
 	"proxy_host":               {get: func(r *Request) (string, bool) { return nonEmpty(r.ProxyHost) }},
 	"proxy_port":               {get: func(r *Request) (string, bool) { return nonEmpty(r.ProxyPort) }},
-	"document_root":            {get: func(r *Request) (string, bool) { return nonEmpty(r.DocumentRoot) }},
+	"document_root": {get: func(r *Request) (string, bool) {
+		r.ResolvePaths()
+		return nonEmpty(r.DocumentRoot)
+	}},
 	"realpath_root": {get: func(r *Request) (string, bool) {
+		r.ResolvePaths()
 		if r.DocumentRoot == "" {
 			return "", false
 		}
@@ -546,7 +566,10 @@ var builtins = map[string]builtin{
 		}
 		return p, true
 	}},
-	"request_filename": {get: func(r *Request) (string, bool) { return nonEmpty(r.RequestFilename) }},
+	"request_filename": {get: func(r *Request) (string, bool) {
+		r.ResolvePaths()
+		return nonEmpty(r.RequestFilename)
+	}},
 	"request_body": {get: func(r *Request) (string, bool) {
 		return string(r.RequestBody), r.RequestBody != nil
 	}},
