@@ -191,14 +191,14 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		rq.relay09(res.Rest, rd)
 		return
 	}
-	rq.v.UpstreamHeader = res.Header()
+	rq.v.UpstreamHeader, rq.v.UpstreamHeaderFrom = nil, res // made when read
 	if res.Status == http.StatusSwitchingProtocols && rq.r.Header.Get("Upgrade") != "" {
 		conn.SetWriteDeadline(time.Time{}) // proxy_send_timeout's, from the request
 		rq.proxyUpgrade(conn, res)
 		conn = nil // the relay's now
 		return
 	}
-	if xal := rq.v.UpstreamHeader.Get("X-Accel-Limit-Rate"); xal != "" && !rq.conf.ProxyIgnoreXAccelLimitRate {
+	if xal := res.Get("X-Accel-Limit-Rate"); xal != "" && !rq.conf.ProxyIgnoreXAccelLimitRate {
 		// The backend sets the rate of this response (bytes per second,
 		// "off" for none), over limit_rate, through internal redirects
 		// too, as nginx's r->limit_rate.
@@ -208,11 +208,11 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 			rq.v.LimitRate = strconv.FormatInt(n, 10)
 		}
 	}
-	if xar := rq.v.UpstreamHeader.Get("X-Accel-Redirect"); xar != "" && !rq.conf.ProxyIgnoreXAccelRedirect {
+	if xar := res.Get("X-Accel-Redirect"); xar != "" && !rq.conf.ProxyIgnoreXAccelRedirect {
 		conn.Close()
 		h := rq.w.Header()
 		for _, k := range xAccelKept {
-			if v := rq.v.UpstreamHeader[k]; len(v) > 0 && !rq.proxyHidden(k) {
+			if v := rq.v.Upstream()[k]; len(v) > 0 && !rq.proxyHidden(k) {
 				h[k] = v
 			}
 		}
@@ -222,7 +222,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	if rq.conf.ProxyInterceptErrors && res.Status >= 300 {
 		if _, ok := rq.conf.ErrorPages[res.Status]; ok {
 			if res.Status == http.StatusUnauthorized { // nginx 1.22 keeps the first challenge
-				if v := rq.v.UpstreamHeader.Get("Www-Authenticate"); v != "" {
+				if v := res.Get("Www-Authenticate"); v != "" {
 					rq.w.Header().Set("Www-Authenticate", v)
 				}
 			}

@@ -79,7 +79,10 @@ type Request struct {
 	UpstreamStatus       int
 	UpstreamConnectTime  time.Duration // < 0: not measured
 	UpstreamResponseTime time.Duration // < 0: not measured
-	UpstreamHeader       http.Header   // $upstream_http_*, $upstream_cookie_*
+	UpstreamHeader       http.Header   // $upstream_http_*, $upstream_cookie_* (read it through Upstream)
+	// UpstreamHeaderFrom, when set, gives UpstreamHeader at its first
+	// read (Upstream): most requests never read it.
+	UpstreamHeaderFrom HeaderSource
 	RespHeader           http.Header   // $sent_http_*
 	DocumentRoot         string        // $document_root, $realpath_root
 	Referers             *Referers     // the location's valid_referers ($invalid_referer); nil: none
@@ -143,6 +146,20 @@ func NewRequest(g *Registry, hr *http.Request) *Request {
 // PathSource computes $document_root and $request_filename.
 type PathSource interface {
 	Paths() (docRoot, filename string)
+}
+
+// HeaderSource makes a header map (a backend's answer).
+type HeaderSource interface {
+	Header() http.Header
+}
+
+// Upstream returns UpstreamHeader, made from UpstreamHeaderFrom first.
+func (r *Request) Upstream() http.Header {
+	if src := r.UpstreamHeaderFrom; src != nil {
+		r.UpstreamHeaderFrom = nil
+		r.UpstreamHeader = src.Header()
+	}
+	return r.UpstreamHeader
 }
 
 // ResolvePaths fills DocumentRoot and RequestFilename from LazyPaths, once.

@@ -83,6 +83,39 @@ func (r *Response) Header() http.Header {
 	return h
 }
 
+// Get returns the first value of the field key (canonical), "" if none:
+// Header().Get(key) without making the map.
+func (r *Response) Get(key string) string {
+	for _, f := range r.Fields {
+		if asciiEqualFold(f.Name, key) {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// asciiEqualFold reports whether a and b are equal but for the case of
+// ASCII letters (a name that differs from a canonical key only so has it as
+// its canonical form).
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
 // ReadResponse reads a response head from rd into a buffer of limit bytes
 // (proxy_buffer_size): a head that does not fit is ErrTooBig. A read error
 // other than io.EOF is returned as is.
