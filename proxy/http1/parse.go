@@ -28,12 +28,14 @@ type Head struct {
 	// Notes are info-level error-log messages about the head that did not
 	// refuse it (header lines ignored for invalid names).
 	Notes []string
+
+	x *reqObjects // the objects allocated with the head (nil: none)
 }
 
 // Notes returns what the layer found worth an info line in the error log
 // about r's head ("client sent invalid header line: ...").
 func Notes(r *http.Request) []string {
-	if h, ok := r.Context().Value(ctxHead).(*Head); ok {
+	if h := headOf(r); h != nil {
 		return h.Notes
 	}
 	return nil

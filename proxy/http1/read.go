@@ -11,7 +11,9 @@ import (
 // readHead reads one request head from br. started reports whether any
 // byte of the request arrived (a timeout then is worth a 408 log line).
 func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started bool, err error) {
-	h = &Head{}
+	x := &reqObjects{} // the request's other objects come with its head
+	h = &x.head
+	h.x = x
 	defer func() {
 		if h.Header == nil { // a head refused before its fields were read
 			h.Header = http.Header{}

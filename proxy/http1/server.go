@@ -285,7 +285,9 @@ type conn struct {
 	toHTTPS  bool  // plain HTTP on a TLS port
 	hijacked bool
 	cur      *response
-	body     *body // the current request's
+	body     *body           // the current request's
+	head     *Head           // the current request's
+	reqCtx   context.Context // ctx with the connection (ctxConn), its requests' context
 }
 
 var (
