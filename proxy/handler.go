@@ -61,6 +61,10 @@ type request struct {
 	proxyWholeURI bool // rewrite ... break: proxy_pass puts the whole URI after its URI part (nginx's valid_location = 0)
 	// paths: what $document_root and $request_filename come from (setPaths)
 	paths pathsAt
+	// upstream is the first proxy_pass's (newProxyUpstream), allocated
+	// with the request
+	upstream      proxyUpstream
+	upstreamTaken bool
 }
 
 // coreModule is what nginx's core module and its header filter do in
@@ -106,11 +110,18 @@ func unsupportedContent(rq *request) {
 
 // serverHeader adds "Server: ngxsockify" under server_tokens on.
 func serverHeader(rq *request, code int) int {
-	if _, set := rq.w.Header()["Server"]; rq.conf.ServerTokens && !set {
-		rq.w.Header().Set("Server", "ngxsockify")
+	if h := rq.w.Header(); rq.conf.ServerTokens {
+		if _, set := h["Server"]; !set {
+			h["Server"] = serverValue[:1:1]
+		}
 	}
 	return code
 }
+
+// serverValue is the Server header's value, shared by every response: an
+// append to it copies it (its capacity is its length), and nothing
+// changes a header value in place.
+var serverValue = []string{"ngxsockify"}
 
 // ServeHTTP runs one request through nginx's phases on the configuration
 // in effect when it arrived (see the package doc).
@@ -119,7 +130,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l, _ := r.Context().Value(ctxListener).(*listener)
 	connID, _ := r.Context().Value(ctxConnID).(uint64)
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	rw := &respWriter{w: w, wire: true}
+	objs := &requestObjects{}
+	rw := &objs.rw
+	*rw = respWriter{w: w, wire: true}
 	if st.cfg.HTTP == nil || l == nil {
 		http.Error(w, "no http block", http.StatusInternalServerError)
 		return
@@ -130,9 +143,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	srv, caps := g.find(hostOf(r))
-	rq := &request{s: s, st: st, w: rw, r: r, srv: srv, conf: srv.Conf, conn: connID}
-	rw.onHeaders = rq.outputHeaders
-	rq.v = vars.NewRequest(st.cfg.HTTP.Vars, r)
+	rq := &objs.rq
+	*rq = request{s: s, st: st, w: rw, r: r, srv: srv, conf: srv.Conf, conn: connID}
+	rw.onHeaders = rq
+	rq.v = &objs.v
+	vars.InitRequest(rq.v, st.cfg.HTTP.Vars, r)
 	rq.v.RespHeader = rw.Header() // $sent_http_*
 	rq.v.ConnID = connID
 	rq.v.ServerName = srv.PrimaryName()
@@ -152,6 +167,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer s.requestEnd(rq, s.stats.requestStart(r))
 	defer rq.finish()
 	rq.run()
+}
+
+// requestObjects are the objects of a request allocated at once.
+type requestObjects struct {
+	rq request
+	rw respWriter
+	v  vars.Request
 }
 
 // hostOf is the request's host name as nginx uses it for server selection:
@@ -514,8 +536,9 @@ type respWriter struct {
 	bytes    int64
 	wrote    bool
 	override int
-	// onHeaders adds the configured headers when the status is known.
-	onHeaders func(code int) int
+	// onHeaders' outputHeaders adds the configured headers when the
+	// status is known (nil: none).
+	onHeaders *request
 	// wire: w writes to the connection (not a subrequest's recorder), so
 	// header names take the spelling nginx sends: spell lists the names
 	// add_header wrote other than net/http's canonical form.
@@ -551,7 +574,7 @@ func (w *respWriter) WriteHeader(code int) {
 		code = w.override
 	}
 	if w.onHeaders != nil {
-		code = w.onHeaders(code)
+		code = w.onHeaders.outputHeaders(code)
 	}
 	w.wrote = true
 	w.status = code

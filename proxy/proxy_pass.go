@@ -137,7 +137,8 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		}
 	}
 	rq.v.ProxyHost, rq.v.ProxyPort = target.Host, target.Port
-	up := &proxyUpstream{rq: rq, scheme: schemePrefix(target.Scheme)}
+	up := rq.newProxyUpstream()
+	*up = proxyUpstream{rq: rq, scheme: schemePrefix(target.Scheme)}
 	if target.Scheme == "https" {
 		up.ssl = rq.st.confs[rq.conf.ID].proxy.ssl
 		up.sslName = strings.Trim(target.Name, "[]")
@@ -419,6 +420,17 @@ type proxyUpstream struct {
 	// in place of their own allocations: rd's and the body's reader
 	rdBuf deadlineReader
 	body  backendBody
+}
+
+// newProxyUpstream returns a proxyUpstream for a proxy_pass of rq: its
+// own the first time, a new one after (the first may still be in use: a
+// proxy_pass reached through error_page from the first one's 502).
+func (rq *request) newProxyUpstream() *proxyUpstream {
+	if rq.upstreamTaken {
+		return new(proxyUpstream)
+	}
+	rq.upstreamTaken = true
+	return &rq.upstream
 }
 
 // url is the current server's URL for the error log: "http://127.0.0.1:8081".

@@ -130,7 +130,14 @@ type Request struct {
 // the raw request target (hr.RequestURI, or hr.URL for client-built
 // requests); an invalid target sets URIErr.
 func NewRequest(g *Registry, hr *http.Request) *Request {
-	r := &Request{HTTP: hr, Start: time.Now(), g: g,
+	r := &Request{}
+	InitRequest(r, g, hr)
+	return r
+}
+
+// InitRequest is NewRequest into r, a zero Request.
+func InitRequest(r *Request, g *Registry, hr *http.Request) {
+	*r = Request{HTTP: hr, Start: time.Now(), g: g,
 		UpstreamConnectTime: -1, UpstreamResponseTime: -1, UpstreamHeaderTime: -1,
 		UpstreamBytesSent: -1, UpstreamBytesReceived: -1, UpstreamResponseLength: -1}
 	raw := hr.RequestURI
@@ -140,7 +147,6 @@ func NewRequest(g *Registry, hr *http.Request) *Request {
 	path, args, _ := SplitRequestURI(raw)
 	r.Args = args
 	r.URI, r.URIErr = NormalizeURI(path)
-	return r
 }
 
 // PathSource computes $document_root and $request_filename.

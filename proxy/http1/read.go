@@ -44,7 +44,8 @@ func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started b
 	max := p.LargeBufferSize * p.LargeBuffers
 	raw := make([]byte, 0, len(line)+br.Buffered())
 	raw = append(raw, line...)
-	rl := trimEOL(line)
+	// parsed from raw, whose bytes the strings of the head share
+	rl := trimEOL(raw)
 	if bytes.IndexByte(rl, '\r') >= 0 {
 		h.Major, h.Minor = 1, 0
 		return h, true, errInvalidRequest
