@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
@@ -126,11 +127,25 @@ var serverValue = []string{"ngxsockify"}
 // ServeHTTP runs one request through nginx's phases on the configuration
 // in effect when it arrived (see the package doc).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	objs := requestPool.Get().(*requestObjects)
+	if s.serve(objs, w, r) { // not after a panic
+		*objs = requestObjects{}
+		requestPool.Put(objs)
+	}
+}
+
+// requestPool keeps the objects of requests that ended with nothing left
+// holding them (requestObjects.reusable).
+var requestPool = sync.Pool{New: func() any { return new(requestObjects) }}
+
+// serve is ServeHTTP with objs, zero; it reports whether objs can serve
+// another request.
+func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Request) (reusable bool) {
 	st := s.state.Load()
 	l, _ := r.Context().Value(ctxListener).(*listener)
 	connID, _ := r.Context().Value(ctxConnID).(uint64)
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	objs := &requestObjects{}
+	reusable = true
 	rw := &objs.rw
 	*rw = respWriter{w: w, wire: true}
 	if st.cfg.HTTP == nil || l == nil {
@@ -164,12 +179,22 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, n := range http1.Notes(r) {
 		rq.logf(ngxlog.Info, "%s while reading client request headers", n)
 	}
+	defer func() { reusable = rq.reusable() }() // once the others ran
 	defer s.requestEnd(rq, s.stats.requestStart(r))
 	defer rq.finish()
 	rq.run()
+	return
 }
 
-// requestObjects are the objects of a request allocated at once.
+// reusable reports whether nothing holds rq (and its respWriter and
+// variables) once its handler returned: not a tunnel, which keeps it for
+// its log line, nor a request Lua saw, whose states outlive it.
+func (rq *request) reusable() bool {
+	return !rq.hijacked && !rq.closed && rq.lua == nil && rq.st.lua == nil
+}
+
+// requestObjects are the objects of a request allocated at once (or
+// taken from requestPool).
 type requestObjects struct {
 	rq request
 	rw respWriter

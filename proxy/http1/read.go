@@ -10,8 +10,13 @@ import (
 
 // readHead reads one request head from br. started reports whether any
 // byte of the request arrived (a timeout then is worth a 408 log line).
-func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started bool, err error) {
-	x := &reqObjects{} // the request's other objects come with its head
+// The head and the request's other objects are x's (nil: new ones).
+func readHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *Head, started bool, err error) {
+	if x == nil {
+		x = &reqObjects{}
+	} else {
+		*x = reqObjects{}
+	}
 	h = &x.head
 	h.x = x
 	defer func() {

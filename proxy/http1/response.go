@@ -360,8 +360,9 @@ func (w *response) WriteHeader(code int) {
 	bw.WriteString("HTTP/1.1 ")
 	bw.WriteString(StatusLine(code))
 	bw.WriteString("\r\n")
+	respelled := hasRespelled(w.header)
 	for _, k := range fixed {
-		w.writeField(bw, k)
+		w.writeField(bw, k, respelled)
 	}
 	if w.chunked {
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
@@ -379,7 +380,7 @@ func (w *response) WriteHeader(code int) {
 	}
 	var keys [16]string
 	for _, k := range w.others(keys[:0]) {
-		w.writeField(bw, k)
+		w.writeField(bw, k, respelled)
 	}
 	bw.WriteString("\r\n")
 }
@@ -426,9 +427,27 @@ func (w *response) others(keys []string) []string {
 	return keys
 }
 
-func (w *response) writeField(bw *bufio.Writer, key string) {
+// hasRespelled reports whether a key of h is not in canonical form (the
+// handler spelled it its own way: ETag, x-a).
+func hasRespelled(h http.Header) bool {
+	for k := range h {
+		upper := true
+		for i := 0; i < len(k); i++ {
+			c := k[i]
+			if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+				return true
+			}
+			upper = c == '-'
+		}
+	}
+	return false
+}
+
+// writeField writes the lines of the header key (canonical); respelled:
+// the header may hold it under another spelling.
+func (w *response) writeField(bw *bufio.Writer, key string, respelled bool) {
 	vs, ok := w.header[key]
-	if !ok {
+	if !ok && respelled {
 		// a key respelled by the handler (ETag, x-a)
 		for k, v := range w.header {
 			if strings.EqualFold(k, key) {

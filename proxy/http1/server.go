@@ -287,6 +287,7 @@ type conn struct {
 	cur      *response
 	body     *body           // the current request's
 	head     *Head           // the current request's
+	spare    *reqObjects     // the last request's objects, for the next one
 	reqCtx   context.Context // ctx with the connection (ctxConn), its requests' context
 }
 
@@ -474,7 +475,9 @@ func (c *conn) serveOne() bool {
 		c.readDeadline(c.params.HeaderTimeout)
 	}
 	c.read = 0
-	h, started, err := readHead(c.br, &c.params, c.params.UnderscoresInHeaders)
+	spare := c.spare
+	c.spare = nil
+	h, started, err := readHead(c.br, &c.params, c.params.UnderscoresInHeaders, spare)
 	c.read = int64(len(h.Raw))
 	if err != nil {
 		var pe *Error
@@ -522,6 +525,10 @@ func (c *conn) serveOne() bool {
 		return false
 	}
 	c.release() // an idle connection holds no write buffer
+	// the next request's objects: nothing holds this one's once it was
+	// answered on a connection that stays (the handler returned and
+	// Hijack was not called)
+	c.spare = h.x
 	return true
 }
 
