@@ -268,7 +268,8 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	stop := func() {}
 	if !rq.conf.ProxyBuffering {
 		gone = new(atomic.Pointer[error])
-		stop = rq.watchClient(func(err error) { gone.Store(&err); conn.Close() })
+		c := conn // not conn itself: a variable the watcher shares would live on the heap for every request
+		stop = rq.watchClient(func(err error) { gone.Store(&err); c.Close() })
 	}
 	err := rq.copyFromBackend(src, res.ContentLength)
 	stop()
@@ -417,9 +418,11 @@ type proxyUpstream struct {
 	gone      atomic.Pointer[error]
 	stopWatch func()
 	conn      net.Conn // the current attempt's
-	// in place of their own allocations: rd's and the body's reader
+	// in place of their own allocations: rd's and the body's reader, and
+	// the response head
 	rdBuf deadlineReader
 	body  backendBody
+	res   proxypass.Response
 }
 
 // newProxyUpstream returns a proxyUpstream for a proxy_pass of rq: its
@@ -548,7 +551,10 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 				if up.head == nil {
 					up.head, up.headPool = readBuffer(rq.conf.ProxyBufferSize)
 				}
-				res, err = proxypass.ReadResponseInto(rd, *up.head)
+				res = &up.res
+				if err = proxypass.ReadResponseTo(res, rd, *up.head); err != nil {
+					res = nil
+				}
 				rd.watch = nil
 				if up.stopWatch != nil {
 					up.stopWatch()

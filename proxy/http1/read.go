@@ -15,7 +15,7 @@ func readHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *
 	if x == nil {
 		x = &reqObjects{}
 	} else {
-		*x = reqObjects{}
+		x.reset()
 	}
 	h = &x.head
 	h.x = x
@@ -124,8 +124,15 @@ func readHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *
 	// one string holds every value, one slice every list of values; the
 	// string shares raw's bytes, which nothing changes after this
 	str := unsafe.String(unsafe.SliceData(raw), len(raw))
-	h.Header = make(http.Header, len(fields))
-	vals := make([]string, len(fields))
+	if h.Header = x.reqHeader; h.Header == nil {
+		h.Header = make(http.Header, len(fields))
+	}
+	vals := x.vals[:0]
+	if cap(vals) < len(fields) {
+		vals = make([]string, len(fields))
+	}
+	vals = vals[:len(fields)]
+	x.vals = vals
 	for i, f := range fields {
 		vals[i] = str[f.start:f.end]
 		if vs, ok := h.Header[f.key]; ok {

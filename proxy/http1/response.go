@@ -47,6 +47,21 @@ type reqObjects struct {
 	body body
 	resp response
 	url  url.URL
+	// kept by reset for the next request on the connection, empty: the
+	// header maps and the array of the head's values
+	reqHeader, respHeader http.Header
+	vals                  []string
+}
+
+// reset makes x, whose request was answered, ready for the next one on
+// its connection. The header maps and the values' array stay, emptied.
+func (x *reqObjects) reset() {
+	reqHeader, respHeader, vals := x.head.Header, x.resp.header, x.vals
+	*x = reqObjects{}
+	clear(reqHeader)
+	clear(respHeader)
+	clear(vals) // the last head's bytes are not kept alive through them
+	x.reqHeader, x.respHeader, x.vals = reqHeader, respHeader, vals[:0]
 }
 
 // objects returns the objects allocated with h (new ones for a head
@@ -208,8 +223,13 @@ type response struct {
 }
 
 func newResponse(c *conn, r *http.Request, h *Head) *response {
-	w := &h.objects().resp
-	*w = response{c: c, req: r, head: h, body: c.body, header: http.Header{}, length: -1,
+	x := h.objects()
+	header := x.respHeader
+	if header == nil {
+		header = http.Header{}
+	}
+	w := &x.resp
+	*w = response{c: c, req: r, head: h, body: c.body, header: header, length: -1,
 		keepalive: !r.Close}
 	w.order = w.few[:0]
 	return w
