@@ -80,19 +80,13 @@ type Request struct {
 	UpstreamConnectTime  time.Duration // < 0: not measured
 	UpstreamResponseTime time.Duration // < 0: not measured
 	UpstreamHeader       http.Header   // $upstream_http_*, $upstream_cookie_* (read it through Upstream)
-	// UpstreamHeaderFrom, when set, gives UpstreamHeader at its first
-	// read (Upstream): most requests never read it.
-	UpstreamHeaderFrom HeaderSource
-	RespHeader         http.Header // $sent_http_*
-	DocumentRoot       string      // $document_root, $realpath_root
-	Referers           *Referers   // the location's valid_referers ($invalid_referer); nil: none
-	RequestFilename    string      // $request_filename
-	// LazyPaths, when set, gives DocumentRoot and RequestFilename at their
-	// first read (ResolvePaths): most requests never read them.
-	LazyPaths    PathSource
-	RemoteUser   string // $remote_user once auth_basic accepted it; "" parses Authorization
-	RealIPRemote string // the peer's host:port when realip replaced HTTP.RemoteAddr ($realip_remote_*)
-	LimitRate    string // $limit_rate (writable, kept as bytes: "40k" reads "40960"); "" reads as "0"
+	RespHeader           http.Header   // $sent_http_*
+	DocumentRoot         string        // $document_root, $realpath_root
+	Referers             *Referers     // the location's valid_referers ($invalid_referer); nil: none
+	RequestFilename      string        // $request_filename
+	RemoteUser           string        // $remote_user once auth_basic accepted it; "" parses Authorization
+	RealIPRemote         string        // the peer's host:port when realip replaced HTTP.RemoteAddr ($realip_remote_*)
+	LimitRate            string        // $limit_rate (writable, kept as bytes: "40k" reads "40960"); "" reads as "0"
 	// LimitReqStatus and LimitConnStatus are $limit_req_status and
 	// $limit_conn_status (PASSED, DELAYED, REJECTED, ..._DRY_RUN); "" reads
 	// as not found, as where no limit applied. They belong to the main
@@ -118,6 +112,13 @@ type Request struct {
 	// (proxy_next_upstream): the upstream variables list them first,
 	// ", "-separated, as nginx does.
 	UpstreamTries []UpstreamTry
+
+	// UpstreamHeaderFrom, when set, gives UpstreamHeader at its first
+	// read (Upstream): most requests never read it.
+	UpstreamHeaderFrom HeaderSource
+	// LazyPaths, when set, gives DocumentRoot and RequestFilename at their
+	// first read (ResolvePaths): most requests never read them.
+	LazyPaths PathSource
 
 	g         *Registry
 	argsSet   bool // ngx.var.args = "" : $args is "" rather than not found
