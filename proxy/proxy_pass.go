@@ -470,8 +470,10 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		(rq.r.Method != http.MethodPost && rq.r.Method != http.MethodPatch && rq.r.Method != "LOCK")
 	tries := &up.tries
 	begin := time.Now() // proxy_next_upstream_timeout counts from here (nginx's peer.start_time)
-	for n := 1; ; n++ {
-		up.start = time.Now()
+	for n, first := 1, true; ; n, first = n+1, false {
+		if up.start = begin; !first { // the first attempt starts with the exchange
+			up.start = time.Now()
+		}
 		var conn net.Conn
 		var addr string
 		var err error
@@ -521,9 +523,10 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			}
 		}
 		if err == nil {
-			rq.v.UpstreamConnectTime = time.Since(up.start)
+			now := time.Now()
+			rq.v.UpstreamConnectTime = now.Sub(up.start)
 			up.conn = conn
-			conn.SetWriteDeadline(time.Now().Add(rq.conf.ProxySendTimeout))
+			conn.SetWriteDeadline(now.Add(rq.conf.ProxySendTimeout))
 			out := req
 			if up.stream != nil {
 				out = append(req[:len(req):len(req)], up.stream.preread()...)
