@@ -701,18 +701,14 @@ func (rq *request) runCleanups() {
 var _ http.Handler = (*Server)(nil)
 
 // setPaths updates $document_root and $request_filename for the current
-// configuration and URI. Where root or alias holds no variable, they are
-// computed when first read (most requests never read them).
+// configuration and URI. They are computed when read (most requests never
+// read them), with the variables then, as nginx does: a root that names a
+// variable set later in the location reads its value.
 func (rq *request) setPaths() {
 	conf := rq.conf
 	rq.v.Referers = conf.ValidReferers
 	rq.paths = pathsAt{rq: rq, conf: conf, uri: rq.v.URI, addURIToAlias: rq.addURIToAlias}
-	if constTemplate(conf.Alias) && constTemplate(conf.Root) {
-		rq.v.LazyPaths = &rq.paths
-		return
-	}
-	rq.v.LazyPaths = nil
-	rq.v.DocumentRoot, rq.v.RequestFilename = rq.paths.Paths()
+	rq.v.LazyPaths = &rq.paths
 }
 
 // constTemplate reports whether t (nil: none) holds no variable.
@@ -734,14 +730,15 @@ type pathsAt struct {
 }
 
 // Paths is $document_root and $request_filename (vars.PathSource).
-func (p *pathsAt) Paths() (docRoot, filename string) {
+func (p *pathsAt) Paths() (docRoot, filename string, fixed bool) {
 	rq, conf := p.rq, p.conf
 	if conf.Alias != nil {
 		docRoot = rq.st.cfg.FullName(conf.Alias.Eval(rq.v))
 	} else {
 		docRoot = rq.st.cfg.FullName(rootOf(rq, conf))
 	}
-	return docRoot, mapPathOf(rq, conf, p.uri, p.addURIToAlias)
+	fixed = constTemplate(conf.Alias) && constTemplate(conf.Root)
+	return docRoot, mapPathOf(rq, conf, p.uri, p.addURIToAlias), fixed
 }
 
 // rootOf is conf's root, "html" when none is set.

@@ -116,8 +116,8 @@ type Request struct {
 	// UpstreamHeaderFrom, when set, gives UpstreamHeader at its first
 	// read (Upstream): most requests never read it.
 	UpstreamHeaderFrom HeaderSource
-	// LazyPaths, when set, gives DocumentRoot and RequestFilename at their
-	// first read (ResolvePaths): most requests never read them.
+	// LazyPaths, when set, gives DocumentRoot and RequestFilename when
+	// they are read (ResolvePaths): most requests never read them.
 	LazyPaths PathSource
 
 	g         *Registry
@@ -150,9 +150,11 @@ func InitRequest(r *Request, g *Registry, hr *http.Request) {
 	r.URI, r.URIErr = NormalizeURI(path)
 }
 
-// PathSource computes $document_root and $request_filename.
+// PathSource computes $document_root and $request_filename; fixed: they
+// stay what they are (no variable in them), else each read computes them
+// again, as nginx does.
 type PathSource interface {
-	Paths() (docRoot, filename string)
+	Paths() (docRoot, filename string, fixed bool)
 }
 
 // HeaderSource makes a header map (a backend's answer).
@@ -169,11 +171,14 @@ func (r *Request) Upstream() http.Header {
 	return r.UpstreamHeader
 }
 
-// ResolvePaths fills DocumentRoot and RequestFilename from LazyPaths, once.
+// ResolvePaths fills DocumentRoot and RequestFilename from LazyPaths.
 func (r *Request) ResolvePaths() {
 	if p := r.LazyPaths; p != nil {
-		r.LazyPaths = nil
-		r.DocumentRoot, r.RequestFilename = p.Paths()
+		var fixed bool
+		r.DocumentRoot, r.RequestFilename, fixed = p.Paths()
+		if fixed {
+			r.LazyPaths = nil
+		}
 	}
 }
 
