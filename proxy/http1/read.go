@@ -10,7 +10,8 @@ import (
 
 // readHead reads one request head from br. started reports whether any
 // byte of the request arrived (a timeout then is worth a 408 log line).
-// The head and the request's other objects are x's (nil: new ones).
+// The head and the request's other objects are x's (nil: new ones), a
+// request's that was answered.
 func readHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *Head, started bool, err error) {
 	if x == nil {
 		x = &reqObjects{}

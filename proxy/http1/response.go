@@ -47,14 +47,14 @@ type reqObjects struct {
 	body body
 	resp response
 	url  url.URL
-	// kept by reset for the next request on the connection, empty: the
-	// header maps and the array of the head's values
+	// kept by reset for the next request, empty: the header maps and the
+	// array of the head's values
 	reqHeader, respHeader http.Header
 	vals                  []string
 }
 
-// reset makes x, whose request was answered, ready for the next one on
-// its connection. The header maps and the values' array stay, emptied.
+// reset makes x, whose request was answered, ready for another one. The
+// header maps and the values' array stay, emptied.
 func (x *reqObjects) reset() {
 	reqHeader, respHeader, vals := x.head.Header, x.resp.header, x.vals
 	*x = reqObjects{}

@@ -287,12 +287,14 @@ type conn struct {
 	cur      *response
 	body     *body           // the current request's
 	head     *Head           // the current request's
-	spare    *reqObjects     // the last request's objects, for the next one
 	reqCtx   context.Context // ctx with the connection (ctxConn), its requests' context
 }
 
 var (
 	writerPool sync.Pool
+	// reqObjectsPool keeps the objects of requests answered on
+	// connections that stayed open (readHead takes them)
+	reqObjectsPool sync.Pool
 )
 
 func (c *conn) serve() {
@@ -475,8 +477,7 @@ func (c *conn) serveOne() bool {
 		c.readDeadline(c.params.HeaderTimeout)
 	}
 	c.read = 0
-	spare := c.spare
-	c.spare = nil
+	spare, _ := reqObjectsPool.Get().(*reqObjects)
 	h, started, err := readHead(c.br, &c.params, c.params.UnderscoresInHeaders, spare)
 	c.read = int64(len(h.Raw))
 	if err != nil {
@@ -525,10 +526,12 @@ func (c *conn) serveOne() bool {
 		return false
 	}
 	c.release() // an idle connection holds no write buffer
-	// the next request's objects: nothing holds this one's once it was
-	// answered on a connection that stays (the handler returned and
-	// Hijack was not called)
-	c.spare = h.x
+	// nothing holds the request's objects once it was answered on a
+	// connection that stays (the handler returned and Hijack was not
+	// called): they serve another request, and an idle connection holds
+	// none
+	c.head, c.body = nil, nil
+	reqObjectsPool.Put(h.x)
 	return true
 }
 
