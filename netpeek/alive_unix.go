@@ -12,24 +12,54 @@ import (
 // the socket at all). nginx watches its cached connections and closes one
 // the peer closes or writes to; a pool that hands such a connection out
 // makes its next request fail.
-func Alive(c net.Conn) bool {
+func Alive(c net.Conn) bool { return NewPeeker(c).Alive() }
+
+// Peeker is Alive for one connection, made once and asked again each
+// time the connection leaves a pool: asking allocates nothing. It belongs
+// to whoever holds the connection.
+type Peeker struct {
+	rc    syscall.RawConn // nil: the connection cannot be peeked at (taken as alive)
+	err   bool            // the socket could not be reached
+	alive bool
+	peek  func(fd uintptr) bool // p.peekFD, bound once
+}
+
+// NewPeeker makes the Peeker of c.
+func NewPeeker(c net.Conn) *Peeker {
 	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
 		c = tc.NetConn() // TLS: an alert waiting counts as data
 	}
+	p := &Peeker{}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
-		return true
+		return p
 	}
 	rc, err := sc.SyscallConn()
 	if err != nil {
+		p.err = true
+		return p
+	}
+	p.rc = rc
+	p.peek = p.peekFD
+	return p
+}
+
+// Alive reports whether the connection is still open and quiet.
+func (p *Peeker) Alive() bool {
+	if p.err {
 		return false
 	}
-	alive := false
-	err = rc.Read(func(fd uintptr) bool {
-		var b [1]byte
-		_, _, rerr := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		alive = rerr == syscall.EAGAIN || rerr == syscall.EWOULDBLOCK
+	if p.rc == nil {
 		return true
-	})
-	return err == nil && alive
+	}
+	p.alive = false
+	err := p.rc.Read(p.peek)
+	return err == nil && p.alive
+}
+
+func (p *Peeker) peekFD(fd uintptr) bool {
+	var b [1]byte
+	_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	p.alive = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
+	return true
 }

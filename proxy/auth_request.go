@@ -77,7 +77,7 @@ func (rq *request) newSubrequest(r *http.Request) (*request, *recorder) {
 	rw := &respWriter{w: rec}
 	sub := &request{s: rq.s, st: rq.st, w: rw, r: r, srv: rq.srv, conf: rq.srv.Conf, conn: rq.conn,
 		internal: true, subrequest: true, logged: true, depth: rq.depth + 1}
-	rw.onHeaders = sub.outputHeaders
+	rw.onHeaders = sub
 	sub.v = vars.NewRequest(rq.st.cfg.HTTP.Vars, r)
 	return sub, rec
 }

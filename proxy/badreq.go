@@ -36,7 +36,7 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, e *http1.Error) 
 	}
 	rw := &respWriter{w: w, wire: true}
 	rq := &request{s: s, st: st, w: rw, r: r, srv: srv, conf: srv.Conf, conn: connID}
-	rw.onHeaders = rq.outputHeaders
+	rw.onHeaders = rq
 	rq.v = vars.NewRequest(st.cfg.HTTP.Vars, r)
 	rq.v.RespHeader = rw.Header()
 	rq.v.ConnID = connID

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
@@ -59,6 +60,12 @@ type request struct {
 	// a tunnel when the tunnel ends: limit_conn's counts.
 	cleanups      []func()
 	proxyWholeURI bool // rewrite ... break: proxy_pass puts the whole URI after its URI part (nginx's valid_location = 0)
+	// paths: what $document_root and $request_filename come from (setPaths)
+	paths pathsAt
+	// upstream is the first proxy_pass's (newProxyUpstream), allocated
+	// with the request
+	upstream      proxyUpstream
+	upstreamTaken bool
 }
 
 // coreModule is what nginx's core module and its header filter do in
@@ -104,20 +111,43 @@ func unsupportedContent(rq *request) {
 
 // serverHeader adds "Server: ngxsockify" under server_tokens on.
 func serverHeader(rq *request, code int) int {
-	if _, set := rq.w.Header()["Server"]; rq.conf.ServerTokens && !set {
-		rq.w.Header().Set("Server", "ngxsockify")
+	if h := rq.w.Header(); rq.conf.ServerTokens {
+		if _, set := h["Server"]; !set {
+			h["Server"] = serverValue[:1:1]
+		}
 	}
 	return code
 }
 
+// serverValue is the Server header's value, shared by every response: an
+// append to it copies it (its capacity is its length), and nothing
+// changes a header value in place.
+var serverValue = []string{"ngxsockify"}
+
 // ServeHTTP runs one request through nginx's phases on the configuration
 // in effect when it arrived (see the package doc).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	objs := requestPool.Get().(*requestObjects)
+	if s.serve(objs, w, r) { // not after a panic
+		*objs = requestObjects{}
+		requestPool.Put(objs)
+	}
+}
+
+// requestPool keeps the objects of requests that ended with nothing left
+// holding them (requestObjects.reusable).
+var requestPool = sync.Pool{New: func() any { return new(requestObjects) }}
+
+// serve is ServeHTTP with objs, zero; it reports whether objs can serve
+// another request.
+func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Request) (reusable bool) {
 	st := s.state.Load()
 	l, _ := r.Context().Value(ctxListener).(*listener)
 	connID, _ := r.Context().Value(ctxConnID).(uint64)
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	rw := &respWriter{w: w, wire: true}
+	reusable = true
+	rw := &objs.rw
+	*rw = respWriter{w: w, wire: true}
 	if st.cfg.HTTP == nil || l == nil {
 		http.Error(w, "no http block", http.StatusInternalServerError)
 		return
@@ -128,9 +158,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	srv, caps := g.find(hostOf(r))
-	rq := &request{s: s, st: st, w: rw, r: r, srv: srv, conf: srv.Conf, conn: connID}
-	rw.onHeaders = rq.outputHeaders
-	rq.v = vars.NewRequest(st.cfg.HTTP.Vars, r)
+	rq := &objs.rq
+	*rq = request{s: s, st: st, w: rw, r: r, srv: srv, conf: srv.Conf, conn: connID}
+	rw.onHeaders = rq
+	rq.v = &objs.v
+	vars.InitRequest(rq.v, st.cfg.HTTP.Vars, r)
 	rq.v.RespHeader = rw.Header() // $sent_http_*
 	rq.v.ConnID = connID
 	rq.v.ServerName = srv.PrimaryName()
@@ -147,9 +179,26 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	for _, n := range http1.Notes(r) {
 		rq.logf(ngxlog.Info, "%s while reading client request headers", n)
 	}
+	defer func() { reusable = rq.reusable() }() // once the others ran
 	defer s.requestEnd(rq, s.stats.requestStart(r))
 	defer rq.finish()
 	rq.run()
+	return
+}
+
+// reusable reports whether nothing holds rq (and its respWriter and
+// variables) once its handler returned: not a tunnel, which keeps it for
+// its log line, nor a request Lua saw, whose states outlive it.
+func (rq *request) reusable() bool {
+	return !rq.hijacked && !rq.closed && rq.lua == nil && rq.st.lua == nil
+}
+
+// requestObjects are the objects of a request allocated at once (or
+// taken from requestPool).
+type requestObjects struct {
+	rq request
+	rw respWriter
+	v  vars.Request
 }
 
 // hostOf is the request's host name as nginx uses it for server selection:
@@ -512,8 +561,9 @@ type respWriter struct {
 	bytes    int64
 	wrote    bool
 	override int
-	// onHeaders adds the configured headers when the status is known.
-	onHeaders func(code int) int
+	// onHeaders' outputHeaders adds the configured headers when the
+	// status is known (nil: none).
+	onHeaders *request
 	// wire: w writes to the connection (not a subrequest's recorder), so
 	// header names take the spelling nginx sends: spell lists the names
 	// add_header wrote other than net/http's canonical form.
@@ -549,7 +599,7 @@ func (w *respWriter) WriteHeader(code int) {
 		code = w.override
 	}
 	if w.onHeaders != nil {
-		code = w.onHeaders(code)
+		code = w.onHeaders.outputHeaders(code)
 	}
 	w.wrote = true
 	w.status = code
@@ -651,29 +701,65 @@ func (rq *request) runCleanups() {
 var _ http.Handler = (*Server)(nil)
 
 // setPaths updates $document_root and $request_filename for the current
-// configuration and URI.
+// configuration and URI. They are computed when read (most requests never
+// read them), with the variables then, as nginx does: a root that names a
+// variable set later in the location reads its value.
 func (rq *request) setPaths() {
 	conf := rq.conf
-	if conf.Alias != nil {
-		rq.v.DocumentRoot = rq.st.cfg.FullName(conf.Alias.Eval(rq.v))
-	} else {
-		root := "html"
-		if conf.Root != nil {
-			root = conf.Root.Eval(rq.v)
-		}
-		rq.v.DocumentRoot = rq.st.cfg.FullName(root)
-	}
-	rq.v.RequestFilename = rq.mapPath(rq.v.URI)
 	rq.v.Referers = conf.ValidReferers
+	rq.paths = pathsAt{rq: rq, conf: conf, uri: rq.v.URI, addURIToAlias: rq.addURIToAlias}
+	rq.v.LazyPaths = &rq.paths
+}
+
+// constTemplate reports whether t (nil: none) holds no variable.
+func constTemplate(t *vars.Template) bool {
+	if t == nil {
+		return true
+	}
+	_, ok := t.Const()
+	return ok
+}
+
+// pathsAt is what $document_root and $request_filename are computed from:
+// the configuration and URI of the request when setPaths ran.
+type pathsAt struct {
+	rq            *request
+	conf          *nginxconf.LocConf
+	uri           string
+	addURIToAlias bool
+}
+
+// Paths is $document_root and $request_filename (vars.PathSource).
+func (p *pathsAt) Paths() (docRoot, filename string, fixed bool) {
+	rq, conf := p.rq, p.conf
+	if conf.Alias != nil {
+		docRoot = rq.st.cfg.FullName(conf.Alias.Eval(rq.v))
+	} else {
+		docRoot = rq.st.cfg.FullName(rootOf(rq, conf))
+	}
+	fixed = constTemplate(conf.Alias) && constTemplate(conf.Root)
+	return docRoot, mapPathOf(rq, conf, p.uri, p.addURIToAlias), fixed
+}
+
+// rootOf is conf's root, "html" when none is set.
+func rootOf(rq *request, conf *nginxconf.LocConf) string {
+	if conf.Root != nil {
+		return conf.Root.Eval(rq.v)
+	}
+	return "html"
 }
 
 // mapPath turns the current URI into a file-system path with root or alias.
 func (rq *request) mapPath(uri string) string {
-	conf := rq.conf
+	return mapPathOf(rq, rq.conf, uri, rq.addURIToAlias)
+}
+
+// mapPathOf turns uri into a file-system path with conf's root or alias.
+func mapPathOf(rq *request, conf *nginxconf.LocConf, uri string, addURIToAlias bool) string {
 	if conf.Alias != nil {
 		alias := conf.Alias.Eval(rq.v)
 		if conf.AliasRegex {
-			if rq.addURIToAlias {
+			if addURIToAlias {
 				return rq.st.cfg.FullName(alias) + uri
 			}
 			return rq.st.cfg.FullName(alias)
@@ -681,11 +767,7 @@ func (rq *request) mapPath(uri string) string {
 		rest := strings.TrimPrefix(uri, conf.AliasPrefix)
 		return rq.st.cfg.FullName(alias + rest)
 	}
-	root := "html"
-	if conf.Root != nil {
-		root = conf.Root.Eval(rq.v)
-	}
-	return rq.st.cfg.FullName(root) + uri
+	return rq.st.cfg.FullName(rootOf(rq, conf)) + uri
 }
 
 // regexFailed ends the request when a regex hit the match limit while

@@ -115,10 +115,13 @@ func logAccess(rq *request) rc {
 // variables of a request: the location's root directory must exist, else
 // nothing is logged there (an error says why).
 func (rq *request) logRootExists() bool {
-	docRoot, filename := rq.v.DocumentRoot, rq.v.RequestFilename
+	docRoot, filename, lazy := rq.v.DocumentRoot, rq.v.RequestFilename, rq.v.LazyPaths
+	saved := rq.paths
 	rq.setPaths()
+	rq.v.ResolvePaths()
 	root := rq.v.DocumentRoot
-	rq.v.DocumentRoot, rq.v.RequestFilename = docRoot, filename
+	rq.v.DocumentRoot, rq.v.RequestFilename, rq.v.LazyPaths = docRoot, filename, lazy
+	rq.paths = saved
 	fi, err := os.Stat(root)
 	switch {
 	case err != nil:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,6 +42,9 @@ type metrics struct {
 	luaSeconds        *prometheus.HistogramVec // phase
 	requests          *prometheus.CounterVec   // status
 	reloads           *prometheus.CounterVec   // result
+	// byStatus are requests' children by status, looked up once each
+	// (a label lookup hashes the value and formats the status)
+	byStatus [600]atomic.Pointer[prometheus.Counter]
 }
 
 func newMetrics() *metrics {
@@ -91,7 +95,18 @@ func prometheusContent(rq *request) {
 
 // request counts a request that ended with status.
 func (m *metrics) request(status int) {
-	m.requests.WithLabelValues(statusLabel(status)).Inc()
+	if status < 0 || status >= len(m.byStatus) {
+		m.requests.WithLabelValues(statusLabel(status)).Inc()
+		return
+	}
+	c := m.byStatus[status].Load()
+	if c == nil {
+		// two first requests of a status get the same child
+		child := m.requests.WithLabelValues(statusLabel(status))
+		c = &child
+		m.byStatus[status].Store(c)
+	}
+	(*c).Inc()
 }
 
 func statusLabel(status int) string {

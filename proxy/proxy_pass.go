@@ -137,7 +137,8 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		}
 	}
 	rq.v.ProxyHost, rq.v.ProxyPort = target.Host, target.Port
-	up := &proxyUpstream{rq: rq, scheme: schemePrefix(target.Scheme)}
+	up := rq.newProxyUpstream()
+	*up = proxyUpstream{rq: rq, scheme: schemePrefix(target.Scheme)}
 	if target.Scheme == "https" {
 		up.ssl = rq.st.confs[rq.conf.ID].proxy.ssl
 		up.sslName = strings.Trim(target.Name, "[]")
@@ -191,14 +192,14 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		rq.relay09(res.Rest, rd)
 		return
 	}
-	rq.v.UpstreamHeader = res.Header()
+	rq.v.UpstreamHeader, rq.v.UpstreamHeaderFrom = nil, res // made when read
 	if res.Status == http.StatusSwitchingProtocols && rq.r.Header.Get("Upgrade") != "" {
 		conn.SetWriteDeadline(time.Time{}) // proxy_send_timeout's, from the request
 		rq.proxyUpgrade(conn, res)
 		conn = nil // the relay's now
 		return
 	}
-	if xal := rq.v.UpstreamHeader.Get("X-Accel-Limit-Rate"); xal != "" && !rq.conf.ProxyIgnoreXAccelLimitRate {
+	if xal := res.Get("X-Accel-Limit-Rate"); xal != "" && !rq.conf.ProxyIgnoreXAccelLimitRate {
 		// The backend sets the rate of this response (bytes per second,
 		// "off" for none), over limit_rate, through internal redirects
 		// too, as nginx's r->limit_rate.
@@ -208,11 +209,11 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 			rq.v.LimitRate = strconv.FormatInt(n, 10)
 		}
 	}
-	if xar := rq.v.UpstreamHeader.Get("X-Accel-Redirect"); xar != "" && !rq.conf.ProxyIgnoreXAccelRedirect {
+	if xar := res.Get("X-Accel-Redirect"); xar != "" && !rq.conf.ProxyIgnoreXAccelRedirect {
 		conn.Close()
 		h := rq.w.Header()
 		for _, k := range xAccelKept {
-			if v := rq.v.UpstreamHeader[k]; len(v) > 0 && !rq.proxyHidden(k) {
+			if v := rq.v.Upstream()[k]; len(v) > 0 && !rq.proxyHidden(k) {
 				h[k] = v
 			}
 		}
@@ -222,7 +223,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	if rq.conf.ProxyInterceptErrors && res.Status >= 300 {
 		if _, ok := rq.conf.ErrorPages[res.Status]; ok {
 			if res.Status == http.StatusUnauthorized { // nginx 1.22 keeps the first challenge
-				if v := rq.v.UpstreamHeader.Get("Www-Authenticate"); v != "" {
+				if v := res.Get("Www-Authenticate"); v != "" {
 					rq.w.Header().Set("Www-Authenticate", v)
 				}
 			}
@@ -267,7 +268,8 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	stop := func() {}
 	if !rq.conf.ProxyBuffering {
 		gone = new(atomic.Pointer[error])
-		stop = rq.watchClient(func(err error) { gone.Store(&err); conn.Close() })
+		c := conn // not conn itself: a variable the watcher shares would live on the heap for every request
+		stop = rq.watchClient(func(err error) { gone.Store(&err); c.Close() })
 	}
 	err := rq.copyFromBackend(src, res.ContentLength)
 	stop()
@@ -416,9 +418,22 @@ type proxyUpstream struct {
 	gone      atomic.Pointer[error]
 	stopWatch func()
 	conn      net.Conn // the current attempt's
-	// in place of their own allocations: rd's and the body's reader
+	// in place of their own allocations: rd's and the body's reader, and
+	// the response head
 	rdBuf deadlineReader
 	body  backendBody
+	res   proxypass.Response
+}
+
+// newProxyUpstream returns a proxyUpstream for a proxy_pass of rq: its
+// own the first time, a new one after (the first may still be in use: a
+// proxy_pass reached through error_page from the first one's 502).
+func (rq *request) newProxyUpstream() *proxyUpstream {
+	if rq.upstreamTaken {
+		return new(proxyUpstream)
+	}
+	rq.upstreamTaken = true
+	return &rq.upstream
 }
 
 // url is the current server's URL for the error log: "http://127.0.0.1:8081".
@@ -455,8 +470,10 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		(rq.r.Method != http.MethodPost && rq.r.Method != http.MethodPatch && rq.r.Method != "LOCK")
 	tries := &up.tries
 	begin := time.Now() // proxy_next_upstream_timeout counts from here (nginx's peer.start_time)
-	for n := 1; ; n++ {
-		up.start = time.Now()
+	for n, first := 1, true; ; n, first = n+1, false {
+		if up.start = begin; !first { // the first attempt starts with the exchange
+			up.start = time.Now()
+		}
 		var conn net.Conn
 		var addr string
 		var err error
@@ -506,9 +523,10 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			}
 		}
 		if err == nil {
-			rq.v.UpstreamConnectTime = time.Since(up.start)
+			now := time.Now()
+			rq.v.UpstreamConnectTime = now.Sub(up.start)
 			up.conn = conn
-			conn.SetWriteDeadline(time.Now().Add(rq.conf.ProxySendTimeout))
+			conn.SetWriteDeadline(now.Add(rq.conf.ProxySendTimeout))
 			out := req
 			if up.stream != nil {
 				out = append(req[:len(req):len(req)], up.stream.preread()...)
@@ -536,7 +554,10 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 				if up.head == nil {
 					up.head, up.headPool = readBuffer(rq.conf.ProxyBufferSize)
 				}
-				res, err = proxypass.ReadResponseInto(rd, *up.head)
+				res = &up.res
+				if err = proxypass.ReadResponseTo(res, rd, *up.head); err != nil {
+					res = nil
+				}
 				rd.watch = nil
 				if up.stopWatch != nil {
 					up.stopWatch()

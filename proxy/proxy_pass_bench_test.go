@@ -98,7 +98,7 @@ func TestBackendBody(t *testing.T) {
 // that allocate nothing, so allocs/op are the server's.
 func BenchmarkProxyPassWire(b *testing.B) {
 	c := wireClient(b)
-	const req = "GET /small HTTP/1.1\r\nHost: localhost\r\nUser-Agent: wrk\r\n\r\n"
+	req := []byte("GET /small HTTP/1.1\r\nHost: localhost\r\nUser-Agent: wrk\r\n\r\n")
 	buf := make([]byte, 4096)
 	// the answer's length, from a first exchange
 	want := exchange(b, c, req, buf, 0)
@@ -177,8 +177,8 @@ http {
 
 // exchange sends req on c and reads an answer of n bytes (n 0: what one
 // read gives, which must end with a 100-byte body).
-func exchange(tb testing.TB, c net.Conn, req string, buf []byte, n int) int {
-	if _, err := io.WriteString(c, req); err != nil {
+func exchange(tb testing.TB, c net.Conn, req []byte, buf []byte, n int) int {
+	if _, err := c.Write(req); err != nil {
 		tb.Fatal(err)
 	}
 	got := 0

@@ -5,9 +5,11 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -240,24 +242,35 @@ func (st *state) groupFor(b bindSpec, local net.Addr) *addrGroup {
 	if b.network == "unix" {
 		return st.groups["unix "+b.addr]
 	}
-	if ta, ok := local.(*net.TCPAddr); ok {
-		ip := ta.IP
-		if v4 := ip.To4(); v4 != nil {
-			ip = v4
-		}
-		if g, ok := st.groups["tcp "+net.JoinHostPort(ip.String(), fmt.Sprint(ta.Port))]; ok {
-			return g
-		}
-		if ip.To4() != nil {
-			if g, ok := st.groups[fmt.Sprintf("tcp *:%d", ta.Port)]; ok {
-				return g
-			}
-		}
-		if g, ok := st.groups[fmt.Sprintf("tcp [::]:%d", ta.Port)]; ok {
+	ta, ok := local.(*net.TCPAddr)
+	if !ok {
+		return nil
+	}
+	ip, ok := netip.AddrFromSlice(ta.IP)
+	if !ok {
+		return nil
+	}
+	ip = ip.Unmap()
+	// the keys are built in place: a lookup with string(key) copies nothing
+	var buf [64]byte
+	key := append(buf[:0], "tcp "...)
+	if ip.Is6() {
+		key = append(append(ip.AppendTo(append(key, '[')), ']'), ':')
+	} else {
+		key = append(ip.AppendTo(key), ':')
+	}
+	key = strconv.AppendInt(key, int64(ta.Port), 10)
+	if g, ok := st.groups[string(key)]; ok {
+		return g
+	}
+	if ip.Is4() {
+		key = strconv.AppendInt(append(buf[:0], "tcp *:"...), int64(ta.Port), 10)
+		if g, ok := st.groups[string(key)]; ok {
 			return g
 		}
 	}
-	return nil
+	key = strconv.AppendInt(append(buf[:0], "tcp [::]:"...), int64(ta.Port), 10)
+	return st.groups[string(key)]
 }
 
 // listener is one open socket.

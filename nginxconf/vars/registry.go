@@ -504,7 +504,7 @@ func prefixGetter(name string) func(r *Request) (string, bool) {
 		return func(r *Request) (string, bool) { return firstHeader(r.RespHeader, key) }
 	case strings.HasPrefix(name, "upstream_http_"):
 		key := headerKey(name[14:])
-		return func(r *Request) (string, bool) { return firstHeader(r.UpstreamHeader, key) }
+		return func(r *Request) (string, bool) { return firstHeader(r.Upstream(), key) }
 	case strings.HasPrefix(name, "cookie_"):
 		c := name[7:]
 		return func(r *Request) (string, bool) {
@@ -515,7 +515,7 @@ func prefixGetter(name string) func(r *Request) (string, bool) {
 		}
 	case strings.HasPrefix(name, "upstream_cookie_"):
 		c := name[16:]
-		return func(r *Request) (string, bool) { return setCookieValue(r.UpstreamHeader["Set-Cookie"], c) }
+		return func(r *Request) (string, bool) { return setCookieValue(r.Upstream()["Set-Cookie"], c) }
 	case strings.HasPrefix(name, "arg_"):
 		a := name[4:]
 		return func(r *Request) (string, bool) { return Arg(r.Args, a) }

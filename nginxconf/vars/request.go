@@ -79,7 +79,7 @@ type Request struct {
 	UpstreamStatus       int
 	UpstreamConnectTime  time.Duration // < 0: not measured
 	UpstreamResponseTime time.Duration // < 0: not measured
-	UpstreamHeader       http.Header   // $upstream_http_*, $upstream_cookie_*
+	UpstreamHeader       http.Header   // $upstream_http_*, $upstream_cookie_* (read it through Upstream)
 	RespHeader           http.Header   // $sent_http_*
 	DocumentRoot         string        // $document_root, $realpath_root
 	Referers             *Referers     // the location's valid_referers ($invalid_referer); nil: none
@@ -113,6 +113,13 @@ type Request struct {
 	// ", "-separated, as nginx does.
 	UpstreamTries []UpstreamTry
 
+	// UpstreamHeaderFrom, when set, gives UpstreamHeader at its first
+	// read (Upstream): most requests never read it.
+	UpstreamHeaderFrom HeaderSource
+	// LazyPaths, when set, gives DocumentRoot and RequestFilename when
+	// they are read (ResolvePaths): most requests never read them.
+	LazyPaths PathSource
+
 	g         *Registry
 	argsSet   bool // ngx.var.args = "" : $args is "" rather than not found
 	caps      *Captures
@@ -124,7 +131,14 @@ type Request struct {
 // the raw request target (hr.RequestURI, or hr.URL for client-built
 // requests); an invalid target sets URIErr.
 func NewRequest(g *Registry, hr *http.Request) *Request {
-	r := &Request{HTTP: hr, Start: time.Now(), g: g,
+	r := &Request{}
+	InitRequest(r, g, hr)
+	return r
+}
+
+// InitRequest is NewRequest into r, a zero Request.
+func InitRequest(r *Request, g *Registry, hr *http.Request) {
+	*r = Request{HTTP: hr, Start: time.Now(), g: g,
 		UpstreamConnectTime: -1, UpstreamResponseTime: -1, UpstreamHeaderTime: -1,
 		UpstreamBytesSent: -1, UpstreamBytesReceived: -1, UpstreamResponseLength: -1}
 	raw := hr.RequestURI
@@ -134,7 +148,38 @@ func NewRequest(g *Registry, hr *http.Request) *Request {
 	path, args, _ := SplitRequestURI(raw)
 	r.Args = args
 	r.URI, r.URIErr = NormalizeURI(path)
-	return r
+}
+
+// PathSource computes $document_root and $request_filename; fixed: they
+// stay what they are (no variable in them), else each read computes them
+// again, as nginx does.
+type PathSource interface {
+	Paths() (docRoot, filename string, fixed bool)
+}
+
+// HeaderSource makes a header map (a backend's answer).
+type HeaderSource interface {
+	Header() http.Header
+}
+
+// Upstream returns UpstreamHeader, made from UpstreamHeaderFrom first.
+func (r *Request) Upstream() http.Header {
+	if src := r.UpstreamHeaderFrom; src != nil {
+		r.UpstreamHeaderFrom = nil
+		r.UpstreamHeader = src.Header()
+	}
+	return r.UpstreamHeader
+}
+
+// ResolvePaths fills DocumentRoot and RequestFilename from LazyPaths.
+func (r *Request) ResolvePaths() {
+	if p := r.LazyPaths; p != nil {
+		var fixed bool
+		r.DocumentRoot, r.RequestFilename, fixed = p.Paths()
+		if fixed {
+			r.LazyPaths = nil
+		}
+	}
 }
 
 // ShareValues makes r read and write the stored values (set, map) of
@@ -532,8 +577,12 @@ var builtins = map[string]builtin{
 	"upstream_response_length": {get: func(r *Request) (string, bool) { return count(r.UpstreamResponseLength) }},
 	"proxy_host":               {get: func(r *Request) (string, bool) { return nonEmpty(r.ProxyHost) }},
 	"proxy_port":               {get: func(r *Request) (string, bool) { return nonEmpty(r.ProxyPort) }},
-	"document_root":            {get: func(r *Request) (string, bool) { return nonEmpty(r.DocumentRoot) }},
+	"document_root": {get: func(r *Request) (string, bool) {
+		r.ResolvePaths()
+		return nonEmpty(r.DocumentRoot)
+	}},
 	"realpath_root": {get: func(r *Request) (string, bool) {
+		r.ResolvePaths()
 		if r.DocumentRoot == "" {
 			return "", false
 		}
@@ -546,7 +595,10 @@ var builtins = map[string]builtin{
 		}
 		return p, true
 	}},
-	"request_filename": {get: func(r *Request) (string, bool) { return nonEmpty(r.RequestFilename) }},
+	"request_filename": {get: func(r *Request) (string, bool) {
+		r.ResolvePaths()
+		return nonEmpty(r.RequestFilename)
+	}},
 	"request_body": {get: func(r *Request) (string, bool) {
 		return string(r.RequestBody), r.RequestBody != nil
 	}},

@@ -27,7 +27,7 @@ func BenchmarkReadHead(b *testing.B) {
 	for b.Loop() {
 		r.Reset(upgradeHead)
 		br.Reset(r)
-		if _, _, err := readHead(br, &p, false); err != nil {
+		if _, _, err := readHead(br, &p, false, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // Head is a parsed request head: the request line and the header lines, as
@@ -28,12 +29,14 @@ type Head struct {
 	// Notes are info-level error-log messages about the head that did not
 	// refuse it (header lines ignored for invalid names).
 	Notes []string
+
+	x *reqObjects // the objects allocated with the head (nil: none)
 }
 
 // Notes returns what the layer found worth an info line in the error log
 // about r's head ("client sent invalid header line: ...").
 func Notes(r *http.Request) []string {
-	if h, ok := r.Context().Value(ctxHead).(*Head); ok {
+	if h := headOf(r); h != nil {
 		return h.Notes
 	}
 	return nil
@@ -80,7 +83,25 @@ var errInvalidRequest = lineErr(400, "client sent invalid request")
 var errVersion = lineErr(505, "client sent unsupported HTTP version")
 var errInvalid09 = lineErr(400, "client sent invalid method in HTTP/0.9 request")
 
-// parseRequestLine parses line (without its line end) into h.
+// sharedString is b as a string sharing its bytes: b must not change.
+func sharedString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
+// method is the method m names: a constant for the common ones, else a
+// string sharing m's bytes.
+func method(m []byte) string {
+	switch string(m) {
+	case "GET":
+		return "GET"
+	case "HEAD":
+		return "HEAD"
+	case "POST":
+		return "POST"
+	}
+	return sharedString(m)
+}
+
+// parseRequestLine parses line (without its line end) into h. The strings
+// of h share line's bytes, which must not change afterwards.
 func parseRequestLine(line []byte, h *Head) *Error {
 	i := 0
 	for i < len(line) && line[i] != ' ' {
@@ -93,7 +114,7 @@ func parseRequestLine(line []byte, h *Head) *Error {
 	if i == 0 || i == len(line) {
 		return errInvalidMethod
 	}
-	h.Method = string(line[:i])
+	h.Method = method(line[:i])
 	for i < len(line) && line[i] == ' ' {
 		i++
 	}
@@ -113,9 +134,9 @@ func parseRequestLine(line []byte, h *Head) *Error {
 		if !ok {
 			return errInvalidRequest
 		}
-		h.Host, target = string(host), uri
+		h.Host, target = sharedString(host), uri
 	}
-	h.URI = string(target)
+	h.URI = sharedString(target)
 	for i < len(line) && line[i] == ' ' {
 		i++
 	}

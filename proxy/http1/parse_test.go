@@ -13,7 +13,7 @@ import (
 
 func readOne(raw string) (*Head, error) {
 	p := DefaultParams()
-	h, _, err := readHead(bufio.NewReaderSize(strings.NewReader(raw), readerSize), &p, false)
+	h, _, err := readHead(bufio.NewReaderSize(strings.NewReader(raw), readerSize), &p, false, nil)
 	return h, err
 }
 

@@ -10,8 +10,16 @@ import (
 
 // readHead reads one request head from br. started reports whether any
 // byte of the request arrived (a timeout then is worth a 408 log line).
-func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started bool, err error) {
-	h = &Head{}
+// The head and the request's other objects are x's (nil: new ones), a
+// request's that was answered.
+func readHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *Head, started bool, err error) {
+	if x == nil {
+		x = &reqObjects{}
+	} else {
+		x.reset()
+	}
+	h = &x.head
+	h.x = x
 	defer func() {
 		if h.Header == nil { // a head refused before its fields were read
 			h.Header = http.Header{}
@@ -42,7 +50,8 @@ func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started b
 	max := p.LargeBufferSize * p.LargeBuffers
 	raw := make([]byte, 0, len(line)+br.Buffered())
 	raw = append(raw, line...)
-	rl := trimEOL(line)
+	// parsed from raw, whose bytes the strings of the head share
+	rl := trimEOL(raw)
 	if bytes.IndexByte(rl, '\r') >= 0 {
 		h.Major, h.Minor = 1, 0
 		return h, true, errInvalidRequest
@@ -116,8 +125,15 @@ func readHead(br *bufio.Reader, p *Params, underscores bool) (h *Head, started b
 	// one string holds every value, one slice every list of values; the
 	// string shares raw's bytes, which nothing changes after this
 	str := unsafe.String(unsafe.SliceData(raw), len(raw))
-	h.Header = make(http.Header, len(fields))
-	vals := make([]string, len(fields))
+	if h.Header = x.reqHeader; h.Header == nil {
+		h.Header = make(http.Header, len(fields))
+	}
+	vals := x.vals[:0]
+	if cap(vals) < len(fields) {
+		vals = make([]string, len(fields))
+	}
+	vals = vals[:len(fields)]
+	x.vals = vals
 	for i, f := range fields {
 		vals[i] = str[f.start:f.end]
 		if vs, ok := h.Header[f.key]; ok {

@@ -17,19 +17,65 @@ import (
 
 type ctxKey int
 
-const ctxHead ctxKey = iota
+// ctxConn keys the connection (*conn) in its requests' contexts.
+const ctxConn ctxKey = iota
+
+// headOf is the head of r, the request its connection serves (nil for
+// requests this package did not read). A connection's requests follow
+// each other: one served is done with before the next is read, or ends
+// the connection (a hijack).
+func headOf(r *http.Request) *Head {
+	if c, ok := r.Context().Value(ctxConn).(*conn); ok {
+		return c.head
+	}
+	return nil
+}
 
 // RawHeader returns the request line and header lines of r as the client
 // sent them (nil for requests this package did not read).
 func RawHeader(r *http.Request) []byte {
-	if h, ok := r.Context().Value(ctxHead).(*Head); ok {
+	if h := headOf(r); h != nil {
 		return h.Raw
 	}
 	return nil
 }
 
+// reqObjects are the objects of one request allocated at once, with its
+// head (readHead): its body, response writer and URL.
+type reqObjects struct {
+	head Head
+	body body
+	resp response
+	url  url.URL
+	// kept by reset for the next request, empty: the header maps and the
+	// array of the head's values
+	reqHeader, respHeader http.Header
+	vals                  []string
+}
+
+// reset makes x, whose request was answered, ready for another one. The
+// header maps and the values' array stay, emptied.
+func (x *reqObjects) reset() {
+	reqHeader, respHeader, vals := x.head.Header, x.resp.header, x.vals
+	*x = reqObjects{}
+	clear(reqHeader)
+	clear(respHeader)
+	clear(vals) // the last head's bytes are not kept alive through them
+	x.reqHeader, x.respHeader, x.vals = reqHeader, respHeader, vals[:0]
+}
+
+// objects returns the objects allocated with h (new ones for a head
+// readHead did not make).
+func (h *Head) objects() *reqObjects {
+	if h.x == nil {
+		h.x = &reqObjects{}
+	}
+	return h.x
+}
+
 func (c *conn) newRequest(h *Head) *http.Request {
-	r := &http.Request{
+	x := h.objects()
+	r := http.Request{
 		Method:     h.Method,
 		RequestURI: h.URI,
 		Proto:      h.Proto(),
@@ -45,12 +91,15 @@ func (c *conn) newRequest(h *Head) *http.Request {
 	if r.RequestURI == "" {
 		r.RequestURI = "/"
 	}
-	u, err := url.ParseRequestURI(r.RequestURI)
-	if err != nil {
-		path, q, _ := strings.Cut(r.RequestURI, "?")
-		u = &url.URL{Path: path, RawQuery: q}
+	r.URL = &x.url
+	if !setPlainURI(r.URL, r.RequestURI) {
+		u, err := url.ParseRequestURI(r.RequestURI)
+		if err != nil {
+			path, q, _ := strings.Cut(r.RequestURI, "?")
+			u = &url.URL{Path: path, RawQuery: q}
+		}
+		r.URL = u
 	}
-	r.URL = u
 	r.Host = h.Host
 	if r.Host == "" {
 		if vs := h.Header["Host"]; len(vs) > 0 {
@@ -61,8 +110,8 @@ func (c *conn) newRequest(h *Head) *http.Request {
 		cs := tc.ConnectionState()
 		r.TLS = &cs
 	}
-	r = r.WithContext(context.WithValue(c.ctx, ctxHead, h))
-	b := &body{c: c, br: c.br, done: true}
+	b := &x.body
+	*b = body{c: c, br: c.br, done: true}
 	switch {
 	case len(h.Header["Transfer-Encoding"]) > 0:
 		b.chunked, b.done = true, false
@@ -81,7 +130,43 @@ func (c *conn) newRequest(h *Head) *http.Request {
 	}
 	c.body = b
 	r.Close = !c.wantsKeepalive(h)
-	return r
+	c.head = h
+	if c.reqCtx == nil {
+		c.reqCtx = context.WithValue(c.ctx, ctxConn, c)
+	}
+	return r.WithContext(c.reqCtx)
+}
+
+// setPlainURI sets u to what url.ParseRequestURI makes of uri when uri is
+// a path of bytes that need neither unescaping nor escaping, with an
+// optional query free of control bytes (u's Path and RawQuery are then
+// uri's own parts); it reports false, leaving u alone, for other targets.
+func setPlainURI(u *url.URL, uri string) bool {
+	if uri == "" || uri[0] != '/' || uri[len(uri)-1] == '?' {
+		return false // a lone "?" at the end sets ForceQuery
+	}
+	path, query, _ := strings.Cut(uri, "?")
+	for i := 0; i < len(path); i++ {
+		if !plainPathByte(path[i]) {
+			return false
+		}
+	}
+	for i := 0; i < len(query); i++ {
+		if c := query[i]; c < ' ' || c == 0x7f {
+			return false
+		}
+	}
+	*u = url.URL{Path: path, RawQuery: query}
+	return true
+}
+
+// plainPathByte: net/url leaves c as it is in a path, both ways.
+func plainPathByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("-_.~$&+,/:;=@", c) >= 0
 }
 
 // remoteAddr is the client's address, as a string made once per connection.
@@ -138,7 +223,13 @@ type response struct {
 }
 
 func newResponse(c *conn, r *http.Request, h *Head) *response {
-	w := &response{c: c, req: r, head: h, body: c.body, header: http.Header{}, length: -1,
+	x := h.objects()
+	header := x.respHeader
+	if header == nil {
+		header = http.Header{}
+	}
+	w := &x.resp
+	*w = response{c: c, req: r, head: h, body: c.body, header: header, length: -1,
 		keepalive: !r.Close}
 	w.order = w.few[:0]
 	return w
@@ -289,8 +380,9 @@ func (w *response) WriteHeader(code int) {
 	bw.WriteString("HTTP/1.1 ")
 	bw.WriteString(StatusLine(code))
 	bw.WriteString("\r\n")
+	respelled := hasRespelled(w.header)
 	for _, k := range fixed {
-		w.writeField(bw, k)
+		w.writeField(bw, k, respelled)
 	}
 	if w.chunked {
 		bw.WriteString("Transfer-Encoding: chunked\r\n")
@@ -308,7 +400,7 @@ func (w *response) WriteHeader(code int) {
 	}
 	var keys [16]string
 	for _, k := range w.others(keys[:0]) {
-		w.writeField(bw, k)
+		w.writeField(bw, k, respelled)
 	}
 	bw.WriteString("\r\n")
 }
@@ -355,9 +447,27 @@ func (w *response) others(keys []string) []string {
 	return keys
 }
 
-func (w *response) writeField(bw *bufio.Writer, key string) {
+// hasRespelled reports whether a key of h is not in canonical form (the
+// handler spelled it its own way: ETag, x-a).
+func hasRespelled(h http.Header) bool {
+	for k := range h {
+		upper := true
+		for i := 0; i < len(k); i++ {
+			c := k[i]
+			if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+				return true
+			}
+			upper = c == '-'
+		}
+	}
+	return false
+}
+
+// writeField writes the lines of the header key (canonical); respelled:
+// the header may hold it under another spelling.
+func (w *response) writeField(bw *bufio.Writer, key string, respelled bool) {
 	vs, ok := w.header[key]
-	if !ok {
+	if !ok && respelled {
 		// a key respelled by the handler (ETag, x-a)
 		for k, v := range w.header {
 			if strings.EqualFold(k, key) {

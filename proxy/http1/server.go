@@ -285,11 +285,16 @@ type conn struct {
 	toHTTPS  bool  // plain HTTP on a TLS port
 	hijacked bool
 	cur      *response
-	body     *body // the current request's
+	body     *body           // the current request's
+	head     *Head           // the current request's
+	reqCtx   context.Context // ctx with the connection (ctxConn), its requests' context
 }
 
 var (
 	writerPool sync.Pool
+	// reqObjectsPool keeps the objects of requests answered on
+	// connections that stayed open (readHead takes them)
+	reqObjectsPool sync.Pool
 )
 
 func (c *conn) serve() {
@@ -472,7 +477,8 @@ func (c *conn) serveOne() bool {
 		c.readDeadline(c.params.HeaderTimeout)
 	}
 	c.read = 0
-	h, started, err := readHead(c.br, &c.params, c.params.UnderscoresInHeaders)
+	spare, _ := reqObjectsPool.Get().(*reqObjects)
+	h, started, err := readHead(c.br, &c.params, c.params.UnderscoresInHeaders, spare)
 	c.read = int64(len(h.Raw))
 	if err != nil {
 		var pe *Error
@@ -520,6 +526,12 @@ func (c *conn) serveOne() bool {
 		return false
 	}
 	c.release() // an idle connection holds no write buffer
+	// nothing holds the request's objects once it was answered on a
+	// connection that stays (the handler returned and Hijack was not
+	// called): they serve another request, and an idle connection holds
+	// none
+	c.head, c.body = nil, nil
+	reqObjectsPool.Put(h.x)
 	return true
 }
 

@@ -83,6 +83,39 @@ func (r *Response) Header() http.Header {
 	return h
 }
 
+// Get returns the first value of the field key (canonical), "" if none:
+// Header().Get(key) without making the map.
+func (r *Response) Get(key string) string {
+	for _, f := range r.Fields {
+		if asciiEqualFold(f.Name, key) {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// asciiEqualFold reports whether a and b are equal but for the case of
+// ASCII letters (a name that differs from a canonical key only so has it as
+// its canonical form).
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
 // ReadResponse reads a response head from rd into a buffer of limit bytes
 // (proxy_buffer_size): a head that does not fit is ErrTooBig. A read error
 // other than io.EOF is returned as is.
@@ -94,21 +127,31 @@ func ReadResponse(rd io.Reader, limit int) (*Response, error) {
 // the response's Rest is part of buf, which the caller may reuse once it
 // is done with Rest (the fields are copies).
 func ReadResponseInto(rd io.Reader, buf []byte) (*Response, error) {
+	res := new(Response)
+	if err := ReadResponseTo(res, rd, buf); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// ReadResponseTo is ReadResponseInto into res, which it overwrites (and
+// leaves undefined on error).
+func ReadResponseTo(res *Response, rd io.Reader, buf []byte) error {
 	n := 0
 	for {
 		if !statusLineOK(buf[:n]) {
-			return &Response{Status: http.StatusOK, HTTP09: true, ContentLength: -1, Rest: buf[:n]}, nil
+			*res = Response{Status: http.StatusOK, HTTP09: true, ContentLength: -1, Rest: buf[:n]}
+			return nil
 		}
 		if end := headEnd(buf[:n]); end >= 0 {
-			res, err := parseHead(buf[:end])
-			if err != nil {
-				return nil, err
+			if err := parseHead(res, buf[:end]); err != nil {
+				return err
 			}
 			res.Rest = buf[end:n]
-			return res, nil
+			return nil
 		}
 		if n == len(buf) {
-			return nil, ErrTooBig
+			return ErrTooBig
 		}
 		m, err := rd.Read(buf[n:])
 		n += m
@@ -120,9 +163,9 @@ func ReadResponseInto(rd io.Reader, buf []byte) (*Response, error) {
 				continue
 			}
 			if errors.Is(err, io.EOF) {
-				return nil, ErrClosed
+				return ErrClosed
 			}
-			return nil, err
+			return err
 		}
 	}
 }
@@ -152,18 +195,19 @@ func statusLineOK(b []byte) bool {
 	return bytes.HasPrefix(b, []byte(prefix))
 }
 
-func parseHead(head []byte) (*Response, error) {
+// parseHead parses head into res.
+func parseHead(res *Response, head []byte) error {
 	text := strings.TrimRight(string(head), "\r\n")
 	status, text, more := strings.Cut(text, "\n")
-	res := &Response{ContentLength: -1}
+	*res = Response{ContentLength: -1}
 	status = strings.TrimSuffix(status, "\r")
 	proto, rest, ok := strings.Cut(status, " ")
 	if !ok || !validProto(proto) || len(rest) < 3 {
-		return nil, ErrNoValidHeader
+		return ErrNoValidHeader
 	}
 	code, err := strconv.Atoi(rest[:3])
 	if err != nil || code < 100 || code > 999 || (len(rest) > 3 && rest[3] != ' ') {
-		return nil, ErrNoValidHeader
+		return ErrNoValidHeader
 	}
 	res.Status, res.Proto = code, proto
 	if more {
@@ -181,22 +225,22 @@ func parseHead(head []byte) (*Response, error) {
 		// a CR or NUL elsewhere is "invalid header" in nginx (it would
 		// otherwise reach the client as a line break for lenient parsers)
 		if !ok || name == "" || !validName(name) || !validValue(value) {
-			return nil, ErrInvalidHeader
+			return ErrInvalidHeader
 		}
 		value = strings.Trim(value, " \t")
 		switch {
 		case len(name) == len("Content-Length") && strings.EqualFold(name, "Content-Length"):
 			if res.ContentLength >= 0 {
-				return nil, ErrDuplicateLen
+				return ErrDuplicateLen
 			}
 			n, err := strconv.ParseInt(value, 10, 64)
 			if err != nil || n < 0 || value[0] == '+' {
-				return nil, ErrBadLength
+				return ErrBadLength
 			}
 			res.ContentLength = n
 		case len(name) == len("Transfer-Encoding") && strings.EqualFold(name, "Transfer-Encoding"):
 			if !strings.EqualFold(value, "chunked") {
-				return nil, ErrBadChunked
+				return ErrBadChunked
 			}
 			res.Chunked = true
 		}
@@ -205,7 +249,7 @@ func parseHead(head []byte) (*Response, error) {
 	if res.Chunked {
 		res.ContentLength = -1 // nginx ignores the length of a chunked response
 	}
-	return res, nil
+	return nil
 }
 
 // validName reports whether a field name holds no space, tab, CR or NUL.

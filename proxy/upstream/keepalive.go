@@ -11,6 +11,7 @@ import (
 // idleConn is a connection kept for reuse (`keepalive N`).
 type idleConn struct {
 	c        net.Conn
+	peek     *netpeek.Peeker // c's, made when c is first taken from the cache
 	p        *peer
 	since    time.Time // idle since
 	start    time.Time // connected at
@@ -34,8 +35,9 @@ func (u *Upstream) SetKeepalive(k Keepalive) {
 	u.keepalive = k
 }
 
-// takeIdle returns an idle connection to p, if any; stale ones are closed.
-// u.mu is held.
+// takeIdle returns the most recent idle connection to p, if any, out of
+// the cache; expired ones are closed. u.mu is held. The caller peeks at it
+// (checkIdle) once the lock is released.
 func (u *Upstream) takeIdle(p *peer) (idleConn, bool) {
 	now := u.now()
 	for i := len(u.idle) - 1; i >= 0; i-- {
@@ -47,14 +49,23 @@ func (u *Upstream) takeIdle(p *peer) (idleConn, bool) {
 		}
 		if ic.p == p {
 			u.idle = append(u.idle[:i], u.idle[i+1:]...)
-			if !netpeek.Alive(ic.c) { // closed or written to by the backend
-				ic.c.Close()
-				continue
-			}
 			return ic, true
 		}
 	}
 	return idleConn{}, false
+}
+
+// checkIdle reports whether ic, taken from the cache, is still open and
+// quiet; it closes it if not (the backend closed it, or wrote to it).
+func checkIdle(ic *idleConn) bool {
+	if ic.peek == nil {
+		ic.peek = netpeek.NewPeeker(ic.c)
+	}
+	if !ic.peek.Alive() {
+		ic.c.Close()
+		return false
+	}
+	return true
 }
 
 // Put keeps c, the connection t dialed last, for reuse after a complete
@@ -75,7 +86,11 @@ func (u *Upstream) Put(t *Tries, c net.Conn) {
 		u.idle[0].c.Close()
 		u.idle = u.idle[1:]
 	}
-	u.idle = append(u.idle, idleConn{c: c, p: t.last, since: now, start: t.start, requests: t.requests + 1})
+	ic := idleConn{c: c, p: t.last, since: now, start: t.start, requests: t.requests + 1}
+	if t.peekConn == c {
+		ic.peek = t.peek
+	}
+	u.idle = append(u.idle, ic)
 }
 
 // Keeps reports whether the group keeps idle connections.

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"ngxsockify/netpeek"
 	"ngxsockify/proxy/websockify"
 )
 
@@ -189,6 +190,10 @@ type Tries struct {
 	// of the last connection: when it was made, requests it served
 	start    time.Time
 	requests int
+	// the last connection's Peeker when it came from the idle cache: Put
+	// keeps it with the connection
+	peek     *netpeek.Peeker
+	peekConn net.Conn
 	// override and more: balancer_by_lua's choice and extra attempts
 	// (override.go)
 	override Override
@@ -215,12 +220,17 @@ func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries
 		t.tried.add(p)
 	}
 	t.last, t.cached = p, false
-	if !t.fresh {
+	t.peek, t.peekConn = nil, nil
+	for !t.fresh {
 		u.mu.Lock()
 		ic, ok := u.takeIdle(p)
 		u.mu.Unlock()
-		if ok {
+		if !ok {
+			break
+		}
+		if checkIdle(&ic) {
 			t.cached, t.start, t.requests = true, ic.start, ic.requests
+			t.peek, t.peekConn = ic.peek, ic.c
 			return ic.c, p.Addr, nil
 		}
 	}
