@@ -412,7 +412,13 @@ func (c *sockConn) register() bool {
 	w := &connWait{ch: make(chan struct{}, 1), closed: make(chan struct{})}
 	wt := &tunnel{ev: &evTunnel{l: l, cfd: c.fd, tfd: -1, hidx: -1, wait: w}}
 	c.reg = wt
-	l.post(func() { l.watchConn(wt) })
+	// The loop's entry first (quietly: a sleeping loop is not woken for
+	// it), then the registration, whose first event wakes the loop.
+	l.postQuiet(func() { l.watchConn(wt) })
+	ev := syscall.EpollEvent{Events: epollFlags, Fd: int32(c.fd)}
+	if epollCtl(l.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev) != nil {
+		w.failed.Store(true) // watchConn makes no entry; Read goes to the netpoller
+	}
 	return true
 }
 
@@ -464,7 +470,8 @@ func (w *connWait) wait(deadline time.Time) error {
 	}
 }
 
-// watchConn registers a waiting connection's socket; it runs on the loop.
+// watchConn makes the loop's entry of a waiting connection, whose socket
+// register put in the epoll set; it runs on the loop.
 func (l *loop) watchConn(wt *tunnel) {
 	e := wt.ev
 	select {
@@ -472,12 +479,8 @@ func (l *loop) watchConn(wt *tunnel) {
 		return // Close came first; its dropWait follows
 	default:
 	}
-	l.setFd(e.cfd, wt)
-	ev := syscall.EpollEvent{Events: epollFlags, Fd: int32(e.cfd)}
-	if err := epollCtl(l.epfd, syscall.EPOLL_CTL_ADD, e.cfd, &ev); err != nil {
-		l.byFd[e.cfd] = nil
-		e.wait.failed.Store(true)
-		e.wait.notify()
+	if !e.wait.failed.Load() {
+		l.setFd(e.cfd, wt)
 	}
 }
 

@@ -405,6 +405,21 @@ func (l *loop) post(f func()) {
 	}
 }
 
+// postQuiet queues f for the loop without waking it: f runs before the
+// loop handles its next events. The caller then puts a socket in the
+// loop's epoll set itself (epoll_ctl is safe from any thread), and f makes
+// the loop's entry for it: the socket's first event both wakes the loop
+// and finds its entry, and a sleeping loop costs no wake-up meanwhile.
+func (l *loop) postQuiet(f func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.running {
+		return
+	}
+	l.inbox = append(l.inbox, f)
+	l.posted.Store(true)
+}
+
 // longAgo is a deadline in the past: it wakes a sleeping loop.
 var longAgo = time.Unix(1, 0)
 
@@ -497,6 +512,9 @@ func (l *loop) run() {
 	l.runInbox() // work posted before this goroutine (a restart) started
 	for {
 		n := l.wait()
+		// Posted work first: an event may concern a socket that a quiet
+		// post (postQuiet) is to register.
+		l.runInbox()
 		for _, ev := range l.events[:n] {
 			fd := int(ev.Fd)
 			if fd >= len(l.byFd) || l.byFd[fd] == nil {
@@ -530,7 +548,6 @@ func (l *loop) run() {
 			t.ev.queued = false
 			l.work(t)
 		}
-		l.runInbox()
 		l.expire()
 		if l.live > 0 {
 			l.idle = 0
