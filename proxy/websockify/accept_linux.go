@@ -72,6 +72,9 @@ type sockListener struct {
 	ts     *Tunnels
 	laddr  *net.TCPAddr // nil: a wildcard address
 	closed atomic.Bool
+
+	acceptMu sync.Mutex
+	as       acceptState
 }
 
 // Close closes the listener and the duplicate.
@@ -82,27 +85,50 @@ func (l *sockListener) Close() error {
 	return err
 }
 
-func (l *sockListener) Accept() (net.Conn, error) {
-	var rsa syscall.RawSockaddrAny
-	nfd, errno := -1, syscall.Errno(0)
-	err := l.rc.Read(func(fd uintptr) bool {
-		for {
-			n := uint32(syscall.SizeofSockaddrAny)
-			r, e := accept4(fd, &rsa, &n)
-			switch e {
-			case 0:
-				nfd = int(r)
-				return true
-			case syscall.EINTR, syscall.ECONNABORTED:
-				// As Go's accept: a connection reset while queued is skipped.
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
+// acceptState is what Accept's raw read fills; one per listener, so that
+// an accept allocates no closure (Accept's callers call it one at a time,
+// acceptMu covers the others).
+type acceptState struct {
+	rsa   syscall.RawSockaddrAny
+	nfd   int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool // accept, bound once
+}
+
+func (a *acceptState) accept(fd uintptr) bool {
+	for {
+		n := uint32(syscall.SizeofSockaddrAny)
+		r, e := accept4(fd, &a.rsa, &n)
+		switch e {
+		case 0:
+			a.nfd = int(r)
+			return true
+		case syscall.EINTR, syscall.ECONNABORTED:
+			// As Go's accept: a connection reset while queued is skipped.
+		case syscall.EAGAIN:
+			return false
+		default:
+			a.errno = e
+			return true
 		}
-	})
+	}
+}
+
+func (l *sockListener) Accept() (net.Conn, error) {
+	l.acceptMu.Lock()
+	a := &l.as
+	if a.fn == nil {
+		a.fn = a.accept
+	}
+	a.nfd, a.errno = -1, 0
+	err := l.rc.Read(a.fn)
+	nfd, errno := a.nfd, a.errno
+	var c *sockConn
+	if err == nil && errno == 0 {
+		c = &sockConn{fd: nfd, l: l.ts.pick()}
+		c.raddr = c.peer.set(&a.rsa)
+	}
+	l.acceptMu.Unlock()
 	switch {
 	case err != nil && l.closed.Load():
 		err = net.ErrClosed // not the duplicate's "use of closed file"
@@ -114,7 +140,6 @@ func (l *sockListener) Accept() (net.Conn, error) {
 	}
 	one := int32(1) // TCP_NODELAY, as Go sets it on the connections it accepts
 	sockcall(sysSetsockopt, uintptr(nfd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY, uintptr(unsafe.Pointer(&one)), 4)
-	c := &sockConn{fd: nfd, raddr: tcpAddrOf(&rsa), l: l.ts.pick()}
 	if l.laddr != nil {
 		c.laddr = l.laddr
 	} else {
@@ -147,6 +172,27 @@ func tcpAddrOf(rsa *syscall.RawSockaddrAny) *net.TCPAddr {
 	return &net.TCPAddr{}
 }
 
+// peerAddr holds a connection's remote address in the connection itself,
+// its IP in ip (one allocation less per accepted connection).
+type peerAddr struct {
+	addr net.TCPAddr
+	ip   [16]byte
+}
+
+// set fills p from an IPv4 or IPv6 socket address (as tcpAddrOf) and
+// returns its address.
+func (p *peerAddr) set(rsa *syscall.RawSockaddrAny) *net.TCPAddr {
+	if rsa.Addr.Family != syscall.AF_INET {
+		p.addr = *tcpAddrOf(rsa)
+		return &p.addr
+	}
+	sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(rsa))
+	port := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	p.ip = [16]byte{10: 0xff, 11: 0xff, 12: sa.Addr[0], 13: sa.Addr[1], 14: sa.Addr[2], 15: sa.Addr[3]}
+	p.addr = net.TCPAddr{IP: p.ip[:], Port: int(port[0])<<8 | int(port[1])}
+	return &p.addr
+}
+
 // sockConn is a connection accepted by Listener. Until f is set it does
 // its own non-blocking reads and writes on fd under mu; after, f (the
 // socket in Go's netpoller) does everything.
@@ -160,6 +206,7 @@ type sockConn struct {
 	reg          *tunnel       // its entry in l while registered there; guarded by mu
 	started      bool          // bytes were read: waits go to the netpoller; guarded by mu
 	closed       chan struct{} // closed by Close while reg is set: wakes a waiting Read
+	peer         peerAddr      // raddr's storage
 }
 
 func (c *sockConn) LocalAddr() net.Addr  { return c.laddr }

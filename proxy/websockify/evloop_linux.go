@@ -42,12 +42,17 @@ type loop struct {
 	running  bool        // a goroutine runs the loop; guarded by mu
 	reserved int         // prepared tunnels not added yet: the loop must not stop; guarded by mu
 	inbox    []func()    // work posted from other goroutines; guarded by mu
+	next     int         // inbox[next] runs next; guarded by mu
 	parked   bool        // the loop goroutine sleeps in Go's netpoller; guarded by mu
 	posted   atomic.Bool // inbox is not empty
 
 	epfd   int      // valid while running
 	ep     *os.File // epfd in Go's netpoller, where the loop sleeps
 	epRaw  syscall.RawConn
+	// wait's poll through the netpoller (pollSleeping) and its state.
+	pollFn func(uintptr) bool
+	sleptN int
+	woken  bool
 	linger time.Duration // how long the loop outlives its last tunnel
 
 	// Owned by the loop goroutine.
@@ -449,6 +454,9 @@ func (l *loop) open() error {
 		return fmt.Errorf("websockify: epoll descriptor not pollable: %w", err)
 	}
 	l.epfd, l.ep, l.epRaw = ep, f, rc
+	if l.pollFn == nil {
+		l.pollFn = l.pollSleeping
+	}
 	return nil
 }
 
@@ -628,7 +636,7 @@ func (l *loop) wait() int {
 	// Read polls once before it sleeps (events that are ready need no
 	// sleep), and must: it forgets the netpoller's earlier readiness.
 	l.mu.Lock()
-	if len(l.inbox) > 0 {
+	if l.next < len(l.inbox) {
 		l.mu.Unlock()
 		return 0
 	}
@@ -652,13 +660,9 @@ func (l *loop) wait() int {
 	l.ep.SetReadDeadline(deadline)
 	l.parked = true
 	l.mu.Unlock()
-	n := 0
-	woken := false // the first call polls before sleeping; later ones follow a wake-up
-	err := l.epRaw.Read(func(uintptr) bool {
-		n = l.pollAs(woken)
-		woken = true
-		return n > 0
-	})
+	l.sleptN, l.woken = 0, false // the first call polls before sleeping; later ones follow a wake-up
+	err := l.epRaw.Read(l.pollFn)
+	n := l.sleptN
 	l.mu.Lock()
 	l.parked = false
 	l.mu.Unlock()
@@ -666,6 +670,14 @@ func (l *loop) wait() int {
 		panic("websockify: waiting for epoll: " + err.Error())
 	}
 	return n
+}
+
+// pollSleeping is wait's poll through the netpoller, made once per loop
+// (open) so that a wait allocates no closure; its state is sleptN and woken.
+func (l *loop) pollSleeping(uintptr) bool {
+	l.sleptN = l.pollAs(l.woken)
+	l.woken = true
+	return l.sleptN > 0
 }
 
 // wallTime is the wall-clock time of a nanotime instant.
@@ -695,15 +707,17 @@ func (l *loop) runInbox() {
 	// One item at a time, so that a panic (see recoverFrom) loses none.
 	for {
 		l.mu.Lock()
-		if len(l.inbox) == 0 {
-			l.inbox = nil
+		if l.next == len(l.inbox) {
+			// Drained: the array is kept for the next posts (its
+			// items were cleared as they ran).
+			l.inbox, l.next = l.inbox[:0], 0
 			l.posted.Store(false)
 			l.mu.Unlock()
 			return
 		}
-		f := l.inbox[0]
-		l.inbox[0] = nil
-		l.inbox = l.inbox[1:]
+		f := l.inbox[l.next]
+		l.inbox[l.next] = nil
+		l.next++
 		l.mu.Unlock()
 		f()
 	}
@@ -713,7 +727,7 @@ func (l *loop) runInbox() {
 func (l *loop) stop() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.inbox) > 0 || l.reserved > 0 {
+	if l.next < len(l.inbox) || l.reserved > 0 {
 		return false
 	}
 	l.ep.Close()
