@@ -46,9 +46,9 @@ type loop struct {
 	parked   bool        // the loop goroutine sleeps in Go's netpoller; guarded by mu
 	posted   atomic.Bool // inbox is not empty
 
-	epfd   int      // valid while running
-	ep     *os.File // epfd in Go's netpoller, where the loop sleeps
-	epRaw  syscall.RawConn
+	epfd  int      // valid while running
+	ep    *os.File // epfd in Go's netpoller, where the loop sleeps
+	epRaw syscall.RawConn
 	// wait's poll through the netpoller (pollSleeping) and its state.
 	pollFn func(uintptr) bool
 	sleptN int
