@@ -531,11 +531,16 @@ func (l *loop) watchConn(wt *tunnel) {
 	}
 }
 
-// waitEvent passes an event of a waiting connection on to its Read.
+// waitEvent passes an event of a waiting connection on to its Read. The
+// token goes under l.mu, for beginQuiet: a token left there means that an
+// event came after the connection's last wait, which the tunnel must not
+// miss.
 func (l *loop) waitEvent(wt *tunnel, events uint32) {
 	w := wt.ev.wait
 	w.end = w.end || events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
+	l.mu.Lock()
 	w.notify()
+	l.mu.Unlock()
 }
 
 func (w *connWait) notify() {

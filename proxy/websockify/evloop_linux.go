@@ -44,6 +44,7 @@ type loop struct {
 	inbox    []func()    // work posted from other goroutines; guarded by mu
 	next     int         // inbox[next] runs next; guarded by mu
 	parked   bool        // the loop goroutine sleeps in Go's netpoller; guarded by mu
+	parkAt   int64       // while parked: the nanotime it wakes at by itself, 0 none; guarded by mu
 	posted   atomic.Bool // inbox is not empty
 
 	epfd  int      // valid while running
@@ -108,6 +109,7 @@ type evTunnel struct {
 	wait *connWait
 	// The client's entry in l.byFd while it waited (add takes it over).
 	cWait *tunnel
+	tReg  bool // beginQuiet put the target in the epoll set
 }
 
 // outQueue holds bytes that a socket did not take at once.
@@ -336,7 +338,45 @@ func (wouldBlock) Temporary() bool { return true }
 // begin starts relaying a prepared tunnel.
 func (l *loop) begin(t *tunnel) {
 	t.last.Store(nanotime())
-	l.post(func() { l.add(t) })
+	if !l.beginQuiet(t) {
+		l.post(func() { l.add(t) })
+	}
+}
+
+// beginQuiet starts t without waking the loop, when its client waited for
+// its request on this loop (its socket is in the epoll set) and it has no
+// bytes to relay yet: the target's socket goes in the epoll set here, and
+// add runs before the loop handles the first event of either socket. A
+// sleeping loop wakes by t's first deadline at the latest, for add to set
+// t's timer. It reports false when t cannot start so.
+func (l *loop) beginQuiet(t *tunnel) bool {
+	e := t.ev
+	if e.cWait == nil || e.cWait.ev.wait.failed.Load() || e.tls != nil || e.dial != nil || e.tfd < 0 || len(t.pending) > 0 {
+		return false
+	}
+	when := t.wakeAt()
+	// Under l.mu, so that the loop, which may have collected an event
+	// of the target already, finds add in the inbox before it handles it.
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.running || len(e.cWait.ev.wait.ch) > 0 {
+		// An event of the client came after its request was read (a
+		// frame, its FIN): its edge went to the wait's entry, so
+		// nothing would wake the loop for it.
+		return false
+	}
+	ev := syscall.EpollEvent{Events: epollFlags, Fd: int32(e.tfd)}
+	if epollCtl(l.epfd, syscall.EPOLL_CTL_ADD, e.tfd, &ev) != nil {
+		return false
+	}
+	e.tReg = true
+	l.inbox = append(l.inbox, func() { l.add(t) })
+	l.posted.Store(true)
+	if l.parked && (l.parkAt == 0 || when < l.parkAt) {
+		l.parkAt = when
+		l.ep.SetReadDeadline(wallTime(when))
+	}
+	return true
 }
 
 // discard closes a prepared tunnel that never ran, after trying to send the
@@ -474,9 +514,9 @@ func (l *loop) add(t *tunnel) {
 		l.raw = make([]byte, 0, 64<<10)
 	}
 	fds := [2]int{e.cfd, e.tfd}
-	if e.dial != nil {
+	if e.dial != nil || e.tReg {
 		e.dial = nil
-		fds[1] = -1 // registered by its connect
+		fds[1] = -1 // registered by its connect, or by beginQuiet
 	}
 	if wt := e.cWait; wt != nil {
 		// The client's socket waited for its request on this loop.
@@ -641,16 +681,19 @@ func (l *loop) wait() int {
 		return 0
 	}
 	var deadline time.Time // none: sleep until an event or a post
+	l.parkAt = 0
 	switch {
 	case len(l.timers) > 0:
-		deadline = wallTime(l.timers[0].ev.when)
+		l.parkAt = l.timers[0].ev.when
+		deadline = wallTime(l.parkAt)
 	case l.live == 0 && l.reserved == 0:
 		// The end of the linger (reservations keep the loop); it may
 		// start now, when the last reservation went in this round.
 		if l.idle == 0 {
 			l.idle = nanotime()
 		}
-		deadline = wallTime(l.idle + int64(l.linger))
+		l.parkAt = l.idle + int64(l.linger)
+		deadline = wallTime(l.parkAt)
 	}
 	if !deadline.IsZero() && !deadline.After(time.Now()) {
 		// Due now: Read would fail at once without polling.
