@@ -109,7 +109,8 @@ type evTunnel struct {
 	wait *connWait
 	// The client's entry in l.byFd while it waited (add takes it over).
 	cWait *tunnel
-	tReg  bool // beginQuiet put the target in the epoll set
+	// beginQuiet put the target, the client in the epoll set
+	tReg, cReg bool
 }
 
 // outQueue holds bytes that a socket did not take at once.
@@ -343,31 +344,41 @@ func (l *loop) begin(t *tunnel) {
 	}
 }
 
-// beginQuiet starts t without waking the loop, when its client waited for
-// its request on this loop (its socket is in the epoll set) and it has no
-// bytes to relay yet: the target's socket goes in the epoll set here, and
-// add runs before the loop handles the first event of either socket. A
-// sleeping loop wakes by t's first deadline at the latest, for add to set
-// t's timer. It reports false when t cannot start so.
+// beginQuiet starts t without waking the loop when it has no bytes to
+// relay yet: its sockets go in the epoll set here (a client that waited
+// for its request on this loop is there already), and add runs before the
+// loop handles the first event of either. A sleeping loop wakes by t's
+// first deadline at the latest, for add to set t's timer. It reports false
+// when t cannot start so.
 func (l *loop) beginQuiet(t *tunnel) bool {
 	e := t.ev
-	if e.cWait == nil || e.cWait.ev.wait.failed.Load() || e.tls != nil || e.dial != nil || e.tfd < 0 || len(t.pending) > 0 {
+	if e.tls != nil || e.dial != nil || e.tfd < 0 || e.cfd < 0 || len(t.pending) > 0 {
+		return false
+	}
+	waited := e.cWait != nil
+	if waited && e.cWait.ev.wait.failed.Load() {
 		return false
 	}
 	when := t.wakeAt()
 	// Under l.mu, so that the loop, which may have collected an event
-	// of the target already, finds add in the inbox before it handles it.
+	// of these sockets already, finds add in the inbox before it handles it.
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if !l.running || len(e.cWait.ev.wait.ch) > 0 {
-		// An event of the client came after its request was read (a
-		// frame, its FIN): its edge went to the wait's entry, so
-		// nothing would wake the loop for it.
+	if !l.running || waited && len(e.cWait.ev.wait.ch) > 0 {
+		// An event of the waiting client came after its request was
+		// read (a frame, its FIN): its edge went to the wait's entry,
+		// so nothing would wake the loop for it.
 		return false
 	}
-	ev := syscall.EpollEvent{Events: epollFlags, Fd: int32(e.tfd)}
-	if epollCtl(l.epfd, syscall.EPOLL_CTL_ADD, e.tfd, &ev) != nil {
+	if !l.register(e.tfd) {
 		return false
+	}
+	if !waited {
+		if !l.register(e.cfd) {
+			epollCtl(l.epfd, syscall.EPOLL_CTL_DEL, e.tfd, &syscall.EpollEvent{})
+			return false
+		}
+		e.cReg = true
 	}
 	e.tReg = true
 	l.inbox = append(l.inbox, func() { l.add(t) })
@@ -377,6 +388,12 @@ func (l *loop) beginQuiet(t *tunnel) bool {
 		l.ep.SetReadDeadline(wallTime(when))
 	}
 	return true
+}
+
+// register puts fd in the epoll set.
+func (l *loop) register(fd int) bool {
+	ev := syscall.EpollEvent{Events: epollFlags, Fd: int32(fd)}
+	return epollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev) == nil
 }
 
 // discard closes a prepared tunnel that never ran, after trying to send the
@@ -514,9 +531,17 @@ func (l *loop) add(t *tunnel) {
 		l.raw = make([]byte, 0, 64<<10)
 	}
 	fds := [2]int{e.cfd, e.tfd}
-	if e.dial != nil || e.tReg {
+	if e.dial != nil {
 		e.dial = nil
-		fds[1] = -1 // registered by its connect, or by beginQuiet
+		fds[1] = -1 // registered by its connect
+	}
+	if e.tReg { // registered by beginQuiet
+		fds[1] = -1
+		l.setFd(e.tfd, t)
+	}
+	if e.cReg {
+		fds[0] = -1
+		l.setFd(e.cfd, t)
 	}
 	if wt := e.cWait; wt != nil {
 		// The client's socket waited for its request on this loop.
