@@ -339,17 +339,24 @@ func (wouldBlock) Temporary() bool { return true }
 // begin starts relaying a prepared tunnel.
 func (l *loop) begin(t *tunnel) {
 	t.last.Store(nanotime())
+	if h := testHookBegin.Load(); h != nil {
+		(*h)(t)
+	}
 	if !l.beginQuiet(t) {
 		l.post(func() { l.add(t) })
 	}
 }
 
-// beginQuiet starts t without waking the loop when it has no bytes to
-// relay yet: its sockets go in the epoll set here (a client that waited
-// for its request on this loop is there already), and add runs before the
-// loop handles the first event of either. A sleeping loop wakes by t's
-// first deadline at the latest, for add to set t's timer. It reports false
-// when t cannot start so.
+// beginQuiet starts t without a post when it has no bytes to relay yet:
+// its sockets go in the epoll set here (a client that waited for its
+// request on this loop is there already), and add runs before the loop
+// handles the first event of either. The loop wakes for those events
+// through the netpoller (a target just registered reports itself
+// writable), so that the tunnel's start and its first events, often the
+// client's close too, take one wake-up where a post, which readies the
+// loop at once, took two. A sleeping loop wakes by t's first deadline at
+// the latest, for add to set t's timer. It reports false when t cannot
+// start so.
 func (l *loop) beginQuiet(t *tunnel) bool {
 	e := t.ev
 	if e.tls != nil || e.dial != nil || e.tfd < 0 || e.cfd < 0 || len(t.pending) > 0 {
@@ -679,6 +686,10 @@ func (l *loop) recoverFrom(r any) {
 
 // testHookAdd, when set, runs on the loop as each tunnel is added (tests).
 var testHookAdd atomic.Pointer[func(*tunnel)]
+
+// testHookBegin, when set, runs as each tunnel starts, after its 101 went
+// out (tests).
+var testHookBegin atomic.Pointer[func(*tunnel)]
 
 // wait fills l.events and returns how many there are; 0 when work was
 // posted or a timer is due.
