@@ -462,8 +462,7 @@ func (c *sockConn) register() bool {
 	// The loop's entry first (quietly: a sleeping loop is not woken for
 	// it), then the registration, whose first event wakes the loop.
 	l.postQuiet(func() { l.watchConn(wt) })
-	ev := syscall.EpollEvent{Events: epollFlags, Fd: int32(c.fd)}
-	if epollCtl(l.epfd, syscall.EPOLL_CTL_ADD, c.fd, &ev) != nil {
+	if !l.register(c.fd) {
 		w.failed.Store(true) // watchConn makes no entry; Read goes to the netpoller
 	}
 	return true

@@ -111,6 +111,8 @@ type evTunnel struct {
 	cWait *tunnel
 	// beginQuiet put the target, the client in the epoll set
 	tReg, cReg bool
+	// The client, the target is registered without EPOLLOUT (needOut).
+	cNoOut, tNoOut bool
 }
 
 // outQueue holds bytes that a socket did not take at once.
@@ -146,6 +148,12 @@ func (q *outQueue) release(pool *sync.Pool) {
 }
 
 const epollFlags = syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | syscall.EPOLLET&0xffffffff
+
+// epollInFlags registers a socket for reading only: a socket that has
+// just been written to (a handshake's) is writable at once, and with
+// EPOLLOUT its registration alone would wake the loop. needOut adds
+// EPOLLOUT when a write first falls short.
+const epollInFlags = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLET&0xffffffff
 
 // dupFd returns a close-on-exec duplicate of c's descriptor, or -1.
 func dupFd(c any) int {
@@ -387,7 +395,7 @@ func (l *loop) beginQuiet(t *tunnel) bool {
 		}
 		e.cReg = true
 	}
-	e.tReg = true
+	e.tReg, e.tNoOut, e.cNoOut = true, true, true // a waiting client is registered so too
 	l.inbox = append(l.inbox, func() { l.add(t) })
 	l.posted.Store(true)
 	if l.parked && (l.parkAt == 0 || when < l.parkAt) {
@@ -397,10 +405,33 @@ func (l *loop) beginQuiet(t *tunnel) bool {
 	return true
 }
 
-// register puts fd in the epoll set.
+// register puts fd in the epoll set, for reading only (see needOut).
 func (l *loop) register(fd int) bool {
-	ev := syscall.EpollEvent{Events: epollFlags, Fd: int32(fd)}
+	ev := syscall.EpollEvent{Events: epollInFlags, Fd: int32(fd)}
 	return epollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev) == nil
+}
+
+// needOut asks for fd's EPOLLOUT edges, when fd is a socket of t that
+// was registered without them and a write to it has just fallen short.
+// Edge-triggered, the change reports the socket at once if it is
+// writable again by now.
+func (l *loop) needOut(t *tunnel, fd int) {
+	e := t.ev
+	var noOut *bool
+	switch fd {
+	case e.cfd:
+		noOut = &e.cNoOut
+	case e.tfd:
+		noOut = &e.tNoOut
+	default:
+		return
+	}
+	if !*noOut {
+		return
+	}
+	*noOut = false
+	ev := syscall.EpollEvent{Events: epollFlags, Fd: int32(fd)}
+	epollCtl(l.epfd, syscall.EPOLL_CTL_MOD, fd, &ev) // cannot fail on a registered socket; else the send timeout ends t
 }
 
 // discard closes a prepared tunnel that never ran, after trying to send the
@@ -560,6 +591,7 @@ func (l *loop) add(t *tunnel) {
 			fds[0] = -1
 			l.setFd(e.cfd, t)
 			e.cEnd = wt.ev.wait.end
+			e.cNoOut = true // register's registration
 		}
 	}
 	for _, fd := range fds {
@@ -863,6 +895,7 @@ func (l *loop) flushQueue(t *tunnel, fd int, q *outQueue, writable *bool, toClie
 	}
 	if n < len(q.b) {
 		*writable = false
+		l.needOut(t, fd)
 		q.b = q.b[n:]
 		return
 	}
@@ -888,6 +921,7 @@ func (l *loop) send(t *tunnel, fd int, q *outQueue, writable *bool, p []byte) (i
 			return n, nil
 		}
 		*writable = false
+		l.needOut(t, fd)
 	}
 	q.push(p[n:], t.pool, headroom+t.o.BufferSize)
 	l.schedule(t, q.since+int64(t.o.SendTimeout))
