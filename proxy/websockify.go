@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -100,10 +101,13 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		SendTimeout:    conf.WSSendTimeout,
 		BufferSize:     conf.WSBufferSize,
 		PingInterval:   conf.WSPingInterval,
-		Logger:         rq.errorLog().Slog().With("conn", rq.conn),
+		Logger:         noDebugLog, // websockify logs at debug only
+	}
+	if rq.errorLog().enabled(ngxlog.Debug) {
+		opts.Logger = rq.errorLog().Slog().With("conn", rq.conn)
 	}
 	if conf.ServerTokens {
-		rq.w.Header().Set("Server", "ngxsockify")
+		opts.Server = "ngxsockify" // in the 101: a header of w.Header() would cost a map
 	}
 	// ServeAsync returns once the tunnel runs, so that the handler goroutine
 	// and its buffers are not held for the tunnel's lifetime; the access-log
@@ -148,6 +152,9 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	rq.v.UpstreamAddr = res.UpstreamAddr
 	rq.v.UpstreamConnectTime = res.ConnectTime
 	if res.Status != http.StatusSwitchingProtocols {
+		if conf.ServerTokens {
+			rq.w.Header().Set("Server", "ngxsockify") // as in the 101, whatever a hook set
+		}
 		if errors.Is(res.Err, syscall.EMFILE) || errors.Is(res.Err, syscall.ENFILE) {
 			// out of file descriptors: nginx fails before connecting, with 500
 			rq.logf(ngxlog.Alert, "socket() failed (%v) while connecting to upstream", errnoError{unwrapErrno(res.Err)})
@@ -166,6 +173,10 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		rq.keepForLog() // before handlerDone closes: the callback reads rq after
 	}
 }
+
+// noDebugLog is websockify.Options.Logger when the error log takes no
+// debug lines: the tunnel then keeps no logger.
+var noDebugLog = slog.New(slog.DiscardHandler)
 
 // keepForLog trims a request that a running tunnel keeps for its
 // access-log line to what log formats read: its context becomes one with

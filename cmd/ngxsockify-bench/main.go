@@ -95,6 +95,7 @@ func main() {
 	proxyUpgrade := flag.Bool("proxy-upgrade", false, "with -ngxsockify, also measure upgraded connections through its proxy_pass (Upgrade: raw, then raw bytes) next to its websockify tunnels")
 	tcpProxy := flag.Bool("tcpproxy", true, "also measure a plain Go TCP proxy (io.Copy both ways): the cost of one extra process hop")
 	nginxBin := flag.String("nginx-stream", "/usr/sbin/nginx", "nginx binary for a C TCP proxy column (stream { proxy_pass }; needs libnginx-mod-stream; empty: skip)")
+	baseBin := flag.String("ngxsockify-base", "", "a second ngxsockify binary (say main's build) measured with the same config in a column of its own, \"ngxsockify (base)\" (empty: skip)")
 	cmodBin := flag.String("cmodule", "", "nginx binary built with the C websockify module (github.com/tg123/websockify-nginx-module) for a column of its own (empty: skip)")
 	workers := flag.Int("workers", 1, "worker_processes for ngxsockify (its event loops) and the C module's nginx")
 	var extra relayFlags
@@ -129,6 +130,7 @@ func main() {
 	b.proxyUpgrade = *proxyUpgrade
 	b.nginx = *nginxBin
 	b.cmodule, b.workers = *cmodBin, *workers
+	b.base = *baseBin
 	if err := b.run(*targetAddr, *ngxBin, *pyBin, *self, extra); err != nil {
 		fmt.Fprintln(os.Stderr, "ngxsockify-bench:", err)
 		b.cleanup()
@@ -285,6 +287,7 @@ type bench struct {
 	proxyUpgrade bool
 	nginx        string // nginx binary for the stream proxy column
 	cmodule      string // nginx binary with the C websockify module
+	base         string // a second ngxsockify binary (an older build) for a column of its own
 	workers      int    // worker_processes of ngxsockify and the C module
 	target       string
 	cmds         []*exec.Cmd
@@ -485,6 +488,13 @@ func (b *bench) run(targetAddr, ngxBin, pyBin string, self bool, extra relayFlag
 			}
 			relays = append(relays, r)
 		}
+	}
+	if b.base != "" {
+		cmd, addr, err := b.startWebsockify(b.base, b.dir, "ngxsockify-base", b.workers, "", "access_log off;", "")
+		if err != nil {
+			return fmt.Errorf("ngxsockify (base): %w", err)
+		}
+		relays = append(relays, &relay{name: "ngxsockify (base)", url: "ws://" + addr + "/websockify", pid: cmd.Process.Pid, base64: true, maxIdle: 1 << 30, cmd: cmd})
 	}
 	if self {
 		cmd, addr, err := b.startChild(exe, []string{"-mode", "relay", "-target-addr", b.target}, true, "")

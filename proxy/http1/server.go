@@ -127,12 +127,26 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.conns = map[*conn]struct{}{}
 	}
 	s.mu.Unlock()
+	end := make(chan error, 1)
+	go s.accept(ln, end)
+	return <-end
+}
+
+// accept accepts a connection on ln and serves it on this goroutine,
+// having started another that accepts the next: the new connection runs
+// before the next accept, as nginx's event loop serves connections in the
+// order it accepts them (a request sent first is counted first by
+// limit_conn, for instance), with no yield and no trip through the
+// scheduler's global queue. The goroutine that meets the listener's end
+// sends Serve's result to end.
+func (s *Server) accept(ln net.Listener, end chan<- error) {
 	var delay time.Duration
 	for {
 		rwc, err := ln.Accept()
 		if err != nil {
 			if s.closing.Load() {
-				return ErrServerClosed
+				end <- ErrServerClosed
+				return
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Temporary() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
@@ -141,28 +155,25 @@ func (s *Server) Serve(ln net.Listener) error {
 				time.Sleep(delay)
 				continue
 			}
-			return err
+			end <- err
+			return
 		}
-		delay = 0
 		c := &conn{s: s, sock: rwc, rwc: rwc, start: time.Now()}
 		s.mu.Lock()
 		if s.closing.Load() {
 			s.mu.Unlock()
 			rwc.Close()
-			return ErrServerClosed
+			end <- ErrServerClosed
+			return
 		}
 		s.conns[c] = struct{}{}
 		c.state.Store(stateNew)
 		s.wg.Add(1)
 		s.mu.Unlock()
 		s.setState(c, http.StateNew)
-		go c.serve()
-		// Let the new connection's goroutine run before the next accept:
-		// Go runs the newest goroutine first, so two connections accepted
-		// back to back would otherwise be served newest first, where
-		// nginx's event loop serves them in order (a request sent first
-		// is counted first by limit_conn, for instance).
-		runtime.Gosched()
+		go s.accept(ln, end)
+		c.serve()
+		return
 	}
 }
 

@@ -72,6 +72,9 @@ type sockListener struct {
 	ts     *Tunnels
 	laddr  *net.TCPAddr // nil: a wildcard address
 	closed atomic.Bool
+
+	acceptMu sync.Mutex
+	as       acceptState
 }
 
 // Close closes the listener and the duplicate.
@@ -82,27 +85,50 @@ func (l *sockListener) Close() error {
 	return err
 }
 
-func (l *sockListener) Accept() (net.Conn, error) {
-	var rsa syscall.RawSockaddrAny
-	nfd, errno := -1, syscall.Errno(0)
-	err := l.rc.Read(func(fd uintptr) bool {
-		for {
-			n := uint32(syscall.SizeofSockaddrAny)
-			r, e := accept4(fd, &rsa, &n)
-			switch e {
-			case 0:
-				nfd = int(r)
-				return true
-			case syscall.EINTR, syscall.ECONNABORTED:
-				// As Go's accept: a connection reset while queued is skipped.
-			case syscall.EAGAIN:
-				return false
-			default:
-				errno = e
-				return true
-			}
+// acceptState is what Accept's raw read fills; one per listener, so that
+// an accept allocates no closure (Accept's callers call it one at a time,
+// acceptMu covers the others).
+type acceptState struct {
+	rsa   syscall.RawSockaddrAny
+	nfd   int
+	errno syscall.Errno
+	fn    func(fd uintptr) bool // accept, bound once
+}
+
+func (a *acceptState) accept(fd uintptr) bool {
+	for {
+		n := uint32(syscall.SizeofSockaddrAny)
+		r, e := accept4(fd, &a.rsa, &n)
+		switch e {
+		case 0:
+			a.nfd = int(r)
+			return true
+		case syscall.EINTR, syscall.ECONNABORTED:
+			// As Go's accept: a connection reset while queued is skipped.
+		case syscall.EAGAIN:
+			return false
+		default:
+			a.errno = e
+			return true
 		}
-	})
+	}
+}
+
+func (l *sockListener) Accept() (net.Conn, error) {
+	l.acceptMu.Lock()
+	a := &l.as
+	if a.fn == nil {
+		a.fn = a.accept
+	}
+	a.nfd, a.errno = -1, 0
+	err := l.rc.Read(a.fn)
+	nfd, errno := a.nfd, a.errno
+	var c *sockConn
+	if err == nil && errno == 0 {
+		c = &sockConn{fd: nfd, l: l.ts.pick()}
+		c.raddr = c.peer.set(&a.rsa)
+	}
+	l.acceptMu.Unlock()
 	switch {
 	case err != nil && l.closed.Load():
 		err = net.ErrClosed // not the duplicate's "use of closed file"
@@ -114,7 +140,6 @@ func (l *sockListener) Accept() (net.Conn, error) {
 	}
 	one := int32(1) // TCP_NODELAY, as Go sets it on the connections it accepts
 	sockcall(sysSetsockopt, uintptr(nfd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY, uintptr(unsafe.Pointer(&one)), 4)
-	c := &sockConn{fd: nfd, raddr: tcpAddrOf(&rsa), l: l.ts.pick()}
 	if l.laddr != nil {
 		c.laddr = l.laddr
 	} else {
@@ -147,6 +172,27 @@ func tcpAddrOf(rsa *syscall.RawSockaddrAny) *net.TCPAddr {
 	return &net.TCPAddr{}
 }
 
+// peerAddr holds a connection's remote address in the connection itself,
+// its IP in ip (one allocation less per accepted connection).
+type peerAddr struct {
+	addr net.TCPAddr
+	ip   [16]byte
+}
+
+// set fills p from an IPv4 or IPv6 socket address (as tcpAddrOf) and
+// returns its address.
+func (p *peerAddr) set(rsa *syscall.RawSockaddrAny) *net.TCPAddr {
+	if rsa.Addr.Family != syscall.AF_INET {
+		p.addr = *tcpAddrOf(rsa)
+		return &p.addr
+	}
+	sa := (*syscall.RawSockaddrInet4)(unsafe.Pointer(rsa))
+	port := (*[2]byte)(unsafe.Pointer(&sa.Port))
+	p.ip = [16]byte{10: 0xff, 11: 0xff, 12: sa.Addr[0], 13: sa.Addr[1], 14: sa.Addr[2], 15: sa.Addr[3]}
+	p.addr = net.TCPAddr{IP: p.ip[:], Port: int(port[0])<<8 | int(port[1])}
+	return &p.addr
+}
+
 // sockConn is a connection accepted by Listener. Until f is set it does
 // its own non-blocking reads and writes on fd under mu; after, f (the
 // socket in Go's netpoller) does everything.
@@ -160,6 +206,7 @@ type sockConn struct {
 	reg          *tunnel       // its entry in l while registered there; guarded by mu
 	started      bool          // bytes were read: waits go to the netpoller; guarded by mu
 	closed       chan struct{} // closed by Close while reg is set: wakes a waiting Read
+	peer         peerAddr      // raddr's storage
 }
 
 func (c *sockConn) LocalAddr() net.Addr  { return c.laddr }
@@ -412,7 +459,12 @@ func (c *sockConn) register() bool {
 	w := &connWait{ch: make(chan struct{}, 1), closed: make(chan struct{})}
 	wt := &tunnel{ev: &evTunnel{l: l, cfd: c.fd, tfd: -1, hidx: -1, wait: w}}
 	c.reg = wt
-	l.post(func() { l.watchConn(wt) })
+	// The loop's entry first (quietly: a sleeping loop is not woken for
+	// it), then the registration, whose first event wakes the loop.
+	l.postQuiet(func() { l.watchConn(wt) })
+	if !l.register(c.fd) {
+		w.failed.Store(true) // watchConn makes no entry; Read goes to the netpoller
+	}
 	return true
 }
 
@@ -464,7 +516,8 @@ func (w *connWait) wait(deadline time.Time) error {
 	}
 }
 
-// watchConn registers a waiting connection's socket; it runs on the loop.
+// watchConn makes the loop's entry of a waiting connection, whose socket
+// register put in the epoll set; it runs on the loop.
 func (l *loop) watchConn(wt *tunnel) {
 	e := wt.ev
 	select {
@@ -472,20 +525,21 @@ func (l *loop) watchConn(wt *tunnel) {
 		return // Close came first; its dropWait follows
 	default:
 	}
-	l.setFd(e.cfd, wt)
-	ev := syscall.EpollEvent{Events: epollFlags, Fd: int32(e.cfd)}
-	if err := epollCtl(l.epfd, syscall.EPOLL_CTL_ADD, e.cfd, &ev); err != nil {
-		l.byFd[e.cfd] = nil
-		e.wait.failed.Store(true)
-		e.wait.notify()
+	if !e.wait.failed.Load() {
+		l.setFd(e.cfd, wt)
 	}
 }
 
-// waitEvent passes an event of a waiting connection on to its Read.
+// waitEvent passes an event of a waiting connection on to its Read. The
+// token goes under l.mu, for beginQuiet: a token left there means that an
+// event came after the connection's last wait, which the tunnel must not
+// miss.
 func (l *loop) waitEvent(wt *tunnel, events uint32) {
 	w := wt.ev.wait
 	w.end = w.end || events&(syscall.EPOLLRDHUP|syscall.EPOLLHUP|syscall.EPOLLERR) != 0
+	l.mu.Lock()
 	w.notify()
+	l.mu.Unlock()
 }
 
 func (w *connWait) notify() {

@@ -6,6 +6,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -97,10 +99,44 @@ func (l *loop) dial(ctx context.Context, t *tunnel, network, address string, tim
 	return &loopConn{t: t, raddr: raddr}, nil, true
 }
 
+// tcpSockaddrs caches sockaddrOf's answers for "tcp" addresses (the
+// targets of a server are few and dialled again and again), up to
+// maxTCPSockaddrs of them; their values are read only.
+var (
+	tcpSockaddrs    sync.Map // address -> *sockaddr
+	tcpSockaddrsLen atomic.Int32
+	maxTCPSockaddrs int32 = 1024
+)
+
+type sockaddr struct {
+	sa     unsafe.Pointer
+	salen  uint32
+	family int
+	raddr  net.Addr
+}
+
 // sockaddrOf returns the raw socket address of a "tcp" IP:port or a
 // "unix" path, with its length, family and net.Addr; raddr is nil for
 // anything else (a host name).
 func sockaddrOf(network, address string) (sa unsafe.Pointer, salen uint32, family int, raddr net.Addr) {
+	if network != "tcp" {
+		return parseSockaddr(network, address)
+	}
+	if v, ok := tcpSockaddrs.Load(address); ok {
+		a := v.(*sockaddr)
+		return a.sa, a.salen, a.family, a.raddr
+	}
+	sa, salen, family, raddr = parseSockaddr(network, address)
+	if raddr != nil && tcpSockaddrsLen.Load() < maxTCPSockaddrs {
+		if _, loaded := tcpSockaddrs.LoadOrStore(address, &sockaddr{sa, salen, family, raddr}); !loaded {
+			tcpSockaddrsLen.Add(1)
+		}
+	}
+	return sa, salen, family, raddr
+}
+
+// parseSockaddr is sockaddrOf without the cache.
+func parseSockaddr(network, address string) (sa unsafe.Pointer, salen uint32, family int, raddr net.Addr) {
 	switch network {
 	case "unix":
 		if len(address) == 0 || len(address) >= len(syscall.RawSockaddrUnix{}.Path) {

@@ -42,12 +42,18 @@ type loop struct {
 	running  bool        // a goroutine runs the loop; guarded by mu
 	reserved int         // prepared tunnels not added yet: the loop must not stop; guarded by mu
 	inbox    []func()    // work posted from other goroutines; guarded by mu
+	next     int         // inbox[next] runs next; guarded by mu
 	parked   bool        // the loop goroutine sleeps in Go's netpoller; guarded by mu
+	parkAt   int64       // while parked: the nanotime it wakes at by itself, 0 none; guarded by mu
 	posted   atomic.Bool // inbox is not empty
 
-	epfd   int      // valid while running
-	ep     *os.File // epfd in Go's netpoller, where the loop sleeps
-	epRaw  syscall.RawConn
+	epfd  int      // valid while running
+	ep    *os.File // epfd in Go's netpoller, where the loop sleeps
+	epRaw syscall.RawConn
+	// wait's poll through the netpoller (pollSleeping) and its state.
+	pollFn func(uintptr) bool
+	sleptN int
+	woken  bool
 	linger time.Duration // how long the loop outlives its last tunnel
 
 	// Owned by the loop goroutine.
@@ -103,6 +109,10 @@ type evTunnel struct {
 	wait *connWait
 	// The client's entry in l.byFd while it waited (add takes it over).
 	cWait *tunnel
+	// beginQuiet put the target, the client in the epoll set
+	tReg, cReg bool
+	// The client, the target is registered without EPOLLOUT (needOut).
+	cNoOut, tNoOut bool
 }
 
 // outQueue holds bytes that a socket did not take at once.
@@ -138,6 +148,12 @@ func (q *outQueue) release(pool *sync.Pool) {
 }
 
 const epollFlags = syscall.EPOLLIN | syscall.EPOLLOUT | syscall.EPOLLRDHUP | syscall.EPOLLET&0xffffffff
+
+// epollInFlags registers a socket for reading only: a socket that has
+// just been written to (a handshake's) is writable at once, and with
+// EPOLLOUT its registration alone would wake the loop. needOut adds
+// EPOLLOUT when a write first falls short.
+const epollInFlags = syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLET&0xffffffff
 
 // dupFd returns a close-on-exec duplicate of c's descriptor, or -1.
 func dupFd(c any) int {
@@ -331,7 +347,91 @@ func (wouldBlock) Temporary() bool { return true }
 // begin starts relaying a prepared tunnel.
 func (l *loop) begin(t *tunnel) {
 	t.last.Store(nanotime())
-	l.post(func() { l.add(t) })
+	if h := testHookBegin.Load(); h != nil {
+		(*h)(t)
+	}
+	if !l.beginQuiet(t) {
+		l.post(func() { l.add(t) })
+	}
+}
+
+// beginQuiet starts t without a post when it has no bytes to relay yet:
+// its sockets go in the epoll set here (a client that waited for its
+// request on this loop is there already), and add runs before the loop
+// handles the first event of either. The loop wakes for those events
+// through the netpoller (a target just registered reports itself
+// writable), so that the tunnel's start and its first events, often the
+// client's close too, take one wake-up where a post, which readies the
+// loop at once, took two. A sleeping loop wakes by t's first deadline at
+// the latest, for add to set t's timer. It reports false when t cannot
+// start so.
+func (l *loop) beginQuiet(t *tunnel) bool {
+	e := t.ev
+	if e.tls != nil || e.dial != nil || e.tfd < 0 || e.cfd < 0 || len(t.pending) > 0 {
+		return false
+	}
+	waited := e.cWait != nil
+	if waited && e.cWait.ev.wait.failed.Load() {
+		return false
+	}
+	when := t.wakeAt()
+	// Under l.mu, so that the loop, which may have collected an event
+	// of these sockets already, finds add in the inbox before it handles it.
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.running || waited && len(e.cWait.ev.wait.ch) > 0 {
+		// An event of the waiting client came after its request was
+		// read (a frame, its FIN): its edge went to the wait's entry,
+		// so nothing would wake the loop for it.
+		return false
+	}
+	if !l.register(e.tfd) {
+		return false
+	}
+	if !waited {
+		if !l.register(e.cfd) {
+			epollCtl(l.epfd, syscall.EPOLL_CTL_DEL, e.tfd, &syscall.EpollEvent{})
+			return false
+		}
+		e.cReg = true
+	}
+	e.tReg, e.tNoOut, e.cNoOut = true, true, true // a waiting client is registered so too
+	l.inbox = append(l.inbox, func() { l.add(t) })
+	l.posted.Store(true)
+	if l.parked && (l.parkAt == 0 || when < l.parkAt) {
+		l.parkAt = when
+		l.ep.SetReadDeadline(wallTime(when))
+	}
+	return true
+}
+
+// register puts fd in the epoll set, for reading only (see needOut).
+func (l *loop) register(fd int) bool {
+	ev := syscall.EpollEvent{Events: epollInFlags, Fd: int32(fd)}
+	return epollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev) == nil
+}
+
+// needOut asks for fd's EPOLLOUT edges, when fd is a socket of t that
+// was registered without them and a write to it has just fallen short.
+// Edge-triggered, the change reports the socket at once if it is
+// writable again by now.
+func (l *loop) needOut(t *tunnel, fd int) {
+	e := t.ev
+	var noOut *bool
+	switch fd {
+	case e.cfd:
+		noOut = &e.cNoOut
+	case e.tfd:
+		noOut = &e.tNoOut
+	default:
+		return
+	}
+	if !*noOut {
+		return
+	}
+	*noOut = false
+	ev := syscall.EpollEvent{Events: epollFlags, Fd: int32(fd)}
+	epollCtl(l.epfd, syscall.EPOLL_CTL_MOD, fd, &ev) // cannot fail on a registered socket; else the send timeout ends t
 }
 
 // discard closes a prepared tunnel that never ran, after trying to send the
@@ -405,6 +505,21 @@ func (l *loop) post(f func()) {
 	}
 }
 
+// postQuiet queues f for the loop without waking it: f runs before the
+// loop handles its next events. The caller then puts a socket in the
+// loop's epoll set itself (epoll_ctl is safe from any thread), and f makes
+// the loop's entry for it: the socket's first event both wakes the loop
+// and finds its entry, and a sleeping loop costs no wake-up meanwhile.
+func (l *loop) postQuiet(f func()) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.running {
+		return
+	}
+	l.inbox = append(l.inbox, f)
+	l.posted.Store(true)
+}
+
 // longAgo is a deadline in the past: it wakes a sleeping loop.
 var longAgo = time.Unix(1, 0)
 
@@ -434,6 +549,9 @@ func (l *loop) open() error {
 		return fmt.Errorf("websockify: epoll descriptor not pollable: %w", err)
 	}
 	l.epfd, l.ep, l.epRaw = ep, f, rc
+	if l.pollFn == nil {
+		l.pollFn = l.pollSleeping
+	}
 	return nil
 }
 
@@ -455,6 +573,14 @@ func (l *loop) add(t *tunnel) {
 		e.dial = nil
 		fds[1] = -1 // registered by its connect
 	}
+	if e.tReg { // registered by beginQuiet
+		fds[1] = -1
+		l.setFd(e.tfd, t)
+	}
+	if e.cReg {
+		fds[0] = -1
+		l.setFd(e.cfd, t)
+	}
 	if wt := e.cWait; wt != nil {
 		// The client's socket waited for its request on this loop.
 		e.cWait = nil
@@ -465,6 +591,7 @@ func (l *loop) add(t *tunnel) {
 			fds[0] = -1
 			l.setFd(e.cfd, t)
 			e.cEnd = wt.ev.wait.end
+			e.cNoOut = true // register's registration
 		}
 	}
 	for _, fd := range fds {
@@ -497,6 +624,9 @@ func (l *loop) run() {
 	l.runInbox() // work posted before this goroutine (a restart) started
 	for {
 		n := l.wait()
+		// Posted work first: an event may concern a socket that a quiet
+		// post (postQuiet) is to register.
+		l.runInbox()
 		for _, ev := range l.events[:n] {
 			fd := int(ev.Fd)
 			if fd >= len(l.byFd) || l.byFd[fd] == nil {
@@ -530,7 +660,6 @@ func (l *loop) run() {
 			t.ev.queued = false
 			l.work(t)
 		}
-		l.runInbox()
 		l.expire()
 		if l.live > 0 {
 			l.idle = 0
@@ -590,6 +719,10 @@ func (l *loop) recoverFrom(r any) {
 // testHookAdd, when set, runs on the loop as each tunnel is added (tests).
 var testHookAdd atomic.Pointer[func(*tunnel)]
 
+// testHookBegin, when set, runs as each tunnel starts, after its 101 went
+// out (tests).
+var testHookBegin atomic.Pointer[func(*tunnel)]
+
 // wait fills l.events and returns how many there are; 0 when work was
 // posted or a timer is due.
 func (l *loop) wait() int {
@@ -611,21 +744,24 @@ func (l *loop) wait() int {
 	// Read polls once before it sleeps (events that are ready need no
 	// sleep), and must: it forgets the netpoller's earlier readiness.
 	l.mu.Lock()
-	if len(l.inbox) > 0 {
+	if l.next < len(l.inbox) {
 		l.mu.Unlock()
 		return 0
 	}
 	var deadline time.Time // none: sleep until an event or a post
+	l.parkAt = 0
 	switch {
 	case len(l.timers) > 0:
-		deadline = wallTime(l.timers[0].ev.when)
+		l.parkAt = l.timers[0].ev.when
+		deadline = wallTime(l.parkAt)
 	case l.live == 0 && l.reserved == 0:
 		// The end of the linger (reservations keep the loop); it may
 		// start now, when the last reservation went in this round.
 		if l.idle == 0 {
 			l.idle = nanotime()
 		}
-		deadline = wallTime(l.idle + int64(l.linger))
+		l.parkAt = l.idle + int64(l.linger)
+		deadline = wallTime(l.parkAt)
 	}
 	if !deadline.IsZero() && !deadline.After(time.Now()) {
 		// Due now: Read would fail at once without polling.
@@ -635,13 +771,9 @@ func (l *loop) wait() int {
 	l.ep.SetReadDeadline(deadline)
 	l.parked = true
 	l.mu.Unlock()
-	n := 0
-	woken := false // the first call polls before sleeping; later ones follow a wake-up
-	err := l.epRaw.Read(func(uintptr) bool {
-		n = l.pollAs(woken)
-		woken = true
-		return n > 0
-	})
+	l.sleptN, l.woken = 0, false // the first call polls before sleeping; later ones follow a wake-up
+	err := l.epRaw.Read(l.pollFn)
+	n := l.sleptN
 	l.mu.Lock()
 	l.parked = false
 	l.mu.Unlock()
@@ -649,6 +781,14 @@ func (l *loop) wait() int {
 		panic("websockify: waiting for epoll: " + err.Error())
 	}
 	return n
+}
+
+// pollSleeping is wait's poll through the netpoller, made once per loop
+// (open) so that a wait allocates no closure; its state is sleptN and woken.
+func (l *loop) pollSleeping(uintptr) bool {
+	l.sleptN = l.pollAs(l.woken)
+	l.woken = true
+	return l.sleptN > 0
 }
 
 // wallTime is the wall-clock time of a nanotime instant.
@@ -678,15 +818,17 @@ func (l *loop) runInbox() {
 	// One item at a time, so that a panic (see recoverFrom) loses none.
 	for {
 		l.mu.Lock()
-		if len(l.inbox) == 0 {
-			l.inbox = nil
+		if l.next == len(l.inbox) {
+			// Drained: the array is kept for the next posts (its
+			// items were cleared as they ran).
+			l.inbox, l.next = l.inbox[:0], 0
 			l.posted.Store(false)
 			l.mu.Unlock()
 			return
 		}
-		f := l.inbox[0]
-		l.inbox[0] = nil
-		l.inbox = l.inbox[1:]
+		f := l.inbox[l.next]
+		l.inbox[l.next] = nil
+		l.next++
 		l.mu.Unlock()
 		f()
 	}
@@ -696,7 +838,7 @@ func (l *loop) runInbox() {
 func (l *loop) stop() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.inbox) > 0 || l.reserved > 0 {
+	if l.next < len(l.inbox) || l.reserved > 0 {
 		return false
 	}
 	l.ep.Close()
@@ -753,6 +895,7 @@ func (l *loop) flushQueue(t *tunnel, fd int, q *outQueue, writable *bool, toClie
 	}
 	if n < len(q.b) {
 		*writable = false
+		l.needOut(t, fd)
 		q.b = q.b[n:]
 		return
 	}
@@ -778,6 +921,7 @@ func (l *loop) send(t *tunnel, fd int, q *outQueue, writable *bool, p []byte) (i
 			return n, nil
 		}
 		*writable = false
+		l.needOut(t, fd)
 	}
 	q.push(p[n:], t.pool, headroom+t.o.BufferSize)
 	l.schedule(t, q.since+int64(t.o.SendTimeout))

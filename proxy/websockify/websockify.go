@@ -43,6 +43,9 @@ type Options struct {
 	// frame, and again after each unanswered ping; a client that answers
 	// nothing is closed at ReadTimeout. 0 means no pings.
 	PingInterval time.Duration
+	// Server, when not empty, is the 101's Server header, in place of any
+	// Server header of w.Header().
+	Server string
 	// Logger receives a debug record at tunnel end (kept only if debug is
 	// enabled when the tunnel starts). nil means slog.Default().
 	Logger *slog.Logger
@@ -192,7 +195,7 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 		return nil, Result{Status: dialStatus(err), UpstreamAddr: addr, ConnectTime: connectTime, Err: err}
 	}
 
-	head := responseHead(w.Header(), key, proto)
+	head := responseHead(w.Header(), key, proto, o.Server)
 	client, brw, err := hj.Hijack()
 	if err != nil {
 		target.Close()
@@ -300,7 +303,7 @@ func checkHandshake(w http.ResponseWriter, r *http.Request) (proto, key string, 
 		return bad("Sec-WebSocket-Key missing or repeated")
 	}
 	key = strings.TrimSpace(k[0])
-	if raw, derr := base64.StdEncoding.DecodeString(key); derr != nil || len(raw) != 16 {
+	if !keyOf16(key) {
 		return bad("Sec-WebSocket-Key %q", key)
 	}
 	offered, hasBinary, hasBase64 := false, false, false
@@ -332,6 +335,17 @@ func checkHandshake(w http.ResponseWriter, r *http.Request) (proto, key string, 
 	return proto, key, 0, nil
 }
 
+// keyOf16 reports whether key is the base64 of 16 bytes (24 bytes long: a
+// header value holds no line break, which the decoder would skip).
+func keyOf16(key string) bool {
+	if len(key) != 24 {
+		return false
+	}
+	var raw [18]byte
+	n, err := base64.StdEncoding.Decode(raw[:], []byte(key))
+	return err == nil && n == 16
+}
+
 // hasToken reports whether a comma-separated header holds token (case-insensitive).
 func hasToken(lines []string, token string) bool {
 	for _, line := range lines {
@@ -346,25 +360,48 @@ func hasToken(lines []string, token string) bool {
 
 // acceptKey computes Sec-WebSocket-Accept for key.
 func acceptKey(key string) string {
-	sum := sha1.Sum([]byte(key + wsGUID))
-	return base64.StdEncoding.EncodeToString(sum[:])
+	return string(appendAcceptKey(nil, key))
 }
 
-// responseHead renders the 101 response with the caller's extra headers.
-func responseHead(extra http.Header, key, proto string) []byte {
+// appendAcceptKey appends Sec-WebSocket-Accept for key to b. A key of a
+// valid handshake (24 bytes) is hashed from the stack.
+func appendAcceptKey(b []byte, key string) []byte {
+	var in [24 + len(wsGUID)]byte
+	var sum [sha1.Size]byte
+	if len(key) == 24 {
+		copy(in[copy(in[:], key):], wsGUID)
+		sum = sha1.Sum(in[:])
+	} else {
+		sum = sha1.Sum([]byte(key + wsGUID))
+	}
+	return base64.StdEncoding.AppendEncode(b, sum[:])
+}
+
+// responseHead renders the 101 response with the caller's extra headers
+// and server, the Server header ("": none but extra's).
+func responseHead(extra http.Header, key, proto, server string) []byte {
 	b := make([]byte, 0, 256)
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
-	b = append(b, acceptKey(key)...)
+	b = appendAcceptKey(b, key)
 	b = append(b, "\r\n"...)
 	if proto != "" {
 		b = append(b, "Sec-WebSocket-Protocol: "...)
 		b = append(b, proto...)
 		b = append(b, "\r\n"...)
 	}
+	if server != "" {
+		b = append(b, "Server: "...)
+		b = append(b, server...)
+		b = append(b, "\r\n"...)
+	}
 	for name, values := range extra {
 		switch http.CanonicalHeaderKey(name) {
 		case "Upgrade", "Connection", "Content-Length", "Transfer-Encoding":
 			continue
+		case "Server":
+			if server != "" {
+				continue
+			}
 		}
 		if strings.HasPrefix(http.CanonicalHeaderKey(name), "Sec-Websocket-") {
 			continue

@@ -41,6 +41,8 @@ func TestHandshakeRejects(t *testing.T) {
 		{"version 8", "GET", map[string]string{"Sec-WebSocket-Version": "8"}, 426},
 		{"no version", "GET", map[string]string{"Sec-WebSocket-Version": ""}, 426},
 		{"short key", "GET", map[string]string{"Sec-WebSocket-Key": "YWJj"}, 400},
+		{"long key", "GET", map[string]string{"Sec-WebSocket-Key": "AAAAAAAAAAAAAAAAAAAAAAAAAAA="}, 400},
+		{"key not base64", "GET", map[string]string{"Sec-WebSocket-Key": "!!!!!!!!!!!!!!!!!!!!!!=="}, 400},
 		{"no key", "GET", map[string]string{"Sec-WebSocket-Key": ""}, 400},
 		{"unknown protocol", "GET", map[string]string{"Sec-WebSocket-Protocol": "chat, superchat"}, 400},
 	}
@@ -73,6 +75,27 @@ func TestHandshakeRejects(t *testing.T) {
 				t.Errorf("Err = %v", res.Err)
 			}
 		})
+	}
+}
+
+// TestResponseHead: the 101's lines with the accept key of RFC 6455's
+// example, Options.Server in place of a Server header of w.Header(), and
+// a single allocation, the head itself.
+func TestResponseHead(t *testing.T) {
+	const key = "dGhlIHNhbXBsZSBub25jZQ=="
+	extra := http.Header{"Server": {"hook"}, "X-A": {"1"}, "Sec-Websocket-Extensions": {"x"}}
+	got := string(responseHead(extra, key, "binary", "ngxsockify"))
+	want := "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\nSec-WebSocket-Protocol: binary\r\n" +
+		"Server: ngxsockify\r\nX-A: 1\r\n\r\n"
+	if got != want {
+		t.Errorf("head %q, want %q", got, want)
+	}
+	if got := string(responseHead(extra, key, "", "")); !strings.Contains(got, "\r\nServer: hook\r\n") {
+		t.Errorf("without Options.Server, the caller's Server header goes: %q", got)
+	}
+	if n := testing.AllocsPerRun(100, func() { responseHead(nil, key, "binary", "ngxsockify") }); n != 1 {
+		t.Errorf("%v allocations, want 1", n)
 	}
 }
 
