@@ -59,6 +59,9 @@ type tlsSettings struct {
 	sessionTimeout time.Duration
 }
 
+// defaultCiphers is ssl_ciphers' default in nginx 1.22.
+const defaultCiphers = "HIGH:!aNULL:!MD5"
+
 // defaultTLS is nginx's defaults for the settings that have one.
 func defaultTLS() tlsSettings {
 	return tlsSettings{verifyDepth: 1, sessionCache: SessionCacheNone, sessionTickets: true, sessionTimeout: 5 * time.Minute}
@@ -201,6 +204,19 @@ func (c *compiler) serverTLS(d *Directive, s *Server, tls *tlsSettings) {
 		}
 		t.Certificates = append(t.Certificates, cp)
 	}
+	// nginx sets the cipher list when it makes the server's context
+	// (ngx_http_ssl_merge_srv_conf), after its certificates, so only a
+	// server with certificates checks it; OpenSSL refuses a string that
+	// leaves no suite.
+	ciphers := tls.ciphers
+	if ciphers == "" {
+		ciphers = defaultCiphers
+	}
+	ids, ok := ParseCipherList(ciphers)
+	if !ok {
+		c.failAt("", 0, `SSL_CTX_set_cipher_list("`+ciphers+`") failed (SSL: error:0A0000B9:SSL routines::no cipher match)`)
+	}
+	t.CipherSuites = ids
 	if tls.verify != VerifyOff {
 		if tls.clientCert == "" && tls.verify != VerifyOptionalNoCA {
 			c.failAt("", 0, "no ssl_client_certificate for ssl_verify_client")

@@ -214,9 +214,12 @@ type TLS struct {
 	Certificates []CertPair
 	// Passwords are ssl_password_file's lines, tried in turn on encrypted
 	// keys; nil: none.
-	Passwords    []string
-	Protocols    []string // ssl_protocols; nil: the default
-	Ciphers      string
+	Passwords []string
+	Protocols []string // ssl_protocols; nil: the default
+	Ciphers   string   // ssl_ciphers as written; "": the default
+	// CipherSuites are the TLS 1.2 (and older) suites ssl_ciphers (or its
+	// default, HIGH:!aNULL:!MD5) selects; set when Certificates are.
+	CipherSuites []uint16
 	PreferServer bool
 
 	VerifyClient VerifyClient

@@ -83,6 +83,9 @@ func provisionTLS(_ *Server, st *state) error {
 		rt.minVersion, rt.maxVersion = nginxconf.ProtocolRange(t.Protocols)
 		rt.sessions = newSessionStore(t)
 		cfg := &tls.Config{
+			// ssl_ciphers: the context SNI chose decides, as measured
+			// on nginx (TestSSLCiphers)
+			CipherSuites:           t.CipherSuites,
 			NextProtos:             []string{"http/1.1"},
 			SessionTicketsDisabled: !rt.sessions.resumes(),
 		}

@@ -465,6 +465,50 @@ func TestSSLCertificatesAndProtocols(t *testing.T) {
 	})
 }
 
+// TestSSLCiphers: ssl_ciphers chooses the TLS 1.2 suites; its default,
+// HIGH:!aNULL:!MD5, has those with RSA key exchange, which crypto/tls
+// leaves out unless asked for (nginx-tests ssl_certificates.t). A server
+// SNI names uses its own list (unlike its protocols: the default server's).
+func TestSSLCiphers(t *testing.T) {
+	pki := newTestPKI(t)
+	conf := `
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        server_name localhost;
+        ssl_certificate {{PKI}}/rsa.crt;
+        ssl_certificate_key {{PKI}}/rsa.key;
+        location / { return 200 "$ssl_protocol|$ssl_cipher"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT2}} ssl;
+        server_name localhost;
+        ssl_certificate {{PKI}}/rsa.crt;
+        ssl_certificate_key {{PKI}}/rsa.key;
+        ssl_ciphers ECDHE-RSA-AES128-GCM-SHA256;
+        location / { return 200 "$ssl_protocol|$ssl_cipher"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT2}} ssl;
+        server_name other;
+        ssl_certificate {{PKI}}/rsa.crt;
+        ssl_certificate_key {{PKI}}/rsa.key;
+        ssl_ciphers AES128-GCM-SHA256;
+        location / { return 200 "other|$ssl_protocol|$ssl_cipher"; }
+    }
+`
+	tls12 := func(name string, port int, sni string, suite uint16, want string) sslRequest {
+		return sslRequest{name: name, port: port, sni: sni, host: sni, maxVer: tls.VersionTLS12, ciphers: []uint16{suite}, want: want}
+	}
+	runSSLCase(t, pki, conf, []sslRequest{
+		tls12("default, RSA key exchange", 0, "", tls.TLS_RSA_WITH_AES_128_GCM_SHA256, "200 TLSv1.2|AES128-GCM-SHA256"),
+		tls12("default, CBC SHA-256", 0, "", tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256, "200 TLSv1.2|ECDHE-RSA-AES128-SHA256"),
+		tls12("listed", 2, "", tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, "200 TLSv1.2|ECDHE-RSA-AES128-GCM-SHA256"),
+		tls12("not listed", 2, "", tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, "handshake failed"),
+		tls12("SNI server: its own list", 2, "other", tls.TLS_RSA_WITH_AES_128_GCM_SHA256, "200 other|TLSv1.2|AES128-GCM-SHA256"),
+		tls12("SNI server: not the default server's list", 2, "other", tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, "handshake failed"),
+	})
+}
+
 // TestSSLClientVariables: $ssl_client_escaped_cert is $ssl_client_raw_cert
 // escaped as an URI component.
 func TestSSLClientVariables(t *testing.T) {
