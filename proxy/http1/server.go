@@ -286,6 +286,9 @@ type conn struct {
 	hijacked bool
 	cur      *response
 	body     *body // the current request's
+	// watching: WatchClose watches the socket; closed: the watch saw the
+	// client go (Gone)
+	watching, closed atomic.Bool
 }
 
 var (
