@@ -77,6 +77,12 @@ func provisionAccessLogs(s *Server, st *state) error {
 // whose if= condition holds.
 func logAccess(rq *request) rc {
 	conf := rq.conf
+	// nginx's log handler starts with this debug line (ngxsockify is
+	// built --with-debug as Debian's nginx is: -V says so), the one a
+	// request of every kind writes to an error_log at level debug
+	if el := rq.errorLog(); el != nil && el.enabled(ngxlog.Debug) {
+		el.Logf(ngxlog.Debug, rq.conn, "http log handler")
+	}
 	if conf.AccessLogOff {
 		return rcDeclined
 	}

@@ -100,3 +100,33 @@ server {
 		}
 	}
 }
+
+// TestErrorLogDebugLikeNginx: ngxsockify is built --with-debug, as
+// Debian's nginx: an error_log at level debug receives debug lines of a
+// request (nginx's many, ngxsockify's log handler line, which nginx writes
+// too), one at level info none (nginx-tests error_log.t 1-3).
+func TestErrorLogDebugLikeNginx(t *testing.T) {
+	body := `server {
+    listen 127.0.0.1:{{PORT}};
+    root {{DIR}};
+    location / {
+        error_log {{DIR}}/debug.log debug;
+        error_log {{DIR}}/info.log info;
+    }
+}`
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: body})
+		if _, err := rawRequest(s.Addr, "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", routingTimeout); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		s.Stop()
+		debug, _ := os.ReadFile(filepath.Join(s.Dir, "debug.log"))
+		info, _ := os.ReadFile(filepath.Join(s.Dir, "info.log"))
+		if !regexp.MustCompile(`(?m)\[debug\] \d+#\d+: \*\d+ http log handler$`).Match(debug) {
+			t.Errorf("%s: debug.log lacks the log handler's debug line:\n%s", kind, debug)
+		}
+		if strings.Contains(string(info), "[debug]") {
+			t.Errorf("%s: info.log has debug lines:\n%s", kind, info)
+		}
+	}
+}
