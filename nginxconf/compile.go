@@ -40,7 +40,8 @@ const (
 	ctxLocation
 	ctxIf
 	ctxLimitExcept
-	ctxTop // the main level, outside http
+	ctxTop    // the main level, outside http
+	ctxEvents // the events block
 )
 
 // defaultLocConf is the http level's settings before any directive: each

@@ -13,7 +13,11 @@ import (
 // coreModule is ngx_core_module and ngx_events_module: the main level.
 var coreModule = module{name: "ngx_core_module", directives: []directive{
 	{name: "include", set: handledElsewhere}, // read by the parser
-	{name: "events", dup: "events", opens: ctxEvent, set: func(c *compiler, _ *level, _ *Directive) { c.events = true }},
+	{name: "events", dup: "events", opens: ctxEvent, set: func(c *compiler, _ *level, d *Directive) {
+		c.events = true
+		c.block(&level{ctx: ctxEvents}, d.Block)
+	}},
+	{name: "debug_connection", set: func(c *compiler, _ *level, d *Directive) { c.debugConnection(d) }},
 	{name: "http", dup: "http", opens: ctxHTTPMain, set: func(c *compiler, _ *level, d *Directive) {
 		if c.httpBlock != nil {
 			c.fail(d, `"http" directive is duplicate`)

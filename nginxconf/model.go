@@ -39,9 +39,12 @@ type Config struct {
 	// requests still open then are closed. 0: none, wait for them.
 	WorkerShutdownTimeout time.Duration
 	ErrorLog              []LogFile // main-level error_log targets
-	Env                   []EnvVar  // env directives, for os.getenv in Lua
-	HTTP                  *HTTP     // nil when the config has no http block
-	Default               bool      // true for the embedded default config
+	// DebugConnections are debug_connection's clients (Allow set): the
+	// error-log lines of their requests go to every target, debug included
+	DebugConnections []AccessRule
+	Env              []EnvVar // env directives, for os.getenv in Lua
+	HTTP             *HTTP    // nil when the config has no http block
+	Default          bool     // true for the embedded default config
 }
 
 // EnvVar is one `env NAME[=VALUE];` directive.
