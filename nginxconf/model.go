@@ -1,6 +1,7 @@
 package nginxconf
 
 import (
+	"crypto/tls"
 	"net"
 	"strings"
 	"time"
@@ -223,6 +224,8 @@ type TLS struct {
 	// CipherSuites are the TLS 1.2 (and older) suites ssl_ciphers (or its
 	// default, HIGH:!aNULL:!MD5) selects; set when Certificates are.
 	CipherSuites []uint16
+	// Curves are ssl_ecdh_curve's groups, in its order; nil: auto
+	Curves       []tls.CurveID
 	PreferServer bool
 
 	VerifyClient VerifyClient
