@@ -327,7 +327,9 @@ func setResolver(c *compiler, lv *level, d *Directive) {
 
 func (c *compiler) errorLog(d *Directive) LogFile {
 	lf := LogFile{Path: d.Args[0], Level: ngxlog.Err}
-	if lf.Path != "stderr" && !strings.HasPrefix(lf.Path, "syslog:") && !strings.HasPrefix(lf.Path, "memory:") {
+	if strings.HasPrefix(lf.Path, "syslog:") {
+		lf.Syslog = c.syslogPeer(d, lf.Path)
+	} else if lf.Path != "stderr" && !strings.HasPrefix(lf.Path, "memory:") {
 		lf.Path = fullName(c.cfg.Prefix, lf.Path)
 	}
 	if len(d.Args) > 1 {

@@ -55,10 +55,12 @@ type EnvVar struct {
 	HasValue bool
 }
 
-// LogFile is an error_log target: a path (or "stderr") and a level.
+// LogFile is an error_log target: a path (or "stderr", or "syslog:..."
+// with its Syslog peer) and a level.
 type LogFile struct {
-	Path  string
-	Level ngxlog.Level
+	Path   string
+	Level  ngxlog.Level
+	Syslog *SyslogPeer
 }
 
 // HTTP is the compiled http block.
@@ -413,7 +415,8 @@ type AddHeader struct {
 
 // AccessLog is one access_log target.
 type AccessLog struct {
-	Path   *vars.Template // or "syslog:" targets are refused at load
+	Path   *vars.Template // nil for a syslog target
+	Syslog *SyslogPeer    // access_log syslog:...
 	Format *LogFormat
 	// If is the if= condition: no line when it evaluates to "" or "0".
 	If *vars.Template

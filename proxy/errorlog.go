@@ -32,17 +32,22 @@ type ErrorLog struct {
 }
 
 type errorTarget struct {
-	w     io.Writer
-	level ngxlog.Level
+	w      io.Writer
+	level  ngxlog.Level
+	syslog *syslogWriter // a syslog: target (w nil)
 }
 
 // openErrorLog builds the error log of a list of error_log targets, opening
-// each file once through s.logs; syslog: and memory: targets are left out.
-// It returns nil when no target remains.
+// each file once through s.logs; memory: targets are left out. It returns
+// nil when no target remains.
 func (s *Server) openErrorLog(lfs []nginxconf.LogFile) (*ErrorLog, error) {
 	el := &ErrorLog{pid: os.Getpid()}
 	for _, lf := range lfs {
-		if strings.HasPrefix(lf.Path, "syslog:") || strings.HasPrefix(lf.Path, "memory:") {
+		if lf.Syslog != nil {
+			el.targets = append(el.targets, errorTarget{level: lf.Level, syslog: newSyslogWriter(lf.Syslog)})
+			continue
+		}
+		if strings.HasPrefix(lf.Path, "memory:") {
 			continue
 		}
 		f, err := s.logs.open(lf.Path)
@@ -121,7 +126,7 @@ func (e *ErrorLog) debugAll() *ErrorLog {
 	e.everythingOnce.Do(func() {
 		all := &ErrorLog{pid: e.pid}
 		for _, t := range e.targets {
-			all.targets = append(all.targets, errorTarget{w: t.w, level: ngxlog.Debug})
+			all.targets = append(all.targets, errorTarget{w: t.w, level: ngxlog.Debug, syslog: t.syslog})
 		}
 		e.everything = all
 	})
@@ -130,7 +135,7 @@ func (e *ErrorLog) debugAll() *ErrorLog {
 
 // NewErrorLog writes to w lines at level or more severe (lower numbers).
 func NewErrorLog(w io.Writer, level ngxlog.Level) *ErrorLog {
-	return &ErrorLog{targets: []errorTarget{{w, level}}, pid: os.Getpid()}
+	return &ErrorLog{targets: []errorTarget{{w: w, level: level}}, pid: os.Getpid()}
 }
 
 func (e *ErrorLog) enabled(level ngxlog.Level) bool {
@@ -157,7 +162,12 @@ func (e *ErrorLog) Logf(level ngxlog.Level, conn uint64, format string, args ...
 	b.WriteByte('\n')
 	line := []byte(b.String())
 	for _, t := range e.targets {
-		if level <= t.level {
+		switch {
+		case level > t.level:
+		case t.syslog != nil:
+			// nginx's syslog writer: the line's own severity, not severity=
+			t.syslog.send(int(level)-1, line[:len(line)-1])
+		default:
 			t.w.Write(line)
 		}
 	}

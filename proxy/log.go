@@ -34,7 +34,9 @@ var logModule = module{
 
 // accessLogConf is a level's runtime part of the log module.
 type accessLogConf struct {
-	files []*logFile // by place in LocConf.AccessLogs; nil: a path with variables
+	files []*logFile // by place in LocConf.AccessLogs; nil: a path with variables, or syslog
+	// syslog are the syslog: targets, by the same place (nil: a file)
+	syslog []*syslogWriter
 	// cache is the level's open_log_file_cache for paths with variables
 	// (levels that inherit the directive share it); nil: such files are
 	// opened and closed for every line, as nginx does without the cache.
@@ -53,6 +55,13 @@ func provisionAccessLogs(s *Server, st *state) error {
 		rt.logs = true
 		rt.accessLog.files = make([]*logFile, len(lc.AccessLogs))
 		for i, al := range lc.AccessLogs {
+			if al.Syslog != nil {
+				if rt.accessLog.syslog == nil {
+					rt.accessLog.syslog = make([]*syslogWriter, len(lc.AccessLogs))
+				}
+				rt.accessLog.syslog[i] = newSyslogWriter(al.Syslog)
+				continue
+			}
 			p, ok := al.Path.Const()
 			if !ok {
 				if c := lc.OpenLogFileCache; c != nil && rt.accessLog.cache == nil {
@@ -94,6 +103,10 @@ func logAccess(rq *request) rc {
 			if v := al.If.Eval(rq.v); v == "" || v == "0" {
 				continue
 			}
+		}
+		if al.Syslog != nil {
+			rt.syslog[i].send(al.Syslog.Severity, []byte(al.Format.Template.EvalLog(rq.v, al.Format.Escape)))
+			continue
 		}
 		line := []byte(al.Format.Template.EvalLog(rq.v, al.Format.Escape) + "\n")
 		if al.Gzip != 0 {
