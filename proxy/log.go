@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
+	"ngxsockify/proxy/http1"
 )
 
 // logModule is nginx's ngx_http_log_module: access_log lines, written in
@@ -31,6 +33,9 @@ var logModule = module{
 		e.add(phaseLog, logAccess)
 	},
 }
+
+// $pipe reads the HTTP/1 layer's note of a pipelined request.
+func init() { vars.PipelinedOf = http1.Pipelined }
 
 // accessLogConf is a level's runtime part of the log module.
 type accessLogConf struct {

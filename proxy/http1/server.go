@@ -454,6 +454,7 @@ func (c *conn) serveOne() bool {
 	if (c.s.closing.Load() || c.s.noKeep.Load() && !first) && c.br.Buffered() == 0 {
 		return false
 	}
+	pipelined := !first && c.br.Buffered() > 0
 	// the first byte: keepalive_timeout between requests
 	c.readDeadline(wait)
 	if !first && c.br.Buffered() == 0 {
@@ -495,6 +496,7 @@ func (c *conn) serveOne() bool {
 		return false
 	}
 	c.requests++
+	h.Pipelined = pipelined
 	r := c.newRequest(h)
 	if c.toHTTPS {
 		c.reject(h, headerErr(StatusToHTTPS, "client sent plain HTTP request to HTTPS port"), true)
