@@ -3,6 +3,8 @@ package http1
 import (
 	"sync/atomic"
 	"time"
+
+	"ngxsockify/netpeek"
 )
 
 // aLongTimeAgo is a deadline in the past: it wakes a blocked read at once.
@@ -54,5 +56,5 @@ func (w *response) Gone() bool {
 	if c.closed.Load() {
 		return true
 	}
-	return c.watching.Load() && peerClosed(c.sock)
+	return c.watching.Load() && netpeek.Closed(c.sock)
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"ngxsockify/netpeek"
 )
 
 // TestWatchClose: a client that closes while the handler waits is
@@ -97,17 +99,17 @@ func TestGone(t *testing.T) {
 	}
 
 	a, b := tcpPair(t)
-	if peerClosed(b) {
+	if netpeek.Closed(b) {
 		t.Error("an open socket is closed")
 	}
 	a.Write([]byte("x"))
 	a.Close()
 	time.Sleep(50 * time.Millisecond)
-	if peerClosed(b) {
+	if netpeek.Closed(b) {
 		t.Error("a socket with a byte waiting is closed")
 	}
 	io.ReadFull(b, make([]byte, 1))
-	if !peerClosed(b) {
+	if !netpeek.Closed(b) {
 		t.Error("a socket whose peer closed is open")
 	}
 }
