@@ -15,3 +15,6 @@ func NewPeeker(net.Conn) *Peeker { return &Peeker{} }
 
 // Alive reports true: the connection is taken as it is.
 func (*Peeker) Alive() bool { return true }
+
+// Closed cannot peek here: only a read reports a close.
+func Closed(net.Conn) bool { return false }

@@ -63,3 +63,30 @@ func (p *Peeker) peekFD(fd uintptr) bool {
 	p.alive = err == syscall.EAGAIN || err == syscall.EWOULDBLOCK
 	return true
 }
+
+// Closed reports whether the peer has closed (FIN) or reset the
+// connection and nothing is left to read before that, by the same peek;
+// false for a connection with bytes waiting, or that cannot be peeked.
+// Another goroutine may be blocked reading c meanwhile: the peek goes
+// through RawConn.Control, which neither waits for that read nor minds a
+// read deadline.
+func Closed(c net.Conn) bool {
+	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
+		c = tc.NetConn() // TLS: an alert waiting counts as data
+	}
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var n int
+	var rerr error
+	err = rc.Control(func(fd uintptr) {
+		var b [1]byte
+		n, _, rerr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	})
+	return err == nil && (rerr == nil && n == 0 || rerr == syscall.ECONNRESET)
+}

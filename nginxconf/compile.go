@@ -40,7 +40,8 @@ const (
 	ctxLocation
 	ctxIf
 	ctxLimitExcept
-	ctxTop // the main level, outside http
+	ctxTop    // the main level, outside http
+	ctxEvents // the events block
 )
 
 // defaultLocConf is the http level's settings before any directive: each
@@ -367,14 +368,14 @@ func (c *compiler) limitExcept(lv *level, d *Directive) *LimitExcept {
 }
 
 // otherNginxVariables are variables of nginx 1.22 modules (Debian's build)
-// whose data ngxsockify does not have: TLS curves, upstream
+// whose data ngxsockify does not have: 0-RTT, upstream
 // caching and timing, fastcgi, realip, userid ... A
 // config that uses them still loads, and they read as not found.
 var otherNginxVariables = strings.Fields(`ancient_browser date_gmt date_local fastcgi_path_info fastcgi_script_name
-	gzip_ratio modern_browser msie pipe
+	gzip_ratio modern_browser msie
 	proxy_protocol_addr proxy_protocol_port proxy_protocol_server_addr
 	proxy_protocol_server_port realip_remote_port request_body_file secure_link secure_link_expires
-	ssl_curve ssl_curves ssl_early_data tcpinfo_rtt
+	ssl_early_data tcpinfo_rtt
 	tcpinfo_rttvar tcpinfo_snd_cwnd tcpinfo_rcv_space uid_got uid_reset uid_set 
 	upstream_cache_status upstream_queue_time`)
 

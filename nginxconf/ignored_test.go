@@ -71,13 +71,13 @@ var reviewedIgnored = []struct {
 		`http2_recv_buffer_size http2_max_concurrent_pushes
 		 http2_push http2_push_preload`},
 	{"TLS tuning where Go's defaults are no weaker (tickets, curves, stapling; no DHE, no 0-RTT)",
-		`ssl_buffer_size ssl_dhparam ssl_early_data ssl_ecdh_curve ssl_engine ssl_ocsp_cache
+		`ssl_buffer_size ssl_dhparam ssl_early_data ssl_engine ssl_ocsp_cache
 		 ssl_ocsp_responder ssl_session_ticket_key ssl_stapling ssl_stapling_file
 		 ssl_stapling_responder ssl_stapling_verify`},
 	{"an upstream's shared memory zone: one process holds the servers' state anyway",
 		`zone`},
 	{"logging only",
-		`debug_connection log_subrequest rewrite_log uninitialized_variable_warn
+		`log_subrequest rewrite_log uninitialized_variable_warn
 		 lua_capture_error_log`},
 	{"variables only: their variables stay unknown, so a config that reads one fails to load",
 		`geoip_city geoip_country geoip_org geoip_proxy geoip_proxy_recursive perl_set split_clients

@@ -13,7 +13,11 @@ import (
 // coreModule is ngx_core_module and ngx_events_module: the main level.
 var coreModule = module{name: "ngx_core_module", directives: []directive{
 	{name: "include", set: handledElsewhere}, // read by the parser
-	{name: "events", dup: "events", opens: ctxEvent, set: func(c *compiler, _ *level, _ *Directive) { c.events = true }},
+	{name: "events", dup: "events", opens: ctxEvent, set: func(c *compiler, _ *level, d *Directive) {
+		c.events = true
+		c.block(&level{ctx: ctxEvents}, d.Block)
+	}},
+	{name: "debug_connection", set: func(c *compiler, _ *level, d *Directive) { c.debugConnection(d) }},
 	{name: "http", dup: "http", opens: ctxHTTPMain, set: func(c *compiler, _ *level, d *Directive) {
 		if c.httpBlock != nil {
 			c.fail(d, `"http" directive is duplicate`)
@@ -323,7 +327,9 @@ func setResolver(c *compiler, lv *level, d *Directive) {
 
 func (c *compiler) errorLog(d *Directive) LogFile {
 	lf := LogFile{Path: d.Args[0], Level: ngxlog.Err}
-	if lf.Path != "stderr" && !strings.HasPrefix(lf.Path, "syslog:") && !strings.HasPrefix(lf.Path, "memory:") {
+	if strings.HasPrefix(lf.Path, "syslog:") {
+		lf.Syslog = c.syslogPeer(d, lf.Path)
+	} else if lf.Path != "stderr" && !strings.HasPrefix(lf.Path, "memory:") {
 		lf.Path = fullName(c.cfg.Prefix, lf.Path)
 	}
 	if len(d.Args) > 1 {

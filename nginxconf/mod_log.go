@@ -84,13 +84,13 @@ func (c *compiler) accessLog(lc *LocConf, d *Directive) {
 		}
 		return
 	}
+	var peer *SyslogPeer
 	if strings.HasPrefix(a[0], "syslog:") {
-		c.warn(d, `syslog access logs are not supported, "access_log %s" is ignored`, a[0])
-		return
+		peer = c.syslogPeer(d, a[0])
 	}
 	path := a[0]
-	hasVars := strings.Contains(path, "$")
-	if path != "/dev/stdout" && path != "/dev/stderr" {
+	hasVars := peer == nil && strings.Contains(path, "$")
+	if path != "/dev/stdout" && path != "/dev/stderr" && peer == nil {
 		path = fullName(c.cfg.Prefix, path)
 	}
 	name := "combined"
@@ -103,7 +103,10 @@ func (c *compiler) accessLog(lc *LocConf, d *Directive) {
 		c.fail(d, `unknown log format "%s"`, name)
 		return
 	}
-	al := AccessLog{Path: c.template(d, path), Format: f, File: d.File, Line: d.EndLine}
+	al := AccessLog{Format: f, Syslog: peer, File: d.File, Line: d.EndLine}
+	if peer == nil {
+		al.Path = c.template(d, path)
+	}
 	var flush time.Duration
 	for _, p := range a[min(len(a), 2):] {
 		switch {
@@ -139,6 +142,10 @@ func (c *compiler) accessLog(lc *LocConf, d *Directive) {
 		if al.Gzip != 0 && al.Buffer == 0 {
 			al.Buffer = 64 << 10 // gzip buffers, 64k unless buffer= says
 		}
+	}
+	if peer != nil && al.Buffer != 0 {
+		c.fail(d, "logs to syslog cannot be buffered")
+		return
 	}
 	if flush != 0 && al.Buffer == 0 {
 		c.fail(d, `no buffer is defined for access_log "%s"`, a[0])

@@ -17,6 +17,7 @@ var sslModule = module{name: "ngx_http_ssl_module", directives: []directive{
 	{name: "ssl_protocols", set: setTLS},
 	{name: "ssl_ciphers", dup: "ssl_ciphers", set: setTLS},
 	{name: "ssl_prefer_server_ciphers", set: setTLS},
+	{name: "ssl_ecdh_curve", dup: "ssl_ecdh_curve", set: setTLS},
 	{name: "ssl", set: setTLS},
 	{name: "ssl_verify_client", dup: "ssl_verify_client", set: setTLS},
 	{name: "ssl_verify_depth", dup: "ssl_verify_depth", set: setTLS},
@@ -46,6 +47,7 @@ type tlsSettings struct {
 	passwords         []string
 	protocols         []string
 	ciphers           string
+	curves            string
 	prefer            bool
 	sslOn             bool
 
@@ -58,6 +60,9 @@ type tlsSettings struct {
 	sessionTickets bool
 	sessionTimeout time.Duration
 }
+
+// defaultCiphers is ssl_ciphers' default in nginx 1.22.
+const defaultCiphers = "HIGH:!aNULL:!MD5"
 
 // defaultTLS is nginx's defaults for the settings that have one.
 func defaultTLS() tlsSettings {
@@ -86,6 +91,8 @@ func setTLS(c *compiler, lv *level, d *Directive) {
 		t.protocols = d.Args
 	case "ssl_ciphers":
 		t.ciphers = d.Args[0]
+	case "ssl_ecdh_curve":
+		t.curves = d.Args[0]
 	case "ssl_prefer_server_ciphers":
 		t.prefer = d.Args[0] == "on"
 	case "ssl":
@@ -200,6 +207,26 @@ func (c *compiler) serverTLS(d *Directive, s *Server, tls *tlsSettings) {
 			cp = CertPair{Cert: cert, Key: tls.keys[i], CertT: c.template(d, cert), KeyT: c.template(d, tls.keys[i])}
 		}
 		t.Certificates = append(t.Certificates, cp)
+	}
+	// nginx sets the cipher list when it makes the server's context
+	// (ngx_http_ssl_merge_srv_conf), after its certificates, so only a
+	// server with certificates checks it; OpenSSL refuses a string that
+	// leaves no suite.
+	ciphers := tls.ciphers
+	if ciphers == "" {
+		ciphers = defaultCiphers
+	}
+	ids, ok := ParseCipherList(ciphers)
+	if !ok {
+		c.failAt("", 0, `SSL_CTX_set_cipher_list("`+ciphers+`") failed (SSL: error:0A0000B9:SSL routines::no cipher match)`)
+	}
+	t.CipherSuites = ids
+	if tls.curves != "" {
+		curves, bad, ok := ParseCurveList(tls.curves)
+		if !ok {
+			c.failAt("", 0, `SSL_CTX_set1_curves_list("`+tls.curves+`") failed (SSL: error:0A080106:SSL routines::passed invalid argument:group '`+bad+`' cannot be set)`)
+		}
+		t.Curves = curves
 	}
 	if tls.verify != VerifyOff {
 		if tls.clientCert == "" && tls.verify != VerifyOptionalNoCA {

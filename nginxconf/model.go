@@ -1,6 +1,7 @@
 package nginxconf
 
 import (
+	"crypto/tls"
 	"net"
 	"strings"
 	"time"
@@ -39,9 +40,12 @@ type Config struct {
 	// requests still open then are closed. 0: none, wait for them.
 	WorkerShutdownTimeout time.Duration
 	ErrorLog              []LogFile // main-level error_log targets
-	Env                   []EnvVar  // env directives, for os.getenv in Lua
-	HTTP                  *HTTP     // nil when the config has no http block
-	Default               bool      // true for the embedded default config
+	// DebugConnections are debug_connection's clients (Allow set): the
+	// error-log lines of their requests go to every target, debug included
+	DebugConnections []AccessRule
+	Env              []EnvVar // env directives, for os.getenv in Lua
+	HTTP             *HTTP    // nil when the config has no http block
+	Default          bool     // true for the embedded default config
 }
 
 // EnvVar is one `env NAME[=VALUE];` directive.
@@ -51,10 +55,12 @@ type EnvVar struct {
 	HasValue bool
 }
 
-// LogFile is an error_log target: a path (or "stderr") and a level.
+// LogFile is an error_log target: a path (or "stderr", or "syslog:..."
+// with its Syslog peer) and a level.
 type LogFile struct {
-	Path  string
-	Level ngxlog.Level
+	Path   string
+	Level  ngxlog.Level
+	Syslog *SyslogPeer
 }
 
 // HTTP is the compiled http block.
@@ -214,9 +220,14 @@ type TLS struct {
 	Certificates []CertPair
 	// Passwords are ssl_password_file's lines, tried in turn on encrypted
 	// keys; nil: none.
-	Passwords    []string
-	Protocols    []string // ssl_protocols; nil: the default
-	Ciphers      string
+	Passwords []string
+	Protocols []string // ssl_protocols; nil: the default
+	Ciphers   string   // ssl_ciphers as written; "": the default
+	// CipherSuites are the TLS 1.2 (and older) suites ssl_ciphers (or its
+	// default, HIGH:!aNULL:!MD5) selects; set when Certificates are.
+	CipherSuites []uint16
+	// Curves are ssl_ecdh_curve's groups, in its order; nil: auto
+	Curves       []tls.CurveID
 	PreferServer bool
 
 	VerifyClient VerifyClient
@@ -404,7 +415,8 @@ type AddHeader struct {
 
 // AccessLog is one access_log target.
 type AccessLog struct {
-	Path   *vars.Template // or "syslog:" targets are refused at load
+	Path   *vars.Template // nil for a syslog target
+	Syslog *SyslogPeer    // access_log syslog:...
 	Format *LogFormat
 	// If is the if= condition: no line when it evaluates to "" or "0".
 	If *vars.Template

@@ -4,6 +4,8 @@ import (
 	"crypto/tls"
 	"slices"
 	"strings"
+
+	"ngxsockify/nginxconf/vars"
 )
 
 // OpenSSL's names for TLS versions and cipher suites, as the directives
@@ -194,4 +196,35 @@ func ParseCipherList(s string) (ids []uint16, ok bool) {
 		ids = append(ids, c.id)
 	}
 	return ids, len(ids) > 0
+}
+
+// tlsCurves are the groups crypto/tls offers for ssl_ecdh_curve.
+var tlsCurves = []tls.CurveID{tls.CurveP256, tls.CurveP384, tls.CurveP521, tls.X25519}
+
+// curveAliases are the other names OpenSSL 3 takes for them.
+var curveAliases = map[string]tls.CurveID{"p-256": tls.CurveP256, "secp256r1": tls.CurveP256,
+	"p-384": tls.CurveP384, "p-521": tls.CurveP521}
+
+// ParseCurveList is SSL_CTX_set1_curves_list for crypto/tls: the groups
+// of a ':'-separated ssl_ecdh_curve list, in its order; nil for "auto"
+// (crypto/tls's defaults). ok is false when a name is not one of them,
+// bad the first such (OpenSSL refuses the list; X448 and the ffdhe
+// groups, which crypto/tls lacks, included).
+func ParseCurveList(s string) (ids []tls.CurveID, bad string, ok bool) {
+	if s == "auto" {
+		return nil, "", true
+	}
+	for _, name := range strings.Split(s, ":") {
+		id, known := curveAliases[strings.ToLower(name)]
+		for _, c := range tlsCurves {
+			if strings.EqualFold(vars.CurveName(c), name) {
+				id, known = c, true
+			}
+		}
+		if !known {
+			return nil, name, false
+		}
+		ids = append(ids, id)
+	}
+	return ids, "", true
 }

@@ -89,3 +89,21 @@ func TestCipherSuitesKnownToGo(t *testing.T) {
 		}
 	}
 }
+
+// TestParseCurveList: OpenSSL's names and aliases, any case, in the
+// list's order; auto is crypto/tls's defaults; an unknown or empty name
+// (or one crypto/tls lacks) refuses the list, naming it.
+func TestParseCurveList(t *testing.T) {
+	ids, _, ok := ParseCurveList("secp384r1:P-256:x25519:prime256v1")
+	if want := []tls.CurveID{tls.CurveP384, tls.CurveP256, tls.X25519, tls.CurveP256}; !ok || !slices.Equal(ids, want) {
+		t.Errorf("got %v %v, want %v", ids, ok, want)
+	}
+	if ids, _, ok := ParseCurveList("auto"); !ok || ids != nil {
+		t.Errorf("auto: %v %v", ids, ok)
+	}
+	for list, bad := range map[string]string{"prime256v1:X448": "X448", "foo": "foo", "prime256v1:": ""} {
+		if _, got, ok := ParseCurveList(list); ok || got != bad {
+			t.Errorf("%q: ok %v, bad %q, want %q", list, ok, got, bad)
+		}
+	}
+}

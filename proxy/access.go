@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"net"
 	"net/http"
 
 	"ngxsockify/nginxconf"
@@ -38,27 +39,30 @@ func (rq *request) checkRules(conf *nginxconf.LocConf) (ruled, allowed bool) {
 		return false, false
 	}
 	ip := clientIP(rq.r)
-	unix := ip == nil
 	for _, rule := range conf.Access {
-		switch {
-		case rule.All:
-		case rule.Unix:
-			if !unix {
-				continue
-			}
-		case rule.Net != nil:
-			if ip == nil {
-				continue
-			}
-			v := ip
-			if v4 := ip.To4(); v4 != nil && len(rule.Net.IP) == 4 {
-				v = v4
-			}
-			if !rule.Net.Contains(v) {
-				continue
-			}
+		if ruleMatches(rule, ip) {
+			return true, rule.Allow
 		}
-		return true, rule.Allow
 	}
 	return false, false
+}
+
+// ruleMatches reports whether an address rule (allow, deny,
+// debug_connection) covers a client at ip (nil: a unix socket's).
+func ruleMatches(rule nginxconf.AccessRule, ip net.IP) bool {
+	switch {
+	case rule.All:
+		return true
+	case rule.Unix:
+		return ip == nil
+	case rule.Net != nil:
+		if ip == nil {
+			return false
+		}
+		if v4 := ip.To4(); v4 != nil && len(rule.Net.IP) == 4 {
+			ip = v4
+		}
+		return rule.Net.Contains(ip)
+	}
+	return false
 }

@@ -7,9 +7,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -23,20 +25,29 @@ import (
 type ErrorLog struct {
 	targets []errorTarget
 	pid     int
+	// everything is the same targets taking every level, for the
+	// requests of a debug_connection client (made on first use)
+	everything     *ErrorLog
+	everythingOnce sync.Once
 }
 
 type errorTarget struct {
-	w     io.Writer
-	level ngxlog.Level
+	w      io.Writer
+	level  ngxlog.Level
+	syslog *syslogWriter // a syslog: target (w nil)
 }
 
 // openErrorLog builds the error log of a list of error_log targets, opening
-// each file once through s.logs; syslog: and memory: targets are left out.
-// It returns nil when no target remains.
+// each file once through s.logs; memory: targets are left out. It returns
+// nil when no target remains.
 func (s *Server) openErrorLog(lfs []nginxconf.LogFile) (*ErrorLog, error) {
 	el := &ErrorLog{pid: os.Getpid()}
 	for _, lf := range lfs {
-		if strings.HasPrefix(lf.Path, "syslog:") || strings.HasPrefix(lf.Path, "memory:") {
+		if lf.Syslog != nil {
+			el.targets = append(el.targets, errorTarget{level: lf.Level, syslog: newSyslogWriter(lf.Syslog)})
+			continue
+		}
+		if strings.HasPrefix(lf.Path, "memory:") {
 			continue
 		}
 		f, err := s.logs.open(lf.Path)
@@ -75,19 +86,56 @@ func provisionErrorLogs(s *Server, st *state) error {
 }
 
 // errorLog is the error log of the request's current level: its
-// error_log directives', else the main level's.
+// error_log directives', else the main level's; for a client
+// debug_connection names, the same files taking every level, as nginx's
+// connection log then writes to all of them whatever their level.
 func (rq *request) errorLog() *ErrorLog {
+	el := rq.st.elog
 	if rq.conf != nil {
-		if el := rq.st.confs[rq.conf.ID].errorLog; el != nil {
-			return el
+		if own := rq.st.confs[rq.conf.ID].errorLog; own != nil {
+			el = own
 		}
 	}
-	return rq.st.elog
+	if el != nil && len(rq.st.cfg.DebugConnections) > 0 && rq.debugConnection() {
+		return el.debugAll()
+	}
+	return el
+}
+
+// debugConnection reports whether debug_connection names the request's
+// peer (its socket's address, not the one realip sets).
+func (rq *request) debugConnection() bool {
+	addr := rq.v.RealIPRemote
+	if addr == "" {
+		addr = rq.r.RemoteAddr
+	}
+	var ip net.IP
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		ip = net.ParseIP(host)
+	}
+	for _, r := range rq.st.cfg.DebugConnections {
+		if ruleMatches(r, ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// debugAll is e with every target at level debug.
+func (e *ErrorLog) debugAll() *ErrorLog {
+	e.everythingOnce.Do(func() {
+		all := &ErrorLog{pid: e.pid}
+		for _, t := range e.targets {
+			all.targets = append(all.targets, errorTarget{w: t.w, level: ngxlog.Debug, syslog: t.syslog})
+		}
+		e.everything = all
+	})
+	return e.everything
 }
 
 // NewErrorLog writes to w lines at level or more severe (lower numbers).
 func NewErrorLog(w io.Writer, level ngxlog.Level) *ErrorLog {
-	return &ErrorLog{targets: []errorTarget{{w, level}}, pid: os.Getpid()}
+	return &ErrorLog{targets: []errorTarget{{w: w, level: level}}, pid: os.Getpid()}
 }
 
 func (e *ErrorLog) enabled(level ngxlog.Level) bool {
@@ -114,7 +162,12 @@ func (e *ErrorLog) Logf(level ngxlog.Level, conn uint64, format string, args ...
 	b.WriteByte('\n')
 	line := []byte(b.String())
 	for _, t := range e.targets {
-		if level <= t.level {
+		switch {
+		case level > t.level:
+		case t.syslog != nil:
+			// nginx's syslog writer: the line's own severity, not severity=
+			t.syslog.send(int(level)-1, line[:len(line)-1])
+		default:
 			t.w.Write(line)
 		}
 	}

@@ -517,7 +517,10 @@ func (rq *request) logf(level ngxlog.Level, format string, args ...any) {
 // logWhere is the request part of an error-log line, kept apart so that a
 // tunnel can log its end without holding the whole request.
 type logWhere struct {
-	client, server, request, host string
+	client, server, request string
+	// host and referrer are the Host and Referer headers, when sent
+	host, referrer       string
+	hasHost, hasReferrer bool
 }
 
 func (rq *request) logWhere() logWhere {
@@ -531,17 +534,37 @@ func (rq *request) logWhere() logWhere {
 		line, _, _ := bytes.Cut(raw, []byte("\n"))
 		request = string(bytes.TrimRight(line, "\r"))
 	}
-	return logWhere{client: client, server: rq.srv.PrimaryName(), request: request, host: rq.r.Host}
+	// nginx names the Host header, not the request line's host, and none
+	// when the client sent none (HTTP/2's :authority stands for it)
+	w := logWhere{client: client, server: rq.srv.PrimaryName(), request: request, host: rq.r.Host, hasHost: rq.r.Host != ""}
+	if rq.r.ProtoMajor < 2 {
+		hs := rq.r.Header["Host"]
+		w.hasHost = len(hs) > 0
+		if w.hasHost {
+			w.host = hs[0]
+		}
+	}
+	if rs := rq.r.Header["Referer"]; len(rs) > 0 {
+		w.referrer, w.hasReferrer = rs[0], true
+	}
+	return w
 }
 
 // format gives nginx's ", client: ..., server: ..., request: "...",
-// upstream: "...", host: "..."" (upstream only when known).
+// upstream: "...", host: "...", referrer: "..."" (upstream only when
+// known, host and referrer when sent: ngx_http_log_error_handler).
 func (w logWhere) format(upstream string) string {
 	s := ", client: " + w.client + ", server: " + w.server + `, request: "` + w.request + `"`
 	if upstream != "" {
 		s += `, upstream: "` + upstream + `"`
 	}
-	return s + `, host: "` + w.host + `"`
+	if w.hasHost {
+		s += `, host: "` + w.host + `"`
+	}
+	if w.hasReferrer {
+		s += `, referrer: "` + w.referrer + `"`
+	}
+	return s
 }
 
 // clientIP is the request's peer address.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"sync"
+	"time"
 
 	"ngxsockify/nginxconf"
 	"ngxsockify/ngxlog"
@@ -26,15 +27,27 @@ type connZone struct {
 	mu    sync.Mutex
 	nodes map[string]*connNode
 	slab  *zoneSlab
+	// released is closed, and replaced, when a count is given back
+	released chan struct{}
 }
 
 type connNode struct {
 	conn  int
 	chunk slabChunk
+	// holders are the requests counted, each with its gone (see
+	// connHold); a request's counts in other zones hold there
+	holders map[*connHold]struct{}
+}
+
+// connHold is one request's count of a key. gone reports whether its
+// client has closed the connection while the request waits on something
+// else (http1's Gone): the request is about to end and give the count back.
+type connHold struct {
+	gone func() bool
 }
 
 func newConnZone(z *nginxconf.LimitZone) *connZone {
-	cz := &connZone{nodes: map[string]*connNode{}, slab: newZoneSlab(z.Size)}
+	cz := &connZone{nodes: map[string]*connNode{}, slab: newZoneSlab(z.Size), released: make(chan struct{})}
 	// the zone's header (class 64) and " in limit_conn_zone "name"", as
 	// nginx's init_zone allocates them
 	cz.slab.alloc(64)
@@ -42,40 +55,55 @@ func newConnZone(z *nginxconf.LimitZone) *connZone {
 	return cz
 }
 
-// acquire counts one more request for key; full is set when the key
+// acquire counts h as one more request for key; full is set when the key
 // already has limit, noMemory when a new key finds no room in the zone.
-func (z *connZone) acquire(key string, limit int) (full, noMemory bool) {
+// A full key whose holders include one whose client is gone gives wait,
+// closed when a count is given back: the caller tries again then.
+func (z *connZone) acquire(key string, limit int, h *connHold) (full, noMemory bool, wait <-chan struct{}) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	n := z.nodes[key]
 	if n == nil {
 		chunk, ok := z.slab.alloc(connNodeHeader + len(key))
 		if !ok {
-			return false, true
+			return false, true, nil
 		}
-		z.nodes[key] = &connNode{conn: 1, chunk: chunk}
-		return false, false
+		z.nodes[key] = &connNode{conn: 1, chunk: chunk, holders: map[*connHold]struct{}{h: {}}}
+		return false, false, nil
 	}
 	if n.conn >= limit {
-		return true, false
+		for o := range n.holders {
+			if o.gone != nil && o.gone() {
+				return true, false, z.released
+			}
+		}
+		return true, false, nil
 	}
 	n.conn++
-	return false, false
+	n.holders[h] = struct{}{}
+	return false, false, nil
 }
 
-// release gives back one count of key; the last one frees its node.
-func (z *connZone) release(key string) {
+// release gives back h's count of key; the last one frees its node.
+func (z *connZone) release(key string, h *connHold) {
 	z.mu.Lock()
 	defer z.mu.Unlock()
 	n := z.nodes[key]
 	if n == nil {
 		return
 	}
+	delete(n.holders, h)
 	if n.conn--; n.conn == 0 {
 		delete(z.nodes, key)
 		z.slab.free(n.chunk)
 	}
+	close(z.released)
+	z.released = make(chan struct{})
 }
+
+// goneWait bounds how long a request waits for a gone holder to end
+// before it is refused after all.
+const goneWait = time.Second
 
 // limitConn counts the request in each zone of the level's limit_conn
 // list whose key is not empty. A key at its limit refuses the request with
@@ -91,6 +119,10 @@ func limitConn(rq *request) rc {
 	zones := rq.st.confs[rq.conf.ID].limits.conn
 	conf := rq.conf
 	var taken []func()
+	hold := &connHold{}
+	if g, ok := rq.w.w.(interface{ Gone() bool }); ok && !rq.subrequest {
+		hold.gone = g.Gone
+	}
 	for i, l := range limits {
 		key, ok := rq.limitKey(l.Zone, 255)
 		if !ok {
@@ -98,7 +130,14 @@ func limitConn(rq *request) rc {
 		}
 		mv.LimitConnStatus = limitPassed
 		z := zones[i]
-		full, noMemory := z.acquire(key, l.Conn)
+		full, noMemory, wait := z.acquire(key, l.Conn, hold)
+		for deadline := time.Now().Add(goneWait); wait != nil && time.Now().Before(deadline); {
+			select {
+			case <-wait:
+			case <-time.After(time.Until(deadline)):
+			}
+			full, noMemory, wait = z.acquire(key, l.Conn, hold)
+		}
 		if full || noMemory {
 			if full {
 				dry := ""
@@ -120,7 +159,7 @@ func limitConn(rq *request) rc {
 			rq.finalize(conf.LimitConnStatus)
 			return rcDone
 		}
-		taken = append(taken, func() { z.release(key) })
+		taken = append(taken, func() { z.release(key, hold) })
 	}
 	rq.cleanups = append(rq.cleanups, taken...)
 	return rcDeclined

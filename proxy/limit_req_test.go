@@ -147,19 +147,38 @@ func TestMilliString(t *testing.T) {
 	}
 }
 
-// TestConnZone counts and releases, and frees a key's node at zero.
+// TestConnZone counts and releases, and frees a key's node at zero. A
+// full key tells to wait only when a holder's client is gone, and the
+// wait ends at a release.
 func TestConnZone(t *testing.T) {
 	z := newConnZone(&nginxconf.LimitZone{Name: "c", Size: 32 << 10})
-	for i := range 2 {
-		if full, noMem := z.acquire("k", 2); full || noMem {
+	gone := false
+	holds := []*connHold{{gone: func() bool { return gone }}, {}}
+	for i, h := range holds {
+		if full, noMem, _ := z.acquire("k", 2, h); full || noMem {
 			t.Fatalf("acquire %d: full %v noMemory %v", i, full, noMem)
 		}
 	}
-	if full, _ := z.acquire("k", 2); !full {
-		t.Fatal("third acquire under limit 2 passed")
+	third := &connHold{}
+	if full, _, wait := z.acquire("k", 2, third); !full || wait != nil {
+		t.Fatalf("third acquire under limit 2: full %v, wait %v", full, wait != nil)
 	}
-	z.release("k")
-	z.release("k")
+	gone = true
+	full, _, wait := z.acquire("k", 2, third)
+	if !full || wait == nil {
+		t.Fatalf("third acquire, a holder gone: full %v, wait %v", full, wait != nil)
+	}
+	z.release("k", holds[0])
+	select {
+	case <-wait:
+	default:
+		t.Fatal("release did not end the wait")
+	}
+	if full, _, _ := z.acquire("k", 2, third); full {
+		t.Fatal("acquire after the release refused")
+	}
+	z.release("k", holds[1])
+	z.release("k", third)
 	if len(z.nodes) != 0 {
 		t.Errorf("nodes left after the last release: %d", len(z.nodes))
 	}

@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
+	"ngxsockify/proxy/http1"
 )
 
 // logModule is nginx's ngx_http_log_module: access_log lines, written in
@@ -32,9 +34,14 @@ var logModule = module{
 	},
 }
 
+// $pipe reads the HTTP/1 layer's note of a pipelined request.
+func init() { vars.PipelinedOf = http1.Pipelined }
+
 // accessLogConf is a level's runtime part of the log module.
 type accessLogConf struct {
-	files []*logFile // by place in LocConf.AccessLogs; nil: a path with variables
+	files []*logFile // by place in LocConf.AccessLogs; nil: a path with variables, or syslog
+	// syslog are the syslog: targets, by the same place (nil: a file)
+	syslog []*syslogWriter
 	// cache is the level's open_log_file_cache for paths with variables
 	// (levels that inherit the directive share it); nil: such files are
 	// opened and closed for every line, as nginx does without the cache.
@@ -53,6 +60,13 @@ func provisionAccessLogs(s *Server, st *state) error {
 		rt.logs = true
 		rt.accessLog.files = make([]*logFile, len(lc.AccessLogs))
 		for i, al := range lc.AccessLogs {
+			if al.Syslog != nil {
+				if rt.accessLog.syslog == nil {
+					rt.accessLog.syslog = make([]*syslogWriter, len(lc.AccessLogs))
+				}
+				rt.accessLog.syslog[i] = newSyslogWriter(al.Syslog)
+				continue
+			}
 			p, ok := al.Path.Const()
 			if !ok {
 				if c := lc.OpenLogFileCache; c != nil && rt.accessLog.cache == nil {
@@ -77,6 +91,12 @@ func provisionAccessLogs(s *Server, st *state) error {
 // whose if= condition holds.
 func logAccess(rq *request) rc {
 	conf := rq.conf
+	// nginx's log handler starts with this debug line (ngxsockify is
+	// built --with-debug as Debian's nginx is: -V says so), the one a
+	// request of every kind writes to an error_log at level debug
+	if el := rq.errorLog(); el != nil && el.enabled(ngxlog.Debug) {
+		el.Logf(ngxlog.Debug, rq.conn, "http log handler")
+	}
 	if conf.AccessLogOff {
 		return rcDeclined
 	}
@@ -88,6 +108,10 @@ func logAccess(rq *request) rc {
 			if v := al.If.Eval(rq.v); v == "" || v == "0" {
 				continue
 			}
+		}
+		if al.Syslog != nil {
+			rt.syslog[i].send(al.Syslog.Severity, []byte(al.Format.Template.EvalLog(rq.v, al.Format.Escape)))
+			continue
 		}
 		line := []byte(al.Format.Template.EvalLog(rq.v, al.Format.Escape) + "\n")
 		if al.Gzip != 0 {

@@ -50,10 +50,13 @@ type serverTLS struct {
 	config   *tls.Config
 	verifier *clientVerifier // nil: ssl_verify_client off, or no context
 	sessions *sessionStore
-	// minVersion and maxVersion are ssl_protocols' range; the default
-	// server's applies to every connection on its address, as in nginx
-	// (the protocol is chosen before SNI switches the context).
+	// minVersion and maxVersion are ssl_protocols' range, curves
+	// ssl_ecdh_curve's groups (nil: auto); the default server's apply to
+	// every connection on its address, as in nginx (the protocol is
+	// chosen before SNI switches the context, and the context switched to
+	// brings its certificates and ciphers, not its groups: TestSSLCurves).
 	minVersion, maxVersion uint16
+	curves                 []tls.CurveID
 }
 
 func provisionTLS(_ *Server, st *state) error {
@@ -81,8 +84,12 @@ func provisionTLS(_ *Server, st *state) error {
 		}
 		rt.verifier = v
 		rt.minVersion, rt.maxVersion = nginxconf.ProtocolRange(t.Protocols)
+		rt.curves = t.Curves
 		rt.sessions = newSessionStore(t)
 		cfg := &tls.Config{
+			// ssl_ciphers: the context SNI chose decides, as measured
+			// on nginx (TestSSLCiphers)
+			CipherSuites:           t.CipherSuites,
 			NextProtos:             []string{"http/1.1"},
 			SessionTicketsDisabled: !rt.sessions.resumes(),
 		}
@@ -266,8 +273,10 @@ func (s *Server) configForClient(l *listener, hello *tls.ClientHelloInfo) (*tls.
 	}
 	c.rt = rt
 	c.vars.ClientCiphers = append([]uint16(nil), hello.CipherSuites...)
+	c.vars.ClientCurves = append([]tls.CurveID(nil), hello.SupportedCurves...)
 	cfg := rt.config.Clone()
 	cfg.MinVersion, cfg.MaxVersion = def.minVersion, def.maxVersion
+	cfg.CurvePreferences = def.curves
 	if l.spec.h2 {
 		cfg.NextProtos = h2Protos // ALPN offers h2 on an http2 address (http2.go)
 	}

@@ -1,14 +1,18 @@
 package test
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestAccessLogLikeNginx sends the same requests to nginx and ngxsockify
@@ -180,5 +184,47 @@ server {
 		if want, got := read(a, name), read(b, name); got != want {
 			t.Errorf("%s:\n got %q\nwant %q (nginx)", name, got, want)
 		}
+	}
+}
+
+// TestAccessLogPipeLikeNginx: $pipe is "p" for a request that was
+// already buffered when the one before it on the connection ended, "."
+// otherwise (nginx-tests access_log_variables.t).
+func TestAccessLogPipeLikeNginx(t *testing.T) {
+	body := `log_format pipe '$uri $pipe';
+server {
+    listen 127.0.0.1:{{PORT}};
+    root {{DIR}};
+    access_log {{DIR}}/pipe.log pipe;
+    location / { return 200 "x"; }
+}`
+	var logs [2]string
+	for i, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: body})
+		c, err := net.Dial("tcp", s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		br := bufio.NewReader(c)
+		read := func() {
+			res, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatalf("%s: %v", kind, err)
+			}
+			io.ReadAll(res.Body)
+		}
+		io.WriteString(c, "GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+		read()
+		read()
+		io.WriteString(c, "GET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		read()
+		c.Close()
+		s.Stop()
+		data, _ := os.ReadFile(filepath.Join(s.Dir, "pipe.log"))
+		logs[i] = string(data)
+	}
+	if logs[0] != logs[1] || logs[0] != "/1 .\n/2 p\n/3 .\n" {
+		t.Errorf("pipe.log: ngxsockify %q, nginx %q", logs[1], logs[0])
 	}
 }

@@ -1,12 +1,17 @@
 package test
 
 import (
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestErrorLogLevelsLikeNginx compares with nginx the error_log directives
@@ -98,5 +103,116 @@ server {
 		if strings.Join(want, "\n") != strings.Join(got, "\n") {
 			t.Errorf("%s:\n got %q\nwant %q (nginx)", name, got, want)
 		}
+	}
+}
+
+// TestErrorLogDebugLikeNginx: ngxsockify is built --with-debug, as
+// Debian's nginx: an error_log at level debug receives debug lines of a
+// request (nginx's many, ngxsockify's log handler line, which nginx writes
+// too), one at level info none (nginx-tests error_log.t 1-3).
+func TestErrorLogDebugLikeNginx(t *testing.T) {
+	body := `server {
+    listen 127.0.0.1:{{PORT}};
+    root {{DIR}};
+    location / {
+        error_log {{DIR}}/debug.log debug;
+        error_log {{DIR}}/info.log info;
+    }
+}`
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: body})
+		if _, err := rawRequest(s.Addr, "GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", routingTimeout); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		s.Stop()
+		debug, _ := os.ReadFile(filepath.Join(s.Dir, "debug.log"))
+		info, _ := os.ReadFile(filepath.Join(s.Dir, "info.log"))
+		if !regexp.MustCompile(`(?m)\[debug\] \d+#\d+: \*\d+ http log handler$`).Match(debug) {
+			t.Errorf("%s: debug.log lacks the log handler's debug line:\n%s", kind, debug)
+		}
+		if strings.Contains(string(info), "[debug]") {
+			t.Errorf("%s: info.log has debug lines:\n%s", kind, info)
+		}
+	}
+}
+
+// TestDebugConnectionLikeNginx: the requests of a client debug_connection
+// names write every line, debug ones too, to error logs of any level;
+// other clients' lines keep the levels (nginx-tests debug_connection.t).
+func TestDebugConnectionLikeNginx(t *testing.T) {
+	body := `server {
+    listen 127.0.0.1:{{PORT}};
+    root {{DIR}};
+    error_log {{DIR}}/alert.log alert;
+}`
+	main := strings.Replace(wrapHTTP(body), "events {}", "events { debug_connection 127.0.0.2; }", 1)
+	stamp := regexp.MustCompile(`^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: (\*\d+ )?`)
+	var logs [2][]string
+	for i, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{Main: main})
+		for _, from := range []string{"127.0.0.1", "127.0.0.2"} {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+			c, err := d.Dial("tcp", s.Addr)
+			if err != nil {
+				t.Fatalf("%s from %s: %v", kind, from, err)
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			io.WriteString(c, "GET /from-"+from+" HTTP/1.0\r\n\r\n")
+			io.ReadAll(c)
+			c.Close()
+		}
+		s.Stop()
+		data, _ := os.ReadFile(filepath.Join(s.Dir, "alert.log"))
+		debug := 0
+		for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			if !stamp.MatchString(l) {
+				continue // the rest of a debug line of many (nginx's headers)
+			}
+			l = stamp.ReplaceAllString(l, "$1 ")
+			if strings.HasPrefix(l, "[debug] ") {
+				debug++
+			} else if l != "" {
+				logs[i] = append(logs[i], strings.ReplaceAll(l, s.Dir, "{{DIR}}"))
+			}
+		}
+		if debug == 0 {
+			t.Errorf("%s: alert.log has no debug line:\n%s", kind, data)
+		}
+	}
+	if d := cmp.Diff(logs[0], logs[1]); d != "" {
+		t.Errorf("alert.log's lines but debug ones (-nginx +ngxsockify):\n%s", d)
+	}
+}
+
+// TestErrorLogRequestPartLikeNginx: the request part of an error-log line
+// names the Host header as sent (none without one, not the request line's
+// host) and the Referer header (ngx_http_log_error_handler).
+func TestErrorLogRequestPartLikeNginx(t *testing.T) {
+	body := `server {
+    listen 127.0.0.1:{{PORT}};
+    root {{DIR}};
+    error_log {{DIR}}/e.log;
+}`
+	stamp := regexp.MustCompile(`(?m)^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: (\*\d+ )?`)
+	var logs [2]string
+	for i, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: body})
+		for _, raw := range []string{
+			"GET /no-host HTTP/1.0\r\n\r\n",
+			"GET /empty-host HTTP/1.0\r\nHost:\r\n\r\n",
+			"GET /host HTTP/1.1\r\nHost: a.test\r\nReferer: http://r.test/x\r\nConnection: close\r\n\r\n",
+			"GET http://b.test/absolute HTTP/1.1\r\nHost: c.test\r\nConnection: close\r\n\r\n",
+			"GET http://b.test/absolute-no-host HTTP/1.0\r\n\r\n",
+		} {
+			if _, err := rawRequest(s.Addr, raw, routingTimeout); err != nil {
+				t.Fatalf("%s: %v", kind, err)
+			}
+		}
+		s.Stop()
+		data, _ := os.ReadFile(filepath.Join(s.Dir, "e.log"))
+		logs[i] = strings.ReplaceAll(stamp.ReplaceAllString(string(data), "$1 "), s.Dir, "{{DIR}}")
+	}
+	if d := cmp.Diff(logs[0], logs[1]); d != "" {
+		t.Errorf("e.log (-nginx +ngxsockify):\n%s", d)
 	}
 }

@@ -104,6 +104,59 @@ server {
 	}
 }
 
+// TestLimitConnClientCloseLikeNginx: a client closes a proxied request
+// that holds its limit_conn count and at once sends another: nginx sees
+// the close first (one event loop), so the new request passes; ngxsockify
+// must too, though the close and the new request reach different
+// goroutines (nginx-tests limit_conn.t "passed", flaky under load before).
+func TestLimitConnClientCloseLikeNginx(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	arrived := make(chan struct{}, 1)
+	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select { // held until the proxy gives up the request
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	body := `
+limit_conn_zone $binary_remote_addr zone=addr:1m;
+server {
+    listen 127.0.0.1:{{PORT}};
+    root {{DIR}};
+    location /p { limit_conn addr 1; proxy_pass http://` + ln.Addr().String() + `; }
+    location /a { limit_conn addr 1; }
+}`
+	run := func(kind string) []string {
+		s := startServer(t, kind, ServerOptions{HTTP: body, Files: map[string]string{"a": "a"}})
+		var got []string
+		for range 20 {
+			c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(c, "GET /p HTTP/1.1\r\nHost: localhost\r\n\r\n")
+			select {
+			case <-arrived:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the proxied request did not reach the backend")
+			}
+			time.Sleep(20 * time.Millisecond) // the request waits on the backend
+			c.Close()
+			got = append(got, limitStatus(t, s.Addr, "/a"))
+		}
+		return got
+	}
+	ngStatus := run("nginx")
+	if d := cmp.Diff(ngStatus, run("ngxsockify")); d != "" {
+		t.Errorf("statuses (-nginx +ngxsockify):\n%s", d)
+	}
+}
+
 // TestLimitReqDelayLikeNginx is limit_req_delay.t's sequence against both
 // servers: with rate=30r/m delay=1 burst=2 the second request passes at
 // once, the third waits (about 2 s), and a fourth meanwhile is refused.

@@ -138,6 +138,7 @@ type sslRequest struct {
 	cert     string // the client certificate's name in the PKI
 	maxVer   uint16
 	ciphers  []uint16
+	curves   []tls.CurveID
 	resume   bool          // reuse the session cache of the previous request
 	wait     time.Duration // before connecting
 	want     string        // status and body, or "handshake failed"
@@ -156,7 +157,7 @@ type sslResult struct {
 }
 
 func sslGet(ports []int, pki *testPKI, rq sslRequest, cache tls.ClientSessionCache) sslResult {
-	cfg := &tls.Config{InsecureSkipVerify: true, ServerName: rq.sni, MaxVersion: rq.maxVer, CipherSuites: rq.ciphers, ClientSessionCache: cache}
+	cfg := &tls.Config{InsecureSkipVerify: true, ServerName: rq.sni, MaxVersion: rq.maxVer, CipherSuites: rq.ciphers, CurvePreferences: rq.curves, ClientSessionCache: cache}
 	if rq.cert != "" {
 		// sent whatever CAs the server names, as the suites' clients do
 		cert := pki.clientCert(rq.cert)
@@ -462,6 +463,94 @@ func TestSSLCertificatesAndProtocols(t *testing.T) {
 			want: "200 TLSv1.2|ECDHE-ECDSA-AES128-GCM-SHA256", peerName: "localhost"},
 		{name: "RSA", port: 2, maxVer: tls.VersionTLS12, ciphers: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384},
 			want: "200 TLSv1.2|ECDHE-RSA-AES256-GCM-SHA384", peerName: "rsa"},
+	})
+}
+
+// TestSSLCiphers: ssl_ciphers chooses the TLS 1.2 suites; its default,
+// HIGH:!aNULL:!MD5, has those with RSA key exchange, which crypto/tls
+// leaves out unless asked for (nginx-tests ssl_certificates.t). A server
+// SNI names uses its own list (unlike its protocols: the default server's).
+func TestSSLCiphers(t *testing.T) {
+	pki := newTestPKI(t)
+	conf := `
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        server_name localhost;
+        ssl_certificate {{PKI}}/rsa.crt;
+        ssl_certificate_key {{PKI}}/rsa.key;
+        location / { return 200 "$ssl_protocol|$ssl_cipher"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT2}} ssl;
+        server_name localhost;
+        ssl_certificate {{PKI}}/rsa.crt;
+        ssl_certificate_key {{PKI}}/rsa.key;
+        ssl_ciphers ECDHE-RSA-AES128-GCM-SHA256;
+        location / { return 200 "$ssl_protocol|$ssl_cipher"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT2}} ssl;
+        server_name other;
+        ssl_certificate {{PKI}}/rsa.crt;
+        ssl_certificate_key {{PKI}}/rsa.key;
+        ssl_ciphers AES128-GCM-SHA256;
+        location / { return 200 "other|$ssl_protocol|$ssl_cipher"; }
+    }
+`
+	tls12 := func(name string, port int, sni string, suite uint16, want string) sslRequest {
+		return sslRequest{name: name, port: port, sni: sni, host: sni, maxVer: tls.VersionTLS12, ciphers: []uint16{suite}, want: want}
+	}
+	runSSLCase(t, pki, conf, []sslRequest{
+		tls12("default, RSA key exchange", 0, "", tls.TLS_RSA_WITH_AES_128_GCM_SHA256, "200 TLSv1.2|AES128-GCM-SHA256"),
+		tls12("default, CBC SHA-256", 0, "", tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256, "200 TLSv1.2|ECDHE-RSA-AES128-SHA256"),
+		tls12("listed", 2, "", tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, "200 TLSv1.2|ECDHE-RSA-AES128-GCM-SHA256"),
+		tls12("not listed", 2, "", tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384, "handshake failed"),
+		tls12("SNI server: its own list", 2, "other", tls.TLS_RSA_WITH_AES_128_GCM_SHA256, "200 other|TLSv1.2|AES128-GCM-SHA256"),
+		tls12("SNI server: not the default server's list", 2, "other", tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, "handshake failed"),
+	})
+}
+
+// TestSSLCurves: ssl_ecdh_curve limits the key exchange groups (the
+// address's default server's, unlike the ciphers); $ssl_curve names the
+// one chosen, none under RSA key exchange, and $ssl_curves the client's,
+// in OpenSSL's words (nginx-tests ssl_curve.t).
+func TestSSLCurves(t *testing.T) {
+	pki := newTestPKI(t)
+	conf := `
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        server_name localhost;
+        ssl_certificate {{PKI}}/rsa.crt;
+        ssl_certificate_key {{PKI}}/rsa.key;
+        ssl_ecdh_curve secp384r1:prime256v1;
+        location / { return 200 "$ssl_curve|$ssl_curves"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        server_name other;
+        ssl_certificate {{PKI}}/rsa.crt;
+        ssl_certificate_key {{PKI}}/rsa.key;
+        ssl_ecdh_curve X25519;
+        location / { return 200 "other|$ssl_curve"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT2}} ssl;
+        ssl_certificate {{PKI}}/rsa.crt;
+        ssl_certificate_key {{PKI}}/rsa.key;
+        location / { return 200 "$ssl_curve|$ssl_curves"; }
+    }
+`
+	p256, p384, x25519 := []tls.CurveID{tls.CurveP256}, []tls.CurveID{tls.CurveP384}, []tls.CurveID{tls.X25519}
+	runSSLCase(t, pki, conf, []sslRequest{
+		{name: "listed", curves: p384, want: "200 secp384r1|secp384r1"},
+		{name: "listed second", curves: []tls.CurveID{tls.X25519, tls.CurveP256}, want: "200 prime256v1|X25519:prime256v1"},
+		{name: "not listed", curves: x25519, want: "handshake failed"},
+		{name: "TLS 1.2", maxVer: tls.VersionTLS12, curves: p256, want: "200 prime256v1|prime256v1"},
+		{name: "SNI server: the default server's list", sni: "other", host: "other", curves: x25519, want: "handshake failed"},
+		{name: "SNI server", sni: "other", host: "other", curves: p384, want: "200 other|secp384r1"},
+		// OpenSSL's order (X25519, prime256v1, ...), not the client's
+		{name: "auto", port: 2, curves: []tls.CurveID{tls.CurveP521, tls.CurveP256}, want: "200 prime256v1|prime256v1:secp521r1"},
+		{name: "RSA key exchange: none", port: 2, maxVer: tls.VersionTLS12, ciphers: []uint16{tls.TLS_RSA_WITH_AES_128_GCM_SHA256}, want: "200 |X25519:prime256v1:secp384r1:secp521r1"},
 	})
 }
 

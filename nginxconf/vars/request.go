@@ -54,6 +54,10 @@ func connectionsVar(which int) builtin {
 	}}
 }
 
+// PipelinedOf reports whether a request came pipelined ($pipe: "p", else
+// "."); the HTTP/1 layer's, set by the proxy (nil: never).
+var PipelinedOf func(*http.Request) bool
+
 type Request struct {
 	HTTP         *http.Request
 	Start        time.Time // request start ($request_time, $msec at log time)
@@ -503,6 +507,12 @@ var builtins = map[string]builtin{
 		return r.requestID, true
 	}},
 	"connection": {get: func(r *Request) (string, bool) { return found(strconv.FormatUint(r.ConnID, 10)) }},
+	"pipe": {get: func(r *Request) (string, bool) {
+		if PipelinedOf != nil && PipelinedOf(r.HTTP) {
+			return "p", true
+		}
+		return ".", true
+	}},
 	"connection_requests": {get: func(r *Request) (string, bool) {
 		return found(strconv.Itoa(max(r.ConnRequests, 1)))
 	}},

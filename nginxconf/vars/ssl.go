@@ -20,8 +20,9 @@ import (
 // to the connection's goroutine; the proxy fills it during the handshake
 // and before the request's phases run.
 type TLSConn struct {
-	SessionID     []byte   // $ssl_session_id
-	ClientCiphers []uint16 // $ssl_ciphers: the client's list, in its order
+	SessionID     []byte        // $ssl_session_id
+	ClientCiphers []uint16      // $ssl_ciphers: the client's list, in its order
+	ClientCurves  []tls.CurveID // $ssl_curves: the client's groups, in its order
 	// Verify is $ssl_client_verify: "SUCCESS", "FAILED:<reason>" (OpenSSL's
 	// words), or "" when no certificate was sent ("NONE").
 	Verify string
@@ -81,6 +82,23 @@ func init() {
 			names := make([]string, len(c.ClientCiphers))
 			for i, id := range c.ClientCiphers {
 				names[i] = CipherName(id)
+			}
+			return strings.Join(names, ":")
+		}),
+		"ssl_curve": sslVar(func(_ *Request, st *tls.ConnectionState) string {
+			if st.CurveID == 0 {
+				return "" // no key exchange by group (RSA key exchange)
+			}
+			return CurveName(st.CurveID)
+		}),
+		"ssl_curves": sslVar(func(r *Request, _ *tls.ConnectionState) string {
+			c := r.tlsConn()
+			if c == nil {
+				return ""
+			}
+			names := make([]string, len(c.ClientCurves))
+			for i, id := range c.ClientCurves {
+				names[i] = CurveName(id)
 			}
 			return strings.Join(names, ":")
 		}),
@@ -162,6 +180,20 @@ func ProtocolName(v uint16) string {
 	}
 	return "unknown"
 }
+
+// CurveName is a group's name as nginx's $ssl_curve and $ssl_curves write
+// it: OpenSSL's short name, else 0x and its number in hex.
+func CurveName(id tls.CurveID) string {
+	if n, ok := curveNames[id]; ok {
+		return n
+	}
+	return fmt.Sprintf("0x%04x", uint16(id))
+}
+
+// curveNames are OpenSSL 3.0's short names of the groups it has.
+var curveNames = map[tls.CurveID]string{tls.CurveP256: "prime256v1", tls.CurveP384: "secp384r1",
+	tls.CurveP521: "secp521r1", tls.X25519: "X25519", 30: "X448", 256: "ffdhe2048", 257: "ffdhe3072",
+	258: "ffdhe4096", 259: "ffdhe6144", 260: "ffdhe8192"}
 
 // CipherName is OpenSSL's name of a cipher suite ($ssl_cipher,
 // $ssl_ciphers); a suite OpenSSL does not name reads 0xXXXX, as nginx

@@ -29,8 +29,18 @@ type Head struct {
 	// Notes are info-level error-log messages about the head that did not
 	// refuse it (header lines ignored for invalid names).
 	Notes []string
+	// Pipelined: the head was already buffered when the previous
+	// request on the connection ended (nginx's r->pipeline, $pipe)
+	Pipelined bool
 
 	x *reqObjects // the objects allocated with the head (nil: none)
+}
+
+// Pipelined reports whether r came pipelined: sent before the answer to
+// the previous request on its connection ended ($pipe).
+func Pipelined(r *http.Request) bool {
+	h := headOf(r)
+	return h != nil && h.Pipelined
 }
 
 // Notes returns what the layer found worth an info line in the error log

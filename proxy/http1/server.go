@@ -299,6 +299,9 @@ type conn struct {
 	body     *body           // the current request's
 	head     *Head           // the current request's
 	reqCtx   context.Context // ctx with the connection (ctxConn), its requests' context
+	// watching: WatchClose watches the socket; closed: the watch saw the
+	// client go (Gone)
+	watching, closed atomic.Bool
 }
 
 var (
@@ -467,6 +470,7 @@ func (c *conn) serveOne() bool {
 	if (c.s.closing.Load() || c.s.noKeep.Load() && !first) && c.br.Buffered() == 0 {
 		return false
 	}
+	pipelined := !first && c.br.Buffered() > 0
 	// the first byte: keepalive_timeout between requests
 	c.readDeadline(wait)
 	if !first && c.br.Buffered() == 0 {
@@ -509,6 +513,7 @@ func (c *conn) serveOne() bool {
 		return false
 	}
 	c.requests++
+	h.Pipelined = pipelined
 	r := c.newRequest(h)
 	if c.toHTTPS {
 		c.reject(h, headerErr(StatusToHTTPS, "client sent plain HTTP request to HTTPS port"), true)

@@ -3,6 +3,8 @@ package http1
 import (
 	"sync/atomic"
 	"time"
+
+	"ngxsockify/netpeek"
 )
 
 // aLongTimeAgo is a deadline in the past: it wakes a blocked read at once.
@@ -25,16 +27,34 @@ func (w *response) WatchClose(gone func(err error)) (stop func()) {
 	var stopping atomic.Bool
 	done := make(chan struct{})
 	c.setReadDeadline(time.Time{})
+	c.watching.Store(true)
 	go func() {
 		defer close(done)
 		if _, err := c.br.Peek(1); err != nil && !stopping.Load() && !isTimeout(err) {
+			c.closed.Store(true)
 			gone(err)
 		}
 	}()
 	return func() {
 		stopping.Store(true)
+		c.watching.Store(false)
 		c.rwc.SetReadDeadline(aLongTimeAgo)
 		<-done
 		c.setReadDeadline(time.Time{})
 	}
+}
+
+// Gone reports, from any goroutine, whether the client closed or reset
+// the connection while WatchClose watched it: the watch saw it, or the
+// socket holds the close the watch has yet to read. Such a request is
+// about to end. limit_conn asks it of the requests that hold a key's
+// counts before it refuses another: in nginx's one event loop, a client's
+// close of one connection is handled before the request it then sends on
+// another (nginx-tests limit_conn.t), while here the two goroutines race.
+func (w *response) Gone() bool {
+	c := w.c
+	if c.closed.Load() {
+		return true
+	}
+	return c.watching.Load() && netpeek.Closed(c.sock)
 }

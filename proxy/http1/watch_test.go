@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"testing"
 	"time"
+
+	"ngxsockify/netpeek"
 )
 
 // TestWatchClose: a client that closes while the handler waits is
@@ -60,4 +62,74 @@ func TestWatchClose(t *testing.T) {
 		t.Errorf("a pipelined request was taken for a close: %v", err)
 	default:
 	}
+}
+
+// TestGone: Gone is false while nothing watches, even for a client that
+// has closed; under a watch it turns true once the client closes, and a
+// socket with a byte waiting is not taken for a closed one.
+func TestGone(t *testing.T) {
+	states := make(chan []bool, 1)
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		rw := w.(*response)
+		got := []bool{rw.Gone()}
+		stop := rw.WatchClose(func(error) {})
+		got = append(got, rw.Gone())
+		deadline := time.Now().Add(2 * time.Second)
+		for !rw.Gone() && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		got = append(got, rw.Gone())
+		stop()
+		states <- got
+	})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(100 * time.Millisecond)
+	c.Close()
+	select {
+	case got := <-states:
+		if got[0] || got[1] || !got[2] {
+			t.Errorf("Gone before the watch, under it, after the close: %v, want [false false true]", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler did not end")
+	}
+
+	a, b := tcpPair(t)
+	if netpeek.Closed(b) {
+		t.Error("an open socket is closed")
+	}
+	a.Write([]byte("x"))
+	a.Close()
+	time.Sleep(50 * time.Millisecond)
+	if netpeek.Closed(b) {
+		t.Error("a socket with a byte waiting is closed")
+	}
+	io.ReadFull(b, make([]byte, 1))
+	if !netpeek.Closed(b) {
+		t.Error("a socket whose peer closed is open")
+	}
+}
+
+// tcpPair is a connected pair of loopback sockets.
+func tcpPair(t *testing.T) (client, server net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close(); server.Close() })
+	return client, server
 }
