@@ -169,8 +169,8 @@
 // (under its RawConn, which waits for room): on loopback a write that wakes
 // the peer often gets the writer preempted inside write(), and Go's
 // scheduler then hands the writer's P to another thread (perf probes on
-// the small proxied GETs of test/bench/proxy.sh: 0.009 hand-offs per
-// request, 0.002 with raw writes; the monitor's ticks 40% fewer,
+// the small proxied GETs of test/bench/proxy.sh: 0.011 hand-offs per
+// request, 0.002 with raw writes; the monitor's ticks 55% fewer,
 // context switches 7% fewer). A tunnel starts without a post to its loop (beginQuiet):
 // the handshake's goroutine registers the sockets itself, for reading only
 // until a write falls short (a socket just written to is writable, which
