@@ -878,6 +878,7 @@ func (b *bench) throughputTests(r *relay) {
 		dur = 500 * time.Millisecond
 	}
 	cpu0 = b.cpu(r)
+	cs0 := b.switches(r)
 	start := time.Now()
 	if !b.want("handshakes") {
 	} else if v, err := b.handshakes(r, dur); err != nil {
@@ -887,6 +888,7 @@ func (b *bench) throughputTests(r *relay) {
 		if r.pid != 0 {
 			n := v * time.Since(start).Seconds()
 			b.record(r, "relay CPU µs per handshake", (b.cpu(r)-cpu0)*1e6/n)
+			b.record(r, "relay context switches per handshake", (b.switches(r)-cs0)/n)
 		}
 	}
 }
@@ -896,6 +898,28 @@ func (b *bench) cpu(r *relay) float64 {
 		return 0
 	}
 	return cpuSeconds(r.pid, r.tree)
+}
+
+// switches returns the context switches (voluntary and not) of the relay
+// so far: those of every thread of pid, and with tree of its live
+// children's. Threads that ended are not counted (Go's threads do not end;
+// nginx's workers live as long as the test).
+func (b *bench) switches(r *relay) float64 {
+	if r.pid == 0 {
+		return 0
+	}
+	pids := []int{r.pid}
+	if r.tree {
+		pids = append(pids, children(r.pid)...)
+	}
+	total := 0.0
+	for _, p := range pids {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", p))
+		for _, t := range tasks {
+			total += statusField(t, "voluntary_ctxt_switches:") + statusField(t, "nonvoluntary_ctxt_switches:")
+		}
+	}
+	return total
 }
 
 func (b *bench) download(r *relay, n int64) (float64, error) {
@@ -1215,6 +1239,7 @@ func (b *bench) print(relays []*relay) {
 	metrics := []string{
 		"download MB/s", "echo 64 KiB binary MB/s", "echo 1 KiB binary MB/s", "echo 64 KiB base64 MB/s",
 		"echo 1 KiB base64 MB/s", "round trip p50 µs", "round trip p99 µs", "handshakes/s", "relay CPU µs per handshake",
+		"relay context switches per handshake",
 		"KiB per idle tunnel (1000)", "KiB per idle tunnel (5000)",
 		"KiB per idle tunnel (100)", "KiB per idle tunnel (500)",
 		"CPU s/GB (download)", "CPU s/GB (echo 64 KiB)",
