@@ -264,18 +264,8 @@ func TestSockConnFileWrites(t *testing.T) {
 	}
 	wl := Listener(ln, nil)
 	defer wl.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		if c, err := wl.Accept(); err == nil {
-			accepted <- c
-		}
-	}()
-	peer, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, peer := acceptPair(t, wl)
 	defer peer.Close()
-	c := <-accepted
 	defer c.Close()
 	sc := c.(*sockConn)
 	if _, err := sc.SyscallConn(); err != nil || sc.f.Load() == nil {
@@ -360,19 +350,8 @@ func TestSockConnWaitWakes(t *testing.T) {
 	}
 	wl := Listener(ln, ts)
 	defer wl.Close()
-	accept := func() (net.Conn, net.Conn) {
-		peer, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := wl.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c, peer
-	}
 
-	c, peer := accept()
+	c, peer := acceptPair(t, wl)
 	defer peer.Close()
 	errc := make(chan error, 1)
 	go func() { _, err := c.Read(make([]byte, 1)); errc <- err }()
@@ -388,7 +367,7 @@ func TestSockConnWaitWakes(t *testing.T) {
 	}
 	c.Close()
 
-	c, peer = accept()
+	c, peer = acceptPair(t, wl)
 	defer peer.Close()
 	defer c.Close()
 	got := make(chan string, 1)
@@ -410,4 +389,19 @@ func TestSockConnWaitWakes(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the waiting Read did not move to the netpoller")
 	}
+}
+
+// acceptPair connects to wl and accepts the connection: wl's end and the
+// peer's (the listen backlog holds the connection until Accept).
+func acceptPair(t *testing.T, wl net.Listener) (c, peer net.Conn) {
+	t.Helper()
+	peer, err := net.Dial("tcp", wl.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err = wl.Accept(); err != nil {
+		peer.Close()
+		t.Fatal(err)
+	}
+	return c, peer
 }
