@@ -138,7 +138,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	}
 	rq.v.ProxyHost, rq.v.ProxyPort = target.Host, target.Port
 	up := rq.newProxyUpstream()
-	*up = proxyUpstream{rq: rq, scheme: schemePrefix(target.Scheme)}
+	*up = proxyUpstream{rq: rq, scheme: schemePrefix(target.Scheme), sender: up.sender}
 	if target.Scheme == "https" {
 		up.ssl = rq.st.confs[rq.conf.ID].proxy.ssl
 		up.sslName = strings.Trim(target.Name, "[]")
@@ -420,9 +420,10 @@ type proxyUpstream struct {
 	conn      net.Conn // the current attempt's
 	// in place of their own allocations: rd's and the body's reader, and
 	// the response head
-	rdBuf deadlineReader
-	body  backendBody
-	res   proxypass.Response
+	rdBuf  deadlineReader
+	body   backendBody
+	res    proxypass.Response
+	sender proxypass.Sender // kept across the requests of rq's objects
 }
 
 // newProxyUpstream returns a proxyUpstream for a proxy_pass of rq: its
@@ -531,7 +532,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			if up.stream != nil {
 				out = append(req[:len(req):len(req)], up.stream.preread()...)
 			}
-			_, err = conn.Write(out)
+			err = up.send(conn, out)
 			sent = true
 			up.sent = int64(len(out))
 			if err == nil && up.stream != nil {
@@ -1081,6 +1082,29 @@ func (rq *request) copyFromBackend(src io.Reader, length int64) error {
 			return err
 		}
 	}
+}
+
+// send writes the request out (up.stream == nil) or its head with the
+// body's first part. A request that goes out whole waits for the answer's
+// first bytes in the same step (proxypass.Sender): the head's first read
+// finds them, as nginx's, instead of failing first. That wait is the first
+// of the head's (watchGrace, then the client is watched too: the reader
+// goes on with the rest of proxy_read_timeout); a proxy_read_timeout
+// within watchGrace is the reader's alone.
+func (up *proxyUpstream) send(conn net.Conn, out []byte) error {
+	var n int
+	if up.stream == nil && up.rq.conf.ProxyReadTimeout > watchGrace {
+		conn.SetReadDeadline(time.Now().Add(watchGrace))
+		var err error
+		if n, err = up.sender.Send(conn, out); n == len(out) {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				up.watchHead()
+			}
+			return nil // the reads that follow report a failure
+		}
+	}
+	_, err := conn.Write(out[n:])
+	return err
 }
 
 // deadlineReader reads from a connection with proxy_read_timeout between
