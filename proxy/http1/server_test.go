@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -222,5 +223,42 @@ func TestServeTimeoutsKept(t *testing.T) {
 			t.Errorf("tail %q: closed after %v", tail, d)
 		}
 		c.Close()
+	}
+}
+
+// TestServeShutdownIdleAfterHeld: a keep-alive answer goes out while the
+// connection waits for the next request (flushWait), and the connection
+// then counts as idle: Shutdown closes it at once, after the answer.
+func TestServeShutdownIdleAfterHeld(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "2")
+		io.WriteString(w, "hi")
+	})}
+	go s.Serve(ln)
+	defer s.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
+	if err != nil || !strings.HasSuffix(string(buf[:n]), "\r\n\r\nhi") {
+		t.Fatalf("%q, %v", buf[:n], err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Shutdown took %v", d)
+	}
+	if n, err := c.Read(buf); err != io.EOF {
+		t.Errorf("after Shutdown: %q, %v; want EOF", buf[:n], err)
 	}
 }
