@@ -577,9 +577,6 @@ func (w *response) finish() {
 	if w.length >= 0 && w.written < w.length && !w.headOnly {
 		w.keepalive = false
 	}
-	if w.c.hold {
-		return // serveOne flushes it (see conn.holdResponse)
-	}
 	w.flush()
 }
 

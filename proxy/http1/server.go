@@ -296,17 +296,9 @@ type conn struct {
 	toHTTPS  bool  // plain HTTP on a TLS port
 	hijacked bool
 	cur      *response
-	// hold: finish leaves the response in bw; held: the response
-	// flushWait sends before the next request (flushing: in its callback)
-	hold           bool
-	held, flushing *response
-	heldObjs       *reqObjects     // held's
-	rc             syscall.RawConn // the socket's, for flushWait (rcTaken: asked for)
-	rcTaken        bool
-	waitStep       func(uintptr) bool // flushStep, bound once
-	body           *body              // the current request's
-	head           *Head              // the current request's
-	reqCtx         context.Context    // ctx with the connection (ctxConn), its requests' context
+	body     *body           // the current request's
+	head     *Head           // the current request's
+	reqCtx   context.Context // ctx with the connection (ctxConn), its requests' context
 	// watching: WatchClose watches the socket; closed: the watch saw the
 	// client go (Gone)
 	watching, closed atomic.Bool
@@ -471,12 +463,7 @@ func (c *conn) serveOne() bool {
 	if first {
 		wait = c.params.HeaderTimeout
 	}
-	held := !first && c.held != nil
-	if held {
-		if !c.flushWait(wait) {
-			return false
-		}
-	} else if !first {
+	if !first {
 		c.state.Store(stateIdle)
 		c.s.setState(c, http.StateIdle)
 	}
@@ -486,7 +473,7 @@ func (c *conn) serveOne() bool {
 	pipelined := !first && c.br.Buffered() > 0
 	// the first byte: keepalive_timeout between requests
 	c.readDeadline(wait)
-	if !first && !held && c.br.Buffered() == 0 {
+	if !first && c.br.Buffered() == 0 {
 		// Let the other connections' goroutines run first, as nginx's
 		// event loop handles every ready event before it waits again:
 		// the client has more time to send, and a read that finds its
@@ -541,18 +528,8 @@ func (c *conn) serveOne() bool {
 	if c.hijacked {
 		return false
 	}
-	hold := w.body.done && c.br.Buffered() == 0 && c.holdable()
-	c.hold = hold
 	w.finish()
-	c.hold = false
 	keep := w.keepalive && !c.s.closing.Load() && !c.s.noKeep.Load()
-	if hold {
-		if keep && w.finished && w.err == nil && c.bw != nil && c.bw.Buffered() > 0 {
-			c.held = w // flushWait sends it
-		} else {
-			w.flush() // what finish left
-		}
-	}
 	// the rest of an unread body is read and dropped, as nginx discards it
 	if keep && !w.body.discard(1<<62) {
 		keep = false
@@ -564,92 +541,14 @@ func (c *conn) serveOne() bool {
 		c.closeLingering(w, false)
 		return false
 	}
+	c.release() // an idle connection holds no write buffer
 	// nothing holds the request's objects once it was answered on a
 	// connection that stays (the handler returned and Hijack was not
 	// called): they serve another request, and an idle connection holds
-	// none (a held response is one of them: flushWait frees them)
+	// none
 	c.head, c.body = nil, nil
-	if c.held != nil {
-		c.heldObjs = h.x
-		return true
-	}
-	c.release() // an idle connection holds no write buffer
 	reqObjectsPool.Put(h.x)
 	return true
-}
-
-// holdable reports whether the connection can hold a response back for
-// flushWait: a plain socket that gives its RawConn (kept), and keep-alive
-// on.
-func (c *conn) holdable() bool {
-	if c.params.KeepaliveTimeout <= 0 || c.raw != c.rwc {
-		return false
-	}
-	if !c.rcTaken {
-		c.rcTaken = true
-		if sc, ok := c.rwc.(syscall.Conn); ok {
-			c.rc, _ = sc.SyscallConn()
-		}
-	}
-	return c.rc != nil
-}
-
-// flushWait sends the response serveOne held back and waits, until wait
-// (keepalive_timeout) passes, for the client's next request, in one step:
-// the write happens inside a RawConn.Read, which forgets the socket's
-// past readiness before it calls back and waits after, so the request
-// that comes after the answer cannot be missed and the read that follows
-// finds it, where an ordinary read would fail first (EAGAIN) and then
-// wait, as nginx's epoll never has to. The connection turns idle once the
-// answer is out. It reports false when the flush failed (the connection
-// ends); a wait that ends with the deadline, or with Shutdown's close,
-// leaves the error to the read that follows.
-func (c *conn) flushWait(wait time.Duration) bool {
-	w := c.held
-	c.held = nil
-	c.readDeadline(wait)
-	c.flushing = w
-	if c.waitStep == nil {
-		c.waitStep = c.flushStep
-	}
-	c.rc.Read(c.waitStep)
-	if c.flushing != nil {
-		// not called back: the deadline had passed already, or the
-		// socket was closed (the flush reports it)
-		c.flushing = nil
-		w.flush()
-		c.state.Store(stateIdle)
-		c.s.setState(c, http.StateIdle)
-	}
-	c.release()
-	reqObjectsPool.Put(c.heldObjs)
-	c.heldObjs = nil
-	return w.err == nil
-}
-
-// flushStep is flushWait's RawConn.Read callback: the first call flushes
-// and waits (false) unless the flush failed or the server stops taking
-// requests; the next one finds the socket readable.
-func (c *conn) flushStep(uintptr) bool {
-	w := c.flushing
-	if w == nil {
-		return true
-	}
-	c.flushing = nil
-	w.flush()
-	if w.err != nil {
-		return true
-	}
-	c.state.Store(stateIdle)
-	c.s.setState(c, http.StateIdle)
-	if c.s.closing.Load() || c.s.noKeep.Load() {
-		return true
-	}
-	// Let the other connections' goroutines run first, as nginx's event
-	// loop handles every ready event before it waits again: the request
-	// may be there by then, and the wait does not park.
-	runtime.Gosched()
-	return false
 }
 
 // run calls the handler; a panic in it is logged (as net/http's server did)

@@ -226,10 +226,9 @@ func TestServeTimeoutsKept(t *testing.T) {
 	}
 }
 
-// TestServeShutdownIdleAfterHeld: a keep-alive answer goes out while the
-// connection waits for the next request (flushWait), and the connection
-// then counts as idle: Shutdown closes it at once, after the answer.
-func TestServeShutdownIdleAfterHeld(t *testing.T) {
+// TestServeShutdownIdle: a connection that waits for its next request
+// counts as idle: Shutdown closes it at once, after the answer.
+func TestServeShutdownIdle(t *testing.T) {
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", "2")
@@ -260,5 +259,41 @@ func TestServeShutdownIdleAfterHeld(t *testing.T) {
 	}
 	if n, err := c.Read(buf); err != io.EOF {
 		t.Errorf("after Shutdown: %q, %v; want EOF", buf[:n], err)
+	}
+}
+
+// TestServeRequestDuringHandler: a request that comes while the one
+// before is being answered (pipelined, in its own segment) is served at
+// once, not after keepalive_timeout: the wait for it must not forget
+// that the socket became readable meanwhile (as a wait that starts with
+// RawConn.Read would: it resets the poller's readiness first).
+func TestServeRequestDuringHandler(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			time.Sleep(100 * time.Millisecond)
+		}
+		w.Header().Set("Content-Length", "2")
+		io.WriteString(w, "hi")
+	})}
+	go s.Serve(ln)
+	defer s.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+	time.Sleep(30 * time.Millisecond) // read by now, the handler sleeping
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	var got []byte
+	buf := make([]byte, 4096)
+	for strings.Count(string(got), "\r\n\r\nhi") < 2 {
+		n, err := c.Read(buf)
+		if err != nil {
+			t.Fatalf("got %q, %v; want two answers", got, err)
+		}
+		got = append(got, buf[:n]...)
 	}
 }
