@@ -138,7 +138,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	}
 	rq.v.ProxyHost, rq.v.ProxyPort = target.Host, target.Port
 	up := rq.newProxyUpstream()
-	*up = proxyUpstream{rq: rq, scheme: schemePrefix(target.Scheme), sender: up.sender}
+	*up = proxyUpstream{rq: rq, scheme: schemePrefix(target.Scheme)}
 	if target.Scheme == "https" {
 		up.ssl = rq.st.confs[rq.conf.ID].proxy.ssl
 		up.sslName = strings.Trim(target.Name, "[]")
@@ -423,7 +423,7 @@ type proxyUpstream struct {
 	rdBuf  deadlineReader
 	body   backendBody
 	res    proxypass.Response
-	sender proxypass.Sender // kept across the requests of rq's objects
+	sender proxypass.Sender // for a connection no upstream keeps
 }
 
 // newProxyUpstream returns a proxyUpstream for a proxy_pass of rq: its
@@ -1096,7 +1096,7 @@ func (up *proxyUpstream) send(conn net.Conn, out []byte) error {
 	if up.stream == nil && up.rq.conf.ProxyReadTimeout > watchGrace {
 		conn.SetReadDeadline(time.Now().Add(watchGrace))
 		var err error
-		if n, err = up.sender.Send(conn, out); n == len(out) {
+		if n, err = up.senderFor().Send(conn, out); n == len(out) {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				up.watchHead()
 			}
@@ -1105,6 +1105,21 @@ func (up *proxyUpstream) send(conn net.Conn, out []byte) error {
 	}
 	_, err := conn.Write(out[n:])
 	return err
+}
+
+// senderFor returns the Sender of the attempt's connection: one kept with
+// it in the upstream's idle cache (made once per connection, not per
+// request), else the request's.
+func (up *proxyUpstream) senderFor() *proxypass.Sender {
+	if up.u == nil {
+		return &up.sender
+	}
+	s, _ := up.tries.ConnData().(*proxypass.Sender)
+	if s == nil {
+		s = new(proxypass.Sender)
+		up.tries.SetConnData(s)
+	}
+	return s
 }
 
 // deadlineReader reads from a connection with proxy_read_timeout between

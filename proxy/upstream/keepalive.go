@@ -12,6 +12,7 @@ import (
 type idleConn struct {
 	c        net.Conn
 	peek     *netpeek.Peeker // c's, made when c is first taken from the cache
+	data     any             // Tries.SetConnData's
 	p        *peer
 	since    time.Time // idle since
 	start    time.Time // connected at
@@ -86,7 +87,7 @@ func (u *Upstream) Put(t *Tries, c net.Conn) {
 		u.idle[0].c.Close()
 		u.idle = u.idle[1:]
 	}
-	ic := idleConn{c: c, p: t.last, since: now, start: t.start, requests: t.requests + 1}
+	ic := idleConn{c: c, p: t.last, since: now, start: t.start, requests: t.requests + 1, data: t.data}
 	if t.peekConn == c {
 		ic.peek = t.peek
 	}

@@ -13,14 +13,18 @@ func TestKeepaliveCache(t *testing.T) {
 	ctx := context.Background()
 	var t1 Tries
 	c1, _, err := u.DialNext(ctx, time.Second, &t1)
-	if err != nil || t1.Cached() {
-		t.Fatalf("first dial: %v, cached %v", err, t1.Cached())
+	if err != nil || t1.Cached() || t1.ConnData() != nil {
+		t.Fatalf("first dial: %v, cached %v, data %v", err, t1.Cached(), t1.ConnData())
 	}
+	t1.SetConnData("c1's")
 	u.Put(&t1, c1)
 	var t2 Tries
 	c2, _, err := u.DialNext(ctx, time.Second, &t2)
 	if err != nil || !t2.Cached() || c2 != c1 {
 		t.Fatalf("second dial: %v, cached %v, same %v", err, t2.Cached(), c2 == c1)
+	}
+	if d := t2.ConnData(); d != "c1's" {
+		t.Errorf("cached connection's data %v, want what SetConnData kept", d)
 	}
 	u.Put(&t2, c2)
 	// a tunnel never takes an idle HTTP connection
@@ -34,8 +38,8 @@ func TestKeepaliveCache(t *testing.T) {
 	c4, _, _ := u.DialNext(ctx, time.Second, &t4)
 	c4.Close()
 	t4.Stale()
-	if _, _, err := u.DialNext(ctx, time.Second, &t4); err != nil {
-		t.Fatalf("after Stale: %v", err)
+	if _, _, err := u.DialNext(ctx, time.Second, &t4); err != nil || t4.ConnData() != nil {
+		t.Fatalf("after Stale: %v, data %v (another connection's)", err, t4.ConnData())
 	}
 	// without keepalive, Put closes
 	u2 := New("no", []Server{{Addr: addr}})

@@ -194,6 +194,9 @@ type Tries struct {
 	// keeps it with the connection
 	peek     *netpeek.Peeker
 	peekConn net.Conn
+	// the caller's value for the last connection (ConnData), kept with
+	// it in the idle cache
+	data any
 	// override and more: balancer_by_lua's choice and extra attempts
 	// (override.go)
 	override Override
@@ -220,7 +223,7 @@ func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries
 		t.tried.add(p)
 	}
 	t.last, t.cached = p, false
-	t.peek, t.peekConn = nil, nil
+	t.peek, t.peekConn, t.data = nil, nil, nil
 	for !t.fresh {
 		u.mu.Lock()
 		ic, ok := u.takeIdle(p)
@@ -230,7 +233,7 @@ func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries
 		}
 		if checkIdle(&ic) {
 			t.cached, t.start, t.requests = true, ic.start, ic.requests
-			t.peek, t.peekConn = ic.peek, ic.c
+			t.peek, t.peekConn, t.data = ic.peek, ic.c, ic.data
 			return ic.c, p.Addr, nil
 		}
 	}
@@ -239,6 +242,16 @@ func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries
 	u.report(p, err == nil)
 	return c, p.Addr, err
 }
+
+// ConnData returns the value SetConnData gave the last connection
+// DialNext returned (while it served earlier requests too, from the idle
+// cache), or nil.
+func (t *Tries) ConnData() any { return t.data }
+
+// SetConnData keeps v with the last connection DialNext returned: Put
+// keeps it in the idle cache with the connection, for the requests it
+// serves next (per-connection state its users make once).
+func (t *Tries) SetConnData(v any) { t.data = v }
 
 // Tries is how many attempts a request may make, as nginx counts them:
 // every server not marked down, backups included.
