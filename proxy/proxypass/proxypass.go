@@ -1,7 +1,8 @@
 // Package proxypass holds the wire side of proxy_pass that does not need a
-// request: the request nginx's proxy module writes to a backend, and the
-// reading of the backend's response header within proxy_buffer_size, with
-// the errors nginx logs for a bad one.
+// request: the request nginx's proxy module writes to a backend, its
+// sending that waits for the answer without a failed read (Sender), and
+// the reading of the backend's response header within proxy_buffer_size,
+// with the errors nginx logs for a bad one.
 package proxypass
 
 import (
