@@ -27,7 +27,8 @@ type connZone struct {
 	mu    sync.Mutex
 	nodes map[string]*connNode
 	slab  *zoneSlab
-	// released is closed, and replaced, when a count is given back
+	// released, made for a request that waits (acquire), is closed when a
+	// count is given back; nil while nobody waits
 	released chan struct{}
 }
 
@@ -47,7 +48,7 @@ type connHold struct {
 }
 
 func newConnZone(z *nginxconf.LimitZone) *connZone {
-	cz := &connZone{nodes: map[string]*connNode{}, slab: newZoneSlab(z.Size), released: make(chan struct{})}
+	cz := &connZone{nodes: map[string]*connNode{}, slab: newZoneSlab(z.Size)}
 	// the zone's header (class 64) and " in limit_conn_zone "name"", as
 	// nginx's init_zone allocates them
 	cz.slab.alloc(64)
@@ -74,6 +75,9 @@ func (z *connZone) acquire(key string, limit int, h *connHold) (full, noMemory b
 	if n.conn >= limit {
 		for o := range n.holders {
 			if o.gone != nil && o.gone() {
+				if z.released == nil {
+					z.released = make(chan struct{})
+				}
 				return true, false, z.released
 			}
 		}
@@ -97,8 +101,10 @@ func (z *connZone) release(key string, h *connHold) {
 		delete(z.nodes, key)
 		z.slab.free(n.chunk)
 	}
-	close(z.released)
-	z.released = make(chan struct{})
+	if z.released != nil {
+		close(z.released)
+		z.released = nil
+	}
 }
 
 // goneWait bounds how long a request waits for a gone holder to end

@@ -749,6 +749,15 @@ func (b *bench) open(r *relay, b64 bool, cmd []byte, d *websocket.Dialer) (strea
 // cpuSeconds returns the CPU time (utime+stime) of pid; with tree, also
 // the time of its reaped children (cutime+cstime) and of the live ones.
 func cpuSeconds(pid int, tree bool) float64 {
+	return procSeconds(pid, tree, false)
+}
+
+// userSeconds is cpuSeconds' user part (utime, cutime).
+func userSeconds(pid int, tree bool) float64 {
+	return procSeconds(pid, tree, true)
+}
+
+func procSeconds(pid int, tree, userOnly bool) float64 {
 	fields := func(p int) []string {
 		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p))
 		if err != nil {
@@ -768,12 +777,16 @@ func cpuSeconds(pid int, tree bool) float64 {
 		}
 		return t
 	}
-	if !tree {
-		return sum(fields(pid), 11, 12) / 100
+	own, reaped := []int{11, 12}, []int{13, 14}
+	if userOnly {
+		own, reaped = own[:1], reaped[:1]
 	}
-	total := sum(fields(pid), 11, 12, 13, 14)
+	if !tree {
+		return sum(fields(pid), own...) / 100
+	}
+	total := sum(fields(pid), append(own, reaped...)...)
 	for _, c := range children(pid) {
-		total += sum(fields(c), 11, 12)
+		total += sum(fields(c), own...)
 	}
 	return total / 100 // USER_HZ
 }
@@ -878,6 +891,8 @@ func (b *bench) throughputTests(r *relay) {
 		dur = 500 * time.Millisecond
 	}
 	cpu0 = b.cpu(r)
+	user0 := b.userCPU(r)
+	cs0 := b.switches(r)
 	start := time.Now()
 	if !b.want("handshakes") {
 	} else if v, err := b.handshakes(r, dur); err != nil {
@@ -887,6 +902,8 @@ func (b *bench) throughputTests(r *relay) {
 		if r.pid != 0 {
 			n := v * time.Since(start).Seconds()
 			b.record(r, "relay CPU µs per handshake", (b.cpu(r)-cpu0)*1e6/n)
+			b.record(r, "relay user CPU µs per handshake", (b.userCPU(r)-user0)*1e6/n)
+			b.record(r, "relay context switches per handshake", (b.switches(r)-cs0)/n)
 		}
 	}
 }
@@ -896,6 +913,35 @@ func (b *bench) cpu(r *relay) float64 {
 		return 0
 	}
 	return cpuSeconds(r.pid, r.tree)
+}
+
+func (b *bench) userCPU(r *relay) float64 {
+	if r.pid == 0 {
+		return 0
+	}
+	return userSeconds(r.pid, r.tree)
+}
+
+// switches returns the context switches (voluntary and not) of the relay
+// so far: those of every thread of pid, and with tree of its live
+// children's. Threads that ended are not counted (Go's threads do not end;
+// nginx's workers live as long as the test).
+func (b *bench) switches(r *relay) float64 {
+	if r.pid == 0 {
+		return 0
+	}
+	pids := []int{r.pid}
+	if r.tree {
+		pids = append(pids, children(r.pid)...)
+	}
+	total := 0.0
+	for _, p := range pids {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", p))
+		for _, t := range tasks {
+			total += statusField(t, "voluntary_ctxt_switches:") + statusField(t, "nonvoluntary_ctxt_switches:")
+		}
+	}
+	return total
 }
 
 func (b *bench) download(r *relay, n int64) (float64, error) {
@@ -1215,6 +1261,7 @@ func (b *bench) print(relays []*relay) {
 	metrics := []string{
 		"download MB/s", "echo 64 KiB binary MB/s", "echo 1 KiB binary MB/s", "echo 64 KiB base64 MB/s",
 		"echo 1 KiB base64 MB/s", "round trip p50 µs", "round trip p99 µs", "handshakes/s", "relay CPU µs per handshake",
+		"relay user CPU µs per handshake", "relay context switches per handshake",
 		"KiB per idle tunnel (1000)", "KiB per idle tunnel (5000)",
 		"KiB per idle tunnel (100)", "KiB per idle tunnel (500)",
 		"CPU s/GB (download)", "CPU s/GB (echo 64 KiB)",

@@ -10,8 +10,14 @@ import (
 	"time"
 )
 
-// serve runs s on a loopback listener for the test.
+// serve runs a Server with h on a loopback listener for the test.
 func serve(t *testing.T, h http.HandlerFunc) string {
+	_, addr := startServer(t, h)
+	return addr
+}
+
+// startServer is serve that also returns the Server.
+func startServer(t *testing.T, h http.HandlerFunc) (*Server, string) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -20,7 +26,13 @@ func serve(t *testing.T, h http.HandlerFunc) string {
 	s := &Server{Handler: h}
 	go s.Serve(ln)
 	t.Cleanup(func() { s.Close() })
-	return ln.Addr().String()
+	return s, ln.Addr().String()
+}
+
+// sayHi answers "hi" with its length.
+func sayHi(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Length", "2")
+	io.WriteString(w, "hi")
 }
 
 // exchange sends raw and reads until the server closes or is quiet.
@@ -229,14 +241,8 @@ func TestServeTimeoutsKept(t *testing.T) {
 // TestServeShutdownIdle: a connection that waits for its next request
 // counts as idle: Shutdown closes it at once, after the answer.
 func TestServeShutdownIdle(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Length", "2")
-		io.WriteString(w, "hi")
-	})}
-	go s.Serve(ln)
-	defer s.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	s, addr := startServer(t, sayHi)
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,17 +274,13 @@ func TestServeShutdownIdle(t *testing.T) {
 // that the socket became readable meanwhile (as a wait that starts with
 // RawConn.Read would: it resets the poller's readiness first).
 func TestServeRequestDuringHandler(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
 			time.Sleep(100 * time.Millisecond)
 		}
-		w.Header().Set("Content-Length", "2")
-		io.WriteString(w, "hi")
-	})}
-	go s.Serve(ln)
-	defer s.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
+		sayHi(w, r)
+	})
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -207,6 +207,7 @@ type sockConn struct {
 	started      bool          // bytes were read: waits go to the netpoller; guarded by mu
 	closed       chan struct{} // closed by Close while reg is set: wakes a waiting Read
 	peer         peerAddr      // raddr's storage
+	rw           rawWrite      // Writes once f is set
 }
 
 func (c *sockConn) LocalAddr() net.Addr  { return c.laddr }
@@ -256,8 +257,7 @@ func (c *sockConn) Read(p []byte) (int, error) {
 
 func (c *sockConn) Write(p []byte) (int, error) {
 	if f := c.f.Load(); f != nil {
-		n, err := f.Write(p)
-		return n, c.fileErr("write", err)
+		return c.fileWrite(f, p)
 	}
 	c.mu.Lock()
 	if f := c.f.Load(); f != nil {
@@ -304,8 +304,71 @@ func (c *sockConn) toFile() *os.File {
 	if !c.wdl.IsZero() {
 		f.SetWriteDeadline(c.wdl)
 	}
+	if rc, err := f.SyscallConn(); err == nil {
+		c.rw.rc = rc
+	}
 	c.f.Store(f)
 	return f
+}
+
+// fileWrite writes p to the socket in the netpoller with raw write
+// system calls (rawsys_linux.go), waiting for room in the netpoller if
+// the socket is full. A write through os.File enters the syscall state,
+// and on loopback the write wakes the peer, which often preempts the
+// writer inside write(): the scheduler's monitor then sees the P in a
+// system call for a tick and hands it to another thread (a futex wake,
+// and the writer finds a P again after), which raw calls do not let it
+// do. The reads stay ordinary system calls: each wake-up of the
+// connection's goroutine still starts with one (rawsys_linux.go's rule).
+func (c *sockConn) fileWrite(f *os.File, p []byte) (int, error) {
+	w := &c.rw
+	if w.rc == nil {
+		n, err := f.Write(p)
+		return n, c.fileErr("write", err)
+	}
+	w.mu.Lock()
+	if w.fn == nil {
+		w.fn = w.write
+	}
+	w.p, w.n, w.err = p, 0, nil
+	err := w.rc.Write(w.fn)
+	n, werr := w.n, w.err
+	w.p, w.err = nil, nil
+	w.mu.Unlock()
+	switch {
+	case err != nil:
+		// Closed or past the deadline: os.File words the error (and
+		// writes the rest if the socket took a new deadline meanwhile).
+		m, err := f.Write(p[n:])
+		return n + m, c.fileErr("write", err)
+	case werr != nil:
+		return n, c.opErr("write", werr)
+	}
+	return n, nil
+}
+
+// rawWrite is the state of sockConn's raw writes in the netpoller; mu
+// serialises Writes (as os.File's write lock would), so that one bound
+// callback serves them all.
+type rawWrite struct {
+	mu  sync.Mutex
+	rc  syscall.RawConn // set before sockConn.f
+	fn  func(fd uintptr) bool
+	p   []byte
+	n   int
+	err error // a failed write(2)
+}
+
+// write is the RawConn.Write callback: it writes what the socket takes
+// (writeFd: raw calls); false when it is full (wait for room).
+func (w *rawWrite) write(fd uintptr) bool {
+	n, err := writeFd(int(fd), w.p[w.n:])
+	w.n += n
+	if err != nil {
+		w.err = err
+		return true
+	}
+	return w.n == len(w.p)
 }
 
 func (c *sockConn) Close() error {

@@ -254,6 +254,73 @@ func TestSockConn(t *testing.T) {
 	}
 }
 
+// TestSockConnFileWrites: in the netpoller, Writes (raw calls under the
+// RawConn) still wait for room, honour the write deadline, and fail as
+// net.Conn's after Close; concurrent ones each write all of theirs.
+func TestSockConnFileWrites(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl := Listener(ln, nil)
+	defer wl.Close()
+	c, peer := acceptPair(t, wl)
+	defer peer.Close()
+	defer c.Close()
+	sc := c.(*sockConn)
+	if _, err := sc.SyscallConn(); err != nil || sc.f.Load() == nil {
+		t.Fatalf("not in the netpoller: %v", err)
+	}
+
+	// A write far larger than the socket's buffers, by two writers at
+	// once: the peer gets every byte of both.
+	const size = 8 << 20
+	chunk := func(b byte) []byte { return bytes.Repeat([]byte{b}, size) }
+	errs := make(chan error, 2)
+	for _, b := range []byte{'a', 'b'} {
+		go func() {
+			n, err := c.Write(chunk(b))
+			if err == nil && n != size {
+				err = fmt.Errorf("wrote %d of %d", n, size)
+			}
+			errs <- err
+		}()
+	}
+	peer.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := map[byte]int{}
+	buf := make([]byte, 64<<10)
+	for got['a']+got['b'] < 2*size {
+		n, err := peer.Read(buf)
+		if err != nil {
+			t.Fatalf("peer read after %v: %v", got, err)
+		}
+		for _, x := range buf[:n] {
+			got[x]++
+		}
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got['a'] != size || got['b'] != size {
+		t.Fatalf("peer got %v", got)
+	}
+
+	// Nobody reads: the write waits for room until its deadline.
+	c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+	n, err := c.Write(chunk('c'))
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) || n <= 0 || n >= size {
+		t.Fatalf("write past its deadline: %d %v", n, err)
+	}
+	c.SetWriteDeadline(time.Time{})
+	c.Close()
+	if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("write after close: %v", err)
+	}
+}
+
 // TestListenerOthers: Listener leaves other listeners alone.
 func TestListenerOthers(t *testing.T) {
 	dir := t.TempDir()
@@ -283,19 +350,8 @@ func TestSockConnWaitWakes(t *testing.T) {
 	}
 	wl := Listener(ln, ts)
 	defer wl.Close()
-	accept := func() (net.Conn, net.Conn) {
-		peer, err := net.Dial("tcp", ln.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := wl.Accept()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c, peer
-	}
 
-	c, peer := accept()
+	c, peer := acceptPair(t, wl)
 	defer peer.Close()
 	errc := make(chan error, 1)
 	go func() { _, err := c.Read(make([]byte, 1)); errc <- err }()
@@ -311,7 +367,7 @@ func TestSockConnWaitWakes(t *testing.T) {
 	}
 	c.Close()
 
-	c, peer = accept()
+	c, peer = acceptPair(t, wl)
 	defer peer.Close()
 	defer c.Close()
 	got := make(chan string, 1)
@@ -333,4 +389,19 @@ func TestSockConnWaitWakes(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the waiting Read did not move to the netpoller")
 	}
+}
+
+// acceptPair connects to wl and accepts the connection: wl's end and the
+// peer's (the listen backlog holds the connection until Accept).
+func acceptPair(t *testing.T, wl net.Listener) (c, peer net.Conn) {
+	t.Helper()
+	peer, err := net.Dial("tcp", wl.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err = wl.Accept(); err != nil {
+		peer.Close()
+		t.Fatal(err)
+	}
+	return c, peer
 }

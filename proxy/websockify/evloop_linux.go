@@ -491,26 +491,17 @@ func (l *loop) unreserve() {
 // deadline on its epoll descriptor (see wait): no system call. The
 // deadline is set under l.mu, so that it never reaches a descriptor that
 // stop closed.
-func (l *loop) post(f func()) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if !l.running {
-		return
-	}
-	l.inbox = append(l.inbox, f)
-	l.posted.Store(true)
-	if l.parked {
-		l.parked = false
-		l.ep.SetReadDeadline(longAgo)
-	}
-}
+func (l *loop) post(f func()) { l.enqueue(f, true) }
 
 // postQuiet queues f for the loop without waking it: f runs before the
 // loop handles its next events. The caller then puts a socket in the
 // loop's epoll set itself (epoll_ctl is safe from any thread), and f makes
 // the loop's entry for it: the socket's first event both wakes the loop
 // and finds its entry, and a sleeping loop costs no wake-up meanwhile.
-func (l *loop) postQuiet(f func()) {
+func (l *loop) postQuiet(f func()) { l.enqueue(f, false) }
+
+// enqueue is post, and postQuiet when wake is false.
+func (l *loop) enqueue(f func(), wake bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.running {
@@ -518,6 +509,10 @@ func (l *loop) postQuiet(f func()) {
 	}
 	l.inbox = append(l.inbox, f)
 	l.posted.Store(true)
+	if wake && l.parked {
+		l.parked = false
+		l.ep.SetReadDeadline(longAgo)
+	}
 }
 
 // longAgo is a deadline in the past: it wakes a sleeping loop.

@@ -25,7 +25,8 @@ import (
 // to a minute, and Lua hooks in an endless loop kept every P with nothing
 // to preempt them: no other request was served (TestListenerKeepsPreemption;
 // TestRobustnessLuaLoopsDoNotStarveOthers in test/ stalled so). Go's own
-// sockets wake it with every read and write.
+// sockets wake it with every read and write; Listener's connections in
+// the netpoller with every read (their writes are raw, fileWrite).
 
 func sysRead(fd int, p []byte) (int, error) {
 	var ptr unsafe.Pointer
