@@ -470,17 +470,27 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 	idempotent := rq.conf.ProxyNextUpstream&nginxconf.NextNonIdempotent != 0 ||
 		(rq.r.Method != http.MethodPost && rq.r.Method != http.MethodPatch && rq.r.Method != "LOCK")
 	tries := &up.tries
+	// the Sender looks at a connection from the idle cache itself (send)
+	tries.CheckIdleLater(up.sends())
 	begin := time.Now() // proxy_next_upstream_timeout counts from here (nginx's peer.start_time)
+	retake := false     // the attempt goes on with another connection to its server
 	for n, first := 1, true; ; n, first = n+1, false {
-		if up.start = begin; !first { // the first attempt starts with the exchange
-			up.start = time.Now()
+		again := retake
+		retake = false
+		if !again {
+			if up.start = begin; !first { // the first attempt starts with the exchange
+				up.start = time.Now()
+			}
 		}
 		var conn net.Conn
 		var addr string
 		var err error
-		if u != nil {
+		switch {
+		case again:
+			conn, addr, err = u.Retake(rq.r.Context(), rq.conf.ProxyConnectTimeout, tries)
+		case u != nil:
 			conn, addr, err = u.DialNext(rq.r.Context(), rq.conf.ProxyConnectTimeout, tries)
-		} else {
+		default:
 			conn, addr, err = d.Dial(rq.r.Context(), rq.conf.ProxyConnectTimeout)
 		}
 		if ab := asBalancerAbort(err); ab != nil {
@@ -532,7 +542,15 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			if up.stream != nil {
 				out = append(req[:len(req):len(req)], up.stream.preread()...)
 			}
-			err = up.send(conn, out)
+			if testHookSend != nil {
+				testHookSend(conn)
+			}
+			if err = up.send(conn, out, tries.Cached()); err == proxypass.ErrStale {
+				conn.Close() // as nginx would have while it was idle: no log, no try
+				retake = true
+				n--
+				continue
+			}
 			sent = true
 			up.sent = int64(len(out))
 			if err == nil && up.stream != nil {
@@ -1091,12 +1109,22 @@ func (rq *request) copyFromBackend(src io.Reader, length int64) error {
 // of the head's (watchGrace, then the client is watched too: the reader
 // goes on with the rest of proxy_read_timeout); a proxy_read_timeout
 // within watchGrace is the reader's alone.
-func (up *proxyUpstream) send(conn net.Conn, out []byte) error {
+//
+// A connection from the idle cache (cached) is looked at there too, after
+// the poller forgot the socket's readiness: proxypass.ErrStale, nothing
+// sent, when the backend closed it meanwhile. (The pool's own look, before
+// that, would let a close landing in between go unnoticed: the wait would
+// miss it.)
+func (up *proxyUpstream) send(conn net.Conn, out []byte, cached bool) error {
 	var n int
-	if up.stream == nil && up.rq.conf.ProxyReadTimeout > watchGrace {
+	if up.sends() {
 		conn.SetReadDeadline(time.Now().Add(watchGrace))
 		var err error
-		if n, err = up.senderFor().Send(conn, out); n == len(out) {
+		n, err = up.senderFor().Send(conn, out, cached)
+		if err == proxypass.ErrStale {
+			return err
+		}
+		if n == len(out) {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				up.watchHead()
 			}
@@ -1106,6 +1134,15 @@ func (up *proxyUpstream) send(conn net.Conn, out []byte) error {
 	_, err := conn.Write(out[n:])
 	return err
 }
+
+// sends reports whether send goes through the Sender: a request sent
+// whole, to a plain socket, with a proxy_read_timeout past watchGrace.
+func (up *proxyUpstream) sends() bool {
+	return up.stream == nil && up.ssl == nil && up.rq.conf.ProxyReadTimeout > watchGrace
+}
+
+// testHookSend, when set by a test, runs before each request is sent.
+var testHookSend func(conn net.Conn)
 
 // senderFor returns the Sender of the attempt's connection: one kept with
 // it in the upstream's idle cache (made once per connection, not per

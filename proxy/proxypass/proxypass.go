@@ -48,6 +48,11 @@ var (
 	ErrDuplicateLen  = errors.New(`upstream sent duplicate header line`)
 )
 
+// ErrStale is Sender.Send's for a pooled connection the peer closed or
+// wrote to while it was idle: nothing was sent, and nginx, which would
+// have closed it then, logs nothing.
+var ErrStale = errors.New("idle connection closed by the peer")
+
 // Response is a parsed response head.
 type Response struct {
 	Status int

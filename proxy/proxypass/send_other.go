@@ -2,11 +2,21 @@
 
 package proxypass
 
-import "net"
+import (
+	"net"
+
+	"ngxsockify/netpeek"
+)
 
 // Sender writes nothing here: the caller's ordinary write and read do it
 // all.
 type Sender struct{}
 
-// Send returns 0: nothing written.
-func (*Sender) Send(net.Conn, []byte) (int, error) { return 0, nil }
+// Send returns 0: nothing written; with check, ErrStale for a connection
+// netpeek does not find alive.
+func (*Sender) Send(c net.Conn, _ []byte, check bool) (int, error) {
+	if check && !netpeek.Alive(c) {
+		return 0, ErrStale
+	}
+	return 0, nil
+}

@@ -48,7 +48,7 @@ func TestSenderWaitsForTheAnswer(t *testing.T) {
 			c.Write([]byte("pong"))
 		})
 		c.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if n, err := s.Send(c, []byte("ping")); n != 4 || err != nil {
+		if n, err := s.Send(c, []byte("ping"), false); n != 4 || err != nil {
 			t.Fatalf("#%d: Send = %d, %v; want 4, nil", i, n, err)
 		}
 		if b := <-got; string(b) != "ping" {
@@ -67,7 +67,7 @@ func TestSenderReadDeadline(t *testing.T) {
 	c := backend(t, func(c net.Conn) { <-done })
 	defer close(done)
 	c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-	if n, err := s.Send(c, []byte("ping")); n != 4 || !errors.Is(err, os.ErrDeadlineExceeded) {
+	if n, err := s.Send(c, []byte("ping"), false); n != 4 || !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Fatalf("Send = %d, %v; want 4, a deadline", n, err)
 	}
 }
@@ -82,7 +82,7 @@ func TestSenderShortWrite(t *testing.T) {
 		n, _ := io.Copy(io.Discard, io.LimitReader(c, int64(len(big))))
 		read <- int(n)
 	})
-	n, err := s.Send(c, big)
+	n, err := s.Send(c, big, false)
 	if n >= len(big) || err != nil {
 		t.Fatalf("Send = %d, %v; want a short write and no error", n, err)
 	}
@@ -100,7 +100,7 @@ func TestSenderNotASocket(t *testing.T) {
 	c, d := net.Pipe()
 	defer c.Close()
 	defer d.Close()
-	if n, err := s.Send(c, []byte("ping")); n != 0 || err != nil {
+	if n, err := s.Send(c, []byte("ping"), false); n != 0 || err != nil {
 		t.Fatalf("Send = %d, %v; want 0, nil (the caller writes)", n, err)
 	}
 }

@@ -5,6 +5,8 @@ package proxypass
 import (
 	"net"
 	"syscall"
+
+	"ngxsockify/netpeek"
 )
 
 // Sender writes a request to a backend connection and waits for the
@@ -21,7 +23,10 @@ type Sender struct {
 	out  []byte
 	n    int  // of out written
 	done bool // the write is over (whole, or to be finished the ordinary way)
-	step func(fd uintptr) bool
+	// check: look first whether the connection is still open and quiet;
+	// stale: it was not
+	check, stale bool
+	step         func(fd uintptr) bool
 }
 
 // Send writes p to c and waits, until c's read deadline, for c to be
@@ -30,7 +35,12 @@ type Sender struct {
 // the ordinary write reports, or c is not a plain socket: TLS). When it
 // wrote all of p, err is the wait's (os.ErrDeadlineExceeded once the read
 // deadline passed, with nothing to read yet), nil once c is readable.
-func (s *Sender) Send(c net.Conn, p []byte) (int, error) {
+//
+// With check, c is an idle connection taken from a pool: Send first looks
+// whether the peer has closed it or written to it meanwhile, and then
+// returns ErrStale with nothing written. It looks after the poller forgot
+// the socket's readiness, so a close that comes later still ends the wait.
+func (s *Sender) Send(c net.Conn, p []byte, check bool) (int, error) {
 	if c != s.conn {
 		s.conn, s.rc = c, nil
 		if sc, ok := c.(*net.TCPConn); ok {
@@ -40,14 +50,20 @@ func (s *Sender) Send(c net.Conn, p []byte) (int, error) {
 		}
 	}
 	if s.rc == nil || len(p) == 0 {
+		if check && !netpeek.Alive(c) {
+			return 0, ErrStale
+		}
 		return 0, nil
 	}
 	if s.step == nil {
 		s.step = s.stepFD
 	}
-	s.out, s.n, s.done = p, 0, false
+	s.out, s.n, s.done, s.check, s.stale = p, 0, false, check, false
 	err := s.rc.Read(s.step)
 	s.out = nil
+	if s.stale {
+		return 0, ErrStale
+	}
 	if s.n < len(p) {
 		return s.n, nil
 	}
@@ -61,6 +77,14 @@ func (s *Sender) stepFD(fd uintptr) bool {
 		return true
 	}
 	s.done = true
+	if s.check {
+		var b [1]byte
+		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if err != syscall.EAGAIN && err != syscall.EWOULDBLOCK {
+			s.stale = true // closed (a read of 0), reset, or bytes waiting
+			return true
+		}
+	}
 	for s.n < len(s.out) {
 		n, err := syscall.Write(int(fd), s.out[s.n:])
 		if err == syscall.EINTR {

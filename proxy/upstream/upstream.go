@@ -187,6 +187,9 @@ type Tries struct {
 	last   *peer
 	cached bool
 	fresh  bool // never from the idle cache
+	// the caller checks a connection from the idle cache itself, at its
+	// first use (CheckIdleLater)
+	checkLater bool
 	// of the last connection: when it was made, requests it served
 	start    time.Time
 	requests int
@@ -222,7 +225,15 @@ func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries
 		}
 		t.tried.add(p)
 	}
-	t.last, t.cached = p, false
+	t.last = p
+	return u.connect(ctx, timeout, t)
+}
+
+// connect gives t a connection to the server it picked last: one from the
+// idle cache, else a new one.
+func (u *Upstream) connect(ctx context.Context, timeout time.Duration, t *Tries) (net.Conn, string, error) {
+	p := t.last
+	t.cached = false
 	t.peek, t.peekConn, t.data = nil, nil, nil
 	for !t.fresh {
 		u.mu.Lock()
@@ -231,7 +242,7 @@ func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries
 		if !ok {
 			break
 		}
-		if checkIdle(&ic) {
+		if t.checkLater || checkIdle(&ic) {
 			t.cached, t.start, t.requests = true, ic.start, ic.requests
 			t.peek, t.peekConn, t.data = ic.peek, ic.c, ic.data
 			return ic.c, p.Addr, nil
@@ -241,6 +252,26 @@ func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries
 	c, err := dialOne(ctx, p.network, p.address, timeout)
 	u.report(p, err == nil)
 	return c, p.Addr, err
+}
+
+// CheckIdleLater(true) makes DialNext hand out a connection from the idle
+// cache without looking at it: the caller checks it at its first use, that
+// the backend has neither closed it nor written to it while it was idle,
+// and calls Retake for one that fails. (proxy_pass looks after its
+// poller forgot the socket's readiness, which a close landing between a
+// look here and that use would be lost with.)
+func (t *Tries) CheckIdleLater(on bool) { t.checkLater = on }
+
+// Retake replaces the connection from the idle cache DialNext gave last,
+// which the caller found closed (or written to) before using it, and
+// closed: another one to the same server, from the cache or new, as
+// DialNext would have given had it seen that (no server picked, no try
+// counted).
+func (u *Upstream) Retake(ctx context.Context, timeout time.Duration, t *Tries) (net.Conn, string, error) {
+	if t.last == nil {
+		return nil, "", ErrNoLiveUpstreams
+	}
+	return u.connect(ctx, timeout, t)
 }
 
 // ConnData returns the value SetConnData gave the last connection
