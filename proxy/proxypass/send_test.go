@@ -104,3 +104,38 @@ func TestSenderNotASocket(t *testing.T) {
 		t.Fatalf("Send = %d, %v; want 0, nil (the caller writes)", n, err)
 	}
 }
+
+func TestSenderCheck(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		idle  func(c *net.TCPConn) // what the backend does while the connection is idle
+		stale bool
+	}{
+		{"quiet", func(*net.TCPConn) {}, false},
+		{"half-closed", func(c *net.TCPConn) { c.CloseWrite() }, true},
+		{"wrote", func(c *net.TCPConn) { c.Write([]byte("junk")) }, true},
+	} {
+		var s Sender
+		got := make(chan int, 1)
+		c := backend(t, func(c net.Conn) {
+			tc.idle(c.(*net.TCPConn))
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			n, _ := io.Copy(io.Discard, c)
+			got <- int(n)
+		})
+		time.Sleep(20 * time.Millisecond) // what the backend did has come
+		c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		n, err := s.Send(c, []byte("ping"), true)
+		if tc.stale {
+			if n != 0 || err != ErrStale {
+				t.Errorf("%s: Send = %d, %v; want 0, ErrStale", tc.name, n, err)
+			}
+		} else if n != 4 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("%s: Send = %d, %v; want 4 and the wait's deadline", tc.name, n, err)
+		}
+		c.Close()
+		if want := map[bool]int{false: 4, true: 0}[tc.stale]; <-got != want {
+			t.Errorf("%s: the backend did not get %d bytes", tc.name, want)
+		}
+	}
+}

@@ -71,3 +71,34 @@ func TestTriedSet(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckIdleLater(t *testing.T) {
+	addr := listenEcho(t)
+	u := New("ka", []Server{{Addr: addr}})
+	u.SetKeepalive(Keepalive{Conns: 4, Requests: 1000, Timeout: time.Minute, Time: time.Hour})
+	ctx := context.Background()
+	var t1, t2 Tries
+	c1, _, _ := u.DialNext(ctx, time.Second, &t1)
+	c2, _, _ := u.DialNext(ctx, time.Second, &t2)
+	u.Put(&t1, c1)
+	u.Put(&t2, c2)
+	c2.Close() // as a backend's close would: DialNext no longer looks
+	var t3 Tries
+	t3.CheckIdleLater(true)
+	c, _, err := u.DialNext(ctx, time.Second, &t3)
+	if err != nil || c != c2 || !t3.Cached() {
+		t.Fatalf("DialNext: %v, the last idle one %v, cached %v", err, c == c2, t3.Cached())
+	}
+	// the caller found it closed: the next idle one, then a new one
+	if c, _, err = u.Retake(ctx, time.Second, &t3); err != nil || c != c1 || !t3.Cached() {
+		t.Fatalf("Retake: %v, the other idle one %v, cached %v", err, c == c1, t3.Cached())
+	}
+	c1.Close()
+	if c, _, err = u.Retake(ctx, time.Second, &t3); err != nil || c == c1 || c == c2 || t3.Cached() {
+		t.Fatalf("Retake with none idle: %v, cached %v", err, t3.Cached())
+	}
+	c.Close()
+	if _, _, err := u.Retake(ctx, time.Second, &Tries{}); err != ErrNoLiveUpstreams {
+		t.Fatalf("Retake before DialNext: %v", err)
+	}
+}
