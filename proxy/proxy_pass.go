@@ -537,7 +537,6 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			now := time.Now()
 			rq.v.UpstreamConnectTime = now.Sub(up.start)
 			up.conn = conn
-			conn.SetWriteDeadline(now.Add(rq.conf.ProxySendTimeout))
 			out := req
 			if up.stream != nil {
 				out = append(req[:len(req):len(req)], up.stream.preread()...)
@@ -562,8 +561,9 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 				}
 				idempotent = false // the body is gone: no other server can get it
 			}
-			// the write deadline stays: nothing else is written but for
-			// an upgrade (which clears it), and the idle cache clears it
+			// a write deadline set stays: nothing else is written but for
+			// an upgrade (which clears it); the idle cache keeps it too,
+			// and whoever writes next sets its own
 			if err != nil {
 				cond, while = errCondition(err), "while sending request to upstream"
 			} else {
@@ -1131,6 +1131,8 @@ func (up *proxyUpstream) send(conn net.Conn, out []byte, cached bool) error {
 			return nil // the reads that follow report a failure
 		}
 	}
+	// proxy_send_timeout: for an ordinary write only (the Sender's does not wait)
+	conn.SetWriteDeadline(time.Now().Add(up.rq.conf.ProxySendTimeout))
 	_, err := conn.Write(out[n:])
 	return err
 }

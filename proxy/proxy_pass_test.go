@@ -104,3 +104,56 @@ server {
 		t.Errorf("%d bytes were written to the half-closed connection, want none", n)
 	}
 }
+
+// TestProxyPassIdlePastDeadlines: the idle cache leaves a connection's
+// deadlines as they were (proxy_read_timeout's from its last read); they
+// pass while it is idle, and its next request is still served on it.
+func TestProxyPassIdlePastDeadlines(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan struct{}, 10)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- struct{}{}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			}()
+		}
+	}()
+	s, ctx := newBenchServer(t, `upstream backend { server `+ln.Addr().String()+`; keepalive 4; }
+server {
+    listen 127.0.0.1:18080;
+    location / {
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_read_timeout 30ms;
+        proxy_send_timeout 30ms;
+        proxy_pass http://backend;
+    }
+}`)
+	for i := range 3 {
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, httptest.NewRequest("GET", "http://front/", nil).WithContext(ctx))
+		if w.Code != 200 || w.Body.String() != "ok" {
+			t.Fatalf("request %d: %d %q", i+1, w.Code, w.Body.String())
+		}
+		time.Sleep(60 * time.Millisecond) // past both timeouts
+	}
+	if n := len(accepted); n != 1 {
+		t.Errorf("%d connections, want 1 (the first kept)", n)
+	}
+}

@@ -62,6 +62,7 @@ func checkIdle(ic *idleConn) bool {
 	if ic.peek == nil {
 		ic.peek = netpeek.NewPeeker(ic.c)
 	}
+	ic.c.SetReadDeadline(time.Time{}) // the last user's, which may have passed: the peek would fail
 	if !ic.peek.Alive() {
 		ic.c.Close()
 		return false
@@ -70,7 +71,8 @@ func checkIdle(ic *idleConn) bool {
 }
 
 // Put keeps c, the connection t dialed last, for reuse after a complete
-// exchange; it closes it when the group keeps none. An idle connection
+// exchange; it closes it when the group keeps none. c's deadlines stay as
+// they are (no timer work for each request): its next user sets its own. An idle connection
 // no longer counts in its server's connections (least_conn, max_conns).
 func (u *Upstream) Put(t *Tries, c net.Conn) {
 	u.mu.Lock()
@@ -82,7 +84,6 @@ func (u *Upstream) Put(t *Tries, c net.Conn) {
 		c.Close()
 		return
 	}
-	c.SetDeadline(time.Time{})
 	if len(u.idle) >= k.Conns {
 		u.idle[0].c.Close()
 		u.idle = u.idle[1:]

@@ -102,3 +102,24 @@ func TestCheckIdleLater(t *testing.T) {
 		t.Fatalf("Retake before DialNext: %v", err)
 	}
 }
+
+// TestKeepalivePastDeadline: Put leaves a connection's deadlines as they
+// are; one that passed while it was idle does not make it look dead.
+func TestKeepalivePastDeadline(t *testing.T) {
+	addr := listenEcho(t)
+	u := New("ka", []Server{{Addr: addr}})
+	u.SetKeepalive(Keepalive{Conns: 1, Requests: 1000, Timeout: time.Minute, Time: time.Hour})
+	ctx := context.Background()
+	var t1 Tries
+	c1, _, err := u.DialNext(ctx, time.Second, &t1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1.SetDeadline(time.Now().Add(-time.Second))
+	u.Put(&t1, c1)
+	var t2 Tries
+	if c, _, err := u.DialNext(ctx, time.Second, &t2); err != nil || c != c1 || !t2.Cached() {
+		t.Fatalf("DialNext: %v, the idle one %v, cached %v", err, c == c1, t2.Cached())
+	}
+	c1.Close()
+}
