@@ -424,6 +424,7 @@ type proxyUpstream struct {
 	body   backendBody
 	res    proxypass.Response
 	sender proxypass.Sender // for a connection no upstream keeps
+	ready  bool             // send saw the connection readable (its first read does not wait)
 }
 
 // newProxyUpstream returns a proxyUpstream for a proxy_pass of rq: its
@@ -567,7 +568,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			if err != nil {
 				cond, while = errCondition(err), "while sending request to upstream"
 			} else {
-				up.rdBuf = deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout, watch: up}
+				up.rdBuf = deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout, watch: up, ready: up.ready}
 				rd = &up.rdBuf
 				up.rd = rd
 				if up.head == nil {
@@ -1117,6 +1118,7 @@ func (rq *request) copyFromBackend(src io.Reader, length int64) error {
 // miss it.)
 func (up *proxyUpstream) send(conn net.Conn, out []byte, cached bool) error {
 	var n int
+	up.ready = false
 	if up.sends() {
 		conn.SetReadDeadline(time.Now().Add(watchGrace))
 		var err error
@@ -1127,6 +1129,8 @@ func (up *proxyUpstream) send(conn net.Conn, out []byte, cached bool) error {
 		if n == len(out) {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				up.watchHead()
+			} else {
+				up.ready = err == nil
 			}
 			return nil // the reads that follow report a failure
 		}
@@ -1170,9 +1174,22 @@ type deadlineReader struct {
 	// while the head is awaited: a read waiting past watchGrace starts
 	// watching the client
 	watch *proxyUpstream
+	// the connection is readable (the Sender waited): the first read
+	// finds its bytes (or its end) at once and sets no deadline of its own
+	ready bool
 }
 
 func (r *deadlineReader) Read(p []byte) (int, error) {
+	if r.ready {
+		r.ready = false
+		n, err := r.c.Read(p)
+		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			r.n += int64(n)
+			return n, err
+		}
+		// the Sender's deadline (watchGrace) passed before this read
+		// began: as any other
+	}
 	timeout := r.timeout
 	if up := r.watch; up != nil && up.stopWatch == nil && timeout > watchGrace {
 		r.c.SetReadDeadline(time.Now().Add(watchGrace))
