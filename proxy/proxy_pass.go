@@ -916,6 +916,15 @@ func (rq *request) proxyFields(fields []proxypass.Field, body []byte, chunked bo
 	return fields
 }
 
+// headerFirst is h.Get(key) for a canonical key, without canonicalizing it
+// again.
+func headerFirst(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // proxyBodyLength is nginx's $proxy_internal_body_length: proxy_set_body's
 // length, else the client's body length (sent even under
 // proxy_pass_request_body off, as nginx does), -1 for none.
@@ -925,7 +934,7 @@ func (rq *request) proxyBodyLength(body []byte) int64 {
 		return int64(len(body))
 	case len(rq.r.TransferEncoding) > 0: // chunked: the length read
 		return int64(len(rq.v.RequestBody))
-	case rq.r.ContentLength > 0 || rq.r.Header.Get("Content-Length") != "":
+	case rq.r.ContentLength > 0 || headerFirst(rq.r.Header, "Content-Length") != "":
 		return rq.r.ContentLength
 	}
 	return -1
