@@ -172,8 +172,16 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		up.releaseHead()
 		return // answered
 	}
-	keep := false // the connection goes back to the upstream's idle cache
+	keep := false    // the connection goes back to the upstream's idle cache
+	release := false // the head's buffer goes back to its pool (the body started in it)
+	// one deferred call: open-coded (no defer record at run time)
 	defer func() {
+		if release {
+			up.releaseHead()
+		}
+		rq.v.UpstreamResponseTime = time.Since(up.start)
+		// the body as it came, chunk framing included (nginx's count)
+		rq.v.UpstreamBytesSent, rq.v.UpstreamBytesReceived, rq.v.UpstreamResponseLength = up.sent, rd.n, rd.n-up.headLen
 		switch {
 		case conn == nil: // already settled
 		case keep:
@@ -181,11 +189,6 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		default:
 			conn.Close()
 		}
-	}()
-	defer func() {
-		rq.v.UpstreamResponseTime = time.Since(up.start)
-		// the body as it came, chunk framing included (nginx's count)
-		rq.v.UpstreamBytesSent, rq.v.UpstreamBytesReceived, rq.v.UpstreamResponseLength = up.sent, rd.n, rd.n-up.headLen
 	}()
 	if res.HTTP09 {
 		up.log(proxypass.ErrNoValidHeader, "while reading response header from upstream")
@@ -250,7 +253,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		rq.w.WriteHeader(res.Status)
 		return
 	}
-	defer up.releaseHead() // after the body, which starts in it
+	release = true // after the body, which starts in it
 	rq.w.WriteHeader(res.Status)
 	var br *bufio.Reader
 	var src io.Reader
