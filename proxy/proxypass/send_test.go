@@ -139,3 +139,25 @@ func TestSenderCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestSenderCheckPastDeadline: a read deadline that passed before Send
+// began leaves the write to the caller, but not the look at the
+// connection.
+func TestSenderCheckPastDeadline(t *testing.T) {
+	for _, half := range []bool{false, true} {
+		var s Sender
+		c := backend(t, func(c net.Conn) {
+			if half {
+				c.(*net.TCPConn).CloseWrite()
+			}
+			c.SetReadDeadline(time.Now().Add(time.Second))
+			io.Copy(io.Discard, c)
+		})
+		time.Sleep(20 * time.Millisecond) // the FIN has come
+		c.SetReadDeadline(time.Now().Add(-time.Second))
+		n, err := s.Send(c, []byte("ping"), true)
+		if want := map[bool]error{false: nil, true: ErrStale}[half]; n != 0 || err != want {
+			t.Errorf("half-closed %v: Send = %d, %v; want 0, %v", half, n, err, want)
+		}
+	}
+}

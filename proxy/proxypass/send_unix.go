@@ -61,6 +61,12 @@ func (s *Sender) Send(c net.Conn, p []byte, check bool) (int, error) {
 	s.out, s.n, s.done, s.check, s.stale = p, 0, false, check, false
 	err := s.rc.Read(s.step)
 	s.out = nil
+	if !s.done && check {
+		// no callback: the read deadline had passed (or the connection
+		// was closed here). The caller writes the ordinary way, whose
+		// read sees a close: a look as the pool's will do.
+		s.rc.Control(func(fd uintptr) { s.stale = stale(fd) })
+	}
 	if s.stale {
 		return 0, ErrStale
 	}
@@ -77,13 +83,9 @@ func (s *Sender) stepFD(fd uintptr) bool {
 		return true
 	}
 	s.done = true
-	if s.check {
-		var b [1]byte
-		_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		if err != syscall.EAGAIN && err != syscall.EWOULDBLOCK {
-			s.stale = true // closed (a read of 0), reset, or bytes waiting
-			return true
-		}
+	if s.check && stale(fd) {
+		s.stale = true
+		return true
 	}
 	for s.n < len(s.out) {
 		n, err := syscall.Write(int(fd), s.out[s.n:])
@@ -96,4 +98,13 @@ func (s *Sender) stepFD(fd uintptr) bool {
 		s.n += n
 	}
 	return false
+}
+
+// stale reports whether the peer of an idle socket has closed it (a read
+// would give 0), reset it, or written to it: a peek that does not wait
+// finds anything but EAGAIN.
+func stale(fd uintptr) bool {
+	var b [1]byte
+	_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return err != syscall.EAGAIN && err != syscall.EWOULDBLOCK
 }
