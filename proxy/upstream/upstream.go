@@ -311,8 +311,11 @@ func (u *Upstream) Failed(t *Tries) {
 func (u *Upstream) pick(t *Tries) *peer {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	now := u.now()
 	var p *peer
+	var now time.Time
+	if !u.single {
+		now = u.now() // a lone server is never taken out: no clock
+	}
 	switch {
 	case u.single:
 		p = u.primary[0]
