@@ -953,7 +953,7 @@ func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.Pr
 	vals := make([]string, len(res.Fields)) // one array for the values (see Response.Header)
 	for i, f := range res.Fields {
 		key := http.CanonicalHeaderKey(f.Name)
-		if proxypass.ResponseHopByHop[key] || rq.proxyHidden(key) {
+		if proxypass.ResponseHopByHop(key) || rq.proxyHidden(key) {
 			continue
 		}
 		v := f.Value

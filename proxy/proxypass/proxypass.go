@@ -320,11 +320,16 @@ func digits(s string) bool {
 	return true
 }
 
-// ResponseHopByHop are the response headers nginx's upstream module never
-// passes as they are: it answers for the connection and the framing itself.
-var ResponseHopByHop = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true, // set from the parsed length
+// ResponseHopByHop reports whether key (canonical) is a response header
+// nginx's upstream module never passes as it is: it answers for the
+// connection and the framing itself (Content-Length: set from the parsed
+// length). A switch, not a map: no hashing for each field of each answer.
+func ResponseHopByHop(key string) bool {
+	switch key {
+	case "Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Content-Length":
+		return true
+	}
+	return false
 }
 
 // DefaultHidden are the backend headers proxy_hide_header hides by
