@@ -34,6 +34,7 @@ func (u *Upstream) SetKeepalive(k Keepalive) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.keepalive = k
+	u.keeps.Store(k.Conns > 0)
 }
 
 // takeIdle returns the most recent idle connection to p, if any, out of
@@ -96,11 +97,7 @@ func (u *Upstream) Put(t *Tries, c net.Conn) {
 }
 
 // Keeps reports whether the group keeps idle connections.
-func (u *Upstream) Keeps() bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.keepalive.Conns > 0
-}
+func (u *Upstream) Keeps() bool { return u.keeps.Load() }
 
 // Cached reports whether the last connection DialNext gave came from the
 // idle cache (a failure on it before any answer costs no try, as in

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -101,7 +102,8 @@ type Upstream struct {
 	counted     bool    // conns matter: a server has MaxConns, or the method reads them
 
 	keepalive Keepalive
-	idle      []idleConn // oldest first
+	keeps     atomic.Bool // keepalive.Conns > 0, read without the lock
+	idle      []idleConn  // oldest first
 
 	chosen map[string]*peer // servers an Override chose, by address (override.go)
 }
