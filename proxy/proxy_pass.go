@@ -172,8 +172,16 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		up.releaseHead()
 		return // answered
 	}
-	keep := false // the connection goes back to the upstream's idle cache
+	keep := false    // the connection goes back to the upstream's idle cache
+	release := false // the head's buffer goes back to its pool (the body started in it)
+	// one deferred call: open-coded (no defer record at run time)
 	defer func() {
+		if release {
+			up.releaseHead()
+		}
+		rq.v.UpstreamResponseTime = time.Since(up.start)
+		// the body as it came, chunk framing included (nginx's count)
+		rq.v.UpstreamBytesSent, rq.v.UpstreamBytesReceived, rq.v.UpstreamResponseLength = up.sent, rd.n, rd.n-up.headLen
 		switch {
 		case conn == nil: // already settled
 		case keep:
@@ -181,11 +189,6 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		default:
 			conn.Close()
 		}
-	}()
-	defer func() {
-		rq.v.UpstreamResponseTime = time.Since(up.start)
-		// the body as it came, chunk framing included (nginx's count)
-		rq.v.UpstreamBytesSent, rq.v.UpstreamBytesReceived, rq.v.UpstreamResponseLength = up.sent, rd.n, rd.n-up.headLen
 	}()
 	if res.HTTP09 {
 		up.log(proxypass.ErrNoValidHeader, "while reading response header from upstream")
@@ -250,7 +253,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		rq.w.WriteHeader(res.Status)
 		return
 	}
-	defer up.releaseHead() // after the body, which starts in it
+	release = true // after the body, which starts in it
 	rq.w.WriteHeader(res.Status)
 	var br *bufio.Reader
 	var src io.Reader
@@ -420,9 +423,11 @@ type proxyUpstream struct {
 	conn      net.Conn // the current attempt's
 	// in place of their own allocations: rd's and the body's reader, and
 	// the response head
-	rdBuf deadlineReader
-	body  backendBody
-	res   proxypass.Response
+	rdBuf  deadlineReader
+	body   backendBody
+	res    proxypass.Response
+	sender proxypass.Sender // for a connection no upstream keeps
+	ready  bool             // send saw the connection readable (its first read does not wait)
 }
 
 // newProxyUpstream returns a proxyUpstream for a proxy_pass of rq: its
@@ -469,17 +474,27 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 	idempotent := rq.conf.ProxyNextUpstream&nginxconf.NextNonIdempotent != 0 ||
 		(rq.r.Method != http.MethodPost && rq.r.Method != http.MethodPatch && rq.r.Method != "LOCK")
 	tries := &up.tries
+	// the Sender looks at a connection from the idle cache itself (send)
+	tries.CheckIdleLater(up.sends())
 	begin := time.Now() // proxy_next_upstream_timeout counts from here (nginx's peer.start_time)
+	retake := false     // the attempt goes on with another connection to its server
 	for n, first := 1, true; ; n, first = n+1, false {
-		if up.start = begin; !first { // the first attempt starts with the exchange
-			up.start = time.Now()
+		again := retake
+		retake = false
+		if !again {
+			if up.start = begin; !first { // the first attempt starts with the exchange
+				up.start = time.Now()
+			}
 		}
 		var conn net.Conn
 		var addr string
 		var err error
-		if u != nil {
+		switch {
+		case again:
+			conn, addr, err = u.Retake(rq.r.Context(), rq.conf.ProxyConnectTimeout, tries)
+		case u != nil:
 			conn, addr, err = u.DialNext(rq.r.Context(), rq.conf.ProxyConnectTimeout, tries)
-		} else {
+		default:
 			conn, addr, err = d.Dial(rq.r.Context(), rq.conf.ProxyConnectTimeout)
 		}
 		if ab := asBalancerAbort(err); ab != nil {
@@ -526,12 +541,19 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			now := time.Now()
 			rq.v.UpstreamConnectTime = now.Sub(up.start)
 			up.conn = conn
-			conn.SetWriteDeadline(now.Add(rq.conf.ProxySendTimeout))
 			out := req
 			if up.stream != nil {
 				out = append(req[:len(req):len(req)], up.stream.preread()...)
 			}
-			_, err = conn.Write(out)
+			if testHookSend != nil {
+				testHookSend(conn)
+			}
+			if err = up.send(conn, out, tries.Cached()); err == proxypass.ErrStale {
+				conn.Close() // as nginx would have while it was idle: no log, no try
+				retake = true
+				n--
+				continue
+			}
 			sent = true
 			up.sent = int64(len(out))
 			if err == nil && up.stream != nil {
@@ -543,12 +565,13 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 				}
 				idempotent = false // the body is gone: no other server can get it
 			}
-			// the write deadline stays: nothing else is written but for
-			// an upgrade (which clears it), and the idle cache clears it
+			// a write deadline set stays: nothing else is written but for
+			// an upgrade (which clears it); the idle cache keeps it too,
+			// and whoever writes next sets its own
 			if err != nil {
 				cond, while = errCondition(err), "while sending request to upstream"
 			} else {
-				up.rdBuf = deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout, watch: up}
+				up.rdBuf = deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout, watch: up, ready: up.ready}
 				rd = &up.rdBuf
 				up.rd = rd
 				if up.head == nil {
@@ -896,6 +919,15 @@ func (rq *request) proxyFields(fields []proxypass.Field, body []byte, chunked bo
 	return fields
 }
 
+// headerFirst is h.Get(key) for a canonical key, without canonicalizing it
+// again.
+func headerFirst(h http.Header, key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
 // proxyBodyLength is nginx's $proxy_internal_body_length: proxy_set_body's
 // length, else the client's body length (sent even under
 // proxy_pass_request_body off, as nginx does), -1 for none.
@@ -905,7 +937,7 @@ func (rq *request) proxyBodyLength(body []byte) int64 {
 		return int64(len(body))
 	case len(rq.r.TransferEncoding) > 0: // chunked: the length read
 		return int64(len(rq.v.RequestBody))
-	case rq.r.ContentLength > 0 || rq.r.Header.Get("Content-Length") != "":
+	case rq.r.ContentLength > 0 || headerFirst(rq.r.Header, "Content-Length") != "":
 		return rq.r.ContentLength
 	}
 	return -1
@@ -921,7 +953,7 @@ func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.Pr
 	vals := make([]string, len(res.Fields)) // one array for the values (see Response.Header)
 	for i, f := range res.Fields {
 		key := http.CanonicalHeaderKey(f.Name)
-		if proxypass.ResponseHopByHop[key] || rq.proxyHidden(key) {
+		if proxypass.ResponseHopByHop(key) || rq.proxyHidden(key) {
 			continue
 		}
 		v := f.Value
@@ -1083,6 +1115,68 @@ func (rq *request) copyFromBackend(src io.Reader, length int64) error {
 	}
 }
 
+// send writes the request out (up.stream == nil) or its head with the
+// body's first part. A request that goes out whole waits for the answer's
+// first bytes in the same step (proxypass.Sender): the head's first read
+// finds them, as nginx's, instead of failing first. That wait is the first
+// of the head's (watchGrace, then the client is watched too: the reader
+// goes on with the rest of proxy_read_timeout); a proxy_read_timeout
+// within watchGrace is the reader's alone.
+//
+// A connection from the idle cache (cached) is looked at there too, after
+// the poller forgot the socket's readiness: proxypass.ErrStale, nothing
+// sent, when the backend closed it meanwhile. (The pool's own look, before
+// that, would let a close landing in between go unnoticed: the wait would
+// miss it.)
+func (up *proxyUpstream) send(conn net.Conn, out []byte, cached bool) error {
+	var n int
+	up.ready = false
+	if up.sends() {
+		conn.SetReadDeadline(time.Now().Add(watchGrace))
+		var err error
+		n, err = up.senderFor().Send(conn, out, cached)
+		if err == proxypass.ErrStale {
+			return err
+		}
+		if n == len(out) {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				up.watchHead()
+			} else {
+				up.ready = err == nil
+			}
+			return nil // the reads that follow report a failure
+		}
+	}
+	// proxy_send_timeout: for an ordinary write only (the Sender's does not wait)
+	conn.SetWriteDeadline(time.Now().Add(up.rq.conf.ProxySendTimeout))
+	_, err := conn.Write(out[n:])
+	return err
+}
+
+// sends reports whether send goes through the Sender: a request sent
+// whole, to a plain socket, with a proxy_read_timeout past watchGrace.
+func (up *proxyUpstream) sends() bool {
+	return up.stream == nil && up.ssl == nil && up.rq.conf.ProxyReadTimeout > watchGrace
+}
+
+// testHookSend, when set by a test, runs before each request is sent.
+var testHookSend func(conn net.Conn)
+
+// senderFor returns the Sender of the attempt's connection: one kept with
+// it in the upstream's idle cache (made once per connection, not per
+// request), else the request's.
+func (up *proxyUpstream) senderFor() *proxypass.Sender {
+	if up.u == nil {
+		return &up.sender
+	}
+	s, _ := up.tries.ConnData().(*proxypass.Sender)
+	if s == nil {
+		s = new(proxypass.Sender)
+		up.tries.SetConnData(s)
+	}
+	return s
+}
+
 // deadlineReader reads from a connection with proxy_read_timeout between
 // two reads, as nginx's timer on the upstream's read event.
 type deadlineReader struct {
@@ -1092,9 +1186,22 @@ type deadlineReader struct {
 	// while the head is awaited: a read waiting past watchGrace starts
 	// watching the client
 	watch *proxyUpstream
+	// the connection is readable (the Sender waited): the first read
+	// finds its bytes (or its end) at once and sets no deadline of its own
+	ready bool
 }
 
 func (r *deadlineReader) Read(p []byte) (int, error) {
+	if r.ready {
+		r.ready = false
+		n, err := r.c.Read(p)
+		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
+			r.n += int64(n)
+			return n, err
+		}
+		// the Sender's deadline (watchGrace) passed before this read
+		// began: as any other
+	}
 	timeout := r.timeout
 	if up := r.watch; up != nil && up.stopWatch == nil && timeout > watchGrace {
 		r.c.SetReadDeadline(time.Now().Add(watchGrace))

@@ -44,7 +44,7 @@ func (rq *request) proxyUpgrade(backend net.Conn, res *proxypass.Response) {
 	head = append(head, "\r\nConnection: upgrade\r\n"...)
 	for _, f := range res.Fields {
 		key := http.CanonicalHeaderKey(f.Name)
-		if key != "Upgrade" && (proxypass.ResponseHopByHop[key] || rq.proxyHidden(key)) {
+		if key != "Upgrade" && (proxypass.ResponseHopByHop(key) || rq.proxyHidden(key)) {
 			continue
 		}
 		head = append(head, f.Name...)

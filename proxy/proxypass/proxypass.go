@@ -1,7 +1,8 @@
 // Package proxypass holds the wire side of proxy_pass that does not need a
-// request: the request nginx's proxy module writes to a backend, and the
-// reading of the backend's response header within proxy_buffer_size, with
-// the errors nginx logs for a bad one.
+// request: the request nginx's proxy module writes to a backend, its
+// sending that waits for the answer without a failed read (Sender), and
+// the reading of the backend's response header within proxy_buffer_size,
+// with the errors nginx logs for a bad one.
 package proxypass
 
 import (
@@ -46,6 +47,11 @@ var (
 	ErrBadChunked    = errors.New(`upstream sent unknown "Transfer-Encoding"`)
 	ErrDuplicateLen  = errors.New(`upstream sent duplicate header line`)
 )
+
+// ErrStale is Sender.Send's for a pooled connection the peer closed or
+// wrote to while it was idle: nothing was sent, and nginx, which would
+// have closed it then, logs nothing.
+var ErrStale = errors.New("idle connection closed by the peer")
 
 // Response is a parsed response head.
 type Response struct {
@@ -195,9 +201,14 @@ func statusLineOK(b []byte) bool {
 	return bytes.HasPrefix(b, []byte(prefix))
 }
 
-// parseHead parses head into res.
+// parseHead parses head into res. The fields' names and values are parts
+// of one string made of head; a line is looked at in one pass.
 func parseHead(res *Response, head []byte) error {
-	text := strings.TrimRight(string(head), "\r\n")
+	end := len(head)
+	for end > 0 && (head[end-1] == '\r' || head[end-1] == '\n') {
+		end--
+	}
+	text := string(head[:end])
 	status, text, more := strings.Cut(text, "\n")
 	*res = Response{ContentLength: -1}
 	status = strings.TrimSuffix(status, "\r")
@@ -220,31 +231,27 @@ func parseHead(res *Response, head []byte) error {
 	for more {
 		var l string
 		l, text, more = strings.Cut(text, "\n")
-		l = strings.TrimRight(l, "\r") // nginx takes CRs before the LF
-		name, value, ok := strings.Cut(l, ":")
-		// a CR or NUL elsewhere is "invalid header" in nginx (it would
-		// otherwise reach the client as a line break for lenient parsers)
-		if !ok || name == "" || !validName(name) || !validValue(value) {
+		f, ok := parseField(l)
+		if !ok {
 			return ErrInvalidHeader
 		}
-		value = strings.Trim(value, " \t")
 		switch {
-		case len(name) == len("Content-Length") && strings.EqualFold(name, "Content-Length"):
+		case len(f.Name) == len("Content-Length") && strings.EqualFold(f.Name, "Content-Length"):
 			if res.ContentLength >= 0 {
 				return ErrDuplicateLen
 			}
-			n, err := strconv.ParseInt(value, 10, 64)
-			if err != nil || n < 0 || value[0] == '+' {
+			n, err := strconv.ParseInt(f.Value, 10, 64)
+			if err != nil || n < 0 || f.Value[0] == '+' {
 				return ErrBadLength
 			}
 			res.ContentLength = n
-		case len(name) == len("Transfer-Encoding") && strings.EqualFold(name, "Transfer-Encoding"):
-			if !strings.EqualFold(value, "chunked") {
+		case len(f.Name) == len("Transfer-Encoding") && strings.EqualFold(f.Name, "Transfer-Encoding"):
+			if !strings.EqualFold(f.Value, "chunked") {
 				return ErrBadChunked
 			}
 			res.Chunked = true
 		}
-		res.Fields = append(res.Fields, Field{name, value})
+		res.Fields = append(res.Fields, f)
 	}
 	if res.Chunked {
 		res.ContentLength = -1 // nginx ignores the length of a chunked response
@@ -252,25 +259,43 @@ func parseHead(res *Response, head []byte) error {
 	return nil
 }
 
-// validName reports whether a field name holds no space, tab, CR or NUL.
-func validName(name string) bool {
-	for i := 0; i < len(name); i++ {
-		switch name[i] {
-		case ' ', '\t', '\r', 0:
-			return false
-		}
+// parseField parses one header line, its LF gone: nginx takes the CRs
+// before the LF; the name, before the first colon, is not empty and holds
+// no space, tab, CR or NUL; the value holds no CR or NUL (nginx's "invalid
+// header": such a byte would reach the client as a line break for lenient
+// parsers) and loses its spaces and tabs at both ends.
+func parseField(l string) (Field, bool) {
+	for len(l) > 0 && l[len(l)-1] == '\r' {
+		l = l[:len(l)-1]
 	}
-	return true
-}
-
-// validValue reports whether a field value holds no CR or NUL.
-func validValue(v string) bool {
+	colon := -1
+	for i := 0; i < len(l); i++ {
+		switch l[i] {
+		case ':':
+			colon = i
+		case ' ', '\t', '\r', 0:
+			return Field{}, false
+		default:
+			continue
+		}
+		break
+	}
+	if colon <= 0 {
+		return Field{}, false
+	}
+	v := l[colon+1:]
 	for i := 0; i < len(v); i++ {
 		if v[i] == '\r' || v[i] == 0 {
-			return false
+			return Field{}, false
 		}
 	}
-	return true
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	return Field{Name: l[:colon], Value: v}, true
 }
 
 // validProto accepts HTTP/<major>.<minor>.
@@ -295,11 +320,16 @@ func digits(s string) bool {
 	return true
 }
 
-// ResponseHopByHop are the response headers nginx's upstream module never
-// passes as they are: it answers for the connection and the framing itself.
-var ResponseHopByHop = map[string]bool{
-	"Connection": true, "Keep-Alive": true, "Transfer-Encoding": true, "Upgrade": true,
-	"Content-Length": true, // set from the parsed length
+// ResponseHopByHop reports whether key (canonical) is a response header
+// nginx's upstream module never passes as it is: it answers for the
+// connection and the framing itself (Content-Length: set from the parsed
+// length). A switch, not a map: no hashing for each field of each answer.
+func ResponseHopByHop(key string) bool {
+	switch key {
+	case "Connection", "Keep-Alive", "Transfer-Encoding", "Upgrade", "Content-Length":
+		return true
+	}
+	return false
 }
 
 // DefaultHidden are the backend headers proxy_hide_header hides by

@@ -12,6 +12,7 @@ import (
 type idleConn struct {
 	c        net.Conn
 	peek     *netpeek.Peeker // c's, made when c is first taken from the cache
+	data     any             // Tries.SetConnData's
 	p        *peer
 	since    time.Time // idle since
 	start    time.Time // connected at
@@ -33,6 +34,7 @@ func (u *Upstream) SetKeepalive(k Keepalive) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.keepalive = k
+	u.keeps.Store(k.Conns > 0)
 }
 
 // takeIdle returns the most recent idle connection to p, if any, out of
@@ -61,6 +63,7 @@ func checkIdle(ic *idleConn) bool {
 	if ic.peek == nil {
 		ic.peek = netpeek.NewPeeker(ic.c)
 	}
+	ic.c.SetReadDeadline(time.Time{}) // the last user's, which may have passed: the peek would fail
 	if !ic.peek.Alive() {
 		ic.c.Close()
 		return false
@@ -69,7 +72,8 @@ func checkIdle(ic *idleConn) bool {
 }
 
 // Put keeps c, the connection t dialed last, for reuse after a complete
-// exchange; it closes it when the group keeps none. An idle connection
+// exchange; it closes it when the group keeps none. c's deadlines stay as
+// they are (no timer work for each request): its next user sets its own. An idle connection
 // no longer counts in its server's connections (least_conn, max_conns).
 func (u *Upstream) Put(t *Tries, c net.Conn) {
 	u.mu.Lock()
@@ -81,12 +85,11 @@ func (u *Upstream) Put(t *Tries, c net.Conn) {
 		c.Close()
 		return
 	}
-	c.SetDeadline(time.Time{})
 	if len(u.idle) >= k.Conns {
 		u.idle[0].c.Close()
 		u.idle = u.idle[1:]
 	}
-	ic := idleConn{c: c, p: t.last, since: now, start: t.start, requests: t.requests + 1}
+	ic := idleConn{c: c, p: t.last, since: now, start: t.start, requests: t.requests + 1, data: t.data}
 	if t.peekConn == c {
 		ic.peek = t.peek
 	}
@@ -94,11 +97,7 @@ func (u *Upstream) Put(t *Tries, c net.Conn) {
 }
 
 // Keeps reports whether the group keeps idle connections.
-func (u *Upstream) Keeps() bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.keepalive.Conns > 0
-}
+func (u *Upstream) Keeps() bool { return u.keeps.Load() }
 
 // Cached reports whether the last connection DialNext gave came from the
 // idle cache (a failure on it before any answer costs no try, as in

@@ -13,14 +13,18 @@ func TestKeepaliveCache(t *testing.T) {
 	ctx := context.Background()
 	var t1 Tries
 	c1, _, err := u.DialNext(ctx, time.Second, &t1)
-	if err != nil || t1.Cached() {
-		t.Fatalf("first dial: %v, cached %v", err, t1.Cached())
+	if err != nil || t1.Cached() || t1.ConnData() != nil {
+		t.Fatalf("first dial: %v, cached %v, data %v", err, t1.Cached(), t1.ConnData())
 	}
+	t1.SetConnData("c1's")
 	u.Put(&t1, c1)
 	var t2 Tries
 	c2, _, err := u.DialNext(ctx, time.Second, &t2)
 	if err != nil || !t2.Cached() || c2 != c1 {
 		t.Fatalf("second dial: %v, cached %v, same %v", err, t2.Cached(), c2 == c1)
+	}
+	if d := t2.ConnData(); d != "c1's" {
+		t.Errorf("cached connection's data %v, want what SetConnData kept", d)
 	}
 	u.Put(&t2, c2)
 	// a tunnel never takes an idle HTTP connection
@@ -34,8 +38,8 @@ func TestKeepaliveCache(t *testing.T) {
 	c4, _, _ := u.DialNext(ctx, time.Second, &t4)
 	c4.Close()
 	t4.Stale()
-	if _, _, err := u.DialNext(ctx, time.Second, &t4); err != nil {
-		t.Fatalf("after Stale: %v", err)
+	if _, _, err := u.DialNext(ctx, time.Second, &t4); err != nil || t4.ConnData() != nil {
+		t.Fatalf("after Stale: %v, data %v (another connection's)", err, t4.ConnData())
 	}
 	// without keepalive, Put closes
 	u2 := New("no", []Server{{Addr: addr}})
@@ -66,4 +70,56 @@ func TestTriedSet(t *testing.T) {
 			t.Errorf("peer %d: has %v", i, !want)
 		}
 	}
+}
+
+func TestCheckIdleLater(t *testing.T) {
+	addr := listenEcho(t)
+	u := New("ka", []Server{{Addr: addr}})
+	u.SetKeepalive(Keepalive{Conns: 4, Requests: 1000, Timeout: time.Minute, Time: time.Hour})
+	ctx := context.Background()
+	var t1, t2 Tries
+	c1, _, _ := u.DialNext(ctx, time.Second, &t1)
+	c2, _, _ := u.DialNext(ctx, time.Second, &t2)
+	u.Put(&t1, c1)
+	u.Put(&t2, c2)
+	c2.Close() // as a backend's close would: DialNext no longer looks
+	var t3 Tries
+	t3.CheckIdleLater(true)
+	c, _, err := u.DialNext(ctx, time.Second, &t3)
+	if err != nil || c != c2 || !t3.Cached() {
+		t.Fatalf("DialNext: %v, the last idle one %v, cached %v", err, c == c2, t3.Cached())
+	}
+	// the caller found it closed: the next idle one, then a new one
+	if c, _, err = u.Retake(ctx, time.Second, &t3); err != nil || c != c1 || !t3.Cached() {
+		t.Fatalf("Retake: %v, the other idle one %v, cached %v", err, c == c1, t3.Cached())
+	}
+	c1.Close()
+	if c, _, err = u.Retake(ctx, time.Second, &t3); err != nil || c == c1 || c == c2 || t3.Cached() {
+		t.Fatalf("Retake with none idle: %v, cached %v", err, t3.Cached())
+	}
+	c.Close()
+	if _, _, err := u.Retake(ctx, time.Second, &Tries{}); err != ErrNoLiveUpstreams {
+		t.Fatalf("Retake before DialNext: %v", err)
+	}
+}
+
+// TestKeepalivePastDeadline: Put leaves a connection's deadlines as they
+// are; one that passed while it was idle does not make it look dead.
+func TestKeepalivePastDeadline(t *testing.T) {
+	addr := listenEcho(t)
+	u := New("ka", []Server{{Addr: addr}})
+	u.SetKeepalive(Keepalive{Conns: 1, Requests: 1000, Timeout: time.Minute, Time: time.Hour})
+	ctx := context.Background()
+	var t1 Tries
+	c1, _, err := u.DialNext(ctx, time.Second, &t1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c1.SetDeadline(time.Now().Add(-time.Second))
+	u.Put(&t1, c1)
+	var t2 Tries
+	if c, _, err := u.DialNext(ctx, time.Second, &t2); err != nil || c != c1 || !t2.Cached() {
+		t.Fatalf("DialNext: %v, the idle one %v, cached %v", err, c == c1, t2.Cached())
+	}
+	c1.Close()
 }

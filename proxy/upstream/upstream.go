@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -101,7 +102,8 @@ type Upstream struct {
 	counted     bool    // conns matter: a server has MaxConns, or the method reads them
 
 	keepalive Keepalive
-	idle      []idleConn // oldest first
+	keeps     atomic.Bool // keepalive.Conns > 0, read without the lock
+	idle      []idleConn  // oldest first
 
 	chosen map[string]*peer // servers an Override chose, by address (override.go)
 }
@@ -187,6 +189,9 @@ type Tries struct {
 	last   *peer
 	cached bool
 	fresh  bool // never from the idle cache
+	// the caller checks a connection from the idle cache itself, at its
+	// first use (CheckIdleLater)
+	checkLater bool
 	// of the last connection: when it was made, requests it served
 	start    time.Time
 	requests int
@@ -194,6 +199,9 @@ type Tries struct {
 	// keeps it with the connection
 	peek     *netpeek.Peeker
 	peekConn net.Conn
+	// the caller's value for the last connection (ConnData), kept with
+	// it in the idle cache
+	data any
 	// override and more: balancer_by_lua's choice and extra attempts
 	// (override.go)
 	override Override
@@ -219,8 +227,16 @@ func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries
 		}
 		t.tried.add(p)
 	}
-	t.last, t.cached = p, false
-	t.peek, t.peekConn = nil, nil
+	t.last = p
+	return u.connect(ctx, timeout, t)
+}
+
+// connect gives t a connection to the server it picked last: one from the
+// idle cache, else a new one.
+func (u *Upstream) connect(ctx context.Context, timeout time.Duration, t *Tries) (net.Conn, string, error) {
+	p := t.last
+	t.cached = false
+	t.peek, t.peekConn, t.data = nil, nil, nil
 	for !t.fresh {
 		u.mu.Lock()
 		ic, ok := u.takeIdle(p)
@@ -228,9 +244,9 @@ func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries
 		if !ok {
 			break
 		}
-		if checkIdle(&ic) {
+		if t.checkLater || checkIdle(&ic) {
 			t.cached, t.start, t.requests = true, ic.start, ic.requests
-			t.peek, t.peekConn = ic.peek, ic.c
+			t.peek, t.peekConn, t.data = ic.peek, ic.c, ic.data
 			return ic.c, p.Addr, nil
 		}
 	}
@@ -239,6 +255,36 @@ func (u *Upstream) DialNext(ctx context.Context, timeout time.Duration, t *Tries
 	u.report(p, err == nil)
 	return c, p.Addr, err
 }
+
+// CheckIdleLater(true) makes DialNext hand out a connection from the idle
+// cache without looking at it: the caller checks it at its first use, that
+// the backend has neither closed it nor written to it while it was idle,
+// and calls Retake for one that fails. (proxy_pass looks after its
+// poller forgot the socket's readiness, which a close landing between a
+// look here and that use would be lost with.)
+func (t *Tries) CheckIdleLater(on bool) { t.checkLater = on }
+
+// Retake replaces the connection from the idle cache DialNext gave last,
+// which the caller found closed (or written to) before using it, and
+// closed: another one to the same server, from the cache or new, as
+// DialNext would have given had it seen that (no server picked, no try
+// counted).
+func (u *Upstream) Retake(ctx context.Context, timeout time.Duration, t *Tries) (net.Conn, string, error) {
+	if t.last == nil {
+		return nil, "", ErrNoLiveUpstreams
+	}
+	return u.connect(ctx, timeout, t)
+}
+
+// ConnData returns the value SetConnData gave the last connection
+// DialNext returned (while it served earlier requests too, from the idle
+// cache), or nil.
+func (t *Tries) ConnData() any { return t.data }
+
+// SetConnData keeps v with the last connection DialNext returned: Put
+// keeps it in the idle cache with the connection, for the requests it
+// serves next (per-connection state its users make once).
+func (t *Tries) SetConnData(v any) { t.data = v }
 
 // Tries is how many attempts a request may make, as nginx counts them:
 // every server not marked down, backups included.
@@ -267,8 +313,11 @@ func (u *Upstream) Failed(t *Tries) {
 func (u *Upstream) pick(t *Tries) *peer {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	now := u.now()
 	var p *peer
+	var now time.Time
+	if !u.single {
+		now = u.now() // a lone server is never taken out: no clock
+	}
 	switch {
 	case u.single:
 		p = u.primary[0]

@@ -1,0 +1,159 @@
+package proxy
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"ngxsockify/netpeek"
+)
+
+// TestProxyPassIdleHalfClosed: a backend half-closes a kept connection
+// just before proxy_pass takes it for the next request (after the pool
+// would have looked at it). nginx, told by epoll, would have closed it
+// while idle: the request goes whole to a new connection, at once, and
+// nothing is written to the half-closed one (a wait that lost the close
+// would last until a timer).
+func TestProxyPassIdleHalfClosed(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	halfClose := make(chan struct{})
+	late := make(chan int, 1) // bytes the first connection got after its half-close
+	go func() {
+		for i := 0; ; i++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(i int, c net.Conn) {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					body := "one"
+					if i > 0 {
+						body = "two"
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n"+body)
+					if i == 0 {
+						<-halfClose
+						c.(*net.TCPConn).CloseWrite()
+						c.SetReadDeadline(time.Now().Add(3 * time.Second))
+						n, _ := io.Copy(io.Discard, br)
+						late <- int(n)
+						return
+					}
+				}
+			}(i, c)
+		}
+	}()
+	s, ctx := newBenchServer(t, `upstream backend { server `+ln.Addr().String()+`; keepalive 4; }
+server {
+    listen 127.0.0.1:18080;
+    location / {
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_read_timeout 5s;
+        proxy_pass http://backend;
+    }
+}`)
+	var first net.Conn
+	testHookSend = func(c net.Conn) {
+		if first == nil {
+			first = c
+			return
+		}
+		if c != first {
+			return
+		}
+		// the half-close lands now: after the pool's look, if it looked
+		close(halfClose)
+		for deadline := time.Now().Add(3 * time.Second); !netpeek.Closed(c); {
+			if time.Now().After(deadline) {
+				t.Error("the backend's FIN did not arrive")
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(5 * time.Millisecond) // the poller sees it too
+	}
+	defer func() { testHookSend = nil }()
+	for i, want := range []string{"one", "two"} {
+		w := httptest.NewRecorder()
+		start := time.Now()
+		s.ServeHTTP(w, httptest.NewRequest("GET", "http://front/", nil).WithContext(ctx))
+		if w.Code != 200 || w.Body.String() != want {
+			t.Fatalf("request %d: %d %q, want 200 %q", i+1, w.Code, w.Body.String(), want)
+		}
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("request %d took %v", i+1, d)
+		}
+	}
+	if n := <-late; n != 0 {
+		t.Errorf("%d bytes were written to the half-closed connection, want none", n)
+	}
+}
+
+// TestProxyPassIdlePastDeadlines: the idle cache leaves a connection's
+// deadlines as they were (proxy_read_timeout's from its last read); they
+// pass while it is idle, and its next request is still served on it.
+func TestProxyPassIdlePastDeadlines(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan struct{}, 10)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted <- struct{}{}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						return
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			}()
+		}
+	}()
+	s, ctx := newBenchServer(t, `upstream backend { server `+ln.Addr().String()+`; keepalive 4; }
+server {
+    listen 127.0.0.1:18080;
+    location / {
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_read_timeout 30ms;
+        proxy_send_timeout 30ms;
+        proxy_pass http://backend;
+    }
+}`)
+	for i := range 3 {
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, httptest.NewRequest("GET", "http://front/", nil).WithContext(ctx))
+		if w.Code != 200 || w.Body.String() != "ok" {
+			t.Fatalf("request %d: %d %q", i+1, w.Code, w.Body.String())
+		}
+		time.Sleep(60 * time.Millisecond) // past both timeouts
+	}
+	if n := len(accepted); n != 1 {
+		t.Errorf("%d connections, want 1 (the first kept)", n)
+	}
+}
