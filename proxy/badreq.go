@@ -18,12 +18,12 @@ import (
 // 499 nothing is sent.
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, e *http1.Error) {
 	st := s.state.Load()
-	l, _ := r.Context().Value(ctxListener).(*listener)
-	connID, _ := r.Context().Value(ctxConnID).(uint64)
+	cc := connOf(r.Context())
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if st.cfg.HTTP == nil || l == nil {
+	if st.cfg.HTTP == nil || cc == nil || cc.l == nil {
 		return
 	}
+	l, connID := cc.l, cc.id
 	g := st.groupFor(l.spec, local)
 	if g == nil || g.def == nil {
 		return

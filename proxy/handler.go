@@ -142,8 +142,13 @@ var requestPool = sync.Pool{New: func() any { return new(requestObjects) }}
 // another request.
 func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Request) (reusable bool) {
 	st := s.state.Load()
-	l, _ := r.Context().Value(ctxListener).(*listener)
-	connID, _ := r.Context().Value(ctxConnID).(uint64)
+	cc := connOf(r.Context())
+	var l *listener
+	var connID uint64
+	var cst *connStat
+	if cc != nil {
+		l, connID, cst = cc.l, cc.id, cc.st
+	}
 	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	reusable = true
 	rw := &objs.rw
@@ -180,7 +185,7 @@ func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Requ
 		rq.logf(ngxlog.Info, "%s while reading client request headers", n)
 	}
 	defer func() { reusable = rq.reusable() }() // once the others ran
-	defer s.requestEnd(rq, s.stats.requestStart(r))
+	defer s.requestEnd(rq, s.stats.requestStart(cst))
 	defer rq.finish()
 	rq.run()
 	return

@@ -29,7 +29,7 @@ func newBenchServer(tb testing.TB, httpBody string) (*Server, context.Context) {
 	}
 	l := &listener{spec: spec}
 	local, _ := net.ResolveTCPAddr("tcp", spec.addr)
-	ctx := context.WithValue(context.Background(), ctxListener, l)
+	ctx := context.Context(&connCtx{Context: context.Background(), l: l})
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, net.Addr(local))
 	return s, ctx
 }

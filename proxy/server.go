@@ -18,6 +18,7 @@ import (
 
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/http1"
 	"ngxsockify/proxy/websockify"
@@ -337,12 +338,59 @@ func (s *Server) Listen() error {
 	return nil
 }
 
-type ctxKey int
+// connCtx is the context of a client connection's requests, holding what
+// the proxy looks up per request: the listener, the connection's number,
+// its stub_status counters and its TLS state. One object answers them all
+// (a chain of context.WithValue cost five objects per connection), and it
+// is allocated with the connection's statConn.
+type connCtx struct {
+	context.Context
+	l   *listener
+	id  uint64    // $connection, and the error log's *N
+	st  *connStat // nil: not counted (no statConn)
+	tls *connTLS  // nil: plain
+}
 
-const (
-	ctxListener ctxKey = iota
-	ctxConnID
-)
+type ctxConnKey struct{}
+
+// Value answers ctxConnKey with c, ctxTLSConn with its TLS state, and
+// other keys from its parent.
+func (c *connCtx) Value(key any) any {
+	switch key.(type) {
+	case ctxConnKey:
+		return c
+	case ctxTLSConn:
+		if c.tls != nil {
+			return c.tls
+		}
+	}
+	return c.Context.Value(key)
+}
+
+// connOf is the connection context under ctx; nil when ctx is not a
+// client connection's (a timer's, a test's).
+func connOf(ctx context.Context) *connCtx {
+	c, _ := ctx.Value(ctxConnKey{}).(*connCtx)
+	return c
+}
+
+// connContext is the connection layer's ConnContext: c's connCtx (within
+// its statConn when it has one) under ctx, and what the relay looks up.
+func (s *Server) connContext(l *listener, ctx context.Context, c net.Conn) context.Context {
+	var cc *connCtx
+	if sc := statConnOf(c); sc != nil {
+		cc = &sc.ctx
+		*cc = connCtx{Context: ctx, l: l, id: s.connID.Add(1), st: &sc.st}
+	} else {
+		cc = &connCtx{Context: ctx, l: l, id: s.connID.Add(1)}
+	}
+	ctx = websockify.WithConn(cc, c) // its tunnel's event loop
+	if l.spec.tls {
+		cc.tls = &connTLS{}
+		ctx = vars.WithTLSConn(ctx, &cc.tls.vars)
+	}
+	return ctx
+}
 
 func (s *Server) startServing(l *listener) {
 	hs := &http1.Server{
@@ -353,13 +401,7 @@ func (s *Server) startServing(l *listener) {
 		},
 		ConnState: s.stats.connState,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			ctx = s.stats.track(ctx, c)
-			ctx = websockify.WithConn(ctx, c) // its tunnel's event loop
-			ctx = context.WithValue(ctx, ctxListener, l)
-			if l.spec.tls {
-				ctx = withConnTLS(ctx)
-			}
-			return context.WithValue(ctx, ctxConnID, s.connID.Add(1))
+			return s.connContext(l, ctx, c)
 		},
 		Logf: func(format string, args ...any) {
 			httpLogWriter{s}.Write([]byte(fmt.Sprintf(format, args...)))
