@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
@@ -48,6 +49,7 @@ type request struct {
 	cycles        int
 	errPaged      bool // an error_page was already applied
 	hijacked      bool
+	letGo         bool // hijacked by a websockify tunnel that holds nothing of the request
 	realIPDone    bool
 	subrequest    bool // ngx.location.capture: no access phase, no access log
 	depth         int  // subrequest nesting
@@ -192,10 +194,11 @@ func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Requ
 }
 
 // reusable reports whether nothing holds rq (and its respWriter and
-// variables) once its handler returned: not a tunnel, which keeps it for
-// its log line, nor a request Lua saw, whose states outlive it.
+// variables) once its handler returned: not a hijacked connection, unless
+// it is a websockify tunnel that keeps nothing of it (no log line), nor a
+// request Lua saw, whose states outlive it.
 func (rq *request) reusable() bool {
-	return !rq.hijacked && !rq.closed && rq.lua == nil && rq.st.lua == nil
+	return (!rq.hijacked || rq.letGo) && !rq.closed && rq.lua == nil && rq.st.lua == nil
 }
 
 // requestObjects are the objects of a request allocated at once (or
@@ -533,11 +536,16 @@ func (rq *request) logWhere() logWhere {
 	if err != nil {
 		client = rq.r.RemoteAddr
 	}
-	request := rq.r.Method + " " + rq.r.RequestURI + " " + rq.r.Proto
+	var request string
 	if raw := http1.RawHeader(rq.r); raw != nil {
-		// the request line as received, as nginx names it
+		// the request line as received, as nginx names it: its bytes,
+		// which never change (http1.Head.Raw) and which the header
+		// values share already
 		line, _, _ := bytes.Cut(raw, []byte("\n"))
-		request = string(bytes.TrimRight(line, "\r"))
+		line = bytes.TrimRight(line, "\r")
+		request = unsafe.String(unsafe.SliceData(line), len(line))
+	} else {
+		request = rq.r.Method + " " + rq.r.RequestURI + " " + rq.r.Proto
 	}
 	// nginx names the Host header, not the request line's host, and none
 	// when the client sent none (HTTP/2's :authority stands for it)
