@@ -144,34 +144,27 @@ var requestPool = sync.Pool{New: func() any { return new(requestObjects) }}
 // another request.
 func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Request) (reusable bool) {
 	st := s.state.Load()
-	cc := connOf(r.Context())
-	var l *listener
-	var connID uint64
-	var cst *connStat
-	if cc != nil {
-		l, connID, cst = cc.l, cc.id, cc.st
-	}
-	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	reusable = true
-	rw := &objs.rw
-	*rw = respWriter{w: w, wire: true}
-	if st.cfg.HTTP == nil || l == nil {
+	cc := connOf(r.Context())
+	if st.cfg.HTTP == nil || cc == nil || cc.l == nil {
 		http.Error(w, "no http block", http.StatusInternalServerError)
 		return
 	}
-	g := st.groupFor(l.spec, local)
+	g := cc.group(st, r)
 	if g == nil {
 		http.Error(w, "no server", http.StatusInternalServerError)
 		return
 	}
 	srv, caps := g.find(hostOf(r))
-	rq := &objs.rq
-	*rq = request{s: s, st: st, w: rw, r: r, srv: srv, conf: srv.Conf, conn: connID}
-	rw.onHeaders = rq
+	// objs is zero: set field by field (a composite literal would be built
+	// aside and copied, a kilobyte)
+	rw, rq := &objs.rw, &objs.rq
+	rw.w, rw.wire, rw.onHeaders = w, true, rq
+	rq.s, rq.st, rq.w, rq.r, rq.srv, rq.conf, rq.conn = s, st, rw, r, srv, srv.Conf, cc.id
 	rq.v = &objs.v
 	vars.InitRequest(rq.v, st.cfg.HTTP.Vars, r)
 	rq.v.RespHeader = rw.Header() // $sent_http_*
-	rq.v.ConnID = connID
+	rq.v.ConnID = cc.id
 	rq.v.ServerName = srv.PrimaryName()
 	rq.v.Conns = &s.stats
 	rq.wire = wireOf(w)
@@ -187,7 +180,7 @@ func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Requ
 		rq.logf(ngxlog.Info, "%s while reading client request headers", n)
 	}
 	defer func() { reusable = rq.reusable() }() // once the others ran
-	defer s.requestEnd(rq, s.stats.requestStart(cst))
+	defer s.requestEnd(rq, s.stats.requestStart(cc.st))
 	defer rq.finish()
 	rq.run()
 	return

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"runtime"
@@ -349,6 +350,11 @@ type connCtx struct {
 	id  uint64    // $connection, and the error log's *N
 	st  *connStat // nil: not counted (no statConn)
 	tls *connTLS  // nil: plain
+	// g is the connection's address group in gst, the state in effect
+	// when it came (connParams found it): its requests under that state
+	// need not search again (group)
+	gst *state
+	g   *addrGroup
 }
 
 type ctxConnKey struct{}
@@ -374,16 +380,27 @@ func connOf(ctx context.Context) *connCtx {
 	return c
 }
 
+// group is the address group of the connection's request r under st
+// (nil: none).
+func (c *connCtx) group(st *state, r *http.Request) *addrGroup {
+	if c.gst == st {
+		return c.g
+	}
+	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	return st.groupFor(c.l.spec, local)
+}
+
 // connContext is the connection layer's ConnContext: c's connCtx (within
 // its statConn when it has one) under ctx, and what the relay looks up.
 func (s *Server) connContext(l *listener, ctx context.Context, c net.Conn) context.Context {
 	var cc *connCtx
 	if sc := statConnOf(c); sc != nil {
-		cc = &sc.ctx
-		*cc = connCtx{Context: ctx, l: l, id: s.connID.Add(1), st: &sc.st}
+		cc = &sc.ctx // its group is set already (connParams)
+		cc.st = &sc.st
 	} else {
-		cc = &connCtx{Context: ctx, l: l, id: s.connID.Add(1)}
+		cc = new(connCtx)
 	}
+	cc.Context, cc.l, cc.id = ctx, l, s.connID.Add(1)
 	ctx = websockify.WithConn(cc, c) // its tunnel's event loop
 	if l.spec.tls {
 		cc.tls = &connTLS{}
@@ -397,7 +414,7 @@ func (s *Server) startServing(l *listener) {
 		Handler: s,
 		Reject:  s.reject,
 		ConnParams: func(c net.Conn) http1.Params {
-			return s.connParams(l, c.LocalAddr())
+			return s.connParams(l, c)
 		},
 		ConnState: s.stats.connState,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
@@ -434,11 +451,15 @@ func (s *Server) startServing(l *listener) {
 }
 
 // connParams are the connection layer's settings of the default server of
-// the address a connection came to, as nginx starts a connection with.
-func (s *Server) connParams(l *listener, local net.Addr) http1.Params {
+// the address c came to, as nginx starts a connection with. The address's
+// group is kept in c's connCtx for its requests.
+func (s *Server) connParams(l *listener, c net.Conn) http1.Params {
 	p := http1.DefaultParams()
 	st := s.state.Load()
-	g := st.groupFor(l.spec, local)
+	g := st.groupFor(l.spec, c.LocalAddr())
+	if sc := statConnOf(c); sc != nil {
+		sc.ctx.gst, sc.ctx.g = st, g
+	}
 	if g == nil || g.def == nil {
 		return p
 	}

@@ -142,9 +142,10 @@ func NewRequest(g *Registry, hr *http.Request) *Request {
 
 // InitRequest is NewRequest into r, a zero Request.
 func InitRequest(r *Request, g *Registry, hr *http.Request) {
-	*r = Request{HTTP: hr, Start: time.Now(), g: g,
-		UpstreamConnectTime: -1, UpstreamResponseTime: -1, UpstreamHeaderTime: -1,
-		UpstreamBytesSent: -1, UpstreamBytesReceived: -1, UpstreamResponseLength: -1}
+	// field by field: a composite literal would be built aside and copied
+	r.HTTP, r.Start, r.g = hr, time.Now(), g
+	r.UpstreamConnectTime, r.UpstreamResponseTime, r.UpstreamHeaderTime = -1, -1, -1
+	r.UpstreamBytesSent, r.UpstreamBytesReceived, r.UpstreamResponseLength = -1, -1, -1
 	raw := hr.RequestURI
 	if raw == "" && hr.URL != nil {
 		raw = hr.URL.RequestURI()
