@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -528,9 +529,7 @@ var builtins = map[string]builtin{
 		now := time.Now()
 		return found(fmt.Sprintf("%d.%03d", now.Unix(), now.Nanosecond()/1e6))
 	}},
-	"time_local": {get: func(*Request) (string, bool) {
-		return found(time.Now().Format("02/Jan/2006:15:04:05 -0700"))
-	}},
+	"time_local": {get: func(*Request) (string, bool) { return found(timeLocal.now()) }},
 	// the SSI module's: its default timefmt "%A, %d-%b-%Y %H:%M:%S %Z"
 	// (an SSI page's own timefmt is applied by the SSI filter)
 	"date_gmt": {get: func(*Request) (string, bool) {
@@ -539,9 +538,7 @@ var builtins = map[string]builtin{
 	"date_local": {get: func(*Request) (string, bool) {
 		return found(time.Now().Format("Monday, 02-Jan-2006 15:04:05 MST"))
 	}},
-	"time_iso8601": {get: func(*Request) (string, bool) {
-		return found(time.Now().Format("2006-01-02T15:04:05-07:00"))
-	}},
+	"time_iso8601":        {get: func(*Request) (string, bool) { return found(timeISO8601.now()) }},
 	"connections_active":  connectionsVar(0),
 	"connections_reading": connectionsVar(1),
 	"connections_writing": connectionsVar(2),
@@ -549,6 +546,9 @@ var builtins = map[string]builtin{
 	"pid":                 {get: func(*Request) (string, bool) { return found(strconv.Itoa(os.Getpid())) }},
 	"nginx_version":       {get: func(*Request) (string, bool) { return found(NginxVersion) }},
 	"status": {get: func(r *Request) (string, bool) {
+		if n := r.Status; n >= 0 && n < 1000 {
+			return found(statusDigits[3*n : 3*n+3])
+		}
 		return found(fmt.Sprintf("%03d", r.Status))
 	}},
 	"bytes_sent":      {get: func(r *Request) (string, bool) { return found(strconv.FormatInt(r.BytesSent, 10)) }},
@@ -878,4 +878,43 @@ func count(n int64) (string, bool) {
 		return "", false
 	}
 	return strconv.FormatInt(n, 10), true
+}
+
+// statusDigits are the three digits of every number below 1000, one after
+// the other: $status is a part of it rather than a new string.
+var statusDigits = func() string {
+	b := make([]byte, 0, 3000)
+	for n := 0; n < 1000; n++ {
+		b = append(b, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
+	}
+	return string(b)
+}()
+
+// secondText is the current time in one layout, formatted once a second
+// (nginx too keeps its log times formatted, ngx_cached_http_log_time):
+// $time_local and $time_iso8601, which access logs read per request.
+type secondText struct {
+	layout string
+	last   atomic.Pointer[formattedSecond]
+}
+
+type formattedSecond struct {
+	unix int64
+	text string
+}
+
+var (
+	timeLocal   = secondText{layout: "02/Jan/2006:15:04:05 -0700"}
+	timeISO8601 = secondText{layout: "2006-01-02T15:04:05-07:00"}
+)
+
+// now is the current time in t's layout.
+func (t *secondText) now() string {
+	now := time.Now()
+	if f := t.last.Load(); f != nil && f.unix == now.Unix() {
+		return f.text
+	}
+	f := &formattedSecond{unix: now.Unix(), text: now.Format(t.layout)}
+	t.last.Store(f)
+	return f.text
 }
