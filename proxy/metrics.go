@@ -46,10 +46,19 @@ type metrics struct {
 	requests          *prometheus.CounterVec   // status
 	reloads           *prometheus.CounterVec   // result
 
-	// the children of requests and handshakeFailures by status, and of
-	// tunnelBytes by direction
+	// the children of requests and handshakeFailures by status, of
+	// tunnelBytes by direction, of the Lua metrics by the chunks' phase
 	requestsBy, failuresBy statusCounters
 	toClient, fromClient   child[prometheus.Counter]
+	lua                    [16]child[*luaPhaseMetrics] // by luahooks.Phase
+}
+
+// luaPhaseMetrics are the children of the Lua metrics of one phase label.
+type luaPhaseMetrics struct {
+	label   string
+	runs    prometheus.Counter
+	seconds prometheus.Observer
+	errors  child[prometheus.Counter]
 }
 
 // child is a metric vector's child, looked up at its first use and kept.
@@ -256,13 +265,29 @@ func (rq *request) runLua(phase string, ch *luahooks.Chunk, lr *luahooks.Request
 // runLuaIn is runLua under ctx (the log phase runs after the client may
 // have gone).
 func (rq *request) runLuaIn(ctx context.Context, phase string, ch *luahooks.Chunk, lr *luahooks.Request) luahooks.Outcome {
-	m := rq.s.metrics
+	m := rq.s.metrics.luaPhase(phase, ch.Phase())
 	begin := time.Now()
 	out := rq.st.lua.Run(ctx, ch, lr)
-	m.luaSeconds.WithLabelValues(phase).Observe(time.Since(begin).Seconds())
-	m.luaRuns.WithLabelValues(phase).Inc()
+	m.seconds.Observe(time.Since(begin).Seconds())
+	m.runs.Inc()
 	if out.Err != nil {
-		m.luaErrors.WithLabelValues(phase).Inc()
+		m.errors.get(func() prometheus.Counter { return rq.s.metrics.luaErrors.WithLabelValues(phase) }).Inc()
 	}
 	return out
+}
+
+// luaPhase returns the Lua metrics of phase (the label) for chunks of p,
+// kept by p from their first run.
+func (m *metrics) luaPhase(phase string, p luahooks.Phase) *luaPhaseMetrics {
+	newPhase := func() *luaPhaseMetrics {
+		return &luaPhaseMetrics{label: phase, runs: m.luaRuns.WithLabelValues(phase),
+			seconds: m.luaSeconds.WithLabelValues(phase)}
+	}
+	if p < 0 || int(p) >= len(m.lua) {
+		return newPhase()
+	}
+	if lp := m.lua[p].get(newPhase); lp.label == phase {
+		return lp
+	}
+	return newPhase() // a label other than the one kept for p
 }
