@@ -17,9 +17,18 @@ import (
 // reads the 101 and closes; the tunnel dials a target that reads until
 // the end and closes. Client and target are raw system calls that
 // allocate nothing, so allocs/op are the server's (a tunnel's end may fall
-// into the next handshake: averages over many are what count).
+// into the next handshake: averages over many are what count). The target
+// is written in websockify_pass (const, as ngxsockify-bench does) or
+// comes from a variable (as in the seed deployment, where a hook sets it).
 func BenchmarkHandshakeWire(b *testing.B) {
 	target := rawSink(b)
+	b.Run("const", func(b *testing.B) { benchHandshakeWire(b, "websockify_pass "+target+";") })
+	b.Run("variable", func(b *testing.B) {
+		benchHandshakeWire(b, "set $target "+target+"; websockify_pass $target;")
+	})
+}
+
+func benchHandshakeWire(b *testing.B, location string) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
@@ -31,7 +40,7 @@ http {
     access_log off;
     server {
         listen `+addr+`;
-        location /websockify { websockify_pass `+target+`; }
+        location /websockify { `+location+` }
     }
 }`, nginxconf.LoadOptions{Prefix: "/t"})
 	if err != nil {
