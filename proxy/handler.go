@@ -131,7 +131,8 @@ var serverValue = []string{"ngxsockify"}
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	objs := requestPool.Get().(*requestObjects)
 	if s.serve(objs, w, r) { // not after a panic
-		*objs = requestObjects{}
+		objs.rq, objs.rw = request{}, respWriter{}
+		objs.v.Reset() // keeps the array of its variables' values
 		requestPool.Put(objs)
 	}
 }
@@ -140,8 +141,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // holding them (requestObjects.reusable).
 var requestPool = sync.Pool{New: func() any { return new(requestObjects) }}
 
-// serve is ServeHTTP with objs, zero; it reports whether objs can serve
-// another request.
+// serve is ServeHTTP with objs, zero (its variables Reset); it reports
+// whether objs can serve another request.
 func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Request) (reusable bool) {
 	st := s.state.Load()
 	reusable = true

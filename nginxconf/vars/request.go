@@ -130,6 +130,9 @@ type Request struct {
 	caps      *Captures
 	vals      []slot
 	requestID string
+	// spare is a cleared array of stored values kept by Reset, which the
+	// first write takes instead of making one
+	spare []slot
 }
 
 // NewRequest starts the variable state of hr. It computes URI and Args from
@@ -141,7 +144,7 @@ func NewRequest(g *Registry, hr *http.Request) *Request {
 	return r
 }
 
-// InitRequest is NewRequest into r, a zero Request.
+// InitRequest is NewRequest into r, a zero Request (or one Reset).
 func InitRequest(r *Request, g *Registry, hr *http.Request) {
 	// field by field: a composite literal would be built aside and copied
 	r.HTTP, r.Start, r.g = hr, time.Now(), g
@@ -198,9 +201,26 @@ func (r *Request) ShareValues(parent *Request) { r.vals = parent.slots() }
 // and an idle tunnel keeps its request for its log line.
 func (r *Request) slots() []slot {
 	if r.vals == nil {
-		r.vals = make([]slot, r.g.nslots)
+		if n := r.g.nslots; cap(r.spare) >= n {
+			r.vals = r.spare[:n]
+		} else {
+			r.vals = make([]slot, n)
+		}
+		r.spare = nil
 	}
 	return r.vals
+}
+
+// Reset makes r a zero Request again, for InitRequest, keeping the array
+// of its stored values, cleared, for the next request's first write. Call
+// it only when nothing else holds r or shares its values (ShareValues).
+func (r *Request) Reset() {
+	vals := r.vals
+	if vals == nil {
+		vals = r.spare
+	}
+	clear(vals)
+	*r = Request{spare: vals[:0]}
 }
 
 // CopyValues gives r a copy of parent's stored values (copy_all_vars).
