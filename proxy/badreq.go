@@ -3,7 +3,6 @@ package proxy
 import (
 	"bytes"
 	"errors"
-	"net"
 	"net/http"
 
 	"ngxsockify/nginxconf/vars"
@@ -18,13 +17,11 @@ import (
 // 499 nothing is sent.
 func (s *Server) reject(w http.ResponseWriter, r *http.Request, e *http1.Error) {
 	st := s.state.Load()
-	l, _ := r.Context().Value(ctxListener).(*listener)
-	connID, _ := r.Context().Value(ctxConnID).(uint64)
-	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if st.cfg.HTTP == nil || l == nil {
+	cc := connOf(r.Context())
+	if st.cfg.HTTP == nil || cc == nil || cc.l == nil {
 		return
 	}
-	g := st.groupFor(l.spec, local)
+	g := cc.group(st, r)
 	if g == nil || g.def == nil {
 		return
 	}
@@ -35,11 +32,11 @@ func (s *Server) reject(w http.ResponseWriter, r *http.Request, e *http1.Error) 
 		}
 	}
 	rw := &respWriter{w: w, wire: true}
-	rq := &request{s: s, st: st, w: rw, r: r, srv: srv, conf: srv.Conf, conn: connID}
+	rq := &request{s: s, st: st, w: rw, r: r, srv: srv, conf: srv.Conf, conn: cc.id}
 	rw.onHeaders = rq
 	rq.v = vars.NewRequest(st.cfg.HTTP.Vars, r)
 	rq.v.RespHeader = rw.Header()
-	rq.v.ConnID = connID
+	rq.v.ConnID = cc.id
 	rq.v.ServerName = srv.PrimaryName()
 	rq.wire = wireOf(w)
 	where := " while reading client request headers"

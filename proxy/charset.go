@@ -132,6 +132,9 @@ func charsetTypeMatch(types []string, mime string) bool {
 // charsetFilter is the header filter: it labels the response and installs
 // the body recoder.
 func charsetFilter(rq *request, code int) int {
+	if rq.conf.Charset.Off() {
+		return code // the common case, before any header lookup
+	}
 	h := rq.w.Header()
 	ct := h.Get("Content-Type")
 	plan, ok := rq.charsetPlanFor(ct)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
@@ -48,6 +49,7 @@ type request struct {
 	cycles        int
 	errPaged      bool // an error_page was already applied
 	hijacked      bool
+	letGo         bool // hijacked by a websockify tunnel that holds nothing of the request
 	realIPDone    bool
 	subrequest    bool // ngx.location.capture: no access phase, no access log
 	depth         int  // subrequest nesting
@@ -129,7 +131,8 @@ var serverValue = []string{"ngxsockify"}
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	objs := requestPool.Get().(*requestObjects)
 	if s.serve(objs, w, r) { // not after a panic
-		*objs = requestObjects{}
+		objs.rq, objs.rw = request{}, respWriter{}
+		objs.v.Reset() // keeps the array of its variables' values
 		requestPool.Put(objs)
 	}
 }
@@ -138,33 +141,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // holding them (requestObjects.reusable).
 var requestPool = sync.Pool{New: func() any { return new(requestObjects) }}
 
-// serve is ServeHTTP with objs, zero; it reports whether objs can serve
-// another request.
+// serve is ServeHTTP with objs, zero (its variables Reset); it reports
+// whether objs can serve another request.
 func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Request) (reusable bool) {
 	st := s.state.Load()
-	l, _ := r.Context().Value(ctxListener).(*listener)
-	connID, _ := r.Context().Value(ctxConnID).(uint64)
-	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
 	reusable = true
-	rw := &objs.rw
-	*rw = respWriter{w: w, wire: true}
-	if st.cfg.HTTP == nil || l == nil {
+	cc := connOf(r.Context())
+	if st.cfg.HTTP == nil || cc == nil || cc.l == nil {
 		http.Error(w, "no http block", http.StatusInternalServerError)
 		return
 	}
-	g := st.groupFor(l.spec, local)
+	g := cc.group(st, r)
 	if g == nil {
 		http.Error(w, "no server", http.StatusInternalServerError)
 		return
 	}
 	srv, caps := g.find(hostOf(r))
-	rq := &objs.rq
-	*rq = request{s: s, st: st, w: rw, r: r, srv: srv, conf: srv.Conf, conn: connID}
-	rw.onHeaders = rq
+	// objs is zero: set field by field (a composite literal would be built
+	// aside and copied, a kilobyte)
+	rw, rq := &objs.rw, &objs.rq
+	rw.w, rw.wire, rw.onHeaders = w, true, rq
+	rq.s, rq.st, rq.w, rq.r, rq.srv, rq.conf, rq.conn = s, st, rw, r, srv, srv.Conf, cc.id
 	rq.v = &objs.v
 	vars.InitRequest(rq.v, st.cfg.HTTP.Vars, r)
 	rq.v.RespHeader = rw.Header() // $sent_http_*
-	rq.v.ConnID = connID
+	rq.v.ConnID = cc.id
 	rq.v.ServerName = srv.PrimaryName()
 	rq.v.Conns = &s.stats
 	rq.wire = wireOf(w)
@@ -180,17 +181,18 @@ func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Requ
 		rq.logf(ngxlog.Info, "%s while reading client request headers", n)
 	}
 	defer func() { reusable = rq.reusable() }() // once the others ran
-	defer s.requestEnd(rq, s.stats.requestStart(r))
+	defer s.requestEnd(rq, s.stats.requestStart(cc.st))
 	defer rq.finish()
 	rq.run()
 	return
 }
 
 // reusable reports whether nothing holds rq (and its respWriter and
-// variables) once its handler returned: not a tunnel, which keeps it for
-// its log line, nor a request Lua saw, whose states outlive it.
+// variables) once its handler returned: not a hijacked connection, unless
+// it is a websockify tunnel that keeps nothing of it (no log line), nor a
+// request Lua saw, whose states outlive it.
 func (rq *request) reusable() bool {
-	return !rq.hijacked && !rq.closed && rq.lua == nil && rq.st.lua == nil
+	return (!rq.hijacked || rq.letGo) && !rq.closed && rq.lua == nil && rq.st.lua == nil
 }
 
 // requestObjects are the objects of a request allocated at once (or
@@ -528,11 +530,16 @@ func (rq *request) logWhere() logWhere {
 	if err != nil {
 		client = rq.r.RemoteAddr
 	}
-	request := rq.r.Method + " " + rq.r.RequestURI + " " + rq.r.Proto
+	var request string
 	if raw := http1.RawHeader(rq.r); raw != nil {
-		// the request line as received, as nginx names it
+		// the request line as received, as nginx names it: its bytes,
+		// which never change (http1.Head.Raw) and which the header
+		// values share already
 		line, _, _ := bytes.Cut(raw, []byte("\n"))
-		request = string(bytes.TrimRight(line, "\r"))
+		line = bytes.TrimRight(line, "\r")
+		request = unsafe.String(unsafe.SliceData(line), len(line))
+	} else {
+		request = rq.r.Method + " " + rq.r.RequestURI + " " + rq.r.Proto
 	}
 	// nginx names the Host header, not the request line's host, and none
 	// when the client sent none (HTTP/2's :authority stands for it)

@@ -29,7 +29,7 @@ func newBenchServer(tb testing.TB, httpBody string) (*Server, context.Context) {
 	}
 	l := &listener{spec: spec}
 	local, _ := net.ResolveTCPAddr("tcp", spec.addr)
-	ctx := context.WithValue(context.Background(), ctxListener, l)
+	ctx := context.Context(&connCtx{Context: context.Background(), l: l})
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, net.Addr(local))
 	return s, ctx
 }
@@ -89,6 +89,30 @@ func BenchmarkServeSeedHook(b *testing.B) {
 		w := httptest.NewRecorder()
 		s.ServeHTTP(w, req)
 		if w.Code != 403 {
+			b.Fatalf("status %d", w.Code)
+		}
+	}
+}
+
+// BenchmarkServeAccessLog is BenchmarkServeReturn's request with an
+// access_log in nginx's combined format, to a file.
+func BenchmarkServeAccessLog(b *testing.B) {
+	dir := b.TempDir()
+	s, ctx := newBenchServer(b, `server {
+    listen 127.0.0.1:18080;
+    server_name vnc.example.com;
+    access_log `+dir+`/access.log;
+    location /api/ { return 200 "ok"; }
+}`)
+	req := httptest.NewRequest("GET", "http://vnc.example.com/api/items?x=1", nil).WithContext(ctx)
+	req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) bench")
+	req.Header.Set("Referer", "http://vnc.example.com/")
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, req)
+		if w.Code != 200 {
 			b.Fatalf("status %d", w.Code)
 		}
 	}

@@ -102,6 +102,8 @@ func logAccess(rq *request) rc {
 	}
 	rt := &rq.st.confs[conf.ID].accessLog
 	rootTested := false
+	buf := lineBuffers.Get().(*[]byte)
+	defer putLineBuffer(buf)
 	for i := range conf.AccessLogs {
 		al := &conf.AccessLogs[i]
 		if al.If != nil {
@@ -109,11 +111,14 @@ func logAccess(rq *request) rc {
 				continue
 			}
 		}
+		line := al.Format.Template.AppendLog((*buf)[:0], rq.v, al.Format.Escape)
+		*buf = line
 		if al.Syslog != nil {
-			rt.syslog[i].send(al.Syslog.Severity, []byte(al.Format.Template.EvalLog(rq.v, al.Format.Escape)))
+			rt.syslog[i].send(al.Syslog.Severity, line)
 			continue
 		}
-		line := []byte(al.Format.Template.EvalLog(rq.v, al.Format.Escape) + "\n")
+		line = append(line, '\n')
+		*buf = line
 		if al.Gzip != 0 {
 			line = gzipMember(line, al.Gzip)
 		}
@@ -133,6 +138,17 @@ func logAccess(rq *request) rc {
 		}
 	}
 	return rcDeclined
+}
+
+// lineBuffers hold access-log lines while they are written (a line is
+// written before logAccess returns: nothing keeps it).
+var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+// putLineBuffer gives buf back to lineBuffers, unless a long line grew it.
+func putLineBuffer(buf *[]byte) {
+	if cap(*buf) <= 16<<10 {
+		lineBuffers.Put(buf)
+	}
 }
 
 // logRootExists is nginx's check before the first access_log path with

@@ -533,8 +533,8 @@ func (rq *request) luaTimerLog() func(level ngxlog.Level, msg string) {
 		client = rq.r.RemoteAddr
 	}
 	where := ", client: " + client
-	if l, _ := rq.r.Context().Value(ctxListener).(*listener); l != nil {
-		where += ", server: " + l.spec.addr
+	if cc := connOf(rq.r.Context()); cc != nil && cc.l != nil {
+		where += ", server: " + cc.l.spec.addr
 	}
 	return func(level ngxlog.Level, msg string) {
 		if el != nil && el.enabled(level) {

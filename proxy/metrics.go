@@ -24,10 +24,13 @@ import (
 // The relay never touches them per byte: a tunnel is counted when its
 // handshake ends and when it ends (its byte counts then), requests when
 // they end, Lua hooks per run. Every update is an atomic add on a child
-// metric; the vectors' label lookups take a read lock that only the first
-// use of a new label value (a new location, status or result) upgrades.
-// Nothing is kept per tunnel, so a scrape costs the same under 10 tunnels
-// or 9,000 and takes no lock the relay takes.
+// metric. The children requests and tunnels use are looked up once, at
+// their first use (a lookup hashes the label values under the vector's
+// lock), and kept: by status here, by location with the level's runtime
+// (websockifyConf.metrics). A child appears in a scrape from its first
+// use, as it did when every update looked it up. Nothing is kept per
+// tunnel, so a scrape costs the same under 10 tunnels or 9,000 and takes
+// no lock the relay takes.
 type metrics struct {
 	reg     *prometheus.Registry
 	handler http.Handler
@@ -42,9 +45,50 @@ type metrics struct {
 	luaSeconds        *prometheus.HistogramVec // phase
 	requests          *prometheus.CounterVec   // status
 	reloads           *prometheus.CounterVec   // result
-	// byStatus are requests' children by status, looked up once each
-	// (a label lookup hashes the value and formats the status)
-	byStatus [600]atomic.Pointer[prometheus.Counter]
+
+	// the children of requests and handshakeFailures by status, of
+	// tunnelBytes by direction, of the Lua metrics by the chunks' phase
+	requestsBy, failuresBy statusCounters
+	toClient, fromClient   child[prometheus.Counter]
+	lua                    [16]child[*luaPhaseMetrics] // by luahooks.Phase
+}
+
+// luaPhaseMetrics are the children of the Lua metrics of one phase label.
+type luaPhaseMetrics struct {
+	label   string
+	runs    prometheus.Counter
+	seconds prometheus.Observer
+	errors  child[prometheus.Counter]
+}
+
+// child is a metric vector's child, looked up at its first use and kept.
+type child[M any] struct{ p atomic.Pointer[M] }
+
+// get returns the child, looking it up with lookup the first time (two
+// first uses find the same child).
+func (c *child[M]) get(lookup func() M) M {
+	if p := c.p.Load(); p != nil {
+		return *p
+	}
+	m := lookup()
+	c.p.Store(&m)
+	return m
+}
+
+// statusCounters are a counter vector labelled by status, with its
+// children kept by status (a lookup also formats the status).
+type statusCounters struct {
+	vec *prometheus.CounterVec
+	by  [600]child[prometheus.Counter]
+}
+
+// inc counts one for status.
+func (c *statusCounters) inc(status int) {
+	if status < 0 || status >= len(c.by) {
+		c.vec.WithLabelValues(statusLabel(status)).Inc()
+		return
+	}
+	c.by[status].get(func() prometheus.Counter { return c.vec.WithLabelValues(statusLabel(status)) }).Inc()
 }
 
 func newMetrics() *metrics {
@@ -77,6 +121,7 @@ func newMetrics() *metrics {
 		[]string{"status"})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Name: "reloads_total",
 		Help: "Configuration reloads, by result (ok, failed)."}, []string{"result"})
+	m.requestsBy.vec, m.failuresBy.vec = m.requests, m.handshakeFailures
 	m.reg.MustRegister(m.tunnelsOpen, m.tunnels, m.tunnelBytes, m.handshakeFailures, m.dialSeconds,
 		m.luaRuns, m.luaErrors, m.luaSeconds, m.requests, m.reloads,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -94,20 +139,7 @@ func prometheusContent(rq *request) {
 }
 
 // request counts a request that ended with status.
-func (m *metrics) request(status int) {
-	if status < 0 || status >= len(m.byStatus) {
-		m.requests.WithLabelValues(statusLabel(status)).Inc()
-		return
-	}
-	c := m.byStatus[status].Load()
-	if c == nil {
-		// two first requests of a status get the same child
-		child := m.requests.WithLabelValues(statusLabel(status))
-		c = &child
-		m.byStatus[status].Store(c)
-	}
-	(*c).Inc()
-}
+func (m *metrics) request(status int) { m.requestsBy.inc(status) }
 
 func statusLabel(status int) string {
 	if status == 0 {
@@ -135,47 +167,84 @@ func locationLabel(loc *nginxconf.Location) string {
 	return loc.Path
 }
 
-// handshake records a websockify_pass handshake: its dial time (when it
-// dialled) and either a failure by status or an open tunnel.
-func (m *metrics) handshake(loc string, res websockify.Result) {
+// locTunnels are the children of the tunnel metrics of one location
+// (labelled with locationLabel), kept with a level's runtime.
+type locTunnels struct {
+	loc   *nginxconf.Location
+	label string
+	open  prometheus.Gauge
+	ended [len(tunnelResults)]child[prometheus.Counter] // by tunnelResult
+}
+
+// tunnelsIn returns the tunnel metrics of rq's location, kept in its
+// level's runtime from the first tunnel there.
+func (m *metrics) tunnelsIn(rq *request) *locTunnels {
+	slot := &rq.st.confs[rq.conf.ID].websockify.metrics
+	if lt := slot.Load(); lt != nil && lt.loc == rq.loc {
+		return lt
+	}
+	label := locationLabel(rq.loc)
+	lt := &locTunnels{loc: rq.loc, label: label, open: m.tunnelsOpen.WithLabelValues(label)}
+	slot.Store(lt)
+	return lt
+}
+
+// handshake records a websockify_pass handshake in lt's location: its
+// dial time (when it dialled) and either a failure by status or an open
+// tunnel.
+func (m *metrics) handshake(lt *locTunnels, res websockify.Result) {
 	if res.UpstreamAddr != "" || res.ConnectTime > 0 {
 		m.dialSeconds.Observe(res.ConnectTime.Seconds())
 	}
 	if res.Status != http.StatusSwitchingProtocols {
-		m.handshakeFailures.WithLabelValues(statusLabel(res.Status)).Inc()
+		m.failuresBy.inc(res.Status)
 		return
 	}
-	m.requests.WithLabelValues("101").Inc()
-	m.tunnelsOpen.WithLabelValues(loc).Inc()
+	m.request(http.StatusSwitchingProtocols)
+	lt.open.Inc()
 }
 
-// tunnelEnded records the end of a tunnel opened in loc.
-func (m *metrics) tunnelEnded(loc string, end websockify.Result) {
-	m.tunnelsOpen.WithLabelValues(loc).Dec()
-	m.tunnels.WithLabelValues(loc, tunnelResult(end.Err)).Inc()
-	m.tunnelBytes.WithLabelValues("to_client").Add(float64(end.BytesSent))
-	m.tunnelBytes.WithLabelValues("from_client").Add(float64(end.BytesReceived))
+// tunnelEnded records the end of a tunnel opened in lt's location.
+func (m *metrics) tunnelEnded(lt *locTunnels, end websockify.Result) {
+	lt.open.Dec()
+	r := tunnelResult(end.Err)
+	lt.ended[r].get(func() prometheus.Counter { return m.tunnels.WithLabelValues(lt.label, tunnelResults[r].name) }).Inc()
+	m.toClient.get(func() prometheus.Counter { return m.tunnelBytes.WithLabelValues("to_client") }).
+		Add(float64(end.BytesSent))
+	m.fromClient.get(func() prometheus.Counter { return m.tunnelBytes.WithLabelValues("from_client") }).
+		Add(float64(end.BytesReceived))
 }
 
-// tunnelResult names why a tunnel ended.
-func tunnelResult(err error) string {
-	switch {
-	case err == nil:
-		return "closed"
-	case errors.Is(err, websockify.ErrIdleTimeout):
-		return "idle_timeout"
-	case errors.Is(err, websockify.ErrSendTimeout):
-		return "send_timeout"
-	case errors.Is(err, websockify.ErrShutdown):
-		return "shutdown"
-	case errors.Is(err, websockify.ErrProtocol):
-		return "protocol_error"
-	case errors.Is(err, websockify.ErrBadBase64):
-		return "bad_base64"
-	case errors.Is(err, websockify.ErrInternal):
-		return "internal_error"
+// tunnelResults are the result label of ended tunnels and the error each
+// stands for (errors.Is), in tunnelResult's order: nil first, for a
+// normal close, and last, for any other error.
+var tunnelResults = [...]struct {
+	name string
+	err  error
+}{
+	{"closed", nil},
+	{"idle_timeout", websockify.ErrIdleTimeout},
+	{"send_timeout", websockify.ErrSendTimeout},
+	{"shutdown", websockify.ErrShutdown},
+	{"protocol_error", websockify.ErrProtocol},
+	{"bad_base64", websockify.ErrBadBase64},
+	{"internal_error", websockify.ErrInternal},
+	{"io_error", nil},
+}
+
+// tunnelResult is why a tunnel ended with err, as an index of
+// tunnelResults.
+func tunnelResult(err error) int {
+	if err == nil {
+		return 0
 	}
-	return "io_error"
+	last := len(tunnelResults) - 1
+	for i := 1; i < last; i++ {
+		if errors.Is(err, tunnelResults[i].err) {
+			return i
+		}
+	}
+	return last
 }
 
 // CountReload records the result of a reload attempt (SIGHUP), whether it
@@ -196,13 +265,29 @@ func (rq *request) runLua(phase string, ch *luahooks.Chunk, lr *luahooks.Request
 // runLuaIn is runLua under ctx (the log phase runs after the client may
 // have gone).
 func (rq *request) runLuaIn(ctx context.Context, phase string, ch *luahooks.Chunk, lr *luahooks.Request) luahooks.Outcome {
-	m := rq.s.metrics
+	m := rq.s.metrics.luaPhase(phase, ch.Phase())
 	begin := time.Now()
 	out := rq.st.lua.Run(ctx, ch, lr)
-	m.luaSeconds.WithLabelValues(phase).Observe(time.Since(begin).Seconds())
-	m.luaRuns.WithLabelValues(phase).Inc()
+	m.seconds.Observe(time.Since(begin).Seconds())
+	m.runs.Inc()
 	if out.Err != nil {
-		m.luaErrors.WithLabelValues(phase).Inc()
+		m.errors.get(func() prometheus.Counter { return rq.s.metrics.luaErrors.WithLabelValues(phase) }).Inc()
 	}
 	return out
+}
+
+// luaPhase returns the Lua metrics of phase (the label) for chunks of p,
+// kept by p from their first run.
+func (m *metrics) luaPhase(phase string, p luahooks.Phase) *luaPhaseMetrics {
+	newPhase := func() *luaPhaseMetrics {
+		return &luaPhaseMetrics{label: phase, runs: m.luaRuns.WithLabelValues(phase),
+			seconds: m.luaSeconds.WithLabelValues(phase)}
+	}
+	if p < 0 || int(p) >= len(m.lua) {
+		return newPhase()
+	}
+	if lp := m.lua[p].get(newPhase); lp.label == phase {
+		return lp
+	}
+	return newPhase() // a label other than the one kept for p
 }

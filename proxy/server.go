@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"runtime"
@@ -18,6 +19,7 @@ import (
 
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/http1"
 	"ngxsockify/proxy/websockify"
@@ -337,29 +339,86 @@ func (s *Server) Listen() error {
 	return nil
 }
 
-type ctxKey int
+// connCtx is the context of a client connection's requests, holding what
+// the proxy looks up per request: the listener, the connection's number,
+// its stub_status counters and its TLS state. One object answers them all
+// (a chain of context.WithValue cost five objects per connection), and it
+// is allocated with the connection's statConn.
+type connCtx struct {
+	context.Context
+	l   *listener
+	id  uint64    // $connection, and the error log's *N
+	st  *connStat // nil: not counted (no statConn)
+	tls *connTLS  // nil: plain
+	// g is the connection's address group in gst, the state in effect
+	// when it came (connParams found it): its requests under that state
+	// need not search again (group)
+	gst *state
+	g   *addrGroup
+}
 
-const (
-	ctxListener ctxKey = iota
-	ctxConnID
-)
+type ctxConnKey struct{}
+
+// Value answers ctxConnKey with c, ctxTLSConn with its TLS state, and
+// other keys from its parent.
+func (c *connCtx) Value(key any) any {
+	switch key.(type) {
+	case ctxConnKey:
+		return c
+	case ctxTLSConn:
+		if c.tls != nil {
+			return c.tls
+		}
+	}
+	return c.Context.Value(key)
+}
+
+// connOf is the connection context under ctx; nil when ctx is not a
+// client connection's (a timer's, a test's).
+func connOf(ctx context.Context) *connCtx {
+	c, _ := ctx.Value(ctxConnKey{}).(*connCtx)
+	return c
+}
+
+// group is the address group of the connection's request r under st
+// (nil: none).
+func (c *connCtx) group(st *state, r *http.Request) *addrGroup {
+	if c.gst == st {
+		return c.g
+	}
+	local, _ := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	return st.groupFor(c.l.spec, local)
+}
+
+// connContext is the connection layer's ConnContext: c's connCtx (within
+// its statConn when it has one) under ctx, and what the relay looks up.
+func (s *Server) connContext(l *listener, ctx context.Context, c net.Conn) context.Context {
+	var cc *connCtx
+	if sc := statConnOf(c); sc != nil {
+		cc = &sc.ctx // its group is set already (connParams)
+		cc.st = &sc.st
+	} else {
+		cc = new(connCtx)
+	}
+	cc.Context, cc.l, cc.id = ctx, l, s.connID.Add(1)
+	ctx = websockify.WithConn(cc, c) // its tunnel's event loop
+	if l.spec.tls {
+		cc.tls = &connTLS{}
+		ctx = vars.WithTLSConn(ctx, &cc.tls.vars)
+	}
+	return ctx
+}
 
 func (s *Server) startServing(l *listener) {
 	hs := &http1.Server{
 		Handler: s,
 		Reject:  s.reject,
 		ConnParams: func(c net.Conn) http1.Params {
-			return s.connParams(l, c.LocalAddr())
+			return s.connParams(l, c)
 		},
 		ConnState: s.stats.connState,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			ctx = s.stats.track(ctx, c)
-			ctx = websockify.WithConn(ctx, c) // its tunnel's event loop
-			ctx = context.WithValue(ctx, ctxListener, l)
-			if l.spec.tls {
-				ctx = withConnTLS(ctx)
-			}
-			return context.WithValue(ctx, ctxConnID, s.connID.Add(1))
+			return s.connContext(l, ctx, c)
 		},
 		Logf: func(format string, args ...any) {
 			httpLogWriter{s}.Write([]byte(fmt.Sprintf(format, args...)))
@@ -392,11 +451,15 @@ func (s *Server) startServing(l *listener) {
 }
 
 // connParams are the connection layer's settings of the default server of
-// the address a connection came to, as nginx starts a connection with.
-func (s *Server) connParams(l *listener, local net.Addr) http1.Params {
+// the address c came to, as nginx starts a connection with. The address's
+// group is kept in c's connCtx for its requests.
+func (s *Server) connParams(l *listener, c net.Conn) http1.Params {
 	p := http1.DefaultParams()
 	st := s.state.Load()
-	g := st.groupFor(l.spec, local)
+	g := st.groupFor(l.spec, c.LocalAddr())
+	if sc := statConnOf(c); sc != nil {
+		sc.ctx.gst, sc.ctx.g = st, g
+	}
 	if g == nil || g.def == nil {
 		return p
 	}

@@ -227,15 +227,9 @@ type connTLS struct {
 	freshID, resumedID []byte
 }
 
+// ctxTLSConn is the context key of a TLS connection's connTLS (connCtx
+// answers it; keepForLog's context holds it).
 type ctxTLSConn struct{}
-
-// withConnTLS gives a new TLS connection's context its connTLS, which the
-// handshake (configForClient) and the requests find there.
-func withConnTLS(ctx context.Context) context.Context {
-	c := &connTLS{}
-	ctx = context.WithValue(ctx, ctxTLSConn{}, c)
-	return vars.WithTLSConn(ctx, &c.vars)
-}
 
 func connTLSOf(ctx context.Context) *connTLS {
 	c, _ := ctx.Value(ctxTLSConn{}).(*connTLS)
@@ -433,11 +427,12 @@ func (rq *request) checkClientTLS() rc {
 // sniServer is the server of the request's address that name (the
 // connection's SNI) picks, in the request's configuration; nil if none.
 func (rq *request) sniServer(name string) *nginxconf.Server {
-	l, _ := rq.r.Context().Value(ctxListener).(*listener)
+	cc := connOf(rq.r.Context())
 	local, _ := rq.r.Context().Value(http.LocalAddrContextKey).(net.Addr)
-	if l == nil {
+	if cc == nil || cc.l == nil {
 		return nil
 	}
+	l := cc.l
 	if g := rq.st.groupFor(l.spec, local); g != nil {
 		if s, _, ok := g.match(name); ok {
 			return s

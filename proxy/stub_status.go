@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -85,8 +84,9 @@ func (l statListener) Accept() (net.Conn, error) {
 // hijack the relay reaches the socket through NetConn and SyscallConn.
 type statConn struct {
 	net.Conn
-	cs *connStats
-	st connStat
+	cs  *connStats
+	st  connStat
+	ctx connCtx // its requests' (Server.connContext)
 }
 
 func (c *statConn) Read(p []byte) (int, error) {
@@ -117,12 +117,12 @@ func (c *statConn) CloseWrite() error {
 	return nil
 }
 
-// statOf finds the connStat under c (through TLS and other wrappers).
-func statOf(c net.Conn) *connStat {
+// statConnOf finds the statConn under c (through TLS and other wrappers).
+func statConnOf(c net.Conn) *statConn {
 	for {
 		switch x := c.(type) {
 		case *statConn:
-			return &x.st
+			return x
 		case interface{ NetConn() net.Conn }:
 			c = x.NetConn()
 		default:
@@ -131,15 +131,12 @@ func statOf(c net.Conn) *connStat {
 	}
 }
 
-type ctxConnStatKey struct{}
-
-// track puts c's connStat in ctx for the requests it carries (net/http's
-// ConnContext).
-func (cs *connStats) track(ctx context.Context, c net.Conn) context.Context {
-	if st := statOf(c); st != nil {
-		ctx = context.WithValue(ctx, ctxConnStatKey{}, st)
+// statOf finds the connStat under c.
+func statOf(c net.Conn) *connStat {
+	if sc := statConnOf(c); sc != nil {
+		return &sc.st
 	}
-	return ctx
+	return nil
 }
 
 // connState follows c through net/http's connection states.
@@ -173,10 +170,9 @@ func (cs *connStats) stopReading(st *connStat) {
 }
 
 // requestStart moves a request whose header was read from reading to
-// writing. It returns the connection's connStat, nil when the request did
-// not come through track (it is counted then).
-func (cs *connStats) requestStart(r *http.Request) *connStat {
-	st, _ := r.Context().Value(ctxConnStatKey{}).(*connStat)
+// writing, on its connection's connStat (nil when the connection is not
+// counted through a statConn: the request is counted then). It returns st.
+func (cs *connStats) requestStart(st *connStat) *connStat {
 	if st != nil {
 		st.inRequest.Store(true)
 		if st.reading.CompareAndSwap(true, false) {

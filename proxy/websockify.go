@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"ngxsockify/nginxconf"
@@ -28,6 +30,9 @@ var websockifyModule = module{
 // websockifyConf is a level's runtime part of the websockify module.
 type websockifyConf struct {
 	dialer websockify.Dialer // nil: the target is computed per request
+	// metrics are the tunnel metrics of the level's location, from its
+	// first tunnel (metrics.tunnelsIn)
+	metrics atomic.Pointer[locTunnels]
 }
 
 func provisionWebsockify(_ *Server, st *state) error {
@@ -113,40 +118,23 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	// and its buffers are not held for the tunnel's lifetime; the access-log
 	// line is written from the tunnel's goroutine when it ends.
 	//
-	// An idle tunnel should hold as little as possible: the callback keeps
-	// the whole request (its headers are what log formats read) only when
-	// an access log needs it, else just the words of its error-log lines.
-	handlerDone := make(chan struct{})
-	elog, conn, where := rq.errorLog(), rq.conn, rq.logWhere()
-	s, loc := rq.s, locationLabel(rq.loc)
-	var logAccess func(bytes int64) // nil: the callback must not capture rq
+	// An idle tunnel should hold as little as possible: its end keeps the
+	// whole request (its headers are what log formats read) only when an
+	// access log needs it, else just the words of its error-log lines.
+	end := &tunnelEnd{s: rq.s, elog: rq.errorLog(), conn: rq.conn, where: rq.logWhere(),
+		tunnels: rq.s.metrics.tunnelsIn(rq), cleanups: rq.cleanups}
 	if rq.st.confs[conf.ID].logs {
-		logAccess = func(bytes int64) { rq.logPhase(http.StatusSwitchingProtocols, bytes) }
+		end.rq = rq
 	}
-	var cleanups []func() // the request's, which a tunnel holds until it ends (limit_conn)
-	res := websockify.ServeAsync(rq.w.w, rq.r, d, opts, rq.s.tunnels, func(end websockify.Result) {
-		<-handlerDone // the handler may still be writing rq below
-		switch {
-		case errors.Is(end.Err, websockify.ErrInternal):
-			elog.Logf(ngxlog.Alert, conn, "websockify tunnel ended: %v%s", end.Err, where.format(end.UpstreamAddr))
-		case end.Err != nil && !errors.Is(end.Err, websockify.ErrShutdown) && elog.enabled(ngxlog.Info):
-			elog.Logf(ngxlog.Info, conn, "websockify tunnel ended: %v%s", end.Err, where.format(end.UpstreamAddr))
-		}
-		if logAccess != nil {
-			logAccess(end.BytesSent)
-		}
-		for _, f := range cleanups {
-			f()
-		}
-		s.metrics.tunnelEnded(loc, end)
-		s.stats.tunnelEnded()
-	})
-	defer close(handlerDone)
-	s.metrics.handshake(loc, res)
+	end.handler.Lock() // until the handler returns: it may still be writing rq below
+	defer end.handler.Unlock()
+	res := websockify.ServeAsync(rq.w.w, rq.r, d, opts, rq.s.tunnels, end.ended)
+	s := rq.s
+	s.metrics.handshake(end.tunnels, res)
 	if res.Status == http.StatusSwitchingProtocols && res.Err != nil {
 		// The 101 went out but no tunnel runs (Shutdown began, or
-		// writing the 101 failed): done is never called.
-		s.metrics.tunnelEnded(loc, res)
+		// writing the 101 failed): ended is never called.
+		s.metrics.tunnelEnded(end.tunnels, res)
 		s.stats.tunnelEnded()
 	}
 	rq.v.UpstreamAddr = res.UpstreamAddr
@@ -166,12 +154,52 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		return
 	}
 	rq.hijacked = true
-	cleanups, rq.cleanups = rq.cleanups, nil // read by the callback after handlerDone
-	rq.w = nil                               // hijacked: the response writer is not ours any more
-	rq.v.Status = http.StatusSwitchingProtocols
-	if logAccess != nil {
-		rq.keepForLog() // before handlerDone closes: the callback reads rq after
+	if res.Err == nil {
+		rq.cleanups = nil // end's now: they run when the tunnel ends
 	}
+	rq.w = nil // hijacked: the response writer is not ours any more
+	rq.v.Status = http.StatusSwitchingProtocols
+	if end.rq != nil {
+		rq.keepForLog() // before the handler returns: ended reads rq after
+	} else {
+		rq.letGo = true
+	}
+}
+
+// tunnelEnd is what a running tunnel keeps of its request for when it ends
+// (ended): the words of its error-log lines, its metrics, the request's
+// cleanups (limit_conn) and, only when a log format reads it, the request.
+type tunnelEnd struct {
+	s        *Server
+	elog     *ErrorLog
+	conn     uint64
+	where    logWhere
+	tunnels  *locTunnels
+	cleanups []func()
+	rq       *request // nil: no access-log line
+	// handler is held until the handler returns
+	handler sync.Mutex
+}
+
+// ended is the tunnel's end (websockify.ServeAsync's done): the error-log
+// line, the access-log line, the cleanups and the counts.
+func (e *tunnelEnd) ended(res websockify.Result) {
+	e.handler.Lock() // the handler may still be writing rq
+	defer e.handler.Unlock()
+	switch {
+	case errors.Is(res.Err, websockify.ErrInternal):
+		e.elog.Logf(ngxlog.Alert, e.conn, "websockify tunnel ended: %v%s", res.Err, e.where.format(res.UpstreamAddr))
+	case res.Err != nil && !errors.Is(res.Err, websockify.ErrShutdown) && e.elog.enabled(ngxlog.Info):
+		e.elog.Logf(ngxlog.Info, e.conn, "websockify tunnel ended: %v%s", res.Err, e.where.format(res.UpstreamAddr))
+	}
+	if e.rq != nil {
+		e.rq.logPhase(http.StatusSwitchingProtocols, res.BytesSent)
+	}
+	for _, f := range e.cleanups {
+		f()
+	}
+	e.s.metrics.tunnelEnded(e.tunnels, res)
+	e.s.stats.tunnelEnded()
 }
 
 // noDebugLog is websockify.Options.Logger when the error log takes no

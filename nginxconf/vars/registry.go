@@ -662,14 +662,14 @@ const (
 	LogEscapeNone
 )
 
-// EvalLog evaluates a log_format template as nginx's log module does: the
-// literal text as written, each variable escaped by esc. Only a variable
-// that is not found is written "-" (escape=default); an empty value that is
-// found ($uri of a bad request, $is_args without arguments) writes nothing.
-func (t *Template) EvalLog(r *Request, esc LogEscape) string {
+// AppendLog appends to dst a log_format template evaluated as nginx's log
+// module does: the literal text as written, each variable escaped by esc.
+// Only a variable that is not found is written "-" (escape=default); an
+// empty value that is found ($uri of a bad request, $is_args without
+// arguments) writes nothing.
+func (t *Template) AppendLog(dst []byte, r *Request, esc LogEscape) []byte {
 	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	b.Grow(t.litLen + 16*len(t.parts))
+	b := dst
 	for i := range t.parts {
 		p := &t.parts[i]
 		var s string
@@ -680,16 +680,16 @@ func (t *Template) EvalLog(r *Request, esc LogEscape) string {
 		case p.capture != 0:
 			s, ok = r.caps.Group(p.capture)
 		default:
-			b.WriteString(p.lit)
+			b = append(b, p.lit...)
 			continue
 		}
 		switch esc {
 		case LogEscapeNone:
-			b.WriteString(s)
+			b = append(b, s...)
 			continue
 		case LogEscapeDefault:
 			if !ok {
-				b.WriteByte('-')
+				b = append(b, '-')
 				continue
 			}
 		}
@@ -697,25 +697,21 @@ func (t *Template) EvalLog(r *Request, esc LogEscape) string {
 			c := s[j]
 			switch {
 			case esc == LogEscapeJSON && (c == '"' || c == '\\'):
-				b.WriteByte('\\')
-				b.WriteByte(c)
+				b = append(b, '\\', c)
 			case esc == LogEscapeJSON && c < 0x20:
 				if k := strings.IndexByte("\n\r\t\b\f", c); k >= 0 {
-					b.WriteByte('\\')
-					b.WriteByte("nrtbf"[k])
+					b = append(b, '\\', "nrtbf"[k])
 				} else {
-					b.WriteString(`\u00`)
-					b.WriteByte(hex[c>>4])
-					b.WriteByte(hex[c&15])
+					b = append(b, `\u00`...)
+					b = append(b, hex[c>>4], hex[c&15])
 				}
 			case esc == LogEscapeDefault && (c == '"' || c == '\\' || c < 0x20 || c > 0x7e):
-				b.WriteString(`\x`)
-				b.WriteByte(hex[c>>4])
-				b.WriteByte(hex[c&15])
+				b = append(b, `\x`...)
+				b = append(b, hex[c>>4], hex[c&15])
 			default:
-				b.WriteByte(c)
+				b = append(b, c)
 			}
 		}
 	}
-	return b.String()
+	return b
 }

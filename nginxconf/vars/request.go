@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -129,6 +130,9 @@ type Request struct {
 	caps      *Captures
 	vals      []slot
 	requestID string
+	// spare is a cleared array of stored values kept by Reset, which the
+	// first write takes instead of making one
+	spare []slot
 }
 
 // NewRequest starts the variable state of hr. It computes URI and Args from
@@ -140,11 +144,12 @@ func NewRequest(g *Registry, hr *http.Request) *Request {
 	return r
 }
 
-// InitRequest is NewRequest into r, a zero Request.
+// InitRequest is NewRequest into r, a zero Request (or one Reset).
 func InitRequest(r *Request, g *Registry, hr *http.Request) {
-	*r = Request{HTTP: hr, Start: time.Now(), g: g,
-		UpstreamConnectTime: -1, UpstreamResponseTime: -1, UpstreamHeaderTime: -1,
-		UpstreamBytesSent: -1, UpstreamBytesReceived: -1, UpstreamResponseLength: -1}
+	// field by field: a composite literal would be built aside and copied
+	r.HTTP, r.Start, r.g = hr, time.Now(), g
+	r.UpstreamConnectTime, r.UpstreamResponseTime, r.UpstreamHeaderTime = -1, -1, -1
+	r.UpstreamBytesSent, r.UpstreamBytesReceived, r.UpstreamResponseLength = -1, -1, -1
 	raw := hr.RequestURI
 	if raw == "" && hr.URL != nil {
 		raw = hr.URL.RequestURI()
@@ -196,9 +201,26 @@ func (r *Request) ShareValues(parent *Request) { r.vals = parent.slots() }
 // and an idle tunnel keeps its request for its log line.
 func (r *Request) slots() []slot {
 	if r.vals == nil {
-		r.vals = make([]slot, r.g.nslots)
+		if n := r.g.nslots; cap(r.spare) >= n {
+			r.vals = r.spare[:n]
+		} else {
+			r.vals = make([]slot, n)
+		}
+		r.spare = nil
 	}
 	return r.vals
+}
+
+// Reset makes r a zero Request again, for InitRequest, keeping the array
+// of its stored values, cleared, for the next request's first write. Call
+// it only when nothing else holds r or shares its values (ShareValues).
+func (r *Request) Reset() {
+	vals := r.vals
+	if vals == nil {
+		vals = r.spare
+	}
+	clear(vals)
+	*r = Request{spare: vals[:0]}
 }
 
 // CopyValues gives r a copy of parent's stored values (copy_all_vars).
@@ -527,9 +549,7 @@ var builtins = map[string]builtin{
 		now := time.Now()
 		return found(fmt.Sprintf("%d.%03d", now.Unix(), now.Nanosecond()/1e6))
 	}},
-	"time_local": {get: func(*Request) (string, bool) {
-		return found(time.Now().Format("02/Jan/2006:15:04:05 -0700"))
-	}},
+	"time_local": {get: func(*Request) (string, bool) { return found(timeLocal.now()) }},
 	// the SSI module's: its default timefmt "%A, %d-%b-%Y %H:%M:%S %Z"
 	// (an SSI page's own timefmt is applied by the SSI filter)
 	"date_gmt": {get: func(*Request) (string, bool) {
@@ -538,9 +558,7 @@ var builtins = map[string]builtin{
 	"date_local": {get: func(*Request) (string, bool) {
 		return found(time.Now().Format("Monday, 02-Jan-2006 15:04:05 MST"))
 	}},
-	"time_iso8601": {get: func(*Request) (string, bool) {
-		return found(time.Now().Format("2006-01-02T15:04:05-07:00"))
-	}},
+	"time_iso8601":        {get: func(*Request) (string, bool) { return found(timeISO8601.now()) }},
 	"connections_active":  connectionsVar(0),
 	"connections_reading": connectionsVar(1),
 	"connections_writing": connectionsVar(2),
@@ -548,6 +566,9 @@ var builtins = map[string]builtin{
 	"pid":                 {get: func(*Request) (string, bool) { return found(strconv.Itoa(os.Getpid())) }},
 	"nginx_version":       {get: func(*Request) (string, bool) { return found(NginxVersion) }},
 	"status": {get: func(r *Request) (string, bool) {
+		if n := r.Status; n >= 0 && n < 1000 {
+			return found(statusDigits[3*n : 3*n+3])
+		}
 		return found(fmt.Sprintf("%03d", r.Status))
 	}},
 	"bytes_sent":      {get: func(r *Request) (string, bool) { return found(strconv.FormatInt(r.BytesSent, 10)) }},
@@ -877,4 +898,43 @@ func count(n int64) (string, bool) {
 		return "", false
 	}
 	return strconv.FormatInt(n, 10), true
+}
+
+// statusDigits are the three digits of every number below 1000, one after
+// the other: $status is a part of it rather than a new string.
+var statusDigits = func() string {
+	b := make([]byte, 0, 3000)
+	for n := 0; n < 1000; n++ {
+		b = append(b, byte('0'+n/100), byte('0'+n/10%10), byte('0'+n%10))
+	}
+	return string(b)
+}()
+
+// secondText is the current time in one layout, formatted once a second
+// (nginx too keeps its log times formatted, ngx_cached_http_log_time):
+// $time_local and $time_iso8601, which access logs read per request.
+type secondText struct {
+	layout string
+	last   atomic.Pointer[formattedSecond]
+}
+
+type formattedSecond struct {
+	unix int64
+	text string
+}
+
+var (
+	timeLocal   = secondText{layout: "02/Jan/2006:15:04:05 -0700"}
+	timeISO8601 = secondText{layout: "2006-01-02T15:04:05-07:00"}
+)
+
+// now is the current time in t's layout.
+func (t *secondText) now() string {
+	now := time.Now()
+	if f := t.last.Load(); f != nil && f.unix == now.Unix() {
+		return f.text
+	}
+	f := &formattedSecond{unix: now.Unix(), text: now.Format(t.layout)}
+	t.last.Store(f)
+	return f.text
 }
