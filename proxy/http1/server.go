@@ -306,6 +306,9 @@ type conn struct {
 
 var (
 	writerPool sync.Pool
+	// readerPool keeps the read buffers of connections that ended (or
+	// whose hijacker gave the buffer back: ReleaseReader)
+	readerPool sync.Pool
 	// reqObjectsPool keeps the objects of requests answered on
 	// connections that stayed open (readHead takes them)
 	reqObjectsPool sync.Pool
@@ -337,7 +340,7 @@ func (c *conn) serve() {
 	c.ctx = ctx
 	// net/http's size: longer lines, up to a large header buffer, are
 	// gathered from it (readLine)
-	c.br = bufio.NewReaderSize(c.rwc, readerSize)
+	c.br = newReader(c.rwc)
 	if c.s.H2 != nil {
 		h2, err := c.speaksH2()
 		if err != nil {
@@ -352,6 +355,39 @@ func (c *conn) serve() {
 		}
 	}
 	for c.serveOne() {
+	}
+	if !c.hijacked {
+		c.releaseReader()
+	}
+}
+
+// newReader returns a read buffer of readerSize on rd, a pooled one if
+// there is one: a handshake that becomes a tunnel would otherwise leave
+// its 4 KiB to the collector, a third of the bytes it allocates.
+func newReader(rd io.Reader) *bufio.Reader {
+	if br, ok := readerPool.Get().(*bufio.Reader); ok {
+		br.Reset(rd)
+		return br
+	}
+	return bufio.NewReaderSize(rd, readerSize)
+}
+
+// releaseReader puts the connection's read buffer back in the pool; the
+// connection no longer reads.
+func (c *conn) releaseReader() {
+	if c.br != nil {
+		c.br.Reset(nil)
+		readerPool.Put(c.br)
+		c.br = nil
+	}
+}
+
+// ReleaseReader gives back the reader that Hijack handed over, once the
+// caller has taken what it holds: neither it nor the request's body is
+// read again. Other readers are left alone.
+func (w *response) ReleaseReader(br *bufio.Reader) {
+	if c := w.c; c.hijacked && br == c.br {
+		c.releaseReader()
 	}
 }
 

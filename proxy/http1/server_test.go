@@ -1,6 +1,7 @@
 package http1
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
@@ -122,6 +123,34 @@ func TestServeHijack(t *testing.T) {
 	})
 	if got := exchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\nframe"); got != "early:frame[closed]" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// A hijacker that gives the reader back (websockify does, once it copied
+// the bytes behind the request head) leaves nothing of its connection to
+// the next one, which may get the same reader from the pool.
+func TestServeHijackReleaseReader(t *testing.T) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		c, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		early := make([]byte, brw.Reader.Buffered())
+		brw.Read(early)
+		rr := w.(interface{ ReleaseReader(*bufio.Reader) })
+		rr.ReleaseReader(bufio.NewReader(c)) // not Hijack's: ignored
+		if brw.Reader.Size() != readerSize {
+			t.Error("ReleaseReader took a reader it did not hand over")
+		}
+		rr.ReleaseReader(brw.Reader)
+		io.WriteString(c, "early:"+string(early))
+	})
+	for _, early := range []string{"frame-one", "", "2"} {
+		if got, want := exchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"+early), "early:"+early+"[closed]"; got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
 	}
 }
 

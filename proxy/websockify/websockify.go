@@ -212,7 +212,12 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 	// net/http will not touch its bufio reader and writer again once the
 	// connection is hijacked; dropping their 8 KiB now keeps idle tunnels
 	// small while this handler goroutine still references the conn.
-	*brw.Reader = bufio.Reader{}
+	// proxy/http1 takes its reader back for the next connection.
+	if rr, ok := w.(readerReleaser); ok {
+		rr.ReleaseReader(brw.Reader)
+	} else {
+		*brw.Reader = bufio.Reader{}
+	}
 	*brw.Writer = bufio.Writer{}
 
 	t := newTunnel(onLoop, client, target, o, proto == "base64", ts)
@@ -264,6 +269,12 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 	}
 	return nil, Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), UpstreamAddr: addr,
 		ConnectTime: connectTime, Err: ErrShutdown}
+}
+
+// readerReleaser is a ResponseWriter that takes back the reader its Hijack
+// handed over (proxy/http1's), once its buffered bytes were copied.
+type readerReleaser interface {
+	ReleaseReader(br *bufio.Reader)
 }
 
 // dialStatus maps a dial error to nginx's status: 504 for a timeout, else 502.
