@@ -127,26 +127,90 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.conns = map[*conn]struct{}{}
 	}
 	s.mu.Unlock()
-	end := make(chan error, 1)
-	go s.accept(ln, end)
-	return <-end
+	a := &acceptLoop{s: s, ln: ln, end: make(chan error, 1), turn: make(chan struct{}), quit: make(chan struct{})}
+	go a.run()
+	return <-a.end
 }
 
-// accept accepts a connection on ln and serves it on this goroutine,
-// having started another that accepts the next: the new connection runs
-// before the next accept, as nginx's event loop serves connections in the
-// order it accepts them (a request sent first is counted first by
-// limit_conn, for instance), with no yield and no trip through the
-// scheduler's global queue. The goroutine that meets the listener's end
-// sends Serve's result to end.
-func (s *Server) accept(ln net.Listener, end chan<- error) {
+// acceptLoop is the goroutines of one Serve. One of them waits in Accept;
+// when a connection comes it hands the accepting over to another and serves
+// the connection itself: the new connection runs before the next accept, as
+// nginx's event loop serves connections in the order it accepts them (a
+// request sent first is counted first by limit_conn, for instance), with no
+// yield and no trip through the scheduler's global queue. A goroutine whose
+// connection ended waits, with the stack serving grew, to be handed the
+// accepting again (at most maxIdle of them wait; the others exit): a new
+// goroutine per connection costs its creation, a stack grown by a copy and
+// its exit, about a tenth of a WebSocket handshake's user CPU.
+type acceptLoop struct {
+	s    *Server
+	ln   net.Listener
+	end  chan error    // Serve's result, sent by the goroutine that meets the listener's end
+	turn chan struct{} // a send hands the accepting to a waiting goroutine
+	quit chan struct{} // closed when the listener ended: the waiting goroutines exit
+	idle atomic.Int32  // goroutines waiting for turn
+}
+
+// maxIdle is how many goroutines of a listener may wait for their turn to
+// accept; more than the connections a burst opens at once gains nothing.
+var maxIdle = int32(max(4, 4*runtime.GOMAXPROCS(0)))
+
+// run is a goroutine of the loop: it accepts a connection, hands the
+// accepting over, serves the connection, and then waits for its turn.
+func (a *acceptLoop) run() {
+	growStack()
+	for {
+		c := a.accept()
+		if c == nil {
+			return
+		}
+		select {
+		case a.turn <- struct{}{}:
+		default:
+			go a.run()
+		}
+		c.serve()
+		if !a.wait() {
+			return
+		}
+	}
+}
+
+// wait waits for the goroutine's turn to accept; false: the listener ended,
+// or enough goroutines wait already.
+//
+// Its frame keeps a quarter of the stack in use while it waits, so that a
+// garbage collection does not shrink the stack that serving grew (the
+// collector halves the stack of a goroutine using less than a quarter).
+//
+//go:noinline
+func (a *acceptLoop) wait() bool {
+	var keep [stackStart / 3]byte
+	touchStack(keep[:])
+	if a.idle.Add(1) > maxIdle {
+		a.idle.Add(-1)
+		return false
+	}
+	defer a.idle.Add(-1)
+	select {
+	case <-a.turn:
+		return true
+	case <-a.quit:
+		return false
+	}
+}
+
+// accept waits for a connection and registers it; nil: the listener ended
+// (Serve's result sent, the waiting goroutines told to exit).
+func (a *acceptLoop) accept() *conn {
+	s := a.s
 	var delay time.Duration
 	for {
-		rwc, err := ln.Accept()
+		rwc, err := a.ln.Accept()
 		if err != nil {
 			if s.closing.Load() {
-				end <- ErrServerClosed
-				return
+				a.stop(ErrServerClosed)
+				return nil
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Temporary() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
@@ -155,26 +219,29 @@ func (s *Server) accept(ln net.Listener, end chan<- error) {
 				time.Sleep(delay)
 				continue
 			}
-			end <- err
-			return
+			a.stop(err)
+			return nil
 		}
 		c := &conn{s: s, sock: rwc, rwc: rwc, start: time.Now()}
 		s.mu.Lock()
 		if s.closing.Load() {
 			s.mu.Unlock()
 			rwc.Close()
-			end <- ErrServerClosed
-			return
+			a.stop(ErrServerClosed)
+			return nil
 		}
 		s.conns[c] = struct{}{}
 		c.state.Store(stateNew)
 		s.wg.Add(1)
 		s.mu.Unlock()
 		s.setState(c, http.StateNew)
-		go s.accept(ln, end)
-		c.serve()
-		return
+		return c
 	}
+}
+
+func (a *acceptLoop) stop(err error) {
+	close(a.quit)
+	a.end <- err
 }
 
 func (s *Server) logf(format string, args ...any) {
@@ -248,9 +315,9 @@ const (
 	stateActive              // reading or answering a request
 )
 
-// stackStart is the goroutine stack a connection starts with. Serving a
-// request runs deeper than Go's initial stack, so the stack would be copied
-// to twice its size once or twice per connection, each copy walking every
+// stackStart is the goroutine stack an accept loop's goroutine starts
+// with. Serving a request runs deeper than Go's initial stack, so the stack
+// would be copied to twice its size once or twice, each copy walking every
 // frame; growing it at the start, while it holds one frame, costs one
 // allocation.
 const stackStart = 12 << 10
@@ -315,7 +382,6 @@ var (
 )
 
 func (c *conn) serve() {
-	growStack()
 	defer func() {
 		c.release()
 		if !c.hijacked {
