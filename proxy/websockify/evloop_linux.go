@@ -55,6 +55,7 @@ type loop struct {
 	sleptN int
 	woken  bool
 	linger time.Duration // how long the loop outlives its last tunnel
+	rep    *reporters    // the goroutines reporting tunnels' ends; valid while running
 
 	// Owned by the loop goroutine.
 	byFd   []*tunnel // tunnel by descriptor
@@ -544,6 +545,7 @@ func (l *loop) open() error {
 		return fmt.Errorf("websockify: epoll descriptor not pollable: %w", err)
 	}
 	l.epfd, l.ep, l.epRaw = ep, f, rc
+	l.rep = newReporters()
 	if l.pollFn == nil {
 		l.pollFn = l.pollSleeping
 	}
@@ -837,11 +839,16 @@ func (l *loop) stop() bool {
 		return false
 	}
 	l.ep.Close()
+	l.rep.close()
 	l.running = false
 	l.byFd, l.buf, l.raw, l.timers, l.idle, l.parked = nil, nil, nil, nil, 0, false
-	l.ep, l.epRaw = nil, nil
+	l.ep, l.epRaw, l.rep = nil, nil, nil
 	return true
 }
+
+// report runs the report of a tunnel's end on another goroutine (the loop
+// goroutine calls it, from finish).
+func (l *loop) report(f func()) { l.rep.run(f) }
 
 // work moves t's data until every socket would block, or a budget runs out
 // (then t goes on l.ready, so that one busy tunnel does not starve others).

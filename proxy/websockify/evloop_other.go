@@ -27,6 +27,7 @@ func (l *loop) prepare(*tunnel) bool { return false }
 func (l *loop) begin(*tunnel)                                {}
 func (l *loop) post(func())                                  {}
 func (l *loop) finish(*tunnel)                               {}
+func (l *loop) report(func())                                {}
 func (l *loop) closeWith(*tunnel, int, error, bool)          {}
 func (e *evTunnel) discard(*tunnel, []byte) int              { return 0 }
 func (e *evTunnel) writeClient(*tunnel, []byte) (int, error) { return 0, net.ErrClosed }

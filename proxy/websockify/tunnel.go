@@ -252,10 +252,7 @@ func (t *tunnel) end() {
 		}
 	}
 	if t.ev != nil && t.done == nil {
-		go func() { // the loop must not wait for the caller's logging
-			growStack()
-			report()
-		}()
+		t.ev.l.report(report) // the loop must not wait for the caller's logging
 	} else {
 		report()
 	}
@@ -375,8 +372,8 @@ func (t *tunnel) copyToBackend() {
 	}
 }
 
-// reportStack is the stack a goroutine that reports a tunnel's end starts
-// with: the caller's logging (access log, metrics) runs deeper than Go's
+// reportStack is the stack a goroutine that reports tunnels' ends starts
+// with (reporters): the caller's logging (access log, metrics) runs deeper than Go's
 // initial stack, which would be copied once or twice, each copy walking
 // every frame; growing it first, while it holds one frame, costs one
 // allocation.

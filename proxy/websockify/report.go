@@ -1,0 +1,70 @@
+package websockify
+
+import (
+	"runtime"
+	"sync/atomic"
+)
+
+// reporters are the goroutines that report the ends of an event loop's
+// tunnels (the caller's onDone: logging, metrics, limit_conn's release),
+// which the loop must not wait for. A goroutine that reported an end waits
+// to be handed the next, with the stack reporting grew: a new goroutine per
+// end costs its creation, a stack grown by a copy and its exit. At most
+// maxIdleReporters wait; more exit. A stopped loop closes quit, and the
+// waiting ones exit.
+type reporters struct {
+	turn chan func() // a send hands a report to a waiting goroutine
+	quit chan struct{}
+	idle atomic.Int32
+}
+
+func newReporters() *reporters {
+	return &reporters{turn: make(chan func()), quit: make(chan struct{})}
+}
+
+// maxIdleReporters is how many goroutines may wait for a loop's reports.
+var maxIdleReporters = int32(max(4, 4*runtime.GOMAXPROCS(0)))
+
+// run runs report on a waiting goroutine, or on a new one when none waits.
+func (rs *reporters) run(report func()) {
+	select {
+	case rs.turn <- report:
+	default:
+		go rs.serve(report)
+	}
+}
+
+// close lets the waiting goroutines exit.
+func (rs *reporters) close() { close(rs.quit) }
+
+func (rs *reporters) serve(report func()) {
+	growStack()
+	for report != nil {
+		report()
+		report = rs.next()
+	}
+}
+
+// next waits for the next report; nil: enough goroutines wait already, or
+// the loop stopped.
+//
+// Its frame keeps a quarter of the stack in use while it waits, so that a
+// garbage collection does not shrink the stack that reporting grew (the
+// collector halves the stack of a goroutine using less than a quarter).
+//
+//go:noinline
+func (rs *reporters) next() func() {
+	var keep [reportStack / 3]byte
+	touchStack(keep[:])
+	if rs.idle.Add(1) > maxIdleReporters {
+		rs.idle.Add(-1)
+		return nil
+	}
+	defer rs.idle.Add(-1)
+	select {
+	case f := <-rs.turn:
+		return f
+	case <-rs.quit:
+		return nil
+	}
+}
