@@ -127,7 +127,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		s.conns = map[*conn]struct{}{}
 	}
 	s.mu.Unlock()
-	a := &acceptLoop{s: s, ln: ln, end: make(chan error, 1), turn: make(chan struct{}), quit: make(chan struct{})}
+	a := &acceptLoop{s: s, ln: ln, end: make(chan error, 1), turn: make(chan struct{})}
 	go a.run()
 	return <-a.end
 }
@@ -143,12 +143,14 @@ func (s *Server) Serve(ln net.Listener) error {
 // goroutine per connection costs its creation, a stack grown by a copy and
 // its exit, about a tenth of a WebSocket handshake's user CPU.
 type acceptLoop struct {
-	s    *Server
-	ln   net.Listener
-	end  chan error    // Serve's result, sent by the goroutine that meets the listener's end
-	turn chan struct{} // a send hands the accepting to a waiting goroutine
-	quit chan struct{} // closed when the listener ended: the waiting goroutines exit
-	idle atomic.Int32  // goroutines waiting for turn
+	s   *Server
+	ln  net.Listener
+	end chan error // Serve's result, sent by the goroutine that meets the listener's end
+	// A send on turn hands the accepting to a waiting goroutine; the
+	// goroutine that meets the listener's end closes it, and the waiting
+	// goroutines exit.
+	turn chan struct{}
+	idle atomic.Int32 // goroutines waiting for turn
 }
 
 // maxIdle is how many goroutines of a listener may wait for their turn to
@@ -185,23 +187,25 @@ func (a *acceptLoop) run() {
 //
 //go:noinline
 func (a *acceptLoop) wait() bool {
-	var keep [stackStart / 3]byte
-	touchStack(keep[:])
+	if keepStack {
+		var keep [stackStart / 3]byte // in the frame; cleared only here
+		touchStack(keep[:])
+	}
 	if a.idle.Add(1) > maxIdle {
 		a.idle.Add(-1)
 		return false
 	}
-	defer a.idle.Add(-1)
-	select {
-	case <-a.turn:
-		return true
-	case <-a.quit:
-		return false
-	}
+	_, ok := <-a.turn
+	a.idle.Add(-1)
+	return ok
 }
 
+// keepStack is never set: it makes wait's frame hold an array that is
+// never cleared.
+var keepStack bool
+
 // accept waits for a connection and registers it; nil: the listener ended
-// (Serve's result sent, the waiting goroutines told to exit).
+// (Serve's result sent, turn closed).
 func (a *acceptLoop) accept() *conn {
 	s := a.s
 	var delay time.Duration
@@ -240,7 +244,7 @@ func (a *acceptLoop) accept() *conn {
 }
 
 func (a *acceptLoop) stop(err error) {
-	close(a.quit)
+	close(a.turn)
 	a.end <- err
 }
 

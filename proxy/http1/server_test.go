@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -151,6 +153,53 @@ func TestServeHijackReleaseReader(t *testing.T) {
 		if got, want := exchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"+early), "early:"+early+"[closed]"; got != want {
 			t.Errorf("got %q, want %q", got, want)
 		}
+	}
+}
+
+// The goroutines of an accept loop serve one connection after another,
+// at most maxIdle of them wait between connections, and they all end
+// with Serve.
+func TestServeAcceptLoopGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: http.HandlerFunc(sayHi)}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	addr := ln.Addr().String()
+	const want = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi[closed]"
+	var wg sync.WaitGroup
+	for range 3 {
+		for range 2 * int(maxIdle) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if got := dropDate(exchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")); got != want {
+					t.Errorf("got %q", got)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	waitGoroutines := func(atMost int) int {
+		n := runtime.NumGoroutine()
+		for deadline := time.Now().Add(5 * time.Second); n > atMost && time.Now().Before(deadline); n = runtime.NumGoroutine() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		return n
+	}
+	// Serve's, the accepting one and the waiting ones
+	if n, most := waitGoroutines(before+2+int(maxIdle)), before+2+int(maxIdle); n > most {
+		t.Errorf("%d goroutines between connections, want at most %d", n, most)
+	}
+	s.Close()
+	if err := <-served; err != ErrServerClosed {
+		t.Errorf("Serve: %v", err)
+	}
+	if n := waitGoroutines(before); n > before {
+		t.Errorf("%d goroutines after Close, %d before", n, before)
 	}
 }
 

@@ -10,16 +10,16 @@ import (
 // which the loop must not wait for. A goroutine that reported an end waits
 // to be handed the next, with the stack reporting grew: a new goroutine per
 // end costs its creation, a stack grown by a copy and its exit. At most
-// maxIdleReporters wait; more exit. A stopped loop closes quit, and the
-// waiting ones exit.
+// maxIdleReporters wait; more exit.
 type reporters struct {
-	turn chan func() // a send hands a report to a waiting goroutine
-	quit chan struct{}
+	// A send on turn hands a report to a waiting goroutine; a stopped loop
+	// closes it (close), and the waiting goroutines exit.
+	turn chan func()
 	idle atomic.Int32
 }
 
 func newReporters() *reporters {
-	return &reporters{turn: make(chan func()), quit: make(chan struct{})}
+	return &reporters{turn: make(chan func())}
 }
 
 // maxIdleReporters is how many goroutines may wait for a loop's reports.
@@ -34,8 +34,9 @@ func (rs *reporters) run(report func()) {
 	}
 }
 
-// close lets the waiting goroutines exit.
-func (rs *reporters) close() { close(rs.quit) }
+// close lets the waiting goroutines exit; the loop goroutine, the only
+// one that calls run, calls it as it stops.
+func (rs *reporters) close() { close(rs.turn) }
 
 func (rs *reporters) serve(report func()) {
 	growStack()
@@ -54,17 +55,19 @@ func (rs *reporters) serve(report func()) {
 //
 //go:noinline
 func (rs *reporters) next() func() {
-	var keep [reportStack / 3]byte
-	touchStack(keep[:])
+	if keepStack {
+		var keep [reportStack / 3]byte // in the frame; cleared only here
+		touchStack(keep[:])
+	}
 	if rs.idle.Add(1) > maxIdleReporters {
 		rs.idle.Add(-1)
 		return nil
 	}
-	defer rs.idle.Add(-1)
-	select {
-	case f := <-rs.turn:
-		return f
-	case <-rs.quit:
-		return nil
-	}
+	f := <-rs.turn
+	rs.idle.Add(-1)
+	return f
 }
+
+// keepStack is never set: it makes next's frame hold an array that is
+// never cleared.
+var keepStack bool
