@@ -64,6 +64,7 @@ type loop struct {
 	ready  []*tunnel // tunnels that stopped before running out of work
 	moved  bool      // the last batch relayed data: poll before sleeping
 	idle   int64     // nanotime when the last tunnel ended; 0 while there are tunnels
+	ended  []*tunnel // tunnels that ended in this round, to report (tunnel.end)
 	buf    []byte    // read buffer shared by all tunnels: headroom + the largest BufferSize
 	raw    []byte    // TLS clients' socket bytes before decryption
 	events [128]syscall.EpollEvent
@@ -658,6 +659,7 @@ func (l *loop) run() {
 			l.work(t)
 		}
 		l.expire()
+		l.report()
 		if l.live > 0 {
 			l.idle = 0
 		} else if l.idle == 0 {
@@ -707,6 +709,7 @@ func (l *loop) recoverFrom(r any) {
 	for _, t := range conns {
 		l.setFd(t.ev.cfd, t)
 	}
+	l.report()
 	l.mu.Lock()
 	l.parked = false // the panic may have come from wait
 	l.mu.Unlock()
@@ -846,9 +849,13 @@ func (l *loop) stop() bool {
 	return true
 }
 
-// report runs the report of a tunnel's end on another goroutine (the loop
-// goroutine calls it, from finish).
-func (l *loop) report(f func()) { l.rep.run(f) }
+// report hands the ends of the round's tunnels to another goroutine.
+func (l *loop) report() {
+	if len(l.ended) > 0 {
+		l.rep.run(l.ended)
+		l.ended = nil
+	}
+}
 
 // work moves t's data until every socket would block, or a budget runs out
 // (then t goes on l.ready, so that one busy tunnel does not starve others).

@@ -14,6 +14,7 @@ import (
 // rest only mirrors evloop_linux.go's entry points; none of it is reached.
 type loop struct {
 	linger time.Duration
+	ended  []*tunnel
 }
 
 // evTunnel is the event-loop state of a tunnel; no tunnel has one here.
@@ -27,7 +28,6 @@ func (l *loop) prepare(*tunnel) bool { return false }
 func (l *loop) begin(*tunnel)                                {}
 func (l *loop) post(func())                                  {}
 func (l *loop) finish(*tunnel)                               {}
-func (l *loop) report(func())                                {}
 func (l *loop) closeWith(*tunnel, int, error, bool)          {}
 func (e *evTunnel) discard(*tunnel, []byte) int              { return 0 }
 func (e *evTunnel) writeClient(*tunnel, []byte) (int, error) { return 0, net.ErrClosed }
