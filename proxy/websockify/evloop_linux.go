@@ -41,7 +41,7 @@ type loop struct {
 	mu       sync.Mutex
 	running  bool        // a goroutine runs the loop; guarded by mu
 	reserved int         // prepared tunnels not added yet: the loop must not stop; guarded by mu
-	inbox    []func()    // work posted from other goroutines; guarded by mu
+	inbox    []posted    // work posted from other goroutines; guarded by mu
 	next     int         // inbox[next] runs next; guarded by mu
 	parked   bool        // the loop goroutine sleeps in Go's netpoller; guarded by mu
 	parkAt   int64       // while parked: the nanotime it wakes at by itself, 0 none; guarded by mu
@@ -106,6 +106,8 @@ type evTunnel struct {
 	// The connect of a tunnel whose target the loop dialled (dial_linux.go),
 	// until the tunnel starts (add).
 	dial *dialState
+	// target is what Dial returned for the target the loop dialled.
+	target loopConn
 	// A Listener's connection waiting for its first bytes (accept_linux.go):
 	// the entry has only cfd.
 	wait *connWait
@@ -273,10 +275,21 @@ func (l *loop) prepare(t *tunnel) bool {
 	return true
 }
 
-// newEvTunnel is the loop state of a tunnel whose target l will dial
-// (Dial); the client's descriptor comes at prepare.
-func (l *loop) newEvTunnel() *evTunnel {
-	return &evTunnel{l: l, cfd: -1, tfd: -1, hidx: -1, tR: true, tW: true}
+// newTunnel is a tunnel whose target l will dial (Dial), with its loop
+// state; the client's descriptor comes at prepare.
+func (l *loop) newTunnel() *tunnel {
+	return newLoopTunnel(evTunnel{l: l, cfd: -1, tfd: -1, hidx: -1, tR: true, tW: true})
+}
+
+// newLoopTunnel returns a tunnel and its event-loop state e in one
+// allocation.
+func newLoopTunnel(e evTunnel) *tunnel {
+	lt := &struct {
+		t tunnel
+		e evTunnel
+	}{e: e}
+	lt.t.ev = &lt.e
+	return &lt.t
 }
 
 // takeTLS redirects a TLS client's reads and writes to the loop.
@@ -398,7 +411,7 @@ func (l *loop) beginQuiet(t *tunnel) bool {
 		e.cReg = true
 	}
 	e.tReg, e.tNoOut, e.cNoOut = true, true, true // a waiting client is registered so too
-	l.inbox = append(l.inbox, func() { l.add(t) })
+	l.inbox = append(l.inbox, posted{add: t})
 	l.posted.Store(true)
 	if l.parked && (l.parkAt == 0 || when < l.parkAt) {
 		l.parkAt = when
@@ -509,12 +522,19 @@ func (l *loop) enqueue(f func(), wake bool) {
 	if !l.running {
 		return
 	}
-	l.inbox = append(l.inbox, f)
+	l.inbox = append(l.inbox, posted{f: f})
 	l.posted.Store(true)
 	if wake && l.parked {
 		l.parked = false
 		l.ep.SetReadDeadline(longAgo)
 	}
+}
+
+// posted is an item of a loop's inbox: f to run, or a tunnel to add (a
+// start, without a closure to allocate).
+type posted struct {
+	f   func()
+	add *tunnel
 }
 
 // longAgo is a deadline in the past: it wakes a sleeping loop.
@@ -826,11 +846,15 @@ func (l *loop) runInbox() {
 			l.mu.Unlock()
 			return
 		}
-		f := l.inbox[l.next]
-		l.inbox[l.next] = nil
+		p := l.inbox[l.next]
+		l.inbox[l.next] = posted{}
 		l.next++
 		l.mu.Unlock()
-		f()
+		if p.add != nil {
+			l.add(p.add)
+		} else {
+			p.f()
+		}
 	}
 }
 
