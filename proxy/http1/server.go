@@ -93,7 +93,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	ln       net.Listener
-	conns    map[*conn]struct{}
+	conns    connList
 	closing  atomic.Bool
 	noKeep   atomic.Bool // SetKeepAlivesEnabled(false)
 	wg       sync.WaitGroup
@@ -123,9 +123,6 @@ var ErrServerClosed = http.ErrServerClosed
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	s.ln = ln
-	if s.conns == nil {
-		s.conns = map[*conn]struct{}{}
-	}
 	s.mu.Unlock()
 	a := &acceptLoop{s: s, ln: ln, end: make(chan error, 1), turn: make(chan struct{})}
 	go a.run()
@@ -234,7 +231,7 @@ func (a *acceptLoop) accept() *conn {
 			a.stop(ErrServerClosed)
 			return nil
 		}
-		s.conns[c] = struct{}{}
+		s.conns.add(c)
 		c.state.Store(stateNew)
 		s.wg.Add(1)
 		s.mu.Unlock()
@@ -256,7 +253,7 @@ func (s *Server) logf(format string, args ...any) {
 
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
-	delete(s.conns, c)
+	s.conns.remove(c)
 	s.mu.Unlock()
 	s.wg.Done()
 }
@@ -303,7 +300,7 @@ func (s *Server) Close() error {
 func (s *Server) closeConns(all bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for c := range s.conns {
+	for c := s.conns.first; c != nil; c = c.next {
 		// a connection waiting for its first request gets newGrace to
 		// send it, as net/http's Shutdown gives
 		st := c.state.Load()
@@ -311,6 +308,32 @@ func (s *Server) closeConns(all bool) {
 			c.sock.Close()
 		}
 	}
+}
+
+// connList is a server's connections, linked through them: adding and
+// removing one hashes nothing. Server.mu guards it.
+type connList struct {
+	first *conn
+}
+
+func (l *connList) add(c *conn) {
+	c.prev, c.next = nil, l.first
+	if l.first != nil {
+		l.first.prev = c
+	}
+	l.first = c
+}
+
+func (l *connList) remove(c *conn) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else if l.first == c {
+		l.first = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	}
+	c.prev, c.next = nil, nil
 }
 
 const (
@@ -373,6 +396,7 @@ type conn struct {
 	// watching: WatchClose watches the socket; closed: the watch saw the
 	// client go (Gone)
 	watching, closed atomic.Bool
+	prev, next       *conn // in Server.conns
 }
 
 var (

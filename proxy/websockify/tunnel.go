@@ -54,6 +54,8 @@ type tunnel struct {
 	p parser // client frame parser, owned by copyToBackend
 
 	ev *evTunnel // non-nil: an event loop relays the tunnel (evloop.go)
+
+	prev, next *tunnel // in ts.live
 }
 
 // newTunnel sets up the tunnel of client and target: t, whose target an
