@@ -477,10 +477,11 @@ func (c *conn) releaseReader() {
 }
 
 // ReleaseReader gives back the reader that Hijack handed over, once the
-// caller has taken what it holds: neither it nor the request's body is
-// read again. Other readers are left alone.
+// caller has taken what it holds and will not read it again. Other
+// readers are left alone, and so is the reader of a request whose body
+// was not read whole (a read of the body would read it).
 func (w *response) ReleaseReader(br *bufio.Reader) {
-	if c := w.c; c.hijacked && br == c.br {
+	if c := w.c; c.hijacked && br == c.br && (c.body == nil || c.body.done) {
 		c.releaseReader()
 	}
 }
