@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"ngxsockify/proxy/internal/handoff"
 )
 
 // Params are the settings of the connection layer that nginx has per
@@ -124,7 +126,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	s.ln = ln
 	s.mu.Unlock()
-	a := &acceptLoop{s: s, ln: ln, end: make(chan error, 1), turn: make(chan struct{})}
+	a := &acceptLoop{s: s, ln: ln, end: make(chan error, 1), turn: handoff.New[struct{}]()}
 	go a.run()
 	return <-a.end
 }
@@ -136,70 +138,36 @@ func (s *Server) Serve(ln net.Listener) error {
 // request sent first is counted first by limit_conn, for instance), with no
 // yield and no trip through the scheduler's global queue. A goroutine whose
 // connection ended waits, with the stack serving grew, to be handed the
-// accepting again (at most maxIdle of them wait; the others exit): a new
-// goroutine per connection costs its creation, a stack grown by a copy and
-// its exit, about a tenth of a WebSocket handshake's user CPU.
+// accepting again (handoff): a new goroutine per connection costs its
+// creation, a stack grown by a copy and its exit, about a tenth of a
+// WebSocket handshake's user CPU.
 type acceptLoop struct {
 	s   *Server
 	ln  net.Listener
 	end chan error // Serve's result, sent by the goroutine that meets the listener's end
-	// A send on turn hands the accepting to a waiting goroutine; the
-	// goroutine that meets the listener's end closes it, and the waiting
-	// goroutines exit.
-	turn chan struct{}
-	idle atomic.Int32 // goroutines waiting for turn
+	// The goroutines waiting for their turn to accept; the one that meets
+	// the listener's end closes it, and they exit.
+	turn *handoff.Waiters[struct{}]
 }
-
-// maxIdle is how many goroutines of a listener may wait for their turn to
-// accept; more than the connections a burst opens at once gains nothing.
-var maxIdle = int32(max(4, 4*runtime.GOMAXPROCS(0)))
 
 // run is a goroutine of the loop: it accepts a connection, hands the
 // accepting over, serves the connection, and then waits for its turn.
 func (a *acceptLoop) run() {
-	growStack()
+	handoff.Grow()
 	for {
 		c := a.accept()
 		if c == nil {
 			return
 		}
-		select {
-		case a.turn <- struct{}{}:
-		default:
+		if !a.turn.Hand(struct{}{}) {
 			go a.run()
 		}
 		c.serve()
-		if !a.wait() {
+		if _, ok := a.turn.Wait(); !ok {
 			return
 		}
 	}
 }
-
-// wait waits for the goroutine's turn to accept; false: the listener ended,
-// or enough goroutines wait already.
-//
-// Its frame keeps a quarter of the stack in use while it waits, so that a
-// garbage collection does not shrink the stack that serving grew (the
-// collector halves the stack of a goroutine using less than a quarter).
-//
-//go:noinline
-func (a *acceptLoop) wait() bool {
-	if keepStack {
-		var keep [stackStart / 3]byte // in the frame; cleared only here
-		touchStack(keep[:])
-	}
-	if a.idle.Add(1) > maxIdle {
-		a.idle.Add(-1)
-		return false
-	}
-	_, ok := <-a.turn
-	a.idle.Add(-1)
-	return ok
-}
-
-// keepStack is never set: it makes wait's frame hold an array that is
-// never cleared.
-var keepStack bool
 
 // accept waits for a connection and registers it; nil: the listener ended
 // (Serve's result sent, turn closed).
@@ -241,7 +209,7 @@ func (a *acceptLoop) accept() *conn {
 }
 
 func (a *acceptLoop) stop(err error) {
-	close(a.turn)
+	a.turn.Close()
 	a.end <- err
 }
 
@@ -341,24 +309,6 @@ const (
 	stateIdle                // waiting for the next request (keep-alive)
 	stateActive              // reading or answering a request
 )
-
-// stackStart is the goroutine stack an accept loop's goroutine starts
-// with. Serving a request runs deeper than Go's initial stack, so the stack
-// would be copied to twice its size once or twice, each copy walking every
-// frame; growing it at the start, while it holds one frame, costs one
-// allocation.
-const stackStart = 12 << 10
-
-// growStack grows the calling goroutine's stack to hold stackStart bytes.
-//
-//go:noinline
-func growStack() {
-	var b [stackStart]byte
-	touchStack(b[:])
-}
-
-//go:noinline
-func touchStack(b []byte) { b[0] = 1 }
 
 // readerSize is the size of a connection's read buffer.
 const readerSize = 4096

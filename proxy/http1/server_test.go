@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"ngxsockify/proxy/internal/handoff"
 )
 
 // serve runs a Server with h on a loopback listener for the test.
@@ -111,27 +113,11 @@ func TestServeResponses(t *testing.T) {
 	}
 }
 
+// TestServeHijack: the hijacker gets the bytes behind the request head.
+// One that gives the reader back (websockify does, once it copied them)
+// leaves nothing of its connection to the next, which may get the same
+// reader from the pool; the reader of a body not read yet stays.
 func TestServeHijack(t *testing.T) {
-	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
-		c, brw, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer c.Close()
-		early := make([]byte, brw.Reader.Buffered())
-		brw.Read(early)
-		io.WriteString(c, "early:"+string(early))
-	})
-	if got := exchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\nframe"); got != "early:frame[closed]" {
-		t.Errorf("got %q", got)
-	}
-}
-
-// A hijacker that gives the reader back (websockify does, once it copied
-// the bytes behind the request head) leaves nothing of its connection to
-// the next one, which may get the same reader from the pool.
-func TestServeHijackReleaseReader(t *testing.T) {
 	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		c, brw, err := w.(http.Hijacker).Hijack()
 		if err != nil {
@@ -141,7 +127,6 @@ func TestServeHijackReleaseReader(t *testing.T) {
 		defer c.Close()
 		rr := w.(interface{ ReleaseReader(*bufio.Reader) })
 		if r.Method == http.MethodPost {
-			// a body not read yet: its reader stays
 			rr.ReleaseReader(brw.Reader)
 			b, _ := io.ReadAll(r.Body)
 			io.WriteString(c, "body:"+string(b))
@@ -156,7 +141,7 @@ func TestServeHijackReleaseReader(t *testing.T) {
 		rr.ReleaseReader(brw.Reader)
 		io.WriteString(c, "early:"+string(early))
 	})
-	for _, early := range []string{"frame-one", "", "2"} {
+	for _, early := range []string{"frame", "", "2"} {
 		if got, want := exchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"+early), "early:"+early+"[closed]"; got != want {
 			t.Errorf("got %q, want %q", got, want)
 		}
@@ -167,7 +152,7 @@ func TestServeHijackReleaseReader(t *testing.T) {
 }
 
 // The goroutines of an accept loop serve one connection after another,
-// at most maxIdle of them wait between connections, and they all end
+// at most handoff.MaxIdle of them wait between connections, and they all end
 // with Serve.
 func TestServeAcceptLoopGoroutines(t *testing.T) {
 	before := runtime.NumGoroutine()
@@ -182,7 +167,7 @@ func TestServeAcceptLoopGoroutines(t *testing.T) {
 	const want = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi[closed]"
 	var wg sync.WaitGroup
 	for range 3 {
-		for range 2 * int(maxIdle) {
+		for range 2 * int(handoff.MaxIdle) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -201,7 +186,7 @@ func TestServeAcceptLoopGoroutines(t *testing.T) {
 		return n
 	}
 	// Serve's, the accepting one and the waiting ones
-	if n, most := waitGoroutines(before+2+int(maxIdle)), before+2+int(maxIdle); n > most {
+	if n, most := waitGoroutines(before+2+int(handoff.MaxIdle)), before+2+int(handoff.MaxIdle); n > most {
 		t.Errorf("%d goroutines between connections, want at most %d", n, most)
 	}
 	s.Close()

@@ -383,19 +383,3 @@ func (t *tunnel) copyToBackend() {
 		}
 	}
 }
-
-// reportStack is the stack a goroutine that reports tunnels' ends starts
-// with (reporters): the caller's logging (access log, metrics) runs deeper than Go's
-// initial stack, which would be copied once or twice, each copy walking
-// every frame; growing it first, while it holds one frame, costs one
-// allocation.
-const reportStack = 12 << 10
-
-//go:noinline
-func growStack() {
-	var b [reportStack]byte
-	touchStack(b[:])
-}
-
-//go:noinline
-func touchStack(b []byte) { b[0] = 1 }
