@@ -27,15 +27,19 @@ func Grow() {
 //go:noinline
 func touch(b []byte) { b[0] = 1 }
 
-// MaxIdle is how many goroutines a Waiters keeps waiting; more than the
-// pieces of work a burst brings at once gains nothing.
-var MaxIdle = int32(max(4, 4*runtime.GOMAXPROCS(0)))
+// MaxIdle is how many goroutines may wait, in all Waiters together (each
+// holds a grown stack: a server with many listeners must not keep many
+// per listener); more than the pieces of work a burst brings at once
+// gains nothing.
+var MaxIdle = int32(max(8, 8*runtime.GOMAXPROCS(0)))
+
+// idle counts the goroutines waiting in all Waiters.
+var idle atomic.Int32
 
 // Waiters are goroutines waiting to be handed a value of type T. The zero
 // value is not ready: use New.
 type Waiters[T any] struct {
 	turn chan T
-	idle atomic.Int32
 }
 
 // New returns a Waiters that none waits on yet.
@@ -52,8 +56,8 @@ func (w *Waiters[T]) Hand(v T) bool {
 	}
 }
 
-// Wait waits for a value; false when MaxIdle goroutines wait already or
-// after Close: the goroutine should then exit.
+// Wait waits for a value; false when MaxIdle goroutines wait already (in
+// any Waiters) or after Close: the goroutine should then exit.
 //
 // Its frame keeps a quarter of a stack grown by Grow in use while it
 // waits, so that a garbage collection does not shrink that stack (the
@@ -65,12 +69,12 @@ func (w *Waiters[T]) Wait() (v T, ok bool) {
 		var keep [Stack / 3]byte // in the frame; cleared only here
 		touch(keep[:])
 	}
-	if w.idle.Add(1) > MaxIdle {
-		w.idle.Add(-1)
+	if idle.Add(1) > MaxIdle {
+		idle.Add(-1)
 		return v, false
 	}
 	v, ok = <-w.turn
-	w.idle.Add(-1)
+	idle.Add(-1)
 	return v, ok
 }
 

@@ -39,7 +39,7 @@ func TestWaiters(t *testing.T) {
 	if ok := <-ended; ok {
 		t.Fatal("a Wait past MaxIdle waiters did not return false")
 	}
-	for w.idle.Load() < MaxIdle {
+	for idle.Load() < MaxIdle {
 		time.Sleep(time.Millisecond)
 	}
 	w.Close()
