@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"ngxsockify/proxy/internal/handoff"
 )
 
 // Params are the settings of the connection layer that nginx has per
@@ -93,7 +95,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	ln       net.Listener
-	conns    map[*conn]struct{}
+	conns    connList
 	closing  atomic.Bool
 	noKeep   atomic.Bool // SetKeepAlivesEnabled(false)
 	wg       sync.WaitGroup
@@ -123,30 +125,61 @@ var ErrServerClosed = http.ErrServerClosed
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	s.ln = ln
-	if s.conns == nil {
-		s.conns = map[*conn]struct{}{}
-	}
 	s.mu.Unlock()
-	end := make(chan error, 1)
-	go s.accept(ln, end)
-	return <-end
+	a := &acceptLoop{s: s, ln: ln, end: make(chan error, 1), turn: handoff.New[struct{}]()}
+	go a.run()
+	return <-a.end
 }
 
-// accept accepts a connection on ln and serves it on this goroutine,
-// having started another that accepts the next: the new connection runs
-// before the next accept, as nginx's event loop serves connections in the
-// order it accepts them (a request sent first is counted first by
-// limit_conn, for instance), with no yield and no trip through the
-// scheduler's global queue. The goroutine that meets the listener's end
-// sends Serve's result to end.
-func (s *Server) accept(ln net.Listener, end chan<- error) {
+// acceptLoop is the goroutines of one Serve. One of them waits in Accept;
+// when a connection comes it hands the accepting over to another and serves
+// the connection itself: the new connection runs before the next accept, as
+// nginx's event loop serves connections in the order it accepts them (a
+// request sent first is counted first by limit_conn, for instance), with no
+// yield and no trip through the scheduler's global queue. A goroutine whose
+// connection ended waits, with the stack serving grew, to be handed the
+// accepting again (handoff): a new goroutine per connection costs its
+// creation, a stack grown by a copy and its exit, about a tenth of a
+// WebSocket handshake's user CPU.
+type acceptLoop struct {
+	s   *Server
+	ln  net.Listener
+	end chan error // Serve's result, sent by the goroutine that meets the listener's end
+	// The goroutines waiting for their turn to accept; the one that meets
+	// the listener's end closes it, and they exit.
+	turn *handoff.Waiters[struct{}]
+}
+
+// run is a goroutine of the loop: it accepts a connection, hands the
+// accepting over, serves the connection, and then waits for its turn.
+func (a *acceptLoop) run() {
+	handoff.Grow()
+	for {
+		c := a.accept()
+		if c == nil {
+			return
+		}
+		if !a.turn.Hand(struct{}{}) {
+			go a.run()
+		}
+		c.serve()
+		if _, ok := a.turn.Wait(); !ok {
+			return
+		}
+	}
+}
+
+// accept waits for a connection and registers it; nil: the listener ended
+// (Serve's result sent, turn closed).
+func (a *acceptLoop) accept() *conn {
+	s := a.s
 	var delay time.Duration
 	for {
-		rwc, err := ln.Accept()
+		rwc, err := a.ln.Accept()
 		if err != nil {
 			if s.closing.Load() {
-				end <- ErrServerClosed
-				return
+				a.stop(ErrServerClosed)
+				return nil
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Temporary() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
@@ -155,26 +188,29 @@ func (s *Server) accept(ln net.Listener, end chan<- error) {
 				time.Sleep(delay)
 				continue
 			}
-			end <- err
-			return
+			a.stop(err)
+			return nil
 		}
 		c := &conn{s: s, sock: rwc, rwc: rwc, start: time.Now()}
 		s.mu.Lock()
 		if s.closing.Load() {
 			s.mu.Unlock()
 			rwc.Close()
-			end <- ErrServerClosed
-			return
+			a.stop(ErrServerClosed)
+			return nil
 		}
-		s.conns[c] = struct{}{}
+		s.conns.add(c)
 		c.state.Store(stateNew)
 		s.wg.Add(1)
 		s.mu.Unlock()
 		s.setState(c, http.StateNew)
-		go s.accept(ln, end)
-		c.serve()
-		return
+		return c
 	}
+}
+
+func (a *acceptLoop) stop(err error) {
+	a.turn.Close()
+	a.end <- err
 }
 
 func (s *Server) logf(format string, args ...any) {
@@ -185,7 +221,7 @@ func (s *Server) logf(format string, args ...any) {
 
 func (s *Server) forget(c *conn) {
 	s.mu.Lock()
-	delete(s.conns, c)
+	s.conns.remove(c)
 	s.mu.Unlock()
 	s.wg.Done()
 }
@@ -232,7 +268,7 @@ func (s *Server) Close() error {
 func (s *Server) closeConns(all bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for c := range s.conns {
+	for c := s.conns.first; c != nil; c = c.next {
 		// a connection waiting for its first request gets newGrace to
 		// send it, as net/http's Shutdown gives
 		st := c.state.Load()
@@ -242,29 +278,37 @@ func (s *Server) closeConns(all bool) {
 	}
 }
 
+// connList is a server's connections, linked through them: adding and
+// removing one hashes nothing. Server.mu guards it.
+type connList struct {
+	first *conn
+}
+
+func (l *connList) add(c *conn) {
+	c.prev, c.next = nil, l.first
+	if l.first != nil {
+		l.first.prev = c
+	}
+	l.first = c
+}
+
+func (l *connList) remove(c *conn) {
+	if c.prev != nil {
+		c.prev.next = c.next
+	} else if l.first == c {
+		l.first = c.next
+	}
+	if c.next != nil {
+		c.next.prev = c.prev
+	}
+	c.prev, c.next = nil, nil
+}
+
 const (
 	stateNew    int32 = iota // waiting for the first request
 	stateIdle                // waiting for the next request (keep-alive)
 	stateActive              // reading or answering a request
 )
-
-// stackStart is the goroutine stack a connection starts with. Serving a
-// request runs deeper than Go's initial stack, so the stack would be copied
-// to twice its size once or twice per connection, each copy walking every
-// frame; growing it at the start, while it holds one frame, costs one
-// allocation.
-const stackStart = 12 << 10
-
-// growStack grows the calling goroutine's stack to hold stackStart bytes.
-//
-//go:noinline
-func growStack() {
-	var b [stackStart]byte
-	touchStack(b[:])
-}
-
-//go:noinline
-func touchStack(b []byte) { b[0] = 1 }
 
 // readerSize is the size of a connection's read buffer.
 const readerSize = 4096
@@ -302,17 +346,20 @@ type conn struct {
 	// watching: WatchClose watches the socket; closed: the watch saw the
 	// client go (Gone)
 	watching, closed atomic.Bool
+	prev, next       *conn // in Server.conns
 }
 
 var (
 	writerPool sync.Pool
+	// readerPool keeps the read buffers of connections that ended (or
+	// whose hijacker gave the buffer back: ReleaseReader)
+	readerPool sync.Pool
 	// reqObjectsPool keeps the objects of requests answered on
 	// connections that stayed open (readHead takes them)
 	reqObjectsPool sync.Pool
 )
 
 func (c *conn) serve() {
-	growStack()
 	defer func() {
 		c.release()
 		if !c.hijacked {
@@ -337,7 +384,7 @@ func (c *conn) serve() {
 	c.ctx = ctx
 	// net/http's size: longer lines, up to a large header buffer, are
 	// gathered from it (readLine)
-	c.br = bufio.NewReaderSize(c.rwc, readerSize)
+	c.br = newReader(c.rwc)
 	if c.s.H2 != nil {
 		h2, err := c.speaksH2()
 		if err != nil {
@@ -352,6 +399,40 @@ func (c *conn) serve() {
 		}
 	}
 	for c.serveOne() {
+	}
+	if !c.hijacked {
+		c.releaseReader()
+	}
+}
+
+// newReader returns a read buffer of readerSize on rd, a pooled one if
+// there is one: a handshake that becomes a tunnel would otherwise leave
+// its 4 KiB to the collector, a third of the bytes it allocates.
+func newReader(rd io.Reader) *bufio.Reader {
+	if br, ok := readerPool.Get().(*bufio.Reader); ok {
+		br.Reset(rd)
+		return br
+	}
+	return bufio.NewReaderSize(rd, readerSize)
+}
+
+// releaseReader puts the connection's read buffer back in the pool; the
+// connection no longer reads.
+func (c *conn) releaseReader() {
+	if c.br != nil {
+		c.br.Reset(nil)
+		readerPool.Put(c.br)
+		c.br = nil
+	}
+}
+
+// ReleaseReader gives back the reader that Hijack handed over, once the
+// caller has taken what it holds and will not read it again. Other
+// readers are left alone, and so is the reader of a request whose body
+// was not read whole (a read of the body would read it).
+func (w *response) ReleaseReader(br *bufio.Reader) {
+	if c := w.c; c.hijacked && br == c.br && (c.body == nil || c.body.done) {
+		c.releaseReader()
 	}
 }
 

@@ -1,13 +1,18 @@
 package http1
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"ngxsockify/proxy/internal/handoff"
 )
 
 // serve runs a Server with h on a loopback listener for the test.
@@ -108,6 +113,10 @@ func TestServeResponses(t *testing.T) {
 	}
 }
 
+// TestServeHijack: the hijacker gets the bytes behind the request head.
+// One that gives the reader back (websockify does, once it copied them)
+// leaves nothing of its connection to the next, which may get the same
+// reader from the pool; the reader of a body not read yet stays.
 func TestServeHijack(t *testing.T) {
 	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
 		c, brw, err := w.(http.Hijacker).Hijack()
@@ -116,12 +125,76 @@ func TestServeHijack(t *testing.T) {
 			return
 		}
 		defer c.Close()
+		rr := w.(interface{ ReleaseReader(*bufio.Reader) })
+		if r.Method == http.MethodPost {
+			rr.ReleaseReader(brw.Reader)
+			b, _ := io.ReadAll(r.Body)
+			io.WriteString(c, "body:"+string(b))
+			return
+		}
 		early := make([]byte, brw.Reader.Buffered())
 		brw.Read(early)
+		rr.ReleaseReader(bufio.NewReader(c)) // not Hijack's: ignored
+		if brw.Reader.Size() != readerSize {
+			t.Error("ReleaseReader took a reader it did not hand over")
+		}
+		rr.ReleaseReader(brw.Reader)
 		io.WriteString(c, "early:"+string(early))
 	})
-	if got := exchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\nframe"); got != "early:frame[closed]" {
-		t.Errorf("got %q", got)
+	for _, early := range []string{"frame", "", "2"} {
+		if got, want := exchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\n\r\n"+early), "early:"+early+"[closed]"; got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+	}
+	if got, want := exchange(t, addr, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"), "body:hello[closed]"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// The goroutines of an accept loop serve one connection after another,
+// at most handoff.MaxIdle of them wait between connections, and they all end
+// with Serve.
+func TestServeAcceptLoopGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Handler: http.HandlerFunc(sayHi)}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ln) }()
+	addr := ln.Addr().String()
+	const want = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi[closed]"
+	var wg sync.WaitGroup
+	for range 3 {
+		for range 2 * int(handoff.MaxIdle) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if got := dropDate(exchange(t, addr, "GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")); got != want {
+					t.Errorf("got %q", got)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	waitGoroutines := func(atMost int) int {
+		n := runtime.NumGoroutine()
+		for deadline := time.Now().Add(5 * time.Second); n > atMost && time.Now().Before(deadline); n = runtime.NumGoroutine() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		return n
+	}
+	// Serve's, the accepting one and the waiting ones
+	if n, most := waitGoroutines(before+2+int(handoff.MaxIdle)), before+2+int(handoff.MaxIdle); n > most {
+		t.Errorf("%d goroutines between connections, want at most %d", n, most)
+	}
+	s.Close()
+	if err := <-served; err != ErrServerClosed {
+		t.Errorf("Serve: %v", err)
+	}
+	if n := waitGoroutines(before); n > before {
+		t.Errorf("%d goroutines after Close, %d before", n, before)
 	}
 }
 

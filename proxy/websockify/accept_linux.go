@@ -520,7 +520,7 @@ func (c *sockConn) register() bool {
 		return false
 	}
 	w := &connWait{ch: make(chan struct{}, 1), closed: make(chan struct{})}
-	wt := &tunnel{ev: &evTunnel{l: l, cfd: c.fd, tfd: -1, hidx: -1, wait: w}}
+	wt := newLoopTunnel(evTunnel{l: l, cfd: c.fd, tfd: -1, hidx: -1, wait: w})
 	c.reg = wt
 	// The loop's entry first (quietly: a sleeping loop is not woken for
 	// it), then the registration, whose first event wakes the loop.

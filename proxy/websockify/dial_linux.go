@@ -75,7 +75,7 @@ func (l *loop) dial(ctx context.Context, t *tunnel, network, address string, tim
 		// within connect(). Nothing to tell the loop yet: it registers
 		// the socket when the tunnel starts (add), or closes it (drop),
 		// which saves a wake-up of the loop per handshake.
-		return &loopConn{t: t, raddr: raddr}, nil, true
+		return e.targetConn(t, raddr), nil, true
 	}
 	d := &dialState{deadline: nanotime() + int64(timeout), done: make(chan error, 1)}
 	e.dial = d
@@ -96,7 +96,7 @@ func (l *loop) dial(ctx context.Context, t *tunnel, network, address string, tim
 		}
 		return fail(err)
 	}
-	return &loopConn{t: t, raddr: raddr}, nil, true
+	return e.targetConn(t, raddr), nil, true
 }
 
 // tcpSockaddrs caches sockaddrOf's answers for "tcp" addresses (the
@@ -287,6 +287,12 @@ func (c *loopConn) RemoteAddr() net.Addr             { return c.raddr }
 func (c *loopConn) SetDeadline(time.Time) error      { return nil }
 func (c *loopConn) SetReadDeadline(time.Time) error  { return nil }
 func (c *loopConn) SetWriteDeadline(time.Time) error { return nil }
+
+// targetConn returns the loopConn of t's target (part of e).
+func (e *evTunnel) targetConn(t *tunnel, raddr net.Addr) *loopConn {
+	e.target = loopConn{t: t, raddr: raddr}
+	return &e.target
+}
 
 // Close drops a connection whose tunnel never started (the handshake
 // failed after the connect): the loop closes the socket and lets its

@@ -19,7 +19,7 @@ func loopDial(ctx context.Context, t *testing.T, network, addr string, timeout t
 	if err := l.reserve(); err != nil {
 		t.Fatal(err)
 	}
-	tn := &tunnel{ev: l.newEvTunnel()}
+	tn := l.newTunnel()
 	c, err := Dial(context.WithValue(ctx, dialKey{}, tn), network, addr, timeout)
 	if !tn.dialled(c) {
 		l.unreserve()

@@ -202,4 +202,11 @@
 // starts both. The last of the two to finish closes both sockets, removes
 // the tunnel from its Tunnels and reports the Result. No goroutine outlives
 // the tunnel.
+//
+// A tunnel on an event loop reports its end (ServeAsync's done) from a
+// goroutine of its loop's reporters (report.go), so that the loop never
+// waits for the caller's logging: after each round of events the loop
+// hands the tunnels that ended in it to a goroutine waiting for them
+// (proxy/internal/handoff), which keeps its grown stack between rounds; a
+// loop that stops lets its waiting reporters exit.
 package websockify

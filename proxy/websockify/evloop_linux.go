@@ -41,7 +41,7 @@ type loop struct {
 	mu       sync.Mutex
 	running  bool        // a goroutine runs the loop; guarded by mu
 	reserved int         // prepared tunnels not added yet: the loop must not stop; guarded by mu
-	inbox    []func()    // work posted from other goroutines; guarded by mu
+	inbox    []posted    // work posted from other goroutines; guarded by mu
 	next     int         // inbox[next] runs next; guarded by mu
 	parked   bool        // the loop goroutine sleeps in Go's netpoller; guarded by mu
 	parkAt   int64       // while parked: the nanotime it wakes at by itself, 0 none; guarded by mu
@@ -55,6 +55,7 @@ type loop struct {
 	sleptN int
 	woken  bool
 	linger time.Duration // how long the loop outlives its last tunnel
+	rep    *reporters    // the goroutines reporting tunnels' ends; valid while running
 
 	// Owned by the loop goroutine.
 	byFd   []*tunnel // tunnel by descriptor
@@ -63,6 +64,7 @@ type loop struct {
 	ready  []*tunnel // tunnels that stopped before running out of work
 	moved  bool      // the last batch relayed data: poll before sleeping
 	idle   int64     // nanotime when the last tunnel ended; 0 while there are tunnels
+	ended  []*tunnel // tunnels that ended in this round, to report (tunnel.end)
 	buf    []byte    // read buffer shared by all tunnels: headroom + the largest BufferSize
 	raw    []byte    // TLS clients' socket bytes before decryption
 	events [128]syscall.EpollEvent
@@ -104,6 +106,8 @@ type evTunnel struct {
 	// The connect of a tunnel whose target the loop dialled (dial_linux.go),
 	// until the tunnel starts (add).
 	dial *dialState
+	// target is what Dial returned for the target the loop dialled.
+	target loopConn
 	// A Listener's connection waiting for its first bytes (accept_linux.go):
 	// the entry has only cfd.
 	wait *connWait
@@ -271,10 +275,21 @@ func (l *loop) prepare(t *tunnel) bool {
 	return true
 }
 
-// newEvTunnel is the loop state of a tunnel whose target l will dial
-// (Dial); the client's descriptor comes at prepare.
-func (l *loop) newEvTunnel() *evTunnel {
-	return &evTunnel{l: l, cfd: -1, tfd: -1, hidx: -1, tR: true, tW: true}
+// newTunnel is a tunnel whose target l will dial (Dial), with its loop
+// state; the client's descriptor comes at prepare.
+func (l *loop) newTunnel() *tunnel {
+	return newLoopTunnel(evTunnel{l: l, cfd: -1, tfd: -1, hidx: -1, tR: true, tW: true})
+}
+
+// newLoopTunnel returns a tunnel and its event-loop state e in one
+// allocation.
+func newLoopTunnel(e evTunnel) *tunnel {
+	lt := &struct {
+		t tunnel
+		e evTunnel
+	}{e: e}
+	lt.t.ev = &lt.e
+	return &lt.t
 }
 
 // takeTLS redirects a TLS client's reads and writes to the loop.
@@ -396,7 +411,7 @@ func (l *loop) beginQuiet(t *tunnel) bool {
 		e.cReg = true
 	}
 	e.tReg, e.tNoOut, e.cNoOut = true, true, true // a waiting client is registered so too
-	l.inbox = append(l.inbox, func() { l.add(t) })
+	l.inbox = append(l.inbox, posted{add: t})
 	l.posted.Store(true)
 	if l.parked && (l.parkAt == 0 || when < l.parkAt) {
 		l.parkAt = when
@@ -507,12 +522,19 @@ func (l *loop) enqueue(f func(), wake bool) {
 	if !l.running {
 		return
 	}
-	l.inbox = append(l.inbox, f)
+	l.inbox = append(l.inbox, posted{f: f})
 	l.posted.Store(true)
 	if wake && l.parked {
 		l.parked = false
 		l.ep.SetReadDeadline(longAgo)
 	}
+}
+
+// posted is an item of a loop's inbox: f to run, or a tunnel to add (a
+// start, without a closure to allocate).
+type posted struct {
+	f   func()
+	add *tunnel
 }
 
 // longAgo is a deadline in the past: it wakes a sleeping loop.
@@ -544,6 +566,7 @@ func (l *loop) open() error {
 		return fmt.Errorf("websockify: epoll descriptor not pollable: %w", err)
 	}
 	l.epfd, l.ep, l.epRaw = ep, f, rc
+	l.rep = newReporters()
 	if l.pollFn == nil {
 		l.pollFn = l.pollSleeping
 	}
@@ -656,6 +679,7 @@ func (l *loop) run() {
 			l.work(t)
 		}
 		l.expire()
+		l.report()
 		if l.live > 0 {
 			l.idle = 0
 		} else if l.idle == 0 {
@@ -705,6 +729,7 @@ func (l *loop) recoverFrom(r any) {
 	for _, t := range conns {
 		l.setFd(t.ev.cfd, t)
 	}
+	l.report()
 	l.mu.Lock()
 	l.parked = false // the panic may have come from wait
 	l.mu.Unlock()
@@ -821,11 +846,15 @@ func (l *loop) runInbox() {
 			l.mu.Unlock()
 			return
 		}
-		f := l.inbox[l.next]
-		l.inbox[l.next] = nil
+		p := l.inbox[l.next]
+		l.inbox[l.next] = posted{}
 		l.next++
 		l.mu.Unlock()
-		f()
+		if p.add != nil {
+			l.add(p.add)
+		} else {
+			p.f()
+		}
 	}
 }
 
@@ -837,10 +866,19 @@ func (l *loop) stop() bool {
 		return false
 	}
 	l.ep.Close()
+	l.rep.close()
 	l.running = false
 	l.byFd, l.buf, l.raw, l.timers, l.idle, l.parked = nil, nil, nil, nil, 0, false
-	l.ep, l.epRaw = nil, nil
+	l.ep, l.epRaw, l.rep = nil, nil, nil
 	return true
+}
+
+// report hands the ends of the round's tunnels to another goroutine.
+func (l *loop) report() {
+	if len(l.ended) > 0 {
+		l.rep.run(l.ended)
+		l.ended = nil
+	}
 }
 
 // work moves t's data until every socket would block, or a budget runs out

@@ -14,6 +14,7 @@ import (
 // rest only mirrors evloop_linux.go's entry points; none of it is reached.
 type loop struct {
 	linger time.Duration
+	ended  []*tunnel
 }
 
 // evTunnel is the event-loop state of a tunnel; no tunnel has one here.
@@ -33,9 +34,9 @@ func (e *evTunnel) writeClient(*tunnel, []byte) (int, error) { return 0, net.Err
 func (e *evTunnel) writeTarget(*tunnel, []byte) error        { return net.ErrClosed }
 
 // reserve fails: there is no loop to dial a target on (Dial).
-func (l *loop) reserve() error         { return errors.New("websockify: no event loop") }
-func (l *loop) unreserve()             {}
-func (l *loop) newEvTunnel() *evTunnel { return &evTunnel{l: l} }
+func (l *loop) reserve() error     { return errors.New("websockify: no event loop") }
+func (l *loop) unreserve()         {}
+func (l *loop) newTunnel() *tunnel { return &tunnel{ev: &evTunnel{l: l}} }
 func (l *loop) dial(context.Context, *tunnel, string, string, time.Duration) (net.Conn, error, bool) {
 	return nil, nil, false
 }

@@ -54,6 +54,8 @@ type tunnel struct {
 	p parser // client frame parser, owned by copyToBackend
 
 	ev *evTunnel // non-nil: an event loop relays the tunnel (evloop.go)
+
+	prev, next *tunnel // in ts.live
 }
 
 // newTunnel sets up the tunnel of client and target: t, whose target an
@@ -230,34 +232,41 @@ func (t *tunnel) exit() {
 	t.end()
 }
 
-// end reports the end of the tunnel, its sockets closed. The tunnel leaves
-// its Tunnels only after onDone returns, so that Shutdown also waits for
-// the caller's last words (its access-log line).
+// end reports the end of the tunnel, its sockets closed: at once, or for
+// a tunnel on an event loop (unless Serve waits for it), on another
+// goroutine after the loop's round (the loop must not wait for the
+// caller's logging).
 func (t *tunnel) end() {
-	res := Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), BytesReceived: t.recv.Load(),
-		UpstreamAddr: t.upstreamAddr, ConnectTime: t.connectTime, Err: t.cause()}
 	if t.o.Logger != nil {
+		res := t.result()
 		t.o.Logger.Debug("websockify tunnel closed", "upstream", t.upstreamAddr,
 			"sent", res.BytesSent, "received", res.BytesReceived, "err", res.Err)
 	}
-	report := func() {
-		if t.onDone != nil {
-			t.onDone(res)
-		}
-		if t.ts != nil {
-			t.ts.remove(t)
-		}
-		if t.done != nil {
-			close(t.done)
-		}
-	}
 	if t.ev != nil && t.done == nil {
-		go func() { // the loop must not wait for the caller's logging
-			growStack()
-			report()
-		}()
-	} else {
-		report()
+		t.ev.l.ended = append(t.ev.l.ended, t)
+		return
+	}
+	t.report()
+}
+
+// result is the Result of an ended tunnel.
+func (t *tunnel) result() Result {
+	return Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), BytesReceived: t.recv.Load(),
+		UpstreamAddr: t.upstreamAddr, ConnectTime: t.connectTime, Err: t.cause()}
+}
+
+// report gives the caller the Result of the ended tunnel. The tunnel
+// leaves its Tunnels only after onDone returns, so that Shutdown also
+// waits for the caller's last words (its access-log line).
+func (t *tunnel) report() {
+	if t.onDone != nil {
+		t.onDone(t.result())
+	}
+	if t.ts != nil {
+		t.ts.remove(t)
+	}
+	if t.done != nil {
+		close(t.done)
 	}
 }
 
@@ -374,19 +383,3 @@ func (t *tunnel) copyToBackend() {
 		}
 	}
 }
-
-// reportStack is the stack a goroutine that reports a tunnel's end starts
-// with: the caller's logging (access log, metrics) runs deeper than Go's
-// initial stack, which would be copied once or twice, each copy walking
-// every frame; growing it first, while it holds one frame, costs one
-// allocation.
-const reportStack = 12 << 10
-
-//go:noinline
-func growStack() {
-	var b [reportStack]byte
-	touchStack(b[:])
-}
-
-//go:noinline
-func touchStack(b []byte) { b[0] = 1 }

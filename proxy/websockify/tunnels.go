@@ -14,7 +14,7 @@ import (
 // value is ready to use; one Tunnels is shared by every location.
 type Tunnels struct {
 	mu      sync.Mutex
-	m       map[*tunnel]struct{}
+	live    tunnelList
 	closing atomic.Bool
 	empty   chan struct{} // closed when m empties during Shutdown
 	// starting counts handshakes past the closing check and not yet
@@ -38,6 +38,39 @@ type Tunnels struct {
 	trims     atomic.Int64
 	trimAfter int
 	trimQuiet time.Duration
+}
+
+// tunnelList is the live tunnels of a Tunnels, linked through them:
+// adding and removing one hashes nothing. Tunnels.mu guards it.
+type tunnelList struct {
+	first *tunnel
+	n     int
+}
+
+func (l *tunnelList) add(t *tunnel) {
+	t.prev, t.next = nil, l.first
+	if l.first != nil {
+		l.first.prev = t
+	}
+	l.first = t
+	l.n++
+}
+
+// remove takes t out of l; a tunnel that is not in l is left alone.
+func (l *tunnelList) remove(t *tunnel) {
+	switch {
+	case t.prev != nil:
+		t.prev.next = t.next
+	case l.first == t:
+		l.first = t.next
+	default:
+		return
+	}
+	if t.next != nil {
+		t.next.prev = t.prev
+	}
+	t.prev, t.next = nil, nil
+	l.n--
 }
 
 // After a burst of handshakes the heap holds their garbage (request
@@ -124,10 +157,7 @@ func (ts *Tunnels) add(t *tunnel, then func()) bool {
 	if ts.closing.Load() {
 		return false
 	}
-	if ts.m == nil {
-		ts.m = make(map[*tunnel]struct{})
-	}
-	ts.m[t] = struct{}{}
+	ts.live.add(t)
 	ts.lastStart.Store(nanotime())
 	ts.started++
 	if ts.started >= cmp.Or(ts.trimAfter, defaultTrimAfter) && ts.trimTimer == nil {
@@ -158,8 +188,8 @@ func (ts *Tunnels) trim() {
 func (ts *Tunnels) remove(t *tunnel) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	delete(ts.m, t)
-	if len(ts.m) == 0 && ts.empty != nil {
+	ts.live.remove(t)
+	if ts.live.n == 0 && ts.empty != nil {
 		close(ts.empty)
 		ts.empty = nil
 	}
@@ -169,14 +199,14 @@ func (ts *Tunnels) remove(t *tunnel) {
 func (ts *Tunnels) Len() int {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	return len(ts.m)
+	return ts.live.n
 }
 
 func (ts *Tunnels) snapshot() []*tunnel {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	list := make([]*tunnel, 0, len(ts.m))
-	for t := range ts.m {
+	list := make([]*tunnel, 0, ts.live.n)
+	for t := ts.live.first; t != nil; t = t.next {
 		list = append(list, t)
 	}
 	return list
@@ -191,7 +221,7 @@ func (ts *Tunnels) Shutdown(ctx context.Context) error {
 	ts.mu.Lock()
 	ts.closing.Store(true)
 	var empty chan struct{}
-	if len(ts.m) > 0 {
+	if ts.live.n > 0 {
 		if ts.empty == nil {
 			ts.empty = make(chan struct{})
 		}

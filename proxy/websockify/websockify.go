@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -150,7 +151,7 @@ func ServeAsync(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts 
 // start does the handshake and starts the tunnel: on an event loop, or with
 // copyFromBackend running and copyToBackend left to the caller (t.ev nil).
 // It returns the tunnel and the handshake's Result, or nil and the failure.
-func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunnels, onDone func(Result), sync bool) (*tunnel, Result) {
+func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunnels, onDone func(Result), wait bool) (*tunnel, Result) {
 	o = o.withDefaults()
 	proto, key, status, err := checkHandshake(w, r)
 	if err != nil {
@@ -181,12 +182,12 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 		}
 	}
 	if l != nil && l.reserve() == nil {
-		onLoop = &tunnel{ev: l.newEvTunnel()}
+		onLoop = l.newTunnel()
 		ctx = context.WithValue(ctx, dialKey{}, onLoop)
 	}
-	begin := time.Now()
+	begin := nanotime() // one clock read where time.Now takes two
 	target, addr, err := d.Dial(ctx, o.ConnectTimeout)
-	connectTime := time.Since(begin)
+	connectTime := time.Duration(nanotime() - begin)
 	if onLoop != nil && !onLoop.dialled(target) {
 		onLoop.ev.l.unreserve() // d dialled another way, or failed
 		onLoop = nil
@@ -195,7 +196,8 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 		return nil, Result{Status: dialStatus(err), UpstreamAddr: addr, ConnectTime: connectTime, Err: err}
 	}
 
-	head := responseHead(w.Header(), key, proto, o.Server)
+	hb := headPool.Get().(*[]byte)
+	head := appendResponseHead((*hb)[:0], w.Header(), key, proto, o.Server)
 	client, brw, err := hj.Hijack()
 	if err != nil {
 		target.Close()
@@ -212,19 +214,26 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 	// net/http will not touch its bufio reader and writer again once the
 	// connection is hijacked; dropping their 8 KiB now keeps idle tunnels
 	// small while this handler goroutine still references the conn.
-	*brw.Reader = bufio.Reader{}
+	// proxy/http1 takes its reader back for the next connection.
+	if rr, ok := w.(readerReleaser); ok {
+		rr.ReleaseReader(brw.Reader)
+	} else {
+		*brw.Reader = bufio.Reader{}
+	}
 	*brw.Writer = bufio.Writer{}
 
 	t := newTunnel(onLoop, client, target, o, proto == "base64", ts)
 	t.upstreamAddr, t.connectTime = addr, connectTime
 	t.pending = early
 	t.onDone = onDone
-	if sync {
+	if wait {
 		t.done = make(chan struct{})
 	}
 	client.SetWriteDeadline(time.Now().Add(o.SendTimeout))
 	n, err := client.Write(head)
 	client.SetWriteDeadline(time.Time{})
+	*hb = head[:0] // grown, if it was
+	headPool.Put(hb)
 	t.sent.Add(int64(n))
 	if err != nil {
 		client.Close()
@@ -264,6 +273,12 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 	}
 	return nil, Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), UpstreamAddr: addr,
 		ConnectTime: connectTime, Err: ErrShutdown}
+}
+
+// readerReleaser is a ResponseWriter that takes back the reader its Hijack
+// handed over (proxy/http1's), once its buffered bytes were copied.
+type readerReleaser interface {
+	ReleaseReader(br *bufio.Reader)
 }
 
 // dialStatus maps a dial error to nginx's status: 504 for a timeout, else 502.
@@ -377,10 +392,17 @@ func appendAcceptKey(b []byte, key string) []byte {
 	return base64.StdEncoding.AppendEncode(b, sum[:])
 }
 
+// headPool keeps the buffers the 101 responses are rendered in.
+var headPool = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
 // responseHead renders the 101 response with the caller's extra headers
 // and server, the Server header ("": none but extra's).
 func responseHead(extra http.Header, key, proto, server string) []byte {
-	b := make([]byte, 0, 256)
+	return appendResponseHead(make([]byte, 0, 256), extra, key, proto, server)
+}
+
+// appendResponseHead is responseHead appending to b.
+func appendResponseHead(b []byte, extra http.Header, key, proto, server string) []byte {
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	b = appendAcceptKey(b, key)
 	b = append(b, "\r\n"...)
