@@ -121,7 +121,7 @@ func (c *conn) newRequest(h *Head) *http.Request {
 		n, _ := parseLength(h.Header["Content-Length"][0])
 		r.ContentLength, b.left, b.done = n, n, n == 0
 	}
-	if h.Major == 1 && h.Minor >= 1 && strings.EqualFold(h.Header.Get("Expect"), "100-continue") {
+	if h.Major == 1 && h.Minor >= 1 && strings.EqualFold(first(h.Header["Expect"]), "100-continue") {
 		b.expect = true
 	}
 	if !b.done || b.expect {
@@ -184,6 +184,15 @@ func (c *conn) wantsKeepalive(h *Head) bool {
 		return !containsFold(h.Header["Connection"], "close")
 	}
 	return h.Major == 1 && containsFold(h.Header["Connection"], "keep-alive")
+}
+
+// first is the first of a header's values, as Header.Get returns it, for
+// a canonical key (Get would canonicalize it again).
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }
 
 // containsFold reports whether one of vs contains token (lower case),
@@ -296,7 +305,7 @@ func browserDisables(p *Params, r *http.Request) bool {
 	if !p.KeepaliveDisableMSIE6 && !p.KeepaliveDisableSafari {
 		return false
 	}
-	ua := r.Header.Get("User-Agent")
+	ua := first(r.Header["User-Agent"])
 	if ua == "" || strings.Contains(ua, "Opera") {
 		return false
 	}
@@ -325,7 +334,7 @@ var _ Wire = (*response)(nil)
 
 // fixed are the headers nginx's header filter writes first, in its order;
 // rank orders the others it adds itself, relative to the noted ones.
-var fixed = []string{"Server", "Date", "Content-Type", "Content-Length", "Last-Modified", "Location"}
+var fixed = [...]string{"Server", "Date", "Content-Type", "Content-Length", "Last-Modified", "Location"}
 
 var rank = map[string]int{
 	"Www-Authenticate": 1, "Etag": 2, "Expires": 3, "Cache-Control": 4,
@@ -352,12 +361,12 @@ func (w *response) WriteHeader(code int) {
 	if code == 204 || code == 304 || w.req.Method == http.MethodHead {
 		w.headOnly = true
 	}
-	if v := h.Get("Content-Length"); v != "" {
+	if v := first(h["Content-Length"]); v != "" {
 		if n, ok := parseLength(v); ok {
 			w.length = n
 		}
 	}
-	if strings.EqualFold(h.Get("Connection"), "close") {
+	if strings.EqualFold(first(h["Connection"]), "close") {
 		w.keepalive = false
 	}
 	if p := &w.c.params; w.c.requests >= p.KeepaliveRequests || p.KeepaliveTimeout <= 0 || w.c.s.noKeep.Load() ||
@@ -377,111 +386,125 @@ func (w *response) WriteHeader(code int) {
 		return
 	}
 	bw := w.c.writer()
-	bw.WriteString("HTTP/1.1 ")
-	bw.WriteString(StatusLine(code))
-	bw.WriteString("\r\n")
-	respelled := hasRespelled(w.header)
-	for _, k := range fixed {
-		w.writeField(bw, k, respelled)
+	// the head is appended to the writer's free space and written at once
+	b := bw.AvailableBuffer()
+	b = append(b, "HTTP/1.1 "...)
+	b = append(b, StatusLine(code)...)
+	b = append(b, "\r\n"...)
+	var own [len(fixed)]outField
+	var rest [16]rankedKey
+	others := w.sortFields(&own, rest[:0])
+	for _, f := range own {
+		b = appendField(b, f.key, f.vals)
 	}
 	if w.chunked {
-		bw.WriteString("Transfer-Encoding: chunked\r\n")
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
 	switch {
 	case code == 101:
-		bw.WriteString("Connection: upgrade\r\n")
+		b = append(b, "Connection: upgrade\r\n"...)
 	case w.keepalive:
-		bw.WriteString("Connection: keep-alive\r\n")
+		b = append(b, "Connection: keep-alive\r\n"...)
 		if t := w.c.params.KeepaliveHeader; t > 0 {
-			bw.WriteString("Keep-Alive: timeout=" + strconv.Itoa(int(t/time.Second)) + "\r\n")
+			b = append(b, "Keep-Alive: timeout="...)
+			b = strconv.AppendInt(b, int64(t/time.Second), 10)
+			b = append(b, "\r\n"...)
 		}
 	default:
-		bw.WriteString("Connection: close\r\n")
+		b = append(b, "Connection: close\r\n"...)
 	}
-	var keys [16]string
-	for _, k := range w.others(keys[:0]) {
-		w.writeField(bw, k, respelled)
+	for _, o := range others {
+		b = appendField(b, o.key, w.header[o.key])
 	}
-	bw.WriteString("\r\n")
+	b = append(b, "\r\n"...)
+	bw.Write(b)
 }
 
-// ownField reports whether WriteHeader writes the header of canonical key
-// itself: the fixed ones and the framing.
-func ownField(key string) bool {
-	switch key {
-	case "Connection", "Keep-Alive", "Transfer-Encoding":
-		return true
-	}
-	return slices.Contains(fixed, key)
+// outField is a header to write: its key as the handler spelled it, and
+// its values.
+type outField struct {
+	key  string
+	vals []string
 }
 
-// others appends to keys the keys left to write: ranked ones and noted
-// ones in order, then the rest by name (their order was not recorded).
-func (w *response) others(keys []string) []string {
-	for k := range w.header {
-		if !ownField(textproto.CanonicalMIMEHeaderKey(k)) {
-			keys = append(keys, k)
+// rankedKey is a key of the header left to write after the fixed ones,
+// with its place among them.
+type rankedKey struct {
+	pos int
+	key string
+}
+
+// sortFields sorts the header's keys for writing, in one pass over it:
+// the fixed ones into own, by their place in fixed (under the canonical
+// key, or else a spelling of the handler's: ETag, x-a), and the others
+// that WriteHeader does not write itself (the framing) appended to rest:
+// ranked ones and noted ones in order, then the rest by name (their order
+// was not recorded).
+func (w *response) sortFields(own *[len(fixed)]outField, rest []rankedKey) []rankedKey {
+	for k, vs := range w.header {
+		ck := k
+		if !isCanonical(k) {
+			ck = textproto.CanonicalMIMEHeaderKey(k)
 		}
-	}
-	if len(keys) < 2 {
-		return keys
-	}
-	pos := func(k string) int {
-		ck := textproto.CanonicalMIMEHeaderKey(k)
-		for i, n := range w.order {
-			if n == ck {
-				return 100 + i
+		if i := slices.Index(fixed[:], ck); i >= 0 {
+			if ck == k || own[i].key == "" {
+				own[i] = outField{k, vs}
 			}
+			continue
 		}
-		if r, ok := rank[ck]; ok {
-			return r
+		switch ck {
+		case "Connection", "Keep-Alive", "Transfer-Encoding":
+			continue
 		}
-		return 500
+		rest = append(rest, rankedKey{w.place(ck), k})
 	}
-	slices.SortStableFunc(keys, func(a, b string) int {
-		if c := cmp.Compare(pos(a), pos(b)); c != 0 {
-			return c
-		}
-		return strings.Compare(a, b)
-	})
-	return keys
+	if len(rest) > 1 {
+		slices.SortFunc(rest, func(a, b rankedKey) int {
+			if c := cmp.Compare(a.pos, b.pos); c != 0 {
+				return c
+			}
+			return strings.Compare(a.key, b.key)
+		})
+	}
+	return rest
 }
 
-// hasRespelled reports whether a key of h is not in canonical form (the
-// handler spelled it its own way: ETag, x-a).
-func hasRespelled(h http.Header) bool {
-	for k := range h {
-		upper := true
-		for i := 0; i < len(k); i++ {
-			c := k[i]
-			if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-				return true
-			}
-			upper = c == '-'
-		}
+// place orders a header (canonical key ck) among the others: the ones
+// nginx adds itself by rank, the noted ones in the order noted, then the
+// rest.
+func (w *response) place(ck string) int {
+	if i := slices.Index(w.order, ck); i >= 0 {
+		return 100 + i
 	}
-	return false
+	if r, ok := rank[ck]; ok {
+		return r
+	}
+	return 500
 }
 
-// writeField writes the lines of the header key (canonical); respelled:
-// the header may hold it under another spelling.
-func (w *response) writeField(bw *bufio.Writer, key string, respelled bool) {
-	vs, ok := w.header[key]
-	if !ok && respelled {
-		// a key respelled by the handler (ETag, x-a)
-		for k, v := range w.header {
-			if strings.EqualFold(k, key) {
-				key, vs = k, v
-				break
-			}
+// isCanonical reports whether k is in canonical form (not respelled by
+// the handler: ETag, x-a).
+func isCanonical(k string) bool {
+	upper := true
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			return false
 		}
+		upper = c == '-'
 	}
+	return true
+}
+
+// appendField appends the lines of a header.
+func appendField(b []byte, key string, vs []string) []byte {
 	for _, v := range vs {
-		bw.WriteString(key)
-		bw.WriteString(": ")
-		bw.WriteString(v)
-		bw.WriteString("\r\n")
+		b = append(b, key...)
+		b = append(b, ": "...)
+		b = append(b, v...)
+		b = append(b, "\r\n"...)
 	}
+	return b
 }
 
 func (w *response) Write(p []byte) (int, error) {
