@@ -33,7 +33,17 @@ type Head struct {
 	// request on the connection ended (nginx's r->pipeline, $pipe)
 	Pipelined bool
 
-	x *reqObjects // the objects allocated with the head (nil: none)
+	has keyInfo     // the known keys (keyInfo's own bits) Header holds
+	x   *reqObjects // the objects allocated with the head (nil: none)
+}
+
+// values returns Header[key] for the known key that bit notes (nil, with
+// no lookup, when the head has none).
+func (h *Head) values(bit keyInfo, key string) []string {
+	if h.has&bit == 0 {
+		return nil
+	}
+	return h.Header[key]
 }
 
 // Pipelined reports whether r came pipelined: sent before the answer to
@@ -304,18 +314,37 @@ func parseHeaderLine(line []byte, underscores bool) (name, value []byte, v heade
 	return name, value, lineOK, 0
 }
 
-// uniqueHeaders are the headers nginx 1.22 takes once
-// (ngx_http_process_unique_header_line, and Host's handler): a second line
-// is a 400 (checked against nginx header by header).
-var uniqueHeaders = map[string]bool{"Host": true, "Content-Length": true, "Transfer-Encoding": true,
-	"Expect": true, "Authorization": true, "If-Modified-Since": true, "If-Unmodified-Since": true,
-	"If-Match": true, "If-None-Match": true, "If-Range": true, "Content-Range": true}
+// keyInfo is what the parser knows of a header key: whether nginx 1.22
+// takes it once (ngx_http_process_unique_header_line, and Host's handler:
+// a second line is a 400, checked against nginx header by header), and
+// for the headers the layer reads, a bit of its own: a Head notes which
+// of them it holds (Head.has), so that a request without them looks none
+// up.
+type keyInfo uint16
+
+const (
+	keyUnique keyInfo = 1 << iota
+	keyHost
+	keyContentLength
+	keyTransferEncoding
+	keyExpect
+	keyConnection
+)
+
+// keyInfos are the keys the parser knows something of, by canonical key.
+var keyInfos = map[string]keyInfo{
+	"Host": keyUnique | keyHost, "Content-Length": keyUnique | keyContentLength,
+	"Transfer-Encoding": keyUnique | keyTransferEncoding, "Expect": keyUnique | keyExpect,
+	"Connection":    keyConnection,
+	"Authorization": keyUnique, "If-Modified-Since": keyUnique, "If-Unmodified-Since": keyUnique,
+	"If-Match": keyUnique, "If-None-Match": keyUnique, "If-Range": keyUnique, "Content-Range": keyUnique,
+}
 
 // checkLine applies the checks nginx runs as each header line is read
-// (its per-header handlers): Host valid, uniqueHeaders single.
+// (its per-header handlers): Host valid, a unique header (keyUnique) single.
 // raw is the head so far, fields the lines before f.
 func checkLine(raw []byte, fields []field, f field) *Error {
-	if !uniqueHeaders[f.key] {
+	if f.info&keyUnique == 0 {
 		return nil
 	}
 	for _, prev := range fields {
@@ -340,8 +369,7 @@ func checkLine(raw []byte, fields []field, f field) *Error {
 // checkHeaders applies nginx's checks on the whole head (ngx_http_process_
 // request_header and the per-header handlers).
 func checkHeaders(h *Head) *Error {
-	hdr := h.Header
-	if _, ok := hdr["Host"]; !ok && h.Major == 1 && h.Minor >= 1 && h.Host == "" {
+	if h.has&keyHost == 0 && h.Major == 1 && h.Minor >= 1 && h.Host == "" {
 		return headerErr(400, "client sent HTTP/1.1 request without \"Host\" header")
 	}
 	if h.Host != "" {
@@ -349,19 +377,19 @@ func checkHeaders(h *Head) *Error {
 			return headerErr(400, "client sent invalid host in request line")
 		}
 	}
-	if vs, ok := hdr["Content-Length"]; ok {
+	if vs := h.values(keyContentLength, "Content-Length"); len(vs) > 0 {
 		if _, ok := parseLength(vs[0]); !ok {
 			return headerErr(400, "client sent invalid \"Content-Length\" header")
 		}
 	}
-	if vs, ok := hdr["Transfer-Encoding"]; ok {
+	if vs := h.values(keyTransferEncoding, "Transfer-Encoding"); len(vs) > 0 {
 		if h.Major == 1 && h.Minor == 0 {
 			return headerErr(400, "client sent HTTP/1.0 request with \"Transfer-Encoding\" header")
 		}
 		if !strings.EqualFold(vs[len(vs)-1], "chunked") || len(vs) > 1 {
 			return headerErr(501, "client sent unknown \"Transfer-Encoding\": \""+vs[len(vs)-1]+"\"")
 		}
-		if _, ok := hdr["Content-Length"]; ok {
+		if h.has&keyContentLength != 0 {
 			return headerErr(400, "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time")
 		}
 	}
@@ -429,17 +457,26 @@ func ValidHost(h string) (string, bool) {
 	return strings.ToLower(h[:hostLen]), true
 }
 
-// canonical is the header key net/http would use for name.
-func canonical(name []byte) string {
+// canonical is the header key net/http would use for name, and what the
+// parser knows of it.
+func canonical(name []byte) knownKey {
 	if k, ok := commonKeys[string(name)]; ok {
 		return k
 	}
-	return textproto.CanonicalMIMEHeaderKey(string(name))
+	key := textproto.CanonicalMIMEHeaderKey(string(name))
+	return knownKey{key, keyInfos[key]}
+}
+
+// knownKey is a canonical key and what the parser knows of it.
+type knownKey struct {
+	key  string
+	info keyInfo
 }
 
 // commonKeys are the canonical keys of common header names, by the
-// spellings clients send, so that these cost no allocation.
-var commonKeys = map[string]string{}
+// spellings clients send, so that these cost no allocation and no second
+// lookup.
+var commonKeys = map[string]knownKey{}
 
 func init() {
 	for _, k := range []string{"Host", "Connection", "Upgrade", "User-Agent", "Accept", "Accept-Encoding",
@@ -448,12 +485,14 @@ func init() {
 		"Range", "If-Range", "X-Forwarded-For", "X-Real-Ip", "Sec-Websocket-Key", "Sec-Websocket-Version",
 		"Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Keep-Alive", "Dnt", "Te", "Priority",
 		"Upgrade-Insecure-Requests", "Sec-Fetch-Dest", "Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-User"} {
-		commonKeys[k] = k
-		commonKeys[strings.ToLower(k)] = k
+		kk := knownKey{k, keyInfos[k]}
+		commonKeys[k] = kk
+		commonKeys[strings.ToLower(k)] = kk
 	}
 	for _, k := range []string{"Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Protocol",
 		"Sec-WebSocket-Extensions", "X-Real-IP"} {
-		commonKeys[k] = textproto.CanonicalMIMEHeaderKey(k)
+		ck := textproto.CanonicalMIMEHeaderKey(k)
+		commonKeys[k] = knownKey{ck, keyInfos[ck]}
 	}
 }
 

@@ -113,14 +113,15 @@ func readHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *
 			h.Notes = append(h.Notes, `client sent invalid header line: "`+string(l)+`"`)
 			continue
 		}
-		key := canonical(name)
-		f := field{key: key, name: len(raw) - len(line), start: len(raw) - len(line) + valueOffset(l, value)}
+		kk := canonical(name)
+		f := field{key: kk.key, info: kk.info, name: len(raw) - len(line), start: len(raw) - len(line) + valueOffset(l, value)}
 		f.end = f.start + len(value)
 		if e := checkLine(raw, fields, f); e != nil {
 			h.Raw = raw
 			return h, true, e
 		}
 		fields = append(fields, f)
+		h.has |= f.info &^ keyUnique
 	}
 	// one string holds every value, one slice every list of values; the
 	// string shares raw's bytes, which nothing changes after this
@@ -149,10 +150,11 @@ func readHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *
 	return h, true, nil
 }
 
-// field is a header line read: its canonical key, and offsets in the raw
-// head of its name and its value.
+// field is a header line read: its canonical key and what the parser
+// knows of it, and offsets in the raw head of its name and its value.
 type field struct {
 	key        string
+	info       keyInfo
 	name       int
 	start, end int
 }

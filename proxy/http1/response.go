@@ -102,9 +102,7 @@ func (c *conn) newRequest(h *Head) *http.Request {
 	}
 	r.Host = h.Host
 	if r.Host == "" {
-		if vs := h.Header["Host"]; len(vs) > 0 {
-			r.Host = vs[0]
-		}
+		r.Host = first(h.values(keyHost, "Host"))
 	}
 	if tc, ok := c.rwc.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
@@ -112,16 +110,15 @@ func (c *conn) newRequest(h *Head) *http.Request {
 	}
 	b := &x.body
 	*b = body{c: c, br: c.br, done: true}
-	switch {
-	case len(h.Header["Transfer-Encoding"]) > 0:
+	if len(h.values(keyTransferEncoding, "Transfer-Encoding")) > 0 {
 		b.chunked, b.done = true, false
 		r.ContentLength = -1
 		r.TransferEncoding = []string{"chunked"}
-	case len(h.Header["Content-Length"]) > 0:
-		n, _ := parseLength(h.Header["Content-Length"][0])
+	} else if vs := h.values(keyContentLength, "Content-Length"); len(vs) > 0 {
+		n, _ := parseLength(vs[0])
 		r.ContentLength, b.left, b.done = n, n, n == 0
 	}
-	if h.Major == 1 && h.Minor >= 1 && strings.EqualFold(first(h.Header["Expect"]), "100-continue") {
+	if h.Major == 1 && h.Minor >= 1 && strings.EqualFold(first(h.values(keyExpect, "Expect")), "100-continue") {
 		b.expect = true
 	}
 	if !b.done || b.expect {
@@ -180,10 +177,11 @@ func (c *conn) remoteAddr() string {
 // wantsKeepalive: HTTP/1.1 unless "Connection: close", HTTP/1.0 with
 // "Connection: keep-alive".
 func (c *conn) wantsKeepalive(h *Head) bool {
+	connection := h.values(keyConnection, "Connection")
 	if h.Major == 1 && h.Minor >= 1 {
-		return !containsFold(h.Header["Connection"], "close")
+		return !containsFold(connection, "close")
 	}
-	return h.Major == 1 && containsFold(h.Header["Connection"], "keep-alive")
+	return h.Major == 1 && containsFold(connection, "keep-alive")
 }
 
 // first is the first of a header's values, as Header.Get returns it, for
@@ -442,15 +440,19 @@ type rankedKey struct {
 // was not recorded).
 func (w *response) sortFields(own *[len(fixed)]outField, rest []rankedKey) []rankedKey {
 	for k, vs := range w.header {
+		if i := slices.Index(fixed[:], k); i >= 0 {
+			own[i] = outField{k, vs}
+			continue
+		}
 		ck := k
 		if !isCanonical(k) {
 			ck = textproto.CanonicalMIMEHeaderKey(k)
-		}
-		if i := slices.Index(fixed[:], ck); i >= 0 {
-			if ck == k || own[i].key == "" {
-				own[i] = outField{k, vs}
+			if i := slices.Index(fixed[:], ck); i >= 0 {
+				if own[i].key == "" {
+					own[i] = outField{k, vs}
+				}
+				continue
 			}
-			continue
 		}
 		switch ck {
 		case "Connection", "Keep-Alive", "Transfer-Encoding":
