@@ -359,7 +359,7 @@ func checkLine(raw []byte, fields []field, f field) *Error {
 			raw[f.name:f.name+len(f.key)], raw[f.start:f.end], raw[prev.name:prev.name+len(prev.key)], raw[prev.start:prev.end]))
 	}
 	if f.key == "Host" {
-		if _, ok := ValidHost(string(raw[f.start:f.end])); !ok {
+		if _, ok := hostLen(raw[f.start:f.end]); !ok {
 			return headerErr(400, "client sent invalid host header")
 		}
 	}
@@ -373,7 +373,7 @@ func checkHeaders(h *Head) *Error {
 		return headerErr(400, "client sent HTTP/1.1 request without \"Host\" header")
 	}
 	if h.Host != "" {
-		if _, ok := ValidHost(h.Host); !ok {
+		if _, ok := hostLen(h.Host); !ok {
 			return headerErr(400, "client sent invalid host in request line")
 		}
 	}
@@ -418,15 +418,28 @@ func parseLength(s string) (int64, bool) {
 // returns the host for server selection: lowercased, without port and
 // trailing dot.
 func ValidHost(h string) (string, bool) {
+	n, ok := hostLen(h)
+	if !ok {
+		return "", false
+	}
+	return strings.ToLower(h[:n]), true
+}
+
+// hostLen checks a Host value as ngx_http_validate_host does and returns
+// the length of its host: without port and trailing dot.
+func hostLen[T string | []byte](h T) (int, bool) {
 	dot := -2
 	hostLen := len(h)
 	literal, rest := false, false
 	for i := 0; i < len(h); i++ {
 		c := h[i]
+		if plainHostByte[c] {
+			continue
+		}
 		switch c {
 		case '.':
 			if dot == i-1 {
-				return "", false
+				return 0, false
 			}
 			dot = i
 		case ':':
@@ -444,7 +457,7 @@ func ValidHost(h string) (string, bool) {
 			}
 		default:
 			if c == '/' || c == '\\' || c <= 0x20 || c == 0x7f {
-				return "", false
+				return 0, false
 			}
 		}
 	}
@@ -452,10 +465,19 @@ func ValidHost(h string) (string, bool) {
 		hostLen--
 	}
 	if hostLen <= 0 {
-		return "", false
+		return 0, false
 	}
-	return strings.ToLower(h[:hostLen]), true
+	return hostLen, true
 }
+
+// plainHostByte: a byte of a Host value that hostLen lets pass without a
+// second look (letters, digits, "-" and "_").
+var plainHostByte = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+	}
+	return t
+}()
 
 // canonical is the header key net/http would use for name, and what the
 // parser knows of it.

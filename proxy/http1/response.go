@@ -158,13 +158,15 @@ func setPlainURI(u *url.URL, uri string) bool {
 }
 
 // plainPathByte: net/url leaves c as it is in a path, both ways.
-func plainPathByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
+func plainPathByte(c byte) bool { return plainPath[c] }
+
+var plainPath = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("-_.~$&+,/:;=@", byte(c)) >= 0
 	}
-	return strings.IndexByte("-_.~$&+,/:;=@", c) >= 0
-}
+	return t
+}()
 
 // remoteAddr is the client's address, as a string made once per connection.
 func (c *conn) remoteAddr() string {
