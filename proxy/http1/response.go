@@ -41,12 +41,13 @@ func RawHeader(r *http.Request) []byte {
 }
 
 // reqObjects are the objects of one request allocated at once, with its
-// head (readHead): its body, response writer and URL.
+// head (readHead): its body, response writer, URL and http.Request.
 type reqObjects struct {
 	head Head
 	body body
 	resp response
 	url  url.URL
+	req  http.Request
 	// kept by reset for the next request, empty: the header maps and the
 	// array of the head's values
 	reqHeader, respHeader http.Header
@@ -75,16 +76,17 @@ func (h *Head) objects() *reqObjects {
 
 func (c *conn) newRequest(h *Head) *http.Request {
 	x := h.objects()
-	r := http.Request{
-		Method:     h.Method,
-		RequestURI: h.URI,
-		Proto:      h.Proto(),
-		ProtoMajor: h.Major,
-		ProtoMinor: h.Minor,
-		Header:     h.Header,
-		RemoteAddr: c.remoteAddr(),
-		Body:       http.NoBody,
+	if c.reqCtx == nil {
+		c.reqCtx = context.WithValue(c.ctx, ctxConn, c)
+		// the context is set once per connection: each request is a
+		// copy of this one (WithContext would allocate a request each)
+		c.blankReq = new(http.Request).WithContext(c.reqCtx)
 	}
+	r := &x.req
+	*r = *c.blankReq
+	r.Method, r.RequestURI = h.Method, h.URI
+	r.Proto, r.ProtoMajor, r.ProtoMinor = h.Proto(), h.Major, h.Minor
+	r.Header, r.RemoteAddr, r.Body = h.Header, c.remoteAddr(), http.NoBody
 	if r.Proto == "" {
 		r.Proto = "HTTP/0.9"
 	}
@@ -128,10 +130,7 @@ func (c *conn) newRequest(h *Head) *http.Request {
 	c.body = b
 	r.Close = !c.wantsKeepalive(h)
 	c.head = h
-	if c.reqCtx == nil {
-		c.reqCtx = context.WithValue(c.ctx, ctxConn, c)
-	}
-	return r.WithContext(c.reqCtx)
+	return r
 }
 
 // setPlainURI sets u to what url.ParseRequestURI makes of uri when uri is
