@@ -278,7 +278,7 @@ func (c *conn) readDeadline(d time.Duration) {
 	if d <= 0 {
 		return
 	}
-	now := time.Now()
+	now := monoNow()
 	want := now.Add(d)
 	if c.rdDirty.Load() {
 		c.rdDirty.Store(false)

@@ -354,8 +354,9 @@ func (w *response) WriteHeader(code int) {
 		return
 	}
 	h := w.header
+	now := monoNow()
 	if _, ok := h["Date"]; !ok {
-		h["Date"] = httpDateValues()
+		h["Date"] = dateValues(now)
 	}
 	if code == 204 || code == 304 || w.req.Method == http.MethodHead {
 		w.headOnly = true
@@ -369,7 +370,7 @@ func (w *response) WriteHeader(code int) {
 		w.keepalive = false
 	}
 	if p := &w.c.params; w.c.requests >= p.KeepaliveRequests || p.KeepaliveTimeout <= 0 || w.c.s.noKeep.Load() ||
-		time.Since(w.c.start) > p.KeepaliveTime || browserDisables(p, w.req) {
+		now.Sub(w.c.start) > p.KeepaliveTime || browserDisables(p, w.req) {
 		w.keepalive = false
 	}
 	if w.length < 0 && !w.headOnly && code != 101 {
@@ -416,6 +417,9 @@ func (w *response) WriteHeader(code int) {
 		b = appendField(b, o.key, w.header[o.key])
 	}
 	b = append(b, "\r\n"...)
+	if len(b) > bw.Available() {
+		w.c.writeDeadline() // a head larger than the buffer goes out now
+	}
 	bw.Write(b)
 }
 
@@ -530,7 +534,10 @@ func (w *response) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	bw := w.c.writer()
-	w.c.writeDeadline()
+	if len(p)+chunkFraming > bw.Available() {
+		// this may reach the connection (else finish's flush sets it)
+		w.c.writeDeadline()
+	}
 	if w.chunked {
 		bw.WriteString(strconv.FormatInt(int64(len(p)), 16))
 		bw.WriteString("\r\n")
@@ -546,6 +553,10 @@ func (w *response) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// chunkFraming is more than a chunk adds to its data: its size line (at
+// most 16 hex digits and CRLF) and the CRLF after.
+const chunkFraming = 32
 
 // write writes through the buffer, counting what reaches the connection.
 func (w *response) write(p []byte) (int, error) {

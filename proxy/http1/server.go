@@ -645,7 +645,7 @@ func (c *conn) writeDeadline() {
 	if d <= 0 {
 		return
 	}
-	now := time.Now()
+	now := monoNow()
 	want := now.Add(d)
 	if !c.wd.keep(now, want, d) {
 		c.rwc.SetWriteDeadline(want)
@@ -673,6 +673,16 @@ type lazyDeadline struct {
 }
 
 const deadlineSlack = 300 * time.Millisecond
+
+// clockBase anchors monoNow.
+var clockBase = time.Now()
+
+// monoNow is the time now read from the monotonic clock alone: one clock
+// read where time.Now makes two (the wall clock too). It carries a
+// monotonic reading, so that deadlines, and durations to and from other
+// such times, are what they would be from time.Now; its wall-clock part
+// is clockBase's advanced by the monotonic clock, not for dates.
+func monoNow() time.Time { return clockBase.Add(time.Since(clockBase)) }
 
 // keep reports whether the deadline set can stand for want, a timeout of
 // d from now: it is still ahead and close enough to want.
