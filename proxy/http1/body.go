@@ -279,20 +279,21 @@ func (c *conn) readDeadline(d time.Duration) {
 		return
 	}
 	now := monoNow()
-	want := now.Add(d)
+	want := now + mono(d)
 	if c.rdDirty.Load() {
 		c.rdDirty.Store(false)
 		c.rd.set = false
 	}
 	if !c.rd.keep(now, want, d) {
-		c.setReadDeadline(want)
+		c.rwc.SetReadDeadline(want.time())
+		c.rd = lazyDeadline{at: want, set: true}
 	}
 }
 
 // setReadDeadline sets the socket's read deadline, noting it.
 func (c *conn) setReadDeadline(t time.Time) {
 	c.rwc.SetReadDeadline(t)
-	c.rd = lazyDeadline{t: t, set: true}
+	c.rd = lazyDeadline{at: monoOf(t), set: true}
 }
 
 // discard reads what is left of the body, bounded by limit bytes. It

@@ -370,7 +370,7 @@ func (w *response) WriteHeader(code int) {
 		w.keepalive = false
 	}
 	if p := &w.c.params; w.c.requests >= p.KeepaliveRequests || p.KeepaliveTimeout <= 0 || w.c.s.noKeep.Load() ||
-		now.Sub(w.c.start) > p.KeepaliveTime || browserDisables(p, w.req) {
+		time.Duration(now-monoOf(w.c.start)) > p.KeepaliveTime || browserDisables(p, w.req) {
 		w.keepalive = false
 	}
 	if w.length < 0 && !w.headOnly && code != 101 {

@@ -646,10 +646,10 @@ func (c *conn) writeDeadline() {
 		return
 	}
 	now := monoNow()
-	want := now.Add(d)
+	want := now + mono(d)
 	if !c.wd.keep(now, want, d) {
-		c.rwc.SetWriteDeadline(want)
-		c.wd = lazyDeadline{t: want, set: true}
+		c.rwc.SetWriteDeadline(want.time())
+		c.wd = lazyDeadline{at: want, set: true}
 	}
 }
 
@@ -668,29 +668,41 @@ func (c *conn) headBuffered() bool {
 // as nginx keeps a timer (NGX_TIMER_LAZY_DELAY): a request on a busy
 // connection then sets none.
 type lazyDeadline struct {
-	t   time.Time
-	set bool // t is what the socket has
+	at  mono // 0: none
+	set bool // at is what the socket has
 }
 
 const deadlineSlack = 300 * time.Millisecond
 
-// clockBase anchors monoNow.
+// mono is a reading of the monotonic clock: the time since clockBase.
+// Deadlines are kept as such, and made time.Time only to be set.
+type mono time.Duration
+
 var clockBase = time.Now()
 
-// monoNow is the time now read from the monotonic clock alone: one clock
-// read where time.Now makes two (the wall clock too). It carries a
-// monotonic reading, so that deadlines, and durations to and from other
-// such times, are what they would be from time.Now; its wall-clock part
-// is clockBase's advanced by the monotonic clock, not for dates.
-func monoNow() time.Time { return clockBase.Add(time.Since(clockBase)) }
+// monoNow reads the monotonic clock alone: one clock read where time.Now
+// makes two (the wall clock too).
+func monoNow() mono { return mono(time.Since(clockBase)) }
+
+// monoOf is t as a mono (0 for the zero time: no deadline).
+func monoOf(t time.Time) mono {
+	if t.IsZero() {
+		return 0
+	}
+	return mono(t.Sub(clockBase))
+}
+
+// time is m as a time.Time, with a monotonic reading: a deadline set from
+// it is what one from time.Now would be.
+func (m mono) time() time.Time { return clockBase.Add(time.Duration(m)) }
 
 // keep reports whether the deadline set can stand for want, a timeout of
 // d from now: it is still ahead and close enough to want.
-func (l lazyDeadline) keep(now, want time.Time, d time.Duration) bool {
-	if !l.set || l.t.IsZero() || !l.t.After(now) {
+func (l lazyDeadline) keep(now, want mono, d time.Duration) bool {
+	if !l.set || l.at == 0 || l.at <= now {
 		return false
 	}
-	diff := want.Sub(l.t)
+	diff := time.Duration(want - l.at)
 	if diff < 0 {
 		diff = -diff
 	}

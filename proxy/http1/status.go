@@ -55,24 +55,24 @@ func statusLine(code int) string {
 var dateCache atomic.Pointer[date]
 
 type date struct {
-	// until is when the second ends, by the monotonic clock (now, a
-	// monoNow); the wall clock is read again then
-	until  time.Time
+	// until is when the second ends, by the monotonic clock; the wall
+	// clock is read again then
+	until  mono
 	values []string // {value}, for a header
 }
 
-// dateValues is the Date header's values at now (a monoNow): one slice
+// dateValues is the Date header's values at now: one slice
 // shared by the responses of the second (of capacity 1, so that an append
 // copies it).
-func dateValues(now time.Time) []string {
-	if d := dateCache.Load(); d != nil && now.Before(d.until) {
+func dateValues(now mono) []string {
+	if d := dateCache.Load(); d != nil && now < d.until {
 		return d.values
 	}
 	wall := time.Now()
 	v := wall.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")
 	// the second ends at most that far from now, which was read first
 	left := time.Second - time.Duration(wall.Nanosecond())
-	d := &date{now.Add(left), []string{v}}
+	d := &date{now + mono(left), []string{v}}
 	dateCache.Store(d)
 	return d.values
 }
