@@ -289,23 +289,20 @@ func parseHeaderLine(line []byte, underscores bool) (name, value []byte, v heade
 	}
 	ignored := false
 	for i, c := range name {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-':
-		case c == '_':
+		switch nameByte[c] {
+		case nameUnderscore:
 			ignored = ignored || !underscores
-		case c <= 0x20 || c == 0x7f:
+		case nameBad:
 			return nil, nil, lineBad, i
-		default:
+		case nameIgnored:
 			ignored = true
 		}
 	}
 	if colon >= 0 {
 		value = line[colon+1:]
 	}
-	for i, c := range value {
-		if c == 0 {
-			return nil, nil, lineBad, colon + 1 + i
-		}
+	if i := bytes.IndexByte(value, 0); i >= 0 {
+		return nil, nil, lineBad, colon + 1 + i
 	}
 	value = bytes.Trim(value, " ") // spaces only: nginx keeps tabs in the value
 	if ignored {
@@ -313,6 +310,30 @@ func parseHeaderLine(line []byte, underscores bool) (name, value []byte, v heade
 	}
 	return name, value, lineOK, 0
 }
+
+// nameByte sorts the bytes of a header name: letters, digits and "-" are
+// valid (0), "_" depends on underscores_in_headers, controls and space
+// make the line bad, the others make it ignored.
+var nameByte = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-':
+		case c == '_':
+			t[c] = nameUnderscore
+		case c <= 0x20 || c == 0x7f:
+			t[c] = nameBad
+		default:
+			t[c] = nameIgnored
+		}
+	}
+	return t
+}()
+
+const (
+	nameUnderscore = 1 + iota
+	nameBad
+	nameIgnored
+)
 
 // keyInfo is what the parser knows of a header key: whether nginx 1.22
 // takes it once (ngx_http_process_unique_header_line, and Host's handler:

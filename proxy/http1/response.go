@@ -252,7 +252,10 @@ func (w *response) Params() *Params { return &w.c.params }
 // Note records that the handler added the header name now: headers go out
 // in the order they were noted, as nginx's list keeps them.
 func (w *response) Note(name string) {
-	key := textproto.CanonicalMIMEHeaderKey(name)
+	key := name
+	if !isCanonical(name) {
+		key = textproto.CanonicalMIMEHeaderKey(name)
+	}
 	for _, k := range w.order {
 		if k == key {
 			return
