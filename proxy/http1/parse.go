@@ -275,25 +275,28 @@ const (
 	lineBad                // 400
 )
 
-// parseHeaderLine splits line (without its line end) into name and value.
-// For a bad line, bad is the offset of the byte that made it so.
-func parseHeaderLine(line []byte, underscores bool) (name, value []byte, v headerLine, bad int) {
+// parseHeaderLine splits line (without its line end) into the name's
+// canonical key and the value. For a bad line, bad is the offset of the
+// byte that made it so.
+func parseHeaderLine(line []byte, underscores bool) (kk knownKey, value []byte, v headerLine, bad int) {
 	colon := bytes.IndexByte(line, ':')
 	nameEnd := colon
 	if colon < 0 {
 		nameEnd = len(line)
 	}
-	name = line[:nameEnd]
+	name := line[:nameEnd]
 	if len(name) == 0 {
-		return nil, nil, lineBad, 0
+		return knownKey{}, nil, lineBad, 0
 	}
+	// a common name is valid: its bytes need no look
+	kk, common := commonKeys[string(name)]
 	ignored := false
-	for i, c := range name {
-		switch nameByte[c] {
+	for i := 0; i < len(name) && !common; i++ {
+		switch nameByte[name[i]] {
 		case nameUnderscore:
 			ignored = ignored || !underscores
 		case nameBad:
-			return nil, nil, lineBad, i
+			return knownKey{}, nil, lineBad, i
 		case nameIgnored:
 			ignored = true
 		}
@@ -302,13 +305,17 @@ func parseHeaderLine(line []byte, underscores bool) (name, value []byte, v heade
 		value = line[colon+1:]
 	}
 	if i := bytes.IndexByte(value, 0); i >= 0 {
-		return nil, nil, lineBad, colon + 1 + i
+		return knownKey{}, nil, lineBad, colon + 1 + i
 	}
 	value = bytes.Trim(value, " ") // spaces only: nginx keeps tabs in the value
 	if ignored {
-		return name, value, lineIgnored, 0
+		return knownKey{}, value, lineIgnored, 0
 	}
-	return name, value, lineOK, 0
+	if !common {
+		key := textproto.CanonicalMIMEHeaderKey(string(name))
+		kk = knownKey{key, keyInfos[key]}
+	}
+	return kk, value, lineOK, 0
 }
 
 // nameByte sorts the bytes of a header name: letters, digits and "-" are
@@ -499,16 +506,6 @@ var plainHostByte = func() (t [256]bool) {
 	}
 	return t
 }()
-
-// canonical is the header key net/http would use for name, and what the
-// parser knows of it.
-func canonical(name []byte) knownKey {
-	if k, ok := commonKeys[string(name)]; ok {
-		return k
-	}
-	key := textproto.CanonicalMIMEHeaderKey(string(name))
-	return knownKey{key, keyInfos[key]}
-}
 
 // knownKey is a canonical key and what the parser knows of it.
 type knownKey struct {

@@ -104,7 +104,7 @@ func readHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *
 			h.Raw = raw
 			return h, true, invalidLine(l, i)
 		}
-		name, value, v, bad := parseHeaderLine(l, underscores)
+		kk, value, v, bad := parseHeaderLine(l, underscores)
 		switch v {
 		case lineBad:
 			h.Raw = raw
@@ -113,7 +113,6 @@ func readHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *
 			h.Notes = append(h.Notes, `client sent invalid header line: "`+string(l)+`"`)
 			continue
 		}
-		kk := canonical(name)
 		f := field{key: kk.key, info: kk.info, name: len(raw) - len(line), start: len(raw) - len(line) + valueOffset(l, value)}
 		f.end = f.start + len(value)
 		if e := checkLine(raw, fields, f); e != nil {
@@ -137,10 +136,17 @@ func readHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *
 	x.vals = vals
 	for i, f := range fields {
 		vals[i] = str[f.start:f.end]
-		if vs, ok := h.Header[f.key]; ok {
-			h.Header[f.key] = append(vs, vals[i])
-		} else {
-			h.Header[f.key] = vals[i : i+1 : i+1]
+		h.Header[f.key] = vals[i : i+1 : i+1]
+	}
+	if len(h.Header) < len(fields) {
+		// a key came more than once: its values go in one list, in order
+		clear(h.Header)
+		for i, f := range fields {
+			if vs, ok := h.Header[f.key]; ok {
+				h.Header[f.key] = append(vs, vals[i])
+			} else {
+				h.Header[f.key] = vals[i : i+1 : i+1]
+			}
 		}
 	}
 	h.Raw = raw
