@@ -18,13 +18,17 @@ func readHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *
 	} else {
 		x.reset()
 	}
+	h, started, err = parseHead(br, p, underscores, x)
+	if h.Header == nil { // a head refused before its fields were read
+		h.Header = http.Header{}
+	}
+	return h, started, err
+}
+
+// parseHead is readHead's reading, into x.
+func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *Head, started bool, err error) {
 	h = &x.head
 	h.x = x
-	defer func() {
-		if h.Header == nil { // a head refused before its fields were read
-			h.Header = http.Header{}
-		}
-	}()
 	// leading empty lines are skipped, as nginx does
 	var line []byte
 	for {
@@ -89,7 +93,7 @@ func readHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *
 			h.Raw = raw
 			return h, true, headerErr(StatusHeaderTooLarge, "client sent too large request")
 		}
-		l := bytes.TrimSuffix(line, []byte("\n"))
+		l := trimByte(line, '\n')
 		if len(l) == 0 || l[0] == '\r' {
 			if len(l) > 1 {
 				// the empty line ending the head is LF or CRLF only
@@ -223,6 +227,13 @@ func waitLine(br *bufio.Reader) *Error {
 
 // trimEOL drops a line's LF and the CR before it.
 func trimEOL(line []byte) []byte {
-	line = bytes.TrimSuffix(line, []byte("\n"))
-	return bytes.TrimSuffix(line, []byte("\r"))
+	return trimByte(trimByte(line, '\n'), '\r')
+}
+
+// trimByte drops c from the end of b.
+func trimByte(b []byte, c byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == c {
+		return b[:n-1]
+	}
+	return b
 }
