@@ -397,8 +397,8 @@ func (w *response) WriteHeader(code int) {
 	var own [len(fixed)]outField
 	var rest [16]rankedKey
 	others := w.sortFields(&own, rest[:0])
-	for _, f := range own {
-		b = appendField(b, f.key, f.vals)
+	for i := range own {
+		b = appendField(b, own[i].key, own[i].vals)
 	}
 	if w.chunked {
 		b = append(b, "Transfer-Encoding: chunked\r\n"...)
