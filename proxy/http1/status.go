@@ -61,9 +61,8 @@ type date struct {
 	values []string // {value}, for a header
 }
 
-// dateValues is the Date header's values at now: one slice
-// shared by the responses of the second (of capacity 1, so that an append
-// copies it).
+// dateValues is the Date header's values at now: one slice shared by the
+// responses of the second (of capacity 1, so that an append copies it).
 func dateValues(now mono) []string {
 	if d := dateCache.Load(); d != nil && now < d.until {
 		return d.values
