@@ -34,6 +34,25 @@ func BenchmarkReadHead(b *testing.B) {
 	}
 }
 
+// BenchmarkReadHeadReused is BenchmarkReadHead with the objects of the
+// request before, as a kept-alive connection reads its heads.
+func BenchmarkReadHeadReused(b *testing.B) {
+	p := DefaultParams()
+	r := strings.NewReader(upgradeHead)
+	br := bufio.NewReaderSize(r, p.LargeBufferSize)
+	var x *reqObjects
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Reset(upgradeHead)
+		br.Reset(r)
+		h, _, err := readHead(br, &p, false, x)
+		if err != nil {
+			b.Fatal(err)
+		}
+		x = h.x
+	}
+}
+
 func BenchmarkReadHeadNetHTTP(b *testing.B) {
 	r := strings.NewReader(upgradeHead)
 	br := bufio.NewReaderSize(r, 4096)
