@@ -307,7 +307,13 @@ func parseHeaderLine(line []byte, underscores bool) (kk knownKey, value []byte, 
 	if i := bytes.IndexByte(value, 0); i >= 0 {
 		return knownKey{}, nil, lineBad, colon + 1 + i
 	}
-	value = bytes.Trim(value, " ") // spaces only: nginx keeps tabs in the value
+	// spaces only: nginx keeps tabs in the value
+	for len(value) > 0 && value[0] == ' ' {
+		value = value[1:]
+	}
+	for len(value) > 0 && value[len(value)-1] == ' ' {
+		value = value[:len(value)-1]
+	}
 	if ignored {
 		return knownKey{}, value, lineIgnored, 0
 	}
@@ -368,13 +374,10 @@ var keyInfos = map[string]keyInfo{
 	"If-Match": keyUnique, "If-None-Match": keyUnique, "If-Range": keyUnique, "Content-Range": keyUnique,
 }
 
-// checkLine applies the checks nginx runs as each header line is read
-// (its per-header handlers): Host valid, a unique header (keyUnique) single.
-// raw is the head so far, fields the lines before f.
+// checkLine applies the checks nginx runs as each header line of a unique
+// header (keyUnique) is read (its per-header handlers): Host valid, the
+// header single. raw is the head so far, fields the lines before f.
 func checkLine(raw []byte, fields []field, f field) *Error {
-	if f.info&keyUnique == 0 {
-		return nil
-	}
 	for _, prev := range fields {
 		if prev.key != f.key {
 			continue

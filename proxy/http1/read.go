@@ -103,7 +103,9 @@ func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h 
 			break
 		}
 		// a header line may end with several CRs before its LF
-		l = bytes.TrimRight(l, "\r")
+		for len(l) > 0 && l[len(l)-1] == '\r' {
+			l = l[:len(l)-1]
+		}
 		if i := bytes.IndexByte(l, '\r'); i >= 0 {
 			h.Raw = raw
 			return h, true, invalidLine(l, i)
@@ -119,9 +121,11 @@ func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h 
 		}
 		f := field{key: kk.key, info: kk.info, name: len(raw) - len(line), start: len(raw) - len(line) + valueOffset(l, value)}
 		f.end = f.start + len(value)
-		if e := checkLine(raw, fields, f); e != nil {
-			h.Raw = raw
-			return h, true, e
+		if f.info&keyUnique != 0 {
+			if e := checkLine(raw, fields, f); e != nil {
+				h.Raw = raw
+				return h, true, e
+			}
 		}
 		fields = append(fields, f)
 		h.has |= f.info &^ keyUnique
