@@ -303,6 +303,8 @@ type conn struct {
 	// watching: WatchClose watches the socket; closed: the watch saw the
 	// client go (Gone)
 	watching, closed atomic.Bool
+	watch            *watcher // WatchClose's, once it was called
+
 }
 
 var (
