@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"net/http"
 	"strings"
@@ -30,6 +31,25 @@ func BenchmarkReadHead(b *testing.B) {
 		if _, _, err := readHead(br, &p, false, nil); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkReadHeadReused is BenchmarkReadHead with the objects of the
+// request before, as a kept-alive connection reads its heads.
+func BenchmarkReadHeadReused(b *testing.B) {
+	p := DefaultParams()
+	r := strings.NewReader(upgradeHead)
+	br := bufio.NewReaderSize(r, p.LargeBufferSize)
+	var x *reqObjects
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Reset(upgradeHead)
+		br.Reset(r)
+		h, _, err := readHead(br, &p, false, x)
+		if err != nil {
+			b.Fatal(err)
+		}
+		x = h.x
 	}
 }
 
@@ -74,3 +94,48 @@ type discardConn struct{ net.Conn }
 
 func (discardConn) Write(p []byte) (int, error)      { return len(p), nil }
 func (discardConn) SetWriteDeadline(time.Time) error { return nil }
+
+// smallGet is what wrk sends for each request of the small-GET runs.
+const smallGet = "GET /small HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n"
+
+// BenchmarkServeKeepalive is the layer's work for one small GET on a
+// kept-alive connection: waiting for the request, reading its head, the
+// request objects, a proxied answer's head and body, and the flush.
+func BenchmarkServeKeepalive(b *testing.B) {
+	body := []byte(strings.Repeat("0", 100))
+	s := &Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h["Server"] = []string{"ngxsockify"}
+		h["Content-Type"] = []string{"text/plain"}
+		h["Content-Length"] = []string{"100"}
+		w.WriteHeader(http.StatusOK)
+		w.Write(body)
+	})}
+	rc := &repeatConn{req: smallGet}
+	p := DefaultParams()
+	p.KeepaliveRequests = 1 << 62 // as the small-GET runs' keepalive_requests
+	c := &conn{s: s, sock: rc, rwc: rc, raw: rc, params: p, start: time.Now(), ctx: context.Background()}
+	c.br = bufio.NewReaderSize(rc, readerSize)
+	b.ReportAllocs()
+	for b.Loop() {
+		if !c.serveOne() {
+			b.Fatal("connection closed")
+		}
+	}
+}
+
+// repeatConn is a connection on which the client sends req each time it
+// is read, and what is written is dropped.
+type repeatConn struct {
+	net.Conn
+	req string
+}
+
+func (c *repeatConn) Read(p []byte) (int, error)     { return copy(p, c.req), nil }
+func (*repeatConn) Write(p []byte) (int, error)      { return len(p), nil }
+func (*repeatConn) SetReadDeadline(time.Time) error  { return nil }
+func (*repeatConn) SetWriteDeadline(time.Time) error { return nil }
+func (*repeatConn) SetDeadline(time.Time) error      { return nil }
+func (*repeatConn) RemoteAddr() net.Addr {
+	return &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 40000}
+}

@@ -278,21 +278,22 @@ func (c *conn) readDeadline(d time.Duration) {
 	if d <= 0 {
 		return
 	}
-	now := time.Now()
-	want := now.Add(d)
+	now := monoNow()
+	want := now + mono(d)
 	if c.rdDirty.Load() {
 		c.rdDirty.Store(false)
 		c.rd.set = false
 	}
 	if !c.rd.keep(now, want, d) {
-		c.setReadDeadline(want)
+		c.rwc.SetReadDeadline(want.time())
+		c.rd = lazyDeadline{at: want, set: true}
 	}
 }
 
 // setReadDeadline sets the socket's read deadline, noting it.
 func (c *conn) setReadDeadline(t time.Time) {
 	c.rwc.SetReadDeadline(t)
-	c.rd = lazyDeadline{t: t, set: true}
+	c.rd = lazyDeadline{at: monoOf(t), set: true}
 }
 
 // discard reads what is left of the body, bounded by limit bytes. It

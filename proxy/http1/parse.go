@@ -33,7 +33,17 @@ type Head struct {
 	// request on the connection ended (nginx's r->pipeline, $pipe)
 	Pipelined bool
 
-	x *reqObjects // the objects allocated with the head (nil: none)
+	has keyInfo     // the known keys (keyInfo's own bits) Header holds
+	x   *reqObjects // the objects allocated with the head (nil: none)
+}
+
+// values returns Header[key] for the known key that bit notes (nil, with
+// no lookup, when the head has none).
+func (h *Head) values(bit keyInfo, key string) []string {
+	if h.has&bit == 0 {
+		return nil
+	}
+	return h.Header[key]
 }
 
 // Pipelined reports whether r came pipelined: sent before the answer to
@@ -265,59 +275,109 @@ const (
 	lineBad                // 400
 )
 
-// parseHeaderLine splits line (without its line end) into name and value.
-// For a bad line, bad is the offset of the byte that made it so.
-func parseHeaderLine(line []byte, underscores bool) (name, value []byte, v headerLine, bad int) {
+// parseHeaderLine splits line (without its line end) into the name's
+// canonical key and the value. For a bad line, bad is the offset of the
+// byte that made it so.
+func parseHeaderLine(line []byte, underscores bool) (kk knownKey, value []byte, v headerLine, bad int) {
 	colon := bytes.IndexByte(line, ':')
 	nameEnd := colon
 	if colon < 0 {
 		nameEnd = len(line)
 	}
-	name = line[:nameEnd]
+	name := line[:nameEnd]
 	if len(name) == 0 {
-		return nil, nil, lineBad, 0
+		return knownKey{}, nil, lineBad, 0
 	}
+	// a common name is valid: its bytes need no look
+	kk, common := commonKeys[string(name)]
 	ignored := false
-	for i, c := range name {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-':
-		case c == '_':
+	for i := 0; i < len(name) && !common; i++ {
+		switch nameByte[name[i]] {
+		case nameUnderscore:
 			ignored = ignored || !underscores
-		case c <= 0x20 || c == 0x7f:
-			return nil, nil, lineBad, i
-		default:
+		case nameBad:
+			return knownKey{}, nil, lineBad, i
+		case nameIgnored:
 			ignored = true
 		}
 	}
 	if colon >= 0 {
 		value = line[colon+1:]
 	}
-	for i, c := range value {
-		if c == 0 {
-			return nil, nil, lineBad, colon + 1 + i
-		}
+	if i := bytes.IndexByte(value, 0); i >= 0 {
+		return knownKey{}, nil, lineBad, colon + 1 + i
 	}
-	value = bytes.Trim(value, " ") // spaces only: nginx keeps tabs in the value
+	// spaces only: nginx keeps tabs in the value
+	for len(value) > 0 && value[0] == ' ' {
+		value = value[1:]
+	}
+	for len(value) > 0 && value[len(value)-1] == ' ' {
+		value = value[:len(value)-1]
+	}
 	if ignored {
-		return name, value, lineIgnored, 0
+		return knownKey{}, value, lineIgnored, 0
 	}
-	return name, value, lineOK, 0
+	if !common {
+		key := textproto.CanonicalMIMEHeaderKey(string(name))
+		kk = knownKey{key, keyInfos[key]}
+	}
+	return kk, value, lineOK, 0
 }
 
-// uniqueHeaders are the headers nginx 1.22 takes once
-// (ngx_http_process_unique_header_line, and Host's handler): a second line
-// is a 400 (checked against nginx header by header).
-var uniqueHeaders = map[string]bool{"Host": true, "Content-Length": true, "Transfer-Encoding": true,
-	"Expect": true, "Authorization": true, "If-Modified-Since": true, "If-Unmodified-Since": true,
-	"If-Match": true, "If-None-Match": true, "If-Range": true, "Content-Range": true}
-
-// checkLine applies the checks nginx runs as each header line is read
-// (its per-header handlers): Host valid, uniqueHeaders single.
-// raw is the head so far, fields the lines before f.
-func checkLine(raw []byte, fields []field, f field) *Error {
-	if !uniqueHeaders[f.key] {
-		return nil
+// nameByte sorts the bytes of a header name: letters, digits and "-" are
+// valid (0), "_" depends on underscores_in_headers, controls and space
+// make the line bad, the others make it ignored.
+var nameByte = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-':
+		case c == '_':
+			t[c] = nameUnderscore
+		case c <= 0x20 || c == 0x7f:
+			t[c] = nameBad
+		default:
+			t[c] = nameIgnored
+		}
 	}
+	return t
+}()
+
+const (
+	nameUnderscore = 1 + iota
+	nameBad
+	nameIgnored
+)
+
+// keyInfo is what the parser knows of a header key: whether nginx 1.22
+// takes it once (ngx_http_process_unique_header_line, and Host's handler:
+// a second line is a 400, checked against nginx header by header), and
+// for the headers the layer reads, a bit of its own: a Head notes which
+// of them it holds (Head.has), so that a request without them looks none
+// up.
+type keyInfo uint16
+
+const (
+	keyUnique keyInfo = 1 << iota
+	keyHost
+	keyContentLength
+	keyTransferEncoding
+	keyExpect
+	keyConnection
+)
+
+// keyInfos are the keys the parser knows something of, by canonical key.
+var keyInfos = map[string]keyInfo{
+	"Host": keyUnique | keyHost, "Content-Length": keyUnique | keyContentLength,
+	"Transfer-Encoding": keyUnique | keyTransferEncoding, "Expect": keyUnique | keyExpect,
+	"Connection":    keyConnection,
+	"Authorization": keyUnique, "If-Modified-Since": keyUnique, "If-Unmodified-Since": keyUnique,
+	"If-Match": keyUnique, "If-None-Match": keyUnique, "If-Range": keyUnique, "Content-Range": keyUnique,
+}
+
+// checkLine applies the checks nginx runs as each header line of a unique
+// header (keyUnique) is read (its per-header handlers): Host valid, the
+// header single. raw is the head so far, fields the lines before f.
+func checkLine(raw []byte, fields []field, f field) *Error {
 	for _, prev := range fields {
 		if prev.key != f.key {
 			continue
@@ -330,7 +390,7 @@ func checkLine(raw []byte, fields []field, f field) *Error {
 			raw[f.name:f.name+len(f.key)], raw[f.start:f.end], raw[prev.name:prev.name+len(prev.key)], raw[prev.start:prev.end]))
 	}
 	if f.key == "Host" {
-		if _, ok := ValidHost(string(raw[f.start:f.end])); !ok {
+		if _, ok := hostLen(raw[f.start:f.end]); !ok {
 			return headerErr(400, "client sent invalid host header")
 		}
 	}
@@ -340,28 +400,27 @@ func checkLine(raw []byte, fields []field, f field) *Error {
 // checkHeaders applies nginx's checks on the whole head (ngx_http_process_
 // request_header and the per-header handlers).
 func checkHeaders(h *Head) *Error {
-	hdr := h.Header
-	if _, ok := hdr["Host"]; !ok && h.Major == 1 && h.Minor >= 1 && h.Host == "" {
+	if h.has&keyHost == 0 && h.Major == 1 && h.Minor >= 1 && h.Host == "" {
 		return headerErr(400, "client sent HTTP/1.1 request without \"Host\" header")
 	}
 	if h.Host != "" {
-		if _, ok := ValidHost(h.Host); !ok {
+		if _, ok := hostLen(h.Host); !ok {
 			return headerErr(400, "client sent invalid host in request line")
 		}
 	}
-	if vs, ok := hdr["Content-Length"]; ok {
+	if vs := h.values(keyContentLength, "Content-Length"); len(vs) > 0 {
 		if _, ok := parseLength(vs[0]); !ok {
 			return headerErr(400, "client sent invalid \"Content-Length\" header")
 		}
 	}
-	if vs, ok := hdr["Transfer-Encoding"]; ok {
+	if vs := h.values(keyTransferEncoding, "Transfer-Encoding"); len(vs) > 0 {
 		if h.Major == 1 && h.Minor == 0 {
 			return headerErr(400, "client sent HTTP/1.0 request with \"Transfer-Encoding\" header")
 		}
 		if !strings.EqualFold(vs[len(vs)-1], "chunked") || len(vs) > 1 {
 			return headerErr(501, "client sent unknown \"Transfer-Encoding\": \""+vs[len(vs)-1]+"\"")
 		}
-		if _, ok := hdr["Content-Length"]; ok {
+		if h.has&keyContentLength != 0 {
 			return headerErr(400, "client sent \"Content-Length\" and \"Transfer-Encoding\" headers at the same time")
 		}
 	}
@@ -390,15 +449,28 @@ func parseLength(s string) (int64, bool) {
 // returns the host for server selection: lowercased, without port and
 // trailing dot.
 func ValidHost(h string) (string, bool) {
+	n, ok := hostLen(h)
+	if !ok {
+		return "", false
+	}
+	return strings.ToLower(h[:n]), true
+}
+
+// hostLen checks a Host value as ngx_http_validate_host does and returns
+// the length of its host: without port and trailing dot.
+func hostLen[T string | []byte](h T) (int, bool) {
 	dot := -2
 	hostLen := len(h)
 	literal, rest := false, false
 	for i := 0; i < len(h); i++ {
 		c := h[i]
+		if plainHostByte[c] {
+			continue
+		}
 		switch c {
 		case '.':
 			if dot == i-1 {
-				return "", false
+				return 0, false
 			}
 			dot = i
 		case ':':
@@ -416,7 +488,7 @@ func ValidHost(h string) (string, bool) {
 			}
 		default:
 			if c == '/' || c == '\\' || c <= 0x20 || c == 0x7f {
-				return "", false
+				return 0, false
 			}
 		}
 	}
@@ -424,22 +496,30 @@ func ValidHost(h string) (string, bool) {
 		hostLen--
 	}
 	if hostLen <= 0 {
-		return "", false
+		return 0, false
 	}
-	return strings.ToLower(h[:hostLen]), true
+	return hostLen, true
 }
 
-// canonical is the header key net/http would use for name.
-func canonical(name []byte) string {
-	if k, ok := commonKeys[string(name)]; ok {
-		return k
+// plainHostByte: a byte of a Host value that hostLen lets pass without a
+// second look (letters, digits, "-" and "_").
+var plainHostByte = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
 	}
-	return textproto.CanonicalMIMEHeaderKey(string(name))
+	return t
+}()
+
+// knownKey is a canonical key and what the parser knows of it.
+type knownKey struct {
+	key  string
+	info keyInfo
 }
 
 // commonKeys are the canonical keys of common header names, by the
-// spellings clients send, so that these cost no allocation.
-var commonKeys = map[string]string{}
+// spellings clients send, so that these cost no allocation and no second
+// lookup.
+var commonKeys = map[string]knownKey{}
 
 func init() {
 	for _, k := range []string{"Host", "Connection", "Upgrade", "User-Agent", "Accept", "Accept-Encoding",
@@ -448,12 +528,14 @@ func init() {
 		"Range", "If-Range", "X-Forwarded-For", "X-Real-Ip", "Sec-Websocket-Key", "Sec-Websocket-Version",
 		"Sec-Websocket-Protocol", "Sec-Websocket-Extensions", "Keep-Alive", "Dnt", "Te", "Priority",
 		"Upgrade-Insecure-Requests", "Sec-Fetch-Dest", "Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-User"} {
-		commonKeys[k] = k
-		commonKeys[strings.ToLower(k)] = k
+		kk := knownKey{k, keyInfos[k]}
+		commonKeys[k] = kk
+		commonKeys[strings.ToLower(k)] = kk
 	}
 	for _, k := range []string{"Sec-WebSocket-Key", "Sec-WebSocket-Version", "Sec-WebSocket-Protocol",
 		"Sec-WebSocket-Extensions", "X-Real-IP"} {
-		commonKeys[k] = textproto.CanonicalMIMEHeaderKey(k)
+		ck := textproto.CanonicalMIMEHeaderKey(k)
+		commonKeys[k] = knownKey{ck, keyInfos[ck]}
 	}
 }
 

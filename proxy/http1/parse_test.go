@@ -3,6 +3,7 @@ package http1
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -94,6 +95,27 @@ func TestReadHeadFields(t *testing.T) {
 	}
 	if want := "GET http://Example.com:8/p?q=1 HTTP/1.1\r\nX_u: 1\r\nA@b: 2\r\nx-Y:  v \r\n\r\n"; string(h.Raw) != want {
 		t.Errorf("raw %q, want %q", h.Raw, want)
+	}
+}
+
+// TestReadHeadRepeated: a key sent on several lines gets its values in
+// one list, in order, also in objects reused from an earlier request.
+func TestReadHeadRepeated(t *testing.T) {
+	p := DefaultParams()
+	var x *reqObjects
+	for _, raw := range []string{
+		"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nX-B: 2\r\n\r\n",
+		"GET / HTTP/1.1\r\nCookie: a=1\r\nHost: a\r\ncookie: b=2\r\nX-B: 3\r\nCOOKIE: c=3\r\n\r\n",
+	} {
+		h, _, err := readHead(bufio.NewReaderSize(strings.NewReader(raw), readerSize), &p, false, x)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x = h.x
+	}
+	want := http.Header{"Host": {"a"}, "Cookie": {"a=1", "b=2", "c=3"}, "X-B": {"3"}}
+	if got := x.head.Header; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("headers %v, want %v", got, want)
 	}
 }
 

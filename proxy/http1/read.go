@@ -18,13 +18,17 @@ func readHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *
 	} else {
 		x.reset()
 	}
+	h, started, err = parseHead(br, p, underscores, x)
+	if h.Header == nil { // a head refused before its fields were read
+		h.Header = http.Header{}
+	}
+	return h, started, err
+}
+
+// parseHead is readHead's reading, into x.
+func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *Head, started bool, err error) {
 	h = &x.head
 	h.x = x
-	defer func() {
-		if h.Header == nil { // a head refused before its fields were read
-			h.Header = http.Header{}
-		}
-	}()
 	// leading empty lines are skipped, as nginx does
 	var line []byte
 	for {
@@ -89,7 +93,7 @@ func readHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *
 			h.Raw = raw
 			return h, true, headerErr(StatusHeaderTooLarge, "client sent too large request")
 		}
-		l := bytes.TrimSuffix(line, []byte("\n"))
+		l := trimByte(line, '\n')
 		if len(l) == 0 || l[0] == '\r' {
 			if len(l) > 1 {
 				// the empty line ending the head is LF or CRLF only
@@ -99,12 +103,14 @@ func readHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *
 			break
 		}
 		// a header line may end with several CRs before its LF
-		l = bytes.TrimRight(l, "\r")
+		for len(l) > 0 && l[len(l)-1] == '\r' {
+			l = l[:len(l)-1]
+		}
 		if i := bytes.IndexByte(l, '\r'); i >= 0 {
 			h.Raw = raw
 			return h, true, invalidLine(l, i)
 		}
-		name, value, v, bad := parseHeaderLine(l, underscores)
+		kk, value, v, bad := parseHeaderLine(l, underscores)
 		switch v {
 		case lineBad:
 			h.Raw = raw
@@ -113,14 +119,16 @@ func readHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *
 			h.Notes = append(h.Notes, `client sent invalid header line: "`+string(l)+`"`)
 			continue
 		}
-		key := canonical(name)
-		f := field{key: key, name: len(raw) - len(line), start: len(raw) - len(line) + valueOffset(l, value)}
+		f := field{key: kk.key, info: kk.info, name: len(raw) - len(line), start: len(raw) - len(line) + valueOffset(l, value)}
 		f.end = f.start + len(value)
-		if e := checkLine(raw, fields, f); e != nil {
-			h.Raw = raw
-			return h, true, e
+		if f.info&keyUnique != 0 {
+			if e := checkLine(raw, fields, f); e != nil {
+				h.Raw = raw
+				return h, true, e
+			}
 		}
 		fields = append(fields, f)
+		h.has |= f.info &^ keyUnique
 	}
 	// one string holds every value, one slice every list of values; the
 	// string shares raw's bytes, which nothing changes after this
@@ -136,10 +144,17 @@ func readHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *
 	x.vals = vals
 	for i, f := range fields {
 		vals[i] = str[f.start:f.end]
-		if vs, ok := h.Header[f.key]; ok {
-			h.Header[f.key] = append(vs, vals[i])
-		} else {
-			h.Header[f.key] = vals[i : i+1 : i+1]
+		h.Header[f.key] = vals[i : i+1 : i+1]
+	}
+	if len(h.Header) < len(fields) {
+		// a key came more than once: its values go in one list, in order
+		clear(h.Header)
+		for i, f := range fields {
+			if vs, ok := h.Header[f.key]; ok {
+				h.Header[f.key] = append(vs, vals[i])
+			} else {
+				h.Header[f.key] = vals[i : i+1 : i+1]
+			}
 		}
 	}
 	h.Raw = raw
@@ -149,10 +164,11 @@ func readHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h *
 	return h, true, nil
 }
 
-// field is a header line read: its canonical key, and offsets in the raw
-// head of its name and its value.
+// field is a header line read: its canonical key and what the parser
+// knows of it, and offsets in the raw head of its name and its value.
 type field struct {
 	key        string
+	info       keyInfo
 	name       int
 	start, end int
 }
@@ -215,6 +231,13 @@ func waitLine(br *bufio.Reader) *Error {
 
 // trimEOL drops a line's LF and the CR before it.
 func trimEOL(line []byte) []byte {
-	line = bytes.TrimSuffix(line, []byte("\n"))
-	return bytes.TrimSuffix(line, []byte("\r"))
+	return trimByte(trimByte(line, '\n'), '\r')
+}
+
+// trimByte drops c from the end of b.
+func trimByte(b []byte, c byte) []byte {
+	if n := len(b); n > 0 && b[n-1] == c {
+		return b[:n-1]
+	}
+	return b
 }

@@ -41,12 +41,13 @@ func RawHeader(r *http.Request) []byte {
 }
 
 // reqObjects are the objects of one request allocated at once, with its
-// head (readHead): its body, response writer and URL.
+// head (readHead): its body, response writer, URL and http.Request.
 type reqObjects struct {
 	head Head
 	body body
 	resp response
 	url  url.URL
+	req  http.Request
 	// kept by reset for the next request, empty: the header maps and the
 	// array of the head's values
 	reqHeader, respHeader http.Header
@@ -75,16 +76,17 @@ func (h *Head) objects() *reqObjects {
 
 func (c *conn) newRequest(h *Head) *http.Request {
 	x := h.objects()
-	r := http.Request{
-		Method:     h.Method,
-		RequestURI: h.URI,
-		Proto:      h.Proto(),
-		ProtoMajor: h.Major,
-		ProtoMinor: h.Minor,
-		Header:     h.Header,
-		RemoteAddr: c.remoteAddr(),
-		Body:       http.NoBody,
+	if c.reqCtx == nil {
+		c.reqCtx = context.WithValue(c.ctx, ctxConn, c)
+		// the context is set once per connection: each request is a
+		// copy of this one (WithContext would allocate a request each)
+		c.blankReq = new(http.Request).WithContext(c.reqCtx)
 	}
+	r := &x.req
+	*r = *c.blankReq
+	r.Method, r.RequestURI = h.Method, h.URI
+	r.Proto, r.ProtoMajor, r.ProtoMinor = h.Proto(), h.Major, h.Minor
+	r.Header, r.RemoteAddr, r.Body = h.Header, c.remoteAddr(), http.NoBody
 	if r.Proto == "" {
 		r.Proto = "HTTP/0.9"
 	}
@@ -102,9 +104,7 @@ func (c *conn) newRequest(h *Head) *http.Request {
 	}
 	r.Host = h.Host
 	if r.Host == "" {
-		if vs := h.Header["Host"]; len(vs) > 0 {
-			r.Host = vs[0]
-		}
+		r.Host = first(h.values(keyHost, "Host"))
 	}
 	if tc, ok := c.rwc.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
@@ -112,16 +112,15 @@ func (c *conn) newRequest(h *Head) *http.Request {
 	}
 	b := &x.body
 	*b = body{c: c, br: c.br, done: true}
-	switch {
-	case len(h.Header["Transfer-Encoding"]) > 0:
+	if len(h.values(keyTransferEncoding, "Transfer-Encoding")) > 0 {
 		b.chunked, b.done = true, false
 		r.ContentLength = -1
 		r.TransferEncoding = []string{"chunked"}
-	case len(h.Header["Content-Length"]) > 0:
-		n, _ := parseLength(h.Header["Content-Length"][0])
+	} else if vs := h.values(keyContentLength, "Content-Length"); len(vs) > 0 {
+		n, _ := parseLength(vs[0])
 		r.ContentLength, b.left, b.done = n, n, n == 0
 	}
-	if h.Major == 1 && h.Minor >= 1 && strings.EqualFold(h.Header.Get("Expect"), "100-continue") {
+	if h.Major == 1 && h.Minor >= 1 && strings.EqualFold(first(h.values(keyExpect, "Expect")), "100-continue") {
 		b.expect = true
 	}
 	if !b.done || b.expect {
@@ -131,10 +130,7 @@ func (c *conn) newRequest(h *Head) *http.Request {
 	c.body = b
 	r.Close = !c.wantsKeepalive(h)
 	c.head = h
-	if c.reqCtx == nil {
-		c.reqCtx = context.WithValue(c.ctx, ctxConn, c)
-	}
-	return r.WithContext(c.reqCtx)
+	return r
 }
 
 // setPlainURI sets u to what url.ParseRequestURI makes of uri when uri is
@@ -161,13 +157,15 @@ func setPlainURI(u *url.URL, uri string) bool {
 }
 
 // plainPathByte: net/url leaves c as it is in a path, both ways.
-func plainPathByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
+func plainPathByte(c byte) bool { return plainPath[c] }
+
+var plainPath = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			strings.IndexByte("-_.~$&+,/:;=@", byte(c)) >= 0
 	}
-	return strings.IndexByte("-_.~$&+,/:;=@", c) >= 0
-}
+	return t
+}()
 
 // remoteAddr is the client's address, as a string made once per connection.
 func (c *conn) remoteAddr() string {
@@ -180,10 +178,20 @@ func (c *conn) remoteAddr() string {
 // wantsKeepalive: HTTP/1.1 unless "Connection: close", HTTP/1.0 with
 // "Connection: keep-alive".
 func (c *conn) wantsKeepalive(h *Head) bool {
+	connection := h.values(keyConnection, "Connection")
 	if h.Major == 1 && h.Minor >= 1 {
-		return !containsFold(h.Header["Connection"], "close")
+		return !containsFold(connection, "close")
 	}
-	return h.Major == 1 && containsFold(h.Header["Connection"], "keep-alive")
+	return h.Major == 1 && containsFold(connection, "keep-alive")
+}
+
+// first is the first of a header's values, as Header.Get returns it, for
+// a canonical key (Get would canonicalize it again).
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }
 
 // containsFold reports whether one of vs contains token (lower case),
@@ -244,7 +252,10 @@ func (w *response) Params() *Params { return &w.c.params }
 // Note records that the handler added the header name now: headers go out
 // in the order they were noted, as nginx's list keeps them.
 func (w *response) Note(name string) {
-	key := textproto.CanonicalMIMEHeaderKey(name)
+	key := name
+	if !isCanonical(name) {
+		key = textproto.CanonicalMIMEHeaderKey(name)
+	}
 	for _, k := range w.order {
 		if k == key {
 			return
@@ -296,7 +307,7 @@ func browserDisables(p *Params, r *http.Request) bool {
 	if !p.KeepaliveDisableMSIE6 && !p.KeepaliveDisableSafari {
 		return false
 	}
-	ua := r.Header.Get("User-Agent")
+	ua := first(r.Header["User-Agent"])
 	if ua == "" || strings.Contains(ua, "Opera") {
 		return false
 	}
@@ -325,7 +336,7 @@ var _ Wire = (*response)(nil)
 
 // fixed are the headers nginx's header filter writes first, in its order;
 // rank orders the others it adds itself, relative to the noted ones.
-var fixed = []string{"Server", "Date", "Content-Type", "Content-Length", "Last-Modified", "Location"}
+var fixed = [...]string{"Server", "Date", "Content-Type", "Content-Length", "Last-Modified", "Location"}
 
 var rank = map[string]int{
 	"Www-Authenticate": 1, "Etag": 2, "Expires": 3, "Cache-Control": 4,
@@ -346,22 +357,23 @@ func (w *response) WriteHeader(code int) {
 		return
 	}
 	h := w.header
+	now := monoNow()
 	if _, ok := h["Date"]; !ok {
-		h["Date"] = httpDateValues()
+		h["Date"] = dateValues(now)
 	}
 	if code == 204 || code == 304 || w.req.Method == http.MethodHead {
 		w.headOnly = true
 	}
-	if v := h.Get("Content-Length"); v != "" {
+	if v := first(h["Content-Length"]); v != "" {
 		if n, ok := parseLength(v); ok {
 			w.length = n
 		}
 	}
-	if strings.EqualFold(h.Get("Connection"), "close") {
+	if strings.EqualFold(first(h["Connection"]), "close") {
 		w.keepalive = false
 	}
 	if p := &w.c.params; w.c.requests >= p.KeepaliveRequests || p.KeepaliveTimeout <= 0 || w.c.s.noKeep.Load() ||
-		time.Since(w.c.start) > p.KeepaliveTime || browserDisables(p, w.req) {
+		time.Duration(now-monoOf(w.c.start)) > p.KeepaliveTime || browserDisables(p, w.req) {
 		w.keepalive = false
 	}
 	if w.length < 0 && !w.headOnly && code != 101 {
@@ -377,111 +389,132 @@ func (w *response) WriteHeader(code int) {
 		return
 	}
 	bw := w.c.writer()
-	bw.WriteString("HTTP/1.1 ")
-	bw.WriteString(StatusLine(code))
-	bw.WriteString("\r\n")
-	respelled := hasRespelled(w.header)
-	for _, k := range fixed {
-		w.writeField(bw, k, respelled)
+	// the head is appended to the writer's free space and written at once
+	b := bw.AvailableBuffer()
+	b = append(b, "HTTP/1.1 "...)
+	b = append(b, StatusLine(code)...)
+	b = append(b, "\r\n"...)
+	var own [len(fixed)]outField
+	var rest [16]rankedKey
+	others := w.sortFields(&own, rest[:0])
+	for i := range own {
+		b = appendField(b, own[i].key, own[i].vals)
 	}
 	if w.chunked {
-		bw.WriteString("Transfer-Encoding: chunked\r\n")
+		b = append(b, "Transfer-Encoding: chunked\r\n"...)
 	}
 	switch {
 	case code == 101:
-		bw.WriteString("Connection: upgrade\r\n")
+		b = append(b, "Connection: upgrade\r\n"...)
 	case w.keepalive:
-		bw.WriteString("Connection: keep-alive\r\n")
+		b = append(b, "Connection: keep-alive\r\n"...)
 		if t := w.c.params.KeepaliveHeader; t > 0 {
-			bw.WriteString("Keep-Alive: timeout=" + strconv.Itoa(int(t/time.Second)) + "\r\n")
+			b = append(b, "Keep-Alive: timeout="...)
+			b = strconv.AppendInt(b, int64(t/time.Second), 10)
+			b = append(b, "\r\n"...)
 		}
 	default:
-		bw.WriteString("Connection: close\r\n")
+		b = append(b, "Connection: close\r\n"...)
 	}
-	var keys [16]string
-	for _, k := range w.others(keys[:0]) {
-		w.writeField(bw, k, respelled)
+	for _, o := range others {
+		b = appendField(b, o.key, w.header[o.key])
 	}
-	bw.WriteString("\r\n")
+	b = append(b, "\r\n"...)
+	if len(b) > bw.Available() {
+		w.c.writeDeadline() // a head larger than the buffer goes out now
+	}
+	bw.Write(b)
 }
 
-// ownField reports whether WriteHeader writes the header of canonical key
-// itself: the fixed ones and the framing.
-func ownField(key string) bool {
-	switch key {
-	case "Connection", "Keep-Alive", "Transfer-Encoding":
-		return true
-	}
-	return slices.Contains(fixed, key)
+// outField is a header to write: its key as the handler spelled it, and
+// its values.
+type outField struct {
+	key  string
+	vals []string
 }
 
-// others appends to keys the keys left to write: ranked ones and noted
-// ones in order, then the rest by name (their order was not recorded).
-func (w *response) others(keys []string) []string {
-	for k := range w.header {
-		if !ownField(textproto.CanonicalMIMEHeaderKey(k)) {
-			keys = append(keys, k)
+// rankedKey is a key of the header left to write after the fixed ones,
+// with its place among them.
+type rankedKey struct {
+	pos int
+	key string
+}
+
+// sortFields sorts the header's keys for writing, in one pass over it:
+// the fixed ones into own, by their place in fixed (under the canonical
+// key, or else a spelling of the handler's: ETag, x-a), and the others
+// that WriteHeader does not write itself (the framing) appended to rest:
+// ranked ones and noted ones in order, then the rest by name (their order
+// was not recorded).
+func (w *response) sortFields(own *[len(fixed)]outField, rest []rankedKey) []rankedKey {
+	for k, vs := range w.header {
+		if i := slices.Index(fixed[:], k); i >= 0 {
+			own[i] = outField{k, vs}
+			continue
 		}
-	}
-	if len(keys) < 2 {
-		return keys
-	}
-	pos := func(k string) int {
-		ck := textproto.CanonicalMIMEHeaderKey(k)
-		for i, n := range w.order {
-			if n == ck {
-				return 100 + i
+		ck := k
+		if !isCanonical(k) {
+			ck = textproto.CanonicalMIMEHeaderKey(k)
+			if i := slices.Index(fixed[:], ck); i >= 0 {
+				if own[i].key == "" {
+					own[i] = outField{k, vs}
+				}
+				continue
 			}
 		}
-		if r, ok := rank[ck]; ok {
-			return r
+		switch ck {
+		case "Connection", "Keep-Alive", "Transfer-Encoding":
+			continue
 		}
-		return 500
+		rest = append(rest, rankedKey{w.place(ck), k})
 	}
-	slices.SortStableFunc(keys, func(a, b string) int {
-		if c := cmp.Compare(pos(a), pos(b)); c != 0 {
-			return c
-		}
-		return strings.Compare(a, b)
-	})
-	return keys
+	if len(rest) > 1 {
+		slices.SortFunc(rest, func(a, b rankedKey) int {
+			if c := cmp.Compare(a.pos, b.pos); c != 0 {
+				return c
+			}
+			return strings.Compare(a.key, b.key)
+		})
+	}
+	return rest
 }
 
-// hasRespelled reports whether a key of h is not in canonical form (the
-// handler spelled it its own way: ETag, x-a).
-func hasRespelled(h http.Header) bool {
-	for k := range h {
-		upper := true
-		for i := 0; i < len(k); i++ {
-			c := k[i]
-			if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
-				return true
-			}
-			upper = c == '-'
-		}
+// place orders a header (canonical key ck) among the others: the ones
+// nginx adds itself by rank, the noted ones in the order noted, then the
+// rest.
+func (w *response) place(ck string) int {
+	if i := slices.Index(w.order, ck); i >= 0 {
+		return 100 + i
 	}
-	return false
+	if r, ok := rank[ck]; ok {
+		return r
+	}
+	return 500
 }
 
-// writeField writes the lines of the header key (canonical); respelled:
-// the header may hold it under another spelling.
-func (w *response) writeField(bw *bufio.Writer, key string, respelled bool) {
-	vs, ok := w.header[key]
-	if !ok && respelled {
-		// a key respelled by the handler (ETag, x-a)
-		for k, v := range w.header {
-			if strings.EqualFold(k, key) {
-				key, vs = k, v
-				break
-			}
+// isCanonical reports whether k is in canonical form (not respelled by
+// the handler: ETag, x-a).
+func isCanonical(k string) bool {
+	upper := true
+	for i := 0; i < len(k); i++ {
+		c := k[i]
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			return false
 		}
+		upper = c == '-'
 	}
+	return true
+}
+
+// appendField appends the lines of a header.
+func appendField(b []byte, key string, vs []string) []byte {
 	for _, v := range vs {
-		bw.WriteString(key)
-		bw.WriteString(": ")
-		bw.WriteString(v)
-		bw.WriteString("\r\n")
+		b = append(b, key...)
+		b = append(b, ": "...)
+		b = append(b, v...)
+		b = append(b, "\r\n"...)
 	}
+	return b
 }
 
 func (w *response) Write(p []byte) (int, error) {
@@ -504,7 +537,10 @@ func (w *response) Write(p []byte) (int, error) {
 		return 0, nil
 	}
 	bw := w.c.writer()
-	w.c.writeDeadline()
+	if len(p)+chunkFraming > bw.Available() {
+		// this may reach the connection (else finish's flush sets it)
+		w.c.writeDeadline()
+	}
 	if w.chunked {
 		bw.WriteString(strconv.FormatInt(int64(len(p)), 16))
 		bw.WriteString("\r\n")
@@ -520,6 +556,10 @@ func (w *response) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// chunkFraming is more than a chunk adds to its data: its size line (at
+// most 16 hex digits and CRLF) and the CRLF after.
+const chunkFraming = 32
 
 // write writes through the buffer, counting what reaches the connection.
 func (w *response) write(p []byte) (int, error) {

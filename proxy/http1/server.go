@@ -343,10 +343,12 @@ type conn struct {
 	body     *body           // the current request's
 	head     *Head           // the current request's
 	reqCtx   context.Context // ctx with the connection (ctxConn), its requests' context
+	blankReq *http.Request   // an empty request with reqCtx, that newRequest copies
 	// watching: WatchClose watches the socket; closed: the watch saw the
 	// client go (Gone)
 	watching, closed atomic.Bool
-	prev, next       *conn // in Server.conns
+	watch            *watcher // WatchClose's, once it was called
+	prev, next       *conn    // in Server.conns
 }
 
 var (
@@ -725,11 +727,11 @@ func (c *conn) writeDeadline() {
 	if d <= 0 {
 		return
 	}
-	now := time.Now()
-	want := now.Add(d)
+	now := monoNow()
+	want := now + mono(d)
 	if !c.wd.keep(now, want, d) {
-		c.rwc.SetWriteDeadline(want)
-		c.wd = lazyDeadline{t: want, set: true}
+		c.rwc.SetWriteDeadline(want.time())
+		c.wd = lazyDeadline{at: want, set: true}
 	}
 }
 
@@ -748,19 +750,41 @@ func (c *conn) headBuffered() bool {
 // as nginx keeps a timer (NGX_TIMER_LAZY_DELAY): a request on a busy
 // connection then sets none.
 type lazyDeadline struct {
-	t   time.Time
-	set bool // t is what the socket has
+	at  mono // 0: none
+	set bool // at is what the socket has
 }
 
 const deadlineSlack = 300 * time.Millisecond
 
+// mono is a reading of the monotonic clock: the time since clockBase.
+// Deadlines are kept as such, and made time.Time only to be set.
+type mono time.Duration
+
+var clockBase = time.Now()
+
+// monoNow reads the monotonic clock alone: one clock read where time.Now
+// makes two (the wall clock too).
+func monoNow() mono { return mono(time.Since(clockBase)) }
+
+// monoOf is t as a mono (0 for the zero time: no deadline).
+func monoOf(t time.Time) mono {
+	if t.IsZero() {
+		return 0
+	}
+	return mono(t.Sub(clockBase))
+}
+
+// time is m as a time.Time, with a monotonic reading: a deadline set from
+// it is what one from time.Now would be.
+func (m mono) time() time.Time { return clockBase.Add(time.Duration(m)) }
+
 // keep reports whether the deadline set can stand for want, a timeout of
 // d from now: it is still ahead and close enough to want.
-func (l lazyDeadline) keep(now, want time.Time, d time.Duration) bool {
-	if !l.set || l.t.IsZero() || !l.t.After(now) {
+func (l lazyDeadline) keep(now, want mono, d time.Duration) bool {
+	if !l.set || l.at == 0 || l.at <= now {
 		return false
 	}
-	diff := want.Sub(l.t)
+	diff := time.Duration(want - l.at)
 	if diff < 0 {
 		diff = -diff
 	}

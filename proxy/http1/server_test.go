@@ -246,22 +246,23 @@ func TestServePanic(t *testing.T) {
 // TestLazyDeadline: a deadline set stands for a new one only while it is
 // ahead and close enough (300 ms, at most an eighth of the timeout).
 func TestLazyDeadline(t *testing.T) {
-	now := time.Now()
-	set := func(t time.Time) lazyDeadline { return lazyDeadline{t: t, set: true} }
+	now := monoNow()
+	at := func(d time.Duration) mono { return now + mono(d) }
+	set := func(t mono) lazyDeadline { return lazyDeadline{at: t, set: true} }
 	for _, c := range []struct {
 		name string
 		l    lazyDeadline
-		want time.Time
+		want mono
 		d    time.Duration
 		keep bool
 	}{
-		{"close", set(now.Add(60*time.Second - 100*time.Millisecond)), now.Add(60 * time.Second), 60 * time.Second, true},
-		{"later by less", set(now.Add(60*time.Second + 100*time.Millisecond)), now.Add(60 * time.Second), 60 * time.Second, true},
-		{"too far", set(now.Add(59 * time.Second)), now.Add(60 * time.Second), 60 * time.Second, false},
-		{"short timeout", set(now.Add(800 * time.Millisecond)), now.Add(time.Second), time.Second, false},
-		{"passed", set(now.Add(-time.Millisecond)), now.Add(100 * time.Millisecond), time.Minute, false},
-		{"none", set(time.Time{}), now.Add(time.Minute), time.Minute, false},
-		{"unknown", lazyDeadline{t: now.Add(time.Minute)}, now.Add(time.Minute), time.Minute, false},
+		{"close", set(at(60*time.Second - 100*time.Millisecond)), at(60 * time.Second), 60 * time.Second, true},
+		{"later by less", set(at(60*time.Second + 100*time.Millisecond)), at(60 * time.Second), 60 * time.Second, true},
+		{"too far", set(at(59 * time.Second)), at(60 * time.Second), 60 * time.Second, false},
+		{"short timeout", set(at(800 * time.Millisecond)), at(time.Second), time.Second, false},
+		{"passed", set(at(-time.Millisecond)), at(100 * time.Millisecond), time.Minute, false},
+		{"none", set(0), at(time.Minute), time.Minute, false},
+		{"unknown", lazyDeadline{at: at(time.Minute)}, at(time.Minute), time.Minute, false},
 	} {
 		if got := c.l.keep(now, c.want, c.d); got != c.keep {
 			t.Errorf("%s: keep %v, want %v", c.name, got, c.keep)

@@ -55,26 +55,23 @@ func statusLine(code int) string {
 var dateCache atomic.Pointer[date]
 
 type date struct {
-	sec    int64
-	value  string
+	// until is when the second ends, by the monotonic clock; the wall
+	// clock is read again then
+	until  mono
 	values []string // {value}, for a header
 }
 
-// httpDate is the current time as nginx's Date header writes it.
-func httpDate() string { return currentDate().value }
-
-// httpDateValues is the Date header's values: one slice shared by the
+// dateValues is the Date header's values at now: one slice shared by the
 // responses of the second (of capacity 1, so that an append copies it).
-func httpDateValues() []string { return currentDate().values }
-
-func currentDate() *date {
-	now := time.Now()
-	sec := now.Unix()
-	if d := dateCache.Load(); d != nil && d.sec == sec {
-		return d
+func dateValues(now mono) []string {
+	if d := dateCache.Load(); d != nil && now < d.until {
+		return d.values
 	}
-	v := now.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")
-	d := &date{sec, v, []string{v}}
+	wall := time.Now()
+	v := wall.UTC().Format("Mon, 02 Jan 2006 15:04:05 GMT")
+	// the second ends at most that far from now, which was read first
+	left := time.Second - time.Duration(wall.Nanosecond())
+	d := &date{now + mono(left), []string{v}}
 	dateCache.Store(d)
-	return d
+	return d.values
 }

@@ -22,26 +22,68 @@ var aLongTimeAgo = time.Unix(1, 0)
 func (w *response) WatchClose(gone func(err error)) (stop func()) {
 	c := w.c
 	if c.hijacked || c.br.Buffered() > 0 || c.body != nil && !c.body.done {
-		return func() {}
+		return noWatch
 	}
-	var stopping atomic.Bool
-	done := make(chan struct{})
+	wt := c.watch
+	switch {
+	case wt == nil:
+		// made once per connection, for its requests' watches
+		wt = newWatcher(c)
+		c.watch = wt
+	case wt.on:
+		wt = newWatcher(c) // another watch runs: this one has its own
+	}
+	wt.gone, wt.on = gone, true
+	wt.stopping.Store(false)
 	c.setReadDeadline(time.Time{})
 	c.watching.Store(true)
-	go func() {
-		defer close(done)
-		if _, err := c.br.Peek(1); err != nil && !stopping.Load() && !isTimeout(err) {
-			c.closed.Store(true)
-			gone(err)
-		}
-	}()
-	return func() {
-		stopping.Store(true)
-		c.watching.Store(false)
-		c.rwc.SetReadDeadline(aLongTimeAgo)
-		<-done
-		c.setReadDeadline(time.Time{})
+	go wt.run()
+	return wt.stopFunc
+}
+
+func noWatch() {}
+
+// watcher is a connection's WatchClose state, which its watches reuse
+// (one at a time: a request's watch is stopped before it ends).
+type watcher struct {
+	c        *conn
+	gone     func(err error)
+	stopping atomic.Bool
+	on       bool          // a watch runs: stop has yet to be called
+	done     chan struct{} // the watching goroutine's end: one token per watch
+	stopFunc func()        // stop, as WatchClose returns it
+}
+
+func newWatcher(c *conn) *watcher {
+	wt := &watcher{c: c, done: make(chan struct{}, 1)}
+	wt.stopFunc = wt.stop
+	return wt
+}
+
+// run watches on its own goroutine.
+func (wt *watcher) run() {
+	c := wt.c
+	if _, err := c.br.Peek(1); err != nil && !wt.stopping.Load() && !isTimeout(err) {
+		c.closed.Store(true)
+		wt.gone(err)
 	}
+	wt.done <- struct{}{}
+}
+
+// stop ends the watch and waits for its goroutine; once it returned,
+// another call does nothing.
+func (wt *watcher) stop() {
+	if !wt.on {
+		return
+	}
+	wt.on = false
+	c := wt.c
+	wt.stopping.Store(true)
+	c.watching.Store(false)
+	c.rwc.SetReadDeadline(aLongTimeAgo)
+	<-wt.done
+	wt.gone = nil
+	c.setReadDeadline(time.Time{})
 }
 
 // Gone reports, from any goroutine, whether the client closed or reset

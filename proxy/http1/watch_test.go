@@ -64,6 +64,45 @@ func TestWatchClose(t *testing.T) {
 	}
 }
 
+// TestWatchCloseAgain: a connection's watches follow each other, in a
+// request and over requests, and a stop called twice does nothing the
+// second time: none hangs, none reports a close.
+func TestWatchCloseAgain(t *testing.T) {
+	gone := make(chan error, 4)
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		wc := w.(*response)
+		stop1 := wc.WatchClose(func(err error) { gone <- err })
+		stop1()
+		stop2 := wc.WatchClose(func(err error) { gone <- err })
+		stop2()
+		stop1()
+		stop3 := wc.WatchClose(func(err error) { gone <- err })
+		time.Sleep(20 * time.Millisecond)
+		stop3()
+		io.WriteString(w, "ok")
+	})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	for i := 0; i < 3; i++ {
+		io.WriteString(c, "GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		io.ReadAll(res.Body)
+	}
+	select {
+	case err := <-gone:
+		t.Errorf("a stopped watch reported %v", err)
+	default:
+	}
+}
+
 // TestGone: Gone is false while nothing watches, even for a client that
 // has closed; under a watch it turns true once the client closes, and a
 // socket with a byte waiting is not taken for a closed one.
