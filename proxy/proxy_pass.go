@@ -12,7 +12,6 @@ import (
 	"net/http/httputil"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +43,7 @@ var proxyModule = module{
 type proxyConf struct {
 	dialer websockify.Dialer // nil: computed per request
 	ssl    *proxySSL         // for https:// URLs; nil: the level has none
+	fields *fieldPlan        // proxyFields' names, worked out at load
 }
 
 func provisionProxy(_ *Server, st *state) error {
@@ -74,6 +74,7 @@ func provisionProxy(_ *Server, st *state) error {
 			built[pp] = d
 		}
 		rt.proxy.dialer = d
+		rt.proxy.fields = planFields(lc)
 		if pp.Target == nil || pp.Target.Scheme == "https" {
 			ssl, err := buildProxySSL(lc)
 			if err != nil {
@@ -179,13 +180,14 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		if release {
 			up.releaseHead()
 		}
-		rq.v.UpstreamResponseTime = time.Since(up.start)
+		end := time.Now()
+		rq.v.UpstreamResponseTime = end.Sub(up.start)
 		// the body as it came, chunk framing included (nginx's count)
 		rq.v.UpstreamBytesSent, rq.v.UpstreamBytesReceived, rq.v.UpstreamResponseLength = up.sent, rd.n, rd.n-up.headLen
 		switch {
 		case conn == nil: // already settled
 		case keep:
-			up.u.Put(&up.tries, conn)
+			up.u.PutAt(&up.tries, conn, end)
 		default:
 			conn.Close()
 		}
@@ -234,7 +236,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 			return
 		}
 	}
-	rq.proxyResponseHeaders(pp, target, res)
+	rq.proxyResponseHeaders(pp, target, up, res)
 	noBody := rq.r.Method == http.MethodHead || res.Status == http.StatusNoContent ||
 		res.Status == http.StatusNotModified || res.Status < 200
 	// without buffering, and for a body of unknown length (nginx sends it
@@ -428,6 +430,9 @@ type proxyUpstream struct {
 	res    proxypass.Response
 	sender proxypass.Sender // for a connection no upstream keeps
 	ready  bool             // send saw the connection readable (its first read does not wait)
+	// the header values passed to the client, for a head of few fields
+	// (proxyResponseHeaders)
+	vals [12]string
 }
 
 // newProxyUpstream returns a proxyUpstream for a proxy_pass of rq: its
@@ -538,17 +543,26 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			}
 		}
 		if err == nil {
-			now := time.Now()
-			rq.v.UpstreamConnectTime = now.Sub(up.start)
+			if testHookSend != nil {
+				testHookSend(conn)
+			}
+			// a connection from the idle cache connects nothing: its
+			// connect time is 0, as nginx's from its cached clock, and
+			// send reads the clock itself (now zero); a new one's
+			// connect ends now, which send's deadlines count from
+			var now time.Time
+			connected := up.start
+			if !tries.Cached() || again {
+				now = time.Now()
+				connected = now
+			}
+			rq.v.UpstreamConnectTime = connected.Sub(up.start)
 			up.conn = conn
 			out := req
 			if up.stream != nil {
 				out = append(req[:len(req):len(req)], up.stream.preread()...)
 			}
-			if testHookSend != nil {
-				testHookSend(conn)
-			}
-			if err = up.send(conn, out, tries.Cached()); err == proxypass.ErrStale {
+			if err = up.send(conn, out, tries.Cached(), now); err == proxypass.ErrStale {
 				conn.Close() // as nginx would have while it was idle: no log, no try
 				retake = true
 				n--
@@ -859,30 +873,48 @@ func (rq *request) proxyBody() ([]byte, int) {
 	return b, 0
 }
 
+// fieldPlan is what proxyFields does at a level that does not change
+// with the request: the headers nginx sets itself that proxy_set_header
+// does not override, and every name the client's headers are not passed
+// under (canonical).
+type fieldPlan struct {
+	own   []int    // indexes in proxyHeaders
+	named []string // few: a list beats a map
+}
+
+// planFields works out lc's fieldPlan.
+func planFields(lc *nginxconf.LocConf) *fieldPlan {
+	fp := &fieldPlan{}
+	for _, h := range lc.ProxySetHeaders {
+		if key := http.CanonicalHeaderKey(h.Name); !slices.Contains(fp.named, key) {
+			fp.named = append(fp.named, key)
+		}
+	}
+	for i, key := range proxyHeaderKeys {
+		if !slices.Contains(fp.named, key) {
+			fp.own = append(fp.own, i)
+			fp.named = append(fp.named, key)
+		}
+	}
+	return fp
+}
+
 // proxyFields are the request headers sent: proxy_set_header's in order,
 // then nginx's own not overridden, then the client's (unless
 // proxy_pass_request_headers off) except those named by either.
 // They are appended to fields.
 func (rq *request) proxyFields(fields []proxypass.Field, body []byte, chunked bool) []proxypass.Field {
-	set := rq.conf.ProxySetHeaders
-	var namedArr [24]string // few: a list beats a map
-	named := namedArr[:0]
-	isNamed := func(key string) bool { return slices.Contains(named, key) }
-	for _, h := range set {
-		if key := http.CanonicalHeaderKey(h.Name); !isNamed(key) {
-			named = append(named, key)
-		}
+	plan := rq.st.confs[rq.conf.ID].proxy.fields
+	if plan == nil { // a level provisionProxy did not see
+		plan = planFields(rq.conf)
+	}
+	for _, h := range rq.conf.ProxySetHeaders {
 		if v := h.Value.Eval(rq.v); v != "" {
 			fields = append(fields, proxypass.Field{Name: h.Name, Value: v})
 		}
 	}
-	for i, name := range proxyHeaders {
-		key := proxyHeaderKeys[i]
-		if isNamed(key) {
-			continue
-		}
-		named = append(named, key)
-		switch name {
+	for _, i := range plan.own {
+		switch name := proxyHeaders[i]; name {
 		case "Host":
 			fields = append(fields, proxypass.Field{Name: name, Value: rq.v.ProxyHost})
 		case "Connection":
@@ -906,11 +938,11 @@ func (rq *request) proxyFields(fields []proxypass.Field, body []byte, chunked bo
 	var keysArr [16]string
 	keys := keysArr[:0]
 	for k := range rq.r.Header {
-		if !isNamed(k) {
+		if !slices.Contains(plan.named, k) {
 			keys = append(keys, k)
 		}
 	}
-	sort.Strings(keys) // net/http does not keep the order received
+	slices.Sort(keys) // net/http does not keep the order received
 	for _, k := range keys {
 		for _, v := range rq.r.Header[k] {
 			fields = append(fields, proxypass.Field{Name: k, Value: v})
@@ -947,10 +979,18 @@ func (rq *request) proxyBodyLength(body []byte) int64 {
 // nginx's upstream module passes them: not the hop-by-hop ones, not the
 // hidden ones (Date, Server, X-Accel-*, proxy_hide_header) unless
 // proxy_pass_header names them, Location rewritten by proxy_redirect.
-func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL, res *proxypass.Response) {
+func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL, up *proxyUpstream, res *proxypass.Response) {
 	h := rq.w.Header()
 	hasType := false
-	vals := make([]string, len(res.Fields)) // one array for the values (see Response.Header)
+	// one array for the values (see Response.Header): up's for a few
+	// (up is the request's, which requestPool takes back only once
+	// nothing holds the request)
+	var vals []string
+	if len(res.Fields) <= len(up.vals) {
+		vals = up.vals[:len(res.Fields)]
+	} else {
+		vals = make([]string, len(res.Fields))
+	}
 	for i, f := range res.Fields {
 		key := http.CanonicalHeaderKey(f.Name)
 		if proxypass.ResponseHopByHop(key) || rq.proxyHidden(key) {
@@ -1116,7 +1156,7 @@ func (rq *request) copyFromBackend(src io.Reader, length int64) error {
 }
 
 // send writes the request out (up.stream == nil) or its head with the
-// body's first part. A request that goes out whole waits for the answer's
+// body's first part; its deadlines count from now (zero: the clock's). A request that goes out whole waits for the answer's
 // first bytes in the same step (proxypass.Sender): the head's first read
 // finds them, as nginx's, instead of failing first. That wait is the first
 // of the head's (watchGrace, then the client is watched too: the reader
@@ -1128,11 +1168,16 @@ func (rq *request) copyFromBackend(src io.Reader, length int64) error {
 // sent, when the backend closed it meanwhile. (The pool's own look, before
 // that, would let a close landing in between go unnoticed: the wait would
 // miss it.)
-func (up *proxyUpstream) send(conn net.Conn, out []byte, cached bool) error {
+func (up *proxyUpstream) send(conn net.Conn, out []byte, cached bool, now time.Time) error {
+	if now.IsZero() {
+		// the Sender's deadline must lie ahead when it starts: its step
+		// (the idle connection's look) runs only then
+		now = time.Now()
+	}
 	var n int
 	up.ready = false
 	if up.sends() {
-		conn.SetReadDeadline(time.Now().Add(watchGrace))
+		conn.SetReadDeadline(now.Add(watchGrace))
 		var err error
 		n, err = up.senderFor().Send(conn, out, cached)
 		if err == proxypass.ErrStale {
@@ -1148,7 +1193,7 @@ func (up *proxyUpstream) send(conn net.Conn, out []byte, cached bool) error {
 		}
 	}
 	// proxy_send_timeout: for an ordinary write only (the Sender's does not wait)
-	conn.SetWriteDeadline(time.Now().Add(up.rq.conf.ProxySendTimeout))
+	conn.SetWriteDeadline(now.Add(up.rq.conf.ProxySendTimeout))
 	_, err := conn.Write(out[n:])
 	return err
 }
