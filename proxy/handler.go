@@ -651,9 +651,11 @@ func (w *respWriter) WriteHeader(code int) {
 	// map in WriteHeader: the keys take nginx's spelling only meanwhile,
 	// so that everything after ($sent_http_*) reads the canonical ones.
 	h := w.w.Header()
-	respell(h, w.spell)
+	renamed := respell(h, w.spell)
 	w.w.WriteHeader(code)
-	unspell(h, w.spell)
+	if renamed {
+		unspell(h, w.spell)
+	}
 	if w.stream {
 		w.Flush()
 	}

@@ -204,7 +204,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		conn = nil // the relay's now
 		return
 	}
-	if xal := res.Get("X-Accel-Limit-Rate"); xal != "" && !rq.conf.ProxyIgnoreXAccelLimitRate {
+	if xal := xAccelField(res, "X-Accel-Limit-Rate"); xal != "" && !rq.conf.ProxyIgnoreXAccelLimitRate {
 		// The backend sets the rate of this response (bytes per second,
 		// "off" for none), over limit_rate, through internal redirects
 		// too, as nginx's r->limit_rate.
@@ -214,7 +214,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 			rq.v.LimitRate = strconv.FormatInt(n, 10)
 		}
 	}
-	if xar := res.Get("X-Accel-Redirect"); xar != "" && !rq.conf.ProxyIgnoreXAccelRedirect {
+	if xar := xAccelField(res, "X-Accel-Redirect"); xar != "" && !rq.conf.ProxyIgnoreXAccelRedirect {
 		conn.Close()
 		h := rq.w.Header()
 		for _, k := range xAccelKept {
@@ -372,12 +372,16 @@ func (up *proxyUpstream) reusable(res *proxypass.Response) bool {
 	if up.u == nil || res.Proto != "HTTP/1.1" || !up.u.Keeps() {
 		return false
 	}
-	for _, f := range res.Fields {
-		if strings.EqualFold(f.Name, "Connection") && strings.Contains(strings.ToLower(f.Value), "close") {
-			return false
-		}
+	return !res.Close
+}
+
+// xAccelField is the value of res's field name (an X-Accel-* one), ""
+// if none: no look at the fields when none has such a name (most answers).
+func xAccelField(res *proxypass.Response, name string) string {
+	if !res.XAccel {
+		return ""
 	}
-	return true
+	return res.Get(name)
 }
 
 // asBalancerAbort returns err's balancerAbort, if it has one (nothing
