@@ -44,6 +44,9 @@ type proxyConf struct {
 	dialer websockify.Dialer // nil: computed per request
 	ssl    *proxySSL         // for https:// URLs; nil: the level has none
 	fields *fieldPlan        // proxyFields' names, worked out at load
+	// the pools of the level's buffers: the response head's
+	// (proxy_buffer_size) and the body's (copyFromBackend)
+	headBufs, bodyBufs *sync.Pool
 }
 
 func provisionProxy(_ *Server, st *state) error {
@@ -75,6 +78,8 @@ func provisionProxy(_ *Server, st *state) error {
 		}
 		rt.proxy.dialer = d
 		rt.proxy.fields = planFields(lc)
+		rt.proxy.headBufs = bufferPool(lc.ProxyBufferSize)
+		rt.proxy.bodyBufs = bufferPool(bodyBufferSize(lc))
 		if pp.Target == nil || pp.Target.Scheme == "https" {
 			ssl, err := buildProxySSL(lc)
 			if err != nil {
@@ -593,7 +598,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 				rd = &up.rdBuf
 				up.rd = rd
 				if up.head == nil {
-					up.head, up.headPool = readBuffer(rq.conf.ProxyBufferSize)
+					up.head, up.headPool = readBuffer(rq.st.confs[rq.conf.ID].proxy.headBufs, rq.conf.ProxyBufferSize)
 				}
 				res = &up.res
 				if err = proxypass.ReadResponseTo(res, rd, *up.head); err != nil {
@@ -1111,14 +1116,33 @@ const maxReadBuffer = 256 << 10
 // readBuffers holds the read buffers of proxied responses, by size.
 var readBuffers sync.Map // int -> *sync.Pool of *[]byte
 
-// readBuffer returns a buffer of n bytes from the pool of its size.
-func readBuffer(n int) (*[]byte, *sync.Pool) {
+// bufferPool is the pool of buffers of n bytes.
+func bufferPool(n int) *sync.Pool {
 	p, ok := readBuffers.Load(n)
 	if !ok {
 		p, _ = readBuffers.LoadOrStore(n, &sync.Pool{New: func() any { b := make([]byte, n); return &b }})
 	}
-	pool := p.(*sync.Pool)
+	return p.(*sync.Pool)
+}
+
+// readBuffer returns a buffer of n bytes from pool, the pool of its size
+// (nil: looked up).
+func readBuffer(pool *sync.Pool, n int) (*[]byte, *sync.Pool) {
+	if pool == nil {
+		pool = bufferPool(n)
+	}
 	return pool.Get().(*[]byte), pool
+}
+
+// bodyBufferSize is the size of the buffer a response body of conf's is
+// read into (copyFromBackend): proxy_buffers' worth (proxy_buffer_size
+// under proxy_buffering off), within bounds.
+func bodyBufferSize(conf *nginxconf.LocConf) int {
+	size := conf.ProxyBuffers
+	if !conf.ProxyBuffering {
+		size = conf.ProxyBufferSize
+	}
+	return min(max(size, 1024), maxReadBuffer)
 }
 
 // copyFromBackend copies the response body to the client: read into
@@ -1128,11 +1152,7 @@ func readBuffer(n int) (*[]byte, *sync.Pool) {
 // (nginx with proxy_max_temp_file_size 0). A body shorter than its
 // Content-Length is an error.
 func (rq *request) copyFromBackend(src io.Reader, length int64) error {
-	size := rq.conf.ProxyBuffers
-	if !rq.conf.ProxyBuffering {
-		size = rq.conf.ProxyBufferSize
-	}
-	bp, pool := readBuffer(min(max(size, 1024), maxReadBuffer))
+	bp, pool := readBuffer(rq.st.confs[rq.conf.ID].proxy.bodyBufs, bodyBufferSize(rq.conf))
 	defer pool.Put(bp)
 	buf := *bp
 	var n int64
