@@ -990,6 +990,7 @@ func (rq *request) proxyBodyLength(body []byte) int64 {
 // proxy_pass_header names them, Location rewritten by proxy_redirect.
 func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL, up *proxyUpstream, res *proxypass.Response) {
 	h := rq.w.Header()
+	notes := rq.w.notes()
 	hasType := false
 	// one array for the values (see Response.Header): up's for a few
 	// (up is the request's, which requestPool takes back only once
@@ -1020,7 +1021,9 @@ func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.Pr
 			vals[i] = v
 			h[key] = vals[i : i+1 : i+1]
 		}
-		rq.w.note(key) // sent in the backend's order, as nginx's header list keeps it
+		if notes != nil {
+			notes.Note(key) // sent in the backend's order, as nginx's header list keeps it
+		}
 		if key != f.Name {
 			rq.w.spell = append(rq.w.spell, spelling{f.Name, key})
 		}
