@@ -198,10 +198,12 @@ func ReadResponseTo(res *Response, rd io.Reader, buf []byte) error {
 
 // headEnd returns the offset just past the empty line ending the head, or -1.
 func headEnd(b []byte) int {
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\n' {
-			continue
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(b[i:], '\n') // from line end to line end
+		if j < 0 {
+			return -1
 		}
+		i += j
 		switch {
 		case i+1 < len(b) && b[i+1] == '\n':
 			return i + 2
@@ -209,7 +211,6 @@ func headEnd(b []byte) int {
 			return i + 3
 		}
 	}
-	return -1
 }
 
 // statusLineOK reports whether b starts like a status line, as far as it goes.
