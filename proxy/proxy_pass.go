@@ -499,6 +499,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			if up.start = begin; !first { // the first attempt starts with the exchange
 				up.start = time.Now()
 			}
+			tries.SetClock(up.start)
 		}
 		var conn net.Conn
 		var addr string

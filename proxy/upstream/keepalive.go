@@ -38,10 +38,9 @@ func (u *Upstream) SetKeepalive(k Keepalive) {
 }
 
 // takeIdle returns the most recent idle connection to p, if any, out of
-// the cache; expired ones are closed. u.mu is held. The caller peeks at it
-// (checkIdle) once the lock is released.
-func (u *Upstream) takeIdle(p *peer) (idleConn, bool) {
-	now := u.now()
+// the cache; ones expired by now are closed. u.mu is held. The caller
+// peeks at it (checkIdle) once the lock is released.
+func (u *Upstream) takeIdle(p *peer, now time.Time) (idleConn, bool) {
 	for i := len(u.idle) - 1; i >= 0; i-- {
 		ic := u.idle[i]
 		if now.Sub(ic.since) > u.keepalive.Timeout {
