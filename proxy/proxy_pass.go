@@ -1156,7 +1156,20 @@ func bodyBufferSize(conf *nginxconf.LocConf) int {
 // (nginx with proxy_max_temp_file_size 0). A body shorter than its
 // Content-Length is an error.
 func (rq *request) copyFromBackend(src io.Reader, length int64) error {
-	bp, pool := readBuffer(rq.st.confs[rq.conf.ID].proxy.bodyBufs, bodyBufferSize(rq.conf))
+	size := bodyBufferSize(rq.conf)
+	if b, ok := src.(*backendBody); ok && b.left >= 0 && b.left <= int64(min(len(b.rest), size)) {
+		// the whole body came with the head (a small answer): written
+		// from there, as the loop below would in one go
+		body := b.rest[:b.left]
+		b.rest, b.left = b.rest[b.left:], 0
+		if len(body) > 0 {
+			if _, werr := rq.w.Write(body); werr == nil && !rq.conf.ProxyBuffering {
+				rq.w.Flush()
+			}
+		}
+		return nil
+	}
+	bp, pool := readBuffer(rq.st.confs[rq.conf.ID].proxy.bodyBufs, size)
 	defer pool.Put(bp)
 	buf := *bp
 	var n int64
