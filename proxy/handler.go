@@ -651,9 +651,11 @@ func (w *respWriter) WriteHeader(code int) {
 	// map in WriteHeader: the keys take nginx's spelling only meanwhile,
 	// so that everything after ($sent_http_*) reads the canonical ones.
 	h := w.w.Header()
-	respell(h, w.spell)
+	renamed := respell(h, w.spell)
 	w.w.WriteHeader(code)
-	unspell(h, w.spell)
+	if renamed {
+		unspell(h, w.spell)
+	}
 	if w.stream {
 		w.Flush()
 	}
@@ -662,9 +664,18 @@ func (w *respWriter) WriteHeader(code int) {
 // note tells the connection layer that the header name was just added, so
 // that it goes out in that order (nginx's header list order).
 func (w *respWriter) note(name string) {
-	if wr := wireOf(w.w); wr != nil && w.wire {
+	if wr := w.notes(); wr != nil {
 		wr.Note(name)
 	}
+}
+
+// notes is the connection layer note tells (nil: none), for a caller that
+// adds several headers.
+func (w *respWriter) notes() http1.Wire {
+	if !w.wire {
+		return nil
+	}
+	return wireOf(w.w)
 }
 
 // Flush sends what is buffered (net/http then streams the body).

@@ -67,16 +67,19 @@ type spelling struct{ name, key string }
 var wireNames = [...]spelling{{"ETag", "Etag"}, {"WWW-Authenticate", "Www-Authenticate"}}
 
 // respell renames, in h, the canonical keys of spell and wireNames to the
-// names the response must send; unspell undoes it.
-func respell(h http.Header, spell []spelling) {
+// names the response must send (it reports whether it renamed any);
+// unspell undoes it.
+func respell(h http.Header, spell []spelling) (renamed bool) {
 	for _, list := range [2][]spelling{spell, wireNames[:]} {
 		for _, sp := range list {
 			if vs, ok := h[sp.key]; ok {
 				delete(h, sp.key)
 				h[sp.name] = append(h[sp.name], vs...)
+				renamed = true
 			}
 		}
 	}
+	return renamed
 }
 
 // unspell gives back to h the canonical keys respell renamed.

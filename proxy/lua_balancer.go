@@ -35,7 +35,7 @@ func (e *balancerAbort) Error() string { return fmt.Sprintf("balancer_by_lua: %d
 // luaBalancer sets the balancer_by_lua hook of u, if it has one, on t,
 // the request's attempts through proxy_pass.
 func (rq *request) luaBalancer(u *upstream.Upstream, up *proxyUpstream) {
-	if !rq.st.luaBalanced(u) || rq.st.lua == nil {
+	if rq.st.lua == nil || !rq.st.luaBalanced(u) { // the cheap test first
 		return
 	}
 	code, t := rq.st.cfg.HTTP.Upstreams[u.Name()].BalancerLua, &up.tries

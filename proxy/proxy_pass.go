@@ -12,7 +12,6 @@ import (
 	"net/http/httputil"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +43,10 @@ var proxyModule = module{
 type proxyConf struct {
 	dialer websockify.Dialer // nil: computed per request
 	ssl    *proxySSL         // for https:// URLs; nil: the level has none
+	fields *fieldPlan        // proxyFields' names, worked out at load
+	// the pools of the level's buffers: the response head's
+	// (proxy_buffer_size) and the body's (copyFromBackend)
+	headBufs, bodyBufs *sync.Pool
 }
 
 func provisionProxy(_ *Server, st *state) error {
@@ -74,6 +77,9 @@ func provisionProxy(_ *Server, st *state) error {
 			built[pp] = d
 		}
 		rt.proxy.dialer = d
+		rt.proxy.fields = planFields(lc)
+		rt.proxy.headBufs = bufferPool(lc.ProxyBufferSize)
+		rt.proxy.bodyBufs = bufferPool(bodyBufferSize(lc))
 		if pp.Target == nil || pp.Target.Scheme == "https" {
 			ssl, err := buildProxySSL(lc)
 			if err != nil {
@@ -179,13 +185,14 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		if release {
 			up.releaseHead()
 		}
-		rq.v.UpstreamResponseTime = time.Since(up.start)
+		end := time.Now()
+		rq.v.UpstreamResponseTime = end.Sub(up.start)
 		// the body as it came, chunk framing included (nginx's count)
 		rq.v.UpstreamBytesSent, rq.v.UpstreamBytesReceived, rq.v.UpstreamResponseLength = up.sent, rd.n, rd.n-up.headLen
 		switch {
 		case conn == nil: // already settled
 		case keep:
-			up.u.Put(&up.tries, conn)
+			up.u.PutAt(&up.tries, conn, end)
 		default:
 			conn.Close()
 		}
@@ -202,7 +209,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		conn = nil // the relay's now
 		return
 	}
-	if xal := res.Get("X-Accel-Limit-Rate"); xal != "" && !rq.conf.ProxyIgnoreXAccelLimitRate {
+	if xal := xAccelField(res, "X-Accel-Limit-Rate"); xal != "" && !rq.conf.ProxyIgnoreXAccelLimitRate {
 		// The backend sets the rate of this response (bytes per second,
 		// "off" for none), over limit_rate, through internal redirects
 		// too, as nginx's r->limit_rate.
@@ -212,7 +219,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 			rq.v.LimitRate = strconv.FormatInt(n, 10)
 		}
 	}
-	if xar := res.Get("X-Accel-Redirect"); xar != "" && !rq.conf.ProxyIgnoreXAccelRedirect {
+	if xar := xAccelField(res, "X-Accel-Redirect"); xar != "" && !rq.conf.ProxyIgnoreXAccelRedirect {
 		conn.Close()
 		h := rq.w.Header()
 		for _, k := range xAccelKept {
@@ -234,7 +241,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 			return
 		}
 	}
-	rq.proxyResponseHeaders(pp, target, res)
+	rq.proxyResponseHeaders(pp, target, up, res)
 	noBody := rq.r.Method == http.MethodHead || res.Status == http.StatusNoContent ||
 		res.Status == http.StatusNotModified || res.Status < 200
 	// without buffering, and for a body of unknown length (nginx sends it
@@ -370,12 +377,16 @@ func (up *proxyUpstream) reusable(res *proxypass.Response) bool {
 	if up.u == nil || res.Proto != "HTTP/1.1" || !up.u.Keeps() {
 		return false
 	}
-	for _, f := range res.Fields {
-		if strings.EqualFold(f.Name, "Connection") && strings.Contains(strings.ToLower(f.Value), "close") {
-			return false
-		}
+	return !res.Close
+}
+
+// xAccelField is the value of res's field name (an X-Accel-* one), ""
+// if none: no look at the fields when none has such a name (most answers).
+func xAccelField(res *proxypass.Response, name string) string {
+	if !res.XAccel {
+		return ""
 	}
-	return true
+	return res.Get(name)
 }
 
 // asBalancerAbort returns err's balancerAbort, if it has one (nothing
@@ -428,6 +439,9 @@ type proxyUpstream struct {
 	res    proxypass.Response
 	sender proxypass.Sender // for a connection no upstream keeps
 	ready  bool             // send saw the connection readable (its first read does not wait)
+	// the header values passed to the client, for a head of few fields
+	// (proxyResponseHeaders)
+	vals [12]string
 }
 
 // newProxyUpstream returns a proxyUpstream for a proxy_pass of rq: its
@@ -485,6 +499,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			if up.start = begin; !first { // the first attempt starts with the exchange
 				up.start = time.Now()
 			}
+			tries.SetClock(up.start)
 		}
 		var conn net.Conn
 		var addr string
@@ -538,17 +553,26 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			}
 		}
 		if err == nil {
-			now := time.Now()
-			rq.v.UpstreamConnectTime = now.Sub(up.start)
+			if testHookSend != nil {
+				testHookSend(conn)
+			}
+			// a connection from the idle cache connects nothing: its
+			// connect time is 0, as nginx's from its cached clock, and
+			// send reads the clock itself (now zero); a new one's
+			// connect ends now, which send's deadlines count from
+			var now time.Time
+			connected := up.start
+			if !tries.Cached() || again {
+				now = time.Now()
+				connected = now
+			}
+			rq.v.UpstreamConnectTime = connected.Sub(up.start)
 			up.conn = conn
 			out := req
 			if up.stream != nil {
 				out = append(req[:len(req):len(req)], up.stream.preread()...)
 			}
-			if testHookSend != nil {
-				testHookSend(conn)
-			}
-			if err = up.send(conn, out, tries.Cached()); err == proxypass.ErrStale {
+			if err = up.send(conn, out, tries.Cached(), now); err == proxypass.ErrStale {
 				conn.Close() // as nginx would have while it was idle: no log, no try
 				retake = true
 				n--
@@ -575,7 +599,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 				rd = &up.rdBuf
 				up.rd = rd
 				if up.head == nil {
-					up.head, up.headPool = readBuffer(rq.conf.ProxyBufferSize)
+					up.head, up.headPool = readBuffer(rq.st.confs[rq.conf.ID].proxy.headBufs, rq.conf.ProxyBufferSize)
 				}
 				res = &up.res
 				if err = proxypass.ReadResponseTo(res, rd, *up.head); err != nil {
@@ -859,30 +883,48 @@ func (rq *request) proxyBody() ([]byte, int) {
 	return b, 0
 }
 
+// fieldPlan is what proxyFields does at a level that does not change
+// with the request: the headers nginx sets itself that proxy_set_header
+// does not override, and every name the client's headers are not passed
+// under (canonical).
+type fieldPlan struct {
+	own   []int    // indexes in proxyHeaders
+	named []string // few: a list beats a map
+}
+
+// planFields works out lc's fieldPlan.
+func planFields(lc *nginxconf.LocConf) *fieldPlan {
+	fp := &fieldPlan{}
+	for _, h := range lc.ProxySetHeaders {
+		if key := http.CanonicalHeaderKey(h.Name); !slices.Contains(fp.named, key) {
+			fp.named = append(fp.named, key)
+		}
+	}
+	for i, key := range proxyHeaderKeys {
+		if !slices.Contains(fp.named, key) {
+			fp.own = append(fp.own, i)
+			fp.named = append(fp.named, key)
+		}
+	}
+	return fp
+}
+
 // proxyFields are the request headers sent: proxy_set_header's in order,
 // then nginx's own not overridden, then the client's (unless
 // proxy_pass_request_headers off) except those named by either.
 // They are appended to fields.
 func (rq *request) proxyFields(fields []proxypass.Field, body []byte, chunked bool) []proxypass.Field {
-	set := rq.conf.ProxySetHeaders
-	var namedArr [24]string // few: a list beats a map
-	named := namedArr[:0]
-	isNamed := func(key string) bool { return slices.Contains(named, key) }
-	for _, h := range set {
-		if key := http.CanonicalHeaderKey(h.Name); !isNamed(key) {
-			named = append(named, key)
-		}
+	plan := rq.st.confs[rq.conf.ID].proxy.fields
+	if plan == nil { // a level provisionProxy did not see
+		plan = planFields(rq.conf)
+	}
+	for _, h := range rq.conf.ProxySetHeaders {
 		if v := h.Value.Eval(rq.v); v != "" {
 			fields = append(fields, proxypass.Field{Name: h.Name, Value: v})
 		}
 	}
-	for i, name := range proxyHeaders {
-		key := proxyHeaderKeys[i]
-		if isNamed(key) {
-			continue
-		}
-		named = append(named, key)
-		switch name {
+	for _, i := range plan.own {
+		switch name := proxyHeaders[i]; name {
 		case "Host":
 			fields = append(fields, proxypass.Field{Name: name, Value: rq.v.ProxyHost})
 		case "Connection":
@@ -906,11 +948,11 @@ func (rq *request) proxyFields(fields []proxypass.Field, body []byte, chunked bo
 	var keysArr [16]string
 	keys := keysArr[:0]
 	for k := range rq.r.Header {
-		if !isNamed(k) {
+		if !slices.Contains(plan.named, k) {
 			keys = append(keys, k)
 		}
 	}
-	sort.Strings(keys) // net/http does not keep the order received
+	slices.Sort(keys) // net/http does not keep the order received
 	for _, k := range keys {
 		for _, v := range rq.r.Header[k] {
 			fields = append(fields, proxypass.Field{Name: k, Value: v})
@@ -947,10 +989,19 @@ func (rq *request) proxyBodyLength(body []byte) int64 {
 // nginx's upstream module passes them: not the hop-by-hop ones, not the
 // hidden ones (Date, Server, X-Accel-*, proxy_hide_header) unless
 // proxy_pass_header names them, Location rewritten by proxy_redirect.
-func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL, res *proxypass.Response) {
+func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL, up *proxyUpstream, res *proxypass.Response) {
 	h := rq.w.Header()
+	notes := rq.w.notes()
 	hasType := false
-	vals := make([]string, len(res.Fields)) // one array for the values (see Response.Header)
+	// one array for the values (see Response.Header): up's for a few
+	// (up is the request's, which requestPool takes back only once
+	// nothing holds the request)
+	var vals []string
+	if len(res.Fields) <= len(up.vals) {
+		vals = up.vals[:len(res.Fields)]
+	} else {
+		vals = make([]string, len(res.Fields))
+	}
 	for i, f := range res.Fields {
 		key := http.CanonicalHeaderKey(f.Name)
 		if proxypass.ResponseHopByHop(key) || rq.proxyHidden(key) {
@@ -971,7 +1022,9 @@ func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.Pr
 			vals[i] = v
 			h[key] = vals[i : i+1 : i+1]
 		}
-		rq.w.note(key) // sent in the backend's order, as nginx's header list keeps it
+		if notes != nil {
+			notes.Note(key) // sent in the backend's order, as nginx's header list keeps it
+		}
 		if key != f.Name {
 			rq.w.spell = append(rq.w.spell, spelling{f.Name, key})
 		}
@@ -1067,14 +1120,33 @@ const maxReadBuffer = 256 << 10
 // readBuffers holds the read buffers of proxied responses, by size.
 var readBuffers sync.Map // int -> *sync.Pool of *[]byte
 
-// readBuffer returns a buffer of n bytes from the pool of its size.
-func readBuffer(n int) (*[]byte, *sync.Pool) {
+// bufferPool is the pool of buffers of n bytes.
+func bufferPool(n int) *sync.Pool {
 	p, ok := readBuffers.Load(n)
 	if !ok {
 		p, _ = readBuffers.LoadOrStore(n, &sync.Pool{New: func() any { b := make([]byte, n); return &b }})
 	}
-	pool := p.(*sync.Pool)
+	return p.(*sync.Pool)
+}
+
+// readBuffer returns a buffer of n bytes from pool, the pool of its size
+// (nil: looked up).
+func readBuffer(pool *sync.Pool, n int) (*[]byte, *sync.Pool) {
+	if pool == nil {
+		pool = bufferPool(n)
+	}
 	return pool.Get().(*[]byte), pool
+}
+
+// bodyBufferSize is the size of the buffer a response body of conf's is
+// read into (copyFromBackend): proxy_buffers' worth (proxy_buffer_size
+// under proxy_buffering off), within bounds.
+func bodyBufferSize(conf *nginxconf.LocConf) int {
+	size := conf.ProxyBuffers
+	if !conf.ProxyBuffering {
+		size = conf.ProxyBufferSize
+	}
+	return min(max(size, 1024), maxReadBuffer)
 }
 
 // copyFromBackend copies the response body to the client: read into
@@ -1084,11 +1156,20 @@ func readBuffer(n int) (*[]byte, *sync.Pool) {
 // (nginx with proxy_max_temp_file_size 0). A body shorter than its
 // Content-Length is an error.
 func (rq *request) copyFromBackend(src io.Reader, length int64) error {
-	size := rq.conf.ProxyBuffers
-	if !rq.conf.ProxyBuffering {
-		size = rq.conf.ProxyBufferSize
+	size := bodyBufferSize(rq.conf)
+	if b, ok := src.(*backendBody); ok && b.left >= 0 && b.left <= int64(min(len(b.rest), size)) {
+		// the whole body came with the head (a small answer): written
+		// from there, as the loop below would in one go
+		body := b.rest[:b.left]
+		b.rest, b.left = b.rest[b.left:], 0
+		if len(body) > 0 {
+			if _, werr := rq.w.Write(body); werr == nil && !rq.conf.ProxyBuffering {
+				rq.w.Flush()
+			}
+		}
+		return nil
 	}
-	bp, pool := readBuffer(min(max(size, 1024), maxReadBuffer))
+	bp, pool := readBuffer(rq.st.confs[rq.conf.ID].proxy.bodyBufs, size)
 	defer pool.Put(bp)
 	buf := *bp
 	var n int64
@@ -1116,7 +1197,7 @@ func (rq *request) copyFromBackend(src io.Reader, length int64) error {
 }
 
 // send writes the request out (up.stream == nil) or its head with the
-// body's first part. A request that goes out whole waits for the answer's
+// body's first part; its deadlines count from now (zero: the clock's). A request that goes out whole waits for the answer's
 // first bytes in the same step (proxypass.Sender): the head's first read
 // finds them, as nginx's, instead of failing first. That wait is the first
 // of the head's (watchGrace, then the client is watched too: the reader
@@ -1128,11 +1209,16 @@ func (rq *request) copyFromBackend(src io.Reader, length int64) error {
 // sent, when the backend closed it meanwhile. (The pool's own look, before
 // that, would let a close landing in between go unnoticed: the wait would
 // miss it.)
-func (up *proxyUpstream) send(conn net.Conn, out []byte, cached bool) error {
+func (up *proxyUpstream) send(conn net.Conn, out []byte, cached bool, now time.Time) error {
+	if now.IsZero() {
+		// the Sender's deadline must lie ahead when it starts: its step
+		// (the idle connection's look) runs only then
+		now = time.Now()
+	}
 	var n int
 	up.ready = false
 	if up.sends() {
-		conn.SetReadDeadline(time.Now().Add(watchGrace))
+		conn.SetReadDeadline(now.Add(watchGrace))
 		var err error
 		n, err = up.senderFor().Send(conn, out, cached)
 		if err == proxypass.ErrStale {
@@ -1148,7 +1234,7 @@ func (up *proxyUpstream) send(conn net.Conn, out []byte, cached bool) error {
 		}
 	}
 	// proxy_send_timeout: for an ordinary write only (the Sender's does not wait)
-	conn.SetWriteDeadline(time.Now().Add(up.rq.conf.ProxySendTimeout))
+	conn.SetWriteDeadline(now.Add(up.rq.conf.ProxySendTimeout))
 	_, err := conn.Write(out[n:])
 	return err
 }

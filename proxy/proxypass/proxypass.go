@@ -67,6 +67,11 @@ type Response struct {
 	// logs ErrNoValidHeader and relays it as an HTTP/0.9 response (Rest
 	// holds what was read), as ngx_http_proxy_process_status_line does.
 	HTTP09 bool
+	// XAccel: a field's name starts with "X-Accel-" (in any case), so
+	// that Get of such a name may find something.
+	XAccel bool
+	// Close: a Connection field says "close" (in any case).
+	Close bool
 
 	few [8]Field // Fields' first array
 }
@@ -103,6 +108,21 @@ func (r *Response) Get(key string) string {
 // asciiEqualFold reports whether a and b are equal but for the case of
 // ASCII letters (a name that differs from a canonical key only so has it as
 // its canonical form).
+// xAccel starts the names of nginx's X-Accel-* fields.
+const xAccel = "X-Accel-"
+
+// containsFold reports whether s holds sub (lower case ASCII) in any
+// case: strings.Contains(strings.ToLower(s), sub) without the copy (no
+// other letter lowers to an ASCII one of sub's).
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if asciiEqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
+}
+
 func asciiEqualFold(a, b string) bool {
 	if len(a) != len(b) {
 		return false
@@ -178,10 +198,12 @@ func ReadResponseTo(res *Response, rd io.Reader, buf []byte) error {
 
 // headEnd returns the offset just past the empty line ending the head, or -1.
 func headEnd(b []byte) int {
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\n' {
-			continue
+	for i := 0; ; i++ {
+		j := bytes.IndexByte(b[i:], '\n') // from line end to line end
+		if j < 0 {
+			return -1
 		}
+		i += j
 		switch {
 		case i+1 < len(b) && b[i+1] == '\n':
 			return i + 2
@@ -189,7 +211,6 @@ func headEnd(b []byte) int {
 			return i + 3
 		}
 	}
-	return -1
 }
 
 // statusLineOK reports whether b starts like a status line, as far as it goes.
@@ -250,6 +271,10 @@ func parseHead(res *Response, head []byte) error {
 				return ErrBadChunked
 			}
 			res.Chunked = true
+		case len(f.Name) == len("Connection") && asciiEqualFold(f.Name, "Connection"):
+			res.Close = res.Close || containsFold(f.Value, "close")
+		case len(f.Name) > len(xAccel) && asciiEqualFold(f.Name[:len(xAccel)], xAccel):
+			res.XAccel = true
 		}
 		res.Fields = append(res.Fields, f)
 	}

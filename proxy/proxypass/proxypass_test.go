@@ -77,3 +77,31 @@ func TestWriteRequest(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// TestResponseNotes checks what the head's parse notes for the proxy: a
+// Connection field that says close (in any case, among other tokens), and
+// whether any field is an X-Accel-* one.
+func TestResponseNotes(t *testing.T) {
+	tests := []struct {
+		fields        string
+		close, xaccel bool
+	}{
+		{"Content-Length: 0\r\n", false, false},
+		{"Connection: keep-alive\r\n", false, false},
+		{"connection: Keep-Alive, CLOSE\r\n", true, false},
+		{"Connection: keep-alive\r\nConnection: close\r\n", true, false},
+		{"X-Close: close\r\n", false, false},
+		{"x-accel-redirect: /x\r\n", false, true},
+		{"X-Accel-: 1\r\nX-Accel: 1\r\n", false, false},
+		{"X-Accel-Limit-Rate: 10\r\nConnection: Close\r\n", true, true},
+	}
+	for _, tt := range tests {
+		res, err := ReadResponse(strings.NewReader("HTTP/1.1 200 OK\r\n"+tt.fields+"\r\n"), 4096)
+		if err != nil {
+			t.Fatalf("%q: %v", tt.fields, err)
+		}
+		if res.Close != tt.close || res.XAccel != tt.xaccel {
+			t.Errorf("%q: close %v, x-accel %v; want %v, %v", tt.fields, res.Close, res.XAccel, tt.close, tt.xaccel)
+		}
+	}
+}

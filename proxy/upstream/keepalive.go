@@ -38,10 +38,9 @@ func (u *Upstream) SetKeepalive(k Keepalive) {
 }
 
 // takeIdle returns the most recent idle connection to p, if any, out of
-// the cache; expired ones are closed. u.mu is held. The caller peeks at it
-// (checkIdle) once the lock is released.
-func (u *Upstream) takeIdle(p *peer) (idleConn, bool) {
-	now := u.now()
+// the cache; ones expired by now are closed. u.mu is held. The caller
+// peeks at it (checkIdle) once the lock is released.
+func (u *Upstream) takeIdle(p *peer, now time.Time) (idleConn, bool) {
 	for i := len(u.idle) - 1; i >= 0; i-- {
 		ic := u.idle[i]
 		if now.Sub(ic.since) > u.keepalive.Timeout {
@@ -75,11 +74,14 @@ func checkIdle(ic *idleConn) bool {
 // exchange; it closes it when the group keeps none. c's deadlines stay as
 // they are (no timer work for each request): its next user sets its own. An idle connection
 // no longer counts in its server's connections (least_conn, max_conns).
-func (u *Upstream) Put(t *Tries, c net.Conn) {
+func (u *Upstream) Put(t *Tries, c net.Conn) { u.PutAt(t, c, u.now()) }
+
+// PutAt is Put for a caller that read the clock just now: now is when c
+// went idle.
+func (u *Upstream) PutAt(t *Tries, c net.Conn, now time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	u.releaseLocked(t)
-	now := u.now()
 	k := u.keepalive
 	if k.Conns == 0 || t.last == nil || t.requests+1 >= k.Requests || now.Sub(t.start) > k.Time {
 		c.Close()

@@ -123,3 +123,34 @@ func TestKeepalivePastDeadline(t *testing.T) {
 	}
 	c1.Close()
 }
+
+// TestKeepaliveCallerClock: the times a caller gives (PutAt, SetClock)
+// are the idle cache's clock: keepalive_timeout counts between them.
+func TestKeepaliveCallerClock(t *testing.T) {
+	addr := listenEcho(t)
+	u := New("ka", []Server{{Addr: addr}})
+	u.SetKeepalive(Keepalive{Conns: 1, Requests: 1000, Timeout: time.Minute, Time: time.Hour})
+	ctx := context.Background()
+	now := time.Now()
+	var t1 Tries
+	t1.SetClock(now)
+	c1, _, err := u.DialNext(ctx, time.Second, &t1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.PutAt(&t1, c1, now)
+	var t2 Tries
+	t2.SetClock(now.Add(59 * time.Second)) // within keepalive_timeout
+	c2, _, err := u.DialNext(ctx, time.Second, &t2)
+	if err != nil || !t2.Cached() || c2 != c1 {
+		t.Fatalf("within the timeout: %v, cached %v, same %v", err, t2.Cached(), c2 == c1)
+	}
+	u.PutAt(&t2, c2, now.Add(59*time.Second))
+	var t3 Tries
+	t3.SetClock(now.Add(2 * time.Minute)) // past it
+	c3, _, err := u.DialNext(ctx, time.Second, &t3)
+	if err != nil || t3.Cached() || c3 == c1 {
+		t.Fatalf("past the timeout: %v, cached %v, same %v", err, t3.Cached(), c3 == c1)
+	}
+	c3.Close()
+}

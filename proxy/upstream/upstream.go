@@ -208,6 +208,22 @@ type Tries struct {
 	more     int
 
 	balance // the balancing method's state
+
+	// clock is the caller's reading of the clock for its current attempt
+	// (SetClock); zero: the upstream reads it
+	clock time.Time
+}
+
+// SetClock gives t the time its next attempt starts, which the caller
+// read just now: DialNext and Retake read the clock no more for it.
+func (t *Tries) SetClock(now time.Time) { t.clock = now }
+
+// nowFor is the time of t's attempt: its clock, else the upstream's.
+func (u *Upstream) nowFor(t *Tries) time.Time {
+	if !t.clock.IsZero() {
+		return t.clock
+	}
+	return u.now()
 }
 
 // DialNext makes one connect attempt, to a server t has not tried yet;
@@ -239,7 +255,7 @@ func (u *Upstream) connect(ctx context.Context, timeout time.Duration, t *Tries)
 	t.peek, t.peekConn, t.data = nil, nil, nil
 	for !t.fresh {
 		u.mu.Lock()
-		ic, ok := u.takeIdle(p)
+		ic, ok := u.takeIdle(p, u.nowFor(t))
 		u.mu.Unlock()
 		if !ok {
 			break
@@ -250,7 +266,7 @@ func (u *Upstream) connect(ctx context.Context, timeout time.Duration, t *Tries)
 			return ic.c, p.Addr, nil
 		}
 	}
-	t.start, t.requests = u.now(), 0
+	t.start, t.requests = u.nowFor(t), 0
 	c, err := dialOne(ctx, p.network, p.address, timeout)
 	u.report(p, err == nil)
 	return c, p.Addr, err
