@@ -208,6 +208,10 @@ type sockConn struct {
 	closed       chan struct{} // closed by Close while reg is set: wakes a waiting Read
 	peer         peerAddr      // raddr's storage
 	rw           rawWrite      // Writes once f is set
+	// ctx is the context the first WithConn returned (ctxTaken), kept
+	// here rather than allocated
+	ctx      loopCtx
+	ctxTaken atomic.Bool
 }
 
 func (c *sockConn) LocalAddr() net.Addr  { return c.laddr }
@@ -495,7 +499,11 @@ func WithConn(ctx context.Context, c net.Conn) context.Context {
 			if x.l == nil {
 				return ctx
 			}
-			return context.WithValue(ctx, connLoopKey{}, x.l)
+			if !x.ctxTaken.CompareAndSwap(false, true) {
+				return context.WithValue(ctx, connLoopKey{}, x.l)
+			}
+			x.ctx = loopCtx{Context: ctx, l: x.l}
+			return &x.ctx
 		case interface{ NetConn() net.Conn }:
 			c = x.NetConn()
 		default:
@@ -505,6 +513,19 @@ func WithConn(ctx context.Context, c net.Conn) context.Context {
 }
 
 type connLoopKey struct{}
+
+// loopCtx is context.WithValue(ctx, connLoopKey{}, l) in a sockConn.
+type loopCtx struct {
+	context.Context
+	l *loop
+}
+
+func (x *loopCtx) Value(key any) any {
+	if _, ok := key.(connLoopKey); ok {
+		return x.l
+	}
+	return x.Context.Value(key)
+}
 
 // loopOf returns the loop WithConn noted in ctx, or nil.
 func loopOf(ctx context.Context) *loop {
