@@ -346,7 +346,7 @@ type conn struct {
 	// the contexts of the connection and of its requests (ctx, reqCtx),
 	// allocated with it
 	baseCtx, connReqCtx valueCtx
-	blankReq *http.Request   // an empty request with reqCtx, that newRequest copies
+	blankReq            *http.Request // an empty request with reqCtx, that newRequest copies
 	// watching: WatchClose watches the socket; closed: the watch saw the
 	// client go (Gone)
 	watching, closed atomic.Bool
