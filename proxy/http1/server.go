@@ -343,10 +343,10 @@ type conn struct {
 	body     *body           // the current request's
 	head     *Head           // the current request's
 	reqCtx   context.Context // ctx with the connection (ctxConn), its requests' context
+	blankReq *http.Request   // an empty request with reqCtx, that newRequest copies
 	// the contexts of the connection and of its requests (ctx, reqCtx),
 	// allocated with it
 	baseCtx, connReqCtx valueCtx
-	blankReq            *http.Request // an empty request with reqCtx, that newRequest copies
 	// watching: WatchClose watches the socket; closed: the watch saw the
 	// client go (Gone)
 	watching, closed atomic.Bool
