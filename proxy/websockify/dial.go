@@ -10,6 +10,26 @@ import (
 // an event loop will relay (see Dial).
 type dialKey struct{}
 
+// dialCtx is context.WithValue(ctx, dialKey{}, t), kept in t (withDial).
+type dialCtx struct {
+	context.Context
+	t *tunnel
+}
+
+func (x *dialCtx) Value(key any) any {
+	if _, ok := key.(dialKey); ok {
+		return x.t
+	}
+	return x.Context.Value(key)
+}
+
+// withDial is ctx handing Dial t (start's, once per tunnel), in t's
+// object rather than an allocation of its own.
+func (t *tunnel) withDial(ctx context.Context) context.Context {
+	t.dctx = dialCtx{Context: ctx, t: t}
+	return &t.dctx
+}
+
 // Dial makes one connect attempt to address ("tcp" with an IP literal and
 // a port, or "unix" with a path), bounded by timeout and ctx, for a Dialer
 // (proxy/upstream dials every server through it).

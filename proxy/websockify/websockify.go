@@ -183,7 +183,7 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 	}
 	if l != nil && l.reserve() == nil {
 		onLoop = l.newTunnel()
-		ctx = context.WithValue(ctx, dialKey{}, onLoop)
+		ctx = onLoop.withDial(ctx)
 	}
 	begin := nanotime() // one clock read where time.Now takes two
 	target, addr, err := d.Dial(ctx, o.ConnectTimeout)
