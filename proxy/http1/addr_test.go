@@ -29,3 +29,19 @@ func TestAddrString(t *testing.T) {
 		t.Errorf("addrString: %v allocations, want 1", n)
 	}
 }
+
+func BenchmarkAddrString(b *testing.B) {
+	a := &net.TCPAddr{IP: net.IPv4(192, 168, 100, 200), Port: 51234}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = addrString(a)
+	}
+}
+
+func BenchmarkTCPAddrString(b *testing.B) {
+	a := &net.TCPAddr{IP: net.IPv4(192, 168, 100, 200), Port: 51234}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = a.String()
+	}
+}

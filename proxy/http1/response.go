@@ -200,14 +200,24 @@ func addrString(a net.Addr) string {
 		return a.String()
 	}
 	var buf [64]byte
-	b, err := ta.IP.AppendText(append(buf[:0], '['))
-	if err != nil {
-		return a.String()
-	}
-	if bytes.IndexByte(b, ':') < 0 {
-		b = b[1:] // IPv4: no brackets
+	b := buf[:0]
+	if ip4 := ta.IP.To4(); ip4 != nil {
+		for i, o := range ip4 {
+			if i > 0 {
+				b = append(b, '.')
+			}
+			b = strconv.AppendUint(b, uint64(o), 10)
+		}
 	} else {
-		b = append(b, ']')
+		var err error
+		if b, err = ta.IP.AppendText(append(b, '[')); err != nil {
+			return a.String()
+		}
+		if bytes.IndexByte(b, ':') < 0 {
+			b = b[1:] // no address: no brackets
+		} else {
+			b = append(b, ']')
+		}
 	}
 	b = append(b, ':')
 	return string(strconv.AppendInt(b, int64(ta.Port), 10))
