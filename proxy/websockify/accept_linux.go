@@ -210,7 +210,7 @@ type sockConn struct {
 	rw           rawWrite      // Writes once f is set
 	// ctx is the context the first WithConn returned (ctxTaken), kept
 	// here rather than allocated
-	ctx      loopCtx
+	ctx      valueCtx
 	ctxTaken atomic.Bool
 	rto      atomic.Pointer[net.OpError] // readTimeout's
 }
@@ -503,7 +503,7 @@ func WithConn(ctx context.Context, c net.Conn) context.Context {
 			if !x.ctxTaken.CompareAndSwap(false, true) {
 				return context.WithValue(ctx, connLoopKey{}, x.l)
 			}
-			x.ctx = loopCtx{Context: ctx, l: x.l}
+			x.ctx = valueCtx{Context: ctx, key: connLoopKey{}, val: x.l}
 			return &x.ctx
 		case interface{ NetConn() net.Conn }:
 			c = x.NetConn()
@@ -514,19 +514,6 @@ func WithConn(ctx context.Context, c net.Conn) context.Context {
 }
 
 type connLoopKey struct{}
-
-// loopCtx is context.WithValue(ctx, connLoopKey{}, l) in a sockConn.
-type loopCtx struct {
-	context.Context
-	l *loop
-}
-
-func (x *loopCtx) Value(key any) any {
-	if _, ok := key.(connLoopKey); ok {
-		return x.l
-	}
-	return x.Context.Value(key)
-}
 
 // loopOf returns the loop WithConn noted in ctx, or nil.
 func loopOf(ctx context.Context) *loop {

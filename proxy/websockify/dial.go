@@ -10,15 +10,16 @@ import (
 // an event loop will relay (see Dial).
 type dialKey struct{}
 
-// dialCtx is context.WithValue(ctx, dialKey{}, t), kept in t (withDial).
-type dialCtx struct {
+// valueCtx is context.WithValue's context, kept in an object of the
+// connection or the tunnel rather than allocated (withDial, WithConn).
+type valueCtx struct {
 	context.Context
-	t *tunnel
+	key, val any
 }
 
-func (x *dialCtx) Value(key any) any {
-	if _, ok := key.(dialKey); ok {
-		return x.t
+func (x *valueCtx) Value(key any) any {
+	if key == x.key {
+		return x.val
 	}
 	return x.Context.Value(key)
 }
@@ -26,7 +27,7 @@ func (x *dialCtx) Value(key any) any {
 // withDial is ctx handing Dial t (start's, once per tunnel), in t's
 // object rather than an allocation of its own.
 func (t *tunnel) withDial(ctx context.Context) context.Context {
-	t.dctx = dialCtx{Context: ctx, t: t}
+	t.dctx = valueCtx{Context: ctx, key: dialKey{}, val: t}
 	return &t.dctx
 }
 
