@@ -2,6 +2,7 @@ package http1
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"crypto/tls"
@@ -19,6 +20,20 @@ type ctxKey int
 
 // ctxConn keys the connection (*conn) in its requests' contexts.
 const ctxConn ctxKey = iota
+
+// valueCtx is context.WithValue's context, kept in the connection's
+// object instead of an allocation of its own.
+type valueCtx struct {
+	context.Context
+	key, val any
+}
+
+func (x *valueCtx) Value(key any) any {
+	if key == x.key {
+		return x.val
+	}
+	return x.Context.Value(key)
+}
 
 // headOf is the head of r, the request its connection serves (nil for
 // requests this package did not read). A connection's requests follow
@@ -77,7 +92,8 @@ func (h *Head) objects() *reqObjects {
 func (c *conn) newRequest(h *Head) *http.Request {
 	x := h.objects()
 	if c.reqCtx == nil {
-		c.reqCtx = context.WithValue(c.ctx, ctxConn, c)
+		c.connReqCtx = valueCtx{Context: c.ctx, key: ctxConn, val: c}
+		c.reqCtx = &c.connReqCtx
 		// the context is set once per connection: each request is a
 		// copy of this one (WithContext would allocate a request each)
 		c.blankReq = new(http.Request).WithContext(c.reqCtx)
@@ -170,9 +186,41 @@ var plainPath = func() (t [256]bool) {
 // remoteAddr is the client's address, as a string made once per connection.
 func (c *conn) remoteAddr() string {
 	if c.remote == "" {
-		c.remote = c.rwc.RemoteAddr().String()
+		c.remote = addrString(c.rwc.RemoteAddr())
 	}
 	return c.remote
+}
+
+// addrString is a.String() in one allocation where a is a TCP address
+// without a zone (TCPAddr.String makes the IP's string, then the joined
+// one).
+func addrString(a net.Addr) string {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok || ta == nil || ta.Zone != "" {
+		return a.String()
+	}
+	var buf [64]byte
+	b := buf[:0]
+	if ip4 := ta.IP.To4(); ip4 != nil {
+		for i, o := range ip4 {
+			if i > 0 {
+				b = append(b, '.')
+			}
+			b = strconv.AppendUint(b, uint64(o), 10)
+		}
+	} else {
+		var err error
+		if b, err = ta.IP.AppendText(append(b, '[')); err != nil {
+			return a.String()
+		}
+		if bytes.IndexByte(b, ':') < 0 {
+			b = b[1:] // no address: no brackets
+		} else {
+			b = append(b, ']')
+		}
+	}
+	b = append(b, ':')
+	return string(strconv.AppendInt(b, int64(ta.Port), 10))
 }
 
 // wantsKeepalive: HTTP/1.1 unless "Connection: close", HTTP/1.0 with
@@ -622,6 +670,18 @@ func (w *response) finish() {
 
 // Hijack hands the connection to the caller (the WebSocket relay).
 func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	rwc, br, err := w.HijackReader()
+	if err != nil {
+		return nil, nil, err
+	}
+	return rwc, bufio.NewReadWriter(br, bufio.NewWriterSize(rwc, 64)), nil
+}
+
+// HijackReader is Hijack without a buffered writer, for a caller that
+// writes to the connection itself (proxy/websockify): it returns the
+// connection and the reader holding what the client sent after the
+// request head.
+func (w *response) HijackReader() (net.Conn, *bufio.Reader, error) {
 	c := w.c
 	if c.hijacked {
 		return nil, nil, http.ErrHijacked
@@ -639,8 +699,7 @@ func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// nor closes it
 	c.s.setState(c, http.StateHijacked)
 	c.s.forget(c)
-	bw := bufio.NewWriterSize(c.rwc, 64)
-	return c.rwc, bufio.NewReadWriter(c.br, bw), nil
+	return c.rwc, c.br, nil
 }
 
 var _ http.Hijacker = (*response)(nil)

@@ -344,6 +344,9 @@ type conn struct {
 	head     *Head           // the current request's
 	reqCtx   context.Context // ctx with the connection (ctxConn), its requests' context
 	blankReq *http.Request   // an empty request with reqCtx, that newRequest copies
+	// the contexts of the connection and of its requests (ctx, reqCtx),
+	// allocated with it
+	baseCtx, connReqCtx valueCtx
 	// watching: WatchClose watches the socket; closed: the watch saw the
 	// client go (Gone)
 	watching, closed atomic.Bool
@@ -378,7 +381,8 @@ func (c *conn) serve() {
 	if c.s.ConnContext != nil {
 		ctx = c.s.ConnContext(ctx, c.rwc)
 	}
-	ctx = context.WithValue(ctx, http.LocalAddrContextKey, c.rwc.LocalAddr())
+	c.baseCtx = valueCtx{Context: ctx, key: http.LocalAddrContextKey, val: c.rwc.LocalAddr()}
+	ctx = &c.baseCtx
 	c.raw = c.rwc
 	if c.s.TLSConfig != nil && !c.startTLS(ctx) {
 		return

@@ -208,6 +208,11 @@ type sockConn struct {
 	closed       chan struct{} // closed by Close while reg is set: wakes a waiting Read
 	peer         peerAddr      // raddr's storage
 	rw           rawWrite      // Writes once f is set
+	// ctx is the context the first WithConn returned (ctxTaken), kept
+	// here rather than allocated
+	ctx      valueCtx
+	ctxTaken atomic.Bool
+	rto      atomic.Pointer[net.OpError] // readTimeout's
 }
 
 func (c *sockConn) LocalAddr() net.Addr  { return c.laddr }
@@ -225,7 +230,7 @@ func (c *sockConn) Read(p []byte) (int, error) {
 	}
 	if err := c.usable(c.rdl); err != nil {
 		c.mu.Unlock()
-		return 0, c.opErr("read", err)
+		return 0, c.readErr(err)
 	}
 	n, err := readFd(c.fd, p)
 	if err == syscall.EAGAIN {
@@ -233,7 +238,7 @@ func (c *sockConn) Read(p []byte) (int, error) {
 			w, deadline := c.reg.ev.wait, c.rdl
 			c.mu.Unlock()
 			if err := w.wait(deadline); err != nil {
-				return 0, c.opErr("read", err)
+				return 0, c.readErr(err)
 			}
 			return c.Read(p)
 		}
@@ -495,7 +500,11 @@ func WithConn(ctx context.Context, c net.Conn) context.Context {
 			if x.l == nil {
 				return ctx
 			}
-			return context.WithValue(ctx, connLoopKey{}, x.l)
+			if !x.ctxTaken.CompareAndSwap(false, true) {
+				return context.WithValue(ctx, connLoopKey{}, x.l)
+			}
+			x.ctx = valueCtx{Context: ctx, key: connLoopKey{}, val: x.l}
+			return &x.ctx
 		case interface{ NetConn() net.Conn }:
 			c = x.NetConn()
 		default:
@@ -635,6 +644,27 @@ func (c *sockConn) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: "tcp", Source: c.laddr, Addr: c.raddr, Err: err}
 }
 
+// readErr is opErr("read", err), the same object each time for a passed
+// deadline (readTimeout).
+func (c *sockConn) readErr(err error) error {
+	if err == os.ErrDeadlineExceeded {
+		return c.readTimeout()
+	}
+	return c.opErr("read", err)
+}
+
+// readTimeout is the error of a read whose deadline passed, made once per
+// connection: a watch (proxy/http1's WatchClose) ends its read so, per
+// request.
+func (c *sockConn) readTimeout() error {
+	if e := c.rto.Load(); e != nil {
+		return e
+	}
+	e := &net.OpError{Op: "read", Net: "tcp", Source: c.laddr, Addr: c.raddr, Err: os.ErrDeadlineExceeded}
+	c.rto.Store(e)
+	return e
+}
+
 // fileErr words the netpoller's errors as net.Conn's: an *os.PathError
 // becomes a *net.OpError, a closed file net.ErrClosed.
 func (c *sockConn) fileErr(op string, err error) error {
@@ -649,6 +679,9 @@ func (c *sockConn) fileErr(op string, err error) error {
 	case errors.Is(err, os.ErrClosed):
 		err = net.ErrClosed
 	case errors.Is(err, os.ErrDeadlineExceeded):
+		if op == "read" {
+			return c.readTimeout()
+		}
 		err = os.ErrDeadlineExceeded
 	default:
 		var errno syscall.Errno

@@ -188,6 +188,15 @@ func TestSockConn(t *testing.T) {
 	if sc.f.Load() == nil {
 		t.Fatal("still outside the netpoller")
 	}
+	// a read timeout is made once per connection: the next is the same
+	var oe *net.OpError
+	if !errors.As(err, &oe) || oe.Op != "read" || oe.Addr != c.RemoteAddr() || oe.Source != c.LocalAddr() {
+		t.Errorf("read timeout %#v", err)
+	}
+	c.SetReadDeadline(time.Now().Add(-time.Second))
+	if _, err2 := c.Read(make([]byte, 10)); err2 != err {
+		t.Errorf("second read timeout %v (%p), want the first (%p)", err2, err2, err)
+	}
 	c.SetReadDeadline(time.Time{})
 	peer.Write([]byte("ping"))
 	buf := make([]byte, 4)

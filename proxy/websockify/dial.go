@@ -10,6 +10,27 @@ import (
 // an event loop will relay (see Dial).
 type dialKey struct{}
 
+// valueCtx is context.WithValue's context, kept in an object of the
+// connection or the tunnel rather than allocated (withDial, WithConn).
+type valueCtx struct {
+	context.Context
+	key, val any
+}
+
+func (x *valueCtx) Value(key any) any {
+	if key == x.key {
+		return x.val
+	}
+	return x.Context.Value(key)
+}
+
+// withDial is ctx handing Dial t (start's, once per tunnel), in t's
+// object rather than an allocation of its own.
+func (t *tunnel) withDial(ctx context.Context) context.Context {
+	t.dctx = valueCtx{Context: ctx, key: dialKey{}, val: t}
+	return &t.dctx
+}
+
 // Dial makes one connect attempt to address ("tcp" with an IP literal and
 // a port, or "unix" with a path), bounded by timeout and ctx, for a Dialer
 // (proxy/upstream dials every server through it).

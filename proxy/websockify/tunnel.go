@@ -53,7 +53,8 @@ type tunnel struct {
 
 	p parser // client frame parser, owned by copyToBackend
 
-	ev *evTunnel // non-nil: an event loop relays the tunnel (evloop.go)
+	ev   *evTunnel // non-nil: an event loop relays the tunnel (evloop.go)
+	dctx valueCtx  // the context start's Dial has (withDial)
 
 	prev, next *tunnel // in ts.live
 }

@@ -183,7 +183,7 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 	}
 	if l != nil && l.reserve() == nil {
 		onLoop = l.newTunnel()
-		ctx = context.WithValue(ctx, dialKey{}, onLoop)
+		ctx = onLoop.withDial(ctx)
 	}
 	begin := nanotime() // one clock read where time.Now takes two
 	target, addr, err := d.Dial(ctx, o.ConnectTimeout)
@@ -198,7 +198,7 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 
 	hb := headPool.Get().(*[]byte)
 	head := appendResponseHead((*hb)[:0], w.Header(), key, proto, o.Server)
-	client, brw, err := hj.Hijack()
+	client, br, err := hijack(w, hj)
 	if err != nil {
 		target.Close()
 		return nil, Result{Status: http.StatusInternalServerError, UpstreamAddr: addr, ConnectTime: connectTime,
@@ -207,20 +207,19 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 	// Bytes the client sent after its request head (frames pipelined behind
 	// the handshake) are still in net/http's reader.
 	var early []byte
-	if n := brw.Reader.Buffered(); n > 0 {
-		early, _ = brw.Reader.Peek(n)
+	if n := br.Buffered(); n > 0 {
+		early, _ = br.Peek(n)
 		early = append([]byte(nil), early...)
 	}
-	// net/http will not touch its bufio reader and writer again once the
-	// connection is hijacked; dropping their 8 KiB now keeps idle tunnels
-	// small while this handler goroutine still references the conn.
-	// proxy/http1 takes its reader back for the next connection.
+	// net/http will not touch its bufio reader once the connection is
+	// hijacked; dropping its buffer now keeps idle tunnels small while this
+	// handler goroutine still references the conn. proxy/http1 takes its
+	// reader back for the next connection.
 	if rr, ok := w.(readerReleaser); ok {
-		rr.ReleaseReader(brw.Reader)
+		rr.ReleaseReader(br)
 	} else {
-		*brw.Reader = bufio.Reader{}
+		*br = bufio.Reader{}
 	}
-	*brw.Writer = bufio.Writer{}
 
 	t := newTunnel(onLoop, client, target, o, proto == "base64", ts)
 	t.upstreamAddr, t.connectTime = addr, connectTime
@@ -273,6 +272,26 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 	}
 	return nil, Result{Status: http.StatusSwitchingProtocols, BytesSent: t.sent.Load(), UpstreamAddr: addr,
 		ConnectTime: connectTime, Err: ErrShutdown}
+}
+
+// readerHijacker is a ResponseWriter whose Hijack has a form without a
+// buffered writer (proxy/http1's), which the relay does not use.
+type readerHijacker interface {
+	HijackReader() (net.Conn, *bufio.Reader, error)
+}
+
+// hijack takes the client's connection from w and the reader with what it
+// sent after the request head.
+func hijack(w http.ResponseWriter, hj http.Hijacker) (net.Conn, *bufio.Reader, error) {
+	if rh, ok := w.(readerHijacker); ok {
+		return rh.HijackReader()
+	}
+	c, brw, err := hj.Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	*brw.Writer = bufio.Writer{} // not used: its buffer can go
+	return c, brw.Reader, nil
 }
 
 // readerReleaser is a ResponseWriter that takes back the reader its Hijack
