@@ -991,7 +991,7 @@ server {
 	if sinkEnd > 10*time.Second || floodEnd > 10*time.Second {
 		t.Errorf("send timeout of 1s took %v / %v to end the tunnels", sinkEnd, floodEnd)
 	}
-	if growth > 32<<10 {
+	if growth > 32<<10 && !robRaceBuild() {
 		t.Errorf("RSS grew by %d KiB while two tunnels were stalled: buffering without bound?", growth)
 	}
 	if !robWaitCond(10*time.Second, func() bool { return sink.active.Load() == 0 && flood.active.Load() == 0 }) {
@@ -2374,7 +2374,7 @@ server { listen 127.0.0.1:{{PORT}}; location /ws { websockify_pass `+echo.Addr+`
 	if werr == nil {
 		t.Error("the relay still took pings 10s after the client stopped reading pongs (send timeout 1s)")
 	}
-	if growth > 16<<10 {
+	if growth > 16<<10 && !robRaceBuild() {
 		t.Errorf("RSS grew %d KiB under a ping flood", growth)
 	}
 	if !robWaitCond(5*time.Second, func() bool { return echo.active.Load() == 0 }) {
@@ -2652,7 +2652,7 @@ func TestRobustnessFrameSizeExtremes(t *testing.T) {
 	close(stopSampling)
 	growth := peak.Load() - base
 	t.Logf("server RSS %d KiB, peak +%d KiB while a 64 MiB frame streamed through", base, growth)
-	if growth > 24<<10 {
+	if growth > 24<<10 && !robRaceBuild() {
 		t.Errorf("RSS grew %d KiB relaying one 64 MiB frame: buffered, not streamed?", growth)
 	}
 	robErrorLogClean(t, s)
