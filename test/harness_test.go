@@ -155,6 +155,23 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// freePorts returns n distinct ports as freePort does: the listeners stay
+// open until all n are bound, so that the kernel cannot hand out one
+// port twice (a config with a duplicate listen fails to load).
+func freePorts(t testing.TB, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("freePorts: %v", err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
+
 // wrapHTTP returns a complete main config around an http{} body: pid and
 // error_log (level info) inside {{DIR}}, the Lua modules, events {} and
 // http { body }. Placeholders are left for expand.
@@ -279,10 +296,7 @@ var errAddrInUse = errors.New("address already in use")
 func tryStart(t testing.TB, kind, bin, main string, nports int, o ServerOptions) (*Server, error) {
 	t.Helper()
 	dir := t.TempDir()
-	ports := make([]int, nports)
-	for i := range ports {
-		ports[i] = freePort(t)
-	}
+	ports := freePorts(t, nports)
 	if err := os.MkdirAll(filepath.Join(dir, "logs"), 0o755); err != nil {
 		return nil, err
 	}
@@ -535,10 +549,7 @@ func checkConf(t testing.TB, bin string, mainConf string) (out string, exit int)
 	}
 	conf := mainConf
 	if strings.ContainsAny(mainConf, "\n;{") || !fileExists(mainConf) {
-		ports := make([]int, portsUsed(mainConf))
-		for i := range ports {
-			ports[i] = freePort(t)
-		}
+		ports := freePorts(t, portsUsed(mainConf))
 		conf = filepath.Join(dir, "nginx.conf")
 		if err := os.WriteFile(conf, []byte(expand(mainConf, dir, ports)), 0o644); err != nil {
 			t.Fatal(err)
