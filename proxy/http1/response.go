@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
-	"context"
 	"crypto/tls"
 	"net"
 	"net/http"
@@ -14,26 +13,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"ngxsockify/proxy/internal/ctxval"
 )
 
 type ctxKey int
 
 // ctxConn keys the connection (*conn) in its requests' contexts.
 const ctxConn ctxKey = iota
-
-// valueCtx is context.WithValue's context, kept in the connection's
-// object instead of an allocation of its own.
-type valueCtx struct {
-	context.Context
-	key, val any
-}
-
-func (x *valueCtx) Value(key any) any {
-	if key == x.key {
-		return x.val
-	}
-	return x.Context.Value(key)
-}
 
 // headOf is the head of r, the request its connection serves (nil for
 // requests this package did not read). A connection's requests follow
@@ -92,7 +79,7 @@ func (h *Head) objects() *reqObjects {
 func (c *conn) newRequest(h *Head) *http.Request {
 	x := h.objects()
 	if c.reqCtx == nil {
-		c.connReqCtx = valueCtx{Context: c.ctx, key: ctxConn, val: c}
+		c.connReqCtx = ctxval.Value{Context: c.ctx, Key: ctxConn, Val: c}
 		c.reqCtx = &c.connReqCtx
 		// the context is set once per connection: each request is a
 		// copy of this one (WithContext would allocate a request each)

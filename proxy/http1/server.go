@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"ngxsockify/proxy/internal/ctxval"
 	"ngxsockify/proxy/internal/handoff"
 )
 
@@ -346,7 +347,7 @@ type conn struct {
 	blankReq *http.Request   // an empty request with reqCtx, that newRequest copies
 	// the contexts of the connection and of its requests (ctx, reqCtx),
 	// allocated with it
-	baseCtx, connReqCtx valueCtx
+	baseCtx, connReqCtx ctxval.Value
 	// watching: WatchClose watches the socket; closed: the watch saw the
 	// client go (Gone)
 	watching, closed atomic.Bool
@@ -381,7 +382,7 @@ func (c *conn) serve() {
 	if c.s.ConnContext != nil {
 		ctx = c.s.ConnContext(ctx, c.rwc)
 	}
-	c.baseCtx = valueCtx{Context: ctx, key: http.LocalAddrContextKey, val: c.rwc.LocalAddr()}
+	c.baseCtx = ctxval.Value{Context: ctx, Key: http.LocalAddrContextKey, Val: c.rwc.LocalAddr()}
 	ctx = &c.baseCtx
 	c.raw = c.rwc
 	if c.s.TLSConfig != nil && !c.startTLS(ctx) {

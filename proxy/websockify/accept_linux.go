@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"ngxsockify/proxy/internal/ctxval"
 )
 
 // Listener wraps a TCP listener so that an event loop can take over the
@@ -210,7 +212,7 @@ type sockConn struct {
 	rw           rawWrite      // Writes once f is set
 	// ctx is the context the first WithConn returned (ctxTaken), kept
 	// here rather than allocated
-	ctx      valueCtx
+	ctx      ctxval.Value
 	ctxTaken atomic.Bool
 	rto      atomic.Pointer[net.OpError] // readTimeout's
 }
@@ -503,7 +505,7 @@ func WithConn(ctx context.Context, c net.Conn) context.Context {
 			if !x.ctxTaken.CompareAndSwap(false, true) {
 				return context.WithValue(ctx, connLoopKey{}, x.l)
 			}
-			x.ctx = valueCtx{Context: ctx, key: connLoopKey{}, val: x.l}
+			x.ctx = ctxval.Value{Context: ctx, Key: connLoopKey{}, Val: x.l}
 			return &x.ctx
 		case interface{ NetConn() net.Conn }:
 			c = x.NetConn()

@@ -4,30 +4,18 @@ import (
 	"context"
 	"net"
 	"time"
+
+	"ngxsockify/proxy/internal/ctxval"
 )
 
 // dialKey is the context key under which Serve hands Dial the tunnel that
 // an event loop will relay (see Dial).
 type dialKey struct{}
 
-// valueCtx is context.WithValue's context, kept in an object of the
-// connection or the tunnel rather than allocated (withDial, WithConn).
-type valueCtx struct {
-	context.Context
-	key, val any
-}
-
-func (x *valueCtx) Value(key any) any {
-	if key == x.key {
-		return x.val
-	}
-	return x.Context.Value(key)
-}
-
 // withDial is ctx handing Dial t (start's, once per tunnel), in t's
 // object rather than an allocation of its own.
 func (t *tunnel) withDial(ctx context.Context) context.Context {
-	t.dctx = valueCtx{Context: ctx, key: dialKey{}, val: t}
+	t.dctx = ctxval.Value{Context: ctx, Key: dialKey{}, Val: t}
 	return &t.dctx
 }
 

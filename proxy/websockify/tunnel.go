@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"ngxsockify/proxy/internal/ctxval"
 )
 
 // maxRecordPlaintext is the most plaintext one TLS record carries (RFC 8446
@@ -53,8 +55,8 @@ type tunnel struct {
 
 	p parser // client frame parser, owned by copyToBackend
 
-	ev   *evTunnel // non-nil: an event loop relays the tunnel (evloop.go)
-	dctx valueCtx  // the context start's Dial has (withDial)
+	ev   *evTunnel    // non-nil: an event loop relays the tunnel (evloop.go)
+	dctx ctxval.Value // the context start's Dial has (withDial)
 
 	prev, next *tunnel // in ts.live
 }
