@@ -62,7 +62,10 @@
 // deadline with 500.
 //
 // Shared dictionaries (lua_shared_dict) are Go maps behind a mutex, shared
-// by all states and safe for concurrent use.
+// by all states and safe for concurrent use. Their entries are counted in
+// a model of nginx's slab allocator of the zone's size (slab.go) and kept
+// in nginx's LRU queue, so a zone holds as many entries as nginx's, a full
+// zone evicts the same ones, and free_space and get_keys answer alike.
 //
 // # ngx API
 //
@@ -235,7 +238,6 @@
 //   - Each run is bounded by Options.Timeout (nginx has no limit), and
 //     running hooks stop with "not enough memory" when the Go heap passes
 //     Options.MemoryLimit (default 2 GiB; memguard.go).
-//   - Shared dictionaries evict by key order, not LRU; sizes are estimates.
 //   - ngx.header names keep the spelling a hook gives them, but the
 //     headers the server reads itself (Content-Type, Location, ETag, ...)
 //     are canonical; ngx.req.get_headers lists the client's headers in the

@@ -218,7 +218,7 @@ nilnot a number
 true true 0
 nil v
 true true
-a,b,n,t
+a,n,b,t
 nil
 0
 falseno memoryfalse

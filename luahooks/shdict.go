@@ -1,8 +1,8 @@
 package luahooks
 
 import (
+	"container/list"
 	"math"
-	"sort"
 	"sync"
 	"time"
 
@@ -12,98 +12,170 @@ import (
 // SharedDict is one lua_shared_dict zone: shared by every Lua state of a
 // Runtime and safe for concurrent use. Values are strings, numbers or
 // booleans with optional integer flags and an expiry time.
+//
+// Each entry is a node of nginx's size in a slabPool of the zone's size,
+// and the entries are kept in nginx's LRU queue (lookups move an entry to
+// its front), so a zone holds as many entries as nginx's and a full zone
+// evicts the same ones (ngx_http_lua_shdict.c).
 type SharedDict struct {
 	name     string
 	capacity int64
 
 	mu   sync.Mutex
 	m    map[string]*shEntry
-	used int64
+	lru  list.List // *shEntry, most recently used first
+	pool *slabPool
 	now  func() time.Time
 }
 
 type shEntry struct {
+	key     string
 	val     any // string, float64 or bool
 	flags   int64
 	expires time.Time // zero: never
+	elem    *list.Element
+	chunk   slabChunk
 }
 
-// shEntryOverhead approximates nginx's per-node cost in the zone.
-const shEntryOverhead = 64
-
-// NewSharedDict returns an empty dictionary holding about size bytes.
+// NewSharedDict returns an empty dictionary of size bytes.
 func NewSharedDict(name string, size int64) *SharedDict {
-	return &SharedDict{name: name, capacity: size, m: map[string]*shEntry{}, now: time.Now}
+	d := &SharedDict{name: name, capacity: size, m: map[string]*shEntry{}, pool: newSlabPool(size), now: time.Now}
+	// The zone's own allocations (ngx_http_lua_shdict_init_zone): its
+	// tree, sentinel and queue, and the name the allocator's errors give.
+	d.pool.alloc(24 + 40 + 16)
+	d.pool.alloc(len(` in lua_shared_dict zone ""`) + 1 + len(name))
+	return d
 }
 
-func entrySize(key string, v any) int64 {
-	n := int64(len(key)) + shEntryOverhead
-	if s, ok := v.(string); ok {
-		n += int64(len(s))
-	} else {
-		n += 8
+// shNodeSize is what nginx allocates for an entry: the red-black tree
+// node up to its color field, lua-nginx-module's node up to its data, the
+// key and the value (a number is a double, a boolean one byte).
+func shNodeSize(key string, v any) int {
+	return 32 + 36 + len(key) + shValueLen(v)
+}
+
+func shValueLen(v any) int {
+	switch x := v.(type) {
+	case string:
+		return len(x)
+	case float64:
+		return 8
 	}
-	return n
+	return 1
+}
+
+func (e *shEntry) expired(now time.Time) bool {
+	return !e.expires.IsZero() && !now.Before(e.expires)
 }
 
 func (d *SharedDict) live(key string, now time.Time) *shEntry {
 	e := d.m[key]
-	if e == nil {
-		return nil
-	}
-	if !e.expires.IsZero() && !now.Before(e.expires) {
+	if e == nil || e.expired(now) {
 		return nil
 	}
 	return e
 }
 
-func (d *SharedDict) remove(key string) {
-	if e := d.m[key]; e != nil {
-		d.used -= entrySize(key, e.val)
-		delete(d.m, key)
+// lookup finds key, expired or not, and makes it the most recently used
+// (ngx_http_lua_shdict_lookup).
+func (d *SharedDict) lookup(key string) *shEntry {
+	e := d.m[key]
+	if e != nil {
+		d.lru.MoveToFront(e.elem)
 	}
+	return e
 }
 
-// store writes key; forcible reports whether valid items were evicted.
-func (d *SharedDict) store(key string, v any, flags int64, ttl float64, safe bool, now time.Time) (ok bool, forcible bool, err string) {
-	d.remove(key)
-	size := entrySize(key, v)
-	if d.capacity > 0 && d.used+size > d.capacity {
-		// Evict expired entries first, then (unless safe) the soonest to
-		// expire / arbitrary ones, as nginx's LRU would.
-		for k := range d.m {
-			if d.live(k, now) == nil {
-				d.remove(k)
-			}
-		}
-		if d.used+size > d.capacity {
-			if safe {
-				return false, false, "no memory"
-			}
-			keys := make([]string, 0, len(d.m))
-			for k := range d.m {
-				keys = append(keys, k)
-			}
-			sort.Strings(keys)
-			for _, k := range keys {
-				if d.used+size <= d.capacity {
-					break
-				}
-				d.remove(k)
-				forcible = true
-			}
-			if d.used+size > d.capacity {
-				return false, forcible, "no memory"
-			}
-		}
+func (d *SharedDict) remove(e *shEntry) {
+	d.lru.Remove(e.elem)
+	delete(d.m, e.key)
+	d.pool.release(e.chunk)
+}
+
+// expire is ngx_http_lua_shdict_expire: with force false it frees the one
+// or two least recently used entries if they have expired; with force true
+// it frees the least recently used entry whatever its expiry, then as
+// with false. It returns how many it freed.
+func (d *SharedDict) expire(force bool, now time.Time) int {
+	freed := 0
+	n := 1
+	if force {
+		n = 0
 	}
-	e := &shEntry{val: v, flags: flags}
+	for ; n < 3; n++ {
+		last := d.lru.Back()
+		if last == nil {
+			break
+		}
+		e := last.Value.(*shEntry)
+		if n != 0 && !e.expired(now) {
+			break
+		}
+		d.remove(e)
+		freed++
+	}
+	return freed
+}
+
+// insert adds a new entry of size bytes. Unless safe, a full zone evicts
+// least recently used entries (30 times at most) until the entry fits:
+// forcible reports that it did.
+func (d *SharedDict) insert(key string, v any, safe bool, now time.Time) (e *shEntry, forcible bool) {
+	size := shNodeSize(key, v)
+	c, ok := d.pool.alloc(size)
+	for i := 0; !ok && !safe && i < 30; i++ {
+		if d.expire(true, now) == 0 {
+			break
+		}
+		forcible = true
+		c, ok = d.pool.alloc(size)
+	}
+	if !ok {
+		return nil, forcible
+	}
+	e = &shEntry{key: key, val: v, chunk: c}
+	e.elem = d.lru.PushFront(e)
+	d.m[key] = e
+	return e, forcible
+}
+
+func (e *shEntry) setTTL(ttl float64, now time.Time) {
+	e.expires = time.Time{}
 	if ttl > 0 {
 		e.expires = now.Add(time.Duration(ttl * float64(time.Second)))
 	}
-	d.m[key] = e
-	d.used += size
-	return true, forcible, ""
+}
+
+// store is set, add, replace and their safe_ forms (v nil deletes), as
+// ngx_http_lua_ffi_shdict_store: a value of the length the entry has is
+// written in place; otherwise the entry is freed and a new one inserted.
+func (d *SharedDict) store(op string, key string, v any, flags int64, ttl float64, safe bool, now time.Time) (forcible bool, err string) {
+	d.expire(false, now)
+	e := d.lookup(key)
+	switch {
+	case op == "replace" && (e == nil || e.expired(now)):
+		return false, "not found"
+	case op == "add" && e != nil && !e.expired(now):
+		return false, "exists"
+	}
+	if e != nil {
+		if v != nil && shValueLen(v) == shValueLen(e.val) {
+			e.val, e.flags = v, flags
+			e.setTTL(ttl, now)
+			return false, ""
+		}
+		d.remove(e)
+	}
+	if v == nil {
+		return false, ""
+	}
+	e, forcible = d.insert(key, v, safe, now)
+	if e == nil {
+		return forcible, "no memory"
+	}
+	e.flags = flags
+	e.setTTL(ttl, now)
+	return forcible, ""
 }
 
 func (st *state) openShared() *lua.LTable {
@@ -128,11 +200,8 @@ func (st *state) openShared() *lua.LTable {
 		"free_space": func(L *lua.LState) int {
 			d := st.dict(L)
 			d.mu.Lock()
-			free := d.capacity - d.used
+			free := d.pool.pfree * slabPageSize // resty.core: the free pages
 			d.mu.Unlock()
-			if free < 0 {
-				free = 0
-			}
 			L.Push(lua.LNumber(free))
 			return 1
 		},
@@ -217,8 +286,8 @@ func (st *state) shGet(L *lua.LState, stale bool) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
-	e := d.m[key]
-	if e == nil || (!stale && d.live(key, now) == nil) {
+	e := d.lookup(key)
+	if e == nil || (!stale && e.expired(now)) {
 		L.Push(lua.LNil)
 		return 1
 	}
@@ -233,7 +302,7 @@ func (st *state) shGet(L *lua.LState, stale bool) int {
 		n++
 	}
 	if stale {
-		L.Push(lua.LBool(d.live(key, now) == nil))
+		L.Push(lua.LBool(e.expired(now)))
 		n++
 	}
 	return n
@@ -281,33 +350,8 @@ func (st *state) shSet(L *lua.LState, op string, safe bool) int {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	now := d.now()
-	exists := d.live(key, now) != nil
-	switch op {
-	case "add":
-		if exists {
-			L.Push(lua.LFalse)
-			L.Push(lua.LString("exists"))
-			L.Push(lua.LFalse)
-			return 3
-		}
-	case "replace":
-		if !exists {
-			L.Push(lua.LFalse)
-			L.Push(lua.LString("not found"))
-			L.Push(lua.LFalse)
-			return 3
-		}
-	}
-	if v == nil {
-		d.remove(key)
-		L.Push(lua.LTrue)
-		L.Push(lua.LNil)
-		L.Push(lua.LFalse)
-		return 3
-	}
-	okStore, forcible, errMsg := d.store(key, v, flags, ttl, safe, now)
-	if !okStore {
+	forcible, errMsg := d.store(op, key, v, flags, ttl, safe, d.now())
+	if errMsg != "" {
 		L.Push(lua.LFalse)
 		L.Push(lua.LString(errMsg))
 		L.Push(lua.LBool(forcible))
@@ -327,7 +371,7 @@ func (st *state) shDelete(L *lua.LState) int {
 	}
 	if !st.replaying {
 		d.mu.Lock()
-		d.remove(key)
+		d.store("set", key, nil, 0, 0, false, d.now())
 		d.mu.Unlock()
 	}
 	// resty.core's delete is set(key, nil): true, nil, false.
@@ -361,9 +405,8 @@ func (st *state) shIncr(L *lua.LState) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
-	e := d.live(key, now)
 	if st.replaying {
-		if e != nil {
+		if e := d.live(key, now); e != nil {
 			if cur, ok := e.val.(float64); ok {
 				L.Push(lua.LNumber(cur))
 				return 1
@@ -373,7 +416,10 @@ func (st *state) shIncr(L *lua.LState) int {
 		L.Push(lua.LString("not found"))
 		return 2
 	}
-	if e == nil {
+	// ngx_http_lua_ffi_shdict_incr
+	d.expire(false, now)
+	e := d.lookup(key)
+	if e == nil || e.expired(now) {
 		if initV == lua.LNil {
 			L.Push(lua.LNil)
 			L.Push(lua.LString("not found"))
@@ -386,12 +432,24 @@ func (st *state) shIncr(L *lua.LState) int {
 			return 2
 		}
 		nv := float64(in) + float64(delta)
-		_, forcible, errMsg := d.store(key, nv, 0, initTTL, false, now)
-		if errMsg != "" {
-			L.Push(lua.LNil)
-			L.Push(lua.LString(errMsg))
-			return 2
+		forcible := false
+		switch {
+		case e != nil && shValueLen(e.val) == 8:
+			e.val = nv // an expired entry of a double's length is reused
+		case e != nil:
+			d.remove(e)
+			e = nil
 		}
+		if e == nil {
+			e, forcible = d.insert(key, nv, false, now)
+			if e == nil {
+				L.Push(lua.LNil)
+				L.Push(lua.LString("no memory"))
+				return 2
+			}
+		}
+		e.flags = 0
+		e.setTTL(initTTL, now)
 		L.Push(lua.LNumber(nv))
 		L.Push(lua.LNil)
 		L.Push(lua.LBool(forcible))
@@ -422,7 +480,7 @@ func (st *state) shTTL(L *lua.LState) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
-	e := d.live(key, now)
+	e := d.m[key] // an expired entry still answers, below zero; not moved in the queue
 	if e == nil {
 		L.Push(lua.LNil)
 		L.Push(lua.LString("not found"))
@@ -449,38 +507,31 @@ func (st *state) shExpire(L *lua.LState) int {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	now := d.now()
-	e := d.live(key, now)
+	e := d.m[key] // an expired entry is given a new life too; not moved in the queue
 	if e == nil {
 		L.Push(lua.LNil)
 		L.Push(lua.LString("not found"))
 		return 2
 	}
-	if ttl == 0 {
-		e.expires = time.Time{}
-	} else {
-		e.expires = now.Add(time.Duration(ttl * float64(time.Second)))
-	}
+	e.setTTL(ttl, d.now())
 	L.Push(lua.LTrue)
 	return 1
 }
 
+// shGetKeys lists the live keys from the least recently used, as
+// ngx_http_lua_shdict_get_keys walks nginx's queue.
 func (st *state) shGetKeys(L *lua.LState) int {
 	d := st.dict(L)
 	max := L.OptInt(2, 1024)
 	d.mu.Lock()
 	now := d.now()
-	keys := make([]string, 0, len(d.m))
-	for k := range d.m {
-		if d.live(k, now) != nil {
-			keys = append(keys, k)
+	var keys []string
+	for q := d.lru.Back(); q != nil && (max <= 0 || len(keys) < max); q = q.Prev() {
+		if e := q.Value.(*shEntry); !e.expired(now) {
+			keys = append(keys, e.key)
 		}
 	}
 	d.mu.Unlock()
-	sort.Strings(keys)
-	if max > 0 && len(keys) > max {
-		keys = keys[:max]
-	}
 	t := L.CreateTable(len(keys), 0)
 	for _, k := range keys {
 		t.Append(lua.LString(k))
@@ -504,6 +555,8 @@ func (st *state) shFlushAll(L *lua.LState) int {
 	return 0
 }
 
+// shFlushExpired frees expired entries from the least recently used, max
+// of them at most (0: all).
 func (st *state) shFlushExpired(L *lua.LState) int {
 	d := st.dict(L)
 	if st.replaying {
@@ -514,19 +567,13 @@ func (st *state) shFlushExpired(L *lua.LState) int {
 	d.mu.Lock()
 	now := d.now()
 	n := 0
-	keys := make([]string, 0)
-	for k := range d.m {
-		if d.live(k, now) == nil {
-			keys = append(keys, k)
+	for q := d.lru.Back(); q != nil && (max <= 0 || n < max); {
+		e := q.Value.(*shEntry)
+		q = q.Prev()
+		if e.expired(now) {
+			d.remove(e)
+			n++
 		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if max > 0 && n >= max {
-			break
-		}
-		d.remove(k)
-		n++
 	}
 	d.mu.Unlock()
 	L.Push(lua.LNumber(n))
