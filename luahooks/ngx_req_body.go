@@ -56,7 +56,10 @@ func (st *state) reqInitBody(L *lua.LState) int {
 		cError(L, "request body not read yet")
 	}
 	size := req.ClientBodyBufferSize
-	if size <= 0 && L.GetTop() == 0 {
+	switch {
+	case size == ClientBodyBufferZero:
+		size = 0
+	case size <= 0:
 		size = defaultClientBodyBufferSize
 	}
 	if L.GetTop() == 1 {

@@ -25,6 +25,12 @@ const DefaultTimeout = time.Second
 // ngx.req.get_body_data() returns nil.
 const defaultClientBodyBufferSize = 8 << 10
 
+// ClientBodyBufferZero is Request.ClientBodyBufferSize for
+// client_body_buffer_size 0: ngx.req.init_body() then writes every append
+// to the temp file. ngx.req.read_body keeps nginx's default then, as nginx
+// keeps a body that came with the header in memory.
+const ClientBodyBufferZero = -1
+
 // Options configure a Runtime. The zero value is usable.
 type Options struct {
 	// Prefix is nginx's -p prefix. Relative *_by_lua_file paths resolve

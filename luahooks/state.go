@@ -136,7 +136,8 @@ type Request struct {
 	Socket SocketOptions
 	// ClientBodyBufferSize is the location's client_body_buffer_size: a
 	// body that does not fit (nginx writes it to a temp file) reads as nil
-	// from ngx.req.get_body_data. Zero means nginx's default on x86-64, 8k.
+	// from ngx.req.get_body_data. Zero means nginx's default on x86-64, 8k;
+	// ClientBodyBufferZero is client_body_buffer_size 0.
 	ClientBodyBufferSize int64
 	// KeepUnderscores: lua_transform_underscores_in_response_headers off,
 	// ngx.header names keep their '_'.

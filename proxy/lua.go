@@ -378,6 +378,9 @@ func (rq *request) luaRequest() *luahooks.Request {
 	rq.lua.DefaultType = static.ContentType(rq.v.URI, rq.staticOptions())
 	rq.lua.ClientMaxBodySize = rq.conf.ClientMaxBodySize
 	rq.lua.ClientBodyBufferSize = rq.conf.ClientBodyBufferSize
+	if rq.lua.ClientBodyBufferSize == 0 {
+		rq.lua.ClientBodyBufferSize = luahooks.ClientBodyBufferZero
+	}
 	rq.lua.KeepUnderscores = rq.conf.LuaKeepUnderscores
 	rq.lua.TrustedCAs = rq.st.confs[rq.conf.ID].lua.trusted
 	rq.lua.SSLProtocols, rq.lua.SSLCiphers = rq.conf.LuaSSLProtocols, rq.conf.LuaSSLCiphers
