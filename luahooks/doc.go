@@ -199,8 +199,12 @@
 //   - Non-integer numbers concatenated with ".." use Go's shortest form
 //     ("0.3333333333333333"); tostring, string.format, ngx.say, ngx.log,
 //     cjson and ngx.var writes use LuaJIT's %.14g.
-//   - Runtime errors use LuaJIT's anonymous wording ("attempt to index a
-//     nil value") but cannot name the variable ("local 't'").
+//   - Runtime errors use LuaJIT's wording. A failed call or indexing
+//     names the value as LuaJIT does ("attempt to call field 'echo' (a nil
+//     value)", "local 't'") when its line holds one candidate, or several
+//     in different functions (errnames.go); a line with two calls that
+//     could have failed keeps the anonymous form ("attempt to call a nil
+//     value"), and a call's value is always said to be nil.
 //   - No io, no os.execute/remove/rename/exit, no debug but getinfo and
 //     traceback, no ffi beyond byte buffers, no C modules: the sandbox is
 //     intentional.
@@ -291,7 +295,6 @@
 // 94, 96), gzip, HTTP/0.9 and malformed request lines (028-req-header.t
 // 17, 18, 42, 43, 54-56), lua_regex_match_limit (PCRE's
 // match() count has no regexp2 equivalent: 034-match.t 45, 035-gmatch.t
-// 30, 036-sub.t 28, 037-gsub.t 23), runtime errors naming the variable
-// ("attempt to call field 'echo'": 002-content.t 3), and
-// client_body_in_file_only (044-req-body.t 8, 9).
+// 30, 036-sub.t 28, 037-gsub.t 23), and client_body_in_file_only
+// (044-req-body.t 8, 9).
 package luahooks

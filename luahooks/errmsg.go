@@ -9,8 +9,8 @@ import (
 
 // gopher-lua words its runtime errors differently from LuaJIT. These
 // rewrite the common ones into LuaJIT's anonymous form ("attempt to index a
-// nil value"); LuaJIT often also names the variable ("local 't'"), which
-// gopher-lua cannot know.
+// nil value"); namedMessage (errnames.go) first gives calls and indexings
+// the name of the value where LuaJIT would ("local 't'").
 var (
 	reIndexErr  = regexp.MustCompile(`attempt to index a non-table object\((\w+)\) with key '(?:[^'\n]*)'`)
 	reConcatErr = regexp.MustCompile(`cannot perform concat operation between (\w+) and (\w+)`)
@@ -58,7 +58,7 @@ func basePCall(L *lua.LState) int {
 		L.Push(lua.LFalse)
 		if aerr, ok := err.(*lua.ApiError); ok {
 			if s, isStr := aerr.Object.(lua.LString); isStr {
-				L.Push(lua.LString(luajitMessage(string(s))))
+				L.Push(lua.LString(luajitMessage(namedMessage(string(s), aerr.StackTrace))))
 			} else {
 				L.Push(aerr.Object)
 			}

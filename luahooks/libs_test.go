@@ -292,17 +292,29 @@ ngx.say(pcall(function() error(42) end))`
 }
 
 // TestRuntimeErrorWording: gopher-lua's messages are rewritten into
-// LuaJIT's anonymous wording (LuaJIT 2.1 gives these for the same code when
-// the operand is not a named variable).
+// LuaJIT's wording: a call or an indexing names the variable or field when
+// its line tells which it is, as LuaJIT does (each want is LuaJIT 2.1's
+// message for the same code), else the anonymous form.
 func TestRuntimeErrorWording(t *testing.T) {
 	rt, _ := newTestRuntime(t, Options{})
 	cases := []struct{ code, want string }{
-		{`return ({}).a.b`, "attempt to index a nil value"},
+		{`return ({}).a.b`, "attempt to index field 'a' (a nil value)"},
 		{`return nil .. 1`, "attempt to concatenate a nil value"},
 		{`return "a" .. {}`, "attempt to concatenate a table value"},
 		{`return {} + 1`, "attempt to perform arithmetic on a table value"},
 		{`return 1 < {}`, "attempt to compare number with table"},
-		{`return ({}).f()`, "attempt to call a nil value"},
+		{`return ({}).f()`, "attempt to call field 'f' (a nil value)"},
+		{`local t = {} t.x.y = 1`, "attempt to index field 'x' (a nil value)"},
+		{`local f; f()`, "attempt to call local 'f' (a nil value)"},
+		{`g()`, "attempt to call global 'g' (a nil value)"},
+		{`local u; local function h() return u.x end h()`, "attempt to index upvalue 'u' (a nil value)"},
+		{`local s = ngx.null; s:set(1)`, "attempt to index local 's' (a userdata value)"},
+		{`local o = {} o:m()`, "attempt to call method 'm' (a nil value)"},
+		{`local a = {} return a.b.c.d`, "attempt to index field 'b' (a nil value)"},
+		{`x = nil; x.y = 1`, "attempt to index global 'x' (a nil value)"},
+		{`local t = {} t[1].x = 2`, "attempt to index a nil value"},
+		{`local t = {} t.a:b()`, "attempt to index field 'a' (a nil value)"},
+		{`local a, b = {}, {} return a.x(b.y())`, "attempt to call a nil value"}, // two calls: which one?
 	}
 	for _, tc := range cases {
 		out := runCode(t, rt, PhaseContent, `local ok, err = pcall(function() `+tc.code+` end) ngx.print(err)`, newReq("/"))

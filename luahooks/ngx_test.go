@@ -332,7 +332,7 @@ func TestLocationCapture(t *testing.T) {
 
 func TestUnsupported(t *testing.T) {
 	runSnippets(t, []snippetCase{
-		{name: "io", phase: PhaseAccess, src: `io.open("/etc/passwd")`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "attempt to index a nil value"},
+		{name: "io", phase: PhaseAccess, src: `io.open("/etc/passwd")`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "attempt to index global 'io' (a nil value)"},
 		// require "ffi" succeeds (libraries probe for it); its first use fails.
 		{name: "use ffi", phase: PhaseAccess, src: `require("ffi").cdef("int x;")`, want: Outcome{Action: ErrorPage, Status: 500}, errSub: "LuaJIT's FFI is not available"},
 	})

@@ -359,6 +359,7 @@ func compileLua(src, name string, file bool) (*lua.FunctionProto, error) {
 	if err != nil {
 		return nil, syntaxError(name, src, err)
 	}
+	recordNames(name, chunk)
 	return proto, nil
 }
 
@@ -656,7 +657,7 @@ func errorText(err error) string {
 	if errors.As(err, &ae) {
 		switch v := ae.Object.(type) {
 		case lua.LString:
-			return luajitMessage(string(v))
+			return luajitMessage(namedMessage(string(v), ae.StackTrace))
 		case lua.LNumber:
 			return formatNumber(float64(v))
 		case *lua.LNilType:

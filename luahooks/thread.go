@@ -481,6 +481,9 @@ func (st *state) runThread(t *lthread, fn *lua.LFunction, args []lua.LValue) {
 		var v lua.LValue = lua.LString(errorText(err))
 		if ae, ok := err.(*lua.ApiError); ok {
 			v = ae.Object
+			if s, ok := v.(lua.LString); ok {
+				v = lua.LString(luajitMessage(namedMessage(string(s), ae.StackTrace)))
+			}
 		}
 		arg := v
 		if s, ok := v.(lua.LString); ok {
