@@ -56,6 +56,7 @@ type request struct {
 	closed        bool // ngx.exit(444): close without a reply
 	absLocation   bool // redirect: make a relative Location absolute once the header filters ran
 	truncated     bool // the response body ended early (a backend failed mid-body): a capture's res.truncated
+	bodyTimedOut  bool // ... because the backend timed out (proxy_read_timeout)
 	logged        bool // the log phase ran (or must not run)
 	uriChanged    bool // a rewrite changed the URI: post-rewrite searches the locations again
 	// cleanups run when the request ends (nginx's pool cleanups), or for

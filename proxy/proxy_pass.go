@@ -294,6 +294,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	}
 	if err != nil {
 		rq.truncated = true // a capture's res.truncated
+		rq.bodyTimedOut = errors.Is(err, os.ErrDeadlineExceeded)
 		up.fail(err, "while reading upstream")
 		return
 	}
