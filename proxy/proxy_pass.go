@@ -295,7 +295,13 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	if err != nil {
 		rq.truncated = true // a capture's res.truncated
 		rq.bodyTimedOut = errors.Is(err, os.ErrDeadlineExceeded)
-		up.fail(err, "while reading upstream")
+		while := "while reading upstream"
+		if !rq.conf.ProxyBuffering && !rq.bodyTimedOut {
+			// nginx's non-buffered relay: a close is seen after its last
+			// write to the client (measured; a timeout stays "reading")
+			while = "while sending to client"
+		}
+		up.fail(err, while)
 		return
 	}
 	if res.Chunked {
