@@ -466,14 +466,24 @@ func (st *state) reqSetHeader(L *lua.LState) int {
 	req := st.request(L)
 	name := escapeHeader(L.CheckString(1), true)
 	vals, clear := headerValues(L, L.Get(2), "set_header")
-	setRequestHeader(req.HTTP, name, escapeHeaderValues(vals), clear)
+	if !req.http09() {
+		setRequestHeader(req.HTTP, name, escapeHeaderValues(vals), clear)
+	}
 	return 0
 }
 
 func (st *state) reqClearHeader(L *lua.LState) int {
 	req := st.request(L)
-	setRequestHeader(req.HTTP, L.CheckString(1), nil, true)
+	if !req.http09() {
+		setRequestHeader(req.HTTP, L.CheckString(1), nil, true)
+	}
 	return 0
+}
+
+// http09 reports an HTTP/0.9 request, which has no headers:
+// lua-nginx-module's set_header and clear_header leave it alone.
+func (req *Request) http09() bool {
+	return req.HTTP.Proto == "HTTP/0.9"
 }
 
 func setRequestHeader(r *http.Request, name string, vals []string, clear bool) {
@@ -526,8 +536,11 @@ func (st *state) reqSetMethod(L *lua.LState) int {
 func (st *state) reqHTTPVersion(L *lua.LState) int {
 	req := st.request(L)
 	v := float64(req.HTTP.ProtoMajor) + float64(req.HTTP.ProtoMinor)/10
-	if req.HTTP.ProtoMajor == 0 {
-		v = 1.1
+	switch {
+	case req.http09():
+		v = 0.9
+	case v == 0:
+		v = 1.1 // a request built without a version
 	}
 	L.Push(lua.LNumber(v))
 	return 1

@@ -43,6 +43,7 @@ server {
     location /nka { keepalive_timeout 0; return 200 "k"; }
     location /ka5 { keepalive_timeout 75 5; return 200 "k"; }
     location /raw { content_by_lua_block { ngx.print(ngx.req.raw_header()) } }
+    location /h09 { content_by_lua_block { ngx.req.set_header("X-Foo", "howdy") ngx.say(ngx.req.http_version(), " ", ngx.req.get_headers()["X-Foo"]) } }
     location /vars { return 200 "$request_length"; }
 }
 server {
@@ -81,6 +82,7 @@ var wireCases = []struct{ name, raw string }{
 	{"HTTP/0.9 version", "GET /r HTTP/0.9\r\nHost: a\r\n\r\n"},
 	{"HTTP/01.1", "GET /r HTTP/01.1\r\nHost: a\r\n\r\n"},
 	{"HTTP/0.9", "GET /r\r\n"},
+	{"HTTP/0.9 Lua headers", "GET /h09\r\n"}, // set_header does nothing, http_version is 0.9
 	{"HTTP/1.0", "GET /r HTTP/1.0\r\n\r\n"},
 	{"HTTP/1.0 keep-alive", "GET /r HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"},
 	{"absolute URI", "GET http://b:8/r?x HTTP/1.1\r\nHost: a\r\n\r\n"},
