@@ -381,12 +381,38 @@ func (st *state) shDelete(L *lua.LState) int {
 	return 3
 }
 
+// shIncrInit reads incr's init and init_ttl arguments with resty.core's
+// checks, which raise; init is nil without one (nil or false).
+func shIncrInit(L *lua.LState) (lua.LValue, float64) {
+	init := L.Get(4)
+	if lua.LVIsFalse(init) {
+		init = lua.LNil
+	} else if init.Type() != lua.LTNumber {
+		cError(L, "bad init arg: number expected, got %s", init.Type())
+	}
+	ttlArg := L.Get(5)
+	if ttlArg == lua.LNil {
+		return init, 0
+	}
+	ttl, ok := ttlArg.(lua.LNumber)
+	switch {
+	case !ok:
+		cError(L, "bad init_ttl arg: number expected, got %s", ttlArg.Type())
+	case ttl < 0:
+		cError(L, `bad "init_ttl" argument`)
+	case init == lua.LNil:
+		cError(L, `must provide "init" when providing "init_ttl"`)
+	}
+	return init, float64(ttl)
+}
+
 func (st *state) shIncr(L *lua.LState) int {
 	d := st.dict(L)
 	key, kerr := shKey(L)
 	if kerr != "" {
 		return shKeyError(L, lua.LNil, kerr)
 	}
+	initV, initTTL := shIncrInit(L)
 	delta, isNum := L.Get(3).(lua.LNumber)
 	if !isNum {
 		if s, isStr := L.Get(3).(lua.LString); isStr {
@@ -400,8 +426,6 @@ func (st *state) shIncr(L *lua.LState) int {
 		L.Push(lua.LString("cannot add value to a non-number"))
 		return 2
 	}
-	initV := L.Get(4)
-	initTTL := float64(L.OptNumber(5, 0))
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
@@ -425,13 +449,7 @@ func (st *state) shIncr(L *lua.LState) int {
 			L.Push(lua.LString("not found"))
 			return 2
 		}
-		in, ok := initV.(lua.LNumber)
-		if !ok {
-			L.Push(lua.LNil)
-			L.Push(lua.LString("number expected, got " + initV.Type().String()))
-			return 2
-		}
-		nv := float64(in) + float64(delta)
+		nv := float64(initV.(lua.LNumber)) + float64(delta)
 		forcible := false
 		switch {
 		case e != nil && shValueLen(e.val) == 8:
