@@ -477,6 +477,9 @@ func (st *state) resolveAddr(host string, port int) (addr, msg string) {
 			st.logf(ngxlog.Debug, "lua tcp socket abort resolver")
 			st.abortThread()
 		}
+		if err != nil && strings.Contains(err.Error(), " could not be resolved (") {
+			return "", err.Error() // the resolver's reason, "(110: Operation timed out)"
+		}
 		if err != nil || len(addrs) == 0 {
 			return "", fmt.Sprintf("%s could not be resolved (3: Host not found)", host)
 		}

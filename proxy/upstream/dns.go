@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"strings"
+	"syscall"
+	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
 )
@@ -49,6 +51,9 @@ func lookupDNS(ctx context.Context, server, host string, noIPv6 bool) ([]string,
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
 	}
+	// a lookup whose request ends (a Lua thread's ngx.exit) stops at once
+	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Now()) })
+	defer stop()
 	types := []dnsmessage.Type{dnsmessage.TypeA}
 	if !noIPv6 {
 		types = append(types, dnsmessage.TypeAAAA)
@@ -61,7 +66,7 @@ func lookupDNS(ctx context.Context, server, host string, noIPv6 bool) ([]string,
 			return nil, err
 		}
 		ids[id] = qt
-		if _, err := c.Write(q); err != nil {
+		if _, err := c.Write(q); err != nil && !errors.Is(err, syscall.ECONNREFUSED) {
 			return nil, err
 		}
 	}
@@ -70,9 +75,17 @@ func lookupDNS(ctx context.Context, server, host string, noIPv6 bool) ([]string,
 	buf := make([]byte, 4096)
 	for len(ids) > 0 {
 		n, err := c.Read(buf)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			// a server port that is closed (ICMP): nginx's resolver
+			// ignores the error and waits for resolver_timeout
+			continue
+		}
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
+				if errors.Is(ctx.Err(), context.Canceled) {
+					return nil, ctx.Err()
+				}
 				return nil, errDNSTimeout
 			}
 			return nil, err

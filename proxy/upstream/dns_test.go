@@ -116,14 +116,41 @@ func TestResolverTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pc.Close()
-	res, _ := NewResolver([]string{pc.LocalAddr().String()}, ResolverOptions{Timeout: 100 * time.Millisecond})
-	start := time.Now()
-	_, err = res.LookupHost(context.Background(), "vnc.test")
-	if err == nil || err.Error() != "vnc.test could not be resolved (110: Operation timed out)" {
-		t.Errorf("err %v", err)
+	closed, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if d := time.Since(start); d > time.Second {
+	closed.Close() // refuses (ICMP port unreachable): nginx still waits
+	defer pc.Close()
+	for _, server := range []string{pc.LocalAddr().String(), closed.LocalAddr().String()} {
+		res, _ := NewResolver([]string{server}, ResolverOptions{Timeout: 100 * time.Millisecond})
+		start := time.Now()
+		_, err = res.LookupHost(context.Background(), "vnc.test")
+		if err == nil || err.Error() != "vnc.test could not be resolved (110: Operation timed out)" {
+			t.Errorf("%s: err %v", server, err)
+		}
+		if d := time.Since(start); d > time.Second || d < 90*time.Millisecond {
+			t.Errorf("%s: took %v", server, d)
+		}
+	}
+}
+
+// TestResolverCancel: a lookup stops when its context is cancelled (the
+// request ended), not at resolver_timeout.
+func TestResolverCancel(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0") // never answers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	res, _ := NewResolver([]string{pc.LocalAddr().String()}, ResolverOptions{Timeout: 10 * time.Second})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	start := time.Now()
+	if _, err := res.LookupHost(ctx, "vnc.test"); err == nil {
+		t.Error("no error")
+	}
+	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("took %v", d)
 	}
 }
