@@ -220,10 +220,12 @@
 //   - ngx.thread.wait on a thread that failed gives false, error()'s
 //     message without its position, then the error value: what LuaJIT
 //     leaves on the thread's stack for error("msg"); other errors differ.
-//   - Request bodies stay in memory (get_body_file writes a copy), so
+//   - Request bodies stay in memory (get_body_file writes a copy, in
+//     client_body_temp_path when set, named as nginx's), so
 //     client_max_body_size 0 lets a chunked body take any amount of
 //     memory. Bodies nginx would write to a temp file give nil from
-//     get_body_data, as in nginx: over client_body_buffer_size (8k by
+//     get_body_data, as in nginx: under client_body_in_file_only, and
+//     over client_body_buffer_size (8k by
 //     default) for chunked bodies, over a quarter more for a declared
 //     length. nginx also keeps what it read with the header in memory, so
 //     it keeps a little more than that.
@@ -297,6 +299,5 @@
 // 94, 96), gzip, HTTP/0.9 and malformed request lines (028-req-header.t
 // 17, 18, 42, 43, 54-56), lua_regex_match_limit (PCRE's
 // match() count has no regexp2 equivalent: 034-match.t 45, 035-gmatch.t
-// 30, 036-sub.t 28, 037-gsub.t 23), and client_body_in_file_only
-// (044-req-body.t 8, 9).
+// 30, 036-sub.t 28, 037-gsub.t 23).
 package luahooks

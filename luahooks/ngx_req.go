@@ -734,7 +734,7 @@ func (req *Request) readBody() (int, error) {
 		buf += buf >> 2
 	}
 	req.body = data
-	req.bodyFile = int64(len(data)) > buf
+	req.bodyFile = int64(len(data)) > buf || req.BodyInFileOnly && len(data) > 0
 	req.HTTP.Body = io.NopCloser(bytes.NewReader(data))
 	return 0, nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"ngxsockify/nginxconf"
 	"ngxsockify/ngxlog"
 	"strings"
 	"sync"
@@ -139,6 +140,13 @@ type Request struct {
 	// from ngx.req.get_body_data. Zero means nginx's default on x86-64, 8k;
 	// ClientBodyBufferZero is client_body_buffer_size 0.
 	ClientBodyBufferSize int64
+	// BodyInFileOnly is client_body_in_file_only on (or clean): a body
+	// read is in nginx's temp file whatever its size.
+	BodyInFileOnly bool
+	// BodyTempPath is client_body_temp_path, where get_body_file writes
+	// a body nginx would keep in a file (no Dir: the system's temp
+	// directory).
+	BodyTempPath nginxconf.TempPath
 	// KeepUnderscores: lua_transform_underscores_in_response_headers off,
 	// ngx.header names keep their '_'.
 	KeepUnderscores bool

@@ -53,8 +53,8 @@ var reviewedIgnored = []struct {
 		`ignore_invalid_headers underscores_in_headers`},
 	{"buffers, files and I/O: the bytes sent are the same",
 		`aio aio_write directio directio_alignment output_buffers postpone_output read_ahead sendfile
-		 sendfile_max_chunk tcp_nodelay tcp_nopush client_body_in_file_only
-		 client_body_in_single_buffer client_body_temp_path subrequest_output_buffer_size
+		 sendfile_max_chunk tcp_nodelay tcp_nopush
+		 client_body_in_single_buffer subrequest_output_buffer_size
 		 open_file_cache open_file_cache_errors open_file_cache_min_uses open_file_cache_valid
 		 chunked_transfer_encoding`},
 	{"hash table sizing",

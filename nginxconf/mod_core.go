@@ -200,6 +200,29 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		lv.conf.UnderscoresInHeaders = d.Args[0] == "on"
 	}},
 	{name: "server_tokens", dup: "server_tokens", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ServerTokens = d.Args[0] != "off" }},
+	{name: "client_body_in_file_only", dup: "client_body_in_file_only", set: func(c *compiler, lv *level, d *Directive) {
+		switch d.Args[0] {
+		case "on", "clean":
+			lv.conf.ClientBodyInFileOnly = true
+		case "off":
+			lv.conf.ClientBodyInFileOnly = false
+		default:
+			c.fail(d, `invalid value "%s"`, d.Args[0])
+		}
+	}},
+	{name: "client_body_temp_path", dup: "client_body_temp_path", set: func(c *compiler, lv *level, d *Directive) {
+		p := TempPath{Dir: fullName(c.cfg.Prefix, d.Args[0])}
+		digits := 0
+		for _, a := range d.Args[1:] {
+			n, err := strconv.Atoi(a)
+			digits += n
+			if err != nil || n < 1 || digits > 10 {
+				c.fail(d, `invalid value "%s"`, a)
+			}
+			p.Levels = append(p.Levels, n)
+		}
+		lv.conf.ClientBodyTempPath = p
+	}},
 	{name: "log_not_found", dup: "log_not_found", set: func(c *compiler, lv *level, d *Directive) { lv.conf.LogNotFound = d.Args[0] == "on" }},
 	{name: "absolute_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.AbsoluteRedirect = d.Args[0] == "on" }},
 	{name: "etag", set: func(c *compiler, lv *level, d *Directive) { lv.conf.Etag = d.Args[0] == "on" }},
@@ -242,6 +265,13 @@ type CoreConf struct {
 	// ClientBodyBufferSize: bodies larger go to a temp file in nginx
 	// (ngx.req.get_body_data gives nil for them).
 	ClientBodyBufferSize int64
+	// ClientBodyInFileOnly: client_body_in_file_only on or clean: nginx
+	// keeps every request body in a temp file (ngx.req.get_body_data gives
+	// nil, get_body_file its name).
+	ClientBodyInFileOnly bool
+	// ClientBodyTempPath is client_body_temp_path: where a body nginx keeps
+	// in a file goes (the zero value: ngxsockify's temp directory).
+	ClientBodyTempPath TempPath
 	// The connection layer's settings (proxy/http1.Params): timeouts,
 	// keep-alive, header buffers, lingering close. KeepaliveHeader is
 	// keepalive_timeout's second argument (0: none); LingeringClose 0 on,
@@ -593,4 +623,11 @@ func (c *compiler) resolverAddrs(d *Directive, v string) []string {
 		addrs = append(addrs, net.JoinHostPort(ip, port))
 	}
 	return addrs
+}
+
+// TempPath is a *_temp_path directive: a directory, and the levels of
+// subdirectories named after the last digits of each file's number.
+type TempPath struct {
+	Dir    string
+	Levels []int
 }

@@ -378,6 +378,7 @@ func (rq *request) luaRequest() *luahooks.Request {
 	rq.lua.DefaultType = static.ContentType(rq.v.URI, rq.staticOptions())
 	rq.lua.ClientMaxBodySize = rq.conf.ClientMaxBodySize
 	rq.lua.ClientBodyBufferSize = rq.conf.ClientBodyBufferSize
+	rq.lua.BodyInFileOnly, rq.lua.BodyTempPath = rq.conf.ClientBodyInFileOnly, rq.conf.ClientBodyTempPath
 	if rq.lua.ClientBodyBufferSize == 0 {
 		rq.lua.ClientBodyBufferSize = luahooks.ClientBodyBufferZero
 	}
