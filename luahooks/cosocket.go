@@ -109,6 +109,19 @@ type cosocket struct {
 	// the socket stays open for sending (OpenResty finalizes the read
 	// part only).
 	readEOF bool
+	// req is the request of ngx.req.socket(): another request that gets
+	// the object (a module kept it) finds it closed.
+	req *Request
+}
+
+// current detaches a request socket that another request made (one a
+// module kept across requests): it reads as closed, as nginx's does once
+// its request ended, and leaves that request's connection alone.
+func (st *state) current(s *cosocket) *cosocket {
+	if s.req != nil && s.req != st.r.req {
+		s.req, s.body, s.conn, s.readEOF = nil, false, nil, true
+	}
+	return s
 }
 
 // clientBody reads a request body and remembers whether the client
@@ -532,7 +545,7 @@ func (st *state) closedLog(L *lua.LState, what string) {
 }
 
 func (st *state) sockSend(L *lua.LState) int {
-	s := sock(L, "send", 2)
+	s := st.current(sock(L, "send", 2))
 	if s.conn == nil {
 		st.closedLog(L, "send")
 		return fail(L, "closed")
@@ -702,7 +715,7 @@ func (st *state) reqSocket(L *lua.LState) int {
 	obj := L.NewTable()
 	ud := L.NewUserData()
 	cb := &clientBody{r: req.HTTP.Body}
-	s := &cosocket{body: true, br: bufio.NewReaderSize(cb, o.BufferSize), clientBody: cb,
+	s := &cosocket{body: true, br: bufio.NewReaderSize(cb, o.BufferSize), clientBody: cb, req: req,
 		connect: o.ConnectTimeout, send: o.SendTimeout, read: o.ReadTimeout, bufSize: o.BufferSize}
 	if ctl, ok := req.HTTP.Body.(bodyReadControl); ok {
 		s.bodyCtl = ctl
@@ -743,7 +756,7 @@ func (st *state) rawReqSocket(L *lua.LState, req *Request) int {
 	// leaves (measured).
 	st.r.body.Reset()
 	o := st.socketOptions()
-	s := &cosocket{conn: c, br: br, connect: o.ConnectTimeout, send: o.SendTimeout, read: o.ReadTimeout, bufSize: o.BufferSize}
+	s := &cosocket{conn: c, br: br, req: req, connect: o.ConnectTimeout, send: o.SendTimeout, read: o.ReadTimeout, bufSize: o.BufferSize}
 	st.trackSocket(s) // closed with the request, as nginx finalizes it
 	obj := L.NewTable()
 	ud := L.NewUserData()
@@ -795,7 +808,7 @@ func (st *state) cachedMeta(cache **lua.LTable, methods func() map[string]lua.LG
 }
 
 func (st *state) sockReceive(L *lua.LState) int {
-	s := sock(L, "receive")
+	s := st.current(sock(L, "receive"))
 	if s.closed() {
 		st.closedLog(L, "receive")
 		L.Push(lua.LNil)
@@ -885,7 +898,7 @@ func (st *state) sockReceive(L *lua.LState) int {
 }
 
 func (st *state) sockReceiveAny(L *lua.LState) int {
-	s := sock(L, "receiveany", 2)
+	s := st.current(sock(L, "receiveany", 2))
 	if L.GetTop() != 2 {
 		cError(L, "expecting 2 arguments (including the object), but got %d", L.GetTop())
 	}
@@ -917,7 +930,7 @@ func (st *state) sockReceiveAny(L *lua.LState) int {
 // size argument it hands the data out in pieces of at most size bytes and
 // then nil once the pattern has been consumed.
 func (st *state) sockReceiveUntil(L *lua.LState) int {
-	s := sock(L, "receiveuntil", 2)
+	s := st.current(sock(L, "receiveuntil", 2))
 	pat := L.CheckString(2)
 	if pat == "" {
 		cArgError(L, 2, "receiveuntil", "pattern is empty")
