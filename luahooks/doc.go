@@ -193,9 +193,7 @@
 //
 //   - Globals live in each pooled state, not once per worker: a global a
 //     request writes (nginx warns about those too) is seen only by later
-//     runs on the same state (the pool hands out the state put back last,
-//     so requests one after the other share them); modules loaded with
-//     require are per state.
+//     runs on the same state; modules loaded with require are per state.
 //     init_by_lua* is replayed in every new state for its globals; its
 //     shared-dict writes and log lines are not repeated.
 //   - Non-integer numbers concatenated with ".." use Go's shortest form

@@ -117,7 +117,7 @@ type Runtime struct {
 	path    string // resolved package.path
 	cpath   string
 	shared  map[string]*SharedDict
-	free    idleStates
+	free    chan *state
 	modules protoCache // require()d files, compiled once
 	guard   memGuard
 	pool    socketPool // idle cosocket connections (setkeepalive)
@@ -145,7 +145,7 @@ func New(opts Options) (*Runtime, error) {
 	if n <= 0 {
 		n = max(64, 4*runtime.GOMAXPROCS(0))
 	}
-	rt.free.max = n
+	rt.free = make(chan *state, n)
 	for name, size := range opts.SharedDicts {
 		rt.shared[name] = NewSharedDict(name, size)
 	}
@@ -161,8 +161,13 @@ func (rt *Runtime) Close() {
 	rt.closed.Store(true)
 	rt.closeTimers(rt.timeout)
 	rt.pool.closeAll()
-	for _, st := range rt.free.drain() {
-		rt.retire(st)
+	for {
+		select {
+		case st := <-rt.free:
+			rt.retire(st)
+		default:
+			return
+		}
 	}
 }
 
@@ -334,8 +339,14 @@ func (rt *Runtime) RunInit(c *Chunk) error {
 	rt.inits = append(rt.inits, c)
 	rt.mu.Unlock()
 	// Drop idle states: they have not seen this chunk.
-	for _, old := range rt.free.drain() {
-		rt.retire(old)
+	for {
+		select {
+		case old := <-rt.free:
+			rt.retire(old)
+			continue
+		default:
+		}
+		break
 	}
 	rt.put(st)
 	return nil
@@ -343,61 +354,25 @@ func (rt *Runtime) RunInit(c *Chunk) error {
 
 func (rt *Runtime) get() (*state, error) {
 	if rt.opts.CodeCache {
-		if st := rt.free.pop(); st != nil {
+		select {
+		case st := <-rt.free:
 			return st, nil
+		default:
 		}
 	}
 	return rt.newState()
 }
 
 func (rt *Runtime) put(st *state) {
-	if rt.closed.Load() || !rt.opts.CodeCache || !rt.free.push(st) {
+	if rt.closed.Load() || !rt.opts.CodeCache {
+		rt.retire(st)
+		return
+	}
+	select {
+	case rt.free <- st:
+	default:
 		rt.retire(st)
 	}
-}
-
-// idleStates holds the Lua states no run uses, the last one put first
-// out: requests one after the other run on the same states, so a global
-// one writes is seen by the next, as in nginx's single Lua VM (041-header-
-// filter.t 20: a header filter's global, while the content hook holds
-// another state).
-type idleStates struct {
-	mu  sync.Mutex
-	s   []*state
-	max int
-}
-
-func (p *idleStates) pop() *state {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := len(p.s)
-	if n == 0 {
-		return nil
-	}
-	st := p.s[n-1]
-	p.s[n-1] = nil
-	p.s = p.s[:n-1]
-	return st
-}
-
-// push keeps st unless max states are idle already.
-func (p *idleStates) push(st *state) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.s) >= p.max {
-		return false
-	}
-	p.s = append(p.s, st)
-	return true
-}
-
-// drain takes every idle state.
-func (p *idleStates) drain() []*state {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	s := p.s
-	p.s = nil
-	return s
 }
 
 // protoCache holds compiled Lua files (require) keyed by path and mtime.
