@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"ngxsockify/proxy/internal/ctxval"
 	"os"
 	"strings"
 	"sync"
@@ -188,6 +189,12 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 	begin := nanotime() // one clock read where time.Now takes two
 	target, addr, err := d.Dial(ctx, o.ConnectTimeout)
 	connectTime := time.Duration(nanotime() - begin)
+	if onLoop != nil {
+		// Nothing reads the dial's context after Dial; it leads to the
+		// request, its connection and their objects, which an idle tunnel
+		// would otherwise keep for its whole life.
+		onLoop.dctx = ctxval.Value{}
+	}
 	if onLoop != nil && !onLoop.dialled(target) {
 		onLoop.ev.l.unreserve() // d dialled another way, or failed
 		onLoop = nil
