@@ -161,6 +161,9 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	rq.v.Status = http.StatusSwitchingProtocols
 	if end.rq != nil {
 		rq.keepForLog() // before the handler returns: ended reads rq after
+		if d, ok := rq.wire.(interface{ Detach() }); ok {
+			d.Detach()
+		}
 	} else {
 		rq.letGo = true
 	}

@@ -256,6 +256,7 @@ type response struct {
 	wroteHeader bool
 	headOnly    bool  // HEAD, 204, 304: no body is sent
 	length      int64 // Content-Length sent, -1 none
+	read        int64 // the connection's bytes read, once detached (c nil)
 	chunked     bool
 	written     int64 // body bytes written
 	sent        int64 // bytes written to the connection
@@ -304,7 +305,7 @@ func (w *response) Note(name string) {
 // ($request_length).
 func (w *response) BytesSent() int64 {
 	n := w.sent
-	if w.c.bw != nil {
+	if w.c != nil && w.c.bw != nil {
 		n += int64(w.c.bw.Buffered())
 	}
 	if w.chunked && !w.finished && w.err == nil {
@@ -313,10 +314,39 @@ func (w *response) BytesSent() int64 {
 	return n
 }
 
+// Detach, for a hijacked request whose handler keeps its writer (a tunnel
+// keeps it for its access-log line), drops what the writer and the
+// request hold of the connection: the connection object, its buffers and
+// its socket (the request's context still leads to the connection: a
+// keeper of the request replaces it). BytesSent and RequestLength keep
+// answering with their values at the call; nothing else may be called
+// after it. The handler calls it
+// before it returns, so that no other goroutine reads the writer while
+// the connection's goroutine lets go of the connection.
+func (w *response) Detach() {
+	c := w.c
+	if c == nil || !c.hijacked {
+		return
+	}
+	if c.bw != nil {
+		w.sent += int64(c.bw.Buffered())
+	}
+	w.read = c.read
+	if b := w.body; b != nil { // the request's Body too
+		b.c, b.br = nil, nil
+	}
+	w.c, w.body = nil, nil
+}
+
 // BodyBytesSent is the number of body bytes written ($body_bytes_sent).
 func (w *response) BodyBytesSent() int64 { return w.written }
 
-func (w *response) RequestLength() int64 { return w.c.read }
+func (w *response) RequestLength() int64 {
+	if w.c == nil { // detached
+		return w.read
+	}
+	return w.c.read
+}
 
 // ParamsOf, BytesSent and RequestLength reach the layer through a wrapped
 // ResponseWriter.
