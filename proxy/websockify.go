@@ -125,6 +125,10 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		tunnels: rq.s.metrics.tunnelsIn(rq), cleanups: rq.cleanups}
 	if rq.st.confs[conf.ID].logs {
 		end.rq = rq
+	} else if len(end.cleanups) == 0 {
+		// Counters and at most an error-log line: the loop may call
+		// ended itself (nginx writes its log lines on its event loop).
+		opts.DoneOnLoop = true
 	}
 	end.handler.Lock() // until the handler returns: it may still be writing rq below
 	defer end.handler.Unlock()
@@ -184,8 +188,10 @@ type tunnelEnd struct {
 // ended is the tunnel's end (websockify.ServeAsync's done): the error-log
 // line, the access-log line, the cleanups and the counts.
 func (e *tunnelEnd) ended(res websockify.Result) {
-	e.handler.Lock() // the handler may still be writing rq
-	defer e.handler.Unlock()
+	if e.rq != nil {
+		e.handler.Lock() // the handler may still be writing rq
+		defer e.handler.Unlock()
+	}
 	switch {
 	case errors.Is(res.Err, websockify.ErrInternal):
 		e.elog.Logf(ngxlog.Alert, e.conn, "websockify tunnel ended: %v%s", res.Err, e.where.format(res.UpstreamAddr))

@@ -875,9 +875,25 @@ func (l *loop) stop() bool {
 
 // report hands the ends of the round's tunnels to another goroutine.
 func (l *loop) report() {
-	if len(l.ended) > 0 {
-		l.rep.run(l.ended)
+	if len(l.ended) == 0 {
+		return
+	}
+	// The ends whose done may run on the loop go first, at once; the
+	// others go to a reporter, in their order.
+	rest := l.ended[:0]
+	for _, t := range l.ended {
+		if t.o.DoneOnLoop {
+			t.report()
+		} else {
+			rest = append(rest, t)
+		}
+	}
+	if len(rest) > 0 {
+		l.rep.run(rest)
 		l.ended = nil
+	} else {
+		clear(l.ended[:cap(l.ended)])
+		l.ended = l.ended[:0]
 	}
 }
 
