@@ -188,10 +188,12 @@ type tunnelEnd struct {
 // ended is the tunnel's end (websockify.ServeAsync's done): the error-log
 // line, the access-log line, the cleanups and the counts.
 func (e *tunnelEnd) ended(res websockify.Result) {
-	if e.rq != nil {
-		e.handler.Lock() // the handler may still be writing rq
-		defer e.handler.Unlock()
-	}
+	// The handler may still be writing rq, or counting the handshake
+	// that this undoes. On a loop (DoneOnLoop) this waits at most for the
+	// end of a handler that no longer waits for the loop: its tunnel
+	// began after everything it waited for there.
+	e.handler.Lock()
+	defer e.handler.Unlock()
 	switch {
 	case errors.Is(res.Err, websockify.ErrInternal):
 		e.elog.Logf(ngxlog.Alert, e.conn, "websockify tunnel ended: %v%s", res.Err, e.where.format(res.UpstreamAddr))

@@ -873,7 +873,9 @@ func (l *loop) stop() bool {
 	return true
 }
 
-// report hands the ends of the round's tunnels to another goroutine.
+// report reports the ends of the round's tunnels: on the loop those whose
+// done may run there (Options.DoneOnLoop), the others on another
+// goroutine (reporters).
 func (l *loop) report() {
 	if len(l.ended) == 0 {
 		return
