@@ -125,9 +125,9 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		tunnels: rq.s.metrics.tunnelsIn(rq), cleanups: rq.cleanups}
 	if rq.st.confs[conf.ID].logs {
 		end.rq = rq
-	} else if len(end.cleanups) == 0 {
-		// Counters and at most an error-log line: the loop may call
-		// ended itself (nginx writes its log lines on its event loop).
+	} else if len(end.cleanups) == 0 && !end.elog.enabled(ngxlog.Info) {
+		// Counters only (an error-log line only after a panic of the
+		// loop): the loop may call ended itself, with no write to wait for.
 		opts.DoneOnLoop = true
 	}
 	end.handler.Lock() // until the handler returns: it may still be writing rq below
