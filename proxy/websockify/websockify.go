@@ -51,6 +51,11 @@ type Options struct {
 	// Logger receives a debug record at tunnel end (kept only if debug is
 	// enabled when the tunnel starts). nil means slog.Default().
 	Logger *slog.Logger
+	// DoneOnLoop says that ServeAsync's done neither blocks nor takes
+	// long (counters, no access-log line): a tunnel on an event loop then
+	// calls it on the loop as it ends, instead of handing it to another
+	// goroutine (report.go).
+	DoneOnLoop bool
 }
 
 func (o Options) withDefaults() Options {
