@@ -439,6 +439,7 @@ type proxyUpstream struct {
 	res    proxypass.Response
 	sender proxypass.Sender // for a connection no upstream keeps
 	ready  bool             // send saw the connection readable (its first read does not wait)
+	got    int              // bytes of the answer send read into head
 	// the header values passed to the client, for a head of few fields
 	// (proxyResponseHeaders)
 	vals [12]string
@@ -568,6 +569,9 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			}
 			rq.v.UpstreamConnectTime = connected.Sub(up.start)
 			up.conn = conn
+			if up.head == nil {
+				up.head, up.headPool = readBuffer(rq.st.confs[rq.conf.ID].proxy.headBufs, rq.conf.ProxyBufferSize)
+			}
 			out := req
 			if up.stream != nil {
 				out = append(req[:len(req):len(req)], up.stream.preread()...)
@@ -595,14 +599,12 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			if err != nil {
 				cond, while = errCondition(err), "while sending request to upstream"
 			} else {
-				up.rdBuf = deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout, watch: up, ready: up.ready}
+				up.rdBuf = deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout, watch: up, ready: up.ready,
+					n: int64(up.got)}
 				rd = &up.rdBuf
 				up.rd = rd
-				if up.head == nil {
-					up.head, up.headPool = readBuffer(rq.st.confs[rq.conf.ID].proxy.headBufs, rq.conf.ProxyBufferSize)
-				}
 				res = &up.res
-				if err = proxypass.ReadResponseTo(res, rd, *up.head); err != nil {
+				if err = proxypass.ReadResponseAfter(res, rd, *up.head, up.got); err != nil {
 					res = nil
 				}
 				rd.watch = nil
@@ -1197,9 +1199,12 @@ func (rq *request) copyFromBackend(src io.Reader, length int64) error {
 }
 
 // send writes the request out (up.stream == nil) or its head with the
-// body's first part; its deadlines count from now (zero: the clock's). A request that goes out whole waits for the answer's
-// first bytes in the same step (proxypass.Sender): the head's first read
-// finds them, as nginx's, instead of failing first. That wait is the first
+// body's first part; its deadlines count from now (zero: the clock's). A
+// request that goes out whole waits for the answer's first bytes in the
+// same step and reads them into up.head (proxypass.Sender.Exchange: up.got
+// bytes; none when the socket was readable for an end or an error, which
+// the head's first read then finds at once), as nginx's, instead of a read
+// failing first. That wait is the first
 // of the head's (watchGrace, then the client is watched too: the reader
 // goes on with the rest of proxy_read_timeout); a proxy_read_timeout
 // within watchGrace is the reader's alone.
@@ -1216,11 +1221,11 @@ func (up *proxyUpstream) send(conn net.Conn, out []byte, cached bool, now time.T
 		now = time.Now()
 	}
 	var n int
-	up.ready = false
+	up.ready, up.got = false, 0
 	if up.sends() {
 		conn.SetReadDeadline(now.Add(watchGrace))
 		var err error
-		n, err = up.senderFor().Send(conn, out, cached)
+		n, up.got, err = up.senderFor().Exchange(conn, out, *up.head, cached)
 		if err == proxypass.ErrStale {
 			return err
 		}
@@ -1228,7 +1233,7 @@ func (up *proxyUpstream) send(conn net.Conn, out []byte, cached bool, now time.T
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				up.watchHead()
 			} else {
-				up.ready = err == nil
+				up.ready = err == nil && up.got == 0
 			}
 			return nil // the reads that follow report a failure
 		}
@@ -1585,3 +1590,4 @@ func (rq *request) cookieRuleMatches(r nginxconf.CookieRule, v string, match fun
 	}
 	return match(r.From.Eval(rq.v))
 }
+

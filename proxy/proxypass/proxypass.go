@@ -163,7 +163,12 @@ func ReadResponseInto(rd io.Reader, buf []byte) (*Response, error) {
 // ReadResponseTo is ReadResponseInto into res, which it overwrites (and
 // leaves undefined on error).
 func ReadResponseTo(res *Response, rd io.Reader, buf []byte) error {
-	n := 0
+	return ReadResponseAfter(res, rd, buf, 0)
+}
+
+// ReadResponseAfter is ReadResponseTo when buf[:n] already holds the
+// response's first bytes (Sender.Exchange read them).
+func ReadResponseAfter(res *Response, rd io.Reader, buf []byte, n int) error {
 	for {
 		if !statusLineOK(buf[:n]) {
 			*res = Response{Status: http.StatusOK, HTTP09: true, ContentLength: -1, Rest: buf[:n]}
