@@ -185,7 +185,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		if release {
 			up.releaseHead()
 		}
-		end := time.Now()
+		end := monoTime()
 		rq.v.UpstreamResponseTime = end.Sub(up.start)
 		// the body as it came, chunk framing included (nginx's count)
 		rq.v.UpstreamBytesSent, rq.v.UpstreamBytesReceived, rq.v.UpstreamResponseLength = up.sent, rd.n, rd.n-up.headLen
@@ -491,14 +491,14 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 	tries := &up.tries
 	// the Sender looks at a connection from the idle cache itself (send)
 	tries.CheckIdleLater(up.sends())
-	begin := time.Now() // proxy_next_upstream_timeout counts from here (nginx's peer.start_time)
+	begin := monoTime() // proxy_next_upstream_timeout counts from here (nginx's peer.start_time)
 	retake := false     // the attempt goes on with another connection to its server
 	for n, first := 1, true; ; n, first = n+1, false {
 		again := retake
 		retake = false
 		if !again {
 			if up.start = begin; !first { // the first attempt starts with the exchange
-				up.start = time.Now()
+				up.start = monoTime()
 			}
 			tries.SetClock(up.start)
 		}
@@ -564,7 +564,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			var now time.Time
 			connected := up.start
 			if !tries.Cached() || again {
-				now = time.Now()
+				now = monoTime()
 				connected = now
 			}
 			rq.v.UpstreamConnectTime = connected.Sub(up.start)
@@ -1218,7 +1218,7 @@ func (up *proxyUpstream) send(conn net.Conn, out []byte, cached bool, now time.T
 	if now.IsZero() {
 		// the Sender's deadline must lie ahead when it starts: its step
 		// (the idle connection's look) runs only then
-		now = time.Now()
+		now = monoTime()
 	}
 	var n int
 	up.ready, up.got = false, 0
@@ -1295,7 +1295,7 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	}
 	timeout := r.timeout
 	if up := r.watch; up != nil && up.stopWatch == nil && timeout > watchGrace {
-		r.c.SetReadDeadline(time.Now().Add(watchGrace))
+		r.c.SetReadDeadline(monoTime().Add(watchGrace))
 		n, err := r.c.Read(p)
 		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
 			r.n += int64(n)
@@ -1304,7 +1304,7 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 		up.watchHead()
 		timeout -= watchGrace
 	}
-	r.c.SetReadDeadline(time.Now().Add(timeout))
+	r.c.SetReadDeadline(monoTime().Add(timeout))
 	n, err := r.c.Read(p)
 	r.n += int64(n)
 	return n, err
@@ -1591,3 +1591,11 @@ func (rq *request) cookieRuleMatches(r nginxconf.CookieRule, v string, match fun
 	return match(r.From.Eval(rq.v))
 }
 
+// clockBase is monoTime's origin.
+var clockBase = time.Now()
+
+// monoTime is time.Now from the monotonic clock alone: one clock read
+// where time.Now makes two (the wall clock too), about 50 ns less on a VM.
+// For the times of an exchange, which are only subtracted from each other
+// and made deadlines (both go by the monotonic reading).
+func monoTime() time.Time { return clockBase.Add(time.Since(clockBase)) }
