@@ -1005,7 +1005,7 @@ func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.Pr
 		vals = make([]string, len(res.Fields))
 	}
 	for i, f := range res.Fields {
-		key := http.CanonicalHeaderKey(f.Name)
+		key := f.Key()
 		if proxypass.ResponseHopByHop(key) || rq.proxyHidden(key) {
 			continue
 		}

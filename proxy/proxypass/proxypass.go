@@ -16,7 +16,22 @@ import (
 )
 
 // Field is one header line: the name as written, and its value.
-type Field struct{ Name, Value string }
+type Field struct {
+	Name, Value string
+	// Canon: Name is its own canonical key (letters, digits and dashes,
+	// each letter upper case after a dash or at the start, else lower
+	// case), as the backend's answer usually spells it; parseField notes
+	// it, so that its caller need not work the key out again.
+	Canon bool
+}
+
+// Key is f's name as a canonical key (textproto.CanonicalMIMEHeaderKey).
+func (f *Field) Key() string {
+	if f.Canon {
+		return f.Name
+	}
+	return textproto.CanonicalMIMEHeaderKey(f.Name)
+}
 
 // WriteRequest appends the request head nginx sends: the request line,
 // the fields in order, and the empty line.
@@ -83,7 +98,7 @@ func (r *Response) Header() http.Header {
 	h := make(http.Header, len(r.Fields))
 	vals := make([]string, len(r.Fields))
 	for i, f := range r.Fields {
-		k := textproto.CanonicalMIMEHeaderKey(f.Name)
+		k := f.Key()
 		if v, ok := h[k]; ok {
 			h[k] = append(v, f.Value)
 			continue
@@ -299,16 +314,24 @@ func parseField(l string) (Field, bool) {
 		l = l[:len(l)-1]
 	}
 	colon := -1
+	canon, upper := true, true // upper: a letter here must be upper case
+name:
 	for i := 0; i < len(l); i++ {
-		switch l[i] {
-		case ':':
+		c := l[i]
+		switch {
+		case c == ':':
 			colon = i
-		case ' ', '\t', '\r', 0:
+			break name
+		case c == ' ' || c == '\t' || c == '\r' || c == 0:
 			return Field{}, false
-		default:
-			continue
+		case 'a' <= c && c <= 'z':
+			canon = canon && !upper
+		case 'A' <= c && c <= 'Z':
+			canon = canon && upper
+		case c != '-' && (c < '0' || c > '9'):
+			canon = false
 		}
-		break
+		upper = c == '-'
 	}
 	if colon <= 0 {
 		return Field{}, false
@@ -325,7 +348,7 @@ func parseField(l string) (Field, bool) {
 	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
 		v = v[:len(v)-1]
 	}
-	return Field{Name: l[:colon], Value: v}, true
+	return Field{Name: l[:colon], Value: v, Canon: canon}, true
 }
 
 // validProto accepts HTTP/<major>.<minor>.
