@@ -314,24 +314,21 @@ func parseField(l string) (Field, bool) {
 		l = l[:len(l)-1]
 	}
 	colon := -1
-	canon, upper := true, true // upper: a letter here must be upper case
-name:
+	canon, want := true, nameUpper // want: the classes a byte may have here in a canonical name
 	for i := 0; i < len(l); i++ {
-		c := l[i]
-		switch {
-		case c == ':':
+		k := nameClass[l[i]]
+		if k&(nameColon|nameBad) != 0 {
+			if k == nameBad {
+				return Field{}, false
+			}
 			colon = i
-			break name
-		case c == ' ' || c == '\t' || c == '\r' || c == 0:
-			return Field{}, false
-		case 'a' <= c && c <= 'z':
-			canon = canon && !upper
-		case 'A' <= c && c <= 'Z':
-			canon = canon && upper
-		case c != '-' && (c < '0' || c > '9'):
-			canon = false
+			break
 		}
-		upper = c == '-'
+		canon = canon && k&want != 0
+		want = nameLower
+		if k == nameDash {
+			want = nameUpper
+		}
 	}
 	if colon <= 0 {
 		return Field{}, false
@@ -350,6 +347,35 @@ name:
 	}
 	return Field{Name: l[:colon], Value: v, Canon: canon}, true
 }
+
+// The classes of a field name's bytes (nameClass): a canonical name's
+// letters are upper case first and after a dash (nameUpper is the set of
+// classes allowed there), lower case elsewhere (nameLower).
+const (
+	nameBad   uint8 = 1 << iota // space, tab, CR, NUL: not in a name
+	nameColon                   // the name's end
+	nameUp                      // A-Z
+	nameLow                     // a-z
+	nameDigit                   // 0-9
+	nameDash                    // -
+
+	nameUpper = nameUp | nameDigit | nameDash
+	nameLower = nameLow | nameDigit | nameDash
+)
+
+var nameClass = func() (t [256]uint8) {
+	for _, c := range []byte(" \t\r\x00") {
+		t[c] = nameBad
+	}
+	t[':'], t['-'] = nameColon, nameDash
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c], t[c+'a'-'A'] = nameUp, nameLow
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = nameDigit
+	}
+	return t
+}()
 
 // validProto accepts HTTP/<major>.<minor>.
 func validProto(p string) bool {
