@@ -434,12 +434,13 @@ type proxyUpstream struct {
 	conn      net.Conn // the current attempt's
 	// in place of their own allocations: rd's and the body's reader, and
 	// the response head
-	rdBuf  deadlineReader
-	body   backendBody
-	res    proxypass.Response
-	sender proxypass.Sender // for a connection no upstream keeps
-	ready  bool             // send saw the connection readable (its first read does not wait)
-	got    int              // bytes of the answer send read into head
+	rdBuf deadlineReader
+	body  backendBody
+	res   proxypass.Response
+	own   backendConn // for a connection no upstream keeps
+	ready bool        // send saw the connection readable (its first read does not wait)
+	got   int         // bytes of the answer send read into head
+	kept  *time.Time  // the deadline send left (backendConn.grace)
 	// the header values passed to the client, for a head of few fields
 	// (proxyResponseHeaders)
 	vals [12]string
@@ -600,7 +601,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 				cond, while = errCondition(err), "while sending request to upstream"
 			} else {
 				up.rdBuf = deadlineReader{c: conn, timeout: rq.conf.ProxyReadTimeout, watch: up, ready: up.ready,
-					n: int64(up.got)}
+					n: int64(up.got), kept: up.kept}
 				rd = &up.rdBuf
 				up.rd = rd
 				res = &up.res
@@ -1221,11 +1222,16 @@ func (up *proxyUpstream) send(conn net.Conn, out []byte, cached bool, now time.T
 		now = monoTime()
 	}
 	var n int
-	up.ready, up.got = false, 0
+	up.ready, up.got, up.kept = false, 0, nil
 	if up.sends() {
-		conn.SetReadDeadline(now.Add(watchGrace))
+		bc := up.connFor()
+		up.kept = &bc.grace // the reader's deadlines replace it
+		if bc.grace.Sub(now) < watchGrace {
+			bc.grace = now.Add(2 * watchGrace)
+			conn.SetReadDeadline(bc.grace)
+		}
 		var err error
-		n, up.got, err = up.senderFor().Exchange(conn, out, *up.head, cached)
+		n, up.got, err = bc.sender.Exchange(conn, out, *up.head, cached)
 		if err == proxypass.ErrStale {
 			return err
 		}
@@ -1237,6 +1243,9 @@ func (up *proxyUpstream) send(conn net.Conn, out []byte, cached bool, now time.T
 			}
 			return nil // the reads that follow report a failure
 		}
+	}
+	if bc := up.knownConn(); bc != nil {
+		bc.grace = time.Time{} // the reads set deadlines of their own (so did the idle cache's look)
 	}
 	// proxy_send_timeout: for an ordinary write only (the Sender's does not wait)
 	conn.SetWriteDeadline(now.Add(up.rq.conf.ProxySendTimeout))
@@ -1253,19 +1262,41 @@ func (up *proxyUpstream) sends() bool {
 // testHookSend, when set by a test, runs before each request is sent.
 var testHookSend func(conn net.Conn)
 
-// senderFor returns the Sender of the attempt's connection: one kept with
-// it in the upstream's idle cache (made once per connection, not per
-// request), else the request's.
-func (up *proxyUpstream) senderFor() *proxypass.Sender {
+// backendConn is what a backend connection keeps between its exchanges,
+// in the upstream's idle cache with it (Tries.ConnData): made once per
+// connection, not per request.
+type backendConn struct {
+	sender proxypass.Sender
+	// grace is the read deadline send set for the wait for the head
+	// (watchGrace to twice that ahead), while nothing set another since
+	// (zero: not known). An exchange that starts while it is still
+	// watchGrace ahead keeps it: on a busy connection most do, and set no
+	// timer of their own (about 900 instructions each, and a timer that
+	// fires later), the client being watched after 1 to 2 ms.
+	grace time.Time
+}
+
+// connFor returns the backendConn of the attempt's connection: the one
+// kept with it in the upstream's idle cache, else the request's own.
+func (up *proxyUpstream) connFor() *backendConn {
 	if up.u == nil {
-		return &up.sender
+		return &up.own
 	}
-	s, _ := up.tries.ConnData().(*proxypass.Sender)
-	if s == nil {
-		s = new(proxypass.Sender)
-		up.tries.SetConnData(s)
+	bc := up.knownConn()
+	if bc == nil {
+		bc = new(backendConn)
+		up.tries.SetConnData(bc)
 	}
-	return s
+	return bc
+}
+
+// knownConn is connFor, nil for a pooled connection that has none yet.
+func (up *proxyUpstream) knownConn() *backendConn {
+	if up.u == nil {
+		return &up.own
+	}
+	bc, _ := up.tries.ConnData().(*backendConn)
+	return bc
 }
 
 // deadlineReader reads from a connection with proxy_read_timeout between
@@ -1280,6 +1311,17 @@ type deadlineReader struct {
 	// the connection is readable (the Sender waited): the first read
 	// finds its bytes (or its end) at once and sets no deadline of its own
 	ready bool
+	// kept: the deadline send leaves for the next exchange, which a
+	// deadline set here replaces (nil: none)
+	kept *time.Time
+}
+
+// setDeadline sets the connection's read deadline d from now.
+func (r *deadlineReader) setDeadline(d time.Duration) {
+	if r.kept != nil {
+		*r.kept = time.Time{}
+	}
+	r.c.SetReadDeadline(monoTime().Add(d))
 }
 
 func (r *deadlineReader) Read(p []byte) (int, error) {
@@ -1295,7 +1337,7 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	}
 	timeout := r.timeout
 	if up := r.watch; up != nil && up.stopWatch == nil && timeout > watchGrace {
-		r.c.SetReadDeadline(monoTime().Add(watchGrace))
+		r.setDeadline(watchGrace)
 		n, err := r.c.Read(p)
 		if n > 0 || !errors.Is(err, os.ErrDeadlineExceeded) {
 			r.n += int64(n)
@@ -1304,7 +1346,7 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 		up.watchHead()
 		timeout -= watchGrace
 	}
-	r.c.SetReadDeadline(monoTime().Add(timeout))
+	r.setDeadline(timeout)
 	n, err := r.c.Read(p)
 	r.n += int64(n)
 	return n, err
