@@ -1226,8 +1226,7 @@ func (up *proxyUpstream) send(conn net.Conn, out []byte, cached bool, now time.T
 	if up.sends() {
 		bc := up.connFor()
 		up.kept = &bc.grace // the reader's deadlines replace it
-		if bc.grace.Sub(now) < watchGrace {
-			bc.grace = now.Add(2 * watchGrace)
+		if bc.renewGrace(now) {
 			conn.SetReadDeadline(bc.grace)
 		}
 		var err error
@@ -1274,6 +1273,17 @@ type backendConn struct {
 	// timer of their own (about 900 instructions each, and a timer that
 	// fires later), the client being watched after 1 to 2 ms.
 	grace time.Time
+}
+
+// renewGrace reports whether the head wait that starts at now needs a
+// read deadline of its own (then bc.grace is it): the kept one is less
+// than watchGrace ahead, or none is known.
+func (bc *backendConn) renewGrace(now time.Time) bool {
+	if bc.grace.Sub(now) >= watchGrace {
+		return false
+	}
+	bc.grace = now.Add(2 * watchGrace)
+	return true
 }
 
 // connFor returns the backendConn of the attempt's connection: the one

@@ -157,3 +157,42 @@ server {
 		t.Errorf("%d connections, want 1 (the first kept)", n)
 	}
 }
+
+// TestBackendConnGrace: a head wait keeps the read deadline the last one
+// set while it is watchGrace ahead; a deadline the reader sets forgets it.
+func TestBackendConnGrace(t *testing.T) {
+	var bc backendConn
+	t0 := monoTime()
+	for _, tc := range []struct {
+		at    time.Duration // after t0
+		renew bool
+	}{
+		{0, true}, // none known
+		{watchGrace / 2, false},
+		{watchGrace, false},
+		{watchGrace + 1, true},
+		{2 * watchGrace, false},
+	} {
+		before := bc.grace
+		if got := bc.renewGrace(t0.Add(tc.at)); got != tc.renew {
+			t.Fatalf("at %v: renew %v, want %v", tc.at, got, tc.renew)
+		}
+		if want := t0.Add(tc.at + 2*watchGrace); tc.renew && !bc.grace.Equal(want) || !tc.renew && !bc.grace.Equal(before) {
+			t.Fatalf("at %v: grace %v", tc.at, bc.grace.Sub(t0))
+		}
+	}
+	c, d := net.Pipe()
+	defer c.Close()
+	defer d.Close()
+	go d.Write([]byte("x"))
+	r := deadlineReader{c: c, timeout: time.Second, kept: &bc.grace}
+	if n, err := r.Read(make([]byte, 4)); n != 1 || err != nil {
+		t.Fatalf("read %d, %v", n, err)
+	}
+	if !bc.grace.IsZero() {
+		t.Errorf("a read that set its deadline left the kept one: %v", bc.grace.Sub(t0))
+	}
+	if !bc.renewGrace(monoTime()) {
+		t.Error("a forgotten deadline was kept")
+	}
+}
