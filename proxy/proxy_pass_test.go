@@ -170,14 +170,14 @@ func TestBackendConnGrace(t *testing.T) {
 		{0, true}, // none known
 		{watchGrace / 2, false},
 		{watchGrace, false},
-		{watchGrace + 1, true},
-		{2 * watchGrace, false},
+		{(graceKept-1)*watchGrace + 1, true},
+		{graceKept * watchGrace, false},
 	} {
 		before := bc.grace
-		if got := bc.renewGrace(t0.Add(tc.at)); got != tc.renew {
+		if got := bc.renewGrace(t0.Add(tc.at), time.Minute); got != tc.renew {
 			t.Fatalf("at %v: renew %v, want %v", tc.at, got, tc.renew)
 		}
-		if want := t0.Add(tc.at + 2*watchGrace); tc.renew && !bc.grace.Equal(want) || !tc.renew && !bc.grace.Equal(before) {
+		if want := t0.Add(tc.at + graceKept*watchGrace); tc.renew && !bc.grace.Equal(want) || !tc.renew && !bc.grace.Equal(before) {
 			t.Fatalf("at %v: grace %v", tc.at, bc.grace.Sub(t0))
 		}
 	}
@@ -192,7 +192,17 @@ func TestBackendConnGrace(t *testing.T) {
 	if !bc.grace.IsZero() {
 		t.Errorf("a read that set its deadline left the kept one: %v", bc.grace.Sub(t0))
 	}
-	if !bc.renewGrace(monoTime()) {
+	if !bc.renewGrace(monoTime(), time.Minute) {
 		t.Error("a forgotten deadline was kept")
+	}
+	// never past proxy_read_timeout
+	if now := monoTime(); !bc.renewGrace(now, 2*watchGrace) || !bc.grace.Equal(now.Add(2*watchGrace)) {
+		t.Errorf("grace %v ahead, want the limit", bc.grace.Sub(now))
+	}
+	if now := monoTime(); bc.renewGrace(now, 2*watchGrace) {
+		t.Error("a deadline within the limit was not kept")
+	}
+	if now := monoTime(); !bc.renewGrace(now, watchGrace+watchGrace/2) {
+		t.Error("a deadline past a shorter limit was kept")
 	}
 }
