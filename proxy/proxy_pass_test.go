@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
@@ -204,5 +206,25 @@ func TestBackendConnGrace(t *testing.T) {
 	}
 	if now := monoTime(); !bc.renewGrace(now, watchGrace+watchGrace/2) {
 		t.Error("a deadline past a shorter limit was kept")
+	}
+}
+
+// TestDeadlineReaderUntil: after send's wait for the head ran out, the
+// head's first read waits until proxy_read_timeout from the send, not that
+// timeout again from now.
+func TestDeadlineReaderUntil(t *testing.T) {
+	c, d := net.Pipe()
+	defer c.Close()
+	defer d.Close()
+	start := time.Now()
+	r := deadlineReader{c: c, timeout: time.Minute, until: monoTime().Add(50 * time.Millisecond)}
+	if _, err := r.Read(make([]byte, 4)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read: %v, want the deadline", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("the read waited %v: proxy_read_timeout from now", took)
+	}
+	if !r.until.IsZero() {
+		t.Error("until stays for the next read")
 	}
 }
