@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/textproto"
 	"os"
 	"slices"
 	"strconv"
@@ -18,10 +19,12 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"ngxsockify/nginxconf"
 	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
+	"ngxsockify/proxy/http1"
 	"ngxsockify/proxy/proxypass"
 	"ngxsockify/proxy/upstream"
 	"ngxsockify/proxy/websockify"
@@ -949,20 +952,93 @@ func (rq *request) proxyFields(fields []proxypass.Field, body []byte, chunked bo
 	if !rq.conf.ProxyPassRequestHeaders {
 		return fields
 	}
+	// nginx sends the client's header lines as it received them: in their
+	// order, under their names' spelling. The values are the request's
+	// (a Lua hook may have changed them): a name's values go out at its
+	// received lines, one each; values beyond its lines, and names no line
+	// had (set by Lua, or read some other way), follow, sorted.
+	var sentArr [16]clientField
+	sent := sentArr[:0]
+	head := rawString(http1.RawHeader(rq.r))
+	if _, rest, ok := strings.Cut(head, "\n"); ok { // after the request line
+		head = rest
+	} else {
+		head = ""
+	}
+	for head != "" {
+		var line string
+		line, head, _ = strings.Cut(head, "\n")
+		name, _, ok := strings.Cut(line, ":")
+		if !ok {
+			continue // the empty line that ends the head
+		}
+		key := canonicalKey(name)
+		if slices.Contains(plan.named, key) {
+			continue
+		}
+		vals := rq.r.Header[key]
+		i := slices.IndexFunc(sent, func(f clientField) bool { return f.key == key })
+		if i < 0 {
+			sent = append(sent, clientField{key: key})
+			i = len(sent) - 1
+		}
+		if n := sent[i].n; n < len(vals) {
+			fields = append(fields, proxypass.Field{Name: name, Value: vals[n]})
+			sent[i].n++
+		}
+	}
 	var keysArr [16]string
 	keys := keysArr[:0]
-	for k := range rq.r.Header {
-		if !slices.Contains(plan.named, k) {
+	for k, vals := range rq.r.Header {
+		if slices.Contains(plan.named, k) {
+			continue
+		}
+		if i := slices.IndexFunc(sent, func(f clientField) bool { return f.key == k }); i < 0 || sent[i].n < len(vals) {
 			keys = append(keys, k)
 		}
 	}
-	slices.Sort(keys) // net/http does not keep the order received
+	slices.Sort(keys)
 	for _, k := range keys {
-		for _, v := range rq.r.Header[k] {
+		vals := rq.r.Header[k]
+		if i := slices.IndexFunc(sent, func(f clientField) bool { return f.key == k }); i >= 0 {
+			vals = vals[sent[i].n:]
+		}
+		for _, v := range vals {
 			fields = append(fields, proxypass.Field{Name: k, Value: v})
 		}
 	}
 	return fields
+}
+
+// clientField counts the values of a client header name sent so far
+// (proxyFields).
+type clientField struct {
+	key string
+	n   int
+}
+
+// canonicalKey is name's key in a request's Header: name itself when it
+// is spelled canonically, as clients mostly do.
+func canonicalKey(name string) string {
+	upper := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if upper && 'a' <= c && c <= 'z' || !upper && 'A' <= c && c <= 'Z' {
+			return textproto.CanonicalMIMEHeaderKey(name)
+		}
+		upper = c == '-'
+	}
+	return name
+}
+
+// rawString is a request head's bytes as a string, without a copy: the
+// head's bytes never change (http1.Head.Raw; its values are strings over
+// them already).
+func rawString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // headerFirst is h.Get(key) for a canonical key, without canonicalizing it
