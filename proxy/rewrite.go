@@ -130,7 +130,7 @@ func (rq *request) rewrite(s *nginxconf.RewriteStmt) flow {
 			code = http.StatusMovedPermanently
 		}
 		if s.KeepArgs && rq.v.Args != "" {
-			if strings.Contains(target, "?") {
+			if s.Replacement.LiteralQuery() {
 				target += "&" + rq.v.Args
 			} else {
 				target += "?" + rq.v.Args

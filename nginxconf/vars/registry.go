@@ -359,58 +359,54 @@ func (t *Template) EvalRewrite(r *Request, escape bool) string {
 	if !escape {
 		return t.Eval(r)
 	}
-	var b strings.Builder
-	for i := range t.parts {
-		s := r.part(&t.parts[i])
-		if t.parts[i].inArgs {
-			s = EscapeArgs(s)
-		}
-		b.WriteString(s)
-	}
-	return b.String()
+	return t.evalEscaped(r, func(p *tpart) bool { return p.inArgs })
 }
 
-// EvalRedirect evaluates the replacement of a rewrite that redirects. With
-// escape set (see QuotedURI), captures are escaped for the Location header
-// as nginx 1.22 does (measured): until the first "?" of the result, space,
-// '"', '#', '%', controls and bytes >= 0x7F; the first "?" itself stays,
-// even when it comes from a capture; after it, EscapeArgs' set.
+// EvalRedirect evaluates the replacement of a rewrite that redirects, as
+// nginx's regex codes do: with escape set (see QuotedURI) every capture is
+// escaped with EscapeArgs (e->quote), and then the whole value goes
+// through UnescapeRedirect (ngx_http_script_regex_end_code). The request's
+// arguments, when kept, are added after that by the caller.
 func (t *Template) EvalRedirect(r *Request, escape bool) string {
-	if !escape {
-		return t.Eval(r)
+	var s string
+	if escape {
+		s = t.evalEscaped(r, func(p *tpart) bool { return p.capture != 0 })
+	} else {
+		s = t.Eval(r)
 	}
-	var b strings.Builder
-	inArgs := false
-	for i := range t.parts {
-		s := r.part(&t.parts[i])
-		if t.parts[i].capture == 0 {
-			b.WriteString(s)
-			inArgs = inArgs || strings.Contains(s, "?")
-			continue
-		}
-		for j := 0; j < len(s); j++ {
-			c := s[j]
-			switch {
-			case !inArgs && c == '?':
-				inArgs = true
-				b.WriteByte(c)
-			case inArgs && argsEscaped(c), !inArgs && redirectPathEscaped(c):
-				b.WriteString(percent(c))
-			default:
-				b.WriteByte(c)
+	return UnescapeRedirect(s)
+}
+
+// evalEscaped is Eval with the parts for which esc reports true escaped
+// with EscapeArgs.
+func (t *Template) evalEscaped(r *Request, esc func(*tpart) bool) string {
+	vals := make([]string, len(t.parts))
+	for pass := 0; pass < 2; pass++ {
+		for i := range t.parts {
+			p := &t.parts[i]
+			// twoPass: captures read after every variable (see Template)
+			if t.twoPass && (p.capture != 0) != (pass == 1) || !t.twoPass && pass == 1 {
+				continue
+			}
+			vals[i] = r.part(p)
+			if esc(p) {
+				vals[i] = EscapeArgs(vals[i])
 			}
 		}
 	}
-	return b.String()
+	return strings.Join(vals, "")
 }
 
-func redirectPathEscaped(c byte) bool {
-	return c <= ' ' || c >= 0x7f || c == '"' || c == '#' || c == '%'
-}
-
-func percent(c byte) string {
-	const hexDigits = "0123456789ABCDEF"
-	return string([]byte{'%', hexDigits[c>>4], hexDigits[c&15]})
+// LiteralQuery reports whether the template's text holds a "?" outside
+// its variables: nginx then adds a rewrite's kept arguments with "&", else
+// with "?" (sc->args), whatever the variables' values hold.
+func (t *Template) LiteralQuery() bool {
+	for _, p := range t.parts {
+		if p.capture == 0 && p.v == nil && strings.Contains(p.lit, "?") {
+			return true
+		}
+	}
+	return false
 }
 
 // QuotedURI reports whether a raw request path makes nginx escape rewrite
