@@ -199,6 +199,9 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	{name: "underscores_in_headers", dup: "underscores_in_headers", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.UnderscoresInHeaders = d.Args[0] == "on"
 	}},
+	{name: "ignore_invalid_headers", dup: "ignore_invalid_headers", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.KeepInvalidHeaders = d.Args[0] == "off"
+	}},
 	{name: "server_tokens", dup: "server_tokens", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ServerTokens = d.Args[0] != "off" }},
 	{name: "log_not_found", dup: "log_not_found", set: func(c *compiler, lv *level, d *Directive) { lv.conf.LogNotFound = d.Args[0] == "on" }},
 	{name: "absolute_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.AbsoluteRedirect = d.Args[0] == "on" }},
@@ -256,6 +259,7 @@ type CoreConf struct {
 	ClientHeaderBufferSize                              int
 	LargeHeaderBuffers, LargeHeaderBufferSize           int
 	UnderscoresInHeaders                                bool
+	KeepInvalidHeaders                                  bool     // ignore_invalid_headers off
 	Resolver                                            []string // DNS servers, ip:port (names given are resolved at load)
 	ResolverTimeout                                     time.Duration
 	ResolverValid                                       time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)

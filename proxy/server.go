@@ -473,6 +473,7 @@ func setParams(p *http1.Params, c *nginxconf.LocConf) {
 	p.HeaderTimeout = c.ClientHeaderTimeout
 	p.LargeBufferSize, p.LargeBuffers = c.LargeHeaderBufferSize, c.LargeHeaderBuffers
 	p.UnderscoresInHeaders = c.UnderscoresInHeaders
+	p.KeepInvalidHeaders = c.KeepInvalidHeaders
 	setLocationParams(p, c)
 }
 

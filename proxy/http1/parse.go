@@ -277,8 +277,9 @@ const (
 
 // parseHeaderLine splits line (without its line end) into the name's
 // canonical key and the value. For a bad line, bad is the offset of the
-// byte that made it so.
-func parseHeaderLine(line []byte, underscores bool) (kk knownKey, value []byte, v headerLine, bad int) {
+// byte that made it so. With keepInvalid (ignore_invalid_headers off) a
+// name with invalid bytes is kept as it was sent.
+func parseHeaderLine(line []byte, underscores, keepInvalid bool) (kk knownKey, value []byte, v headerLine, bad int) {
 	colon := bytes.IndexByte(line, ':')
 	nameEnd := colon
 	if colon < 0 {
@@ -314,7 +315,7 @@ func parseHeaderLine(line []byte, underscores bool) (kk knownKey, value []byte, 
 	for len(value) > 0 && value[len(value)-1] == ' ' {
 		value = value[:len(value)-1]
 	}
-	if ignored {
+	if ignored && !keepInvalid {
 		return knownKey{}, value, lineIgnored, 0
 	}
 	if !common {

@@ -44,6 +44,7 @@ type Params struct {
 	LingeringClose                  Linger
 	LingeringTime, LingeringTimeout time.Duration
 	UnderscoresInHeaders            bool
+	KeepInvalidHeaders              bool // ignore_invalid_headers off
 }
 
 // Linger is lingering_close's value.
