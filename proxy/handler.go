@@ -171,6 +171,8 @@ func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Requ
 	rq.wire = wireOf(w)
 	rq.setWire()
 	if rq.wire != nil {
+		p := rq.wire.Params()
+		rq.v.OddHeaderNames = p.UnderscoresInHeaders || p.KeepInvalidHeaders
 		rq.v.RequestLength = rq.wire.RequestLength()
 		rq.v.ConnRequests, rq.v.ConnStart = rq.wire.ConnRequests(), rq.wire.ConnStart()
 	}
@@ -305,11 +307,12 @@ func (rq *request) findConfig() bool {
 	return true
 }
 
-// uriEscaped is nginx's NGX_ESCAPE_URI table, which it escapes the paths of
-// its own redirects (directory, auto_redirect) with: controls, space, "#",
-// "%", "?" and bytes from 0x7f.
+// uriEscaped is nginx 1.22's NGX_ESCAPE_URI table, which it escapes the
+// paths of its own redirects (directory, auto_redirect) with: controls,
+// space, bytes from 0x7f and "#%?" plus those RFC 3986 does not allow
+// ("<>\^`{|}).
 func uriEscaped(c byte) bool {
-	return c <= ' ' || c >= 0x7f || c == '#' || c == '%' || c == '?'
+	return c <= ' ' || c >= 0x7f || strings.IndexByte("\"#%<>?\\^`{|}", c) >= 0
 }
 
 // runNamed runs a named location (try_files, error_page @x) from the
@@ -368,13 +371,16 @@ func (rq *request) absolute(path string) string {
 		scheme, defPort = "https", "443"
 	}
 	host := hostOf(rq.r)
+	if rq.conf.ServerNameInRedirect {
+		host = rq.srv.PrimaryName() // nginx's cscf->server_name, even ""
+	}
 	port := ""
 	if a, ok := rq.r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		if h, p, err := net.SplitHostPort(a.String()); err == nil {
-			if p != defPort {
+			if p != defPort && !rq.conf.NoPortInRedirect {
 				port = ":" + p
 			}
-			if host == "" {
+			if host == "" && !rq.conf.ServerNameInRedirect {
 				// no Host: nginx names the local address
 				host = h
 				if strings.Contains(h, ":") {
