@@ -205,6 +205,8 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	{name: "server_tokens", dup: "server_tokens", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ServerTokens = d.Args[0] != "off" }},
 	{name: "log_not_found", dup: "log_not_found", set: func(c *compiler, lv *level, d *Directive) { lv.conf.LogNotFound = d.Args[0] == "on" }},
 	{name: "absolute_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.AbsoluteRedirect = d.Args[0] == "on" }},
+	{name: "server_name_in_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ServerNameInRedirect = d.Args[0] == "on" }},
+	{name: "port_in_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoPortInRedirect = d.Args[0] == "off" }},
 	{name: "etag", set: func(c *compiler, lv *level, d *Directive) { lv.conf.Etag = d.Args[0] == "on" }},
 	{name: "satisfy", dup: "satisfy", set: func(c *compiler, lv *level, d *Directive) {
 		switch d.Args[0] {
@@ -228,18 +230,23 @@ type CoreConf struct {
 	// AliasPrefix is the prefix of the location whose alias this is (it
 	// gives way to the alias); AliasRegex marks an alias written in a
 	// regex location, which replaces the whole URI.
-	AliasPrefix       string
-	AliasRegex        bool
-	TryFiles          []*vars.Template
-	ErrorPages        map[int]*ErrorPage
-	SatisfyAny        bool
-	LimitExcept       *LimitExcept
-	DefaultType       string
-	Types             map[string]string // extension -> MIME type (nil: the built-in table)
-	Internal          bool
-	ServerTokens      bool
-	LogNotFound       bool // log_not_found: log the files a request did not find
-	AbsoluteRedirect  bool
+	AliasPrefix      string
+	AliasRegex       bool
+	TryFiles         []*vars.Template
+	ErrorPages       map[int]*ErrorPage
+	SatisfyAny       bool
+	LimitExcept      *LimitExcept
+	DefaultType      string
+	Types            map[string]string // extension -> MIME type (nil: the built-in table)
+	Internal         bool
+	ServerTokens     bool
+	LogNotFound      bool // log_not_found: log the files a request did not find
+	AbsoluteRedirect bool
+	// ServerNameInRedirect (server_name_in_redirect on): absolute
+	// redirects name the server's primary name, not the request's host.
+	ServerNameInRedirect bool
+	// NoPortInRedirect (port_in_redirect off): absolute redirects name no port.
+	NoPortInRedirect  bool
 	Etag              bool
 	ClientMaxBodySize int64
 	// ClientBodyBufferSize: bodies larger go to a temp file in nginx

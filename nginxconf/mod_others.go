@@ -33,8 +33,6 @@ var otherModules = module{name: "other modules", directives: concat(
 		{name: "userid", support: Refused, note: "userid cookies", offDisarms: true},
 		{name: "recursive_error_pages", support: Refused, note: "error_page of an error page", offDisarms: true},
 		{name: "msie_refresh", support: Refused, note: "refresh pages for MSIE", offDisarms: true},
-		{name: "server_name_in_redirect", support: Refused, note: "redirects name the request's Host", offDisarms: true},
-		{name: "port_in_redirect", support: Refused, note: "redirects name the port the request came to", onDisarms: true},
 		{name: "merge_slashes", support: Refused, note: "URIs always have their slashes merged", onDisarms: true},
 		{name: "lua_use_default_type", support: Refused, note: "Lua output always gets default_type", onDisarms: true},
 		// `on` runs the Lua hook before the phase's other handlers (set,

@@ -521,6 +521,38 @@ func prefixGetter(name string) func(r *Request) (string, bool) {
 	return nil
 }
 
+// oddHeaderValues adds to vs, the values under key, those of the header
+// names nginx's $http_name also reads (ngx_http_variable_unknown_header:
+// each byte of the name, "-" as "_", equal to the variable's, case
+// ignored) that are spelled with other bytes than key's: "x_foo" for
+// $http_x_foo. They come after key's own values (nginx 1.22 reads the
+// first matching line in request order: the same when one name matches).
+func oddHeaderValues(h map[string][]string, key, name string, vs []string) []string {
+	for k, v := range h {
+		if k == key || len(k) != len(name) || strings.IndexFunc(k, oddNameByte) < 0 {
+			continue
+		}
+		same := true
+		for i := 0; i < len(k) && same; i++ {
+			c := k[i]
+			if c >= 'A' && c <= 'Z' {
+				c |= 0x20
+			} else if c == '-' {
+				c = '_'
+			}
+			same = c == name[i]
+		}
+		if same {
+			vs = append(vs[:len(vs):len(vs)], v...)
+		}
+	}
+	return vs
+}
+
+func oddNameByte(c rune) bool {
+	return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-')
+}
+
 // headerKey maps the part after "http_" to Go's canonical header key:
 // "x_real_ip" -> "X-Real-Ip". Headers whose names hold "_" are dropped by
 // nginx by default (ignore_invalid_headers), so "-" is the only match.
@@ -544,11 +576,15 @@ func headerGetter(s string) func(r *Request) (string, bool) {
 	case "X-Forwarded-For":
 		sep = ", "
 	}
+	name := strings.ToLower(s)
 	return func(r *Request) (string, bool) {
 		if r.HTTP == nil {
 			return "", false
 		}
 		vs := r.HTTP.Header[key]
+		if r.OddHeaderNames {
+			vs = oddHeaderValues(r.HTTP.Header, key, name, vs)
+		}
 		switch {
 		case len(vs) == 0:
 			return "", false

@@ -65,6 +65,11 @@ type Request struct {
 	ConnStart    time.Time // connection start ($connection_time); zero: Start
 	ConnID       uint64    // $connection
 	ConnRequests int       // $connection_requests; 0 reads as 1
+	// OddHeaderNames: the request may hold header names with "_" or other
+	// bytes than letters, digits and "-" (underscores_in_headers on,
+	// ignore_invalid_headers off); $http_ variables then also match them
+	// as nginx does ("-" read as "_", case ignored).
+	OddHeaderNames bool
 	// ServerName is the primary server_name of the chosen server, as nginx
 	// stores it (lower case); $host falls back to it.
 	ServerName string
