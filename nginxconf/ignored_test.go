@@ -55,8 +55,7 @@ var reviewedIgnored = []struct {
 		`aio aio_write directio directio_alignment output_buffers postpone_output read_ahead sendfile
 		 sendfile_max_chunk tcp_nodelay tcp_nopush client_body_in_file_only
 		 client_body_in_single_buffer client_body_temp_path subrequest_output_buffer_size
-		 open_file_cache open_file_cache_errors open_file_cache_min_uses open_file_cache_valid
-		 chunked_transfer_encoding`},
+		 open_file_cache open_file_cache_errors open_file_cache_min_uses open_file_cache_valid`},
 	{"hash table sizing",
 		`map_hash_bucket_size map_hash_max_size server_names_hash_bucket_size
 		 server_names_hash_max_size types_hash_bucket_size types_hash_max_size

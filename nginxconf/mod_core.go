@@ -204,6 +204,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	}},
 	{name: "server_tokens", dup: "server_tokens", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ServerTokens = d.Args[0] != "off" }},
 	{name: "log_not_found", dup: "log_not_found", set: func(c *compiler, lv *level, d *Directive) { lv.conf.LogNotFound = d.Args[0] == "on" }},
+	{name: "chunked_transfer_encoding", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoChunked = d.Args[0] == "off" }},
 	{name: "absolute_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.AbsoluteRedirect = d.Args[0] == "on" }},
 	{name: "server_name_in_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ServerNameInRedirect = d.Args[0] == "on" }},
 	{name: "port_in_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoPortInRedirect = d.Args[0] == "off" }},
@@ -246,7 +247,10 @@ type CoreConf struct {
 	// redirects name the server's primary name, not the request's host.
 	ServerNameInRedirect bool
 	// NoPortInRedirect (port_in_redirect off): absolute redirects name no port.
-	NoPortInRedirect  bool
+	NoPortInRedirect bool
+	// NoChunked (chunked_transfer_encoding off): a body of unknown length
+	// ends with the connection, also in HTTP/1.1.
+	NoChunked         bool
 	Etag              bool
 	ClientMaxBodySize int64
 	// ClientBodyBufferSize: bodies larger go to a temp file in nginx

@@ -25,7 +25,6 @@ var otherModules = module{name: "other modules", directives: concat(
 	// only when ignoring it cannot change who gets in or what they
 	// receive"); the harmless setting of each stays accepted.
 	classed(Refused, "response body rewriting", "add_before_body", "add_after_body"),
-	classed(Refused, "response trailers", "add_trailer"),
 	classed(Refused, "headers-more module; use add_header, or Lua's ngx.header and ngx.req.set_header",
 		"more_set_headers", "more_clear_headers", "more_set_input_headers", "more_clear_input_headers"),
 	classed(UnsupportedContent, "", "report_uploads"),

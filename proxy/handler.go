@@ -55,6 +55,7 @@ type request struct {
 	depth         int  // subrequest nesting
 	closed        bool // ngx.exit(444): close without a reply
 	absLocation   bool // redirect: make a relative Location absolute once the header filters ran
+	trailers      bool // add_trailer's go after the chunked body (headers.go)
 	truncated     bool // the response body ended early (a backend failed mid-body): a capture's res.truncated
 	logged        bool // the log phase ran (or must not run)
 	uriChanged    bool // a rewrite changed the URI: post-rewrite searches the locations again
@@ -733,6 +734,9 @@ func (rq *request) finish() {
 	if tail := rq.w.tail; tail != nil && !rq.closed {
 		rq.w.tail = nil
 		tail()
+	}
+	if rq.trailers && !rq.closed {
+		rq.sendTrailers()
 	}
 	rq.logPhase(rq.w.status, rq.w.bytes)
 }

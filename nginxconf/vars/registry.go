@@ -515,7 +515,10 @@ func prefixGetter(name string) func(r *Request) (string, bool) {
 	case strings.HasPrefix(name, "arg_"):
 		a := name[4:]
 		return func(r *Request) (string, bool) { return Arg(r.Args, a) }
-	case strings.HasPrefix(name, "sent_trailer_"), strings.HasPrefix(name, "upstream_trailer_"):
+	case strings.HasPrefix(name, "sent_trailer_"):
+		key := headerKey(name[13:])
+		return func(r *Request) (string, bool) { return firstHeader(r.SentTrailer, key) }
+	case strings.HasPrefix(name, "upstream_trailer_"):
 		return func(*Request) (string, bool) { return "", false }
 	}
 	return nil

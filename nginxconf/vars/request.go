@@ -91,6 +91,7 @@ type Request struct {
 	UpstreamResponseTime time.Duration // < 0: not measured
 	UpstreamHeader       http.Header   // $upstream_http_*, $upstream_cookie_* (read it through Upstream)
 	RespHeader           http.Header   // $sent_http_*
+	SentTrailer          http.Header   // $sent_trailer_*: add_trailer's so far
 	DocumentRoot         string        // $document_root, $realpath_root
 	Referers             *Referers     // the location's valid_referers ($invalid_referer); nil: none
 	RequestFilename      string        // $request_filename

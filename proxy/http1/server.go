@@ -45,6 +45,7 @@ type Params struct {
 	LingeringTime, LingeringTimeout time.Duration
 	UnderscoresInHeaders            bool
 	KeepInvalidHeaders              bool // ignore_invalid_headers off
+	NoChunked                       bool // chunked_transfer_encoding off
 }
 
 // Linger is lingering_close's value.
