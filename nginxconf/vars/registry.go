@@ -668,16 +668,25 @@ func cookieValue(headers []string, name string) (string, bool) {
 	return "", false
 }
 
-// setCookieValue finds cookie name in upstream Set-Cookie headers.
+// setCookieValue is $upstream_cookie_name, as nginx 1.22's
+// ngx_http_parse_set_cookie_lines reads the Set-Cookie lines: the first
+// line that starts with the name (case ignored), spaces, then "=" (a line
+// where another byte follows the name is skipped); its value is what
+// follows, spaces around it dropped, up to the first ";".
 func setCookieValue(headers []string, name string) (string, bool) {
 	for _, h := range headers {
-		if i := strings.IndexByte(h, '='); i >= 0 && strings.EqualFold(strings.TrimSpace(h[:i]), name) {
-			v := h[i+1:]
-			if j := strings.IndexByte(v, ';'); j >= 0 {
-				v = v[:j]
-			}
-			return v, true
+		if len(name) >= len(h) || !strings.EqualFold(h[:len(name)], name) {
+			continue
 		}
+		v := strings.TrimLeft(h[len(name):], " ")
+		if v == "" || v[0] != '=' {
+			continue
+		}
+		v = strings.TrimLeft(v[1:], " ")
+		if k := strings.IndexByte(v, ';'); k >= 0 {
+			v = v[:k]
+		}
+		return strings.TrimRight(v, " "), true
 	}
 	return "", false
 }
