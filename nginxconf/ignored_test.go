@@ -64,8 +64,6 @@ var reviewedIgnored = []struct {
 	{"compression: the body decodes to the same content",
 		`gzip gzip_buffers gzip_comp_level gzip_disable gzip_http_version gzip_min_length
 		 gzip_proxied gzip_static gzip_types gzip_vary gunzip gunzip_buffers`},
-	{"conditional requests: 304 or the same 200 body",
-		`if_modified_since`},
 	{"HTTP/2 buffers: the read buffer's size; server push, which browsers dropped: clients fetch the resources themselves",
 		`http2_recv_buffer_size http2_max_concurrent_pushes
 		 http2_push http2_push_preload`},

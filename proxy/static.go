@@ -42,6 +42,7 @@ func (rq *request) staticOptions() *static.Options {
 		DefaultType:        conf.DefaultType,
 		Etag:               conf.Etag,
 		MaxRanges:          conf.MaxRanges,
+		IfModifiedSince:    conf.IfModifiedSince,
 		Log:                func(level ngxlog.Level, msg string) { rq.logf(level, "%s", msg) },
 	}
 	if conf.Autoindex {
