@@ -19,7 +19,7 @@ package nginxconf
 var otherModules = module{name: "other modules", directives: concat(
 	classed(FailClosed, "secure links", "secure_link", "secure_link_md5", "secure_link_secret"),
 	classed(UnsupportedContent, "", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
-		"memcached_pass", "empty_gif", "flv", "mp4", "perl", "random_index", "image_filter",
+		"memcached_pass", "flv", "mp4", "perl", "random_index", "image_filter",
 		"xslt_stylesheet"),
 	// Ignoring these would change what clients receive (README: "ignored
 	// only when ignoring it cannot change who gets in or what they
