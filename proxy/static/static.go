@@ -42,6 +42,12 @@ type Options struct {
 	MaxRanges int
 	// IfModifiedSince is if_modified_since (the zero value: exact).
 	IfModifiedSince nginxconf.IMS
+	// RangeLastModified and RangeETag, when set, are the values add_header
+	// gives Last-Modified and ETag: nginx's range filter runs after the
+	// headers filter, so If-Range is compared with them ("" or a bad date:
+	// no time to match), while the not-modified filter, before it, uses
+	// the file's.
+	RangeLastModified, RangeETag *string
 	// PartCharset and PartRecode are the charset filter's label and
 	// (one-byte) recoding for the file's type: the filter sees a multipart
 	// answer as multipart/byteranges, so the parts get them here.
@@ -202,7 +208,17 @@ func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInf
 	var ranges []byteRange
 	st := 0
 	if o.MaxRanges != 0 {
-		ranges, st = parseRange(r, size, mtime, etag, o.MaxRanges)
+		rmtime, retag := mtime, etag
+		if v := o.RangeLastModified; v != nil {
+			rmtime = -1
+			if t, err := http.ParseTime(*v); err == nil {
+				rmtime = t.Unix()
+			}
+		}
+		if v := o.RangeETag; v != nil {
+			retag = *v
+		}
+		ranges, st = parseRange(r, size, rmtime, retag, o.MaxRanges)
 	}
 	switch {
 	case st == http.StatusRequestedRangeNotSatisfiable:
