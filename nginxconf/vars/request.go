@@ -527,6 +527,7 @@ var builtins = map[string]builtin{
 	"content_type":   {get: func(r *Request) (string, bool) { return firstHeader(r.HTTP.Header, "Content-Type") }},
 	"content_length": {get: func(r *Request) (string, bool) { return firstHeader(r.HTTP.Header, "Content-Length") }},
 	"request_id": {get: func(r *Request) (string, bool) {
+		r = r.MainRequest() // one id for a request and its subrequests
 		if r.requestID == "" {
 			var b [16]byte
 			rand.Read(b[:])
