@@ -606,6 +606,9 @@ type respWriter struct {
 	// add_header wrote other than net/http's canonical form.
 	wire  bool
 	spell []spelling
+	// addedType holds the Content-Type values add_header added: a 204
+	// keeps them (nginx drops only the type it set itself).
+	addedType []string
 	// body, when a header filter set it (charset recoding), rewrites
 	// every write of the body.
 	body func([]byte) []byte
@@ -646,7 +649,11 @@ func (w *respWriter) WriteHeader(code int) {
 	if code == http.StatusNoContent {
 		// nginx's header filter: a 204 has no body and says nothing of one
 		h := w.w.Header()
-		h.Del("Content-Type")
+		if len(w.addedType) > 0 {
+			h["Content-Type"] = w.addedType
+		} else {
+			h.Del("Content-Type")
+		}
 		h.Del("Content-Length")
 		h.Del("Last-Modified")
 	}

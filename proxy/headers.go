@@ -47,6 +47,9 @@ func addHeaders(rq *request, code int) int {
 			h[ah.Key] = []string{v}
 		case v != "":
 			h[ah.Key] = append(h[ah.Key], v)
+			if ah.Key == "Content-Type" {
+				rq.w.addedType = append(rq.w.addedType, v)
+			}
 		default:
 			continue
 		}
