@@ -90,8 +90,6 @@ var reviewedIgnored = []struct {
 		 exit_worker_by_lua_file`},
 	{"side effects the client does not see: mirrored subrequests",
 		`mirror mirror_request_body`},
-	{"a delay before a 401, against password guessing: same answer",
-		`auth_delay`},
 	{"MSIE-only padding comment in error pages, not rendered",
 		`msie_padding`},
 }

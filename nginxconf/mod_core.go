@@ -167,6 +167,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	timed("client_header_timeout", func(lc *LocConf) *time.Duration { return &lc.ClientHeaderTimeout }),
 	timed("client_body_timeout", func(lc *LocConf) *time.Duration { return &lc.ClientBodyTimeout }),
 	timed("send_timeout", func(lc *LocConf) *time.Duration { return &lc.SendTimeout }),
+	timed("auth_delay", func(lc *LocConf) *time.Duration { return &lc.AuthDelay }),
 	timed("lingering_time", func(lc *LocConf) *time.Duration { return &lc.LingeringTime }),
 	timed("lingering_timeout", func(lc *LocConf) *time.Duration { return &lc.LingeringTimeout }),
 	{name: "lingering_close", dup: "lingering_close", set: func(c *compiler, lv *level, d *Directive) {
@@ -265,6 +266,7 @@ type CoreConf struct {
 	KeepaliveTime                                       time.Duration
 	KeepaliveDisable                                    int // KeepaliveDisable* bits
 	ClientHeaderTimeout, ClientBodyTimeout, SendTimeout time.Duration
+	AuthDelay                                           time.Duration // auth_delay: a 401 of the access phase waits that long
 	LingeringClose                                      int
 	LingeringTime, LingeringTimeout                     time.Duration
 	ClientHeaderBufferSize                              int
