@@ -227,12 +227,12 @@ func splitAbsolute(t []byte) (host, uri []byte, ok bool) {
 	t = t[i+3:]
 	j := 0
 	if j < len(t) && t[j] == '[' {
-		for j < len(t) && t[j] != ']' {
-			c := t[j]
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.' || c == '[') {
+		// nginx's sw_host_ip_literal: letters, digits, ":", unreserved and
+		// sub-delims (an IPvFuture literal)
+		for j++; j < len(t) && t[j] != ']'; j++ {
+			if c := t[j]; !(c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'z' || strings.IndexByte(":-._~!$&'()*+,;=", c) >= 0) {
 				return nil, nil, false
 			}
-			j++
 		}
 		if j == len(t) {
 			return nil, nil, false
