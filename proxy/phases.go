@@ -223,6 +223,13 @@ func (rq *request) contentPhase() {
 		h(rq)
 		return
 	}
+	if rq.ifProxy {
+		// an earlier "if" set proxy_pass's handler, the last one has no
+		// proxy_pass: nginx's upstream finds no configuration
+		rq.logf(ngxlog.Alert, "no upstream configuration")
+		rq.finalize(http.StatusInternalServerError)
+		return
+	}
 	for _, h := range handlers.phases[phaseContent] {
 		if h(rq) != rcDeclined {
 			return
