@@ -59,10 +59,10 @@ type request struct {
 	// ifProxy: an "if" whose block holds proxy_pass matched; nginx keeps
 	// its content handler when a later matching "if" has none
 	// (ngx_http_update_location_config), see contentPhase.
-	ifProxy bool
-	truncated     bool // the response body ended early (a backend failed mid-body): a capture's res.truncated
-	logged        bool // the log phase ran (or must not run)
-	uriChanged    bool // a rewrite changed the URI: post-rewrite searches the locations again
+	ifProxy    bool
+	truncated  bool // the response body ended early (a backend failed mid-body): a capture's res.truncated
+	logged     bool // the log phase ran (or must not run)
+	uriChanged bool // a rewrite changed the URI: post-rewrite searches the locations again
 	// cleanups run when the request ends (nginx's pool cleanups), or for
 	// a tunnel when the tunnel ends: limit_conn's counts.
 	cleanups      []func()
