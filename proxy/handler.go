@@ -56,13 +56,10 @@ type request struct {
 	closed        bool // ngx.exit(444): close without a reply
 	absLocation   bool // redirect: make a relative Location absolute once the header filters ran
 	trailers      bool // add_trailer's go after the chunked body (headers.go)
-	// ifProxy: an "if" whose block holds proxy_pass matched; nginx keeps
-	// its content handler when a later matching "if" has none
-	// (ngx_http_update_location_config), see contentPhase.
-	ifProxy    bool
-	truncated  bool // the response body ended early (a backend failed mid-body): a capture's res.truncated
-	logged     bool // the log phase ran (or must not run)
-	uriChanged bool // a rewrite changed the URI: post-rewrite searches the locations again
+	ifProxy       bool // an "if" holding proxy_pass matched: its handler stays (contentPhase)
+	truncated     bool // the response body ended early (a backend failed mid-body): a capture's res.truncated
+	logged        bool // the log phase ran (or must not run)
+	uriChanged    bool // a rewrite changed the URI: post-rewrite searches the locations again
 	// cleanups run when the request ends (nginx's pool cleanups), or for
 	// a tunnel when the tunnel ends: limit_conn's counts.
 	cleanups      []func()
