@@ -29,7 +29,7 @@ var reviewedIgnored = []struct {
 		 proxy_cache_methods proxy_cache_min_uses proxy_cache_path proxy_cache_revalidate
 		 proxy_cache_use_stale proxy_cache_valid proxy_no_cache proxy_force_ranges
 		 proxy_headers_hash_bucket_size proxy_headers_hash_max_size
-		 proxy_limit_rate proxy_max_temp_file_size proxy_send_lowat
+		 proxy_max_temp_file_size proxy_send_lowat
 		 proxy_socket_keepalive proxy_ssl_ciphers proxy_ssl_protocols proxy_store
 		 proxy_store_access proxy_temp_file_write_size proxy_temp_path`},
 	{"mail{} and stream{} contents: those blocks are refused, or dropped whole with --ignore-stream",
