@@ -184,7 +184,11 @@ NGINX_TESTS_FILES ?= access.t access_log.t auth_basic.t autoindex.t autoindex_fo
 	rewrite.t rewrite_if.t rewrite_set.t rewrite_unescape.t ssl.t \
 	ssl_certificate.t ssl_certificate_chain.t ssl_certificates.t \
 	ssl_session_reuse.t ssl_sni_protocols.t ssl_verify_client.t \
-	ssl_verify_depth.t ssl_crl.t ssl_password_file.t ssl_client_escaped_cert.t
+	ssl_verify_depth.t ssl_crl.t ssl_password_file.t ssl_client_escaped_cert.t \
+	http_absolute_redirect.t http_error_page.t http_header_buffers.t http_host.t \
+	ignore_invalid_headers.t trailers.t not_modified.t range_if_range.t referer.t \
+	request_id.t geo.t geo_unix.t empty_gif.t auth_delay.t http_resolver.t \
+	http_resolver_cname.t
 
 LUA_TESTS_FILES ?= $(addprefix t/,000-sanity.t 001-set.t 002-content.t 005-exit.t \
 	006-escape.t 007-md5.t 011-md5_bin.t 070-sha1.t 046-hmac.t 042-crc32.t \

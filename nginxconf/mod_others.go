@@ -19,13 +19,12 @@ package nginxconf
 var otherModules = module{name: "other modules", directives: concat(
 	classed(FailClosed, "secure links", "secure_link", "secure_link_md5", "secure_link_secret"),
 	classed(UnsupportedContent, "", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
-		"memcached_pass", "empty_gif", "flv", "mp4", "perl", "random_index", "image_filter",
+		"memcached_pass", "flv", "mp4", "perl", "random_index", "image_filter",
 		"xslt_stylesheet"),
 	// Ignoring these would change what clients receive (README: "ignored
 	// only when ignoring it cannot change who gets in or what they
 	// receive"); the harmless setting of each stays accepted.
 	classed(Refused, "response body rewriting", "add_before_body", "add_after_body"),
-	classed(Refused, "response trailers", "add_trailer"),
 	classed(Refused, "headers-more module; use add_header, or Lua's ngx.header and ngx.req.set_header",
 		"more_set_headers", "more_clear_headers", "more_set_input_headers", "more_clear_input_headers"),
 	classed(UnsupportedContent, "", "report_uploads"),
@@ -33,8 +32,6 @@ var otherModules = module{name: "other modules", directives: concat(
 		{name: "userid", support: Refused, note: "userid cookies", offDisarms: true},
 		{name: "recursive_error_pages", support: Refused, note: "error_page of an error page", offDisarms: true},
 		{name: "msie_refresh", support: Refused, note: "refresh pages for MSIE", offDisarms: true},
-		{name: "server_name_in_redirect", support: Refused, note: "redirects name the request's Host", offDisarms: true},
-		{name: "port_in_redirect", support: Refused, note: "redirects name the port the request came to", onDisarms: true},
 		{name: "merge_slashes", support: Refused, note: "URIs always have their slashes merged", onDisarms: true},
 		{name: "lua_use_default_type", support: Refused, note: "Lua output always gets default_type", onDisarms: true},
 		// `on` runs the Lua hook before the phase's other handlers (set,

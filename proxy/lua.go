@@ -605,7 +605,7 @@ func (rq *request) luaHeaders(status, bodyLen int) {
 		if t, err := http.ParseTime(h.Get("Last-Modified")); err == nil {
 			mtime = t.Unix()
 		}
-		switch code := static.Preconditions(rq.r, mtime, h.Get("ETag")); code {
+		switch code := static.Preconditions(rq.r, mtime, h.Get("ETag"), rq.conf.IfModifiedSince); code {
 		case http.StatusNotModified:
 			h.Del("Content-Type")
 			h.Del("Content-Length")

@@ -94,6 +94,7 @@ func (rq *request) runStmts(list []nginxconf.Stmt) flow {
 			}
 			if s.Loc.Conf != nil {
 				rq.conf = s.Loc.Conf
+				rq.ifProxy = rq.ifProxy || s.Loc.Conf.ProxyPass != nil
 				rq.setPaths()
 			}
 			if f := rq.runStmts(s.Loc.Stmts); f != flowNext {
@@ -130,7 +131,7 @@ func (rq *request) rewrite(s *nginxconf.RewriteStmt) flow {
 			code = http.StatusMovedPermanently
 		}
 		if s.KeepArgs && rq.v.Args != "" {
-			if strings.Contains(target, "?") {
+			if s.Replacement.LiteralQuery() {
 				target += "&" + rq.v.Args
 			} else {
 				target += "?" + rq.v.Args

@@ -263,6 +263,7 @@ type response struct {
 	keepalive   bool
 	discard     bool // write nothing (408, 444 ...)
 	finished    bool
+	trailer     []byte // header lines after the last chunk (SetTrailer)
 	err         error
 }
 
@@ -309,7 +310,7 @@ func (w *response) BytesSent() int64 {
 		n += int64(w.c.bw.Buffered())
 	}
 	if w.chunked && !w.finished && w.err == nil {
-		n += 5 // the last chunk, which finish writes
+		n += 5 + int64(len(w.trailer)) // the last chunk, which finish writes
 	}
 	return n
 }
@@ -361,7 +362,12 @@ type Wire interface {
 	// this one included; ConnStart, when the connection was accepted.
 	ConnRequests() int
 	ConnStart() time.Time
+	// SetTrailer gives the header lines ("Name: value\r\n" each) sent
+	// after the last chunk of a chunked body, before the finish.
+	SetTrailer(lines []byte)
 }
+
+func (w *response) SetTrailer(lines []byte) { w.trailer = lines }
 
 func (w *response) ConnRequests() int    { return w.c.requests }
 func (w *response) ConnStart() time.Time { return w.c.start }
@@ -442,7 +448,7 @@ func (w *response) WriteHeader(code int) {
 		w.keepalive = false
 	}
 	if w.length < 0 && !w.headOnly && code != 101 {
-		if w.head.Major == 1 && w.head.Minor >= 1 {
+		if w.head.Major == 1 && w.head.Minor >= 1 && !w.c.params.NoChunked {
 			w.chunked = true
 		} else {
 			w.keepalive = false
@@ -677,7 +683,10 @@ func (w *response) finish() {
 		w.WriteHeader(http.StatusOK)
 	}
 	if w.chunked && w.err == nil {
-		w.c.writer().WriteString("0\r\n\r\n")
+		bw := w.c.writer()
+		bw.WriteString("0\r\n")
+		bw.Write(w.trailer)
+		bw.WriteString("\r\n")
 	}
 	if w.length >= 0 && w.written < w.length && !w.headOnly {
 		w.keepalive = false
