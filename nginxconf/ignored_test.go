@@ -77,7 +77,7 @@ var reviewedIgnored = []struct {
 		`log_subrequest rewrite_log uninitialized_variable_warn
 		 lua_capture_error_log`},
 	{"variables only: their variables stay unknown, so a config that reads one fails to load",
-		`geoip_city geoip_country geoip_org geoip_proxy geoip_proxy_recursive perl_set split_clients
+		`geoip_city geoip_country geoip_org geoip_proxy geoip_proxy_recursive perl_set
 		 modern_browser modern_browser_value ancient_browser ancient_browser_value`},
 	{"tuning of features refused in their active setting (userid, additions)",
 		`userid_domain userid_expires userid_flags userid_mark userid_name userid_p3p userid_path

@@ -7,10 +7,9 @@ package nginxconf
 // compression, caching of files, the settings of content handlers we do
 // not implement). ignored_test.go holds the reviewed list of them, one
 // reason per family, and fails on an Ignored name that is not on it.
-// Directives that only define variables (geo, split_clients, perl_set,
-// geoip_*, browser) are Ignored or fail closed too: their variables stay
-// unknown, so a config that uses one fails to load instead of testing an
-// empty value.
+// Directives that only define variables (perl_set, geoip_*, browser) are
+// Ignored or fail closed too: their variables stay unknown, so a config
+// that uses one fails to load instead of testing an empty value.
 //
 // What decides access and cannot be enforced fails closed (every request
 // under it answers 500); a content handler we do not have answers 502;
@@ -41,7 +40,6 @@ var otherModules = module{name: "other modules", directives: concat(
 		// command line's --ignore-stream drops them (ParseOptions.IgnoreStream).
 		{name: "stream", support: Refused, note: "ngxsockify serves http only; --ignore-stream drops the block"},
 		{name: "mail", support: Refused, note: "ngxsockify serves http only; --ignore-stream drops the block"},
-		{name: "split_clients", support: Ignored, custom: true},
 	},
 )}
 

@@ -119,6 +119,12 @@ func (g *Registry) DeclareGeo(name string, geo *Geo) error {
 	return g.DeclareMap(name, &Map{geo: geo})
 }
 
+// DeclareSplit makes $name the value of a split_clients table, as
+// DeclareMap does.
+func (g *Registry) DeclareSplit(name string, s *Split) error {
+	return g.DeclareMap(name, &Map{split: s})
+}
+
 // lookup returns the definition of name (lower case), creating prefix
 // variables on first use.
 func (g *Registry) lookup(name string) *varDef {
