@@ -315,10 +315,19 @@ func (st *state) writeArgs(L *lua.LState, fn string) bool {
 		L.Push(lua.LString("seen eof"))
 		return false
 	}
+	// ngx_http_lua_ngx_echo checks every argument before it writes one:
+	// an argument error leaves the output as it was.
+	start, done := r.body.Len(), false
+	defer func() {
+		if !done {
+			r.body.Truncate(start)
+		}
+	}()
 	top := L.GetTop()
 	for i := 1; i <= top; i++ {
 		st.writeValue(L, L.Get(i), i, fn, 0)
 	}
+	done = true
 	return true
 }
 
@@ -348,7 +357,7 @@ func (st *state) writeValue(L *lua.LState, v lua.LValue, argn int, fn string, de
 			b.WriteString("null")
 			return
 		}
-		cArgError(L, argn, fn, "string, number, boolean, nil, ngx.null, or array table expected, got userdata")
+		cArgError(L, argn, fn, "string, number, boolean, nil, ngx.null, or array table expected, but got userdata")
 	case *lua.LTable:
 		if depth > 100 {
 			cArgError(L, argn, fn, "table too deep")
@@ -373,7 +382,7 @@ func (st *state) writeValue(L *lua.LState, v lua.LValue, argn int, fn string, de
 			st.writeValue(L, x.RawGetInt(i), argn, fn, depth+1)
 		}
 	default:
-		cArgError(L, argn, fn, "string, number, boolean, nil, ngx.null, or array table expected, got "+v.Type().String())
+		cArgError(L, argn, fn, "string, number, boolean, nil, ngx.null, or array table expected, but got "+v.Type().String())
 	}
 }
 
@@ -437,7 +446,9 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 	return 1
 }
 
-// logArgs concatenates ngx.log/print arguments with no separator.
+// logArgs concatenates ngx.log/print arguments with no separator. An
+// argument error counts from the first message argument: ngx.log removes
+// its level before log_wrapper checks the rest.
 func (st *state) logArgs(L *lua.LState, from int, fn string) string {
 	var b strings.Builder
 	top := L.GetTop()
@@ -460,15 +471,15 @@ func (st *state) logArgs(L *lua.LState, from int, fn string) string {
 				b.WriteString("null")
 				continue
 			}
-			cArgError(L, i, fn, "string, number, boolean, or nil expected, got userdata")
+			cArgError(L, i-from+1, fn, "string, number, boolean, or nil expected, got userdata")
 		case *lua.LTable:
 			if L.GetMetaField(x, "__tostring") != lua.LNil {
 				b.WriteString(L.ToStringMeta(x).String())
 				continue
 			}
-			cArgError(L, i, fn, "string, number, boolean, or nil expected, got table")
+			cArgError(L, i-from+1, fn, "expected table to have __tostring metamethod")
 		default:
-			cArgError(L, i, fn, "string, number, boolean, or nil expected, got "+x.Type().String())
+			cArgError(L, i-from+1, fn, "string, number, boolean, or nil expected, got "+x.Type().String())
 		}
 	}
 	return b.String()
@@ -504,7 +515,7 @@ func (st *state) ngxLog(L *lua.LState) int {
 	}
 	level := ngxlog.Level(lv)
 	if level < ngxlog.Stderr || level > ngxlog.Debug {
-		cError(L, "bad log level")
+		cArgError(L, 1, "log", sprintf("bad log level: %d", int(lv)))
 	}
 	msg := st.logArgs(L, 2, "log")
 	st.logf(level, "%s", st.logPrefix(L)+msg)
@@ -785,12 +796,14 @@ func ngxEncodeBase64(L *lua.LState) int {
 	s := strArg(L, 1)
 	enc := base64.StdEncoding
 	if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
-		b, ok := L.Get(2).(lua.LBool)
-		if !ok {
-			L.ArgError(2, "boolean expected, got "+L.Get(2).Type().String())
-		}
-		if b {
-			enc = base64.RawStdEncoding
+		// resty.core: any true value but true itself is an error.
+		switch b := L.Get(2).(type) {
+		case lua.LBool:
+			if b {
+				enc = base64.RawStdEncoding
+			}
+		default:
+			restyError(L, 2, "bad no_padding: boolean expected, got %s", typeName(b))
 		}
 	}
 	L.Push(lua.LString(enc.EncodeToString([]byte(s))))
@@ -802,13 +815,8 @@ func ngxEncodeBase64(L *lua.LState) int {
 // modulo 4 is an error.
 func ngxDecodeBase64(L *lua.LState) int {
 	v, ok := L.Get(1).(lua.LString)
-	if !ok {
-		if n, isNum := L.Get(1).(lua.LNumber); isNum {
-			v, ok = lua.LString(formatNumber(float64(n))), true
-		}
-	}
-	if !ok {
-		L.RaiseError("string argument only")
+	if !ok { // resty.core: type(s) ~= "string", numbers too
+		restyError(L, 2, "string argument only")
 	}
 	out, ok := decodeBase64Nginx(string(v), false)
 	if !ok {
