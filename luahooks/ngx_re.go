@@ -29,6 +29,12 @@ type pcreRegex struct {
 	// captured, unmatched ones left out (nil when none matched); a res
 	// table passed in keeps its lists and they grow, as in nginx.
 	dupNames bool
+	// dfa ("d"): pcre_dfa_exec's answer, the longest match at the
+	// leftmost position that matches, and no captures. It is the pattern
+	// as \G(?:pattern)\z, tried on the subject cut at each end from the
+	// longest down. Known difference: a lookahead at a cut end sees the
+	// subject's end, not the text after it.
+	dfa *regexp2.Regexp
 }
 
 type groupName struct {
@@ -98,7 +104,19 @@ func compileRegex(pattern, flags string) (*pcreRegex, error) {
 		return nil, errors.New(msg)
 	}
 	re.MatchTimeout = reMatchTimeout
-	c = &pcreRegex{re: re, utf8: o.UTF8, check: o.UTF8 && !strings.Contains(flags, "U"), ncap: len(groups), dupNames: o.DupNames}
+	var dfa *regexp2.Regexp
+	if strings.IndexByte(flags, 'd') >= 0 {
+		end := ")\\z"
+		if o.Extended {
+			end = "\n" + end // a trailing # comment ends at the newline
+		}
+		if dfa, _, err = vars.CompilePCRE("\\G(?:"+pattern+end, o); err != nil {
+			return nil, err
+		}
+		dfa.MatchTimeout = reMatchTimeout
+		groups = nil // lua-nginx-module compiles a DFA regex with 0 captures
+	}
+	c = &pcreRegex{dfa: dfa, re: re, utf8: o.UTF8, check: o.UTF8 && !strings.Contains(flags, "U"), ncap: len(groups), dupNames: o.DupNames}
 	for i, name := range groups {
 		if name != "" {
 			c.names = append(c.names, groupName{name, i + 1})
@@ -179,7 +197,17 @@ func (rx *pcreRegex) find(sub *subject, from int) (*regexp2.Match, error) {
 	if from > len(sub.runes) {
 		return nil, nil
 	}
-	return rx.re.FindRunesMatchStartingAt(sub.runes, from)
+	m, err := rx.re.FindRunesMatchStartingAt(sub.runes, from)
+	if m == nil || err != nil || rx.dfa == nil {
+		return m, err
+	}
+	for end := len(sub.runes); end > m.Index+m.Length; end-- {
+		long, err := rx.dfa.FindRunesMatchStartingAt(sub.runes[:end], m.Index)
+		if err != nil || long != nil && long.Index == m.Index {
+			return long, err
+		}
+	}
+	return m, nil
 }
 
 // pcre_exec's errors for a UTF-8 regex that checks its subject ("u"), as
@@ -452,7 +480,7 @@ func (st *state) reSub(L *lua.LState, global bool) int {
 			for _, part := range tmpl {
 				if part.group < 0 {
 					out.WriteString(part.lit)
-				} else if part.group < len(groups) && len(groups[part.group].Captures) > 0 {
+				} else if part.group <= rx.ncap && part.group < len(groups) && len(groups[part.group].Captures) > 0 {
 					out.WriteString(sub.text(&groups[part.group]))
 				}
 			}
