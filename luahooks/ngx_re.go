@@ -282,12 +282,27 @@ func (st *state) captures(L *lua.LState, rx *pcreRegex, sub *subject, m *regexp2
 
 // compileRegexArg is compileRegex for an ngx.re call: an unknown flag is
 // the caller's mistake and raises; a compile error is returned.
-func compileRegexArg(L *lua.LState, pat, flags string) (*pcreRegex, error) {
+func (st *state) compileRegexArg(L *lua.LState, pat, flags string) (*pcreRegex, error) {
 	rx, err := compileRegex(pat, flags)
 	if err != nil && strings.HasPrefix(err.Error(), "unknown flag") {
 		L.RaiseError("%s", err.Error())
 	}
+	if err == nil && strings.IndexByte(flags, 'j') >= 0 {
+		st.logJIT(pat, flags)
+	}
 	return rx, err
+}
+
+// logJIT writes the debug line lua-nginx-module writes when it compiles a
+// regex with "j" (PCRE's JIT, always available there): on every call, or
+// once per worker (here: per Runtime) with "o", which caches the regex.
+func (st *state) logJIT(pat, flags string) {
+	if strings.IndexByte(flags, 'o') >= 0 {
+		if _, seen := st.rt.reOnce.LoadOrStore(reKey{pat, flags}, struct{}{}); seen {
+			return
+		}
+	}
+	st.logf(ngxlog.Debug, "pcre JIT compiling result: 1")
 }
 
 // reArgs reads subject, regex and options; it returns nil (after pushing
@@ -299,7 +314,7 @@ func (st *state) reArgs(L *lua.LState, optIdx int) (string, *pcreRegex, bool) {
 	if v := L.Get(optIdx); v != lua.LNil {
 		flags = L.CheckString(optIdx)
 	}
-	rx, err := compileRegexArg(L, pat, flags)
+	rx, err := st.compileRegexArg(L, pat, flags)
 	if err != nil {
 		L.Push(lua.LNil)
 		L.Push(lua.LString(err.Error()))
@@ -434,7 +449,7 @@ func (st *state) reSub(L *lua.LState, global bool) int {
 	if v := L.Get(4); v != lua.LNil {
 		flags = L.CheckString(4)
 	}
-	rx, err := compileRegexArg(L, pat, flags)
+	rx, err := st.compileRegexArg(L, pat, flags)
 	if err != nil {
 		L.Push(lua.LNil)
 		L.Push(lua.LNil)

@@ -117,6 +117,7 @@ type Runtime struct {
 	pool    socketPool // idle cosocket connections (setkeepalive)
 	timers  timerSet   // ngx.timer.at / every (timer.go)
 	sems    semaphores // ngx.semaphore objects modules create (semaphore.go)
+	reOnce  sync.Map   // reKey of "jo" regexes compiled: logJIT (ngx_re.go)
 
 	mu     sync.Mutex
 	inits  []*Chunk          // init_by_lua* chunks, replayed in every new state
