@@ -25,3 +25,25 @@ func TestLogPrefixBaseName(t *testing.T) {
 		t.Errorf("log:\n%s", log)
 	}
 }
+
+// TestLogPrefixTailCall: a function reached by a tail call has no name in
+// the prefix (LuaJIT's namewhat is ""), a named local function has one.
+func TestLogPrefixTailCall(t *testing.T) {
+	rt, sink := newTestRuntime(t, Options{})
+	src := `local bar
+local function foo() return bar(1) end
+function bar(n)
+  if n < 1 then ngx.log(ngx.ERR, "deep") return n end
+  return bar(n - 1)
+end
+foo()
+local function baz() ngx.log(ngx.ERR, "in baz") end
+baz()`
+	runCode(t, rt, PhaseContent, src, newReq("/"))
+	log := sink.text()
+	for _, want := range []string{"[lua] content_by_lua(nginx.conf:10):4: deep", "[lua] content_by_lua(nginx.conf:10):8: baz(): in baz"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("no %q in log:\n%s", want, log)
+		}
+	}
+}

@@ -501,7 +501,9 @@ func (st *state) logPrefix(L *lua.LState) string {
 	if dbg.CurrentLine < 0 {
 		return "[lua] " + src + ": "
 	}
-	if dbg.Name != "" && dbg.Name != "?" && dbg.Name != "main chunk" {
+	// gopher-lua names a tail-called or unnamed function "<source:line>";
+	// LuaJIT has no name (namewhat "") for those, and nginx writes none.
+	if dbg.Name != "" && dbg.Name != "?" && dbg.Name != "main chunk" && dbg.Name[0] != '<' {
 		return sprintf("[lua] %s:%d: %s(): ", src, dbg.CurrentLine, dbg.Name)
 	}
 	return sprintf("[lua] %s:%d: ", src, dbg.CurrentLine)
