@@ -23,7 +23,7 @@ type SharedDict struct {
 }
 
 type shEntry struct {
-	val     any // string, float64 or bool
+	val     any // string, float64, bool or *shList
 	flags   int64
 	expires time.Time // zero: never
 }
@@ -38,9 +38,12 @@ func NewSharedDict(name string, size int64) *SharedDict {
 
 func entrySize(key string, v any) int64 {
 	n := int64(len(key)) + shEntryOverhead
-	if s, ok := v.(string); ok {
-		n += int64(len(s))
-	} else {
+	switch x := v.(type) {
+	case string:
+		n += int64(len(x))
+	case *shList:
+		n += x.size()
+	default:
 		n += 8
 	}
 	return n
@@ -125,6 +128,11 @@ func (st *state) openShared() *lua.LTable {
 		"flush_all":     st.shFlushAll,
 		"flush_expired": st.shFlushExpired,
 		"capacity":      func(L *lua.LState) int { L.Push(lua.LNumber(st.dict(L).capacity)); return 1 },
+		"lpush":         func(L *lua.LState) int { return st.shPush(L, true) },
+		"rpush":         func(L *lua.LState) int { return st.shPush(L, false) },
+		"lpop":          func(L *lua.LState) int { return st.shPop(L, true) },
+		"rpop":          func(L *lua.LState) int { return st.shPop(L, false) },
+		"llen":          st.shLlen,
 		"free_space": func(L *lua.LState) int {
 			d := st.dict(L)
 			d.mu.Lock()
@@ -137,12 +145,17 @@ func (st *state) openShared() *lua.LTable {
 			return 1
 		},
 	}
+	// As resty.core: a zone is {[1] = zone}; its methods are in the
+	// metatable, which is its own __index (pairs sees only [1]).
+	mt := L.NewTable()
+	L.SetFuncs(mt, methods)
+	mt.RawSetString("__index", mt)
 	for name, d := range st.rt.shared {
 		t := L.NewTable()
 		ud := L.NewUserData()
 		ud.Value = d
 		t.RawSetInt(1, ud)
-		L.SetFuncs(t, methods)
+		L.SetMetatable(t, mt)
 		shared.RawSetString(name, t)
 	}
 	return shared
@@ -221,6 +234,11 @@ func (st *state) shGet(L *lua.LState, stale bool) int {
 	if e == nil || (!stale && d.live(key, now) == nil) {
 		L.Push(lua.LNil)
 		return 1
+	}
+	if _, isList := e.val.(*shList); isList {
+		L.Push(lua.LNil)
+		L.Push(lua.LString("value is a list"))
+		return 2
 	}
 	pushShValue(L, e.val)
 	n := 1
