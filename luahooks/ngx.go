@@ -89,6 +89,16 @@ func (st *state) openNgx() *lua.LTable {
 		"pid":   func(L *lua.LState) int { L.Push(lua.LNumber(os.Getpid())); return 1 },
 		"id":    func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 },
 		"count": func(L *lua.LState) int { L.Push(lua.LNumber(1)); return 1 },
+		// pids (resty.core): the workers' pids, here the one process's.
+		"pids": func(L *lua.LState) int {
+			if st.inInit || st.r.phase == PhaseInit || st.r.phase == PhaseInitWorker {
+				return fail(L, "API disabled in the current context")
+			}
+			t := L.CreateTable(1, 0)
+			t.Append(lua.LNumber(os.Getpid()))
+			L.Push(t)
+			return 1
+		},
 		"exiting": func(L *lua.LState) int {
 			st.rt.timers.mu.Lock()
 			defer st.rt.timers.mu.Unlock()
@@ -111,7 +121,6 @@ func (st *state) openNgx() *lua.LTable {
 	cfg.RawSetString("ngx_lua_version", lua.LNumber(10023))
 	cfg.RawSetString("subsystem", lua.LString("http"))
 	cfg.RawSetString("debug", lua.LTrue) // Debian's nginx is built --with-debug
-	cfg.RawSetString("is_console", lua.LFalse)
 	ngx.RawSetString("config", cfg)
 	ngx.RawSetString("location", st.openLocation())
 	st.openSocketTCP()
