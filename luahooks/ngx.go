@@ -448,6 +448,13 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 		L.Push(lua.LString("seen eof"))
 		return 2
 	}
+	if !eof && st.r.body.Len() == 0 && st.r.req.Streamed == 0 {
+		// No body bytes yet (measured on nginx: also after send_headers
+		// or print("")): nothing goes out, headers are not sent.
+		L.Push(lua.LNil)
+		L.Push(lua.LString("nothing to flush"))
+		return 2
+	}
 	st.markSent()
 	st.r.eof = st.r.eof || eof
 	st.flushOutput()
