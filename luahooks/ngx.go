@@ -448,12 +448,15 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 		L.Push(lua.LString("seen eof"))
 		return 2
 	}
-	if !eof && st.r.body.Len() == 0 && st.r.req.Streamed == 0 {
-		// No body bytes yet (measured on nginx: also after send_headers
-		// or print("")): nothing goes out, headers are not sent.
-		L.Push(lua.LNil)
-		L.Push(lua.LString("nothing to flush"))
-		return 2
+	if !eof {
+		// lua-nginx-module: nothing goes out before the headers did, nor
+		// without wait before a body byte (send_headers, print("")).
+		seenBody := st.r.body.Len() > 0 || st.r.req.Streamed > 0
+		if !st.r.sent || !seenBody && !lua.LVAsBool(L.Get(1)) {
+			L.Push(lua.LNil)
+			L.Push(lua.LString("nothing to flush"))
+			return 2
+		}
 	}
 	st.markSent()
 	st.r.eof = st.r.eof || eof

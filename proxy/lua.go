@@ -109,7 +109,9 @@ func (rq *request) startBodyFilter(c *nginxconf.LuaCode, code int) {
 	next := rq.w.body
 	done := false // the body ended: eof seen, or the filter failed
 	filter := func(p []byte, eof bool) []byte {
-		if done {
+		if done || len(p) == 0 && !eof {
+			// An empty write (a response without a body) is no buffer
+			// in nginx: the filter sees only the last one.
 			return nil
 		}
 		lr := rq.luaRequest()
