@@ -446,6 +446,9 @@ func (rq *request) runLuaPhase(c *nginxconf.LuaCode) bool {
 		}
 		if out.URIJump {
 			rq.uriChanged = true // post-rewrite searches the locations again
+			// ngx_http_lua_handle_rewrite_jump starts the module's
+			// context afresh: ngx.ctx is forgotten.
+			lr.ResetCtx()
 		}
 		return true
 	}
