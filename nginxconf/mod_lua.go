@@ -47,6 +47,10 @@ var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
 		{name: "lua_transform_underscores_in_response_headers", dup: "lua_transform_underscores_in_response_headers", set: func(c *compiler, lv *level, d *Directive) {
 			lv.conf.LuaKeepUnderscores = d.Args[0] == "off"
 		}},
+		// off: Lua output gets no default_type Content-Type.
+		{name: "lua_use_default_type", dup: "lua_use_default_type", set: func(c *compiler, lv *level, d *Directive) {
+			lv.conf.LuaNoDefaultType = d.Args[0] == "off"
+		}},
 		{name: "lua_need_request_body", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NeedRequestBody = d.Args[0] == "on" }},
 		// ngx.on_abort, and 499 for a client that goes away while Lua waits
 		{name: "lua_check_client_abort", dup: "lua_check_client_abort", set: func(c *compiler, lv *level, d *Directive) {
@@ -121,6 +125,8 @@ type LuaConf struct {
 	NeedRequestBody bool
 	// LuaCheckClientAbort: lua_check_client_abort on.
 	LuaCheckClientAbort bool
+	// LuaNoDefaultType: lua_use_default_type off.
+	LuaNoDefaultType bool
 	// LuaKeepUnderscores: lua_transform_underscores_in_response_headers
 	// off (ngx.header names keep their '_').
 	LuaKeepUnderscores bool

@@ -36,7 +36,6 @@ var otherModules = module{name: "other modules", directives: concat(
 		{name: "server_name_in_redirect", support: Refused, note: "redirects name the request's Host", offDisarms: true},
 		{name: "port_in_redirect", support: Refused, note: "redirects name the port the request came to", onDisarms: true},
 		{name: "merge_slashes", support: Refused, note: "URIs always have their slashes merged", onDisarms: true},
-		{name: "lua_use_default_type", support: Refused, note: "Lua output always gets default_type", onDisarms: true},
 		// `on` runs the Lua hook before the phase's other handlers (set,
 		// rewrite, allow/deny), so it sees other values or answers first.
 		{name: "access_by_lua_no_postpone", support: Refused, note: "Lua hooks run at the end of their phase", offDisarms: true},

@@ -378,6 +378,9 @@ func (rq *request) luaRequest() *luahooks.Request {
 	}
 	rq.lua.Internal, rq.lua.Subrequest = rq.internal, rq.subrequest
 	rq.lua.DefaultType = static.ContentType(rq.v.URI, rq.staticOptions())
+	if rq.conf.LuaNoDefaultType {
+		rq.lua.DefaultType = "" // lua_use_default_type off
+	}
 	rq.lua.ClientMaxBodySize = rq.conf.ClientMaxBodySize
 	rq.lua.ClientBodyBufferSize = rq.conf.ClientBodyBufferSize
 	rq.lua.KeepUnderscores = rq.conf.LuaKeepUnderscores
@@ -625,7 +628,7 @@ func (rq *request) luaHeaders(status, bodyLen int) {
 			return
 		}
 	}
-	if h.Get("Content-Type") == "" && !rq.lua.NoDefaultType {
+	if h.Get("Content-Type") == "" && !rq.lua.NoDefaultType && !rq.conf.LuaNoDefaultType {
 		h.Set("Content-Type", rq.conf.DefaultType)
 	}
 	switch {
