@@ -373,10 +373,22 @@ func (st *state) reFind(L *lua.LState) int {
 	if m == nil {
 		return n
 	}
+	// resty.core: a negative nth is 0; past the regex's groups is an
+	// error; a group that did not take part is nil, nil.
+	if nth < 0 {
+		nth = 0
+	}
+	if nth > rx.ncap {
+		L.Push(lua.LNil)
+		L.Push(lua.LNil)
+		L.Push(lua.LString("nth out of bound"))
+		return 3
+	}
 	g := m.GroupByNumber(nth)
 	if g == nil || len(g.Captures) == 0 {
 		L.Push(lua.LNil)
-		return 1
+		L.Push(lua.LNil)
+		return 2
 	}
 	from := sub.byteOff(g.Index)
 	to := sub.byteOff(g.Index + g.Length)
