@@ -374,8 +374,25 @@ func (st *state) shIncr(L *lua.LState) int {
 		L.Push(lua.LString("cannot add value to a non-number"))
 		return 2
 	}
+	// resty.core checks init and init_ttl before the dict: a false init
+	// is none; a string must be a number; the errors raise.
 	initV := L.Get(4)
-	initTTL := float64(L.OptNumber(5, 0))
+	if !lua.LVAsBool(initV) {
+		initV = lua.LNil
+	} else {
+		initV = restyToNumber(L, initV, "init")
+	}
+	initTTL := 0.0
+	if tv := L.Get(5); tv != lua.LNil {
+		n := restyToNumber(L, tv, "init_ttl")
+		if n < 0 {
+			restyError(L, 2, `bad "init_ttl" argument`)
+		}
+		if initV == lua.LNil {
+			restyError(L, 2, `must provide "init" when providing "init_ttl"`)
+		}
+		initTTL = float64(n)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
@@ -397,13 +414,7 @@ func (st *state) shIncr(L *lua.LState) int {
 			L.Push(lua.LString("not found"))
 			return 2
 		}
-		in, ok := initV.(lua.LNumber)
-		if !ok {
-			L.Push(lua.LNil)
-			L.Push(lua.LString("number expected, got " + initV.Type().String()))
-			return 2
-		}
-		nv := float64(in) + float64(delta)
+		nv := float64(initV.(lua.LNumber)) + float64(delta)
 		_, forcible, errMsg := d.store(key, nv, 0, initTTL, false, now)
 		if errMsg != "" {
 			L.Push(lua.LNil)
@@ -549,4 +560,20 @@ func (st *state) shFlushExpired(L *lua.LState) int {
 	d.mu.Unlock()
 	L.Push(lua.LNumber(n))
 	return 1
+}
+
+// restyToNumber is resty.core's tonumber() of a number argument: a number
+// or a numeric string, else "bad <name> arg: number expected, got <type>"
+// raised at the caller.
+func restyToNumber(L *lua.LState, v lua.LValue, name string) lua.LNumber {
+	switch x := v.(type) {
+	case lua.LNumber:
+		return x
+	case lua.LString:
+		if f, ok := parseLuaNumber(string(x)); ok {
+			return lua.LNumber(f)
+		}
+	}
+	restyError(L, 2, "bad %s arg: number expected, got %s", name, typeName(v))
+	return 0
 }
