@@ -47,3 +47,25 @@ baz()`
 		}
 	}
 }
+
+// TestGlobalWriteGuardTraceback: the "_G write guard" warning ends with the
+// traceback from the code that wrote the global, as OpenResty's guard
+// (traceback('', 2)) logs it; Go callers show as LuaJIT's C functions.
+func TestGlobalWriteGuardTraceback(t *testing.T) {
+	rt, sink := newTestRuntime(t, Options{})
+	src := `local function f() bar = 2 end
+foo = 1
+f()
+pcall(function() baz = 3 end)`
+	runCode(t, rt, PhaseContent, src, newReq("/"))
+	log := sink.text()
+	for _, want := range []string{
+		"('foo') which may lead to race conditions between concurrent requests, so prefer the use of 'local' variables\nstack traceback:\n\tcontent_by_lua(nginx.conf:10):2: in main chunk\n",
+		"('bar') which may lead to race conditions between concurrent requests, so prefer the use of 'local' variables\nstack traceback:\n\tcontent_by_lua(nginx.conf:10):1: in function 'f'\n\tcontent_by_lua(nginx.conf:10):3: in main chunk\n",
+		"stack traceback:\n\tcontent_by_lua(nginx.conf:10):4: in function <content_by_lua(nginx.conf:10):4>\n\t[C]: in function 'pcall'\n\tcontent_by_lua(nginx.conf:10):4: in main chunk\n",
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("no %q in log:\n%s", want, log)
+		}
+	}
+}
