@@ -155,6 +155,8 @@ func (st *state) openLibs() {
 	ngx := st.openNgx()
 	g.RawSetString("ngx", ngx)
 	loaded.RawSetString("ngx", ngx)
+	// lua-nginx-module loads resty.core when it creates the VM.
+	loaded.RawSetString("resty.core", st.openRestyCore())
 }
 
 // guardGlobals installs lua-nginx-module's "_G write guard": writing a
