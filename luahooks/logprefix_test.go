@@ -50,7 +50,8 @@ baz()`
 
 // TestGlobalWriteGuardTraceback: the "_G write guard" warning ends with the
 // traceback from the code that wrote the global, as OpenResty's guard
-// (traceback('', 2)) logs it; Go callers show as LuaJIT's C functions.
+// (debug.traceback from level 2) logs it; Go callers show as LuaJIT's C
+// functions.
 func TestGlobalWriteGuardTraceback(t *testing.T) {
 	rt, sink := newTestRuntime(t, Options{})
 	src := `local function f() bar = 2 end

@@ -305,7 +305,7 @@ func (st *state) writeArgs(L *lua.LState, fn string) bool {
 		L.RaiseError("no request found")
 	}
 	switch r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent:
 	default:
 		st.phaseCheck(fn)
 	}
@@ -431,7 +431,7 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 		L.RaiseError("no request found")
 	}
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent:
 	default:
 		st.phaseCheck("flush") // a timer, log_by_lua, ...: raises
 	}
@@ -559,7 +559,7 @@ func (st *state) ngxRedirect(L *lua.LState) int {
 		L.RaiseError("no request found")
 	}
 	switch r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent:
 	default:
 		st.phaseCheck("redirect")
 	}
@@ -597,7 +597,7 @@ func (st *state) ngxExec(L *lua.LState) int {
 		cError(L, "The uri argument is empty")
 	}
 	switch r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent:
 	default:
 		st.phaseCheck("exec")
 	}
@@ -665,7 +665,7 @@ func (st *state) ngxSleep(L *lua.LState) int {
 		cError(L, "invalid sleep duration \"%s\"", formatNumber(secs))
 	}
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer, PhaseSSLCert:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer, PhaseSSLCert:
 	default:
 		st.phaseCheck("sleep")
 	}
@@ -1011,7 +1011,7 @@ func (st *state) ngxGetPhase(L *lua.LState) int {
 	names := map[Phase]string{PhaseSet: "set", PhaseRewrite: "rewrite", PhaseAccess: "access",
 		PhaseContent: "content", PhaseHeaderFilter: "header_filter", PhaseLog: "log",
 		PhaseInit: "init", PhaseInitWorker: "init_worker", PhaseTimer: "timer", PhaseBodyFilter: "body_filter",
-		PhaseSSLCert: "ssl_cert", PhaseBalancer: "balancer"}
+		PhaseSSLCert: "ssl_cert", PhaseBalancer: "balancer", PhaseServerRewrite: "server_rewrite"}
 	L.Push(lua.LString(names[st.r.phase]))
 	return 1
 }

@@ -276,7 +276,7 @@ func (st *state) sendHeaders(L *lua.LState) int {
 		L.RaiseError("no request found")
 	}
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent:
 	default:
 		st.phaseCheck("send_headers")
 	}

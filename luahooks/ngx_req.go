@@ -302,7 +302,7 @@ func (st *state) reqSetURI(L *lua.LState) int {
 	if L.GetTop() >= 2 {
 		jump = cCheckBool(L, 2, "set_uri")
 		if jump {
-			st.phaseCheck("set_uri", PhaseRewrite)
+			st.phaseCheck("set_uri", PhaseRewrite, PhaseServerRewrite)
 		}
 	}
 	if req.SetURI != nil {
@@ -629,7 +629,7 @@ func (st *state) reqReadBody(L *lua.LState) int {
 	}
 	req := st.request(L)
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent:
 	default:
 		st.phaseCheck("read_body")
 	}

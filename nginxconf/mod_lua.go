@@ -104,9 +104,10 @@ var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
 		// read by upstream with its block (Upstream.BalancerLua)
 		{name: "balancer_by_lua_block", dup: "balancer_by_lua", needsCode: true, set: readByUpstream},
 		{name: "balancer_by_lua_file", dup: "balancer_by_lua", needsCode: true, set: readByUpstream},
-		{name: "server_rewrite_by_lua_block", support: FailClosed, note: "Lua in the server rewrite phase"},
-		{name: "server_rewrite_by_lua_file", support: FailClosed, note: "Lua in the server rewrite phase"},
 	},
+	// server_rewrite_by_lua_block and _file (no plain form): run in the
+	// server rewrite phase (http and server levels).
+	luaHooks("server_rewrite", func(lc *LocConf, code *LuaCode) { lc.ServerRewriteLua = code })[1:],
 	// ssl_certificate_by_lua_block and _file (there is no plain form):
 	// the handshake hook of the server's TLS context (luahooks/ssl_cert.go).
 	luaHooks("ssl_certificate", func(lc *LocConf, code *LuaCode) { lc.SSLCertLua = code })[1:],
@@ -122,7 +123,9 @@ type LuaConf struct {
 	LogLua          *LuaCode
 	BodyFilterLua   *LuaCode
 	SSLCertLua      *LuaCode // ssl_certificate_by_lua*: used at the server level
-	NeedRequestBody bool
+	// ServerRewriteLua is server_rewrite_by_lua*: used at the server level.
+	ServerRewriteLua *LuaCode
+	NeedRequestBody  bool
 	// LuaCheckClientAbort: lua_check_client_abort on.
 	LuaCheckClientAbort bool
 	// LuaNoDefaultType: lua_use_default_type off.

@@ -35,6 +35,15 @@ var luaModule = module{
 	},
 }
 
+// luaServerRewrite runs server_rewrite_by_lua (serverRewrite calls it
+// first): rcDone when the hook answered.
+func luaServerRewrite(rq *request) rc {
+	if c := rq.srv.Conf.ServerRewriteLua; c != nil && !rq.runLuaPhase(c) {
+		return rcDone
+	}
+	return rcDeclined
+}
+
 func luaRewrite(rq *request) rc {
 	if rq.st.cfg.HTTP.Lua.RewriteNoPostpone {
 		return rcDeclined // ran first, in locationRewrite
@@ -210,15 +219,16 @@ func (rq *request) filterFinalize(status int) int {
 }
 
 var luaPhases = map[string]luahooks.Phase{
-	"set":           luahooks.PhaseSet,
-	"rewrite":       luahooks.PhaseRewrite,
-	"access":        luahooks.PhaseAccess,
-	"content":       luahooks.PhaseContent,
-	"header_filter": luahooks.PhaseHeaderFilter,
-	"log":           luahooks.PhaseLog,
-	"body_filter":   luahooks.PhaseBodyFilter,
-	"init":          luahooks.PhaseInit,
-	"init_worker":   luahooks.PhaseInitWorker,
+	"set":            luahooks.PhaseSet,
+	"rewrite":        luahooks.PhaseRewrite,
+	"server_rewrite": luahooks.PhaseServerRewrite,
+	"access":         luahooks.PhaseAccess,
+	"content":        luahooks.PhaseContent,
+	"header_filter":  luahooks.PhaseHeaderFilter,
+	"log":            luahooks.PhaseLog,
+	"body_filter":    luahooks.PhaseBodyFilter,
+	"init":           luahooks.PhaseInit,
+	"init_worker":    luahooks.PhaseInitWorker,
 }
 
 // provisionLua makes content_by_lua the content handler of its levels
