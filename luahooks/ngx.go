@@ -461,6 +461,9 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 	st.markSent()
 	st.r.eof = st.r.eof || eof
 	st.flushOutput()
+	if !eof && lua.LVAsBool(L.Get(1)) {
+		st.r.now = time.Now() // flush(true) yielded: nginx's cached time moved on
+	}
 	L.Push(lua.LNumber(1))
 	return 1
 }

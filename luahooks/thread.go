@@ -838,6 +838,12 @@ func (st *state) flushOutput() {
 	default:
 		return
 	}
+	// Writing to the client is waiting (a slow client, limit_rate), not
+	// running Lua: the run's clock stops meanwhile.
+	if ctx := st.r.ctx; ctx != nil {
+		ctx.pause()
+		defer ctx.resume()
+	}
 	req.Flush(st.r.body.Bytes())
 	req.Streamed += int64(st.r.body.Len())
 	st.r.body.Reset()
