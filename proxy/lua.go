@@ -638,7 +638,8 @@ func (rq *request) luaHeaders(status, bodyLen int) {
 			return
 		}
 	}
-	if h.Get("Content-Type") == "" && !rq.lua.NoDefaultType && !rq.conf.LuaNoDefaultType {
+	// ngx_http_lua_set_content_type: not for a 304 the hook set.
+	if h.Get("Content-Type") == "" && !rq.lua.NoDefaultType && !rq.conf.LuaNoDefaultType && status != http.StatusNotModified {
 		h.Set("Content-Type", rq.conf.DefaultType)
 	}
 	switch {
