@@ -448,6 +448,12 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 		L.Push(lua.LString("seen eof"))
 		return 2
 	}
+	if req := st.r.req; !eof && st.r.sent && !req.headersOut && req.http10Buffering() {
+		// lua_http10_buffering holds the output: flush is a no-op.
+		L.Push(lua.LNil)
+		L.Push(lua.LString("buffering"))
+		return 2
+	}
 	if !eof {
 		// lua-nginx-module: nothing goes out before the headers did, nor
 		// without wait before a body byte (send_headers, print("")).

@@ -47,6 +47,10 @@ var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
 		{name: "lua_transform_underscores_in_response_headers", dup: "lua_transform_underscores_in_response_headers", set: func(c *compiler, lv *level, d *Directive) {
 			lv.conf.LuaKeepUnderscores = d.Args[0] == "off"
 		}},
+		// off: HTTP/1.0 output is sent as it comes, without a length.
+		{name: "lua_http10_buffering", dup: "lua_http10_buffering", set: func(c *compiler, lv *level, d *Directive) {
+			lv.conf.LuaNoHTTP10Buffering = d.Args[0] == "off"
+		}},
 		// off: Lua output gets no default_type Content-Type.
 		{name: "lua_use_default_type", dup: "lua_use_default_type", set: func(c *compiler, lv *level, d *Directive) {
 			lv.conf.LuaNoDefaultType = d.Args[0] == "off"
@@ -130,6 +134,8 @@ type LuaConf struct {
 	LuaCheckClientAbort bool
 	// LuaNoDefaultType: lua_use_default_type off.
 	LuaNoDefaultType bool
+	// LuaNoHTTP10Buffering: lua_http10_buffering off.
+	LuaNoHTTP10Buffering bool
 	// LuaKeepUnderscores: lua_transform_underscores_in_response_headers
 	// off (ngx.header names keep their '_').
 	LuaKeepUnderscores bool

@@ -394,6 +394,7 @@ func (rq *request) luaRequest() *luahooks.Request {
 	rq.lua.ClientMaxBodySize = rq.conf.ClientMaxBodySize
 	rq.lua.ClientBodyBufferSize = rq.conf.ClientBodyBufferSize
 	rq.lua.KeepUnderscores = rq.conf.LuaKeepUnderscores
+	rq.lua.NoHTTP10Buffering = rq.conf.LuaNoHTTP10Buffering
 	rq.lua.TrustedCAs = rq.st.confs[rq.conf.ID].lua.trusted
 	rq.lua.SSLProtocols, rq.lua.SSLCiphers = rq.conf.LuaSSLProtocols, rq.conf.LuaSSLCiphers
 	rq.lua.SSLVerifyDepth = rq.conf.LuaSSLVerifyDepth
@@ -647,7 +648,7 @@ func (rq *request) luaHeaders(status, bodyLen int) {
 	case rq.r.Method == http.MethodHead:
 		// No length either; the headers go when the hook ends (nothing
 		// follows them, and what the hook does meanwhile happens first).
-	case bodyLen >= 0 && !rq.r.ProtoAtLeast(1, 1):
+	case bodyLen >= 0 && !rq.r.ProtoAtLeast(1, 1) && !rq.conf.LuaNoHTTP10Buffering:
 		h.Set("Content-Length", strconv.Itoa(bodyLen))
 	default:
 		rq.w.stream = true
