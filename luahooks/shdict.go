@@ -67,6 +67,15 @@ func (d *SharedDict) remove(key string) {
 	}
 }
 
+// removeExpired frees the expired entries' room.
+func (d *SharedDict) removeExpired(now time.Time) {
+	for k := range d.m {
+		if d.live(k, now) == nil {
+			d.remove(k)
+		}
+	}
+}
+
 // store writes key; forcible reports whether valid items were evicted.
 func (d *SharedDict) store(key string, v any, flags int64, ttl float64, safe bool, now time.Time) (ok bool, forcible bool, err string) {
 	d.remove(key)
@@ -74,11 +83,7 @@ func (d *SharedDict) store(key string, v any, flags int64, ttl float64, safe boo
 	if d.capacity > 0 && d.used+size > d.capacity {
 		// Evict expired entries first, then (unless safe) the soonest to
 		// expire / arbitrary ones, as nginx's LRU would.
-		for k := range d.m {
-			if d.live(k, now) == nil {
-				d.remove(k)
-			}
-		}
+		d.removeExpired(now)
 		if d.used+size > d.capacity {
 			if safe {
 				return false, false, "no memory"

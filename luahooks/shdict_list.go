@@ -91,6 +91,9 @@ func (st *state) shPush(L *lua.LState, head bool) int {
 		size += entrySize(key, &shList{})
 	}
 	if d.capacity > 0 && d.used+size > d.capacity {
+		d.removeExpired(now) // expired items' room is reused, not evicted valid ones
+	}
+	if d.capacity > 0 && d.used+size > d.capacity {
 		L.Push(lua.LNil)
 		L.Push(lua.LString("no memory"))
 		return 2
