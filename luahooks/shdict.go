@@ -23,7 +23,7 @@ type SharedDict struct {
 }
 
 type shEntry struct {
-	val     any // string, float64 or bool
+	val     any // string, float64, bool or *shList
 	flags   int64
 	expires time.Time // zero: never
 }
@@ -38,9 +38,12 @@ func NewSharedDict(name string, size int64) *SharedDict {
 
 func entrySize(key string, v any) int64 {
 	n := int64(len(key)) + shEntryOverhead
-	if s, ok := v.(string); ok {
-		n += int64(len(s))
-	} else {
+	switch x := v.(type) {
+	case string:
+		n += int64(len(x))
+	case *shList:
+		n += x.size()
+	default:
 		n += 8
 	}
 	return n
@@ -64,6 +67,15 @@ func (d *SharedDict) remove(key string) {
 	}
 }
 
+// removeExpired frees the expired entries' room.
+func (d *SharedDict) removeExpired(now time.Time) {
+	for k := range d.m {
+		if d.live(k, now) == nil {
+			d.remove(k)
+		}
+	}
+}
+
 // store writes key; forcible reports whether valid items were evicted.
 func (d *SharedDict) store(key string, v any, flags int64, ttl float64, safe bool, now time.Time) (ok bool, forcible bool, err string) {
 	d.remove(key)
@@ -71,11 +83,7 @@ func (d *SharedDict) store(key string, v any, flags int64, ttl float64, safe boo
 	if d.capacity > 0 && d.used+size > d.capacity {
 		// Evict expired entries first, then (unless safe) the soonest to
 		// expire / arbitrary ones, as nginx's LRU would.
-		for k := range d.m {
-			if d.live(k, now) == nil {
-				d.remove(k)
-			}
-		}
+		d.removeExpired(now)
 		if d.used+size > d.capacity {
 			if safe {
 				return false, false, "no memory"
@@ -125,6 +133,11 @@ func (st *state) openShared() *lua.LTable {
 		"flush_all":     st.shFlushAll,
 		"flush_expired": st.shFlushExpired,
 		"capacity":      func(L *lua.LState) int { L.Push(lua.LNumber(st.dict(L).capacity)); return 1 },
+		"lpush":         func(L *lua.LState) int { return st.shPush(L, true) },
+		"rpush":         func(L *lua.LState) int { return st.shPush(L, false) },
+		"lpop":          func(L *lua.LState) int { return st.shPop(L, true) },
+		"rpop":          func(L *lua.LState) int { return st.shPop(L, false) },
+		"llen":          st.shLlen,
 		"free_space": func(L *lua.LState) int {
 			d := st.dict(L)
 			d.mu.Lock()
@@ -137,12 +150,17 @@ func (st *state) openShared() *lua.LTable {
 			return 1
 		},
 	}
+	// As resty.core: a zone is {[1] = zone}; its methods are in the
+	// metatable, which is its own __index (pairs sees only [1]).
+	mt := L.NewTable()
+	L.SetFuncs(mt, methods)
+	mt.RawSetString("__index", mt)
 	for name, d := range st.rt.shared {
 		t := L.NewTable()
 		ud := L.NewUserData()
 		ud.Value = d
 		t.RawSetInt(1, ud)
-		L.SetFuncs(t, methods)
+		L.SetMetatable(t, mt)
 		shared.RawSetString(name, t)
 	}
 	return shared
@@ -221,6 +239,11 @@ func (st *state) shGet(L *lua.LState, stale bool) int {
 	if e == nil || (!stale && d.live(key, now) == nil) {
 		L.Push(lua.LNil)
 		return 1
+	}
+	if _, isList := e.val.(*shList); isList {
+		L.Push(lua.LNil)
+		L.Push(lua.LString("value is a list"))
+		return 2
 	}
 	pushShValue(L, e.val)
 	n := 1
@@ -356,8 +379,25 @@ func (st *state) shIncr(L *lua.LState) int {
 		L.Push(lua.LString("cannot add value to a non-number"))
 		return 2
 	}
+	// resty.core checks init and init_ttl before the dict: a false init
+	// is none; a string must be a number; the errors raise.
 	initV := L.Get(4)
-	initTTL := float64(L.OptNumber(5, 0))
+	if !lua.LVAsBool(initV) {
+		initV = lua.LNil
+	} else {
+		initV = restyToNumber(L, initV, "init")
+	}
+	initTTL := 0.0
+	if tv := L.Get(5); tv != lua.LNil {
+		n := restyToNumber(L, tv, "init_ttl")
+		if n < 0 {
+			restyError(L, 2, `bad "init_ttl" argument`)
+		}
+		if initV == lua.LNil {
+			restyError(L, 2, `must provide "init" when providing "init_ttl"`)
+		}
+		initTTL = float64(n)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := d.now()
@@ -379,13 +419,7 @@ func (st *state) shIncr(L *lua.LState) int {
 			L.Push(lua.LString("not found"))
 			return 2
 		}
-		in, ok := initV.(lua.LNumber)
-		if !ok {
-			L.Push(lua.LNil)
-			L.Push(lua.LString("number expected, got " + initV.Type().String()))
-			return 2
-		}
-		nv := float64(in) + float64(delta)
+		nv := float64(initV.(lua.LNumber)) + float64(delta)
 		_, forcible, errMsg := d.store(key, nv, 0, initTTL, false, now)
 		if errMsg != "" {
 			L.Push(lua.LNil)
@@ -531,4 +565,20 @@ func (st *state) shFlushExpired(L *lua.LState) int {
 	d.mu.Unlock()
 	L.Push(lua.LNumber(n))
 	return 1
+}
+
+// restyToNumber is resty.core's tonumber() of a number argument: a number
+// or a numeric string, else "bad <name> arg: number expected, got <type>"
+// raised at the caller.
+func restyToNumber(L *lua.LState, v lua.LValue, name string) lua.LNumber {
+	switch x := v.(type) {
+	case lua.LNumber:
+		return x
+	case lua.LString:
+		if f, ok := parseLuaNumber(string(x)); ok {
+			return lua.LNumber(f)
+		}
+	}
+	restyError(L, 2, "bad %s arg: number expected, got %s", name, typeName(v))
+	return 0
 }

@@ -23,6 +23,11 @@ var rewriteModule = module{
 }
 
 func serverRewrite(rq *request) rc {
+	// server_rewrite_by_lua runs before the statements (nginx runs a
+	// phase's handlers last registered first; lua's registers later).
+	if r := luaServerRewrite(rq); r != rcDeclined {
+		return r
+	}
 	if rq.runStmts(rq.srv.Stmts) == flowDone {
 		return rcDone
 	}
