@@ -166,6 +166,7 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	if end.rq != nil {
 		rq.keepForLog() // before the handler returns: ended reads rq after
 		if d, ok := rq.wire.(interface{ Detach() }); ok {
+			rq.connHold.stopWatching() // limit_conn asks the writer no more
 			d.Detach()
 		}
 	} else {
