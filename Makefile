@@ -184,7 +184,11 @@ NGINX_TESTS_FILES ?= access.t access_log.t auth_basic.t autoindex.t autoindex_fo
 	rewrite.t rewrite_if.t rewrite_set.t rewrite_unescape.t ssl.t \
 	ssl_certificate.t ssl_certificate_chain.t ssl_certificates.t \
 	ssl_session_reuse.t ssl_sni_protocols.t ssl_verify_client.t \
-	ssl_verify_depth.t ssl_crl.t ssl_password_file.t ssl_client_escaped_cert.t
+	ssl_verify_depth.t ssl_crl.t ssl_password_file.t ssl_client_escaped_cert.t \
+	http_absolute_redirect.t http_error_page.t http_header_buffers.t http_host.t \
+	ignore_invalid_headers.t trailers.t not_modified.t range_if_range.t referer.t \
+	request_id.t geo.t geo_unix.t empty_gif.t auth_delay.t http_resolver.t \
+	http_resolver_cname.t split_clients.t
 
 LUA_TESTS_FILES ?= $(addprefix t/,000-sanity.t 001-set.t 002-content.t 005-exit.t \
 	006-escape.t 007-md5.t 011-md5_bin.t 070-sha1.t 046-hmac.t 042-crc32.t \
@@ -194,7 +198,14 @@ LUA_TESTS_FILES ?= $(addprefix t/,000-sanity.t 001-set.t 002-content.t 005-exit.
 	036-sub.t 037-gsub.t 038-match-o.t 040-gsub-o.t 041-header-filter.t \
 	043-shdict.t 044-req-body.t 045-ngx-var.t 086-init-by.t 088-req-method.t \
 	103-req-http-ver.t 104-req-raw-header.t 115-quote-sql-str.t 164-say.t \
-	023-rewrite 024-access)
+	023-rewrite 024-access \
+	009-log.t 013-base64.t 019-const.t 022-redirect.t 033-ctx.t 039-sub-o.t \
+	047-match-jit.t 048-match-dfa.t 049-gmatch-jit.t 050-gmatch-dfa.t \
+	051-sub-jit.t 052-sub-dfa.t 053-gsub-jit.t 054-gsub-dfa.t 064-pcall.t \
+	069-null.t 075-logby.t 085-if.t 092-eof.t 107-timer-errors.t 110-etag.t \
+	118-use-default-type.t 120-re-find.t 121-version.t 122-worker.t \
+	132-lua-blocks.t 133-worker-count.t 135-worker-id.t 136-timer-counts.t \
+	137-req-misc.t 144-shdict-incr-init.t 145-shdict-list.t 167-server-rewrite.t)
 
 .PHONY: suite-deps nginx-tests lua-tests
 

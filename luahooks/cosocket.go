@@ -279,7 +279,7 @@ func (st *state) newSocketTCP(L *lua.LState) int {
 // socketPhaseCheck raises in the phases where nginx has no cosockets.
 func (st *state) socketPhaseCheck() {
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer, PhaseSSLCert:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer, PhaseSSLCert:
 	default:
 		st.phaseCheck("socket")
 	}
@@ -691,7 +691,7 @@ func (s *cosocket) closed() bool { return (s.conn == nil || s.readEOF) && !s.bod
 // reads it. ngx.req.socket(true) is rawReqSocket.
 func (st *state) reqSocket(L *lua.LState) int {
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent:
 	default:
 		st.phaseCheck("socket")
 	}

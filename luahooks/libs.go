@@ -1,6 +1,7 @@
 package luahooks
 
 import (
+	"fmt"
 	"math"
 	"ngxsockify/ngxlog"
 	"os"
@@ -154,6 +155,8 @@ func (st *state) openLibs() {
 	ngx := st.openNgx()
 	g.RawSetString("ngx", ngx)
 	loaded.RawSetString("ngx", ngx)
+	// lua-nginx-module loads resty.core when it creates the VM.
+	loaded.RawSetString("resty.core", st.openRestyCore())
 }
 
 // guardGlobals installs lua-nginx-module's "_G write guard": writing a
@@ -164,7 +167,8 @@ func (st *state) guardGlobals() {
 	mt.RawSetString("__newindex", L.NewFunction(func(L *lua.LState) int {
 		k := L.Get(2)
 		if !st.inInit && st.r.req != nil && st.r.phase != PhaseInit && st.r.phase != PhaseInitWorker {
-			st.logf(ngxlog.Warn, "[lua] _G write guard:12: __newindex(): writing a global Lua variable ('%s') which may lead to race conditions between concurrent requests, so prefer the use of 'local' variables", L.ToStringMeta(k).String())
+			// The guard's traceback('', 2): from the code that wrote.
+			st.logf(ngxlog.Warn, "[lua] _G write guard:12: __newindex(): writing a global Lua variable ('%s') which may lead to race conditions between concurrent requests, so prefer the use of 'local' variables%s", L.ToStringMeta(k).String(), luaTraceback(L, 1))
 		}
 		L.RawSet(L.CheckTable(1), k, L.Get(3))
 		return 0
@@ -778,4 +782,42 @@ func stringChunkName(s string) string {
 		return `[string "` + s + `..."]`
 	}
 	return `[string "` + s + `"]`
+}
+
+// luaTraceback is LuaJIT's debug.traceback("", level) text from the frame
+// level up (0 is the running Go function): "\nstack traceback:" and one
+// "\n\t<where> in <what>" line per frame, Go functions as LuaJIT's C ones.
+func luaTraceback(L *lua.LState, level int) string {
+	var b strings.Builder
+	b.WriteString("\nstack traceback:")
+	for i := level; ; i++ {
+		dbg, ok := L.GetStack(i)
+		if !ok {
+			break
+		}
+		if _, err := L.GetInfo("Sln", dbg, lua.LNil); err != nil {
+			break
+		}
+		if dbg.What == "G" {
+			if dbg.Name == "" || dbg.Name[0] == '(' || dbg.Name[0] == '<' {
+				b.WriteString("\n\t[C]: ?")
+			} else {
+				fmt.Fprintf(&b, "\n\t[C]: in function '%s'", dbg.Name)
+			}
+			continue
+		}
+		fmt.Fprintf(&b, "\n\t%s:", dbg.Source)
+		if dbg.CurrentLine > 0 {
+			fmt.Fprintf(&b, "%d:", dbg.CurrentLine)
+		}
+		switch {
+		case dbg.What == "main":
+			b.WriteString(" in main chunk")
+		case dbg.Name != "" && dbg.Name[0] != '<' && dbg.Name != "?":
+			fmt.Fprintf(&b, " in function '%s'", dbg.Name)
+		default:
+			fmt.Fprintf(&b, " in function <%s:%d>", dbg.Source, dbg.LineDefined)
+		}
+	}
+	return b.String()
 }

@@ -89,6 +89,16 @@ func (st *state) openNgx() *lua.LTable {
 		"pid":   func(L *lua.LState) int { L.Push(lua.LNumber(os.Getpid())); return 1 },
 		"id":    func(L *lua.LState) int { L.Push(lua.LNumber(0)); return 1 },
 		"count": func(L *lua.LState) int { L.Push(lua.LNumber(1)); return 1 },
+		// pids (resty.core): the workers' pids, here the one process's.
+		"pids": func(L *lua.LState) int {
+			if st.inInit || st.r.phase == PhaseInit || st.r.phase == PhaseInitWorker {
+				return fail(L, "API disabled in the current context")
+			}
+			t := L.CreateTable(1, 0)
+			t.Append(lua.LNumber(os.Getpid()))
+			L.Push(t)
+			return 1
+		},
 		"exiting": func(L *lua.LState) int {
 			st.rt.timers.mu.Lock()
 			defer st.rt.timers.mu.Unlock()
@@ -111,7 +121,6 @@ func (st *state) openNgx() *lua.LTable {
 	cfg.RawSetString("ngx_lua_version", lua.LNumber(10023))
 	cfg.RawSetString("subsystem", lua.LString("http"))
 	cfg.RawSetString("debug", lua.LTrue) // Debian's nginx is built --with-debug
-	cfg.RawSetString("is_console", lua.LFalse)
 	ngx.RawSetString("config", cfg)
 	ngx.RawSetString("location", st.openLocation())
 	st.openSocketTCP()
@@ -296,7 +305,7 @@ func (st *state) writeArgs(L *lua.LState, fn string) bool {
 		L.RaiseError("no request found")
 	}
 	switch r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent:
 	default:
 		st.phaseCheck(fn)
 	}
@@ -315,10 +324,19 @@ func (st *state) writeArgs(L *lua.LState, fn string) bool {
 		L.Push(lua.LString("seen eof"))
 		return false
 	}
+	// ngx_http_lua_ngx_echo checks every argument before it writes one:
+	// an argument error leaves the output as it was.
+	start, done := r.body.Len(), false
+	defer func() {
+		if !done {
+			r.body.Truncate(start)
+		}
+	}()
 	top := L.GetTop()
 	for i := 1; i <= top; i++ {
 		st.writeValue(L, L.Get(i), i, fn, 0)
 	}
+	done = true
 	return true
 }
 
@@ -348,7 +366,7 @@ func (st *state) writeValue(L *lua.LState, v lua.LValue, argn int, fn string, de
 			b.WriteString("null")
 			return
 		}
-		cArgError(L, argn, fn, "string, number, boolean, nil, ngx.null, or array table expected, got userdata")
+		cArgError(L, argn, fn, "string, number, boolean, nil, ngx.null, or array table expected, but got userdata")
 	case *lua.LTable:
 		if depth > 100 {
 			cArgError(L, argn, fn, "table too deep")
@@ -373,7 +391,7 @@ func (st *state) writeValue(L *lua.LState, v lua.LValue, argn int, fn string, de
 			st.writeValue(L, x.RawGetInt(i), argn, fn, depth+1)
 		}
 	default:
-		cArgError(L, argn, fn, "string, number, boolean, nil, ngx.null, or array table expected, got "+v.Type().String())
+		cArgError(L, argn, fn, "string, number, boolean, nil, ngx.null, or array table expected, but got "+v.Type().String())
 	}
 }
 
@@ -413,7 +431,7 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 		L.RaiseError("no request found")
 	}
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent:
 	default:
 		st.phaseCheck("flush") // a timer, log_by_lua, ...: raises
 	}
@@ -430,14 +448,35 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 		L.Push(lua.LString("seen eof"))
 		return 2
 	}
+	if req := st.r.req; !eof && st.r.sent && !req.headersOut && req.http10Buffering() {
+		// lua_http10_buffering holds the output: flush is a no-op.
+		L.Push(lua.LNil)
+		L.Push(lua.LString("buffering"))
+		return 2
+	}
+	if !eof {
+		// lua-nginx-module: nothing goes out before the headers did, nor
+		// without wait before a body byte (send_headers, print("")).
+		seenBody := st.r.body.Len() > 0 || st.r.req.Streamed > 0
+		if !st.r.sent || !seenBody && !lua.LVAsBool(L.Get(1)) {
+			L.Push(lua.LNil)
+			L.Push(lua.LString("nothing to flush"))
+			return 2
+		}
+	}
 	st.markSent()
 	st.r.eof = st.r.eof || eof
 	st.flushOutput()
+	if !eof && lua.LVAsBool(L.Get(1)) {
+		st.r.now = time.Now() // flush(true) yielded: nginx's cached time moved on
+	}
 	L.Push(lua.LNumber(1))
 	return 1
 }
 
-// logArgs concatenates ngx.log/print arguments with no separator.
+// logArgs concatenates ngx.log/print arguments with no separator. An
+// argument error counts from the first message argument: ngx.log removes
+// its level before log_wrapper checks the rest.
 func (st *state) logArgs(L *lua.LState, from int, fn string) string {
 	var b strings.Builder
 	top := L.GetTop()
@@ -460,15 +499,15 @@ func (st *state) logArgs(L *lua.LState, from int, fn string) string {
 				b.WriteString("null")
 				continue
 			}
-			cArgError(L, i, fn, "string, number, boolean, or nil expected, got userdata")
+			cArgError(L, i-from+1, fn, "string, number, boolean, or nil expected, got userdata")
 		case *lua.LTable:
 			if L.GetMetaField(x, "__tostring") != lua.LNil {
 				b.WriteString(L.ToStringMeta(x).String())
 				continue
 			}
-			cArgError(L, i, fn, "string, number, boolean, or nil expected, got table")
+			cArgError(L, i-from+1, fn, "expected table to have __tostring metamethod")
 		default:
-			cArgError(L, i, fn, "string, number, boolean, or nil expected, got "+x.Type().String())
+			cArgError(L, i-from+1, fn, "string, number, boolean, or nil expected, got "+x.Type().String())
 		}
 	}
 	return b.String()
@@ -490,7 +529,9 @@ func (st *state) logPrefix(L *lua.LState) string {
 	if dbg.CurrentLine < 0 {
 		return "[lua] " + src + ": "
 	}
-	if dbg.Name != "" && dbg.Name != "?" && dbg.Name != "main chunk" {
+	// gopher-lua names a tail-called or unnamed function "<source:line>";
+	// LuaJIT has no name (namewhat "") for those, and nginx writes none.
+	if dbg.Name != "" && dbg.Name != "?" && dbg.Name != "main chunk" && dbg.Name[0] != '<' {
 		return sprintf("[lua] %s:%d: %s(): ", src, dbg.CurrentLine, dbg.Name)
 	}
 	return sprintf("[lua] %s:%d: ", src, dbg.CurrentLine)
@@ -504,7 +545,7 @@ func (st *state) ngxLog(L *lua.LState) int {
 	}
 	level := ngxlog.Level(lv)
 	if level < ngxlog.Stderr || level > ngxlog.Debug {
-		cError(L, "bad log level")
+		cArgError(L, 1, "log", sprintf("bad log level: %d", int(lv)))
 	}
 	msg := st.logArgs(L, 2, "log")
 	st.logf(level, "%s", st.logPrefix(L)+msg)
@@ -527,7 +568,7 @@ func (st *state) ngxRedirect(L *lua.LState) int {
 		L.RaiseError("no request found")
 	}
 	switch r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent:
 	default:
 		st.phaseCheck("redirect")
 	}
@@ -565,7 +606,7 @@ func (st *state) ngxExec(L *lua.LState) int {
 		cError(L, "The uri argument is empty")
 	}
 	switch r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent:
 	default:
 		st.phaseCheck("exec")
 	}
@@ -633,7 +674,7 @@ func (st *state) ngxSleep(L *lua.LState) int {
 		cError(L, "invalid sleep duration \"%s\"", formatNumber(secs))
 	}
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer, PhaseSSLCert:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer, PhaseSSLCert:
 	default:
 		st.phaseCheck("sleep")
 	}
@@ -785,12 +826,14 @@ func ngxEncodeBase64(L *lua.LState) int {
 	s := strArg(L, 1)
 	enc := base64.StdEncoding
 	if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
-		b, ok := L.Get(2).(lua.LBool)
-		if !ok {
-			L.ArgError(2, "boolean expected, got "+L.Get(2).Type().String())
-		}
-		if b {
-			enc = base64.RawStdEncoding
+		// resty.core: any true value but true itself is an error.
+		switch b := L.Get(2).(type) {
+		case lua.LBool:
+			if b {
+				enc = base64.RawStdEncoding
+			}
+		default:
+			restyError(L, 2, "bad no_padding: boolean expected, got %s", typeName(b))
 		}
 	}
 	L.Push(lua.LString(enc.EncodeToString([]byte(s))))
@@ -802,13 +845,8 @@ func ngxEncodeBase64(L *lua.LState) int {
 // modulo 4 is an error.
 func ngxDecodeBase64(L *lua.LState) int {
 	v, ok := L.Get(1).(lua.LString)
-	if !ok {
-		if n, isNum := L.Get(1).(lua.LNumber); isNum {
-			v, ok = lua.LString(formatNumber(float64(n))), true
-		}
-	}
-	if !ok {
-		L.RaiseError("string argument only")
+	if !ok { // resty.core: type(s) ~= "string", numbers too
+		restyError(L, 2, "string argument only")
 	}
 	out, ok := decodeBase64Nginx(string(v), false)
 	if !ok {
@@ -982,7 +1020,7 @@ func (st *state) ngxGetPhase(L *lua.LState) int {
 	names := map[Phase]string{PhaseSet: "set", PhaseRewrite: "rewrite", PhaseAccess: "access",
 		PhaseContent: "content", PhaseHeaderFilter: "header_filter", PhaseLog: "log",
 		PhaseInit: "init", PhaseInitWorker: "init_worker", PhaseTimer: "timer", PhaseBodyFilter: "body_filter",
-		PhaseSSLCert: "ssl_cert", PhaseBalancer: "balancer"}
+		PhaseSSLCert: "ssl_cert", PhaseBalancer: "balancer", PhaseServerRewrite: "server_rewrite"}
 	L.Push(lua.LString(names[st.r.phase]))
 	return 1
 }

@@ -276,7 +276,7 @@ func (st *state) sendHeaders(L *lua.LState) int {
 		L.RaiseError("no request found")
 	}
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent:
 	default:
 		st.phaseCheck("send_headers")
 	}
@@ -288,6 +288,12 @@ func (st *state) sendHeaders(L *lua.LState) int {
 // markSent records that the response headers are out (ngx.say, ngx.print,
 // ngx.flush, ngx.eof, ngx.send_headers): ngx.status then reads the status
 // sent, 200 unless set.
+// http10Buffering reports whether lua_http10_buffering holds the output
+// to the end: an HTTP/1.0 request, buffering on, no Content-Length set.
+func (req *Request) http10Buffering() bool {
+	return req.HTTP != nil && !req.HTTP.ProtoAtLeast(1, 1) && req.RespHeader.Get("Content-Length") == "" && !req.NoHTTP10Buffering
+}
+
 func (st *state) markSent() {
 	st.r.sent = true
 	req := st.r.req
@@ -303,7 +309,7 @@ func (st *state) markSent() {
 	if req.SendHeaders == nil || req.headersOut {
 		return
 	}
-	if req.HTTP != nil && !req.HTTP.ProtoAtLeast(1, 1) && req.RespHeader.Get("Content-Length") == "" {
+	if req.http10Buffering() {
 		return
 	}
 	req.headersOut = true

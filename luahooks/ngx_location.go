@@ -89,7 +89,7 @@ func (st *state) openLocation() *lua.LTable {
 // subrequest reads one (uri, options) pair.
 func (st *state) subrequest(L *lua.LState, uriV, optsV lua.LValue, argn int) Subrequest {
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent:
 	default:
 		st.phaseCheck("location.capture")
 	}

@@ -29,6 +29,12 @@ type pcreRegex struct {
 	// captured, unmatched ones left out (nil when none matched); a res
 	// table passed in keeps its lists and they grow, as in nginx.
 	dupNames bool
+	// dfa ("d"): pcre_dfa_exec's answer, the longest match at the
+	// leftmost position that matches, and no captures. It is the pattern
+	// as \G(?:pattern)\z, tried on the subject cut at each end from the
+	// longest down. Known difference: a lookahead at a cut end sees the
+	// subject's end, not the text after it.
+	dfa *regexp2.Regexp
 }
 
 type groupName struct {
@@ -98,7 +104,19 @@ func compileRegex(pattern, flags string) (*pcreRegex, error) {
 		return nil, errors.New(msg)
 	}
 	re.MatchTimeout = reMatchTimeout
-	c = &pcreRegex{re: re, utf8: o.UTF8, check: o.UTF8 && !strings.Contains(flags, "U"), ncap: len(groups), dupNames: o.DupNames}
+	var dfa *regexp2.Regexp
+	if strings.IndexByte(flags, 'd') >= 0 {
+		end := ")\\z"
+		if o.Extended {
+			end = "\n" + end // a trailing # comment ends at the newline
+		}
+		if dfa, _, err = vars.CompilePCRE("\\G(?:"+pattern+end, o); err != nil {
+			return nil, err
+		}
+		dfa.MatchTimeout = reMatchTimeout
+		groups = nil // lua-nginx-module compiles a DFA regex with 0 captures
+	}
+	c = &pcreRegex{dfa: dfa, re: re, utf8: o.UTF8, check: o.UTF8 && !strings.Contains(flags, "U"), ncap: len(groups), dupNames: o.DupNames}
 	for i, name := range groups {
 		if name != "" {
 			c.names = append(c.names, groupName{name, i + 1})
@@ -179,7 +197,17 @@ func (rx *pcreRegex) find(sub *subject, from int) (*regexp2.Match, error) {
 	if from > len(sub.runes) {
 		return nil, nil
 	}
-	return rx.re.FindRunesMatchStartingAt(sub.runes, from)
+	m, err := rx.re.FindRunesMatchStartingAt(sub.runes, from)
+	if m == nil || err != nil || rx.dfa == nil {
+		return m, err
+	}
+	for end := len(sub.runes); end > m.Index+m.Length; end-- {
+		long, err := rx.dfa.FindRunesMatchStartingAt(sub.runes[:end], m.Index)
+		if err != nil || long != nil && long.Index == m.Index {
+			return long, err
+		}
+	}
+	return m, nil
 }
 
 // pcre_exec's errors for a UTF-8 regex that checks its subject ("u"), as
@@ -254,12 +282,27 @@ func (st *state) captures(L *lua.LState, rx *pcreRegex, sub *subject, m *regexp2
 
 // compileRegexArg is compileRegex for an ngx.re call: an unknown flag is
 // the caller's mistake and raises; a compile error is returned.
-func compileRegexArg(L *lua.LState, pat, flags string) (*pcreRegex, error) {
+func (st *state) compileRegexArg(L *lua.LState, pat, flags string) (*pcreRegex, error) {
 	rx, err := compileRegex(pat, flags)
 	if err != nil && strings.HasPrefix(err.Error(), "unknown flag") {
 		L.RaiseError("%s", err.Error())
 	}
+	if err == nil && strings.IndexByte(flags, 'j') >= 0 {
+		st.logJIT(pat, flags)
+	}
 	return rx, err
+}
+
+// logJIT writes the debug line lua-nginx-module writes when it compiles a
+// regex with "j" (PCRE's JIT, always available there): on every call, or
+// once per worker (here: per Runtime) with "o", which caches the regex.
+func (st *state) logJIT(pat, flags string) {
+	if strings.IndexByte(flags, 'o') >= 0 {
+		if _, seen := st.rt.reOnce.LoadOrStore(reKey{pat, flags}, struct{}{}); seen {
+			return
+		}
+	}
+	st.logf(ngxlog.Debug, "pcre JIT compiling result: 1")
 }
 
 // reArgs reads subject, regex and options; it returns nil (after pushing
@@ -271,7 +314,7 @@ func (st *state) reArgs(L *lua.LState, optIdx int) (string, *pcreRegex, bool) {
 	if v := L.Get(optIdx); v != lua.LNil {
 		flags = L.CheckString(optIdx)
 	}
-	rx, err := compileRegexArg(L, pat, flags)
+	rx, err := st.compileRegexArg(L, pat, flags)
 	if err != nil {
 		L.Push(lua.LNil)
 		L.Push(lua.LString(err.Error()))
@@ -330,10 +373,22 @@ func (st *state) reFind(L *lua.LState) int {
 	if m == nil {
 		return n
 	}
+	// resty.core: a negative nth is 0; past the regex's groups is an
+	// error; a group that did not take part is nil, nil.
+	if nth < 0 {
+		nth = 0
+	}
+	if nth > rx.ncap {
+		L.Push(lua.LNil)
+		L.Push(lua.LNil)
+		L.Push(lua.LString("nth out of bound"))
+		return 3
+	}
 	g := m.GroupByNumber(nth)
 	if g == nil || len(g.Captures) == 0 {
 		L.Push(lua.LNil)
-		return 1
+		L.Push(lua.LNil)
+		return 2
 	}
 	from := sub.byteOff(g.Index)
 	to := sub.byteOff(g.Index + g.Length)
@@ -406,7 +461,7 @@ func (st *state) reSub(L *lua.LState, global bool) int {
 	if v := L.Get(4); v != lua.LNil {
 		flags = L.CheckString(4)
 	}
-	rx, err := compileRegexArg(L, pat, flags)
+	rx, err := st.compileRegexArg(L, pat, flags)
 	if err != nil {
 		L.Push(lua.LNil)
 		L.Push(lua.LNil)
@@ -452,7 +507,7 @@ func (st *state) reSub(L *lua.LState, global bool) int {
 			for _, part := range tmpl {
 				if part.group < 0 {
 					out.WriteString(part.lit)
-				} else if part.group < len(groups) && len(groups[part.group].Captures) > 0 {
+				} else if part.group <= rx.ncap && part.group < len(groups) && len(groups[part.group].Captures) > 0 {
 					out.WriteString(sub.text(&groups[part.group]))
 				}
 			}

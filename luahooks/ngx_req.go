@@ -108,6 +108,35 @@ func parseArgs(L *lua.LState, s string, max int) (*lua.LTable, bool) {
 	return t, false
 }
 
+// parseArgsLimited is ngx_http_lua_parse_args, the C parser of
+// ngx.decode_args and ngx.req.get_post_args: like parseArgs, but every
+// piece a '&' ends counts toward max, empty ones and empty keys too, and
+// reaching max there is "truncated"; the piece after the last '&' never
+// is.
+func parseArgsLimited(L *lua.LState, s string, max int) (*lua.LTable, bool) {
+	t := L.CreateTable(0, strings.Count(s, "&")+1)
+	count := 0
+	for {
+		seg, rest, more := strings.Cut(s, "&")
+		if seg != "" {
+			key, val := seg, lua.LValue(lua.LTrue)
+			if k, v, ok := strings.Cut(seg, "="); ok {
+				key, val = k, lua.LString(unescapeURI(v))
+			}
+			if key = unescapeURI(key); key != "" {
+				addValue(L, t, key, val)
+			}
+		}
+		if !more {
+			return t, false
+		}
+		if count++; max > 0 && count == max {
+			return t, true
+		}
+		s = rest
+	}
+}
+
 func argsResult(L *lua.LState, t *lua.LTable, truncated bool) int {
 	L.Push(t)
 	if truncated {
@@ -139,7 +168,10 @@ func (st *state) reqGetURIArgs(L *lua.LState) int {
 func (st *state) ngxDecodeArgs(L *lua.LState) int {
 	s := L.CheckString(1)
 	max := L.OptInt(2, 100)
-	t, trunc := parseArgs(L, s, max)
+	t, trunc := parseArgsLimited(L, s, max)
+	if trunc {
+		st.logf(ngxlog.Debug, "lua hit query args limit %d", max)
+	}
 	return argsResult(L, t, trunc)
 }
 
@@ -270,7 +302,7 @@ func (st *state) reqSetURI(L *lua.LState) int {
 	if L.GetTop() >= 2 {
 		jump = cCheckBool(L, 2, "set_uri")
 		if jump {
-			st.phaseCheck("set_uri", PhaseRewrite)
+			st.phaseCheck("set_uri", PhaseRewrite, PhaseServerRewrite)
 		}
 	}
 	if req.SetURI != nil {
@@ -610,7 +642,7 @@ func (st *state) reqReadBody(L *lua.LState) int {
 	}
 	req := st.request(L)
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent:
 	default:
 		st.phaseCheck("read_body")
 	}
@@ -760,7 +792,7 @@ func (st *state) reqGetPostArgs(L *lua.LState) int {
 		L.Push(lua.LString("request body in temp file not supported"))
 		return 2
 	}
-	t, trunc := parseArgs(L, string(req.body), max)
+	t, trunc := parseArgsLimited(L, string(req.body), max)
 	if trunc {
 		st.logf(ngxlog.Debug, "lua hit query args limit %d", max)
 	}

@@ -404,3 +404,18 @@ func TestStatusHTTP09(t *testing.T) {
 		t.Errorf("body %q (%v)", out.Body, out.Err)
 	}
 }
+
+// TestRegexJITLog: a "j" regex logs lua-nginx-module's debug line on every
+// compile, a "jo" one once per Runtime; other flags log nothing.
+func TestRegexJITLog(t *testing.T) {
+	rt, sink := newTestRuntime(t, Options{})
+	src := `ngx.re.match("a1", "[0-9]", "jo") ngx.re.sub("a1", "[0-9]", "x", "j") ngx.re.find("a1", "[a-z]", "o")`
+	for i := 0; i < 2; i++ {
+		if out := runCode(t, rt, PhaseContent, src, newReq("/")); out.Err != nil {
+			t.Fatal(out.Err)
+		}
+	}
+	if got := strings.Count(sink.text(), "pcre JIT compiling result: 1"); got != 3 {
+		t.Errorf("%d JIT lines, want 3 (jo once, j twice):\n%s", got, sink.text())
+	}
+}

@@ -1,6 +1,8 @@
 package luahooks
 
 import (
+	"strconv"
+
 	lua "github.com/yuin/gopher-lua"
 )
 
@@ -32,7 +34,18 @@ func (st *state) varIndex(L *lua.LState) int {
 	if st.inInit || st.r.req == nil {
 		L.RaiseError("no request object found")
 	}
-	name := varName(L)
+	name := ""
+	if k, ok := L.Get(2).(lua.LNumber); ok {
+		// A number is a capture's index (ngx_http_lua_ffi_var_get's int
+		// capture_id): $0, the whole match, and below are nil.
+		if int64(k) <= 0 {
+			L.Push(lua.LNil)
+			return 1
+		}
+		name = strconv.FormatInt(int64(k), 10)
+	} else {
+		name = varName(L)
+	}
 	if name == "request_body" {
 		// $request_body is the body read into memory (ngx.req.read_body,
 		// lua_need_request_body); nil when none, empty, in a temp file or

@@ -82,23 +82,24 @@ type Phase int
 
 // Phases, named after their directives.
 const (
-	PhaseSet          Phase = iota // set_by_lua*
-	PhaseRewrite                   // rewrite_by_lua*
-	PhaseAccess                    // access_by_lua*
-	PhaseContent                   // content_by_lua*
-	PhaseHeaderFilter              // header_filter_by_lua*
-	PhaseLog                       // log_by_lua*
-	PhaseInit                      // init_by_lua*
-	PhaseInitWorker                // init_worker_by_lua*
-	PhaseTimer                     // an ngx.timer callback
-	PhaseBodyFilter                // body_filter_by_lua*
-	PhaseSSLCert                   // ssl_certificate_by_lua* (ssl_cert.go)
-	PhaseBalancer                  // balancer_by_lua* (balancer.go)
+	PhaseSet           Phase = iota // set_by_lua*
+	PhaseRewrite                    // rewrite_by_lua*
+	PhaseAccess                     // access_by_lua*
+	PhaseContent                    // content_by_lua*
+	PhaseHeaderFilter               // header_filter_by_lua*
+	PhaseLog                        // log_by_lua*
+	PhaseInit                       // init_by_lua*
+	PhaseInitWorker                 // init_worker_by_lua*
+	PhaseTimer                      // an ngx.timer callback
+	PhaseBodyFilter                 // body_filter_by_lua*
+	PhaseSSLCert                    // ssl_certificate_by_lua* (ssl_cert.go)
+	PhaseBalancer                   // balancer_by_lua* (balancer.go)
+	PhaseServerRewrite              // server_rewrite_by_lua*: the rewrite phase's API
 )
 
 var phaseNames = [...]string{"set_by_lua", "rewrite_by_lua", "access_by_lua", "content_by_lua",
 	"header_filter_by_lua", "log_by_lua", "init_by_lua", "init_worker_by_lua", "ngx.timer", "body_filter_by_lua",
-	"ssl_certificate_by_lua", "balancer_by_lua"}
+	"ssl_certificate_by_lua", "balancer_by_lua", "server_rewrite_by_lua"}
 
 // String returns the directive name without the _block/_file suffix, as
 // lua-nginx-module uses it in chunk names ("access_by_lua").
@@ -123,6 +124,7 @@ type Runtime struct {
 	pool    socketPool // idle cosocket connections (setkeepalive)
 	timers  timerSet   // ngx.timer.at / every (timer.go)
 	sems    semaphores // ngx.semaphore objects modules create (semaphore.go)
+	reOnce  sync.Map   // reKey of "jo" regexes compiled: logJIT (ngx_re.go)
 
 	mu     sync.Mutex
 	inits  []*Chunk          // init_by_lua* chunks, replayed in every new state

@@ -208,7 +208,7 @@ func (st *state) semWait(L *lua.LState) int {
 		return fail(L, "timeout")
 	}
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer:
 	default:
 		s.cancel(w)
 		st.phaseCheck("semaphore")

@@ -30,7 +30,7 @@ type SharedDict struct {
 
 type shEntry struct {
 	key     string
-	val     any // string, float64 or bool
+	val     any // string, float64, bool or *shList
 	flags   int64
 	expires time.Time // zero: never
 	elem    *list.Element
@@ -60,6 +60,8 @@ func shValueLen(v any) int {
 		return len(x)
 	case float64:
 		return 8
+	case *shList:
+		return 16 // the queue of its items (ngx_queue_t)
 	}
 	return 1
 }
@@ -90,6 +92,11 @@ func (d *SharedDict) remove(e *shEntry) {
 	d.lru.Remove(e.elem)
 	delete(d.m, e.key)
 	d.pool.release(e.chunk)
+	if l, ok := e.val.(*shList); ok {
+		for _, it := range l.items {
+			d.pool.release(it.chunk)
+		}
+	}
 }
 
 // expire is ngx_http_lua_shdict_expire: with force false it frees the one
@@ -159,7 +166,7 @@ func (d *SharedDict) store(op string, key string, v any, flags int64, ttl float6
 		return false, "exists"
 	}
 	if e != nil {
-		if v != nil && shValueLen(v) == shValueLen(e.val) {
+		if _, list := e.val.(*shList); v != nil && !list && shValueLen(v) == shValueLen(e.val) {
 			e.val, e.flags = v, flags
 			e.setTTL(ttl, now)
 			return false, ""
@@ -196,6 +203,11 @@ func (st *state) openShared() *lua.LTable {
 		"get_keys":      st.shGetKeys,
 		"flush_all":     st.shFlushAll,
 		"flush_expired": st.shFlushExpired,
+		"lpush":         func(L *lua.LState) int { return st.shPush(L, true) },
+		"rpush":         func(L *lua.LState) int { return st.shPush(L, false) },
+		"lpop":          func(L *lua.LState) int { return st.shPop(L, true) },
+		"rpop":          func(L *lua.LState) int { return st.shPop(L, false) },
+		"llen":          st.shLlen,
 		"capacity":      func(L *lua.LState) int { L.Push(lua.LNumber(st.dict(L).capacity)); return 1 },
 		"free_space": func(L *lua.LState) int {
 			d := st.dict(L)
@@ -206,12 +218,17 @@ func (st *state) openShared() *lua.LTable {
 			return 1
 		},
 	}
+	// As resty.core: a zone is {[1] = zone}; its methods are in the
+	// metatable, which is its own __index (pairs sees only [1]).
+	mt := L.NewTable()
+	L.SetFuncs(mt, methods)
+	mt.RawSetString("__index", mt)
 	for name, d := range st.rt.shared {
 		t := L.NewTable()
 		ud := L.NewUserData()
 		ud.Value = d
 		t.RawSetInt(1, ud)
-		L.SetFuncs(t, methods)
+		L.SetMetatable(t, mt)
 		shared.RawSetString(name, t)
 	}
 	return shared
@@ -290,6 +307,11 @@ func (st *state) shGet(L *lua.LState, stale bool) int {
 	if e == nil || (!stale && e.expired(now)) {
 		L.Push(lua.LNil)
 		return 1
+	}
+	if _, isList := e.val.(*shList); isList {
+		L.Push(lua.LNil)
+		L.Push(lua.LString("value is a list"))
+		return 2
 	}
 	pushShValue(L, e.val)
 	n := 1
@@ -387,23 +409,36 @@ func shIncrInit(L *lua.LState) (lua.LValue, float64) {
 	init := L.Get(4)
 	if lua.LVIsFalse(init) {
 		init = lua.LNil
-	} else if init.Type() != lua.LTNumber {
-		cError(L, "bad init arg: number expected, got %s", init.Type())
+	} else {
+		init = restyToNumber(L, init, "init")
 	}
 	ttlArg := L.Get(5)
 	if ttlArg == lua.LNil {
 		return init, 0
 	}
-	ttl, ok := ttlArg.(lua.LNumber)
+	ttl := restyToNumber(L, ttlArg, "init_ttl")
 	switch {
-	case !ok:
-		cError(L, "bad init_ttl arg: number expected, got %s", ttlArg.Type())
 	case ttl < 0:
 		cError(L, `bad "init_ttl" argument`)
 	case init == lua.LNil:
 		cError(L, `must provide "init" when providing "init_ttl"`)
 	}
 	return init, float64(ttl)
+}
+
+// restyToNumber is resty.core's tonumber() of a number argument: a number
+// or a numeric string, else "bad <name> arg: number expected, got <type>".
+func restyToNumber(L *lua.LState, v lua.LValue, name string) lua.LNumber {
+	switch x := v.(type) {
+	case lua.LNumber:
+		return x
+	case lua.LString:
+		if f, ok := parseLuaNumber(string(x)); ok {
+			return lua.LNumber(f)
+		}
+	}
+	cError(L, "bad %s arg: number expected, got %s", name, v.Type())
+	return 0
 }
 
 func (st *state) shIncr(L *lua.LState) int {

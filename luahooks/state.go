@@ -46,6 +46,9 @@ type Request struct {
 	// reads it once output has started (nginx has sent the headers then);
 	// before that it reads nil, as in nginx.
 	DefaultType string
+	// NoHTTP10Buffering is lua_http10_buffering off: HTTP/1.0 output goes
+	// out as it comes (headers without a length), as on HTTP/1.1.
+	NoHTTP10Buffering bool
 	// NoDefaultType: the hook cleared ngx.header.content_type, so the
 	// response goes out without Content-Type (no default_type), as in
 	// nginx.

@@ -246,7 +246,7 @@ func (st *state) leave() {
 	r.cur = st.L.G.CurrentThread
 	if req := r.req; req != nil && req.WatchClient != nil && r.ctx != nil && !req.goneSeen.Load() {
 		switch r.phase {
-		case PhaseRewrite, PhaseAccess, PhaseContent:
+		case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent:
 			r.ctx.ownChannel() // a channel that cancelling closes
 			r.unwatch = req.WatchClient(func() { st.clientGone(r) })
 		}
@@ -409,7 +409,7 @@ func (st *state) threadSpawn(L *lua.LState) int {
 // goes away (lua_check_client_abort on) while the request's Lua runs.
 func (st *state) onAbort(L *lua.LState) int {
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent:
 	default:
 		st.phaseCheck("ngx.on_abort")
 	}
@@ -806,7 +806,7 @@ func (st *state) coroutineWrap(create, resume *lua.LFunction) lua.LGFunction {
 // yieldable contexts), where its own coroutine API replaces LuaJIT's.
 func (st *state) yieldable() bool {
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer, PhaseSSLCert:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent, PhaseTimer, PhaseSSLCert:
 		return !st.inInit
 	}
 	return false
@@ -837,9 +837,15 @@ func (st *state) flushOutput() {
 		return
 	}
 	switch st.r.phase {
-	case PhaseRewrite, PhaseAccess, PhaseContent:
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent:
 	default:
 		return
+	}
+	// Writing to the client is waiting (a slow client, limit_rate), not
+	// running Lua: the run's clock stops meanwhile.
+	if ctx := st.r.ctx; ctx != nil {
+		ctx.pause()
+		defer ctx.resume()
 	}
 	req.Flush(st.r.body.Bytes())
 	req.Streamed += int64(st.r.body.Len())

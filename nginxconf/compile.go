@@ -162,6 +162,7 @@ func (c *compiler) http(block *Directive) {
 	c.declare(block.Block, 0)
 	c.maps(block.Block)
 	c.geos(block.Block)
+	c.splitClients(block.Block)
 
 	combined, err := c.reg.Compile(combinedFormat)
 	if err != nil {

@@ -167,6 +167,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	timed("client_header_timeout", func(lc *LocConf) *time.Duration { return &lc.ClientHeaderTimeout }),
 	timed("client_body_timeout", func(lc *LocConf) *time.Duration { return &lc.ClientBodyTimeout }),
 	timed("send_timeout", func(lc *LocConf) *time.Duration { return &lc.SendTimeout }),
+	timed("auth_delay", func(lc *LocConf) *time.Duration { return &lc.AuthDelay }),
 	timed("lingering_time", func(lc *LocConf) *time.Duration { return &lc.LingeringTime }),
 	timed("lingering_timeout", func(lc *LocConf) *time.Duration { return &lc.LingeringTimeout }),
 	{name: "lingering_close", dup: "lingering_close", set: func(c *compiler, lv *level, d *Directive) {
@@ -199,6 +200,9 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	{name: "underscores_in_headers", dup: "underscores_in_headers", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.UnderscoresInHeaders = d.Args[0] == "on"
 	}},
+	{name: "ignore_invalid_headers", dup: "ignore_invalid_headers", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.KeepInvalidHeaders = d.Args[0] == "off"
+	}},
 	{name: "server_tokens", dup: "server_tokens", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ServerTokens = d.Args[0] != "off" }},
 	{name: "client_body_in_file_only", dup: "client_body_in_file_only", set: func(c *compiler, lv *level, d *Directive) {
 		switch d.Args[0] {
@@ -224,7 +228,10 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		lv.conf.ClientBodyTempPath = p
 	}},
 	{name: "log_not_found", dup: "log_not_found", set: func(c *compiler, lv *level, d *Directive) { lv.conf.LogNotFound = d.Args[0] == "on" }},
+	{name: "chunked_transfer_encoding", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoChunked = d.Args[0] == "off" }},
 	{name: "absolute_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.AbsoluteRedirect = d.Args[0] == "on" }},
+	{name: "server_name_in_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ServerNameInRedirect = d.Args[0] == "on" }},
+	{name: "port_in_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoPortInRedirect = d.Args[0] == "off" }},
 	{name: "etag", set: func(c *compiler, lv *level, d *Directive) { lv.conf.Etag = d.Args[0] == "on" }},
 	{name: "satisfy", dup: "satisfy", set: func(c *compiler, lv *level, d *Directive) {
 		switch d.Args[0] {
@@ -248,18 +255,26 @@ type CoreConf struct {
 	// AliasPrefix is the prefix of the location whose alias this is (it
 	// gives way to the alias); AliasRegex marks an alias written in a
 	// regex location, which replaces the whole URI.
-	AliasPrefix       string
-	AliasRegex        bool
-	TryFiles          []*vars.Template
-	ErrorPages        map[int]*ErrorPage
-	SatisfyAny        bool
-	LimitExcept       *LimitExcept
-	DefaultType       string
-	Types             map[string]string // extension -> MIME type (nil: the built-in table)
-	Internal          bool
-	ServerTokens      bool
-	LogNotFound       bool // log_not_found: log the files a request did not find
-	AbsoluteRedirect  bool
+	AliasPrefix      string
+	AliasRegex       bool
+	TryFiles         []*vars.Template
+	ErrorPages       map[int]*ErrorPage
+	SatisfyAny       bool
+	LimitExcept      *LimitExcept
+	DefaultType      string
+	Types            map[string]string // extension -> MIME type (nil: the built-in table)
+	Internal         bool
+	ServerTokens     bool
+	LogNotFound      bool // log_not_found: log the files a request did not find
+	AbsoluteRedirect bool
+	// ServerNameInRedirect (server_name_in_redirect on): absolute
+	// redirects name the server's primary name, not the request's host.
+	ServerNameInRedirect bool
+	// NoPortInRedirect (port_in_redirect off): absolute redirects name no port.
+	NoPortInRedirect bool
+	// NoChunked (chunked_transfer_encoding off): a body of unknown length
+	// ends with the connection, also in HTTP/1.1.
+	NoChunked         bool
 	Etag              bool
 	ClientMaxBodySize int64
 	// ClientBodyBufferSize: bodies larger go to a temp file in nginx
@@ -281,11 +296,13 @@ type CoreConf struct {
 	KeepaliveTime                                       time.Duration
 	KeepaliveDisable                                    int // KeepaliveDisable* bits
 	ClientHeaderTimeout, ClientBodyTimeout, SendTimeout time.Duration
+	AuthDelay                                           time.Duration // auth_delay: a 401 of the access phase waits that long
 	LingeringClose                                      int
 	LingeringTime, LingeringTimeout                     time.Duration
 	ClientHeaderBufferSize                              int
 	LargeHeaderBuffers, LargeHeaderBufferSize           int
 	UnderscoresInHeaders                                bool
+	KeepInvalidHeaders                                  bool     // ignore_invalid_headers off
 	Resolver                                            []string // DNS servers, ip:port (names given are resolved at load)
 	ResolverTimeout                                     time.Duration
 	ResolverValid                                       time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)

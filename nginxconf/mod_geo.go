@@ -83,12 +83,12 @@ func (c *compiler) geoEntry(geo *vars.Geo, e *Directive) {
 				c.warn(e, `no address range "%s" to delete`, key)
 			}
 		default:
-			old, had, overlaps := geo.AddRange(lo, hi, val)
+			olds, overlaps := geo.AddRange(lo, hi, val)
+			for _, old := range olds {
+				c.warn(e, `duplicate range "%s", value: "%s", old value: "%s"`, key, val, old)
+			}
 			if overlaps != "" {
 				c.fail(e, `range "%s" overlaps "%s"`, key, overlaps)
-			}
-			if had {
-				c.warn(e, `duplicate range "%s", value: "%s", old value: "%s"`, key, val, old)
 			}
 		}
 		return

@@ -21,13 +21,27 @@ var headersModule = module{name: "ngx_http_headers_module", directives: []direct
 		}
 		lv.conf.AddHeaders = append(lv.conf.AddHeaders, h)
 	}},
+	{name: "add_trailer", inherit: inheritReplace, field: "AddTrailers", set: func(c *compiler, lv *level, d *Directive) {
+		a := d.Args
+		h := AddHeader{Name: a[0], Key: textproto.CanonicalMIMEHeaderKey(a[0]), Value: c.template(d, a[1])}
+		if len(a) == 3 {
+			if a[2] != "always" {
+				c.fail(d, `invalid parameter "%s"`, a[2])
+			}
+			h.Always = true
+		}
+		lv.conf.AddTrailers = append(lv.conf.AddTrailers, h)
+	}},
 	{name: "expires", dup: "expires", set: func(c *compiler, lv *level, d *Directive) { lv.conf.Expires = c.expires(d) }},
 }}
 
 // HeadersConf is the headers module's part of a location's settings.
 type HeadersConf struct {
 	AddHeaders []AddHeader
-	Expires    *Expires // nil: expires off
+	// AddTrailers: add_trailer's, sent after a chunked body (an HTTP/1.1
+	// response whose Content-Length they drop, as nginx's chunked filter).
+	AddTrailers []AddHeader
+	Expires     *Expires // nil: expires off
 }
 
 // expires compiles `expires [modified] time | epoch | max | off | @time`.

@@ -47,6 +47,14 @@ var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
 		{name: "lua_transform_underscores_in_response_headers", dup: "lua_transform_underscores_in_response_headers", set: func(c *compiler, lv *level, d *Directive) {
 			lv.conf.LuaKeepUnderscores = d.Args[0] == "off"
 		}},
+		// off: HTTP/1.0 output is sent as it comes, without a length.
+		{name: "lua_http10_buffering", dup: "lua_http10_buffering", set: func(c *compiler, lv *level, d *Directive) {
+			lv.conf.LuaNoHTTP10Buffering = d.Args[0] == "off"
+		}},
+		// off: Lua output gets no default_type Content-Type.
+		{name: "lua_use_default_type", dup: "lua_use_default_type", set: func(c *compiler, lv *level, d *Directive) {
+			lv.conf.LuaNoDefaultType = d.Args[0] == "off"
+		}},
 		{name: "lua_need_request_body", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NeedRequestBody = d.Args[0] == "on" }},
 		// ngx.on_abort, and 499 for a client that goes away while Lua waits
 		{name: "lua_check_client_abort", dup: "lua_check_client_abort", set: func(c *compiler, lv *level, d *Directive) {
@@ -100,9 +108,10 @@ var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
 		// read by upstream with its block (Upstream.BalancerLua)
 		{name: "balancer_by_lua_block", dup: "balancer_by_lua", needsCode: true, set: readByUpstream},
 		{name: "balancer_by_lua_file", dup: "balancer_by_lua", needsCode: true, set: readByUpstream},
-		{name: "server_rewrite_by_lua_block", support: FailClosed, note: "Lua in the server rewrite phase"},
-		{name: "server_rewrite_by_lua_file", support: FailClosed, note: "Lua in the server rewrite phase"},
 	},
+	// server_rewrite_by_lua_block and _file (no plain form): run in the
+	// server rewrite phase (http and server levels).
+	luaHooks("server_rewrite", func(lc *LocConf, code *LuaCode) { lc.ServerRewriteLua = code })[1:],
 	// ssl_certificate_by_lua_block and _file (there is no plain form):
 	// the handshake hook of the server's TLS context (luahooks/ssl_cert.go).
 	luaHooks("ssl_certificate", func(lc *LocConf, code *LuaCode) { lc.SSLCertLua = code })[1:],
@@ -118,9 +127,15 @@ type LuaConf struct {
 	LogLua          *LuaCode
 	BodyFilterLua   *LuaCode
 	SSLCertLua      *LuaCode // ssl_certificate_by_lua*: used at the server level
-	NeedRequestBody bool
+	// ServerRewriteLua is server_rewrite_by_lua*: used at the server level.
+	ServerRewriteLua *LuaCode
+	NeedRequestBody  bool
 	// LuaCheckClientAbort: lua_check_client_abort on.
 	LuaCheckClientAbort bool
+	// LuaNoDefaultType: lua_use_default_type off.
+	LuaNoDefaultType bool
+	// LuaNoHTTP10Buffering: lua_http10_buffering off.
+	LuaNoHTTP10Buffering bool
 	// LuaKeepUnderscores: lua_transform_underscores_in_response_headers
 	// off (ngx.header names keep their '_').
 	LuaKeepUnderscores bool

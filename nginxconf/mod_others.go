@@ -7,10 +7,9 @@ package nginxconf
 // compression, caching of files, the settings of content handlers we do
 // not implement). ignored_test.go holds the reviewed list of them, one
 // reason per family, and fails on an Ignored name that is not on it.
-// Directives that only define variables (geo, split_clients, perl_set,
-// geoip_*, browser) are Ignored or fail closed too: their variables stay
-// unknown, so a config that uses one fails to load instead of testing an
-// empty value.
+// Directives that only define variables (perl_set, geoip_*, browser) are
+// Ignored or fail closed too: their variables stay unknown, so a config
+// that uses one fails to load instead of testing an empty value.
 //
 // What decides access and cannot be enforced fails closed (every request
 // under it answers 500); a content handler we do not have answers 502;
@@ -19,13 +18,12 @@ package nginxconf
 var otherModules = module{name: "other modules", directives: concat(
 	classed(FailClosed, "secure links", "secure_link", "secure_link_md5", "secure_link_secret"),
 	classed(UnsupportedContent, "", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
-		"memcached_pass", "empty_gif", "flv", "mp4", "perl", "random_index", "image_filter",
+		"memcached_pass", "flv", "mp4", "perl", "random_index", "image_filter",
 		"xslt_stylesheet"),
 	// Ignoring these would change what clients receive (README: "ignored
 	// only when ignoring it cannot change who gets in or what they
 	// receive"); the harmless setting of each stays accepted.
 	classed(Refused, "response body rewriting", "add_before_body", "add_after_body"),
-	classed(Refused, "response trailers", "add_trailer"),
 	classed(Refused, "headers-more module; use add_header, or Lua's ngx.header and ngx.req.set_header",
 		"more_set_headers", "more_clear_headers", "more_set_input_headers", "more_clear_input_headers"),
 	classed(UnsupportedContent, "", "report_uploads"),
@@ -33,10 +31,7 @@ var otherModules = module{name: "other modules", directives: concat(
 		{name: "userid", support: Refused, note: "userid cookies", offDisarms: true},
 		{name: "recursive_error_pages", support: Refused, note: "error_page of an error page", offDisarms: true},
 		{name: "msie_refresh", support: Refused, note: "refresh pages for MSIE", offDisarms: true},
-		{name: "server_name_in_redirect", support: Refused, note: "redirects name the request's Host", offDisarms: true},
-		{name: "port_in_redirect", support: Refused, note: "redirects name the port the request came to", onDisarms: true},
 		{name: "merge_slashes", support: Refused, note: "URIs always have their slashes merged", onDisarms: true},
-		{name: "lua_use_default_type", support: Refused, note: "Lua output always gets default_type", onDisarms: true},
 		// `on` runs the Lua hook before the phase's other handlers (set,
 		// rewrite, allow/deny), so it sees other values or answers first.
 		{name: "access_by_lua_no_postpone", support: Refused, note: "Lua hooks run at the end of their phase", offDisarms: true},
@@ -44,7 +39,6 @@ var otherModules = module{name: "other modules", directives: concat(
 		// command line's --ignore-stream drops them (ParseOptions.IgnoreStream).
 		{name: "stream", support: Refused, note: "ngxsockify serves http only; --ignore-stream drops the block"},
 		{name: "mail", support: Refused, note: "ngxsockify serves http only; --ignore-stream drops the block"},
-		{name: "split_clients", support: Ignored, custom: true},
 	},
 )}
 

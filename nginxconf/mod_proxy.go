@@ -56,6 +56,13 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	timed("proxy_read_timeout", func(lc *LocConf) *time.Duration { return &lc.ProxyReadTimeout }),
 	timed("proxy_send_timeout", func(lc *LocConf) *time.Duration { return &lc.ProxySendTimeout }),
 	timed("proxy_next_upstream_timeout", func(lc *LocConf) *time.Duration { return &lc.ProxyNextUpstreamTimeout }),
+	{name: "proxy_limit_rate", dup: "proxy_limit_rate", set: func(c *compiler, lv *level, d *Directive) {
+		n, err := ParseSize(d.Args[0])
+		if err != nil {
+			c.fail(d, `"proxy_limit_rate" directive invalid value`)
+		}
+		lv.conf.ProxyLimitRate = n
+	}},
 	{name: "proxy_buffer_size", dup: "proxy_buffer_size", set: func(c *compiler, lv *level, d *Directive) {
 		n, err := ParseSize(d.Args[0])
 		if err != nil {
@@ -192,7 +199,8 @@ type ProxyConf struct {
 	ProxySetBody, ProxyMethod          *vars.Template // nil: not set
 	ProxyConnectTimeout                time.Duration
 	ProxyReadTimeout, ProxySendTimeout time.Duration
-	ProxyBufferSize                    int // the bound of the response header, and of reads under proxy_buffering off
+	ProxyBufferSize                    int   // the bound of the response header, and of reads under proxy_buffering off
+	ProxyLimitRate                     int64 // proxy_limit_rate: bytes per second read from the backend (0: no limit)
 	// ProxyBuffers is proxy_buffers' number times size: what a buffered
 	// response is read into at a time. Nothing goes to disk (as under
 	// proxy_max_temp_file_size 0): a client slower than the backend holds

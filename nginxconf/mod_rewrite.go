@@ -75,7 +75,7 @@ func (c *compiler) declare(dirs []*Directive, depth int) {
 			if len(d.Args) == 3 && strings.Contains(d.Args[1], "~") {
 				c.declareCaptures(c.regex(d, 2, d.Args[2], strings.HasSuffix(d.Args[1], "*")))
 			}
-		case "map", "geo":
+		case "map", "geo", "split_clients":
 			if len(d.Args) == 2 || d.Name == "geo" && len(d.Args) == 1 {
 				if name, ok := varName(d.Args[len(d.Args)-1]); ok {
 					if err := c.reg.Declare(name); err != nil {
@@ -84,7 +84,7 @@ func (c *compiler) declare(dirs []*Directive, depth int) {
 				}
 			}
 		}
-		if d.Block != nil && d.Name != "map" && d.Name != "geo" && !strings.HasSuffix(d.Name, "_by_lua_block") && d.Name != "types" {
+		if d.Block != nil && d.Name != "map" && d.Name != "geo" && d.Name != "split_clients" && !strings.HasSuffix(d.Name, "_by_lua_block") && d.Name != "types" {
 			c.declare(d.Block, depth+1)
 		}
 	}

@@ -34,6 +34,18 @@ var staticModule = module{name: "ngx_http_static_module", create: func(lc *LocCo
 	{name: "autoindex_localtime", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.AutoindexLocaltime = d.Args[0] == "on"
 	}},
+	{name: "if_modified_since", dup: "if_modified_since", set: func(c *compiler, lv *level, d *Directive) {
+		switch d.Args[0] {
+		case "exact":
+			lv.conf.IfModifiedSince = IMSExact
+		case "before":
+			lv.conf.IfModifiedSince = IMSBefore
+		case "off":
+			lv.conf.IfModifiedSince = IMSOff
+		default:
+			c.fail(d, `invalid value "%s"`, d.Args[0])
+		}
+	}},
 	{name: "max_ranges", dup: "max_ranges", set: func(c *compiler, lv *level, d *Directive) {
 		n, ok := atoi(d.Args[0])
 		if !ok {
@@ -42,6 +54,16 @@ var staticModule = module{name: "ngx_http_static_module", create: func(lc *LocCo
 		lv.conf.MaxRanges = n
 	}},
 }}
+
+// IMS is if_modified_since: how If-Modified-Since is compared with a
+// response's Last-Modified.
+type IMS uint8
+
+const (
+	IMSExact  IMS = iota // 304 when they are equal (nginx's default)
+	IMSBefore            // 304 when it is at or after Last-Modified
+	IMSOff               // never 304 for it
+)
 
 // StaticConf is the index, autoindex and static modules' part of a
 // location's settings.
@@ -53,6 +75,7 @@ type StaticConf struct {
 	AutoindexExactSize bool // nginx's default: on
 	AutoindexLocaltime bool
 	MaxRanges          int // -1 (the default): no limit; 0: ranges off
+	IfModifiedSince    IMS // if_modified_since
 }
 
 // atoi is nginx's ngx_atoi: decimal digits only, no sign, no overflow.

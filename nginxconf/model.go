@@ -341,6 +341,7 @@ type LocConf struct {
 	LuaConf
 	LimitConf
 	StatusConf
+	EmptyGifConf
 	HTTP2Conf
 	DavConf
 	RefererConf

@@ -26,6 +26,9 @@ type Directive struct {
 	// IsBlock reports that the directive had a { } block (possibly empty).
 	// It is also true for *_by_lua_block, whose body is Args[0], not Block.
 	IsBlock bool
+	// CloseLine is the line of a block's closing '}' (0: none read), where
+	// nginx reports what a block's handler checks at its end.
+	CloseLine int
 }
 
 // ParseOptions controls Parse.
@@ -417,7 +420,7 @@ func (p *parser) directive(s *source, ctx *parseCtx, d *Directive, rc int) ([]*D
 		return []*Directive{d}, nil
 	}
 	block, err := p.parse(s, child, parseBlock)
-	d.Block = block
+	d.Block, d.CloseLine = block, s.line
 	return []*Directive{d}, err
 }
 

@@ -100,8 +100,8 @@ func init() {
 	modules = []*module{
 		&coreModule, &httpCoreModule, &rewriteModule, &accessModule, &authBasicModule, &authRequestModule, &realipModule,
 		&headersModule, &staticModule, &charsetModule, &subModule, &ssiModule, &logModule, &sslModule, &upstreamModule,
-		&mapModule, &websockifyModule, &proxyModule, &luaModule, &limitModule, &statusModule, &http2Module,
-		&davModule, &geoModule, &refererModule, &otherModules,
+		&mapModule, &websockifyModule, &proxyModule, &luaModule, &limitModule, &statusModule, &emptyGifModule, &http2Module,
+		&davModule, &geoModule, &splitClientsModule, &refererModule, &otherModules,
 	}
 	registry = map[string]*directive{}
 	locFields = map[string][]int{}

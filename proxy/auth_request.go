@@ -79,5 +79,8 @@ func (rq *request) newSubrequest(r *http.Request) (*request, *recorder) {
 		internal: true, subrequest: true, logged: true, depth: rq.depth + 1}
 	rw.onHeaders = sub
 	sub.v = vars.NewRequest(rq.st.cfg.HTTP.Vars, r)
+	// per-main-request state ($request_id, $limit_req_status ...), as
+	// nginx's subrequests share their main request's variables
+	sub.v.Main = rq.v.MainRequest()
 	return sub, rec
 }

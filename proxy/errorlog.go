@@ -154,7 +154,11 @@ func (e *ErrorLog) Logf(level ngxlog.Level, conn uint64, format string, args ...
 	}
 	var b strings.Builder
 	b.WriteString(time.Now().Format("2006/01/02 15:04:05"))
-	fmt.Fprintf(&b, " [%s] %d#%d: ", level, e.pid, e.pid)
+	name := level.String()
+	if level == ngxlog.Stderr {
+		name = "" // nginx's err_levels[0]: ngx.log(ngx.STDERR) writes "[]"
+	}
+	fmt.Fprintf(&b, " [%s] %d#%d: ", name, e.pid, e.pid)
 	if conn != 0 {
 		fmt.Fprintf(&b, "*%d ", conn)
 	}

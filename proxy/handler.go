@@ -55,6 +55,8 @@ type request struct {
 	depth         int  // subrequest nesting
 	closed        bool // ngx.exit(444): close without a reply
 	absLocation   bool // redirect: make a relative Location absolute once the header filters ran
+	trailers      bool // add_trailer's go after the chunked body (headers.go)
+	ifProxy       bool // an "if" holding proxy_pass matched: its handler stays (contentPhase)
 	truncated     bool // the response body ended early (a backend failed mid-body): a capture's res.truncated
 	bodyTimedOut  bool // ... because the backend timed out (proxy_read_timeout)
 	logged        bool // the log phase ran (or must not run)
@@ -62,6 +64,7 @@ type request struct {
 	// cleanups run when the request ends (nginx's pool cleanups), or for
 	// a tunnel when the tunnel ends: limit_conn's counts.
 	cleanups      []func()
+	connHold      *connHold // limit_conn's, when it counted the request
 	proxyWholeURI bool // rewrite ... break: proxy_pass puts the whole URI after its URI part (nginx's valid_location = 0)
 	// paths: what $document_root and $request_filename come from (setPaths)
 	paths pathsAt
@@ -172,6 +175,8 @@ func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Requ
 	rq.wire = wireOf(w)
 	rq.setWire()
 	if rq.wire != nil {
+		p := rq.wire.Params()
+		rq.v.OddHeaderNames = p.UnderscoresInHeaders || p.KeepInvalidHeaders
 		rq.v.RequestLength = rq.wire.RequestLength()
 		rq.v.ConnRequests, rq.v.ConnStart = rq.wire.ConnRequests(), rq.wire.ConnStart()
 	}
@@ -270,6 +275,7 @@ func (rq *request) findConfig() bool {
 	}
 	rq.loc = loc
 	rq.conf = rq.srv.Conf
+	rq.ifProxy = false // nginx's find-config phase clears r->content_handler
 	if loc == nil {
 		return true
 	}
@@ -306,11 +312,12 @@ func (rq *request) findConfig() bool {
 	return true
 }
 
-// uriEscaped is nginx's NGX_ESCAPE_URI table, which it escapes the paths of
-// its own redirects (directory, auto_redirect) with: controls, space, "#",
-// "%", "?" and bytes from 0x7f.
+// uriEscaped is nginx 1.22's NGX_ESCAPE_URI table, which it escapes the
+// paths of its own redirects (directory, auto_redirect) with: controls,
+// space, bytes from 0x7f and "#%?" plus those RFC 3986 does not allow
+// ("<>\^`{|}).
 func uriEscaped(c byte) bool {
-	return c <= ' ' || c >= 0x7f || c == '#' || c == '%' || c == '?'
+	return c <= ' ' || c >= 0x7f || strings.IndexByte("\"#%<>?\\^`{|}", c) >= 0
 }
 
 // runNamed runs a named location (try_files, error_page @x) from the
@@ -369,13 +376,16 @@ func (rq *request) absolute(path string) string {
 		scheme, defPort = "https", "443"
 	}
 	host := hostOf(rq.r)
+	if rq.conf.ServerNameInRedirect {
+		host = rq.srv.PrimaryName() // nginx's cscf->server_name, even ""
+	}
 	port := ""
 	if a, ok := rq.r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
 		if h, p, err := net.SplitHostPort(a.String()); err == nil {
-			if p != defPort {
+			if p != defPort && !rq.conf.NoPortInRedirect {
 				port = ":" + p
 			}
-			if host == "" {
+			if host == "" && !rq.conf.ServerNameInRedirect {
 				// no Host: nginx names the local address
 				host = h
 				if strings.Contains(h, ":") {
@@ -600,6 +610,9 @@ type respWriter struct {
 	// add_header wrote other than net/http's canonical form.
 	wire  bool
 	spell []spelling
+	// addedType holds the Content-Type values add_header added: a 204
+	// keeps them (nginx drops only the type it set itself).
+	addedType []string
 	// body, when a header filter set it (charset recoding), rewrites
 	// every write of the body.
 	body func([]byte) []byte
@@ -640,7 +653,11 @@ func (w *respWriter) WriteHeader(code int) {
 	if code == http.StatusNoContent {
 		// nginx's header filter: a 204 has no body and says nothing of one
 		h := w.w.Header()
-		h.Del("Content-Type")
+		if len(w.addedType) > 0 {
+			h["Content-Type"] = w.addedType
+		} else {
+			h.Del("Content-Type")
+		}
 		h.Del("Content-Length")
 		h.Del("Last-Modified")
 	}
@@ -728,6 +745,9 @@ func (rq *request) finish() {
 	if tail := rq.w.tail; tail != nil && !rq.closed {
 		rq.w.tail = nil
 		tail()
+	}
+	if rq.trailers && !rq.closed {
+		rq.sendTrailers()
 	}
 	rq.logPhase(rq.w.status, rq.w.bytes)
 }

@@ -23,15 +23,14 @@ var headersModule = module{
 // adds them to (add_header ... always: for every status).
 func addHeaders(rq *request, code int) int {
 	conf := rq.conf
-	if conf.Expires == nil && len(conf.AddHeaders) == 0 {
+	if conf.Expires == nil && len(conf.AddHeaders) == 0 && len(conf.AddTrailers) == 0 {
 		return code
 	}
-	ok := false
-	switch code {
-	case 200, 201, 204, 206, 301, 302, 303, 304, 307, 308:
-		ok = true
-	}
+	ok := safeStatus(code)
 	h := rq.w.Header()
+	if len(conf.AddTrailers) > 0 {
+		expectTrailers(rq, code, ok)
+	}
 	if ok && conf.Expires != nil {
 		setExpires(h, conf.Expires, rq.v, time.Now())
 	}
@@ -48,6 +47,9 @@ func addHeaders(rq *request, code int) int {
 			h[ah.Key] = []string{v}
 		case v != "":
 			h[ah.Key] = append(h[ah.Key], v)
+			if ah.Key == "Content-Type" {
+				rq.w.addedType = append(rq.w.addedType, v)
+			}
 		default:
 			continue
 		}
@@ -57,6 +59,61 @@ func addHeaders(rq *request, code int) int {
 		}
 	}
 	return code
+}
+
+// safeStatus reports the statuses add_header and add_trailer add to
+// without "always".
+func safeStatus(code int) bool {
+	switch code {
+	case 200, 201, 204, 206, 301, 302, 303, 304, 307, 308:
+		return true
+	}
+	return false
+}
+
+// expectTrailers applies add_trailer at the header: when one applies to
+// the status, an HTTP/1.1 response with a body that may be chunked is
+// chunked, its Content-Length dropped (nginx's r->expect_trailers and
+// chunked filter), and the trailers are sent after its body
+// (sendTrailers).
+func expectTrailers(rq *request, code int, ok bool) {
+	if rq.subrequest || rq.wire == nil {
+		return
+	}
+	expect := false
+	for i := range rq.conf.AddTrailers {
+		expect = expect || ok || rq.conf.AddTrailers[i].Always
+	}
+	if !expect || code < 200 || code == 204 || code == 304 || rq.r.Method == http.MethodHead ||
+		!rq.r.ProtoAtLeast(1, 1) || rq.conf.NoChunked {
+		return
+	}
+	delete(rq.w.Header(), "Content-Length")
+	rq.trailers = true
+}
+
+// sendTrailers evaluates add_trailer's values at the body's end, as
+// nginx's trailers filter does, and hands the non-empty ones to the wire
+// ($sent_trailer_ reads them, each after those before it).
+func (rq *request) sendTrailers() {
+	ok := safeStatus(rq.w.status)
+	var lines []byte
+	for i := range rq.conf.AddTrailers {
+		t := &rq.conf.AddTrailers[i]
+		if !ok && !t.Always {
+			continue
+		}
+		v := t.Value.Eval(rq.v)
+		if v == "" {
+			continue
+		}
+		if rq.v.SentTrailer == nil {
+			rq.v.SentTrailer = http.Header{}
+		}
+		rq.v.SentTrailer[t.Key] = append(rq.v.SentTrailer[t.Key], v)
+		lines = append(append(append(append(lines, t.Name...), ": "...), v...), "\r\n"...)
+	}
+	rq.wire.SetTrailer(lines)
 }
 
 // spelling is a response header's name as sent and its canonical key.

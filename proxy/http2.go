@@ -336,6 +336,7 @@ func (w *h2Writer) Note(string)                 {} // HPACK: x/net/http2 orders 
 func (w *h2Writer) BytesSent() int64            { return w.header + w.body + 9*((w.body+16383)/16384) }
 func (w *h2Writer) BodyBytesSent() int64        { return w.body }
 func (w *h2Writer) RequestLength() int64        { return requestLength(w.r) }
+func (w *h2Writer) SetTrailer([]byte)           {}             // HTTP/2 trailers: not sent
 func (w *h2Writer) DiscardBody() error          { return nil } // x/net/http2 drops what the handler leaves unread
 func (w *h2Writer) ConnRequests() int           { return w.reqs }
 func (w *h2Writer) ConnStart() time.Time        { return w.hc.start }

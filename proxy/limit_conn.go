@@ -43,8 +43,30 @@ type connNode struct {
 // connHold is one request's count of a key. gone reports whether its
 // client has closed the connection while the request waits on something
 // else (http1's Gone): the request is about to end and give the count back.
+// mu keeps a check of gone from running while the request lets go of its
+// connection (stopWatching).
 type connHold struct {
+	mu   sync.Mutex
 	gone func() bool
+}
+
+// isGone is gone's answer (false once stopWatching ran).
+func (h *connHold) isGone() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.gone != nil && h.gone()
+}
+
+// stopWatching ends the checks of the client's connection: a request that
+// became a tunnel lets go of its connection's objects (http1's Detach),
+// and its count is given back when the tunnel ends.
+func (h *connHold) stopWatching() {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	h.gone = nil
+	h.mu.Unlock()
 }
 
 func newConnZone(z *nginxconf.LimitZone) *connZone {
@@ -74,7 +96,7 @@ func (z *connZone) acquire(key string, limit int, h *connHold) (full, noMemory b
 	}
 	if n.conn >= limit {
 		for o := range n.holders {
-			if o.gone != nil && o.gone() {
+			if o.isGone() {
 				if z.released == nil {
 					z.released = make(chan struct{})
 				}
@@ -168,5 +190,8 @@ func limitConn(rq *request) rc {
 		taken = append(taken, func() { z.release(key, hold) })
 	}
 	rq.cleanups = append(rq.cleanups, taken...)
+	if len(taken) > 0 {
+		rq.connHold = hold
+	}
 	return rcDeclined
 }

@@ -24,7 +24,7 @@ var limitRateModule = module{
 	register: func(e *engine) {
 		e.addHeaderFilter(limitRateFilter)
 		e.add(phaseLog, func(rq *request) rc {
-			if rq.w != nil && rq.w.pace != nil && rq.v.LimitRate == "" {
+			if rq.w != nil && rq.w.pace != nil && !rq.w.pace.upstream && rq.v.LimitRate == "" {
 				rq.v.LimitRate = strconv.FormatInt(rq.w.pace.rate, 10)
 			}
 			return rcDeclined
@@ -41,6 +41,13 @@ func limitRateFilter(rq *request, code int) int {
 		rate, _ = strconv.ParseInt(v, 10, 64) // kept as bytes by $limit_rate's setter
 	} else {
 		rate = rq.sizeValue(rq.conf.LimitRate)
+	}
+	if up := rq.conf.ProxyLimitRate; up > 0 && rq.conf.ProxyPass != nil && rq.v.UpstreamAddr != "" && (rate <= 0 || up < rate) {
+		// proxy_limit_rate: nginx reads the backend's body at most at
+		// that rate (ngx_event_pipe_read_upstream: the same allowance by
+		// whole seconds), so it reaches the client no faster
+		rq.w.pace = &pacer{ctx: rq.r.Context(), rate: up, start: rq.v.Start, watch: rq.watchConn, upstream: true}
+		return code
 	}
 	if rate <= 0 {
 		return code
@@ -78,6 +85,7 @@ type pacer struct {
 	start       time.Time
 	sent        int64                                // body bytes written
 	watch       func(gone func(error)) (stop func()) // the client's side, during waits
+	upstream    bool                                 // proxy_limit_rate's: $limit_rate does not read it
 }
 
 func (p *pacer) write(dst io.Writer, b []byte) (int, error) {

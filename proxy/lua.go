@@ -35,6 +35,15 @@ var luaModule = module{
 	},
 }
 
+// luaServerRewrite runs server_rewrite_by_lua (serverRewrite calls it
+// first): rcDone when the hook answered.
+func luaServerRewrite(rq *request) rc {
+	if c := rq.srv.Conf.ServerRewriteLua; c != nil && !rq.runLuaPhase(c) {
+		return rcDone
+	}
+	return rcDeclined
+}
+
 func luaRewrite(rq *request) rc {
 	if rq.st.cfg.HTTP.Lua.RewriteNoPostpone {
 		return rcDeclined // ran first, in locationRewrite
@@ -109,7 +118,9 @@ func (rq *request) startBodyFilter(c *nginxconf.LuaCode, code int) {
 	next := rq.w.body
 	done := false // the body ended: eof seen, or the filter failed
 	filter := func(p []byte, eof bool) []byte {
-		if done {
+		if done || len(p) == 0 && !eof {
+			// An empty write (a response without a body) is no buffer
+			// in nginx: the filter sees only the last one.
 			return nil
 		}
 		lr := rq.luaRequest()
@@ -208,15 +219,16 @@ func (rq *request) filterFinalize(status int) int {
 }
 
 var luaPhases = map[string]luahooks.Phase{
-	"set":           luahooks.PhaseSet,
-	"rewrite":       luahooks.PhaseRewrite,
-	"access":        luahooks.PhaseAccess,
-	"content":       luahooks.PhaseContent,
-	"header_filter": luahooks.PhaseHeaderFilter,
-	"log":           luahooks.PhaseLog,
-	"body_filter":   luahooks.PhaseBodyFilter,
-	"init":          luahooks.PhaseInit,
-	"init_worker":   luahooks.PhaseInitWorker,
+	"set":            luahooks.PhaseSet,
+	"rewrite":        luahooks.PhaseRewrite,
+	"server_rewrite": luahooks.PhaseServerRewrite,
+	"access":         luahooks.PhaseAccess,
+	"content":        luahooks.PhaseContent,
+	"header_filter":  luahooks.PhaseHeaderFilter,
+	"log":            luahooks.PhaseLog,
+	"body_filter":    luahooks.PhaseBodyFilter,
+	"init":           luahooks.PhaseInit,
+	"init_worker":    luahooks.PhaseInitWorker,
 }
 
 // provisionLua makes content_by_lua the content handler of its levels
@@ -376,6 +388,9 @@ func (rq *request) luaRequest() *luahooks.Request {
 	}
 	rq.lua.Internal, rq.lua.Subrequest = rq.internal, rq.subrequest
 	rq.lua.DefaultType = static.ContentType(rq.v.URI, rq.staticOptions())
+	if rq.conf.LuaNoDefaultType {
+		rq.lua.DefaultType = "" // lua_use_default_type off
+	}
 	rq.lua.ClientMaxBodySize = rq.conf.ClientMaxBodySize
 	rq.lua.ClientBodyBufferSize = rq.conf.ClientBodyBufferSize
 	rq.lua.BodyInFileOnly, rq.lua.BodyTempPath = rq.conf.ClientBodyInFileOnly, rq.conf.ClientBodyTempPath
@@ -383,6 +398,7 @@ func (rq *request) luaRequest() *luahooks.Request {
 		rq.lua.ClientBodyBufferSize = luahooks.ClientBodyBufferZero
 	}
 	rq.lua.KeepUnderscores = rq.conf.LuaKeepUnderscores
+	rq.lua.NoHTTP10Buffering = rq.conf.LuaNoHTTP10Buffering
 	rq.lua.TrustedCAs = rq.st.confs[rq.conf.ID].lua.trusted
 	rq.lua.SSLProtocols, rq.lua.SSLCiphers = rq.conf.LuaSSLProtocols, rq.conf.LuaSSLCiphers
 	rq.lua.SSLVerifyDepth = rq.conf.LuaSSLVerifyDepth
@@ -448,6 +464,9 @@ func (rq *request) runLuaPhase(c *nginxconf.LuaCode) bool {
 		}
 		if out.URIJump {
 			rq.uriChanged = true // post-rewrite searches the locations again
+			// ngx_http_lua_handle_rewrite_jump starts the module's
+			// context afresh: ngx.ctx is forgotten.
+			lr.ResetCtx()
 		}
 		return true
 	}
@@ -609,7 +628,7 @@ func (rq *request) luaHeaders(status, bodyLen int) {
 		if t, err := http.ParseTime(h.Get("Last-Modified")); err == nil {
 			mtime = t.Unix()
 		}
-		switch code := static.Preconditions(rq.r, mtime, h.Get("ETag")); code {
+		switch code := static.Preconditions(rq.r, mtime, h.Get("ETag"), rq.conf.IfModifiedSince); code {
 		case http.StatusNotModified:
 			h.Del("Content-Type")
 			h.Del("Content-Length")
@@ -624,7 +643,8 @@ func (rq *request) luaHeaders(status, bodyLen int) {
 			return
 		}
 	}
-	if h.Get("Content-Type") == "" && !rq.lua.NoDefaultType {
+	// ngx_http_lua_set_content_type: not for a 304 the hook set.
+	if h.Get("Content-Type") == "" && !rq.lua.NoDefaultType && !rq.conf.LuaNoDefaultType && status != http.StatusNotModified {
 		h.Set("Content-Type", rq.conf.DefaultType)
 	}
 	switch {
@@ -632,7 +652,7 @@ func (rq *request) luaHeaders(status, bodyLen int) {
 	case rq.r.Method == http.MethodHead:
 		// No length either; the headers go when the hook ends (nothing
 		// follows them, and what the hook does meanwhile happens first).
-	case bodyLen >= 0 && !rq.r.ProtoAtLeast(1, 1):
+	case bodyLen >= 0 && !rq.r.ProtoAtLeast(1, 1) && !rq.conf.LuaNoHTTP10Buffering:
 		h.Set("Content-Length", strconv.Itoa(bodyLen))
 	default:
 		rq.w.stream = true

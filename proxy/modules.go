@@ -24,6 +24,7 @@ var modules = []*module{
 	&proxyModule,       // content handler: proxy_pass
 	&luaBalancerModule, // load: refuses balancer_by_lua for websockify_pass
 	&statusModule,      // content handlers: stub_status, prometheus_metrics
+	&emptyGifModule,    // content handler: empty_gif
 	&charsetModule,     // header filter
 	&subModule,         // header filter: sub_filter (its body filter runs before charset recoding)
 	&ssiModule,         // header filter: ssi (its body filter wraps sub_filter's and charset's)

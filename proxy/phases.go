@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"ngxsockify/ngxlog"
 	"strings"
+	"time"
 )
 
 // phase is one of nginx's request phases (ngx_http_phases), in the order
@@ -181,7 +182,7 @@ func (rq *request) accessPhase() bool {
 			}
 		default:
 			if !anyOf {
-				rq.finalize(int(r))
+				rq.finalizeAccess(int(r))
 				return false
 			}
 			if code != http.StatusUnauthorized { // a 401 stays (nginx's r->access_code)
@@ -193,10 +194,26 @@ func (rq *request) accessPhase() bool {
 		if code == http.StatusForbidden {
 			rq.logf(ngxlog.Err, `access forbidden by rule`)
 		}
-		rq.finalize(code)
+		rq.finalizeAccess(code)
 		return false
 	}
 	return true
+}
+
+// finalizeAccess answers the access phase's refusal; a 401 first waits
+// auth_delay (nginx's ngx_http_core_auth_delay), or less if the client
+// goes away.
+func (rq *request) finalizeAccess(code int) {
+	if d := rq.conf.AuthDelay; code == http.StatusUnauthorized && d > 0 {
+		rq.logf(ngxlog.Info, "delaying unauthorized request")
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-rq.r.Context().Done():
+			t.Stop()
+		}
+	}
+	rq.finalize(code)
 }
 
 // contentPhase runs the location's content handler when a module set one
@@ -204,6 +221,13 @@ func (rq *request) accessPhase() bool {
 func (rq *request) contentPhase() {
 	if h := rq.st.confs[rq.conf.ID].content; h != nil {
 		h(rq)
+		return
+	}
+	if rq.ifProxy {
+		// an earlier "if" set proxy_pass's handler, the last one has no
+		// proxy_pass: nginx's upstream finds no configuration
+		rq.logf(ngxlog.Alert, "no upstream configuration")
+		rq.finalize(http.StatusInternalServerError)
 		return
 	}
 	for _, h := range handlers.phases[phaseContent] {

@@ -2,10 +2,12 @@ package proxy
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"testing"
 	"time"
 
@@ -155,5 +157,74 @@ server {
 	}
 	if n := len(accepted); n != 1 {
 		t.Errorf("%d connections, want 1 (the first kept)", n)
+	}
+}
+
+// TestBackendConnGrace: a head wait keeps the read deadline the last one
+// set while it is watchGrace ahead; a deadline the reader sets forgets it.
+func TestBackendConnGrace(t *testing.T) {
+	var bc backendConn
+	t0 := monoTime()
+	for _, tc := range []struct {
+		at    time.Duration // after t0
+		renew bool
+	}{
+		{0, true}, // none known
+		{watchGrace / 2, false},
+		{watchGrace, false},
+		{(graceKept-1)*watchGrace + 1, true},
+		{graceKept * watchGrace, false},
+	} {
+		before := bc.grace
+		if got := bc.renewGrace(t0.Add(tc.at), time.Minute); got != tc.renew {
+			t.Fatalf("at %v: renew %v, want %v", tc.at, got, tc.renew)
+		}
+		if want := t0.Add(tc.at + graceKept*watchGrace); tc.renew && !bc.grace.Equal(want) || !tc.renew && !bc.grace.Equal(before) {
+			t.Fatalf("at %v: grace %v", tc.at, bc.grace.Sub(t0))
+		}
+	}
+	c, d := net.Pipe()
+	defer c.Close()
+	defer d.Close()
+	go d.Write([]byte("x"))
+	r := deadlineReader{c: c, timeout: time.Second, kept: &bc.grace}
+	if n, err := r.Read(make([]byte, 4)); n != 1 || err != nil {
+		t.Fatalf("read %d, %v", n, err)
+	}
+	if !bc.grace.IsZero() {
+		t.Errorf("a read that set its deadline left the kept one: %v", bc.grace.Sub(t0))
+	}
+	if !bc.renewGrace(monoTime(), time.Minute) {
+		t.Error("a forgotten deadline was kept")
+	}
+	// never past proxy_read_timeout
+	if now := monoTime(); !bc.renewGrace(now, 2*watchGrace) || !bc.grace.Equal(now.Add(2*watchGrace)) {
+		t.Errorf("grace %v ahead, want the limit", bc.grace.Sub(now))
+	}
+	if now := monoTime(); bc.renewGrace(now, 2*watchGrace) {
+		t.Error("a deadline within the limit was not kept")
+	}
+	if now := monoTime(); !bc.renewGrace(now, watchGrace+watchGrace/2) {
+		t.Error("a deadline past a shorter limit was kept")
+	}
+}
+
+// TestDeadlineReaderUntil: after send's wait for the head ran out, the
+// head's first read waits until proxy_read_timeout from the send, not that
+// timeout again from now.
+func TestDeadlineReaderUntil(t *testing.T) {
+	c, d := net.Pipe()
+	defer c.Close()
+	defer d.Close()
+	start := time.Now()
+	r := deadlineReader{c: c, timeout: time.Minute, until: monoTime().Add(50 * time.Millisecond)}
+	if _, err := r.Read(make([]byte, 4)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read: %v, want the deadline", err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("the read waited %v: proxy_read_timeout from now", took)
+	}
+	if !r.until.IsZero() {
+		t.Error("until stays for the next read")
 	}
 }

@@ -23,6 +23,11 @@ var rewriteModule = module{
 }
 
 func serverRewrite(rq *request) rc {
+	// server_rewrite_by_lua runs before the statements (nginx runs a
+	// phase's handlers last registered first; lua's registers later).
+	if r := luaServerRewrite(rq); r != rcDeclined {
+		return r
+	}
 	if rq.runStmts(rq.srv.Stmts) == flowDone {
 		return rcDone
 	}
@@ -94,6 +99,7 @@ func (rq *request) runStmts(list []nginxconf.Stmt) flow {
 			}
 			if s.Loc.Conf != nil {
 				rq.conf = s.Loc.Conf
+				rq.ifProxy = rq.ifProxy || s.Loc.Conf.ProxyPass != nil
 				rq.setPaths()
 			}
 			if f := rq.runStmts(s.Loc.Stmts); f != flowNext {
@@ -130,7 +136,7 @@ func (rq *request) rewrite(s *nginxconf.RewriteStmt) flow {
 			code = http.StatusMovedPermanently
 		}
 		if s.KeepArgs && rq.v.Args != "" {
-			if strings.Contains(target, "?") {
+			if s.Replacement.LiteralQuery() {
 				target += "&" + rq.v.Args
 			} else {
 				target += "?" + rq.v.Args

@@ -473,6 +473,7 @@ func setParams(p *http1.Params, c *nginxconf.LocConf) {
 	p.HeaderTimeout = c.ClientHeaderTimeout
 	p.LargeBufferSize, p.LargeBuffers = c.LargeHeaderBufferSize, c.LargeHeaderBuffers
 	p.UnderscoresInHeaders = c.UnderscoresInHeaders
+	p.KeepInvalidHeaders = c.KeepInvalidHeaders
 	setLocationParams(p, c)
 }
 
@@ -486,6 +487,7 @@ func setLocationParams(p *http1.Params, c *nginxconf.LocConf) {
 	p.KeepaliveDisableMSIE6 = c.KeepaliveDisable&nginxconf.KeepaliveDisableMSIE6 != 0
 	p.KeepaliveDisableSafari = c.KeepaliveDisable&nginxconf.KeepaliveDisableSafari != 0
 	p.LingeringClose, p.LingeringTime, p.LingeringTimeout = http1.Linger(c.LingeringClose), c.LingeringTime, c.LingeringTimeout
+	p.NoChunked = c.NoChunked
 }
 
 // Addrs returns the addresses of the open sockets (for tests and logs).

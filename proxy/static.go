@@ -42,7 +42,18 @@ func (rq *request) staticOptions() *static.Options {
 		DefaultType:        conf.DefaultType,
 		Etag:               conf.Etag,
 		MaxRanges:          conf.MaxRanges,
+		IfModifiedSince:    conf.IfModifiedSince,
 		Log:                func(level ngxlog.Level, msg string) { rq.logf(level, "%s", msg) },
+	}
+	for i := range conf.AddHeaders {
+		switch ah := &conf.AddHeaders[i]; ah.Key {
+		case "Last-Modified":
+			v := ah.Value.Eval(rq.v)
+			o.RangeLastModified = &v
+		case "Etag":
+			v := ah.Value.Eval(rq.v)
+			o.RangeETag = &v
+		}
 	}
 	if conf.Autoindex {
 		// nginx measures names by characters when the listing goes out

@@ -56,7 +56,6 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 	}
 	r.RequestURI = main.RequestURI
 	sub.v.RespHeader = rec.header
-	sub.v.Main = rq.v.MainRequest() // per-main-request state: $limit_req_status ...
 	sub.v.ConnID = rq.conn
 	sub.v.ServerName = rq.v.ServerName
 	switch {

@@ -125,6 +125,10 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		tunnels: rq.s.metrics.tunnelsIn(rq), cleanups: rq.cleanups}
 	if rq.st.confs[conf.ID].logs {
 		end.rq = rq
+	} else if len(end.cleanups) == 0 && !end.elog.enabled(ngxlog.Info) {
+		// Counters only (an error-log line only after a panic of the
+		// loop): the loop may call ended itself, with no write to wait for.
+		opts.DoneOnLoop = true
 	}
 	end.handler.Lock() // until the handler returns: it may still be writing rq below
 	defer end.handler.Unlock()
@@ -161,6 +165,10 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	rq.v.Status = http.StatusSwitchingProtocols
 	if end.rq != nil {
 		rq.keepForLog() // before the handler returns: ended reads rq after
+		if d, ok := rq.wire.(interface{ Detach() }); ok {
+			rq.connHold.stopWatching() // limit_conn asks the writer no more
+			d.Detach()
+		}
 	} else {
 		rq.letGo = true
 	}
@@ -184,7 +192,11 @@ type tunnelEnd struct {
 // ended is the tunnel's end (websockify.ServeAsync's done): the error-log
 // line, the access-log line, the cleanups and the counts.
 func (e *tunnelEnd) ended(res websockify.Result) {
-	e.handler.Lock() // the handler may still be writing rq
+	// The handler may still be writing rq, or counting the handshake
+	// that this undoes. On a loop (DoneOnLoop) this waits at most for the
+	// end of a handler that no longer waits for the loop: its tunnel
+	// began after everything it waited for there.
+	e.handler.Lock()
 	defer e.handler.Unlock()
 	switch {
 	case errors.Is(res.Err, websockify.ErrInternal):

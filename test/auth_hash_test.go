@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Hashes of "secret" in every scheme Debian 12's crypt() (libxcrypt) takes,
@@ -77,5 +78,47 @@ func TestAuthBasicHashFormats(t *testing.T) {
 	}
 	if strings.Contains(log, `user "gostyescrypt": password mismatch`) {
 		t.Errorf("gost-yescrypt logged as a password mismatch:\n%s", tail(log, 10))
+	}
+}
+
+// TestAuthDelay: auth_delay holds a 401 of the access phase that long
+// (auth_basic's, and satisfy any's when nothing granted), not a 403 or an
+// authorized request, on both servers (nginx-tests auth_delay.t).
+func TestAuthDelay(t *testing.T) {
+	o := ServerOptions{
+		HTTP: `server { listen 127.0.0.1:{{PORT}}; root {{DIR}}/www; auth_delay 600ms;
+			location / { auth_basic "r"; auth_basic_user_file {{DIR}}/htpasswd; }
+			location /deny { deny all; }
+			location /any { satisfy any; deny all; auth_basic "r"; auth_basic_user_file {{DIR}}/htpasswd; } }`,
+		Files: map[string]string{"htpasswd": "u:" + libxcryptHashes["apr1"] + "\n",
+			"www/index.html": "in\n", "www/deny": "x\n", "www/any": "x\n"},
+	}
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, o)
+		for _, tc := range []struct {
+			path, pass string
+			status     int
+			delayed    bool
+		}{
+			{"/", "wrong", 401, true},
+			{"/", "secret", 200, false},
+			{"/deny", "", 403, false},
+			{"/any", "wrong", 401, true},
+		} {
+			req, _ := http.NewRequest("GET", s.URL(tc.path), nil)
+			if tc.pass != "" {
+				req.SetBasicAuth("u", tc.pass)
+			}
+			start := time.Now()
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatalf("%s %s: %v", kind, tc.path, err)
+			}
+			resp.Body.Close()
+			took := time.Since(start)
+			if resp.StatusCode != tc.status || (took >= 600*time.Millisecond) != tc.delayed {
+				t.Errorf("%s %s (%q): %d after %v, want %d delayed %v", kind, tc.path, tc.pass, resp.StatusCode, took, tc.status, tc.delayed)
+			}
+		}
 	}
 }

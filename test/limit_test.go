@@ -504,3 +504,36 @@ server {
 		t.Errorf(`"no memory" logged: nginx %v, ngxsockify %v`, ngLogged, ourLogged)
 	}
 }
+
+// TestProxyLimitRate: proxy_limit_rate 20000 delivers a 40,000-byte
+// proxied body in a second or more (nginx's allowance of rate bytes per
+// started second), without it at once; $limit_rate still reads 0 (nginx-tests
+// proxy_limit_rate.t).
+func TestProxyLimitRate(t *testing.T) {
+	o := ServerOptions{
+		HTTP: `server { listen 127.0.0.1:{{PORT}}; root {{DIR}}/www;
+			location /limited { proxy_pass http://127.0.0.1:{{PORT}}/data; proxy_limit_rate 20000; add_header X-LR $limit_rate; }
+			location /unlimited { proxy_pass http://127.0.0.1:{{PORT}}/data; }
+			location /data { } }`,
+		Files: map[string]string{"www/data": strings.Repeat("X", 40000)},
+	}
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, o)
+		for _, tc := range []struct {
+			path string
+			slow bool
+		}{{"/limited", true}, {"/unlimited", false}} {
+			start := time.Now()
+			resp, err := http.Get(s.URL(tc.path))
+			if err != nil {
+				t.Fatalf("%s %s: %v", kind, tc.path, err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			took := time.Since(start)
+			if len(b) != 40000 || (took >= time.Second) != tc.slow || resp.Header.Get("X-LR") != map[bool]string{true: "0"}[tc.slow] {
+				t.Errorf("%s %s: %d bytes in %v, X-LR %q; want 40000, slow %v", kind, tc.path, len(b), took, resp.Header.Get("X-LR"), tc.slow)
+			}
+		}
+	}
+}

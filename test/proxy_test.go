@@ -2,6 +2,7 @@ package test
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
@@ -78,9 +79,16 @@ func (b *proxyBackend) addr() string { return b.ln.Addr().String() }
 // net/http does not keep) and the body.
 func (b *proxyBackend) serve(c net.Conn) {
 	id := b.conns.Add(1)
-	br := bufio.NewReader(c)
+	rec := &headRecorder{r: c}
+	br := bufio.NewReader(rec)
 	req, err := http.ReadRequest(br)
 	if err != nil {
+		return
+	}
+	if strings.HasSuffix(req.URL.Path, "/rawecho") { // the head as received: order and spelling
+		head, _, _ := strings.Cut(rec.buf.String(), "\r\n\r\n")
+		head = strings.ReplaceAll(head, "\r\n", "\n")
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(head), head)
 		return
 	}
 	for strings.Contains(req.URL.Path, "/ka/") { // keep-alive: answers on this connection until told to close
@@ -237,6 +245,21 @@ func proxyConf(t *testing.T, be *proxyBackend) string {
 	return strings.NewReplacer("BACKEND", be.addr(), "REFUSED", strconv.Itoa(freePort(t))).Replace(proxyTestConf)
 }
 
+// headRecorder keeps what a backend connection read (its first request's
+// head is a prefix of it).
+type headRecorder struct {
+	r   io.Reader
+	buf bytes.Buffer
+}
+
+func (h *headRecorder) Read(p []byte) (int, error) {
+	n, err := h.r.Read(p)
+	if h.buf.Len() < 64<<10 {
+		h.buf.Write(p[:n])
+	}
+	return n, err
+}
+
 // TestProxyDifferential compares the answers and what the backend received.
 func TestProxyDifferential(t *testing.T) {
 	requireNginx(t)
@@ -256,6 +279,9 @@ func TestProxyDifferential(t *testing.T) {
 		"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nContent-Type: text/plain\r\n\r\nhello world",
 		"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
 		"GET /echo HTTP/1.0\r\n\r\n",
+		// the client's header lines reach the backend in their order and
+		// spelling, a repeated name at each of its lines
+		"GET /rawecho HTTP/1.1\r\nHost: a\r\nx-b: 1\r\nX-A: 2\r\nx-b: 3\r\naccept: */*\r\nCOOKIE: c=1\r\nX-Custom: c1\r\nConnection: keep-alive\r\n\r\n",
 		"HEAD /echo HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /v11/echo HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /xff/echo HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n",

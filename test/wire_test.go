@@ -45,6 +45,10 @@ server {
     location /raw { content_by_lua_block { ngx.print(ngx.req.raw_header()) } }
     location /h09 { content_by_lua_block { ngx.req.set_header("X-Foo", "howdy") ngx.say(ngx.req.http_version(), " ", ngx.req.get_headers()["X-Foo"]) } }
     location /vars { return 200 "$request_length"; }
+    location /tr { add_trailer X-A $uri; add_trailer X-Empty ""; add_trailer x-always b always; add_trailer X-S "$sent_trailer_x_a|$sent_http_content_length"; return 200 "tr"; }
+    location /tr404 { add_trailer X-A a; add_trailer X-Always b always; return 404; }
+    location /trnc { chunked_transfer_encoding off; add_trailer X-Always b always; return 200 "nc"; }
+    location /nochunk { chunked_transfer_encoding off; content_by_lua_block { ngx.print("x") } }
 }
 server {
     listen 127.0.0.1:{{PORT2}};
@@ -111,6 +115,9 @@ var wireCases = []struct{ name, raw string }{
 	{"pipelined after body", "POST /r HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /r HTTP/1.1\r\nHost: a\r\n\r\n"},
 	{"chunked body discarded", "POST /r HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nabc\r\n0\r\n\r\nGET /r HTTP/1.1\r\nHost: a\r\n\r\n"},
 	{"request_length", "GET /vars?a=b HTTP/1.1\r\nHost: a\r\nX: y\r\n\r\n"},
+	{"add_trailer", "GET /tr HTTP/1.1\r\nHost: a\r\n\r\nGET /tr404 HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"add_trailer HEAD and 1.0", "HEAD /tr HTTP/1.1\r\nHost: a\r\n\r\nGET /tr HTTP/1.0\r\n\r\n"},
+	{"chunked_transfer_encoding off", "GET /trnc HTTP/1.1\r\nHost: a\r\n\r\nGET /nochunk HTTP/1.1\r\nHost: a\r\n\r\n"},
 	{"100-continue", "POST /r HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"},
 }
 

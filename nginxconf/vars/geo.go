@@ -8,15 +8,17 @@ import (
 
 // Geo is the table of a `geo` block (ngx_http_geo_module): a value per
 // network (the longest prefix that holds the address wins) or, with
-// `ranges`, per IPv4 range (the range defined last wins), else the default.
+// `ranges`, per IPv4 range, else the default. Ranges are kept as nginx
+// keeps them: cut at every /16 into pieces that never overlap, a range
+// added inside a piece splitting it, so `delete` finds only pieces.
 // Values are plain strings, as in nginx.
 type Geo struct {
 	source *Template // nil: the client's address
 	ranges bool
 	def    string
 	nets   map[netip.Prefix]string
-	bits   []int      // the prefix lengths present, longest first
-	rngs   []geoRange // in definition order
+	bits   []int                 // the prefix lengths present, longest first
+	rngs   map[uint16][]geoRange // per /16: sorted pieces of it
 	proxy  []netip.Prefix
 	// recursive is proxy_recursive: the last address of X-Forwarded-For
 	// that is not a proxy's, instead of the last one.
@@ -24,7 +26,7 @@ type Geo struct {
 }
 
 type geoRange struct {
-	lo, hi uint32
+	lo, hi uint16 // the piece's ends inside its /16
 	value  string
 }
 
@@ -61,8 +63,13 @@ var bcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
 // ParseGeoNet parses a geo network: an address or address/bits. lowBits
 // reports bits set past the prefix ("low address bits ... are
-// meaningless"); the prefix returned is masked.
+// meaningless"); the prefix returned is masked. nginx's geo takes the
+// exact text "255.255.255.255" as that one address before its parser
+// (ngx_http_geo_cidr), so only other spellings of it are refused.
 func ParseGeoNet(s string) (p netip.Prefix, lowBits, ok bool) {
+	if s == "255.255.255.255" {
+		return netip.PrefixFrom(bcast, 32), false, true
+	}
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil || p.Addr() == bcast {
@@ -138,40 +145,105 @@ func v4(a netip.Addr) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
-// AddRange sets the value of the range lo..hi; a range defined again
-// keeps its place and returns the value it replaces. A range may lie
-// inside one defined before (it wins there), not across or around one:
-// overlaps names that one then, as nginx's "range ... overlaps ..." error.
-func (geo *Geo) AddRange(lo, hi uint32, v string) (old string, had bool, overlaps string) {
-	for i := range geo.rngs {
-		g := &geo.rngs[i]
-		switch {
-		case g.lo == lo && g.hi == hi:
-			old, g.value = g.value, v
-			return old, true, ""
-		case hi < g.lo || lo > g.hi, lo >= g.lo && hi <= g.hi:
-		default:
-			return "", false, v4String(g.lo) + "-" + v4String(g.hi)
+// AddRange sets the value of the range lo..hi, as nginx's
+// ngx_http_geo_add_range: in each /16 it spans, the part is added beside
+// the pieces there, or inside one (splitting it; the same ends replace its
+// value: olds has the value replaced, once per /16 as nginx warns), else
+// it overlaps that piece (overlaps names it, and
+// the range is not wholly added: a config error).
+func (geo *Geo) AddRange(lo, hi uint32, v string) (olds []string, overlaps string) {
+	if geo.rngs == nil {
+		geo.rngs = map[uint16][]geoRange{}
+	}
+	for n := lo; n <= hi; n = (n + 0x10000) &^ 0xffff {
+		h, s, e := geoSpan(n, lo, hi)
+		a := geo.rngs[h]
+		i := len(a)
+		placed := false
+		for !placed && i > 0 {
+			i--
+			g := a[i]
+			switch {
+			case e < g.lo:
+				continue
+			case s > g.hi:
+				a = slicesInsert(a, i+1, geoRange{s, e, v})
+			case s == g.lo && e == g.hi:
+				olds = append(olds, g.value)
+				a[i].value = v
+			case s > g.lo && e < g.hi:
+				a = slicesInsert(a, i+1, geoRange{s, e, v}, geoRange{e + 1, g.hi, g.value})
+				a[i].hi = s - 1
+			case s == g.lo && e < g.hi:
+				a = slicesInsert(a, i, geoRange{s, e, v})
+				a[i+1].lo = e + 1
+			case s > g.lo && e == g.hi:
+				a = slicesInsert(a, i+1, geoRange{s, e, v})
+				a[i].hi = s - 1
+			default:
+				geo.rngs[h] = a
+				return olds, geoPiece(h, g)
+			}
+			placed = true
+		}
+		if !placed {
+			a = slicesInsert(a, 0, geoRange{s, e, v})
+		}
+		geo.rngs[h] = a
+		if h == 0xffff {
+			break
 		}
 	}
-	geo.rngs = append(geo.rngs, geoRange{lo: lo, hi: hi, value: v})
-	return "", false, ""
+	return olds, ""
+}
+
+// geoSpan is the part of lo..hi in the /16 of n: its number and ends.
+func geoSpan(n, lo, hi uint32) (h, s, e uint16) {
+	h, s, e = uint16(n>>16), 0, 0xffff
+	if n == lo {
+		s = uint16(n)
+	}
+	if n|0xffff > hi {
+		e = uint16(hi)
+	}
+	return h, s, e
+}
+
+func geoPiece(h uint16, g geoRange) string {
+	base := uint32(h) << 16
+	return v4String(base|uint32(g.lo)) + "-" + v4String(base|uint32(g.hi))
+}
+
+func slicesInsert(a []geoRange, i int, v ...geoRange) []geoRange {
+	return append(a[:i], append(v, a[i:]...)...)
 }
 
 func v4String(n uint32) string {
 	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)}).String()
 }
 
-// DeleteRange removes the range lo..hi (`delete`): only a range defined
-// with these very ends; false when there is none.
+// DeleteRange removes the range lo..hi (`delete`), as nginx's
+// ngx_http_geo_delete_range: in each /16 it spans, the piece with exactly
+// its part's ends. false when some /16 had no such piece.
 func (geo *Geo) DeleteRange(lo, hi uint32) bool {
-	for i, g := range geo.rngs {
-		if g.lo == lo && g.hi == hi {
-			geo.rngs = append(geo.rngs[:i], geo.rngs[i+1:]...)
-			return true
+	ok := true
+	for n := lo; n <= hi; n = (n + 0x10000) &^ 0xffff {
+		h, s, e := geoSpan(n, lo, hi)
+		a := geo.rngs[h]
+		found := false
+		for i, g := range a {
+			if g.lo == s && g.hi == e {
+				geo.rngs[h] = append(a[:i], a[i+1:]...)
+				found = true
+				break
+			}
+		}
+		ok = ok && found
+		if h == 0xffff {
+			break
 		}
 	}
-	return false
+	return ok
 }
 
 // AddProxy trusts p's X-Forwarded-For (the `proxy` parameter).
@@ -191,8 +263,8 @@ func (geo *Geo) Value(r *Request) string {
 			return geo.def
 		}
 		n := v4(a)
-		for i := len(geo.rngs) - 1; i >= 0; i-- {
-			if g := geo.rngs[i]; n >= g.lo && n <= g.hi {
+		for _, g := range geo.rngs[uint16(n>>16)] {
+			if l := uint16(n); l >= g.lo && l <= g.hi {
 				return g.value
 			}
 		}
@@ -225,7 +297,7 @@ func (geo *Geo) addr(r *Request) (netip.Addr, bool) {
 	}
 	a, err := netip.ParseAddr(r.remoteHost())
 	if err != nil {
-		return netip.Addr{}, false
+		return bcast, true // a unix-socket client: nginx's INADDR_NONE
 	}
 	a = a.Unmap()
 	if len(geo.proxy) == 0 || !geo.isProxy(a) || r.HTTP == nil {

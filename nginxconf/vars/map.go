@@ -34,7 +34,8 @@ type Map struct {
 	def      *Template
 	volatile bool
 	hosts    bool
-	geo      *Geo // a geo block's table, in place of the rest
+	geo      *Geo   // a geo block's table, in place of the rest
+	split    *Split // a split_clients block's, in place of the rest
 }
 
 type mapRegex struct {
@@ -160,6 +161,9 @@ func (m *Map) Eval(r *Request) string { return m.eval(r) }
 func (m *Map) eval(r *Request) string {
 	if m.geo != nil {
 		return m.geo.Value(r)
+	}
+	if m.split != nil {
+		return m.split.Value(r)
 	}
 	src := m.source.Eval(r)
 	key := src

@@ -14,6 +14,10 @@ type Referers struct {
 	// the referer must have ("" for none).
 	exact, head, tail map[string]string
 	regexes           []*Regex
+	// nameRegexes are server_names' regexes: nginx matches them against
+	// the referer's host (lower case) alone, valid_referers' own ones
+	// against all that follows the scheme.
+	nameRegexes []*Regex
 }
 
 // NewReferers compiles valid_referers' values; serverNames are the
@@ -55,6 +59,14 @@ func NewReferers(values, serverNames []string) (*Referers, error) {
 			rf.blocked = true
 		case "server_names":
 			for _, n := range serverNames {
+				if strings.HasPrefix(n, "~") {
+					re, err := CompileRegex(n[1:], true)
+					if err != nil {
+						return nil, err
+					}
+					rf.nameRegexes = append(rf.nameRegexes, re)
+					continue
+				}
 				if n != "" {
 					if err := add(n); err != nil {
 						return nil, err
@@ -73,7 +85,7 @@ func NewReferers(values, serverNames []string) (*Referers, error) {
 // Invalid is $invalid_referer's test: whether the Referer header (has:
 // whether there is one) is not one valid_referers allows.
 func (rf *Referers) Invalid(ref string, has bool) bool {
-	if rf == nil || len(rf.exact)+len(rf.head)+len(rf.tail)+len(rf.regexes) == 0 && !rf.none && !rf.blocked {
+	if rf == nil || len(rf.exact)+len(rf.head)+len(rf.tail)+len(rf.regexes)+len(rf.nameRegexes) == 0 && !rf.none && !rf.blocked {
 		return false
 	}
 	if !has {
@@ -107,6 +119,11 @@ func (rf *Referers) Invalid(ref string, has bool) bool {
 	}
 	for _, re := range rf.regexes {
 		if _, ok := re.Match(rest); ok {
+			return false
+		}
+	}
+	for _, re := range rf.nameRegexes {
+		if _, ok := re.Match(host); ok {
 			return false
 		}
 	}

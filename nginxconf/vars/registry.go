@@ -119,6 +119,12 @@ func (g *Registry) DeclareGeo(name string, geo *Geo) error {
 	return g.DeclareMap(name, &Map{geo: geo})
 }
 
+// DeclareSplit makes $name the value of a split_clients table, as
+// DeclareMap does.
+func (g *Registry) DeclareSplit(name string, s *Split) error {
+	return g.DeclareMap(name, &Map{split: s})
+}
+
 // lookup returns the definition of name (lower case), creating prefix
 // variables on first use.
 func (g *Registry) lookup(name string) *varDef {
@@ -359,58 +365,54 @@ func (t *Template) EvalRewrite(r *Request, escape bool) string {
 	if !escape {
 		return t.Eval(r)
 	}
-	var b strings.Builder
-	for i := range t.parts {
-		s := r.part(&t.parts[i])
-		if t.parts[i].inArgs {
-			s = EscapeArgs(s)
-		}
-		b.WriteString(s)
-	}
-	return b.String()
+	return t.evalEscaped(r, func(p *tpart) bool { return p.inArgs })
 }
 
-// EvalRedirect evaluates the replacement of a rewrite that redirects. With
-// escape set (see QuotedURI), captures are escaped for the Location header
-// as nginx 1.22 does (measured): until the first "?" of the result, space,
-// '"', '#', '%', controls and bytes >= 0x7F; the first "?" itself stays,
-// even when it comes from a capture; after it, EscapeArgs' set.
+// EvalRedirect evaluates the replacement of a rewrite that redirects, as
+// nginx's regex codes do: with escape set (see QuotedURI) every capture is
+// escaped with EscapeArgs (e->quote), and then the whole value goes
+// through UnescapeRedirect (ngx_http_script_regex_end_code). The request's
+// arguments, when kept, are added after that by the caller.
 func (t *Template) EvalRedirect(r *Request, escape bool) string {
-	if !escape {
-		return t.Eval(r)
+	var s string
+	if escape {
+		s = t.evalEscaped(r, func(p *tpart) bool { return p.capture != 0 })
+	} else {
+		s = t.Eval(r)
 	}
-	var b strings.Builder
-	inArgs := false
-	for i := range t.parts {
-		s := r.part(&t.parts[i])
-		if t.parts[i].capture == 0 {
-			b.WriteString(s)
-			inArgs = inArgs || strings.Contains(s, "?")
-			continue
-		}
-		for j := 0; j < len(s); j++ {
-			c := s[j]
-			switch {
-			case !inArgs && c == '?':
-				inArgs = true
-				b.WriteByte(c)
-			case inArgs && argsEscaped(c), !inArgs && redirectPathEscaped(c):
-				b.WriteString(percent(c))
-			default:
-				b.WriteByte(c)
+	return UnescapeRedirect(s)
+}
+
+// evalEscaped is Eval with the parts for which esc reports true escaped
+// with EscapeArgs.
+func (t *Template) evalEscaped(r *Request, esc func(*tpart) bool) string {
+	vals := make([]string, len(t.parts))
+	for pass := 0; pass < 2; pass++ {
+		for i := range t.parts {
+			p := &t.parts[i]
+			// twoPass: captures read after every variable (see Template)
+			if t.twoPass && (p.capture != 0) != (pass == 1) || !t.twoPass && pass == 1 {
+				continue
+			}
+			vals[i] = r.part(p)
+			if esc(p) {
+				vals[i] = EscapeArgs(vals[i])
 			}
 		}
 	}
-	return b.String()
+	return strings.Join(vals, "")
 }
 
-func redirectPathEscaped(c byte) bool {
-	return c <= ' ' || c >= 0x7f || c == '"' || c == '#' || c == '%'
-}
-
-func percent(c byte) string {
-	const hexDigits = "0123456789ABCDEF"
-	return string([]byte{'%', hexDigits[c>>4], hexDigits[c&15]})
+// LiteralQuery reports whether the template's text holds a "?" outside
+// its variables: nginx then adds a rewrite's kept arguments with "&", else
+// with "?" (sc->args), whatever the variables' values hold.
+func (t *Template) LiteralQuery() bool {
+	for _, p := range t.parts {
+		if p.capture == 0 && p.v == nil && strings.Contains(p.lit, "?") {
+			return true
+		}
+	}
+	return false
 }
 
 // QuotedURI reports whether a raw request path makes nginx escape rewrite
@@ -519,10 +521,45 @@ func prefixGetter(name string) func(r *Request) (string, bool) {
 	case strings.HasPrefix(name, "arg_"):
 		a := name[4:]
 		return func(r *Request) (string, bool) { return Arg(r.Args, a) }
-	case strings.HasPrefix(name, "sent_trailer_"), strings.HasPrefix(name, "upstream_trailer_"):
+	case strings.HasPrefix(name, "sent_trailer_"):
+		key := headerKey(name[13:])
+		return func(r *Request) (string, bool) { return firstHeader(r.SentTrailer, key) }
+	case strings.HasPrefix(name, "upstream_trailer_"):
 		return func(*Request) (string, bool) { return "", false }
 	}
 	return nil
+}
+
+// oddHeaderValues adds to vs, the values under key, those of the header
+// names nginx's $http_name also reads (ngx_http_variable_unknown_header:
+// each byte of the name, "-" as "_", equal to the variable's, case
+// ignored) that are spelled with other bytes than key's: "x_foo" for
+// $http_x_foo. They come after key's own values (nginx 1.22 reads the
+// first matching line in request order: the same when one name matches).
+func oddHeaderValues(h map[string][]string, key, name string, vs []string) []string {
+	for k, v := range h {
+		if k == key || len(k) != len(name) || strings.IndexFunc(k, oddNameByte) < 0 {
+			continue
+		}
+		same := true
+		for i := 0; i < len(k) && same; i++ {
+			c := k[i]
+			if c >= 'A' && c <= 'Z' {
+				c |= 0x20
+			} else if c == '-' {
+				c = '_'
+			}
+			same = c == name[i]
+		}
+		if same {
+			vs = append(vs[:len(vs):len(vs)], v...)
+		}
+	}
+	return vs
+}
+
+func oddNameByte(c rune) bool {
+	return !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-')
 }
 
 // headerKey maps the part after "http_" to Go's canonical header key:
@@ -548,11 +585,15 @@ func headerGetter(s string) func(r *Request) (string, bool) {
 	case "X-Forwarded-For":
 		sep = ", "
 	}
+	name := strings.ToLower(s)
 	return func(r *Request) (string, bool) {
 		if r.HTTP == nil {
 			return "", false
 		}
 		vs := r.HTTP.Header[key]
+		if r.OddHeaderNames {
+			vs = oddHeaderValues(r.HTTP.Header, key, name, vs)
+		}
 		switch {
 		case len(vs) == 0:
 			return "", false
@@ -633,16 +674,25 @@ func cookieValue(headers []string, name string) (string, bool) {
 	return "", false
 }
 
-// setCookieValue finds cookie name in upstream Set-Cookie headers.
+// setCookieValue is $upstream_cookie_name, as nginx 1.22's
+// ngx_http_parse_set_cookie_lines reads the Set-Cookie lines: the first
+// line that starts with the name (case ignored), spaces, then "=" (a line
+// where another byte follows the name is skipped); its value is what
+// follows, spaces around it dropped, up to the first ";".
 func setCookieValue(headers []string, name string) (string, bool) {
 	for _, h := range headers {
-		if i := strings.IndexByte(h, '='); i >= 0 && strings.EqualFold(strings.TrimSpace(h[:i]), name) {
-			v := h[i+1:]
-			if j := strings.IndexByte(v, ';'); j >= 0 {
-				v = v[:j]
-			}
-			return v, true
+		if len(name) >= len(h) || !strings.EqualFold(h[:len(name)], name) {
+			continue
 		}
+		v := strings.TrimLeft(h[len(name):], " ")
+		if v == "" || v[0] != '=' {
+			continue
+		}
+		v = strings.TrimLeft(v[1:], " ")
+		if k := strings.IndexByte(v, ';'); k >= 0 {
+			v = v[:k]
+		}
+		return strings.TrimRight(v, " "), true
 	}
 	return "", false
 }

@@ -65,6 +65,11 @@ type Request struct {
 	ConnStart    time.Time // connection start ($connection_time); zero: Start
 	ConnID       uint64    // $connection
 	ConnRequests int       // $connection_requests; 0 reads as 1
+	// OddHeaderNames: the request may hold header names with "_" or other
+	// bytes than letters, digits and "-" (underscores_in_headers on,
+	// ignore_invalid_headers off); $http_ variables then also match them
+	// as nginx does ("-" read as "_", case ignored).
+	OddHeaderNames bool
 	// ServerName is the primary server_name of the chosen server, as nginx
 	// stores it (lower case); $host falls back to it.
 	ServerName string
@@ -86,6 +91,7 @@ type Request struct {
 	UpstreamResponseTime time.Duration // < 0: not measured
 	UpstreamHeader       http.Header   // $upstream_http_*, $upstream_cookie_* (read it through Upstream)
 	RespHeader           http.Header   // $sent_http_*
+	SentTrailer          http.Header   // $sent_trailer_*: add_trailer's so far
 	DocumentRoot         string        // $document_root, $realpath_root
 	Referers             *Referers     // the location's valid_referers ($invalid_referer); nil: none
 	RequestFilename      string        // $request_filename
@@ -521,6 +527,7 @@ var builtins = map[string]builtin{
 	"content_type":   {get: func(r *Request) (string, bool) { return firstHeader(r.HTTP.Header, "Content-Type") }},
 	"content_length": {get: func(r *Request) (string, bool) { return firstHeader(r.HTTP.Header, "Content-Length") }},
 	"request_id": {get: func(r *Request) (string, bool) {
+		r = r.MainRequest() // one id for a request and its subrequests
 		if r.requestID == "" {
 			var b [16]byte
 			rand.Read(b[:])

@@ -167,3 +167,59 @@ func unhex(c byte) (byte, bool) {
 	}
 	return 0, false
 }
+
+// UnescapeRedirect decodes s as nginx's ngx_unescape_uri with
+// NGX_UNESCAPE_REDIRECT does a redirecting rewrite's result: up to the
+// first "?" (literal or %3F, kept as "?"), a %XX escape of a byte above
+// '%' and below 0x7F is decoded, other escapes stay; a "%" not followed by
+// a hex digit is dropped (its next byte kept), one followed by a single
+// hex digit is dropped with both bytes, as is a trailing incomplete
+// escape. The rest after the "?" is copied as it is.
+func UnescapeRedirect(s string) string {
+	i := strings.IndexByte(s, '%')
+	if i < 0 {
+		return s
+	}
+	if q := strings.IndexByte(s, '?'); q >= 0 && q < i {
+		return s
+	}
+	b := make([]byte, 0, len(s))
+	b = append(b, s[:i]...)
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '?':
+			return string(append(b, s[i:]...))
+		case c != '%':
+			b = append(b, c)
+			continue
+		}
+		// an escape: "%" and up to two more bytes
+		if i+1 == len(s) {
+			break
+		}
+		h, ok := unhex(s[i+1])
+		if !ok {
+			b = append(b, s[i+1]) // nginx keeps the invalid byte, drops the "%"
+			i++
+			continue
+		}
+		if i+2 == len(s) {
+			break
+		}
+		l, ok := unhex(s[i+2])
+		i += 2
+		if !ok {
+			continue // nginx drops all three bytes
+		}
+		switch d := h<<4 | l; {
+		case d == '?':
+			return string(append(append(b, '?'), s[i+1:]...))
+		case d > '%' && d < 0x7f:
+			b = append(b, d)
+		default:
+			b = append(b, s[i-2:i+1]...)
+		}
+	}
+	return string(b)
+}

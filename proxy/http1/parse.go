@@ -227,12 +227,12 @@ func splitAbsolute(t []byte) (host, uri []byte, ok bool) {
 	t = t[i+3:]
 	j := 0
 	if j < len(t) && t[j] == '[' {
-		for j < len(t) && t[j] != ']' {
-			c := t[j]
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' || c == ':' || c == '.' || c == '[') {
+		// nginx's sw_host_ip_literal: letters, digits, ":", unreserved and
+		// sub-delims (an IPvFuture literal)
+		for j++; j < len(t) && t[j] != ']'; j++ {
+			if c := t[j]; !(c >= '0' && c <= '9' || c|0x20 >= 'a' && c|0x20 <= 'z' || strings.IndexByte(":-._~!$&'()*+,;=", c) >= 0) {
 				return nil, nil, false
 			}
-			j++
 		}
 		if j == len(t) {
 			return nil, nil, false
@@ -277,8 +277,9 @@ const (
 
 // parseHeaderLine splits line (without its line end) into the name's
 // canonical key and the value. For a bad line, bad is the offset of the
-// byte that made it so.
-func parseHeaderLine(line []byte, underscores bool) (kk knownKey, value []byte, v headerLine, bad int) {
+// byte that made it so. With keepInvalid (ignore_invalid_headers off) a
+// name with invalid bytes is kept as it was sent.
+func parseHeaderLine(line []byte, underscores, keepInvalid bool) (kk knownKey, value []byte, v headerLine, bad int) {
 	colon := bytes.IndexByte(line, ':')
 	nameEnd := colon
 	if colon < 0 {
@@ -314,7 +315,7 @@ func parseHeaderLine(line []byte, underscores bool) (kk knownKey, value []byte, 
 	for len(value) > 0 && value[len(value)-1] == ' ' {
 		value = value[:len(value)-1]
 	}
-	if ignored {
+	if ignored && !keepInvalid {
 		return knownKey{}, value, lineIgnored, 0
 	}
 	if !common {

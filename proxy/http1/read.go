@@ -110,7 +110,7 @@ func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h 
 			h.Raw = raw
 			return h, true, invalidLine(l, i)
 		}
-		kk, value, v, bad := parseHeaderLine(l, underscores)
+		kk, value, v, bad := parseHeaderLine(l, underscores, p.KeepInvalidHeaders)
 		switch v {
 		case lineBad:
 			h.Raw = raw

@@ -256,12 +256,14 @@ type response struct {
 	wroteHeader bool
 	headOnly    bool  // HEAD, 204, 304: no body is sent
 	length      int64 // Content-Length sent, -1 none
+	read        int64 // the connection's bytes read, once detached (c nil)
 	chunked     bool
 	written     int64 // body bytes written
 	sent        int64 // bytes written to the connection
 	keepalive   bool
 	discard     bool // write nothing (408, 444 ...)
 	finished    bool
+	trailer     []byte // header lines after the last chunk (SetTrailer)
 	err         error
 }
 
@@ -304,19 +306,48 @@ func (w *response) Note(name string) {
 // ($request_length).
 func (w *response) BytesSent() int64 {
 	n := w.sent
-	if w.c.bw != nil {
+	if w.c != nil && w.c.bw != nil {
 		n += int64(w.c.bw.Buffered())
 	}
 	if w.chunked && !w.finished && w.err == nil {
-		n += 5 // the last chunk, which finish writes
+		n += 5 + int64(len(w.trailer)) // the last chunk, which finish writes
 	}
 	return n
+}
+
+// Detach, for a hijacked request whose handler keeps its writer (a tunnel
+// keeps it for its access-log line), drops what the writer and the
+// request hold of the connection: the connection object, its buffers and
+// its socket (the request's context still leads to the connection: a
+// keeper of the request replaces it). BytesSent and RequestLength keep
+// answering with their values at the call; nothing else may be called
+// after it. The handler calls it
+// before it returns, so that no other goroutine reads the writer while
+// the connection's goroutine lets go of the connection.
+func (w *response) Detach() {
+	c := w.c
+	if c == nil || !c.hijacked {
+		return
+	}
+	if c.bw != nil {
+		w.sent += int64(c.bw.Buffered())
+	}
+	w.read = c.read
+	if b := w.body; b != nil { // the request's Body too
+		b.c, b.br = nil, nil
+	}
+	w.c, w.body = nil, nil
 }
 
 // BodyBytesSent is the number of body bytes written ($body_bytes_sent).
 func (w *response) BodyBytesSent() int64 { return w.written }
 
-func (w *response) RequestLength() int64 { return w.c.read }
+func (w *response) RequestLength() int64 {
+	if w.c == nil { // detached
+		return w.read
+	}
+	return w.c.read
+}
 
 // ParamsOf, BytesSent and RequestLength reach the layer through a wrapped
 // ResponseWriter.
@@ -331,7 +362,12 @@ type Wire interface {
 	// this one included; ConnStart, when the connection was accepted.
 	ConnRequests() int
 	ConnStart() time.Time
+	// SetTrailer gives the header lines ("Name: value\r\n" each) sent
+	// after the last chunk of a chunked body, before the finish.
+	SetTrailer(lines []byte)
 }
+
+func (w *response) SetTrailer(lines []byte) { w.trailer = lines }
 
 func (w *response) ConnRequests() int    { return w.c.requests }
 func (w *response) ConnStart() time.Time { return w.c.start }
@@ -412,7 +448,7 @@ func (w *response) WriteHeader(code int) {
 		w.keepalive = false
 	}
 	if w.length < 0 && !w.headOnly && code != 101 {
-		if w.head.Major == 1 && w.head.Minor >= 1 {
+		if w.head.Major == 1 && w.head.Minor >= 1 && !w.c.params.NoChunked {
 			w.chunked = true
 		} else {
 			w.keepalive = false
@@ -647,7 +683,10 @@ func (w *response) finish() {
 		w.WriteHeader(http.StatusOK)
 	}
 	if w.chunked && w.err == nil {
-		w.c.writer().WriteString("0\r\n\r\n")
+		bw := w.c.writer()
+		bw.WriteString("0\r\n")
+		bw.Write(w.trailer)
+		bw.WriteString("\r\n")
 	}
 	if w.length >= 0 && w.written < w.length && !w.headOnly {
 		w.keepalive = false

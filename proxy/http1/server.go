@@ -44,6 +44,8 @@ type Params struct {
 	LingeringClose                  Linger
 	LingeringTime, LingeringTimeout time.Duration
 	UnderscoresInHeaders            bool
+	KeepInvalidHeaders              bool // ignore_invalid_headers off
+	NoChunked                       bool // chunked_transfer_encoding off
 }
 
 // Linger is lingering_close's value.

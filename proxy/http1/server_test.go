@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"weak"
 
 	"ngxsockify/proxy/internal/handoff"
 )
@@ -371,5 +372,51 @@ func TestServeRequestDuringHandler(t *testing.T) {
 			t.Fatalf("got %q, %v; want two answers", got, err)
 		}
 		got = append(got, buf[:n]...)
+	}
+}
+
+// TestHijackedKeepsNoConn: the writer and request of a hijacked request
+// (which a tunnel keeps for its access-log line) keep nothing of the
+// connection object once detached, and the writer still answers
+// RequestLength and BytesSent.
+func TestHijackedKeepsNoConn(t *testing.T) {
+	type kept struct {
+		w    http.ResponseWriter
+		conn weak.Pointer[conn]
+	}
+	keptc := make(chan kept, 1)
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		io.WriteString(c, "hijacked")
+		c.Close()
+		k := kept{w, weak.Make(w.(*response).c)}
+		// the request's context leads to the connection: a keeper of the
+		// request replaces it (as package proxy does)
+		*r = *r.WithContext(context.Background())
+		w.(interface{ Detach() }).Detach()
+		keptc <- k
+	})
+	const req = "GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+	if got, want := exchange(t, addr, req), "hijacked[closed]"; got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+	k := <-keptc
+	for i := 0; i < 50 && k.conn.Value() != nil; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	if k.conn.Value() != nil {
+		t.Error("the writer of a hijacked request keeps its connection")
+	}
+	wire := k.w.(Wire)
+	if n := wire.RequestLength(); n != int64(len(req)) {
+		t.Errorf("RequestLength %d, want %d", n, len(req))
+	}
+	if n := wire.BytesSent(); n != 0 {
+		t.Errorf("BytesSent %d, want 0 (the hijacker wrote)", n)
 	}
 }

@@ -205,6 +205,9 @@ func FuzzReadResponse(f *testing.F) {
 			if strings.ContainsAny(fl.Name+fl.Value, "\r\n\x00") || fl.Name == "" {
 				t.Fatalf("field %q: %q", fl.Name, fl.Value)
 			}
+			if k := textproto.CanonicalMIMEHeaderKey(fl.Name); fl.Key() != k || fl.Canon && k != fl.Name {
+				t.Fatalf("field %q: Key %q (Canon %v), canonical %q", fl.Name, fl.Key(), fl.Canon, k)
+			}
 			if strings.EqualFold(fl.Name, "Content-Length") {
 				lengths++
 				if n, _ := strconv.ParseInt(fl.Value, 10, 64); !res.Chunked && n != res.ContentLength {

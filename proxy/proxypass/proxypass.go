@@ -16,7 +16,22 @@ import (
 )
 
 // Field is one header line: the name as written, and its value.
-type Field struct{ Name, Value string }
+type Field struct {
+	Name, Value string
+	// Canon: Name is its own canonical key (letters, digits and dashes,
+	// each letter upper case after a dash or at the start, else lower
+	// case), as the backend's answer usually spells it; parseField notes
+	// it, so that its caller need not work the key out again.
+	Canon bool
+}
+
+// Key is f's name as a canonical key (textproto.CanonicalMIMEHeaderKey).
+func (f *Field) Key() string {
+	if f.Canon {
+		return f.Name
+	}
+	return textproto.CanonicalMIMEHeaderKey(f.Name)
+}
 
 // WriteRequest appends the request head nginx sends: the request line,
 // the fields in order, and the empty line.
@@ -83,7 +98,7 @@ func (r *Response) Header() http.Header {
 	h := make(http.Header, len(r.Fields))
 	vals := make([]string, len(r.Fields))
 	for i, f := range r.Fields {
-		k := textproto.CanonicalMIMEHeaderKey(f.Name)
+		k := f.Key()
 		if v, ok := h[k]; ok {
 			h[k] = append(v, f.Value)
 			continue
@@ -163,7 +178,12 @@ func ReadResponseInto(rd io.Reader, buf []byte) (*Response, error) {
 // ReadResponseTo is ReadResponseInto into res, which it overwrites (and
 // leaves undefined on error).
 func ReadResponseTo(res *Response, rd io.Reader, buf []byte) error {
-	n := 0
+	return ReadResponseAfter(res, rd, buf, 0)
+}
+
+// ReadResponseAfter is ReadResponseTo when buf[:n] already holds the
+// response's first bytes (Sender.Exchange read them).
+func ReadResponseAfter(res *Response, rd io.Reader, buf []byte, n int) error {
 	for {
 		if !statusLineOK(buf[:n]) {
 			*res = Response{Status: http.StatusOK, HTTP09: true, ContentLength: -1, Rest: buf[:n]}
@@ -294,16 +314,21 @@ func parseField(l string) (Field, bool) {
 		l = l[:len(l)-1]
 	}
 	colon := -1
+	canon, want := true, nameUpper // want: the classes a byte may have here in a canonical name
 	for i := 0; i < len(l); i++ {
-		switch l[i] {
-		case ':':
+		k := nameClass[l[i]]
+		if k&(nameColon|nameBad) != 0 {
+			if k == nameBad {
+				return Field{}, false
+			}
 			colon = i
-		case ' ', '\t', '\r', 0:
-			return Field{}, false
-		default:
-			continue
+			break
 		}
-		break
+		canon = canon && k&want != 0
+		want = nameLower
+		if k == nameDash {
+			want = nameUpper
+		}
 	}
 	if colon <= 0 {
 		return Field{}, false
@@ -320,8 +345,37 @@ func parseField(l string) (Field, bool) {
 	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
 		v = v[:len(v)-1]
 	}
-	return Field{Name: l[:colon], Value: v}, true
+	return Field{Name: l[:colon], Value: v, Canon: canon}, true
 }
+
+// The classes of a field name's bytes (nameClass): a canonical name's
+// letters are upper case first and after a dash (nameUpper is the set of
+// classes allowed there), lower case elsewhere (nameLower).
+const (
+	nameBad   uint8 = 1 << iota // space, tab, CR, NUL: not in a name
+	nameColon                   // the name's end
+	nameUp                      // A-Z
+	nameLow                     // a-z
+	nameDigit                   // 0-9
+	nameDash                    // -
+
+	nameUpper = nameUp | nameDigit | nameDash
+	nameLower = nameLow | nameDigit | nameDash
+)
+
+var nameClass = func() (t [256]uint8) {
+	for _, c := range []byte(" \t\r\x00") {
+		t[c] = nameBad
+	}
+	t[':'], t['-'] = nameColon, nameDash
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c], t[c+'a'-'A'] = nameUp, nameLow
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = nameDigit
+	}
+	return t
+}()
 
 // validProto accepts HTTP/<major>.<minor>.
 func validProto(p string) bool {

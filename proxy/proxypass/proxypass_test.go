@@ -3,6 +3,7 @@ package proxypass
 import (
 	"errors"
 	"io"
+	"net/textproto"
 	"strings"
 	"testing"
 )
@@ -71,7 +72,7 @@ func (r *oneByte) Read(p []byte) (int, error) {
 }
 
 func TestWriteRequest(t *testing.T) {
-	got := string(WriteRequest(nil, "GET", "/x?y", "1.0", []Field{{"Host", "b"}, {"Connection", "close"}}))
+	got := string(WriteRequest(nil, "GET", "/x?y", "1.0", []Field{{Name: "Host", Value: "b"}, {Name: "Connection", Value: "close"}}))
 	want := "GET /x?y HTTP/1.0\r\nHost: b\r\nConnection: close\r\n\r\n"
 	if got != want {
 		t.Errorf("got %q, want %q", got, want)
@@ -102,6 +103,27 @@ func TestResponseNotes(t *testing.T) {
 		}
 		if res.Close != tt.close || res.XAccel != tt.xaccel {
 			t.Errorf("%q: close %v, x-accel %v; want %v, %v", tt.fields, res.Close, res.XAccel, tt.close, tt.xaccel)
+		}
+	}
+}
+
+// TestFieldKey: parseField notes the names that are their own canonical
+// key; the others get theirs from textproto.
+func TestFieldKey(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		canon bool
+	}{
+		{"Content-Type", true}, {"Date", true}, {"X-Accel-Redirect", true}, {"WWW-Authenticate", false},
+		{"content-type", false}, {"Content-type", false}, {"X-1a", true}, {"X-1A", false}, {"X-1-A", true},
+		{"Etag", true}, {"ETag", false}, {"-A", true}, {"A-", true}, {"A_b", false}, {"Ä", false},
+	} {
+		f, ok := parseField(tc.name + ": v")
+		if !ok || f.Canon != tc.canon {
+			t.Errorf("%q: ok %v, Canon %v; want %v", tc.name, ok, f.Canon, tc.canon)
+		}
+		if k := textproto.CanonicalMIMEHeaderKey(tc.name); f.Key() != k {
+			t.Errorf("%q: Key %q, want %q", tc.name, f.Key(), k)
 		}
 	}
 }

@@ -20,3 +20,9 @@ func (*Sender) Send(c net.Conn, _ []byte, check bool) (int, error) {
 	}
 	return 0, nil
 }
+
+// Exchange is Send: nothing is read either.
+func (s *Sender) Exchange(c net.Conn, p, _ []byte, check bool) (sent, got int, err error) {
+	n, err := s.Send(c, p, check)
+	return n, 0, err
+}

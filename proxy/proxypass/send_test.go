@@ -161,3 +161,29 @@ func TestSenderCheckPastDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestSenderExchange: the answer's first bytes are read in the step that
+// waited for them; an end is left to the caller's read.
+func TestSenderExchange(t *testing.T) {
+	var s Sender
+	c := backend(t, func(c net.Conn) {
+		b := make([]byte, 4)
+		io.ReadFull(c, b)
+		time.Sleep(20 * time.Millisecond) // the answer comes after the wait began
+		c.Write([]byte("pong"))
+		io.ReadFull(c, b)
+		c.(*net.TCPConn).CloseWrite() // the second request's answer: the end
+		io.Copy(io.Discard, c)
+	})
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	in := make([]byte, 16)
+	if n, got, err := s.Exchange(c, []byte("ping"), in, false); n != 4 || string(in[:got]) != "pong" || err != nil {
+		t.Fatalf("Exchange = %d, %q, %v; want 4, pong, nil", n, in[:got], err)
+	}
+	if n, got, err := s.Exchange(c, []byte("ping"), in, false); n != 4 || got != 0 || err != nil {
+		t.Fatalf("Exchange at the end = %d, %d, %v; want 4, 0, nil", n, got, err)
+	}
+	if n, err := c.Read(in); n != 0 || err != io.EOF {
+		t.Fatalf("read after = %d, %v; want the end", n, err)
+	}
+}

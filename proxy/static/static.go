@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"net/http"
+	"ngxsockify/nginxconf"
 	"ngxsockify/ngxlog"
 	"os"
 	"strconv"
@@ -39,6 +40,14 @@ type Options struct {
 	// Accept-Ranges either, as when a filter such as charset recoding into
 	// or out of UTF-8 drops the length); negative means no limit.
 	MaxRanges int
+	// IfModifiedSince is if_modified_since (the zero value: exact).
+	IfModifiedSince nginxconf.IMS
+	// RangeLastModified and RangeETag, when set, are the values add_header
+	// gives Last-Modified and ETag: nginx's range filter runs after the
+	// headers filter, so If-Range is compared with them ("" or a bad date:
+	// no time to match), while the not-modified filter, before it, uses
+	// the file's.
+	RangeLastModified, RangeETag *string
 	// PartCharset and PartRecode are the charset filter's label and
 	// (one-byte) recoding for the file's type: the filter sees a multipart
 	// answer as multipart/byteranges, so the parts get them here.
@@ -180,7 +189,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInf
 		etag = ETag(fi)
 	}
 	h := w.Header()
-	if st := Preconditions(r, mtime, etag); st != 0 {
+	if st := Preconditions(r, mtime, etag, o.IfModifiedSince); st != 0 {
 		if st == http.StatusNotModified {
 			h.Set("Last-Modified", fi.ModTime().UTC().Format(http.TimeFormat))
 			if etag != "" {
@@ -199,7 +208,17 @@ func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInf
 	var ranges []byteRange
 	st := 0
 	if o.MaxRanges != 0 {
-		ranges, st = parseRange(r, size, mtime, etag, o.MaxRanges)
+		rmtime, retag := mtime, etag
+		if v := o.RangeLastModified; v != nil {
+			rmtime = -1
+			if t, err := http.ParseTime(*v); err == nil {
+				rmtime = t.Unix()
+			}
+		}
+		if v := o.RangeETag; v != nil {
+			retag = *v
+		}
+		ranges, st = parseRange(r, size, rmtime, retag, o.MaxRanges)
 	}
 	switch {
 	case st == http.StatusRequestedRangeNotSatisfiable:
@@ -236,10 +255,11 @@ func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInf
 	return http.StatusOK, n
 }
 
-// Preconditions applies nginx's not-modified filter (if_modified_since
-// exact): 412 for a failed If-Unmodified-Since or If-Match, 304 when
-// If-Modified-Since equals the mtime and/or If-None-Match matches; 0 to go on.
-func Preconditions(r *http.Request, mtime int64, etag string) int {
+// Preconditions applies nginx's not-modified filter: 412 for a failed
+// If-Unmodified-Since or If-Match, 304 when If-Modified-Since equals the
+// mtime (if_modified_since exact; before: is at or after it; off: never)
+// and/or If-None-Match matches; 0 to go on.
+func Preconditions(r *http.Request, mtime int64, etag string, ims nginxconf.IMS) int {
 	if v := r.Header.Get("If-Unmodified-Since"); v != "" {
 		t, err := http.ParseTime(v)
 		if err != nil || t.Unix() < mtime {
@@ -249,14 +269,17 @@ func Preconditions(r *http.Request, mtime int64, etag string) int {
 	if v := r.Header.Get("If-Match"); v != "" && !etagMatch(v, etag, false) {
 		return http.StatusPreconditionFailed
 	}
-	ims := r.Header.Get("If-Modified-Since")
+	since := r.Header.Get("If-Modified-Since")
 	inm := r.Header.Get("If-None-Match")
-	if ims == "" && inm == "" {
+	if since == "" && inm == "" {
 		return 0
 	}
-	if ims != "" {
-		t, err := http.ParseTime(ims)
-		if err != nil || t.Unix() != mtime {
+	if since != "" {
+		if mtime == -1 || ims == nginxconf.IMSOff {
+			return 0
+		}
+		t, err := http.ParseTime(since)
+		if err != nil || t.Unix() != mtime && (ims == nginxconf.IMSExact || t.Unix() < mtime) {
 			return 0
 		}
 	}

@@ -100,10 +100,11 @@ func ResolveServers(ctx context.Context, servers []Server) ([]Server, error) {
 }
 
 // Resolver is nginx's `resolver` directive: DNS servers used for names in
-// values computed per request, asked as nginx asks them (lookupDNS: no
-// hosts file, no search domains, each query to the next server). With
-// `valid=` answers are kept that long (nginx would otherwise keep them for
-// their TTL, which is not read here: without valid= every lookup asks).
+// values computed per request, asked as nginx's resolver asks them
+// (resolveName: no hosts file, no search domains, each name's queries to
+// the next server in turn, CNAMEs followed). Answers are kept, by name
+// (case ignored), for their TTL or, with `valid=`, for that long; errors
+// are not kept.
 type Resolver struct {
 	servers []string
 	next    atomic.Uint32
@@ -116,7 +117,7 @@ type Resolver struct {
 }
 
 type cachedAnswer struct {
-	addrs []string
+	res   dnsResult
 	until time.Time
 }
 
@@ -129,8 +130,8 @@ const DefaultResolverTimeout = 30 * time.Second
 // ResolverOptions are the resolver directive's parameters and
 // resolver_timeout.
 type ResolverOptions struct {
-	Timeout time.Duration // each query; 0 means 30s
-	Valid   time.Duration // valid=: how long answers are kept; 0: not kept
+	Timeout time.Duration // each lookup; 0 means 30s
+	Valid   time.Duration // valid=: how long answers are kept; 0: their TTL
 	NoIPv6  bool          // ipv6=off: IPv4 addresses only
 }
 
@@ -157,37 +158,69 @@ func NewResolver(addrs []string, o ResolverOptions) (*Resolver, error) {
 	return res, nil
 }
 
-// LookupHost resolves host through the configured DNS servers. The error
-// uses nginx's wording `<host> could not be resolved (...)`.
+// LookupHost resolves host through the configured DNS servers, following
+// CNAMEs (at most 50, then "Host not found") within one resolver_timeout.
+// The error uses nginx's wording `<host> could not be resolved (...)`.
 func (r *Resolver) LookupHost(ctx context.Context, host string) ([]string, error) {
-	if r.valid > 0 {
-		r.mu.Lock()
-		a, ok := r.cache[host]
-		r.mu.Unlock()
-		if ok && time.Now().Before(a.until) {
-			return a.addrs, nil
+	name := strings.ToLower(strings.TrimSuffix(host, "."))
+	var cancel context.CancelFunc
+	for depth := 0; ; depth++ {
+		res, ok := r.cached(name)
+		if !ok {
+			if cancel == nil {
+				ctx, cancel = context.WithTimeout(ctx, r.timeout)
+				defer cancel()
+			}
+			first := int(r.next.Add(1)-1) % len(r.servers)
+			var err error
+			res, err = resolveName(ctx, r.servers, first, name, r.noIPv6)
+			if err != nil {
+				if de := (*dnsError)(nil); !errors.As(err, &de) {
+					err = errDNSTimeout
+				}
+				return nil, fmt.Errorf("%s could not be resolved (%s)", host, err)
+			}
+			r.keep(name, res)
+		}
+		if res.cname == "" {
+			return res.addrs, nil
+		}
+		if depth >= dnsMaxRecursion {
+			return nil, fmt.Errorf("%s could not be resolved (%s)", host, &dnsError{3})
+		}
+		name = res.cname
+	}
+}
+
+// cached is name's kept answer, if it is still valid.
+func (r *Resolver) cached(name string) (dnsResult, bool) {
+	r.mu.Lock()
+	a, ok := r.cache[name]
+	r.mu.Unlock()
+	if !ok || !time.Now().Before(a.until) {
+		return dnsResult{}, false
+	}
+	return a.res, true
+}
+
+// keep keeps res for valid=, else for its TTL in nginx's whole seconds
+// (valid through the second the TTL ends in: a TTL of 0 lasts the rest of
+// the current second).
+func (r *Resolver) keep(name string, res dnsResult) {
+	now := time.Now()
+	until := now.Add(r.valid)
+	if r.valid <= 0 {
+		until = now.Truncate(time.Second).Add(time.Duration(res.ttl+1) * time.Second)
+		if res.ttl >= 1<<30 {
+			until = now.Add(1 << 62)
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, r.timeout)
-	defer cancel()
-	server := r.servers[int(r.next.Add(1))%len(r.servers)]
-	addrs, err := lookupDNS(ctx, server, host, r.noIPv6)
-	if err != nil {
-		reason := errDNSTimeout.Error()
-		if de := (*dnsError)(nil); errors.As(err, &de) {
-			reason = de.Error()
-		}
-		return nil, fmt.Errorf("%s could not be resolved (%s)", host, reason)
+	r.mu.Lock()
+	if r.cache == nil || len(r.cache) >= maxCachedNames {
+		r.cache = map[string]cachedAnswer{}
 	}
-	if r.valid > 0 {
-		r.mu.Lock()
-		if r.cache == nil || len(r.cache) >= maxCachedNames {
-			r.cache = map[string]cachedAnswer{}
-		}
-		r.cache[host] = cachedAnswer{addrs: addrs, until: time.Now().Add(r.valid)}
-		r.mu.Unlock()
-	}
-	return addrs, nil
+	r.cache[name] = cachedAnswer{res: res, until: until}
+	r.mu.Unlock()
 }
 
 // Target returns the dialer for a websockify_pass value computed per

@@ -61,6 +61,12 @@ func Listener(ln net.Listener, ts *Tunnels) net.Listener {
 		return ln
 	}
 	l := &sockListener{Listener: ln, f: f, rc: rc, ts: ts}
+	// TCP_NODELAY on the listening socket: Linux copies it to the
+	// sockets accepted from it, which then need no setsockopt each
+	// (Accept checks the first one).
+	if setNoDelay(fd) == 0 {
+		l.nodelay.Store(nodelayUnknown)
+	}
 	if a, ok := tl.Addr().(*net.TCPAddr); ok && !a.IP.IsUnspecified() {
 		l.laddr = a // every connection's local address; else getsockname
 	}
@@ -74,6 +80,10 @@ type sockListener struct {
 	ts     *Tunnels
 	laddr  *net.TCPAddr // nil: a wildcard address
 	closed atomic.Bool
+	// nodelay says whether accepted sockets come with TCP_NODELAY set
+	// (nodelayInherited) or need it set (nodelayNotInherited, the zero
+	// value: the listening socket did not take it)
+	nodelay atomic.Int32
 
 	acceptMu sync.Mutex
 	as       acceptState
@@ -140,8 +150,7 @@ func (l *sockListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, &net.OpError{Op: "accept", Net: "tcp", Addr: l.Addr(), Err: err}
 	}
-	one := int32(1) // TCP_NODELAY, as Go sets it on the connections it accepts
-	sockcall(sysSetsockopt, uintptr(nfd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY, uintptr(unsafe.Pointer(&one)), 4)
+	l.noDelay(nfd) // as Go sets it on the connections it accepts
 	if l.laddr != nil {
 		c.laddr = l.laddr
 	} else {
@@ -151,6 +160,40 @@ func (l *sockListener) Accept() (net.Conn, error) {
 		c.laddr = tcpAddrOf(&lsa)
 	}
 	return c, nil
+}
+
+const (
+	nodelayNotInherited = iota
+	nodelayUnknown
+	nodelayInherited
+)
+
+// noDelay makes sure that TCP_NODELAY is set on fd, a socket accepted
+// from l: a system call only when the listening socket's setting does not
+// carry over (the first connection tells).
+func (l *sockListener) noDelay(fd int) {
+	switch l.nodelay.Load() {
+	case nodelayInherited:
+		return
+	case nodelayUnknown:
+		var v int32
+		n := uint32(4)
+		_, errno := sockcall(sysGetsockopt, uintptr(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY,
+			uintptr(unsafe.Pointer(&v)), uintptr(unsafe.Pointer(&n)))
+		if errno == 0 && v != 0 {
+			l.nodelay.Store(nodelayInherited)
+			return
+		}
+		l.nodelay.Store(nodelayNotInherited)
+	}
+	setNoDelay(fd)
+}
+
+// setNoDelay sets TCP_NODELAY on the socket fd.
+func setNoDelay(fd int) syscall.Errno {
+	one := int32(1)
+	_, errno := sockcall(sysSetsockopt, uintptr(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY, uintptr(unsafe.Pointer(&one)), 4)
+	return errno
 }
 
 // tcpAddrOf converts an IPv4 or IPv6 socket address.

@@ -414,3 +414,56 @@ func acceptPair(t *testing.T, wl net.Listener) (c, peer net.Conn) {
 	}
 	return c, peer
 }
+
+// TestListenerNoDelay: Listener's connections have TCP_NODELAY, as Go's
+// have; Linux copies it from the listening socket, so that only the first
+// connection costs a system call (getsockopt, to check).
+func TestListenerNoDelay(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl := Listener(ln, nil)
+	defer wl.Close()
+	sl, ok := wl.(*sockListener)
+	if !ok {
+		t.Fatalf("Listener gave %T", wl)
+	}
+	check := func(i int) {
+		c, peer := acceptPair(t, wl)
+		var v int
+		rc, err := c.(*sockConn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.Control(func(fd uintptr) { v, err = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY) })
+		if err != nil || v == 0 {
+			t.Errorf("connection %d: TCP_NODELAY %d, %v", i, v, err)
+		}
+		c.Close()
+		peer.Close()
+	}
+	for i := range 3 {
+		check(i)
+	}
+	if got := sl.nodelay.Load(); got != nodelayInherited {
+		t.Errorf("nodelay state %d, want %d (inherited)", got, nodelayInherited)
+	}
+	// A listening socket without it (a system that would not copy it):
+	// each connection gets it set.
+	rc, err := ln.(*net.TCPListener).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.Control(func(fd uintptr) { err = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 0) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl.nodelay.Store(nodelayUnknown)
+	for i := range 2 {
+		check(3 + i)
+	}
+	if got := sl.nodelay.Load(); got != nodelayNotInherited {
+		t.Errorf("nodelay state %d, want %d (not inherited)", got, nodelayNotInherited)
+	}
+}

@@ -208,5 +208,9 @@
 // waits for the caller's logging: after each round of events the loop
 // hands the tunnels that ended in it to a goroutine waiting for them
 // (proxy/internal/handoff), which keeps its grown stack between rounds; a
-// loop that stops lets its waiting reporters exit.
+// loop that stops lets its waiting reporters exit. A done that only
+// counts (Options.DoneOnLoop: the proxy sets it for a tunnel with no
+// access-log line and no cleanups) runs on the loop itself, which saves
+// the reporter's wake-up (about 0.1 to 0.2 goroutine wake-ups per
+// handshake under the handshake bench).
 package websockify

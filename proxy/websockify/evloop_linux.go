@@ -873,11 +873,29 @@ func (l *loop) stop() bool {
 	return true
 }
 
-// report hands the ends of the round's tunnels to another goroutine.
+// report reports the ends of the round's tunnels: on the loop those whose
+// done may run there (Options.DoneOnLoop), the others on another
+// goroutine (reporters).
 func (l *loop) report() {
-	if len(l.ended) > 0 {
-		l.rep.run(l.ended)
+	if len(l.ended) == 0 {
+		return
+	}
+	// The ends whose done may run on the loop go first, at once; the
+	// others go to a reporter, in their order.
+	rest := l.ended[:0]
+	for _, t := range l.ended {
+		if t.o.DoneOnLoop {
+			t.report()
+		} else {
+			rest = append(rest, t)
+		}
+	}
+	if len(rest) > 0 {
+		l.rep.run(rest)
 		l.ended = nil
+	} else {
+		clear(l.ended[:cap(l.ended)])
+		l.ended = l.ended[:0]
 	}
 }
 

@@ -101,8 +101,9 @@ func TestPingUnansweredCloses(t *testing.T) {
 		}
 		closed := time.Since(start)
 		// Pings at 100, 200, 300, 400 ms; the close at 450 ms. Loose
-		// bounds for a loaded machine.
-		if len(pings) < 3 || len(pings) > 5 || pings[0] < interval/2 {
+		// bounds for a loaded machine: at load 10 on 2 cores a loop
+		// once woke 300 ms late, and a late ping is not made up.
+		if len(pings) < 2 || len(pings) > 5 || pings[0] < interval/2 {
 			t.Errorf("pings at %v, want about one per %v from %v on", pings, interval, interval)
 		}
 		if closed < timeout || closed > timeout+time.Second {

@@ -11,7 +11,10 @@ func TestTrimAfterBurst(t *testing.T) {
 	checkNoLeak(t)
 	tg := newTarget(t, echo)
 	rl := newRelay(t, tg.dialer(), Options{})
-	rl.tunnels.trimAfter, rl.tunnels.trimQuiet = 3, 100*time.Millisecond
+	// The burst's handshakes come 60 ms apart plus their own time, which
+	// took over 100 ms on a loaded 2-core machine: the quiet time is well
+	// above that.
+	rl.tunnels.trimAfter, rl.tunnels.trimQuiet = 3, 400*time.Millisecond
 	for range 2 {
 		dial(t, rl.url(), "binary")
 	}
@@ -31,7 +34,7 @@ func TestTrimAfterBurst(t *testing.T) {
 	for rl.tunnels.trims.Load() == 0 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(600 * time.Millisecond) // no second trim
 	if n := rl.tunnels.trims.Load(); n != 1 {
 		t.Errorf("%d trims after one burst, want 1", n)
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"ngxsockify/proxy/internal/ctxval"
 	"os"
 	"strings"
 	"sync"
@@ -50,6 +51,11 @@ type Options struct {
 	// Logger receives a debug record at tunnel end (kept only if debug is
 	// enabled when the tunnel starts). nil means slog.Default().
 	Logger *slog.Logger
+	// DoneOnLoop says that ServeAsync's done neither blocks nor takes
+	// long (counters, no access-log line): a tunnel on an event loop then
+	// calls it on the loop as it ends, instead of handing it to another
+	// goroutine (report.go).
+	DoneOnLoop bool
 }
 
 func (o Options) withDefaults() Options {
@@ -188,6 +194,12 @@ func start(w http.ResponseWriter, r *http.Request, d Dialer, o Options, ts *Tunn
 	begin := nanotime() // one clock read where time.Now takes two
 	target, addr, err := d.Dial(ctx, o.ConnectTimeout)
 	connectTime := time.Duration(nanotime() - begin)
+	if onLoop != nil {
+		// Nothing reads the dial's context after Dial; it leads to the
+		// request, its connection and their objects, which an idle tunnel
+		// would otherwise keep for its whole life.
+		onLoop.dctx = ctxval.Value{}
+	}
 	if onLoop != nil && !onLoop.dialled(target) {
 		onLoop.ev.l.unreserve() // d dialled another way, or failed
 		onLoop = nil
