@@ -65,7 +65,7 @@ type request struct {
 	// a tunnel when the tunnel ends: limit_conn's counts.
 	cleanups      []func()
 	connHold      *connHold // limit_conn's, when it counted the request
-	proxyWholeURI bool // rewrite ... break: proxy_pass puts the whole URI after its URI part (nginx's valid_location = 0)
+	proxyWholeURI bool      // rewrite ... break: proxy_pass puts the whole URI after its URI part (nginx's valid_location = 0)
 	// paths: what $document_root and $request_filename come from (setPaths)
 	paths pathsAt
 	// upstream is the first proxy_pass's (newProxyUpstream), allocated
