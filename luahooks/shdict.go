@@ -309,9 +309,7 @@ func (st *state) shGet(L *lua.LState, stale bool) int {
 		return 1
 	}
 	if _, isList := e.val.(*shList); isList {
-		L.Push(lua.LNil)
-		L.Push(lua.LString("value is a list"))
-		return 2
+		return fail(L, "value is a list")
 	}
 	pushShValue(L, e.val)
 	n := 1
@@ -355,9 +353,7 @@ func (st *state) shSet(L *lua.LState, op string, safe bool) int {
 		}
 		v = nil
 	default:
-		L.Push(lua.LNil)
-		L.Push(lua.LString("bad value type"))
-		return 2
+		return fail(L, "bad value type")
 	}
 	ttl := float64(L.OptNumber(4, 0))
 	if ttl < 0 {
@@ -457,9 +453,7 @@ func (st *state) shIncr(L *lua.LState) int {
 		}
 	}
 	if !isNum {
-		L.Push(lua.LNil)
-		L.Push(lua.LString("cannot add value to a non-number"))
-		return 2
+		return fail(L, "cannot add value to a non-number")
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -471,18 +465,14 @@ func (st *state) shIncr(L *lua.LState) int {
 				return 1
 			}
 		}
-		L.Push(lua.LNil)
-		L.Push(lua.LString("not found"))
-		return 2
+		return fail(L, "not found")
 	}
 	// ngx_http_lua_ffi_shdict_incr
 	d.expire(false, now)
 	e := d.lookup(key)
 	if e == nil || e.expired(now) {
 		if initV == lua.LNil {
-			L.Push(lua.LNil)
-			L.Push(lua.LString("not found"))
-			return 2
+			return fail(L, "not found")
 		}
 		nv := float64(initV.(lua.LNumber)) + float64(delta)
 		forcible := false
@@ -496,9 +486,7 @@ func (st *state) shIncr(L *lua.LState) int {
 		if e == nil {
 			e, forcible = d.insert(key, nv, false, now)
 			if e == nil {
-				L.Push(lua.LNil)
-				L.Push(lua.LString("no memory"))
-				return 2
+				return fail(L, "no memory")
 			}
 		}
 		e.flags = 0
@@ -510,9 +498,7 @@ func (st *state) shIncr(L *lua.LState) int {
 	}
 	cur, ok := e.val.(float64)
 	if !ok {
-		L.Push(lua.LNil)
-		L.Push(lua.LString("not a number"))
-		return 2
+		return fail(L, "not a number")
 	}
 	e.val = cur + float64(delta)
 	L.Push(lua.LNumber(e.val.(float64)))
@@ -535,9 +521,7 @@ func (st *state) shTTL(L *lua.LState) int {
 	now := d.now()
 	e := d.m[key] // an expired entry still answers, below zero; not moved in the queue
 	if e == nil {
-		L.Push(lua.LNil)
-		L.Push(lua.LString("not found"))
-		return 2
+		return fail(L, "not found")
 	}
 	if e.expires.IsZero() {
 		L.Push(lua.LNumber(0))
@@ -562,9 +546,7 @@ func (st *state) shExpire(L *lua.LState) int {
 	defer d.mu.Unlock()
 	e := d.m[key] // an expired entry is given a new life too; not moved in the queue
 	if e == nil {
-		L.Push(lua.LNil)
-		L.Push(lua.LString("not found"))
-		return 2
+		return fail(L, "not found")
 	}
 	e.setTTL(ttl, d.now())
 	L.Push(lua.LTrue)

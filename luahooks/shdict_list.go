@@ -58,9 +58,7 @@ func (st *state) shPush(L *lua.LState, head bool) int {
 	case lua.LNumber:
 		v = float64(x)
 	default:
-		L.Push(lua.LNil)
-		L.Push(lua.LString("bad value type"))
-		return 2
+		return fail(L, "bad value type")
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -72,9 +70,7 @@ func (st *state) shPush(L *lua.LState, head bool) int {
 	}
 	if e != nil {
 		if _, isList := e.val.(*shList); !isList {
-			L.Push(lua.LNil)
-			L.Push(lua.LString("value not a list"))
-			return 2
+			return fail(L, "value not a list")
 		}
 	}
 	if st.replaying { // init_by_lua's write, done once already
@@ -92,9 +88,7 @@ func (st *state) shPush(L *lua.LState, head bool) int {
 			e, _ = d.insert(key, &shList{}, true, now)
 		}
 		if e == nil {
-			L.Push(lua.LNil)
-			L.Push(lua.LString("no memory"))
-			return 2
+			return fail(L, "no memory")
 		}
 	}
 	l := e.val.(*shList)
@@ -107,9 +101,7 @@ func (st *state) shPush(L *lua.LState, head bool) int {
 		if len(l.items) == 0 {
 			d.remove(e)
 		}
-		L.Push(lua.LNil)
-		L.Push(lua.LString("no memory"))
-		return 2
+		return fail(L, "no memory")
 	}
 	it := shListItem{v: v, chunk: c}
 	if head {
@@ -146,9 +138,7 @@ func (st *state) shPop(L *lua.LState, head bool) int {
 	}
 	l, isList := e.val.(*shList)
 	if !isList {
-		L.Push(lua.LNil)
-		L.Push(lua.LString("value not a list"))
-		return 2
+		return fail(L, "value not a list")
 	}
 	var it shListItem
 	if head {
@@ -186,9 +176,7 @@ func (st *state) shLlen(L *lua.LState) int {
 	}
 	l, isList := e.val.(*shList)
 	if !isList {
-		L.Push(lua.LNil)
-		L.Push(lua.LString("value not a list"))
-		return 2
+		return fail(L, "value not a list")
 	}
 	L.Push(lua.LNumber(len(l.items)))
 	return 1

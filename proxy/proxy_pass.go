@@ -997,20 +997,13 @@ func (rq *request) proxyFields(fields []proxypass.Field, body []byte, chunked bo
 	var keysArr [16]string
 	keys := keysArr[:0]
 	for k, vals := range rq.r.Header {
-		if slices.Contains(plan.named, k) {
-			continue
-		}
-		if i := slices.IndexFunc(sent, func(f clientField) bool { return f.key == k }); i < 0 || sent[i].n < len(vals) {
+		if !slices.Contains(plan.named, k) && sentCount(sent, k) < len(vals) {
 			keys = append(keys, k)
 		}
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		vals := rq.r.Header[k]
-		if i := slices.IndexFunc(sent, func(f clientField) bool { return f.key == k }); i >= 0 {
-			vals = vals[sent[i].n:]
-		}
-		for _, v := range vals {
+		for _, v := range rq.r.Header[k][sentCount(sent, k):] {
 			fields = append(fields, proxypass.Field{Name: k, Value: v})
 		}
 	}
@@ -1022,6 +1015,16 @@ func (rq *request) proxyFields(fields []proxypass.Field, body []byte, chunked bo
 type clientField struct {
 	key string
 	n   int
+}
+
+// sentCount is how many of key's values went out at its received lines.
+func sentCount(sent []clientField, key string) int {
+	for _, f := range sent {
+		if f.key == key {
+			return f.n
+		}
+	}
+	return 0
 }
 
 // canonicalKey is name's key in a request's Header: name itself when it
