@@ -500,3 +500,51 @@ server {
 		}
 	}
 }
+
+// TestProxyProtocolUnixIPv6: the HTTP halves of proxy_protocol_unix.t and
+// proxy_protocol_ipv6.t (whose balancer is nginx's stream module, which
+// ngxsockify has not): a header on a unix socket and on an IPv6 listener,
+// with and without realip.
+func TestProxyProtocolUnixIPv6(t *testing.T) {
+	if ln, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+		t.Skip("no IPv6 loopback")
+	} else {
+		ln.Close()
+	}
+	conf := `
+server {
+    listen 127.0.0.1:{{PORT}};
+    listen [::1]:{{PORT2}} proxy_protocol;
+    listen unix:{{DIR}}/pp.sock proxy_protocol;
+    real_ip_header proxy_protocol;
+    location / { return 200 "ra=$remote_addr pp=$proxy_protocol_addr\n"; }
+    location /pp {
+        set_real_ip_from unix:;
+        set_real_ip_from ::1;
+        root {{DIR}}/html;
+        add_header X-Vars "ra=$remote_addr!$remote_port pp=$proxy_protocol_addr";
+    }
+}`
+	srv := startPPPair(t, conf, map[string]string{"html/pp": "pp\n"})
+	for _, path := range []string{"/", "/pp"} {
+		var got [2]string
+		for i, s := range srv {
+			for _, to := range [][2]string{{"tcp6", "[::1]:" + itoa(s.Ports[1])}, {"unix", filepath.Join(s.Dir, "pp.sock")}} {
+				c, err := net.DialTimeout(to[0], to[1], 5*time.Second)
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				io.WriteString(c, "PROXY TCP4 192.0.2.1 192.0.2.2 123 5678\r\nGET "+path+" HTTP/1.0\r\n\r\n")
+				b, _ := io.ReadAll(c)
+				c.Close()
+				got[i] += to[0] + ": " + maskPP(string(b)) + "\n"
+			}
+		}
+		got[0] = regexp.MustCompile(`::1!\d+`).ReplaceAllString(got[0], "::1!PORT")
+		got[1] = regexp.MustCompile(`::1!\d+`).ReplaceAllString(got[1], "::1!PORT")
+		if got[0] != got[1] {
+			t.Errorf("%s\n--- nginx\n%s\n--- ngxsockify\n%s", path, got[0], got[1])
+		}
+	}
+}
