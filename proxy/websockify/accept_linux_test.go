@@ -467,3 +467,42 @@ func TestListenerNoDelay(t *testing.T) {
 		t.Errorf("nodelay state %d, want %d (not inherited)", got, nodelayNotInherited)
 	}
 }
+
+// TestSockConnWaitAsNew: after a PROXY protocol header came alone, the
+// read of the request waits on the loop again (WaitAsNew) rather than
+// moving the socket to the netpoller; without it, it moves.
+func TestSockConnWaitAsNew(t *testing.T) {
+	checkNoLeak(t)
+	ts := &Tunnels{linger: time.Nanosecond}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl := Listener(ln, ts)
+	defer wl.Close()
+	for _, again := range []bool{true, false} {
+		c, peer := acceptPair(t, wl)
+		sc := c.(*sockConn)
+		peer.Write([]byte("PROXY UNKNOWN\r\n"))
+		buf := make([]byte, 64)
+		if n, err := c.Read(buf); err != nil || string(buf[:n]) != "PROXY UNKNOWN\r\n" {
+			t.Fatalf("header: %q %v", buf[:n], err)
+		}
+		if again {
+			sc.WaitAsNew()
+		}
+		go func() {
+			time.Sleep(50 * time.Millisecond)
+			peer.Write([]byte("GET"))
+		}()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := c.Read(buf); err != nil || string(buf[:n]) != "GET" {
+			t.Fatalf("request: %q %v", buf[:n], err)
+		}
+		if inPoller := sc.f.Load() != nil; inPoller == again {
+			t.Errorf("WaitAsNew %v: the socket in the netpoller: %v", again, inPoller)
+		}
+		c.Close()
+		peer.Close()
+	}
+}
