@@ -49,6 +49,11 @@ server {
         root {{DIR}}/html;
     }
 }
+# HTTP/2 without TLS (prior knowledge) after the header
+server {
+    listen 127.0.0.1:{{PORT6}} http2 proxy_protocol;
+    location / { return 200 "h2c ` + ppVars + `\n"; }
+}
 # realip in the post-read phase, with the server's settings
 server {
     listen 127.0.0.1:{{PORT5}} proxy_protocol;
@@ -255,6 +260,28 @@ func TestProxyProtocolOracle(t *testing.T) {
 	}
 	if alog[0] != alog[1] {
 		t.Errorf("access log\n--- nginx\n%s\n--- ngxsockify\n%s", alog[0], alog[1])
+	}
+}
+
+// TestProxyProtocolH2C: HTTP/2 with prior knowledge after the header, on
+// a plain http2 listener (nginx 1.22 reads the header in its HTTP/2 state
+// machine).
+func TestProxyProtocolH2C(t *testing.T) {
+	srv := startPPPair(t, ppConf, ppFiles)
+	for _, header := range []string{"PROXY TCP4 192.0.2.1 192.0.2.2 123 5678\r\n", ppV2(0x21, 0x21, ppInet6)} {
+		var got [2]string
+		for i, s := range srv {
+			c, err := net.DialTimeout("tcp", "127.0.0.1:"+itoa(s.Ports[5]), 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			got[i] = h2Get(t, &ppConn{Conn: c, header: header}, "/")
+			c.Close()
+		}
+		if maskPP(got[0]) != maskPP(got[1]) || !strings.Contains(got[1], "pp=") {
+			t.Errorf("header %q\n--- nginx\n%s\n--- ngxsockify\n%s", header, got[0], got[1])
+		}
 	}
 }
 
