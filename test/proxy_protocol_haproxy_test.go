@@ -46,14 +46,7 @@ server {
 				}
 				return &ppConn{Conn: c, header: header, alone: alone}, nil
 			}}
-		c, resp, err := d.Dial("ws://"+s.Addr+path, nil)
-		if err != nil {
-			if resp == nil {
-				t.Fatalf("%s: %v", path, err)
-			}
-			return nil, resp.StatusCode
-		}
-		return c, http.StatusSwitchingProtocols
+		return wsDialStatus(t, d, "ws://"+s.Addr+path)
 	}
 	for i, tc := range []struct {
 		path, header string
@@ -205,4 +198,18 @@ func TestProxyProtocolHAProxy(t *testing.T) {
 	waitFor(t, func() bool {
 		return strings.Contains(s.ErrorLog(), `broken header: "GET /whoami HTTP/1.0`+"\r\n\r\n"+`" while reading PROXY protocol, client: 127.0.0.1, server: `+s.Addr)
 	}, "the broken-header line")
+}
+
+// wsDialStatus opens a WebSocket with d: the connection and 101, or nil
+// and the status that refused it.
+func wsDialStatus(t *testing.T, d websocket.Dialer, url string) (*websocket.Conn, int) {
+	t.Helper()
+	c, resp, err := d.Dial(url, nil)
+	if err != nil {
+		if resp == nil {
+			t.Fatalf("%s: %v", url, err)
+		}
+		return nil, resp.StatusCode
+	}
+	return c, http.StatusSwitchingProtocols
 }

@@ -3,7 +3,6 @@ package test
 import (
 	"bufio"
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
 	"os"
@@ -193,20 +192,7 @@ func ppExchange(t *testing.T, addr string, parts []string, quiet time.Duration) 
 			return "[write failed]"
 		}
 	}
-	var out []byte
-	buf := make([]byte, 65536)
-	for {
-		c.SetReadDeadline(time.Now().Add(quiet))
-		n, err := c.Read(buf)
-		out = append(out, buf[:n]...)
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return string(out) + "[open]"
-			}
-			return string(out) + "[closed]"
-		}
-	}
+	return readTranscript(c, quiet)
 }
 
 func startPPPair(t *testing.T, conf string, files map[string]string) [2]*Server {

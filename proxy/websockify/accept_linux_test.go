@@ -351,14 +351,7 @@ func TestListenerOthers(t *testing.T) {
 // sees a deadline set meanwhile (as net.Conn's), and goes on in the
 // netpoller when a Write moves the socket there.
 func TestSockConnWaitWakes(t *testing.T) {
-	checkNoLeak(t)
-	ts := &Tunnels{linger: time.Nanosecond}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wl := Listener(ln, ts)
-	defer wl.Close()
+	wl := newLoopListener(t)
 
 	c, peer := acceptPair(t, wl)
 	defer peer.Close()
@@ -398,6 +391,20 @@ func TestSockConnWaitWakes(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the waiting Read did not move to the netpoller")
 	}
+}
+
+// newLoopListener is a Listener on loopback whose connections wait for
+// their first bytes on an event loop.
+func newLoopListener(t *testing.T) net.Listener {
+	t.Helper()
+	checkNoLeak(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl := Listener(ln, &Tunnels{linger: time.Nanosecond})
+	t.Cleanup(func() { wl.Close() })
+	return wl
 }
 
 // acceptPair connects to wl and accepts the connection: wl's end and the
@@ -472,14 +479,7 @@ func TestListenerNoDelay(t *testing.T) {
 // read of the request waits on the loop again (WaitAsNew) rather than
 // moving the socket to the netpoller; without it, it moves.
 func TestSockConnWaitAsNew(t *testing.T) {
-	checkNoLeak(t)
-	ts := &Tunnels{linger: time.Nanosecond}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wl := Listener(ln, ts)
-	defer wl.Close()
+	wl := newLoopListener(t)
 	for _, again := range []bool{true, false} {
 		c, peer := acceptPair(t, wl)
 		sc := c.(*sockConn)
