@@ -162,7 +162,8 @@ var ppMask = []struct {
 	with string
 }{
 	{regexp.MustCompile(`127\.0\.0\.1!\d+`), "127.0.0.1!PORT"},
-	{regexp.MustCompile(`(?m)^(Server|Date): [^\r]*`), "$1: *"},
+	{regexp.MustCompile(`(?m)^(Server|Date|Last-Modified): [^\r]*`), "$1: *"},
+	{regexp.MustCompile(`(?m)^ETag: "[^"]*"`), `ETag: "*"`},
 }
 
 var ppRefusedLine = regexp.MustCompile(`"PROXY [^"]*" 400`)
