@@ -562,3 +562,33 @@ server {
 		}
 	}
 }
+
+// TestProxyProtocolPerAddress: on a port with a wildcard listen, as in
+// nginx, proxy_protocol belongs to the address a connection came to: the
+// wildcard's (here with it) or a specific address's (here without).
+func TestProxyProtocolPerAddress(t *testing.T) {
+	conf := `
+server {
+    listen {{PORT}} proxy_protocol;
+    location / { return 200 "wildcard pp=$proxy_protocol_addr\n"; }
+}
+server {
+    listen 127.0.0.2:{{PORT}};
+    location / { return 200 "specific pp=$proxy_protocol_addr\n"; }
+}`
+	srv := startPPPair(t, conf, nil)
+	for _, tc := range []struct{ host, sent string }{
+		{"127.0.0.1", "PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\n" + ppGet},
+		{"127.0.0.1", ppGet},
+		{"127.0.0.2", ppGet},
+		{"127.0.0.2", "PROXY TCP4 192.0.2.1 192.0.2.2 1 2\r\n" + ppGet},
+	} {
+		var got [2]string
+		for i, s := range srv {
+			got[i] = maskPP(ppExchange(t, tc.host+":"+itoa(s.Port), []string{tc.sent}, time.Second))
+		}
+		if got[0] != got[1] || !strings.Contains(got[1], "[closed]") {
+			t.Errorf("%s %q\n--- nginx\n%s\n--- ngxsockify\n%s", tc.host, tc.sent, got[0], got[1])
+		}
+	}
+}
