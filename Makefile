@@ -181,6 +181,7 @@ NGINX_TESTS_FILES ?= access.t access_log.t auth_basic.t autoindex.t autoindex_fo
 	http_location_auto.t http_method.t http_server_name.t http_try_files.t \
 	http_uri.t http_variables.t index.t map.t map_complex.t map_volatile.t \
 	range.t realip.t realip_hostname.t realip_remote_addr.t realip_remote_port.t \
+	proxy_protocol.t proxy_protocol2.t ssl_proxy_protocol.t \
 	rewrite.t rewrite_if.t rewrite_set.t rewrite_unescape.t ssl.t \
 	ssl_certificate.t ssl_certificate_chain.t ssl_certificates.t \
 	ssl_session_reuse.t ssl_sni_protocols.t ssl_verify_client.t \

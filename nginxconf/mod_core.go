@@ -465,11 +465,13 @@ func (c *compiler) listen(d *Directive) []Listen {
 		case p == "http2":
 			l.HTTP2 = true
 		case p == "proxy_protocol":
-			c.fail(d, `"proxy_protocol" parameter of the "listen" directive is not supported by ngxsockify`)
-		case p == "reuseport" || p == "deferred" || p == "bind" || p == "quic" || p == "spdy" ||
+			l.ProxyProtocol = true
+		case p == "quic" || p == "spdy":
+		case p == "reuseport" || p == "deferred" || p == "bind" ||
 			strings.HasPrefix(p, "backlog=") || strings.HasPrefix(p, "rcvbuf=") || strings.HasPrefix(p, "sndbuf=") ||
 			strings.HasPrefix(p, "ipv6only=") || strings.HasPrefix(p, "so_keepalive=") ||
 			strings.HasPrefix(p, "fastopen=") || strings.HasPrefix(p, "accept_filter=") || strings.HasPrefix(p, "setfib="):
+			l.options = true // socket options: one listen of an address may give them
 		default:
 			c.fail(d, `invalid parameter "%s"`, p)
 		}
@@ -511,15 +513,24 @@ func listenName(l Listen) string {
 	return l.Addr
 }
 
-// checkListens rejects two default servers on one address, as nginx does.
+// checkListens rejects, as nginx's ngx_http_add_addresses does, socket
+// options given by two listens of one address, and two default servers
+// on one address. (ssl, http2 and proxy_protocol are not socket options:
+// one listen of an address that has them gives them to the address.)
 func (c *compiler) checkListens() {
-	defaults := map[string]bool{}
+	defaults, options := map[string]bool{}, map[string]bool{}
 	for _, s := range c.cfg.HTTP.Servers {
 		for _, l := range s.Listens {
+			key := l.Network + " " + l.Addr
+			if l.options {
+				if options[key] {
+					c.failAt(l.File, l.Line, "duplicate listen options for "+listenName(l))
+				}
+				options[key] = true
+			}
 			if !l.DefaultServer {
 				continue
 			}
-			key := l.Network + " " + l.Addr
 			if defaults[key] {
 				c.failAt(l.File, l.Line, "a duplicate default server for "+listenName(l))
 			}

@@ -15,10 +15,7 @@ var realipModule = module{name: "ngx_http_realip_module", create: func(lc *LocCo
 }, directives: []directive{
 	{name: "set_real_ip_from", inherit: inheritReplace, field: "RealIPFrom", set: setRealIPFrom},
 	{name: "real_ip_header", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.RealIPHeader = d.Args[0]
-		if d.Args[0] == "proxy_protocol" {
-			c.fail(d, `"real_ip_header proxy_protocol" is not supported by ngxsockify (no "listen ... proxy_protocol")`)
-		}
+		lv.conf.RealIPHeader = d.Args[0] // "proxy_protocol" (exactly so): the PROXY protocol header's address
 	}},
 	{name: "real_ip_recursive", set: func(c *compiler, lv *level, d *Directive) { lv.conf.RealIPRecursive = d.Args[0] == "on" }},
 }}

@@ -160,8 +160,12 @@ type Listen struct {
 	DefaultServer bool
 	SSL           bool
 	HTTP2         bool
+	// ProxyProtocol: connections start with a PROXY protocol header. As
+	// nginx, one listen of an address with it gives it to the address.
+	ProxyProtocol bool
 	File          string
 	Line          int
+	options       bool // socket options (backlog=, reuseport, bind, ...): nginx's lsopt.set
 }
 
 // ServerName is one `server_name` value.

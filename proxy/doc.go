@@ -65,6 +65,16 @@
 // regexes and the objects provision built, through one atomic pointer to
 // the state. Reload builds a whole new state and swaps it in.
 //
+// # PROXY protocol
+//
+// On an address one of whose listens says proxy_protocol (addrGroup), the
+// connection layer reads the PROXY protocol header before anything else
+// (before TLS on ssl listeners) with package proxyproto, as nginx 1.22
+// does, and puts its addresses in the connection's context, where the
+// $proxy_protocol_* variables and realip's `real_ip_header proxy_protocol`
+// find them; a broken header is logged (Server.connLog) and closes the
+// connection.
+//
 // # Goroutines
 //
 // The connection layer (proxy/http1, nginx's request reading and header

@@ -538,7 +538,7 @@ type logWhere struct {
 
 func (rq *request) logWhere() logWhere {
 	client, _, err := net.SplitHostPort(rq.r.RemoteAddr)
-	if err != nil {
+	if err != nil || strings.HasPrefix(rq.r.RemoteAddr, "unix:") {
 		client = rq.r.RemoteAddr
 	}
 	var request string

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"ngxsockify/nginxconf"
+	"ngxsockify/proxyproto"
 )
 
 // realipModule is nginx's ngx_http_realip_module: in the post-read phase
@@ -48,14 +49,28 @@ func (rq *request) realIP(conf *nginxconf.LocConf) {
 		return false
 	}
 	var values []string // X-Forwarded-For: every such header; else the first
-	if strings.EqualFold(conf.RealIPHeader, "X-Forwarded-For") {
+	var pp *proxyproto.Header
+	switch {
+	case conf.RealIPHeader == "proxy_protocol":
+		// the PROXY protocol header's client address, and its port
+		if pp = proxyproto.FromContext(rq.r.Context()); pp == nil {
+			return
+		}
+		values = []string{pp.SrcAddr}
+	case strings.EqualFold(conf.RealIPHeader, "X-Forwarded-For"):
 		values = rq.r.Header.Values("X-Forwarded-For")
-	} else if v, ok := rq.r.Header[http.CanonicalHeaderKey(conf.RealIPHeader)]; ok && len(v) > 0 {
-		values = v[:1]
+	default:
+		if v, ok := rq.r.Header[http.CanonicalHeaderKey(conf.RealIPHeader)]; ok && len(v) > 0 {
+			values = v[:1]
+		}
 	}
 	addr, ok := forwardedAddr(clientIP(rq.r), values, trusted, conf.RealIPRecursive)
 	if !ok {
 		return
+	}
+	if pp != nil {
+		host, _, _ := net.SplitHostPort(addr)
+		addr = net.JoinHostPort(host, strconv.Itoa(int(pp.SrcPort)))
 	}
 	rq.v.RealIPRemote = rq.r.RemoteAddr
 	rq.r.RemoteAddr = addr

@@ -17,6 +17,9 @@ type addrGroup struct {
 	prefix []wild
 	suffix []wild
 	regex  []regexName
+	// proxyProtocol: the address's connections start with a PROXY
+	// protocol header (one of its listens says proxy_protocol)
+	proxyProtocol bool
 }
 
 type wild struct {

@@ -200,6 +200,7 @@ func (st *state) buildListens(h *nginxconf.HTTP) error {
 				st.groups[key] = g
 			}
 			g.add(srv, l.DefaultServer)
+			g.proxyProtocol = g.proxyProtocol || l.ProxyProtocol
 			var b bindSpec
 			switch {
 			case l.Network == "unix":
@@ -423,6 +424,9 @@ func (s *Server) startServing(l *listener) {
 		Logf: func(format string, args ...any) {
 			httpLogWriter{s}.Write([]byte(fmt.Sprintf(format, args...)))
 		},
+		ConnLog: func(ctx context.Context, c net.Conn, level ngxlog.Level, msg string) {
+			s.connLog(l, ctx, c, level, msg)
+		},
 	}
 	l.srv = hs
 	if l.spec.h2 {
@@ -464,13 +468,14 @@ func (s *Server) connParams(l *listener, c net.Conn) http1.Params {
 		return p
 	}
 	setParams(&p, g.def.Conf)
+	p.ProxyProtocol = g.proxyProtocol
 	return p
 }
 
 // setParams copies a server's connection settings into p: those of the
 // header stage, then the per-location ones (setLocationParams).
 func setParams(p *http1.Params, c *nginxconf.LocConf) {
-	p.HeaderTimeout = c.ClientHeaderTimeout
+	p.HeaderTimeout, p.HeaderBufferSize = c.ClientHeaderTimeout, c.ClientHeaderBufferSize
 	p.LargeBufferSize, p.LargeBuffers = c.LargeHeaderBufferSize, c.LargeHeaderBuffers
 	p.UnderscoresInHeaders = c.UnderscoresInHeaders
 	p.KeepInvalidHeaders = c.KeepInvalidHeaders
@@ -488,6 +493,29 @@ func setLocationParams(p *http1.Params, c *nginxconf.LocConf) {
 	p.KeepaliveDisableSafari = c.KeepaliveDisable&nginxconf.KeepaliveDisableSafari != 0
 	p.LingeringClose, p.LingeringTime, p.LingeringTimeout = http1.Linger(c.LingeringClose), c.LingeringTime, c.LingeringTimeout
 	p.NoChunked = c.NoChunked
+}
+
+// connLog writes a line about connection c of l before its first request,
+// as nginx's ngx_http_log_error words it then: the client's address and
+// the listening socket's ("server: 0.0.0.0:80").
+func (s *Server) connLog(l *listener, ctx context.Context, c net.Conn, level ngxlog.Level, msg string) {
+	el := s.state.Load().elog
+	if !el.enabled(level) {
+		return
+	}
+	var id uint64
+	if cc := connOf(ctx); cc != nil {
+		id = cc.id
+	}
+	client := "unix:"
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		client = ta.IP.String()
+	}
+	server := l.spec.addr
+	if l.spec.network == "unix" {
+		server = "unix:" + server
+	}
+	el.Logf(level, id, "%s, client: %s, server: %s", msg, client, server)
 }
 
 // Addrs returns the addresses of the open sockets (for tests and logs).

@@ -17,6 +17,7 @@ import (
 	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/upstream"
 	"ngxsockify/proxy/websockify"
+	"ngxsockify/proxyproto"
 )
 
 // websockifyModule is websockify_pass: a level's content handler, and the
@@ -220,9 +221,9 @@ var noDebugLog = slog.New(slog.DiscardHandler)
 
 // keepForLog trims a request that a running tunnel keeps for its
 // access-log line to what log formats read: its context becomes one with
-// only the values variables look up ($server_addr, $ssl_*) instead of
-// net/http's chain of connection and request contexts, and its Lua view
-// goes (log_by_lua does not run). That is about 0.8 KiB less per idle
+// only the values variables look up ($server_addr, $ssl_*,
+// $proxy_protocol_*) instead of net/http's chain of connection and
+// request contexts, and its Lua view goes (log_by_lua does not run). That is about 0.8 KiB less per idle
 // tunnel. The request is changed in place, since rq.v and others point to
 // it; net/http does not read it once the connection is hijacked.
 func (rq *request) keepForLog() {
@@ -231,6 +232,9 @@ func (rq *request) keepForLog() {
 	if c := connTLSOf(ctx); c != nil {
 		keep = context.WithValue(keep, ctxTLSConn{}, c)
 		keep = vars.WithTLSConn(keep, &c.vars)
+	}
+	if h := proxyproto.FromContext(ctx); h != nil {
+		keep = proxyproto.NewContext(keep, h) // $proxy_protocol_*
 	}
 	*rq.r = *rq.r.WithContext(keep)
 	rq.lua = nil

@@ -139,15 +139,7 @@ server {
     set $target "";
 }`)
 	dial := func(path string) (*websocket.Conn, int) {
-		d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-		c, resp, err := d.Dial("ws://"+s.Addr+path, nil)
-		if err != nil {
-			if resp == nil {
-				t.Fatalf("%s: %v", path, err)
-			}
-			return nil, resp.StatusCode
-		}
-		return c, http.StatusSwitchingProtocols
+		return wsDialStatus(t, websocket.Dialer{HandshakeTimeout: 5 * time.Second}, "ws://"+s.Addr+path)
 	}
 	for _, path := range []string{"/static", "/var?t=" + echo, "/pool", "/pool", "/unix", "/lua?to=" + echo, "/set"} {
 		c, code := dial(path)

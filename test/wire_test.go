@@ -141,6 +141,12 @@ func wireExchange(t *testing.T, addr, raw string, quiet time.Duration) string {
 	if _, err := io.WriteString(c, raw); err != nil {
 		t.Fatal(err)
 	}
+	return readTranscript(c, quiet)
+}
+
+// readTranscript reads c until the server closes (the transcript ends with
+// "[closed]") or stays silent for quiet ("[open]").
+func readTranscript(c net.Conn, quiet time.Duration) string {
 	var out []byte
 	buf := make([]byte, 65536)
 	for {

@@ -16,7 +16,9 @@
 // $connection $connection_requests $connection_time $content_length
 // $content_type $document_root $document_uri $host $hostname $https $is_args
 // $limit_rate $msec $nginx_version $pid $proxy_add_x_forwarded_for
-// $query_string $realip_remote_addr $realip_remote_port $realpath_root
+// $proxy_protocol_addr $proxy_protocol_port $proxy_protocol_server_addr
+// $proxy_protocol_server_port (listen ... proxy_protocol) $query_string
+// $realip_remote_addr $realip_remote_port $realpath_root
 // $remote_addr $remote_port
 // $remote_user $request $request_body (once proxy_pass read it) $request_completion
 // $request_filename $request_id $request_length $request_method

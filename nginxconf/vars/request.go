@@ -810,6 +810,9 @@ func addrPort(a string) string {
 }
 
 func (r *Request) remoteHost() string {
+	if strings.HasPrefix(r.HTTP.RemoteAddr, "unix:") {
+		return r.HTTP.RemoteAddr // a unix socket's client, as nginx names it
+	}
 	h, _, err := net.SplitHostPort(r.HTTP.RemoteAddr)
 	if err != nil {
 		return r.HTTP.RemoteAddr

@@ -5,7 +5,9 @@ import (
 	"testing"
 )
 
-// TestAddrString: addrString writes what the address's String method does.
+// TestAddrString: addrString writes what the address's String method does,
+// except for a unix socket's peer, which is nginx's "unix:" and the path
+// (none for an unnamed socket, "@" to Go).
 func TestAddrString(t *testing.T) {
 	addrs := []net.Addr{
 		&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8080},
@@ -17,10 +19,18 @@ func TestAddrString(t *testing.T) {
 		&net.TCPAddr{Port: 80},
 		&net.TCPAddr{IP: net.IP{1, 2, 3}, Port: 80},
 		(*net.TCPAddr)(nil),
-		&net.UnixAddr{Name: "/tmp/s", Net: "unix"},
 	}
 	for _, a := range addrs {
 		if got, want := addrString(a), a.String(); got != want {
+			t.Errorf("addrString(%#v) = %q, want %q", a, got, want)
+		}
+	}
+	for a, want := range map[*net.UnixAddr]string{
+		{Name: "/tmp/s", Net: "unix"}: "unix:/tmp/s",
+		{Name: "@", Net: "unix"}:      "unix:",
+		{Name: "", Net: "unix"}:       "unix:",
+	} {
+		if got := addrString(a); got != want {
 			t.Errorf("addrString(%#v) = %q, want %q", a, got, want)
 		}
 	}

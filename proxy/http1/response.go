@@ -180,8 +180,15 @@ func (c *conn) remoteAddr() string {
 
 // addrString is a.String() in one allocation where a is a TCP address
 // without a zone (TCPAddr.String makes the IP's string, then the joined
-// one).
+// one), and nginx's "unix:" (with the client's path, if it bound one) for
+// a unix socket's peer, whose unnamed address Go gives as "@".
 func addrString(a net.Addr) string {
+	if ua, ok := a.(*net.UnixAddr); ok {
+		if ua.Name == "@" {
+			return "unix:"
+		}
+		return "unix:" + ua.Name
+	}
 	ta, ok := a.(*net.TCPAddr)
 	if !ok || ta == nil || ta.Zone != "" {
 		return a.String()

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/internal/ctxval"
 	"ngxsockify/proxy/internal/handoff"
 )
@@ -46,6 +47,12 @@ type Params struct {
 	UnderscoresInHeaders            bool
 	KeepInvalidHeaders              bool // ignore_invalid_headers off
 	NoChunked                       bool // chunked_transfer_encoding off
+	// ProxyProtocol: the connection starts with a PROXY protocol header
+	// (listen ... proxy_protocol), read from the first HeaderBufferSize
+	// bytes (client_header_buffer_size) of its first read, or on a TLS
+	// listener from the proxyproto.MaxHeader+1 bytes nginx peeks at.
+	ProxyProtocol    bool
+	HeaderBufferSize int
 }
 
 // Linger is lingering_close's value.
@@ -65,6 +72,7 @@ func DefaultParams() Params {
 		KeepaliveDisableMSIE6: true,
 		LargeBufferSize:       8192, LargeBuffers: 4,
 		LingeringTime: 30 * time.Second, LingeringTimeout: 5 * time.Second,
+		HeaderBufferSize: 1024,
 	}
 }
 
@@ -95,6 +103,11 @@ type Server struct {
 	// Logf receives the layer's own messages (accept and TLS handshake
 	// failures), as net/http's ErrorLog did.
 	Logf func(format string, args ...any)
+	// ConnLog receives the error-log lines nginx writes about a
+	// connection before its first request (a broken PROXY protocol
+	// header): the level and the message with its "while ..." part; ctx
+	// is the connection's (ConnContext). Nil: they are dropped.
+	ConnLog func(ctx context.Context, c net.Conn, level ngxlog.Level, msg string)
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -387,13 +400,27 @@ func (c *conn) serve() {
 	c.baseCtx = ctxval.Value{Context: ctx, Key: http.LocalAddrContextKey, Val: c.rwc.LocalAddr()}
 	ctx = &c.baseCtx
 	c.raw = c.rwc
-	if c.s.TLSConfig != nil && !c.startTLS(ctx) {
+	var pre []byte // bytes read after a PROXY protocol header, under TLS
+	if c.params.ProxyProtocol && c.s.TLSConfig != nil {
+		var ok bool
+		if ctx, pre, ok = c.readProxyHeader(ctx, true); !ok {
+			return
+		}
+	}
+	if c.s.TLSConfig != nil && !c.startTLS(ctx, pre) {
 		return
 	}
-	c.ctx = ctx
 	// net/http's size: longer lines, up to a large header buffer, are
 	// gathered from it (readLine)
 	c.br = newReader(c.rwc)
+	if c.params.ProxyProtocol && c.s.TLSConfig == nil {
+		var ok bool
+		if ctx, _, ok = c.readProxyHeader(ctx, false); !ok {
+			c.releaseReader()
+			return
+		}
+	}
+	c.ctx = ctx
 	if c.s.H2 != nil {
 		h2, err := c.speaksH2()
 		if err != nil {
@@ -446,17 +473,20 @@ func (w *response) ReleaseReader(br *bufio.Reader) {
 }
 
 // startTLS does the TLS handshake, or notes plain HTTP sent to the TLS
-// port (the first byte is not a TLS record's).
-func (c *conn) startTLS(ctx context.Context) bool {
-	raw := &RawConn{Conn: c.rwc}
+// port (the first byte is not a TLS record's). pre holds the bytes read
+// after a PROXY protocol header; without them the first byte is read.
+func (c *conn) startTLS(ctx context.Context, pre []byte) bool {
+	raw := &RawConn{Conn: c.rwc, pre: pre}
 	c.readDeadline(c.params.HeaderTimeout)
-	var b [1]byte
-	if n, err := c.rwc.Read(b[:]); n == 0 || err != nil {
-		return false
+	if len(pre) == 0 {
+		var b [1]byte
+		if n, err := c.rwc.Read(b[:]); n == 0 || err != nil {
+			return false
+		}
+		raw.pre = b[:]
 	}
-	raw.pre = b[:]
 	c.raw = raw
-	if b[0] != 0x16 {
+	if raw.pre[0] != 0x16 {
 		c.rwc, c.toHTTPS = raw, true
 		return true
 	}

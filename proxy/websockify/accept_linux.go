@@ -332,6 +332,18 @@ func (c *sockConn) Write(p []byte) (int, error) {
 	return n + m, c.fileErr("write", err)
 }
 
+// WaitAsNew makes the reads that would block wait on the event loop again,
+// as before the first bytes came: those read were a PROXY protocol header
+// (proxy/http1), and the request is still to come. Once the socket is in
+// the netpoller it stays there.
+func (c *sockConn) WaitAsNew() {
+	c.mu.Lock()
+	if c.f.Load() == nil {
+		c.started = false
+	}
+	c.mu.Unlock()
+}
+
 // usable says why the raw path may not read or write now: closed, or the
 // deadline passed (as net.Conn, even with data waiting).
 func (c *sockConn) usable(deadline time.Time) error {

@@ -351,14 +351,7 @@ func TestListenerOthers(t *testing.T) {
 // sees a deadline set meanwhile (as net.Conn's), and goes on in the
 // netpoller when a Write moves the socket there.
 func TestSockConnWaitWakes(t *testing.T) {
-	checkNoLeak(t)
-	ts := &Tunnels{linger: time.Nanosecond}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wl := Listener(ln, ts)
-	defer wl.Close()
+	wl := newLoopListener(t)
 
 	c, peer := acceptPair(t, wl)
 	defer peer.Close()
@@ -398,6 +391,20 @@ func TestSockConnWaitWakes(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the waiting Read did not move to the netpoller")
 	}
+}
+
+// newLoopListener is a Listener on loopback whose connections wait for
+// their first bytes on an event loop.
+func newLoopListener(t *testing.T) net.Listener {
+	t.Helper()
+	checkNoLeak(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl := Listener(ln, &Tunnels{linger: time.Nanosecond})
+	t.Cleanup(func() { wl.Close() })
+	return wl
 }
 
 // acceptPair connects to wl and accepts the connection: wl's end and the
@@ -465,5 +472,37 @@ func TestListenerNoDelay(t *testing.T) {
 	}
 	if got := sl.nodelay.Load(); got != nodelayNotInherited {
 		t.Errorf("nodelay state %d, want %d (not inherited)", got, nodelayNotInherited)
+	}
+}
+
+// TestSockConnWaitAsNew: after a PROXY protocol header came alone, the
+// read of the request waits on the loop again (WaitAsNew) rather than
+// moving the socket to the netpoller; without it, it moves.
+func TestSockConnWaitAsNew(t *testing.T) {
+	wl := newLoopListener(t)
+	for _, again := range []bool{true, false} {
+		c, peer := acceptPair(t, wl)
+		sc := c.(*sockConn)
+		peer.Write([]byte("PROXY UNKNOWN\r\n"))
+		buf := make([]byte, 64)
+		if n, err := c.Read(buf); err != nil || string(buf[:n]) != "PROXY UNKNOWN\r\n" {
+			t.Fatalf("header: %q %v", buf[:n], err)
+		}
+		if again {
+			sc.WaitAsNew()
+		}
+		go func() {
+			time.Sleep(50 * time.Millisecond)
+			peer.Write([]byte("GET"))
+		}()
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := c.Read(buf); err != nil || string(buf[:n]) != "GET" {
+			t.Fatalf("request: %q %v", buf[:n], err)
+		}
+		if inPoller := sc.f.Load() != nil; inPoller == again {
+			t.Errorf("WaitAsNew %v: the socket in the netpoller: %v", again, inPoller)
+		}
+		c.Close()
+		peer.Close()
 	}
 }
