@@ -131,14 +131,13 @@ func (st *state) shPop(L *lua.LState, head bool) int {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e := d.lookup(key)
-	if e == nil || e.expired(d.now()) {
+	e, l, err := d.liveList(key)
+	if err != "" {
+		return fail(L, err)
+	}
+	if e == nil {
 		L.Push(lua.LNil)
 		return 1
-	}
-	l, isList := e.val.(*shList)
-	if !isList {
-		return fail(L, "value not a list")
 	}
 	var it shListItem
 	if head {
@@ -169,15 +168,30 @@ func (st *state) shLlen(L *lua.LState) int {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e := d.live(key, d.now())
-	if e == nil {
-		L.Push(lua.LNumber(0))
-		return 1
+	e, l, err := d.liveList(key)
+	if err != "" {
+		return fail(L, err)
+	}
+	n := 0
+	if e != nil {
+		n = len(l.items)
+	}
+	L.Push(lua.LNumber(n))
+	return 1
+}
+
+// liveList finds key as lpop, rpop and llen do (ngx_http_lua_shdict_lookup:
+// the entry becomes the most recently used): the entry and its list, nil
+// when the key is missing or expired, or "value not a list" for a live
+// entry of another type.
+func (d *SharedDict) liveList(key string) (*shEntry, *shList, string) {
+	e := d.lookup(key)
+	if e == nil || e.expired(d.now()) {
+		return nil, nil, ""
 	}
 	l, isList := e.val.(*shList)
 	if !isList {
-		return fail(L, "value not a list")
+		return nil, nil, "value not a list"
 	}
-	L.Push(lua.LNumber(len(l.items)))
-	return 1
+	return e, l, ""
 }
