@@ -4,6 +4,8 @@ import (
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"ngxsockify/internal/slab"
 )
 
 // shList is a shared-dict list (lpush/rpush/lpop/rpop/llen): items are
@@ -15,7 +17,7 @@ type shList struct {
 
 type shListItem struct {
 	v     any
-	chunk slabChunk
+	chunk slab.Chunk
 }
 
 // listItemSize is what an item's node takes: its queue links, type and
@@ -92,10 +94,10 @@ func (st *state) shPush(L *lua.LState, head bool) int {
 		}
 	}
 	l := e.val.(*shList)
-	c, ok := d.pool.alloc(listItemSize(v))
+	c, ok := d.pool.Alloc(listItemSize(v))
 	if !ok {
 		d.removeExpired(now)
-		c, ok = d.pool.alloc(listItemSize(v))
+		c, ok = d.pool.Alloc(listItemSize(v))
 	}
 	if !ok {
 		if len(l.items) == 0 {
@@ -151,7 +153,7 @@ func (st *state) shPop(L *lua.LState, head bool) int {
 		} else {
 			l.items = l.items[:len(l.items)-1]
 		}
-		d.pool.release(it.chunk)
+		d.pool.Free(it.chunk)
 		if len(l.items) == 0 {
 			d.remove(e)
 		}
