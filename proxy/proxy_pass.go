@@ -172,6 +172,9 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	head := proxypass.WriteRequest((*hp)[:0], rq.proxyMethod(), up.uri, rq.conf.ProxyHTTPVersion,
 		rq.proxyFields(fields[:0], body, up.stream != nil && up.stream.chunked))
 	head = append(head, body...)
+	// what nginx's upstream leaves its connection's log saying when it
+	// ends, whatever the outcome; an error_page's redirect clears it
+	rq.mainRequest().action = "sending to client"
 	conn, rd, res := rq.proxyExchange(d, up, head)
 	if cap(head) <= maxPooledHead {
 		*hp = head
