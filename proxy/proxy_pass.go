@@ -25,7 +25,6 @@ import (
 	"ngxsockify/nginxconf"
 	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
-	"ngxsockify/proxy/http1"
 	"ngxsockify/proxy/proxypass"
 	"ngxsockify/proxy/upstream"
 	"ngxsockify/proxy/websockify"
@@ -974,7 +973,7 @@ func (rq *request) proxyFields(fields []proxypass.Field, body []byte, chunked bo
 	order := rq.headerOrder()
 	var sentArr [16]clientField
 	sent := sentArr[:0]
-	head := rawString(http1.RawHeader(rq.r))
+	head := rq.rawHead()
 	if _, rest, ok := strings.Cut(head, "\n"); ok { // after the request line
 		head = rest
 	} else {
