@@ -549,6 +549,9 @@ func (req *Request) setHeader(name string, vals []string, clear bool) {
 	if r.Header == nil {
 		r.Header = http.Header{}
 	}
+	if len(vals) == 1 && vals[0] == "" {
+		clear = true // an empty value removes the name's lines, as nginx's helper
+	}
 	if clear {
 		vals = nil
 	}

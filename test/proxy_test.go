@@ -259,6 +259,7 @@ server {
             ngx.req.set_header("COOKIE", {})
             ngx.req.set_header("Zz", "z")
             ngx.req.set_header("Aa", "a")
+            ngx.req.set_header("M", "")
         }
         proxy_pass http://BACKEND;
     }
