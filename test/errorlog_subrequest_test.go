@@ -17,8 +17,8 @@ import (
 // (ngx_http_log_error_handler); the main request's own lines do not.
 // After an upstream ended, lines say "while sending to client" (the
 // connection log's action) until a request, subrequest or internal
-// redirect starts (a named location's keep it). The upstream is named by
-// its URL.
+// redirect starts (a named location's keep it); log-phase lines say
+// "while logging request". The upstream is named by its URL.
 func TestErrorLogSubrequestLikeNginx(t *testing.T) {
 	body := `server {
     listen 127.0.0.1:{{PORT}};
@@ -72,6 +72,14 @@ func TestErrorLogSubrequestLikeNginx(t *testing.T) {
     location @fallback {
         content_by_lua_block { ngx.log(ngx.ERR, "in @fallback") ngx.say("f") }
     }
+    location /logby/proxied {
+        proxy_pass http://127.0.0.1:1;
+        log_by_lua_block { ngx.log(ngx.ERR, "in log_by_lua after a proxy_pass") }
+    }
+    location /logby/return {
+        return 200;
+        log_by_lua_block { ngx.log(ngx.ERR, "in log_by_lua") }
+    }
     location = /fallback {
         content_by_lua_block { ngx.log(ngx.ERR, "in /fallback") ngx.say("f") }
     }
@@ -87,6 +95,8 @@ func TestErrorLogSubrequestLikeNginx(t *testing.T) {
 			"GET /cap HTTP/1.1\r\nHost: c.test\r\nConnection: close\r\n\r\n",
 			"GET /ep/named HTTP/1.0\r\n\r\n",
 			"GET /ep/uri HTTP/1.0\r\n\r\n",
+			"GET /logby/proxied HTTP/1.0\r\n\r\n",
+			"GET /logby/return HTTP/1.0\r\n\r\n",
 		} {
 			if _, err := rawRequest(s.Addr, raw, routingTimeout); err != nil {
 				t.Fatalf("%s: %v", kind, err)
