@@ -85,19 +85,32 @@ func TestErrorLogSubrequestLikeNginx(t *testing.T) {
     }
 }`
 	files := map[string]string{"auth/x": "x\n", "ssi/page.html": `a<!--# include virtual="/ssi/missing.txt?q=1" -->b`}
+	logs := errorLogsLikeNginx(t, ServerOptions{HTTP: body, Files: files},
+		"GET /auth/x?y=2 HTTP/1.1\r\nHost: a.test\r\nReferer: http://r.test/\r\nConnection: close\r\n\r\n",
+		"GET /ssi/page.html HTTP/1.0\r\n\r\n",
+		"GET /cap HTTP/1.1\r\nHost: c.test\r\nConnection: close\r\n\r\n",
+		"GET /ep/named HTTP/1.0\r\n\r\n",
+		"GET /ep/uri HTTP/1.0\r\n\r\n",
+		"GET /logby/proxied HTTP/1.0\r\n\r\n",
+		"GET /logby/return HTTP/1.0\r\n\r\n",
+	)
+	if !strings.Contains(logs[0], `, subrequest: "/check", upstream: "http://127.0.0.1:1/check"`) {
+		t.Errorf("nginx's log lacks the auth subrequest's line:\n%s", logs[0])
+	}
+	if d := cmp.Diff(logs[0], logs[1]); d != "" {
+		t.Errorf("e.log (-nginx +ngxsockify):\n%s", d)
+	}
+}
+
+// errorLogsLikeNginx sends the raw requests to nginx, then to ngxsockify,
+// each run with o, and returns what each wrote to {{DIR}}/e.log, without
+// the time stamps and process numbers, the run's directory as {{DIR}}.
+func errorLogsLikeNginx(t *testing.T, o ServerOptions, requests ...string) (logs [2]string) {
+	t.Helper()
 	stamp := regexp.MustCompile(`(?m)^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: (\*\d+ )?`)
-	var logs [2]string
 	for i, kind := range []string{"nginx", "ngxsockify"} {
-		s := startServer(t, kind, ServerOptions{HTTP: body, Files: files})
-		for _, raw := range []string{
-			"GET /auth/x?y=2 HTTP/1.1\r\nHost: a.test\r\nReferer: http://r.test/\r\nConnection: close\r\n\r\n",
-			"GET /ssi/page.html HTTP/1.0\r\n\r\n",
-			"GET /cap HTTP/1.1\r\nHost: c.test\r\nConnection: close\r\n\r\n",
-			"GET /ep/named HTTP/1.0\r\n\r\n",
-			"GET /ep/uri HTTP/1.0\r\n\r\n",
-			"GET /logby/proxied HTTP/1.0\r\n\r\n",
-			"GET /logby/return HTTP/1.0\r\n\r\n",
-		} {
+		s := startServer(t, kind, o)
+		for _, raw := range requests {
 			if _, err := rawRequest(s.Addr, raw, routingTimeout); err != nil {
 				t.Fatalf("%s: %v", kind, err)
 			}
@@ -106,10 +119,5 @@ func TestErrorLogSubrequestLikeNginx(t *testing.T) {
 		data, _ := os.ReadFile(filepath.Join(s.Dir, "e.log"))
 		logs[i] = strings.ReplaceAll(stamp.ReplaceAllString(string(data), "$1 "), s.Dir, "{{DIR}}")
 	}
-	if !strings.Contains(logs[0], `, subrequest: "/check", upstream: "http://127.0.0.1:1/check"`) {
-		t.Errorf("nginx's log lacks the auth subrequest's line:\n%s", logs[0])
-	}
-	if d := cmp.Diff(logs[0], logs[1]); d != "" {
-		t.Errorf("e.log (-nginx +ngxsockify):\n%s", d)
-	}
+	return logs
 }
