@@ -41,8 +41,8 @@ type h2Tap struct {
 	dec     *hpack.Decoder
 	cur     h2Head
 	pending []h2Head
-	started map[uint32]bool // streams whose first block came
-	broken  bool            // a frame the tap cannot follow: it stops
+	last    uint32 // the highest stream opened (a client opens them in order)
+	broken  bool   // a frame the tap cannot follow: it stops
 }
 
 // h2TLSTap is h2Tap over TLS: x/net/http2 asks it for the TLS state.
@@ -64,7 +64,7 @@ type h2Head struct {
 }
 
 func newH2Tap(c net.Conn) (*h2Tap, net.Conn) {
-	t := &h2Tap{Conn: c, skip: len(http2.ClientPreface), started: map[uint32]bool{}}
+	t := &h2Tap{Conn: c, skip: len(http2.ClientPreface)}
 	t.dec = hpack.NewDecoder(4096, t.field)
 	if _, ok := c.(*tls.Conn); ok {
 		return t, h2TLSTap{t}
@@ -111,8 +111,8 @@ func (t *h2Tap) feed(b []byte) {
 			t.hdr = t.hdr[:0]
 			switch t.ftype {
 			case http2.FrameHeaders:
-				t.first = !t.started[stream]
-				t.started[stream] = true
+				t.first = stream > t.last
+				t.last = max(t.last, stream)
 				t.block = t.block[:0]
 			case http2.FrameContinuation:
 			default:
