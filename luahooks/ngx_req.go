@@ -329,10 +329,12 @@ func cCheckBool(L *lua.LState, n int, fname string) bool {
 	return bool(b)
 }
 
-// headerList returns the request headers as (name, value) pairs: in the
-// order and spelling the client sent them when the raw head is known, then
-// the ones a hook added (sorted); else Host ("host") first, then sorted.
-func headerList(r *http.Request) [][2]string {
+// headerList returns the request headers as (name, value) pairs in the
+// order of nginx's header list: the client's lines in their order and
+// spelling when the raw head is known (else Host ("host") first, then the
+// names sorted), with the values as they are now, then the values hooks
+// put at the end (order, nil when none did).
+func headerList(r *http.Request, order *HeaderOrder) [][2]string {
 	var out [][2]string
 	done := map[string]bool{}
 	// the order and spelling the client sent (proxy/http1 keeps the raw
@@ -341,7 +343,7 @@ func headerList(r *http.Request) [][2]string {
 		lines := strings.Split(string(raw), "\n")
 		seen := map[string]int{} // lines of each name so far
 		spelled := map[string]string{}
-		var order []string
+		var names []string
 		for _, l := range lines[1:] {
 			name, _, ok := strings.Cut(l, ":")
 			name = strings.TrimSpace(name)
@@ -353,7 +355,7 @@ func headerList(r *http.Request) [][2]string {
 			seen[canon]++
 			if i == 0 {
 				spelled[canon] = name
-				order = append(order, canon)
+				names = append(names, canon)
 			}
 			switch {
 			case canon == "Host":
@@ -364,16 +366,17 @@ func headerList(r *http.Request) [][2]string {
 				if i == 0 {
 					out = append(out, [2]string{name, strings.Join(r.TransferEncoding, ", ")})
 				}
-			case i < len(r.Header[canon]):
+			case i < order.InPlace(r.Header, canon):
 				out = append(out, [2]string{name, r.Header[canon][i]})
 			}
 		}
-		for _, canon := range order {
+		for _, canon := range names {
 			done[canon] = true
 			if canon == "Host" || canon == "Transfer-Encoding" {
 				continue
 			}
-			for _, v := range r.Header[canon][min(seen[canon], len(r.Header[canon])):] {
+			in := order.InPlace(r.Header, canon)
+			for _, v := range r.Header[canon][min(seen[canon], in):in] {
 				out = append(out, [2]string{spelled[canon], v})
 			}
 		}
@@ -389,12 +392,23 @@ func headerList(r *http.Request) [][2]string {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		for _, v := range r.Header[k] {
+		for _, v := range r.Header[k][:order.InPlace(r.Header, k)] {
 			out = append(out, [2]string{k, v})
 		}
 	}
 	if len(r.TransferEncoding) > 0 && r.Header.Get("Transfer-Encoding") == "" && !done["Transfer-Encoding"] {
 		out = append(out, [2]string{"Transfer-Encoding", strings.Join(r.TransferEncoding, ", ")})
+	}
+	if order != nil {
+		next := map[string]int{} // each name's next value at the end
+		for _, l := range order.Appended {
+			vals := r.Header[l.Key]
+			i := order.InPlace(r.Header, l.Key) + next[l.Key]
+			next[l.Key]++
+			if i < len(vals) {
+				out = append(out, [2]string{l.Name, vals[i]})
+			}
+		}
 	}
 	return out
 }
@@ -406,7 +420,7 @@ func (st *state) reqGetHeaders(L *lua.LState) int {
 	t := L.NewTable()
 	n := 0
 	truncated := false
-	list := headerList(req.HTTP)
+	list := headerList(req.HTTP, req.HeaderOrder)
 	if max > 0 && len(list) > max {
 		st.logf(ngxlog.Debug, "lua exceeding request header limit %d > %d", len(list), max)
 	}
@@ -499,7 +513,7 @@ func (st *state) reqSetHeader(L *lua.LState) int {
 	name := escapeHeader(L.CheckString(1), true)
 	vals, clear := headerValues(L, L.Get(2), "set_header")
 	if !req.http09() {
-		setRequestHeader(req.HTTP, name, escapeHeaderValues(vals), clear)
+		req.setHeader(name, escapeHeaderValues(vals), clear)
 	}
 	return 0
 }
@@ -507,7 +521,7 @@ func (st *state) reqSetHeader(L *lua.LState) int {
 func (st *state) reqClearHeader(L *lua.LState) int {
 	req := st.request(L)
 	if !req.http09() {
-		setRequestHeader(req.HTTP, L.CheckString(1), nil, true)
+		req.setHeader(L.CheckString(1), nil, true)
 	}
 	return 0
 }
@@ -518,7 +532,11 @@ func (req *Request) http09() bool {
 	return req.HTTP.Proto == "HTTP/0.9"
 }
 
-func setRequestHeader(r *http.Request, name string, vals []string, clear bool) {
+// setHeader is set_header and clear_header (clear): the values of name
+// become vals, at the places in the header list nginx gives them
+// (HeaderOrder).
+func (req *Request) setHeader(name string, vals []string, clear bool) {
+	r := req.HTTP
 	key := textproto.CanonicalMIMEHeaderKey(name)
 	if strings.EqualFold(name, "Host") {
 		if clear {
@@ -531,6 +549,16 @@ func setRequestHeader(r *http.Request, name string, vals []string, clear bool) {
 	if r.Header == nil {
 		r.Header = http.Header{}
 	}
+	if len(vals) == 1 && vals[0] == "" {
+		clear = true // an empty value removes the name's lines, as nginx's helper
+	}
+	if clear {
+		vals = nil
+	}
+	if req.HeaderOrder == nil {
+		req.HeaderOrder = &HeaderOrder{}
+	}
+	req.HeaderOrder.set(r.Header, key, name, vals)
 	for k := range r.Header {
 		if strings.EqualFold(k, name) {
 			delete(r.Header, k)
@@ -608,7 +636,7 @@ func (st *state) reqRawHeader(L *lua.LState) int {
 	if !noReq {
 		b.WriteString(hr.Method + " " + hr.RequestURI + " " + hr.Proto + "\r\n")
 	}
-	for _, h := range headerList(hr) {
+	for _, h := range headerList(hr, nil) { // the head as received: no hook's order
 		name := h[0]
 		if name == "host" {
 			name = "Host"

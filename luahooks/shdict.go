@@ -7,13 +7,15 @@ import (
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"ngxsockify/internal/slab"
 )
 
 // SharedDict is one lua_shared_dict zone: shared by every Lua state of a
 // Runtime and safe for concurrent use. Values are strings, numbers or
 // booleans with optional integer flags and an expiry time.
 //
-// Each entry is a node of nginx's size in a slabPool of the zone's size,
+// Each entry is a node of nginx's size in a slab.Pool of the zone's size,
 // and the entries are kept in nginx's LRU queue (lookups move an entry to
 // its front), so a zone holds as many entries as nginx's and a full zone
 // evicts the same ones (ngx_http_lua_shdict.c).
@@ -24,7 +26,7 @@ type SharedDict struct {
 	mu   sync.Mutex
 	m    map[string]*shEntry
 	lru  list.List // *shEntry, most recently used first
-	pool *slabPool
+	pool *slab.Pool
 	now  func() time.Time
 }
 
@@ -34,16 +36,16 @@ type shEntry struct {
 	flags   int64
 	expires time.Time // zero: never
 	elem    *list.Element
-	chunk   slabChunk
+	chunk   slab.Chunk
 }
 
 // NewSharedDict returns an empty dictionary of size bytes.
 func NewSharedDict(name string, size int64) *SharedDict {
-	d := &SharedDict{name: name, capacity: size, m: map[string]*shEntry{}, pool: newSlabPool(size), now: time.Now}
+	d := &SharedDict{name: name, capacity: size, m: map[string]*shEntry{}, pool: slab.New(size), now: time.Now}
 	// The zone's own allocations (ngx_http_lua_shdict_init_zone): its
 	// tree, sentinel and queue, and the name the allocator's errors give.
-	d.pool.alloc(24 + 40 + 16)
-	d.pool.alloc(len(` in lua_shared_dict zone ""`) + 1 + len(name))
+	d.pool.Alloc(24 + 40 + 16)
+	d.pool.Alloc(len(` in lua_shared_dict zone ""`) + 1 + len(name))
 	return d
 }
 
@@ -91,10 +93,10 @@ func (d *SharedDict) lookup(key string) *shEntry {
 func (d *SharedDict) remove(e *shEntry) {
 	d.lru.Remove(e.elem)
 	delete(d.m, e.key)
-	d.pool.release(e.chunk)
+	d.pool.Free(e.chunk)
 	if l, ok := e.val.(*shList); ok {
 		for _, it := range l.items {
-			d.pool.release(it.chunk)
+			d.pool.Free(it.chunk)
 		}
 	}
 }
@@ -129,13 +131,13 @@ func (d *SharedDict) expire(force bool, now time.Time) int {
 // forcible reports that it did.
 func (d *SharedDict) insert(key string, v any, safe bool, now time.Time) (e *shEntry, forcible bool) {
 	size := shNodeSize(key, v)
-	c, ok := d.pool.alloc(size)
+	c, ok := d.pool.Alloc(size)
 	for i := 0; !ok && !safe && i < 30; i++ {
 		if d.expire(true, now) == 0 {
 			break
 		}
 		forcible = true
-		c, ok = d.pool.alloc(size)
+		c, ok = d.pool.Alloc(size)
 	}
 	if !ok {
 		return nil, forcible
@@ -212,7 +214,7 @@ func (st *state) openShared() *lua.LTable {
 		"free_space": func(L *lua.LState) int {
 			d := st.dict(L)
 			d.mu.Lock()
-			free := d.pool.pfree * slabPageSize // resty.core: the free pages
+			free := d.pool.FreePages() * slab.PageSize // resty.core: the free pages
 			d.mu.Unlock()
 			L.Push(lua.LNumber(free))
 			return 1

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"ngxsockify/internal/slab"
 )
 
 // shList is a shared-dict list (lpush/rpush/lpop/rpop/llen): items are
@@ -15,7 +17,7 @@ type shList struct {
 
 type shListItem struct {
 	v     any
-	chunk slabChunk
+	chunk slab.Chunk
 }
 
 // listItemSize is what an item's node takes: its queue links, type and
@@ -92,10 +94,10 @@ func (st *state) shPush(L *lua.LState, head bool) int {
 		}
 	}
 	l := e.val.(*shList)
-	c, ok := d.pool.alloc(listItemSize(v))
+	c, ok := d.pool.Alloc(listItemSize(v))
 	if !ok {
 		d.removeExpired(now)
-		c, ok = d.pool.alloc(listItemSize(v))
+		c, ok = d.pool.Alloc(listItemSize(v))
 	}
 	if !ok {
 		if len(l.items) == 0 {
@@ -131,14 +133,13 @@ func (st *state) shPop(L *lua.LState, head bool) int {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e := d.lookup(key)
-	if e == nil || e.expired(d.now()) {
+	e, l, err := d.liveList(key)
+	if err != "" {
+		return fail(L, err)
+	}
+	if e == nil {
 		L.Push(lua.LNil)
 		return 1
-	}
-	l, isList := e.val.(*shList)
-	if !isList {
-		return fail(L, "value not a list")
 	}
 	var it shListItem
 	if head {
@@ -152,7 +153,7 @@ func (st *state) shPop(L *lua.LState, head bool) int {
 		} else {
 			l.items = l.items[:len(l.items)-1]
 		}
-		d.pool.release(it.chunk)
+		d.pool.Free(it.chunk)
 		if len(l.items) == 0 {
 			d.remove(e)
 		}
@@ -169,15 +170,30 @@ func (st *state) shLlen(L *lua.LState) int {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	e := d.live(key, d.now())
-	if e == nil {
-		L.Push(lua.LNumber(0))
-		return 1
+	e, l, err := d.liveList(key)
+	if err != "" {
+		return fail(L, err)
+	}
+	n := 0
+	if e != nil {
+		n = len(l.items)
+	}
+	L.Push(lua.LNumber(n))
+	return 1
+}
+
+// liveList finds key as lpop, rpop and llen do (ngx_http_lua_shdict_lookup:
+// the entry becomes the most recently used): the entry and its list, nil
+// when the key is missing or expired, or "value not a list" for a live
+// entry of another type.
+func (d *SharedDict) liveList(key string) (*shEntry, *shList, string) {
+	e := d.lookup(key)
+	if e == nil || e.expired(d.now()) {
+		return nil, nil, ""
 	}
 	l, isList := e.val.(*shList)
 	if !isList {
-		return fail(L, "value not a list")
+		return nil, nil, "value not a list"
 	}
-	L.Push(lua.LNumber(len(l.items)))
-	return 1
+	return e, l, ""
 }

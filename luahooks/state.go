@@ -113,6 +113,10 @@ type Request struct {
 	// MainHTTP is the main request of a subrequest: ngx.req.raw_header
 	// reads its header, as nginx does (nil: HTTP is the main request).
 	MainHTTP *http.Request
+	// HeaderOrder is where set_header and clear_header left the values of
+	// HTTP.Header in nginx's header list (nil: none changed); a
+	// subrequest starts with a Clone of its parent's.
+	HeaderOrder *HeaderOrder
 
 	// ClientMaxBodySize is the location's client_max_body_size. Reading a
 	// chunked body (ngx.req.read_body, ReadBody) answers 413 as soon as it

@@ -76,11 +76,12 @@ func (rq *request) newSubrequest(r *http.Request) (*request, *recorder) {
 	rec := &recorder{header: http.Header{}}
 	rw := &respWriter{w: rec}
 	sub := &request{s: rq.s, st: rq.st, w: rw, r: r, srv: rq.srv, conf: rq.srv.Conf, conn: rq.conn,
-		internal: true, subrequest: true, logged: true, depth: rq.depth + 1}
+		internal: true, subrequest: true, logged: true, depth: rq.depth + 1, parent: rq}
 	rw.onHeaders = sub
 	sub.v = vars.NewRequest(rq.st.cfg.HTTP.Vars, r)
 	// per-main-request state ($request_id, $limit_req_status ...), as
 	// nginx's subrequests share their main request's variables
 	sub.v.Main = rq.v.MainRequest()
+	rq.mainRequest().action = "" // ngx_http_handler runs the subrequest
 	return sub, rec
 }

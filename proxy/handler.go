@@ -61,6 +61,14 @@ type request struct {
 	bodyTimedOut  bool // ... because the backend timed out (proxy_read_timeout)
 	logged        bool // the log phase ran (or must not run)
 	uriChanged    bool // a rewrite changed the URI: post-rewrite searches the locations again
+	// parent is the request that issued this subrequest (nil: a main
+	// request): error-log lines name the main request.
+	parent *request
+	// action, kept on the main request, is what nginx's connection log
+	// says the connection is doing ("sending to client" once an upstream
+	// ended; reset when a request or subrequest starts, as
+	// ngx_http_handler does): error-log lines end with " while <action>".
+	action string
 	// cleanups run when the request ends (nginx's pool cleanups), or for
 	// a tunnel when the tunnel ends: limit_conn's counts.
 	cleanups      []func()
@@ -343,6 +351,7 @@ func (rq *request) runNamed(name string) {
 // internalRedirect restarts processing with uri (and args) from the server
 // rewrite phase, as nginx's ngx_http_internal_redirect does.
 func (rq *request) internalRedirect(uri string) {
+	rq.mainRequest().action = ""
 	path, args, hasArgs := strings.Cut(uri, "?")
 	rq.v.URI = path
 	if hasArgs {
@@ -524,19 +533,51 @@ func (rq *request) logf(level ngxlog.Level, format string, args ...any) {
 	if el == nil || !el.enabled(level) {
 		return
 	}
-	el.Logf(level, rq.conn, "%s%s", fmt.Sprintf(format, args...), rq.logWhere().format(rq.v.UpstreamAddr))
+	msg := fmt.Sprintf(format, args...)
+	// a format that names its own action ("... while reading client
+	// request line") stands for nginx's action at that point
+	if a := rq.mainRequest().action; a != "" && !strings.Contains(format, " while ") {
+		msg += " while " + a
+	}
+	el.Logf(level, rq.conn, "%s%s", msg, rq.logWhere().format(rq.upstreamName()))
+}
+
+// upstreamName is the error log's upstream of the request: a proxy_pass's
+// URL ("http://127.0.0.1:8081/x", as ngx_http_log_error_handler writes
+// the schema, peer and URI), else the upstream address known.
+func (rq *request) upstreamName() string {
+	if up := &rq.upstream; rq.upstreamTaken && up.addr != "" && up.addr == rq.v.UpstreamAddr {
+		return up.url() + up.uri
+	}
+	return rq.v.UpstreamAddr
+}
+
+// mainRequest is the main request of a subrequest, else rq.
+func (rq *request) mainRequest() *request {
+	for rq.parent != nil {
+		rq = rq.parent
+	}
+	return rq
 }
 
 // logWhere is the request part of an error-log line, kept apart so that a
 // tunnel can log its end without holding the whole request.
 type logWhere struct {
 	client, server, request string
+	// subrequest is the URI of the subrequest being served, when one is
+	// (request and the headers are its main request's)
+	subrequest string
 	// host and referrer are the Host and Referer headers, when sent
 	host, referrer       string
 	hasHost, hasReferrer bool
 }
 
 func (rq *request) logWhere() logWhere {
+	if rq.parent != nil {
+		w := rq.mainRequest().logWhere()
+		w.subrequest = rq.v.URI
+		return w
+	}
 	client, _, err := net.SplitHostPort(rq.r.RemoteAddr)
 	if err != nil || strings.HasPrefix(rq.r.RemoteAddr, "unix:") {
 		client = rq.r.RemoteAddr
@@ -569,10 +610,14 @@ func (rq *request) logWhere() logWhere {
 }
 
 // format gives nginx's ", client: ..., server: ..., request: "...",
-// upstream: "...", host: "...", referrer: "..."" (upstream only when
-// known, host and referrer when sent: ngx_http_log_error_handler).
+// subrequest: "...", upstream: "...", host: "...", referrer: "..."" (the
+// subrequest's URI while one is served, upstream only when known, host
+// and referrer when sent: ngx_http_log_error_handler).
 func (w logWhere) format(upstream string) string {
 	s := ", client: " + w.client + ", server: " + w.server + `, request: "` + w.request + `"`
+	if w.subrequest != "" {
+		s += `, subrequest: "` + w.subrequest + `"`
+	}
 	if upstream != "" {
 		s += `, upstream: "` + upstream + `"`
 	}

@@ -50,6 +50,7 @@ type h2Conn struct {
 	start time.Time
 	reqs  atomic.Int64 // streams so far ($connection_requests)
 	tls   *tls.ConnectionState
+	tap   *h2Tap // the header blocks' order
 }
 
 // serveH2 serves one HTTP/2 connection of l until it ends (the connection
@@ -93,7 +94,9 @@ func (s *Server) serveH2(l *listener, ctx context.Context, c net.Conn) {
 		return
 	}
 	defer l.h2.remove(hc)
-	h2s.ServeConn(c, &http2.ServeConnOpts{Context: ctx, BaseConfig: hc.base, Handler: h2Handler{s, hc}})
+	tap, tc := newH2Tap(c)
+	hc.tap = tap
+	h2s.ServeConn(tc, &http2.ServeConnOpts{Context: ctx, BaseConfig: hc.base, Handler: h2Handler{s, hc}})
 }
 
 // h2GoAway sends GOAWAY on the HTTP/2 connections of every listener; stop:
@@ -174,7 +177,7 @@ func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// nginx makes :authority the Host header ($http_host)
 		r.Header["Host"] = []string{r.Host}
 	}
-	hw := &h2Writer{ResponseWriter: w, r: r, hc: hc, reqs: int(n), params: http1.DefaultParams()}
+	hw := &h2Writer{ResponseWriter: w, r: r, hc: hc, reqs: int(n), params: http1.DefaultParams(), head: hc.tap.claim(r)}
 	// the last stream nginx takes (GOAWAY once it is answered): the
 	// keepalive_requests-th, one past keepalive_time, or any with
 	// keepalive_timeout 0
@@ -244,6 +247,7 @@ type h2Writer struct {
 	// last piece written is still buffered (a frame of its own follows)
 	chunk   int
 	pending bool
+	head    *h2Head // the order of the request's header list (nil: unknown)
 }
 
 var _ http1.Wire = (*h2Writer)(nil)

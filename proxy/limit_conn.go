@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"ngxsockify/internal/slab"
 	"ngxsockify/nginxconf"
 	"ngxsockify/ngxlog"
 )
@@ -26,7 +27,7 @@ var limitConnModule = module{
 type connZone struct {
 	mu    sync.Mutex
 	nodes map[string]*connNode
-	slab  *zoneSlab
+	slab  *slab.Pool
 	// released, made for a request that waits (acquire), is closed when a
 	// count is given back; nil while nobody waits
 	released chan struct{}
@@ -34,7 +35,7 @@ type connZone struct {
 
 type connNode struct {
 	conn  int
-	chunk slabChunk
+	chunk slab.Chunk
 	// holders are the requests counted, each with its gone (see
 	// connHold); a request's counts in other zones hold there
 	holders map[*connHold]struct{}
@@ -70,11 +71,11 @@ func (h *connHold) stopWatching() {
 }
 
 func newConnZone(z *nginxconf.LimitZone) *connZone {
-	cz := &connZone{nodes: map[string]*connNode{}, slab: newZoneSlab(z.Size)}
+	cz := &connZone{nodes: map[string]*connNode{}, slab: slab.New(z.Size)}
 	// the zone's header (class 64) and " in limit_conn_zone "name"", as
 	// nginx's init_zone allocates them
-	cz.slab.alloc(64)
-	cz.slab.alloc(23 + len(z.Name))
+	cz.slab.Alloc(64)
+	cz.slab.Alloc(23 + len(z.Name))
 	return cz
 }
 
@@ -87,7 +88,7 @@ func (z *connZone) acquire(key string, limit int, h *connHold) (full, noMemory b
 	defer z.mu.Unlock()
 	n := z.nodes[key]
 	if n == nil {
-		chunk, ok := z.slab.alloc(connNodeHeader + len(key))
+		chunk, ok := z.slab.Alloc(connNodeHeader + len(key))
 		if !ok {
 			return false, true, nil
 		}
@@ -121,7 +122,7 @@ func (z *connZone) release(key string, h *connHold) {
 	delete(n.holders, h)
 	if n.conn--; n.conn == 0 {
 		delete(z.nodes, key)
-		z.slab.free(n.chunk)
+		z.slab.Free(n.chunk)
 	}
 	if z.released != nil {
 		close(z.released)

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"ngxsockify/internal/slab"
 	"ngxsockify/nginxconf"
 	"ngxsockify/ngxlog"
 )
@@ -38,7 +39,7 @@ type reqZone struct {
 	mu    sync.Mutex
 	nodes map[string]*reqNode
 	lru   *list.List // of *reqNode
-	slab  *zoneSlab
+	slab  *slab.Pool
 }
 
 // reqNode is one key's bucket (nginx's ngx_http_limit_req_node_t).
@@ -51,15 +52,15 @@ type reqNode struct {
 	// last is decided); such a node is never evicted.
 	count int
 	elem  *list.Element
-	chunk slabChunk
+	chunk slab.Chunk
 }
 
 func newReqZone(z *nginxconf.LimitZone) *reqZone {
-	rz := &reqZone{nodes: map[string]*reqNode{}, lru: list.New(), slab: newZoneSlab(z.Size)}
+	rz := &reqZone{nodes: map[string]*reqNode{}, lru: list.New(), slab: slab.New(z.Size)}
 	// what nginx's init_zone takes from the zone: its header (class 128)
 	// and the " in limit_req zone "name"" log context
-	rz.slab.alloc(80)
-	rz.slab.alloc(21 + len(z.Name))
+	rz.slab.Alloc(80)
+	rz.slab.Alloc(21 + len(z.Name))
 	return rz
 }
 
@@ -114,10 +115,10 @@ func (z *reqZone) lookup(key string, rate, burst int64, account bool, now int64)
 	}
 	z.expire(1, rate, now)
 	size := reqNodeHeader + len(key)
-	chunk, ok := z.slab.alloc(size)
+	chunk, ok := z.slab.Alloc(size)
 	if !ok {
 		z.expire(0, rate, now)
-		if chunk, ok = z.slab.alloc(size); !ok {
+		if chunk, ok = z.slab.Alloc(size); !ok {
 			return lookupError, 0, nil
 		}
 	}
@@ -156,7 +157,7 @@ func (z *reqZone) expire(force int, rate, now int64) {
 		}
 		z.lru.Remove(e)
 		delete(z.nodes, node.key)
-		z.slab.free(node.chunk)
+		z.slab.Free(node.chunk)
 	}
 }
 

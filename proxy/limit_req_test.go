@@ -109,36 +109,6 @@ func TestReqZoneEvicts(t *testing.T) {
 	}
 }
 
-func TestSlabChunks(t *testing.T) {
-	for _, tc := range []struct {
-		shift uint
-		want  int
-	}{{3, 504}, {4, 254}, {5, 127}, {6, 64}, {7, 32}, {11, 2}} {
-		if got := chunksPerPage(tc.shift); got != tc.want {
-			t.Errorf("chunksPerPage(%d) = %d, want %d", tc.shift, got, tc.want)
-		}
-	}
-	s := newZoneSlab(1 << 20)
-	if s.freePages != 254 {
-		t.Errorf("1m zone: %d pages, want 254", s.freePages)
-	}
-	c, _ := s.alloc(100)
-	d, _ := s.alloc(100)
-	if s.freePages != 253 {
-		t.Errorf("two chunks of 128: %d pages free, want 253", s.freePages)
-	}
-	s.free(c)
-	s.free(d)
-	if s.freePages != 254 {
-		t.Errorf("an emptied page goes back: %d pages free, want 254", s.freePages)
-	}
-	big, ok := s.alloc(5000)
-	if !ok || s.freePages != 252 {
-		t.Errorf("5000 bytes take 2 pages: ok %v, %d free", ok, s.freePages)
-	}
-	s.free(big)
-}
-
 func TestMilliString(t *testing.T) {
 	for v, want := range map[int64]string{0: "0.000", 520: "0.520", 1000: "1.000", 12345: "12.345"} {
 		if got := milliString(v); got != want {

@@ -1,9 +1,7 @@
 package proxy
 
 import (
-	"container/list"
 	"fmt"
-	"math/bits"
 	"runtime"
 	"sync"
 	"time"
@@ -17,120 +15,9 @@ import (
 //
 // nginx keeps a zone's states in a shared memory zone of the size written
 // (zone=name:size) and allocates each state from its slab allocator, so
-// the size bounds how many keys a zone holds. zoneSlab reproduces that
-// arithmetic (pages of 4 KiB, chunk sizes of powers of two, what the pool
-// and the zone's own header take), so that a zone fills up after as many
-// keys as nginx's does, and the same states are evicted.
-
-const (
-	slabPageSize = 4096
-	slabMinShift = 3 // 8-byte chunks
-	// slabPoolHeader is what ngx_slab_init takes at the start of the zone
-	// on 64-bit Linux before the pages: ngx_slab_pool_t, its 9 slots and
-	// their statistics.
-	slabPoolHeader = 200 + 9*24 + 9*32
-	slabPageDesc   = 24 // ngx_slab_page_t, one per page
-)
-
-// zoneSlab counts the pages and chunks of one zone as ngx_slab_alloc
-// would hand them out. It is guarded by its zone's mutex.
-type zoneSlab struct {
-	freePages int
-	// partial are, per chunk shift, the pages of that size with free
-	// chunks, most recently freed into first (nginx's slots).
-	partial [12]*list.List
-}
-
-// slabPage is one page cut into chunks of one size.
-type slabPage struct {
-	shift      uint
-	used, size int
-	elem       *list.Element // in partial while it has free chunks
-}
-
-// slabChunk is what alloc returns: the page a chunk came from, or for
-// allocations of more than half a page the number of whole pages.
-type slabChunk struct {
-	page  *slabPage
-	pages int
-}
-
-func newZoneSlab(size int64) *zoneSlab {
-	pages := int((size - slabPoolHeader) / (slabPageSize + slabPageDesc))
-	start := (slabPoolHeader + int64(pages)*slabPageDesc + slabPageSize - 1) / slabPageSize * slabPageSize
-	if m := pages - int((size-start)/slabPageSize); m > 0 {
-		pages -= m
-	}
-	s := &zoneSlab{freePages: pages}
-	for i := range s.partial {
-		s.partial[i] = list.New()
-	}
-	return s
-}
-
-// alloc takes n bytes; ok is false when the zone is full.
-func (s *zoneSlab) alloc(n int) (c slabChunk, ok bool) {
-	if n > slabPageSize/2 {
-		pages := (n + slabPageSize - 1) / slabPageSize
-		if pages > s.freePages {
-			return c, false
-		}
-		s.freePages -= pages
-		return slabChunk{pages: pages}, true
-	}
-	shift := uint(slabMinShift)
-	if n > 1<<slabMinShift {
-		shift = uint(bits.Len(uint(n - 1)))
-	}
-	l := s.partial[shift]
-	if e := l.Front(); e != nil {
-		p := e.Value.(*slabPage)
-		p.used++
-		if p.used == p.size {
-			l.Remove(e)
-			p.elem = nil
-		}
-		return slabChunk{page: p}, true
-	}
-	if s.freePages == 0 {
-		return c, false
-	}
-	s.freePages--
-	p := &slabPage{shift: shift, used: 1, size: chunksPerPage(shift)}
-	p.elem = l.PushFront(p)
-	return slabChunk{page: p}, true
-}
-
-// chunksPerPage is how many chunks of 1<<shift bytes a page holds: small
-// chunks keep their bitmap in the page itself.
-func chunksPerPage(shift uint) int {
-	n := slabPageSize >> shift
-	if shift < 6 { // below nginx's exact size (64 on 64-bit)
-		n -= max(n/((1<<shift)*8), 1)
-	}
-	return n
-}
-
-// free gives back what alloc returned; an emptied page returns to the
-// free pages.
-func (s *zoneSlab) free(c slabChunk) {
-	if c.page == nil {
-		s.freePages += c.pages
-		return
-	}
-	p := c.page
-	p.used--
-	switch {
-	case p.used == 0:
-		if p.elem != nil {
-			s.partial[p.shift].Remove(p.elem)
-			p.elem = nil
-		}
-		s.freePages++
-	case p.elem == nil:
-		p.elem = s.partial[p.shift].PushFront(p)
-	}
-}
+// the size bounds how many keys a zone holds. Each zone keeps its states
+// in a slab.Pool of its size, so that it fills up after as many keys as
+// nginx's does, and the same states are evicted.
 
 // Node sizes as nginx computes them: the red-black tree node up to its
 // color field (32 bytes), the module's node up to its data, and the key.

@@ -421,6 +421,9 @@ func (rq *request) luaRequest() *luahooks.Request {
 
 func (rq *request) newLuaRequest() *luahooks.Request {
 	lr := &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header(), Capture: rq.capture}
+	if rq.parent != nil { // a subrequest starts with its parent's header list
+		lr.HeaderOrder = rq.parent.headerOrder().Clone()
+	}
 	lr.Log = func(level ngxlog.Level, msg string) { rq.logf(level, "%s", msg) }
 	lr.TimerLog = rq.luaTimerLog
 	rq.cleanups = append(rq.cleanups, lr.End)

@@ -21,10 +21,10 @@ import (
 	"time"
 	"unsafe"
 
+	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
 	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
-	"ngxsockify/proxy/http1"
 	"ngxsockify/proxy/proxypass"
 	"ngxsockify/proxy/upstream"
 	"ngxsockify/proxy/websockify"
@@ -172,6 +172,9 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	head := proxypass.WriteRequest((*hp)[:0], rq.proxyMethod(), up.uri, rq.conf.ProxyHTTPVersion,
 		rq.proxyFields(fields[:0], body, up.stream != nil && up.stream.chunked))
 	head = append(head, body...)
+	// what nginx's upstream leaves its connection's log saying when it
+	// ends, whatever the outcome; an error_page's redirect clears it
+	rq.mainRequest().action = "sending to client"
 	conn, rd, res := rq.proxyExchange(d, up, head)
 	if cap(head) <= maxPooledHead {
 		*hp = head
@@ -959,14 +962,18 @@ func (rq *request) proxyFields(fields []proxypass.Field, body []byte, chunked bo
 	if !rq.conf.ProxyPassRequestHeaders {
 		return fields
 	}
-	// nginx sends the client's header lines as it received them: in their
-	// order, under their names' spelling. The values are the request's
-	// (a Lua hook may have changed them): a name's values go out at its
-	// received lines, one each; values beyond its lines, and names no line
-	// had (set by Lua, or read some other way), follow, sorted.
+	// nginx sends its header list: the client's lines as it received
+	// them, in their order and under their names' spelling, then the
+	// values Lua put at the end (set_header of a new name, a table's
+	// further values), in the order set. The values are the request's
+	// now: a name's first values go out at its received lines, one each,
+	// as many as Lua left there (order.InPlace); values no line had (an
+	// HTTP/2 request's, which has no raw head, or read some other way)
+	// follow, sorted, before Lua's.
+	order := rq.headerOrder()
 	var sentArr [16]clientField
 	sent := sentArr[:0]
-	head := rawString(http1.RawHeader(rq.r))
+	head := rq.rawHead()
 	if _, rest, ok := strings.Cut(head, "\n"); ok { // after the request line
 		head = rest
 	} else {
@@ -983,31 +990,59 @@ func (rq *request) proxyFields(fields []proxypass.Field, body []byte, chunked bo
 		if slices.Contains(plan.named, key) {
 			continue
 		}
-		vals := rq.r.Header[key]
-		i := slices.IndexFunc(sent, func(f clientField) bool { return f.key == key })
-		if i < 0 {
-			sent = append(sent, clientField{key: key})
-			i = len(sent) - 1
-		}
-		if n := sent[i].n; n < len(vals) {
-			fields = append(fields, proxypass.Field{Name: name, Value: vals[n]})
+		var i int
+		sent, i = countIndex(sent, key)
+		if n := sent[i].n; n < order.InPlace(rq.r.Header, key) {
+			fields = append(fields, proxypass.Field{Name: name, Value: rq.r.Header[key][n]})
 			sent[i].n++
 		}
 	}
 	var keysArr [16]string
 	keys := keysArr[:0]
-	for k, vals := range rq.r.Header {
-		if !slices.Contains(plan.named, k) && sentCount(sent, k) < len(vals) {
+	for k := range rq.r.Header {
+		if !slices.Contains(plan.named, k) && sentCount(sent, k) < order.InPlace(rq.r.Header, k) {
 			keys = append(keys, k)
 		}
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
-		for _, v := range rq.r.Header[k][sentCount(sent, k):] {
+		for _, v := range rq.r.Header[k][sentCount(sent, k):order.InPlace(rq.r.Header, k)] {
 			fields = append(fields, proxypass.Field{Name: k, Value: v})
 		}
 	}
+	if order != nil {
+		fields = rq.appendedFields(fields, order, plan)
+	}
 	return fields
+}
+
+// appendedFields appends the values Lua put at the end of the header
+// list (HeaderOrder.Appended), under the names as Lua wrote them.
+func (rq *request) appendedFields(fields []proxypass.Field, order *luahooks.HeaderOrder, plan *fieldPlan) []proxypass.Field {
+	var next []clientField // each name's values at the end so far
+	for _, l := range order.Appended {
+		var i int
+		next, i = countIndex(next, l.Key)
+		vals := rq.r.Header[l.Key]
+		n := order.InPlace(rq.r.Header, l.Key) + next[i].n
+		next[i].n++
+		if n < len(vals) && !slices.Contains(plan.named, l.Key) {
+			fields = append(fields, proxypass.Field{Name: l.Name, Value: vals[n]})
+		}
+	}
+	return fields
+}
+
+// headerOrder is where Lua left the request's header values in nginx's
+// header list (nil: as received); a subrequest without Lua of its own has
+// its parent's.
+func (rq *request) headerOrder() *luahooks.HeaderOrder {
+	for q := rq; q != nil; q = q.parent {
+		if q.lua != nil {
+			return q.lua.HeaderOrder
+		}
+	}
+	return nil
 }
 
 // clientField counts the values of a client header name sent so far
@@ -1015,6 +1050,17 @@ func (rq *request) proxyFields(fields []proxypass.Field, body []byte, chunked bo
 type clientField struct {
 	key string
 	n   int
+}
+
+// countIndex is key's index in counts, where it is added at zero when
+// missing.
+func countIndex(counts []clientField, key string) ([]clientField, int) {
+	for i, f := range counts {
+		if f.key == key {
+			return counts, i
+		}
+	}
+	return append(counts, clientField{key: key}), len(counts)
 }
 
 // sentCount is how many of key's values went out at its received lines.

@@ -193,25 +193,13 @@ func TestErrorLogRequestPartLikeNginx(t *testing.T) {
     root {{DIR}};
     error_log {{DIR}}/e.log;
 }`
-	stamp := regexp.MustCompile(`(?m)^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d (\[\w+\]) \d+#\d+: (\*\d+ )?`)
-	var logs [2]string
-	for i, kind := range []string{"nginx", "ngxsockify"} {
-		s := startServer(t, kind, ServerOptions{HTTP: body})
-		for _, raw := range []string{
-			"GET /no-host HTTP/1.0\r\n\r\n",
-			"GET /empty-host HTTP/1.0\r\nHost:\r\n\r\n",
-			"GET /host HTTP/1.1\r\nHost: a.test\r\nReferer: http://r.test/x\r\nConnection: close\r\n\r\n",
-			"GET http://b.test/absolute HTTP/1.1\r\nHost: c.test\r\nConnection: close\r\n\r\n",
-			"GET http://b.test/absolute-no-host HTTP/1.0\r\n\r\n",
-		} {
-			if _, err := rawRequest(s.Addr, raw, routingTimeout); err != nil {
-				t.Fatalf("%s: %v", kind, err)
-			}
-		}
-		s.Stop()
-		data, _ := os.ReadFile(filepath.Join(s.Dir, "e.log"))
-		logs[i] = strings.ReplaceAll(stamp.ReplaceAllString(string(data), "$1 "), s.Dir, "{{DIR}}")
-	}
+	logs := errorLogsLikeNginx(t, ServerOptions{HTTP: body},
+		"GET /no-host HTTP/1.0\r\n\r\n",
+		"GET /empty-host HTTP/1.0\r\nHost:\r\n\r\n",
+		"GET /host HTTP/1.1\r\nHost: a.test\r\nReferer: http://r.test/x\r\nConnection: close\r\n\r\n",
+		"GET http://b.test/absolute HTTP/1.1\r\nHost: c.test\r\nConnection: close\r\n\r\n",
+		"GET http://b.test/absolute-no-host HTTP/1.0\r\n\r\n",
+	)
 	if d := cmp.Diff(logs[0], logs[1]); d != "" {
 		t.Errorf("e.log (-nginx +ngxsockify):\n%s", d)
 	}

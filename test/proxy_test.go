@@ -236,6 +236,44 @@ server {
         proxy_pass http://BACKEND;
     }
     location /passhdr/ { proxy_pass_header Server; proxy_pass_header Date; proxy_pass http://BACKEND; }
+    location /luaset/ {
+        rewrite_by_lua_block {
+            ngx.req.set_header("X-New", "n1")
+            ngx.req.set_header("x-b", "B")
+            ngx.req.set_header("X-Multi", {"m1", "m2"})
+            ngx.req.set_header("Accept", {"a1", "a2"})
+            ngx.req.clear_header("x-a")
+            ngx.req.set_header("X-A", "again")
+            ngx.req.set_header("my_under", "u")
+            ngx.req.set_header("x-new", "n2")
+            ngx.req.set_header("X-Gone", "g")
+            ngx.req.set_header("X-Gone", nil)
+            ngx.req.set_header("x-multi", {"m3", "m4", "m5"})
+        }
+        proxy_pass http://BACKEND;
+    }
+    location /luaclear/ {
+        rewrite_by_lua_block {
+            ngx.req.clear_header("X-Custom")
+            ngx.req.set_header("X-Custom", "back")
+            ngx.req.set_header("COOKIE", {})
+            ngx.req.set_header("Zz", "z")
+            ngx.req.set_header("Aa", "a")
+            ngx.req.set_header("M", "")
+        }
+        proxy_pass http://BACKEND;
+    }
+    location /capset/ {
+        rewrite_by_lua_block {
+            ngx.req.set_header("Zz", "1")
+            ngx.req.set_header("x-b", {"B1", "B2"})
+        }
+        content_by_lua_block { ngx.print(ngx.location.capture("/capsub/rawecho").body) }
+    }
+    location /capsub/ {
+        rewrite_by_lua_block { ngx.req.set_header("Aa", "2") }
+        proxy_pass http://BACKEND;
+    }
 }
 `
 
@@ -282,6 +320,13 @@ func TestProxyDifferential(t *testing.T) {
 		// the client's header lines reach the backend in their order and
 		// spelling, a repeated name at each of its lines
 		"GET /rawecho HTTP/1.1\r\nHost: a\r\nx-b: 1\r\nX-A: 2\r\nx-b: 3\r\naccept: */*\r\nCOOKIE: c=1\r\nX-Custom: c1\r\nConnection: keep-alive\r\n\r\n",
+		// headers Lua set or cleared: a value replaces a name's first line
+		// in place (its other lines go), a new name or a table's further
+		// values go at the end, in the order set (nginx's header list)
+		"GET /luaset/rawecho HTTP/1.1\r\nHost: a\r\nx-b: 1\r\nX-A: 2\r\nx-b: 3\r\naccept: */*\r\nCOOKIE: c=1\r\nX-Custom: c1\r\nConnection: keep-alive\r\n\r\n",
+		"GET /luaclear/rawecho HTTP/1.1\r\nHost: a\r\nx-b: 1\r\nX-Custom: c1\r\nCOOKIE: c=1\r\nCookie: d=2\r\nX-Custom: c2\r\nM: 1\r\n\r\n",
+		// a subrequest starts with its parent's header list
+		"GET /capset/x HTTP/1.1\r\nHost: a\r\nx-b: 1\r\nM: 1\r\nConnection: close\r\n\r\n",
 		"HEAD /echo HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /v11/echo HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /xff/echo HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 10.0.0.1\r\n\r\n",

@@ -1,0 +1,234 @@
+package proxy
+
+import (
+	"crypto/tls"
+	"encoding/binary"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"ngxsockify/proxy/http1"
+)
+
+// h2Tap reads an HTTP/2 connection's header blocks beside x/net/http2,
+// which keeps a request's headers in a map, to know the order nginx's
+// header list has them in: the fields in the order the client sent them,
+// under their names as sent (lower case), "host" for :authority first,
+// and the cookie fields joined into one "cookie" at the end
+// (ngx_http_v2_construct_cookie_header). proxy_pass sends that list.
+//
+// Its own HPACK decoder follows the client's dynamic table: every header
+// block (trailers too) goes through it, in the order of the connection.
+// The handler of a stream claims the head that matches its request; a
+// block x/net/http2 refuses is never claimed and is dropped after
+// h2TapPending others.
+type h2Tap struct {
+	net.Conn
+
+	mu      sync.Mutex
+	skip    int    // bytes of the preface or of a frame's payload to pass over
+	hdr     []byte // a frame header being gathered (9 bytes)
+	payload []byte // a HEADERS or CONTINUATION payload being gathered
+	ftype   http2.FrameType
+	flags   http2.Flags
+	plen    int
+	block   []byte // the header block being gathered (across CONTINUATIONs)
+	first   bool   // the block opens its stream (not trailers)
+	dec     *hpack.Decoder
+	cur     h2Head
+	pending []h2Head
+	last    uint32 // the highest stream opened (a client opens them in order)
+	broken  bool   // a frame the tap cannot follow: it stops
+}
+
+// h2TLSTap is h2Tap over TLS: x/net/http2 asks it for the TLS state.
+type h2TLSTap struct{ *h2Tap }
+
+func (t h2TLSTap) ConnectionState() tls.ConnectionState {
+	return t.Conn.(*tls.Conn).ConnectionState()
+}
+
+// h2TapPending bounds the heads no handler claimed.
+const h2TapPending = 64
+
+// h2Head is one request's head as the tap decoded it.
+type h2Head struct {
+	method, path string
+	names        []string // the header list's names, in order
+	n            int      // regular fields, cookies apart
+	cookie       bool     // cookie fields came: one "cookie" ends the list
+}
+
+func newH2Tap(c net.Conn) (*h2Tap, net.Conn) {
+	t := &h2Tap{Conn: c, skip: len(http2.ClientPreface)}
+	t.dec = hpack.NewDecoder(4096, t.field)
+	if _, ok := c.(*tls.Conn); ok {
+		return t, h2TLSTap{t}
+	}
+	return t, t
+}
+
+func (t *h2Tap) Read(p []byte) (int, error) {
+	n, err := t.Conn.Read(p)
+	if n > 0 {
+		t.mu.Lock()
+		t.feed(p[:n])
+		t.mu.Unlock()
+	}
+	return n, err
+}
+
+// feed follows the frames in b.
+func (t *h2Tap) feed(b []byte) {
+	for len(b) > 0 && !t.broken {
+		switch {
+		case t.skip > 0:
+			n := min(t.skip, len(b))
+			t.skip -= n
+			b = b[n:]
+		case t.payload != nil:
+			n := min(t.plen-len(t.payload), len(b))
+			t.payload = append(t.payload, b[:n]...)
+			b = b[n:]
+			if len(t.payload) == t.plen {
+				t.frame(t.payload)
+				t.payload = nil
+			}
+		default:
+			n := min(9-len(t.hdr), len(b))
+			t.hdr = append(t.hdr, b[:n]...)
+			b = b[n:]
+			if len(t.hdr) < 9 {
+				break
+			}
+			t.plen = int(t.hdr[0])<<16 | int(t.hdr[1])<<8 | int(t.hdr[2])
+			t.ftype, t.flags = http2.FrameType(t.hdr[3]), http2.Flags(t.hdr[4])
+			stream := binary.BigEndian.Uint32(t.hdr[5:]) & (1<<31 - 1)
+			t.hdr = t.hdr[:0]
+			switch t.ftype {
+			case http2.FrameHeaders:
+				t.first = stream > t.last
+				t.last = max(t.last, stream)
+				t.block = t.block[:0]
+			case http2.FrameContinuation:
+			default:
+				t.skip = t.plen
+				continue
+			}
+			t.payload = make([]byte, 0, t.plen)
+			if t.plen == 0 {
+				t.frame(nil)
+				t.payload = nil
+			}
+		}
+	}
+}
+
+// frame takes a HEADERS or CONTINUATION payload.
+func (t *h2Tap) frame(p []byte) {
+	if t.ftype == http2.FrameHeaders {
+		pad := 0
+		if t.flags.Has(http2.FlagHeadersPadded) {
+			if len(p) < 1 {
+				t.broken = true
+				return
+			}
+			pad, p = int(p[0]), p[1:]
+		}
+		if t.flags.Has(http2.FlagHeadersPriority) {
+			if len(p) < 5 {
+				t.broken = true
+				return
+			}
+			p = p[5:]
+		}
+		if pad > len(p) {
+			t.broken = true
+			return
+		}
+		p = p[:len(p)-pad]
+	}
+	t.block = append(t.block, p...)
+	if !t.flags.Has(http2.FlagHeadersEndHeaders) {
+		return
+	}
+	t.cur = h2Head{}
+	if _, err := t.dec.Write(t.block); err != nil || t.dec.Close() != nil {
+		t.broken = true
+		return
+	}
+	if !t.first {
+		return // trailers: decoded for the dynamic table only
+	}
+	h := t.cur
+	if h.cookie {
+		h.names = append(h.names, "cookie")
+	}
+	if len(t.pending) == h2TapPending {
+		t.pending = t.pending[1:]
+	}
+	t.pending = append(t.pending, h)
+}
+
+// field is the decoder's emit function.
+func (t *h2Tap) field(f hpack.HeaderField) {
+	h := &t.cur
+	switch f.Name {
+	case ":method":
+		h.method = f.Value
+	case ":path":
+		h.path = f.Value
+	case ":authority": // before the regular fields
+		h.names = append(h.names, "host")
+	case "cookie":
+		h.cookie = true
+	default:
+		if !strings.HasPrefix(f.Name, ":") {
+			h.names = append(h.names, f.Name)
+			h.n++
+		}
+	}
+}
+
+// claim takes the head the tap decoded for r (nil when it has none).
+func (t *h2Tap) claim(r *http.Request) *h2Head {
+	n := 0
+	for k, vs := range r.Header {
+		if k != "Cookie" && k != "Host" {
+			n += len(vs)
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, h := range t.pending {
+		if h.method == r.Method && h.path == r.RequestURI && h.n == n {
+			t.pending = append(t.pending[:i], t.pending[i+1:]...)
+			return &h
+		}
+	}
+	return nil
+}
+
+// rawHead is the request's head as received (http1.RawHeader), where
+// proxy_pass finds the order and spelling of its header list: for an
+// HTTP/2 request, a request line and a line per name of its list, with
+// no values (h2Tap).
+func (rq *request) rawHead() string {
+	if raw := http1.RawHeader(rq.r); raw != nil {
+		return rawString(raw)
+	}
+	hw, ok := rq.mainRequest().wire.(*h2Writer)
+	if !ok || hw.head == nil {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString("HTTP/2.0\n")
+	for _, name := range hw.head.names {
+		b.WriteString(name + ":\n")
+	}
+	return b.String()
+}

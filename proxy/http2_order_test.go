@@ -1,0 +1,59 @@
+package proxy
+
+import (
+	"bytes"
+	"net/http"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+)
+
+// TestH2Tap feeds the tap a connection's bytes one at a time: a padded
+// HEADERS with priority cut into a CONTINUATION, DATA, trailers, and a
+// second stream whose fields come from the dynamic table.
+func TestH2Tap(t *testing.T) {
+	var wire, hb bytes.Buffer
+	wire.WriteString(http2.ClientPreface)
+	fr := http2.NewFramer(&wire, nil)
+	fr.WriteSettings()
+	enc := hpack.NewEncoder(&hb)
+	block := func(fields ...string) []byte {
+		hb.Reset()
+		for i := 0; i < len(fields); i += 2 {
+			enc.WriteField(hpack.HeaderField{Name: fields[i], Value: fields[i+1]})
+		}
+		return append([]byte(nil), hb.Bytes()...)
+	}
+	req := []string{":method", "POST", ":scheme", "http", ":path", "/a?b", ":authority", "h.test",
+		"x-b", "1", "cookie", "c=1", "accept", "*/*", "cookie", "d=2", "x-b", "2"}
+	b := block(req...)
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b[:5], PadLength: 3,
+		Priority: http2.PriorityParam{StreamDep: 0, Weight: 15}})
+	fr.WriteContinuation(1, true, b[5:])
+	fr.WriteData(1, false, []byte("body"))
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block("x-trailer", "t"), EndStream: true, EndHeaders: true})
+	req[1] = "GET"
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: block(req...), EndStream: true, EndHeaders: true})
+
+	tap, _ := newH2Tap(nil)
+	for _, c := range wire.Bytes() {
+		tap.feed([]byte{c})
+	}
+	if tap.broken {
+		t.Fatal("the tap lost the frames")
+	}
+	r := &http.Request{Method: "GET", RequestURI: "/a?b", Header: http.Header{"X-B": {"1", "2"}, "Accept": {"*/*"}, "Cookie": {"c=1; d=2"}}}
+	want := &h2Head{method: "GET", path: "/a?b", names: []string{"host", "x-b", "accept", "x-b", "cookie"}, n: 3, cookie: true}
+	if d := cmp.Diff(want, tap.claim(r), cmp.AllowUnexported(h2Head{})); d != "" {
+		t.Errorf("stream 3 (-want +got):\n%s", d)
+	}
+	r.Method = "POST"
+	if h := tap.claim(r); h == nil || h.method != "POST" {
+		t.Errorf("stream 1: %+v", h)
+	}
+	if h := tap.claim(r); h != nil {
+		t.Errorf("claimed twice: %+v", h)
+	}
+}
