@@ -87,8 +87,16 @@ func luajitSource(src, name string, file bool) (string, error) {
 				j++
 			}
 			if high {
-				flush(start, i)
-				b.WriteString(mangleIdent(src[i:j]))
+				if k := fieldDot(src, start, i); k >= 0 {
+					// t.name is t["name"]: the key keeps its bytes.
+					flush(start, k)
+					b.WriteByte(' ')
+					flush(k+1, i)
+					b.WriteString(`["` + src[i:j] + `"]`)
+				} else {
+					flush(start, i)
+					b.WriteString(mangleIdent(src[i:j]))
+				}
 				start, changed = j, true
 			}
 			i = j
@@ -109,6 +117,20 @@ func luajitSource(src, name string, file bool) (string, error) {
 	}
 	flush(start, len(src))
 	return b.String(), nil
+}
+
+// fieldDot is the index of the "." (not "..") that makes the identifier
+// at src[i:] a field name ("t.name", blanks between allowed), or -1. Only
+// bytes from start on, not yet copied, are looked at.
+func fieldDot(src string, start, i int) int {
+	k := i - 1
+	for k >= start && (src[k] == ' ' || src[k] == '\t') {
+		k--
+	}
+	if k < start || src[k] != '.' || k > 0 && src[k-1] == '.' {
+		return -1
+	}
+	return k
 }
 
 func isLuaJITIdent(c byte) bool {

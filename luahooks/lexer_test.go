@@ -14,6 +14,8 @@ func TestLuaJITLexer(t *testing.T) {
 		{"ngx.say(\"a\\z   \n   b\", debug_line or '')\nngx.say(3)", "ab\n3\n"},
 		{"local 变量 = 7 ngx.say(变量, ' ', #'变量')", "7 6\n"},
 		{"local t = {} t.ключ = 1 ngx.say(t.ключ)", "1\n"},
+		{"local t = {} t.ключ = 1 for k in pairs(t) do ngx.say(k, t['ключ'], t . ключ) end", "ключ11\n"},
+		{"local 变量 = 'b' ngx.say('a'..变量, 'c' .. 变量)", "abcb\n"},
 		{`ngx.say([[\d]], '\'', "--[[")  -- "\d"`, "\\d'--[[\n"},
 		{"--[==[ \"\\d\" ]==] ngx.say('ok')", "ok\n"},
 		{`ngx.say(0x1F, 1e2, "\0651")`, "31100A1\n"},
