@@ -557,6 +557,11 @@ func (st *state) sockSend(L *lua.LState) int {
 	} else {
 		sendBytes(L, v, &buf)
 	}
+	if buf.Len() == 0 {
+		L.Push(lua.LNumber(0))
+		return 1
+	}
+	size := st.sendBuf(buf.Len())
 	var n int
 	err := st.waitIO(s.conn, func() error {
 		s.conn.SetWriteDeadline(time.Now().Add(s.send))
@@ -572,8 +577,30 @@ func (st *state) sockSend(L *lua.LState) int {
 		st.dropSocket(s)
 		return fail(L, msg)
 	}
+	if req := st.r.req; req != nil {
+		req.freeBufs = append(req.freeBufs, size) // sent in full: back to the free list
+	}
 	L.Push(lua.LNumber(n))
 	return 1
+}
+
+// sendBuf is ngx_http_lua_chain_get_free_buf for a send of n bytes: the
+// free list's head is reused when it holds n bytes, else its memory is
+// reallocated; the debug lines are lua-nginx-module's. It returns the
+// buffer's size.
+func (st *state) sendBuf(n int) int {
+	req := st.r.req
+	if req == nil || len(req.freeBufs) == 0 {
+		return n
+	}
+	size := req.freeBufs[len(req.freeBufs)-1]
+	req.freeBufs = req.freeBufs[:len(req.freeBufs)-1]
+	if size >= n {
+		st.logf(ngxlog.Debug, "lua reuse free buf memory %d >= %d, cl:0000000000000000, p:0000000000000000", size, n)
+		return size
+	}
+	st.logf(ngxlog.Debug, "lua reuse free buf chain, but reallocate memory because %d >= %d, cl:0000000000000000, p:0000000000000000", n, size)
+	return n
 }
 
 // dropSocket closes s (after an error, close, the end of the run), and

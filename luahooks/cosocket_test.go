@@ -228,3 +228,31 @@ func TestCosocketUDP(t *testing.T) {
 		t.Errorf("got %q (err %v), want %q", out.Body, out.Err, want)
 	}
 }
+
+// TestCosocketSendBufs: sends take their buffer from the request's free
+// list as lua-nginx-module's ngx_http_lua_chain_get_free_buf does, with its
+// debug lines (060-lua-memcached TEST 2).
+func TestCosocketSendBufs(t *testing.T) {
+	addr, _ := lineServer(t)
+	host, port, _ := net.SplitHostPort(addr)
+	rt, sink := newTestRuntime(t, Options{})
+	src := fmt.Sprintf(`local s = ngx.socket.tcp() assert(s:connect("%s", %s))
+		ngx.print(s:send("a\n"), s:send(""), s:send("hello\n"), s:send("hi\n"))`, host, port)
+	out := runCode(t, rt, PhaseContent, src, newReq("/"))
+	if out.Err != nil || string(out.Body) != "2063" {
+		t.Fatalf("got %q, %v", out.Body, out.Err)
+	}
+	var got []string
+	for _, l := range sink.lines {
+		if strings.HasPrefix(l.msg, "lua reuse free buf") {
+			got = append(got, strings.TrimSuffix(l.msg, ", cl:0000000000000000, p:0000000000000000"))
+		}
+	}
+	want := []string{
+		"lua reuse free buf chain, but reallocate memory because 6 >= 2",
+		"lua reuse free buf memory 6 >= 3",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("debug lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
