@@ -187,7 +187,7 @@ type Request struct {
 	// in the request's free list (ctx->free_bufs) once a cosocket sent
 	// them; the last one is the list's head (debug log lines only).
 	freeBufs []int
-	start                           time.Time
+	start    time.Time
 }
 
 // Action says what the caller does after a run.
