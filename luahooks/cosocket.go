@@ -285,12 +285,39 @@ func (st *state) socketPhaseCheck() {
 	}
 }
 
-// sock returns the object's cosocket, raising as OpenResty does for a
-// call with "." instead of ":".
-func sock(L *lua.LState, name string, nargs ...int) *cosocket {
+// sockArity is how many arguments (the object included) each cosocket
+// method takes and lua-nginx-module's message when the count is wrong; it
+// checks the count before the object.
+var sockArity = map[string]struct {
+	min, max int
+	msg      string
+}{
+	"connect":        {2, 4, "ngx.socket connect: expecting 2, 3, or 4 arguments (including the object), but seen %d"},
+	"send":           {2, 2, "expecting 2 arguments (including the object), but got %d"},
+	"receive":        {1, 2, "expecting 1 or 2 arguments (including the object), but got %d"},
+	"receiveany":     {2, 2, "expecting 2 arguments (including the object), but got %d"},
+	"receiveuntil":   {2, 3, "expecting 2 or 3 arguments (including the object), but got %d"},
+	"settimeout":     {2, 2, "ngx.socket settimeout: expecting 2 arguments (including the object) but seen %d"},
+	"settimeouts":    {4, 4, "ngx.socket settimeout: expecting 4 arguments (including the object) but seen %d"},
+	"setkeepalive":   {1, 3, "expecting 1 to 3 arguments (including the object), but got %d"},
+	"getreusedtimes": {1, 1, "expecting 1 argument (including the object), but got %d"},
+	"close":          {1, 1, "expecting 1 argument (including the object) but seen %d"},
+}
+
+// sock is the cosocket of method name's object (argument 1) after
+// lua-nginx-module's checks: the argument count (sockArity), then
+// luaL_checktype(L, 1, LUA_TTABLE) ("bad argument #1 to 'send' (table
+// expected, got string)": sock.send("x", 1) called with "." instead of
+// ":").
+func sock(L *lua.LState, name string) *cosocket {
+	if a, ok := sockArity[name]; ok {
+		if n := L.GetTop(); n < a.min || n > a.max {
+			cError(L, a.msg, n)
+		}
+	}
 	obj, ok := L.Get(1).(*lua.LTable)
 	if !ok {
-		cError(L, "expecting %s argument(s), but only seen %d", argCount(nargs), L.GetTop())
+		cArgError(L, 1, name, "table expected, got "+typeName(L.Get(1)))
 	}
 	ud, ok := obj.RawGetInt(1).(*lua.LUserData)
 	if !ok {
@@ -301,13 +328,6 @@ func sock(L *lua.LState, name string, nargs ...int) *cosocket {
 		cArgError(L, 1, name, "bad socket object")
 	}
 	return s
-}
-
-func argCount(n []int) string {
-	if len(n) == 0 {
-		return "1"
-	}
-	return strconv.Itoa(n[0])
 }
 
 // fail pushes nil, msg.
@@ -348,7 +368,7 @@ func errnoText(err error) string {
 }
 
 func (st *state) sockConnect(L *lua.LState) int {
-	s := sock(L, "connect", 3)
+	s := sock(L, "connect")
 	st.socketPhaseCheck()
 	host := L.CheckString(2)
 	network, addr, port := "tcp", "", 0
@@ -545,7 +565,7 @@ func (st *state) closedLog(L *lua.LState, what string) {
 }
 
 func (st *state) sockSend(L *lua.LState) int {
-	s := st.current(sock(L, "send", 2))
+	s := st.current(sock(L, "send"))
 	if s.conn == nil {
 		st.closedLog(L, "send")
 		return fail(L, "closed")
@@ -925,10 +945,7 @@ func (st *state) sockReceive(L *lua.LState) int {
 }
 
 func (st *state) sockReceiveAny(L *lua.LState) int {
-	s := st.current(sock(L, "receiveany", 2))
-	if L.GetTop() != 2 {
-		cError(L, "expecting 2 arguments (including the object), but got %d", L.GetTop())
-	}
+	s := st.current(sock(L, "receiveany"))
 	if s.closed() {
 		st.closedLog(L, "receive")
 		return fail(L, "closed")
@@ -957,7 +974,7 @@ func (st *state) sockReceiveAny(L *lua.LState) int {
 // size argument it hands the data out in pieces of at most size bytes and
 // then nil once the pattern has been consumed.
 func (st *state) sockReceiveUntil(L *lua.LState) int {
-	s := st.current(sock(L, "receiveuntil", 2))
+	s := st.current(sock(L, "receiveuntil"))
 	pat := L.CheckString(2)
 	if pat == "" {
 		cArgError(L, 2, "receiveuntil", "pattern is empty")
@@ -1066,7 +1083,7 @@ func timeoutArg(L *lua.LState, n int, def time.Duration) time.Duration {
 }
 
 func (st *state) sockSetTimeout(L *lua.LState) int {
-	s := sock(L, "settimeout", 2)
+	s := sock(L, "settimeout")
 	o := st.socketOptions()
 	s.connect = timeoutArg(L, 2, o.ConnectTimeout)
 	s.send = timeoutArg(L, 2, o.SendTimeout)
@@ -1075,7 +1092,7 @@ func (st *state) sockSetTimeout(L *lua.LState) int {
 }
 
 func (st *state) sockSetTimeouts(L *lua.LState) int {
-	s := sock(L, "settimeouts", 4)
+	s := sock(L, "settimeouts")
 	s.connect = timeoutArg(L, 2, s.connect)
 	s.send = timeoutArg(L, 3, s.send)
 	s.read = timeoutArg(L, 4, s.read)
@@ -1137,7 +1154,7 @@ func (st *state) sockClose(L *lua.LState) int {
 }
 
 func (st *state) sockSetOption(L *lua.LState) int {
-	s := sock(L, "setoption", 3)
+	s := sock(L, "setoption")
 	opt := L.CheckString(2)
 	if s.conn == nil {
 		return fail(L, "closed")
