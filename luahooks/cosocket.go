@@ -443,6 +443,17 @@ func (st *state) sockConnect(L *lua.LState) int {
 		L.Push(lua.LNumber(1))
 		return 1
 	}
+	if s.pool != nil {
+		defer func() {
+			if s.conn == nil {
+				// The thread was killed (or the request ended) while
+				// resolving or connecting: its place in the pool goes
+				// to the next queued connect, as lua-nginx-module's
+				// cleanup gives it back at once.
+				st.unpool(s)
+			}
+		}()
+	}
 	if network == "tcp" {
 		var msg string
 		if host == "" {

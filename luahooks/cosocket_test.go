@@ -256,3 +256,32 @@ func TestCosocketSendBufs(t *testing.T) {
 		t.Errorf("debug lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestCosocketKilledWhileResolving: a thread killed while its connect
+// resolves gives its place in the connection pool back, so a connect
+// queued behind it goes on (068-socket-keepalive TEST 48, 49).
+func TestCosocketKilledWhileResolving(t *testing.T) {
+	addr, _ := lineServer(t)
+	host, port, _ := net.SplitHostPort(addr)
+	rt, _ := newTestRuntime(t, Options{})
+	req := newReq("/")
+	req.Resolve = func(ctx context.Context, _ string) ([]string, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	src := fmt.Sprintf(`local opts = {pool = "p", pool_size = 1, backlog = 1}
+		local th = ngx.thread.spawn(function() ngx.socket.connect("example.org", 80, opts) end)
+		ngx.print(ngx.thread.kill(th))
+		local s, err = ngx.socket.connect("%s", %s, opts)
+		ngx.print(" ", s and "connected" or err)`, host, port)
+	done := make(chan Outcome, 1)
+	go func() { done <- runCode(t, rt, PhaseContent, src, req) }()
+	select {
+	case out := <-done:
+		if out.Err != nil || string(out.Body) != "1 connected" {
+			t.Errorf("got %q, %v", out.Body, out.Err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second connect waits for the killed thread's place")
+	}
+}
