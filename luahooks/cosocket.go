@@ -112,6 +112,38 @@ type cosocket struct {
 	// req is the request of ngx.req.socket(): another request that gets
 	// the object (a module kept it) finds it closed.
 	req *Request
+	// waiting holds the operations a light thread waits in on s
+	// (busyConnecting, busyReading, busyWriting): lua-nginx-module's
+	// conn_waiting, read_waiting and write_waiting.
+	waiting int
+}
+
+// Operations under way on a cosocket (cosocket.waiting).
+const (
+	busyConnecting = 1 << iota
+	busyReading
+	busyWriting
+)
+
+// busy is the error of a method that checks the operations in check
+// while another light thread waits in one of them on s ("socket busy
+// reading"), or "".
+func (s *cosocket) busy(check int) string {
+	switch w := s.waiting & check; {
+	case w&busyConnecting != 0:
+		return "socket busy connecting"
+	case w&busyReading != 0:
+		return "socket busy reading"
+	case w&busyWriting != 0:
+		return "socket busy writing"
+	}
+	return ""
+}
+
+// wait marks s as waiting in op until the returned func is called.
+func (s *cosocket) wait(op int) func() {
+	s.waiting |= op
+	return func() { s.waiting &^= op }
 }
 
 // current detaches a request socket that another request made (one a
@@ -431,6 +463,9 @@ func (st *state) sockConnect(L *lua.LState) int {
 			bad(`bad "backlog" option type: ` + v.Type().String())
 		}
 	}
+	if msg := s.busy(busyConnecting | busyReading | busyWriting); msg != "" {
+		return fail(L, msg)
+	}
 	st.dropSocket(s) // a connected socket connects again
 	s.key, s.reused = key, 0
 	if backlog >= 0 && poolSize == 0 {
@@ -443,6 +478,7 @@ func (st *state) sockConnect(L *lua.LState) int {
 		L.Push(lua.LNumber(1))
 		return 1
 	}
+	defer s.wait(busyConnecting)()
 	if s.pool != nil {
 		defer func() {
 			if s.conn == nil {
@@ -581,6 +617,9 @@ func (st *state) sockSend(L *lua.LState) int {
 		st.closedLog(L, "send")
 		return fail(L, "closed")
 	}
+	if msg := s.busy(busyConnecting | busyWriting); msg != "" {
+		return fail(L, msg)
+	}
 	var buf bytes.Buffer
 	v := L.Get(2)
 	if v == lua.LNil {
@@ -593,6 +632,7 @@ func (st *state) sockSend(L *lua.LState) int {
 		return 1
 	}
 	size := st.sendBuf(buf.Len())
+	defer s.wait(busyWriting)()
 	var n int
 	err := st.waitIO(s.conn, func() error {
 		s.conn.SetWriteDeadline(time.Now().Add(s.send))
@@ -726,6 +766,7 @@ func (st *state) failRead(L *lua.LState, s *cosocket, err error, partial []byte)
 
 func (st *state) readWith(s *cosocket, f func() error) error {
 	st.logf(ngxlog.Debug, "lua tcp socket read timeout: %d", s.read.Milliseconds())
+	defer s.wait(busyReading)()
 	if ctl := s.bodyCtl; ctl != nil {
 		ctl.SetReadTimeout(s.read)
 		return st.block(func(done <-chan struct{}) error {
@@ -873,6 +914,9 @@ func (st *state) sockReceive(L *lua.LState) int {
 		L.Push(lua.LString("closed"))
 		return 2
 	}
+	if msg := s.busy(busyConnecting | busyReading); msg != "" {
+		return fail(L, msg)
+	}
 	pat := L.Get(2)
 	switch p := pat.(type) {
 	case lua.LNumber:
@@ -961,6 +1005,9 @@ func (st *state) sockReceiveAny(L *lua.LState) int {
 		st.closedLog(L, "receive")
 		return fail(L, "closed")
 	}
+	if msg := s.busy(busyConnecting | busyReading); msg != "" {
+		return fail(L, msg)
+	}
 	max, ok := L.Get(2).(lua.LNumber)
 	if !ok || max < 1 {
 		cArgError(L, 2, "receiveany", "bad max argument")
@@ -1005,6 +1052,9 @@ func (st *state) sockReceiveUntil(L *lua.LState) int {
 		if !draining {
 			if s.closed() {
 				return fail(L, "closed")
+			}
+			if msg := s.busy(busyConnecting | busyReading); msg != "" {
+				return fail(L, msg)
 			}
 			var data []byte
 			err := st.readWith(s, func() error {
@@ -1115,6 +1165,9 @@ func (st *state) sockSetKeepalive(L *lua.LState) int {
 	if s.conn == nil {
 		return fail(L, "closed")
 	}
+	if msg := s.busy(busyConnecting | busyReading | busyWriting); msg != "" {
+		return fail(L, msg)
+	}
 	if s.br.Buffered() > 0 {
 		st.dropSocket(s)
 		return fail(L, "unread data in buffer")
@@ -1158,6 +1211,9 @@ func (st *state) sockClose(L *lua.LState) int {
 	s := sock(L, "close")
 	if s.conn == nil {
 		return fail(L, "closed")
+	}
+	if msg := s.busy(busyConnecting | busyReading | busyWriting); msg != "" {
+		return fail(L, msg)
 	}
 	st.dropSocket(s)
 	L.Push(lua.LNumber(1))
