@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -632,14 +633,21 @@ func (st *state) sockSend(L *lua.LState) int {
 		return 1
 	}
 	size := st.sendBuf(buf.Len())
-	defer s.wait(busyWriting)()
-	var n int
-	err := st.waitIO(s.conn, func() error {
-		s.conn.SetWriteDeadline(time.Now().Add(s.send))
-		var err error
-		n, err = s.conn.Write(buf.Bytes())
-		return err
-	})
+	deadline := time.Now().Add(s.send)
+	p := buf.Bytes()
+	n, err := s.quickWrite(p, deadline)
+	p = p[n:]
+	if err == nil && len(p) > 0 {
+		// The socket's buffer is full: the thread waits (and the socket
+		// is busy writing for the others) until the rest is out.
+		defer s.wait(busyWriting)()
+		err = st.waitIO(s.conn, func() error {
+			s.conn.SetWriteDeadline(deadline)
+			m, err := s.conn.Write(p)
+			n += m
+			return err
+		})
+	}
 	if err != nil {
 		msg := sockErr(err)
 		if msg == "timeout" {
@@ -653,6 +661,31 @@ func (st *state) sockSend(L *lua.LState) int {
 	}
 	L.Push(lua.LNumber(n))
 	return 1
+}
+
+// quickWriteWait is how long a send may wait for the socket's buffer
+// before its thread lets the others run.
+const quickWriteWait = time.Millisecond
+
+// quickWrite writes what the socket's buffer takes at once, as nginx's
+// send does before it waits for the socket to be writable: no other light
+// thread runs meanwhile. What is left (all of p for a TLS connection,
+// which a timed-out write would break) waits through the caller.
+func (s *cosocket) quickWrite(p []byte, deadline time.Time) (int, error) {
+	switch s.conn.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		return 0, nil
+	}
+	if time.Until(deadline) <= quickWriteWait {
+		return 0, nil
+	}
+	s.conn.SetWriteDeadline(time.Now().Add(quickWriteWait))
+	n, err := s.conn.Write(p)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = nil
+	}
+	return n, err
 }
 
 // sendBuf is ngx_http_lua_chain_get_free_buf for a send of n bytes: the

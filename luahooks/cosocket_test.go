@@ -285,3 +285,41 @@ func TestCosocketKilledWhileResolving(t *testing.T) {
 		t.Fatal("the second connect waits for the killed thread's place")
 	}
 }
+
+// TestCosocketQuickWrite: a send the socket's buffer takes goes out at
+// once; one that does not returns what was written after quickWriteWait,
+// for the caller to wait for the rest (its thread then busy writing).
+func TestCosocketQuickWrite(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	peer, err := ln.Accept() // never reads
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	s := &cosocket{conn: c}
+	deadline := time.Now().Add(time.Minute)
+	if n, err := s.quickWrite([]byte("hello"), deadline); n != 5 || err != nil {
+		t.Errorf("small send: %d, %v", n, err)
+	}
+	big := make([]byte, 64<<20)
+	start := time.Now()
+	n, err := s.quickWrite(big, deadline)
+	if err != nil || n == 0 || n >= len(big) {
+		t.Errorf("big send: %d of %d, %v", n, len(big), err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("big send waited %v", d)
+	}
+	if n, err := s.quickWrite([]byte("x"), time.Now().Add(quickWriteWait/2)); n != 0 || err != nil {
+		t.Errorf("short send timeout: %d, %v (the caller waits)", n, err)
+	}
+}
