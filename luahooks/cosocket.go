@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -621,6 +622,7 @@ func (st *state) sockSend(L *lua.LState) int {
 	if msg := s.busy(busyConnecting | busyWriting); msg != "" {
 		return fail(L, msg)
 	}
+	st.logf(ngxlog.Debug, "lua tcp socket send timeout: %d", s.send.Milliseconds())
 	var buf bytes.Buffer
 	v := L.Get(2)
 	if v == lua.LNil {
@@ -1160,36 +1162,45 @@ func (st *state) sockReceiveUntil(L *lua.LState) int {
 	return 1
 }
 
-// timeoutArg reads a millisecond timeout; 0 or none keeps the default.
-func timeoutArg(L *lua.LState, n int, def time.Duration) time.Duration {
-	v := L.Get(n)
-	if v == lua.LNil {
-		return def
+// timeoutArg is lua-nginx-module's (ngx_int_t) lua_tonumber(L, n) of a
+// timeout: whole milliseconds (a table or nil is 0); 0 or less is def.
+// With strict (tcp) a value that does not fit 31 bits, negative ones
+// included, raises "bad timeout value" (C's "timeout >> 31"); udp's
+// settimeout takes anything.
+func timeoutArg(L *lua.LState, n int, def time.Duration, strict bool) time.Duration {
+	f := float64(L.ToNumber(n))
+	if f <= -1 || f >= 1<<31 || math.IsNaN(f) {
+		if strict {
+			cError(L, "bad timeout value")
+		}
+		if f >= 1<<31 {
+			f = 1 << 31 // 24 days: never, in practice
+		}
 	}
-	ms := L.ToNumber(n) // lua_tonumber, as lua-nginx-module: a table is 0, the default
-	if ms < 0 {
-		cArgError(L, n, "settimeout", "bad timeout value")
+	if ms := int64(f); ms > 0 {
+		return time.Duration(ms) * time.Millisecond
 	}
-	if ms == 0 {
-		return def
-	}
-	return time.Duration(float64(ms) * float64(time.Millisecond))
+	return def
 }
 
 func (st *state) sockSetTimeout(L *lua.LState) int {
 	s := sock(L, "settimeout")
 	o := st.socketOptions()
-	s.connect = timeoutArg(L, 2, o.ConnectTimeout)
-	s.send = timeoutArg(L, 2, o.SendTimeout)
-	s.read = timeoutArg(L, 2, o.ReadTimeout)
+	s.connect = timeoutArg(L, 2, o.ConnectTimeout, true)
+	s.send = timeoutArg(L, 2, o.SendTimeout, true)
+	s.read = timeoutArg(L, 2, o.ReadTimeout, true)
 	return 0
 }
 
+// sockSetTimeouts checks the three values before it sets any (0 is the
+// lua_socket_*_timeout setting).
 func (st *state) sockSetTimeouts(L *lua.LState) int {
 	s := sock(L, "settimeouts")
-	s.connect = timeoutArg(L, 2, s.connect)
-	s.send = timeoutArg(L, 3, s.send)
-	s.read = timeoutArg(L, 4, s.read)
+	o := st.socketOptions()
+	connect := timeoutArg(L, 2, o.ConnectTimeout, true)
+	send := timeoutArg(L, 3, o.SendTimeout, true)
+	s.read = timeoutArg(L, 4, o.ReadTimeout, true)
+	s.connect, s.send = connect, send
 	return 0
 }
 
