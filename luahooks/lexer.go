@@ -2,6 +2,7 @@ package luahooks
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -87,16 +88,8 @@ func luajitSource(src, name string, file bool) (string, error) {
 				j++
 			}
 			if high {
-				if k := fieldDot(src, start, i); k >= 0 {
-					// t.name is t["name"]: the key keeps its bytes.
-					flush(start, k)
-					b.WriteByte(' ')
-					flush(k+1, i)
-					b.WriteString(`["` + src[i:j] + `"]`)
-				} else {
-					flush(start, i)
-					b.WriteString(mangleIdent(src[i:j]))
-				}
+				flush(start, i)
+				b.WriteString(mangleIdent(src[i:j]))
 				start, changed = j, true
 			}
 			i = j
@@ -119,29 +112,20 @@ func luajitSource(src, name string, file bool) (string, error) {
 	return b.String(), nil
 }
 
-// fieldDot is the index of the "." (not "..") that makes the identifier
-// at src[i:] a field name ("t.name", blanks between allowed), or -1. Only
-// bytes from start on, not yet copied, are looked at.
-func fieldDot(src string, start, i int) int {
-	k := i - 1
-	for k >= start && (src[k] == ' ' || src[k] == '\t') {
-		k--
-	}
-	if k < start || src[k] != '.' || k > 0 && src[k-1] == '.' {
-		return -1
-	}
-	return k
-}
-
 func isLuaJITIdent(c byte) bool {
 	return c >= 0x80 || c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
+// mangledPrefix starts the names mangleIdent makes.
+const mangledPrefix = "__ngxsockify_u"
+
 // mangleIdent renames an identifier holding bytes >= 0x80: they become
-// "_XX" hex after a prefix no Lua programmer writes.
+// "_XX" hex after a prefix no Lua programmer writes. The same name is
+// used as a field name (t.ключ, {ключ = 1}), so tables agree; ngx.var
+// takes the original bytes back (unmangleIdent).
 func mangleIdent(id string) string {
 	var b strings.Builder
-	b.WriteString("__ngxsockify_u")
+	b.WriteString(mangledPrefix)
 	for i := 0; i < len(id); i++ {
 		if c := id[i]; c >= 0x80 {
 			fmt.Fprintf(&b, "_%02X", c)
@@ -151,6 +135,31 @@ func mangleIdent(id string) string {
 	}
 	return b.String()
 }
+
+// unmangleIdent is the identifier mangleIdent renamed to name, or name
+// when it is not such a name.
+func unmangleIdent(name string) string {
+	rest, ok := strings.CutPrefix(name, mangledPrefix)
+	if !ok {
+		return name
+	}
+	var b strings.Builder
+	for i := 0; i < len(rest); i++ {
+		if c := rest[i]; c == '_' && i+2 < len(rest) && isUpperHex(rest[i+1]) && isUpperHex(rest[i+2]) {
+			v, _ := strconv.ParseUint(rest[i+1:i+3], 16, 8)
+			if v < 0x80 {
+				return name
+			}
+			b.WriteByte(byte(v))
+			i += 2
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func isUpperHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'A' && c <= 'F' }
 
 // longBracket reports whether src[i:] opens a long bracket ("[[", "[=[",
 // ...) and its level.
