@@ -114,6 +114,9 @@ type cosocket struct {
 	// req is the request of ngx.req.socket(): another request that gets
 	// the object (a module kept it) finds it closed.
 	req *Request
+	// bind is sock:bind's local address for the next connects (nil:
+	// the system's choice).
+	bind *net.TCPAddr
 	// waiting holds the operations a light thread waits in on s
 	// (busyConnecting, busyReading, busyWriting): lua-nginx-module's
 	// conn_waiting, read_waiting and write_waiting.
@@ -271,6 +274,7 @@ func (st *state) openSocketTCP() *lua.LTable {
 		"getreusedtimes": st.sockGetReusedTimes,
 		"close":          st.sockClose,
 		"setoption":      st.sockSetOption,
+		"bind":           st.sockBind,
 	})
 	mt := L.NewTable()
 	mt.RawSetString("__index", methods)
@@ -336,6 +340,7 @@ var sockArity = map[string]struct {
 	"setkeepalive":   {1, 3, "expecting 1 to 3 arguments (including the object), but got %d"},
 	"getreusedtimes": {1, 1, "expecting 1 argument (including the object), but got %d"},
 	"close":          {1, 1, "expecting 1 argument (including the object) but seen %d"},
+	"bind":           {2, 2, "expecting 2 arguments, but got %d"},
 }
 
 // sock is the cosocket of method name's object (argument 1) after
@@ -509,13 +514,21 @@ func (st *state) sockConnect(L *lua.LState) int {
 		ctx, cancel := doneContext(done)
 		defer cancel()
 		var err error
-		c, err = (&net.Dialer{Timeout: s.connect}).DialContext(ctx, network, addr)
+		d := net.Dialer{Timeout: s.connect}
+		if s.bind != nil && network == "tcp" {
+			d.LocalAddr = s.bind
+		}
+		c, err = d.DialContext(ctx, network, addr)
 		return err
 	})
 	if err != nil {
 		st.unpool(s) // a failed connect does not count
 		msg := sockErr(err)
-		if msg == "timeout" {
+		var se *os.SyscallError
+		if errors.As(err, &se) && se.Syscall == "bind" {
+			// nginx's event module logs it (ngx_event_connect_peer)
+			st.logf(ngxlog.Crit, "bind(%s) failed (%s)", s.bind.IP, errnoText(err))
+		} else if msg == "timeout" {
 			st.sockLogf(L, "lua tcp socket connect timed out, when connecting to %s", addr)
 		} else if network == "unix" {
 			// connect(2) on a unix socket fails at once: nginx's event
@@ -1248,6 +1261,22 @@ func (st *state) sockGetReusedTimes(L *lua.LState) int {
 		return fail(L, "closed")
 	}
 	L.Push(lua.LNumber(s.reused))
+	return 1
+}
+
+// sockBind is sock:bind(ip): the local address of the socket's next
+// connects (tcp; an IPv4 or IPv6 address, no port: "bad address").
+func (st *state) sockBind(L *lua.LState) int {
+	s := sock(L, "bind")
+	st.socketPhaseCheck()
+	text := L.CheckString(2)
+	ip := net.ParseIP(text)
+	if ip == nil || strings.Contains(text, ".") && ip.To4() == nil {
+		return fail(L, "bad address")
+	}
+	s.bind = &net.TCPAddr{IP: ip}
+	st.logf(ngxlog.Debug, "lua tcp socket bind ip: %s", text)
+	L.Push(lua.LTrue)
 	return 1
 }
 
