@@ -206,7 +206,14 @@ LUA_TESTS_FILES ?= $(addprefix t/,000-sanity.t 001-set.t 002-content.t 005-exit.
 	069-null.t 075-logby.t 085-if.t 092-eof.t 107-timer-errors.t 110-etag.t \
 	118-use-default-type.t 120-re-find.t 121-version.t 122-worker.t \
 	132-lua-blocks.t 133-worker-count.t 135-worker-id.t 136-timer-counts.t \
-	137-req-misc.t 144-shdict-incr-init.t 145-shdict-list.t 167-server-rewrite.t)
+	137-req-misc.t 144-shdict-incr-init.t 145-shdict-list.t 167-server-rewrite.t \
+	003-errors.t 010-request_body.t 030-uri-args-with-ctrl.t 058-tcp-socket.t \
+	059-unix-socket.t 060-lua-memcached.t 061-lua-redis.t 066-socket-receiveuntil.t \
+	067-req-socket.t 068-socket-keepalive.t 074-prefix-var.t 076-no-postpone.t \
+	083-bad-sock-self.t 090-log-socket-errors.t 093-uthread-spawn.t 094-uthread-exit.t \
+	096-uthread-redirect.t 098-uthread-wait.t 101-on-abort.t 105-pressure.t \
+	114-config.t 116-raw-req-socket.t 127-uthread-kill.t 128-duplex-tcp-socket.t \
+	155-tls13.t 168-tcp-socket-bind.t)
 
 .PHONY: suite-deps nginx-tests lua-tests
 

@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -112,6 +114,41 @@ type cosocket struct {
 	// req is the request of ngx.req.socket(): another request that gets
 	// the object (a module kept it) finds it closed.
 	req *Request
+	// bind is sock:bind's local address for the next connects (nil:
+	// the system's choice).
+	bind *net.TCPAddr
+	// waiting holds the operations a light thread waits in on s
+	// (busyConnecting, busyReading, busyWriting): lua-nginx-module's
+	// conn_waiting, read_waiting and write_waiting.
+	waiting int
+}
+
+// Operations under way on a cosocket (cosocket.waiting).
+const (
+	busyConnecting = 1 << iota
+	busyReading
+	busyWriting
+)
+
+// busy is the error of a method that checks the operations in check
+// while another light thread waits in one of them on s ("socket busy
+// reading"), or "".
+func (s *cosocket) busy(check int) string {
+	switch w := s.waiting & check; {
+	case w&busyConnecting != 0:
+		return "socket busy connecting"
+	case w&busyReading != 0:
+		return "socket busy reading"
+	case w&busyWriting != 0:
+		return "socket busy writing"
+	}
+	return ""
+}
+
+// wait marks s as waiting in op until the returned func is called.
+func (s *cosocket) wait(op int) func() {
+	s.waiting |= op
+	return func() { s.waiting &^= op }
 }
 
 // current detaches a request socket that another request made (one a
@@ -237,6 +274,7 @@ func (st *state) openSocketTCP() *lua.LTable {
 		"getreusedtimes": st.sockGetReusedTimes,
 		"close":          st.sockClose,
 		"setoption":      st.sockSetOption,
+		"bind":           st.sockBind,
 	})
 	mt := L.NewTable()
 	mt.RawSetString("__index", methods)
@@ -285,12 +323,40 @@ func (st *state) socketPhaseCheck() {
 	}
 }
 
-// sock returns the object's cosocket, raising as OpenResty does for a
-// call with "." instead of ":".
-func sock(L *lua.LState, name string, nargs ...int) *cosocket {
+// sockArity is how many arguments (the object included) each cosocket
+// method takes and lua-nginx-module's message when the count is wrong; it
+// checks the count before the object.
+var sockArity = map[string]struct {
+	min, max int
+	msg      string
+}{
+	"connect":        {2, 4, "ngx.socket connect: expecting 2, 3, or 4 arguments (including the object), but seen %d"},
+	"send":           {2, 2, "expecting 2 arguments (including the object), but got %d"},
+	"receive":        {1, 2, "expecting 1 or 2 arguments (including the object), but got %d"},
+	"receiveany":     {2, 2, "expecting 2 arguments (including the object), but got %d"},
+	"receiveuntil":   {2, 3, "expecting 2 or 3 arguments (including the object), but got %d"},
+	"settimeout":     {2, 2, "ngx.socket settimeout: expecting 2 arguments (including the object) but seen %d"},
+	"settimeouts":    {4, 4, "ngx.socket settimeout: expecting 4 arguments (including the object) but seen %d"},
+	"setkeepalive":   {1, 3, "expecting 1 to 3 arguments (including the object), but got %d"},
+	"getreusedtimes": {1, 1, "expecting 1 argument (including the object), but got %d"},
+	"close":          {1, 1, "expecting 1 argument (including the object) but seen %d"},
+	"bind":           {2, 2, "expecting 2 arguments, but got %d"},
+}
+
+// sock is the cosocket of method name's object (argument 1) after
+// lua-nginx-module's checks: the argument count (sockArity), then
+// luaL_checktype(L, 1, LUA_TTABLE) ("bad argument #1 to 'send' (table
+// expected, got string)": sock.send("x", 1) called with "." instead of
+// ":").
+func sock(L *lua.LState, name string) *cosocket {
+	if a, ok := sockArity[name]; ok {
+		if n := L.GetTop(); n < a.min || n > a.max {
+			cError(L, a.msg, n)
+		}
+	}
 	obj, ok := L.Get(1).(*lua.LTable)
 	if !ok {
-		cError(L, "expecting %s argument(s), but only seen %d", argCount(nargs), L.GetTop())
+		cArgError(L, 1, name, "table expected, got "+typeName(L.Get(1)))
 	}
 	ud, ok := obj.RawGetInt(1).(*lua.LUserData)
 	if !ok {
@@ -301,13 +367,6 @@ func sock(L *lua.LState, name string, nargs ...int) *cosocket {
 		cArgError(L, 1, name, "bad socket object")
 	}
 	return s
-}
-
-func argCount(n []int) string {
-	if len(n) == 0 {
-		return "1"
-	}
-	return strconv.Itoa(n[0])
 }
 
 // fail pushes nil, msg.
@@ -348,7 +407,7 @@ func errnoText(err error) string {
 }
 
 func (st *state) sockConnect(L *lua.LState) int {
-	s := sock(L, "connect", 3)
+	s := sock(L, "connect")
 	st.socketPhaseCheck()
 	host := L.CheckString(2)
 	network, addr, port := "tcp", "", 0
@@ -411,6 +470,9 @@ func (st *state) sockConnect(L *lua.LState) int {
 			bad(`bad "backlog" option type: ` + v.Type().String())
 		}
 	}
+	if msg := s.busy(busyConnecting | busyReading | busyWriting); msg != "" {
+		return fail(L, msg)
+	}
 	st.dropSocket(s) // a connected socket connects again
 	s.key, s.reused = key, 0
 	if backlog >= 0 && poolSize == 0 {
@@ -422,6 +484,18 @@ func (st *state) sockConnect(L *lua.LState) int {
 		st.trackSocket(s)
 		L.Push(lua.LNumber(1))
 		return 1
+	}
+	defer s.wait(busyConnecting)()
+	if s.pool != nil {
+		defer func() {
+			if s.conn == nil {
+				// The thread was killed (or the request ended) while
+				// resolving or connecting: its place in the pool goes
+				// to the next queued connect, as lua-nginx-module's
+				// cleanup gives it back at once.
+				st.unpool(s)
+			}
+		}()
 	}
 	if network == "tcp" {
 		var msg string
@@ -440,13 +514,21 @@ func (st *state) sockConnect(L *lua.LState) int {
 		ctx, cancel := doneContext(done)
 		defer cancel()
 		var err error
-		c, err = (&net.Dialer{Timeout: s.connect}).DialContext(ctx, network, addr)
+		d := net.Dialer{Timeout: s.connect}
+		if s.bind != nil && network == "tcp" {
+			d.LocalAddr = s.bind
+		}
+		c, err = d.DialContext(ctx, network, addr)
 		return err
 	})
 	if err != nil {
 		st.unpool(s) // a failed connect does not count
 		msg := sockErr(err)
-		if msg == "timeout" {
+		var se *os.SyscallError
+		if errors.As(err, &se) && se.Syscall == "bind" {
+			// nginx's event module logs it (ngx_event_connect_peer)
+			st.logf(ngxlog.Crit, "bind(%s) failed (%s)", s.bind.IP, errnoText(err))
+		} else if msg == "timeout" {
 			st.sockLogf(L, "lua tcp socket connect timed out, when connecting to %s", addr)
 		} else if network == "unix" {
 			// connect(2) on a unix socket fails at once: nginx's event
@@ -545,11 +627,15 @@ func (st *state) closedLog(L *lua.LState, what string) {
 }
 
 func (st *state) sockSend(L *lua.LState) int {
-	s := st.current(sock(L, "send", 2))
+	s := st.current(sock(L, "send"))
 	if s.conn == nil {
 		st.closedLog(L, "send")
 		return fail(L, "closed")
 	}
+	if msg := s.busy(busyConnecting | busyWriting); msg != "" {
+		return fail(L, msg)
+	}
+	st.logf(ngxlog.Debug, "lua tcp socket send timeout: %d", s.send.Milliseconds())
 	var buf bytes.Buffer
 	v := L.Get(2)
 	if v == lua.LNil {
@@ -557,13 +643,26 @@ func (st *state) sockSend(L *lua.LState) int {
 	} else {
 		sendBytes(L, v, &buf)
 	}
-	var n int
-	err := st.waitIO(s.conn, func() error {
-		s.conn.SetWriteDeadline(time.Now().Add(s.send))
-		var err error
-		n, err = s.conn.Write(buf.Bytes())
-		return err
-	})
+	if buf.Len() == 0 {
+		L.Push(lua.LNumber(0))
+		return 1
+	}
+	size := st.sendBuf(buf.Len())
+	deadline := time.Now().Add(s.send)
+	p := buf.Bytes()
+	n, err := s.quickWrite(p, deadline)
+	p = p[n:]
+	if err == nil && len(p) > 0 {
+		// The socket's buffer is full: the thread waits (and the socket
+		// is busy writing for the others) until the rest is out.
+		defer s.wait(busyWriting)()
+		err = st.waitIO(s.conn, func() error {
+			s.conn.SetWriteDeadline(deadline)
+			m, err := s.conn.Write(p)
+			n += m
+			return err
+		})
+	}
 	if err != nil {
 		msg := sockErr(err)
 		if msg == "timeout" {
@@ -572,8 +671,55 @@ func (st *state) sockSend(L *lua.LState) int {
 		st.dropSocket(s)
 		return fail(L, msg)
 	}
+	if req := st.r.req; req != nil {
+		req.freeBufs = append(req.freeBufs, size) // sent in full: back to the free list
+	}
 	L.Push(lua.LNumber(n))
 	return 1
+}
+
+// quickWriteWait is how long a send may wait for the socket's buffer
+// before its thread lets the others run.
+const quickWriteWait = time.Millisecond
+
+// quickWrite writes what the socket's buffer takes at once, as nginx's
+// send does before it waits for the socket to be writable: no other light
+// thread runs meanwhile. What is left (all of p for a TLS connection,
+// which a timed-out write would break) waits through the caller.
+func (s *cosocket) quickWrite(p []byte, deadline time.Time) (int, error) {
+	switch s.conn.(type) {
+	case *net.TCPConn, *net.UnixConn:
+	default:
+		return 0, nil
+	}
+	if time.Until(deadline) <= quickWriteWait {
+		return 0, nil
+	}
+	s.conn.SetWriteDeadline(time.Now().Add(quickWriteWait))
+	n, err := s.conn.Write(p)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = nil
+	}
+	return n, err
+}
+
+// sendBuf is ngx_http_lua_chain_get_free_buf for a send of n bytes: the
+// free list's head is reused when it holds n bytes, else its memory is
+// reallocated; the debug lines are lua-nginx-module's. It returns the
+// buffer's size.
+func (st *state) sendBuf(n int) int {
+	req := st.r.req
+	if req == nil || len(req.freeBufs) == 0 {
+		return n
+	}
+	size := req.freeBufs[len(req.freeBufs)-1]
+	req.freeBufs = req.freeBufs[:len(req.freeBufs)-1]
+	if size >= n {
+		st.logf(ngxlog.Debug, "lua reuse free buf memory %d >= %d, cl:0000000000000000, p:0000000000000000", size, n)
+		return size
+	}
+	st.logf(ngxlog.Debug, "lua reuse free buf chain, but reallocate memory because %d >= %d, cl:0000000000000000, p:0000000000000000", n, size)
+	return n
 }
 
 // dropSocket closes s (after an error, close, the end of the run), and
@@ -668,6 +814,7 @@ func (st *state) failRead(L *lua.LState, s *cosocket, err error, partial []byte)
 
 func (st *state) readWith(s *cosocket, f func() error) error {
 	st.logf(ngxlog.Debug, "lua tcp socket read timeout: %d", s.read.Milliseconds())
+	defer s.wait(busyReading)()
 	if ctl := s.bodyCtl; ctl != nil {
 		ctl.SetReadTimeout(s.read)
 		return st.block(func(done <-chan struct{}) error {
@@ -815,6 +962,9 @@ func (st *state) sockReceive(L *lua.LState) int {
 		L.Push(lua.LString("closed"))
 		return 2
 	}
+	if msg := s.busy(busyConnecting | busyReading); msg != "" {
+		return fail(L, msg)
+	}
 	pat := L.Get(2)
 	switch p := pat.(type) {
 	case lua.LNumber:
@@ -898,13 +1048,13 @@ func (st *state) sockReceive(L *lua.LState) int {
 }
 
 func (st *state) sockReceiveAny(L *lua.LState) int {
-	s := st.current(sock(L, "receiveany", 2))
-	if L.GetTop() != 2 {
-		cError(L, "expecting 2 arguments (including the object), but got %d", L.GetTop())
-	}
+	s := st.current(sock(L, "receiveany"))
 	if s.closed() {
 		st.closedLog(L, "receive")
 		return fail(L, "closed")
+	}
+	if msg := s.busy(busyConnecting | busyReading); msg != "" {
+		return fail(L, msg)
 	}
 	max, ok := L.Get(2).(lua.LNumber)
 	if !ok || max < 1 {
@@ -930,7 +1080,7 @@ func (st *state) sockReceiveAny(L *lua.LState) int {
 // size argument it hands the data out in pieces of at most size bytes and
 // then nil once the pattern has been consumed.
 func (st *state) sockReceiveUntil(L *lua.LState) int {
-	s := st.current(sock(L, "receiveuntil", 2))
+	s := st.current(sock(L, "receiveuntil"))
 	pat := L.CheckString(2)
 	if pat == "" {
 		cArgError(L, 2, "receiveuntil", "pattern is empty")
@@ -950,6 +1100,9 @@ func (st *state) sockReceiveUntil(L *lua.LState) int {
 		if !draining {
 			if s.closed() {
 				return fail(L, "closed")
+			}
+			if msg := s.busy(busyConnecting | busyReading); msg != "" {
+				return fail(L, msg)
 			}
 			var data []byte
 			err := st.readWith(s, func() error {
@@ -1022,36 +1175,45 @@ func (st *state) sockReceiveUntil(L *lua.LState) int {
 	return 1
 }
 
-// timeoutArg reads a millisecond timeout; 0 or none keeps the default.
-func timeoutArg(L *lua.LState, n int, def time.Duration) time.Duration {
-	v := L.Get(n)
-	if v == lua.LNil {
-		return def
+// timeoutArg is lua-nginx-module's (ngx_int_t) lua_tonumber(L, n) of a
+// timeout: whole milliseconds (a table or nil is 0); 0 or less is def.
+// With strict (tcp) a value that does not fit 31 bits, negative ones
+// included, raises "bad timeout value" (C's "timeout >> 31"); udp's
+// settimeout takes anything.
+func timeoutArg(L *lua.LState, n int, def time.Duration, strict bool) time.Duration {
+	f := float64(L.ToNumber(n))
+	if f <= -1 || f >= 1<<31 || math.IsNaN(f) {
+		if strict {
+			cError(L, "bad timeout value")
+		}
+		if f >= 1<<31 {
+			f = 1 << 31 // 24 days: never, in practice
+		}
 	}
-	ms := L.ToNumber(n) // lua_tonumber, as lua-nginx-module: a table is 0, the default
-	if ms < 0 {
-		cArgError(L, n, "settimeout", "bad timeout value")
+	if ms := int64(f); ms > 0 {
+		return time.Duration(ms) * time.Millisecond
 	}
-	if ms == 0 {
-		return def
-	}
-	return time.Duration(float64(ms) * float64(time.Millisecond))
+	return def
 }
 
 func (st *state) sockSetTimeout(L *lua.LState) int {
-	s := sock(L, "settimeout", 2)
+	s := sock(L, "settimeout")
 	o := st.socketOptions()
-	s.connect = timeoutArg(L, 2, o.ConnectTimeout)
-	s.send = timeoutArg(L, 2, o.SendTimeout)
-	s.read = timeoutArg(L, 2, o.ReadTimeout)
+	s.connect = timeoutArg(L, 2, o.ConnectTimeout, true)
+	s.send = timeoutArg(L, 2, o.SendTimeout, true)
+	s.read = timeoutArg(L, 2, o.ReadTimeout, true)
 	return 0
 }
 
+// sockSetTimeouts checks the three values before it sets any (0 is the
+// lua_socket_*_timeout setting).
 func (st *state) sockSetTimeouts(L *lua.LState) int {
-	s := sock(L, "settimeouts", 4)
-	s.connect = timeoutArg(L, 2, s.connect)
-	s.send = timeoutArg(L, 3, s.send)
-	s.read = timeoutArg(L, 4, s.read)
+	s := sock(L, "settimeouts")
+	o := st.socketOptions()
+	connect := timeoutArg(L, 2, o.ConnectTimeout, true)
+	send := timeoutArg(L, 3, o.SendTimeout, true)
+	s.read = timeoutArg(L, 4, o.ReadTimeout, true)
+	s.connect, s.send = connect, send
 	return 0
 }
 
@@ -1059,6 +1221,9 @@ func (st *state) sockSetKeepalive(L *lua.LState) int {
 	s := sock(L, "setkeepalive")
 	if s.conn == nil {
 		return fail(L, "closed")
+	}
+	if msg := s.busy(busyConnecting | busyReading | busyWriting); msg != "" {
+		return fail(L, msg)
 	}
 	if s.br.Buffered() > 0 {
 		st.dropSocket(s)
@@ -1099,10 +1264,29 @@ func (st *state) sockGetReusedTimes(L *lua.LState) int {
 	return 1
 }
 
+// sockBind is sock:bind(ip): the local address of the socket's next
+// connects (tcp; an IPv4 or IPv6 address, no port: "bad address").
+func (st *state) sockBind(L *lua.LState) int {
+	s := sock(L, "bind")
+	st.socketPhaseCheck()
+	text := L.CheckString(2)
+	ip := net.ParseIP(text)
+	if ip == nil || strings.Contains(text, ".") && ip.To4() == nil {
+		return fail(L, "bad address")
+	}
+	s.bind = &net.TCPAddr{IP: ip}
+	st.logf(ngxlog.Debug, "lua tcp socket bind ip: %s", text)
+	L.Push(lua.LTrue)
+	return 1
+}
+
 func (st *state) sockClose(L *lua.LState) int {
 	s := sock(L, "close")
 	if s.conn == nil {
 		return fail(L, "closed")
+	}
+	if msg := s.busy(busyConnecting | busyReading | busyWriting); msg != "" {
+		return fail(L, msg)
 	}
 	st.dropSocket(s)
 	L.Push(lua.LNumber(1))
@@ -1110,7 +1294,7 @@ func (st *state) sockClose(L *lua.LState) int {
 }
 
 func (st *state) sockSetOption(L *lua.LState) int {
-	s := sock(L, "setoption", 3)
+	s := sock(L, "setoption")
 	opt := L.CheckString(2)
 	if s.conn == nil {
 		return fail(L, "closed")

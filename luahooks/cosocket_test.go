@@ -228,3 +228,98 @@ func TestCosocketUDP(t *testing.T) {
 		t.Errorf("got %q (err %v), want %q", out.Body, out.Err, want)
 	}
 }
+
+// TestCosocketSendBufs: sends take their buffer from the request's free
+// list as lua-nginx-module's ngx_http_lua_chain_get_free_buf does, with its
+// debug lines (060-lua-memcached TEST 2).
+func TestCosocketSendBufs(t *testing.T) {
+	addr, _ := lineServer(t)
+	host, port, _ := net.SplitHostPort(addr)
+	rt, sink := newTestRuntime(t, Options{})
+	src := fmt.Sprintf(`local s = ngx.socket.tcp() assert(s:connect("%s", %s))
+		ngx.print(s:send("a\n"), s:send(""), s:send("hello\n"), s:send("hi\n"))`, host, port)
+	out := runCode(t, rt, PhaseContent, src, newReq("/"))
+	if out.Err != nil || string(out.Body) != "2063" {
+		t.Fatalf("got %q, %v", out.Body, out.Err)
+	}
+	var got []string
+	for _, l := range sink.lines {
+		if strings.HasPrefix(l.msg, "lua reuse free buf") {
+			got = append(got, strings.TrimSuffix(l.msg, ", cl:0000000000000000, p:0000000000000000"))
+		}
+	}
+	want := []string{
+		"lua reuse free buf chain, but reallocate memory because 6 >= 2",
+		"lua reuse free buf memory 6 >= 3",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("debug lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestCosocketKilledWhileResolving: a thread killed while its connect
+// resolves gives its place in the connection pool back, so a connect
+// queued behind it goes on (068-socket-keepalive TEST 48, 49).
+func TestCosocketKilledWhileResolving(t *testing.T) {
+	addr, _ := lineServer(t)
+	host, port, _ := net.SplitHostPort(addr)
+	rt, _ := newTestRuntime(t, Options{})
+	req := newReq("/")
+	req.Resolve = func(ctx context.Context, _ string) ([]string, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	src := fmt.Sprintf(`local opts = {pool = "p", pool_size = 1, backlog = 1}
+		local th = ngx.thread.spawn(function() ngx.socket.connect("example.org", 80, opts) end)
+		ngx.print(ngx.thread.kill(th))
+		local s, err = ngx.socket.connect("%s", %s, opts)
+		ngx.print(" ", s and "connected" or err)`, host, port)
+	done := make(chan Outcome, 1)
+	go func() { done <- runCode(t, rt, PhaseContent, src, req) }()
+	select {
+	case out := <-done:
+		if out.Err != nil || string(out.Body) != "1 connected" {
+			t.Errorf("got %q, %v", out.Body, out.Err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second connect waits for the killed thread's place")
+	}
+}
+
+// TestCosocketQuickWrite: a send the socket's buffer takes goes out at
+// once; one that does not returns what was written after quickWriteWait,
+// for the caller to wait for the rest (its thread then busy writing).
+func TestCosocketQuickWrite(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	peer, err := ln.Accept() // never reads
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	s := &cosocket{conn: c}
+	deadline := time.Now().Add(time.Minute)
+	if n, err := s.quickWrite([]byte("hello"), deadline); n != 5 || err != nil {
+		t.Errorf("small send: %d, %v", n, err)
+	}
+	big := make([]byte, 64<<20)
+	start := time.Now()
+	n, err := s.quickWrite(big, deadline)
+	if err != nil || n == 0 || n >= len(big) {
+		t.Errorf("big send: %d of %d, %v", n, len(big), err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("big send waited %v", d)
+	}
+	if n, err := s.quickWrite([]byte("x"), time.Now().Add(quickWriteWait/2)); n != 0 || err != nil {
+		t.Errorf("short send timeout: %d, %v (the caller waits)", n, err)
+	}
+}

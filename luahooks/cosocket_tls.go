@@ -190,6 +190,7 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
 	}
 	tc := tls.Client(s.conn, cfg)
+	defer s.wait(busyConnecting)()
 	err := st.waitIO(s.conn, func() error {
 		tc.SetDeadline(time.Now().Add(s.read))
 		defer tc.SetDeadline(time.Time{})

@@ -154,7 +154,7 @@ func (st *state) udpReceive(L *lua.LState) int {
 
 func (st *state) udpSetTimeout(L *lua.LState) int {
 	u := udpSock(L, "settimeout")
-	u.read = timeoutArg(L, 2, st.socketOptions().ReadTimeout)
+	u.read = timeoutArg(L, 2, st.socketOptions().ReadTimeout, false)
 	return 0
 }
 

@@ -2,6 +2,7 @@ package luahooks
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -115,11 +116,16 @@ func isLuaJITIdent(c byte) bool {
 	return c >= 0x80 || c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
+// mangledPrefix starts the names mangleIdent makes.
+const mangledPrefix = "__ngxsockify_u"
+
 // mangleIdent renames an identifier holding bytes >= 0x80: they become
-// "_XX" hex after a prefix no Lua programmer writes.
+// "_XX" hex after a prefix no Lua programmer writes. The same name is
+// used as a field name (t.ключ, {ключ = 1}), so tables agree; ngx.var
+// takes the original bytes back (unmangleIdent).
 func mangleIdent(id string) string {
 	var b strings.Builder
-	b.WriteString("__ngxsockify_u")
+	b.WriteString(mangledPrefix)
 	for i := 0; i < len(id); i++ {
 		if c := id[i]; c >= 0x80 {
 			fmt.Fprintf(&b, "_%02X", c)
@@ -129,6 +135,31 @@ func mangleIdent(id string) string {
 	}
 	return b.String()
 }
+
+// unmangleIdent is the identifier mangleIdent renamed to name, or name
+// when it is not such a name.
+func unmangleIdent(name string) string {
+	rest, ok := strings.CutPrefix(name, mangledPrefix)
+	if !ok {
+		return name
+	}
+	var b strings.Builder
+	for i := 0; i < len(rest); i++ {
+		if c := rest[i]; c == '_' && i+2 < len(rest) && isUpperHex(rest[i+1]) && isUpperHex(rest[i+2]) {
+			v, _ := strconv.ParseUint(rest[i+1:i+3], 16, 8)
+			if v < 0x80 {
+				return name
+			}
+			b.WriteByte(byte(v))
+			i += 2
+		} else {
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func isUpperHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'A' && c <= 'F' }
 
 // longBracket reports whether src[i:] opens a long bracket ("[[", "[=[",
 // ...) and its level.

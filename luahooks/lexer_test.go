@@ -14,6 +14,8 @@ func TestLuaJITLexer(t *testing.T) {
 		{"ngx.say(\"a\\z   \n   b\", debug_line or '')\nngx.say(3)", "ab\n3\n"},
 		{"local 变量 = 7 ngx.say(变量, ' ', #'变量')", "7 6\n"},
 		{"local t = {} t.ключ = 1 ngx.say(t.ключ)", "1\n"},
+		{"local t = {ключ = 1} ngx.say(t.ключ, t . ключ)", "11\n"},
+		{"local 变量 = 'b' ngx.say('a'..变量, 'c' .. 变量)", "abcb\n"},
 		{`ngx.say([[\d]], '\'', "--[[")  -- "\d"`, "\\d'--[[\n"},
 		{"--[==[ \"\\d\" ]==] ngx.say('ok')", "ok\n"},
 		{`ngx.say(0x1F, 1e2, "\0651")`, "31100A1\n"},
@@ -33,6 +35,23 @@ func TestLuaJITLexer(t *testing.T) {
 		_, err := rt.CompileInline(PhaseContent, tc.src, "/etc/nginx/nginx.conf", 10)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: got %v, want %q", tc.src, err, tc.want)
+		}
+	}
+}
+
+// TestUnmangleIdent: ngx.var gets a UTF-8 identifier's bytes back.
+func TestUnmangleIdent(t *testing.T) {
+	for _, id := range []string{"arg_语言", "ключ", "a_b", "__ngxsockify_u_41"} {
+		want := id
+		if id == "__ngxsockify_u_41" {
+			want = id // not one mangleIdent makes (0x41 < 0x80)
+		}
+		m := id
+		if strings.IndexFunc(id, func(r rune) bool { return r >= 0x80 }) >= 0 {
+			m = mangleIdent(id)
+		}
+		if got := unmangleIdent(m); got != want {
+			t.Errorf("%q -> %q -> %q", id, m, got)
 		}
 	}
 }

@@ -46,6 +46,7 @@ func (st *state) openLibs() {
 		g.RawSetString(name, lua.LNil)
 	}
 	g.RawSetString("tonumber", L.NewFunction(baseToNumber))
+	g.RawSetString(forNumName, L.NewFunction(baseForNum))
 	g.RawSetString("tostring", L.NewFunction(baseToString))
 	g.RawSetString("type", L.NewFunction(baseType)) // "cdata" as LuaJIT (ffi.go)
 	g.RawSetString("print", L.NewFunction(st.basePrint))

@@ -69,6 +69,7 @@ func multiAssignStmt(st ast.Stmt) ast.Stmt {
 		splitMultiAssign(s.Then)
 		splitMultiAssign(s.Else)
 	case *ast.NumberForStmt:
+		forNumbers(s) // fornum.go: the same walk
 		multiAssignExpr(s.Init)
 		multiAssignExpr(s.Limit)
 		multiAssignExpr(s.Step)

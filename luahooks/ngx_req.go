@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
+	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/http1"
 	"sort"
@@ -242,8 +243,20 @@ func (st *state) reqSetURIArgs(L *lua.LState) int {
 	if !ok {
 		L.ArgError(1, "string, number, or table expected, got "+typeName(v))
 	}
+	if _, str := v.(lua.LString); str {
+		s = escapeArgsCtrl(s)
+	}
 	st.setArgsVar(L, req, s)
 	return 0
+}
+
+// escapeArgsCtrl is ngx_http_lua_escape_args: a query string given to
+// ngx.req.set_uri_args as a string keeps its bytes except the control
+// bytes, the space and DEL, which become %XX (bytes of 0x80 and above stay,
+// so UTF-8 names still match $arg_...). ngx.exec's string args are not
+// escaped.
+func escapeArgsCtrl(s string) string {
+	return vars.Escape(s, func(c byte) bool { return c <= ' ' || c == 0x7f })
 }
 
 // argsString is a query given as a string, a number or a table of args

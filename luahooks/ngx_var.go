@@ -20,7 +20,9 @@ func (st *state) openVar() *lua.LTable {
 func varName(L *lua.LState) string {
 	switch k := L.Get(2).(type) {
 	case lua.LString:
-		return string(k)
+		// ngx.var.arg_语言: the field name of a UTF-8 identifier comes
+		// mangled (luajitSource).
+		return unmangleIdent(string(k))
 	case lua.LNumber:
 		return formatNumber(float64(k))
 	default:

@@ -187,7 +187,11 @@ type Request struct {
 	// nil before: measured).
 	bodyDiscarded, readAfterDiscard bool
 	bodyErr                         *Outcome // ReadBody's answer (413...), for the next Lua handler
-	start                           time.Time
+	// freeBufs are the sizes of the send buffers lua-nginx-module keeps
+	// in the request's free list (ctx->free_bufs) once a cosocket sent
+	// them; the last one is the list's head (debug log lines only).
+	freeBufs []int
+	start    time.Time
 }
 
 // Action says what the caller does after a run.

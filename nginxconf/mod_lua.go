@@ -33,6 +33,9 @@ var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
 		{name: "rewrite_by_lua_no_postpone", dup: "rewrite_by_lua_no_postpone", set: func(c *compiler, _ *level, d *Directive) {
 			c.cfg.HTTP.Lua.RewriteNoPostpone = d.Args[0] == "on"
 		}},
+		{name: "access_by_lua_no_postpone", dup: "access_by_lua_no_postpone", set: func(c *compiler, _ *level, d *Directive) {
+			c.cfg.HTTP.Lua.AccessNoPostpone = d.Args[0] == "on"
+		}},
 		{name: "lua_code_cache", set: func(c *compiler, _ *level, d *Directive) { c.cfg.HTTP.Lua.CodeCache = d.Args[0] == "on" }},
 		{name: "lua_shared_dict", set: func(c *compiler, _ *level, d *Directive) {
 			size, err := ParseSize(d.Args[1])

@@ -98,6 +98,9 @@ type LuaMain struct {
 	// RewriteNoPostpone is rewrite_by_lua_no_postpone on: rewrite_by_lua
 	// runs before the rewrite module's statements, not after them.
 	RewriteNoPostpone bool
+	// AccessNoPostpone is access_by_lua_no_postpone on: access_by_lua
+	// runs before allow/deny, auth_basic and auth_request, not after them.
+	AccessNoPostpone bool
 	// MaxPendingTimers and MaxRunningTimers are lua_max_pending_timers
 	// and lua_max_running_timers (0: lua-nginx-module's 1024 and 256).
 	MaxPendingTimers, MaxRunningTimers int

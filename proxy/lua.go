@@ -30,6 +30,12 @@ var luaModule = module{
 	register: func(e *engine) {
 		e.add(phaseRewrite, luaRewrite)
 		e.add(phaseAccess, luaAccess)
+		// access_by_lua_no_postpone on: the hook runs first, where nginx
+		// runs a dynamic module's access handler (before allow/deny,
+		// auth_basic, auth_request), after ngxsockify's fail-closed
+		// check, which the core module registered first.
+		acc := e.phases[phaseAccess]
+		e.phases[phaseAccess] = append(acc[:1:1], append([]phaseHandler{luaAccessFirst}, acc[1:]...)...)
 		e.addHeaderFilter(luaHeaderFilter)
 		e.add(phaseLog, luaLog)
 	},
@@ -58,9 +64,22 @@ func luaRewrite(rq *request) rc {
 // answered.
 func luaAccess(rq *request) rc {
 	c := rq.conf.AccessLua
-	if c == nil {
+	if c == nil || rq.st.cfg.HTTP.Lua.AccessNoPostpone {
 		return rcDeclined
 	}
+	return runLuaAccess(rq, c)
+}
+
+// luaAccessFirst is access_by_lua under access_by_lua_no_postpone on.
+func luaAccessFirst(rq *request) rc {
+	c := rq.conf.AccessLua
+	if c == nil || !rq.st.cfg.HTTP.Lua.AccessNoPostpone {
+		return rcDeclined
+	}
+	return runLuaAccess(rq, c)
+}
+
+func runLuaAccess(rq *request, c *nginxconf.LuaCode) rc {
 	if !rq.runLuaPhase(c) {
 		return rcDone
 	}
