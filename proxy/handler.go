@@ -403,11 +403,13 @@ func (rq *request) send(code int, ctype string, body []byte) {
 		rq.finalize(c)
 		return
 	}
+	// the keys are canonical: no Set, which canonicalizes them again
+	// (some 400 instructions each)
 	h := rq.w.Header()
 	if ctype != "" {
-		h.Set("Content-Type", ctype)
+		h["Content-Type"] = []string{ctype}
 	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	rq.writeHeader(code)
 	if rq.r.Method != http.MethodHead {
 		rq.w.Write(body)
