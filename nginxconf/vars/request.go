@@ -522,7 +522,13 @@ var builtins = map[string]builtin{
 		if r.RemoteUser != "" {
 			return r.RemoteUser, true
 		}
-		return basicUser(r.HTTP.Header.Get("Authorization"))
+		// Header.Get's result without its canonicalizing of the key
+		// (some 400 instructions a log line in the combined format)
+		var auth string
+		if vs := r.HTTP.Header["Authorization"]; len(vs) > 0 {
+			auth = vs[0]
+		}
+		return basicUser(auth)
 	}},
 	"content_type":   {get: func(r *Request) (string, bool) { return firstHeader(r.HTTP.Header, "Content-Type") }},
 	"content_length": {get: func(r *Request) (string, bool) { return firstHeader(r.HTTP.Header, "Content-Length") }},
