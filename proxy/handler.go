@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -530,33 +529,32 @@ func (rq *request) logf(level ngxlog.Level, format string, args ...any) {
 }
 
 // logWhere is the request part of an error-log line, kept apart so that a
-// tunnel can log its end without holding the whole request.
+// tunnel can log its end without holding the whole request. It keeps what
+// the line is made of as it came (every tunnel takes one, few log): format
+// cuts the client's host and the request line out of them.
 type logWhere struct {
-	client, server, request string
+	// remote is the client's address (host:port, or what the listener
+	// gives); format names its host
+	remote string
+	server string
+	// head is the request head as received (http1.Head.Raw, whose bytes
+	// never change), whose first line is the request (HTTP/2: that line
+	// alone)
+	head string
 	// host and referrer are the Host and Referer headers, when sent
 	host, referrer       string
 	hasHost, hasReferrer bool
 }
 
 func (rq *request) logWhere() logWhere {
-	client, _, err := net.SplitHostPort(rq.r.RemoteAddr)
-	if err != nil {
-		client = rq.r.RemoteAddr
-	}
-	var request string
-	if raw := http1.RawHeader(rq.r); raw != nil {
-		// the request line as received, as nginx names it: its bytes,
-		// which never change (http1.Head.Raw) and which the header
-		// values share already
-		line, _, _ := bytes.Cut(raw, []byte("\n"))
-		line = bytes.TrimRight(line, "\r")
-		request = unsafe.String(unsafe.SliceData(line), len(line))
-	} else {
-		request = rq.r.Method + " " + rq.r.RequestURI + " " + rq.r.Proto
-	}
 	// nginx names the Host header, not the request line's host, and none
 	// when the client sent none (HTTP/2's :authority stands for it)
-	w := logWhere{client: client, server: rq.srv.PrimaryName(), request: request, host: rq.r.Host, hasHost: rq.r.Host != ""}
+	w := logWhere{remote: rq.r.RemoteAddr, server: rq.srv.PrimaryName(), host: rq.r.Host, hasHost: rq.r.Host != ""}
+	if raw := http1.RawHeader(rq.r); raw != nil {
+		w.head = unsafe.String(unsafe.SliceData(raw), len(raw))
+	} else {
+		w.head = rq.r.Method + " " + rq.r.RequestURI + " " + rq.r.Proto
+	}
 	if rq.r.ProtoMajor < 2 {
 		hs := rq.r.Header["Host"]
 		w.hasHost = len(hs) > 0
@@ -574,7 +572,14 @@ func (rq *request) logWhere() logWhere {
 // upstream: "...", host: "...", referrer: "..."" (upstream only when
 // known, host and referrer when sent: ngx_http_log_error_handler).
 func (w logWhere) format(upstream string) string {
-	s := ", client: " + w.client + ", server: " + w.server + `, request: "` + w.request + `"`
+	client, _, err := net.SplitHostPort(w.remote)
+	if err != nil {
+		client = w.remote
+	}
+	// the request line as received, as nginx names it
+	request, _, _ := strings.Cut(w.head, "\n")
+	request = strings.TrimRight(request, "\r")
+	s := ", client: " + client + ", server: " + w.server + `, request: "` + request + `"`
 	if upstream != "" {
 		s += `, upstream: "` + upstream + `"`
 	}
