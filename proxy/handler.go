@@ -212,11 +212,34 @@ type requestObjects struct {
 // lowercased, without port or trailing dot.
 func hostOf(r *http.Request) string {
 	h := r.Host
+	if plainHost(h) {
+		return h
+	}
 	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
 		h = h[:i]
 	}
 	return strings.TrimSuffix(strings.ToLower(h), ".")
 }
+
+// plainHost reports whether hostOf leaves h as it is: ASCII without upper
+// case (strings.ToLower changes some non-ASCII letters), no port and no
+// trailing dot. One pass over the bytes, for the usual Host.
+func plainHost(h string) bool {
+	for i := 0; i < len(h); i++ {
+		if unplainHost[h[i]] {
+			return false
+		}
+	}
+	return !strings.HasSuffix(h, ".")
+}
+
+// unplainHost holds the bytes that plainHost refuses.
+var unplainHost = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c >= 0x80 || c == ':' || 'A' <= c && c <= 'Z'
+	}
+	return t
+}()
 
 func (rq *request) run() {
 	if rq.r.Host == "" && rq.r.ProtoAtLeast(1, 1) {
