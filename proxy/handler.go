@@ -211,35 +211,41 @@ type requestObjects struct {
 // hostOf is the request's host name as nginx uses it for server selection:
 // lowercased, without port or trailing dot.
 func hostOf(r *http.Request) string {
-	h := r.Host
-	if plainHost(h) {
-		return h
+	// one pass over the bytes tells whether there is a colon (a port)
+	// and whether the name is plain: ASCII without upper case
+	// (strings.ToLower changes some non-ASCII letters), which ToLower
+	// would leave as it is
+	h, seen := r.Host, uint8(0)
+	for i := 0; i < len(h); i++ {
+		seen |= hostBytes[h[i]]
 	}
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
-		h = h[:i]
+	if seen&hostColon != 0 && !strings.HasSuffix(h, "]") {
+		h = h[:strings.LastIndexByte(h, ':')]
+	}
+	plain := seen&hostUnplain == 0
+	if plain && !strings.HasSuffix(h, ".") {
+		return h
 	}
 	return strings.TrimSuffix(strings.ToLower(h), ".")
 }
 
-// plainHost reports whether hostOf leaves h as it is: ASCII without upper
-// case (strings.ToLower changes some non-ASCII letters), no port and no
-// trailing dot. One pass over the bytes, for the usual Host.
-func plainHost(h string) bool {
-	for i := 0; i < len(h); i++ {
-		if unplainHost[h[i]] {
-			return false
-		}
-	}
-	return !strings.HasSuffix(h, ".")
-}
-
-// unplainHost holds the bytes that plainHost refuses.
-var unplainHost = func() (t [256]bool) {
+// hostBytes classes the bytes of a Host for hostOf.
+var hostBytes = func() (t [256]uint8) {
 	for c := range 256 {
-		t[c] = c >= 0x80 || c == ':' || 'A' <= c && c <= 'Z'
+		switch {
+		case c == ':':
+			t[c] = hostColon
+		case c >= 0x80 || 'A' <= c && c <= 'Z':
+			t[c] = hostUnplain
+		}
 	}
 	return t
 }()
+
+const (
+	hostColon   = 1 << iota // ':'
+	hostUnplain             // upper case, non-ASCII
+)
 
 func (rq *request) run() {
 	if rq.r.Host == "" && rq.r.ProtoAtLeast(1, 1) {
