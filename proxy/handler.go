@@ -170,6 +170,10 @@ func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Requ
 	rq.v.RespHeader = rw.Header() // $sent_http_*
 	rq.v.ConnID = cc.id
 	rq.v.ServerName = srv.PrimaryName()
+	if raw := http1.RawHeader(r); raw != nil {
+		// its bytes never change (http1.Head.Raw)
+		rq.v.RequestHead = unsafe.String(unsafe.SliceData(raw), len(raw))
+	}
 	rq.v.Conns = &s.stats
 	rq.wire = wireOf(w)
 	rq.setWire()
@@ -566,9 +570,8 @@ type logWhere struct {
 	// gives); format names its host
 	remote string
 	server string
-	// head is the request head as received (http1.Head.Raw, whose bytes
-	// never change), whose first line is the request (HTTP/2: that line
-	// alone)
+	// head is the request head as received (vars.Request.RequestHead),
+	// whose first line is the request (HTTP/2: that line alone)
 	head string
 	// host and referrer are the Host and Referer headers, when sent
 	host, referrer       string
@@ -579,7 +582,9 @@ func (rq *request) logWhere() logWhere {
 	// nginx names the Host header, not the request line's host, and none
 	// when the client sent none (HTTP/2's :authority stands for it)
 	w := logWhere{remote: rq.r.RemoteAddr, server: rq.srv.PrimaryName(), host: rq.r.Host, hasHost: rq.r.Host != ""}
-	if raw := http1.RawHeader(rq.r); raw != nil {
+	if rq.v != nil && rq.v.RequestHead != "" {
+		w.head = rq.v.RequestHead
+	} else if raw := http1.RawHeader(rq.r); raw != nil { // a request refused while read (reject)
 		w.head = unsafe.String(unsafe.SliceData(raw), len(raw))
 	} else {
 		w.head = rq.r.Method + " " + rq.r.RequestURI + " " + rq.r.Proto
