@@ -9,8 +9,14 @@
 // collection so that the next goal is at least the floor, and puts it back
 // to 100 once the live heap is half the floor or more: a small server
 // trades a few MiB of memory for fewer collections, a large one runs as
-// with the default. An explicit GOGC in the environment wins: Start then
-// does nothing.
+// with the default.
+//
+// The garbage a burst leaves (up to the floor) stays in the heap until the
+// next collection, which an idle server does not make for minutes: when
+// the allocations stop after a burst, Start's watcher collects and gives
+// the free memory back to the operating system at once (debug.FreeOSMemory),
+// so that an idle server holds its live heap, not the floor. An explicit
+// GOGC in the environment wins: Start then does nothing.
 package heapfloor
 
 import (
@@ -19,6 +25,7 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"time"
 )
 
 // defaultPercent is GOGC's default, used once the live heap reaches half
@@ -35,12 +42,53 @@ func Start(floor uint64) (stop func()) {
 	t.sample[0].Name = "/gc/heap/live:bytes"
 	t.tune()
 	t.arm()
+	done := make(chan struct{})
+	go watchIdle(allocated(), floor/4, done)
 	return func() {
+		close(done)
 		t.mu.Lock()
 		defer t.mu.Unlock()
 		t.stopped = true
 		debug.SetGCPercent(defaultPercent)
 	}
+}
+
+// idleCheck is how often watchIdle looks at the allocations, and idleAlloc
+// what it may see allocated in that time and still call the heap idle.
+const (
+	idleCheck = 500 * time.Millisecond
+	idleAlloc = 256 << 10
+)
+
+// watchIdle gives the garbage back to the operating system once the
+// allocations stop (less than idleAlloc bytes in idleCheck) after at
+// least burst bytes were allocated since it last did (or since last, the
+// bytes allocated when it was started), until done closes.
+func watchIdle(last, burst uint64, done <-chan struct{}) {
+	since := uint64(0)
+	tick := time.NewTicker(idleCheck)
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		n := allocated() - last
+		last += n
+		since += n
+		if n < idleAlloc && since >= burst {
+			debug.FreeOSMemory()
+			since = 0
+		}
+	}
+}
+
+// allocated is the bytes allocated in the heap so far.
+func allocated() uint64 {
+	s := [1]metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s[:])
+	return s[0].Value.Uint64()
 }
 
 type tuner struct {

@@ -72,3 +72,27 @@ func TestStartLeavesExplicitGOGC(t *testing.T) {
 		t.Errorf("heap goal %d with GOGC set: the floor was applied", g)
 	}
 }
+
+// sink keeps the test's garbage from being optimized away.
+var sink []byte
+
+func TestWatchIdleReleases(t *testing.T) {
+	s := []metrics.Sample{{Name: "/gc/cycles/forced:gc-cycles"}}
+	metrics.Read(s)
+	forced := s[0].Value.Uint64()
+	done := make(chan struct{})
+	defer close(done)
+	go watchIdle(allocated(), 1<<20, done)
+	for range 64 { // a burst: 4 MiB of garbage
+		sink = make([]byte, 64<<10)
+	}
+	sink = nil
+	deadline := time.Now().Add(10 * idleCheck)
+	for time.Now().Before(deadline) {
+		time.Sleep(idleCheck / 5)
+		if metrics.Read(s); s[0].Value.Uint64() > forced {
+			return
+		}
+	}
+	t.Errorf("no collection after the burst (forced cycles still %d)", forced)
+}

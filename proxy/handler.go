@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -179,6 +178,10 @@ func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Requ
 	rq.v.RespHeader = rw.Header() // $sent_http_*
 	rq.v.ConnID = cc.id
 	rq.v.ServerName = srv.PrimaryName()
+	if raw := http1.RawHeader(r); raw != nil {
+		// its bytes never change (http1.Head.Raw)
+		rq.v.RequestHead = unsafe.String(unsafe.SliceData(raw), len(raw))
+	}
 	rq.v.Conns = &s.stats
 	rq.wire = wireOf(w)
 	rq.setWire()
@@ -220,12 +223,41 @@ type requestObjects struct {
 // hostOf is the request's host name as nginx uses it for server selection:
 // lowercased, without port or trailing dot.
 func hostOf(r *http.Request) string {
-	h := r.Host
-	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
-		h = h[:i]
+	// one pass over the bytes tells whether there is a colon (a port)
+	// and whether the name is plain: ASCII without upper case
+	// (strings.ToLower changes some non-ASCII letters), which ToLower
+	// would leave as it is
+	h, seen := r.Host, uint8(0)
+	for i := 0; i < len(h); i++ {
+		seen |= hostBytes[h[i]]
+	}
+	if seen&hostColon != 0 && !strings.HasSuffix(h, "]") {
+		h = h[:strings.LastIndexByte(h, ':')]
+	}
+	plain := seen&hostUnplain == 0
+	if plain && !strings.HasSuffix(h, ".") {
+		return h
 	}
 	return strings.TrimSuffix(strings.ToLower(h), ".")
 }
+
+// hostBytes classes the bytes of a Host for hostOf.
+var hostBytes = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case c == ':':
+			t[c] = hostColon
+		case c >= 0x80 || 'A' <= c && c <= 'Z':
+			t[c] = hostUnplain
+		}
+	}
+	return t
+}()
+
+const (
+	hostColon   = 1 << iota // ':'
+	hostUnplain             // upper case, non-ASCII
+)
 
 func (rq *request) run() {
 	if rq.r.Host == "" && rq.r.ProtoAtLeast(1, 1) {
@@ -412,11 +444,13 @@ func (rq *request) send(code int, ctype string, body []byte) {
 		rq.finalize(c)
 		return
 	}
+	// the keys are canonical: no Set, which canonicalizes them again
+	// (some 400 instructions each)
 	h := rq.w.Header()
 	if ctype != "" {
-		h.Set("Content-Type", ctype)
+		h["Content-Type"] = []string{ctype}
 	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	rq.writeHeader(code)
 	if rq.r.Method != http.MethodHead {
 		rq.w.Write(body)
@@ -561,11 +595,19 @@ func (rq *request) mainRequest() *request {
 }
 
 // logWhere is the request part of an error-log line, kept apart so that a
-// tunnel can log its end without holding the whole request.
+// tunnel can log its end without holding the whole request. It keeps what
+// the line is made of as it came (every tunnel takes one, few log): format
+// cuts the client's host and the request line out of them.
 type logWhere struct {
-	client, server, request string
+	// remote is the client's address (host:port, or what the listener
+	// gives); format names its host
+	remote string
+	server string
+	// head is the request head as received (vars.Request.RequestHead),
+	// whose first line is the request (HTTP/2: that line alone)
+	head string
 	// subrequest is the URI of the subrequest being served, when one is
-	// (request and the headers are its main request's)
+	// (the rest is its main request's)
 	subrequest string
 	// host and referrer are the Host and Referer headers, when sent
 	host, referrer       string
@@ -578,24 +620,16 @@ func (rq *request) logWhere() logWhere {
 		w.subrequest = rq.v.URI
 		return w
 	}
-	client, _, err := net.SplitHostPort(rq.r.RemoteAddr)
-	if err != nil || strings.HasPrefix(rq.r.RemoteAddr, "unix:") {
-		client = rq.r.RemoteAddr
-	}
-	var request string
-	if raw := http1.RawHeader(rq.r); raw != nil {
-		// the request line as received, as nginx names it: its bytes,
-		// which never change (http1.Head.Raw) and which the header
-		// values share already
-		line, _, _ := bytes.Cut(raw, []byte("\n"))
-		line = bytes.TrimRight(line, "\r")
-		request = unsafe.String(unsafe.SliceData(line), len(line))
-	} else {
-		request = rq.r.Method + " " + rq.r.RequestURI + " " + rq.r.Proto
-	}
 	// nginx names the Host header, not the request line's host, and none
 	// when the client sent none (HTTP/2's :authority stands for it)
-	w := logWhere{client: client, server: rq.srv.PrimaryName(), request: request, host: rq.r.Host, hasHost: rq.r.Host != ""}
+	w := logWhere{remote: rq.r.RemoteAddr, server: rq.srv.PrimaryName(), host: rq.r.Host, hasHost: rq.r.Host != ""}
+	if rq.v != nil && rq.v.RequestHead != "" {
+		w.head = rq.v.RequestHead
+	} else if raw := http1.RawHeader(rq.r); raw != nil { // a request refused while read (reject)
+		w.head = unsafe.String(unsafe.SliceData(raw), len(raw))
+	} else {
+		w.head = rq.r.Method + " " + rq.r.RequestURI + " " + rq.r.Proto
+	}
 	if rq.r.ProtoMajor < 2 {
 		hs := rq.r.Header["Host"]
 		w.hasHost = len(hs) > 0
@@ -614,7 +648,14 @@ func (rq *request) logWhere() logWhere {
 // subrequest's URI while one is served, upstream only when known, host
 // and referrer when sent: ngx_http_log_error_handler).
 func (w logWhere) format(upstream string) string {
-	s := ", client: " + w.client + ", server: " + w.server + `, request: "` + w.request + `"`
+	client, _, err := net.SplitHostPort(w.remote)
+	if err != nil || strings.HasPrefix(w.remote, "unix:") {
+		client = w.remote
+	}
+	// the request line as received, as nginx names it
+	request, _, _ := strings.Cut(w.head, "\n")
+	request = strings.TrimRight(request, "\r")
+	s := ", client: " + client + ", server: " + w.server + `, request: "` + request + `"`
 	if w.subrequest != "" {
 		s += `, subrequest: "` + w.subrequest + `"`
 	}

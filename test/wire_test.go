@@ -45,6 +45,7 @@ server {
     location /raw { content_by_lua_block { ngx.print(ngx.req.raw_header()) } }
     location /h09 { content_by_lua_block { ngx.req.set_header("X-Foo", "howdy") ngx.say(ngx.req.http_version(), " ", ngx.req.get_headers()["X-Foo"]) } }
     location /vars { return 200 "$request_length"; }
+    location /req { return 200 "$request|$request_uri|$server_protocol"; }
     location /tr { add_trailer X-A $uri; add_trailer X-Empty ""; add_trailer x-always b always; add_trailer X-S "$sent_trailer_x_a|$sent_http_content_length"; return 200 "tr"; }
     location /tr404 { add_trailer X-A a; add_trailer X-Always b always; return 404; }
     location /trnc { chunked_transfer_encoding off; add_trailer X-Always b always; return 200 "nc"; }
@@ -67,6 +68,13 @@ var wireFiles = map[string]string{"html/index.html": "hello\n"}
 // wireCases are requests sent as they are, one connection each.
 var wireCases = []struct{ name, raw string }{
 	{"static", "GET / HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"request line", "GET /req?a=1 HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"request line spaces", "GET  /req   HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"request line absolute", "GET http://localhost/req?b HTTP/1.1\r\nHost: a\r\n\r\n"},
+	{"request line 1.0", "GET /req HTTP/1.0\r\n\r\n"},
+	{"request line minor 01", "GET /req HTTP/1.01\r\nHost: a\r\n\r\n"},
+	{"request line LF", "GET /req HTTP/1.1\nHost: a\n\n"},
+	{"request line 0.9", "GET /req\r\n"},
 	{"head", "HEAD / HTTP/1.1\r\nHost: a\r\n\r\n"},
 	{"leading CRLF", "\r\n\r\nGET /r HTTP/1.1\r\nHost: a\r\n\r\n"},
 	{"header order", "GET /c HTTP/1.0\r\n\r\n"},

@@ -718,7 +718,6 @@ const (
 // empty value that is found ($uri of a bad request, $is_args without
 // arguments) writes nothing.
 func (t *Template) AppendLog(dst []byte, r *Request, esc LogEscape) []byte {
-	const hex = "0123456789ABCDEF"
 	b := dst
 	for i := range t.parts {
 		p := &t.parts[i]
@@ -743,25 +742,50 @@ func (t *Template) AppendLog(dst []byte, r *Request, esc LogEscape) []byte {
 				continue
 			}
 		}
-		for j := 0; j < len(s); j++ {
-			c := s[j]
-			switch {
-			case esc == LogEscapeJSON && (c == '"' || c == '\\'):
-				b = append(b, '\\', c)
-			case esc == LogEscapeJSON && c < 0x20:
-				if k := strings.IndexByte("\n\r\t\b\f", c); k >= 0 {
-					b = append(b, '\\', "nrtbf"[k])
-				} else {
-					b = append(b, `\u00`...)
-					b = append(b, hex[c>>4], hex[c&15])
-				}
-			case esc == LogEscapeDefault && (c == '"' || c == '\\' || c < 0x20 || c > 0x7e):
-				b = append(b, `\x`...)
-				b = append(b, hex[c>>4], hex[c&15])
-			default:
-				b = append(b, c)
-			}
-		}
+		b = appendLogEscaped(b, s, esc)
 	}
 	return b
 }
+
+// appendLogEscaped appends s escaped as esc says (Default or JSON): the
+// runs of bytes that stay as they are in one append each.
+func appendLogEscaped(b []byte, s string, esc LogEscape) []byte {
+	const hex = "0123456789ABCDEF"
+	changed := &logEscaped[esc]
+	for {
+		j := 0
+		for j < len(s) && !changed[s[j]] {
+			j++
+		}
+		b = append(b, s[:j]...)
+		if j == len(s) {
+			return b
+		}
+		c := s[j]
+		s = s[j+1:]
+		switch {
+		case esc == LogEscapeJSON && (c == '"' || c == '\\'):
+			b = append(b, '\\', c)
+		case esc == LogEscapeJSON:
+			if k := strings.IndexByte("\n\r\t\b\f", c); k >= 0 {
+				b = append(b, '\\', "nrtbf"[k])
+			} else {
+				b = append(b, `\u00`...)
+				b = append(b, hex[c>>4], hex[c&15])
+			}
+		default:
+			b = append(b, `\x`...)
+			b = append(b, hex[c>>4], hex[c&15])
+		}
+	}
+}
+
+// logEscaped tells, for escape=default and escape=json, the bytes that
+// appendLogEscaped changes.
+var logEscaped = func() (t [LogEscapeNone][256]bool) {
+	for c := range 256 {
+		t[LogEscapeDefault][c] = c == '"' || c == '\\' || c < 0x20 || c > 0x7e
+		t[LogEscapeJSON][c] = c == '"' || c == '\\' || c < 0x20
+	}
+	return t
+}()

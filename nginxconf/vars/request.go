@@ -73,7 +73,12 @@ type Request struct {
 	// ServerName is the primary server_name of the chosen server, as nginx
 	// stores it (lower case); $host falls back to it.
 	ServerName string
-	URI        string // $uri, $document_uri: decoded and normalised; rewrites change it
+	// RequestHead is the request head as the client sent it, whose first
+	// line is nginx's request line ($request as received: its spaces, an
+	// absolute target, the version as written; "" where there is none,
+	// HTTP/2: $request is then made of the method, URI and protocol)
+	RequestHead string
+	URI         string // $uri, $document_uri: decoded and normalised; rewrites change it
 	// Args is $args and $query_string. Empty reads as not found (nil in
 	// ngx.var), as in nginx, unless ngx.var.args = "" set it explicitly.
 	Args string
@@ -429,10 +434,18 @@ var builtins = map[string]builtin{
 		}
 		return "", true
 	}},
-	"request_uri":     {get: func(r *Request) (string, bool) { return found(r.requestURI()) }},
-	"request_method":  {get: func(r *Request) (string, bool) { return found(r.HTTP.Method) }},
-	"server_protocol": {get: func(r *Request) (string, bool) { return found(r.HTTP.Proto) }},
+	"request_uri":    {get: func(r *Request) (string, bool) { return found(r.requestURI()) }},
+	"request_method": {get: func(r *Request) (string, bool) { return found(r.HTTP.Method) }},
+	"server_protocol": {get: func(r *Request) (string, bool) {
+		if r.RequestHead != "" {
+			return lineProtocol(requestLine(r.RequestHead)), true
+		}
+		return found(r.HTTP.Proto)
+	}},
 	"request": {get: func(r *Request) (string, bool) {
+		if r.RequestHead != "" {
+			return requestLine(r.RequestHead), true
+		}
 		u := r.HTTP.RequestURI
 		if u == "" {
 			u = r.HTTP.URL.RequestURI()
@@ -522,7 +535,13 @@ var builtins = map[string]builtin{
 		if r.RemoteUser != "" {
 			return r.RemoteUser, true
 		}
-		return basicUser(r.HTTP.Header.Get("Authorization"))
+		// Header.Get's result without its canonicalizing of the key
+		// (some 400 instructions a log line in the combined format)
+		var auth string
+		if vs := r.HTTP.Header["Authorization"]; len(vs) > 0 {
+			auth = vs[0]
+		}
+		return basicUser(auth)
 	}},
 	"content_type":   {get: func(r *Request) (string, bool) { return firstHeader(r.HTTP.Header, "Content-Type") }},
 	"content_length": {get: func(r *Request) (string, bool) { return firstHeader(r.HTTP.Header, "Content-Length") }},
@@ -665,6 +684,27 @@ func getArgs(r *Request) (string, bool) {
 // basicUser extracts the user of "Basic" credentials the way nginx's
 // ngx_http_auth_basic_user does (it sets $remote_user whether or not
 // auth_basic is on).
+// requestLine is the first line of a request head, without its CR LF.
+func requestLine(head string) string {
+	line, _, _ := strings.Cut(head, "\n")
+	return strings.TrimRight(line, "\r")
+}
+
+// lineProtocol is the protocol of a request line as written (nginx's
+// r->http_protocol): what follows the method, the target and the spaces
+// after each; "" for HTTP/0.9's two words.
+func lineProtocol(line string) string {
+	skip := func(s string, space bool) string {
+		i := 0
+		for i < len(s) && (s[i] == ' ') == space {
+			i++
+		}
+		return s[i:]
+	}
+	rest := skip(skip(skip(line, false), true), false) // method, spaces, target
+	return skip(rest, true)
+}
+
 func basicUser(h string) (string, bool) {
 	const prefix = "Basic "
 	if len(h) < len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {

@@ -382,7 +382,8 @@ func (w *response) ConnStart() time.Time { return w.c.start }
 // browserDisables applies keepalive_disable: nginx's browser detection
 // from the User-Agent.
 func browserDisables(p *Params, r *http.Request) bool {
-	if !p.KeepaliveDisableMSIE6 && !p.KeepaliveDisableSafari {
+	if !p.KeepaliveDisableSafari && (!p.KeepaliveDisableMSIE6 || r.Method != http.MethodPost) {
+		// msie6 (the default) concerns POSTs only: no User-Agent to read
 		return false
 	}
 	ua := first(r.Header["User-Agent"])
@@ -415,6 +416,26 @@ var _ Wire = (*response)(nil)
 // fixed are the headers nginx's header filter writes first, in its order;
 // rank orders the others it adds itself, relative to the noted ones.
 var fixed = [...]string{"Server", "Date", "Content-Type", "Content-Length", "Last-Modified", "Location"}
+
+// fixedIndex is slices.Index(fixed[:], k), as a switch (compiled to a
+// search by length and bytes rather than six calls to compare strings).
+func fixedIndex(k string) int {
+	switch k {
+	case "Server":
+		return 0
+	case "Date":
+		return 1
+	case "Content-Type":
+		return 2
+	case "Content-Length":
+		return 3
+	case "Last-Modified":
+		return 4
+	case "Location":
+		return 5
+	}
+	return -1
+}
 
 var rank = map[string]int{
 	"Www-Authenticate": 1, "Etag": 2, "Expires": 3, "Cache-Control": 4,
@@ -526,14 +547,14 @@ type rankedKey struct {
 // was not recorded).
 func (w *response) sortFields(own *[len(fixed)]outField, rest []rankedKey) []rankedKey {
 	for k, vs := range w.header {
-		if i := slices.Index(fixed[:], k); i >= 0 {
+		if i := fixedIndex(k); i >= 0 {
 			own[i] = outField{k, vs}
 			continue
 		}
 		ck := k
 		if !isCanonical(k) {
 			ck = textproto.CanonicalMIMEHeaderKey(k)
-			if i := slices.Index(fixed[:], ck); i >= 0 {
+			if i := fixedIndex(ck); i >= 0 {
 				if own[i].key == "" {
 					own[i] = outField{k, vs}
 				}
