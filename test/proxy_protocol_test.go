@@ -263,7 +263,7 @@ func TestProxyProtocolH2C(t *testing.T) {
 				t.Fatal(err)
 			}
 			c.SetDeadline(time.Now().Add(10 * time.Second))
-			got[i] = h2Get(t, &ppConn{Conn: c, header: header}, "/")
+			got[i] = h2GetOn(t, &ppConn{Conn: c, header: header}, "/")
 			c.Close()
 		}
 		if maskPP(got[0]) != maskPP(got[1]) || !strings.Contains(got[1], "pp=") {
@@ -369,7 +369,7 @@ func TestProxyProtocolTLS(t *testing.T) {
 					continue
 				}
 				if tc.h2 {
-					got[i] = h2Get(t, tc2, tc.path)
+					got[i] = h2GetOn(t, tc2, tc.path)
 					continue
 				}
 				io.WriteString(tc2, "GET "+tc.path+" HTTP/1.0\r\nHost: localhost\r\n\r\n")
@@ -391,10 +391,10 @@ func TestProxyProtocolTLS(t *testing.T) {
 	}
 }
 
-// h2Get sends one GET over an HTTP/2 connection (prior knowledge of the
+// h2GetOn sends one GET over an HTTP/2 connection (prior knowledge of the
 // framing: the preface, an empty SETTINGS, one HEADERS with literal
 // fields) and returns the DATA frames' bytes.
-func h2Get(t *testing.T, c net.Conn, path string) string {
+func h2GetOn(t *testing.T, c net.Conn, path string) string {
 	t.Helper()
 	frame := func(typ, flags byte, stream uint32, p []byte) []byte {
 		n := len(p)
