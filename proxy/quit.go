@@ -76,9 +76,7 @@ func (s *Server) CloseListeners() {
 // ctx.Err() when it had to close something.
 func (s *Server) Quit(ctx context.Context) error {
 	s.StopAccepting(ctx)
-	s.ErrorLog().Logf(ngxlog.Notice, 0, "DEBUG stopaccepting done, tunnels %d", s.tunnels.Len())
 	err := s.tunnels.Drain(ctx)
-	s.ErrorLog().Logf(ngxlog.Notice, 0, "DEBUG drain done %v, tunnels %d", err, s.tunnels.Len())
 	if err != nil {
 		s.ErrorLog().Logf(ngxlog.Notice, 0, "graceful shutdown ended (%v): closing %d tunnels", err, s.tunnels.Len())
 	}
