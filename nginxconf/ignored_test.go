@@ -74,7 +74,7 @@ var reviewedIgnored = []struct {
 	{"an upstream's shared memory zone: one process holds the servers' state anyway",
 		`zone`},
 	{"logging only",
-		`log_subrequest rewrite_log uninitialized_variable_warn
+		`rewrite_log uninitialized_variable_warn
 		 lua_capture_error_log`},
 	{"variables only: their variables stay unknown, so a config that reads one fails to load",
 		`geoip_city geoip_country geoip_org geoip_proxy geoip_proxy_recursive perl_set

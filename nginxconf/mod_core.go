@@ -228,6 +228,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		lv.conf.ClientBodyTempPath = p
 	}},
 	{name: "log_not_found", dup: "log_not_found", set: func(c *compiler, lv *level, d *Directive) { lv.conf.LogNotFound = d.Args[0] == "on" }},
+	{name: "log_subrequest", dup: "log_subrequest", set: func(c *compiler, lv *level, d *Directive) { lv.conf.LogSubrequest = d.Args[0] == "on" }},
 	{name: "chunked_transfer_encoding", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoChunked = d.Args[0] == "off" }},
 	{name: "absolute_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.AbsoluteRedirect = d.Args[0] == "on" }},
 	{name: "server_name_in_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ServerNameInRedirect = d.Args[0] == "on" }},
@@ -266,6 +267,7 @@ type CoreConf struct {
 	Internal         bool
 	ServerTokens     bool
 	LogNotFound      bool // log_not_found: log the files a request did not find
+	LogSubrequest    bool // log_subrequest: subrequests write access-log lines too
 	AbsoluteRedirect bool
 	// ServerNameInRedirect (server_name_in_redirect on): absolute
 	// redirects name the server's primary name, not the request's host.

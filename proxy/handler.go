@@ -72,6 +72,11 @@ type request struct {
 	// with the request
 	upstream      proxyUpstream
 	upstreamTaken bool
+	// bodyRead: readBody read the body whole (it is $request_body)
+	bodyRead bool
+	// mirrors are the mirror subrequests under way (mirror.go): the
+	// request ends once they are done
+	mirrors *sync.WaitGroup
 }
 
 // coreModule is what nginx's core module and its header filter do in
@@ -736,6 +741,7 @@ func (w *respWriter) write(p []byte) (int, error) {
 func (rq *request) finish() {
 	defer rq.runCleanups()
 	if rq.hijacked || rq.logged {
+		rq.waitMirrors()
 		return
 	}
 	if end := rq.w.end; end != nil && !rq.closed {
@@ -749,6 +755,7 @@ func (rq *request) finish() {
 	if rq.trailers && !rq.closed {
 		rq.sendTrailers()
 	}
+	rq.waitMirrors()
 	rq.logPhase(rq.w.status, rq.w.bytes)
 }
 

@@ -872,25 +872,10 @@ func (rq *request) proxyBody() ([]byte, int) {
 	if sb := rq.conf.ProxySetBody; sb != nil {
 		return []byte(sb.Eval(rq.v)), 0
 	}
-	if rq.r.Body == nil || rq.r.Body == http.NoBody {
-		return nil, 0
+	b, code := rq.readBody()
+	if code != 0 || b == nil {
+		return nil, code
 	}
-	max := rq.conf.ClientMaxBodySize
-	var rd io.Reader = rq.r.Body
-	if max > 0 {
-		rd = io.LimitReader(rq.r.Body, max+1)
-	}
-	b, err := io.ReadAll(rd)
-	if err != nil {
-		rq.logf(ngxlog.Info, "client prematurely closed connection")
-		return nil, http.StatusBadRequest
-	}
-	if max > 0 && int64(len(b)) > max {
-		rq.logf(ngxlog.Err, "client intended to send too large chunked body: %d bytes", len(b))
-		rq.w.Header().Set("Connection", "close")
-		return nil, http.StatusRequestEntityTooLarge
-	}
-	rq.v.RequestBody = b
 	if !rq.conf.ProxyPassRequestBody {
 		b = b[:0:0]
 	}
