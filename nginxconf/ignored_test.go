@@ -23,7 +23,7 @@ var reviewedIgnored = []struct {
 		 perl_modules perl_require slice dav_access create_full_put_path
 		 upload_progress upload_progress_ track_uploads`},
 	{"proxy_pass tuning: buffers and temporary files, the response cache (without it every request reaches the backend), rates, the source address, TLS settings to backends where Go's defaults are no weaker, stored copies of responses, ranges the backend does not offer (the whole body is sent)",
-		`proxy_bind proxy_busy_buffers_size proxy_cache_background_update
+		`proxy_busy_buffers_size proxy_cache_background_update
 		 proxy_cache_bypass proxy_cache_convert_head proxy_cache_key proxy_cache_lock
 		 proxy_cache_lock_age proxy_cache_lock_timeout proxy_cache_max_range_offset
 		 proxy_cache_methods proxy_cache_min_uses proxy_cache_path proxy_cache_revalidate

@@ -44,6 +44,7 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	{name: "proxy_pass_header", inherit: inheritReplace, field: "ProxyPassHeaders", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.ProxyPassHeaders = append(lv.conf.ProxyPassHeaders, textproto.CanonicalMIMEHeaderKey(d.Args[0]))
 	}},
+	{name: "proxy_bind", dup: "proxy_bind", set: setProxyBind},
 	onOff("proxy_pass_request_headers", func(lc *LocConf) *bool { return &lc.ProxyPassRequestHeaders }),
 	onOff("proxy_pass_request_body", func(lc *LocConf) *bool { return &lc.ProxyPassRequestBody }),
 	onOff("proxy_request_buffering", func(lc *LocConf) *bool { return &lc.ProxyRequestBuffering }),
@@ -198,6 +199,7 @@ type ProxyConf struct {
 	ProxyRequestBuffering              bool           // off: the body goes to the backend as it comes
 	ProxySetBody, ProxyMethod          *vars.Template // nil: not set
 	ProxyConnectTimeout                time.Duration
+	ProxyBind                          *ProxyBind // proxy_bind; nil: off
 	ProxyReadTimeout, ProxySendTimeout time.Duration
 	ProxyBufferSize                    int   // the bound of the response header, and of reads under proxy_buffering off
 	ProxyLimitRate                     int64 // proxy_limit_rate: bytes per second read from the backend (0: no limit)
@@ -521,4 +523,69 @@ func templated(name string, field func(lc *LocConf) **vars.Template) directive {
 	return directive{name: name, dup: name, set: func(c *compiler, lv *level, d *Directive) {
 		*field(lv.conf) = c.template(d, d.Args[0])
 	}}
+}
+
+// ProxyBind is proxy_bind: the local address connections to backends are
+// bound to.
+type ProxyBind struct {
+	Addr  *net.TCPAddr   // a constant address (port 0: any port)
+	Name  string         // ... as written
+	Value *vars.Template // an address with variables: parsed per request (ParseLocalAddr)
+}
+
+// setProxyBind compiles `proxy_bind address [transparent] | off`, as
+// nginx's ngx_http_upstream_bind_set_slot.
+func setProxyBind(c *compiler, lv *level, d *Directive) {
+	lv.conf.ProxyBind = nil
+	if d.Args[0] == "off" {
+		return
+	}
+	b := &ProxyBind{Name: d.Args[0]}
+	if strings.Contains(d.Args[0], "$") {
+		b.Value = c.template(d, d.Args[0])
+	} else if b.Addr = ParseLocalAddr(d.Args[0]); b.Addr == nil {
+		c.fail(d, `invalid address "%s"`, d.Args[0])
+		return
+	}
+	if len(d.Args) > 1 {
+		if d.Args[1] != "transparent" {
+			c.fail(d, `invalid parameter "%s"`, d.Args[1])
+			return
+		}
+		c.fail(d, `"proxy_bind ... transparent" is not supported by ngxsockify`)
+		return
+	}
+	lv.conf.ProxyBind = b
+}
+
+// ParseLocalAddr reads an IP address with an optional port ("127.0.0.2",
+// "127.0.0.2:8000", "::1", "[::1]:8000") as nginx's ngx_parse_addr_port
+// does; nil: not one.
+func ParseLocalAddr(s string) *net.TCPAddr {
+	if ip := net.ParseIP(s); ip != nil && !strings.Contains(s, "%") {
+		return &net.TCPAddr{IP: ip}
+	}
+	host, port := "", ""
+	if strings.HasPrefix(s, "[") {
+		i := strings.IndexByte(s, ']')
+		if i < 0 || i+1 >= len(s) || s[i+1] != ':' {
+			return nil
+		}
+		host, port = s[1:i], s[i+2:]
+	} else {
+		i := strings.IndexByte(s, ':')
+		if i < 0 {
+			return nil
+		}
+		host, port = s[:i], s[i+1:]
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 || port[0] == '+' || port[0] == '-' {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || strings.Contains(host, "%") {
+		return nil
+	}
+	return &net.TCPAddr{IP: ip, Port: n}
 }

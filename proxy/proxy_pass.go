@@ -503,6 +503,10 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 	tries := &up.tries
 	// the Sender looks at a connection from the idle cache itself (send)
 	tries.CheckIdleLater(up.sends())
+	ctx := rq.r.Context()
+	if la := rq.localAddr(); la != nil {
+		ctx = upstream.WithLocalAddr(ctx, la)
+	}
 	begin := monoTime() // proxy_next_upstream_timeout counts from here (nginx's peer.start_time)
 	retake := false     // the attempt goes on with another connection to its server
 	for n, first := 1, true; ; n, first = n+1, false {
@@ -519,11 +523,11 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		var err error
 		switch {
 		case again:
-			conn, addr, err = u.Retake(rq.r.Context(), rq.conf.ProxyConnectTimeout, tries)
+			conn, addr, err = u.Retake(ctx, rq.conf.ProxyConnectTimeout, tries)
 		case u != nil:
-			conn, addr, err = u.DialNext(rq.r.Context(), rq.conf.ProxyConnectTimeout, tries)
+			conn, addr, err = u.DialNext(ctx, rq.conf.ProxyConnectTimeout, tries)
 		default:
-			conn, addr, err = d.Dial(rq.r.Context(), rq.conf.ProxyConnectTimeout)
+			conn, addr, err = d.Dial(ctx, rq.conf.ProxyConnectTimeout)
 		}
 		if ab := asBalancerAbort(err); ab != nil {
 			rq.finalize(ab.status) // balancer_by_lua failed
@@ -540,6 +544,11 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		}
 		rq.v.UpstreamAddr, up.addr = addr, addr
 		rq.v.UpstreamConnectTime, rq.v.UpstreamHeaderTime = -1, -1
+		if be := (*upstream.BindError)(nil); errors.As(err, &be) {
+			rq.logf(ngxlog.Crit, "%v while connecting to upstream", be)
+			rq.finalize(http.StatusInternalServerError)
+			return nil, nil, nil
+		}
 		var rd *deadlineReader
 		var res *proxypass.Response
 		var cond nginxconf.NextUpstream
@@ -828,6 +837,29 @@ func (rq *request) proxyDialer(t *nginxconf.ProxyURL) (websockify.Dialer, int) {
 	srv := upstream.Server{Addr: t.Addr, Weight: upstream.DefaultWeight, MaxFails: upstream.DefaultMaxFails,
 		FailTimeout: upstream.DefaultFailTimeout}
 	return rq.lookupDialer(t.Addr, srv)
+}
+
+// localAddr is proxy_bind's address for this request, as nginx's
+// ngx_http_upstream_set_local finds it: nil when off, when the value is
+// empty, or when it is no address (an error says so).
+func (rq *request) localAddr() *upstream.LocalAddr {
+	b := rq.conf.ProxyBind
+	switch {
+	case b == nil:
+		return nil
+	case b.Value == nil:
+		return &upstream.LocalAddr{Addr: b.Addr, Name: b.Name}
+	}
+	v := b.Value.Eval(rq.v)
+	if v == "" {
+		return nil
+	}
+	la := nginxconf.ParseLocalAddr(v)
+	if la == nil {
+		rq.logf(ngxlog.Err, `invalid local address "%s"`, v)
+		return nil
+	}
+	return &upstream.LocalAddr{Addr: la, Name: v}
 }
 
 // proxyMethod is proxy_method, or the request's method.

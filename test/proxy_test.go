@@ -138,6 +138,9 @@ func (b *proxyBackend) serve(c net.Conn) {
 		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\nX-Got: %s|%s\r\n\r\n",
 			req.Header.Get("Upgrade"), req.Header.Get("Connection"))
 		io.Copy(c, br) // echo until the proxy closes
+	case strings.HasSuffix(path, "/peer"): // the address the proxy connected from
+		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(host), host)
 	case strings.HasSuffix(path, "/garbage"):
 		io.WriteString(c, "this is not http\r\n\r\n")
 	case strings.HasSuffix(path, "/big"):
@@ -235,6 +238,14 @@ server {
         access_log {{DIR}}/bytes.log bytes;
         proxy_pass http://BACKEND;
     }
+    location /bind/ {
+        proxy_bind 127.0.0.2;
+        proxy_pass http://BACKEND;
+        location /bind/in/ { proxy_pass http://BACKEND; }
+        location /bind/off/ { proxy_bind off; proxy_pass http://BACKEND; }
+    }
+    location /bindvar/ { proxy_bind $arg_b; proxy_pass http://BACKEND; }
+    location /bindfail/ { proxy_bind 192.0.2.1; proxy_pass http://BACKEND; }
     location /passhdr/ { proxy_pass_header Server; proxy_pass_header Date; proxy_pass http://BACKEND; }
 }
 `
@@ -314,6 +325,15 @@ func TestProxyDifferential(t *testing.T) {
 		"GET /twice/nothing HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /twice/status?s=503+Busy HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /once/nothing HTTP/1.1\r\nHost: a\r\n\r\n",
+		// proxy_bind: inherited, off, with variables (empty: no bind; no
+		// address: an error, no bind), a bind() that fails (500)
+		"GET /bind/peer HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /bind/in/peer HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /bind/off/peer HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /bindvar/peer?b=127.0.0.3 HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /bindvar/peer?b= HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /bindvar/peer?b=local HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /bindfail/peer HTTP/1.1\r\nHost: a\r\n\r\n",
 	}
 	for _, raw := range requests {
 		var got [2]result
@@ -361,6 +381,8 @@ func TestProxyDifferential(t *testing.T) {
 		"upstream sent too big header while reading response header from upstream",
 		"upstream prematurely closed connection while reading response header from upstream",
 		"upstream timed out (110: Connection timed out) while reading response header from upstream",
+		`invalid local address "local"`,
+		"bind(192.0.2.1) failed (99: Cannot assign requested address) while connecting to upstream",
 	} {
 		for _, s := range servers {
 			if !strings.Contains(s.ErrorLog(), words) {
