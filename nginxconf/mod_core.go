@@ -228,6 +228,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		lv.conf.ClientBodyTempPath = p
 	}},
 	{name: "log_not_found", dup: "log_not_found", set: func(c *compiler, lv *level, d *Directive) { lv.conf.LogNotFound = d.Args[0] == "on" }},
+	{name: "merge_slashes", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoMergeSlashes = d.Args[0] == "off" }},
 	{name: "log_subrequest", dup: "log_subrequest", set: func(c *compiler, lv *level, d *Directive) { lv.conf.LogSubrequest = d.Args[0] == "on" }},
 	{name: "chunked_transfer_encoding", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoChunked = d.Args[0] == "off" }},
 	{name: "absolute_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.AbsoluteRedirect = d.Args[0] == "on" }},
@@ -256,18 +257,22 @@ type CoreConf struct {
 	// AliasPrefix is the prefix of the location whose alias this is (it
 	// gives way to the alias); AliasRegex marks an alias written in a
 	// regex location, which replaces the whole URI.
-	AliasPrefix      string
-	AliasRegex       bool
-	TryFiles         []*vars.Template
-	ErrorPages       map[int]*ErrorPage
-	SatisfyAny       bool
-	LimitExcept      *LimitExcept
-	DefaultType      string
-	Types            map[string]string // extension -> MIME type (nil: the built-in table)
-	Internal         bool
-	ServerTokens     bool
-	LogNotFound      bool // log_not_found: log the files a request did not find
-	LogSubrequest    bool // log_subrequest: subrequests write access-log lines too
+	AliasPrefix   string
+	AliasRegex    bool
+	TryFiles      []*vars.Template
+	ErrorPages    map[int]*ErrorPage
+	SatisfyAny    bool
+	LimitExcept   *LimitExcept
+	DefaultType   string
+	Types         map[string]string // extension -> MIME type (nil: the built-in table)
+	Internal      bool
+	ServerTokens  bool
+	LogNotFound   bool // log_not_found: log the files a request did not find
+	LogSubrequest bool // log_subrequest: subrequests write access-log lines too
+	// NoMergeSlashes (merge_slashes off, a server setting): the URI keeps
+	// its runs of slashes; the default server of the address decides, as
+	// nginx reads the request line before the Host header.
+	NoMergeSlashes   bool
 	AbsoluteRedirect bool
 	// ServerNameInRedirect (server_name_in_redirect on): absolute
 	// redirects name the server's primary name, not the request's host.

@@ -173,6 +173,9 @@ func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Requ
 	rq.s, rq.st, rq.w, rq.r, rq.srv, rq.conf, rq.conn = s, st, rw, r, srv, srv.Conf, cc.id
 	rq.v = &objs.v
 	vars.InitRequest(rq.v, st.cfg.HTTP.Vars, r)
+	if g.def.Conf.NoMergeSlashes {
+		rq.v.URI, rq.v.URIErr = unmergedURI(r)
+	}
 	rq.v.RespHeader = rw.Header() // $sent_http_*
 	rq.v.ConnID = cc.id
 	rq.v.ServerName = srv.PrimaryName()
@@ -196,6 +199,16 @@ func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Requ
 	defer rq.finish()
 	rq.run()
 	return
+}
+
+// unmergedURI is r's $uri under merge_slashes off.
+func unmergedURI(r *http.Request) (string, error) {
+	raw := r.RequestURI
+	if raw == "" && r.URL != nil {
+		raw = r.URL.RequestURI()
+	}
+	path, _, _ := vars.SplitRequestURI(raw)
+	return vars.NormalizeURIMerge(path, false)
 }
 
 // reusable reports whether nothing holds rq (and its respWriter and
