@@ -88,10 +88,6 @@ var reviewedIgnored = []struct {
 		 lua_ssl_conf_command lua_ssl_crl
 		 lua_thread_cache_max_entries lua_worker_thread_vm_pool_size exit_worker_by_lua_block
 		 exit_worker_by_lua_file`},
-	{"side effects the client does not see: mirrored subrequests",
-		`mirror mirror_request_body`},
-	{"MSIE-only padding comment in error pages, not rendered",
-		`msie_padding`},
 }
 
 // reviewedReason returns the reason the list gives for name, or "".

@@ -228,6 +228,8 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		lv.conf.ClientBodyTempPath = p
 	}},
 	{name: "log_not_found", dup: "log_not_found", set: func(c *compiler, lv *level, d *Directive) { lv.conf.LogNotFound = d.Args[0] == "on" }},
+	{name: "msie_padding", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoMSIEPadding = d.Args[0] == "off" }},
+	{name: "msie_refresh", set: func(c *compiler, lv *level, d *Directive) { lv.conf.MSIERefresh = d.Args[0] == "on" }},
 	{name: "merge_slashes", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoMergeSlashes = d.Args[0] == "off" }},
 	{name: "log_subrequest", dup: "log_subrequest", set: func(c *compiler, lv *level, d *Directive) { lv.conf.LogSubrequest = d.Args[0] == "on" }},
 	{name: "chunked_transfer_encoding", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoChunked = d.Args[0] == "off" }},
@@ -269,6 +271,10 @@ type CoreConf struct {
 	ServerTokens  bool
 	LogNotFound   bool // log_not_found: log the files a request did not find
 	LogSubrequest bool // log_subrequest: subrequests write access-log lines too
+	// NoMSIEPadding (msie_padding off): no padding after error pages for
+	// MSIE and Chrome; MSIERefresh (msie_refresh on): MSIE gets 301 and
+	// 302 redirects as a page that refreshes.
+	NoMSIEPadding, MSIERefresh bool
 	// NoMergeSlashes (merge_slashes off, a server setting): the URI keeps
 	// its runs of slashes; the default server of the address decides, as
 	// nginx reads the request line before the Host header.

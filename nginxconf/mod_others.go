@@ -30,7 +30,6 @@ var otherModules = module{name: "other modules", directives: concat(
 	[]directive{
 		{name: "userid", support: Refused, note: "userid cookies", offDisarms: true},
 		{name: "recursive_error_pages", support: Refused, note: "error_page of an error page", offDisarms: true},
-		{name: "msie_refresh", support: Refused, note: "refresh pages for MSIE", offDisarms: true},
 		// `on` runs the Lua hook before the phase's other handlers (set,
 		// rewrite, allow/deny), so it sees other values or answers first.
 		{name: "access_by_lua_no_postpone", support: Refused, note: "Lua hooks run at the end of their phase", offDisarms: true},

@@ -477,11 +477,10 @@ func (rq *request) finalize(code int) {
 	switch {
 	case code == 204 || code == 304 || (code >= 100 && code < 200):
 		rq.writeHeader(code)
+	case rq.msieRefreshes(code):
+		rq.sendRefresh()
 	case code >= 300:
-		page := errorPage(code, rq.conf.ServerTokens)
-		if code == 401 {
-			// headers set by auth_basic stay
-		}
+		page := rq.specialPage(code)
 		if page == nil {
 			rq.w.Header().Set("Content-Length", "0")
 			rq.writeHeader(code)

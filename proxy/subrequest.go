@@ -95,7 +95,7 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 		// capture_read_timeout.case).
 		body = nil
 	}
-	if status >= 300 && bytes.Equal(body, errorPage(status, sub.conf.ServerTokens)) {
+	if status >= 300 && bytes.Equal(body, sub.specialPage(status)) {
 		// nginx hands the status to the parent before it makes the
 		// special response: the capture has none of its page.
 		body = nil
