@@ -228,6 +228,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		lv.conf.ClientBodyTempPath = p
 	}},
 	{name: "log_not_found", dup: "log_not_found", set: func(c *compiler, lv *level, d *Directive) { lv.conf.LogNotFound = d.Args[0] == "on" }},
+	{name: "post_action", masks: []uint{ctxHTTPAll | ctxHTTPLif | confTake1}, dup: "post_action", set: func(c *compiler, lv *level, d *Directive) { lv.conf.PostAction = d.Args[0] }},
 	{name: "msie_padding", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoMSIEPadding = d.Args[0] == "off" }},
 	{name: "msie_refresh", set: func(c *compiler, lv *level, d *Directive) { lv.conf.MSIERefresh = d.Args[0] == "on" }},
 	{name: "merge_slashes", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoMergeSlashes = d.Args[0] == "off" }},
@@ -271,6 +272,10 @@ type CoreConf struct {
 	ServerTokens  bool
 	LogNotFound   bool // log_not_found: log the files a request did not find
 	LogSubrequest bool // log_subrequest: subrequests write access-log lines too
+	// PostAction is post_action's URI or named location, run once the
+	// response went out ("": none; nginx has no "off": it names a
+	// location too).
+	PostAction string
 	// NoMSIEPadding (msie_padding off): no padding after error pages for
 	// MSIE and Chrome; MSIERefresh (msie_refresh on): MSIE gets 301 and
 	// 302 redirects as a page that refreshes.

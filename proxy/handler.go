@@ -74,6 +74,8 @@ type request struct {
 	upstreamTaken bool
 	// bodyRead: readBody read the body whole (it is $request_body)
 	bodyRead bool
+	// postActed: post_action ran (post_action.go)
+	postActed bool
 	// mirrors are the mirror subrequests under way (mirror.go): the
 	// request ends once they are done
 	mirrors *sync.WaitGroup
@@ -362,10 +364,16 @@ func (rq *request) runNamed(name string) {
 // rewrite phase, as nginx's ngx_http_internal_redirect does.
 func (rq *request) internalRedirect(uri string) {
 	path, args, hasArgs := strings.Cut(uri, "?")
-	rq.v.URI = path
 	if hasArgs {
 		rq.v.Args = args
 	}
+	rq.redirectTo(path, uri)
+}
+
+// redirectTo is internalRedirect to path, the arguments as they are now
+// (uri: the target as written, for the error log).
+func (rq *request) redirectTo(path, uri string) {
+	rq.v.URI = path
 	rq.internal = true
 	if rq.cycles >= maxCycles {
 		rq.logf(ngxlog.Err, `rewrite or internal redirection cycle while internally redirecting to "%s"`, uri)
@@ -767,6 +775,7 @@ func (rq *request) finish() {
 	if rq.trailers && !rq.closed {
 		rq.sendTrailers()
 	}
+	rq.postAction()
 	rq.waitMirrors()
 	rq.logPhase(rq.w.status, rq.w.bytes)
 }
