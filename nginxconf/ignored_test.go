@@ -27,7 +27,7 @@ var reviewedIgnored = []struct {
 		 proxy_cache_bypass proxy_cache_convert_head proxy_cache_key proxy_cache_lock
 		 proxy_cache_lock_age proxy_cache_lock_timeout proxy_cache_max_range_offset
 		 proxy_cache_methods proxy_cache_min_uses proxy_cache_path proxy_cache_revalidate
-		 proxy_cache_use_stale proxy_cache_valid proxy_no_cache proxy_force_ranges
+		 proxy_cache_use_stale proxy_cache_valid proxy_no_cache
 		 proxy_headers_hash_bucket_size proxy_headers_hash_max_size
 		 proxy_max_temp_file_size proxy_send_lowat
 		 proxy_socket_keepalive proxy_ssl_ciphers proxy_ssl_protocols proxy_store

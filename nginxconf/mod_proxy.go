@@ -45,6 +45,7 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 		lv.conf.ProxyPassHeaders = append(lv.conf.ProxyPassHeaders, textproto.CanonicalMIMEHeaderKey(d.Args[0]))
 	}},
 	{name: "proxy_bind", dup: "proxy_bind", set: setProxyBind},
+	onOff("proxy_force_ranges", func(lc *LocConf) *bool { return &lc.ProxyForceRanges }),
 	onOff("proxy_pass_request_headers", func(lc *LocConf) *bool { return &lc.ProxyPassRequestHeaders }),
 	onOff("proxy_pass_request_body", func(lc *LocConf) *bool { return &lc.ProxyPassRequestBody }),
 	onOff("proxy_request_buffering", func(lc *LocConf) *bool { return &lc.ProxyRequestBuffering }),
@@ -195,11 +196,15 @@ type ProxyConf struct {
 	ProxyBuffering, ProxyInterceptErrors          bool
 	// ProxyIgnoreClientAbort: a client that closes while the backend is
 	// awaited does not end the proxied request.
-	ProxyIgnoreClientAbort             bool
-	ProxyRequestBuffering              bool           // off: the body goes to the backend as it comes
-	ProxySetBody, ProxyMethod          *vars.Template // nil: not set
-	ProxyConnectTimeout                time.Duration
-	ProxyBind                          *ProxyBind // proxy_bind; nil: off
+	ProxyIgnoreClientAbort    bool
+	ProxyRequestBuffering     bool           // off: the body goes to the backend as it comes
+	ProxySetBody, ProxyMethod *vars.Template // nil: not set
+	ProxyConnectTimeout       time.Duration
+	ProxyBind                 *ProxyBind // proxy_bind; nil: off
+	// ProxyForceRanges (proxy_force_ranges on): the range filter serves
+	// single ranges of a response of known length whatever the backend's
+	// Accept-Ranges says.
+	ProxyForceRanges                   bool
 	ProxyReadTimeout, ProxySendTimeout time.Duration
 	ProxyBufferSize                    int   // the bound of the response header, and of reads under proxy_buffering off
 	ProxyLimitRate                     int64 // proxy_limit_rate: bytes per second read from the backend (0: no limit)

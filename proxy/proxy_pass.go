@@ -264,7 +264,14 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		return
 	}
 	release = true // after the body, which starts in it
-	rq.w.WriteHeader(res.Status)
+	status := res.Status
+	if rq.conf.ProxyForceRanges && rq.w.body == nil {
+		var answered bool
+		if status, answered = rq.forceRanges(status, res.ContentLength); answered {
+			return
+		}
+	}
+	rq.w.WriteHeader(status)
 	var br *bufio.Reader
 	var src io.Reader
 	up.body = backendBody{rest: res.Rest, rd: rd, left: res.ContentLength}

@@ -246,6 +246,7 @@ server {
     }
     location /bindvar/ { proxy_bind $arg_b; proxy_pass http://BACKEND; }
     location /bindfail/ { proxy_bind 192.0.2.1; proxy_pass http://BACKEND; }
+    location /force/ { proxy_force_ranges on; proxy_pass http://BACKEND; }
     location /passhdr/ { proxy_pass_header Server; proxy_pass_header Date; proxy_pass http://BACKEND; }
 }
 `
@@ -284,7 +285,7 @@ func TestProxyDifferential(t *testing.T) {
 		Body    string
 		Err     bool
 	}
-	compared := []string{"X-Sent", "X-Body", "X-Addr", "X-US", "Content-Type", "Content-Length", "X-Custom", "X-Status", "X-UH", "Keep-Alive", "Transfer-Encoding", "Date", "Server"}
+	compared := []string{"X-Sent", "X-Body", "X-Addr", "X-US", "Content-Type", "Content-Length", "X-Custom", "X-Status", "X-UH", "Keep-Alive", "Transfer-Encoding", "Date", "Server", "Content-Range", "Accept-Ranges"}
 	requests := []string{
 		"GET /echo?a=1 HTTP/1.1\r\nHost: front.test\r\nX-Custom: c1\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nTE: trailers\r\nKeep-Alive: 300\r\nProxy-Connection: x\r\n\r\n",
 		"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nContent-Type: text/plain\r\n\r\nhello world",
@@ -334,6 +335,17 @@ func TestProxyDifferential(t *testing.T) {
 		"GET /bindvar/peer?b= HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /bindvar/peer?b=local HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /bindfail/peer HTTP/1.1\r\nHost: a\r\n\r\n",
+		// proxy_force_ranges: one range of a body of known length (the
+		// backend's Accept-Ranges dropped, nginx's own on a whole body)
+		"GET /force/echo HTTP/1.1\r\nHost: a\r\nRange: bytes=0-2\r\n\r\n",
+		"GET /force/echo HTTP/1.1\r\nHost: a\r\nRange: bytes=-5\r\n\r\n",
+		"GET /force/echo HTTP/1.1\r\nHost: a\r\nRange: bytes=0-2,4-5\r\n\r\n",
+		"GET /force/echo HTTP/1.1\r\nHost: a\r\nRange: bytes=99999-\r\n\r\n",
+		"GET /force/echo HTTP/1.1\r\nHost: a\r\nRange: bytes=0-2\r\nIf-Range: \"x\"\r\n\r\n",
+		"GET /force/echo HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /force/chunked HTTP/1.1\r\nHost: a\r\nRange: bytes=0-2\r\n\r\n",
+		"GET /force/status?s=404+No HTTP/1.1\r\nHost: a\r\nRange: bytes=0-2\r\n\r\n",
+		"GET /echo HTTP/1.1\r\nHost: a\r\nRange: bytes=0-2\r\n\r\n",
 	}
 	for _, raw := range requests {
 		var got [2]result
