@@ -171,10 +171,10 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 		lv.conf.ProxySSLTrusted = c.constPath(d)
 	}},
 	{name: "proxy_ssl_certificate", dup: "proxy_ssl_certificate", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ProxySSLCertificate = c.constPath(d)
+		lv.conf.ProxySSLCertificate, lv.conf.ProxySSLCertificateVar = c.pathOrTemplate(d)
 	}},
 	{name: "proxy_ssl_certificate_key", dup: "proxy_ssl_certificate_key", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ProxySSLCertificateKey = c.constPath(d)
+		lv.conf.ProxySSLCertificateKey, lv.conf.ProxySSLCertificateKeyVar = c.pathOrTemplate(d)
 	}},
 	{name: "proxy_ssl_crl", support: Refused, note: "revocation lists for backend certificates"},
 	{name: "proxy_ssl_password_file", dup: "proxy_ssl_password_file", set: func(c *compiler, lv *level, d *Directive) {
@@ -232,6 +232,11 @@ type ProxyConf struct {
 	ProxySSLVerifyDepth                                      int
 	ProxySSLTrusted                                          string
 	ProxySSLCertificate, ProxySSLCertificateKey              string
+	// ProxySSLCertificateVar and ProxySSLCertificateKeyVar are the
+	// certificate and key paths with variables, read for every
+	// connection (relative to the conf prefix) in place of the constant
+	// ones; an empty certificate path sends none.
+	ProxySSLCertificateVar, ProxySSLCertificateKeyVar *vars.Template
 	ProxySSLPasswords                                        []string // proxy_ssl_password_file
 	// ProxyNextUpstream is when another server is tried;
 	// ProxyNextUpstreamTries bounds the attempts and
@@ -497,6 +502,15 @@ type CookieFlags struct {
 	Name  *vars.Template
 	Regex *vars.Regex
 	Flags []*vars.Template
+}
+
+// pathOrTemplate is a file argument: a path resolved against the conf
+// prefix, or a template when it has variables (one of the two is set).
+func (c *compiler) pathOrTemplate(d *Directive) (string, *vars.Template) {
+	if strings.Contains(d.Args[0], "$") {
+		return "", c.template(d, d.Args[0])
+	}
+	return c.confName(d.Args[0]), nil
 }
 
 // constPath is a file argument without variables, resolved against the

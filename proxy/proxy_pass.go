@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -84,7 +85,7 @@ func provisionProxy(_ *Server, st *state) error {
 		rt.proxy.headBufs = bufferPool(lc.ProxyBufferSize)
 		rt.proxy.bodyBufs = bufferPool(bodyBufferSize(lc))
 		if pp.Target == nil || pp.Target.Scheme == "https" {
-			ssl, err := buildProxySSL(lc)
+			ssl, err := buildProxySSL(st.cfg, lc)
 			if err != nil {
 				return fmt.Errorf("%v in %s:%d", err, pp.File, pp.Line)
 			}
@@ -157,6 +158,13 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 				up.sslName = h // nginx drops a port
 			}
 		}
+		cert, err := up.ssl.certificate(rq.v)
+		if err != nil {
+			rq.logf(ngxlog.Err, "%v", err)
+			rq.finalize(http.StatusInternalServerError)
+			return
+		}
+		up.sslCert = cert
 	}
 	var body []byte
 	if up.stream = rq.bodyStream(up); up.stream == nil {
@@ -438,7 +446,8 @@ type proxyUpstream struct {
 	u           *upstream.Upstream
 	tries       upstream.Tries
 	rd          *deadlineReader
-	ssl         *proxySSL // https://
+	ssl         *proxySSL        // https://
+	sslCert     *tls.Certificate // proxy_ssl_certificate with variables: this request's
 	sslName     string
 	sent        int64 // bytes sent
 	headLen     int64 // of the response head
@@ -569,7 +578,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		} else if up.ssl != nil && (u == nil || !tries.Cached()) {
 			var tc net.Conn
 			if tc, err = up.ssl.handshake(rq.r.Context(), conn, up.sslName, rq.conf.ProxySSLServerName,
-				rq.conf.ProxyConnectTimeout); err != nil {
+				rq.conf.ProxyConnectTimeout, up.sslCert); err != nil {
 				cond = nginxconf.NextError
 				switch ve := (*errVerify)(nil); {
 				case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):

@@ -573,12 +573,24 @@ server {
         proxy_ssl_certificate_key PKI/mallory.key;
         proxy_pass https://127.0.0.1:{{PORT2}}/;
     }
+    # paths with variables: read for each request; none when empty
+    location /varclient/ {
+        proxy_ssl_certificate PKI/$arg_c.crt;
+        proxy_ssl_certificate_key PKI/$arg_c.key;
+        proxy_pass https://127.0.0.1:{{PORT2}}/;
+    }
+    location /varnone/ {
+        proxy_ssl_certificate $arg_c;
+        proxy_ssl_certificate_key $arg_c;
+        proxy_pass https://127.0.0.1:{{PORT2}}/;
+    }
 }
 `, "PKI/", pki.dir+"/")
 	servers := []*Server{startServer(t, "nginx", ServerOptions{HTTP: conf}), startServer(t, "ngxsockify", ServerOptions{HTTP: conf})}
 	var got [2][]string
 	for i, s := range servers {
-		for _, p := range []string{"/plain/x", "/sni/y", "/verify/", "/wild/", "/mismatch/", "/cn/", "/untrusted/", "/client/"} {
+		for _, p := range []string{"/plain/x", "/sni/y", "/verify/", "/wild/", "/mismatch/", "/cn/", "/untrusted/", "/client/",
+			"/varclient/?c=mallory", "/varclient/?c=alice", "/varclient/?c=missing", "/varnone/"} {
 			resp, err := rawRequest(s.Addr, "GET "+p+" HTTP/1.0\r\n\r\n", routingTimeout)
 			if err != nil {
 				got[i] = append(got[i], p+": "+err.Error())
