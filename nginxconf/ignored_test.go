@@ -30,8 +30,8 @@ var reviewedIgnored = []struct {
 		 proxy_cache_use_stale proxy_cache_valid proxy_no_cache
 		 proxy_headers_hash_bucket_size proxy_headers_hash_max_size
 		 proxy_max_temp_file_size proxy_send_lowat
-		 proxy_socket_keepalive proxy_ssl_ciphers proxy_ssl_protocols proxy_store
-		 proxy_store_access proxy_temp_file_write_size proxy_temp_path`},
+		 proxy_socket_keepalive proxy_ssl_ciphers proxy_ssl_protocols
+		 proxy_temp_file_write_size proxy_temp_path`},
 	{"mail{} and stream{} contents: those blocks are refused, or dropped whole with --ignore-stream",
 		`auth_http auth_http_header auth_http_pass_client_cert auth_http_timeout imap_auth
 		 imap_capabilities imap_client_buffer pop3_auth pop3_capabilities smtp_auth smtp_capabilities

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/textproto"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	lc.ProxyBuffers = 8 * 4096
 	lc.ProxyNextUpstream = NextError | NextTimeout
 	lc.ProxySSLSessionReuse = true
+	lc.ProxyStoreAccess = 0600
 }, directives: []directive{
 	{name: "proxy_pass", dup: "proxy_pass", inherit: inheritNone, field: "ProxyPass", set: setProxyPass},
 	{name: "proxy_http_version", set: func(c *compiler, lv *level, d *Directive) {
@@ -46,6 +48,19 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	}},
 	{name: "proxy_bind", dup: "proxy_bind", set: setProxyBind},
 	onOff("proxy_force_ranges", func(lc *LocConf) *bool { return &lc.ProxyForceRanges }),
+	{name: "proxy_store", dup: "proxy_store", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyStore = nil
+		switch d.Args[0] {
+		case "off":
+		case "on":
+			lv.conf.ProxyStore = &ProxyStore{}
+		default:
+			lv.conf.ProxyStore = &ProxyStore{Path: c.template(d, d.Args[0])}
+		}
+	}},
+	{name: "proxy_store_access", dup: "proxy_store_access", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyStoreAccess = c.access(d)
+	}},
 	onOff("proxy_pass_request_headers", func(lc *LocConf) *bool { return &lc.ProxyPassRequestHeaders }),
 	onOff("proxy_pass_request_body", func(lc *LocConf) *bool { return &lc.ProxyPassRequestBody }),
 	onOff("proxy_request_buffering", func(lc *LocConf) *bool { return &lc.ProxyRequestBuffering }),
@@ -200,7 +215,9 @@ type ProxyConf struct {
 	ProxyRequestBuffering     bool           // off: the body goes to the backend as it comes
 	ProxySetBody, ProxyMethod *vars.Template // nil: not set
 	ProxyConnectTimeout       time.Duration
-	ProxyBind                 *ProxyBind // proxy_bind; nil: off
+	ProxyBind                 *ProxyBind  // proxy_bind; nil: off
+	ProxyStore                *ProxyStore // proxy_store; nil: off
+	ProxyStoreAccess          os.FileMode // proxy_store_access (0600 by default)
 	// ProxyForceRanges (proxy_force_ranges on): the range filter serves
 	// single ranges of a response of known length whatever the backend's
 	// Accept-Ranges says.
@@ -237,7 +254,7 @@ type ProxyConf struct {
 	// connection (relative to the conf prefix) in place of the constant
 	// ones; an empty certificate path sends none.
 	ProxySSLCertificateVar, ProxySSLCertificateKeyVar *vars.Template
-	ProxySSLPasswords                                        []string // proxy_ssl_password_file
+	ProxySSLPasswords                                 []string // proxy_ssl_password_file
 	// ProxyNextUpstream is when another server is tried;
 	// ProxyNextUpstreamTries bounds the attempts and
 	// ProxyNextUpstreamTimeout the time since the first began (0: no bound).
@@ -607,4 +624,44 @@ func ParseLocalAddr(s string) *net.TCPAddr {
 		return nil
 	}
 	return &net.TCPAddr{IP: ip, Port: n}
+}
+
+// ProxyStore is proxy_store: where a backend's 200 is saved as a file.
+type ProxyStore struct {
+	// Path is the file's path; nil ("on"): the path root or alias gives
+	// the URI, as for a static file.
+	Path *vars.Template
+}
+
+// access reads nginx's file access list ("user:rw group:r all:r", as
+// ngx_conf_set_access_slot): the user has rw unless the list says
+// otherwise.
+func (c *compiler) access(d *Directive) os.FileMode {
+	var mode os.FileMode
+	user := os.FileMode(0600)
+	for _, a := range d.Args {
+		var shift uint
+		var rights string
+		switch {
+		case strings.HasPrefix(a, "user:"):
+			shift, rights, user = 6, a[5:], 0
+		case strings.HasPrefix(a, "group:"):
+			shift, rights = 3, a[6:]
+		case strings.HasPrefix(a, "all:"):
+			shift, rights = 0, a[4:]
+		default:
+			c.fail(d, `invalid value "%s"`, a)
+			return 0
+		}
+		switch rights {
+		case "rw":
+			mode |= 6 << shift
+		case "r":
+			mode |= 4 << shift
+		default:
+			c.fail(d, `invalid value "%s"`, a)
+			return 0
+		}
+	}
+	return mode | user
 }

@@ -299,8 +299,20 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		c := conn // not conn itself: a variable the watcher shares would live on the heap for every request
 		stop = rq.watchClient(func(err error) { gone.Store(&err); c.Close() })
 	}
+	var store *storeFile
+	if rq.conf.ProxyStore != nil {
+		if store = rq.startStore(status); store != nil {
+			src = io.TeeReader(src, store)
+		}
+	}
 	err := rq.copyFromBackend(src, res.ContentLength)
 	stop()
+	if store != nil {
+		if err == nil {
+			err = store.drain(src)
+		}
+		store.end(err == nil, res.ContentLength, res.Get("Last-Modified"))
+	}
 	var cerr *error
 	if gone != nil {
 		cerr = gone.Load()
