@@ -375,7 +375,7 @@ func (c *compiler) limitExcept(lv *level, d *Directive) *LimitExcept {
 var otherNginxVariables = strings.Fields(`ancient_browser date_gmt date_local fastcgi_path_info fastcgi_script_name
 	gzip_ratio modern_browser msie
 	proxy_protocol_addr proxy_protocol_port proxy_protocol_server_addr
-	proxy_protocol_server_port realip_remote_port request_body_file secure_link secure_link_expires
+	proxy_protocol_server_port realip_remote_port secure_link secure_link_expires
 	ssl_early_data tcpinfo_rtt
 	tcpinfo_rttvar tcpinfo_snd_cwnd tcpinfo_rcv_space uid_got uid_reset uid_set 
 	upstream_cache_status upstream_queue_time`)

@@ -2,11 +2,17 @@ package nginxconf
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"net"
 	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -207,9 +213,9 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	{name: "client_body_in_file_only", dup: "client_body_in_file_only", set: func(c *compiler, lv *level, d *Directive) {
 		switch d.Args[0] {
 		case "on", "clean":
-			lv.conf.ClientBodyInFileOnly = true
+			lv.conf.ClientBodyInFileOnly, lv.conf.ClientBodyFileKept = true, d.Args[0] == "on"
 		case "off":
-			lv.conf.ClientBodyInFileOnly = false
+			lv.conf.ClientBodyInFileOnly, lv.conf.ClientBodyFileKept = false, false
 		default:
 			c.fail(d, `invalid value "%s"`, d.Args[0])
 		}
@@ -302,6 +308,9 @@ type CoreConf struct {
 	// keeps every request body in a temp file (ngx.req.get_body_data gives
 	// nil, get_body_file its name).
 	ClientBodyInFileOnly bool
+	// ClientBodyFileKept (client_body_in_file_only on, not clean): the
+	// file stays when the request ends.
+	ClientBodyFileKept bool
 	// ClientBodyTempPath is client_body_temp_path: where a body nginx keeps
 	// in a file goes (the zero value: ngxsockify's temp directory).
 	ClientBodyTempPath TempPath
@@ -665,4 +674,32 @@ func (c *compiler) resolverAddrs(d *Directive, v string) []string {
 type TempPath struct {
 	Dir    string
 	Levels []int
+}
+
+// tempNumber numbers temporary files as nginx does (ngx_next_temp_number):
+// ten digits, one counter per process.
+var tempNumber atomic.Uint32
+
+// Create makes a new temporary file as nginx names them: "0000000001"
+// under level directories named after its last digits, made as needed
+// (0700); in the system's temporary directory when Dir is empty.
+func (tp TempPath) Create() (*os.File, error) {
+	if tp.Dir == "" {
+		return os.CreateTemp("", "ngxsockify-body-")
+	}
+	for {
+		name := fmt.Sprintf("%010d", tempNumber.Add(1))
+		dir, end := tp.Dir, len(name)
+		for _, l := range tp.Levels {
+			dir = filepath.Join(dir, name[end-l:end])
+			end -= l
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
+		}
+	}
 }

@@ -72,8 +72,10 @@ type request struct {
 	// with the request
 	upstream      proxyUpstream
 	upstreamTaken bool
-	// bodyRead: readBody read the body whole (it is $request_body)
+	// bodyRead: readBody read the body whole, into body (which is
+	// $request_body, or in $request_body_file)
 	bodyRead bool
+	body     []byte
 	// postActed: post_action ran (post_action.go)
 	postActed bool
 	// mirrors are the mirror subrequests under way (mirror.go): the

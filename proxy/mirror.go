@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"os"
 	"sync"
 
 	"ngxsockify/ngxlog"
@@ -57,7 +58,9 @@ func mirror(rq *request) rc {
 		rec.discard = true // nginx's sr->header_only
 		sub.v.URI, sub.v.URIErr, sub.v.Args = uri, nil, rq.v.Args
 		sub.v.Main = &main
-		sub.v.RequestBody = body
+		if body != nil {
+			sub.v.RequestBody, sub.v.RequestBodyFile = rq.v.RequestBody, rq.v.RequestBodyFile
+		}
 		sub.v.RespHeader = rec.header
 		sub.v.ConnID = rq.conn
 		sub.v.ServerName = rq.v.ServerName
@@ -95,7 +98,7 @@ func (rq *request) waitMirrors() {
 // answer with when the body cannot be read (400, 413). No body is nil.
 func (rq *request) readBody() ([]byte, int) {
 	if rq.bodyRead {
-		return rq.v.RequestBody, 0
+		return rq.body, 0
 	}
 	if rq.r.Body == nil || rq.r.Body == http.NoBody {
 		return nil, 0
@@ -115,8 +118,64 @@ func (rq *request) readBody() ([]byte, int) {
 		rq.w.Header().Set("Connection", "close")
 		return nil, http.StatusRequestEntityTooLarge
 	}
-	rq.v.RequestBody = b
-	rq.bodyRead = true
+	rq.bodyRead, rq.body = true, b
 	rq.r.Body = io.NopCloser(bytes.NewReader(b))
+	if rq.bodyInFile(len(b)) {
+		rq.bodyToFile(b)
+	} else {
+		rq.v.RequestBody = b
+	}
 	return b, 0
+}
+
+// bodyInFile reports whether nginx keeps a body of n bytes in a file: under
+// client_body_in_file_only; else not when the request, body included, fit
+// the header buffer (nginx reads the body there), and otherwise past its
+// buffer: client_body_buffer_size, a quarter more for a body of declared
+// length (nginx sizes that buffer up to the body; luahooks' rule for
+// ngx.req.get_body_file).
+func (rq *request) bodyInFile(n int) bool {
+	switch {
+	case n == 0:
+		return false
+	case rq.conf.ClientBodyInFileOnly:
+		return true
+	case rq.wire != nil && rq.wire.RequestLength() <= int64(rq.conf.ClientHeaderBufferSize):
+		return false
+	}
+	buf := rq.conf.ClientBodyBufferSize
+	if rq.r.ContentLength >= 0 && len(rq.r.TransferEncoding) == 0 {
+		buf += buf >> 2
+	}
+	return int64(n) > buf
+}
+
+// bodyToFile writes a body that does not fit client_body_buffer_size (or
+// any, under client_body_in_file_only) to a file in client_body_temp_path,
+// as nginx does: it is $request_body_file then, and $request_body is not
+// found. The file is removed when the request ends, unless
+// client_body_in_file_only on keeps it.
+func (rq *request) bodyToFile(b []byte) {
+	f, err := rq.conf.ClientBodyTempPath.Create()
+	if err == nil {
+		_, err = f.Write(b)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		rq.logf(ngxlog.Crit, "%v", err)
+		if f != nil {
+			os.Remove(f.Name())
+		}
+		return
+	}
+	path := f.Name()
+	if !rq.conf.ClientBodyInFileOnly {
+		rq.logf(ngxlog.Warn, "a client request body is buffered to a temporary file %s", path)
+	}
+	rq.v.RequestBodyFile = path
+	if !rq.conf.ClientBodyFileKept {
+		rq.cleanups = append(rq.cleanups, func() { os.Remove(path) })
+	}
 }

@@ -1113,6 +1113,9 @@ func (rq *request) proxyBodyLength(body []byte) int64 {
 	case rq.conf.ProxySetBody != nil:
 		return int64(len(body))
 	case len(rq.r.TransferEncoding) > 0: // chunked: the length read
+		if rq.bodyRead {
+			return int64(len(rq.body))
+		}
 		return int64(len(rq.v.RequestBody))
 	case rq.r.ContentLength > 0 || headerFirst(rq.r.Header, "Content-Length") != "":
 		return rq.r.ContentLength

@@ -173,6 +173,7 @@ func (b *proxyBackend) serve(c net.Conn) {
 const proxyTestConf = `
 log_format bytes "$uri $upstream_status $upstream_bytes_sent $upstream_bytes_received $upstream_response_length";
 upstream nu { server 127.0.0.1:REFUSED; server BACKEND; }
+map $request_body_file $has_file { "" no; default yes; }
 upstream twice { server BACKEND; server BACKEND; }
 upstream ka { server BACKEND; keepalive 2; }
 upstream kar { server BACKEND; keepalive 1; keepalive_requests 2; }
@@ -246,6 +247,18 @@ server {
     }
     location /bindvar/ { proxy_bind $arg_b; proxy_pass http://BACKEND; }
     location /bindfail/ { proxy_bind 192.0.2.1; proxy_pass http://BACKEND; }
+    location /bodyfile/ {
+        client_body_buffer_size 16;
+        add_header X-Body "$request_body";
+        add_header X-File "$has_file";
+        proxy_pass http://BACKEND;
+        location /bodyfile/only/ {
+            client_body_in_file_only clean;
+            add_header X-Body "$request_body";
+            add_header X-File "$has_file";
+            proxy_pass http://BACKEND;
+        }
+    }
     location /force/ { proxy_force_ranges on; proxy_pass http://BACKEND; }
     location /passhdr/ { proxy_pass_header Server; proxy_pass_header Date; proxy_pass http://BACKEND; }
 }
@@ -285,7 +298,7 @@ func TestProxyDifferential(t *testing.T) {
 		Body    string
 		Err     bool
 	}
-	compared := []string{"X-Sent", "X-Body", "X-Addr", "X-US", "Content-Type", "Content-Length", "X-Custom", "X-Status", "X-UH", "Keep-Alive", "Transfer-Encoding", "Date", "Server", "Content-Range", "Accept-Ranges"}
+	compared := []string{"X-Sent", "X-Body", "X-Addr", "X-US", "Content-Type", "Content-Length", "X-Custom", "X-Status", "X-UH", "Keep-Alive", "Transfer-Encoding", "Date", "Server", "Content-Range", "Accept-Ranges", "X-File"}
 	requests := []string{
 		"GET /echo?a=1 HTTP/1.1\r\nHost: front.test\r\nX-Custom: c1\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nTE: trailers\r\nKeep-Alive: 300\r\nProxy-Connection: x\r\n\r\n",
 		"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nContent-Type: text/plain\r\n\r\nhello world",
@@ -346,6 +359,14 @@ func TestProxyDifferential(t *testing.T) {
 		"GET /force/chunked HTTP/1.1\r\nHost: a\r\nRange: bytes=0-2\r\n\r\n",
 		"GET /force/status?s=404+No HTTP/1.1\r\nHost: a\r\nRange: bytes=0-2\r\n\r\n",
 		"GET /echo HTTP/1.1\r\nHost: a\r\nRange: bytes=0-2\r\n\r\n",
+		// a body past client_body_buffer_size (or any, under
+		// client_body_in_file_only) is $request_body_file, not $request_body
+		"POST /bodyfile/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789",
+		"POST /bodyfile/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 20\r\n\r\n01234567890123456789",
+		"POST /bodyfile/echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n14\r\n01234567890123456789\r\n0\r\n\r\n",
+		"POST /bodyfile/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n" + strings.Repeat("b", 2000),
+		"POST /bodyfile/only/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
+		"GET /bodyfile/only/echo HTTP/1.1\r\nHost: a\r\n\r\n",
 	}
 	for _, raw := range requests {
 		var got [2]result
