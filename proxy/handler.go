@@ -164,6 +164,11 @@ func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Requ
 		http.Error(w, "no http block", http.StatusInternalServerError)
 		return
 	}
+	if cc.gst != st && cc.gst != nil && r.ProtoMajor == 1 && len(r.Header["Upgrade"]) == 0 {
+		// a connection of a configuration reloaded since: no keep-alive
+		// (nginx's old worker is exiting)
+		w.Header().Set("Connection", "close")
+	}
 	g := cc.group(st, r)
 	if g == nil {
 		http.Error(w, "no server", http.StatusInternalServerError)
