@@ -155,14 +155,17 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	// (the others steer caching and buffering); every name nginx knows
 	// is accepted
 	{name: "proxy_ignore_headers", inherit: inheritReplace, field: "ProxyIgnoreXAccelRedirect", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ProxyIgnoreXAccelLimitRate = false // the level's own list replaces the parent's
+		// the level's own list replaces the parent's
+		lv.conf.ProxyIgnoreXAccelLimitRate, lv.conf.ProxyIgnoreXAccelCharset = false, false
 		for _, a := range d.Args {
 			switch strings.ToLower(a) {
 			case "x-accel-redirect":
 				lv.conf.ProxyIgnoreXAccelRedirect = true
 			case "x-accel-limit-rate":
 				lv.conf.ProxyIgnoreXAccelLimitRate = true
-			case "x-accel-expires", "x-accel-buffering", "x-accel-charset",
+			case "x-accel-charset":
+				lv.conf.ProxyIgnoreXAccelCharset = true
+			case "x-accel-expires", "x-accel-buffering",
 				"expires", "cache-control", "set-cookie", "vary":
 			default:
 				c.fail(d, `invalid value "%s"`, a)
@@ -241,6 +244,7 @@ type ProxyConf struct {
 	ProxyCookieFlags                     []CookieFlags
 	ProxyIgnoreXAccelRedirect            bool // proxy_ignore_headers X-Accel-Redirect
 	ProxyIgnoreXAccelLimitRate           bool // proxy_ignore_headers X-Accel-Limit-Rate
+	ProxyIgnoreXAccelCharset             bool // proxy_ignore_headers X-Accel-Charset
 	// https:// backends: SNI (proxy_ssl_server_name), the name checked
 	// and sent (proxy_ssl_name; nil: the URL's host), verification
 	// against ProxySSLTrusted, a client certificate, session reuse.

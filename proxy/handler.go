@@ -76,6 +76,9 @@ type request struct {
 	// $request_body, or in $request_body_file)
 	bodyRead bool
 	body     []byte
+	// accelCharset is a backend's X-Accel-Charset: the charset the
+	// response is recoded into and named with (charset.go)
+	accelCharset string
 	// postActed: post_action ran (post_action.go)
 	postActed bool
 	// mirrors are the mirror subrequests under way (mirror.go): the

@@ -230,6 +230,9 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 			rq.v.LimitRate = strconv.FormatInt(n, 10)
 		}
 	}
+	if xac := xAccelField(res, "X-Accel-Charset"); xac != "" && !rq.conf.ProxyIgnoreXAccelCharset {
+		rq.accelCharset = xac // the charset filter's destination (nginx's override_charset)
+	}
 	if xar := xAccelField(res, "X-Accel-Redirect"); xar != "" && !rq.conf.ProxyIgnoreXAccelRedirect {
 		conn.Close()
 		h := rq.w.Header()
