@@ -23,15 +23,15 @@ var reviewedIgnored = []struct {
 		 perl_modules perl_require slice dav_access create_full_put_path
 		 upload_progress upload_progress_ track_uploads`},
 	{"proxy_pass tuning: buffers and temporary files, the response cache (without it every request reaches the backend), rates, the source address, TLS settings to backends where Go's defaults are no weaker, stored copies of responses, ranges the backend does not offer (the whole body is sent)",
-		`proxy_bind proxy_busy_buffers_size proxy_cache_background_update
+		`proxy_busy_buffers_size proxy_cache_background_update
 		 proxy_cache_bypass proxy_cache_convert_head proxy_cache_key proxy_cache_lock
 		 proxy_cache_lock_age proxy_cache_lock_timeout proxy_cache_max_range_offset
 		 proxy_cache_methods proxy_cache_min_uses proxy_cache_path proxy_cache_revalidate
-		 proxy_cache_use_stale proxy_cache_valid proxy_no_cache proxy_force_ranges
+		 proxy_cache_use_stale proxy_cache_valid proxy_no_cache
 		 proxy_headers_hash_bucket_size proxy_headers_hash_max_size
 		 proxy_max_temp_file_size proxy_send_lowat
-		 proxy_socket_keepalive proxy_ssl_ciphers proxy_ssl_protocols proxy_store
-		 proxy_store_access proxy_temp_file_write_size proxy_temp_path`},
+		 proxy_socket_keepalive proxy_ssl_ciphers proxy_ssl_protocols
+		 proxy_temp_file_write_size proxy_temp_path`},
 	{"mail{} and stream{} contents: those blocks are refused, or dropped whole with --ignore-stream",
 		`auth_http auth_http_header auth_http_pass_client_cert auth_http_timeout imap_auth
 		 imap_capabilities imap_client_buffer pop3_auth pop3_capabilities smtp_auth smtp_capabilities
@@ -74,7 +74,7 @@ var reviewedIgnored = []struct {
 	{"an upstream's shared memory zone: one process holds the servers' state anyway",
 		`zone`},
 	{"logging only",
-		`log_subrequest rewrite_log uninitialized_variable_warn
+		`rewrite_log uninitialized_variable_warn
 		 lua_capture_error_log`},
 	{"variables only: their variables stay unknown, so a config that reads one fails to load",
 		`geoip_city geoip_country geoip_org geoip_proxy geoip_proxy_recursive perl_set
@@ -88,10 +88,6 @@ var reviewedIgnored = []struct {
 		 lua_ssl_conf_command lua_ssl_crl
 		 lua_thread_cache_max_entries lua_worker_thread_vm_pool_size exit_worker_by_lua_block
 		 exit_worker_by_lua_file`},
-	{"side effects the client does not see: mirrored subrequests",
-		`mirror mirror_request_body`},
-	{"MSIE-only padding comment in error pages, not rendered",
-		`msie_padding`},
 }
 
 // reviewedReason returns the reason the list gives for name, or "".

@@ -2,11 +2,17 @@ package nginxconf
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"net"
 	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -207,9 +213,9 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	{name: "client_body_in_file_only", dup: "client_body_in_file_only", set: func(c *compiler, lv *level, d *Directive) {
 		switch d.Args[0] {
 		case "on", "clean":
-			lv.conf.ClientBodyInFileOnly = true
+			lv.conf.ClientBodyInFileOnly, lv.conf.ClientBodyFileKept = true, d.Args[0] == "on"
 		case "off":
-			lv.conf.ClientBodyInFileOnly = false
+			lv.conf.ClientBodyInFileOnly, lv.conf.ClientBodyFileKept = false, false
 		default:
 			c.fail(d, `invalid value "%s"`, d.Args[0])
 		}
@@ -228,6 +234,11 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		lv.conf.ClientBodyTempPath = p
 	}},
 	{name: "log_not_found", dup: "log_not_found", set: func(c *compiler, lv *level, d *Directive) { lv.conf.LogNotFound = d.Args[0] == "on" }},
+	{name: "post_action", masks: []uint{ctxHTTPAll | ctxHTTPLif | confTake1}, dup: "post_action", set: func(c *compiler, lv *level, d *Directive) { lv.conf.PostAction = d.Args[0] }},
+	{name: "msie_padding", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoMSIEPadding = d.Args[0] == "off" }},
+	{name: "msie_refresh", set: func(c *compiler, lv *level, d *Directive) { lv.conf.MSIERefresh = d.Args[0] == "on" }},
+	{name: "merge_slashes", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoMergeSlashes = d.Args[0] == "off" }},
+	{name: "log_subrequest", dup: "log_subrequest", set: func(c *compiler, lv *level, d *Directive) { lv.conf.LogSubrequest = d.Args[0] == "on" }},
 	{name: "chunked_transfer_encoding", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoChunked = d.Args[0] == "off" }},
 	{name: "absolute_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.AbsoluteRedirect = d.Args[0] == "on" }},
 	{name: "server_name_in_redirect", set: func(c *compiler, lv *level, d *Directive) { lv.conf.ServerNameInRedirect = d.Args[0] == "on" }},
@@ -255,17 +266,30 @@ type CoreConf struct {
 	// AliasPrefix is the prefix of the location whose alias this is (it
 	// gives way to the alias); AliasRegex marks an alias written in a
 	// regex location, which replaces the whole URI.
-	AliasPrefix      string
-	AliasRegex       bool
-	TryFiles         []*vars.Template
-	ErrorPages       map[int]*ErrorPage
-	SatisfyAny       bool
-	LimitExcept      *LimitExcept
-	DefaultType      string
-	Types            map[string]string // extension -> MIME type (nil: the built-in table)
-	Internal         bool
-	ServerTokens     bool
-	LogNotFound      bool // log_not_found: log the files a request did not find
+	AliasPrefix   string
+	AliasRegex    bool
+	TryFiles      []*vars.Template
+	ErrorPages    map[int]*ErrorPage
+	SatisfyAny    bool
+	LimitExcept   *LimitExcept
+	DefaultType   string
+	Types         map[string]string // extension -> MIME type (nil: the built-in table)
+	Internal      bool
+	ServerTokens  bool
+	LogNotFound   bool // log_not_found: log the files a request did not find
+	LogSubrequest bool // log_subrequest: subrequests write access-log lines too
+	// PostAction is post_action's URI or named location, run once the
+	// response went out ("": none; nginx has no "off": it names a
+	// location too).
+	PostAction string
+	// NoMSIEPadding (msie_padding off): no padding after error pages for
+	// MSIE and Chrome; MSIERefresh (msie_refresh on): MSIE gets 301 and
+	// 302 redirects as a page that refreshes.
+	NoMSIEPadding, MSIERefresh bool
+	// NoMergeSlashes (merge_slashes off, a server setting): the URI keeps
+	// its runs of slashes; the default server of the address decides, as
+	// nginx reads the request line before the Host header.
+	NoMergeSlashes   bool
 	AbsoluteRedirect bool
 	// ServerNameInRedirect (server_name_in_redirect on): absolute
 	// redirects name the server's primary name, not the request's host.
@@ -284,6 +308,9 @@ type CoreConf struct {
 	// keeps every request body in a temp file (ngx.req.get_body_data gives
 	// nil, get_body_file its name).
 	ClientBodyInFileOnly bool
+	// ClientBodyFileKept (client_body_in_file_only on, not clean): the
+	// file stays when the request ends.
+	ClientBodyFileKept bool
 	// ClientBodyTempPath is client_body_temp_path: where a body nginx keeps
 	// in a file goes (the zero value: ngxsockify's temp directory).
 	ClientBodyTempPath TempPath
@@ -658,4 +685,32 @@ func (c *compiler) resolverAddrs(d *Directive, v string) []string {
 type TempPath struct {
 	Dir    string
 	Levels []int
+}
+
+// tempNumber numbers temporary files as nginx does (ngx_next_temp_number):
+// ten digits, one counter per process.
+var tempNumber atomic.Uint32
+
+// Create makes a new temporary file as nginx names them: "0000000001"
+// under level directories named after its last digits, made as needed
+// (0700); in the system's temporary directory when Dir is empty.
+func (tp TempPath) Create() (*os.File, error) {
+	if tp.Dir == "" {
+		return os.CreateTemp("", "ngxsockify-body-")
+	}
+	for {
+		name := fmt.Sprintf("%010d", tempNumber.Add(1))
+		dir, end := tp.Dir, len(name)
+		for _, l := range tp.Levels {
+			dir = filepath.Join(dir, name[end-l:end])
+			end -= l
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, err
+		}
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if !errors.Is(err, fs.ErrExist) {
+			return f, err
+		}
+	}
 }

@@ -30,8 +30,6 @@ var otherModules = module{name: "other modules", directives: concat(
 	[]directive{
 		{name: "userid", support: Refused, note: "userid cookies", offDisarms: true},
 		{name: "recursive_error_pages", support: Refused, note: "error_page of an error page", offDisarms: true},
-		{name: "msie_refresh", support: Refused, note: "refresh pages for MSIE", offDisarms: true},
-		{name: "merge_slashes", support: Refused, note: "URIs always have their slashes merged", onDisarms: true},
 		// ngxsockify serves HTTP only: the blocks are refused unless the
 		// command line's --ignore-stream drops them (ParseOptions.IgnoreStream).
 		{name: "stream", support: Refused, note: "ngxsockify serves http only; --ignore-stream drops the block"},

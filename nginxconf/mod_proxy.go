@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/textproto"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	lc.ProxyBuffers = 8 * 4096
 	lc.ProxyNextUpstream = NextError | NextTimeout
 	lc.ProxySSLSessionReuse = true
+	lc.ProxyStoreAccess = 0600
 }, directives: []directive{
 	{name: "proxy_pass", dup: "proxy_pass", inherit: inheritNone, field: "ProxyPass", set: setProxyPass},
 	{name: "proxy_http_version", set: func(c *compiler, lv *level, d *Directive) {
@@ -43,6 +45,21 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	}},
 	{name: "proxy_pass_header", inherit: inheritReplace, field: "ProxyPassHeaders", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.ProxyPassHeaders = append(lv.conf.ProxyPassHeaders, textproto.CanonicalMIMEHeaderKey(d.Args[0]))
+	}},
+	{name: "proxy_bind", dup: "proxy_bind", set: setProxyBind},
+	onOff("proxy_force_ranges", func(lc *LocConf) *bool { return &lc.ProxyForceRanges }),
+	{name: "proxy_store", dup: "proxy_store", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyStore = nil
+		switch d.Args[0] {
+		case "off":
+		case "on":
+			lv.conf.ProxyStore = &ProxyStore{}
+		default:
+			lv.conf.ProxyStore = &ProxyStore{Path: c.template(d, d.Args[0])}
+		}
+	}},
+	{name: "proxy_store_access", dup: "proxy_store_access", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxyStoreAccess = c.access(d)
 	}},
 	onOff("proxy_pass_request_headers", func(lc *LocConf) *bool { return &lc.ProxyPassRequestHeaders }),
 	onOff("proxy_pass_request_body", func(lc *LocConf) *bool { return &lc.ProxyPassRequestBody }),
@@ -138,14 +155,17 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	// (the others steer caching and buffering); every name nginx knows
 	// is accepted
 	{name: "proxy_ignore_headers", inherit: inheritReplace, field: "ProxyIgnoreXAccelRedirect", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ProxyIgnoreXAccelLimitRate = false // the level's own list replaces the parent's
+		// the level's own list replaces the parent's
+		lv.conf.ProxyIgnoreXAccelLimitRate, lv.conf.ProxyIgnoreXAccelCharset = false, false
 		for _, a := range d.Args {
 			switch strings.ToLower(a) {
 			case "x-accel-redirect":
 				lv.conf.ProxyIgnoreXAccelRedirect = true
 			case "x-accel-limit-rate":
 				lv.conf.ProxyIgnoreXAccelLimitRate = true
-			case "x-accel-expires", "x-accel-buffering", "x-accel-charset",
+			case "x-accel-charset":
+				lv.conf.ProxyIgnoreXAccelCharset = true
+			case "x-accel-expires", "x-accel-buffering",
 				"expires", "cache-control", "set-cookie", "vary":
 			default:
 				c.fail(d, `invalid value "%s"`, a)
@@ -169,10 +189,10 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 		lv.conf.ProxySSLTrusted = c.constPath(d)
 	}},
 	{name: "proxy_ssl_certificate", dup: "proxy_ssl_certificate", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ProxySSLCertificate = c.constPath(d)
+		lv.conf.ProxySSLCertificate, lv.conf.ProxySSLCertificateVar = c.pathOrTemplate(d)
 	}},
 	{name: "proxy_ssl_certificate_key", dup: "proxy_ssl_certificate_key", set: func(c *compiler, lv *level, d *Directive) {
-		lv.conf.ProxySSLCertificateKey = c.constPath(d)
+		lv.conf.ProxySSLCertificateKey, lv.conf.ProxySSLCertificateKeyVar = c.pathOrTemplate(d)
 	}},
 	{name: "proxy_ssl_crl", support: Refused, note: "revocation lists for backend certificates"},
 	{name: "proxy_ssl_password_file", dup: "proxy_ssl_password_file", set: func(c *compiler, lv *level, d *Directive) {
@@ -194,10 +214,17 @@ type ProxyConf struct {
 	ProxyBuffering, ProxyInterceptErrors          bool
 	// ProxyIgnoreClientAbort: a client that closes while the backend is
 	// awaited does not end the proxied request.
-	ProxyIgnoreClientAbort             bool
-	ProxyRequestBuffering              bool           // off: the body goes to the backend as it comes
-	ProxySetBody, ProxyMethod          *vars.Template // nil: not set
-	ProxyConnectTimeout                time.Duration
+	ProxyIgnoreClientAbort    bool
+	ProxyRequestBuffering     bool           // off: the body goes to the backend as it comes
+	ProxySetBody, ProxyMethod *vars.Template // nil: not set
+	ProxyConnectTimeout       time.Duration
+	ProxyBind                 *ProxyBind  // proxy_bind; nil: off
+	ProxyStore                *ProxyStore // proxy_store; nil: off
+	ProxyStoreAccess          os.FileMode // proxy_store_access (0600 by default)
+	// ProxyForceRanges (proxy_force_ranges on): the range filter serves
+	// single ranges of a response of known length whatever the backend's
+	// Accept-Ranges says.
+	ProxyForceRanges                   bool
 	ProxyReadTimeout, ProxySendTimeout time.Duration
 	ProxyBufferSize                    int   // the bound of the response header, and of reads under proxy_buffering off
 	ProxyLimitRate                     int64 // proxy_limit_rate: bytes per second read from the backend (0: no limit)
@@ -217,6 +244,7 @@ type ProxyConf struct {
 	ProxyCookieFlags                     []CookieFlags
 	ProxyIgnoreXAccelRedirect            bool // proxy_ignore_headers X-Accel-Redirect
 	ProxyIgnoreXAccelLimitRate           bool // proxy_ignore_headers X-Accel-Limit-Rate
+	ProxyIgnoreXAccelCharset             bool // proxy_ignore_headers X-Accel-Charset
 	// https:// backends: SNI (proxy_ssl_server_name), the name checked
 	// and sent (proxy_ssl_name; nil: the URL's host), verification
 	// against ProxySSLTrusted, a client certificate, session reuse.
@@ -225,7 +253,12 @@ type ProxyConf struct {
 	ProxySSLVerifyDepth                                      int
 	ProxySSLTrusted                                          string
 	ProxySSLCertificate, ProxySSLCertificateKey              string
-	ProxySSLPasswords                                        []string // proxy_ssl_password_file
+	// ProxySSLCertificateVar and ProxySSLCertificateKeyVar are the
+	// certificate and key paths with variables, read for every
+	// connection (relative to the conf prefix) in place of the constant
+	// ones; an empty certificate path sends none.
+	ProxySSLCertificateVar, ProxySSLCertificateKeyVar *vars.Template
+	ProxySSLPasswords                                 []string // proxy_ssl_password_file
 	// ProxyNextUpstream is when another server is tried;
 	// ProxyNextUpstreamTries bounds the attempts and
 	// ProxyNextUpstreamTimeout the time since the first began (0: no bound).
@@ -492,6 +525,15 @@ type CookieFlags struct {
 	Flags []*vars.Template
 }
 
+// pathOrTemplate is a file argument: a path resolved against the conf
+// prefix, or a template when it has variables (one of the two is set).
+func (c *compiler) pathOrTemplate(d *Directive) (string, *vars.Template) {
+	if strings.Contains(d.Args[0], "$") {
+		return "", c.template(d, d.Args[0])
+	}
+	return c.confName(d.Args[0]), nil
+}
+
 // constPath is a file argument without variables, resolved against the
 // conf prefix as the ssl module's files are.
 func (c *compiler) constPath(d *Directive) string {
@@ -521,4 +563,109 @@ func templated(name string, field func(lc *LocConf) **vars.Template) directive {
 	return directive{name: name, dup: name, set: func(c *compiler, lv *level, d *Directive) {
 		*field(lv.conf) = c.template(d, d.Args[0])
 	}}
+}
+
+// ProxyBind is proxy_bind: the local address connections to backends are
+// bound to.
+type ProxyBind struct {
+	Addr  *net.TCPAddr   // a constant address (port 0: any port)
+	Name  string         // ... as written
+	Value *vars.Template // an address with variables: parsed per request (ParseLocalAddr)
+}
+
+// setProxyBind compiles `proxy_bind address [transparent] | off`, as
+// nginx's ngx_http_upstream_bind_set_slot.
+func setProxyBind(c *compiler, lv *level, d *Directive) {
+	lv.conf.ProxyBind = nil
+	if d.Args[0] == "off" {
+		return
+	}
+	b := &ProxyBind{Name: d.Args[0]}
+	if strings.Contains(d.Args[0], "$") {
+		b.Value = c.template(d, d.Args[0])
+	} else if b.Addr = ParseLocalAddr(d.Args[0]); b.Addr == nil {
+		c.fail(d, `invalid address "%s"`, d.Args[0])
+		return
+	}
+	if len(d.Args) > 1 {
+		if d.Args[1] != "transparent" {
+			c.fail(d, `invalid parameter "%s"`, d.Args[1])
+			return
+		}
+		c.fail(d, `"proxy_bind ... transparent" is not supported by ngxsockify`)
+		return
+	}
+	lv.conf.ProxyBind = b
+}
+
+// ParseLocalAddr reads an IP address with an optional port ("127.0.0.2",
+// "127.0.0.2:8000", "::1", "[::1]:8000") as nginx's ngx_parse_addr_port
+// does; nil: not one.
+func ParseLocalAddr(s string) *net.TCPAddr {
+	if ip := net.ParseIP(s); ip != nil && !strings.Contains(s, "%") {
+		return &net.TCPAddr{IP: ip}
+	}
+	host, port := "", ""
+	if strings.HasPrefix(s, "[") {
+		i := strings.IndexByte(s, ']')
+		if i < 0 || i+1 >= len(s) || s[i+1] != ':' {
+			return nil
+		}
+		host, port = s[1:i], s[i+2:]
+	} else {
+		i := strings.IndexByte(s, ':')
+		if i < 0 {
+			return nil
+		}
+		host, port = s[:i], s[i+1:]
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 || port[0] == '+' || port[0] == '-' {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || strings.Contains(host, "%") {
+		return nil
+	}
+	return &net.TCPAddr{IP: ip, Port: n}
+}
+
+// ProxyStore is proxy_store: where a backend's 200 is saved as a file.
+type ProxyStore struct {
+	// Path is the file's path; nil ("on"): the path root or alias gives
+	// the URI, as for a static file.
+	Path *vars.Template
+}
+
+// access reads nginx's file access list ("user:rw group:r all:r", as
+// ngx_conf_set_access_slot): the user has rw unless the list says
+// otherwise.
+func (c *compiler) access(d *Directive) os.FileMode {
+	var mode os.FileMode
+	user := os.FileMode(0600)
+	for _, a := range d.Args {
+		var shift uint
+		var rights string
+		switch {
+		case strings.HasPrefix(a, "user:"):
+			shift, rights, user = 6, a[5:], 0
+		case strings.HasPrefix(a, "group:"):
+			shift, rights = 3, a[6:]
+		case strings.HasPrefix(a, "all:"):
+			shift, rights = 0, a[4:]
+		default:
+			c.fail(d, `invalid value "%s"`, a)
+			return 0
+		}
+		switch rights {
+		case "rw":
+			mode |= 6 << shift
+		case "r":
+			mode |= 4 << shift
+		default:
+			c.fail(d, `invalid value "%s"`, a)
+			return 0
+		}
+	}
+	return mode | user
 }

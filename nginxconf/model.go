@@ -352,6 +352,7 @@ type LocConf struct {
 	HTTP2Conf
 	DavConf
 	RefererConf
+	MirrorConf
 
 	FailClosed  []Warning // access directives we cannot enforce: every request here answers 500
 	Unsupported *Warning  // content directive we do not implement: requests here answer 502

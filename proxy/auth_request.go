@@ -67,6 +67,7 @@ func (rq *request) authSubrequest(uri string) (*request, *recorder) {
 	sub.v.ConnID = rq.conn
 	sub.v.ServerName = rq.v.ServerName
 	sub.runPhases(phaseServerRewrite)
+	sub.endSubrequest(rec)
 	return sub, rec
 }
 

@@ -45,19 +45,22 @@ func (rq *request) charsetPlanFor(ctype string) (charsetPlan, bool) {
 		return charsetPlan{}, false
 	}
 	conf := rq.conf
-	if conf.Charset.Off() {
-		return charsetPlan{}, false
-	}
 	mime, has := splitCharset(ctype)
-	if has != "" {
-		if !conf.OverrideCharset {
+	dst := rq.accelCharset // a backend's X-Accel-Charset: whatever the type and charset say
+	if dst == "" {
+		if conf.Charset.Off() {
 			return charsetPlan{}, false
 		}
-	} else if mime == "" || !charsetTypeMatch(conf.CharsetTypes, mime) {
-		return charsetPlan{}, false
+		if has != "" {
+			if !conf.OverrideCharset {
+				return charsetPlan{}, false
+			}
+		} else if mime == "" || !charsetTypeMatch(conf.CharsetTypes, mime) {
+			return charsetPlan{}, false
+		}
+		dst = rq.charsetValue(conf.Charset)
 	}
 	cs := rq.st.cfg.HTTP.Charsets
-	dst := rq.charsetValue(conf.Charset)
 	var src string
 	srcOff := false
 	switch {
@@ -132,7 +135,7 @@ func charsetTypeMatch(types []string, mime string) bool {
 // charsetFilter is the header filter: it labels the response and installs
 // the body recoder.
 func charsetFilter(rq *request, code int) int {
-	if rq.conf.Charset.Off() {
+	if rq.conf.Charset.Off() && rq.accelCharset == "" {
 		return code // the common case, before any header lookup
 	}
 	h := rq.w.Header()

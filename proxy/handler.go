@@ -79,6 +79,18 @@ type request struct {
 	// with the request
 	upstream      proxyUpstream
 	upstreamTaken bool
+	// bodyRead: readBody read the body whole, into body (which is
+	// $request_body, or in $request_body_file)
+	bodyRead bool
+	body     []byte
+	// accelCharset is a backend's X-Accel-Charset: the charset the
+	// response is recoded into and named with (charset.go)
+	accelCharset string
+	// postActed: post_action ran (post_action.go)
+	postActed bool
+	// mirrors are the mirror subrequests under way (mirror.go): the
+	// request ends once they are done
+	mirrors *sync.WaitGroup
 }
 
 // coreModule is what nginx's core module and its header filter do in
@@ -162,6 +174,11 @@ func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Requ
 		http.Error(w, "no http block", http.StatusInternalServerError)
 		return
 	}
+	if cc.gst != st && cc.gst != nil && r.ProtoMajor == 1 && len(r.Header["Upgrade"]) == 0 {
+		// a connection of a configuration reloaded since: no keep-alive
+		// (nginx's old worker is exiting)
+		w.Header().Set("Connection", "close")
+	}
 	g := cc.group(st, r)
 	if g == nil {
 		http.Error(w, "no server", http.StatusInternalServerError)
@@ -175,6 +192,9 @@ func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Requ
 	rq.s, rq.st, rq.w, rq.r, rq.srv, rq.conf, rq.conn = s, st, rw, r, srv, srv.Conf, cc.id
 	rq.v = &objs.v
 	vars.InitRequest(rq.v, st.cfg.HTTP.Vars, r)
+	if g.def.Conf.NoMergeSlashes {
+		rq.v.URI, rq.v.URIErr = unmergedURI(r)
+	}
 	rq.v.RespHeader = rw.Header() // $sent_http_*
 	rq.v.ConnID = cc.id
 	rq.v.ServerName = srv.PrimaryName()
@@ -202,6 +222,16 @@ func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Requ
 	defer rq.finish()
 	rq.run()
 	return
+}
+
+// unmergedURI is r's $uri under merge_slashes off.
+func unmergedURI(r *http.Request) (string, error) {
+	raw := r.RequestURI
+	if raw == "" && r.URL != nil {
+		raw = r.URL.RequestURI()
+	}
+	path, _, _ := vars.SplitRequestURI(raw)
+	return vars.NormalizeURIMerge(path, false)
 }
 
 // reusable reports whether nothing holds rq (and its respWriter and
@@ -385,10 +415,16 @@ func (rq *request) runNamed(name string) {
 func (rq *request) internalRedirect(uri string) {
 	rq.mainRequest().action = ""
 	path, args, hasArgs := strings.Cut(uri, "?")
-	rq.v.URI = path
 	if hasArgs {
 		rq.v.Args = args
 	}
+	rq.redirectTo(path, uri)
+}
+
+// redirectTo is internalRedirect to path, the arguments as they are now
+// (uri: the target as written, for the error log).
+func (rq *request) redirectTo(path, uri string) {
+	rq.v.URI = path
 	rq.internal = true
 	if rq.cycles >= maxCycles {
 		rq.logf(ngxlog.Err, `rewrite or internal redirection cycle while internally redirecting to "%s"`, uri)
@@ -502,11 +538,10 @@ func (rq *request) finalize(code int) {
 	switch {
 	case code == 204 || code == 304 || (code >= 100 && code < 200):
 		rq.writeHeader(code)
+	case rq.msieRefreshes(code):
+		rq.sendRefresh()
 	case code >= 300:
-		page := errorPage(code, rq.conf.ServerTokens)
-		if code == 401 {
-			// headers set by auth_basic stay
-		}
+		page := rq.specialPage(code)
 		if page == nil {
 			rq.w.Header().Set("Content-Length", "0")
 			rq.writeHeader(code)
@@ -822,6 +857,7 @@ func (w *respWriter) write(p []byte) (int, error) {
 func (rq *request) finish() {
 	defer rq.runCleanups()
 	if rq.hijacked || rq.logged {
+		rq.waitMirrors()
 		return
 	}
 	if end := rq.w.end; end != nil && !rq.closed {
@@ -835,6 +871,8 @@ func (rq *request) finish() {
 	if rq.trailers && !rq.closed {
 		rq.sendTrailers()
 	}
+	rq.postAction()
+	rq.waitMirrors()
 	rq.logPhase(rq.w.status, rq.w.bytes)
 }
 

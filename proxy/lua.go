@@ -215,7 +215,7 @@ func (rq *request) filterFinalize(status int) int {
 	h := rq.w.Header()
 	var page []byte
 	if status >= 300 {
-		page = errorPage(status, rq.conf.ServerTokens)
+		page = rq.specialPage(status)
 	}
 	// The headers of the dropped response go (measured: ngx.header
 	// values, Content-Type); the server's own stay.

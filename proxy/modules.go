@@ -32,5 +32,6 @@ var modules = []*module{
 	&luaModule,         // rewrite, access (after the others), content handler, header filter (last)
 	&davModule,         // content: DELETE and MOVE (before static, as in nginx)
 	&staticModule,      // pre-content: try_files; content: index, autoindex, static
+	&mirrorModule,      // pre-content (after try_files, as nginx runs them)
 	&logModule,         // log
 }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -84,7 +85,7 @@ func provisionProxy(_ *Server, st *state) error {
 		rt.proxy.headBufs = bufferPool(lc.ProxyBufferSize)
 		rt.proxy.bodyBufs = bufferPool(bodyBufferSize(lc))
 		if pp.Target == nil || pp.Target.Scheme == "https" {
-			ssl, err := buildProxySSL(lc)
+			ssl, err := buildProxySSL(st.cfg, lc)
 			if err != nil {
 				return fmt.Errorf("%v in %s:%d", err, pp.File, pp.Line)
 			}
@@ -157,6 +158,13 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 				up.sslName = h // nginx drops a port
 			}
 		}
+		cert, err := up.ssl.certificate(rq.v)
+		if err != nil {
+			rq.logf(ngxlog.Err, "%v", err)
+			rq.finalize(http.StatusInternalServerError)
+			return
+		}
+		up.sslCert = cert
 	}
 	var body []byte
 	if up.stream = rq.bodyStream(up); up.stream == nil {
@@ -225,6 +233,9 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 			rq.v.LimitRate = strconv.FormatInt(n, 10)
 		}
 	}
+	if xac := xAccelField(res, "X-Accel-Charset"); xac != "" && !rq.conf.ProxyIgnoreXAccelCharset {
+		rq.accelCharset = xac // the charset filter's destination (nginx's override_charset)
+	}
 	if xar := xAccelField(res, "X-Accel-Redirect"); xar != "" && !rq.conf.ProxyIgnoreXAccelRedirect {
 		conn.Close()
 		h := rq.w.Header()
@@ -267,7 +278,14 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		return
 	}
 	release = true // after the body, which starts in it
-	rq.w.WriteHeader(res.Status)
+	status := res.Status
+	if rq.conf.ProxyForceRanges && rq.w.body == nil {
+		var answered bool
+		if status, answered = rq.forceRanges(status, res.ContentLength); answered {
+			return
+		}
+	}
+	rq.w.WriteHeader(status)
 	var br *bufio.Reader
 	var src io.Reader
 	up.body = backendBody{rest: res.Rest, rd: rd, left: res.ContentLength}
@@ -287,8 +305,20 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		c := conn // not conn itself: a variable the watcher shares would live on the heap for every request
 		stop = rq.watchClient(func(err error) { gone.Store(&err); c.Close() })
 	}
+	var store *storeFile
+	if rq.conf.ProxyStore != nil {
+		if store = rq.startStore(status); store != nil {
+			src = io.TeeReader(src, store)
+		}
+	}
 	err := rq.copyFromBackend(src, res.ContentLength)
 	stop()
+	if store != nil {
+		if err == nil {
+			err = store.drain(src)
+		}
+		store.end(err == nil, res.ContentLength, res.Get("Last-Modified"))
+	}
 	var cerr *error
 	if gone != nil {
 		cerr = gone.Load()
@@ -434,7 +464,8 @@ type proxyUpstream struct {
 	u           *upstream.Upstream
 	tries       upstream.Tries
 	rd          *deadlineReader
-	ssl         *proxySSL // https://
+	ssl         *proxySSL        // https://
+	sslCert     *tls.Certificate // proxy_ssl_certificate with variables: this request's
 	sslName     string
 	sent        int64 // bytes sent
 	headLen     int64 // of the response head
@@ -506,6 +537,10 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 	tries := &up.tries
 	// the Sender looks at a connection from the idle cache itself (send)
 	tries.CheckIdleLater(up.sends())
+	ctx := rq.r.Context()
+	if la := rq.localAddr(); la != nil {
+		ctx = upstream.WithLocalAddr(ctx, la)
+	}
 	begin := monoTime() // proxy_next_upstream_timeout counts from here (nginx's peer.start_time)
 	retake := false     // the attempt goes on with another connection to its server
 	for n, first := 1, true; ; n, first = n+1, false {
@@ -522,11 +557,11 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		var err error
 		switch {
 		case again:
-			conn, addr, err = u.Retake(rq.r.Context(), rq.conf.ProxyConnectTimeout, tries)
+			conn, addr, err = u.Retake(ctx, rq.conf.ProxyConnectTimeout, tries)
 		case u != nil:
-			conn, addr, err = u.DialNext(rq.r.Context(), rq.conf.ProxyConnectTimeout, tries)
+			conn, addr, err = u.DialNext(ctx, rq.conf.ProxyConnectTimeout, tries)
 		default:
-			conn, addr, err = d.Dial(rq.r.Context(), rq.conf.ProxyConnectTimeout)
+			conn, addr, err = d.Dial(ctx, rq.conf.ProxyConnectTimeout)
 		}
 		if ab := asBalancerAbort(err); ab != nil {
 			rq.finalize(ab.status) // balancer_by_lua failed
@@ -543,6 +578,11 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		}
 		rq.v.UpstreamAddr, up.addr = addr, addr
 		rq.v.UpstreamConnectTime, rq.v.UpstreamHeaderTime = -1, -1
+		if be := (*upstream.BindError)(nil); errors.As(err, &be) {
+			rq.logf(ngxlog.Crit, "%v while connecting to upstream", be)
+			rq.finalize(http.StatusInternalServerError)
+			return nil, nil, nil
+		}
 		var rd *deadlineReader
 		var res *proxypass.Response
 		var cond nginxconf.NextUpstream
@@ -556,7 +596,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		} else if up.ssl != nil && (u == nil || !tries.Cached()) {
 			var tc net.Conn
 			if tc, err = up.ssl.handshake(rq.r.Context(), conn, up.sslName, rq.conf.ProxySSLServerName,
-				rq.conf.ProxyConnectTimeout); err != nil {
+				rq.conf.ProxyConnectTimeout, up.sslCert); err != nil {
 				cond = nginxconf.NextError
 				switch ve := (*errVerify)(nil); {
 				case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded):
@@ -833,6 +873,29 @@ func (rq *request) proxyDialer(t *nginxconf.ProxyURL) (websockify.Dialer, int) {
 	return rq.lookupDialer(t.Addr, srv)
 }
 
+// localAddr is proxy_bind's address for this request, as nginx's
+// ngx_http_upstream_set_local finds it: nil when off, when the value is
+// empty, or when it is no address (an error says so).
+func (rq *request) localAddr() *upstream.LocalAddr {
+	b := rq.conf.ProxyBind
+	switch {
+	case b == nil:
+		return nil
+	case b.Value == nil:
+		return &upstream.LocalAddr{Addr: b.Addr, Name: b.Name}
+	}
+	v := b.Value.Eval(rq.v)
+	if v == "" {
+		return nil
+	}
+	la := nginxconf.ParseLocalAddr(v)
+	if la == nil {
+		rq.logf(ngxlog.Err, `invalid local address "%s"`, v)
+		return nil
+	}
+	return &upstream.LocalAddr{Addr: la, Name: v}
+}
+
 // proxyMethod is proxy_method, or the request's method.
 func (rq *request) proxyMethod() string {
 	if m := rq.conf.ProxyMethod; m != nil {
@@ -875,25 +938,10 @@ func (rq *request) proxyBody() ([]byte, int) {
 	if sb := rq.conf.ProxySetBody; sb != nil {
 		return []byte(sb.Eval(rq.v)), 0
 	}
-	if rq.r.Body == nil || rq.r.Body == http.NoBody {
-		return nil, 0
+	b, code := rq.readBody()
+	if code != 0 || b == nil {
+		return nil, code
 	}
-	max := rq.conf.ClientMaxBodySize
-	var rd io.Reader = rq.r.Body
-	if max > 0 {
-		rd = io.LimitReader(rq.r.Body, max+1)
-	}
-	b, err := io.ReadAll(rd)
-	if err != nil {
-		rq.logf(ngxlog.Info, "client prematurely closed connection")
-		return nil, http.StatusBadRequest
-	}
-	if max > 0 && int64(len(b)) > max {
-		rq.logf(ngxlog.Err, "client intended to send too large chunked body: %d bytes", len(b))
-		rq.w.Header().Set("Connection", "close")
-		return nil, http.StatusRequestEntityTooLarge
-	}
-	rq.v.RequestBody = b
 	if !rq.conf.ProxyPassRequestBody {
 		b = b[:0:0]
 	}
@@ -1114,6 +1162,9 @@ func (rq *request) proxyBodyLength(body []byte) int64 {
 	case rq.conf.ProxySetBody != nil:
 		return int64(len(body))
 	case len(rq.r.TransferEncoding) > 0: // chunked: the length read
+		if rq.bodyRead {
+			return int64(len(rq.body))
+		}
 		return int64(len(rq.v.RequestBody))
 	case rq.r.ContentLength > 0 || headerFirst(rq.r.Header, "Content-Length") != "":
 		return rq.r.ContentLength

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
 )
 
 // proxySSL is a level's TLS client settings for https:// backends, built
@@ -22,16 +23,26 @@ import (
 type proxySSL struct {
 	base  *tls.Config
 	roots *x509.CertPool
+	// certVar, keyVar and passwords: a client certificate whose paths
+	// have variables, loaded for every connection as nginx's
+	// ngx_http_upstream_ssl_certificate does; confName resolves them.
+	certVar, keyVar *vars.Template
+	passwords       []string
+	confName        func(string) string
 }
 
 // buildProxySSL makes the TLS settings of lc (nil when it proxies to no
 // https:// URL it can know of: built anyway, cheap, when proxy_pass is set).
-func buildProxySSL(lc *nginxconf.LocConf) (*proxySSL, error) {
+func buildProxySSL(cfg *nginxconf.Config, lc *nginxconf.LocConf) (*proxySSL, error) {
 	ps := &proxySSL{base: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS10}}
+	if lc.ProxySSLCertificateVar != nil || lc.ProxySSLCertificateKeyVar != nil {
+		ps.certVar, ps.keyVar = lc.ProxySSLCertificateVar, lc.ProxySSLCertificateKeyVar
+		ps.passwords, ps.confName = lc.ProxySSLPasswords, cfg.ConfName
+	}
 	if lc.ProxySSLSessionReuse {
 		ps.base.ClientSessionCache = tls.NewLRUClientSessionCache(64)
 	}
-	if lc.ProxySSLCertificate != "" {
+	if lc.ProxySSLCertificate != "" && ps.certVar == nil && ps.keyVar == nil {
 		cert, err := loadKeyPair(nginxconf.CertPair{Cert: lc.ProxySSLCertificate, Key: lc.ProxySSLCertificateKey},
 			lc.ProxySSLPasswords)
 		if err != nil {
@@ -55,10 +66,40 @@ func buildProxySSL(lc *nginxconf.LocConf) (*proxySSL, error) {
 	return ps, nil
 }
 
+// certificate is the client certificate of one connection when its paths
+// have variables (nil: none, or the constant one in base): an empty
+// certificate path sends none, an empty key path is the certificate's.
+func (ps *proxySSL) certificate(v *vars.Request) (*tls.Certificate, error) {
+	if ps.certVar == nil && ps.keyVar == nil {
+		return nil, nil
+	}
+	cert, key := evalOr(ps.certVar, v), evalOr(ps.keyVar, v)
+	if cert == "" {
+		return nil, nil
+	}
+	c, err := loadKeyPair(nginxconf.CertPair{Cert: ps.confName(cert), Key: ps.confName(key)}, ps.passwords)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// evalOr is t's value, "" for none.
+func evalOr(t *vars.Template, v *vars.Request) string {
+	if t == nil {
+		return ""
+	}
+	return t.Eval(v)
+}
+
 // handshake runs the TLS handshake to the backend on c within timeout,
-// sending name as SNI when sni is set and checking it when verifying.
-func (ps *proxySSL) handshake(ctx context.Context, c net.Conn, name string, sni bool, timeout time.Duration) (net.Conn, error) {
+// sending name as SNI when sni is set and checking it when verifying, and
+// cert when not nil.
+func (ps *proxySSL) handshake(ctx context.Context, c net.Conn, name string, sni bool, timeout time.Duration, cert *tls.Certificate) (net.Conn, error) {
 	cfg := ps.base.Clone()
+	if cert != nil {
+		cfg.Certificates = []tls.Certificate{*cert}
+	}
 	if sni && net.ParseIP(name) == nil {
 		cfg.ServerName = name
 	}

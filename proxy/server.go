@@ -120,6 +120,7 @@ func New(cfg *nginxconf.Config, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.state.Store(st)
+	s.stats.cur = &s.state
 	s.tunnels.SetLoops(loops(cfg))
 	return s, nil
 }
@@ -543,10 +544,30 @@ func (s *Server) Reload(cfg *nginxconf.Config) error {
 	}
 	s.tunnels.SetLoops(loops(cfg))
 	s.h2GoAway(false) // HTTP/2 connections keep no old configuration (http2.go)
+	s.retire(old, cfg.WorkerShutdownTimeout)
 	if old.lua != nil {
 		old.lua.Close()
 	}
 	return nil
+}
+
+// retire ends the connections that came under the configuration old, as
+// nginx's old workers do after a reload: idle keep-alive connections close
+// now, the others close after their current request (serve answers them
+// with "Connection: close"), and when worker_shutdown_timeout is set,
+// whatever of them is still open closes once it has passed (tunnels
+// excepted).
+func (s *Server) retire(old *state, timeout time.Duration) {
+	s.mu.Lock()
+	servers := append([]*http1.Server(nil), s.servers...)
+	s.mu.Unlock()
+	for _, hs := range servers {
+		hs.SetKeepAlivesEnabled(false) // closes the idle ones
+		hs.SetKeepAlivesEnabled(true)
+	}
+	if timeout > 0 {
+		time.AfterFunc(timeout, func() { s.stats.closeOld(old) })
+	}
 }
 
 // Reopen reopens every log file (-s reopen, SIGUSR1).

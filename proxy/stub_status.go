@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -54,6 +55,12 @@ var statusModule = module{
 type connStats struct {
 	accepts, requests        atomic.Int64
 	active, reading, writing atomic.Int64
+	// live are the connections not closed nor hijacked, linked through
+	// them (mu guards the list and their born), for a reload's
+	// worker_shutdown_timeout (closeOld); cur is the server's state
+	mu   sync.Mutex
+	live *statConn
+	cur  *atomic.Pointer[state]
 }
 
 // connStat is one connection's part in the counters.
@@ -87,6 +94,11 @@ type statConn struct {
 	cs  *connStats
 	st  connStat
 	ctx connCtx // its requests' (Server.connContext)
+	// prev and next link it in cs.live; born is the state in effect when
+	// it was accepted
+	prev, next *statConn
+	listed     bool
+	born       *state
 }
 
 func (c *statConn) Read(p []byte) (int, error) {
@@ -149,6 +161,7 @@ func (cs *connStats) connState(c net.Conn, state http.ConnState) {
 	case http.StateNew:
 		cs.accepts.Add(1)
 		cs.active.Add(1)
+		cs.list(statConnOf(c))
 	case http.StateIdle:
 		st.inRequest.Store(false)
 		cs.stopReading(st)
@@ -157,9 +170,66 @@ func (cs *connStats) connState(c net.Conn, state http.ConnState) {
 		// (tunnelEnded) releases the connection.
 		st.hijacked.Store(true)
 		cs.stopReading(st)
+		cs.unlist(statConnOf(c))
 	case http.StateClosed:
 		cs.stopReading(st)
 		cs.active.Add(-1)
+		cs.unlist(statConnOf(c))
+	}
+}
+
+// list adds sc to the live connections.
+func (cs *connStats) list(sc *statConn) {
+	if sc == nil {
+		return
+	}
+	cs.mu.Lock()
+	sc.prev, sc.next, sc.listed = nil, cs.live, true
+	if cs.cur != nil {
+		sc.born = cs.cur.Load()
+	}
+	if cs.live != nil {
+		cs.live.prev = sc
+	}
+	cs.live = sc
+	cs.mu.Unlock()
+}
+
+// unlist takes sc out of the live connections.
+func (cs *connStats) unlist(sc *statConn) {
+	if sc == nil {
+		return
+	}
+	cs.mu.Lock()
+	if sc.listed {
+		if sc.prev != nil {
+			sc.prev.next = sc.next
+		} else {
+			cs.live = sc.next
+		}
+		if sc.next != nil {
+			sc.next.prev = sc.prev
+		}
+		sc.prev, sc.next, sc.listed = nil, nil, false
+	}
+	cs.mu.Unlock()
+}
+
+// closeOld closes the connections that came under the configuration old
+// and are still open (not hijacked: tunnels are not closed here): what
+// an old nginx worker does when worker_shutdown_timeout ends after a
+// reload.
+func (cs *connStats) closeOld(old *state) {
+	cs.mu.Lock()
+	var doomed []net.Conn
+	for sc := cs.live; sc != nil; sc = sc.next {
+		if sc.born == old {
+			doomed = append(doomed, sc.Conn)
+		}
+	}
+	cs.mu.Unlock()
+	for _, c := range doomed {
+		c.Close()
 	}
 }
 

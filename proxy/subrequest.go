@@ -74,6 +74,7 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 	sub.lua.MainHTTP = main
 	sr.Prepare(sub.lua)
 	sub.runPhases(phaseServerRewrite)
+	sub.endSubrequest(rec)
 	rq.cleanups = append(rq.cleanups, sub.cleanups...) // released with the main request, as nginx's pool
 	status := rec.status
 	if sub.closed {
@@ -94,7 +95,7 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 		// capture_read_timeout.case).
 		body = nil
 	}
-	if status >= 300 && bytes.Equal(body, errorPage(status, sub.conf.ServerTokens)) {
+	if status >= 300 && bytes.Equal(body, sub.specialPage(status)) {
 		// nginx hands the status to the parent before it makes the
 		// special response: the capture has none of its page.
 		body = nil
@@ -104,9 +105,28 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 
 // recorder keeps a subrequest's response in memory.
 type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
+	header  http.Header
+	status  int
+	body    bytes.Buffer
+	discard bool  // keep no body (a mirror's)
+	bytes   int64 // the body's length
+}
+
+// endSubrequest writes a subrequest's access-log line under
+// log_subrequest on, as nginx's ngx_http_finalize_request does for a
+// subrequest.
+func (sub *request) endSubrequest(rec *recorder) {
+	if sub.conf == nil || !sub.conf.LogSubrequest {
+		return
+	}
+	status := rec.status
+	if sub.closed {
+		status = 444
+	}
+	if status == 0 {
+		status = http.StatusOK
+	}
+	sub.logPhase(status, rec.bytes)
 }
 
 func (r *recorder) Header() http.Header { return r.header }
@@ -120,6 +140,10 @@ func (r *recorder) WriteHeader(code int) {
 func (r *recorder) Write(p []byte) (int, error) {
 	if r.status == 0 {
 		r.status = http.StatusOK
+	}
+	r.bytes += int64(len(p))
+	if r.discard {
+		return len(p), nil
 	}
 	return r.body.Write(p)
 }

@@ -138,6 +138,9 @@ func (b *proxyBackend) serve(c net.Conn) {
 		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\nX-Got: %s|%s\r\n\r\n",
 			req.Header.Get("Upgrade"), req.Header.Get("Connection"))
 		io.Copy(c, br) // echo until the proxy closes
+	case strings.HasSuffix(path, "/peer"): // the address the proxy connected from
+		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(host), host)
 	case strings.HasSuffix(path, "/garbage"):
 		io.WriteString(c, "this is not http\r\n\r\n")
 	case strings.HasSuffix(path, "/big"):
@@ -170,6 +173,7 @@ func (b *proxyBackend) serve(c net.Conn) {
 const proxyTestConf = `
 log_format bytes "$uri $upstream_status $upstream_bytes_sent $upstream_bytes_received $upstream_response_length";
 upstream nu { server 127.0.0.1:REFUSED; server BACKEND; }
+map $request_body_file $has_file { "" no; default yes; }
 upstream twice { server BACKEND; server BACKEND; }
 upstream ka { server BACKEND; keepalive 2; }
 upstream kar { server BACKEND; keepalive 1; keepalive_requests 2; }
@@ -235,6 +239,27 @@ server {
         access_log {{DIR}}/bytes.log bytes;
         proxy_pass http://BACKEND;
     }
+    location /bind/ {
+        proxy_bind 127.0.0.2;
+        proxy_pass http://BACKEND;
+        location /bind/in/ { proxy_pass http://BACKEND; }
+        location /bind/off/ { proxy_bind off; proxy_pass http://BACKEND; }
+    }
+    location /bindvar/ { proxy_bind $arg_b; proxy_pass http://BACKEND; }
+    location /bindfail/ { proxy_bind 192.0.2.1; proxy_pass http://BACKEND; }
+    location /bodyfile/ {
+        client_body_buffer_size 16;
+        add_header X-Body "$request_body";
+        add_header X-File "$has_file";
+        proxy_pass http://BACKEND;
+        location /bodyfile/only/ {
+            client_body_in_file_only clean;
+            add_header X-Body "$request_body";
+            add_header X-File "$has_file";
+            proxy_pass http://BACKEND;
+        }
+    }
+    location /force/ { proxy_force_ranges on; proxy_pass http://BACKEND; }
     location /passhdr/ { proxy_pass_header Server; proxy_pass_header Date; proxy_pass http://BACKEND; }
     location /luaset/ {
         rewrite_by_lua_block {
@@ -311,7 +336,7 @@ func TestProxyDifferential(t *testing.T) {
 		Body    string
 		Err     bool
 	}
-	compared := []string{"X-Sent", "X-Body", "X-Addr", "X-US", "Content-Type", "Content-Length", "X-Custom", "X-Status", "X-UH", "Keep-Alive", "Transfer-Encoding", "Date", "Server"}
+	compared := []string{"X-Sent", "X-Body", "X-Addr", "X-US", "Content-Type", "Content-Length", "X-Custom", "X-Status", "X-UH", "Keep-Alive", "Transfer-Encoding", "Date", "Server", "Content-Range", "Accept-Ranges", "X-File"}
 	requests := []string{
 		"GET /echo?a=1 HTTP/1.1\r\nHost: front.test\r\nX-Custom: c1\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket\r\nTE: trailers\r\nKeep-Alive: 300\r\nProxy-Connection: x\r\n\r\n",
 		"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\nContent-Type: text/plain\r\n\r\nhello world",
@@ -359,6 +384,34 @@ func TestProxyDifferential(t *testing.T) {
 		"GET /twice/nothing HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /twice/status?s=503+Busy HTTP/1.1\r\nHost: a\r\n\r\n",
 		"GET /once/nothing HTTP/1.1\r\nHost: a\r\n\r\n",
+		// proxy_bind: inherited, off, with variables (empty: no bind; no
+		// address: an error, no bind), a bind() that fails (500)
+		"GET /bind/peer HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /bind/in/peer HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /bind/off/peer HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /bindvar/peer?b=127.0.0.3 HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /bindvar/peer?b= HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /bindvar/peer?b=local HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /bindfail/peer HTTP/1.1\r\nHost: a\r\n\r\n",
+		// proxy_force_ranges: one range of a body of known length (the
+		// backend's Accept-Ranges dropped, nginx's own on a whole body)
+		"GET /force/echo HTTP/1.1\r\nHost: a\r\nRange: bytes=0-2\r\n\r\n",
+		"GET /force/echo HTTP/1.1\r\nHost: a\r\nRange: bytes=-5\r\n\r\n",
+		"GET /force/echo HTTP/1.1\r\nHost: a\r\nRange: bytes=0-2,4-5\r\n\r\n",
+		"GET /force/echo HTTP/1.1\r\nHost: a\r\nRange: bytes=99999-\r\n\r\n",
+		"GET /force/echo HTTP/1.1\r\nHost: a\r\nRange: bytes=0-2\r\nIf-Range: \"x\"\r\n\r\n",
+		"GET /force/echo HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /force/chunked HTTP/1.1\r\nHost: a\r\nRange: bytes=0-2\r\n\r\n",
+		"GET /force/status?s=404+No HTTP/1.1\r\nHost: a\r\nRange: bytes=0-2\r\n\r\n",
+		"GET /echo HTTP/1.1\r\nHost: a\r\nRange: bytes=0-2\r\n\r\n",
+		// a body past client_body_buffer_size (or any, under
+		// client_body_in_file_only) is $request_body_file, not $request_body
+		"POST /bodyfile/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789",
+		"POST /bodyfile/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 20\r\n\r\n01234567890123456789",
+		"POST /bodyfile/echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n14\r\n01234567890123456789\r\n0\r\n\r\n",
+		"POST /bodyfile/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 2000\r\n\r\n" + strings.Repeat("b", 2000),
+		"POST /bodyfile/only/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
+		"GET /bodyfile/only/echo HTTP/1.1\r\nHost: a\r\n\r\n",
 	}
 	for _, raw := range requests {
 		var got [2]result
@@ -406,6 +459,8 @@ func TestProxyDifferential(t *testing.T) {
 		"upstream sent too big header while reading response header from upstream",
 		"upstream prematurely closed connection while reading response header from upstream",
 		"upstream timed out (110: Connection timed out) while reading response header from upstream",
+		`invalid local address "local"`,
+		"bind(192.0.2.1) failed (99: Cannot assign requested address) while connecting to upstream",
 	} {
 		for _, s := range servers {
 			if !strings.Contains(s.ErrorLog(), words) {
@@ -584,12 +639,24 @@ server {
         proxy_ssl_certificate_key PKI/mallory.key;
         proxy_pass https://127.0.0.1:{{PORT2}}/;
     }
+    # paths with variables: read for each request; none when empty
+    location /varclient/ {
+        proxy_ssl_certificate PKI/$arg_c.crt;
+        proxy_ssl_certificate_key PKI/$arg_c.key;
+        proxy_pass https://127.0.0.1:{{PORT2}}/;
+    }
+    location /varnone/ {
+        proxy_ssl_certificate $arg_c;
+        proxy_ssl_certificate_key $arg_c;
+        proxy_pass https://127.0.0.1:{{PORT2}}/;
+    }
 }
 `, "PKI/", pki.dir+"/")
 	servers := []*Server{startServer(t, "nginx", ServerOptions{HTTP: conf}), startServer(t, "ngxsockify", ServerOptions{HTTP: conf})}
 	var got [2][]string
 	for i, s := range servers {
-		for _, p := range []string{"/plain/x", "/sni/y", "/verify/", "/wild/", "/mismatch/", "/cn/", "/untrusted/", "/client/"} {
+		for _, p := range []string{"/plain/x", "/sni/y", "/verify/", "/wild/", "/mismatch/", "/cn/", "/untrusted/", "/client/",
+			"/varclient/?c=mallory", "/varclient/?c=alice", "/varclient/?c=missing", "/varnone/"} {
 			resp, err := rawRequest(s.Addr, "GET "+p+" HTTP/1.0\r\n\r\n", routingTimeout)
 			if err != nil {
 				got[i] = append(got[i], p+": "+err.Error())

@@ -124,6 +124,10 @@ type Request struct {
 	// RequestBody is $request_body once a module read the body into
 	// memory (proxy_pass); nil: not read (not found).
 	RequestBody []byte
+	// RequestBodyFile is $request_body_file: the file a body that did not
+	// fit client_body_buffer_size (or any, under client_body_in_file_only)
+	// was written to; RequestBody is nil then, as nginx's is not found.
+	RequestBodyFile string
 	// UpstreamTries are the attempts before the current one
 	// (proxy_next_upstream): the upstream variables list them first,
 	// ", "-separated, as nginx does.
@@ -659,6 +663,7 @@ var builtins = map[string]builtin{
 	"request_body": {get: func(r *Request) (string, bool) {
 		return string(r.RequestBody), r.RequestBody != nil
 	}},
+	"request_body_file": {get: func(r *Request) (string, bool) { return nonEmpty(r.RequestBodyFile) }},
 	"limit_rate": {get: func(r *Request) (string, bool) {
 		if r.LimitRate == "" {
 			return "0", true

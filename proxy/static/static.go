@@ -426,6 +426,20 @@ func parseRange(r *http.Request, size, mtime int64, etag string, max int) ([]byt
 	return ranges, 0
 }
 
+// SingleRange is nginx's range filter for a response of size bytes that
+// is sent in one range at most (r->single_range: proxy_force_ranges):
+// status 206 with [start, end) to send, 416 when no range is satisfiable,
+// 0 when the response goes whole (no or foreign Range, an If-Range that
+// does not match mtime (-1: none) or etag, more than one range). The
+// Range header is the caller's to look for first.
+func SingleRange(r *http.Request, size, mtime int64, etag string) (start, end int64, status int) {
+	ranges, st := parseRange(r, size, mtime, etag, 1)
+	if len(ranges) == 1 {
+		return ranges[0].start, ranges[0].end, http.StatusPartialContent
+	}
+	return 0, 0, st
+}
+
 // boundary numbers multipart responses like nginx: a 20-digit counter.
 var boundary atomic.Uint64
 

@@ -447,12 +447,61 @@ func (u *Upstream) report(p *peer, ok bool) {
 // else as net.Dialer with TCP keepalive off, as in nginx
 // (proxy_socket_keepalive off).
 func dialOne(ctx context.Context, network, address string, timeout time.Duration) (net.Conn, error) {
+	if la, _ := ctx.Value(localKey{}).(*LocalAddr); la != nil && network != "unix" {
+		return dialFrom(ctx, la, network, address, timeout)
+	}
 	c, err := websockify.Dial(ctx, network, address, timeout)
 	if err != nil {
 		return nil, &DialError{Addr: address, Err: err}
 	}
 	return c, nil
 }
+
+// localKey is the context key of the address connections are bound to
+// before they connect (proxy_bind).
+type localKey struct{}
+
+// LocalAddr is proxy_bind's address: Addr (port 0: any port), written as
+// Name.
+type LocalAddr struct {
+	Addr *net.TCPAddr
+	Name string
+}
+
+// WithLocalAddr is ctx under which every connect attempt first binds its
+// socket to la.
+func WithLocalAddr(ctx context.Context, la *LocalAddr) context.Context {
+	return context.WithValue(ctx, localKey{}, la)
+}
+
+// dialFrom is dialOne from the local address la. A failed bind() is a
+// *BindError: nginx gives up the request then (500), it tries no other
+// server.
+func dialFrom(ctx context.Context, la *LocalAddr, network, address string, timeout time.Duration) (net.Conn, error) {
+	d := net.Dialer{Timeout: timeout, KeepAlive: -1, LocalAddr: la.Addr}
+	c, err := d.DialContext(ctx, network, address)
+	if se := (*os.SyscallError)(nil); errors.As(err, &se) && se.Syscall == "bind" {
+		return nil, &BindError{Local: la.Name, Err: se.Err}
+	}
+	if err != nil {
+		return nil, &DialError{Addr: address, Err: err}
+	}
+	return c, nil
+}
+
+// BindError is a failed bind() to proxy_bind's address; Error() is
+// nginx's wording, "bind(127.0.0.2:80) failed (98: Address already in
+// use)", with the address as written.
+type BindError struct {
+	Local string
+	Err   error
+}
+
+func (e *BindError) Error() string {
+	return "bind(" + e.Local + ") failed (" + (&DialError{Err: e.Err}).Reason() + ")"
+}
+
+func (e *BindError) Unwrap() error { return e.Err }
 
 // DialError is a failed connect attempt; Error() uses nginx's wording.
 type DialError struct {
