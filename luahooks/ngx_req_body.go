@@ -4,13 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
-	"sync/atomic"
 
 	"ngxsockify/nginxconf"
 	"ngxsockify/ngxlog"
@@ -167,22 +163,12 @@ func (st *state) reqSetBodyFile(L *lua.LState) int {
 	return 0
 }
 
-// bodyFileNumber numbers the body files as nginx's temp files are
-// (ngx_next_temp_number): ten digits, one counter per process.
-var bodyFileNumber atomic.Uint32
-
 // writeBodyFile writes data to a new file that is removed when ctx (the
 // request's) ends: in client_body_temp_path as nginx names its files
-// ("0000000001", under level directories named after its last digits), or
-// in the system's temp directory without one.
+// (nginxconf.TempPath.Create), or in the system's temp directory without
+// one.
 func writeBodyFile(ctx context.Context, tp nginxconf.TempPath, data []byte) (string, error) {
-	var f *os.File
-	var err error
-	if tp.Dir == "" {
-		f, err = os.CreateTemp("", "ngxsockify-body-")
-	} else {
-		f, err = createTempNumbered(tp)
-	}
+	f, err := tp.Create()
 	if err != nil {
 		return "", err
 	}
@@ -198,20 +184,3 @@ func writeBodyFile(ctx context.Context, tp nginxconf.TempPath, data []byte) (str
 	return f.Name(), nil
 }
 
-func createTempNumbered(tp nginxconf.TempPath) (*os.File, error) {
-	for {
-		name := fmt.Sprintf("%010d", bodyFileNumber.Add(1))
-		dir, end := tp.Dir, len(name)
-		for _, l := range tp.Levels {
-			dir = filepath.Join(dir, name[end-l:end])
-			end -= l
-		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
-		}
-		f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-		if !errors.Is(err, fs.ErrExist) {
-			return f, err
-		}
-	}
-}
