@@ -99,8 +99,9 @@
 // tunnel through Tunnels and waits for requests until its context ends;
 // Close does the same at once. Quit (quit.go) is nginx's graceful quit:
 // StopAccepting closes the listeners and waits for the requests under
-// way, Tunnels.Drain waits for the tunnels to end, and only what is left when its context ends (worker_shutdown_timeout) gets
-// Shutdown's 1001. Listen takes sockets inherited from an old binary
+// way, Tunnels.Drain waits for the tunnels to end, and only what is left
+// when its context ends (worker_shutdown_timeout) gets Shutdown's 1001.
+// Listen takes sockets inherited from an old binary
 // (inherit.go: nginx's NGINX variable) or bound beforehand by
 // OpenListeners (so that the process can give root up between binding and
 // serving) before it binds new ones; ListenerFDs hands ours to a new
