@@ -91,13 +91,17 @@
 // to finish; the callback holds the request only when the level logs
 // (confRuntime.logs). Reload swaps the state under running requests and
 // tunnels, which keep the objects they started with; listeners whose
-// address stays are kept open. Shutdown closes the listeners, sends close
-// frames (1001) to every tunnel through Tunnels and waits for requests
-// until its context ends; Close does the same at once. Quit (quit.go) is
-// nginx's graceful quit: StopAccepting closes the listeners and waits for
-// the requests under way, Tunnels.Drain waits for the tunnels to end, and
-// only what is left when its context ends (worker_shutdown_timeout) gets
-// Shutdown's 1001. Listen takes sockets inherited from an old binary
+// address stays are kept open. The replaced state's worker_shutdown_timeout,
+// when set, then closes what came under it (retire, as an old nginx
+// worker's own timer): connections, and the tunnels that started under it
+// (websockify.Options.Generation, Tunnels.Retire: 1001 as on a quit).
+// Shutdown closes the listeners, sends close frames (1001) to every
+// tunnel through Tunnels and waits for requests until its context ends;
+// Close does the same at once. Quit (quit.go) is nginx's graceful quit:
+// StopAccepting closes the listeners and waits for the requests under
+// way, Tunnels.Drain waits for the tunnels to end, and only what is left
+// when its context ends (worker_shutdown_timeout) gets Shutdown's 1001.
+// Listen takes sockets inherited from an old binary
 // (inherit.go: nginx's NGINX variable) or bound beforehand by
 // OpenListeners (so that the process can give root up between binding and
 // serving) before it binds new ones; ListenerFDs hands ours to a new

@@ -79,7 +79,7 @@ func (rq *request) proxyUpgrade(backend net.Conn, res *proxypass.Response) {
 	// phase takes $body_bytes_sent from what the relay counts.
 	rq.wire = nil
 	idle := rq.conf.ProxyReadTimeout
-	opts := websockify.Options{ReadTimeout: idle, SendTimeout: idle, Logger: rq.errorLog().Slog()}
+	opts := websockify.Options{ReadTimeout: idle, SendTimeout: idle, Logger: rq.errorLog().Slog(), Generation: rq.st.gen}
 
 	// The callback keeps the request only when a log phase needs it.
 	s, headBytes := rq.s, rq.w.bytes

@@ -48,6 +48,7 @@ type Server struct {
 	tunnels *websockify.Tunnels
 	logs    *logFiles
 	connID  atomic.Uint64
+	gens    atomic.Uint64 // the last state's gen
 	wg      sync.WaitGroup
 	stats   connStats // stub_status (stub_status.go)
 	metrics *metrics  // prometheus_metrics (metrics.go)
@@ -58,6 +59,7 @@ type Server struct {
 // state and swaps it in whole; requests keep the one they started with.
 type state struct {
 	cfg      *nginxconf.Config
+	gen      uint64 // numbers the states of a Server: its tunnels' websockify.Options.Generation
 	elog     *ErrorLog
 	groups   map[string]*addrGroup // by listen key (network + addr)
 	binds    map[string]bindSpec
@@ -143,6 +145,7 @@ func (s *Server) Warnings() []string { return s.state.Load().warnings }
 func (s *Server) build(cfg *nginxconf.Config) (*state, error) {
 	st := &state{
 		cfg:    cfg,
+		gen:    s.gens.Add(1),
 		groups: map[string]*addrGroup{},
 		binds:  map[string]bindSpec{},
 	}
@@ -544,7 +547,7 @@ func (s *Server) Reload(cfg *nginxconf.Config) error {
 	}
 	s.tunnels.SetLoops(loops(cfg))
 	s.h2GoAway(false) // HTTP/2 connections keep no old configuration (http2.go)
-	s.retire(old, cfg.WorkerShutdownTimeout)
+	s.retire(old)
 	if old.lua != nil {
 		old.lua.Close()
 	}
@@ -554,10 +557,14 @@ func (s *Server) Reload(cfg *nginxconf.Config) error {
 // retire ends the connections that came under the configuration old, as
 // nginx's old workers do after a reload: idle keep-alive connections close
 // now, the others close after their current request (serve answers them
-// with "Connection: close"), and when worker_shutdown_timeout is set,
-// whatever of them is still open closes once it has passed (tunnels
-// excepted).
-func (s *Server) retire(old *state, timeout time.Duration) {
+// with "Connection: close"), and when old's worker_shutdown_timeout is set
+// (an old worker's timer is its own configuration's, and a later reload
+// neither extends nor resets it), whatever of them is still open closes
+// once it has passed: connections, and the tunnels (websockify_pass and
+// proxy_pass upgrades) that started under old, which get a close frame
+// (1001) and quitGrace to answer it, as on a graceful quit. Without
+// worker_shutdown_timeout, tunnels run on across reloads until they end.
+func (s *Server) retire(old *state) {
 	s.mu.Lock()
 	servers := append([]*http1.Server(nil), s.servers...)
 	s.mu.Unlock()
@@ -565,8 +572,11 @@ func (s *Server) retire(old *state, timeout time.Duration) {
 		hs.SetKeepAlivesEnabled(false) // closes the idle ones
 		hs.SetKeepAlivesEnabled(true)
 	}
-	if timeout > 0 {
-		time.AfterFunc(timeout, func() { s.stats.closeOld(old) })
+	if timeout := old.cfg.WorkerShutdownTimeout; timeout > 0 {
+		time.AfterFunc(timeout, func() {
+			s.stats.closeOld(old)
+			s.tunnels.Retire(old.gen, quitGrace)
+		})
 	}
 }
 

@@ -108,6 +108,7 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 		BufferSize:     conf.WSBufferSize,
 		PingInterval:   conf.WSPingInterval,
 		Logger:         noDebugLog, // websockify logs at debug only
+		Generation:     rq.st.gen,
 	}
 	if rq.errorLog().enabled(ngxlog.Debug) {
 		opts.Logger = rq.errorLog().Slog().With("conn", rq.conn)

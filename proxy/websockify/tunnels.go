@@ -212,6 +212,41 @@ func (ts *Tunnels) snapshot() []*tunnel {
 	return list
 }
 
+// generation returns the live tunnels of generation gen.
+func (ts *Tunnels) generation(gen uint64) []*tunnel {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	var list []*tunnel
+	for t := ts.live.first; t != nil; t = t.next {
+		if t.o.Generation == gen {
+			list = append(list, t)
+		}
+	}
+	return list
+}
+
+// Retire ends the tunnels of generation gen (Options.Generation), as an
+// old nginx worker ends its connections when worker_shutdown_timeout has
+// passed after a reload: each gets a close frame with CloseGoingAway and
+// grace to answer it (an upgraded connection from Relay is closed at
+// once), and those still open after grace are closed. The tunnels of
+// other generations and new tunnels go on. It returns how many tunnels it
+// began to close.
+func (ts *Tunnels) Retire(gen uint64, grace time.Duration) int {
+	list := ts.generation(gen)
+	for _, t := range list {
+		t.closeAsync(closeCode(ErrShutdown), ErrShutdown, true)
+	}
+	if len(list) > 0 {
+		time.AfterFunc(grace, func() {
+			for _, t := range ts.generation(gen) {
+				t.kill(ErrShutdown)
+			}
+		})
+	}
+	return len(list)
+}
+
 // Shutdown refuses new tunnels (Serve then answers 503), sends every live
 // tunnel a close frame with status CloseGoingAway, closes its target, and
 // waits for the clients to answer (each gets closeGrace) until all tunnels

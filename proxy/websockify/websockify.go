@@ -56,6 +56,11 @@ type Options struct {
 	// calls it on the loop as it ends, instead of handing it to another
 	// goroutine (report.go).
 	DoneOnLoop bool
+	// Generation is the configuration the tunnel started under (any
+	// number the caller chooses; 0 is one too): Tunnels.Retire closes one
+	// generation's tunnels, as a reload's worker_shutdown_timeout closes
+	// an old nginx worker's connections.
+	Generation uint64
 }
 
 func (o Options) withDefaults() Options {
