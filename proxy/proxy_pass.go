@@ -1677,6 +1677,7 @@ func (b *bodyStream) copyTo(conn net.Conn, timeout time.Duration) (int, error) {
 		return http.StatusRequestEntityTooLarge, nil
 	}
 	more, _ := rq.r.Body.(bufferedReader)
+	terminated := false
 	for {
 		m, rerr := rq.r.Body.Read(buf)
 		if m > 0 && rerr == nil && more != nil {
@@ -1695,6 +1696,12 @@ func (b *bodyStream) copyTo(conn net.Conn, timeout time.Duration) (int, error) {
 				kept = append(kept, buf[:m]...)
 			}
 			out := b.frame(buf[:m])
+			if rerr == io.EOF && b.chunked {
+				// the last chunk came in the same read: it goes in the
+				// same write, as nginx sends its buffer
+				out = append(out, "0\r\n\r\n"...)
+				terminated = true
+			}
 			conn.SetWriteDeadline(time.Now().Add(timeout))
 			w, err := conn.Write(out)
 			b.up.sent += int64(w)
@@ -1713,7 +1720,7 @@ func (b *bodyStream) copyTo(conn net.Conn, timeout time.Duration) (int, error) {
 	if int64(len(kept)) == n {
 		rq.v.RequestBody = kept
 	}
-	if b.chunked {
+	if b.chunked && !terminated {
 		conn.SetWriteDeadline(time.Now().Add(timeout))
 		if _, err := conn.Write([]byte("0\r\n\r\n")); err != nil {
 			return 0, err

@@ -431,3 +431,44 @@ func TestProxyStaleKeepalive(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyStreamedLastChunk: with proxy_request_buffering off, a chunked
+// body whose data and last chunk come in one read from the client reach
+// the backend in one write, as nginx sends its buffer (nginx-tests'
+// proxy_request_buffering_chunked.t reads the backend's side once). Two
+// writes (the data, then "0\r\n\r\n") let the backend's one read see only
+// the data.
+func TestProxyStreamedLastChunk(t *testing.T) {
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		s := startServer(t, kind, ServerOptions{HTTP: `server { listen 127.0.0.1:{{PORT}}; proxy_request_buffering off;
+    proxy_http_version 1.1; location / { proxy_pass http://` + ln.Addr().String() + `; } }`})
+		c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.Ports[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		io.WriteString(c, "POST /x HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n")
+		ln.(*net.TCPListener).SetDeadline(time.Now().Add(5 * time.Second))
+		be, err := ln.Accept()
+		if err != nil {
+			t.Fatalf("%s: no backend connection: %v", kind, err)
+		}
+		defer be.Close()
+		be.SetReadDeadline(time.Now().Add(5 * time.Second))
+		head := make([]byte, 4096)
+		if _, err := be.Read(head); err != nil {
+			t.Fatalf("%s: the head: %v", kind, err)
+		}
+		io.WriteString(c, "5\r\n56789\r\n4\r\nmany\r\n0\r\n\r\n")
+		buf := make([]byte, 1024)
+		n, err := be.Read(buf)
+		if want := "9\r\n56789many\r\n0\r\n\r\n"; string(buf[:n]) != want {
+			t.Errorf("%s: the backend's one read got %q (%v), want %q", kind, buf[:n], err, want)
+		}
+	}
+}
