@@ -91,6 +91,10 @@ func TestRelay(t *testing.T) {
 		if r := waitResult(t, res); !errors.Is(r.Err, ErrIdleTimeout) {
 			t.Errorf("idle: %v", r.Err)
 		}
+		// a tunnel leaves its Tunnels just after its result is reported
+		for deadline := time.Now().Add(5 * time.Second); ts.Len() != 0 && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
 
 		c, res = relayPair(t, tg, Options{Logger: quiet}, ts)
 		c.Write([]byte("x"))
