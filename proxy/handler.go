@@ -94,6 +94,10 @@ type request struct {
 	// mirrors are the mirror subrequests under way (mirror.go): the
 	// request ends once they are done
 	mirrors *sync.WaitGroup
+	// limitMu, on a main request, is held by a subrequest while limit_req
+	// or limit_conn judges it: subrequests run side by side
+	// (capture_multi, mirrors) and the main request has one verdict.
+	limitMu sync.Mutex
 }
 
 // coreModule is what nginx's core module and its header filter do in

@@ -176,6 +176,14 @@ func (rq *request) captured(is issued) luahooks.SubResponse {
 	return luahooks.SubResponse{Status: status, Header: rec.header, Body: body, Truncated: sub.truncated}
 }
 
+// limitTurn takes the main request's limitMu for a subrequest's limit_req
+// or limit_conn verdict, and returns its release.
+func (rq *request) limitTurn() func() {
+	mu := &rq.mainRequest().limitMu
+	mu.Lock()
+	return mu.Unlock
+}
+
 // recorder keeps a subrequest's response in memory.
 type recorder struct {
 	header  http.Header
