@@ -211,6 +211,9 @@ func (st *state) capture(L *lua.LState, srs []Subrequest) []*lua.LTable {
 	// threads keep waiting. Not with the ctx option: a subrequest then
 	// uses a table of this state.
 	r := st.r
+	if req.OnWait != nil {
+		req.OnWait()
+	}
 	keep := false
 	for i := range srs {
 		keep = keep || srs[i].ctx != nil

@@ -98,6 +98,9 @@ type request struct {
 	// or limit_conn judges it: subrequests run side by side
 	// (capture_multi, mirrors) and the main request has one verdict.
 	limitMu sync.Mutex
+	// onWait, on a subrequest of capture_multi, starts the next one when
+	// this one waits (a proxy_pass exchange) or ends.
+	onWait func()
 }
 
 // coreModule is what nginx's core module and its header filter do in

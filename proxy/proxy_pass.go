@@ -183,6 +183,9 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	// what nginx's upstream leaves its connection's log saying when it
 	// ends, whatever the outcome; an error_page's redirect clears it
 	rq.mainRequest().action.Store(&actionSending)
+	if rq.onWait != nil {
+		rq.onWait() // a capture_multi's next subrequest starts
+	}
 	conn, rd, res := rq.proxyExchange(d, up, head)
 	if cap(head) <= maxPooledHead {
 		*hp = head

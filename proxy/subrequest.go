@@ -24,8 +24,13 @@ const maxSubrequestDepth = 50
 // log_subrequest is on. Like lua-nginx-module it issues them all (their
 // variables set, copy_all_vars copied) before any runs, then runs them
 // side by side and waits for all: three subrequests that each wait 1 s
-// take 1 s. Those that touch the parent's state while they run
-// (share_all_vars, the ctx option) take turns among themselves.
+// take 1 s. As in nginx's one thread, each starts once the one before it
+// waits (Lua's ngx.sleep, a cosocket, a capture; a proxy_pass exchange)
+// or ends, so that what they do before their first wait comes in
+// argument order (068-socket-keepalive.t TEST 40: the third of three
+// queued connects is the one refused). Those that touch the parent's
+// state while they run (share_all_vars, the ctx option) take turns among
+// themselves.
 func (rq *request) capture(ctx context.Context, srs []luahooks.Subrequest) ([]luahooks.SubResponse, error) {
 	if len(srs) > 1 {
 		// made now, so that the subrequests only read it
@@ -40,23 +45,44 @@ func (rq *request) capture(ctx context.Context, srs []luahooks.Subrequest) ([]lu
 		subs[i] = sub
 	}
 	if len(subs) == 1 {
-		subs[0].run(nil)
+		subs[0].run(nil, nil)
 	} else {
 		var wg sync.WaitGroup
 		var turns sync.Mutex // for the subrequests touching the parent
 		var crash any
 		var crashOnce sync.Once
+		// starts[i] is closed when subrequest i may start
+		starts := make([]chan struct{}, len(subs)+1)
+		for i := range starts {
+			starts[i] = make(chan struct{})
+		}
+		for i := range subs {
+			var once sync.Once
+			next := func() { once.Do(func() { close(starts[i+1]) }) }
+			subs[i].sub.onWait = next
+			subs[i].sub.lua.OnWait = next
+		}
 		for i := 1; i < len(subs); i++ {
 			wg.Go(func() {
 				defer func() {
 					if p := recover(); p != nil {
 						crashOnce.Do(func() { crash = p })
+						subs[i].sub.onWait()
 					}
 				}()
-				subs[i].run(&turns)
+				<-starts[i]
+				subs[i].run(&turns, subs[i].sub.onWait)
 			})
 		}
-		subs[0].run(&turns)
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					crashOnce.Do(func() { crash = p })
+					subs[0].sub.onWait()
+				}
+			}()
+			subs[0].run(&turns, subs[0].sub.onWait)
+		}()
 		wg.Wait()
 		if crash != nil {
 			panic(crash) // on the request's goroutine, as one run in turn would
@@ -135,14 +161,17 @@ func (rq *request) issue(ctx context.Context, sr luahooks.Subrequest) (issued, e
 }
 
 // run runs an issued subrequest to its end; turns, when it runs beside
-// others, is held while it touches the parent.
-func (is issued) run(turns *sync.Mutex) {
+// others, is held while it touches the parent, and ended starts the next.
+func (is issued) run(turns *sync.Mutex, ended func()) {
 	if turns != nil && is.shares {
 		turns.Lock()
 		defer turns.Unlock()
 	}
 	is.sub.runPhases(phaseServerRewrite)
 	is.sub.endSubrequest(is.rec)
+	if ended != nil {
+		ended()
+	}
 }
 
 // captured is what a capture's subrequest answered, once it ran.
