@@ -221,7 +221,14 @@ func (st *state) capture(L *lua.LState, srs []Subrequest) []*lua.LTable {
 	if !keep {
 		st.leave()
 	}
+	if r.ctx != nil {
+		// waiting, not running Lua: the run's clock stops meanwhile
+		r.ctx.pause()
+	}
 	results, err := req.Capture(r.ctx, srs)
+	if r.ctx != nil {
+		r.ctx.resume()
+	}
 	if !keep {
 		st.enter(r)
 	}
