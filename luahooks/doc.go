@@ -93,7 +93,10 @@
 // and ngx.OK/ERROR/AGAIN/DONE/DECLINED constants.
 //
 // ngx.location.capture and capture_multi call Request.Capture (the server
-// runs the subrequest through its locations; Subrequest.Prepare and the
+// runs the subrequests through its locations, capture_multi's side by
+// side, each starting when the one before it waits: Request.OnWait tells
+// it; the wait does not count against the run's time limit;
+// Subrequest.Prepare and the
 // ShareVars/CopyVars/Vars fields carry the ctx, share_all_vars,
 // copy_all_vars and vars options); without it they raise.
 // require "ngx.re" gives split (and a no-op opt), require "ngx.base64"

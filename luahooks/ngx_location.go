@@ -48,10 +48,17 @@ type SubResponse struct {
 	Truncated bool
 }
 
-// CaptureFunc runs a subrequest for ngx.location.capture(_multi). An error
+// UsesParentCtx reports whether the subrequest's ngx.ctx is a table of the
+// parent's Lua state (the ctx option): it must not run beside another
+// subrequest that may touch the same table.
+func (sr Subrequest) UsesParentCtx() bool { return sr.ctx != nil }
+
+// CaptureFunc runs the subrequests of one ngx.location.capture(_multi)
+// call, side by side as lua-nginx-module does (it issues them all, then
+// waits for all), and answers their responses in argument order. An error
 // is raised in Lua as it is (lua-nginx-module's "failed to issue
 // subrequest: -1"); the function logs the reason itself.
-type CaptureFunc func(ctx context.Context, sr Subrequest) (SubResponse, error)
+type CaptureFunc func(ctx context.Context, srs []Subrequest) ([]SubResponse, error)
 
 var methodByConst = map[int]string{2: "GET", 4: "HEAD", 8: "POST", 16: "PUT", 32: "DELETE", 64: "MKCOL",
 	128: "COPY", 256: "MOVE", 512: "OPTIONS", 1024: "PROPFIND", 2048: "PROPPATCH", 4096: "LOCK",
@@ -199,26 +206,40 @@ func (st *state) capture(L *lua.LState, srs []Subrequest) []*lua.LTable {
 		// share the request with the other threads.
 		st.block(func(<-chan struct{}) error { return nil })
 	}
-	out := make([]*lua.LTable, len(srs))
-	for i, sr := range srs {
-		// The parent waits: the state is free for its timers meanwhile
-		// (a subrequest may wait on what a timer holds), while the
-		// parent's light threads keep waiting. Not with the ctx option:
-		// the subrequest then uses a table of this state.
-		r := st.r
-		if sr.ctx == nil {
-			st.leave()
-		}
-		res, err := req.Capture(r.ctx, sr)
-		if sr.ctx == nil {
-			st.enter(r)
-		}
-		st.r.now = time.Now() // nginx's time moved on
-		if err != nil {
-			// The caller logged why ("lua subrequests cycle while
-			// processing ..."); err is the Lua error to raise.
-			cError(L, "%s", err.Error())
-		}
+	// The parent waits: the state is free for its timers meanwhile (a
+	// subrequest may wait on what a timer holds), while the parent's light
+	// threads keep waiting. Not with the ctx option: a subrequest then
+	// uses a table of this state.
+	r := st.r
+	if req.OnWait != nil {
+		req.OnWait()
+	}
+	keep := false
+	for i := range srs {
+		keep = keep || srs[i].ctx != nil
+	}
+	if !keep {
+		st.leave()
+	}
+	if r.ctx != nil {
+		// waiting, not running Lua: the run's clock stops meanwhile
+		r.ctx.pause()
+	}
+	results, err := req.Capture(r.ctx, srs)
+	if r.ctx != nil {
+		r.ctx.resume()
+	}
+	if !keep {
+		st.enter(r)
+	}
+	st.r.now = time.Now() // nginx's time moved on
+	if err != nil {
+		// The caller logged why ("lua subrequests cycle while
+		// processing ..."); err is the Lua error to raise.
+		cError(L, "%s", err.Error())
+	}
+	out := make([]*lua.LTable, len(results))
+	for i, res := range results {
 		t := L.CreateTable(0, 4)
 		t.RawSetString("status", lua.LNumber(res.Status))
 		h := L.NewTable()

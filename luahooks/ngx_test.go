@@ -294,13 +294,17 @@ func TestRequestContext(t *testing.T) {
 func TestLocationCapture(t *testing.T) {
 	rt, _ := newTestRuntime(t, Options{})
 	var seen []Subrequest
-	capture := func(ctx context.Context, sr Subrequest) (SubResponse, error) {
-		seen = append(seen, sr)
-		if sr.Path == "/fail" {
-			return SubResponse{}, errors.New("boom")
+	capture := func(ctx context.Context, srs []Subrequest) ([]SubResponse, error) {
+		var out []SubResponse
+		for _, sr := range srs {
+			seen = append(seen, sr)
+			if sr.Path == "/fail" {
+				return nil, errors.New("boom")
+			}
+			h := http.Header{"X-One": {"1"}, "Set-Cookie": {"a=1", "b=2"}}
+			out = append(out, SubResponse{Status: 200 + len(seen), Header: h, Body: []byte("body of " + sr.Path + "?" + sr.Args)})
 		}
-		h := http.Header{"X-One": {"1"}, "Set-Cookie": {"a=1", "b=2"}}
-		return SubResponse{Status: 200 + len(seen), Header: h, Body: []byte("body of " + sr.Path + "?" + sr.Args)}, nil
+		return out, nil
 	}
 	r := httptest.NewRequest("POST", "/t", strings.NewReader("parent-body"))
 	req := &Request{HTTP: r, Vars: newFakeVars(r), Capture: capture}

@@ -56,6 +56,10 @@ type Request struct {
 	// Capture runs ngx.location.capture subrequests; nil makes them raise
 	// "not supported" (500).
 	Capture CaptureFunc
+	// OnWait, when set, is called each time a run of this request starts
+	// to wait (ngx.sleep, a cosocket, a capture...): the caller runs
+	// subrequests side by side, the next starting once this one waits.
+	OnWait func()
 	// Internal is ngx.req.is_internal(): the request went through an
 	// internal redirect (ngx.exec, error_page, rewrite ... last, ...) or is
 	// a subrequest. The caller keeps it up to date.

@@ -215,6 +215,9 @@ func (st *state) blockFor(f func(done <-chan struct{}) error) (err error, aborte
 	if st.r.body.Len() >= postponeOutput {
 		st.flushOutput()
 	}
+	if req := st.r.req; req != nil && req.OnWait != nil {
+		req.OnWait()
+	}
 	s := st.r.sched
 	if s == nil {
 		r := st.r

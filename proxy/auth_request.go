@@ -83,6 +83,6 @@ func (rq *request) newSubrequest(r *http.Request) (*request, *recorder) {
 	// per-main-request state ($request_id, $limit_req_status ...), as
 	// nginx's subrequests share their main request's variables
 	sub.v.Main = rq.v.MainRequest()
-	rq.mainRequest().action = "" // ngx_http_handler runs the subrequest
+	rq.mainRequest().action.Store(nil) // ngx_http_handler runs the subrequest
 	return sub, rec
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"ngxsockify/luahooks"
@@ -67,7 +68,9 @@ type request struct {
 	// says the connection is doing ("sending to client" once an upstream
 	// ended; reset when a request or subrequest starts, as
 	// ngx_http_handler does): error-log lines end with " while <action>".
-	action string
+	// Atomic: capture_multi's and mirror's subrequests run beside each
+	// other and their main request (nil: none).
+	action atomic.Pointer[string]
 	// cleanups run when the request ends (nginx's pool cleanups), or for
 	// a tunnel when the tunnel ends: limit_conn's counts.
 	cleanups      []func()
@@ -91,6 +94,13 @@ type request struct {
 	// mirrors are the mirror subrequests under way (mirror.go): the
 	// request ends once they are done
 	mirrors *sync.WaitGroup
+	// limitMu, on a main request, is held by a subrequest while limit_req
+	// or limit_conn judges it: subrequests run side by side
+	// (capture_multi, mirrors) and the main request has one verdict.
+	limitMu sync.Mutex
+	// onWait, on a subrequest of capture_multi, starts the next one when
+	// this one waits (a proxy_pass exchange) or ends.
+	onWait func()
 }
 
 // coreModule is what nginx's core module and its header filter do in
@@ -413,7 +423,7 @@ func (rq *request) runNamed(name string) {
 // internalRedirect restarts processing with uri (and args) from the server
 // rewrite phase, as nginx's ngx_http_internal_redirect does.
 func (rq *request) internalRedirect(uri string) {
-	rq.mainRequest().action = ""
+	rq.mainRequest().action.Store(nil)
 	path, args, hasArgs := strings.Cut(uri, "?")
 	if hasArgs {
 		rq.v.Args = args
@@ -605,8 +615,8 @@ func (rq *request) logf(level ngxlog.Level, format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	// a format that names its own action ("... while reading client
 	// request line") stands for nginx's action at that point
-	if a := rq.mainRequest().action; a != "" && !strings.Contains(format, " while ") {
-		msg += " while " + a
+	if a := rq.mainRequest().action.Load(); a != nil && !strings.Contains(format, " while ") {
+		msg += " while " + *a
 	}
 	el.Logf(level, rq.conn, "%s%s", msg, rq.logWhere().format(rq.upstreamName()))
 }
@@ -620,6 +630,12 @@ func (rq *request) upstreamName() string {
 	}
 	return rq.v.UpstreamAddr
 }
+
+// The actions of request.action.
+var (
+	actionSending = "sending to client"
+	actionLogging = "logging request"
+)
 
 // mainRequest is the main request of a subrequest, else rq.
 func (rq *request) mainRequest() *request {

@@ -141,8 +141,14 @@ const goneWait = time.Second
 // ends).
 func limitConn(rq *request) rc {
 	limits := rq.conf.LimitConn
+	if len(limits) == 0 {
+		return rcDeclined
+	}
+	if rq.subrequest {
+		defer rq.limitTurn()()
+	}
 	mv := rq.v.MainRequest() // one verdict per main request, subrequests included
-	if len(limits) == 0 || mv.LimitConnStatus != "" {
+	if mv.LimitConnStatus != "" {
 		return rcDeclined
 	}
 	zones := rq.st.confs[rq.conf.ID].limits.conn

@@ -197,8 +197,14 @@ type heldReq struct {
 // the longest delay its limits ask for, on a timer.
 func limitReq(rq *request) rc {
 	limits := rq.conf.LimitReq
+	if len(limits) == 0 {
+		return rcDeclined
+	}
+	if rq.subrequest {
+		defer rq.limitTurn()()
+	}
 	mv := rq.v.MainRequest() // one verdict per main request, subrequests included
-	if len(limits) == 0 || mv.LimitReqStatus != "" {
+	if mv.LimitReqStatus != "" {
 		return rcDeclined
 	}
 	zones := rq.st.confs[rq.conf.ID].limits.req

@@ -80,13 +80,17 @@ func mirror(rq *request) rc {
 }
 
 // waitMirrors waits for the request's mirror subrequests, once its
-// response went out.
+// response went out: to the last chunk of a chunked body, which nginx
+// sends when the request's output ends, before its subrequests end.
 func (rq *request) waitMirrors() {
 	if rq.mirrors == nil {
 		return
 	}
 	if !rq.hijacked && !rq.closed {
 		rq.w.Flush()
+		if f, ok := rq.wire.(interface{ Finish() }); ok {
+			f.Finish()
+		}
 	}
 	rq.mirrors.Wait()
 	rq.mirrors = nil

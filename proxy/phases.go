@@ -274,7 +274,7 @@ func (rq *request) logPhase(status int, bodyBytes int64) {
 	if rq.conf == nil {
 		return
 	}
-	rq.action = "logging request" // nginx's, while ngx_http_free_request logs
+	rq.action.Store(&actionLogging) // nginx's, while ngx_http_free_request logs
 	for _, h := range handlers.phases[phaseLog] {
 		h(rq)
 	}

@@ -182,7 +182,10 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	head = append(head, body...)
 	// what nginx's upstream leaves its connection's log saying when it
 	// ends, whatever the outcome; an error_page's redirect clears it
-	rq.mainRequest().action = "sending to client"
+	rq.mainRequest().action.Store(&actionSending)
+	if rq.onWait != nil {
+		rq.onWait() // a capture_multi's next subrequest starts
+	}
 	conn, rd, res := rq.proxyExchange(d, up, head)
 	if cap(head) <= maxPooledHead {
 		*hp = head

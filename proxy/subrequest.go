@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"ngxsockify/luahooks"
 	"ngxsockify/ngxlog"
@@ -16,14 +17,97 @@ import (
 // NGX_HTTP_MAX_SUBREQUESTS, which each level of subrequest decrements.
 const maxSubrequestDepth = 50
 
-// capture runs a subrequest for ngx.location.capture through this server's
-// locations, as nginx does: it starts at the server rewrite phase, may reach
-// internal locations, skips the access phase, inherits the parent's
-// headers, and writes no access-log line.
-func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahooks.SubResponse, error) {
+// capture runs the subrequests of one ngx.location.capture(_multi) through
+// this server's locations, as nginx does: each starts at the server
+// rewrite phase, may reach internal locations, skips the access phase,
+// inherits the parent's headers, and writes no access-log line unless
+// log_subrequest is on. Like lua-nginx-module it issues them all (their
+// variables set, copy_all_vars copied) before any runs, then runs them
+// side by side and waits for all: three subrequests that each wait 1 s
+// take 1 s. As in nginx's one thread, each starts once the one before it
+// waits (Lua's ngx.sleep, a cosocket, a capture; a proxy_pass exchange)
+// or ends, so that what they do before their first wait comes in
+// argument order (068-socket-keepalive.t TEST 40: the third of three
+// queued connects is the one refused). Those that touch the parent's
+// state while they run (share_all_vars, the ctx option) take turns among
+// themselves.
+func (rq *request) capture(ctx context.Context, srs []luahooks.Subrequest) ([]luahooks.SubResponse, error) {
+	if len(srs) > 1 {
+		// made now, so that the subrequests only read it
+		rq.v.Get("request_id")
+	}
+	subs := make([]issued, len(srs))
+	for i, sr := range srs {
+		sub, err := rq.issue(ctx, sr)
+		if err != nil {
+			return nil, err
+		}
+		subs[i] = sub
+	}
+	if len(subs) == 1 {
+		subs[0].run(nil, nil)
+	} else {
+		var wg sync.WaitGroup
+		var turns sync.Mutex // for the subrequests touching the parent
+		var crash any
+		var crashOnce sync.Once
+		// starts[i] is closed when subrequest i may start
+		starts := make([]chan struct{}, len(subs)+1)
+		for i := range starts {
+			starts[i] = make(chan struct{})
+		}
+		for i := range subs {
+			var once sync.Once
+			next := func() { once.Do(func() { close(starts[i+1]) }) }
+			subs[i].sub.onWait = next
+			subs[i].sub.lua.OnWait = next
+		}
+		for i := 1; i < len(subs); i++ {
+			wg.Go(func() {
+				defer func() {
+					if p := recover(); p != nil {
+						crashOnce.Do(func() { crash = p })
+						subs[i].sub.onWait()
+					}
+				}()
+				<-starts[i]
+				subs[i].run(&turns, subs[i].sub.onWait)
+			})
+		}
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					crashOnce.Do(func() { crash = p })
+					subs[0].sub.onWait()
+				}
+			}()
+			subs[0].run(&turns, subs[0].sub.onWait)
+		}()
+		wg.Wait()
+		if crash != nil {
+			panic(crash) // on the request's goroutine, as one run in turn would
+		}
+	}
+	out := make([]luahooks.SubResponse, len(subs))
+	for i := range subs {
+		out[i] = rq.captured(subs[i])
+	}
+	return out, nil
+}
+
+// issued is a subrequest made and not yet run.
+type issued struct {
+	sub    *request
+	rec    *recorder
+	shares bool // share_all_vars or the ctx option: it touches the parent
+}
+
+// issue makes a subrequest of ngx.location.capture(_multi), as nginx's
+// ngx_http_subrequest and lua-nginx-module's adjustments of it do.
+func (rq *request) issue(ctx context.Context, sr luahooks.Subrequest) (issued, error) {
 	if rq.depth >= maxSubrequestDepth {
 		rq.logf(ngxlog.Err, `lua subrequests cycle while processing "%s"`, sr.Path)
-		return luahooks.SubResponse{}, errors.New("failed to issue subrequest: -1")
+		return issued{}, errors.New("failed to issue subrequest: -1")
 	}
 	target := sr.Path
 	if sr.Args != "" {
@@ -31,7 +115,7 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 	}
 	r, err := http.NewRequestWithContext(ctx, sr.Method, target, bytes.NewReader(sr.Body))
 	if err != nil {
-		return luahooks.SubResponse{}, err
+		return issued{}, err
 	}
 	r.RequestURI = target
 	r.Host = rq.r.Host
@@ -67,14 +151,32 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 	for _, kv := range sr.Vars {
 		if err := sub.v.Set(kv[0], kv[1]); err != nil {
 			rq.logf(ngxlog.Err, `variable "%s" cannot be assigned a value (maybe you forgot to define it first?) `, kv[0])
-			return luahooks.SubResponse{}, errors.New("failed to adjust the subrequest: -1")
+			return issued{}, errors.New("failed to adjust the subrequest: -1")
 		}
 	}
 	sub.lua = sub.newLuaRequest()
 	sub.lua.MainHTTP = main
 	sr.Prepare(sub.lua)
-	sub.runPhases(phaseServerRewrite)
-	sub.endSubrequest(rec)
+	return issued{sub: sub, rec: rec, shares: sr.ShareVars || sr.UsesParentCtx()}, nil
+}
+
+// run runs an issued subrequest to its end; turns, when it runs beside
+// others, is held while it touches the parent, and ended starts the next.
+func (is issued) run(turns *sync.Mutex, ended func()) {
+	if turns != nil && is.shares {
+		turns.Lock()
+		defer turns.Unlock()
+	}
+	is.sub.runPhases(phaseServerRewrite)
+	is.sub.endSubrequest(is.rec)
+	if ended != nil {
+		ended()
+	}
+}
+
+// captured is what a capture's subrequest answered, once it ran.
+func (rq *request) captured(is issued) luahooks.SubResponse {
+	sub, rec := is.sub, is.rec
 	rq.cleanups = append(rq.cleanups, sub.cleanups...) // released with the main request, as nginx's pool
 	status := rec.status
 	if sub.closed {
@@ -100,7 +202,15 @@ func (rq *request) capture(ctx context.Context, sr luahooks.Subrequest) (luahook
 		// special response: the capture has none of its page.
 		body = nil
 	}
-	return luahooks.SubResponse{Status: status, Header: rec.header, Body: body, Truncated: sub.truncated}, nil
+	return luahooks.SubResponse{Status: status, Header: rec.header, Body: body, Truncated: sub.truncated}
+}
+
+// limitTurn takes the main request's limitMu for a subrequest's limit_req
+// or limit_conn verdict, and returns its release.
+func (rq *request) limitTurn() func() {
+	mu := &rq.mainRequest().limitMu
+	mu.Lock()
+	return mu.Unlock
 }
 
 // recorder keeps a subrequest's response in memory.

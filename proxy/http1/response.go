@@ -701,6 +701,11 @@ func (w *response) flush() {
 	w.sent += int64(n)
 }
 
+// Finish ends the response now (the last chunk, and the flush) for a
+// handler that keeps the request after it: nothing more is written. The
+// server's own finish then does nothing.
+func (w *response) Finish() { w.finish() }
+
 // finish ends the response: the last chunk, and the flush.
 func (w *response) finish() {
 	if w.discard || w.finished {
