@@ -581,10 +581,12 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		}
 		rq.v.UpstreamAddr, up.addr = addr, addr
 		rq.v.UpstreamConnectTime, rq.v.UpstreamHeaderTime = -1, -1
-		if be := (*upstream.BindError)(nil); errors.As(err, &be) {
-			rq.logf(ngxlog.Crit, "%v while connecting to upstream", be)
-			rq.finalize(http.StatusInternalServerError)
-			return nil, nil, nil
+		if err != nil { // (be escapes: only a failed connect pays for it)
+			if be := (*upstream.BindError)(nil); errors.As(err, &be) {
+				rq.logf(ngxlog.Crit, "%v while connecting to upstream", be)
+				rq.finalize(http.StatusInternalServerError)
+				return nil, nil, nil
+			}
 		}
 		var rd *deadlineReader
 		var res *proxypass.Response
