@@ -183,4 +183,3 @@ func writeBodyFile(ctx context.Context, tp nginxconf.TempPath, data []byte) (str
 	context.AfterFunc(ctx, func() { os.Remove(f.Name()) })
 	return f.Name(), nil
 }
-
