@@ -165,21 +165,13 @@ func (st *state) reqSetBodyFile(L *lua.LState) int {
 
 // writeBodyFile writes data to a new file that is removed when ctx (the
 // request's) ends: in client_body_temp_path as nginx names its files
-// (nginxconf.TempPath.Create), or in the system's temp directory without
+// (nginxconf.TempPath.WriteFile), or in the system's temp directory without
 // one.
 func writeBodyFile(ctx context.Context, tp nginxconf.TempPath, data []byte) (string, error) {
-	f, err := tp.Create()
+	path, err := tp.WriteFile(data)
 	if err != nil {
 		return "", err
 	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	context.AfterFunc(ctx, func() { os.Remove(f.Name()) })
-	return f.Name(), nil
+	context.AfterFunc(ctx, func() { os.Remove(path) })
+	return path, nil
 }

@@ -691,6 +691,24 @@ type TempPath struct {
 // ten digits, one counter per process.
 var tempNumber atomic.Uint32
 
+// WriteFile writes b to a new temporary file (Create) and returns its
+// name; a file that could not be written whole is removed.
+func (tp TempPath) WriteFile(b []byte) (string, error) {
+	f, err := tp.Create()
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
 // Create makes a new temporary file as nginx names them: "0000000001"
 // under level directories named after its last digits, made as needed
 // (0700); in the system's temporary directory when Dir is empty.
