@@ -352,6 +352,7 @@ type LocConf struct {
 	HTTP2Conf
 	DavConf
 	RefererConf
+	GzipConf
 	MirrorConf
 
 	FailClosed  []Warning // access directives we cannot enforce: every request here answers 500
