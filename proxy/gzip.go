@@ -315,17 +315,42 @@ func gzipHeaderFilter(rq *request, code int) int {
 
 // gzipWill reports, for the static handler, whether the filter will
 // compress a 200 of type ctype and length size here (ranges are then not
-// served, as nginx's filter clears r->allow_ranges).
+// served, as nginx's filter clears r->allow_ranges). gzip_proxied reads
+// the response headers: those the file gets (Last-Modified, ETag unless
+// etag off) and those expires and add_header will add.
 func (rq *request) gzipWill(ctype string, size int64, etag bool) bool {
-	h := http.Header{"Content-Type": {ctype}, "Content-Length": {strconv.FormatInt(size, 10)}, "Last-Modified": {""}}
-	if etag {
-		h["Etag"] = []string{""}
-	}
+	h := http.Header{"Content-Type": {ctype}, "Content-Length": {strconv.FormatInt(size, 10)}}
 	if !gzipCandidate(rq.conf, http.StatusOK, h) {
 		return false
 	}
 	if rq.gzip.tested {
 		return rq.gzip.ok
+	}
+	if _, via := rq.r.Header["Via"]; via {
+		h["Last-Modified"] = []string{"-"}
+		if etag {
+			h["Etag"] = []string{"-"}
+		}
+		conf := rq.conf
+		if conf.Expires != nil {
+			setExpires(h, conf.Expires, rq.v, time.Now())
+		}
+		for i := range conf.AddHeaders {
+			ah := &conf.AddHeaders[i]
+			switch ah.Key {
+			case "Cache-Control", "Expires", "Last-Modified", "Etag":
+			default:
+				continue
+			}
+			switch v := ah.Value.Eval(rq.v); {
+			case ah.Replace && v == "":
+				delete(h, ah.Key)
+			case ah.Replace:
+				h[ah.Key] = []string{v}
+			case v != "":
+				h[ah.Key] = append(h[ah.Key], v)
+			}
+		}
 	}
 	return gzipAccepted(rq, h)
 }
@@ -558,7 +583,13 @@ func gzipStatic(rq *request) rc {
 	o := rq.staticOptions()
 	o.MaxRanges = 0 // nginx's gzip_static allows no ranges
 	h := rq.w.Header()
-	h["Content-Encoding"] = []string{"gzip"}
+	etag := ""
+	if o.Etag {
+		etag = static.ETag(fi)
+	}
+	if static.Preconditions(rq.r, fi.ModTime().Unix(), etag, o.IfModifiedSince) != http.StatusNotModified {
+		h["Content-Encoding"] = []string{"gzip"} // a 304 drops it (nginx's not-modified filter)
+	}
 	status, _ := static.Serve(rq.w, rq.r, path, uri, o)
 	if !rq.w.wrote {
 		delete(h, "Content-Encoding")
