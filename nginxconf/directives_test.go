@@ -23,7 +23,7 @@ func TestLookup(t *testing.T) {
 		{"access_by_lua_block", true, Implemented, true, false},
 		{"websockify_pass", true, Implemented, false, false},
 		{"gzip", true, Implemented, false, true},
-		{"gunzip", true, Ignored, false, true},
+		{"gunzip", true, Implemented, false, true},
 		{"worker_connections", true, Ignored, false, false},
 		{"secure_link", true, FailClosed, false, false},
 		{"auth_request", true, Implemented, false, false},

@@ -96,6 +96,18 @@ var gzipModule = module{
 				}
 			}
 		}},
+		// ngx_http_gunzip_filter_module: gzip responses are decompressed
+		// for clients that do not accept gzip
+		{name: "gunzip", set: func(c *compiler, lv *level, d *Directive) {
+			lv.conf.Gunzip = d.Args[0] == "on"
+		}},
+		{name: "gunzip_buffers", dup: "gunzip_buffers", set: func(c *compiler, lv *level, d *Directive) {
+			n, err := atoiNginx(d.Args[0])
+			size, serr := ParseSize(d.Args[1])
+			if err != nil || n == 0 || serr != nil || size == 0 {
+				c.fail(d, `"gunzip_buffers" directive invalid value`)
+			}
+		}},
 		{name: "gzip_static", dup: "gzip_static", set: func(c *compiler, lv *level, d *Directive) {
 			switch d.Args[0] {
 			case "off":
@@ -166,4 +178,7 @@ type GzipConf struct {
 	GzipDisableMSIE6 bool
 	// GzipStatic is gzip_static: GzipStaticOff, On or Always.
 	GzipStatic int
+	// Gunzip decompresses gzip responses for clients that do not accept
+	// gzip (gunzip_buffers is accepted: the output goes as it comes).
+	Gunzip bool
 }
