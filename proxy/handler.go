@@ -773,6 +773,9 @@ type respWriter struct {
 	// gz, set by the gzip header filter, compresses what the body
 	// filters give before it is sent (gzip.go).
 	gz *gzipOut
+	// gunz, set by the gunzip header filter, decompresses the body
+	// before the body filters see it (gunzip.go).
+	gunz *gunzipper
 }
 
 func (w *respWriter) Header() http.Header { return w.w.Header() }
@@ -855,6 +858,19 @@ func (w *respWriter) Write(p []byte) (int, error) {
 	if w.discard {
 		return len(p), nil
 	}
+	if w.gunz != nil {
+		if out := w.gunz.write(p); len(out) > 0 {
+			if _, err := w.filterWrite(out); err != nil {
+				return 0, err
+			}
+		}
+		return len(p), nil
+	}
+	return w.filterWrite(p)
+}
+
+// filterWrite runs the body filters over body bytes and sends the result.
+func (w *respWriter) filterWrite(p []byte) (int, error) {
 	if w.body != nil {
 		out := w.body(p)
 		n, err := w.write(out)
@@ -897,6 +913,7 @@ func (rq *request) finish() {
 		rq.waitMirrors()
 		return
 	}
+	rq.gunzipEnd()
 	if end := rq.w.end; end != nil && !rq.closed {
 		rq.w.end = nil
 		end()

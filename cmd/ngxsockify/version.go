@@ -29,6 +29,7 @@ var builtWith = []string{
 	"http_stub_status_module",
 	"http_sub_module",
 	"http_gzip_static_module",
+	"http_gunzip_module",
 	// debug: the error logs take level debug, and a request writes nginx's
 	// "http log handler" line there (nginx-tests error_log.t)
 	"debug",
