@@ -241,3 +241,46 @@ func BenchmarkServePlainJS(b *testing.B) {
 		}
 	}
 }
+
+// TestGunzipStreams: each sync-flushed piece of a gzip stream comes out
+// decompressed as soon as it is written; the rest at the end.
+func TestGunzipStreams(t *testing.T) {
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	var pieces [][]byte
+	for _, s := range []string{"hello ", "streamed ", "world"} {
+		zw.Write([]byte(s))
+		zw.Flush()
+		pieces = append(pieces, bytes.Clone(z.Bytes()))
+		z.Reset()
+	}
+	zw.Close()
+	pieces = append(pieces, bytes.Clone(z.Bytes()))
+	rq := &request{r: httptest.NewRequest("GET", "/", nil)}
+	g := &gunzipper{rq: rq}
+	var got []string
+	for _, p := range pieces {
+		got = append(got, string(g.write(p)))
+	}
+	got = append(got, string(g.end()))
+	want := []string{"hello ", "streamed ", "world", "", ""}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("pieces out %q, want %q", got, want)
+	}
+	if g.err != nil {
+		t.Error(g.err)
+	}
+	rq.runCleanups() // stop after end is harmless
+}
+
+// TestGunzipStop: a request that ends before its body does ends the
+// decompressor too.
+func TestGunzipStop(t *testing.T) {
+	rq := &request{r: httptest.NewRequest("GET", "/", nil)}
+	g := &gunzipper{rq: rq}
+	g.write([]byte{0x1f, 0x8b, 8, 0})
+	rq.runCleanups()
+	if !g.stopped {
+		t.Error("not stopped")
+	}
+}
