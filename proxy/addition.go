@@ -91,6 +91,9 @@ func (rq *request) addition(uri string) {
 	}
 	r := rq.r.Clone(rq.r.Context())
 	r.Body, r.Method, r.ContentLength = http.NoBody, http.MethodGet, 0
+	// nginx's range filter leaves subrequests alone
+	r.Header.Del("Range")
+	r.Header.Del("If-Range")
 	out := &additionOut{recorder: &recorder{header: http.Header{}, discard: true}, main: rq.w}
 	sub := rq.newSubrequestTo(r, out)
 	sub.v.URI, sub.v.URIErr, sub.v.Args = uri, nil, ""
