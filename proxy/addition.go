@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"bufio"
+	"errors"
+	"net"
 	"net/http"
 )
 
@@ -94,7 +97,7 @@ func (rq *request) addition(uri string) {
 	// nginx's range filter leaves subrequests alone
 	r.Header.Del("Range")
 	r.Header.Del("If-Range")
-	out := &additionOut{recorder: &recorder{header: http.Header{}, discard: true}, main: rq.w}
+	out := &additionOut{recorder: &recorder{header: http.Header{}, discard: true}, main: rq.w, rq: rq}
 	sub := rq.newSubrequestTo(r, out)
 	sub.v.URI, sub.v.URIErr, sub.v.Args = uri, nil, ""
 	sub.v.RespHeader = out.header
@@ -122,6 +125,7 @@ func (rq *request) addition(uri string) {
 type additionOut struct {
 	*recorder
 	main *respWriter
+	rq   *request // the main request
 }
 
 func (o *additionOut) Write(p []byte) (int, error) {
@@ -136,3 +140,15 @@ func (o *additionOut) Write(p []byte) (int, error) {
 
 // Flush sends what the main response's connection holds.
 func (o *additionOut) Flush() { o.main.Flush() }
+
+// Hijack is how a subrequest closes its connection (return 444, a
+// backend's response cut short): as in nginx, the connection of the main
+// request closes, and it ends.
+func (o *additionOut) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if !o.rq.closed {
+		o.rq.closeConn()
+	}
+	return nil, nil, errAdditionClosed
+}
+
+var errAdditionClosed = errors.New("the main request's connection is closed")
