@@ -118,6 +118,14 @@ func (rq *request) addition(uri string) {
 	sub.endSubrequest(out.recorder)
 }
 
+// inPlace reports whether rq is a subrequest whose output goes to the
+// client in its place in the main response (an addition's), through its
+// own filters, as nginx's postponed subrequests do.
+func (rq *request) inPlace() bool {
+	_, ok := rq.w.w.(*additionOut)
+	return ok
+}
+
 // additionOut passes a subrequest's body on to the main response's
 // connection (counted in its $body_bytes_sent, paced by its limit_rate);
 // its recorder keeps the status, the headers and the count for the
