@@ -341,6 +341,8 @@ type LocConf struct {
 	StaticConf
 	CharsetConf
 	SubConf
+	AdditionConf
+	RandomIndexConf
 	SSIConf
 	LogConf
 	WebsockifyConf

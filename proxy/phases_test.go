@@ -62,7 +62,7 @@ func TestModulesRegister(t *testing.T) {
 	if len(handlers.phases[phaseAccess]) < 4 {
 		t.Fatalf("access phase: %d handlers, want fail-closed, allow/deny, auth_basic, Lua", len(handlers.phases[phaseAccess]))
 	}
-	if len(handlers.filters) != 7 {
-		t.Errorf("%d header filters, want 7 (Server, limit_rate, charset, sub, ssi, headers, Lua)", len(handlers.filters))
+	if len(handlers.filters) != 8 {
+		t.Errorf("%d header filters, want 8 (Server, limit_rate, charset, sub, ssi, addition, headers, Lua)", len(handlers.filters))
 	}
 }
