@@ -28,6 +28,7 @@ var builtWith = []string{
 	"http_auth_request_module",
 	"http_stub_status_module",
 	"http_sub_module",
+	"http_secure_link_module",
 	// debug: the error logs take level debug, and a request writes nginx's
 	// "http log handler" line there (nginx-tests error_log.t)
 	"debug",
