@@ -141,8 +141,15 @@ type Request struct {
 	// they are read (ResolvePaths): most requests never read them.
 	LazyPaths PathSource
 
-	g       *Registry
-	argsSet bool // ngx.var.args = "" : $args is "" rather than not found
+	g         *Registry
+	argsSet   bool // ngx.var.args = "" : $args is "" rather than not found
+	caps      *Captures
+	vals      []slot
+	requestID string
+	// spare is a cleared array of stored values kept by Reset, which the
+	// first write takes instead of making one
+	spare []slot
+
 	// secureLinkExpires is $secure_link_expires, kept by the computation
 	// of $secure_link (nginx's module context: an internal redirect
 	// forgets it, see ForgetModuleState)
@@ -151,12 +158,6 @@ type Request struct {
 	// secureLinkBusy: $secure_link is being computed; secureLinkCycle:
 	// its expressions read it meanwhile
 	secureLinkBusy, secureLinkCycle bool
-	caps                            *Captures
-	vals                            []slot
-	requestID                       string
-	// spare is a cleared array of stored values kept by Reset, which the
-	// first write takes instead of making one
-	spare []slot
 }
 
 // NewRequest starts the variable state of hr. It computes URI and Args from
