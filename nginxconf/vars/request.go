@@ -155,9 +155,9 @@ type Request struct {
 	// forgets it, see ForgetModuleState)
 	secureLinkExpires    string
 	hasSecureLinkExpires bool
-	// secureLinkBusy: $secure_link is being computed; secureLinkCycle:
-	// its expressions read it meanwhile
-	secureLinkBusy, secureLinkCycle bool
+	// secureLinkDepth: computations of $secure_link under way (its
+	// expressions may read it)
+	secureLinkDepth int
 }
 
 // NewRequest starts the variable state of hr. It computes URI and Args from

@@ -36,24 +36,36 @@ func (r *Request) secureLink() (string, bool) {
 	if s.Hash == nil || s.MD5 == nil {
 		return "", false
 	}
-	if r.secureLinkBusy {
-		// an expression that reads $secure_link itself: nginx's guard
-		// against cycles fails the read, and so the outer computation
-		r.secureLinkCycle = true
-		return "", false
-	}
-	r.secureLinkBusy = true
+	// An expression that reads $secure_link itself recurses, as in nginx,
+	// until nginx's bound on nested variable reads: at the last level
+	// every variable reads as empty (nginx logs "cycle while evaluating
+	// variable"), and each level's answer then decides the next one's.
+	r.secureLinkDepth++
 	v, ok := r.secureLinkMD5(s)
-	r.secureLinkBusy = false
-	if r.secureLinkCycle {
-		r.secureLinkCycle = false
-		return "", false
-	}
+	r.secureLinkDepth--
 	return v, ok
 }
 
+// maxVariableDepth is nginx's bound on nested variable reads.
+const maxVariableDepth = 100
+
+// secureLinkEval evaluates t in a computation of $secure_link: past nginx's
+// bound on nested reads, without its variables.
+func (r *Request) secureLinkEval(t *Template) string {
+	if r.secureLinkDepth < maxVariableDepth {
+		return t.Eval(r)
+	}
+	var b strings.Builder
+	for i := range t.parts {
+		if p := &t.parts[i]; p.v == nil {
+			b.WriteString(r.part(p))
+		}
+	}
+	return b.String()
+}
+
 func (r *Request) secureLinkMD5(s *SecureLink) (string, bool) {
-	val := s.Hash.Eval(r)
+	val := r.secureLinkEval(s.Hash)
 	var expires int64
 	if i := strings.IndexByte(val, ','); i >= 0 {
 		exp := val[i+1:]
@@ -74,8 +86,8 @@ func (r *Request) secureLinkMD5(s *SecureLink) (string, bool) {
 	if !ok || len(hash) != md5.Size {
 		return "", false
 	}
-	sum := md5.Sum([]byte(s.MD5.Eval(r)))
-	if r.secureLinkCycle || !bytes.Equal(hash, sum[:]) {
+	sum := md5.Sum([]byte(r.secureLinkEval(s.MD5)))
+	if !bytes.Equal(hash, sum[:]) {
 		return "", false
 	}
 	if expires != 0 && expires < secureLinkNow() {
