@@ -16,7 +16,6 @@ package nginxconf
 // TLS client authentication and scripted handshakes are refused (see
 // mod_ssl.go and mod_lua.go).
 var otherModules = module{name: "other modules", directives: concat(
-	classed(FailClosed, "secure links", "secure_link", "secure_link_md5", "secure_link_secret"),
 	classed(UnsupportedContent, "", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
 		"memcached_pass", "flv", "mp4", "perl", "image_filter",
 		"xslt_stylesheet"),

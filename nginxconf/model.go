@@ -355,6 +355,7 @@ type LocConf struct {
 	DavConf
 	RefererConf
 	MirrorConf
+	SecureLinkConf
 
 	FailClosed  []Warning // access directives we cannot enforce: every request here answers 500
 	Unsupported *Warning  // content directive we do not implement: requests here answer 502

@@ -30,6 +30,7 @@ var builtWith = []string{
 	"http_sub_module",
 	"http_addition_module",
 	"http_random_index_module",
+	"http_secure_link_module",
 	// debug: the error logs take level debug, and a request writes nginx's
 	// "http log handler" line there (nginx-tests error_log.t)
 	"debug",
