@@ -24,6 +24,9 @@ type compiler struct {
 	httpBlock  *Directive // the http block, compiled after the main level
 	events     bool       // an events block was seen
 	pidSet     bool       // a pid directive was seen
+	// secureLinkMixed: a level below http mixes secure_link_secret with
+	// secure_link or secure_link_md5 (reported once the http block is done)
+	secureLinkMixed bool
 }
 
 type regexKey struct {
@@ -182,6 +185,7 @@ func (c *compiler) http(block *Directive) {
 	for _, sd := range servers {
 		c.server(sd, root, httpTLS)
 	}
+	c.checkSecureLink(block)
 	c.checkCharsets()
 	c.checkLimitZones()
 	if len(h.Servers) == 0 {
@@ -374,7 +378,7 @@ func (c *compiler) limitExcept(lv *level, d *Directive) *LimitExcept {
 // config that uses them still loads, and they read as not found.
 var otherNginxVariables = strings.Fields(`ancient_browser date_gmt date_local fastcgi_path_info fastcgi_script_name
 	modern_browser msie
-	realip_remote_port secure_link secure_link_expires
+	realip_remote_port
 	ssl_early_data tcpinfo_rtt
 	tcpinfo_rttvar tcpinfo_snd_cwnd tcpinfo_rcv_space uid_got uid_reset uid_set 
 	upstream_cache_status upstream_queue_time`)

@@ -16,14 +16,9 @@ package nginxconf
 // TLS client authentication and scripted handshakes are refused (see
 // mod_ssl.go and mod_lua.go).
 var otherModules = module{name: "other modules", directives: concat(
-	classed(FailClosed, "secure links", "secure_link", "secure_link_md5", "secure_link_secret"),
 	classed(UnsupportedContent, "", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
-		"memcached_pass", "flv", "mp4", "perl", "random_index", "image_filter",
+		"memcached_pass", "flv", "mp4", "perl", "image_filter",
 		"xslt_stylesheet"),
-	// Ignoring these would change what clients receive (README: "ignored
-	// only when ignoring it cannot change who gets in or what they
-	// receive"); the harmless setting of each stays accepted.
-	classed(Refused, "response body rewriting", "add_before_body", "add_after_body"),
 	classed(Refused, "headers-more module; use add_header, or Lua's ngx.header and ngx.req.set_header",
 		"more_set_headers", "more_clear_headers", "more_set_input_headers", "more_clear_input_headers"),
 	classed(UnsupportedContent, "", "report_uploads"),

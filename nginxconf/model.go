@@ -341,6 +341,8 @@ type LocConf struct {
 	StaticConf
 	CharsetConf
 	SubConf
+	AdditionConf
+	RandomIndexConf
 	SSIConf
 	LogConf
 	WebsockifyConf
@@ -354,6 +356,7 @@ type LocConf struct {
 	RefererConf
 	GzipConf
 	MirrorConf
+	SecureLinkConf
 
 	FailClosed  []Warning // access directives we cannot enforce: every request here answers 500
 	Unsupported *Warning  // content directive we do not implement: requests here answer 502

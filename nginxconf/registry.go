@@ -99,9 +99,9 @@ var noneFields, notFields [][]int
 func init() {
 	modules = []*module{
 		&coreModule, &httpCoreModule, &rewriteModule, &accessModule, &authBasicModule, &authRequestModule, &realipModule,
-		&headersModule, &staticModule, &charsetModule, &subModule, &ssiModule, &gzipModule, &logModule, &sslModule, &upstreamModule,
+		&headersModule, &staticModule, &charsetModule, &subModule, &additionModule, &randomIndexModule, &ssiModule, &gzipModule, &logModule, &sslModule, &upstreamModule,
 		&mapModule, &websockifyModule, &proxyModule, &luaModule, &limitModule, &statusModule, &emptyGifModule, &http2Module,
-		&davModule, &mirrorModule, &geoModule, &splitClientsModule, &refererModule, &otherModules,
+		&davModule, &mirrorModule, &geoModule, &splitClientsModule, &refererModule, &secureLinkModule, &otherModules,
 	}
 	registry = map[string]*directive{}
 	locFields = map[string][]int{}

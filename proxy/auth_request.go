@@ -75,7 +75,12 @@ func (rq *request) authSubrequest(uri string) (*request, *recorder) {
 // memory: internal, no access phase, no access-log line.
 func (rq *request) newSubrequest(r *http.Request) (*request, *recorder) {
 	rec := &recorder{header: http.Header{}}
-	rw := &respWriter{w: rec}
+	return rq.newSubrequestTo(r, rec), rec
+}
+
+// newSubrequestTo starts a subrequest of rq for r whose response goes to w.
+func (rq *request) newSubrequestTo(r *http.Request, w http.ResponseWriter) *request {
+	rw := &respWriter{w: w}
 	sub := &request{s: rq.s, st: rq.st, w: rw, r: r, srv: rq.srv, conf: rq.srv.Conf, conn: rq.conn,
 		internal: true, subrequest: true, logged: true, depth: rq.depth + 1, parent: rq}
 	rw.onHeaders = sub
@@ -84,5 +89,5 @@ func (rq *request) newSubrequest(r *http.Request) (*request, *recorder) {
 	// nginx's subrequests share their main request's variables
 	sub.v.Main = rq.v.MainRequest()
 	rq.mainRequest().action.Store(nil) // ngx_http_handler runs the subrequest
-	return sub, rec
+	return sub
 }

@@ -418,6 +418,7 @@ func (rq *request) runNamed(name string) {
 		return
 	}
 	rq.internal = true
+	rq.v.ForgetModuleState() // nginx clears the module contexts
 	rq.loc, rq.conf = loc, loc.Conf
 	rq.runPhases(phaseRewrite)
 }
@@ -438,6 +439,7 @@ func (rq *request) internalRedirect(uri string) {
 func (rq *request) redirectTo(path, uri string) {
 	rq.v.URI = path
 	rq.internal = true
+	rq.v.ForgetModuleState() // nginx clears the module contexts
 	if rq.cycles >= maxCycles {
 		rq.logf(ngxlog.Err, `rewrite or internal redirection cycle while internally redirecting to "%s"`, uri)
 		rq.finalize(http.StatusInternalServerError)
@@ -948,6 +950,7 @@ var _ http.Handler = (*Server)(nil)
 func (rq *request) setPaths() {
 	conf := rq.conf
 	rq.v.Referers = conf.ValidReferers
+	rq.v.SecureLink = conf.SecureLink
 	rq.paths = pathsAt{rq: rq, conf: conf, uri: rq.v.URI, addURIToAlias: rq.addURIToAlias}
 	rq.v.LazyPaths = &rq.paths
 }

@@ -17,11 +17,13 @@ import (
 // 416; otherwise the whole body goes, with "Accept-Ranges: bytes". It
 // returns the status to send, and whether the request was answered (416).
 // A range of a response of unknown length, of a subrequest's, or where
-// max_ranges is 0 is not served.
+// max_ranges is 0 is not served, nor one of a response that gets
+// add_before_body or add_after_body (the addition filter comes first).
 func (rq *request) forceRanges(status int, length int64) (int, bool) {
 	h := rq.w.Header()
 	delete(h, "Accept-Ranges")
-	if status != http.StatusOK || length < 0 || rq.subrequest || rq.conf.MaxRanges == 0 || !rq.r.ProtoAtLeast(1, 0) {
+	if status != http.StatusOK || length < 0 || rq.subrequest || rq.conf.MaxRanges == 0 || !rq.r.ProtoAtLeast(1, 0) ||
+		rq.additionApplies(h.Get("Content-Type")) {
 		return status, false
 	}
 	if v := headerFirst(rq.r.Header, "Range"); len(v) < 7 || !strings.EqualFold(v[:6], "bytes=") {

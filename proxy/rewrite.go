@@ -23,6 +23,9 @@ var rewriteModule = module{
 }
 
 func serverRewrite(rq *request) rc {
+	// nginx runs this phase with the server's settings: $secure_link read
+	// here checks the server's secure_link
+	rq.v.SecureLink = rq.srv.Conf.SecureLink
 	// server_rewrite_by_lua runs before the statements (nginx runs a
 	// phase's handlers last registered first; lua's registers later).
 	if r := luaServerRewrite(rq); r != rcDeclined {

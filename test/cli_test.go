@@ -92,7 +92,7 @@ func TestCLIFullVersion(t *testing.T) {
 			configure = " " + c + " "
 		}
 	}
-	for _, want := range []string{"--with-http_ssl_module", "--with-http_realip_module", "--with-http_auth_request_module", "--with-http_stub_status_module", "--with-http_v2_module", "--with-debug"} {
+	for _, want := range []string{"--with-http_ssl_module", "--with-http_realip_module", "--with-http_auth_request_module", "--with-http_stub_status_module", "--with-http_secure_link_module", "--with-http_v2_module", "--with-debug"} {
 		if !strings.Contains(configure, " "+want+" ") {
 			t.Errorf("configure arguments lack %s: %q", want, configure)
 		}

@@ -28,6 +28,9 @@ var builtWith = []string{
 	"http_auth_request_module",
 	"http_stub_status_module",
 	"http_sub_module",
+	"http_addition_module",
+	"http_random_index_module",
+	"http_secure_link_module",
 	"http_gzip_static_module",
 	"http_gunzip_module",
 	// debug: the error logs take level debug, and a request writes nginx's

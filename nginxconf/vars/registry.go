@@ -16,6 +16,7 @@ const (
 	kindSet                    // `set $x`, named captures: one slot per request
 	kindMap                    // `map ... $x`: evaluated lazily, cached in a slot
 	kindPrefix                 // $http_*, $arg_*, ...: built on first use of a name
+	kindCached                 // a built-in whose first value stays for the request, in a slot
 )
 
 // varDef describes one variable known at load time.
@@ -56,7 +57,12 @@ const maxDynamic = 4096
 func NewRegistry() *Registry {
 	g := &Registry{defs: make(map[string]*varDef, len(builtins)+16)}
 	for name, b := range builtins {
-		g.defs[name] = &varDef{name: name, kind: kindBuiltin, get: b.get, set: b.set, changeable: b.set != nil}
+		d := &varDef{name: name, kind: kindBuiltin, get: b.get, set: b.set, changeable: b.set != nil}
+		if b.cached {
+			d.kind, d.slot = kindCached, g.nslots
+			g.nslots++
+		}
+		g.defs[name] = d
 	}
 	return g
 }
@@ -102,7 +108,7 @@ func (g *Registry) declare(name string, set bool) error {
 func (g *Registry) DeclareMap(name string, m *Map) error {
 	name = strings.ToLower(name)
 	d, ok := g.defs[name]
-	if ok && d.kind == kindBuiltin {
+	if ok && (d.kind == kindBuiltin || d.kind == kindCached) {
 		return fmt.Errorf("the duplicate \"%s\" variable", name)
 	}
 	if !ok {

@@ -99,6 +99,7 @@ type Request struct {
 	SentTrailer          http.Header   // $sent_trailer_*: add_trailer's so far
 	DocumentRoot         string        // $document_root, $realpath_root
 	Referers             *Referers     // the location's valid_referers ($invalid_referer); nil: none
+	SecureLink           *SecureLink   // the location's secure_link settings ($secure_link); nil: none
 	RequestFilename      string        // $request_filename
 	RemoteUser           string        // $remote_user once auth_basic accepted it; "" parses Authorization
 	RealIPRemote         string        // the peer's host:port when realip replaced HTTP.RemoteAddr ($realip_remote_*)
@@ -151,6 +152,15 @@ type Request struct {
 	// spare is a cleared array of stored values kept by Reset, which the
 	// first write takes instead of making one
 	spare []slot
+
+	// secureLinkExpires is $secure_link_expires, kept by the computation
+	// of $secure_link (nginx's module context: an internal redirect
+	// forgets it, see ForgetModuleState)
+	secureLinkExpires    string
+	hasSecureLinkExpires bool
+	// secureLinkDepth: computations of $secure_link under way (its
+	// expressions may read it)
+	secureLinkDepth int
 }
 
 // NewRequest starts the variable state of hr. It computes URI and Args from
@@ -321,6 +331,22 @@ func (r *Request) value(d *varDef) (string, bool) {
 			*s = slot{v: v, st: slotValue}
 		}
 		return v, true
+	case kindCached:
+		if r.vals != nil {
+			switch s := r.vals[d.slot]; s.st {
+			case slotValue:
+				return s.v, true
+			case slotNotFound:
+				return "", false
+			}
+		}
+		v, ok := d.get(r)
+		st := slotNotFound
+		if ok {
+			st = slotValue
+		}
+		r.slots()[d.slot] = slot{v: v, st: st}
+		return v, ok
 	}
 	return d.get(r)
 }
@@ -422,6 +448,10 @@ func lower(s string) string {
 type builtin struct {
 	get func(r *Request) (string, bool)
 	set func(r *Request, v string, ok bool)
+	// cached: the first read's value (found or not) stays for the rest of
+	// the request, in a slot, as nginx keeps a variable that its module
+	// does not mark as not cacheable ($secure_link)
+	cached bool
 }
 
 func found(s string) (string, bool) { return s, true }
@@ -499,6 +529,8 @@ var builtins = map[string]builtin{
 		}
 		return ".", true
 	}},
+	"secure_link":         {get: (*Request).secureLink, cached: true},
+	"secure_link_expires": {get: (*Request).secureLinkExpiresValue, cached: true},
 	"invalid_referer": {get: func(r *Request) (string, bool) {
 		ref, has := "", false
 		if r.HTTP != nil {
