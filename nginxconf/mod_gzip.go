@@ -96,6 +96,26 @@ var gzipModule = module{
 				}
 			}
 		}},
+		// nginx's undocumented tuning of the deflate stream (window and
+		// memory sizes, how much to buffer before compressing): checked
+		// as nginx checks them; Go's compressor has its own sizes, and
+		// its output decompresses to the same body
+		{name: "gzip_window", masks: []uint{ctxHTTPAll | confTake1}, dup: "gzip_window", set: func(c *compiler, lv *level, d *Directive) {
+			if !powerOfTwoSize(d.Args[0], 512, 32<<10) {
+				c.fail(d, `"gzip_window" directive must be 512, 1k, 2k, 4k, 8k, 16k, or 32k`)
+			}
+		}},
+		{name: "gzip_hash", masks: []uint{ctxHTTPAll | confTake1}, dup: "gzip_hash", set: func(c *compiler, lv *level, d *Directive) {
+			if !powerOfTwoSize(d.Args[0], 512, 128<<10) {
+				c.fail(d, `"gzip_hash" directive must be 512, 1k, 2k, 4k, 8k, 16k, 32k, 64k, or 128k`)
+			}
+		}},
+		{name: "postpone_gzipping", masks: []uint{ctxHTTPAll | confTake1}, dup: "postpone_gzipping", set: func(c *compiler, lv *level, d *Directive) {
+			if _, err := ParseSize(d.Args[0]); err != nil {
+				c.fail(d, `"postpone_gzipping" directive invalid value`)
+			}
+		}},
+		{name: "gzip_no_buffer", masks: []uint{ctxHTTPAll | confFlag}, set: func(c *compiler, lv *level, d *Directive) {}},
 		// ngx_http_gunzip_filter_module: gzip responses are decompressed
 		// for clients that do not accept gzip
 		{name: "gunzip", set: func(c *compiler, lv *level, d *Directive) {
@@ -181,4 +201,11 @@ type GzipConf struct {
 	// Gunzip decompresses gzip responses for clients that do not accept
 	// gzip (gunzip_buffers is accepted: the output goes as it comes).
 	Gunzip bool
+}
+
+// powerOfTwoSize reports whether the size v is a power of two from lo to
+// hi (gzip_window's and gzip_hash's values).
+func powerOfTwoSize(v string, lo, hi int64) bool {
+	n, err := ParseSize(v)
+	return err == nil && n >= lo && n <= hi && n&(n-1) == 0
 }
