@@ -152,14 +152,16 @@ func (g *gunzipper) stop() {
 }
 
 // gunzipEnd writes the last decompressed bytes through the body filters
-// once the compressed body has ended (finish); a body that is not valid
-// gzip is logged and the connection closed, as nginx's inflate() error
-// ends the request.
+// once the compressed body has ended (finish). A body that is not valid
+// gzip, ends early, or is empty ends the request as nginx's inflate()
+// error does: logged, and the connection closed (before anything is sent
+// when the body was small, as nginx holds the head until the body).
 func (rq *request) gunzipEnd() {
 	g := rq.w.gunz
 	if g == nil {
 		return
 	}
+	started := g.in != nil
 	out := g.end()
 	rq.w.gunz = nil
 	if rq.r.Method == http.MethodHead || rq.closed || rq.w.discard {
@@ -168,7 +170,21 @@ func (rq *request) gunzipEnd() {
 	if len(out) > 0 {
 		rq.w.filterWrite(out)
 	}
-	if g.err != nil && g.err != io.ErrUnexpectedEOF {
-		rq.logf(ngxlog.Err, "inflate() failed: %v", g.err)
+	switch {
+	case g.err == nil && (started || rq.w.status == http.StatusNoContent || rq.w.status == http.StatusNotModified):
+		return
+	case g.err == nil || g.err == io.ErrUnexpectedEOF:
+		rq.logf(ngxlog.Err, "inflate() returned -5 on response end")
+	default:
+		rq.logf(ngxlog.Err, "inflate() failed: 0, -3")
+	}
+	if rq.subrequest {
+		return
+	}
+	rq.closed = true
+	if hj, ok := rq.w.w.(http.Hijacker); ok {
+		if c, _, err := hj.Hijack(); err == nil {
+			c.Close()
+		}
 	}
 }
