@@ -474,3 +474,35 @@ func gunzipBody(body string) string {
 	}
 	return "<gunzipped>" + string(out)
 }
+
+// TestRoutingGunzipOption checks #gunzip and #gzfile: the requests of a
+// case with #gunzip compare gzip bodies decompressed, #gzfile writes its
+// content compressed.
+func TestRoutingGunzipOption(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x.case")
+	text := "#gunzip\n#gzfile www/a.js.gz hello gz\nserver { listen 127.0.0.1:{{PORT}}; }\n----\nGET /a.js\nGET /b\n"
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseRoutingCase(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range c.requests {
+		if !r.gunzip {
+			t.Errorf("%s: gunzip not set", r.show)
+		}
+	}
+	if len(c.files) != 1 || !c.files[0].gz || c.files[0].content != "hello gz" {
+		t.Fatalf("files %+v", c.files)
+	}
+	if got := gunzipBody(string(gzipBytes("hello gz"))); got != "<gunzipped>hello gz" {
+		t.Errorf("gunzipBody = %q", got)
+	}
+	if got := gunzipBody("plain"); !strings.HasPrefix(got, "<not gzip") {
+		t.Errorf("gunzipBody of plain text = %q", got)
+	}
+	if bytes.Equal(gzipBytes("x"), gzipBytes("y")) || !bytes.Equal(gzipBytes("x"), gzipBytes("x")) {
+		t.Error("gzipBytes is not deterministic per content")
+	}
+}
