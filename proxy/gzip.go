@@ -355,6 +355,19 @@ func (rq *request) gzipWill(ctype string, size int64, etag bool) bool {
 	return gzipAccepted(rq, h)
 }
 
+// gzipWillHeaders reports, for proxy_force_ranges, whether the filter
+// will compress a response of status with the headers h (judged without
+// remembering the verdict: add_header has not run yet).
+func (rq *request) gzipWillHeaders(status int, h http.Header) bool {
+	if !gzipCandidate(rq.conf, status, h) {
+		return false
+	}
+	if rq.gzip.tested {
+		return rq.gzip.ok
+	}
+	return gzipAccepted(rq, h)
+}
+
 // gzipOut compresses one response body into the response. Compressed bytes
 // collect in buf (gzip_buffers' size) and go out when it fills, on a
 // flush and at the end, so the chunks are buffer-sized.
