@@ -377,7 +377,7 @@ func (c *compiler) limitExcept(lv *level, d *Directive) *LimitExcept {
 // caching and timing, fastcgi, realip, userid ... A
 // config that uses them still loads, and they read as not found.
 var otherNginxVariables = strings.Fields(`ancient_browser date_gmt date_local fastcgi_path_info fastcgi_script_name
-	gzip_ratio modern_browser msie
+	modern_browser msie
 	realip_remote_port
 	ssl_early_data tcpinfo_rtt
 	tcpinfo_rttvar tcpinfo_snd_cwnd tcpinfo_rcv_space uid_got uid_reset uid_set 

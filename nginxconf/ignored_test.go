@@ -61,9 +61,6 @@ var reviewedIgnored = []struct {
 		 server_names_hash_max_size types_hash_bucket_size types_hash_max_size
 		 variables_hash_bucket_size variables_hash_max_size referer_hash_bucket_size
 		 referer_hash_max_size`},
-	{"compression: the body decodes to the same content",
-		`gzip gzip_buffers gzip_comp_level gzip_disable gzip_http_version gzip_min_length
-		 gzip_proxied gzip_static gzip_types gzip_vary gunzip gunzip_buffers`},
 	{"HTTP/2 buffers: the read buffer's size; server push, which browsers dropped: clients fetch the resources themselves",
 		`http2_recv_buffer_size http2_max_concurrent_pushes
 		 http2_push http2_push_preload`},

@@ -354,6 +354,7 @@ type LocConf struct {
 	HTTP2Conf
 	DavConf
 	RefererConf
+	GzipConf
 	MirrorConf
 	SecureLinkConf
 

@@ -99,7 +99,7 @@ var noneFields, notFields [][]int
 func init() {
 	modules = []*module{
 		&coreModule, &httpCoreModule, &rewriteModule, &accessModule, &authBasicModule, &authRequestModule, &realipModule,
-		&headersModule, &staticModule, &charsetModule, &subModule, &additionModule, &randomIndexModule, &ssiModule, &logModule, &sslModule, &upstreamModule,
+		&headersModule, &staticModule, &charsetModule, &subModule, &additionModule, &randomIndexModule, &ssiModule, &gzipModule, &logModule, &sslModule, &upstreamModule,
 		&mapModule, &websockifyModule, &proxyModule, &luaModule, &limitModule, &statusModule, &emptyGifModule, &http2Module,
 		&davModule, &mirrorModule, &geoModule, &splitClientsModule, &refererModule, &secureLinkModule, &otherModules,
 	}

@@ -104,6 +104,7 @@ func (rq *request) addition(uri string) {
 	sub.v.ConnID = rq.conn
 	sub.v.ServerName = rq.v.ServerName
 	sub.runPhases(phaseServerRewrite)
+	sub.gunzipEnd() // the rest of a decompressed body
 	if !sub.closed {
 		if end := sub.w.end; end != nil {
 			sub.w.end = nil
@@ -143,6 +144,9 @@ func (o *additionOut) Write(p []byte) (int, error) {
 	}
 	n, err := o.main.write(p)
 	o.main.bytes += int64(n)
+	if err == nil && o.main.gz != nil {
+		return len(p), nil // n counts the compressed bytes
+	}
 	return n, err
 }
 

@@ -148,6 +148,11 @@ func charsetFilter(rq *request, code int) int {
 		rq.logf(ngxlog.Err, "%s", plan.log)
 		return code
 	}
+	if plan.recode != nil && headerFirst(h, "Content-Encoding") != "" {
+		// an encoded body (gzip_static's, a backend's) cannot be recoded:
+		// nginx leaves it, and its type, as they are
+		return code
+	}
 	mime, _ := splitCharset(ct)
 	if mime == "" {
 		mime = ct

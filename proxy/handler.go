@@ -101,6 +101,8 @@ type request struct {
 	// onWait, on a subrequest of capture_multi, starts the next one when
 	// this one waits (a proxy_pass exchange) or ends.
 	onWait func()
+	// gzip is the gzip modules' verdict on the request (gzip.go)
+	gzip gzipReq
 }
 
 // coreModule is what nginx's core module and its header filter do in
@@ -770,6 +772,12 @@ type respWriter struct {
 	// tail, set by a body filter that holds bytes back (sub_filter),
 	// writes them once the body has ended, after end.
 	tail func()
+	// gz, set by the gzip header filter, compresses what the body
+	// filters give before it is sent (gzip.go).
+	gz *gzipOut
+	// gunz, set by the gunzip header filter, decompresses the body
+	// before the body filters see it (gunzip.go).
+	gunz *gunzipper
 }
 
 func (w *respWriter) Header() http.Header { return w.w.Header() }
@@ -837,6 +845,9 @@ func (w *respWriter) notes() http1.Wire {
 
 // Flush sends what is buffered (net/http then streams the body).
 func (w *respWriter) Flush() {
+	if w.gz != nil {
+		w.bytes += int64(w.gz.flush())
+	}
 	if f, ok := w.w.(http.Flusher); ok {
 		f.Flush()
 	}
@@ -849,6 +860,19 @@ func (w *respWriter) Write(p []byte) (int, error) {
 	if w.discard {
 		return len(p), nil
 	}
+	if w.gunz != nil {
+		if out := w.gunz.write(p); len(out) > 0 {
+			if _, err := w.filterWrite(out); err != nil {
+				return 0, err
+			}
+		}
+		return len(p), nil
+	}
+	return w.filterWrite(p)
+}
+
+// filterWrite runs the body filters over body bytes and sends the result.
+func (w *respWriter) filterWrite(p []byte) (int, error) {
 	if w.body != nil {
 		out := w.body(p)
 		n, err := w.write(out)
@@ -860,10 +884,23 @@ func (w *respWriter) Write(p []byte) (int, error) {
 	}
 	n, err := w.write(p)
 	w.bytes += int64(n)
+	if w.gz != nil && err == nil {
+		return len(p), nil // n counts compressed bytes
+	}
 	return n, err
 }
 
+// write sends body bytes the body filters gave: compressed when the gzip
+// filter applies (n is then what went out of it).
 func (w *respWriter) write(p []byte) (int, error) {
+	if w.gz != nil {
+		return w.gz.write(p)
+	}
+	return w.send(p)
+}
+
+// send writes to the connection, paced under limit_rate.
+func (w *respWriter) send(p []byte) (int, error) {
 	if w.pace != nil {
 		return w.pace.write(w.w, p)
 	}
@@ -878,6 +915,7 @@ func (rq *request) finish() {
 		rq.waitMirrors()
 		return
 	}
+	rq.gunzipEnd()
 	if end := rq.w.end; end != nil && !rq.closed {
 		rq.w.end = nil
 		end()
@@ -886,6 +924,7 @@ func (rq *request) finish() {
 		rq.w.tail = nil
 		tail()
 	}
+	rq.gzipEnd()
 	if rq.trailers && !rq.closed {
 		rq.sendTrailers()
 	}

@@ -165,7 +165,7 @@ func (rq *request) startBodyFilter(c *nginxconf.LuaCode, code int) {
 			return
 		}
 		if out := filter(nil, true); len(out) > 0 && !rq.w.discard {
-			n, _ := rq.w.w.Write(out)
+			n, _ := rq.w.write(out) // paced, compressed
 			rq.w.bytes += int64(n)
 		}
 	}

@@ -25,12 +25,14 @@ var modules = []*module{
 	&luaBalancerModule, // load: refuses balancer_by_lua for websockify_pass
 	&statusModule,      // content handlers: stub_status, prometheus_metrics
 	&emptyGifModule,    // content handler: empty_gif
+	&gunzipModule,      // header filter: gunzip (before the filters that read the body)
 	&charsetModule,     // header filter
 	&subModule,         // header filter: sub_filter (its body filter runs before charset recoding)
 	&ssiModule,         // header filter: ssi (its body filter wraps sub_filter's and charset's)
 	&additionModule,    // header filter: add_before_body, add_after_body (its body filter wraps ssi's)
 	&headersModule,     // header filter: expires, add_header
-	&luaModule,         // rewrite, access (after the others), content handler, header filter (last)
+	&luaModule,         // rewrite, access (after the others), content handler, header filter
+	&gzipModule,        // header filter (last: its body step is the last one); content: gzip_static (before static)
 	&randomIndexModule, // content: random_index (before dav and static, as in nginx)
 	&davModule,         // content: DELETE and MOVE (before static, as in nginx)
 	&staticModule,      // pre-content: try_files; content: index, autoindex, static

@@ -62,7 +62,7 @@ func TestModulesRegister(t *testing.T) {
 	if len(handlers.phases[phaseAccess]) < 4 {
 		t.Fatalf("access phase: %d handlers, want fail-closed, allow/deny, auth_basic, Lua", len(handlers.phases[phaseAccess]))
 	}
-	if len(handlers.filters) != 8 {
-		t.Errorf("%d header filters, want 8 (Server, limit_rate, charset, sub, ssi, addition, headers, Lua)", len(handlers.filters))
+	if len(handlers.filters) != 10 {
+		t.Errorf("%d header filters, want 10 (Server, limit_rate, gunzip, charset, sub, ssi, addition, headers, Lua, gzip)", len(handlers.filters))
 	}
 }

@@ -18,12 +18,13 @@ import (
 // returns the status to send, and whether the request was answered (416).
 // A range of a response of unknown length, of a subrequest's, or where
 // max_ranges is 0 is not served, nor one of a response that gets
-// add_before_body or add_after_body (the addition filter comes first).
+// add_before_body or add_after_body (the addition filter comes first), or
+// that the gzip filter will compress (it clears the ranges).
 func (rq *request) forceRanges(status int, length int64) (int, bool) {
 	h := rq.w.Header()
 	delete(h, "Accept-Ranges")
 	if status != http.StatusOK || length < 0 || rq.subrequest || rq.conf.MaxRanges == 0 || !rq.r.ProtoAtLeast(1, 0) ||
-		rq.additionApplies(h.Get("Content-Type")) {
+		rq.additionApplies(h.Get("Content-Type")) || rq.gzipWillHeaders(status, h) {
 		return status, false
 	}
 	if v := headerFirst(rq.r.Header, "Range"); len(v) < 7 || !strings.EqualFold(v[:6], "bytes=") {

@@ -640,6 +640,7 @@ func (f *ssiFilter) include(c *ssiCommand) []byte {
 	sub.v.ConnID = rq.conn
 	sub.v.ServerName = rq.v.ServerName
 	sub.runPhases(phaseServerRewrite)
+	sub.gunzipEnd() // the rest of a decompressed body
 	if tail := sub.w.tail; tail != nil && !sub.closed {
 		sub.w.tail = nil
 		tail() // the subrequest's own filters' held bytes (an included SSI page)

@@ -190,6 +190,8 @@ func (rq *request) serveFile(path, uri string) {
 		o.MaxRanges = 0 // so does sub_filter
 	} else if rq.additionApplies(static.ContentType(uri, o)) {
 		o.MaxRanges = 0 // and add_before_body, add_after_body
+	} else if rq.conf.Gzip && rq.gzipWill(static.ContentType(uri, o), fileSize(path), o.Etag) {
+		o.MaxRanges = 0 // and compression
 	} else if plan.log == "" {
 		o.PartCharset = plan.label
 		if plan.recode != nil {

@@ -226,6 +226,7 @@ type recorder struct {
 // log_subrequest on, as nginx's ngx_http_finalize_request does for a
 // subrequest.
 func (sub *request) endSubrequest(rec *recorder) {
+	sub.gunzipEnd() // the rest of a decompressed body
 	if sub.conf == nil || !sub.conf.LogSubrequest {
 		return
 	}

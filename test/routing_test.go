@@ -1,6 +1,8 @@
 package test
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +27,8 @@ import (
 //	#dir www/sub                     <- directory
 //	#compare Content-Type X-Frame-Options  <- response headers also compared
 //	#spelling X-IP ETag                    <- and how their names are spelled
+//	#gzfile www/a.js.gz some content <- file created gzip-compressed
+//	#gunzip                          <- gzip-encoded bodies compared decompressed
 //	<http{} body; {{PORT}} and {{DIR}} are expanded>
 //	----
 //	GET /path?x=1 | Host: a.test | X-Y: z | Cookie: a=1   => 200
@@ -61,6 +65,7 @@ type routingCase struct {
 type routingFile struct {
 	path, content string
 	exec, dir     bool
+	gz            bool // written gzip-compressed (#gzfile)
 }
 
 type routingRequest struct {
@@ -69,6 +74,10 @@ type routingRequest struct {
 	raw        string // bytes sent
 	show       string // the request as written
 	wantStatus int    // 0 = not pinned
+	// gunzip (#gunzip): a body with "Content-Encoding: gzip" is compared
+	// decompressed (the compressed bytes of two servers differ), marked
+	// "<gunzipped>" so that whether it was compressed still counts
+	gunzip bool
 }
 
 // routingResult is what is compared between the servers.
@@ -118,12 +127,12 @@ func parseRoutingCase(path string) (routingCase, error) {
 		return c, errors.New(`no "----" separator line`)
 	}
 	var conf []string
-	header := true
+	header, gunzip := true, false
 	for _, l := range lines[:sep] {
 		if header && strings.HasPrefix(l, "#") {
 			fields := strings.SplitN(l, " ", 3)
 			switch fields[0] {
-			case "#file":
+			case "#file", "#gzfile":
 				if len(fields) < 2 {
 					return c, fmt.Errorf("bad line %q", l)
 				}
@@ -131,7 +140,9 @@ func parseRoutingCase(path string) (routingCase, error) {
 				if len(fields) == 3 {
 					content = fields[2]
 				}
-				c.files = append(c.files, routingFile{path: fields[1], content: content})
+				c.files = append(c.files, routingFile{path: fields[1], content: content, gz: fields[0] == "#gzfile"})
+			case "#gunzip":
+				gunzip = true
 			case "#exec":
 				c.files = append(c.files, routingFile{path: fields[1], content: "#!/bin/sh\n", exec: true})
 			case "#dir":
@@ -161,6 +172,7 @@ func parseRoutingCase(path string) (routingCase, error) {
 			return c, fmt.Errorf("line %d: %v", sep+2+i, err)
 		}
 		r.line = sep + 2 + i
+		r.gunzip = gunzip
 		c.requests = append(c.requests, r)
 	}
 	if len(c.requests) == 0 {
@@ -265,7 +277,11 @@ func makeRoutingFiles(t *testing.T, dir string, files []routingFile) {
 		if f.exec {
 			mode = 0o755
 		}
-		if err := os.WriteFile(p, []byte(f.content), mode); err != nil {
+		content := []byte(f.content)
+		if f.gz {
+			content = gzipBytes(f.content)
+		}
+		if err := os.WriteFile(p, content, mode); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -304,10 +320,14 @@ func ask(s *Server, r routingRequest, headers, spelling []string) routingResult 
 		}
 		return nginxVersionRE.ReplaceAllString(v, "nginx")
 	}
+	body := resp.Body
+	if r.gunzip && body != "" && strings.EqualFold(resp.Header.Get("Content-Encoding"), "gzip") {
+		body = gunzipBody(body)
+	}
 	res := routingResult{
 		Status:   resp.Status,
 		Location: norm(resp.Header.Get("Location")),
-		Body:     norm(resp.Body),
+		Body:     norm(body),
 	}
 	for _, h := range headers {
 		if res.Headers == nil {
@@ -429,5 +449,60 @@ func TestRoutingCaseFormat(t *testing.T) {
 		if _, err := parseRoutingCase(p); err == nil {
 			t.Errorf("parseRoutingCase(%q) accepted a bad case", bad)
 		}
+	}
+}
+
+// gzipBytes compresses s (deterministically: no name, no time).
+func gzipBytes(s string) []byte {
+	var b bytes.Buffer
+	zw := gzip.NewWriter(&b)
+	zw.Write([]byte(s))
+	zw.Close()
+	return b.Bytes()
+}
+
+// gunzipBody is a gzip-encoded body as #gunzip compares it: decompressed
+// and marked, or marked as not valid gzip.
+func gunzipBody(body string) string {
+	zr, err := gzip.NewReader(strings.NewReader(body))
+	if err != nil {
+		return "<not gzip: " + err.Error() + ">"
+	}
+	out, err := io.ReadAll(zr)
+	if err != nil {
+		return "<bad gzip: " + err.Error() + ">"
+	}
+	return "<gunzipped>" + string(out)
+}
+
+// TestRoutingGunzipOption checks #gunzip and #gzfile: the requests of a
+// case with #gunzip compare gzip bodies decompressed, #gzfile writes its
+// content compressed.
+func TestRoutingGunzipOption(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "x.case")
+	text := "#gunzip\n#gzfile www/a.js.gz hello gz\nserver { listen 127.0.0.1:{{PORT}}; }\n----\nGET /a.js\nGET /b\n"
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := parseRoutingCase(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range c.requests {
+		if !r.gunzip {
+			t.Errorf("%s: gunzip not set", r.show)
+		}
+	}
+	if len(c.files) != 1 || !c.files[0].gz || c.files[0].content != "hello gz" {
+		t.Fatalf("files %+v", c.files)
+	}
+	if got := gunzipBody(string(gzipBytes("hello gz"))); got != "<gunzipped>hello gz" {
+		t.Errorf("gunzipBody = %q", got)
+	}
+	if got := gunzipBody("plain"); !strings.HasPrefix(got, "<not gzip") {
+		t.Errorf("gunzipBody of plain text = %q", got)
+	}
+	if bytes.Equal(gzipBytes("x"), gzipBytes("y")) || !bytes.Equal(gzipBytes("x"), gzipBytes("x")) {
+		t.Error("gzipBytes is not deterministic per content")
 	}
 }

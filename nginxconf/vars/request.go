@@ -110,6 +110,9 @@ type Request struct {
 	// request (nginx's r->main): a subrequest reads and sets its Main's.
 	LimitReqStatus  string
 	LimitConnStatus string
+	// GzipRatio is $gzip_ratio once the gzip filter compressed the body
+	// ("" reads as not found).
+	GzipRatio string
 	// Main is the main request's variables in a subrequest (nil in the
 	// main request itself).
 	Main *Request
@@ -704,6 +707,7 @@ var builtins = map[string]builtin{
 	}, set: setLimitRate},
 	"limit_req_status":  {get: func(r *Request) (string, bool) { return nonEmpty(r.MainRequest().LimitReqStatus) }},
 	"limit_conn_status": {get: func(r *Request) (string, bool) { return nonEmpty(r.MainRequest().LimitConnStatus) }},
+	"gzip_ratio":        {get: func(r *Request) (string, bool) { return nonEmpty(r.GzipRatio) }},
 	"proxy_add_x_forwarded_for": {get: func(r *Request) (string, bool) {
 		if xff, ok := xffGetter(r); ok {
 			return xff + ", " + r.remoteHost(), true

@@ -438,6 +438,9 @@ func fixedIndex(k string) int {
 }
 
 var rank = map[string]int{
+	// Vary: gzip_vary's, which nginx's header filter writes before the
+	// header list (a Vary a handler noted keeps its place)
+	"Vary":             0,
 	"Www-Authenticate": 1, "Etag": 2, "Expires": 3, "Cache-Control": 4,
 	"Accept-Ranges": 1000,
 }
