@@ -226,10 +226,10 @@ func TestCLITestAndDump(t *testing.T) {
 	os.WriteFile(main, []byte("events {}\nhttp {\n    include conf.d/*.conf;\n}\n"), 0o644)
 	os.Mkdir(filepath.Join(dir, "conf.d"), 0o755)
 	inc := filepath.Join(dir, "conf.d", "vnc.conf")
-	os.WriteFile(inc, []byte("server {\n    listen 127.0.0.1:1;\n    location /websockify { websockify_pass 127.0.0.1:5900; }\n    gzip on;\n}\n"), 0o644)
+	os.WriteFile(inc, []byte("server {\n    listen 127.0.0.1:1;\n    location /websockify { websockify_pass 127.0.0.1:5900; }\n    tcp_nopush on;\n}\n"), 0o644)
 
 	out, code := runBin(t, "-t", "-c", main)
-	want := "ngxsockify: [warn] \"gzip\" directive is ignored in " + inc + ":4\n" +
+	want := "ngxsockify: [warn] \"tcp_nopush\" directive is ignored in " + inc + ":4\n" +
 		"ngxsockify: the configuration file " + main + " syntax is ok\n" +
 		"ngxsockify: configuration file " + main + " test is successful\n"
 	if os.Geteuid() == 0 {
