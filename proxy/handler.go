@@ -52,6 +52,7 @@ type request struct {
 	letGo         bool // hijacked by a websockify tunnel that holds nothing of the request
 	realIPDone    bool
 	subrequest    bool // ngx.location.capture: no access phase, no access log
+	filtered      bool // an SSI include's or an addition's subrequest: its body goes through its own filters (bodySubrequest)
 	depth         int  // subrequest nesting
 	closed        bool // ngx.exit(444): close without a reply
 	absLocation   bool // redirect: make a relative Location absolute once the header filters ran
