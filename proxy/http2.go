@@ -51,10 +51,6 @@ type h2Conn struct {
 	reqs  atomic.Int64 // streams so far ($connection_requests)
 	tls   *tls.ConnectionState
 	tap   *h2Tap // the header blocks' order
-	// ending counts the requests whose stream ended before their mirrors
-	// did (endStreamBeforeMirrors): the connection is the server's until
-	// they end, as nginx keeps it for its streams' requests.
-	ending sync.WaitGroup
 }
 
 // serveH2 serves one HTTP/2 connection of l until it ends (the connection
@@ -101,7 +97,6 @@ func (s *Server) serveH2(l *listener, ctx context.Context, c net.Conn) {
 	tap, tc := newH2Tap(c)
 	hc.tap = tap
 	h2s.ServeConn(tc, &http2.ServeConnOpts{Context: ctx, BaseConfig: hc.base, Handler: h2Handler{s, hc}})
-	hc.ending.Wait()
 }
 
 // h2GoAway sends GOAWAY on the HTTP/2 connections of every listener; stop:

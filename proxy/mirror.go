@@ -18,9 +18,7 @@ import (
 // their own, while the request goes on; the request ends (its response
 // flushed, its log line written, the connection's next request read) once
 // they are done, as nginx keeps its main request until its background
-// subrequests end. On HTTP/2 the stream ends with the response's output
-// (endStreamBeforeMirrors) and the request's log line follows once the
-// mirrors end. A mirror logs only under log_subrequest on.
+// subrequests end. A mirror logs only under log_subrequest on.
 var mirrorModule = module{
 	name: "mirror",
 	register: func(e *engine) {
@@ -114,8 +112,7 @@ func (rq *request) endStreamBeforeMirrors() bool {
 	if rq.mirrors == nil || rq.hijacked || rq.closed {
 		return false
 	}
-	hw, ok := rq.wire.(*h2Writer)
-	if !ok {
+	if _, ok := rq.wire.(*h2Writer); !ok {
 		return false
 	}
 	rq.w.Flush()
@@ -124,9 +121,7 @@ func (rq *request) endStreamBeforeMirrors() bool {
 	rq.w.w = &recorder{header: rq.v.RespHeader, discard: true}
 	rq.served = make(chan struct{})
 	mirrors, served := rq.mirrors, rq.served
-	hw.hc.ending.Add(1)
 	go func() {
-		defer hw.hc.ending.Done()
 		mirrors.Wait()
 		<-served
 		rq.mirrors = nil
