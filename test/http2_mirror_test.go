@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -19,7 +20,8 @@ import (
 // frees the stream once its background subrequests end. The mirror here
 // sleeps 3 s; both servers must complete the response (a static file with
 // its length, and one SSI streams without) well before that, and the
-// access-log line comes once the mirror ended.
+// access-log line comes once the mirror ended. A graceful quit meanwhile
+// does not wait for the mirror (nor log the request), as nginx's.
 func TestHTTP2MirrorEnd(t *testing.T) {
 	dir := t.TempDir()
 	_, crt, key := writeCert(t, dir, "h2.test")
@@ -102,5 +104,31 @@ server {
 	want, got := read(a), read(b)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("m.log:\n got %q\nwant %q (nginx)", got, want)
+	}
+	// a graceful quit while a mirror runs: nginx ends the HTTP/2
+	// connection (its stream's output has ended) and exits without
+	// waiting for the mirror; the request is not logged
+	for _, s := range []*Server{a, b} {
+		resp, err := h2Client(false).Get(fmt.Sprintf("http://127.0.0.1:%d/main?quit", s.Port))
+		if err != nil {
+			t.Fatalf("%s: %v", s.Kind, err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+		s.Signal(syscall.SIGQUIT)
+	}
+	quit := time.Now()
+	for _, s := range []*Server{a, b} {
+		waitFor(t, s.Exited, s.Kind+" to exit")
+		took := time.Since(quit)
+		t.Logf("%s exited %v after the quit", s.Kind, took)
+		if took > 2500*time.Millisecond { // the mirror takes 3 s; ngxsockify's quit about 1 s
+			t.Errorf("%s: exited %v after the quit, having waited for the mirror", s.Kind, took)
+		}
+		data, _ := os.ReadFile(filepath.Join(s.Dir, "m.log"))
+		if strings.Contains(string(data), "GET /main?quit ") {
+			t.Errorf("%s: logged the request whose mirror ran at the quit: %q", s.Kind, data)
+		}
+		s.Stop()
 	}
 }
