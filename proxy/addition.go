@@ -92,39 +92,8 @@ func (rq *request) addition(uri string) {
 	if rq.depth+1 >= maxSubrequestDepth {
 		return
 	}
-	r := rq.r.Clone(rq.r.Context())
-	r.Body, r.Method, r.ContentLength = http.NoBody, http.MethodGet, 0
-	// nginx's range filter leaves subrequests alone
-	r.Header.Del("Range")
-	r.Header.Del("If-Range")
 	out := &additionOut{recorder: &recorder{header: http.Header{}, discard: true}, main: rq.w, rq: rq}
-	sub := rq.newSubrequestTo(r, out)
-	sub.v.URI, sub.v.URIErr, sub.v.Args = uri, nil, ""
-	sub.v.RespHeader = out.header
-	sub.v.ConnID = rq.conn
-	sub.v.ServerName = rq.v.ServerName
-	sub.runPhases(phaseServerRewrite)
-	sub.gunzipEnd() // the rest of a decompressed body
-	if !sub.closed {
-		if end := sub.w.end; end != nil {
-			sub.w.end = nil
-			end()
-		}
-		if tail := sub.w.tail; tail != nil {
-			sub.w.tail = nil
-			tail()
-		}
-	}
-	rq.cleanups = append(rq.cleanups, sub.cleanups...)
-	sub.endSubrequest(out.recorder)
-}
-
-// inPlace reports whether rq is a subrequest whose output goes to the
-// client in its place in the main response (an addition's), through its
-// own filters, as nginx's postponed subrequests do.
-func (rq *request) inPlace() bool {
-	_, ok := rq.w.w.(*additionOut)
-	return ok
+	rq.bodySubrequest(uri, "", out, out.recorder)
 }
 
 // additionOut passes a subrequest's body on to the main response's

@@ -52,6 +52,7 @@ type request struct {
 	letGo         bool // hijacked by a websockify tunnel that holds nothing of the request
 	realIPDone    bool
 	subrequest    bool // ngx.location.capture: no access phase, no access log
+	filtered      bool // an SSI include's or an addition's subrequest: its body goes through its own filters (bodySubrequest)
 	depth         int  // subrequest nesting
 	closed        bool // ngx.exit(444): close without a reply
 	absLocation   bool // redirect: make a relative Location absolute once the header filters ran
@@ -94,6 +95,15 @@ type request struct {
 	// mirrors are the mirror subrequests under way (mirror.go): the
 	// request ends once they are done
 	mirrors *sync.WaitGroup
+	// served, set when an HTTP/2 stream ended before its mirrors
+	// (mirror.go), is closed once serve returned: the request's end (log
+	// phase, cleanups) waits for it and for the mirrors.
+	served chan struct{}
+	// order, when snapped, is the header list's order as a mirror
+	// subrequest got it from its parent when it was made (its headers are
+	// a copy taken then, as nginx's): the parent's own moves on beside it.
+	order   *luahooks.HeaderOrder
+	snapped bool
 	// limitMu, on a main request, is held by a subrequest while limit_req
 	// or limit_conn judges it: subrequests run side by side
 	// (capture_multi, mirrors) and the main request has one verdict.
@@ -229,6 +239,11 @@ func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Requ
 	for _, n := range http1.Notes(r) {
 		rq.logf(ngxlog.Info, "%s while reading client request headers", n)
 	}
+	defer func() {
+		if rq.served != nil {
+			close(rq.served) // the request's end may now run (mirror.go)
+		}
+	}()
 	defer func() { reusable = rq.reusable() }() // once the others ran
 	defer s.requestEnd(rq, s.stats.requestStart(cc.st))
 	defer rq.finish()
@@ -251,7 +266,7 @@ func unmergedURI(r *http.Request) (string, error) {
 // it is a websockify tunnel that keeps nothing of it (no log line), nor a
 // request Lua saw, whose states outlive it.
 func (rq *request) reusable() bool {
-	return (!rq.hijacked || rq.letGo) && !rq.closed && rq.lua == nil && rq.st.lua == nil
+	return (!rq.hijacked || rq.letGo) && !rq.closed && rq.lua == nil && rq.st.lua == nil && rq.served == nil
 }
 
 // requestObjects are the objects of a request allocated at once (or
@@ -910,7 +925,11 @@ func (w *respWriter) send(p []byte) (int, error) {
 // finish runs the log phase, unless a tunnel took the request (it runs the
 // phase when it ends) or a subrequest ran it (subrequests log nothing).
 func (rq *request) finish() {
-	defer rq.runCleanups()
+	defer func() {
+		if rq.served == nil {
+			rq.runCleanups()
+		}
+	}()
 	if rq.hijacked || rq.logged {
 		rq.waitMirrors()
 		return
@@ -929,6 +948,9 @@ func (rq *request) finish() {
 		rq.sendTrailers()
 	}
 	rq.postAction()
+	if rq.endStreamBeforeMirrors() {
+		return // the log phase and the cleanups run once the mirrors end
+	}
 	rq.waitMirrors()
 	rq.logPhase(rq.w.status, rq.w.bytes)
 }

@@ -440,7 +440,9 @@ func (rq *request) luaRequest() *luahooks.Request {
 
 func (rq *request) newLuaRequest() *luahooks.Request {
 	lr := &luahooks.Request{HTTP: rq.r, Vars: rq.v, RespHeader: rq.w.Header(), Capture: rq.capture}
-	if rq.parent != nil { // a subrequest starts with its parent's header list
+	if rq.snapped {
+		lr.HeaderOrder = rq.order.Clone()
+	} else if rq.parent != nil { // a subrequest starts with its parent's header list
 		lr.HeaderOrder = rq.parent.headerOrder().Clone()
 	}
 	lr.Log = func(level ngxlog.Level, msg string) { rq.logf(level, "%s", msg) }

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"sync"
@@ -45,8 +46,14 @@ func mirror(rq *request) rc {
 	main := *rq.v.MainRequest()
 	subs := make([]*request, len(uris))
 	recs := make([]*recorder, len(uris))
+	ctx := rq.r.Context()
+	if _, ok := rq.wire.(*h2Writer); ok {
+		// an HTTP/2 stream's context ends with its handler, which returns
+		// before the mirrors end (endStreamBeforeMirrors)
+		ctx = context.WithoutCancel(ctx)
+	}
 	for i, uri := range uris {
-		r := rq.r.Clone(rq.r.Context())
+		r := rq.r.Clone(ctx)
 		r.Body = http.NoBody
 		if body != nil {
 			r.Body = io.NopCloser(bytes.NewReader(body))
@@ -54,6 +61,7 @@ func mirror(rq *request) rc {
 		sub, rec := rq.newSubrequest(r)
 		rec.discard = true // nginx's sr->header_only
 		sub.v.URI, sub.v.URIErr, sub.v.Args = uri, nil, rq.v.Args
+		sub.order, sub.snapped = rq.headerOrder().Clone(), true
 		sub.v.Main = &main
 		if body != nil {
 			sub.v.RequestBody, sub.v.RequestBodyFile = rq.v.RequestBody, rq.v.RequestBodyFile
@@ -91,4 +99,34 @@ func (rq *request) waitMirrors() {
 	}
 	rq.mirrors.Wait()
 	rq.mirrors = nil
+}
+
+// endStreamBeforeMirrors ends an HTTP/2 request with mirrors under way as
+// nginx does: the stream ends (END_STREAM) with the response's output, and
+// the request lives on until its mirrors end, when its access-log line is
+// written. x/net/http2 ends a stream only when its handler returns, so the
+// handler returns now and the rest of the request's end (log phase,
+// cleanups) runs once the mirrors are done and serve has returned. It
+// reports whether it took the request's end over.
+func (rq *request) endStreamBeforeMirrors() bool {
+	if rq.mirrors == nil || rq.hijacked || rq.closed {
+		return false
+	}
+	if _, ok := rq.wire.(*h2Writer); !ok {
+		return false
+	}
+	rq.w.Flush()
+	// x/net/http2's writer is the stream's no more once the handler
+	// returned: what reads the response's headers now reads the map alone
+	rq.w.w = &recorder{header: rq.v.RespHeader, discard: true}
+	rq.served = make(chan struct{})
+	mirrors, served := rq.mirrors, rq.served
+	go func() {
+		mirrors.Wait()
+		<-served
+		rq.mirrors = nil
+		rq.logPhase(rq.w.status, rq.w.bytes)
+		rq.runCleanups()
+	}()
+	return true
 }

@@ -1088,11 +1088,14 @@ func (rq *request) appendedFields(fields []proxypass.Field, order *luahooks.Head
 
 // headerOrder is where Lua left the request's header values in nginx's
 // header list (nil: as received); a subrequest without Lua of its own has
-// its parent's.
+// its parent's (a mirror's: as it was when the mirror was made).
 func (rq *request) headerOrder() *luahooks.HeaderOrder {
 	for q := rq; q != nil; q = q.parent {
 		if q.lua != nil {
 			return q.lua.HeaderOrder
+		}
+		if q.snapped {
+			return q.order
 		}
 	}
 	return nil

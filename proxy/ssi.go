@@ -47,14 +47,22 @@ const (
 	ssiMaxParams  = 16
 )
 
+// ssiApplies reports whether a response of type ctype to rq goes through
+// the SSI filter (which drops Accept-Ranges: the static module and
+// proxy_force_ranges then serve no ranges of it).
+func (rq *request) ssiApplies(ctype string) bool {
+	conf := rq.conf
+	return conf != nil && conf.SSI && subTypeMatch(conf.SSITypes, ctype)
+}
+
 // ssiHeaderFilter starts the SSI filter on a response it applies to.
 func ssiHeaderFilter(rq *request, code int) int {
 	conf := rq.conf
-	if conf == nil || !conf.SSI || rq.w.discard {
+	if rq.w.discard {
 		return code
 	}
 	h := rq.w.Header()
-	if h.Get("Content-Length") == "0" || !subTypeMatch(conf.SSITypes, h.Get("Content-Type")) {
+	if h.Get("Content-Length") == "0" || !rq.ssiApplies(h.Get("Content-Type")) {
 		return code
 	}
 	bodyRewritten(h, conf.SSILastModified)
@@ -184,15 +192,11 @@ func (f *ssiFilter) emit(p []byte) {
 	}
 }
 
-// end returns the bytes held at the end of the body: a command never
-// closed goes out as nginx's parser leaves it (dropped), other bytes as
-// they are.
+// end returns the bytes held at the end of the body: none, as nginx's
+// parser drops what it was still looking at (the start of a command, "<"
+// or "<!-" that might have begun one, a command never closed).
 func (f *ssiFilter) end() []byte {
-	held := f.held
 	f.held = nil
-	if len(held) < len("<!--#") {
-		return held
-	}
 	return nil
 }
 
@@ -632,20 +636,8 @@ func (f *ssiFilter) include(c *ssiCommand) []byte {
 		rq.logf(ngxlog.Err, `subrequests cycle while processing "%s"`, uri)
 		return f.errorText()
 	}
-	r := rq.r.Clone(rq.r.Context())
-	r.Body, r.Method, r.ContentLength = http.NoBody, http.MethodGet, 0
-	sub, rec := rq.newSubrequest(r)
-	sub.v.URI, sub.v.URIErr, sub.v.Args = percentDecode(uri), nil, args
-	sub.v.RespHeader = rec.header
-	sub.v.ConnID = rq.conn
-	sub.v.ServerName = rq.v.ServerName
-	sub.runPhases(phaseServerRewrite)
-	sub.gunzipEnd() // the rest of a decompressed body
-	if tail := sub.w.tail; tail != nil && !sub.closed {
-		sub.w.tail = nil
-		tail() // the subrequest's own filters' held bytes (an included SSI page)
-	}
-	rq.cleanups = append(rq.cleanups, sub.cleanups...)
+	rec := &recorder{header: http.Header{}}
+	sub := rq.bodySubrequest(percentDecode(uri), args, rec, rec)
 	body := rec.body.Bytes()
 	if stub, ok := c.param("stub"); ok && (len(body) == 0 || rec.status >= 400 || sub.closed) {
 		text, ok := f.blocks[stub]

@@ -43,6 +43,8 @@ func (rq *request) staticOptions() *static.Options {
 		Etag:               conf.Etag,
 		MaxRanges:          conf.MaxRanges,
 		IfModifiedSince:    conf.IfModifiedSince,
+		Status:             rq.w.override,
+		Subrequest:         rq.subrequest,
 		Log:                func(level ngxlog.Level, msg string) { rq.logf(level, "%s", msg) },
 	}
 	for i := range conf.AddHeaders {
@@ -183,6 +185,11 @@ func (rq *request) static() {
 }
 
 func (rq *request) serveFile(path, uri string) {
+	if rq.w.override == http.StatusOK {
+		// "error_page ... =200": nginx sets the status before its
+		// not-modified and range filters, which may still answer 304 or 206
+		rq.w.override = 0
+	}
 	o := rq.staticOptions()
 	if plan, _ := rq.charsetPlanFor(static.ContentType(uri, o)); plan.changesLength() {
 		o.MaxRanges = 0 // recoding drops the length, and with it ranges
@@ -190,6 +197,8 @@ func (rq *request) serveFile(path, uri string) {
 		o.MaxRanges = 0 // so does sub_filter
 	} else if rq.additionApplies(static.ContentType(uri, o)) {
 		o.MaxRanges = 0 // and add_before_body, add_after_body
+	} else if rq.ssiApplies(static.ContentType(uri, o)) {
+		o.MaxRanges = 0 // and ssi
 	} else if rq.conf.Gzip && rq.gzipWill(static.ContentType(uri, o), fileSize(path), o.Etag) {
 		o.MaxRanges = 0 // and compression
 	} else if plan.log == "" {

@@ -161,10 +161,10 @@ func subTypeMatch(types []string, ctype string) bool {
 // subHeaderFilter starts the sub filter on a response it applies to.
 func subHeaderFilter(rq *request, code int) int {
 	conf := rq.conf
-	if conf == nil || len(conf.SubFilters) == 0 || rq.w.discard || rq.subrequest && !rq.inPlace() {
+	if conf == nil || len(conf.SubFilters) == 0 || rq.w.discard || rq.subrequest && !rq.filtered {
 		// a subrequest's body goes to ngx.location.capture, whose filter
 		// comes before nginx's sub filter (auth_request's is dropped);
-		// an addition's goes to the client through it
+		// an SSI include's or an addition's goes through it
 		return code
 	}
 	h := rq.w.Header()

@@ -213,6 +213,43 @@ func (rq *request) limitTurn() func() {
 	return mu.Unlock
 }
 
+// bodySubrequest runs the subrequest whose body is part of rq's response
+// (an SSI include's, an addition's): a GET without a body of uri (decoded)
+// and args, its output going to w, its status, headers and length to rec
+// (w itself, or one w writes through). As in nginx, where a subrequest's
+// output goes down the filter chain before the postpone filter puts it in
+// its place, it passes through its own location's body filters (sub_filter,
+// charset, SSI: rq.filtered), and not through the not-modified and range
+// filters, which leave subrequests alone (the static module sees
+// rq.subrequest); a proxied one still passes the client's Range to its
+// backend, as nginx copies the request's headers. The subrequest is
+// returned ended (its log line written under log_subrequest).
+func (rq *request) bodySubrequest(uri, args string, w http.ResponseWriter, rec *recorder) *request {
+	r := rq.r.Clone(rq.r.Context())
+	r.Body, r.Method, r.ContentLength = http.NoBody, http.MethodGet, 0
+	sub := rq.newSubrequestTo(r, w)
+	sub.filtered = true
+	sub.v.URI, sub.v.URIErr, sub.v.Args = uri, nil, args
+	sub.v.RespHeader = rec.header
+	sub.v.ConnID = rq.conn
+	sub.v.ServerName = rq.v.ServerName
+	sub.runPhases(phaseServerRewrite)
+	sub.gunzipEnd() // the rest of a decompressed body, before the filters' last calls
+	if !sub.closed {
+		if end := sub.w.end; end != nil {
+			sub.w.end = nil
+			end() // body_filter_by_lua's last call
+		}
+		if tail := sub.w.tail; tail != nil {
+			sub.w.tail = nil
+			tail() // the bytes its own filters held back (an included SSI page)
+		}
+	}
+	rq.cleanups = append(rq.cleanups, sub.cleanups...)
+	sub.endSubrequest(rec)
+	return sub
+}
+
 // recorder keeps a subrequest's response in memory.
 type recorder struct {
 	header  http.Header

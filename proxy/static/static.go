@@ -59,6 +59,15 @@ type Options struct {
 	// DefaultType is used for unknown extensions (`default_type`); ""
 	// means "text/plain", nginx's built-in default.
 	DefaultType string
+	// Status, when not 0, is the status the response goes out with in
+	// place of 200 (an error_page's): nginx's not-modified and range
+	// filters leave such a response alone, and its header filter drops
+	// the Last-Modified of any status but 200, 206 and 304.
+	Status int
+	// Subrequest: the response is a subrequest's (SSI include, addition,
+	// ngx.location.capture), which nginx's not-modified and range filters
+	// leave alone: no 304 or 412, no ranges, no Accept-Ranges.
+	Subrequest bool
 	// Etag adds an ETag header and honours If-None-Match/If-Match
 	// (`etag on`, nginx's default; the zero value is off).
 	Etag bool
@@ -189,25 +198,36 @@ func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInf
 		etag = ETag(fi)
 	}
 	h := w.Header()
-	if st := Preconditions(r, mtime, etag, o.IfModifiedSince); st != 0 {
-		if st == http.StatusNotModified {
-			h.Set("Last-Modified", fi.ModTime().UTC().Format(http.TimeFormat))
-			if etag != "" {
-				h.Set("ETag", etag)
+	plain := (o.Status == 0 || o.Status == http.StatusOK) && !o.Subrequest
+	maxRanges := o.MaxRanges
+	if !plain {
+		maxRanges = 0
+	}
+	lastModified := o.Status == 0 || o.Status == http.StatusOK ||
+		o.Status == http.StatusPartialContent || o.Status == http.StatusNotModified
+	if plain {
+		if st := Preconditions(r, mtime, etag, o.IfModifiedSince); st != 0 {
+			if st == http.StatusNotModified {
+				h.Set("Last-Modified", fi.ModTime().UTC().Format(http.TimeFormat))
+				if etag != "" {
+					h.Set("ETag", etag)
+				}
+				w.WriteHeader(st)
 			}
-			w.WriteHeader(st)
+			return st, 0
 		}
-		return st, 0
 	}
 	ctype := ContentType(uri, o)
 	h.Set("Content-Type", ctype)
-	h.Set("Last-Modified", fi.ModTime().UTC().Format(http.TimeFormat))
+	if lastModified {
+		h.Set("Last-Modified", fi.ModTime().UTC().Format(http.TimeFormat))
+	}
 	if etag != "" {
 		h.Set("ETag", etag)
 	}
 	var ranges []byteRange
 	st := 0
-	if o.MaxRanges != 0 {
+	if maxRanges != 0 {
 		rmtime, retag := mtime, etag
 		if v := o.RangeLastModified; v != nil {
 			rmtime = -1
@@ -218,7 +238,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInf
 		if v := o.RangeETag; v != nil {
 			retag = *v
 		}
-		ranges, st = parseRange(r, size, rmtime, retag, o.MaxRanges)
+		ranges, st = parseRange(r, size, rmtime, retag, maxRanges)
 	}
 	switch {
 	case st == http.StatusRequestedRangeNotSatisfiable:
@@ -244,7 +264,7 @@ func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInf
 		return serveMultipart(w, r, f, ranges, size, ctype, o.PartRecode)
 	}
 	h.Set("Content-Length", strconv.FormatInt(size, 10))
-	if o.MaxRanges != 0 {
+	if maxRanges != 0 {
 		h.Set("Accept-Ranges", "bytes")
 	}
 	w.WriteHeader(http.StatusOK)

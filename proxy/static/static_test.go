@@ -353,3 +353,56 @@ func BenchmarkServe(b *testing.B) {
 		})
 	}
 }
+
+// TestStatusAndSubrequest: a file sent with another status (an error
+// page's) or as a subrequest's answer gets no 304, 412 or range, no
+// Accept-Ranges, and, off 200/206/304, no Last-Modified; the ETag stays.
+func TestStatusAndSubrequest(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/x.html"
+	if err := os.WriteFile(path, []byte("0123456789"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := os.Stat(path)
+	lm := fi.ModTime().UTC().Format(http.TimeFormat)
+	for _, tc := range []struct {
+		name       string
+		status     int
+		sub        bool
+		wantStatus int
+		wantLM     bool
+		wantAR     bool
+	}{
+		{"plain", 0, false, http.StatusNotModified, true, false},
+		{"error page", http.StatusNotFound, false, http.StatusOK, false, false},
+		{"201", http.StatusCreated, false, http.StatusOK, false, false},
+		{"subrequest", 0, true, http.StatusOK, true, false},
+	} {
+		for _, hdr := range [][2]string{{"If-Modified-Since", lm}, {"Range", "bytes=0-3"}, {"If-Match", `"nope"`}} {
+			r := httptest.NewRequest("GET", "/x.html", nil)
+			r.Header.Set(hdr[0], hdr[1])
+			rec := httptest.NewRecorder()
+			o := &Options{Etag: true, MaxRanges: -1, Status: tc.status, Subrequest: tc.sub}
+			st, _ := Serve(rec, r, path, "/x.html", o)
+			want := tc.wantStatus
+			if tc.status == 0 && !tc.sub {
+				want = map[string]int{"If-Modified-Since": 304, "Range": 206, "If-Match": 412}[hdr[0]]
+			}
+			if st != want {
+				t.Errorf("%s, %s: status %d, want %d", tc.name, hdr[0], st, want)
+			}
+			if st != http.StatusOK {
+				continue
+			}
+			if got := rec.Header().Get("Last-Modified") != ""; got != tc.wantLM {
+				t.Errorf("%s, %s: Last-Modified %v, want %v", tc.name, hdr[0], got, tc.wantLM)
+			}
+			if got := rec.Header().Get("Accept-Ranges") != ""; got != tc.wantAR {
+				t.Errorf("%s, %s: Accept-Ranges %v, want %v", tc.name, hdr[0], got, tc.wantAR)
+			}
+			if rec.Header().Get("ETag") == "" || rec.Body.String() != "0123456789" {
+				t.Errorf("%s, %s: ETag %q, body %q", tc.name, hdr[0], rec.Header().Get("ETag"), rec.Body)
+			}
+		}
+	}
+}
