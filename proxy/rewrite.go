@@ -23,9 +23,13 @@ var rewriteModule = module{
 }
 
 func serverRewrite(rq *request) rc {
-	// nginx runs this phase with the server's settings: $secure_link read
-	// here checks the server's secure_link
-	rq.v.SecureLink = rq.srv.Conf.SecureLink
+	// nginx runs this phase with the server's settings, on the first pass
+	// and after an internal redirect (ngx_http_internal_redirect resets
+	// the location's settings to the server's): $secure_link,
+	// $invalid_referer and $document_root read here, or a redirect's
+	// Location, follow the server block
+	rq.conf = rq.srv.Conf
+	rq.setPaths()
 	// server_rewrite_by_lua runs before the statements (nginx runs a
 	// phase's handlers last registered first; lua's registers later).
 	if r := luaServerRewrite(rq); r != rcDeclined {

@@ -531,7 +531,10 @@ var builtins = map[string]builtin{
 	}},
 	"secure_link":         {get: (*Request).secureLink, cached: true},
 	"secure_link_expires": {get: (*Request).secureLinkExpiresValue, cached: true},
-	"invalid_referer": {get: func(r *Request) (string, bool) {
+	// nginx keeps $invalid_referer once read, for the whole request (its
+	// module does not mark it not cacheable): another location's
+	// valid_referers does not change it
+	"invalid_referer": {cached: true, get: func(r *Request) (string, bool) {
 		ref, has := "", false
 		if r.HTTP != nil {
 			if vs := r.HTTP.Header.Values("Referer"); len(vs) > 0 {
