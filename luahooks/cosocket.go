@@ -866,6 +866,14 @@ func (w *waitReader) arm(d time.Duration) {
 	w.c.SetReadDeadline(time.Now().Add(d))
 }
 
+func (w *waitReader) retime(d time.Duration) {
+	w.mu.Lock()
+	if w.timeout > 0 {
+		w.timeout = d
+	}
+	w.mu.Unlock()
+}
+
 func (w *waitReader) disarm() {
 	w.mu.Lock()
 	w.timeout = 0
@@ -1265,6 +1273,7 @@ func (st *state) sockSetTimeout(L *lua.LState) int {
 	s.connect = timeoutArg(L, 2, o.ConnectTimeout, true)
 	s.send = timeoutArg(L, 2, o.SendTimeout, true)
 	s.read = timeoutArg(L, 2, o.ReadTimeout, true)
+	s.retime()
 	return 0
 }
 
@@ -1277,7 +1286,17 @@ func (st *state) sockSetTimeouts(L *lua.LState) int {
 	send := timeoutArg(L, 3, o.SendTimeout, true)
 	s.read = timeoutArg(L, 4, o.ReadTimeout, true)
 	s.connect, s.send = connect, send
+	s.retime()
 	return 0
+}
+
+// retime gives a receive under way (another light thread's) the new read
+// timeout from its next wait on, as nginx re-arms its read timer with
+// the socket's current timeout.
+func (s *cosocket) retime() {
+	if s.wr != nil {
+		s.wr.retime(s.read)
+	}
 }
 
 func (st *state) sockSetKeepalive(L *lua.LState) int {
