@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -87,7 +88,8 @@ func (st *state) sockLogf(L *lua.LState, format string, args ...any) {
 type cosocket struct {
 	conn    net.Conn
 	br      *bufio.Reader
-	key     string // pool key: "host:port", "unix:path" or the pool option
+	wr      *waitReader // br's source (nil: the request body's socket)
+	key     string      // pool key: "host:port", "unix:path" or the pool option
 	reused  int
 	connect time.Duration
 	send    time.Duration
@@ -543,7 +545,8 @@ func (st *state) sockConnect(L *lua.LState) int {
 		}
 		return fail(L, msg)
 	}
-	s.conn, s.br, s.readEOF = c, bufio.NewReaderSize(c, s.bufSize), false
+	s.wr = &waitReader{c: c, r: c}
+	s.conn, s.br, s.readEOF = c, bufio.NewReaderSize(s.wr, s.bufSize), false
 	st.trackSocket(s)
 	L.Push(lua.LNumber(1))
 	return 1
@@ -729,7 +732,7 @@ func (st *state) dropSocket(s *cosocket) {
 		s.conn.Close()
 		st.unpool(s)
 	}
-	s.conn, s.br, s.body, s.readEOF = nil, nil, false, false
+	s.conn, s.br, s.wr, s.body, s.readEOF = nil, nil, nil, false, false
 }
 
 // unpool uncounts s from the pool it came through.
@@ -751,8 +754,8 @@ func (st *state) poolConnect(L *lua.LState, s *cosocket, size, backlog int, host
 		return true, 0
 	}
 	for resuming := false; ; resuming = true {
-		if c, br, n := p.takeIdle(cp, logf); c != nil {
-			s.conn, s.br, s.reused, s.pool, s.readEOF = c, br, n, cp, false
+		if c, br, wr, n := p.takeIdle(cp, logf); c != nil {
+			s.conn, s.br, s.wr, s.reused, s.pool, s.readEOF = c, br, wr, n, cp, false
 			return true, 0
 		}
 		wait, msg := p.admit(cp, resuming, logf)
@@ -822,12 +825,76 @@ func (st *state) readWith(s *cosocket, f func() error) error {
 			return f()
 		})
 	}
+	if wr := s.wr; wr != nil {
+		// nginx arms the read timer for each wait for data, not for
+		// the whole receive: a peer that trickles bytes slower than
+		// the timeout in total, but each within it, is read to the end.
+		wr.arm(s.read)
+		defer wr.disarm()
+		threads := st.r.sched != nil
+		return st.block(func(done <-chan struct{}) error {
+			if threads {
+				defer onDone(done, wr.stop)()
+			}
+			return f()
+		})
+	}
 	return st.waitIO(s.conn, func() error {
 		if s.conn != nil {
 			s.conn.SetReadDeadline(time.Now().Add(s.read))
 		}
 		return f()
 	})
+}
+
+// waitReader is the source of a dialed cosocket's buffer: while armed,
+// each read from the connection (each wait for data) gets its own read
+// deadline, as nginx arms its read timer per read event. A deadline set
+// to cut a wait short (a killed light thread) stops the renewals until
+// the next arm.
+type waitReader struct {
+	c       net.Conn  // the connection, its deadlines
+	r       io.Reader // what is read: c, or a buffer over it
+	mu      sync.Mutex
+	timeout time.Duration // 0: not armed, the deadline is left as it is
+}
+
+func (w *waitReader) arm(d time.Duration) {
+	w.mu.Lock()
+	w.timeout = d
+	w.mu.Unlock()
+	w.c.SetReadDeadline(time.Now().Add(d))
+}
+
+func (w *waitReader) retime(d time.Duration) {
+	w.mu.Lock()
+	if w.timeout > 0 {
+		w.timeout = d
+	}
+	w.mu.Unlock()
+}
+
+func (w *waitReader) disarm() {
+	w.mu.Lock()
+	w.timeout = 0
+	w.mu.Unlock()
+}
+
+// stop cuts the wait under way short and stops the renewals.
+func (w *waitReader) stop() {
+	w.mu.Lock()
+	w.timeout = 0
+	w.c.SetDeadline(time.Unix(1, 0))
+	w.mu.Unlock()
+}
+
+func (w *waitReader) Read(p []byte) (int, error) {
+	w.mu.Lock()
+	if w.timeout > 0 {
+		w.c.SetReadDeadline(time.Now().Add(w.timeout))
+	}
+	w.mu.Unlock()
+	return w.r.Read(p)
 }
 
 // closed reports whether s can no longer read.
@@ -903,7 +970,11 @@ func (st *state) rawReqSocket(L *lua.LState, req *Request) int {
 	// leaves (measured).
 	st.r.body.Reset()
 	o := st.socketOptions()
-	s := &cosocket{conn: c, br: br, req: req, connect: o.ConnectTimeout, send: o.SendTimeout, read: o.ReadTimeout, bufSize: o.BufferSize}
+	// br is the server's buffer of the hijacked connection, read by
+	// nothing else from now on: a buffer over it reads each wait with
+	// its own timeout.
+	wr := &waitReader{c: c, r: br}
+	s := &cosocket{conn: c, br: bufio.NewReaderSize(wr, o.BufferSize), wr: wr, req: req, connect: o.ConnectTimeout, send: o.SendTimeout, read: o.ReadTimeout, bufSize: o.BufferSize}
 	st.trackSocket(s) // closed with the request, as nginx finalizes it
 	obj := L.NewTable()
 	ud := L.NewUserData()
@@ -1202,6 +1273,7 @@ func (st *state) sockSetTimeout(L *lua.LState) int {
 	s.connect = timeoutArg(L, 2, o.ConnectTimeout, true)
 	s.send = timeoutArg(L, 2, o.SendTimeout, true)
 	s.read = timeoutArg(L, 2, o.ReadTimeout, true)
+	s.retime()
 	return 0
 }
 
@@ -1214,7 +1286,17 @@ func (st *state) sockSetTimeouts(L *lua.LState) int {
 	send := timeoutArg(L, 3, o.SendTimeout, true)
 	s.read = timeoutArg(L, 4, o.ReadTimeout, true)
 	s.connect, s.send = connect, send
+	s.retime()
 	return 0
+}
+
+// retime gives a receive under way (another light thread's) the new read
+// timeout from its next wait on, as nginx re-arms its read timer with
+// the socket's current timeout.
+func (s *cosocket) retime() {
+	if s.wr != nil {
+		s.wr.retime(s.read)
+	}
 }
 
 func (st *state) sockSetKeepalive(L *lua.LState) int {
@@ -1249,8 +1331,8 @@ func (st *state) sockSetKeepalive(L *lua.LState) int {
 		// the pool made by connect's options wins over size
 		cp = st.rt.pool.lookup(s.key, size, -1, logf)
 	}
-	st.rt.pool.put(cp, s.pool != nil, s.conn, s.br, s.reused+1, idle, logf)
-	s.conn, s.br, s.pool = nil, nil, nil
+	st.rt.pool.put(cp, s.pool != nil, s.conn, s.br, s.wr, s.reused+1, idle, logf)
+	s.conn, s.br, s.wr, s.pool = nil, nil, nil, nil
 	L.Push(lua.LNumber(1))
 	return 1
 }

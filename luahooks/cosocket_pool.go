@@ -41,6 +41,7 @@ type connPool struct {
 type idleConn struct {
 	conn   net.Conn
 	br     *bufio.Reader
+	wr     *waitReader // br's source
 	reused int
 	timer  *time.Timer
 }
@@ -68,7 +69,7 @@ func (p *socketPool) lookup(key string, size, backlog int, logf debugf) *connPoo
 // takeIdle returns cp's most recently pooled live connection. One the
 // peer closed (or sent unasked bytes to) while idle is dropped: a peek at
 // the socket that does not wait tells.
-func (p *socketPool) takeIdle(cp *connPool, logf debugf) (net.Conn, *bufio.Reader, int) {
+func (p *socketPool) takeIdle(cp *connPool, logf debugf) (net.Conn, *bufio.Reader, *waitReader, int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for len(cp.idle) > 0 {
@@ -77,7 +78,7 @@ func (p *socketPool) takeIdle(cp *connPool, logf debugf) (net.Conn, *bufio.Reade
 		ic.timer.Stop()
 		if ic.br.Buffered() == 0 && netpeek.Alive(ic.conn) {
 			logf("lua tcp socket get keepalive peer: using connection %p, fd:%d", ic.conn, 0)
-			return ic.conn, ic.br, ic.reused
+			return ic.conn, ic.br, ic.wr, ic.reused
 		}
 		ic.conn.Close()
 		cp.connections--
@@ -85,7 +86,7 @@ func (p *socketPool) takeIdle(cp *connPool, logf debugf) (net.Conn, *bufio.Reade
 			p.settle(cp, logf) // its place goes to a queued connect
 		}
 	}
-	return nil, nil, 0
+	return nil, nil, nil, 0
 }
 
 // admit counts a new connection of cp. With a backlog and size
@@ -165,7 +166,7 @@ func (p *socketPool) settle(cp *connPool, logf debugf) {
 
 // put pools an idle connection; counted says it already counts in cp (it
 // came through cp). A full pool closes its least recently used one.
-func (p *socketPool) put(cp *connPool, counted bool, c net.Conn, br *bufio.Reader, reused int, idle time.Duration, logf debugf) {
+func (p *socketPool) put(cp *connPool, counted bool, c net.Conn, br *bufio.Reader, wr *waitReader, reused int, idle time.Duration, logf debugf) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -182,7 +183,7 @@ func (p *socketPool) put(cp *connPool, counted bool, c net.Conn, br *bufio.Reade
 	} else if !counted {
 		cp.connections++
 	}
-	ic := &idleConn{conn: c, br: br, reused: reused}
+	ic := &idleConn{conn: c, br: br, wr: wr, reused: reused}
 	ic.timer = time.AfterFunc(idle, func() { p.expire(cp, ic) })
 	cp.idle = append(cp.idle, ic)
 	if len(cp.waiting) > 0 {

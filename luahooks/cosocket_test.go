@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -225,6 +226,39 @@ func TestCosocketUDP(t *testing.T) {
 	out := runCode(t, rt, PhaseContent, src, newReq("/"))
 	want := "1\n1 echo:a1b\n1 echo:he\nniltimeout\n1 closed closed\nmissing the port number\n"
 	if string(out.Body) != want || out.Err != nil {
+		t.Errorf("got %q (err %v), want %q", out.Body, out.Err, want)
+	}
+}
+
+// TestCosocketUDPUnix: a datagram unix socket is bound to an address of
+// the kernel's choice, as nginx's autobind, so the peer's answer reaches
+// it (087-udp-socket TEST 14).
+func TestCosocketUDPUnix(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "a.sock")
+	pc, err := net.ListenPacket("unixgram", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			if from != nil {
+				pc.WriteTo(append([]byte("echo:"), buf[:n]...), from)
+			}
+		}
+	}()
+	rt, _ := newTestRuntime(t, Options{})
+	src := fmt.Sprintf(`local u = ngx.socket.udp()
+		u:settimeout(1000)
+		ngx.say(u:setpeername("unix:%s"))
+		ngx.say(u:send("hello"), " ", u:receive())`, path)
+	out := runCode(t, rt, PhaseContent, src, newReq("/"))
+	if want := "1\n1 echo:hello\n"; string(out.Body) != want || out.Err != nil {
 		t.Errorf("got %q (err %v), want %q", out.Body, out.Err, want)
 	}
 }

@@ -220,7 +220,8 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 		st.logf(ngxlog.Debug, "SSL reused session")
 		sess = prev.s
 	}
-	s.conn, s.br = tc, bufio.NewReaderSize(tc, s.bufSize)
+	s.wr = &waitReader{c: tc, r: tc}
+	s.conn, s.br = tc, bufio.NewReaderSize(s.wr, s.bufSize)
 	return st.sslResult(L, reuse, sess)
 }
 

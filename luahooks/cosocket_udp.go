@@ -2,11 +2,15 @@ package luahooks
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"ngxsockify/ngxlog"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -89,9 +93,34 @@ func (st *state) udpSetPeername(L *lua.LState) int {
 			return fail(L, msg)
 		}
 	}
-	c, err := net.Dial(network, addr)
+	var d net.Dialer
+	if network == "unixgram" {
+		// nginx binds a datagram unix socket to an address of the
+		// kernel's choice (autobind) so that the peer can answer it
+		st.logf(ngxlog.Debug, "datagram unix domain socket autobind")
+		d.Control = func(_, _ string, rc syscall.RawConn) error {
+			var err error
+			if cerr := rc.Control(func(fd uintptr) {
+				err = syscall.Bind(int(fd), &syscall.SockaddrUnix{})
+			}); cerr != nil {
+				return cerr
+			}
+			return err
+		}
+	}
+	c, err := d.Dial(network, addr)
 	if err != nil {
-		st.sockLogf(L, "connect() failed (%s)", errnoText(err))
+		if network == "unixgram" {
+			// nginx's event module logs it (crit unless refused), as
+			// for a tcp cosocket's unix connect
+			level := ngxlog.Crit
+			if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EAGAIN) {
+				level = ngxlog.Err
+			}
+			st.logf(level, "connect() failed (%s)", errnoText(err))
+		} else {
+			st.sockLogf(L, "connect() failed (%s)", errnoText(err))
+		}
 		return fail(L, sockErr(err))
 	}
 	u.conn = c
@@ -113,6 +142,9 @@ func (st *state) udpSend(L *lua.LState) int {
 		sendBytes(L, v, &buf)
 	}
 	n, err := u.conn.Write(buf.Bytes())
+	if err == nil {
+		st.logf(ngxlog.Debug, "send: fd:%d %d of %d", connFD(u.conn), n, buf.Len())
+	}
 	switch {
 	case err != nil:
 		return fail(L, sockErr(err))
@@ -133,6 +165,7 @@ func (st *state) udpReceive(L *lua.LState) int {
 	if v, ok := L.Get(2).(lua.LNumber); ok {
 		size = min(max(int(v), 1), udpMaxDatagram)
 	}
+	st.logf(ngxlog.Debug, "lua udp socket receive buffer size: %d", size)
 	buf := make([]byte, size)
 	var n int
 	err := st.waitIO(u.conn, func() error {
@@ -143,8 +176,15 @@ func (st *state) udpReceive(L *lua.LState) int {
 	})
 	if err != nil {
 		msg := sockErr(err)
-		if msg == "timeout" {
-			st.sockLogf(L, "lua udp socket read timed out")
+		switch {
+		case msg == "timeout":
+			// no "[lua] chunk:line:" prefix here (measured)
+			if st.r.req == nil || !st.r.req.Socket.QuietErrors {
+				st.logf(ngxlog.Err, "lua udp socket read timed out")
+			}
+		case errors.Is(err, syscall.ECONNREFUSED):
+			// nginx's recv logs it, whatever lua_socket_log_errors says
+			st.logf(ngxlog.Err, "recv() failed (%s)", errnoText(err))
 		}
 		return fail(L, msg)
 	}
@@ -167,4 +207,20 @@ func (st *state) udpClose(L *lua.LState) int {
 	u.conn = nil
 	L.Push(lua.LNumber(1))
 	return 1
+}
+
+// connFD is c's file descriptor, for nginx's debug lines (0 when it has
+// none to show).
+func connFD(c net.Conn) int {
+	sc, ok := c.(syscall.Conn)
+	if !ok {
+		return 0
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	fd := 0
+	rc.Control(func(p uintptr) { fd = int(p) })
+	return fd
 }

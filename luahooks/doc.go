@@ -194,11 +194,18 @@
 //
 // # Known differences from lua-nginx-module
 //
-//   - Globals live in each pooled state, not once per worker: a global a
-//     request writes (nginx warns about those too) is seen only by later
-//     runs on the same state; modules loaded with require are per state.
-//     init_by_lua* is replayed in every new state for its globals; its
-//     shared-dict writes and log lines are not repeated.
+//   - Globals and modules (package.loaded) live in each pooled state,
+//     not once per worker. A run takes the state the last run to end left
+//     (the idle states are a stack), so requests that do not overlap run
+//     on one state and see the globals and modules the earlier ones left,
+//     as in nginx. Runs that overlap (concurrent requests, a filter or
+//     subrequest that runs while another run of the request waits, the
+//     subrequests of capture_multi) run on different states: a global one
+//     of them writes, a module's table it changes, a module-level object
+//     (a cosocket a module keeps) is not seen by the others, and a
+//     module's top level runs once per state. init_by_lua* is replayed in
+//     every new state for its globals; its shared-dict writes and log
+//     lines are not repeated.
 //   - Non-integer numbers concatenated with ".." use Go's shortest form
 //     ("0.3333333333333333"); tostring, string.format, ngx.say, ngx.log,
 //     cjson and ngx.var writes use LuaJIT's %.14g.

@@ -118,7 +118,13 @@ type Runtime struct {
 	path    string // resolved package.path
 	cpath   string
 	shared  map[string]*SharedDict
-	free    chan *state
+	// idle holds the idle states, the most recently used last: a run
+	// takes the state the previous one left, so requests that do not
+	// overlap all run on one state and see its globals and modules, as
+	// in nginx's one Lua VM per worker. Overlapping runs need more.
+	idleMu  sync.Mutex
+	idle    []*state
+	idleMax int
 	modules protoCache // require()d files, compiled once
 	guard   memGuard
 	pool    socketPool // idle cosocket connections (setkeepalive)
@@ -147,7 +153,7 @@ func New(opts Options) (*Runtime, error) {
 	if n <= 0 {
 		n = max(64, 4*runtime.GOMAXPROCS(0))
 	}
-	rt.free = make(chan *state, n)
+	rt.idleMax = n
 	for name, size := range opts.SharedDicts {
 		rt.shared[name] = NewSharedDict(name, size)
 	}
@@ -163,14 +169,18 @@ func (rt *Runtime) Close() {
 	rt.closed.Store(true)
 	rt.closeTimers(rt.timeout)
 	rt.pool.closeAll()
-	for {
-		select {
-		case st := <-rt.free:
-			rt.retire(st)
-		default:
-			return
-		}
+	for _, st := range rt.takeIdle() {
+		rt.retire(st)
 	}
+}
+
+// takeIdle empties the idle states and returns them.
+func (rt *Runtime) takeIdle() []*state {
+	rt.idleMu.Lock()
+	defer rt.idleMu.Unlock()
+	idle := rt.idle
+	rt.idle = nil
+	return idle
 }
 
 // SharedDict returns the lua_shared_dict called name, or nil.
@@ -341,14 +351,8 @@ func (rt *Runtime) RunInit(c *Chunk) error {
 	rt.inits = append(rt.inits, c)
 	rt.mu.Unlock()
 	// Drop idle states: they have not seen this chunk.
-	for {
-		select {
-		case old := <-rt.free:
-			rt.retire(old)
-			continue
-		default:
-		}
-		break
+	for _, old := range rt.takeIdle() {
+		rt.retire(old)
 	}
 	rt.put(st)
 	return nil
@@ -356,11 +360,15 @@ func (rt *Runtime) RunInit(c *Chunk) error {
 
 func (rt *Runtime) get() (*state, error) {
 	if rt.opts.CodeCache {
-		select {
-		case st := <-rt.free:
+		rt.idleMu.Lock()
+		if n := len(rt.idle); n > 0 {
+			st := rt.idle[n-1]
+			rt.idle[n-1] = nil
+			rt.idle = rt.idle[:n-1]
+			rt.idleMu.Unlock()
 			return st, nil
-		default:
 		}
+		rt.idleMu.Unlock()
 	}
 	return rt.newState()
 }
@@ -370,9 +378,13 @@ func (rt *Runtime) put(st *state) {
 		rt.retire(st)
 		return
 	}
-	select {
-	case rt.free <- st:
-	default:
+	rt.idleMu.Lock()
+	if len(rt.idle) < rt.idleMax {
+		rt.idle = append(rt.idle, st)
+		st = nil
+	}
+	rt.idleMu.Unlock()
+	if st != nil {
 		rt.retire(st)
 	}
 }
