@@ -751,3 +751,30 @@ func TestHarnessNgxsockifyStarts(t *testing.T) {
 		t.Errorf("GET / = %d %q, want 200 \"up\"", r.Status, r.Body)
 	}
 }
+
+// portPlaceholder replaces port, as a whole number (not inside a longer
+// run of letters or digits, such as a hex digest), with "{{PORT}}": the
+// two servers of a differential test listen on different ports.
+func portPlaceholder(v string, port int) string {
+	p := strconv.Itoa(port)
+	var b strings.Builder
+	for {
+		i := strings.Index(v, p)
+		if i < 0 {
+			b.WriteString(v)
+			return b.String()
+		}
+		end := i + len(p)
+		if (i > 0 && isAlnum(v[i-1])) || (end < len(v) && isAlnum(v[end])) {
+			b.WriteString(v[:end])
+		} else {
+			b.WriteString(v[:i])
+			b.WriteString("{{PORT}}")
+		}
+		v = v[end:]
+	}
+}
+
+func isAlnum(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+}

@@ -177,7 +177,7 @@ func luaAsk(s *Server, c luaCase, r routingRequest) luaResult {
 	}
 	norm := func(v string) string {
 		v = strings.ReplaceAll(v, s.Dir, "{{DIR}}")
-		v = strings.ReplaceAll(v, strconv.Itoa(s.Port), "{{PORT}}")
+		v = portPlaceholder(v, s.Port)
 		return nginxVersionRE.ReplaceAllString(v, "nginx")
 	}
 	res := luaResult{Status: resp.Status, Location: norm(resp.Header.Get("Location")), Body: norm(resp.Body)}

@@ -431,7 +431,7 @@ func TestProxyDifferential(t *testing.T) {
 					r.Headers[h] = v
 				}
 			}
-			r.Body = strings.ReplaceAll(r.Body, strconv.Itoa(s.Port), "{{PORT}}")
+			r.Body = portPlaceholder(r.Body, s.Port)
 			for _, h := range []string{"X-Addr", "X-Connect"} {
 				for j, v := range r.Headers[h] {
 					r.Headers[h][j] = strings.NewReplacer(be.addr(), "BACKEND").Replace(v)
