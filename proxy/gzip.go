@@ -12,6 +12,7 @@ import (
 
 	"ngxsockify/nginxconf"
 	"ngxsockify/ngxlog"
+	"ngxsockify/proxy/http1"
 	"ngxsockify/proxy/static"
 )
 
@@ -64,7 +65,7 @@ func gzipAccepted(rq *request, h http.Header) bool {
 	if len(ae) < 4 || !strings.HasPrefix(ae, "gzip,") && !acceptsGzip(ae) {
 		return false
 	}
-	if conf.GzipDisableMSIE6 && msie6(headerFirst(r.Header, "User-Agent")) {
+	if conf.GzipDisableMSIE6 && http1.MSIE6(headerFirst(r.Header, "User-Agent")) {
 		return false
 	}
 	version := r.ProtoMajor*10 + r.ProtoMinor
@@ -249,22 +250,6 @@ func indexFold(s, needle string) int {
 		}
 	}
 	return -1
-}
-
-// msie6 is nginx's r->headers_in.msie6: "MSIE 4.", "MSIE 5." or "MSIE 6."
-// without "SV1" after it.
-func msie6(ua string) bool {
-	i := strings.Index(ua, "MSIE ")
-	if i < 0 || i+7 >= len(ua) || ua[i+6] != '.' {
-		return false
-	}
-	switch ua[i+5] {
-	case '4', '5':
-		return true
-	case '6':
-		return !strings.Contains(ua[i+8:], "SV1")
-	}
-	return false
 }
 
 // gzipCandidate is the gzip filter's test of a response before the

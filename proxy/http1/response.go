@@ -391,19 +391,28 @@ func browserDisables(p *Params, r *http.Request) bool {
 		return false
 	}
 	if i := strings.Index(ua, "MSIE "); i >= 0 && i+7 < len(ua) {
-		if !p.KeepaliveDisableMSIE6 || r.Method != http.MethodPost || ua[i+6] != '.' {
-			return false
-		}
-		switch ua[i+5] {
-		case '4', '5':
-			return true
-		case '6':
-			return !strings.Contains(ua[i+8:], "SV1")
-		}
-		return false
+		return p.KeepaliveDisableMSIE6 && r.Method == http.MethodPost && MSIE6(ua)
 	}
 	return p.KeepaliveDisableSafari && !strings.Contains(ua, "Gecko/") && !strings.Contains(ua, "Chrome/") &&
 		strings.Contains(ua, "Safari/") && strings.Contains(ua, "Mac OS X")
+}
+
+// MSIE6 reports whether nginx takes the User-Agent ua for MSIE 4 to 6
+// (its msie6 flag, which keepalive_disable and gzip_disable read): "MSIE
+// 4." or "MSIE 5.", or "MSIE 6." without "SV1" after it, and no "Opera"
+// anywhere.
+func MSIE6(ua string) bool {
+	i := strings.Index(ua, "MSIE ")
+	if i < 0 || i+7 >= len(ua) || ua[i+6] != '.' || strings.Contains(ua, "Opera") {
+		return false
+	}
+	switch ua[i+5] {
+	case '4', '5':
+		return true
+	case '6':
+		return !strings.Contains(ua[i+8:], "SV1")
+	}
+	return false
 }
 
 // DiscardBody reads and drops what the client already sent of the body,

@@ -45,3 +45,19 @@ func TestBrowserDisables(t *testing.T) {
 		}
 	}
 }
+
+func TestMSIE6(t *testing.T) {
+	for ua, want := range map[string]bool{
+		"Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1)":                true,
+		"Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; SV1)":           false,
+		"Mozilla/4.0 (compatible; MSIE 5.5; Windows 98)":                    true,
+		"Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 6.0)":                false,
+		"Mozilla/4.0 (compatible; MSIE 6.0; Windows NT 5.1; en) Opera 8.50": false, // Opera is not MSIE
+		"Mozilla/5.0": false,
+		"MSIE 6.":     false, // nginx wants a byte after the version
+	} {
+		if got := MSIE6(ua); got != want {
+			t.Errorf("MSIE6(%q) = %v, want %v", ua, got, want)
+		}
+	}
+}
