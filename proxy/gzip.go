@@ -327,14 +327,7 @@ func (rq *request) gzipWill(ctype string, size int64, etag bool) bool {
 			default:
 				continue
 			}
-			switch v := ah.Value.Eval(rq.v); {
-			case ah.Replace && v == "":
-				delete(h, ah.Key)
-			case ah.Replace:
-				h[ah.Key] = []string{v}
-			case v != "":
-				h[ah.Key] = append(h[ah.Key], v)
-			}
+			addHeader(h, ah.Key, ah.Value.Eval(rq.v), ah.Replace)
 		}
 	}
 	return gzipAccepted(rq, h)

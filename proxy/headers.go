@@ -40,18 +40,11 @@ func addHeaders(rq *request, code int) int {
 			continue
 		}
 		v := ah.Value.Eval(rq.v)
-		switch {
-		case ah.Replace && v == "":
-			delete(h, ah.Key)
-		case ah.Replace:
-			h[ah.Key] = []string{v}
-		case v != "":
-			h[ah.Key] = append(h[ah.Key], v)
-			if ah.Key == "Content-Type" {
-				rq.w.addedType = append(rq.w.addedType, v)
-			}
-		default:
+		if !addHeader(h, ah.Key, v, ah.Replace) {
 			continue
+		}
+		if ah.Key == "Content-Type" && !ah.Replace {
+			rq.w.addedType = append(rq.w.addedType, v)
 		}
 		rq.w.note(ah.Key)
 		if ah.Name != ah.Key {
@@ -59,6 +52,24 @@ func addHeaders(rq *request, code int) int {
 		}
 	}
 	return code
+}
+
+// addHeader applies one add_header whose value is v to h: replace (the
+// ETag, Last-Modified and other headers it overrides) sets it, or with an
+// empty value removes it; otherwise a non-empty value is added. It
+// reports whether h changed.
+func addHeader(h http.Header, key, v string, replace bool) bool {
+	switch {
+	case replace && v == "":
+		delete(h, key)
+	case replace:
+		h[key] = []string{v}
+	case v != "":
+		h[key] = append(h[key], v)
+	default:
+		return false
+	}
+	return true
 }
 
 // safeStatus reports the statuses add_header and add_trailer add to
