@@ -434,7 +434,19 @@ func (rq *request) runNamed(name string) {
 	}
 	rq.internal = true
 	rq.v.ForgetModuleState() // nginx clears the module contexts
+	rq.ifProxy = false       // and the content handler an "if" set
+	rq.uriChanged = false
 	rq.loc, rq.conf = loc, loc.Conf
+	// ngx_http_update_location_config: limit_except's block for the
+	// methods it does not let through, and the paths ($document_root,
+	// $request_filename) and connection settings of the named location.
+	// The alias mapping try_files set up stays (nginx does not reset
+	// add_uri_to_alias here, only in an internal redirect).
+	if le := loc.Conf.LimitExcept; le != nil && !le.Methods[rq.r.Method] {
+		rq.conf = le.Conf
+	}
+	rq.setPaths()
+	rq.setWire()
 	rq.runPhases(phaseRewrite)
 }
 
@@ -449,11 +461,22 @@ func (rq *request) internalRedirect(uri string) {
 	rq.redirectTo(path, uri)
 }
 
+// internalRedirectArgs is internalRedirect where nginx splits the target
+// into a URI and its arguments (ngx_http_split_args), try_files' fallback
+// and error_page's URI: the arguments are the target's, none when it has
+// no "?" (the request's are dropped).
+func (rq *request) internalRedirectArgs(uri string) {
+	_, args, _ := strings.Cut(uri, "?")
+	rq.v.Args = args
+	rq.internalRedirect(uri)
+}
+
 // redirectTo is internalRedirect to path, the arguments as they are now
 // (uri: the target as written, for the error log).
 func (rq *request) redirectTo(path, uri string) {
 	rq.v.URI = path
 	rq.internal = true
+	rq.addURIToAlias = false // a regex location's alias is whole again
 	rq.v.ForgetModuleState() // nginx clears the module contexts
 	if rq.cycles >= maxCycles {
 		rq.logf(ngxlog.Err, `rewrite or internal redirection cycle while internally redirecting to "%s"`, uri)
@@ -600,7 +623,7 @@ func (rq *request) applyErrorPage(code int, ep *nginxconf.ErrorPage) {
 		if rq.r.Method != http.MethodHead {
 			rq.r.Method = http.MethodGet
 		}
-		rq.internalRedirect(target)
+		rq.internalRedirectArgs(target)
 	default:
 		// a redirect: 302 unless "=" names a redirect status
 		status := http.StatusFound
