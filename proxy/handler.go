@@ -477,6 +477,11 @@ func (rq *request) redirectTo(path, uri string) {
 	rq.v.URI = path
 	rq.internal = true
 	rq.addURIToAlias = false // a regex location's alias is whole again
+	// ngx_http_handler, run again: proxy_pass replaces the location's
+	// prefix again after a rewrite ... break (valid_location), and the
+	// gzip verdict is taken again with the new location's settings
+	rq.proxyWholeURI = false
+	rq.gzip = gzipReq{}
 	rq.v.ForgetModuleState() // nginx clears the module contexts
 	if rq.cycles >= maxCycles {
 		rq.logf(ngxlog.Err, `rewrite or internal redirection cycle while internally redirecting to "%s"`, uri)
