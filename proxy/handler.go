@@ -435,6 +435,9 @@ func (rq *request) runNamed(name string) {
 	rq.internal = true
 	rq.v.ForgetModuleState() // nginx clears the module contexts
 	rq.ifProxy = false       // and the content handler an "if" set
+	if rq.lua != nil {
+		rq.lua.ResetCtx() // ngx.ctx is lua-nginx-module's context's
+	}
 	rq.uriChanged = false
 	rq.loc, rq.conf = loc, loc.Conf
 	// ngx_http_update_location_config: limit_except's block for the
@@ -464,10 +467,16 @@ func (rq *request) internalRedirect(uri string) {
 // internalRedirectArgs is internalRedirect where nginx splits the target
 // into a URI and its arguments (ngx_http_split_args), try_files' fallback
 // and error_page's URI: the arguments are the target's, none when it has
-// no "?" (the request's are dropped).
-func (rq *request) internalRedirectArgs(uri string) {
-	_, args, _ := strings.Cut(uri, "?")
-	rq.v.Args = args
+// no "?" (the request's are dropped). Without a "?", $args is then empty
+// (found) after try_files, as nginx 1.22's (ngx.var.args is ""), and not
+// found after error_page.
+func (rq *request) internalRedirectArgs(uri string, emptyFound bool) {
+	_, args, has := strings.Cut(uri, "?")
+	if has || emptyFound {
+		_ = rq.v.Set("args", args)
+	} else {
+		_ = rq.v.Unset("args")
+	}
 	rq.internalRedirect(uri)
 }
 
@@ -477,6 +486,9 @@ func (rq *request) redirectTo(path, uri string) {
 	rq.v.URI = path
 	rq.internal = true
 	rq.addURIToAlias = false // a regex location's alias is whole again
+	if rq.lua != nil {
+		rq.lua.ResetCtx() // ngx.ctx is lua-nginx-module's context's
+	}
 	// ngx_http_handler, run again: proxy_pass replaces the location's
 	// prefix again after a rewrite ... break (valid_location), and the
 	// gzip verdict is taken again with the new location's settings
@@ -628,7 +640,7 @@ func (rq *request) applyErrorPage(code int, ep *nginxconf.ErrorPage) {
 		if rq.r.Method != http.MethodHead {
 			rq.r.Method = http.MethodGet
 		}
-		rq.internalRedirectArgs(target)
+		rq.internalRedirectArgs(target, false)
 	default:
 		// a redirect: 302 unless "=" names a redirect status
 		status := http.StatusFound
