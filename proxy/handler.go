@@ -420,15 +420,21 @@ func uriEscaped(c byte) bool {
 // runNamed runs a named location (try_files, error_page @x) from the
 // rewrite phase, as ngx_http_named_location does.
 func (rq *request) runNamed(name string) {
-	loc, ok := rq.srv.Named[name]
-	if !ok {
-		rq.logf(ngxlog.Err, `could not find named location "%s"`, name)
-		rq.finalize(http.StatusInternalServerError)
-		return
-	}
 	rq.cycles++
 	if rq.cycles > maxCycles {
 		rq.logf(ngxlog.Err, `rewrite or internal redirection cycle while redirect to named location "%s"`, name)
+		rq.finalize(http.StatusInternalServerError)
+		return
+	}
+	if rq.v.URI == "" {
+		// try_files "" under a regex location's alias empties it
+		rq.logf(ngxlog.Err, `empty URI in redirect to named location "%s"`, name)
+		rq.finalize(http.StatusInternalServerError)
+		return
+	}
+	loc, ok := rq.srv.Named[name]
+	if !ok {
+		rq.logf(ngxlog.Err, `could not find named location "%s"`, name)
 		rq.finalize(http.StatusInternalServerError)
 		return
 	}
