@@ -478,10 +478,14 @@ func (rq *request) internalRedirect(uri string) {
 // found after error_page.
 func (rq *request) internalRedirectArgs(uri string, emptyFound bool) {
 	_, args, has := strings.Cut(uri, "?")
+	var err error
 	if has || emptyFound {
-		_ = rq.v.Set("args", args)
+		err = rq.v.Set("args", args)
 	} else {
-		_ = rq.v.Unset("args")
+		err = rq.v.Unset("args")
+	}
+	if err != nil { // not expected: $args is built in
+		rq.v.Args = args
 	}
 	rq.internalRedirect(uri)
 }
