@@ -420,21 +420,42 @@ func uriEscaped(c byte) bool {
 // runNamed runs a named location (try_files, error_page @x) from the
 // rewrite phase, as ngx_http_named_location does.
 func (rq *request) runNamed(name string) {
-	loc, ok := rq.srv.Named[name]
-	if !ok {
-		rq.logf(ngxlog.Err, `could not find named location "%s"`, name)
-		rq.finalize(http.StatusInternalServerError)
-		return
-	}
 	rq.cycles++
 	if rq.cycles > maxCycles {
 		rq.logf(ngxlog.Err, `rewrite or internal redirection cycle while redirect to named location "%s"`, name)
 		rq.finalize(http.StatusInternalServerError)
 		return
 	}
+	if rq.v.URI == "" {
+		// try_files "" under a regex location's alias empties it
+		rq.logf(ngxlog.Err, `empty URI in redirect to named location "%s"`, name)
+		rq.finalize(http.StatusInternalServerError)
+		return
+	}
+	loc, ok := rq.srv.Named[name]
+	if !ok {
+		rq.logf(ngxlog.Err, `could not find named location "%s"`, name)
+		rq.finalize(http.StatusInternalServerError)
+		return
+	}
 	rq.internal = true
 	rq.v.ForgetModuleState() // nginx clears the module contexts
+	rq.ifProxy = false       // and the content handler an "if" set
+	if rq.lua != nil {
+		rq.lua.ResetCtx() // ngx.ctx is lua-nginx-module's context's
+	}
+	rq.uriChanged = false
 	rq.loc, rq.conf = loc, loc.Conf
+	// ngx_http_update_location_config: limit_except's block for the
+	// methods it does not let through, and the paths ($document_root,
+	// $request_filename) and connection settings of the named location.
+	// The alias mapping try_files set up stays (nginx does not reset
+	// add_uri_to_alias here, only in an internal redirect).
+	if le := loc.Conf.LimitExcept; le != nil && !le.Methods[rq.r.Method] {
+		rq.conf = le.Conf
+	}
+	rq.setPaths()
+	rq.setWire()
 	rq.runPhases(phaseRewrite)
 }
 
@@ -449,11 +470,40 @@ func (rq *request) internalRedirect(uri string) {
 	rq.redirectTo(path, uri)
 }
 
+// internalRedirectArgs is internalRedirect where nginx splits the target
+// into a URI and its arguments (ngx_http_split_args), try_files' fallback
+// and error_page's URI: the arguments are the target's, none when it has
+// no "?" (the request's are dropped). Without a "?", $args is then empty
+// (found) after try_files, as nginx 1.22's (ngx.var.args is ""), and not
+// found after error_page.
+func (rq *request) internalRedirectArgs(uri string, emptyFound bool) {
+	_, args, has := strings.Cut(uri, "?")
+	var err error
+	if has || emptyFound {
+		err = rq.v.Set("args", args)
+	} else {
+		err = rq.v.Unset("args")
+	}
+	if err != nil { // not expected: $args is built in
+		rq.v.Args = args
+	}
+	rq.internalRedirect(uri)
+}
+
 // redirectTo is internalRedirect to path, the arguments as they are now
 // (uri: the target as written, for the error log).
 func (rq *request) redirectTo(path, uri string) {
 	rq.v.URI = path
 	rq.internal = true
+	rq.addURIToAlias = false // a regex location's alias is whole again
+	if rq.lua != nil {
+		rq.lua.ResetCtx() // ngx.ctx is lua-nginx-module's context's
+	}
+	// ngx_http_handler, run again: proxy_pass replaces the location's
+	// prefix again after a rewrite ... break (valid_location), and the
+	// gzip verdict is taken again with the new location's settings
+	rq.proxyWholeURI = false
+	rq.gzip = gzipReq{}
 	rq.v.ForgetModuleState() // nginx clears the module contexts
 	if rq.cycles >= maxCycles {
 		rq.logf(ngxlog.Err, `rewrite or internal redirection cycle while internally redirecting to "%s"`, uri)
@@ -600,7 +650,7 @@ func (rq *request) applyErrorPage(code int, ep *nginxconf.ErrorPage) {
 		if rq.r.Method != http.MethodHead {
 			rq.r.Method = http.MethodGet
 		}
-		rq.internalRedirect(target)
+		rq.internalRedirectArgs(target, false)
 	default:
 		// a redirect: 302 unless "=" names a redirect status
 		status := http.StatusFound

@@ -258,7 +258,7 @@ func (rq *request) tryFiles() bool {
 	case strings.HasPrefix(last, "@"):
 		rq.runNamed(last)
 	default:
-		rq.internalRedirect(last)
+		rq.internalRedirectArgs(last, true)
 	}
 	return false
 }
