@@ -98,15 +98,7 @@ func (st *state) udpSetPeername(L *lua.LState) int {
 		// nginx binds a datagram unix socket to an address of the
 		// kernel's choice (autobind) so that the peer can answer it
 		st.logf(ngxlog.Debug, "datagram unix domain socket autobind")
-		d.Control = func(_, _ string, rc syscall.RawConn) error {
-			var err error
-			if cerr := rc.Control(func(fd uintptr) {
-				err = syscall.Bind(int(fd), &syscall.SockaddrUnix{})
-			}); cerr != nil {
-				return cerr
-			}
-			return err
-		}
+		d.Control = autobind
 	}
 	c, err := d.Dial(network, addr)
 	if err != nil {
