@@ -778,3 +778,29 @@ func portPlaceholder(v string, port int) string {
 func isAlnum(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
 }
+
+// checkExample reads examples/<dir>/nginx.conf with its listener on
+// {{PORT}} and checks that ngxsockify accepts it as is (-t) and, when
+// Debian's nginx is here, that nginx accepts it once nginxOnly has taken
+// out what only ngxsockify has (the websockify directives). It returns
+// the config, for startServer. checkConf's prefix has no logs/ directory:
+// the log files go to its top.
+func checkExample(t *testing.T, dir string, nginxOnly func(string) string) string {
+	t.Helper()
+	bin := requireNgxsockify(t)
+	data, err := os.ReadFile(filepath.Join("../examples", dir, "nginx.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	main := strings.Replace(string(data), "listen 127.0.0.1:6080;", "listen 127.0.0.1:{{PORT}};", 1)
+	flat := strings.ReplaceAll(main, " logs/", " ")
+	if out, code := checkConf(t, bin, flat); code != 0 {
+		t.Fatalf("ngxsockify -t on the example failed (%d):\n%s", code, out)
+	}
+	if ngx := "/usr/sbin/nginx"; fileExists(ngx) {
+		if out, code := checkConf(t, ngx, nginxOnly(flat)); code != 0 {
+			t.Errorf("nginx -t on the example failed (%d):\n%s", code, out)
+		}
+	}
+	return main
+}

@@ -382,24 +382,11 @@ var exampleURLRE = regexp.MustCompile(`^http://[^/]+/vnc_lite\.html\?path=(webso
 // (-t), its /sign endpoint and sign.sh make URLs the hook accepts, and a
 // tampered URL is refused with 403.
 func TestLuaExampleNoVNC(t *testing.T) {
-	bin := requireNgxsockify(t)
-	data, err := os.ReadFile("../examples/novnc/nginx.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	main := strings.Replace(string(data), "listen 127.0.0.1:6080;", "listen 127.0.0.1:{{PORT}};", 1)
-	// checkConf's prefix has no logs/ directory: keep the files at its top.
-	if out, code := checkConf(t, bin, strings.ReplaceAll(main, " logs/", " ")); code != 0 {
-		t.Fatalf("ngxsockify -t on the example failed (%d):\n%s", code, out)
-	}
-	// Real nginx (no websockify module here) accepts the rest as is.
-	if ngx := "/usr/sbin/nginx"; fileExists(ngx) {
-		plain := strings.Replace(strings.ReplaceAll(main, " logs/", " "), "websockify_pass $vnc_addr;", "return 200;", 1)
-		plain = luaModules + strings.Replace(plain, "websockify_allow 127.0.0.1:5900-5999;", "", 1)
-		if out, code := checkConf(t, ngx, plain); code != 0 {
-			t.Errorf("nginx -t on the example failed (%d):\n%s", code, out)
-		}
-	}
+	main := checkExample(t, "novnc", func(conf string) string {
+		// real nginx (no websockify module here) accepts the rest as is
+		conf = strings.Replace(conf, "websockify_pass $vnc_addr;", "return 200;", 1)
+		return luaModules + strings.Replace(conf, "websockify_allow 127.0.0.1:5900-5999;", "", 1)
+	})
 	s := startServer(t, "ngxsockify", ServerOptions{Main: main})
 	resp, err := rawRequest(s.Addr, "GET /sign?ip=127.0.0.1&port=5901 HTTP/1.1\r\nHost: "+s.Addr+"\r\nConnection: close\r\n\r\n", routingTimeout)
 	if err != nil {

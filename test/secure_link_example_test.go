@@ -15,25 +15,13 @@ var secureLinkURLRE = regexp.MustCompile(`^http://[^/]+/vnc_lite\.html\?path=(we
 // (without the websockify directives) accept it, a URL from sign.sh passes
 // secure_link, a tampered one answers 403 and an expired one 410.
 func TestSecureLinkExample(t *testing.T) {
-	bin := requireNgxsockify(t)
 	if _, err := exec.LookPath("openssl"); err != nil {
 		t.Skip("sign.sh needs openssl")
 	}
-	data, err := os.ReadFile("../examples/secure-link/nginx.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	main := strings.Replace(string(data), "listen 127.0.0.1:6080;", "listen 127.0.0.1:{{PORT}};", 1)
-	if out, code := checkConf(t, bin, strings.ReplaceAll(main, " logs/", " ")); code != 0 {
-		t.Fatalf("ngxsockify -t on the example failed (%d):\n%s", code, out)
-	}
-	if ngx := "/usr/sbin/nginx"; fileExists(ngx) {
-		plain := strings.Replace(strings.ReplaceAll(main, " logs/", " "), "websockify_pass $arg_ip:$arg_port;", "return 200;", 1)
-		plain = strings.Replace(plain, "websockify_allow 127.0.0.1:5900-5999;", "", 1)
-		if out, code := checkConf(t, ngx, plain); code != 0 {
-			t.Errorf("nginx -t on the example failed (%d):\n%s", code, out)
-		}
-	}
+	main := checkExample(t, "secure-link", func(conf string) string {
+		conf = strings.Replace(conf, "websockify_pass $arg_ip:$arg_port;", "return 200;", 1)
+		return strings.Replace(conf, "websockify_allow 127.0.0.1:5900-5999;", "", 1)
+	})
 	s := startServer(t, "ngxsockify", ServerOptions{Main: main})
 	sign := func(ttl string) string {
 		t.Helper()
