@@ -28,6 +28,11 @@ const upgradeHeadTimeout = 60 * time.Second
 // line, after the handler has returned, and runs the request's cleanups
 // (limit_conn counts the connection until then).
 func (rq *request) proxyUpgrade(backend net.Conn, res *proxypass.Response) {
+	// Counted as starting until the relay is registered (RelayAsync), so
+	// that a graceful quit begun after the client got the 101 waits for it.
+	if rq.s.tunnels.Hold() {
+		defer rq.s.tunnels.Release()
+	}
 	client, brw := rq.hijackClient()
 	if client == nil {
 		return

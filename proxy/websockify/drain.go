@@ -27,3 +27,19 @@ func (ts *Tunnels) Drain(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Hold counts a tunnel about to start outside the handshake (a proxied
+// upgrade, between its 101 and RelayAsync) as Serve counts its
+// handshakes, so that Drain waits for it rather than letting a graceful
+// quit close it unregistered. It reports false, holding nothing, once
+// Shutdown has begun; Release ends a hold.
+func (ts *Tunnels) Hold() bool {
+	if ts.closing.Load() {
+		return false
+	}
+	ts.starting.Add(1)
+	return true
+}
+
+// Release ends a Hold.
+func (ts *Tunnels) Release() { ts.starting.Add(-1) }

@@ -54,3 +54,28 @@ func TestDrain(t *testing.T) {
 		t.Fatal("Drain did not return after the last tunnel ended")
 	}
 }
+
+// TestDrainWaitsForHold: a tunnel held before it is registered (a proxied
+// upgrade between its 101 and RelayAsync) keeps Drain waiting until its
+// hold ends; once Shutdown has begun nothing can be held.
+func TestDrainWaitsForHold(t *testing.T) {
+	ts := &Tunnels{}
+	if !ts.Hold() {
+		t.Fatal("Hold refused on an open registry")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Millisecond)
+	defer cancel()
+	if err := ts.Drain(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Drain during a hold: %v, want it to wait", err)
+	}
+	ts.Release()
+	if err := ts.Drain(context.Background()); err != nil {
+		t.Fatalf("Drain after the hold ended: %v", err)
+	}
+	sctx, scancel := context.WithTimeout(context.Background(), time.Second)
+	defer scancel()
+	ts.Shutdown(sctx)
+	if ts.Hold() {
+		t.Error("Hold taken after Shutdown began")
+	}
+}
