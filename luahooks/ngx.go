@@ -401,6 +401,7 @@ func (st *state) ngxSay(L *lua.LState) int {
 	}
 	st.r.body.WriteByte('\n')
 	st.markSent()
+	st.logHTTP10Buffering()
 	L.Push(lua.LNumber(1))
 	return 1
 }
@@ -410,8 +411,18 @@ func (st *state) ngxPrint(L *lua.LState) int {
 		return 2
 	}
 	st.markSent()
+	st.logHTTP10Buffering()
 	L.Push(lua.LNumber(1))
 	return 1
+}
+
+// logHTTP10Buffering logs, as lua-nginx-module does at debug level for
+// each output it holds, that lua_http10_buffering keeps the output of an
+// HTTP/1.0 request back to the end.
+func (st *state) logHTTP10Buffering() {
+	if req := st.r.req; req != nil && !req.headersOut && req.http10Buffering() {
+		st.logf(ngxlog.Debug, "lua buffering output bufs for the HTTP 1.0 request")
+	}
 }
 
 func (st *state) ngxFlush(L *lua.LState) int { return st.endOutput(L, false) }
@@ -450,6 +461,7 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 	}
 	if req := st.r.req; !eof && st.r.sent && !req.headersOut && req.http10Buffering() {
 		// lua_http10_buffering holds the output: flush is a no-op.
+		st.logf(ngxlog.Debug, "lua http 1.0 buffering makes ngx.flush() a no-op")
 		L.Push(lua.LNil)
 		L.Push(lua.LString("buffering"))
 		return 2

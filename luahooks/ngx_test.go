@@ -423,3 +423,28 @@ func TestRegexJITLog(t *testing.T) {
 		t.Errorf("%d JIT lines, want 3 (jo once, j twice):\n%s", got, sink.text())
 	}
 }
+
+// TestHTTP10BufferingLog: under lua_http10_buffering, output an HTTP/1.0
+// request holds back and the no-op ngx.flush log lua-nginx-module's debug
+// lines (056-flush.t TESTs 5, 6, 11, 12); HTTP/1.1 logs neither.
+func TestHTTP10BufferingLog(t *testing.T) {
+	rt, sink := newTestRuntime(t, Options{})
+	src := `ngx.say("a") local ok, err = ngx.flush() ngx.print(tostring(ok), " ", tostring(err))`
+	req := newReq("/")
+	req.HTTP.Proto, req.HTTP.ProtoMajor, req.HTTP.ProtoMinor = "HTTP/1.0", 1, 0
+	if out := runCode(t, rt, PhaseContent, src, req); out.Err != nil || string(out.Body) != "a\nnil buffering" {
+		t.Fatalf("HTTP/1.0: %q (%v)", out.Body, out.Err)
+	}
+	for _, want := range []string{"lua buffering output bufs for the HTTP 1.0 request", "lua http 1.0 buffering makes ngx.flush() a no-op"} {
+		if !strings.Contains(sink.text(), want) {
+			t.Errorf("no %q in:\n%s", want, sink.text())
+		}
+	}
+	rt, sink = newTestRuntime(t, Options{})
+	if out := runCode(t, rt, PhaseContent, src, newReq("/")); out.Err != nil {
+		t.Fatal(out.Err)
+	}
+	if strings.Contains(sink.text(), "HTTP 1.0") || strings.Contains(sink.text(), "http 1.0") {
+		t.Errorf("HTTP/1.1 logged buffering:\n%s", sink.text())
+	}
+}
