@@ -86,11 +86,14 @@ func (st *state) sockLogf(L *lua.LState, format string, args ...any) {
 
 // cosocket is the Go side of one ngx.socket.tcp() object.
 type cosocket struct {
-	conn    net.Conn
-	br      *bufio.Reader
-	wr      *waitReader // br's source (nil: the request body's socket)
-	key     string      // pool key: "host:port", "unix:path" or the pool option
-	reused  int
+	conn   net.Conn
+	br     *bufio.Reader
+	wr     *waitReader // br's source (nil: the request body's socket)
+	key    string      // pool key: "host:port", "unix:path" or the pool option
+	reused int
+	// created: connect was called once (lua-nginx-module's sock[1]
+	// exists); getoption and setoption raise before.
+	created bool
 	connect time.Duration
 	send    time.Duration
 	read    time.Duration
@@ -261,7 +264,6 @@ func doneContext(done <-chan struct{}) (context.Context, context.CancelFunc) {
 }
 
 func (st *state) openSocketTCP() *lua.LTable {
-	L := st.L
 	methods := st.funcTable(map[string]lua.LGFunction{
 		"connect":        st.sockConnect,
 		"sslhandshake":   st.sockSSLHandshake,
@@ -276,11 +278,13 @@ func (st *state) openSocketTCP() *lua.LTable {
 		"getreusedtimes": st.sockGetReusedTimes,
 		"close":          st.sockClose,
 		"setoption":      st.sockSetOption,
+		"getoption":      st.sockGetOption,
 		"bind":           st.sockBind,
 	})
-	mt := L.NewTable()
-	mt.RawSetString("__index", methods)
-	st.socketMeta = mt
+	// As lua-nginx-module's, the metatable is the method table itself,
+	// its own __index (getmetatable(sock) lists the methods).
+	methods.RawSetString("__index", methods)
+	st.socketMeta = methods
 	return methods
 }
 
@@ -476,7 +480,7 @@ func (st *state) sockConnect(L *lua.LState) int {
 		return fail(L, msg)
 	}
 	st.dropSocket(s) // a connected socket connects again
-	s.key, s.reused = key, 0
+	s.key, s.reused, s.created = key, 0, true
 	if backlog >= 0 && poolSize == 0 {
 		poolSize = st.socketOptions().PoolSize
 	}
@@ -516,7 +520,9 @@ func (st *state) sockConnect(L *lua.LState) int {
 		ctx, cancel := doneContext(done)
 		defer cancel()
 		var err error
-		d := net.Dialer{Timeout: s.connect}
+		// KeepAlive -1: nginx sets no SO_KEEPALIVE on a cosocket
+		// (getoption reads 0) unless setoption asks for it.
+		d := net.Dialer{Timeout: s.connect, KeepAlive: -1}
 		if s.bind != nil && network == "tcp" {
 			d.LocalAddr = s.bind
 		}
@@ -995,8 +1001,6 @@ func (st *state) rawReqSocketMeta() *lua.LTable {
 			"send":         st.sockSend,
 			"settimeout":   st.sockSetTimeout,
 			"settimeouts":  st.sockSetTimeouts,
-			"close":        st.sockClose,
-			"setoption":    st.sockSetOption,
 		}
 	})
 }
@@ -1015,12 +1019,13 @@ func (st *state) reqSocketMeta() *lua.LTable {
 	})
 }
 
-// cachedMeta returns *cache, first made as a metatable whose __index holds
-// methods(): built once per state.
+// cachedMeta returns *cache, first made as a table of methods() that is
+// its own __index, as lua-nginx-module's socket metatables are: built once
+// per state.
 func (st *state) cachedMeta(cache **lua.LTable, methods func() map[string]lua.LGFunction) *lua.LTable {
 	if *cache == nil {
-		*cache = st.L.NewTable()
-		(*cache).RawSetString("__index", st.funcTable(methods()))
+		*cache = st.funcTable(methods())
+		(*cache).RawSetString("__index", *cache)
 	}
 	return *cache
 }
@@ -1375,8 +1380,45 @@ func (st *state) sockClose(L *lua.LState) int {
 	return 1
 }
 
+// sockGetOption is tcpsock:getoption(option) as lua-resty-core's: the
+// option's value as getsockopt reads it. Like lua-nginx-module v0.10.23,
+// "sndbuf" reads SO_RCVBUF and "rcvbuf" SO_SNDBUF.
+func (st *state) sockGetOption(L *lua.LState) int {
+	s := sock(L, "getoption")
+	s.mustBeCreated(L)
+	v := L.Get(2)
+	if v == lua.LNil {
+		return fail(L, `missing the "option" argument`)
+	}
+	opt, ok := v.(lua.LString)
+	if !ok || sockOptions[string(opt)] == 0 {
+		return fail(L, "unsupported option "+lua.LVAsString(L.ToStringMeta(v)))
+	}
+	if s.conn == nil {
+		return fail(L, "closed")
+	}
+	n, err := getSockOpt(s.conn, string(opt))
+	if err != nil {
+		return fail(L, err.Error())
+	}
+	L.Push(lua.LNumber(n))
+	return 1
+}
+
+// mustBeCreated raises as lua-resty-core does for an option of a socket
+// connect never ran on.
+func (s *cosocket) mustBeCreated(L *lua.LState) {
+	if !s.created && s.conn == nil {
+		L.RaiseError("socket is never created nor connected")
+	}
+}
+
+// sockOptions are the names getoption knows (lua-resty-core's indexes).
+var sockOptions = map[string]int{"keepalive": 1, "reuseaddr": 2, "tcp-nodelay": 3, "sndbuf": 4, "rcvbuf": 5}
+
 func (st *state) sockSetOption(L *lua.LState) int {
 	s := sock(L, "setoption")
+	s.mustBeCreated(L)
 	opt := L.CheckString(2)
 	if s.conn == nil {
 		return fail(L, "closed")

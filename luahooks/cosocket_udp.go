@@ -37,8 +37,8 @@ func (st *state) newSocketUDP(L *lua.LState) int {
 			"settimeout":  st.udpSetTimeout,
 			"close":       st.udpClose,
 		})
-		st.udpMeta = L.NewTable()
-		st.udpMeta.RawSetString("__index", methods)
+		methods.RawSetString("__index", methods) // as lua-nginx-module's
+		st.udpMeta = methods
 	}
 	obj := L.NewTable()
 	ud := L.NewUserData()
