@@ -301,6 +301,9 @@ func (st *state) ngxExit(L *lua.LState) int {
 // strings, numbers, booleans, nil, ngx.null and (nested) array tables.
 func (st *state) writeArgs(L *lua.LState, fn string) bool {
 	r := st.r
+	if r.phase == PhaseExitWorker {
+		st.phaseCheck(fn)
+	}
 	if st.inInit || r.req == nil {
 		L.RaiseError("no request found")
 	}
@@ -438,6 +441,9 @@ func (st *state) headerOnly() bool {
 // endOutput is ngx.flush (eof false) and ngx.eof (eof true): output counts
 // as sent; after ngx.eof both answer nil, "seen eof".
 func (st *state) endOutput(L *lua.LState, eof bool) int {
+	if st.r.phase == PhaseExitWorker {
+		st.phaseCheck("flush")
+	}
 	if st.r.req == nil || st.inInit {
 		L.RaiseError("no request found")
 	}
@@ -1022,9 +1028,12 @@ func ngxQuoteSQLStr(L *lua.LState) int {
 
 func (st *state) ngxGetPhase(L *lua.LState) int {
 	if st.inInit {
-		if st.r.phase == PhaseInitWorker {
+		switch st.r.phase {
+		case PhaseInitWorker:
 			L.Push(lua.LString("init_worker"))
-		} else {
+		case PhaseExitWorker:
+			L.Push(lua.LString("exit_worker"))
+		default:
 			L.Push(lua.LString("init"))
 		}
 		return 1

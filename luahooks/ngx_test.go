@@ -448,3 +448,42 @@ func TestHTTP10BufferingLog(t *testing.T) {
 		t.Errorf("HTTP/1.1 logged buffering:\n%s", sink.text())
 	}
 }
+
+// TestExitWorker: exit_worker_by_lua runs on a state with init's globals,
+// get_phase answers "exit_worker", the request, output, timer and
+// cosocket APIs raise lua-nginx-module's context errors, and an error is
+// logged as "exit_worker_by_lua error: ..." with its traceback
+// (089-phase.t TEST 11).
+func TestExitWorker(t *testing.T) {
+	rt, sink := newTestRuntime(t, Options{})
+	init, err := rt.CompileInline(PhaseInit, `G = "g"`, "/etc/nginx/nginx.conf", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.RunInit(init); err != nil {
+		t.Fatal(err)
+	}
+	src := `ngx.log(ngx.ERR, ngx.get_phase(), " ", G)
+		ngx.log(ngx.ERR, "timer: ", pcall(ngx.timer.at, 0, function() end))
+		ngx.log(ngx.ERR, "tcp: ", pcall(ngx.socket.tcp))
+		ngx.log(ngx.ERR, "say: ", pcall(ngx.say, "x"))
+		ngx.log(ngx.ERR, "req: ", pcall(ngx.req.get_headers))
+		error("boom")`
+	c, err := rt.CompileInline(PhaseExitWorker, src, "/etc/nginx/nginx.conf", 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.RunExitWorker(c, "exit_worker_by_lua")
+	for _, want := range []string{
+		"exit_worker_by_lua(nginx.conf:7):1: exit_worker g",
+		"timer: falseAPI disabled in the context of exit_worker_by_lua*",
+		"tcp: falseAPI disabled in the context of exit_worker_by_lua*",
+		"say: falseAPI disabled in the context of exit_worker_by_lua*",
+		"req: falseAPI disabled in the current context",
+		"exit_worker_by_lua error: exit_worker_by_lua(nginx.conf:7):6: boom\nstack traceback:\n\t[C]: in function 'error'",
+	} {
+		if !strings.Contains(sink.text(), want) {
+			t.Errorf("no %q in:\n%s", want, sink.text())
+		}
+	}
+}

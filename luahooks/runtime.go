@@ -95,11 +95,12 @@ const (
 	PhaseSSLCert                    // ssl_certificate_by_lua* (ssl_cert.go)
 	PhaseBalancer                   // balancer_by_lua* (balancer.go)
 	PhaseServerRewrite              // server_rewrite_by_lua*: the rewrite phase's API
+	PhaseExitWorker                 // exit_worker_by_lua*: init's API, when the server stops
 )
 
 var phaseNames = [...]string{"set_by_lua", "rewrite_by_lua", "access_by_lua", "content_by_lua",
 	"header_filter_by_lua", "log_by_lua", "init_by_lua", "init_worker_by_lua", "ngx.timer", "body_filter_by_lua",
-	"ssl_certificate_by_lua", "balancer_by_lua", "server_rewrite_by_lua"}
+	"ssl_certificate_by_lua", "balancer_by_lua", "server_rewrite_by_lua", "exit_worker_by_lua"}
 
 // String returns the directive name without the _block/_file suffix, as
 // lua-nginx-module uses it in chunk names ("access_by_lua").
@@ -356,6 +357,26 @@ func (rt *Runtime) RunInit(c *Chunk) error {
 	}
 	rt.put(st)
 	return nil
+}
+
+// RunExitWorker runs an exit_worker_by_lua* chunk, as nginx does when a
+// worker exits: on a state that has the init chunks' globals, before
+// Close. Its error is logged as lua-nginx-module reports it (kind is
+// "exit_worker_by_lua" or "exit_worker_by_lua_file").
+func (rt *Runtime) RunExitWorker(c *Chunk, kind string) {
+	err := c.loadErr
+	if err == nil {
+		var st *state
+		if st, err = rt.get(); err == nil {
+			st.busy.Lock()
+			err = st.runInit(c, rt.timeout)
+			st.busy.Unlock()
+			rt.put(st)
+		}
+	}
+	if err != nil && rt.opts.Log != nil {
+		rt.opts.Log(ngxlog.Err, kind+" error: "+err.Error())
+	}
 }
 
 func (rt *Runtime) get() (*state, error) {

@@ -622,6 +622,8 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 		msg = "lua entry thread aborted: runtime error: " + errorText(err)
 		trace := r.errorTraceback(err, false) // the phases that cannot yield
 		switch {
+		case st.inInit && c.phase == PhaseExitWorker:
+			msg = errorText(err) + trace // RunExitWorker adds its kind
 		case st.inInit:
 			msg = "init_by_lua error: " + errorText(err)
 		case c.phase == PhaseSet:
@@ -760,6 +762,9 @@ func cArgError(L *lua.LState, n int, fname, msg string) {
 
 // phaseCheck raises lua-nginx-module's "API disabled" error.
 func (st *state) phaseCheck(api string, allowed ...Phase) {
+	if st.r.phase == PhaseExitWorker {
+		cError(st.curL(), "API disabled in the context of exit_worker_by_lua*")
+	}
 	if st.inInit {
 		cError(st.curL(), "API disabled in the context of init_by_lua*")
 	}

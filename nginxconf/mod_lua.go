@@ -19,6 +19,9 @@ var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
 	luaHooks("header_filter", func(lc *LocConf, code *LuaCode) { lc.HeaderFilterLua = code }),
 	luaHooks("init", nil),
 	luaHooks("init_worker", nil),
+	// exit_worker_by_lua_block and _file (no plain form): run when the
+	// server stops or a reload retires the configuration (proxy/lua.go).
+	luaHooks("exit_worker", nil)[1:],
 	luaHooks("body_filter", func(lc *LocConf, code *LuaCode) { lc.BodyFilterLua = code }),
 	luaHooks("log", func(lc *LocConf, code *LuaCode) { lc.LogLua = code }),
 	[]directive{
@@ -192,6 +195,8 @@ func luaHooks(phase string, store func(*LocConf, *LuaCode)) []directive {
 			c.cfg.HTTP.Lua.Init = code
 		case "init_worker":
 			c.cfg.HTTP.Lua.InitWorker = code
+		case "exit_worker":
+			c.cfg.HTTP.Lua.ExitWorker = code
 		default:
 			store(lv.conf, code)
 		}

@@ -106,6 +106,7 @@ type LuaMain struct {
 	MaxPendingTimers, MaxRunningTimers int
 	Init                               *LuaCode
 	InitWorker                         *LuaCode
+	ExitWorker                         *LuaCode
 }
 
 // LuaCode is Lua source attached to a directive; the proxy compiles it at

@@ -248,6 +248,7 @@ var luaPhases = map[string]luahooks.Phase{
 	"body_filter":    luahooks.PhaseBodyFilter,
 	"init":           luahooks.PhaseInit,
 	"init_worker":    luahooks.PhaseInitWorker,
+	"exit_worker":    luahooks.PhaseExitWorker,
 }
 
 // provisionLua makes content_by_lua the content handler of its levels
@@ -327,8 +328,20 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
 	st.lua = rt
 	st.chunks = make([]*luahooks.Chunk, len(h.LuaCodes))
 	for _, c := range h.LuaCodes {
-		if c.Phase != "init" && c.Phase != "init_worker" {
+		if c.Phase != "init" && c.Phase != "init_worker" && c.Phase != "exit_worker" {
 			st.compileLua(c)
+		}
+	}
+	if c := h.Lua.ExitWorker; c != nil {
+		// compiled now, run when the configuration retires (closeLua);
+		// a syntax error is reported then, as nginx loads it at exit
+		ch, err := st.compileOne(c)
+		if err != nil && ch == nil {
+			return fmt.Errorf("%v in %s:%d", err, c.File, c.Line)
+		}
+		st.exitWorker, st.exitWorkerKind = ch, "exit_worker_by_lua"
+		if c.PathTmpl != nil {
+			st.exitWorkerKind += "_file"
 		}
 	}
 	for _, c := range []*nginxconf.LuaCode{h.Lua.Init, h.Lua.InitWorker} {
@@ -353,6 +366,19 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
 		}
 	}
 	return nil
+}
+
+// closeLua ends the configuration's Lua runtime, first running (exitHook)
+// exit_worker_by_lua as nginx does in a worker that exits (stop, quit, or
+// a reload retiring it).
+func (st *state) closeLua(exitHook bool) {
+	if st.lua == nil {
+		return
+	}
+	if exitHook && st.exitWorker != nil {
+		st.lua.RunExitWorker(st.exitWorker, st.exitWorkerKind)
+	}
+	st.lua.Close()
 }
 
 func (st *state) compileOne(c *nginxconf.LuaCode) (*luahooks.Chunk, error) {

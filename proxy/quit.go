@@ -80,10 +80,9 @@ func (s *Server) Quit(ctx context.Context) error {
 	if err != nil {
 		s.ErrorLog().Logf(ngxlog.Notice, 0, "graceful shutdown ended (%v): closing %d tunnels", err, s.tunnels.Len())
 	}
-	s.ErrorLog().Logf(ngxlog.Notice, 0, "exit")
 	grace, cancel := context.WithTimeout(context.Background(), quitGrace)
 	defer cancel()
-	s.Shutdown(grace)
+	s.shutdown(grace, true, "exit")
 	return err
 }
 

@@ -68,13 +68,16 @@ type state struct {
 	confs   []confRuntime   // by LocConf.ID (HTTP.Confs)
 	servers []serverRuntime // by Server.ID (HTTP.Servers)
 
-	lua       *luahooks.Runtime                          // lua: nil when the config has no Lua
-	chunks    []*luahooks.Chunk                          // lua: by LuaCode.ID (HTTP.LuaCodes); nil: compiled per request, or failed
-	upstreams map[string]websockify.Dialer               // upstream: upstream{} blocks by name (a websockify_pass $var may name one)
-	hashKeys  hashKeys                                   // upstream: hash's key of the blocks that have one
-	implicit  map[string]websockify.Dialer               // proxy: the servers of constant proxy_pass URLs, by host:port (nginx's implicit upstreams)
-	auth      *authCache                                 // auth_basic: htpasswd files by path
-	recoders  map[*nginxconf.CharsetMap][2]*recodeTables // charset: each charset_map's tables, as written and reversed
+	lua *luahooks.Runtime // lua: nil when the config has no Lua
+	// exitWorker is exit_worker_by_lua's chunk, run by closeLua.
+	exitWorker     *luahooks.Chunk
+	exitWorkerKind string
+	chunks         []*luahooks.Chunk                          // lua: by LuaCode.ID (HTTP.LuaCodes); nil: compiled per request, or failed
+	upstreams      map[string]websockify.Dialer               // upstream: upstream{} blocks by name (a websockify_pass $var may name one)
+	hashKeys       hashKeys                                   // upstream: hash's key of the blocks that have one
+	implicit       map[string]websockify.Dialer               // proxy: the servers of constant proxy_pass URLs, by host:port (nginx's implicit upstreams)
+	auth           *authCache                                 // auth_basic: htpasswd files by path
+	recoders       map[*nginxconf.CharsetMap][2]*recodeTables // charset: each charset_map's tables, as written and reversed
 }
 
 // confRuntime is what the modules built at load for one level (http,
@@ -548,9 +551,7 @@ func (s *Server) Reload(cfg *nginxconf.Config) error {
 	s.tunnels.SetLoops(loops(cfg))
 	s.h2GoAway(false) // HTTP/2 connections keep no old configuration (http2.go)
 	s.retire(old)
-	if old.lua != nil {
-		old.lua.Close()
-	}
+	old.closeLua(true)
 	return nil
 }
 
@@ -586,7 +587,13 @@ func (s *Server) Reopen() error { return s.logs.reopen() }
 // Shutdown stops accepting, ends idle keep-alive connections, sends close
 // frames (1001) to every tunnel, and waits for requests until ctx ends; then
 // it closes what is left.
-func (s *Server) Shutdown(ctx context.Context) error {
+func (s *Server) Shutdown(ctx context.Context) error { return s.shutdown(ctx, true, "") }
+
+// shutdown is Shutdown; exitHook runs exit_worker_by_lua once the
+// connections are closed (not for Close: -t, or a start that failed), and
+// exitNote, if any, is logged after it, before the logs close, as nginx's
+// worker logs "exit" last.
+func (s *Server) shutdown(ctx context.Context, exitHook bool, exitNote string) error {
 	s.mu.Lock()
 	servers := append([]*http1.Server(nil), s.servers...)
 	s.mu.Unlock()
@@ -605,8 +612,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		hs.Close()
 	}
 	s.wg.Wait()
-	if st := s.state.Load(); st.lua != nil {
-		st.lua.Close()
+	s.state.Load().closeLua(exitHook)
+	if exitNote != "" {
+		s.ErrorLog().Logf(ngxlog.Notice, 0, "%s", exitNote)
 	}
 	s.logs.close()
 	return ctx.Err()
@@ -616,7 +624,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	s.Shutdown(ctx)
+	s.shutdown(ctx, false, "")
 	return nil
 }
 
