@@ -403,7 +403,9 @@ func (st *state) ngxSay(L *lua.LState) int {
 		return 2
 	}
 	st.r.body.WriteByte('\n')
-	st.markSent()
+	if !st.markSent() {
+		return fail(L, "nginx output filter error")
+	}
 	st.logHTTP10Buffering()
 	L.Push(lua.LNumber(1))
 	return 1
@@ -413,7 +415,9 @@ func (st *state) ngxPrint(L *lua.LState) int {
 	if !st.writeArgs(L, "print") {
 		return 2
 	}
-	st.markSent()
+	if !st.markSent() {
+		return fail(L, "nginx output filter error")
+	}
 	st.logHTTP10Buffering()
 	L.Push(lua.LNumber(1))
 	return 1
@@ -482,7 +486,9 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 			return 2
 		}
 	}
-	st.markSent()
+	if !st.markSent() {
+		return fail(L, "nginx output filter error")
+	}
 	st.r.eof = st.r.eof || eof
 	st.flushOutput()
 	if !eof && lua.LVAsBool(L.Get(1)) {

@@ -280,25 +280,28 @@ func (st *state) sendHeaders(L *lua.LState) int {
 	default:
 		st.phaseCheck("send_headers")
 	}
-	st.markSent()
+	if !st.markSent() {
+		return fail(L, "nginx output filter error")
+	}
 	L.Push(lua.LNumber(1))
 	return 1
 }
 
 // markSent records that the response headers are out (ngx.say, ngx.print,
 // ngx.flush, ngx.eof, ngx.send_headers): ngx.status then reads the status
-// sent, 200 unless set.
+// sent, 200 unless set. It reports false when sending them now failed
+// (Request.SendHeaders).
 // http10Buffering reports whether lua_http10_buffering holds the output
 // to the end: an HTTP/1.0 request, buffering on, no Content-Length set.
 func (req *Request) http10Buffering() bool {
 	return req.HTTP != nil && !req.HTTP.ProtoAtLeast(1, 1) && req.RespHeader.Get("Content-Length") == "" && !req.NoHTTP10Buffering
 }
 
-func (st *state) markSent() {
+func (st *state) markSent() bool {
 	st.r.sent = true
 	req := st.r.req
 	if req == nil {
-		return
+		return true
 	}
 	if req.Status == 0 {
 		req.Status = http.StatusOK
@@ -307,11 +310,11 @@ func (st *state) markSent() {
 	// on HTTP/1.0 without a Content-Length the hook set:
 	// lua_http10_buffering holds everything to the end.
 	if req.SendHeaders == nil || req.headersOut {
-		return
+		return true
 	}
 	if req.http10Buffering() {
-		return
+		return true
 	}
 	req.headersOut = true
-	req.SendHeaders()
+	return req.SendHeaders()
 }

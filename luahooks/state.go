@@ -85,8 +85,11 @@ type Request struct {
 	// HTTP/1.0 (lua_http10_buffering holds everything back). The caller
 	// sends Status and RespHeader through its header filters then, as
 	// nginx does (header_filter_by_lua runs in the middle of the hook,
-	// and what it changes is seen by the rest of the hook).
-	SendHeaders func()
+	// and what it changes is seen by the rest of the hook). It reports
+	// false when a header filter ended the request with an error status
+	// instead (If-Unmodified-Since: 412): the output call that sent them
+	// answers nil, "nginx output filter error".
+	SendHeaders func() bool
 	// Flush, when set, sends output the hook has produced so far to the
 	// client before the hook goes on (after SendHeaders): it is called
 	// at ngx.flush and ngx.eof, and when a thread of the hook waits

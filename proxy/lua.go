@@ -488,12 +488,12 @@ func (rq *request) newLuaRequest() *luahooks.Request {
 			}
 		}
 	}
-	lr.SendHeaders = func() {
+	lr.SendHeaders = func() bool {
 		status := lr.Status
 		if status == 0 {
 			status = http.StatusOK
 		}
-		rq.luaHeaders(status, -1)
+		return rq.luaHeaders(status, -1)
 	}
 	return lr
 }
@@ -666,9 +666,12 @@ func (rq *request) luaClamp(p []byte, lr *luahooks.Request) []byte {
 // the hook ends with bodyLen bytes of output. nginx streams ngx.say's output: no length, chunked on
 // HTTP/1.1 and for HEAD, even when there is none; HTTP/1.0 output is
 // buffered to the end (lua_http10_buffering) and sent with its length.
-func (rq *request) luaHeaders(status, bodyLen int) {
+//
+// It reports false when the not-modified filter ended the request with 412
+// instead (nginx's NGX_ERROR from ngx_http_send_header).
+func (rq *request) luaHeaders(status, bodyLen int) bool {
 	if rq.w.wrote || rq.closed {
-		return
+		return true
 	}
 	h := rq.w.Header()
 	if status == http.StatusOK && !rq.subrequest && (h.Get("Last-Modified") != "" || h.Get("ETag") != "") {
@@ -684,13 +687,13 @@ func (rq *request) luaHeaders(status, bodyLen int) {
 			h.Del("Content-Length")
 			rq.writeHeader(code)
 			rq.w.discard = true
-			return
+			return true
 		case http.StatusPreconditionFailed:
 			h.Del("Last-Modified") // nginx's error page goes out without them
 			h.Del("ETag")
 			rq.finalize(code)
 			rq.w.discard = true // the hook's output does not follow
-			return
+			return false
 		}
 	}
 	// ngx_http_lua_set_content_type: not for a 304 the hook set.
@@ -708,6 +711,7 @@ func (rq *request) luaHeaders(status, bodyLen int) {
 		rq.w.stream = true
 	}
 	rq.writeHeader(status)
+	return true
 }
 
 // bodyErrLevel is the level nginx logs a failure with: info for a client
