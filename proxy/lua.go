@@ -121,9 +121,10 @@ func luaHeaderFilter(rq *request, code int) int {
 // response with a body: each write passes through it as ngx.arg[1], and
 // the end of the response as an empty chunk with ngx.arg[2] true. nginx's
 // filter runs before charset recoding (a dynamic module's filters come
-// first). Subrequests' bodies do not pass it here.
+// first). A subrequest's body passes it too: a capture gets what it made,
+// and res.truncated when it took the eof flag from the last buffer.
 func (rq *request) startBodyFilter(c *nginxconf.LuaCode, code int) {
-	if rq.subrequest || rq.r.Method == http.MethodHead || code < 200 ||
+	if rq.r.Method == http.MethodHead || code < 200 ||
 		code == http.StatusNoContent || code == http.StatusNotModified {
 		return
 	}
@@ -167,6 +168,11 @@ func (rq *request) startBodyFilter(c *nginxconf.LuaCode, code int) {
 		if out := filter(nil, true); len(out) > 0 && !rq.w.discard {
 			n, _ := rq.w.write(out) // paced, compressed
 			rq.w.bytes += int64(n)
+		}
+		if !done && rq.subrequest {
+			// the filter took the eof flag away: the subrequest's
+			// body never ended (ngx.location.capture: res.truncated)
+			rq.truncated = true
 		}
 	}
 }

@@ -168,6 +168,10 @@ func (is issued) run(turns *sync.Mutex, ended func()) {
 		defer turns.Unlock()
 	}
 	is.sub.runPhases(phaseServerRewrite)
+	if end := is.sub.w.end; end != nil && !is.sub.closed {
+		is.sub.w.end = nil
+		end() // body_filter_by_lua's last call
+	}
 	is.sub.endSubrequest(is.rec)
 	if ended != nil {
 		ended()
