@@ -53,6 +53,10 @@ type Options struct {
 	Env map[string]string
 	// SharedDicts maps lua_shared_dict names to their sizes in bytes.
 	SharedDicts map[string]int64
+	// Previous is the runtime of the configuration a reload replaces:
+	// its dictionaries of the same name and size are kept with their
+	// contents, as nginx keeps a shared memory zone across reloads.
+	Previous *Runtime
 	// CodeCache is lua_code_cache. When false, *_by_lua_file chunks are
 	// re-read on every run and every run gets a fresh Lua state.
 	CodeCache bool
@@ -156,8 +160,13 @@ func New(opts Options) (*Runtime, error) {
 	}
 	rt.idleMax = n
 	for name, size := range opts.SharedDicts {
+		if old := opts.Previous.SharedDict(name); old != nil && old.capacity == size {
+			rt.shared[name] = old
+			continue
+		}
 		rt.shared[name] = NewSharedDict(name, size)
 	}
+	rt.opts.Previous = nil // not kept alive
 	rt.path = resolvePackagePath(opts.PackagePath, defaultPackagePath, opts.Prefix)
 	rt.cpath = resolvePackagePath(opts.PackageCPath, defaultPackageCPath, opts.Prefix)
 	rt.modules.m = map[string]*protoEntry{}
@@ -185,7 +194,12 @@ func (rt *Runtime) takeIdle() []*state {
 }
 
 // SharedDict returns the lua_shared_dict called name, or nil.
-func (rt *Runtime) SharedDict(name string) *SharedDict { return rt.shared[name] }
+func (rt *Runtime) SharedDict(name string) *SharedDict {
+	if rt == nil {
+		return nil
+	}
+	return rt.shared[name]
+}
 
 const (
 	defaultPackagePath = "./?.lua;/usr/local/share/lua/5.1/?.lua;/usr/local/share/lua/5.1/?/init.lua;" +

@@ -286,7 +286,11 @@ func provisionLua(s *Server, st *state) error {
 			st.confs[lc.ID].lua.trusted = pools[f]
 		}
 	}
-	if err := st.buildLua(st.cfg, s.opts.LuaTimeout); err != nil || !s.opts.CheckRequires {
+	var prev *luahooks.Runtime // a reload keeps the dictionaries (luahooks.Options.Previous)
+	if old := s.state.Load(); old != nil {
+		prev = old.lua
+	}
+	if err := st.buildLua(st.cfg, s.opts.LuaTimeout, prev); err != nil || !s.opts.CheckRequires {
 		return err
 	}
 	return st.checkRequires()
@@ -294,7 +298,7 @@ func provisionLua(s *Server, st *state) error {
 
 // buildLua starts the Lua runtime when the config has any Lua, compiles
 // every chunk once, and runs init_by_lua.
-func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
+func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, prev *luahooks.Runtime) error {
 	h := cfg.HTTP
 	if len(h.LuaCodes) == 0 {
 		return nil
@@ -322,6 +326,7 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
 		PackageCPath:     h.Lua.PackageCPath,
 		Env:              env,
 		SharedDicts:      h.Lua.SharedDicts,
+		Previous:         prev,
 		CodeCache:        h.Lua.CodeCache,
 		MaxPendingTimers: h.Lua.MaxPendingTimers,
 		MaxRunningTimers: h.Lua.MaxRunningTimers,

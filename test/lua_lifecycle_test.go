@@ -1,6 +1,7 @@
 package test
 
 import (
+	"os"
 	"regexp"
 	"strings"
 	"syscall"
@@ -74,4 +75,57 @@ func exitWorkerLines(log string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// TestLuaReloadKeepsSharedDicts: a reload keeps a lua_shared_dict of the
+// same name and size with its contents, as nginx keeps the shared memory
+// zone; one whose size changed starts empty (080-hup-shdict.t TEST 2).
+func TestLuaReloadKeepsSharedDicts(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	conf := func(version, catsSize string) string {
+		return `load_module /usr/lib/nginx/modules/ndk_http_module.so;
+load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;
+master_process on;
+worker_processes 1;
+pid {{DIR}}/nginx.pid;
+error_log {{DIR}}/error.log info;
+events {}
+http {
+    access_log off;
+    lua_shared_dict dogs 1m;
+    lua_shared_dict cats ` + catsSize + `;
+    server {
+        listen 127.0.0.1:{{PORT}};
+        location = /set { content_by_lua_block { ngx.shared.dogs:set("foo", 32) ngx.shared.cats:set("c", 1) ngx.say("ok") } }
+        location = /get {
+            content_by_lua_block { ngx.say("` + version + ` ", ngx.shared.dogs:get("foo"), " ", ngx.shared.cats:get("c")) }
+        }
+    }
+}
+`
+	}
+	var got []string
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := procStart(t, kind, conf("one", "1m"))
+		if _, body := httpBody(t, s.URL("/set")); body != "ok\n" {
+			t.Fatalf("%s: /set answered %q", kind, body)
+		}
+		if err := os.WriteFile(s.Conf, []byte(expand(conf("two", "2m"), s.Dir, s.Ports)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.Signal(syscall.SIGHUP)
+		body := ""
+		waitFor(t, func() bool {
+			_, body = httpBody(t, s.URL("/get"))
+			return strings.HasPrefix(body, "two")
+		}, kind+" to reload")
+		got = append(got, body)
+	}
+	if got[0] != "two 32 nil\n" {
+		t.Errorf("nginx answered %q", got[0])
+	}
+	if got[0] != got[1] {
+		t.Errorf("after a reload nginx answered %q, ngxsockify %q", got[0], got[1])
+	}
 }
