@@ -8,6 +8,7 @@ import (
 
 	"ngxsockify/nginxconf"
 	"ngxsockify/nginxconf/vars"
+	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/upstream"
 	"ngxsockify/proxy/websockify"
 )
@@ -50,7 +51,8 @@ func provisionUpstreams(_ *Server, st *state) error {
 		if r == nil {
 			var err error
 			r, err = upstream.NewResolver(lc.Resolver, upstream.ResolverOptions{
-				Timeout: lc.ResolverTimeout, Valid: lc.ResolverValid, NoIPv6: lc.ResolverNoIPv6})
+				Timeout: lc.ResolverTimeout, Valid: lc.ResolverValid, NoIPv6: lc.ResolverNoIPv6,
+				Log: func(msg string) { st.elog.Logf(ngxlog.Err, 0, "%s", msg) }})
 			if err != nil {
 				return err
 			}

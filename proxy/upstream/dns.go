@@ -9,7 +9,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 )
 
@@ -80,8 +83,9 @@ type dnsReply struct {
 // is asked again over TCP; an error code in either answer fails the
 // lookup (not kept); answers with no address but a CNAME give that name to
 // follow. An answer with neither leaves the lookup waiting for its time
-// out, as in nginx.
-func resolveName(ctx context.Context, servers []string, first int, name string, noIPv6 bool) (dnsResult, error) {
+// out, as in nginx. logf, if not nil, gets the send() and recv() failures
+// nginx logs.
+func resolveName(ctx context.Context, servers []string, first int, name string, noIPv6 bool, logf func(string)) (dnsResult, error) {
 	qs := []*dnsQuery{{qtype: dnsA}}
 	if !noIPv6 {
 		qs = append(qs, &dnsQuery{qtype: dnsAAAA})
@@ -93,30 +97,79 @@ func resolveName(ctx context.Context, servers []string, first int, name string, 
 		}
 		q.msg = msg
 	}
-	pc, err := net.ListenUDP("udp", nil)
-	if err != nil {
-		return dnsResult{}, err
-	}
-	defer pc.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	replies := make(chan dnsReply, 8)
-	go func() {
-		for {
-			buf := make([]byte, 4096)
-			n, err := pc.Read(buf)
-			if err != nil {
-				return
-			}
-			select {
-			case replies <- dnsReply{msg: buf[:n]}:
-			case <-ctx.Done():
-				return
+	// Each server is asked on a UDP socket connected to it, as nginx's
+	// ngx_udp_connect: an ICMP "port unreachable" comes back as the
+	// next send's or read's ECONNREFUSED, logged, and the socket is
+	// made again for the next send.
+	var mu sync.Mutex
+	conns := make([]*net.UDPConn, len(servers))
+	defer func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for i, c := range conns {
+			if c != nil {
+				c.Close()
+				conns[i] = nil
 			}
 		}
 	}()
+	failed := func(i int, c *net.UDPConn, op string, err error) {
+		mu.Lock()
+		current := conns[i] == c
+		if current {
+			conns[i] = nil
+		}
+		mu.Unlock()
+		c.Close()
+		if current && logf != nil && ctx.Err() == nil {
+			logf(fmt.Sprintf("%s() failed (%s) while resolving, resolver: %s", op, errnoText(err), servers[i]))
+		}
+	}
+	conn := func(i int) *net.UDPConn {
+		mu.Lock()
+		defer mu.Unlock()
+		if c := conns[i]; c != nil {
+			return c
+		}
+		a, err := net.ResolveUDPAddr("udp", servers[i])
+		if err != nil {
+			return nil
+		}
+		c, err := net.DialUDP("udp", nil, a)
+		if err != nil {
+			return nil
+		}
+		conns[i] = c
+		return c
+	}
+	// read reads c's answers; it starts after the first queries went, so
+	// that an early ICMP error meets the next send, as in nginx.
+	read := func(i int, c *net.UDPConn) {
+		go func() {
+			for {
+				buf := make([]byte, 4096)
+				n, err := c.Read(buf)
+				if err != nil {
+					if !errors.Is(err, net.ErrClosed) {
+						failed(i, c, "recv", err)
+					}
+					return
+				}
+				select {
+				case replies <- dnsReply{msg: buf[:n]}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
 	server := first
+	reading := map[*net.UDPConn]bool{}
 	send := func() {
+		var used []*net.UDPConn
 		for _, q := range qs {
 			if q.done {
 				continue
@@ -125,8 +178,18 @@ func resolveName(ctx context.Context, servers []string, first int, name string, 
 				go dnsTCP(ctx, servers[server], q.msg, replies)
 				continue
 			}
-			if a, err := net.ResolveUDPAddr("udp", servers[server]); err == nil {
-				pc.WriteToUDP(q.msg, a)
+			if c := conn(server); c != nil {
+				if _, err := c.Write(q.msg); err != nil {
+					failed(server, c, "send", err)
+					continue
+				}
+				used = append(used, c)
+			}
+		}
+		for _, c := range used {
+			if !reading[c] {
+				reading[c] = true
+				read(server, c)
 			}
 		}
 	}
@@ -377,4 +440,17 @@ func dnsName(m []byte, i int) (string, int, bool) {
 		}
 	}
 	return "", 0, false
+}
+
+// errnoText formats err like nginx: "111: Connection refused".
+func errnoText(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		msg := errno.Error()
+		if msg != "" {
+			msg = strings.ToUpper(msg[:1]) + msg[1:]
+		}
+		return strconv.Itoa(int(errno)) + ": " + msg
+	}
+	return err.Error()
 }

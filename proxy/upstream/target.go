@@ -111,6 +111,7 @@ type Resolver struct {
 	timeout time.Duration
 	valid   time.Duration
 	noIPv6  bool
+	log     func(msg string)
 
 	mu    sync.Mutex
 	cache map[string]cachedAnswer
@@ -133,6 +134,9 @@ type ResolverOptions struct {
 	Timeout time.Duration // each lookup; 0 means 30s
 	Valid   time.Duration // valid=: how long answers are kept; 0: their TTL
 	NoIPv6  bool          // ipv6=off: IPv4 addresses only
+	// Log, when set, gets the failures nginx logs at "error" while it
+	// resolves: a server's send() or recv() errors (Connection refused).
+	Log func(msg string)
 }
 
 // NewResolver returns a resolver asking the DNS servers addrs ("ip",
@@ -144,7 +148,7 @@ func NewResolver(addrs []string, o ResolverOptions) (*Resolver, error) {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultResolverTimeout
 	}
-	res := &Resolver{timeout: o.Timeout, valid: o.Valid, noIPv6: o.NoIPv6}
+	res := &Resolver{timeout: o.Timeout, valid: o.Valid, noIPv6: o.NoIPv6, log: o.Log}
 	for _, a := range addrs {
 		host, port, err := net.SplitHostPort(a)
 		if err != nil {
@@ -173,7 +177,7 @@ func (r *Resolver) LookupHost(ctx context.Context, host string) ([]string, error
 			}
 			first := int(r.next.Add(1)-1) % len(r.servers)
 			var err error
-			res, err = resolveName(ctx, r.servers, first, name, r.noIPv6)
+			res, err = resolveName(ctx, r.servers, first, name, r.noIPv6, r.log)
 			if err != nil {
 				if de := (*dnsError)(nil); !errors.As(err, &de) {
 					err = errDNSTimeout
