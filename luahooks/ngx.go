@@ -142,8 +142,11 @@ func (st *state) openNgx() *lua.LTable {
 	argMeta.RawSetString("__index", L.NewFunction(st.ngxArgIndex))
 	argMeta.RawSetString("__newindex", L.NewFunction(st.ngxArgNewIndex))
 	L.SetMetatable(st.argTable, argMeta)
+	// A field of ngx itself, as lua-nginx-module's (pairs(ngx) lists it);
+	// its metatable answers for the phase that runs.
+	ngx.RawSetString("arg", st.argTable)
 
-	// Dynamic fields: ngx.status, ngx.ctx, ngx.arg, ngx.headers_sent.
+	// Dynamic fields: ngx.status, ngx.ctx, ngx.headers_sent.
 	mt := L.NewTable()
 	mt.RawSetString("__index", L.NewFunction(st.ngxIndex))
 	mt.RawSetString("__newindex", L.NewFunction(st.ngxNewIndex))
