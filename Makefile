@@ -216,7 +216,9 @@ LUA_TESTS_FILES ?= $(addprefix t/,000-sanity.t 001-set.t 002-content.t 005-exit.
 	083-bad-sock-self.t 090-log-socket-errors.t 093-uthread-spawn.t 094-uthread-exit.t \
 	096-uthread-redirect.t 098-uthread-wait.t 101-on-abort.t 105-pressure.t \
 	114-config.t 116-raw-req-socket.t 127-uthread-kill.t 128-duplex-tcp-socket.t \
-	155-tls13.t 168-tcp-socket-bind.t)
+	155-tls13.t 168-tcp-socket-bind.t \
+	004-require.t 031-post-args.t 055-subreq-vars.t 063-abort.t 072-conditional-get.t \
+	080-hup-shdict.t 082-body-filter.t 089-phase.t 091-coroutine.t 119-config-prefix.t)
 
 .PHONY: suite-deps nginx-tests lua-tests
 
