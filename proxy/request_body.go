@@ -46,7 +46,8 @@ func (rq *request) readBody() ([]byte, int) {
 }
 
 // bodyInFile reports whether nginx keeps a body of n bytes in a file: under
-// client_body_in_file_only; else not when the request, body included, fit
+// client_body_in_file_only; on HTTP/2 past client_body_buffer_size; else
+// not when the request, body included, fit
 // the header buffer (nginx reads the body there), and otherwise past its
 // buffer: client_body_buffer_size, a quarter more for a body of declared
 // length (nginx sizes that buffer up to the body; luahooks' rule for
@@ -57,6 +58,10 @@ func (rq *request) bodyInFile(n int) bool {
 		return false
 	case rq.conf.ClientBodyInFileOnly:
 		return true
+	case rq.r.ProtoMajor == 2:
+		// nginx's HTTP/2 body buffer is the declared length and a byte, at
+		// most client_body_buffer_size: no header buffer, no quarter more
+		return int64(n) > rq.conf.ClientBodyBufferSize
 	case rq.wire != nil && rq.wire.RequestLength() <= int64(rq.conf.ClientHeaderBufferSize):
 		return false
 	}

@@ -529,3 +529,32 @@ server {
 		}
 	}
 }
+
+// TestHTTP2BodyFile: nginx keeps an HTTP/2 request body in memory up to
+// client_body_buffer_size and writes a longer one to a file, without the
+// quarter more an HTTP/1.x body of declared length gets (nginx-tests
+// h2_auth_request.t: 600 bytes past a 512-byte buffer).
+func TestHTTP2BodyFile(t *testing.T) {
+	body := `map $request_body_file $in_file { "" no; default yes; }
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    listen 127.0.0.1:{{PORT2}};
+    location /file {
+        client_body_buffer_size 512;
+        add_header X-In-File $in_file;
+        proxy_pass http://127.0.0.1:{{PORT2}}/ok;
+    }
+    location /ok { return 200 "ok\n"; }
+}`
+	a := startServer(t, "nginx", ServerOptions{HTTP: body})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: body})
+	ca, cb := h2Client(false), h2Client(false)
+	for _, n := range []int{1, 511, 512, 513, 600, 640, 700, 5000} {
+		rq := h2Request{"POST", "/file", strings.Repeat("A", n)}
+		want := h2Answer(a, ca, "http", a.Ports[0], rq)
+		got := h2Answer(b, cb, "http", b.Ports[0], rq)
+		if got != want {
+			t.Errorf("body of %d bytes:\n got %q\nwant %q (nginx)", n, got, want)
+		}
+	}
+}
