@@ -86,6 +86,9 @@ type request struct {
 	// bodyRead: readBody read the body whole, into body (which is
 	// $request_body, or in $request_body_file)
 	bodyRead bool
+	// h2Length: an HTTP/2 body sent without content-length, read whole,
+	// whose length proxy_pass declares as nginx does
+	h2Length bool
 	body     []byte
 	// accelCharset is a backend's X-Accel-Charset: the charset the
 	// response is recoded into and named with (charset.go)

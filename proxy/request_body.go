@@ -37,7 +37,19 @@ func (rq *request) readBody() ([]byte, int) {
 	}
 	rq.bodyRead, rq.body = true, b
 	rq.r.Body = io.NopCloser(bytes.NewReader(b))
-	if rq.bodyInFile(len(b)) {
+	h2 := rq.r.ProtoMajor == 2
+	undeclared := h2 && rq.r.ContentLength < 0
+	if undeclared {
+		rq.h2Length = true
+		// nginx gives an HTTP/2 body sent without content-length the
+		// length read (what proxy_pass declares; $http_content_length
+		// stays empty)
+		rq.r.ContentLength = int64(len(b))
+	}
+	empty := len(b) == 0 && (undeclared || h2 && headerFirst(rq.r.Header, "Content-Length") != "")
+	if rq.bodyInFile(len(b)) || empty && rq.conf.ClientBodyInFileOnly {
+		// (client_body_in_file_only: an HTTP/2 body of no bytes, declared
+		// or ended by an empty DATA frame, makes an empty file, as in nginx)
 		rq.bodyToFile(b)
 	} else {
 		rq.v.RequestBody = b

@@ -558,3 +558,59 @@ server {
 		}
 	}
 }
+
+// TestHTTP2UndeclaredBody: an HTTP/2 body sent without content-length,
+// once read whole, gets the length read as its Content-Length (what
+// $http_content_length says and what proxy_pass declares to the backend),
+// and under client_body_in_file_only an empty one (an empty DATA frame)
+// still makes a file; a stream without DATA frames gets neither
+// (nginx-tests h2_request_body.t).
+func TestHTTP2UndeclaredBody(t *testing.T) {
+	body := `map $request_body_file $in_file { "" no; default yes; }
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    listen 127.0.0.1:{{PORT2}};
+    location /p/ {
+        add_header X-Len "[$http_content_length]";
+        add_header X-In-File $in_file;
+        proxy_pass http://127.0.0.1:{{PORT2}}/b/;
+    }
+    location /f/ {
+        client_body_in_file_only on;
+        add_header X-Len "[$http_content_length]";
+        add_header X-In-File $in_file;
+        proxy_pass http://127.0.0.1:{{PORT2}}/b/;
+    }
+    location /b/ { return 200 "backend [$http_content_length] [$http_transfer_encoding]\n"; }
+}`
+	a := startServer(t, "nginx", ServerOptions{HTTP: body})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: body})
+	ask := func(s *Server, c *http.Client, path, data string, open bool) string {
+		var rd io.Reader
+		if open {
+			rd = io.MultiReader(strings.NewReader(data)) // no length known: no content-length sent
+		}
+		req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d%s", s.Ports[0], path), rd)
+		req.ContentLength = 0
+		resp, err := c.Do(req)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return fmt.Sprintf("%d len=%s file=%s %s", resp.StatusCode, resp.Header.Get("X-Len"), resp.Header.Get("X-In-File"), out)
+	}
+	ca, cb := h2Client(false), h2Client(false)
+	for _, path := range []string{"/p/", "/f/"} {
+		for _, c := range []struct {
+			data string
+			open bool
+		}{{"", false}, {"", true}, {"TESTMOREDATA", true}, {strings.Repeat("x", 20000), true}} {
+			want := ask(a, ca, path, c.data, c.open)
+			got := ask(b, cb, path, c.data, c.open)
+			if got != want {
+				t.Errorf("%s body %d bytes (open %v):\n got %q\nwant %q (nginx)", path, len(c.data), c.open, got, want)
+			}
+		}
+	}
+}
