@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -340,7 +341,6 @@ func (w *h2Writer) Note(string)                 {} // HPACK: x/net/http2 orders 
 func (w *h2Writer) BytesSent() int64            { return w.header + w.body + 9*((w.body+16383)/16384) }
 func (w *h2Writer) BodyBytesSent() int64        { return w.body }
 func (w *h2Writer) RequestLength() int64        { return requestLength(w.r) }
-func (w *h2Writer) SetTrailer([]byte)           {}             // HTTP/2 trailers: not sent
 func (w *h2Writer) DiscardBody() error          { return nil } // x/net/http2 drops what the handler leaves unread
 func (w *h2Writer) ConnRequests() int           { return w.reqs }
 func (w *h2Writer) ConnStart() time.Time        { return w.hc.start }
@@ -357,4 +357,19 @@ func requestLength(r *http.Request) int64 {
 		}
 	}
 	return n
+}
+
+// SetTrailer declares add_trailer's fields ("Name: value\r\n" lines) to
+// x/net/http2, which sends them in a HEADERS frame with END_STREAM after
+// the last DATA frame, as nginx does.
+func (w *h2Writer) SetTrailer(lines []byte) {
+	h := w.ResponseWriter.Header()
+	for _, line := range strings.Split(string(lines), "\r\n") {
+		name, value, ok := strings.Cut(line, ": ")
+		if !ok || name == "" {
+			continue
+		}
+		k := http.TrailerPrefix + name
+		h[k] = append(h[k], value)
+	}
 }

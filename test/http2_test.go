@@ -614,3 +614,46 @@ server {
 		}
 	}
 }
+
+// TestHTTP2Trailers: add_trailer on HTTP/2 sends the trailers after the
+// body (in a HEADERS frame ending the stream), with the Content-Length
+// kept and whatever chunked_transfer_encoding says, as nginx does; none on
+// a 204 or a HEAD (nginx-tests h2_trailers.t).
+func TestHTTP2Trailers(t *testing.T) {
+	body := `server {
+    listen 127.0.0.1:{{PORT}} http2;
+    root {{DIR}}/www;
+    location / { add_trailer X-Var "$host $status"; add_trailer X-Two two; }
+    location /nc { chunked_transfer_encoding off; add_trailer X-Var $host; return 200 hi; }
+    location /none { return 204; add_trailer X-Var $host; }
+    location /err { add_trailer X-Var $host; add_trailer X-Always a always; return 404; }
+}`
+	files := map[string]string{"www/index.html": "SEE-THIS", "www/empty": ""}
+	a := startServer(t, "nginx", ServerOptions{HTTP: body, Files: files})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: body, Files: files})
+	ask := func(s *Server, c *http.Client, method, path string) string {
+		req, _ := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", s.Ports[0], path), nil)
+		req.Host = "h2.test"
+		resp, err := c.Do(req)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		var ts []string
+		for k, v := range resp.Trailer {
+			ts = append(ts, k+"="+strings.Join(v, ","))
+		}
+		sort.Strings(ts)
+		return fmt.Sprintf("%d length=%q body=%q trailers=%v", resp.StatusCode, resp.Header.Get("Content-Length"), out, ts)
+	}
+	ca, cb := h2Client(false), h2Client(false)
+	for _, rq := range [][2]string{{"GET", "/"}, {"GET", "/empty"}, {"HEAD", "/"}, {"GET", "/nc"},
+		{"GET", "/none"}, {"GET", "/err"}, {"GET", "/missing"}} {
+		want := ask(a, ca, rq[0], rq[1])
+		got := ask(b, cb, rq[0], rq[1])
+		if got != want {
+			t.Errorf("%s %s:\n got %s\nwant %s (nginx)", rq[0], rq[1], got, want)
+		}
+	}
+}
