@@ -340,7 +340,6 @@ func (w *h2Writer) Params() *http1.Params       { return &w.params }
 func (w *h2Writer) Note(string)                 {} // HPACK: x/net/http2 orders the fields itself
 func (w *h2Writer) BytesSent() int64            { return w.header + w.body + 9*((w.body+16383)/16384) }
 func (w *h2Writer) BodyBytesSent() int64        { return w.body }
-func (w *h2Writer) RequestLength() int64        { return requestLength(w.r) }
 func (w *h2Writer) DiscardBody() error          { return nil } // x/net/http2 drops what the handler leaves unread
 func (w *h2Writer) ConnRequests() int           { return w.reqs }
 func (w *h2Writer) ConnStart() time.Time        { return w.hc.start }
@@ -372,4 +371,15 @@ func (w *h2Writer) SetTrailer(lines []byte) {
 		k := http.TrailerPrefix + name
 		h[k] = append(h[k], value)
 	}
+}
+
+// RequestLength is $request_length: as nginx counts it, the header
+// block's bytes as the client coded them (HEADERS and CONTINUATION
+// payloads, without padding and priority); an estimate from the decoded
+// fields when the tap has no head for the stream.
+func (w *h2Writer) RequestLength() int64 {
+	if w.head != nil {
+		return int64(w.head.size)
+	}
+	return requestLength(w.r)
 }

@@ -657,3 +657,26 @@ func TestHTTP2Trailers(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTP2RequestLength: $request_length of an HTTP/2 request is its
+// header block's size as the client coded it (HPACK: a repeated request on
+// the same connection is shorter, and the dynamic table size update Go's
+// client opens its second block with is not counted), as nginx counts it
+// (nginx-tests h2_variables.t).
+func TestHTTP2RequestLength(t *testing.T) {
+	body := `server {
+    listen 127.0.0.1:{{PORT}} http2;
+    location / { return 200 "$request_length\n"; }
+}`
+	a := startServer(t, "nginx", ServerOptions{HTTP: body})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: body})
+	ca, cb := h2Client(false), h2Client(false)
+	for _, rq := range []h2Request{{"GET", "/rl", ""}, {"GET", "/rl", ""}, {"GET", "/rl?aaaaaaaaaaaaaaaaaaaaaaaaa", ""},
+		{"HEAD", "/x/y", ""}, {"GET", "/rl", ""}} {
+		want := h2Answer(a, ca, "http", a.Ports[0], rq)
+		got := h2Answer(b, cb, "http", b.Ports[0], rq)
+		if got != want {
+			t.Errorf("%s %s:\n got %q\nwant %q (nginx)", rq.method, rq.path, got, want)
+		}
+	}
+}
