@@ -383,3 +383,15 @@ func (w *h2Writer) RequestLength() int64 {
 	}
 	return requestLength(w.r)
 }
+
+// StreamClosed is a channel that is sent a value once the stream has
+// closed: its response sent whole (END_STREAM written), or reset, or the
+// connection gone. It must be called while the request is handled.
+func (w *h2Writer) StreamClosed() <-chan bool {
+	if cn, ok := w.ResponseWriter.(http.CloseNotifier); ok { //nolint:staticcheck // the stream's close, which nothing else tells
+		return cn.CloseNotify()
+	}
+	ch := make(chan bool, 1)
+	ch <- true
+	return ch
+}

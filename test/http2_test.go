@@ -680,3 +680,82 @@ func TestHTTP2RequestLength(t *testing.T) {
 		}
 	}
 }
+
+// h2StalledStatuses opens a connection whose streams' window is 1 byte
+// (SETTINGS_INITIAL_WINDOW_SIZE), so that a response stays unsent, asks
+// path on stream 1, then on stream 3, and returns the statuses of both.
+func h2StalledStatuses(addr, path string) string {
+	c, err := net.DialTimeout("tcp", addr, routingTimeout)
+	if err != nil {
+		return err.Error()
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(routingTimeout))
+	io.WriteString(c, http2.ClientPreface)
+	fr := http2.NewFramer(c, c)
+	fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1})
+	dec := hpack.NewDecoder(4096, nil)
+	var out []string
+	for _, sid := range []uint32{1, 3} {
+		var hb strings.Builder
+		enc := hpack.NewEncoder(&hb)
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", path}, {":authority", "h2.test"}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: sid, BlockFragment: []byte(hb.String()), EndStream: true, EndHeaders: true})
+		status := ""
+		for status == "" {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return strings.Join(out, " ") + " " + err.Error()
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					fr.WriteSettingsAck()
+				}
+			case *http2.HeadersFrame:
+				fields, _ := dec.DecodeFull(f.HeaderBlockFragment())
+				for _, hf := range fields {
+					if hf.Name == ":status" && f.StreamID == sid {
+						status = hf.Value
+					}
+				}
+			case *http2.RSTStreamFrame, *http2.GoAwayFrame:
+				return strings.Join(out, " ") + fmt.Sprintf(" %T", f)
+			}
+		}
+		out = append(out, fmt.Sprintf("%d:%s", sid, status))
+		if sid == 1 {
+			time.Sleep(200 * time.Millisecond) // stream 1's handler is done, its body is not sent
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// TestHTTP2LimitConnStalled: an HTTP/2 request holds its limit_conn count
+// until its response is sent, not only until it is handled: a stream the
+// client's flow control holds back still counts when its body is a file or
+// a backend's, not return's text, which nginx queues whole (nginx-tests
+// h2_limit_conn.t).
+func TestHTTP2LimitConnStalled(t *testing.T) {
+	body := `limit_conn_zone $binary_remote_addr zone=conn:1m;
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    root {{DIR}}/www;
+    listen 127.0.0.1:{{PORT2}};
+    location /t { limit_conn conn 1; }
+    location /r { limit_conn conn 1; return 200 "SEE-THIS"; }
+    location /p { limit_conn conn 1; proxy_pass http://127.0.0.1:{{PORT2}}/u.html; }
+}`
+	files := map[string]string{"www/t.html": "SEE-THIS", "www/u.html": "SEE-THIS"}
+	a := startServer(t, "nginx", ServerOptions{HTTP: body, Files: files})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: body, Files: files})
+	for _, path := range []string{"/t.html", "/u.html", "/r", "/p"} {
+		want := h2StalledStatuses(a.Addr, path)
+		got := h2StalledStatuses(b.Addr, path)
+		if got != want {
+			t.Errorf("%s: got %s, want %s (nginx)", path, got, want)
+		}
+	}
+}
