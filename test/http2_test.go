@@ -133,6 +133,7 @@ func TestHTTP2LikeNginx(t *testing.T) {
 		{"GET", "/redirect", ""},
 		{"POST", "/body", "0123456789abcdef"},
 		{"PUT", "/body", strings.Repeat("z", 70000)},
+		{"POST", "/body", strings.Repeat("y", 9000)}, // past client_body_buffer_size (8k), within a quarter more
 		{"POST", "/big", "more than ten bytes"},
 		{"GET", "/close", ""},
 		{"TRACE", "/", ""},
