@@ -801,9 +801,10 @@ func (req *Request) readBody() (int, error) {
 	if buf <= 0 {
 		buf = defaultClientBodyBufferSize
 	}
-	if !chunked {
+	if !chunked && req.HTTP.ProtoMajor != 2 {
 		// nginx sizes the buffer of a body of declared length up to a
-		// quarter larger than client_body_buffer_size.
+		// quarter larger than client_body_buffer_size (on HTTP/1.x: an
+		// HTTP/2 body's buffer is the declared length at most)
 		buf += buf >> 2
 	}
 	req.body = data

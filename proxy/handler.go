@@ -86,7 +86,14 @@ type request struct {
 	// bodyRead: readBody read the body whole, into body (which is
 	// $request_body, or in $request_body_file)
 	bodyRead bool
-	body     []byte
+	// h2Length: an HTTP/2 body sent without content-length, read whole,
+	// whose length proxy_pass declares as nginx does
+	h2Length bool
+	// bodyQueued: the response is return's text, made whole in memory
+	// (on HTTP/2, limit_conn's count is given back without waiting for it
+	// to be sent)
+	bodyQueued bool
+	body       []byte
 	// accelCharset is a backend's X-Accel-Charset: the charset the
 	// response is recoded into and named with (charset.go)
 	accelCharset string

@@ -95,8 +95,16 @@ func expectTrailers(rq *request, code int, ok bool) {
 	for i := range rq.conf.AddTrailers {
 		expect = expect || ok || rq.conf.AddTrailers[i].Always
 	}
-	if !expect || code < 200 || code == 204 || code == 304 || rq.r.Method == http.MethodHead ||
-		!rq.r.ProtoAtLeast(1, 1) || rq.conf.NoChunked {
+	if !expect || code < 200 || code == 204 || code == 304 || rq.r.Method == http.MethodHead {
+		return
+	}
+	if rq.r.ProtoMajor == 2 {
+		// HTTP/2 sends trailers in a HEADERS frame of their own: the
+		// Content-Length stays, chunked_transfer_encoding does not apply
+		rq.trailers = true
+		return
+	}
+	if !rq.r.ProtoAtLeast(1, 1) || rq.conf.NoChunked {
 		return
 	}
 	delete(rq.w.Header(), "Content-Length")

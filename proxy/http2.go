@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -339,8 +340,6 @@ func (w *h2Writer) Params() *http1.Params       { return &w.params }
 func (w *h2Writer) Note(string)                 {} // HPACK: x/net/http2 orders the fields itself
 func (w *h2Writer) BytesSent() int64            { return w.header + w.body + 9*((w.body+16383)/16384) }
 func (w *h2Writer) BodyBytesSent() int64        { return w.body }
-func (w *h2Writer) RequestLength() int64        { return requestLength(w.r) }
-func (w *h2Writer) SetTrailer([]byte)           {}             // HTTP/2 trailers: not sent
 func (w *h2Writer) DiscardBody() error          { return nil } // x/net/http2 drops what the handler leaves unread
 func (w *h2Writer) ConnRequests() int           { return w.reqs }
 func (w *h2Writer) ConnStart() time.Time        { return w.hc.start }
@@ -357,4 +356,42 @@ func requestLength(r *http.Request) int64 {
 		}
 	}
 	return n
+}
+
+// SetTrailer declares add_trailer's fields ("Name: value\r\n" lines) to
+// x/net/http2, which sends them in a HEADERS frame with END_STREAM after
+// the last DATA frame, as nginx does.
+func (w *h2Writer) SetTrailer(lines []byte) {
+	h := w.ResponseWriter.Header()
+	for _, line := range strings.Split(string(lines), "\r\n") {
+		name, value, ok := strings.Cut(line, ": ")
+		if !ok || name == "" {
+			continue
+		}
+		k := http.TrailerPrefix + name
+		h[k] = append(h[k], value)
+	}
+}
+
+// RequestLength is $request_length: as nginx counts it, the header
+// block's bytes as the client coded them (HEADERS and CONTINUATION
+// payloads, without padding and priority); an estimate from the decoded
+// fields when the tap has no head for the stream.
+func (w *h2Writer) RequestLength() int64 {
+	if w.head != nil {
+		return int64(w.head.size)
+	}
+	return requestLength(w.r)
+}
+
+// StreamClosed is a channel that is sent a value once the stream has
+// closed: its response sent whole (END_STREAM written), or reset, or the
+// connection gone. It must be called while the request is handled.
+func (w *h2Writer) StreamClosed() <-chan bool {
+	if cn, ok := w.ResponseWriter.(http.CloseNotifier); ok { //nolint:staticcheck // the stream's close, which nothing else tells
+		return cn.CloseNotify()
+	}
+	ch := make(chan bool, 1)
+	ch <- true
+	return ch
 }

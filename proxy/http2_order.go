@@ -61,6 +61,7 @@ type h2Head struct {
 	names        []string // the header list's names, in order
 	n            int      // regular fields, cookies apart
 	cookie       bool     // cookie fields came: one "cookie" ends the list
+	size         int      // the header block's bytes as sent, HPACK-coded ($request_length)
 }
 
 func newH2Tap(c net.Conn) (*h2Tap, net.Conn) {
@@ -165,6 +166,7 @@ func (t *h2Tap) frame(p []byte) {
 		return // trailers: decoded for the dynamic table only
 	}
 	h := t.cur
+	h.size = len(t.block) - sizeUpdates(t.block)
 	if h.cookie {
 		h.names = append(h.names, "cookie")
 	}
@@ -172,6 +174,24 @@ func (t *h2Tap) frame(p []byte) {
 		t.pending = t.pending[1:]
 	}
 	t.pending = append(t.pending, h)
+}
+
+// sizeUpdates is the bytes of the dynamic table size updates that open an
+// HPACK block (001xxxxx, a 5-bit prefix integer): nginx's $request_length
+// leaves them out.
+func sizeUpdates(b []byte) int {
+	n := 0
+	for n < len(b) && b[n]&0xe0 == 0x20 {
+		i := n + 1
+		if b[n]&0x1f == 0x1f {
+			for i < len(b) && b[i]&0x80 != 0 {
+				i++
+			}
+			i++
+		}
+		n = min(i, len(b))
+	}
+	return n
 }
 
 // field is the decoder's emit function.

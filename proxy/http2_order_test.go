@@ -35,7 +35,8 @@ func TestH2Tap(t *testing.T) {
 	fr.WriteData(1, false, []byte("body"))
 	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block("x-trailer", "t"), EndStream: true, EndHeaders: true})
 	req[1] = "GET"
-	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: block(req...), EndStream: true, EndHeaders: true})
+	b3 := block(req...)
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: b3, EndStream: true, EndHeaders: true})
 
 	tap, _ := newH2Tap(nil)
 	for _, c := range wire.Bytes() {
@@ -45,15 +46,31 @@ func TestH2Tap(t *testing.T) {
 		t.Fatal("the tap lost the frames")
 	}
 	r := &http.Request{Method: "GET", RequestURI: "/a?b", Header: http.Header{"X-B": {"1", "2"}, "Accept": {"*/*"}, "Cookie": {"c=1; d=2"}}}
-	want := &h2Head{method: "GET", path: "/a?b", names: []string{"host", "x-b", "accept", "x-b", "cookie"}, n: 3, cookie: true}
+	want := &h2Head{method: "GET", path: "/a?b", names: []string{"host", "x-b", "accept", "x-b", "cookie"}, n: 3, cookie: true, size: len(b3)}
 	if d := cmp.Diff(want, tap.claim(r), cmp.AllowUnexported(h2Head{})); d != "" {
 		t.Errorf("stream 3 (-want +got):\n%s", d)
 	}
 	r.Method = "POST"
-	if h := tap.claim(r); h == nil || h.method != "POST" {
-		t.Errorf("stream 1: %+v", h)
+	if h := tap.claim(r); h == nil || h.method != "POST" || h.size != len(b) {
+		t.Errorf("stream 1: %+v (size %d: padding and priority apart)", h, len(b))
 	}
 	if h := tap.claim(r); h != nil {
 		t.Errorf("claimed twice: %+v", h)
+	}
+}
+
+// TestSizeUpdates: the dynamic table size updates that open a block are
+// not part of $request_length.
+func TestSizeUpdates(t *testing.T) {
+	for _, c := range []struct {
+		b    []byte
+		want int
+	}{
+		{nil, 0}, {[]byte{0x82}, 0}, {[]byte{0x20, 0x82}, 1}, {[]byte{0x3f, 0xe1, 0x1f, 0xc1, 0x82}, 3},
+		{[]byte{0x3f, 0xe1, 0x1f, 0x20, 0x82}, 4}, {[]byte{0x3f, 0xe1}, 2},
+	} {
+		if got := sizeUpdates(c.b); got != c.want {
+			t.Errorf("sizeUpdates(% x) = %d, want %d", c.b, got, c.want)
+		}
 	}
 }

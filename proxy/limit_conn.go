@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"ngxsockify/internal/slab"
@@ -196,9 +197,45 @@ func limitConn(rq *request) rc {
 		}
 		taken = append(taken, func() { z.release(key, hold) })
 	}
+	if sc, ok := rq.w.w.(interface{ StreamClosed() <-chan bool }); ok && len(taken) > 0 && !rq.subrequest {
+		// HTTP/2: nginx's request lasts until its stream has sent the
+		// response (flow control may hold it long after the handler is
+		// done) or is reset, and so does its count
+		taken = h2Release(sc.StreamClosed(), hold, taken, func() bool { return rq.bodyQueued })
+	}
 	rq.cleanups = append(rq.cleanups, taken...)
 	if len(taken) > 0 {
 		rq.connHold = hold
 	}
 	return rcDeclined
+}
+
+// h2Release turns the releases of an HTTP/2 request's counts into one
+// cleanup that gives them back once closed says the stream is closed; the
+// hold reads as gone from then on, so that a request refused meanwhile
+// waits for the release (as for a client gone on HTTP/1.x). A response
+// nginx makes whole in memory (return's text: queued reports it) ends its
+// request at once, as nginx's does; one read from a file or a backend
+// lasts until it is sent.
+func h2Release(closed <-chan bool, hold *connHold, taken []func(), queued func() bool) []func() {
+	var done atomic.Bool
+	hold.mu.Lock()
+	hold.gone = done.Load
+	hold.mu.Unlock()
+	return []func(){func() {
+		if queued() {
+			done.Store(true)
+			for _, f := range taken {
+				f()
+			}
+			return
+		}
+		go func() {
+			<-closed
+			done.Store(true)
+			for _, f := range taken {
+				f()
+			}
+		}()
+	}}
 }

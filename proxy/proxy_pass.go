@@ -1174,7 +1174,7 @@ func (rq *request) proxyBodyLength(body []byte) int64 {
 			return int64(len(rq.body))
 		}
 		return int64(len(rq.v.RequestBody))
-	case rq.r.ContentLength > 0 || headerFirst(rq.r.Header, "Content-Length") != "":
+	case rq.r.ContentLength > 0 || rq.h2Length || headerFirst(rq.r.Header, "Content-Length") != "":
 		return rq.r.ContentLength
 	}
 	return -1

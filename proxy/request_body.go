@@ -37,7 +37,19 @@ func (rq *request) readBody() ([]byte, int) {
 	}
 	rq.bodyRead, rq.body = true, b
 	rq.r.Body = io.NopCloser(bytes.NewReader(b))
-	if rq.bodyInFile(len(b)) {
+	h2 := rq.r.ProtoMajor == 2
+	undeclared := h2 && rq.r.ContentLength < 0
+	if undeclared {
+		rq.h2Length = true
+		// nginx gives an HTTP/2 body sent without content-length the
+		// length read (what proxy_pass declares; $http_content_length
+		// stays empty)
+		rq.r.ContentLength = int64(len(b))
+	}
+	empty := len(b) == 0 && (undeclared || h2 && headerFirst(rq.r.Header, "Content-Length") != "")
+	if rq.bodyInFile(len(b)) || empty && rq.conf.ClientBodyInFileOnly {
+		// (client_body_in_file_only: an HTTP/2 body of no bytes, declared
+		// or ended by an empty DATA frame, makes an empty file, as in nginx)
 		rq.bodyToFile(b)
 	} else {
 		rq.v.RequestBody = b
@@ -46,7 +58,8 @@ func (rq *request) readBody() ([]byte, int) {
 }
 
 // bodyInFile reports whether nginx keeps a body of n bytes in a file: under
-// client_body_in_file_only; else not when the request, body included, fit
+// client_body_in_file_only; on HTTP/2 past client_body_buffer_size; else
+// not when the request, body included, fit
 // the header buffer (nginx reads the body there), and otherwise past its
 // buffer: client_body_buffer_size, a quarter more for a body of declared
 // length (nginx sizes that buffer up to the body; luahooks' rule for
@@ -57,6 +70,10 @@ func (rq *request) bodyInFile(n int) bool {
 		return false
 	case rq.conf.ClientBodyInFileOnly:
 		return true
+	case rq.r.ProtoMajor == 2:
+		// nginx's HTTP/2 body buffer is the declared length and a byte, at
+		// most client_body_buffer_size: no header buffer, no quarter more
+		return int64(n) > rq.conf.ClientBodyBufferSize
 	case rq.wire != nil && rq.wire.RequestLength() <= int64(rq.conf.ClientHeaderBufferSize):
 		return false
 	}

@@ -231,6 +231,7 @@ func (rq *request) doReturn(s *nginxconf.ReturnStmt) {
 	case s.Text == nil && code >= 400:
 		rq.finalize(code)
 	default:
+		rq.bodyQueued = true
 		// nginx's ngx_http_send_response: a status an error_page set
 		// stays, and no error_page applies to this one; a Content-Type
 		// already set (kept from an X-Accel-Redirect answer) stays too;

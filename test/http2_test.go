@@ -133,6 +133,7 @@ func TestHTTP2LikeNginx(t *testing.T) {
 		{"GET", "/redirect", ""},
 		{"POST", "/body", "0123456789abcdef"},
 		{"PUT", "/body", strings.Repeat("z", 70000)},
+		{"POST", "/body", strings.Repeat("y", 9000)}, // past client_body_buffer_size (8k), within a quarter more
 		{"POST", "/big", "more than ten bytes"},
 		{"GET", "/close", ""},
 		{"TRACE", "/", ""},
@@ -526,6 +527,236 @@ server {
 		c.Close()
 		if d := time.Since(begin); d < 800*time.Millisecond || d > 1900*time.Millisecond {
 			t.Errorf("%s: an idle connection closed after %v, want about client_header_timeout (1s)", kind, d)
+		}
+	}
+}
+
+// TestHTTP2BodyFile: nginx keeps an HTTP/2 request body in memory up to
+// client_body_buffer_size and writes a longer one to a file, without the
+// quarter more an HTTP/1.x body of declared length gets (nginx-tests
+// h2_auth_request.t: 600 bytes past a 512-byte buffer).
+func TestHTTP2BodyFile(t *testing.T) {
+	body := `map $request_body_file $in_file { "" no; default yes; }
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    listen 127.0.0.1:{{PORT2}};
+    location /file {
+        client_body_buffer_size 512;
+        add_header X-In-File $in_file;
+        proxy_pass http://127.0.0.1:{{PORT2}}/ok;
+    }
+    location /ok { return 200 "ok\n"; }
+}`
+	a := startServer(t, "nginx", ServerOptions{HTTP: body})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: body})
+	ca, cb := h2Client(false), h2Client(false)
+	for _, n := range []int{1, 511, 512, 513, 600, 640, 700, 5000} {
+		rq := h2Request{"POST", "/file", strings.Repeat("A", n)}
+		want := h2Answer(a, ca, "http", a.Ports[0], rq)
+		got := h2Answer(b, cb, "http", b.Ports[0], rq)
+		if got != want {
+			t.Errorf("body of %d bytes:\n got %q\nwant %q (nginx)", n, got, want)
+		}
+	}
+}
+
+// TestHTTP2UndeclaredBody: an HTTP/2 body sent without content-length,
+// once read whole, gets the length read as its Content-Length (what
+// $http_content_length says and what proxy_pass declares to the backend),
+// and under client_body_in_file_only an empty one (an empty DATA frame)
+// still makes a file; a stream without DATA frames gets neither
+// (nginx-tests h2_request_body.t).
+func TestHTTP2UndeclaredBody(t *testing.T) {
+	body := `map $request_body_file $in_file { "" no; default yes; }
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    listen 127.0.0.1:{{PORT2}};
+    location /p/ {
+        add_header X-Len "[$http_content_length]";
+        add_header X-In-File $in_file;
+        proxy_pass http://127.0.0.1:{{PORT2}}/b/;
+    }
+    location /f/ {
+        client_body_in_file_only on;
+        add_header X-Len "[$http_content_length]";
+        add_header X-In-File $in_file;
+        proxy_pass http://127.0.0.1:{{PORT2}}/b/;
+    }
+    location /b/ { return 200 "backend [$http_content_length] [$http_transfer_encoding]\n"; }
+}`
+	a := startServer(t, "nginx", ServerOptions{HTTP: body})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: body})
+	ask := func(s *Server, c *http.Client, path, data string, open bool) string {
+		var rd io.Reader
+		if open {
+			rd = io.MultiReader(strings.NewReader(data)) // no length known: no content-length sent
+		}
+		req, _ := http.NewRequest("POST", fmt.Sprintf("http://127.0.0.1:%d%s", s.Ports[0], path), rd)
+		req.ContentLength = 0
+		resp, err := c.Do(req)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return fmt.Sprintf("%d len=%s file=%s %s", resp.StatusCode, resp.Header.Get("X-Len"), resp.Header.Get("X-In-File"), out)
+	}
+	ca, cb := h2Client(false), h2Client(false)
+	for _, path := range []string{"/p/", "/f/"} {
+		for _, c := range []struct {
+			data string
+			open bool
+		}{{"", false}, {"", true}, {"TESTMOREDATA", true}, {strings.Repeat("x", 20000), true}} {
+			want := ask(a, ca, path, c.data, c.open)
+			got := ask(b, cb, path, c.data, c.open)
+			if got != want {
+				t.Errorf("%s body %d bytes (open %v):\n got %q\nwant %q (nginx)", path, len(c.data), c.open, got, want)
+			}
+		}
+	}
+}
+
+// TestHTTP2Trailers: add_trailer on HTTP/2 sends the trailers after the
+// body (in a HEADERS frame ending the stream), with the Content-Length
+// kept and whatever chunked_transfer_encoding says, as nginx does; none on
+// a 204 or a HEAD (nginx-tests h2_trailers.t).
+func TestHTTP2Trailers(t *testing.T) {
+	body := `server {
+    listen 127.0.0.1:{{PORT}} http2;
+    root {{DIR}}/www;
+    location / { add_trailer X-Var "$host $status"; add_trailer X-Two two; }
+    location /nc { chunked_transfer_encoding off; add_trailer X-Var $host; return 200 hi; }
+    location /none { return 204; add_trailer X-Var $host; }
+    location /err { add_trailer X-Var $host; add_trailer X-Always a always; return 404; }
+}`
+	files := map[string]string{"www/index.html": "SEE-THIS", "www/empty": ""}
+	a := startServer(t, "nginx", ServerOptions{HTTP: body, Files: files})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: body, Files: files})
+	ask := func(s *Server, c *http.Client, method, path string) string {
+		req, _ := http.NewRequest(method, fmt.Sprintf("http://127.0.0.1:%d%s", s.Ports[0], path), nil)
+		req.Host = "h2.test"
+		resp, err := c.Do(req)
+		if err != nil {
+			return "error: " + err.Error()
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		var ts []string
+		for k, v := range resp.Trailer {
+			ts = append(ts, k+"="+strings.Join(v, ","))
+		}
+		sort.Strings(ts)
+		return fmt.Sprintf("%d length=%q body=%q trailers=%v", resp.StatusCode, resp.Header.Get("Content-Length"), out, ts)
+	}
+	ca, cb := h2Client(false), h2Client(false)
+	for _, rq := range [][2]string{{"GET", "/"}, {"GET", "/empty"}, {"HEAD", "/"}, {"GET", "/nc"},
+		{"GET", "/none"}, {"GET", "/err"}, {"GET", "/missing"}} {
+		want := ask(a, ca, rq[0], rq[1])
+		got := ask(b, cb, rq[0], rq[1])
+		if got != want {
+			t.Errorf("%s %s:\n got %s\nwant %s (nginx)", rq[0], rq[1], got, want)
+		}
+	}
+}
+
+// TestHTTP2RequestLength: $request_length of an HTTP/2 request is its
+// header block's size as the client coded it (HPACK: a repeated request on
+// the same connection is shorter, and the dynamic table size update Go's
+// client opens its second block with is not counted), as nginx counts it
+// (nginx-tests h2_variables.t).
+func TestHTTP2RequestLength(t *testing.T) {
+	body := `server {
+    listen 127.0.0.1:{{PORT}} http2;
+    location / { return 200 "$request_length\n"; }
+}`
+	a := startServer(t, "nginx", ServerOptions{HTTP: body})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: body})
+	ca, cb := h2Client(false), h2Client(false)
+	for _, rq := range []h2Request{{"GET", "/rl", ""}, {"GET", "/rl", ""}, {"GET", "/rl?aaaaaaaaaaaaaaaaaaaaaaaaa", ""},
+		{"HEAD", "/x/y", ""}, {"GET", "/rl", ""}} {
+		want := h2Answer(a, ca, "http", a.Ports[0], rq)
+		got := h2Answer(b, cb, "http", b.Ports[0], rq)
+		if got != want {
+			t.Errorf("%s %s:\n got %q\nwant %q (nginx)", rq.method, rq.path, got, want)
+		}
+	}
+}
+
+// h2StalledStatuses opens a connection whose streams' window is 1 byte
+// (SETTINGS_INITIAL_WINDOW_SIZE), so that a response stays unsent, asks
+// path on stream 1, then on stream 3, and returns the statuses of both.
+func h2StalledStatuses(addr, path string) string {
+	c, err := net.DialTimeout("tcp", addr, routingTimeout)
+	if err != nil {
+		return err.Error()
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(routingTimeout))
+	io.WriteString(c, http2.ClientPreface)
+	fr := http2.NewFramer(c, c)
+	fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: 1})
+	dec := hpack.NewDecoder(4096, nil)
+	var out []string
+	for _, sid := range []uint32{1, 3} {
+		var hb strings.Builder
+		enc := hpack.NewEncoder(&hb)
+		for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":path", path}, {":authority", "h2.test"}} {
+			enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+		}
+		fr.WriteHeaders(http2.HeadersFrameParam{StreamID: sid, BlockFragment: []byte(hb.String()), EndStream: true, EndHeaders: true})
+		status := ""
+		for status == "" {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				return strings.Join(out, " ") + " " + err.Error()
+			}
+			switch f := f.(type) {
+			case *http2.SettingsFrame:
+				if !f.IsAck() {
+					fr.WriteSettingsAck()
+				}
+			case *http2.HeadersFrame:
+				fields, _ := dec.DecodeFull(f.HeaderBlockFragment())
+				for _, hf := range fields {
+					if hf.Name == ":status" && f.StreamID == sid {
+						status = hf.Value
+					}
+				}
+			case *http2.RSTStreamFrame, *http2.GoAwayFrame:
+				return strings.Join(out, " ") + fmt.Sprintf(" %T", f)
+			}
+		}
+		out = append(out, fmt.Sprintf("%d:%s", sid, status))
+		if sid == 1 {
+			time.Sleep(200 * time.Millisecond) // stream 1's handler is done, its body is not sent
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+// TestHTTP2LimitConnStalled: an HTTP/2 request holds its limit_conn count
+// until its response is sent, not only until it is handled: a stream the
+// client's flow control holds back still counts when its body is a file or
+// a backend's, not return's text, which nginx queues whole (nginx-tests
+// h2_limit_conn.t).
+func TestHTTP2LimitConnStalled(t *testing.T) {
+	body := `limit_conn_zone $binary_remote_addr zone=conn:1m;
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    root {{DIR}}/www;
+    listen 127.0.0.1:{{PORT2}};
+    location /t { limit_conn conn 1; }
+    location /r { limit_conn conn 1; return 200 "SEE-THIS"; }
+    location /p { limit_conn conn 1; proxy_pass http://127.0.0.1:{{PORT2}}/u.html; }
+}`
+	files := map[string]string{"www/t.html": "SEE-THIS", "www/u.html": "SEE-THIS"}
+	a := startServer(t, "nginx", ServerOptions{HTTP: body, Files: files})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: body, Files: files})
+	for _, path := range []string{"/t.html", "/u.html", "/r", "/p"} {
+		want := h2StalledStatuses(a.Addr, path)
+		got := h2StalledStatuses(b.Addr, path)
+		if got != want {
+			t.Errorf("%s: got %s, want %s (nginx)", path, got, want)
 		}
 	}
 }
