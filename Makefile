@@ -192,7 +192,18 @@ NGINX_TESTS_FILES ?= access.t access_log.t auth_basic.t autoindex.t autoindex_fo
 	http_resolver_cname.t split_clients.t \
 	mirror.t merge_slashes.t msie_refresh.t post_action.t proxy_bind.t \
 	proxy_store.t proxy_ssl_certificate_vars.t body.t body_chunked.t \
-	worker_shutdown_timeout.t worker_shutdown_timeout_proxy_upgrade.t
+	worker_shutdown_timeout.t worker_shutdown_timeout_proxy_upgrade.t \
+	proxy.t proxy_chunked.t proxy_connection_headers.t proxy_cookie.t \
+	proxy_cookie_flags.t proxy_duplicate_headers.t proxy_if.t proxy_implicit.t \
+	proxy_intercept_errors.t proxy_keepalive.t proxy_merge_headers.t proxy_method.t \
+	proxy_next_upstream.t proxy_next_upstream_tries.t proxy_noclose.t \
+	proxy_non_idempotent.t proxy_pass_request.t proxy_request_buffering.t \
+	proxy_request_buffering_chunked.t proxy_set_body.t proxy_ssl.t proxy_ssl_name.t \
+	proxy_ssl_verify.t proxy_ssl_certificate.t proxy_unfinished.t proxy_unix.t \
+	proxy_upgrade.t proxy_variables.t proxy_websocket.t proxy_xar.t auth_request.t \
+	auth_request_satisfy.t sub_filter.t sub_filter_merge.t sub_filter_multi.t \
+	stub_status.t upstream.t upstream_keepalive.t upstream_ip_hash.t upstream_hash.t \
+	upstream_least_conn.t upstream_random.t upstream_max_conns.t
 
 LUA_TESTS_FILES ?= $(addprefix t/,000-sanity.t 001-set.t 002-content.t 005-exit.t \
 	006-escape.t 007-md5.t 011-md5_bin.t 070-sha1.t 046-hmac.t 042-crc32.t \
