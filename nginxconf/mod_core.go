@@ -78,6 +78,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	lc.ClientHeaderTimeout, lc.ClientBodyTimeout, lc.SendTimeout = 60*time.Second, 60*time.Second, 60*time.Second
 	lc.LingeringTime, lc.LingeringTimeout = 30*time.Second, 5*time.Second
 	lc.ClientHeaderBufferSize, lc.LargeHeaderBuffers, lc.LargeHeaderBufferSize = 1<<10, 4, 8<<10
+	lc.MaxHeaders = 1000
 	lc.ResolverTimeout = 30 * time.Second
 }, directives: []directive{
 	{name: "server", opens: ctxHTTPSrv, set: func(c *compiler, lv *level, d *Directive) {
@@ -202,6 +203,16 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 			c.fail(d, `"large_client_header_buffers" directive invalid value`)
 		}
 		lv.conf.LargeHeaderBuffers, lv.conf.LargeHeaderBufferSize = n, int(size)
+	}},
+	// max_headers: Debian's 1.22.1 carries it (backported from nginx 1.29):
+	// a request with more header lines answers 400 "Request Header Or
+	// Cookie Too Large".
+	{name: "max_headers", masks: []uint{ctxHTTPMain | ctxHTTPSrv | confTake1}, dup: "max_headers", set: func(c *compiler, lv *level, d *Directive) {
+		n, err := strconv.Atoi(d.Args[0])
+		if err != nil || n < 0 || d.Args[0][0] == '+' {
+			c.fail(d, `"max_headers" directive invalid number`)
+		}
+		lv.conf.MaxHeaders = n
 	}},
 	{name: "underscores_in_headers", dup: "underscores_in_headers", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.UnderscoresInHeaders = d.Args[0] == "on"
@@ -330,6 +341,7 @@ type CoreConf struct {
 	LargeHeaderBuffers, LargeHeaderBufferSize           int
 	UnderscoresInHeaders                                bool
 	KeepInvalidHeaders                                  bool     // ignore_invalid_headers off
+	MaxHeaders                                          int      // max_headers
 	Resolver                                            []string // DNS servers, ip:port (names given are resolved at load)
 	ResolverTimeout                                     time.Duration
 	ResolverValid                                       time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)
