@@ -267,7 +267,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	}},
 	{name: "resolver", set: setResolver},
 	timed("resolver_timeout", func(lc *LocConf) *time.Duration { return &lc.ResolverTimeout }),
-	{name: "disable_symlinks", support: FailClosed, note: "symlink restrictions", offDisarms: true},
+	{name: "disable_symlinks", dup: "disable_symlinks", set: setDisableSymlinks},
 }}
 
 // CoreConf is the core module's part of a location's settings.
@@ -342,6 +342,10 @@ type CoreConf struct {
 	UnderscoresInHeaders                                bool
 	KeepInvalidHeaders                                  bool     // ignore_invalid_headers off
 	MaxHeaders                                          int      // max_headers
+	// DisableSymlinks is disable_symlinks (SymlinksOff, SymlinksOn,
+	// SymlinksIfNotOwner); DisableSymlinksFrom its from= (nil: none).
+	DisableSymlinks     int
+	DisableSymlinksFrom *vars.Template
 	Resolver                                            []string // DNS servers, ip:port (names given are resolved at load)
 	ResolverTimeout                                     time.Duration
 	ResolverValid                                       time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)
@@ -743,4 +747,38 @@ func (tp TempPath) Create() (*os.File, error) {
 			return f, err
 		}
 	}
+}
+
+// disable_symlinks values.
+const (
+	SymlinksOff = iota
+	SymlinksOn
+	SymlinksIfNotOwner
+)
+
+// setDisableSymlinks compiles `disable_symlinks off | on | if_not_owner
+// [from=part]`.
+func setDisableSymlinks(c *compiler, lv *level, d *Directive) {
+	mode, from := -1, (*vars.Template)(nil)
+	for _, a := range d.Args {
+		switch {
+		case a == "off" && mode < 0:
+			mode = SymlinksOff
+		case a == "on" && mode < 0:
+			mode = SymlinksOn
+		case a == "if_not_owner" && mode < 0:
+			mode = SymlinksIfNotOwner
+		case strings.HasPrefix(a, "from=") && from == nil:
+			from = c.template(d, a[len("from="):])
+		default:
+			c.fail(d, `invalid parameter "%s"`, a)
+		}
+	}
+	if mode < 0 {
+		c.fail(d, `"%s" directive invalid value`, d.Name)
+	}
+	if from != nil && mode == SymlinksOff {
+		c.fail(d, `"from=" cannot be used with "off" parameter`)
+	}
+	lv.conf.DisableSymlinks, lv.conf.DisableSymlinksFrom = mode, from
 }

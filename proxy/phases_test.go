@@ -21,7 +21,6 @@ func TestPhases(t *testing.T) {
 		{name: "any/deny then auth", loc: `satisfy any; deny all; auth_basic x; try_files /none =204;`, want: 401, wantAuth: true},
 		{name: "any/allow grants", loc: `satisfy any; allow all; auth_basic x; try_files /none =204;`, want: 204},
 		{name: "any/deny only", loc: `satisfy any; deny all; try_files /none =204;`, want: 403},
-		{name: "any/fail-closed first", loc: `satisfy any; allow all; disable_symlinks on; try_files /none =204;`, want: 500},
 		{name: "any/lua grants", loc: `satisfy any; deny all; access_by_lua_block { return } try_files /none =204;`, want: 204},
 		{name: "all/lua after deny", loc: `deny all; access_by_lua_block { return } try_files /none =204;`, want: 403},
 		{name: "limit_except/other method", loc: `limit_except GET { deny all; } try_files /none =204;`, method: "POST", want: 403},
