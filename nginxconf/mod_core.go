@@ -340,16 +340,16 @@ type CoreConf struct {
 	ClientHeaderBufferSize                              int
 	LargeHeaderBuffers, LargeHeaderBufferSize           int
 	UnderscoresInHeaders                                bool
-	KeepInvalidHeaders                                  bool     // ignore_invalid_headers off
-	MaxHeaders                                          int      // max_headers
+	KeepInvalidHeaders                                  bool // ignore_invalid_headers off
+	MaxHeaders                                          int  // max_headers
 	// DisableSymlinks is disable_symlinks (SymlinksOff, SymlinksOn,
 	// SymlinksIfNotOwner); DisableSymlinksFrom its from= (nil: none).
 	DisableSymlinks     int
 	DisableSymlinksFrom *vars.Template
-	Resolver                                            []string // DNS servers, ip:port (names given are resolved at load)
-	ResolverTimeout                                     time.Duration
-	ResolverValid                                       time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)
-	ResolverNoIPv6                                      bool          // ipv6=off
+	Resolver            []string // DNS servers, ip:port (names given are resolved at load)
+	ResolverTimeout     time.Duration
+	ResolverValid       time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)
+	ResolverNoIPv6      bool          // ipv6=off
 	// ErrorLogs are the error_log targets of an http, server or location
 	// level, which replace the inherited ones; empty: the main level's.
 	ErrorLogs []LogFile
