@@ -345,6 +345,8 @@ type CoreConf struct {
 	// DisableSymlinks is disable_symlinks (SymlinksOff, SymlinksOn,
 	// SymlinksIfNotOwner); DisableSymlinksFrom its from= (nil: none).
 	DisableSymlinks     int
+	// UserID is the userid module's settings; nil: none set (off).
+	UserID *vars.UserID
 	DisableSymlinksFrom *vars.Template
 	Resolver            []string // DNS servers, ip:port (names given are resolved at load)
 	ResolverTimeout     time.Duration

@@ -1023,6 +1023,9 @@ func (rq *request) setPaths() {
 	conf := rq.conf
 	rq.v.Referers = conf.ValidReferers
 	rq.v.SecureLink = conf.SecureLink
+	if rq.v.UserID = conf.UserID; conf.UserID != nil && rq.v.Logf == nil {
+		rq.v.Logf = rq.useridLog
+	}
 	rq.paths = pathsAt{rq: rq, conf: conf, uri: rq.v.URI, addURIToAlias: rq.addURIToAlias}
 	rq.v.LazyPaths = &rq.paths
 }
