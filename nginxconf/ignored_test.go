@@ -76,9 +76,6 @@ var reviewedIgnored = []struct {
 	{"variables only: their variables stay unknown, so a config that reads one fails to load",
 		`geoip_city geoip_country geoip_org geoip_proxy geoip_proxy_recursive perl_set
 		 modern_browser modern_browser_value ancient_browser ancient_browser_value`},
-	{"tuning of features refused in their active setting (userid)",
-		`userid_domain userid_expires userid_flags userid_mark userid_name userid_p3p userid_path
-		 userid_service`},
 	{"Lua runtime tuning, worker exit, and cosocket TLS settings",
 		`lua_load_resty_core lua_malloc_trim
 		 lua_regex_cache_max_entries lua_regex_match_limit lua_sa_restart lua_socket_send_lowat

@@ -344,9 +344,9 @@ type CoreConf struct {
 	MaxHeaders                                          int  // max_headers
 	// DisableSymlinks is disable_symlinks (SymlinksOff, SymlinksOn,
 	// SymlinksIfNotOwner); DisableSymlinksFrom its from= (nil: none).
-	DisableSymlinks     int
+	DisableSymlinks int
 	// UserID is the userid module's settings; nil: none set (off).
-	UserID *vars.UserID
+	UserID              *vars.UserID
 	DisableSymlinksFrom *vars.Template
 	Resolver            []string // DNS servers, ip:port (names given are resolved at load)
 	ResolverTimeout     time.Duration

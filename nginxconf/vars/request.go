@@ -103,11 +103,11 @@ type Request struct {
 	UserID               *UserID       // the location's userid settings ($uid_got, $uid_set); nil: none
 	// Logf writes to the request's error log at notice (true) or info
 	// level (the userid module's messages); nil: nowhere.
-	Logf func(notice bool, format string, args ...any)
-	RequestFilename      string        // $request_filename
-	RemoteUser           string        // $remote_user once auth_basic accepted it; "" parses Authorization
-	RealIPRemote         string        // the peer's host:port when realip replaced HTTP.RemoteAddr ($realip_remote_*)
-	LimitRate            string        // $limit_rate (writable, kept as bytes: "40k" reads "40960"); "" reads as "0"
+	Logf            func(notice bool, format string, args ...any)
+	RequestFilename string // $request_filename
+	RemoteUser      string // $remote_user once auth_basic accepted it; "" parses Authorization
+	RealIPRemote    string // the peer's host:port when realip replaced HTTP.RemoteAddr ($realip_remote_*)
+	LimitRate       string // $limit_rate (writable, kept as bytes: "40k" reads "40960"); "" reads as "0"
 	// LimitReqStatus and LimitConnStatus are $limit_req_status and
 	// $limit_conn_status (PASSED, DELAYED, REJECTED, ..._DRY_RUN); "" reads
 	// as not found, as where no limit applied. They belong to the main
@@ -538,9 +538,9 @@ var builtins = map[string]builtin{
 		}
 		return ".", true
 	}},
-	"secure_link":         {get: (*Request).secureLink, cached: true},
-	"uid_got":             {get: (*Request).uidGot},
-	"uid_set":             {get: (*Request).uidSet},
+	"secure_link": {get: (*Request).secureLink, cached: true},
+	"uid_got":     {get: (*Request).uidGot},
+	"uid_set":     {get: (*Request).uidSet},
 	// $uid_reset is the userid module's: "0" unless a map or set gives
 	// it another value (changeable)
 	"uid_reset": {get: func(r *Request) (string, bool) {
