@@ -225,6 +225,10 @@ func (s *Server) PrimaryName() string {
 // still decides over the requests it serves, as in nginx.
 type TLS struct {
 	Certificates []CertPair
+	// RejectHandshake is ssl_reject_handshake on: a handshake that selects
+	// this server (by SNI, or as the default) fails with the alert
+	// unrecognized_name.
+	RejectHandshake bool
 	// Passwords are ssl_password_file's lines, tried in turn on encrypted
 	// keys; nil: none.
 	Passwords []string

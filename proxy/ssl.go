@@ -254,13 +254,19 @@ func (s *Server) configForClient(l *listener, hello *tls.ClientHelloInfo) (*tls.
 	// nginx's hook then finds none in that server and fails the handshake.
 	hookless := ""
 	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	chosen := g.def
 	if srv, _, ok := g.match(name); ok && name != "" {
 		c.sni = name
+		chosen = srv
 		if own := &st.servers[srv.ID].tls; own.config != nil {
 			rt, hook = own, srv.Conf.SSLCertLua
 		} else if srv != g.def {
 			hookless = srv.PrimaryName()
 		}
+	}
+	if chosen.TLS != nil && chosen.TLS.RejectHandshake {
+		rejectHandshake(hello)
+		return nil, errors.New("handshake rejected (ssl_reject_handshake)")
 	}
 	if rt.config == nil {
 		return nil, errors.New(`no "ssl_certificate" is defined`)
@@ -450,4 +456,20 @@ func (rq *request) refuseCertificate(code int, note string) {
 	}
 	rq.w.Header().Set("Connection", "close")
 	rq.send(http.StatusBadRequest, "text/html", special400(errorPage(http.StatusBadRequest, rq.conf.ServerTokens), note))
+}
+
+// rejectHandshake sends the client the fatal alert unrecognized_name, as
+// nginx does under ssl_reject_handshake. crypto/tls answers an error of
+// GetConfigForClient with internal_error, so the alert goes out first,
+// as a plaintext record on the raw connection (nothing is encrypted
+// before the server's hello); crypto/tls's own alert follows it.
+func rejectHandshake(hello *tls.ClientHelloInfo) {
+	ver := byte(0x01) // the record version: TLS 1.0, or 1.2 for newer clients
+	for _, v := range hello.SupportedVersions {
+		if v >= tls.VersionTLS12 {
+			ver = 0x03
+		}
+	}
+	const alertFatal, alertUnrecognizedName = 2, 112
+	_, _ = hello.Conn.Write([]byte{21, 3, ver, 0, 2, alertFatal, alertUnrecognizedName})
 }

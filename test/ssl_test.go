@@ -145,6 +145,7 @@ type sslRequest struct {
 	wantRe   string        // or a regexp the status and body match
 	noNginx  bool          // an ngxsockify-only check
 	peerName string        // the CN of the certificate the server must show
+	alert    bool          // a failed handshake reads "handshake failed: <the client's error>"
 }
 
 // sslResult is what a client saw: "<status> <body>" or "handshake failed",
@@ -170,6 +171,9 @@ func sslGet(ports []int, pki *testPKI, rq sslRequest, cache tls.ClientSessionCac
 	d := &tls.Dialer{Config: cfg}
 	conn, err := d.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
+		if rq.alert {
+			return sslResult{text: "handshake failed: " + err.Error()}
+		}
 		return sslResult{text: "handshake failed"}
 	}
 	defer conn.Close()
@@ -463,6 +467,59 @@ func TestSSLCertificatesAndProtocols(t *testing.T) {
 			want: "200 TLSv1.2|ECDHE-ECDSA-AES128-GCM-SHA256", peerName: "localhost"},
 		{name: "RSA", port: 2, maxVer: tls.VersionTLS12, ciphers: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384},
 			want: "200 TLSv1.2|ECDHE-RSA-AES256-GCM-SHA384", peerName: "rsa"},
+	})
+}
+
+// TestSSLRejectHandshake: ssl_reject_handshake on fails the handshakes that
+// select its server, by SNI or as the address's default server (also
+// without SNI), with the alert unrecognized_name; such a default server
+// needs no certificate (nginx-tests ssl_reject_handshake.t).
+func TestSSLRejectHandshake(t *testing.T) {
+	pki := newTestPKI(t)
+	conf := `
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        server_name localhost;
+        ssl_reject_handshake on;
+        location / { return 200 "default"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT}};
+        server_name virtual;
+        ssl_certificate {{PKI}}/localhost.crt;
+        ssl_certificate_key {{PKI}}/localhost.key;
+        location / { return 200 "virtual $ssl_server_name"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT2}} ssl;
+        server_name localhost;
+        ssl_certificate {{PKI}}/localhost.crt;
+        ssl_certificate_key {{PKI}}/localhost.key;
+        location / { return 200 "default2 $ssl_server_name"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT2}};
+        server_name virtual2;
+        ssl_reject_handshake on;
+    }
+    server {
+        listen 127.0.0.1:{{PORT2}};
+        server_name virtual3;
+        ssl_reject_handshake off;
+        location / { return 200 "virtual3"; }
+    }
+`
+	const rejected = "handshake failed: remote error: tls: unrecognized name"
+	runSSLCase(t, pki, conf, []sslRequest{
+		{name: "default rejected", sni: "localhost", alert: true, want: rejected},
+		{name: "no SNI rejected", alert: true, want: rejected},
+		{name: "unknown name rejected", sni: "nowhere", alert: true, want: rejected},
+		{name: "TLS 1.2 rejected", maxVer: tls.VersionTLS12, alert: true, want: rejected},
+		{name: "virtual accepted", sni: "virtual", host: "virtual", want: "200 virtual virtual"},
+		{name: "default accepted", port: 2, sni: "localhost", want: "200 default2 localhost"},
+		{name: "no SNI accepted", port: 2, want: "200 default2 "},
+		{name: "named server rejected", port: 2, sni: "virtual2", host: "virtual2", alert: true, want: rejected},
+		{name: "off accepted", port: 2, sni: "virtual3", host: "virtual3", want: "200 virtual3"},
 	})
 }
 
