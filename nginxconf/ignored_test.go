@@ -54,7 +54,7 @@ var reviewedIgnored = []struct {
 	{"buffers, files and I/O: the bytes sent are the same",
 		`aio aio_write directio directio_alignment output_buffers postpone_output read_ahead sendfile
 		 sendfile_max_chunk tcp_nodelay tcp_nopush
-		 client_body_in_single_buffer subrequest_output_buffer_size
+		 client_body_in_single_buffer
 		 open_file_cache open_file_cache_errors open_file_cache_min_uses open_file_cache_valid`},
 	{"hash table sizing",
 		`map_hash_bucket_size map_hash_max_size server_names_hash_bucket_size

@@ -79,6 +79,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	lc.LingeringTime, lc.LingeringTimeout = 30*time.Second, 5*time.Second
 	lc.ClientHeaderBufferSize, lc.LargeHeaderBuffers, lc.LargeHeaderBufferSize = 1<<10, 4, 8<<10
 	lc.MaxHeaders = 1000
+	lc.SubrequestOutputBufferSize = 4 << 10 // one memory page on x86-64
 	lc.ResolverTimeout = 30 * time.Second
 }, directives: []directive{
 	{name: "server", opens: ctxHTTPSrv, set: func(c *compiler, lv *level, d *Directive) {
@@ -214,6 +215,13 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		}
 		lv.conf.MaxHeaders = n
 	}},
+	{name: "subrequest_output_buffer_size", dup: "subrequest_output_buffer_size", set: func(c *compiler, lv *level, d *Directive) {
+		n, err := ParseSize(d.Args[0])
+		if err != nil {
+			c.fail(d, `"subrequest_output_buffer_size" directive invalid value`)
+		}
+		lv.conf.SubrequestOutputBufferSize = int(n)
+	}},
 	{name: "underscores_in_headers", dup: "underscores_in_headers", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.UnderscoresInHeaders = d.Args[0] == "on"
 	}},
@@ -345,6 +353,9 @@ type CoreConf struct {
 	// DisableSymlinks is disable_symlinks (SymlinksOff, SymlinksOn,
 	// SymlinksIfNotOwner); DisableSymlinksFrom its from= (nil: none).
 	DisableSymlinks int
+	// SubrequestOutputBufferSize bounds the body of a subrequest kept in
+	// memory (SSI's include set=): a longer one ends the main request.
+	SubrequestOutputBufferSize int
 	// UserID is the userid module's settings; nil: none set (off).
 	UserID              *vars.UserID
 	DisableSymlinksFrom *vars.Template

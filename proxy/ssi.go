@@ -648,6 +648,14 @@ func (f *ssiFilter) include(c *ssiCommand) []byte {
 		body = f.expand(text)
 	}
 	if name, ok := c.param("set"); ok {
+		// set= keeps the subrequest's body in memory, within the
+		// subrequest_output_buffer_size of the location that served it;
+		// a longer body ends the main request, as in nginx
+		if limit := sub.conf; limit != nil && len(rec.body.Bytes()) > limit.SubrequestOutputBufferSize && !sub.closed {
+			sub.logf(ngxlog.Err, "too big subrequest response: %d", len(rec.body.Bytes()))
+			rq.mainRequest().closeConn()
+			return nil
+		}
 		f.setVar(name, string(body))
 		return nil
 	}
