@@ -32,7 +32,10 @@ var sslModule = module{name: "ngx_http_ssl_module", directives: []directive{
 	{name: "ssl_reject_handshake", dup: "ssl_reject_handshake", set: setTLS},
 	// a client certificate OCSP calls revoked would get in
 	{name: "ssl_ocsp", support: Refused, note: "OCSP checks of client certificates", offDisarms: true},
-	{name: "ssl_stapling", support: Ignored, offDisarms: true},
+	// ssl_stapling staples ssl_stapling_file's response; without a file
+	// (nginx asks the OCSP responder) it is ignored, with a warning
+	{name: "ssl_stapling", dup: "ssl_stapling", set: setTLS},
+	{name: "ssl_stapling_file", dup: "ssl_stapling_file", set: setTLS},
 	{name: "ssl_early_data", support: Ignored, offDisarms: true},
 }}
 
@@ -51,6 +54,8 @@ type tlsSettings struct {
 	prefer            bool
 	sslOn             bool
 	reject            bool // ssl_reject_handshake on
+	stapling          bool   // ssl_stapling on
+	staplingFile      string // ssl_stapling_file
 
 	verify         VerifyClient
 	verifyDepth    int
@@ -96,6 +101,13 @@ func setTLS(c *compiler, lv *level, d *Directive) {
 		t.curves = d.Args[0]
 	case "ssl_prefer_server_ciphers":
 		t.prefer = d.Args[0] == "on"
+	case "ssl_stapling":
+		t.stapling = d.Args[0] == "on"
+		if t.stapling {
+			c.warn(d, `"ssl_stapling" directive is ignored: ngxsockify asks no OCSP responder, it staples only "ssl_stapling_file"`)
+		}
+	case "ssl_stapling_file":
+		t.staplingFile = d.Args[0]
 	case "ssl_reject_handshake":
 		t.reject = d.Args[0] == "on"
 	case "ssl":
@@ -191,6 +203,9 @@ func (c *compiler) serverTLS(d *Directive, s *Server, tls *tlsSettings) {
 	t := &TLS{Protocols: tls.protocols, Ciphers: tls.ciphers, PreferServer: tls.prefer, Passwords: tls.passwords,
 		VerifyClient: tls.verify, VerifyDepth: tls.verifyDepth, SessionCache: tls.sessionCache,
 		SessionTickets: tls.sessionTickets, SessionTimeout: tls.sessionTimeout, RejectHandshake: tls.reject}
+	if tls.stapling && tls.staplingFile != "" {
+		t.StaplingFile = c.confName(tls.staplingFile)
+	}
 	s.TLS = t
 	if len(tls.certs) == 0 {
 		if tls.sslOn && !tls.reject {

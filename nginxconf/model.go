@@ -229,6 +229,9 @@ type TLS struct {
 	// this server (by SNI, or as the default) fails with the alert
 	// unrecognized_name.
 	RejectHandshake bool
+	// StaplingFile is ssl_stapling_file under ssl_stapling on: the DER
+	// OCSP response stapled to the server's certificates; "": none.
+	StaplingFile string
 	// Passwords are ssl_password_file's lines, tried in turn on encrypted
 	// keys; nil: none.
 	Passwords []string

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -67,6 +68,14 @@ func provisionTLS(_ *Server, st *state) error {
 		}
 		rt := &st.servers[srv.ID].tls
 		rt.passwords = t.Passwords
+		var staple []byte
+		if t.StaplingFile != "" {
+			b, err := os.ReadFile(t.StaplingFile)
+			if err != nil {
+				return fmt.Errorf(`BIO_new_file("%s") failed (%w)`, t.StaplingFile, err)
+			}
+			staple = b
+		}
 		for _, cp := range t.Certificates {
 			if cp.Dynamic() {
 				rt.dynamic = append(rt.dynamic, cp)
@@ -76,6 +85,7 @@ func provisionTLS(_ *Server, st *state) error {
 			if err != nil {
 				return err
 			}
+			c.OCSPStaple = staple // ssl_stapling_file: the same response for each
 			rt.certs = append(rt.certs, c)
 		}
 		v, err := newClientVerifier(t)

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 )
 
 // The TLS differential suite: each case's config runs on real nginx (when
@@ -674,4 +676,61 @@ func TestSSLPasswordFile(t *testing.T) {
 	}
 	pki.write(t, "passwords", []byte("wrong\r\n\r\nright\r\n"))
 	runSSLCase(t, pki, conf.String(), reqs)
+}
+
+// TestSSLStaplingFile: under ssl_stapling on, ssl_stapling_file's DER OCSP
+// response is stapled to the server's certificates for a client that asks
+// (crypto/tls's client always does); ssl_stapling off, or no file, staples
+// nothing (ngxsockify asks no OCSP responder).
+func TestSSLStaplingFile(t *testing.T) {
+	pki := newTestPKI(t)
+	now := time.Now()
+	resp, err := ocsp.CreateResponse(pki.certs["root"], pki.certs["root"], ocsp.Response{
+		Status: ocsp.Revoked, SerialNumber: pki.certs["alice"].SerialNumber, RevokedAt: now.Add(-time.Hour),
+		ThisUpdate: now.Add(-time.Hour), NextUpdate: now.Add(time.Hour),
+	}, pki.keys["root"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki.write(t, "resp.der", resp)
+	conf := strings.ReplaceAll(`
+    ssl_certificate {{PKI}}/alice.crt;
+    ssl_certificate_key {{PKI}}/alice.key;
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        ssl_stapling on;
+        ssl_stapling_file {{PKI}}/resp.der;
+        location / { return 200 "ok"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT2}} ssl;
+        ssl_stapling_file {{PKI}}/resp.der;
+        location / { return 200 "ok"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT3}} ssl;
+        ssl_stapling off;
+        ssl_stapling_file {{PKI}}/resp.der;
+        location / { return 200 "ok"; }
+    }
+`, "{{PKI}}", pki.dir)
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		t.Run(kind, func(t *testing.T) {
+			s := startServer(t, kind, ServerOptions{HTTP: conf})
+			for i, want := range []bool{true, false, false} {
+				c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.Ports[i]), &tls.Config{InsecureSkipVerify: true})
+				if err != nil {
+					t.Fatalf("port %d: %v", i+1, err)
+				}
+				got := c.ConnectionState().OCSPResponse
+				c.Close()
+				if want && string(got) != string(resp) {
+					t.Errorf("port %d: stapled %d bytes, want the file's %d", i+1, len(got), len(resp))
+				}
+				if !want && len(got) != 0 {
+					t.Errorf("port %d: stapled %d bytes, want none", i+1, len(got))
+				}
+			}
+		})
+	}
 }
