@@ -95,7 +95,7 @@ func (r *Request) uidRead(c *UserID) *userIDState {
 // only its mark differs, else a new one.
 func (r *Request) uidMake(c *UserID) *userIDState {
 	st := r.uidRead(c)
-	if st.made {
+	if st.made || r.HTTP == nil {
 		return st
 	}
 	st.made = true
