@@ -67,7 +67,7 @@ var reviewedIgnored = []struct {
 	{"TLS tuning where Go's defaults are no weaker (tickets, curves, stapling; no DHE, no 0-RTT)",
 		`ssl_buffer_size ssl_dhparam ssl_early_data ssl_engine ssl_ocsp_cache
 		 ssl_ocsp_responder ssl_session_ticket_key
-		 ssl_stapling_responder ssl_stapling_verify`},
+`},
 	{"an upstream's shared memory zone: one process holds the servers' state anyway",
 		`zone`},
 	{"logging only",

@@ -32,10 +32,12 @@ var sslModule = module{name: "ngx_http_ssl_module", directives: []directive{
 	{name: "ssl_reject_handshake", dup: "ssl_reject_handshake", set: setTLS},
 	// a client certificate OCSP calls revoked would get in
 	{name: "ssl_ocsp", support: Refused, note: "OCSP checks of client certificates", offDisarms: true},
-	// ssl_stapling staples ssl_stapling_file's response; without a file
-	// (nginx asks the OCSP responder) it is ignored, with a warning
+	// ssl_stapling staples ssl_stapling_file's response, else the OCSP
+	// responder's (proxy/ssl_stapling.go)
 	{name: "ssl_stapling", dup: "ssl_stapling", set: setTLS},
 	{name: "ssl_stapling_file", dup: "ssl_stapling_file", set: setTLS},
+	{name: "ssl_stapling_responder", dup: "ssl_stapling_responder", set: setTLS},
+	{name: "ssl_stapling_verify", dup: "ssl_stapling_verify", set: setTLS},
 	{name: "ssl_early_data", support: Ignored, offDisarms: true},
 }}
 
@@ -53,9 +55,11 @@ type tlsSettings struct {
 	curves            string
 	prefer            bool
 	sslOn             bool
-	reject            bool // ssl_reject_handshake on
+	reject            bool   // ssl_reject_handshake on
 	stapling          bool   // ssl_stapling on
 	staplingFile      string // ssl_stapling_file
+	staplingResponder string // ssl_stapling_responder
+	staplingVerify    bool   // ssl_stapling_verify on
 
 	verify         VerifyClient
 	verifyDepth    int
@@ -103,9 +107,10 @@ func setTLS(c *compiler, lv *level, d *Directive) {
 		t.prefer = d.Args[0] == "on"
 	case "ssl_stapling":
 		t.stapling = d.Args[0] == "on"
-		if t.stapling {
-			c.warn(d, `"ssl_stapling" directive is ignored: ngxsockify asks no OCSP responder, it staples only "ssl_stapling_file"`)
-		}
+	case "ssl_stapling_responder":
+		t.staplingResponder = d.Args[0]
+	case "ssl_stapling_verify":
+		t.staplingVerify = d.Args[0] == "on"
 	case "ssl_stapling_file":
 		t.staplingFile = d.Args[0]
 	case "ssl_reject_handshake":
@@ -203,8 +208,14 @@ func (c *compiler) serverTLS(d *Directive, s *Server, tls *tlsSettings) {
 	t := &TLS{Protocols: tls.protocols, Ciphers: tls.ciphers, PreferServer: tls.prefer, Passwords: tls.passwords,
 		VerifyClient: tls.verify, VerifyDepth: tls.verifyDepth, SessionCache: tls.sessionCache,
 		SessionTickets: tls.sessionTickets, SessionTimeout: tls.sessionTimeout, RejectHandshake: tls.reject}
-	if tls.stapling && tls.staplingFile != "" {
-		t.StaplingFile = c.confName(tls.staplingFile)
+	if tls.stapling {
+		t.Stapling, t.StaplingResponder, t.StaplingVerify = true, tls.staplingResponder, tls.staplingVerify
+		if tls.trustedCert != "" {
+			t.StaplingTrusted = c.confName(tls.trustedCert) // where the issuer may be found
+		}
+		if tls.staplingFile != "" {
+			t.StaplingFile = c.confName(tls.staplingFile)
+		}
 	}
 	s.TLS = t
 	if len(tls.certs) == 0 {

@@ -58,6 +58,9 @@ type serverTLS struct {
 	// brings its certificates and ciphers, not its groups: TestSSLCurves).
 	minVersion, maxVersion uint16
 	curves                 []tls.CurveID
+	// staplers: ssl_stapling's OCSP responses of the certificates (by
+	// their place in certs) when they are asked of a responder
+	staplers map[*tls.Certificate]*stapler
 }
 
 func provisionTLS(_ *Server, st *state) error {
@@ -87,6 +90,19 @@ func provisionTLS(_ *Server, st *state) error {
 			}
 			c.OCSPStaple = staple // ssl_stapling_file: the same response for each
 			rt.certs = append(rt.certs, c)
+		}
+		if t.Stapling && t.StaplingFile == "" {
+			for i := range rt.certs {
+				sp, why := newStapler(&rt.certs[i], t.StaplingResponder, t.StaplingTrusted, t.StaplingVerify)
+				if sp == nil {
+					st.elog.Logf(ngxlog.Warn, 0, "%s", why)
+					continue
+				}
+				if rt.staplers == nil {
+					rt.staplers = map[*tls.Certificate]*stapler{}
+				}
+				rt.staplers[&rt.certs[i]] = sp
+			}
 		}
 		v, err := newClientVerifier(t)
 		if err != nil {
@@ -300,7 +316,16 @@ func (s *Server) configForClient(l *listener, hello *tls.ClientHelloInfo) (*tls.
 		if hook != nil && st.lua != nil {
 			return st.luaCertificate(hook, hookless, hello, cfg, pick)
 		}
-		return pick()
+		c, err := pick()
+		if sp := rt.staplers[c]; sp != nil && err == nil {
+			staple := sp.staple(func(msg string) { st.elog.Logf(ngxlog.Err, 0, "%s", msg) })
+			if staple != nil {
+				cc := *c
+				cc.OCSPStaple = staple
+				return &cc, nil
+			}
+		}
+		return c, err
 	}
 	cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
 		return rt.sessions.wrap(cfg, cs, ss, c.sessionID(cs.DidResume))

@@ -10,11 +10,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"io"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -729,6 +731,107 @@ func TestSSLStaplingFile(t *testing.T) {
 				}
 				if !want && len(got) != 0 {
 					t.Errorf("port %d: stapled %d bytes, want none", i+1, len(got))
+				}
+			}
+		})
+	}
+}
+
+// TestSSLStaplingResponder: ssl_stapling on without a file asks the OCSP
+// responder (ssl_stapling_responder) with a GET whose path is the request
+// in base64; the first handshake goes without a staple, later ones get a
+// "good" response (with ssl_stapling_verify on too, when the issuer signed
+// it); a "revoked" one is not stapled, nor one whose signer is neither in
+// it nor in the certificate's chain (OpenSSL's OCSP_basic_verify, even
+// under ssl_stapling_verify off). The issuer is found in
+// ssl_trusted_certificate.
+func TestSSLStaplingResponder(t *testing.T) {
+	pki := newTestPKI(t)
+	root, rootKey := pki.certs["root"], pki.keys["root"]
+	responder := func(status int, embed bool) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			der, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(r.URL.Path, "/"))
+			if err != nil {
+				http.Error(w, "bad request", 400)
+				return
+			}
+			req, err := ocsp.ParseRequest(der)
+			if err != nil {
+				http.Error(w, "bad request", 400)
+				return
+			}
+			now := time.Now()
+			tmpl := ocsp.Response{Status: status, SerialNumber: req.SerialNumber,
+				RevokedAt: now.Add(-time.Hour), ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(time.Hour)}
+			if embed {
+				tmpl.Certificate = root // the signer travels with the response
+			}
+			resp, err := ocsp.CreateResponse(root, root, tmpl, rootKey)
+			if err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			w.Header().Set("Content-Type", "application/ocsp-response")
+			w.Write(resp)
+		}))
+	}
+	good, revoked, bare := responder(ocsp.Good, true), responder(ocsp.Revoked, true), responder(ocsp.Good, false)
+	defer good.Close()
+	defer revoked.Close()
+	defer bare.Close()
+	conf := strings.NewReplacer("{{PKI}}", pki.dir, "{{GOOD}}", good.URL, "{{REVOKED}}", revoked.URL, "{{BARE}}", bare.URL).Replace(`
+    ssl_certificate {{PKI}}/alice.crt;
+    ssl_certificate_key {{PKI}}/alice.key;
+    ssl_trusted_certificate {{PKI}}/root.crt;
+    ssl_stapling on;
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        ssl_stapling_responder {{GOOD}}/;
+        location / { return 200 "ok"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT2}} ssl;
+        ssl_stapling_responder {{GOOD}}/;
+        ssl_stapling_verify on;
+        location / { return 200 "ok"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT3}} ssl;
+        ssl_stapling_responder {{REVOKED}}/;
+        location / { return 200 "ok"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT4}} ssl;
+        ssl_stapling_responder {{BARE}}/;
+        location / { return 200 "ok"; }
+    }
+`)
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		t.Run(kind, func(t *testing.T) {
+			s := startServer(t, kind, ServerOptions{HTTP: conf})
+			staple := func(i int) []byte {
+				c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.Ports[i]), &tls.Config{InsecureSkipVerify: true})
+				if err != nil {
+					t.Fatalf("port %d: %v", i+1, err)
+				}
+				defer c.Close()
+				return c.ConnectionState().OCSPResponse
+			}
+			for i := range 4 {
+				staple(i) // starts the request
+			}
+			time.Sleep(time.Second)
+			for i, want := range []bool{true, true, false, false} {
+				got := staple(i)
+				if !want {
+					if len(got) != 0 {
+						t.Errorf("port %d: stapled %d bytes, want none", i+1, len(got))
+					}
+					continue
+				}
+				r, err := ocsp.ParseResponseForCert(got, pki.certs["alice"], root)
+				if err != nil || r.Status != ocsp.Good {
+					t.Errorf("port %d: staple %d bytes (%v), want a good response\n%s", i+1, len(got), err, s.ErrorLog())
 				}
 			}
 		})
