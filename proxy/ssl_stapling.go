@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -33,6 +35,9 @@ type stapler struct {
 	chain        []*x509.Certificate // the certificate file's other certificates
 	url          string
 	verify       bool
+	// addr is the responder's address, resolved at load as nginx resolves
+	// it (the system's resolver); "": the URL's host is an address
+	addr string
 
 	mu       sync.Mutex
 	resp     []byte
@@ -41,8 +46,9 @@ type stapler struct {
 	fetching bool
 }
 
-// staplingClient asks the responders.
-var staplingClient = &http.Client{Timeout: 30 * time.Second}
+// staplingClient asks the responders given by address (never through a
+// proxy of the environment).
+var staplingClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 
 // newStapler prepares stapling for c; nil (and the reason) when it cannot
 // be done: no issuer in the certificate's chain or the trusted
@@ -86,7 +92,23 @@ func newStapler(c *tls.Certificate, responder, trusted string, verify bool) (*st
 	if responder == "" {
 		return nil, fmt.Sprintf(`"ssl_stapling" ignored, no OCSP responder URL in the certificate "%s"`, leaf.Subject.CommonName)
 	}
-	return &stapler{leaf: leaf, issuer: issuer, chain: chain, url: responder, verify: verify}, ""
+	sp := &stapler{leaf: leaf, issuer: issuer, chain: chain, url: responder, verify: verify}
+	u, err := url.Parse(responder)
+	if err != nil || !strings.EqualFold(u.Scheme, "http") || u.Hostname() == "" {
+		return nil, fmt.Sprintf(`"ssl_stapling" ignored, invalid URL prefix in OCSP responder "%s"`, responder)
+	}
+	if host := u.Hostname(); net.ParseIP(host) == nil {
+		addrs, err := net.LookupHost(host)
+		if err != nil || len(addrs) == 0 {
+			return nil, fmt.Sprintf(`"ssl_stapling" ignored, host not found in OCSP responder "%s"`, responder)
+		}
+		port := u.Port()
+		if port == "" {
+			port = "80"
+		}
+		sp.addr = net.JoinHostPort(addrs[0], port)
+	}
+	return sp, ""
 }
 
 // staple is the response to staple now (nil: none), starting a request to
@@ -142,7 +164,18 @@ func (s *stapler) ask() ([]byte, time.Time, error) {
 	}
 	u.RawPath, u.Path = "", ""
 	target := u.String() + path + url.QueryEscape(base64.StdEncoding.EncodeToString(req))
-	r, err := staplingClient.Get(target)
+	client := staplingClient
+	if s.addr != "" {
+		addr := s.addr
+		client = &http.Client{Timeout: staplingClient.Timeout, Transport: &http.Transport{
+			Proxy: nil, DisableKeepAlives: true,
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, network, addr)
+			},
+		}}
+	}
+	r, err := client.Get(target)
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("OCSP responder %s: %v", s.url, err)
 	}

@@ -743,8 +743,9 @@ func TestSSLStaplingFile(t *testing.T) {
 // "good" response (with ssl_stapling_verify on too, when the issuer signed
 // it); a "revoked" one is not stapled, nor one whose signer is neither in
 // it nor in the certificate's chain (OpenSSL's OCSP_basic_verify, even
-// under ssl_stapling_verify off). The issuer is found in
-// ssl_trusted_certificate.
+// under ssl_stapling_verify off). A responder named by a host name is
+// resolved at load, by the system (no resolver directive needed). The
+// issuer is found in ssl_trusted_certificate.
 func TestSSLStaplingResponder(t *testing.T) {
 	pki := newTestPKI(t)
 	root, rootKey := pki.certs["root"], pki.keys["root"]
@@ -779,7 +780,8 @@ func TestSSLStaplingResponder(t *testing.T) {
 	defer good.Close()
 	defer revoked.Close()
 	defer bare.Close()
-	conf := strings.NewReplacer("{{PKI}}", pki.dir, "{{GOOD}}", good.URL, "{{REVOKED}}", revoked.URL, "{{BARE}}", bare.URL).Replace(`
+	conf := strings.NewReplacer("{{PKI}}", pki.dir, "{{GOOD}}", good.URL, "{{REVOKED}}", revoked.URL, "{{BARE}}", bare.URL,
+		"{{NAMED}}", strings.Replace(good.URL, "127.0.0.1", "localhost", 1)).Replace(`
     ssl_certificate {{PKI}}/alice.crt;
     ssl_certificate_key {{PKI}}/alice.key;
     ssl_trusted_certificate {{PKI}}/root.crt;
@@ -805,6 +807,11 @@ func TestSSLStaplingResponder(t *testing.T) {
         ssl_stapling_responder {{BARE}}/;
         location / { return 200 "ok"; }
     }
+    server {
+        listen 127.0.0.1:{{PORT5}} ssl;
+        ssl_stapling_responder {{NAMED}}/;
+        location / { return 200 "ok"; }
+    }
 `)
 	for _, kind := range []string{"nginx", "ngxsockify"} {
 		t.Run(kind, func(t *testing.T) {
@@ -817,11 +824,11 @@ func TestSSLStaplingResponder(t *testing.T) {
 				defer c.Close()
 				return c.ConnectionState().OCSPResponse
 			}
-			for i := range 4 {
+			for i := range 5 {
 				staple(i) // starts the request
 			}
 			time.Sleep(time.Second)
-			for i, want := range []bool{true, true, false, false} {
+			for i, want := range []bool{true, true, false, false, true} {
 				got := staple(i)
 				if !want {
 					if len(got) != 0 {
