@@ -67,7 +67,7 @@ func ssiHeaderFilter(rq *request, code int) int {
 	}
 	bodyRewritten(h, conf.SSILastModified)
 	h.Del("Accept-Ranges")
-	rq.w.stream = true
+	rq.w.stream, rq.w.holdHead = true, true
 	f := &ssiFilter{rq: rq, errmsg: ssiDefaultErrmsg, silent: conf.SSISilentErrors, valueLen: conf.SSIValueLength}
 	f.run = f.command
 	prev := rq.w.body // sub_filter's or charset's: they come first
@@ -653,7 +653,11 @@ func (f *ssiFilter) include(c *ssiCommand) []byte {
 		// a longer body ends the main request, as in nginx
 		if limit := sub.conf; limit != nil && len(rec.body.Bytes()) > limit.SubrequestOutputBufferSize && !sub.closed {
 			sub.logf(ngxlog.Err, "too big subrequest response: %d", len(rec.body.Bytes()))
-			rq.mainRequest().closeConn()
+			main := rq.mainRequest()
+			if d, ok := main.w.w.(interface{ DropUnsent() bool }); ok {
+				d.DropUnsent() // what nginx holds is not sent
+			}
+			main.closeConn()
 			return nil
 		}
 		f.setVar(name, string(body))
