@@ -54,7 +54,7 @@ var reviewedIgnored = []struct {
 	{"buffers, files and I/O: the bytes sent are the same",
 		`aio aio_write directio directio_alignment output_buffers postpone_output read_ahead sendfile
 		 sendfile_max_chunk tcp_nodelay tcp_nopush
-		 client_body_in_single_buffer subrequest_output_buffer_size
+		 client_body_in_single_buffer
 		 open_file_cache open_file_cache_errors open_file_cache_min_uses open_file_cache_valid`},
 	{"hash table sizing",
 		`map_hash_bucket_size map_hash_max_size server_names_hash_bucket_size
@@ -66,8 +66,8 @@ var reviewedIgnored = []struct {
 		 http2_push http2_push_preload`},
 	{"TLS tuning where Go's defaults are no weaker (tickets, curves, stapling; no DHE, no 0-RTT)",
 		`ssl_buffer_size ssl_dhparam ssl_early_data ssl_engine ssl_ocsp_cache
-		 ssl_ocsp_responder ssl_session_ticket_key ssl_stapling ssl_stapling_file
-		 ssl_stapling_responder ssl_stapling_verify`},
+		 ssl_ocsp_responder ssl_session_ticket_key
+`},
 	{"an upstream's shared memory zone: one process holds the servers' state anyway",
 		`zone`},
 	{"logging only",
@@ -76,9 +76,6 @@ var reviewedIgnored = []struct {
 	{"variables only: their variables stay unknown, so a config that reads one fails to load",
 		`geoip_city geoip_country geoip_org geoip_proxy geoip_proxy_recursive perl_set
 		 modern_browser modern_browser_value ancient_browser ancient_browser_value`},
-	{"tuning of features refused in their active setting (userid)",
-		`userid_domain userid_expires userid_flags userid_mark userid_name userid_p3p userid_path
-		 userid_service`},
 	{"Lua runtime tuning and cosocket TLS settings",
 		`lua_load_resty_core lua_malloc_trim
 		 lua_regex_cache_max_entries lua_regex_match_limit lua_sa_restart lua_socket_send_lowat

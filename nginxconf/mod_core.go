@@ -78,6 +78,8 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	lc.ClientHeaderTimeout, lc.ClientBodyTimeout, lc.SendTimeout = 60*time.Second, 60*time.Second, 60*time.Second
 	lc.LingeringTime, lc.LingeringTimeout = 30*time.Second, 5*time.Second
 	lc.ClientHeaderBufferSize, lc.LargeHeaderBuffers, lc.LargeHeaderBufferSize = 1<<10, 4, 8<<10
+	lc.MaxHeaders = 1000
+	lc.SubrequestOutputBufferSize = 4 << 10 // one memory page on x86-64
 	lc.ResolverTimeout = 30 * time.Second
 }, directives: []directive{
 	{name: "server", opens: ctxHTTPSrv, set: func(c *compiler, lv *level, d *Directive) {
@@ -203,6 +205,23 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		}
 		lv.conf.LargeHeaderBuffers, lv.conf.LargeHeaderBufferSize = n, int(size)
 	}},
+	// max_headers: Debian's 1.22.1 carries it (backported from nginx 1.29):
+	// a request with more header lines answers 400 "Request Header Or
+	// Cookie Too Large".
+	{name: "max_headers", masks: []uint{ctxHTTPMain | ctxHTTPSrv | confTake1}, dup: "max_headers", set: func(c *compiler, lv *level, d *Directive) {
+		n, err := strconv.Atoi(d.Args[0])
+		if err != nil || n < 0 || d.Args[0][0] == '+' {
+			c.fail(d, `"max_headers" directive invalid number`)
+		}
+		lv.conf.MaxHeaders = n
+	}},
+	{name: "subrequest_output_buffer_size", dup: "subrequest_output_buffer_size", set: func(c *compiler, lv *level, d *Directive) {
+		n, err := ParseSize(d.Args[0])
+		if err != nil {
+			c.fail(d, `"subrequest_output_buffer_size" directive invalid value`)
+		}
+		lv.conf.SubrequestOutputBufferSize = int(n)
+	}},
 	{name: "underscores_in_headers", dup: "underscores_in_headers", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.UnderscoresInHeaders = d.Args[0] == "on"
 	}},
@@ -256,7 +275,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	}},
 	{name: "resolver", set: setResolver},
 	timed("resolver_timeout", func(lc *LocConf) *time.Duration { return &lc.ResolverTimeout }),
-	{name: "disable_symlinks", support: FailClosed, note: "symlink restrictions", offDisarms: true},
+	{name: "disable_symlinks", dup: "disable_symlinks", set: setDisableSymlinks},
 }}
 
 // CoreConf is the core module's part of a location's settings.
@@ -329,11 +348,21 @@ type CoreConf struct {
 	ClientHeaderBufferSize                              int
 	LargeHeaderBuffers, LargeHeaderBufferSize           int
 	UnderscoresInHeaders                                bool
-	KeepInvalidHeaders                                  bool     // ignore_invalid_headers off
-	Resolver                                            []string // DNS servers, ip:port (names given are resolved at load)
-	ResolverTimeout                                     time.Duration
-	ResolverValid                                       time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)
-	ResolverNoIPv6                                      bool          // ipv6=off
+	KeepInvalidHeaders                                  bool // ignore_invalid_headers off
+	MaxHeaders                                          int  // max_headers
+	// DisableSymlinks is disable_symlinks (SymlinksOff, SymlinksOn,
+	// SymlinksIfNotOwner); DisableSymlinksFrom its from= (nil: none).
+	DisableSymlinks int
+	// SubrequestOutputBufferSize bounds the body of a subrequest kept in
+	// memory (SSI's include set=): a longer one ends the main request.
+	SubrequestOutputBufferSize int
+	// UserID is the userid module's settings; nil: none set (off).
+	UserID              *vars.UserID
+	DisableSymlinksFrom *vars.Template
+	Resolver            []string // DNS servers, ip:port (names given are resolved at load)
+	ResolverTimeout     time.Duration
+	ResolverValid       time.Duration // valid=: how long answers are kept (0: nginx would use the TTL)
+	ResolverNoIPv6      bool          // ipv6=off
 	// ErrorLogs are the error_log targets of an http, server or location
 	// level, which replace the inherited ones; empty: the main level's.
 	ErrorLogs []LogFile
@@ -731,4 +760,38 @@ func (tp TempPath) Create() (*os.File, error) {
 			return f, err
 		}
 	}
+}
+
+// disable_symlinks values.
+const (
+	SymlinksOff = iota
+	SymlinksOn
+	SymlinksIfNotOwner
+)
+
+// setDisableSymlinks compiles `disable_symlinks off | on | if_not_owner
+// [from=part]`.
+func setDisableSymlinks(c *compiler, lv *level, d *Directive) {
+	mode, from := -1, (*vars.Template)(nil)
+	for _, a := range d.Args {
+		switch {
+		case a == "off" && mode < 0:
+			mode = SymlinksOff
+		case a == "on" && mode < 0:
+			mode = SymlinksOn
+		case a == "if_not_owner" && mode < 0:
+			mode = SymlinksIfNotOwner
+		case strings.HasPrefix(a, "from=") && from == nil:
+			from = c.template(d, a[len("from="):])
+		default:
+			c.fail(d, `invalid parameter "%s"`, a)
+		}
+	}
+	if mode < 0 {
+		c.fail(d, `"%s" directive invalid value`, d.Name)
+	}
+	if from != nil && mode == SymlinksOff {
+		c.fail(d, `"from=" cannot be used with "off" parameter`)
+	}
+	lv.conf.DisableSymlinks, lv.conf.DisableSymlinksFrom = mode, from
 }

@@ -29,10 +29,15 @@ var sslModule = module{name: "ngx_http_ssl_module", directives: []directive{
 	{name: "ssl_session_tickets", set: setTLS},
 
 	{name: "ssl_conf_command", support: Refused, note: "OpenSSL configuration commands"},
-	{name: "ssl_reject_handshake", support: Refused, note: "rejecting TLS handshakes", offDisarms: true},
+	{name: "ssl_reject_handshake", dup: "ssl_reject_handshake", set: setTLS},
 	// a client certificate OCSP calls revoked would get in
 	{name: "ssl_ocsp", support: Refused, note: "OCSP checks of client certificates", offDisarms: true},
-	{name: "ssl_stapling", support: Ignored, offDisarms: true},
+	// ssl_stapling staples ssl_stapling_file's response, else the OCSP
+	// responder's (proxy/ssl_stapling.go)
+	{name: "ssl_stapling", dup: "ssl_stapling", set: setTLS},
+	{name: "ssl_stapling_file", dup: "ssl_stapling_file", set: setTLS},
+	{name: "ssl_stapling_responder", dup: "ssl_stapling_responder", set: setTLS},
+	{name: "ssl_stapling_verify", dup: "ssl_stapling_verify", set: setTLS},
 	{name: "ssl_early_data", support: Ignored, offDisarms: true},
 }}
 
@@ -50,6 +55,11 @@ type tlsSettings struct {
 	curves            string
 	prefer            bool
 	sslOn             bool
+	reject            bool   // ssl_reject_handshake on
+	stapling          bool   // ssl_stapling on
+	staplingFile      string // ssl_stapling_file
+	staplingResponder string // ssl_stapling_responder
+	staplingVerify    bool   // ssl_stapling_verify on
 
 	verify         VerifyClient
 	verifyDepth    int
@@ -95,6 +105,16 @@ func setTLS(c *compiler, lv *level, d *Directive) {
 		t.curves = d.Args[0]
 	case "ssl_prefer_server_ciphers":
 		t.prefer = d.Args[0] == "on"
+	case "ssl_stapling":
+		t.stapling = d.Args[0] == "on"
+	case "ssl_stapling_responder":
+		t.staplingResponder = d.Args[0]
+	case "ssl_stapling_verify":
+		t.staplingVerify = d.Args[0] == "on"
+	case "ssl_stapling_file":
+		t.staplingFile = d.Args[0]
+	case "ssl_reject_handshake":
+		t.reject = d.Args[0] == "on"
 	case "ssl":
 		t.sslOn = d.Args[0] == "on"
 		c.warn(d, `the "ssl" directive is deprecated, use the "listen ... ssl" directive instead`)
@@ -187,10 +207,19 @@ func (c *compiler) sessionCache(d *Directive) SessionCache {
 func (c *compiler) serverTLS(d *Directive, s *Server, tls *tlsSettings) {
 	t := &TLS{Protocols: tls.protocols, Ciphers: tls.ciphers, PreferServer: tls.prefer, Passwords: tls.passwords,
 		VerifyClient: tls.verify, VerifyDepth: tls.verifyDepth, SessionCache: tls.sessionCache,
-		SessionTickets: tls.sessionTickets, SessionTimeout: tls.sessionTimeout}
+		SessionTickets: tls.sessionTickets, SessionTimeout: tls.sessionTimeout, RejectHandshake: tls.reject}
+	if tls.stapling {
+		t.Stapling, t.StaplingResponder, t.StaplingVerify = true, tls.staplingResponder, tls.staplingVerify
+		if tls.trustedCert != "" {
+			t.StaplingTrusted = c.confName(tls.trustedCert) // where the issuer may be found
+		}
+		if tls.staplingFile != "" {
+			t.StaplingFile = c.confName(tls.staplingFile)
+		}
+	}
 	s.TLS = t
 	if len(tls.certs) == 0 {
-		if tls.sslOn {
+		if tls.sslOn && !tls.reject {
 			c.fail(d, `no "ssl_certificate" is defined for the "ssl" directive`)
 		}
 		if s.Conf.SSLCertLua != nil { // lua-nginx-module's merge: the hook needs a TLS context
@@ -270,7 +299,7 @@ func (c *compiler) checkSSLDefaults() {
 		}
 	}
 	for _, key := range keys {
-		if s := def[key]; ssl[key] && len(s.TLS.Certificates) == 0 {
+		if s := def[key]; ssl[key] && len(s.TLS.Certificates) == 0 && !s.TLS.RejectHandshake {
 			c.failAt(s.File, s.Line, `no "ssl_certificate" is defined for the "listen ... ssl" directive`)
 			return
 		}

@@ -226,6 +226,20 @@ func (s *Server) PrimaryName() string {
 // still decides over the requests it serves, as in nginx.
 type TLS struct {
 	Certificates []CertPair
+	// RejectHandshake is ssl_reject_handshake on: a handshake that selects
+	// this server (by SNI, or as the default) fails with the alert
+	// unrecognized_name.
+	RejectHandshake bool
+	// StaplingFile is ssl_stapling_file under ssl_stapling on: the DER
+	// OCSP response stapled to the server's certificates; "": none.
+	StaplingFile string
+	// Stapling is ssl_stapling on; without StaplingFile the response is
+	// asked of StaplingResponder (ssl_stapling_responder; "": the
+	// certificate's OCSP URL) and checked under StaplingVerify.
+	Stapling          bool
+	StaplingResponder string
+	StaplingVerify    bool
+	StaplingTrusted   string // ssl_trusted_certificate, searched for the issuer
 	// Passwords are ssl_password_file's lines, tried in turn on encrypted
 	// keys; nil: none.
 	Passwords []string

@@ -3,7 +3,6 @@ package proxy
 import (
 	"compress/gzip"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -542,7 +541,7 @@ func gzipStatic(rq *request) rc {
 		return rcDeclined
 	}
 	path := rq.mapPath(uri) + ".gz"
-	fi, err := os.Stat(path)
+	fi, err := rq.statFile(path)
 	if err != nil {
 		switch errno := unwrapErrno(err); errno {
 		case syscall.ENOENT, syscall.ENOTDIR, syscall.ENAMETOOLONG:

@@ -833,6 +833,10 @@ type respWriter struct {
 	// goes out chunked (or up to the close), as nginx streams it, rather
 	// than with a length net/http would compute for a short body.
 	stream bool
+	// holdHead keeps a stream's header in the buffer until body bytes or
+	// the end follow it (SSI: nginx holds it while the first include runs,
+	// so a request ended meanwhile closes without a reply).
+	holdHead bool
 	// discard is set by a header filter that answered itself (ngx.exit in
 	// header_filter_by_lua): the response being sent is dropped.
 	discard bool
@@ -893,7 +897,7 @@ func (w *respWriter) WriteHeader(code int) {
 	if renamed {
 		unspell(h, w.spell)
 	}
-	if w.stream {
+	if w.stream && !w.holdHead {
 		w.Flush()
 	}
 }
@@ -1030,6 +1034,9 @@ func (rq *request) setPaths() {
 	conf := rq.conf
 	rq.v.Referers = conf.ValidReferers
 	rq.v.SecureLink = conf.SecureLink
+	if rq.v.UserID = conf.UserID; conf.UserID != nil && rq.v.Logf == nil {
+		rq.v.Logf = rq.useridLog
+	}
 	rq.paths = pathsAt{rq: rq, conf: conf, uri: rq.v.URI, addURIToAlias: rq.addURIToAlias}
 	rq.v.LazyPaths = &rq.paths
 }

@@ -31,6 +31,7 @@ var modules = []*module{
 	&ssiModule,         // header filter: ssi (its body filter wraps sub_filter's and charset's)
 	&additionModule,    // header filter: add_before_body, add_after_body (its body filter wraps ssi's)
 	&headersModule,     // header filter: expires, add_header
+	&useridModule,      // header filter: the userid cookie (after add_header, as in nginx)
 	&luaModule,         // rewrite, access (after the others), content handler, header filter
 	&gzipModule,        // header filter (last: its body step is the last one); content: gzip_static (before static)
 	&randomIndexModule, // content: random_index (before dav and static, as in nginx)

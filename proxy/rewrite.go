@@ -3,7 +3,6 @@ package proxy
 import (
 	"net/http"
 	"ngxsockify/proxy/static"
-	"os"
 	"strings"
 
 	"ngxsockify/nginxconf"
@@ -200,7 +199,7 @@ func (rq *request) test(c *nginxconf.Cond) bool {
 		return ok == (c.Op[0] == '~')
 	}
 	neg := strings.HasPrefix(c.Op, "!")
-	fi, err := os.Stat(left)
+	fi, err := rq.statFile(left)
 	var r bool
 	switch strings.TrimPrefix(c.Op, "!") {
 	case "-f":

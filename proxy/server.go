@@ -486,6 +486,7 @@ func setParams(p *http1.Params, c *nginxconf.LocConf) {
 	p.LargeBufferSize, p.LargeBuffers = c.LargeHeaderBufferSize, c.LargeHeaderBuffers
 	p.UnderscoresInHeaders = c.UnderscoresInHeaders
 	p.KeepInvalidHeaders = c.KeepInvalidHeaders
+	p.MaxHeaders = c.MaxHeaders
 	setLocationParams(p, c)
 }
 

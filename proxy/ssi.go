@@ -67,7 +67,7 @@ func ssiHeaderFilter(rq *request, code int) int {
 	}
 	bodyRewritten(h, conf.SSILastModified)
 	h.Del("Accept-Ranges")
-	rq.w.stream = true
+	rq.w.stream, rq.w.holdHead = true, true
 	f := &ssiFilter{rq: rq, errmsg: ssiDefaultErrmsg, silent: conf.SSISilentErrors, valueLen: conf.SSIValueLength}
 	f.run = f.command
 	prev := rq.w.body // sub_filter's or charset's: they come first
@@ -648,6 +648,18 @@ func (f *ssiFilter) include(c *ssiCommand) []byte {
 		body = f.expand(text)
 	}
 	if name, ok := c.param("set"); ok {
+		// set= keeps the subrequest's body in memory, within the
+		// subrequest_output_buffer_size of the location that served it;
+		// a longer body ends the main request, as in nginx
+		if limit := sub.conf; limit != nil && len(rec.body.Bytes()) > limit.SubrequestOutputBufferSize && !sub.closed {
+			sub.logf(ngxlog.Err, "too big subrequest response: %d", len(rec.body.Bytes()))
+			main := rq.mainRequest()
+			if d, ok := main.w.w.(interface{ DropUnsent() bool }); ok {
+				d.DropUnsent() // what nginx holds is not sent
+			}
+			main.closeConn()
+			return nil
+		}
 		f.setVar(name, string(body))
 		return nil
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -57,6 +58,9 @@ type serverTLS struct {
 	// brings its certificates and ciphers, not its groups: TestSSLCurves).
 	minVersion, maxVersion uint16
 	curves                 []tls.CurveID
+	// staplers: ssl_stapling's OCSP responses of the certificates (by
+	// their place in certs) when they are asked of a responder
+	staplers map[*tls.Certificate]*stapler
 }
 
 func provisionTLS(_ *Server, st *state) error {
@@ -67,6 +71,14 @@ func provisionTLS(_ *Server, st *state) error {
 		}
 		rt := &st.servers[srv.ID].tls
 		rt.passwords = t.Passwords
+		var staple []byte
+		if t.StaplingFile != "" {
+			b, err := os.ReadFile(t.StaplingFile)
+			if err != nil {
+				return fmt.Errorf(`BIO_new_file("%s") failed (%w)`, t.StaplingFile, err)
+			}
+			staple = b
+		}
 		for _, cp := range t.Certificates {
 			if cp.Dynamic() {
 				rt.dynamic = append(rt.dynamic, cp)
@@ -76,7 +88,21 @@ func provisionTLS(_ *Server, st *state) error {
 			if err != nil {
 				return err
 			}
+			c.OCSPStaple = staple // ssl_stapling_file: the same response for each
 			rt.certs = append(rt.certs, c)
+		}
+		if t.Stapling && t.StaplingFile == "" {
+			for i := range rt.certs {
+				sp, why := newStapler(&rt.certs[i], t.StaplingResponder, t.StaplingTrusted, t.StaplingVerify)
+				if sp == nil {
+					st.elog.Logf(ngxlog.Warn, 0, "%s", why)
+					continue
+				}
+				if rt.staplers == nil {
+					rt.staplers = map[*tls.Certificate]*stapler{}
+				}
+				rt.staplers[&rt.certs[i]] = sp
+			}
 		}
 		v, err := newClientVerifier(t)
 		if err != nil {
@@ -254,13 +280,19 @@ func (s *Server) configForClient(l *listener, hello *tls.ClientHelloInfo) (*tls.
 	// nginx's hook then finds none in that server and fails the handshake.
 	hookless := ""
 	name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+	chosen := g.def
 	if srv, _, ok := g.match(name); ok && name != "" {
 		c.sni = name
+		chosen = srv
 		if own := &st.servers[srv.ID].tls; own.config != nil {
 			rt, hook = own, srv.Conf.SSLCertLua
 		} else if srv != g.def {
 			hookless = srv.PrimaryName()
 		}
+	}
+	if chosen.TLS != nil && chosen.TLS.RejectHandshake {
+		rejectHandshake(hello)
+		return nil, errors.New("handshake rejected (ssl_reject_handshake)")
 	}
 	if rt.config == nil {
 		return nil, errors.New(`no "ssl_certificate" is defined`)
@@ -284,7 +316,16 @@ func (s *Server) configForClient(l *listener, hello *tls.ClientHelloInfo) (*tls.
 		if hook != nil && st.lua != nil {
 			return st.luaCertificate(hook, hookless, hello, cfg, pick)
 		}
-		return pick()
+		c, err := pick()
+		if sp := rt.staplers[c]; sp != nil && err == nil {
+			staple := sp.staple(func(msg string) { st.elog.Logf(ngxlog.Err, 0, "%s", msg) })
+			if staple != nil {
+				cc := *c
+				cc.OCSPStaple = staple
+				return &cc, nil
+			}
+		}
+		return c, err
 	}
 	cfg.WrapSession = func(cs tls.ConnectionState, ss *tls.SessionState) ([]byte, error) {
 		return rt.sessions.wrap(cfg, cs, ss, c.sessionID(cs.DidResume))
@@ -450,4 +491,20 @@ func (rq *request) refuseCertificate(code int, note string) {
 	}
 	rq.w.Header().Set("Connection", "close")
 	rq.send(http.StatusBadRequest, "text/html", special400(errorPage(http.StatusBadRequest, rq.conf.ServerTokens), note))
+}
+
+// rejectHandshake sends the client the fatal alert unrecognized_name, as
+// nginx does under ssl_reject_handshake. crypto/tls answers an error of
+// GetConfigForClient with internal_error, so the alert goes out first,
+// as a plaintext record on the raw connection (nothing is encrypted
+// before the server's hello); crypto/tls's own alert follows it.
+func rejectHandshake(hello *tls.ClientHelloInfo) {
+	ver := byte(0x01) // the record version: TLS 1.0, or 1.2 for newer clients
+	for _, v := range hello.SupportedVersions {
+		if v >= tls.VersionTLS12 {
+			ver = 0x03
+		}
+	}
+	const alertFatal, alertUnrecognizedName = 2, 112
+	_, _ = hello.Conn.Write([]byte{21, 3, ver, 0, 2, alertFatal, alertUnrecognizedName})
 }

@@ -99,7 +99,7 @@ func (rq *request) static() {
 				rq.internalRedirect(name)
 				return
 			}
-			fi, err := os.Stat(path + name)
+			fi, err := rq.statFile(path + name)
 			if err == nil {
 				if !fi.IsDir() {
 					rq.internalRedirect(uri + name)
@@ -115,6 +115,11 @@ func (rq *request) static() {
 				rq.logNotFound(`"%s" is not found (%v)`, path+name, errno)
 				rq.finalize(http.StatusNotFound)
 				return
+			case syscall.ELOOP, syscall.EMLINK:
+				// a symlink disable_symlinks refuses
+				rq.logf(ngxlog.Err, `open() "%s" failed (%v)`, path+name, errnoError{errno})
+				rq.finalize(http.StatusForbidden)
+				return
 			case syscall.EACCES:
 				rq.logf(ngxlog.Err, `"%s" is forbidden (%v)`, path+name, errnoError{errno})
 				rq.finalize(http.StatusForbidden)
@@ -127,7 +132,7 @@ func (rq *request) static() {
 			}
 			if !dirTested {
 				dirTested = true
-				if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+				if _, err := rq.statFile(path); errors.Is(err, fs.ErrNotExist) {
 					// nginx names the index file here: its directory test
 					// cuts the path at the slash and puts it back before
 					// logging (ngx_http_index_test_dir)
@@ -137,7 +142,7 @@ func (rq *request) static() {
 				}
 			}
 		}
-		fi, err := os.Stat(path)
+		fi, err := rq.statFile(path)
 		if err == nil && !fi.IsDir() {
 			err = syscall.ENOTDIR
 		}
@@ -158,9 +163,9 @@ func (rq *request) static() {
 		rq.finalize(http.StatusForbidden)
 		return
 	}
-	fi, err := os.Stat(path)
+	fi, err := rq.statFile(path)
 	if err != nil {
-		if errors.Is(err, fs.ErrPermission) {
+		if errno := unwrapErrno(err); errors.Is(err, fs.ErrPermission) || errno == syscall.ELOOP || errno == syscall.EMLINK {
 			rq.logf(ngxlog.Err, `open() "%s" failed (%v)`, path, errnoError{unwrapErrno(err)})
 			rq.finalize(http.StatusForbidden)
 			return
@@ -228,7 +233,7 @@ func (rq *request) tryFiles() bool {
 			// looked up in
 			path = rq.st.cfg.FullName(rq.conf.Alias.Eval(rq.v)) + name
 		}
-		fi, err := os.Stat(path)
+		fi, err := rq.statFile(path)
 		if err != nil || fi.IsDir() != dir {
 			continue
 		}

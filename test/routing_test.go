@@ -25,6 +25,8 @@ import (
 //	#file www/a.txt some content     <- file created in the server's Dir
 //	#exec www/run.sh                 <- executable file (mode 0755)
 //	#dir www/sub                     <- directory
+//	#symlink www/l a.txt             <- symbolic link to a.txt (relative to the link)
+//	#owner www/a.txt 65534           <- chowned to that uid (the case skips unless root)
 //	#compare Content-Type X-Frame-Options  <- response headers also compared
 //	#spelling X-IP ETag                    <- and how their names are spelled
 //	#gzfile www/a.js.gz some content <- file created gzip-compressed
@@ -65,7 +67,9 @@ type routingCase struct {
 type routingFile struct {
 	path, content string
 	exec, dir     bool
-	gz            bool // written gzip-compressed (#gzfile)
+	gz            bool   // written gzip-compressed (#gzfile)
+	link          string // a symbolic link to this (#symlink)
+	owner         string // chown an earlier file to this uid (#owner)
 }
 
 type routingRequest struct {
@@ -147,6 +151,15 @@ func parseRoutingCase(path string) (routingCase, error) {
 				c.files = append(c.files, routingFile{path: fields[1], content: "#!/bin/sh\n", exec: true})
 			case "#dir":
 				c.files = append(c.files, routingFile{path: fields[1], dir: true})
+			case "#symlink", "#owner":
+				if len(fields) < 3 {
+					return c, fmt.Errorf("bad line %q", l)
+				}
+				if fields[0] == "#symlink" {
+					c.files = append(c.files, routingFile{path: fields[1], link: fields[2]})
+				} else {
+					c.files = append(c.files, routingFile{path: fields[1], owner: fields[2]})
+				}
 			case "#compare":
 				c.headers = append(c.headers, strings.Fields(strings.TrimPrefix(l, "#compare"))...)
 			case "#spelling":
@@ -251,9 +264,12 @@ func makeRoutingFiles(t *testing.T, dir string, files []routingFile) {
 	defer func() {
 		for _, f := range files {
 			top, _, _ := strings.Cut(f.path, "/")
-			err := filepath.WalkDir(filepath.Join(dir, top), func(p string, _ os.DirEntry, err error) error {
+			err := filepath.WalkDir(filepath.Join(dir, top), func(p string, d os.DirEntry, err error) error {
 				if err != nil {
 					return err
+				}
+				if d.Type()&os.ModeSymlink != 0 {
+					return nil // its target has its own entry
 				}
 				return os.Chtimes(p, routingMtime, routingMtime)
 			})
@@ -264,6 +280,28 @@ func makeRoutingFiles(t *testing.T, dir string, files []routingFile) {
 	}()
 	for _, f := range files {
 		p := filepath.Join(dir, f.path)
+		if f.link != "" {
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(f.link, p); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		if f.owner != "" {
+			if os.Geteuid() != 0 {
+				t.Skip("#owner needs root")
+			}
+			uid, err := strconv.Atoi(f.owner)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Lchown(p, uid, -1); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		if f.dir {
 			if err := os.MkdirAll(p, 0o755); err != nil {
 				t.Fatal(err)

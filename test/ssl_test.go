@@ -10,11 +10,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"fmt"
 	"io"
 	"math/big"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -23,6 +25,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 )
 
 // The TLS differential suite: each case's config runs on real nginx (when
@@ -145,6 +149,7 @@ type sslRequest struct {
 	wantRe   string        // or a regexp the status and body match
 	noNginx  bool          // an ngxsockify-only check
 	peerName string        // the CN of the certificate the server must show
+	alert    bool          // a failed handshake reads "handshake failed: <the client's error>"
 }
 
 // sslResult is what a client saw: "<status> <body>" or "handshake failed",
@@ -170,6 +175,9 @@ func sslGet(ports []int, pki *testPKI, rq sslRequest, cache tls.ClientSessionCac
 	d := &tls.Dialer{Config: cfg}
 	conn, err := d.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 	if err != nil {
+		if rq.alert {
+			return sslResult{text: "handshake failed: " + err.Error()}
+		}
 		return sslResult{text: "handshake failed"}
 	}
 	defer conn.Close()
@@ -466,6 +474,59 @@ func TestSSLCertificatesAndProtocols(t *testing.T) {
 	})
 }
 
+// TestSSLRejectHandshake: ssl_reject_handshake on fails the handshakes that
+// select its server, by SNI or as the address's default server (also
+// without SNI), with the alert unrecognized_name; such a default server
+// needs no certificate (nginx-tests ssl_reject_handshake.t).
+func TestSSLRejectHandshake(t *testing.T) {
+	pki := newTestPKI(t)
+	conf := `
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        server_name localhost;
+        ssl_reject_handshake on;
+        location / { return 200 "default"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT}};
+        server_name virtual;
+        ssl_certificate {{PKI}}/localhost.crt;
+        ssl_certificate_key {{PKI}}/localhost.key;
+        location / { return 200 "virtual $ssl_server_name"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT2}} ssl;
+        server_name localhost;
+        ssl_certificate {{PKI}}/localhost.crt;
+        ssl_certificate_key {{PKI}}/localhost.key;
+        location / { return 200 "default2 $ssl_server_name"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT2}};
+        server_name virtual2;
+        ssl_reject_handshake on;
+    }
+    server {
+        listen 127.0.0.1:{{PORT2}};
+        server_name virtual3;
+        ssl_reject_handshake off;
+        location / { return 200 "virtual3"; }
+    }
+`
+	const rejected = "handshake failed: remote error: tls: unrecognized name"
+	runSSLCase(t, pki, conf, []sslRequest{
+		{name: "default rejected", sni: "localhost", alert: true, want: rejected},
+		{name: "no SNI rejected", alert: true, want: rejected},
+		{name: "unknown name rejected", sni: "nowhere", alert: true, want: rejected},
+		{name: "TLS 1.2 rejected", maxVer: tls.VersionTLS12, alert: true, want: rejected},
+		{name: "virtual accepted", sni: "virtual", host: "virtual", want: "200 virtual virtual"},
+		{name: "default accepted", port: 2, sni: "localhost", want: "200 default2 localhost"},
+		{name: "no SNI accepted", port: 2, want: "200 default2 "},
+		{name: "named server rejected", port: 2, sni: "virtual2", host: "virtual2", alert: true, want: rejected},
+		{name: "off accepted", port: 2, sni: "virtual3", host: "virtual3", want: "200 virtual3"},
+	})
+}
+
 // TestSSLCiphers: ssl_ciphers chooses the TLS 1.2 suites; its default,
 // HIGH:!aNULL:!MD5, has those with RSA key exchange, which crypto/tls
 // leaves out unless asked for (nginx-tests ssl_certificates.t). A server
@@ -617,4 +678,169 @@ func TestSSLPasswordFile(t *testing.T) {
 	}
 	pki.write(t, "passwords", []byte("wrong\r\n\r\nright\r\n"))
 	runSSLCase(t, pki, conf.String(), reqs)
+}
+
+// TestSSLStaplingFile: under ssl_stapling on, ssl_stapling_file's DER OCSP
+// response is stapled to the server's certificates for a client that asks
+// (crypto/tls's client always does); ssl_stapling off, or no file, staples
+// nothing (ngxsockify asks no OCSP responder).
+func TestSSLStaplingFile(t *testing.T) {
+	pki := newTestPKI(t)
+	now := time.Now()
+	resp, err := ocsp.CreateResponse(pki.certs["root"], pki.certs["root"], ocsp.Response{
+		Status: ocsp.Revoked, SerialNumber: pki.certs["alice"].SerialNumber, RevokedAt: now.Add(-time.Hour),
+		ThisUpdate: now.Add(-time.Hour), NextUpdate: now.Add(time.Hour),
+	}, pki.keys["root"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki.write(t, "resp.der", resp)
+	conf := strings.ReplaceAll(`
+    ssl_certificate {{PKI}}/alice.crt;
+    ssl_certificate_key {{PKI}}/alice.key;
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        ssl_stapling on;
+        ssl_stapling_file {{PKI}}/resp.der;
+        location / { return 200 "ok"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT2}} ssl;
+        ssl_stapling_file {{PKI}}/resp.der;
+        location / { return 200 "ok"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT3}} ssl;
+        ssl_stapling off;
+        ssl_stapling_file {{PKI}}/resp.der;
+        location / { return 200 "ok"; }
+    }
+`, "{{PKI}}", pki.dir)
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		t.Run(kind, func(t *testing.T) {
+			s := startServer(t, kind, ServerOptions{HTTP: conf})
+			for i, want := range []bool{true, false, false} {
+				c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.Ports[i]), &tls.Config{InsecureSkipVerify: true})
+				if err != nil {
+					t.Fatalf("port %d: %v", i+1, err)
+				}
+				got := c.ConnectionState().OCSPResponse
+				c.Close()
+				if want && string(got) != string(resp) {
+					t.Errorf("port %d: stapled %d bytes, want the file's %d", i+1, len(got), len(resp))
+				}
+				if !want && len(got) != 0 {
+					t.Errorf("port %d: stapled %d bytes, want none", i+1, len(got))
+				}
+			}
+		})
+	}
+}
+
+// TestSSLStaplingResponder: ssl_stapling on without a file asks the OCSP
+// responder (ssl_stapling_responder) with a GET whose path is the request
+// in base64; the first handshake goes without a staple, later ones get a
+// "good" response (with ssl_stapling_verify on too, when the issuer signed
+// it); a "revoked" one is not stapled, nor one whose signer is neither in
+// it nor in the certificate's chain (OpenSSL's OCSP_basic_verify, even
+// under ssl_stapling_verify off). A responder named by a host name is
+// resolved at load, by the system (no resolver directive needed). The
+// issuer is found in ssl_trusted_certificate.
+func TestSSLStaplingResponder(t *testing.T) {
+	pki := newTestPKI(t)
+	root, rootKey := pki.certs["root"], pki.keys["root"]
+	responder := func(status int, embed bool) *httptest.Server {
+		return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			der, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(r.URL.Path, "/"))
+			if err != nil {
+				http.Error(w, "bad request", 400)
+				return
+			}
+			req, err := ocsp.ParseRequest(der)
+			if err != nil {
+				http.Error(w, "bad request", 400)
+				return
+			}
+			now := time.Now()
+			tmpl := ocsp.Response{Status: status, SerialNumber: req.SerialNumber,
+				RevokedAt: now.Add(-time.Hour), ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(time.Hour)}
+			if embed {
+				tmpl.Certificate = root // the signer travels with the response
+			}
+			resp, err := ocsp.CreateResponse(root, root, tmpl, rootKey)
+			if err != nil {
+				http.Error(w, err.Error(), 500)
+				return
+			}
+			w.Header().Set("Content-Type", "application/ocsp-response")
+			w.Write(resp)
+		}))
+	}
+	good, revoked, bare := responder(ocsp.Good, true), responder(ocsp.Revoked, true), responder(ocsp.Good, false)
+	defer good.Close()
+	defer revoked.Close()
+	defer bare.Close()
+	conf := strings.NewReplacer("{{PKI}}", pki.dir, "{{GOOD}}", good.URL, "{{REVOKED}}", revoked.URL, "{{BARE}}", bare.URL,
+		"{{NAMED}}", strings.Replace(good.URL, "127.0.0.1", "localhost", 1)).Replace(`
+    ssl_certificate {{PKI}}/alice.crt;
+    ssl_certificate_key {{PKI}}/alice.key;
+    ssl_trusted_certificate {{PKI}}/root.crt;
+    ssl_stapling on;
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        ssl_stapling_responder {{GOOD}}/;
+        location / { return 200 "ok"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT2}} ssl;
+        ssl_stapling_responder {{GOOD}}/;
+        ssl_stapling_verify on;
+        location / { return 200 "ok"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT3}} ssl;
+        ssl_stapling_responder {{REVOKED}}/;
+        location / { return 200 "ok"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT4}} ssl;
+        ssl_stapling_responder {{BARE}}/;
+        location / { return 200 "ok"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT5}} ssl;
+        ssl_stapling_responder {{NAMED}}/;
+        location / { return 200 "ok"; }
+    }
+`)
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		t.Run(kind, func(t *testing.T) {
+			s := startServer(t, kind, ServerOptions{HTTP: conf})
+			staple := func(i int) []byte {
+				c, err := tls.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.Ports[i]), &tls.Config{InsecureSkipVerify: true})
+				if err != nil {
+					t.Fatalf("port %d: %v", i+1, err)
+				}
+				defer c.Close()
+				return c.ConnectionState().OCSPResponse
+			}
+			for i := range 5 {
+				staple(i) // starts the request
+			}
+			time.Sleep(time.Second)
+			for i, want := range []bool{true, true, false, false, true} {
+				got := staple(i)
+				if !want {
+					if len(got) != 0 {
+						t.Errorf("port %d: stapled %d bytes, want none", i+1, len(got))
+					}
+					continue
+				}
+				r, err := ocsp.ParseResponseForCert(got, pki.certs["alice"], root)
+				if err != nil || r.Status != ocsp.Good {
+					t.Errorf("port %d: staple %d bytes (%v), want a good response\n%s", i+1, len(got), err, s.ErrorLog())
+				}
+			}
+		})
+	}
 }

@@ -108,13 +108,18 @@ func (g *Registry) declare(name string, set bool) error {
 func (g *Registry) DeclareMap(name string, m *Map) error {
 	name = strings.ToLower(name)
 	d, ok := g.defs[name]
-	if ok && (d.kind == kindBuiltin || d.kind == kindCached) {
+	if ok && (d.kind == kindBuiltin || d.kind == kindCached) && (!d.changeable || name != "uid_reset") {
 		return fmt.Errorf("the duplicate \"%s\" variable", name)
 	}
 	if !ok {
 		d = &varDef{name: name, slot: g.nslots}
 		g.nslots++
 		g.defs[name] = d
+	} else if d.kind == kindBuiltin {
+		// $uid_reset: the map replaces the built-in, and needs a slot
+		d.slot = g.nslots
+		g.nslots++
+		d.get, d.set = nil, nil
 	}
 	d.kind, d.m, d.changeable = kindMap, m, true
 	return nil

@@ -100,10 +100,14 @@ type Request struct {
 	DocumentRoot         string        // $document_root, $realpath_root
 	Referers             *Referers     // the location's valid_referers ($invalid_referer); nil: none
 	SecureLink           *SecureLink   // the location's secure_link settings ($secure_link); nil: none
-	RequestFilename      string        // $request_filename
-	RemoteUser           string        // $remote_user once auth_basic accepted it; "" parses Authorization
-	RealIPRemote         string        // the peer's host:port when realip replaced HTTP.RemoteAddr ($realip_remote_*)
-	LimitRate            string        // $limit_rate (writable, kept as bytes: "40k" reads "40960"); "" reads as "0"
+	UserID               *UserID       // the location's userid settings ($uid_got, $uid_set); nil: none
+	// Logf writes to the request's error log at notice (true) or info
+	// level (the userid module's messages); nil: nowhere.
+	Logf            func(notice bool, format string, args ...any)
+	RequestFilename string // $request_filename
+	RemoteUser      string // $remote_user once auth_basic accepted it; "" parses Authorization
+	RealIPRemote    string // the peer's host:port when realip replaced HTTP.RemoteAddr ($realip_remote_*)
+	LimitRate       string // $limit_rate (writable, kept as bytes: "40k" reads "40960"); "" reads as "0"
 	// LimitReqStatus and LimitConnStatus are $limit_req_status and
 	// $limit_conn_status (PASSED, DELAYED, REJECTED, ..._DRY_RUN); "" reads
 	// as not found, as where no limit applied. They belong to the main
@@ -161,6 +165,11 @@ type Request struct {
 	// secureLinkDepth: computations of $secure_link under way (its
 	// expressions may read it)
 	secureLinkDepth int
+	// uid is the userid module's state (in the main request)
+	uid *userIDState
+	// uidReset is $uid_reset once `set` wrote it
+	uidReset    string
+	uidResetSet bool
 }
 
 // NewRequest starts the variable state of hr. It computes URI and Args from
@@ -529,7 +538,17 @@ var builtins = map[string]builtin{
 		}
 		return ".", true
 	}},
-	"secure_link":         {get: (*Request).secureLink, cached: true},
+	"secure_link": {get: (*Request).secureLink, cached: true},
+	"uid_got":     {get: (*Request).uidGot},
+	"uid_set":     {get: (*Request).uidSet},
+	// $uid_reset is the userid module's: "0" unless a map or set gives
+	// it another value (changeable)
+	"uid_reset": {get: func(r *Request) (string, bool) {
+		if r.uidResetSet {
+			return r.uidReset, true
+		}
+		return "0", true
+	}, set: func(r *Request, v string, ok bool) { r.uidReset, r.uidResetSet = v, true }},
 	"secure_link_expires": {get: (*Request).secureLinkExpiresValue, cached: true},
 	// nginx keeps $invalid_referer once read, for the whole request (its
 	// module does not mark it not cacheable): another location's

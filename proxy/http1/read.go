@@ -119,6 +119,10 @@ func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h 
 			h.Notes = append(h.Notes, `client sent invalid header line: "`+string(l)+`"`)
 			continue
 		}
+		if len(fields) >= p.MaxHeaders {
+			h.Raw = raw
+			return h, true, headerErr(StatusHeaderTooLarge, "client sent too many header lines")
+		}
 		f := field{key: kk.key, info: kk.info, name: len(raw) - len(line), start: len(raw) - len(line) + valueOffset(l, value)}
 		f.end = f.start + len(value)
 		if f.info&keyUnique != 0 {

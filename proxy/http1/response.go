@@ -773,5 +773,18 @@ func (w *response) HijackReader() (net.Conn, *bufio.Reader, error) {
 	return c.rwc, c.br, nil
 }
 
+// DropUnsent discards what the response holds in its buffer when none of
+// it has reached the connection yet, and reports whether it did: nginx
+// holds a response header until body bytes follow it, so a request ended
+// in between (a filter's error) closes without a reply.
+func (w *response) DropUnsent() bool {
+	c := w.c
+	if c == nil || c.hijacked || w.sent != 0 || w.err != nil || c.bw == nil {
+		return false
+	}
+	c.bw.Reset(c.rwc)
+	return true
+}
+
 var _ http.Hijacker = (*response)(nil)
 var _ http.Flusher = (*response)(nil)

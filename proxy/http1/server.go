@@ -39,6 +39,8 @@ type Params struct {
 	// a request line longer than a buffer answers 414, a header line
 	// longer 494, a head larger than all of them 494.
 	LargeBufferSize, LargeBuffers int
+	// MaxHeaders is max_headers: a head with more header lines answers 494.
+	MaxHeaders int
 	// Lingering close: after a response that leaves request bytes unread,
 	// read and drop what the client still sends for up to LingeringTime,
 	// waiting at most LingeringTimeout for each read.
@@ -70,7 +72,7 @@ func DefaultParams() Params {
 		HeaderTimeout: 60 * time.Second, BodyTimeout: 60 * time.Second, SendTimeout: 60 * time.Second,
 		KeepaliveTimeout: 75 * time.Second, KeepaliveRequests: 1000, KeepaliveTime: time.Hour,
 		KeepaliveDisableMSIE6: true,
-		LargeBufferSize:       8192, LargeBuffers: 4,
+		LargeBufferSize:       8192, LargeBuffers: 4, MaxHeaders: 1000,
 		LingeringTime: 30 * time.Second, LingeringTimeout: 5 * time.Second,
 		HeaderBufferSize: 1024,
 	}
