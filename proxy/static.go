@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"ngxsockify/nginxconf"
 	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/static"
@@ -46,6 +47,9 @@ func (rq *request) staticOptions() *static.Options {
 		Status:             rq.w.override,
 		Subrequest:         rq.subrequest,
 		Log:                func(level ngxlog.Level, msg string) { rq.logf(level, "%s", msg) },
+	}
+	if conf.DisableSymlinks != nginxconf.SymlinksOff {
+		o.Open = rq.openFile
 	}
 	for i := range conf.AddHeaders {
 		switch ah := &conf.AddHeaders[i]; ah.Key {

@@ -3,6 +3,7 @@ package proxy
 import (
 	"io/fs"
 	"os"
+	"syscall"
 
 	"ngxsockify/nginxconf"
 )
@@ -12,17 +13,37 @@ import (
 // that is not checked, when the path starts with it: the whole path (no
 // check), up to a "/" that follows it, or its own trailing "/".
 func (rq *request) symlinkCheck(path string) error {
-	c := rq.conf
-	if c.DisableSymlinks == nginxconf.SymlinksOff {
+	mode, from, check := rq.symlinkMode(path)
+	if !check {
 		return nil
 	}
-	from := 0
+	return walkSymlinks(path, mode, from)
+}
+
+// openFile opens path for the static handler (static.Options.Open) under
+// disable_symlinks: through the walk that checks it.
+func (rq *request) openFile(path string) (*os.File, error) {
+	mode, from, check := rq.symlinkMode(path)
+	if !check {
+		return os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	}
+	return openSymlinksChecked(path, mode, from)
+}
+
+// symlinkMode is the location's disable_symlinks mode for path and how
+// many of its leading bytes from= leaves unchecked; check is false when
+// nothing is checked.
+func (rq *request) symlinkMode(path string) (mode, from int, check bool) {
+	c := rq.conf
+	if c.DisableSymlinks == nginxconf.SymlinksOff {
+		return 0, 0, false
+	}
 	if c.DisableSymlinksFrom != nil {
 		f := c.DisableSymlinksFrom.Eval(rq.v)
 		if f != "" && len(f) <= len(path) && path[:len(f)] == f {
 			switch {
 			case len(f) == len(path):
-				return nil
+				return 0, 0, false
 			case path[len(f)] == '/':
 				from = len(f)
 			case f[len(f)-1] == '/':
@@ -30,7 +51,7 @@ func (rq *request) symlinkCheck(path string) error {
 			}
 		}
 	}
-	return walkSymlinks(path, c.DisableSymlinks, from)
+	return c.DisableSymlinks, from, true
 }
 
 // statFile is os.Stat after the disable_symlinks check: the static

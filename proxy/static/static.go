@@ -73,6 +73,9 @@ type Options struct {
 	Etag bool
 	// Log receives error-log lines (nginx level, message); nil drops them.
 	Log func(level ngxlog.Level, msg string)
+	// Open, when set, opens the path in place of a plain non-blocking
+	// open(2) (disable_symlinks opens through its checks).
+	Open func(path string) (*os.File, error)
 }
 
 func (o *Options) logf(level ngxlog.Level, format string, args ...any) {
@@ -102,7 +105,13 @@ func Serve(w http.ResponseWriter, r *http.Request, path, uri string, o *Options)
 	if strings.IndexByte(path, 0) >= 0 {
 		return http.StatusNotFound, 0
 	}
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	var f *os.File
+	var err error
+	if o.Open != nil {
+		f, err = o.Open(path)
+	} else {
+		f, err = os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	}
 	if err != nil {
 		return openError(o, path, err), 0
 	}
@@ -142,7 +151,8 @@ func openError(o *Options, path string, err error) int {
 	case syscall.ENOENT, syscall.ENOTDIR, syscall.ENAMETOOLONG:
 		o.logf(ngxlog.Err, `open() "%s" failed (%v)`, path, errnoText(err))
 		return http.StatusNotFound
-	case syscall.EACCES:
+	case syscall.EACCES, syscall.ELOOP, syscall.EMLINK:
+		// ELOOP, EMLINK: a symlink where disable_symlinks forbids one
 		o.logf(ngxlog.Err, `open() "%s" failed (%v)`, path, errnoText(err))
 		return http.StatusForbidden
 	}
