@@ -115,7 +115,7 @@ func (st *state) openNgx() *lua.LTable {
 			L.Push(lua.LString(p))
 			return 1
 		},
-		"nginx_configure": func(L *lua.LState) int { L.Push(lua.LString("")); return 1 },
+		"nginx_configure": func(L *lua.LState) int { L.Push(lua.LString(st.rt.opts.ConfigureArgs)); return 1 },
 	})
 	cfg.RawSetString("nginx_version", lua.LNumber(1022001))
 	cfg.RawSetString("ngx_lua_version", lua.LNumber(10023))

@@ -48,6 +48,14 @@ type Options struct {
 	// PackageCPath is lua_package_cpath. C modules cannot be loaded; the
 	// value is only visible as package.cpath.
 	PackageCPath string
+	// LuaPathEnv and LuaCPathEnv are the LUA_PATH and LUA_CPATH
+	// environment variables (nil when unset): LuaJIT builds the default
+	// package.path and package.cpath from them, from the environment the
+	// configuration is loaded in, whatever `env` says.
+	LuaPathEnv, LuaCPathEnv *string
+	// ConfigureArgs is what ngx.config.nginx_configure() answers: the
+	// "configure arguments" of -V.
+	ConfigureArgs string
 	// Env holds the variables named by `env` directives: the only ones
 	// os.getenv can see (nginx clears the rest of the environment).
 	Env map[string]string
@@ -157,8 +165,9 @@ func New(opts Options) (*Runtime, error) {
 	for name, size := range opts.SharedDicts {
 		rt.shared[name] = NewSharedDict(name, size)
 	}
-	rt.path = resolvePackagePath(opts.PackagePath, defaultPackagePath, opts.Prefix)
-	rt.cpath = resolvePackagePath(opts.PackageCPath, defaultPackageCPath, opts.Prefix)
+	path, cpath := basePackagePaths(opts.LuaPathEnv, opts.LuaCPathEnv)
+	rt.path = resolvePackagePath(opts.PackagePath, path, opts.Prefix)
+	rt.cpath = resolvePackagePath(opts.PackageCPath, cpath, opts.Prefix)
 	rt.modules.m = map[string]*protoEntry{}
 	return rt, nil
 }
@@ -186,29 +195,50 @@ func (rt *Runtime) takeIdle() []*state {
 // SharedDict returns the lua_shared_dict called name, or nil.
 func (rt *Runtime) SharedDict(name string) *SharedDict { return rt.shared[name] }
 
+// The package paths a Lua state starts with, as Debian's nginx + LuaJIT
+// set them. LuaJIT's own defaults (luajitPath, luajitCPath) are replaced by
+// LUA_PATH and LUA_CPATH from the environment when they are set, with ";;"
+// standing for the default; Debian's lua-nginx-module then puts its
+// LUA_DEFAULT_PATH in front of the path (not of the cpath).
 const (
-	defaultPackagePath = "./?.lua;/usr/local/share/lua/5.1/?.lua;/usr/local/share/lua/5.1/?/init.lua;" +
-		"/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua"
-	defaultPackageCPath = "./?.so;/usr/local/lib/lua/5.1/?.so;/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;" +
-		"/usr/lib/lua/5.1/?.so;/usr/local/lib/lua/5.1/loadall.so"
+	luajitPath = "./?.lua;/usr/share/luajit-2.1.0-beta3/?.lua;/usr/local/share/lua/5.1/?.lua;" +
+		"/usr/local/share/lua/5.1/?/init.lua;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua"
+	luajitCPath = "./?.so;/usr/local/lib/lua/5.1/?.so;/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;" +
+		"/usr/local/lib/lua/5.1/loadall.so"
+	debianLuaDefaultPath = "/usr/share/lua/5.1/?.lua;"
 )
 
-// resolvePackagePath applies lua-nginx-module's rules: ";;" is replaced by
-// the default path and "$prefix"/"${prefix}" by the prefix.
-func resolvePackagePath(p, def, prefix string) string {
+// basePackagePaths are package.path and package.cpath before
+// lua_package_path and lua_package_cpath apply: LuaJIT's (or the
+// environment's) with Debian's prefix on the path.
+func basePackagePaths(env, cenv *string) (path, cpath string) {
+	withEnv := func(v *string, def string) string {
+		if v == nil {
+			return def
+		}
+		// LuaJIT's setpath: every ";;" of the variable is ";<default>;".
+		return strings.ReplaceAll(*v, ";;", ";"+def+";")
+	}
+	return debianLuaDefaultPath + ";" + withEnv(env, luajitPath), withEnv(cenv, luajitCPath)
+}
+
+// resolvePackagePath applies lua-nginx-module's rules to lua_package_path
+// or lua_package_cpath p: "$prefix"/"${prefix}" become the prefix (with a
+// trailing slash, as nginx's cycle prefix has) and every ";;" becomes
+// ";<base>;", base being the path the state had before. The result is not
+// trimmed: nginx keeps the separators, and require skips empty entries.
+func resolvePackagePath(p, base, prefix string) string {
 	if p == "" {
-		return def
+		return base
 	}
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	p = strings.ReplaceAll(p, "${prefix}", prefix)
+	const mark = "\x01"
+	p = strings.ReplaceAll(p, ";;", ";"+mark+";")
 	p = strings.ReplaceAll(p, "$prefix", prefix)
-	if strings.Contains(p, ";;") {
-		p = strings.Replace(p, ";;", ";"+def+";", 1)
-		p = strings.Trim(p, ";")
-	}
-	return p
+	p = strings.ReplaceAll(p, "${prefix}", prefix)
+	return strings.ReplaceAll(p, mark, base)
 }
 
 // Chunk is one compiled hook. It is immutable and shared by all states.

@@ -279,7 +279,7 @@ func provisionLua(s *Server, st *state) error {
 			st.confs[lc.ID].lua.trusted = pools[f]
 		}
 	}
-	if err := st.buildLua(st.cfg, s.opts.LuaTimeout); err != nil || !s.opts.CheckRequires {
+	if err := st.buildLua(st.cfg, s.opts.LuaTimeout, s.opts.ConfigureArgs); err != nil || !s.opts.CheckRequires {
 		return err
 	}
 	return st.checkRequires()
@@ -287,7 +287,7 @@ func provisionLua(s *Server, st *state) error {
 
 // buildLua starts the Lua runtime when the config has any Lua, compiles
 // every chunk once, and runs init_by_lua.
-func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
+func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configure string) error {
 	h := cfg.HTTP
 	if len(h.LuaCodes) == 0 {
 		return nil
@@ -308,8 +308,17 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration) error {
 	if filepath.IsAbs(cfg.Main) {
 		confPrefix = filepath.Dir(cfg.Main)
 	}
+	lookup := func(name string) *string {
+		if v, ok := os.LookupEnv(name); ok {
+			return &v
+		}
+		return nil
+	}
 	rt, err := luahooks.New(luahooks.Options{
 		Prefix:           cfg.Prefix,
+		LuaPathEnv:       lookup("LUA_PATH"),
+		LuaCPathEnv:      lookup("LUA_CPATH"),
+		ConfigureArgs:    configure,
 		ConfPrefix:       confPrefix,
 		PackagePath:      h.Lua.PackagePath,
 		PackageCPath:     h.Lua.PackageCPath,

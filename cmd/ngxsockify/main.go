@@ -196,7 +196,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cfg.Daemon && daemonSupported && !f.test && !child && !upgraded {
 		return daemonize(args, stderr)
 	}
-	srv, err := proxy.New(cfg, proxy.Options{CheckRequires: f.test})
+	srv, err := proxy.New(cfg, proxy.Options{CheckRequires: f.test, ConfigureArgs: configureArgs()})
 	if err != nil {
 		emerg(err)
 		if f.test {
