@@ -198,6 +198,13 @@ func (rt *Runtime) fireTimer(tm *luaTimer) {
 	for _, p := range due {
 		delete(ts.pending, p)
 		p.t.Stop() // its own expiry finds it gone
+		if p.every > 0 && !premature {
+			// lua-nginx-module creates an every-timer's next timer when
+			// this one expires, before it runs (and even when it cannot
+			// run): a callback that takes longer than the interval
+			// overlaps the next one.
+			rt.nextTimer(p, now)
+		}
 		if ts.running >= maxRunning {
 			refused = append(refused, p)
 			continue
@@ -220,8 +227,8 @@ func (rt *Runtime) fireTimer(tm *luaTimer) {
 }
 
 // runTimerRun runs started timer tm's callback once it has its state
-// (began is closed then), then re-arms an every-timer or lets the state
-// go.
+// (began is closed then), then lets the state go (an every-timer's next
+// run was armed when this one expired).
 func (rt *Runtime) runTimerRun(tm *luaTimer, premature bool, began chan<- struct{}) {
 	ts := &rt.timers
 	st := tm.st
@@ -240,14 +247,21 @@ func (rt *Runtime) runTimerRun(tm *luaTimer, premature bool, began chan<- struct
 	ts.mu.Lock()
 	ts.running--
 	ts.wg.Done()
-	if tm.every > 0 && !premature && !ts.closed {
-		ts.pending[tm] = struct{}{}
-		rt.armTimer(tm, time.Now(), tm.every)
-		ts.mu.Unlock()
-		return
-	}
 	ts.mu.Unlock()
 	rt.timerDone(st)
+}
+
+// nextTimer arms the next run of every-timer tm, from now: a pending timer
+// of its own (the same state, callback and arguments), as
+// ngx_http_lua_timer_copy makes one; ts.mu is held.
+func (rt *Runtime) nextTimer(tm *luaTimer, now time.Time) {
+	ts := &rt.timers
+	next := &luaTimer{st: tm.st, fn: tm.fn, args: tm.args, every: tm.every, log: tm.log}
+	ts.seq++
+	next.seq = ts.seq
+	ts.pending[next] = struct{}{}
+	tm.st.timers++
+	rt.armTimer(next, now, tm.every)
 }
 
 // funcDefined is where fn was defined as LuaJIT names it in logs:
