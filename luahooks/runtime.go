@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"ngxsockify/ngxlog"
 	"os"
@@ -61,6 +62,12 @@ type Options struct {
 	Env map[string]string
 	// SharedDicts maps lua_shared_dict names to their sizes in bytes.
 	SharedDicts map[string]int64
+	// KeepShared holds the zones of the runtime this one replaces (a
+	// reload): a zone of SharedDicts with the same name and size is taken
+	// over with its entries, as nginx keeps a shared memory zone across
+	// reloads (init_by_lua of the new configuration already sees and
+	// writes them). Other sizes start empty.
+	KeepShared map[string]*SharedDict
 	// CodeCache is lua_code_cache. When false, *_by_lua_file chunks are
 	// re-read on every run and every run gets a fresh Lua state.
 	CodeCache bool
@@ -163,6 +170,10 @@ func New(opts Options) (*Runtime, error) {
 	}
 	rt.idleMax = n
 	for name, size := range opts.SharedDicts {
+		if d := opts.KeepShared[name]; d != nil && d.capacity == size {
+			rt.shared[name] = d
+			continue
+		}
 		rt.shared[name] = NewSharedDict(name, size)
 	}
 	path, cpath := basePackagePaths(opts.LuaPathEnv, opts.LuaCPathEnv)
@@ -194,6 +205,10 @@ func (rt *Runtime) takeIdle() []*state {
 
 // SharedDict returns the lua_shared_dict called name, or nil.
 func (rt *Runtime) SharedDict(name string) *SharedDict { return rt.shared[name] }
+
+// SharedDicts returns the runtime's lua_shared_dict zones by name (for
+// Options.KeepShared of the runtime that replaces it).
+func (rt *Runtime) SharedDicts() map[string]*SharedDict { return maps.Clone(rt.shared) }
 
 // The package paths a Lua state starts with, as Debian's nginx + LuaJIT
 // set them. LuaJIT's own defaults (luajitPath, luajitCPath) are replaced by

@@ -279,7 +279,11 @@ func provisionLua(s *Server, st *state) error {
 			st.confs[lc.ID].lua.trusted = pools[f]
 		}
 	}
-	if err := st.buildLua(st.cfg, s.opts.LuaTimeout, s.opts.ConfigureArgs); err != nil || !s.opts.CheckRequires {
+	var keep map[string]*luahooks.SharedDict
+	if old := s.state.Load(); old != nil && old.lua != nil {
+		keep = old.lua.SharedDicts() // a reload: nginx keeps the zones
+	}
+	if err := st.buildLua(st.cfg, s.opts.LuaTimeout, s.opts.ConfigureArgs, keep); err != nil || !s.opts.CheckRequires {
 		return err
 	}
 	return st.checkRequires()
@@ -287,7 +291,7 @@ func provisionLua(s *Server, st *state) error {
 
 // buildLua starts the Lua runtime when the config has any Lua, compiles
 // every chunk once, and runs init_by_lua.
-func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configure string) error {
+func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configure string, keep map[string]*luahooks.SharedDict) error {
 	h := cfg.HTTP
 	if len(h.LuaCodes) == 0 {
 		return nil
@@ -324,6 +328,7 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configur
 		PackageCPath:     h.Lua.PackageCPath,
 		Env:              env,
 		SharedDicts:      h.Lua.SharedDicts,
+		KeepShared:       keep,
 		CodeCache:        h.Lua.CodeCache,
 		MaxPendingTimers: h.Lua.MaxPendingTimers,
 		MaxRunningTimers: h.Lua.MaxRunningTimers,

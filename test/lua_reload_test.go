@@ -1,0 +1,105 @@
+package test
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestLuaSharedDictAcrossReload: a lua_shared_dict zone outlives a reload
+// when its name and size stay, as nginx keeps a shared memory zone: the
+// entries are still there, the new configuration's init_by_lua sees them,
+// and what the init_by_lua of a reload that fails writes stays too (the
+// zone is the live one). A zone whose size changed starts empty. The
+// answers are nginx 1.22.1's with master_process on (the harness runs
+// nginx with master_process off, where a reload is not reliable).
+func TestLuaSharedDictAcrossReload(t *testing.T) {
+	requireNgxsockify(t)
+	conf := func(gen, size, init string) string {
+		return `
+lua_shared_dict d ` + size + `;
+init_by_lua_block {
+    local d = ngx.shared.d
+    d:set("init", (d:get("init") or "") .. "` + gen + `")
+    ` + init + `
+}
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /t {
+        add_header X-Gen ` + gen + ` always;
+        content_by_lua_block {
+            local d = ngx.shared.d
+            local n = d:incr("n", 1, 0)
+            ngx.say("n=", n, " init=", d:get("init"), " failed=", d:get("failed"))
+        }
+    }
+}`
+	}
+	run := func(kind string) []string {
+		s := startServer(t, kind, ServerOptions{HTTP: conf("a", "1m", "")})
+		var out []string
+		get := func() (string, int, string) {
+			r, err := rawRequest(s.Addr, "GET /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 10*time.Second)
+			if err != nil {
+				t.Fatalf("%s: %v\n%s", kind, err, s.ErrorLog())
+			}
+			return r.Header.Get("X-Gen"), r.Status, r.Body
+		}
+		ask := func(gen string) {
+			t.Helper()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				g, st, body := get()
+				if g == gen {
+					out = append(out, fmt.Sprintf("%s %d %s", g, st, strings.TrimSpace(body)))
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: generation %s did not load (still %s)", kind, gen, g)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+		reload := func(c string) {
+			t.Helper()
+			main, err := os.ReadFile(s.Conf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			i := strings.Index(string(main), "http {")
+			text := string(main[:i]) + "http {\n" + expand(c, s.Dir, s.Ports) + "\n}\n"
+			if err := os.WriteFile(s.Conf, []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Signal(syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ask("a")
+		ask("a")
+		reload(conf("b", "1m", ""))
+		ask("b")
+		// init_by_lua fails: the reload is refused, generation b goes
+		// on, and sees what that init_by_lua wrote before it failed.
+		reload(conf("c", "1m", `d:set("failed", "c") error("init fails")`))
+		waitFor(t, func() bool { return strings.Contains(s.ErrorLog(), "init fails") }, kind+": the failed init_by_lua")
+		time.Sleep(200 * time.Millisecond)
+		ask("b")
+		reload(conf("d", "2m", ""))
+		ask("d")
+		return out
+	}
+	want := []string{
+		"a 200 n=1 init=a failed=nil",
+		"a 200 n=2 init=a failed=nil",
+		"b 200 n=3 init=ab failed=nil",
+		"b 200 n=4 init=abc failed=c",
+		"d 200 n=1 init=d failed=nil",
+	}
+	if got := run("ngxsockify"); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("got:\n%s\nnginx answers:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
