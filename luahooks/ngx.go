@@ -1020,7 +1020,8 @@ func (st *state) ngxGetPhase(L *lua.LState) int {
 	names := map[Phase]string{PhaseSet: "set", PhaseRewrite: "rewrite", PhaseAccess: "access",
 		PhaseContent: "content", PhaseHeaderFilter: "header_filter", PhaseLog: "log",
 		PhaseInit: "init", PhaseInitWorker: "init_worker", PhaseTimer: "timer", PhaseBodyFilter: "body_filter",
-		PhaseSSLCert: "ssl_cert", PhaseBalancer: "balancer", PhaseServerRewrite: "server_rewrite"}
+		PhaseSSLCert: "ssl_cert", PhaseBalancer: "balancer", PhaseServerRewrite: "server_rewrite",
+		PhaseExitWorker: "exit_worker"}
 	L.Push(lua.LString(names[st.r.phase]))
 	return 1
 }

@@ -110,11 +110,12 @@ const (
 	PhaseSSLCert                    // ssl_certificate_by_lua* (ssl_cert.go)
 	PhaseBalancer                   // balancer_by_lua* (balancer.go)
 	PhaseServerRewrite              // server_rewrite_by_lua*: the rewrite phase's API
+	PhaseExitWorker                 // exit_worker_by_lua* (RunExitWorker)
 )
 
 var phaseNames = [...]string{"set_by_lua", "rewrite_by_lua", "access_by_lua", "content_by_lua",
 	"header_filter_by_lua", "log_by_lua", "init_by_lua", "init_worker_by_lua", "ngx.timer", "body_filter_by_lua",
-	"ssl_certificate_by_lua", "balancer_by_lua", "server_rewrite_by_lua"}
+	"ssl_certificate_by_lua", "balancer_by_lua", "server_rewrite_by_lua", "exit_worker_by_lua"}
 
 // String returns the directive name without the _block/_file suffix, as
 // lua-nginx-module uses it in chunk names ("access_by_lua").
@@ -147,10 +148,12 @@ type Runtime struct {
 	sems    semaphores // ngx.semaphore objects modules create (semaphore.go)
 	reOnce  sync.Map   // reKey of "jo" regexes compiled: logJIT (ngx_re.go)
 
-	mu     sync.Mutex
-	inits  []*Chunk          // init_by_lua* chunks, replayed in every new state
-	files  map[string]*Chunk // CompileFile cache
-	closed atomic.Bool
+	mu    sync.Mutex
+	inits []*Chunk          // init_by_lua* chunks, replayed in every new state
+	files map[string]*Chunk // CompileFile cache
+	// exitWorker is exit_worker_by_lua*, run by Close.
+	exitWorker *Chunk
+	closed     atomic.Bool
 }
 
 // New returns a Runtime. Shared dictionaries are created here.
@@ -188,6 +191,7 @@ func New(opts Options) (*Runtime, error) {
 func (rt *Runtime) Close() {
 	rt.closed.Store(true)
 	rt.closeTimers(rt.timeout)
+	rt.runExitWorker()
 	rt.pool.closeAll()
 	for _, st := range rt.takeIdle() {
 		rt.retire(st)
@@ -371,6 +375,51 @@ func (rt *Runtime) CompileFile(phase Phase, path string) (*Chunk, error) {
 		return c, c.loadErr
 	}
 	return c, nil
+}
+
+// SetExitWorker makes c (exit_worker_by_lua*) run when the runtime
+// closes, as a worker exits: after the pending timers ran prematurely, on
+// the state the last run left (its globals and modules), with the shared
+// dictionaries. A chunk that failed to load, or that fails, logs
+// "exit_worker_by_lua error: ..." then.
+func (rt *Runtime) SetExitWorker(c *Chunk) {
+	rt.mu.Lock()
+	rt.exitWorker = c
+	rt.mu.Unlock()
+}
+
+func (rt *Runtime) runExitWorker() {
+	rt.mu.Lock()
+	c := rt.exitWorker
+	rt.exitWorker = nil
+	rt.mu.Unlock()
+	if c == nil {
+		return
+	}
+	kind := "exit_worker_by_lua"
+	if c.path != "" {
+		kind += "_file"
+	}
+	if c.loadErr != nil {
+		var le *LoadError
+		if errors.As(c.loadErr, &le) && le.Err != nil {
+			rt.logf(ngxlog.Err, "%s error: %v", kind, le.Err)
+		} else {
+			rt.logf(ngxlog.Err, "%s error: %v", kind, c.loadErr)
+		}
+		return
+	}
+	st, err := rt.get()
+	if err != nil {
+		return
+	}
+	st.busy.Lock()
+	out := st.run(context.Background(), c, &Request{}, rt.timeout)
+	st.busy.Unlock()
+	if out.Err != nil {
+		rt.logf(ngxlog.Err, "%v", out.Err)
+	}
+	rt.retire(st)
 }
 
 // RunInit runs an init_by_lua* (or init_worker_by_lua*) chunk. Globals it

@@ -624,6 +624,8 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 		switch {
 		case st.inInit:
 			msg = "init_by_lua error: " + errorText(err)
+		case c.phase == PhaseExitWorker:
+			msg = "exit_worker_by_lua error: " + errorText(err)
 		case c.phase == PhaseSet:
 			msg = "failed to run set_by_lua*: " + errorText(err) + trace
 		case c.phase == PhaseHeaderFilter:

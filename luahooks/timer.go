@@ -106,6 +106,9 @@ func (st *state) timerAdd(L *lua.LState, name string, every bool) int {
 	if st.inInit && st.r.phase == PhaseInit {
 		cError(L, "API disabled in the context of init_by_lua*")
 	}
+	if st.r.phase == PhaseExitWorker {
+		cError(L, "API disabled in the context of exit_worker_by_lua*")
+	}
 	delay := float64(L.CheckNumber(1))
 	if delay < 0 {
 		cArgError(L, 1, name, "delay must not be negative")

@@ -19,6 +19,7 @@ var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
 	luaHooks("header_filter", func(lc *LocConf, code *LuaCode) { lc.HeaderFilterLua = code }),
 	luaHooks("init", nil),
 	luaHooks("init_worker", nil),
+	luaHooks("exit_worker", nil),
 	luaHooks("body_filter", func(lc *LocConf, code *LuaCode) { lc.BodyFilterLua = code }),
 	luaHooks("log", func(lc *LocConf, code *LuaCode) { lc.LogLua = code }),
 	[]directive{
@@ -181,7 +182,8 @@ func (c *compiler) luaCount(d *Directive) int {
 
 // luaHooks declares PHASE_by_lua, _block and _file. They share one slot
 // (one hook per phase and block), and refuse empty code, except
-// init_worker. The init hooks (store nil) live in the http block's Lua
+// init_worker and exit_worker. The init and exit hooks (store nil) live
+// in the http block's Lua
 // settings; the others in the location's, inherited by nested blocks.
 func luaHooks(phase string, store func(*LocConf, *LuaCode)) []directive {
 	base := phase + "_by_lua"
@@ -192,13 +194,19 @@ func luaHooks(phase string, store func(*LocConf, *LuaCode)) []directive {
 			c.cfg.HTTP.Lua.Init = code
 		case "init_worker":
 			c.cfg.HTTP.Lua.InitWorker = code
+		case "exit_worker":
+			c.cfg.HTTP.Lua.ExitWorker = code
 		default:
 			store(lv.conf, code)
 		}
 	}
 	var out []directive
-	for _, name := range []string{base, base + "_block", base + "_file"} {
-		out = append(out, directive{name: name, dup: base, needsCode: phase != "init_worker", set: set})
+	names := []string{base, base + "_block", base + "_file"}
+	if phase == "exit_worker" {
+		names = names[1:] // lua-nginx-module has no exit_worker_by_lua
+	}
+	for _, name := range names {
+		out = append(out, directive{name: name, dup: base, needsCode: phase != "init_worker" && phase != "exit_worker", set: set})
 	}
 	return out
 }

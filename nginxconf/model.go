@@ -106,6 +106,9 @@ type LuaMain struct {
 	MaxPendingTimers, MaxRunningTimers int
 	Init                               *LuaCode
 	InitWorker                         *LuaCode
+	// ExitWorker is exit_worker_by_lua*: run when the runtime of this
+	// configuration ends (a reload, a quit), as a worker's exit.
+	ExitWorker *LuaCode
 }
 
 // LuaCode is Lua source attached to a directive; the proxy compiles it at
@@ -113,7 +116,7 @@ type LuaMain struct {
 type LuaCode struct {
 	ID        int    // place in HTTP.LuaCodes
 	Directive string // e.g. "access_by_lua_block"
-	Phase     string // "access", "rewrite", "content", "header_filter", "set", "init", "init_worker"
+	Phase     string // "access", "rewrite", "content", "header_filter", "set", "init", "init_worker", "exit_worker"
 	Source    string // inline code (already unescaped for the string forms)
 	Path      string // for *_file: the file name as written (may hold variables)
 	PathTmpl  *vars.Template

@@ -248,6 +248,7 @@ var luaPhases = map[string]luahooks.Phase{
 	"body_filter":    luahooks.PhaseBodyFilter,
 	"init":           luahooks.PhaseInit,
 	"init_worker":    luahooks.PhaseInitWorker,
+	"exit_worker":    luahooks.PhaseExitWorker,
 }
 
 // provisionLua makes content_by_lua the content handler of its levels
@@ -283,7 +284,7 @@ func provisionLua(s *Server, st *state) error {
 	if old := s.state.Load(); old != nil && old.lua != nil {
 		keep = old.lua.SharedDicts() // a reload: nginx keeps the zones
 	}
-	if err := st.buildLua(st.cfg, s.opts.LuaTimeout, s.opts.ConfigureArgs, keep); err != nil || !s.opts.CheckRequires {
+	if err := st.buildLua(st.cfg, s.opts.LuaTimeout, s.opts.ConfigureArgs, keep, s.opts.CheckRequires); err != nil || !s.opts.CheckRequires {
 		return err
 	}
 	return st.checkRequires()
@@ -291,7 +292,7 @@ func provisionLua(s *Server, st *state) error {
 
 // buildLua starts the Lua runtime when the config has any Lua, compiles
 // every chunk once, and runs init_by_lua.
-func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configure string, keep map[string]*luahooks.SharedDict) error {
+func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configure string, keep map[string]*luahooks.SharedDict, check bool) error {
 	h := cfg.HTTP
 	if len(h.LuaCodes) == 0 {
 		return nil
@@ -341,7 +342,7 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configur
 	st.lua = rt
 	st.chunks = make([]*luahooks.Chunk, len(h.LuaCodes))
 	for _, c := range h.LuaCodes {
-		if c.Phase != "init" && c.Phase != "init_worker" {
+		if c.Phase != "init" && c.Phase != "init_worker" && c.Phase != "exit_worker" {
 			st.compileLua(c)
 		}
 	}
@@ -364,6 +365,13 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configur
 		}
 		if err := rt.RunInit(ch); err != nil {
 			return err // already "init_by_lua error: ..." as nginx prints it
+		}
+	}
+	if c := h.Lua.ExitWorker; c != nil && !check {
+		// Loaded now, run when the runtime closes; nginx loads it at the
+		// worker's exit, so a syntax error is only logged then.
+		if ch, _ := st.compileOne(c); ch != nil {
+			rt.SetExitWorker(ch)
 		}
 	}
 	return nil

@@ -103,3 +103,52 @@ server {
 		t.Errorf("got:\n%s\nnginx answers:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestLuaExitWorker: exit_worker_by_lua_block runs when the server stops,
+// on the VM the requests left (their globals) with the shared
+// dictionaries; ngx.timer is refused there, and its error is logged as
+// "exit_worker_by_lua error: ...". nginx and ngxsockify, the lines
+// compared.
+func TestLuaExitWorker(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	conf := `
+lua_shared_dict d 1m;
+exit_worker_by_lua_block {
+    ngx.log(ngx.NOTICE, "exit: ", ngx.shared.d:get("n"), " ", tostring(foo), " ", ngx.get_phase())
+    local ok, err = pcall(ngx.timer.at, 0, function() end)
+    ngx.log(ngx.NOTICE, "timer: ", ok, " ", err)
+    error("boom")
+}
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /t {
+        content_by_lua_block {
+            ngx.shared.d:set("n", 100)
+            foo = "bar"
+            ngx.say("ok")
+        }
+    }
+}`
+	run := func(kind string) string {
+		s := startServer(t, kind, ServerOptions{HTTP: conf})
+		r, err := rawRequest(s.Addr, "GET /t HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n", 10*time.Second)
+		if err != nil || r.Status != 200 {
+			t.Fatalf("%s: %v %v", kind, r, err)
+		}
+		s.Stop() // SIGTERM: nginx's fast shutdown runs it too
+		var lines []string
+		for _, l := range strings.Split(s.ErrorLog(), "\n") {
+			if _, rest, ok := strings.Cut(l, "] "); ok && (strings.Contains(l, "exit_worker") || strings.Contains(l, "timer: ")) {
+				if _, msg, ok := strings.Cut(rest, ": "); ok { // after the pid#tid
+					lines = append(lines, msg)
+				}
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
+	n, x := run("nginx"), run("ngxsockify")
+	if n != x || n == "" {
+		t.Errorf("nginx:\n%s\nngxsockify:\n%s", n, x)
+	}
+}
