@@ -80,7 +80,7 @@ var reviewedIgnored = []struct {
 		`userid_domain userid_expires userid_flags userid_mark userid_name userid_p3p userid_path
 		 userid_service`},
 	{"Lua runtime tuning and cosocket TLS settings",
-		`lua_load_resty_core lua_malloc_trim
+		`lua_malloc_trim
 		 lua_regex_cache_max_entries lua_regex_match_limit lua_sa_restart lua_socket_send_lowat
 		 lua_ssl_conf_command lua_ssl_crl
 		 lua_thread_cache_max_entries lua_worker_thread_vm_pool_size`},

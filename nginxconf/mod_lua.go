@@ -37,7 +37,12 @@ var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
 		{name: "access_by_lua_no_postpone", dup: "access_by_lua_no_postpone", set: func(c *compiler, _ *level, d *Directive) {
 			c.cfg.HTTP.Lua.AccessNoPostpone = d.Args[0] == "on"
 		}},
-		{name: "lua_code_cache", set: func(c *compiler, _ *level, d *Directive) { c.cfg.HTTP.Lua.CodeCache = d.Args[0] == "on" }},
+		{name: "lua_code_cache", set: func(c *compiler, _ *level, d *Directive) {
+			c.cfg.HTTP.Lua.CodeCache = d.Args[0] == "on"
+			if !c.cfg.HTTP.Lua.CodeCache {
+				c.logWarn(d, true, "lua_code_cache is off; this will hurt performance")
+			}
+		}},
 		{name: "lua_shared_dict", set: func(c *compiler, _ *level, d *Directive) {
 			size, err := ParseSize(d.Args[1])
 			if err != nil {
@@ -108,7 +113,11 @@ var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
 		{name: "lua_ssl_verify_depth", dup: "lua_ssl_verify_depth", set: func(c *compiler, lv *level, d *Directive) {
 			lv.conf.LuaSSLVerifyDepth = c.luaCount(d)
 		}},
-		{name: "lua_load_resty_core", support: Ignored, flagRepeats: true},
+		// resty.core is built in and always loaded; lua-nginx-module
+		// accepts the flag with a deprecation warning either way.
+		{name: "lua_load_resty_core", flagRepeats: true, set: func(c *compiler, _ *level, d *Directive) {
+			c.logWarn(d, false, "lua_load_resty_core is deprecated (the lua-resty-core library is required since ngx_lua v0.10.16)")
+		}},
 		// read by upstream with its block (Upstream.BalancerLua)
 		{name: "balancer_by_lua_block", dup: "balancer_by_lua", needsCode: true, set: readByUpstream},
 		{name: "balancer_by_lua_file", dup: "balancer_by_lua", needsCode: true, set: readByUpstream},

@@ -3,6 +3,7 @@ package test
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -143,6 +144,39 @@ server {
 				if _, msg, ok := strings.Cut(rest, ": "); ok { // after the pid#tid
 					lines = append(lines, msg)
 				}
+			}
+		}
+		return strings.Join(lines, "\n")
+	}
+	n, x := run("nginx"), run("ngxsockify")
+	if n != x || n == "" {
+		t.Errorf("nginx:\n%s\nngxsockify:\n%s", n, x)
+	}
+}
+
+// TestLuaLoadTimeMessages: what lua-nginx-module logs while the
+// configuration loads (lua_code_cache off's alert, lua_load_resty_core's
+// deprecation) goes to the startup log named by -e, as nginx writes it.
+func TestLuaLoadTimeMessages(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	conf := `
+lua_load_resty_core on;
+lua_code_cache off;
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /t { content_by_lua_block { ngx.say("ok") } }
+}`
+	run := func(kind string) string {
+		elog := filepath.Join(t.TempDir(), "startup.log")
+		s := startServer(t, kind, ServerOptions{HTTP: conf, Args: []string{"-e", elog}})
+		s.Stop()
+		data, _ := os.ReadFile(elog)
+		var lines []string
+		for _, l := range strings.Split(string(data), "\n") {
+			// "2026/01/02 03:04:05 [alert] 1#1: msg" without time and pid
+			if f := strings.SplitN(l, " ", 5); len(f) == 5 && (strings.Contains(l, "lua") || f[2] == "[alert]") {
+				lines = append(lines, f[2]+" "+strings.ReplaceAll(f[4], s.Dir, "{{DIR}}"))
 			}
 		}
 		return strings.Join(lines, "\n")
