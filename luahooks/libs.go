@@ -192,6 +192,9 @@ func (st *state) logf(level ngxlog.Level, format string, args ...any) {
 	if st.r.phase == PhaseTimer && st.r.ctx != nil {
 		msg += ", context: ngx.timer" // nginx's log context of a timer
 	}
+	if st.inInit && st.r.phase == PhaseInitWorker {
+		msg += ", context: init_worker_by_lua*" // its fake request's
+	}
 	log(level, msg)
 }
 

@@ -301,6 +301,9 @@ func (st *state) ngxExit(L *lua.LState) int {
 // strings, numbers, booleans, nil, ngx.null and (nested) array tables.
 func (st *state) writeArgs(L *lua.LState, fn string) bool {
 	r := st.r
+	if st.inInit && r.phase == PhaseInitWorker {
+		st.phaseCheck(fn)
+	}
 	if st.inInit || r.req == nil {
 		L.RaiseError("no request found")
 	}

@@ -153,7 +153,10 @@ type Runtime struct {
 	files map[string]*Chunk // CompileFile cache
 	// exitWorker is exit_worker_by_lua*, run by Close.
 	exitWorker *Chunk
-	closed     atomic.Bool
+	// failedInits are init_worker chunks that failed (RunInitWorker):
+	// replayed with their error ignored.
+	failedInits map[*Chunk]bool
+	closed      atomic.Bool
 }
 
 // New returns a Runtime. Shared dictionaries are created here.
@@ -420,6 +423,38 @@ func (rt *Runtime) runExitWorker() {
 		rt.logf(ngxlog.Err, "%v", out.Err)
 	}
 	rt.retire(st)
+}
+
+// RunInitWorker runs an init_worker_by_lua* chunk as RunInit does, except
+// that its error does not stop the server: nginx logs it and the worker
+// goes on with what the chunk did before it failed (its globals, its
+// timers). The chunk is still replayed in every new state (its error
+// then ignored). The error is returned for the caller to log.
+func (rt *Runtime) RunInitWorker(c *Chunk) error {
+	if c.loadErr != nil {
+		return c.loadErr
+	}
+	st, err := rt.newState()
+	if err != nil {
+		return err
+	}
+	st.busy.Lock()
+	err = st.runInit(c, rt.timeout)
+	st.busy.Unlock()
+	rt.mu.Lock()
+	rt.inits = append(rt.inits, c)
+	if err != nil {
+		if rt.failedInits == nil {
+			rt.failedInits = map[*Chunk]bool{}
+		}
+		rt.failedInits[c] = true
+	}
+	rt.mu.Unlock()
+	for _, old := range rt.takeIdle() {
+		rt.retire(old)
+	}
+	rt.put(st)
+	return err
 }
 
 // RunInit runs an init_by_lua* (or init_worker_by_lua*) chunk. Globals it

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"ngxsockify/nginxconf"
@@ -459,10 +460,11 @@ func (rt *Runtime) newState() (*state, error) {
 	st.openLibs()
 	rt.mu.Lock()
 	inits := append([]*Chunk(nil), rt.inits...)
+	failed := maps.Clone(rt.failedInits)
 	rt.mu.Unlock()
 	st.replaying = true
 	for _, c := range inits {
-		if err := st.runInit(c, rt.timeout); err != nil {
+		if err := st.runInit(c, rt.timeout); err != nil && !failed[c] {
 			L.Close()
 			return nil, err
 		}
@@ -622,10 +624,13 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 		msg = "lua entry thread aborted: runtime error: " + errorText(err)
 		trace := r.errorTraceback(err, false) // the phases that cannot yield
 		switch {
-		case st.inInit:
-			msg = "init_by_lua error: " + errorText(err)
-		case c.phase == PhaseExitWorker:
-			msg = "exit_worker_by_lua error: " + errorText(err)
+		case st.inInit, c.phase == PhaseExitWorker:
+			// ngx_http_lua_report's prefix: the directive, with _file
+			kind := c.phase.String()
+			if c.path != "" {
+				kind += "_file"
+			}
+			msg = kind + " error: " + errorText(err)
 		case c.phase == PhaseSet:
 			msg = "failed to run set_by_lua*: " + errorText(err) + trace
 		case c.phase == PhaseHeaderFilter:
@@ -762,6 +767,10 @@ func cArgError(L *lua.LState, n int, fname, msg string) {
 
 // phaseCheck raises lua-nginx-module's "API disabled" error.
 func (st *state) phaseCheck(api string, allowed ...Phase) {
+	if st.inInit && st.r.phase == PhaseInitWorker {
+		// init_worker_by_lua has a fake request: its own context's words
+		cError(st.curL(), "API disabled in the context of init_worker_by_lua*")
+	}
 	if st.inInit {
 		cError(st.curL(), "API disabled in the context of init_by_lua*")
 	}

@@ -350,6 +350,12 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configur
 		if c == nil {
 			continue
 		}
+		if c.Phase == "init_worker" {
+			if !check { // nginx -t starts no worker
+				st.initWorker(c)
+			}
+			continue
+		}
 		ch, err := st.compileOne(c)
 		var le *luahooks.LoadError
 		if errors.As(err, &le) && le.Err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -375,6 +381,28 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configur
 		}
 	}
 	return nil
+}
+
+// initWorker runs init_worker_by_lua* c. As in nginx, where the worker
+// runs it and goes on whatever happens, an error (loading or running) is
+// logged, "init_worker_by_lua error: ...", and the server starts anyway.
+func (st *state) initWorker(c *nginxconf.LuaCode) {
+	ch, err := st.compileOne(c)
+	if err == nil {
+		if err = st.lua.RunInitWorker(ch); err != nil {
+			st.elog.Logf(ngxlog.Err, 0, "%v", err) // already "init_worker_by_lua error: ..."
+		}
+		return
+	}
+	kind := "init_worker_by_lua"
+	if c.PathTmpl != nil {
+		kind += "_file"
+	}
+	var le *luahooks.LoadError
+	if errors.As(err, &le) && le.Err != nil {
+		err = le.Err
+	}
+	st.elog.Logf(ngxlog.Err, 0, "%s error: %v", kind, err)
 }
 
 func (st *state) compileOne(c *nginxconf.LuaCode) (*luahooks.Chunk, error) {

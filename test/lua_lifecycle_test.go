@@ -105,7 +105,8 @@ server {
 	}
 }
 
-// TestLuaExitWorker: exit_worker_by_lua_block runs when the server stops,
+// TestLuaExitWorker: init_worker_by_lua's error is logged and the server
+// starts anyway; exit_worker_by_lua_block runs when the server stops,
 // on the VM the requests left (their globals) with the shared
 // dictionaries; ngx.timer is refused there, and its error is logged as
 // "exit_worker_by_lua error: ...". nginx and ngxsockify, the lines
@@ -115,6 +116,10 @@ func TestLuaExitWorker(t *testing.T) {
 	requireNgxsockify(t)
 	conf := `
 lua_shared_dict d 1m;
+init_worker_by_lua_block {
+    ngx.log(ngx.NOTICE, "init_worker: ", ngx.get_phase())
+    error("init_worker fails")
+}
 exit_worker_by_lua_block {
     ngx.log(ngx.NOTICE, "exit: ", ngx.shared.d:get("n"), " ", tostring(foo), " ", ngx.get_phase())
     local ok, err = pcall(ngx.timer.at, 0, function() end)
@@ -140,8 +145,13 @@ server {
 		s.Stop() // SIGTERM: nginx's fast shutdown runs it too
 		var lines []string
 		for _, l := range strings.Split(s.ErrorLog(), "\n") {
-			if _, rest, ok := strings.Cut(l, "] "); ok && (strings.Contains(l, "exit_worker") || strings.Contains(l, "timer: ")) {
+			if _, rest, ok := strings.Cut(l, "] "); ok && (strings.Contains(l, "exit_worker") || strings.Contains(l, "init_worker") || strings.Contains(l, "timer: ")) {
 				if _, msg, ok := strings.Cut(rest, ": "); ok { // after the pid#tid
+					// nginx's init_worker runs on a fake connection (*1);
+					// ngxsockify numbers only real ones
+					if strings.HasPrefix(msg, "*1 [lua] init_worker") {
+						msg = strings.TrimPrefix(msg, "*1 ")
+					}
 					lines = append(lines, msg)
 				}
 			}
