@@ -54,6 +54,12 @@ type Options struct {
 	// package.path and package.cpath from them, from the environment the
 	// configuration is loaded in, whatever `env` says.
 	LuaPathEnv, LuaCPathEnv *string
+	// MainRequest, when set, returns a new Request holding the http
+	// block's settings (resolver, lua_socket_*, lua_ssl_*) for the runs
+	// that have no request of their own, init_worker_by_lua* and
+	// exit_worker_by_lua*, as nginx gives them a fake request with the
+	// http level's configuration (the timers they create inherit it).
+	MainRequest func() *Request
 	// ConfigureArgs is what ngx.config.nginx_configure() answers: the
 	// "configure arguments" of -V.
 	ConfigureArgs string
@@ -391,6 +397,17 @@ func (rt *Runtime) SetExitWorker(c *Chunk) {
 	rt.mu.Unlock()
 }
 
+// mainRequest is a new Request with the http block's settings
+// (Options.MainRequest), or a bare one.
+func (rt *Runtime) mainRequest() *Request {
+	if rt.opts.MainRequest != nil {
+		if r := rt.opts.MainRequest(); r != nil {
+			return r
+		}
+	}
+	return &Request{}
+}
+
 func (rt *Runtime) runExitWorker() {
 	rt.mu.Lock()
 	c := rt.exitWorker
@@ -417,7 +434,7 @@ func (rt *Runtime) runExitWorker() {
 		return
 	}
 	st.busy.Lock()
-	out := st.run(context.Background(), c, &Request{}, rt.timeout)
+	out := st.run(context.Background(), c, rt.mainRequest(), rt.timeout)
 	st.busy.Unlock()
 	if out.Err != nil {
 		rt.logf(ngxlog.Err, "%v", out.Err)
@@ -439,7 +456,7 @@ func (rt *Runtime) RunInitWorker(c *Chunk) error {
 		return err
 	}
 	st.busy.Lock()
-	err = st.runInit(c, rt.timeout)
+	err = st.runInitReq(c, rt.timeout, rt.mainRequest())
 	st.busy.Unlock()
 	rt.mu.Lock()
 	rt.inits = append(rt.inits, c)

@@ -476,9 +476,15 @@ func (rt *Runtime) newState() (*state, error) {
 
 // runInit runs an init chunk in this state.
 func (st *state) runInit(c *Chunk, timeout time.Duration) error {
+	return st.runInitReq(c, timeout, &Request{})
+}
+
+// runInitReq runs an init chunk with req (init_worker: the http block's
+// settings, Options.MainRequest).
+func (st *state) runInitReq(c *Chunk, timeout time.Duration, req *Request) error {
 	st.inInit = true
 	defer func() { st.inInit = false }()
-	out := st.run(context.Background(), c, &Request{}, timeout)
+	out := st.run(context.Background(), c, req, timeout)
 	if out.Err != nil {
 		return out.Err
 	}

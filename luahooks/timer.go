@@ -70,6 +70,19 @@ type luaTimer struct {
 	// log writes the timer's lines with the context of the request
 	// that created it (Request.TimerLog), nil: the runtime's log.
 	log func(level ngxlog.Level, msg string)
+	// conf holds the creating run's location settings (resolver,
+	// lua_socket_*, lua_ssl_*): nginx's timer runs with the creating
+	// request's configuration. Nil: none.
+	conf *Request
+}
+
+// timerConf copies the settings of r a timer it creates runs with.
+func timerConf(r *Request) *Request {
+	if r == nil {
+		return nil
+	}
+	return &Request{Resolve: r.Resolve, TrustedCAs: r.TrustedCAs, SSLProtocols: r.SSLProtocols,
+		SSLCiphers: r.SSLCiphers, SSLVerifyDepth: r.SSLVerifyDepth, Socket: r.Socket}
 }
 
 // logf writes a line of tm's.
@@ -128,7 +141,7 @@ func (st *state) timerAdd(L *lua.LState, name string, every bool) int {
 		args = append(args, L.Get(i))
 	}
 	d := time.Duration(delay * float64(time.Second))
-	tm := &luaTimer{st: st, fn: fn, args: args}
+	tm := &luaTimer{st: st, fn: fn, args: args, conf: timerConf(st.r.req)}
 	switch req := st.r.req; {
 	case req == nil:
 	case st.r.phase == PhaseTimer:
@@ -235,7 +248,12 @@ func (rt *Runtime) fireTimer(tm *luaTimer) {
 func (rt *Runtime) runTimerRun(tm *luaTimer, premature bool, began chan<- struct{}) {
 	ts := &rt.timers
 	st := tm.st
-	r := &runCtx{req: &Request{Log: tm.log}, phase: PhaseTimer}
+	req := timerConf(tm.conf)
+	if req == nil {
+		req = &Request{}
+	}
+	req.Log = tm.log
+	r := &runCtx{req: req, phase: PhaseTimer}
 	st.busy.Lock()
 	close(began)
 	st.r = r
@@ -259,7 +277,7 @@ func (rt *Runtime) runTimerRun(tm *luaTimer, premature bool, began chan<- struct
 // ngx_http_lua_timer_copy makes one; ts.mu is held.
 func (rt *Runtime) nextTimer(tm *luaTimer, now time.Time) {
 	ts := &rt.timers
-	next := &luaTimer{st: tm.st, fn: tm.fn, args: tm.args, every: tm.every, log: tm.log}
+	next := &luaTimer{st: tm.st, fn: tm.fn, args: tm.args, every: tm.every, log: tm.log, conf: tm.conf}
 	ts.seq++
 	next.seq = ts.seq
 	ts.pending[next] = struct{}{}

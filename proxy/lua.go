@@ -324,6 +324,7 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configur
 		LuaPathEnv:       lookup("LUA_PATH"),
 		LuaCPathEnv:      lookup("LUA_CPATH"),
 		ConfigureArgs:    configure,
+		MainRequest:      st.luaMainRequest,
 		ConfPrefix:       confPrefix,
 		PackagePath:      h.Lua.PackagePath,
 		PackageCPath:     h.Lua.PackageCPath,
@@ -381,6 +382,28 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configur
 		}
 	}
 	return nil
+}
+
+// luaMainRequest is a Lua request with the http block's settings, for
+// init_worker_by_lua and exit_worker_by_lua (and their timers): nginx
+// runs them on a fake request with the http level's configuration.
+func (st *state) luaMainRequest() *luahooks.Request {
+	confs := st.cfg.HTTP.Confs
+	if len(confs) == 0 {
+		return nil
+	}
+	lc := confs[0] // the http block's own level
+	r := &luahooks.Request{
+		TrustedCAs:     st.confs[lc.ID].lua.trusted,
+		SSLProtocols:   lc.LuaSSLProtocols,
+		SSLCiphers:     lc.LuaSSLCiphers,
+		SSLVerifyDepth: lc.LuaSSLVerifyDepth,
+		Socket:         luahooks.SocketOptions(lc.LuaSocket),
+	}
+	if res := st.confs[lc.ID].resolver.r; res != nil {
+		r.Resolve = res.LookupHost
+	}
+	return r
 }
 
 // initWorker runs init_worker_by_lua* c. As in nginx, where the worker
