@@ -216,7 +216,9 @@ LUA_TESTS_FILES ?= $(addprefix t/,000-sanity.t 001-set.t 002-content.t 005-exit.
 	083-bad-sock-self.t 090-log-socket-errors.t 093-uthread-spawn.t 094-uthread-exit.t \
 	096-uthread-redirect.t 098-uthread-wait.t 101-on-abort.t 105-pressure.t \
 	114-config.t 116-raw-req-socket.t 127-uthread-kill.t 128-duplex-tcp-socket.t \
-	155-tls13.t 168-tcp-socket-bind.t)
+	155-tls13.t 168-tcp-socket-bind.t \
+	123-lua-path.t 125-configure-args.t 126-shdict-frag.t 151-initby-hup.t \
+	158-global-var.t 185-ngx-buf-double-free.t)
 
 .PHONY: suite-deps nginx-tests lua-tests
 
