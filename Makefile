@@ -231,7 +231,9 @@ LUA_TESTS_FILES ?= $(addprefix t/,000-sanity.t 001-set.t 002-content.t 005-exit.
 	114-config.t 116-raw-req-socket.t 127-uthread-kill.t 128-duplex-tcp-socket.t \
 	155-tls13.t 168-tcp-socket-bind.t \
 	004-require.t 031-post-args.t 055-subreq-vars.t 063-abort.t 072-conditional-get.t \
-	080-hup-shdict.t 082-body-filter.t 089-phase.t 091-coroutine.t 119-config-prefix.t)
+	080-hup-shdict.t 082-body-filter.t 089-phase.t 091-coroutine.t 119-config-prefix.t \
+	123-lua-path.t 125-configure-args.t 126-shdict-frag.t 151-initby-hup.t \
+	158-global-var.t 185-ngx-buf-double-free.t)
 
 .PHONY: suite-deps nginx-tests lua-tests
 

@@ -12,6 +12,9 @@
 // (with a *LoadError): it answers like nginx at request time (500, or 404
 // for a missing file), because nginx -t does not compile Lua either.
 // init_by_lua* chunks go through RunInit; an error there must stop startup.
+// init_worker_by_lua* goes through RunInitWorker: its error is logged and
+// the server starts, as nginx's worker goes on. exit_worker_by_lua*
+// goes through RunExitWorker, before Close.
 //
 // Per request the caller builds one Request (HTTP, Vars, RespHeader) and
 // passes the SAME Request to Run for every phase, so ngx.ctx survives
@@ -66,6 +69,8 @@
 // a model of nginx's slab allocator of the zone's size (slab.go) and kept
 // in nginx's LRU queue, so a zone holds as many entries as nginx's, a full
 // zone evicts the same ones, and free_space and get_keys answer alike.
+// A zone outlives a reload when its name and size stay
+// (Options.KeepShared), as nginx keeps a shared memory zone.
 //
 // # ngx API
 //
@@ -144,6 +149,9 @@
 // waits on a socket, and the request goes on while the timer waits, as in
 // nginx. A state with pending timers is not closed. A timer's log lines
 // carry its creator's client and listening addresses (Request.TimerLog).
+// An every-timer's next run is armed when a run expires, before its
+// callback runs, as lua-nginx-module copies the timer then: a callback
+// longer than the interval overlaps the next one.
 // running_count and pending_count count them, with
 // lua_max_pending_timers' 1024 and lua_max_running_timers' 256. A
 // callback's error or timeout is logged with ", context: ngx.timer"; the

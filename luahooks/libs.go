@@ -192,6 +192,9 @@ func (st *state) logf(level ngxlog.Level, format string, args ...any) {
 	if st.r.phase == PhaseTimer && st.r.ctx != nil {
 		msg += ", context: ngx.timer" // nginx's log context of a timer
 	}
+	if st.inInit && st.r.phase == PhaseInitWorker {
+		msg += ", context: init_worker_by_lua*" // its fake request's
+	}
 	log(level, msg)
 }
 
@@ -256,12 +259,24 @@ func (st *state) require(L *lua.LState) int {
 			fn = st.findDebianModule(L, path, rest)
 		}
 		if fn == nil {
-			for _, pat := range strings.Split(lua.LVAsString(pkg.RawGetString("cpath")), ";") {
+			// LuaJIT's C loaders: the name on package.cpath, then (the
+			// all-in-one loader) its first part when it has dots.
+			cpath := strings.Split(lua.LVAsString(pkg.RawGetString("cpath")), ";")
+			for _, pat := range cpath {
 				if pat != "" {
 					msgs.WriteString("\n\tno file '" + strings.ReplaceAll(pat, "?", file) + "'")
 				}
 			}
-			L.RaiseError("module '%s' not found:%s", name, msgs.String())
+			if root, _, dotted := strings.Cut(name, "."); dotted {
+				for _, pat := range cpath {
+					if pat != "" {
+						msgs.WriteString("\n\tno file '" + strings.ReplaceAll(pat, "?", root) + "'")
+					}
+				}
+			}
+			// luaL_error: the position is the caller's when that is Lua
+			// code, none under pcall(require, name).
+			restyError(L, 2, "module '%s' not found:%s", name, msgs.String())
 		}
 	}
 	loaded.RawSetString(name, loadSentinel)

@@ -115,7 +115,7 @@ func (st *state) openNgx() *lua.LTable {
 			L.Push(lua.LString(p))
 			return 1
 		},
-		"nginx_configure": func(L *lua.LState) int { L.Push(lua.LString("")); return 1 },
+		"nginx_configure": func(L *lua.LState) int { L.Push(lua.LString(st.rt.opts.ConfigureArgs)); return 1 },
 	})
 	cfg.RawSetString("nginx_version", lua.LNumber(1022001))
 	cfg.RawSetString("ngx_lua_version", lua.LNumber(10023))
@@ -304,7 +304,7 @@ func (st *state) ngxExit(L *lua.LState) int {
 // strings, numbers, booleans, nil, ngx.null and (nested) array tables.
 func (st *state) writeArgs(L *lua.LState, fn string) bool {
 	r := st.r
-	if r.phase == PhaseExitWorker {
+	if r.phase == PhaseExitWorker || st.inInit && r.phase == PhaseInitWorker {
 		st.phaseCheck(fn)
 	}
 	if st.inInit || r.req == nil {
@@ -1050,7 +1050,8 @@ func (st *state) ngxGetPhase(L *lua.LState) int {
 	names := map[Phase]string{PhaseSet: "set", PhaseRewrite: "rewrite", PhaseAccess: "access",
 		PhaseContent: "content", PhaseHeaderFilter: "header_filter", PhaseLog: "log",
 		PhaseInit: "init", PhaseInitWorker: "init_worker", PhaseTimer: "timer", PhaseBodyFilter: "body_filter",
-		PhaseSSLCert: "ssl_cert", PhaseBalancer: "balancer", PhaseServerRewrite: "server_rewrite"}
+		PhaseSSLCert: "ssl_cert", PhaseBalancer: "balancer", PhaseServerRewrite: "server_rewrite",
+		PhaseExitWorker: "exit_worker"}
 	L.Push(lua.LString(names[st.r.phase]))
 	return 1
 }

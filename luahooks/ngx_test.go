@@ -487,3 +487,29 @@ func TestExitWorker(t *testing.T) {
 		}
 	}
 }
+
+func TestBasePackagePaths(t *testing.T) {
+	str := func(s string) *string { return &s }
+	path, cpath := basePackagePaths(nil, nil)
+	if want := "/usr/share/lua/5.1/?.lua;;" + luajitPath; path != want {
+		t.Errorf("path %q, want %q", path, want)
+	}
+	if cpath != luajitCPath {
+		t.Errorf("cpath %q", cpath)
+	}
+	// LUA_PATH and LUA_CPATH as Debian's nginx showed them (env LUA_PATH).
+	path, cpath = basePackagePaths(str("/foo/bar/baz"), str("/baz/bar/foo"))
+	if path != "/usr/share/lua/5.1/?.lua;;/foo/bar/baz" || cpath != "/baz/bar/foo" {
+		t.Errorf("env: %q %q", path, cpath)
+	}
+	path, _ = basePackagePaths(str("/foo/?.lua;;"), nil)
+	if want := "/usr/share/lua/5.1/?.lua;;/foo/?.lua;" + luajitPath + ";"; path != want {
+		t.Errorf("env with ;;: %q, want %q", path, want)
+	}
+	if got := resolvePackagePath("/x/?.lua;;", "B", "/p"); got != "/x/?.lua;B;" {
+		t.Errorf("lua_package_path: %q", got)
+	}
+	if got := resolvePackagePath("$prefix/a;;${prefix}b;;", "B", "/p"); got != "/p//a;B;/p/b;B;" {
+		t.Errorf("lua_package_path with prefix: %q", got)
+	}
+}

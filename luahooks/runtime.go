@@ -48,6 +48,20 @@ type Options struct {
 	// PackageCPath is lua_package_cpath. C modules cannot be loaded; the
 	// value is only visible as package.cpath.
 	PackageCPath string
+	// LuaPathEnv and LuaCPathEnv are the LUA_PATH and LUA_CPATH
+	// environment variables (nil when unset): LuaJIT builds the default
+	// package.path and package.cpath from them, from the environment the
+	// configuration is loaded in, whatever `env` says.
+	LuaPathEnv, LuaCPathEnv *string
+	// MainRequest, when set, returns a new Request holding the http
+	// block's settings (resolver, lua_socket_*, lua_ssl_*) for the runs
+	// that have no request of their own, init_worker_by_lua* and
+	// exit_worker_by_lua*, as nginx gives them a fake request with the
+	// http level's configuration (the timers they create inherit it).
+	MainRequest func() *Request
+	// ConfigureArgs is what ngx.config.nginx_configure() answers: the
+	// "configure arguments" of -V.
+	ConfigureArgs string
 	// Env holds the variables named by `env` directives: the only ones
 	// os.getenv can see (nginx clears the rest of the environment).
 	Env map[string]string
@@ -137,10 +151,13 @@ type Runtime struct {
 	sems    semaphores // ngx.semaphore objects modules create (semaphore.go)
 	reOnce  sync.Map   // reKey of "jo" regexes compiled: logJIT (ngx_re.go)
 
-	mu     sync.Mutex
-	inits  []*Chunk          // init_by_lua* chunks, replayed in every new state
-	files  map[string]*Chunk // CompileFile cache
-	closed atomic.Bool
+	mu    sync.Mutex
+	inits []*Chunk          // init_by_lua* chunks, replayed in every new state
+	files map[string]*Chunk // CompileFile cache
+	// failedInits are init_worker chunks that failed (RunInitWorker):
+	// replayed with their error ignored.
+	failedInits map[*Chunk]bool
+	closed      atomic.Bool
 }
 
 // New returns a Runtime. Shared dictionaries are created here.
@@ -167,8 +184,9 @@ func New(opts Options) (*Runtime, error) {
 		rt.shared[name] = NewSharedDict(name, size)
 	}
 	rt.opts.Previous = nil // not kept alive
-	rt.path = resolvePackagePath(opts.PackagePath, defaultPackagePath, opts.Prefix)
-	rt.cpath = resolvePackagePath(opts.PackageCPath, defaultPackageCPath, opts.Prefix)
+	path, cpath := basePackagePaths(opts.LuaPathEnv, opts.LuaCPathEnv)
+	rt.path = resolvePackagePath(opts.PackagePath, path, opts.Prefix)
+	rt.cpath = resolvePackagePath(opts.PackageCPath, cpath, opts.Prefix)
 	rt.modules.m = map[string]*protoEntry{}
 	return rt, nil
 }
@@ -201,29 +219,50 @@ func (rt *Runtime) SharedDict(name string) *SharedDict {
 	return rt.shared[name]
 }
 
+// The package paths a Lua state starts with, as Debian's nginx + LuaJIT
+// set them. LuaJIT's own defaults (luajitPath, luajitCPath) are replaced by
+// LUA_PATH and LUA_CPATH from the environment when they are set, with ";;"
+// standing for the default; Debian's lua-nginx-module then puts its
+// LUA_DEFAULT_PATH in front of the path (not of the cpath).
 const (
-	defaultPackagePath = "./?.lua;/usr/local/share/lua/5.1/?.lua;/usr/local/share/lua/5.1/?/init.lua;" +
-		"/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua"
-	defaultPackageCPath = "./?.so;/usr/local/lib/lua/5.1/?.so;/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;" +
-		"/usr/lib/lua/5.1/?.so;/usr/local/lib/lua/5.1/loadall.so"
+	luajitPath = "./?.lua;/usr/share/luajit-2.1.0-beta3/?.lua;/usr/local/share/lua/5.1/?.lua;" +
+		"/usr/local/share/lua/5.1/?/init.lua;/usr/share/lua/5.1/?.lua;/usr/share/lua/5.1/?/init.lua"
+	luajitCPath = "./?.so;/usr/local/lib/lua/5.1/?.so;/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;" +
+		"/usr/local/lib/lua/5.1/loadall.so"
+	debianLuaDefaultPath = "/usr/share/lua/5.1/?.lua;"
 )
 
-// resolvePackagePath applies lua-nginx-module's rules: ";;" is replaced by
-// the default path and "$prefix"/"${prefix}" by the prefix.
-func resolvePackagePath(p, def, prefix string) string {
+// basePackagePaths are package.path and package.cpath before
+// lua_package_path and lua_package_cpath apply: LuaJIT's (or the
+// environment's) with Debian's prefix on the path.
+func basePackagePaths(env, cenv *string) (path, cpath string) {
+	withEnv := func(v *string, def string) string {
+		if v == nil {
+			return def
+		}
+		// LuaJIT's setpath: every ";;" of the variable is ";<default>;".
+		return strings.ReplaceAll(*v, ";;", ";"+def+";")
+	}
+	return debianLuaDefaultPath + ";" + withEnv(env, luajitPath), withEnv(cenv, luajitCPath)
+}
+
+// resolvePackagePath applies lua-nginx-module's rules to lua_package_path
+// or lua_package_cpath p: "$prefix"/"${prefix}" become the prefix (with a
+// trailing slash, as nginx's cycle prefix has) and every ";;" becomes
+// ";<base>;", base being the path the state had before. The result is not
+// trimmed: nginx keeps the separators, and require skips empty entries.
+func resolvePackagePath(p, base, prefix string) string {
 	if p == "" {
-		return def
+		return base
 	}
 	if prefix != "" && !strings.HasSuffix(prefix, "/") {
 		prefix += "/"
 	}
-	p = strings.ReplaceAll(p, "${prefix}", prefix)
+	const mark = "\x01"
+	p = strings.ReplaceAll(p, ";;", ";"+mark+";")
 	p = strings.ReplaceAll(p, "$prefix", prefix)
-	if strings.Contains(p, ";;") {
-		p = strings.Replace(p, ";;", ";"+def+";", 1)
-		p = strings.Trim(p, ";")
-	}
-	return p
+	p = strings.ReplaceAll(p, "${prefix}", prefix)
+	return strings.ReplaceAll(p, mark, base)
 }
 
 // Chunk is one compiled hook. It is immutable and shared by all states.
@@ -341,6 +380,49 @@ func (rt *Runtime) CompileFile(phase Phase, path string) (*Chunk, error) {
 		return c, c.loadErr
 	}
 	return c, nil
+}
+
+// mainRequest is a new Request with the http block's settings
+// (Options.MainRequest), or a bare one.
+func (rt *Runtime) mainRequest() *Request {
+	if rt.opts.MainRequest != nil {
+		if r := rt.opts.MainRequest(); r != nil {
+			return r
+		}
+	}
+	return &Request{}
+}
+
+// RunInitWorker runs an init_worker_by_lua* chunk as RunInit does, except
+// that its error does not stop the server: nginx logs it and the worker
+// goes on with what the chunk did before it failed (its globals, its
+// timers). The chunk is still replayed in every new state (its error
+// then ignored). The error is returned for the caller to log.
+func (rt *Runtime) RunInitWorker(c *Chunk) error {
+	if c.loadErr != nil {
+		return c.loadErr
+	}
+	st, err := rt.newState()
+	if err != nil {
+		return err
+	}
+	st.busy.Lock()
+	err = st.runInitReq(c, rt.timeout, rt.mainRequest())
+	st.busy.Unlock()
+	rt.mu.Lock()
+	rt.inits = append(rt.inits, c)
+	if err != nil {
+		if rt.failedInits == nil {
+			rt.failedInits = map[*Chunk]bool{}
+		}
+		rt.failedInits[c] = true
+	}
+	rt.mu.Unlock()
+	for _, old := range rt.takeIdle() {
+		rt.retire(old)
+	}
+	rt.put(st)
+	return err
 }
 
 // RunInit runs an init_by_lua* (or init_worker_by_lua*) chunk. Globals it

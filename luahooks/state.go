@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"ngxsockify/nginxconf"
@@ -462,10 +463,11 @@ func (rt *Runtime) newState() (*state, error) {
 	st.openLibs()
 	rt.mu.Lock()
 	inits := append([]*Chunk(nil), rt.inits...)
+	failed := maps.Clone(rt.failedInits)
 	rt.mu.Unlock()
 	st.replaying = true
 	for _, c := range inits {
-		if err := st.runInit(c, rt.timeout); err != nil {
+		if err := st.runInit(c, rt.timeout); err != nil && !failed[c] {
 			L.Close()
 			return nil, err
 		}
@@ -477,9 +479,15 @@ func (rt *Runtime) newState() (*state, error) {
 
 // runInit runs an init chunk in this state.
 func (st *state) runInit(c *Chunk, timeout time.Duration) error {
+	return st.runInitReq(c, timeout, &Request{})
+}
+
+// runInitReq runs an init chunk with req (init_worker: the http block's
+// settings, Options.MainRequest).
+func (st *state) runInitReq(c *Chunk, timeout time.Duration, req *Request) error {
 	st.inInit = true
 	defer func() { st.inInit = false }()
-	out := st.run(context.Background(), c, &Request{}, timeout)
+	out := st.run(context.Background(), c, req, timeout)
 	if out.Err != nil {
 		return out.Err
 	}
@@ -628,7 +636,12 @@ func (st *state) outcome(c *Chunk, err error, ctxErr error) Outcome {
 		case st.inInit && c.phase == PhaseExitWorker:
 			msg = errorText(err) + trace // RunExitWorker adds its kind
 		case st.inInit:
-			msg = "init_by_lua error: " + errorText(err)
+			// ngx_http_lua_report's prefix: the directive, with _file
+			kind := c.phase.String()
+			if c.path != "" {
+				kind += "_file"
+			}
+			msg = kind + " error: " + errorText(err)
 		case c.phase == PhaseSet:
 			msg = "failed to run set_by_lua*: " + errorText(err) + trace
 		case c.phase == PhaseHeaderFilter:
@@ -767,6 +780,10 @@ func cArgError(L *lua.LState, n int, fname, msg string) {
 func (st *state) phaseCheck(api string, allowed ...Phase) {
 	if st.r.phase == PhaseExitWorker {
 		cError(st.curL(), "API disabled in the context of exit_worker_by_lua*")
+	}
+	if st.inInit && st.r.phase == PhaseInitWorker {
+		// init_worker_by_lua has a fake request: its own context's words
+		cError(st.curL(), "API disabled in the context of init_worker_by_lua*")
 	}
 	if st.inInit {
 		cError(st.curL(), "API disabled in the context of init_by_lua*")

@@ -70,6 +70,19 @@ type luaTimer struct {
 	// log writes the timer's lines with the context of the request
 	// that created it (Request.TimerLog), nil: the runtime's log.
 	log func(level ngxlog.Level, msg string)
+	// conf holds the creating run's location settings (resolver,
+	// lua_socket_*, lua_ssl_*): nginx's timer runs with the creating
+	// request's configuration. Nil: none.
+	conf *Request
+}
+
+// timerConf copies the settings of r a timer it creates runs with.
+func timerConf(r *Request) *Request {
+	if r == nil {
+		return nil
+	}
+	return &Request{Resolve: r.Resolve, TrustedCAs: r.TrustedCAs, SSLProtocols: r.SSLProtocols,
+		SSLCiphers: r.SSLCiphers, SSLVerifyDepth: r.SSLVerifyDepth, Socket: r.Socket}
 }
 
 // logf writes a line of tm's.
@@ -128,7 +141,7 @@ func (st *state) timerAdd(L *lua.LState, name string, every bool) int {
 		args = append(args, L.Get(i))
 	}
 	d := time.Duration(delay * float64(time.Second))
-	tm := &luaTimer{st: st, fn: fn, args: args}
+	tm := &luaTimer{st: st, fn: fn, args: args, conf: timerConf(st.r.req)}
 	switch req := st.r.req; {
 	case req == nil:
 	case st.r.phase == PhaseTimer:
@@ -201,6 +214,13 @@ func (rt *Runtime) fireTimer(tm *luaTimer) {
 	for _, p := range due {
 		delete(ts.pending, p)
 		p.t.Stop() // its own expiry finds it gone
+		if p.every > 0 && !premature {
+			// lua-nginx-module creates an every-timer's next timer when
+			// this one expires, before it runs (and even when it cannot
+			// run): a callback that takes longer than the interval
+			// overlaps the next one.
+			rt.nextTimer(p, now)
+		}
 		if ts.running >= maxRunning {
 			refused = append(refused, p)
 			continue
@@ -223,12 +243,17 @@ func (rt *Runtime) fireTimer(tm *luaTimer) {
 }
 
 // runTimerRun runs started timer tm's callback once it has its state
-// (began is closed then), then re-arms an every-timer or lets the state
-// go.
+// (began is closed then), then lets the state go (an every-timer's next
+// run was armed when this one expired).
 func (rt *Runtime) runTimerRun(tm *luaTimer, premature bool, began chan<- struct{}) {
 	ts := &rt.timers
 	st := tm.st
-	r := &runCtx{req: &Request{Log: tm.log}, phase: PhaseTimer}
+	req := timerConf(tm.conf)
+	if req == nil {
+		req = &Request{}
+	}
+	req.Log = tm.log
+	r := &runCtx{req: req, phase: PhaseTimer}
 	st.busy.Lock()
 	close(began)
 	st.r = r
@@ -243,14 +268,21 @@ func (rt *Runtime) runTimerRun(tm *luaTimer, premature bool, began chan<- struct
 	ts.mu.Lock()
 	ts.running--
 	ts.wg.Done()
-	if tm.every > 0 && !premature && !ts.closed {
-		ts.pending[tm] = struct{}{}
-		rt.armTimer(tm, time.Now(), tm.every)
-		ts.mu.Unlock()
-		return
-	}
 	ts.mu.Unlock()
 	rt.timerDone(st)
+}
+
+// nextTimer arms the next run of every-timer tm, from now: a pending timer
+// of its own (the same state, callback and arguments), as
+// ngx_http_lua_timer_copy makes one; ts.mu is held.
+func (rt *Runtime) nextTimer(tm *luaTimer, now time.Time) {
+	ts := &rt.timers
+	next := &luaTimer{st: tm.st, fn: tm.fn, args: tm.args, every: tm.every, log: tm.log, conf: tm.conf}
+	ts.seq++
+	next.seq = ts.seq
+	ts.pending[next] = struct{}{}
+	tm.st.timers++
+	rt.armTimer(next, now, tm.every)
 }
 
 // funcDefined is where fn was defined as LuaJIT names it in logs:

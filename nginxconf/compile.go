@@ -125,6 +125,12 @@ func (c *compiler) warn(d *Directive, format string, args ...any) {
 	c.cfg.Warnings = append(c.cfg.Warnings, Warning{File: d.File, Line: d.EndLine, Directive: d.Name, Msg: fmt.Sprintf(format, args...)})
 }
 
+// logWarn records a message that nginx writes to its error log while
+// loading (Warning.Logged), at "alert" when alert is set.
+func (c *compiler) logWarn(d *Directive, alert bool, msg string) {
+	c.cfg.Warnings = append(c.cfg.Warnings, Warning{File: d.File, Line: d.EndLine, Directive: d.Name, Msg: msg, Alert: alert, Logged: true})
+}
+
 func (c *compiler) main(dirs []*Directive) {
 	c.cfg.WorkerProcesses, c.cfg.Daemon, c.cfg.MasterProcess = 1, true, true
 	c.block(&level{ctx: ctxTop}, dirs)

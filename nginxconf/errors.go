@@ -45,6 +45,20 @@ type Warning struct {
 	Line      int
 	Directive string
 	Msg       string
+	// Alert marks a message nginx logs at "alert" rather than "warn".
+	Alert bool
+	// Logged marks a message nginx itself writes while loading the
+	// configuration (in nginx's words): it goes to the startup error
+	// log (-e) as well as to stderr. The others are ngxsockify's notes.
+	Logged bool
+}
+
+// Level is the level the warning is printed with.
+func (w Warning) Level() string {
+	if w.Alert {
+		return "alert"
+	}
+	return "warn"
 }
 
 func (w Warning) String() string {

@@ -77,7 +77,7 @@ var reviewedIgnored = []struct {
 		`geoip_city geoip_country geoip_org geoip_proxy geoip_proxy_recursive perl_set
 		 modern_browser modern_browser_value ancient_browser ancient_browser_value`},
 	{"Lua runtime tuning and cosocket TLS settings",
-		`lua_load_resty_core lua_malloc_trim
+		`lua_malloc_trim
 		 lua_regex_cache_max_entries lua_regex_match_limit lua_sa_restart lua_socket_send_lowat
 		 lua_ssl_conf_command lua_ssl_crl
 		 lua_thread_cache_max_entries lua_worker_thread_vm_pool_size`},

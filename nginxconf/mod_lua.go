@@ -21,7 +21,7 @@ var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
 	luaHooks("init_worker", nil),
 	// exit_worker_by_lua_block and _file (no plain form): run when the
 	// server stops or a reload retires the configuration (proxy/lua.go).
-	luaHooks("exit_worker", nil)[1:],
+	luaHooks("exit_worker", nil),
 	luaHooks("body_filter", func(lc *LocConf, code *LuaCode) { lc.BodyFilterLua = code }),
 	luaHooks("log", func(lc *LocConf, code *LuaCode) { lc.LogLua = code }),
 	[]directive{
@@ -39,7 +39,12 @@ var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
 		{name: "access_by_lua_no_postpone", dup: "access_by_lua_no_postpone", set: func(c *compiler, _ *level, d *Directive) {
 			c.cfg.HTTP.Lua.AccessNoPostpone = d.Args[0] == "on"
 		}},
-		{name: "lua_code_cache", set: func(c *compiler, _ *level, d *Directive) { c.cfg.HTTP.Lua.CodeCache = d.Args[0] == "on" }},
+		{name: "lua_code_cache", set: func(c *compiler, _ *level, d *Directive) {
+			c.cfg.HTTP.Lua.CodeCache = d.Args[0] == "on"
+			if !c.cfg.HTTP.Lua.CodeCache {
+				c.logWarn(d, true, "lua_code_cache is off; this will hurt performance")
+			}
+		}},
 		{name: "lua_shared_dict", set: func(c *compiler, _ *level, d *Directive) {
 			size, err := ParseSize(d.Args[1])
 			if err != nil {
@@ -110,7 +115,11 @@ var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
 		{name: "lua_ssl_verify_depth", dup: "lua_ssl_verify_depth", set: func(c *compiler, lv *level, d *Directive) {
 			lv.conf.LuaSSLVerifyDepth = c.luaCount(d)
 		}},
-		{name: "lua_load_resty_core", support: Ignored, flagRepeats: true},
+		// resty.core is built in and always loaded; lua-nginx-module
+		// accepts the flag with a deprecation warning either way.
+		{name: "lua_load_resty_core", flagRepeats: true, set: func(c *compiler, _ *level, d *Directive) {
+			c.logWarn(d, false, "lua_load_resty_core is deprecated (the lua-resty-core library is required since ngx_lua v0.10.16)")
+		}},
 		// read by upstream with its block (Upstream.BalancerLua)
 		{name: "balancer_by_lua_block", dup: "balancer_by_lua", needsCode: true, set: readByUpstream},
 		{name: "balancer_by_lua_file", dup: "balancer_by_lua", needsCode: true, set: readByUpstream},
@@ -184,7 +193,8 @@ func (c *compiler) luaCount(d *Directive) int {
 
 // luaHooks declares PHASE_by_lua, _block and _file. They share one slot
 // (one hook per phase and block), and refuse empty code, except
-// init_worker. The init hooks (store nil) live in the http block's Lua
+// init_worker and exit_worker. The init and exit hooks (store nil) live
+// in the http block's Lua
 // settings; the others in the location's, inherited by nested blocks.
 func luaHooks(phase string, store func(*LocConf, *LuaCode)) []directive {
 	base := phase + "_by_lua"
@@ -202,8 +212,12 @@ func luaHooks(phase string, store func(*LocConf, *LuaCode)) []directive {
 		}
 	}
 	var out []directive
-	for _, name := range []string{base, base + "_block", base + "_file"} {
-		out = append(out, directive{name: name, dup: base, needsCode: phase != "init_worker", set: set})
+	names := []string{base, base + "_block", base + "_file"}
+	if phase == "exit_worker" {
+		names = names[1:] // lua-nginx-module has no exit_worker_by_lua
+	}
+	for _, name := range names {
+		out = append(out, directive{name: name, dup: base, needsCode: phase != "init_worker" && phase != "exit_worker", set: set})
 	}
 	return out
 }

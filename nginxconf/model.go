@@ -114,7 +114,7 @@ type LuaMain struct {
 type LuaCode struct {
 	ID        int    // place in HTTP.LuaCodes
 	Directive string // e.g. "access_by_lua_block"
-	Phase     string // "access", "rewrite", "content", "header_filter", "set", "init", "init_worker"
+	Phase     string // "access", "rewrite", "content", "header_filter", "set", "init", "init_worker", "exit_worker"
 	Source    string // inline code (already unescaped for the string forms)
 	Path      string // for *_file: the file name as written (may hold variables)
 	PathTmpl  *vars.Template

@@ -290,7 +290,7 @@ func provisionLua(s *Server, st *state) error {
 	if old := s.state.Load(); old != nil {
 		prev = old.lua
 	}
-	if err := st.buildLua(st.cfg, s.opts.LuaTimeout, prev); err != nil || !s.opts.CheckRequires {
+	if err := st.buildLua(st.cfg, s.opts.LuaTimeout, s.opts.ConfigureArgs, prev, s.opts.CheckRequires); err != nil || !s.opts.CheckRequires {
 		return err
 	}
 	return st.checkRequires()
@@ -298,7 +298,7 @@ func provisionLua(s *Server, st *state) error {
 
 // buildLua starts the Lua runtime when the config has any Lua, compiles
 // every chunk once, and runs init_by_lua.
-func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, prev *luahooks.Runtime) error {
+func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configure string, prev *luahooks.Runtime, check bool) error {
 	h := cfg.HTTP
 	if len(h.LuaCodes) == 0 {
 		return nil
@@ -319,8 +319,18 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, prev *lu
 	if filepath.IsAbs(cfg.Main) {
 		confPrefix = filepath.Dir(cfg.Main)
 	}
+	lookup := func(name string) *string {
+		if v, ok := os.LookupEnv(name); ok {
+			return &v
+		}
+		return nil
+	}
 	rt, err := luahooks.New(luahooks.Options{
 		Prefix:           cfg.Prefix,
+		LuaPathEnv:       lookup("LUA_PATH"),
+		LuaCPathEnv:      lookup("LUA_CPATH"),
+		ConfigureArgs:    configure,
+		MainRequest:      st.luaMainRequest,
 		ConfPrefix:       confPrefix,
 		PackagePath:      h.Lua.PackagePath,
 		PackageCPath:     h.Lua.PackageCPath,
@@ -359,6 +369,12 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, prev *lu
 		if c == nil {
 			continue
 		}
+		if c.Phase == "init_worker" {
+			if !check { // nginx -t starts no worker
+				st.initWorker(c)
+			}
+			continue
+		}
 		ch, err := st.compileOne(c)
 		var le *luahooks.LoadError
 		if errors.As(err, &le) && le.Err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -390,6 +406,50 @@ func (st *state) closeLua(exitHook bool) {
 		st.lua.RunExitWorker(st.exitWorker, st.exitWorkerKind)
 	}
 	st.lua.Close()
+}
+
+// luaMainRequest is a Lua request with the http block's settings, for
+// init_worker_by_lua and exit_worker_by_lua (and their timers): nginx
+// runs them on a fake request with the http level's configuration.
+func (st *state) luaMainRequest() *luahooks.Request {
+	confs := st.cfg.HTTP.Confs
+	if len(confs) == 0 {
+		return nil
+	}
+	lc := confs[0] // the http block's own level
+	r := &luahooks.Request{
+		TrustedCAs:     st.confs[lc.ID].lua.trusted,
+		SSLProtocols:   lc.LuaSSLProtocols,
+		SSLCiphers:     lc.LuaSSLCiphers,
+		SSLVerifyDepth: lc.LuaSSLVerifyDepth,
+		Socket:         luahooks.SocketOptions(lc.LuaSocket),
+	}
+	if res := st.confs[lc.ID].resolver.r; res != nil {
+		r.Resolve = res.LookupHost
+	}
+	return r
+}
+
+// initWorker runs init_worker_by_lua* c. As in nginx, where the worker
+// runs it and goes on whatever happens, an error (loading or running) is
+// logged, "init_worker_by_lua error: ...", and the server starts anyway.
+func (st *state) initWorker(c *nginxconf.LuaCode) {
+	ch, err := st.compileOne(c)
+	if err == nil {
+		if err = st.lua.RunInitWorker(ch); err != nil {
+			st.elog.Logf(ngxlog.Err, 0, "%v", err) // already "init_worker_by_lua error: ..."
+		}
+		return
+	}
+	kind := "init_worker_by_lua"
+	if c.PathTmpl != nil {
+		kind += "_file"
+	}
+	var le *luahooks.LoadError
+	if errors.As(err, &le) && le.Err != nil {
+		err = le.Err
+	}
+	st.elog.Logf(ngxlog.Err, 0, "%s error: %v", kind, err)
 }
 
 func (st *state) compileOne(c *nginxconf.LuaCode) (*luahooks.Chunk, error) {

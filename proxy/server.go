@@ -35,6 +35,9 @@ type Options struct {
 	// CheckRequires (-t) makes New fail when a hook requires a module
 	// that cannot be found (lua_requires.go).
 	CheckRequires bool
+	// ConfigureArgs is what ngx.config.nginx_configure() answers in Lua:
+	// the "configure arguments" line of -V.
+	ConfigureArgs string
 }
 
 // Server serves one loaded configuration. Reload swaps in a new one while

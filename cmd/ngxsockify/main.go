@@ -184,6 +184,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return 1
 	}
+	if !child && !f.test {
+		// What nginx logs while loading goes to its startup log (-e).
+		startLog.warnings(cfg)
+	}
 	// From here on, startup errors go to the configuration's error log.
 	startLog.paths, _ = errorLogFiles(cfg)
 	if !child {
@@ -196,7 +200,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if cfg.Daemon && daemonSupported && !f.test && !child && !upgraded {
 		return daemonize(args, stderr)
 	}
-	srv, err := proxy.New(cfg, proxy.Options{CheckRequires: f.test})
+	srv, err := proxy.New(cfg, proxy.Options{CheckRequires: f.test, ConfigureArgs: configureArgs()})
 	if err != nil {
 		emerg(err)
 		if f.test {
@@ -281,6 +285,35 @@ func (l *startupLog) emerg(msg string) {
 	}
 }
 
+// warnings writes the configuration's Logged warnings (nginx's own
+// load-time messages) to the startup log.
+func (l *startupLog) warnings(cfg *nginxconf.Config) {
+	var ws []nginxconf.Warning
+	for _, w := range cfg.Warnings {
+		if w.Logged {
+			ws = append(ws, w)
+		}
+	}
+	if len(ws) == 0 {
+		return
+	}
+	for _, p := range l.paths {
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+		if err != nil {
+			continue
+		}
+		elog := proxy.NewErrorLog(f, ngxlog.Warn)
+		for _, w := range ws {
+			level := ngxlog.Warn
+			if w.Alert {
+				level = ngxlog.Alert
+			}
+			elog.Logf(level, 0, "%s", w.String())
+		}
+		f.Close()
+	}
+}
+
 // errorLogFiles lists the files among the main-level error_log targets
 // (syslog: and memory: ones are not files) and reports whether one of the
 // targets is stderr.
@@ -310,7 +343,7 @@ func printWarnings(cfg *nginxconf.Config, quiet bool, w io.Writer) {
 		return
 	}
 	for _, warn := range cfg.Warnings {
-		fmt.Fprintf(w, "ngxsockify: [warn] %s\n", warn.String())
+		fmt.Fprintf(w, "ngxsockify: [%s] %s\n", warn.Level(), warn.String())
 	}
 }
 

@@ -207,7 +207,11 @@ func (p *process) reload() {
 		return
 	}
 	for _, w := range next.Warnings {
-		p.elog.Logf(ngxlog.Warn, 0, "%s", w.String())
+		level := ngxlog.Warn
+		if w.Alert {
+			level = ngxlog.Alert
+		}
+		p.elog.Logf(level, 0, "%s", w.String())
 	}
 	if next.PID != p.pidFile && next.PID != "" {
 		os.WriteFile(next.PID, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644)

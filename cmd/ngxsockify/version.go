@@ -57,13 +57,20 @@ func printVersion(w io.Writer, full bool) {
 	if !full {
 		return
 	}
-	var args []string
+	fmt.Fprintf(w, "built by %s\nbuilt with OpenSSL %s compatible TLS (Go crypto/tls, no OpenSSL inside)\nTLS SNI support enabled\nconfigure arguments:%s\n",
+		runtime.Version(), tlsLevel, configureArgs())
+}
+
+// configureArgs is nginx's NGX_CONFIGURE for ngxsockify: the modules it is
+// "built with", each after a space, as -V prints them and as Lua's
+// ngx.config.nginx_configure() answers.
+func configureArgs() string {
+	var b strings.Builder
 	for _, m := range builtWith {
-		args = append(args, "--with-"+m)
+		b.WriteString(" --with-" + m)
 	}
 	for _, m := range addModules {
-		args = append(args, "--add-module="+m)
+		b.WriteString(" --add-module=" + m)
 	}
-	fmt.Fprintf(w, "built by %s\nbuilt with OpenSSL %s compatible TLS (Go crypto/tls, no OpenSSL inside)\nTLS SNI support enabled\nconfigure arguments: %s\n",
-		runtime.Version(), tlsLevel, strings.Join(args, " "))
+	return b.String()
 }
