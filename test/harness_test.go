@@ -601,6 +601,13 @@ type rawResponse struct {
 // timeout. The connection is closed afterwards. A "HEAD " request reads no
 // body.
 func rawRequest(addr, raw string, timeout time.Duration) (*rawResponse, error) {
+	return rawRequestDrain(addr, raw, timeout, false)
+}
+
+// rawRequestDrain is rawRequest; with drain, after the response it also
+// reads (and drops) what comes until the server closes the connection,
+// within the same timeout.
+func rawRequestDrain(addr, raw string, timeout time.Duration, drain bool) (*rawResponse, error) {
 	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
@@ -630,6 +637,11 @@ func rawRequest(addr, raw string, timeout time.Duration) (*rawResponse, error) {
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, fmt.Errorf("reading body: %w", err)
+	}
+	if drain {
+		if _, err := io.Copy(io.Discard, c); err != nil {
+			return nil, fmt.Errorf("waiting for the close: %w", err)
+		}
 	}
 	return &rawResponse{Status: resp.StatusCode, Header: resp.Header, Body: string(body), Names: names}, nil
 }

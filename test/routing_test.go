@@ -31,6 +31,7 @@ import (
 //	#spelling X-IP ETag                    <- and how their names are spelled
 //	#gzfile www/a.js.gz some content <- file created gzip-compressed
 //	#gunzip                          <- gzip-encoded bodies compared decompressed
+//	#drain                           <- each answer read to the connection's close
 //	<http{} body; {{PORT}} and {{DIR}} are expanded>
 //	----
 //	GET /path?x=1 | Host: a.test | X-Y: z | Cookie: a=1   => 200
@@ -82,6 +83,10 @@ type routingRequest struct {
 	// decompressed (the compressed bytes of two servers differ), marked
 	// "<gunzipped>" so that whether it was compressed still counts
 	gunzip bool
+	// drain (#drain): the connection is read until the server closes it,
+	// so a request's work after its response (mirror subrequests) is over
+	// before the next request is sent
+	drain bool
 }
 
 // routingResult is what is compared between the servers.
@@ -131,7 +136,7 @@ func parseRoutingCase(path string) (routingCase, error) {
 		return c, errors.New(`no "----" separator line`)
 	}
 	var conf []string
-	header, gunzip := true, false
+	header, gunzip, drain := true, false, false
 	for _, l := range lines[:sep] {
 		if header && strings.HasPrefix(l, "#") {
 			fields := strings.SplitN(l, " ", 3)
@@ -147,6 +152,8 @@ func parseRoutingCase(path string) (routingCase, error) {
 				c.files = append(c.files, routingFile{path: fields[1], content: content, gz: fields[0] == "#gzfile"})
 			case "#gunzip":
 				gunzip = true
+			case "#drain":
+				drain = true
 			case "#exec":
 				c.files = append(c.files, routingFile{path: fields[1], content: "#!/bin/sh\n", exec: true})
 			case "#dir":
@@ -185,7 +192,7 @@ func parseRoutingCase(path string) (routingCase, error) {
 			return c, fmt.Errorf("line %d: %v", sep+2+i, err)
 		}
 		r.line = sep + 2 + i
-		r.gunzip = gunzip
+		r.gunzip, r.drain = gunzip, drain
 		c.requests = append(c.requests, r)
 	}
 	if len(c.requests) == 0 {
@@ -335,7 +342,7 @@ func ask(s *Server, r routingRequest, headers, spelling []string) routingResult 
 	if r.port >= len(s.Ports) {
 		return routingResult{Body: fmt.Sprintf("<case error: no {{PORT%d}}>", r.port+1)}
 	}
-	resp, err := rawRequest(net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Ports[r.port])), r.raw, routingTimeout)
+	resp, err := rawRequestDrain(net.JoinHostPort("127.0.0.1", strconv.Itoa(s.Ports[r.port])), r.raw, routingTimeout, r.drain)
 	if err != nil {
 		var ne net.Error
 		switch {
@@ -542,5 +549,42 @@ func TestRoutingGunzipOption(t *testing.T) {
 	}
 	if bytes.Equal(gzipBytes("x"), gzipBytes("y")) || !bytes.Equal(gzipBytes("x"), gzipBytes("x")) {
 		t.Error("gzipBytes is not deterministic per content")
+	}
+}
+
+// TestRawRequestDrain: with drain, a request returns only once the server
+// closed the connection after its response (#drain); without, at the
+// response's end.
+func TestRawRequestDrain(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const hold = 300 * time.Millisecond
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.Read(make([]byte, 1024))
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				time.Sleep(hold)
+			}()
+		}
+	}()
+	for _, drain := range []bool{false, true} {
+		start := time.Now()
+		r, err := rawRequestDrain(ln.Addr().String(), "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 5*time.Second, drain)
+		took := time.Since(start)
+		if err != nil || r.Body != "ok" {
+			t.Fatalf("drain %v: %v %v", drain, r, err)
+		}
+		if drain != (took >= hold) {
+			t.Errorf("drain %v: returned after %v (the server closes after %v)", drain, took, hold)
+		}
 	}
 }
