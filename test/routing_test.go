@@ -31,6 +31,7 @@ import (
 //	#spelling X-IP ETag                    <- and how their names are spelled
 //	#gzfile www/a.js.gz some content <- file created gzip-compressed
 //	#gunzip                          <- gzip-encoded bodies compared decompressed
+//	#main thread_pool p threads=2;   <- a main-level line, before events {} (Lua cases)
 //	<http{} body; {{PORT}} and {{DIR}} are expanded>
 //	----
 //	GET /path?x=1 | Host: a.test | X-Y: z | Cookie: a=1   => 200
@@ -62,6 +63,7 @@ type routingCase struct {
 	requests []routingRequest
 	headers  []string // extra response headers to compare (#compare)
 	spelling []string // response headers whose spelling is compared (#spelling)
+	main     []string // main-level lines (#main; the Lua cases use them)
 }
 
 type routingFile struct {
@@ -147,6 +149,8 @@ func parseRoutingCase(path string) (routingCase, error) {
 				c.files = append(c.files, routingFile{path: fields[1], content: content, gz: fields[0] == "#gzfile"})
 			case "#gunzip":
 				gunzip = true
+			case "#main":
+				c.main = append(c.main, strings.TrimPrefix(l, "#main "))
 			case "#exec":
 				c.files = append(c.files, routingFile{path: fields[1], content: "#!/bin/sh\n", exec: true})
 			case "#dir":
