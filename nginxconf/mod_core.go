@@ -74,6 +74,7 @@ func (c *compiler) threadPool(_ *level, d *Directive) {
 	name := d.Args[0]
 	if _, dup := c.cfg.ThreadPools[name]; dup {
 		c.fail(d, `duplicate thread pool "%s"`, name)
+		return
 	}
 	tp := ThreadPool{MaxQueue: 65536}
 	for _, a := range d.Args[1:] {
@@ -82,6 +83,7 @@ func (c *compiler) threadPool(_ *level, d *Directive) {
 			n, err := strconv.Atoi(a[len("threads="):])
 			if err != nil || n <= 0 || a[len("threads=")] == '+' || a[len("threads=")] == '-' {
 				c.fail(d, `invalid threads value "%s"`, a)
+				return
 			}
 			tp.Threads = n
 		case strings.HasPrefix(a, "max_queue="):
@@ -89,14 +91,15 @@ func (c *compiler) threadPool(_ *level, d *Directive) {
 			n, err := strconv.Atoi(v)
 			if err != nil || n < 0 || v == "" || v[0] == '+' || v[0] == '-' {
 				c.fail(d, `invalid max_queue value "%s"`, a)
+				return
 			}
 			tp.MaxQueue = n
-		default:
-			c.fail(d, `invalid parameter "%s"`, a)
 		}
+		// nginx passes over other parameters
 	}
 	if tp.Threads == 0 {
 		c.fail(d, `"thread_pool" must have "threads" parameter`)
+		return
 	}
 	if c.cfg.ThreadPools == nil {
 		c.cfg.ThreadPools = map[string]ThreadPool{}
