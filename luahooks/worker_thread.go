@@ -6,6 +6,8 @@ import (
 	"sync"
 	"time"
 
+	"ngxsockify/ngxlog"
+
 	lua "github.com/yuin/gopher-lua"
 )
 
@@ -63,7 +65,11 @@ func (rt *Runtime) threadPool(name string) *threadPool {
 	if w.pools == nil {
 		w.pools = map[string]*threadPool{}
 		for n, p := range rt.opts.ThreadPools {
-			w.pools[n] = &threadPool{slots: make(chan struct{}, max(p.Threads, 1)), max: p.MaxQueue}
+			q := p.MaxQueue
+			if q <= 0 {
+				q = 65536 // nginx's default; max_queue=0 limits nothing there either (measured)
+			}
+			w.pools[n] = &threadPool{slots: make(chan struct{}, max(p.Threads, 1)), max: q}
 		}
 	}
 	return w.pools[name]
@@ -328,7 +334,9 @@ func (st *state) runWorkerThread(L *lua.LState) int {
 	}
 	pool.mu.Lock()
 	if pool.queued >= pool.max {
+		waiting := pool.queued
 		pool.mu.Unlock()
+		st.logf(ngxlog.Err, "thread pool \"%s\" queue overflow: %d tasks waiting", name, waiting)
 		st.rt.putWorkerState(ws)
 		return failed("ngx_thread_task_post failed")
 	}
