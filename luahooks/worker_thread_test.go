@@ -1,6 +1,7 @@
 package luahooks
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,7 @@ func TestWorkerThreadPool(t *testing.T) {
 	dir := t.TempDir()
 	mod := `local M = {}
 function M.spin(key)
+    ngx.shared.dogs:set(key .. "_started", true)
     while not ngx.shared.dogs:get(key) do end
     return "done " .. key
 end
@@ -35,27 +37,33 @@ return M`
 		defer wg.Done()
 		first = runCode(t, rt, PhaseContent, `ngx.say(ngx.run_worker_thread("p", "wt", "spin", "a"))`, newReq("/"))
 	}()
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		out := runCode(t, rt, PhaseContent, `ngx.say(ngx.run_worker_thread("p", "wt", "keep"))`, newReq("/"))
-		if string(out.Body) == "falseno available Lua vm\n" {
-			break
+	started := func(key string) {
+		deadline := time.Now().Add(2 * time.Second)
+		for string(runCode(t, rt, PhaseContent, `ngx.say(ngx.shared.dogs:get("`+key+`_started"))`, newReq("/")).Body) != "true\n" {
+			if time.Now().After(deadline) {
+				t.Fatalf("the call spinning on %q did not start", key)
+			}
+			time.Sleep(5 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("second call while the only state is busy: %q", out.Body)
-		}
-		time.Sleep(5 * time.Millisecond)
+	}
+	started("a")
+	if out := runCode(t, rt, PhaseContent, `ngx.say(ngx.run_worker_thread("p", "wt", "keep"))`, newReq("/")); string(out.Body) != "falseno available Lua vm\n" {
+		t.Fatalf("second call while the only state is busy: %q", out.Body)
 	}
 	runCode(t, rt, PhaseContent, `ngx.shared.dogs:set("a", 1)`, newReq("/"))
 	wg.Wait()
 	if got := string(first.Body); got != "truedone a\n" {
 		t.Fatalf("first call: %q", got)
 	}
-	for want := 1; want <= 2; want++ {
-		out := runCode(t, rt, PhaseContent, `ngx.say(ngx.run_worker_thread("p", "wt", "keep"))`, newReq("/"))
-		if got := string(out.Body); got != "true"+string(rune('0'+want))+"\n" {
-			t.Fatalf("call %d: %q (globals kept in the state)", want, got)
-		}
+	keep := func() string {
+		return string(runCode(t, rt, PhaseContent, `ngx.say(ngx.run_worker_thread("p", "wt", "keep"))`, newReq("/")).Body)
+	}
+	var n int
+	if _, err := fmt.Sscanf(keep(), "true%d\n", &n); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := keep(), fmt.Sprintf("true%d\n", n+1); got != want {
+		t.Fatalf("next call: %q, want %q (globals kept in the state)", got, want)
 	}
 	// killed while the function runs: the state comes back after it ends
 	out := runCode(t, rt, PhaseContent, `
@@ -66,10 +74,10 @@ return M`
 		t.Fatalf("while the killed call runs: %q", got)
 	}
 	runCode(t, rt, PhaseContent, `ngx.shared.dogs:set("b", 1)`, newReq("/"))
-	deadline = time.Now().Add(2 * time.Second)
+	deadline := time.Now().Add(2 * time.Second)
 	for {
 		out := runCode(t, rt, PhaseContent, `ngx.say(ngx.run_worker_thread("p", "wt", "keep"))`, newReq("/"))
-		if string(out.Body) == "true3\n" {
+		if string(out.Body) == fmt.Sprintf("true%d\n", n+2) {
 			break
 		}
 		if time.Now().After(deadline) {
