@@ -44,11 +44,12 @@ type Config struct {
 	// error-log lines of their requests go to every target, debug included
 	DebugConnections []AccessRule
 	Env              []EnvVar // env directives, for os.getenv in Lua
+	HTTP             *HTTP    // nil when the config has no http block
+	Default          bool     // true for the embedded default config
+
 	// ThreadPools are the thread_pool directives by name, for Lua's
 	// ngx.run_worker_thread (luahooks/worker_thread.go).
 	ThreadPools map[string]ThreadPool
-	HTTP        *HTTP // nil when the config has no http block
-	Default     bool  // true for the embedded default config
 }
 
 // ThreadPool is one `thread_pool NAME threads=N [max_queue=N];`.
@@ -112,13 +113,14 @@ type LuaMain struct {
 	// MaxPendingTimers and MaxRunningTimers are lua_max_pending_timers
 	// and lua_max_running_timers (0: lua-nginx-module's 1024 and 256).
 	MaxPendingTimers, MaxRunningTimers int
+	Init                               *LuaCode
+	InitWorker                         *LuaCode
+	ExitWorker                         *LuaCode
+
 	// WorkerThreadVMPoolSize is lua_worker_thread_vm_pool_size when
 	// WorkerThreadVMPoolSet (else the default, 100).
 	WorkerThreadVMPoolSize int
 	WorkerThreadVMPoolSet  bool
-	Init                   *LuaCode
-	InitWorker             *LuaCode
-	ExitWorker             *LuaCode
 }
 
 // LuaCode is Lua source attached to a directive; the proxy compiles it at
