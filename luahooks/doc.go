@@ -200,6 +200,18 @@
 // waits for the end, as in nginx. HTTP/1.0 output stays buffered
 // (lua_http10_buffering).
 //
+// # Worker threads
+//
+// ngx.run_worker_thread (worker_thread.go) runs module.func(args...) in a
+// Lua state of its own, one of a runtime's pool of such states
+// (Options.WorkerThreadVMs), on a goroutine, at most the named pool's
+// threads at once (Options.ThreadPools, from thread_pool); the caller
+// waits as on a cosocket. Arguments and results are copied between the
+// states with lua-nginx-module's checks and error words. A worker state
+// has the same sandbox and a reduced ngx (string, hash and base64
+// functions, ngx.re, ngx.config, ngx.shared), keeps its globals and
+// modules between calls, and each call is bounded by Options.Timeout.
+//
 // # Known differences from lua-nginx-module
 //
 //   - Globals and modules (package.loaded) live in each pooled state,

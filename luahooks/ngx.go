@@ -84,6 +84,8 @@ func (st *state) openNgx() *lua.LTable {
 		"decode_args":     st.ngxDecodeArgs,
 		"quote_sql_str":   ngxQuoteSQLStr,
 		"get_phase":       st.ngxGetPhase,
+		// worker_thread.go
+		"run_worker_thread": st.runWorkerThread,
 	})
 	ngx.RawSetString("worker", st.funcTable(map[string]lua.LGFunction{
 		"pid":   func(L *lua.LState) int { L.Push(lua.LNumber(os.Getpid())); return 1 },

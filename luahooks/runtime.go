@@ -92,6 +92,11 @@ type Options struct {
 	// 4*GOMAXPROCS if larger). A state costs about 250 KB and 0.3-0.6 ms to
 	// build; runs beyond the pool build a state and drop it afterwards.
 	PoolSize int
+	// ThreadPools are the thread_pool directives, by name, and
+	// WorkerThreadVMs is lua_worker_thread_vm_pool_size (0: 100; negative:
+	// 0), for ngx.run_worker_thread (worker_thread.go).
+	ThreadPools     map[string]ThreadPool
+	WorkerThreadVMs int
 }
 
 // Phase is the nginx phase (or directive family) a chunk runs in. It
@@ -150,6 +155,8 @@ type Runtime struct {
 	timers  timerSet   // ngx.timer.at / every (timer.go)
 	sems    semaphores // ngx.semaphore objects modules create (semaphore.go)
 	reOnce  sync.Map   // reKey of "jo" regexes compiled: logJIT (ngx_re.go)
+	// wthreads: ngx.run_worker_thread's pools and states (worker_thread.go)
+	wthreads workerThreads
 
 	mu    sync.Mutex
 	inits []*Chunk          // init_by_lua* chunks, replayed in every new state
@@ -197,6 +204,7 @@ func (rt *Runtime) Close() {
 	rt.closed.Store(true)
 	rt.closeTimers(rt.timeout)
 	rt.pool.closeAll()
+	rt.closeWorkerThreads()
 	for _, st := range rt.takeIdle() {
 		rt.retire(st)
 	}

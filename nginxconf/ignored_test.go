@@ -42,7 +42,7 @@ var reviewedIgnored = []struct {
 	{"process and event-loop tuning (one Go process, no workers)",
 		`accept_mutex accept_mutex_delay multi_accept use worker_connections worker_aio_requests
 		 worker_cpu_affinity worker_priority worker_rlimit_core worker_rlimit_nofile
-		 working_directory lock_file timer_resolution thread_pool pcre_jit
+		 working_directory lock_file timer_resolution pcre_jit
 		 google_perftools_profiles load_module debug_points`},
 	{"connection timeouts, buffers and keepalive: when a connection is closed, not what it is sent (WIRE, issue #12, implements them)",
 		`client_body_timeout client_header_timeout client_header_buffer_size
@@ -80,7 +80,7 @@ var reviewedIgnored = []struct {
 		`lua_malloc_trim
 		 lua_regex_cache_max_entries lua_regex_match_limit lua_sa_restart lua_socket_send_lowat
 		 lua_ssl_conf_command lua_ssl_crl
-		 lua_thread_cache_max_entries lua_worker_thread_vm_pool_size`},
+		 lua_thread_cache_max_entries`},
 }
 
 // reviewedReason returns the reason the list gives for name, or "".

@@ -64,7 +64,48 @@ var coreModule = module{name: "ngx_core_module", directives: []directive{
 		name, value, has := strings.Cut(d.Args[0], "=")
 		c.cfg.Env = append(c.cfg.Env, EnvVar{Name: name, Value: value, HasValue: has})
 	}},
+	{name: "thread_pool", set: (*compiler).threadPool},
 }}
+
+// threadPool reads `thread_pool NAME threads=N [max_queue=N];` (nginx's
+// ngx_thread_pool module; max_queue defaults to 65536). Lua's
+// ngx.run_worker_thread runs on the pools it names.
+func (c *compiler) threadPool(_ *level, d *Directive) {
+	name := d.Args[0]
+	if _, dup := c.cfg.ThreadPools[name]; dup {
+		c.fail(d, `duplicate thread pool "%s"`, name)
+		return
+	}
+	tp := ThreadPool{MaxQueue: 65536}
+	for _, a := range d.Args[1:] {
+		switch {
+		case strings.HasPrefix(a, "threads="):
+			n, err := strconv.Atoi(a[len("threads="):])
+			if err != nil || n <= 0 || a[len("threads=")] == '+' || a[len("threads=")] == '-' {
+				c.fail(d, `invalid threads value "%s"`, a)
+				return
+			}
+			tp.Threads = n
+		case strings.HasPrefix(a, "max_queue="):
+			v := a[len("max_queue="):]
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || v == "" || v[0] == '+' || v[0] == '-' {
+				c.fail(d, `invalid max_queue value "%s"`, a)
+				return
+			}
+			tp.MaxQueue = n
+		}
+		// nginx passes over other parameters
+	}
+	if tp.Threads == 0 {
+		c.fail(d, `"thread_pool" must have "threads" parameter`)
+		return
+	}
+	if c.cfg.ThreadPools == nil {
+		c.cfg.ThreadPools = map[string]ThreadPool{}
+	}
+	c.cfg.ThreadPools[name] = tp
+}
 
 // httpCoreModule is ngx_http_core_module: servers, listens, locations and
 // the settings every location has.

@@ -33,6 +33,11 @@ var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
 		{name: "lua_max_running_timers", dup: "lua_max_running_timers", set: func(c *compiler, _ *level, d *Directive) {
 			c.cfg.HTTP.Lua.MaxRunningTimers = c.luaCount(d)
 		}},
+		// ngx.run_worker_thread's Lua states (luahooks/worker_thread.go)
+		{name: "lua_worker_thread_vm_pool_size", dup: "lua_worker_thread_vm_pool_size", set: func(c *compiler, _ *level, d *Directive) {
+			c.cfg.HTTP.Lua.WorkerThreadVMPoolSize = c.luaCount(d)
+			c.cfg.HTTP.Lua.WorkerThreadVMPoolSet = true
+		}},
 		{name: "rewrite_by_lua_no_postpone", dup: "rewrite_by_lua_no_postpone", set: func(c *compiler, _ *level, d *Directive) {
 			c.cfg.HTTP.Lua.RewriteNoPostpone = d.Args[0] == "on"
 		}},

@@ -46,6 +46,15 @@ type Config struct {
 	Env              []EnvVar // env directives, for os.getenv in Lua
 	HTTP             *HTTP    // nil when the config has no http block
 	Default          bool     // true for the embedded default config
+
+	// ThreadPools are the thread_pool directives by name, for Lua's
+	// ngx.run_worker_thread (luahooks/worker_thread.go).
+	ThreadPools map[string]ThreadPool
+}
+
+// ThreadPool is one `thread_pool NAME threads=N [max_queue=N];`.
+type ThreadPool struct {
+	Threads, MaxQueue int
 }
 
 // EnvVar is one `env NAME[=VALUE];` directive.
@@ -107,6 +116,11 @@ type LuaMain struct {
 	Init                               *LuaCode
 	InitWorker                         *LuaCode
 	ExitWorker                         *LuaCode
+
+	// WorkerThreadVMPoolSize is lua_worker_thread_vm_pool_size when
+	// WorkerThreadVMPoolSet (else the default, 100).
+	WorkerThreadVMPoolSize int
+	WorkerThreadVMPoolSet  bool
 }
 
 // LuaCode is Lua source attached to a directive; the proxy compiles it at

@@ -325,6 +325,14 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configur
 		}
 		return nil
 	}
+	pools := map[string]luahooks.ThreadPool{}
+	for name, p := range cfg.ThreadPools {
+		pools[name] = luahooks.ThreadPool{Threads: p.Threads, MaxQueue: p.MaxQueue}
+	}
+	vms := h.Lua.WorkerThreadVMPoolSize
+	if h.Lua.WorkerThreadVMPoolSet && vms == 0 {
+		vms = -1 // none
+	}
 	rt, err := luahooks.New(luahooks.Options{
 		Prefix:           cfg.Prefix,
 		LuaPathEnv:       lookup("LUA_PATH"),
@@ -340,6 +348,8 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configur
 		CodeCache:        h.Lua.CodeCache,
 		MaxPendingTimers: h.Lua.MaxPendingTimers,
 		MaxRunningTimers: h.Lua.MaxRunningTimers,
+		ThreadPools:      pools,
+		WorkerThreadVMs:  vms,
 		Timeout:          timeout,
 		Log:              func(level ngxlog.Level, msg string) { elog.Logf(level, 0, "%s", msg) },
 	})

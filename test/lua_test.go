@@ -219,7 +219,11 @@ func compareLua(t *testing.T, c luaCase, a, b *Server, pin bool) {
 
 func startLua(t *testing.T, kind string, c luaCase) *Server {
 	t.Helper()
-	s := startServer(t, kind, ServerOptions{HTTP: c.http})
+	o := ServerOptions{HTTP: c.http}
+	if len(c.main) > 0 {
+		o.Main = strings.Replace(wrapHTTP(c.http), "events {}", strings.Join(c.main, "\n")+"\nevents {}", 1)
+	}
+	s := startServer(t, kind, o)
 	makeRoutingFiles(t, s.Dir, c.files)
 	return s
 }

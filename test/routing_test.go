@@ -32,6 +32,7 @@ import (
 //	#gzfile www/a.js.gz some content <- file created gzip-compressed
 //	#gunzip                          <- gzip-encoded bodies compared decompressed
 //	#drain                           <- each answer read to the connection's close
+//	#main thread_pool p threads=2;   <- a main-level line, before events {} (Lua cases)
 //	<http{} body; {{PORT}} and {{DIR}} are expanded>
 //	----
 //	GET /path?x=1 | Host: a.test | X-Y: z | Cookie: a=1   => 200
@@ -63,6 +64,7 @@ type routingCase struct {
 	requests []routingRequest
 	headers  []string // extra response headers to compare (#compare)
 	spelling []string // response headers whose spelling is compared (#spelling)
+	main     []string // main-level lines (#main; the Lua cases use them)
 }
 
 type routingFile struct {
@@ -154,6 +156,8 @@ func parseRoutingCase(path string) (routingCase, error) {
 				gunzip = true
 			case "#drain":
 				drain = true
+			case "#main":
+				c.main = append(c.main, strings.TrimPrefix(l, "#main "))
 			case "#exec":
 				c.files = append(c.files, routingFile{path: fields[1], content: "#!/bin/sh\n", exec: true})
 			case "#dir":
