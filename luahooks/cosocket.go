@@ -402,16 +402,6 @@ func sockErr(err error) string {
 	return err.Error()
 }
 
-// errnoText is "111: Connection refused", as nginx logs a failed syscall.
-func errnoText(err error) string {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		s := errno.Error()
-		return fmt.Sprintf("%d: %s", int(errno), strings.ToUpper(s[:1])+s[1:])
-	}
-	return err.Error()
-}
-
 func (st *state) sockConnect(L *lua.LState) int {
 	s := sock(L, "connect")
 	st.socketPhaseCheck()
@@ -535,7 +525,7 @@ func (st *state) sockConnect(L *lua.LState) int {
 		var se *os.SyscallError
 		if errors.As(err, &se) && se.Syscall == "bind" {
 			// nginx's event module logs it (ngx_event_connect_peer)
-			st.logf(ngxlog.Crit, "bind(%s) failed (%s)", s.bind.IP, errnoText(err))
+			st.logf(ngxlog.Crit, "bind(%s) failed (%s)", s.bind.IP, ngxlog.Errno(err))
 		} else if msg == "timeout" {
 			st.sockLogf(L, "lua tcp socket connect timed out, when connecting to %s", addr)
 		} else if network == "unix" {
@@ -545,9 +535,9 @@ func (st *state) sockConnect(L *lua.LState) int {
 			if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EAGAIN) {
 				level = ngxlog.Err
 			}
-			st.logf(level, "connect() to unix:%s failed (%s)", addr, errnoText(err))
+			st.logf(level, "connect() to unix:%s failed (%s)", addr, ngxlog.Errno(err))
 		} else {
-			st.sockLogf(L, "connect() failed (%s)", errnoText(err))
+			st.sockLogf(L, "connect() failed (%s)", ngxlog.Errno(err))
 		}
 		return fail(L, msg)
 	}

@@ -109,9 +109,9 @@ func (st *state) udpSetPeername(L *lua.LState) int {
 			if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EAGAIN) {
 				level = ngxlog.Err
 			}
-			st.logf(level, "connect() failed (%s)", errnoText(err))
+			st.logf(level, "connect() failed (%s)", ngxlog.Errno(err))
 		} else {
-			st.sockLogf(L, "connect() failed (%s)", errnoText(err))
+			st.sockLogf(L, "connect() failed (%s)", ngxlog.Errno(err))
 		}
 		return fail(L, sockErr(err))
 	}
@@ -176,7 +176,7 @@ func (st *state) udpReceive(L *lua.LState) int {
 			}
 		case errors.Is(err, syscall.ECONNREFUSED):
 			// nginx's recv logs it, whatever lua_socket_log_errors says
-			st.logf(ngxlog.Err, "recv() failed (%s)", errnoText(err))
+			st.logf(ngxlog.Err, "recv() failed (%s)", ngxlog.Errno(err))
 		}
 		return fail(L, msg)
 	}

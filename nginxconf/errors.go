@@ -3,7 +3,8 @@ package nginxconf
 import (
 	"fmt"
 	"strings"
-	"syscall"
+
+	"ngxsockify/ngxlog"
 )
 
 // Error is one configuration error in nginx's shape. Error() reads
@@ -78,40 +79,5 @@ func withErrno(msg string, err error) string {
 }
 
 // errnoText renders an OS error the way nginx does after a failed system
-// call: "(2: No such file or directory)", with glibc's strerror wording.
-func errnoText(err error) string {
-	var no syscall.Errno
-	for e := err; e != nil; {
-		if n, ok := e.(syscall.Errno); ok {
-			no = n
-			break
-		}
-		u, ok := e.(interface{ Unwrap() error })
-		if !ok {
-			break
-		}
-		e = u.Unwrap()
-	}
-	if no == 0 {
-		return "(" + err.Error() + ")"
-	}
-	text, ok := glibcStrerror[no]
-	if !ok {
-		text = no.Error()
-		if text != "" {
-			text = strings.ToUpper(text[:1]) + text[1:]
-		}
-	}
-	return fmt.Sprintf("(%d: %s)", int(no), text)
-}
-
-var glibcStrerror = map[syscall.Errno]string{
-	syscall.ENOENT:       "No such file or directory",
-	syscall.EACCES:       "Permission denied",
-	syscall.ENOTDIR:      "Not a directory",
-	syscall.EISDIR:       "Is a directory",
-	syscall.EMFILE:       "Too many open files",
-	syscall.ELOOP:        "Too many levels of symbolic links",
-	syscall.ENAMETOOLONG: "File name too long",
-	syscall.EIO:          "Input/output error",
-}
+// call: "(2: No such file or directory)".
+func errnoText(err error) string { return "(" + ngxlog.Errno(err) + ")" }

@@ -9,10 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"ngxsockify/nginxconf"
@@ -247,11 +245,7 @@ func (e errnoError) Error() string {
 	if e.err == nil {
 		return "unknown error"
 	}
-	var en syscall.Errno
-	if errors.As(e.err, &en) {
-		return itoa(int(en)) + ": " + capitalize(en.Error())
-	}
-	return e.err.Error()
+	return ngxlog.Errno(e.err)
 }
 
 func unwrapErrno(err error) error {
@@ -260,13 +254,4 @@ func unwrapErrno(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-func itoa(n int) string { return strconv.Itoa(n) }
-
-func capitalize(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -31,7 +31,7 @@ type dirEntry struct {
 func autoindex(w http.ResponseWriter, r *http.Request, f *os.File, path, uri string, o *Options) (int, int64) {
 	names, err := f.Readdirnames(-1)
 	if err != nil {
-		o.logf(ngxlog.Crit, `readdir() "%s" failed (%v)`, path, errnoText(err))
+		o.logf(ngxlog.Crit, `readdir() "%s" failed (%v)`, path, ngxlog.Errno(err))
 		return http.StatusInternalServerError, 0
 	}
 	entries := make([]dirEntry, 0, len(names))
@@ -43,7 +43,7 @@ func autoindex(w http.ResponseWriter, r *http.Request, f *os.File, path, uri str
 		fi, err := os.Stat(full)
 		if err != nil {
 			if !errors.Is(err, fs.ErrNotExist) {
-				o.logf(ngxlog.Crit, `stat() "%s" failed (%v)`, full, errnoText(err))
+				o.logf(ngxlog.Crit, `stat() "%s" failed (%v)`, full, ngxlog.Errno(err))
 				if errors.Is(err, fs.ErrPermission) {
 					continue
 				}

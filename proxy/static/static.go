@@ -118,7 +118,7 @@ func Serve(w http.ResponseWriter, r *http.Request, path, uri string, o *Options)
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		o.logf(ngxlog.Crit, `fstat() "%s" failed (%v)`, path, errnoText(err))
+		o.logf(ngxlog.Crit, `fstat() "%s" failed (%v)`, path, ngxlog.Errno(err))
 		return http.StatusInternalServerError, 0
 	}
 	if fi.IsDir() {
@@ -149,28 +149,15 @@ func openError(o *Options, path string, err error) int {
 	errors.As(err, &errno)
 	switch errno {
 	case syscall.ENOENT, syscall.ENOTDIR, syscall.ENAMETOOLONG:
-		o.logf(ngxlog.Err, `open() "%s" failed (%v)`, path, errnoText(err))
+		o.logf(ngxlog.Err, `open() "%s" failed (%v)`, path, ngxlog.Errno(err))
 		return http.StatusNotFound
 	case syscall.EACCES, syscall.ELOOP, syscall.EMLINK:
 		// ELOOP, EMLINK: a symlink where disable_symlinks forbids one
-		o.logf(ngxlog.Err, `open() "%s" failed (%v)`, path, errnoText(err))
+		o.logf(ngxlog.Err, `open() "%s" failed (%v)`, path, ngxlog.Errno(err))
 		return http.StatusForbidden
 	}
-	o.logf(ngxlog.Crit, `open() "%s" failed (%v)`, path, errnoText(err))
+	o.logf(ngxlog.Crit, `open() "%s" failed (%v)`, path, ngxlog.Errno(err))
 	return http.StatusInternalServerError
-}
-
-// errnoText formats err like nginx: "2: No such file or directory".
-func errnoText(err error) string {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		msg := errno.Error()
-		if msg != "" {
-			msg = strings.ToUpper(msg[:1]) + msg[1:]
-		}
-		return strconv.Itoa(int(errno)) + ": " + msg
-	}
-	return err.Error()
 }
 
 // ContentType returns the MIME type for uri's extension (the part after

@@ -9,11 +9,11 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"ngxsockify/ngxlog"
 )
 
 // dnsRcodes are nginx's texts for a DNS server's error codes
@@ -125,7 +125,7 @@ func resolveName(ctx context.Context, servers []string, first int, name string, 
 		mu.Unlock()
 		c.Close()
 		if current && logf != nil && ctx.Err() == nil {
-			logf(fmt.Sprintf("%s() failed (%s) while resolving, resolver: %s", op, errnoText(err), servers[i]))
+			logf(fmt.Sprintf("%s() failed (%s) while resolving, resolver: %s", op, ngxlog.Errno(err), servers[i]))
 		}
 	}
 	conn := func(i int) *net.UDPConn {
@@ -440,17 +440,4 @@ func dnsName(m []byte, i int) (string, int, bool) {
 		}
 	}
 	return "", 0, false
-}
-
-// errnoText formats err like nginx: "111: Connection refused".
-func errnoText(err error) string {
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		msg := errno.Error()
-		if msg != "" {
-			msg = strings.ToUpper(msg[:1]) + msg[1:]
-		}
-		return strconv.Itoa(int(errno)) + ": " + msg
-	}
-	return err.Error()
 }
