@@ -494,6 +494,13 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 	}
 	st.r.eof = st.r.eof || eof
 	st.flushOutput()
+	if req := st.r.req; !eof && lua.LVAsBool(L.Get(1)) && req.FlushDelayed != nil {
+		// nginx waits for the write event then (ngxsockify's Flush waited
+		// already), saying so at debug level
+		if buffered, delayed := req.FlushDelayed(); delayed {
+			st.logf(ngxlog.Debug, "lua flush requires waiting: buffered 0x%x, delayed:1", buffered)
+		}
+	}
 	if !eof && lua.LVAsBool(L.Get(1)) {
 		st.r.now = time.Now() // flush(true) yielded: nginx's cached time moved on
 	}

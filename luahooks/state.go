@@ -99,6 +99,11 @@ type Request struct {
 	// Outcome.Body then holds only what came after the last call. Nil
 	// keeps all output for Outcome.Body.
 	Flush func(p []byte)
+	// FlushDelayed, when set, tells after Flush whether the client's
+	// connection held the write back (limit_rate), as nginx's flags
+	// show it: c->buffered and c->write->delayed. ngx.flush(true) then
+	// logs that it waits (debug).
+	FlushDelayed func() (buffered uint, delayed bool)
 	// Streamed counts the output bytes handed to Flush so far.
 	Streamed int64
 	// WatchClient is lua_check_client_abort on (nil: off, and

@@ -558,6 +558,15 @@ func (rq *request) newLuaRequest() *luahooks.Request {
 				rq.w.Flush()
 			}
 		}
+		lr.FlushDelayed = func() (buffered uint, delayed bool) {
+			if pc := rq.w.pace; pc != nil && pc.delayed {
+				if pc.held {
+					buffered = 0x10 // NGX_HTTP_WRITE_BUFFERED
+				}
+				return buffered, true
+			}
+			return 0, false
+		}
 	}
 	lr.SendHeaders = func() bool {
 		status := lr.Status
