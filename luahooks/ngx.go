@@ -406,7 +406,7 @@ func (st *state) ngxSay(L *lua.LState) int {
 		return 2
 	}
 	st.r.body.WriteByte('\n')
-	if !st.markSent() {
+	if !st.markSent() || !st.writeNow() {
 		return fail(L, "nginx output filter error")
 	}
 	st.logHTTP10Buffering()
@@ -418,7 +418,7 @@ func (st *state) ngxPrint(L *lua.LState) int {
 	if !st.writeArgs(L, "print") {
 		return 2
 	}
-	if !st.markSent() {
+	if !st.markSent() || !st.writeNow() {
 		return fail(L, "nginx output filter error")
 	}
 	st.logHTTP10Buffering()

@@ -508,6 +508,7 @@ func (rq *request) luaRequest() *luahooks.Request {
 		rq.lua.DefaultType = "" // lua_use_default_type off
 	}
 	rq.lua.ClientMaxBodySize = rq.conf.ClientMaxBodySize
+	rq.lua.PostponeOutput, rq.lua.PostponeSet = rq.conf.PostponeOutput, true
 	rq.lua.ClientBodyBufferSize = rq.conf.ClientBodyBufferSize
 	rq.lua.BodyInFileOnly, rq.lua.BodyTempPath = rq.conf.ClientBodyInFileOnly, rq.conf.ClientBodyTempPath
 	if rq.lua.ClientBodyBufferSize == 0 {
@@ -556,7 +557,13 @@ func (rq *request) newLuaRequest() *luahooks.Request {
 			if p = rq.luaClamp(p, lr); len(p) > 0 && rq.r.Method != http.MethodHead {
 				rq.w.Write(p)
 				rq.w.Flush()
+			} else if p == nil && rq.r.Method != http.MethodHead {
+				rq.w.Flush() // the headers, by themselves
 			}
+		}
+		lr.WriteFailed = func() bool {
+			we, ok := rq.wire.(interface{ WriteErr() error })
+			return ok && we.WriteErr() != nil
 		}
 		lr.FlushDelayed = func() (buffered uint, delayed bool) {
 			if pc := rq.w.pace; pc != nil && pc.delayed {
