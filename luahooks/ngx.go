@@ -494,6 +494,20 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 	}
 	st.r.eof = st.r.eof || eof
 	st.flushOutput()
+	if req := st.r.req; eof && st.postpone() < postponeOutput && req.Flush != nil && req.headersOut {
+		// nginx's write filter sends the last buffer at once: its write
+		// fails when the client has gone
+		if !st.writeNow() {
+			return fail(L, "nginx output filter error")
+		}
+		if req.Finish != nil {
+			req.Finish()
+			req.headPushed = true
+		}
+		if st.writeFailed() {
+			return fail(L, "nginx output filter error")
+		}
+	}
 	if req := st.r.req; !eof && lua.LVAsBool(L.Get(1)) && req.FlushDelayed != nil {
 		// nginx waits for the write event then (ngxsockify's Flush waited
 		// already), saying so at debug level

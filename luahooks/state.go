@@ -114,6 +114,12 @@ type Request struct {
 	// by Flush failed (the client reset the connection): output calls
 	// answer nil, "nginx output filter error" from then on.
 	WriteFailed func() bool
+	// Finish, when set, ends the response to the client at ngx.eof under
+	// a small postpone_output (the last chunk goes at once, as nginx's
+	// write filter sends it), when nothing after the hook still writes
+	// to it (body filters, compression); WriteFailed then says whether
+	// that write failed.
+	Finish func()
 	// Streamed counts the output bytes handed to Flush so far.
 	Streamed int64
 	// WatchClient is lua_check_client_abort on (nil: off, and

@@ -561,6 +561,15 @@ func (rq *request) newLuaRequest() *luahooks.Request {
 				rq.w.Flush() // the headers, by themselves
 			}
 		}
+		lr.Finish = func() {
+			if rq.w.end != nil || rq.w.tail != nil || rq.w.gz != nil || rq.w.gunz != nil || rq.trailers || rq.mirrors != nil {
+				return // they write after the hook
+			}
+			if f, ok := rq.wire.(interface{ Finish() }); ok && !rq.hijacked && !rq.closed && rq.r.Method != http.MethodHead {
+				rq.w.Flush()
+				f.Finish()
+			}
+		}
 		lr.WriteFailed = func() bool {
 			we, ok := rq.wire.(interface{ WriteErr() error })
 			return ok && we.WriteErr() != nil

@@ -13,8 +13,9 @@ import (
 // TestLuaWriteErrorAfterAbortLikeNginx: under a small postpone_output,
 // nginx writes ngx.say's headers and body as they come; once the client
 // has closed its connection the body's write meets the reset and ngx.say
-// and ngx.print answer nil, "nginx output filter error" (lua-nginx-module
-// t/100-client-abort.t TESTs 27, 28). Under the default postpone_output
+// and ngx.print answer nil, "nginx output filter error", and so does
+// ngx.eof, whose last chunk goes at once (lua-nginx-module
+// t/100-client-abort.t TESTs 27, 28, 31). Under the default postpone_output
 // the output waits and the call succeeds, on both servers.
 func TestLuaWriteErrorAfterAbortLikeNginx(t *testing.T) {
 	body := `server {
@@ -35,6 +36,14 @@ func TestLuaWriteErrorAfterAbortLikeNginx(t *testing.T) {
             ngx.log(ngx.WARN, "print: ", ok, " ", err)
         }
     }
+    location /eof {
+        postpone_output 1;
+        content_by_lua_block {
+            ngx.sleep(0.2)
+            local ok, err = ngx.eof()
+            ngx.log(ngx.WARN, "eof: ", ok, " ", err)
+        }
+    }
     location /default {
         content_by_lua_block {
             ngx.sleep(0.2)
@@ -43,10 +52,11 @@ func TestLuaWriteErrorAfterAbortLikeNginx(t *testing.T) {
         }
     }
 }`
-	want := []string{"say: nil nginx output filter error", "print: nil nginx output filter error", "default: 1 nil"}
+	want := []string{"say: nil nginx output filter error", "print: nil nginx output filter error",
+		"eof: nil nginx output filter error", "default: 1 nil"}
 	for _, kind := range []string{"nginx", "ngxsockify"} {
 		s := startServer(t, kind, ServerOptions{HTTP: body})
-		for _, path := range []string{"/say", "/print", "/default"} {
+		for _, path := range []string{"/say", "/print", "/eof", "/default"} {
 			c, err := net.Dial("tcp", s.Addr)
 			if err != nil {
 				t.Fatalf("%s: %v", kind, err)
