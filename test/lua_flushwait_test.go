@@ -54,3 +54,28 @@ func TestLuaFlushWaitDebugLikeNginx(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseRequestDebugLikeNginx: a request's end writes nginx's "http
+// close request" debug line before the log phase's "http log handler"
+// (lua-nginx-module t/154-semaphore.t TEST 3 greps for it).
+func TestCloseRequestDebugLikeNginx(t *testing.T) {
+	body := `server {
+    listen 127.0.0.1:{{PORT}};
+    error_log {{DIR}}/debug.log debug;
+    location /t {
+        content_by_lua_block { ngx.say("hi") }
+    }
+}`
+	order := regexp.MustCompile(`(?s)\[debug\] \d+#\d+: \*\d+ http close request\n.*\[debug\] \d+#\d+: \*\d+ http log handler\n`)
+	for _, kind := range []string{"nginx", "ngxsockify"} {
+		s := startServer(t, kind, ServerOptions{HTTP: body})
+		if _, err := rawRequest(s.Addr, "GET /t HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", routingTimeout); err != nil {
+			t.Fatalf("%s: %v", kind, err)
+		}
+		s.Stop()
+		log, _ := os.ReadFile(filepath.Join(s.Dir, "debug.log"))
+		if !order.Match(log) {
+			t.Errorf("%s: debug.log lacks \"http close request\" before \"http log handler\"", kind)
+		}
+	}
+}
