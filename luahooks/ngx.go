@@ -408,7 +408,7 @@ func (st *state) ngxSay(L *lua.LState) int {
 		return 2
 	}
 	st.r.body.WriteByte('\n')
-	if !st.markSent() {
+	if !st.markSent() || !st.writeNow() {
 		return fail(L, "nginx output filter error")
 	}
 	st.logHTTP10Buffering()
@@ -420,7 +420,7 @@ func (st *state) ngxPrint(L *lua.LState) int {
 	if !st.writeArgs(L, "print") {
 		return 2
 	}
-	if !st.markSent() {
+	if !st.markSent() || !st.writeNow() {
 		return fail(L, "nginx output filter error")
 	}
 	st.logHTTP10Buffering()
@@ -496,6 +496,27 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 	}
 	st.r.eof = st.r.eof || eof
 	st.flushOutput()
+	if req := st.r.req; eof && st.postpone() < postponeOutput && req.Flush != nil && req.headersOut {
+		// nginx's write filter sends the last buffer at once: its write
+		// fails when the client has gone
+		if !st.writeNow() {
+			return fail(L, "nginx output filter error")
+		}
+		if req.Finish != nil {
+			req.Finish()
+			req.headPushed = true
+		}
+		if st.writeFailed() {
+			return fail(L, "nginx output filter error")
+		}
+	}
+	if req := st.r.req; !eof && lua.LVAsBool(L.Get(1)) && req.FlushDelayed != nil {
+		// nginx waits for the write event then (ngxsockify's Flush waited
+		// already), saying so at debug level
+		if buffered, delayed := req.FlushDelayed(); delayed {
+			st.logf(ngxlog.Debug, "lua flush requires waiting: buffered 0x%x, delayed:1", buffered)
+		}
+	}
 	if !eof && lua.LVAsBool(L.Get(1)) {
 		st.r.now = time.Now() // flush(true) yielded: nginx's cached time moved on
 	}

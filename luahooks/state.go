@@ -99,6 +99,27 @@ type Request struct {
 	// Outcome.Body then holds only what came after the last call. Nil
 	// keeps all output for Outcome.Body.
 	Flush func(p []byte)
+	// FlushDelayed, when set, tells after Flush whether the client's
+	// connection held the write back (limit_rate), as nginx's flags
+	// show it: c->buffered and c->write->delayed. ngx.flush(true) then
+	// logs that it waits (debug).
+	FlushDelayed func() (buffered uint, delayed bool)
+	// PostponeOutput is postpone_output when PostponeSet (else nginx's
+	// default, 1460): once the headers are out, ngx.say and ngx.print
+	// hand output of that many bytes or more to Flush at once, as nginx's
+	// write filter sends it, and headers that long go by themselves.
+	PostponeOutput int64
+	PostponeSet    bool
+	// WriteFailed, when set, reports whether a write to the client made
+	// by Flush failed (the client reset the connection): output calls
+	// answer nil, "nginx output filter error" from then on.
+	WriteFailed func() bool
+	// Finish, when set, ends the response to the client at ngx.eof under
+	// a small postpone_output (the last chunk goes at once, as nginx's
+	// write filter sends it), when nothing after the hook still writes
+	// to it (body filters, compression); WriteFailed then says whether
+	// that write failed.
+	Finish func()
 	// Streamed counts the output bytes handed to Flush so far.
 	Streamed int64
 	// WatchClient is lua_check_client_abort on (nil: off, and
@@ -179,6 +200,9 @@ type Request struct {
 	filter   *filterArg // ngx.arg in body_filter_by_lua
 	// headersOut: SendHeaders was called (once per request).
 	headersOut bool
+	// headPushed: the headers went to the client by themselves, as
+	// nginx's write filter sends them when they reach postpone_output.
+	headPushed bool
 	// rawSocket: ngx.req.socket(true) took the connection.
 	rawSocket bool
 	// onAbort: ngx.on_abort registered a handler (once per request).

@@ -212,7 +212,7 @@ func (st *state) blockFor(f func(done <-chan struct{}) error) (err error, aborte
 		st.cannotYield = true
 		return nil, true
 	}
-	if st.r.body.Len() >= postponeOutput {
+	if int64(st.r.body.Len()) >= st.postpone() {
 		st.flushOutput()
 	}
 	if req := st.r.req; req != nil && req.OnWait != nil {
@@ -829,6 +829,61 @@ func resumedBy(L, co *lua.LState) bool {
 // postponeOutput is nginx's postpone_output: its write filter holds less
 // output than that until a flush (ngx.flush) or the end.
 const postponeOutput = 1460
+
+// postpone is the request's postpone_output (postponeOutput by default).
+func (st *state) postpone() int64 {
+	if req := st.r.req; req != nil && req.PostponeSet {
+		return req.PostponeOutput
+	}
+	return postponeOutput
+}
+
+// writeNow is nginx's write filter after ngx.say and ngx.print: headers of
+// postpone_output bytes or more go to the client by themselves, and so
+// does pending output of that size. It reports false when writing to the
+// client failed, now or before.
+func (st *state) writeNow() bool {
+	req := st.r.req
+	if req == nil || req.Flush == nil || !req.headersOut {
+		return true
+	}
+	switch st.r.phase {
+	case PhaseServerRewrite, PhaseRewrite, PhaseAccess, PhaseContent:
+	default:
+		return true
+	}
+	limit := st.postpone()
+	if limit >= postponeOutput {
+		// the default: output waits for a flush, a wait or the end
+		// (fewer, larger writes; the bytes sent are the same)
+		return !st.writeFailed()
+	}
+	if !req.headPushed && st.headerSize() >= limit {
+		req.headPushed = true
+		req.Flush(nil)
+	}
+	if st.r.body.Len() > 0 && int64(st.r.body.Len()) >= limit {
+		st.flushOutput()
+	}
+	return !st.writeFailed()
+}
+
+func (st *state) writeFailed() bool {
+	req := st.r.req
+	return req != nil && req.WriteFailed != nil && (req.headPushed || req.Streamed > 0) && req.WriteFailed()
+}
+
+// headerSize is about the size of the response header nginx would write:
+// its status line, Server and Date, and the header fields set.
+func (st *state) headerSize() int64 {
+	n := int64(len("HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Sun, 06 Dec 2026 00:00:00 GMT\r\n\r\n"))
+	for k, vs := range st.r.req.RespHeader {
+		for _, v := range vs {
+			n += int64(len(k) + len(v) + 4)
+		}
+	}
+	return n
+}
 
 // flushOutput hands the output produced so far to Request.Flush, once the
 // headers are out (not on HTTP/1.0, where lua_http10_buffering keeps it

@@ -52,7 +52,7 @@ var reviewedIgnored = []struct {
 	{"request header parsing: ngxsockify drops invalid and underscored header names as nginx's defaults do; the non-default settings only show more headers to hooks (WIRE's HTTP layer, issue #12, implements them)",
 		`underscores_in_headers`},
 	{"buffers, files and I/O: the bytes sent are the same",
-		`aio aio_write directio directio_alignment output_buffers postpone_output read_ahead sendfile
+		`aio aio_write directio directio_alignment output_buffers read_ahead sendfile
 		 sendfile_max_chunk tcp_nodelay tcp_nopush
 		 client_body_in_single_buffer
 		 open_file_cache open_file_cache_errors open_file_cache_min_uses open_file_cache_valid`},

@@ -114,6 +114,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	lc.ServerTokens, lc.AbsoluteRedirect, lc.Etag, lc.LogNotFound = true, true, true, true
 	lc.ClientMaxBodySize = 1 << 20
 	lc.ClientBodyBufferSize = 8 << 10 // two memory pages on x86-64
+	lc.PostponeOutput = 1460
 	lc.KeepaliveTimeout = 75 * time.Second
 	lc.KeepaliveRequests, lc.KeepaliveTime, lc.KeepaliveDisable = 1000, time.Hour, KeepaliveDisableMSIE6
 	lc.ClientHeaderTimeout, lc.ClientBodyTimeout, lc.SendTimeout = 60*time.Second, 60*time.Second, 60*time.Second
@@ -174,6 +175,13 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 			c.fail(d, `"client_max_body_size" directive invalid value`)
 		}
 		lv.conf.ClientMaxBodySize = n
+	}},
+	{name: "postpone_output", dup: "postpone_output", set: func(c *compiler, lv *level, d *Directive) {
+		n, err := ParseSize(d.Args[0])
+		if err != nil {
+			c.fail(d, `"postpone_output" directive invalid value`)
+		}
+		lv.conf.PostponeOutput = n
 	}},
 	{name: "client_body_buffer_size", dup: "client_body_buffer_size", set: func(c *compiler, lv *level, d *Directive) {
 		n, err := ParseSize(d.Args[0])
@@ -364,6 +372,9 @@ type CoreConf struct {
 	// ClientBodyBufferSize: bodies larger go to a temp file in nginx
 	// (ngx.req.get_body_data gives nil for them).
 	ClientBodyBufferSize int64
+	// PostponeOutput is postpone_output: less output than that waits in
+	// nginx's write filter for more, a flush or the end (Lua output).
+	PostponeOutput int64
 	// ClientBodyInFileOnly: client_body_in_file_only on or clean: nginx
 	// keeps every request body in a temp file (ngx.req.get_body_data gives
 	// nil, get_body_file its name).

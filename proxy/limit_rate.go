@@ -86,14 +86,20 @@ type pacer struct {
 	sent        int64                                // body bytes written
 	watch       func(gone func(error)) (stop func()) // the client's side, during waits
 	upstream    bool                                 // proxy_limit_rate's: $limit_rate does not read it
+	// What the last write met, as nginx's connection would show it after
+	// its write filter: delayed (c->write->delayed) when the rate made it
+	// wait, held (NGX_HTTP_WRITE_BUFFERED) when bytes had to wait to go.
+	delayed, held bool
 }
 
 func (p *pacer) write(dst io.Writer, b []byte) (int, error) {
 	written := 0
+	p.delayed, p.held = false, false
 	for len(b) > 0 {
 		secs := time.Now().Unix() - p.start.Unix()
 		limit := p.rate*(secs+1) - (p.sent - p.after)
 		if limit <= 0 {
+			p.delayed, p.held = true, true
 			if err := p.wait(time.Duration(-limit*1000/p.rate+1) * time.Millisecond); err != nil {
 				return written, err
 			}
@@ -111,6 +117,8 @@ func (p *pacer) write(dst io.Writer, b []byte) (int, error) {
 			return written, err
 		}
 		if d := (max(p.sent-p.after, 0) - max(before-p.after, 0)) * 1000 / p.rate; d > 0 {
+			p.delayed = true
+			p.held = p.held || len(b) > 0
 			if err := p.wait(time.Duration(d) * time.Millisecond); err != nil {
 				return written, err
 			}

@@ -518,6 +518,7 @@ func (rq *request) luaRequest() *luahooks.Request {
 		rq.lua.DefaultType = "" // lua_use_default_type off
 	}
 	rq.lua.ClientMaxBodySize = rq.conf.ClientMaxBodySize
+	rq.lua.PostponeOutput, rq.lua.PostponeSet = rq.conf.PostponeOutput, true
 	rq.lua.ClientBodyBufferSize = rq.conf.ClientBodyBufferSize
 	rq.lua.BodyInFileOnly, rq.lua.BodyTempPath = rq.conf.ClientBodyInFileOnly, rq.conf.ClientBodyTempPath
 	if rq.lua.ClientBodyBufferSize == 0 {
@@ -566,7 +567,31 @@ func (rq *request) newLuaRequest() *luahooks.Request {
 			if p = rq.luaClamp(p, lr); len(p) > 0 && rq.r.Method != http.MethodHead {
 				rq.w.Write(p)
 				rq.w.Flush()
+			} else if p == nil && rq.r.Method != http.MethodHead {
+				rq.w.Flush() // the headers, by themselves
 			}
+		}
+		lr.Finish = func() {
+			if rq.w.end != nil || rq.w.tail != nil || rq.w.gz != nil || rq.w.gunz != nil || rq.trailers || rq.mirrors != nil {
+				return // they write after the hook
+			}
+			if f, ok := rq.wire.(interface{ Finish() }); ok && !rq.hijacked && !rq.closed && rq.r.Method != http.MethodHead {
+				rq.w.Flush()
+				f.Finish()
+			}
+		}
+		lr.WriteFailed = func() bool {
+			we, ok := rq.wire.(interface{ WriteErr() error })
+			return ok && we.WriteErr() != nil
+		}
+		lr.FlushDelayed = func() (buffered uint, delayed bool) {
+			if pc := rq.w.pace; pc != nil && pc.delayed {
+				if pc.held {
+					buffered = 0x10 // NGX_HTTP_WRITE_BUFFERED
+				}
+				return buffered, true
+			}
+			return 0, false
 		}
 	}
 	lr.SendHeaders = func() bool {

@@ -275,6 +275,10 @@ func (rq *request) logPhase(status int, bodyBytes int64) {
 		return
 	}
 	rq.action.Store(&actionLogging) // nginx's, while ngx_http_free_request logs
+	// ngx_http_free_request's debug line, before the log phase's handlers
+	if el := rq.errorLog(); el != nil && !rq.subrequest && el.enabled(ngxlog.Debug) {
+		el.Logf(ngxlog.Debug, rq.conn, "http close request")
+	}
 	for _, h := range handlers.phases[phaseLog] {
 		h(rq)
 	}

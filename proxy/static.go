@@ -88,7 +88,7 @@ func (rq *request) static() {
 		return
 	}
 	uri := rq.v.URI
-	path := rq.mapPath(uri)
+	path := cutNUL(rq.mapPath(uri))
 	if strings.HasSuffix(uri, "/") {
 		index := []string{"index.html"}
 		if len(rq.conf.Index) > 0 {
@@ -191,6 +191,17 @@ func (rq *request) static() {
 		return
 	}
 	rq.serveFile(path, uri)
+}
+
+// cutNUL ends path at its first NUL byte: nginx hands the path to open()
+// and stat() as a C string, so a URI with a NUL in it (ngx.req.set_uri
+// with binary true) names what comes before it (the document root for
+// "\x00..."), where Go's calls would refuse the whole path.
+func cutNUL(path string) string {
+	if i := strings.IndexByte(path, 0); i >= 0 {
+		return path[:i]
+	}
+	return path
 }
 
 func (rq *request) serveFile(path, uri string) {

@@ -376,6 +376,10 @@ type Wire interface {
 
 func (w *response) SetTrailer(lines []byte) { w.trailer = lines }
 
+// WriteErr is the error a write to the client met (the client reset the
+// connection, a send timeout), nil while none did.
+func (w *response) WriteErr() error { return w.err }
+
 func (w *response) ConnRequests() int    { return w.c.requests }
 func (w *response) ConnStart() time.Time { return w.c.start }
 
