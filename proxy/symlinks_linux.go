@@ -11,8 +11,8 @@ import (
 	"ngxsockify/nginxconf"
 )
 
-// symlinksSupported: the walk below needs openat, O_PATH and fstatat.
-const symlinksSupported = true
+// readFlags open a checked file as the static handler opens files.
+const readFlags = unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC
 
 // walkSymlinks applies disable_symlinks (mode SymlinksOn or
 // SymlinksIfNotOwner) to path, whose first `from` bytes are not checked: it
@@ -54,7 +54,6 @@ func openNoSymlinks(path string, mode int, from int, open bool) (int, error) {
 		return -1, err
 	}
 	defer func() { unix.Close(dir) }()
-	const readFlags = unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC
 	isDir := strings.HasSuffix(rest, "/")
 	parts := strings.Split(rest, "/")
 	last := len(parts) - 1
@@ -103,7 +102,6 @@ func openNoSymlinks(path string, mode int, from int, open bool) (int, error) {
 // openLast checks (and with open, opens) the last component of a path
 // that does not name a directory by its form.
 func openLast(dir int, name string, mode int, open bool) (int, error) {
-	const readFlags = unix.O_RDONLY | unix.O_NONBLOCK | unix.O_CLOEXEC
 	if mode == nginxconf.SymlinksOn {
 		if open {
 			// a symlink fails with ELOOP, as the check below answers

@@ -7,10 +7,8 @@ import (
 	"os"
 )
 
-// symlinksSupported: disable_symlinks is enforced on Linux only; elsewhere
-// a request it applies to answers 500 (symlinkCheck).
-const symlinksSupported = false
-
+// walkSymlinks: disable_symlinks is enforced on Linux only; elsewhere a
+// request it applies to fails (500).
 func walkSymlinks(path string, mode int, from int) error {
 	return errors.New("disable_symlinks is supported on Linux only")
 }
