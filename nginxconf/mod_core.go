@@ -170,26 +170,14 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		}
 	}},
 	{name: "client_max_body_size", dup: "client_max_body_size", set: func(c *compiler, lv *level, d *Directive) {
-		n, err := ParseSize(d.Args[0])
+		n, err := ParseOffset(d.Args[0])
 		if err != nil {
 			c.fail(d, `"client_max_body_size" directive invalid value`)
 		}
 		lv.conf.ClientMaxBodySize = n
 	}},
-	{name: "postpone_output", dup: "postpone_output", set: func(c *compiler, lv *level, d *Directive) {
-		n, err := ParseSize(d.Args[0])
-		if err != nil {
-			c.fail(d, `"postpone_output" directive invalid value`)
-		}
-		lv.conf.PostponeOutput = n
-	}},
-	{name: "client_body_buffer_size", dup: "client_body_buffer_size", set: func(c *compiler, lv *level, d *Directive) {
-		n, err := ParseSize(d.Args[0])
-		if err != nil {
-			c.fail(d, `"client_body_buffer_size" directive invalid value`)
-		}
-		lv.conf.ClientBodyBufferSize = n
-	}},
+	sized("postpone_output", func(lc *LocConf) *int64 { return &lc.PostponeOutput }),
+	sized("client_body_buffer_size", func(lc *LocConf) *int64 { return &lc.ClientBodyBufferSize }),
 	// The connection layer's timeouts and buffers (proxy/http1), together.
 	{name: "keepalive_timeout", dup: "keepalive_timeout", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.KeepaliveTimeout = c.duration(d, d.Args[0])
@@ -239,13 +227,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 			c.fail(d, `invalid value "%s"`, d.Args[0])
 		}
 	}},
-	{name: "client_header_buffer_size", dup: "client_header_buffer_size", set: func(c *compiler, lv *level, d *Directive) {
-		n, err := ParseSize(d.Args[0])
-		if err != nil {
-			c.fail(d, `"client_header_buffer_size" directive invalid value`)
-		}
-		lv.conf.ClientHeaderBufferSize = int(n)
-	}},
+	sized("client_header_buffer_size", func(lc *LocConf) *int { return &lc.ClientHeaderBufferSize }),
 	{name: "large_client_header_buffers", dup: "large_client_header_buffers", set: func(c *compiler, lv *level, d *Directive) {
 		n, err := strconv.Atoi(d.Args[0])
 		size, err2 := ParseSize(d.Args[1])
@@ -264,13 +246,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 		}
 		lv.conf.MaxHeaders = n
 	}},
-	{name: "subrequest_output_buffer_size", dup: "subrequest_output_buffer_size", set: func(c *compiler, lv *level, d *Directive) {
-		n, err := ParseSize(d.Args[0])
-		if err != nil {
-			c.fail(d, `"subrequest_output_buffer_size" directive invalid value`)
-		}
-		lv.conf.SubrequestOutputBufferSize = int(n)
-	}},
+	sized("subrequest_output_buffer_size", func(lc *LocConf) *int { return &lc.SubrequestOutputBufferSize }),
 	{name: "underscores_in_headers", dup: "underscores_in_headers", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.UnderscoresInHeaders = d.Args[0] == "on"
 	}},

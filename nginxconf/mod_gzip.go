@@ -24,14 +24,7 @@ var gzipModule = module{
 		{name: "gzip_types", inherit: inheritReplace, field: "GzipTypes", set: func(c *compiler, lv *level, d *Directive) {
 			lv.conf.GzipTypes = c.mimeTypes(d, lv.conf.GzipTypes, "text/html")
 		}},
-		{name: "gzip_min_length", dup: "gzip_min_length", set: func(c *compiler, lv *level, d *Directive) {
-			n, err := ParseSize(d.Args[0])
-			if err != nil {
-				c.fail(d, `"gzip_min_length" directive invalid value`)
-				return
-			}
-			lv.conf.GzipMinLength = n
-		}},
+		sized("gzip_min_length", func(lc *LocConf) *int64 { return &lc.GzipMinLength }),
 		{name: "gzip_comp_level", dup: "gzip_comp_level", set: func(c *compiler, lv *level, d *Directive) {
 			n, err := atoiNginx(d.Args[0])
 			if err != nil {

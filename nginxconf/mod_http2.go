@@ -2,7 +2,6 @@ package nginxconf
 
 import (
 	"strconv"
-	"strings"
 )
 
 // http2Module is ngx_http_v2_module: HTTP/2 on the addresses whose listen
@@ -74,7 +73,7 @@ func http2Obsolete(name, use string) directive {
 // http2Size reads a size as ngx_conf_set_size_slot does (k and m, no g).
 func http2Size(c *compiler, d *Directive) int64 {
 	n, err := ParseSize(d.Args[0])
-	if a := d.Args[0]; err != nil || strings.HasSuffix(a, "g") || strings.HasSuffix(a, "G") {
+	if err != nil {
 		c.fail(d, `"%s" directive invalid value`, d.Name)
 	}
 	return n

@@ -117,7 +117,7 @@ func (c *compiler) limitZone(d *Directive, conn bool) {
 		switch {
 		case strings.HasPrefix(a, "zone="):
 			spec, sz, ok := strings.Cut(a[5:], ":")
-			n, err := ParseNginxSize(sz)
+			n, err := ParseSize(sz)
 			if !ok || err != nil {
 				c.fail(d, `invalid zone size "%s"`, a)
 				return
@@ -324,18 +324,9 @@ func (c *compiler) sizeValue(d *Directive) *vars.Template {
 		return nil
 	}
 	if v, ok := t.Const(); ok {
-		if _, err := ParseNginxSize(v); err != nil {
+		if _, err := ParseSize(v); err != nil {
 			c.fail(d, `"%s" directive invalid value`, d.Name)
 		}
 	}
 	return t
-}
-
-// ParseNginxSize is ngx_parse_size: a number of bytes, or of KiB or MiB
-// with k or m (either case); no g.
-func ParseNginxSize(s string) (int64, error) {
-	if strings.HasSuffix(strings.ToLower(s), "g") {
-		return 0, errBadValue
-	}
-	return ParseSize(s)
 }

@@ -73,20 +73,8 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	timed("proxy_read_timeout", func(lc *LocConf) *time.Duration { return &lc.ProxyReadTimeout }),
 	timed("proxy_send_timeout", func(lc *LocConf) *time.Duration { return &lc.ProxySendTimeout }),
 	timed("proxy_next_upstream_timeout", func(lc *LocConf) *time.Duration { return &lc.ProxyNextUpstreamTimeout }),
-	{name: "proxy_limit_rate", dup: "proxy_limit_rate", set: func(c *compiler, lv *level, d *Directive) {
-		n, err := ParseSize(d.Args[0])
-		if err != nil {
-			c.fail(d, `"proxy_limit_rate" directive invalid value`)
-		}
-		lv.conf.ProxyLimitRate = n
-	}},
-	{name: "proxy_buffer_size", dup: "proxy_buffer_size", set: func(c *compiler, lv *level, d *Directive) {
-		n, err := ParseSize(d.Args[0])
-		if err != nil {
-			c.fail(d, `"proxy_buffer_size" directive invalid value`)
-		}
-		lv.conf.ProxyBufferSize = int(n)
-	}},
+	sized("proxy_limit_rate", func(lc *LocConf) *int64 { return &lc.ProxyLimitRate }),
+	sized("proxy_buffer_size", func(lc *LocConf) *int { return &lc.ProxyBufferSize }),
 	{name: "proxy_buffers", dup: "proxy_buffers", set: func(c *compiler, lv *level, d *Directive) {
 		num, err := strconv.Atoi(d.Args[0])
 		size, serr := ParseSize(d.Args[1])
@@ -554,6 +542,19 @@ func onOff(name string, field func(lc *LocConf) *bool) directive {
 func timed(name string, field func(lc *LocConf) *time.Duration) directive {
 	return directive{name: name, dup: name, set: func(c *compiler, lv *level, d *Directive) {
 		*field(lv.conf) = c.duration(d, d.Args[0])
+	}}
+}
+
+// sized declares a directive whose one size value ("8k", "1m") sets one
+// field, as ngx_conf_set_size_slot reads it; a second one in a block is a
+// duplicate.
+func sized[T int | int64](name string, field func(lc *LocConf) *T) directive {
+	return directive{name: name, dup: name, set: func(c *compiler, lv *level, d *Directive) {
+		n, err := ParseSize(d.Args[0])
+		if err != nil {
+			c.fail(d, `"%s" directive invalid value`, name)
+		}
+		*field(lv.conf) = T(n)
 	}}
 }
 

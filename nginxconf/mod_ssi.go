@@ -21,13 +21,7 @@ var ssiModule = module{
 		{name: "ssi_types", inherit: inheritReplace, field: "SSITypes", set: func(c *compiler, lv *level, d *Directive) {
 			lv.conf.SSITypes = c.mimeTypes(d, lv.conf.SSITypes, "text/html")
 		}},
-		{name: "ssi_value_length", set: func(c *compiler, lv *level, d *Directive) {
-			n, err := ParseSize(d.Args[0])
-			if err != nil {
-				c.fail(d, `"ssi_value_length" directive invalid value`)
-			}
-			lv.conf.SSIValueLength = int(n)
-		}},
+		sized("ssi_value_length", func(lc *LocConf) *int { return &lc.SSIValueLength }),
 		// the smallest file part sent from disk rather than memory:
 		// tuning only, the body is the same
 		{name: "ssi_min_file_chunk", set: func(c *compiler, lv *level, d *Directive) {

@@ -56,8 +56,18 @@ func ParseTime(s string) (time.Duration, error) {
 	return total, nil
 }
 
-// ParseSize parses nginx sizes: "1024", "8k", "1m", "1g" (either case).
+// ParseSize is ngx_parse_size, how nginx reads most sizes: a number of
+// bytes, or of KiB or MiB with k or m (either case); no g.
 func ParseSize(s string) (int64, error) {
+	if s != "" && (s[len(s)-1] == 'g' || s[len(s)-1] == 'G') {
+		return 0, errBadValue
+	}
+	return ParseOffset(s)
+}
+
+// ParseOffset is ngx_parse_offset, how nginx reads file offsets
+// (client_max_body_size, directio): ParseSize's units and GiB with g.
+func ParseOffset(s string) (int64, error) {
 	if s == "" {
 		return 0, errBadValue
 	}

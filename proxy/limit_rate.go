@@ -64,7 +64,7 @@ func (rq *request) sizeValue(t *vars.Template) int64 {
 		return 0
 	}
 	v := t.Eval(rq.v)
-	n, err := nginxconf.ParseNginxSize(v)
+	n, err := nginxconf.ParseSize(v)
 	if err != nil {
 		rq.logf(ngxlog.Err, `invalid size "%s"`, v)
 		return 0
