@@ -114,8 +114,7 @@ func provisionTLS(_ *Server, st *state) error {
 		rt.verifier = v
 		if v != nil {
 			confID := srv.Conf.ID
-			rt.ocsp = newOCSPChecker(t, func() *upstream.Resolver { return st.confs[confID].resolver.r },
-				func(msg string) { st.elog.Logf(ngxlog.Err, 0, "%s", msg) })
+			rt.ocsp = newOCSPChecker(t, func() *upstream.Resolver { return st.confs[confID].resolver.r })
 		}
 		rt.minVersion, rt.maxVersion = nginxconf.ProtocolRange(t.Protocols)
 		rt.curves = t.Curves
@@ -361,7 +360,14 @@ func (s *Server) configForClient(l *listener, hello *tls.ClientHelloInfo) (*tls.
 			if rt.ocsp != nil && chain != nil {
 				// nginx asks once the handshake is done, before the
 				// request is read; the handshake waits here instead
-				c.ocsp = rt.ocsp.check(hello.Context(), chain)
+				ctx := hello.Context()
+				c.ocsp = rt.ocsp.check(ctx, chain, func(request bool, msg string) {
+					if !request {
+						s.connLog(l, ctx, hello.Conn, ngxlog.Err, msg+" while SSL handshaking")
+					} else if cc := connOf(ctx); cc != nil {
+						st.elog.Logf(ngxlog.Err, cc.id, "%s", msg)
+					}
+				})
 				c.vars.Verify = c.verifyVar()
 			}
 		}

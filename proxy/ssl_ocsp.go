@@ -11,11 +11,13 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ocsp"
 
 	"ngxsockify/nginxconf"
+	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/upstream"
 )
 
@@ -34,7 +36,26 @@ type ocspChecker struct {
 	// resolver finds the server's `resolver` for a responder URL of a
 	// certificate that names a host (nil result: none defined)
 	resolver func() *upstream.Resolver
-	logf     func(string)
+}
+
+// ocspLog writes an ssl_ocsp error of a connection: request says whether
+// it happened while asking a responder (else while handshaking).
+type ocspLog func(request bool, msg string)
+
+// ocspRequestError is a failure while asking a responder, with what
+// nginx's log says of the request: the responder's host and the address
+// asked ("" before one was).
+type ocspRequestError struct {
+	err        error
+	host, peer string
+}
+
+func (e *ocspRequestError) Error() string {
+	s := e.err.Error() + " while requesting certificate status, responder: " + e.host
+	if e.peer != "" {
+		s += ", peer: " + e.peer
+	}
+	return s
 }
 
 // ocspFailed is the text of $ssl_client_verify's FAILED: when a status
@@ -42,11 +63,11 @@ type ocspChecker struct {
 const ocspFailed = "certificate status request failed"
 
 // newOCSPChecker prepares a context's ssl_ocsp (nil when off).
-func newOCSPChecker(t *nginxconf.TLS, resolver func() *upstream.Resolver, logf func(string)) *ocspChecker {
+func newOCSPChecker(t *nginxconf.TLS, resolver func() *upstream.Resolver) *ocspChecker {
 	if t.OCSP == nginxconf.OCSPOff {
 		return nil
 	}
-	oc := &ocspChecker{leaf: t.OCSP == nginxconf.OCSPLeaf, responder: t.OCSPResponder, resolver: resolver, logf: logf}
+	oc := &ocspChecker{leaf: t.OCSP == nginxconf.OCSPLeaf, responder: t.OCSPResponder, resolver: resolver}
 	if oc.responder != "" {
 		if u, err := url.Parse(oc.responder); err == nil && net.ParseIP(u.Hostname()) == nil {
 			// resolved at load, as nginx does (the load checked it resolves)
@@ -68,7 +89,7 @@ func newOCSPChecker(t *nginxconf.TLS, resolver func() *upstream.Resolver, logf f
 // check returns "" when every certificate of chain (the verified chain,
 // the client's certificate first, the root last) that is to be checked
 // is good, else the failure's text for $ssl_client_verify.
-func (oc *ocspChecker) check(ctx context.Context, chain []*x509.Certificate) string {
+func (oc *ocspChecker) check(ctx context.Context, chain []*x509.Certificate, logf ocspLog) string {
 	for i := 0; i < len(chain)-1; i++ {
 		if oc.leaf && i == 1 {
 			break
@@ -81,9 +102,8 @@ func (oc *ocspChecker) check(ctx context.Context, chain []*x509.Certificate) str
 			var err error
 			status, valid, err = oc.ask(ctx, cert, issuer, chain)
 			if err != nil {
-				if oc.logf != nil {
-					oc.logf(fmt.Sprintf("%v while requesting certificate status, certificate: \"%s\"", err, oneline(cert)))
-				}
+				var re *ocspRequestError
+				logf(errors.As(err, &re), err.Error())
 				return ocspFailed
 			}
 			oc.cache.store(key, status, valid)
@@ -123,11 +143,11 @@ func (oc *ocspChecker) ask(ctx context.Context, cert, issuer *x509.Certificate, 
 				r = oc.resolver()
 			}
 			if r == nil {
-				return 0, time.Time{}, fmt.Errorf("no resolver defined to resolve %s", host)
+				return 0, time.Time{}, &ocspRequestError{fmt.Errorf("no resolver defined to resolve %s", host), host, ""}
 			}
 			addrs, err := r.LookupHost(ctx, host)
 			if err != nil || len(addrs) == 0 {
-				return 0, time.Time{}, fmt.Errorf("%s could not be resolved (%v)", host, err)
+				return 0, time.Time{}, &ocspRequestError{fmt.Errorf("%s could not be resolved (%v)", host, err), host, ""}
 			}
 			port := u.Port()
 			if port == "" {
@@ -140,8 +160,32 @@ func (oc *ocspChecker) ask(ctx context.Context, cert, issuer *x509.Certificate, 
 	if err != nil {
 		return 0, time.Time{}, err
 	}
+	st, valid, err := oc.answer(responder, addr, req, cert, issuer, chain)
+	if err != nil {
+		host, peer := "", addr
+		if u, perr := url.Parse(responder); perr == nil {
+			host = u.Hostname()
+			if peer == "" {
+				peer = u.Host
+				if u.Port() == "" {
+					peer = net.JoinHostPort(host, "80")
+				}
+			}
+		}
+		return 0, time.Time{}, &ocspRequestError{err, host, peer}
+	}
+	return st, valid, nil
+}
+
+// answer asks the responder and checks its response.
+func (oc *ocspChecker) answer(responder, addr string, req []byte, cert, issuer *x509.Certificate, chain []*x509.Certificate) (int, time.Time, error) {
 	body, err := ocspFetch(responder, addr, req)
 	if err != nil {
+		var op *net.OpError
+		var no syscall.Errno
+		if errors.As(err, &op) && op.Op == "dial" && errors.As(err, &no) {
+			err = fmt.Errorf("connect() failed (%s)", ngxlog.Errno(no))
+		}
 		return 0, time.Time{}, err
 	}
 	resp, err := ocsp.ParseResponseForCert(body, cert, nil)
@@ -153,7 +197,7 @@ func (oc *ocspChecker) ask(ctx context.Context, cert, issuer *x509.Certificate, 
 		return 0, time.Time{}, fmt.Errorf("d2i_OCSP_RESPONSE() failed (%v)", err)
 	}
 	if err := ocspSigned(resp, issuer, chain); err != nil {
-		return 0, time.Time{}, fmt.Errorf("OCSP_basic_verify() failed (%v)", err)
+		return 0, time.Time{}, fmt.Errorf("OCSP_basic_verify() failed (SSL: %v)", err)
 	}
 	now := time.Now()
 	const leeway = 5 * time.Minute
@@ -182,38 +226,24 @@ func ocspSigned(resp *ocsp.Response, issuer *x509.Certificate, chain []*x509.Cer
 		}
 	}
 	if signer == nil {
-		return errors.New("signer certificate not found")
+		return errors.New("error:13800076:OCSP routines::signer certificate not found")
 	}
 	if bytes.Equal(signer.RawSubject, issuer.RawSubject) && bytes.Equal(signer.RawSubjectPublicKeyInfo, issuer.RawSubjectPublicKeyInfo) {
 		return nil
 	}
 	if signer.CheckSignatureFrom(issuer) != nil {
-		return errors.New("root ca not trusted")
+		return errors.New("error:13800070:OCSP routines::root ca not trusted")
 	}
 	now := time.Now()
 	if now.Before(signer.NotBefore) || now.After(signer.NotAfter) {
-		return errors.New("certificate verify error: certificate has expired")
+		return errors.New("error:13800065:OCSP routines::certificate verify error")
 	}
 	for _, u := range signer.ExtKeyUsage {
 		if u == x509.ExtKeyUsageOCSPSigning {
 			return nil
 		}
 	}
-	return errors.New("missing ocspsigning usage")
-}
-
-// oneline names a certificate's subject as OpenSSL's X509_NAME_oneline.
-func oneline(c *x509.Certificate) string {
-	short := map[string]string{"2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O", "2.5.4.11": "OU", "1.2.840.113549.1.9.1": "emailAddress"}
-	var b strings.Builder
-	for _, n := range c.Subject.Names {
-		name := short[n.Type.String()]
-		if name == "" {
-			name = n.Type.String()
-		}
-		fmt.Fprintf(&b, "/%s=%v", name, n.Value)
-	}
-	return b.String()
+	return errors.New("error:13800067:OCSP routines::missing ocspsigning usage")
 }
 
 // ocspKey identifies a certificate's status in a cache: its issuer's name
