@@ -243,7 +243,8 @@ func ocspSigned(resp *ocsp.Response, issuer *x509.Certificate, chain []*x509.Cer
 			return nil
 		}
 	}
-	return errors.New("error:13800067:OCSP routines::missing ocspsigning usage")
+	// OpenSSL then looks for explicit trust in the root, and finds none
+	return errors.New("error:13800067:OCSP routines::missing ocspsigning usage error:13800070:OCSP routines::root ca not trusted")
 }
 
 // ocspKey identifies a certificate's status in a cache: its issuer's name

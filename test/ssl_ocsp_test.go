@@ -86,8 +86,13 @@ func (o *ocspResponder) serve(w http.ResponseWriter, r *http.Request) {
 	tmpl := ocsp.Response{Status: status, SerialNumber: req.SerialNumber,
 		RevokedAt: now.Add(-time.Hour), ThisUpdate: now.Add(-time.Minute), NextUpdate: now.Add(time.Hour)}
 	signer := issuer
-	if wrong {
+	switch {
+	case wrong:
 		signer = "root"
+	case strings.HasPrefix(path, "/delegated/"):
+		signer = "responder" // certified by the root for OCSP signing
+	case strings.HasPrefix(path, "/uncertified/"):
+		signer = "carol" // certified by the root, but not for OCSP signing
 	}
 	tmpl.Certificate = o.pki.certs[signer] // the signer travels with the response
 	resp, err := ocsp.CreateResponse(o.pki.certs[issuer], o.pki.certs[signer], tmpl, o.pki.keys[signer])
@@ -116,6 +121,8 @@ func TestSSLOCSP(t *testing.T) {
 	}
 	pki.issue(t, "carol", leaf("carol", nil), "root", false)
 	pki.issue(t, "dave", leaf("dave", []string{o.URL + "/aia"}), "root", false)
+	pki.issue(t, "responder", &x509.Certificate{Subject: pkix.Name{CommonName: "responder"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(50 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning}}, "root", false)
 	pki.write(t, "trusted.crt", append(pemCert(pki.certs["int"]), pemCert(pki.certs["root"])...))
 	conf := strings.NewReplacer("{{PKI}}", pki.dir, "{{R}}", o.URL).Replace(`
     ssl_certificate {{PKI}}/localhost.crt;
@@ -170,6 +177,20 @@ func TestSSLOCSP(t *testing.T) {
         ssl_ocsp off;
         location / { return 200 "in|$ssl_client_verify"; }
     }
+    server {
+        listen 127.0.0.1:{{PORT7}} ssl;
+        server_name localhost;
+        ssl_verify_client on;
+        ssl_ocsp_responder {{R}}/delegated;
+        location / { return 200 "in|$ssl_client_verify"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT8}} ssl;
+        server_name localhost;
+        ssl_verify_client on;
+        ssl_ocsp_responder {{R}}/uncertified;
+        location / { return 200 "in|$ssl_client_verify"; }
+    }
 `)
 	refused := "(?s)^400 .*The SSL certificate error"
 	type step struct {
@@ -200,6 +221,10 @@ func TestSSLOCSP(t *testing.T) {
 		{sslRequest: sslRequest{name: "cache lookup", port: 5, cert: "dave", want: "200 in|SUCCESS"}, before: func() { o.set("dave", ocsp.Revoked) }},
 		{sslRequest: sslRequest{name: "uncached", cert: "dave", wantRe: refused}},
 		{sslRequest: sslRequest{name: "ssl_ocsp off", port: 6, cert: "dave", want: "200 in|SUCCESS"}},
+		// a responder the issuer certified for OCSP signing may answer
+		{sslRequest: sslRequest{name: "delegated responder", port: 7, cert: "alice", want: "200 in|SUCCESS"}},
+		{sslRequest: sslRequest{name: "delegated responder, revoked", port: 7, cert: "mallory", wantRe: refused}},
+		{sslRequest: sslRequest{name: "responder without OCSP signing", port: 8, cert: "alice", wantRe: refused}},
 	}
 	for _, kind := range []string{"nginx", "ngxsockify"} {
 		t.Run(kind, func(t *testing.T) {
