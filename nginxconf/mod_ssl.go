@@ -283,9 +283,12 @@ func (c *compiler) ocspResponder(url string) {
 	}
 	host, port := hostport, ""
 	if strings.HasPrefix(host, "[") {
-		if i := strings.Index(host, "]"); i >= 0 {
-			host, port = host[1:i], strings.TrimPrefix(host[i+1:], ":")
+		i := strings.Index(host, "]")
+		if i < 0 {
+			c.failAt("", 0, `invalid host in OCSP responder "`+rest+`" in "ssl_ocsp_responder"`)
+			return
 		}
+		host, port = host[1:i], strings.TrimPrefix(host[i+1:], ":")
 	} else if i := strings.LastIndex(host, ":"); i >= 0 {
 		host, port = host[:i], host[i+1:]
 		if port == "" {
