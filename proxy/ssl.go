@@ -361,11 +361,11 @@ func (s *Server) configForClient(l *listener, hello *tls.ClientHelloInfo) (*tls.
 				// nginx asks once the handshake is done, before the
 				// request is read; the handshake waits here instead
 				ctx := hello.Context()
-				c.ocsp = rt.ocsp.check(ctx, chain, func(request bool, msg string) {
+				c.ocsp = rt.ocsp.check(ctx, chain, func(level ngxlog.Level, request bool, msg string) {
 					if !request {
-						s.connLog(l, ctx, hello.Conn, ngxlog.Err, msg+" while SSL handshaking")
+						s.connLog(l, ctx, hello.Conn, level, msg+" while SSL handshaking")
 					} else if cc := connOf(ctx); cc != nil {
-						st.elog.Logf(ngxlog.Err, cc.id, "%s", msg)
+						st.elog.Logf(level, cc.id, "%s", msg)
 					}
 				})
 				c.vars.Verify = c.verifyVar()

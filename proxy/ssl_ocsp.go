@@ -38,9 +38,9 @@ type ocspChecker struct {
 	resolver func() *upstream.Resolver
 }
 
-// ocspLog writes an ssl_ocsp error of a connection: request says whether
-// it happened while asking a responder (else while handshaking).
-type ocspLog func(request bool, msg string)
+// ocspLog writes an ssl_ocsp message of a connection: request says
+// whether it happened while asking a responder (else while handshaking).
+type ocspLog func(level ngxlog.Level, request bool, msg string)
 
 // ocspRequestError is a failure while asking a responder, with what
 // nginx's log says of the request: the responder's host and the address
@@ -100,10 +100,10 @@ func (oc *ocspChecker) check(ctx context.Context, chain []*x509.Certificate, log
 		if !ok {
 			var valid time.Time
 			var err error
-			status, valid, err = oc.ask(ctx, cert, issuer, chain)
+			status, valid, err = oc.ask(ctx, cert, issuer, chain, logf)
 			if err != nil {
 				var re *ocspRequestError
-				logf(errors.As(err, &re), err.Error())
+				logf(ngxlog.Err, errors.As(err, &re), err.Error())
 				return ocspFailed
 			}
 			oc.cache.store(key, status, valid)
@@ -123,8 +123,16 @@ func (oc *ocspChecker) check(ctx context.Context, chain []*x509.Certificate, log
 // OpenSSL's OCSP_basic_verify does for nginx (no flags): signed by the
 // issuer, or by a responder the issuer certified for OCSP signing, its
 // times valid (five minutes' leeway); valid is how long it may be kept.
-func (oc *ocspChecker) ask(ctx context.Context, cert, issuer *x509.Certificate, chain []*x509.Certificate) (int, time.Time, error) {
+func (oc *ocspChecker) ask(ctx context.Context, cert, issuer *x509.Certificate, chain []*x509.Certificate, logf ocspLog) (int, time.Time, error) {
 	responder, addr := oc.responder, oc.addr
+	if addr != "" && (oc.resolver == nil || oc.resolver() == nil) {
+		// nginx resolves a configured responder's name again per request
+		// when a resolver is defined; without one it says so and uses the
+		// addresses found at load
+		if u, err := url.Parse(responder); err == nil {
+			logf(ngxlog.Warn, true, (&ocspRequestError{fmt.Errorf("no resolver defined to resolve %s", u.Hostname()), u.Hostname(), ""}).Error())
+		}
+	}
 	if responder == "" {
 		if len(cert.OCSPServer) == 0 {
 			return 0, time.Time{}, errors.New("no OCSP responder URL in certificate")
@@ -135,7 +143,7 @@ func (oc *ocspChecker) ask(ctx context.Context, cert, issuer *x509.Certificate, 
 		}
 		u, err := url.Parse(responder)
 		if err != nil || u.Hostname() == "" {
-			return 0, time.Time{}, fmt.Errorf(`invalid OCSP responder "%s" in certificate`, responder)
+			return 0, time.Time{}, fmt.Errorf(`no host in OCSP responder "%s" in certificate`, responder[7:])
 		}
 		if host := u.Hostname(); net.ParseIP(host) == nil {
 			var r *upstream.Resolver
@@ -194,6 +202,9 @@ func (oc *ocspChecker) answer(responder, addr string, req []byte, cert, issuer *
 		if errors.As(err, &re) {
 			return 0, time.Time{}, fmt.Errorf("OCSP response not successful (%d: %s)", int(re.Status), re.Status.String())
 		}
+		if strings.Contains(err.Error(), "no response matching") {
+			return 0, time.Time{}, errors.New("certificate status not found in the OCSP response")
+		}
 		return 0, time.Time{}, fmt.Errorf("d2i_OCSP_RESPONSE() failed (%v)", err)
 	}
 	if err := ocspSigned(resp, issuer, chain); err != nil {
@@ -206,7 +217,7 @@ func (oc *ocspChecker) answer(responder, addr string, req []byte, cert, issuer *
 	}
 	valid := resp.NextUpdate
 	if valid.IsZero() {
-		valid = now.AddDate(100, 0, 0) // no nextUpdate: kept until evicted
+		valid = now.Add(time.Hour) // no nextUpdate: cached for an hour, as nginx does
 	}
 	return resp.Status, valid, nil
 }

@@ -165,6 +165,10 @@ func ocspFetch(rawURL, addr string, req []byte) ([]byte, error) {
 	if r.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf(`OCSP responder sent invalid "%d %s" status`, r.StatusCode, http.StatusText(r.StatusCode))
 	}
+	if ct, ok := r.Header["Content-Type"]; ok && len(ct) > 0 && !strings.EqualFold(strings.TrimSpace(ct[0]), "application/ocsp-response") {
+		// nginx accepts no other type, parameters included
+		return nil, fmt.Errorf(`OCSP responder sent invalid "Content-Type" header: "%s"`, ct[0])
+	}
 	return body, nil
 }
 
