@@ -101,6 +101,9 @@ func (o *ocspResponder) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/ocsp-response")
+	if strings.HasPrefix(path, "/badtype/") {
+		w.Header().Set("Content-Type", "application/octet-stream")
+	}
 	w.Write(resp)
 }
 
@@ -124,7 +127,7 @@ func TestSSLOCSP(t *testing.T) {
 	pki.issue(t, "responder", &x509.Certificate{Subject: pkix.Name{CommonName: "responder"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(50 * time.Hour),
 		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageOCSPSigning}}, "root", false)
 	pki.write(t, "trusted.crt", append(pemCert(pki.certs["int"]), pemCert(pki.certs["root"])...))
-	conf := strings.NewReplacer("{{PKI}}", pki.dir, "{{R}}", o.URL).Replace(`
+	conf := strings.NewReplacer("{{PKI}}", pki.dir, "{{R}}", o.URL, "{{NAMED}}", strings.Replace(o.URL, "127.0.0.1", "localhost", 1)).Replace(`
     ssl_certificate {{PKI}}/localhost.crt;
     ssl_certificate_key {{PKI}}/localhost.key;
     ssl_client_certificate {{PKI}}/trusted.crt;
@@ -186,6 +189,20 @@ func TestSSLOCSP(t *testing.T) {
     }
     server {
         listen 127.0.0.1:{{PORT8}} ssl;
+        server_name badtype;
+        ssl_verify_client on;
+        ssl_ocsp_responder {{R}}/badtype;
+        location / { return 200 "in|$ssl_client_verify"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT9}} ssl;
+        server_name localhost;
+        ssl_verify_client on;
+        ssl_ocsp_responder {{NAMED}}/named;
+        location / { return 200 "in|$ssl_client_verify"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT8}} ssl;
         server_name localhost;
         ssl_verify_client on;
         ssl_ocsp_responder {{R}}/uncertified;
@@ -225,6 +242,9 @@ func TestSSLOCSP(t *testing.T) {
 		{sslRequest: sslRequest{name: "delegated responder", port: 7, cert: "alice", want: "200 in|SUCCESS"}},
 		{sslRequest: sslRequest{name: "delegated responder, revoked", port: 7, cert: "mallory", wantRe: refused}},
 		{sslRequest: sslRequest{name: "responder without OCSP signing", port: 8, cert: "alice", wantRe: refused}},
+		{sslRequest: sslRequest{name: "answer of another type", port: 8, sni: "badtype", host: "badtype", cert: "alice", wantRe: refused}},
+		// a configured responder's name was resolved at load
+		{sslRequest: sslRequest{name: "named responder", port: 9, cert: "alice", want: "200 in|SUCCESS"}},
 	}
 	for _, kind := range []string{"nginx", "ngxsockify"} {
 		t.Run(kind, func(t *testing.T) {
@@ -250,6 +270,8 @@ func TestSSLOCSP(t *testing.T) {
 				"client SSL certificate verify error: certificate status unknown while reading client request headers",
 				"client SSL certificate verify error: certificate status request failed while reading client request headers",
 				"OCSP_basic_verify() failed (SSL: error:13800070:OCSP routines::root ca not trusted) while requesting certificate status, responder: 127.0.0.1, peer: " + strings.TrimPrefix(o.URL, "http://"),
+				`[error]`, `OCSP responder sent invalid "Content-Type" header: "application/octet-stream" while requesting certificate status, responder: 127.0.0.1, peer: ` + strings.TrimPrefix(o.URL, "http://"),
+				"[warn]", "no resolver defined to resolve localhost while requesting certificate status, responder: localhost",
 			} {
 				if !strings.Contains(el, l) {
 					t.Errorf("error log lacks %q:\n%s", l, el)
@@ -263,6 +285,11 @@ func TestSSLOCSP(t *testing.T) {
 // ssl_ocsp_responder: its status cannot be had, the client is refused.
 func TestSSLOCSPNoResponder(t *testing.T) {
 	pki := newTestPKI(t)
+	now := time.Now()
+	pki.issue(t, "named", &x509.Certificate{Subject: pkix.Name{CommonName: "named"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(50 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, OCSPServer: []string{"http://localhost:1/ocsp"}}, "root", false)
+	pki.issue(t, "ftp", &x509.Certificate{Subject: pkix.Name{CommonName: "ftp"}, NotBefore: now.Add(-time.Hour), NotAfter: now.Add(50 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}, OCSPServer: []string{"ftp://127.0.0.1/ocsp"}}, "root", false)
 	conf := strings.ReplaceAll(`
     ssl_certificate {{PKI}}/localhost.crt;
     ssl_certificate_key {{PKI}}/localhost.key;
@@ -283,7 +310,12 @@ func TestSSLOCSPNoResponder(t *testing.T) {
 		{name: "no URL", cert: "alice", wantRe: "(?s)^400 .*The SSL certificate error"},
 		{name: "no URL, server without verify", host: "open", cert: "alice", want: "200 open|FAILED:certificate status request failed"},
 		{name: "no certificate", want: "200 in|NONE"},
-	}, "no OCSP responder URL in certificate while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:")
+		// a name in the certificate's URL needs a resolver
+		{name: "named URL, no resolver", host: "open", cert: "named", want: "200 open|FAILED:certificate status request failed"},
+		{name: "URL of another scheme", host: "open", cert: "ftp", want: "200 open|FAILED:certificate status request failed"},
+	}, "no OCSP responder URL in certificate while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:",
+		"[error]", "no resolver defined to resolve localhost while requesting certificate status, responder: localhost",
+		`invalid URL prefix in OCSP responder "ftp://127.0.0.1/ocsp" in certificate while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:`)
 }
 
 func pemCert(c *x509.Certificate) []byte {
