@@ -27,6 +27,8 @@ type compiler struct {
 	// secureLinkMixed: a level below http mixes secure_link_secret with
 	// secure_link or secure_link_md5 (reported once the http block is done)
 	secureLinkMixed bool
+	// sslZones: the shared zones of ssl_ocsp_cache and ssl_session_cache
+	sslZones map[string]sslZone
 }
 
 type regexKey struct {

@@ -62,9 +62,9 @@ func TestDirectiveSupportByArgs(t *testing.T) {
 		want Support
 	}{
 		{"ssl_verify_client", []string{"on"}, Implemented},
-		{"ssl_ocsp", []string{"on"}, Refused},
+		{"ssl_ocsp", []string{"on"}, Implemented},
 		{"ssl_reject_handshake", []string{"on"}, Implemented},
-		{"ssl_ocsp", []string{"off"}, Ignored},
+		{"ssl_conf_command", []string{"a", "b"}, Refused},
 		{"disable_symlinks", []string{"on"}, Implemented},
 		{"disable_symlinks", []string{"off"}, Implemented},
 		{"auth_request", []string{"/auth"}, Implemented},

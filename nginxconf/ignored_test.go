@@ -65,8 +65,7 @@ var reviewedIgnored = []struct {
 		`http2_recv_buffer_size http2_max_concurrent_pushes
 		 http2_push http2_push_preload`},
 	{"TLS tuning where Go's defaults are no weaker (tickets, curves, stapling; no DHE, no 0-RTT)",
-		`ssl_buffer_size ssl_dhparam ssl_early_data ssl_engine ssl_ocsp_cache
-		 ssl_ocsp_responder ssl_session_ticket_key
+		`ssl_buffer_size ssl_dhparam ssl_early_data ssl_engine ssl_session_ticket_key
 `},
 	{"an upstream's shared memory zone: one process holds the servers' state anyway",
 		`zone`},

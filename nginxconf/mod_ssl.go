@@ -1,6 +1,7 @@
 package nginxconf
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -30,8 +31,11 @@ var sslModule = module{name: "ngx_http_ssl_module", directives: []directive{
 
 	{name: "ssl_conf_command", support: Refused, note: "OpenSSL configuration commands"},
 	{name: "ssl_reject_handshake", dup: "ssl_reject_handshake", set: setTLS},
-	// a client certificate OCSP calls revoked would get in
-	{name: "ssl_ocsp", support: Refused, note: "OCSP checks of client certificates", offDisarms: true},
+	// ssl_ocsp checks client certificates with their OCSP responders
+	// (proxy/ssl_ocsp.go)
+	{name: "ssl_ocsp", dup: "ssl_ocsp", set: setTLS},
+	{name: "ssl_ocsp_responder", dup: "ssl_ocsp_responder", set: setTLS},
+	{name: "ssl_ocsp_cache", dup: "ssl_ocsp_cache", set: setTLS},
 	// ssl_stapling staples ssl_stapling_file's response, else the OCSP
 	// responder's (proxy/ssl_stapling.go)
 	{name: "ssl_stapling", dup: "ssl_stapling", set: setTLS},
@@ -60,6 +64,10 @@ type tlsSettings struct {
 	staplingFile      string // ssl_stapling_file
 	staplingResponder string // ssl_stapling_responder
 	staplingVerify    bool   // ssl_stapling_verify on
+	ocsp              OCSPMode
+	ocspResponder     string // ssl_ocsp_responder
+	ocspCache         string // ssl_ocsp_cache's zone name; "": off
+	ocspCacheSize     int64
 
 	verify         VerifyClient
 	verifyDepth    int
@@ -113,6 +121,16 @@ func setTLS(c *compiler, lv *level, d *Directive) {
 		t.staplingVerify = d.Args[0] == "on"
 	case "ssl_stapling_file":
 		t.staplingFile = d.Args[0]
+	case "ssl_ocsp":
+		m, ok := map[string]OCSPMode{"off": OCSPOff, "on": OCSPOn, "leaf": OCSPLeaf}[d.Args[0]]
+		if !ok {
+			c.fail(d, `invalid value "%s"`, d.Args[0])
+		}
+		t.ocsp = m
+	case "ssl_ocsp_responder":
+		t.ocspResponder = d.Args[0]
+	case "ssl_ocsp_cache":
+		t.ocspCache, t.ocspCacheSize = c.ocspCache(d)
 	case "ssl_reject_handshake":
 		t.reject = d.Args[0] == "on"
 	case "ssl":
@@ -192,12 +210,106 @@ func (c *compiler) sessionCache(d *Directive) SessionCache {
 			if n < 8*4096 {
 				c.fail(d, `session cache "%s" is too small`, a)
 			}
+			if z, seen := c.sslZones[name]; seen && z.ocsp {
+				c.fail(d, `the shared memory zone "%s" is already declared for a different use`, name)
+			} else if !seen && n >= 8*4096 {
+				if c.sslZones == nil {
+					c.sslZones = map[string]sslZone{}
+				}
+				c.sslZones[name] = sslZone{size: n}
+			}
 			sc = SessionCacheOn
 		default:
 			c.fail(d, `invalid session cache "%s"`, a)
 		}
 	}
 	return sc
+}
+
+// ocspCache parses ssl_ocsp_cache: off | shared:name:size (at least 8
+// pages), the zone's name unique among the shared zones of ssl
+// directives.
+func (c *compiler) ocspCache(d *Directive) (string, int64) {
+	a := d.Args[0]
+	if a == "off" {
+		return "", 0
+	}
+	rest, ok := strings.CutPrefix(a, "shared:")
+	name, size, ok2 := strings.Cut(rest, ":")
+	n, err := ParseSize(size)
+	if !ok || !ok2 || name == "" || err != nil || n < 0 {
+		c.fail(d, `invalid OCSP cache "%s"`, a)
+		return "", 0
+	}
+	if n < 8*4096 {
+		c.fail(d, `OCSP cache "%s" is too small`, a)
+		return "", 0
+	}
+	if c.sslZones == nil {
+		c.sslZones = map[string]sslZone{}
+	}
+	if z, seen := c.sslZones[name]; seen {
+		if !z.ocsp {
+			c.fail(d, `the shared memory zone "%s" is already declared for a different use`, name)
+		} else if z.size != n {
+			c.fail(d, `the size %d of shared memory zone "%s" conflicts with already declared size %d`, n, name, z.size)
+		}
+		return name, n
+	}
+	c.sslZones[name] = sslZone{ocsp: true, size: n}
+	return name, n
+}
+
+// sslZone is a shared memory zone an ssl directive declared: an OCSP
+// cache, else a session cache.
+type sslZone struct {
+	ocsp bool
+	size int64
+}
+
+// ocspResponder checks ssl_ocsp_responder's URL as nginx does when it
+// builds the server's context: http:// (any case) and a host, resolved
+// now; the error words name the URL without its scheme.
+func (c *compiler) ocspResponder(url string) {
+	rest := url
+	if len(url) <= 7 || !strings.EqualFold(url[:7], "http://") {
+		c.failAt("", 0, `invalid URL prefix in OCSP responder "`+url+`" in "ssl_ocsp_responder"`)
+		return
+	}
+	rest = url[7:]
+	hostport := rest
+	if i := strings.IndexAny(hostport, "/?"); i >= 0 {
+		hostport = hostport[:i]
+	}
+	host, port := hostport, ""
+	if strings.HasPrefix(host, "[") {
+		i := strings.Index(host, "]")
+		if i < 0 {
+			c.failAt("", 0, `invalid host in OCSP responder "`+rest+`" in "ssl_ocsp_responder"`)
+			return
+		}
+		host, port = host[1:i], strings.TrimPrefix(host[i+1:], ":")
+	} else if i := strings.LastIndex(host, ":"); i >= 0 {
+		host, port = host[:i], host[i+1:]
+		if port == "" {
+			port = "x" // "host:" is an invalid port
+		}
+	}
+	if port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			c.failAt("", 0, `invalid port in OCSP responder "`+rest+`" in "ssl_ocsp_responder"`)
+			return
+		}
+	}
+	if host == "" {
+		c.failAt("", 0, `no host in OCSP responder "`+rest+`" in "ssl_ocsp_responder"`)
+		return
+	}
+	if net.ParseIP(host) == nil {
+		if addrs, err := net.LookupHost(host); err != nil || len(addrs) == 0 {
+			c.failAt("", 0, `host not found in OCSP responder "`+rest+`" in "ssl_ocsp_responder"`)
+		}
+	}
 }
 
 // serverTLS compiles a server's TLS settings, as nginx's merge of the ssl
@@ -265,6 +377,16 @@ func (c *compiler) serverTLS(d *Directive, s *Server, tls *tlsSettings) {
 		t.TrustedCertificate = c.confName(tls.trustedCert)
 	}
 	t.CRL = c.confName(tls.crl)
+	if tls.ocsp != OCSPOff {
+		if tls.verify == VerifyOptionalNoCA {
+			c.failAt("", 0, `"ssl_ocsp" is incompatible with "ssl_verify_client optional_no_ca"`)
+		}
+		if tls.ocspResponder != "" {
+			c.ocspResponder(tls.ocspResponder)
+		}
+		t.OCSP, t.OCSPResponder = tls.ocsp, tls.ocspResponder
+		t.OCSPCache, t.OCSPCacheSize = tls.ocspCache, tls.ocspCacheSize
+	}
 }
 
 // confName resolves the name of a file the ssl module reads as nginx does:

@@ -254,6 +254,15 @@ type TLS struct {
 	StaplingResponder string
 	StaplingVerify    bool
 	StaplingTrusted   string // ssl_trusted_certificate, searched for the issuer
+	// OCSP is ssl_ocsp: client certificates (OCSPLeaf: only the client's
+	// own) are checked with OCSPResponder (ssl_ocsp_responder; "": each
+	// certificate's OCSP URL), the answers kept in the shared cache
+	// OCSPCache (ssl_ocsp_cache; "": none) of OCSPCacheSize bytes. Set only
+	// on a server with certificates.
+	OCSP          OCSPMode
+	OCSPResponder string
+	OCSPCache     string
+	OCSPCacheSize int64
 	// Passwords are ssl_password_file's lines, tried in turn on encrypted
 	// keys; nil: none.
 	Passwords []string
@@ -291,6 +300,16 @@ const (
 	// VerifyOptionalNoCA asks for a certificate and accepts one whose
 	// issuer is unknown (nginx's ngx_ssl_verify_error_optional).
 	VerifyOptionalNoCA
+)
+
+// OCSPMode is ssl_ocsp.
+type OCSPMode int
+
+// ssl_ocsp values.
+const (
+	OCSPOff  OCSPMode = iota
+	OCSPOn            // every certificate of the chain but the root
+	OCSPLeaf          // the client's certificate only
 )
 
 // SessionCache is what ssl_session_cache allows: with a cache, sessions

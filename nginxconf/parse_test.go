@@ -121,7 +121,7 @@ func TestParseErrors(t *testing.T) {
 		{"if without paren", "http { server { if $a { } } }", `invalid condition "$a" in /t/nginx.conf:1`},
 		{"too long word", "pid \"" + strings.Repeat("a", 5000) + "\";", `too long parameter, probably missing terminating """ character in /t/nginx.conf:1`},
 		{"too long comment", "#" + strings.Repeat(" ", 5000) + "\npid a;", `too long parameter "#         ..." started in /t/nginx.conf:1`},
-		{"refused", "http { server { ssl_ocsp on; } }", `"ssl_ocsp" directive is not supported by ngxsockify (OCSP checks of client certificates) in /t/nginx.conf:1`},
+		{"refused", "http { server { ssl_conf_command a b; } }", `"ssl_conf_command" directive is not supported by ngxsockify (OpenSSL configuration commands) in /t/nginx.conf:1`},
 		{"missing include", "include nope.conf;", `open() "/t/nope.conf" failed (2: No such file or directory) in /t/nginx.conf:1`},
 		{"NUL ends a printed word", "fo\x00o bar;", `unknown directive "fo" in /t/nginx.conf:1`},
 	}

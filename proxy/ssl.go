@@ -22,6 +22,7 @@ import (
 	"ngxsockify/nginxconf"
 	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
+	"ngxsockify/proxy/upstream"
 )
 
 // sslModule is nginx's ngx_http_ssl_module. At load it builds each
@@ -61,6 +62,8 @@ type serverTLS struct {
 	// staplers: ssl_stapling's OCSP responses of the certificates (by
 	// their place in certs) when they are asked of a responder
 	staplers map[*tls.Certificate]*stapler
+	// ocsp: ssl_ocsp's checks of client certificates (nil: off)
+	ocsp *ocspChecker
 }
 
 func provisionTLS(_ *Server, st *state) error {
@@ -109,6 +112,10 @@ func provisionTLS(_ *Server, st *state) error {
 			return err
 		}
 		rt.verifier = v
+		if v != nil {
+			confID := srv.Conf.ID
+			rt.ocsp = newOCSPChecker(t, func() *upstream.Resolver { return st.confs[confID].resolver.r })
+		}
 		rt.minVersion, rt.maxVersion = nginxconf.ProtocolRange(t.Protocols)
 		rt.curves = t.Curves
 		rt.sessions = newSessionStore(t)
@@ -248,6 +255,10 @@ type connTLS struct {
 	rt         *serverTLS
 	verifiedBy *clientVerifier
 	result     verifyResult
+	// ocsp is ssl_ocsp's verdict on the certificate the handshake
+	// verified: "" good (or not checked), else $ssl_client_verify's
+	// FAILED: text
+	ocsp string
 	// freshID is the session ID of a full handshake, resumedID that of
 	// the session a resumption took up.
 	freshID, resumedID []byte
@@ -345,7 +356,20 @@ func (s *Server) configForClient(l *listener, hello *tls.ClientHelloInfo) (*tls.
 			c.vars.SessionID = c.sessionID(cs.DidResume)
 		}
 		if rt.verifier != nil {
-			c.verify(rt.verifier, cs.PeerCertificates)
+			chain := c.verify(rt.verifier, cs.PeerCertificates)
+			if rt.ocsp != nil && chain != nil {
+				// nginx asks once the handshake is done, before the
+				// request is read; the handshake waits here instead
+				ctx := hello.Context()
+				c.ocsp = rt.ocsp.check(ctx, chain, func(level ngxlog.Level, request bool, msg string) {
+					if !request {
+						s.connLog(l, ctx, hello.Conn, level, msg+" while SSL handshaking")
+					} else if cc := connOf(ctx); cc != nil {
+						st.elog.Logf(level, cc.id, "%s", msg)
+					}
+				})
+				c.vars.Verify = c.verifyVar()
+			}
 		}
 		return nil // a failed certificate is refused per request, as in nginx
 	}
@@ -405,14 +429,26 @@ func (c *connTLS) sessionID(resumed bool) []byte {
 	return c.freshID
 }
 
-// verify checks the client's certificate with v, unless v already did.
-func (c *connTLS) verify(v *clientVerifier, chain []*x509.Certificate) {
+// verify checks the client's certificate with v, unless v already did;
+// it returns the chain verified when v's check was made now and passed.
+func (c *connTLS) verify(v *clientVerifier, sent []*x509.Certificate) []*x509.Certificate {
 	if c.verifiedBy == v {
-		return
+		return nil
 	}
 	c.verifiedBy = v
-	c.result = v.verify(chain, time.Now())
-	c.vars.Verify = c.result.variable()
+	var chain []*x509.Certificate
+	c.result, chain = v.verifyChain(sent, time.Now())
+	c.vars.Verify = c.verifyVar()
+	return chain
+}
+
+// verifyVar is $ssl_client_verify: the chain's result, and once that
+// passed, ssl_ocsp's.
+func (c *connTLS) verifyVar() string {
+	if c.result.code == verifyOK && c.ocsp != "" {
+		return "FAILED:" + c.ocsp
+	}
+	return c.result.variable()
 }
 
 // checkClientTLS is what nginx checks of a TLS request before its phases
@@ -460,6 +496,12 @@ func (rq *request) checkClientTLS() rc {
 	if res.code == verifyNone && t.VerifyClient == nginxconf.VerifyOn {
 		rq.logf(ngxlog.Info, "client sent no required SSL certificate while reading client request headers")
 		rq.refuseCertificate(496, "No required SSL certificate was sent")
+		return rcDone
+	}
+	if res.code == verifyOK && c.ocsp != "" {
+		// ssl_ocsp of the handshake's context failed the certificate
+		rq.logf(ngxlog.Info, "client SSL certificate verify error: %s while reading client request headers", c.ocsp)
+		rq.refuseCertificate(495, "The SSL certificate error")
 		return rcDone
 	}
 	return rcDeclined

@@ -127,6 +127,51 @@ func (s *stapler) staple(logf func(string)) []byte {
 	return nil
 }
 
+// ocspFetch sends an OCSP request to the responder at rawURL (GET, the
+// request in base64 in the path, as nginx sends it) and returns the
+// body of a 200 answer; addr, when set, is the address to connect to
+// (the URL's host resolved), else the URL's host is one.
+func ocspFetch(rawURL, addr string, req []byte) ([]byte, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || !strings.EqualFold(u.Scheme, "http") {
+		return nil, fmt.Errorf(`invalid URL prefix in OCSP responder "%s" in the certificate`, rawURL)
+	}
+	u.Scheme = "http"
+	path := u.EscapedPath()
+	if !strings.HasSuffix(path, "/") {
+		path += "/"
+	}
+	u.RawPath, u.Path, u.RawQuery = "", "", ""
+	target := u.String() + path + url.QueryEscape(base64.StdEncoding.EncodeToString(req))
+	client := staplingClient
+	if addr != "" {
+		client = &http.Client{Timeout: staplingClient.Timeout, Transport: &http.Transport{
+			Proxy: nil, DisableKeepAlives: true,
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				var d net.Dialer
+				return d.DialContext(ctx, network, addr)
+			},
+		}}
+	}
+	r, err := client.Get(target)
+	if err != nil {
+		return nil, fmt.Errorf("OCSP responder %s: %v", rawURL, err)
+	}
+	defer r.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("OCSP responder %s: %v", rawURL, err)
+	}
+	if r.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf(`OCSP responder sent invalid "%d %s" status`, r.StatusCode, http.StatusText(r.StatusCode))
+	}
+	if ct, ok := r.Header["Content-Type"]; ok && len(ct) > 0 && !strings.EqualFold(strings.TrimSpace(ct[0]), "application/ocsp-response") {
+		// nginx accepts no other type, parameters included
+		return nil, fmt.Errorf(`OCSP responder sent invalid "Content-Type" header: "%s"`, ct[0])
+	}
+	return body, nil
+}
+
 func (s *stapler) fetch(logf func(string)) {
 	resp, valid, err := s.ask()
 	s.mu.Lock()
@@ -147,45 +192,15 @@ func (s *stapler) fetch(logf func(string)) {
 	}
 }
 
-// ask sends the OCSP request (GET, the request in base64 in the path, as
-// nginx sends it) and checks the answer.
+// ask sends the OCSP request and checks the answer.
 func (s *stapler) ask() ([]byte, time.Time, error) {
 	req, err := ocsp.CreateRequest(s.leaf, s.issuer, &ocsp.RequestOptions{Hash: crypto.SHA1})
 	if err != nil {
 		return nil, time.Time{}, err
 	}
-	u, err := url.Parse(s.url)
-	if err != nil || u.Scheme != "http" {
-		return nil, time.Time{}, fmt.Errorf(`invalid URL prefix in OCSP responder "%s" in the certificate`, s.url)
-	}
-	path := u.EscapedPath()
-	if !strings.HasSuffix(path, "/") {
-		path += "/"
-	}
-	u.RawPath, u.Path = "", ""
-	target := u.String() + path + url.QueryEscape(base64.StdEncoding.EncodeToString(req))
-	client := staplingClient
-	if s.addr != "" {
-		addr := s.addr
-		client = &http.Client{Timeout: staplingClient.Timeout, Transport: &http.Transport{
-			Proxy: nil, DisableKeepAlives: true,
-			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-				var d net.Dialer
-				return d.DialContext(ctx, network, addr)
-			},
-		}}
-	}
-	r, err := client.Get(target)
+	body, err := ocspFetch(s.url, s.addr, req)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("OCSP responder %s: %v", s.url, err)
-	}
-	defer r.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("OCSP responder %s: %v", s.url, err)
-	}
-	if r.StatusCode != http.StatusOK {
-		return nil, time.Time{}, fmt.Errorf(`OCSP responder sent invalid "%d %s" status`, r.StatusCode, http.StatusText(r.StatusCode))
+		return nil, time.Time{}, err
 	}
 	// The signature is checked as OpenSSL's OCSP_basic_verify does for
 	// nginx: against the signer certificate the response carries or one of

@@ -209,12 +209,19 @@ func (r verifyResult) unknownIssuer() bool {
 
 // verify checks the chain the client sent (its certificate first).
 func (v *clientVerifier) verify(sent []*x509.Certificate, now time.Time) verifyResult {
+	res, _ := v.verifyChain(sent, now)
+	return res
+}
+
+// verifyChain is verify that also gives the chain verified, from the
+// client's certificate to the root, when the result is verifyOK.
+func (v *clientVerifier) verifyChain(sent []*x509.Certificate, now time.Time) (verifyResult, []*x509.Certificate) {
 	if len(sent) == 0 {
-		return verifyResult{code: verifyNone}
+		return verifyResult{code: verifyNone}, nil
 	}
 	if v.roots == nil {
 		// no CA at all (a server verifying without a context of its own)
-		return unknownIssuerOf(sent)
+		return unknownIssuerOf(sent), nil
 	}
 	inter := x509.NewCertPool()
 	for _, c := range v.inter {
@@ -235,36 +242,36 @@ func (v *clientVerifier) verify(sent []*x509.Certificate, now time.Time) verifyR
 			switch invalid.Reason {
 			case x509.Expired:
 				if now.Before(invalid.Cert.NotBefore) {
-					return errNotYetValid
+					return errNotYetValid, nil
 				}
-				return errExpired
+				return errExpired, nil
 			case x509.IncompatibleUsage:
-				return errPurpose
+				return errPurpose, nil
 			case x509.TooManyIntermediates:
-				return errChainTooLong
+				return errChainTooLong, nil
 			}
-			return errInvalidCA
+			return errInvalidCA, nil
 		case errors.As(err, &unknown):
 			res := unknownIssuerOf(sent)
 			if v.crls != nil {
 				// OpenSSL goes on with the CRLs of the chain it could build
 				res = v.checkCRLs(linkChain(sent), false, now, res)
 			}
-			return res
+			return res, nil
 		}
-		return errSignatureFailure
+		return errSignatureFailure, nil
 	}
 	first := verifyResult{}
 	for i, chain := range chains {
 		r := v.checkChain(chain, now)
 		if r.code == verifyOK {
-			return r
+			return r, chain
 		}
 		if i == 0 {
 			first = r
 		}
 	}
-	return first
+	return first, nil
 }
 
 // unknownIssuerOf is the error OpenSSL gives a chain it cannot complete.
