@@ -205,7 +205,7 @@ NGINX_TESTS_FILES ?= access.t access_log.t auth_basic.t autoindex.t autoindex_fo
 	stub_status.t upstream.t upstream_keepalive.t upstream_ip_hash.t upstream_hash.t \
 	upstream_least_conn.t upstream_random.t upstream_max_conns.t \
 	http_disable_symlinks.t http_max_headers.t userid.t userid_flags.t \
-	ssl_reject_handshake.t ssl_stapling.t subrequest_output_buffer_size.t
+	ssl_ocsp.t ssl_reject_handshake.t ssl_stapling.t subrequest_output_buffer_size.t
 
 LUA_TESTS_FILES ?= $(addprefix t/,000-sanity.t 001-set.t 002-content.t 005-exit.t \
 	006-escape.t 007-md5.t 011-md5_bin.t 070-sha1.t 046-hmac.t 042-crc32.t \
