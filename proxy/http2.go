@@ -179,6 +179,14 @@ func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header["Host"] = []string{r.Host}
 	}
 	hw := &h2Writer{ResponseWriter: w, r: r, hc: hc, reqs: int(n), params: http1.DefaultParams(), head: hc.tap.claim(r)}
+	setParams(&hw.params, hc.conf)
+	if r.Host != "" {
+		if _, ok := http1.ValidHost(r.Host); !ok {
+			// nginx checks :authority (or host) as a Host header
+			h.s.reject(hw, r, &http1.Error{Status: http.StatusBadRequest, Msg: "client sent invalid host header"})
+			return
+		}
+	}
 	// the last stream nginx takes (GOAWAY once it is answered): the
 	// keepalive_requests-th, one past keepalive_time, or any with
 	// keepalive_timeout 0
@@ -193,6 +201,9 @@ func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.s.ServeHTTP(hw, r)
+	// what the handler left buffered goes out once it returns: within
+	// send_timeout too
+	hw.armSend()
 	if hw.reset {
 		// return 444: nginx resets the stream
 		panic(http.ErrAbortHandler)
@@ -248,6 +259,7 @@ type h2Writer struct {
 	// last piece written is still buffered (a frame of its own follows)
 	chunk   int
 	pending bool
+	armed   bool // send_timeout bounds the writes (armSend)
 	head    *h2Head // the order of the request's header list (nil: unknown)
 }
 
@@ -272,6 +284,8 @@ func (w *h2Writer) Write(p []byte) (int, error) {
 	if w.header == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
+	w.armSend()
+	defer w.disarmSend()
 	if w.chunk <= 0 {
 		n, err := w.ResponseWriter.Write(p)
 		w.body += int64(n)
@@ -316,7 +330,32 @@ func (w *h2Writer) headerSize(code int) int64 {
 func (w *h2Writer) Flush() {
 	w.pending = false
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		if !w.armed {
+			w.armSend()
+			defer w.disarmSend()
+		}
 		f.Flush()
+	}
+}
+
+// armSend bounds by send_timeout how long the writes that follow may wait
+// for the client (its flow-control windows, the socket), as nginx's
+// send_timeout does for a stream: past it x/net/http2 resets the stream
+// and the writes fail. disarmSend lifts the bound once a write is done,
+// so that the time the response takes to come (proxy_read_timeout's)
+// does not count.
+func (w *h2Writer) armSend() {
+	d := w.params.SendTimeout
+	if wd, ok := w.ResponseWriter.(interface{ SetWriteDeadline(time.Time) error }); ok && d > 0 {
+		wd.SetWriteDeadline(time.Now().Add(d))
+		w.armed = true
+	}
+}
+
+func (w *h2Writer) disarmSend() {
+	if wd, ok := w.ResponseWriter.(interface{ SetWriteDeadline(time.Time) error }); ok && w.armed {
+		wd.SetWriteDeadline(time.Time{})
+		w.armed = false
 	}
 }
 

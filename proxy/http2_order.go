@@ -43,6 +43,17 @@ type h2Tap struct {
 	pending []h2Head
 	last    uint32 // the highest stream opened (a client opens them in order)
 	broken  bool   // a frame the tap cannot follow: it stops
+
+	// The first frame: nginx takes a connection whose preface a frame
+	// other than SETTINGS follows (RFC 9113 asks for SETTINGS; nginx does
+	// not check), x/net/http2 ends it with PROTOCOL_ERROR. Until that
+	// frame's type is known (settled), Read holds its bytes in head; an
+	// empty SETTINGS goes before a frame of another type, so that
+	// x/net/http2 serves the connection on, with the defaults nginx
+	// assumes. out is what Read hands out before reading on.
+	settled bool
+	head    []byte
+	out     []byte
 }
 
 // h2TLSTap is h2Tap over TLS: x/net/http2 asks it for the TLS state.
@@ -74,6 +85,19 @@ func newH2Tap(c net.Conn) (*h2Tap, net.Conn) {
 }
 
 func (t *h2Tap) Read(p []byte) (int, error) {
+	if !t.settled && len(t.out) == 0 {
+		if err := t.firstFrame(); err != nil && len(t.out) == 0 {
+			return 0, err
+		}
+	}
+	if len(t.out) > 0 {
+		n := copy(p, t.out)
+		t.out = t.out[n:]
+		t.mu.Lock()
+		t.feed(p[:n])
+		t.mu.Unlock()
+		return n, nil
+	}
 	n, err := t.Conn.Read(p)
 	if n > 0 {
 		t.mu.Lock()
@@ -81,6 +105,48 @@ func (t *h2Tap) Read(p []byte) (int, error) {
 		t.mu.Unlock()
 	}
 	return n, err
+}
+
+// firstFrame reads the rest of the preface, then the first frame's length
+// and type: the preface goes out as it comes (x/net/http2 reads it
+// before anything else, with a deadline), the frame's bytes are held in
+// head until its type is known (settled). It leaves what to hand out in
+// out: an empty SETTINGS before a frame of another type.
+func (t *h2Tap) firstFrame() error {
+	preface := len(http2.ClientPreface)
+	var buf [256]byte
+	for len(t.out) == 0 {
+		if len(t.head) < preface {
+			n, err := t.Conn.Read(buf[:preface-len(t.head)])
+			t.head = append(t.head, buf[:n]...)
+			t.out = append(t.out, buf[:n]...)
+			if string(t.head) != http2.ClientPreface[:len(t.head)] {
+				t.settled = true // not HTTP/2: x/net/http2 says so
+			}
+			if err != nil || t.settled {
+				t.settled = true
+				return err
+			}
+			continue
+		}
+		n, err := t.Conn.Read(buf[:])
+		t.head = append(t.head, buf[:n]...)
+		rest := t.head[preface:]
+		if err != nil || len(rest) < 4 {
+			if err != nil {
+				t.settled, t.out, t.head = true, rest, nil
+				return err
+			}
+			continue
+		}
+		t.settled = true
+		if http2.FrameType(rest[3]) != http2.FrameSettings {
+			t.out = append(t.out, 0, 0, 0, byte(http2.FrameSettings), 0, 0, 0, 0, 0)
+		}
+		t.out = append(t.out, rest...)
+		t.head = nil
+	}
+	return nil
 }
 
 // feed follows the frames in b.
