@@ -259,7 +259,7 @@ type h2Writer struct {
 	// last piece written is still buffered (a frame of its own follows)
 	chunk   int
 	pending bool
-	armed   bool // send_timeout bounds the writes (armSend)
+	armed   bool    // send_timeout bounds the writes (armSend)
 	head    *h2Head // the order of the request's header list (nil: unknown)
 }
 
