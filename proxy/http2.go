@@ -83,8 +83,15 @@ func (s *Server) serveH2(l *listener, ctx context.Context, c net.Conn) {
 		MaxUploadBufferPerStream:     int32(min(conf.HTTP2BodyPrereadSize, 1<<31-1)),
 		WriteByteTimeout:             conf.SendTimeout,
 		PermitProhibitedCipherSuites: true, // nginx serves HTTP/2 over whatever TLS agreed on
-		// nginx 1.22 orders streams by RFC 7540's priority tree
-		NewWriteScheduler: func() http2.WriteScheduler { return http2.NewPriorityWriteScheduler(nil) },
+		// nginx 1.22 orders streams by RFC 7540's priority tree. Closed
+		// streams leave it at once: x/net/http2's scheduler returns a closed
+		// stream's queue to its pool, clearing its entries, while the node it
+		// keeps in the tree still holds them; after a stream reset with DATA
+		// queued it pops an empty request and panics in the connection's
+		// goroutine, which ends the process (a client could do it at will).
+		NewWriteScheduler: func() http2.WriteScheduler {
+			return http2.NewPriorityWriteScheduler(&http2.PriorityWriteSchedulerConfig{MaxClosedNodesInTree: 0, MaxIdleNodesInTree: 10})
+		},
 	}
 	if err := http2.ConfigureServer(hc.base, h2s); err != nil {
 		c.Close()
