@@ -187,6 +187,13 @@ func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	hw := &h2Writer{ResponseWriter: w, r: r, hc: hc, reqs: int(n), params: http1.DefaultParams(), head: hc.tap.claim(r)}
 	setParams(&hw.params, hc.conf)
+	if hw.head != nil && len(hw.head.hosts) > 1 {
+		// nginx 1.22 makes :authority a Host header: a host field besides
+		// it (or a second one) is a duplicate, whatever its value
+		h.s.reject(hw, r, &http1.Error{Status: http.StatusBadRequest,
+			Msg: `client sent duplicate host header: "host: ` + hw.head.hosts[1] + `", previous value: "host: ` + hw.head.hosts[0] + `"`})
+		return
+	}
 	if r.Host != "" {
 		if _, ok := http1.ValidHost(r.Host); !ok {
 			// nginx checks :authority (or host) as a Host header

@@ -72,6 +72,7 @@ type h2Head struct {
 	names        []string // the header list's names, in order
 	n            int      // regular fields, cookies apart
 	cookie       bool     // cookie fields came: one "cookie" ends the list
+	hosts        []string // the values of :authority and of host fields
 	size         int      // the header block's bytes as sent, HPACK-coded ($request_length)
 }
 
@@ -270,8 +271,12 @@ func (t *h2Tap) field(f hpack.HeaderField) {
 		h.path = f.Value
 	case ":authority": // before the regular fields
 		h.names = append(h.names, "host")
+		h.hosts = append(h.hosts, f.Value)
 	case "cookie":
 		h.cookie = true
+	case "host": // apart from n, as claim counts
+		h.names = append(h.names, "host")
+		h.hosts = append(h.hosts, f.Value)
 	default:
 		if !strings.HasPrefix(f.Name, ":") {
 			h.names = append(h.names, f.Name)
