@@ -181,12 +181,21 @@ func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// $https and $ssl_* follow the connection
 		r.TLS = hc.tls
 	}
+	fields := 0 // the regular fields (:authority apart)
+	for _, vs := range r.Header {
+		fields += len(vs)
+	}
 	if _, ok := r.Header["Host"]; !ok && r.Host != "" {
 		// nginx makes :authority the Host header ($http_host)
 		r.Header["Host"] = []string{r.Host}
 	}
 	hw := &h2Writer{ResponseWriter: w, r: r, hc: hc, reqs: int(n), params: http1.DefaultParams(), head: hc.tap.claim(r)}
 	setParams(&hw.params, hc.conf)
+	if max := hc.conf.MaxHeaders; max > 0 && fields > max {
+		// max_headers: on HTTP/2 a 400
+		h.s.reject(hw, r, &http1.Error{Status: http.StatusBadRequest, Msg: "client sent too many header lines"})
+		return
+	}
 	if hw.head != nil && len(hw.head.hosts) > 1 {
 		// nginx 1.22 makes :authority a Host header: a host field besides
 		// it (or a second one) is a duplicate, whatever its value

@@ -219,3 +219,29 @@ func TestHTTP2ResetQueuedData(t *testing.T) {
 		t.Errorf("got\n%s\nnginx\n%s", got, want)
 	}
 }
+
+// TestHTTP2MaxHeaders: max_headers (nginx 1.27.2; Debian's 1.22 has no
+// such directive, so no oracle here) counts an HTTP/2 request's regular
+// fields, :authority apart, and answers 400 past it (nginx-tests
+// h2_max_headers.t).
+func TestHTTP2MaxHeaders(t *testing.T) {
+	conf := `
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    max_headers 5;
+    location / { return 200 "SEE-THIS"; }
+}`
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: conf})
+	for n, want := range map[int]string{5: "HEADERS:1:200", 6: "HEADERS:1:400"} {
+		h := dialH2(t, b.Addr, []http2.Setting{})
+		var extra []string
+		for i := range n {
+			extra = append(extra, "x-blah", fmt.Sprint(i))
+		}
+		h.get(1, "/", "localhost", extra...)
+		got := h.until(3*time.Second, func(d string) bool { return strings.HasPrefix(d, "HEADERS:1") })
+		if got != want {
+			t.Errorf("%d fields: got %q, want %q", n, got, want)
+		}
+	}
+}
