@@ -170,9 +170,11 @@ type h2Handler struct {
 func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hc := h.hc
 	n := hc.reqs.Add(1)
-	if hc.tooLongField(r) {
-		// nginx: a connection error
-		h.s.ErrorLog().Logf(ngxlog.Info, 0, "client sent too large header field while processing HTTP/2 connection")
+	head := hc.tap.claim(r)
+	if what := hc.tooLarge(r, head); what != "" {
+		// nginx: a connection error (GOAWAY ENHANCE_YOUR_CALM; x/net/http2
+		// lets no handler send one, the connection just closes)
+		h.s.ErrorLog().Logf(ngxlog.Info, 0, "client sent too large %s while processing HTTP/2 connection", what)
 		hc.sock.Close()
 		return
 	}
@@ -189,7 +191,7 @@ func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// nginx makes :authority the Host header ($http_host)
 		r.Header["Host"] = []string{r.Host}
 	}
-	hw := &h2Writer{ResponseWriter: w, r: r, hc: hc, reqs: int(n), params: http1.DefaultParams(), head: hc.tap.claim(r)}
+	hw := &h2Writer{ResponseWriter: w, r: r, hc: hc, reqs: int(n), params: http1.DefaultParams(), head: head}
 	setParams(&hw.params, hc.conf)
 	if max := hc.conf.MaxHeaders; max > 0 && fields > max {
 		// max_headers: on HTTP/2 a 400
@@ -249,21 +251,33 @@ func (b *h2Body) Read(p []byte) (int, error) {
 	return b.ReadCloser.Read(p)
 }
 
-// tooLongField reports a header field (its value, as decoded) longer than
-// a large header buffer.
-func (hc *h2Conn) tooLongField(r *http.Request) bool {
+// tooLarge reports what nginx refuses in a header list ("header field",
+// "header"): a name or value longer than a large header buffer as the
+// client coded it (Huffman-coded or not), or the list (names and values
+// as decoded, pseudo-header fields too) larger than all of them. Without
+// the tap's head, the decoded values are held against a buffer.
+func (hc *h2Conn) tooLarge(r *http.Request, head *h2Head) string {
 	max := hc.conf.LargeHeaderBufferSize
+	if head != nil {
+		switch {
+		case head.field > max:
+			return "header field"
+		case head.list > max*hc.conf.LargeHeaderBuffers:
+			return "header"
+		}
+		return ""
+	}
 	if len(r.RequestURI) > max {
-		return true
+		return "header field"
 	}
 	for _, vs := range r.Header {
 		for _, v := range vs {
 			if len(v) > max {
-				return true
+				return "header field"
 			}
 		}
 	}
-	return false
+	return ""
 }
 
 // h2Writer is a stream's response writer: x/net/http2's, with what

@@ -73,6 +73,8 @@ type h2Head struct {
 	n            int      // regular fields, cookies apart
 	cookie       bool     // cookie fields came: one "cookie" ends the list
 	hosts        []string // the values of :authority and of host fields
+	field        int      // the longest name or value as sent (HPACK strings: Huffman-coded or not)
+	list         int      // the names and values, pseudo-header fields too
 	size         int      // the header block's bytes as sent, HPACK-coded ($request_length)
 }
 
@@ -234,6 +236,7 @@ func (t *h2Tap) frame(p []byte) {
 	}
 	h := t.cur
 	h.size = len(t.block) - sizeUpdates(t.block)
+	h.field = longestString(t.block)
 	if h.cookie {
 		h.names = append(h.names, "cookie")
 	}
@@ -261,9 +264,68 @@ func sizeUpdates(b []byte) int {
 	return n
 }
 
+// longestString is the length of the longest string literal of an HPACK
+// block as coded (Huffman-coded or not), which nginx holds against a
+// large header buffer. The block is one the decoder took.
+func longestString(b []byte) int {
+	// integer reads a prefix integer of n bits from b[i:]: its value and
+	// the index past it (-1: malformed)
+	integer := func(i, n int) (int, int) {
+		mask := 1<<n - 1
+		v := int(b[i]) & mask
+		i++
+		if v < mask {
+			return v, i
+		}
+		for m := 0; i < len(b) && m <= 21; m += 7 {
+			c := b[i]
+			i++
+			v += int(c&0x7f) << m
+			if c&0x80 == 0 {
+				return v, i
+			}
+		}
+		return 0, -1
+	}
+	longest := 0
+	str := func(i int) int { // a string literal at b[i:]: the index past it
+		if i < 0 || i >= len(b) {
+			return -1
+		}
+		n, j := integer(i, 7)
+		if j < 0 || j+n > len(b) {
+			return -1
+		}
+		longest = max(longest, n)
+		return j + n
+	}
+	for i := 0; i >= 0 && i < len(b); {
+		c := b[i]
+		switch {
+		case c&0x80 != 0: // indexed field
+			_, i = integer(i, 7)
+		case c&0xe0 == 0x20: // dynamic table size update
+			_, i = integer(i, 5)
+		default: // a literal: 6-bit index with indexing, else 4-bit
+			n := 4
+			if c&0x40 != 0 {
+				n = 6
+			}
+			var idx int
+			idx, i = integer(i, n)
+			if i >= 0 && idx == 0 {
+				i = str(i) // the name
+			}
+			i = str(i) // the value
+		}
+	}
+	return longest
+}
+
 // field is the decoder's emit function.
 func (t *h2Tap) field(f hpack.HeaderField) {
 	h := &t.cur
+	h.list += len(f.Name) + len(f.Value)
 	switch f.Name {
 	case ":method":
 		h.method = f.Value

@@ -50,6 +50,10 @@ func TestH2Tap(t *testing.T) {
 	r := &http.Request{Method: "GET", RequestURI: "/a?b", Header: http.Header{"X-B": {"1", "2"}, "Accept": {"*/*"}, "Cookie": {"c=1; d=2"}}}
 	want := &h2Head{method: "GET", path: "/a?b", names: []string{"host", "x-b", "accept", "x-b", "cookie"}, n: 3, cookie: true,
 		hosts: []string{"h.test"}, size: len(b3)}
+	for _, f := range req {
+		want.list += len(f)
+	}
+	want.field = longestString(b3) // TestLongestString
 	if d := cmp.Diff(want, tap.claim(r), cmp.AllowUnexported(h2Head{})); d != "" {
 		t.Errorf("stream 3 (-want +got):\n%s", d)
 	}
@@ -90,6 +94,29 @@ func TestH2TapFirstFrame(t *testing.T) {
 		got, err := io.ReadAll(tc)
 		if err != nil || string(got) != c.want {
 			t.Errorf("%q: read %q (%v), want %q", c.in, got, err, c.want)
+		}
+	}
+}
+
+// TestLongestString: the longest string literal of a block as coded.
+func TestLongestString(t *testing.T) {
+	long := bytes.Repeat([]byte("x"), 200)
+	var huff bytes.Buffer
+	hpack.NewEncoder(&huff).WriteField(hpack.HeaderField{Name: "x-long", Value: string(long)})
+	for _, c := range []struct {
+		b    []byte
+		want int
+	}{
+		{nil, 0},
+		{[]byte{0x82, 0x86}, 0}, // indexed
+		{append([]byte{0x00, 0x03, 'a', 'b', 'c', 0x05}, "hello"...), 5},          // raw, new name
+		{append(append([]byte{0x0f, 0x2b, 0x7f, 200 - 127}, long...), 0x82), 200}, // raw, indexed name 58, multi-byte length
+		{append([]byte{0x3f, 0xe1, 0x1f, 0x44, 0x03}, "abc"...), 3},               // size update, then :path
+		{huff.Bytes(), int(hpack.HuffmanEncodeLength(string(long)))},              // Huffman-coded
+		{[]byte{0x00, 0x7f}, 0}, // cut short
+	} {
+		if got := longestString(c.b); got != c.want {
+			t.Errorf("longestString(% x) = %d, want %d", c.b, got, c.want)
 		}
 	}
 }

@@ -52,6 +52,12 @@ func (h *h2Raw) get(sid uint32, path, host string, extra ...string) {
 		fields = append(fields, [2]string{extra[i], extra[i+1]})
 	}
 	for _, f := range fields {
+		if strings.HasPrefix(f[0], "raw:") {
+			// a literal without indexing, name and value not Huffman-coded
+			hb.WriteByte(0)
+			hb.WriteString(hpackRaw(f[0][4:]) + hpackRaw(f[1]))
+			continue
+		}
 		enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
 	}
 	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: sid, BlockFragment: []byte(hb.String()), EndStream: true, EndHeaders: true})
@@ -108,6 +114,21 @@ func (h *h2Raw) until(wait time.Duration, stop func(desc string) bool) string {
 			}
 		}
 	}
+}
+
+// hpackRaw is s as an HPACK string literal that is not Huffman-coded.
+func hpackRaw(s string) string {
+	var b []byte
+	if n := len(s); n < 127 {
+		b = append(b, byte(n))
+	} else {
+		b = append(b, 127)
+		for n -= 127; n >= 128; n >>= 7 {
+			b = append(b, byte(n&0x7f|0x80))
+		}
+		b = append(b, byte(n>>0))
+	}
+	return string(b) + s
 }
 
 func is(s string) func(string) bool { return func(d string) bool { return d == s } }
@@ -242,6 +263,62 @@ server {
 		got := h.until(3*time.Second, func(d string) bool { return strings.HasPrefix(d, "HEADERS:1") })
 		if got != want {
 			t.Errorf("%d fields: got %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestHTTP2HeaderFieldLimits: large_client_header_buffers bounds an HTTP/2
+// request's fields as nginx's does: a name or a value longer than a buffer,
+// or names and values (pseudo-header fields too) past all the buffers, end
+// the connection without an answer (nginx-tests h2_headers.t).
+func TestHTTP2HeaderFieldLimits(t *testing.T) {
+	conf := `
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    large_client_header_buffers 4 512;
+    location / { return 200 "SEE-THIS"; }
+}
+server {
+    listen 127.0.0.1:{{PORT2}} http2;
+    large_client_header_buffers 1 512;
+    location / { return 200 "SEE-THIS"; }
+}`
+	a := startServer(t, "nginx", ServerOptions{HTTP: conf})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: conf})
+	for _, c := range []struct {
+		second      bool
+		name, value string
+	}{
+		// nginx holds the strings as coded against a buffer
+		{false, strings.Repeat("x", 512), "value"},
+		{false, strings.Repeat("x", 513), "value"}, // Huffman-coded: shorter
+		{false, "raw:" + strings.Repeat("x", 512), "value"},
+		{false, "raw:" + strings.Repeat("x", 513), "value"},
+		{false, "raw:longname", strings.Repeat("x", 512)},
+		{false, "raw:longname", strings.Repeat("x", 513)},
+		{false, "longname", strings.Repeat("x", 700)},
+		{false, "longname", strings.Repeat("~", 513)},
+		// the decoded list, against all the buffers: :method GET, :scheme
+		// http, :path /t2.html, :authority localhost are 53 bytes
+		{true, "longname", strings.Repeat("x", 451)},
+		{true, "longname", strings.Repeat("x", 452)},
+	} {
+		run := func(s *Server) string {
+			addr := s.Addr
+			if c.second {
+				addr = fmt.Sprintf("127.0.0.1:%d", s.Ports[1])
+			}
+			h := dialH2(t, addr, []http2.Setting{})
+			h.get(1, "/t2.html", "localhost", c.name, c.value)
+			out := h.until(3*time.Second, is("DATA:1"))
+			if strings.HasPrefix(out, "GOAWAY") || out == "EOF" {
+				out = "closed" // nginx says GOAWAY (ENHANCE_YOUR_CALM), ngxsockify closes
+			}
+			return strings.TrimSuffix(out, " EOF")
+		}
+		want, got := run(a), run(b)
+		if got != want {
+			t.Errorf("%d-byte name, %d-byte value (port 2: %v): got %q, nginx %q", len(c.name), len(c.value), c.second, got, want)
 		}
 	}
 }
