@@ -83,8 +83,15 @@ func (s *Server) serveH2(l *listener, ctx context.Context, c net.Conn) {
 		MaxUploadBufferPerStream:     int32(min(conf.HTTP2BodyPrereadSize, 1<<31-1)),
 		WriteByteTimeout:             conf.SendTimeout,
 		PermitProhibitedCipherSuites: true, // nginx serves HTTP/2 over whatever TLS agreed on
-		// nginx 1.22 orders streams by RFC 7540's priority tree
-		NewWriteScheduler: func() http2.WriteScheduler { return http2.NewPriorityWriteScheduler(nil) },
+		// nginx 1.22 orders streams by RFC 7540's priority tree. Closed
+		// streams leave it at once: x/net/http2's scheduler returns a closed
+		// stream's queue to its pool, clearing its entries, while the node it
+		// keeps in the tree still holds them; after a stream reset with DATA
+		// queued it pops an empty request and panics in the connection's
+		// goroutine, which ends the process (a client could do it at will).
+		NewWriteScheduler: func() http2.WriteScheduler {
+			return http2.NewPriorityWriteScheduler(&http2.PriorityWriteSchedulerConfig{MaxClosedNodesInTree: 0, MaxIdleNodesInTree: 10})
+		},
 	}
 	if err := http2.ConfigureServer(hc.base, h2s); err != nil {
 		c.Close()
@@ -163,9 +170,11 @@ type h2Handler struct {
 func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hc := h.hc
 	n := hc.reqs.Add(1)
-	if hc.tooLongField(r) {
-		// nginx: a connection error
-		h.s.ErrorLog().Logf(ngxlog.Info, 0, "client sent too large header field while processing HTTP/2 connection")
+	head := hc.tap.claim(r)
+	if what := hc.tooLarge(r, head); what != "" {
+		// nginx: a connection error (GOAWAY ENHANCE_YOUR_CALM; x/net/http2
+		// lets no handler send one, the connection just closes)
+		h.s.ErrorLog().Logf(ngxlog.Info, 0, "client sent too large %s while processing HTTP/2 connection", what)
 		hc.sock.Close()
 		return
 	}
@@ -174,11 +183,35 @@ func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// $https and $ssl_* follow the connection
 		r.TLS = hc.tls
 	}
+	fields := 0 // the regular fields (:authority apart)
+	for _, vs := range r.Header {
+		fields += len(vs)
+	}
 	if _, ok := r.Header["Host"]; !ok && r.Host != "" {
 		// nginx makes :authority the Host header ($http_host)
 		r.Header["Host"] = []string{r.Host}
 	}
-	hw := &h2Writer{ResponseWriter: w, r: r, hc: hc, reqs: int(n), params: http1.DefaultParams(), head: hc.tap.claim(r)}
+	hw := &h2Writer{ResponseWriter: w, r: r, hc: hc, reqs: int(n), params: http1.DefaultParams(), head: head}
+	setParams(&hw.params, hc.conf)
+	if max := hc.conf.MaxHeaders; max > 0 && fields > max {
+		// max_headers: on HTTP/2 a 400
+		h.s.reject(hw, r, &http1.Error{Status: http.StatusBadRequest, Msg: "client sent too many header lines"})
+		return
+	}
+	if hw.head != nil && len(hw.head.hosts) > 1 {
+		// nginx 1.22 makes :authority a Host header: a host field besides
+		// it (or a second one) is a duplicate, whatever its value
+		h.s.reject(hw, r, &http1.Error{Status: http.StatusBadRequest,
+			Msg: `client sent duplicate host header: "host: ` + hw.head.hosts[1] + `", previous value: "host: ` + hw.head.hosts[0] + `"`})
+		return
+	}
+	if r.Host != "" {
+		if _, ok := http1.ValidHost(r.Host); !ok {
+			// nginx checks :authority (or host) as a Host header
+			h.s.reject(hw, r, &http1.Error{Status: http.StatusBadRequest, Msg: "client sent invalid host header"})
+			return
+		}
+	}
 	// the last stream nginx takes (GOAWAY once it is answered): the
 	// keepalive_requests-th, one past keepalive_time, or any with
 	// keepalive_timeout 0
@@ -193,6 +226,9 @@ func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.s.ServeHTTP(hw, r)
+	// what the handler left buffered goes out once it returns: within
+	// send_timeout too
+	hw.armSend()
 	if hw.reset {
 		// return 444: nginx resets the stream
 		panic(http.ErrAbortHandler)
@@ -215,21 +251,33 @@ func (b *h2Body) Read(p []byte) (int, error) {
 	return b.ReadCloser.Read(p)
 }
 
-// tooLongField reports a header field (its value, as decoded) longer than
-// a large header buffer.
-func (hc *h2Conn) tooLongField(r *http.Request) bool {
+// tooLarge reports what nginx refuses in a header list ("header field",
+// "header"): a name or value longer than a large header buffer as the
+// client coded it (Huffman-coded or not), or the list (names and values
+// as decoded, pseudo-header fields too) larger than all of them. Without
+// the tap's head, the decoded values are held against a buffer.
+func (hc *h2Conn) tooLarge(r *http.Request, head *h2Head) string {
 	max := hc.conf.LargeHeaderBufferSize
+	if head != nil {
+		switch {
+		case head.field > max:
+			return "header field"
+		case head.list > max*hc.conf.LargeHeaderBuffers:
+			return "header"
+		}
+		return ""
+	}
 	if len(r.RequestURI) > max {
-		return true
+		return "header field"
 	}
 	for _, vs := range r.Header {
 		for _, v := range vs {
 			if len(v) > max {
-				return true
+				return "header field"
 			}
 		}
 	}
-	return false
+	return ""
 }
 
 // h2Writer is a stream's response writer: x/net/http2's, with what
@@ -248,6 +296,7 @@ type h2Writer struct {
 	// last piece written is still buffered (a frame of its own follows)
 	chunk   int
 	pending bool
+	armed   bool    // send_timeout bounds the writes (armSend)
 	head    *h2Head // the order of the request's header list (nil: unknown)
 }
 
@@ -272,6 +321,8 @@ func (w *h2Writer) Write(p []byte) (int, error) {
 	if w.header == 0 {
 		w.WriteHeader(http.StatusOK)
 	}
+	w.armSend()
+	defer w.disarmSend()
 	if w.chunk <= 0 {
 		n, err := w.ResponseWriter.Write(p)
 		w.body += int64(n)
@@ -316,7 +367,32 @@ func (w *h2Writer) headerSize(code int) int64 {
 func (w *h2Writer) Flush() {
 	w.pending = false
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		if !w.armed {
+			w.armSend()
+			defer w.disarmSend()
+		}
 		f.Flush()
+	}
+}
+
+// armSend bounds by send_timeout how long the writes that follow may wait
+// for the client (its flow-control windows, the socket), as nginx's
+// send_timeout does for a stream: past it x/net/http2 resets the stream
+// and the writes fail. disarmSend lifts the bound once a write is done,
+// so that the time the response takes to come (proxy_read_timeout's)
+// does not count.
+func (w *h2Writer) armSend() {
+	d := w.params.SendTimeout
+	if wd, ok := w.ResponseWriter.(interface{ SetWriteDeadline(time.Time) error }); ok && d > 0 {
+		wd.SetWriteDeadline(time.Now().Add(d))
+		w.armed = true
+	}
+}
+
+func (w *h2Writer) disarmSend() {
+	if wd, ok := w.ResponseWriter.(interface{ SetWriteDeadline(time.Time) error }); ok && w.armed {
+		wd.SetWriteDeadline(time.Time{})
+		w.armed = false
 	}
 }
 

@@ -43,6 +43,17 @@ type h2Tap struct {
 	pending []h2Head
 	last    uint32 // the highest stream opened (a client opens them in order)
 	broken  bool   // a frame the tap cannot follow: it stops
+
+	// The first frame: nginx takes a connection whose preface a frame
+	// other than SETTINGS follows (RFC 9113 asks for SETTINGS; nginx does
+	// not check), x/net/http2 ends it with PROTOCOL_ERROR. Until that
+	// frame's type is known (settled), Read holds its bytes in head; an
+	// empty SETTINGS goes before a frame of another type, so that
+	// x/net/http2 serves the connection on, with the defaults nginx
+	// assumes. out is what Read hands out before reading on.
+	settled bool
+	head    []byte
+	out     []byte
 }
 
 // h2TLSTap is h2Tap over TLS: x/net/http2 asks it for the TLS state.
@@ -61,6 +72,9 @@ type h2Head struct {
 	names        []string // the header list's names, in order
 	n            int      // regular fields, cookies apart
 	cookie       bool     // cookie fields came: one "cookie" ends the list
+	hosts        []string // the values of :authority and of host fields
+	field        int      // the longest name or value as sent (HPACK strings: Huffman-coded or not)
+	list         int      // the names and values, pseudo-header fields too
 	size         int      // the header block's bytes as sent, HPACK-coded ($request_length)
 }
 
@@ -74,6 +88,19 @@ func newH2Tap(c net.Conn) (*h2Tap, net.Conn) {
 }
 
 func (t *h2Tap) Read(p []byte) (int, error) {
+	if !t.settled && len(t.out) == 0 {
+		if err := t.firstFrame(); err != nil && len(t.out) == 0 {
+			return 0, err
+		}
+	}
+	if len(t.out) > 0 {
+		n := copy(p, t.out)
+		t.out = t.out[n:]
+		t.mu.Lock()
+		t.feed(p[:n])
+		t.mu.Unlock()
+		return n, nil
+	}
 	n, err := t.Conn.Read(p)
 	if n > 0 {
 		t.mu.Lock()
@@ -81,6 +108,48 @@ func (t *h2Tap) Read(p []byte) (int, error) {
 		t.mu.Unlock()
 	}
 	return n, err
+}
+
+// firstFrame reads the rest of the preface, then the first frame's length
+// and type: the preface goes out as it comes (x/net/http2 reads it
+// before anything else, with a deadline), the frame's bytes are held in
+// head until its type is known (settled). It leaves what to hand out in
+// out: an empty SETTINGS before a frame of another type.
+func (t *h2Tap) firstFrame() error {
+	preface := len(http2.ClientPreface)
+	var buf [256]byte
+	for len(t.out) == 0 {
+		if len(t.head) < preface {
+			n, err := t.Conn.Read(buf[:preface-len(t.head)])
+			t.head = append(t.head, buf[:n]...)
+			t.out = append(t.out, buf[:n]...)
+			if string(t.head) != http2.ClientPreface[:len(t.head)] {
+				t.settled = true // not HTTP/2: x/net/http2 says so
+			}
+			if err != nil || t.settled {
+				t.settled = true
+				return err
+			}
+			continue
+		}
+		n, err := t.Conn.Read(buf[:])
+		t.head = append(t.head, buf[:n]...)
+		rest := t.head[preface:]
+		if err != nil || len(rest) < 4 {
+			if err != nil {
+				t.settled, t.out, t.head = true, rest, nil
+				return err
+			}
+			continue
+		}
+		t.settled = true
+		if http2.FrameType(rest[3]) != http2.FrameSettings {
+			t.out = append(t.out, 0, 0, 0, byte(http2.FrameSettings), 0, 0, 0, 0, 0)
+		}
+		t.out = append(t.out, rest...)
+		t.head = nil
+	}
+	return nil
 }
 
 // feed follows the frames in b.
@@ -167,6 +236,7 @@ func (t *h2Tap) frame(p []byte) {
 	}
 	h := t.cur
 	h.size = len(t.block) - sizeUpdates(t.block)
+	h.field = longestString(t.block)
 	if h.cookie {
 		h.names = append(h.names, "cookie")
 	}
@@ -194,9 +264,68 @@ func sizeUpdates(b []byte) int {
 	return n
 }
 
+// longestString is the length of the longest string literal of an HPACK
+// block as coded (Huffman-coded or not), which nginx holds against a
+// large header buffer. The block is one the decoder took.
+func longestString(b []byte) int {
+	// integer reads a prefix integer of n bits from b[i:]: its value and
+	// the index past it (-1: malformed)
+	integer := func(i, n int) (int, int) {
+		mask := 1<<n - 1
+		v := int(b[i]) & mask
+		i++
+		if v < mask {
+			return v, i
+		}
+		for m := 0; i < len(b) && m <= 21; m += 7 {
+			c := b[i]
+			i++
+			v += int(c&0x7f) << m
+			if c&0x80 == 0 {
+				return v, i
+			}
+		}
+		return 0, -1
+	}
+	longest := 0
+	str := func(i int) int { // a string literal at b[i:]: the index past it
+		if i < 0 || i >= len(b) {
+			return -1
+		}
+		n, j := integer(i, 7)
+		if j < 0 || j+n > len(b) {
+			return -1
+		}
+		longest = max(longest, n)
+		return j + n
+	}
+	for i := 0; i >= 0 && i < len(b); {
+		c := b[i]
+		switch {
+		case c&0x80 != 0: // indexed field
+			_, i = integer(i, 7)
+		case c&0xe0 == 0x20: // dynamic table size update
+			_, i = integer(i, 5)
+		default: // a literal: 6-bit index with indexing, else 4-bit
+			n := 4
+			if c&0x40 != 0 {
+				n = 6
+			}
+			var idx int
+			idx, i = integer(i, n)
+			if i >= 0 && idx == 0 {
+				i = str(i) // the name
+			}
+			i = str(i) // the value
+		}
+	}
+	return longest
+}
+
 // field is the decoder's emit function.
 func (t *h2Tap) field(f hpack.HeaderField) {
 	h := &t.cur
+	h.list += len(f.Name) + len(f.Value)
 	switch f.Name {
 	case ":method":
 		h.method = f.Value
@@ -204,8 +333,12 @@ func (t *h2Tap) field(f hpack.HeaderField) {
 		h.path = f.Value
 	case ":authority": // before the regular fields
 		h.names = append(h.names, "host")
+		h.hosts = append(h.hosts, f.Value)
 	case "cookie":
 		h.cookie = true
+	case "host": // apart from n, as claim counts
+		h.names = append(h.names, "host")
+		h.hosts = append(h.hosts, f.Value)
 	default:
 		if !strings.HasPrefix(f.Name, ":") {
 			h.names = append(h.names, f.Name)
