@@ -35,6 +35,7 @@ type luaFile struct {
 	r      *bufio.Reader // read buffer; its bytes are ahead of f's offset
 	cmd    *exec.Cmd     // io.popen's process
 	exited chan struct{} // closed when cmd has ended
+	eof    bool          // a read met the end (of a pipe: the child is ending)
 	std    bool          // io.stdin, io.stdout, io.stderr: never closed
 	closed bool
 }
@@ -420,6 +421,11 @@ func (lio *luaIO) close(L *lua.LState, f *luaFile) int {
 			err = syscall.ECHILD // reaped already, as nginx would have
 		default:
 			lio.blocking(f, func() { <-f.exited })
+			if f.eof {
+				// it closed its output to end: exiting, its SIGCHLD
+				// would have reached nginx's handler before pclose
+				err = syscall.ECHILD
+			}
 		}
 	}
 	f.r = nil
@@ -590,9 +596,11 @@ func (lio *luaIO) readFormats(L *lua.LState, f *luaFile, formats []lua.LValue, f
 				var data []byte
 				data, err = io.ReadAll(r)
 				v = lua.LString(data)
+				f.eof = err == nil
 			case 'l', 'L':
 				var line string
 				line, err = r.ReadString('\n')
+				f.eof = f.eof || err == io.EOF
 				if line != "" {
 					if s[0] == 'l' {
 						line = strings.TrimSuffix(line, "\n")
@@ -605,7 +613,9 @@ func (lio *luaIO) readFormats(L *lua.LState, f *luaFile, formats []lua.LValue, f
 		default:
 			argError(L, i+argBase, fname, "invalid format")
 		}
-		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			f.eof = true
+		} else if err != nil {
 			return nil, err
 		}
 		out = append(out, v)
