@@ -2,6 +2,8 @@ package luahooks
 
 import (
 	"bufio"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -67,5 +69,19 @@ func TestIOOpenMode(t *testing.T) {
 		if _, ok := openMode(m); ok {
 			t.Errorf("%q accepted", m)
 		}
+	}
+}
+
+func TestIOWorkerThread(t *testing.T) {
+	dir := t.TempDir()
+	mod := `local M = {} function M.sh(cmd) local st = os.execute(cmd) local p = io.popen("echo out") return st, p:read("*l") end return M`
+	if err := os.WriteFile(filepath.Join(dir, "wio.lua"), []byte(mod), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rt, _ := newTestRuntime(t, Options{PackagePath: dir + "/?.lua;", Timeout: 300 * time.Millisecond,
+		ThreadPools: map[string]ThreadPool{"p": {Threads: 2, MaxQueue: 10}}})
+	out := runCode(t, rt, PhaseContent, `ngx.say(ngx.run_worker_thread("p", "wio", "sh", "sleep 0.5; exit 4"))`, newReq("/"))
+	if got := string(out.Body); got != "true1024out\n" {
+		t.Fatalf("body %q (%v)", got, out.Err)
 	}
 }
