@@ -571,17 +571,19 @@ func (lio *luaIO) readFormats(L *lua.LState, f *luaFile, formats []lua.LValue, f
 		var err error
 		switch x := fm.(type) {
 		case lua.LNumber:
-			n := int(x)
-			if n == 0 {
+			n := int64(x)
+			if n <= 0 {
 				if _, err = r.Peek(1); err == nil {
 					v = lua.LString("")
 				}
 			} else {
-				buf := make([]byte, n)
-				m, e := io.ReadFull(r, buf)
+				// no buffer of n bytes ahead: read(1e12) reads what there is
+				buf, e := io.ReadAll(io.LimitReader(r, n))
 				err = e
-				if m > 0 {
-					v, err = lua.LString(buf[:m]), nil
+				if len(buf) > 0 {
+					v, err = lua.LString(buf), nil
+				} else if err == nil {
+					err = io.EOF
 				}
 			}
 		case lua.LString:
