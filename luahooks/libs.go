@@ -19,7 +19,7 @@ var luaNull = &lua.LUserData{}
 // loadSentinel marks a module being loaded (require loops).
 var loadSentinel = &lua.LUserData{}
 
-// openLibs builds the sandbox: base (without dofile/loadfile, with LuaJIT's
+// openLibs builds a state's libraries: base (without dofile/loadfile, with LuaJIT's
 // tonumber and tostring), package (require through package.path only),
 // table, string, math, coroutine, io and os (iolib.go), bit, cjson and ngx.
 func (st *state) openLibs() {
