@@ -245,7 +245,11 @@
 //     the library (a write is in the file at once), io.lines(name)'s file
 //     is closed at its end only, and io.popen's close reports ECHILD when
 //     the child ended before it (nginx's SIGCHLD handler reaps it first,
-//     most of the time; true otherwise).
+//     most of the time; true otherwise). init_by_lua is replayed in every
+//     new pooled state to rebuild its globals, so its io and os side
+//     effects repeat there: a command it runs runs again, a file it opens
+//     with "w" (io.output(name) too) is truncated again; nginx runs it once
+//     in the master.
 //   - The headers leave at the first output (Request.SendHeaders); nginx
 //     holds them with the first postpone_output bytes. A runtime error
 //     after output gives Close with the output not flushed yet (nginx
