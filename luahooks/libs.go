@@ -202,7 +202,7 @@ func (st *state) logf(level ngxlog.Level, format string, args ...any) {
 }
 
 func (st *state) osGetenv(L *lua.LState) int {
-	name := L.CheckString(1)
+	name := checkString(L, 1, "getenv")
 	if v, ok := st.rt.opts.Env[name]; ok {
 		L.Push(lua.LString(v))
 	} else if v, ok := os.LookupEnv(name); ok && name == "TZ" {
