@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+	"time"
 	"unsafe"
 
 	"ngxsockify/ngxlog"
@@ -218,6 +219,8 @@ func (st *state) openIO() {
 		"rename":    osRename,
 		"tmpname":   osTmpname,
 		"setlocale": osSetlocale,
+		"difftime":  osDifftime,
+		"time":      osTime,
 	} {
 		osmod.RawSetString(name, L.NewFunction(fn))
 	}
@@ -906,5 +909,65 @@ func osSetlocale(L *lua.LState) int {
 			L.Push(lua.LNil)
 		}
 	}
+	return 1
+}
+
+func checkNumber(L *lua.LState, n int, fname string) float64 {
+	switch v := L.Get(n).(type) {
+	case lua.LNumber:
+		return float64(v)
+	case lua.LString:
+		if f, ok := parseLuaNumber(string(v)); ok {
+			return f
+		}
+	}
+	got := "no value"
+	if n <= L.GetTop() {
+		got = L.Get(n).Type().String()
+	}
+	argError(L, n, fname, "number expected, got "+got)
+	return 0
+}
+
+// osDifftime is difftime(t2, t1 = 0).
+func osDifftime(L *lua.LState) int {
+	t2 := checkNumber(L, 1, "difftime")
+	t1 := 0.0
+	if L.Get(2) != lua.LNil {
+		t1 = checkNumber(L, 2, "difftime")
+	}
+	L.Push(lua.LNumber(t2 - t1))
+	return 1
+}
+
+// osTime is os.time([table]): now, or mktime of the table's fields in
+// local time (day, month and year required; hour 12, min and sec 0 by
+// default; out-of-range fields carry over as mktime's do).
+func osTime(L *lua.LState) int {
+	if L.Get(1) == lua.LNil {
+		L.Push(lua.LNumber(time.Now().Unix()))
+		return 1
+	}
+	t, ok := L.Get(1).(*lua.LTable)
+	if !ok {
+		argError(L, 1, "time", "table expected, got "+L.Get(1).Type().String())
+	}
+	field := func(key string, def int) int {
+		switch v := t.RawGetString(key).(type) {
+		case lua.LNumber:
+			return int(v)
+		case lua.LString:
+			if f, ok := parseLuaNumber(string(v)); ok {
+				return int(f)
+			}
+		}
+		if def < 0 {
+			ioRaise(L, "field '%s' missing in date table", key)
+		}
+		return def
+	}
+	sec, min, hour := field("sec", 0), field("min", 0), field("hour", 12)
+	day, month, year := field("day", -1), field("month", -1), field("year", -1)
+	L.Push(lua.LNumber(time.Date(year, time.Month(month), day, hour, min, sec, 0, time.Local).Unix()))
 	return 1
 }

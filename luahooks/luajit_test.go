@@ -67,7 +67,7 @@ func luajitDiffInputs() []string {
 		`table.concat({io.popen("printf ' 0x1F 2.5e1 -.5 x'"):read("*n", "*n", "*n", "*n")}, "|")`,
 		`io.popen("printf abcdef"):read(2, 0, "*a")`, `io.popen("printf abcdef"):read("a")`, `io.popen("printf 'ab\n'"):read("L")`,
 		`select(2, os.remove("/nonexistent/x"))`, `select(3, os.remove("/nonexistent/x"))`, `select(2, os.rename("/nonexistent/x", "/tmp/y"))`,
-		`os.remove()`, `os.getenv()`, `os.getenv("LUAIO_NOT_SET")`, `os.setlocale()`, `os.setlocale("C")`, `os.setlocale("xx_YY")`, `os.setlocale(nil, "bad")`,
+		`os.remove()`, `os.difftime(10, 4)`, `os.difftime(5)`, `os.difftime()`, `os.time({year = 2020, month = 1, day = 1, hour = 0})`, `os.time({year = 2020})`, `os.time({year = 2020, month = 13, day = 32, hour = 25, min = -1})`, `os.time({year = "2020", month = 1, day = 1})`, `os.time(1)`, `os.time({year = 2020, month = 1, day = 1, sec = 1.5})`, `type(os.clock())`, `os.getenv()`, `os.getenv("LUAIO_NOT_SET")`, `os.setlocale()`, `os.setlocale("C")`, `os.setlocale("xx_YY")`, `os.setlocale(nil, "bad")`,
 		`(function() local f = io.tmpfile() f:write("abc") f:seek("set", 1) local s = f:read("*a") f:close() return s .. tostring(f) .. io.type(f) end)()`,
 		`(function() local f = io.tmpfile() f:close() return f:read() end)()`,
 		`(function() local f = io.tmpfile() f:close() return f:close() end)()`,
