@@ -50,10 +50,15 @@
 // package (require of plain Lua files through lua_package_path, ";;" is the
 // default path, "$prefix" the prefix; compiled once per process); table;
 // string (string.rep with separator; find, match, gmatch and gsub use our
-// own matcher of Lua 5.1 patterns as LuaJIT has them, lpattern.go); math; coroutine; os with only time,
-// date, clock, difftime and getenv (which sees only Options.Env, like
-// nginx's env directive); LuaJIT's bit; cjson and cjson.safe; debug with
-// only getinfo and traceback. No io, no C modules, no bytecode.
+// own matcher of Lua 5.1 patterns as LuaJIT has them, lpattern.go); math; coroutine; io and os
+// as LuaJIT 2.1 has them (iolib.go: failures return nil, "<name>:
+// <strerror>", errno; os.execute the raw wait status; waiting for a child
+// process or a terminal does not count against the time limit), with
+// getenv seeing only Options.Env and TZ, like nginx's cleared environment,
+// which children of os.execute and io.popen also get, and os.exit refused
+// (in nginx it ends one worker process; here it would end the server);
+// LuaJIT's bit; cjson and cjson.safe; debug with only getinfo and
+// traceback. No C modules, no bytecode.
 //
 // Each run has a deadline (Options.Timeout, default 1s): a runaway loop is
 // stopped and answers 500. ngx.exit and ngx.redirect cancel the run's
@@ -208,7 +213,7 @@
 // threads at once (Options.ThreadPools, from thread_pool); the caller
 // waits as on a cosocket. Arguments and results are copied between the
 // states with lua-nginx-module's checks and error words. A worker state
-// has the same sandbox and a reduced ngx (string, hash and base64
+// has the same libraries (io and os included) and a reduced ngx (string, hash and base64
 // functions, ngx.re, ngx.config, ngx.shared), keeps its globals and
 // modules between calls, and each call is bounded by Options.Timeout.
 //
@@ -235,9 +240,16 @@
 //     in different functions (errnames.go); a line with two calls that
 //     could have failed keeps the anonymous form ("attempt to call a nil
 //     value"), and a call's value is always said to be nil.
-//   - No io, no os.execute/remove/rename/exit, no debug but getinfo and
-//     traceback, no ffi beyond byte buffers, no C modules: the sandbox is
-//     intentional.
+//   - No os.exit (an error), no debug but getinfo and traceback, no ffi
+//     beyond byte buffers, no C modules. io's files are not buffered by
+//     the library (a write is in the file at once), io.lines(name)'s file
+//     is closed at its end only, and io.popen's close reports ECHILD when
+//     the child ended before it (nginx's SIGCHLD handler reaps it first,
+//     most of the time; true otherwise). init_by_lua is replayed in every
+//     new pooled state to rebuild its globals, so its io and os side
+//     effects repeat there: a command it runs runs again, a file it opens
+//     with "w" (io.output(name) too) is truncated again; nginx runs it once
+//     in the master.
 //   - The headers leave at the first output (Request.SendHeaders); nginx
 //     holds them with the first postpone_output bytes. A runtime error
 //     after output gives Close with the output not flushed yet (nginx

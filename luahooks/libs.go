@@ -19,9 +19,9 @@ var luaNull = &lua.LUserData{}
 // loadSentinel marks a module being loaded (require loops).
 var loadSentinel = &lua.LUserData{}
 
-// openLibs builds the sandbox: base (without dofile/loadfile, with LuaJIT's
+// openLibs builds a state's libraries: base (without dofile/loadfile, with LuaJIT's
 // tonumber and tostring), package (require through package.path only),
-// table, string, math, coroutine, a reduced os, bit, cjson and ngx.
+// table, string, math, coroutine, io and os (iolib.go), bit, cjson and ngx.
 func (st *state) openLibs() {
 	L := st.L
 	for _, lib := range []struct {
@@ -86,9 +86,11 @@ func (st *state) openLibs() {
 
 	st.openCoroutineThreads(co)
 
-	// os: time, date, clock and getenv (env directive only).
+	// os: gopher-lua's time, clock and difftime, our date, getenv (the
+	// names listed with env, and TZ, as nginx leaves the environment) and
+	// the rest with io as LuaJIT has them (iolib.go).
 	osmod := g.RawGetString("os").(*lua.LTable)
-	keep := map[string]bool{"time": true, "date": true, "clock": true, "difftime": true}
+	keep := map[string]bool{"time": true, "clock": true, "difftime": true}
 	osmod.ForEach(func(k, _ lua.LValue) {
 		if !keep[k.String()] {
 			osmod.RawSet(k, lua.LNil)
@@ -96,6 +98,7 @@ func (st *state) openLibs() {
 	})
 	osmod.RawSetString("getenv", L.NewFunction(st.osGetenv))
 	osmod.RawSetString("date", L.NewFunction(osDate))
+	st.openIO()
 	g.RawGetString("table").(*lua.LTable).RawSetString("concat", L.NewFunction(tableConcat))
 
 	// debug: only getinfo and traceback, which look and change nothing
@@ -148,7 +151,7 @@ func (st *state) openLibs() {
 	bit := st.openBit()
 	g.RawSetString("bit", bit)
 	loaded.RawSetString("bit", bit)
-	for _, name := range []string{"string", "table", "math", "os", "coroutine", "package", "debug"} {
+	for _, name := range []string{"string", "table", "math", "os", "io", "coroutine", "package", "debug"} {
 		loaded.RawSetString(name, g.RawGetString(name))
 	}
 	loaded.RawSetString("_G", g)
@@ -199,9 +202,11 @@ func (st *state) logf(level ngxlog.Level, format string, args ...any) {
 }
 
 func (st *state) osGetenv(L *lua.LState) int {
-	name := L.CheckString(1)
+	name := checkString(L, 1, "getenv")
 	if v, ok := st.rt.opts.Env[name]; ok {
 		L.Push(lua.LString(v))
+	} else if v, ok := os.LookupEnv(name); ok && name == "TZ" {
+		L.Push(lua.LString(v)) // nginx keeps TZ in the workers' environment
 	} else {
 		L.Push(lua.LNil)
 	}

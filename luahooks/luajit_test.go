@@ -55,6 +55,24 @@ func luajitDiffInputs() []string {
 		`tostring(12):len()`, `("%d"):format(3.0)`, `#{1, 2, 3, nil}`, `tostring(2^63)`, `tostring(-2^63)`, `tostring(2^64)`,
 		`string.format("%d", -0.0)`, `tostring(0.1 + 0.2)`, `tostring(100 * 1.1)`, `tostring(1/0 - 1/0) ~= "0"`,
 		`tonumber("0x7fffffffffffffff")`, `tonumber("1e1", 16)`, `tonumber("7FFFFFFF", 16)`, `tonumber("zz", 36)`, `tonumber(" -12 ", 10)`)
+	// io and os (iolib.go): results and error words.
+	exprs = append(exprs,
+		`select(2, io.open("/nonexistent/x"))`, `select(3, io.open("/nonexistent/x"))`, `select(2, io.open("/", "w"))`,
+		`select(2, io.open("/nonexistent", "z"))`, `io.open()`, `io.open({})`, `io.lines("/nonexistent/x")`,
+		`io.type(io.stdout)`, `io.type(1)`, `io.type(nil)`, `io.read("*x")`, `io.stdout.write("x")`, `io.stdout:seek("bad")`,
+		`io.stdout:setvbuf("bad")`, `io.stdout:write({})`, `(io.write)(nil)`, `select(2, io.close(io.stdout))`, `tostring(io.stdout):match("^file %(0x%x+%)$") ~= nil`,
+		`os.execute("exit 3")`, `os.execute()`, `os.execute("kill -9 $$")`, `select("#", os.execute("true"))`,
+		`io.popen("printf 'a\nb 0x1F 2.5e1'"):read("*a")`, `table.concat({io.popen("printf 'a\nb'"):read("*l", "*l", "*l")}, "|")`,
+		`select("#", io.popen("printf 'a\nb'"):read("*l", "*l", "*l", "*l"))`,
+		`table.concat({io.popen("printf ' 0x1F 2.5e1 -.5 x'"):read("*n", "*n", "*n", "*n")}, "|")`,
+		`io.popen("printf abcdef"):read(2, 0, "*a")`, `io.popen("printf abcdef"):read("a")`, `io.popen("printf 'ab\n'"):read("L")`,
+		`select(2, os.remove("/nonexistent/x"))`, `select(3, os.remove("/nonexistent/x"))`, `select(2, os.rename("/nonexistent/x", "/tmp/y"))`,
+		`os.remove()`, `os.difftime(10, 4)`, `os.difftime(5)`, `os.difftime()`, `os.time({year = 2020, month = 1, day = 1, hour = 0})`, `os.time({year = 2020})`, `os.time({year = 2020, month = 13, day = 32, hour = 25, min = -1})`, `os.time({year = "2020", month = 1, day = 1})`, `os.time(1)`, `os.time({year = 2020, month = 1, day = 1, sec = 1.5})`, `type(os.clock())`, `os.getenv()`, `os.getenv("LUAIO_NOT_SET")`, `os.setlocale()`, `os.setlocale("C")`, `os.setlocale("xx_YY")`, `os.setlocale(nil, "bad")`,
+		`(function() local f = io.tmpfile() f:write("abc") f:seek("set", 1) local s = f:read("*a") f:close() return s .. tostring(f) .. io.type(f) end)()`,
+		`(function() local f = io.tmpfile() f:close() return f:read() end)()`,
+		`(function() local f = io.tmpfile() f:close() return f:close() end)()`,
+		`(function() local f = io.tmpfile() f:write("1\n2\n") f:seek("set") local t = {} for l in f:lines() do t[#t+1] = l end return table.concat(t, ",") end)()`,
+		`(function() local f = io.tmpfile() f:write("a b") f:seek("set") return f:seek("end") .. f:seek("cur", -1) .. f:read(1) end)()`)
 	return exprs
 }
 

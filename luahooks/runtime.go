@@ -134,7 +134,7 @@ func (p Phase) String() string {
 	return phaseNames[p]
 }
 
-// Runtime runs compiled chunks on a pool of sandboxed Lua states. It is
+// Runtime runs compiled chunks on a pool of Lua states. It is
 // safe for concurrent use.
 type Runtime struct {
 	opts    Options

@@ -20,8 +20,8 @@ import (
 // states: booleans, numbers, strings, nil (at the top level only), ngx.null
 // and tables of those, at most 100 tables deep.
 //
-// The worker state has the base libraries of a request's state (the same
-// sandbox: no io, no os.execute) and a reduced ngx table, as
+// The worker state has the libraries of a request's state (io and os
+// included, iolib.go) and a reduced ngx table, as
 // lua-nginx-module gives its thread VMs: the string functions
 // (encode_base64, decode_base64, md5, md5_bin, sha1_bin, hmac_sha1,
 // crc32_short, crc32_long, encode_args, decode_args, quote_sql_str),
