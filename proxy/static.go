@@ -204,7 +204,11 @@ func cutNUL(path string) string {
 	return path
 }
 
-func (rq *request) serveFile(path, uri string) {
+func (rq *request) serveFile(path, uri string) { rq.serveFileWith(path, uri, nil) }
+
+// serveFileWith is serveFile with tune adjusting the static options (the
+// flv module's start=N).
+func (rq *request) serveFileWith(path, uri string, tune func(*static.Options)) {
 	if rq.w.override == http.StatusOK {
 		// "error_page ... =200": nginx sets the status before its
 		// not-modified and range filters, which may still answer 304 or 206
@@ -226,6 +230,9 @@ func (rq *request) serveFile(path, uri string) {
 		if plan.recode != nil {
 			o.PartRecode = plan.recode.recoder()
 		}
+	}
+	if tune != nil {
+		tune(o)
 	}
 	status, _ := static.Serve(rq.w, rq.r, path, uri, o)
 	if !rq.w.wrote && status >= 300 {
