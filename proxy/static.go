@@ -235,6 +235,11 @@ func (rq *request) serveFileWith(path, uri string, tune func(*static.Options)) {
 		tune(o)
 	}
 	status, _ := static.Serve(rq.w, rq.r, path, uri, o)
+	if status == static.StatusDrop {
+		rq.closeConn()
+		rq.v.Status = http.StatusPartialContent // nginx's range filter had set it
+		return
+	}
 	if !rq.w.wrote && status >= 300 {
 		rq.finalize(status)
 	}

@@ -102,6 +102,8 @@ func (o *Options) logf(level ngxlog.Level, format string, args ...any) {
 //	     trailing slash)    (plus "?" + query); the caller renders the page
 //	403, 404, 412, 416, 500 nothing written (416 sets Content-Range); the
 //	                        caller renders nginx's error page for the status
+//	StatusDrop              nothing written; the caller closes the connection
+//	                        (several ranges past Options.Prefix)
 //
 // Methods other than GET and HEAD are the caller's business (nginx: 405).
 func Serve(w http.ResponseWriter, r *http.Request, path, uri string, o *Options) (status int, bytes int64) {
@@ -265,6 +267,13 @@ func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInf
 		}
 		n, _ := io.Copy(w, io.NewSectionReader(body, rg.start, rg.end-rg.start))
 		return http.StatusPartialContent, n
+	case len(ranges) > 1 && body != io.ReaderAt(f) && r.Method != http.MethodHead && beyond(ranges, int64(len(o.Prefix))):
+		// nginx's range filter cuts several ranges out of one buffer only:
+		// the header's; it fails the request, before anything goes out,
+		// when a range reaches into the file
+		o.logf(ngxlog.Alert, "range in overlapped buffers")
+		boundary.Add(1) // its header filter had taken a boundary
+		return StatusDrop, 0
 	case len(ranges) > 1:
 		if o.PartCharset != "" {
 			ctype += "; charset=" + o.PartCharset
@@ -511,6 +520,20 @@ func serveMultipart(w http.ResponseWriter, r *http.Request, f io.ReaderAt, range
 	}
 	m, _ := io.WriteString(w, tail)
 	return http.StatusPartialContent, n + int64(m)
+}
+
+// StatusDrop is the status Serve returns when nginx would close the
+// connection without an answer: nothing was written, the caller closes it.
+const StatusDrop = -1
+
+// beyond reports whether a range ends past n.
+func beyond(ranges []byteRange, n int64) bool {
+	for _, rg := range ranges {
+		if rg.end > n {
+			return true
+		}
+	}
+	return false
 }
 
 // prefixed reads as head followed by f from byte off on.
