@@ -451,6 +451,12 @@ func (rq *request) davPut() {
 		rq.finalize(http.StatusNotImplemented)
 		return
 	}
+	if rq.r.ProtoMajor < 2 && rq.r.ContentLength == 0 && len(rq.r.TransferEncoding) == 0 && len(rq.r.Header.Values("Content-Length")) == 0 {
+		// nginx reads no body then, and keeps none in a file
+		rq.logf(ngxlog.Err, "PUT request body must be in a file")
+		rq.finalize(http.StatusInternalServerError)
+		return
+	}
 	temp, code := rq.davBodyFile()
 	if code != 0 {
 		rq.finalize(code)
