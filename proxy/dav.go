@@ -70,7 +70,11 @@ func (rq *request) davDepth(def int) int {
 // davHasBody: nginx's DAV handlers refuse a body they would not use.
 func (rq *request) davHasBody() bool {
 	if rq.r.ContentLength > 0 || len(rq.r.TransferEncoding) > 0 {
-		rq.logf(ngxlog.Err, "%s with body is unsupported", rq.r.Method)
+		if m := rq.r.Method; m == "COPY" || m == "MOVE" {
+			rq.logf(ngxlog.Err, "COPY and MOVE with body are unsupported")
+		} else {
+			rq.logf(ngxlog.Err, "%s with body is unsupported", m)
+		}
 		return true
 	}
 	return false

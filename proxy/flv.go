@@ -33,6 +33,10 @@ var flvModule = module{
 // "FLV", version 1, audio and video, a 9-byte header, a zero tag size.
 var flvHeader = []byte("FLV\x01\x05\x00\x00\x00\x09\x00\x00\x00\x00")
 
+// actionSendingFlv is what nginx's flv handler leaves its log saying once
+// it has the file.
+var actionSendingFlv = "sending flv to client"
+
 func flvContent(rq *request) {
 	if rq.r.Method != http.MethodGet && rq.r.Method != http.MethodHead {
 		rq.finalize(http.StatusMethodNotAllowed)
@@ -77,6 +81,7 @@ func flvContent(rq *request) {
 			}
 		}
 	}
+	rq.mainRequest().action.Store(&actionSendingFlv)
 	rq.serveFileWith(path, uri, func(o *static.Options) {
 		if start > 0 {
 			o.Prefix, o.Offset = flvHeader, start
