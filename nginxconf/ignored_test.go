@@ -20,7 +20,7 @@ var reviewedIgnored = []struct {
 }{
 	{"settings of content handlers ngxsockify does not have (their locations answer 502)",
 		`fastcgi_ uwsgi_ scgi_ grpc_ memcached_ image_filter_ mp4_ xslt_ xml_entities
-		 perl_modules perl_require slice dav_access create_full_put_path
+		 perl_modules perl_require slice
 		 upload_progress upload_progress_ track_uploads`},
 	{"proxy_pass tuning: buffers and temporary files, the response cache (without it every request reaches the backend), rates, the source address, TLS settings to backends where Go's defaults are no weaker, stored copies of responses, ranges the backend does not offer (the whole body is sent)",
 		`proxy_busy_buffers_size proxy_cache_background_update

@@ -399,6 +399,7 @@ type LocConf struct {
 	LimitConf
 	StatusConf
 	EmptyGifConf
+	FlvConf
 	HTTP2Conf
 	DavConf
 	RefererConf

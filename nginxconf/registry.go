@@ -100,7 +100,7 @@ func init() {
 	modules = []*module{
 		&coreModule, &httpCoreModule, &rewriteModule, &accessModule, &authBasicModule, &authRequestModule, &realipModule,
 		&headersModule, &staticModule, &charsetModule, &subModule, &additionModule, &randomIndexModule, &ssiModule, &gzipModule, &logModule, &sslModule, &upstreamModule,
-		&mapModule, &websockifyModule, &proxyModule, &luaModule, &limitModule, &statusModule, &emptyGifModule, &http2Module,
+		&mapModule, &websockifyModule, &proxyModule, &luaModule, &limitModule, &statusModule, &emptyGifModule, &flvModule, &http2Module,
 		&davModule, &mirrorModule, &geoModule, &splitClientsModule, &refererModule, &secureLinkModule, &useridModule, &otherModules,
 	}
 	registry = map[string]*directive{}

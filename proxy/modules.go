@@ -25,6 +25,7 @@ var modules = []*module{
 	&luaBalancerModule, // load: refuses balancer_by_lua for websockify_pass
 	&statusModule,      // content handlers: stub_status, prometheus_metrics
 	&emptyGifModule,    // content handler: empty_gif
+	&flvModule,         // content handler: flv
 	&gunzipModule,      // header filter: gunzip (before the filters that read the body)
 	&charsetModule,     // header filter
 	&subModule,         // header filter: sub_filter (its body filter runs before charset recoding)

@@ -204,7 +204,11 @@ func cutNUL(path string) string {
 	return path
 }
 
-func (rq *request) serveFile(path, uri string) {
+func (rq *request) serveFile(path, uri string) { rq.serveFileWith(path, uri, nil) }
+
+// serveFileWith is serveFile with tune adjusting the static options (the
+// flv module's start=N).
+func (rq *request) serveFileWith(path, uri string, tune func(*static.Options)) {
 	if rq.w.override == http.StatusOK {
 		// "error_page ... =200": nginx sets the status before its
 		// not-modified and range filters, which may still answer 304 or 206
@@ -227,7 +231,15 @@ func (rq *request) serveFile(path, uri string) {
 			o.PartRecode = plan.recode.recoder()
 		}
 	}
+	if tune != nil {
+		tune(o)
+	}
 	status, _ := static.Serve(rq.w, rq.r, path, uri, o)
+	if status == static.StatusDrop {
+		rq.closeConn()
+		rq.v.Status = http.StatusPartialContent // nginx's range filter had set it
+		return
+	}
 	if !rq.w.wrote && status >= 300 {
 		rq.finalize(status)
 	}

@@ -33,6 +33,8 @@ var builtWith = []string{
 	"http_secure_link_module",
 	"http_gzip_static_module",
 	"http_gunzip_module",
+	"http_flv_module",
+	"http_dav_module",
 	// debug: the error logs take level debug, and a request writes nginx's
 	// "http log handler" line there (nginx-tests error_log.t)
 	"debug",

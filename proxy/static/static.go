@@ -76,6 +76,12 @@ type Options struct {
 	// Open, when set, opens the path in place of a plain non-blocking
 	// open(2) (disable_symlinks opens through its checks).
 	Open func(path string) (*os.File, error)
+	// Prefix and Offset, when Prefix is set, make the body Prefix followed
+	// by the file from byte Offset on (the flv module's start=N: the FLV
+	// header, then the file from N). Length, ETag and ranges are those of
+	// that body, as nginx computes them from the answer's length.
+	Prefix []byte
+	Offset int64
 }
 
 func (o *Options) logf(level ngxlog.Level, format string, args ...any) {
@@ -96,6 +102,8 @@ func (o *Options) logf(level ngxlog.Level, format string, args ...any) {
 //	     trailing slash)    (plus "?" + query); the caller renders the page
 //	403, 404, 412, 416, 500 nothing written (416 sets Content-Range); the
 //	                        caller renders nginx's error page for the status
+//	StatusDrop              nothing written; the caller closes the connection
+//	                        (several ranges past Options.Prefix)
 //
 // Methods other than GET and HEAD are the caller's business (nginx: 405).
 func Serve(w http.ResponseWriter, r *http.Request, path, uri string, o *Options) (status int, bytes int64) {
@@ -190,9 +198,14 @@ func ETag(fi fs.FileInfo) string {
 func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo, uri string, o *Options) (int, int64) {
 	size := fi.Size()
 	mtime := fi.ModTime().Unix()
+	var body io.ReaderAt = f
+	if o.Prefix != nil && o.Offset < size {
+		body = prefixed{o.Prefix, f, o.Offset}
+		size = int64(len(o.Prefix)) + size - o.Offset
+	}
 	etag := ""
 	if o.Etag {
-		etag = ETag(fi)
+		etag = fmt.Sprintf(`"%x-%x"`, mtime, size)
 	}
 	h := w.Header()
 	plain := (o.Status == 0 || o.Status == http.StatusOK) && !o.Subrequest
@@ -252,13 +265,20 @@ func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInf
 		if r.Method == http.MethodHead {
 			return http.StatusPartialContent, 0
 		}
-		n, _ := io.Copy(w, io.NewSectionReader(f, rg.start, rg.end-rg.start))
+		n, _ := io.Copy(w, io.NewSectionReader(body, rg.start, rg.end-rg.start))
 		return http.StatusPartialContent, n
+	case len(ranges) > 1 && body != io.ReaderAt(f) && r.Method != http.MethodHead && beyond(ranges, int64(len(o.Prefix))):
+		// nginx's range filter cuts several ranges out of one buffer only:
+		// the header's; it fails the request, before anything goes out,
+		// when a range reaches into the file
+		o.logf(ngxlog.Alert, "range in overlapped buffers")
+		boundary.Add(1) // its header filter had taken a boundary
+		return StatusDrop, 0
 	case len(ranges) > 1:
 		if o.PartCharset != "" {
 			ctype += "; charset=" + o.PartCharset
 		}
-		return serveMultipart(w, r, f, ranges, size, ctype, o.PartRecode)
+		return serveMultipart(w, r, body, ranges, size, ctype, o.PartRecode)
 	}
 	h.Set("Content-Length", strconv.FormatInt(size, 10))
 	if maxRanges != 0 {
@@ -268,7 +288,11 @@ func serveFile(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInf
 	if r.Method == http.MethodHead {
 		return http.StatusOK, 0
 	}
-	n, _ := io.Copy(w, io.LimitReader(f, size))
+	var src io.Reader = io.LimitReader(f, size)
+	if body != io.ReaderAt(f) {
+		src = io.NewSectionReader(body, 0, size)
+	}
+	n, _ := io.Copy(w, src)
 	return http.StatusOK, n
 }
 
@@ -460,7 +484,7 @@ func SingleRange(r *http.Request, size, mtime int64, etag string) (start, end in
 // boundary numbers multipart responses like nginx: a 20-digit counter.
 var boundary atomic.Uint64
 
-func serveMultipart(w http.ResponseWriter, r *http.Request, f *os.File, ranges []byteRange, size int64, ctype string, recode func([]byte) []byte) (int, int64) {
+func serveMultipart(w http.ResponseWriter, r *http.Request, f io.ReaderAt, ranges []byteRange, size int64, ctype string, recode func([]byte) []byte) (int, int64) {
 	b := fmt.Sprintf("%020d", boundary.Add(1))
 	heads := make([]string, len(ranges))
 	length := int64(0)
@@ -496,6 +520,40 @@ func serveMultipart(w http.ResponseWriter, r *http.Request, f *os.File, ranges [
 	}
 	m, _ := io.WriteString(w, tail)
 	return http.StatusPartialContent, n + int64(m)
+}
+
+// StatusDrop is the status Serve returns when nginx would close the
+// connection without an answer: nothing was written, the caller closes it.
+const StatusDrop = -1
+
+// beyond reports whether a range ends past n.
+func beyond(ranges []byteRange, n int64) bool {
+	for _, rg := range ranges {
+		if rg.end > n {
+			return true
+		}
+	}
+	return false
+}
+
+// prefixed reads as head followed by f from byte off on.
+type prefixed struct {
+	head []byte
+	f    io.ReaderAt
+	off  int64
+}
+
+func (p prefixed) ReadAt(b []byte, at int64) (int, error) {
+	n := 0
+	if h := int64(len(p.head)); at < h {
+		n = copy(b, p.head[at:])
+		at = h
+	}
+	if n == len(b) {
+		return n, nil
+	}
+	m, err := p.f.ReadAt(b[n:], p.off+at-int64(len(p.head)))
+	return n + m, err
 }
 
 // recodeWriter writes p through a length-preserving recoding.
