@@ -20,6 +20,9 @@ type addrGroup struct {
 	// proxyProtocol: the address's connections start with a PROXY
 	// protocol header (one of its listens says proxy_protocol)
 	proxyProtocol bool
+	// maxHeadersVary: its servers' max_headers differ (finish), so the
+	// connection layer asks maxHeadersFor once a host is known
+	maxHeadersVary bool
 }
 
 type wild struct {
@@ -78,6 +81,17 @@ func (g *addrGroup) finish() {
 	}
 	longestFirst(g.prefix)
 	longestFirst(g.suffix)
+	for _, s := range g.servers {
+		if g.def != nil && s.Conf.MaxHeaders != g.def.Conf.MaxHeaders {
+			g.maxHeadersVary = true
+		}
+	}
+}
+
+// maxHeadersFor is max_headers of the server host selects.
+func (g *addrGroup) maxHeadersFor(host string) int {
+	s, _ := g.find(host)
+	return s.Conf.MaxHeaders
 }
 
 // find picks the server for host (already lowercased, without port). It

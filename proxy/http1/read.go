@@ -73,6 +73,12 @@ func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h 
 		return h, true, nil
 	}
 	fields := make([]field, 0, 16)
+	maxHeaders := p.MaxHeaders
+	if p.MaxHeadersFor != nil && h.Host != "" {
+		if host, ok := ValidHost(h.Host); ok {
+			maxHeaders = p.MaxHeadersFor(host)
+		}
+	}
 	for {
 		if end, _ := br.Peek(min(2, br.Buffered())); len(end) == 2 && end[0] == '\r' && end[1] != '\n' {
 			// a line starting with CR can only be the end of the head
@@ -119,7 +125,7 @@ func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h 
 			h.Notes = append(h.Notes, `client sent invalid header line: "`+string(l)+`"`)
 			continue
 		}
-		if len(fields) >= p.MaxHeaders {
+		if len(fields) >= maxHeaders {
 			h.Raw = raw
 			return h, true, headerErr(StatusHeaderTooLarge, "client sent too many header lines")
 		}
@@ -133,6 +139,13 @@ func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h 
 		}
 		fields = append(fields, f)
 		h.has |= f.info &^ keyUnique
+		if f.info&keyHost != 0 && p.MaxHeadersFor != nil && h.Host == "" {
+			// the Host line chose the server (a request line's host
+			// has chosen it already)
+			if host, ok := ValidHost(string(raw[f.start:f.end])); ok {
+				maxHeaders = p.MaxHeadersFor(host)
+			}
+		}
 	}
 	// one string holds every value, one slice every list of values; the
 	// string shares raw's bytes, which nothing changes after this

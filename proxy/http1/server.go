@@ -41,6 +41,12 @@ type Params struct {
 	LargeBufferSize, LargeBuffers int
 	// MaxHeaders is max_headers: a head with more header lines answers 494.
 	MaxHeaders int
+	// MaxHeadersFor, when set, is max_headers of the server a host name
+	// (lowercased, without port) selects. As in nginx, the limit changes
+	// once the request line's absolute URI or the Host line has chosen
+	// the virtual server: the lines after it count against that server's
+	// limit (the count itself starts at the first line).
+	MaxHeadersFor func(host string) int
 	// Lingering close: after a response that leaves request bytes unread,
 	// read and drop what the client still sends for up to LingeringTime,
 	// waiting at most LingeringTimeout for each read.
