@@ -479,8 +479,8 @@ func (s *Server) connParams(l *listener, c net.Conn) http1.Params {
 	}
 	setParams(&p, g.def.Conf)
 	p.ProxyProtocol = g.proxyProtocol
-	if g.maxHeadersVary {
-		p.MaxHeadersFor = g.maxHeadersFor
+	if g.rulesVary {
+		p.LineRulesFor = g.lineRulesFor
 	}
 	return p
 }

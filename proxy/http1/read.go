@@ -73,10 +73,10 @@ func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h 
 		return h, true, nil
 	}
 	fields := make([]field, 0, 16)
-	maxHeaders := p.MaxHeaders
-	if p.MaxHeadersFor != nil && h.Host != "" {
+	rules := LineRules{MaxHeaders: p.MaxHeaders, Underscores: underscores, KeepInvalidHeaders: p.KeepInvalidHeaders}
+	if p.LineRulesFor != nil && h.Host != "" {
 		if host, ok := ValidHost(h.Host); ok {
-			maxHeaders = p.MaxHeadersFor(host)
+			rules = p.LineRulesFor(host)
 		}
 	}
 	for {
@@ -116,7 +116,7 @@ func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h 
 			h.Raw = raw
 			return h, true, invalidLine(l, i)
 		}
-		kk, value, v, bad := parseHeaderLine(l, underscores, p.KeepInvalidHeaders)
+		kk, value, v, bad := parseHeaderLine(l, rules.Underscores, rules.KeepInvalidHeaders)
 		switch v {
 		case lineBad:
 			h.Raw = raw
@@ -125,7 +125,7 @@ func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h 
 			h.Notes = append(h.Notes, `client sent invalid header line: "`+string(l)+`"`)
 			continue
 		}
-		if len(fields) >= maxHeaders {
+		if len(fields) >= rules.MaxHeaders {
 			h.Raw = raw
 			return h, true, headerErr(StatusHeaderTooLarge, "client sent too many header lines")
 		}
@@ -139,11 +139,11 @@ func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h 
 		}
 		fields = append(fields, f)
 		h.has |= f.info &^ keyUnique
-		if f.info&keyHost != 0 && p.MaxHeadersFor != nil && h.Host == "" {
+		if f.info&keyHost != 0 && p.LineRulesFor != nil && h.Host == "" {
 			// the Host line chose the server (a request line's host
 			// has chosen it already)
 			if host, ok := ValidHost(string(raw[f.start:f.end])); ok {
-				maxHeaders = p.MaxHeadersFor(host)
+				rules = p.LineRulesFor(host)
 			}
 		}
 	}

@@ -41,12 +41,13 @@ type Params struct {
 	LargeBufferSize, LargeBuffers int
 	// MaxHeaders is max_headers: a head with more header lines answers 494.
 	MaxHeaders int
-	// MaxHeadersFor, when set, is max_headers of the server a host name
-	// (lowercased, without port) selects. As in nginx, the limit changes
-	// once the request line's absolute URI or the Host line has chosen
-	// the virtual server: the lines after it count against that server's
-	// limit (the count itself starts at the first line).
-	MaxHeadersFor func(host string) int
+	// LineRulesFor, when set, gives the header-line settings of the server
+	// a host name (lowercased, without port) selects. As in nginx, they
+	// change once the request line's absolute URI or the Host line has
+	// chosen the virtual server: the lines after it are read under that
+	// server's max_headers (the count itself starts at the first line),
+	// underscores_in_headers and ignore_invalid_headers.
+	LineRulesFor func(host string) LineRules
 	// Lingering close: after a response that leaves request bytes unread,
 	// read and drop what the client still sends for up to LingeringTime,
 	// waiting at most LingeringTimeout for each read.
@@ -61,6 +62,12 @@ type Params struct {
 	// listener from the proxyproto.MaxHeader+1 bytes nginx peeks at.
 	ProxyProtocol    bool
 	HeaderBufferSize int
+}
+
+// LineRules are the settings a header line is read under.
+type LineRules struct {
+	MaxHeaders                      int
+	Underscores, KeepInvalidHeaders bool
 }
 
 // Linger is lingering_close's value.
