@@ -22,8 +22,8 @@ type addrGroup struct {
 	// protocol header (one of its listens says proxy_protocol)
 	proxyProtocol bool
 	// maxHeadersVary: its servers' max_headers differ, rulesVary: their
-	// max_headers, underscores_in_headers or ignore_invalid_headers
-	// (finish), so the connection layer asks lineRulesFor once a host
+	// max_headers, underscores_in_headers, ignore_invalid_headers or
+	// large_client_header_buffers (finish), so the connection layer asks lineRulesFor once a host
 	// is known
 	maxHeadersVary, rulesVary bool
 }
@@ -110,7 +110,9 @@ func (g *addrGroup) lineRulesFor(host string) http1.LineRules {
 }
 
 func lineRules(s *nginxconf.Server) http1.LineRules {
-	return http1.LineRules{MaxHeaders: s.Conf.MaxHeaders, Underscores: s.Conf.UnderscoresInHeaders, KeepInvalidHeaders: s.Conf.KeepInvalidHeaders}
+	c := s.Conf
+	return http1.LineRules{MaxHeaders: c.MaxHeaders, Underscores: c.UnderscoresInHeaders, KeepInvalidHeaders: c.KeepInvalidHeaders,
+		LargeBufferSize: c.LargeHeaderBufferSize, LargeBuffers: c.LargeHeaderBuffers}
 }
 
 // find picks the server for host (already lowercased, without port). It

@@ -73,10 +73,12 @@ func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h 
 		return h, true, nil
 	}
 	fields := make([]field, 0, 16)
-	rules := LineRules{MaxHeaders: p.MaxHeaders, Underscores: underscores, KeepInvalidHeaders: p.KeepInvalidHeaders}
+	rules := LineRules{MaxHeaders: p.MaxHeaders, Underscores: underscores, KeepInvalidHeaders: p.KeepInvalidHeaders,
+		LargeBufferSize: p.LargeBufferSize, LargeBuffers: p.LargeBuffers}
 	if p.LineRulesFor != nil && h.Host != "" {
 		if host, ok := ValidHost(h.Host); ok {
 			rules = p.LineRulesFor(host)
+			max = rules.LargeBufferSize * rules.LargeBuffers
 		}
 	}
 	for {
@@ -85,7 +87,7 @@ func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h 
 			h.Raw = raw
 			return h, true, invalidLine(end, 0)
 		}
-		line, err = readLine(br, p.LargeBufferSize)
+		line, err = readLine(br, rules.LargeBufferSize)
 		if err == errTooLong {
 			h.Raw = raw
 			return h, true, headerErr(StatusHeaderTooLarge, "client sent too long header line")
@@ -144,6 +146,7 @@ func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h 
 			// has chosen it already)
 			if host, ok := ValidHost(string(raw[f.start:f.end])); ok {
 				rules = p.LineRulesFor(host)
+				max = rules.LargeBufferSize * rules.LargeBuffers
 			}
 		}
 	}

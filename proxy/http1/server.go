@@ -46,7 +46,8 @@ type Params struct {
 	// change once the request line's absolute URI or the Host line has
 	// chosen the virtual server: the lines after it are read under that
 	// server's max_headers (the count itself starts at the first line),
-	// underscores_in_headers and ignore_invalid_headers.
+	// underscores_in_headers, ignore_invalid_headers and
+	// large_client_header_buffers.
 	LineRulesFor func(host string) LineRules
 	// Lingering close: after a response that leaves request bytes unread,
 	// read and drop what the client still sends for up to LingeringTime,
@@ -68,6 +69,7 @@ type Params struct {
 type LineRules struct {
 	MaxHeaders                      int
 	Underscores, KeepInvalidHeaders bool
+	LargeBufferSize, LargeBuffers   int // large_client_header_buffers
 }
 
 // Linger is lingering_close's value.
