@@ -236,7 +236,8 @@ func (s *Server) serve(objs *requestObjects, w http.ResponseWriter, r *http.Requ
 	rq.setWire()
 	if rq.wire != nil {
 		p := rq.wire.Params()
-		rq.v.OddHeaderNames = p.UnderscoresInHeaders || p.KeepInvalidHeaders
+		// (a virtual server may read its lines under other settings)
+		rq.v.OddHeaderNames = p.UnderscoresInHeaders || p.KeepInvalidHeaders || p.LineRulesFor != nil
 		rq.v.RequestLength = rq.wire.RequestLength()
 		rq.v.ConnRequests, rq.v.ConnStart = rq.wire.ConnRequests(), rq.wire.ConnStart()
 	}

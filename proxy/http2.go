@@ -48,6 +48,7 @@ type h2Conn struct {
 	sock  net.Conn
 	base  *http.Server // what x/net/http2 reads its settings and shutdown signal from
 	conf  *nginxconf.LocConf
+	group *addrGroup // the address's servers (max_headers of the one :authority names)
 	start time.Time
 	reqs  atomic.Int64 // streams so far ($connection_requests)
 	tls   *tls.ConnectionState
@@ -63,7 +64,7 @@ func (s *Server) serveH2(l *listener, ctx context.Context, c net.Conn) {
 		return
 	}
 	conf := g.def.Conf
-	hc := &h2Conn{sock: c, conf: conf, start: time.Now()}
+	hc := &h2Conn{sock: c, conf: conf, group: g, start: time.Now()}
 	if tc, ok := c.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
 		hc.tls = &cs
@@ -193,7 +194,15 @@ func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	hw := &h2Writer{ResponseWriter: w, r: r, hc: hc, reqs: int(n), params: http1.DefaultParams(), head: head}
 	setParams(&hw.params, hc.conf)
-	if max := hc.conf.MaxHeaders; max > 0 && fields > max {
+	max := hc.conf.MaxHeaders
+	if hc.group != nil && hc.group.maxHeadersVary && r.Host != "" {
+		// nginx counts the fields against the limit of the server the
+		// host (:authority, read first) selects
+		if host, ok := http1.ValidHost(r.Host); ok {
+			max = hc.group.maxHeadersFor(host)
+		}
+	}
+	if max > 0 && fields > max {
 		// max_headers: on HTTP/2 a 400
 		h.s.reject(hw, r, &http1.Error{Status: http.StatusBadRequest, Msg: "client sent too many header lines"})
 		return

@@ -43,6 +43,7 @@ func mirror(rq *request) rc {
 	// the subrequests share the main request's per-request state as it is
 	// now ($request_id made first, so that both read the same)
 	rq.v.Get("request_id")
+	rq.v.ReadUserID()
 	main := *rq.v.MainRequest()
 	subs := make([]*request, len(uris))
 	recs := make([]*recorder, len(uris))

@@ -5,6 +5,7 @@ import (
 
 	"ngxsockify/nginxconf"
 	"ngxsockify/nginxconf/vars"
+	"ngxsockify/proxy/http1"
 )
 
 // addrGroup is the set of servers listening on one address, with the
@@ -20,6 +21,11 @@ type addrGroup struct {
 	// proxyProtocol: the address's connections start with a PROXY
 	// protocol header (one of its listens says proxy_protocol)
 	proxyProtocol bool
+	// maxHeadersVary: its servers' max_headers differ, rulesVary: their
+	// max_headers, underscores_in_headers, ignore_invalid_headers or
+	// large_client_header_buffers (finish), so the connection layer asks lineRulesFor once a host
+	// is known
+	maxHeadersVary, rulesVary bool
 }
 
 type wild struct {
@@ -78,6 +84,35 @@ func (g *addrGroup) finish() {
 	}
 	longestFirst(g.prefix)
 	longestFirst(g.suffix)
+	for _, s := range g.servers {
+		if g.def == nil {
+			break
+		}
+		if s.Conf.MaxHeaders != g.def.Conf.MaxHeaders {
+			g.maxHeadersVary = true
+		}
+		if lineRules(s) != lineRules(g.def) {
+			g.rulesVary = true
+		}
+	}
+}
+
+// maxHeadersFor is max_headers of the server host selects.
+func (g *addrGroup) maxHeadersFor(host string) int {
+	s, _ := g.find(host)
+	return s.Conf.MaxHeaders
+}
+
+// lineRulesFor is the header-line settings of the server host selects.
+func (g *addrGroup) lineRulesFor(host string) http1.LineRules {
+	s, _ := g.find(host)
+	return lineRules(s)
+}
+
+func lineRules(s *nginxconf.Server) http1.LineRules {
+	c := s.Conf
+	return http1.LineRules{MaxHeaders: c.MaxHeaders, Underscores: c.UnderscoresInHeaders, KeepInvalidHeaders: c.KeepInvalidHeaders,
+		LargeBufferSize: c.LargeHeaderBufferSize, LargeBuffers: c.LargeHeaderBuffers}
 }
 
 // find picks the server for host (already lowercased, without port). It

@@ -479,6 +479,9 @@ func (s *Server) connParams(l *listener, c net.Conn) http1.Params {
 	}
 	setParams(&p, g.def.Conf)
 	p.ProxyProtocol = g.proxyProtocol
+	if g.rulesVary {
+		p.LineRulesFor = g.lineRulesFor
+	}
 	return p
 }
 

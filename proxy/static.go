@@ -167,7 +167,16 @@ func (rq *request) static() {
 		rq.finalize(http.StatusForbidden)
 		return
 	}
-	fi, err := rq.statFile(path)
+	// one walk checks the path (disable_symlinks) and opens the file: the
+	// file served is the file checked, and fstat tells what it is
+	f, fi, err := rq.openStatic(path)
+	if f != nil {
+		defer f.Close()
+	} else if err == nil {
+		// the open failed where a look at the path may not have
+		// (an unreadable directory answers 301): look as before
+		fi, err = rq.statFile(path)
+	}
 	if err != nil {
 		if errno := unwrapErrno(err); errors.Is(err, fs.ErrPermission) || errno == syscall.ELOOP || errno == syscall.EMLINK {
 			rq.logf(ngxlog.Err, `open() "%s" failed (%v)`, path, errnoError{unwrapErrno(err)})
@@ -190,7 +199,7 @@ func (rq *request) static() {
 		rq.finalize(http.StatusMethodNotAllowed)
 		return
 	}
-	rq.serveFile(path, uri)
+	rq.serveOpened(path, uri, f, fi, nil)
 }
 
 // cutNUL ends path at its first NUL byte: nginx hands the path to open()
@@ -204,11 +213,24 @@ func cutNUL(path string) string {
 	return path
 }
 
-func (rq *request) serveFile(path, uri string) { rq.serveFileWith(path, uri, nil) }
+func (rq *request) serveFile(path, uri string) { rq.serveOpened(path, uri, nil, nil, nil) }
 
 // serveFileWith is serveFile with tune adjusting the static options (the
 // flv module's start=N).
 func (rq *request) serveFileWith(path, uri string, tune func(*static.Options)) {
+	rq.serveOpened(path, uri, nil, nil, tune)
+}
+
+// serveOpened serves path, already open as f with fi its fstat, or opened
+// here (by static.Serve) when f is nil; tune, when not nil, adjusts the
+// static options.
+func (rq *request) serveOpened(path, uri string, f *os.File, fi fs.FileInfo, tune func(*static.Options)) {
+	size := func() int64 {
+		if fi != nil {
+			return fi.Size()
+		}
+		return fileSize(path)
+	}
 	if rq.w.override == http.StatusOK {
 		// "error_page ... =200": nginx sets the status before its
 		// not-modified and range filters, which may still answer 304 or 206
@@ -217,13 +239,13 @@ func (rq *request) serveFileWith(path, uri string, tune func(*static.Options)) {
 	o := rq.staticOptions()
 	if plan, _ := rq.charsetPlanFor(static.ContentType(uri, o)); plan.changesLength() {
 		o.MaxRanges = 0 // recoding drops the length, and with it ranges
-	} else if len(rq.conf.SubFilters) > 0 && rq.subFilters(static.ContentType(uri, o), fileSize(path)) {
+	} else if len(rq.conf.SubFilters) > 0 && rq.subFilters(static.ContentType(uri, o), size()) {
 		o.MaxRanges = 0 // so does sub_filter
 	} else if rq.additionApplies(static.ContentType(uri, o)) {
 		o.MaxRanges = 0 // and add_before_body, add_after_body
 	} else if rq.ssiApplies(static.ContentType(uri, o)) {
 		o.MaxRanges = 0 // and ssi
-	} else if rq.conf.Gzip && rq.gzipWill(static.ContentType(uri, o), fileSize(path), o.Etag) {
+	} else if rq.conf.Gzip && rq.gzipWill(static.ContentType(uri, o), size(), o.Etag) {
 		o.MaxRanges = 0 // and compression
 	} else if plan.log == "" {
 		o.PartCharset = plan.label
@@ -234,7 +256,12 @@ func (rq *request) serveFileWith(path, uri string, tune func(*static.Options)) {
 	if tune != nil {
 		tune(o)
 	}
-	status, _ := static.Serve(rq.w, rq.r, path, uri, o)
+	var status int
+	if f != nil {
+		status, _ = static.ServeOpened(rq.w, rq.r, f, fi, path, uri, o)
+	} else {
+		status, _ = static.Serve(rq.w, rq.r, path, uri, o)
+	}
 	if status == static.StatusDrop {
 		rq.closeConn()
 		rq.v.Status = http.StatusPartialContent // nginx's range filter had set it

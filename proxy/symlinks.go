@@ -30,6 +30,29 @@ func (rq *request) openFile(path string) (*os.File, error) {
 	return openSymlinksChecked(path, mode, from)
 }
 
+// openStatic opens path for the static handler through one walk that
+// applies disable_symlinks and opens the file (openFile), and fstats it, in
+// place of a check, a stat and an open. An error a look at the path gives
+// as well (a missing or refused component, a symlink refused, ELOOP) is
+// returned with f nil; for one only an open can give (EACCES of an
+// unreadable directory or file, ENXIO, EMFILE ...) f and err are both nil,
+// and the caller looks the way it did without opening.
+func (rq *request) openStatic(path string) (f *os.File, fi fs.FileInfo, err error) {
+	f, err = rq.openFile(path)
+	if err != nil {
+		switch unwrapErrno(err) {
+		case syscall.ENOENT, syscall.ENOTDIR, syscall.ENAMETOOLONG, syscall.ELOOP, syscall.EMLINK:
+			return nil, nil, err
+		}
+		return nil, nil, nil
+	}
+	if fi, err = f.Stat(); err != nil {
+		f.Close()
+		return nil, nil, nil
+	}
+	return f, fi, nil
+}
+
 // symlinkMode is the location's disable_symlinks mode for path and how
 // many of its leading bytes from= leaves unchecked; check is false when
 // nothing is checked.

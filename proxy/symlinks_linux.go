@@ -39,10 +39,16 @@ func openSymlinksChecked(path string, mode int, from int) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
+// walkHook, when set (by a test), is told of each walk.
+var walkHook func(path string)
+
 // openNoSymlinks is the walk; with open, the last component is opened for
 // reading (non-blocking, as the static handler opens files) and its
 // descriptor returned.
 func openNoSymlinks(path string, mode int, from int, open bool) (int, error) {
+	if walkHook != nil {
+		walkHook(path)
+	}
 	start, rest := "/", path
 	if from > 0 {
 		start, rest = path[:from], path[from:]

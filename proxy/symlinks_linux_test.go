@@ -3,6 +3,7 @@ package proxy
 import (
 	"errors"
 	"io"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -84,4 +85,48 @@ func TestOpenSymlinksChecked(t *testing.T) {
 		t.Fatalf("sublink/ with from=: %v", err)
 	}
 	f.Close()
+}
+
+// TestStaticOneWalk: under disable_symlinks the static handler serves a file
+// through one walk, which both checks the path and opens the file, and
+// still refuses a symlink (403) and redirects a directory (301).
+func TestStaticOneWalk(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "file"), []byte("plain"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "file"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var walks int
+	walkHook = func(string) { walks++ }
+	defer func() { walkHook = nil }()
+	for _, mode := range []string{"on", "if_not_owner"} {
+		s, ctx := newBenchServer(t, "server {\n listen 127.0.0.1:18080;\n root "+dir+";\n disable_symlinks "+mode+";\n location / {}\n}")
+		for _, tt := range []struct {
+			path  string
+			code  int
+			body  string
+			walks int
+		}{
+			{"/file", 200, "plain", 1},
+			{"/link", 403, "", 1},
+			{"/sub", 301, "", 1},
+			{"/missing", 404, "", 1},
+		} {
+			if mode == "if_not_owner" && tt.path == "/link" {
+				tt.code, tt.body = 200, "plain" // same owner
+			}
+			walks = 0
+			w := httptest.NewRecorder()
+			s.ServeHTTP(w, httptest.NewRequest("GET", "http://localhost"+tt.path, nil).WithContext(ctx))
+			if w.Code != tt.code || (tt.body != "" && w.Body.String() != tt.body) || walks != tt.walks {
+				t.Errorf("%s %s: %d %q after %d walks; want %d %q after %d", mode, tt.path, w.Code, w.Body.String(), walks, tt.code, tt.body, tt.walks)
+			}
+		}
+		s.Close()
+	}
 }

@@ -241,8 +241,8 @@ func TestHTTP2ResetQueuedData(t *testing.T) {
 	}
 }
 
-// TestHTTP2MaxHeaders: max_headers (nginx 1.27.2; Debian's 1.22 has no
-// such directive, so no oracle here) counts an HTTP/2 request's regular
+// TestHTTP2MaxHeaders: max_headers (nginx 1.27.2, backported in Debian's
+// 1.22.1) counts an HTTP/2 request's regular
 // fields, :authority apart, and answers 400 past it (nginx-tests
 // h2_max_headers.t).
 func TestHTTP2MaxHeaders(t *testing.T) {
@@ -263,6 +263,50 @@ server {
 		got := h.until(3*time.Second, func(d string) bool { return strings.HasPrefix(d, "HEADERS:1") })
 		if got != want {
 			t.Errorf("%d fields: got %q, want %q", n, got, want)
+		}
+	}
+}
+
+// TestHTTP2MaxHeadersVirtualServer: Debian's nginx 1.22.1 carries
+// max_headers; on HTTP/2 the fields count against the limit of the server
+// :authority selects (the address's default server's when it names none).
+func TestHTTP2MaxHeadersVirtualServer(t *testing.T) {
+	conf := `
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    server_name def;
+    max_headers 3;
+    location / { return 200 "def"; }
+}
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    server_name big;
+    max_headers 10;
+    location / { return 200 "big"; }
+}
+server {
+    listen 127.0.0.1:{{PORT}} http2;
+    server_name small;
+    max_headers 1;
+    location / { return 200 "small"; }
+}`
+	a := startServer(t, "nginx", ServerOptions{HTTP: conf})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: conf})
+	for _, c := range []struct {
+		host string
+		n    int
+	}{{"def", 3}, {"def", 4}, {"big", 10}, {"big", 11}, {"small", 1}, {"small", 2}, {"nosuch", 3}, {"nosuch", 4}} {
+		run := func(s *Server) string {
+			h := dialH2(t, s.Addr, []http2.Setting{})
+			var extra []string
+			for i := range c.n {
+				extra = append(extra, "x-blah", fmt.Sprint(i))
+			}
+			h.get(1, "/", c.host, extra...)
+			return h.until(3*time.Second, func(d string) bool { return strings.HasPrefix(d, "HEADERS:1") })
+		}
+		if got, want := run(b), run(a); got != want {
+			t.Errorf("%s, %d fields: got %q, nginx %q", c.host, c.n, got, want)
 		}
 	}
 }

@@ -167,6 +167,9 @@ type Request struct {
 	secureLinkDepth int
 	// uid is the userid module's state (in the main request)
 	uid *userIDState
+	// uidGotCache, uidSetCache: $uid_got and $uid_set once read (in the
+	// main request)
+	uidGotCache, uidSetCache uidCache
 	// uidReset is $uid_reset once `set` wrote it
 	uidReset    string
 	uidResetSet bool

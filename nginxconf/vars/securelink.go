@@ -145,6 +145,7 @@ func (r *Request) secureLinkExpiresValue() (string, bool) {
 // expiry time $secure_link_expires reads.
 func (r *Request) ForgetModuleState() {
 	r.secureLinkExpires, r.hasSecureLinkExpires = "", false
+	r.forgetUserID()
 }
 
 func hexDigit(c byte) int {

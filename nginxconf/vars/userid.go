@@ -154,28 +154,73 @@ func uidHex(b [16]byte) string {
 	return s.String()
 }
 
-func (r *Request) uidGot() (string, bool) {
-	c := r.UserID
-	if c == nil || c.Enable == UserIDOff {
-		return "", false
-	}
-	st := r.uidRead(c)
-	if !st.hasGot {
-		return "", false
-	}
-	return c.Name + "=" + uidHex(st.got), true
+// uidCache is a value of $uid_got or $uid_set kept once read: nginx keeps
+// them (cacheable variables) in the main request's variables, which its
+// subrequests share and an internal redirect leaves in place, while the
+// module's state (userIDState) is forgotten there.
+type uidCache struct {
+	v     string
+	found bool
+	done  bool
 }
 
+func (c *uidCache) get(compute func() (string, bool)) (string, bool) {
+	if !c.done {
+		c.v, c.found = compute()
+		c.done = true
+	}
+	return c.v, c.found
+}
+
+// uidGot is $uid_got. As in nginx, a subrequest's is its main request's:
+// the main request's settings (its location's), cookie and state.
+func (r *Request) uidGot() (string, bool) {
+	m := r.MainRequest()
+	return m.uidGotCache.get(func() (string, bool) {
+		c := m.UserID
+		if c == nil || c.Enable == UserIDOff {
+			return "", false
+		}
+		st := m.uidRead(c)
+		if !st.hasGot {
+			return "", false
+		}
+		return c.Name + "=" + uidHex(st.got), true
+	})
+}
+
+// uidSet is $uid_set, the main request's as uidGot.
 func (r *Request) uidSet() (string, bool) {
-	c := r.UserID
-	if c == nil || c.Enable < UserIDV1 {
-		return "", false
+	m := r.MainRequest()
+	return m.uidSetCache.get(func() (string, bool) {
+		c := m.UserID
+		if c == nil || c.Enable < UserIDV1 {
+			return "", false
+		}
+		st := m.uidMake(c)
+		if !st.hasSet {
+			return "", false
+		}
+		return c.Name + "=" + uidHex(st.set), true
+	})
+}
+
+// forgetUserID drops the module's state at an internal redirect of the
+// main request (nginx clears the module contexts), so the response's
+// cookie is computed anew; the values $uid_got and $uid_set were read as
+// stay (uidCache).
+func (r *Request) forgetUserID() {
+	if r.Main == nil {
+		r.uid = nil
 	}
-	st := r.uidMake(c)
-	if !st.hasSet {
-		return "", false
-	}
-	return c.Name + "=" + uidHex(st.set), true
+}
+
+// ReadUserID reads $uid_got and $uid_set now, so that copies of the
+// request's variables (a mirror's, on its own goroutine) find them made
+// and only read the module's state.
+func (r *Request) ReadUserID() {
+	r.uidGot()
+	r.uidSet()
 }
 
 // UserIDHeaders gives the Set-Cookie and P3P values the userid filter adds

@@ -73,13 +73,21 @@ func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h 
 		return h, true, nil
 	}
 	fields := make([]field, 0, 16)
+	rules := LineRules{MaxHeaders: p.MaxHeaders, Underscores: underscores, KeepInvalidHeaders: p.KeepInvalidHeaders,
+		LargeBufferSize: p.LargeBufferSize, LargeBuffers: p.LargeBuffers}
+	if p.LineRulesFor != nil && h.Host != "" {
+		if host, ok := ValidHost(h.Host); ok {
+			rules = p.LineRulesFor(host)
+			max = rules.LargeBufferSize * rules.LargeBuffers
+		}
+	}
 	for {
 		if end, _ := br.Peek(min(2, br.Buffered())); len(end) == 2 && end[0] == '\r' && end[1] != '\n' {
 			// a line starting with CR can only be the end of the head
 			h.Raw = raw
 			return h, true, invalidLine(end, 0)
 		}
-		line, err = readLine(br, p.LargeBufferSize)
+		line, err = readLine(br, rules.LargeBufferSize)
 		if err == errTooLong {
 			h.Raw = raw
 			return h, true, headerErr(StatusHeaderTooLarge, "client sent too long header line")
@@ -110,7 +118,7 @@ func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h 
 			h.Raw = raw
 			return h, true, invalidLine(l, i)
 		}
-		kk, value, v, bad := parseHeaderLine(l, underscores, p.KeepInvalidHeaders)
+		kk, value, v, bad := parseHeaderLine(l, rules.Underscores, rules.KeepInvalidHeaders)
 		switch v {
 		case lineBad:
 			h.Raw = raw
@@ -119,7 +127,7 @@ func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h 
 			h.Notes = append(h.Notes, `client sent invalid header line: "`+string(l)+`"`)
 			continue
 		}
-		if len(fields) >= p.MaxHeaders {
+		if len(fields) >= rules.MaxHeaders {
 			h.Raw = raw
 			return h, true, headerErr(StatusHeaderTooLarge, "client sent too many header lines")
 		}
@@ -133,6 +141,14 @@ func parseHead(br *bufio.Reader, p *Params, underscores bool, x *reqObjects) (h 
 		}
 		fields = append(fields, f)
 		h.has |= f.info &^ keyUnique
+		if f.info&keyHost != 0 && p.LineRulesFor != nil && h.Host == "" {
+			// the Host line chose the server (a request line's host
+			// has chosen it already)
+			if host, ok := ValidHost(string(raw[f.start:f.end])); ok {
+				rules = p.LineRulesFor(host)
+				max = rules.LargeBufferSize * rules.LargeBuffers
+			}
+		}
 	}
 	// one string holds every value, one slice every list of values; the
 	// string shares raw's bytes, which nothing changes after this

@@ -41,6 +41,14 @@ type Params struct {
 	LargeBufferSize, LargeBuffers int
 	// MaxHeaders is max_headers: a head with more header lines answers 494.
 	MaxHeaders int
+	// LineRulesFor, when set, gives the header-line settings of the server
+	// a host name (lowercased, without port) selects. As in nginx, they
+	// change once the request line's absolute URI or the Host line has
+	// chosen the virtual server: the lines after it are read under that
+	// server's max_headers (the count itself starts at the first line),
+	// underscores_in_headers, ignore_invalid_headers and
+	// large_client_header_buffers.
+	LineRulesFor func(host string) LineRules
 	// Lingering close: after a response that leaves request bytes unread,
 	// read and drop what the client still sends for up to LingeringTime,
 	// waiting at most LingeringTimeout for each read.
@@ -55,6 +63,13 @@ type Params struct {
 	// listener from the proxyproto.MaxHeader+1 bytes nginx peeks at.
 	ProxyProtocol    bool
 	HeaderBufferSize int
+}
+
+// LineRules are the settings a header line is read under.
+type LineRules struct {
+	MaxHeaders                      int
+	Underscores, KeepInvalidHeaders bool
+	LargeBufferSize, LargeBuffers   int // large_client_header_buffers
 }
 
 // Linger is lingering_close's value.

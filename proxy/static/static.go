@@ -129,6 +129,15 @@ func Serve(w http.ResponseWriter, r *http.Request, path, uri string, o *Options)
 		o.logf(ngxlog.Crit, `fstat() "%s" failed (%v)`, path, ngxlog.Errno(err))
 		return http.StatusInternalServerError, 0
 	}
+	return ServeOpened(w, r, f, fi, path, uri, o)
+}
+
+// ServeOpened is Serve for a file the caller opened (and checked) at path,
+// with fi its fstat: the caller keeps f and closes it.
+func ServeOpened(w http.ResponseWriter, r *http.Request, f *os.File, fi fs.FileInfo, path, uri string, o *Options) (status int, bytes int64) {
+	if o == nil {
+		o = &Options{Etag: true, AutoindexExactSize: true, MaxRanges: -1}
+	}
 	if fi.IsDir() {
 		if !strings.HasSuffix(uri, "/") {
 			loc := uri + "/"
