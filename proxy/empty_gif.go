@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 
+	"ngxsockify/nginxconf"
 	"ngxsockify/proxy/static"
 )
 
@@ -10,17 +11,7 @@ import (
 // handler answers GET and HEAD with a 1x1 transparent GIF dated
 // Mon, 28 Sep 1970 06:00:00 GMT (405 for other methods), through the
 // not-modified filter.
-var emptyGifModule = module{
-	name: "empty_gif",
-	provision: func(_ *Server, st *state) error {
-		for _, lc := range st.cfg.HTTP.Confs {
-			if rt := &st.confs[lc.ID]; rt.content == nil && lc.EmptyGif {
-				rt.content = emptyGifContent
-			}
-		}
-		return nil
-	},
-}
+var emptyGifModule = flagContent("empty_gif", func(lc *nginxconf.LocConf) bool { return lc.EmptyGif }, emptyGifContent)
 
 // emptyGif is nginx's ngx_empty_gif: a GIF89a with one transparent pixel.
 var emptyGif = []byte("GIF89a\x01\x00\x01\x00\x80\x01\x00\x00\x00\x00\xff\xff\xff" +

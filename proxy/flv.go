@@ -5,6 +5,7 @@ import (
 	"strings"
 	"syscall"
 
+	"ngxsockify/nginxconf"
 	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
 	"ngxsockify/proxy/static"
@@ -17,17 +18,7 @@ import (
 // to that body. Directory URIs and paths that are not files go on to the
 // content-phase handlers (index, autoindex, static), as nginx's handler
 // declines them.
-var flvModule = module{
-	name: "flv",
-	provision: func(_ *Server, st *state) error {
-		for _, lc := range st.cfg.HTTP.Confs {
-			if rt := &st.confs[lc.ID]; rt.content == nil && lc.Flv {
-				rt.content = flvContent
-			}
-		}
-		return nil
-	},
-}
+var flvModule = flagContent("flv", func(lc *nginxconf.LocConf) bool { return lc.Flv }, flvContent)
 
 // flvHeader is the header nginx puts before the file's bytes from start=N:
 // "FLV", version 1, audio and video, a 9-byte header, a zero tag size.

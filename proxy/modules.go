@@ -1,5 +1,7 @@
 package proxy
 
+import "ngxsockify/nginxconf"
+
 // modules lists the modules in the order their handlers run within a
 // phase, their header filters run, and they claim a level's content
 // handler (the first one wins, so an unsupported content directive answers
@@ -40,4 +42,21 @@ var modules = []*module{
 	&staticModule,      // pre-content: try_files; content: index, autoindex, static
 	&mirrorModule,      // pre-content (after try_files, as nginx runs them)
 	&logModule,         // log
+}
+
+// flagContent declares a module whose directive, a flag of the location,
+// makes h the location's content handler (unless an earlier module's
+// handler is already set there).
+func flagContent(name string, on func(lc *nginxconf.LocConf) bool, h contentHandler) module {
+	return module{
+		name: name,
+		provision: func(_ *Server, st *state) error {
+			for _, lc := range st.cfg.HTTP.Confs {
+				if rt := &st.confs[lc.ID]; rt.content == nil && on(lc) {
+					rt.content = h
+				}
+			}
+			return nil
+		},
+	}
 }
