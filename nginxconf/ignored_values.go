@@ -584,3 +584,155 @@ func IgnoredValueSamples() []IgnoredValueSample {
 	}
 	return out
 }
+
+// upstreamBuffers is what the merge of proxy's, fastcgi's, uwsgi's and
+// scgi's location settings checks: the buffers against each other. A zero
+// field is unset at this level (the parent's value, or the default).
+type upstreamBuffers struct {
+	bufferSize, bufsNum, bufsSize, busy, writeSize, maxTemp int64
+	busySet, writeSet, maxTempSet                           bool
+	bad                                                     bool // a value that does not parse: its directive says so
+}
+
+// upstreamBufferChecks checks the http block as nginx's merge of the
+// server settings and of the upstream modules' location settings does once the block is read (every
+// server, location, if and limit_except level), and returns the first
+// complaint.
+func upstreamBufferChecks(http *Directive) string {
+	// The core module's merge comes first: a server's connection pool may
+	// not be larger than a large header buffer.
+	pool, large := poolSizes(http, 256, 8192)
+	for _, srv := range http.Block {
+		if srv.Name != "server" {
+			continue
+		}
+		if p, l := poolSizes(srv, pool, large); l < p {
+			return `the "large_client_header_buffers" size must be equal to or greater than "connection_pool_size"`
+		}
+	}
+	for _, mod := range []string{"proxy", "fastcgi", "uwsgi", "scgi"} {
+		top := readUpstreamBuffers(mod, http, upstreamBuffers{})
+		for _, srv := range http.Block {
+			if srv.Name != "server" {
+				continue
+			}
+			if msg := walkUpstreamBuffers(mod, srv, top); msg != "" {
+				return msg
+			}
+		}
+	}
+	return ""
+}
+
+func walkUpstreamBuffers(mod string, d *Directive, parent upstreamBuffers) string {
+	b := readUpstreamBuffers(mod, d, parent)
+	if msg := b.check(mod); msg != "" {
+		return msg
+	}
+	for _, c := range d.Block {
+		switch c.Name {
+		case "location", "if", "limit_except":
+			if msg := walkUpstreamBuffers(mod, c, b); msg != "" {
+				return msg
+			}
+		}
+	}
+	return ""
+}
+
+// readUpstreamBuffers is parent with the settings of block d on top.
+// Values that do not parse are left to the directives' own checks.
+func readUpstreamBuffers(mod string, d *Directive, b upstreamBuffers) upstreamBuffers {
+	for _, c := range d.Block {
+		name, ok := strings.CutPrefix(c.Name, mod+"_")
+		if !ok || len(c.Args) == 0 {
+			continue
+		}
+		size := func(s string) int64 {
+			n, err := ngxParseSize(s)
+			if err != nil {
+				b.bad = true
+			}
+			return n
+		}
+		switch name {
+		case "buffer_size":
+			b.bufferSize = size(c.Args[0])
+		case "buffers":
+			if len(c.Args) == 2 {
+				n, ok := ngxAtoi(c.Args[0])
+				b.bufsNum, b.bufsSize = n, size(c.Args[1])
+				if !ok || n == 0 {
+					b.bad = true
+				}
+			}
+		case "busy_buffers_size":
+			b.busy, b.busySet = size(c.Args[0]), true
+		case "temp_file_write_size":
+			b.writeSize, b.writeSet = size(c.Args[0]), true
+		case "max_temp_file_size":
+			b.maxTemp, b.maxTempSet = size(c.Args[0]), true
+		}
+	}
+	return b
+}
+
+// check is the merge's test of one level, with nginx's defaults (a page
+// of 4096 bytes).
+func (b upstreamBuffers) check(mod string) string {
+	const page = 4096
+	if b.bad {
+		return ""
+	}
+	bufferSize, num, bsize := b.bufferSize, b.bufsNum, b.bufsSize
+	if bufferSize == 0 {
+		bufferSize = page
+	}
+	if num == 0 {
+		num, bsize = 8, page
+	}
+	if num < 2 {
+		return fmt.Sprintf(`there must be at least 2 "%s_buffers"`, mod)
+	}
+	size := max(bufferSize, bsize)
+	max := fmt.Sprintf(`the maximum of the value of "%s_buffer_size" and one of the "%s_buffers"`, mod, mod)
+	busy := 2 * size
+	if b.busySet {
+		busy = b.busy
+	}
+	if busy < size {
+		return fmt.Sprintf(`"%s_busy_buffers_size" must be equal to or greater than %s`, mod, max)
+	}
+	if busy > (num-1)*bsize {
+		return fmt.Sprintf(`"%s_busy_buffers_size" must be less than the size of all "%s_buffers" minus one buffer`, mod, mod)
+	}
+	write := 2 * size
+	if b.writeSet {
+		write = b.writeSize
+	}
+	if write < size {
+		return fmt.Sprintf(`"%s_temp_file_write_size" must be equal to or greater than %s`, mod, max)
+	}
+	if b.maxTempSet && b.maxTemp != 0 && b.maxTemp < size {
+		return fmt.Sprintf(`"%s_max_temp_file_size" must be equal to zero to disable temporary files usage or must be equal to or greater than %s`, mod, max)
+	}
+	return ""
+}
+
+// poolSizes is connection_pool_size and the size of
+// large_client_header_buffers in block d, or the parent's.
+func poolSizes(d *Directive, pool, large int64) (int64, int64) {
+	for _, c := range d.Block {
+		switch {
+		case c.Name == "connection_pool_size" && len(c.Args) == 1:
+			if n, err := ngxParseSize(c.Args[0]); err == nil {
+				pool = n
+			}
+		case c.Name == "large_client_header_buffers" && len(c.Args) == 2:
+			if n, err := ngxParseSize(c.Args[1]); err == nil {
+				large = n
+			}
+		}
+	}
+	return pool, large
+}

@@ -430,6 +430,11 @@ func (p *parser) directive(s *source, ctx *parseCtx, d *Directive, rc int) ([]*D
 	}
 	block, err := p.parse(s, child, parseBlock)
 	d.Block, d.CloseLine = block, s.line
+	if d.Name == "http" && err == nil {
+		if msg := upstreamBufferChecks(d); msg != "" {
+			return nil, p.fail(s, "%s", msg)
+		}
+	}
 	return []*Directive{d}, err
 }
 

@@ -45,12 +45,27 @@ func TestIgnoredValuesDifferential(t *testing.T) {
 					return synOutcome(out, exit, dir, port)
 				}
 				want, got := run(nginx), run(ngx)
+				if why, ok := ivDeviations[line]; ok {
+					// recorded: nginx must still refuse it, ngxsockify loads it
+					if want == "ok" || got != "ok" {
+						t.Errorf("%s: the deviation (%s) no longer holds:\nnginx:      %s\nngxsockify: %s", line, why, want, got)
+					}
+					return
+				}
 				if got != want {
 					t.Errorf("%s in %s:\nnginx:      %s\nngxsockify: %s", line, s.Context, want, got)
 				}
 			})
 		}
 	}
+}
+
+// ivDeviations are samples nginx refuses only when it builds its hash
+// tables after reading the config, with no file and line to point at;
+// ngxsockify builds no such tables and loads them.
+var ivDeviations = map[string]string{
+	"variables_hash_max_size 0;":    "variables_hash is built at startup",
+	"variables_hash_bucket_size 0;": "variables_hash is built at startup",
 }
 
 // ivConfig places line in context ctx of a config that loads the dynamic
