@@ -155,7 +155,10 @@ func buildIgnoredValues() map[string]ignoredValue {
 			return "not found: missing the capture error log patch for nginx", false
 		}),
 
-		"zone": {kind: vkCustom, check: upstreamZone, noDup: true},
+		"zone":                      {kind: vkCustom, check: upstreamZone, noDup: true},
+		"worker_cpu_affinity":       custom(cpuAffinity),
+		"image_filter_jpeg_quality": {kind: vkCustom, check: imageQuality, noDup: true},
+		"image_filter_webp_quality": {kind: vkCustom, check: imageQuality, noDup: true},
 	}
 
 	// proxy_* and the same settings of the other upstream modules
@@ -174,6 +177,8 @@ func buildIgnoredValues() map[string]ignoredValue {
 		"ssl_verify_depth": num,
 		"cache_valid":      {kind: vkCustom, check: cacheValid, noDup: true},
 		"temp_path":        {kind: vkPath},
+		"store_access":     custom(storeAccess),
+		"bind":             custom(bindAddr),
 	}
 	nextUpstream := map[string]string{"proxy": proxyNextUps, "fastcgi": fastcgiNextUps,
 		"uwsgi": proxyNextUps, "scgi": proxyNextUps, "grpc": grpcNextUps, "memcached": memcachedNext}
@@ -508,16 +513,21 @@ type IgnoredValueSample struct {
 // customSamples are the inputs of the handlers of their own (in the table
 // by name, or by suffix after an upstream module's prefix).
 var customSamples = map[string][]string{
-	"worker_priority":       {"-5", "+5", "x", "5x", "-"},
-	"worker_connections":    {"512", "x", "-1"},
-	"use":                   {"epoll", "poll", "select", "kqueue", "x"},
-	"directio":              {"off", "1g", "4k", "1x", "x"},
-	"aio":                   {"threads", "off", "threads=default", "on", "x"},
-	"open_file_cache":       {"max=10 inactive=30s", "off", "max=10 off", "max=x", "max=0", "inactive=10s", "max=10 inactive=500ms", "max=10 x", "max=10 min_uses=2"},
-	"lua_malloc_trim":       {"1", "x"},
-	"lua_capture_error_log": {"1m"},
-	"zone":                  {"z 64k", "z 1", "z x", "z 1g"},
-	"cache_valid":           {"200 1m", "any 1m", "1m", "200 302 10m", "99 1m", "x 1m", "200 x", "500ms"},
+	"worker_priority":           {"-5", "+5", "x", "5x", "-"},
+	"worker_connections":        {"512", "x", "-1"},
+	"use":                       {"epoll", "poll", "select", "kqueue", "x"},
+	"directio":                  {"off", "1g", "4k", "1x", "x"},
+	"aio":                       {"threads", "off", "threads=default", "on", "x"},
+	"open_file_cache":           {"max=10 inactive=30s", "off", "max=10 off", "max=x", "max=0", "inactive=10s", "max=10 inactive=500ms", "max=10 x", "max=10 min_uses=2"},
+	"lua_malloc_trim":           {"1", "x"},
+	"lua_capture_error_log":     {"1m"},
+	"zone":                      {"z 64k", "z 1", "z x", "z 1g"},
+	"worker_cpu_affinity":       {"auto", "0101 1010", "auto 01", "x", "auto x", "012"},
+	"image_filter_jpeg_quality": {"75", "0", "x", "101"},
+	"image_filter_webp_quality": {"75", "0", "x"},
+	"store_access":              {"user:rw", "user:rw group:r all:r", "x", "user:x", "other:r"},
+	"bind":                      {"127.0.0.1", "off", "127.0.0.1:0", "[::1]", "x", "127.0.0.1 transparent", "127.0.0.1 x", "256.0.0.1"},
+	"cache_valid":               {"200 1m", "any 1m", "1m", "200 302 10m", "99 1m", "x 1m", "200 x", "500ms"},
 }
 
 // kindSamples are the valid and invalid inputs of each slot kind.
@@ -735,4 +745,63 @@ func poolSizes(d *Directive, pool, large int64) (int64, int64) {
 		}
 	}
 	return pool, large
+}
+
+// cpuAffinity is ngx_set_cpu_affinity: auto, then masks of 0 and 1.
+func cpuAffinity(a []string) (string, bool) {
+	if a[0] == "auto" {
+		a = a[1:]
+	}
+	for _, m := range a {
+		for _, ch := range m {
+			if ch != '0' && ch != '1' && ch != ' ' {
+				return fmt.Sprintf(`invalid character "%c" in "worker_cpu_affinity"`, ch), true
+			}
+		}
+	}
+	return "", false
+}
+
+// imageQuality is the image filter's quality: a positive number, or a
+// value with variables (read per request).
+func imageQuality(a []string) (string, bool) {
+	if strings.Contains(a[0], "$") {
+		return "", false
+	}
+	if n, ok := ngxAtoi(a[0]); !ok || n <= 0 {
+		return fmt.Sprintf(`invalid value "%s"`, a[0]), true
+	}
+	return "", false
+}
+
+// storeAccess is ngx_conf_set_access_slot: user:, group: or all:, then r
+// or rw.
+func storeAccess(a []string) (string, bool) {
+	for _, v := range a {
+		rest, ok := strings.CutPrefix(v, "user:")
+		if !ok {
+			if rest, ok = strings.CutPrefix(v, "group:"); !ok {
+				rest, ok = strings.CutPrefix(v, "all:")
+			}
+		}
+		if !ok || rest != "r" && rest != "rw" {
+			return fmt.Sprintf(`invalid value "%s"`, v), true
+		}
+	}
+	return "", false
+}
+
+// bindAddr is ngx_http_upstream_bind_set_slot: off, an address (or a
+// value with variables), and transparent.
+func bindAddr(a []string) (string, bool) {
+	if a[0] == "off" {
+		return "", false
+	}
+	if !strings.Contains(a[0], "$") && ParseLocalAddr(a[0]) == nil {
+		return fmt.Sprintf(`invalid address "%s"`, a[0]), true
+	}
+	if len(a) > 1 && a[1] != "transparent" {
+		return fmt.Sprintf(`invalid parameter "%s"`, a[1]), true
+	}
+	return "", false
 }
