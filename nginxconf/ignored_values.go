@@ -186,6 +186,8 @@ func buildIgnoredValues() map[string]ignoredValue {
 		for suffix, v := range perUpstream {
 			m[mod+"_"+suffix] = v
 		}
+		name := mod + "_cache_path"
+		m[name] = ignoredValue{kind: vkCustom, noDup: true, check: func(a []string) (string, bool) { return cachePath(name, a) }}
 		m[mod+"_next_upstream"] = bitmask(nextUpstream[mod])
 		m[mod+"_cache_use_stale"] = bitmask(nextUpstream[mod])
 	}
@@ -527,7 +529,13 @@ var customSamples = map[string][]string{
 	"image_filter_webp_quality": {"75", "0", "x"},
 	"store_access":              {"user:rw", "user:rw group:r all:r", "x", "user:x", "other:r"},
 	"bind":                      {"127.0.0.1", "off", "127.0.0.1:0", "[::1]", "x", "127.0.0.1 transparent", "127.0.0.1 x", "256.0.0.1"},
-	"cache_valid":               {"200 1m", "any 1m", "1m", "200 302 10m", "99 1m", "x 1m", "200 x", "500ms"},
+	"cache_path": {"/tmp/ngxsockify-iv keys_zone=z:1m", "/tmp/ngxsockify-iv levels=1:2:2 keys_zone=z:1m max_size=1g min_free=1g inactive=1d use_temp_path=off loader_files=0 loader_sleep=50 loader_threshold=1s manager_files=10 manager_sleep=50ms manager_threshold=200",
+		"/tmp/ngxsockify-iv levels=3 keys_zone=z:1m", "/tmp/ngxsockify-iv levels=1:2:2:2 keys_zone=z:1m", "/tmp/ngxsockify-iv levels=x keys_zone=z:1m", "/tmp/ngxsockify-iv levels=1: keys_zone=z:1m",
+		"/tmp/ngxsockify-iv keys_zone=z", "/tmp/ngxsockify-iv keys_zone=z:x", "/tmp/ngxsockify-iv keys_zone=z:8191", "/tmp/ngxsockify-iv keys_zone=:1m", "/tmp/ngxsockify-iv levels=1:2",
+		"/tmp/ngxsockify-iv keys_zone=z:1m inactive=x", "/tmp/ngxsockify-iv keys_zone=z:1m inactive=500ms", "/tmp/ngxsockify-iv keys_zone=z:1m max_size=x", "/tmp/ngxsockify-iv keys_zone=z:1m min_free=x",
+		"/tmp/ngxsockify-iv keys_zone=z:1m use_temp_path=x", "/tmp/ngxsockify-iv keys_zone=z:1m loader_files=x", "/tmp/ngxsockify-iv keys_zone=z:1m loader_sleep=x", "/tmp/ngxsockify-iv keys_zone=z:1m manager_threshold=1y",
+		"/tmp/ngxsockify-iv keys_zone=z:1m x=1", "/tmp/ngxsockify-iv keys_zone=z:1m purger=on"},
+	"cache_valid": {"200 1m", "any 1m", "1m", "200 302 10m", "99 1m", "x 1m", "200 x", "500ms"},
 }
 
 // kindSamples are the valid and invalid inputs of each slot kind.
@@ -802,6 +810,65 @@ func bindAddr(a []string) (string, bool) {
 	}
 	if len(a) > 1 && a[1] != "transparent" {
 		return fmt.Sprintf(`invalid parameter "%s"`, a[1]), true
+	}
+	return "", false
+}
+
+// cachePath is ngx_http_file_cache_set_slot: a path, then key=value
+// parameters, keys_zone=name:size required.
+func cachePath(name string, a []string) (string, bool) {
+	zone := ""
+	for _, p := range a[1:] {
+		key, val, _ := strings.Cut(p, "=")
+		bad := false
+		switch key {
+		case "levels":
+			parts := strings.Split(val, ":")
+			bad = len(parts) > 3
+			for _, l := range parts {
+				bad = bad || l != "1" && l != "2"
+			}
+			if bad {
+				return fmt.Sprintf(`invalid "levels" "%s"`, p), true
+			}
+			continue
+		case "use_temp_path":
+			if val != "on" && val != "off" {
+				return fmt.Sprintf(`invalid use_temp_path value "%s", it must be "on" or "off"`, p), true
+			}
+			continue
+		case "keys_zone":
+			name, size, ok := strings.Cut(val, ":")
+			n, err := ngxParseSize(size)
+			if !ok || err != nil {
+				return fmt.Sprintf(`invalid keys zone size "%s"`, p), true
+			}
+			if n < 8192 {
+				return fmt.Sprintf(`keys zone "%s" is too small`, p), true
+			}
+			zone = name
+			continue
+		case "inactive":
+			_, ok := ngxParseTime(val, true)
+			bad = !ok
+		case "max_size", "min_free":
+			_, err := ngxParseOffset(val)
+			bad = err != nil
+		case "loader_files", "manager_files":
+			_, ok := ngxAtoi(val)
+			bad = !ok
+		case "loader_sleep", "loader_threshold", "manager_sleep", "manager_threshold":
+			_, ok := ngxParseTime(val, false)
+			bad = !ok
+		default:
+			return fmt.Sprintf(`invalid parameter "%s"`, p), true
+		}
+		if bad {
+			return fmt.Sprintf(`invalid %s value "%s"`, key, p), true
+		}
+	}
+	if zone == "" {
+		return fmt.Sprintf(`"%s" must have "keys_zone" parameter`, name), true
 	}
 	return "", false
 }

@@ -68,6 +68,14 @@ var ivDeviations = map[string]string{
 	"variables_hash_bucket_size 0;": "variables_hash is built at startup",
 }
 
+func init() {
+	// Two cache paths are compared with each other once all are read.
+	for _, mod := range []string{"proxy", "fastcgi", "uwsgi", "scgi"} {
+		d := mod + "_cache_path /tmp/ngxsockify-iv keys_zone=z:1m;"
+		ivDeviations[d+" "+d] = "the same path twice is found after reading the http block"
+	}
+}
+
 // ivConfig places line in context ctx of a config that loads the dynamic
 // modules some of the directives belong to.
 func ivConfig(ctx, line string, port int) string {
