@@ -378,6 +378,15 @@ func (p *parser) directive(s *source, ctx *parseCtx, d *Directive, rc int) ([]*D
 		}
 	}
 
+	if d.Support() == Ignored {
+		// The handler nginx runs on a value ngxsockify then drops.
+		if msg, bare := checkIgnoredValue(d); bare {
+			return skip(p.fail(s, "%s", msg))
+		} else if msg != "" {
+			return skip(p.fail(s, `"%s" directive %s`, d.Name, msg))
+		}
+	}
+
 	if luaNeedsCode(d.Name) && len(d.Args) == 1 && d.Args[0] == "" {
 		// lua-nginx-module logs this one at level "error", and fails.
 		return skip(p.fail(s, "invalid location config: no runnable Lua code"))
@@ -421,6 +430,11 @@ func (p *parser) directive(s *source, ctx *parseCtx, d *Directive, rc int) ([]*D
 	}
 	block, err := p.parse(s, child, parseBlock)
 	d.Block, d.CloseLine = block, s.line
+	if d.Name == "http" && err == nil {
+		if msg := upstreamBufferChecks(d); msg != "" {
+			return nil, p.fail(s, "%s", msg)
+		}
+	}
 	return []*Directive{d}, err
 }
 

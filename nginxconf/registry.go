@@ -283,6 +283,8 @@ func dupSlot(name string, mask uint) string {
 		return sp.dup
 	case mask&confFlag != 0 && (sp == nil || !sp.flagRepeats):
 		return name
+	case sp == nil || sp.support == Ignored:
+		return ignoredDupSlot(name)
 	}
 	return ""
 }
