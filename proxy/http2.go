@@ -199,7 +199,7 @@ func (h h2Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// nginx counts the fields against the limit of the server the
 		// host (:authority, read first) selects
 		if host, ok := http1.ValidHost(r.Host); ok {
-			max = hc.group.maxHeadersFor(host)
+			max = hc.group.lineRulesFor(host).MaxHeaders
 		}
 	}
 	if max > 0 && fields > max {

@@ -97,12 +97,6 @@ func (g *addrGroup) finish() {
 	}
 }
 
-// maxHeadersFor is max_headers of the server host selects.
-func (g *addrGroup) maxHeadersFor(host string) int {
-	s, _ := g.find(host)
-	return s.Conf.MaxHeaders
-}
-
 // lineRulesFor is the header-line settings of the server host selects.
 func (g *addrGroup) lineRulesFor(host string) http1.LineRules {
 	s, _ := g.find(host)

@@ -215,11 +215,7 @@ func (oc *ocspChecker) answer(responder, addr string, req []byte, cert, issuer *
 	if resp.ThisUpdate.After(now.Add(leeway)) || !resp.NextUpdate.IsZero() && resp.NextUpdate.Before(now.Add(-leeway)) {
 		return 0, time.Time{}, errors.New("OCSP_check_validity() failed")
 	}
-	valid := resp.NextUpdate
-	if valid.IsZero() {
-		valid = now.Add(time.Hour) // no nextUpdate: cached for an hour, as nginx does
-	}
-	return resp.Status, valid, nil
+	return resp.Status, ocspValidUntil(resp), nil
 }
 
 // ocspSigned checks who signed resp: the certificate inside the response
@@ -227,15 +223,7 @@ func (oc *ocspChecker) answer(responder, addr string, req []byte, cert, issuer *
 // chain, and it must be the issuer itself or a certificate the issuer
 // signed that may sign OCSP responses.
 func ocspSigned(resp *ocsp.Response, issuer *x509.Certificate, chain []*x509.Certificate) error {
-	signer := resp.Certificate
-	if signer == nil {
-		for _, c := range chain {
-			if resp.CheckSignatureFrom(c) == nil {
-				signer = c
-				break
-			}
-		}
-	}
+	signer := ocspSigner(resp, chain)
 	if signer == nil {
 		return errors.New("error:13800076:OCSP routines::signer certificate not found")
 	}

@@ -211,18 +211,8 @@ func (s *stapler) ask() ([]byte, time.Time, error) {
 		parsed, err = ocsp.ParseResponseForCert(body, s.leaf, s.issuer)
 	} else {
 		parsed, err = ocsp.ParseResponseForCert(body, s.leaf, nil)
-		if err == nil && parsed.Certificate == nil {
-			// no signer inside: it must be in the chain
-			signed := false
-			for _, ch := range s.chain {
-				if parsed.CheckSignatureFrom(ch) == nil {
-					signed = true
-					break
-				}
-			}
-			if !signed {
-				err = errors.New("signer certificate not found")
-			}
+		if err == nil && ocspSigner(parsed, s.chain) == nil {
+			err = errors.New("signer certificate not found")
 		}
 	}
 	if err != nil {
@@ -232,9 +222,29 @@ func (s *stapler) ask() ([]byte, time.Time, error) {
 		status := map[int]string{ocsp.Revoked: "revoked", ocsp.Unknown: "unknown"}[parsed.Status]
 		return nil, time.Time{}, fmt.Errorf(`certificate status "%s" in the OCSP response`, status)
 	}
-	valid := time.Now().Add(time.Hour)
-	if !parsed.NextUpdate.IsZero() {
-		valid = parsed.NextUpdate
+	return body, ocspValidUntil(parsed), nil
+}
+
+// ocspSigner is the certificate that signed resp: the one it carries
+// (ocsp.ParseResponseForCert checked that signature) or the first of chain
+// whose key verifies it, as OpenSSL's OCSP_basic_verify looks; nil if none.
+func ocspSigner(resp *ocsp.Response, chain []*x509.Certificate) *x509.Certificate {
+	if resp.Certificate != nil {
+		return resp.Certificate
 	}
-	return body, valid, nil
+	for _, c := range chain {
+		if resp.CheckSignatureFrom(c) == nil {
+			return c
+		}
+	}
+	return nil
+}
+
+// ocspValidUntil is how long a status may be used: until the response's
+// nextUpdate, or an hour without one, as nginx keeps it.
+func ocspValidUntil(resp *ocsp.Response) time.Time {
+	if resp.NextUpdate.IsZero() {
+		return time.Now().Add(time.Hour)
+	}
+	return resp.NextUpdate
 }
