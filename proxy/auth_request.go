@@ -88,6 +88,10 @@ func (rq *request) newSubrequestTo(r *http.Request, w http.ResponseWriter) *requ
 	// per-main-request state ($request_id, $limit_req_status ...), as
 	// nginx's subrequests share their main request's variables
 	sub.v.Main = rq.v.MainRequest()
+	// and the values kept in them (ngx_http_subrequest's sr->variables =
+	// r->variables): a `set` or a map's first value in either is the
+	// other's
+	sub.v.ShareValues(rq.v)
 	rq.mainRequest().action.Store(nil) // ngx_http_handler runs the subrequest
 	return sub
 }
