@@ -667,11 +667,18 @@ func (f *ssiFilter) include(c *ssiCommand) []byte {
 		rq.logf(ngxlog.Err, `subrequests cycle while processing "%s"`, uri)
 		return f.errorText()
 	}
+	var stub []byte // the block that stands for an empty or failed answer
+	if name, ok := c.param("stub"); ok {
+		if stub, ok = f.blocks[name]; !ok {
+			rq.logf(ngxlog.Err, `"%s" SSI block is not found`, name)
+			return f.errorText()
+		}
+	}
 	name, set := c.param("set")
 	if w, _ := c.param("wait"); w != "yes" && !set {
 		// posted: it runs once this piece of the page was read
 		f.pending = append(f.pending, ssiPending{at: len(f.out), run: func() []byte {
-			body, _, _ := f.includeRun(c, uri, args)
+			body, _, _ := f.includeRun(uri, args, stub)
 			return body
 		}})
 		return nil
@@ -679,7 +686,7 @@ func (f *ssiFilter) include(c *ssiCommand) []byte {
 	// waited for: what was posted before runs first, then this one, and
 	// the commands after it see what it did
 	f.runPending()
-	body, sub, rec := f.includeRun(c, uri, args)
+	body, sub, rec := f.includeRun(uri, args, stub)
 	if set {
 		// set= keeps the subrequest's body in memory, within the
 		// subrequest_output_buffer_size of the location that served it;
@@ -699,20 +706,15 @@ func (f *ssiFilter) include(c *ssiCommand) []byte {
 	return body
 }
 
-// includeRun runs an include's subrequest and returns its body (or the
-// stub block's output in its place), the subrequest and its response.
-func (f *ssiFilter) includeRun(c *ssiCommand, uri, args string) ([]byte, *request, *recorder) {
-	rq := f.rq
+// includeRun runs an include's subrequest and returns its body (or, when
+// stub is not nil, the stub block's output in place of an empty or failed
+// one), the subrequest and its response.
+func (f *ssiFilter) includeRun(uri, args string, stub []byte) ([]byte, *request, *recorder) {
 	rec := &recorder{header: http.Header{}}
-	sub := rq.bodySubrequest(percentDecode(uri), args, rec, rec)
+	sub := f.rq.bodySubrequest(percentDecode(uri), args, rec, rec)
 	body := rec.body.Bytes()
-	if stub, ok := c.param("stub"); ok && (len(body) == 0 || rec.status >= 400 || sub.closed) {
-		text, ok := f.blocks[stub]
-		if !ok {
-			rq.logf(ngxlog.Err, `"%s" SSI block is not found`, stub)
-			return f.errorText(), sub, rec
-		}
-		body = f.expand(text)
+	if stub != nil && (len(body) == 0 || rec.status >= 400 || sub.closed) {
+		body = f.expand(stub)
 	}
 	return append([]byte(nil), body...), sub, rec
 }
