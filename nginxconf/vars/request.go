@@ -693,6 +693,9 @@ var builtins = map[string]builtin{
 	"bytes_sent":      {get: func(r *Request) (string, bool) { return found(strconv.FormatInt(r.BytesSent, 10)) }},
 	"body_bytes_sent": {get: func(r *Request) (string, bool) { return found(strconv.FormatInt(r.BodyBytesSent, 10)) }},
 	"request_length": {get: func(r *Request) (string, bool) {
+		if r.Main != nil {
+			return "0", true // a subrequest read nothing (measured)
+		}
 		n := r.RequestLength
 		if n == 0 {
 			n = r.estimateLength()
