@@ -56,11 +56,16 @@ func additionHeaderFilter(rq *request, code int) int {
 	conf := rq.conf
 	before, after := conf.AddBeforeBody, conf.AddAfterBody
 	started := false
+	// the before-body subrequest is made when the body starts and runs
+	// once the filters after this one (sub_filter, SSI) went through the
+	// first piece, as nginx's posted subrequest does: an SSI echo there
+	// reads variables as they were before it; its output still comes
+	// first
 	start := func() {
 		if !started {
 			started = true
 			if before != "" {
-				rq.addition(before)
+				rq.posted = append(rq.posted, func() { rq.addition(before) })
 			}
 		}
 	}
@@ -68,13 +73,15 @@ func additionHeaderFilter(rq *request, code int) int {
 	rq.w.body = func(p []byte) []byte {
 		start()
 		if prev != nil {
-			return prev(p)
+			p = prev(p)
 		}
+		rq.runPosted()
 		return p
 	}
 	prevTail := rq.w.tail
 	rq.w.tail = func() {
 		start() // a body that never came still ends (nginx's last buffer)
+		rq.runPosted()
 		if prevTail != nil {
 			prevTail()
 		}
@@ -83,6 +90,16 @@ func additionHeaderFilter(rq *request, code int) int {
 		}
 	}
 	return code
+}
+
+// runPosted runs the subrequests body filters posted (rq.posted), in the
+// order they were made.
+func (rq *request) runPosted() {
+	for len(rq.posted) > 0 {
+		run := rq.posted[0]
+		rq.posted = rq.posted[1:]
+		run()
+	}
 }
 
 // addition runs the subrequest of uri, as nginx's ngx_http_subrequest with

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"net/http"
-	"strings"
 
 	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
@@ -56,13 +55,14 @@ func authRequest(rq *request) rc {
 // server's locations, as nginx's ngx_http_subrequest does for it: GET,
 // the request's headers (Content-Length included: nginx keeps the
 // parent's), no body, no access phase, no access-log line; the response is
-// kept in memory.
+// kept in memory. The URI is taken as written, as nginx's module hands it
+// to ngx_http_subrequest: not decoded, and a "?" is part of the path
+// (measured: auth_request /s/%41?q=1 gives $uri "/s/%41?q=1", no $args).
 func (rq *request) authSubrequest(uri string) (*request, *recorder) {
-	path, args, _ := strings.Cut(uri, "?")
 	r := rq.r.Clone(rq.r.Context())
 	r.Body, r.Method = http.NoBody, http.MethodGet
 	sub, rec := rq.newSubrequest(r)
-	sub.v.URI, sub.v.URIErr, sub.v.Args = percentDecode(path), nil, args
+	sub.v.URI, sub.v.URIErr, sub.v.Args = uri, nil, ""
 	sub.v.RespHeader = rec.header
 	sub.v.ConnID = rq.conn
 	sub.v.ServerName = rq.v.ServerName
@@ -88,6 +88,10 @@ func (rq *request) newSubrequestTo(r *http.Request, w http.ResponseWriter) *requ
 	// per-main-request state ($request_id, $limit_req_status ...), as
 	// nginx's subrequests share their main request's variables
 	sub.v.Main = rq.v.MainRequest()
+	// and the values kept in them (ngx_http_subrequest's sr->variables =
+	// r->variables): a `set` or a map's first value in either is the
+	// other's
+	sub.v.ShareValues(rq.v)
 	rq.mainRequest().action.Store(nil) // ngx_http_handler runs the subrequest
 	return sub
 }

@@ -102,6 +102,10 @@ type request struct {
 	// mirrors are the mirror subrequests under way (mirror.go): the
 	// request ends once they are done
 	mirrors *sync.WaitGroup
+	// posted are subrequests a body filter made and that run once the
+	// body filters are done with the current piece, as nginx runs its
+	// posted requests (an addition's before-body subrequest): runPosted
+	posted []func()
 	// served, set when an HTTP/2 stream ended before its mirrors
 	// (mirror.go), is closed once serve returned: the request's end (log
 	// phase, cleanups) waits for it and for the mirrors.

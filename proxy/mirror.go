@@ -64,6 +64,10 @@ func mirror(rq *request) rc {
 		sub.v.URI, sub.v.URIErr, sub.v.Args = uri, nil, rq.v.Args
 		sub.order, sub.snapped = rq.headerOrder().Clone(), true
 		sub.v.Main = &main
+		// nginx's mirror shares the request's variables too; these run
+		// beside it, on values copied as they are now (a `set` of the
+		// request's location is seen; the mirror's own writes stay its)
+		sub.v.CopyValues(rq.v)
 		if body != nil {
 			sub.v.RequestBody, sub.v.RequestBodyFile = rq.v.RequestBody, rq.v.RequestBodyFile
 		}

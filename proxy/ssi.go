@@ -129,6 +129,35 @@ type ssiFilter struct {
 	// run executes a command and returns its output (a test replaces it)
 	run func(c *ssiCommand) []byte
 	out []byte
+	// pending are the includes without wait or set= of the piece being
+	// read: as nginx posts their subrequests, they run once the piece was
+	// read (the commands after them saw the variables as they were
+	// before), and their output goes into out at its place
+	pending []ssiPending
+}
+
+type ssiPending struct {
+	at  int // where in out
+	run func() []byte
+}
+
+// runPending runs the subrequests posted so far (the request's, then the
+// includes of this filter) and puts their output in place.
+func (f *ssiFilter) runPending() {
+	f.rq.runPosted()
+	if len(f.pending) == 0 {
+		return
+	}
+	pend := f.pending
+	f.pending = nil
+	var out []byte
+	last := 0
+	for _, p := range pend {
+		out = append(out, f.out[last:p.at]...)
+		out = append(out, p.run()...)
+		last = p.at
+	}
+	f.out = append(out, f.out[last:]...)
 }
 
 // write filters one piece of the body.
@@ -163,6 +192,7 @@ func (f *ssiFilter) write(p []byte) []byte {
 		switch st {
 		case ssiMore:
 			f.held = append([]byte(nil), data...)
+			f.runPending()
 			return f.out
 		case ssiNotCommand:
 			f.emit(data[:n])
@@ -177,6 +207,7 @@ func (f *ssiFilter) write(p []byte) []byte {
 		}
 		data = data[n:]
 	}
+	f.runPending()
 	return f.out
 }
 
@@ -636,18 +667,27 @@ func (f *ssiFilter) include(c *ssiCommand) []byte {
 		rq.logf(ngxlog.Err, `subrequests cycle while processing "%s"`, uri)
 		return f.errorText()
 	}
-	rec := &recorder{header: http.Header{}}
-	sub := rq.bodySubrequest(percentDecode(uri), args, rec, rec)
-	body := rec.body.Bytes()
-	if stub, ok := c.param("stub"); ok && (len(body) == 0 || rec.status >= 400 || sub.closed) {
-		text, ok := f.blocks[stub]
-		if !ok {
-			rq.logf(ngxlog.Err, `"%s" SSI block is not found`, stub)
+	var stub []byte // the block that stands for an empty or failed answer
+	if name, ok := c.param("stub"); ok {
+		if stub, ok = f.blocks[name]; !ok {
+			rq.logf(ngxlog.Err, `"%s" SSI block is not found`, name)
 			return f.errorText()
 		}
-		body = f.expand(text)
 	}
-	if name, ok := c.param("set"); ok {
+	name, set := c.param("set")
+	if w, _ := c.param("wait"); w != "yes" && !set {
+		// posted: it runs once this piece of the page was read
+		f.pending = append(f.pending, ssiPending{at: len(f.out), run: func() []byte {
+			body, _, _ := f.includeRun(uri, args, stub)
+			return body
+		}})
+		return nil
+	}
+	// waited for: what was posted before runs first, then this one, and
+	// the commands after it see what it did
+	f.runPending()
+	body, sub, rec := f.includeRun(uri, args, stub)
+	if set {
 		// set= keeps the subrequest's body in memory, within the
 		// subrequest_output_buffer_size of the location that served it;
 		// a longer body ends the main request, as in nginx
@@ -663,7 +703,20 @@ func (f *ssiFilter) include(c *ssiCommand) []byte {
 		f.setVar(name, string(body))
 		return nil
 	}
-	return append([]byte(nil), body...)
+	return body
+}
+
+// includeRun runs an include's subrequest and returns its body (or, when
+// stub is not nil, the stub block's output in place of an empty or failed
+// one), the subrequest and its response.
+func (f *ssiFilter) includeRun(uri, args string, stub []byte) ([]byte, *request, *recorder) {
+	rec := &recorder{header: http.Header{}}
+	sub := f.rq.bodySubrequest(percentDecode(uri), args, rec, rec)
+	body := rec.body.Bytes()
+	if stub != nil && (len(body) == 0 || rec.status >= 400 || sub.closed) {
+		body = f.expand(stub)
+	}
+	return append([]byte(nil), body...), sub, rec
 }
 
 // errSSIExpr: a variable in the expression was malformed (logged).

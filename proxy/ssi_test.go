@@ -117,3 +117,30 @@ func TestSSICommands(t *testing.T) {
 		}
 	}
 }
+
+// The includes posted while a piece is read run once it was read, in
+// order, after what the request's filters posted before them (an
+// addition's before-body subrequest), and their output goes in place.
+func TestSSIPendingInPlace(t *testing.T) {
+	f := newTestSSIFilter("/", false)
+	var order []string
+	f.rq.posted = append(f.rq.posted, func() { order = append(order, "posted") })
+	f.out = []byte("ab|cd|")
+	for i, at := range []int{2, 5, 6} {
+		name := string(rune('X' + i))
+		f.pending = append(f.pending, ssiPending{at: at, run: func() []byte {
+			order = append(order, name)
+			return []byte(name)
+		}})
+	}
+	f.runPending()
+	if got := string(f.out); got != "abX|cdY|Z" {
+		t.Errorf("output %q", got)
+	}
+	if got := strings.Join(order, ","); got != "posted,X,Y,Z" {
+		t.Errorf("order %s", got)
+	}
+	if len(f.pending) != 0 || len(f.rq.posted) != 0 {
+		t.Error("left pending")
+	}
+}

@@ -142,11 +142,14 @@ func (rq *request) issue(ctx context.Context, sr luahooks.Subrequest) (issued, e
 	sub.v.RespHeader = rec.header
 	sub.v.ConnID = rq.conn
 	sub.v.ServerName = rq.v.ServerName
+	// lua-nginx-module gives a capture variables of its own unless
+	// share_all_vars keeps ngx_http_subrequest's sharing
 	switch {
 	case sr.ShareVars:
-		sub.v.ShareValues(rq.v)
 	case sr.CopyVars:
 		sub.v.CopyValues(rq.v)
+	default:
+		sub.v.OwnValues()
 	}
 	for _, kv := range sr.Vars {
 		if err := sub.v.Set(kv[0], kv[1]); err != nil {

@@ -32,6 +32,13 @@ type varDef struct {
 	// (nginx's "using uninitialized variable"). A variable declared only as
 	// a regex named capture reads as not found until a match sets it.
 	setDeclared bool
+	// indexed: the configuration names the variable (a template, `set`,
+	// auth_request_set ...), as nginx's ngx_http_get_variable_index makes
+	// it an indexed variable. nginx keeps the values of indexed variables
+	// only (a map, $secure_link): one read by name alone (SSI echo,
+	// ngx.var) and named nowhere in the configuration is computed at
+	// every read.
+	indexed bool
 }
 
 // Registry holds every variable a configuration may use: nginx's built-ins,
@@ -137,16 +144,24 @@ func (g *Registry) DeclareSplit(name string, s *Split) error {
 }
 
 // lookup returns the definition of name (lower case), creating prefix
-// variables on first use.
+// variables on first use, for a reference in the configuration (which
+// makes it indexed).
 func (g *Registry) lookup(name string) *varDef {
 	if d, ok := g.defs[name]; ok {
+		d.indexed = true
 		return d
 	}
 	get := prefixGetter(name)
 	if get == nil {
 		return nil
 	}
-	d := &varDef{name: name, kind: kindPrefix, get: get}
+	d := &varDef{name: name, kind: kindPrefix, get: get, indexed: true}
+	if strings.HasPrefix(name, "sent_http_") || strings.HasPrefix(name, "sent_trailer_") {
+		// nginx does not mark these not cacheable: the first value read
+		// stays for the request (and its subrequests, which share it)
+		d.kind, d.slot = kindCached, g.nslots
+		g.nslots++
+	}
 	g.defs[name] = d
 	return d
 }
@@ -736,7 +751,7 @@ func (t *Template) AppendLog(dst []byte, r *Request, esc LogEscape) []byte {
 		var ok bool
 		switch {
 		case p.v != nil:
-			s, ok = r.value(p.v)
+			s, ok = r.logValue(p.v)
 		case p.capture != 0:
 			s, ok = r.caps.Group(p.capture)
 		default:

@@ -231,9 +231,10 @@ func (r *Request) ResolvePaths() {
 	}
 }
 
-// ShareValues makes r read and write the stored values (set, map) of
-// parent: a write in either is seen by both, as a subrequest made with
-// ngx.location.capture's share_all_vars.
+// ShareValues makes r read and write the stored values (set, map, the
+// kept values of cached variables) of parent: a write in either is seen by
+// both, as nginx's subrequests share their parent's (SSI include,
+// auth_request, addition; ngx.location.capture with share_all_vars).
 func (r *Request) ShareValues(parent *Request) { r.vals = parent.slots() }
 
 // slots returns the stored values, made at the first write: most requests
@@ -265,6 +266,10 @@ func (r *Request) Reset() {
 
 // CopyValues gives r a copy of parent's stored values (copy_all_vars).
 func (r *Request) CopyValues(parent *Request) { r.vals = append([]slot(nil), parent.vals...) }
+
+// OwnValues gives r stored values of its own, none written yet (a Lua
+// capture without share_all_vars or copy_all_vars).
+func (r *Request) OwnValues() { r.vals = nil }
 
 // SetCaptures records the captures of a successful regex match (location,
 // if, rewrite, server_name, map): $1..$9 read them (a regex without groups
@@ -331,19 +336,25 @@ func (r *Request) value(d *varDef) (string, bool) {
 		}
 		return "", d.setDeclared
 	case kindMap:
-		s := &r.slots()[d.slot]
-		switch s.st {
-		case slotValue:
-			return s.v, true
-		case slotNotFound:
-			return "", false
+		if r.vals != nil {
+			// a value kept, or written by `set $m` (nginx keeps that one
+			// even for a volatile map)
+			switch s := r.vals[d.slot]; s.st {
+			case slotValue:
+				return s.v, true
+			case slotNotFound:
+				return "", false
+			}
 		}
 		v := d.m.eval(r)
-		if !d.m.volatile {
-			*s = slot{v: v, st: slotValue}
+		if !d.m.volatile && d.indexed {
+			r.slots()[d.slot] = slot{v: v, st: slotValue}
 		}
 		return v, true
 	case kindCached:
+		if !d.indexed {
+			return d.get(r)
+		}
 		if r.vals != nil {
 			switch s := r.vals[d.slot]; s.st {
 			case slotValue:
@@ -359,6 +370,24 @@ func (r *Request) value(d *varDef) (string, bool) {
 		}
 		r.slots()[d.slot] = slot{v: v, st: st}
 		return v, ok
+	}
+	return d.get(r)
+}
+
+// logValue is value for an access-log line, the request's last reader: a
+// cached variable's kept value, or else its value now, not kept (no slots
+// made for it).
+func (r *Request) logValue(d *varDef) (string, bool) {
+	if d.kind != kindCached {
+		return r.value(d)
+	}
+	if r.vals != nil {
+		switch s := r.vals[d.slot]; s.st {
+		case slotValue:
+			return s.v, true
+		case slotNotFound:
+			return "", false
+		}
 	}
 	return d.get(r)
 }
@@ -664,6 +693,9 @@ var builtins = map[string]builtin{
 	"bytes_sent":      {get: func(r *Request) (string, bool) { return found(strconv.FormatInt(r.BytesSent, 10)) }},
 	"body_bytes_sent": {get: func(r *Request) (string, bool) { return found(strconv.FormatInt(r.BodyBytesSent, 10)) }},
 	"request_length": {get: func(r *Request) (string, bool) {
+		if r.Main != nil {
+			return "0", true // a subrequest read nothing (measured)
+		}
 		n := r.RequestLength
 		if n == 0 {
 			n = r.estimateLength()
