@@ -1,0 +1,108 @@
+package test
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRequestCompletionLikeNginx compares $request_completion in access-log
+// lines with nginx's: "OK" for a request answered in full (return, a
+// static 404, error_page, a 400 for a bad request, keep-alive, an SSI
+// include, post_action's line), "" for one that ended without its answer
+// (return 444, a client gone before a slow backend answered: 499, a body
+// that timed out: 408), and "" wherever the request read the variable
+// before its end (a return text, add_header, a log_subrequest line of its
+// subrequest), as nginx keeps a variable's first value.
+func TestRequestCompletionLikeNginx(t *testing.T) {
+	// a backend that accepts and never answers (the client leaves first: 499)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // once the listener closed
+		}
+	}()
+	body := fmt.Sprintf(`log_format rc '$request_uri $status [$request_completion]';
+server {
+    listen 127.0.0.1:{{PORT}};
+    access_log {{DIR}}/rc.log rc;
+    location / { return 200 "body\n"; }
+    location /read { return 200 "body [$request_completion]\n"; }
+    location /hdr { add_header X-C "[$request_completion]"; return 204; }
+    location /close { return 444; }
+    location /nf { root {{DIR}}/none; }
+    location /ep { error_page 404 = /; return 404; }
+    location /sub { ssi on; default_type text/html; return 200 'a<!--# include virtual="/logged" -->b'; }
+    location /subnl { ssi on; default_type text/html; return 200 'a<!--# include virtual="/" -->b'; }
+    location /logged { log_subrequest on; return 200 "t\n"; }
+    location /pa { post_action /palog; return 200 "pa\n"; }
+    location /palog { access_log {{DIR}}/pa.log rc; return 200; }
+    location /redir { return 302 /x; }
+    location /slow { proxy_pass http://%s; }
+    location /body { client_body_timeout 1s; proxy_pass http://127.0.0.1:{{PORT}}/; }
+}`, l.Addr())
+	servers := []*Server{
+		startServer(t, "nginx", ServerOptions{HTTP: body}),
+		startServer(t, "ngxsockify", ServerOptions{HTTP: body}),
+	}
+	var reqs []string
+	for _, u := range []string{"/", "/read", "/hdr", "/close", "/nf", "/ep", "/sub", "/subnl", "/pa", "/redir"} {
+		reqs = append(reqs, "GET "+u+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+	}
+	reqs = append(reqs,
+		"GET /?k1 HTTP/1.1\r\nHost: x\r\n\r\nGET /?k2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		"GET /?bad HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n")
+	for _, s := range servers {
+		for _, raw := range reqs {
+			rawRequestDrain(s.Addr, raw, 3*time.Second, true)
+		}
+		// the client leaves while the backend keeps the request: 499
+		c, err := net.Dial("tcp", s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write([]byte("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"))
+		time.Sleep(300 * time.Millisecond)
+		c.Close()
+		// a body that never comes whole: 408 after client_body_timeout
+		rawRequestDrain(s.Addr, "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab", 3*time.Second, true)
+	}
+	// one a request (/pa's goes to pa.log), plus the subrequest's,
+	// keep-alive's second, 499's and 408's
+	lines := len(reqs) - 1 + 4
+	read := func(s *Server, name string, n int) string {
+		var data []byte
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			data, _ = os.ReadFile(filepath.Join(s.Dir, name))
+			if strings.Count(string(data), "\n") >= n {
+				break
+			}
+		}
+		// (sorted: when a request ends with the client gone is not ordered)
+		ls := strings.Split(strings.TrimSpace(string(data)), "\n")
+		sort.Strings(ls)
+		return strings.Join(ls, "\n")
+	}
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{"rc.log", lines}, {"pa.log", 1}} {
+		a, b := read(servers[0], f.name, f.n), read(servers[1], f.name, f.n)
+		if a != b {
+			t.Errorf("%s:\n got (ngxsockify)\n%s\nwant (nginx)\n%s", f.name, b, a)
+		}
+	}
+}
