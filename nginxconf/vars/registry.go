@@ -39,6 +39,8 @@ type varDef struct {
 	// ngx.var) and named nowhere in the configuration is computed at
 	// every read.
 	indexed bool
+	// logDirect: an access-log line reads the value itself (builtin)
+	logDirect bool
 }
 
 // Registry holds every variable a configuration may use: nginx's built-ins,
@@ -64,7 +66,7 @@ const maxDynamic = 4096
 func NewRegistry() *Registry {
 	g := &Registry{defs: make(map[string]*varDef, len(builtins)+16)}
 	for name, b := range builtins {
-		d := &varDef{name: name, kind: kindBuiltin, get: b.get, set: b.set, changeable: b.set != nil}
+		d := &varDef{name: name, kind: kindBuiltin, get: b.get, set: b.set, changeable: b.set != nil, logDirect: b.logDirect}
 		if b.cached {
 			d.kind, d.slot = kindCached, g.nslots
 			g.nslots++

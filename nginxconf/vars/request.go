@@ -384,6 +384,9 @@ func (r *Request) value(d *varDef) (string, bool) {
 // A subrequest's log line (log_subrequest) is not the last reader: it keeps
 // the value as any other read does, in values its main request may share.
 func (r *Request) logValue(d *varDef) (string, bool) {
+	if d.logDirect {
+		return d.get(r)
+	}
 	if d.kind != kindCached || r.Main != nil {
 		return r.value(d)
 	}
@@ -499,6 +502,9 @@ type builtin struct {
 	// the request, in a slot, as nginx keeps a variable that its module
 	// does not mark as not cacheable ($secure_link)
 	cached bool
+	// logDirect: an access-log line computes the value itself, whatever
+	// was kept (nginx's log module has its own code for these names)
+	logDirect bool
 }
 
 func found(s string) (string, bool) { return s, true }
@@ -696,8 +702,16 @@ var builtins = map[string]builtin{
 		}
 		return found(fmt.Sprintf("%03d", r.Status))
 	}},
-	"bytes_sent":      {get: func(r *Request) (string, bool) { return found(strconv.FormatInt(r.BytesSent, 10)) }},
-	"body_bytes_sent": {get: func(r *Request) (string, bool) { return found(strconv.FormatInt(r.BodyBytesSent, 10)) }},
+	// nginx keeps $bytes_sent and $body_bytes_sent once read (add_header,
+	// set, a map): later reads give that value, save the log line's own
+	// $bytes_sent and $body_bytes_sent, which the log module computes
+	// (logDirect)
+	"bytes_sent": {cached: true, logDirect: true, get: func(r *Request) (string, bool) {
+		return found(strconv.FormatInt(r.BytesSent, 10))
+	}},
+	"body_bytes_sent": {cached: true, logDirect: true, get: func(r *Request) (string, bool) {
+		return found(strconv.FormatInt(r.BodyBytesSent, 10))
+	}},
 	"request_length": {get: func(r *Request) (string, bool) {
 		if r.Main != nil {
 			return "0", true // a subrequest read nothing (measured)
