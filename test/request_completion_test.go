@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -104,5 +105,62 @@ server {
 		if a != b {
 			t.Errorf("%s:\n got (ngxsockify)\n%s\nwant (nginx)\n%s", f.name, b, a)
 		}
+	}
+}
+
+// TestBytesSentKeptLikeNginx compares with nginx what $bytes_sent and
+// $body_bytes_sent give: once read while the request runs (add_header,
+// add_trailer, set) they keep that first value for later reads (a map read
+// by the log line), while the log line's own $bytes_sent and
+// $body_bytes_sent are what was sent; a chunked body counts its framing and
+// its trailer.
+func TestBytesSentKeptLikeNginx(t *testing.T) {
+	body := `map $body_bytes_sent $m { default "m$body_bytes_sent"; }
+map $bytes_sent $mb { default "mb$bytes_sent"; }
+log_format t '$request_uri $body_bytes_sent|$m|$mb|$status';
+server {
+    listen 127.0.0.1:{{PORT}};
+    access_log {{DIR}}/t.log t;
+    location /hdr { add_header X-B "$bytes_sent|$body_bytes_sent"; return 200 "hello world"; }
+    location /set { set $a "$bytes_sent|$body_bytes_sent"; add_header X-A $a; return 200 "hello"; }
+    location /trailer { ssi on; default_type text/html; add_trailer X-T "$bytes_sent|$body_bytes_sent|$m"; return 200 "hello world"; }
+    location /chunked { ssi on; default_type text/html; return 200 "hello world"; }
+    location /none { return 200 "hello"; }
+}`
+	servers := []*Server{
+		startServer(t, "nginx", ServerOptions{HTTP: body}),
+		startServer(t, "ngxsockify", ServerOptions{HTTP: body}),
+	}
+	uris := []string{"/hdr", "/set", "/trailer", "/chunked", "/none"}
+	var resp [2][]string
+	for i, s := range servers {
+		for _, u := range uris {
+			r, err := rawRequestDrain(s.Addr, "GET "+u+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 3*time.Second, true)
+			if err != nil {
+				t.Fatalf("%s %s: %v", s.Kind, u, err)
+			}
+			resp[i] = append(resp[i], u+" "+r.Header.Get("X-B")+r.Header.Get("X-A")+r.Body)
+		}
+	}
+	for i := range resp[0] {
+		if resp[0][i] != resp[1][i] {
+			t.Errorf("got %q, nginx %q", resp[1][i], resp[0][i])
+		}
+	}
+	read := func(s *Server) string {
+		var data []byte
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			data, _ = os.ReadFile(filepath.Join(s.Dir, "t.log"))
+			if strings.Count(string(data), "\n") >= len(uris) {
+				break
+			}
+		}
+		return string(data)
+	}
+	// (nginx's Server header is not ngxsockify's: $bytes_sent read at the
+	// end is only told apart from the 0 read at the start)
+	sent := regexp.MustCompile(`mb[1-9][0-9]*`)
+	if a, b := sent.ReplaceAllString(read(servers[0]), "mbN"), sent.ReplaceAllString(read(servers[1]), "mbN"); a != b {
+		t.Errorf("t.log:\n got (ngxsockify)\n%s\nwant (nginx)\n%s", b, a)
 	}
 }

@@ -266,6 +266,7 @@ type response struct {
 	read        int64 // the connection's bytes read, once detached (c nil)
 	chunked     bool
 	written     int64 // body bytes written
+	headSize    int64 // the response head's bytes
 	sent        int64 // bytes written to the connection
 	keepalive   bool
 	discard     bool // write nothing (408, 444 ...)
@@ -346,8 +347,15 @@ func (w *response) Detach() {
 	w.c, w.body = nil, nil
 }
 
-// BodyBytesSent is the number of body bytes written ($body_bytes_sent).
-func (w *response) BodyBytesSent() int64 { return w.written }
+// BodyBytesSent is the number of body bytes written ($body_bytes_sent):
+// as nginx's, what was sent after the head, so that a chunked body counts
+// its chunks' framing and its trailer too.
+func (w *response) BodyBytesSent() int64 {
+	if w.chunked {
+		return max(0, w.BytesSent()-w.headSize)
+	}
+	return w.written
+}
 
 func (w *response) RequestLength() int64 {
 	if w.c == nil { // detached
@@ -538,6 +546,7 @@ func (w *response) WriteHeader(code int) {
 	if len(b) > bw.Available() {
 		w.c.writeDeadline() // a head larger than the buffer goes out now
 	}
+	w.headSize = int64(len(b))
 	bw.Write(b)
 }
 
