@@ -1034,7 +1034,8 @@ func (rq *request) completed() bool {
 		return we.WriteErr() == nil
 	}
 	if _, ok := rq.wire.(*h2Writer); ok {
-		return rq.r.Context().Err() == nil
+		// (a backend's 101 cannot end an HTTP/2 stream: it is reset)
+		return rq.r.Context().Err() == nil && (rq.w.status < 100 || rq.w.status >= 200)
 	}
 	return true
 }

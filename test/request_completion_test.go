@@ -2,6 +2,7 @@ package test
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,21 +22,14 @@ import (
 // before its end (a return text, add_header, a log_subrequest line of its
 // subrequest), as nginx keeps a variable's first value.
 func TestRequestCompletionLikeNginx(t *testing.T) {
-	// a backend that accepts and never answers (the client leaves first: 499)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close() // once the listener closed
-		}
-	}()
+	// a backend that accepts and never answers (the client leaves first:
+	// 499), and one that switches protocols, sends a little and closes
+	silent, upgrading := listenLoop(t, nil), listenLoop(t, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		c.Read(buf)
+		c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhi"))
+		time.Sleep(200 * time.Millisecond)
+	})
 	body := fmt.Sprintf(`log_format rc '$request_uri $status [$request_completion]';
 server {
     listen 127.0.0.1:{{PORT}};
@@ -54,7 +48,19 @@ server {
     location /redir { return 302 /x; }
     location /slow { proxy_pass http://%s; }
     location /body { client_body_timeout 1s; proxy_pass http://127.0.0.1:{{PORT}}/; }
-}`, l.Addr())
+    location /ws {
+        proxy_pass http://%s;
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection upgrade;
+    }
+}
+server {
+    listen 127.0.0.1:{{PORT2}} http2;
+    access_log {{DIR}}/h2.log rc;
+    location / { return 200 "body\n"; }
+    location /close { return 444; }
+}`, silent, upgrading)
 	servers := []*Server{
 		startServer(t, "nginx", ServerOptions{HTTP: body}),
 		startServer(t, "ngxsockify", ServerOptions{HTTP: body}),
@@ -80,10 +86,25 @@ server {
 		c.Close()
 		// a body that never comes whole: 408 after client_body_timeout
 		rawRequestDrain(s.Addr, "POST /body HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nab", 3*time.Second, true)
+		// a WebSocket tunnel the backend ends, one the client ends
+		rawRequestDrain(s.Addr, "GET /ws?backend HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", 3*time.Second, true)
+		if c, err := net.Dial("tcp", s.Addr); err == nil {
+			c.Write([]byte("GET /ws?client HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"))
+			time.Sleep(100 * time.Millisecond)
+			c.Close()
+		}
+		// HTTP/2: answered, and reset (444)
+		h2 := h2Client(false)
+		for _, path := range []string{"/?h2", "/close"} {
+			if resp, err := h2.Get(fmt.Sprintf("http://127.0.0.1:%d%s", s.Ports[1], path)); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}
 	}
 	// one a request (/pa's goes to pa.log), plus the subrequest's,
-	// keep-alive's second, 499's and 408's
-	lines := len(reqs) - 1 + 4
+	// keep-alive's second, 499's, 408's and the tunnels'
+	lines := len(reqs) - 1 + 6
 	read := func(s *Server, name string, n int) string {
 		var data []byte
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
@@ -100,7 +121,7 @@ server {
 	for _, f := range []struct {
 		name string
 		n    int
-	}{{"rc.log", lines}, {"pa.log", 1}} {
+	}{{"rc.log", lines}, {"pa.log", 1}, {"h2.log", 2}} {
 		a, b := read(servers[0], f.name, f.n), read(servers[1], f.name, f.n)
 		if a != b {
 			t.Errorf("%s:\n got (ngxsockify)\n%s\nwant (nginx)\n%s", f.name, b, a)
@@ -163,4 +184,33 @@ server {
 	if a, b := sent.ReplaceAllString(read(servers[0]), "mbN"), sent.ReplaceAllString(read(servers[1]), "mbN"); a != b {
 		t.Errorf("t.log:\n got (ngxsockify)\n%s\nwant (nginx)\n%s", b, a)
 	}
+}
+
+// listenLoop listens on a port of its own and serves each connection with
+// serve (nil: holds it open, silent), closing it after; it returns the
+// address. All ends with the test.
+func listenLoop(t *testing.T, serve func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			if serve == nil {
+				defer c.Close() // once the listener closed
+				continue
+			}
+			go func() {
+				defer c.Close()
+				serve(c)
+			}()
+		}
+	}()
+	return l.Addr().String()
 }
