@@ -177,7 +177,7 @@ func (c *compiler) http(block *Directive) {
 	c.geos(block.Block)
 	c.splitClients(block.Block)
 
-	combined, err := c.reg.Compile(combinedFormat)
+	combined, err := c.reg.CompileLog(combinedFormat)
 	if err != nil {
 		panic("combined log format: " + err.Error())
 	}

@@ -260,6 +260,24 @@ type tpart struct {
 // ErrInvalidVariableName is nginx's message for "$" not followed by a name.
 var ErrInvalidVariableName = errors.New("invalid variable name")
 
+// CompileLog is Compile for a log_format: the names the log module
+// computes itself ($bytes_sent, $body_bytes_sent: logDirect) do not become
+// indexed by it, as nginx's log module does not index them, so that their
+// value is kept only where another directive names them.
+func (g *Registry) CompileLog(text string) (*Template, error) {
+	var was []*varDef
+	for _, name := range [...]string{"bytes_sent", "body_bytes_sent"} {
+		if d := g.defs[name]; d != nil && d.logDirect && !d.indexed {
+			was = append(was, d)
+		}
+	}
+	t, err := g.Compile(text)
+	for _, d := range was {
+		d.indexed = false
+	}
+	return t, err
+}
+
 // Compile compiles text. Errors use nginx's words: `invalid variable name`,
 // `the closing bracket in "x" variable is missing`, `unknown "x" variable`
 // (nginx prints the last one without a file and line, after reading the
