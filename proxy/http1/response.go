@@ -317,8 +317,10 @@ func (w *response) BytesSent() int64 {
 	if w.c != nil && w.c.bw != nil {
 		n += int64(w.c.bw.Buffered())
 	}
-	if w.chunked && !w.finished && w.err == nil {
-		n += 5 + int64(len(w.trailer)) // the last chunk, which finish writes
+	if w.chunked && !w.finished && w.err == nil && w.c != nil && !w.c.hijacked {
+		// the last chunk, which finish writes (not after a handler took
+		// the connection to close it: a body cut short has none)
+		n += 5 + int64(len(w.trailer))
 	}
 	return n
 }
