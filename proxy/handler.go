@@ -1030,6 +1030,9 @@ func (rq *request) completed() bool {
 	if rq.closed || rq.hijacked || rq.subrequest || rq.parent != nil {
 		return false
 	}
+	if d, ok := rq.wire.(interface{ Discarded() bool }); ok && d.Discarded() {
+		return false // refused while read, closed without a reply
+	}
 	if we, ok := rq.wire.(interface{ WriteErr() error }); ok {
 		return we.WriteErr() == nil
 	}

@@ -16,11 +16,13 @@ import (
 // TestRequestCompletionLikeNginx compares $request_completion in access-log
 // lines with nginx's: "OK" for a request answered in full (return, a
 // static 404, error_page, a 400 for a bad request, keep-alive, an SSI
-// include, post_action's line), "" for one that ended without its answer
-// (return 444, a client gone before a slow backend answered: 499, a body
-// that timed out: 408), and "" wherever the request read the variable
-// before its end (a return text, add_header, a log_subrequest line of its
-// subrequest), as nginx keeps a variable's first value.
+// include, post_action's line, a WebSocket tunnel either side ends, an
+// HTTP/2 stream), "" for one that ended without its answer (return 444, a
+// client gone before a slow backend answered: 499, a body or a head that
+// timed out: 408, a client gone mid-head: 400, a reset HTTP/2 stream), and
+// "" wherever the request read the variable before its end (a return
+// text, add_header, a log_subrequest line of its subrequest), as nginx
+// keeps a variable's first value.
 func TestRequestCompletionLikeNginx(t *testing.T) {
 	// a backend that accepts and never answers (the client leaves first:
 	// 499), and one that switches protocols, sends a little and closes
@@ -31,6 +33,7 @@ func TestRequestCompletionLikeNginx(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	})
 	body := fmt.Sprintf(`log_format rc '$request_uri $status [$request_completion]';
+client_header_timeout 1s;
 server {
     listen 127.0.0.1:{{PORT}};
     access_log {{DIR}}/rc.log rc;
@@ -93,6 +96,17 @@ server {
 			time.Sleep(100 * time.Millisecond)
 			c.Close()
 		}
+		// a head that times out (408), one the client leaves (400): no reply
+		for _, w := range []struct {
+			head string
+			wait time.Duration
+		}{{"GET /head-timeout HTTP/1.1\r\nHost: x\r\n", 1500 * time.Millisecond}, {"GET /head-gone HTTP/1.1\r\nHost: x\r\n", 200 * time.Millisecond}} {
+			if c, err := net.Dial("tcp", s.Addr); err == nil {
+				c.Write([]byte(w.head))
+				time.Sleep(w.wait)
+				c.Close()
+			}
+		}
 		// HTTP/2: answered, and reset (444)
 		h2 := h2Client(false)
 		for _, path := range []string{"/?h2", "/close"} {
@@ -103,8 +117,8 @@ server {
 		}
 	}
 	// one a request (/pa's goes to pa.log), plus the subrequest's,
-	// keep-alive's second, 499's, 408's and the tunnels'
-	lines := len(reqs) - 1 + 6
+	// keep-alive's second, 499's, 408's, the tunnels' and the two heads'
+	lines := len(reqs) - 1 + 8
 	read := func(s *Server, name string, n int) string {
 		var data []byte
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {

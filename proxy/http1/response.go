@@ -390,6 +390,11 @@ func (w *response) SetTrailer(lines []byte) { w.trailer = lines }
 // connection, a send timeout), nil while none did.
 func (w *response) WriteErr() error { return w.err }
 
+// Discarded tells whether the response is dropped unsent: a request
+// refused while it was read that nginx closes without a reply (a header
+// timeout, a client gone mid-head).
+func (w *response) Discarded() bool { return w.discard }
+
 func (w *response) ConnRequests() int    { return w.c.requests }
 func (w *response) ConnStart() time.Time { return w.c.start }
 
