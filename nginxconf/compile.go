@@ -29,6 +29,8 @@ type compiler struct {
 	secureLinkMixed bool
 	// sslZones: the shared zones of ssl_ocsp_cache and ssl_session_cache
 	sslZones map[string]sslZone
+	// referers: the levels with valid_referers, completed by checkReferers
+	referers []refererLevel
 }
 
 type regexKey struct {
@@ -175,7 +177,7 @@ func (c *compiler) http(block *Directive) {
 	c.geos(block.Block)
 	c.splitClients(block.Block)
 
-	combined, err := c.reg.Compile(combinedFormat)
+	combined, err := c.reg.CompileLog(combinedFormat)
 	if err != nil {
 		panic("combined log format: " + err.Error())
 	}
@@ -193,6 +195,7 @@ func (c *compiler) http(block *Directive) {
 	for _, sd := range servers {
 		c.server(sd, root, httpTLS)
 	}
+	c.checkReferers(block)
 	c.checkSecureLink(block)
 	c.checkCharsets()
 	c.checkLimitZones()

@@ -66,7 +66,10 @@ func (c *compiler) logFormat(d *Directive) {
 		}
 		args = args[1:]
 	}
-	t := c.template(d, strings.Join(args, ""))
+	t, err := c.reg.CompileLog(strings.Join(args, ""))
+	if err != nil {
+		c.fail(d, "%s", err.Error())
+	}
 	c.cfg.HTTP.LogFormats[name] = &LogFormat{Name: name, Template: t, Escape: esc}
 }
 

@@ -1013,12 +1013,34 @@ func (rq *request) finish() {
 	if rq.trailers && !rq.closed {
 		rq.sendTrailers()
 	}
+	rq.v.Completed = rq.completed()
 	rq.postAction()
 	if rq.endStreamBeforeMirrors() {
 		return // the log phase and the cleanups run once the mirrors end
 	}
 	rq.waitMirrors()
 	rq.logPhase(rq.w.status, rq.w.bytes)
+}
+
+// completed tells whether the request ends as nginx's finalization sets
+// r->request_complete ($request_completion): answered, not closed without
+// a reply (444, 408, 499), and no send to the client failed (reset, send
+// timeout; on HTTP/2 the stream's context ends when it is reset).
+func (rq *request) completed() bool {
+	if rq.closed || rq.hijacked || rq.subrequest || rq.parent != nil {
+		return false
+	}
+	if d, ok := rq.wire.(interface{ Discarded() bool }); ok && d.Discarded() {
+		return false // refused while read, closed without a reply
+	}
+	if we, ok := rq.wire.(interface{ WriteErr() error }); ok {
+		return we.WriteErr() == nil
+	}
+	if _, ok := rq.wire.(*h2Writer); ok {
+		// (a backend's 101 cannot end an HTTP/2 stream: it is reset)
+		return rq.r.Context().Err() == nil && (rq.w.status < 100 || rq.w.status >= 200)
+	}
+	return true
 }
 
 // runCleanups runs the request's cleanups, once.

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"net"
 	"net/http"
 	"time"
@@ -90,19 +91,20 @@ func (rq *request) proxyUpgrade(backend net.Conn, res *proxypass.Response) {
 	s, headBytes := rq.s, rq.w.bytes
 	handlerDone := make(chan struct{})
 	var returned time.Time // when the handler returned; written before handlerDone closes
-	var logAccess func(sent int64)
+	var logAccess func(end websockify.Result)
 	if rq.st.confs[rq.conf.ID].logs {
-		logAccess = func(sent int64) {
+		logAccess = func(end websockify.Result) {
 			// $upstream_response_time spans the connection, as in nginx.
 			rq.v.UpstreamResponseTime += time.Since(returned)
-			rq.logPhase(http.StatusSwitchingProtocols, headBytes+sent)
+			rq.v.Completed = tunnelCompleted(end.Err)
+			rq.logPhase(http.StatusSwitchingProtocols, headBytes+end.BytesSent)
 		}
 	}
 	cleanups := rq.cleanups
 	_, ok := websockify.RelayAsync(client, backend, opts, s.tunnels, func(end websockify.Result) {
 		<-handlerDone // the handler (proxy_pass's deferred updates of rq.v) is over
 		if logAccess != nil {
-			logAccess(end.BytesSent)
+			logAccess(end)
 		}
 		for _, f := range cleanups {
 			f()
@@ -139,4 +141,14 @@ func (rq *request) proxyHidden(key string) bool {
 		}
 	}
 	return false
+}
+
+// tunnelCompleted tells whether a tunnel that ended with err ends its
+// request as answered in full ($request_completion): nginx finalizes an
+// upgraded connection normally whichever side closed or failed, or when
+// the backend was idle too long, but not when a send to the client timed
+// out, nor when a stopping worker closed it.
+func tunnelCompleted(err error) bool {
+	return !errors.Is(err, websockify.ErrSendTimeout) && !errors.Is(err, websockify.ErrShutdown) &&
+		!errors.Is(err, websockify.ErrInternal)
 }

@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"bytes"
+	"errors"
 	"io"
+	"net"
 	"net/http"
 	"os"
 
@@ -26,6 +28,11 @@ func (rq *request) readBody() ([]byte, int) {
 		rd = io.LimitReader(rq.r.Body, max+1)
 	}
 	b, err := io.ReadAll(rd)
+	if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
+		// client_body_timeout: nginx ends the request with 408, no reply
+		rq.logf(ngxlog.Info, "client timed out (110: Connection timed out) while reading client request body")
+		return nil, http.StatusRequestTimeout
+	}
 	if err != nil {
 		rq.logf(ngxlog.Info, "client prematurely closed connection")
 		return nil, http.StatusBadRequest

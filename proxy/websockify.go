@@ -207,6 +207,7 @@ func (e *tunnelEnd) ended(res websockify.Result) {
 		e.elog.Logf(ngxlog.Info, e.conn, "websockify tunnel ended: %v%s", res.Err, e.where.format(res.UpstreamAddr))
 	}
 	if e.rq != nil {
+		e.rq.v.Completed = tunnelCompleted(res.Err) // as a proxied WebSocket's in nginx
 		e.rq.logPhase(http.StatusSwitchingProtocols, res.BytesSent)
 	}
 	for _, f := range e.cleanups {

@@ -39,6 +39,8 @@ type varDef struct {
 	// ngx.var) and named nowhere in the configuration is computed at
 	// every read.
 	indexed bool
+	// logDirect: an access-log line reads the value itself (builtin)
+	logDirect bool
 }
 
 // Registry holds every variable a configuration may use: nginx's built-ins,
@@ -64,7 +66,7 @@ const maxDynamic = 4096
 func NewRegistry() *Registry {
 	g := &Registry{defs: make(map[string]*varDef, len(builtins)+16)}
 	for name, b := range builtins {
-		d := &varDef{name: name, kind: kindBuiltin, get: b.get, set: b.set, changeable: b.set != nil}
+		d := &varDef{name: name, kind: kindBuiltin, get: b.get, set: b.set, changeable: b.set != nil, logDirect: b.logDirect}
 		if b.cached {
 			d.kind, d.slot = kindCached, g.nslots
 			g.nslots++
@@ -257,6 +259,24 @@ type tpart struct {
 
 // ErrInvalidVariableName is nginx's message for "$" not followed by a name.
 var ErrInvalidVariableName = errors.New("invalid variable name")
+
+// CompileLog is Compile for a log_format: the names the log module
+// computes itself ($bytes_sent, $body_bytes_sent: logDirect) do not become
+// indexed by it, as nginx's log module does not index them, so that their
+// value is kept only where another directive names them.
+func (g *Registry) CompileLog(text string) (*Template, error) {
+	var was []*varDef
+	for _, name := range [...]string{"bytes_sent", "body_bytes_sent"} {
+		if d := g.defs[name]; d != nil && d.logDirect && !d.indexed {
+			was = append(was, d)
+		}
+	}
+	t, err := g.Compile(text)
+	for _, d := range was {
+		d.indexed = false
+	}
+	return t, err
+}
 
 // Compile compiles text. Errors use nginx's words: `invalid variable name`,
 // `the closing bracket in "x" variable is missing`, `unknown "x" variable`

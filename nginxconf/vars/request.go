@@ -120,6 +120,9 @@ type Request struct {
 	// Main is the main request's variables in a subrequest (nil in the
 	// main request itself).
 	Main *Request
+	// Completed: the response went out in full and the request ends
+	// normally ($request_completion); set just before its log phase.
+	Completed bool
 	// Conns gives $connections_active, _reading, _writing and _waiting
 	// (stub_status's counters); nil: not found.
 	Conns                ConnCounter
@@ -377,8 +380,14 @@ func (r *Request) value(d *varDef) (string, bool) {
 // logValue is value for an access-log line, the request's last reader: a
 // cached variable's kept value, or else its value now, not kept (no slots
 // made for it).
+//
+// A subrequest's log line (log_subrequest) is not the last reader: it keeps
+// the value as any other read does, in values its main request may share.
 func (r *Request) logValue(d *varDef) (string, bool) {
-	if d.kind != kindCached {
+	if d.logDirect {
+		return d.get(r)
+	}
+	if d.kind != kindCached || r.Main != nil {
 		return r.value(d)
 	}
 	if r.vals != nil {
@@ -493,6 +502,9 @@ type builtin struct {
 	// the request, in a slot, as nginx keeps a variable that its module
 	// does not mark as not cacheable ($secure_link)
 	cached bool
+	// logDirect: an access-log line computes the value itself, whatever
+	// was kept (nginx's log module has its own code for these names)
+	logDirect bool
 }
 
 func found(s string) (string, bool) { return s, true }
@@ -690,8 +702,16 @@ var builtins = map[string]builtin{
 		}
 		return found(fmt.Sprintf("%03d", r.Status))
 	}},
-	"bytes_sent":      {get: func(r *Request) (string, bool) { return found(strconv.FormatInt(r.BytesSent, 10)) }},
-	"body_bytes_sent": {get: func(r *Request) (string, bool) { return found(strconv.FormatInt(r.BodyBytesSent, 10)) }},
+	// nginx keeps $bytes_sent and $body_bytes_sent once read (add_header,
+	// set, a map): later reads give that value, save the log line's own
+	// $bytes_sent and $body_bytes_sent, which the log module computes
+	// (logDirect)
+	"bytes_sent": {cached: true, logDirect: true, get: func(r *Request) (string, bool) {
+		return found(strconv.FormatInt(r.BytesSent, 10))
+	}},
+	"body_bytes_sent": {cached: true, logDirect: true, get: func(r *Request) (string, bool) {
+		return found(strconv.FormatInt(r.BodyBytesSent, 10))
+	}},
 	"request_length": {get: func(r *Request) (string, bool) {
 		if r.Main != nil {
 			return "0", true // a subrequest read nothing (measured)
@@ -703,7 +723,15 @@ var builtins = map[string]builtin{
 		return found(strconv.FormatInt(n, 10))
 	}},
 	"request_time": {get: func(r *Request) (string, bool) { return found(seconds(time.Since(r.Start))) }},
-	"request_completion": {get: func(r *Request) (string, bool) {
+	// $request_completion is "OK" once the main request was answered in
+	// full (nginx's r->request_complete: not after 444, 499, 408 or a
+	// failed send), which only its log line and post_action see; nginx
+	// keeps the first value read, so a read while the request runs (or a
+	// subrequest's log line) leaves "" for the log line too
+	"request_completion": {cached: true, get: func(r *Request) (string, bool) {
+		if r.Completed && r.Main == nil {
+			return "OK", true
+		}
 		return "", true
 	}},
 	"upstream_addr": {get: func(r *Request) (string, bool) {

@@ -266,6 +266,7 @@ type response struct {
 	read        int64 // the connection's bytes read, once detached (c nil)
 	chunked     bool
 	written     int64 // body bytes written
+	headSize    int64 // the response head's bytes
 	sent        int64 // bytes written to the connection
 	keepalive   bool
 	discard     bool // write nothing (408, 444 ...)
@@ -316,8 +317,10 @@ func (w *response) BytesSent() int64 {
 	if w.c != nil && w.c.bw != nil {
 		n += int64(w.c.bw.Buffered())
 	}
-	if w.chunked && !w.finished && w.err == nil {
-		n += 5 + int64(len(w.trailer)) // the last chunk, which finish writes
+	if w.chunked && !w.finished && w.err == nil && w.c != nil && !w.c.hijacked {
+		// the last chunk, which finish writes (not after a handler took
+		// the connection to close it: a body cut short has none)
+		n += 5 + int64(len(w.trailer))
 	}
 	return n
 }
@@ -346,8 +349,15 @@ func (w *response) Detach() {
 	w.c, w.body = nil, nil
 }
 
-// BodyBytesSent is the number of body bytes written ($body_bytes_sent).
-func (w *response) BodyBytesSent() int64 { return w.written }
+// BodyBytesSent is the number of body bytes written ($body_bytes_sent):
+// as nginx's, what was sent after the head, so that a chunked body counts
+// its chunks' framing and its trailer too.
+func (w *response) BodyBytesSent() int64 {
+	if w.chunked {
+		return max(0, w.BytesSent()-w.headSize)
+	}
+	return w.written
+}
 
 func (w *response) RequestLength() int64 {
 	if w.c == nil { // detached
@@ -379,6 +389,11 @@ func (w *response) SetTrailer(lines []byte) { w.trailer = lines }
 // WriteErr is the error a write to the client met (the client reset the
 // connection, a send timeout), nil while none did.
 func (w *response) WriteErr() error { return w.err }
+
+// Discarded tells whether the response is dropped unsent: a request
+// refused while it was read that nginx closes without a reply (a header
+// timeout, a client gone mid-head).
+func (w *response) Discarded() bool { return w.discard }
 
 func (w *response) ConnRequests() int    { return w.c.requests }
 func (w *response) ConnStart() time.Time { return w.c.start }
@@ -538,6 +553,7 @@ func (w *response) WriteHeader(code int) {
 	if len(b) > bw.Available() {
 		w.c.writeDeadline() // a head larger than the buffer goes out now
 	}
+	w.headSize = int64(len(b))
 	bw.Write(b)
 }
 
