@@ -322,15 +322,8 @@ func (r *Request) Registry() *Registry { return r.g }
 func (r *Request) value(d *varDef) (string, bool) {
 	switch d.kind {
 	case kindSet:
-		var s slot // never written
-		if r.vals != nil {
-			s = r.vals[d.slot]
-		}
-		switch s.st {
-		case slotValue:
-			return s.v, true
-		case slotNotFound:
-			return "", false
+		if v, ok, kept := r.kept(d); kept {
+			return v, ok
 		}
 		// nginx: an uninitialized `set` variable reads as "", a capture
 		// variable as not found, a prefix name as the prefix variable.
@@ -339,15 +332,10 @@ func (r *Request) value(d *varDef) (string, bool) {
 		}
 		return "", d.setDeclared
 	case kindMap:
-		if r.vals != nil {
-			// a value kept, or written by `set $m` (nginx keeps that one
-			// even for a volatile map)
-			switch s := r.vals[d.slot]; s.st {
-			case slotValue:
-				return s.v, true
-			case slotNotFound:
-				return "", false
-			}
+		// a value kept, or written by `set $m` (nginx keeps that one even
+		// for a volatile map)
+		if v, ok, kept := r.kept(d); kept {
+			return v, ok
 		}
 		v := d.m.eval(r)
 		if !d.m.volatile && d.indexed {
@@ -358,13 +346,8 @@ func (r *Request) value(d *varDef) (string, bool) {
 		if !d.indexed {
 			return d.get(r)
 		}
-		if r.vals != nil {
-			switch s := r.vals[d.slot]; s.st {
-			case slotValue:
-				return s.v, true
-			case slotNotFound:
-				return "", false
-			}
+		if v, ok, kept := r.kept(d); kept {
+			return v, ok
 		}
 		v, ok := d.get(r)
 		st := slotNotFound
@@ -390,15 +373,25 @@ func (r *Request) logValue(d *varDef) (string, bool) {
 	if d.kind != kindCached || r.Main != nil {
 		return r.value(d)
 	}
-	if r.vals != nil {
-		switch s := r.vals[d.slot]; s.st {
-		case slotValue:
-			return s.v, true
-		case slotNotFound:
-			return "", false
-		}
+	if v, ok, kept := r.kept(d); kept {
+		return v, ok
 	}
 	return d.get(r)
+}
+
+// kept returns the value stored in d's slot, if one was: kept is false
+// when the slot was never written (or no slots were made).
+func (r *Request) kept(d *varDef) (v string, ok, kept bool) {
+	if r.vals == nil {
+		return "", false, false
+	}
+	switch s := r.vals[d.slot]; s.st {
+	case slotValue:
+		return s.v, true, true
+	case slotNotFound:
+		return "", false, true
+	}
+	return "", false, false
 }
 
 func (r *Request) store(d *varDef, v string, ok bool) {
