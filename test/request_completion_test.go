@@ -26,7 +26,8 @@ import (
 func TestRequestCompletionLikeNginx(t *testing.T) {
 	// a backend that accepts and never answers (the client leaves first:
 	// 499), and one that switches protocols, sends a little and closes
-	silent, upgrading := listenLoop(t, nil), listenLoop(t, func(c net.Conn) {
+	silent := serveConns(t, func(net.Conn) { <-t.Context().Done() })
+	upgrading := serveConns(t, func(c net.Conn) {
 		buf := make([]byte, 4096)
 		c.Read(buf)
 		c.Write([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhi"))
@@ -152,7 +153,7 @@ server {
 func TestBytesSentKeptLikeNginx(t *testing.T) {
 	// a backend whose chunked body stops short: no last chunk is sent,
 	// none is counted
-	cut := listenLoop(t, func(c net.Conn) {
+	cut := serveConns(t, func(c net.Conn) {
 		buf := make([]byte, 4096)
 		c.Read(buf)
 		c.Write([]byte("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n"))
@@ -210,33 +211,4 @@ server {
 	if a, b := sent.ReplaceAllString(read(servers[0]), "mbN"), sent.ReplaceAllString(read(servers[1]), "mbN"); a != b {
 		t.Errorf("t.log:\n got (ngxsockify)\n%s\nwant (nginx)\n%s", b, a)
 	}
-}
-
-// listenLoop listens on a port of its own and serves each connection with
-// serve (nil: holds it open, silent), closing it after; it returns the
-// address. All ends with the test.
-func listenLoop(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			if serve == nil {
-				defer c.Close() // once the listener closed
-				continue
-			}
-			go func() {
-				defer c.Close()
-				serve(c)
-			}()
-		}
-	}()
-	return l.Addr().String()
 }
