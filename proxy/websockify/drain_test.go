@@ -17,11 +17,7 @@ func TestDrain(t *testing.T) {
 	tg := newTarget(t, echo)
 	rl := newRelay(t, tg.dialer(), Options{})
 	c, _ := dial(t, rl.url())
-	for deadline := time.Now().Add(5 * time.Second); rl.tunnels.Len() != 1; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("tunnel not registered")
-		}
-	}
+	waitLen(t, rl.tunnels, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
 	defer cancel()
 	if err := rl.tunnels.Drain(ctx); !errors.Is(err, context.DeadlineExceeded) {

@@ -38,6 +38,18 @@ func relayPair(t *testing.T, tg *target, o Options, ts *Tunnels) (net.Conn, chan
 	return c, res
 }
 
+// waitLen waits up to 5 s for ts to hold n tunnels. A tunnel registers
+// just after its 101 and leaves just after its Result is reported, so a
+// count right after either can be one off.
+func waitLen(t *testing.T, ts *Tunnels, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); ts.Len() != n; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tunnels, want %d", ts.Len(), n)
+		}
+	}
+}
+
 func waitResult(t *testing.T, res chan Result) Result {
 	t.Helper()
 	select {
@@ -91,10 +103,7 @@ func TestRelay(t *testing.T) {
 		if r := waitResult(t, res); !errors.Is(r.Err, ErrIdleTimeout) {
 			t.Errorf("idle: %v", r.Err)
 		}
-		// a tunnel leaves its Tunnels just after its result is reported
-		for deadline := time.Now().Add(5 * time.Second); ts.Len() != 0 && time.Now().Before(deadline); {
-			time.Sleep(time.Millisecond)
-		}
+		waitLen(t, ts, 0)
 
 		c, res = relayPair(t, tg, Options{Logger: quiet}, ts)
 		c.Write([]byte("x"))

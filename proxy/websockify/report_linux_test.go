@@ -83,11 +83,5 @@ func TestDoneOnLoop(t *testing.T) {
 			t.Fatalf("%s: done not called", path)
 		}
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for ts.Len() != 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if n := ts.Len(); n != 0 {
-		t.Errorf("Len %d after the ends", n)
-	}
+	waitLen(t, ts, 0)
 }

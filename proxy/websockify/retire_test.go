@@ -24,11 +24,7 @@ func TestRetire(t *testing.T) {
 		oldWS, _ := dial(t, old.url())
 		curWS, _ := dial(t, cur.url())
 		oldRaw, oldRes := relayPair(t, tg, Options{Generation: 1, Logger: quiet}, ts)
-		for deadline := time.Now().Add(5 * time.Second); ts.Len() != 3; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d tunnels registered, want 3", ts.Len())
-			}
-		}
+		waitLen(t, ts, 3)
 
 		if n := ts.Retire(1, time.Second); n != 2 {
 			t.Errorf("Retire(1) closed %d tunnels, want 2", n)
@@ -51,6 +47,7 @@ func TestRetire(t *testing.T) {
 			t.Fatal(err)
 		}
 		readN(t, curWS, len(msg), websocket.BinaryMessage)
+		waitLen(t, ts, 1) // the retired ones leave after reporting
 		if n := ts.Retire(1, time.Second); n != 0 {
 			t.Errorf("Retire(1) again closed %d tunnels, want 0", n)
 		}

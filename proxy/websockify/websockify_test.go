@@ -553,11 +553,7 @@ func TestShutdown(t *testing.T) {
 		conns = append(conns, c)
 	}
 	// A tunnel registers right after writing its 101.
-	for deadline := time.Now().Add(5 * time.Second); rl.tunnels.Len() != 5; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("Len %d", rl.tunnels.Len())
-		}
-	}
+	waitLen(t, rl.tunnels, 5)
 	codes := make(chan int, 5)
 	for _, c := range conns {
 		go func() { codes <- expectClose(t, c) }()
@@ -584,11 +580,7 @@ func TestShutdownForce(t *testing.T) {
 	tg := newTarget(t, echo)
 	rl := newRelay(t, tg.dialer(), Options{})
 	rawDial(t, rl, "", nil) // never answers the close frame
-	for deadline := time.Now().Add(5 * time.Second); rl.tunnels.Len() != 1; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("tunnel not registered")
-		}
-	}
+	waitLen(t, rl.tunnels, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
