@@ -64,11 +64,19 @@ func (s *Server) serveH2(l *listener, ctx context.Context, c net.Conn) {
 		return
 	}
 	conf := g.def.Conf
-	hc := &h2Conn{sock: c, conf: conf, group: g, start: time.Now()}
+	var cs *tls.ConnectionState
 	if tc, ok := c.(*tls.Conn); ok {
-		cs := tc.ConnectionState()
-		hc.tls = &cs
+		state := tc.ConnectionState()
+		cs = &state
+		// nginx's connection takes the configuration of the server its
+		// SNI names during the handshake: that server's settings and
+		// header limits hold for the whole connection
+		name := strings.ToLower(strings.TrimSuffix(cs.ServerName, "."))
+		if srv, _, ok := g.match(name); ok && name != "" {
+			conf = srv.Conf
+		}
 	}
+	hc := &h2Conn{sock: c, conf: conf, group: g, start: time.Now(), tls: cs}
 	// nginx: the whole header list may fill the large header buffers
 	hc.base = &http.Server{MaxHeaderBytes: conf.LargeHeaderBufferSize * conf.LargeHeaderBuffers,
 		ErrorLog: log.New(httpLogWriter{s}, "", 0)}

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -363,6 +364,73 @@ server {
 		want, got := run(a), run(b)
 		if got != want {
 			t.Errorf("%d-byte name, %d-byte value (port 2: %v): got %q, nginx %q", len(c.name), len(c.value), c.second, got, want)
+		}
+	}
+}
+
+// TestHTTP2SettingsFromSNIServer: on a TLS port the HTTP/2 connection's
+// settings (http2_max_concurrent_streams, http2_body_preread_size) and its
+// header limits come from the server the client's SNI chose, as nginx's
+// (its connection's configuration switches to that server during the
+// handshake), and from the default server without a match.
+func TestHTTP2SettingsFromSNIServer(t *testing.T) {
+	dir := t.TempDir()
+	_, crt, key := writeCert(t, dir, "h2.test")
+	conf := fmt.Sprintf(`
+ssl_certificate %s;
+ssl_certificate_key %s;
+server {
+    listen 127.0.0.1:{{PORT}} ssl http2;
+    server_name def;
+    location / { return 200 "def"; }
+}
+server {
+    listen 127.0.0.1:{{PORT}} ssl http2;
+    server_name small;
+    http2_max_concurrent_streams 7;
+    http2_body_preread_size 1000;
+    large_client_header_buffers 2 512;
+    location / { return 200 "small"; }
+}`, crt, key)
+	a := startServer(t, "nginx", ServerOptions{HTTP: conf})
+	b := startServer(t, "ngxsockify", ServerOptions{HTTP: conf})
+	for _, sni := range []string{"small", "def", "other"} {
+		run := func(s *Server) string {
+			c, err := tls.Dial("tcp", s.Addr, &tls.Config{InsecureSkipVerify: true, ServerName: sni, NextProtos: []string{"h2"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(routingTimeout))
+			io.WriteString(c, http2.ClientPreface)
+			h := &h2Raw{c: c, fr: http2.NewFramer(c, c), dec: hpack.NewDecoder(4096, nil)}
+			h.fr.WriteSettings()
+			f, err := h.fr.ReadFrame()
+			if err != nil {
+				return err.Error()
+			}
+			var got []string
+			if sf, ok := f.(*http2.SettingsFrame); ok {
+				sf.ForeachSetting(func(s http2.Setting) error {
+					if s.ID == http2.SettingMaxConcurrentStreams || s.ID == http2.SettingInitialWindowSize {
+						got = append(got, s.String())
+					}
+					return nil
+				})
+			}
+			// a 600-byte field: past a 512-byte buffer
+			h.get(1, "/", sni, "x-long", strings.Repeat("v", 600))
+			out := h.until(3*time.Second, func(d string) bool {
+				return strings.HasPrefix(d, "HEADERS:1") || strings.HasPrefix(d, "GOAWAY") || d == "EOF"
+			})
+			if strings.HasPrefix(out, "GOAWAY") || out == "EOF" {
+				out = "closed" // nginx says GOAWAY (ENHANCE_YOUR_CALM), ngxsockify closes
+			}
+			got = append(got, out)
+			return strings.Join(got, " ")
+		}
+		if got, want := run(b), run(a); got != want {
+			t.Errorf("SNI %s: got %q, nginx %q", sni, got, want)
 		}
 	}
 }
