@@ -281,6 +281,7 @@ var httpCoreModule = module{name: "ngx_http_core_module", create: func(lc *LocCo
 	{name: "post_action", masks: []uint{ctxHTTPAll | ctxHTTPLif | confTake1}, dup: "post_action", set: func(c *compiler, lv *level, d *Directive) { lv.conf.PostAction = d.Args[0] }},
 	{name: "msie_padding", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoMSIEPadding = d.Args[0] == "off" }},
 	{name: "msie_refresh", set: func(c *compiler, lv *level, d *Directive) { lv.conf.MSIERefresh = d.Args[0] == "on" }},
+	{name: "recursive_error_pages", set: func(c *compiler, lv *level, d *Directive) { lv.conf.RecursiveErrorPages = d.Args[0] == "on" }},
 	{name: "merge_slashes", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoMergeSlashes = d.Args[0] == "off" }},
 	{name: "log_subrequest", dup: "log_subrequest", set: func(c *compiler, lv *level, d *Directive) { lv.conf.LogSubrequest = d.Args[0] == "on" }},
 	{name: "chunked_transfer_encoding", set: func(c *compiler, lv *level, d *Directive) { lv.conf.NoChunked = d.Args[0] == "off" }},
@@ -310,18 +311,21 @@ type CoreConf struct {
 	// AliasPrefix is the prefix of the location whose alias this is (it
 	// gives way to the alias); AliasRegex marks an alias written in a
 	// regex location, which replaces the whole URI.
-	AliasPrefix   string
-	AliasRegex    bool
-	TryFiles      []*vars.Template
-	ErrorPages    map[int]*ErrorPage
-	SatisfyAny    bool
-	LimitExcept   *LimitExcept
-	DefaultType   string
-	Types         map[string]string // extension -> MIME type (nil: the built-in table)
-	Internal      bool
-	ServerTokens  bool
-	LogNotFound   bool // log_not_found: log the files a request did not find
-	LogSubrequest bool // log_subrequest: subrequests write access-log lines too
+	AliasPrefix string
+	AliasRegex  bool
+	TryFiles    []*vars.Template
+	ErrorPages  map[int]*ErrorPage
+	// RecursiveErrorPages (recursive_error_pages on): an error page's own
+	// errors go to error_page too, while internal redirects last.
+	RecursiveErrorPages bool
+	SatisfyAny          bool
+	LimitExcept         *LimitExcept
+	DefaultType         string
+	Types               map[string]string // extension -> MIME type (nil: the built-in table)
+	Internal            bool
+	ServerTokens        bool
+	LogNotFound         bool // log_not_found: log the files a request did not find
+	LogSubrequest       bool // log_subrequest: subrequests write access-log lines too
 	// PostAction is post_action's URI or named location, run once the
 	// response went out ("": none; nginx has no "off": it names a
 	// location too).

@@ -23,7 +23,6 @@ var otherModules = module{name: "other modules", directives: concat(
 		"more_set_headers", "more_clear_headers", "more_set_input_headers", "more_clear_input_headers"),
 	classed(UnsupportedContent, "", "report_uploads"),
 	[]directive{
-		{name: "recursive_error_pages", support: Refused, note: "error_page of an error page", offDisarms: true},
 		// ngxsockify serves HTTP only: the blocks are refused unless the
 		// command line's --ignore-stream drops them (ParseOptions.IgnoreStream).
 		{name: "stream", support: Refused, note: "ngxsockify serves http only; --ignore-stream drops the block"},

@@ -14,7 +14,7 @@
 //	server rewrite  rewrite statements of the server block (set, rewrite, if, return, break, set_by_lua)
 //	find config     the engine's own: =, ^~, longest prefix, regexes in order, nested, limit_except
 //	rewrite         the location's rewrite statements, rewrite_by_lua
-//	post-rewrite    the engine's own: rewrite ... last searches again (at most 10 cycles)
+//	post-rewrite    the engine's own: rewrite ... last searches again (at most 10 URI changes)
 //	pre-access      realip (location settings), limit_req (delays on a timer), limit_conn
 //	access          fail-closed directives, allow/deny, auth_basic, access_by_lua
 //	post-access     the engine's own: satisfy any's refusal

@@ -17,8 +17,10 @@ import (
 	"ngxsockify/proxy/http1"
 )
 
-// maxCycles is nginx's limit on rewrite "last" and internal redirects.
-const maxCycles = 10
+// maxURIChanges is nginx's limit on a request's URI changes (rewrite
+// ... last, internal redirects, named locations): the next one is a
+// redirection cycle (NGX_HTTP_MAX_URI_CHANGES).
+const maxURIChanges = 10
 
 // request is one request going through the phases.
 type request struct {
@@ -46,7 +48,7 @@ type request struct {
 	// which from then on is a directory the URI is added to (nginx's
 	// r->add_uri_to_alias)
 	addURIToAlias bool
-	cycles        int
+	uriChanges    int  // how many times the URI changed (changeURI)
 	errPaged      bool // an error_page was already applied
 	hijacked      bool
 	letGo         bool // hijacked by a websockify tunnel that holds nothing of the request
@@ -366,17 +368,29 @@ func (rq *request) validRequestLine() bool {
 	return true
 }
 
+// changeURI counts a change of the request's URI, as nginx's
+// r->uri_changes does; false: the limit is spent, and the request ends with
+// 500 after the error-log line "rewrite or internal redirection cycle
+// while <what>", with name in what's %s.
+func (rq *request) changeURI(what, name string) bool {
+	rq.uriChanges++
+	if rq.uriChanges <= maxURIChanges {
+		return true
+	}
+	rq.logf(ngxlog.Err, "rewrite or internal redirection cycle while "+what, name)
+	rq.finalize(http.StatusInternalServerError)
+	return false
+}
+
+// uriChangesLeft reports whether the URI may still change (nginx's
+// r->uri_changes != 0).
+func (rq *request) uriChangesLeft() bool { return rq.uriChanges <= maxURIChanges }
+
 // findConfig is the find-config phase: it searches the location for the
-// current URI (counting the cycle) and applies what nginx checks when it
-// picks one. It reports whether the request goes on.
+// current URI and applies what nginx checks when it picks one. It reports
+// whether the request goes on.
 func (rq *request) findConfig() bool {
 	rq.uriChanged = false
-	rq.cycles++
-	if rq.cycles > maxCycles {
-		rq.logf(ngxlog.Err, `rewrite or internal redirection cycle while processing "%s"`, rq.v.URI)
-		rq.finalize(http.StatusInternalServerError)
-		return false
-	}
 	loc, caps, found, fail := searchLocations(rq.srv.Root, rq.v.URI)
 	if fail != nil {
 		rq.regexFailed(fail.re, fail.subject)
@@ -432,10 +446,7 @@ func uriEscaped(c byte) bool {
 // runNamed runs a named location (try_files, error_page @x) from the
 // rewrite phase, as ngx_http_named_location does.
 func (rq *request) runNamed(name string) {
-	rq.cycles++
-	if rq.cycles > maxCycles {
-		rq.logf(ngxlog.Err, `rewrite or internal redirection cycle while redirect to named location "%s"`, name)
-		rq.finalize(http.StatusInternalServerError)
+	if !rq.changeURI(`redirect to named location "%s"`, name) {
 		return
 	}
 	if rq.v.URI == "" {
@@ -517,9 +528,7 @@ func (rq *request) redirectTo(path, uri string) {
 	rq.proxyWholeURI = false
 	rq.gzip = gzipReq{}
 	rq.v.ForgetModuleState() // nginx clears the module contexts
-	if rq.cycles >= maxCycles {
-		rq.logf(ngxlog.Err, `rewrite or internal redirection cycle while internally redirecting to "%s"`, uri)
-		rq.finalize(http.StatusInternalServerError)
+	if !rq.changeURI(`internally redirecting to "%s"`, uri) {
 		return
 	}
 	rq.runPhases(phaseServerRewrite)
@@ -601,9 +610,12 @@ func (rq *request) finalize(code int) {
 		// sets another below.
 		rq.w.override = 0
 	}
-	if code >= 300 && !rq.errPaged {
+	// nginx's special response: error_page applies once (r->error_page),
+	// or again and again with recursive_error_pages, and never once the
+	// internal redirects are spent (a redirection cycle's 500)
+	if code >= 300 && !rq.errPaged && rq.uriChangesLeft() {
 		if ep, ok := rq.conf.ErrorPages[code]; ok {
-			rq.errPaged = true
+			rq.errPaged = !rq.conf.RecursiveErrorPages
 			rq.v.Status = code
 			if ep.Code > 0 {
 				rq.v.Status = ep.Code

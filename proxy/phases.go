@@ -125,6 +125,9 @@ func (rq *request) runPhases(p phase) {
 			if rq.uriChanged {
 				// rewrite ... last: search the locations again
 				rq.uriChanged = false
+				if !rq.changeURI(`processing "%s"`, rq.v.URI) {
+					return
+				}
 				p = phaseFindConfig - 1
 			}
 		case phaseAccess:

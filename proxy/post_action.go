@@ -13,7 +13,7 @@ import "net/http"
 func (rq *request) postAction() {
 	for {
 		pa := rq.conf.PostAction
-		if pa == "" || rq.closed || rq.hijacked || rq.postActed && rq.cycles >= maxCycles {
+		if pa == "" || rq.closed || rq.hijacked || rq.postActed && !rq.uriChangesLeft() {
 			return
 		}
 		if !rq.postActed {
