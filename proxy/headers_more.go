@@ -1,0 +1,298 @@
+package proxy
+
+import (
+	"net/http"
+	"net/textproto"
+	"slices"
+	"strings"
+
+	"ngxsockify/nginxconf"
+	"ngxsockify/nginxconf/vars"
+)
+
+// headersMoreModule is OpenResty's headers-more module. Its header filter
+// (more_set_headers, more_clear_headers) is, in Debian's nginx loading
+// the module after lua-nginx-module, the top of the chain: it runs before
+// every other module's filter (the charset, add_header, expires, gzip and
+// Lua header filters see what it did, and may add to it again), for every
+// response whoever answers (error pages and redirects included). Its
+// input handler (more_set_input_headers, more_clear_input_headers) runs
+// at the end of the rewrite phase, after the rewrite module's statements
+// (which see the request's headers as received) and before
+// rewrite_by_lua, for HTTP/1.0 requests and later.
+var headersMoreModule = module{
+	name: "headers_more",
+	register: func(e *engine) {
+		e.addHeaderFilter(moreOutputFilter)
+		e.add(phaseRewrite, moreInputHandler)
+	},
+}
+
+// moreOutputFilter runs the level's output commands in order.
+func moreOutputFilter(rq *request, code int) int {
+	if !rq.conf.MoreOutput {
+		return code
+	}
+	h := rq.w.Header()
+	for _, cmd := range rq.conf.MoreHeaders {
+		if cmd.Input || len(cmd.Headers) == 0 {
+			continue
+		}
+		if cmd.Types != nil && !slices.Contains(cmd.Types, responseType(h)) {
+			continue
+		}
+		if cmd.Statuses != nil && !slices.Contains(cmd.Statuses, code) {
+			continue
+		}
+		for i := range cmd.Headers {
+			mh := &cmd.Headers[i]
+			rq.moreSetOutput(h, mh, moreValue(mh, rq.v))
+		}
+	}
+	return code
+}
+
+func moreValue(mh *nginxconf.MoreHeader, v *vars.Request) string {
+	if mh.Value == nil {
+		return ""
+	}
+	return mh.Value.Eval(v)
+}
+
+// responseType is the response's type as -t compares it: nginx's
+// content_type up to content_type_len, the value without a "; charset="
+// parameter (and what follows it); other parameters stay.
+func responseType(h http.Header) string {
+	v := headerFirst(h, "Content-Type")
+	if i := charsetParam(v); i >= 0 {
+		return v[:i]
+	}
+	return v
+}
+
+// charsetParam is the index of the ";" that starts a charset parameter in
+// a Content-Type value (spaces may follow the ";"), or -1.
+func charsetParam(v string) int {
+	for i := 0; i < len(v); i++ {
+		if v[i] != ';' {
+			continue
+		}
+		j := i + 1
+		for j < len(v) && v[j] == ' ' {
+			j++
+		}
+		if j == len(v) {
+			return -1
+		}
+		if len(v)-j >= 8 && strings.EqualFold(v[j:j+8], "charset=") {
+			return i
+		}
+	}
+	return -1
+}
+
+// moreOutBuiltin are the response headers nginx keeps outside its list
+// (r->headers_out fields) that the module handles as such: a value
+// replaces theirs and takes the name as written; a clear removes them,
+// also where nginx would add its own later (Server, Date).
+var moreOutBuiltin = map[string]bool{
+	"Server": true, "Date": true, "Content-Encoding": true, "Location": true, "Refresh": true,
+	"Last-Modified": true, "Content-Range": true, "Accept-Ranges": true, "Www-Authenticate": true,
+	"Expires": true, "E-Tag": true, "Content-Length": true,
+}
+
+// moreSetOutput applies one header of an output command: v empty clears.
+func (rq *request) moreSetOutput(h http.Header, mh *nginxconf.MoreHeader, v string) {
+	if mh.Wildcard {
+		moreWildcard(h, mh.Prefix, v)
+		return
+	}
+	key := textproto.CanonicalMIMEHeaderKey(mh.Name)
+	switch {
+	case key == "Content-Type":
+		// nginx's content_type: no header of the list; a clear sends none
+		dropOtherSpellings(h, key)
+		if v == "" {
+			h[key] = nil
+		} else {
+			h[key] = []string{v}
+		}
+		return
+	case key == "Cache-Control":
+		// nginx 1.22 keeps its values in a list: the first takes the
+		// value, the others go; with none, one is added, even empty
+		dropOtherSpellings(h, key)
+		switch {
+		case len(h[key]) > 0 && v == "":
+			delete(h, key)
+		case len(h[key]) > 0:
+			h[key] = []string{v}
+		default:
+			rq.w.note(key)
+			h[key] = []string{v}
+			rq.respellAs(key, mh.Name)
+		}
+		return
+	case moreOutBuiltin[key]:
+		dropOtherSpellings(h, key)
+		if v == "" {
+			if key == "Server" || key == "Date" {
+				h[key] = nil // nginx's own is not added either
+			} else {
+				delete(h, key)
+			}
+			return
+		}
+		if _, had := h[key]; !had {
+			rq.w.note(key)
+		}
+		h[key] = []string{v}
+		rq.respellAs(key, mh.Name)
+		return
+	}
+	// a header of the list: the first one of the name takes the value,
+	// the others go; none: a value adds one, as written
+	found := false
+	for k := range h {
+		if k == key || strings.EqualFold(k, mh.Name) {
+			if len(h[k]) > 0 {
+				found = true
+			}
+			if v == "" || k != key {
+				delete(h, k)
+			}
+		}
+	}
+	if v == "" {
+		return
+	}
+	if !found {
+		rq.w.note(key)
+		rq.respellAs(key, mh.Name)
+	}
+	h[key] = []string{v}
+}
+
+// moreWildcard applies a "Prefix*" header: every name that starts with
+// prefix (without case) is cleared, or, with a value, the first of them
+// (in name order) takes it and the others are cleared; nothing is added.
+func moreWildcard(h http.Header, prefix, v string) {
+	var keys []string
+	for k := range h {
+		if len(k) >= len(prefix) && strings.EqualFold(k[:len(prefix)], prefix) && len(h[k]) > 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		if v != "" && i == 0 {
+			h[k] = []string{v}
+			continue
+		}
+		delete(h, k)
+	}
+}
+
+// dropOtherSpellings removes the values kept under a name spelled other
+// than key (a Lua hook's), which the module would have found too.
+func dropOtherSpellings(h http.Header, key string) {
+	for k := range h {
+		if k != key && strings.EqualFold(k, key) {
+			delete(h, k)
+		}
+	}
+}
+
+// respellAs sends key under name when they differ (the module's headers
+// go out as written).
+func (rq *request) respellAs(key, name string) {
+	if name == key {
+		return
+	}
+	for _, sp := range rq.w.spell {
+		if sp.key == key {
+			return
+		}
+	}
+	rq.w.spell = append(rq.w.spell, spelling{name, key})
+}
+
+// moreInputHandler runs the level's input commands (the module's rewrite
+// phase handler). A Host value that is not a valid host fails the request.
+func moreInputHandler(rq *request) rc {
+	if !rq.conf.MoreInput || rq.r.Proto == "HTTP/0.9" {
+		return rcDeclined
+	}
+	for _, cmd := range rq.conf.MoreHeaders {
+		if !cmd.Input || len(cmd.Headers) == 0 {
+			continue
+		}
+		if cmd.Types != nil {
+			ct := headerFirst(rq.r.Header, "Content-Type")
+			if ct == "" || !slices.Contains(cmd.Types, ct) {
+				continue
+			}
+		}
+		for i := range cmd.Headers {
+			mh := &cmd.Headers[i]
+			if !rq.moreSetInput(mh, moreValue(mh, rq.v), cmd.Replace) {
+				rq.finalize(http.StatusInternalServerError)
+				return rcDone
+			}
+		}
+	}
+	return rcDeclined
+}
+
+// moreSetInput applies one header of an input command to the request: v
+// empty clears; replace sets only a header the request has. It reports
+// false for a Host value nginx refuses.
+func (rq *request) moreSetInput(mh *nginxconf.MoreHeader, v string, replace bool) bool {
+	r := rq.r
+	if r.Header == nil {
+		r.Header = http.Header{}
+	}
+	if mh.Wildcard && v == "" {
+		for k := range r.Header {
+			if len(k) >= len(mh.Prefix) && strings.EqualFold(k[:len(mh.Prefix)], mh.Prefix) {
+				delete(r.Header, k)
+			}
+		}
+		if len(mh.Prefix) <= len("Host") && strings.EqualFold("Host"[:len(mh.Prefix)], mh.Prefix) {
+			r.Host = ""
+		}
+		return true
+	}
+	key := textproto.CanonicalMIMEHeaderKey(mh.Name)
+	if mh.Wildcard {
+		// a value for a wildcard matches nothing: the name, "*" and all,
+		// is added (the module's way)
+		key = mh.Name
+	}
+	if key == "Host" {
+		if v != "" {
+			if _, ok := vars.ValidateHost(v); !ok {
+				return false
+			}
+		}
+		if r.Host == "" && (v == "" || replace) {
+			return true
+		}
+		r.Host = v
+		return true
+	}
+	had := false
+	for k, vs := range r.Header {
+		if k == key || strings.EqualFold(k, key) {
+			had = had || len(vs) > 0
+			if k != key || v == "" {
+				delete(r.Header, k)
+			}
+		}
+	}
+	if v == "" || !had && replace {
+		return true
+	}
+	r.Header[key] = []string{v}
+	return true
+}
