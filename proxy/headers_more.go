@@ -34,14 +34,16 @@ func moreOutputFilter(rq *request, code int) int {
 		return code
 	}
 	h := rq.w.Header()
+	status := code
+	if code == http.StatusPartialContent && (rq.v.UpstreamStatus == 0 || rq.v.UpstreamStatus == http.StatusOK) {
+		// nginx's range filter answers 206 after this filter saw the 200
+		// ($status too)
+		status = http.StatusOK
+		rq.v.Status = status
+		defer func() { rq.v.Status = code }()
+	}
 	for _, cmd := range rq.conf.MoreHeaders {
-		if cmd.Input || len(cmd.Headers) == 0 {
-			continue
-		}
-		if cmd.Types != nil && !slices.Contains(cmd.Types, responseType(h)) {
-			continue
-		}
-		if cmd.Statuses != nil && !slices.Contains(cmd.Statuses, code) {
+		if !moreApplies(cmd, responseType(h), status) {
 			continue
 		}
 		for i := range cmd.Headers {
@@ -50,6 +52,38 @@ func moreOutputFilter(rq *request, code int) int {
 		}
 	}
 	return code
+}
+
+// moreApplies reports whether cmd, an output command, changes a response of
+// type ctype and status.
+func moreApplies(cmd *nginxconf.MoreCmd, ctype string, status int) bool {
+	return !cmd.Input && len(cmd.Headers) > 0 &&
+		(cmd.Types == nil || slices.Contains(cmd.Types, ctype)) &&
+		(cmd.Statuses == nil || slices.Contains(cmd.Statuses, status))
+}
+
+// moreNoRanges reports whether the output commands clear Accept-Ranges
+// from a 200 of type ctype: nginx then serves no ranges of it (the module
+// turns r->allow_ranges off before the range filter runs).
+func (rq *request) moreNoRanges(ctype string) bool {
+	if !rq.conf.MoreOutput {
+		return false
+	}
+	if i := charsetParam(ctype); i >= 0 {
+		ctype = ctype[:i]
+	}
+	for _, cmd := range rq.conf.MoreHeaders {
+		if !moreApplies(cmd, ctype, http.StatusOK) {
+			continue
+		}
+		for i := range cmd.Headers {
+			mh := &cmd.Headers[i]
+			if !mh.Wildcard && strings.EqualFold(mh.Name, "Accept-Ranges") && moreValue(mh, rq.v) == "" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func moreValue(mh *nginxconf.MoreHeader, v *vars.Request) string {

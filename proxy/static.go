@@ -247,6 +247,8 @@ func (rq *request) serveOpened(path, uri string, f *os.File, fi fs.FileInfo, tun
 		o.MaxRanges = 0 // and ssi
 	} else if rq.conf.Gzip && rq.gzipWill(static.ContentType(uri, o), size(), o.Etag) {
 		o.MaxRanges = 0 // and compression
+	} else if rq.moreNoRanges(static.ContentType(uri, o)) {
+		o.MaxRanges = 0 // and more_clear_headers Accept-Ranges
 	} else if plan.log == "" {
 		o.PartCharset = plan.label
 		if plan.recode != nil {
