@@ -252,7 +252,8 @@ func (rq *request) respellAs(key, name string) {
 }
 
 // moreInputHandler runs the level's input commands (the module's rewrite
-// phase handler). A Host value that is not a valid host fails the request.
+// phase handler). A Host value that is not a valid host closes the
+// connection without a reply, as the module's error does.
 func moreInputHandler(rq *request) rc {
 	if !rq.conf.MoreInput || rq.r.Proto == "HTTP/0.9" {
 		return rcDeclined
@@ -270,7 +271,8 @@ func moreInputHandler(rq *request) rc {
 		for i := range cmd.Headers {
 			mh := &cmd.Headers[i]
 			if !rq.moreSetInput(mh, moreValue(mh, rq.v), cmd.Replace) {
-				rq.finalize(http.StatusInternalServerError)
+				// the module's NGX_ERROR: nginx closes the connection
+				rq.closeConn()
 				return rcDone
 			}
 		}

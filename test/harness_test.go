@@ -31,9 +31,10 @@ var buildErr error
 const nginxPath = "/usr/sbin/nginx"
 
 // luaModules are the load_module lines every generated main config starts
-// with. ngxsockify accepts load_module and ignores it with a warning.
+// with (headers-more after Lua, whose header filter then runs after its). ngxsockify accepts load_module and ignores it with a warning.
 const luaModules = "load_module /usr/lib/nginx/modules/ndk_http_module.so;\n" +
-	"load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;\n"
+	"load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;\n" +
+	"load_module /usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so;\n"
 
 // startTimeout bounds how long a server may take to accept connections.
 const startTimeout = 30 * time.Second
