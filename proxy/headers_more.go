@@ -138,7 +138,7 @@ var moreOutBuiltin = map[string]bool{
 // moreSetOutput applies one header of an output command: v empty clears.
 func (rq *request) moreSetOutput(h http.Header, mh *nginxconf.MoreHeader, v string) {
 	if mh.Wildcard {
-		moreWildcard(h, mh.Prefix, v)
+		moreWildcard(h, mh.Prefix, v, rq.staticFields)
 		return
 	}
 	key := textproto.CanonicalMIMEHeaderKey(mh.Name)
@@ -210,10 +210,15 @@ func (rq *request) moreSetOutput(h http.Header, mh *nginxconf.MoreHeader, v stri
 // moreWildcard applies a "Prefix*" header: every name that starts with
 // prefix (without case) is cleared, or, with a value, the first of them
 // (in name order) takes it and the others are cleared; nothing is added.
-func moreWildcard(h http.Header, prefix, v string) {
+func moreWildcard(h http.Header, prefix, v string, staticFields bool) {
+	// (nginx's own Server, the type and the length are not in the list,
+	// nor a static file's Last-Modified and Accept-Ranges)
 	var keys []string
-	for k := range h {
-		if len(k) >= len(prefix) && strings.EqualFold(k[:len(prefix)], prefix) && len(h[k]) > 0 {
+	for k, vs := range h {
+		if len(vs) == 0 || !moreInList(k, vs) || staticFields && (k == "Last-Modified" || k == "Accept-Ranges") {
+			continue
+		}
+		if len(k) >= len(prefix) && strings.EqualFold(k[:len(prefix)], prefix) {
 			keys = append(keys, k)
 		}
 	}
@@ -225,6 +230,19 @@ func moreWildcard(h http.Header, prefix, v string) {
 		}
 		delete(h, k)
 	}
+}
+
+// moreInList reports whether a response header is one of nginx's header
+// list, which a wildcard searches, rather than one it writes from its own
+// fields: its own Server, the type and the length.
+func moreInList(k string, vs []string) bool {
+	switch k {
+	case "Content-Type", "Content-Length":
+		return false
+	case "Server":
+		return &vs[0] != &serverValue[0]
+	}
+	return true
 }
 
 // dropOtherSpellings removes the values kept under a name spelled other

@@ -237,6 +237,7 @@ func (rq *request) serveOpened(path, uri string, f *os.File, fi fs.FileInfo, tun
 		rq.w.override = 0
 	}
 	o := rq.staticOptions()
+	rq.staticFields = true
 	if plan, _ := rq.charsetPlanFor(static.ContentType(uri, o)); plan.changesLength() {
 		o.MaxRanges = 0 // recoding drops the length, and with it ranges
 	} else if len(rq.conf.SubFilters) > 0 && rq.subFilters(static.ContentType(uri, o), size()) {
