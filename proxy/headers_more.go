@@ -154,14 +154,27 @@ func (rq *request) moreSetOutput(h http.Header, mh *nginxconf.MoreHeader, v stri
 		return
 	case key == "Cache-Control":
 		// nginx 1.22 keeps its values in a list: the first takes the
-		// value, the others go; with none, one is added, even empty
-		dropOtherSpellings(h, key)
+		// value (under its name as it was), the others go; with none,
+		// one is added, even empty
+		had := ""
+		for k, vs := range h {
+			if len(vs) > 0 && (k == key || had == "" && strings.EqualFold(k, key)) {
+				had = k
+			}
+		}
 		switch {
-		case len(h[key]) > 0 && v == "":
+		case had != "" && v == "":
+			dropOtherSpellings(h, key)
 			delete(h, key)
-		case len(h[key]) > 0:
-			h[key] = []string{v}
+		case had != "":
+			for k := range h {
+				if k != had && strings.EqualFold(k, key) {
+					delete(h, k)
+				}
+			}
+			h[had] = []string{v}
 		default:
+			dropOtherSpellings(h, key)
 			rq.w.note(key)
 			h[key] = []string{v}
 			rq.respellAs(key, mh.Name)
