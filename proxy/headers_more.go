@@ -5,6 +5,7 @@ import (
 	"net/textproto"
 	"slices"
 	"strings"
+	"time"
 
 	"ngxsockify/nginxconf"
 	"ngxsockify/nginxconf/vars"
@@ -362,4 +363,88 @@ func (rq *request) moreSetInput(mh *nginxconf.MoreHeader, v string, replace bool
 	}
 	r.Header[key] = []string{v}
 	return true
+}
+
+// moreField is one line of a header list the output commands run on
+// outside the filter chain (moreUpgradeHead).
+type moreField struct{ name, value string }
+
+// moreUpgradeHead appends the header lines of an upgraded proxy_pass's
+// 101 to head, after the output commands ran on them: proxyUpgrade writes
+// that head itself, not through the filter chain, but nginx's filter runs
+// on it too. fields are the backend's lines that go out; Server (under
+// server_tokens) and Date are nginx's own unless a command names them.
+func (rq *request) moreUpgradeHead(head []byte, fields []moreField) []byte {
+	server, date := rq.conf.ServerTokens, true
+	ctype := ""
+	for _, f := range fields {
+		if strings.EqualFold(f.name, "Content-Type") {
+			ctype = f.value
+			if i := charsetParam(ctype); i >= 0 {
+				ctype = ctype[:i]
+			}
+			break
+		}
+	}
+	for _, cmd := range rq.conf.MoreHeaders {
+		if !moreApplies(cmd, ctype, http.StatusSwitchingProtocols) {
+			continue
+		}
+		for i := range cmd.Headers {
+			mh := &cmd.Headers[i]
+			v := moreValue(mh, rq.v)
+			if !mh.Wildcard {
+				switch textproto.CanonicalMIMEHeaderKey(mh.Name) {
+				case "Server":
+					server = false
+				case "Date":
+					date = false
+				}
+			}
+			fields = moreListSet(fields, mh, v)
+		}
+	}
+	if server {
+		head = append(head, "Server: ngxsockify\r\n"...)
+	}
+	if date {
+		head = append(head, "Date: "...)
+		head = append(head, time.Now().UTC().Format(http.TimeFormat)...)
+		head = append(head, "\r\n"...)
+	}
+	head = append(head, "Connection: upgrade\r\n"...)
+	for _, f := range fields {
+		head = append(append(append(append(head, f.name...), ": "...), f.value...), "\r\n"...)
+	}
+	return head
+}
+
+// moreListSet applies one header of an output command to a header list:
+// the first line of the name (or, for a wildcard, of a name with the
+// prefix) takes v, the others go; v empty removes them all; a name the
+// list lacks is added with v (Cache-Control even empty), a wildcard never.
+func moreListSet(list []moreField, mh *nginxconf.MoreHeader, v string) []moreField {
+	out := list[:0:0]
+	matched := false
+	for _, f := range list {
+		var match bool
+		if mh.Wildcard {
+			match = len(f.name) >= len(mh.Prefix) && strings.EqualFold(f.name[:len(mh.Prefix)], mh.Prefix)
+		} else {
+			match = strings.EqualFold(f.name, mh.Name)
+		}
+		switch {
+		case !match:
+			out = append(out, f)
+		case v == "" || matched:
+			matched = true
+		default:
+			matched = true
+			out = append(out, moreField{f.name, v})
+		}
+	}
+	if !matched && !mh.Wildcard && (v != "" || strings.EqualFold(mh.Name, "Cache-Control")) {
+		out = append(out, moreField{mh.Name, v})
+	}
+	return out
 }

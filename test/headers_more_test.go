@@ -1,0 +1,68 @@
+package test
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestHeadersMoreUpgrade: more_set_headers and more_clear_headers change
+// the 101 of an upgraded proxy_pass too (ngxsockify writes that head
+// itself, outside the header filters): the heads are the same on both
+// servers, line for line, and the tunnel then relays.
+func TestHeadersMoreUpgrade(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	be := startProxyBackend(t)
+	conf := strings.ReplaceAll(`
+more_set_headers "Server: mine";
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /set/ {
+        more_clear_headers Date;
+        more_set_headers "x-got: $http_upgrade" "X-New: n";
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection "upgrade";
+        proxy_pass http://BACKEND;
+    }
+    location /clear/ {
+        more_clear_headers Server Date "X-G*";
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection "upgrade";
+        proxy_pass http://BACKEND;
+    }
+}`, "BACKEND", be.addr())
+	for _, path := range []string{"/set/upgrade", "/clear/upgrade"} {
+		var heads [2]string
+		for i, kind := range []string{"nginx", "ngxsockify"} {
+			s := startServer(t, kind, ServerOptions{HTTP: conf})
+			c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(15 * time.Second))
+			io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+			br := bufio.NewReader(c)
+			for {
+				l, err := br.ReadString('\n')
+				if err != nil {
+					t.Fatalf("%s %s: reading the 101: %v", kind, path, err)
+				}
+				heads[i] += l
+				if l == "\r\n" {
+					break
+				}
+			}
+			upgradedEcho(t, c, br, "through")
+		}
+		if heads[0] != heads[1] {
+			t.Errorf("%s: 101 heads differ:\nnginx:\n%s\nngxsockify:\n%s", path, heads[0], heads[1])
+		}
+	}
+}
