@@ -196,6 +196,10 @@ func (rq *request) moreSetOutput(h http.Header, mh *nginxconf.MoreHeader, v stri
 		}
 		h[key] = []string{v}
 		rq.respellAs(key, mh.Name)
+		if key == "Location" && strings.HasPrefix(v, "/") && !rq.subrequest {
+			// nginx's header filter makes it absolute, whatever the status
+			rq.absLocation = rq.conf.AbsoluteRedirect
+		}
 		return
 	}
 	// a header of the list: the first one of the name takes the value,
