@@ -143,6 +143,15 @@ func (rq *request) moreSetOutput(h http.Header, mh *nginxconf.MoreHeader, v stri
 		return
 	}
 	key := textproto.CanonicalMIMEHeaderKey(mh.Name)
+	if key == "E-Tag" && len(h["Etag"]) > 0 {
+		// the module's table names nginx's ETag field "E-Tag": the
+		// response's ETag takes the value and that name, or goes
+		if delete(h, "Etag"); v != "" {
+			h["Etag"] = []string{v}
+			rq.w.spell = append(rq.w.spell, spelling{mh.Name, "Etag"})
+		}
+		return
+	}
 	switch {
 	case key == "Content-Type":
 		// nginx's content_type: no header of the list; a clear sends none
