@@ -339,9 +339,7 @@ func (rq *request) moreSetInput(mh *nginxconf.MoreHeader, v string, replace bool
 				delete(r.Header, k)
 			}
 		}
-		if len(mh.Prefix) <= len("Host") && strings.EqualFold("Host"[:len(mh.Prefix)], mh.Prefix) {
-			r.Host = ""
-		}
+		// (Host stays: nginx's $host and $http_host read its own fields)
 		return true
 	}
 	key := textproto.CanonicalMIMEHeaderKey(mh.Name)
