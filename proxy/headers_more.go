@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -49,10 +50,27 @@ func moreOutputFilter(rq *request, code int) int {
 		}
 		for i := range cmd.Headers {
 			mh := &cmd.Headers[i]
-			rq.moreSetOutput(h, mh, moreValue(mh, rq.v))
+			v := moreValue(mh, rq.v)
+			if v != "" && !mh.Wildcard && !moreLength(mh.Name, v) {
+				// the module's NGX_ERROR: nginx sends nothing and closes
+				rq.closeConn()
+				rq.w.discard = true
+				return code
+			}
+			rq.moreSetOutput(h, mh, v)
 		}
 	}
 	return code
+}
+
+// moreLength reports whether v is a value the module takes for header
+// name: a Content-Length must be a decimal number (nginx's ngx_atosz).
+func moreLength(name, v string) bool {
+	if !strings.EqualFold(name, "Content-Length") {
+		return true
+	}
+	_, err := strconv.ParseInt(v, 10, 64)
+	return err == nil && v[0] >= '0' && v[0] <= '9'
 }
 
 // moreApplies reports whether cmd, an output command, changes a response of
@@ -297,8 +315,9 @@ func (rq *request) respellAs(key, name string) {
 }
 
 // moreInputHandler runs the level's input commands (the module's rewrite
-// phase handler). A Host value that is not a valid host closes the
-// connection without a reply, as the module's error does.
+// phase handler). A Host value that is not a valid host, or a
+// Content-Length that is not a number, closes the connection without a
+// reply, as the module's error does.
 func moreInputHandler(rq *request) rc {
 	if !rq.conf.MoreInput || rq.r.Proto == "HTTP/0.9" {
 		return rcDeclined
@@ -327,7 +346,7 @@ func moreInputHandler(rq *request) rc {
 
 // moreSetInput applies one header of an input command to the request: v
 // empty clears; replace sets only a header the request has. It reports
-// false for a Host value nginx refuses.
+// false for a Host or Content-Length value nginx refuses.
 func (rq *request) moreSetInput(mh *nginxconf.MoreHeader, v string, replace bool) bool {
 	r := rq.r
 	if r.Header == nil {
@@ -341,6 +360,9 @@ func (rq *request) moreSetInput(mh *nginxconf.MoreHeader, v string, replace bool
 		}
 		// (Host stays: nginx's $host and $http_host read its own fields)
 		return true
+	}
+	if !moreLength(mh.Name, v) && v != "" && !mh.Wildcard {
+		return false
 	}
 	key := textproto.CanonicalMIMEHeaderKey(mh.Name)
 	if mh.Wildcard {

@@ -42,3 +42,14 @@ func TestHeadersMoreWildcard(t *testing.T) {
 		t.Errorf("a Server set by a command is in the list: a wildcard clears it")
 	}
 }
+
+func TestHeadersMoreLength(t *testing.T) {
+	for v, want := range map[string]bool{"0": true, "12": true, "abc": false, "+1": false, "-0": false, "1 ": false, "99999999999999999999": false} {
+		if got := moreLength("content-length", v); got != want {
+			t.Errorf("moreLength(%q) = %v, want %v", v, got, want)
+		}
+	}
+	if !moreLength("X-A", "abc") {
+		t.Errorf("only Content-Length is checked")
+	}
+}
