@@ -3,6 +3,8 @@ package proxy
 import (
 	"net/http"
 	"testing"
+
+	"ngxsockify/nginxconf"
 )
 
 func TestHeadersMoreResponseType(t *testing.T) {
@@ -51,5 +53,21 @@ func TestHeadersMoreLength(t *testing.T) {
 	}
 	if !moreLength("X-A", "abc") {
 		t.Errorf("only Content-Length is checked")
+	}
+}
+
+func TestHeadersMoreListSet(t *testing.T) {
+	list := []moreField{{"Upgrade", "websocket"}, {"X-A", "1"}, {"x-a", "2"}, {"X-B", "3"}}
+	list = moreListSet(list, &nginxconf.MoreHeader{Name: "X-A"}, "new")
+	list = moreListSet(list, &nginxconf.MoreHeader{Name: "X-C"}, "c")
+	list = moreListSet(list, &nginxconf.MoreHeader{Name: "X-B*", Wildcard: true, Prefix: "X-B"}, "")
+	list = moreListSet(list, &nginxconf.MoreHeader{Name: "X-D*", Wildcard: true, Prefix: "X-D"}, "d")
+	list = moreListSet(list, &nginxconf.MoreHeader{Name: "Cache-Control"}, "")
+	got := ""
+	for _, f := range list {
+		got += f.name + ": " + f.value + "\n"
+	}
+	if want := "Upgrade: websocket\nX-A: new\nX-C: c\nCache-Control: \n"; got != want {
+		t.Errorf("list:\n%s\nwant:\n%s", got, want)
 	}
 }
