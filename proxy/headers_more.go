@@ -398,6 +398,22 @@ func (rq *request) moreSetInput(mh *nginxconf.MoreHeader, v string, replace bool
 	return true
 }
 
+// more101 runs the output commands, for a 101, on the headers
+// websockify_pass copies into its 101 (w.Header()), its Server (server,
+// "" for none) among them, and returns the Server the 101 then writes
+// itself: none, the commands' or ours being in w.Header() now. nginx
+// runs its header filters on every response; websockify_pass has no
+// nginx counterpart, so this follows what nginx does for an upgraded
+// proxy_pass.
+func (rq *request) more101(server string) string {
+	h := rq.w.Header()
+	if _, set := h["Server"]; !set && server != "" {
+		h["Server"] = serverValue[:1:1]
+	}
+	moreOutputFilter(rq, http.StatusSwitchingProtocols)
+	return ""
+}
+
 // moreField is one line of a header list the output commands run on
 // outside the filter chain (moreUpgradeHead).
 type moreField struct{ name, value string }

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +64,66 @@ server {
 		}
 		if heads[0] != heads[1] {
 			t.Errorf("%s: 101 heads differ:\nnginx:\n%s\nngxsockify:\n%s", path, heads[0], heads[1])
+		}
+	}
+}
+
+// TestHeadersMoreWebsockify: websockify_pass's 101 takes the output
+// commands too (nginx runs its header filters on every response; it has
+// no websockify_pass, so this follows its upgraded proxy_pass): an
+// http-level "Server" hides ngxsockify's, -s 101 applies, a clear leaves
+// no Server line.
+func TestHeadersMoreWebsockify(t *testing.T) {
+	requireNgxsockify(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { time.Sleep(time.Second); c.Close() }()
+		}
+	}()
+	conf := strings.ReplaceAll(`
+more_set_headers "Server: hidden";
+server {
+    listen 127.0.0.1:{{PORT}};
+    location /ws { more_set_headers -s 101 "X-Ws: 1"; more_set_headers -s 200 "X-Not: 1"; websockify_pass TARGET; }
+    location /ws2 { more_clear_headers Server; websockify_pass TARGET; }
+}`, "TARGET", ln.Addr().String())
+	s := startServer(t, "ngxsockify", ServerOptions{HTTP: conf})
+	for path, want := range map[string][]string{"/ws": {"Server: hidden", "X-Ws: 1"}, "/ws2": nil} {
+		c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+		br := bufio.NewReader(c)
+		var got []string
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("%s: reading the 101: %v (so far %q)", path, err, got)
+			}
+			if l == "\r\n" {
+				break
+			}
+			l = strings.TrimSuffix(l, "\r\n")
+			if strings.HasPrefix(l, "Server:") || strings.HasPrefix(l, "X-") {
+				got = append(got, l)
+			}
+		}
+		c.Close()
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: 101 has %q, want %q", path, got, want)
 		}
 	}
 }
