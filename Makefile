@@ -25,7 +25,7 @@ RACE_PKGS    ?= $(shell PATH="$(PATH)" $(GO) list ./... 2>/dev/null | grep -v '/
 # gcc and libc6-dev: -race needs cgo, and a fresh Debian has no C compiler.
 # whois: mkpasswd, which makes the libxcrypt hashes the htpasswd tests check.
 # curl: TestHTTP2Curl (Debian's curl speaks HTTP/2 through nghttp2).
-DEB_PKGS     := nginx libnginx-mod-http-lua websockify novnc \
+DEB_PKGS     := nginx libnginx-mod-http-lua libnginx-mod-http-headers-more-filter websockify novnc \
                 tigervnc-standalone-server x11-xserver-utils chromium \
                 luajit2 lua-cjson lua-nginx-string lua-nginx-redis redis-server haproxy apache2-utils openssl gcc libc6-dev \
                 whois \
@@ -167,7 +167,7 @@ clean:
 # two Test::Nginx harnesses and the modules Debian's nginx -V lists as
 # dynamic (nginx-tests load them all). echo is not needed: the Lua runner
 # skips the blocks that use it, on both servers.
-SUITE_DEB_PKGS := nginx libnginx-mod-http-lua \
+SUITE_DEB_PKGS := nginx libnginx-mod-http-lua libnginx-mod-http-headers-more-filter \
                   libnginx-mod-http-geoip libnginx-mod-http-image-filter \
                   libnginx-mod-http-perl libnginx-mod-http-xslt-filter \
                   libnginx-mod-mail libnginx-mod-stream libnginx-mod-stream-geoip \

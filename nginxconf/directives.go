@@ -226,8 +226,8 @@ func buildTable() map[string]DirectiveInfo {
 	}
 	// nginx 1.25.1's `http2 on;`, common in current configs.
 	add("http2", []uint{ctxHTTPMain | ctxHTTPSrv | confFlag})
-	// headers-more (bundled with OpenResty) and nginx-upload-progress:
-	// third-party modules seen in real configs, accepted and ignored.
+	// headers-more (bundled with OpenResty; implemented, mod_headers_more.go)
+	// and nginx-upload-progress: third-party modules seen in real configs.
 	for _, n := range []string{"more_set_headers", "more_clear_headers", "more_set_input_headers", "more_clear_input_headers"} {
 		if m, ok := crossplane.MatchHeadersMoreLatest(n); ok {
 			add(n, m)

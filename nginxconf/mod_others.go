@@ -19,8 +19,6 @@ var otherModules = module{name: "other modules", directives: concat(
 	classed(UnsupportedContent, "", "fastcgi_pass", "uwsgi_pass", "scgi_pass", "grpc_pass",
 		"memcached_pass", "mp4", "perl", "image_filter",
 		"xslt_stylesheet"),
-	classed(Refused, "headers-more module; use add_header, or Lua's ngx.header and ngx.req.set_header",
-		"more_set_headers", "more_clear_headers", "more_set_input_headers", "more_clear_input_headers"),
 	classed(UnsupportedContent, "", "report_uploads"),
 	[]directive{
 		// ngxsockify serves HTTP only: the blocks are refused unless the

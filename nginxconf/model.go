@@ -386,6 +386,7 @@ type LocConf struct {
 	AuthRequestConf
 	RealIPConf
 	HeadersConf
+	HeadersMoreConf
 	StaticConf
 	CharsetConf
 	SubConf

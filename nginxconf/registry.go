@@ -101,7 +101,7 @@ func init() {
 		&coreModule, &httpCoreModule, &rewriteModule, &accessModule, &authBasicModule, &authRequestModule, &realipModule,
 		&headersModule, &staticModule, &charsetModule, &subModule, &additionModule, &randomIndexModule, &ssiModule, &gzipModule, &logModule, &sslModule, &upstreamModule,
 		&mapModule, &websockifyModule, &proxyModule, &luaModule, &limitModule, &statusModule, &emptyGifModule, &flvModule, &http2Module,
-		&davModule, &mirrorModule, &geoModule, &splitClientsModule, &refererModule, &secureLinkModule, &useridModule, &otherModules,
+		&davModule, &mirrorModule, &geoModule, &splitClientsModule, &refererModule, &secureLinkModule, &useridModule, &headersMoreModule, &otherModules,
 	}
 	registry = map[string]*directive{}
 	locFields = map[string][]int{}

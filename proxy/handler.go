@@ -57,6 +57,7 @@ type request struct {
 	filtered      bool // an SSI include's or an addition's subrequest: its body goes through its own filters (bodySubrequest)
 	depth         int  // subrequest nesting
 	closed        bool // ngx.exit(444): close without a reply
+	staticFields  bool // the static handler answers: Last-Modified, Accept-Ranges are nginx's fields (headers_more.go)
 	absLocation   bool // redirect: make a relative Location absolute once the header filters ran
 	trailers      bool // add_trailer's go after the chunked body (headers.go)
 	ifProxy       bool // an "if" holding proxy_pass matched: its handler stays (contentPhase)

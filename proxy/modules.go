@@ -19,6 +19,7 @@ var modules = []*module{
 	&limitConnModule,   // pre-access (after limit_req)
 	&limitRateModule,   // header filter: paces the body (limit_rate)
 	&rewriteModule,     // server rewrite, rewrite
+	&headersMoreModule, // header filter (the first after core's and limit_rate's); rewrite (after the rewrite module's)
 	&accessModule,      // access: allow/deny
 	&authBasicModule,   // access: auth_basic
 	&authRequestModule, // access: auth_request (after auth_basic, as in nginx)

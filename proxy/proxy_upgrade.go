@@ -42,21 +42,32 @@ func (rq *request) proxyUpgrade(backend net.Conn, res *proxypass.Response) {
 	rq.v.Status = http.StatusSwitchingProtocols
 
 	head := []byte("HTTP/1.1 101 Switching Protocols\r\n")
-	if rq.conf.ServerTokens {
-		head = append(head, "Server: ngxsockify\r\n"...)
-	}
-	head = append(head, "Date: "...)
-	head = append(head, time.Now().UTC().Format(http.TimeFormat)...)
-	head = append(head, "\r\nConnection: upgrade\r\n"...)
-	for _, f := range res.Fields {
-		key := http.CanonicalHeaderKey(f.Name)
-		if key != "Upgrade" && (proxypass.ResponseHopByHop(key) || rq.proxyHidden(key)) {
-			continue
+	if rq.conf.MoreOutput {
+		// more_set_headers and more_clear_headers apply (headers_more.go)
+		var fields []moreField
+		for _, f := range res.Fields {
+			if key := http.CanonicalHeaderKey(f.Name); key == "Upgrade" || !proxypass.ResponseHopByHop(key) && !rq.proxyHidden(key) {
+				fields = append(fields, moreField{f.Name, f.Value})
+			}
 		}
-		head = append(head, f.Name...)
-		head = append(head, ": "...)
-		head = append(head, f.Value...)
-		head = append(head, "\r\n"...)
+		head = rq.moreUpgradeHead(head, fields)
+	} else {
+		if rq.conf.ServerTokens {
+			head = append(head, "Server: ngxsockify\r\n"...)
+		}
+		head = append(head, "Date: "...)
+		head = append(head, time.Now().UTC().Format(http.TimeFormat)...)
+		head = append(head, "\r\nConnection: upgrade\r\n"...)
+		for _, f := range res.Fields {
+			key := http.CanonicalHeaderKey(f.Name)
+			if key != "Upgrade" && (proxypass.ResponseHopByHop(key) || rq.proxyHidden(key)) {
+				continue
+			}
+			head = append(head, f.Name...)
+			head = append(head, ": "...)
+			head = append(head, f.Value...)
+			head = append(head, "\r\n"...)
+		}
 	}
 	head = append(head, "\r\n"...)
 	headLen := int64(len(head))

@@ -58,7 +58,13 @@ func locationRewrite(rq *request) rc {
 		return rcDone
 	}
 	if rq.uriChanged {
-		return rcOK // skips rewrite_by_lua; post-rewrite searches again
+		// headers-more's input handler still runs (it does not look at
+		// r->uri_changed), rewrite_by_lua does not; post-rewrite searches
+		// again
+		if moreInputHandler(rq) == rcDone {
+			return rcDone
+		}
+		return rcOK
 	}
 	return rcDeclined
 }

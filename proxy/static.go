@@ -237,6 +237,7 @@ func (rq *request) serveOpened(path, uri string, f *os.File, fi fs.FileInfo, tun
 		rq.w.override = 0
 	}
 	o := rq.staticOptions()
+	rq.staticFields = true
 	if plan, _ := rq.charsetPlanFor(static.ContentType(uri, o)); plan.changesLength() {
 		o.MaxRanges = 0 // recoding drops the length, and with it ranges
 	} else if len(rq.conf.SubFilters) > 0 && rq.subFilters(static.ContentType(uri, o), size()) {
@@ -247,6 +248,8 @@ func (rq *request) serveOpened(path, uri string, f *os.File, fi fs.FileInfo, tun
 		o.MaxRanges = 0 // and ssi
 	} else if rq.conf.Gzip && rq.gzipWill(static.ContentType(uri, o), size(), o.Etag) {
 		o.MaxRanges = 0 // and compression
+	} else if rq.moreNoRanges(static.ContentType(uri, o)) {
+		o.MaxRanges = 0 // and more_clear_headers Accept-Ranges
 	} else if plan.log == "" {
 		o.PartCharset = plan.label
 		if plan.recode != nil {

@@ -116,6 +116,9 @@ func (rq *request) websockify(ws *nginxconf.Websockify) {
 	if conf.ServerTokens {
 		opts.Server = "ngxsockify" // in the 101: a header of w.Header() would cost a map
 	}
+	if conf.MoreOutput {
+		opts.Server = rq.more101(opts.Server) // more_set_headers (headers_more.go)
+	}
 	// ServeAsync returns once the tunnel runs, so that the handler goroutine
 	// and its buffers are not held for the tunnel's lifetime; the access-log
 	// line is written from the tunnel's goroutine when it ends.

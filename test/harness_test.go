@@ -31,9 +31,10 @@ var buildErr error
 const nginxPath = "/usr/sbin/nginx"
 
 // luaModules are the load_module lines every generated main config starts
-// with. ngxsockify accepts load_module and ignores it with a warning.
+// with (headers-more after Lua, whose header filter then runs after its). ngxsockify accepts load_module and ignores it with a warning.
 const luaModules = "load_module /usr/lib/nginx/modules/ndk_http_module.so;\n" +
-	"load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;\n"
+	"load_module /usr/lib/nginx/modules/ngx_http_lua_module.so;\n" +
+	"load_module /usr/lib/nginx/modules/ngx_http_headers_more_filter_module.so;\n"
 
 // startTimeout bounds how long a server may take to accept connections.
 const startTimeout = 30 * time.Second
@@ -118,12 +119,13 @@ func requireNginx(t testing.TB) string {
 		}
 		path = p
 	}
-	for _, m := range []string{"ndk_http_module.so", "ngx_http_lua_module.so"} {
+	for m, pkg := range map[string]string{"ndk_http_module.so": "libnginx-mod-http-lua", "ngx_http_lua_module.so": "libnginx-mod-http-lua",
+		"ngx_http_headers_more_filter_module.so": "libnginx-mod-http-headers-more-filter"} {
 		if _, err := os.Stat(filepath.Join("/usr/lib/nginx/modules", m)); err != nil {
 			if os.Getenv("CI") == "true" {
-				t.Fatalf("nginx module %s missing and CI=true: install libnginx-mod-http-lua", m)
+				t.Fatalf("nginx module %s missing and CI=true: install %s", m, pkg)
 			}
-			t.Skipf("nginx module %s missing: install libnginx-mod-http-lua", m)
+			t.Skipf("nginx module %s missing: install %s", m, pkg)
 		}
 	}
 	return path

@@ -50,7 +50,7 @@ var builtWith = []string{
 const tlsLevel = "1.1.1"
 
 // addModules are the third-party modules ngxsockify stands in for.
-var addModules = []string{"ngx_http_lua_module(gopher-lua)", "websockify"}
+var addModules = []string{"ngx_http_lua_module(gopher-lua)", "headers-more-nginx-module", "websockify"}
 
 // printVersion writes what `nginx -v` (full false) or `nginx -V` (full true)
 // writes, to w (nginx writes it to stderr).

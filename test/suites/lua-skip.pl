@@ -43,6 +43,12 @@ my @modules = (
 	[xslt             => qr/^xslt_\w+$/],
 );
 
+# LUA_SKIP_KEEP (names of @modules, comma-separated) keeps those modules'
+# blocks: for a suite of one of them (headers-more's own t/, with the
+# module loaded in nginx through LUA_LOAD_MODULES).
+my %keep = map { $_ => 1 } split /,/, ($ENV{LUA_SKIP_KEEP} // '');
+@modules = grep { !$keep{$_->[0]} } @modules;
+
 # Sections that become nginx configuration.
 my %conf_section = map { $_ => 1 } qw(config http_config main_config server_config);
 # Sections that need a module neither side loads (stream needs ngx_stream).
