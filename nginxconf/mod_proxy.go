@@ -25,6 +25,7 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	lc.ProxyConnectTimeout, lc.ProxyReadTimeout, lc.ProxySendTimeout = 60*time.Second, 60*time.Second, 60*time.Second
 	lc.ProxyBufferSize = 4096 // one memory page, nginx's default
 	lc.ProxyBuffers = 8 * 4096
+	lc.ProxyBufferUnit = 4096
 	lc.ProxyNextUpstream = NextError | NextTimeout
 	lc.ProxySSLSessionReuse = true
 	lc.ProxyStoreAccess = 0600
@@ -82,6 +83,7 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 			c.fail(d, `"proxy_buffers" directive invalid value`)
 		}
 		lv.conf.ProxyBuffers = num * int(size)
+		lv.conf.ProxyBufferUnit = int(size)
 	}},
 	// No response cache: the location is served, every request reaching
 	// the backend, and the warning says so (the other proxy_cache_*
@@ -221,6 +223,10 @@ type ProxyConf struct {
 	// proxy_max_temp_file_size 0): a client slower than the backend holds
 	// the backend back.
 	ProxyBuffers int
+	// ProxyBufferUnit is proxy_buffers' size, one buffer's: a buffered
+	// response goes to the client a whole buffer at a time, and a read
+	// timeout loses the part of a buffer not yet filled.
+	ProxyBufferUnit int
 	// ProxyRedirects are the proxy_redirect rules; nil: `default`, unless
 	// ProxyRedirectOff.
 	ProxyRedirects   []ProxyRedirect
