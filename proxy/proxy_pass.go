@@ -186,6 +186,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	if rq.onWait != nil {
 		rq.onWait() // a capture_multi's next subrequest starts
 	}
+	rq.releaseMirrors() // the request is made: nginx's posted mirrors run now
 	conn, rd, res := rq.proxyExchange(d, up, head)
 	if cap(head) <= maxPooledHead {
 		*hp = head
