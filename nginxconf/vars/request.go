@@ -152,10 +152,10 @@ type Request struct {
 	// they are read (ResolvePaths): most requests never read them.
 	LazyPaths PathSource
 
-	g         *Registry
-	argsSet   bool // ngx.var.args = "" : $args is "" rather than not found
-	caps      *Captures
-	vals      []slot
+	g       *Registry
+	argsSet bool // ngx.var.args = "" : $args is "" rather than not found
+	caps    *Captures
+	vals    []slot
 	// valsMu, when vals are shared with a request that runs beside this
 	// one (a mirror: ShareValuesSync), guards every read and write of them
 	valsMu    *sync.Mutex
