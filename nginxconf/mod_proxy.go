@@ -141,12 +141,13 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 		}
 		lv.conf.ProxyCookieFlags = append(lv.conf.ProxyCookieFlags, r)
 	}},
-	// X-Accel-Redirect and X-Accel-Limit-Rate change what ngxsockify does
-	// (the others steer caching and buffering); every name nginx knows
-	// is accepted
+	// X-Accel-Redirect, X-Accel-Limit-Rate, X-Accel-Charset and
+	// X-Accel-Buffering change what ngxsockify does (the others steer
+	// caching); every name nginx knows is accepted
 	{name: "proxy_ignore_headers", inherit: inheritReplace, field: "ProxyIgnoreXAccelRedirect", set: func(c *compiler, lv *level, d *Directive) {
 		// the level's own list replaces the parent's
 		lv.conf.ProxyIgnoreXAccelLimitRate, lv.conf.ProxyIgnoreXAccelCharset = false, false
+		lv.conf.ProxyIgnoreXAccelBuffering = false
 		for _, a := range d.Args {
 			switch strings.ToLower(a) {
 			case "x-accel-redirect":
@@ -155,7 +156,9 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 				lv.conf.ProxyIgnoreXAccelLimitRate = true
 			case "x-accel-charset":
 				lv.conf.ProxyIgnoreXAccelCharset = true
-			case "x-accel-expires", "x-accel-buffering",
+			case "x-accel-buffering":
+				lv.conf.ProxyIgnoreXAccelBuffering = true
+			case "x-accel-expires",
 				"expires", "cache-control", "set-cookie", "vary":
 			default:
 				c.fail(d, `invalid value "%s"`, a)
@@ -239,6 +242,7 @@ type ProxyConf struct {
 	ProxyIgnoreXAccelRedirect            bool // proxy_ignore_headers X-Accel-Redirect
 	ProxyIgnoreXAccelLimitRate           bool // proxy_ignore_headers X-Accel-Limit-Rate
 	ProxyIgnoreXAccelCharset             bool // proxy_ignore_headers X-Accel-Charset
+	ProxyIgnoreXAccelBuffering           bool // proxy_ignore_headers X-Accel-Buffering
 	// https:// backends: SNI (proxy_ssl_server_name), the name checked
 	// and sent (proxy_ssl_name; nil: the URL's host), verification
 	// against ProxySSLTrusted, a client certificate, session reuse.

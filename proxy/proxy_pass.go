@@ -265,9 +265,20 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	rq.proxyResponseHeaders(pp, target, up, res)
 	noBody := rq.r.Method == http.MethodHead || res.Status == http.StatusNoContent ||
 		res.Status == http.StatusNotModified || res.Status < 200
+	// the backend's X-Accel-Buffering turns buffering on or off for its
+	// answer, as nginx's proxy lets it
+	buffered := rq.conf.ProxyBuffering
+	if res.XAccel && !rq.conf.ProxyIgnoreXAccelBuffering {
+		switch v := xAccelField(res, "X-Accel-Buffering"); {
+		case strings.EqualFold(v, "yes"):
+			buffered = true
+		case strings.EqualFold(v, "no"):
+			buffered = false
+		}
+	}
 	// without buffering, and for a body of unknown length (nginx sends it
 	// chunked), the headers go at once
-	rq.w.stream = !rq.conf.ProxyBuffering || res.ContentLength < 0
+	rq.w.stream = !buffered || res.ContentLength < 0
 	if noBody {
 		// Settled before the client has the answer, which may be whole
 		// with the head: its next request finds the connection cached.
@@ -304,13 +315,13 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	// client that goes away while the backend is silent.
 	var gone *atomic.Pointer[error]
 	stop := func() {}
-	if !rq.conf.ProxyBuffering {
+	if !buffered {
 		gone = new(atomic.Pointer[error])
 		c := conn // not conn itself: a variable the watcher shares would live on the heap for every request
 		stop = rq.watchClient(func(err error) { gone.Store(&err); c.Close() })
 	}
 	var store *storeFile
-	if rq.conf.ProxyStore != nil {
+	if rq.conf.ProxyStore != nil && buffered { // nginx stores what its event pipe buffered
 		if store = rq.startStore(status); store != nil {
 			src = io.TeeReader(src, store)
 		}
@@ -319,7 +330,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 	if !res.Chunked {
 		first = rq.conf.ProxyBufferSize - res.HeadLen
 	}
-	err := rq.copyFromBackend(src, res.ContentLength, first)
+	err := rq.copyFromBackend(src, res.ContentLength, first, buffered)
 	stop()
 	if store != nil {
 		if err == nil {
@@ -340,7 +351,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 		rq.truncated = true // a capture's res.truncated
 		rq.bodyTimedOut = errors.Is(err, os.ErrDeadlineExceeded)
 		while := "while reading upstream"
-		if !rq.conf.ProxyBuffering && !rq.bodyTimedOut {
+		if !buffered && !rq.bodyTimedOut {
 			// nginx's non-buffered relay: a close is seen after its last
 			// write to the client (measured; a timeout stays "reading")
 			while = "while sending to client"
@@ -1342,8 +1353,14 @@ func readBuffer(pool *sync.Pool, n int) (*[]byte, *sync.Pool) {
 // read into (copyFromBackend): proxy_buffers' worth (proxy_buffer_size
 // under proxy_buffering off), within bounds.
 func bodyBufferSize(conf *nginxconf.LocConf) int {
+	return bodyBufferSizeFor(conf, conf.ProxyBuffering)
+}
+
+// bodyBufferSizeFor is bodyBufferSize for a response buffered or not (a
+// backend's X-Accel-Buffering may change proxy_buffering's word).
+func bodyBufferSizeFor(conf *nginxconf.LocConf, buffered bool) int {
 	size := conf.ProxyBuffers
-	if !conf.ProxyBuffering {
+	if !buffered {
 		size = conf.ProxyBufferSize
 	}
 	return min(max(size, 1024), maxReadBuffer)
@@ -1363,25 +1380,29 @@ func bodyBufferSize(conf *nginxconf.LocConf) int {
 // a read timeout: nginx then ends the request without passing on the
 // buffer it was filling (measured: 10 bytes of 100 are lost, 4029 of
 // 4096 behind a 67-byte head are sent).
-func (rq *request) copyFromBackend(src io.Reader, length int64, first int) error {
-	size := bodyBufferSize(rq.conf)
+func (rq *request) copyFromBackend(src io.Reader, length int64, first int, buffered bool) error {
+	size := bodyBufferSizeFor(rq.conf, buffered)
 	if b, ok := src.(*backendBody); ok && b.left >= 0 && b.left <= int64(min(len(b.rest), size)) {
 		// the whole body came with the head (a small answer): written
 		// from there, as the loop below would in one go
 		body := b.rest[:b.left]
 		b.rest, b.left = b.rest[b.left:], 0
 		if len(body) > 0 {
-			if _, werr := rq.w.Write(body); werr == nil && !rq.conf.ProxyBuffering {
+			if _, werr := rq.w.Write(body); werr == nil && !buffered {
 				rq.w.Flush()
 			}
 		}
 		return nil
 	}
-	bp, pool := readBuffer(rq.st.confs[rq.conf.ID].proxy.bodyBufs, size)
+	pool := rq.st.confs[rq.conf.ID].proxy.bodyBufs
+	if buffered != rq.conf.ProxyBuffering {
+		pool = nil // of size's
+	}
+	bp, pool := readBuffer(pool, size)
 	defer pool.Put(bp)
 	buf := *bp
 	unit := int64(rq.conf.ProxyBufferUnit)
-	if first <= 0 || !rq.conf.ProxyBuffering || unit <= 0 {
+	if first <= 0 || !buffered || unit <= 0 {
 		first = 0
 	}
 	var n int64
@@ -1411,7 +1432,7 @@ func (rq *request) copyFromBackend(src io.Reader, length int64, first int) error
 				if _, werr := rq.w.Write(out); werr != nil {
 					return nil // the client went away: nothing to log at error level
 				}
-				if !rq.conf.ProxyBuffering {
+				if !buffered {
 					rq.w.Flush()
 				}
 			}
