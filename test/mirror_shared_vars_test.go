@@ -23,7 +23,10 @@ import (
 // mirror's; the mirror's `set` then reaches the request's access-log
 // line; a map the request read first keeps its value for the mirror, and
 // one the mirror read first for the request's log line. The request's
-// backend answers late, so that the mirror has run meanwhile.
+// backend answers late, so that the mirror has run meanwhile. The other
+// way, a `set` of the location the request's error_page goes to, while
+// its mirror's backend is slow, is what the mirror's own log line
+// (log_subrequest) reads.
 func TestMirrorSharedVars(t *testing.T) {
 	requireNginx(t)
 	requireNgxsockify(t)
@@ -41,16 +44,24 @@ func TestMirrorSharedVars(t *testing.T) {
 		if strings.HasPrefix(req.URL.Path, "/slow") {
 			time.Sleep(300 * time.Millisecond)
 		}
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+		status := "200 OK"
+		if req.URL.Path == "/404" {
+			status = "404 Not Found"
+		}
+		io.WriteString(c, "HTTP/1.1 "+status+"\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
 	})
 	conf := fmt.Sprintf(`log_format t '$request_uri x=$x m=$m';
 map $uri $m { default "map:$uri"; }
 server {
     listen 127.0.0.1:{{PORT}};
     access_log {{DIR}}/t.log t;
+    log_subrequest on;
     location /a { mirror /m; set $x main; proxy_set_header X-X $x; proxy_pass http://%[1]s/slow-a; }
     location /b { mirror /m; set $x main; proxy_set_header X-X $x; proxy_set_header X-M $m; proxy_pass http://%[1]s/slow-b; }
     location /c { mirror /mm; set $x main; proxy_set_header X-X $x; proxy_pass http://%[1]s/slow-c; }
+    location /d { mirror /m2; set $x main; proxy_set_header X-X $x; proxy_intercept_errors on; error_page 404 = /e; proxy_pass http://%[1]s/404; }
+    location /e { set $x e; return 200 "e $x"; }
+    location /m2 { internal; proxy_set_header X-X $x; proxy_pass http://%[1]s/slow-m2; }
     location /m { internal; set $x mirror; proxy_set_header X-X $x; proxy_set_header X-M $m; proxy_pass http://%[1]s; }
     location /mm { internal; proxy_set_header X-X $x; proxy_set_header X-M $m; proxy_pass http://%[1]s; }
 }`, backend)
@@ -60,7 +71,7 @@ server {
 		seen = nil
 		mu.Unlock()
 		s := startServer(t, kind, ServerOptions{HTTP: conf})
-		for _, path := range []string{"/a", "/b", "/c"} {
+		for _, path := range []string{"/a", "/b", "/c", "/d"} {
 			res, err := rawRequest(s.Addr, "GET "+path+" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 5*time.Second)
 			if err != nil {
 				t.Fatalf("%s %s: %v", kind, path, err)
@@ -69,7 +80,7 @@ server {
 		}
 		var log []byte
 		for i := 0; i < 50; i++ {
-			if log, _ = os.ReadFile(filepath.Join(s.Dir, "t.log")); strings.Count(string(log), "\n") >= 3 {
+			if log, _ = os.ReadFile(filepath.Join(s.Dir, "t.log")); strings.Count(string(log), "\n") >= 8 {
 				break
 			}
 			time.Sleep(100 * time.Millisecond)
