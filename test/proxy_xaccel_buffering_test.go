@@ -77,7 +77,15 @@ func TestProxyXAccelBuffering(t *testing.T) {
 		}
 		for _, path := range paths {
 			if strings.HasPrefix(path, "/store") {
-				_, err := os.Stat(filepath.Join(s.Dir, path))
+				// nginx renames the file into place as the request ends,
+				// which may be after the client has the body
+				var err error
+				for i := 0; i < 10; i++ {
+					if _, err = os.Stat(filepath.Join(s.Dir, path)); err == nil {
+						break
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
 				lines = append(lines, fmt.Sprintf("%s stored: %v", path, err == nil))
 			}
 		}
