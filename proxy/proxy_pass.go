@@ -1730,7 +1730,20 @@ func (rq *request) bodyStream(up *proxyUpstream) *bodyStream {
 	if chunked && conf.ProxyHTTPVersion != "1.1" {
 		return nil
 	}
-	return &bodyStream{rq: rq, up: up, chunked: chunked}
+	b := &bodyStream{rq: rq, up: up, chunked: chunked}
+	if br, ok := rq.r.Body.(bufferedReader); ok && chunked {
+		// nginx reads what has come of the body before it makes the
+		// request: a whole chunked body (within client_body_buffer_size)
+		// then goes with a Content-Length, read as with buffering
+		buf := make([]byte, 16<<10)
+		n, err := br.ReadBuffered(buf)
+		if err == io.EOF && int64(n) <= conf.ClientBodyBufferSize {
+			rq.r.Body = io.NopCloser(bytes.NewReader(buf[:n]))
+			return nil
+		}
+		b.pre, b.preRead = buf[:n], true
+	}
+	return b
 }
 
 // copyTo sends the body to the backend. It returns the status to answer
