@@ -1741,6 +1741,11 @@ func (rq *request) bodyStream(up *proxyUpstream) *bodyStream {
 			rq.r.Body = io.NopCloser(bytes.NewReader(buf[:n]))
 			return nil
 		}
+		if err != nil && err != io.EOF {
+			// a body already bad: refused (readBody) before a backend
+			// is contacted, as nginx does
+			return nil
+		}
 		b.pre, b.preRead = buf[:n], true
 	}
 	return b

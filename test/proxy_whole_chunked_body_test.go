@@ -14,8 +14,10 @@ import (
 // TestProxyWholeChunkedBody: with proxy_request_buffering off, nginx
 // reads what has come of a chunked body before it makes the backend's
 // request: a body that came whole with the head (an empty one too) goes
-// with a Content-Length, one still coming is streamed chunked. What the
-// backend gets is compared with nginx's.
+// with a Content-Length, one still coming is streamed chunked; one
+// already bad is refused (400, nginx's one error line) before a backend
+// is contacted, buffered or not. What the backend gets, the statuses and
+// the error log's lines about the body are compared with nginx's.
 func TestProxyWholeChunkedBody(t *testing.T) {
 	requireNginx(t)
 	requireNgxsockify(t)
@@ -70,7 +72,8 @@ func TestProxyWholeChunkedBody(t *testing.T) {
     listen 127.0.0.1:{{PORT}};
     proxy_request_buffering off;
     proxy_http_version 1.1;
-    location / { proxy_pass http://%s; }
+    location / { proxy_pass http://%[1]s; }
+    location /buf { proxy_pass http://%[1]s; proxy_request_buffering on; }
 }`, backend)
 	head := "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
 	sends := [][]string{
@@ -78,6 +81,8 @@ func TestProxyWholeChunkedBody(t *testing.T) {
 		{head + "0\r\n\r\n"},
 		{head, "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"},
 		{head + "5\r\nhello\r\n", "6\r\n world\r\n0\r\n\r\n"},
+		{head + "5\r\nhello\r\n;x\r\n"},
+		{strings.Replace(head, "/x", "/buf", 1) + "5\r\nhello\r\n;x\r\n"},
 	}
 	results := map[string]string{}
 	for _, kind := range []string{"nginx", "ngxsockify"} {
@@ -97,13 +102,25 @@ func TestProxyWholeChunkedBody(t *testing.T) {
 				io.WriteString(c, p)
 			}
 			c.SetReadDeadline(time.Now().Add(5 * time.Second))
-			io.ReadAll(c)
+			answer, _ := io.ReadAll(c)
 			c.Close()
+			status, _, _ := strings.Cut(string(answer), "\r\n")
+			mu.Lock()
+			got = append(got, status)
+			mu.Unlock()
 		}
 		s.Stop()
 		mu.Lock()
 		results[kind] = strings.Join(got, "\n")
 		mu.Unlock()
+		for _, l := range strings.Split(s.ErrorLog(), "\n") {
+			if strings.Contains(l, "chunked body") || strings.Contains(l, "prematurely") {
+				_, msg, _ := strings.Cut(l, "] ")
+				_, msg, _ = strings.Cut(msg, ": ") // the pid
+				_, msg, _ = strings.Cut(msg, " ")  // the connection's number
+				results[kind] += "\n" + msg
+			}
+		}
 	}
 	if results["nginx"] != results["ngxsockify"] {
 		t.Errorf("the backend got, from nginx:\n%s\nfrom ngxsockify:\n%s", results["nginx"], results["ngxsockify"])
