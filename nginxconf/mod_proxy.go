@@ -25,6 +25,7 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	lc.ProxyConnectTimeout, lc.ProxyReadTimeout, lc.ProxySendTimeout = 60*time.Second, 60*time.Second, 60*time.Second
 	lc.ProxyBufferSize = 4096 // one memory page, nginx's default
 	lc.ProxyBuffers = 8 * 4096
+	lc.ProxyBufferUnit = 4096
 	lc.ProxyNextUpstream = NextError | NextTimeout
 	lc.ProxySSLSessionReuse = true
 	lc.ProxyStoreAccess = 0600
@@ -82,6 +83,7 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 			c.fail(d, `"proxy_buffers" directive invalid value`)
 		}
 		lv.conf.ProxyBuffers = num * int(size)
+		lv.conf.ProxyBufferUnit = int(size)
 	}},
 	// No response cache: the location is served, every request reaching
 	// the backend, and the warning says so (the other proxy_cache_*
@@ -139,12 +141,13 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 		}
 		lv.conf.ProxyCookieFlags = append(lv.conf.ProxyCookieFlags, r)
 	}},
-	// X-Accel-Redirect and X-Accel-Limit-Rate change what ngxsockify does
-	// (the others steer caching and buffering); every name nginx knows
-	// is accepted
+	// X-Accel-Redirect, X-Accel-Limit-Rate, X-Accel-Charset and
+	// X-Accel-Buffering change what ngxsockify does (the others steer
+	// caching); every name nginx knows is accepted
 	{name: "proxy_ignore_headers", inherit: inheritReplace, field: "ProxyIgnoreXAccelRedirect", set: func(c *compiler, lv *level, d *Directive) {
 		// the level's own list replaces the parent's
 		lv.conf.ProxyIgnoreXAccelLimitRate, lv.conf.ProxyIgnoreXAccelCharset = false, false
+		lv.conf.ProxyIgnoreXAccelBuffering = false
 		for _, a := range d.Args {
 			switch strings.ToLower(a) {
 			case "x-accel-redirect":
@@ -153,7 +156,9 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 				lv.conf.ProxyIgnoreXAccelLimitRate = true
 			case "x-accel-charset":
 				lv.conf.ProxyIgnoreXAccelCharset = true
-			case "x-accel-expires", "x-accel-buffering",
+			case "x-accel-buffering":
+				lv.conf.ProxyIgnoreXAccelBuffering = true
+			case "x-accel-expires",
 				"expires", "cache-control", "set-cookie", "vary":
 			default:
 				c.fail(d, `invalid value "%s"`, a)
@@ -221,6 +226,10 @@ type ProxyConf struct {
 	// proxy_max_temp_file_size 0): a client slower than the backend holds
 	// the backend back.
 	ProxyBuffers int
+	// ProxyBufferUnit is proxy_buffers' size, one buffer's: a buffered
+	// response goes to the client a whole buffer at a time, and a read
+	// timeout loses the part of a buffer not yet filled.
+	ProxyBufferUnit int
 	// ProxyRedirects are the proxy_redirect rules; nil: `default`, unless
 	// ProxyRedirectOff.
 	ProxyRedirects   []ProxyRedirect
@@ -233,6 +242,7 @@ type ProxyConf struct {
 	ProxyIgnoreXAccelRedirect            bool // proxy_ignore_headers X-Accel-Redirect
 	ProxyIgnoreXAccelLimitRate           bool // proxy_ignore_headers X-Accel-Limit-Rate
 	ProxyIgnoreXAccelCharset             bool // proxy_ignore_headers X-Accel-Charset
+	ProxyIgnoreXAccelBuffering           bool // proxy_ignore_headers X-Accel-Buffering
 	// https:// backends: SNI (proxy_ssl_server_name), the name checked
 	// and sent (proxy_ssl_name; nil: the URL's host), verification
 	// against ProxySSLTrusted, a client certificate, session reuse.

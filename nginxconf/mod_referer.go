@@ -44,7 +44,9 @@ type refererLevel struct {
 // checkReferers completes every level's valid_referers with its server's
 // names, in the order nginx merges them. A name that conflicts is reported
 // at the http block's end, the lack of any valid referer with no position,
-// as nginx reports them.
+// as nginx reports them. nginx's merge stops at the first level that
+// fails, so even -t (which lists every error it finds) reports one of
+// these: the levels after it are not checked.
 func (c *compiler) checkReferers(block *Directive) {
 	for _, l := range c.referers {
 		var names []string
@@ -57,8 +59,10 @@ func (c *compiler) checkReferers(block *Directive) {
 		switch {
 		case nameErr != nil:
 			c.failAt(block.File, block.CloseLine, nameErr.Error())
+			return
 		case errors.Is(err, vars.ErrNoValidReferer):
 			c.failAt("", 0, err.Error())
+			return
 		}
 	}
 }

@@ -70,18 +70,59 @@ func additionHeaderFilter(rq *request, code int) int {
 		}
 	}
 	prev := rq.w.body // sub_filter's, charset's, SSI's: they come after this one
+	// nginx's SSI filter stops at a waited include until its subrequest
+	// is done, and the addition filter, before it in the chain, posts the
+	// after-body subrequest once the last piece went through: the
+	// after-body goes where the SSI stopped, before the rest of the page.
+	// So the output after a waited include is held (rest) until the next
+	// piece or the end; marks are where, in rest, other ones ended.
+	var rest []byte
+	var marks []int
 	rq.w.body = func(p []byte) []byte {
 		start()
 		if prev != nil {
 			p = prev(p)
 		}
 		rq.runPosted()
-		return p
+		if after == "" || (len(rest) == 0 && len(rq.ssiWaits) == 0) {
+			return p
+		}
+		for _, m := range rq.ssiWaits {
+			marks = append(marks, len(rest)+m)
+		}
+		rq.ssiWaits = nil
+		out := append(rest, p...)
+		rest = nil
+		if len(marks) > 0 {
+			stop := marks[0]
+			rest = append([]byte(nil), out[stop:]...)
+			out = out[:stop]
+			for i := range marks[1:] {
+				marks[i] = marks[i+1] - stop
+			}
+			marks = marks[:len(marks)-1]
+		}
+		return out
 	}
 	prevTail := rq.w.tail
 	rq.w.tail = func() {
 		start() // a body that never came still ends (nginx's last buffer)
 		rq.runPosted()
+		if len(rest) > 0 {
+			// the page's end came in the pass the SSI stopped in: it
+			// follows the after-body
+			if !rq.w.discard && !rq.closed {
+				rq.addition(after)
+			}
+			if !rq.w.discard && !rq.closed {
+				n, _ := rq.w.write(rest)
+				rq.w.bytes += int64(n)
+			}
+			if prevTail != nil {
+				prevTail()
+			}
+			return
+		}
 		if prevTail != nil {
 			prevTail()
 		}

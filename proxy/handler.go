@@ -105,6 +105,13 @@ type request struct {
 	// mirrors are the mirror subrequests under way (mirror.go): the
 	// request ends once they are done
 	mirrors *sync.WaitGroup
+	// mirrorGate, closed by releaseMirrors, holds the last mirrors started
+	// until the request reached the point where nginx runs them
+	mirrorGate chan struct{}
+	// ssiWaits are where, in the SSI filter's output of the last piece,
+	// waited includes ended (nginx's filter stops there until the
+	// subrequest is done): the addition filter puts the after-body there
+	ssiWaits []int
 	// posted are subrequests a body filter made and that run once the
 	// body filters are done with the current piece, as nginx runs its
 	// posted requests (an addition's before-body subrequest): runPosted

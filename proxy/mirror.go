@@ -64,10 +64,10 @@ func mirror(rq *request) rc {
 		sub.v.URI, sub.v.URIErr, sub.v.Args = uri, nil, rq.v.Args
 		sub.order, sub.snapped = rq.headerOrder().Clone(), true
 		sub.v.Main = &main
-		// nginx's mirror shares the request's variables too; these run
-		// beside it, on values copied as they are now (a `set` of the
-		// request's location is seen; the mirror's own writes stay its)
-		sub.v.CopyValues(rq.v)
+		// nginx's mirror shares the request's variables too: a `set` in
+		// either, a map's kept value, is the other's (under a lock: these
+		// run beside it)
+		sub.v.ShareValuesSync(rq.v)
 		if body != nil {
 			sub.v.RequestBody, sub.v.RequestBodyFile = rq.v.RequestBody, rq.v.RequestBodyFile
 		}
@@ -79,7 +79,11 @@ func mirror(rq *request) rc {
 	if rq.mirrors == nil {
 		rq.mirrors = new(sync.WaitGroup)
 	}
+	rq.releaseMirrors() // an earlier pass's (an internal redirect's location has mirrors too)
+	gate := make(chan struct{})
+	rq.mirrorGate = gate
 	rq.mirrors.Go(func() {
+		<-gate
 		for i, sub := range subs {
 			sub.runPhases(phaseServerRewrite)
 			sub.endSubrequest(recs[i])
@@ -89,6 +93,21 @@ func mirror(rq *request) rc {
 	return rcDeclined
 }
 
+// releaseMirrors lets the mirror subrequests the request started go on.
+// nginx posts a mirror: it runs once the request's content handler
+// returns to the event loop, after a proxy_pass made its request to the
+// backend (so that its headers have the request's values, before a `set`
+// of the mirror's location changes them) or a response handler sent the
+// header. The mirrors here wait for the same point: the proxied request
+// made (proxyPass), the response's header (outputHeaders), or the
+// request's end.
+func (rq *request) releaseMirrors() {
+	if rq.mirrorGate != nil {
+		close(rq.mirrorGate)
+		rq.mirrorGate = nil
+	}
+}
+
 // waitMirrors waits for the request's mirror subrequests, once its
 // response went out: to the last chunk of a chunked body, which nginx
 // sends when the request's output ends, before its subrequests end.
@@ -96,6 +115,7 @@ func (rq *request) waitMirrors() {
 	if rq.mirrors == nil {
 		return
 	}
+	rq.releaseMirrors()
 	if !rq.hijacked && !rq.closed {
 		rq.w.Flush()
 		if f, ok := rq.wire.(interface{ Finish() }); ok {
@@ -120,6 +140,7 @@ func (rq *request) endStreamBeforeMirrors() bool {
 	if _, ok := rq.wire.(*h2Writer); !ok {
 		return false
 	}
+	rq.releaseMirrors()
 	rq.w.Flush()
 	// x/net/http2's writer is the stream's no more once the handler
 	// returned: what reads the response's headers now reads the map alone

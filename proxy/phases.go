@@ -256,6 +256,7 @@ func (rq *request) outputHeaders(code int) int {
 		}
 	}
 	rq.v.Status = code
+	rq.releaseMirrors() // the header filters read the request's values first
 	return code
 }
 

@@ -27,10 +27,11 @@ type storeFile struct {
 }
 
 // startStore opens the file for a response of status, or returns nil when
-// nothing is stored (proxy_store off, not a 200, proxy_buffering off).
+// nothing is stored (proxy_store off, not a 200). The caller stores only a
+// buffered response (proxy_buffering, or the backend's X-Accel-Buffering).
 func (rq *request) startStore(status int) *storeFile {
 	ps := rq.conf.ProxyStore
-	if ps == nil || status != http.StatusOK || !rq.conf.ProxyBuffering {
+	if ps == nil || status != http.StatusOK {
 		return nil
 	}
 	path := ""

@@ -9,6 +9,7 @@ import (
 	"os"
 
 	"ngxsockify/ngxlog"
+	"ngxsockify/proxy/http1"
 )
 
 // readBody reads the request body into memory once, within
@@ -32,6 +33,12 @@ func (rq *request) readBody() ([]byte, int) {
 		// client_body_timeout: nginx ends the request with 408, no reply
 		rq.logf(ngxlog.Info, "client timed out (110: Connection timed out) while reading client request body")
 		return nil, http.StatusRequestTimeout
+	}
+	if e := (*http1.Error)(nil); errors.As(err, &e) {
+		// a malformed body (an invalid chunk): nginx's error line alone
+		rq.logf(ngxlog.Err, "%s", e.Msg)
+		rq.bodyDiscarded = true // said once
+		return nil, e.Status
 	}
 	if err != nil {
 		rq.logf(ngxlog.Info, "client prematurely closed connection")

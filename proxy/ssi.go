@@ -134,6 +134,9 @@ type ssiFilter struct {
 	// read (the commands after them saw the variables as they were
 	// before), and their output goes into out at its place
 	pending []ssiPending
+	// waited: the command just run was a waited include (wait="yes" or
+	// set=), where nginx's filter stops until its subrequest is done
+	waited bool
 }
 
 type ssiPending struct {
@@ -168,6 +171,7 @@ func (f *ssiFilter) write(p []byte) []byte {
 		f.held = nil
 	}
 	f.out = f.out[:0]
+	f.rq.ssiWaits = nil
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '<')
 		if i < 0 {
@@ -202,7 +206,11 @@ func (f *ssiFilter) write(p []byte) []byte {
 			if ssiConditional[cmd.name] {
 				f.out = append(f.out, f.conditional(cmd)...)
 			} else if !f.skip {
+				f.waited = false
 				f.out = append(f.out, f.run(cmd)...)
+				if f.waited {
+					f.rq.ssiWaits = append(f.rq.ssiWaits, len(f.out))
+				}
 			}
 		}
 		data = data[n:]
@@ -685,6 +693,7 @@ func (f *ssiFilter) include(c *ssiCommand) []byte {
 	}
 	// waited for: what was posted before runs first, then this one, and
 	// the commands after it see what it did
+	f.waited = true
 	f.runPending()
 	body, sub, rec := f.includeRun(uri, args, stub)
 	if set {

@@ -370,8 +370,8 @@ func TestProxyDifferential(t *testing.T) {
 		"GET /noframing HTTP/1.1\r\nHost: a\r\n\r\n",
 		"POST /unbuf/echo HTTP/1.1\r\nHost: a\r\nContent-Length: 11\r\n\r\nhello world",
 		// (a chunked body with proxy_request_buffering off: nginx sends a
-		// Content-Length when the whole body came with the header, which
-		// net/http does not let us see; ngxsockify always re-chunks)
+		// Content-Length when the whole body came with the header, and so
+		// does ngxsockify: TestProxyWholeChunkedBody)
 		"POST /unbuf10/echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
 		"POST /unbuf/early HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n01234",
 		"GET /bytes/chunked HTTP/1.1\r\nHost: a\r\n\r\n",

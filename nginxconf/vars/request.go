@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -151,10 +152,13 @@ type Request struct {
 	// they are read (ResolvePaths): most requests never read them.
 	LazyPaths PathSource
 
-	g         *Registry
-	argsSet   bool // ngx.var.args = "" : $args is "" rather than not found
-	caps      *Captures
-	vals      []slot
+	g       *Registry
+	argsSet bool // ngx.var.args = "" : $args is "" rather than not found
+	caps    *Captures
+	vals    []slot
+	// valsMu, when vals are shared with a request that runs beside this
+	// one (a mirror: ShareValuesSync), guards every read and write of them
+	valsMu    *sync.Mutex
 	requestID string
 	// spare is a cleared array of stored values kept by Reset, which the
 	// first write takes instead of making one
@@ -238,7 +242,39 @@ func (r *Request) ResolvePaths() {
 // kept values of cached variables) of parent: a write in either is seen by
 // both, as nginx's subrequests share their parent's (SSI include,
 // auth_request, addition; ngx.location.capture with share_all_vars).
-func (r *Request) ShareValues(parent *Request) { r.vals = parent.slots() }
+func (r *Request) ShareValues(parent *Request) {
+	r.vals, r.valsMu = parent.slots(), parent.valsMu
+}
+
+// ShareValuesSync is ShareValues for a request that runs beside parent on
+// another goroutine (a mirror): from now on every read and write of the
+// values, by either or by the requests that share them later, takes a
+// lock. Call it on parent's goroutine, before r's starts.
+func (r *Request) ShareValuesSync(parent *Request) {
+	if parent.valsMu == nil {
+		parent.valsMu = new(sync.Mutex)
+	}
+	r.ShareValues(parent)
+}
+
+// slotAt returns the value stored in slot i (vals made).
+func (r *Request) slotAt(i int) slot {
+	if mu := r.valsMu; mu != nil {
+		mu.Lock()
+		defer mu.Unlock()
+	}
+	return r.vals[i]
+}
+
+// setSlot stores s in slot i, making the values first.
+func (r *Request) setSlot(i int, s slot) {
+	vals := r.slots()
+	if mu := r.valsMu; mu != nil {
+		mu.Lock()
+		defer mu.Unlock()
+	}
+	vals[i] = s
+}
 
 // slots returns the stored values, made at the first write: most requests
 // never write one (every config declares the slots of otherNginxVariables),
@@ -268,11 +304,17 @@ func (r *Request) Reset() {
 }
 
 // CopyValues gives r a copy of parent's stored values (copy_all_vars).
-func (r *Request) CopyValues(parent *Request) { r.vals = append([]slot(nil), parent.vals...) }
+func (r *Request) CopyValues(parent *Request) {
+	if mu := parent.valsMu; mu != nil {
+		mu.Lock()
+		defer mu.Unlock()
+	}
+	r.vals, r.valsMu = append([]slot(nil), parent.vals...), nil
+}
 
 // OwnValues gives r stored values of its own, none written yet (a Lua
 // capture without share_all_vars or copy_all_vars).
-func (r *Request) OwnValues() { r.vals = nil }
+func (r *Request) OwnValues() { r.vals, r.valsMu = nil, nil }
 
 // SetCaptures records the captures of a successful regex match (location,
 // if, rewrite, server_name, map): $1..$9 read them (a regex without groups
@@ -292,7 +334,7 @@ func (r *Request) SetCaptures(c *Captures) {
 		}
 		if d, ok := r.g.defs[lowerName(name)]; ok && d.kind == kindSet {
 			v, _ := c.Group(i)
-			r.slots()[d.slot] = slot{v: v, st: slotValue}
+			r.setSlot(d.slot, slot{v: v, st: slotValue})
 		}
 	}
 }
@@ -339,7 +381,7 @@ func (r *Request) value(d *varDef) (string, bool) {
 		}
 		v := d.m.eval(r)
 		if !d.m.volatile && d.indexed {
-			r.slots()[d.slot] = slot{v: v, st: slotValue}
+			r.setSlot(d.slot, slot{v: v, st: slotValue})
 		}
 		return v, true
 	case kindCached:
@@ -354,7 +396,7 @@ func (r *Request) value(d *varDef) (string, bool) {
 		if ok {
 			st = slotValue
 		}
-		r.slots()[d.slot] = slot{v: v, st: st}
+		r.setSlot(d.slot, slot{v: v, st: st})
 		return v, ok
 	}
 	return d.get(r)
@@ -385,7 +427,7 @@ func (r *Request) kept(d *varDef) (v string, ok, kept bool) {
 	if r.vals == nil {
 		return "", false, false
 	}
-	switch s := r.vals[d.slot]; s.st {
+	switch s := r.slotAt(d.slot); s.st {
 	case slotValue:
 		return s.v, true, true
 	case slotNotFound:
@@ -400,9 +442,9 @@ func (r *Request) store(d *varDef, v string, ok bool) {
 		d.set(r, v, ok)
 	case d.kind == kindSet || d.kind == kindMap:
 		if ok {
-			r.slots()[d.slot] = slot{v: v, st: slotValue}
+			r.setSlot(d.slot, slot{v: v, st: slotValue})
 		} else {
-			r.slots()[d.slot] = slot{st: slotNotFound}
+			r.setSlot(d.slot, slot{st: slotNotFound})
 		}
 	}
 }

@@ -78,6 +78,8 @@ type Response struct {
 	Chunked       bool
 	// Rest is what was read past the header: the start of the body.
 	Rest []byte
+	// HeadLen is the head's length as received, to its empty line.
+	HeadLen int
 	// HTTP09: the backend's answer does not start with "HTTP/": nginx
 	// logs ErrNoValidHeader and relays it as an HTTP/0.9 response (Rest
 	// holds what was read), as ngx_http_proxy_process_status_line does.
@@ -193,7 +195,7 @@ func ReadResponseAfter(res *Response, rd io.Reader, buf []byte, n int) error {
 			if err := parseHead(res, buf[:end]); err != nil {
 				return err
 			}
-			res.Rest = buf[end:n]
+			res.Rest, res.HeadLen = buf[end:n], end
 			return nil
 		}
 		if n == len(buf) {
