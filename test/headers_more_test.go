@@ -75,27 +75,14 @@ server {
 // no Server line.
 func TestHeadersMoreWebsockify(t *testing.T) {
 	requireNgxsockify(t)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { time.Sleep(time.Second); c.Close() }()
-		}
-	}()
+	target := serveConns(t, func(net.Conn) { time.Sleep(time.Second) })
 	conf := strings.ReplaceAll(`
 more_set_headers "Server: hidden";
 server {
     listen 127.0.0.1:{{PORT}};
     location /ws { more_set_headers -s 101 "X-Ws: 1"; more_set_headers -s 200 "X-Not: 1"; websockify_pass TARGET; }
     location /ws2 { more_clear_headers Server; websockify_pass TARGET; }
-}`, "TARGET", ln.Addr().String())
+}`, "TARGET", target)
 	s := startServer(t, "ngxsockify", ServerOptions{HTTP: conf})
 	for path, want := range map[string][]string{"/ws": {"Server: hidden", "X-Ws: 1"}, "/ws2": nil} {
 		c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
