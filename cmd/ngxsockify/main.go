@@ -152,9 +152,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		} else {
 			cfg, err = nginxconf.Load(confPath, opts)
 		}
-		if err == nil && len(cfg.ErrorLog) == 0 && f.errorLog != "" {
-			// -e names the error log of a configuration without error_log
-			cfg.ErrorLog = []nginxconf.LogFile{{Path: cfg.FullName(f.errorLog), Level: ngxlog.Err}}
+		if err == nil && f.errorLog != "" {
+			// -e names the error log of a configuration whose main level
+			// has no error_log file: none at all, or only syslog: and
+			// memory: ones (nginx then adds its default file at level
+			// error beside them).
+			if files, toStderr := errorLogFiles(cfg); len(files) == 0 && !toStderr {
+				cfg.ErrorLog = append(cfg.ErrorLog, nginxconf.LogFile{Path: cfg.FullName(f.errorLog), Level: ngxlog.Err})
+			}
 		}
 		return cfg, err
 	}
