@@ -387,7 +387,7 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configur
 		}
 		if c.Phase == "init_worker" {
 			if !check { // nginx -t starts no worker
-				st.initWorker(c)
+				st.initWorker = c // run by startWorker
 			}
 			continue
 		}
@@ -462,10 +462,19 @@ func (e AlertError) Error() string { return e.Msg }
 // Level is the error log level of the error.
 func (AlertError) Level() ngxlog.Level { return ngxlog.Alert }
 
-// initWorker runs init_worker_by_lua* c. As in nginx, where the worker
+// startWorker runs the configuration's init_worker_by_lua*, once.
+func (st *state) startWorker() {
+	st.initWorkerOnce.Do(func() {
+		if st.initWorker != nil && st.lua != nil {
+			st.runInitWorker(st.initWorker)
+		}
+	})
+}
+
+// runInitWorker runs init_worker_by_lua* c. As in nginx, where the worker
 // runs it and goes on whatever happens, an error (loading or running) is
 // logged, "init_worker_by_lua error: ...", and the server starts anyway.
-func (st *state) initWorker(c *nginxconf.LuaCode) {
+func (st *state) runInitWorker(c *nginxconf.LuaCode) {
 	ch, err := st.compileOne(c)
 	if err == nil {
 		if err = st.lua.RunInitWorker(ch); err != nil {
