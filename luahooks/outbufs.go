@@ -75,6 +75,23 @@ func (st *state) outSent() {
 	req.outPending = 0
 }
 
+// outCaptured is a subrequest's body of n bytes captured: the capture
+// copies it into a buffer from the parent's free list, and puts the buffer
+// back when the subrequest ends (behind the parent's unsent output, if
+// any). One buffer per subrequest: the body as one piece.
+func (st *state) outCaptured(n int) {
+	req := st.r.req
+	if n <= 0 || req == nil {
+		return
+	}
+	size := st.sendBuf(n)
+	if len(req.outBusy) == 0 {
+		req.freeBufs = append(req.freeBufs, size)
+	} else {
+		req.outBusy = append(req.outBusy, size)
+	}
+}
+
 // outChunked: the response goes chunked (HTTP/1.1 without Content-Length).
 func (st *state) outChunked() bool {
 	req := st.r.req

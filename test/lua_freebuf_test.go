@@ -12,8 +12,9 @@ import (
 // TestLuaOutputFreeBufLines: lua-nginx-module's debug lines of its output
 // buffers' free list, which ngx.say, ngx.print and ngx.flush share with
 // cosocket sends: a buffer is back on the list once sent (a flush, or
-// postpone_output reached), the last sent first (lua-nginx-module's
-// 056-flush.t TESTs 1 and 13).
+// postpone_output reached), the last sent first; a captured subrequest's
+// body is copied into a buffer of the parent's list (lua-nginx-module's
+// 056-flush.t TESTs 1 and 13, 020-subrequest.t TEST 27).
 func TestLuaOutputFreeBufLines(t *testing.T) {
 	requireNginx(t)
 	requireNgxsockify(t)
@@ -46,6 +47,23 @@ func TestLuaOutputFreeBufLines(t *testing.T) {
             end
             ngx.say(123456) ngx.flush(true) ngx.print("e") ngx.print("f")
         } }
+        location /sa { content_by_lua_block { ngx.say("hello, a") } }
+        location /sb { content_by_lua_block { ngx.say("hello, bb") } }
+        location /sc { content_by_lua_block { ngx.say("hello, c") } }
+        location /se { return 204; }
+        location /cap { content_by_lua_block {
+            local res1, res2 = ngx.location.capture_multi({{"/sa"}, {"/sb"}})
+            local res3 = ngx.location.capture("/sc")
+            ngx.print(res1.body, res2.body, res3.body)
+        } }
+        location /cap2 { content_by_lua_block {
+            ngx.say("x")
+            ngx.location.capture("/sa")
+            ngx.location.capture("/se")
+            ngx.say("y") ngx.flush(true)
+            local r = ngx.location.capture("/sb")
+            ngx.print(r.body)
+        } }
         location /nothing { content_by_lua_block { ngx.say("a") ngx.say("b") } }
     }
 }
@@ -55,7 +73,7 @@ func TestLuaOutputFreeBufLines(t *testing.T) {
 		s := startServer(t, kind, ServerOptions{Main: conf})
 		var got []string
 		seen := 0
-		for _, path := range []string{"/a", "/d", "/e", "/f", "/co", "/sock", "/sizes", "/nothing"} {
+		for _, path := range []string{"/a", "/d", "/e", "/f", "/co", "/sock", "/sizes", "/cap", "/cap2", "/nothing"} {
 			resp, err := rawRequest(s.Addr, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", routingTimeout)
 			if err != nil {
 				t.Fatalf("%s %s: %v", kind, path, err)
