@@ -164,7 +164,11 @@ type Runtime struct {
 	// failedInits are init_worker chunks that failed (RunInitWorker):
 	// replayed with their error ignored.
 	failedInits map[*Chunk]bool
-	closed      atomic.Bool
+	// vmPath and vmCPath are the package paths after init_by_lua, which
+	// lua_code_cache off's per-request VMs start with (vmPathSet: known).
+	vmPath, vmCPath string
+	vmPathSet       bool
+	closed          atomic.Bool
 }
 
 // New returns a Runtime. Shared dictionaries are created here.
@@ -452,6 +456,7 @@ func (rt *Runtime) RunInit(c *Chunk) error {
 		rt.retire(st)
 		return err
 	}
+	rt.notePackagePaths(st)
 	rt.mu.Lock()
 	rt.inits = append(rt.inits, c)
 	rt.mu.Unlock()
@@ -610,6 +615,11 @@ func (rt *Runtime) Run(ctx context.Context, c *Chunk, req *Request) Outcome {
 			return Outcome{Action: ErrorPage, Status: le.Status, Err: err}
 		}
 		c = nc
+	}
+	if !rt.opts.CodeCache {
+		if err := rt.restyCoreLoadError(); err != nil {
+			return Outcome{Action: ErrorPage, Status: http.StatusInternalServerError, Err: err}
+		}
 	}
 	st, err := rt.get()
 	if err != nil {
