@@ -157,6 +157,7 @@ type Runtime struct {
 	reOnce  sync.Map   // reKey of "jo" regexes compiled: logJIT (ngx_re.go)
 	// wthreads: ngx.run_worker_thread's pools and states (worker_thread.go)
 	wthreads workerThreads
+	threads  threadCache // lua-nginx-module's Lua thread cache (threadcache.go)
 
 	mu    sync.Mutex
 	inits []*Chunk          // init_by_lua* chunks, replayed in every new state

@@ -540,6 +540,10 @@ func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout tim
 		r.req = nil
 		return Outcome{Action: Close, Status: 499, Err: err}
 	}
+	if !st.inInit && entryPhase(c.phase) {
+		ref := st.rt.threadNew(req.Log)
+		defer st.rt.threadFree(ref, req.Log)
+	}
 	ctx := st.ctx
 	ctx.arm(parent, r.now, timeout)
 	st.rt.guard.enter(ctx)
