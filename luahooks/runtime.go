@@ -42,6 +42,10 @@ type Options struct {
 	// ("access_by_lua(/etc/nginx/sites-enabled/default:25)"). Empty means
 	// base names only.
 	ConfPrefix string
+	// ThreadCacheMax is lua_thread_cache_max_entries; ThreadCacheSet
+	// false means lua-nginx-module's default, 1024.
+	ThreadCacheMax int
+	ThreadCacheSet bool
 	// PackagePath is lua_package_path; ";;" stands for the default path.
 	// Empty means the default path.
 	PackagePath string

@@ -8,8 +8,7 @@ import (
 )
 
 // lua-nginx-module keeps the Lua threads (coroutines) of finished entry
-// threads, up to lua_thread_cache_max_entries (1024 by default; ngxsockify
-// reads no other value), and hands them to the next entry thread: the
+// threads, up to lua_thread_cache_max_entries (1024 by default), and hands them to the next entry thread: the
 // rewrite, access, content and server_rewrite handlers' and the timers'
 // (created when the timer is). Only its debug lines show it here, "lua
 // reusing cached lua thread" and "lua caching unused lua thread", per
@@ -48,7 +47,11 @@ func (rt *Runtime) threadNew(log func(ngxlog.Level, string)) int {
 func (rt *Runtime) threadFree(ref int, log func(ngxlog.Level, string)) {
 	tc := &rt.threads
 	tc.mu.Lock()
-	cached := len(tc.cached) < threadCacheMax
+	limit := threadCacheMax
+	if rt.opts.ThreadCacheSet {
+		limit = rt.opts.ThreadCacheMax
+	}
+	cached := len(tc.cached) < limit
 	if cached {
 		tc.cached = append(tc.cached, ref)
 	}

@@ -56,3 +56,39 @@ func TestLuaThreadCacheLines(t *testing.T) {
 		t.Errorf("thread cache lines (-nginx +ngxsockify):\n%s", d)
 	}
 }
+
+// TestLuaThreadCacheMaxEntries: lua_thread_cache_max_entries bounds the
+// cache (0: none; 165-thread-cache.t).
+func TestLuaThreadCacheMaxEntries(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	line := regexp.MustCompile(`(lua caching unused lua thread|lua reusing cached lua thread)`)
+	for _, n := range []string{"0", "1", "2"} {
+		conf := "pid {{DIR}}/nginx.pid;\nerror_log {{DIR}}/error.log debug;\n" + luaModules + "events {}\nhttp {\n" +
+			"    access_log off;\n    lua_thread_cache_max_entries " + n + ";\n" + `
+    server {
+        listen 127.0.0.1:{{PORT}};
+        location /r { rewrite_by_lua_block { ngx.ctx.a = 1 } content_by_lua_block {
+            local t = ngx.thread.spawn(function() end)
+            ngx.say("x")
+        } }
+    }
+}
+`
+		run := func(kind string) []string {
+			s := startServer(t, kind, ServerOptions{Main: conf})
+			var got []string
+			for i := 0; i < 2; i++ {
+				if _, err := rawRequest(s.Addr, "GET /r HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", routingTimeout); err != nil {
+					t.Fatalf("%s: %v", kind, err)
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+			got = append(got, line.FindAllString(s.ErrorLog(), -1)...)
+			return got
+		}
+		if d := cmp.Diff(run("nginx"), run("ngxsockify")); d != "" {
+			t.Errorf("lua_thread_cache_max_entries %s (-nginx +ngxsockify):\n%s", n, d)
+		}
+	}
+}
