@@ -142,6 +142,9 @@ func (st *state) openLibs() {
 		preload.RawSetString("nginx."+name, fn)
 	}
 	preload.RawSetString("resty.core", L.NewFunction(func(L *lua.LState) int { L.Push(st.openRestyCore()); return 1 }))
+	for _, name := range restyCoreParts {
+		preload.RawSetString("resty.core."+name, L.NewFunction(func(L *lua.LState) int { L.Push(st.openRestyCorePart(name)); return 1 }))
+	}
 	preload.RawSetString("ngx.ssl", L.NewFunction(func(L *lua.LState) int { L.Push(st.openNgxSSL()); return 1 }))
 	preload.RawSetString("ffi", L.NewFunction(func(L *lua.LState) int { L.Push(st.openFFI()); return 1 }))
 	preload.RawSetString("table.new", L.NewFunction(openTableNew))
@@ -161,6 +164,9 @@ func (st *state) openLibs() {
 	loaded.RawSetString("ngx", ngx)
 	// lua-nginx-module loads resty.core when it creates the VM.
 	loaded.RawSetString("resty.core", st.openRestyCore())
+	for _, name := range restyCoreParts {
+		loaded.RawSetString("resty.core."+name, st.openRestyCorePart(name))
+	}
 }
 
 // guardGlobals installs lua-nginx-module's "_G write guard": writing a

@@ -457,3 +457,24 @@ func (st *state) openRestyCore() lua.LValue {
 	m.RawSetString("version", lua.LString("0.1.25")) // Debian 12's lua-resty-core
 	return m
 }
+
+// restyCoreParts are the modules resty.core requires (lua-resty-core
+// 0.1.25's resty/core.lua, http subsystem): lua-nginx-module loads
+// resty.core when it creates the VM, so they are in package.loaded from
+// the start and require "resty.core.regex" answers at once. Ours only
+// answer require, as resty.core does: each is a table with the version
+// field they have (_VERSION in misc, ctx and worker; base's FFI helpers
+// are not there).
+var restyCoreParts = []string{"var", "worker", "regex", "shdict", "time", "hash", "uri",
+	"exit", "base64", "request", "response", "phase", "ndk", "socket", "coroutine",
+	"param", "misc", "ctx", "base"}
+
+func (st *state) openRestyCorePart(name string) lua.LValue {
+	m := st.L.NewTable()
+	field := "version"
+	if name == "misc" || name == "ctx" || name == "worker" {
+		field = "_VERSION"
+	}
+	m.RawSetString(field, lua.LString("0.1.25"))
+	return m
+}

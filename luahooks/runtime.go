@@ -42,6 +42,10 @@ type Options struct {
 	// ("access_by_lua(/etc/nginx/sites-enabled/default:25)"). Empty means
 	// base names only.
 	ConfPrefix string
+	// ThreadCacheMax is lua_thread_cache_max_entries; ThreadCacheSet
+	// false means lua-nginx-module's default, 1024.
+	ThreadCacheMax int
+	ThreadCacheSet bool
 	// PackagePath is lua_package_path; ";;" stands for the default path.
 	// Empty means the default path.
 	PackagePath string
@@ -157,6 +161,7 @@ type Runtime struct {
 	reOnce  sync.Map   // reKey of "jo" regexes compiled: logJIT (ngx_re.go)
 	// wthreads: ngx.run_worker_thread's pools and states (worker_thread.go)
 	wthreads workerThreads
+	threads  threadCache // lua-nginx-module's Lua thread cache (threadcache.go)
 
 	mu    sync.Mutex
 	inits []*Chunk          // init_by_lua* chunks, replayed in every new state
@@ -164,7 +169,11 @@ type Runtime struct {
 	// failedInits are init_worker chunks that failed (RunInitWorker):
 	// replayed with their error ignored.
 	failedInits map[*Chunk]bool
-	closed      atomic.Bool
+	// vmPath and vmCPath are the package paths after init_by_lua, which
+	// lua_code_cache off's per-request VMs start with (vmPathSet: known).
+	vmPath, vmCPath string
+	vmPathSet       bool
+	closed          atomic.Bool
 }
 
 // New returns a Runtime. Shared dictionaries are created here.
@@ -452,6 +461,7 @@ func (rt *Runtime) RunInit(c *Chunk) error {
 		rt.retire(st)
 		return err
 	}
+	rt.notePackagePaths(st)
 	rt.mu.Lock()
 	rt.inits = append(rt.inits, c)
 	rt.mu.Unlock()
@@ -610,6 +620,11 @@ func (rt *Runtime) Run(ctx context.Context, c *Chunk, req *Request) Outcome {
 			return Outcome{Action: ErrorPage, Status: le.Status, Err: err}
 		}
 		c = nc
+	}
+	if !rt.opts.CodeCache {
+		if err := rt.restyCoreLoadError(); err != nil {
+			return Outcome{Action: ErrorPage, Status: http.StatusInternalServerError, Err: err}
+		}
 	}
 	st, err := rt.get()
 	if err != nil {

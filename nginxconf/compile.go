@@ -164,7 +164,7 @@ func (c *compiler) http(block *Directive) {
 		Vars:       c.reg,
 		Upstreams:  map[string]*Upstream{},
 		LogFormats: map[string]*LogFormat{},
-		Lua:        LuaMain{CodeCache: true, SharedDicts: map[string]int64{}},
+		Lua:        LuaMain{CodeCache: true, SharedDicts: map[string]int64{}, File: block.File, CloseLine: block.CloseLine},
 	}
 	c.cfg.HTTP = h
 	for _, name := range otherNginxVariables {

@@ -121,6 +121,15 @@ type LuaMain struct {
 	// WorkerThreadVMPoolSet (else the default, 100).
 	WorkerThreadVMPoolSize int
 	WorkerThreadVMPoolSet  bool
+	// ThreadCacheMaxEntries is lua_thread_cache_max_entries when
+	// ThreadCacheSet (else the default, 1024).
+	ThreadCacheMaxEntries int
+	ThreadCacheSet        bool
+
+	// File and CloseLine place the http block's closing '}', where nginx
+	// reports what goes wrong when lua-nginx-module creates its VM.
+	File      string
+	CloseLine int
 }
 
 // LuaCode is Lua source attached to a directive; the proxy compiles it at

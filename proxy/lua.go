@@ -300,6 +300,18 @@ func provisionLua(s *Server, st *state) error {
 // every chunk once, and runs init_by_lua.
 func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configure string, prev *luahooks.Runtime, check bool) error {
 	h := cfg.HTTP
+	if h.Lua.PackagePath != "" && !check {
+		// lua-nginx-module loads resty.core as it creates the VM (not
+		// under -t), from lua_package_path; without it nginx does not start
+		if why := luahooks.RestyCoreMissing(luahooks.Options{
+			Prefix: cfg.Prefix, LuaPathEnv: luaEnv("LUA_PATH"), LuaCPathEnv: luaEnv("LUA_CPATH"),
+			PackagePath: h.Lua.PackagePath, PackageCPath: h.Lua.PackageCPath,
+		}); why != "" {
+			return AlertError{fmt.Sprintf("failed to load the 'resty.core' module (https://github.com/openresty/lua-resty-core); "+
+				"ensure you are using an OpenResty release from https://openresty.org/en/download.html (reason: %s) in %s:%d",
+				why, h.Lua.File, h.Lua.CloseLine)}
+		}
+	}
 	if len(h.LuaCodes) == 0 {
 		return nil
 	}
@@ -319,12 +331,6 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configur
 	if filepath.IsAbs(cfg.Main) {
 		confPrefix = filepath.Dir(cfg.Main)
 	}
-	lookup := func(name string) *string {
-		if v, ok := os.LookupEnv(name); ok {
-			return &v
-		}
-		return nil
-	}
 	pools := map[string]luahooks.ThreadPool{}
 	for name, p := range cfg.ThreadPools {
 		pools[name] = luahooks.ThreadPool{Threads: p.Threads, MaxQueue: p.MaxQueue}
@@ -335,8 +341,8 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configur
 	}
 	rt, err := luahooks.New(luahooks.Options{
 		Prefix:           cfg.Prefix,
-		LuaPathEnv:       lookup("LUA_PATH"),
-		LuaCPathEnv:      lookup("LUA_CPATH"),
+		LuaPathEnv:       luaEnv("LUA_PATH"),
+		LuaCPathEnv:      luaEnv("LUA_CPATH"),
 		ConfigureArgs:    configure,
 		MainRequest:      st.luaMainRequest,
 		ConfPrefix:       confPrefix,
@@ -350,6 +356,8 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configur
 		MaxRunningTimers: h.Lua.MaxRunningTimers,
 		ThreadPools:      pools,
 		WorkerThreadVMs:  vms,
+		ThreadCacheMax:   h.Lua.ThreadCacheMaxEntries,
+		ThreadCacheSet:   h.Lua.ThreadCacheSet,
 		Timeout:          timeout,
 		Log:              func(level ngxlog.Level, msg string) { elog.Logf(level, 0, "%s", msg) },
 	})
@@ -381,7 +389,7 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configur
 		}
 		if c.Phase == "init_worker" {
 			if !check { // nginx -t starts no worker
-				st.initWorker(c)
+				st.initWorker = c // run by startWorker
 			}
 			continue
 		}
@@ -440,10 +448,35 @@ func (st *state) luaMainRequest() *luahooks.Request {
 	return r
 }
 
-// initWorker runs init_worker_by_lua* c. As in nginx, where the worker
+// luaEnv is the environment variable name, nil when it is not set.
+func luaEnv(name string) *string {
+	if v, ok := os.LookupEnv(name); ok {
+		return &v
+	}
+	return nil
+}
+
+// AlertError is a startup error nginx reports at level alert, not emerg.
+type AlertError struct{ Msg string }
+
+func (e AlertError) Error() string { return e.Msg }
+
+// Level is the error log level of the error.
+func (AlertError) Level() ngxlog.Level { return ngxlog.Alert }
+
+// startWorker runs the configuration's init_worker_by_lua*, once.
+func (st *state) startWorker() {
+	st.initWorkerOnce.Do(func() {
+		if st.initWorker != nil && st.lua != nil {
+			st.runInitWorker(st.initWorker)
+		}
+	})
+}
+
+// runInitWorker runs init_worker_by_lua* c. As in nginx, where the worker
 // runs it and goes on whatever happens, an error (loading or running) is
 // logged, "init_worker_by_lua error: ...", and the server starts anyway.
-func (st *state) initWorker(c *nginxconf.LuaCode) {
+func (st *state) runInitWorker(c *nginxconf.LuaCode) {
 	ch, err := st.compileOne(c)
 	if err == nil {
 		if err = st.lua.RunInitWorker(ch); err != nil {

@@ -592,7 +592,9 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			}
 			rq.v.UpstreamAddr, up.addr = addr, addr
 			rq.v.UpstreamStatus = http.StatusBadGateway
-			up.fail(err, "")
+			code := up.log(err, "")
+			rq.logNextUpstream(0x40000000) // NGX_HTTP_UPSTREAM_FT_NOLIVE
+			rq.finalize(code)
 			return nil, nil, nil
 		}
 		rq.v.UpstreamAddr, up.addr = addr, addr
@@ -717,6 +719,7 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 			// not counted (nginx's tries++ for cached peers)
 			conn.Close()
 			tries.Stale()
+			rq.logNextUpstream(uint(cond) << 1)
 			n--
 			continue
 		}
@@ -727,6 +730,9 @@ func (rq *request) proxyExchange(d websockify.Dialer, up *proxyUpstream, req []b
 		retry := next&cond != 0 && (idempotent || !sent) && u != nil &&
 			n < tries.Limit(u.Tries(), rq.conf.ProxyNextUpstreamTries) &&
 			(rq.conf.ProxyNextUpstreamTimeout == 0 || time.Since(begin) < rq.conf.ProxyNextUpstreamTimeout)
+		if err != nil || retry {
+			rq.logNextUpstream(uint(cond) << 1)
+		}
 		if !retry && err == nil {
 			return conn, rd, res // a status proxy_next_upstream names, and nothing left: passed as it is
 		}
@@ -783,6 +789,17 @@ func (up *proxyUpstream) clientGone(err error, while string) {
 		}
 		el.Logf(ngxlog.Info, rq.conn, "epoll_wait() reported that client prematurely closed connection, "+
 			"so upstream connection is closed too %s%s", while, rq.logWhere().format(up.url()+up.uri))
+	}
+}
+
+// logNextUpstream writes the upstream module's debug line of a failed
+// attempt, "http next upstream, <type>" with nginx's NGX_HTTP_UPSTREAM_FT_*
+// bit in hex (our conditions are the same bits shifted by one; 40000000
+// is "no live upstreams"): on every error, on a status only when another
+// server is tried, as nginx's.
+func (rq *request) logNextUpstream(ft uint) {
+	if el := rq.errorLog(); el != nil && el.enabled(ngxlog.Debug) {
+		el.Logf(ngxlog.Debug, rq.conn, "http next upstream, %x", ft)
 	}
 }
 

@@ -75,6 +75,9 @@ type state struct {
 	// exitWorker is exit_worker_by_lua's chunk, run by closeLua.
 	exitWorker     *luahooks.Chunk
 	exitWorkerKind string
+	// initWorker is init_worker_by_lua's code, run once by startWorker.
+	initWorker     *nginxconf.LuaCode
+	initWorkerOnce sync.Once
 	chunks         []*luahooks.Chunk                          // lua: by LuaCode.ID (HTTP.LuaCodes); nil: compiled per request, or failed
 	upstreams      map[string]websockify.Dialer               // upstream: upstream{} blocks by name (a websockify_pass $var may name one)
 	hashKeys       hashKeys                                   // upstream: hash's key of the blocks that have one
@@ -132,6 +135,13 @@ func New(cfg *nginxconf.Config, opts Options) (*Server, error) {
 	s.tunnels.SetLoops(loops(cfg))
 	return s, nil
 }
+
+// StartWorker runs what nginx's worker runs as it starts, before it
+// accepts: init_worker_by_lua (lua.go). The first configuration's waits
+// for this call, made once the process runs as the user directive's user
+// and the daemon's foreground process has returned; a reload's runs as it
+// is built.
+func (s *Server) StartWorker() { s.state.Load().startWorker() }
 
 // loops is the number of relay event loops for cfg's worker_processes.
 func loops(cfg *nginxconf.Config) int {
@@ -550,6 +560,7 @@ func (s *Server) Reload(cfg *nginxconf.Config) error {
 	if err != nil {
 		return err
 	}
+	st.startWorker() // as nginx's new workers, before they accept
 	old := s.state.Swap(st)
 	if err := s.Listen(); err != nil {
 		s.state.Store(old)

@@ -138,10 +138,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		startLog.paths = []string{fullName(startPrefix(opts.Prefix, confPath), f.errorLog)}
 	}
 	emerg := func(err error) int {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			fmt.Fprintf(stderr, "ngxsockify: [emerg] %s\n", line)
+		level := ngxlog.Emerg // or the error's own (proxy.AlertError)
+		var lv interface{ Level() ngxlog.Level }
+		if errors.As(err, &lv) {
+			level = lv.Level()
 		}
-		startLog.emerg(err.Error())
+		lines := strings.Split(err.Error(), "\n") // several errors, one a line
+		if level != ngxlog.Emerg {
+			lines = []string{err.Error()} // one message, written whole as nginx does
+		}
+		for _, line := range lines {
+			fmt.Fprintf(stderr, "ngxsockify: [%s] %s\n", level, line)
+		}
+		startLog.emerg(level, lines)
 		return 1
 	}
 	load := func() (*nginxconf.Config, error) {
@@ -152,9 +161,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		} else {
 			cfg, err = nginxconf.Load(confPath, opts)
 		}
-		if err == nil && len(cfg.ErrorLog) == 0 && f.errorLog != "" {
-			// -e names the error log of a configuration without error_log
-			cfg.ErrorLog = []nginxconf.LogFile{{Path: cfg.FullName(f.errorLog), Level: ngxlog.Err}}
+		if err == nil && f.errorLog != "" {
+			// -e names the error log of a configuration whose main level
+			// has no error_log file: none at all, or only syslog: and
+			// memory: ones (nginx then adds its default file at level
+			// error beside them).
+			if files, toStderr := errorLogFiles(cfg); len(files) == 0 && !toStderr {
+				cfg.ErrorLog = append(cfg.ErrorLog, nginxconf.LogFile{Path: cfg.FullName(f.errorLog), Level: ngxlog.Err})
+			}
 		}
 		return cfg, err
 	}
@@ -271,15 +285,15 @@ func fullName(prefix, name string) string {
 // error log files known at that point (stderr gets them anyway).
 type startupLog struct{ paths []string }
 
-func (l *startupLog) emerg(msg string) {
+func (l *startupLog) emerg(level ngxlog.Level, lines []string) {
 	for _, p := range l.paths {
 		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 		if err != nil {
 			continue
 		}
-		elog := proxy.NewErrorLog(f, ngxlog.Emerg)
-		for _, line := range strings.Split(msg, "\n") {
-			elog.Logf(ngxlog.Emerg, 0, "%s", line)
+		elog := proxy.NewErrorLog(f, level)
+		for _, line := range lines {
+			elog.Logf(level, 0, "%s", line)
 		}
 		f.Close()
 	}

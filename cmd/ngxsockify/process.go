@@ -94,6 +94,14 @@ func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Con
 	}
 	u, err := dropPrivileges(srv, cfg, p.pidFile)
 	if err == nil {
+		if child {
+			// nginx's foreground process returns before its workers start
+			daemonReady()
+		}
+		// what a worker runs first (init_worker_by_lua), as the user
+		// directive's user, before the listeners accept (their sockets are
+		// bound and queue connections meanwhile)
+		srv.StartWorker()
 		err = srv.Listen() // takes the sockets opened above
 	}
 	if err != nil {
@@ -102,9 +110,6 @@ func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Con
 		return emerg(err)
 	}
 	proxy.ReleaseInherited()
-	if child {
-		daemonReady()
-	}
 	notifyReady(inheritedFrom != "")
 	p.elog.Logf(ngxlog.Notice, 0, "ngxsockify/%s started, listening on %v", Version, srv.Addrs())
 	if u != nil {
