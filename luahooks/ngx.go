@@ -404,12 +404,10 @@ func (st *state) writeValue(L *lua.LState, v lua.LValue, argn int, fn string, de
 }
 
 func (st *state) ngxSay(L *lua.LState) int {
-	before := st.r.body.Len()
 	if !st.writeArgs(L, "say") {
 		return 2
 	}
 	st.r.body.WriteByte('\n')
-	st.outBuf(echoSize(L)+1, st.r.body.Len()-before)
 	if !st.markSent() || !st.writeNow() {
 		return fail(L, "nginx output filter error")
 	}
@@ -419,11 +417,9 @@ func (st *state) ngxSay(L *lua.LState) int {
 }
 
 func (st *state) ngxPrint(L *lua.LState) int {
-	before := st.r.body.Len()
 	if !st.writeArgs(L, "print") {
 		return 2
 	}
-	st.outBuf(echoSize(L), st.r.body.Len()-before)
 	if !st.markSent() || !st.writeNow() {
 		return fail(L, "nginx output filter error")
 	}
@@ -499,9 +495,6 @@ func (st *state) endOutput(L *lua.LState, eof bool) int {
 		return fail(L, "nginx output filter error")
 	}
 	st.r.eof = st.r.eof || eof
-	if !eof {
-		st.outFlush()
-	}
 	st.flushOutput()
 	if req := st.r.req; eof && st.postpone() < postponeOutput && req.Flush != nil && req.headersOut {
 		// nginx's write filter sends the last buffer at once: its write

@@ -238,9 +238,6 @@ func (st *state) capture(L *lua.LState, srs []Subrequest) []*lua.LTable {
 		// processing ..."); err is the Lua error to raise.
 		cError(L, "%s", err.Error())
 	}
-	for _, res := range results {
-		st.outCaptured(len(res.Body))
-	}
 	out := make([]*lua.LTable, len(results))
 	for i, res := range results {
 		t := L.CreateTable(0, 4)

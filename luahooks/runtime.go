@@ -42,10 +42,6 @@ type Options struct {
 	// ("access_by_lua(/etc/nginx/sites-enabled/default:25)"). Empty means
 	// base names only.
 	ConfPrefix string
-	// ThreadCacheMax is lua_thread_cache_max_entries; ThreadCacheSet
-	// false means lua-nginx-module's default, 1024.
-	ThreadCacheMax int
-	ThreadCacheSet bool
 	// PackagePath is lua_package_path; ";;" stands for the default path.
 	// Empty means the default path.
 	PackagePath string
@@ -161,7 +157,6 @@ type Runtime struct {
 	reOnce  sync.Map   // reKey of "jo" regexes compiled: logJIT (ngx_re.go)
 	// wthreads: ngx.run_worker_thread's pools and states (worker_thread.go)
 	wthreads workerThreads
-	threads  threadCache // lua-nginx-module's Lua thread cache (threadcache.go)
 
 	mu    sync.Mutex
 	inits []*Chunk          // init_by_lua* chunks, replayed in every new state

@@ -223,14 +223,7 @@ type Request struct {
 	// in the request's free list (ctx->free_bufs) once a cosocket sent
 	// them; the last one is the list's head (debug log lines only).
 	freeBufs []int
-	// outBusy and outPending model the output buffers ngx.say and
-	// ngx.print hand to nginx's output chain (outbufs.go): the buffers'
-	// sizes not yet sent, and the bytes nginx's write filter holds
-	// (outHeader: with the response header's).
-	outBusy    []int
-	outPending int64
-	outHeader  bool
-	start      time.Time
+	start    time.Time
 }
 
 // Action says what the caller does after a run.
@@ -539,10 +532,6 @@ func (st *state) run(parent context.Context, c *Chunk, req *Request, timeout tim
 	if err := parent.Err(); err != nil {
 		r.req = nil
 		return Outcome{Action: Close, Status: 499, Err: err}
-	}
-	if !st.inInit && entryPhase(c.phase) {
-		ref := st.rt.threadNew(req.Log)
-		defer st.rt.threadFree(ref, req.Log)
 	}
 	ctx := st.ctx
 	ctx.arm(parent, r.now, timeout)

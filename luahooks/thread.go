@@ -386,9 +386,6 @@ func (st *state) threadSpawn(L *lua.LState) int {
 	for i := 2; i <= L.GetTop(); i++ {
 		args = append(args, L.Get(i))
 	}
-	// a light thread takes a cached Lua thread too (and is not cached
-	// when it ends: only entry threads are)
-	st.rt.threadNew(func(level ngxlog.Level, msg string) { st.logf(level, "%s", msg) })
 	s := st.threadSched()
 	parent := s.current()
 	co, cancel := st.r.L.NewThread()

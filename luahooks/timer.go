@@ -57,12 +57,11 @@ type timerSet struct {
 }
 
 type luaTimer struct {
-	thread int // its Lua thread's ref in the thread cache (threadcache.go)
-	st     *state
-	fn     *lua.LFunction
-	args   []lua.LValue
-	every  time.Duration // 0: a one-shot timer (ngx.timer.at)
-	t      *time.Timer
+	st    *state
+	fn    *lua.LFunction
+	args  []lua.LValue
+	every time.Duration // 0: a one-shot timer (ngx.timer.at)
+	t     *time.Timer
 	// when is the expiry as nginx keys it: the creating run's cached
 	// time in milliseconds plus the delay, so that timers a run creates
 	// with one delay expire together; seq orders those (creation order).
@@ -143,7 +142,6 @@ func (st *state) timerAdd(L *lua.LState, name string, every bool) int {
 	}
 	d := time.Duration(delay * float64(time.Second))
 	tm := &luaTimer{st: st, fn: fn, args: args, conf: timerConf(st.r.req)}
-
 	switch req := st.r.req; {
 	case req == nil:
 	case st.r.phase == PhaseTimer:
@@ -164,8 +162,6 @@ func (st *state) timerAdd(L *lua.LState, name string, every bool) int {
 	case len(ts.pending) >= maxPending:
 		return fail(L, "too many pending timers")
 	}
-	// its Lua thread, made now
-	tm.thread = st.rt.threadNew(func(level ngxlog.Level, msg string) { st.logf(level, "%s", msg) })
 	if ts.pending == nil {
 		ts.pending = map[*luaTimer]struct{}{}
 	}
@@ -264,7 +260,6 @@ func (rt *Runtime) runTimerRun(tm *luaTimer, premature bool, began chan<- struct
 	tm.logf(rt, ngxlog.Debug, "lua ngx.timer expired")
 	err := st.runTimer(tm, premature)
 	st.busy.Unlock()
-	rt.threadFree(tm.thread, func(level ngxlog.Level, msg string) { tm.logf(rt, level, "%s", msg) })
 	if err != nil {
 		tm.logf(rt, ngxlog.Err, "%v, context: ngx.timer", err)
 	}
@@ -283,7 +278,6 @@ func (rt *Runtime) runTimerRun(tm *luaTimer, premature bool, began chan<- struct
 func (rt *Runtime) nextTimer(tm *luaTimer, now time.Time) {
 	ts := &rt.timers
 	next := &luaTimer{st: tm.st, fn: tm.fn, args: tm.args, every: tm.every, log: tm.log, conf: tm.conf}
-	next.thread = rt.threadNew(func(level ngxlog.Level, msg string) { tm.logf(rt, level, "%s", msg) })
 	ts.seq++
 	next.seq = ts.seq
 	ts.pending[next] = struct{}{}

@@ -139,9 +139,10 @@ func buildIgnoredValues() map[string]ignoredValue {
 		"image_filter_buffer": size,
 
 		// lua-nginx-module
-		"lua_regex_cache_max_entries": num,
-		"lua_regex_match_limit":       num,
-		"lua_socket_send_lowat":       size,
+		"lua_regex_cache_max_entries":  num,
+		"lua_regex_match_limit":        num,
+		"lua_thread_cache_max_entries": num,
+		"lua_socket_send_lowat":        size,
 		"lua_malloc_trim": {kind: vkCustom, noDup: true, check: func(a []string) (string, bool) {
 			if _, ok := ngxAtoi(a[0]); !ok {
 				return "invalid number in the 1st argument", false

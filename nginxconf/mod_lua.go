@@ -33,12 +33,6 @@ var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
 		{name: "lua_max_running_timers", dup: "lua_max_running_timers", set: func(c *compiler, _ *level, d *Directive) {
 			c.cfg.HTTP.Lua.MaxRunningTimers = c.luaCount(d)
 		}},
-		// the size of lua-nginx-module's Lua thread cache (its debug lines:
-		// luahooks/threadcache.go)
-		{name: "lua_thread_cache_max_entries", dup: "lua_thread_cache_max_entries", set: func(c *compiler, _ *level, d *Directive) {
-			c.cfg.HTTP.Lua.ThreadCacheMaxEntries = c.luaCount(d)
-			c.cfg.HTTP.Lua.ThreadCacheSet = true
-		}},
 		// ngx.run_worker_thread's Lua states (luahooks/worker_thread.go)
 		{name: "lua_worker_thread_vm_pool_size", dup: "lua_worker_thread_vm_pool_size", set: func(c *compiler, _ *level, d *Directive) {
 			c.cfg.HTTP.Lua.WorkerThreadVMPoolSize = c.luaCount(d)

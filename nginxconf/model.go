@@ -121,10 +121,6 @@ type LuaMain struct {
 	// WorkerThreadVMPoolSet (else the default, 100).
 	WorkerThreadVMPoolSize int
 	WorkerThreadVMPoolSet  bool
-	// ThreadCacheMaxEntries is lua_thread_cache_max_entries when
-	// ThreadCacheSet (else the default, 1024).
-	ThreadCacheMaxEntries int
-	ThreadCacheSet        bool
 
 	// File and CloseLine place the http block's closing '}', where nginx
 	// reports what goes wrong when lua-nginx-module creates its VM.

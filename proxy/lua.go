@@ -356,8 +356,6 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configur
 		MaxRunningTimers: h.Lua.MaxRunningTimers,
 		ThreadPools:      pools,
 		WorkerThreadVMs:  vms,
-		ThreadCacheMax:   h.Lua.ThreadCacheMaxEntries,
-		ThreadCacheSet:   h.Lua.ThreadCacheSet,
 		Timeout:          timeout,
 		Log:              func(level ngxlog.Level, msg string) { elog.Logf(level, 0, "%s", msg) },
 	})
