@@ -675,7 +675,8 @@ func TestLuaSSLCertificate(t *testing.T) {
 	}, "SSL_do_handshake() failed (SSL: error:0A000179:SSL routines::cert cb error) while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:",
 		"SSL_do_handshake() failed (SSL: error:0A000076:SSL routines::no suitable signature algorithm) while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:",
 		"SSL_do_handshake() failed (SSL: error:0A0000C1:SSL routines::no shared cipher) while SSL handshaking, client: 127.0.0.1, server: 127.0.0.1:",
-		"lua entry thread aborted: runtime error: ssl_certificate_by_lua(nginx.conf:16):",
+		// the block's line: after the harness's load_module lines
+		fmt.Sprintf("lua entry thread aborted: runtime error: ssl_certificate_by_lua(nginx.conf:%d):", 14+strings.Count(luaModules, "\n")),
 		": bad bad bad",
 		": API disabled in the context of ssl_certificate_by_lua*")
 }
