@@ -208,7 +208,7 @@ NGINX_TESTS_FILES ?= access.t access_log.t auth_basic.t autoindex.t autoindex_fo
 	ssl_ocsp.t ssl_reject_handshake.t ssl_stapling.t subrequest_output_buffer_size.t \
 	range_flv.t dav.t dav_chunked.t dav_utf8.t
 
-LUA_TESTS_FILES ?= $(addprefix t/,000-sanity.t 162-socket-tls-handshake.t 001-set.t 002-content.t 005-exit.t \
+LUA_TESTS_FILES ?= $(addprefix t/,000-sanity.t 162-socket-tls-handshake.t 162-static-module-location.t 138-balancer.t 001-set.t 002-content.t 005-exit.t \
 	006-escape.t 007-md5.t 011-md5_bin.t 070-sha1.t 046-hmac.t 042-crc32.t \
 	008-today.t 012-now.t 021-cookie-time.t 029-http-time.t 102-req-start-time.t \
 	015-status.t 016-resp-header.t 017-exec.t 020-subrequest.t 027-multi-capture.t \
