@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"ngxsockify/nginxconf"
 	"ngxsockify/nginxconf/vars"
@@ -418,13 +417,14 @@ func (rq *request) more101(server string) string {
 // outside the filter chain (moreUpgradeHead).
 type moreField struct{ name, value string }
 
-// moreUpgradeHead appends the header lines of an upgraded proxy_pass's
-// 101 to head, after the output commands ran on them: proxyUpgrade writes
-// that head itself, not through the filter chain, but nginx's filter runs
-// on it too. fields are the backend's lines that go out; Server (under
-// server_tokens) and Date are nginx's own unless a command names them.
-func (rq *request) moreUpgradeHead(head []byte, fields []moreField) []byte {
-	server, date := rq.conf.ServerTokens, true
+// moreUpgradeFields runs the output commands on the header lines of an
+// upgraded proxy_pass's 101: proxyUpgrade writes that head itself, not
+// through the filter chain, but nginx's filter runs on it too. fields are
+// the backend's lines that go out; it returns them changed, and whether
+// our own Server (server: under server_tokens) and Date still go out: not
+// once a command names them.
+func (rq *request) moreUpgradeFields(fields []moreField, server bool) ([]moreField, bool, bool) {
+	date := true
 	ctype := ""
 	for _, f := range fields {
 		if strings.EqualFold(f.name, "Content-Type") {
@@ -453,19 +453,7 @@ func (rq *request) moreUpgradeHead(head []byte, fields []moreField) []byte {
 			fields = moreListSet(fields, mh, v)
 		}
 	}
-	if server {
-		head = append(head, "Server: ngxsockify\r\n"...)
-	}
-	if date {
-		head = append(head, "Date: "...)
-		head = append(head, time.Now().UTC().Format(http.TimeFormat)...)
-		head = append(head, "\r\n"...)
-	}
-	head = append(head, "Connection: upgrade\r\n"...)
-	for _, f := range fields {
-		head = append(append(append(append(head, f.name...), ": "...), f.value...), "\r\n"...)
-	}
-	return head
+	return fields, server, date
 }
 
 // moreListSet applies one header of an output command to a header list:

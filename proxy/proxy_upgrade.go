@@ -41,33 +41,31 @@ func (rq *request) proxyUpgrade(backend net.Conn, res *proxypass.Response) {
 	rq.w.wrote, rq.w.status = true, http.StatusSwitchingProtocols
 	rq.v.Status = http.StatusSwitchingProtocols
 
-	head := []byte("HTTP/1.1 101 Switching Protocols\r\n")
+	// the backend's lines that go out: Upgrade, and the others that are
+	// neither hop-by-hop nor hidden
+	var fields []moreField
+	for _, f := range res.Fields {
+		if key := http.CanonicalHeaderKey(f.Name); key == "Upgrade" || !proxypass.ResponseHopByHop(key) && !rq.proxyHidden(key) {
+			fields = append(fields, moreField{f.Name, f.Value})
+		}
+	}
+	server, date := rq.conf.ServerTokens, true // ours, unless a command names them
 	if rq.conf.MoreOutput {
 		// more_set_headers and more_clear_headers apply (headers_more.go)
-		var fields []moreField
-		for _, f := range res.Fields {
-			if key := http.CanonicalHeaderKey(f.Name); key == "Upgrade" || !proxypass.ResponseHopByHop(key) && !rq.proxyHidden(key) {
-				fields = append(fields, moreField{f.Name, f.Value})
-			}
-		}
-		head = rq.moreUpgradeHead(head, fields)
-	} else {
-		if rq.conf.ServerTokens {
-			head = append(head, "Server: ngxsockify\r\n"...)
-		}
+		fields, server, date = rq.moreUpgradeFields(fields, server)
+	}
+	head := []byte("HTTP/1.1 101 Switching Protocols\r\n")
+	if server {
+		head = append(head, "Server: ngxsockify\r\n"...)
+	}
+	if date {
 		head = append(head, "Date: "...)
 		head = append(head, time.Now().UTC().Format(http.TimeFormat)...)
-		head = append(head, "\r\nConnection: upgrade\r\n"...)
-		for _, f := range res.Fields {
-			key := http.CanonicalHeaderKey(f.Name)
-			if key != "Upgrade" && (proxypass.ResponseHopByHop(key) || rq.proxyHidden(key)) {
-				continue
-			}
-			head = append(head, f.Name...)
-			head = append(head, ": "...)
-			head = append(head, f.Value...)
-			head = append(head, "\r\n"...)
-		}
+		head = append(head, "\r\n"...)
+	}
+	head = append(head, "Connection: upgrade\r\n"...)
+	for _, f := range fields {
+		head = append(append(append(append(head, f.name...), ": "...), f.value...), "\r\n"...)
 	}
 	head = append(head, "\r\n"...)
 	headLen := int64(len(head))
