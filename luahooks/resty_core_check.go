@@ -66,10 +66,16 @@ func (rt *Runtime) restyCoreLoadError() error {
 		return nil
 	}
 	if why := restyCoreMissing(path, cpath); why != "" {
-		return errors.New("failed to load the 'resty.core' module (https://github.com/openresty/lua-resty-core); " +
-			"ensure you are using an OpenResty release from https://openresty.org/en/download.html (reason: " + why + ")")
+		return errors.New(RestyCoreFailure(why))
 	}
 	return nil
+}
+
+// RestyCoreFailure is lua-nginx-module's message when it cannot load
+// resty.core, why being RestyCoreMissing's answer.
+func RestyCoreFailure(why string) string {
+	return "failed to load the 'resty.core' module (https://github.com/openresty/lua-resty-core); " +
+		"ensure you are using an OpenResty release from https://openresty.org/en/download.html (reason: " + why + ")"
 }
 
 // notePackagePaths keeps the package paths st has after init_by_lua.

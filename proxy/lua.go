@@ -307,9 +307,7 @@ func (st *state) buildLua(cfg *nginxconf.Config, timeout time.Duration, configur
 			Prefix: cfg.Prefix, LuaPathEnv: luaEnv("LUA_PATH"), LuaCPathEnv: luaEnv("LUA_CPATH"),
 			PackagePath: h.Lua.PackagePath, PackageCPath: h.Lua.PackageCPath,
 		}); why != "" {
-			return AlertError{fmt.Sprintf("failed to load the 'resty.core' module (https://github.com/openresty/lua-resty-core); "+
-				"ensure you are using an OpenResty release from https://openresty.org/en/download.html (reason: %s) in %s:%d",
-				why, h.Lua.File, h.Lua.CloseLine)}
+			return AlertError{fmt.Sprintf("%s in %s:%d", luahooks.RestyCoreFailure(why), h.Lua.File, h.Lua.CloseLine)}
 		}
 	}
 	if len(h.LuaCodes) == 0 {
