@@ -87,9 +87,7 @@ func (rq *request) moreNoRanges(ctype string) bool {
 	if !rq.conf.MoreOutput {
 		return false
 	}
-	if i := charsetParam(ctype); i >= 0 {
-		ctype = ctype[:i]
-	}
+	ctype = withoutCharset(ctype)
 	for _, cmd := range rq.conf.MoreHeaders {
 		if !moreApplies(cmd, ctype, http.StatusOK) {
 			continue
@@ -114,8 +112,11 @@ func moreValue(mh *nginxconf.MoreHeader, v *vars.Request) string {
 // responseType is the response's type as -t compares it: nginx's
 // content_type up to content_type_len, the value without a "; charset="
 // parameter (and what follows it); other parameters stay.
-func responseType(h http.Header) string {
-	v := headerFirst(h, "Content-Type")
+func responseType(h http.Header) string { return withoutCharset(headerFirst(h, "Content-Type")) }
+
+// withoutCharset is a Content-Type value without its "; charset="
+// parameter and what follows it.
+func withoutCharset(v string) string {
 	if i := charsetParam(v); i >= 0 {
 		return v[:i]
 	}
@@ -428,10 +429,7 @@ func (rq *request) moreUpgradeFields(fields []moreField, server bool) ([]moreFie
 	ctype := ""
 	for _, f := range fields {
 		if strings.EqualFold(f.name, "Content-Type") {
-			ctype = f.value
-			if i := charsetParam(ctype); i >= 0 {
-				ctype = ctype[:i]
-			}
+			ctype = withoutCharset(f.value)
 			break
 		}
 	}
