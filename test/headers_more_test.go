@@ -42,25 +42,7 @@ server {
 		var heads [2]string
 		for i, kind := range []string{"nginx", "ngxsockify"} {
 			s := startServer(t, kind, ServerOptions{HTTP: conf})
-			c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			c.SetDeadline(time.Now().Add(15 * time.Second))
-			io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
-			br := bufio.NewReader(c)
-			for {
-				l, err := br.ReadString('\n')
-				if err != nil {
-					t.Fatalf("%s %s: reading the 101: %v", kind, path, err)
-				}
-				heads[i] += l
-				if l == "\r\n" {
-					break
-				}
-			}
-			upgradedEcho(t, c, br, "through")
+			_, _, heads[i] = upgradeAt(t, s, path)
 		}
 		if heads[0] != heads[1] {
 			t.Errorf("%s: 101 heads differ:\nnginx:\n%s\nngxsockify:\n%s", path, heads[0], heads[1])

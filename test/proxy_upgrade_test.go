@@ -26,27 +26,36 @@ func upgradedConn(t *testing.T, s *Server) (net.Conn, *bufio.Reader) {
 // was.
 func upgradedConnHead(t *testing.T, s *Server) (net.Conn, *bufio.Reader, int) {
 	t.Helper()
+	c, br, head := upgradeAt(t, s, "/up/upgrade")
+	return c, br, len(head)
+}
+
+// upgradeAt upgrades a new connection to s with GET path (a proxy_pass to
+// startProxyBackend's echo), checks an echo through it, and returns it
+// with the 101's head.
+func upgradeAt(t *testing.T, s *Server, path string) (net.Conn, *bufio.Reader, string) {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", s.Addr, 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
 	c.SetDeadline(time.Now().Add(15 * time.Second))
-	io.WriteString(c, "GET /up/upgrade HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+	io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
 	br := bufio.NewReader(c)
-	head := 0
+	var head strings.Builder
 	for {
 		l, err := br.ReadString('\n')
 		if err != nil {
-			t.Fatalf("%s: reading the 101: %v", s.Kind, err)
+			t.Fatalf("%s %s: reading the 101: %v", s.Kind, path, err)
 		}
-		head += len(l)
+		head.WriteString(l)
 		if l == "\r\n" {
 			break
 		}
 	}
 	upgradedEcho(t, c, br, "first")
-	return c, br, head
+	return c, br, head.String()
 }
 
 func upgradedEcho(t *testing.T, c net.Conn, br *bufio.Reader, msg string) {
