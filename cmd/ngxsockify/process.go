@@ -92,6 +92,7 @@ func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Con
 	if child {
 		daemonStderr(cfg)
 	}
+	var pending []os.Signal // came while init_worker_by_lua ran
 	u, err := dropPrivileges(srv, cfg, p.pidFile)
 	if err == nil {
 		if child {
@@ -101,7 +102,14 @@ func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Con
 		// what a worker runs first (init_worker_by_lua), as the user
 		// directive's user, before the listeners accept (their sockets are
 		// bound and queue connections meanwhile)
-		srv.StartWorker()
+		var stop os.Signal
+		if stop, pending = startWorker(srv, sigs); stop != nil {
+			// Nothing was served yet; srv.Close would wait for the
+			// hook's Lua state: the exit closes the sockets.
+			p.elog.Logf(ngxlog.Notice, 0, "signal %d received, exiting", stop)
+			p.removePID()
+			return 0
+		}
 		err = srv.Listen() // takes the sockets opened above
 	}
 	if err != nil {
@@ -115,7 +123,37 @@ func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Con
 	if u != nil {
 		p.elog.Logf(ngxlog.Notice, 0, "serving as user %s", u)
 	}
+	for _, sig := range pending {
+		if p.signal(sig.(syscall.Signal)) {
+			p.removePID()
+			return 0
+		}
+	}
 	return p.run(sigs)
+}
+
+// startWorker runs srv.StartWorker, whose init_worker_by_lua may take long
+// (os.execute, a socket with no timeout), watching sigs meanwhile: a fast
+// stop (TERM, INT) is returned at once, and the process exits without
+// waiting for the hook, as nginx's master kills a worker that does not
+// exit. The other signals are returned for after the start.
+func startWorker(srv *proxy.Server, sigs chan os.Signal) (stop os.Signal, pending []os.Signal) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.StartWorker()
+	}()
+	for {
+		select {
+		case <-done:
+			return nil, pending
+		case sig := <-sigs:
+			if sig == syscall.SIGTERM || sig == syscall.SIGINT {
+				return sig, pending
+			}
+			pending = append(pending, sig)
+		}
+	}
 }
 
 func (p *process) run(sigs chan os.Signal) int {
