@@ -92,29 +92,46 @@ func TestLuaInitWorkerInWorker(t *testing.T) {
 }
 
 // TestLuaInitWorkerStop: SIGTERM while init_worker_by_lua is still running
-// (here a command that takes 15 s) stops the process at once, as nginx's
-// master stops a worker that does not exit (it kills it after about 1.6 s);
-// the signal used to wait for the hook's end.
+// (a command that takes 15 s), at startup or in a reload, stops the process
+// at once, as nginx's master stops a worker that does not exit (it kills it
+// after about 1.6 s); the signal used to wait for the hook's end.
 func TestLuaInitWorkerStop(t *testing.T) {
-	s := startNgxsockify(t, `
-init_worker_by_lua_block { os.execute("sleep 15") }
+	const hook = "init_worker_by_lua_block { os.execute(\"sleep 15\") }\n"
+	const srv = `
 server {
     listen 127.0.0.1:{{PORT}};
     return 200;
-}`)
-	time.Sleep(200 * time.Millisecond) // the hook is running
-	sent := time.Now()
-	s.Signal(syscall.SIGTERM)
-	// s.Exited waits for the output pipes, which the orphaned sleep holds
-	pid := s.cmd.Process.Pid
-	for alive(pid) && time.Since(sent) < 5*time.Second {
-		time.Sleep(20 * time.Millisecond)
+}`
+	stopped := func(t *testing.T, s *Server) {
+		t.Helper()
+		time.Sleep(300 * time.Millisecond) // the hook is running
+		sent := time.Now()
+		s.Signal(syscall.SIGTERM)
+		// s.Exited waits for the output pipes, which the orphaned sleep holds
+		pid := s.cmd.Process.Pid
+		for alive(pid) && time.Since(sent) < 5*time.Second {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if alive(pid) {
+			t.Errorf("still running %v after SIGTERM; error log:\n%s", time.Since(sent).Round(time.Millisecond), s.ErrorLog())
+		} else if log := s.ErrorLog(); !strings.Contains(log, "signal 15 received, exiting") {
+			t.Errorf("error log after SIGTERM:\n%s", log)
+		}
+		s.Stop() // and the sleep, in its process group
 	}
-	if alive(pid) {
-		t.Fatalf("still running %v after SIGTERM; error log:\n%s", time.Since(sent).Round(time.Millisecond), s.ErrorLog())
-	}
-	if log := s.ErrorLog(); !strings.Contains(log, "signal 15 received, exiting") {
-		t.Errorf("error log after SIGTERM:\n%s", log)
-	}
-	s.Stop() // and the sleep, in its process group
+	t.Run("start", func(t *testing.T) {
+		stopped(t, startNgxsockify(t, hook+srv))
+	})
+	t.Run("reload", func(t *testing.T) {
+		s := startNgxsockify(t, srv)
+		conf, err := os.ReadFile(s.Conf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(s.Conf, []byte(strings.Replace(string(conf), "http {\n", "http {\n"+hook, 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.Signal(syscall.SIGHUP)
+		stopped(t, s)
+	})
 }

@@ -52,6 +52,10 @@ type process struct {
 	noAccepting bool
 	held        []int
 	resumeWait  func()
+	// sigs delivers the signals; pending holds those that came while
+	// init_worker_by_lua ran (watch), for run to act on next.
+	sigs    chan os.Signal
+	pending []os.Signal
 }
 
 // serve runs until a stop signal, handling reload and reopen like nginx.
@@ -75,6 +79,7 @@ func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Con
 		daemonized: child || inheritedFrom != "",
 		newExited:  make(chan *os.ProcessState, 1),
 		quitDone:   make(chan error, 1),
+		sigs:       sigs,
 	}
 	if inheritedFrom != "" {
 		p.oldParent = os.Getppid()
@@ -92,7 +97,6 @@ func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Con
 	if child {
 		daemonStderr(cfg)
 	}
-	var pending []os.Signal // came while init_worker_by_lua ran
 	u, err := dropPrivileges(srv, cfg, p.pidFile)
 	if err == nil {
 		if child {
@@ -102,8 +106,7 @@ func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Con
 		// what a worker runs first (init_worker_by_lua), as the user
 		// directive's user, before the listeners accept (their sockets are
 		// bound and queue connections meanwhile)
-		var stop os.Signal
-		if stop, pending = startWorker(srv, sigs); stop != nil {
+		if stop := p.watch(srv.StartWorker); stop != nil {
 			// Nothing was served yet; srv.Close would wait for the
 			// hook's Lua state: the exit closes the sockets.
 			p.elog.Logf(ngxlog.Notice, 0, "signal %d received, exiting", stop)
@@ -123,43 +126,45 @@ func serve(srv *proxy.Server, cfg *nginxconf.Config, load func() (*nginxconf.Con
 	if u != nil {
 		p.elog.Logf(ngxlog.Notice, 0, "serving as user %s", u)
 	}
-	for _, sig := range pending {
-		if p.signal(sig.(syscall.Signal)) {
-			p.removePID()
-			return 0
-		}
-	}
-	return p.run(sigs)
+	return p.run()
 }
 
-// startWorker runs srv.StartWorker, whose init_worker_by_lua may take long
-// (os.execute, a socket with no timeout), watching sigs meanwhile: a fast
-// stop (TERM, INT) is returned at once, and the process exits without
-// waiting for the hook, as nginx's master kills a worker that does not
-// exit. The other signals are returned for after the start.
-func startWorker(srv *proxy.Server, sigs chan os.Signal) (stop os.Signal, pending []os.Signal) {
+// watch runs f, which may run init_worker_by_lua (a long os.execute, a
+// socket with no timeout), while taking signals: a fast stop (TERM, INT)
+// is returned at once, without waiting for f, as nginx's master kills a
+// worker that does not exit; the other signals go to p.pending for run.
+func (p *process) watch(f func()) (stop os.Signal) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		srv.StartWorker()
+		f()
 	}()
 	for {
 		select {
 		case <-done:
-			return nil, pending
-		case sig := <-sigs:
+			return nil
+		case sig := <-p.sigs:
 			if sig == syscall.SIGTERM || sig == syscall.SIGINT {
-				return sig, pending
+				return sig
 			}
-			pending = append(pending, sig)
+			p.pending = append(p.pending, sig)
 		}
 	}
 }
 
-func (p *process) run(sigs chan os.Signal) int {
+func (p *process) run() int {
 	for {
+		if len(p.pending) > 0 {
+			sig := p.pending[0]
+			p.pending = p.pending[1:]
+			if p.signal(sig.(syscall.Signal)) {
+				p.removePID()
+				return 0
+			}
+			continue
+		}
 		select {
-		case sig := <-sigs:
+		case sig := <-p.sigs:
 			if p.signal(sig.(syscall.Signal)) {
 				p.removePID()
 				return 0
@@ -185,7 +190,9 @@ func (p *process) signal(sig syscall.Signal) bool {
 			p.elog.Logf(ngxlog.Notice, 0, "signal %d (SIGHUP) received, accepting connections again", sig)
 			p.resume()
 		default:
-			p.reload()
+			if stop := p.reload(); stop != nil {
+				return p.signal(stop.(syscall.Signal))
+			}
 		}
 	case sigUSR1:
 		p.elog.Logf(ngxlog.Notice, 0, "signal %d (SIGUSR1) received, reopening logs", sig)
@@ -235,19 +242,26 @@ func (p *process) signal(sig syscall.Signal) bool {
 	return false
 }
 
-func (p *process) reload() {
+// reload rereads the configuration and swaps it in. A fast stop while the
+// new configuration's init_worker_by_lua runs is returned, for the caller
+// to act on at once (the reload is left unfinished).
+func (p *process) reload() (stop os.Signal) {
 	p.elog.Logf(ngxlog.Notice, 0, "signal %d (SIGHUP) received, reconfiguring", syscall.SIGHUP)
 	notifyReloading()
 	defer notifyReady(false)
 	next, err := p.load()
 	if err == nil {
-		err = p.srv.Reload(next)
+		var rerr error
+		if stop := p.watch(func() { rerr = p.srv.Reload(next) }); stop != nil {
+			return stop
+		}
+		err = rerr
 	}
 	p.srv.CountReload(err)
 	if err != nil {
 		p.elog.Logf(ngxlog.Emerg, 0, "%v", err)
 		p.elog.Logf(ngxlog.Notice, 0, "reconfiguration failed, the old configuration stays in effect")
-		return
+		return nil
 	}
 	for _, w := range next.Warnings {
 		level := ngxlog.Warn
@@ -262,6 +276,7 @@ func (p *process) reload() {
 	p.cfg = next
 	p.elog = p.srv.ErrorLog()
 	p.elog.Logf(ngxlog.Notice, 0, "reconfiguring done")
+	return nil
 }
 
 // changeBinary is nginx's binary upgrade (SIGUSR2): the pid file becomes
