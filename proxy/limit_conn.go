@@ -45,18 +45,36 @@ type connNode struct {
 // connHold is one request's count of a key. gone reports whether its
 // client has closed the connection while the request waits on something
 // else (http1's Gone): the request is about to end and give the count back.
-// mu keeps a check of gone from running while the request lets go of its
-// connection (stopWatching).
+// While soon is set, closed answers instead: the request watches its
+// client within a few milliseconds (proxy_pass waiting for the head), so a
+// client already gone will end it. mu keeps a check from running while the
+// request lets go of its connection (stopWatching).
 type connHold struct {
-	mu   sync.Mutex
-	gone func() bool
+	mu     sync.Mutex
+	gone   func() bool
+	closed func() bool
+	soon   atomic.Bool
 }
 
-// isGone is gone's answer (false once stopWatching ran).
+// isGone is gone's (or closed's) answer; false once stopWatching ran.
 func (h *connHold) isGone() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.gone != nil && h.gone()
+	if h.gone == nil {
+		return false
+	}
+	if h.soon.Load() && h.closed != nil {
+		return h.closed()
+	}
+	return h.gone()
+}
+
+// watchSoon sets whether the request holding h will notice its client's
+// close within a few milliseconds (see connHold); h may be nil.
+func (h *connHold) watchSoon(on bool) {
+	if h != nil {
+		h.soon.Store(on)
+	}
 }
 
 // stopWatching ends the checks of the client's connection: a request that
@@ -156,8 +174,11 @@ func limitConn(rq *request) rc {
 	conf := rq.conf
 	var taken []func()
 	hold := &connHold{}
-	if g, ok := rq.w.w.(interface{ Gone() bool }); ok && !rq.subrequest {
-		hold.gone = g.Gone
+	if g, ok := rq.w.w.(interface {
+		Gone() bool
+		Closed() bool
+	}); ok && !rq.subrequest {
+		hold.gone, hold.closed = g.Gone, g.Closed
 	}
 	for i, l := range limits {
 		key, ok := rq.limitKey(l.Zone, 255)

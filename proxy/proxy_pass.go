@@ -1505,13 +1505,18 @@ func (up *proxyUpstream) send(conn net.Conn, out []byte, cached bool, now time.T
 			conn.SetReadDeadline(bc.grace)
 		}
 		var err error
+		// limit_conn: a client gone meanwhile is noticed within the grace
+		up.rq.connHold.watchSoon(true)
 		n, up.got, err = bc.sender.Exchange(conn, out, *up.head, cached)
+		if n == len(out) && errors.Is(err, os.ErrDeadlineExceeded) {
+			up.watchHead()
+		}
+		up.rq.connHold.watchSoon(false)
 		if err == proxypass.ErrStale {
 			return err
 		}
 		if n == len(out) {
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				up.watchHead()
 				// proxy_read_timeout counts from the send
 				up.until = now.Add(up.rq.conf.ProxyReadTimeout)
 			} else {

@@ -100,3 +100,11 @@ func (w *response) Gone() bool {
 	}
 	return c.watching.Load() && netpeek.Closed(c.sock)
 }
+
+// Closed is Gone for a request that watches the connection soon, if not
+// yet (proxy_pass's first millisecond of waiting for the backend's head):
+// whether the client closed or reset it, from a look at the socket.
+func (w *response) Closed() bool {
+	c := w.c
+	return c.closed.Load() || netpeek.Closed(c.sock)
+}
