@@ -28,6 +28,7 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	lc.ProxyBufferUnit = 4096
 	lc.ProxyNextUpstream = NextError | NextTimeout
 	lc.ProxySSLSessionReuse = true
+	lc.ProxySSLVerifyDepth = 1
 	lc.ProxyStoreAccess = 0600
 }, directives: []directive{
 	{name: "proxy_pass", dup: "proxy_pass", inherit: inheritNone, field: "ProxyPass", set: setProxyPass},
@@ -187,7 +188,9 @@ var proxyModule = module{name: "ngx_http_proxy_module", create: func(lc *LocConf
 	{name: "proxy_ssl_certificate_key", dup: "proxy_ssl_certificate_key", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.ProxySSLCertificateKey, lv.conf.ProxySSLCertificateKeyVar = c.pathOrTemplate(d)
 	}},
-	{name: "proxy_ssl_crl", support: Refused, note: "revocation lists for backend certificates"},
+	{name: "proxy_ssl_crl", dup: "proxy_ssl_crl", set: func(c *compiler, lv *level, d *Directive) {
+		lv.conf.ProxySSLCRL = c.constPath(d)
+	}},
 	{name: "proxy_ssl_password_file", dup: "proxy_ssl_password_file", set: func(c *compiler, lv *level, d *Directive) {
 		lv.conf.ProxySSLPasswords = c.passwordFile(d, c.confName(d.Args[0]))
 	}},
@@ -250,6 +253,7 @@ type ProxyConf struct {
 	ProxySSLName                                             *vars.Template
 	ProxySSLVerifyDepth                                      int
 	ProxySSLTrusted                                          string
+	ProxySSLCRL                                              string // proxy_ssl_crl's file
 	ProxySSLCertificate, ProxySSLCertificateKey              string
 	// ProxySSLCertificateVar and ProxySSLCertificateKeyVar are the
 	// certificate and key paths with variables, read for every

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -18,11 +19,14 @@ import (
 // proxySSL is a level's TLS client settings for https:// backends, built
 // at load: nginx's proxy_ssl_* (no SNI unless proxy_ssl_server_name on; the
 // certificate checked only under proxy_ssl_verify on, against
-// proxy_ssl_trusted_certificate, names as OpenSSL's X509_check_host checks
+// proxy_ssl_trusted_certificate, at most proxy_ssl_verify_depth
+// intermediates long, with proxy_ssl_crl every certificate of the chain
+// against its issuer's CRL, names as OpenSSL's X509_check_host checks
 // them: subjectAltName DNS names, else the subject's CN).
 type proxySSL struct {
 	base  *tls.Config
 	roots *x509.CertPool
+	chain *clientVerifier // its depth and CRLs, for the chains roots verify
 	// certVar, keyVar and passwords: a client certificate whose paths
 	// have variables, loaded for every connection as nginx's
 	// ngx_http_upstream_ssl_certificate does; confName resolves them.
@@ -54,13 +58,29 @@ func buildProxySSL(cfg *nginxconf.Config, lc *nginxconf.LocConf) (*proxySSL, err
 		if lc.ProxySSLTrusted == "" {
 			return nil, errors.New(`no proxy_ssl_trusted_certificate for proxy_ssl_verify`)
 		}
-		pem, err := os.ReadFile(lc.ProxySSLTrusted)
+		data, err := os.ReadFile(lc.ProxySSLTrusted)
 		if err != nil {
 			return nil, fmt.Errorf(`SSL_CTX_load_verify_locations("%s") failed (%v)`, lc.ProxySSLTrusted, unwrapPathErr(err))
 		}
-		ps.roots = x509.NewCertPool()
-		if !ps.roots.AppendCertsFromPEM(pem) {
+		certs := loadedCerts(data)
+		if len(certs) == 0 {
 			return nil, fmt.Errorf(`SSL_CTX_load_verify_locations("%s") failed (no certificates)`, lc.ProxySSLTrusted)
+		}
+		// As OpenSSL, chains end at a self-signed certificate: the
+		// others of the file are intermediates.
+		ps.roots = x509.NewCertPool()
+		ps.chain = &clientVerifier{depth: lc.ProxySSLVerifyDepth}
+		for _, c := range certs {
+			if selfSigned(c) {
+				ps.roots.AddCert(c)
+			} else {
+				ps.chain.inter = append(ps.chain.inter, c)
+			}
+		}
+		if lc.ProxySSLCRL != "" {
+			if ps.chain.crls, err = loadCRLs(lc.ProxySSLCRL); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return ps, nil
@@ -104,8 +124,8 @@ func (ps *proxySSL) handshake(ctx context.Context, c net.Conn, name string, sni 
 		cfg.ServerName = name
 	}
 	if ps.roots != nil {
-		roots := ps.roots
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error { return verifyBackend(cs, roots, name) }
+		roots, chain := ps.roots, ps.chain
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error { return verifyBackend(cs, roots, chain, name) }
 	}
 	tc := tls.Client(c, cfg)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -127,18 +147,40 @@ func (e *errVerify) Error() string {
 	return "upstream SSL certificate verify error: (" + e.reason + ") while SSL handshaking to upstream"
 }
 
-// verifyBackend checks the chain against roots and the name as OpenSSL
-// does (CN only without DNS names).
-func verifyBackend(cs tls.ConnectionState, roots *x509.CertPool, name string) error {
+// verifyBackend checks the chain against roots, then its length and CRLs
+// (chain's depth and crls), and the name as OpenSSL does (CN only without
+// DNS names).
+func verifyBackend(cs tls.ConnectionState, roots *x509.CertPool, chain *clientVerifier, name string) error {
 	if len(cs.PeerCertificates) == 0 {
 		return &errVerify{reason: "0:ok"} // nginx: no certificate
 	}
 	leaf := cs.PeerCertificates[0]
 	inter := x509.NewCertPool()
+	for _, c := range chain.inter {
+		inter.AddCert(c)
+	}
 	for _, c := range cs.PeerCertificates[1:] {
 		inter.AddCert(c)
 	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter}); err != nil {
+	chains, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+	if err == nil {
+		now := time.Now()
+		res := verifyResult{}
+		for i, c := range chains {
+			r := chain.checkChain(c, now)
+			if r.code == verifyOK {
+				res = r
+				break
+			}
+			if i == 0 {
+				res = r
+			}
+		}
+		if res.code != verifyOK {
+			return &errVerify{reason: fmt.Sprintf("%d:%s", res.code, res.text)}
+		}
+	}
+	if err != nil {
 		var ua x509.UnknownAuthorityError
 		var inv x509.CertificateInvalidError
 		switch {
@@ -189,4 +231,23 @@ func hostMatches(cert *x509.Certificate, name string) bool {
 		}
 	}
 	return false
+}
+
+// loadedCerts parses the certificates of PEM data, skipping what does not
+// parse (as x509.CertPool.AppendCertsFromPEM does).
+func loadedCerts(data []byte) []*x509.Certificate {
+	var out []*x509.Certificate
+	for len(data) > 0 {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" || len(b.Headers) != 0 {
+			continue
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out
 }

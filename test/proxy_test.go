@@ -683,3 +683,90 @@ server {
 		}
 	}
 }
+
+// TestProxySSLCRLAndDepth: proxy_ssl_verify with proxy_ssl_crl (every
+// certificate of the backend's chain checked against its issuer's CRL:
+// a revoked one, and an intermediate with no CRL, fail) and
+// proxy_ssl_verify_depth (default 1), against nginx; a trusted file
+// without a self-signed root verifies nothing, as with OpenSSL.
+func TestProxySSLCRLAndDepth(t *testing.T) {
+	requireNginx(t)
+	requireNgxsockify(t)
+	pki := newTestPKI(t)
+	chain, err := os.ReadFile(pki.path("bob.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inter, err := os.ReadFile(pki.path("int.crt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pki.write(t, "bobchain.crt", append(chain, inter...))
+	conf := strings.ReplaceAll(`
+server {
+    listen 127.0.0.1:{{PORT2}} ssl;
+    ssl_certificate PKI/mallory.crt;
+    ssl_certificate_key PKI/mallory.key;
+    return 200 "mallory\n";
+}
+server {
+    listen 127.0.0.1:{{PORT3}} ssl;
+    ssl_certificate PKI/alice.crt;
+    ssl_certificate_key PKI/alice.key;
+    return 200 "alice\n";
+}
+server {
+    listen 127.0.0.1:{{PORT4}} ssl;
+    ssl_certificate PKI/bobchain.crt;
+    ssl_certificate_key PKI/bob.key;
+    return 200 "bob\n";
+}
+server {
+    listen 127.0.0.1:{{PORT}};
+    proxy_ssl_verify on;
+    proxy_ssl_trusted_certificate PKI/root.crt;
+    proxy_ssl_session_reuse off;
+    location /revoked/ { proxy_ssl_crl PKI/root.crl; proxy_ssl_name mallory; proxy_pass https://127.0.0.1:{{PORT2}}/; }
+    location /nocrl/ { proxy_ssl_name mallory; proxy_pass https://127.0.0.1:{{PORT2}}/; }
+    location /good/ { proxy_ssl_crl PKI/root.crl; proxy_ssl_name alice; proxy_pass https://127.0.0.1:{{PORT3}}/; }
+    location /intnocrl/ { proxy_ssl_crl PKI/root.crl; proxy_ssl_name bob; proxy_pass https://127.0.0.1:{{PORT4}}/; }
+    location /depth1/ { proxy_ssl_name bob; proxy_pass https://127.0.0.1:{{PORT4}}/; }
+    location /depth0/ { proxy_ssl_verify_depth 0; proxy_ssl_name bob; proxy_pass https://127.0.0.1:{{PORT4}}/; }
+    location /intonly/ { proxy_ssl_trusted_certificate PKI/int.crt; proxy_ssl_name bob; proxy_pass https://127.0.0.1:{{PORT4}}/; }
+}
+`, "PKI/", pki.dir+"/")
+	servers := []*Server{startServer(t, "nginx", ServerOptions{HTTP: conf}), startServer(t, "ngxsockify", ServerOptions{HTTP: conf})}
+	var got [2][]string
+	for i, s := range servers {
+		for _, p := range []string{"/revoked/", "/nocrl/", "/good/", "/intnocrl/", "/depth1/", "/depth0/", "/intonly/"} {
+			resp, err := rawRequest(s.Addr, "GET "+p+" HTTP/1.0\r\n\r\n", routingTimeout)
+			if err != nil {
+				got[i] = append(got[i], p+": "+err.Error())
+				continue
+			}
+			body := resp.Body
+			if resp.Status != 200 {
+				body = ""
+			}
+			got[i] = append(got[i], fmt.Sprintf("%s: %d %s", p, resp.Status, body))
+		}
+	}
+	if diff := cmp.Diff(got[0], got[1]); diff != "" {
+		t.Errorf("nginx and ngxsockify differ (-nginx +ngxsockify):\n%s", diff)
+	}
+	for _, words := range []string{
+		"upstream SSL certificate verify error: (23:certificate revoked) while SSL handshaking to upstream",
+		"upstream SSL certificate verify error: (3:unable to get certificate CRL) while SSL handshaking to upstream",
+	} {
+		for _, s := range servers {
+			if !strings.Contains(s.ErrorLog(), words) {
+				t.Errorf("%s's error log lacks %q", s.Kind, words)
+			}
+		}
+	}
+	if t.Failed() {
+		for _, s := range servers {
+			t.Logf("%s's error log:\n%s", s.Kind, s.ErrorLog())
+		}
+	}
+}
