@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"ngxsockify/internal/certcheck"
 	"ngxsockify/nginxconf"
 	"ngxsockify/nginxconf/vars"
 )
@@ -26,7 +27,7 @@ import (
 type proxySSL struct {
 	base  *tls.Config
 	roots *x509.CertPool
-	chain *clientVerifier // its depth and CRLs, for the chains roots verify
+	chain *certcheck.Chain // the depth and CRLs, for the chains roots verify
 	// certVar, keyVar and passwords: a client certificate whose paths
 	// have variables, loaded for every connection as nginx's
 	// ngx_http_upstream_ssl_certificate does; confName resolves them.
@@ -69,16 +70,16 @@ func buildProxySSL(cfg *nginxconf.Config, lc *nginxconf.LocConf) (*proxySSL, err
 		// As OpenSSL, chains end at a self-signed certificate: the
 		// others of the file are intermediates.
 		ps.roots = x509.NewCertPool()
-		ps.chain = &clientVerifier{depth: lc.ProxySSLVerifyDepth}
+		ps.chain = &certcheck.Chain{Depth: lc.ProxySSLVerifyDepth}
 		for _, c := range certs {
-			if selfSigned(c) {
+			if certcheck.SelfSigned(c) {
 				ps.roots.AddCert(c)
 			} else {
-				ps.chain.inter = append(ps.chain.inter, c)
+				ps.chain.Inter = append(ps.chain.Inter, c)
 			}
 		}
 		if lc.ProxySSLCRL != "" {
-			if ps.chain.crls, err = loadCRLs(lc.ProxySSLCRL); err != nil {
+			if ps.chain.CRLs, err = certcheck.LoadCRLs(lc.ProxySSLCRL); err != nil {
 				return nil, err
 			}
 		}
@@ -150,13 +151,13 @@ func (e *errVerify) Error() string {
 // verifyBackend checks the chain against roots, then its length and CRLs
 // (chain's depth and crls), and the name as OpenSSL does (CN only without
 // DNS names).
-func verifyBackend(cs tls.ConnectionState, roots *x509.CertPool, chain *clientVerifier, name string) error {
+func verifyBackend(cs tls.ConnectionState, roots *x509.CertPool, chain *certcheck.Chain, name string) error {
 	if len(cs.PeerCertificates) == 0 {
 		return &errVerify{reason: "0:ok"} // nginx: no certificate
 	}
 	leaf := cs.PeerCertificates[0]
 	inter := x509.NewCertPool()
-	for _, c := range chain.inter {
+	for _, c := range chain.Inter {
 		inter.AddCert(c)
 	}
 	for _, c := range cs.PeerCertificates[1:] {
@@ -165,10 +166,10 @@ func verifyBackend(cs tls.ConnectionState, roots *x509.CertPool, chain *clientVe
 	chains, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
 	if err == nil {
 		now := time.Now()
-		res := verifyResult{}
+		res := certcheck.Result{}
 		for i, c := range chains {
-			r := chain.checkChain(c, now)
-			if r.code == verifyOK {
+			r := chain.Check(c, now)
+			if r.Code == certcheck.OK {
 				res = r
 				break
 			}
@@ -176,8 +177,8 @@ func verifyBackend(cs tls.ConnectionState, roots *x509.CertPool, chain *clientVe
 				res = r
 			}
 		}
-		if res.code != verifyOK {
-			return &errVerify{reason: fmt.Sprintf("%d:%s", res.code, res.text)}
+		if res.Code != certcheck.OK {
+			return &errVerify{reason: fmt.Sprintf("%d:%s", res.Code, res.Text)}
 		}
 	}
 	if err != nil {

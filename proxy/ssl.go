@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"ngxsockify/internal/certcheck"
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
 	"ngxsockify/nginxconf/vars"
@@ -254,7 +255,7 @@ type connTLS struct {
 	// result; verifiedBy, the verifier that gave result.
 	rt         *serverTLS
 	verifiedBy *clientVerifier
-	result     verifyResult
+	result     certcheck.Result
 	// ocsp is ssl_ocsp's verdict on the certificate the handshake
 	// verified: "" good (or not checked), else $ssl_client_verify's
 	// FAILED: text
@@ -445,10 +446,10 @@ func (c *connTLS) verify(v *clientVerifier, sent []*x509.Certificate) []*x509.Ce
 // verifyVar is $ssl_client_verify: the chain's result, and once that
 // passed, ssl_ocsp's.
 func (c *connTLS) verifyVar() string {
-	if c.result.code == verifyOK && c.ocsp != "" {
+	if c.result.Code == certcheck.OK && c.ocsp != "" {
 		return "FAILED:" + c.ocsp
 	}
-	return c.result.variable()
+	return c.result.Variable()
 }
 
 // checkClientTLS is what nginx checks of a TLS request before its phases
@@ -488,17 +489,17 @@ func (rq *request) checkClientTLS() rc {
 	}
 	c.verify(v, rq.r.TLS.PeerCertificates)
 	res := c.result
-	if res.code != verifyNone && res.code != verifyOK && !(t.VerifyClient == nginxconf.VerifyOptionalNoCA && res.unknownIssuer()) {
-		rq.logf(ngxlog.Info, "client SSL certificate verify error: (%d:%s) while reading client request headers", res.code, res.text)
+	if res.Code != certcheck.None && res.Code != certcheck.OK && !(t.VerifyClient == nginxconf.VerifyOptionalNoCA && res.UnknownIssuer()) {
+		rq.logf(ngxlog.Info, "client SSL certificate verify error: (%d:%s) while reading client request headers", res.Code, res.Text)
 		rq.refuseCertificate(495, "The SSL certificate error")
 		return rcDone
 	}
-	if res.code == verifyNone && t.VerifyClient == nginxconf.VerifyOn {
+	if res.Code == certcheck.None && t.VerifyClient == nginxconf.VerifyOn {
 		rq.logf(ngxlog.Info, "client sent no required SSL certificate while reading client request headers")
 		rq.refuseCertificate(496, "No required SSL certificate was sent")
 		return rcDone
 	}
-	if res.code == verifyOK && c.ocsp != "" {
+	if res.Code == certcheck.OK && c.ocsp != "" {
 		// ssl_ocsp of the handshake's context failed the certificate
 		rq.logf(ngxlog.Info, "client SSL certificate verify error: %s while reading client request headers", c.ocsp)
 		rq.refuseCertificate(495, "The SSL certificate error")
