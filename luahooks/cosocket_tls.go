@@ -13,6 +13,7 @@ import (
 	"weak"
 
 	lua "github.com/yuin/gopher-lua"
+	"ngxsockify/internal/certcheck"
 	"ngxsockify/nginxconf"
 	"ngxsockify/nginxconf/vars"
 	"ngxsockify/ngxlog"
@@ -170,14 +171,16 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 		cfg.CipherSuites = defaultCiphers
 	}
 	if verify { // as OpenSSL: the chain, then the name (none if "") with the CN fallback
-		roots, depth := x509.NewCertPool(), 1
+		roots, chain := x509.NewCertPool(), &certcheck.Chain{Depth: 1}
 		if req := st.r.req; req != nil {
 			if req.TrustedCAs != nil {
 				roots = req.TrustedCAs
 			}
-			depth = req.SSLVerifyDepth
+			if req.SSLChain != nil {
+				chain = req.SSLChain
+			}
 		}
-		cfg.VerifyConnection = verifyPeer(roots, depth, name)
+		cfg.VerifyConnection = verifyPeer(roots, chain, name)
 	}
 	sess := newSSLSession()
 	cache := &sessionCache{save: sess}
@@ -200,9 +203,12 @@ func (st *state) sockSSLHandshake(L *lua.LState) int {
 		msg := "handshake failed"
 		var unknown x509.UnknownAuthorityError
 		var host x509.HostnameError
+		var chainErr chainError
 		switch {
-		case errors.As(err, &unknown), errors.Is(err, errChainTooLong):
+		case errors.As(err, &unknown):
 			msg = "20: unable to get local issuer certificate"
+		case errors.As(err, &chainErr):
+			msg = chainErr.Error()
 		case errors.As(err, &host):
 			msg = "certificate host mismatch"
 		case sockErr(err) == "timeout":
@@ -283,32 +289,44 @@ func (st *state) sslResult(L *lua.LState, reuse lua.LValue, sess *sslSession) in
 	return 1
 }
 
-// errChainTooLong is a chain with more intermediate certificates than
-// lua_ssl_verify_depth allows: OpenSSL stops building it short of a
-// trusted certificate and reports "20: unable to get local issuer
-// certificate" (as for ssl_verify_depth, proxy/ssl_verify.go).
-var errChainTooLong = errors.New("certificate chain longer than lua_ssl_verify_depth")
+// chainError is a verified chain that failed lua_ssl_verify_depth or
+// lua_ssl_crl, with OpenSSL's result.
+type chainError certcheck.Result
 
-// verifyChainOnly checks the peer's chain without a host name: to roots,
-// through at most depth intermediate certificates.
-func verifyChainOnly(roots *x509.CertPool, depth int) func(tls.ConnectionState) error {
+func (e chainError) Error() string { return fmt.Sprintf("%d: %s", e.Code, e.Text) }
+
+// verifyChainOnly checks the peer's chain without a host name: to a
+// self-signed certificate of roots (through the peer's certificates and
+// chain.Inter), then chain's depth and CRLs.
+func verifyChainOnly(roots *x509.CertPool, chain *certcheck.Chain) func(tls.ConnectionState) error {
 	return func(cs tls.ConnectionState) error {
 		if len(cs.PeerCertificates) == 0 {
 			return errors.New("no certificate")
 		}
 		inter := x509.NewCertPool()
+		for _, c := range chain.Inter {
+			inter.AddCert(c)
+		}
 		for _, c := range cs.PeerCertificates[1:] {
 			inter.AddCert(c)
 		}
 		chains, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+		if errors.As(err, new(x509.UnknownAuthorityError)) {
+			return chainError(chain.UnknownIssuer(cs.PeerCertificates))
+		}
 		if err != nil {
 			return err
 		}
-		for _, ch := range chains {
-			if len(ch) <= depth+2 { // the peer's, depth intermediates, the trusted one
+		now, first := time.Now(), certcheck.Result{}
+		for i, ch := range chains {
+			r := chain.Check(ch, now)
+			if r.Code == certcheck.OK {
 				return nil
 			}
+			if i == 0 {
+				first = r
+			}
 		}
-		return errChainTooLong
+		return chainError(first)
 	}
 }

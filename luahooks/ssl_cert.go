@@ -18,6 +18,7 @@ import (
 	"sync"
 
 	lua "github.com/yuin/gopher-lua"
+	"ngxsockify/internal/certcheck"
 	"ngxsockify/ngxlog"
 )
 
@@ -164,14 +165,14 @@ func keyMatches(pub any, key crypto.PrivateKey) bool {
 }
 
 // verifyPeer verifies a cosocket's peer as OpenSSL does for
-// sslhandshake(..., name, true): the chain against roots (through at most
-// depth intermediate certificates), then name (none when ""), where
-// X509_check_host takes the subject's CN when the certificate has no DNS
-// or IP names (crypto/tls ignores the CN).
-func verifyPeer(roots *x509.CertPool, depth int, name string) func(tls.ConnectionState) error {
-	chain := verifyChainOnly(roots, depth)
+// sslhandshake(..., name, true): the chain against roots (its depth and
+// CRLs as chain says), then name (none when ""), where X509_check_host
+// takes the subject's CN when the certificate has no DNS or IP names
+// (crypto/tls ignores the CN).
+func verifyPeer(roots *x509.CertPool, chain *certcheck.Chain, name string) func(tls.ConnectionState) error {
+	verifyChain := verifyChainOnly(roots, chain)
 	return func(cs tls.ConnectionState) error {
-		if err := chain(cs); err != nil || name == "" {
+		if err := verifyChain(cs); err != nil || name == "" {
 			return err
 		}
 		leaf := cs.PeerCertificates[0]

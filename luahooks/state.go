@@ -10,6 +10,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"ngxsockify/internal/certcheck"
 	"ngxsockify/nginxconf"
 	"ngxsockify/ngxlog"
 	"strings"
@@ -158,17 +159,18 @@ type Request struct {
 	// resolver defined to resolve ...", as OpenResty does).
 	Resolve func(ctx context.Context, host string) ([]string, error)
 	// TrustedCAs verify cosocket peers in sslhandshake(..., true): the
-	// location's lua_ssl_trusted_certificate; nil trusts none, as in
-	// OpenResty.
+	// self-signed certificates of the location's
+	// lua_ssl_trusted_certificate; nil trusts none, as in OpenResty.
 	TrustedCAs *x509.CertPool
 	// SSLProtocols and SSLCiphers are the location's lua_ssl_protocols
 	// (nil: nginxconf.ProtocolRange's default) and lua_ssl_ciphers' suites
 	// (nil: DEFAULT's).
 	SSLProtocols []string
 	SSLCiphers   []uint16
-	// SSLVerifyDepth is lua_ssl_verify_depth (the intermediate
-	// certificates a verified chain may have), set with TrustedCAs.
-	SSLVerifyDepth int
+	// SSLChain is what is checked of a chain TrustedCAs verified:
+	// lua_ssl_verify_depth, lua_ssl_crl, and the file's certificates that
+	// are not self-signed (nil: a depth of 1, no CRL).
+	SSLChain *certcheck.Chain
 	// Socket is the location's lua_socket_* settings.
 	Socket SocketOptions
 	// ClientBodyBufferSize is the location's client_body_buffer_size: a

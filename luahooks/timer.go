@@ -82,7 +82,7 @@ func timerConf(r *Request) *Request {
 		return nil
 	}
 	return &Request{Resolve: r.Resolve, TrustedCAs: r.TrustedCAs, SSLProtocols: r.SSLProtocols,
-		SSLCiphers: r.SSLCiphers, SSLVerifyDepth: r.SSLVerifyDepth, Socket: r.Socket}
+		SSLCiphers: r.SSLCiphers, SSLChain: r.SSLChain, Socket: r.Socket}
 }
 
 // logf writes a line of tm's.

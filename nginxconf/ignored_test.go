@@ -78,7 +78,7 @@ var reviewedIgnored = []struct {
 	{"Lua runtime tuning and cosocket TLS settings",
 		`lua_malloc_trim
 		 lua_regex_cache_max_entries lua_regex_match_limit lua_sa_restart lua_socket_send_lowat
-		 lua_ssl_conf_command lua_ssl_crl
+		 lua_ssl_conf_command
 		 lua_thread_cache_max_entries`},
 }
 

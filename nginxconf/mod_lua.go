@@ -120,6 +120,11 @@ var luaModule = module{name: "ngx_http_lua_module", create: func(lc *LocConf) {
 		{name: "lua_ssl_verify_depth", dup: "lua_ssl_verify_depth", set: func(c *compiler, lv *level, d *Directive) {
 			lv.conf.LuaSSLVerifyDepth = c.luaCount(d)
 		}},
+		// Cosockets' verification checks every certificate of the chain
+		// against a CRL of its issuer.
+		{name: "lua_ssl_crl", dup: "lua_ssl_crl", set: func(c *compiler, lv *level, d *Directive) {
+			lv.conf.LuaSSLCRL = c.confName(d.Args[0])
+		}},
 		// resty.core is built in and always loaded; lua-nginx-module
 		// accepts the flag with a deprecation warning either way.
 		{name: "lua_load_resty_core", flagRepeats: true, set: func(c *compiler, _ *level, d *Directive) {
@@ -170,6 +175,8 @@ type LuaConf struct {
 	// LuaSSLVerifyDepth is lua_ssl_verify_depth: how many intermediate
 	// certificates a verified chain may have (OpenSSL 1.1+'s meaning).
 	LuaSSLVerifyDepth int
+	// LuaSSLCRL is lua_ssl_crl's file ("" none).
+	LuaSSLCRL string
 	// LuaSocket holds the lua_socket_* settings; zero values mean
 	// lua-nginx-module's defaults (luahooks applies them).
 	LuaSocket LuaSocketConf

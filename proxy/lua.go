@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"ngxsockify/internal/certcheck"
 	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
 	"ngxsockify/ngxlog"
@@ -262,11 +263,20 @@ var luaPhases = map[string]luahooks.Phase{
 // (buildLua).
 // luaConf is a level's runtime part of the Lua module.
 type luaConf struct {
-	trusted *x509.CertPool // lua_ssl_trusted_certificate, nil for none
+	// lua_ssl_trusted_certificate's self-signed certificates (nil for
+	// none), and what is checked of a chain they verify
+	// (lua_ssl_verify_depth, lua_ssl_crl, the file's other certificates)
+	trusted *x509.CertPool
+	chain   *certcheck.Chain
 }
 
 func provisionLua(s *Server, st *state) error {
-	pools := map[string]*x509.CertPool{}
+	type caFile struct {
+		roots *x509.CertPool
+		inter []*x509.Certificate
+	}
+	files := map[string]caFile{}
+	crls := map[string][]*certcheck.CRL{}
 	for _, lc := range st.cfg.HTTP.Confs {
 		if lc.ContentLua != nil && st.confs[lc.ID].content == nil {
 			st.confs[lc.ID].content = luaContent
@@ -274,17 +284,38 @@ func provisionLua(s *Server, st *state) error {
 		if lc.LogLua != nil {
 			st.confs[lc.ID].logs = true // a tunnel keeps its request for it
 		}
+		chain := &certcheck.Chain{Depth: lc.LuaSSLVerifyDepth}
 		if f := lc.LuaSSLTrustedCertificate; f != "" {
-			if pools[f] == nil {
-				pem, err := os.ReadFile(f)
-				pool := x509.NewCertPool()
-				if err != nil || !pool.AppendCertsFromPEM(pem) {
+			ca, ok := files[f]
+			if !ok {
+				data, err := os.ReadFile(f)
+				certs := loadedCerts(data)
+				if err != nil || len(certs) == 0 {
 					return fmt.Errorf(`SSL_CTX_load_verify_locations("%s") failed`, f)
 				}
-				pools[f] = pool
+				ca.roots = x509.NewCertPool()
+				for _, c := range certs {
+					if certcheck.SelfSigned(c) {
+						ca.roots.AddCert(c)
+					} else {
+						ca.inter = append(ca.inter, c)
+					}
+				}
+				files[f] = ca
 			}
-			st.confs[lc.ID].lua.trusted = pools[f]
+			st.confs[lc.ID].lua.trusted, chain.Inter = ca.roots, ca.inter
 		}
+		if f := lc.LuaSSLCRL; f != "" {
+			if _, ok := crls[f]; !ok {
+				l, err := certcheck.LoadCRLs(f)
+				if err != nil {
+					return err
+				}
+				crls[f] = l
+			}
+			chain.CRLs = crls[f]
+		}
+		st.confs[lc.ID].lua.chain = chain
 	}
 	var prev *luahooks.Runtime // a reload keeps the dictionaries (luahooks.Options.Previous)
 	if old := s.state.Load(); old != nil {
@@ -432,11 +463,11 @@ func (st *state) luaMainRequest() *luahooks.Request {
 	}
 	lc := confs[0] // the http block's own level
 	r := &luahooks.Request{
-		TrustedCAs:     st.confs[lc.ID].lua.trusted,
-		SSLProtocols:   lc.LuaSSLProtocols,
-		SSLCiphers:     lc.LuaSSLCiphers,
-		SSLVerifyDepth: lc.LuaSSLVerifyDepth,
-		Socket:         luahooks.SocketOptions(lc.LuaSocket),
+		TrustedCAs:   st.confs[lc.ID].lua.trusted,
+		SSLProtocols: lc.LuaSSLProtocols,
+		SSLCiphers:   lc.LuaSSLCiphers,
+		SSLChain:     st.confs[lc.ID].lua.chain,
+		Socket:       luahooks.SocketOptions(lc.LuaSocket),
 	}
 	if res := st.confs[lc.ID].resolver.r; res != nil {
 		r.Resolve = res.LookupHost
@@ -557,7 +588,7 @@ func (rq *request) luaRequest() *luahooks.Request {
 	rq.lua.NoHTTP10Buffering = rq.conf.LuaNoHTTP10Buffering
 	rq.lua.TrustedCAs = rq.st.confs[rq.conf.ID].lua.trusted
 	rq.lua.SSLProtocols, rq.lua.SSLCiphers = rq.conf.LuaSSLProtocols, rq.conf.LuaSSLCiphers
-	rq.lua.SSLVerifyDepth = rq.conf.LuaSSLVerifyDepth
+	rq.lua.SSLChain = rq.st.confs[rq.conf.ID].lua.chain
 	rq.lua.Socket = luahooks.SocketOptions(rq.conf.LuaSocket)
 	rq.lua.WatchClient = nil
 	if rq.conf.LuaCheckClientAbort && !rq.subrequest {

@@ -186,13 +186,8 @@ func verifyBackend(cs tls.ConnectionState, roots *x509.CertPool, chain *certchec
 		var inv x509.CertificateInvalidError
 		switch {
 		case errors.As(err, &ua):
-			switch {
-			case leaf.Subject.String() == leaf.Issuer.String():
-				return &errVerify{reason: "18:self-signed certificate"}
-			case len(cs.PeerCertificates) == 1:
-				return &errVerify{reason: "21:unable to verify the first certificate"}
-			}
-			return &errVerify{reason: "20:unable to get local issuer certificate"}
+			r := chain.UnknownIssuer(cs.PeerCertificates)
+			return &errVerify{reason: fmt.Sprintf("%d:%s", r.Code, r.Text)}
 		case errors.As(err, &inv) && inv.Reason == x509.Expired:
 			return &errVerify{reason: "10:certificate has expired"}
 		}

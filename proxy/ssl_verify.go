@@ -93,7 +93,7 @@ func (v *clientVerifier) verifyChain(sent []*x509.Certificate, now time.Time) (c
 	}
 	if v.roots == nil {
 		// no CA at all (a server verifying without a context of its own)
-		return unknownIssuerOf(sent), nil
+		return (&certcheck.Chain{}).UnknownIssuer(sent), nil
 	}
 	inter := x509.NewCertPool()
 	for _, c := range v.chain.Inter {
@@ -124,7 +124,7 @@ func (v *clientVerifier) verifyChain(sent []*x509.Certificate, now time.Time) (c
 			}
 			return certcheck.ErrInvalidCA, nil
 		case errors.As(err, &unknown):
-			res := unknownIssuerOf(sent)
+			res := v.chain.UnknownIssuer(sent)
 			if v.chain.CRLs != nil {
 				// OpenSSL goes on with the CRLs of the chain it could build
 				res = v.chain.CheckCRLs(certcheck.LinkChain(sent), false, now, res)
@@ -144,17 +144,4 @@ func (v *clientVerifier) verifyChain(sent []*x509.Certificate, now time.Time) (c
 		}
 	}
 	return first, nil
-}
-
-// unknownIssuerOf is the error OpenSSL gives a chain it cannot complete.
-func unknownIssuerOf(sent []*x509.Certificate) certcheck.Result {
-	if certcheck.SelfSigned(sent[0]) {
-		return certcheck.ErrSelfSigned
-	}
-	for _, c := range sent[1:] {
-		if certcheck.SelfSigned(c) {
-			return certcheck.ErrSelfSignedChain
-		}
-	}
-	return certcheck.ErrNoLocalIssuer
 }

@@ -16,6 +16,8 @@ import (
 //   - lua_ssl_ciphers: an OpenSSL cipher string picks the TLS 1.2 suite;
 //   - lua_ssl_verify_depth: the default 1 takes one intermediate, 0 none
 //     ("20: unable to get local issuer certificate");
+//   - lua_ssl_crl: a revoked certificate, an intermediate without a CRL;
+//     a trusted file without a self-signed certificate trusts nothing;
 //   - a session passed back resumes ("lua ssl set session", "SSL reused
 //     session"); false asks for none; a second call on the socket answers
 //     the session again;
@@ -64,8 +66,30 @@ func TestLuaCosocketTLS(t *testing.T) {
         location / { return 200 "verified"; }
     }
     server {
+        listen 127.0.0.1:{{PORT6}} ssl;
+        ssl_certificate {{PKI}}/mallory.crt;
+        ssl_certificate_key {{PKI}}/mallory.key;
+        location / { return 200 "revoked"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT7}} ssl;
+        ssl_certificate {{PKI}}/alice.crt;
+        ssl_certificate_key {{PKI}}/alice.key;
+        location / { return 200 "alice"; }
+    }
+    server {
         listen 127.0.0.1:{{PORT}};
         lua_ssl_trusted_certificate {{PKI}}/root.crt;
+        location /crl/ {
+            lua_ssl_crl {{PKI}}/root.crl;
+            location /crl/revoked { {{VERIFY PORT6}} }
+            location /crl/good { {{VERIFY PORT7}} }
+            location /crl/chain { {{VERIFY PORT5}} }
+        }
+        location /intonly {
+            lua_ssl_trusted_certificate {{PKI}}/int.crt;
+            {{VERIFY PORT5}}
+        }
         location /depth0 {
             lua_ssl_verify_depth 0;
             content_by_lua_block {
@@ -161,6 +185,12 @@ func TestLuaCosocketTLS(t *testing.T) {
         }
     }
 `
+	conf = regexp.MustCompile(`\{\{VERIFY (PORT\d)\}\}`).ReplaceAllString(conf, `content_by_lua_block {
+                local sock = ngx.socket.tcp()
+                sock:settimeout(3000)
+                assert(sock:connect("127.0.0.1", {{$1}}))
+                ngx.say(sock:sslhandshake(false, nil, true))
+            }`)
 	conf = strings.ReplaceAll(conf, "{{PKI}}", pki.dir)
 	var chain []byte
 	for _, f := range []string{"bob.crt", "int.crt"} {
@@ -187,6 +217,12 @@ func TestLuaCosocketTLS(t *testing.T) {
 		{"/sha", "TLSv1.2 ECDHE-RSA-AES128-SHA\n"},
 		{"/depth", "true\n"},
 		{"/depth0", "nil20: unable to get local issuer certificate\n"},
+		// lua_ssl_crl: every certificate of the chain against its
+		// issuer's CRL; only trusted self-signed certificates anchor
+		{"/crl/revoked", "nil23: certificate revoked\n"},
+		{"/crl/good", "true\n"},
+		{"/crl/chain", "nil3: unable to get certificate CRL\n"},
+		{"/intonly", "nil2: unable to get issuer certificate\n"},
 		{"/mtls", "nilbad cert arg: cdata expected, got string\n" +
 			"nilclient certificate must be supplied with corresponding private key\n" +
 			"nilbad pkey arg: cdata expected, got string\ntrue\nhello, CN=alice,O=Example\\, Inc.,C=DE\n"},

@@ -248,6 +248,37 @@ func runSSLCase(t *testing.T, pki *testPKI, conf string, reqs []sslRequest, logs
 	}
 }
 
+// TestSSLVerifyClientUnknownIssuer: the verify result OpenSSL gives a
+// client chain it cannot complete to a trusted self-signed certificate
+// ($ssl_client_verify under optional_no_ca): one certificate whose issuer
+// is unknown (21), a chain whose top's issuer is (20), a chain that ends
+// at a trusted certificate that is not self-signed (2, which
+// optional_no_ca does not let pass).
+func TestSSLVerifyClientUnknownIssuer(t *testing.T) {
+	pki := newTestPKI(t)
+	conf := `
+    ssl_certificate {{PKI}}/localhost.crt;
+    ssl_certificate_key {{PKI}}/localhost.key;
+    ssl_verify_client optional_no_ca;
+    server {
+        listen 127.0.0.1:{{PORT}} ssl;
+        ssl_client_certificate {{PKI}}/eve.crt;
+        location / { return 200 "in|$ssl_client_verify"; }
+    }
+    server {
+        listen 127.0.0.1:{{PORT2}} ssl;
+        ssl_client_certificate {{PKI}}/int.crt;
+        location / { return 200 "in|$ssl_client_verify"; }
+    }
+`
+	runSSLCase(t, pki, conf, []sslRequest{
+		{name: "one certificate", cert: "alice", want: "200 in|FAILED:unable to verify the first certificate"},
+		{name: "a chain", cert: "bob", want: "200 in|FAILED:unable to get local issuer certificate"},
+		// 2 is not among the errors optional_no_ca lets pass
+		{name: "a trusted intermediate", port: 2, cert: "bob", wantRe: "(?s)^400 .*The SSL certificate error"},
+	}, "client SSL certificate verify error: (2:unable to get issuer certificate) while reading client request headers")
+}
+
 // errPage is the start of nginx's special 400 pages.
 func errPage(note string) string {
 	return "400 <html>\r\n<head><title>400 " + note + "</title></head>\r\n<body>\r\n<center><h1>400 Bad Request</h1></center>\r\n<center>" + note + "</center>\r\n"

@@ -48,6 +48,7 @@ var (
 	ErrSelfSigned       = Result{18, "self-signed certificate"}
 	ErrSelfSignedChain  = Result{19, "self-signed certificate in certificate chain"}
 	ErrNoLocalIssuer    = Result{20, "unable to get local issuer certificate"}
+	ErrLeafSignature    = Result{21, "unable to verify the first certificate"}
 	ErrChainTooLong     = Result{22, "certificate chain too long"}
 	ErrRevoked          = Result{23, "certificate revoked"}
 	ErrInvalidCA        = Result{24, "invalid CA certificate"}
@@ -70,7 +71,7 @@ func (r Result) Variable() string {
 // (ngx_ssl_verify_error_optional).
 func (r Result) UnknownIssuer() bool {
 	switch r.Code {
-	case 2, 18, 19, 20, 21, 27:
+	case 18, 19, 20, 21, 27:
 		return true
 	}
 	return false
@@ -245,4 +246,54 @@ func LinkChain(sent []*x509.Certificate) []*x509.Certificate {
 		last = next
 	}
 	return chain
+}
+
+// UnknownIssuer is the error OpenSSL gives a chain it cannot complete to
+// a self-signed trusted certificate: sent is the peer's certificates (its
+// own first), c.Inter the trusted ones that are not self-signed. Issuers
+// are looked for among the trusted certificates first, as OpenSSL 1.1+
+// does: a chain that ends at one of them lacks its issuer (2); else the
+// peer's own certificate or one it sent is self-signed (18, 19), or no
+// local issuer was found (20; 21 when not even the peer's certificate's
+// issuer was).
+func (c *Chain) UnknownIssuer(sent []*x509.Certificate) Result {
+	last, trusted := sent[0], false
+	seen := []*x509.Certificate{last}
+	for {
+		next := issuerIn(last, c.Inter, seen)
+		if next != nil {
+			trusted = true
+		} else if next = issuerIn(last, sent[1:], seen); next != nil {
+			trusted = false
+		} else {
+			break
+		}
+		seen = append(seen, next)
+		last = next
+	}
+	switch {
+	case trusted:
+		return ErrNoIssuer
+	case SelfSigned(sent[0]):
+		return ErrSelfSigned
+	}
+	for _, s := range sent[1:] {
+		if SelfSigned(s) {
+			return ErrSelfSignedChain
+		}
+	}
+	if len(seen) == 1 {
+		return ErrLeafSignature
+	}
+	return ErrNoLocalIssuer
+}
+
+// issuerIn is the certificate of certs, not in seen, that signed c.
+func issuerIn(c *x509.Certificate, certs, seen []*x509.Certificate) *x509.Certificate {
+	for _, p := range certs {
+		if bytes.Equal(p.RawSubject, c.RawIssuer) && !slices.Contains(seen, p) && c.CheckSignatureFrom(p) == nil {
+			return p
+		}
+	}
+	return nil
 }
