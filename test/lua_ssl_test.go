@@ -192,15 +192,7 @@ func TestLuaCosocketTLS(t *testing.T) {
                 ngx.say(sock:sslhandshake(false, nil, true))
             }`)
 	conf = strings.ReplaceAll(conf, "{{PKI}}", pki.dir)
-	var chain []byte
-	for _, f := range []string{"bob.crt", "int.crt"} {
-		data, err := os.ReadFile(pki.path(f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		chain = append(chain, data...)
-	}
-	pki.write(t, "bob-chain.crt", chain)
+	pki.concat(t, "bob-chain.crt", "bob.crt", "int.crt")
 	conf = regexp.MustCompile(`\{\{PEM ([a-z.]+)\}\}`).ReplaceAllStringFunc(conf, func(m string) string {
 		data, err := os.ReadFile(pki.path(strings.TrimSuffix(strings.TrimPrefix(m, "{{PEM "), "}}")))
 		if err != nil {

@@ -122,6 +122,21 @@ func (p *testPKI) write(t *testing.T, name string, data []byte) {
 	}
 }
 
+// concat writes name as the concatenation of the PKI's files parts (a
+// certificate and its chain).
+func (p *testPKI) concat(t *testing.T, name string, parts ...string) {
+	t.Helper()
+	var data []byte
+	for _, f := range parts {
+		b, err := os.ReadFile(p.path(f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, b...)
+	}
+	p.write(t, name, data)
+}
+
 // path is the absolute path of one of the PKI's files.
 func (p *testPKI) path(name string) string { return filepath.Join(p.dir, name) }
 
