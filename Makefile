@@ -206,7 +206,21 @@ NGINX_TESTS_FILES ?= access.t access_log.t auth_basic.t autoindex.t autoindex_fo
 	upstream_least_conn.t upstream_random.t upstream_max_conns.t \
 	http_disable_symlinks.t http_max_headers.t userid.t userid_flags.t \
 	ssl_ocsp.t ssl_reject_handshake.t ssl_stapling.t subrequest_output_buffer_size.t \
-	range_flv.t dav.t dav_chunked.t dav_utf8.t
+	range_flv.t dav.t dav_chunked.t dav_utf8.t \
+	proxy_redirect.t proxy_ssl_crl.t limit_req.t limit_req2.t limit_req_delay.t \
+	limit_req_dry_run.t limit_conn.t limit_conn_complex.t limit_conn_dry_run.t \
+	limit_rate.t proxy_limit_rate.t ssl_proxy_upgrade.t proxy_ssl_keepalive.t \
+	proxy_request_buffering_keepalive.t proxy_request_buffering_ssl.t \
+	proxy_chunked_extra.t proxy_upstream_cookie.t proxy_extra_data.t \
+	proxy_ssi_body.t proxy_max_temp_file_size.t proxy_available.t mirror_proxy.t \
+	auth_request_set.t access_log_variables.t syslog.t debug_connection.t \
+	http_keepalive_shutdown.t http_headers_multi.t http_resolver_aaaa.t \
+	http_resolver_cleanup.t geo_ipv6.t upstream_zone.t upstream_ip_hash_ipv6.t \
+	ssl_sni.t ssl_sni_sessions.t ssl_curve.t ssl_session_ticket_key.t \
+	gzip.t gunzip.t gunzip_static.t gunzip_ssi.t charset_gzip_static.t \
+	ssi.t ssi_if.t ssi_waited.t ssi_delayed.t ssi_include_big.t addition.t \
+	addition_buffered.t secure_link.t random_index.t sub_filter_buffering.t \
+	sub_filter_multi2.t not_modified_finalize.t range_clearing.t
 
 LUA_TESTS_FILES ?= $(addprefix t/,000-sanity.t 162-socket-tls-handshake.t 162-static-module-location.t 138-balancer.t 001-set.t 002-content.t 005-exit.t \
 	006-escape.t 007-md5.t 011-md5_bin.t 070-sha1.t 046-hmac.t 042-crc32.t \
