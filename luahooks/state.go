@@ -40,6 +40,13 @@ type Request struct {
 	HTTP       *http.Request // ngx.req.* read it; set_header/clear_header change HTTP.Header
 	Vars       VarStore      // ngx.var; nil means no variables
 	RespHeader http.Header   // ngx.header; created on first write when nil
+	// NoteHeader, when set, is told of each response header an ngx.header
+	// write sets (set) or clears (!set), and of ngx.redirect's Location,
+	// in the order of the writes: lua-nginx-module adds a new name to the
+	// end of nginx's header list (a name already there keeps its place,
+	// one cleared is set again last), and the caller sends them in that
+	// order.
+	NoteHeader func(name string, set bool)
 	Status     int           // ngx.status (read/write); 0 until something sets it
 	Args       []string      // ngx.arg for set_by_lua
 	// DefaultType is the Content-Type nginx would send when Lua sets none

@@ -584,6 +584,16 @@ func (rq *request) newLuaRequest() *luahooks.Request {
 	}
 	lr.Log = func(level ngxlog.Level, msg string) { rq.logf(level, "%s", msg) }
 	lr.TimerLog = rq.luaTimerLog
+	if rq.w.notes() != nil {
+		// ngx.header's writes go out in their order, as in nginx's list
+		lr.NoteHeader = func(name string, set bool) {
+			if set {
+				rq.w.note(name)
+			} else {
+				rq.w.unnote(name)
+			}
+		}
+	}
 	rq.cleanups = append(rq.cleanups, lr.End)
 	lr.SetURI = func(uri string) {
 		rq.v.URI = uri

@@ -253,6 +253,8 @@ func (rq *request) outputHeaders(code int) int {
 	if rq.absLocation && !rq.subrequest {
 		if loc := rq.w.Header().Get("Location"); strings.HasPrefix(loc, "/") {
 			rq.w.Header().Set("Location", rq.absolute(loc))
+			// nginx's header filter writes it in its own place then
+			rq.w.unnote("Location")
 		}
 	}
 	rq.v.Status = code

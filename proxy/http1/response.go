@@ -258,6 +258,10 @@ type response struct {
 	header http.Header
 	order  []string  // canonical keys in the order Note saw them
 	few    [8]string // order's first array
+	// listed has bit i set when fixed[i] (not Content-Type) was noted: a
+	// handler made it an entry of nginx's header list, written in list
+	// order rather than in the header filter's own place
+	listed uint8
 
 	status      int
 	wroteHeader bool
@@ -295,11 +299,19 @@ func (w *response) Header() http.Header { return w.header }
 func (w *response) Params() *Params { return &w.c.params }
 
 // Note records that the handler added the header name now: headers go out
-// in the order they were noted, as nginx's list keeps them.
+// in the order they were noted, as nginx's list keeps them. A name noted
+// again keeps its place. Server, Date, Content-Length, Last-Modified and
+// Location noted are entries of that list too (a module set them, as
+// nginx's r->headers_out fields then point into the list): they go out
+// in list order, not in the places nginx's header filter writes its own
+// values in (Content-Type has only that place).
 func (w *response) Note(name string) {
 	key := name
 	if !isCanonical(name) {
 		key = textproto.CanonicalMIMEHeaderKey(name)
+	}
+	if i := fixedIndex(key); i >= 0 && i != fixedType {
+		w.listed |= 1 << i
 	}
 	for _, k := range w.order {
 		if k == key {
@@ -307,6 +319,23 @@ func (w *response) Note(name string) {
 		}
 	}
 	w.order = append(w.order, key)
+}
+
+// Unnote forgets that name was noted, as a header cleared from nginx's
+// list (a later Note puts it last), or one that nginx's header filter
+// writes in its own place after all (a relative Location it makes
+// absolute).
+func (w *response) Unnote(name string) {
+	key := name
+	if !isCanonical(name) {
+		key = textproto.CanonicalMIMEHeaderKey(name)
+	}
+	if i := fixedIndex(key); i >= 0 {
+		w.listed &^= 1 << i
+	}
+	if i := slices.Index(w.order, key); i >= 0 {
+		w.order = slices.Delete(w.order, i, i+1)
+	}
 }
 
 // BytesSent is the number of bytes written to the connection so far
@@ -371,6 +400,7 @@ func (w *response) RequestLength() int64 {
 type Wire interface {
 	Params() *Params
 	Note(name string)
+	Unnote(name string)
 	BytesSent() int64
 	BodyBytesSent() int64
 	RequestLength() int64
@@ -444,6 +474,9 @@ var _ Wire = (*response)(nil)
 // fixed are the headers nginx's header filter writes first, in its order;
 // rank orders the others it adds itself, relative to the noted ones.
 var fixed = [...]string{"Server", "Date", "Content-Type", "Content-Length", "Last-Modified", "Location"}
+
+// fixedType is Content-Type's index in fixed: never an entry of the list.
+const fixedType = 2
 
 // fixedIndex is slices.Index(fixed[:], k), as a switch (compiled to a
 // search by length and bytes rather than six calls to compare strings).
@@ -572,21 +605,22 @@ type rankedKey struct {
 }
 
 // sortFields sorts the header's keys for writing, in one pass over it:
-// the fixed ones into own, by their place in fixed (under the canonical
-// key, or else a spelling of the handler's: ETag, x-a), and the others
+// the fixed ones not listed into own, by their place in fixed (under the
+// canonical key, or else a spelling of the handler's: ETag, x-a), and the
+// others
 // that WriteHeader does not write itself (the framing) appended to rest:
 // ranked ones and noted ones in order, then the rest by name (their order
 // was not recorded).
 func (w *response) sortFields(own *[len(fixed)]outField, rest []rankedKey) []rankedKey {
 	for k, vs := range w.header {
-		if i := fixedIndex(k); i >= 0 {
+		if i := fixedIndex(k); i >= 0 && w.listed&(1<<i) == 0 {
 			own[i] = outField{k, vs}
 			continue
 		}
 		ck := k
 		if !isCanonical(k) {
 			ck = textproto.CanonicalMIMEHeaderKey(k)
-			if i := fixedIndex(ck); i >= 0 {
+			if i := fixedIndex(ck); i >= 0 && w.listed&(1<<i) == 0 {
 				if own[i].key == "" {
 					own[i] = outField{k, vs}
 				}
