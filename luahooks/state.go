@@ -47,8 +47,8 @@ type Request struct {
 	// one cleared is set again last), and the caller sends them in that
 	// order.
 	NoteHeader func(name string, set bool)
-	Status     int           // ngx.status (read/write); 0 until something sets it
-	Args       []string      // ngx.arg for set_by_lua
+	Status     int      // ngx.status (read/write); 0 until something sets it
+	Args       []string // ngx.arg for set_by_lua
 	// DefaultType is the Content-Type nginx would send when Lua sets none
 	// (types by extension, else default_type). ngx.header.content_type
 	// reads it once output has started (nginx has sent the headers then);
