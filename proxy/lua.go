@@ -36,8 +36,22 @@ var luaModule = module{
 		// check, which the core module registered first.
 		acc := e.phases[phaseAccess]
 		e.phases[phaseAccess] = append(acc[:1:1], append([]phaseHandler{luaAccessFirst}, acc[1:]...)...)
-		e.addHeaderFilter(luaHeaderFilter)
+		e.addHeaderFilter(luaBodyFilterStart)
 		e.add(phaseLog, luaLog)
+	},
+}
+
+// luaFilterModule is lua-nginx-module's header filter, header_filter_by_lua.
+// A dynamic module's filters run before nginx's own: in Debian's nginx,
+// with headers-more loaded after it, it runs second, before add_header,
+// expires, charset and gzip. Its body filter starts from the Lua
+// module's own place in the chain (luaBodyFilterStart), so that its
+// body_filter_by_lua sees the body before the charset, sub_filter, ssi
+// and addition filters change it.
+var luaFilterModule = module{
+	name: "lua_header_filter",
+	register: func(e *engine) {
+		e.addHeaderFilter(luaHeaderFilter)
 	},
 }
 
@@ -111,6 +125,12 @@ func luaHeaderFilter(rq *request, code int) int {
 	if c := rq.conf.HeaderFilterLua; c != nil {
 		code = rq.headerFilter(c, code)
 	}
+	return code
+}
+
+// luaBodyFilterStart puts body_filter_by_lua in front of the body writes
+// (startBodyFilter) once the headers are out.
+func luaBodyFilterStart(rq *request, code int) int {
 	if c := rq.conf.BodyFilterLua; c != nil && !rq.w.discard && !rq.closed {
 		rq.startBodyFilter(c, code)
 	}

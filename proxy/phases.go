@@ -247,8 +247,14 @@ func (rq *request) contentPhase() {
 // to send.
 func (rq *request) outputHeaders(code int) int {
 	rq.v.Status = code
+	discarded := rq.w.discard
 	for _, f := range handlers.filters {
 		code = f(rq, code)
+		if rq.w.discard && !discarded {
+			// the filter ended the response (nginx's NGX_ERROR), or
+			// sent another in its place: the chain stops there
+			break
+		}
 	}
 	if rq.absLocation && !rq.subrequest {
 		if loc := rq.w.Header().Get("Location"); strings.HasPrefix(loc, "/") {
