@@ -49,7 +49,13 @@ func addHeaders(rq *request, code int) int {
 		if ah.Key == "Content-Type" && !ah.Replace {
 			rq.w.addedType = append(rq.w.addedType, v)
 		}
-		rq.w.note(ah.Key)
+		switch ah.Key {
+		case "Server", "Date", "Content-Length":
+			// nginx adds an entry to its list and still writes its
+			// own in the header filter's place; both go there here
+		default:
+			rq.w.note(ah.Key)
+		}
 		if ah.Name != ah.Key {
 			rq.w.spell = append(rq.w.spell, spelling{ah.Name, ah.Key})
 		}
