@@ -607,10 +607,9 @@ type rankedKey struct {
 // sortFields sorts the header's keys for writing, in one pass over it:
 // the fixed ones not listed into own, by their place in fixed (under the
 // canonical key, or else a spelling of the handler's: ETag, x-a), and the
-// others
-// that WriteHeader does not write itself (the framing) appended to rest:
-// ranked ones and noted ones in order, then the rest by name (their order
-// was not recorded).
+// others that WriteHeader does not write itself (the framing) appended to
+// rest: ranked ones and noted ones in order, then the rest by name (their
+// order was not recorded).
 func (w *response) sortFields(own *[len(fixed)]outField, rest []rankedKey) []rankedKey {
 	for k, vs := range w.header {
 		if i := fixedIndex(k); i >= 0 && w.listed&(1<<i) == 0 {
