@@ -247,6 +247,13 @@ func (rq *request) contentPhase() {
 // to send.
 func (rq *request) outputHeaders(code int) int {
 	rq.v.Status = code
+	if rq.staticFields {
+		if _, ok := rq.w.Header()["Etag"]; ok {
+			// the static handler's: an entry of nginx's list after what
+			// Lua's rewrite and access set, before the filters' entries
+			rq.w.note("Etag")
+		}
+	}
 	discarded := rq.w.discard
 	for _, f := range handlers.filters {
 		code = f(rq, code)

@@ -256,6 +256,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 			if res.Status == http.StatusUnauthorized { // nginx 1.22 keeps the first challenge
 				if v := res.Get("Www-Authenticate"); v != "" {
 					rq.w.Header().Set("Www-Authenticate", v)
+					rq.w.note("Www-Authenticate")
 				}
 			}
 			rq.finalize(res.Status)

@@ -98,6 +98,14 @@ server {
         proxy_pass http://127.0.0.1:{{PORT}}/o/backend;
     }
     location /o/ploc { proxy_pass http://127.0.0.1:{{PORT}}/o/ret; }
+    location /o/st/ {
+        root {{DIR}}/html; add_header X-B b; add_header ETag foo; expires 1h; more_set_headers "X-M: m";
+        access_by_lua_block { ngx.header["X-A"] = "a" }
+    }
+    location /o/auth {
+        rewrite_by_lua_block { ngx.header["X-R"] = "r" }
+        auth_basic "x"; auth_basic_user_file {{DIR}}/htpasswd; add_header X-Add a always;
+    }
 }
 server {
     listen 127.0.0.1:{{PORT2}};
@@ -111,7 +119,7 @@ server {
 }
 `
 
-var wireFiles = map[string]string{"html/index.html": "hello\n"}
+var wireFiles = map[string]string{"html/index.html": "hello\n", "html/o/st/f.txt": "file\n", "htpasswd": "u:{PLAIN}p\n"}
 
 // wireCases are requests sent as they are, one connection each.
 var wireCases = []struct{ name, raw string }{
@@ -179,6 +187,7 @@ var wireCases = []struct{ name, raw string }{
 	{"order header_filter_by_lua", "GET /o/hf HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
 	{"order more_set_headers", "GET /o/more HTTP/1.1\r\nHost: a\r\n\r\nGET /o/more2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
 	{"order Location", "GET /o/ret HTTP/1.1\r\nHost: a\r\n\r\nGET /o/retrel HTTP/1.1\r\nHost: a\r\n\r\nGET /o/redir HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+	{"order static and auth_basic", "GET /o/st/f.txt HTTP/1.1\r\nHost: a\r\n\r\nGET /o/auth HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
 	{"order proxy_pass", "GET /o/pp HTTP/1.1\r\nHost: a\r\n\r\nGET /o/ploc HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
 }
 
