@@ -310,7 +310,10 @@ func (w *response) Note(name string) {
 	if !isCanonical(name) {
 		key = textproto.CanonicalMIMEHeaderKey(name)
 	}
-	if i := fixedIndex(key); i >= 0 && i != fixedType {
+	switch i := fixedIndex(key); {
+	case i == fixedType:
+		return // always in its own place
+	case i >= 0:
 		w.listed |= 1 << i
 	}
 	for _, k := range w.order {
