@@ -98,6 +98,11 @@ server {
         proxy_pass http://127.0.0.1:{{PORT}}/o/backend;
     }
     location /o/ploc { proxy_pass http://127.0.0.1:{{PORT}}/o/ret; }
+    location /o/vary { add_header X-B1 b1; add_header vary Cookie; add_header X-B2 b2; return 200 "a body long enough to compress"; }
+    location /o/gz {
+        gzip on; gzip_vary on; gzip_min_length 1; gzip_types text/plain text/html; add_header X-B b;
+        proxy_pass http://127.0.0.1:{{PORT}}/o/vary;
+    }
     location /o/st/ {
         root {{DIR}}/html; add_header X-B b; add_header ETag foo; expires 1h; more_set_headers "X-M: m";
         access_by_lua_block { ngx.header["X-A"] = "a" }
@@ -188,6 +193,7 @@ var wireCases = []struct{ name, raw string }{
 	{"order more_set_headers", "GET /o/more HTTP/1.1\r\nHost: a\r\n\r\nGET /o/more2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
 	{"order Location", "GET /o/ret HTTP/1.1\r\nHost: a\r\n\r\nGET /o/retrel HTTP/1.1\r\nHost: a\r\n\r\nGET /o/redir HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
 	{"order static and auth_basic", "GET /o/st/f.txt HTTP/1.1\r\nHost: a\r\n\r\nGET /o/auth HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+	{"order gzip_vary", "HEAD /o/gz HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"},
 	{"order proxy_pass", "GET /o/pp HTTP/1.1\r\nHost: a\r\n\r\nGET /o/ploc HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
 }
 

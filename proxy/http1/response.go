@@ -262,6 +262,9 @@ type response struct {
 	// handler made it an entry of nginx's header list, written in list
 	// order rather than in the header filter's own place
 	listed uint8
+	// ownVary: the first Vary value is the header filter's own
+	// (gzip_vary's), written in its place after Keep-Alive
+	ownVary bool
 
 	status      int
 	wroteHeader bool
@@ -341,6 +344,11 @@ func (w *response) Unnote(name string) {
 	}
 }
 
+// OwnVary records that the header's first Vary value is nginx's header
+// filter's own (gzip_vary): it goes out in that filter's place, after
+// Keep-Alive, and the other values in their place in the list.
+func (w *response) OwnVary() { w.ownVary = true }
+
 // BytesSent is the number of bytes written to the connection so far
 // ($bytes_sent), and RequestLength the bytes of the request read
 // ($request_length).
@@ -404,6 +412,7 @@ type Wire interface {
 	Params() *Params
 	Note(name string)
 	Unnote(name string)
+	OwnVary()
 	BytesSent() int64
 	BodyBytesSent() int64
 	RequestLength() int64
@@ -561,8 +570,9 @@ func (w *response) WriteHeader(code int) {
 	b = append(b, StatusLine(code)...)
 	b = append(b, "\r\n"...)
 	var own [len(fixed)]outField
+	var vary outField // gzip_vary's (OwnVary), under the key holding it
 	var rest [16]rankedKey
-	others := w.sortFields(&own, rest[:0])
+	others := w.sortFields(&own, &vary, rest[:0])
 	for i := range own {
 		b = appendField(b, own[i].key, own[i].vals)
 	}
@@ -582,8 +592,15 @@ func (w *response) WriteHeader(code int) {
 	default:
 		b = append(b, "Connection: close\r\n"...)
 	}
+	if vary.key != "" {
+		b = appendField(b, "Vary", vary.vals) // as nginx spells its own
+	}
 	for _, o := range others {
-		b = appendField(b, o.key, w.header[o.key])
+		vs := w.header[o.key]
+		if vary.key != "" && o.key == vary.key {
+			vs = vs[1:]
+		}
+		b = appendField(b, o.key, vs)
 	}
 	b = append(b, "\r\n"...)
 	if len(b) > bw.Available() {
@@ -612,8 +629,9 @@ type rankedKey struct {
 // canonical key, or else a spelling of the handler's: ETag, x-a), and the
 // others that WriteHeader does not write itself (the framing) appended to
 // rest: ranked ones and noted ones in order, then the rest by name (their
-// order was not recorded).
-func (w *response) sortFields(own *[len(fixed)]outField, rest []rankedKey) []rankedKey {
+// order was not recorded). Under OwnVary, the first Vary value goes into
+// vary too (WriteHeader then skips it in rest).
+func (w *response) sortFields(own *[len(fixed)]outField, vary *outField, rest []rankedKey) []rankedKey {
 	for k, vs := range w.header {
 		if i := fixedIndex(k); i >= 0 && w.listed&(1<<i) == 0 {
 			own[i] = outField{k, vs}
@@ -632,6 +650,10 @@ func (w *response) sortFields(own *[len(fixed)]outField, rest []rankedKey) []ran
 		switch ck {
 		case "Connection", "Keep-Alive", "Transfer-Encoding":
 			continue
+		case "Vary":
+			if w.ownVary && len(vs) > 0 && vary.key == "" {
+				*vary = outField{k, vs[:1]}
+			}
 		}
 		rest = append(rest, rankedKey{w.place(ck), k})
 	}
