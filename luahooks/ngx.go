@@ -635,6 +635,9 @@ func (st *state) ngxRedirect(L *lua.LState) int {
 		r.req.RespHeader = http.Header{}
 	}
 	r.req.RespHeader["Location"] = []string{uri}
+	if r.req.NoteHeader != nil {
+		r.req.NoteHeader("Location", true) // an entry of the list, even relative
+	}
 	r.redirect = true
 	st.exit(code)
 	return 0

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"ngxsockify/ngxlog"
+	"slices"
 	"sort"
 	"strings"
 
@@ -141,6 +142,14 @@ func (st *state) headerNewIndex(L *lua.LState) int {
 	}
 	vals, clear := headerValues(L, L.Get(3), "__newindex")
 	vals = escapeHeaderValues(vals)
+	// An empty value is an entry nginx does not send: alone it clears;
+	// first in a table it clears the name's entries, and the others are
+	// new ones, last in the list.
+	renewed := len(vals) > 1 && vals[0] == ""
+	if slices.Contains(vals, "") {
+		vals = slices.DeleteFunc(vals, func(v string) bool { return v == "" })
+		clear = len(vals) == 0
+	}
 	if name == "Content-Length" {
 		// nginx parses it (ngx_atoof): anything but digits fails.
 		for _, v := range vals {
@@ -170,6 +179,15 @@ func (st *state) headerNewIndex(L *lua.LState) int {
 			vals = vals[len(vals)-1:]
 		}
 		req.RespHeader[key] = vals
+	} else if name == "Server" || name == "Date" {
+		// the list's entry, cleared, stands for nginx's own: none is sent
+		req.RespHeader[key] = nil
+	}
+	if req.NoteHeader != nil {
+		if renewed {
+			req.NoteHeader(name, false)
+		}
+		req.NoteHeader(name, !clear)
 	}
 	return 0
 }

@@ -182,6 +182,39 @@ func TestHeaderAndStatus(t *testing.T) {
 	}
 }
 
+// TestHeaderNotes: NoteHeader hears of each ngx.header write in order, a
+// clear (nil, "") as one; a table that starts with "" renews the name; a
+// cleared Server stays in RespHeader without values (nginx's own is not
+// sent either); ngx.redirect notes its Location.
+func TestHeaderNotes(t *testing.T) {
+	rt, _ := newTestRuntime(t, Options{})
+	req := newReq("/")
+	var notes []string
+	req.NoteHeader = func(name string, set bool) {
+		if !set {
+			name = "-" + name
+		}
+		notes = append(notes, name)
+	}
+	runCode(t, rt, PhaseContent, `
+		ngx.header.x_b = "b"
+		ngx.header["X-A"] = "a"
+		ngx.header["X-A"] = ""
+		ngx.header.x_b = {"", "b2"}
+		ngx.header.Server = nil
+		ngx.redirect("http://example.com/")`, req)
+	want := []string{"X-B", "X-A", "-X-A", "-X-B", "X-B", "-Server", "Location"}
+	if diff := cmp.Diff(want, notes); diff != "" {
+		t.Errorf("notes (-want +got):\n%s", diff)
+	}
+	if vs, ok := req.RespHeader["Server"]; !ok || len(vs) != 0 {
+		t.Errorf("Server %q (present %v), want present without values", vs, ok)
+	}
+	if vs := req.RespHeader["x-b"]; len(vs) != 1 || vs[0] != "b2" {
+		t.Errorf("x-b %q, want [b2]", vs)
+	}
+}
+
 func TestBody(t *testing.T) {
 	rt, _ := newTestRuntime(t, Options{})
 	mk := func(b string) *Request {

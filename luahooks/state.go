@@ -43,6 +43,13 @@ type Request struct {
 	RespHeader http.Header   // ngx.header; created on first write when nil
 	Status     int           // ngx.status (read/write); 0 until something sets it
 	Args       []string      // ngx.arg for set_by_lua
+	// NoteHeader, when set, is told of each response header an ngx.header
+	// write sets (set) or clears (!set), and of ngx.redirect's Location,
+	// in the order of the writes: lua-nginx-module adds a new name to the
+	// end of nginx's header list (a name already there keeps its place,
+	// one cleared is set again last), and the caller sends them in that
+	// order.
+	NoteHeader func(name string, set bool)
 	// DefaultType is the Content-Type nginx would send when Lua sets none
 	// (types by extension, else default_type). ngx.header.content_type
 	// reads it once output has started (nginx has sent the headers then);

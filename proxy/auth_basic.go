@@ -45,6 +45,7 @@ func (rq *request) basicAuth(conf *nginxconf.LocConf) (bool, int) {
 	}
 	challenge := func() (bool, int) {
 		rq.w.Header().Set("WWW-Authenticate", `Basic realm="`+realm+`"`)
+		rq.w.note("Www-Authenticate") // after what Lua's rewrite set, as nginx's list
 		return false, http.StatusUnauthorized
 	}
 	user, pass, ok := basicauth.ParseAuthorization(rq.r.Header.Get("Authorization"))

@@ -42,6 +42,7 @@ func authRequest(rq *request) rc {
 	case status == http.StatusUnauthorized:
 		if v := rec.header.Values("Www-Authenticate"); len(v) > 0 {
 			rq.w.Header()["Www-Authenticate"] = append([]string(nil), v...)
+			rq.w.note("Www-Authenticate")
 		}
 		return rc(status)
 	case status == http.StatusForbidden:

@@ -437,6 +437,7 @@ func (rq *request) davLocation() {
 	loc := vars.Escape(rq.v.URI, uriEscaped)
 	rq.absLocation = rq.conf.AbsoluteRedirect
 	rq.w.Header().Set("Location", loc)
+	rq.w.note("Location") // absolute_redirect off: an entry of nginx's list
 }
 
 // davPut is ngx_http_dav_put_handler: the body is written to a temporary

@@ -292,7 +292,11 @@ func gzipHeaderFilter(rq *request, code int) int {
 	}
 	if rq.gzip.vary && conf.GzipVary && !rq.subrequest {
 		// nginx's header filter writes it before the other headers
+		// (a Vary of its list keeps its place)
 		h["Vary"] = append([]string{"Accept-Encoding"}, h["Vary"]...)
+		if wr := rq.w.notes(); wr != nil {
+			wr.OwnVary()
+		}
 	}
 	return code
 }

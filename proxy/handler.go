@@ -551,6 +551,7 @@ func (rq *request) redirectTo(path, uri string) {
 func (rq *request) redirect(code int, location string) {
 	rq.absLocation = strings.HasPrefix(location, "/") && rq.conf.AbsoluteRedirect
 	rq.w.Header().Set("Location", location)
+	rq.w.note("Location") // an entry of nginx's list, unless made absolute
 	rq.finalize(code)
 }
 
@@ -692,6 +693,7 @@ func (rq *request) applyErrorPage(code int, ep *nginxconf.ErrorPage) {
 		}
 		rq.w.override = 0
 		rq.w.Header().Set("Location", target)
+		rq.w.note("Location")
 		rq.errPaged = true
 		rq.finalize(status)
 	}
@@ -932,6 +934,15 @@ func (w *respWriter) WriteHeader(code int) {
 func (w *respWriter) note(name string) {
 	if wr := w.notes(); wr != nil {
 		wr.Note(name)
+	}
+}
+
+// unnote tells the connection layer that the header name left nginx's
+// list (cleared, or written in the header filter's own place): set again,
+// it goes last.
+func (w *respWriter) unnote(name string) {
+	if wr := w.notes(); wr != nil {
+		wr.Unnote(name)
 	}
 }
 

@@ -31,8 +31,11 @@ func addHeaders(rq *request, code int) int {
 	if len(conf.AddTrailers) > 0 {
 		expectTrailers(rq, code, ok)
 	}
-	if ok && conf.Expires != nil {
-		setExpires(h, conf.Expires, rq.v, time.Now())
+	if ok && conf.Expires != nil && setExpires(h, conf.Expires, rq.v, time.Now()) {
+		// a value already in nginx's list is replaced in its place,
+		// else one is added last
+		rq.w.note("Expires")
+		rq.w.note("Cache-Control")
 	}
 	for i := range conf.AddHeaders {
 		ah := &conf.AddHeaders[i]
@@ -46,7 +49,13 @@ func addHeaders(rq *request, code int) int {
 		if ah.Key == "Content-Type" && !ah.Replace {
 			rq.w.addedType = append(rq.w.addedType, v)
 		}
-		rq.w.note(ah.Key)
+		switch ah.Key {
+		case "Server", "Date", "Content-Length":
+			// nginx adds an entry to its list and still writes its
+			// own in the header filter's place; both go there here
+		default:
+			rq.w.note(ah.Key)
+		}
 		if ah.Name != ah.Key {
 			rq.w.spell = append(rq.w.spell, spelling{ah.Name, ah.Key})
 		}
@@ -170,8 +179,9 @@ func unspell(h http.Header, spell []spelling) {
 	}
 }
 
-// setExpires adds Expires and Cache-Control as nginx's headers filter does.
-func setExpires(h http.Header, e *nginxconf.Expires, v *vars.Request, now time.Time) {
+// setExpires adds Expires and Cache-Control as nginx's headers filter does;
+// it reports whether it did.
+func setExpires(h http.Header, e *nginxconf.Expires, v *vars.Request, now time.Time) bool {
 	kind, off := e.Kind, e.Offset
 	if kind == nginxconf.ExpiresVar {
 		val := e.Value.Eval(v)
@@ -179,17 +189,17 @@ func setExpires(h http.Header, e *nginxconf.Expires, v *vars.Request, now time.T
 		// "modified"; with it they, and a time of day, are invalid.
 		switch {
 		case val == "" || val == "off" && !e.Modified:
-			return
+			return false
 		case val == "epoch" && !e.Modified:
 			kind = nginxconf.ExpiresEpoch
 		case val == "max" && !e.Modified:
 			kind = nginxconf.ExpiresMax
 		case e.Modified && strings.HasPrefix(val, "@"):
-			return
+			return false
 		default:
 			t, ok := nginxconf.ParseExpires(val)
 			if !ok {
-				return
+				return false
 			}
 			kind, off = nginxconf.ExpiresAfter, t
 			if strings.HasPrefix(val, "@") {
@@ -202,16 +212,16 @@ func setExpires(h http.Header, e *nginxconf.Expires, v *vars.Request, now time.T
 	case nginxconf.ExpiresEpoch:
 		h.Set("Expires", "Thu, 01 Jan 1970 00:00:01 GMT")
 		h.Set("Cache-Control", "no-cache")
-		return
+		return true
 	case nginxconf.ExpiresMax:
 		h.Set("Expires", "Thu, 31 Dec 2037 23:55:55 GMT")
 		h.Set("Cache-Control", "max-age=315360000")
-		return
+		return true
 	}
 	if off == 0 && kind != nginxconf.ExpiresDaily {
 		h.Set("Expires", now.UTC().Format(httpTime))
 		h.Set("Cache-Control", "max-age=0")
-		return
+		return true
 	}
 	base := now
 	if e.Modified {
@@ -236,4 +246,5 @@ func setExpires(h http.Header, e *nginxconf.Expires, v *vars.Request, now time.T
 	} else {
 		h.Set("Cache-Control", "max-age="+strconv.FormatInt(maxAge, 10))
 	}
+	return true
 }

@@ -154,6 +154,17 @@ var moreOutBuiltin = map[string]bool{
 	"Expires": true, "E-Tag": true, "Content-Length": true,
 }
 
+// listEntry: a value the module sets for key is an entry of nginx's list
+// even where nginx has one of its own, which its header filter writes in
+// a place of its own (http1's fixed headers but Content-Type).
+func listEntry(key string) bool {
+	switch key {
+	case "Server", "Date", "Content-Length", "Last-Modified", "Location":
+		return true
+	}
+	return false
+}
+
 // moreSetOutput applies one header of an output command: v empty clears.
 func (rq *request) moreSetOutput(h http.Header, mh *nginxconf.MoreHeader, v string) {
 	if mh.Wildcard {
@@ -218,7 +229,11 @@ func (rq *request) moreSetOutput(h http.Header, mh *nginxconf.MoreHeader, v stri
 			}
 			return
 		}
-		if _, had := h[key]; !had {
+		if _, had := h[key]; !had || listEntry(key) {
+			// nginx's own value (Server, a static file's length or
+			// time...) is no entry of its list: the module's is one,
+			// last (made absolute, a Location goes back to its place:
+			// outputHeaders)
 			rq.w.note(key)
 		}
 		h[key] = []string{v}

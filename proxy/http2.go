@@ -431,6 +431,8 @@ func (resetConn) Read([]byte) (int, error)      { return 0, net.ErrClosed }
 func (resetConn) Write([]byte) (int, error)     { return 0, net.ErrClosed }
 func (w *h2Writer) Params() *http1.Params       { return &w.params }
 func (w *h2Writer) Note(string)                 {} // HPACK: x/net/http2 orders the fields itself
+func (w *h2Writer) Unnote(string)               {}
+func (w *h2Writer) OwnVary()                    {}
 func (w *h2Writer) BytesSent() int64            { return w.header + w.body + 9*((w.body+16383)/16384) }
 func (w *h2Writer) BodyBytesSent() int64        { return w.body }
 func (w *h2Writer) DiscardBody() error          { return nil } // x/net/http2 drops what the handler leaves unread

@@ -37,8 +37,22 @@ var luaModule = module{
 		// check, which the core module registered first.
 		acc := e.phases[phaseAccess]
 		e.phases[phaseAccess] = append(acc[:1:1], append([]phaseHandler{luaAccessFirst}, acc[1:]...)...)
-		e.addHeaderFilter(luaHeaderFilter)
+		e.addHeaderFilter(luaBodyFilterStart)
 		e.add(phaseLog, luaLog)
+	},
+}
+
+// luaFilterModule is lua-nginx-module's header filter, header_filter_by_lua.
+// A dynamic module's filters run before nginx's own: in Debian's nginx,
+// with headers-more loaded after it, it runs second, before add_header,
+// expires, charset and gzip. Its body filter starts from the Lua
+// module's own place in the chain (luaBodyFilterStart), so that its
+// body_filter_by_lua sees the body before the charset, sub_filter, ssi
+// and addition filters change it.
+var luaFilterModule = module{
+	name: "lua_header_filter",
+	register: func(e *engine) {
+		e.addHeaderFilter(luaHeaderFilter)
 	},
 }
 
@@ -112,6 +126,12 @@ func luaHeaderFilter(rq *request, code int) int {
 	if c := rq.conf.HeaderFilterLua; c != nil {
 		code = rq.headerFilter(c, code)
 	}
+	return code
+}
+
+// luaBodyFilterStart puts body_filter_by_lua in front of the body writes
+// (startBodyFilter) once the headers are out.
+func luaBodyFilterStart(rq *request, code int) int {
 	if c := rq.conf.BodyFilterLua; c != nil && !rq.w.discard && !rq.closed {
 		rq.startBodyFilter(c, code)
 	}
@@ -615,6 +635,16 @@ func (rq *request) newLuaRequest() *luahooks.Request {
 	}
 	lr.Log = func(level ngxlog.Level, msg string) { rq.logf(level, "%s", msg) }
 	lr.TimerLog = rq.luaTimerLog
+	if rq.w.notes() != nil {
+		// ngx.header's writes go out in their order, as in nginx's list
+		lr.NoteHeader = func(name string, set bool) {
+			if set {
+				rq.w.note(name)
+			} else {
+				rq.w.unnote(name)
+			}
+		}
+	}
 	rq.cleanups = append(rq.cleanups, lr.End)
 	lr.SetURI = func(uri string) {
 		rq.v.URI = uri

@@ -20,6 +20,7 @@ var modules = []*module{
 	&limitRateModule,   // header filter: paces the body (limit_rate)
 	&rewriteModule,     // server rewrite, rewrite
 	&headersMoreModule, // header filter (the first after core's and limit_rate's); rewrite (after the rewrite module's)
+	&luaFilterModule,   // header filter: header_filter_by_lua (next, before add_header's, as nginx's)
 	&accessModule,      // access: allow/deny
 	&authBasicModule,   // access: auth_basic
 	&authRequestModule, // access: auth_request (after auth_basic, as in nginx)
@@ -36,7 +37,7 @@ var modules = []*module{
 	&additionModule,    // header filter: add_before_body, add_after_body (its body filter wraps ssi's)
 	&headersModule,     // header filter: expires, add_header
 	&useridModule,      // header filter: the userid cookie (after add_header, as in nginx)
-	&luaModule,         // rewrite, access (after the others), content handler, header filter
+	&luaModule,         // rewrite, access (after the others), content handler, body_filter_by_lua's start
 	&gzipModule,        // header filter (last: its body step is the last one); content: gzip_static (before static)
 	&randomIndexModule, // content: random_index (before dav and static, as in nginx)
 	&davModule,         // content: DELETE and MOVE (before static, as in nginx)

@@ -247,12 +247,27 @@ func (rq *request) contentPhase() {
 // to send.
 func (rq *request) outputHeaders(code int) int {
 	rq.v.Status = code
+	if rq.staticFields {
+		if _, ok := rq.w.Header()["Etag"]; ok {
+			// the static handler's: an entry of nginx's list after what
+			// Lua's rewrite and access set, before the filters' entries
+			rq.w.note("Etag")
+		}
+	}
+	discarded := rq.w.discard
 	for _, f := range handlers.filters {
 		code = f(rq, code)
+		if rq.w.discard && !discarded {
+			// the filter ended the response (nginx's NGX_ERROR), or
+			// sent another in its place: the chain stops there
+			break
+		}
 	}
 	if rq.absLocation && !rq.subrequest {
 		if loc := rq.w.Header().Get("Location"); strings.HasPrefix(loc, "/") {
 			rq.w.Header().Set("Location", rq.absolute(loc))
+			// nginx's header filter writes it in its own place then
+			rq.w.unnote("Location")
 		}
 	}
 	rq.v.Status = code

@@ -61,7 +61,7 @@ func TestModulesRegister(t *testing.T) {
 	if len(handlers.phases[phaseAccess]) < 4 {
 		t.Fatalf("access phase: %d handlers, want fail-closed, allow/deny, auth_basic, Lua", len(handlers.phases[phaseAccess]))
 	}
-	if len(handlers.filters) != 12 {
-		t.Errorf("%d header filters, want 12 (Server, limit_rate, headers-more, gunzip, charset, sub, ssi, addition, headers, userid, Lua, gzip)", len(handlers.filters))
+	if len(handlers.filters) != 13 {
+		t.Errorf("%d header filters, want 13 (Server, limit_rate, headers-more, header_filter_by_lua, gunzip, charset, sub, ssi, addition, headers, userid, body_filter_by_lua's start, gzip)", len(handlers.filters))
 	}
 }

@@ -256,6 +256,7 @@ func (rq *request) proxyPass(pp *nginxconf.ProxyPass) {
 			if res.Status == http.StatusUnauthorized { // nginx 1.22 keeps the first challenge
 				if v := res.Get("Www-Authenticate"); v != "" {
 					rq.w.Header().Set("Www-Authenticate", v)
+					rq.w.note("Www-Authenticate")
 				}
 			}
 			rq.finalize(res.Status)
@@ -1236,11 +1237,16 @@ func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.Pr
 			continue
 		}
 		v := f.Value
+		listed := true // an entry of nginx's header list
 		switch key {
-		case "Content-Type":
-			hasType = true
+		case "Content-Type", "Content-Length":
+			// nginx's own fields, written in the header filter's places
+			hasType = hasType || key == "Content-Type"
+			listed = false
 		case "Location", "Refresh":
-			v = rq.proxyRedirect(pp, t, key, v)
+			// a Location made absolute is written in the header
+			// filter's place, as nginx's
+			v, listed = rq.proxyRedirect(pp, t, key, v)
 		case "Set-Cookie":
 			v = rq.proxyCookie(v)
 		}
@@ -1250,7 +1256,7 @@ func (rq *request) proxyResponseHeaders(pp *nginxconf.ProxyPass, t *nginxconf.Pr
 			vals[i] = v
 			h[key] = vals[i : i+1 : i+1]
 		}
-		if notes != nil {
+		if notes != nil && listed {
 			notes.Note(key) // sent in the backend's order, as nginx's header list keeps it
 		}
 		if key != f.Name {
@@ -1292,10 +1298,12 @@ func contentLength(res *proxypass.Response, vals []string) []string {
 // value: the first rule whose redirect starts the value replaces that
 // prefix. A rewritten Location starting with "/" becomes absolute (nginx
 // then sets it as its own Location); one no rule matched passes as it is.
-func (rq *request) proxyRedirect(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL, key, v string) string {
+// It also reports whether the value stays an entry of nginx's header list
+// (false: made absolute, nginx's header filter writes it in its place).
+func (rq *request) proxyRedirect(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL, key, v string) (string, bool) {
 	conf := rq.conf
 	if conf.ProxyRedirectOff {
-		return v
+		return v, true
 	}
 	rules := conf.ProxyRedirects
 	if rules == nil {
@@ -1305,7 +1313,7 @@ func (rq *request) proxyRedirect(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL,
 	if key == "Refresh" {
 		i := strings.Index(strings.ToLower(v), "url=")
 		if i < 0 {
-			return v
+			return v, true
 		}
 		prefix, v = v[:i+4], v[i+4:]
 	}
@@ -1334,11 +1342,11 @@ func (rq *request) proxyRedirect(pp *nginxconf.ProxyPass, t *nginxconf.ProxyURL,
 		}
 		v = to + v[len(from):]
 		if key == "Location" && strings.HasPrefix(v, "/") && conf.AbsoluteRedirect {
-			v = rq.absolute(v)
+			return rq.absolute(v), false
 		}
-		return prefix + v
+		return prefix + v, true
 	}
-	return prefix + v
+	return prefix + v, true
 }
 
 // maxReadBuffer bounds what one proxied response is read into at a time,

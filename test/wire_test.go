@@ -50,6 +50,67 @@ server {
     location /tr404 { add_trailer X-A a; add_trailer X-Always b always; return 404; }
     location /trnc { chunked_transfer_encoding off; add_trailer X-Always b always; return 200 "nc"; }
     location /nochunk { chunked_transfer_encoding off; content_by_lua_block { ngx.print("x") } }
+    # header order: nginx's list order for what modules set (Lua in the
+    # order set, headers-more's and proxy_pass_header's Server, Date...)
+    location /o/lua {
+        add_header X-Add a;
+        content_by_lua_block {
+            ngx.header["X-Z"] = "z"
+            ngx.header["X-A"] = "a"
+            ngx.header["X-M"] = {"1", "2"}
+            ngx.header["X-Z"] = "z2"
+            ngx.header["X-A"] = nil
+            ngx.header["Cache-Control"] = "no-store"
+            ngx.header["X-A"] = "a2"
+            ngx.header["X-E"] = ""
+            ngx.header["Server"] = "lua"
+            ngx.header["Content-Length"] = 2
+            ngx.header["X-Last"] = "l"
+            ngx.print("ok")
+        }
+    }
+    location /o/hf {
+        add_header X-Add a; expires 1h; charset utf-8; more_set_headers "X-More: m";
+        header_filter_by_lua_block {
+            ngx.header["X-CT"] = ngx.header.content_type
+            ngx.header["X-Seen"] = ngx.header["X-Add"] or "none"
+            ngx.header["Cache-Control"] = "cc"
+            ngx.header["X-L"] = "l"
+        }
+        content_by_lua_block { ngx.header["X-C"] = "c"; ngx.header.content_type = "text/plain"; ngx.say("hf") }
+    }
+    location /o/more {
+        add_header X-Add a; port_in_redirect off;
+        more_set_headers "X-M1: 1" "Server: more" "Date: d" "Content-Length: 2" "Last-Modified: lm" "Location: /o/rel" "X-M2: 2";
+        return 200 "mo";
+    }
+    location /o/more2 { more_set_headers "X-M1: 1" "Location: http://abs/x" "X-M2: 2"; return 200 "mo"; }
+    location /o/ret { add_header X-A a always; return 302 http://abs/r; }
+    location /o/retrel { absolute_redirect off; add_header X-A a always; return 301 /o/x; }
+    location /o/redir { content_by_lua_block { ngx.header["X-A"] = "a"; ngx.redirect("http://abs/q") } }
+    location /o/backend {
+        add_header X-B1 b1; add_header Cache-Control private; add_header Last-Modified "Thu, 01 Jan 1970 00:00:01 GMT"; add_header X-B2 b2;
+        more_set_headers "Server: backend";
+        return 200 "be";
+    }
+    location /o/pp {
+        proxy_pass_header Server; proxy_pass_header Date; expires 1h; add_header X-Add a;
+        proxy_pass http://127.0.0.1:{{PORT}}/o/backend;
+    }
+    location /o/ploc { proxy_pass http://127.0.0.1:{{PORT}}/o/ret; }
+    location /o/vary { add_header X-B1 b1; add_header vary Cookie; add_header X-B2 b2; return 200 "a body long enough to compress"; }
+    location /o/gz {
+        gzip on; gzip_vary on; gzip_min_length 1; gzip_types text/plain text/html; add_header X-B b;
+        proxy_pass http://127.0.0.1:{{PORT}}/o/vary;
+    }
+    location /o/st/ {
+        root {{DIR}}/html; add_header X-B b; add_header ETag foo; expires 1h; more_set_headers "X-M: m";
+        access_by_lua_block { ngx.header["X-A"] = "a" }
+    }
+    location /o/auth {
+        rewrite_by_lua_block { ngx.header["X-R"] = "r" }
+        auth_basic "x"; auth_basic_user_file {{DIR}}/htpasswd; add_header X-Add a always;
+    }
 }
 server {
     listen 127.0.0.1:{{PORT2}};
@@ -63,7 +124,7 @@ server {
 }
 `
 
-var wireFiles = map[string]string{"html/index.html": "hello\n"}
+var wireFiles = map[string]string{"html/index.html": "hello\n", "html/o/st/f.txt": "file\n", "htpasswd": "u:{PLAIN}p\n"}
 
 // wireCases are requests sent as they are, one connection each.
 var wireCases = []struct{ name, raw string }{
@@ -127,6 +188,13 @@ var wireCases = []struct{ name, raw string }{
 	{"add_trailer HEAD and 1.0", "HEAD /tr HTTP/1.1\r\nHost: a\r\n\r\nGET /tr HTTP/1.0\r\n\r\n"},
 	{"chunked_transfer_encoding off", "GET /trnc HTTP/1.1\r\nHost: a\r\n\r\nGET /nochunk HTTP/1.1\r\nHost: a\r\n\r\n"},
 	{"100-continue", "POST /r HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n"},
+	{"order Lua", "GET /o/lua HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+	{"order header_filter_by_lua", "GET /o/hf HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+	{"order more_set_headers", "GET /o/more HTTP/1.1\r\nHost: a\r\n\r\nGET /o/more2 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+	{"order Location", "GET /o/ret HTTP/1.1\r\nHost: a\r\n\r\nGET /o/retrel HTTP/1.1\r\nHost: a\r\n\r\nGET /o/redir HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+	{"order static and auth_basic", "GET /o/st/f.txt HTTP/1.1\r\nHost: a\r\n\r\nGET /o/auth HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
+	{"order gzip_vary", "HEAD /o/gz HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"},
+	{"order proxy_pass", "GET /o/pp HTTP/1.1\r\nHost: a\r\n\r\nGET /o/ploc HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"},
 }
 
 var wireMask = []struct {

@@ -258,6 +258,13 @@ type response struct {
 	header http.Header
 	order  []string  // canonical keys in the order Note saw them
 	few    [8]string // order's first array
+	// listed has bit i set when fixed[i] (not Content-Type) was noted: a
+	// handler made it an entry of nginx's header list, written in list
+	// order rather than in the header filter's own place
+	listed uint8
+	// ownVary: the first Vary value is the header filter's own
+	// (gzip_vary's), written in its place after Keep-Alive
+	ownVary bool
 
 	status      int
 	wroteHeader bool
@@ -295,11 +302,22 @@ func (w *response) Header() http.Header { return w.header }
 func (w *response) Params() *Params { return &w.c.params }
 
 // Note records that the handler added the header name now: headers go out
-// in the order they were noted, as nginx's list keeps them.
+// in the order they were noted, as nginx's list keeps them. A name noted
+// again keeps its place. Server, Date, Content-Length, Last-Modified and
+// Location noted are entries of that list too (a module set them, as
+// nginx's r->headers_out fields then point into the list): they go out
+// in list order, not in the places nginx's header filter writes its own
+// values in (Content-Type has only that place).
 func (w *response) Note(name string) {
 	key := name
 	if !isCanonical(name) {
 		key = textproto.CanonicalMIMEHeaderKey(name)
+	}
+	switch i := fixedIndex(key); {
+	case i == fixedType:
+		return // always in its own place
+	case i >= 0:
+		w.listed |= 1 << i
 	}
 	for _, k := range w.order {
 		if k == key {
@@ -308,6 +326,28 @@ func (w *response) Note(name string) {
 	}
 	w.order = append(w.order, key)
 }
+
+// Unnote forgets that name was noted, as a header cleared from nginx's
+// list (a later Note puts it last), or one that nginx's header filter
+// writes in its own place after all (a relative Location it makes
+// absolute).
+func (w *response) Unnote(name string) {
+	key := name
+	if !isCanonical(name) {
+		key = textproto.CanonicalMIMEHeaderKey(name)
+	}
+	if i := fixedIndex(key); i >= 0 {
+		w.listed &^= 1 << i
+	}
+	if i := slices.Index(w.order, key); i >= 0 {
+		w.order = slices.Delete(w.order, i, i+1)
+	}
+}
+
+// OwnVary records that the header's first Vary value is nginx's header
+// filter's own (gzip_vary): it goes out in that filter's place, after
+// Keep-Alive, and the other values in their place in the list.
+func (w *response) OwnVary() { w.ownVary = true }
 
 // BytesSent is the number of bytes written to the connection so far
 // ($bytes_sent), and RequestLength the bytes of the request read
@@ -371,6 +411,8 @@ func (w *response) RequestLength() int64 {
 type Wire interface {
 	Params() *Params
 	Note(name string)
+	Unnote(name string)
+	OwnVary()
 	BytesSent() int64
 	BodyBytesSent() int64
 	RequestLength() int64
@@ -444,6 +486,9 @@ var _ Wire = (*response)(nil)
 // fixed are the headers nginx's header filter writes first, in its order;
 // rank orders the others it adds itself, relative to the noted ones.
 var fixed = [...]string{"Server", "Date", "Content-Type", "Content-Length", "Last-Modified", "Location"}
+
+// fixedType is Content-Type's index in fixed: never an entry of the list.
+const fixedType = 2
 
 // fixedIndex is slices.Index(fixed[:], k), as a switch (compiled to a
 // search by length and bytes rather than six calls to compare strings).
@@ -525,8 +570,9 @@ func (w *response) WriteHeader(code int) {
 	b = append(b, StatusLine(code)...)
 	b = append(b, "\r\n"...)
 	var own [len(fixed)]outField
+	var vary outField // gzip_vary's (OwnVary), under the key holding it
 	var rest [16]rankedKey
-	others := w.sortFields(&own, rest[:0])
+	others := w.sortFields(&own, &vary, rest[:0])
 	for i := range own {
 		b = appendField(b, own[i].key, own[i].vals)
 	}
@@ -546,8 +592,15 @@ func (w *response) WriteHeader(code int) {
 	default:
 		b = append(b, "Connection: close\r\n"...)
 	}
+	if vary.key != "" {
+		b = appendField(b, "Vary", vary.vals) // as nginx spells its own
+	}
 	for _, o := range others {
-		b = appendField(b, o.key, w.header[o.key])
+		vs := w.header[o.key]
+		if vary.key != "" && o.key == vary.key {
+			vs = vs[1:]
+		}
+		b = appendField(b, o.key, vs)
 	}
 	b = append(b, "\r\n"...)
 	if len(b) > bw.Available() {
@@ -572,21 +625,22 @@ type rankedKey struct {
 }
 
 // sortFields sorts the header's keys for writing, in one pass over it:
-// the fixed ones into own, by their place in fixed (under the canonical
-// key, or else a spelling of the handler's: ETag, x-a), and the others
-// that WriteHeader does not write itself (the framing) appended to rest:
-// ranked ones and noted ones in order, then the rest by name (their order
-// was not recorded).
-func (w *response) sortFields(own *[len(fixed)]outField, rest []rankedKey) []rankedKey {
+// the fixed ones not listed into own, by their place in fixed (under the
+// canonical key, or else a spelling of the handler's: ETag, x-a), and the
+// others that WriteHeader does not write itself (the framing) appended to
+// rest: ranked ones and noted ones in order, then the rest by name (their
+// order was not recorded). Under OwnVary, the first Vary value goes into
+// vary too (WriteHeader then skips it in rest).
+func (w *response) sortFields(own *[len(fixed)]outField, vary *outField, rest []rankedKey) []rankedKey {
 	for k, vs := range w.header {
-		if i := fixedIndex(k); i >= 0 {
+		if i := fixedIndex(k); i >= 0 && w.listed&(1<<i) == 0 {
 			own[i] = outField{k, vs}
 			continue
 		}
 		ck := k
 		if !isCanonical(k) {
 			ck = textproto.CanonicalMIMEHeaderKey(k)
-			if i := fixedIndex(ck); i >= 0 {
+			if i := fixedIndex(ck); i >= 0 && w.listed&(1<<i) == 0 {
 				if own[i].key == "" {
 					own[i] = outField{k, vs}
 				}
@@ -596,6 +650,10 @@ func (w *response) sortFields(own *[len(fixed)]outField, rest []rankedKey) []ran
 		switch ck {
 		case "Connection", "Keep-Alive", "Transfer-Encoding":
 			continue
+		case "Vary":
+			if w.ownVary && len(vs) > 0 && vary.key == "" {
+				*vary = outField{k, vs[:1]}
+			}
 		}
 		rest = append(rest, rankedKey{w.place(ck), k})
 	}

@@ -114,6 +114,57 @@ func TestServeResponses(t *testing.T) {
 	}
 }
 
+// TestServeListedOrder: a Server, Content-Length or Location noted goes out
+// in the noted order, after the framing, as an entry of nginx's header list;
+// one not noted, or noted then unnoted, keeps the header filter's place
+// (Content-Type always does); a name unnoted and noted again goes last.
+func TestServeListedOrder(t *testing.T) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		h, wire := w.Header(), w.(Wire)
+		h.Set("Content-Type", "text/plain")
+		h.Set("Last-Modified", "lm")
+		for _, k := range []string{"X-A", "Server", "Content-Type", "X-B", "Location", "Content-Length"} {
+			if k == "Content-Length" {
+				h.Set(k, "2")
+			} else {
+				h.Set(k, strings.ToLower(k))
+			}
+			wire.Note(k)
+		}
+		wire.Unnote("Location")
+		wire.Unnote("X-A")
+		wire.Note("X-A")
+		io.WriteString(w, "ok")
+	})
+	want := "HTTP/1.1 200 OK\r\nContent-Type: content-type\r\nLast-Modified: lm\r\nLocation: location\r\n" +
+		"Connection: close\r\nServer: server\r\nX-B: x-b\r\nContent-Length: 2\r\nX-A: x-a\r\n\r\nok[closed]"
+	if got := dropDate(exchange(t, addr, "GET / HTTP/1.0\r\n\r\n")); got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
+// TestServeOwnVary: under OwnVary the first Vary value goes out after the
+// framing, spelled as nginx spells its own, the others in their noted place.
+func TestServeOwnVary(t *testing.T) {
+	addr := serve(t, func(w http.ResponseWriter, r *http.Request) {
+		h, wire := w.Header(), w.(Wire)
+		h["X-A"] = []string{"a"}
+		wire.Note("X-A")
+		h["vary"] = []string{"Accept-Encoding", "Cookie"}
+		wire.Note("vary")
+		h["X-B"] = []string{"b"}
+		wire.Note("X-B")
+		wire.OwnVary()
+		h.Set("Content-Length", "2")
+		io.WriteString(w, "ok")
+	})
+	want := "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\nVary: Accept-Encoding\r\n" +
+		"X-A: a\r\nvary: Cookie\r\nX-B: b\r\n\r\nok[closed]"
+	if got := dropDate(exchange(t, addr, "GET / HTTP/1.0\r\n\r\n")); got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
 // TestServeHijack: the hijacker gets the bytes behind the request head.
 // One that gives the reader back (websockify does, once it copied them)
 // leaves nothing of its connection to the next, which may get the same
