@@ -571,7 +571,7 @@ func (req *Request) setHeader(name string, vals []string, clear bool) {
 	if req.HeaderOrder == nil {
 		req.HeaderOrder = &HeaderOrder{}
 	}
-	req.HeaderOrder.set(r.Header, key, name, vals)
+	req.HeaderOrder.Set(r.Header, key, name, vals)
 	for k := range r.Header {
 		if strings.EqualFold(k, name) {
 			delete(r.Header, k)

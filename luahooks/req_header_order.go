@@ -36,9 +36,9 @@ func (o *HeaderOrder) InPlace(h http.Header, key string) int {
 	return len(h[key])
 }
 
-// set records that the values of key (written name) become vals, none
+// Set records that the values of key (written name) become vals, none
 // for a clear; h holds the values before the change.
-func (o *HeaderOrder) set(h http.Header, key, name string, vals []string) {
+func (o *HeaderOrder) Set(h http.Header, key, name string, vals []string) {
 	in := o.InPlace(h, key)
 	if o.inPlace == nil {
 		o.inPlace = map[string]int{}

@@ -45,7 +45,7 @@ func TestHeaderOrder(t *testing.T) {
 		t.Errorf("lines at the end (-want +got):\n%s", d)
 	}
 	c := o.Clone()
-	c.set(h, "X-New", "X-New", nil)
+	c.Set(h, "X-New", "X-New", nil)
 	if !slices.Equal(o.Appended, want) || o.InPlace(h, "X-New") != 0 {
 		t.Error("a clone's change reached the original")
 	}

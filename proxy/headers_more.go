@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"ngxsockify/luahooks"
 	"ngxsockify/nginxconf"
 	"ngxsockify/nginxconf/vars"
 )
@@ -401,16 +402,46 @@ func (rq *request) moreSetInput(mh *nginxconf.MoreHeader, v string, replace bool
 	for k, vs := range r.Header {
 		if k == key || strings.EqualFold(k, key) {
 			had = had || len(vs) > 0
-			if k != key || v == "" {
-				delete(r.Header, k)
-			}
 		}
 	}
-	if v == "" || !had && replace {
+	if v != "" && !had && replace {
 		return true
 	}
-	r.Header[key] = []string{v}
+	// nginx's header list: the value replaces the name's first line in
+	// place, or goes at the end spelled as the command wrote it
+	var vals []string
+	if v != "" {
+		vals = []string{v}
+	}
+	rq.inputOrder().Set(r.Header, key, mh.Name, vals)
+	for k := range r.Header {
+		if k == key || strings.EqualFold(k, key) {
+			delete(r.Header, k)
+		}
+	}
+	if v != "" {
+		r.Header[key] = vals
+	}
 	return true
+}
+
+// inputOrder is where a change of the request's headers is recorded in
+// nginx's header list order (proxyFields sends it): Lua's, or the
+// request's own from now on.
+func (rq *request) inputOrder() *luahooks.HeaderOrder {
+	if rq.lua != nil {
+		if rq.lua.HeaderOrder == nil {
+			rq.lua.HeaderOrder = &luahooks.HeaderOrder{}
+		}
+		return rq.lua.HeaderOrder
+	}
+	if !rq.snapped {
+		rq.order, rq.snapped = rq.headerOrder().Clone(), true
+		if rq.order == nil {
+			rq.order = &luahooks.HeaderOrder{}
+		}
+	}
+	return rq.order
 }
 
 // more101 runs the output commands, for a 101, on the headers

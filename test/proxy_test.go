@@ -261,6 +261,12 @@ server {
     }
     location /force/ { proxy_force_ranges on; proxy_pass http://BACKEND; }
     location /passhdr/ { proxy_pass_header Server; proxy_pass_header Date; proxy_pass http://BACKEND; }
+    location /moreset/ {
+        more_set_input_headers "x-new: n1" "X-B: B" "zz-last: z" "COOKIE: k";
+        more_clear_input_headers accept;
+        more_set_input_headers -r "X-A: a2" "x-absent: no";
+        proxy_pass http://BACKEND;
+    }
     location /luaset/ {
         rewrite_by_lua_block {
             ngx.req.set_header("X-New", "n1")
@@ -349,6 +355,8 @@ func TestProxyDifferential(t *testing.T) {
 		// in place (its other lines go), a new name or a table's further
 		// values go at the end, in the order set (nginx's header list)
 		"GET /luaset/rawecho HTTP/1.1\r\nHost: a\r\nx-b: 1\r\nX-A: 2\r\nx-b: 3\r\naccept: */*\r\nCOOKIE: c=1\r\nX-Custom: c1\r\nConnection: keep-alive\r\n\r\n",
+		// headers-more's input commands change the list as Lua's set_header
+		"GET /moreset/rawecho HTTP/1.1\r\nHost: a\r\nx-b: 1\r\nX-A: 2\r\nx-b: 3\r\naccept: */*\r\nCOOKIE: c=1\r\nX-Custom: c1\r\nConnection: keep-alive\r\n\r\n",
 		"GET /luaclear/rawecho HTTP/1.1\r\nHost: a\r\nx-b: 1\r\nX-Custom: c1\r\nCOOKIE: c=1\r\nCookie: d=2\r\nX-Custom: c2\r\nM: 1\r\n\r\n",
 		// a subrequest starts with its parent's header list
 		"GET /capset/x HTTP/1.1\r\nHost: a\r\nx-b: 1\r\nM: 1\r\nConnection: close\r\n\r\n",
