@@ -313,14 +313,7 @@ func provisionLua(s *Server, st *state) error {
 				if err != nil || len(certs) == 0 {
 					return fmt.Errorf(`SSL_CTX_load_verify_locations("%s") failed`, f)
 				}
-				ca.roots = x509.NewCertPool()
-				for _, c := range certs {
-					if certcheck.SelfSigned(c) {
-						ca.roots.AddCert(c)
-					} else {
-						ca.inter = append(ca.inter, c)
-					}
-				}
+				ca.roots, ca.inter = certcheck.Trust(certs)
 				files[f] = ca
 			}
 			st.confs[lc.ID].lua.trusted, chain.Inter = ca.roots, ca.inter

@@ -67,17 +67,8 @@ func buildProxySSL(cfg *nginxconf.Config, lc *nginxconf.LocConf) (*proxySSL, err
 		if len(certs) == 0 {
 			return nil, fmt.Errorf(`SSL_CTX_load_verify_locations("%s") failed (no certificates)`, lc.ProxySSLTrusted)
 		}
-		// As OpenSSL, chains end at a self-signed certificate: the
-		// others of the file are intermediates.
-		ps.roots = x509.NewCertPool()
 		ps.chain = &certcheck.Chain{Depth: lc.ProxySSLVerifyDepth}
-		for _, c := range certs {
-			if certcheck.SelfSigned(c) {
-				ps.roots.AddCert(c)
-			} else {
-				ps.chain.Inter = append(ps.chain.Inter, c)
-			}
-		}
+		ps.roots, ps.chain.Inter = certcheck.Trust(certs)
 		if lc.ProxySSLCRL != "" {
 			if ps.chain.CRLs, err = certcheck.LoadCRLs(lc.ProxySSLCRL); err != nil {
 				return nil, err

@@ -38,8 +38,9 @@ func newClientVerifier(t *nginxconf.TLS) (*clientVerifier, error) {
 	if t.VerifyClient == nginxconf.VerifyOff {
 		return nil, nil
 	}
-	v := &clientVerifier{mode: t.VerifyClient, names: x509.NewCertPool(), roots: x509.NewCertPool(),
+	v := &clientVerifier{mode: t.VerifyClient, names: x509.NewCertPool(),
 		chain: certcheck.Chain{Depth: t.VerifyDepth, CRLs: crls}}
+	var trusted []*x509.Certificate
 	for _, f := range []string{t.ClientCertificate, t.TrustedCertificate} {
 		if f == "" {
 			continue
@@ -52,13 +53,10 @@ func newClientVerifier(t *nginxconf.TLS) (*clientVerifier, error) {
 			if f == t.ClientCertificate {
 				v.names.AddCert(c)
 			}
-			if certcheck.SelfSigned(c) {
-				v.roots.AddCert(c)
-			} else {
-				v.chain.Inter = append(v.chain.Inter, c)
-			}
 		}
+		trusted = append(trusted, certs...)
 	}
+	v.roots, v.chain.Inter = certcheck.Trust(trusted)
 	return v, nil
 }
 

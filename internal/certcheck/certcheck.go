@@ -150,6 +150,21 @@ func SelfSigned(c *x509.Certificate) bool {
 	return bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignature(c.SignatureAlgorithm, c.RawTBSCertificate, c.Signature) == nil
 }
 
+// Trust splits the certificates of CA files as OpenSSL trusts them: the
+// self-signed ones are the roots crypto/x509 may end a chain at, the others
+// the intermediates it may go through (Chain.Inter).
+func Trust(certs []*x509.Certificate) (roots *x509.CertPool, inter []*x509.Certificate) {
+	roots = x509.NewCertPool()
+	for _, c := range certs {
+		if SelfSigned(c) {
+			roots.AddCert(c)
+		} else {
+			inter = append(inter, c)
+		}
+	}
+	return roots, inter
+}
+
 // Chain is what is checked of a chain crypto/x509 verified: at most Depth
 // intermediate certificates (OpenSSL 1.1+'s meaning of the verify depth),
 // and with CRLs every certificate against its issuer's. Inter are the
